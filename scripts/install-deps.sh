@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything nabla needs to build, test and train on a fresh Debian machine.
+# Debian packages only; run as root (or with sudo). Safe to run again.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+PKGS=(
+  build-essential pkg-config
+  libopenblas-openmp-dev liblapacke-dev   # GEMM (OpenMP flavour) and LAPACK factorizations
+  zlib1g-dev libpng-dev libcjson-dev      # gzip'd IDX files, PNG images/plots, JSON metadata
+  dataset-fashion-mnist                   # the main job's data set
+)
+if [ "${NABLA_DEV:-0}" = "1" ]; then
+  PKGS+=(clang libclang-rt-14-dev valgrind)   # fuzzing (libFuzzer) and leak checks
+fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

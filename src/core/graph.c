@@ -1,0 +1,133 @@
+/* graph.c — the tape and reverse-mode differentiation (eq. 6.45-6.46:
+ * grad_x z = J^T grad_y z, applied node by node from the loss back).
+ *
+ * Ops record nodes as they run (define-by-run); nodes are kept in creation
+ * order, so walking the tape backwards visits every node after all of its
+ * consumers: a valid reverse topological order with no sorting. Each backward
+ * rule is written with nb_* ops; when a pass runs with create_graph those ops
+ * are recorded too, so gradients can be differentiated again (Hessian-vector
+ * products by double backward, as PyTorch does). */
+#include "internal.h"
+
+static _Thread_local bool grad_on = true;
+
+bool nb_set_grad_enabled(bool on) {
+    bool old = grad_on;
+    grad_on = on;
+    return old;
+}
+bool nb_grad_enabled(void) { return grad_on; }
+
+nb_node *nb__record(const nb_op *op, nb_tensor *out, nb_tensor **in, int nin) {
+    if (!grad_on) return NULL;
+    bool any = false;
+    for (int k = 0; k < nin; k++) any |= in[k] && in[k]->requires_grad;
+    if (!any) return NULL;
+    nb_node *n = nb_arena_alloc(sizeof *n);
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->out = out;
+    n->nin = nin;
+    n->in = nb_arena_alloc(sizeof(nb_tensor *) * (size_t)(nin ? nin : 1));
+    for (int k = 0; k < nin; k++) n->in[k] = in[k];
+    nb_node **tape = nb__tape();
+    n->prev = *tape;
+    *tape = n;
+    out->node = n;
+    out->requires_grad = true;
+    return n;
+}
+
+void nb__accum(nb_tensor *x, nb_tensor *gi) {
+    if (!x || !x->requires_grad || !gi) return;
+    if (x->size != gi->size) nb__shape_fatal("backward", x, gi, "gradient does not match its tensor");
+    if (!x->tgrad) {
+        /* Gradient tensors are never written in place (sums make new
+         * tensors), so sharing gi between several inputs is safe. */
+        x->tgrad = gi;
+    } else {
+        x->tgrad = nb_add(x->tgrad, gi);
+    }
+}
+
+static void clear_pass(nb_node *from) {
+    for (nb_node *n = from; n; n = n->prev) {
+        n->out->tgrad = NULL;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k]) n->in[k]->tgrad = NULL;
+    }
+}
+
+/* Runs the tape backwards from out's node, leaving gradients in ->tgrad. */
+static void run_backward(nb_tensor *out, bool create_graph) {
+    if (!out->node) return;
+    bool old = nb_set_grad_enabled(create_graph);
+    out->tgrad = nb_ones(out->ndim, out->shape);
+    for (nb_node *n = out->node; n; n = n->prev) {
+        nb_tensor *g = n->out->tgrad;
+        if (!g) continue;
+        n->op->backward(n, g);
+    }
+    nb_set_grad_enabled(old);
+}
+
+void nb_backward(nb_tensor *loss) {
+    if (loss->size != 1) {
+        char s[96];
+        nb_fatal("backward", "needs a one-element loss, got shape %s", nb_shape_str(loss, s, sizeof s));
+    }
+    if (!loss->node) return; /* no parameter involved: nothing to do */
+    run_backward(loss, false);
+    /* Persistent leaves keep their gradient across steps: add into .grad.
+     * Each leaf is cleared after the first visit so it is added once. */
+    for (nb_node *n = loss->node; n; n = n->prev) {
+        for (int k = 0; k < n->nin; k++) {
+            nb_tensor *x = n->in[k];
+            if (!x || x->node || !x->tgrad || !x->grad) continue;
+            float *dst = x->grad->data;
+            const float *src = x->tgrad->data;
+            int64_t m = x->size;
+            NB_OMP_FOR(m)
+            for (int64_t i = 0; i < m; i++) dst[i] += src[i];
+            x->tgrad = NULL;
+        }
+    }
+    clear_pass(loss->node);
+}
+
+void nb_grad(nb_tensor *out, nb_tensor **wrt, int n, nb_tensor **grads, bool create_graph) {
+    if (out->size != 1) {
+        char s[96];
+        nb_fatal("grad", "needs a one-element output, got shape %s", nb_shape_str(out, s, sizeof s));
+    }
+    /* A wrt tensor that is itself `out` (or already carries a stale scratch
+     * gradient from user code) must start clean. */
+    for (int k = 0; k < n; k++) wrt[k]->tgrad = NULL;
+    run_backward(out, create_graph);
+    for (int k = 0; k < n; k++) {
+        nb_tensor *g = wrt[k] == out ? nb_ones(out->ndim, out->shape) : wrt[k]->tgrad;
+        grads[k] = g ? g : nb_zeros(wrt[k]->ndim, wrt[k]->shape);
+    }
+    if (out->node) clear_pass(out->node);
+    for (int k = 0; k < n; k++) wrt[k]->tgrad = NULL;
+}
+
+void nb_hvp(nb_tensor *loss, nb_tensor **params, nb_tensor **v, int n, nb_tensor **hv) {
+    /* H v = grad_theta (grad_theta L . v): one backward with create_graph,
+     * a dot product with v, and a second backward. No finite differences. */
+    nb_tensor **g = nb_arena_alloc(sizeof(nb_tensor *) * (size_t)n);
+    nb_grad(loss, params, n, g, true);
+    bool old = nb_set_grad_enabled(true);
+    nb_tensor *dot = NULL;
+    for (int k = 0; k < n; k++) {
+        nb_tensor *vk = nb_detach(v[k]);
+        nb_tensor *term = nb_sum_all(nb_mul(g[k], nb_reshape(vk, g[k]->ndim, g[k]->shape)));
+        dot = dot ? nb_add(dot, term) : term;
+    }
+    nb_set_grad_enabled(old);
+    if (!dot || !dot->requires_grad) { /* gradient independent of params: H = 0 */
+        for (int k = 0; k < n; k++) hv[k] = nb_zeros(params[k]->ndim, params[k]->shape);
+        return;
+    }
+    nb_grad(dot, params, n, hv, false);
+}

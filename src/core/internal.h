@@ -1,0 +1,62 @@
+/* internal.h — what the library's own files share and users never see: the
+ * tape node, the op descriptor, recording, and kernel helpers. */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#include "nabla.h"
+#include <string.h>
+
+/* An op: its name (for messages) and its backward rule. The forward is the
+ * public nb_<op>() function, written next to its backward in src/ops/.
+ * backward(n, g) receives dL/d(out) in g and calls nb__accum(n->in[i], gi)
+ * for each input. It must compute gi with nb_* ops only (never raw loops over
+ * g), so that with create_graph the gradient is itself differentiable: that
+ * is how nabla gets exact Hessian-vector products (double backward). */
+typedef struct nb_op {
+    const char *name;
+    void (*backward)(nb_node *n, nb_tensor *g);
+} nb_op;
+
+#define NB_NATTR 12
+struct nb_node {
+    const nb_op *op;
+    nb_tensor *out;
+    nb_tensor **in;     /* nin inputs, arena-allocated */
+    int nin;
+    int64_t i[NB_NATTR]; /* integer attributes (axes, strides, ...) */
+    float f[4];          /* float attributes (slopes, scales, ...) */
+    void *aux;           /* op data in the arena (labels, argmax indices) */
+    nb_node *prev;       /* the tape: a list in creation order, newest last */
+};
+
+/* The newest node of the current arena's tape. */
+nb_node **nb__tape(void);
+/* Records `op` producing `out` from inputs if recording is on and any input
+ * needs a gradient; returns the node (to fill attributes) or NULL. */
+nb_node *nb__record(const nb_op *op, nb_tensor *out, nb_tensor **in, int nin);
+/* Adds gi to the gradient of x during a backward pass (no-op if x needs none). */
+void nb__accum(nb_tensor *x, nb_tensor *gi);
+
+/* An arena tensor with the given shape, data uninitialized. */
+nb_tensor *nb__new(int ndim, const int64_t *shape);
+/* Copies the array of a shape, resolving nothing. */
+static inline void nb__shape_copy(int64_t *dst, const int64_t *src, int n) {
+    for (int k = 0; k < n; k++) dst[k] = src[k];
+}
+/* Normalizes a possibly negative axis; fatal if out of range. */
+int nb__axis(const char *op, const nb_tensor *x, int axis);
+/* Fatal shape error naming the op and both shapes. */
+_Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tensor *b, const char *why);
+/* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */
+int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int64_t *out);
+
+/* Kernel helpers. Loops above this many elements run on OpenMP threads. */
+#define NB_PAR_MIN 32768
+#define NB_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define NB_OMP_FOR(n) NB_PRAGMA(omp parallel for schedule(static) if ((n) >= NB_PAR_MIN))
+#else
+#define NB_OMP_FOR(n)
+#endif
+
+#endif

@@ -1,0 +1,240 @@
+/* tensor.c — tensor storage: persistent tensors on the heap, step tensors in
+ * the arena; creation, shape checks and small utilities. */
+#include "internal.h"
+#include <math.h>
+#include <stdlib.h>
+
+int64_t nb_shape_numel(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    if (ndim < 0 || ndim > NB_MAXDIM) return -1;
+    for (int k = 0; k < ndim; k++) {
+        if (shape[k] < 0) return -1;
+        if (shape[k] && n > INT64_MAX / shape[k]) return -1;
+        n *= shape[k];
+    }
+    /* Keep byte counts representable too. */
+    if (n > INT64_MAX / (int64_t)sizeof(float)) return -1;
+    return n;
+}
+
+static int64_t checked_numel(const char *op, int ndim, const int64_t *shape) {
+    int64_t n = nb_shape_numel(ndim, shape);
+    if (n < 0) nb_fatal(op, "invalid shape (negative dimension, more than %d dims, or size overflow)", NB_MAXDIM);
+    return n;
+}
+
+static void set_shape(nb_tensor *t, int ndim, const int64_t *shape, int64_t n) {
+    t->ndim = ndim;
+    for (int k = 0; k < NB_MAXDIM; k++) t->shape[k] = k < ndim ? shape[k] : 1;
+    t->size = n;
+}
+
+/* --- persistent --------------------------------------------------------- */
+
+nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
+    int64_t n = checked_numel("tensor_new", ndim, shape);
+    nb_tensor *t = calloc(1, sizeof *t);
+    size_t bytes = ((size_t)n * sizeof(float) + 63) / 64 * 64;
+    if (!t || !(t->data = aligned_alloc(64, bytes ? bytes : 64)))
+        nb_fatal("tensor_new", "out of memory (%lld floats)", (long long)n);
+    memset(t->data, 0, (size_t)n * sizeof(float));
+    set_shape(t, ndim, shape, n);
+    t->persistent = t->owns_data = true;
+    return t;
+}
+
+nb_tensor *nb_tensor_from(int ndim, const int64_t *shape, const float *data) {
+    nb_tensor *t = nb_tensor_new(ndim, shape);
+    memcpy(t->data, data, (size_t)t->size * sizeof(float));
+    return t;
+}
+
+nb_tensor *nb_tensor_clone(const nb_tensor *src) {
+    return nb_tensor_from(src->ndim, src->shape, src->data);
+}
+
+void nb_tensor_free(nb_tensor *t) {
+    if (!t) return;
+    if (!t->persistent) nb_fatal("tensor_free", "tensor is in the step arena; nb_arena_reset frees it");
+    if (t->grad) nb_tensor_free(t->grad);
+    if (t->owns_data) free(t->data);
+    free(t);
+}
+
+void nb_requires_grad(nb_tensor *t, bool on) {
+    t->requires_grad = on;
+    if (on && t->persistent && !t->grad) t->grad = nb_tensor_new(t->ndim, t->shape);
+}
+
+void nb_zero_grad(nb_tensor *t) {
+    if (t->grad) memset(t->grad->data, 0, (size_t)t->size * sizeof(float));
+}
+
+/* --- arena -------------------------------------------------------------- */
+
+nb_tensor *nb__new(int ndim, const int64_t *shape) {
+    int64_t n = checked_numel("tensor", ndim, shape);
+    nb_tensor *t = nb_arena_alloc(sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->data = nb_arena_alloc((size_t)n * sizeof(float));
+    set_shape(t, ndim, shape, n);
+    return t;
+}
+
+nb_tensor *nb_empty(int ndim, const int64_t *shape) { return nb__new(ndim, shape); }
+
+nb_tensor *nb_full(int ndim, const int64_t *shape, float v) {
+    nb_tensor *t = nb__new(ndim, shape);
+    nb_fill(t, v);
+    return t;
+}
+nb_tensor *nb_zeros(int ndim, const int64_t *shape) { return nb_full(ndim, shape, 0.f); }
+nb_tensor *nb_ones(int ndim, const int64_t *shape) { return nb_full(ndim, shape, 1.f); }
+nb_tensor *nb_scalar(float v) { return nb_full(0, NULL, v); }
+nb_tensor *nb_empty_like(const nb_tensor *t) { return nb__new(t->ndim, t->shape); }
+nb_tensor *nb_zeros_like(const nb_tensor *t) { return nb_full(t->ndim, t->shape, 0.f); }
+
+nb_tensor *nb_from_data(int ndim, const int64_t *shape, const float *data) {
+    nb_tensor *t = nb__new(ndim, shape);
+    memcpy(t->data, data, (size_t)t->size * sizeof(float));
+    return t;
+}
+
+nb_tensor *nb_uniform(int ndim, const int64_t *shape, float lo, float hi, nb_rng *r) {
+    nb_tensor *t = nb__new(ndim, shape);
+    nb_init_uniform(t, lo, hi, r);
+    return t;
+}
+
+nb_tensor *nb_normal(int ndim, const int64_t *shape, float mean, float std, nb_rng *r) {
+    nb_tensor *t = nb__new(ndim, shape);
+    nb_init_normal(t, mean, std, r);
+    return t;
+}
+
+nb_tensor *nb_detach(nb_tensor *src) {
+    nb_tensor *t = nb_arena_alloc(sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->data = src->data;
+    set_shape(t, src->ndim, src->shape, src->size);
+    return t;
+}
+
+/* --- utilities ---------------------------------------------------------- */
+
+bool nb_same_shape(const nb_tensor *a, const nb_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int k = 0; k < a->ndim; k++)
+        if (a->shape[k] != b->shape[k]) return false;
+    return true;
+}
+
+char *nb_shape_str(const nb_tensor *t, char *buf, size_t n) {
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, n - off, "[");
+    for (int k = 0; k < t->ndim && off < n; k++)
+        off += (size_t)snprintf(buf + off, n - off, k ? ", %lld" : "%lld", (long long)t->shape[k]);
+    if (off < n) snprintf(buf + off, n - off, "]");
+    return buf;
+}
+
+float nb_item(const nb_tensor *t) {
+    if (t->size != 1) {
+        char s[96];
+        nb_fatal("item", "tensor of shape %s has %lld elements, expected 1", nb_shape_str(t, s, sizeof s),
+                 (long long)t->size);
+    }
+    return t->data[0];
+}
+
+void nb_fill(nb_tensor *t, float v) {
+    float *d = t->data;
+    int64_t n = t->size;
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) d[i] = v;
+}
+
+void nb_copy_into(nb_tensor *dst, const nb_tensor *src) {
+    if (dst->size != src->size) nb__shape_fatal("copy_into", dst, src, "sizes differ");
+    memmove(dst->data, src->data, (size_t)src->size * sizeof(float));
+}
+
+void nb_print(const nb_tensor *t, FILE *f) {
+    char s[96];
+    fprintf(f, "tensor%s", nb_shape_str(t, s, sizeof s));
+    int64_t show = t->size < 16 ? t->size : 16;
+    fputs(" {", f);
+    for (int64_t i = 0; i < show; i++) fprintf(f, i ? ", %g" : "%g", (double)t->data[i]);
+    fputs(t->size > show ? ", ...}\n" : "}\n", f);
+}
+
+int nb__axis(const char *op, const nb_tensor *x, int axis) {
+    int a = axis < 0 ? axis + x->ndim : axis;
+    if (a < 0 || a >= x->ndim) {
+        char s[96];
+        nb_fatal(op, "axis %d out of range for a tensor of shape %s", axis, nb_shape_str(x, s, sizeof s));
+    }
+    return a;
+}
+
+_Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tensor *b, const char *why) {
+    char sa[96], sb[96];
+    nb_fatal(op, "%s: shapes %s and %s", why, nb_shape_str(a, sa, sizeof sa), b ? nb_shape_str(b, sb, sizeof sb) : "-");
+}
+
+int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int64_t *out) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int k = 0; k < nd; k++) {
+        int ka = k - (nd - a->ndim), kb = k - (nd - b->ndim);
+        int64_t da = ka >= 0 ? a->shape[ka] : 1, db = kb >= 0 ? b->shape[kb] : 1;
+        if (da != db && da != 1 && db != 1) nb__shape_fatal(op, a, b, "cannot broadcast");
+        out[k] = da == 1 ? db : da;
+    }
+    return nd;
+}
+
+/* --- initialization ----------------------------------------------------- */
+
+void nb_init_uniform(nb_tensor *t, float lo, float hi, nb_rng *r) {
+    if (!r) r = nb_global_rng();
+    for (int64_t i = 0; i < t->size; i++) t->data[i] = lo + (hi - lo) * (float)nb_rng_uniform(r);
+}
+
+void nb_init_normal(nb_tensor *t, float mean, float std, nb_rng *r) {
+    if (!r) r = nb_global_rng();
+    for (int64_t i = 0; i < t->size; i++) t->data[i] = mean + std * (float)nb_rng_normal(r);
+}
+
+void nb_fans(const nb_tensor *w, int64_t *fan_in, int64_t *fan_out) {
+    /* PyTorch's convention: [out, in, k...]; a 1-D tensor counts as [out]. */
+    int64_t rf = 1;
+    for (int k = 2; k < w->ndim; k++) rf *= w->shape[k];
+    *fan_out = w->ndim >= 1 ? w->shape[0] * rf : 1;
+    *fan_in = w->ndim >= 2 ? w->shape[1] * rf : 1;
+}
+
+void nb_init_xavier_uniform(nb_tensor *w, nb_rng *r) {
+    int64_t fi, fo;
+    nb_fans(w, &fi, &fo);
+    float a = sqrtf(6.f / (float)(fi + fo));
+    nb_init_uniform(w, -a, a, r);
+}
+
+void nb_init_xavier_normal(nb_tensor *w, nb_rng *r) {
+    int64_t fi, fo;
+    nb_fans(w, &fi, &fo);
+    nb_init_normal(w, 0.f, sqrtf(2.f / (float)(fi + fo)), r);
+}
+
+void nb_init_he_uniform(nb_tensor *w, nb_rng *r) {
+    int64_t fi, fo;
+    nb_fans(w, &fi, &fo);
+    float a = sqrtf(6.f / (float)fi);
+    nb_init_uniform(w, -a, a, r);
+}
+
+void nb_init_he_normal(nb_tensor *w, nb_rng *r) {
+    int64_t fi, fo;
+    nb_fans(w, &fi, &fo);
+    nb_init_normal(w, 0.f, sqrtf(2.f / (float)fi), r);
+}

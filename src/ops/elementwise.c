@@ -1,0 +1,232 @@
+/* elementwise.c — add/sub/mul/div with NumPy broadcasting, scalar forms, and
+ * the unary math functions, each forward next to its backward. */
+#include "../core/internal.h"
+#include <math.h>
+
+/* --- broadcasting kernel ------------------------------------------------- */
+
+typedef enum { ADD, SUB, MUL, DIV } binop;
+
+static inline float apply(binop op, float a, float b) {
+    switch (op) {
+    case ADD: return a + b;
+    case SUB: return a - b;
+    case MUL: return a * b;
+    default: return a / b;
+    }
+}
+
+/* Element strides of x in an output of nd dims (0 along broadcast dims). */
+static void bstrides(const nb_tensor *x, int nd, const int64_t *oshape, int64_t *st) {
+    int64_t s = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        int kx = k - (nd - x->ndim);
+        int64_t d = kx >= 0 ? x->shape[kx] : 1;
+        st[k] = (d == 1 && oshape[k] != 1) ? 0 : s;
+        s *= d;
+    }
+}
+
+#define BINARY_LOOP(OP, EXPR)                                               \
+    do {                                                                    \
+        NB_OMP_FOR(n)                                                       \
+        for (int64_t i = 0; i < n; i++) { float a = pa[ia(i)], b = pb[ib(i)]; po[i] = (EXPR); } \
+    } while (0)
+
+static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_tensor *O) {
+    const float *pa = A->data, *pb = B->data;
+    float *po = O->data;
+    int64_t n = O->size;
+    if (A->size == n && B->size == n) {
+#define ia(i) (i)
+#define ib(i) (i)
+        switch (op) {
+        case ADD: BINARY_LOOP(ADD, a + b); break;
+        case SUB: BINARY_LOOP(SUB, a - b); break;
+        case MUL: BINARY_LOOP(MUL, a * b); break;
+        case DIV: BINARY_LOOP(DIV, a / b); break;
+        }
+#undef ib
+        return;
+    }
+    if (A->size == n && B->size == 1) {
+#define ib(i) 0
+        switch (op) {
+        case ADD: BINARY_LOOP(ADD, a + b); break;
+        case SUB: BINARY_LOOP(SUB, a - b); break;
+        case MUL: BINARY_LOOP(MUL, a * b); break;
+        case DIV: BINARY_LOOP(DIV, a / b); break;
+        }
+#undef ib
+#undef ia
+        return;
+    }
+    /* General case: walk the output with an index over all but the last dim;
+     * the last dim runs as a strided inner loop. */
+    int nd = O->ndim;
+    int64_t sa[NB_MAXDIM], sb[NB_MAXDIM];
+    bstrides(A, nd, O->shape, sa);
+    bstrides(B, nd, O->shape, sb);
+    int64_t inner = nd ? O->shape[nd - 1] : 1, outer = n / (inner ? inner : 1);
+    int64_t ai = nd ? sa[nd - 1] : 0, bi = nd ? sb[nd - 1] : 0;
+    NB_OMP_FOR(n)
+    for (int64_t r = 0; r < outer; r++) {
+        int64_t oa = 0, ob = 0, rem = r;
+        for (int k = nd - 2; k >= 0; k--) {
+            int64_t idx = rem % O->shape[k];
+            rem /= O->shape[k];
+            oa += idx * sa[k];
+            ob += idx * sb[k];
+        }
+        float *o = po + r * inner;
+        const float *x = pa + oa, *y = pb + ob;
+        for (int64_t j = 0; j < inner; j++) o[j] = apply(op, x[j * ai], y[j * bi]);
+    }
+}
+
+static nb_tensor *binary(const nb_op *opd, binop op, nb_tensor *a, nb_tensor *b) {
+    int64_t shape[NB_MAXDIM];
+    int nd = nb__broadcast_shape(opd->name, a, b, shape);
+    nb_tensor *out = nb__new(nd, shape);
+    binary_kernel(op, a, b, out);
+    nb__record(opd, out, (nb_tensor *[]){a, b}, 2);
+    return out;
+}
+
+/* Gradients of broadcast inputs are summed back to the input's shape. */
+static void accum_to(nb_tensor *x, nb_tensor *g) {
+    if (!x->requires_grad) return;
+    nb__accum(x, nb_same_shape(x, g) ? g : nb_sum_to(g, x->ndim, x->shape));
+}
+
+/* out = a + b;  da = g, db = g */
+static void add_bw(nb_node *n, nb_tensor *g) {
+    accum_to(n->in[0], g);
+    accum_to(n->in[1], g);
+}
+static const nb_op op_add = {"add", add_bw};
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return binary(&op_add, ADD, a, b); }
+
+/* out = a - b;  da = g, db = -g */
+static void sub_bw(nb_node *n, nb_tensor *g) {
+    accum_to(n->in[0], g);
+    if (n->in[1]->requires_grad) accum_to(n->in[1], nb_neg(g));
+}
+static const nb_op op_sub = {"sub", sub_bw};
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return binary(&op_sub, SUB, a, b); }
+
+/* out = a * b;  da = g b, db = g a */
+static void mul_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    if (a->requires_grad) accum_to(a, nb_mul(g, b));
+    if (b->requires_grad) accum_to(b, nb_mul(g, a));
+}
+static const nb_op op_mul = {"mul", mul_bw};
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary(&op_mul, MUL, a, b); }
+
+/* out = a / b;  da = g / b, db = -g a / b^2 = -(g / b) * out */
+static void div_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    nb_tensor *gb = nb_div(g, b);
+    if (a->requires_grad) accum_to(a, gb);
+    if (b->requires_grad) accum_to(b, nb_neg(nb_mul(gb, nb_div(a, b))));
+}
+static const nb_op op_div = {"div", div_bw};
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(&op_div, DIV, a, b); }
+
+/* --- unary --------------------------------------------------------------- */
+
+/* Runs y = EXPR(x) over all elements into a new tensor. */
+#define UNARY_MAP(x, EXPR)                                  \
+    nb_tensor *out = nb_empty_like(x);                      \
+    {                                                       \
+        const float *px = (x)->data;                        \
+        float *po = out->data;                              \
+        int64_t n = (x)->size;                              \
+        NB_OMP_FOR(n)                                       \
+        for (int64_t i = 0; i < n; i++) { float v = px[i]; po[i] = (EXPR); } \
+    }
+
+/* out = x + c;  dx = g */
+static void add_scalar_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], g); }
+static const nb_op op_add_scalar = {"add_scalar", add_scalar_bw};
+nb_tensor *nb_add_scalar(nb_tensor *x, float c) {
+    UNARY_MAP(x, v + c);
+    nb__record(&op_add_scalar, out, &x, 1);
+    return out;
+}
+
+/* out = c x;  dx = c g */
+static void mul_scalar_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul_scalar(g, n->f[0])); }
+static const nb_op op_mul_scalar = {"mul_scalar", mul_scalar_bw};
+nb_tensor *nb_mul_scalar(nb_tensor *x, float c) {
+    UNARY_MAP(x, v * c);
+    nb_node *n = nb__record(&op_mul_scalar, out, &x, 1);
+    if (n) n->f[0] = c;
+    return out;
+}
+
+nb_tensor *nb_neg(nb_tensor *x) { return nb_mul_scalar(x, -1.f); }
+
+/* out = e^x;  dx = g out */
+static void exp_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, n->out)); }
+static const nb_op op_exp = {"exp", exp_bw};
+nb_tensor *nb_exp(nb_tensor *x) {
+    UNARY_MAP(x, expf(v));
+    nb__record(&op_exp, out, &x, 1);
+    return out;
+}
+
+/* out = log x;  dx = g / x */
+static void log_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_div(g, n->in[0])); }
+static const nb_op op_log = {"log", log_bw};
+nb_tensor *nb_log(nb_tensor *x) {
+    UNARY_MAP(x, logf(v));
+    nb__record(&op_log, out, &x, 1);
+    return out;
+}
+
+/* out = sqrt x;  dx = g / (2 out) */
+static void sqrt_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_div(nb_mul_scalar(g, 0.5f), n->out)); }
+static const nb_op op_sqrt = {"sqrt", sqrt_bw};
+nb_tensor *nb_sqrt(nb_tensor *x) {
+    UNARY_MAP(x, sqrtf(v));
+    nb__record(&op_sqrt, out, &x, 1);
+    return out;
+}
+
+/* out = x^p;  dx = g p x^(p-1) */
+static void pow_bw(nb_node *n, nb_tensor *g) {
+    float p = n->f[0];
+    nb__accum(n->in[0], nb_mul(g, nb_mul_scalar(nb_pow(n->in[0], p - 1.f), p)));
+}
+static const nb_op op_pow = {"pow", pow_bw};
+nb_tensor *nb_pow(nb_tensor *x, float p) {
+    UNARY_MAP(x, p == 2.f ? v * v : p == 1.f ? v : powf(v, p));
+    nb_node *n = nb__record(&op_pow, out, &x, 1);
+    if (n) n->f[0] = p;
+    return out;
+}
+
+nb_tensor *nb_square(nb_tensor *x) { return nb_pow(x, 2.f); }
+
+/* out = |x|;  dx = g sign(x) (0 at 0, as PyTorch) */
+static void abs_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_sign(n->in[0]))); }
+static const nb_op op_abs = {"abs", abs_bw};
+nb_tensor *nb_abs(nb_tensor *x) {
+    UNARY_MAP(x, fabsf(v));
+    nb__record(&op_abs, out, &x, 1);
+    return out;
+}
+
+/* Piecewise-constant functions: their derivative is zero almost everywhere,
+ * so they record nothing. Backward rules use them as masks. */
+nb_tensor *nb_sign(nb_tensor *x) {
+    UNARY_MAP(x, (float)((v > 0.f) - (v < 0.f)));
+    return out;
+}
+
+nb_tensor *nb_step(nb_tensor *x, float lo, float hi) {
+    UNARY_MAP(x, v > 0.f ? hi : lo);
+    return out;
+}

@@ -1,0 +1,104 @@
+/* matmul.c — (batched) matrix products through OpenBLAS's sgemm, and the
+ * linear layer y = x W^T + b in PyTorch's weight layout. */
+#include "../core/internal.h"
+#include <cblas.h>
+
+/* Dimensions of op(a) op(b) for one batch element. */
+typedef struct { int64_t m, k, n, batch; int nd; int64_t shape[NB_MAXDIM]; } mm_dims;
+
+static void mm_check(nb_tensor *a, nb_tensor *b, bool ta, bool tb, mm_dims *d) {
+    if (a->ndim < 2 || b->ndim < 2) nb__shape_fatal("matmul", a, b, "operands need at least 2 dimensions");
+    int64_t am = a->shape[a->ndim - 2], ak = a->shape[a->ndim - 1];
+    int64_t bk = b->shape[b->ndim - 2], bn = b->shape[b->ndim - 1];
+    d->m = ta ? ak : am;
+    d->k = ta ? am : ak;
+    int64_t k2 = tb ? bn : bk;
+    d->n = tb ? bk : bn;
+    if (d->k != k2) nb__shape_fatal("matmul", a, b, "inner dimensions differ");
+    /* Batch dims: equal, or one operand is a plain matrix shared by all. */
+    const nb_tensor *big = a->ndim >= b->ndim ? a : b;
+    if (a->ndim > 2 && b->ndim > 2) {
+        if (a->ndim != b->ndim) nb__shape_fatal("matmul", a, b, "batch dimensions differ");
+        for (int k = 0; k < a->ndim - 2; k++)
+            if (a->shape[k] != b->shape[k]) nb__shape_fatal("matmul", a, b, "batch dimensions differ");
+    }
+    d->nd = big->ndim;
+    d->batch = 1;
+    for (int k = 0; k < big->ndim - 2; k++) {
+        d->shape[k] = big->shape[k];
+        d->batch *= big->shape[k];
+    }
+    d->shape[d->nd - 2] = d->m;
+    d->shape[d->nd - 1] = d->n;
+}
+
+static void mm_kernel(const nb_tensor *a, const nb_tensor *b, bool ta, bool tb, const mm_dims *d, float *c) {
+    int64_t lda = a->shape[a->ndim - 1], ldb = b->shape[b->ndim - 1];
+    CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    if (d->batch > 1 && a->ndim > 2 && b->ndim == 2 && !ta) {
+        /* A stack of matrices times one matrix is one tall product. */
+        cblas_sgemm(CblasRowMajor, TA, TB, (int)(d->m * d->batch), (int)d->n, (int)d->k, 1.f, a->data, (int)lda,
+                    b->data, (int)ldb, 0.f, c, (int)d->n);
+        return;
+    }
+    int64_t sa = a->ndim > 2 ? d->m * d->k : 0, sb = b->ndim > 2 ? d->k * d->n : 0;
+    for (int64_t i = 0; i < d->batch; i++)
+        cblas_sgemm(CblasRowMajor, TA, TB, (int)d->m, (int)d->n, (int)d->k, 1.f, a->data + i * sa, (int)lda,
+                    b->data + i * sb, (int)ldb, 0.f, c + i * d->m * d->n, (int)d->n);
+}
+
+/* The gradient of an operand that was shared across the batch is the sum of
+ * the per-batch gradients. */
+static void accum_mm(nb_tensor *x, nb_tensor *g) {
+    if (!x->requires_grad) return;
+    nb__accum(x, nb_same_shape(x, g) ? g : nb_sum_to(g, x->ndim, x->shape));
+}
+
+/* c = op(a) op(b). With G = dL/dc:
+ *   c = a b      : da = G b^T      db = a^T G
+ *   c = a^T b    : da = b G^T      db = a G
+ *   c = a b^T    : da = G b        db = G^T a
+ *   c = a^T b^T  : da = b^T G^T    db = G^T a^T */
+static void matmul_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    bool ta = n->i[0], tb = n->i[1];
+    if (a->requires_grad) {
+        nb_tensor *da = !ta ? (!tb ? nb_matmul_t(g, b, 0, 1) : nb_matmul_t(g, b, 0, 0))
+                            : (!tb ? nb_matmul_t(b, g, 0, 1) : nb_matmul_t(b, g, 1, 1));
+        accum_mm(a, da);
+    }
+    if (b->requires_grad) {
+        nb_tensor *db;
+        if (b->ndim == 2 && a->ndim > 2 && !ta) {
+            /* Shared b, folded a: reduce over the batch inside one GEMM. */
+            nb_tensor *a2 = nb_reshape(a, 2, (int64_t[]){-1, a->shape[a->ndim - 1]});
+            nb_tensor *g2 = nb_reshape(g, 2, (int64_t[]){-1, g->shape[g->ndim - 1]});
+            db = !tb ? nb_matmul_t(a2, g2, 1, 0) : nb_matmul_t(g2, a2, 1, 0);
+        } else {
+            db = !ta ? (!tb ? nb_matmul_t(a, g, 1, 0) : nb_matmul_t(g, a, 1, 0))
+                     : (!tb ? nb_matmul_t(a, g, 0, 0) : nb_matmul_t(g, a, 1, 1));
+        }
+        accum_mm(b, db);
+    }
+}
+static const nb_op op_matmul = {"matmul", matmul_bw};
+
+nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool ta, bool tb) {
+    mm_dims d;
+    mm_check(a, b, ta, tb, &d);
+    nb_tensor *out = nb__new(d.nd, d.shape);
+    if (out->size) mm_kernel(a, b, ta, tb, &d, out->data);
+    nb_node *n = nb__record(&op_matmul, out, (nb_tensor *[]){a, b}, 2);
+    if (n) {
+        n->i[0] = ta;
+        n->i[1] = tb;
+    }
+    return out;
+}
+
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) { return nb_matmul_t(a, b, false, false); }
+
+nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
+    nb_tensor *y = nb_matmul_t(x, w, false, true);
+    return b ? nb_add(y, b) : y;
+}

@@ -1,0 +1,207 @@
+/* harness.c — the test runner and the finite-difference checkers. */
+#include "test.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define MAX_TESTS 2048
+static struct { const char *name; nb_test_fn fn; } tests[MAX_TESTS];
+static int ntests;
+int nb_test_failures;
+static const char *current_test;
+
+void nb_test_register(const char *name, nb_test_fn fn) {
+    if (ntests == MAX_TESTS) { fprintf(stderr, "too many tests\n"); exit(2); }
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    ntests++;
+}
+
+void nb_test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    if (nb_test_failures < 10) {
+        fprintf(stdout, "  FAIL %s (%s:%d): ", current_test, file, line);
+        va_start(ap, fmt);
+        vfprintf(stdout, fmt, ap);
+        va_end(ap);
+        fputc('\n', stdout);
+    }
+    nb_test_failures++;
+}
+
+static nb_rng test_rng;
+nb_rng *nb_test_rng(void) { return &test_rng; }
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int main(int argc, char **argv) {
+    nb_set_threads(0);
+    int passed = 0, failed = 0;
+    const char **names = malloc(sizeof(char *) * (size_t)ntests);
+    for (int i = 0; i < ntests; i++) names[i] = tests[i].name;
+    (void)cmp_name;
+    for (int i = 0; i < ntests; i++) {
+        bool run = argc < 2;
+        for (int a = 1; a < argc; a++) run |= strstr(tests[i].name, argv[a]) != NULL;
+        if (!run) continue;
+        current_test = tests[i].name;
+        nb_test_failures = 0;
+        nb_rng_seed(&test_rng, 1234, (uint64_t)i);
+        nb_manual_seed(42);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        tests[i].fn();
+        nb_arena_reset();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (nb_test_failures) {
+            printf("FAIL %s (%d checks failed)\n", tests[i].name, nb_test_failures);
+            failed++;
+        } else {
+            printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    free(names);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+/* --- helpers ------------------------------------------------------------ */
+
+double nb_test_maxrel(const float *a, const float *b, int64_t n) {
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(e <= worst)) worst = e; /* NaN propagates as worst */
+    }
+    return worst;
+}
+
+nb_tensor *nb_test_param(int ndim, const int64_t *shape, float std) {
+    nb_tensor *t = nb_tensor_new(ndim, shape);
+    nb_init_normal(t, 0.f, std, &test_rng);
+    nb_requires_grad(t, true);
+    return t;
+}
+
+/* L = sum(f(in) * R), with R fixed per check; evaluated in double from the
+ * output data so that finite differences lose as little as possible. */
+typedef struct { nb_test_f f; void *ctx; nb_tensor *R; } proj;
+
+static nb_tensor *eval_out(proj *p, nb_tensor **in) {
+    nb_tensor *out = p->f(in, p->ctx);
+    if (!p->R) {
+        p->R = nb_tensor_new(out->ndim, out->shape);
+        nb_init_uniform(p->R, 0.5f, 1.5f, &test_rng);
+        for (int64_t i = 0; i < p->R->size; i++)
+            if (nb_rng_below(&test_rng, 2)) p->R->data[i] = -p->R->data[i];
+    }
+    return out;
+}
+
+static double eval_L(proj *p, nb_tensor **in) {
+    bool old = nb_set_grad_enabled(false);
+    nb_tensor *out = eval_out(p, in);
+    nb_set_grad_enabled(old);
+    double s = 0;
+    for (int64_t i = 0; i < out->size; i++) s += (double)out->data[i] * p->R->data[i];
+    return s;
+}
+
+static nb_tensor *loss_of(proj *p, nb_tensor **in) {
+    nb_tensor *out = eval_out(p, in);
+    return nb_sum_all(nb_mul(out, nb_detach(p->R)));
+}
+
+double nb_gradcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, float eps, float tol) {
+    nb_arena *arena = nb_arena_new(), *old = nb_arena_use(arena);
+    proj p = {f, ctx, NULL};
+    double worst = 0;
+    for (int k = 0; k < n; k++) {
+        if (!in[k]->requires_grad) continue;
+        nb_arena_reset();
+        nb_tensor *L = loss_of(&p, in);
+        nb_tensor *g;
+        nb_grad(L, &in[k], 1, &g, false);
+        nb_tensor *ga = nb_tensor_clone(g);
+        int64_t m = in[k]->size, samples = m < 96 ? m : 96;
+        for (int64_t s = 0; s < samples; s++) {
+            int64_t j = m <= 96 ? s : (int64_t)nb_rng_below(&test_rng, (uint32_t)m);
+            float x0 = in[k]->data[j];
+            in[k]->data[j] = x0 + eps;
+            nb_arena_reset();
+            double lp = eval_L(&p, in);
+            in[k]->data[j] = x0 - eps;
+            nb_arena_reset();
+            double lm = eval_L(&p, in);
+            in[k]->data[j] = x0;
+            double num = (lp - lm) / (2.0 * eps), ana = ga->data[j];
+            double e = fabs(num - ana) / fmax(1.0, fabs(num));
+            if (!(e <= worst)) worst = e;
+            if (!(e <= tol))
+                nb_test_fail(__FILE__, __LINE__, "%s: d/d input %d [%lld]: autodiff %.6g, finite differences %.6g",
+                             what, k, (long long)j, ana, num);
+        }
+        nb_tensor_free(ga);
+    }
+    nb_tensor_free(p.R);
+    nb_arena_use(old);
+    nb_arena_free(arena);
+    return worst;
+}
+
+double nb_hvpcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, float eps, float tol) {
+    nb_arena *arena = nb_arena_new(), *old = nb_arena_use(arena);
+    proj p = {f, ctx, NULL};
+    nb_tensor *v[16], *hv[16], *gp[16], *gm[16];
+    if (n > 16) n = 16;
+    for (int k = 0; k < n; k++) {
+        v[k] = nb_tensor_new(in[k]->ndim, in[k]->shape);
+        if (in[k]->requires_grad) nb_init_normal(v[k], 0.f, 1.f, &test_rng);
+    }
+    nb_tensor *L = loss_of(&p, in);
+    nb_tensor *hva[16];
+    nb_hvp(L, in, v, n, hva);
+    for (int k = 0; k < n; k++) hv[k] = nb_tensor_clone(hva[k]);
+    /* Central differences of the exact gradient along v. */
+    for (int side = 0; side < 2; side++) {
+        float sgn = side ? -1.f : 1.f;
+        for (int k = 0; k < n; k++)
+            for (int64_t j = 0; j < in[k]->size; j++) in[k]->data[j] += sgn * eps * v[k]->data[j];
+        nb_arena_reset();
+        nb_tensor *g[16];
+        nb_tensor *Ls = loss_of(&p, in);
+        nb_grad(Ls, in, n, g, false);
+        for (int k = 0; k < n; k++) (side ? gm : gp)[k] = nb_tensor_clone(g[k]);
+        for (int k = 0; k < n; k++)
+            for (int64_t j = 0; j < in[k]->size; j++) in[k]->data[j] -= sgn * eps * v[k]->data[j];
+    }
+    double worst = 0;
+    for (int k = 0; k < n; k++) {
+        if (!in[k]->requires_grad) continue;
+        for (int64_t j = 0; j < in[k]->size; j++) {
+            double num = ((double)gp[k]->data[j] - gm[k]->data[j]) / (2.0 * eps), ana = hv[k]->data[j];
+            double e = fabs(num - ana) / fmax(1.0, fabs(num));
+            if (!(e <= worst)) worst = e;
+            if (!(e <= tol)) {
+                nb_test_fail(__FILE__, __LINE__, "%s: (Hv) input %d [%lld]: exact %.6g, finite differences %.6g",
+                             what, k, (long long)j, ana, num);
+                break;
+            }
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        nb_tensor_free(v[k]);
+        nb_tensor_free(hv[k]);
+        nb_tensor_free(gp[k]);
+        nb_tensor_free(gm[k]);
+    }
+    nb_tensor_free(p.R);
+    nb_arena_use(old);
+    nb_arena_free(arena);
+    return worst;
+}

@@ -1,0 +1,61 @@
+/* test.h — a small test framework: TEST(name) registers a test by itself
+ * (no central list to edit), CHECK* record failures and go on, and the
+ * runner prints one line per test and "N passed, N failed" at the end.
+ * Gradient and Hessian checks against central finite differences live here
+ * too, shared by every op test. */
+#ifndef NB_TEST_H
+#define NB_TEST_H
+
+#include "nabla.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*nb_test_fn)(void);
+void nb_test_register(const char *name, nb_test_fn fn);
+void nb_test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+extern int nb_test_failures; /* failures in the running test */
+
+#define TEST(name)                                                                   \
+    static void name(void);                                                          \
+    __attribute__((constructor)) static void reg_##name(void) { nb_test_register(#name, name); } \
+    static void name(void)
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) nb_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);           \
+    } while (0)
+#define CHECK_MSG(cond, ...)                                                         \
+    do {                                                                             \
+        if (!(cond)) nb_test_fail(__FILE__, __LINE__, __VA_ARGS__);                  \
+    } while (0)
+/* |a - b| <= tol * max(1, |b|) */
+#define CHECK_NEAR(a, b, tol)                                                        \
+    do {                                                                             \
+        double a_ = (a), b_ = (b), t_ = (tol);                                       \
+        if (!(fabs(a_ - b_) <= t_ * fmax(1.0, fabs(b_))))                            \
+            nb_test_fail(__FILE__, __LINE__, "%s = %.8g, expected %s = %.8g (tol %g)", #a, a_, #b, b_, t_); \
+    } while (0)
+
+/* Largest |a_i - b_i| / max(1, |b_i|). */
+double nb_test_maxrel(const float *a, const float *b, int64_t n);
+
+/* A function of some tensors, for the checks below. ctx is passed through. */
+typedef nb_tensor *(*nb_test_f)(nb_tensor **in, void *ctx);
+
+/* Gradient check: L = sum(f(in) * R) for a fixed random R. Compares the
+ * autodiff gradient w.r.t. every input that requires a gradient with central
+ * differences (at most 96 sampled coordinates per input). Inputs must be
+ * persistent tensors. Returns the worst relative error (and records a failure
+ * above tol). */
+double nb_gradcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, float eps, float tol);
+/* Hessian-vector check: nb_hvp on L against central differences of the
+ * autodiff gradient along a random direction. */
+double nb_hvpcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, float eps, float tol);
+
+/* A persistent tensor of normal(0, std) values with the given shape,
+ * requiring a gradient; seeded from the test rng. */
+nb_tensor *nb_test_param(int ndim, const int64_t *shape, float std);
+nb_rng *nb_test_rng(void);
+
+#endif

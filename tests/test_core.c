@@ -1,0 +1,162 @@
+/* test_core.c — tensors, the arena, the tape, broadcasting arithmetic and
+ * matmul: gradients and Hessian-vector products against finite differences. */
+#include "test.h"
+
+TEST(test_shape_overflow_is_rejected) {
+    CHECK(nb_shape_numel(2, (int64_t[]){INT64_MAX / 2, 3}) == -1);
+    CHECK(nb_shape_numel(2, (int64_t[]){-1, 3}) == -1);
+    CHECK(nb_shape_numel(7, (int64_t[]){1, 1, 1, 1, 1, 1, 1}) == -1);
+    CHECK(nb_shape_numel(3, (int64_t[]){2, 3, 4}) == 24);
+    CHECK(nb_shape_numel(0, NULL) == 1);
+}
+
+TEST(test_rng_is_deterministic_and_uniform) {
+    nb_rng a, b;
+    nb_rng_seed(&a, 7, 1);
+    nb_rng_seed(&b, 7, 1);
+    for (int i = 0; i < 100; i++) CHECK(nb_rng_u32(&a) == nb_rng_u32(&b));
+    double s = 0, s2 = 0;
+    int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double z = nb_rng_normal(&a);
+        s += z;
+        s2 += z * z;
+    }
+    CHECK_NEAR(s / n, 0.0, 0.01);
+    CHECK_NEAR(s2 / n, 1.0, 0.02);
+    int counts[5] = {0};
+    for (int i = 0; i < 50000; i++) counts[nb_rng_below(&a, 5)]++;
+    for (int k = 0; k < 5; k++) CHECK_NEAR(counts[k] / 50000.0, 0.2, 0.01);
+}
+
+static nb_tensor *f_add(nb_tensor **in, void *c) { return nb_add(in[0], in[1]); }
+static nb_tensor *f_sub(nb_tensor **in, void *c) { return nb_sub(in[0], in[1]); }
+static nb_tensor *f_mul(nb_tensor **in, void *c) { return nb_mul(in[0], in[1]); }
+static nb_tensor *f_div(nb_tensor **in, void *c) { return nb_div(in[0], nb_add_scalar(nb_abs(in[1]), 0.5f)); }
+
+TEST(test_grad_broadcast_binary) {
+    /* Shapes that exercise every broadcasting path: equal, scalar, trailing
+     * (bias), middle and leading dims, odd sizes. */
+    int64_t shapes[][2][4] = {
+        {{3, 5, 0, 0}, {3, 5, 0, 0}}, {{4, 7, 0, 0}, {0, 0, 0, 0}}, {{5, 3, 0, 0}, {3, 0, 0, 0}},
+        {{2, 3, 4, 0}, {3, 1, 0, 0}}, {{2, 1, 5, 0}, {3, 1, 0, 0}}, {{1, 3, 1, 0}, {2, 1, 1, 4}},
+    };
+    int nds[][2] = {{2, 2}, {2, 0}, {2, 1}, {3, 2}, {3, 2}, {3, 4}};
+    nb_test_f fs[] = {f_add, f_sub, f_mul, f_div};
+    const char *names[] = {"add", "sub", "mul", "div"};
+    for (int s = 0; s < 6; s++) {
+        for (int k = 0; k < 4; k++) {
+            nb_tensor *in[2] = {nb_test_param(nds[s][0], shapes[s][0], 1.f), nb_test_param(nds[s][1], shapes[s][1], 1.f)};
+            char what[64];
+            snprintf(what, sizeof what, "%s shapes #%d", names[k], s);
+            nb_gradcheck(what, fs[k], in, 2, NULL, 1e-2f, 2e-3f);
+            nb_hvpcheck(what, fs[k], in, 2, NULL, 1e-2f, 5e-3f);
+            nb_tensor_free(in[0]);
+            nb_tensor_free(in[1]);
+        }
+    }
+}
+
+static nb_tensor *f_exp(nb_tensor **in, void *c) { return nb_exp(in[0]); }
+static nb_tensor *f_log(nb_tensor **in, void *c) { return nb_log(nb_add_scalar(nb_abs(in[0]), 0.5f)); }
+static nb_tensor *f_sqrt(nb_tensor **in, void *c) { return nb_sqrt(nb_add_scalar(nb_abs(in[0]), 0.5f)); }
+static nb_tensor *f_pow(nb_tensor **in, void *c) { return nb_pow(nb_add_scalar(nb_abs(in[0]), 0.5f), 2.5f); }
+static nb_tensor *f_square(nb_tensor **in, void *c) { return nb_mul_scalar(nb_square(in[0]), -1.5f); }
+static nb_tensor *f_abs(nb_tensor **in, void *c) { return nb_abs(in[0]); }
+
+TEST(test_grad_unary_math) {
+    nb_test_f fs[] = {f_exp, f_log, f_sqrt, f_pow, f_square, f_abs};
+    const char *names[] = {"exp", "log", "sqrt", "pow", "square", "abs"};
+    for (int k = 0; k < 6; k++) {
+        nb_tensor *x = nb_test_param(NB_SHAPE(3, 7), 1.f);
+        nb_gradcheck(names[k], fs[k], &x, 1, NULL, 1e-3f, 3e-3f);
+        nb_hvpcheck(names[k], fs[k], &x, 1, NULL, 1e-3f, 1e-2f);
+        nb_tensor_free(x);
+    }
+}
+
+static nb_tensor *f_mm(nb_tensor **in, void *c) {
+    const bool *t = c;
+    return nb_matmul_t(in[0], in[1], t[0], t[1]);
+}
+/* A product whose second derivative is not zero: (A B) * (A B). */
+static nb_tensor *f_mm_sq(nb_tensor **in, void *c) { return nb_square(f_mm(in, c)); }
+
+TEST(test_grad_matmul_all_transposes_and_batches) {
+    int64_t m = 3, k = 5, n = 4;
+    for (int t = 0; t < 4; t++) {
+        bool tr[2] = {t & 1, t >> 1};
+        int64_t sa[3] = {2, tr[0] ? k : m, tr[0] ? m : k}, sb[3] = {2, tr[1] ? n : k, tr[1] ? k : n};
+        /* 2-D x 2-D, batched x batched, batched x shared 2-D, shared 2-D x batched */
+        int cfg[4][2] = {{2, 2}, {3, 3}, {3, 2}, {2, 3}};
+        for (int c = 0; c < 4; c++) {
+            nb_tensor *in[2] = {nb_test_param(cfg[c][0], sa + (3 - cfg[c][0]), 1.f),
+                                nb_test_param(cfg[c][1], sb + (3 - cfg[c][1]), 1.f)};
+            char what[64];
+            snprintf(what, sizeof what, "matmul ta=%d tb=%d cfg=%d", tr[0], tr[1], c);
+            nb_gradcheck(what, f_mm, in, 2, tr, 1e-2f, 2e-3f);
+            nb_hvpcheck(what, f_mm_sq, in, 2, tr, 1e-2f, 1e-2f);
+            nb_tensor_free(in[0]);
+            nb_tensor_free(in[1]);
+        }
+    }
+}
+
+TEST(test_matmul_matches_naive) {
+    nb_tensor *a = nb_test_param(NB_SHAPE(17, 33), 1.f), *b = nb_test_param(NB_SHAPE(33, 9), 1.f);
+    nb_tensor *c = nb_matmul(a, b);
+    for (int i = 0; i < 17; i++)
+        for (int j = 0; j < 9; j++) {
+            double s = 0;
+            for (int p = 0; p < 33; p++) s += (double)a->data[i * 33 + p] * b->data[p * 9 + j];
+            CHECK_NEAR(c->data[i * 9 + j], s, 1e-5);
+        }
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+}
+
+TEST(test_backward_accumulates_into_params_and_respects_no_grad) {
+    nb_tensor *w = nb_test_param(NB_SHAPE(3), 1.f);
+    nb_tensor *x = nb_from_data(NB_SHAPE(3), (float[]){1, 2, 3});
+    /* L = sum(w * x) twice: dL/dw = 2x after two backward calls. */
+    for (int r = 0; r < 2; r++) nb_backward(nb_sum_all(nb_mul(w, x)));
+    for (int i = 0; i < 3; i++) CHECK_NEAR(w->grad->data[i], 2.0 * (i + 1), 1e-6);
+    nb_zero_grad(w);
+    bool old = nb_set_grad_enabled(false);
+    nb_tensor *y = nb_sum_all(nb_mul(w, x));
+    CHECK(!y->requires_grad && y->node == NULL);
+    nb_set_grad_enabled(old);
+    nb_tensor_free(w);
+}
+
+TEST(test_grad_wrt_input_tensor) {
+    /* Differentiating w.r.t. an arena input (as FGSM and style transfer do). */
+    nb_tensor *x = nb_from_data(NB_SHAPE(2), (float[]){0.5f, -2.f});
+    nb_requires_grad(x, true);
+    nb_tensor *L = nb_sum_all(nb_mul(nb_exp(x), x)); /* d/dx = e^x (1 + x) */
+    nb_tensor *g;
+    nb_grad(L, &x, 1, &g, false);
+    CHECK_NEAR(g->data[0], expf(0.5f) * 1.5f, 1e-5);
+    CHECK_NEAR(g->data[1], expf(-2.f) * -1.f, 1e-5);
+}
+
+TEST(test_arena_does_not_grow_over_10000_steps) {
+    nb_tensor *w = nb_test_param(NB_SHAPE(16, 8), 0.3f), *b = nb_test_param(NB_SHAPE(16), 0.1f);
+    nb_tensor *x = nb_tensor_new(NB_SHAPE(4, 8));
+    nb_init_normal(x, 0, 1, nb_test_rng());
+    size_t reserved_after_first = 0;
+    for (int step = 0; step < 10000; step++) {
+        nb_tensor *h = nb_exp(nb_mul_scalar(nb_linear(nb_detach(x), w, b), 0.1f));
+        nb_backward(nb_sum_all(h));
+        for (int64_t i = 0; i < w->size; i++) w->data[i] -= 1e-4f * w->grad->data[i];
+        nb_zero_grad(w);
+        nb_zero_grad(b);
+        nb_arena_reset();
+        if (step == 0) reserved_after_first = nb_arena_bytes_reserved();
+    }
+    CHECK(nb_arena_bytes_reserved() == reserved_after_first);
+    CHECK(nb_arena_bytes_used() == 0);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+    nb_tensor_free(x);
+}
