@@ -7,10 +7,12 @@ CC       ?= cc
 DEPS     := openblas lapacke libcjson zlib libpng
 ARCH     ?= -march=native
 OPT      ?= -O3 $(ARCH)
+SAN      ?=
 CFLAGS   ?= $(OPT) -g
+CFLAGS   += $(SAN)
 CFLAGS   += -std=c11 -D_GNU_SOURCE -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -Wshadow \
             -Iinclude $(shell pkg-config --cflags $(DEPS))
-LDLIBS   += $(shell pkg-config --libs $(DEPS)) -fopenmp -lm
+LDLIBS   += $(shell pkg-config --libs $(DEPS)) -fopenmp -lm $(SAN)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -50,9 +52,9 @@ test: $(BUILD)/nabla-tests $(BUILD)/nabla
 	NABLA_THREADS=2 $(BUILD)/nabla-tests
 
 # Same tests under the sanitizers, in their own build folder.
+ASAN_FLAGS := -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDLIBS="-fsanitize=address,undefined" build-asan/nabla-tests
+	$(MAKE) BUILD=build-asan OPT="-O1" SAN="$(ASAN_FLAGS)" build-asan/nabla-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 NABLA_THREADS=2 build-asan/nabla-tests
 
 # Fuzz the parsers of outside data (clang + libFuzzer), FUZZ_SECONDS each.
