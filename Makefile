@@ -10,7 +10,7 @@ OPT      ?= -O3 $(ARCH)
 SAN      ?=
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SAN)
-CFLAGS   += -std=c11 -D_GNU_SOURCE -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -Wshadow \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fno-math-errno -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -Wshadow \
             -Iinclude $(shell pkg-config --cflags $(DEPS))
 LDLIBS   += $(shell pkg-config --libs $(DEPS)) -fopenmp -lm $(SAN)
 
@@ -46,10 +46,10 @@ $(BUILD)/nabla.pc: Makefile
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: nabla\nDescription: float32 tensors, autodiff and deep learning in C\nVersion: 0.1.0\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnabla\nLibs.private: -fopenmp -lm\n' \
 	  '$(PREFIX)' '$(DEPS)' > $@
 
-# The unit tests: one binary; `build/nabla-tests NAME...` runs the tests whose
-# names contain NAME.
+# The unit tests (one binary; `build/nabla-tests NAME...` runs the tests whose
+# names contain NAME) and the command-line tests (tests/cli.sh [NAME...]).
 test: $(BUILD)/nabla-tests $(BUILD)/nabla
-	NABLA_THREADS=2 $(BUILD)/nabla-tests
+	tests/run.sh
 
 # Same tests under the sanitizers, in their own build folder.
 ASAN_FLAGS := -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

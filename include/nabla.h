@@ -173,9 +173,10 @@ void nb_hvp(nb_tensor *loss, nb_tensor **params, nb_tensor **v, int n, nb_tensor
 /* Shape ops */
 nb_tensor *nb_reshape(nb_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed */
 nb_tensor *nb_flatten(nb_tensor *x, int start_axis); /* [a,b,c,d] start 1 -> [a,b*c*d] */
-nb_tensor *nb_permute(nb_tensor *x, const int *perm);
+nb_tensor *nb_permute(nb_tensor *x, const int *perm); /* out.shape[k] = x.shape[perm[k]] */
 nb_tensor *nb_transpose(nb_tensor *x, int axis0, int axis1);
-nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop); /* [start, stop) */
+/* [start, stop) along axis; negative bounds count from the end (Python's x[-3:-1]). */
+nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop);
 nb_tensor *nb_concat(nb_tensor **xs, int n, int axis);
 /* out[i, ...] = x[idx[i], ...] along axis 0; idx has n entries in [0, x->shape[0]). */
 nb_tensor *nb_gather_rows(nb_tensor *x, const int32_t *idx, int64_t n);
@@ -257,7 +258,8 @@ nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p);
 /* Embedding: w [V, D], idx n ints in [0, V) -> [n, D]. */
 nb_tensor *nb_embedding(nb_tensor *w, const int32_t *idx, int64_t n);
 /* Inverted dropout: zeroes with probability p and scales by 1/(1-p) when
- * training; identity otherwise. */
+ * training; identity otherwise (returns x itself). p outside [0, 1) is
+ * fatal. r NULL means nb_global_rng(). */
 nb_tensor *nb_dropout(nb_tensor *x, float p, bool training, nb_rng *r);
 
 /* ------------------------------------------------------------------------ */
@@ -295,28 +297,52 @@ typedef struct nb_optim_opts {
                             AdamW: decoupled, w <- w - lr*wd*w */
 } nb_optim_opts;
 typedef struct nb_optim nb_optim;
+/* Copies the params array (the tensors stay the caller's; they must be
+ * persistent). Fields that do not apply to the kind are ignored. Returns NULL
+ * with nb_errmsg() for a bad option (negative lr, beta outside (0, 1),
+ * Nesterov without momentum, ...). */
 nb_optim *nb_optim_new(const nb_optim_opts *o, nb_param *params, int n);
 void nb_optim_free(nb_optim *o);
-void nb_optim_step(nb_optim *o);      /* uses each parameter's .grad */
+/* One update from each parameter's .grad (parameters with no .grad buffer
+ * are skipped). Adam's bias correction uses t = nb_optim_steps() after the
+ * step is counted. */
+void nb_optim_step(nb_optim *o);
 void nb_optim_zero_grad(nb_optim *o);
 void nb_optim_set_lr(nb_optim *o, float lr);
 int64_t nb_optim_steps(const nb_optim *o);
-/* Optimizer state as named tensors for checkpoints ("adam.m.<i>", ...):
- * nb_optim_state returns the count and fills names/tensors (owned by o). */
+/* Optimizer state as named persistent tensors for checkpoints, allocated
+ * (zeros) by nb_optim_new so they can be restored before the first step:
+ * SGD with momentum "sgd.v.<i>"; Adam/AdamW "adam.m.<i>", "adam.v.<i>"
+ * (i: the parameter's index). nb_optim_state returns the count and fills
+ * names/tensors (arrays and tensors owned by o; either pointer may be NULL).
+ * Resuming = copying saved values into these tensors and nb_optim_set_steps;
+ * the run then continues bit for bit as if never interrupted. */
 int nb_optim_state(nb_optim *o, const char ***names, nb_tensor ***tensors);
 void nb_optim_set_steps(nb_optim *o, int64_t steps);
 
-/* Scales all gradients so their global L2 norm is at most max_norm; returns
- * the norm before clipping. */
+/* Scales all gradients so their global L2 norm (over every parameter's .grad,
+ * summed in double) is at most max_norm: by max_norm / (norm + 1e-6) when
+ * that is below 1, as PyTorch's clip_grad_norm_. Returns the norm before
+ * clipping. */
 float nb_clip_grad_norm(nb_param *params, int n, float max_norm);
 
-/* Learning-rate schedules: the rate for step `step` (0-based). */
+/* Learning-rate schedules: the rate for step `step` (0-based).
+ * step: base * gamma^floor(step / every) (every > 0).
+ * cosine: min + (base - min) (1 + cos(pi step / total)) / 2, min from step
+ * total on. */
 float nb_lr_step(float base, int64_t step, int64_t every, float gamma);
 float nb_lr_cosine(float base, int64_t step, int64_t total, float min_lr);
 
 /* L-BFGS for full-batch problems. f computes the loss at the current values of
  * params and must call nb_backward on it (grads are zeroed before each call);
- * it returns the loss. Line search: strong Wolfe. Returns the final loss. */
+ * it returns the loss. Each call of f runs in a scratch arena of its own that
+ * is reset right after, so a long run does not grow memory: tensors made
+ * before nb_lbfgs (data, targets) stay valid, f's own tensors do not outlive
+ * the call. Line search: strong Wolfe; direction math in double. Stops after
+ * max_iter iterations, when max |g| <= tol_grad, or when the loss or the step
+ * changes less than tol_change. Leaves params at the best point found with
+ * their .grad holding the gradient there; returns the loss there and, if
+ * iters is not NULL, the number of iterations (line searches) done. */
 typedef float (*nb_closure)(void *ctx);
 typedef struct nb_lbfgs_opts {
     int max_iter;        /* 0 means 100 */
@@ -328,12 +354,110 @@ typedef struct nb_lbfgs_opts {
 float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_opts *o, int *iters);
 
 /* ------------------------------------------------------------------------ */
+/* Networks from a plain-text description (NET.cfg)                         */
+/* ------------------------------------------------------------------------ */
+
+/* A feed-forward or convolutional network described in the spirit of
+ * Darknet's .cfg: a [net] section, then layers in order, each a [section] of
+ * key = value lines ('#' starts a comment):
+ *
+ *   [net]      input = 1x28x28   (C x H x W, or a feature count)
+ *   [conv2d]   out, kernel, stride = 1, padding = 0, dilation = 1, name, activation, init
+ *   [dense]    out, name, activation, init
+ *   [maxpool]  size, stride = size, padding = 0        [avgpool] (same keys)
+ *   [flatten]  [dropout] p
+ *   [relu] [leaky] slope = 0.01  [prelu] name, init = 0.25  [abs] [sigmoid] [tanh]
+ *
+ * `activation = relu|leaky|prelu|abs|sigmoid|tanh|linear` on a dense or conv
+ * layer appends that activation layer. Parameters are named as PyTorch's
+ * state_dict would name them: conv layers conv1, conv2, ...; dense layers
+ * fc1, fc2, ...; PReLU layers prelu1, ... (or `name = ...`), with
+ * `.weight` [out, in(, kh, kw)] and `.bias` [out]. */
+typedef struct nb_net nb_net;
+struct nb_safetensors;
+
+/* Parses a description; `file` names it in errors ("net.cfg:7: ..."). */
+nb_net *nb_net_parse(const char *text, const char *file);
+nb_net *nb_net_load_cfg(const char *path);
+void nb_net_free(nb_net *net);
+/* The text it was parsed from (stored in model files). */
+const char *nb_net_source(const nb_net *net);
+/* Infers every layer's shape from the [net] input (or the given one when
+ * ndim > 0) and creates the parameters, initialized from rng (He for the
+ * ReLU family, Xavier otherwise, biases zero; `init = ` overrides).
+ * Returns 0, or -1 with nb_errmsg() naming the layer's line. */
+int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng);
+/* The input shape without the batch dim, and the number of outputs. */
+int nb_net_input_shape(const nb_net *net, int64_t *shape);
+int64_t nb_net_outputs(const nb_net *net);
+/* Forward pass on a batch x [N, ...input shape]. training enables dropout.
+ * Returns [N, outputs]. */
+nb_tensor *nb_net_forward(nb_net *net, nb_tensor *x, bool training, nb_rng *rng);
+/* After a forward: the number of layers, each layer's output of the last
+ * forward, its name ("fc1", "relu2") and whether it is a hidden activation
+ * (the h of eq. 7.48). */
+int nb_net_layers(const nb_net *net);
+nb_tensor *nb_net_layer_output(const nb_net *net, int i);
+const char *nb_net_layer_name(const nb_net *net, int i);
+bool nb_net_layer_is_activation(const nb_net *net, int i);
+/* The parameters in a stable order, with decay set for weights only (eq. 7.1). */
+int nb_net_params(nb_net *net, nb_param **params);
+int nb_net_param_names(const nb_net *net, const char ***names);
+/* A readable summary: layers, shapes, parameter counts. */
+void nb_net_summary(const nb_net *net, FILE *f);
+
+/* Labelled examples for classification, kept compactly: images as bytes
+ * (value / 255 on the way into the network), other features as floats. */
+typedef struct nb_dataset {
+    int64_t n;                 /* number of examples */
+    int nd;                    /* one example's shape: [1, 28, 28] or [F] */
+    int64_t shape[3];
+    uint8_t *u8;               /* n * numel bytes (images), or NULL */
+    float *f32;                /* n * numel floats (features), or NULL */
+    int32_t *y;                /* n labels in [0, nclass) */
+    int nclass;
+} nb_dataset;
+/* spec: "fashion-mnist" (Debian's dataset-fashion-mnist package), a folder
+ * of MNIST-format IDX files, or FILE.csv (numeric features, the label in the
+ * last column, an optional header row; the last 10% of rows are the test
+ * split). train picks the split. 0, or -1 with nb_errmsg(). */
+int nb_dataset_load(const char *spec, bool train, nb_dataset *d);
+void nb_dataset_free(nb_dataset *d);
+/* Examples idx[0..n) as an arena tensor [n, shape...]; labels copied to y. */
+nb_tensor *nb_dataset_batch(const nb_dataset *d, const int64_t *idx, int64_t n, int32_t *y);
+
+/* Classification metrics of a network on a data set (no gradient, except
+ * for the FGSM examples when adv_eps > 0). */
+typedef struct nb_eval_result {
+    double loss, accuracy;     /* mean cross-entropy, fraction correct */
+    double zero_fraction;      /* exact zeros among hidden activations (eq. 7.48's h) */
+    double adv_accuracy;       /* on FGSM examples (eq. 21), when adv_eps > 0 */
+    int64_t n;
+} nb_eval_result;
+void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_eps, nb_eval_result *r);
+/* eq. 21 (FGSM): x' = clip(x + eps * sign(grad_x J(theta; x, y)), 0, 1), an
+ * arena tensor without graph. */
+nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps);
+
+/* Model files: the parameters as tensors, the description and any extra
+ * key/value metadata in __metadata__ ("nabla.net" holds the description).
+ * Extra tensors (optimizer state) are stored after the parameters. */
+int nb_net_save(const nb_net *net, const char *path, const char *const *keys, const char *const *vals, int nmeta,
+                const char *const *extra_names, nb_tensor *const *extra, int nextra);
+/* Loads a model written by nb_net_save: rebuilds the network from the stored
+ * description and checks every parameter's presence and shape. The
+ * safetensors object stays available in *st (may be NULL) for metadata and
+ * extra tensors; free it with nb_st_free. */
+nb_net *nb_net_load(const char *path, struct nb_safetensors **st);
+
+/* ------------------------------------------------------------------------ */
 /* Files                                                                     */
 /* ------------------------------------------------------------------------ */
 
 /* safetensors (https://huggingface.co/docs/safetensors): a little-endian u64
  * header length, a JSON header, then raw little-endian data. nabla writes F32
- * and reads F32, F16, BF16, F64, I64, I32, U8. */
+ * and reads F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL (converted to
+ * float32). Entries and metadata keep the order of the file's header. */
 typedef struct nb_st_entry {
     char *name;
     nb_tensor *t;     /* persistent, converted to float32 */
@@ -350,12 +474,15 @@ nb_safetensors *nb_st_read(const char *path);
 void nb_st_free(nb_safetensors *st);
 nb_tensor *nb_st_get(const nb_safetensors *st, const char *name);
 const char *nb_st_meta(const nb_safetensors *st, const char *key);
-/* Writes atomically (temp file, fsync, rename). Returns 0 or -1. */
+/* Writes F32 tensors in the given order (names unique, not "__metadata__"),
+ * the header padded with spaces to a multiple of 8 bytes; atomically (temp
+ * file, fsync, rename). Returns 0 or -1 with nb_errmsg(). */
 int nb_st_write(const char *path, const char *const *names, nb_tensor *const *tensors, int n,
                 const char *const *meta_keys, const char *const *meta_vals, int n_meta);
 
-/* .npy (NumPy format 1.0/2.0/3.0). Reads <f4, <f8, <i4, <i8, |u1, |b1
- * (converted to float32, C order only). Writes <f4 atomically. */
+/* .npy (NumPy format 1.0/2.0/3.0). Reads <f4 <f8 <f2 <i8 <i4 <i2 |i1 |u1 |b1
+ * (converted to float32; C order, little-endian only: other files get a clear
+ * error). Writes <f4, version 1.0, atomically. */
 nb_tensor *nb_npy_read(const char *path);
 int nb_npy_write(const char *path, const nb_tensor *t);
 
@@ -364,10 +491,626 @@ int nb_npy_write(const char *path, const nb_tensor *t);
 nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what);
 nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what);
 
-/* Writes len bytes to path atomically: path.tmp.PID, fsync, rename. */
+/* Writes len bytes to path atomically: path.tmp.PID in the same directory,
+ * fsync, rename over path, fsync the directory. On failure the temporary file
+ * is removed, any old file at path is untouched, and it returns -1. */
 int nb_write_file_atomic(const char *path, const void *buf, size_t len);
-/* Reads a whole file (malloc'd, caller frees). NULL with nb_errmsg(). */
+/* Reads a whole file (malloc'd, caller frees; followed by a NUL byte not
+ * counted in *len, so text can be used as a C string). Files over 8 GiB are
+ * refused. NULL with nb_errmsg(). */
 uint8_t *nb_read_file(const char *path, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* Data sets                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* IDX files (MNIST's format), gzip-compressed or plain. Images: magic
+ * 0x00000803, a persistent [n, h, w] tensor of byte / 255. Labels: magic
+ * 0x00000801, n int32 values (malloc'd). NULL with nb_errmsg() on a wrong
+ * magic, bad sizes, a truncated or corrupt file. */
+nb_tensor *nb_idx_read_images(const char *path, int64_t *n, int64_t *h, int64_t *w);
+int32_t *nb_idx_read_labels(const char *path, int64_t *n);
+/* In-memory IDX parser (used by the readers above and by the fuzzer): checks
+ * that buf is an unsigned-byte IDX file with ndim (1..3) dimensions and
+ * exactly the bytes its sizes describe; fills dims and returns a pointer to
+ * the data inside buf, or NULL with nb_errmsg(). */
+const uint8_t *nb_idx_parse(const uint8_t *buf, size_t len, const char *what, int ndim, int64_t *dims);
+/* MNIST or Fashion-MNIST from dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte,
+ * each with or without .gz. Checks 28x28 images, matching counts and labels in
+ * [0, 10). Fills out (nb_dataset, above) with nd = 3, shape {1, 28, 28}, the
+ * pixels as bytes in u8, f32 NULL, nclass 10; u8 and y are malloc'd
+ * (nb_dataset_free releases them). Returns 0, or -1 with nb_errmsg() and out
+ * zeroed. */
+int nb_mnist_load(const char *dir, bool train, nb_dataset *out);
+
+/* ------------------------------------------------------------------------ */
+/* Linear algebra, probability, curvature                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Conventions of this section. Inputs are float32 tensors of any kind
+ * (persistent or arena); they are read, never modified, and no graph is
+ * recorded. The work is done in double precision through LAPACK, and every
+ * tensor result is a new *persistent* tensor that the caller frees with
+ * nb_tensor_free(). Functions return 0 (or a tensor) on success and -1 (or
+ * NULL) with nb_errmsg() set on bad input: NULL, the wrong rank, an empty
+ * matrix, a non-square or non-symmetric matrix where one is required, a NaN
+ * or infinite entry, a singular matrix where an inverse is needed, or a
+ * LAPACK failure. Matrices are 2-D [rows, cols], row-major. "Symmetric" means
+ * |A_ij - A_ji| <= 1e-5 max|A| (float32 rounding); (A + A^T)/2 is then used. */
+
+/* eq. 2.40 for a real symmetric A [n, n]: A = Q diag(w) Q^T with w [n] the
+ * eigenvalues sorted descending (the notes' convention) and Q [n, n] holding
+ * the orthonormal eigenvectors as columns (column i belongs to w[i]; its
+ * largest-magnitude entry is made positive, so results are reproducible).
+ * Q may be NULL when only the eigenvalues are wanted. LAPACK dsyevd. */
+int nb_linalg_eigh(const nb_tensor *A, nb_tensor **w, nb_tensor **Q);
+/* Eigenvalues of a general square A [n, n] (LAPACK dgeev): w [n, 2] holds
+ * (real, imaginary) pairs, sorted by descending real part, then descending
+ * imaginary part, so a complex-conjugate pair is adjacent (+ first). */
+int nb_linalg_eig(const nb_tensor *A, nb_tensor **w);
+/* Singular value decomposition, eq. 10: A = U D V^T for A [m, n], with
+ * k = min(m, n) and s [k] the diagonal of D, descending. full: U [m, m] and
+ * Vt [n, n]; otherwise the thin form U [m, k], Vt [k, n]. Pairs of singular
+ * vectors are sign-normalized like nb_linalg_eigh's. U and Vt may both be
+ * NULL to compute s only. LAPACK dgesdd. */
+int nb_linalg_svd(const nb_tensor *A, bool full, nb_tensor **U, nb_tensor **s, nb_tensor **Vt);
+/* Moore-Penrose pseudoinverse by eq. 11, A+ = V D+ U^T, for any A [m, n];
+ * returns [n, m]. Singular values <= rcond * s_max are treated as zero (their
+ * reciprocal is not taken); rcond <= 0 means max(m, n) * FLT_EPSILON, the
+ * usual cutoff for float32 data. */
+nb_tensor *nb_linalg_pinv(const nb_tensor *A, double rcond);
+/* Inverse of a square non-singular A [n, n] (LU, dgetrf/dgetrs). A singular
+ * or numerically singular A (reciprocal condition number below DBL_EPSILON,
+ * estimated by dgecon) is an error. */
+nb_tensor *nb_linalg_inv(const nb_tensor *A);
+/* Determinant of a square A [n, n] by LU with partial pivoting (dgetrf): the
+ * product of U's diagonal times the permutation's sign (= prod of the
+ * eigenvalues). A singular A gives 0, or a value at rounding level when it
+ * is singular only up to rounding (not an error); a determinant beyond
+ * double range gives +-inf. */
+int nb_linalg_det(const nb_tensor *A, double *det);
+/* The same as sign and log|det|, which never overflow: sign is -1, 0 or 1
+ * (0 with logabsdet = -inf for a singular A). */
+int nb_linalg_slogdet(const nb_tensor *A, double *sign, double *logabsdet);
+/* Condition number of A [m, n]. For a symmetric A, eq. 4.2:
+ * max_ij |lambda_i / lambda_j| from its eigenvalues; otherwise
+ * s_max / s_min over the k = min(m, n) singular values (the two agree for a
+ * symmetric A). A singular A (smallest value <= max(m, n) * DBL_EPSILON
+ * times the largest; also the zero matrix) gives +inf. */
+int nb_linalg_cond(const nb_tensor *A, double *cond);
+
+typedef enum { NB_NORM_L1, NB_NORM_L2, NB_NORM_INF, NB_NORM_FRO } nb_norm_kind;
+/* Norms as numpy.linalg.norm computes them. For a vector (ndim 0 or 1):
+ * L1 = sum |x_i|, L2 = sqrt(sum x_i^2), INF = max |x_i| (the notes'
+ * ||x||_inf), FRO = L2. For a matrix (ndim 2), the induced norms: L1 = the
+ * largest column sum of |a_ij|, L2 = s_max (spectral), INF = the largest row
+ * sum, and FRO = sqrt(sum a_ij^2). An empty tensor has norm 0. Other ranks are
+ * an error (reshape first). */
+int nb_linalg_norm(const nb_tensor *A, nb_norm_kind kind, double *out);
+
+typedef enum {
+    NB_INDEFINITE,               /* eigenvalues of both signs */
+    NB_POSITIVE_DEFINITE,        /* all > 0: x^T A x > 0 for every x != 0 */
+    NB_POSITIVE_SEMIDEFINITE,    /* all >= 0, some zero */
+    NB_NEGATIVE_DEFINITE,
+    NB_NEGATIVE_SEMIDEFINITE,
+    NB_ZERO_MATRIX               /* all zero (both PSD and NSD) */
+} nb_definiteness;
+/* Classifies a symmetric A [n, n] by the signs of its eigenvalues (notes
+ * §1.1: PD iff all lambda > 0, PSD iff all lambda >= 0). An eigenvalue with
+ * |lambda| <= tol * max|lambda| counts as zero; tol <= 0 means
+ * n * FLT_EPSILON. */
+int nb_linalg_definiteness(const nb_tensor *A, double tol, nb_definiteness *out);
+const char *nb_definiteness_name(nb_definiteness d); /* "positive definite", ... */
+/* eq. 2.37: 1 if the square A [n, n] satisfies A^T A = A A^T = I to within
+ * tol in every entry (tol <= 0 means 1e-5), 0 if not, -1 on error (a
+ * non-square A is an error: orthogonality is defined for square matrices).
+ * err (may be NULL) gets the largest entry of |A^T A - I| and |A A^T - I|. */
+int nb_linalg_is_orthogonal(const nb_tensor *A, double tol, double *err);
+/* Solves A X = B for a square non-singular A [n, n] (LU, dgetrf/dgetrs): B
+ * [n] gives x [n], B [n, k] gives X [n, k]. Singular or numerically singular
+ * A (reciprocal condition number below DBL_EPSILON, estimated by dgecon) is
+ * an error; use nb_linalg_lstsq for those. */
+nb_tensor *nb_linalg_solve(const nb_tensor *A, const nb_tensor *B);
+/* Least squares for any A [m, n]: the X minimizing ||A X - B||_2 and, among
+ * minimizers, the one of least norm (X = A+ B; LAPACK dgelsd). B [m] gives
+ * x [n], B [m, k] gives X [n, k]. Singular values <= rcond * s_max count as
+ * zero (rcond <= 0: max(m, n) * FLT_EPSILON). rank (may be NULL) receives
+ * the effective rank of A. */
+nb_tensor *nb_linalg_lstsq(const nb_tensor *A, const nb_tensor *B, double rcond, int *rank);
+
+/* Moments of a data matrix X [m, n]: m samples (rows) of n variables
+ * (columns); a 1-D X [m] is m samples of one variable. Two-pass, in double.
+ * Errors: other ranks, m = 0, m <= ddof, ddof < 0, NaN/inf entries. */
+nb_tensor *nb_stats_mean(const nb_tensor *X);          /* [n], eq. 3.9 over the sample */
+/* [n]: eq. 3.11, sum_k (x_k - mean)^2 / (m - ddof); ddof 0 is the variance
+ * of the sample itself, ddof 1 the unbiased estimate. */
+nb_tensor *nb_stats_var(const nb_tensor *X, int ddof);
+/* [n, n] covariance matrix, eq. 3.13-3.14: sum_k (x_k - xbar)(x_k - xbar)^T
+ * / (m - ddof). ddof 0 is eq. 12 exactly as the notes write it (1/m); ddof 1
+ * is the unbiased sample covariance 1/(m - 1) (numpy.cov's default). */
+nb_tensor *nb_stats_cov(const nb_tensor *X, int ddof);
+/* [n, n] Pearson correlation, cov_ij / sqrt(cov_ii cov_jj): 1 on the
+ * diagonal. Rows and columns of a variable with zero variance are NaN (the
+ * correlation is undefined there, as in numpy.corrcoef), not an error. */
+nb_tensor *nb_stats_corr(const nb_tensor *X);
+
+/* Discrete distributions: p and q hold probabilities (any shape, flattened;
+ * the same size when both are given). Each must be finite, >= 0 and sum to 1
+ * within 1e-4, else it is an error naming the defect. Results in nats, with
+ * 0 log 0 = 0. */
+/* eq. 3.9: E_{x~P}[f(x)] = sum_x P(x) f(x); fx holds f at each outcome. */
+int nb_stats_expect(const nb_tensor *p, const nb_tensor *fx, double *out);
+int nb_stats_entropy(const nb_tensor *p, double *out);   /* H(P) = -sum p log p */
+/* H(P, Q) = -sum p log q = H(P) + D_KL(P||Q); +inf if some q_i = 0 < p_i. */
+int nb_stats_cross_entropy(const nb_tensor *p, const nb_tensor *q, double *out);
+/* eq. 5.60: D_KL(P||Q) = E_{x~P}[log P(x) - log Q(x)] >= 0, = 0 iff P = Q;
+ * +inf if some q_i = 0 < p_i. */
+int nb_stats_kl(const nb_tensor *p, const nb_tensor *q, double *out);
+/* Gaussians in closed form (sigma: standard deviation > 0).
+ * H(N(mu, sigma^2)) = 1/2 log(2 pi e sigma^2);
+ * D_KL(N1||N2) = log(sigma2/sigma1) + (sigma1^2 + (mu1-mu2)^2) / (2 sigma2^2) - 1/2. */
+int nb_stats_normal_entropy(double sigma, double *out);
+int nb_stats_normal_kl(double mu1, double sigma1, double mu2, double sigma2, double *out);
+/* Multivariate normals, mean mu [k] and covariance S [k, k] symmetric
+ * positive definite (checked by Cholesky; not PD is an error).
+ * H = 1/2 log det(2 pi e S);
+ * D_KL(N1||N2) = 1/2 [tr(S2^-1 S1) + (mu2-mu1)^T S2^-1 (mu2-mu1) - k
+ *                     + log det S2 - log det S1]. */
+int nb_stats_mvn_entropy(const nb_tensor *S, double *out);
+int nb_stats_mvn_kl(const nb_tensor *mu1, const nb_tensor *S1, const nb_tensor *mu2, const nb_tensor *S2,
+                    double *out);
+
+/* Curvature tools (notes §1.3, eq. 4.6-4.10), built on nb_grad and exact
+ * Hessian-vector products by double backward.
+ *
+ * The function: f(params, n, ctx) computes its output from params[0..n-1]
+ * with nb_* ops and returns it (an arena tensor): one element for the
+ * scalar tools, any shape for nb_jacobian. It is called several times and
+ * must give the same output for the same parameter values (no fresh dropout
+ * masks). A model plugs in by capturing itself and its batch in ctx.
+ *
+ * The point x is the current content of params: n tensors (persistent, or
+ * arena tensors of the caller's arena), N elements in all. Flat vectors of N
+ * entries (Jacobian columns, Hessian rows, directions, eigenvectors)
+ * concatenate the params in order, each row-major. During a call the params
+ * are marked as requiring a gradient (the flag is restored after) and f runs
+ * in a private arena that is reset as needed, so the caller's arena tensors
+ * stay valid; params' values and .grad are left as they were. Errors (-1 or
+ * NULL with nb_errmsg()): n < 1, an empty or NULL param, f returning NULL,
+ * the wrong number of elements, or a non-finite value. */
+typedef nb_tensor *(*nb_loss_fn)(nb_tensor **params, int n, void *ctx);
+
+/* Jacobian of a vector function, J [M, N] with J_ij = d f_i / d x_j (M = the
+ * number of elements of f's output, flattened): row by row, one reverse pass
+ * per output. */
+nb_tensor *nb_jacobian(nb_loss_fn f, void *ctx, nb_tensor **params, int n);
+/* eq. 4.6: the Hessian H [N, N], H_ij = d^2 f / dx_i dx_j, of a scalar f,
+ * column by column as exact products H e_j, then symmetrized (H + H^T)/2
+ * against float32 rounding. Forms the N x N matrix: N is limited to 16384;
+ * use nb_hessian_eigs and nb_hessian_trace for larger models. */
+nb_tensor *nb_hessian(nb_loss_fn f, void *ctx, nb_tensor **params, int n);
+/* The directional second derivative d^T H d (notes §1.3; pass a unit d for
+ * the curvature along it) by one Hessian-vector product. d has N elements
+ * (any shape). */
+int nb_directional_curvature(nb_loss_fn f, void *ctx, nb_tensor **params, int n, const nb_tensor *d, double *out);
+
+/* The gradient step of eq. 4.9-4.10 at the current point x0. */
+typedef struct nb_step_report {
+    double loss;      /* f(x0) */
+    double grad_norm; /* ||g||, g the gradient at x0 */
+    double gHg;       /* g^T H g (one Hessian-vector product) */
+    /* eq. 4.10: eps* = g^T g / g^T H g, the minimizer of eq. 4.9's quadratic
+     * along -g. +inf when g^T H g <= 0 (the model has no minimum along -g);
+     * 0 when g = 0. */
+    double epsilon;
+    /* eq. 4.9 at eps*: f(x0) - eps* g^T g + 1/2 eps*^2 g^T H g
+     * (-inf when eps* is +inf). */
+    double predicted;
+    double actual;    /* f(x0 - eps* g), evaluated (NaN when eps* is +inf) */
+} nb_step_report;
+/* Fills r for the scalar f at the current params (restored afterwards).
+ * For any other step size eps, eq. 4.9 predicts
+ * loss - eps grad_norm^2 + eps^2 gHg / 2. */
+int nb_optimal_step(nb_loss_fn f, void *ctx, nb_tensor **params, int n, nb_step_report *r);
+
+typedef enum { NB_CRIT_MINIMUM, NB_CRIT_MAXIMUM, NB_CRIT_SADDLE, NB_CRIT_INCONCLUSIVE } nb_critical;
+/* The second-derivative test (notes §1.3) at the current params, assumed a
+ * critical point: the Hessian's eigenvalues all positive -> local minimum,
+ * all negative -> local maximum, both signs -> saddle point, otherwise (some
+ * zero, the rest of one sign) inconclusive. |lambda| <= tol * max|lambda|
+ * counts as zero; tol <= 0 means 1e-4 (float32 Hessians carry rounding
+ * noise). Forms H (nb_hessian's limit applies). eigenvalues (may be NULL)
+ * receives them [N], descending. grad_norm (may be NULL) receives ||g|| so
+ * the caller can check that the point is critical. */
+int nb_second_derivative_test(nb_loss_fn f, void *ctx, nb_tensor **params, int n, double tol, nb_critical *out,
+                              nb_tensor **eigenvalues, double *grad_norm);
+const char *nb_critical_name(nb_critical c); /* "minimum", "maximum", "saddle point", "inconclusive" */
+
+typedef struct nb_eigs_opts {
+    int max_steps;  /* Krylov dimension limit; 0 means min(N, 2k + 60) */
+    double tol;     /* stop when each wanted Ritz pair (theta, y) has residual
+                       ||H y - theta y|| <= tol * max|theta|; 0 means 1e-5 */
+    bool smallest;  /* the k smallest eigenvalues (ascending) instead */
+    nb_rng *rng;    /* start vector; NULL means nb_global_rng() */
+} nb_eigs_opts;
+/* The k largest (algebraic) eigenvalues of the Hessian of the scalar f,
+ * descending, by Lanczos with full reorthogonalization on exact
+ * Hessian-vector products: H is never formed, memory is max_steps * N
+ * doubles. On an invariant subspace (e.g. repeated eigenvalues) Lanczos
+ * restarts with a fresh vector orthogonal to the basis, so multiplicities are
+ * found. If the tolerance is not met within max_steps, the Ritz values
+ * reached are returned (the extreme ones converge first). eigvals [k];
+ * eigvecs (may be NULL) [k, N], unit Ritz vectors as rows, each with its
+ * largest-magnitude entry positive. o may be NULL. 1 <= k <= N, else an
+ * error. Returns the number of Hessian-vector products used (>= 1), or -1. */
+int nb_hessian_eigs(nb_loss_fn f, void *ctx, nb_tensor **params, int n, int k, const nb_eigs_opts *o,
+                    nb_tensor **eigvals, nb_tensor **eigvecs);
+/* Hutchinson's estimator of tr(H): the mean of z^T H z over `samples`
+ * Rademacher vectors z (entries +-1 drawn from rng, or the global generator
+ * when NULL; E[z z^T] = I makes it unbiased). One Hessian-vector product per
+ * sample, H never formed. std_err (may be NULL) gets the standard error of
+ * the mean, sample std / sqrt(samples) (NaN for one sample). samples >= 1. */
+int nb_hessian_trace(nb_loss_fn f, void *ctx, nb_tensor **params, int n, int samples, nb_rng *rng, double *trace,
+                     double *std_err);
+
+/* ------------------------------------------------------------------------ */
+/* Images and charts                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* PNG in: any PNG (1-16 bit gray, gray+alpha, RGB, RGBA, palette,
+ * interlaced) as a persistent [h, w] tensor of gray levels in [0, 1]: ITU-R
+ * BT.601 luma 0.299 R + 0.587 G + 0.114 B of the stored samples (no gamma
+ * correction), alpha composited over black. h and w may be NULL. NULL with
+ * nb_errmsg() naming the file on a bad signature, a truncated or corrupt
+ * file, or a side longer than NB_PNG_MAX_SIDE. */
+#define NB_PNG_MAX_SIDE 16384
+nb_tensor *nb_png_read_gray(const char *path, int64_t *h, int64_t *w);
+/* The same from memory (fuzzers, embedded images); `what` names it in errors. */
+nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w);
+/* PNG out, 8 bits per sample, written atomically (encoded in memory, then
+ * nb_write_file_atomic). rgb: h rows of w RGB triples. img: h * w gray levels,
+ * clamped to [0, 1] (NaN is black). Sides 1..NB_PNG_MAX_SIDE. 0 or -1. */
+int nb_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h);
+int nb_png_write_gray(const char *path, const float *img, int w, int h);
+
+/* Line charts. A series is n points (x[i], y[i]); x may be NULL for
+ * 0, 1, ..., n-1. Points with a NaN or infinite coordinate are skipped (the
+ * line joins their finite neighbours, as for a metric logged every k rows);
+ * series of at most 40 points also get a dot per point. color is 0xRRGGBB,
+ * or 0 for nb_plot_color(index in the panel). */
+typedef struct nb_series {
+    const char *label;   /* legend entry; NULL or "" for none */
+    const double *x, *y;
+    int64_t n;
+    uint32_t color;
+} nb_series;
+/* One chart: series over shared axes with nice ticks, a title above, an x
+ * label below and a legend in the emptiest corner. A single value or a
+ * constant series gets a padded range. */
+typedef struct nb_panel {
+    const char *title;   /* e.g. "loss"; may be NULL */
+    const char *xlabel;  /* e.g. "epoch"; may be NULL */
+    const nb_series *series;
+    int nseries;
+} nb_panel;
+/* The i-th colour of the palette (Tableau 10, matplotlib's default), 0xRRGGBB. */
+uint32_t nb_plot_color(int i);
+/* Renders 1..16 panels under an optional title into rgb (h rows of w RGB
+ * triples, overwritten): side by side, two to a row, wrapping onto more rows.
+ * About 560 x 420 pixels per panel reads well. 0, or -1 with nb_errmsg()
+ * (bad arguments, panels too small for their labels). */
+int nb_plot_lines(uint8_t *rgb, int w, int h, const char *title, const nb_panel *panels, int npanels);
+
+/* A table of numbers from CSV with a header row, as training logs are
+ * written ("epoch,train_loss,test_loss,..."). Cells are numbers as strtod
+ * reads them (nan and inf included); an empty cell is NaN (not measured).
+ * Blank lines are skipped. Errors name the file, line and column: a missing
+ * header (numbers in the first row), a non-numeric cell, a row with more or
+ * fewer cells than the header, an empty file. */
+typedef struct nb_csv {
+    int ncols;
+    int64_t nrows;
+    char **names;   /* ncols column names */
+    double *data;   /* nrows x ncols, row-major */
+} nb_csv;
+nb_csv *nb_csv_read(const char *path);
+nb_csv *nb_csv_parse(const char *text, size_t len, const char *what);
+void nb_csv_free(nb_csv *c);
+
+/* ------------------------------------------------------------------------ */
+/* Reinforcement learning (notes §4.3): environments and deep Q-learning     */
+/* ------------------------------------------------------------------------ */
+
+/* eq. 28: the discounted return of the rewards r[0..n), R_0 with
+ * R_t = r_t + gamma R_{t+1} and R_n = 0 (= sum_k gamma^k r_k), computed
+ * backwards in double. */
+double nb_rl_discounted_return(const float *r, int64_t n, double gamma);
+/* The Bellman equation for one transition: the target
+ * r + gamma max_{a'} Q(s', a') over the legal actions a' (legal NULL: all
+ * nactions), or r alone when s' is terminal (the game is over: nothing
+ * follows). A state with no legal action counts as terminal. */
+float nb_rl_bellman_target(float r, float gamma, const float *q_next, const bool *legal, int nactions, bool terminal);
+/* The Q-learning update with learning rate alpha:
+ * Q(s, a) <- (1 - alpha) Q(s, a) + alpha target. */
+float nb_rl_q_update(float q, float alpha, float target);
+/* Linear epsilon-greedy schedule: start at step 0, end from step `steps` on
+ * (steps <= 0: end at once). */
+double nb_rl_epsilon(double start, double end, int64_t steps, int64_t t);
+/* The DQN loss of a batch (notes §4.3): q [B, A] is the network's output on
+ * the states, actions[B] the actions taken, targets[B] the Bellman targets
+ * (constants, no gradient). Returns the scalar
+ * mean_i 1/2 (targets[i] - q[i, actions[i]])^2; the other outputs of each
+ * row get zero error, as in the notes' step 3. With huber, each squared
+ * error becomes the Huber loss with threshold 1 (1/2 d^2 for |d| <= 1,
+ * |d| - 1/2 beyond), whose gradient is d clipped to [-1, 1]. */
+nb_tensor *nb_dqn_loss(nb_tensor *q, const int32_t *actions, const float *targets, bool huber);
+
+/* Environments, written in C and deterministic: nb_env_reset(seed) and the
+ * actions fix an episode entirely.
+ *   "cartpole": the classic-control constants (gravity 9.8, cart 1.0, pole
+ *     0.1, half-length 0.5, force 10, tau 0.02, explicit Euler); actions
+ *     left/right; observation [4] = x, x', theta, theta'; reward 1 per step;
+ *     terminal beyond +-12 degrees or +-2.4, truncated (not terminal) after
+ *     500 steps. State: x, x', theta, theta', steps.
+ *   "2048": 4x4 board; actions up/right/down/left; a new 2 (probability 0.9)
+ *     or 4 after each move; reward = the values of the tiles merged;
+ *     moves that change nothing are illegal (masked; stepping one does
+ *     nothing); terminal when no move is legal. Observation [16, 4, 4]: plane
+ *     k one-hot marks the tiles 2^k (plane 0 the empty cells). State: the 16
+ *     tile values (row-major, 0 = empty), score, moves.
+ *   "catch": a 10 x 5 binary screen; the ball falls one row per step from a
+ *     random top column, the paddle (bottom row, starting in column 2) moves
+ *     left/stay/right; after 9 steps reward +1 if caught, else -1 (terminal).
+ *     Observation [1, 10, 5] pixels. State: ball row, ball column, paddle
+ *     column. */
+typedef struct nb_env nb_env;
+nb_env *nb_env_new(const char *name); /* NULL with nb_errmsg() for an unknown name */
+void nb_env_free(nb_env *e);
+const char *nb_env_name(const nb_env *e);
+int nb_env_actions(const nb_env *e);
+const char *nb_env_action_name(const nb_env *e, int a);
+int nb_env_obs_shape(const nb_env *e, int64_t *shape); /* returns ndim (<= 3) */
+int64_t nb_env_obs_size(const nb_env *e);
+/* Starts an episode; every random draw of the episode comes from `seed`. */
+void nb_env_reset(nb_env *e, uint64_t seed);
+/* One step with action in [0, actions): returns the reward; terminal and
+ * truncated (either may be NULL) tell how the episode ended, if it did. */
+float nb_env_step(nb_env *e, int action, bool *terminal, bool *truncated);
+bool nb_env_done(const nb_env *e);
+void nb_env_observe(const nb_env *e, float *obs); /* obs_size floats */
+/* mask[actions]; returns the number of legal actions (0 once done). */
+int nb_env_legal(const nb_env *e, bool *mask);
+/* The state as text, rows ending in '\n'; returns what snprintf would. */
+int nb_env_render(const nb_env *e, char *buf, size_t n);
+/* The state as numbers (layouts above), for tests and tools. set checks the
+ * values and returns 0, or -1 with nb_errmsg(). */
+int nb_env_state_size(const nb_env *e);
+void nb_env_get_state(const nb_env *e, double *v);
+int nb_env_set_state(nb_env *e, const double *v);
+
+/* Experience replay memory D: a ring buffer of capacity transitions
+ * <s, a, r, s', terminal, legal actions in s'>; when full, a push overwrites
+ * the oldest. bytes stores observations as bytes (for 0/1 observations:
+ * pixels, one-hot boards), a quarter of the memory. */
+typedef struct nb_replay nb_replay;
+nb_replay *nb_replay_new(int64_t capacity, int64_t obs_size, int nactions, bool bytes);
+void nb_replay_free(nb_replay *r);
+/* legal2 may be NULL (all legal). */
+void nb_replay_push(nb_replay *r, const float *s, int32_t a, float reward, const float *s2, bool terminal,
+                    const bool *legal2);
+int64_t nb_replay_size(const nb_replay *r);   /* filled slots, <= capacity */
+int64_t nb_replay_pushed(const nb_replay *r); /* transitions ever pushed */
+/* n slot numbers drawn uniformly, with replacement, among the filled slots
+ * (the size must be > 0). */
+void nb_replay_sample(const nb_replay *r, nb_rng *rng, int64_t n, int64_t *idx);
+/* Copies the transitions in slots idx[0..n) into row i of each array
+ * (s, s2: n * obs_size; legal2: n * nactions); any pointer may be NULL. */
+void nb_replay_gather(const nb_replay *r, const int64_t *idx, int64_t n, float *s, int32_t *a, float *reward, float *s2,
+                      bool *terminal, bool *legal2);
+
+/* Deep Q-learning with experience replay (the notes' algorithm): act
+ * epsilon-greedily, store each transition in D, and after each step train Q
+ * on a random minibatch from D with the loss above, the target computed by a
+ * target network (a copy of Q refreshed every target_every steps; 0: Q
+ * itself, exactly as the notes). Optimizer: Adam. */
+typedef struct nb_dqn_opts {
+    int64_t steps;          /* environment steps to train for */
+    double lr;              /* Adam's learning rate */
+    double gamma;           /* discount (eq. 28) */
+    int64_t buffer;         /* capacity of D */
+    int64_t batch;          /* minibatch size */
+    double eps_start, eps_end;
+    int64_t eps_steps;      /* steps of the linear decay */
+    int64_t target_every;   /* steps between copies to the target network; 0: none */
+    bool huber;             /* Huber loss instead of the squared error */
+    int64_t learn_start;    /* transitions in D before the first update */
+    int64_t train_every;    /* environment steps per update */
+    double reward_scale;    /* rewards are multiplied by this for learning */
+    double grad_clip;       /* maximal global gradient norm; 0: none */
+    uint64_t seed;          /* initialization, exploration, sampling, episodes */
+} nb_dqn_opts;
+/* The defaults tuned for an environment; -1 with nb_errmsg() for an unknown
+ * name. */
+int nb_dqn_defaults(const char *env, nb_dqn_opts *o);
+/* The built-in Q-network description of an environment (NULL if unknown):
+ * an MLP for cartpole and 2048, a small CNN for catch's pixels. */
+const char *nb_dqn_net_cfg(const char *env);
+
+typedef struct nb_dqn nb_dqn;
+/* A learner for `env` with options o (checked: NULL with nb_errmsg() for a
+ * bad one) and Q built from net_cfg (NULL: the built-in description). */
+nb_dqn *nb_dqn_new(const char *env, const nb_dqn_opts *o, const char *net_cfg);
+void nb_dqn_free(nb_dqn *d);
+/* The end of one episode during training. */
+typedef struct nb_rl_episode {
+    double ret;             /* undiscounted sum of the rewards */
+    int64_t length;         /* steps */
+    bool truncated;         /* ended by the time limit */
+    double highest;         /* 2048: the highest tile at the end; else 0 */
+} nb_rl_episode;
+/* One environment step and (when due) one update of Q. Returns 1 and fills
+ * ep (may be NULL) when the step ended an episode, else 0. Runs in a private
+ * arena: the caller's arena tensors stay valid. */
+int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep);
+int64_t nb_dqn_steps(const nb_dqn *d);       /* environment steps so far */
+int64_t nb_dqn_updates(const nb_dqn *d);     /* gradient steps so far */
+double nb_dqn_epsilon(const nb_dqn *d);      /* for the next step */
+/* The mean |target - Q(s, a)| of the last update (0 before the first). */
+double nb_dqn_td_error(const nb_dqn *d);
+nb_net *nb_dqn_net(nb_dqn *d);
+const nb_dqn_opts *nb_dqn_options(const nb_dqn *d);
+/* Writes Q as a nabla model file (nb_net_save) with the environment and the
+ * options in __metadata__ ("nabla.dqn.env", ...); extra key/value pairs are
+ * added. Atomic. */
+int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n);
+/* Loads a model written by nb_dqn_save: Q and its environment's name (in
+ * env, n bytes). NULL with nb_errmsg() for a file that is no DQN model or
+ * whose network does not fit the environment. */
+nb_net *nb_dqn_load(const char *path, char *env, size_t n);
+
+/* The greedy action argmax_a Q(s, a) among the legal actions (mask NULL:
+ * all), for one observation. Needs no gradient. */
+int nb_dqn_act(nb_net *q, const float *obs, const bool *legal, int nactions);
+/* Plays `episodes` episodes of env (the i-th reset with seed + i), all at
+ * once so Q sees them as one batch: greedy with probability 1 - eps, else a
+ * uniformly random legal action (q NULL: the uniformly random legal policy).
+ * Fills out[episodes]. 0, or -1 with nb_errmsg(). */
+int nb_dqn_evaluate(nb_net *q, const char *env, int episodes, uint64_t seed, double eps, nb_rl_episode *out);
+
+/* ------------------------------------------------------------------------ */
+/* Recurrent networks                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Recurrent cells with PyTorch's equations, parameter layouts and gate order.
+ * With x_t the input, h the previous hidden state, xw = x W_ih^T + b_ih and
+ * hw = h W_hh^T + b_hh (G*H columns, split into G gates of H):
+ *   rnn:  h' = tanh(xw + hw)                     eq. 10.8: the notes' U = W_ih,
+ *         W = W_hh, b = b_ih + b_hh (nn.RNN, tanh)
+ *   lstm: i, f, g, o = s(xw_i + hw_i), s(.._f), tanh(.._g), s(.._o);
+ *         c' = f c + i g;  h' = o tanh(c')        (nn.LSTM, gates i f g o)
+ *   gru:  r = s(xw_r + hw_r), z = s(xw_z + hw_z), n = tanh(xw_n + r hw_n);
+ *         h' = (1 - z) n + z h                    (nn.GRU, gates r z n)
+ * (s: the logistic sigmoid). */
+typedef enum { NB_CELL_RNN, NB_CELL_LSTM, NB_CELL_GRU } nb_cell;
+const char *nb_cell_name(nb_cell c);             /* "rnn", "lstm", "gru" */
+int nb_cell_from_name(const char *s, nb_cell *c); /* 0, or -1 with nb_errmsg() */
+int nb_cell_gates(nb_cell c);                    /* G: 1, 4, 3 */
+
+/* One recurrent layer over a whole sequence, as one op. xw: [T, B, G*H], the
+ * input projection x_t W_ih^T of every step without bias (T, B >= 1; one GEMM
+ * by the caller); w_hh [G*H, H]; b_ih, b_hh [G*H] or NULL; h0 [B, H] or NULL
+ * (zeros); c0 [B, H] or NULL, LSTM only. Returns [S, T, B, H]: h_1..h_T, and
+ * for the LSTM (S = 2) then c_1..c_T. The state passed in is copied, so the
+ * caller may overwrite its tensors before calling backward. Forward: one GEMM
+ * per step and one fused pass over the gates. Backward: back-propagation
+ * through time (eq. 10.18-10.23) fused likewise, the weight and bias
+ * gradients each one product over all steps. When the gradient is itself
+ * recorded (nb_grad with create_graph, nb_hvp), the rule differentiates the
+ * same cells written with nb_* ops instead, so Hessian-vector products
+ * through every cell are exact. */
+nb_tensor *nb_rnn_seq(nb_cell cell, nb_tensor *xw, nb_tensor *w_hh, nb_tensor *b_ih, nb_tensor *b_hh, nb_tensor *h0,
+                      nb_tensor *c0);
+
+/* A stack of recurrent layers owning its parameters, named as PyTorch's
+ * nn.RNN/LSTM/GRU state_dict names them: weight_ih_l<k> [G*H, in] (in = input
+ * size for k = 0, H above), weight_hh_l<k> [G*H, H], bias_ih_l<k>,
+ * bias_hh_l<k> [G*H]. Initialized as PyTorch does, U(-1/sqrt(H), 1/sqrt(H)),
+ * except the LSTM's forget gate: bias_ih 1, bias_hh 0. */
+typedef struct nb_rnn nb_rnn;
+/* NULL with nb_errmsg() for sizes out of range. r NULL: the global rng. */
+nb_rnn *nb_rnn_new(nb_cell cell, int64_t input, int64_t hidden, int layers, nb_rng *r);
+void nb_rnn_free(nb_rnn *m);
+nb_cell nb_rnn_cell(const nb_rnn *m);
+int64_t nb_rnn_input_size(const nb_rnn *m);
+int64_t nb_rnn_hidden_size(const nb_rnn *m);
+int nb_rnn_num_layers(const nb_rnn *m);
+/* Parameters layer by layer in the order above (decay on weights only), and
+ * their names; arrays owned by m. Returns the count, 4 * layers. */
+int nb_rnn_params(nb_rnn *m, nb_param **params);
+int nb_rnn_param_names(const nb_rnn *m, const char ***names);
+
+/* The state between sequences: h, and c for the LSTM, each [layers, B, H]. */
+typedef struct nb_rnn_state {
+    nb_tensor *h, *c;
+} nb_rnn_state;
+/* x: [T, B, input], time-major (PyTorch's default). init: NULL, or initial
+ * states (either member NULL: zeros). Returns the last layer's hidden states
+ * [T, B, H]; final (may be NULL) receives h_T and c_T, [layers, B, H] arena
+ * tensors on the graph. Truncated back-propagation through time: copy final
+ * into persistent tensors (nb_copy_into) and pass them (nb_detach) as the
+ * next init; the gradient then stops at the batch boundary. T = 0 returns an
+ * empty [0, B, H] and passes the state through. */
+nb_tensor *nb_rnn_forward(nb_rnn *m, nb_tensor *x, const nb_rnn_state *init, nb_rnn_state *final);
+/* The same for one-hot input: tokens [T, B] (T * B ids in [0, input)). The
+ * first projection gathers columns of weight_ih instead of multiplying by
+ * one-hot vectors; the result equals nb_rnn_forward(nb_one_hot(...)). */
+nb_tensor *nb_rnn_forward_onehot(nb_rnn *m, const int32_t *tokens, int64_t T, int64_t B, const nb_rnn_state *init,
+                                 nb_rnn_state *final);
+/* [n, classes] rows of zeros with a 1 at idx[i] (no graph). */
+nb_tensor *nb_one_hot(const int32_t *idx, int64_t n, int64_t classes);
+
+/* Text as Unicode code points. nb_utf8_decode returns the code points of buf
+ * (malloc'd, *n of them); `what` names the source in errors: empty text,
+ * binary data (a NUL byte, or mostly non-text bytes), and invalid UTF-8
+ * (bad or truncated sequences, overlong forms, surrogates, values above
+ * U+10FFFF) with "what:line:column" and the byte. */
+int32_t *nb_utf8_decode(const uint8_t *buf, size_t len, const char *what, int64_t *n);
+/* Writes the UTF-8 form of cp (1-4 bytes, no NUL) to out; returns its length. */
+int nb_utf8_encode(int32_t cp, char out[4]);
+/* Reads and decodes the files in order, concatenated (malloc'd); -1 with an
+ * error naming the file. */
+int nb_text_load(const char *const *paths, int n, int32_t **text, int64_t *len);
+/* The distinct code points of text, ascending (malloc'd); NULL for n = 0. */
+int32_t *nb_vocab_build(const int32_t *text, int64_t n, int *nvocab);
+
+/* A character-level language model (notes §2.4): one-hot characters, the
+ * recurrent layers, o = c + V h and softmax (eq. 10.8-10.11), trained on the
+ * per-step cross-entropy of eq. 10.12. Parameters are named as a PyTorch
+ * module with members `rnn` (nn.RNN/LSTM/GRU) and `fc` (nn.Linear) would
+ * name them: rnn.weight_ih_l0, ..., fc.weight (V [nvocab, H]), fc.bias (c). */
+typedef struct nb_charrnn {
+    nb_rnn *rnn;
+    nb_tensor *fc_w, *fc_b;
+    int32_t *vocab;          /* nvocab code points, ascending */
+    int nvocab;
+    nb_param *params;        /* the rnn's, then fc.weight, fc.bias */
+    const char **names;
+    int np;
+} nb_charrnn;
+/* NULL with nb_errmsg() for bad sizes or an empty or unsorted vocabulary. */
+nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64_t hidden, int layers, nb_rng *r);
+void nb_charrnn_free(nb_charrnn *m);
+/* Code points to token ids; a character outside the vocabulary is an error
+ * naming `what`, the line and the column. */
+int nb_charrnn_encode(const nb_charrnn *m, const int32_t *text, int64_t n, int32_t *ids, const char *what);
+/* Logits o [T*B, nvocab] (row t*B + b) for tokens x [T, B]. */
+nb_tensor *nb_charrnn_forward(nb_charrnn *m, const int32_t *x, int64_t T, int64_t B, const nb_rnn_state *init,
+                              nb_rnn_state *final);
+/* Truncated-BPTT batches over ids[0..n): the text is cut into B streams of
+ * len = n / B ids (stream b starts at b * len), each into windows of T steps
+ * (windows = (len - 1) / T of them). Batch k takes window w = k mod windows:
+ * x[t, b] = ids[b * len + w T + t] and y[t, b] the id after it. Returns 1
+ * when w = 0 (a pass starts: reset the state), 0 otherwise, -1 with
+ * nb_errmsg() if the text is shorter than B * (T + 1). */
+int64_t nb_charrnn_windows(int64_t n, int64_t T, int64_t B);
+int nb_charrnn_batch(const int32_t *ids, int64_t n, int64_t T, int64_t B, int64_t k, int32_t *x, int32_t *y);
+/* Mean cross-entropy per character of ids in bits (eq. 10.12 / (T B ln 2)):
+ * the batches above, once through, with the state carried and no gradient.
+ * B and then T shrink to fit a short text (n >= 2 needed). Returns -1 with
+ * nb_errmsg() for n < 2. chars (may be NULL) receives the count predicted. */
+double nb_charrnn_bits_per_char(nb_charrnn *m, const int32_t *ids, int64_t n, int64_t T, int64_t B, int64_t *chars);
+/* Feeds prime (nprime >= 1 ids), then draws `length` ids from softmax(o /
+ * temperature) (temperature 0: the most likely id) into out. */
+int nb_charrnn_sample(nb_charrnn *m, const int32_t *prime, int64_t nprime, int64_t length, float temperature,
+                      nb_rng *r, int32_t *out);
+/* Model files: parameters, "nabla.model" = "charrnn", the cell, hidden size,
+ * layers and vocabulary in __metadata__, plus the caller's metadata and extra
+ * tensors (optimizer state); atomic. Load checks all of them and every
+ * tensor's shape, naming the file. */
+int nb_charrnn_save(const nb_charrnn *m, const char *path, const char *const *keys, const char *const *vals, int nmeta,
+                    const char *const *extra_names, nb_tensor *const *extra, int nextra);
+nb_charrnn *nb_charrnn_load(const char *path, struct nb_safetensors **st);
 
 #ifdef __cplusplus
 }

@@ -32,7 +32,8 @@ TEST(test_rng_is_deterministic_and_uniform) {
 static nb_tensor *f_add(nb_tensor **in, void *c) { return nb_add(in[0], in[1]); }
 static nb_tensor *f_sub(nb_tensor **in, void *c) { return nb_sub(in[0], in[1]); }
 static nb_tensor *f_mul(nb_tensor **in, void *c) { return nb_mul(in[0], in[1]); }
-static nb_tensor *f_div(nb_tensor **in, void *c) { return nb_div(in[0], nb_add_scalar(nb_abs(in[1]), 0.5f)); }
+/* The divisor is kept away from 0 smoothly (no kink for finite differences to straddle). */
+static nb_tensor *f_div(nb_tensor **in, void *c) { return nb_div(in[0], nb_add_scalar(nb_square(in[1]), 0.5f)); }
 
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
@@ -50,7 +51,7 @@ TEST(test_grad_broadcast_binary) {
             char what[64];
             snprintf(what, sizeof what, "%s shapes #%d", names[k], s);
             nb_gradcheck(what, fs[k], in, 2, NULL, 1e-2f, 2e-3f);
-            nb_hvpcheck(what, fs[k], in, 2, NULL, 1e-2f, 5e-3f);
+            nb_hvpcheck(what, fs[k], in, 2, NULL, 2e-3f, 1e-2f);
             nb_tensor_free(in[0]);
             nb_tensor_free(in[1]);
         }

@@ -1,0 +1,344 @@
+/* activation.c — the ReLU family of eq. 20, sigmoid, tanh, softmax and
+ * log-softmax: vectorizable forward kernels, each next to a backward rule
+ * written with nb_* ops so that it can be differentiated again. */
+#include "../core/internal.h"
+#include <math.h>
+
+/* --- a vectorizable exp ---------------------------------------------------
+ * glibc's expf is a scalar call that stops GCC from vectorizing a loop (its
+ * SIMD variants are only declared under -ffast-math), and sigmoid/tanh are
+ * dominated by it. This is Cephes' expf (relative error < 2e-7 over the whole
+ * float range) written with selects and bit operations only, so a loop of it
+ * compiles to AVX/NEON code. */
+
+/* bits <-> float without aliasing trouble; compiles to a register move. */
+static inline float f_from_bits(uint32_t b) {
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+static inline uint32_t bits_from_f(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+/* c ? a : b as bit operations on both (already computed) values. GCC keeps
+ * a plain ?: with arithmetic on one side as a branch (under the default
+ * -ftrapping-math it may not compute a * v where the source does not), and a
+ * branch stops vectorization; this form is a compare and a blend. */
+static inline float nb__sel(bool c, float a, float b) {
+    uint32_t m = -(uint32_t)c, ia = bits_from_f(a), ib = bits_from_f(b);
+    return f_from_bits((ia & m) | (ib & ~m));
+}
+
+/* e^x = 2^n e^r with n = round(x / ln 2) and |r| <= ln(2)/2. Overflows to inf
+ * above ~88.72, goes through the subnormals down to 0, and propagates NaN. */
+static inline float nb__vexpf(float x) {
+    /* Clamping keeps n in [-150, 128]; written as selects so NaN passes
+     * (as bit selects, or GCC splits the loop into constant-folded paths). */
+    x = nb__sel(x > 89.f, 89.f, x);
+    x = nb__sel(x < -104.f, -104.f, x);
+    /* Round x log2(e) to an integer by the 1.5*2^23 trick: the sum's low
+     * mantissa bits are n in two's complement. Integer work is unsigned (no
+     * float->int conversion, no signed overflow), so a NaN input, whose bits
+     * here are garbage, is still defined behaviour and gives NaN. */
+    const float magic = 12582912.f;
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    uint32_t ni = bits_from_f(t) - bits_from_f(magic);
+    /* r = x - n ln 2, with ln 2 split in two so the product is exact. */
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.f;
+    /* 2^n as two factors, each a normal float for n in [-150, 128], so
+     * results in the subnormal range are rounded once, correctly. */
+    uint32_t na = (uint32_t)((int32_t)ni >> 1), nb = ni - na;
+    return p * f_from_bits((na + 127u) << 23) * f_from_bits((nb + 127u) << 23);
+}
+
+/* Runs y = EXPR(v) over all elements of x into a new tensor, on OpenMP
+ * threads above NB_PAR_MIN and as SIMD inside each thread. */
+#define ACT_MAP(x, EXPR)                                                   \
+    nb_tensor *out = nb_empty_like(x);                                     \
+    {                                                                      \
+        const float *restrict px = (x)->data;                              \
+        float *restrict po = out->data;                                    \
+        int64_t n_ = (x)->size;                                            \
+        NB_OMP_FOR(n_)                                                     \
+        for (int64_t i = 0; i < n_; i++) {                                 \
+            float v = px[i];                                               \
+            po[i] = (EXPR);                                                \
+        }                                                                  \
+    }
+
+/* --- eq. 20: h = max(0, z) + a min(0, z) ---------------------------------
+ * ReLU is a = 0, leaky ReLU a small fixed a, absolute value rectification
+ * a = -1 and PReLU a learned a. The derivative is 1 for z > 0 and a for
+ * z < 0; at z = 0 we take the left branch as PyTorch does (relu'(0) = 0,
+ * leaky'(0) = a), except |z| whose subgradient at 0 is 0 like nb_abs. The
+ * comparisons are written "v < 0 ? ... : v" so that NaN passes through. */
+
+/* eq. 20 for one element (NaN passes through). */
+static inline float nb__rect(float v, float a) { return nb__sel(v < 0.f, a * v, v); }
+
+/* out = max(0, x);  dx = g step(x) */
+static void relu_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_step(n->in[0], 0.f, 1.f))); }
+static const nb_op op_relu = {"relu", relu_bw};
+nb_tensor *nb_relu(nb_tensor *x) {
+    ACT_MAP(x, v < 0.f ? 0.f : v);
+    nb__record(&op_relu, out, &x, 1);
+    return out;
+}
+
+/* out = max(0, x) + a min(0, x) (eq. 20, fixed a);  dx = g (x > 0 ? 1 : a) */
+static void leaky_bw(nb_node *n, nb_tensor *g) {
+    nb__accum(n->in[0], nb_mul(g, nb_step(n->in[0], n->f[0], 1.f)));
+}
+static const nb_op op_leaky = {"leaky_relu", leaky_bw};
+nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) {
+    ACT_MAP(x, nb__rect(v, slope));
+    nb_node *n = nb__record(&op_leaky, out, &x, 1);
+    if (n) n->f[0] = slope;
+    return out;
+}
+
+/* out = max(0, x) - min(0, x) = |x| (eq. 20 with a = -1);  dx = g sign(x) */
+static void abs_rect_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_sign(n->in[0]))); }
+static const nb_op op_abs_rect = {"abs_rect", abs_rect_bw};
+nb_tensor *nb_abs_rect(nb_tensor *x) {
+    ACT_MAP(x, fabsf(v)); /* = max(0, v) - min(0, v), with |-0| = +0 like nb_abs */
+    nb__record(&op_abs_rect, out, &x, 1);
+    return out;
+}
+
+/* The slope of PReLU viewed so that it broadcasts against x: a scalar when it
+ * has one entry, else [C, 1, ..., 1] with x's ndim - 1 dims (channel axis 1). */
+static nb_tensor *prelu_view(nb_tensor *x, nb_tensor *slope) {
+    if (slope->size == 1) return nb_reshape(slope, 0, NULL);
+    int64_t s[NB_MAXDIM];
+    s[0] = slope->size;
+    for (int k = 1; k < x->ndim - 1; k++) s[k] = 1;
+    return nb_reshape(slope, x->ndim - 1, s);
+}
+
+/* x: [N, C, ...], slope: [1] or [C].  out = max(0, x) + a_c min(0, x) (eq. 20
+ * with a learned a).  dx = g (x > 0 ? 1 : a_c);
+ * da_c = sum over all but axis 1 of g min(0, x). Both are products of
+ * differentiable ops, so d^2/dx da (not zero) reaches the Hessian. */
+static void prelu_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *x = n->in[0], *slope = n->in[1];
+    nb_tensor *neg = nb_step(x, 1.f, 0.f); /* 1 where the a-branch was taken */
+    nb_tensor *a = prelu_view(x, slope);
+    if (x->requires_grad) nb__accum(x, nb_mul(g, nb_add(nb_step(x, 0.f, 1.f), nb_mul(neg, a))));
+    if (slope->requires_grad) {
+        nb_tensor *ga = nb_sum_to(nb_mul(g, nb_mul(x, neg)), a->ndim, a->shape);
+        nb__accum(slope, nb_reshape(ga, slope->ndim, slope->shape));
+    }
+}
+static const nb_op op_prelu = {"prelu", prelu_bw};
+
+nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
+    int64_t C = x->ndim >= 2 ? x->shape[1] : 1;
+    if (slope->size != 1 && !(x->ndim >= 2 && slope->size == C))
+        nb__shape_fatal("prelu", x, slope, "the slope needs 1 entry or one per channel (axis 1 of x)");
+    nb_tensor *out = nb_empty_like(x);
+    const float *restrict px = x->data, *sa = slope->data;
+    float *restrict po = out->data;
+    /* x as [outer, C, inner] rows that share one slope. */
+    int64_t inner = 1, rows = x->ndim >= 2 ? x->shape[0] * C : 1;
+    for (int k = 2; k < x->ndim; k++) inner *= x->shape[k];
+    if (x->ndim < 2) inner = x->size;
+    bool shared = slope->size == 1;
+    NB_OMP_FOR(x->size)
+    for (int64_t r = 0; r < rows; r++) {
+        float a = sa[shared ? 0 : r % C];
+        const float *xr = px + r * inner;
+        float *yr = po + r * inner;
+        for (int64_t j = 0; j < inner; j++) yr[j] = nb__rect(xr[j], a);
+    }
+    nb__record(&op_prelu, out, (nb_tensor *[]){x, slope}, 2);
+    return out;
+}
+
+/* --- sigmoid and tanh ---------------------------------------------------- */
+
+/* out = 1 / (1 + e^-x), from e = e^-|x| so that nothing overflows:
+ * x >= 0: 1 / (1 + e);  x < 0: e / (1 + e).  dx = g out (1 - out) */
+static void sigmoid_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *y = n->out;
+    nb__accum(n->in[0], nb_mul(g, nb_mul(y, nb_add_scalar(nb_neg(y), 1.f))));
+}
+static const nb_op op_sigmoid = {"sigmoid", sigmoid_bw};
+static inline float nb__vsigmoidf(float v) {
+    float e = nb__vexpf(-fabsf(v));
+    float r = 1.f / (1.f + e);
+    return nb__sel(v < 0.f, e * r, r);
+}
+nb_tensor *nb_sigmoid(nb_tensor *x) {
+    ACT_MAP(x, nb__vsigmoidf(v));
+    nb__record(&op_sigmoid, out, &x, 1);
+    return out;
+}
+
+/* tanh as Cephes' tanhf: for |x| > 0.625, 1 - 2 / (e^{2|x|} + 1) with the
+ * sign restored (no overflow: e^{2|x|} = inf gives exactly 1); below that an
+ * odd polynomial, because the subtraction would cancel most digits near 0. */
+static inline float nb__vtanhf(float v) {
+    float z = fabsf(v);
+    float big = 1.f - 2.f / (nb__vexpf(z + z) + 1.f);
+    big = nb__sel(v < 0.f, -big, big);
+    float s = v * v;
+    float p = -5.70498872745e-3f;
+    p = p * s + 2.06390887954e-2f;
+    p = p * s - 5.37397155531e-2f;
+    p = p * s + 1.33314422036e-1f;
+    p = p * s - 3.33332819422e-1f;
+    float small = p * s * v + v;
+    return nb__sel(z > 0.625f, big, small);
+}
+
+/* out = tanh x;  dx = g (1 - out^2) */
+static void tanh_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *y = n->out;
+    nb__accum(n->in[0], nb_mul(g, nb_add_scalar(nb_neg(nb_square(y)), 1.f)));
+}
+static const nb_op op_tanh = {"tanh", tanh_bw};
+nb_tensor *nb_tanh(nb_tensor *x) {
+    ACT_MAP(x, nb__vtanhf(v));
+    nb__record(&op_tanh, out, &x, 1);
+    return out;
+}
+
+/* --- softmax and log-softmax over one axis ------------------------------- */
+
+/* x viewed as [outer, C, inner] around the axis. */
+typedef struct { int64_t outer, C, inner; } lines;
+static lines split_axis(const nb_tensor *x, int a) {
+    lines l = {1, x->shape[a], 1};
+    for (int k = 0; k < a; k++) l.outer *= x->shape[k];
+    for (int k = a + 1; k < x->ndim; k++) l.inner *= x->shape[k];
+    return l;
+}
+
+/* Max-subtracted softmax (want_log false) or log-softmax (true) of every
+ * line along the axis:  m = max x,  s = sum e^{x - m},
+ *   softmax = e^{x - m} / s,   log_softmax = x - m - log s.
+ * Subtracting m makes every exponent <= 0, so nothing overflows even for
+ * logits of 1e4, and s >= 1, so the log never sees 0. */
+static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool want_log) {
+    const float *px = x->data;
+    float *po = out->data;
+    int64_t C = l.C, inner = l.inner;
+    if (C == 0) return;
+    if (inner == 1) {
+        /* The common case: the axis is the last one, lines are rows. */
+        NB_OMP_FOR(x->size)
+        for (int64_t r = 0; r < l.outer; r++) {
+            const float *xr = px + r * C;
+            float *yr = po + r * C;
+            float m = xr[0];
+            /* A NaN anywhere makes the sum, hence the whole row, NaN, so
+             * the max may ignore it (and be vectorized). */
+            NB_PRAGMA(omp simd reduction(max : m))
+            for (int64_t c = 1; c < C; c++) m = xr[c] > m ? xr[c] : m;
+            /* The sum is kept in double: a float sum of thousands of terms
+             * (a vocabulary) would lose digits when not vectorized. */
+            double s = 0;
+            if (want_log) {
+                NB_PRAGMA(omp simd reduction(+ : s))
+                for (int64_t c = 0; c < C; c++) s += nb__vexpf(xr[c] - m);
+                /* (x - m) - log s, not x - (m + log s): m + log s would
+                 * round at the scale of m and lose the small results. */
+                float ls = (float)log(s);
+                for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m) - ls;
+            } else {
+                NB_PRAGMA(omp simd reduction(+ : s))
+                for (int64_t c = 0; c < C; c++) {
+                    float e = nb__vexpf(xr[c] - m);
+                    yr[c] = e;
+                    s += e;
+                }
+                float inv = (float)(1.0 / s);
+                for (int64_t c = 0; c < C; c++) yr[c] *= inv;
+            }
+        }
+        return;
+    }
+    /* A middle axis (channels of NCHW): lines are strided, so walk each
+     * [C, inner] block row by row and keep per-position max and sum in
+     * contiguous scratch, which reads memory in order. Scratch is taken
+     * from the arena here, outside the threads (the arena is per thread). */
+    float *mx = nb_arena_alloc(sizeof(float) * (size_t)(l.outer * inner));
+    double *sm = nb_arena_alloc(sizeof(double) * (size_t)(l.outer * inner));
+    NB_OMP_FOR(x->size)
+    for (int64_t o = 0; o < l.outer; o++) {
+        const float *xb = px + o * C * inner;
+        float *yb = po + o * C * inner, *m = mx + o * inner;
+        double *s = sm + o * inner;
+        for (int64_t j = 0; j < inner; j++) {
+            m[j] = xb[j];
+            s[j] = 0;
+        }
+        for (int64_t c = 1; c < C; c++)
+            for (int64_t j = 0; j < inner; j++) m[j] = xb[c * inner + j] > m[j] ? xb[c * inner + j] : m[j];
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t j = 0; j < inner; j++) {
+                float e = nb__vexpf(xb[c * inner + j] - m[j]);
+                if (!want_log) yb[c * inner + j] = e;
+                s[j] += e;
+            }
+        if (want_log) {
+            for (int64_t j = 0; j < inner; j++) s[j] = log(s[j]);
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t j = 0; j < inner; j++) yb[c * inner + j] = (xb[c * inner + j] - m[j]) - (float)s[j];
+        } else {
+            for (int64_t j = 0; j < inner; j++) s[j] = 1.0 / s[j];
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t j = 0; j < inner; j++) yb[c * inner + j] *= (float)s[j];
+        }
+    }
+}
+
+/* y = softmax(x) along axis;  dx = y (g - sum(g y, axis, keepdim)) */
+static void softmax_bw(nb_node *n, nb_tensor *g) {
+    int axis = (int)n->i[0];
+    nb_tensor *y = n->out;
+    nb_tensor *dot = nb_sum(nb_mul(g, y), &axis, 1, true);
+    nb__accum(n->in[0], nb_mul(y, nb_sub(g, dot)));
+}
+static const nb_op op_softmax = {"softmax", softmax_bw};
+
+nb_tensor *nb_softmax(nb_tensor *x, int axis) {
+    int a = nb__axis("softmax", x, axis);
+    nb_tensor *out = nb_empty_like(x);
+    softmax_kernel(x, out, split_axis(x, a), false);
+    nb_node *n = nb__record(&op_softmax, out, &x, 1);
+    if (n) n->i[0] = a;
+    return out;
+}
+
+/* y = log_softmax(x) along axis;  dx = g - e^y sum(g, axis, keepdim)
+ * (e^y is the softmax, taken from y through the exp op so it stays
+ * differentiable for double backward). */
+static void log_softmax_bw(nb_node *n, nb_tensor *g) {
+    int axis = (int)n->i[0];
+    nb_tensor *gs = nb_sum(g, &axis, 1, true);
+    nb__accum(n->in[0], nb_sub(g, nb_mul(nb_exp(n->out), gs)));
+}
+static const nb_op op_log_softmax = {"log_softmax", log_softmax_bw};
+
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis) {
+    int a = nb__axis("log_softmax", x, axis);
+    nb_tensor *out = nb_empty_like(x);
+    softmax_kernel(x, out, split_axis(x, a), true);
+    nb_node *n = nb__record(&op_log_softmax, out, &x, 1);
+    if (n) n->i[0] = a;
+    return out;
+}

@@ -1,0 +1,605 @@
+/* conv.c — 2-D and 1-D convolution (cross-correlation, eq. 9.6): direct AVX2
+ * kernels where the channel counts suit them, im2col + OpenBLAS sgemm
+ * elsewhere, and the two halves of the backward pass as ops of their own
+ * (each with its own backward rule), so gradients of gradients exist. */
+#include "../core/internal.h"
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* --- geometry ------------------------------------------------------------ */
+
+/* One convolution's sizes. Input [N, C, H, W], kernel [OC, C, KH, KW],
+ * output [N, OC, OH, OW]; K = C*KH*KW is the GEMM's inner size and P = OH*OW
+ * the number of output positions of one image. */
+typedef struct {
+    int64_t N, C, H, W, OC, KH, KW, OH, OW, K, P;
+    int64_t sh, sw, pt, pb, pl, pr, dh, dw;
+} geom;
+
+/* Options with the "0 means 1" defaults resolved, checked. */
+static nb_conv2d_opts opts_resolve(const char *op, const nb_conv2d_opts *o) {
+    nb_conv2d_opts r = o ? *o : (nb_conv2d_opts){0};
+    if (!r.stride_h) r.stride_h = 1;
+    if (!r.stride_w) r.stride_w = 1;
+    if (!r.dil_h) r.dil_h = 1;
+    if (!r.dil_w) r.dil_w = 1;
+    if (r.stride_h < 0 || r.stride_w < 0 || r.dil_h < 0 || r.dil_w < 0)
+        nb_fatal(op, "negative stride (%d, %d) or dilation (%d, %d)", r.stride_h, r.stride_w, r.dil_h, r.dil_w);
+    if (r.pad_top < 0 || r.pad_bottom < 0 || r.pad_left < 0 || r.pad_right < 0)
+        nb_fatal(op, "negative padding (%d, %d, %d, %d)", r.pad_top, r.pad_bottom, r.pad_left, r.pad_right);
+    return r;
+}
+
+/* Output size along one axis: positions where the dilated kernel fits. */
+static int64_t out_len(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t dil, int64_t stride) {
+    int64_t span = dil * (k - 1) + 1, padded = in + pad0 + pad1;
+    return padded < span ? 0 : (padded - span) / stride + 1;
+}
+
+static geom geom_make(const char *op, const int64_t *xs, const int64_t *ws, const nb_conv2d_opts *o) {
+    geom g = {.N = xs[0], .C = xs[1], .H = xs[2], .W = xs[3], .OC = ws[0], .KH = ws[2], .KW = ws[3],
+              .sh = o->stride_h, .sw = o->stride_w, .pt = o->pad_top, .pb = o->pad_bottom,
+              .pl = o->pad_left, .pr = o->pad_right, .dh = o->dil_h, .dw = o->dil_w};
+    g.OH = out_len(g.H, g.pt, g.pb, g.KH, g.dh, g.sh);
+    g.OW = out_len(g.W, g.pl, g.pr, g.KW, g.dw, g.sw);
+    if (g.OH <= 0 || g.OW <= 0)
+        nb_fatal(op, "kernel %lldx%lld (dilation %lld, %lld) does not fit the padded input %lldx%lld",
+                 (long long)g.KH, (long long)g.KW, (long long)g.dh, (long long)g.dw,
+                 (long long)(g.H + g.pt + g.pb), (long long)(g.W + g.pl + g.pr));
+    if (g.C <= 0 || g.KH <= 0 || g.KW <= 0)
+        nb_fatal(op, "empty kernel: %lld channels, %lldx%lld", (long long)g.C, (long long)g.KH, (long long)g.KW);
+    g.K = g.C * g.KH * g.KW;
+    g.P = g.OH * g.OW;
+    return g;
+}
+
+/* The options travel in a node's integer attributes i[0..7]. */
+static void opts_store(nb_node *n, const nb_conv2d_opts *o) {
+    int64_t *a = n->i;
+    a[0] = o->stride_h, a[1] = o->stride_w, a[2] = o->pad_top, a[3] = o->pad_bottom;
+    a[4] = o->pad_left, a[5] = o->pad_right, a[6] = o->dil_h, a[7] = o->dil_w;
+}
+static nb_conv2d_opts opts_load(const nb_node *n) {
+    const int64_t *a = n->i;
+    return (nb_conv2d_opts){.stride_h = (int)a[0], .stride_w = (int)a[1], .pad_top = (int)a[2],
+                            .pad_bottom = (int)a[3], .pad_left = (int)a[4], .pad_right = (int)a[5],
+                            .dil_h = (int)a[6], .dil_w = (int)a[7]};
+}
+
+/* A 1x1 kernel with unit stride and no padding reads the image as it is: the
+ * column matrix is the image itself, so im2col is skipped. */
+static bool pointwise(const geom *g) {
+    return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && !g->pt && !g->pb && !g->pl && !g->pr;
+}
+
+/* --- im2col / col2im ------------------------------------------------------ */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+/* Range [lo, hi) of output columns ow whose input column ow*sw + off lies in
+ * [0, W); outside it the column matrix holds padding zeros. */
+static void valid_cols(const geom *g, int64_t off, int64_t *lo, int64_t *hi) {
+    int64_t l = ceil_div(-off, g->sw), h = ceil_div(g->W - off, g->sw);
+    if (h > g->OW) h = g->OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* One image x [C, H, W] -> col [K, P] with
+ * col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*sh - pt + kh*dh][ow*sw - pl + kw*dw]
+ * (0 in the padding), so that out [OC, P] = w [OC, K] col. */
+static void im2col(const geom *g, const float *x, float *col) {
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t kh = 0; kh < g->KH; kh++)
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+                float *row = col + ((c * g->KH + kh) * g->KW + kw) * g->P;
+                int64_t off = kw * g->dw - g->pl, lo, hi;
+                valid_cols(g, off, &lo, &hi);
+                for (int64_t oh = 0; oh < g->OH; oh++) {
+                    float *restrict r = row + oh * g->OW;
+                    int64_t ih = oh * g->sh - g->pt + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) {
+                        for (int64_t ow = 0; ow < g->OW; ow++) r[ow] = 0.f;
+                        continue;
+                    }
+                    /* Rows are short (an image row), so plain loops the
+                     * compiler vectorizes beat memcpy/memset calls. */
+                    const float *restrict xr = x + (c * g->H + ih) * g->W;
+                    for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.f;
+                    if (g->sw == 1) {
+                        for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow + off];
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * g->sw + off];
+                    }
+                    for (int64_t ow = hi; ow < g->OW; ow++) r[ow] = 0.f;
+                }
+            }
+}
+
+/* The adjoint of im2col: x [C, H, W] += the entries of col [K, P] at the
+ * positions im2col read them from (padding entries are dropped). */
+static void col2im(const geom *g, const float *col, float *x) {
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t kh = 0; kh < g->KH; kh++)
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+                const float *row = col + ((c * g->KH + kh) * g->KW + kw) * g->P;
+                int64_t off = kw * g->dw - g->pl, lo, hi;
+                valid_cols(g, off, &lo, &hi);
+                for (int64_t oh = 0; oh < g->OH; oh++) {
+                    int64_t ih = oh * g->sh - g->pt + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    const float *r = row + oh * g->OW;
+                    float *xr = x + (c * g->H + ih) * g->W;
+                    if (g->sw == 1) {
+                        for (int64_t ow = lo; ow < hi; ow++) xr[ow + off] += r[ow];
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++) xr[ow * g->sw + off] += r[ow];
+                    }
+                }
+            }
+}
+
+/* --- threads ------------------------------------------------------------- */
+
+/* How many threads share a loop over the batch. With at least as many images
+ * as threads, each thread takes whole images and its GEMMs run single-threaded
+ * (the OpenMP build of OpenBLAS does so by itself inside a parallel region);
+ * with fewer images, one thread loops and OpenBLAS threads each GEMM. */
+static int batch_threads(const geom *g) {
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads();
+    /* Below about a million multiply-adds (tens of microseconds) waking the
+     * other threads costs more than it saves. */
+    if (nt < 2 || g->N < nt || g->N * g->OC * g->K * g->P < ((int64_t)1 << 20)) return 1;
+    return nt;
+#else
+    (void)g;
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Column scratch, one [K, P] buffer per thread, from the step arena (taken
+ * before the parallel region: the arena is not thread-safe). */
+static float *col_scratch(const geom *g, int nt) {
+    return pointwise(g) ? NULL : nb_arena_alloc(sizeof(float) * (size_t)(nt * g->K * g->P));
+}
+
+/* --- direct kernels (AVX2 + FMA) ---------------------------------------------
+ * With few channels (16-64) and small images, im2col copies each input value
+ * K times into short rows and OpenBLAS runs these thin GEMMs at little more
+ * than half the FMA peak. These kernels read a zero-padded copy of the image
+ * in place and vectorize over channels instead, 16 at a time (two 8-float
+ * registers), as oneDNN does: a register tile is 16 channels x 6 positions
+ * (forward) or 16 channels x 6 kernel taps (weight gradient), so each step
+ * is 2 vector loads, 6 broadcasts and 12 FMAs, with no edge cases inside. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define NB_CONV_DIRECT 1
+#define VB 16 /* channels per panel */
+#define TP 6  /* positions or taps per register tile */
+
+static int64_t panels_of(int64_t n) { return (n + VB - 1) / VB; }
+
+/* Whether n channels fill their 16-wide panels well enough (at most a
+ * quarter of the lanes wasted) for the direct kernels to pay. */
+static bool direct_fits(int64_t n) { return n >= 12 && panels_of(n) * VB * 4 <= n * 5; }
+
+/* dst [C, Hp, Wp] = src [C, H, W] placed at (top, left), zeros around it; a
+ * negative top/left crops src instead. */
+static void pad_image(const float *src, int64_t C, int64_t H, int64_t W, int64_t top, int64_t left, int64_t Hp,
+                      int64_t Wp, float *dst) {
+    int64_t j0 = left < 0 ? 0 : left, j1 = W + left < Wp ? W + left : Wp;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < Hp; i++) {
+            float *restrict d = dst + (c * Hp + i) * Wp;
+            int64_t si = i - top;
+            if (si < 0 || si >= H || j1 <= j0) {
+                for (int64_t j = 0; j < Wp; j++) d[j] = 0.f;
+                continue;
+            }
+            const float *restrict sr = src + (c * H + si) * W;
+            for (int64_t j = 0; j < j0; j++) d[j] = 0.f;
+            for (int64_t j = j0; j < j1; j++) d[j] = sr[j - left];
+            for (int64_t j = j1; j < Wp; j++) d[j] = 0.f;
+        }
+}
+
+/* koff[(c*KH + kh)*KW + kw] = where tap (c, kh, kw) reads, relative to a
+ * position's top-left corner in the padded [C, Hp, Wp] image. */
+static int64_t *tap_offsets(int64_t C, int64_t KH, int64_t KW, int64_t dh, int64_t dw, int64_t Hp, int64_t Wp) {
+    int64_t *koff = nb_arena_alloc(sizeof(int64_t) * (size_t)(C * KH * KW));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) koff[(c * KH + kh) * KW + kw] = c * Hp * Wp + kh * dh * Wp + kw * dw;
+    return koff;
+}
+
+/* w [n, K] -> panels [ceil(n/16)][K][16], zero-filled past n. */
+static float *pack_panels(const float *w, int64_t n, int64_t K) {
+    int64_t np = panels_of(n);
+    float *wp = nb_arena_alloc(sizeof(float) * (size_t)(np * K * VB));
+    for (int64_t pb = 0; pb < np; pb++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < VB; j++) {
+                int64_t o = pb * VB + j;
+                wp[(pb * K + k) * VB + j] = o < n ? w[o * K + k] : 0.f;
+            }
+    return wp;
+}
+
+/* One step of a register tile: the value at a (a tap of one position) times
+ * the 16 channels in w0, w1, into the two accumulators of that row. */
+#define TILE_FMA(a, c0, c1)                                   \
+    do {                                                      \
+        const __m256 a_ = _mm256_broadcast_ss(a);             \
+        c0 = _mm256_fmadd_ps(a_, w0, c0);                     \
+        c1 = _mm256_fmadd_ps(a_, w1, c1);                     \
+    } while (0)
+#define TILE_DECL                                                                                  \
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,      \
+           c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00
+#define TILE_STORE(t)                                                                              \
+    do {                                                                                           \
+        _mm256_storeu_ps(t + 0, c00), _mm256_storeu_ps(t + 8, c01), _mm256_storeu_ps(t + 16, c10);   \
+        _mm256_storeu_ps(t + 24, c11), _mm256_storeu_ps(t + 32, c20), _mm256_storeu_ps(t + 40, c21); \
+        _mm256_storeu_ps(t + 48, c30), _mm256_storeu_ps(t + 56, c31), _mm256_storeu_ps(t + 64, c40); \
+        _mm256_storeu_ps(t + 72, c41), _mm256_storeu_ps(t + 80, c50), _mm256_storeu_ps(t + 88, c51); \
+    } while (0)
+
+/* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
+ * (+ bias), where at(p) is the top-left corner of output position p. */
+static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *wp, int64_t n,
+                         int64_t OH, int64_t OW, int64_t sh, int64_t sw, const float *bias, float *y) {
+    int64_t P = OH * OW;
+    float tile[TP * VB];
+    for (int64_t pb = 0; pb < panels_of(n); pb++) {
+        const float *wb = wp + pb * K * VB;
+        int64_t oh = 0, ow = 0, nc = n - pb * VB < VB ? n - pb * VB : VB;
+        for (int64_t p0 = 0; p0 < P; p0 += TP) {
+            int np = P - p0 < TP ? (int)(P - p0) : TP;
+            const float *at[TP];
+            for (int j = 0; j < np; j++) {
+                at[j] = xpad + oh * sh * Wp + ow * sw;
+                if (++ow == OW) ow = 0, oh++;
+            }
+            for (int j = np; j < TP; j++) at[j] = at[0]; /* a short last tile repeats its first position */
+            const float *a0 = at[0], *a1 = at[1], *a2 = at[2], *a3 = at[3], *a4 = at[4], *a5 = at[5];
+            TILE_DECL;
+            for (int64_t k = 0; k < K; k++) {
+                const __m256 w0 = _mm256_loadu_ps(wb + k * VB), w1 = _mm256_loadu_ps(wb + k * VB + 8);
+                const int64_t o = koff[k];
+                TILE_FMA(a0 + o, c00, c01);
+                TILE_FMA(a1 + o, c10, c11);
+                TILE_FMA(a2 + o, c20, c21);
+                TILE_FMA(a3 + o, c30, c31);
+                TILE_FMA(a4 + o, c40, c41);
+                TILE_FMA(a5 + o, c50, c51);
+            }
+            TILE_STORE(tile);
+            for (int64_t c = 0; c < nc; c++) { /* the tile is [position][channel]; y is [channel][position] */
+                float bv = bias ? bias[pb * VB + c] : 0.f, *yr = y + (pb * VB + c) * P + p0;
+                for (int j = 0; j < np; j++) yr[j] = tile[j * VB + c] + bv;
+            }
+        }
+    }
+}
+
+/* One image's share of the weight gradient: gwT [K, np*16] += sum over
+ * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, np*16] being
+ * the output gradient with channels last. */
+static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *gyT,
+                               int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
+    float tile[TP * VB];
+    for (int64_t pb = 0; pb < ncp / VB; pb++)
+        for (int64_t k0 = 0; k0 < K; k0 += TP) {
+            int nk = K - k0 < TP ? (int)(K - k0) : TP;
+            int64_t o[TP];
+            for (int j = 0; j < TP; j++) o[j] = koff[k0 + (j < nk ? j : 0)]; /* a short tile repeats tap k0 */
+            const int64_t o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5];
+            TILE_DECL;
+            const float *g = gyT + pb * VB;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const float *xr = xpad + oh * sh * Wp;
+                for (int64_t ow = 0; ow < OW; ow++, g += ncp) {
+                    const float *a = xr + ow * sw;
+                    const __m256 w0 = _mm256_loadu_ps(g), w1 = _mm256_loadu_ps(g + 8);
+                    TILE_FMA(a + o0, c00, c01);
+                    TILE_FMA(a + o1, c10, c11);
+                    TILE_FMA(a + o2, c20, c21);
+                    TILE_FMA(a + o3, c30, c31);
+                    TILE_FMA(a + o4, c40, c41);
+                    TILE_FMA(a + o5, c50, c51);
+                }
+            }
+            TILE_STORE(tile);
+            for (int j = 0; j < nk; j++) {
+                float *dst = gwT + (k0 + j) * ncp + pb * VB;
+                for (int c = 0; c < VB; c++) dst[c] += tile[j * VB + c];
+            }
+        }
+}
+
+/* y = conv(x, w) + b with direct_image on each padded image. */
+static void forward_direct(const geom *g, const float *x, const float *w, const float *b, float *y) {
+    int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, xsz = g->C * Hp * Wp;
+    const int64_t *koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, Hp, Wp);
+    const float *wp = pack_panels(w, g->OC, g->K);
+    int nt = batch_threads(g);
+    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * xsz));
+    NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+    {
+        float *xpad = scratch + thread_id() * xsz;
+        NB_PRAGMA(omp for schedule(static))
+        for (int64_t n = 0; n < g->N; n++) {
+            pad_image(x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, Hp, Wp, xpad);
+            direct_image(xpad, Wp, koff, g->K, wp, g->OC, g->OH, g->OW, g->sh, g->sw, b, y + n * g->OC * g->P);
+        }
+    }
+}
+
+/* For unit stride the input gradient is itself a convolution: of gy padded
+ * by (KH-1)*dh - pt on top (and so on; negative means cropped) with the
+ * kernel flipped in both axes and its channel axes swapped,
+ *   gx[c, i, j] = sum_{o,m,k} gypad[o, i + m*dh, j + k*dw] w[o, c, KH-1-m, KW-1-k]. */
+static void grad_input_direct(const geom *g, const float *gy, const float *w, float *gx) {
+    int64_t top = g->dh * (g->KH - 1) - g->pt, left = g->dw * (g->KW - 1) - g->pl;
+    int64_t Hq = g->H + g->dh * (g->KH - 1), Wq = g->W + g->dw * (g->KW - 1), gsz = g->OC * Hq * Wq;
+    int64_t Kt = g->OC * g->KH * g->KW; /* taps of the flipped kernel: (o, m, k) */
+    float *wf = nb_arena_alloc(sizeof(float) * (size_t)(g->C * Kt));
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t o = 0; o < g->OC; o++)
+            for (int64_t m = 0; m < g->KH; m++)
+                for (int64_t k = 0; k < g->KW; k++)
+                    wf[c * Kt + (o * g->KH + m) * g->KW + k] =
+                        w[((o * g->C + c) * g->KH + g->KH - 1 - m) * g->KW + g->KW - 1 - k];
+    const int64_t *koff = tap_offsets(g->OC, g->KH, g->KW, g->dh, g->dw, Hq, Wq);
+    const float *wp = pack_panels(wf, g->C, Kt);
+    int nt = batch_threads(g);
+    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * gsz));
+    NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+    {
+        float *gpad = scratch + thread_id() * gsz;
+        NB_PRAGMA(omp for schedule(static))
+        for (int64_t n = 0; n < g->N; n++) {
+            pad_image(gy + n * g->OC * g->P, g->OC, g->OH, g->OW, top, left, Hq, Wq, gpad);
+            direct_image(gpad, Wq, koff, Kt, wp, g->C, g->H, g->W, 1, 1, NULL, gx + n * g->C * g->H * g->W);
+        }
+    }
+}
+
+/* gw = sum_n direct_wgrad_image(x_n, gy_n), each thread into its own
+ * [K, OC] sum (added in thread order: deterministic), then transposed. */
+static void grad_weight_direct(const geom *g, const float *gy, const float *x, float *gw) {
+    int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, xsz = g->C * Hp * Wp;
+    int64_t ncp = panels_of(g->OC) * VB, gsz = g->P * ncp, wsz = g->K * ncp;
+    const int64_t *koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, Hp, Wp);
+    int nt = batch_threads(g);
+    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * (xsz + gsz + wsz)));
+    NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+    {
+        float *xpad = scratch + thread_id() * (xsz + gsz + wsz), *gyT = xpad + xsz, *acc = gyT + gsz;
+        memset(gyT, 0, sizeof(float) * (size_t)(gsz + wsz)); /* also the padding channels of gyT, once */
+        NB_PRAGMA(omp for schedule(static))
+        for (int64_t n = 0; n < g->N; n++) {
+            const float *gn = gy + n * g->OC * g->P;
+            for (int64_t o = 0; o < g->OC; o++)
+                for (int64_t p = 0; p < g->P; p++) gyT[p * ncp + o] = gn[o * g->P + p];
+            pad_image(x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, Hp, Wp, xpad);
+            direct_wgrad_image(xpad, Wp, koff, g->K, gyT, ncp, g->OH, g->OW, g->sh, g->sw, acc);
+        }
+    }
+    for (int64_t o = 0; o < g->OC; o++)
+        for (int64_t k = 0; k < g->K; k++) {
+            float s = 0.f;
+            for (int t = 0; t < nt; t++) s += scratch[t * (xsz + gsz + wsz) + xsz + gsz + k * ncp + o];
+            gw[o * g->K + k] = s;
+        }
+}
+#endif /* AVX2 + FMA */
+
+/* y [N, OC, OH, OW] = conv(x [N, C, H, W], w [OC, K]) + b: per image,
+ * y_n [OC, P] = w [OC, K] im2col(x_n) [K, P]. */
+static void conv_forward(const geom *g, const float *x, const float *w, const float *b, float *y) {
+#ifdef NB_CONV_DIRECT
+    if (direct_fits(g->OC)) {
+        forward_direct(g, x, w, b, y);
+        return;
+    }
+#endif
+    int nt = batch_threads(g);
+    float *scratch = col_scratch(g, nt);
+    NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+    {
+        float *col = scratch ? scratch + thread_id() * g->K * g->P : NULL;
+        NB_PRAGMA(omp for schedule(static))
+        for (int64_t n = 0; n < g->N; n++) {
+            const float *xn = x + n * g->C * g->H * g->W;
+            float *yn = y + n * g->OC * g->P;
+            if (col) im2col(g, xn, col);
+            if (b) /* start from the bias and let the GEMM add onto it */
+                for (int64_t oc = 0; oc < g->OC; oc++)
+                    for (int64_t p = 0; p < g->P; p++) yn[oc * g->P + p] = b[oc];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->OC, (int)g->P, (int)g->K, 1.f, w,
+                        (int)g->K, col ? col : xn, (int)g->P, b ? 1.f : 0.f, yn, (int)g->P);
+        }
+    }
+}
+
+/* gx [N, C, H, W] = Tin(gy [N, OC, OH, OW], w [OC, K]), the adjoint of
+ * x -> conv(x, w): per image, col = w^T gy_n [K, P], then col2im. */
+static void conv_grad_input(const geom *g, const float *gy, const float *w, float *gx) {
+#ifdef NB_CONV_DIRECT
+    if (g->sh == 1 && g->sw == 1 && direct_fits(g->C)) {
+        grad_input_direct(g, gy, w, gx);
+        return;
+    }
+#endif
+    int nt = batch_threads(g);
+    float *scratch = col_scratch(g, nt);
+    NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+    {
+        float *col = scratch ? scratch + thread_id() * g->K * g->P : NULL;
+        NB_PRAGMA(omp for schedule(static))
+        for (int64_t n = 0; n < g->N; n++) {
+            const float *gn = gy + n * g->OC * g->P;
+            float *xn = gx + n * g->C * g->H * g->W;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->K, (int)g->P, (int)g->OC, 1.f, w,
+                        (int)g->K, gn, (int)g->P, 0.f, col ? col : xn, (int)g->P);
+            if (col) {
+                memset(xn, 0, sizeof(float) * (size_t)(g->C * g->H * g->W));
+                col2im(g, col, xn);
+            }
+        }
+    }
+}
+
+/* gw [OC, K] = Tw(gy, x) = sum_n gy_n [OC, P] im2col(x_n)^T [P, K], the
+ * adjoint of w -> conv(x, w). Each thread sums its images into its own
+ * buffer and the buffers are added in thread order, so the result depends
+ * only on the thread count (deterministic). */
+static void conv_grad_weight(const geom *g, const float *gy, const float *x, float *gw) {
+#ifdef NB_CONV_DIRECT
+    if (direct_fits(g->OC)) {
+        grad_weight_direct(g, gy, x, gw);
+        return;
+    }
+#endif
+    int nt = batch_threads(g);
+    float *scratch = col_scratch(g, nt);
+    int64_t wsz = g->OC * g->K;
+    float *acc = nt > 1 ? nb_arena_alloc(sizeof(float) * (size_t)((nt - 1) * wsz)) : NULL;
+    NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+    {
+        int t = thread_id();
+        float *col = scratch ? scratch + t * g->K * g->P : NULL;
+        float *dst = t ? acc + (t - 1) * wsz : gw;
+        memset(dst, 0, sizeof(float) * (size_t)wsz);
+        NB_PRAGMA(omp for schedule(static))
+        for (int64_t n = 0; n < g->N; n++) {
+            const float *xn = x + n * g->C * g->H * g->W;
+            if (col) im2col(g, xn, col);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->OC, (int)g->K, (int)g->P, 1.f,
+                        gy + n * g->OC * g->P, (int)g->P, col ? col : xn, (int)g->P, 1.f, dst, (int)g->K);
+        }
+    }
+    for (int t = 1; t < nt; t++)
+        for (int64_t i = 0; i < wsz; i++) gw[i] += acc[(t - 1) * wsz + i];
+}
+
+/* --- the three ops ---------------------------------------------------------- */
+
+static nb_tensor *grad_input(nb_tensor *gy, nb_tensor *w, const nb_conv2d_opts *o, int64_t H, int64_t W);
+static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts *o, int64_t KH, int64_t KW);
+
+/* db[oc] = sum over n, oh, ow of g[n, oc, oh, ow]: the per-image sums are one
+ * GEMV against ones ([N*OC, P] x [P, 1]), then sum_to adds the N rows. Built
+ * from differentiable ops, so the bias gradient can be differentiated too. */
+static nb_tensor *bias_grad(nb_tensor *g) {
+    int64_t N = g->shape[0], OC = g->shape[1], P = g->shape[2] * g->shape[3];
+    nb_tensor *rows = nb_matmul(nb_reshape(g, 2, (int64_t[]){N * OC, P}), nb_ones(2, (int64_t[]){P, 1}));
+    return nb_sum_to(nb_reshape(rows, 2, (int64_t[]){N, OC}), 1, (int64_t[]){OC});
+}
+
+/* y = conv2d(x, w) + b (eq. 9.6: y[n,o,i,j] = sum_{c,m,k} x[n,c,i*sh+m*dh, j*sw+k*dw] w[o,c,m,k]
+ * on the padded x). With G = dL/dy:
+ *   dx = Tin(G, w)   dw = Tw(G, x)   db = sum of G over n, i, j */
+static void conv2d_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    nb_conv2d_opts o = opts_load(n);
+    if (x->requires_grad) nb__accum(x, grad_input(g, w, &o, x->shape[2], x->shape[3]));
+    if (w->requires_grad) nb__accum(w, grad_weight(g, x, &o, w->shape[2], w->shape[3]));
+    if (b && b->requires_grad) nb__accum(b, bias_grad(g));
+}
+static const nb_op op_conv2d = {"conv2d", conv2d_bw};
+
+nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts) {
+    if (x->ndim != 4 || w->ndim != 4) nb__shape_fatal("conv2d", x, w, "input must be [N, C, H, W] and weight [OC, C, KH, KW]");
+    if (x->shape[1] != w->shape[1]) nb__shape_fatal("conv2d", x, w, "input channels differ from the weight's");
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) nb__shape_fatal("conv2d", b, w, "bias must be [OC]");
+    nb_conv2d_opts o = opts_resolve("conv2d", opts);
+    geom g = geom_make("conv2d", x->shape, w->shape, &o);
+    nb_tensor *y = nb__new(4, (int64_t[]){g.N, g.OC, g.OH, g.OW});
+    if (y->size) conv_forward(&g, x->data, w->data, b ? b->data : NULL, y->data);
+    nb_node *n = nb__record(&op_conv2d, y, (nb_tensor *[]){x, w, b}, 3);
+    if (n) opts_store(n, &o);
+    return y;
+}
+
+/* gx = Tin(gy, w), gy [N, OC, OH, OW], w [OC, C, KH, KW] -> gx [N, C, H, W]
+ * (a transposed convolution). It is bilinear, and <u, Tin(gy, w)> =
+ * <conv(u, w), gy>, so with U = dL/dgx:
+ *   dgy = conv2d(U, w)   dw = Tw(gy, U) */
+static void grad_input_bw(nb_node *n, nb_tensor *u) {
+    nb_tensor *gy = n->in[0], *w = n->in[1];
+    nb_conv2d_opts o = opts_load(n);
+    if (gy->requires_grad) nb__accum(gy, nb_conv2d(u, w, NULL, &o));
+    if (w->requires_grad) nb__accum(w, grad_weight(gy, u, &o, w->shape[2], w->shape[3]));
+}
+static const nb_op op_grad_input = {"conv2d_grad_input", grad_input_bw};
+
+static nb_tensor *grad_input(nb_tensor *gy, nb_tensor *w, const nb_conv2d_opts *o, int64_t H, int64_t W) {
+    geom g = geom_make("conv2d_grad_input", (int64_t[]){gy->shape[0], w->shape[1], H, W}, w->shape, o);
+    if (gy->shape[1] != g.OC || gy->shape[2] != g.OH || gy->shape[3] != g.OW)
+        nb__shape_fatal("conv2d_grad_input", gy, w, "gradient does not match the convolution's output");
+    nb_tensor *gx = nb__new(4, (int64_t[]){g.N, g.C, H, W});
+    if (gx->size && g.OC) conv_grad_input(&g, gy->data, w->data, gx->data);
+    else nb_fill(gx, 0.f);
+    nb_node *n = nb__record(&op_grad_input, gx, (nb_tensor *[]){gy, w}, 2);
+    if (n) opts_store(n, o);
+    return gx;
+}
+
+/* gw = Tw(gy, x), gy [N, OC, OH, OW], x [N, C, H, W] -> gw [OC, C, KH, KW].
+ * Bilinear with <V, Tw(gy, x)> = <conv(x, V), gy>, so with V = dL/dgw:
+ *   dgy = conv2d(x, V)   dx = Tin(gy, V) */
+static void grad_weight_bw(nb_node *n, nb_tensor *v) {
+    nb_tensor *gy = n->in[0], *x = n->in[1];
+    nb_conv2d_opts o = opts_load(n);
+    if (gy->requires_grad) nb__accum(gy, nb_conv2d(x, v, NULL, &o));
+    if (x->requires_grad) nb__accum(x, grad_input(gy, v, &o, x->shape[2], x->shape[3]));
+}
+static const nb_op op_grad_weight = {"conv2d_grad_weight", grad_weight_bw};
+
+static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts *o, int64_t KH, int64_t KW) {
+    geom g = geom_make("conv2d_grad_weight", x->shape, (int64_t[]){gy->shape[1], x->shape[1], KH, KW}, o);
+    if (gy->shape[0] != g.N || gy->shape[2] != g.OH || gy->shape[3] != g.OW)
+        nb__shape_fatal("conv2d_grad_weight", gy, x, "gradient does not match the convolution's output");
+    nb_tensor *gw = nb__new(4, (int64_t[]){g.OC, g.C, KH, KW});
+    if (gw->size && g.N) conv_grad_weight(&g, gy->data, x->data, gw->data);
+    else nb_fill(gw, 0.f);
+    nb_node *n = nb__record(&op_grad_weight, gw, (nb_tensor *[]){gy, x}, 2);
+    if (n) opts_store(n, o);
+    return gw;
+}
+
+/* --- 1-D ------------------------------------------------------------------ */
+
+/* conv1d is conv2d on images of height 1: x [N, C, L] -> [N, C, 1, L],
+ * w [OC, C, K] -> [OC, C, 1, K]. The reshapes are ops, so gradients (and
+ * their gradients) flow back to the 3-D tensors. */
+nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, bool causal) {
+    if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d", x, w, "input must be [N, C, L] and weight [OC, C, K]");
+    int dil = dilation ? dilation : 1;
+    nb_conv2d_opts o = {.stride_w = stride, .dil_w = dil};
+    if (causal) { /* out[t] sees x[t - (K-1)*dil .. t]: all padding on the left */
+        o.pad_left = (int)((w->shape[2] - 1) * dil);
+    } else {
+        o.pad_left = o.pad_right = pad;
+    }
+    nb_tensor *x4 = nb_reshape(x, 4, (int64_t[]){x->shape[0], x->shape[1], 1, x->shape[2]});
+    nb_tensor *w4 = nb_reshape(w, 4, (int64_t[]){w->shape[0], w->shape[1], 1, w->shape[2]});
+    nb_tensor *y = nb_conv2d(x4, w4, b, &o);
+    return nb_reshape(y, 3, (int64_t[]){y->shape[0], y->shape[1], y->shape[3]});
+}

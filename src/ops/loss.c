@@ -1,0 +1,116 @@
+/* loss.c — cross-entropy from logits, mean squared error and binary
+ * cross-entropy from logits, each a fused stable forward next to a backward
+ * written with nb_* ops (so second derivatives are exact). */
+#include "../core/internal.h"
+#include <math.h>
+
+/* --- cross-entropy (eq. 10.12 / 10.18) ----------------------------------- */
+
+/* logits o: [N, C], labels y: N ints (copied into the arena as node aux).
+ * L = (1/N) sum_i -log softmax(o_i)[y_i] = (1/N) sum_i (lse(o_i) - o_i[y_i]).
+ * eq. 10.18: dL/do = (softmax(o) - onehot(y)) g / N. The softmax comes from
+ * the softmax op so the gradient is itself differentiable in o (and in g). */
+static void cross_entropy_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *o = n->in[0];
+    const int32_t *y = n->aux;
+    int64_t N = o->shape[0], C = o->shape[1];
+    nb_tensor *onehot = nb_zeros(o->ndim, o->shape);
+    for (int64_t i = 0; i < N; i++) onehot->data[i * C + y[i]] = 1.f;
+    nb_tensor *d = nb_sub(nb_softmax(o, 1), onehot);
+    nb__accum(o, nb_mul(d, nb_mul_scalar(g, 1.f / (float)N)));
+}
+static const nb_op op_cross_entropy = {"cross_entropy", cross_entropy_bw};
+
+nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
+    if (logits->ndim != 2 || logits->shape[0] == 0 || logits->shape[1] == 0)
+        nb__shape_fatal("cross_entropy", logits, NULL, "logits must be [N, C] with N, C > 0");
+    int64_t N = logits->shape[0], C = logits->shape[1];
+    /* Checked up front, before any thread runs: a bad label is a bug in the
+     * caller's data pipeline and must name the row, not corrupt memory. */
+    for (int64_t i = 0; i < N; i++)
+        if (labels[i] < 0 || labels[i] >= C)
+            nb_fatal("cross_entropy", "label %d of row %lld is outside [0, %lld)", (int)labels[i], (long long)i,
+                     (long long)C);
+    const float *po = logits->data;
+    double total = 0;
+    NB_PRAGMA(omp parallel for reduction(+ : total) if (logits->size >= NB_PAR_MIN))
+    for (int64_t i = 0; i < N; i++) {
+        /* Max-subtracted log-sum-exp: finite for any finite logits. */
+        const float *r = po + i * C;
+        float m = r[0];
+        for (int64_t c = 1; c < C; c++) m = r[c] > m ? r[c] : m;
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += exp((double)r[c] - m);
+        total += (double)m + log(s) - r[labels[i]];
+    }
+    nb_tensor *out = nb__new(0, NULL);
+    out->data[0] = (float)(total / (double)N);
+    nb_node *n = nb__record(&op_cross_entropy, out, &logits, 1);
+    if (n) {
+        int32_t *y = nb_arena_alloc(sizeof(int32_t) * (size_t)N);
+        memcpy(y, labels, sizeof(int32_t) * (size_t)N);
+        n->aux = y;
+    }
+    return out;
+}
+
+/* --- mean squared error -------------------------------------------------- */
+
+/* pred, target: same shape, M elements.  L = (1/M) sum (p - t)^2;
+ * dp = 2 (p - t) g / M,  dt = -dp. */
+static void mse_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *p = n->in[0], *t = n->in[1];
+    nb_tensor *dp = nb_mul(nb_sub(p, t), nb_mul_scalar(g, 2.f / (float)p->size));
+    nb__accum(p, dp);
+    if (t->requires_grad) nb__accum(t, nb_neg(dp));
+}
+static const nb_op op_mse = {"mse", mse_bw};
+
+nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target) {
+    if (!nb_same_shape(pred, target)) nb__shape_fatal("mse", pred, target, "prediction and target differ");
+    if (pred->size == 0) nb__shape_fatal("mse", pred, target, "the mean of no elements is undefined");
+    const float *p = pred->data, *t = target->data;
+    int64_t M = pred->size;
+    double s = 0;
+    NB_PRAGMA(omp parallel for simd reduction(+ : s) if (M >= NB_PAR_MIN))
+    for (int64_t i = 0; i < M; i++) {
+        double d = (double)p[i] - t[i];
+        s += d * d;
+    }
+    nb_tensor *out = nb__new(0, NULL);
+    out->data[0] = (float)(s / (double)M);
+    nb__record(&op_mse, out, (nb_tensor *[]){pred, target}, 2);
+    return out;
+}
+
+/* --- binary cross-entropy from logits (eq. 29) --------------------------- */
+
+/* z (logits), y (targets in [0, 1]): same shape, M elements. eq. 29 with
+ * y' = sigmoid(z):  -[y log y' + (1 - y) log(1 - y')]
+ *   = max(z, 0) - z y + log(1 + e^{-|z|}),
+ * which never takes the log of 0 nor overflows. L is its mean.
+ * dz = (sigmoid(z) - y) g / M,  dy = -z g / M. */
+static void bce_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *z = n->in[0], *y = n->in[1];
+    nb_tensor *gm = nb_mul_scalar(g, 1.f / (float)z->size);
+    if (z->requires_grad) nb__accum(z, nb_mul(nb_sub(nb_sigmoid(z), y), gm));
+    if (y->requires_grad) nb__accum(y, nb_mul(nb_neg(z), gm));
+}
+static const nb_op op_bce = {"bce_logits", bce_bw};
+
+nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target) {
+    if (!nb_same_shape(logits, target)) nb__shape_fatal("bce_logits", logits, target, "logits and target differ");
+    if (logits->size == 0) nb__shape_fatal("bce_logits", logits, target, "the mean of no elements is undefined");
+    const float *z = logits->data, *y = target->data;
+    int64_t M = logits->size;
+    double s = 0;
+    NB_PRAGMA(omp parallel for reduction(+ : s) if (M >= NB_PAR_MIN))
+    for (int64_t i = 0; i < M; i++) {
+        double zi = z[i];
+        s += (zi > 0 ? zi : 0) - zi * y[i] + log1p(exp(-fabs(zi)));
+    }
+    nb_tensor *out = nb__new(0, NULL);
+    out->data[0] = (float)(s / (double)M);
+    nb__record(&op_bce, out, (nb_tensor *[]){logits, target}, 2);
+    return out;
+}

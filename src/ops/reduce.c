@@ -1,0 +1,335 @@
+/* reduce.c — sum and mean over any set of axes, max over one axis, and the
+ * argmax of rows; sums accumulate in double so that long reductions keep
+ * float32's precision. */
+#include "../core/internal.h"
+#include <math.h>
+
+/* Offset of the i-th element (row-major over d[0..n)) in a layout with strides s. */
+static inline int64_t strided_offset(int64_t i, int n, const int64_t *d, const int64_t *s) {
+    int64_t off = 0;
+    for (int k = n - 1; k >= 0; k--) {
+        off += (i % d[k]) * s[k];
+        i /= d[k];
+    }
+    return off;
+}
+
+/* Bit k set when axis k of x is reduced; n = 0 means every axis. */
+static unsigned axes_mask(const char *op, const nb_tensor *x, const int *axes, int n) {
+    if (n < 0 || n > NB_MAXDIM) nb_fatal(op, "%d axes given (0..%d allowed)", n, NB_MAXDIM);
+    if (n == 0) return (1u << x->ndim) - 1u;
+    unsigned m = 0;
+    for (int k = 0; k < n; k++) {
+        int a = nb__axis(op, x, axes[k]);
+        if (m >> a & 1u) nb_fatal(op, "axis %d is given twice", axes[k]);
+        m |= 1u << a;
+    }
+    return m;
+}
+
+/* The result's shape: reduced axes become 1 (keepdim) or disappear. */
+static int reduced_shape(const nb_tensor *x, unsigned mask, bool keepdim, int64_t *shape) {
+    int nd = 0;
+    for (int k = 0; k < x->ndim; k++) {
+        if (!(mask >> k & 1u)) shape[nd++] = x->shape[k];
+        else if (keepdim) shape[nd++] = 1;
+    }
+    return nd;
+}
+
+/* Sum of n contiguous floats in double; four independent accumulators let
+ * the compiler use vector adds without reassociating a single chain. */
+static inline double row_sum(const float *p, int64_t n) {
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a0 += p[i];
+        a1 += p[i + 1];
+        a2 += p[i + 2];
+        a3 += p[i + 3];
+    }
+    for (; i < n; i++) a0 += p[i];
+    return (a0 + a1) + (a2 + a3);
+}
+
+/* x's dims, simplified for reduction: size-1 dims dropped and neighbours of
+ * the same kind (kept/reduced) merged, outermost first. */
+typedef struct {
+    int nk, nr;
+    int64_t kd[NB_MAXDIM], ks[NB_MAXDIM]; /* kept groups: sizes, strides in x */
+    int64_t rd[NB_MAXDIM], rs[NB_MAXDIM]; /* reduced groups */
+    bool inner_reduced;                   /* the innermost group is reduced */
+} red_plan;
+
+static void red_plan_make(const nb_tensor *x, unsigned mask, red_plan *p) {
+    int64_t d[NB_MAXDIM], s[NB_MAXDIM], st = 1;
+    bool r[NB_MAXDIM];
+    int m = 0; /* groups, innermost first */
+    for (int k = x->ndim - 1; k >= 0; k--) {
+        int64_t dk = x->shape[k];
+        bool rk = mask >> k & 1u;
+        if (dk != 1) {
+            /* Dims between a group and this one all have size 1, so the two
+             * are adjacent in memory: merge when of the same kind. */
+            if (m && r[m - 1] == rk) {
+                d[m - 1] *= dk;
+            } else {
+                d[m] = dk;
+                s[m] = st;
+                r[m] = rk;
+                m++;
+            }
+        }
+        st *= dk;
+    }
+    p->nk = p->nr = 0;
+    p->inner_reduced = m && r[0];
+    for (int g = m - 1; g >= 0; g--) {
+        if (r[g]) {
+            p->rd[p->nr] = d[g];
+            p->rs[p->nr++] = s[g];
+        } else {
+            p->kd[p->nk] = d[g];
+            p->ks[p->nk++] = s[g];
+        }
+    }
+}
+
+#define NB_BAND 2048 /* most output columns one task of the kept-innermost kernel sums (16 KiB of double) */
+
+/* out[o] = sum of x over the reduced groups, for x->size > 0 and nr > 0. */
+static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t nout) {
+    const float *px = x->data;
+    int64_t size = x->size;
+    if (p->nk == 0) {
+        /* Everything reduced: fixed blocks summed in parallel, then the block
+         * sums added in order, so the result does not depend on threads. */
+        enum { BLK = 8192 };
+        int64_t nb = (size + BLK - 1) / BLK;
+        double *part = nb_arena_alloc((size_t)nb * sizeof(double));
+        NB_OMP_FOR(size)
+        for (int64_t b = 0; b < nb; b++) part[b] = row_sum(px + b * BLK, b + 1 < nb ? BLK : size - b * BLK);
+        double s = 0;
+        for (int64_t b = 0; b < nb; b++) s += part[b];
+        po[0] = (float)s;
+    } else if (p->inner_reduced) {
+        /* Each output is a sum of contiguous rows of length L (the innermost
+         * reduced group), one row per index of the other reduced groups. */
+        int nr = p->nr - 1;
+        int64_t L = p->rd[nr], rows = size / nout / L;
+        NB_OMP_FOR(size)
+        for (int64_t o = 0; o < nout; o++) {
+            const float *base = px + strided_offset(o, p->nk, p->kd, p->ks);
+            double acc = 0;
+            for (int64_t r = 0; r < rows; r++) acc += row_sum(base + strided_offset(r, nr, p->rd, p->rs), L);
+            po[o] = (float)acc;
+        }
+    } else {
+        /* The innermost group C is kept: outputs come in contiguous runs of C
+         * and every reduced index adds a contiguous run of x to one of them.
+         * Bands of columns are independent tasks: wide ones stream better,
+         * but with few runs (a plain column sum has one) they are narrowed
+         * so that every thread gets work. */
+        int nk = p->nk - 1;
+        int64_t C = p->kd[nk], P = nout / C, rows = size / nout, W = C;
+        int64_t th = size >= NB_PAR_MIN ? nb_get_threads() : 1;
+        if (P < th) {
+            int64_t split = (th + P - 1) / P; /* bands per run */
+            W = (C + split - 1) / split;
+        }
+        W = (W + 15) / 16 * 16;
+        if (W < 64) W = 64;
+        if (W > NB_BAND) W = NB_BAND;
+        int64_t bands = (C + W - 1) / W;
+        NB_OMP_FOR(size)
+        for (int64_t t = 0; t < P * bands; t++) {
+            int64_t pr = t / bands, c0 = (t % bands) * W, w = C - c0 < W ? C - c0 : W;
+            const float *base = px + strided_offset(pr, nk, p->kd, p->ks) + c0;
+            double acc[NB_BAND];
+            for (int64_t c = 0; c < w; c++) acc[c] = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                const float *row = base + strided_offset(r, p->nr, p->rd, p->rs);
+                for (int64_t c = 0; c < w; c++) acc[c] += row[c];
+            }
+            float *dst = po + pr * C + c0;
+            for (int64_t c = 0; c < w; c++) dst[c] = (float)acc[c];
+        }
+    }
+}
+
+/* out = sum of x over the masked axes;
+ * dx = broadcast_to(reshape(g, x.shape with reduced axes as 1), x.shape) */
+static void sum_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *x = n->in[0];
+    int64_t kshape[NB_MAXDIM];
+    int nd = reduced_shape(x, (unsigned)n->i[0], true, kshape);
+    nb__accum(x, nb_broadcast_to(nb_reshape(g, nd, kshape), x->ndim, x->shape));
+}
+static const nb_op op_sum = {"sum", sum_bw};
+
+nb_tensor *nb_sum(nb_tensor *x, const int *axes, int n, bool keepdim) {
+    unsigned mask = axes_mask("sum", x, axes, n);
+    int64_t shape[NB_MAXDIM];
+    int nd = reduced_shape(x, mask, keepdim, shape);
+    nb_tensor *out = nb__new(nd, shape);
+    red_plan p;
+    red_plan_make(x, mask, &p);
+    if (x->size == 0) nb_fill(out, 0.f); /* an empty sum is 0 */
+    else if (p.nr == 0) memcpy(out->data, x->data, (size_t)x->size * sizeof(float)); /* only size-1 axes */
+    else sum_kernel(x, &p, out->data, out->size);
+    nb_node *node = nb__record(&op_sum, out, &x, 1);
+    if (node) node->i[0] = mask;
+    return out;
+}
+
+/* mean = sum / count: the scaling is an ordinary op, so both derivatives come
+ * from sum and mul_scalar. An empty reduction gives NaN, as in NumPy. */
+nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n, bool keepdim) {
+    unsigned mask = axes_mask("mean", x, axes, n);
+    int64_t count = 1;
+    for (int k = 0; k < x->ndim; k++)
+        if (mask >> k & 1u) count *= x->shape[k];
+    return nb_mul_scalar(nb_sum(x, axes, n, keepdim), count ? (float)(1.0 / (double)count) : NAN);
+}
+
+/* --- max over one axis --------------------------------------------------- */
+
+/* The maximum's gradient is routed through a pair of private ops on flat
+ * positions (int64, so any tensor size works): put_at places one value per
+ * position into zeros, pick_at reads them back. Each is the other's adjoint,
+ * so the backward of max is itself differentiable (double backward), with a
+ * Hessian contribution of zero as it should be for a piecewise-linear op.
+ * Positions are distinct (one per output of max), so put_at may assign. */
+static nb_tensor *put_at(nb_tensor *g, const int64_t *pos, int ndim, const int64_t *shape);
+static nb_tensor *pick_at(nb_tensor *x, const int64_t *pos, int ndim, const int64_t *shape);
+
+/* out[i] = x.flat[pos[i]], shaped like the max output;  dx = put_at(g) */
+static void pick_at_bw(nb_node *n, nb_tensor *g) {
+    nb__accum(n->in[0], put_at(g, n->aux, n->in[0]->ndim, n->in[0]->shape));
+}
+static const nb_op op_pick_at = {"max.pick", pick_at_bw};
+
+/* out = zeros(shape) with out.flat[pos[i]] = g[i];  dg = pick_at(gg) */
+static void put_at_bw(nb_node *n, nb_tensor *g) {
+    nb__accum(n->in[0], pick_at(g, n->aux, n->in[0]->ndim, n->in[0]->shape));
+}
+static const nb_op op_put_at = {"max.put", put_at_bw};
+
+static nb_tensor *pick_at(nb_tensor *x, const int64_t *pos, int ndim, const int64_t *shape) {
+    nb_tensor *out = nb__new(ndim, shape);
+    const float *px = x->data;
+    float *po = out->data;
+    int64_t m = out->size;
+    NB_OMP_FOR(m)
+    for (int64_t i = 0; i < m; i++) po[i] = px[pos[i]];
+    nb_node *n = nb__record(&op_pick_at, out, &x, 1);
+    if (n) n->aux = (void *)pos;
+    return out;
+}
+
+static nb_tensor *put_at(nb_tensor *g, const int64_t *pos, int ndim, const int64_t *shape) {
+    nb_tensor *out = nb_zeros(ndim, shape);
+    const float *pg = g->data;
+    float *po = out->data;
+    int64_t m = g->size;
+    NB_OMP_FOR(m)
+    for (int64_t i = 0; i < m; i++) po[pos[i]] = pg[i];
+    nb_node *n = nb__record(&op_put_at, out, &g, 1);
+    if (n) n->aux = (void *)pos;
+    return out;
+}
+
+/* out = max of x along the axis;  dx = g at the first maximal element, 0 elsewhere */
+static void max_bw(nb_node *n, nb_tensor *g) {
+    nb__accum(n->in[0], put_at(g, n->aux, n->in[0]->ndim, n->in[0]->shape));
+}
+static const nb_op op_max = {"max", max_bw};
+
+/* v beats the best so far: larger, or the first NaN (NaN
+ * propagates, as in PyTorch); ties keep the earlier element. */
+static inline bool beats(float v, float best) { return v > best || (v != v && best == best); }
+
+/* Index of the first maximal entry of row[0..n), n >= 1, with the same rule.
+ * Two passes: a max reduction that vectorizes (omp simd, so no fast-math is
+ * needed) that also notes any NaN, then a scan for the first match, which
+ * usually stops early. */
+static inline int64_t row_argmax(const float *row, int64_t n) {
+    float best = -INFINITY;
+    int nan = 0;
+    NB_PRAGMA(omp simd reduction(max : best) reduction(| : nan))
+    for (int64_t j = 0; j < n; j++) {
+        float v = row[j];
+        best = v > best ? v : best;
+        nan |= v != v;
+    }
+    /* Bounded scans: the match exists, but no loop should rely on a
+     * compiler's choice of identity for the max reduction. */
+    for (int64_t j = 0; j < n; j++)
+        if (nan ? row[j] != row[j] : row[j] == best) return j;
+    return 0;
+}
+
+nb_tensor *nb_max(nb_tensor *x, int axis, bool keepdim) {
+    int a = nb__axis("max", x, axis);
+    int64_t A = x->shape[a];
+    if (A == 0) {
+        char s[96];
+        nb_fatal("max", "axis %d has size 0 in a tensor of shape %s", axis, nb_shape_str(x, s, sizeof s));
+    }
+    int64_t shape[NB_MAXDIM];
+    int nd = reduced_shape(x, 1u << a, keepdim, shape);
+    nb_tensor *out = nb__new(nd, shape);
+    /* x as [outer, A, inner]; out as [outer, inner]. */
+    int64_t inner = 1, nout = out->size;
+    for (int k = a + 1; k < x->ndim; k++) inner *= x->shape[k];
+    bool rec = nb_grad_enabled() && x->requires_grad;
+    /* Flat positions of the maxima, kept for the backward pass only. */
+    int64_t *pos = rec ? nb_arena_alloc((size_t)nout * sizeof(int64_t)) : NULL;
+    const float *px = x->data;
+    float *po = out->data;
+    if (inner == 1) {
+        NB_OMP_FOR(x->size)
+        for (int64_t o = 0; o < nout; o++) {
+            int64_t arg = row_argmax(px + o * A, A);
+            po[o] = px[o * A + arg];
+            if (rec) pos[o] = o * A + arg;
+        }
+    } else {
+        /* Walk the A rows of each [A, inner] block in memory order, keeping a
+         * running best per column: contiguous and vectorizable. */
+        int64_t outer = inner ? nout / inner : 0;
+        NB_OMP_FOR(x->size)
+        for (int64_t o = 0; o < outer; o++) {
+            const float *blk = px + o * A * inner;
+            float *best = po + o * inner;
+            int64_t *arg = rec ? pos + o * inner : NULL;
+            for (int64_t j = 0; j < inner; j++) best[j] = blk[j];
+            if (rec)
+                for (int64_t j = 0; j < inner; j++) arg[j] = o * A * inner + j;
+            for (int64_t r = 1; r < A; r++) {
+                const float *row = blk + r * inner;
+                for (int64_t j = 0; j < inner; j++)
+                    if (beats(row[j], best[j])) {
+                        best[j] = row[j];
+                        if (rec) arg[j] = (o * A + r) * inner + j;
+                    }
+            }
+        }
+    }
+    nb_node *n = rec ? nb__record(&op_max, out, &x, 1) : NULL;
+    if (n) n->aux = pos;
+    return out;
+}
+
+void nb_argmax_rows(const nb_tensor *x, int32_t *out) {
+    int64_t cols = x->ndim ? x->shape[x->ndim - 1] : 1;
+    if (cols == 0) {
+        char s[96];
+        nb_fatal("argmax_rows", "rows of a tensor of shape %s are empty", nb_shape_str(x, s, sizeof s));
+    }
+    if (cols > INT32_MAX) nb_fatal("argmax_rows", "rows of %lld entries do not fit int32 indices", (long long)cols);
+    int64_t rows = x->size / cols;
+    const float *px = x->data;
+    NB_OMP_FOR(x->size)
+    for (int64_t r = 0; r < rows; r++) out[r] = (int32_t)row_argmax(px + r * cols, cols);
+}

@@ -1,0 +1,171 @@
+/* test_pool.c — max and average pooling against direct loops, and their
+ * gradients, Hessian-vector products and gradients of gradients against
+ * finite differences. */
+#include "test.h"
+#include <stdlib.h>
+
+/* Window k, stride s (0 means k), padding p; odd sizes, overlapping windows,
+ * padding up to half a window. */
+static const int pcases[][3] = {{2, 0, 0}, {3, 2, 1}, {3, 1, 1}, {2, 1, 0}, {3, 0, 1}, {4, 3, 2}, {1, 2, 0}};
+#define NPCASES (int)(sizeof pcases / sizeof pcases[0])
+
+static int64_t pool_out(int64_t n, int k, int s, int p) { return (n + 2 * p - k) / (s ? s : k) + 1; }
+
+/* Distinct values spaced 0.05 apart in random order (some negative), so no
+ * two elements of a window are within a finite-difference step of a tie. */
+static nb_tensor *distinct_param(int ndim, const int64_t *shape) {
+    nb_tensor *t = nb_test_param(ndim, shape, 1.f);
+    int64_t *perm = malloc(sizeof(int64_t) * (size_t)t->size);
+    for (int64_t i = 0; i < t->size; i++) perm[i] = i;
+    nb_rng_shuffle(nb_test_rng(), perm, t->size);
+    for (int64_t i = 0; i < t->size; i++) t->data[i] = 0.05f * (float)(perm[i] - t->size / 2);
+    free(perm);
+    return t;
+}
+
+/* Pooling by direct loops: max treats padding as -inf, average as zeros
+ * divided by k*k (PyTorch's count_include_pad). */
+static double naive_pool(const nb_tensor *x, int64_t plane, int64_t oh, int64_t ow, int k, int s, int p, bool max) {
+    if (!s) s = k;
+    int64_t H = x->shape[2], W = x->shape[3];
+    double acc = max ? -INFINITY : 0.0;
+    for (int m = 0; m < k; m++)
+        for (int n = 0; n < k; n++) {
+            int64_t h = oh * s - p + m, w = ow * s - p + n;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            double v = x->data[(plane * H + h) * W + w];
+            acc = max ? fmax(acc, v) : acc + v;
+        }
+    return max ? acc : acc / (k * k);
+}
+
+TEST(test_pool_forward_matches_direct_loop) {
+    for (int t = 0; t < NPCASES; t++) {
+        int k = pcases[t][0], s = pcases[t][1], p = pcases[t][2];
+        int64_t N = 2, C = 3, H = 7, W = 9;
+        /* Negative values: padding must not win the max as a 0 would. */
+        nb_tensor *x = nb_test_param(NB_SHAPE(N, C, H, W), 1.f);
+        for (int64_t i = 0; i < x->size; i++) x->data[i] = -fabsf(x->data[i]) - 0.1f;
+        for (int max = 0; max < 2; max++) {
+            nb_tensor *y = max ? nb_maxpool2d(x, k, s, p) : nb_avgpool2d(x, k, s, p);
+            int64_t OH = pool_out(H, k, s, p), OW = pool_out(W, k, s, p);
+            CHECK_MSG(y->shape[0] == N && y->shape[1] == C && y->shape[2] == OH && y->shape[3] == OW,
+                      "case %d: wrong output shape", t);
+            for (int64_t pl = 0; pl < N * C; pl++)
+                for (int64_t i = 0; i < OH; i++)
+                    for (int64_t j = 0; j < OW; j++)
+                        CHECK_NEAR(y->data[(pl * OH + i) * OW + j], naive_pool(x, pl, i, j, k, s, p, max), 1e-6);
+        }
+        nb_arena_reset();
+        nb_tensor_free(x);
+    }
+    /* count_include_pad by hand: ones, 3x3 window, padding 1: a corner
+     * window holds 4 ones of 9, an edge window 6, an inner one 9. */
+    nb_tensor *ones = nb_ones(NB_SHAPE(1, 1, 4, 4));
+    nb_tensor *a = nb_avgpool2d(ones, 3, 1, 1);
+    CHECK_NEAR(a->data[0], 4.0 / 9, 1e-7);
+    CHECK_NEAR(a->data[1], 6.0 / 9, 1e-7);
+    CHECK_NEAR(a->data[5], 1.0, 1e-7);
+}
+
+TEST(test_maxpool_gradient_goes_to_the_argmax) {
+    /* Overlapping windows: an element that is the max of two windows gets
+     * both gradients. 1x1x3x3 with the 9 in the centre, 2x2 windows, stride 1:
+     * all four windows pick the centre. */
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(1, 1, 3, 3), (float[]){1, 2, 3, 4, 9, 5, 6, 7, 8});
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_maxpool2d(x, 2, 1, 0);
+    for (int i = 0; i < 4; i++) CHECK(y->data[i] == 9.f);
+    nb_backward(nb_sum_all(y));
+    for (int i = 0; i < 9; i++) CHECK(x->grad->data[i] == (i == 4 ? 4.f : 0.f));
+    nb_tensor_free(x);
+}
+
+typedef struct { int k, s, p; bool max; } pool_ctx;
+
+static nb_tensor *f_pool(nb_tensor **in, void *ctx) {
+    const pool_ctx *c = ctx;
+    return c->max ? nb_maxpool2d(in[0], c->k, c->s, c->p) : nb_avgpool2d(in[0], c->k, c->s, c->p);
+}
+/* Pooling is piecewise linear; square it for a non-zero Hessian. */
+static nb_tensor *f_pool_sq(nb_tensor **in, void *ctx) { return nb_square(f_pool(in, ctx)); }
+
+TEST(test_pool_gradcheck_and_hvpcheck) {
+    for (int t = 0; t < NPCASES; t++)
+        for (int max = 0; max < 2; max++) {
+            pool_ctx c = {pcases[t][0], pcases[t][1], pcases[t][2], max};
+            nb_tensor *x = distinct_param(NB_SHAPE(2, 2, 7, 6));
+            char what[64];
+            snprintf(what, sizeof what, "%s case %d", max ? "maxpool" : "avgpool", t);
+            nb_gradcheck(what, f_pool, &x, 1, &c, 1e-3f, 3e-3f);
+            nb_hvpcheck(what, f_pool_sq, &x, 1, &c, 1e-3f, 1e-2f);
+            nb_tensor_free(x);
+        }
+}
+
+/* The gradient of sum R * pool(x)^2 as a function of x, built with
+ * create_graph: its gradient runs the backward of the pooling's backward op
+ * (gather for the max's scatter, avgpool for the average's adjoint), and its
+ * Hessian the backward of those in turn (scatter, the adjoint again). */
+typedef struct { pool_ctx pc; nb_tensor *R; } pgrad_ctx;
+
+static nb_tensor *f_pool_grad(nb_tensor **in, void *ctx) {
+    pgrad_ctx *c = ctx;
+    bool old = nb_set_grad_enabled(true);
+    nb_tensor *y = f_pool(in, &c->pc);
+    /* Cubed, so that the gradient is still non-linear in x; by products, not
+     * nb_square, whose third derivative at an exact 0 is 0 * pow(0, -1) = NaN. */
+    nb_tensor *L = nb_sum_all(nb_mul(nb_mul(nb_mul(y, y), y), nb_detach(c->R)));
+    nb_tensor *g;
+    nb_grad(L, in, 1, &g, true);
+    nb_set_grad_enabled(old);
+    return g;
+}
+
+TEST(test_pool_grad_of_grad) {
+    for (int t = 0; t < NPCASES; t += 2)
+        for (int max = 0; max < 2; max++) {
+            int k = pcases[t][0], s = pcases[t][1], p = pcases[t][2];
+            pgrad_ctx c = {{k, s, p, max}, nb_tensor_new(NB_SHAPE(2, 2, pool_out(7, k, s, p), pool_out(6, k, s, p)))};
+            nb_init_uniform(c.R, -1.f, 1.f, nb_test_rng());
+            nb_tensor *x = distinct_param(NB_SHAPE(2, 2, 7, 6));
+            char what[64];
+            snprintf(what, sizeof what, "grad of %s case %d", max ? "maxpool" : "avgpool", t);
+            nb_gradcheck(what, f_pool_grad, &x, 1, &c, 1e-3f, 5e-3f);
+            nb_hvpcheck(what, f_pool_grad, &x, 1, &c, 1e-3f, 1e-2f);
+            nb_tensor_free(c.R);
+            nb_tensor_free(x);
+        }
+}
+
+TEST(test_pool_in_a_small_cnn_trains_down) {
+    /* conv -> maxpool -> conv -> avgpool on a fixed batch: a few steps of
+     * gradient descent on a squared-error loss lower the loss (the ops and
+     * their backward rules compose). */
+    nb_tensor *x = nb_tensor_new(NB_SHAPE(4, 2, 8, 8));
+    nb_init_normal(x, 0, 1, nb_test_rng());
+    nb_tensor *w1 = nb_test_param(NB_SHAPE(3, 2, 3, 3), 0.3f), *w2 = nb_test_param(NB_SHAPE(2, 3, 3, 3), 0.3f);
+    nb_tensor *target = nb_tensor_new(NB_SHAPE(4, 2, 2, 2));
+    nb_init_normal(target, 0, 1, nb_test_rng());
+    nb_conv2d_opts same = {.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1};
+    float first = 0, last = 0;
+    for (int step = 0; step < 30; step++) {
+        nb_tensor *h = nb_maxpool2d(nb_conv2d(nb_detach(x), w1, NULL, &same), 2, 0, 0);
+        nb_tensor *y = nb_avgpool2d(nb_conv2d(h, w2, NULL, &same), 2, 0, 0);
+        nb_tensor *L = nb_sum_all(nb_square(nb_sub(y, nb_detach(target))));
+        float l = nb_item(L);
+        if (step == 0) first = l;
+        last = l;
+        nb_backward(L);
+        for (int64_t i = 0; i < w1->size; i++) w1->data[i] -= 0.002f * w1->grad->data[i];
+        for (int64_t i = 0; i < w2->size; i++) w2->data[i] -= 0.002f * w2->grad->data[i];
+        nb_zero_grad(w1);
+        nb_zero_grad(w2);
+        nb_arena_reset();
+    }
+    CHECK_MSG(last < 0.7f * first, "loss %g -> %g", first, last);
+    nb_tensor_free(x);
+    nb_tensor_free(w1);
+    nb_tensor_free(w2);
+    nb_tensor_free(target);
+}
