@@ -1,0 +1,207 @@
+/* optim.c — first-order optimizers (SGD with momentum/Nesterov, Adam, AdamW)
+ * with PyTorch's update rules and their state as named persistent tensors. */
+#include "../core/internal.h"
+#include <math.h>
+#include <stdlib.h>
+
+struct nb_optim {
+    nb_optim_opts o;     /* with defaults resolved */
+    double beta1, beta2; /* in double for the bias corrections 1 - beta^t */
+    nb_param *params;    /* a copy of the caller's array */
+    int n;
+    int64_t steps; /* steps taken; Adam's t is steps after the increment */
+    int nstate;
+    nb_tensor **state;  /* SGD: v_i; Adam/AdamW: m_i, v_i interleaved */
+    const char **names; /* heap strings, one per state tensor */
+};
+
+static bool finite_nonneg(float x) { return isfinite(x) && x >= 0.f; }
+
+/* Validates the options (they come from configs and command lines, so a bad
+ * value is an error to report, not a crash) and fills in the defaults. */
+static int resolve(const nb_optim_opts *in, nb_optim_opts *o, double *b1, double *b2) {
+    if (!in) return nb_error("optim: options are NULL");
+    *o = *in;
+    if (o->kind != NB_SGD && o->kind != NB_ADAM && o->kind != NB_ADAMW)
+        return nb_error("optim: unknown optimizer kind %d", (int)o->kind);
+    if (!finite_nonneg(o->lr)) return nb_error("optim: lr must be a finite number >= 0, got %g", (double)o->lr);
+    if (!finite_nonneg(o->weight_decay))
+        return nb_error("optim: weight_decay must be a finite number >= 0, got %g", (double)o->weight_decay);
+    if (o->kind == NB_SGD) {
+        if (!finite_nonneg(o->momentum))
+            return nb_error("optim: momentum must be a finite number >= 0, got %g", (double)o->momentum);
+        /* PyTorch refuses this too: without momentum Nesterov is plain SGD,
+         * which is surely not what was asked for. */
+        if (o->nesterov && o->momentum == 0.f) return nb_error("optim: nesterov needs momentum > 0");
+        return 0;
+    }
+    /* Defaults in double so 1 - 0.9^t is as PyTorch computes it (Python floats). */
+    *b1 = o->beta1 == 0.f ? 0.9 : (double)o->beta1;
+    *b2 = o->beta2 == 0.f ? 0.999 : (double)o->beta2;
+    if (o->eps == 0.f) o->eps = 1e-8f;
+    if (!(*b1 > 0 && *b1 < 1)) return nb_error("optim: beta1 must be in (0, 1), got %g", *b1);
+    if (!(*b2 > 0 && *b2 < 1)) return nb_error("optim: beta2 must be in (0, 1), got %g", *b2);
+    if (!finite_nonneg(o->eps)) return nb_error("optim: eps must be a finite number > 0, got %g", (double)o->eps);
+    o->beta1 = (float)*b1;
+    o->beta2 = (float)*b2;
+    return 0;
+}
+
+static nb_tensor *state_tensor(nb_optim *op, const nb_tensor *like, const char *fmt, int i) {
+    char buf[64];
+    snprintf(buf, sizeof buf, fmt, i);
+    char *name = malloc(strlen(buf) + 1);
+    if (!name) nb_fatal("optim", "out of memory");
+    strcpy(name, buf);
+    nb_tensor *t = nb_tensor_new(like->ndim, like->shape);
+    t->name = name;
+    op->names[op->nstate] = name;
+    op->state[op->nstate++] = t;
+    return t;
+}
+
+nb_optim *nb_optim_new(const nb_optim_opts *opts, nb_param *params, int n) {
+    nb_optim_opts o;
+    double b1 = 0, b2 = 0;
+    if (resolve(opts, &o, &b1, &b2) < 0) return NULL;
+    if (n < 0 || (n > 0 && !params)) {
+        nb_error("optim: %d parameters given%s", n, params ? "" : " with a NULL array");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        const nb_tensor *t = params[i].t;
+        if (!t) {
+            nb_error("optim: parameter %d is NULL", i);
+            return NULL;
+        }
+        /* State tensors and .grad live as long as the optimizer; an arena
+         * tensor would die at the next reset. */
+        if (!t->persistent) {
+            nb_error("optim: parameter %d%s%s is an arena tensor; parameters must be made with nb_tensor_new", i,
+                     t->name ? " " : "", t->name ? t->name : "");
+            return NULL;
+        }
+    }
+    nb_optim *op = calloc(1, sizeof *op);
+    int per = o.kind == NB_SGD ? (o.momentum > 0.f ? 1 : 0) : 2;
+    size_t ns = (size_t)n * (size_t)per;
+    if (!op || !(op->params = malloc(sizeof(nb_param) * (size_t)(n ? n : 1))) ||
+        !(op->state = calloc(ns ? ns : 1, sizeof(nb_tensor *))) || !(op->names = calloc(ns ? ns : 1, sizeof(char *))))
+        nb_fatal("optim", "out of memory");
+    op->o = o;
+    op->beta1 = b1;
+    op->beta2 = b2;
+    op->n = n;
+    if (n) memcpy(op->params, params, sizeof(nb_param) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        if (o.kind == NB_SGD) {
+            /* A zero buffer makes the first step v = mu*0 + g = g, PyTorch's
+             * first-step rule, and lets a checkpoint restore v before step 1. */
+            if (per) state_tensor(op, params[i].t, "sgd.v.%d", i);
+        } else {
+            state_tensor(op, params[i].t, "adam.m.%d", i);
+            state_tensor(op, params[i].t, "adam.v.%d", i);
+        }
+    }
+    return op;
+}
+
+void nb_optim_free(nb_optim *op) {
+    if (!op) return;
+    for (int k = 0; k < op->nstate; k++) {
+        nb_tensor_free(op->state[k]);
+        free((char *)op->names[k]);
+    }
+    free(op->state);
+    free(op->names);
+    free(op->params);
+    free(op);
+}
+
+/* SGD, PyTorch's rule with dampening 0:
+ *   d = g + wd*w;  v <- mu v + d;  w <- w - lr (nesterov ? d + mu v : v).
+ * wd is 0 for parameters that are not decayed (biases, eq. 7.1). */
+static void sgd_update(float *restrict w, const float *restrict g, float *restrict v, int64_t n, float lr, float wd,
+                       float mu, bool nesterov) {
+    if (!v) {
+        NB_OMP_FOR(n)
+        for (int64_t i = 0; i < n; i++)
+            w[i] -= lr * (g[i] + wd * w[i]);
+        return;
+    }
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + wd * w[i];
+        float vi = mu * v[i] + d;
+        v[i] = vi;
+        w[i] -= lr * (nesterov ? d + mu * vi : vi);
+    }
+}
+
+/* Adam (Kingma & Ba 2015) as PyTorch computes it:
+ *   g' = g + l2*w;  m <- b1 m + (1-b1) g';  v <- b2 v + (1-b2) g'^2;
+ *   w <- shrink*w - (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps),
+ * i.e. eps added after sqrt(v_hat). Adam uses l2 = wd, shrink = 1; AdamW
+ * uses l2 = 0, shrink = 1 - lr*wd (decoupled decay, applied before the
+ * Adam step, on the old weights). The loop vectorizes because the Makefile
+ * builds with -fno-math-errno (sqrtf need not set errno; v >= 0 anyway). */
+static void adam_update(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, int64_t n,
+                        float b1, float b2, float c1, float c2, float step_size, float sqrt_bc2, float eps, float l2,
+                        float shrink) {
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] + l2 * w[i];
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = shrink * w[i] - step_size * mi / (sqrtf(vi) / sqrt_bc2 + eps);
+    }
+}
+
+void nb_optim_step(nb_optim *op) {
+    op->steps++;
+    const nb_optim_opts *o = &op->o;
+    /* Step scalars in double, as PyTorch forms them from Python floats. */
+    double bc1 = 1.0 - pow(op->beta1, (double)op->steps), bc2 = 1.0 - pow(op->beta2, (double)op->steps);
+    for (int i = 0, k = 0; i < op->n; i++) {
+        nb_tensor *p = op->params[i].t;
+        float wd = op->params[i].decay ? o->weight_decay : 0.f;
+        nb_tensor *s0 = op->nstate ? op->state[k] : NULL, *s1 = o->kind != NB_SGD ? op->state[k + 1] : NULL;
+        k += o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
+        if (!p->grad) continue; /* never received a gradient: left alone, as PyTorch does */
+        if (p->grad->size != p->size) nb__shape_fatal("optim_step", p, p->grad, "gradient size differs from parameter");
+        if (o->kind == NB_SGD) {
+            sgd_update(p->data, p->grad->data, s0 ? s0->data : NULL, p->size, o->lr, wd, o->momentum, o->nesterov);
+        } else {
+            bool decoupled = o->kind == NB_ADAMW;
+            float shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f;
+            adam_update(p->data, p->grad->data, s0->data, s1->data, p->size, o->beta1, o->beta2,
+                        (float)(1.0 - op->beta1), (float)(1.0 - op->beta2), (float)(o->lr / bc1), (float)sqrt(bc2),
+                        o->eps, decoupled ? 0.f : wd, shrink);
+        }
+    }
+}
+
+void nb_optim_zero_grad(nb_optim *op) {
+    for (int i = 0; i < op->n; i++)
+        nb_zero_grad(op->params[i].t);
+}
+
+void nb_optim_set_lr(nb_optim *op, float lr) {
+    if (!finite_nonneg(lr)) nb_fatal("optim_set_lr", "lr must be a finite number >= 0, got %g", (double)lr);
+    op->o.lr = lr;
+}
+
+int64_t nb_optim_steps(const nb_optim *op) { return op->steps; }
+
+int nb_optim_state(nb_optim *op, const char ***names, nb_tensor ***tensors) {
+    if (names) *names = op->names;
+    if (tensors) *tensors = op->state;
+    return op->nstate;
+}
+
+void nb_optim_set_steps(nb_optim *op, int64_t steps) {
+    if (steps < 0) nb_fatal("optim_set_steps", "steps must be >= 0, got %lld", (long long)steps);
+    op->steps = steps;
+}
