@@ -1,0 +1,178 @@
+/* plot.c — `nabla plot`: training curves from a CSV log (nabla train --log)
+ * drawn as a PNG: losses on the left, accuracies on the right. */
+#include "cli.h"
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Case-insensitive "needle occurs in hay". */
+static bool contains(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t k = 0;
+        while (k < n && hay[k] && tolower((unsigned char)hay[k]) == needle[k]) k++;
+        if (k == n) return true;
+    }
+    return false;
+}
+
+/* Whether column k holds a value worth a curve: logs write 0 for metrics
+ * they did not measure (e.g. adversarial accuracy without --adversarial), and
+ * NaN or empty cells for the same reason. */
+static bool has_signal(const nb_csv *c, int k) {
+    for (int64_t i = 0; i < c->nrows; i++) {
+        double v = c->data[i * c->ncols + k];
+        if (isfinite(v) && v != 0) return true;
+    }
+    return false;
+}
+
+/* "runs/mnist.csv" -> "runs/mnist.png"; caller frees. */
+static char *default_out(const char *log) {
+    size_t n = strlen(log);
+    const char *slash = strrchr(log, '/'), *dot = strrchr(log, '.');
+    if (dot && (!slash || dot > slash) && dot != log && dot[-1] != '/') n = (size_t)(dot - log);
+    char *out = malloc(n + 5);
+    if (out) {
+        memcpy(out, log, n);
+        memcpy(out + n, ".png", 5);
+    }
+    return out;
+}
+
+/* The colour of a column follows its role, the name without "loss" or
+ * "acc..." ("train_", "test_"), so train_loss and train_accuracy share a
+ * colour across the two charts. roles[] collects the roles seen so far. */
+static uint32_t role_color(const char *name, char roles[][64], int *nroles) {
+    char key[64];
+    snprintf(key, sizeof key, "%s", name);
+    for (char *q = key; *q; q++) *q = (char)tolower((unsigned char)*q);
+    const char *words[] = {"accuracy", "acc", "loss"};
+    for (int k = 0; k < 3; k++) {
+        char *hit = strstr(key, words[k]);
+        if (hit) {
+            memmove(hit, hit + strlen(words[k]), strlen(hit + strlen(words[k])) + 1);
+            break;
+        }
+    }
+    for (int k = 0; k < *nroles; k++)
+        if (!strcmp(roles[k], key)) return nb_plot_color(k);
+    if (*nroles < 64) snprintf(roles[(*nroles)++], 64, "%s", key);
+    return nb_plot_color(*nroles - 1);
+}
+
+#define MAX_PANELS 16
+#define MAX_SERIES 64
+
+static int cmd_plot(int argc, char **argv) {
+    const char *cmd = "plot", *out = NULL, *title = NULL;
+    long width = 0, height = 0;
+    bool help = false;
+    nb_flag flags[] = {
+        {"--out", NB_FLAG_STR, &out, "the PNG to write (LOG with .png in place of .csv)"},
+        {"--title", NB_FLAG_STR, &title, "title above the charts (the log's file name)"},
+        {"--width", NB_FLAG_INT, &width, "image width in pixels (720 for one chart, 1280 for more)"},
+        {"--height", NB_FLAG_INT, &height, "image height in pixels (60 + 440 per row of two charts)"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char *pos[1];
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
+    if (help || npos != 1) {
+        nb_cli_usage(cmd, "LOG.csv [--out CURVES.png] [--title T]", flags, nflags);
+        if (help)
+            printf("\nThe first column is the x axis. Columns whose name contains 'loss' are drawn\n"
+                   "on the left, those containing 'acc' on the right; without either, every other\n"
+                   "column gets a chart of its own. Columns that are all zero or empty (metrics\n"
+                   "not measured) are left out.\n");
+        return help ? 0 : 1;
+    }
+    if (width < 0 || width > NB_PNG_MAX_SIDE || height < 0 || height > NB_PNG_MAX_SIDE)
+        return nb_cli_fail(cmd, "--width/--height: expected 1..%d pixels", NB_PNG_MAX_SIDE);
+    const char *log = pos[0];
+    nb_csv *c = nb_csv_read(log);
+    if (!c) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    int rc = 1;
+    char *out_owned = NULL;
+    uint8_t *rgb = NULL;
+    double *colbuf = NULL; /* the table by columns */
+    if (c->ncols < 2) {
+        nb_cli_fail(cmd, "%s: only one column ('%s'); expected the x axis then the values to plot", log, c->names[0]);
+        goto done;
+    }
+    if (c->nrows == 0) {
+        nb_cli_fail(cmd, "%s: no data rows after the header", log);
+        goto done;
+    }
+    /* Columns are strided in the table; series want contiguous arrays. */
+    colbuf = malloc(sizeof(double) * (size_t)c->nrows * (size_t)c->ncols);
+    if (!colbuf) {
+        nb_cli_fail(cmd, "out of memory for %lld rows", (long long)c->nrows);
+        goto done;
+    }
+    for (int k = 0; k < c->ncols; k++)
+        for (int64_t i = 0; i < c->nrows; i++) colbuf[(size_t)k * (size_t)c->nrows + (size_t)i] = c->data[i * c->ncols + k];
+#define COLUMN(k) (colbuf + (size_t)(k) * (size_t)c->nrows)
+
+    /* Group the columns: losses | accuracies, or one chart per other column. */
+    nb_series loss[MAX_SERIES], acc[MAX_SERIES], other[MAX_PANELS];
+    const char *other_title[MAX_PANELS];
+    int nloss = 0, nacc = 0, nother = 0, nnamed = 0;
+    for (int k = 1; k < c->ncols; k++) nnamed += contains(c->names[k], "loss") || contains(c->names[k], "acc");
+    char roles[64][64];
+    int nroles = 0;
+    for (int pass = 0; pass < 2 && nloss + nacc + nother == 0; pass++) {
+        /* The second pass keeps all-zero columns: a chart of zeros says more
+         * than no chart at all. */
+        for (int k = 1; k < c->ncols; k++) {
+            if (pass == 0 && !has_signal(c, k)) continue;
+            nb_series s = {c->names[k], COLUMN(0), COLUMN(k), c->nrows, role_color(c->names[k], roles, &nroles)};
+            if (contains(c->names[k], "loss")) {
+                if (nloss < MAX_SERIES) loss[nloss++] = s;
+            } else if (contains(c->names[k], "acc")) {
+                if (nacc < MAX_SERIES) acc[nacc++] = s;
+            } else if (nnamed == 0 && nother < MAX_PANELS) {
+                other_title[nother] = c->names[k];
+                s.label = NULL; /* the chart's title already names it */
+                other[nother++] = s;
+            }
+        }
+    }
+    nb_panel panels[MAX_PANELS];
+    int np = 0;
+    if (nloss) panels[np++] = (nb_panel){"loss", c->names[0], loss, nloss};
+    if (nacc) panels[np++] = (nb_panel){"accuracy", c->names[0], acc, nacc};
+    for (int k = 0; k < nother && np < MAX_PANELS; k++) panels[np++] = (nb_panel){other_title[k], c->names[0], &other[k], 1};
+    if (np == 0) {
+        nb_cli_fail(cmd, "%s: no column to plot besides '%s'", log, c->names[0]);
+        goto done;
+    }
+    int cols = np == 1 ? 1 : 2, rows = (np + cols - 1) / cols;
+    int w = width ? (int)width : (np == 1 ? 720 : 1280);
+    int h = height ? (int)height : 60 + 440 * rows;
+    rgb = malloc((size_t)w * (size_t)h * 3);
+    if (!rgb) {
+        nb_cli_fail(cmd, "out of memory for a %d x %d image", w, h);
+        goto done;
+    }
+    if (!title) {
+        const char *slash = strrchr(log, '/');
+        title = slash ? slash + 1 : log;
+    }
+    if (!out) out = out_owned = default_out(log);
+    if (!out || nb_plot_lines(rgb, w, h, title, panels, np) || nb_png_write_rgb(out, rgb, w, h)) {
+        nb_cli_fail(cmd, "%s", out ? nb_errmsg() : "out of memory");
+        goto done;
+    }
+    printf("%s: %d chart%s of %lld rows\n", out, np, np == 1 ? "" : "s", (long long)c->nrows);
+    rc = 0;
+done:
+    free(rgb);
+    free(colbuf);
+    free(out_owned);
+    nb_csv_free(c);
+    return rc;
+}
+
+NB_COMMAND("plot", cmd_plot, "draw training curves from a CSV log as a PNG")

@@ -1,0 +1,41 @@
+/* io.h — what the file readers in src/io share and users never see: the
+ * element types found in outside files and their conversion to float32. */
+#ifndef NB_IO_H
+#define NB_IO_H
+
+#include "../core/internal.h"
+
+/* Element types that outside formats store and nabla reads. */
+typedef enum {
+    NB_DT_F32, NB_DT_F16, NB_DT_BF16, NB_DT_F64,
+    NB_DT_I64, NB_DT_I32, NB_DT_I16, NB_DT_I8, NB_DT_U8, NB_DT_BOOL,
+} nb__dtype;
+
+/* Bytes per element of each type. */
+int nb__dtype_size(nb__dtype t);
+
+/* Converts n little-endian elements of type t at src to float32 in dst. BOOL
+ * bytes must be 0 or 1: anything else is a defect, reported as an error naming
+ * `what` and the file offset (base_off + byte index); returns 0 or -1. Every
+ * other bit pattern has a float value (NaN and infinities included). */
+int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, const char *what, uint64_t base_off);
+
+/* Little-endian loads and stores, independent of the host's byte order and of
+ * alignment. */
+static inline uint16_t nb__le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t nb__le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t nb__le64(const uint8_t *p) { return (uint64_t)nb__le32(p) | (uint64_t)nb__le32(p + 4) << 32; }
+static inline uint32_t nb__be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+static inline void nb__put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void nb__put_le32(uint8_t *p, uint32_t v) {
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(v >> 8 * k);
+}
+static inline void nb__put_le64(uint8_t *p, uint64_t v) {
+    for (int k = 0; k < 8; k++) p[k] = (uint8_t)(v >> 8 * k);
+}
+
+#endif

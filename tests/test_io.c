@@ -1,0 +1,856 @@
+/* test_io.c — outside file formats: safetensors, npy and IDX round trips and,
+ * for every defect, an error that names what is wrong; atomic writes. */
+#include "test.h"
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* --- helpers ------------------------------------------------------------ */
+
+/* A fresh temporary directory per test, removed with everything in it. */
+static char tmpdir[256];
+
+static const char *tmp_open(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/nabla-io-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        nb_test_fail(__FILE__, __LINE__, "mkdtemp failed");
+        return NULL;
+    }
+    return tmpdir;
+}
+
+static char *tmp_file(const char *name) {
+    static char path[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
+    return path[k];
+}
+
+static void rm_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
+        else unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void tmp_close(void) { rm_tree(tmpdir); }
+
+static void write_bytes(const char *path, const void *buf, size_t len) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(fwrite(buf, 1, len, f) == len);
+    fclose(f);
+}
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Checks that a call failed (ok is false) and that the message contains each
+ * of the given fragments (NULL-terminated). */
+#define CHECK_ERR(ok, ...) check_err(__FILE__, __LINE__, #ok, !(ok), (const char *[]){__VA_ARGS__, NULL})
+static void check_err(const char *file, int line, const char *expr, bool failed, const char **frags) {
+    if (!failed) {
+        nb_test_fail(file, line, "%s: expected an error, got success", expr);
+        return;
+    }
+    const char *m = nb_errmsg();
+    if (!*m) nb_test_fail(file, line, "%s: failed without a message", expr);
+    for (const char **f = frags; *f; f++)
+        if (!strstr(m, *f)) nb_test_fail(file, line, "%s: message \"%s\" lacks \"%s\"", expr, m, *f);
+}
+
+static void put_le64(uint8_t *p, uint64_t v) {
+    for (int k = 0; k < 8; k++) p[k] = (uint8_t)(v >> 8 * k);
+}
+
+/* A safetensors image: 8-byte length, the JSON text as given, the data. */
+static uint8_t *st_image(const char *json, const void *data, size_t dlen, size_t *len) {
+    size_t h = strlen(json);
+    uint8_t *b = malloc(8 + h + dlen + 1);
+    put_le64(b, h);
+    memcpy(b + 8, json, h);
+    if (dlen) memcpy(b + 8 + h, data, dlen);
+    *len = 8 + h + dlen;
+    return b;
+}
+
+/* Parses json + data; returns whether it parsed (frees the result). */
+static bool st_ok(const char *json, const void *data, size_t dlen) {
+    size_t len;
+    uint8_t *b = st_image(json, data, dlen, &len);
+    nb_safetensors *st = nb_st_parse(b, len, "t.safetensors");
+    free(b);
+    nb_st_free(st);
+    return st != NULL;
+}
+
+/* --- atomic files ------------------------------------------------------- */
+
+TEST(test_io_write_atomic_replaces_whole_file_and_keeps_mode) {
+    if (!tmp_open()) return;
+    const char *p = tmp_file("f.bin");
+    char big[1000];
+    memset(big, 'a', sizeof big);
+    CHECK(nb_write_file_atomic(p, big, sizeof big) == 0);
+    chmod(p, 0640);
+    CHECK(nb_write_file_atomic(p, "bbbbbbbbbb", 10) == 0);
+    size_t len = 0;
+    uint8_t *b = nb_read_file(p, &len);
+    CHECK(b && len == 10 && memcmp(b, "bbbbbbbbbb", 10) == 0 && b[10] == 0);
+    free(b);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0640);
+    /* No temporary file is left behind. */
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
+    CHECK(!file_exists(tmp));
+    /* An empty buffer makes an empty file. */
+    CHECK(nb_write_file_atomic(p, "", 0) == 0);
+    b = nb_read_file(p, &len);
+    CHECK(b && len == 0);
+    free(b);
+    tmp_close();
+}
+
+TEST(test_io_write_atomic_fails_cleanly) {
+    if (!tmp_open()) return;
+    /* A directory that does not exist: fails, names the path, creates nothing. */
+    const char *p = tmp_file("no/such/dir/f.bin");
+    CHECK_ERR(nb_write_file_atomic(p, "x", 1) == 0, "no/such/dir/f.bin", "No such file");
+    CHECK(!file_exists(tmp_file("no")));
+    /* rename() fails when the target is a non-empty directory: the temporary
+     * file must be removed and the directory left as it was. */
+    const char *d = tmp_file("target");
+    mkdir(d, 0755);
+    write_bytes(tmp_file("target/inside"), "keep", 4);
+    CHECK_ERR(nb_write_file_atomic(d, "x", 1) == 0, "target", "rename");
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", d, (long)getpid());
+    CHECK(!file_exists(tmp));
+    CHECK(file_exists(tmp_file("target/inside")));
+    /* A leftover temporary file of ours (a crash with the same pid) does not
+     * block the next write. */
+    const char *q = tmp_file("g.bin");
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", q, (long)getpid());
+    write_bytes(tmp, "stale", 5);
+    CHECK(nb_write_file_atomic(q, "new", 3) == 0);
+    CHECK(!file_exists(tmp));
+    CHECK_ERR(nb_write_file_atomic("", "x", 1) == 0, "empty path");
+    tmp_close();
+}
+
+TEST(test_io_read_file_errors_and_unsized_files) {
+    if (!tmp_open()) return;
+    size_t len = 7;
+    CHECK_ERR(nb_read_file(tmp_file("missing"), &len) != NULL, "missing", "cannot open");
+    CHECK(len == 0);
+    CHECK_ERR(nb_read_file(tmpdir, &len) != NULL, "is a directory");
+    /* A 9 GiB sparse file (no disk space used) is refused before reading. */
+    const char *big = tmp_file("big");
+    FILE *f = fopen(big, "wb");
+    if (f && ftruncate(fileno(f), (off_t)9 << 30) == 0) {
+        fclose(f);
+        CHECK_ERR(nb_read_file(big, &len) != NULL, "big", "9663676416 bytes", "limit");
+    } else if (f)
+        fclose(f);
+    /* /proc files report size 0 but have content: the reader must not trust
+     * the size. */
+    uint8_t *b = nb_read_file("/proc/self/status", &len);
+    if (b) {
+        CHECK(len > 0 && strstr((char *)b, "Name:") != NULL);
+        free(b);
+    }
+    tmp_close();
+}
+
+/* --- safetensors -------------------------------------------------------- */
+
+TEST(test_safetensors_round_trip_with_metadata) {
+    if (!tmp_open()) return;
+    nb_tensor *a = nb_tensor_new(NB_SHAPE(2, 3)), *s = nb_tensor_new(0, NULL), *e = nb_tensor_new(NB_SHAPE(0, 4)),
+              *c = nb_tensor_new(NB_SHAPE(5));
+    nb_init_normal(a, 0, 1, nb_test_rng());
+    a->data[0] = -0.f;
+    a->data[1] = INFINITY;
+    a->data[2] = 1e-40f; /* subnormal */
+    s->data[0] = 3.5f;
+    nb_init_normal(c, 0, 1, nb_test_rng());
+    const char *names[] = {"fc1.weight", "scale", "empty", "fc1.bias"};
+    nb_tensor *ts[] = {a, s, e, c};
+    const char *keys[] = {"nabla.net", "quote\"and\\slash"}, *vals[] = {"[net]\ninput = 3\n", "\xc3\xa9t\xc3\xa9"};
+    const char *p = tmp_file("m.safetensors");
+    CHECK(nb_st_write(p, names, ts, 4, keys, vals, 2) == 0);
+
+    /* The layout: header length a multiple of 8, padded with spaces. */
+    size_t len;
+    uint8_t *raw = nb_read_file(p, &len);
+    CHECK(raw != NULL);
+    if (raw) {
+        uint64_t h = 0;
+        for (int k = 0; k < 8; k++) h |= (uint64_t)raw[k] << 8 * k;
+        CHECK(h % 8 == 0 && 8 + h + 4 * (6 + 1 + 0 + 5) == len);
+        CHECK(raw[8] == '{' && strncmp((char *)raw + 8, "{\"__metadata__\"", 15) == 0);
+        size_t end = 8 + h;
+        while (end > 8 && raw[end - 1] == ' ') end--;
+        CHECK(raw[end - 1] == '}' && 8 + h - end < 8);
+        free(raw);
+    }
+
+    nb_safetensors *st = nb_st_read(p);
+    CHECK_MSG(st != NULL, "read: %s", nb_errmsg());
+    if (st) {
+        CHECK(st->n == 4 && st->n_meta == 2);
+        for (int i = 0; i < 4 && i < st->n; i++) {
+            CHECK(strcmp(st->entries[i].name, names[i]) == 0); /* order kept */
+            nb_tensor *t = nb_st_get(st, names[i]);
+            CHECK(t && nb_same_shape(t, ts[i]) && t->size == ts[i]->size);
+            if (t) CHECK(memcmp(t->data, ts[i]->data, (size_t)t->size * 4) == 0); /* bit-exact */
+        }
+        CHECK(nb_st_get(st, "nope") == NULL);
+        CHECK(nb_st_meta(st, "nabla.net") && strcmp(nb_st_meta(st, "nabla.net"), vals[0]) == 0);
+        CHECK(nb_st_meta(st, keys[1]) && strcmp(nb_st_meta(st, keys[1]), vals[1]) == 0);
+        CHECK(nb_st_meta(st, "missing") == NULL);
+        nb_st_free(st);
+    }
+    nb_tensor_free(a);
+    nb_tensor_free(s);
+    nb_tensor_free(e);
+    nb_tensor_free(c);
+    tmp_close();
+}
+
+TEST(test_safetensors_exact_bytes_of_a_small_file) {
+    /* What any reader of the format (the reference, NumPy + json) expects. */
+    if (!tmp_open()) return;
+    nb_tensor *t = nb_tensor_from(NB_SHAPE(2), (float[]){1.f, -2.f});
+    const char *name = "w";
+    const char *p = tmp_file("w.safetensors");
+    CHECK(nb_st_write(p, &name, &t, 1, NULL, NULL, 0) == 0);
+    const char *json = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}"; /* 53 bytes */
+    size_t len, jl = strlen(json), hl = (jl + 7) / 8 * 8;
+    uint8_t *b = nb_read_file(p, &len);
+    CHECK(b && len == 8 + hl + 8);
+    if (b && len == 8 + hl + 8) {
+        CHECK(b[0] == hl && b[1] == 0 && b[7] == 0);
+        CHECK(memcmp(b + 8, json, jl) == 0);
+        for (size_t i = jl; i < hl; i++) CHECK(b[8 + i] == ' ');
+        const uint8_t data[8] = {0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0};
+        CHECK(memcmp(b + 8 + hl, data, 8) == 0);
+    }
+    free(b);
+    nb_tensor_free(t);
+    tmp_close();
+}
+
+TEST(test_safetensors_reads_every_dtype) {
+    /* One tensor of each dtype, laid out back to back. */
+    uint8_t d[256];
+    size_t o = 0;
+#define PUT(...)                                                                                                       \
+    do {                                                                                                               \
+        const uint8_t v_[] = {__VA_ARGS__};                                                                            \
+        memcpy(d + o, v_, sizeof v_);                                                                                  \
+        o += sizeof v_;                                                                                                \
+    } while (0)
+    PUT(0, 0, 0xc0, 0x3f);                               /* F32 [1]: 1.5 */
+    PUT(0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c); /* F16 [4]: 1, -2, 2^-24, inf */
+    PUT(0x80, 0x3f, 0x40, 0xc0);                         /* BF16 [2]: 1, -3 */
+    PUT(0, 0, 0, 0, 0, 0, 0x12, 0x40);                   /* F64 [1]: 4.5 */
+    PUT(0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff); /* I64 [1]: -5 */
+    PUT(0xf9, 0xff, 0xff, 0xff);                         /* I32 [1]: -7 */
+    PUT(0x00, 0x80);                                     /* I16 [1]: -32768 */
+    PUT(0x80, 0x7f);                                     /* I8 [2]: -128, 127 */
+    PUT(0xff, 0x00);                                     /* U8 [2]: 255, 0 */
+    PUT(0x01, 0x00, 0x01);                               /* BOOL [3] */
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"f32\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+             "\"f16\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[4,12]},"
+             "\"bf16\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[12,16]},"
+             "\"f64\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[16,24]},"
+             "\"i64\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[24,32]},"
+             "\"i32\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[32,36]},"
+             "\"i16\":{\"dtype\":\"I16\",\"shape\":[1],\"data_offsets\":[36,38]},"
+             "\"i8\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[38,40]},"
+             "\"u8\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[40,42]},"
+             "\"b\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[42,45], \"extra\": 1}}   ");
+    CHECK(o == 45);
+    size_t len;
+    uint8_t *img = st_image(json, d, o, &len);
+    nb_safetensors *st = nb_st_parse(img, len, "dtypes");
+    CHECK_MSG(st != NULL, "%s", nb_errmsg());
+    if (st) {
+        nb_tensor *t;
+        CHECK((t = nb_st_get(st, "f32")) && t->data[0] == 1.5f);
+        CHECK((t = nb_st_get(st, "f16")) && t->ndim == 2 && t->data[0] == 1.f && t->data[1] == -2.f &&
+              t->data[2] == 0x1p-24f && isinf(t->data[3]));
+        CHECK((t = nb_st_get(st, "bf16")) && t->data[0] == 1.f && t->data[1] == -3.f);
+        CHECK((t = nb_st_get(st, "f64")) && t->ndim == 0 && t->data[0] == 4.5f);
+        CHECK((t = nb_st_get(st, "i64")) && t->data[0] == -5.f);
+        CHECK((t = nb_st_get(st, "i32")) && t->data[0] == -7.f);
+        CHECK((t = nb_st_get(st, "i16")) && t->data[0] == -32768.f);
+        CHECK((t = nb_st_get(st, "i8")) && t->data[0] == -128.f && t->data[1] == 127.f);
+        CHECK((t = nb_st_get(st, "u8")) && t->data[0] == 255.f && t->data[1] == 0.f);
+        CHECK((t = nb_st_get(st, "b")) && t->data[0] == 1.f && t->data[1] == 0.f && t->data[2] == 1.f);
+        nb_st_free(st);
+    }
+    free(img);
+#undef PUT
+}
+
+TEST(test_safetensors_truncated_at_every_cut_point) {
+    if (!tmp_open()) return;
+    nb_tensor *a = nb_tensor_new(NB_SHAPE(3, 2)), *b = nb_tensor_new(NB_SHAPE(4));
+    const char *names[] = {"a", "b"}, *k = "key", *v = "value";
+    nb_tensor *ts[] = {a, b};
+    const char *p = tmp_file("t.safetensors");
+    CHECK(nb_st_write(p, names, ts, 2, &k, &v, 1) == 0);
+    size_t len;
+    uint8_t *full = nb_read_file(p, &len);
+    CHECK(full != NULL);
+    for (size_t cut = 0; full && cut < len; cut++) {
+        /* A copy of exactly `cut` bytes, so ASan sees any read past it. */
+        uint8_t *c = malloc(cut ? cut : 1);
+        memcpy(c, full, cut);
+        nb_safetensors *st = nb_st_parse(c, cut, "cut.safetensors");
+        CHECK_MSG(st == NULL, "prefix of %zu/%zu bytes parsed", cut, len);
+        CHECK(strstr(nb_errmsg(), "cut.safetensors") != NULL);
+        nb_st_free(st);
+        free(c);
+    }
+    /* Truncating the real file gives the same kind of error through nb_st_read. */
+    if (full) write_bytes(p, full, len - 3);
+    CHECK_ERR(nb_st_read(p) != NULL, "t.safetensors", "data_offsets", "extend past");
+    CHECK_ERR(nb_st_read(tmp_file("missing.safetensors")) != NULL, "missing.safetensors", "cannot open");
+    free(full);
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+    tmp_close();
+}
+
+TEST(test_safetensors_header_length_lies) {
+    const char *json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    size_t len;
+    uint8_t *b = st_image(json, "abcd", 4, &len);
+    put_le64(b, len); /* longer than the file */
+    CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "x.st", "header length", "offset 0");
+    put_le64(b, UINT64_MAX);
+    CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "header length", "limit");
+    put_le64(b, 200000000);
+    CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "limit");
+    put_le64(b, strlen(json) - 5); /* shorter: the JSON is cut */
+    CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "not valid JSON");
+    put_le64(b, 0);
+    CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "'{'");
+    CHECK_ERR(nb_st_parse(b, 5, "x.st") != NULL, "too short");
+    free(b);
+}
+
+TEST(test_safetensors_rejects_bad_offsets_and_sizes) {
+    uint8_t d[64] = {0};
+    /* in range */
+    CHECK(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8));
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[25],\"data_offsets\":[0,100]}}", d, 16), "'a'",
+              "data_offsets [0, 100]", "16-byte data buffer");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", d, 16), "begin after end");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", d, 16), "span 8 bytes",
+              "expected 12");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16), "expected 8",
+              "F64");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                    d, 16),
+              "'a'", "'b'", "overlap");
+    /* Overlap with a tensor that is not the latest start. */
+    CHECK_ERR(st_ok("{\"big\":{\"dtype\":\"U8\",\"shape\":[16],\"data_offsets\":[0,16]},"
+                    "\"s1\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2,4]},"
+                    "\"s2\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[8,10]}}",
+                    d, 16),
+              "overlap");
+    /* Touching and empty tensors do not overlap. */
+    CHECK(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"z\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                d, 16));
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", d, 16), "[begin, end]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", d, 16), "[begin, end]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", d, 16), "integers in [0, 2^53]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,\"4\"]}}", d, 16), "integers in");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[1e300,4]}}", d, 16), "integers in");
+}
+
+TEST(test_safetensors_rejects_bad_shapes_and_dtypes) {
+    uint8_t d[16] = {2};
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 16), "'a'",
+              "dtype 'F8_E4M3' is not supported", "BF16");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16), "'f32'");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16), "'dtype'");
+    CHECK_ERR(st_ok("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16), "'dtype'");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", d, 16), "'shape'");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", d, 16), "data_offsets");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", d, 16),
+              "shape[0] must be an integer in [0, 2^53]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1, 2.5],\"data_offsets\":[0,4]}}", d, 16), "shape[1]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1e300],\"data_offsets\":[0,4]}}", d, 16), "shape[0]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
+                    "\"data_offsets\":[0,4]}}",
+                    d, 16),
+              "too large");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F64\",\"shape\":[9007199254740992,256],\"data_offsets\":[0,4]}}", d, 16),
+              "too large");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,4]}}", d, 16),
+              "shape[0] must be an integer in [0, 2^53]");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", d, 16),
+              "7 dimensions");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"I8\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16),
+              "'dtype' twice");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 16), "invalid bool",
+              "offset");
+    CHECK_ERR(st_ok("{\"a\":[1,2]}", d, 16), "'a'", "JSON object");
+}
+
+TEST(test_safetensors_rejects_bad_json_names_and_metadata) {
+    uint8_t d[16] = {0};
+    CHECK_ERR(st_ok("{\"a\": {", d, 16), "not valid JSON");
+    CHECK_ERR(st_ok("{\"a\": 1,}", d, 16), "not valid JSON");
+    CHECK_ERR(st_ok("[1, 2]", d, 16), "'{'");
+    CHECK_ERR(st_ok("{} x", d, 16), "unexpected data after", "offset 11");
+    CHECK(st_ok("{}      ", d, 0));
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                    d, 16),
+              "'a' appears twice");
+    CHECK_ERR(st_ok("{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16),
+              "\\u0000");
+    CHECK(st_ok("{\"a\\\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 16));
+    size_t len;
+    uint8_t *b = st_image("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", d, 4, &len);
+    b[12] = 0;
+    CHECK_ERR(nb_st_parse(b, len, "nul") != NULL, "NUL byte at offset 12");
+    free(b);
+    CHECK_ERR(st_ok("{\"__metadata__\":{\"k\":1}}", d, 0), "__metadata__", "'k'", "string");
+    CHECK_ERR(st_ok("{\"__metadata__\":[\"k\"]}", d, 0), "__metadata__", "object");
+    CHECK_ERR(st_ok("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", d, 0), "key 'k' twice");
+    CHECK_ERR(st_ok("{\"__metadata__\":{},\"__metadata__\":{}}", d, 0), "'__metadata__' twice");
+    /* Nesting deep enough to overflow a naive recursive parser. */
+    char deep[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(deep, sizeof deep, "{\"a\":");
+    while (n < 6000) deep[n++] = '[';
+    deep[n] = 0;
+    CHECK_ERR(st_ok(deep, d, 0), "JSON");
+}
+
+TEST(test_safetensors_write_rejects_bad_arguments) {
+    if (!tmp_open()) return;
+    nb_tensor *t = nb_tensor_new(NB_SHAPE(1));
+    nb_tensor *ts[] = {t, t};
+    const char *dup[] = {"x", "x"}, *meta[] = {"__metadata__"}, *k[] = {"a", "a"}, *v[] = {"1", "2"};
+    const char *p = tmp_file("bad.safetensors");
+    CHECK_ERR(nb_st_write(p, dup, ts, 2, NULL, NULL, 0) == 0, "'x' given twice");
+    CHECK_ERR(nb_st_write(p, meta, ts, 1, NULL, NULL, 0) == 0, "reserved");
+    CHECK_ERR(nb_st_write(p, dup, ts, 1, k, v, 2) == 0, "metadata key 'a' given twice");
+    CHECK(!file_exists(p));
+    /* Into a directory that does not exist: the atomic writer's error. */
+    CHECK_ERR(nb_st_write(tmp_file("none/x.safetensors"), dup, ts, 1, NULL, NULL, 0) == 0, "none/x.safetensors");
+    nb_tensor_free(t);
+    tmp_close();
+}
+
+/* --- npy ---------------------------------------------------------------- */
+
+/* An .npy image with the given version and header dict, padded as NumPy pads
+ * (to 64 bytes, newline last), followed by the data. */
+static uint8_t *npy_image(int major, const char *dict, const void *data, size_t dlen, size_t *len) {
+    size_t pre = major == 1 ? 10 : 12, dl = strlen(dict), h = (pre + dl + 1 + 63) / 64 * 64 - pre;
+    uint8_t *b = malloc(pre + h + dlen + 1);
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (uint8_t)major;
+    b[7] = 0;
+    for (size_t k = 0; k < pre - 8; k++) b[8 + k] = (uint8_t)(h >> 8 * k);
+    memcpy(b + pre, dict, dl);
+    memset(b + pre + dl, ' ', h - dl - 1);
+    b[pre + h - 1] = '\n';
+    if (dlen) memcpy(b + pre + h, data, dlen);
+    *len = pre + h + dlen;
+    return b;
+}
+
+/* Parses; returns the tensor (persistent) or NULL. */
+static nb_tensor *npy_try(int major, const char *dict, const void *data, size_t dlen) {
+    size_t len;
+    uint8_t *b = npy_image(major, dict, data, dlen, &len);
+    nb_tensor *t = nb_npy_parse(b, len, "a.npy");
+    free(b);
+    return t;
+}
+
+static bool npy_ok(const char *dict, const void *data, size_t dlen) {
+    nb_tensor *t = npy_try(1, dict, data, dlen);
+    nb_tensor_free(t);
+    return t != NULL;
+}
+
+TEST(test_npy_round_trip_and_layout) {
+    if (!tmp_open()) return;
+    int64_t shapes[][3] = {{0}, {5}, {2, 3}, {2, 0, 3}};
+    int nds[] = {0, 1, 2, 3};
+    const char *texts[] = {"'shape': (), }", "'shape': (5,), }", "'shape': (2, 3), }", "'shape': (2, 0, 3), }"};
+    for (int s = 0; s < 4; s++) {
+        nb_tensor *t = nb_tensor_new(nds[s], shapes[s]);
+        nb_init_normal(t, 0, 1, nb_test_rng());
+        const char *p = tmp_file("r.npy");
+        CHECK(nb_npy_write(p, t) == 0);
+        size_t len;
+        uint8_t *b = nb_read_file(p, &len);
+        CHECK(b && len >= 64);
+        if (b && len >= 64) {
+            size_t h = (size_t)b[8] | (size_t)b[9] << 8;
+            CHECK(memcmp(b, "\x93NUMPY\x01\x00", 8) == 0);
+            CHECK((10 + h) % 64 == 0 && b[10 + h - 1] == '\n' && len == 10 + h + 4 * (size_t)t->size);
+            CHECK(strncmp((char *)b + 10, "{'descr': '<f4', 'fortran_order': False, ", 41) == 0);
+            CHECK(strstr((char *)b + 10, texts[s]) != NULL);
+        }
+        free(b);
+        nb_tensor *r = nb_npy_read(p);
+        CHECK_MSG(r != NULL, "%s", nb_errmsg());
+        if (r) {
+            CHECK(nb_same_shape(r, t));
+            CHECK(memcmp(r->data, t->data, (size_t)t->size * 4) == 0);
+            nb_tensor_free(r);
+        }
+        nb_tensor_free(t);
+    }
+    tmp_close();
+}
+
+TEST(test_npy_reads_dtypes_versions_and_header_variants) {
+    struct {
+        const char *dict;
+        uint8_t data[16];
+        size_t n;
+        float want[2];
+    } cases[] = {
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", {0, 0, 0, 0, 0, 0, 0x12, 0x40, 0, 0, 0, 0, 0, 0, 0xf0, 0xbf}, 16, {4.5f, -1.f}},
+        {"{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", {0xf9, 0xff, 0xff, 0xff, 3, 0, 0, 0}, 8, {-7.f, 3.f}},
+        {"{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", {0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 9}, 16, {-5.f, 9.f}},
+        {"{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }", {255, 7}, 2, {255.f, 7.f}},
+        {"{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }", {0x80, 0x7f}, 2, {-128.f, 127.f}},
+        {"{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", {1, 0}, 2, {1.f, 0.f}},
+        {"{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", {0x00, 0x3c, 0x00, 0xc0}, 4, {1.f, -2.f}},
+        {"{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }", {0x00, 0x80, 0xff, 0x7f}, 4, {-32768.f, 32767.f}},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", {0, 0, 0xc0, 0x3f, 0, 0, 0, 0xc0}, 8, {1.5f, -2.f}},
+        /* Header variants NumPy or Python 2 wrote: other key order, double
+         * quotes, no trailing comma, long-integer suffix, '<' on a byte type. */
+        {"{\"shape\": (1L, 2L), \"fortran_order\": False, \"descr\": \"<u1\"}", {3, 4}, 2, {3.f, 4.f}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int major = 1; major <= 3; major++) {
+            nb_tensor *t = npy_try(major, cases[c].dict, cases[c].data, cases[c].n);
+            CHECK_MSG(t != NULL, "case %zu v%d: %s", c, major, nb_errmsg());
+            if (!t) continue;
+            CHECK(t->size == 2 && t->data[0] == cases[c].want[0] && t->data[1] == cases[c].want[1]);
+            nb_tensor_free(t);
+        }
+    nb_tensor *t = npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 1), }",
+                           (uint8_t[]){0, 0, 0x80, 0x3f, 0, 0, 0, 0x40}, 8);
+    CHECK(t && t->ndim == 3 && t->shape[0] == 1 && t->shape[1] == 2 && t->shape[2] == 1);
+    nb_tensor_free(t);
+}
+
+TEST(test_npy_rejects_defects) {
+    const uint8_t d[16] = {0};
+    const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+    CHECK(npy_ok(good, d, 8));
+    size_t len;
+    uint8_t *b = npy_image(1, good, d, 8, &len);
+    /* bad magic, version, header length */
+    b[1] = 'X';
+    CHECK_ERR(nb_npy_parse(b, len, "m.npy") != NULL, "m.npy", "bad magic", "offset 0");
+    b[1] = 'N';
+    b[6] = 4;
+    CHECK_ERR(nb_npy_parse(b, len, "m.npy") != NULL, "version 4.0", "offset 6");
+    b[6] = 1;
+    b[7] = 1;
+    CHECK_ERR(nb_npy_parse(b, len, "m.npy") != NULL, "version 1.1");
+    b[7] = 0;
+    b[8] = 0xff;
+    b[9] = 0xff;
+    CHECK_ERR(nb_npy_parse(b, len, "m.npy") != NULL, "header length 65535", "offset 8");
+    b[8] = 54;
+    b[9] = 0;
+    CHECK_ERR(nb_npy_parse(b, len, "m.npy") != NULL, "header"); /* dict cut short */
+    free(b);
+    /* every prefix of a valid file fails */
+    b = npy_image(2, good, d, 8, &len);
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *c = malloc(cut ? cut : 1);
+        memcpy(c, b, cut);
+        nb_tensor *t = nb_npy_parse(c, cut, "cut.npy");
+        CHECK_MSG(t == NULL, "prefix of %zu/%zu bytes parsed", cut, len);
+        CHECK(strstr(nb_errmsg(), "cut.npy") != NULL);
+        nb_tensor_free(t);
+        free(c);
+    }
+    free(b);
+    CHECK_ERR(nb_npy_parse((const uint8_t *)"\x93NUMPY\x02\x00\x01", 9, "s.npy") != NULL, "too short");
+    /* data length */
+    CHECK_ERR(npy_ok(good, d, 4), "4 bytes of data", "expected 8", "truncated");
+    CHECK_ERR(npy_ok(good, d, 12), "12 bytes", "expected 8", "trailing");
+    /* byte order, order, dtypes */
+    CHECK_ERR(npy_ok("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", d, 8), "big-endian", "'>f4'");
+    CHECK_ERR(npy_ok("{'descr': '>i8', 'fortran_order': False, 'shape': (1,), }", d, 8), "big-endian");
+    CHECK(npy_ok("{'descr': '>u1', 'fortran_order': False, 'shape': (2,), }", d, 2));
+    CHECK_ERR(npy_ok("{'descr': '|f4', 'fortran_order': False, 'shape': (2,), }", d, 8), "'<f4'");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", d, 8), "fortran_order",
+              "C-order");
+    CHECK_ERR(npy_ok("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", d, 16), "'<c8'",
+              "not supported");
+    CHECK_ERR(npy_ok("{'descr': '', 'fortran_order': False, 'shape': (2,), }", d, 8), "not supported");
+    CHECK_ERR(npy_ok("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", d, 8), "structured");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", d, 8), "True or False");
+    /* header dict structure */
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'shape': (2,), }", d, 8), "lacks 'fortran_order'");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, }", d, 8), "lacks 'shape'");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", d, 8),
+              "'descr' appears twice");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", d, 8), "unexpected key 'x'");
+    CHECK_ERR(npy_ok("'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", d, 8), "expected '{'", "offset 10");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", d, 8), "after the dict");
+    CHECK_ERR(npy_ok("{'descr': '<f4' 'fortran_order': False, 'shape': (2,), }", d, 8), "expected ',' or '}'");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", d, 8), "(n,)");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", d, 8), "non-negative integer");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (2 3), }", d, 8), "',' or ')'");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': [2], }", d, 8), "'('");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", d, 8),
+              "too large");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", d,
+                     8),
+              "too large");
+    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1, 1), }", d, 4),
+              "more than 6 dimensions");
+    CHECK_ERR(npy_ok("{'descr': '<f\\4', 'fortran_order': False, 'shape': (1,), }", d, 4), "unexpected string");
+    CHECK_ERR(npy_ok("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", (uint8_t[]){1, 5}, 2),
+              "invalid bool byte 0x05");
+}
+
+/* --- IDX ---------------------------------------------------------------- */
+
+static size_t idx_image(uint8_t *b, uint32_t magic, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
+    size_t o = 0;
+    for (int k = 3; k >= 0; k--) b[o++] = (uint8_t)(magic >> 8 * k);
+    for (int d = 0; d < ndim; d++)
+        for (int k = 3; k >= 0; k--) b[o++] = (uint8_t)(dims[d] >> 8 * k);
+    memcpy(b + o, data, n);
+    return o + n;
+}
+
+static void write_gz(const char *path, const void *buf, size_t len) {
+    gzFile f = gzopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(gzwrite(f, buf, (unsigned)len) == (int)len);
+    gzclose(f);
+}
+
+TEST(test_idx_reads_images_and_labels_plain_and_gzip) {
+    if (!tmp_open()) return;
+    uint8_t px[12], b[64];
+    for (int i = 0; i < 12; i++) px[i] = (uint8_t)(i * 23);
+    size_t n = idx_image(b, 0x803, 3, (uint32_t[]){2, 3, 2}, px, 12);
+    for (int gz = 0; gz < 2; gz++) {
+        const char *p = tmp_file(gz ? "img.gz" : "img");
+        if (gz) write_gz(p, b, n);
+        else write_bytes(p, b, n);
+        int64_t cnt = 0, h = 0, w = 0;
+        nb_tensor *t = nb_idx_read_images(p, &cnt, &h, &w);
+        CHECK_MSG(t != NULL, "%s", nb_errmsg());
+        if (!t) continue;
+        CHECK(cnt == 2 && h == 3 && w == 2 && t->ndim == 3 && t->shape[0] == 2 && t->shape[1] == 3);
+        for (int i = 0; i < 12; i++) CHECK(t->data[i] == (float)px[i] / 255.f);
+        nb_tensor_free(t);
+    }
+    uint8_t lb[5] = {3, 1, 4, 1, 5};
+    n = idx_image(b, 0x801, 1, (uint32_t[]){5}, lb, 5);
+    write_gz(tmp_file("lab.gz"), b, n);
+    int64_t cnt = 0;
+    int32_t *y = nb_idx_read_labels(tmp_file("lab.gz"), &cnt);
+    CHECK(y && cnt == 5);
+    for (int i = 0; y && i < 5; i++) CHECK(y[i] == lb[i]);
+    free(y);
+    /* Images read as labels: the magic tells. */
+    CHECK_ERR(nb_idx_read_labels(tmp_file("img.gz"), &cnt) != NULL, "img.gz", "3 dimensions", "expected 1");
+    CHECK_ERR(nb_idx_read_images(tmp_file("nothing.gz"), NULL, NULL, NULL) != NULL, "nothing.gz", "cannot open");
+    tmp_close();
+}
+
+TEST(test_idx_rejects_bad_magic_sizes_and_truncation) {
+    uint8_t px[16] = {0}, b[64];
+    int64_t dims[3];
+    size_t n = idx_image(b, 0x803, 3, (uint32_t[]){2, 3, 2}, px, 12);
+    CHECK(nb_idx_parse(b, n, "i", 3, dims) == b + 16 && dims[0] == 2 && dims[1] == 3 && dims[2] == 2);
+    for (size_t cut = 0; cut < n; cut++) {
+        uint8_t *c = malloc(cut ? cut : 1);
+        memcpy(c, b, cut);
+        const uint8_t *r = nb_idx_parse(c, cut, "cut-idx", 3, dims);
+        CHECK_MSG(r == NULL, "prefix of %zu bytes parsed", cut);
+        CHECK(strstr(nb_errmsg(), "cut-idx") != NULL);
+        free(c);
+    }
+    CHECK_ERR(nb_idx_parse(b, n - 1, "i", 3, dims) != NULL, "11 bytes of data", "expected 12", "truncated");
+    n = idx_image(b, 0x803, 3, (uint32_t[]){2, 3, 2}, px, 13);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "trailing");
+    n = idx_image(b, 0x12345678, 0, NULL, px, 4);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "bad magic 0x12345678", "expected 0x00000803");
+    n = idx_image(b, 0xd03, 3, (uint32_t[]){1, 1, 1}, px, 4);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "element type 0x0d", "offset 2");
+    n = idx_image(b, 0x802, 2, (uint32_t[]){1, 1}, px, 1);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "2 dimensions", "expected 3");
+    n = idx_image(b, 0x803, 3, (uint32_t[]){0xffffffffu, 0xffffffffu, 0xffffffffu}, px, 4);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "more than");
+    n = idx_image(b, 0x803, 3, (uint32_t[]){0, 0xffffffffu, 0xffffffffu}, px, 0);
+    CHECK(nb_idx_parse(b, n, "i", 3, dims) != NULL && dims[0] == 0); /* empty is well-formed */
+}
+
+TEST(test_idx_truncated_and_corrupt_gzip) {
+    if (!tmp_open()) return;
+    uint8_t px[4000], b[4100];
+    nb_rng r;
+    nb_rng_seed(&r, 5, 0);
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)nb_rng_u32(&r); /* incompressible */
+    size_t n = idx_image(b, 0x803, 3, (uint32_t[]){5, 20, 40}, px, sizeof px);
+    const char *p = tmp_file("t.gz");
+    write_gz(p, b, n);
+    size_t glen;
+    uint8_t *g = nb_read_file(p, &glen);
+    CHECK(g != NULL);
+    if (g) {
+        /* Cut the compressed stream at several points. */
+        size_t cuts[] = {5, 12, 30, glen / 2, glen - 9, glen - 1};
+        for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+            write_bytes(p, g, cuts[k]);
+            nb_tensor *t = nb_idx_read_images(p, NULL, NULL, NULL);
+            CHECK_MSG(t == NULL, "gzip cut at %zu of %zu parsed", cuts[k], glen);
+            CHECK(strstr(nb_errmsg(), "t.gz") != NULL);
+            nb_tensor_free(t);
+        }
+        /* A flipped byte in the compressed data: a CRC or format error. */
+        g[glen / 2] ^= 0x55;
+        write_bytes(p, g, glen);
+        CHECK_ERR(nb_idx_read_images(p, NULL, NULL, NULL) != NULL, "t.gz");
+        free(g);
+    }
+    /* A plain file cut inside the data. */
+    write_bytes(tmp_file("plain"), b, n - 100);
+    CHECK_ERR(nb_idx_read_images(tmp_file("plain"), NULL, NULL, NULL) != NULL, "3900 bytes", "expected 4000",
+              "truncated");
+    /* A header that claims far more than is there: an error, not a huge
+     * allocation. */
+    n = idx_image(b, 0x803, 3, (uint32_t[]){100000, 1000, 1000}, px, 10);
+    write_bytes(tmp_file("liar"), b, n);
+    CHECK_ERR(nb_idx_read_images(tmp_file("liar"), NULL, NULL, NULL) != NULL, "more than");
+    n = idx_image(b, 0x803, 3, (uint32_t[]){1000, 1000, 1000}, px, 10);
+    write_bytes(tmp_file("liar"), b, n);
+    CHECK_ERR(nb_idx_read_images(tmp_file("liar"), NULL, NULL, NULL) != NULL, "10 bytes", "truncated");
+    tmp_close();
+}
+
+static void free_dataset(nb_dataset *d) {
+    free(d->u8);
+    free(d->f32);
+    free(d->y);
+    memset(d, 0, sizeof *d);
+}
+
+TEST(test_mnist_load_small_synthetic_set) {
+    if (!tmp_open()) return;
+    enum { N = 3 };
+    static uint8_t px[N * 784], b[N * 784 + 64];
+    for (int i = 0; i < N * 784; i++) px[i] = (uint8_t)(i % 251);
+    size_t n = idx_image(b, 0x803, 3, (uint32_t[]){N, 28, 28}, px, sizeof px);
+    write_gz(tmp_file("t10k-images-idx3-ubyte.gz"), b, n);
+    n = idx_image(b, 0x801, 1, (uint32_t[]){N}, (uint8_t[]){7, 0, 9}, N);
+    write_bytes(tmp_file("t10k-labels-idx1-ubyte"), b, n); /* plain and gzip mixed */
+    nb_dataset d;
+    CHECK_MSG(nb_mnist_load(tmpdir, false, &d) == 0, "%s", nb_errmsg());
+    CHECK(d.n == N && d.nd == 3 && d.shape[0] == 1 && d.shape[1] == 28 && d.shape[2] == 28 && d.nclass == 10);
+    CHECK(d.u8 && memcmp(d.u8, px, sizeof px) == 0 && !d.f32);
+    CHECK(d.y && d.y[0] == 7 && d.y[1] == 0 && d.y[2] == 9);
+    free_dataset(&d);
+    /* The training split is missing. */
+    CHECK_ERR(nb_mnist_load(tmpdir, true, &d) == 0, "train-images-idx3-ubyte.gz");
+    CHECK(d.u8 == NULL && d.y == NULL && d.n == 0);
+    /* Counts that do not match. */
+    n = idx_image(b, 0x801, 1, (uint32_t[]){2}, (uint8_t[]){1, 2}, 2);
+    write_bytes(tmp_file("t10k-labels-idx1-ubyte"), b, n);
+    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "3 images", "2 labels");
+    /* A label out of range. */
+    n = idx_image(b, 0x801, 1, (uint32_t[]){N}, (uint8_t[]){1, 10, 2}, N);
+    write_bytes(tmp_file("t10k-labels-idx1-ubyte"), b, n);
+    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "label 10", "offset 9");
+    /* Not 28x28. */
+    n = idx_image(b, 0x803, 3, (uint32_t[]){N, 28, 27}, px, N * 28 * 27);
+    write_gz(tmp_file("t10k-images-idx3-ubyte.gz"), b, n);
+    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "28x27", "expected 28x28");
+    tmp_close();
+}
+
+TEST(test_mnist_fashion_real_data_when_installed) {
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    if (access(dir, R_OK) != 0) {
+        printf("  note: %s not installed, skipping the real-data check\n", dir);
+        return;
+    }
+    /* Reference values computed independently (NumPy on the same files). */
+    struct { bool train; int64_t n; uint64_t pixel_sum; int first_label; double mean; } sets[] = {
+        {true, 60000, 3431114169ull, 9, 0.2860405969887955},
+        {false, 10000, 573469082ull, 9, 0.28684928071228494},
+    };
+    for (int s = 0; s < 2; s++) {
+        nb_dataset d;
+        int rc = nb_mnist_load(dir, sets[s].train, &d);
+        CHECK_MSG(rc == 0, "%s", nb_errmsg());
+        if (rc) continue;
+        CHECK(d.n == sets[s].n && d.nclass == 10 && d.shape[1] == 28 && d.shape[2] == 28);
+        CHECK(d.y[0] == sets[s].first_label);
+        int64_t counts[10] = {0};
+        for (int64_t i = 0; i < d.n; i++) {
+            CHECK(d.y[i] >= 0 && d.y[i] < 10);
+            if (d.y[i] >= 0 && d.y[i] < 10) counts[d.y[i]]++;
+        }
+        for (int c = 0; c < 10; c++) CHECK(counts[c] == d.n / 10); /* Fashion-MNIST is balanced */
+        uint64_t sum = 0;
+        for (int64_t i = 0; i < d.n * 784; i++) sum += d.u8[i];
+        CHECK_MSG(sum == sets[s].pixel_sum, "pixel sum %llu, expected %llu", (unsigned long long)sum,
+                  (unsigned long long)sets[s].pixel_sum);
+        CHECK_NEAR((double)sum / (double)(d.n * 784) / 255.0, sets[s].mean, 1e-9);
+        free_dataset(&d);
+    }
+    /* The float reader on the same test file. */
+    int64_t n, h, w;
+    nb_tensor *x = nb_idx_read_images("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", &n, &h, &w);
+    CHECK_MSG(x != NULL, "%s", nb_errmsg());
+    if (x) {
+        double m = 0;
+        for (int64_t i = 0; i < x->size; i++) m += x->data[i];
+        CHECK(n == 10000 && h == 28 && w == 28);
+        CHECK_NEAR(m / (double)x->size, 0.28684928071228494, 1e-6);
+        nb_tensor_free(x);
+    }
+}
