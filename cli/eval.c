@@ -1,0 +1,192 @@
+/* eval.c — `nabla eval`, `nabla predict` and `nabla init`: use a model
+ * written by `nabla train`, or make a fresh one from a NET.cfg. */
+#include "cli.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Fashion-MNIST's classes, in label order. */
+static const char *FASHION[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                  "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+static int cmd_eval(int argc, char **argv) {
+    const char *cmd = "eval", *data = NULL;
+    double adv = 0;
+    long batch = 1000, threads = 0;
+    bool json = false, help = false;
+    nb_flag flags[] = {
+        {"--data", NB_FLAG_STR, &data, "fashion-mnist, an IDX folder, or FILE.csv (its test split)"},
+        {"--adversarial", NB_FLAG_FLOAT, &adv, "also measure accuracy on FGSM examples with this eps (eq. 21)"},
+        {"--batch", NB_FLAG_INT, &batch, "examples per forward pass (1000)"},
+        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
+        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char *pos[1];
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
+    if (help || npos != 1) {
+        nb_cli_usage(cmd, "MODEL --data fashion-mnist|DIR|FILE.csv [--adversarial EPS] [--json]", flags, nflags);
+        return help ? 0 : 1;
+    }
+    if (!data) return nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
+    if (adv < 0 || adv > 1) return nb_cli_fail(cmd, "--adversarial: expected eps in [0, 1], got %g", adv);
+    if (batch < 1) return nb_cli_fail(cmd, "--batch: expected a positive integer");
+    nb_set_threads((int)threads);
+    nb_net *net = nb_net_load(pos[0], NULL);
+    if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    nb_dataset test;
+    if (nb_dataset_load(data, false, &test)) {
+        nb_net_free(net);
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    }
+    int64_t shape[4];
+    int nd = nb_net_input_shape(net, shape);
+    int rc = 0;
+    if (nb_shape_numel(nd, shape) != nb_shape_numel(test.nd, test.shape)) {
+        rc = nb_cli_fail(cmd, "%s: the network takes %lld values per example, %s has %lld", pos[0],
+                         (long long)nb_shape_numel(nd, shape), data, (long long)nb_shape_numel(test.nd, test.shape));
+    } else if (nb_net_outputs(net) < test.nclass) {
+        rc = nb_cli_fail(cmd, "%s: the network has %lld outputs, the data has %d classes", pos[0],
+                         (long long)nb_net_outputs(net), test.nclass);
+    } else {
+        double t0 = nb_cli_now();
+        nb_eval_result ev;
+        nb_net_evaluate(net, &test, batch, (float)adv, &ev);
+        double secs = nb_cli_now() - t0;
+        fprintf(json ? stderr : stdout, "%s on %s (%lld examples): accuracy %.4f, loss %.4f, zero activations %.1f%%",
+                pos[0], data, (long long)ev.n, ev.accuracy, ev.loss, 100 * ev.zero_fraction);
+        if (adv > 0) fprintf(json ? stderr : stdout, ", FGSM eps %g accuracy %.4f", adv, ev.adv_accuracy);
+        fprintf(json ? stderr : stdout, " (%.2f s)\n", secs);
+        if (json) {
+            printf("{\"test_accuracy\": %.6f, \"test_loss\": %.6f, \"examples\": %lld, \"zero_activation_fraction\": %.6f, "
+                   "\"seconds\": %.3f",
+                   ev.accuracy, ev.loss, (long long)ev.n, ev.zero_fraction, secs);
+            if (adv > 0) printf(", \"adversarial_accuracy\": %.6f", ev.adv_accuracy);
+            printf("}\n");
+        }
+    }
+    nb_dataset_free(&test);
+    nb_net_free(net);
+    return rc;
+}
+
+NB_COMMAND("eval", cmd_eval, "test accuracy and loss of a model (optionally under FGSM attack)")
+
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static int cmd_predict(int argc, char **argv) {
+    const char *cmd = "predict";
+    bool json = false, help = false;
+    nb_flag flags[] = {
+        {"--json", NB_FLAG_BOOL, &json, "print one JSON line with every prediction on stdout"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char **pos = malloc(sizeof(char *) * (size_t)(argc > 1 ? argc : 1));
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, argc, &npos)) {
+        free(pos);
+        return 1;
+    }
+    if (help || npos < 2) {
+        nb_cli_usage(cmd, "MODEL IMAGE.png... [--json]   (gray images of the network's input size, white on black as "
+                          "in Fashion-MNIST)", flags, nflags);
+        free(pos);
+        return help ? 0 : 1;
+    }
+    nb_net *net = nb_net_load(pos[0], NULL);
+    if (!net) {
+        free(pos);
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    }
+    int64_t shape[4];
+    int nd = nb_net_input_shape(net, shape);
+    int64_t H = nd == 3 ? shape[1] : 0, W = nd == 3 ? shape[2] : 0, C = nb_net_outputs(net);
+    int rc = 0;
+    if (nd != 3 || shape[0] != 1) {
+        rc = nb_cli_fail(cmd, "%s: the network does not take one-channel images", pos[0]);
+        goto done;
+    }
+    if (json) printf("[");
+    for (int i = 1; i < npos && !rc; i++) {
+        int64_t h, w;
+        nb_tensor *img = nb_png_read_gray(pos[i], &h, &w);
+        if (!img) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            break;
+        }
+        if (h != H || w != W) {
+            rc = nb_cli_fail(cmd, "%s: the image is %lldx%lld, the network expects %lldx%lld", pos[i], (long long)w,
+                             (long long)h, (long long)W, (long long)H);
+            nb_tensor_free(img);
+            break;
+        }
+        bool old = nb_set_grad_enabled(false);
+        nb_tensor *x = nb_reshape(nb_detach(img), 4, (int64_t[]){1, 1, H, W});
+        nb_tensor *p = nb_softmax(nb_net_forward(net, x, false, NULL), 1);
+        nb_set_grad_enabled(old);
+        int32_t best;
+        nb_argmax_rows(p, &best);
+        const char *name = C == 10 ? FASHION[best] : NULL;
+        if (json) {
+            printf("%s{\"file\": ", i > 1 ? ", " : "");
+            print_json_string(pos[i]);
+            printf(", \"class\": %d, ", best);
+            if (name) printf("\"name\": \"%s\", ", name);
+            printf("\"probabilities\": [");
+            for (int64_t c = 0; c < C; c++) printf(c ? ", %.6f" : "%.6f", p->data[c]);
+            printf("]}");
+        } else {
+            printf("%s: %d%s%s%s (p = %.3f)\n", pos[i], best, name ? " (" : "", name ? name : "", name ? ")" : "",
+                   p->data[best]);
+        }
+        nb_tensor_free(img);
+        nb_arena_reset();
+    }
+    if (json && !rc) printf("]\n");
+done:
+    nb_net_free(net);
+    free(pos);
+    return rc;
+}
+
+NB_COMMAND("predict", cmd_predict, "classify PNG images with a model")
+
+static int cmd_init(int argc, char **argv) {
+    const char *cmd = "init", *out = NULL;
+    long seed = 1;
+    bool help = false;
+    nb_flag flags[] = {
+        {"--out", NB_FLAG_STR, &out, "the model file to write"},
+        {"--seed", NB_FLAG_INT, &seed, "seed of the initialization (1)"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char *pos[1];
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
+    if (help || npos != 1 || !out) {
+        nb_cli_usage(cmd, "NET.cfg --out MODEL [--seed S]", flags, nflags);
+        return help ? 0 : 1;
+    }
+    nb_net *net = nb_net_load_cfg(pos[0]);
+    if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    nb_rng rng;
+    nb_rng_seed(&rng, (uint64_t)seed, 0); /* stream 0: the same numbers as `nabla train --seed` */
+    int rc = 0;
+    if (nb_net_build(net, 0, NULL, &rng) || nb_net_save(net, out, NULL, NULL, 0, NULL, NULL, 0))
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+    else
+        nb_net_summary(net, stdout);
+    nb_net_free(net);
+    return rc;
+}
+
+NB_COMMAND("init", cmd_init, "write a freshly initialized model for a NET.cfg")

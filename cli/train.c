@@ -1,0 +1,352 @@
+/* train.c — `nabla train`: classifiers from a NET.cfg on Fashion-MNIST (or
+ * any IDX folder or CSV), with the regularizers of the notes: weight decay
+ * (eq. 7.1), sparse activations (eq. 7.48) and adversarial training (eq. 21).
+ * Checkpoints are written atomically after every epoch and hold everything
+ * needed to resume with the same result as an uninterrupted run. */
+#include "cli.h"
+#include "train_state.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *SYNOPSIS =
+    "NET.cfg --data fashion-mnist|DIR|FILE.csv [--epochs N] [--batch B] [--lr X] [--optim sgd|adam|adamw]\n"
+    "       [--momentum M] [--nesterov] [--weight-decay A] [--l1-activation A] [--adversarial EPS] [--seed S]\n"
+    "       [--threads T] [--init MODEL] [--steps N] [--no-shuffle] [--out MODEL] [--log LOG.csv]\n"
+    "       [--resume MODEL] [--json]";
+
+typedef struct {
+    nb_net *net;
+    nb_optim *opt;
+    nb_param *params;
+    int np;
+    nb_dataset train, test;
+    nb_train_state s;
+} trainer;
+
+/* The loss of one batch, with the penalties the flags ask for. */
+static nb_tensor *batch_loss(trainer *T, nb_tensor *x, const int32_t *y, double *data_loss, int64_t *correct) {
+    const nb_train_state *s = &T->s;
+    nb_tensor *logits = nb_net_forward(T->net, x, true, &T->s.rng_dropout);
+    nb_tensor *loss = nb_cross_entropy(logits, y);
+    int64_t n = logits->shape[0], c = logits->shape[1];
+    int32_t pred[4096];
+    if (n <= 4096) {
+        nb_argmax_rows(logits, pred);
+        for (int64_t i = 0; i < n; i++) *correct += pred[i] == y[i];
+    }
+    (void)c;
+    *data_loss = nb_item(loss);
+    if (s->l1_activation > 0) {
+        /* eq. 7.48 with Omega(h) = sum |h| over the hidden activations, averaged
+         * over the batch like the data loss. */
+        for (int l = 0; l < nb_net_layers(T->net); l++) {
+            if (!nb_net_layer_is_activation(T->net, l)) continue;
+            nb_tensor *h = nb_net_layer_output(T->net, l);
+            nb_tensor *pen = nb_mul_scalar(nb_sum_all(nb_abs(h)), (float)(s->l1_activation / (double)n));
+            loss = nb_add(loss, pen);
+        }
+    }
+    if (s->adversarial > 0) {
+        /* Adversarial training (eq. 21): the mean of the loss on the clean
+         * batch and on its FGSM perturbation (Goodfellow et al.'s alpha = 0.5). */
+        nb_tensor *xa = nb_fgsm(T->net, x, y, (float)s->adversarial);
+        nb_tensor *la = nb_cross_entropy(nb_net_forward(T->net, xa, true, &T->s.rng_dropout), y);
+        loss = nb_mul_scalar(nb_add(loss, la), 0.5f);
+    }
+    return loss;
+}
+
+/* Names the first layer whose output holds NaN or Inf after a forward pass. */
+static void report_nonfinite(const trainer *T, const char *cmd, int64_t step, double loss) {
+    for (int l = 0; l < nb_net_layers(T->net); l++) {
+        const nb_tensor *h = nb_net_layer_output(T->net, l);
+        for (int64_t i = 0; h && i < h->size; i++)
+            if (!isfinite(h->data[i])) {
+                nb_cli_fail(cmd, "the loss became %g at step %lld: the first non-finite value appeared in the output of "
+                                 "layer '%s' (try a smaller --lr)", loss, (long long)step, nb_net_layer_name(T->net, l));
+                return;
+            }
+    }
+    nb_cli_fail(cmd, "the loss became %g at step %lld: every layer output is finite, so it overflowed in the loss "
+                     "(try a smaller --lr)", loss, (long long)step);
+}
+
+static int save_checkpoint(trainer *T, const char *cmd) {
+    if (!T->s.out) return 0;
+    if (nb_train_state_save(&T->s, T->net, T->opt, T->s.out)) {
+        nb_cli_fail(cmd, "%s", nb_errmsg());
+        nb_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
+static int run(trainer *T, const char *cmd) {
+    nb_train_state *s = &T->s;
+    int64_t n = T->train.n, B = s->batch;
+    int64_t per_epoch = (n + B - 1) / B;
+    int64_t *perm = malloc(sizeof(int64_t) * (size_t)n);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)B);
+    double t_start = nb_cli_now(), train_seconds = 0;
+    nb_eval_result ev = {0};
+    bool stopped = false;
+    int rc = 0;
+
+    while (s->epoch < s->epochs && !stopped) {
+        /* The order of this epoch comes from the shuffle stream as it was when
+         * the epoch began, so a resumed epoch replays the same batches. */
+        s->rng_epoch = s->rng_shuffle;
+        for (int64_t i = 0; i < n; i++) perm[i] = i;
+        if (s->shuffle) nb_rng_shuffle(&s->rng_shuffle, perm, n);
+        double t_epoch = nb_cli_now(), last_draw = 0, loss_sum = 0;
+        int64_t seen = 0, correct = 0;
+        for (int64_t b = s->epoch_pos; b < per_epoch; b++) {
+            if (s->max_steps > 0 && s->step >= s->max_steps) {
+                stopped = true;
+                break;
+            }
+            int64_t start = b * B, m = n - start < B ? n - start : B;
+            double t0 = nb_cli_now();
+            nb_tensor *x = nb_dataset_batch(&T->train, perm + start, m, y);
+            double dl;
+            nb_tensor *loss = batch_loss(T, x, y, &dl, &correct);
+            if (!isfinite(nb_item(loss))) {
+                report_nonfinite(T, cmd, s->step, nb_item(loss));
+                rc = 1;
+                goto done;
+            }
+            nb_backward(loss);
+            nb_optim_step(T->opt);
+            nb_optim_zero_grad(T->opt);
+            nb_arena_reset();
+            train_seconds += nb_cli_now() - t0;
+            s->step++;
+            s->images += m;
+            s->epoch_pos = b + 1;
+            loss_sum += dl * (double)m;
+            seen += m;
+            double now = nb_cli_now();
+            if (nb_cli_tty() && (now - last_draw > 0.2 || b + 1 == per_epoch)) {
+                char label[32], extra[96];
+                snprintf(label, sizeof label, "epoch %lld/%lld", (long long)s->epoch + 1, (long long)s->epochs);
+                snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", loss_sum / (double)seen, (double)seen / (now - t_epoch));
+                nb_cli_progress(label, b + 1, per_epoch, now - t_epoch, extra, false);
+                last_draw = now;
+            }
+        }
+        if (seen == 0) break; /* --steps was already reached */
+        bool finished = s->epoch_pos >= per_epoch;
+        double secs = nb_cli_now() - t_epoch;
+        nb_net_evaluate(T->net, &T->test, 1000, (float)s->adversarial, &ev);
+        double train_loss = loss_sum / (double)seen, train_acc = (double)correct / (double)seen;
+        if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "epoch %lld/%lld%s: train loss %.4f acc %.4f | test loss %.4f acc %.4f", (long long)s->epoch + 1,
+                (long long)s->epochs, finished ? "" : " (partial)", train_loss, train_acc, ev.loss, ev.accuracy);
+        if (s->adversarial > 0) fprintf(stderr, " adv acc %.4f", ev.adv_accuracy);
+        if (s->l1_activation > 0) fprintf(stderr, " zeros %.1f%%", 100 * ev.zero_fraction);
+        fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)seen / (secs > 0 ? secs : 1), secs);
+        nb_train_log_row(s, s->epoch + 1, train_loss, train_acc, &ev, nb_cli_now() - t_start);
+        if (finished) {
+            /* The checkpoint records finished epochs and where the next starts;
+             * a run stopped mid-epoch by --steps keeps the epoch's start and
+             * position instead, so a resume replays the same order. */
+            s->epoch++;
+            s->epoch_pos = 0;
+            s->rng_epoch = s->rng_shuffle;
+        }
+        if (save_checkpoint(T, cmd) || nb_train_log_write(s)) {
+            if (*nb_errmsg()) nb_cli_fail(cmd, "%s", nb_errmsg());
+            rc = 1;
+            goto done;
+        }
+    }
+    if (!ev.n) nb_net_evaluate(T->net, &T->test, 1000, (float)s->adversarial, &ev);
+done:
+    if (!rc) {
+        double total = nb_cli_now() - t_start;
+        fprintf(stderr, "test accuracy %.4f, test loss %.4f (%lld steps, %.1f s training, %.1f s in all)%s%s\n",
+                ev.accuracy, ev.loss, (long long)s->step, train_seconds, total, s->out ? "; model: " : "",
+                s->out ? s->out : "");
+        if (s->json) {
+            printf(
+                    "{\"test_accuracy\": %.6f, \"test_loss\": %.6f, \"epochs\": %lld, \"steps\": %lld, \"seconds\": %.3f, "
+                    "\"train_seconds\": %.3f, \"train_images_per_second\": %.1f, \"zero_activation_fraction\": %.6f",
+                    ev.accuracy, ev.loss, (long long)s->epoch, (long long)s->step, total, train_seconds,
+                    train_seconds > 0 ? (double)s->images / train_seconds : 0, ev.zero_fraction);
+            if (s->adversarial > 0) printf( ", \"adversarial_accuracy\": %.6f", ev.adv_accuracy);
+            printf( "}\n");
+        }
+    }
+    free(perm);
+    free(y);
+    return rc;
+}
+
+static int cmd_train(int argc, char **argv) {
+    const char *cmd = "train";
+    trainer T;
+    memset(&T, 0, sizeof T);
+    nb_train_state *s = &T.s;
+    nb_train_state_defaults(s);
+    bool help = false;
+    const char *resume = NULL, *init = NULL;
+    /* --resume first: its stored settings are the defaults the other flags override. */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--resume")) resume = argv[i + 1];
+    nb_safetensors *ckpt = NULL;
+    if (resume) {
+        T.net = nb_net_load(resume, &ckpt);
+        if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
+        if (nb_train_state_read(s, ckpt, resume)) {
+            nb_st_free(ckpt);
+            nb_net_free(T.net);
+            return nb_cli_fail(cmd, "%s", nb_errmsg());
+        }
+    }
+    long epochs = s->epochs, batch = s->batch, seed = (long)s->seed, threads = 0, steps = s->max_steps;
+    double lr = s->lr, momentum = s->momentum, wd = s->weight_decay, l1 = s->l1_activation, adv = s->adversarial;
+    const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log;
+    bool no_shuffle = !s->shuffle, nesterov = s->nesterov, json = false;
+    nb_flag flags[] = {
+        {"--data", NB_FLAG_STR, &data, "fashion-mnist, an IDX folder, or FILE.csv (label in the last column)"},
+        {"--epochs", NB_FLAG_INT, &epochs, "passes over the training set (10)"},
+        {"--batch", NB_FLAG_INT, &batch, "examples per step (128)"},
+        {"--lr", NB_FLAG_FLOAT, &lr, "learning rate (sgd 0.05, adam/adamw 0.001)"},
+        {"--optim", NB_FLAG_STR, &optim, "sgd, adam or adamw (sgd)"},
+        {"--momentum", NB_FLAG_FLOAT, &momentum, "SGD momentum: v = mu v + g (0.9)"},
+        {"--nesterov", NB_FLAG_BOOL, &nesterov, "Nesterov momentum"},
+        {"--weight-decay", NB_FLAG_FLOAT, &wd, "L2 penalty on weights, not biases (eq. 7.1)"},
+        {"--l1-activation", NB_FLAG_FLOAT, &l1, "L1 penalty on hidden activations (eq. 7.48)"},
+        {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)"},
+        {"--seed", NB_FLAG_INT, &seed, "seed for init, shuffling and dropout (1)"},
+        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
+        {"--init", NB_FLAG_STR, &init, "start from the weights of this model"},
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps"},
+        {"--no-shuffle", NB_FLAG_BOOL, &no_shuffle, "feed examples in file order"},
+        {"--out", NB_FLAG_STR, &out, "model file, rewritten atomically after every epoch"},
+        {"--log", NB_FLAG_STR, &log, "CSV log, one row per epoch (see nabla plot)"},
+        {"--resume", NB_FLAG_STR, &resume, "continue a model written by --out where it stopped"},
+        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char *pos[1];
+    int rc = 1;
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) goto out;
+    if (help) {
+        nb_cli_usage(cmd, SYNOPSIS, flags, nflags);
+        rc = 0;
+        goto out;
+    }
+    if (!resume && npos != 1) {
+        nb_cli_usage(cmd, SYNOPSIS, flags, nflags);
+        goto out;
+    }
+    if (resume && npos) {
+        rc = nb_cli_fail(cmd, "--resume takes the network from the model file; drop '%s'", pos[0]);
+        goto out;
+    }
+    if (!data) {
+        rc = nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
+        goto out;
+    }
+    if (epochs < 1 || batch < 1 || batch > 4096 || steps < 0 || !(lr > 0) || momentum < 0 || momentum >= 1 || wd < 0 ||
+        l1 < 0 || adv < 0 || adv > 1) {
+        rc = nb_cli_fail(cmd, "out of range: need --epochs >= 1, 1 <= --batch <= 4096, --lr > 0, 0 <= --momentum < 1, "
+                              "--weight-decay, --l1-activation >= 0, 0 <= --adversarial <= 1");
+        goto out;
+    }
+    if (strcmp(optim, "sgd") && strcmp(optim, "adam") && strcmp(optim, "adamw")) {
+        rc = nb_cli_fail(cmd, "--optim: expected sgd, adam or adamw, got '%s'", optim);
+        goto out;
+    }
+    if (resume && init) {
+        rc = nb_cli_fail(cmd, "--resume and --init exclude each other");
+        goto out;
+    }
+    bool lr_given = false;
+    for (int i = 1; i < argc; i++) lr_given |= !strncmp(argv[i], "--lr", 4);
+    if (!lr_given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
+    s->epochs = epochs;
+    s->batch = batch;
+    s->lr = lr;
+    s->momentum = momentum;
+    s->nesterov = nesterov;
+    s->weight_decay = wd;
+    s->l1_activation = l1;
+    s->adversarial = adv;
+    s->seed = (uint64_t)seed;
+    s->max_steps = steps;
+    s->shuffle = !no_shuffle;
+    s->optim = optim;
+    s->data = data;
+    s->out = out ? out : resume;
+    s->log = log;
+    s->json = json;
+    nb_set_threads((int)threads);
+
+    if (nb_dataset_load(data, true, &T.train) || nb_dataset_load(data, false, &T.test)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
+    }
+    if (!resume) {
+        T.net = nb_net_load_cfg(pos[0]);
+        if (!T.net) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
+        nb_train_state_seed(s);
+        nb_rng init_rng;
+        nb_rng_seed(&init_rng, s->seed, 0);
+        if (nb_net_build(T.net, T.train.nd, T.train.shape, &init_rng)) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
+        if (init && nb_train_load_weights(T.net, init)) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
+    } else {
+        int64_t shape[4];
+        int nd = nb_net_input_shape(T.net, shape);
+        if (nb_shape_numel(nd, shape) != nb_shape_numel(T.train.nd, T.train.shape)) {
+            rc = nb_cli_fail(cmd, "%s: the network takes %lld values per example, the data has %lld", resume,
+                             (long long)nb_shape_numel(nd, shape), (long long)nb_shape_numel(T.train.nd, T.train.shape));
+            goto out;
+        }
+    }
+    if (nb_net_outputs(T.net) < T.train.nclass) {
+        rc = nb_cli_fail(cmd, "the network has %lld outputs but the data has %d classes", (long long)nb_net_outputs(T.net),
+                         T.train.nclass);
+        goto out;
+    }
+    T.np = nb_net_params(T.net, &T.params);
+    T.opt = nb_train_make_optim(s, T.params, T.np);
+    if (resume && nb_train_state_restore_optim(s, T.opt, ckpt, resume)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
+    }
+    if (s->epoch >= s->epochs) {
+        fprintf(stderr, "%s: already trained for %lld epochs (raise --epochs to continue)\n", resume ? resume : "model",
+                (long long)s->epoch);
+    }
+    if (!json) fprintf(stderr, "training %s on %s: %lld examples, %lld test, %d parameter tensors, %s, batch %lld\n",
+                       resume ? resume : pos[0], data, (long long)T.train.n, (long long)T.test.n, T.np, s->optim,
+                       (long long)s->batch);
+    if (nb_train_log_open(s, resume != NULL)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
+    }
+    rc = run(&T, cmd);
+out:
+    nb_train_state_free(s);
+    nb_optim_free(T.opt);
+    nb_net_free(T.net);
+    nb_dataset_free(&T.train);
+    nb_dataset_free(&T.test);
+    nb_st_free(ckpt);
+    return rc;
+}
+
+NB_COMMAND("train", cmd_train, "train a network described by NET.cfg (Fashion-MNIST, IDX, CSV)")

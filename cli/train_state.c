@@ -1,0 +1,258 @@
+/* train_state.c — checkpoint metadata, optimizer state and the CSV log of
+ * `nabla train` (see train_state.h). */
+#include "train_state.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *LOG_HEADER =
+    "epoch,train_loss,train_accuracy,test_loss,test_accuracy,adversarial_accuracy,zero_fraction,seconds";
+
+void nb_train_state_defaults(nb_train_state *s) {
+    memset(s, 0, sizeof *s);
+    s->epochs = 10;
+    s->batch = 128;
+    s->lr = 0.05;
+    s->momentum = 0.9;
+    s->seed = 1;
+    s->shuffle = true;
+    s->optim = "sgd";
+    nb_train_state_seed(s);
+}
+
+void nb_train_state_seed(nb_train_state *s) {
+    nb_rng_seed(&s->rng_shuffle, s->seed, 1);
+    nb_rng_seed(&s->rng_dropout, s->seed, 2);
+    s->rng_epoch = s->rng_shuffle;
+}
+
+/* --- metadata ------------------------------------------------------------ */
+
+static const char *own(nb_train_state *s, const char *v) {
+    if (s->nowned == (int)(sizeof s->owned / sizeof s->owned[0])) return v;
+    return s->owned[s->nowned++] = strdup(v);
+}
+
+static int get_i64(const nb_safetensors *st, const char *path, const char *key, int64_t *out) {
+    const char *v = nb_st_meta(st, key);
+    char *end;
+    if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < 0) return nb_error("%s: __metadata__ '%s': expected a non-negative integer, got '%s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+static int get_f64(const nb_safetensors *st, const char *path, const char *key, double *out) {
+    const char *v = nb_st_meta(st, key);
+    char *end;
+    if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x == x)) return nb_error("%s: __metadata__ '%s': expected a number, got '%s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+static int get_rng(const nb_safetensors *st, const char *path, const char *key, nb_rng *r) {
+    const char *v = nb_st_meta(st, key);
+    if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
+    unsigned long long a, b;
+    char tail;
+    if (sscanf(v, "%16llx:%16llx%c", &a, &b, &tail) != 2 || !(b & 1))
+        return nb_error("%s: __metadata__ '%s': expected a generator state 'hex:hex', got '%s'", path, key, v);
+    r->state = a;
+    r->inc = b;
+    return 0;
+}
+
+int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char *path) {
+    int64_t shuffle = 1, nesterov = 0, seed = 1;
+    if (get_i64(st, path, "nabla.epochs", &s->epochs) || get_i64(st, path, "nabla.batch", &s->batch) ||
+        get_i64(st, path, "nabla.max_steps", &s->max_steps) || get_i64(st, path, "nabla.epoch", &s->epoch) ||
+        get_i64(st, path, "nabla.epoch_pos", &s->epoch_pos) || get_i64(st, path, "nabla.step", &s->step) ||
+        get_i64(st, path, "nabla.images", &s->images) || get_i64(st, path, "nabla.shuffle", &shuffle) ||
+        get_i64(st, path, "nabla.nesterov", &nesterov) || get_i64(st, path, "nabla.seed", &seed) ||
+        get_f64(st, path, "nabla.lr", &s->lr) || get_f64(st, path, "nabla.momentum", &s->momentum) ||
+        get_f64(st, path, "nabla.weight_decay", &s->weight_decay) ||
+        get_f64(st, path, "nabla.l1_activation", &s->l1_activation) ||
+        get_f64(st, path, "nabla.adversarial", &s->adversarial) ||
+        get_rng(st, path, "nabla.rng_epoch", &s->rng_epoch) || get_rng(st, path, "nabla.rng_dropout", &s->rng_dropout))
+        return -1;
+    const char *optim = nb_st_meta(st, "nabla.optim"), *data = nb_st_meta(st, "nabla.data");
+    if (!optim || !data) return nb_error("%s: not a training checkpoint (optimizer or data set missing from __metadata__)", path);
+    if (s->batch < 1) return nb_error("%s: __metadata__ 'nabla.batch' must be positive", path);
+    s->optim = own(s, optim);
+    s->data = own(s, data);
+    s->shuffle = shuffle != 0;
+    s->nesterov = nesterov != 0;
+    s->seed = (uint64_t)seed;
+    /* Resume from the start of the epoch in progress: the shuffle stream is
+     * replayed from there. */
+    s->rng_shuffle = s->rng_epoch;
+    /* --steps limits one invocation; a resumed run goes on unless given again. */
+    s->max_steps = 0;
+    return 0;
+}
+
+int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *opt, const char *path) {
+    char v[20][64];
+    const char *keys[20], *vals[20];
+    int n = 0;
+#define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
+    PUT("nabla.epochs", "%" PRId64, s->epochs);
+    PUT("nabla.batch", "%" PRId64, s->batch);
+    PUT("nabla.max_steps", "%" PRId64, s->max_steps);
+    PUT("nabla.epoch", "%" PRId64, s->epoch);
+    PUT("nabla.epoch_pos", "%" PRId64, s->epoch_pos);
+    PUT("nabla.step", "%" PRId64, s->step);
+    PUT("nabla.images", "%" PRId64, s->images);
+    PUT("nabla.shuffle", "%d", s->shuffle);
+    PUT("nabla.nesterov", "%d", s->nesterov);
+    PUT("nabla.seed", "%" PRIu64, s->seed);
+    PUT("nabla.lr", "%.17g", s->lr);
+    PUT("nabla.momentum", "%.17g", s->momentum);
+    PUT("nabla.weight_decay", "%.17g", s->weight_decay);
+    PUT("nabla.l1_activation", "%.17g", s->l1_activation);
+    PUT("nabla.adversarial", "%.17g", s->adversarial);
+    PUT("nabla.rng_epoch", "%016" PRIx64 ":%016" PRIx64, s->rng_epoch.state, s->rng_epoch.inc);
+    PUT("nabla.rng_dropout", "%016" PRIx64 ":%016" PRIx64, s->rng_dropout.state, s->rng_dropout.inc);
+    PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(opt));
+#undef PUT
+    keys[n] = "nabla.optim";
+    vals[n++] = s->optim;
+    keys[n] = "nabla.data";
+    vals[n++] = s->data;
+    const char **snames;
+    nb_tensor **st;
+    int ns = nb_optim_state(opt, &snames, &st);
+    char **names = malloc(sizeof(char *) * (size_t)(ns ? ns : 1));
+    for (int i = 0; i < ns; i++) {
+        size_t len = strlen(snames[i]) + 8;
+        names[i] = malloc(len);
+        snprintf(names[i], len, "optim.%s", snames[i]);
+    }
+    int rc = nb_net_save(net, path, keys, vals, n, (const char *const *)names, st, ns);
+    for (int i = 0; i < ns; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
+nb_optim *nb_train_make_optim(const nb_train_state *s, nb_param *params, int np) {
+    nb_optim_opts o = {0};
+    o.kind = !strcmp(s->optim, "adam") ? NB_ADAM : !strcmp(s->optim, "adamw") ? NB_ADAMW : NB_SGD;
+    o.lr = (float)s->lr;
+    o.momentum = o.kind == NB_SGD ? (float)s->momentum : 0.f;
+    o.nesterov = s->nesterov;
+    o.weight_decay = (float)s->weight_decay;
+    return nb_optim_new(&o, params, np);
+}
+
+int nb_train_state_restore_optim(const nb_train_state *s, nb_optim *opt, const nb_safetensors *st, const char *path) {
+    (void)s;
+    const char **snames;
+    nb_tensor **ts;
+    int ns = nb_optim_state(opt, &snames, &ts);
+    for (int i = 0; i < ns; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "optim.%s", snames[i]);
+        nb_tensor *t = nb_st_get(st, name);
+        if (!t) return nb_error("%s: optimizer state '%s' is missing (was it trained with --optim %s?)", path, name, s->optim);
+        if (t->size != ts[i]->size) return nb_error("%s: optimizer state '%s' has %lld values, expected %lld", path, name,
+                                                    (long long)t->size, (long long)ts[i]->size);
+        nb_copy_into(ts[i], t);
+    }
+    int64_t steps;
+    if (get_i64(st, path, "nabla.optim_steps", &steps)) return -1;
+    nb_optim_set_steps(opt, steps);
+    return 0;
+}
+
+int nb_train_load_weights(nb_net *net, const char *path) {
+    nb_safetensors *st = nb_st_read(path);
+    if (!st) return -1;
+    nb_param *params;
+    const char **names;
+    int np = nb_net_params(net, &params);
+    nb_net_param_names(net, &names);
+    int rc = 0;
+    for (int i = 0; i < np && !rc; i++) {
+        nb_tensor *t = nb_st_get(st, names[i]);
+        char a[96], b[96];
+        if (!t) rc = nb_error("%s: tensor '%s' is missing (the network needs it)", path, names[i]);
+        else if (!nb_same_shape(t, params[i].t))
+            rc = nb_error("%s: tensor '%s' has shape %s, the network expects %s", path, names[i],
+                          nb_shape_str(t, a, sizeof a), nb_shape_str(params[i].t, b, sizeof b));
+        else nb_copy_into(params[i].t, t);
+    }
+    nb_st_free(st);
+    return rc;
+}
+
+/* --- CSV log --------------------------------------------------------------- */
+
+static void add_row(nb_train_state *s, const char *line) {
+    char **r = realloc(s->rows, sizeof(char *) * (size_t)(s->nrows + 1));
+    if (!r) return;
+    s->rows = r;
+    s->rows[s->nrows++] = strdup(line);
+}
+
+int nb_train_log_open(nb_train_state *s, bool resuming) {
+    if (!s->log) return 0;
+    add_row(s, LOG_HEADER);
+    if (!resuming) return 0;
+    size_t len;
+    uint8_t *buf = nb_read_file(s->log, &len);
+    if (!buf) {
+        nb_clear_error(); /* no earlier log: start a new one */
+        return 0;
+    }
+    char *text = malloc(len + 1);
+    memcpy(text, buf, len);
+    text[len] = 0;
+    free(buf);
+    /* Keep the rows of finished epochs; a partial epoch is trained again. */
+    char *rest = text, *line;
+    int lineno = 0;
+    while ((line = strsep(&rest, "\n")) != NULL) {
+        if (!*line || lineno++ == 0) continue;
+        long long e = strtoll(line, NULL, 10);
+        if (e >= 1 && e <= s->epoch) add_row(s, line);
+    }
+    free(text);
+    return 0;
+}
+
+void nb_train_log_row(nb_train_state *s, int64_t epoch, double train_loss, double train_acc, const nb_eval_result *ev,
+                      double seconds) {
+    if (!s->log) return;
+    char line[256];
+    snprintf(line, sizeof line, "%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", (long long)epoch, train_loss, train_acc,
+             ev->loss, ev->accuracy, ev->adv_accuracy, ev->zero_fraction, seconds);
+    /* A partial epoch's row is replaced when that epoch finishes. */
+    if (s->nrows > 1 && strtoll(s->rows[s->nrows - 1], NULL, 10) == epoch) {
+        free(s->rows[--s->nrows]);
+    }
+    add_row(s, line);
+}
+
+int nb_train_log_write(const nb_train_state *s) {
+    if (!s->log) return 0;
+    size_t len = 0;
+    for (int i = 0; i < s->nrows; i++) len += strlen(s->rows[i]) + 1;
+    char *buf = malloc(len + 1), *p = buf;
+    for (int i = 0; i < s->nrows; i++) p += sprintf(p, "%s\n", s->rows[i]);
+    int rc = nb_write_file_atomic(s->log, buf, len);
+    free(buf);
+    return rc;
+}
+
+void nb_train_state_free(nb_train_state *s) {
+    for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
+    for (int i = 0; i < s->nrows; i++) free(s->rows[i]);
+    free(s->rows);
+    s->nowned = s->nrows = 0;
+    s->rows = NULL;
+}

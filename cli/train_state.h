@@ -1,0 +1,48 @@
+/* train_state.h — what a `nabla train` run must remember to be resumed with
+ * the same result: settings, counters, random streams and the CSV log. */
+#ifndef NB_TRAIN_STATE_H
+#define NB_TRAIN_STATE_H
+
+#include "nabla.h"
+
+typedef struct nb_train_state {
+    /* settings */
+    int64_t epochs, batch, max_steps;
+    double lr, momentum, weight_decay, l1_activation, adversarial;
+    bool nesterov, shuffle, json;
+    uint64_t seed;
+    const char *optim, *data, *out, *log;
+    /* progress */
+    int64_t epoch;      /* finished epochs */
+    int64_t epoch_pos;  /* batches done in the epoch in progress */
+    int64_t step, images;
+    nb_rng rng_shuffle; /* advances once per epoch (the permutation) */
+    nb_rng rng_epoch;   /* rng_shuffle as it was when the current epoch began */
+    nb_rng rng_dropout;
+    /* storage */
+    char *owned[16];
+    int nowned;
+    char **rows;        /* CSV log lines, header first */
+    int nrows;
+} nb_train_state;
+
+void nb_train_state_defaults(nb_train_state *s);
+/* Seeds the shuffle and dropout streams from s->seed (streams 1 and 2; the
+ * initialization uses stream 0). */
+void nb_train_state_seed(nb_train_state *s);
+/* Reads settings and progress from a checkpoint's metadata. */
+int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char *path);
+/* Writes the network, the optimizer state and s as a checkpoint, atomically. */
+int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *opt, const char *path);
+nb_optim *nb_train_make_optim(const nb_train_state *s, nb_param *params, int np);
+int nb_train_state_restore_optim(const nb_train_state *s, nb_optim *opt, const nb_safetensors *st, const char *path);
+/* --init: copies the parameters of another model (names and shapes must match). */
+int nb_train_load_weights(nb_net *net, const char *path);
+/* The CSV log: open keeps the rows of finished epochs when resuming. */
+int nb_train_log_open(nb_train_state *s, bool resuming);
+void nb_train_log_row(nb_train_state *s, int64_t epoch, double train_loss, double train_acc, const nb_eval_result *ev,
+                      double seconds);
+int nb_train_log_write(const nb_train_state *s);
+void nb_train_state_free(nb_train_state *s);
+
+#endif

@@ -1,0 +1,84 @@
+/* evaluate.c — classification metrics of a network on a data set, and the
+ * fast gradient sign method (eq. 21) used for adversarial training and
+ * adversarial evaluation. */
+#include "../core/internal.h"
+#include <math.h>
+#include <stdlib.h>
+
+nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
+    /* Differentiate the loss w.r.t. the image itself, not the weights. */
+    nb_tensor *xi = nb_detach(x);
+    xi->requires_grad = true;
+    bool old = nb_set_grad_enabled(true);
+    nb_tensor *loss = nb_cross_entropy(nb_net_forward(net, xi, false, NULL), y);
+    nb_tensor *g;
+    nb_grad(loss, &xi, 1, &g, false);
+    nb_set_grad_enabled(old);
+    /* eq. 21: x' = x + eps * sign(grad_x J), kept a valid image in [0, 1]. */
+    nb_tensor *adv = nb_empty_like(x);
+    for (int64_t i = 0; i < x->size; i++) {
+        float s = (float)((g->data[i] > 0) - (g->data[i] < 0));
+        float v = x->data[i] + eps * s;
+        adv->data[i] = v < 0.f ? 0.f : v > 1.f ? 1.f : v;
+    }
+    return adv;
+}
+
+/* Accuracy and summed loss of logits against labels. */
+static void score(const nb_tensor *logits, const int32_t *y, double *loss_sum, int64_t *correct, int32_t *pred) {
+    int64_t n = logits->shape[0], c = logits->shape[1];
+    nb_argmax_rows(logits, pred);
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = logits->data + i * c;
+        float m = row[0];
+        for (int64_t j = 1; j < c; j++) m = row[j] > m ? row[j] : m;
+        double s = 0;
+        for (int64_t j = 0; j < c; j++) s += exp((double)row[j] - m);
+        *loss_sum += log(s) + m - row[y[i]];
+        *correct += pred[i] == y[i];
+    }
+}
+
+void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_eps, nb_eval_result *r) {
+    memset(r, 0, sizeof *r);
+    if (batch <= 0) batch = 1000;
+    /* A private arena: resetting it per batch leaves the caller's tensors alone. */
+    nb_arena *arena = nb_arena_new(), *caller = nb_arena_use(arena);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch), *pred = malloc(sizeof(int32_t) * (size_t)batch);
+    double loss = 0, zeros = 0, acts = 0;
+    int64_t correct = 0, adv_correct = 0;
+    for (int64_t start = 0; start < d->n; start += batch) {
+        int64_t m = d->n - start < batch ? d->n - start : batch;
+        for (int64_t i = 0; i < m; i++) idx[i] = start + i;
+        bool old = nb_set_grad_enabled(false);
+        nb_tensor *x = nb_dataset_batch(d, idx, m, y);
+        nb_tensor *logits = nb_net_forward(net, x, false, NULL);
+        score(logits, y, &loss, &correct, pred);
+        for (int l = 0; l < nb_net_layers(net); l++) {
+            if (!nb_net_layer_is_activation(net, l)) continue;
+            const nb_tensor *h = nb_net_layer_output(net, l);
+            for (int64_t i = 0; i < h->size; i++) zeros += h->data[i] == 0.f;
+            acts += (double)h->size;
+        }
+        nb_set_grad_enabled(old);
+        if (adv_eps > 0) {
+            nb_tensor *xa = nb_fgsm(net, x, y, adv_eps);
+            old = nb_set_grad_enabled(false);
+            double unused = 0;
+            score(nb_net_forward(net, xa, false, NULL), y, &unused, &adv_correct, pred);
+            nb_set_grad_enabled(old);
+        }
+        nb_arena_reset();
+    }
+    r->n = d->n;
+    r->loss = d->n ? loss / (double)d->n : 0;
+    r->accuracy = d->n ? (double)correct / (double)d->n : 0;
+    r->adv_accuracy = d->n ? (double)adv_correct / (double)d->n : 0;
+    r->zero_fraction = acts > 0 ? zeros / acts : 0;
+    nb_arena_use(caller);
+    nb_arena_free(arena);
+    free(idx);
+    free(y);
+    free(pred);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# run.sh — the whole test suite: the unit tests (build/nabla-tests) and the
+# command-line tests (tests/cli.sh), with one total at the end.
+set -u
+cd "$(dirname "$0")/.."
+export NABLA_THREADS=${NABLA_THREADS:-2}
+total_p=0 total_f=0 status=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for suite in "build/nabla-tests" "tests/cli.sh"; do
+    echo "== $suite"
+    $suite 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    out=$(tail -1 "$log")
+    if [[ $out =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        total_p=$((total_p + BASH_REMATCH[1]))
+        total_f=$((total_f + BASH_REMATCH[2]))
+    else
+        echo "$suite did not finish (status $rc)"
+        total_f=$((total_f + 1))
+    fi
+    ((rc == 0)) || status=1
+done
+echo "$total_p passed, $total_f failed"
+exit $status
