@@ -147,6 +147,43 @@ cli_csv_data() {
     awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "blobs accuracy $acc"
 }
 
+# Writes Fashion-MNIST test image I as an 8-bit gray PNG (Python's standard
+# library only: zlib and struct), so predict sees exactly what eval saw.
+fashion_png() {
+    python3 - "$FASHION/t10k-images-idx3-ubyte.gz" "$1" "$2" <<'PY'
+import gzip, struct, sys, zlib
+src, index, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with gzip.open(src) as f:
+    f.seek(16 + 784 * index)
+    pix = f.read(784)
+raw = b"".join(b"\x00" + pix[r * 28:(r + 1) * 28] for r in range(28))
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+open(out, "wb").write(png)
+PY
+}
+
+cli_predict() {
+    command -v python3 >/dev/null || { echo "  (python3 missing: predict test skipped)"; return; }
+    [[ -e $FASHION/t10k-images-idx3-ubyte.gz ]] || { fail "Fashion-MNIST missing"; return; }
+    "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --steps 200 --out "$WORK/p.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    fashion_png 0 "$WORK/img0.png" && fashion_png 1 "$WORK/img1.png" || { fail "could not write PNGs"; return; }
+    "$NABLA" predict "$WORK/p.st" "$WORK/img0.png" "$WORK/img1.png" >"$WORK/out" 2>"$WORK/err" ||
+        { fail "predict failed: $(cat "$WORK/err")"; return; }
+    # Test images 0 and 1 are an ankle boot (9) and a pullover (2).
+    grep -q "img0.png: 9 (Ankle boot)" "$WORK/out" || fail "image 0: $(head -1 "$WORK/out")"
+    grep -q "img1.png: 2 (Pullover)" "$WORK/out" || fail "image 1: $(sed -n 2p "$WORK/out")"
+    "$NABLA" predict "$WORK/p.st" "$WORK/img0.png" --json >"$WORK/out" 2>/dev/null || fail "predict --json"
+    grep -q '"class": 9' "$WORK/out" || fail "JSON: $(cat "$WORK/out")"
+    printf '[net]\ninput = 1x28x28\n' >"$WORK/notpng.png"
+    expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/notpng.png" && expect_err "notpng.png"
+    "$NABLA" plot "$ROOT/tests/data/log.csv" --out "$WORK/big.png" >/dev/null 2>&1 &&
+        { expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/big.png" && expect_err "expects 28x28"; }
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^cli_'); do
     want=$(($# == 0))
     for f in "$@"; do [[ $t == *$f* ]] && want=1; done
