@@ -29,7 +29,7 @@ static const conv_case cases[] = {
     {2, 3, 7, 6, 16, 3, 3, {.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1}},
     {2, 16, 6, 5, 13, 3, 2, {.pad_top = 2, .pad_left = 1, .pad_right = 1, .dil_h = 2}},
     {2, 16, 7, 7, 16, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_right = 1}},
-    {1, 16, 5, 6, 16, 2, 3, {.pad_top = 3, .pad_bottom = 1, .pad_left = 3, .dil_w = 2}},
+    {1, 16, 5, 6, 16, 2, 3, {.pad_top = 3, .pad_bottom = 2, .pad_left = 3, .pad_right = 5, .dil_w = 2}},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

@@ -79,6 +79,9 @@ TEST(test_maxpool_gradient_goes_to_the_argmax) {
     nb_backward(nb_sum_all(y));
     for (int i = 0; i < 9; i++) CHECK(x->grad->data[i] == (i == 4 ? 4.f : 0.f));
     nb_tensor_free(x);
+    /* A NaN wins its windows (as in PyTorch), and only those. */
+    nb_tensor *z = nb_maxpool2d(nb_from_data(NB_SHAPE(1, 1, 2, 4), (float[]){1, NAN, 3, 4, 5, 6, 7, 8}), 2, 0, 0);
+    CHECK(isnan(z->data[0]) && z->data[1] == 8.f);
 }
 
 typedef struct { int k, s, p; bool max; } pool_ctx;

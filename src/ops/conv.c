@@ -192,27 +192,25 @@ static float *col_scratch(const geom *g, int nt) {
 
 static int64_t panels_of(int64_t n) { return (n + VB - 1) / VB; }
 
-/* Whether n channels fill their 16-wide panels well enough (at most a
- * quarter of the lanes wasted) for the direct kernels to pay. */
-static bool direct_fits(int64_t n) { return n >= 12 && panels_of(n) * VB * 4 <= n * 5; }
+/* Whether n channels fill their 16-wide panels well enough for the direct
+ * kernels to pay: at most one idle lane for every four used (13-16, 26-32,
+ * 39-48, 52-64, ... channels). */
+static bool direct_fits(int64_t n) { return panels_of(n) * VB * 4 <= n * 5; }
 
-/* dst [C, Hp, Wp] = src [C, H, W] placed at (top, left), zeros around it; a
- * negative top/left crops src instead. */
+/* dst [C, Hp, Wp] = src [C, H, W] placed at (top, left); a negative
+ * top/left crops src instead. Only the image's rectangle is written: the
+ * zeros around it are set once per buffer (pad_clear), since every image of
+ * a batch lands in the same place. */
+static void pad_clear(float *dst, int64_t n) { memset(dst, 0, sizeof(float) * (size_t)n); }
 static void pad_image(const float *src, int64_t C, int64_t H, int64_t W, int64_t top, int64_t left, int64_t Hp,
                       int64_t Wp, float *dst) {
+    int64_t i0 = top < 0 ? 0 : top, i1 = H + top < Hp ? H + top : Hp;
     int64_t j0 = left < 0 ? 0 : left, j1 = W + left < Wp ? W + left : Wp;
     for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < Hp; i++) {
+        for (int64_t i = i0; i < i1; i++) {
             float *restrict d = dst + (c * Hp + i) * Wp;
-            int64_t si = i - top;
-            if (si < 0 || si >= H || j1 <= j0) {
-                for (int64_t j = 0; j < Wp; j++) d[j] = 0.f;
-                continue;
-            }
-            const float *restrict sr = src + (c * H + si) * W;
-            for (int64_t j = 0; j < j0; j++) d[j] = 0.f;
+            const float *restrict sr = src + (c * H + i - top) * W;
             for (int64_t j = j0; j < j1; j++) d[j] = sr[j - left];
-            for (int64_t j = j1; j < Wp; j++) d[j] = 0.f;
         }
 }
 
@@ -296,9 +294,9 @@ static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int
     }
 }
 
-/* One image's share of the weight gradient: gwT [K, np*16] += sum over
- * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, np*16] being
- * the output gradient with channels last. */
+/* One image's share of the weight gradient: gwT [K, ncp] += sum over
+ * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
+ * output gradient with channels last, padded to ncp (a multiple of 16). */
 static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *gyT,
                                int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
     float tile[TP * VB];
@@ -341,6 +339,7 @@ static void forward_direct(const geom *g, const float *x, const float *w, const 
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
     {
         float *xpad = scratch + thread_id() * xsz;
+        pad_clear(xpad, xsz);
         NB_PRAGMA(omp for schedule(static))
         for (int64_t n = 0; n < g->N; n++) {
             pad_image(x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, Hp, Wp, xpad);
@@ -371,6 +370,7 @@ static void grad_input_direct(const geom *g, const float *gy, const float *w, fl
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
     {
         float *gpad = scratch + thread_id() * gsz;
+        pad_clear(gpad, gsz);
         NB_PRAGMA(omp for schedule(static))
         for (int64_t n = 0; n < g->N; n++) {
             pad_image(gy + n * g->OC * g->P, g->OC, g->OH, g->OW, top, left, Hq, Wq, gpad);
@@ -390,7 +390,7 @@ static void grad_weight_direct(const geom *g, const float *gy, const float *x, f
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
     {
         float *xpad = scratch + thread_id() * (xsz + gsz + wsz), *gyT = xpad + xsz, *acc = gyT + gsz;
-        memset(gyT, 0, sizeof(float) * (size_t)(gsz + wsz)); /* also the padding channels of gyT, once */
+        pad_clear(xpad, xsz + gsz + wsz); /* also the padding channels of gyT and the sums */
         NB_PRAGMA(omp for schedule(static))
         for (int64_t n = 0; n < g->N; n++) {
             const float *gn = gy + n * g->OC * g->P;
@@ -409,8 +409,8 @@ static void grad_weight_direct(const geom *g, const float *gy, const float *x, f
 }
 #endif /* AVX2 + FMA */
 
-/* y [N, OC, OH, OW] = conv(x [N, C, H, W], w [OC, K]) + b: per image,
- * y_n [OC, P] = w [OC, K] im2col(x_n) [K, P]. */
+/* y [N, OC, OH, OW] = conv(x [N, C, H, W], w [OC, K]) + b: by the direct
+ * kernel when OC suits it, else per image y_n [OC, P] = w [OC, K] im2col(x_n) [K, P]. */
 static void conv_forward(const geom *g, const float *x, const float *w, const float *b, float *y) {
 #ifdef NB_CONV_DIRECT
     if (direct_fits(g->OC)) {
@@ -438,7 +438,8 @@ static void conv_forward(const geom *g, const float *x, const float *w, const fl
 }
 
 /* gx [N, C, H, W] = Tin(gy [N, OC, OH, OW], w [OC, K]), the adjoint of
- * x -> conv(x, w): per image, col = w^T gy_n [K, P], then col2im. */
+ * x -> conv(x, w): by the direct kernel when C suits it and the stride is 1,
+ * else per image col = w^T gy_n [K, P], then col2im. */
 static void conv_grad_input(const geom *g, const float *gy, const float *w, float *gx) {
 #ifdef NB_CONV_DIRECT
     if (g->sh == 1 && g->sw == 1 && direct_fits(g->C)) {
@@ -466,9 +467,9 @@ static void conv_grad_input(const geom *g, const float *gy, const float *w, floa
 }
 
 /* gw [OC, K] = Tw(gy, x) = sum_n gy_n [OC, P] im2col(x_n)^T [P, K], the
- * adjoint of w -> conv(x, w). Each thread sums its images into its own
- * buffer and the buffers are added in thread order, so the result depends
- * only on the thread count (deterministic). */
+ * adjoint of w -> conv(x, w), by the direct kernel when OC suits it. Each
+ * thread sums its images into its own buffer and the buffers are added in
+ * thread order, so the result depends only on the thread count. */
 static void conv_grad_weight(const geom *g, const float *gy, const float *x, float *gw) {
 #ifdef NB_CONV_DIRECT
     if (direct_fits(g->OC)) {
