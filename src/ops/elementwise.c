@@ -198,7 +198,11 @@ nb_tensor *nb_sqrt(nb_tensor *x) {
 /* out = x^p;  dx = g p x^(p-1) */
 static void pow_bw(nb_node *n, nb_tensor *g) {
     float p = n->f[0];
-    nb__accum(n->in[0], nb_mul(g, nb_mul_scalar(nb_pow(n->in[0], p - 1.f), p)));
+    nb_tensor *x = n->in[0];
+    /* p = 1 and 2 avoid x^(p-1) altogether, so higher derivatives at x = 0
+     * stay finite (0 * 0^-1 would be NaN). */
+    nb_tensor *d = p == 1.f ? NULL : p == 2.f ? nb_mul_scalar(x, 2.f) : nb_mul_scalar(nb_pow(x, p - 1.f), p);
+    nb__accum(x, d ? nb_mul(g, d) : g);
 }
 static const nb_op op_pow = {"pow", pow_bw};
 nb_tensor *nb_pow(nb_tensor *x, float p) {
