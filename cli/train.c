@@ -11,7 +11,7 @@
 
 static const char *SYNOPSIS =
     "NET.cfg --data fashion-mnist|DIR|FILE.csv [--epochs N] [--batch B] [--lr X] [--optim sgd|adam|adamw]\n"
-    "       [--momentum M] [--nesterov] [--weight-decay A] [--l1-activation A] [--adversarial EPS] [--seed S]\n"
+    "       [--schedule cosine|step|constant] [--momentum M] [--nesterov] [--weight-decay A] [--l1-activation A] [--adversarial EPS] [--seed S]\n"
     "       [--threads T] [--init MODEL] [--steps N] [--no-shuffle] [--out MODEL] [--log LOG.csv]\n"
     "       [--resume MODEL] [--json]";
 
@@ -110,6 +110,7 @@ static int run(trainer *T, const char *cmd) {
             double t0 = nb_cli_now();
             nb_tensor *x = nb_dataset_batch(&T->train, perm + start, m, y);
             double dl;
+            nb_optim_set_lr(T->opt, (float)nb_train_lr(s, per_epoch));
             nb_tensor *loss = batch_loss(T, x, y, &dl, &correct);
             if (!isfinite(nb_item(loss))) {
                 report_nonfinite(T, cmd, s->step, nb_item(loss));
@@ -206,7 +207,7 @@ static int cmd_train(int argc, char **argv) {
     }
     long epochs = s->epochs, batch = s->batch, seed = (long)s->seed, threads = 0, steps = s->max_steps;
     double lr = s->lr, momentum = s->momentum, wd = s->weight_decay, l1 = s->l1_activation, adv = s->adversarial;
-    const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log;
+    const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log, *schedule = s->schedule;
     bool no_shuffle = !s->shuffle, nesterov = s->nesterov, json = false;
     nb_flag flags[] = {
         {"--data", NB_FLAG_STR, &data, "fashion-mnist, an IDX folder, or FILE.csv (label in the last column)"},
@@ -214,6 +215,7 @@ static int cmd_train(int argc, char **argv) {
         {"--batch", NB_FLAG_INT, &batch, "examples per step (128)"},
         {"--lr", NB_FLAG_FLOAT, &lr, "learning rate (sgd 0.05, adam/adamw 0.001)"},
         {"--optim", NB_FLAG_STR, &optim, "sgd, adam or adamw (sgd)"},
+        {"--schedule", NB_FLAG_STR, &schedule, "learning rate over the run: cosine (to 0), step (x0.1 at 50% and 75%), constant (cosine)"},
         {"--momentum", NB_FLAG_FLOAT, &momentum, "SGD momentum: v = mu v + g (0.9)"},
         {"--nesterov", NB_FLAG_BOOL, &nesterov, "Nesterov momentum"},
         {"--weight-decay", NB_FLAG_FLOAT, &wd, "L2 penalty on weights, not biases (eq. 7.1)"},
@@ -261,6 +263,10 @@ static int cmd_train(int argc, char **argv) {
         rc = nb_cli_fail(cmd, "--optim: expected sgd, adam or adamw, got '%s'", optim);
         goto out;
     }
+    if (strcmp(schedule, "cosine") && strcmp(schedule, "step") && strcmp(schedule, "constant")) {
+        rc = nb_cli_fail(cmd, "--schedule: expected cosine, step or constant, got '%s'", schedule);
+        goto out;
+    }
     if (resume && init) {
         rc = nb_cli_fail(cmd, "--resume and --init exclude each other");
         goto out;
@@ -280,6 +286,7 @@ static int cmd_train(int argc, char **argv) {
     s->max_steps = steps;
     s->shuffle = !no_shuffle;
     s->optim = optim;
+    s->schedule = schedule;
     s->data = data;
     s->out = out ? out : resume;
     s->log = log;

@@ -18,6 +18,7 @@ void nb_train_state_defaults(nb_train_state *s) {
     s->seed = 1;
     s->shuffle = true;
     s->optim = "sgd";
+    s->schedule = "cosine";
     nb_train_state_seed(s);
 }
 
@@ -81,9 +82,11 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
         get_rng(st, path, "nabla.rng_epoch", &s->rng_epoch) || get_rng(st, path, "nabla.rng_dropout", &s->rng_dropout))
         return -1;
     const char *optim = nb_st_meta(st, "nabla.optim"), *data = nb_st_meta(st, "nabla.data");
-    if (!optim || !data) return nb_error("%s: not a training checkpoint (optimizer or data set missing from __metadata__)", path);
+    const char *schedule = nb_st_meta(st, "nabla.schedule");
+    if (!optim || !data || !schedule) return nb_error("%s: not a training checkpoint (optimizer or data set missing from __metadata__)", path);
     if (s->batch < 1) return nb_error("%s: __metadata__ 'nabla.batch' must be positive", path);
     s->optim = own(s, optim);
+    s->schedule = own(s, schedule);
     s->data = own(s, data);
     s->shuffle = shuffle != 0;
     s->nesterov = nesterov != 0;
@@ -97,8 +100,8 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
 }
 
 int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *opt, const char *path) {
-    char v[20][64];
-    const char *keys[20], *vals[20];
+    char v[24][64];
+    const char *keys[24], *vals[24];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.epochs", "%" PRId64, s->epochs);
@@ -124,6 +127,8 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     vals[n++] = s->optim;
     keys[n] = "nabla.data";
     vals[n++] = s->data;
+    keys[n] = "nabla.schedule";
+    vals[n++] = s->schedule;
     const char **snames;
     nb_tensor **st;
     int ns = nb_optim_state(opt, &snames, &st);
@@ -137,6 +142,16 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     for (int i = 0; i < ns; i++) free(names[i]);
     free(names);
     return rc;
+}
+
+double nb_train_lr(const nb_train_state *s, int64_t steps_per_epoch) {
+    int64_t total = s->epochs * steps_per_epoch;
+    if (!strcmp(s->schedule, "cosine")) return nb_lr_cosine((float)s->lr, s->step, total, 0.f);
+    if (!strcmp(s->schedule, "step")) {
+        double f = (double)s->step / (double)(total ? total : 1);
+        return s->lr * (f >= 0.75 ? 0.01 : f >= 0.5 ? 0.1 : 1.0);
+    }
+    return s->lr;
 }
 
 nb_optim *nb_train_make_optim(const nb_train_state *s, nb_param *params, int np) {
