@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_TESTS 2048
 static struct { const char *name; nb_test_fn fn; } tests[MAX_TESTS];
@@ -74,6 +77,39 @@ int main(int argc, char **argv) {
 }
 
 /* --- helpers ------------------------------------------------------------ */
+
+/* Runs fn(ctx) in a child process and checks that it aborts with a message on
+ * stderr containing every string of `needles` (NULL-terminated). */
+void nb_test_expect_fatal(const char *what, void (*fn)(void *), void *ctx, const char *const *needles) {
+    int fd[2];
+    if (pipe(fd) != 0) {
+        CHECK_MSG(0, "%s: pipe failed", what);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        fn(ctx);
+        _exit(0); /* not reached when fn aborts */
+    }
+    close(fd[1]);
+    char buf[1024];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof buf - 1 && (r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+    buf[len] = 0;
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: expected an abort, got status %d", what,
+              status);
+    for (const char *const *n = needles; *n; n++)
+        CHECK_MSG(strstr(buf, *n) != NULL, "%s: message \"%s\" lacks \"%s\"", what, buf, *n);
+}
+
 
 double nb_test_maxrel(const float *a, const float *b, int64_t n) {
     double worst = 0;

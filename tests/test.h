@@ -37,6 +37,11 @@ extern int nb_test_failures; /* failures in the running test */
             nb_test_fail(__FILE__, __LINE__, "%s = %.8g, expected %s = %.8g (tol %g)", #a, a_, #b, b_, t_); \
     } while (0)
 
+/* Runs fn(ctx) in a child process and checks that it aborts (a programmer
+ * error caught by nb_fatal) with a message on stderr containing every string
+ * of the NULL-terminated list `needles`. */
+void nb_test_expect_fatal(const char *what, void (*fn)(void *), void *ctx, const char *const *needles);
+
 /* Largest |a_i - b_i| / max(1, |b_i|). */
 double nb_test_maxrel(const float *a, const float *b, int64_t n);
 

@@ -2,42 +2,7 @@
  * embedding: values against hand-written references, gradients and
  * Hessian-vector products against finite differences, fatal index checks. */
 #include "test.h"
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* Runs fn(ctx) in a child process and checks that it aborts with a message on
- * stderr containing every string of `needles` (NULL-terminated). */
-static void expect_fatal(const char *what, void (*fn)(void *), void *ctx, const char *const *needles) {
-    int fd[2];
-    if (pipe(fd) != 0) {
-        CHECK_MSG(0, "%s: pipe failed", what);
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        fn(ctx);
-        _exit(0); /* not reached when fn aborts */
-    }
-    close(fd[1]);
-    char buf[1024];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof buf - 1 && (r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
-    buf[len] = 0;
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: expected an abort, got status %d", what,
-              status);
-    for (const char *const *n = needles; *n; n++)
-        CHECK_MSG(strstr(buf, *n) != NULL, "%s: message \"%s\" lacks \"%s\"", what, buf, *n);
-}
 
 /* A persistent tensor of normal values that needs no gradient. */
 static nb_tensor *const_tensor(int ndim, const int64_t *shape) {
@@ -341,12 +306,12 @@ static void bad_concat(void *c) {
 }
 
 TEST(test_shape_out_of_range_is_fatal) {
-    expect_fatal("gather", bad_gather, NULL, (const char *[]){"gather_rows", "index 5", "[0, 4)", NULL});
-    expect_fatal("scatter", bad_scatter, NULL, (const char *[]){"scatter_rows", "index -1", "[0, 3)", NULL});
-    expect_fatal("embedding", bad_embedding, NULL, (const char *[]){"embedding", "index 10", "10 rows", NULL});
-    expect_fatal("slice", bad_slice, NULL, (const char *[]){"slice", "[2, 5)", "size 4", NULL});
-    expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
-    expect_fatal("concat", bad_concat, NULL, (const char *[]){"concat", "[3, 4]", "[2, 5]", NULL});
+    nb_test_expect_fatal("gather", bad_gather, NULL, (const char *[]){"gather_rows", "index 5", "[0, 4)", NULL});
+    nb_test_expect_fatal("scatter", bad_scatter, NULL, (const char *[]){"scatter_rows", "index -1", "[0, 3)", NULL});
+    nb_test_expect_fatal("embedding", bad_embedding, NULL, (const char *[]){"embedding", "index 10", "10 rows", NULL});
+    nb_test_expect_fatal("slice", bad_slice, NULL, (const char *[]){"slice", "[2, 5)", "size 4", NULL});
+    nb_test_expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
+    nb_test_expect_fatal("concat", bad_concat, NULL, (const char *[]){"concat", "[3, 4]", "[2, 5]", NULL});
 }
 
 /* --- embedding ----------------------------------------------------------- */
