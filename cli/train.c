@@ -15,6 +15,10 @@ static const char *SYNOPSIS =
     "       [--threads T] [--init MODEL] [--steps N] [--no-shuffle] [--out MODEL] [--log LOG.csv]\n"
     "       [--resume MODEL] [--json]";
 
+/* Test-set batches: small enough that evaluation needs no more memory than
+ * a training step (activations scale with the batch). */
+#define EVAL_BATCH 250
+
 typedef struct {
     nb_net *net;
     nb_optim *opt;
@@ -139,7 +143,7 @@ static int run(trainer *T, const char *cmd) {
         if (seen == 0) break; /* --steps was already reached */
         bool finished = s->epoch_pos >= per_epoch;
         double secs = nb_cli_now() - t_epoch;
-        nb_net_evaluate(T->net, &T->test, 1000, (float)s->adversarial, &ev);
+        nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &ev);
         double train_loss = loss_sum / (double)seen, train_acc = (double)correct / (double)seen;
         if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
         fprintf(stderr, "epoch %lld/%lld%s: train loss %.4f acc %.4f | test loss %.4f acc %.4f", (long long)s->epoch + 1,
@@ -162,7 +166,7 @@ static int run(trainer *T, const char *cmd) {
             goto done;
         }
     }
-    if (!ev.n) nb_net_evaluate(T->net, &T->test, 1000, (float)s->adversarial, &ev);
+    if (!ev.n) nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &ev);
 done:
     if (!rc) {
         double total = nb_cli_now() - t_start;

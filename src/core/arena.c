@@ -82,8 +82,10 @@ void *nb_arena_alloc(size_t bytes) {
             a->cur->used = 0;
             continue;
         }
+        /* Blocks grow by a quarter: the first step of a loop reserves at
+         * most about 25% more than it uses (doubling could reserve 2x). */
         size_t cap = MIN_BLOCK;
-        if (b && b->cap * 2 > cap) cap = b->cap * 2;
+        if (b && b->cap + b->cap / 4 > cap) cap = b->cap + b->cap / 4;
         if (bytes > cap) cap = bytes;
         block *nb = block_new(cap);
         if (b) b->next = nb; else a->head = nb;
@@ -94,11 +96,12 @@ void *nb_arena_alloc(size_t bytes) {
 void nb_arena_reset(void) {
     nb_arena *a = current;
     if (a->head && a->head->next) {
-        /* Several blocks were needed: replace them by one that fits them all. */
-        size_t total = 0;
-        for (block *b = a->head; b; b = b->next) total += b->cap;
+        /* Several blocks were needed: replace them by one that fits what the
+         * step used (plus an eighth), not the sum of the doubling blocks,
+         * which can be twice that. */
+        size_t need = a->used_total + a->used_total / 8;
         free_blocks(a);
-        a->head = a->cur = block_new(total);
+        a->head = a->cur = block_new(need > MIN_BLOCK ? need : MIN_BLOCK);
     }
     if (a->head) a->head->used = 0;
     a->cur = a->head;

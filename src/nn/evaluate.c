@@ -42,8 +42,11 @@ static void score(const nb_tensor *logits, const int32_t *y, double *loss_sum, i
 void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_eps, nb_eval_result *r) {
     memset(r, 0, sizeof *r);
     if (batch <= 0) batch = 1000;
-    /* A private arena: resetting it per batch leaves the caller's tensors alone. */
-    nb_arena *arena = nb_arena_new(), *caller = nb_arena_use(arena);
+    /* Batches are reset as they go. When the caller's arena holds nothing
+     * (a training loop between steps), evaluation reuses its memory; else a
+     * private arena keeps the caller's tensors alive. */
+    bool reuse = nb_arena_bytes_used() == 0;
+    nb_arena *arena = reuse ? NULL : nb_arena_new(), *caller = reuse ? NULL : nb_arena_use(arena);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch), *pred = malloc(sizeof(int32_t) * (size_t)batch);
     double loss = 0, zeros = 0, acts = 0;
@@ -76,8 +79,10 @@ void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_
     r->accuracy = d->n ? (double)correct / (double)d->n : 0;
     r->adv_accuracy = d->n ? (double)adv_correct / (double)d->n : 0;
     r->zero_fraction = acts > 0 ? zeros / acts : 0;
-    nb_arena_use(caller);
-    nb_arena_free(arena);
+    if (!reuse) {
+        nb_arena_use(caller);
+        nb_arena_free(arena);
+    }
     free(idx);
     free(y);
     free(pred);

@@ -88,8 +88,28 @@ static inline float nb__vexpf(float x) {
 /* eq. 20 for one element (NaN passes through). */
 static inline float nb__rect(float v, float a) { return nb__sel(v < 0.f, a * v, v); }
 
+/* The gradient of the fixed-slope rectifiers as one op: out = g * (x > 0 ?
+ * 1 : a), one pass and no mask tensor (the training hot path). It is linear
+ * in g and piecewise constant in x, so its own backward is itself applied to
+ * the incoming gradient, and x gets none. */
+static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a);
+static void rect_grad_bw(nb_node *n, nb_tensor *gg) { nb__accum(n->in[0], rect_grad(gg, n->in[1], n->f[0])); }
+static const nb_op op_rect_grad = {"rect_grad", rect_grad_bw};
+static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a) {
+    if (!nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
+    nb_tensor *out = nb_empty_like(g);
+    const float *pg = g->data, *px = x->data;
+    float *po = out->data;
+    int64_t n = g->size;
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) po[i] = px[i] > 0.f ? pg[i] : a * pg[i];
+    nb_node *nd = nb__record(&op_rect_grad, out, (nb_tensor *[]){g, x}, 2);
+    if (nd) nd->f[0] = a;
+    return out;
+}
+
 /* out = max(0, x);  dx = g step(x) */
-static void relu_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_step(n->in[0], 0.f, 1.f))); }
+static void relu_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], rect_grad(g, n->in[0], 0.f)); }
 static const nb_op op_relu = {"relu", relu_bw};
 nb_tensor *nb_relu(nb_tensor *x) {
     ACT_MAP(x, v < 0.f ? 0.f : v);
@@ -99,7 +119,7 @@ nb_tensor *nb_relu(nb_tensor *x) {
 
 /* out = max(0, x) + a min(0, x) (eq. 20, fixed a);  dx = g (x > 0 ? 1 : a) */
 static void leaky_bw(nb_node *n, nb_tensor *g) {
-    nb__accum(n->in[0], nb_mul(g, nb_step(n->in[0], n->f[0], 1.f)));
+    nb__accum(n->in[0], rect_grad(g, n->in[0], n->f[0]));
 }
 static const nb_op op_leaky = {"leaky_relu", leaky_bw};
 nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) {
