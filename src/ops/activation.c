@@ -98,11 +98,11 @@ static const nb_op op_rect_grad = {"rect_grad", rect_grad_bw};
 static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a) {
     if (!nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
     nb_tensor *out = nb_empty_like(g);
-    const float *pg = g->data, *px = x->data;
-    float *po = out->data;
+    const float *restrict pg = g->data, *restrict px = x->data;
+    float *restrict po = out->data;
     int64_t n = g->size;
     NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) po[i] = px[i] > 0.f ? pg[i] : a * pg[i];
+    for (int64_t i = 0; i < n; i++) po[i] = pg[i] * nb__sel(px[i] > 0.f, 1.f, a); /* a blend, so it vectorizes */
     nb_node *nd = nb__record(&op_rect_grad, out, (nb_tensor *[]){g, x}, 2);
     if (nd) nd->f[0] = a;
     return out;
