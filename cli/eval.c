@@ -1,6 +1,7 @@
 /* eval.c — `nabla eval`, `nabla predict` and `nabla init`: use a model
  * written by `nabla train`, or make a fresh one from a NET.cfg. */
 #include "cli.h"
+#include "fit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,8 @@ static void print_json_string(const char *s) {
 }
 
 static int cmd_predict(int argc, char **argv) {
+    int fitted = nb_fit_predict(argc, argv); /* a model of `nabla fit`: cli/fit.c predicts */
+    if (fitted >= 0) return fitted;
     const char *cmd = "predict";
     bool json = false, help = false;
     nb_flag flags[] = {
