@@ -241,7 +241,10 @@ nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target);
 nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target);
 
 /* Convolution (cross-correlation, eq. 9.6), NCHW. x: [N, C, H, W],
- * w: [OC, C, KH, KW], b: [OC] or NULL. Padding may differ per side. */
+ * w: [OC, C, KH, KW], b: [OC] or NULL -> [N, OC, OH, OW] with
+ * OH = (H + pad_top + pad_bottom - dil_h*(KH-1) - 1) / stride_h + 1 (OW alike).
+ * Padding may differ per side; o may be NULL (stride 1, no padding). Its
+ * backward is made of convolutions, so it differentiates to any order. */
 typedef struct nb_conv2d_opts {
     int stride_h, stride_w;       /* 0 means 1 */
     int pad_top, pad_bottom, pad_left, pad_right;
@@ -251,7 +254,10 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_o
 /* 1-D convolution, x: [N, C, L], w: [OC, C, K]. causal pads (K-1)*dilation on
  * the left only, so out[t] sees x[<= t] (WaveNet); otherwise `pad` both sides. */
 nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, bool causal);
-/* Pooling, x: [N, C, H, W]; k x k window, stride s (0 means k), padding p. */
+/* Pooling, x: [N, C, H, W]; k x k window, stride s (0 means k), padding
+ * p <= k/2 -> [N, C, (H + 2p - k)/s + 1, (W + 2p - k)/s + 1]. Max: padding
+ * never wins, a NaN does, the gradient goes to the first maximum. Average:
+ * padding counts as zeros in a k*k divisor (PyTorch's count_include_pad). */
 nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p);
 nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p);
 
@@ -888,6 +894,12 @@ int nb_env_render(const nb_env *e, char *buf, size_t n);
 int nb_env_state_size(const nb_env *e);
 void nb_env_get_state(const nb_env *e, double *v);
 int nb_env_set_state(nb_env *e, const double *v);
+/* Symmetries under which the game's dynamics do not change (0 is the
+ * identity): 8 for 2048 (rotations and mirrors of the board), 2 for
+ * CartPole and Catch (the mirror). nb_env_symmetry applies the k-th to an
+ * observation in place, and to an action and a legal mask when not NULL. */
+int nb_env_symmetries(const nb_env *e);
+void nb_env_symmetry(const nb_env *e, int k, float *obs, int *action, bool *legal);
 
 /* Experience replay memory D: a ring buffer of capacity transitions
  * <s, a, r, s', terminal, legal actions in s'>; when full, a push overwrites
@@ -927,7 +939,14 @@ typedef struct nb_dqn_opts {
     int64_t learn_start;    /* transitions in D before the first update */
     int64_t train_every;    /* environment steps per update */
     double reward_scale;    /* rewards are multiplied by this for learning */
+    bool reward_log;        /* ... after r -> sign(r) log2(1 + |r|), which keeps
+                               2048's late merges from drowning the early ones */
     double grad_clip;       /* maximal global gradient norm; 0: none */
+    bool double_q;          /* Double DQN (van Hasselt 2016): Q picks argmax a',
+                               the target network values it */
+    bool augment;           /* train on a random symmetry of each sampled
+                               transition (2048: the 8 of the square; CartPole
+                               and Catch: the mirror) */
     uint64_t seed;          /* initialization, exploration, sampling, episodes */
 } nb_dqn_opts;
 /* The defaults tuned for an environment; -1 with nb_errmsg() for an unknown
@@ -1111,6 +1130,244 @@ int nb_charrnn_sample(nb_charrnn *m, const int32_t *prime, int64_t nprime, int64
 int nb_charrnn_save(const nb_charrnn *m, const char *path, const char *const *keys, const char *const *vals, int nmeta,
                     const char *const *extra_names, nb_tensor *const *extra, int nextra);
 nb_charrnn *nb_charrnn_load(const char *path, struct nb_safetensors **st);
+
+/* ------------------------------------------------------------------------ */
+/* Classical machine learning (notes §5.2-5.7, §13, appendix B)              */
+/* ------------------------------------------------------------------------ */
+
+/* Conventions of this section. A data set is X [n, d], a 2-D float32 tensor
+ * of any kind (read, never modified), one example per row, and for the
+ * supervised models n targets y: real values for regression, class labels
+ * (any numbers, e.g. LIBSVM's -1/+1 or 0..9) for classifiers. Models keep
+ * their parameters in double, own their memory and are freed with their
+ * nb_<model>_free. Fits return NULL with nb_errmsg() on bad input (wrong
+ * rank, n or d zero, NaN/inf, bad options, one class only). Fits are
+ * deterministic for a given seed and thread count. */
+
+/* LIBSVM text data: one example a line, "label index:value index:value ...",
+ * indices 1-based and strictly ascending, absent features 0; blank lines are
+ * skipped. Read into a dense X [n, d] (d: the largest index, or min_features
+ * if larger) and y [n] (malloc'd). Errors name the file, line and column:
+ * a bad label, a missing colon, a bad or non-positive index, indices not
+ * ascending, a bad, NaN or infinite value. Write: the nonzero features of each
+ * row, values printed exactly ("%.9g"), atomically. */
+int nb_libsvm_read(const char *path, int64_t min_features, nb_tensor **X, float **y);
+int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_features, nb_tensor **X, float **y);
+int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y);
+
+/* Linear regression y ~ w^T x + b. lstsq: the least-squares solution (LAPACK
+ * dgelsd, least norm; with l2 > 0 ridge: min ||Xw + b - y||^2 + l2 ||w||^2, b
+ * unpenalized). gd: full-batch gradient descent on the mean squared error
+ * (+ l2 ||w||^2 / n). Either way the maximum-likelihood noise variance of
+ * eq. 5.65, sigma^2 = mean squared training residual, is stored. bayes
+ * (§5.6): Gaussian prior w, b ~ N(0, I / prior_precision) and noise variance
+ * noise_var (0: the least-squares sigma^2), giving the Gaussian posterior
+ * with covariance S = (alpha I + X1^T X1 / sigma^2)^-1 and mean
+ * m = S X1^T y / sigma^2 (X1 = [X, 1]); predictions use m and have variance
+ * sigma^2 + x1^T S x1. */
+typedef enum { NB_LINREG_LSTSQ, NB_LINREG_GD, NB_LINREG_BAYES } nb_linreg_method;
+typedef struct nb_linreg_opts {
+    nb_linreg_method method;
+    double l2;              /* ridge penalty (lstsq, gd) */
+    double lr;              /* gd: step size; 0 means 0.1 (features of unit scale) */
+    int epochs;             /* gd: steps; 0 means 1000 */
+    double prior_precision; /* bayes: alpha; 0 means 1e-2 */
+    double noise_var;       /* bayes: sigma^2; 0: the least-squares estimate */
+} nb_linreg_opts;
+typedef struct nb_linreg {
+    nb_linreg_method method;
+    int64_t d;
+    double *w, b;           /* d weights and the intercept (bayes: posterior mean) */
+    double sigma2;          /* noise variance: MLE (eq. 5.65) or bayes' noise_var */
+    double *cov;            /* bayes: posterior covariance of (w, b), (d+1)^2; else NULL */
+} nb_linreg;
+nb_linreg *nb_linreg_fit(const nb_tensor *X, const float *y, const nb_linreg_opts *o);
+void nb_linreg_free(nb_linreg *m);
+/* mean[n] = w^T x + b; var (may be NULL): the predictive variance (bayes) or
+ * sigma^2. */
+void nb_linreg_predict(const nb_linreg *m, const nb_tensor *X, double *mean, double *var);
+/* eq. 5.65: sum_i log N(y_i; w^T x_i + b, sigma^2). */
+double nb_linreg_loglik(const nb_linreg *m, const nb_tensor *X, const float *y);
+
+/* Logistic regression, eq. 5.81: p(y = 1 | x) = sigma(w^T x + b) for two
+ * classes, softmax(W x + b) over K weight rows for more (multinomial). The
+ * objective is scikit-learn's: C sum_i -log p(y_i | x_i) + ||W||^2 / 2 (the
+ * intercepts unpenalized), minimized by L-BFGS (nb_lbfgs) or by gradient
+ * descent, so the same C gives the same model. Classes are the distinct
+ * labels, ascending. */
+typedef enum { NB_SOLVER_LBFGS, NB_SOLVER_GD } nb_solver;
+typedef struct nb_logreg_opts {
+    double C;               /* inverse penalty; 0 means 1 */
+    nb_solver solver;
+    int max_iter;           /* iterations; 0 means 100 (L-BFGS) or 1000 (gd) */
+    double tol;             /* stop when max |gradient| of the mean objective <= tol; 0 means 1e-4 */
+    double lr;              /* gd: step size on the mean objective; 0 means 0.5 */
+} nb_logreg_opts;
+typedef struct nb_logreg {
+    int64_t d;
+    int nclass, k;          /* classes; weight rows: 1 for two classes, else nclass */
+    double *classes;        /* nclass label values, ascending */
+    double *W, *b;          /* k x d, k */
+    double loss;            /* final mean cross-entropy on the training data */
+    int iters;
+} nb_logreg;
+nb_logreg *nb_logreg_fit(const nb_tensor *X, const float *y, const nb_logreg_opts *o);
+void nb_logreg_free(nb_logreg *m);
+/* p [n, nclass]: class probabilities; labels [n] (may be NULL): the most
+ * probable class's label. p may be NULL too. */
+void nb_logreg_predict(const nb_logreg *m, const nb_tensor *X, double *p, float *labels);
+
+/* Kernel support vector machine, eq. 5.83: f(x) = sum_i alpha_i y_i
+ * K(x_i, x) - rho, trained as LIBSVM's C-SVC: SMO with second-order working
+ * set selection (Fan, Chen & Lin 2005), shrinking, an LRU cache of kernel
+ * rows; several classes one-vs-one (a binary SVM per pair, majority vote),
+ * the pairs trained in parallel. Kernels with LIBSVM's conventions (-t):
+ * 0 linear u^T v, 1 polynomial (gamma u^T v + coef0)^degree, 2 RBF
+ * exp(-gamma ||u - v||^2), 3 sigmoid tanh(gamma u^T v + coef0). */
+typedef enum { NB_KERNEL_LINEAR, NB_KERNEL_POLY, NB_KERNEL_RBF, NB_KERNEL_SIGMOID } nb_kernel;
+typedef struct nb_svm_opts {
+    nb_kernel kernel;
+    double C;               /* -c */
+    double gamma;           /* -g; 0 means 1 / d */
+    double coef0;           /* -r */
+    int degree;             /* -d */
+    double eps;             /* -e: stopping tolerance on the KKT violation */
+    double cache_mb;        /* -m: kernel cache per binary problem */
+    bool shrinking;         /* -h */
+} nb_svm_opts;
+/* LIBSVM's defaults: RBF, C 1, gamma 1/d, coef0 0, degree 3, eps 1e-3,
+ * cache 100 MB, shrinking on. */
+void nb_svm_default_opts(nb_svm_opts *o);
+const char *nb_kernel_name(nb_kernel k);             /* "linear", "polynomial", "rbf", "sigmoid" */
+int nb_kernel_from_name(const char *s, nb_kernel *k); /* a name or LIBSVM's 0..3 */
+/* One kernel value between two d-vectors, with o's kernel and parameters. */
+double nb_svm_kernel(const nb_svm_opts *o, const float *u, const float *v, int64_t d);
+/* The model in LIBSVM's layout: support vectors grouped by class (in label
+ * order: order of first appearance, except that {-1, +1} puts +1 first as
+ * LIBSVM does), coef [(nclass-1) x nsv] the alpha_i y_i of each SV in each
+ * pair it takes part in, rho one per pair (i, j), i < j, in order. */
+typedef struct nb_svm {
+    nb_svm_opts opts;       /* with gamma resolved */
+    int64_t d;
+    int nclass;
+    double *labels;         /* nclass */
+    int64_t nsv;
+    int64_t *class_nsv;     /* nclass */
+    float *sv;              /* nsv x d */
+    int64_t *sv_index;      /* training row of each SV (-1 after loading) */
+    double *coef;           /* (nclass - 1) x nsv */
+    double *rho;            /* nclass (nclass - 1) / 2 */
+    int64_t iters;          /* SMO iterations over all pairs */
+} nb_svm;
+nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *o);
+void nb_svm_free(nb_svm *m);
+/* The decision value of each pair for one example x [d] (eq. 5.83), in
+ * rho's order; dec has nclass (nclass - 1) / 2 entries. */
+void nb_svm_decision(const nb_svm *m, const float *x, double *dec);
+/* labels [n]: the one-vs-one vote for each row of X (the kernel products by
+ * BLAS, rows in parallel). */
+void nb_svm_predict(const nb_svm *m, const nb_tensor *X, float *labels);
+/* k-fold cross-validation as LIBSVM's -v: stratified folds from seed, each
+ * fold predicted by a model fitted on the others. Returns the accuracy, or
+ * -1 with nb_errmsg(); pred [n] (may be NULL) gets the predictions. */
+double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_opts *o, int folds, uint64_t seed,
+                             float *pred);
+
+/* Linear factor models (§13): x = W^T h + mu + noise with h ~ N(0, I_k), so
+ * that by eq. 24 p(x) = E_h[p(x | h)] = N(x; mu, W^T W + Psi).
+ *   pca:  the k leading eigenvectors of the sample covariance (ddof 1) as
+ *         rows of W (unit norm); transform = W (x - mu). Its likelihood is the
+ *         one scikit-learn's PCA.score uses: the ppca model below.
+ *   ppca: Tipping & Bishop's closed form: sigma^2 = the mean of the d - k
+ *         discarded eigenvalues, W = (L_k - sigma^2 I)^(1/2) U_k^T, Psi =
+ *         sigma^2 I.
+ *   fa:   diagonal Psi, fitted as scikit-learn's FactorAnalysis (SVD-based
+ *         iterations, tol 1e-2 on the log-likelihood, at most max_iter).
+ * The latent posterior (ppca, fa) is h | x ~ N(M^-1 W Psi^-1 (x - mu), M^-1)
+ * with M = I + W Psi^-1 W^T. */
+typedef enum { NB_FACTOR_PCA, NB_FACTOR_PPCA, NB_FACTOR_FA } nb_factor_kind;
+typedef struct nb_factor_opts {
+    nb_factor_kind kind;
+    int k;                  /* latent dimensions, 1..d; 0 means min(d, 2) */
+    int max_iter;           /* fa: 0 means 1000 */
+    double tol;             /* fa: 0 means 1e-2 */
+} nb_factor_opts;
+typedef struct nb_factor {
+    nb_factor_kind kind;
+    int64_t d;
+    int k;
+    double *mean;           /* d */
+    double *W;              /* k x d (pca: the principal axes) */
+    double *psi;            /* d noise variances (pca, ppca: all sigma^2) */
+    double *variance;       /* k: eigenvalues (pca, ppca) or squared norms of W's rows (fa) */
+    double total_variance;  /* trace of the sample covariance (ddof 1) */
+    int iters;              /* fa iterations */
+} nb_factor;
+nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o);
+void nb_factor_free(nb_factor *m);
+const char *nb_factor_name(nb_factor_kind k); /* "pca", "ppca", "fa" */
+/* H [n, k]: the projection (pca) or the posterior mean E[h | x] (ppca, fa);
+ * cov [k, k] (may be NULL): the posterior covariance M^-1 (pca: zeros). */
+void nb_factor_transform(const nb_factor *m, const nb_tensor *X, double *H, double *cov);
+/* The mean over the rows of log N(x; mu, W^T W + Psi) (eq. 24 in closed
+ * form); per [n] (may be NULL) gets each row's. */
+double nb_factor_loglik(const nb_factor *m, const nb_tensor *X, double *per);
+
+/* Gaussian mixture model (appendix B): p(x) = sum_c P(c) N(x; mu_c, S_c),
+ * fitted by EM started from k-means (k-means++ seeding, then Lloyd's
+ * iterations; n_init starts, the best kept), as scikit-learn's
+ * GaussianMixture: reg_covar added to each covariance's diagonal, stop when
+ * the mean log-likelihood changes less than tol. */
+typedef struct nb_gmm_opts {
+    int k;                  /* components; 0 means 1 */
+    bool diagonal;          /* diagonal instead of full covariances */
+    int max_iter;           /* 0 means 100 */
+    double tol;             /* 0 means 1e-3 */
+    double reg_covar;       /* 0 means 1e-6; negative is an error */
+    int n_init;             /* 0 means 1 */
+    uint64_t seed;
+} nb_gmm_opts;
+typedef struct nb_gmm {
+    int k;
+    int64_t d;
+    bool diagonal;
+    double *weights;        /* k: P(c) */
+    double *means;          /* k x d */
+    double *covs;           /* k x d x d, or k x d (diagonal) */
+    double loglik;          /* mean log p(x) on the training data at the end */
+    int iters;
+    bool converged;
+} nb_gmm;
+nb_gmm *nb_gmm_fit(const nb_tensor *X, const nb_gmm_opts *o);
+void nb_gmm_free(nb_gmm *m);
+/* The mean log p(x) over the rows of X; resp [n, k] (may be NULL) gets the
+ * responsibilities P(c | x). NaN with nb_errmsg() if a covariance is not
+ * positive definite. */
+double nb_gmm_score(const nb_gmm *m, const nb_tensor *X, double *resp);
+/* -2 log L + p log n, with p the number of free parameters. */
+double nb_gmm_bic(const nb_gmm *m, const nb_tensor *X);
+int64_t nb_gmm_nparams(const nb_gmm *m);
+
+/* Model files for the models above: safetensors with the parameters as F32
+ * tensors and "nabla.model" = linreg|logreg|svm|pca|ppca|fa|gmm plus the
+ * settings in __metadata__, written atomically; extra key/value pairs are
+ * added. Loading checks every tensor's presence and shape. */
+typedef struct nb_classic {
+    const char *kind;       /* "linreg", ..., the same string as "nabla.model" */
+    nb_linreg *linreg;      /* the one member that kind names is set */
+    nb_logreg *logreg;
+    nb_svm *svm;
+    nb_factor *factor;
+    nb_gmm *gmm;
+} nb_classic;
+int nb_classic_save(const nb_classic *m, const char *path, const char *const *keys, const char *const *vals, int n);
+/* 0, or -1 with nb_errmsg() (not a file of these models, or a defect). */
+int nb_classic_load(const char *path, nb_classic *m);
+/* Whether the safetensors metadata names one of these models. */
+bool nb_classic_is_model(const struct nb_safetensors *st);
+void nb_classic_free(nb_classic *m);
+/* The number of features the model takes. */
+int64_t nb_classic_features(const nb_classic *m);
 
 #ifdef __cplusplus
 }
