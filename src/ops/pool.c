@@ -107,7 +107,7 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
                 window(&g, ow, g.W, &w0, &w1);
                 float best = -INFINITY;
                 int64_t bi = h0 * g.W + w0;
-                bool nan = false;
+                bool saw_nan = false;
                 for (int64_t h = h0; h < h1; h++)
                     for (int64_t w = w0; w < w1; w++) {
                         /* Selects (maxss, cmov), not branches: which element
@@ -116,9 +116,9 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
                         bool gt = v > best;
                         best = gt ? v : best;
                         bi = gt ? h * g.W + w : bi;
-                        nan |= v != v;
+                        saw_nan |= v != v;
                     }
-                if (nan) /* rare: the first NaN of the window wins */
+                if (saw_nan) /* rare: the first NaN of the window wins */
                     for (int64_t h = h1 - 1; h >= h0; h--)
                         for (int64_t w = w1 - 1; w >= w0; w--)
                             if (isnan(xp[h * g.W + w])) best = xp[h * g.W + w], bi = h * g.W + w;
