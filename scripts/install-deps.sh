@@ -10,6 +10,7 @@ PKGS=(
   libopenblas-openmp-dev liblapacke-dev   # GEMM (OpenMP flavour) and LAPACK factorizations
   zlib1g-dev libpng-dev libcjson-dev      # gzip'd IDX files, PNG images/plots, JSON metadata
   dataset-fashion-mnist                   # the main job's data set
+  fortunes                                # English fortune files: the default corpus of `nabla charrnn`
 )
 if [ "${NABLA_DEV:-0}" = "1" ]; then
   PKGS+=(clang libclang-rt-14-dev valgrind)   # fuzzing (libFuzzer) and leak checks

@@ -1,0 +1,700 @@
+/* charrnn.c — `nabla charrnn train|sample|eval`: a character-level language
+ * model (plain RNN, LSTM or GRU; notes §2.4) trained with truncated BPTT and
+ * Adam on any UTF-8 text, by default the English fortune files of Debian's
+ * `fortunes` package; validation in bits per character on the last 5%. */
+#include "cli.h"
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define FORTUNES "/usr/share/games/fortunes"
+#define VAL_PERCENT 5
+
+/* --- the corpus ------------------------------------------------------------ */
+
+typedef struct {
+    char **paths;   /* one per file, in order */
+    int64_t *off;   /* where each file starts in text (n + 1 entries) */
+    int n;
+    int32_t *text;  /* code points of all files, concatenated */
+    int32_t *ids;   /* the same as vocabulary ids, once a model is known */
+    int64_t len;
+} corpus;
+
+static void corpus_free(corpus *c) {
+    for (int i = 0; i < c->n; i++) free(c->paths[i]);
+    free(c->paths);
+    free(c->off);
+    free(c->text);
+    free(c->ids);
+    memset(c, 0, sizeof *c);
+}
+
+static int add_path(corpus *c, const char *p) {
+    char **g = realloc(c->paths, sizeof(char *) * (size_t)(c->n + 1));
+    if (!g) return nb_error("out of memory");
+    c->paths = g;
+    c->paths[c->n++] = strdup(p);
+    return 0;
+}
+
+static int by_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool has_suffix(const char *s, const char *suf) {
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* A directory contributes its regular files in name order, except hidden
+ * files and fortune(6)'s index files (*.dat, *.u8). */
+static int add_dir(corpus *c, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return nb_error("%s: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || has_suffix(e->d_name, ".dat") || has_suffix(e->d_name, ".u8")) continue;
+        char *full = malloc(strlen(dir) + strlen(e->d_name) + 2);
+        if (!full) break;
+        sprintf(full, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(full, &st) || !S_ISREG(st.st_mode)) {
+            free(full);
+            continue;
+        }
+        char **g = realloc(names, sizeof(char *) * (size_t)(n + 1));
+        if (!g) {
+            free(full);
+            break;
+        }
+        names = g;
+        names[n++] = full;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(char *), by_str);
+    int rc = n ? 0 : nb_error("%s: no text files in this directory", dir);
+    for (int i = 0; i < n; i++) {
+        if (!rc) rc = add_path(c, names[i]);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+/* Reads TEXT... (files or directories), or the fortunes when none is given. */
+static int corpus_load(corpus *c, const char **args, int nargs) {
+    memset(c, 0, sizeof *c);
+    if (nargs == 0) {
+        struct stat st;
+        if (stat(FORTUNES, &st) || !S_ISDIR(st.st_mode))
+            return nb_error("no TEXT given, and the default corpus %s is missing (install Debian's fortunes package: "
+                            "apt-get install fortunes)", FORTUNES);
+        if (add_dir(c, FORTUNES)) return -1;
+    }
+    for (int i = 0; i < nargs; i++) {
+        struct stat st;
+        if (stat(args[i], &st)) return nb_error("%s: %s", args[i], strerror(errno));
+        if (S_ISDIR(st.st_mode) ? add_dir(c, args[i]) : add_path(c, args[i])) return -1;
+    }
+    c->off = calloc((size_t)c->n + 1, sizeof(int64_t));
+    if (!c->off) return nb_error("out of memory");
+    for (int i = 0; i < c->n; i++) {
+        size_t blen;
+        uint8_t *buf = nb_read_file(c->paths[i], &blen);
+        if (!buf) return -1;
+        int64_t m;
+        int32_t *cps = nb_utf8_decode(buf, blen, c->paths[i], &m);
+        free(buf);
+        if (!cps) return -1;
+        int32_t *g = realloc(c->text, sizeof(int32_t) * (size_t)(c->len + m));
+        if (!g) {
+            free(cps);
+            return nb_error("%s: out of memory", c->paths[i]);
+        }
+        c->text = g;
+        memcpy(c->text + c->len, cps, sizeof(int32_t) * (size_t)m);
+        free(cps);
+        c->off[i] = c->len;
+        c->len += m;
+    }
+    c->off[c->n] = c->len;
+    return 0;
+}
+
+/* Ids of the whole corpus in the model's vocabulary; an unknown character
+ * is reported with its own file, line and column. */
+static int corpus_encode(corpus *c, const nb_charrnn *m) {
+    c->ids = malloc(sizeof(int32_t) * (size_t)(c->len ? c->len : 1));
+    if (!c->ids) return nb_error("out of memory");
+    for (int i = 0; i < c->n; i++)
+        if (nb_charrnn_encode(m, c->text + c->off[i], c->off[i + 1] - c->off[i], c->ids + c->off[i], c->paths[i]))
+            return -1;
+    return 0;
+}
+
+static const char *corpus_name(const corpus *c, char *buf, size_t n) {
+    if (c->n == 1) snprintf(buf, n, "%s", c->paths[0]);
+    else snprintf(buf, n, "%d files (%s ...)", c->n, c->paths[0]);
+    return buf;
+}
+
+/* --- train ----------------------------------------------------------------- */
+
+static const char *TRAIN_SYNOPSIS =
+    "train [TEXT...] [--cell rnn|lstm|gru] [--hidden H] [--layers L] [--seq T] [--batch B] [--lr X]\n"
+    "       [--steps N | --minutes M] [--seed S] [--out MODEL] [--log LOG.csv] [--json]\n"
+    "       [--resume MODEL] [--clip C] [--eval-every N] [--threads T]\n\n"
+    "TEXT: UTF-8 files or directories (their files in name order). Without TEXT, the English fortune\n"
+    "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
+    "The last 5% of the text is held out for validation (bits per character).";
+
+typedef struct {
+    const char *cmd;
+    nb_charrnn *m;
+    nb_optim *opt;
+    nb_tensor *h, *c;        /* the state carried between batches [L, B, H] */
+    int64_t T, B, step, max_steps, eval_every;
+    double lr, clip, minutes, seconds; /* seconds: training time of earlier runs (resume) */
+    uint64_t seed;
+    const char *out, *log;
+    bool json;
+    char **rows;             /* CSV log lines, header first */
+    int nrows;
+} trainer;
+
+static const char *LOG_HEADER = "step,train_loss_bpc,val_loss_bpc,seconds";
+
+static void log_add(trainer *t, const char *line) {
+    char **g = realloc(t->rows, sizeof(char *) * (size_t)(t->nrows + 1));
+    if (!g) return;
+    t->rows = g;
+    t->rows[t->nrows++] = strdup(line);
+}
+
+/* The log of a resumed run keeps the rows up to the step it resumes from. */
+static void log_open(trainer *t, bool resuming) {
+    if (!t->log) return;
+    log_add(t, LOG_HEADER);
+    if (!resuming) return;
+    size_t len;
+    uint8_t *buf = nb_read_file(t->log, &len);
+    if (!buf) {
+        nb_clear_error();
+        return;
+    }
+    char *rest = (char *)buf, *line;
+    int k = 0;
+    while ((line = strsep(&rest, "\n"))) {
+        if (!*line || k++ == 0) continue;
+        long long s = strtoll(line, NULL, 10);
+        if (s >= 0 && s <= t->step) log_add(t, line);
+    }
+    free(buf);
+}
+
+static int log_write(const trainer *t) {
+    if (!t->log) return 0;
+    size_t len = 0;
+    for (int i = 0; i < t->nrows; i++) len += strlen(t->rows[i]) + 1;
+    char *buf = malloc(len + 1), *p = buf;
+    if (!buf) return nb_error("%s: out of memory", t->log);
+    for (int i = 0; i < t->nrows; i++) p += sprintf(p, "%s\n", t->rows[i]);
+    int rc = nb_write_file_atomic(t->log, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* Everything a resumed run needs: weights, Adam's moments and step count,
+ * the carried state, the step (which fixes the next batch) and settings. */
+static int save(const trainer *t, double seconds) {
+    if (!t->out) return 0;
+    char v[10][40];
+    const char *keys[10], *vals[10];
+    int n = 0;
+#define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
+    PUT("nabla.step", "%" PRId64, t->step);
+    PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(t->opt));
+    PUT("nabla.seconds", "%.3f", seconds);
+    PUT("nabla.seq", "%" PRId64, t->T);
+    PUT("nabla.batch", "%" PRId64, t->B);
+    PUT("nabla.lr", "%.9g", t->lr);
+    PUT("nabla.clip", "%.9g", t->clip);
+    PUT("nabla.seed", "%" PRIu64, t->seed);
+#undef PUT
+    const char **sn;
+    nb_tensor **st;
+    int ns = nb_optim_state(t->opt, &sn, &st);
+    const char **names = malloc(sizeof(char *) * (size_t)(ns + 2));
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 2));
+    char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
+    if (!names || !ts || !owned) return nb_error("%s: out of memory", t->out);
+    for (int i = 0; i < ns; i++) {
+        owned[i] = malloc(strlen(sn[i]) + 8);
+        sprintf(owned[i], "optim.%s", sn[i]);
+        names[i] = owned[i];
+        ts[i] = st[i];
+    }
+    int ne = ns;
+    names[ne] = "state.h";
+    ts[ne++] = t->h;
+    if (t->c) {
+        names[ne] = "state.c";
+        ts[ne++] = t->c;
+    }
+    int rc = nb_charrnn_save(t->m, t->out, keys, vals, n, names, ts, ne);
+    for (int i = 0; i < ns; i++) free(owned[i]);
+    free(owned);
+    free(names);
+    free(ts);
+    return rc;
+}
+
+static int meta_num(const nb_safetensors *st, const char *path, const char *key, double *out) {
+    const char *v = nb_st_meta(st, key);
+    char *end;
+    if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x >= 0) || !isfinite(x))
+        return nb_error("%s: __metadata__ '%s': expected a number >= 0, got '%s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+/* Restores the optimizer and the carried state from a checkpoint. */
+static int restore(trainer *t, const nb_safetensors *st, const char *path) {
+    const char **sn;
+    nb_tensor **ts;
+    int ns = nb_optim_state(t->opt, &sn, &ts);
+    for (int i = 0; i < ns; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "optim.%s", sn[i]);
+        nb_tensor *x = nb_st_get(st, name);
+        if (!x || x->size != ts[i]->size)
+            return nb_error("%s: optimizer state '%s' is %s", path, name, x ? "of the wrong size" : "missing");
+        nb_copy_into(ts[i], x);
+    }
+    double steps;
+    if (meta_num(st, path, "nabla.optim_steps", &steps)) return -1;
+    nb_optim_set_steps(t->opt, (int64_t)steps);
+    nb_tensor *h = nb_st_get(st, "state.h"), *c = nb_st_get(st, "state.c");
+    if (!h || h->size != t->h->size || (t->c && (!c || c->size != t->c->size)))
+        return nb_error("%s: the carried state ('state.h'%s) is missing or of the wrong size", path,
+                        t->c ? ", 'state.c'" : "");
+    nb_copy_into(t->h, h);
+    if (t->c) nb_copy_into(t->c, c);
+    return 0;
+}
+
+static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int32_t *val, int64_t nval) {
+    const char *cmd = t->cmd;
+    int64_t T = t->T, B = t->B, N = T * B;
+    int32_t *x = malloc(sizeof(int32_t) * (size_t)N), *y = malloc(sizeof(int32_t) * (size_t)N);
+    if (!x || !y) return nb_cli_fail(cmd, "out of memory");
+    double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
+    double loss_sum = 0, val_bpc = NAN, train_bpc = NAN;
+    int64_t loss_n = 0, first = t->step, evaluated = -1;
+    int rc = 0;
+    for (;;) {
+        bool done = (t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline);
+        bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
+        if (eval_now && evaluated != t->step) {
+            evaluated = t->step;
+            double te = nb_cli_now();
+            val_bpc = nb_charrnn_bits_per_char(t->m, val, nval, T, B, NULL);
+            if (loss_n) train_bpc = loss_sum / (double)loss_n / log(2.0);
+            double secs = t->seconds + train_secs;
+            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+            if (!t->json || nb_cli_tty())
+                fprintf(stderr,
+                        "step %" PRId64 ": train %.4f bits/char, validation %.4f bits/char (%.0f s; eval %.1f s)\n",
+                        t->step, train_bpc, val_bpc, secs, nb_cli_now() - te);
+            if (t->log) {
+                char line[160];
+                snprintf(line, sizeof line, "%" PRId64 ",%.6f,%.6f,%.3f", t->step, train_bpc, val_bpc, secs);
+                if (t->nrows > 1 && strtoll(t->rows[t->nrows - 1], NULL, 10) == t->step) free(t->rows[--t->nrows]);
+                log_add(t, line);
+            }
+            loss_sum = 0;
+            loss_n = 0;
+            if (save(t, secs) || log_write(t)) {
+                rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+                break;
+            }
+        }
+        if (done) break;
+        double ts = nb_cli_now();
+        if (nb_charrnn_batch(train, ntrain, T, B, t->step, x, y) == 1) {
+            /* A new pass over the streams starts from a zero state. */
+            nb_fill(t->h, 0.f);
+            if (t->c) nb_fill(t->c, 0.f);
+        }
+        nb_rnn_state init = {nb_detach(t->h), t->c ? nb_detach(t->c) : NULL}, fin;
+        nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, x, T, B, &init, &fin), y);
+        float l = nb_item(loss);
+        if (!isfinite(l)) {
+            rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr or --clip)", l, t->step);
+            break;
+        }
+        nb_backward(loss);
+        if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
+        nb_optim_step(t->opt);
+        nb_optim_zero_grad(t->opt);
+        /* Truncated BPTT: the next batch continues each stream from here,
+         * with the gradient cut at the boundary. */
+        nb_copy_into(t->h, fin.h);
+        if (t->c) nb_copy_into(t->c, fin.c);
+        nb_arena_reset();
+        t->step++;
+        loss_sum += l;
+        loss_n++;
+        double now = nb_cli_now();
+        train_secs += now - ts;
+        if (nb_cli_tty() && now - last_draw > 0.2) {
+            char extra[96];
+            snprintf(extra, sizeof extra, "loss %.3f bits/char  %.1f steps/s", l / log(2.0),
+                     (double)(t->step - first) / train_secs);
+            if (deadline)
+                nb_cli_progress("charrnn", (int64_t)(now - t0), (int64_t)(t->minutes * 60), now - t0, extra, false);
+            else
+                nb_cli_progress("charrnn", t->step, t->max_steps, now - t0, extra, false);
+            last_draw = now;
+        }
+    }
+    free(x);
+    free(y);
+    if (rc) return rc;
+    double total = nb_cli_now() - t0;
+    int64_t steps = t->step - first;
+    double sps = train_secs > 0 ? (double)steps / train_secs : 0;
+    fprintf(stderr,
+            "validation %.4f bits/char after %" PRId64 " steps (%" PRId64 " this run, %.1f steps/s, %.0f chars/s; "
+            "%.1f s in all)%s%s\n", val_bpc, t->step, steps, sps, sps * (double)(T * B), total,
+            t->out ? "; model: " : "", t->out ? t->out : "");
+    if (t->json)
+        printf("{\"val_bpc\": %.6f, \"train_bpc\": %.6f, \"steps\": %" PRId64 ", \"run_steps\": %" PRId64
+               ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"steps_per_second\": %.4f, \"chars_per_second\": %.1f, "
+               "\"vocab\": %d, \"cell\": \"%s\", \"hidden\": %" PRId64 ", \"layers\": %d}\n",
+               val_bpc, isfinite(train_bpc) ? train_bpc : -1.0, t->step, steps, total, train_secs, sps,
+               sps * (double)(T * B), t->m->nvocab, nb_cell_name(nb_rnn_cell(t->m->rnn)), nb_rnn_hidden_size(t->m->rnn),
+               nb_rnn_num_layers(t->m->rnn));
+    return 0;
+}
+
+/* Whether a flag was given on the command line (its default is then not used). */
+static bool given(int argc, char **argv, const char *flag) {
+    size_t n = strlen(flag);
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], flag, n) && (argv[i][n] == 0 || argv[i][n] == '=')) return true;
+    return false;
+}
+
+static int cmd_train(int argc, char **argv) {
+    const char *cmd = "charrnn train", *cell_s = "lstm", *out = NULL, *log = NULL, *resume = NULL;
+    long hidden = 256, layers = 1, seq = 64, batch = 32, steps = -1, seed = 1, threads = 0, eval_every = 500;
+    double lr = 5e-3, minutes = 0, clip = 5;
+    bool json = false, help = false;
+    nb_flag flags[] = {
+        {"--cell", NB_FLAG_STR, &cell_s, "rnn (eq. 10.8), lstm or gru (lstm)"},
+        {"--hidden", NB_FLAG_INT, &hidden, "hidden units per layer (256)"},
+        {"--layers", NB_FLAG_INT, &layers, "stacked recurrent layers (1)"},
+        {"--seq", NB_FLAG_INT, &seq, "steps of back-propagation through time per batch (64)"},
+        {"--batch", NB_FLAG_INT, &batch, "parallel streams of text (32)"},
+        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate (0.005)"},
+        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all (3000; 0 writes the initial model)"},
+        {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps"},
+        {"--seed", NB_FLAG_INT, &seed, "seed of the initialization (1)"},
+        {"--clip", NB_FLAG_FLOAT, &clip, "clip gradients to this global L2 norm, 0 for none (5)"},
+        {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps (500)"},
+        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
+        {"--out", NB_FLAG_STR, &out, "model file, rewritten atomically at every validation"},
+        {"--log", NB_FLAG_STR, &log, "CSV log, one row per validation (see nabla plot)"},
+        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out"},
+        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char **pos = malloc(sizeof(char *) * (size_t)(argc > 1 ? argc : 1));
+    corpus cp = {0};
+    trainer t = {0};
+    nb_safetensors *ck = NULL;
+    int rc = 1;
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, argc, &npos)) goto done;
+    if (help) {
+        nb_cli_usage("charrnn", TRAIN_SYNOPSIS, flags, nflags);
+        rc = 0;
+        goto done;
+    }
+    nb_cell cell;
+    if (nb_cell_from_name(cell_s, &cell)) {
+        rc = nb_cli_fail(cmd, "--cell: %s", nb_errmsg());
+        goto done;
+    }
+    if (given(argc, argv, "--steps") && given(argc, argv, "--minutes")) {
+        rc = nb_cli_fail(cmd, "--steps and --minutes exclude each other");
+        goto done;
+    }
+    if (hidden < 1 || hidden > 65536 || layers < 1 || layers > 64 || seq < 1 || seq > 100000 || batch < 1 ||
+        batch > 65536 || !(lr > 0) || minutes < 0 || clip < 0 || eval_every < 1 ||
+        (given(argc, argv, "--steps") && steps < 0)) {
+        rc = nb_cli_fail(cmd, "out of range: need 1 <= --hidden <= 65536, 1 <= --layers <= 64, --seq, --batch, "
+                              "--eval-every >= 1, --lr > 0, --steps, --minutes, --clip >= 0");
+        goto done;
+    }
+    nb_set_threads((int)threads);
+    if (corpus_load(&cp, pos, npos)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    char cname[512];
+    corpus_name(&cp, cname, sizeof cname);
+    t.cmd = cmd;
+    t.json = json;
+    t.log = log;
+    t.out = out ? out : resume;
+    t.eval_every = eval_every;
+    if (resume) {
+        t.m = nb_charrnn_load(resume, &ck);
+        if (!t.m) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto done;
+        }
+        nb_cell have = nb_rnn_cell(t.m->rnn);
+        if (given(argc, argv, "--cell") && have != cell) {
+            rc = nb_cli_fail(cmd, "%s holds a model with %s cells; --cell %s asks for another cell type", resume,
+                             nb_cell_name(have), cell_s);
+            goto done;
+        }
+        if ((given(argc, argv, "--hidden") && hidden != nb_rnn_hidden_size(t.m->rnn)) ||
+            (given(argc, argv, "--layers") && layers != nb_rnn_num_layers(t.m->rnn))) {
+            rc = nb_cli_fail(cmd, "%s has %d layer(s) of %lld hidden units; --hidden and --layers cannot change on "
+                                  "--resume", resume, nb_rnn_num_layers(t.m->rnn),
+                             (long long)nb_rnn_hidden_size(t.m->rnn));
+            goto done;
+        }
+        double v;
+        if (meta_num(ck, resume, "nabla.step", &v)) goto fail_msg;
+        t.step = (int64_t)v;
+        if (meta_num(ck, resume, "nabla.seconds", &t.seconds)) goto fail_msg;
+        /* Settings of the checkpoint are the defaults the flags override. */
+        if (!given(argc, argv, "--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
+        if (!given(argc, argv, "--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
+        if (!given(argc, argv, "--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
+        if (!given(argc, argv, "--clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
+        if (!meta_num(ck, resume, "nabla.seed", &v)) seed = (long)v;
+        nb_clear_error();
+    } else {
+        int nv;
+        int32_t *vocab = nb_vocab_build(cp.text, cp.len, &nv);
+        nb_rng r;
+        nb_rng_seed(&r, (uint64_t)seed, 0);
+        t.m = vocab ? nb_charrnn_new(cell, vocab, nv, hidden, (int)layers, &r) : NULL;
+        free(vocab);
+        if (!t.m) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto done;
+        }
+    }
+    if (corpus_encode(&cp, t.m)) goto fail_msg;
+    t.T = seq;
+    t.B = batch;
+    t.lr = lr;
+    t.clip = clip;
+    t.seed = (uint64_t)seed;
+    t.minutes = minutes;
+    t.max_steps = minutes > 0 ? -1 : steps >= 0 ? steps : 3000;
+    /* The last 5% is validation text; the rest is cut into the batch streams. */
+    int64_t nval = cp.len * VAL_PERCENT / 100, ntrain = cp.len - nval;
+    if (nval < 2 || nb_charrnn_windows(ntrain, seq, batch) < 1) {
+        rc = nb_cli_fail(cmd, "%s: %lld characters are too few for --batch %ld --seq %ld (need at least %lld, of which "
+                              "%d%% are held out)", cname, (long long)cp.len, batch, seq,
+                         (long long)((batch * (seq + 1) + 2) * 100 / (100 - VAL_PERCENT) + 1), VAL_PERCENT);
+        goto done;
+    }
+    t.opt = nb_optim_new(&(nb_optim_opts){.kind = NB_ADAM, .lr = (float)lr}, t.m->params, t.m->np);
+    if (!t.opt) goto fail_msg;
+    int64_t sshape[3] = {nb_rnn_num_layers(t.m->rnn), batch, nb_rnn_hidden_size(t.m->rnn)};
+    t.h = nb_tensor_new(3, sshape);
+    t.c = nb_rnn_cell(t.m->rnn) == NB_CELL_LSTM ? nb_tensor_new(3, sshape) : NULL;
+    if (resume && restore(&t, ck, resume)) goto fail_msg;
+    if (!json)
+        fprintf(stderr, "training a %s, %d layer(s) of %lld on %s: %lld characters (%lld for validation), vocabulary "
+                        "%d, batch %ld x %ld steps, Adam lr %g%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
+                nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
+                (long long)nval, t.m->nvocab, batch, seq, lr, resume ? " (resumed)" : "");
+    log_open(&t, resume != NULL);
+    rc = run_train(&t, cp.ids, ntrain, cp.ids + ntrain, nval);
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+done:
+    for (int i = 0; i < t.nrows; i++) free(t.rows[i]);
+    free(t.rows);
+    nb_tensor_free(t.h);
+    nb_tensor_free(t.c);
+    nb_optim_free(t.opt);
+    nb_charrnn_free(t.m);
+    nb_st_free(ck);
+    corpus_free(&cp);
+    free(pos);
+    return rc;
+}
+
+/* --- sample ---------------------------------------------------------------- */
+
+static int cmd_sample(int argc, char **argv) {
+    const char *cmd = "charrnn sample", *prime_s = NULL;
+    long length = 500, seed = 1, threads = 1;
+    double temperature = 0.8;
+    bool help = false;
+    nb_flag flags[] = {
+        {"--length", NB_FLAG_INT, &length, "characters to generate (500)"},
+        {"--temperature", NB_FLAG_FLOAT, &temperature, "softmax temperature; 0 picks the likeliest (0.8)"},
+        {"--prime", NB_FLAG_STR, &prime_s, "text to start from (a newline)"},
+        {"--seed", NB_FLAG_INT, &seed, "seed of the draws (1)"},
+        {"--threads", NB_FLAG_INT, &threads, "threads (1: one character at a time is too small to share)"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char *pos[1];
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
+    if (help || npos != 1) {
+        nb_cli_usage("charrnn", "sample MODEL [--length N] [--temperature T] [--prime TEXT] [--seed S]", flags, nflags);
+        return help ? 0 : 1;
+    }
+    if (length < 0 || length > 100000000 || !(temperature >= 0) || !isfinite(temperature))
+        return nb_cli_fail(cmd, "out of range: need 0 <= --length <= 1e8 and a finite --temperature >= 0");
+    nb_set_threads((int)threads);
+    nb_charrnn *m = nb_charrnn_load(pos[0], NULL);
+    if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    int rc = 0;
+    int32_t *cps = NULL, *ids = NULL, *out = NULL;
+    int64_t n = 0;
+    if (prime_s) {
+        cps = nb_utf8_decode((const uint8_t *)prime_s, strlen(prime_s), "--prime", &n);
+        if (!cps) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto done;
+        }
+    } else {
+        cps = malloc(sizeof(int32_t));
+        cps[0] = m->vocab[0] == '\n' ? '\n' : m->vocab[0];
+        n = 1;
+    }
+    ids = malloc(sizeof(int32_t) * (size_t)n);
+    out = malloc(sizeof(int32_t) * (size_t)(length ? length : 1));
+    if (!ids || !out) {
+        rc = nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    if (nb_charrnn_encode(m, cps, n, ids, "--prime")) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    nb_rng r;
+    nb_rng_seed(&r, (uint64_t)seed, 0);
+    if (nb_charrnn_sample(m, ids, n, length, (float)temperature, &r, out)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    char u[4];
+    if (prime_s) fputs(prime_s, stdout);
+    for (int64_t i = 0; i < length; i++) fwrite(u, 1, (size_t)nb_utf8_encode(m->vocab[out[i]], u), stdout);
+    if (length && m->vocab[out[length - 1]] != '\n') putchar('\n');
+done:
+    free(cps);
+    free(ids);
+    free(out);
+    nb_charrnn_free(m);
+    return rc;
+}
+
+/* --- eval ------------------------------------------------------------------ */
+
+static int cmd_eval(int argc, char **argv) {
+    const char *cmd = "charrnn eval";
+    long seq = 0, batch = 32, threads = 0;
+    bool json = false, help = false;
+    nb_flag flags[] = {
+        {"--seq", NB_FLAG_INT, &seq, "steps per batch (the model's training --seq, else 64)"},
+        {"--batch", NB_FLAG_INT, &batch, "parallel streams (32)"},
+        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
+        {"--json", NB_FLAG_BOOL, &json, "print the result as one JSON line on stdout"},
+        {"--help", NB_FLAG_BOOL, &help, "this help"},
+    };
+    int nflags = sizeof flags / sizeof flags[0], npos;
+    const char **pos = malloc(sizeof(char *) * (size_t)(argc > 1 ? argc : 1));
+    int rc = 1;
+    corpus cp = {0};
+    nb_charrnn *m = NULL;
+    nb_safetensors *st = NULL;
+    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, argc, &npos)) goto done;
+    if (help || npos < 1) {
+        nb_cli_usage("charrnn", "eval MODEL [TEXT...] [--json]\n\nBits per character on TEXT (all of it), or without "
+                                "TEXT on the held-out last 5% of the\nfortunes corpus that `nabla charrnn train` "
+                                "validates on.", flags, nflags);
+        rc = help ? 0 : 1;
+        goto done;
+    }
+    if (seq < 0 || batch < 1) {
+        rc = nb_cli_fail(cmd, "out of range: need --seq >= 1 and --batch >= 1");
+        goto done;
+    }
+    nb_set_threads((int)threads);
+    m = nb_charrnn_load(pos[0], &st);
+    if (!m || corpus_load(&cp, pos + 1, npos - 1) || corpus_encode(&cp, m)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    if (!seq) {
+        const char *v = nb_st_meta(st, "nabla.seq");
+        seq = v ? strtol(v, NULL, 10) : 64;
+        if (seq < 1) seq = 64;
+    }
+    int64_t from = npos == 1 ? cp.len - cp.len * VAL_PERCENT / 100 : 0, n = cp.len - from, chars;
+    char cname[512];
+    corpus_name(&cp, cname, sizeof cname);
+    double t0 = nb_cli_now();
+    double bpc = nb_charrnn_bits_per_char(m, cp.ids + from, n, seq, batch, &chars);
+    if (bpc < 0) {
+        rc = nb_cli_fail(cmd, "%s: %s", cname, nb_errmsg());
+        goto done;
+    }
+    double secs = nb_cli_now() - t0;
+    fprintf(json ? stderr : stdout, "%s on %s%s: %.4f bits/char over %lld characters (%.2f s)\n", pos[0],
+            npos == 1 ? "the held-out 5% of " : "", cname, bpc, (long long)chars, secs);
+    if (json) printf("{\"bits_per_char\": %.6f, \"chars\": %lld, \"seconds\": %.3f}\n", bpc, (long long)chars, secs);
+    rc = 0;
+done:
+    corpus_free(&cp);
+    nb_charrnn_free(m);
+    nb_st_free(st);
+    free(pos);
+    return rc;
+}
+
+/* --- dispatch --------------------------------------------------------------- */
+
+static int cmd_charrnn(int argc, char **argv) {
+    const char *sub = argc > 1 ? argv[1] : "";
+    if (!strcmp(sub, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(sub, "sample")) return cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(sub, "eval")) return cmd_eval(argc - 1, argv + 1);
+    bool help = !strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help");
+    FILE *f = help ? stdout : stderr;
+    if (!help && *sub) fprintf(stderr, "nabla charrnn: unknown subcommand '%s'\n", sub);
+    fprintf(f, "usage: nabla charrnn train [TEXT...] [--cell rnn|lstm|gru] [--hidden H] [--layers L] [--seq T]\n"
+               "                         [--batch B] [--lr X] [--steps N | --minutes M] [--seed S] [--out MODEL]\n"
+               "                         [--log LOG.csv] [--json]\n"
+               "       nabla charrnn sample MODEL [--length N] [--temperature T] [--prime TEXT] [--seed S]\n"
+               "       nabla charrnn eval MODEL [TEXT...] [--json]\n"
+               "(nabla charrnn SUBCOMMAND --help for all options; without TEXT the corpus is the English fortunes\n"
+               "of Debian's fortunes package in " FORTUNES ")\n");
+    return help ? 0 : 2;
+}
+
+NB_COMMAND("charrnn", cmd_charrnn, "character-level RNN/LSTM/GRU language model: train, sample, eval")
