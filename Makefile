@@ -21,8 +21,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib test asan fuzz bench install uninstall clean
-all: lib $(BUILD)/nabla
+.PHONY: all lib examples test asan fuzz bench install uninstall clean
+all: lib $(BUILD)/nabla examples
 lib: $(BUILD)/libnabla.a $(BUILD)/libnabla.so $(BUILD)/nabla.pc
 
 $(BUILD)/%.o: %.c include/nabla.h $(wildcard src/*/*.h)
@@ -37,6 +37,13 @@ $(BUILD)/libnabla.so: $(LIB_OBJ)
 
 $(BUILD)/nabla: $(CLI_OBJ) $(BUILD)/libnabla.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnabla.a $(LDLIBS)
+
+# Short programs that use the library as a user would (examples/*.c).
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libnabla.a include/nabla.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnabla.a $(LDLIBS)
 
 $(BUILD)/nabla-tests: $(TEST_OBJ) $(BUILD)/libnabla.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libnabla.a $(LDLIBS)
