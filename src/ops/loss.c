@@ -2,6 +2,7 @@
  * cross-entropy from logits, each a fused stable forward next to a backward
  * written with nb_* ops (so second derivatives are exact). */
 #include "../core/internal.h"
+#include "../core/vmath.h"
 #include <math.h>
 
 /* --- cross-entropy (eq. 10.12 / 10.18) ----------------------------------- */
@@ -32,17 +33,21 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
             nb_fatal("cross_entropy", "label %d of row %lld is outside [0, %lld)", (int)labels[i], (long long)i,
                      (long long)C);
     const float *po = logits->data;
-    double total = 0;
-    NB_PRAGMA(omp parallel for reduction(+ : total) if (logits->size >= NB_PAR_MIN))
+    /* Per-row losses summed afterwards in row order: the same total for any
+     * thread count (an OpenMP reduction may combine in any order). */
+    double *row_loss = nb_arena_alloc(sizeof(double) * (size_t)N);
+    NB_OMP_FOR(logits->size)
     for (int64_t i = 0; i < N; i++) {
         /* Max-subtracted log-sum-exp: finite for any finite logits. */
         const float *r = po + i * C;
         float m = r[0];
         for (int64_t c = 1; c < C; c++) m = r[c] > m ? r[c] : m;
-        double s = 0;
-        for (int64_t c = 0; c < C; c++) s += exp((double)r[c] - m);
-        total += (double)m + log(s) - r[labels[i]];
+        float s = 0;
+        for (int64_t c = 0; c < C; c++) s += nb__vexpf(r[c] - m); /* each term <= 1, the max's = 1 */
+        row_loss[i] = (double)m + log((double)s) - r[labels[i]];
     }
+    double total = 0;
+    for (int64_t i = 0; i < N; i++) total += row_loss[i];
     nb_tensor *out = nb__new(0, NULL);
     out->data[0] = (float)(total / (double)N);
     nb_node *n = nb__record(&op_cross_entropy, out, &logits, 1);

@@ -69,6 +69,26 @@ static void small_strides(int nd, const int64_t *big, int snd, const int64_t *sm
     }
 }
 
+/* The big tensor seen as [outer, run]: the longest run of trailing dims
+ * along which the small one is either copied as is (*copy = true: equal
+ * dims) or repeated (*copy = false: the small dims are all 1). Whole runs
+ * then move with one offset computation instead of one per element. */
+static int64_t trailing_run(int nd, const int64_t *big, const int64_t *sst, bool *copy) {
+    int k = nd - 1;
+    while (k >= 0 && big[k] == 1) k--; /* size-1 dims fit either kind */
+    if (k < 0) {
+        *copy = true;
+        return 1;
+    }
+    *copy = sst[k] != 0;
+    int64_t run = 1;
+    for (int j = nd - 1; j >= 0; j--) {
+        if (big[j] != 1 && (sst[j] != 0) != *copy) break;
+        run *= big[j];
+    }
+    return run;
+}
+
 /* out = x repeated along broadcast dims;  dx = sum_to(g, x.shape) */
 static void broadcast_bw(nb_node *n, nb_tensor *g) {
     nb__accum(n->in[0], nb_sum_to(g, n->in[0]->ndim, n->in[0]->shape));
@@ -83,8 +103,15 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     const float *px = x->data;
     float *po = out->data;
     int64_t n = out->size;
+    bool copy;
+    int64_t run = trailing_run(ndim, shape, sst, &copy), outer = run ? n / run : 0;
     NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) po[i] = px[small_offset(i, ndim, shape, sst)];
+    for (int64_t o = 0; o < outer; o++) {
+        const float *src = px + small_offset(o * run, ndim, shape, sst);
+        float *dst = po + o * run;
+        if (copy) memcpy(dst, src, sizeof(float) * (size_t)run);
+        else for (int64_t j = 0; j < run; j++) dst[j] = src[0];
+    }
     nb__record(&op_broadcast, out, &x, 1);
     return out;
 }
@@ -144,7 +171,26 @@ nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
             for (int64_t j = 0; j < m; j++) po[j] += row[j];
         }
     } else {
-        for (int64_t i = 0; i < n; i++) po[small_offset(i, nd, x->shape, sst)] += px[i];
+        /* Runs of x either add element-wise into a run of out, or all into
+         * one element of out (e.g. [N, C, H, W] to [C, 1, 1]). Serial, so
+         * the order of the additions is fixed. */
+        bool copy;
+        int64_t run = trailing_run(nd, x->shape, sst, &copy), outer = run ? n / run : 0;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *src = px + o * run;
+            float *dst = po + small_offset(o * run, nd, x->shape, sst);
+            if (copy) {
+                for (int64_t j = 0; j < run; j++) dst[j] += src[j];
+            } else {
+                float acc[8] = {0}; /* eight lanes, so the sum vectorizes */
+                int64_t j = 0;
+                for (; j + 8 <= run; j += 8)
+                    for (int l = 0; l < 8; l++) acc[l] += src[j + l];
+                float t = 0;
+                for (; j < run; j++) t += src[j];
+                dst[0] += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+            }
+        }
     }
     nb__record(&op_sum_to, out, &x, 1);
     return out;
