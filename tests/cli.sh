@@ -184,6 +184,479 @@ cli_predict() {
         { expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/big.png" && expect_err "expects 28x28"; }
 }
 
+# --- charrnn ---------------------------------------------------------------------
+
+# A small corpus with structure to learn: numbered lines of a few sentences.
+charrnn_corpus() {
+    awk 'BEGIN { split("the quick brown fox jumps over the lazy dog|a stitch in time saves nine|all that glitters is not gold", s, "|");
+                 for (i = 0; i < 400; i++) printf "%d: %s.\n", i % 50, s[i % 3 + 1] }' >"$1"
+}
+
+cli_charrnn_train_sample_eval() {
+    charrnn_corpus "$WORK/c.txt"
+    local small=(--hidden 32 --seq 16 --batch 8 --lr 0.01)
+    "$NABLA" charrnn train "$WORK/c.txt" "${small[@]}" --steps 200 --eval-every 100 --out "$WORK/c.st" \
+        --log "$WORK/c.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "train failed: $(tail -3 "$WORK/err")"; return; }
+    local bpc
+    bpc=$(json_field val_bpc "$WORK/out")
+    # Untrained: about log2(37) = 5.2 bits; 200 steps of Adam learn the words (about 0.5 bits).
+    awk -v b="$bpc" 'BEGIN { exit !(b > 0 && b < 1.5) }' || fail "validation bits/char after 200 steps: $bpc"
+    for f in train_bpc steps_per_second vocab; do grep -q "\"$f\"" "$WORK/out" || fail "JSON lacks $f"; done
+    head -1 "$WORK/c.csv" | grep -q "^step,train_loss_bpc,val_loss_bpc" || fail "log header: $(head -1 "$WORK/c.csv")"
+    [[ $(wc -l <"$WORK/c.csv") -eq 3 ]] || fail "log should have a header and two rows"
+    "$NABLA" plot "$WORK/c.csv" --out "$WORK/c.png" >/dev/null 2>&1 || fail "plot of the log failed"
+    # Sampling: deterministic for a seed, only characters of the corpus.
+    "$NABLA" charrnn sample "$WORK/c.st" --length 200 --seed 3 --prime "1" >"$WORK/s1" 2>"$WORK/err" ||
+        { fail "sample failed: $(cat "$WORK/err")"; return; }
+    "$NABLA" charrnn sample "$WORK/c.st" --length 200 --seed 3 --prime "1" >"$WORK/s2" 2>/dev/null
+    cmp -s "$WORK/s1" "$WORK/s2" || fail "the same seed sampled different text"
+    [[ $(wc -c <"$WORK/s1") -ge 200 ]] || fail "sample too short: $(wc -c <"$WORK/s1")"
+    LC_ALL=C grep -q '[^0-9a-z :.]' <(tr -d '\n' <"$WORK/s1") && fail "sample has characters outside the corpus"
+    expect_fail "$NABLA" charrnn sample "$WORK/c.st" --prime "Z" && expect_err "U+005A"
+    # eval on the corpus itself agrees with training's number for the same split.
+    "$NABLA" charrnn eval "$WORK/c.st" "$WORK/c.txt" --json >"$WORK/out" 2>/dev/null || { fail "eval failed"; return; }
+    local e
+    e=$(json_field bits_per_char "$WORK/out")
+    awk -v b="$e" 'BEGIN { exit !(b > 0 && b < 1.5) }' || fail "eval bits/char $e"
+    # Resume goes on from step 200 to 250 with the same settings.
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --steps 250 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "resume failed: $(tail -2 "$WORK/err")"; return; }
+    [[ $(json_field run_steps "$WORK/out") == 50 && $(json_field steps "$WORK/out") == 250 ]] ||
+        fail "resume ran $(json_field run_steps "$WORK/out") steps to $(json_field steps "$WORK/out")"
+}
+
+# The default corpus: the fortunes of Debian's fortunes package (scripts/install-deps.sh).
+cli_charrnn_default_corpus() {
+    "$NABLA" charrnn train --hidden 8 --seq 8 --batch 4 --steps 2 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "train on the fortunes failed: $(tail -2 "$WORK/err")"; return; }
+    local v
+    v=$(json_field vocab "$WORK/out")
+    awk -v v="$v" 'BEGIN { exit !(v >= 90 && v < 200) }' || fail "fortunes vocabulary of $v characters"
+}
+
+cli_charrnn_bad_input() {
+    : >"$WORK/empty.txt"
+    expect_fail "$NABLA" charrnn train "$WORK/empty.txt" && expect_err "empty.txt: empty text"
+    printf 'ELF\0\1\2\3' >"$WORK/bin.txt"
+    expect_fail "$NABLA" charrnn train "$WORK/bin.txt" && expect_err "bin.txt: binary data"
+    printf 'fine\ncaf\xe9 au lait\n' >"$WORK/latin1.txt"
+    expect_fail "$NABLA" charrnn train "$WORK/latin1.txt" && expect_err "latin1.txt:2:4: invalid UTF-8 (byte 0xE9)"
+    printf 'too short\n' >"$WORK/short.txt"
+    expect_fail "$NABLA" charrnn train "$WORK/short.txt" && expect_err "too few"
+    expect_fail "$NABLA" charrnn train "$WORK/nowhere.txt" && expect_err "nowhere.txt"
+    expect_fail "$NABLA" charrnn train --cell lstn && expect_err "lstn"
+    expect_fail "$NABLA" charrnn frobnicate && expect_err "unknown subcommand"
+    # A model of another cell type, and a file that is no charrnn model at all.
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --cell gru --hidden 8 --seq 8 --batch 4 --steps 0 --out "$WORK/g.st" \
+        >/dev/null 2>&1 || { fail "gru train"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/g.st" --cell lstm && expect_err "g.st holds a model with gru cells"
+    "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null 2>&1 &&
+        { expect_fail "$NABLA" charrnn eval "$WORK/mlp.st" "$WORK/c.txt" && expect_err "mlp.st: not a charrnn model"; }
+    printf 'the quick brown fox!\n' >"$WORK/other.txt"
+    expect_fail "$NABLA" charrnn eval "$WORK/g.st" "$WORK/other.txt" && expect_err "other.txt:1:20: character U+0021"
+}
+
+# --- nabla linalg / stats / hessian ------------------------------------------
+
+# npy FILE SHAPE V...: a float32 .npy (format 1.0, C order) as NumPy writes it;
+# SHAPE as in Python ("2, 2" or "3,"); values may be nan or inf.
+npy() {
+    local f=$1 shape=$2
+    shift 2
+    local dict="{'descr': '<f4', 'fortran_order': False, 'shape': ($shape), }"
+    local pad=$(((64 - (10 + ${#dict} + 1) % 64) % 64))
+    {
+        printf '\x93NUMPY\x01\x00'
+        perl -e 'print pack("v", $ARGV[0])' $((${#dict} + pad + 1))
+        printf '%s%*s\n' "$dict" $pad ''
+        perl -e 'print pack("f<*", @ARGV)' -- "$@"
+    } >"$f"
+}
+# npy_values FILE: the values of a float32 .npy, space-separated.
+npy_values() { perl -e 'local $/; my $b = <>; my $h = unpack("v", substr($b, 8, 2)); print join(" ", unpack("f<*", substr($b, 10 + $h))), "\n"' "$1"; }
+# json_array FIELD FILE: the numbers of a JSON array field, space-separated.
+json_array() { sed -n 's/.*"'"$1"'": \[\([^]]*\)\].*/\1/p' "$2" | tail -1 | tr -d ','; }
+# near GOT WANT...: each number of GOT (a space-separated list) within 1e-5
+# relative (1e-6 absolute near zero) of the matching WANT.
+near() {
+    local got=$1
+    shift
+    awk -v g="$got" -v w="$*" 'BEGIN { n = split(g, a, " "); m = split(w, b, " "); if (n != m) exit 1;
+        for (i = 1; i <= n; i++) { d = a[i] - b[i]; if (d < 0) d = -d; t = b[i] < 0 ? -b[i] : b[i];
+            if (d > 1e-5 * t + 1e-6) exit 1 } }' || fail "got [$got], expected [$*]"
+}
+
+# eq. 2.40 on [[2,1],[1,2]]: eigenvalues 3, 1; Q's columns (1,1)/sqrt2, (1,-1)/sqrt2.
+cli_linalg_eig_symmetric() {
+    npy "$WORK/A.npy" "2, 2" 2 1 1 2
+    "$NABLA" linalg eig "$WORK/A.npy" --json >"$WORK/out" 2>"$WORK/err" || { fail "eig: $(cat "$WORK/err")"; return; }
+    near "$(json_array eigenvalues "$WORK/out")" 3 1
+    near "$(npy_values "$WORK/A.eigenvalues.npy")" 3 1
+    near "$(npy_values "$WORK/A.Q.npy")" 0.7071068 0.7071068 0.7071068 -0.7071068
+    near "$(json_field cond "$WORK/out")" 3
+    grep -q '"definiteness": "positive definite"' "$WORK/out" || fail "not positive definite: $(cat "$WORK/out")"
+    awk -v e="$(json_field relative_reconstruction_error "$WORK/out")" 'BEGIN { exit !(e < 1e-6) }' ||
+        fail "reconstruction error $(json_field relative_reconstruction_error "$WORK/out")"
+    grep -q "eq. 2.40" "$WORK/err" || fail "summary does not cite eq. 2.40"
+    # --out chooses the prefix; without --json the summary is on stdout.
+    "$NABLA" linalg eig "$WORK/A.npy" --out "$WORK/r" >"$WORK/out" || fail "eig --out"
+    [[ -s $WORK/r.Q.npy && -s $WORK/r.eigenvalues.npy ]] || fail "--out did not write r.Q.npy"
+    grep -q "reconstruction error" "$WORK/out" || fail "summary lacks the reconstruction error"
+}
+
+# A rotation by 90 degrees: eigenvalues +-i, shown as a+bi; det 1.
+cli_linalg_eig_general() {
+    npy "$WORK/G.npy" "2, 2" 0 -1 1 0
+    "$NABLA" linalg eig "$WORK/G.npy" >"$WORK/out" 2>"$WORK/err" || { fail "eig: $(cat "$WORK/err")"; return; }
+    grep -q "0+1i 0-1i" "$WORK/out" || fail "complex eigenvalues not shown as a+bi: $(cat "$WORK/out")"
+    "$NABLA" linalg eig "$WORK/G.npy" --json >"$WORK/out" 2>/dev/null || fail "eig --json"
+    near "$(json_array eigenvalues_im "$WORK/out")" 1 -1
+    near "$(npy_values "$WORK/G.eigenvalues.npy")" 0 1 0 -1
+}
+
+# det = -2 for [[1,2],[3,4]]; det = prod of the eigenvalues (3 * 1) for A.
+cli_linalg_det() {
+    npy "$WORK/D.npy" "2, 2" 1 2 3 4
+    "$NABLA" linalg det "$WORK/D.npy" --json >"$WORK/out" 2>/dev/null || { fail "det"; return; }
+    near "$(json_field det "$WORK/out")" -2
+    near "$(json_field sign "$WORK/out")" -1
+    npy "$WORK/A.npy" "2, 2" 2 1 1 2
+    "$NABLA" linalg det "$WORK/A.npy" --json >"$WORK/out" 2>/dev/null || { fail "det A"; return; }
+    near "$(json_field det "$WORK/out")" 3
+    npy "$WORK/R.npy" "2, 3" 1 2 3 2 4 6
+    expect_fail "$NABLA" linalg det "$WORK/R.npy" && expect_err "R.npy: det needs a square matrix, got 2 x 3"
+}
+
+# eq. 10 and eq. 11 on the rank-1 R = [1 2 3]^T-ish: s = (sqrt 70, 0) and
+# R+ = R^T / ||R||_F^2 = R^T / 70; the four Penrose conditions hold.
+cli_linalg_svd_pinv_rank1() {
+    npy "$WORK/R.npy" "2, 3" 1 2 3 2 4 6
+    "$NABLA" linalg svd "$WORK/R.npy" --json >"$WORK/out" 2>/dev/null || { fail "svd"; return; }
+    near "$(json_array singular_values "$WORK/out")" 8.3666003 0
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 1 ]] || fail "rank is not 1: $(cat "$WORK/out")"
+    grep -q '"cond": null' "$WORK/out" || fail "a singular matrix's cond should be null in JSON"
+    near "$(npy_values "$WORK/R.S.npy")" 8.3666003 0
+    "$NABLA" linalg pinv "$WORK/R.npy" --json >"$WORK/out" 2>"$WORK/err" || { fail "pinv"; return; }
+    near "$(npy_values "$WORK/R.pinv.npy")" 0.0142857 0.0285714 0.0285714 0.0571429 0.0428571 0.0857143
+    for r in $(json_array penrose_relative_residuals "$WORK/out"); do
+        awk -v r="$r" 'BEGIN { exit !(r < 1e-5) }' || fail "Penrose residual $r"
+    done
+    grep -q "A+ A A+ - A+" "$WORK/err" || fail "summary lacks the Penrose conditions"
+}
+
+# A x = b by LU; a singular A is refused with a hint; lstsq gives the least
+# norm solution; a tall A falls back to least squares.
+cli_linalg_solve_lstsq() {
+    npy "$WORK/A.npy" "2, 2" 2 1 1 2
+    npy "$WORK/b.npy" "2," 3 3
+    "$NABLA" linalg solve "$WORK/A.npy" "$WORK/b.npy" --json >"$WORK/out" 2>/dev/null || { fail "solve"; return; }
+    near "$(json_array x "$WORK/out")" 1 1
+    near "$(npy_values "$WORK/A.x.npy")" 1 1
+    grep -q '"method": "lu"' "$WORK/out" || fail "square solve should use LU"
+    npy "$WORK/S.npy" "2, 2" 1 2 2 4
+    expect_fail "$NABLA" linalg solve "$WORK/S.npy" "$WORK/b.npy" && expect_err "singular" && expect_err "lstsq"
+    # b = (3, 3) projects onto the column space span(1, 2) as (1.8, 3.6) = S (0.36, 0.72).
+    "$NABLA" linalg lstsq "$WORK/S.npy" "$WORK/b.npy" --json >"$WORK/out" 2>/dev/null || { fail "lstsq"; return; }
+    near "$(json_array x "$WORK/out")" 0.36 0.72
+    npy "$WORK/T.npy" "3, 2" 1 0 0 1 1 1
+    npy "$WORK/t.npy" "3," 1 2 3
+    "$NABLA" linalg solve "$WORK/T.npy" "$WORK/t.npy" --json >"$WORK/out" 2>/dev/null || { fail "tall solve"; return; }
+    grep -q '"method": "lstsq"' "$WORK/out" || fail "a 3 x 2 A should fall back to least squares"
+    near "$(json_array x "$WORK/out")" 1 2
+    npy "$WORK/c.npy" "3," 1 1 1
+    expect_fail "$NABLA" linalg solve "$WORK/A.npy" "$WORK/c.npy" && expect_err "c.npy has 3 rows but .*A.npy has 2"
+    expect_fail "$NABLA" linalg solve "$WORK/A.npy" && expect_err "needs B.npy"
+}
+
+# Norms of (3, -4, 0); eq. 4.2 for diag(1, 4) and -diag(1, 4); definiteness.
+cli_linalg_norms_cond_definite() {
+    npy "$WORK/v.npy" "3," 3 -4 0
+    "$NABLA" linalg norms "$WORK/v.npy" --json >"$WORK/out" 2>/dev/null || { fail "norms"; return; }
+    near "$(json_field l1 "$WORK/out") $(json_field l2 "$WORK/out") $(json_field inf "$WORK/out")" 7 5 4
+    npy "$WORK/P.npy" "2, 2" 1 0 0 4
+    "$NABLA" linalg cond "$WORK/P.npy" --json >"$WORK/out" 2>"$WORK/err" || { fail "cond"; return; }
+    near "$(json_field cond "$WORK/out")" 4
+    grep -q "eq. 4.2" "$WORK/err" || fail "cond of a symmetric matrix should cite eq. 4.2"
+    npy "$WORK/N.npy" "2, 2" -1 0 0 -4
+    "$NABLA" linalg definite "$WORK/N.npy" --json >"$WORK/out" 2>/dev/null || { fail "definite"; return; }
+    grep -q '"definiteness": "negative definite"' "$WORK/out" || fail "-diag(1,4): $(cat "$WORK/out")"
+    npy "$WORK/I.npy" "2, 2" 1 3 -1 0
+    "$NABLA" linalg definite "$WORK/I.npy" --json >"$WORK/out" 2>/dev/null || { fail "definite I"; return; }
+    grep -q '"definiteness": "indefinite"' "$WORK/out" || fail "[[1,3],[-1,0]] (symmetric part [[1,1],[1,0]]): $(cat "$WORK/out")"
+}
+
+# Bad input: a clear message naming the file, a non-zero exit, no crash, no
+# result file.
+cli_linalg_bad_input() {
+    npy "$WORK/nan.npy" "2, 2" 1 nan 0 1
+    expect_fail "$NABLA" linalg eig "$WORK/nan.npy" && expect_err "nan.npy: entry \[0, 1\] is NaN"
+    npy "$WORK/inf.npy" "2, 2" 1 0 inf 1
+    expect_fail "$NABLA" linalg svd "$WORK/inf.npy" && expect_err "inf.npy: entry \[1, 0\] is inf"
+    npy "$WORK/empty.npy" "0, 3"
+    expect_fail "$NABLA" linalg pinv "$WORK/empty.npy" && expect_err "empty.npy: the matrix is empty"
+    npy "$WORK/vec.npy" "3," 1 2 3
+    expect_fail "$NABLA" linalg eig "$WORK/vec.npy" && expect_err "vec.npy: expected a 2-D matrix"
+    npy "$WORK/cube.npy" "1, 2, 2" 1 2 3 4
+    expect_fail "$NABLA" linalg det "$WORK/cube.npy" && expect_err "cube.npy: expected a 2-D matrix"
+    npy "$WORK/wide.npy" "2, 3" 1 2 3 4 5 6
+    expect_fail "$NABLA" linalg eig "$WORK/wide.npy" && expect_err "wide.npy: eig needs a square matrix, got 2 x 3"
+    expect_fail "$NABLA" linalg eig "$WORK/nowhere.npy" && expect_err "nowhere.npy"
+    printf 'junk' >"$WORK/junk.npy"
+    expect_fail "$NABLA" linalg eig "$WORK/junk.npy" && expect_err "junk.npy"
+    npy "$WORK/A.npy" "2, 2" 2 1 1 2
+    head -c 100 "$WORK/A.npy" >"$WORK/trunc.npy"
+    expect_fail "$NABLA" linalg eig "$WORK/trunc.npy" && expect_err "trunc.npy"
+    expect_fail "$NABLA" linalg frobnicate "$WORK/A.npy" && expect_err "unknown verb"
+    ls "$WORK"/{nan,inf,empty,vec,cube,wide,junk,trunc}.*.npy >/dev/null 2>&1 && fail "a failed command wrote a result"
+    true
+}
+
+# Moments of a CSV with a header: x = 1..4, y = 2x, z = 5 - x.
+cli_stats_csv() {
+    printf 'x,y,z\n1,2,4\n2,4,3\n3,6,2\n4,8,1\n' >"$WORK/m.csv"
+    "$NABLA" stats "$WORK/m.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "stats: $(cat "$WORK/err")"; return; }
+    grep -q '"names": \["x", "y", "z"\]' "$WORK/out" || fail "names: $(head -c 200 "$WORK/out")"
+    near "$(json_array mean "$WORK/out")" 2.5 5 2.5
+    near "$(json_array var "$WORK/out")" 1.25 5 1.25
+    near "$(json_array var_unbiased "$WORK/out")" 1.6666667 6.6666667 1.6666667
+    # eq. 12 (1/m) and the unbiased 1/(m-1): cov(x, y) = 2.5 and 3.3333, cov(x, z) = -1.25 and -1.6667.
+    local cov cov1 corr
+    cov=$(sed -n 's/.*"cov": \[\[\([^]]*\)\].*/\1/p' "$WORK/out" | tr -d ',')
+    near "$cov" 1.25 2.5 -1.25
+    cov1=$(sed -n 's/.*"cov_unbiased": \[\[\([^]]*\)\].*/\1/p' "$WORK/out" | tr -d ',')
+    near "$cov1" 1.6666667 3.3333333 -1.6666667
+    corr=$(sed -n 's/.*"corr": \[\[\([^]]*\)\].*/\1/p' "$WORK/out" | tr -d ',')
+    near "$corr" 1 1 -1
+    grep -q "eq. 12" "$WORK/err" || fail "summary does not cite eq. 12"
+    grep -q "^y " "$WORK/err" || fail "summary does not show the column names"
+}
+
+cli_stats_npy_and_bad_input() {
+    npy "$WORK/X.npy" "3, 2" 1 0 2 0 3 0
+    "$NABLA" stats "$WORK/X.npy" --json >"$WORK/out" 2>/dev/null || { fail "stats npy"; return; }
+    near "$(json_array mean "$WORK/out")" 2 0
+    grep -q '"corr": \[\[1, null\], \[null, null\]\]' "$WORK/out" || fail "a constant column's correlation should be null"
+    printf 'a,b\n1,2\n3,\n' >"$WORK/hole.csv"
+    expect_fail "$NABLA" stats "$WORK/hole.csv" && expect_err "hole.csv: data row 2, column 'b' is empty or NaN"
+    npy "$WORK/nan.npy" "2, 2" 1 nan 0 1
+    expect_fail "$NABLA" stats "$WORK/nan.npy" && expect_err "nan.npy: entry \[0, 1\] is NaN"
+    npy "$WORK/cube.npy" "1, 2, 2" 1 2 3 4
+    expect_fail "$NABLA" stats "$WORK/cube.npy" && expect_err "cube.npy"
+    expect_fail "$NABLA" stats "$WORK/nowhere.csv" && expect_err "nowhere.csv"
+}
+
+# Softmax regression on 64 images: a convex loss, so H is positive
+# semidefinite; the top eigenvalue is positive, the trace above it, and a
+# step of eps* (eq. 4.10) lowers the loss.
+cli_hessian_tiny_model() {
+    printf '[net]\ninput = 1x28x28\n[flatten]\n[dense]\nout = 10\n' >"$WORK/tiny.cfg"
+    "$NABLA" init "$WORK/tiny.cfg" --out "$WORK/tiny.st" >/dev/null || { fail "init"; return; }
+    "$NABLA" hessian "$WORK/tiny.st" --data fashion-mnist --batch 64 --top 3 --trace --samples 20 --json \
+        >"$WORK/out" 2>"$WORK/err" || { fail "hessian: $(tail -3 "$WORK/err")"; return; }
+    for f in loss grad_norm top_eigenvalues trace epsilon_star predicted_decrease actual_decrease lambda_min \
+        condition_estimate; do
+        grep -q "\"$f\"" "$WORK/out" || fail "JSON lacks $f"
+    done
+    local ev
+    ev=$(json_array top_eigenvalues "$WORK/out")
+    awk -v e="$ev" -v tr="$(json_field trace "$WORK/out")" 'BEGIN { n = split(e, a, " "); if (n != 3 || a[1] <= 0) exit 1;
+        for (i = 2; i <= n; i++) if (a[i] > a[i-1]) exit 1; exit !(tr > a[1]) }' ||
+        fail "top eigenvalues [$ev] not positive and descending, or trace $(json_field trace "$WORK/out") below them"
+    awk -v p="$(json_field predicted_decrease "$WORK/out")" -v a="$(json_field actual_decrease "$WORK/out")" \
+        -v e="$(json_field epsilon_star "$WORK/out")" 'BEGIN { exit !(e > 0 && p > 0 && a > 0) }' ||
+        fail "eps* step did not decrease the loss: $(cat "$WORK/out")"
+    grep -q "eq. 4.10" "$WORK/err" || fail "summary does not cite eq. 4.10"
+    # The same seed gives the same numbers.
+    "$NABLA" hessian "$WORK/tiny.st" --data fashion-mnist --batch 64 --top 3 --trace --samples 20 --json \
+        >"$WORK/out2" 2>/dev/null || { fail "second run"; return; }
+    [[ $(json_array top_eigenvalues "$WORK/out") == "$(json_array top_eigenvalues "$WORK/out2")" &&
+        $(json_field trace "$WORK/out") == "$(json_field trace "$WORK/out2")" ]] || fail "not reproducible"
+}
+
+cli_hessian_bad_input() {
+    printf '[net]\ninput = 4\n[dense]\nout = 2\n' >"$WORK/four.cfg"
+    "$NABLA" init "$WORK/four.cfg" --out "$WORK/four.st" >/dev/null || { fail "init"; return; }
+    expect_fail "$NABLA" hessian "$WORK/four.st" --data fashion-mnist --batch 8 && expect_err "four.st: the network takes 4 values"
+    expect_fail "$NABLA" hessian "$WORK/nowhere.st" --data fashion-mnist && expect_err "nowhere.st"
+    printf 'not a model' >"$WORK/junk.st"
+    expect_fail "$NABLA" hessian "$WORK/junk.st" --data fashion-mnist && expect_err "junk.st"
+    expect_fail "$NABLA" hessian "$WORK/four.st" && expect_err "--data is required"
+    expect_fail "$NABLA" hessian "$WORK/four.st" --data fashion-mnist --top 0 && expect_err "--top"
+}
+
+# --- nabla fit / predict / convert (classical models) -------------------------
+
+# Two Gaussian blobs in LIBSVM format: label +1 around (1, 1), -1 around (-1, -1).
+make_blobs_libsvm() {
+    awk -v seed="$2" -v n="$3" 'BEGIN { srand(seed); for (i = 0; i < n; i++) { c = i % 2 ? 1 : -1;
+        u = sqrt(-2 * log(1 - rand())) * cos(6.2831853 * rand()); v = sqrt(-2 * log(1 - rand())) * cos(6.2831853 * rand());
+        printf "%+d 1:%.4f 2:%.4f\n", c, c + 0.6 * u, c + 0.6 * v } }' >"$1"
+}
+
+cli_fit_svm_libsvm_letters() {
+    make_blobs_libsvm "$WORK/tr" 1 300
+    make_blobs_libsvm "$WORK/te" 2 200
+    "$NABLA" fit svm "$WORK/tr" -c 10 -g 0.5 -t 2 --test "$WORK/te" --out "$WORK/svm.st" --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "fit svm: $(cat "$WORK/err")"; return; }
+    local acc nsv
+    acc=$(json_field test_accuracy "$WORK/out")
+    nsv=$(json_field support_vectors "$WORK/out")
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.9) }' || fail "svm test accuracy $acc"
+    awk -v s="$nsv" 'BEGIN { exit !(s > 0 && s < 300) }' || fail "support vectors: $nsv"
+    "$NABLA" predict "$WORK/svm.st" "$WORK/te" --json >"$WORK/out" 2>"$WORK/err" || { fail "predict: $(cat "$WORK/err")"; return; }
+    [[ $(json_field accuracy "$WORK/out") == "$acc" ]] || fail "predict accuracy $(json_field accuracy "$WORK/out") != fit's $acc"
+    "$NABLA" predict "$WORK/svm.st" "$WORK/te" >"$WORK/pred" 2>"$WORK/err" || { fail "predict (text)"; return; }
+    [[ $(wc -l <"$WORK/pred") -eq 200 ]] || fail "predict should print 200 labels"
+    grep -q "^Accuracy = " "$WORK/err" || fail "predict does not report the accuracy: $(cat "$WORK/err")"
+    "$NABLA" fit svm "$WORK/tr" -t 0 -c 1 -v 5 >"$WORK/out" 2>&1 || { fail "fit svm -v 5: $(cat "$WORK/out")"; return; }
+    grep -q "Cross Validation Accuracy = " "$WORK/out" || fail "no CV accuracy: $(cat "$WORK/out")"
+    "$NABLA" fit svm "$WORK/tr" -t 1 -d 2 -r 1 -g 0.5 -h 0 -m 1 -e 0.01 --json >"$WORK/out" 2>/dev/null || fail "polynomial kernel"
+    expect_fail "$NABLA" fit svm "$WORK/tr" -c -1 && expect_err "C (-c) must be > 0"
+    expect_fail "$NABLA" fit svm "$WORK/tr" -t 7 && expect_err "unknown kernel '7'"
+    expect_fail "$NABLA" fit tree "$WORK/tr" && expect_err "unknown model 'tree'"
+}
+
+cli_fit_libsvm_errors() {
+    printf '+1 1:0.5 2:1\n-1 3:1 2:0.5\n' >"$WORK/order"
+    expect_fail "$NABLA" fit svm "$WORK/order" --out "$WORK/x.st" && expect_err "order:2:8: index 2 after 3"
+    printf '+1 1:0.5 2:1\n-1 1:1 2\n' >"$WORK/colon"
+    expect_fail "$NABLA" fit svm "$WORK/colon" && expect_err "colon:2:8: expected index:value, got '2' (missing ':')"
+    printf '+1 1:0.5\n+1 1:nan\n' >"$WORK/nan"
+    expect_fail "$NABLA" fit logreg "$WORK/nan" && expect_err "nan:2:6: value 'nan' is NaN"
+    printf '1,2,0\n3,x,1\n' >"$WORK/bad.csv"
+    expect_fail "$NABLA" fit logreg "$WORK/bad.csv" && expect_err "bad.csv:2:3"
+    printf 'a,b,y\n1,2,0\n3,4\n' >"$WORK/short.csv"
+    expect_fail "$NABLA" fit logreg "$WORK/short.csv" && expect_err "short.csv:3: 2 cells, expected 3"
+    [[ ! -e $WORK/x.st ]] || fail "a failed fit wrote a model"
+}
+
+cli_fit_regression_and_logreg_csv() {
+    awk 'BEGIN { srand(3); print "x1,x2,y"; for (i = 0; i < 400; i++) { a = rand() * 4 - 2; b = rand() * 4 - 2;
+        printf "%.5f,%.5f,%.5f\n", a, b, 2 * a - b + 0.5 + 0.1 * (rand() - 0.5) } }' >"$WORK/reg.csv"
+    "$NABLA" fit linreg "$WORK/reg.csv" --out "$WORK/lin.st" --json >"$WORK/out" 2>/dev/null || { fail "fit linreg"; return; }
+    awk -v s="$(json_field sigma2 "$WORK/out")" 'BEGIN { exit !(s > 0.0005 && s < 0.0012) }' ||
+        fail "sigma^2 $(json_field sigma2 "$WORK/out") should be near 0.1^2/12"
+    for m in gd bayes; do
+        "$NABLA" fit linreg "$WORK/reg.csv" --method $m --json >"$WORK/out" 2>/dev/null || fail "linreg --method $m"
+        awk -v s="$(json_field train_mse "$WORK/out")" 'BEGIN { exit !(s < 0.002) }' || fail "linreg $m mse"
+    done
+    printf '1.0,1.0\n' >"$WORK/q.csv"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/q.csv" >"$WORK/out" 2>/dev/null || { fail "predict linreg"; return; }
+    awk '{ exit !($1 > 1.4 && $1 < 1.6) }' "$WORK/out" || fail "linreg predicts $(cat "$WORK/out") for (1, 1)"
+    awk 'BEGIN { srand(4); for (i = 0; i < 600; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + 0.3 * rand(), (c == 1) + 0.3 * rand(), c } }' >"$WORK/cls.csv"
+    for s in lbfgs gd; do
+        "$NABLA" fit logreg "$WORK/cls.csv" --solver $s --C 100 --max-iter 500 --json >"$WORK/out" 2>/dev/null || { fail "logreg $s"; continue; }
+        awk -v a="$(json_field train_accuracy "$WORK/out")" 'BEGIN { exit !(a > 0.97) }' || fail "logreg $s accuracy"
+    done
+}
+
+cli_fit_factor_and_gmm() {
+    awk 'BEGIN { srand(6); for (i = 0; i < 500; i++) { c = i % 2; h = rand() - 0.5;
+        printf "%.4f,%.4f,%.4f,%d\n", 4 * c + h, 4 * c + 2 * h + 0.1 * rand(), -h + 0.1 * rand(), c } }' >"$WORK/f.csv"
+    "$NABLA" convert "$WORK/f.csv" --to npy --out "$WORK/f.npy" 2>/dev/null || { fail "convert csv to npy"; return; }
+    for m in pca ppca fa; do
+        "$NABLA" fit $m "$WORK/f.npy" --k 1 --out "$WORK/$m.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "fit $m: $(cat "$WORK/err")"; continue; }
+        grep -q '"train_loglik"' "$WORK/out" || fail "$m: no log-likelihood"
+        "$NABLA" predict "$WORK/$m.st" "$WORK/f.csv" >"$WORK/pred" 2>/dev/null || fail "predict $m"
+        [[ $(wc -l <"$WORK/pred") -eq 500 ]] || fail "$m: 500 latent rows expected"
+    done
+    awk -v r="$(json_field explained_variance_ratio "$WORK/out")" 'BEGIN { exit !(r > 0.9) }' || true
+    "$NABLA" fit gmm "$WORK/f.csv" --k 2 --covariance diag --out "$WORK/g.st" --json >"$WORK/out" 2>/dev/null || { fail "fit gmm"; return; }
+    grep -q '"bic"' "$WORK/out" || fail "gmm: no BIC"
+    "$NABLA" predict "$WORK/g.st" "$WORK/f.csv" >"$WORK/pred" 2>/dev/null || { fail "predict gmm"; return; }
+    # The two clusters are far apart: every row of a class gets the same component.
+    paste -d, "$WORK/pred" <(cut -d, -f4 "$WORK/f.csv") | sort -u | wc -l | grep -qx 2 || fail "gmm mixes the clusters"
+    "$NABLA" fit gmm "$WORK/f.csv" --unlabeled --k 2 --json >/dev/null 2>&1 || fail "gmm --unlabeled"
+    expect_fail "$NABLA" fit gmm "$WORK/f.csv" --covariance tied && expect_err "expected full or diag"
+}
+
+cli_fit_convert_fashion() {
+    [[ -e $FASHION/t10k-labels-idx1-ubyte.gz ]] || return 0
+    "$NABLA" convert fashion-mnist --to libsvm --pca 8 --train 400 --test 300 --out "$WORK/fm" 2>"$WORK/err" ||
+        { fail "convert: $(cat "$WORK/err")"; return; }
+    [[ $(wc -l <"$WORK/fm") -eq 400 && $(wc -l <"$WORK/fm.t") -eq 300 ]] || fail "convert wrote the wrong row counts"
+    grep -q "8 components" "$WORK/err" || fail "convert does not report the PCA"
+    "$NABLA" convert --help | grep -q "FILE.t" || fail "convert --help does not mention FILE.t"
+    "$NABLA" fit svm "$WORK/fm" -c 10 --out "$WORK/fm.st" >/dev/null 2>&1 || { fail "fit svm on converted data"; return; }
+    "$NABLA" predict "$WORK/fm.st" "$WORK/fm.t" --json >"$WORK/out" 2>/dev/null || { fail "predict on fm.t"; return; }
+    awk -v a="$(json_field accuracy "$WORK/out")" 'BEGIN { exit !(a > 0.6) }' || fail "fashion svm accuracy $(json_field accuracy "$WORK/out")"
+    "$NABLA" convert fashion-mnist --to csv --train 50 --test 20 --out "$WORK/fm.csv" 2>/dev/null || fail "convert csv"
+    [[ $(wc -l <"$WORK/fm.csv") -eq 51 ]] || fail "csv: header + 50 rows expected"
+    expect_fail "$NABLA" convert fashion-mnist --to arff --out "$WORK/x" && expect_err "expected libsvm, csv or npy"
+}
+
+# --- nabla dqn ------------------------------------------------------------------
+
+# A short run on Catch learns from pixels; the model, the log, eval and play.
+cli_dqn_train_eval_play() {
+    "$NABLA" dqn train catch --steps 3000 --epsilon-steps 1500 --eval-episodes 50 --out "$WORK/catch.st" \
+        --log "$WORK/catch.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "dqn train failed: $(tail -3 "$WORK/err")"; return; }
+    local caught
+    caught=$(json_field caught_fraction "$WORK/out")
+    awk -v c="$caught" 'BEGIN { exit !(c >= 0.7) }' || fail "caught fraction after 3000 steps is $caught"
+    for f in steps train_episodes mean_return random_mean_return seconds steps_per_second; do
+        grep -q "\"$f\"" "$WORK/out" || fail "JSON lacks $f"
+    done
+    [[ $(wc -l <"$WORK/out") -eq 1 ]] || fail "stdout should hold only the JSON line"
+    grep -q "mean100" "$WORK/err" || fail "no progress line on stderr"
+    head -1 "$WORK/catch.csv" | grep -q "^step,episode,return,mean100,epsilon" || fail "log header: $(head -1 "$WORK/catch.csv")"
+    (($(wc -l <"$WORK/catch.csv") > 300)) || fail "log should have a row per episode (3000 steps / 9)"
+    "$NABLA" plot "$WORK/catch.csv" --out "$WORK/catch.png" >/dev/null 2>"$WORK/err" || fail "plot failed: $(cat "$WORK/err")"
+    "$NABLA" dqn eval "$WORK/catch.st" --episodes 50 --json >"$WORK/ev" 2>"$WORK/err" || { fail "dqn eval failed: $(cat "$WORK/err")"; return; }
+    [[ $(json_field caught_fraction "$WORK/ev") == "$caught" ]] || fail "eval disagrees with train's evaluation"
+    grep -q "random" "$WORK/err" || fail "eval does not report the random policy"
+    "$NABLA" dqn play "$WORK/catch.st" --seed 3 >"$WORK/play" 2>"$WORK/err" || { fail "dqn play failed: $(cat "$WORK/err")"; return; }
+    grep -q -E "caught|missed" "$WORK/play" || fail "play did not show the end of the episode"
+    (($(grep -c "^|" "$WORK/play") >= 90)) || fail "play should draw 10 frames of 10 rows"
+}
+
+# CartPole and 2048 run end to end; 2048 reports the highest tiles.
+cli_dqn_cartpole_2048_short() {
+    "$NABLA" dqn train cartpole --steps 1500 --eval-episodes 10 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "cartpole train failed: $(tail -3 "$WORK/err")"; return; }
+    grep -q '"full_episodes_fraction"' "$WORK/out" || fail "cartpole JSON lacks full_episodes_fraction"
+    "$NABLA" dqn train 2048 --steps 1500 --learn-start 500 --eval-episodes 10 --out "$WORK/g.st" --json >"$WORK/out" \
+        2>"$WORK/err" || { fail "2048 train failed: $(tail -3 "$WORK/err")"; return; }
+    grep -q '"highest_tile": {' "$WORK/out" || fail "2048 JSON lacks the highest-tile distribution"
+    grep -q "highest tile" "$WORK/err" || fail "2048 report lacks the highest-tile table"
+    "$NABLA" dqn play "$WORK/g.st" >"$WORK/play" 2>/dev/null || fail "2048 play failed"
+    grep -q "game over" "$WORK/play" || fail "2048 play did not reach the end of the game"
+}
+
+# The same seed gives the same run.
+cli_dqn_deterministic() {
+    "$NABLA" dqn train catch --steps 1200 --seed 5 --eval-episodes 20 --json >"$WORK/a" 2>/dev/null || { fail "run a"; return; }
+    "$NABLA" dqn train catch --steps 1200 --seed 5 --eval-episodes 20 --json >"$WORK/b" 2>/dev/null || { fail "run b"; return; }
+    local a b
+    a=$(json_field train_mean100 "$WORK/a")
+    b=$(json_field train_mean100 "$WORK/b")
+    [[ -n $a && $a == "$b" && $(json_field mean_return "$WORK/a") == $(json_field mean_return "$WORK/b") ]] ||
+        fail "same seed, different runs: $a vs $b"
+}
+
+cli_dqn_errors() {
+    expect_fail "$NABLA" dqn train pong && expect_err "unknown environment 'pong'"
+    expect_fail "$NABLA" dqn train cartpole --gamma 2 && expect_err "gamma"
+    expect_fail "$NABLA" dqn train cartpole --loss l1 && expect_err "huber or squared"
+    expect_fail "$NABLA" dqn train cartpole --steps x && expect_err "expected an integer"
+    printf '[net]\ninput = 4\n[dense]\nout = 3\n' >"$WORK/three.cfg"
+    expect_fail "$NABLA" dqn train cartpole --net "$WORK/three.cfg" && expect_err "2 actions"
+    expect_fail "$NABLA" dqn frobnicate && expect_err "unknown subcommand"
+    "$NABLA" dqn >/dev/null 2>&1
+    (($? == 2)) || fail "dqn without a subcommand should exit 2"
+    printf 'not a model' >"$WORK/junk.st"
+    expect_fail "$NABLA" dqn eval "$WORK/junk.st" && expect_err "junk.st"
+    expect_fail "$NABLA" dqn play "$WORK/junk.st" && expect_err "junk.st"
+    expect_fail "$NABLA" dqn eval "$WORK/missing.st" && expect_err "missing.st"
+    "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null || { fail "init"; return; }
+    expect_fail "$NABLA" dqn eval "$WORK/mlp.st" && expect_err "not a DQN model"
+    "$NABLA" dqn train catch --steps 10 --eval-episodes 0 --out "$WORK/c.st" 2>/dev/null || { fail "tiny train"; return; }
+    head -c 300 "$WORK/c.st" >"$WORK/trunc.st"
+    expect_fail "$NABLA" dqn eval "$WORK/trunc.st" && expect_err "trunc.st"
+    expect_fail "$NABLA" dqn eval "$WORK/c.st" --episodes 0 && expect_err "episodes"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^cli_'); do
     want=$(($# == 0))
     for f in "$@"; do [[ $t == *$f* ]] && want=1; done
