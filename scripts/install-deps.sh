@@ -15,5 +15,9 @@ PKGS=(
 if [ "${NABLA_DEV:-0}" = "1" ]; then
   PKGS+=(clang libclang-rt-14-dev valgrind)   # fuzzing (libFuzzer) and leak checks
 fi
+if [ "${NABLA_BENCH:-0}" = "1" ]; then
+  # The yardsticks of bench/: PyTorch, NumPy, scikit-learn, LIBSVM, /usr/bin/time.
+  PKGS+=(python3-torch python3-numpy python3-sklearn libsvm-tools time)
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"
