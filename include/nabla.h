@@ -928,7 +928,9 @@ void nb_replay_gather(const nb_replay *r, const int64_t *idx, int64_t n, float *
  * itself, exactly as the notes). Optimizer: Adam. */
 typedef struct nb_dqn_opts {
     int64_t steps;          /* environment steps to train for */
-    double lr;              /* Adam's learning rate */
+    double lr;              /* Adam's learning rate ... */
+    double lr_end;          /* ... follows a cosine down to this at the last step
+                               (0 or = lr: constant), to settle the final policy */
     double gamma;           /* discount (eq. 28) */
     int64_t buffer;         /* capacity of D */
     int64_t batch;          /* minibatch size */
