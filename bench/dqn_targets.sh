@@ -38,18 +38,30 @@ train() {
 }
 # timing TAG: "wall s, cpu s"
 timing() { awk '{ printf "%6.1f s wall, %6.1f s cpu", $1, $2 + $3 }' "$out/dqn_$1.time" 2>/dev/null; }
-# parallel: at most JOBS background runs at once
-waitslot() { while [ "$(jobs -p | wc -l)" -ge "$JOBS" ]; do sleep 1; done; }
+# launch CMD...: in the foreground with JOBS=1, else in batches of JOBS
+running=0
+launch() {
+    if [ "$JOBS" -le 1 ]; then
+        "$@"
+        return
+    fi
+    "$@" &
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then
+        wait
+        running=0
+    fi
+}
 
 status=0
 for env in $envs; do
     case $env in
     cartpole)
         for s in $SEEDS; do
-            waitslot
-            train "cartpole_$s" cartpole --seed "$s" --steps 100000 &
+            launch train "cartpole_$s" cartpole --seed "$s" --steps 100000
         done
         wait
+        running=0
         pass=0 n=0
         for s in $SEEDS; do
             m=$(field mean_return "$out/dqn_cartpole_$s.json")

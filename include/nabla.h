@@ -922,10 +922,12 @@ void nb_replay_gather(const nb_replay *r, const int64_t *idx, int64_t n, float *
                       bool *terminal, bool *legal2);
 
 /* Deep Q-learning with experience replay (the notes' algorithm): act
- * epsilon-greedily, store each transition in D, and after each step train Q
- * on a random minibatch from D with the loss above, the target computed by a
- * target network (a copy of Q refreshed every target_every steps; 0: Q
- * itself, exactly as the notes). Optimizer: Adam. */
+ * epsilon-greedily, store each transition in D, and every train_every steps
+ * (1: each step, as the notes) train Q on a random minibatch from D with the
+ * loss above, the target computed by a target network (a copy of Q refreshed
+ * every target_every steps; 0: Q itself, exactly as the notes). Optimizer:
+ * Adam. Only a terminal s' stops the bootstrap: CartPole's time limit does
+ * not. */
 typedef struct nb_dqn_opts {
     int64_t steps;          /* environment steps to train for */
     double lr;              /* Adam's learning rate ... */
