@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything nabla needs to build, test and train on a fresh Debian machine.
-# Debian packages only; run as root (or with sudo). Safe to run again.
+# Debian packages only; runs apt-get as root (through sudo when not root). Safe to run again.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
