@@ -102,6 +102,9 @@ static int cmd_predict(int argc, char **argv) {
     if (help || npos < 2) {
         nb_cli_usage(cmd, "MODEL IMAGE.png... [--json]   (gray images of the network's input size, white on black as "
                           "in Fashion-MNIST)", flags, nflags);
+        if (help)
+            printf("\nA model of `nabla fit` (linreg, logreg, svm, ...) takes a data file instead:\n"
+                   "  nabla predict MODEL DATA [--json]   (LIBSVM, CSV or .npy; see nabla fit --help)\n");
         free(pos);
         return help ? 0 : 1;
     }
