@@ -50,6 +50,9 @@ _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tens
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */
 int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int64_t *out);
 
+/* Sum of n floats in double, the same for any thread count (src/ops/reduce.c). */
+double nb__sum_floats(const float *x, int64_t n);
+
 /* Kernel helpers. Loops above this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 #define NB_PRAGMA(x) _Pragma(#x)

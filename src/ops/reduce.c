@@ -97,21 +97,26 @@ static void red_plan_make(const nb_tensor *x, unsigned mask, red_plan *p) {
 
 #define NB_BAND 2048 /* most output columns one task of the kept-innermost kernel sums (16 KiB of double) */
 
+double nb__sum_floats(const float *px, int64_t n) {
+    /* Fixed blocks summed in parallel, then the block sums added in order,
+     * so the result does not depend on the thread count (an OpenMP
+     * reduction may combine in any order). */
+    enum { BLK = 8192 };
+    int64_t nb = (n + BLK - 1) / BLK;
+    double *part = nb_arena_alloc((size_t)(nb ? nb : 1) * sizeof(double));
+    NB_OMP_FOR(n)
+    for (int64_t b = 0; b < nb; b++) part[b] = row_sum(px + b * BLK, b + 1 < nb ? BLK : n - b * BLK);
+    double s = 0;
+    for (int64_t b = 0; b < nb; b++) s += part[b];
+    return s;
+}
+
 /* out[o] = sum of x over the reduced groups, for x->size > 0 and nr > 0. */
 static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t nout) {
     const float *px = x->data;
     int64_t size = x->size;
     if (p->nk == 0) {
-        /* Everything reduced: fixed blocks summed in parallel, then the block
-         * sums added in order, so the result does not depend on threads. */
-        enum { BLK = 8192 };
-        int64_t nb = (size + BLK - 1) / BLK;
-        double *part = nb_arena_alloc((size_t)nb * sizeof(double));
-        NB_OMP_FOR(size)
-        for (int64_t b = 0; b < nb; b++) part[b] = row_sum(px + b * BLK, b + 1 < nb ? BLK : size - b * BLK);
-        double s = 0;
-        for (int64_t b = 0; b < nb; b++) s += part[b];
-        po[0] = (float)s;
+        po[0] = (float)nb__sum_floats(px, size);
     } else if (p->inner_reduced) {
         /* Each output is a sum of contiguous rows of length L (the innermost
          * reduced group), one row per index of the other reduced groups. */

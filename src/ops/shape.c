@@ -148,21 +148,7 @@ nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     int nd = x->ndim;
     int64_t n = x->size, m = out->size;
     if (m == 1) {
-        /* Fixed blocks summed in a fixed order: the same result for any
-         * thread count (an OpenMP reduction may combine in any order). */
-        const int64_t BLK = 4096;
-        int64_t nb = (n + BLK - 1) / BLK;
-        double *part = nb_arena_alloc(sizeof(double) * (size_t)(nb ? nb : 1));
-        NB_OMP_FOR(n)
-        for (int64_t k = 0; k < nb; k++) {
-            double s = 0;
-            int64_t end = (k + 1) * BLK < n ? (k + 1) * BLK : n;
-            for (int64_t i = k * BLK; i < end; i++) s += px[i];
-            part[k] = s;
-        }
-        double s = 0;
-        for (int64_t k = 0; k < nb; k++) s += part[k];
-        po[0] = (float)s;
+        po[0] = (float)nb__sum_floats(px, n);
     } else if (is_trailing(nd, x->shape, ndim, shape)) {
         /* Common case (bias gradients): x is [rows, m] summed over rows. */
         int64_t rows = n / m;
