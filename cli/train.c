@@ -33,13 +33,10 @@ static nb_tensor *batch_loss(trainer *T, nb_tensor *x, const int32_t *y, double 
     const nb_train_state *s = &T->s;
     nb_tensor *logits = nb_net_forward(T->net, x, true, &T->s.rng_dropout);
     nb_tensor *loss = nb_cross_entropy(logits, y);
-    int64_t n = logits->shape[0], c = logits->shape[1];
-    int32_t pred[4096];
-    if (n <= 4096) {
-        nb_argmax_rows(logits, pred);
-        for (int64_t i = 0; i < n; i++) *correct += pred[i] == y[i];
-    }
-    (void)c;
+    int64_t n = logits->shape[0];
+    int32_t pred[4096]; /* --batch is at most 4096 */
+    nb_argmax_rows(logits, pred);
+    for (int64_t i = 0; i < n; i++) *correct += pred[i] == y[i];
     *data_loss = nb_item(loss);
     if (s->l1_activation > 0) {
         /* eq. 7.48 with Omega(h) = sum |h| over the hidden activations, averaged
