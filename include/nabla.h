@@ -819,9 +819,17 @@ typedef struct nb_csv {
     int64_t nrows;
     char **names;   /* ncols column names */
     double *data;   /* nrows x ncols, row-major */
+    int64_t *lines; /* nrows: the file line of each row, for messages */
 } nb_csv;
 nb_csv *nb_csv_read(const char *path);
 nb_csv *nb_csv_parse(const char *text, size_t len, const char *what);
+/* Flags for data files rather than logs: the header may be missing (a
+ * numeric first row is data; columns are named "column 1", ...), and every
+ * cell must be a finite number (no empty cells, NaN or inf). */
+#define NB_CSV_HEADER_OPTIONAL 1u
+#define NB_CSV_FINITE 2u
+nb_csv *nb_csv_read_ex(const char *path, unsigned flags);
+nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned flags);
 void nb_csv_free(nb_csv *c);
 
 /* ------------------------------------------------------------------------ */

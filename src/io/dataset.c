@@ -17,143 +17,43 @@ static bool ends_with(const char *s, const char *suffix) {
 
 /* --- CSV: numeric features, the label in the last column ------------------ */
 
-typedef struct {
-    float *x;
-    int32_t *y;
-    int64_t rows, cols, cap; /* cols counts features only */
-} csv_table;
-
-/* Splits one line into cells in place; returns the count. */
-static int64_t split_cells(char *line, char **cells, int64_t max) {
-    int64_t n = 0;
-    for (char *p = line;;) {
-        if (n == max) return max + 1;
-        cells[n++] = p;
-        char *c = strchr(p, ',');
-        if (!c) break;
-        *c = 0;
-        p = c + 1;
-    }
-    return n;
-}
-
-static bool parse_number(const char *s, double *v) {
-    while (*s == ' ' || *s == '\t') s++;
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    if (end == s) return false;
-    while (*end == ' ' || *end == '\t' || *end == '\r') end++;
-    return *end == 0 && errno != ERANGE && isfinite(*v);
-}
-
-static int csv_load(const char *path, csv_table *t) {
-    memset(t, 0, sizeof *t);
-    size_t len;
-    uint8_t *buf = nb_read_file(path, &len);
-    if (!buf) return -1;
-    if (memchr(buf, 0, len)) {
-        free(buf);
-        return nb_error("%s: not a text file (contains NUL bytes)", path);
-    }
-    char *text = malloc(len + 1);
-    memcpy(text, buf, len);
-    text[len] = 0;
-    free(buf);
-    enum { MAXC = 1 << 20 };
-    char **cells = malloc(sizeof(char *) * (MAXC + 1));
-    int rc = 0;
-    int64_t lineno = 0, ncols = -1;
-    char *rest = text, *line;
-    while (!rc && (line = strsep(&rest, "\n")) != NULL) {
-        lineno++;
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\r') line[--l] = 0;
-        if (!l) continue;
-        int64_t n = split_cells(line, cells, MAXC);
-        if (n > MAXC) {
-            rc = nb_error("%s:%lld: more than %d columns", path, (long long)lineno, MAXC);
-            break;
-        }
-        double v;
-        /* A first line that is not numeric is a header. */
-        if (ncols < 0 && t->rows == 0 && !parse_number(cells[0], &v)) {
-            ncols = n;
-            continue;
-        }
-        if (n < 2) {
-            rc = nb_error("%s:%lld: expected features and a label separated by commas, got one column", path, (long long)lineno);
-            break;
-        }
-        if (ncols >= 0 && n != ncols) {
-            rc = nb_error("%s:%lld: %lld columns, expected %lld like the %s", path, (long long)lineno, (long long)n,
-                          (long long)ncols, t->rows ? "rows before" : "header");
-            break;
-        }
-        ncols = n;
-        t->cols = n - 1;
-        if (t->rows == t->cap) {
-            t->cap = t->cap ? t->cap * 2 : 256;
-            float *nx = realloc(t->x, sizeof(float) * (size_t)(t->cap * t->cols));
-            int32_t *ny = realloc(t->y, sizeof(int32_t) * (size_t)t->cap);
-            if (!nx || !ny) {
-                free(nx ? nx : t->x);
-                free(ny ? ny : t->y);
-                t->x = NULL;
-                t->y = NULL;
-                rc = nb_error("%s: out of memory at line %lld", path, (long long)lineno);
-                break;
-            }
-            t->x = nx;
-            t->y = ny;
-        }
-        for (int64_t c = 0; c < n; c++) {
-            if (!parse_number(cells[c], &v)) {
-                rc = nb_error("%s:%lld: column %lld: expected a number, got '%.40s'", path, (long long)lineno,
-                              (long long)c + 1, cells[c]);
-                break;
-            }
-            if (c < n - 1) {
-                t->x[t->rows * t->cols + c] = (float)v;
-            } else if (v != (double)(int32_t)v || v < 0 || v > 100000) {
-                rc = nb_error("%s:%lld: column %lld (the label): expected an integer class in [0, 100000], got '%.40s'",
-                              path, (long long)lineno, (long long)c + 1, cells[c]);
-            } else {
-                t->y[t->rows] = (int32_t)v;
-            }
-        }
-        if (!rc) t->rows++;
-    }
-    if (!rc && t->rows < 2) rc = nb_error("%s: %lld data rows; need at least 2 (training and test)", path, (long long)t->rows);
-    free(cells);
-    free(text);
-    if (rc) {
-        free(t->x);
-        free(t->y);
-        memset(t, 0, sizeof *t);
-    }
-    return rc;
-}
-
 static int csv_dataset(const char *path, bool train, nb_dataset *d) {
-    csv_table t;
-    if (csv_load(path, &t)) return -1;
+    nb_csv *c = nb_csv_read_ex(path, NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE);
+    if (!c) return -1;
+    int rc = 0;
+    if (c->ncols < 2)
+        rc = nb_error("%s: expected features and a label separated by commas, got one column", path);
+    else if (c->nrows < 2)
+        rc = nb_error("%s: %lld data rows; need at least 2 (training and test)", path, (long long)c->nrows);
+    int64_t cols = c->ncols - 1;
+    int32_t maxy = 0;
+    for (int64_t r = 0; !rc && r < c->nrows; r++) {
+        double v = c->data[r * c->ncols + cols];
+        if (v != (double)(int32_t)v || v < 0 || v > 100000)
+            rc = nb_error("%s:%lld: column %lld (the label): expected an integer class in [0, 100000], got %g", path,
+                          (long long)c->lines[r], (long long)cols + 1, v);
+        else if ((int32_t)v > maxy)
+            maxy = (int32_t)v;
+    }
+    if (rc) {
+        nb_csv_free(c);
+        return -1;
+    }
     /* The last 10% of the rows (at least one) are the test split. */
-    int64_t ntest = t.rows / 10 > 0 ? t.rows / 10 : 1, ntrain = t.rows - ntest;
+    int64_t ntest = c->nrows / 10 > 0 ? c->nrows / 10 : 1, ntrain = c->nrows - ntest;
     int64_t first = train ? 0 : ntrain, n = train ? ntrain : ntest;
     d->n = n;
     d->nd = 1;
-    d->shape[0] = t.cols;
-    d->f32 = malloc(sizeof(float) * (size_t)(n * t.cols));
+    d->shape[0] = cols;
+    d->f32 = malloc(sizeof(float) * (size_t)(n * cols));
     d->y = malloc(sizeof(int32_t) * (size_t)n);
-    memcpy(d->f32, t.x + first * t.cols, sizeof(float) * (size_t)(n * t.cols));
-    memcpy(d->y, t.y + first, sizeof(int32_t) * (size_t)n);
-    /* Both splits agree on the class count: the largest label anywhere. */
-    int32_t maxy = 0;
-    for (int64_t i = 0; i < t.rows; i++) maxy = t.y[i] > maxy ? t.y[i] : maxy;
-    d->nclass = maxy + 1;
-    free(t.x);
-    free(t.y);
+    for (int64_t i = 0; i < n; i++) {
+        const double *row = c->data + (first + i) * c->ncols;
+        for (int64_t j = 0; j < cols; j++) d->f32[i * cols + j] = (float)row[j];
+        d->y[i] = (int32_t)row[cols];
+    }
+    d->nclass = maxy + 1; /* both splits agree: the largest label anywhere */
+    nb_csv_free(c);
     return 0;
 }
 

@@ -547,6 +547,7 @@ void nb_csv_free(nb_csv *c) {
     for (int k = 0; k < c->ncols; k++) free(c->names[k]);
     free(c->names);
     free(c->data);
+    free(c->lines);
     free(c);
 }
 
@@ -584,7 +585,9 @@ static const char *show_cell(const char *b, const char *e, char *buf, size_t n) 
     return buf;
 }
 
-nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) {
+nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) { return nb_csv_parse_ex(text, len, what, 0); }
+
+nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned flags) {
     if (!what) what = "CSV";
     nb_csv *c = calloc(1, sizeof *c);
     if (!c) {
@@ -602,7 +605,31 @@ nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) {
         p = eol < end ? eol + 1 : end;
         trim(&lb, &le);
         if (lb == le) continue; /* blank lines carry nothing */
-        if (c->ncols == 0) {
+        bool data_first = false;
+        if (c->ncols == 0 && (flags & NB_CSV_HEADER_OPTIONAL)) {
+            /* No header when the first cell is a number: name columns 1..n. */
+            const char *ce = memchr(lb, ',', (size_t)(le - lb)), *hb = lb, *he = ce ? ce : le;
+            double v;
+            trim(&hb, &he);
+            data_first = hb != he && parse_cell(hb, he, &v) == 0;
+        }
+        if (c->ncols == 0 && data_first) {
+            int n = 1;
+            for (const char *q = lb; q < le; q++) n += *q == ',';
+            if (!(c->names = calloc((size_t)n, sizeof(char *)))) {
+                nb_error("%s: out of memory", what);
+                goto fail;
+            }
+            for (int k = 0; k < n; k++) {
+                char nm[24];
+                snprintf(nm, sizeof nm, "column %d", k + 1);
+                if (!(c->names[k] = strdup(nm))) {
+                    nb_error("%s: out of memory", what);
+                    goto fail;
+                }
+                c->ncols = k + 1;
+            }
+        } else if (c->ncols == 0) {
             /* The header: one name per column. */
             int n = 1;
             for (const char *q = lb; q < le; q++) n += *q == ',';
@@ -649,6 +676,12 @@ nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) {
                 goto fail;
             }
             c->data = d;
+            int64_t *ln = realloc(c->lines, sizeof(int64_t) * (size_t)ncap);
+            if (!ln) {
+                nb_error("%s:%lld: out of memory", what, (long long)line);
+                goto fail;
+            }
+            c->lines = ln;
             cap = ncap;
         }
         double *row = c->data + (size_t)c->nrows * (size_t)c->ncols;
@@ -664,9 +697,9 @@ nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) {
             }
             const char *vb = cb, *ve = ce;
             trim(&vb, &ve);
-            if (parse_cell(vb, ve, &row[k])) {
-                nb_error("%s:%lld: column %d (%s): expected a number, got '%s'", what, (long long)line, k + 1,
-                         c->names[k], show_cell(vb, ve, shown, sizeof shown));
+            if (parse_cell(vb, ve, &row[k]) || ((flags & NB_CSV_FINITE) && !isfinite(row[k]))) {
+                nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
+                         c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));
                 goto fail;
             }
             if (ce == le) break;
@@ -677,7 +710,7 @@ nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) {
                      k + 2, c->names[k + 1], k + 1, c->ncols);
             goto fail;
         }
-        c->nrows++;
+        c->lines[c->nrows++] = line;
     }
     if (c->ncols == 0) {
         nb_error("%s: %s: expected a header row of column names", what, len ? "only blank lines" : "empty file");
@@ -689,11 +722,13 @@ fail:
     return NULL;
 }
 
-nb_csv *nb_csv_read(const char *path) {
+nb_csv *nb_csv_read(const char *path) { return nb_csv_read_ex(path, 0); }
+
+nb_csv *nb_csv_read_ex(const char *path, unsigned flags) {
     size_t len;
     uint8_t *buf = nb_read_file(path, &len);
     if (!buf) return NULL;
-    nb_csv *c = nb_csv_parse((const char *)buf, len, path);
+    nb_csv *c = nb_csv_parse_ex((const char *)buf, len, path, flags);
     free(buf);
     return c;
 }
