@@ -11,14 +11,16 @@ static const int pcases[][3] = {{2, 0, 0}, {3, 2, 1}, {3, 1, 1}, {2, 1, 0}, {3, 
 
 static int64_t pool_out(int64_t n, int k, int s, int p) { return (n + 2 * p - k) / (s ? s : k) + 1; }
 
-/* Distinct values spaced 0.05 apart in random order (some negative), so no
- * two elements of a window are within a finite-difference step of a tie. */
+/* Distinct values in [-4, 4) in random order, spaced 8/size apart (0.017
+ * or more here), so no two elements of a window are within a
+ * finite-difference step of a tie, and the range, which bounds the
+ * curvature of the cubes below, does not grow with the size. */
 static nb_tensor *distinct_param(int ndim, const int64_t *shape) {
     nb_tensor *t = nb_test_param(ndim, shape, 1.f);
     int64_t *perm = malloc(sizeof(int64_t) * (size_t)t->size);
     for (int64_t i = 0; i < t->size; i++) perm[i] = i;
     nb_rng_shuffle(nb_test_rng(), perm, t->size);
-    for (int64_t i = 0; i < t->size; i++) t->data[i] = 0.05f * (float)(perm[i] - t->size / 2);
+    for (int64_t i = 0; i < t->size; i++) t->data[i] = 8.f / (float)t->size * (float)(perm[i] - t->size / 2);
     free(perm);
     return t;
 }
@@ -93,17 +95,23 @@ static nb_tensor *f_pool(nb_tensor **in, void *ctx) {
 /* Pooling is piecewise linear; square it for a non-zero Hessian. */
 static nb_tensor *f_pool_sq(nb_tensor **in, void *ctx) { return nb_square(f_pool(in, ctx)); }
 
+/* Input heights and widths: odd, and even with 2 x 2 windows tiling it
+ * (the fast paths, vectorized from 8 output columns on). */
+static const int64_t psizes[][2] = {{7, 6}, {6, 20}};
+
 TEST(test_pool_gradcheck_and_hvpcheck) {
     for (int t = 0; t < NPCASES; t++)
-        for (int max = 0; max < 2; max++) {
-            pool_ctx c = {pcases[t][0], pcases[t][1], pcases[t][2], max};
-            nb_tensor *x = distinct_param(NB_SHAPE(2, 2, 7, 6));
-            char what[64];
-            snprintf(what, sizeof what, "%s case %d", max ? "maxpool" : "avgpool", t);
-            nb_gradcheck(what, f_pool, &x, 1, &c, 1e-3f, 3e-3f);
-            nb_hvpcheck(what, f_pool_sq, &x, 1, &c, 1e-3f, 1e-2f);
-            nb_tensor_free(x);
-        }
+        for (int max = 0; max < 2; max++)
+            for (int z = 0; z < 2; z++) {
+                pool_ctx c = {pcases[t][0], pcases[t][1], pcases[t][2], max};
+                nb_tensor *x = distinct_param(NB_SHAPE(2, 2, psizes[z][0], psizes[z][1]));
+                char what[64];
+                snprintf(what, sizeof what, "%s case %d, %lldx%lld", max ? "maxpool" : "avgpool", t,
+                         (long long)psizes[z][0], (long long)psizes[z][1]);
+                nb_gradcheck(what, f_pool, &x, 1, &c, 1e-3f, 3e-3f);
+                nb_hvpcheck(what, f_pool_sq, &x, 1, &c, 1e-3f, 1e-2f);
+                nb_tensor_free(x);
+            }
 }
 
 /* The gradient of sum R * pool(x)^2 as a function of x, built with
@@ -127,18 +135,21 @@ static nb_tensor *f_pool_grad(nb_tensor **in, void *ctx) {
 
 TEST(test_pool_grad_of_grad) {
     for (int t = 0; t < NPCASES; t += 2)
-        for (int max = 0; max < 2; max++) {
-            int k = pcases[t][0], s = pcases[t][1], p = pcases[t][2];
-            pgrad_ctx c = {{k, s, p, max}, nb_tensor_new(NB_SHAPE(2, 2, pool_out(7, k, s, p), pool_out(6, k, s, p)))};
-            nb_init_uniform(c.R, -1.f, 1.f, nb_test_rng());
-            nb_tensor *x = distinct_param(NB_SHAPE(2, 2, 7, 6));
-            char what[64];
-            snprintf(what, sizeof what, "grad of %s case %d", max ? "maxpool" : "avgpool", t);
-            nb_gradcheck(what, f_pool_grad, &x, 1, &c, 1e-3f, 5e-3f);
-            nb_hvpcheck(what, f_pool_grad, &x, 1, &c, 1e-3f, 1e-2f);
-            nb_tensor_free(c.R);
-            nb_tensor_free(x);
-        }
+        for (int max = 0; max < 2; max++)
+            for (int z = 0; z < 2; z++) {
+                int k = pcases[t][0], s = pcases[t][1], p = pcases[t][2];
+                int64_t H = psizes[z][0], W = psizes[z][1];
+                pgrad_ctx c = {{k, s, p, max}, nb_tensor_new(NB_SHAPE(2, 2, pool_out(H, k, s, p), pool_out(W, k, s, p)))};
+                nb_init_uniform(c.R, -1.f, 1.f, nb_test_rng());
+                nb_tensor *x = distinct_param(NB_SHAPE(2, 2, H, W));
+                char what[64];
+                snprintf(what, sizeof what, "grad of %s case %d, %lldx%lld", max ? "maxpool" : "avgpool", t,
+                         (long long)H, (long long)W);
+                nb_gradcheck(what, f_pool_grad, &x, 1, &c, 1e-3f, 5e-3f);
+                nb_hvpcheck(what, f_pool_grad, &x, 1, &c, 1e-3f, 1e-2f);
+                nb_tensor_free(c.R);
+                nb_tensor_free(x);
+            }
 }
 
 TEST(test_pool_in_a_small_cnn_trains_down) {
@@ -171,4 +182,42 @@ TEST(test_pool_in_a_small_cnn_trains_down) {
     nb_tensor_free(w1);
     nb_tensor_free(w2);
     nb_tensor_free(target);
+}
+
+/* The 2 x 2, stride-2 fast path (vectorized over 8 windows) against the rule
+ * of the general loop: the first maximum of a window in row-major order
+ * wins, a NaN wins over everything. Few distinct values make ties common;
+ * W = 38 gives two full vectors and a scalar tail; even H and W make the
+ * backward scatter the tiled one. */
+TEST(test_maxpool_2x2_fast_path_keeps_first_argmax) {
+    int64_t N = 2, C = 3, H = 6, W = 38, OH = 3, OW = 19;
+    nb_tensor *x = nb_test_param(NB_SHAPE(N, C, H, W), 1.f);
+    for (int64_t i = 0; i < x->size; i++) x->data[i] = roundf(1.5f * x->data[i]);
+    for (int64_t i = 5; i < x->size; i += 97) x->data[i] = NAN;
+    nb_tensor *y = nb_maxpool2d(x, 2, 0, 0);
+    CHECK(y->shape[2] == OH && y->shape[3] == OW);
+    nb_tensor *r = nb_test_param(NB_SHAPE(N, C, OH, OW), 1.f);
+    nb_backward(nb_sum_all(nb_mul(y, r)));
+    for (int64_t pl = 0; pl < N * C; pl++)
+        for (int64_t i = 0; i < OH; i++)
+            for (int64_t j = 0; j < OW; j++) {
+                int64_t best = -1;
+                for (int m = 0; m < 2 && !(best >= 0 && isnan(x->data[best])); m++)
+                    for (int n = 0; n < 2; n++) {
+                        int64_t at = (pl * H + 2 * i + m) * W + 2 * j + n;
+                        if (isnan(x->data[at])) {
+                            best = at;
+                            break;
+                        }
+                        if (best < 0 || x->data[at] > x->data[best]) best = at;
+                    }
+                int64_t o = (pl * OH + i) * OW + j;
+                float want = x->data[best], got = y->data[o];
+                CHECK_MSG(isnan(want) ? isnan(got) : got == want, "window (%lld, %lld, %lld): %g, expected %g",
+                          (long long)pl, (long long)i, (long long)j, got, want);
+                CHECK_MSG(x->grad->data[best] == r->data[o], "window (%lld, %lld, %lld): gradient not at the argmax",
+                          (long long)pl, (long long)i, (long long)j);
+            }
+    nb_tensor_free(x);
+    nb_tensor_free(r);
 }

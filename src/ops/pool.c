@@ -3,6 +3,7 @@
  * indices for max pooling, the window-spreading adjoint for average pooling. */
 #include "../core/internal.h"
 #include <math.h>
+#include <string.h>
 
 /* x [N, C, H, W] -> y [N, C, OH, OW]; planes = N*C images pooled alike.
  * Window (oh, ow) covers rows oh*s - p .. oh*s - p + k - 1 (and likewise
@@ -41,34 +42,54 @@ static void store_geom(nb_node *n, const pgeom *g) {
 /* --- scatter / gather by argmax indices ------------------------------------ */
 
 /* Both keep an index inside its own image plane, so a loop over planes runs
- * in parallel without two threads adding to one element. */
+ * in parallel without two threads adding to one element. "tiled" says the
+ * windows are the 2 x 2 blocks of an input of even height and width (k = s
+ * = 2, no padding): then output row r's indices lie in input rows 2r and
+ * 2r + 1, and the scatter writes those two rows whole, zeros included,
+ * instead of zeroing all of out in a pass of its own. */
 
-static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *shape);
+static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *shape, bool tiled);
 
 /* out (shape, zeros) [idx[i]] += g[i]: the adjoint of gather. g [N, C, OH, OW]
  * -> out [N, C, H, W]. With V = dL/dout: dg = gather(V, idx). */
-static void scatter_bw(nb_node *n, nb_tensor *v) { nb__accum(n->in[0], pool_gather(v, n->aux, n->in[0]->shape)); }
+static void scatter_bw(nb_node *n, nb_tensor *v) {
+    nb__accum(n->in[0], pool_gather(v, n->aux, n->in[0]->shape, n->i[0]));
+}
 static const nb_op op_scatter = {"maxpool_scatter", scatter_bw};
 
-static nb_tensor *pool_scatter(nb_tensor *g, const int64_t *idx, const int64_t *shape) {
-    nb_tensor *out = nb_zeros(4, shape);
-    int64_t planes = shape[0] * shape[1], per = g->size / (planes ? planes : 1);
+static nb_tensor *pool_scatter(nb_tensor *g, const int64_t *idx, const int64_t *shape, bool tiled) {
+    nb_tensor *out = tiled ? nb__new(4, shape) : nb_zeros(4, shape);
     const float *pg = g->data;
     float *po = out->data;
-    NB_OMP_FOR(g->size)
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t i = pl * per; i < (pl + 1) * per; i++) po[idx[i]] += pg[i];
+    if (tiled) {
+        int64_t rows = g->shape[0] * g->shape[1] * g->shape[2], OW = g->shape[3], W = shape[3];
+        NB_OMP_FOR(g->size)
+        for (int64_t r = 0; r < rows; r++) {
+            memset(po + r * 2 * W, 0, sizeof(float) * (size_t)(2 * W));
+            for (int64_t i = r * OW; i < (r + 1) * OW; i++) po[idx[i]] = pg[i];
+        }
+    } else {
+        int64_t planes = shape[0] * shape[1], per = g->size / (planes ? planes : 1);
+        NB_OMP_FOR(g->size)
+        for (int64_t pl = 0; pl < planes; pl++)
+            for (int64_t i = pl * per; i < (pl + 1) * per; i++) po[idx[i]] += pg[i];
+    }
     nb_node *n = nb__record(&op_scatter, out, &g, 1);
-    if (n) n->aux = (void *)idx;
+    if (n) {
+        n->aux = (void *)idx;
+        n->i[0] = tiled;
+    }
     return out;
 }
 
 /* out[i] = u[idx[i]], u [N, C, H, W] -> out (shape) [N, C, OH, OW]. With
  * G = dL/dout: du = scatter(G, idx). */
-static void gather_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], pool_scatter(g, n->aux, n->in[0]->shape)); }
+static void gather_bw(nb_node *n, nb_tensor *g) {
+    nb__accum(n->in[0], pool_scatter(g, n->aux, n->in[0]->shape, n->i[0]));
+}
 static const nb_op op_gather = {"maxpool_gather", gather_bw};
 
-static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *shape) {
+static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *shape, bool tiled) {
     nb_tensor *out = nb__new(4, shape);
     const float *pu = u->data;
     float *po = out->data;
@@ -76,8 +97,79 @@ static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *s
     NB_OMP_FOR(n)
     for (int64_t i = 0; i < n; i++) po[i] = pu[idx[i]];
     nb_node *nd = nb__record(&op_gather, out, &u, 1);
-    if (nd) nd->aux = (void *)idx;
+    if (nd) {
+        nd->aux = (void *)idx;
+        nd->i[0] = tiled;
+    }
     return out;
+}
+
+/* One output row of 2 x 2, stride-2 max pooling. r0 points at input row
+ * 2 oh (r0 + W is row 2 oh + 1), base is its flat index in x. Each window is
+ * scanned as the general loop scans it: r0[2j], r0[2j+1], r1[2j], r1[2j+1];
+ * the first maximum wins, and a NaN, if any, wins first; so both paths pick
+ * the same argmax and give the same gradient. */
+static void max2x2(const float *r0, int64_t W, int64_t j, int64_t base, float *y, int64_t *idx) {
+    const float c[4] = {r0[2 * j], r0[2 * j + 1], r0[W + 2 * j], r0[W + 2 * j + 1]};
+    const int64_t off[4] = {0, 1, W, W + 1};
+    int k = 0;
+    for (int i = 1; i < 4; i++) k = c[i] > c[k] ? i : k;
+    for (int i = 3; i >= 0; i--) k = isnan(c[i]) ? i : k;
+    y[j] = c[k];
+    if (idx) idx[j] = base + 2 * j + off[k];
+}
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* Even- and odd-indexed floats of p[0..15], in order. */
+static inline void deinterleave(const float *p, __m256 *even, __m256 *odd) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    /* shuffle_ps works per 128-bit lane: [a0 a2 b0 b2 | a4 a6 b4 b6]; the
+     * 64-bit permute puts the lanes in order. */
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+}
+
+/* best = c > best ? c : best, and the same choice for the offsets. */
+static inline void take_if_greater(__m256 c, __m256i off, __m256 *best, __m256i *bi) {
+    __m256 gt = _mm256_cmp_ps(c, *best, _CMP_GT_OQ);
+    *best = _mm256_blendv_ps(*best, c, gt);
+    *bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*bi), _mm256_castsi256_ps(off), gt));
+}
+#endif
+
+static void maxpool2_row(const float *r0, int64_t W, int64_t OW, int64_t base, float *y, int64_t *idx) {
+    int64_t j = 0;
+#if defined(__AVX2__)
+    const float *r1 = r0 + W;
+    const __m256i one = _mm256_set1_epi32(1), w0 = _mm256_set1_epi32((int)W), w1 = _mm256_set1_epi32((int)W + 1);
+    const __m256i lane = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    for (; j + 8 <= OW && W < INT32_MAX; j += 8) {
+        __m256 e0, o0, e1, o1;
+        deinterleave(r0 + 2 * j, &e0, &o0);
+        deinterleave(r1 + 2 * j, &e1, &o1);
+        __m256 nan = _mm256_or_ps(_mm256_cmp_ps(e0, o0, _CMP_UNORD_Q), _mm256_cmp_ps(e1, o1, _CMP_UNORD_Q));
+        if (_mm256_movemask_ps(nan)) { /* rare: the scalar rule for NaN */
+            for (int64_t q = j; q < j + 8; q++) max2x2(r0, W, q, base, y, idx);
+            continue;
+        }
+        __m256 best = e0;
+        __m256i bi = _mm256_setzero_si256();
+        take_if_greater(o0, one, &best, &bi);
+        take_if_greater(e1, w0, &best, &bi);
+        take_if_greater(o1, w1, &best, &bi);
+        _mm256_storeu_ps(y + j, best);
+        if (idx) {
+            __m256i pos = _mm256_add_epi32(bi, lane); /* offset from base + 2j, < 2^31 */
+            __m256i b = _mm256_set1_epi64x(base + 2 * j);
+            _mm256_storeu_si256((__m256i *)(idx + j),
+                                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(pos))));
+            _mm256_storeu_si256((__m256i *)(idx + j + 4),
+                                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(pos, 1))));
+        }
+    }
+#endif
+    for (; j < OW; j++) max2x2(r0, W, j, base, y, idx);
 }
 
 /* --- max pooling ------------------------------------------------------------ */
@@ -85,7 +177,11 @@ static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *s
 /* y = max over each window of x (padding counts as -inf; a NaN wins, as in
  * PyTorch). aux holds, for every y element, the flat index in x of the first
  * maximal element. dx = scatter(G, argmax). */
-static void maxpool_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], pool_scatter(g, n->aux, n->in[0]->shape)); }
+static void maxpool_bw(nb_node *n, nb_tensor *g) {
+    const int64_t *xs = n->in[0]->shape;
+    bool tiled = n->i[0] == 2 && n->i[1] == 2 && n->i[2] == 0 && xs[2] % 2 == 0 && xs[3] % 2 == 0;
+    nb__accum(n->in[0], pool_scatter(g, n->aux, xs, tiled));
+}
 static const nb_op op_maxpool = {"maxpool2d", maxpool_bw};
 
 nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
@@ -96,6 +192,18 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
     int64_t *idx = n ? nb_arena_alloc(sizeof(int64_t) * (size_t)(y->size ? y->size : 1)) : NULL;
     const float *px = x->data;
     float *py = y->data;
+    if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
+        NB_OMP_FOR(x->size)
+        for (int64_t r = 0; r < g.planes * g.OH; r++) {
+            int64_t pl = r / g.OH, oh = r % g.OH, base = pl * g.H * g.W + 2 * oh * g.W;
+            maxpool2_row(px + base, g.W, g.OW, base, py + r * g.OW, idx ? idx + r * g.OW : NULL);
+        }
+        if (n) {
+            store_geom(n, &g);
+            n->aux = idx;
+        }
+        return y;
+    }
     NB_OMP_FOR(x->size)
     for (int64_t pl = 0; pl < g.planes; pl++) {
         const float *xp = px + pl * g.H * g.W;
@@ -137,6 +245,24 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
 
 /* --- average pooling -------------------------------------------------------- */
 
+/* One output row of 2 x 2, stride-2 average pooling; r0 is input row 2 oh.
+ * The sum runs in the general loop's order, so both paths agree bit for bit. */
+static void avgpool2_row(const float *r0, int64_t W, int64_t OW, float *y) {
+    const float *r1 = r0 + W;
+    int64_t j = 0;
+#if defined(__AVX2__)
+    const __m256 q = _mm256_set1_ps(0.25f);
+    for (; j + 8 <= OW; j += 8) {
+        __m256 e0, o0, e1, o1;
+        deinterleave(r0 + 2 * j, &e0, &o0);
+        deinterleave(r1 + 2 * j, &e1, &o1);
+        __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(e0, o0), e1), o1);
+        _mm256_storeu_ps(y + j, _mm256_mul_ps(sum, q));
+    }
+#endif
+    for (; j < OW; j++) y[j] = (((0.f + r0[2 * j]) + r0[2 * j + 1]) + r1[2 * j] + r1[2 * j + 1]) * 0.25f;
+}
+
 static nb_tensor *avgpool_adjoint(nb_tensor *g, const pgeom *pg, const int64_t *xshape);
 
 /* y = (1/k^2) * sum over each window of x, padding counted as zeros
@@ -156,6 +282,13 @@ nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
     const float *px = x->data;
     float *py = y->data;
     float scale = 1.f / (float)(g.k * g.k);
+    if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
+        NB_OMP_FOR(x->size)
+        for (int64_t r = 0; r < g.planes * g.OH; r++) {
+            int64_t pl = r / g.OH, oh = r % g.OH;
+            avgpool2_row(px + pl * g.H * g.W + 2 * oh * g.W, g.W, g.OW, py + r * g.OW);
+        }
+    } else {
     NB_OMP_FOR(x->size)
     for (int64_t pl = 0; pl < g.planes; pl++) {
         const float *xp = px + pl * g.H * g.W;
@@ -172,6 +305,7 @@ nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
             }
         }
     }
+    }
     nb_node *n = nb__record(&op_avgpool, y, &x, 1);
     if (n) store_geom(n, &g);
     return y;
@@ -186,10 +320,25 @@ static void avgpool_adjoint_bw(nb_node *n, nb_tensor *u) {
 static const nb_op op_avgpool_adjoint = {"avgpool2d_adjoint", avgpool_adjoint_bw};
 
 static nb_tensor *avgpool_adjoint(nb_tensor *g, const pgeom *pg, const int64_t *xshape) {
-    nb_tensor *gx = nb_zeros(4, xshape);
+    bool fast = pg->k == 2 && pg->s == 2 && pg->p == 0;
+    /* The fast path writes every element of a tiled input; only an odd last
+     * row or column, outside every window, needs the zeros. */
+    nb_tensor *gx = fast && pg->H % 2 == 0 && pg->W % 2 == 0 ? nb__new(4, xshape) : nb_zeros(4, xshape);
     const float *pgd = g->data;
     float *px = gx->data;
     float scale = 1.f / (float)(pg->k * pg->k);
+    if (fast) {
+        NB_OMP_FOR(gx->size)
+        for (int64_t r = 0; r < pg->planes * pg->OH; r++) {
+            int64_t pl = r / pg->OH, oh = r % pg->OH;
+            float *x0 = px + pl * pg->H * pg->W + 2 * oh * pg->W, *x1 = x0 + pg->W;
+            const float *gr = pgd + r * pg->OW;
+            for (int64_t j = 0; j < pg->OW; j++) x0[2 * j] = x0[2 * j + 1] = x1[2 * j] = x1[2 * j + 1] = gr[j] * scale;
+        }
+        nb_node *n = nb__record(&op_avgpool_adjoint, gx, &g, 1);
+        if (n) store_geom(n, pg);
+        return gx;
+    }
     NB_OMP_FOR(gx->size)
     for (int64_t pl = 0; pl < pg->planes; pl++) {
         float *xp = px + pl * pg->H * pg->W;
