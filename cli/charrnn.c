@@ -148,7 +148,7 @@ static const char *corpus_name(const corpus *c, char *buf, size_t n) {
 static const char *TRAIN_SYNOPSIS =
     "train [TEXT...] [--cell rnn|lstm|gru] [--hidden H] [--layers L] [--seq T] [--batch B] [--lr X]\n"
     "       [--steps N | --minutes M] [--seed S] [--out MODEL] [--log LOG.csv] [--json]\n"
-    "       [--resume MODEL] [--clip C] [--eval-every N] [--threads T]\n\n"
+    "       [--resume MODEL] [--clip C] [--schedule cosine|constant] [--eval-every N] [--threads T]\n\n"
     "TEXT: UTF-8 files or directories (their files in name order). Without TEXT, the English fortune\n"
     "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
     "The last 5% of the text is held out for validation (bits per character).";
@@ -160,6 +160,7 @@ typedef struct {
     nb_tensor *h, *c;        /* the state carried between batches [L, B, H] */
     int64_t T, B, step, max_steps, eval_every;
     double lr, clip, minutes, seconds; /* seconds: training time of earlier runs (resume) */
+    bool cosine;             /* anneal lr to 0 over the steps (or the minutes) of the run */
     uint64_t seed;
     const char *out, *log;
     bool json;
@@ -213,8 +214,8 @@ static int log_write(const trainer *t) {
  * the carried state, the step (which fixes the next batch) and settings. */
 static int save(const trainer *t, double seconds) {
     if (!t->out) return 0;
-    char v[10][40];
-    const char *keys[10], *vals[10];
+    char v[12][40];
+    const char *keys[12], *vals[12];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.step", "%" PRId64, t->step);
@@ -225,6 +226,8 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.lr", "%.9g", t->lr);
     PUT("nabla.clip", "%.9g", t->clip);
     PUT("nabla.seed", "%" PRIu64, t->seed);
+    PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
+    if (t->max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->max_steps);
 #undef PUT
     const char **sn;
     nb_tensor **st;
@@ -290,6 +293,20 @@ static int restore(trainer *t, const nb_safetensors *st, const char *path) {
     return 0;
 }
 
+/* How far the run is, from 0 to 1: by steps, or with --minutes by the clock
+ * (a resumed --minutes run anneals over its own minutes). */
+static double now_frac(const trainer *t, double t0) {
+    double f = t->max_steps > 0 ? (double)t->step / (double)t->max_steps : (nb_cli_now() - t0) / (t->minutes * 60);
+    return f < 0 ? 0 : f > 1 ? 1 : f;
+}
+
+/* Cosine annealing from --lr to 0 (SGDR without restarts): a short run
+ * gains most of its last tenths of a bit in the low-rate tail. */
+static double lr_at(const trainer *t, double frac) {
+    const double pi = 3.14159265358979323846;
+    return t->lr * 0.5 * (1.0 + cos(pi * frac));
+}
+
 static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int32_t *val, int64_t nval) {
     const char *cmd = t->cmd;
     int64_t T = t->T, B = t->B, N = T * B;
@@ -333,6 +350,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
             nb_fill(t->h, 0.f);
             if (t->c) nb_fill(t->c, 0.f);
         }
+        if (t->cosine) nb_optim_set_lr(t->opt, (float)lr_at(t, now_frac(t, t0)));
         nb_rnn_state init = {nb_detach(t->h), t->c ? nb_detach(t->c) : NULL}, fin;
         nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, x, T, B, &init, &fin), y);
         float l = nb_item(loss);
@@ -394,7 +412,8 @@ static bool given(int argc, char **argv, const char *flag) {
 }
 
 static int cmd_train(int argc, char **argv) {
-    const char *cmd = "charrnn train", *cell_s = "lstm", *out = NULL, *log = NULL, *resume = NULL;
+    const char *cmd = "charrnn train", *cell_s = "lstm", *out = NULL, *log = NULL, *resume = NULL,
+               *schedule = "cosine";
     long hidden = 256, layers = 1, seq = 64, batch = 32, steps = -1, seed = 1, threads = 0, eval_every = 500;
     double lr = 5e-3, minutes = 0, clip = 5;
     bool json = false, help = false;
@@ -409,6 +428,7 @@ static int cmd_train(int argc, char **argv) {
         {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps"},
         {"--seed", NB_FLAG_INT, &seed, "seed of the initialization (1)"},
         {"--clip", NB_FLAG_FLOAT, &clip, "clip gradients to this global L2 norm, 0 for none (5)"},
+        {"--schedule", NB_FLAG_STR, &schedule, "learning rate over the run: cosine (to 0) or constant (cosine)"},
         {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps (500)"},
         {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
         {"--out", NB_FLAG_STR, &out, "model file, rewritten atomically at every validation"},
@@ -443,6 +463,10 @@ static int cmd_train(int argc, char **argv) {
         (given(argc, argv, "--steps") && steps < 0)) {
         rc = nb_cli_fail(cmd, "out of range: need 1 <= --hidden <= 65536, 1 <= --layers <= 64, --seq, --batch, "
                               "--eval-every >= 1, --lr > 0, --steps, --minutes, --clip >= 0");
+        goto done;
+    }
+    if (strcmp(schedule, "cosine") && strcmp(schedule, "constant")) {
+        rc = nb_cli_fail(cmd, "--schedule: expected cosine or constant, got '%s'", schedule);
         goto done;
     }
     nb_set_threads((int)threads);
@@ -486,6 +510,13 @@ static int cmd_train(int argc, char **argv) {
         if (!given(argc, argv, "--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
         if (!given(argc, argv, "--clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
         if (!meta_num(ck, resume, "nabla.seed", &v)) seed = (long)v;
+        /* The schedule continues over the run's original length. */
+        if (!given(argc, argv, "--steps") && !given(argc, argv, "--minutes") &&
+            !meta_num(ck, resume, "nabla.total_steps", &v))
+            steps = (long)v;
+        const char *sch = nb_st_meta(ck, "nabla.schedule");
+        if (!given(argc, argv, "--schedule") && sch && (!strcmp(sch, "cosine") || !strcmp(sch, "constant")))
+            schedule = sch;
         nb_clear_error();
     } else {
         int nv;
@@ -506,6 +537,7 @@ static int cmd_train(int argc, char **argv) {
     t.clip = clip;
     t.seed = (uint64_t)seed;
     t.minutes = minutes;
+    t.cosine = !strcmp(schedule, "cosine");
     t.max_steps = minutes > 0 ? -1 : steps >= 0 ? steps : 3000;
     /* The last 5% is validation text; the rest is cut into the batch streams. */
     int64_t nval = cp.len * VAL_PERCENT / 100, ntrain = cp.len - nval;
@@ -523,9 +555,9 @@ static int cmd_train(int argc, char **argv) {
     if (resume && restore(&t, ck, resume)) goto fail_msg;
     if (!json)
         fprintf(stderr, "training a %s, %d layer(s) of %lld on %s: %lld characters (%lld for validation), vocabulary "
-                        "%d, batch %ld x %ld steps, Adam lr %g%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
+                        "%d, batch %ld x %ld steps, Adam lr %g (%s)%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
-                (long long)nval, t.m->nvocab, batch, seq, lr, resume ? " (resumed)" : "");
+                (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
     log_open(&t, resume != NULL);
     rc = run_train(&t, cp.ids, ntrain, cp.ids + ntrain, nval);
     goto done;
