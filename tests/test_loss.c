@@ -43,6 +43,27 @@ TEST(test_loss_cross_entropy_matches_naive_double) {
     }
 }
 
+/* The gradient of 3 CE(o)^2 with respect to the logits, built with
+ * create_graph: its gradient and Hessian run the backward of the fused
+ * cross_entropy_grad op through both of its inputs (o, and the upstream
+ * factor 6 CE, which depends on o). */
+static nb_tensor *f_ce_grad(nb_tensor **in, void *c) {
+    bool old = nb_set_grad_enabled(true);
+    nb_tensor *L = nb_mul_scalar(nb_square(nb_cross_entropy(in[0], c)), 3.f), *g;
+    nb_grad(L, in, 1, &g, true);
+    nb_set_grad_enabled(old);
+    return g;
+}
+
+TEST(test_loss_cross_entropy_grad_of_grad) {
+    int64_t N = 4, C = 6;
+    nb_tensor *o = nb_test_param(NB_SHAPE(N, C), 2.f);
+    int32_t y[4] = {5, 0, 2, 2};
+    nb_gradcheck("grad of cross_entropy", f_ce_grad, &o, 1, y, 1e-2f, 5e-3f);
+    nb_hvpcheck("grad of cross_entropy", f_ce_grad, &o, 1, y, 1e-2f, 1e-2f);
+    nb_tensor_free(o);
+}
+
 TEST(test_eq_10_18) {
     /* dL/do = softmax(o) - onehot(y), per row, divided by N for the mean;
      * with an upstream factor (L' = 2.5 L) the gradient scales with it. */

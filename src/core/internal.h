@@ -52,6 +52,9 @@ int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, 
 
 /* Sum of n floats in double, the same for any thread count (src/ops/reduce.c). */
 double nb__sum_floats(const float *x, int64_t n);
+/* softmax's vector-Jacobian product y (g - sum(g y)) along axis, y = softmax x
+ * (a fused op of activation.c; cross-entropy's backward uses it too). */
+nb_tensor *nb__softmax_grad(nb_tensor *y, nb_tensor *g, int axis);
 
 /* Kernel helpers. Loops above this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768

@@ -246,12 +246,76 @@ static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool wan
     }
 }
 
-/* y = softmax(x) along axis;  dx = y (g - sum(g y, axis, keepdim)) */
-static void softmax_bw(nb_node *n, nb_tensor *g) {
+/* --- their backward, fused --------------------------------------------------
+ * The vector-Jacobian products of softmax and log-softmax, one pass per line
+ * instead of four ops with a temporary each:
+ *   softmax_grad(y, g)     = y (g - sum(g y))      (y = softmax x)
+ *   log_softmax_grad(y, g) = g - e^y sum(g)        (y = log_softmax x)
+ * sums along the axis. Each is an op whose own backward is written with nb_*
+ * ops, so gradients of gradients still work. With U = dL/d(out) and sums
+ * along the axis:
+ *   softmax_grad:     dg = softmax_grad(y, U),  dy = U (g - sum(g y)) - g sum(U y)
+ *   log_softmax_grad: dg = U - sum(U e^y),      dy = -U e^y sum(g) */
+
+static nb_tensor *sum_axis(nb_tensor *t, int axis) { return nb_sum(t, &axis, 1, true); }
+
+static void softmax_grad_bw(nb_node *n, nb_tensor *u) {
+    nb_tensor *y = n->in[0], *g = n->in[1];
     int axis = (int)n->i[0];
-    nb_tensor *y = n->out;
-    nb_tensor *dot = nb_sum(nb_mul(g, y), &axis, 1, true);
-    nb__accum(n->in[0], nb_mul(y, nb_sub(g, dot)));
+    if (g->requires_grad) nb__accum(g, nb__softmax_grad(y, u, axis));
+    if (y->requires_grad)
+        nb__accum(y, nb_sub(nb_mul(u, nb_sub(g, sum_axis(nb_mul(g, y), axis))), nb_mul(g, sum_axis(nb_mul(u, y), axis))));
+}
+static const nb_op op_softmax_grad = {"softmax_grad", softmax_grad_bw};
+
+static void log_softmax_grad_bw(nb_node *n, nb_tensor *u) {
+    nb_tensor *y = n->in[0], *g = n->in[1];
+    int axis = (int)n->i[0];
+    nb_tensor *e = nb_exp(y);
+    if (g->requires_grad) nb__accum(g, nb_sub(u, sum_axis(nb_mul(u, e), axis)));
+    if (y->requires_grad) nb__accum(y, nb_neg(nb_mul(nb_mul(u, e), sum_axis(g, axis))));
+}
+static const nb_op op_log_softmax_grad = {"log_softmax_grad", log_softmax_grad_bw};
+
+static nb_tensor *fused_grad(nb_tensor *y, nb_tensor *g, int axis, bool is_log) {
+    if (!nb_same_shape(y, g)) nb__shape_fatal(is_log ? "log_softmax_grad" : "softmax_grad", y, g, "shapes differ");
+    lines l = split_axis(y, axis);
+    if (l.inner != 1) { /* a middle axis: the composite ops, which stride well */
+        if (is_log) return nb_sub(g, nb_mul(nb_exp(y), sum_axis(g, axis)));
+        return nb_mul(y, nb_sub(g, sum_axis(nb_mul(g, y), axis)));
+    }
+    nb_tensor *out = nb_empty_like(y);
+    const float *py = y->data, *pg = g->data;
+    float *po = out->data;
+    int64_t C = l.C;
+    NB_OMP_FOR(y->size)
+    for (int64_t r = 0; r < l.outer; r++) {
+        const float *yr = py + r * C, *gr = pg + r * C;
+        float *o = po + r * C;
+        double s = 0; /* in double, as the forward's sum */
+        if (is_log) {
+            NB_PRAGMA(omp simd reduction(+ : s))
+            for (int64_t c = 0; c < C; c++) s += gr[c];
+            float sf = (float)s;
+            for (int64_t c = 0; c < C; c++) o[c] = gr[c] - nb__vexpf(yr[c]) * sf;
+        } else {
+            NB_PRAGMA(omp simd reduction(+ : s))
+            for (int64_t c = 0; c < C; c++) s += (double)(gr[c] * yr[c]);
+            float sf = (float)s;
+            for (int64_t c = 0; c < C; c++) o[c] = yr[c] * (gr[c] - sf);
+        }
+    }
+    nb_tensor *in[2] = {y, g};
+    nb_node *n = nb__record(is_log ? &op_log_softmax_grad : &op_softmax_grad, out, in, 2);
+    if (n) n->i[0] = axis;
+    return out;
+}
+
+nb_tensor *nb__softmax_grad(nb_tensor *y, nb_tensor *g, int axis) { return fused_grad(y, g, axis, false); }
+
+/* y = softmax(x) along axis;  dx = softmax_grad(y, g) */
+static void softmax_bw(nb_node *n, nb_tensor *g) {
+    nb__accum(n->in[0], nb__softmax_grad(n->out, g, (int)n->i[0]));
 }
 static const nb_op op_softmax = {"softmax", softmax_bw};
 
@@ -264,13 +328,9 @@ nb_tensor *nb_softmax(nb_tensor *x, int axis) {
     return out;
 }
 
-/* y = log_softmax(x) along axis;  dx = g - e^y sum(g, axis, keepdim)
- * (e^y is the softmax, taken from y through the exp op so it stays
- * differentiable for double backward). */
+/* y = log_softmax(x) along axis;  dx = log_softmax_grad(y, g) */
 static void log_softmax_bw(nb_node *n, nb_tensor *g) {
-    int axis = (int)n->i[0];
-    nb_tensor *gs = nb_sum(g, &axis, 1, true);
-    nb__accum(n->in[0], nb_sub(g, nb_mul(nb_exp(n->out), gs)));
+    nb__accum(n->in[0], fused_grad(n->out, g, (int)n->i[0], true));
 }
 static const nb_op op_log_softmax = {"log_softmax", log_softmax_bw};
 

@@ -9,17 +9,57 @@
 
 /* logits o: [N, C], labels y: N ints (copied into the arena as node aux).
  * L = (1/N) sum_i -log softmax(o_i)[y_i] = (1/N) sum_i (lse(o_i) - o_i[y_i]).
- * eq. 10.18: dL/do = (softmax(o) - onehot(y)) g / N. The softmax comes from
- * the softmax op so the gradient is itself differentiable in o (and in g). */
-static void cross_entropy_bw(nb_node *n, nb_tensor *g) {
-    nb_tensor *o = n->in[0];
-    const int32_t *y = n->aux;
-    int64_t N = o->shape[0], C = o->shape[1];
-    nb_tensor *onehot = nb_zeros(o->ndim, o->shape);
-    for (int64_t i = 0; i < N; i++) onehot->data[i * C + y[i]] = 1.f;
-    nb_tensor *d = nb_sub(nb_softmax(o, 1), onehot);
-    nb__accum(o, nb_mul(d, nb_mul_scalar(g, 1.f / (float)N)));
+ * eq. 10.18: dL/do = (softmax(o) - onehot(y)) g / N, computed by ce_grad in
+ * one pass over the logits. */
+
+static nb_tensor *onehot(const nb_tensor *o, const int32_t *y) {
+    nb_tensor *t = nb_zeros(o->ndim, o->shape);
+    for (int64_t i = 0; i < o->shape[0]; i++) t->data[i * o->shape[1] + y[i]] = 1.f;
+    return t;
 }
+
+/* d = ce_grad(o, g) = (softmax(o) - onehot(y)) g / N, fused; an op of its
+ * own whose backward, with U = dL/dd and s = softmax(o) from the softmax op
+ * (so the rule stays differentiable):
+ *   do = softmax_grad(s, U) g / N,   dg = sum((s - onehot) U) / N. */
+static void ce_grad_bw(nb_node *n, nb_tensor *u) {
+    nb_tensor *o = n->in[0], *g = n->in[1];
+    float invn = 1.f / (float)o->shape[0];
+    nb_tensor *s = nb_softmax(o, 1);
+    if (o->requires_grad) nb__accum(o, nb_mul(nb__softmax_grad(s, u, 1), nb_mul_scalar(g, invn)));
+    if (g->requires_grad) nb__accum(g, nb_mul_scalar(nb_sum_all(nb_mul(nb_sub(s, onehot(o, n->aux)), u)), invn));
+}
+static const nb_op op_ce_grad = {"cross_entropy_grad", ce_grad_bw};
+
+static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const int32_t *y) {
+    int64_t N = o->shape[0], C = o->shape[1];
+    nb_tensor *d = nb_empty_like(o);
+    const float *po = o->data;
+    float *pd = d->data, scale = g->data[0] / (float)N;
+    NB_OMP_FOR(o->size)
+    for (int64_t i = 0; i < N; i++) {
+        const float *r = po + i * C;
+        float *dr = pd + i * C, m = r[0];
+        NB_PRAGMA(omp simd reduction(max : m))
+        for (int64_t c = 1; c < C; c++) m = r[c] > m ? r[c] : m;
+        double s = 0;
+        NB_PRAGMA(omp simd reduction(+ : s))
+        for (int64_t c = 0; c < C; c++) {
+            float e = nb__vexpf(r[c] - m);
+            dr[c] = e;
+            s += e;
+        }
+        float k = (float)(1.0 / s) * scale;
+        for (int64_t c = 0; c < C; c++) dr[c] *= k;
+        dr[y[i]] -= scale;
+    }
+    nb_tensor *in[2] = {o, g};
+    nb_node *n = nb__record(&op_ce_grad, d, in, 2);
+    if (n) n->aux = (void *)y;
+    return d;
+}
+
+static void cross_entropy_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], ce_grad(n->in[0], g, n->aux)); }
 static const nb_op op_cross_entropy = {"cross_entropy", cross_entropy_bw};
 
 nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
@@ -41,10 +81,13 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
         /* Max-subtracted log-sum-exp: finite for any finite logits. */
         const float *r = po + i * C;
         float m = r[0];
+        /* A NaN makes the sum NaN anyway, so the max may skip it (and vectorize). */
+        NB_PRAGMA(omp simd reduction(max : m))
         for (int64_t c = 1; c < C; c++) m = r[c] > m ? r[c] : m;
-        float s = 0;
+        double s = 0; /* a double reduction the compiler may vectorize, as the softmax's */
+        NB_PRAGMA(omp simd reduction(+ : s))
         for (int64_t c = 0; c < C; c++) s += nb__vexpf(r[c] - m); /* each term <= 1, the max's = 1 */
-        row_loss[i] = (double)m + log((double)s) - r[labels[i]];
+        row_loss[i] = (double)m + log(s) - r[labels[i]];
     }
     double total = 0;
     for (int64_t i = 0; i < N; i++) total += row_loss[i];
