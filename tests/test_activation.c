@@ -237,33 +237,39 @@ TEST(test_activation_softmax_log_softmax_values_grad_and_hvp) {
     }
 }
 
-/* The gradient of sum R * f(x)^3 (f softmax or log-softmax), built with
- * create_graph, as a function of x: checking its gradient and Hessian runs
- * the backward rules of the fused softmax_grad / log_softmax_grad ops, and
- * those of the ops those rules are made of (third derivatives). */
-typedef struct { axis_ctx a; bool is_log; nb_tensor *R; } sgrad_ctx;
+/* The gradient of sum R * f(x)^3, built with create_graph, as a function of
+ * x, for f softmax, log-softmax (along the last axis, the fused kernel, and
+ * axis 0, the composite), sigmoid and tanh: checking its gradient and
+ * Hessian runs the backward rules of the fused gradient ops (softmax_grad,
+ * log_softmax_grad, sigmoid_grad, tanh_grad), and those of the ops the rules
+ * are made of (third derivatives). */
+enum { F_SOFTMAX, F_LOG_SOFTMAX, F_SIGMOID, F_TANH };
+static const char *fname[] = {"softmax", "log_softmax", "sigmoid", "tanh"};
+typedef struct { int kind, axis; nb_tensor *R; } fgrad_ctx;
 
-static nb_tensor *f_softmax_grad(nb_tensor **in, void *ctx) {
-    sgrad_ctx *c = ctx;
+static nb_tensor *f_grad_of(nb_tensor **in, void *ctx) {
+    fgrad_ctx *c = ctx;
     bool old = nb_set_grad_enabled(true);
-    nb_tensor *y = c->is_log ? nb_log_softmax(in[0], c->a.axis) : nb_softmax(in[0], c->a.axis);
+    nb_tensor *x = in[0];
+    nb_tensor *y = c->kind == F_SOFTMAX       ? nb_softmax(x, c->axis)
+                   : c->kind == F_LOG_SOFTMAX ? nb_log_softmax(x, c->axis)
+                   : c->kind == F_SIGMOID     ? nb_sigmoid(x)
+                                              : nb_tanh(x);
     nb_tensor *L = nb_sum_all(nb_mul(nb_mul(nb_mul(y, y), y), nb_detach(c->R))), *g;
     nb_grad(L, in, 1, &g, true);
     nb_set_grad_enabled(old);
     return g;
 }
 
-TEST(test_activation_softmax_grad_of_grad) {
-    int64_t shapes[][2] = {{3, 6}, {4, 5}};
-    int axes[] = {-1, 0}; /* the fused last-axis kernel, and the composite */
-    for (int s = 0; s < 2; s++)
-        for (int is_log = 0; is_log < 2; is_log++) {
-            nb_tensor *x = nb_test_param(NB_SHAPE(shapes[s][0], shapes[s][1]), 1.f);
-            sgrad_ctx c = {{axes[s]}, is_log, nb_test_param(NB_SHAPE(shapes[s][0], shapes[s][1]), 1.f)};
+TEST(test_activation_grad_of_grad) {
+    for (int kind = 0; kind < 4; kind++)
+        for (int axis = -1; axis < (kind <= F_LOG_SOFTMAX ? 1 : 0); axis++) {
+            nb_tensor *x = nb_test_param(NB_SHAPE(3, 7), 1.5f);
+            fgrad_ctx c = {kind, axis, nb_test_param(NB_SHAPE(3, 7), 1.f)};
             char what[64];
-            snprintf(what, sizeof what, "grad of %s, axis %d", is_log ? "log_softmax" : "softmax", axes[s]);
-            nb_gradcheck(what, f_softmax_grad, &x, 1, &c, 1e-2f, 5e-3f);
-            nb_hvpcheck(what, f_softmax_grad, &x, 1, &c, 1e-2f, 1e-2f);
+            snprintf(what, sizeof what, "grad of %s, axis %d", fname[kind], axis);
+            nb_gradcheck(what, f_grad_of, &x, 1, &c, 1e-2f, 5e-3f);
+            nb_hvpcheck(what, f_grad_of, &x, 1, &c, 1e-2f, 1e-2f);
             nb_tensor_free(c.R);
             nb_tensor_free(x);
         }

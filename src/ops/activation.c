@@ -131,12 +131,43 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
 
 /* --- sigmoid and tanh ---------------------------------------------------- */
 
+/* Their gradients as ops of one pass each, from the output y:
+ *   sigmoid_grad(y, g) = g y (1 - y),   tanh_grad(y, g) = g (1 - y^2).
+ * Their own backward, with U = dL/d(out), is made of nb_* ops:
+ *   sigmoid_grad: dg = sigmoid_grad(y, U),  dy = U g (1 - 2y)
+ *   tanh_grad:    dg = tanh_grad(y, U),     dy = -2 U g y */
+static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh);
+static void sq_grad_bw(nb_node *n, nb_tensor *u) {
+    nb_tensor *y = n->in[0], *g = n->in[1];
+    bool is_tanh = n->i[0];
+    if (g->requires_grad) nb__accum(g, sq_grad(y, u, is_tanh));
+    if (y->requires_grad)
+        nb__accum(y, is_tanh ? nb_mul_scalar(nb_mul(nb_mul(u, g), y), -2.f)
+                             : nb_mul(nb_mul(u, g), nb_add_scalar(nb_mul_scalar(y, -2.f), 1.f)));
+}
+static const nb_op op_sigmoid_grad = {"sigmoid_grad", sq_grad_bw}, op_tanh_grad = {"tanh_grad", sq_grad_bw};
+
+static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh) {
+    if (!nb_same_shape(y, g)) nb__shape_fatal(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g, "output and gradient differ");
+    nb_tensor *out = nb_empty_like(g);
+    const float *restrict py = y->data, *restrict pg = g->data;
+    float *restrict po = out->data;
+    int64_t n = g->size;
+    if (is_tanh) {
+        NB_OMP_FOR(n)
+        for (int64_t i = 0; i < n; i++) po[i] = pg[i] * (1.f - py[i] * py[i]);
+    } else {
+        NB_OMP_FOR(n)
+        for (int64_t i = 0; i < n; i++) po[i] = pg[i] * (py[i] * (1.f - py[i]));
+    }
+    nb_node *nd = nb__record(is_tanh ? &op_tanh_grad : &op_sigmoid_grad, out, (nb_tensor *[]){y, g}, 2);
+    if (nd) nd->i[0] = is_tanh;
+    return out;
+}
+
 /* out = 1 / (1 + e^-x), from e = e^-|x| so that nothing overflows:
  * x >= 0: 1 / (1 + e);  x < 0: e / (1 + e).  dx = g out (1 - out) */
-static void sigmoid_bw(nb_node *n, nb_tensor *g) {
-    nb_tensor *y = n->out;
-    nb__accum(n->in[0], nb_mul(g, nb_mul(y, nb_add_scalar(nb_neg(y), 1.f))));
-}
+static void sigmoid_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], sq_grad(n->out, g, false)); }
 static const nb_op op_sigmoid = {"sigmoid", sigmoid_bw};
 nb_tensor *nb_sigmoid(nb_tensor *x) {
     ACT_MAP(x, nb__vsigmoidf(v));
@@ -145,10 +176,7 @@ nb_tensor *nb_sigmoid(nb_tensor *x) {
 }
 
 /* out = tanh x;  dx = g (1 - out^2) */
-static void tanh_bw(nb_node *n, nb_tensor *g) {
-    nb_tensor *y = n->out;
-    nb__accum(n->in[0], nb_mul(g, nb_add_scalar(nb_neg(nb_square(y)), 1.f)));
-}
+static void tanh_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], sq_grad(n->out, g, true)); }
 static const nb_op op_tanh = {"tanh", tanh_bw};
 nb_tensor *nb_tanh(nb_tensor *x) {
     ACT_MAP(x, nb__vtanhf(v));
