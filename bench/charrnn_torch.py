@@ -129,6 +129,8 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
+                    help="as nabla's: cosine anneals lr to 0 over --steps")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
@@ -158,6 +160,9 @@ def main():
     state, loss, t_train, steps = None, None, 0.0, a.steps + (a.warmup if a.mode == "speed" else 0)
     for k in range(steps):
         t0 = time.perf_counter()
+        if a.schedule == "cosine":  # nabla's rule: lr (1 + cos(pi k / steps)) / 2 for step k
+            for group in opt.param_groups:
+                group["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * min(k / steps, 1.0)))
         x, y, reset = batch(train, a.seq, a.batch, k)
         if reset:
             state = None

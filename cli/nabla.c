@@ -24,21 +24,26 @@ static void usage(FILE *f) {
     for (int i = 0; i < ncmds; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
 }
 
-/* OpenMP reads OMP_WAIT_POLICY once, when the runtime loads, before main.
- * Spinning workers (the default) make every parallel region crawl as soon as
- * another process wants the cores (measured: 2 threads fell from 20,000 to
- * 1,200 MLP images/s on a busy 2-core machine; sleeping workers lose nothing
- * measurable). So unless the user chose a policy, the command restarts itself
- * once with PASSIVE. */
-static void prefer_passive_waiting(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+/* OpenMP reads its wait settings once, when the runtime loads, before main.
+ * How long an idle worker spins before it sleeps decides the speed: spinning
+ * forever (OMP_WAIT_POLICY=ACTIVE, or libgomp's default of 300,000 spins)
+ * makes every parallel region crawl as soon as another process wants the
+ * cores (2 threads fell from 20,000 to 1,200 MLP images/s on a busy 2-core
+ * machine), while sleeping at once (PASSIVE) costs a wake-up per region:
+ * 1.5 s instead of 1.15 s per 1000 MLP steps on an idle one. A short spin of
+ * 3,000 iterations kept both: as fast as spinning when idle, as fast as
+ * PASSIVE under a load of 3 busy processes (measured with bench/train.sh's
+ * models, nabla's data-parallel step). So unless the user chose a policy or
+ * spin count, the command restarts itself once with GOMP_SPINCOUNT=3000. */
+static void prefer_short_spins(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    setenv("GOMP_SPINCOUNT", "3000", 1);
     execv("/proc/self/exe", argv);
     /* If exec is impossible (no /proc), run as we are. */
 }
 
 int main(int argc, char **argv) {
-    prefer_passive_waiting(argv);
+    prefer_short_spins(argv);
     qsort(cmds, (size_t)ncmds, sizeof cmds[0], by_name);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -411,6 +411,14 @@ int nb_net_params(nb_net *net, nb_param **params);
 int nb_net_param_names(const nb_net *net, const char ***names);
 /* A readable summary: layers, shapes, parameter counts. */
 void nb_net_summary(const nb_net *net, FILE *f);
+/* Data parallelism. A replica shares the network's weights (the same
+ * memory, never copied) but has gradient buffers and layer outputs of its
+ * own, so that threads can each run the forward and backward pass of one
+ * shard of a batch at the same time, each in an arena of its own
+ * (nb_arena_use). nb_net_replica_reduce adds the replicas' gradients into
+ * the network's .grad and zeroes theirs. Free a replica before its network. */
+nb_net *nb_net_replica(nb_net *net);
+void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n);
 
 /* Labelled examples for classification, kept compactly: images as bytes
  * (value / 255 on the way into the network), other features as floats. */

@@ -103,6 +103,56 @@ TEST(test_grad_matmul_all_transposes_and_batches) {
     }
 }
 
+static nb_tensor *f_linear(nb_tensor **in, void *c) { return nb_linear(in[0], in[1], c ? in[2] : NULL); }
+static nb_tensor *f_linear_sq(nb_tensor **in, void *c) { return nb_square(f_linear(in, c)); }
+
+TEST(test_grad_linear_fused_and_batched) {
+    /* 2-D x: the fused op (with and without bias); 3-D x: matmul + add. */
+    int64_t xs[2][3] = {{5, 7, 0}, {2, 3, 7}};
+    for (int nd = 2; nd <= 3; nd++)
+        for (int bias = 0; bias < 2; bias++) {
+            nb_tensor *in[3] = {nb_test_param(nd, xs[nd - 2], 1.f), nb_test_param(NB_SHAPE(4, 7), 1.f),
+                                nb_test_param(NB_SHAPE(4), 1.f)};
+            char what[64];
+            snprintf(what, sizeof what, "linear %d-D x, bias %d", nd, bias);
+            void *ctx = bias ? (void *)1 : NULL;
+            nb_gradcheck(what, f_linear, in, bias ? 3 : 2, ctx, 1e-2f, 2e-3f);
+            nb_hvpcheck(what, f_linear_sq, in, bias ? 3 : 2, ctx, 1e-2f, 1e-2f);
+            for (int k = 0; k < 3; k++) nb_tensor_free(in[k]);
+        }
+}
+
+/* nb_backward adds the weight gradients of matmul and linear straight into
+ * .grad (GEMMs with beta = 1); they must equal what nb_grad computes, also
+ * when a weight is used twice (a direct and a routed contribution) and when
+ * two backward calls accumulate. */
+TEST(test_backward_direct_gemm_grads_match_nb_grad) {
+    nb_tensor *x = nb_test_param(NB_SHAPE(6, 5), 1.f), *x3 = nb_test_param(NB_SHAPE(2, 3, 4), 1.f);
+    nb_tensor *w = nb_test_param(NB_SHAPE(4, 5), 1.f), *b = nb_test_param(NB_SHAPE(4), 1.f);
+    nb_tensor *m = nb_test_param(NB_SHAPE(4, 5), 1.f), *mt = nb_test_param(NB_SHAPE(6, 4), 1.f);
+    nb_tensor *p[4] = {w, b, m, mt}, *want[4];
+    for (int k = 0; k < 4; k++) nb_zero_grad(p[k]);
+    for (int round = 0; round < 2; round++) {
+        /* w twice (linear, and a product with w as the second operand);
+         * m as b of x3 m (a folded batch); mt transposed as b of x^T mt. */
+        nb_tensor *h = nb_tanh(nb_linear(x, w, b));                 /* [6, 4] */
+        nb_tensor *h2 = nb_matmul_t(h, w, false, false);            /* [6, 5] */
+        nb_tensor *h3 = nb_matmul(x3, m);                           /* [2, 3, 5] */
+        nb_tensor *h4 = nb_matmul_t(x, mt, true, false);            /* [5, 4] */
+        nb_tensor *L = nb_add(nb_add(nb_sum_all(nb_square(h2)), nb_sum_all(nb_mul(h3, h3))),
+                              nb_sum_all(nb_tanh(h4)));
+        if (round == 0) nb_grad(L, p, 4, want, false);
+        nb_backward(L);
+    }
+    for (int k = 0; k < 4; k++)
+        for (int64_t i = 0; i < p[k]->size; i++)
+            CHECK_MSG(fabs(p[k]->grad->data[i] - 2.0 * want[k]->data[i]) <= 1e-4 * (1 + fabs(want[k]->data[i])),
+                      "parameter %d [%lld]: .grad %g, 2 x nb_grad %g", k, (long long)i, p[k]->grad->data[i],
+                      2.0 * want[k]->data[i]);
+    nb_tensor *all[6] = {x, x3, w, b, m, mt};
+    for (int k = 0; k < 6; k++) nb_tensor_free(all[k]);
+}
+
 TEST(test_matmul_matches_naive) {
     nb_tensor *a = nb_test_param(NB_SHAPE(17, 33), 1.f), *b = nb_test_param(NB_SHAPE(33, 9), 1.f);
     nb_tensor *c = nb_matmul(a, b);

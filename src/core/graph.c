@@ -10,6 +10,7 @@
 #include "internal.h"
 
 static _Thread_local bool grad_on = true;
+static _Thread_local bool into_leaf_grads; /* inside nb_backward's pass */
 
 bool nb_set_grad_enabled(bool on) {
     bool old = grad_on;
@@ -50,6 +51,11 @@ void nb__accum(nb_tensor *x, nb_tensor *gi) {
     }
 }
 
+float *nb__direct_grad(nb_tensor *x) {
+    if (!into_leaf_grads || grad_on || !x->requires_grad || x->node || !x->persistent || !x->grad) return NULL;
+    return x->grad->data;
+}
+
 static void clear_pass(nb_node *from) {
     for (nb_node *n = from; n; n = n->prev) {
         n->out->tgrad = NULL;
@@ -77,7 +83,9 @@ void nb_backward(nb_tensor *loss) {
         nb_fatal("backward", "needs a one-element loss, got shape %s", nb_shape_str(loss, s, sizeof s));
     }
     if (!loss->node) return; /* no parameter involved: nothing to do */
+    into_leaf_grads = true;
     run_backward(loss, false);
+    into_leaf_grads = false;
     /* Persistent leaves keep their gradient across steps: add into .grad.
      * Each leaf is cleared after the first visit so it is added once. */
     for (nb_node *n = loss->node; n; n = n->prev) {

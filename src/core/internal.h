@@ -36,6 +36,12 @@ nb_node **nb__tape(void);
 nb_node *nb__record(const nb_op *op, nb_tensor *out, nb_tensor **in, int nin);
 /* Adds gi to the gradient of x during a backward pass (no-op if x needs none). */
 void nb__accum(nb_tensor *x, nb_tensor *gi);
+/* Where a backward rule may add x's gradient in place, or NULL: x->grad's
+ * data while nb_backward runs (not nb_grad, not with create_graph) and x is
+ * a persistent leaf. A GEMM then accumulates with beta = 1 straight into the
+ * parameter's .grad, saving the zeroing of a result and the pass that would
+ * add it in; other contributions still arrive through nb__accum. */
+float *nb__direct_grad(nb_tensor *x);
 
 /* An arena tensor with the given shape, data uninitialized. */
 nb_tensor *nb__new(int ndim, const int64_t *shape);

@@ -44,6 +44,7 @@ struct nb_net {
     nb_param *params;
     const char **param_names;
     int nparams;
+    bool replica;              /* shares source, names and weights' memory */
 };
 
 /* --- parsing ------------------------------------------------------------- */
@@ -323,6 +324,10 @@ void nb_net_free(nb_net *net) {
     }
     free(net->layers);
     free(net->params);
+    if (net->replica) {
+        free(net);
+        return;
+    }
     for (int i = 0; i < net->nparams; i++) free((char *)net->param_names[i]);
     free(net->param_names);
     free(net->source);
@@ -467,6 +472,58 @@ int nb_net_params(nb_net *net, nb_param **params) {
 int nb_net_param_names(const nb_net *net, const char ***names) {
     *names = net->param_names;
     return net->nparams;
+}
+
+/* --- replicas for data parallelism ---------------------------------------- */
+
+/* A persistent tensor over t's memory, with a gradient buffer of its own. */
+static nb_tensor *alias(const nb_tensor *t) {
+    if (!t) return NULL;
+    nb_tensor *a = calloc(1, sizeof *a);
+    if (!a) nb_fatal("net_replica", "out of memory");
+    a->data = t->data;
+    nb__shape_copy(a->shape, t->shape, t->ndim);
+    a->ndim = t->ndim;
+    a->size = t->size;
+    a->name = t->name;
+    a->persistent = true; /* owns_data stays false: the weights are the network's */
+    nb_requires_grad(a, true);
+    return a;
+}
+
+nb_net *nb_net_replica(nb_net *net) {
+    if (!net->built) nb_fatal("net_replica", "build the network first (nb_net_build)");
+    nb_net *r = malloc(sizeof *r);
+    if (!r) nb_fatal("net_replica", "out of memory");
+    *r = *net;
+    r->replica = true;
+    r->layers = malloc(sizeof(layer) * (size_t)(net->n ? net->n : 1));
+    r->params = calloc((size_t)(net->nparams ? net->nparams : 1), sizeof(nb_param));
+    if (!r->layers || !r->params) nb_fatal("net_replica", "out of memory");
+    int np = 0;
+    for (int i = 0; i < net->n; i++) {
+        layer *L = &r->layers[i];
+        *L = net->layers[i];
+        L->last = NULL;
+        L->w = alias(L->w);
+        L->b = alias(L->b);
+        /* Same order as nb_net_build's list, so params[k] match. */
+        if (L->w) r->params[np] = (nb_param){L->w, net->params[np].decay}, np++;
+        if (L->b) r->params[np] = (nb_param){L->b, net->params[np].decay}, np++;
+    }
+    return r;
+}
+
+void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n) {
+    for (int k = 0; k < net->nparams; k++) {
+        float *dst = net->params[k].t->grad->data;
+        int64_t m = net->params[k].t->size;
+        for (int j = 0; j < n; j++) {
+            float *src = replicas[j]->params[k].t->grad->data;
+            for (int64_t i = 0; i < m; i++) dst[i] += src[i];
+            memset(src, 0, sizeof(float) * (size_t)m);
+        }
+    }
 }
 
 /* --- forward ------------------------------------------------------------- */

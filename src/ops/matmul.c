@@ -69,6 +69,20 @@ static void matmul_bw(nb_node *n, nb_tensor *g) {
     }
     if (b->requires_grad) {
         nb_tensor *db;
+        float *direct = b->ndim == 2 ? nb__direct_grad(b) : NULL;
+        if (direct && (a->ndim == 2 || !ta)) {
+            /* The rows of op(a) (a's batch folded in) meet those of G; the
+             * product is added straight into b's .grad. */
+            int64_t lda = a->shape[a->ndim - 1], R = ta ? lda : a->size / lda, ldg = g->shape[g->ndim - 1];
+            int M = (int)b->shape[0], N = (int)b->shape[1];
+            if (!tb) /* db [k, n] = op(a)^T G */
+                cblas_sgemm(CblasRowMajor, ta ? CblasNoTrans : CblasTrans, CblasNoTrans, M, N, (int)R, 1.f, a->data,
+                            (int)lda, g->data, (int)ldg, 1.f, direct, N);
+            else /* db [n, k] = G^T op(a) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, ta ? CblasTrans : CblasNoTrans, M, N, (int)R, 1.f, g->data,
+                            (int)ldg, a->data, (int)lda, 1.f, direct, N);
+            return;
+        }
         if (b->ndim == 2 && a->ndim > 2 && !ta) {
             /* Shared b, folded a: reduce over the batch inside one GEMM. */
             nb_tensor *a2 = nb_reshape(a, 2, (int64_t[]){-1, a->shape[a->ndim - 1]});
@@ -98,7 +112,54 @@ nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool ta, bool tb) {
 
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) { return nb_matmul_t(a, b, false, false); }
 
+/* The linear layer as one op for 2-D x [N, in], w [out, in], b [out]:
+ * y = x w^T + b, the bias copied into y's rows and the GEMM adding to it
+ * (beta = 1), instead of a GEMM and a broadcast add. With G = dL/dy:
+ *   dx = G w,   dw = G^T x,   db = sum of G's rows,
+ * dw and db added straight into .grad when nb_backward allows it. */
+static void linear_bw(nb_node *n, nb_tensor *g) {
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    if (x->requires_grad) nb__accum(x, nb_matmul_t(g, w, false, false));
+    if (w->requires_grad) {
+        float *direct = nb__direct_grad(w);
+        if (direct)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)w->shape[0], (int)w->shape[1], (int)x->shape[0],
+                        1.f, g->data, (int)g->shape[1], x->data, (int)x->shape[1], 1.f, direct, (int)w->shape[1]);
+        else
+            nb__accum(w, nb_matmul_t(g, x, true, false));
+    }
+    if (b && b->requires_grad) {
+        float *direct = nb__direct_grad(b);
+        int64_t rows = g->shape[0], cols = g->shape[1];
+        if (direct) { /* column sums in double, like nb_sum's */
+            double *acc = nb_arena_alloc(sizeof(double) * (size_t)cols);
+            for (int64_t j = 0; j < cols; j++) acc[j] = 0;
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < cols; j++) acc[j] += g->data[i * cols + j];
+            for (int64_t j = 0; j < cols; j++) direct[j] += (float)acc[j];
+        } else {
+            nb__accum(b, nb_sum(g, (int[]){0}, 1, false));
+        }
+    }
+}
+static const nb_op op_linear = {"linear", linear_bw};
+
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
-    nb_tensor *y = nb_matmul_t(x, w, false, true);
-    return b ? nb_add(y, b) : y;
+    bool fused = x->ndim == 2 && w->ndim == 2 && (!b || (b->ndim == 1 && b->shape[0] == w->shape[0]));
+    if (!fused) {
+        nb_tensor *y = nb_matmul_t(x, w, false, true);
+        return b ? nb_add(y, b) : y;
+    }
+    if (x->shape[1] != w->shape[1]) nb__shape_fatal("linear", x, w, "x [N, in] and w [out, in] differ in 'in'");
+    int64_t N = x->shape[0], nout = w->shape[0], nin = w->shape[1]; /* not I: <complex.h>'s, via cblas.h */
+    nb_tensor *y = nb__new(2, (int64_t[]){N, nout});
+    for (int64_t i = 0; i < N; i++) {
+        if (b) memcpy(y->data + i * nout, b->data, sizeof(float) * (size_t)nout);
+        else if (!nin) memset(y->data + i * nout, 0, sizeof(float) * (size_t)nout); /* an empty sum */
+    }
+    if (y->size && nin)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)nout, (int)nin, 1.f, x->data, (int)nin,
+                    w->data, (int)nin, b ? 1.f : 0.f, y->data, (int)nout);
+    nb__record(&op_linear, y, (nb_tensor *[]){x, w, b}, b ? 3 : 2);
+    return y;
 }
