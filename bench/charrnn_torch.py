@@ -45,8 +45,8 @@ def corpus_files(args):
     return out
 
 
-def load_text(files):
-    return "".join(open(f, "rb").read().decode("utf-8") for f in files)
+def load_texts(files):
+    return [open(f, "rb").read().decode("utf-8") for f in files]
 
 
 def read_safetensors(path):
@@ -139,7 +139,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
 
-    text = load_text(corpus_files(a.text))
+    texts = load_texts(corpus_files(a.text))
+    text = "".join(texts)
     if a.init:
         tensors, meta = read_safetensors(a.init)
         vocab = [int(c) for c in meta["nabla.charrnn.vocab"].split()]
@@ -147,9 +148,11 @@ def main():
     else:
         vocab = sorted({ord(c) for c in text})
     index = {c: i for i, c in enumerate(vocab)}
-    ids = np.array([index[ord(c)] for c in text], dtype=np.int64)
-    nval = len(ids) * VAL_PERCENT // 100
-    train, val = ids[:len(ids) - nval], ids[len(ids) - nval:]
+    # nabla's split: the last VAL_PERCENT% of every file is validation text.
+    parts = [np.array([index[ord(c)] for c in t], dtype=np.int64) for t in texts]
+    cut = [len(p) - len(p) * VAL_PERCENT // 100 for p in parts]
+    train = np.concatenate([p[:c] for p, c in zip(parts, cut)])
+    val = np.concatenate([p[c:] for p, c in zip(parts, cut)])
 
     model = CharRNN(a.cell, len(vocab), a.hidden, a.layers)
     if a.init:

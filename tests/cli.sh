@@ -225,6 +225,17 @@ cli_charrnn_train_sample_eval() {
         fail "resume ran $(json_field run_steps "$WORK/out") steps to $(json_field steps "$WORK/out")"
 }
 
+# Validation is the last 5% of every file: 50 of a.txt's 1010 characters and 1 of b.txt's 39 (the last 5%
+# of the concatenation would be 52).
+cli_charrnn_holds_out_each_file() {
+    awk 'BEGIN { for (i = 0; i < 101; i++) printf "abcdefghi\n" }' >"$WORK/a.txt"
+    awk 'BEGIN { for (i = 0; i < 3; i++) printf "the cat\n"; printf "a dog is\n"; printf "zzzzz\n" }' >"$WORK/b.txt"
+    [[ $(wc -c <"$WORK/a.txt") == 1010 && $(wc -c <"$WORK/b.txt") == 39 ]] || { fail "corpus sizes"; return; }
+    "$NABLA" charrnn train "$WORK/a.txt" "$WORK/b.txt" --hidden 8 --seq 8 --batch 4 --steps 0 >/dev/null 2>"$WORK/err" ||
+        { fail "train failed: $(tail -2 "$WORK/err")"; return; }
+    grep -q "1049 characters (51 for validation)" "$WORK/err" || fail "split: $(grep characters "$WORK/err")"
+}
+
 # The default corpus: the fortunes of Debian's fortunes package (scripts/install-deps.sh).
 cli_charrnn_default_corpus() {
     "$NABLA" charrnn train --hidden 8 --seq 8 --batch 4 --steps 2 --json >"$WORK/out" 2>"$WORK/err" ||

@@ -109,8 +109,12 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     for (int64_t o = 0; o < outer; o++) {
         const float *src = px + small_offset(o * run, ndim, shape, sst);
         float *dst = po + o * run;
-        if (copy) memcpy(dst, src, sizeof(float) * (size_t)run);
-        else for (int64_t j = 0; j < run; j++) dst[j] = src[0];
+        if (copy) {
+            memcpy(dst, src, sizeof(float) * (size_t)run);
+        } else {
+            const float v = src[0]; /* hoisted: dst might alias src for all the compiler knows */
+            for (int64_t j = 0; j < run; j++) dst[j] = v;
+        }
     }
     nb__record(&op_broadcast, out, &x, 1);
     return out;
