@@ -1,4 +1,4 @@
-/* vmath.h — exp, sigmoid and tanh written so that loops over them
+/* vmath.h — exp, log, sigmoid and tanh written so that loops over them
  * vectorize (glibc's expf is a scalar call that stops GCC from vectorizing;
  * its SIMD variants are only declared under -ffast-math). Shared by the
  * activation ops and the fused recurrent cells. */
@@ -64,6 +64,39 @@ static inline float nb__vexpf(float x) {
      * results in the subnormal range are rounded once, correctly. */
     uint32_t na = (uint32_t)((int32_t)ni >> 1), nb = ni - na;
     return p * nb__f_from_bits((na + 127u) << 23) * nb__f_from_bits((nb + 127u) << 23);
+}
+
+/* log x as Cephes' logf (relative error about 1e-7), in selects and bit
+ * operations like nb__vexpf so that loops of it vectorize. x = m 2^e with m
+ * in [sqrt(1/2), sqrt(2)); log x = log m + e log 2, log m from a polynomial
+ * in m - 1. Subnormal x is scaled by 2^25 first; log 0 = -inf, log of a
+ * negative number NaN, log inf = inf, NaN stays NaN. */
+static inline float nb__vlogf(float x) {
+    bool sub = x < 1.17549435e-38f; /* below the smallest normal (and <= 0) */
+    float xs = nb__sel(sub, x * 33554432.f, x);
+    uint32_t b = nb__bits_from_f(xs);
+    float e = (float)(int32_t)((b >> 23) & 0xffu) - nb__sel(sub, 151.f, 126.f);
+    float m = nb__f_from_bits((b & 0x007fffffu) | 0x3f000000u); /* in [0.5, 1) */
+    bool low = m < 0.707106781186547524f;
+    e = nb__sel(low, e - 1.f, e);
+    float t = nb__sel(low, m + m - 1.f, m - 1.f);
+    float z = t * t;
+    float p = 7.0376836292e-2f;
+    p = p * t - 1.1514610310e-1f;
+    p = p * t + 1.1676998740e-1f;
+    p = p * t - 1.2420140846e-1f;
+    p = p * t + 1.4249322787e-1f;
+    p = p * t - 1.6668057665e-1f;
+    p = p * t + 2.0000714765e-1f;
+    p = p * t - 2.4999993993e-1f;
+    p = p * t + 3.3333331174e-1f;
+    float y = p * t * z;
+    y = y + e * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    float r = (t + y) + e * 0.693359375f;
+    r = nb__sel(x == 0.f, -INFINITY, r);
+    r = nb__sel((x < 0.f) | (x != x), NAN, r); /* | not ||: no branch, so it vectorizes */
+    return nb__sel(x == INFINITY, INFINITY, r);
 }
 
 /* 1 / (1 + e^-v) from e^-|v|, so nothing overflows. */

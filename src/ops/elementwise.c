@@ -182,7 +182,7 @@ nb_tensor *nb_exp(nb_tensor *x) {
 static void log_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_div(g, n->in[0])); }
 static const nb_op op_log = {"log", log_bw};
 nb_tensor *nb_log(nb_tensor *x) {
-    UNARY_MAP(x, logf(v));
+    UNARY_MAP(x, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
     nb__record(&op_log, out, &x, 1);
     return out;
 }
