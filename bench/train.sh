@@ -7,18 +7,22 @@
 # Prints per model: training images/s, the ratio nabla/PyTorch (> 1: nabla
 # faster), GFLOP/s and the fraction of the machine's peak, and each process's
 # peak resident memory (from /usr/bin/time -v).
+# Every configuration runs ROUNDS times (default 3), rounds interleaved, and
+# keeps its fastest run, so that a passing load spike decides nothing.
 # Usage: bench/train.sh [mlp] [cnn]
-# Environment: THREADS (default 2), MLP_STEPS (default 0 = one epoch),
+# Environment: THREADS (default 2), ROUNDS (default 3), MLP_STEPS (default 0 = one epoch),
 # CNN_STEPS (default 200), BUILD (default build), PYTHON (/usr/bin/python3),
 # GHZ (clock for the peak; default: the "cpu MHz" of /proc/cpuinfo),
 # REUSE_TORCH=1 (keep PyTorch's results from the last run in bench/out/).
-# nabla runs in the caller's environment (try OMP_WAIT_POLICY=PASSIVE too).
+# nabla runs in the caller's environment (by default the command's own short
+# spins; try OMP_WAIT_POLICY=PASSIVE too).
 # Raw outputs are kept in bench/out/.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 THREADS=${THREADS:-2}
 MLP_STEPS=${MLP_STEPS:-0}
 CNN_STEPS=${CNN_STEPS:-200}
+ROUNDS=${ROUNDS:-3}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 out=$root/bench/out
@@ -36,38 +40,52 @@ peak=$(awk -v c="$cores" -v g="$GHZ" 'BEGIN { print c * 2 * 8 * 2 * g }')
 field() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" "$2" | tail -1; }
 rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
 
-# run TAG COMMAND...: runs it under /usr/bin/time -v; leaves out/TAG.json and out/TAG.time
+# run TAG COMMAND...: runs it under /usr/bin/time -v; leaves out/TAG.json and
+# out/TAG.time from the fastest of the runs so far with this TAG (rounds).
 run() {
     tag=$1
     shift
     echo "# $tag ..." >&2
-    /usr/bin/time -v -o "$out/$tag.time" "$@" > "$out/$tag.json" 2> "$out/$tag.err" || {
+    /usr/bin/time -v -o "$out/$tag.new.time" "$@" > "$out/$tag.new.json" 2> "$out/$tag.err" || {
         echo "train.sh: $tag failed:" >&2
         cat "$out/$tag.err" >&2
         exit 1
     }
+    if [ "$round" = 1 ] || awk -v a="$(field train_images_per_second "$out/$tag.new.json")" \
+        -v b="$(field train_images_per_second "$out/$tag.json")" 'BEGIN { exit !(a > b) }'; then
+        mv "$out/$tag.new.json" "$out/$tag.json"
+        mv "$out/$tag.new.time" "$out/$tag.time"
+    fi
+    rm -f "$out/$tag.new.json" "$out/$tag.new.time"
 }
 
 models=${*:-mlp cnn}
-echo "# $(date -u '+%F %T') $(uptime | sed 's/.*load/load/'), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} for nabla"
+echo "# $(date -u '+%F %T') $(uptime | sed 's/.*load/load/'), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} for nabla, best of $ROUNDS rounds"
 echo "# peak $peak GFLOP/s = $cores cores x 2 FMA units x 8 lanes x 2 flops x $GHZ GHz ($ghz_from)"
 for m in $models; do
     steps=$MLP_STEPS
     [ "$m" = cnn ] && steps=$CNN_STEPS
     flop=$("$PYTHON" "$root/bench/train_torch.py" "$m" --flops)
-    run "train_${m}_nabla" "$root/$BUILD/nabla" train "$root/examples/$m.cfg" --data fashion-mnist --epochs 1 \
-        --batch 128 --lr 0.05 --momentum 0.9 --threads "$THREADS" --steps "$steps" --json
+    for round in $(seq "$ROUNDS"); do
+        run "train_${m}_nabla" "$root/$BUILD/nabla" train "$root/examples/$m.cfg" --data fashion-mnist --epochs 1 \
+            --batch 128 --lr 0.05 --momentum 0.9 --threads "$THREADS" --steps "$steps" --json
+        for t in 1 2; do
+            for policy in default PASSIVE; do
+                tag=train_${m}_torch_${t}_$policy
+                if [ "${REUSE_TORCH:-0}" = 1 ] && [ -s "$out/$tag.json" ]; then
+                    :
+                elif [ $policy = PASSIVE ]; then
+                    run "$tag" env OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$root/bench/train_torch.py" "$m" --threads $t --steps "$steps"
+                else
+                    run "$tag" env -u OMP_WAIT_POLICY "$PYTHON" "$root/bench/train_torch.py" "$m" --threads $t --steps "$steps"
+                fi
+            done
+        done
+    done
     best=
     for t in 1 2; do
         for policy in default PASSIVE; do
             tag=train_${m}_torch_${t}_$policy
-            if [ "${REUSE_TORCH:-0}" = 1 ] && [ -s "$out/$tag.json" ]; then
-                :
-            elif [ $policy = PASSIVE ]; then
-                run "$tag" env OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$root/bench/train_torch.py" "$m" --threads $t --steps "$steps"
-            else
-                run "$tag" env -u OMP_WAIT_POLICY "$PYTHON" "$root/bench/train_torch.py" "$m" --threads $t --steps "$steps"
-            fi
             ips=$(field train_images_per_second "$out/$tag.json")
             if [ -z "$best" ] || awk -v a="$ips" -v b="$(field train_images_per_second "$out/$best.json")" 'BEGIN { exit !(a > b) }'; then
                 best=$tag

@@ -36,6 +36,48 @@ static nb_tensor *f_mul(nb_tensor **in, void *c) { return nb_mul(in[0], in[1]); 
 /* The divisor is kept away from 0 smoothly (no kink for finite differences to straddle). */
 static nb_tensor *f_div(nb_tensor **in, void *c) { return nb_div(in[0], nb_add_scalar(nb_square(in[1]), 0.5f)); }
 
+/* a op b by NumPy's rule, element by element, for shapes of up to 4 dims. */
+static double naive_broadcast(const nb_tensor *a, const nb_tensor *b, const int64_t *o, int nd, int64_t flat, int op) {
+    int64_t idx[4];
+    for (int k = nd - 1; k >= 0; k--) idx[k] = flat % o[k], flat /= o[k];
+    const nb_tensor *t[2] = {a, b};
+    double v[2];
+    for (int s = 0; s < 2; s++) {
+        int64_t off = 0;
+        for (int k = 0; k < t[s]->ndim; k++) {
+            int ko = k + nd - t[s]->ndim;
+            off = off * t[s]->shape[k] + (t[s]->shape[k] == 1 ? 0 : idx[ko]);
+        }
+        v[s] = t[s]->data[off];
+    }
+    return op == 0 ? v[0] + v[1] : op == 1 ? v[0] - v[1] : op == 2 ? v[0] * v[1] : v[0] / v[1];
+}
+
+TEST(test_broadcast_binary_values_merged_dims) {
+    /* Dims that merge (the bias of a conv, a row vector over stacked
+     * matrices), alternating broadcasts that cannot, size-1 dims in the
+     * output, and a big one for the threaded path. */
+    int64_t sh[][2][4] = {{{2, 3, 4, 5}, {3, 1, 1}},    {{2, 3, 4, 5}, {1, 3, 1, 5}}, {{4, 1, 6}, {1, 5, 1}},
+                          {{6}, {2, 1, 6}},             {{1, 3, 1}, {2, 1, 1, 1}},   {{64, 16, 28, 28}, {16, 1, 1}}};
+    int nds[][2] = {{4, 3}, {4, 4}, {3, 3}, {1, 3}, {3, 4}, {4, 3}};
+    nb_tensor *(*f[4])(nb_tensor *, nb_tensor *) = {nb_add, nb_sub, nb_mul, nb_div};
+    for (int c = 0; c < 6; c++) {
+        nb_tensor *a = nb_test_param(nds[c][0], sh[c][0], 1.f), *b = nb_test_param(nds[c][1], sh[c][1], 1.f);
+        for (int op = 0; op < 4; op++) {
+            nb_tensor *y = f[op](a, b);
+            int bad = 0;
+            for (int64_t i = 0; i < y->size; i++) {
+                double want = naive_broadcast(a, b, y->shape, y->ndim, i, op);
+                if (!(fabs(y->data[i] - want) <= 1e-6 * (1 + fabs(want))) && bad++ < 3)
+                    CHECK_MSG(0, "case %d op %d [%lld]: %g, want %g", c, op, (long long)i, y->data[i], want);
+            }
+        }
+        nb_arena_reset();
+        nb_tensor_free(a);
+        nb_tensor_free(b);
+    }
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */

@@ -518,11 +518,13 @@ void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n) {
     for (int k = 0; k < net->nparams; k++) {
         float *dst = net->params[k].t->grad->data;
         int64_t m = net->params[k].t->size;
-        for (int j = 0; j < n; j++) {
-            float *src = replicas[j]->params[k].t->grad->data;
-            for (int64_t i = 0; i < m; i++) dst[i] += src[i];
-            memset(src, 0, sizeof(float) * (size_t)m);
-        }
+        NB_OMP_FOR(m * n)
+        for (int64_t i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float *src = replicas[j]->params[k].t->grad->data;
+                dst[i] += src[i];
+                src[i] = 0.f;
+            }
     }
 }
 

@@ -8,15 +8,6 @@
 
 typedef enum { ADD, SUB, MUL, DIV } binop;
 
-static inline float apply(binop op, float a, float b) {
-    switch (op) {
-    case ADD: return a + b;
-    case SUB: return a - b;
-    case MUL: return a * b;
-    default: return a / b;
-    }
-}
-
 /* Element strides of x in an output of nd dims (0 along broadcast dims). */
 static void bstrides(const nb_tensor *x, int nd, const int64_t *oshape, int64_t *st) {
     int64_t s = 1;
@@ -62,26 +53,60 @@ static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_t
 #undef ia
         return;
     }
-    /* General case: walk the output with an index over all but the last dim;
-     * the last dim runs as a strided inner loop. */
+    /* General case. Neighbouring dims that both inputs walk alike (each
+     * contiguous across the pair, or broadcast along both) merge into one,
+     * so [128,16,28,28] + [16,1,1] is 2048 runs of 784 against one value.
+     * The output is walked by an index over all but the last merged dim,
+     * which runs as an inner loop specialised for unit and zero strides. */
     int nd = O->ndim;
-    int64_t sa[NB_MAXDIM], sb[NB_MAXDIM];
+    int64_t sa[NB_MAXDIM], sb[NB_MAXDIM], d[NB_MAXDIM], ma[NB_MAXDIM], mb[NB_MAXDIM];
     bstrides(A, nd, O->shape, sa);
     bstrides(B, nd, O->shape, sb);
-    int64_t inner = nd ? O->shape[nd - 1] : 1, outer = n / (inner ? inner : 1);
-    int64_t ai = nd ? sa[nd - 1] : 0, bi = nd ? sb[nd - 1] : 0;
+    int m = 0; /* merged dims, innermost first */
+    for (int k = nd - 1; k >= 0; k--) {
+        if (O->shape[k] == 1) continue;
+        if (m && sa[k] == ma[m - 1] * d[m - 1] && sb[k] == mb[m - 1] * d[m - 1]) {
+            d[m - 1] *= O->shape[k];
+        } else {
+            d[m] = O->shape[k];
+            ma[m] = sa[k];
+            mb[m] = sb[k];
+            m++;
+        }
+    }
+    if (m == 0) d[m] = 1, ma[m] = mb[m] = 0, m = 1;
+    int64_t inner = d[0], outer = n / inner, ai = ma[0], bi = mb[0];
     NB_OMP_FOR(n)
     for (int64_t r = 0; r < outer; r++) {
         int64_t oa = 0, ob = 0, rem = r;
-        for (int k = nd - 2; k >= 0; k--) {
-            int64_t idx = rem % O->shape[k];
-            rem /= O->shape[k];
-            oa += idx * sa[k];
-            ob += idx * sb[k];
+        for (int k = 1; k < m; k++) {
+            int64_t idx = rem % d[k];
+            rem /= d[k];
+            oa += idx * ma[k];
+            ob += idx * mb[k];
         }
-        float *o = po + r * inner;
+        float *restrict o = po + r * inner;
         const float *x = pa + oa, *y = pb + ob;
-        for (int64_t j = 0; j < inner; j++) o[j] = apply(op, x[j * ai], y[j * bi]);
+#define INNER(EXPR)                                                                             \
+    do {                                                                                        \
+        if (ai == 1 && bi == 1)                                                                 \
+            for (int64_t j = 0; j < inner; j++) { float a = x[j], b = y[j]; o[j] = (EXPR); }    \
+        else if (ai == 1 && bi == 0) {                                                          \
+            const float b = y[0];                                                               \
+            for (int64_t j = 0; j < inner; j++) { float a = x[j]; o[j] = (EXPR); }              \
+        } else if (ai == 0 && bi == 1) {                                                        \
+            const float a = x[0];                                                               \
+            for (int64_t j = 0; j < inner; j++) { float b = y[j]; o[j] = (EXPR); }              \
+        } else                                                                                  \
+            for (int64_t j = 0; j < inner; j++) { float a = x[j * ai], b = y[j * bi]; o[j] = (EXPR); } \
+    } while (0)
+        switch (op) {
+        case ADD: INNER(a + b); break;
+        case SUB: INNER(a - b); break;
+        case MUL: INNER(a * b); break;
+        case DIV: INNER(a / b); break;
+        }
+#undef INNER
     }
 }
 
