@@ -516,15 +516,16 @@ nb_net *nb_net_replica(nb_net *net) {
 
 void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n) {
     for (int k = 0; k < net->nparams; k++) {
-        float *dst = net->params[k].t->grad->data;
+        float *restrict dst = net->params[k].t->grad->data;
         int64_t m = net->params[k].t->size;
-        NB_OMP_FOR(m * n)
-        for (int64_t i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) {
-                float *src = replicas[j]->params[k].t->grad->data;
+        for (int j = 0; j < n; j++) {
+            float *restrict src = replicas[j]->params[k].t->grad->data; /* restrict: a vector loop */
+            NB_OMP_FOR(m)
+            for (int64_t i = 0; i < m; i++) {
                 dst[i] += src[i];
                 src[i] = 0.f;
             }
+        }
     }
 }
 
