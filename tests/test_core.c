@@ -221,6 +221,20 @@ TEST(test_backward_direct_gemm_grads_match_nb_grad) {
     for (int k = 0; k < 6; k++) nb_tensor_free(all[k]);
 }
 
+/* The backward of a full sum adds its one value straight into a leaf's
+ * .grad: sum_all and nb_sum over every axis, twice, plus a routed term. */
+TEST(test_backward_full_sum_adds_into_grad) {
+    nb_tensor *w = nb_test_param(NB_SHAPE(3, 4, 5), 1.f);
+    nb_zero_grad(w);
+    for (int r = 0; r < 2; r++) {
+        nb_tensor *L = nb_add(nb_add(nb_sum_all(w), nb_mul_scalar(nb_sum(w, NULL, 0, false), 2.f)),
+                              nb_sum_all(nb_square(w)));
+        nb_backward(L);
+    }
+    for (int64_t i = 0; i < w->size; i++) CHECK_NEAR(w->grad->data[i], 2.0 * (3.0 + 2.0 * w->data[i]), 1e-5);
+    nb_tensor_free(w);
+}
+
 TEST(test_matmul_matches_naive) {
     nb_tensor *a = nb_test_param(NB_SHAPE(17, 33), 1.f), *b = nb_test_param(NB_SHAPE(33, 9), 1.f);
     nb_tensor *c = nb_matmul(a, b);

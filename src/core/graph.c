@@ -56,6 +56,16 @@ float *nb__direct_grad(nb_tensor *x) {
     return x->grad->data;
 }
 
+bool nb__accum_uniform(nb_tensor *x, const nb_tensor *g) {
+    float *dst = g->size == 1 ? nb__direct_grad(x) : NULL;
+    if (!dst) return false;
+    const float v = g->data[0];
+    int64_t m = x->size;
+    NB_OMP_FOR(m)
+    for (int64_t i = 0; i < m; i++) dst[i] += v;
+    return true;
+}
+
 static void clear_pass(nb_node *from) {
     for (nb_node *n = from; n; n = n->prev) {
         n->out->tgrad = NULL;

@@ -42,6 +42,10 @@ void nb__accum(nb_tensor *x, nb_tensor *gi);
  * parameter's .grad, saving the zeroing of a result and the pass that would
  * add it in; other contributions still arrive through nb__accum. */
 float *nb__direct_grad(nb_tensor *x);
+/* x's gradient is one value g broadcast (the backward of a full sum): adds it
+ * into x->grad in place and returns true when nb__direct_grad allows, so no
+ * tensor of x's size is filled and then added; false: the caller routes it. */
+bool nb__accum_uniform(nb_tensor *x, const nb_tensor *g);
 
 /* An arena tensor with the given shape, data uninitialized. */
 nb_tensor *nb__new(int ndim, const int64_t *shape);

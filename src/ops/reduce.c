@@ -186,6 +186,7 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
  * dx = broadcast_to(reshape(g, x.shape with reduced axes as 1), x.shape) */
 static void sum_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *x = n->in[0];
+    if (nb__accum_uniform(x, g)) return;
     int64_t kshape[NB_MAXDIM];
     int nd = reduced_shape(x, (unsigned)n->i[0], true, kshape);
     nb__accum(x, nb_broadcast_to(nb_reshape(g, nd, kshape), x->ndim, x->shape));

@@ -138,6 +138,7 @@ static bool is_trailing(int nd, const int64_t *big, int snd, const int64_t *smal
 /* out = x summed over the dims where shape has 1 (or lacks the dim);
  * dx = broadcast_to(g, x.shape) */
 static void sum_to_bw(nb_node *n, nb_tensor *g) {
+    if (nb__accum_uniform(n->in[0], g)) return;
     nb__accum(n->in[0], nb_broadcast_to(g, n->in[0]->ndim, n->in[0]->shape));
 }
 static const nb_op op_sum_to = {"sum_to", sum_to_bw};
