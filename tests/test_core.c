@@ -235,6 +235,31 @@ TEST(test_backward_full_sum_adds_into_grad) {
     nb_tensor_free(w);
 }
 
+/* exp, log, mul, the rectifiers, sigmoid and tanh add their leaves'
+ * gradients straight into .grad: equal to nb_grad's, with a broadcast
+ * operand (routed) beside them. */
+TEST(test_backward_direct_elementwise_grads_match_nb_grad) {
+    nb_tensor *a = nb_test_param(NB_SHAPE(4, 6), 1.f), *b = nb_test_param(NB_SHAPE(4, 6), 1.f);
+    nb_tensor *c = nb_test_param(NB_SHAPE(6), 1.f);
+    for (int64_t i = 0; i < b->size; i++) b->data[i] = 0.5f + fabsf(b->data[i]); /* log's domain */
+    nb_tensor *p[3] = {a, b, c}, *want[3];
+    for (int k = 0; k < 3; k++) nb_zero_grad(p[k]);
+    for (int round = 0; round < 2; round++) {
+        nb_tensor *L = nb_add(nb_add(nb_sum_all(nb_mul(nb_exp(a), nb_tanh(a))), nb_sum_all(nb_mul(nb_log(b), a))),
+                              nb_sum_all(nb_square(nb_mul(a, c))));
+        L = nb_add(L, nb_sum_all(nb_mul(nb_relu(a), nb_leaky_relu(c, 0.1f))));
+        L = nb_add(L, nb_sum_all(nb_mul(nb_sigmoid(a), nb_sigmoid(b))));
+        if (round == 0) nb_grad(L, p, 3, want, false);
+        nb_backward(L);
+    }
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < p[k]->size; i++)
+            CHECK_MSG(fabs(p[k]->grad->data[i] - 2.0 * want[k]->data[i]) <= 1e-5 * (1 + fabs(want[k]->data[i])),
+                      "parameter %d [%lld]: .grad %g, 2 x nb_grad %g", k, (long long)i, p[k]->grad->data[i],
+                      2.0 * want[k]->data[i]);
+    for (int k = 0; k < 3; k++) nb_tensor_free(p[k]);
+}
+
 TEST(test_matmul_matches_naive) {
     nb_tensor *a = nb_test_param(NB_SHAPE(17, 33), 1.f), *b = nb_test_param(NB_SHAPE(33, 9), 1.f);
     nb_tensor *c = nb_matmul(a, b);

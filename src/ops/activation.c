@@ -50,8 +50,22 @@ static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a) {
     return out;
 }
 
+/* dx = rect_grad(g, x, a), added into x's .grad in the same pass when
+ * nb_backward allows it (nb__direct_grad): no tensor written and read back. */
+static void accum_rect_grad(nb_tensor *x, nb_tensor *g, float a) {
+    float *restrict dst = nb_same_shape(x, g) ? nb__direct_grad(x) : NULL;
+    if (!dst) {
+        nb__accum(x, rect_grad(g, x, a));
+        return;
+    }
+    const float *restrict pg = g->data, *restrict px = x->data;
+    int64_t n = x->size;
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) dst[i] += pg[i] * nb__sel(px[i] > 0.f, 1.f, a);
+}
+
 /* out = max(0, x);  dx = g step(x) */
-static void relu_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], rect_grad(g, n->in[0], 0.f)); }
+static void relu_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, 0.f); }
 static const nb_op op_relu = {"relu", relu_bw};
 nb_tensor *nb_relu(nb_tensor *x) {
     ACT_MAP(x, v < 0.f ? 0.f : v);
@@ -60,9 +74,7 @@ nb_tensor *nb_relu(nb_tensor *x) {
 }
 
 /* out = max(0, x) + a min(0, x) (eq. 20, fixed a);  dx = g (x > 0 ? 1 : a) */
-static void leaky_bw(nb_node *n, nb_tensor *g) {
-    nb__accum(n->in[0], rect_grad(g, n->in[0], n->f[0]));
-}
+static void leaky_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, n->f[0]); }
 static const nb_op op_leaky = {"leaky_relu", leaky_bw};
 nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) {
     ACT_MAP(x, nb__rect(v, slope));
@@ -137,6 +149,18 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
  *   sigmoid_grad: dg = sigmoid_grad(y, U),  dy = U g (1 - 2y)
  *   tanh_grad:    dg = tanh_grad(y, U),     dy = -2 U g y */
 static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh);
+
+/* o = g y (1 - y), or g (1 - y^2) for tanh; added to o when add. (GCC
+ * unswitches the two invariant conditions, and each loop vectorizes.) */
+static void sq_grad_kernel(float *restrict o, const float *restrict py, const float *restrict pg, int64_t n,
+                           bool is_tanh, bool add) {
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) {
+        float d = pg[i] * (is_tanh ? 1.f - py[i] * py[i] : py[i] * (1.f - py[i]));
+        o[i] = add ? o[i] + d : d;
+    }
+}
+
 static void sq_grad_bw(nb_node *n, nb_tensor *u) {
     nb_tensor *y = n->in[0], *g = n->in[1];
     bool is_tanh = n->i[0];
@@ -150,16 +174,7 @@ static const nb_op op_sigmoid_grad = {"sigmoid_grad", sq_grad_bw}, op_tanh_grad 
 static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh) {
     if (!nb_same_shape(y, g)) nb__shape_fatal(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g, "output and gradient differ");
     nb_tensor *out = nb_empty_like(g);
-    const float *restrict py = y->data, *restrict pg = g->data;
-    float *restrict po = out->data;
-    int64_t n = g->size;
-    if (is_tanh) {
-        NB_OMP_FOR(n)
-        for (int64_t i = 0; i < n; i++) po[i] = pg[i] * (1.f - py[i] * py[i]);
-    } else {
-        NB_OMP_FOR(n)
-        for (int64_t i = 0; i < n; i++) po[i] = pg[i] * (py[i] * (1.f - py[i]));
-    }
+    sq_grad_kernel(out->data, y->data, g->data, g->size, is_tanh, false);
     nb_node *nd = nb__record(is_tanh ? &op_tanh_grad : &op_sigmoid_grad, out, (nb_tensor *[]){y, g}, 2);
     if (nd) nd->i[0] = is_tanh;
     return out;
@@ -167,7 +182,17 @@ static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh) {
 
 /* out = 1 / (1 + e^-x), from e = e^-|x| so that nothing overflows:
  * x >= 0: 1 / (1 + e);  x < 0: e / (1 + e).  dx = g out (1 - out) */
-static void sigmoid_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], sq_grad(n->out, g, false)); }
+/* dx = sq_grad(y, g), added into x's .grad in the same pass when allowed. */
+static void accum_sq_grad(nb_tensor *x, nb_tensor *y, nb_tensor *g, bool is_tanh) {
+    float *restrict dst = nb_same_shape(x, g) ? nb__direct_grad(x) : NULL;
+    if (!dst) {
+        nb__accum(x, sq_grad(y, g, is_tanh));
+        return;
+    }
+    sq_grad_kernel(dst, y->data, g->data, x->size, is_tanh, true);
+}
+
+static void sigmoid_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, false); }
 static const nb_op op_sigmoid = {"sigmoid", sigmoid_bw};
 nb_tensor *nb_sigmoid(nb_tensor *x) {
     ACT_MAP(x, nb__vsigmoidf(v));
@@ -176,7 +201,7 @@ nb_tensor *nb_sigmoid(nb_tensor *x) {
 }
 
 /* out = tanh x;  dx = g (1 - out^2) */
-static void tanh_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], sq_grad(n->out, g, true)); }
+static void tanh_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, true); }
 static const nb_op op_tanh = {"tanh", tanh_bw};
 nb_tensor *nb_tanh(nb_tensor *x) {
     ACT_MAP(x, nb__vtanhf(v));

@@ -125,6 +125,28 @@ static void accum_to(nb_tensor *x, nb_tensor *g) {
     nb__accum(x, nb_same_shape(x, g) ? g : nb_sum_to(g, x->ndim, x->shape));
 }
 
+/* x's gradient a * b (or a / b), all of x's shape: computed and added into
+ * x's .grad in one pass when nb_backward allows it (nb__direct_grad), which
+ * saves writing the product and reading it back; otherwise by the ops, so
+ * the rule stays differentiable. */
+static void accum_product(nb_tensor *x, nb_tensor *a, nb_tensor *b, bool divide) {
+    if (!x->requires_grad) return;
+    float *restrict dst = nb_same_shape(x, a) && nb_same_shape(x, b) ? nb__direct_grad(x) : NULL;
+    if (!dst) {
+        accum_to(x, divide ? nb_div(a, b) : nb_mul(a, b));
+        return;
+    }
+    const float *pa = a->data, *pb = b->data;
+    int64_t n = x->size;
+    if (divide) {
+        NB_OMP_FOR(n)
+        for (int64_t i = 0; i < n; i++) dst[i] += pa[i] / pb[i];
+    } else {
+        NB_OMP_FOR(n)
+        for (int64_t i = 0; i < n; i++) dst[i] += pa[i] * pb[i];
+    }
+}
+
 /* out = a + b;  da = g, db = g */
 static void add_bw(nb_node *n, nb_tensor *g) {
     accum_to(n->in[0], g);
@@ -144,8 +166,8 @@ nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return binary(&op_sub, SUB, a, b
 /* out = a * b;  da = g b, db = g a */
 static void mul_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *a = n->in[0], *b = n->in[1];
-    if (a->requires_grad) accum_to(a, nb_mul(g, b));
-    if (b->requires_grad) accum_to(b, nb_mul(g, a));
+    accum_product(a, g, b, false);
+    accum_product(b, g, a, false);
 }
 static const nb_op op_mul = {"mul", mul_bw};
 nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary(&op_mul, MUL, a, b); }
@@ -195,7 +217,7 @@ nb_tensor *nb_mul_scalar(nb_tensor *x, float c) {
 nb_tensor *nb_neg(nb_tensor *x) { return nb_mul_scalar(x, -1.f); }
 
 /* out = e^x;  dx = g out */
-static void exp_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, n->out)); }
+static void exp_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, n->out, false); }
 static const nb_op op_exp = {"exp", exp_bw};
 nb_tensor *nb_exp(nb_tensor *x) {
     UNARY_MAP(x, nb__vexpf(v)); /* vectorizes; within 2e-7 of expf */
@@ -204,7 +226,7 @@ nb_tensor *nb_exp(nb_tensor *x) {
 }
 
 /* out = log x;  dx = g / x */
-static void log_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_div(g, n->in[0])); }
+static void log_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, n->in[0], true); }
 static const nb_op op_log = {"log", log_bw};
 nb_tensor *nb_log(nb_tensor *x) {
     UNARY_MAP(x, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
