@@ -1,13 +1,14 @@
 #!/bin/sh
 # ops.sh — op-by-op speed of nabla against PyTorch (issue 2's speed target).
-# Runs bench/ops_bench (nabla, THREADS threads, before and after PyTorch, the
-# faster of the two kept) and bench/ops_torch.py in four
+# Runs bench/ops_bench (nabla, THREADS threads) and bench/ops_torch.py in four
 # configurations (1 and 2 threads, with and without OMP_WAIT_POLICY=PASSIVE;
 # 1 thread only with CLOCK=cpu), keeps PyTorch's fastest per op, and prints:
 #   op | nabla ms | torch ms | torch config | ratio (torch/nabla, > 1: nabla faster)
 # then nabla's matmul against OpenBLAS's cblas_sgemm at the same size.
 # Usage: bench/ops.sh [NAME...]      (NAMEs select cases, as ops_bench)
-# Environment: THREADS (default 2), REPS (default 21), BUILD (library folder
+# Everything runs ROUNDS times (default 3), interleaved; each side keeps its
+# fastest time per op.
+# Environment: THREADS (default 2), REPS (default 21), ROUNDS (default 3), BUILD (library folder
 # relative to the repo root, default build), PYTHON (default /usr/bin/python3),
 # REUSE_TORCH=1 (keep PyTorch's results from the last run in bench/out/),
 # CLOCK=cpu (time by process CPU time, robust to other load on a shared
@@ -25,6 +26,7 @@ if [ "$CLOCK" = cpu ]; then
     THREADS=1 torch_threads=1 cpu=--cpu
 fi
 REPS=${REPS:-21}
+ROUNDS=${ROUNDS:-3}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 out=$root/bench/out
@@ -37,29 +39,31 @@ make -s -B -C "$root/bench" NABLA_BUILD="$root/$BUILD" ops_bench >&2
 }
 
 echo "# $(date -u '+%F %T') $(uptime | sed 's/.*load/load/'), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} for nabla, $CLOCK clock"
-echo "# nabla, $THREADS threads ..." >&2
-NABLA_THREADS=$THREADS "$root/bench/ops_bench" --reps "$REPS" $cpu "$@" > "$out/ops_nabla_before.txt"
-for t in $torch_threads; do
-    [ "${REUSE_TORCH:-0}" = 1 ] && [ -s "$out/ops_torch_${t}_default$cpu.txt" ] && continue
-    for policy in default PASSIVE; do
-        echo "# torch, $t threads, OMP_WAIT_POLICY=$policy ..." >&2
-        if [ $policy = PASSIVE ]; then
-            OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
-        else
-            env -u OMP_WAIT_POLICY "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
-        fi | sed "/^#/d; s/\$/ ${t}t-$policy/" > "$out/ops_torch_${t}_$policy$cpu.txt"
+# ROUNDS rounds, each nabla then PyTorch's configurations, keeping every
+# op's fastest time on each side: the machine's speed drifts by tens of
+# percent within minutes, and one pass would compare two different machines.
+: > "$out/ops_nabla_all.txt"
+for round in $(seq "$ROUNDS"); do
+    echo "# round $round: nabla, $THREADS threads ..." >&2
+    NABLA_THREADS=$THREADS "$root/bench/ops_bench" --reps "$REPS" $cpu "$@" >> "$out/ops_nabla_all.txt"
+    for t in $torch_threads; do
+        [ "${REUSE_TORCH:-0}" = 1 ] && [ -s "$out/ops_torch_${t}_default$cpu.txt" ] && continue
+        for policy in default PASSIVE; do
+            echo "# round $round: torch, $t threads, OMP_WAIT_POLICY=$policy ..." >&2
+            [ "$round" = 1 ] && : > "$out/ops_torch_${t}_$policy$cpu.txt"
+            if [ $policy = PASSIVE ]; then
+                OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
+            else
+                env -u OMP_WAIT_POLICY "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
+            fi | sed "/^#/d; s/\$/ ${t}t-$policy/" >> "$out/ops_torch_${t}_$policy$cpu.txt"
+        done
     done
 done
-
-# nabla again after PyTorch, keeping its faster time per op: the machine's
-# speed drifts, and PyTorch, with four runs, would otherwise get more chances.
-echo "# nabla again ..." >&2
-NABLA_THREADS=$THREADS "$root/bench/ops_bench" --reps "$REPS" $cpu "$@" > "$out/ops_nabla_after.txt"
-awk '/^#/ { if (FNR == NR) print; next }
-     FNR == NR { line[$1] = $0; t[$1] = $2; order[++n] = $1; next }
-     ($1 in t) && $2 < t[$1] { line[$1] = $0 }
-     END { for (i = 1; i <= n; i++) print line[order[i]] }' "$out/ops_nabla_before.txt" "$out/ops_nabla_after.txt" \
-    > "$out/ops_nabla.txt"
+# nabla's fastest run of each op, in the order of the cases.
+awk '/^#/ { if (!hdr++) print; next }
+     !($1 in t) { order[++n] = $1; t[$1] = $2; line[$1] = $0; next }
+     $2 < t[$1] { t[$1] = $2; line[$1] = $0 }
+     END { for (i = 1; i <= n; i++) print line[order[i]] }' "$out/ops_nabla_all.txt" > "$out/ops_nabla.txt"
 for t in $torch_threads; do cat "$out/ops_torch_${t}_default$cpu.txt" "$out/ops_torch_${t}_PASSIVE$cpu.txt"; done \
     > "$out/ops_torch_all.txt"
 awk -v threads="$THREADS" -v tt="$(echo "$torch_threads" | tr ' ' ,)" -v clock="$CLOCK" '
