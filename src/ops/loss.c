@@ -31,7 +31,16 @@ static void ce_grad_bw(nb_node *n, nb_tensor *u) {
 }
 static const nb_op op_ce_grad = {"cross_entropy_grad", ce_grad_bw};
 
-static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const int32_t *y) {
+/* What the forward leaves for the backward: the labels, and each row's max m
+ * and log of the shifted sum l, so that softmax(o_i) = e^{(o_i - m) - l} is
+ * one exp per element. (o_i - m is exact; folding m + l into one float would
+ * lose digits at the scale of m, 1e-3 for logits of 1e4.) */
+typedef struct {
+    int32_t *y;
+    float *m, *l;
+} ce_saved;
+
+static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const ce_saved *sv) {
     int64_t N = o->shape[0], C = o->shape[1];
     nb_tensor *d = nb_empty_like(o);
     const float *po = o->data;
@@ -39,23 +48,13 @@ static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const int32_t *y) {
     NB_OMP_FOR(o->size)
     for (int64_t i = 0; i < N; i++) {
         const float *r = po + i * C;
-        float *dr = pd + i * C, m = r[0];
-        NB_PRAGMA(omp simd reduction(max : m))
-        for (int64_t c = 1; c < C; c++) m = r[c] > m ? r[c] : m;
-        double s = 0;
-        NB_PRAGMA(omp simd reduction(+ : s))
-        for (int64_t c = 0; c < C; c++) {
-            float e = nb__vexpf(r[c] - m);
-            dr[c] = e;
-            s += e;
-        }
-        float k = (float)(1.0 / s) * scale;
-        for (int64_t c = 0; c < C; c++) dr[c] *= k;
-        dr[y[i]] -= scale;
+        float *dr = pd + i * C, m = sv->m[i], l = sv->l[i];
+        for (int64_t c = 0; c < C; c++) dr[c] = nb__vexpf((r[c] - m) - l) * scale;
+        dr[sv->y[i]] -= scale;
     }
     nb_tensor *in[2] = {o, g};
     nb_node *n = nb__record(&op_ce_grad, d, in, 2);
-    if (n) n->aux = (void *)y;
+    if (n) n->aux = sv->y;
     return d;
 }
 
@@ -76,6 +75,14 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
     /* Per-row losses summed afterwards in row order: the same total for any
      * thread count (an OpenMP reduction may combine in any order). */
     double *row_loss = nb_arena_alloc(sizeof(double) * (size_t)N);
+    /* Kept for the backward only when it can run. */
+    ce_saved *sv = nb_grad_enabled() && logits->requires_grad ? nb_arena_alloc(sizeof *sv) : NULL;
+    if (sv) {
+        sv->y = nb_arena_alloc(sizeof(int32_t) * (size_t)N);
+        sv->m = nb_arena_alloc(sizeof(float) * (size_t)N);
+        sv->l = nb_arena_alloc(sizeof(float) * (size_t)N);
+        memcpy(sv->y, labels, sizeof(int32_t) * (size_t)N);
+    }
     NB_OMP_FOR(logits->size)
     for (int64_t i = 0; i < N; i++) {
         /* Max-subtracted log-sum-exp: finite for any finite logits. */
@@ -88,17 +95,14 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
         NB_PRAGMA(omp simd reduction(+ : s))
         for (int64_t c = 0; c < C; c++) s += nb__vexpf(r[c] - m); /* each term <= 1, the max's = 1 */
         row_loss[i] = (double)m + log(s) - r[labels[i]];
+        if (sv) sv->m[i] = m, sv->l[i] = (float)log(s);
     }
     double total = 0;
     for (int64_t i = 0; i < N; i++) total += row_loss[i];
     nb_tensor *out = nb__new(0, NULL);
     out->data[0] = (float)(total / (double)N);
     nb_node *n = nb__record(&op_cross_entropy, out, &logits, 1);
-    if (n) {
-        int32_t *y = nb_arena_alloc(sizeof(int32_t) * (size_t)N);
-        memcpy(y, labels, sizeof(int32_t) * (size_t)N);
-        n->aux = y;
-    }
+    if (n) n->aux = sv;
     return out;
 }
 
