@@ -190,6 +190,16 @@ TEST(test_grad_linear_fused_and_batched) {
         }
 }
 
+/* After two nb_backward calls, each parameter's .grad must be twice the
+ * gradient nb_grad gave for one. */
+static void check_grad_twice(nb_tensor **p, nb_tensor **want, int n, double tol) {
+    for (int k = 0; k < n; k++)
+        for (int64_t i = 0; i < p[k]->size; i++)
+            CHECK_MSG(fabs(p[k]->grad->data[i] - 2.0 * want[k]->data[i]) <= tol * (1 + fabs(want[k]->data[i])),
+                      "parameter %d [%lld]: .grad %g, 2 x nb_grad %g", k, (long long)i, p[k]->grad->data[i],
+                      2.0 * want[k]->data[i]);
+}
+
 /* nb_backward adds the weight gradients of matmul and linear straight into
  * .grad (GEMMs with beta = 1); they must equal what nb_grad computes, also
  * when a weight is used twice (a direct and a routed contribution) and when
@@ -212,11 +222,7 @@ TEST(test_backward_direct_gemm_grads_match_nb_grad) {
         if (round == 0) nb_grad(L, p, 4, want, false);
         nb_backward(L);
     }
-    for (int k = 0; k < 4; k++)
-        for (int64_t i = 0; i < p[k]->size; i++)
-            CHECK_MSG(fabs(p[k]->grad->data[i] - 2.0 * want[k]->data[i]) <= 1e-4 * (1 + fabs(want[k]->data[i])),
-                      "parameter %d [%lld]: .grad %g, 2 x nb_grad %g", k, (long long)i, p[k]->grad->data[i],
-                      2.0 * want[k]->data[i]);
+    check_grad_twice(p, want, 4, 1e-4);
     nb_tensor *all[6] = {x, x3, w, b, m, mt};
     for (int k = 0; k < 6; k++) nb_tensor_free(all[k]);
 }
@@ -252,11 +258,7 @@ TEST(test_backward_direct_elementwise_grads_match_nb_grad) {
         if (round == 0) nb_grad(L, p, 3, want, false);
         nb_backward(L);
     }
-    for (int k = 0; k < 3; k++)
-        for (int64_t i = 0; i < p[k]->size; i++)
-            CHECK_MSG(fabs(p[k]->grad->data[i] - 2.0 * want[k]->data[i]) <= 1e-5 * (1 + fabs(want[k]->data[i])),
-                      "parameter %d [%lld]: .grad %g, 2 x nb_grad %g", k, (long long)i, p[k]->grad->data[i],
-                      2.0 * want[k]->data[i]);
+    check_grad_twice(p, want, 3, 1e-5);
     for (int k = 0; k < 3; k++) nb_tensor_free(p[k]);
 }
 
