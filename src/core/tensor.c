@@ -67,7 +67,11 @@ void nb_requires_grad(nb_tensor *t, bool on) {
 }
 
 void nb_zero_grad(nb_tensor *t) {
-    if (t->grad) memset(t->grad->data, 0, (size_t)t->size * sizeof(float));
+    if (!t->grad) return;
+    float *g = t->grad->data;
+    int64_t n = t->size;
+    NB_OMP_FOR(n) /* between two training steps this is serial time: share it */
+    for (int64_t i = 0; i < n; i++) g[i] = 0.f;
 }
 
 /* --- arena -------------------------------------------------------------- */
