@@ -32,19 +32,20 @@ static void mm_check(nb_tensor *a, nb_tensor *b, bool ta, bool tb, mm_dims *d) {
     d->shape[d->nd - 1] = d->n;
 }
 
-static void mm_kernel(const nb_tensor *a, const nb_tensor *b, bool ta, bool tb, const mm_dims *d, float *c) {
+/* c = op(a) op(b) + beta c, per batch element. */
+static void mm_kernel(const nb_tensor *a, const nb_tensor *b, bool ta, bool tb, const mm_dims *d, float *c, float beta) {
     int64_t lda = a->shape[a->ndim - 1], ldb = b->shape[b->ndim - 1];
     CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (d->batch > 1 && a->ndim > 2 && b->ndim == 2 && !ta) {
         /* A stack of matrices times one matrix is one tall product. */
         cblas_sgemm(CblasRowMajor, TA, TB, (int)(d->m * d->batch), (int)d->n, (int)d->k, 1.f, a->data, (int)lda,
-                    b->data, (int)ldb, 0.f, c, (int)d->n);
+                    b->data, (int)ldb, beta, c, (int)d->n);
         return;
     }
     int64_t sa = a->ndim > 2 ? d->m * d->k : 0, sb = b->ndim > 2 ? d->k * d->n : 0;
     for (int64_t i = 0; i < d->batch; i++)
         cblas_sgemm(CblasRowMajor, TA, TB, (int)d->m, (int)d->n, (int)d->k, 1.f, a->data + i * sa, (int)lda,
-                    b->data + i * sb, (int)ldb, 0.f, c + i * d->m * d->n, (int)d->n);
+                    b->data + i * sb, (int)ldb, beta, c + i * d->m * d->n, (int)d->n);
 }
 
 /* The gradient of an operand that was shared across the batch is the sum of
@@ -52,6 +53,24 @@ static void mm_kernel(const nb_tensor *a, const nb_tensor *b, bool ta, bool tb, 
 static void accum_mm(nb_tensor *x, nb_tensor *g) {
     if (!x->requires_grad) return;
     nb__accum(x, nb_same_shape(x, g) ? g : nb_sum_to(g, x->ndim, x->shape));
+}
+
+/* x's gradient op(p) op(q): one GEMM with beta = 1 straight into x's .grad
+ * when nb_backward allows it and the product is a single matrix of x's
+ * shape (nb__direct_grad), which saves zeroing a result and adding it in;
+ * otherwise the matmul op, summed over a shared batch. */
+static void accum_product(nb_tensor *x, nb_tensor *p, nb_tensor *q, bool tp, bool tq) {
+    if (!x->requires_grad) return;
+    float *direct = x->ndim == 2 ? nb__direct_grad(x) : NULL;
+    mm_dims d;
+    if (direct) {
+        mm_check(p, q, tp, tq, &d);
+        if (d.batch == 1 && d.nd == 2 && d.m == x->shape[0] && d.n == x->shape[1]) {
+            if (d.k) mm_kernel(p, q, tp, tq, &d, direct, 1.f);
+            return;
+        }
+    }
+    accum_mm(x, nb_matmul_t(p, q, tp, tq));
 }
 
 /* c = op(a) op(b). With G = dL/dc:
@@ -63,36 +82,24 @@ static void matmul_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *a = n->in[0], *b = n->in[1];
     bool ta = n->i[0], tb = n->i[1];
     if (a->requires_grad) {
-        nb_tensor *da = !ta ? (!tb ? nb_matmul_t(g, b, 0, 1) : nb_matmul_t(g, b, 0, 0))
-                            : (!tb ? nb_matmul_t(b, g, 0, 1) : nb_matmul_t(b, g, 1, 1));
-        accum_mm(a, da);
+        if (!ta) accum_product(a, g, b, false, !tb);
+        else if (!tb) accum_product(a, b, g, false, true);
+        else accum_product(a, b, g, true, true);
     }
     if (b->requires_grad) {
-        nb_tensor *db;
-        float *direct = b->ndim == 2 ? nb__direct_grad(b) : NULL;
-        if (direct && (a->ndim == 2 || !ta)) {
-            /* The rows of op(a) (a's batch folded in) meet those of G; the
-             * product is added straight into b's .grad. */
-            int64_t lda = a->shape[a->ndim - 1], R = ta ? lda : a->size / lda, ldg = g->shape[g->ndim - 1];
-            int M = (int)b->shape[0], N = (int)b->shape[1];
-            if (!tb) /* db [k, n] = op(a)^T G */
-                cblas_sgemm(CblasRowMajor, ta ? CblasNoTrans : CblasTrans, CblasNoTrans, M, N, (int)R, 1.f, a->data,
-                            (int)lda, g->data, (int)ldg, 1.f, direct, N);
-            else /* db [n, k] = G^T op(a) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, ta ? CblasTrans : CblasNoTrans, M, N, (int)R, 1.f, g->data,
-                            (int)ldg, a->data, (int)lda, 1.f, direct, N);
-            return;
-        }
         if (b->ndim == 2 && a->ndim > 2 && !ta) {
             /* Shared b, folded a: reduce over the batch inside one GEMM. */
             nb_tensor *a2 = nb_reshape(a, 2, (int64_t[]){-1, a->shape[a->ndim - 1]});
             nb_tensor *g2 = nb_reshape(g, 2, (int64_t[]){-1, g->shape[g->ndim - 1]});
-            db = !tb ? nb_matmul_t(a2, g2, 1, 0) : nb_matmul_t(g2, a2, 1, 0);
+            if (!tb) accum_product(b, a2, g2, true, false);
+            else accum_product(b, g2, a2, true, false);
+        } else if (!ta) {
+            if (!tb) accum_product(b, a, g, true, false);
+            else accum_product(b, g, a, true, false);
         } else {
-            db = !ta ? (!tb ? nb_matmul_t(a, g, 1, 0) : nb_matmul_t(g, a, 1, 0))
-                     : (!tb ? nb_matmul_t(a, g, 0, 0) : nb_matmul_t(g, a, 1, 1));
+            if (!tb) accum_product(b, a, g, false, false);
+            else accum_product(b, g, a, true, true);
         }
-        accum_mm(b, db);
     }
 }
 static const nb_op op_matmul = {"matmul", matmul_bw};
@@ -101,7 +108,7 @@ nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool ta, bool tb) {
     mm_dims d;
     mm_check(a, b, ta, tb, &d);
     nb_tensor *out = nb__new(d.nd, d.shape);
-    if (out->size) mm_kernel(a, b, ta, tb, &d, out->data);
+    if (out->size) mm_kernel(a, b, ta, tb, &d, out->data, 0.f);
     nb_node *n = nb__record(&op_matmul, out, (nb_tensor *[]){a, b}, 2);
     if (n) {
         n->i[0] = ta;
@@ -116,31 +123,14 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) { return nb_matmul_t(a, b, fals
  * y = x w^T + b, the bias copied into y's rows and the GEMM adding to it
  * (beta = 1), instead of a GEMM and a broadcast add. With G = dL/dy:
  *   dx = G w,   dw = G^T x,   db = sum of G's rows,
- * dw and db added straight into .grad when nb_backward allows it. */
+ * dw added straight into .grad when nb_backward allows it. */
 static void linear_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
-    if (x->requires_grad) nb__accum(x, nb_matmul_t(g, w, false, false));
-    if (w->requires_grad) {
-        float *direct = nb__direct_grad(w);
-        if (direct)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)w->shape[0], (int)w->shape[1], (int)x->shape[0],
-                        1.f, g->data, (int)g->shape[1], x->data, (int)x->shape[1], 1.f, direct, (int)w->shape[1]);
-        else
-            nb__accum(w, nb_matmul_t(g, x, true, false));
-    }
-    if (b && b->requires_grad) {
-        float *direct = nb__direct_grad(b);
-        int64_t rows = g->shape[0], cols = g->shape[1];
-        if (direct) { /* column sums in double, like nb_sum's */
-            double *acc = nb_arena_alloc(sizeof(double) * (size_t)cols);
-            for (int64_t j = 0; j < cols; j++) acc[j] = 0;
-            for (int64_t i = 0; i < rows; i++)
-                for (int64_t j = 0; j < cols; j++) acc[j] += g->data[i * cols + j];
-            for (int64_t j = 0; j < cols; j++) direct[j] += (float)acc[j];
-        } else {
-            nb__accum(b, nb_sum(g, (int[]){0}, 1, false));
-        }
-    }
+    accum_product(x, g, w, false, false);
+    accum_product(w, g, x, true, false);
+    /* The bias is out floats: routing its gradient costs nothing worth a
+     * direct path. */
+    if (b && b->requires_grad) nb__accum(b, nb_sum(g, (int[]){0}, 1, false));
 }
 static const nb_op op_linear = {"linear", linear_bw};
 
@@ -157,9 +147,9 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
         if (b) memcpy(y->data + i * nout, b->data, sizeof(float) * (size_t)nout);
         else if (!nin) memset(y->data + i * nout, 0, sizeof(float) * (size_t)nout); /* an empty sum */
     }
-    if (y->size && nin)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)nout, (int)nin, 1.f, x->data, (int)nin,
-                    w->data, (int)nin, b ? 1.f : 0.f, y->data, (int)nout);
+    mm_dims d;
+    mm_check(x, w, false, true, &d);
+    if (y->size && nin) mm_kernel(x, w, false, true, &d, y->data, b ? 1.f : 0.f);
     nb__record(&op_linear, y, (nb_tensor *[]){x, w, b}, b ? 3 : 2);
     return y;
 }
