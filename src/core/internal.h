@@ -60,6 +60,18 @@ _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tens
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */
 int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int64_t *out);
 
+/* Offset of the i-th element of a row-major walk over the sizes d[0..n) in a
+ * layout with strides s (0 along broadcast dims): how reductions, broadcasts
+ * and permutations find an element of a strided view. */
+static inline int64_t nb__strided_offset(int64_t i, int n, const int64_t *d, const int64_t *s) {
+    int64_t off = 0;
+    for (int k = n - 1; k >= 0; k--) {
+        off += (i % d[k]) * s[k];
+        i /= d[k];
+    }
+    return off;
+}
+
 /* Sum of n floats in double, the same for any thread count (src/ops/reduce.c). */
 double nb__sum_floats(const float *x, int64_t n);
 /* softmax's vector-Jacobian product y (g - sum(g y)) along axis, y = softmax x

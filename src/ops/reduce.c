@@ -4,16 +4,6 @@
 #include "../core/internal.h"
 #include <math.h>
 
-/* Offset of the i-th element (row-major over d[0..n)) in a layout with strides s. */
-static inline int64_t strided_offset(int64_t i, int n, const int64_t *d, const int64_t *s) {
-    int64_t off = 0;
-    for (int k = n - 1; k >= 0; k--) {
-        off += (i % d[k]) * s[k];
-        i /= d[k];
-    }
-    return off;
-}
-
 /* Bit k set when axis k of x is reduced; n = 0 means every axis. */
 static unsigned axes_mask(const char *op, const nb_tensor *x, const int *axes, int n) {
     if (n < 0 || n > NB_MAXDIM) nb_fatal(op, "%d axes given (0..%d allowed)", n, NB_MAXDIM);
@@ -144,9 +134,9 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
         int64_t L = p->rd[nr], rows = size / nout / L;
         NB_OMP_FOR(size)
         for (int64_t o = 0; o < nout; o++) {
-            const float *base = px + strided_offset(o, p->nk, p->kd, p->ks);
+            const float *base = px + nb__strided_offset(o, p->nk, p->kd, p->ks);
             double acc = 0;
-            for (int64_t r = 0; r < rows; r++) acc += row_sum(base + strided_offset(r, nr, p->rd, p->rs), L);
+            for (int64_t r = 0; r < rows; r++) acc += row_sum(base + nb__strided_offset(r, nr, p->rd, p->rs), L);
             po[o] = (float)acc;
         }
     } else {
@@ -169,11 +159,11 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
         NB_OMP_FOR(size)
         for (int64_t t = 0; t < P * bands; t++) {
             int64_t pr = t / bands, c0 = (t % bands) * W, w = C - c0 < W ? C - c0 : W;
-            const float *base = px + strided_offset(pr, nk, p->kd, p->ks) + c0;
+            const float *base = px + nb__strided_offset(pr, nk, p->kd, p->ks) + c0;
             double acc[NB_BAND];
             for (int64_t c = 0; c < w; c++) acc[c] = 0;
             for (int64_t r = 0; r < rows; r++) {
-                const float *row = base + strided_offset(r, p->nr, p->rd, p->rs);
+                const float *row = base + nb__strided_offset(r, p->nr, p->rd, p->rs);
                 for (int64_t c = 0; c < w; c++) acc[c] += row[c];
             }
             float *dst = po + pr * C + c0;

@@ -46,18 +46,6 @@ nb_tensor *nb_flatten(nb_tensor *x, int start) {
     return nb_reshape(x, a + 1, s);
 }
 
-/* Index arithmetic shared by broadcast_to and sum_to: for every element of
- * the big tensor, the offset of the element of the small one it maps to. */
-static int64_t small_offset(int64_t i, int nd, const int64_t *big, const int64_t *sst) {
-    int64_t off = 0;
-    for (int k = nd - 1; k >= 0; k--) {
-        int64_t idx = i % big[k];
-        i /= big[k];
-        off += idx * sst[k];
-    }
-    return off;
-}
-
 static void small_strides(int nd, const int64_t *big, int snd, const int64_t *small, int64_t *sst, const char *op) {
     int64_t s = 1;
     for (int k = nd - 1; k >= 0; k--) {
@@ -107,7 +95,7 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     int64_t run = trailing_run(ndim, shape, sst, &copy), outer = run ? n / run : 0;
     NB_OMP_FOR(n)
     for (int64_t o = 0; o < outer; o++) {
-        const float *src = px + small_offset(o * run, ndim, shape, sst);
+        const float *src = px + nb__strided_offset(o * run, ndim, shape, sst);
         float *dst = po + o * run;
         if (copy) {
             memcpy(dst, src, sizeof(float) * (size_t)run);
@@ -169,7 +157,7 @@ nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
         int64_t run = trailing_run(nd, x->shape, sst, &copy), outer = run ? n / run : 0;
         for (int64_t o = 0; o < outer; o++) {
             const float *src = px + o * run;
-            float *dst = po + small_offset(o * run, nd, x->shape, sst);
+            float *dst = po + nb__strided_offset(o * run, nd, x->shape, sst);
             if (copy) {
                 for (int64_t j = 0; j < run; j++) dst[j] += src[j];
             } else {
@@ -196,16 +184,6 @@ static int64_t dims_prod(const int64_t *shape, int from, int to) {
     int64_t p = 1;
     for (int k = from; k < to; k++) p *= shape[k];
     return p;
-}
-
-/* Offset of the i-th element (row-major over d[0..n)) in a layout with strides s. */
-static inline int64_t strided_offset(int64_t i, int n, const int64_t *d, const int64_t *s) {
-    int64_t off = 0;
-    for (int k = n - 1; k >= 0; k--) {
-        off += (i % d[k]) * s[k];
-        i /= d[k];
-    }
-    return off;
 }
 
 /* A permutation, simplified: size-1 dims dropped and output dims that are
@@ -254,7 +232,7 @@ static void permute_kernel(const float *px, float *po, const perm_plan *p, int64
         int64_t len = p->d[L], rows = size / len;
         NB_OMP_FOR(size)
         for (int64_t r = 0; r < rows; r++)
-            memcpy(po + r * len, px + strided_offset(r, L, p->d, p->is), (size_t)len * sizeof(float));
+            memcpy(po + r * len, px + nb__strided_offset(r, L, p->d, p->is), (size_t)len * sizeof(float));
         return;
     }
     /* Otherwise the input's innermost dim is some other output dim q: each
@@ -279,8 +257,8 @@ static void permute_kernel(const float *px, float *po, const perm_plan *p, int64
     NB_OMP_FOR(size)
     for (int64_t t = 0; t < tasks; t++) {
         int64_t bl = t % nl, bq = (t / nl) % nq, c = t / (nl * nq);
-        const float *src = px + strided_offset(c, no, od, ois);
-        float *dst = po + strided_offset(c, no, od, oos);
+        const float *src = px + nb__strided_offset(c, no, od, ois);
+        float *dst = po + nb__strided_offset(c, no, od, oos);
         int64_t i0 = bq * NB_TILE, i1 = i0 + NB_TILE < dq ? i0 + NB_TILE : dq;
         int64_t j0 = bl * NB_TILE, j1 = j0 + NB_TILE < dl ? j0 + NB_TILE : dl;
         for (int64_t ib = i0; ib < i1; ib += 8)
