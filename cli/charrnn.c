@@ -317,18 +317,14 @@ static int restore(trainer *t, const nb_safetensors *st, const char *path) {
     return 0;
 }
 
-/* How far the run is, from 0 to 1: by steps, or with --minutes by the clock
- * (a resumed --minutes run anneals over its own minutes). */
-static double now_frac(const trainer *t, double t0) {
-    double f = t->max_steps > 0 ? (double)t->step / (double)t->max_steps : (nb_cli_now() - t0) / (t->minutes * 60);
-    return f < 0 ? 0 : f > 1 ? 1 : f;
-}
-
-/* Cosine annealing from --lr to 0 (SGDR without restarts): a short run
- * gains most of its last tenths of a bit in the low-rate tail. */
-static double lr_at(const trainer *t, double frac) {
-    const double pi = 3.14159265358979323846;
-    return t->lr * 0.5 * (1.0 + cos(pi * frac));
+/* The Adam rate of the next step under --schedule cosine: annealed from
+ * --lr to 0 (nb_lr_cosine, SGDR without restarts) over the run's steps, or
+ * with --minutes over its milliseconds (a resumed --minutes run anneals over
+ * its own minutes). A short run gains most of its last tenths of a bit in
+ * the low-rate tail. */
+static float cosine_lr(const trainer *t, double t0) {
+    if (t->max_steps > 0) return nb_lr_cosine((float)t->lr, t->step, t->max_steps, 0.f);
+    return nb_lr_cosine((float)t->lr, (int64_t)((nb_cli_now() - t0) * 1e3), (int64_t)(t->minutes * 6e4), 0.f);
 }
 
 static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int32_t *val, int64_t nval) {
@@ -374,7 +370,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
             nb_fill(t->h, 0.f);
             if (t->c) nb_fill(t->c, 0.f);
         }
-        if (t->cosine) nb_optim_set_lr(t->opt, (float)lr_at(t, now_frac(t, t0)));
+        if (t->cosine) nb_optim_set_lr(t->opt, cosine_lr(t, t0));
         nb_rnn_state init = {nb_detach(t->h), t->c ? nb_detach(t->c) : NULL}, fin;
         nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, x, T, B, &init, &fin), y);
         float l = nb_item(loss);
