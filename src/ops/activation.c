@@ -37,14 +37,21 @@ static inline float nb__rect(float v, float a) { return nb__sel(v < 0.f, a * v, 
 static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a);
 static void rect_grad_bw(nb_node *n, nb_tensor *gg) { nb__accum(n->in[0], rect_grad(gg, n->in[1], n->f[0])); }
 static const nb_op op_rect_grad = {"rect_grad", rect_grad_bw};
+/* o = g (x > 0 ? 1 : a), added to o when add (a blend, so it vectorizes;
+ * GCC unswitches the invariant add). */
+static void rect_grad_kernel(float *restrict o, const float *restrict pg, const float *restrict px, int64_t n, float a,
+                             bool add) {
+    NB_OMP_FOR(n)
+    for (int64_t i = 0; i < n; i++) {
+        float d = pg[i] * nb__sel(px[i] > 0.f, 1.f, a);
+        o[i] = add ? o[i] + d : d;
+    }
+}
+
 static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a) {
     if (!nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
     nb_tensor *out = nb_empty_like(g);
-    const float *restrict pg = g->data, *restrict px = x->data;
-    float *restrict po = out->data;
-    int64_t n = g->size;
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) po[i] = pg[i] * nb__sel(px[i] > 0.f, 1.f, a); /* a blend, so it vectorizes */
+    rect_grad_kernel(out->data, g->data, x->data, g->size, a, false);
     nb_node *nd = nb__record(&op_rect_grad, out, (nb_tensor *[]){g, x}, 2);
     if (nd) nd->f[0] = a;
     return out;
@@ -58,10 +65,7 @@ static void accum_rect_grad(nb_tensor *x, nb_tensor *g, float a) {
         nb__accum(x, rect_grad(g, x, a));
         return;
     }
-    const float *restrict pg = g->data, *restrict px = x->data;
-    int64_t n = x->size;
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) dst[i] += pg[i] * nb__sel(px[i] > 0.f, 1.f, a);
+    rect_grad_kernel(dst, g->data, x->data, x->size, a, true);
 }
 
 /* out = max(0, x);  dx = g step(x) */
