@@ -289,22 +289,22 @@ nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
             avgpool2_row(px + pl * g.H * g.W + 2 * oh * g.W, g.W, g.OW, py + r * g.OW);
         }
     } else {
-    NB_OMP_FOR(x->size)
-    for (int64_t pl = 0; pl < g.planes; pl++) {
-        const float *xp = px + pl * g.H * g.W;
-        for (int64_t oh = 0; oh < g.OH; oh++) {
-            int64_t h0, h1;
-            window(&g, oh, g.H, &h0, &h1);
-            for (int64_t ow = 0; ow < g.OW; ow++) {
-                int64_t w0, w1;
-                window(&g, ow, g.W, &w0, &w1);
-                float sum = 0.f;
-                for (int64_t h = h0; h < h1; h++)
-                    for (int64_t w = w0; w < w1; w++) sum += xp[h * g.W + w];
-                py[(pl * g.OH + oh) * g.OW + ow] = sum * scale;
+        NB_OMP_FOR(x->size)
+        for (int64_t pl = 0; pl < g.planes; pl++) {
+            const float *xp = px + pl * g.H * g.W;
+            for (int64_t oh = 0; oh < g.OH; oh++) {
+                int64_t h0, h1;
+                window(&g, oh, g.H, &h0, &h1);
+                for (int64_t ow = 0; ow < g.OW; ow++) {
+                    int64_t w0, w1;
+                    window(&g, ow, g.W, &w0, &w1);
+                    float sum = 0.f;
+                    for (int64_t h = h0; h < h1; h++)
+                        for (int64_t w = w0; w < w1; w++) sum += xp[h * g.W + w];
+                    py[(pl * g.OH + oh) * g.OW + ow] = sum * scale;
+                }
             }
         }
-    }
     }
     nb_node *n = nb__record(&op_avgpool, y, &x, 1);
     if (n) store_geom(n, &g);
