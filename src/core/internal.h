@@ -72,6 +72,11 @@ static inline int64_t nb__strided_offset(int64_t i, int n, const int64_t *d, con
     return off;
 }
 
+/* A sum of n terms in double whose result does not depend on the thread
+ * count: [0, n) is cut into at most 256 chunks whose bounds depend only on n,
+ * part(ctx, lo, hi) sums each, and the chunk sums are added in order (an
+ * OpenMP reduction adds the threads' sums in whatever order they finish). */
+double nb__ordered_sum(int64_t n, double (*part)(const void *ctx, int64_t lo, int64_t hi), const void *ctx);
 /* Sum of n floats in double, the same for any thread count (src/ops/reduce.c). */
 double nb__sum_floats(const float *x, int64_t n);
 /* softmax's vector-Jacobian product y (g - sum(g y)) along axis, y = softmax x

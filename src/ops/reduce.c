@@ -107,19 +107,22 @@ static void red_plan_make(const nb_tensor *x, unsigned mask, red_plan *p) {
 
 #define NB_BAND 2048 /* most output columns one task of the kept-innermost kernel sums (16 KiB of double) */
 
-double nb__sum_floats(const float *px, int64_t n) {
-    /* Fixed blocks summed in parallel, then the block sums added in order,
-     * so the result does not depend on the thread count (an OpenMP
-     * reduction may combine in any order). */
-    enum { BLK = 8192 };
-    int64_t nb = (n + BLK - 1) / BLK;
-    double *part = nb_arena_alloc((size_t)(nb ? nb : 1) * sizeof(double));
+double nb__ordered_sum(int64_t n, double (*part)(const void *ctx, int64_t lo, int64_t hi), const void *ctx) {
+    enum { MAX_CHUNKS = 256, MIN_CHUNK = 4096 };
+    int64_t chunk = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    if (chunk < MIN_CHUNK) chunk = MIN_CHUNK;
+    int64_t nch = (n + chunk - 1) / chunk;
+    double sums[MAX_CHUNKS];
     NB_OMP_FOR(n)
-    for (int64_t b = 0; b < nb; b++) part[b] = row_sum(px + b * BLK, b + 1 < nb ? BLK : n - b * BLK);
+    for (int64_t c = 0; c < nch; c++) sums[c] = part(ctx, c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n);
     double s = 0;
-    for (int64_t b = 0; b < nb; b++) s += part[b];
+    for (int64_t c = 0; c < nch; c++) s += sums[c];
     return s;
 }
+
+static double floats_part(const void *x, int64_t lo, int64_t hi) { return row_sum((const float *)x + lo, hi - lo); }
+
+double nb__sum_floats(const float *px, int64_t n) { return nb__ordered_sum(n, floats_part, px); }
 
 /* out[o] = sum of x over the reduced groups, for x->size > 0 and nr > 0. */
 static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t nout) {

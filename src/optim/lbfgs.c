@@ -8,7 +8,6 @@
 #define WOLFE_C1 1e-4 /* sufficient decrease */
 #define WOLFE_C2 0.9  /* curvature */
 #define MAX_LS 25     /* function evaluations per line search */
-#define MAX_CHUNKS 256
 
 /* The parameters seen as one flat vector in double, and the objective. */
 typedef struct lbfgs {
@@ -21,27 +20,18 @@ typedef struct lbfgs {
     double *x0;        /* the point the current line search starts from */
 } lbfgs;
 
-/* Dot product in double, the same for every thread count: fixed chunks whose
- * size depends only on N, partial sums added in order. */
-static double dot(const double *a, const double *b, int64_t N) {
-    int64_t chunk = (N + MAX_CHUNKS - 1) / MAX_CHUNKS;
-    if (chunk < 4096) chunk = 4096;
-    int64_t nch = (N + chunk - 1) / chunk;
-    double part[MAX_CHUNKS];
-    NB_OMP_FOR(N)
-    for (int64_t c = 0; c < nch; c++) {
-        int64_t lo = c * chunk, hi = lo + chunk < N ? lo + chunk : N;
-        double s = 0;
-        NB_PRAGMA(omp simd reduction(+ : s))
-        for (int64_t i = lo; i < hi; i++)
-            s += a[i] * b[i];
-        part[c] = s;
-    }
+/* Dot product in double, the same for every thread count. */
+typedef struct { const double *a, *b; } dot_args;
+
+static double dot_part(const void *ctx, int64_t lo, int64_t hi) {
+    const dot_args *d = ctx;
     double s = 0;
-    for (int64_t c = 0; c < nch; c++)
-        s += part[c];
+    NB_PRAGMA(omp simd reduction(+ : s))
+    for (int64_t i = lo; i < hi; i++) s += d->a[i] * d->b[i];
     return s;
 }
+
+static double dot(const double *a, const double *b, int64_t N) { return nb__ordered_sum(N, dot_part, &(dot_args){a, b}); }
 
 /* y += a x */
 static void axpy(double *restrict y, double a, const double *restrict x, int64_t N) {
