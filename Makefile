@@ -10,7 +10,7 @@ OPT      ?= -O3 $(ARCH)
 SAN      ?=
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SAN)
-CFLAGS   += -std=c11 -D_GNU_SOURCE -fno-math-errno -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -Wshadow \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fno-math-errno -ffp-contract=fast -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wshadow \
             -Iinclude $(shell pkg-config --cflags $(DEPS))
 LDLIBS   += $(shell pkg-config --libs $(DEPS)) -fopenmp -lm $(SAN)
 

@@ -262,6 +262,49 @@ TEST(test_backward_direct_elementwise_grads_match_nb_grad) {
     for (int k = 0; k < 3; k++) nb_tensor_free(p[k]);
 }
 
+/* Sums of elementwise ops pass their gradient back as one value standing for
+ * a uniform tensor (nb__accum_uniform) through the ops marked uniform, as
+ * PyTorch's expanded views do. The chains below cover every such op, a
+ * broadcast operand (uniform with a fan-in, or made whole for mul), and a
+ * stand-in meeting a whole gradient and another stand-in on one tensor. */
+static nb_tensor *f_uniform_chains(nb_tensor **in, void *ctx) {
+    nb_tensor *x = in[0], *y = in[1], *c = in[2], *pos = in[3];
+    nb_tensor *h = nb_tanh(x);
+    nb_tensor *t[] = {
+        nb_sum_all(nb_relu(x)),
+        nb_sum_all(nb_mean(nb_sigmoid(nb_reshape(x, NB_SHAPE(2, 3, 4))), (int[]){1}, 1, false)),
+        nb_sum_all(nb_add(nb_mul_scalar(nb_exp(x), 0.5f), c)),               /* c: [4], fan 6 */
+        nb_sum_all(nb_sub(nb_mul(nb_leaky_relu(x, 0.2f), y), nb_log(pos))),
+        nb_sum_all(nb_mul(x, c)),                                             /* broadcast: made whole */
+        nb_sum_all(nb_add_scalar(nb_sub(c, x), 1.f)),                         /* c first, broadcast */
+        nb_sum_all(h), nb_sum_all(nb_relu(h)), nb_mul_scalar(nb_sum_all(h), 2.f), /* three meet on h */
+        nb_sum(nb_sum(nb_tanh(y), (int[]){0}, 1, false), NULL, 0, false),    /* a stand-in into a partial sum */
+    };
+    nb_tensor *L = t[0];
+    for (size_t k = 1; k < sizeof t / sizeof t[0]; k++) L = nb_add(L, t[k]);
+    return L;
+}
+
+TEST(test_uniform_gradients_match_whole_and_finite_differences) {
+    nb_tensor *in[4] = {nb_test_param(NB_SHAPE(6, 4), 1.f), nb_test_param(NB_SHAPE(6, 4), 1.f),
+                        nb_test_param(NB_SHAPE(4), 1.f), nb_test_param(NB_SHAPE(6, 4), 1.f)};
+    for (int64_t i = 0; i < in[3]->size; i++) in[3]->data[i] = 0.5f + fabsf(in[3]->data[i]); /* log's domain */
+    nb_gradcheck("uniform chains", f_uniform_chains, in, 4, NULL, 1e-2f, 2e-3f);
+    /* With create_graph every stand-in is broadcast whole before its op:
+     * the reference for nb_grad's and nb_backward's uniform paths. */
+    nb_tensor *whole[4], *fast[4];
+    nb_grad(f_uniform_chains(in, NULL), in, 4, whole, true);
+    nb_grad(f_uniform_chains(in, NULL), in, 4, fast, false);
+    for (int k = 0; k < 4; k++) {
+        CHECK(nb_same_shape(fast[k], in[k]));
+        CHECK_MSG(nb_test_maxrel(fast[k]->data, whole[k]->data, in[k]->size) < 1e-5, "input %d", k);
+        nb_zero_grad(in[k]);
+    }
+    for (int r = 0; r < 2; r++) nb_backward(f_uniform_chains(in, NULL));
+    check_grad_twice(in, whole, 4, 1e-5);
+    for (int k = 0; k < 4; k++) nb_tensor_free(in[k]);
+}
+
 TEST(test_matmul_matches_naive) {
     nb_tensor *a = nb_test_param(NB_SHAPE(17, 33), 1.f), *b = nb_test_param(NB_SHAPE(33, 9), 1.f);
     nb_tensor *c = nb_matmul(a, b);

@@ -39,6 +39,14 @@ nb_node *nb__record(const nb_op *op, nb_tensor *out, nb_tensor **in, int nin) {
     return n;
 }
 
+nb_tensor *nb__whole(const nb_tensor *x, nb_tensor *g) {
+    if (nb_same_shape(x, g)) return g;
+    if (g->size == x->size) return nb_reshape(g, x->ndim, x->shape);
+    int64_t ones[NB_MAXDIM];
+    for (int k = 0; k < x->ndim; k++) ones[k] = 1;
+    return nb_broadcast_to(nb_reshape(g, x->ndim, ones), x->ndim, x->shape);
+}
+
 void nb__accum(nb_tensor *x, nb_tensor *gi) {
     if (!x || !x->requires_grad || !gi) return;
     if (x->size != gi->size) nb__shape_fatal("backward", x, gi, "gradient does not match its tensor");
@@ -47,7 +55,7 @@ void nb__accum(nb_tensor *x, nb_tensor *gi) {
          * tensors), so sharing gi between several inputs is safe. */
         x->tgrad = gi;
     } else {
-        x->tgrad = nb_add(x->tgrad, gi);
+        x->tgrad = nb_add(nb__whole(x, x->tgrad), gi);
     }
 }
 
@@ -56,14 +64,31 @@ float *nb__direct_grad(nb_tensor *x) {
     return x->grad->data;
 }
 
-bool nb__accum_uniform(nb_tensor *x, const nb_tensor *g) {
-    float *dst = g->size == 1 ? nb__direct_grad(x) : NULL;
-    if (!dst) return false;
-    const float v = g->data[0];
-    int64_t m = x->size;
-    NB_OMP_FOR(m)
-    for (int64_t i = 0; i < m; i++) dst[i] += v;
-    return true;
+void nb__accum_uniform(nb_tensor *x, nb_tensor *g) {
+    if (!x || !x->requires_grad) return;
+    if (g->size != 1) nb__shape_fatal("backward", x, g, "a uniform gradient needs one element");
+    float *dst = nb__direct_grad(x);
+    if (dst) {
+        const float v = g->data[0];
+        int64_t m = x->size;
+        NB_OMP_FOR(m)
+        for (int64_t i = 0; i < m; i++) dst[i] += v;
+        return;
+    }
+    /* A stand-in is shaped [] so that it broadcasts against anything; a
+     * second one adds to it, a whole gradient takes it in by broadcasting. */
+    g = nb_reshape(g, 0, NULL);
+    x->tgrad = x->tgrad ? nb_add(x->tgrad, g) : g;
+}
+
+/* Runs node n's backward rule with the gradient accumulated for its output;
+ * a uniform stand-in is broadcast whole unless the op takes it as is. */
+void nb__node_backward(nb_node *n) {
+    nb_tensor *g = n->out->tgrad;
+    if (!g) return;
+    bool as_is = nb_same_shape(g, n->out) || (nb__uniform(n, g) && n->op->uniform && !grad_on);
+    if (!as_is) g = n->out->tgrad = nb__whole(n->out, g);
+    n->op->backward(n, g);
 }
 
 static void clear_pass(nb_node *from) {
@@ -79,11 +104,7 @@ static void run_backward(nb_tensor *out, bool create_graph) {
     if (!out->node) return;
     bool old = nb_set_grad_enabled(create_graph);
     out->tgrad = nb_ones(out->ndim, out->shape);
-    for (nb_node *n = out->node; n; n = n->prev) {
-        nb_tensor *g = n->out->tgrad;
-        if (!g) continue;
-        n->op->backward(n, g);
-    }
+    for (nb_node *n = out->node; n; n = n->prev) nb__node_backward(n);
     nb_set_grad_enabled(old);
 }
 
@@ -103,7 +124,7 @@ void nb_backward(nb_tensor *loss) {
             nb_tensor *x = n->in[k];
             if (!x || x->node || !x->tgrad || !x->grad) continue;
             float *dst = x->grad->data;
-            const float *src = x->tgrad->data;
+            const float *src = nb__whole(x, x->tgrad)->data;
             int64_t m = x->size;
             NB_OMP_FOR(m)
             for (int64_t i = 0; i < m; i++) dst[i] += src[i];
@@ -124,7 +145,7 @@ void nb_grad(nb_tensor *out, nb_tensor **wrt, int n, nb_tensor **grads, bool cre
     run_backward(out, create_graph);
     for (int k = 0; k < n; k++) {
         nb_tensor *g = wrt[k] == out ? nb_ones(out->ndim, out->shape) : wrt[k]->tgrad;
-        grads[k] = g ? g : nb_zeros(wrt[k]->ndim, wrt[k]->shape);
+        grads[k] = g ? nb__whole(wrt[k], g) : nb_zeros(wrt[k]->ndim, wrt[k]->shape);
     }
     if (out->node) clear_pass(out->node);
     for (int k = 0; k < n; k++) wrt[k]->tgrad = NULL;

@@ -15,6 +15,10 @@
 typedef struct nb_op {
     const char *name;
     void (*backward)(nb_node *n, nb_tensor *g);
+    /* backward also takes a one-element g that stands for that value in
+     * every element (a uniform gradient, see nb__accum_uniform), when
+     * gradients are not being recorded; other ops get it broadcast whole. */
+    bool uniform;
 } nb_op;
 
 #define NB_NATTR 12
@@ -42,10 +46,21 @@ void nb__accum(nb_tensor *x, nb_tensor *gi);
  * parameter's .grad, saving the zeroing of a result and the pass that would
  * add it in; other contributions still arrive through nb__accum. */
 float *nb__direct_grad(nb_tensor *x);
-/* x's gradient is one value g broadcast (the backward of a full sum): adds it
- * into x->grad in place and returns true when nb__direct_grad allows, so no
- * tensor of x's size is filled and then added; false: the caller routes it. */
-bool nb__accum_uniform(nb_tensor *x, const nb_tensor *g);
+/* Adds to x's gradient the one value in g (a one-element tensor) in every
+ * element: the backward of a full sum, or of a sum or mean of elementwise
+ * ops. While nb__direct_grad allows it is added into x->grad in place;
+ * otherwise g itself is kept as x's gradient, standing for the uniform
+ * tensor, and x's producer gets it as is if its op is marked `uniform` (one
+ * pass with a scalar where a filled tensor would be written and read back),
+ * or broadcast whole (nb__whole) if not. PyTorch gets the same from its
+ * stride-0 expanded views. */
+void nb__accum_uniform(nb_tensor *x, nb_tensor *g);
+/* Runs node n's backward with the gradient gathered for its output. */
+void nb__node_backward(nb_node *n);
+/* g as a gradient of x's shape: g itself, or a uniform stand-in broadcast. */
+nb_tensor *nb__whole(const nb_tensor *x, nb_tensor *g);
+/* Whether g, the gradient given to node n's backward, is a uniform stand-in. */
+static inline bool nb__uniform(const nb_node *n, const nb_tensor *g) { return g->size != n->out->size; }
 
 /* An arena tensor with the given shape, data uninitialized. */
 nb_tensor *nb__new(int ndim, const int64_t *shape);

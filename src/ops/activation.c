@@ -34,24 +34,28 @@ static inline float nb__rect(float v, float a) { return nb__sel(v < 0.f, a * v, 
  * 1 : a), one pass and no mask tensor (the training hot path). It is linear
  * in g and piecewise constant in x, so its own backward is itself applied to
  * the incoming gradient, and x gets none. */
-static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a);
-static void rect_grad_bw(nb_node *n, nb_tensor *gg) { nb__accum(n->in[0], rect_grad(gg, n->in[1], n->f[0])); }
-static const nb_op op_rect_grad = {"rect_grad", rect_grad_bw};
-/* o = g (x > 0 ? 1 : a), added to o when add (a blend, so it vectorizes;
- * GCC unswitches the invariant add). */
-static void rect_grad_kernel(float *restrict o, const float *restrict pg, const float *restrict px, int64_t n, float a,
-                             bool add) {
+static nb_tensor *rect_grad(nb_tensor *g, bool gu, nb_tensor *x, float a);
+static void rect_grad_bw(nb_node *n, nb_tensor *gg) {
+    nb__accum(n->in[0], rect_grad(gg, nb__uniform(n, gg), n->in[1], n->f[0]));
+}
+static const nb_op op_rect_grad = {"rect_grad", rect_grad_bw, .uniform = true};
+/* o = g (x > 0 ? 1 : a), added to o when add; gu: g is uniform, its one
+ * value g[0] (a blend, so it vectorizes; GCC unswitches the invariant add
+ * and gu). */
+static void rect_grad_kernel(float *restrict o, const float *restrict pg, bool gu, const float *restrict px, int64_t n,
+                             float a, bool add) {
+    const float g0 = pg[0];
     NB_OMP_FOR(n)
     for (int64_t i = 0; i < n; i++) {
-        float d = pg[i] * nb__sel(px[i] > 0.f, 1.f, a);
+        float d = (gu ? g0 : pg[i]) * nb__sel(px[i] > 0.f, 1.f, a);
         o[i] = add ? o[i] + d : d;
     }
 }
 
-static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a) {
-    if (!nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
-    nb_tensor *out = nb_empty_like(g);
-    rect_grad_kernel(out->data, g->data, x->data, g->size, a, false);
+static nb_tensor *rect_grad(nb_tensor *g, bool gu, nb_tensor *x, float a) {
+    if (!gu && !nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
+    nb_tensor *out = nb_empty_like(x);
+    rect_grad_kernel(out->data, g->data, gu, x->data, x->size, a, false);
     nb_node *nd = nb__record(&op_rect_grad, out, (nb_tensor *[]){g, x}, 2);
     if (nd) nd->f[0] = a;
     return out;
@@ -59,18 +63,15 @@ static nb_tensor *rect_grad(nb_tensor *g, nb_tensor *x, float a) {
 
 /* dx = rect_grad(g, x, a), added into x's .grad in the same pass when
  * nb_backward allows it (nb__direct_grad): no tensor written and read back. */
-static void accum_rect_grad(nb_tensor *x, nb_tensor *g, float a) {
-    float *restrict dst = nb_same_shape(x, g) ? nb__direct_grad(x) : NULL;
-    if (!dst) {
-        nb__accum(x, rect_grad(g, x, a));
-        return;
-    }
-    rect_grad_kernel(dst, g->data, x->data, x->size, a, true);
+static void accum_rect_grad(nb_tensor *x, nb_tensor *g, bool gu, float a) {
+    float *restrict dst = nb__direct_grad(x);
+    if (dst) rect_grad_kernel(dst, g->data, gu, x->data, x->size, a, true);
+    else nb__accum(x, rect_grad(g, gu, x, a));
 }
 
 /* out = max(0, x);  dx = g step(x) */
-static void relu_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, 0.f); }
-static const nb_op op_relu = {"relu", relu_bw};
+static void relu_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, nb__uniform(n, g), 0.f); }
+static const nb_op op_relu = {"relu", relu_bw, .uniform = true};
 nb_tensor *nb_relu(nb_tensor *x) {
     ACT_MAP(x, v < 0.f ? 0.f : v);
     nb__record(&op_relu, out, &x, 1);
@@ -78,8 +79,8 @@ nb_tensor *nb_relu(nb_tensor *x) {
 }
 
 /* out = max(0, x) + a min(0, x) (eq. 20, fixed a);  dx = g (x > 0 ? 1 : a) */
-static void leaky_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, n->f[0]); }
-static const nb_op op_leaky = {"leaky_relu", leaky_bw};
+static void leaky_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, nb__uniform(n, g), n->f[0]); }
+static const nb_op op_leaky = {"leaky_relu", leaky_bw, .uniform = true};
 nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) {
     ACT_MAP(x, nb__rect(v, slope));
     nb_node *n = nb__record(&op_leaky, out, &x, 1);
@@ -152,15 +153,17 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
  * Their own backward, with U = dL/d(out), is made of nb_* ops:
  *   sigmoid_grad: dg = sigmoid_grad(y, U),  dy = U g (1 - 2y)
  *   tanh_grad:    dg = tanh_grad(y, U),     dy = -2 U g y */
-static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh);
+static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool gu, bool is_tanh);
 
-/* o = g y (1 - y), or g (1 - y^2) for tanh; added to o when add. (GCC
- * unswitches the two invariant conditions, and each loop vectorizes.) */
-static void sq_grad_kernel(float *restrict o, const float *restrict py, const float *restrict pg, int64_t n,
+/* o = g y (1 - y), or g (1 - y^2) for tanh; added to o when add; gu: g is
+ * uniform, its one value g[0]. (GCC unswitches the invariant conditions, and
+ * each loop vectorizes.) */
+static void sq_grad_kernel(float *restrict o, const float *restrict py, const float *restrict pg, bool gu, int64_t n,
                            bool is_tanh, bool add) {
+    const float g0 = pg[0];
     NB_OMP_FOR(n)
     for (int64_t i = 0; i < n; i++) {
-        float d = pg[i] * (is_tanh ? 1.f - py[i] * py[i] : py[i] * (1.f - py[i]));
+        float d = (gu ? g0 : pg[i]) * (is_tanh ? 1.f - py[i] * py[i] : py[i] * (1.f - py[i]));
         o[i] = add ? o[i] + d : d;
     }
 }
@@ -168,17 +171,18 @@ static void sq_grad_kernel(float *restrict o, const float *restrict py, const fl
 static void sq_grad_bw(nb_node *n, nb_tensor *u) {
     nb_tensor *y = n->in[0], *g = n->in[1];
     bool is_tanh = n->i[0];
-    if (g->requires_grad) nb__accum(g, sq_grad(y, u, is_tanh));
+    if (g->requires_grad) nb__accum(g, sq_grad(y, u, false, is_tanh));
     if (y->requires_grad)
         nb__accum(y, is_tanh ? nb_mul_scalar(nb_mul(nb_mul(u, g), y), -2.f)
                              : nb_mul(nb_mul(u, g), nb_add_scalar(nb_mul_scalar(y, -2.f), 1.f)));
 }
 static const nb_op op_sigmoid_grad = {"sigmoid_grad", sq_grad_bw}, op_tanh_grad = {"tanh_grad", sq_grad_bw};
 
-static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh) {
-    if (!nb_same_shape(y, g)) nb__shape_fatal(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g, "output and gradient differ");
-    nb_tensor *out = nb_empty_like(g);
-    sq_grad_kernel(out->data, y->data, g->data, g->size, is_tanh, false);
+static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool gu, bool is_tanh) {
+    if (!gu && !nb_same_shape(y, g))
+        nb__shape_fatal(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g, "output and gradient differ");
+    nb_tensor *out = nb_empty_like(y);
+    sq_grad_kernel(out->data, y->data, g->data, gu, y->size, is_tanh, false);
     nb_node *nd = nb__record(is_tanh ? &op_tanh_grad : &op_sigmoid_grad, out, (nb_tensor *[]){y, g}, 2);
     if (nd) nd->i[0] = is_tanh;
     return out;
@@ -187,17 +191,14 @@ static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool is_tanh) {
 /* out = 1 / (1 + e^-x), from e = e^-|x| so that nothing overflows:
  * x >= 0: 1 / (1 + e);  x < 0: e / (1 + e).  dx = g out (1 - out) */
 /* dx = sq_grad(y, g), added into x's .grad in the same pass when allowed. */
-static void accum_sq_grad(nb_tensor *x, nb_tensor *y, nb_tensor *g, bool is_tanh) {
-    float *restrict dst = nb_same_shape(x, g) ? nb__direct_grad(x) : NULL;
-    if (!dst) {
-        nb__accum(x, sq_grad(y, g, is_tanh));
-        return;
-    }
-    sq_grad_kernel(dst, y->data, g->data, x->size, is_tanh, true);
+static void accum_sq_grad(nb_tensor *x, nb_tensor *y, nb_tensor *g, bool gu, bool is_tanh) {
+    float *restrict dst = nb__direct_grad(x);
+    if (dst) sq_grad_kernel(dst, y->data, g->data, gu, x->size, is_tanh, true);
+    else nb__accum(x, sq_grad(y, g, gu, is_tanh));
 }
 
-static void sigmoid_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, false); }
-static const nb_op op_sigmoid = {"sigmoid", sigmoid_bw};
+static void sigmoid_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, nb__uniform(n, g), false); }
+static const nb_op op_sigmoid = {"sigmoid", sigmoid_bw, .uniform = true};
 nb_tensor *nb_sigmoid(nb_tensor *x) {
     ACT_MAP(x, nb__vsigmoidf(v));
     nb__record(&op_sigmoid, out, &x, 1);
@@ -205,8 +206,8 @@ nb_tensor *nb_sigmoid(nb_tensor *x) {
 }
 
 /* out = tanh x;  dx = g (1 - out^2) */
-static void tanh_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, true); }
-static const nb_op op_tanh = {"tanh", tanh_bw};
+static void tanh_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, nb__uniform(n, g), true); }
+static const nb_op op_tanh = {"tanh", tanh_bw, .uniform = true};
 nb_tensor *nb_tanh(nb_tensor *x) {
     ACT_MAP(x, nb__vtanhf(v));
     nb__record(&op_tanh, out, &x, 1);

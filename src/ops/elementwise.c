@@ -125,51 +125,71 @@ static void accum_to(nb_tensor *x, nb_tensor *g) {
     nb__accum(x, nb_same_shape(x, g) ? g : nb_sum_to(g, x->ndim, x->shape));
 }
 
-/* x's gradient a * b (or a / b), all of x's shape: computed and added into
- * x's .grad in one pass when nb_backward allows it (nb__direct_grad), which
- * saves writing the product and reading it back; otherwise by the ops, so
- * the rule stays differentiable. */
-static void accum_product(nb_tensor *x, nb_tensor *a, nb_tensor *b, bool divide) {
+/* The gradient of node n's input x when dL/d(out) is uniform, g0 * sign in
+ * every element: still uniform, g0 * sign times the number of outputs each
+ * element of x fed (out->size / x->size under broadcasting). */
+static void accum_to_uniform(nb_tensor *x, const nb_node *n, float g0, float sign) {
     if (!x->requires_grad) return;
-    float *restrict dst = nb_same_shape(x, a) && nb_same_shape(x, b) ? nb__direct_grad(x) : NULL;
+    double fan = x->size ? (double)n->out->size / (double)x->size : 0.0;
+    nb__accum_uniform(x, nb_scalar((float)((double)g0 * sign * fan)));
+}
+
+/* x's gradient g * b (or g / b), b of x's shape, g the incoming gradient,
+ * whole or (gu) a uniform stand-in: computed and added into x's .grad in one
+ * pass when nb_backward allows it (nb__direct_grad), which saves writing the
+ * product and reading it back; otherwise by the ops, so the rule stays
+ * differentiable (a stand-in never arrives while gradients are recorded). */
+static void accum_product(nb_tensor *x, nb_tensor *g, bool gu, nb_tensor *b, bool divide) {
+    if (!x->requires_grad) return;
+    float *restrict dst = nb_same_shape(x, b) && (gu || nb_same_shape(x, g)) ? nb__direct_grad(x) : NULL;
     if (!dst) {
-        accum_to(x, divide ? nb_div(a, b) : nb_mul(a, b));
+        accum_to(x, divide ? nb_div(g, b) : nb_mul(g, b));
         return;
     }
-    const float *pa = a->data, *pb = b->data;
+    const float *pg = g->data, *pb = b->data, g0 = pg[0];
     int64_t n = x->size;
-    if (divide) {
-        NB_OMP_FOR(n)
-        for (int64_t i = 0; i < n; i++) dst[i] += pa[i] / pb[i];
-    } else {
-        NB_OMP_FOR(n)
-        for (int64_t i = 0; i < n; i++) dst[i] += pa[i] * pb[i];
+    NB_OMP_FOR(n) /* GCC unswitches gu and divide: four vector loops */
+    for (int64_t i = 0; i < n; i++) {
+        float gi = gu ? g0 : pg[i];
+        dst[i] += divide ? gi / pb[i] : gi * pb[i];
     }
 }
 
 /* out = a + b;  da = g, db = g */
 static void add_bw(nb_node *n, nb_tensor *g) {
+    if (nb__uniform(n, g)) {
+        accum_to_uniform(n->in[0], n, g->data[0], 1.f);
+        accum_to_uniform(n->in[1], n, g->data[0], 1.f);
+        return;
+    }
     accum_to(n->in[0], g);
     accum_to(n->in[1], g);
 }
-static const nb_op op_add = {"add", add_bw};
+static const nb_op op_add = {"add", add_bw, .uniform = true};
 nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return binary(&op_add, ADD, a, b); }
 
 /* out = a - b;  da = g, db = -g */
 static void sub_bw(nb_node *n, nb_tensor *g) {
+    if (nb__uniform(n, g)) {
+        accum_to_uniform(n->in[0], n, g->data[0], 1.f);
+        accum_to_uniform(n->in[1], n, g->data[0], -1.f);
+        return;
+    }
     accum_to(n->in[0], g);
     if (n->in[1]->requires_grad) accum_to(n->in[1], nb_neg(g));
 }
-static const nb_op op_sub = {"sub", sub_bw};
+static const nb_op op_sub = {"sub", sub_bw, .uniform = true};
 nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return binary(&op_sub, SUB, a, b); }
 
 /* out = a * b;  da = g b, db = g a */
 static void mul_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *a = n->in[0], *b = n->in[1];
-    accum_product(a, g, b, false);
-    accum_product(b, g, a, false);
+    bool gu = nb__uniform(n, g);
+    if (gu && !(nb_same_shape(a, n->out) && nb_same_shape(b, n->out))) g = nb__whole(n->out, g), gu = false;
+    accum_product(a, g, gu, b, false);
+    accum_product(b, g, gu, a, false);
 }
-static const nb_op op_mul = {"mul", mul_bw};
+static const nb_op op_mul = {"mul", mul_bw, .uniform = true};
 nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary(&op_mul, MUL, a, b); }
 
 /* out = a / b;  da = g / b, db = -g a / b^2 = -(g / b) * out */
@@ -196,8 +216,11 @@ nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(&op_div, DIV, a, b
     }
 
 /* out = x + c;  dx = g */
-static void add_scalar_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], g); }
-static const nb_op op_add_scalar = {"add_scalar", add_scalar_bw};
+static void add_scalar_bw(nb_node *n, nb_tensor *g) {
+    if (nb__uniform(n, g)) nb__accum_uniform(n->in[0], g);
+    else nb__accum(n->in[0], g);
+}
+static const nb_op op_add_scalar = {"add_scalar", add_scalar_bw, .uniform = true};
 nb_tensor *nb_add_scalar(nb_tensor *x, float c) {
     UNARY_MAP(x, v + c);
     nb__record(&op_add_scalar, out, &x, 1);
@@ -205,8 +228,11 @@ nb_tensor *nb_add_scalar(nb_tensor *x, float c) {
 }
 
 /* out = c x;  dx = c g */
-static void mul_scalar_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul_scalar(g, n->f[0])); }
-static const nb_op op_mul_scalar = {"mul_scalar", mul_scalar_bw};
+static void mul_scalar_bw(nb_node *n, nb_tensor *g) {
+    if (nb__uniform(n, g)) nb__accum_uniform(n->in[0], nb_scalar(g->data[0] * n->f[0]));
+    else nb__accum(n->in[0], nb_mul_scalar(g, n->f[0]));
+}
+static const nb_op op_mul_scalar = {"mul_scalar", mul_scalar_bw, .uniform = true};
 nb_tensor *nb_mul_scalar(nb_tensor *x, float c) {
     UNARY_MAP(x, v * c);
     nb_node *n = nb__record(&op_mul_scalar, out, &x, 1);
@@ -217,8 +243,8 @@ nb_tensor *nb_mul_scalar(nb_tensor *x, float c) {
 nb_tensor *nb_neg(nb_tensor *x) { return nb_mul_scalar(x, -1.f); }
 
 /* out = e^x;  dx = g out */
-static void exp_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, n->out, false); }
-static const nb_op op_exp = {"exp", exp_bw};
+static void exp_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, nb__uniform(n, g), n->out, false); }
+static const nb_op op_exp = {"exp", exp_bw, .uniform = true};
 nb_tensor *nb_exp(nb_tensor *x) {
     UNARY_MAP(x, nb__vexpf(v)); /* vectorizes; within 2e-7 of expf */
     nb__record(&op_exp, out, &x, 1);
@@ -226,8 +252,8 @@ nb_tensor *nb_exp(nb_tensor *x) {
 }
 
 /* out = log x;  dx = g / x */
-static void log_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, n->in[0], true); }
-static const nb_op op_log = {"log", log_bw};
+static void log_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, nb__uniform(n, g), n->in[0], true); }
+static const nb_op op_log = {"log", log_bw, .uniform = true};
 nb_tensor *nb_log(nb_tensor *x) {
     UNARY_MAP(x, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
     nb__record(&op_log, out, &x, 1);

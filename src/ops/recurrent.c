@@ -261,9 +261,8 @@ static void seq_bw_replay(nb_node *n, nb_tensor *g) {
     if (!out->node) return;
     out->tgrad = g;
     for (nb_node *m = out->node; m && m != mark; m = m->prev) {
-        nb_tensor *gm = m->out->tgrad;
+        nb__node_backward(m);
         m->out->tgrad = NULL;
-        if (gm) m->op->backward(m, gm);
     }
 }
 

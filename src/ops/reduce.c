@@ -176,15 +176,19 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
 }
 
 /* out = sum of x over the masked axes;
- * dx = broadcast_to(reshape(g, x.shape with reduced axes as 1), x.shape) */
+ * dx = broadcast_to(reshape(g, x.shape with reduced axes as 1), x.shape),
+ * uniform when g has one element (a full sum, or a uniform stand-in). */
 static void sum_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *x = n->in[0];
-    if (nb__accum_uniform(x, g)) return;
+    if (g->size == 1) {
+        nb__accum_uniform(x, g);
+        return;
+    }
     int64_t kshape[NB_MAXDIM];
     int nd = reduced_shape(x, (unsigned)n->i[0], true, kshape);
     nb__accum(x, nb_broadcast_to(nb_reshape(g, nd, kshape), x->ndim, x->shape));
 }
-static const nb_op op_sum = {"sum", sum_bw};
+static const nb_op op_sum = {"sum", sum_bw, .uniform = true};
 
 nb_tensor *nb_sum(nb_tensor *x, const int *axes, int n, bool keepdim) {
     unsigned mask = axes_mask("sum", x, axes, n);

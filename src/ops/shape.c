@@ -4,11 +4,13 @@
  * place once made, so reshape and some slices share their input's data.) */
 #include "../core/internal.h"
 
-/* out = x viewed with a new shape;  dx = reshape(g, x.shape) */
+/* out = x viewed with a new shape;  dx = reshape(g, x.shape) (a uniform
+ * gradient stays one) */
 static void reshape_bw(nb_node *n, nb_tensor *g) {
-    nb__accum(n->in[0], nb_reshape(g, n->in[0]->ndim, n->in[0]->shape));
+    if (nb__uniform(n, g)) nb__accum_uniform(n->in[0], g);
+    else nb__accum(n->in[0], nb_reshape(g, n->in[0]->ndim, n->in[0]->shape));
 }
-static const nb_op op_reshape = {"reshape", reshape_bw};
+static const nb_op op_reshape = {"reshape", reshape_bw, .uniform = true};
 
 nb_tensor *nb_reshape(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > NB_MAXDIM) nb_fatal("reshape", "%d dimensions (at most %d)", ndim, NB_MAXDIM);
@@ -124,12 +126,12 @@ static bool is_trailing(int nd, const int64_t *big, int snd, const int64_t *smal
 }
 
 /* out = x summed over the dims where shape has 1 (or lacks the dim);
- * dx = broadcast_to(g, x.shape) */
+ * dx = broadcast_to(g, x.shape), uniform when g has one element. */
 static void sum_to_bw(nb_node *n, nb_tensor *g) {
-    if (nb__accum_uniform(n->in[0], g)) return;
-    nb__accum(n->in[0], nb_broadcast_to(g, n->in[0]->ndim, n->in[0]->shape));
+    if (g->size == 1) nb__accum_uniform(n->in[0], g);
+    else nb__accum(n->in[0], nb_broadcast_to(g, n->in[0]->ndim, n->in[0]->shape));
 }
-static const nb_op op_sum_to = {"sum_to", sum_to_bw};
+static const nb_op op_sum_to = {"sum_to", sum_to_bw, .uniform = true};
 
 nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim > x->ndim) nb_fatal("sum_to", "target has more dimensions (%d) than the input (%d)", ndim, x->ndim);
