@@ -380,8 +380,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
         }
         nb_backward(loss);
         if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
-        nb_optim_step(t->opt);
-        nb_optim_zero_grad(t->opt);
+        nb_optim_step_zero(t->opt, NULL, 0); /* step, then zero the gradients, in one pass */
         /* Truncated BPTT: the next batch continues each stream from here,
          * with the gradient cut at the boundary. */
         nb_copy_into(t->h, fin.h);

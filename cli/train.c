@@ -24,7 +24,8 @@ static const char *SYNOPSIS =
 
 /* Data parallelism: with T threads a batch is cut into T shards, each run
  * forward and backward by one thread on its own replica of the network and
- * in its own arena; then the replicas' gradients are summed. Every op then
+ * in its own arena; the optimizer step then sums the replicas' gradients
+ * as it reads them (nb_optim_step_zero). Every op then
  * runs single-threaded on its shard, with no fork and join per op, and every
  * GEMM is a single-threaded OpenBLAS call, which on this class of machine is
  * faster than sharing one GEMM of a small batch between cores. Shards get at
@@ -40,8 +41,10 @@ typedef struct {
     nb_dataset train, test;
     nb_train_state s;
     int shards;                        /* 1: no data parallelism */
+    int used;                          /* shards the last batch was cut into */
     nb_net *reps[MAX_SHARDS];          /* reps[0] is net itself */
     nb_arena *arenas[MAX_SHARDS];      /* arenas[0] is the caller's */
+    nb_tensor **rep_grads[MAX_SHARDS]; /* [k][i]: replica k's .grad of parameter i (k >= 1) */
 } trainer;
 
 /* The loss of one batch, with the penalties the flags ask for. */
@@ -102,6 +105,7 @@ static void shards_free(trainer *T) {
     for (int k = 1; k < T->shards; k++) {
         nb_net_free(T->reps[k]);
         nb_arena_free(T->arenas[k]);
+        free(T->rep_grads[k]);
     }
     T->shards = 1;
 }
@@ -112,12 +116,17 @@ static void shards_init(trainer *T) {
     for (int k = 1; k < T->shards; k++) {
         T->reps[k] = nb_net_replica(T->net);
         T->arenas[k] = nb_arena_new();
+        nb_param *rp;
+        int n = nb_net_params(T->reps[k], &rp);
+        if (!(T->rep_grads[k] = malloc(sizeof(nb_tensor *) * (size_t)(n ? n : 1)))) nb_fatal("train", "out of memory");
+        for (int i = 0; i < n; i++) T->rep_grads[k][i] = rp[i].t->grad;
     }
 }
 
 /* Forward and backward of one batch (rows of the training set): the loss
  * (the batch mean), its data part and the correct predictions; gradients are
- * left in the parameters' .grad. Shards weigh their mean loss by their share
+ * left in the .grad of the parameters of T->used replicas, for the optimizer
+ * step to sum (nb_optim_step_zero). Shards weigh their mean loss by their share
  * of the batch, so the summed gradient is the full batch's. Each shard draws
  * dropout masks from a stream of its own, seeded from the run's dropout
  * stream: the same seed and thread count give the same run. *bad is the
@@ -125,6 +134,7 @@ static void shards_init(trainer *T) {
 static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y, double *data_loss,
                           int64_t *correct, nb_net **bad) {
     int S = m >= (int64_t)T->shards * MIN_SHARD ? T->shards : 1;
+    T->used = S;
     if (S == 1) {
         nb_tensor *x = nb_dataset_batch(&T->train, rows, m, y);
         nb_tensor *loss = batch_loss(T, T->net, &T->s.rng_dropout, x, y, data_loss, correct);
@@ -158,7 +168,6 @@ static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y
         *correct += right[k];
         if (!isfinite(loss[k]) && !*bad) *bad = T->reps[k];
     }
-    if (!*bad) nb_net_replica_reduce(T->net, T->reps + 1, S - 1);
     return total;
 }
 
@@ -218,8 +227,8 @@ static int run(trainer *T, const char *cmd) {
                 rc = 1;
                 goto done;
             }
-            nb_optim_step(T->opt);
-            nb_optim_zero_grad(T->opt);
+            /* Sums the replicas' gradients, steps and zeroes them, in one pass. */
+            nb_optim_step_zero(T->opt, T->rep_grads + 1, T->used - 1);
             reset_arenas(T);
             train_seconds += nb_cli_now() - t0;
             s->step++;

@@ -314,6 +314,12 @@ void nb_optim_free(nb_optim *o);
  * step is counted. */
 void nb_optim_step(nb_optim *o);
 void nb_optim_zero_grad(nb_optim *o);
+/* nb_optim_step then nb_optim_zero_grad, in one pass over the gradients. For
+ * data-parallel training the gradient of parameter i is its .grad plus
+ * extra[k][i] for each k < nextra (tensors of the parameter's size, e.g. a
+ * replica's .grad), and those are zeroed too. extra may be NULL if nextra
+ * is 0. */
+void nb_optim_step_zero(nb_optim *o, nb_tensor **const *extra, int nextra);
 void nb_optim_set_lr(nb_optim *o, float lr);
 int64_t nb_optim_steps(const nb_optim *o);
 /* Optimizer state as named persistent tensors for checkpoints, allocated
@@ -416,7 +422,8 @@ void nb_net_summary(const nb_net *net, FILE *f);
  * own, so that threads can each run the forward and backward pass of one
  * shard of a batch at the same time, each in an arena of its own
  * (nb_arena_use). nb_net_replica_reduce adds the replicas' gradients into
- * the network's .grad and zeroes theirs. Free a replica before its network. */
+ * the network's .grad and zeroes theirs; nb_optim_step_zero does the same as
+ * part of the optimizer's pass. Free a replica before its network. */
 nb_net *nb_net_replica(nb_net *net);
 void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n);
 

@@ -281,6 +281,54 @@ TEST(test_optim_large_tensor_parallel_path) {
     free(w0), free(g), free(rw), free(m), free(v);
 }
 
+/* nb_optim_step_zero with two replicas' gradients equals summing them into
+ * .grad, nb_optim_step and nb_optim_zero_grad, bit for bit (the same float
+ * additions in the same order), for each optimizer, on a parameter cut into
+ * several runs and two small ones; every gradient ends at zero. */
+TEST(test_optim_step_zero_sums_replicas_steps_and_zeroes) {
+    int64_t sizes[3] = {40000, 7, 1};
+    nb_optim_opts kinds[3] = {{.kind = NB_SGD, .lr = 0.01f, .momentum = 0.9f, .nesterov = true, .weight_decay = 0.1f},
+                              {.kind = NB_ADAM, .lr = 0.01f, .weight_decay = 0.1f},
+                              {.kind = NB_ADAMW, .lr = 0.01f, .weight_decay = 0.1f}};
+    for (int kd = 0; kd < 3; kd++) {
+        nb_param a[3], b[3];
+        nb_tensor *ex[2][3];
+        for (int i = 0; i < 3; i++) {
+            a[i] = (nb_param){nb_test_param(1, &sizes[i], 1.f), i != 1}; /* i = 1: a bias, not decayed */
+            b[i] = (nb_param){nb_tensor_clone(a[i].t), i != 1};
+            nb_requires_grad(b[i].t, true);
+            for (int k = 0; k < 2; k++) ex[k][i] = nb_tensor_new(1, &sizes[i]);
+        }
+        nb_optim *fused = nb_optim_new(&kinds[kd], a, 3), *plain = nb_optim_new(&kinds[kd], b, 3);
+        nb_tensor **rows[2] = {ex[0], ex[1]};
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < 3; i++)
+                for (int64_t j = 0; j < sizes[i]; j++) {
+                    float g = (float)nb_rng_normal(nb_test_rng()), e0 = (float)nb_rng_normal(nb_test_rng()),
+                          e1 = (float)nb_rng_normal(nb_test_rng());
+                    a[i].t->grad->data[j] = g, ex[0][i]->data[j] = e0, ex[1][i]->data[j] = e1;
+                    b[i].t->grad->data[j] = (g + e0) + e1; /* the fused step's order */
+                }
+            nb_optim_step_zero(fused, rows, 2);
+            nb_optim_step(plain);
+            nb_optim_zero_grad(plain);
+            for (int i = 0; i < 3; i++) {
+                CHECK_MSG(memcmp(a[i].t->data, b[i].t->data, sizeof(float) * (size_t)sizes[i]) == 0,
+                          "kind %d step %d parameter %d differs", kd, step, i);
+                for (int64_t j = 0; j < sizes[i]; j++)
+                    CHECK(a[i].t->grad->data[j] == 0.f && ex[0][i]->data[j] == 0.f && ex[1][i]->data[j] == 0.f);
+            }
+        }
+        CHECK(nb_optim_steps(fused) == 3);
+        nb_optim_free(fused);
+        nb_optim_free(plain);
+        for (int i = 0; i < 3; i++) {
+            nb_tensor_free(a[i].t), nb_tensor_free(b[i].t);
+            for (int k = 0; k < 2; k++) nb_tensor_free(ex[k][i]);
+        }
+    }
+}
+
 TEST(test_optim_zero_grad_set_lr_and_steps) {
     nb_tensor *w = param_from(2, (double[]){1.0, 2.0});
     nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);

@@ -539,8 +539,7 @@ static void update(nb_dqn *d) {
     if (d->o.lr_end > 0 && d->o.lr_end < d->o.lr)
         nb_optim_set_lr(d->opt, nb_lr_cosine((float)d->o.lr, d->step, d->o.steps, (float)d->o.lr_end));
     if (d->o.grad_clip > 0) nb_clip_grad_norm(d->params, d->np, (float)d->o.grad_clip);
-    nb_optim_step(d->opt);
-    nb_optim_zero_grad(d->opt);
+    nb_optim_step_zero(d->opt, NULL, 0); /* step, then zero the gradients, in one pass */
     d->updates++;
 }
 

@@ -4,6 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* A step runs as one parallel loop over runs of parameters, so small and
+ * large tensors share the threads and no thread waits at a barrier per
+ * tensor; a run fits in L2 cache, so summing replicas' gradients into it
+ * and then updating it is one pass over memory. */
+#define SPAN 16384
+typedef struct { int p; int64_t lo, hi; } span;
+
 struct nb_optim {
     nb_optim_opts o;     /* with defaults resolved */
     double beta1, beta2; /* in double for the bias corrections 1 - beta^t */
@@ -13,6 +20,8 @@ struct nb_optim {
     int nstate;
     nb_tensor **state;  /* SGD: v_i; Adam/AdamW: m_i, v_i interleaved */
     const char **names; /* heap strings, one per state tensor */
+    span *spans;        /* every parameter cut into runs of at most SPAN */
+    int nspans;
 };
 
 static bool finite_nonneg(float x) { return isfinite(x) && x >= 0.f; }
@@ -103,6 +112,17 @@ nb_optim *nb_optim_new(const nb_optim_opts *opts, nb_param *params, int n) {
             state_tensor(op, params[i].t, "adam.v.%d", i);
         }
     }
+    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
+        op->nspans = 0;
+        for (int i = 0; i < n; i++)
+            for (int64_t lo = 0; lo < params[i].t->size; lo += SPAN) {
+                int64_t hi = params[i].t->size - lo < SPAN ? params[i].t->size : lo + SPAN;
+                if (pass) op->spans[op->nspans] = (span){i, lo, hi};
+                op->nspans++;
+            }
+        if (!pass && !(op->spans = malloc(sizeof(span) * (size_t)(op->nspans ? op->nspans : 1))))
+            nb_fatal("optim", "out of memory");
+    }
     return op;
 }
 
@@ -115,6 +135,7 @@ void nb_optim_free(nb_optim *op) {
     free(op->state);
     free(op->names);
     free(op->params);
+    free(op->spans);
     free(op);
 }
 
@@ -124,12 +145,10 @@ void nb_optim_free(nb_optim *op) {
 static void sgd_update(float *restrict w, const float *restrict g, float *restrict v, int64_t n, float lr, float wd,
                        float mu, bool nesterov) {
     if (!v) {
-        NB_OMP_FOR(n)
         for (int64_t i = 0; i < n; i++)
             w[i] -= lr * (g[i] + wd * w[i]);
         return;
     }
-    NB_OMP_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] + wd * w[i];
         float vi = mu * v[i] + d;
@@ -148,7 +167,6 @@ static void sgd_update(float *restrict w, const float *restrict g, float *restri
 static void adam_update(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, int64_t n,
                         float b1, float b2, float c1, float c2, float step_size, float sqrt_bc2, float eps, float l2,
                         float shrink) {
-    NB_OMP_FOR(n)
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i] + l2 * w[i];
         float mi = b1 * m[i] + c1 * gi;
@@ -159,29 +177,63 @@ static void adam_update(float *restrict w, const float *restrict g, float *restr
     }
 }
 
-void nb_optim_step(nb_optim *op) {
-    op->steps++;
+/* The update of one run [lo, hi) of parameter p. */
+static void step_span(const nb_optim *op, span r, double bc1, double bc2, nb_tensor **const *extra, int nextra,
+                      bool zero) {
     const nb_optim_opts *o = &op->o;
-    /* Step scalars in double, as PyTorch forms them from Python floats. */
-    double bc1 = 1.0 - pow(op->beta1, (double)op->steps), bc2 = 1.0 - pow(op->beta2, (double)op->steps);
-    for (int i = 0, k = 0; i < op->n; i++) {
-        nb_tensor *p = op->params[i].t;
-        float wd = op->params[i].decay ? o->weight_decay : 0.f;
-        nb_tensor *s0 = op->nstate ? op->state[k] : NULL, *s1 = o->kind != NB_SGD ? op->state[k + 1] : NULL;
-        k += o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
-        if (!p->grad) continue; /* never received a gradient: left alone, as PyTorch does */
-        if (p->grad->size != p->size) nb__shape_fatal("optim_step", p, p->grad, "gradient size differs from parameter");
-        if (o->kind == NB_SGD) {
-            sgd_update(p->data, p->grad->data, s0 ? s0->data : NULL, p->size, o->lr, wd, o->momentum, o->nesterov);
-        } else {
-            bool decoupled = o->kind == NB_ADAMW;
-            float shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f;
-            adam_update(p->data, p->grad->data, s0->data, s1->data, p->size, o->beta1, o->beta2,
-                        (float)(1.0 - op->beta1), (float)(1.0 - op->beta2), (float)(o->lr / bc1), (float)sqrt(bc2),
-                        o->eps, decoupled ? 0.f : wd, shrink);
+    nb_tensor *p = op->params[r.p].t;
+    float wd = op->params[r.p].decay ? o->weight_decay : 0.f;
+    int per = o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
+    nb_tensor *s0 = per ? op->state[r.p * per] : NULL, *s1 = per == 2 ? op->state[r.p * per + 1] : NULL;
+    int64_t lo = r.lo, n = r.hi - r.lo;
+    float *restrict g = p->grad->data + lo;
+    for (int k = 0; k < nextra; k++) {
+        float *restrict e = extra[k][r.p]->data + lo;
+        for (int64_t i = 0; i < n; i++) {
+            g[i] += e[i];
+            e[i] = 0.f;
         }
     }
+    if (o->kind == NB_SGD) {
+        sgd_update(p->data + lo, g, s0 ? s0->data + lo : NULL, n, o->lr, wd, o->momentum, o->nesterov);
+    } else {
+        bool decoupled = o->kind == NB_ADAMW;
+        float shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f;
+        adam_update(p->data + lo, g, s0->data + lo, s1->data + lo, n, o->beta1, o->beta2, (float)(1.0 - op->beta1),
+                    (float)(1.0 - op->beta2), (float)(o->lr / bc1), (float)sqrt(bc2), o->eps, decoupled ? 0.f : wd,
+                    shrink);
+    }
+    if (zero) memset(g, 0, sizeof(float) * (size_t)n);
 }
+
+static void step(nb_optim *op, nb_tensor **const *extra, int nextra, bool zero) {
+    const char *name = zero ? "optim_step_zero" : "optim_step";
+    if (nextra < 0 || (nextra && !extra)) nb_fatal(name, "%d extra gradients given%s", nextra, extra ? "" : " as NULL");
+    int64_t total = 0;
+    for (int i = 0; i < op->n; i++) {
+        nb_tensor *p = op->params[i].t;
+        if (!p->grad) {
+            if (nextra) nb_fatal(name, "parameter %d has no .grad to add the extra gradients to", i);
+            continue;
+        }
+        if (p->grad->size != p->size) nb__shape_fatal(name, p, p->grad, "gradient size differs from parameter");
+        for (int k = 0; k < nextra; k++)
+            if (!extra[k] || !extra[k][i] || extra[k][i]->size != p->size)
+                nb_fatal(name, "extra gradient %d of parameter %d is missing or not the parameter's size", k, i);
+        total += p->size;
+    }
+    op->steps++;
+    /* Step scalars in double, as PyTorch forms them from Python floats. */
+    double bc1 = 1.0 - pow(op->beta1, (double)op->steps), bc2 = 1.0 - pow(op->beta2, (double)op->steps);
+#pragma omp parallel for schedule(static) if (total >= NB_PAR_MIN)
+    for (int k = 0; k < op->nspans; k++)
+        if (op->params[op->spans[k].p].t->grad) /* never received a gradient: left alone, as PyTorch does */
+            step_span(op, op->spans[k], bc1, bc2, extra, nextra, zero);
+}
+
+void nb_optim_step(nb_optim *op) { step(op, NULL, 0, false); }
+
+void nb_optim_step_zero(nb_optim *op, nb_tensor **const *extra, int nextra) { step(op, extra, nextra, true); }
 
 void nb_optim_zero_grad(nb_optim *op) {
     for (int i = 0; i < op->n; i++)
