@@ -1,5 +1,5 @@
-/* conv.c — 2-D and 1-D convolution (cross-correlation, eq. 9.6): direct AVX2
- * kernels where the channel counts suit them, im2col + OpenBLAS sgemm
+/* conv.c — 2-D and 1-D convolution (cross-correlation, eq. 9.6): direct
+ * AVX-512 or AVX2 kernels where the channel counts suit them, im2col + OpenBLAS sgemm
  * elsewhere, and the two halves of the backward pass as ops of their own
  * (each with its own backward rule), so gradients of gradients exist. */
 #include "../core/internal.h"
@@ -176,14 +176,16 @@ static float *col_scratch(const geom *g, int nt) {
     return pointwise(g) ? NULL : nb_arena_alloc(sizeof(float) * (size_t)(nt * g->K * g->P));
 }
 
-/* --- direct kernels (AVX2 + FMA) ---------------------------------------------
+/* --- direct kernels (AVX2 + FMA, or AVX-512) --------------------------------
  * With few channels (16-64) and small images, im2col copies each input value
  * K times into short rows and OpenBLAS runs these thin GEMMs at little more
  * than half the FMA peak. These kernels read a zero-padded copy of the image
- * in place and vectorize over channels instead, 16 at a time (two 8-float
- * registers), as oneDNN does: a register tile is 16 channels x 6 positions
- * (forward) or 16 channels x 6 kernel taps (weight gradient), so each step
- * is 2 vector loads, 6 broadcasts and 12 FMAs, with no edge cases inside. */
+ * in place and vectorize over channels instead, 16 at a time (a panel: two
+ * 8-float registers, or one AVX-512 register), as oneDNN does. With AVX2 a
+ * register tile is 16 channels x 6 positions (forward) or 16 channels x 6
+ * kernel taps (weight gradient), so each step is 2 vector loads, 6
+ * broadcasts and 12 FMAs, with no edge cases inside. The AVX-512 tiles are
+ * below, with their kernels. */
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define NB_CONV_DIRECT 1
@@ -237,6 +239,118 @@ static float *pack_panels(const float *w, int64_t n, int64_t K) {
     return wp;
 }
 
+#if defined(__AVX512F__)
+/* AVX-512: a panel's 16 channels fill one register, so a register tile is 12
+ * accumulators as either 12 positions (taps) of one panel or 6 of two panels:
+ * at least the 8 independent multiply-adds two FMA units with a 4-cycle
+ * latency need in flight. Each tap costs one or two vector loads and 12 or 6
+ * broadcasts for 12 FMAs. */
+#define T512 12
+
+/* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
+ * (+ bias), where at(p) is the top-left corner of output position p. */
+static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *wp, int64_t n,
+                         int64_t OH, int64_t OW, int64_t sh, int64_t sw, const float *bias, float *y) {
+    int64_t P = OH * OW, npan = panels_of(n);
+    float tile[T512 * VB];
+    for (int64_t pb = 0; pb < npan; pb += 2) {
+        const bool two = pb + 1 < npan;
+        const int tp = two ? T512 / 2 : T512; /* positions per tile */
+        const float *w0p = wp + pb * K * VB, *w1p = w0p + K * VB;
+        int64_t oh = 0, ow = 0;
+        for (int64_t p0 = 0; p0 < P; p0 += tp) {
+            int np = P - p0 < tp ? (int)(P - p0) : tp;
+            const float *at[T512] = {0};
+            for (int j = 0; j < np; j++) {
+                at[j] = xpad + oh * sh * Wp + ow * sw;
+                if (++ow == OW) ow = 0, oh++;
+            }
+            for (int j = np; j < T512; j++) at[j] = at[0]; /* a short last tile repeats its first position */
+            __m512 c[T512];
+            for (int j = 0; j < T512; j++) c[j] = _mm512_setzero_ps();
+            if (two) {
+                for (int64_t k = 0; k < K; k++) {
+                    const __m512 w0 = _mm512_loadu_ps(w0p + k * VB), w1 = _mm512_loadu_ps(w1p + k * VB);
+                    const int64_t o = koff[k];
+#pragma GCC unroll 6
+                    for (int j = 0; j < T512 / 2; j++) {
+                        const __m512 a = _mm512_set1_ps(at[j][o]);
+                        c[j] = _mm512_fmadd_ps(a, w0, c[j]);
+                        c[T512 / 2 + j] = _mm512_fmadd_ps(a, w1, c[T512 / 2 + j]);
+                    }
+                }
+            } else {
+                for (int64_t k = 0; k < K; k++) {
+                    const __m512 w0 = _mm512_loadu_ps(w0p + k * VB);
+                    const int64_t o = koff[k];
+#pragma GCC unroll 12
+                    for (int j = 0; j < T512; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(at[j][o]), w0, c[j]);
+                }
+            }
+            for (int j = 0; j < T512; j++) _mm512_storeu_ps(tile + j * VB, c[j]);
+            /* tile [panel][position][channel]; y is [channel][position] */
+            for (int q = 0; q < (two ? 2 : 1); q++) {
+                int64_t c0 = (pb + q) * VB, nc = n - c0 < VB ? n - c0 : VB;
+                for (int64_t ch = 0; ch < nc; ch++) {
+                    float bv = bias ? bias[c0 + ch] : 0.f, *yr = y + (c0 + ch) * P + p0;
+                    for (int j = 0; j < np; j++) yr[j] = tile[(q * tp + j) * VB + ch] + bv;
+                }
+            }
+        }
+    }
+}
+
+/* One image's share of the weight gradient: gwT [K, ncp] += sum over
+ * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
+ * output gradient with channels last, padded to ncp (a multiple of 16). */
+static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *gyT,
+                               int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
+    float tile[T512 * VB];
+    int64_t npan = ncp / VB;
+    for (int64_t pb = 0; pb < npan; pb += 2) {
+        const bool two = pb + 1 < npan;
+        const int tk = two ? T512 / 2 : T512; /* taps per tile */
+        for (int64_t k0 = 0; k0 < K; k0 += tk) {
+            int nk = K - k0 < tk ? (int)(K - k0) : tk;
+            int64_t o[T512];
+            for (int j = 0; j < T512; j++) o[j] = koff[k0 + (j < nk ? j : 0)]; /* a short tile repeats tap k0 */
+            __m512 c[T512];
+            for (int j = 0; j < T512; j++) c[j] = _mm512_setzero_ps();
+            const float *g = gyT + pb * VB;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const float *xr = xpad + oh * sh * Wp;
+                if (two) {
+                    for (int64_t ow = 0; ow < OW; ow++, g += ncp) {
+                        const float *a = xr + ow * sw;
+                        const __m512 w0 = _mm512_loadu_ps(g), w1 = _mm512_loadu_ps(g + VB);
+#pragma GCC unroll 6
+                        for (int j = 0; j < T512 / 2; j++) {
+                            const __m512 v = _mm512_set1_ps(a[o[j]]);
+                            c[j] = _mm512_fmadd_ps(v, w0, c[j]);
+                            c[T512 / 2 + j] = _mm512_fmadd_ps(v, w1, c[T512 / 2 + j]);
+                        }
+                    }
+                } else {
+                    for (int64_t ow = 0; ow < OW; ow++, g += ncp) {
+                        const float *a = xr + ow * sw;
+                        const __m512 w0 = _mm512_loadu_ps(g);
+#pragma GCC unroll 12
+                        for (int j = 0; j < T512; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(a[o[j]]), w0, c[j]);
+                    }
+                }
+            }
+            for (int j = 0; j < T512; j++) _mm512_storeu_ps(tile + j * VB, c[j]);
+            for (int q = 0; q < (two ? 2 : 1); q++)
+                for (int j = 0; j < nk; j++) {
+                    float *dst = gwT + (k0 + j) * ncp + (pb + q) * VB;
+                    const float *t = tile + (q * tk + j) * VB;
+                    for (int ch = 0; ch < VB; ch++) dst[ch] += t[ch];
+                }
+        }
+    }
+}
+
+#else /* AVX2: a panel is two 8-float registers */
 /* One step of a register tile: the value at a (a tap of one position) times
  * the 16 channels in w0, w1, into the two accumulators of that row. */
 #define TILE_FMA(a, c0, c1)                                   \
@@ -328,6 +442,8 @@ static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *kof
             }
         }
 }
+
+#endif /* AVX-512 or AVX2 */
 
 /* y = conv(x, w) + b with direct_image on each padded image. */
 static void forward_direct(const geom *g, const float *x, const float *w, const float *b, float *y) {
