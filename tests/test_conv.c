@@ -17,7 +17,9 @@ typedef struct {
  * channels and take the direct kernels: forward and weight gradient when
  * OC fits (13 leaves part of a panel empty), input gradient when C fits and
  * the stride is 1, including padding beyond the kernel's reach (case 10,
- * where the input gradient crops instead of padding). */
+ * where the input gradient crops instead of padding). Cases 11-12 fill two
+ * and three panels (29 and 45 channels; 32 input channels), which the
+ * AVX-512 kernels tile in pairs. */
 static const conv_case cases[] = {
     {2, 3, 7, 6, 4, 3, 3, {.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1}},
     {1, 2, 9, 8, 3, 3, 2, {.stride_h = 2, .stride_w = 3, .pad_bottom = 2, .pad_left = 1, .dil_w = 2}},
@@ -30,6 +32,8 @@ static const conv_case cases[] = {
     {2, 16, 6, 5, 13, 3, 2, {.pad_top = 2, .pad_left = 1, .pad_right = 1, .dil_h = 2}},
     {2, 16, 7, 7, 16, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_right = 1}},
     {1, 16, 5, 6, 16, 2, 3, {.pad_top = 3, .pad_bottom = 2, .pad_left = 3, .pad_right = 5, .dil_w = 2}},
+    {1, 32, 4, 3, 29, 2, 2, {.pad_top = 1, .pad_right = 1}},
+    {1, 3, 5, 6, 45, 2, 2, {.pad_left = 1, .dil_h = 2}},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
