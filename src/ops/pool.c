@@ -138,34 +138,66 @@ static inline void take_if_greater(__m256 c, __m256i off, __m256 *best, __m256i 
 }
 #endif
 
+#if defined(__AVX2__)
+/* The maxima of 8 adjacent 2x2 windows whose top rows are a[0..15] and
+ * bottom rows b[0..15]: their values, and where each sits in its window as an
+ * offset from the top-left (0, 1, W, W+1) plus 2 * the window's number.
+ * False, and nothing computed, if any value is NaN (the scalar rule decides). */
+static inline bool max8(const float *a, const float *b, int64_t W, __m256 *best, __m256i *pos) {
+    __m256 e0, o0, e1, o1;
+    deinterleave(a, &e0, &o0);
+    deinterleave(b, &e1, &o1);
+    __m256 nan = _mm256_or_ps(_mm256_cmp_ps(e0, o0, _CMP_UNORD_Q), _mm256_cmp_ps(e1, o1, _CMP_UNORD_Q));
+    if (_mm256_movemask_ps(nan)) return false;
+    __m256i bi = _mm256_setzero_si256();
+    *best = e0;
+    take_if_greater(o0, _mm256_set1_epi32(1), best, &bi);
+    take_if_greater(e1, _mm256_set1_epi32((int)W), best, &bi);
+    take_if_greater(o1, _mm256_set1_epi32((int)W + 1), best, &bi);
+    *pos = _mm256_add_epi32(bi, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)); /* < 2^31 */
+    return true;
+}
+
+/* idx[0..8) = start + pos, widened to 64 bits. */
+static inline void store_idx8(int64_t *idx, int64_t start, __m256i pos) {
+    __m256i b = _mm256_set1_epi64x(start);
+    _mm256_storeu_si256((__m256i *)idx, _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(pos))));
+    _mm256_storeu_si256((__m256i *)(idx + 4),
+                        _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(pos, 1))));
+}
+#endif
+
 static void maxpool2_row(const float *r0, int64_t W, int64_t OW, int64_t base, float *y, int64_t *idx) {
     int64_t j = 0;
 #if defined(__AVX2__)
     const float *r1 = r0 + W;
-    const __m256i one = _mm256_set1_epi32(1), w0 = _mm256_set1_epi32((int)W), w1 = _mm256_set1_epi32((int)W + 1);
-    const __m256i lane = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    __m256 best;
+    __m256i pos;
     for (; j + 8 <= OW && W < INT32_MAX; j += 8) {
-        __m256 e0, o0, e1, o1;
-        deinterleave(r0 + 2 * j, &e0, &o0);
-        deinterleave(r1 + 2 * j, &e1, &o1);
-        __m256 nan = _mm256_or_ps(_mm256_cmp_ps(e0, o0, _CMP_UNORD_Q), _mm256_cmp_ps(e1, o1, _CMP_UNORD_Q));
-        if (_mm256_movemask_ps(nan)) { /* rare: the scalar rule for NaN */
+        if (!max8(r0 + 2 * j, r1 + 2 * j, W, &best, &pos)) { /* rare: the scalar rule for NaN */
             for (int64_t q = j; q < j + 8; q++) max2x2(r0, W, q, base, y, idx);
             continue;
         }
-        __m256 best = e0;
-        __m256i bi = _mm256_setzero_si256();
-        take_if_greater(o0, one, &best, &bi);
-        take_if_greater(e1, w0, &best, &bi);
-        take_if_greater(o1, w1, &best, &bi);
         _mm256_storeu_ps(y + j, best);
-        if (idx) {
-            __m256i pos = _mm256_add_epi32(bi, lane); /* offset from base + 2j, < 2^31 */
-            __m256i b = _mm256_set1_epi64x(base + 2 * j);
-            _mm256_storeu_si256((__m256i *)(idx + j),
-                                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(pos))));
-            _mm256_storeu_si256((__m256i *)(idx + j + 4),
-                                _mm256_add_epi64(b, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(pos, 1))));
+        if (idx) store_idx8(idx + j, base + 2 * j, pos);
+    }
+    /* The last n < 8 windows (all 7 of a 14-wide row) as one vector too, from
+     * copies padded with -inf, of which only n lanes are kept. */
+    int n = (int)(OW - j);
+    if (n > 0 && W < INT32_MAX) {
+        float a[16], b[16], out[8];
+        int64_t at[8];
+        for (int k = 0; k < 16; k++) a[k] = b[k] = -INFINITY;
+        memcpy(a, r0 + 2 * j, sizeof(float) * (size_t)(2 * n));
+        memcpy(b, r1 + 2 * j, sizeof(float) * (size_t)(2 * n));
+        if (max8(a, b, W, &best, &pos)) {
+            _mm256_storeu_ps(out, best);
+            memcpy(y + j, out, sizeof(float) * (size_t)n);
+            if (idx) {
+                store_idx8(at, base + 2 * j, pos);
+                memcpy(idx + j, at, sizeof(int64_t) * (size_t)n);
+            }
+            j = OW;
         }
     }
 #endif
