@@ -10,7 +10,7 @@
 # Every configuration runs ROUNDS times (default 3), rounds interleaved, and
 # keeps its fastest run, so that a passing load spike decides nothing.
 # Usage: bench/train.sh [mlp] [cnn]
-# Environment: THREADS (default 2), ROUNDS (default 3), MLP_STEPS (default 0 = one epoch),
+# Environment: THREADS (default 2), ROUNDS (default 3), MLP_STEPS (default 0 = one epoch), LANES,
 # CNN_STEPS (default 200), BUILD (default build), PYTHON (/usr/bin/python3),
 # GHZ (clock for the peak; default: the "cpu MHz" of /proc/cpuinfo),
 # REUSE_TORCH=1 (keep PyTorch's results from the last run in bench/out/).
@@ -30,12 +30,19 @@ mkdir -p "$out"
 [ -x /usr/bin/time ] || { echo "train.sh: /usr/bin/time missing: apt-get install time" >&2; exit 1; }
 [ -x "$root/$BUILD/nabla" ] || { echo "train.sh: $root/$BUILD/nabla missing: make" >&2; exit 1; }
 
-# Peak: cores x 2 FMA units x 8 float lanes (AVX2) x 2 flops x clock.
+# Peak: cores x 2 FMA units x LANES float lanes x 2 flops x clock. LANES is
+# 16 where the FMA units are 512 bits wide (AVX-512 CPUs, but for AMD's Zen 4,
+# family 25, which splits 512-bit operations into two 256-bit halves), else 8
+# (AVX2); set LANES to override.
 cores=$(nproc)
+if [ -z "${LANES:-}" ]; then
+    LANES=8
+    if grep -qw avx512f /proc/cpuinfo && ! grep -q '^cpu family[[:space:]]*: 25$' /proc/cpuinfo; then LANES=16; fi
+fi
 ghz_from="GHZ"
 [ -n "${GHZ:-}" ] || ghz_from="cpu MHz in /proc/cpuinfo"
 GHZ=${GHZ:-$(awk -F: '/^cpu MHz/ { print $2 / 1000; exit }' /proc/cpuinfo)}
-peak=$(awk -v c="$cores" -v g="$GHZ" 'BEGIN { print c * 2 * 8 * 2 * g }')
+peak=$(awk -v c="$cores" -v l="$LANES" -v g="$GHZ" 'BEGIN { print c * 2 * l * 2 * g }')
 
 field() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" "$2" | tail -1; }
 rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
@@ -61,7 +68,7 @@ run() {
 
 models=${*:-mlp cnn}
 echo "# $(date -u '+%F %T') $(uptime | sed 's/.*load/load/'), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} for nabla, best of $ROUNDS rounds"
-echo "# peak $peak GFLOP/s = $cores cores x 2 FMA units x 8 lanes x 2 flops x $GHZ GHz ($ghz_from)"
+echo "# peak $peak GFLOP/s = $cores cores x 2 FMA units x $LANES lanes x 2 flops x $GHZ GHz ($ghz_from)"
 for m in $models; do
     steps=$MLP_STEPS
     [ "$m" = cnn ] && steps=$CNN_STEPS
