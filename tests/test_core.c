@@ -227,6 +227,36 @@ TEST(test_backward_direct_gemm_grads_match_nb_grad) {
     for (int k = 0; k < 6; k++) nb_tensor_free(all[k]);
 }
 
+/* Under a ReLU most of a linear layer's output gradient is zero, and
+ * nb_backward adds the weight gradient from its nonzeros alone (matmul.c's
+ * sparse_weight_grad): it must equal nb_grad's dense product, when added to
+ * an earlier gradient too, for widths that take each column path (blocks of
+ * 128, of 16, single columns). */
+TEST(test_backward_sparse_weight_grad_matches_nb_grad) {
+    const int64_t widths[2] = {37, 150};
+    for (int t = 0; t < 2; t++) {
+        nb_tensor *x = nb_test_param(NB_SHAPE(40, widths[t]), 1.f), *w = nb_test_param(NB_SHAPE(32, widths[t]), 0.3f);
+        nb_tensor *b = nb_test_param(NB_SHAPE(32), 1.f), *R = nb_test_param(NB_SHAPE(40, 32), 1.f);
+        for (int64_t i = 0; i < b->size; i++) b->data[i] -= 2.5f; /* most units off */
+        nb_tensor *p[2] = {w, b}, *want[2];
+        for (int k = 0; k < 2; k++) nb_zero_grad(p[k]);
+        int64_t on = 0;
+        for (int round = 0; round < 2; round++) {
+            nb_tensor *h = nb_relu(nb_linear(x, w, b));
+            nb_tensor *L = nb_sum_all(nb_mul(h, nb_detach(R)));
+            if (round == 0) {
+                for (int64_t i = 0; i < h->size; i++) on += h->data[i] > 0.f;
+                nb_grad(L, p, 2, want, false);
+            }
+            nb_backward(L);
+        }
+        CHECK(on > 0 && 2 * on < 40 * 32); /* the sparse path's condition */
+        check_grad_twice(p, want, 2, 1e-5);
+        nb_tensor *all[4] = {x, w, b, R};
+        for (int k = 0; k < 4; k++) nb_tensor_free(all[k]);
+    }
+}
+
 /* The backward of a full sum adds its one value straight into a leaf's
  * .grad: sum_all and nb_sum over every axis, twice, plus a routed term. */
 TEST(test_backward_full_sum_adds_into_grad) {

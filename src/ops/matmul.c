@@ -119,15 +119,90 @@ nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool ta, bool tb) {
 
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) { return nb_matmul_t(a, b, false, false); }
 
+/* --- weight gradients of rectified layers -----------------------------------
+ * Under a ReLU most of a linear layer's output gradient G [N, out] is exactly
+ * zero (over 60% in the MLP of examples/ after one epoch): G is zero wherever
+ * the unit was off. dw [out, in] += G^T x then needs only the nonzero entries:
+ *   dw[o, :] += sum over b with G[b, o] != 0 of G[b, o] x[b, :],
+ * rows of x times scalars added into rows of dw. Below SPARSE_DENSITY nonzeros
+ * this beats the dense GEMM (OpenBLAS cannot skip zeros); the sums run over b
+ * in order, so the result does not depend on the thread count. On one Zen 5
+ * core (AVX-512), for a [64, 784] x and 256 units, dw took 56 us at 10%
+ * density, 135 us at 50% and about the dense GEMM's 216 us at 90%; training
+ * the MLP was no faster with a threshold of 85% than of 50%, the one kept. */
+#define SPARSE_DENSITY 0.5
+#define SPARSE_COLS 128 /* columns of x and dw per pass: 8 16-float accumulators */
+
+typedef float v16 __attribute__((vector_size(64), aligned(4))); /* unaligned loads and stores */
+
+/* dw[o, j0 .. j0+16*nv) += sum over the list of o of g * x[b, same columns]. */
+static inline void sparse_rows(float *dwo, const float *x, int64_t ldx, const int32_t *rows, const float *vals,
+                               int32_t nnz, int nv) {
+    v16 acc[SPARSE_COLS / 16];
+    for (int v = 0; v < nv; v++) acc[v] = *(const v16 *)(dwo + 16 * v);
+    for (int32_t p = 0; p < nnz; p++) {
+        const float *xr = x + rows[p] * ldx;
+        const float g = vals[p];
+        for (int v = 0; v < nv; v++) acc[v] += g * *(const v16 *)(xr + 16 * v);
+    }
+    for (int v = 0; v < nv; v++) *(v16 *)(dwo + 16 * v) = acc[v];
+}
+
+/* dw [out, in] += G^T x for G [N, out], x [N, in], when G is sparse enough;
+ * false, with nothing done, otherwise. */
+static bool sparse_weight_grad(const nb_tensor *G, const nb_tensor *x, float *dw) {
+    int64_t N = G->shape[0], nout = G->shape[1], nin = x->shape[1];
+    if (N > INT32_MAX || N * nout < 1024) return false;
+    const float *g = G->data;
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < N * nout; i++) nnz += g[i] != 0.f;
+    if ((double)nnz > SPARSE_DENSITY * (double)(N * nout)) return false;
+    /* G's nonzeros by column (o), each column's rows in order. */
+    int32_t *start = nb_arena_alloc(sizeof(int32_t) * (size_t)(nout + 1));
+    int32_t *rows = nb_arena_alloc(sizeof(int32_t) * (size_t)(nnz ? nnz : 1));
+    float *vals = nb_arena_alloc(sizeof(float) * (size_t)(nnz ? nnz : 1));
+    memset(start, 0, sizeof(int32_t) * (size_t)(nout + 1));
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < nout; o++) start[o + 1] += g[b * nout + o] != 0.f;
+    for (int64_t o = 0; o < nout; o++) start[o + 1] += start[o];
+    int32_t *fill = nb_arena_alloc(sizeof(int32_t) * (size_t)nout);
+    memcpy(fill, start, sizeof(int32_t) * (size_t)nout);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < nout; o++) {
+            float v = g[b * nout + o];
+            if (v != 0.f) rows[fill[o]] = (int32_t)b, vals[fill[o]++] = v;
+        }
+    /* A block of x's columns stays in L1 while every row of dw takes it. */
+    int64_t j0 = 0;
+    for (; j0 + SPARSE_COLS <= nin; j0 += SPARSE_COLS)
+        for (int64_t o = 0; o < nout; o++)
+            sparse_rows(dw + o * nin + j0, x->data + j0, nin, rows + start[o], vals + start[o],
+                        start[o + 1] - start[o], SPARSE_COLS / 16);
+    int nv = (int)((nin - j0) / 16);
+    if (nv)
+        for (int64_t o = 0; o < nout; o++)
+            sparse_rows(dw + o * nin + j0, x->data + j0, nin, rows + start[o], vals + start[o],
+                        start[o + 1] - start[o], nv);
+    for (j0 += 16 * nv; j0 < nin; j0++) /* the last in % 16 columns */
+        for (int64_t o = 0; o < nout; o++) {
+            float s = dw[o * nin + j0];
+            for (int32_t p = start[o]; p < start[o + 1]; p++) s += vals[p] * x->data[rows[p] * nin + j0];
+            dw[o * nin + j0] = s;
+        }
+    return true;
+}
+
 /* The linear layer as one op for 2-D x [N, in], w [out, in], b [out]:
  * y = x w^T + b, the bias copied into y's rows and the GEMM adding to it
  * (beta = 1), instead of a GEMM and a broadcast add. With G = dL/dy:
  *   dx = G w,   dw = G^T x,   db = sum of G's rows,
- * dw added straight into .grad when nb_backward allows it. */
+ * dw added straight into .grad when nb_backward allows it, from G's nonzeros
+ * alone when G is mostly zeros (sparse_weight_grad). */
 static void linear_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     accum_product(x, g, w, false, false);
-    accum_product(w, g, x, true, false);
+    float *direct = nb__direct_grad(w);
+    if (!direct || !sparse_weight_grad(g, x, direct)) accum_product(w, g, x, true, false);
     /* The bias is out floats: routing its gradient costs nothing worth a
      * direct path. */
     if (b && b->requires_grad) nb__accum(b, nb_sum(g, (int[]){0}, 1, false));
