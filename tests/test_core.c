@@ -252,6 +252,7 @@ TEST(test_backward_sparse_weight_grad_matches_nb_grad) {
         }
         CHECK(on > 0 && 2 * on < 40 * 32); /* the sparse path's condition */
         check_grad_twice(p, want, 2, 1e-5);
+        nb_arena_reset(); /* the tape refers to the tensors freed below */
         nb_tensor *all[4] = {x, w, b, R};
         for (int k = 0; k < 4; k++) nb_tensor_free(all[k]);
     }
