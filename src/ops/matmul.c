@@ -154,39 +154,43 @@ static bool sparse_weight_grad(const nb_tensor *G, const nb_tensor *x, float *dw
     int64_t N = G->shape[0], nout = G->shape[1], nin = x->shape[1];
     if (N > INT32_MAX || N * nout < 1024) return false;
     const float *g = G->data;
-    int64_t nnz = 0;
-    for (int64_t i = 0; i < N * nout; i++) nnz += g[i] != 0.f;
-    if ((double)nnz > SPARSE_DENSITY * (double)(N * nout)) return false;
-    /* G's nonzeros by column (o), each column's rows in order. */
-    int32_t *start = nb_arena_alloc(sizeof(int32_t) * (size_t)(nout + 1));
-    int32_t *rows = nb_arena_alloc(sizeof(int32_t) * (size_t)(nnz ? nnz : 1));
-    float *vals = nb_arena_alloc(sizeof(float) * (size_t)(nnz ? nnz : 1));
-    memset(start, 0, sizeof(int32_t) * (size_t)(nout + 1));
+    /* Nonzeros per column (o) of G, counted without branches. */
+    int32_t *cnt = nb_arena_alloc(sizeof(int32_t) * (size_t)nout);
+    memset(cnt, 0, sizeof(int32_t) * (size_t)nout);
     for (int64_t b = 0; b < N; b++)
-        for (int64_t o = 0; o < nout; o++) start[o + 1] += g[b * nout + o] != 0.f;
-    for (int64_t o = 0; o < nout; o++) start[o + 1] += start[o];
+        for (int64_t o = 0; o < nout; o++) cnt[o] += g[b * nout + o] != 0.f;
+    int64_t nnz = 0;
+    for (int64_t o = 0; o < nout; o++) nnz += cnt[o];
+    if ((double)nnz > SPARSE_DENSITY * (double)(N * nout)) return false;
+    /* Each column's nonzeros in row order, from start[o], with one spare
+     * slot after them: every entry is written, and a zero's write is
+     * overwritten by the column's next nonzero, or lands in the spare slot. */
+    int32_t *start = nb_arena_alloc(sizeof(int32_t) * (size_t)nout);
     int32_t *fill = nb_arena_alloc(sizeof(int32_t) * (size_t)nout);
-    memcpy(fill, start, sizeof(int32_t) * (size_t)nout);
+    int32_t *rows = nb_arena_alloc(sizeof(int32_t) * (size_t)(nnz + nout));
+    float *vals = nb_arena_alloc(sizeof(float) * (size_t)(nnz + nout));
+    for (int64_t o = 0, at = 0; o < nout; at += cnt[o] + 1, o++) start[o] = fill[o] = (int32_t)at;
     for (int64_t b = 0; b < N; b++)
         for (int64_t o = 0; o < nout; o++) {
             float v = g[b * nout + o];
-            if (v != 0.f) rows[fill[o]] = (int32_t)b, vals[fill[o]++] = v;
+            rows[fill[o]] = (int32_t)b;
+            vals[fill[o]] = v;
+            fill[o] += v != 0.f;
         }
     /* A block of x's columns stays in L1 while every row of dw takes it. */
     int64_t j0 = 0;
     for (; j0 + SPARSE_COLS <= nin; j0 += SPARSE_COLS)
         for (int64_t o = 0; o < nout; o++)
-            sparse_rows(dw + o * nin + j0, x->data + j0, nin, rows + start[o], vals + start[o],
-                        start[o + 1] - start[o], SPARSE_COLS / 16);
+            sparse_rows(dw + o * nin + j0, x->data + j0, nin, rows + start[o], vals + start[o], cnt[o],
+                        SPARSE_COLS / 16);
     int nv = (int)((nin - j0) / 16);
     if (nv)
         for (int64_t o = 0; o < nout; o++)
-            sparse_rows(dw + o * nin + j0, x->data + j0, nin, rows + start[o], vals + start[o],
-                        start[o + 1] - start[o], nv);
+            sparse_rows(dw + o * nin + j0, x->data + j0, nin, rows + start[o], vals + start[o], cnt[o], nv);
     for (j0 += 16 * nv; j0 < nin; j0++) /* the last in % 16 columns */
         for (int64_t o = 0; o < nout; o++) {
             float s = dw[o * nin + j0];
-            for (int32_t p = start[o]; p < start[o + 1]; p++) s += vals[p] * x->data[rows[p] * nin + j0];
+            for (int32_t p = start[o]; p < start[o] + cnt[o]; p++) s += vals[p] * x->data[rows[p] * nin + j0];
             dw[o * nin + j0] = s;
         }
     return true;
