@@ -247,12 +247,54 @@ static float *pack_panels(const float *w, int64_t n, int64_t K) {
  * broadcasts for 12 FMAs. */
 #define T512 12
 
+/* r[0..16) as the rows of a 16x16 matrix, transposed in registers
+ * (pairs of floats, then of pairs, then of 128-bit quarters, then halves). */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
+/* gyT [P, ncp] = gy [OC, P] transposed, channels OC..ncp zero: 16x16 blocks
+ * in registers, the last P % 16 positions one by one. */
+static void to_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp, float *gyT) {
+    int64_t p0 = 0;
+    for (; p0 + 16 <= P; p0 += 16)
+        for (int64_t o0 = 0; o0 < ncp; o0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = o0 + i < OC ? _mm512_loadu_ps(gy + (o0 + i) * P + p0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(gyT + (p0 + i) * ncp + o0, r[i]);
+        }
+    for (; p0 < P; p0++)
+        for (int64_t o = 0; o < OC; o++) gyT[p0 * ncp + o] = gy[o * P + p0];
+}
+
 /* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
  * (+ bias), where at(p) is the top-left corner of output position p. */
 static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *wp, int64_t n,
                          int64_t OH, int64_t OW, int64_t sh, int64_t sw, const float *bias, float *y) {
     int64_t P = OH * OW, npan = panels_of(n);
-    float tile[T512 * VB];
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const bool two = pb + 1 < npan;
         const int tp = two ? T512 / 2 : T512; /* positions per tile */
@@ -287,13 +329,17 @@ static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int
                     for (int j = 0; j < T512; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(at[j][o]), w0, c[j]);
                 }
             }
-            for (int j = 0; j < T512; j++) _mm512_storeu_ps(tile + j * VB, c[j]);
-            /* tile [panel][position][channel]; y is [channel][position] */
+            /* c holds [panel][position] rows of channels; y is [channel][position]:
+             * each panel's rows transposed in registers, np positions stored. */
+            const __mmask16 keep = (__mmask16)((1u << np) - 1);
             for (int q = 0; q < (two ? 2 : 1); q++) {
                 int64_t c0 = (pb + q) * VB, nc = n - c0 < VB ? n - c0 : VB;
+                __m512 r[16];
+                for (int j = 0; j < 16; j++) r[j] = j < tp ? c[q * tp + j] : _mm512_setzero_ps();
+                transpose16(r);
                 for (int64_t ch = 0; ch < nc; ch++) {
-                    float bv = bias ? bias[c0 + ch] : 0.f, *yr = y + (c0 + ch) * P + p0;
-                    for (int j = 0; j < np; j++) yr[j] = tile[(q * tp + j) * VB + ch] + bv;
+                    __m512 v = bias ? _mm512_add_ps(r[ch], _mm512_set1_ps(bias[c0 + ch])) : r[ch];
+                    _mm512_mask_storeu_ps(y + (c0 + ch) * P + p0, keep, v);
                 }
             }
         }
@@ -351,6 +397,13 @@ static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *kof
 }
 
 #else /* AVX2: a panel is two 8-float registers */
+
+/* gyT [P, ncp] = gy [OC, P] transposed (channels OC..ncp stay as they are:
+ * zero, from pad_clear). */
+static void to_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp, float *gyT) {
+    for (int64_t o = 0; o < OC; o++)
+        for (int64_t p = 0; p < P; p++) gyT[p * ncp + o] = gy[o * P + p];
+}
 /* One step of a register tile: the value at a (a tap of one position) times
  * the 16 channels in w0, w1, into the two accumulators of that row. */
 #define TILE_FMA(a, c0, c1)                                   \
@@ -510,8 +563,7 @@ static void grad_weight_direct(const geom *g, const float *gy, const float *x, f
         NB_PRAGMA(omp for schedule(static))
         for (int64_t n = 0; n < g->N; n++) {
             const float *gn = gy + n * g->OC * g->P;
-            for (int64_t o = 0; o < g->OC; o++)
-                for (int64_t p = 0; p < g->P; p++) gyT[p * ncp + o] = gn[o * g->P + p];
+            to_channels_last(gn, g->OC, g->P, ncp, gyT);
             pad_image(x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, Hp, Wp, xpad);
             direct_wgrad_image(xpad, Wp, koff, g->K, gyT, ncp, g->OH, g->OW, g->sh, g->sw, acc);
         }
