@@ -7,7 +7,7 @@
 #            the model's FLOP/s as a fraction of the machine's peak;
 #   quality: validation bits/char after QUALITY_STEPS steps from the same initial weights (nabla's, loaded into
 #            PyTorch by name), the same batches and optimizer.
-# Usage: bench/charrnn_bench.sh          (env: NABLA, SPEED_STEPS=30, ROUNDS=3, QUALITY_STEPS=500, PEAK_GFLOPS)
+# Usage: bench/charrnn_bench.sh          (env: NABLA, SPEED_STEPS=30, ROUNDS=3, QUALITY_STEPS=500, PEAK_LO, PEAK_HI, LANES)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NABLA=${NABLA:-$ROOT/build/nabla}
@@ -15,8 +15,15 @@ PY=/usr/bin/python3
 SPEED_STEPS=${SPEED_STEPS:-30}
 ROUNDS=${ROUNDS:-3}
 QUALITY_STEPS=${QUALITY_STEPS:-500}
-# Peak of 2 Zen 3 cores: 2 x 2 FMA units x 8 floats x 2 FLOP = 64 FLOP per cycle, at 2.45-2.95 GHz.
-PEAK_LO=${PEAK_LO:-157} PEAK_HI=${PEAK_HI:-190}
+# Peak: cores x 2 FMA units x LANES floats x 2 FLOP per cycle (LANES as in train.sh: 16 with 512-bit FMA
+# units, else 8), from the base clock in /proc/cpuinfo (PEAK_LO) to 1.2 times it (PEAK_HI, a boost clock);
+# 157-190 GFLOP/s on the 2-core Zen 3 of the earlier figures, 345-414 on the Zen 5 now.
+if [ -z "${LANES:-}" ]; then
+    LANES=8
+    if grep -qw avx512f /proc/cpuinfo && ! grep -q '^cpu family[[:space:]]*: 25$' /proc/cpuinfo; then LANES=16; fi
+fi
+BASE_PEAK=$(awk -F: -v c="$(nproc)" -v l="$LANES" '/^cpu MHz/ { printf "%d", c * 2 * l * 2 * $2 / 1000; exit }' /proc/cpuinfo)
+PEAK_LO=${PEAK_LO:-$BASE_PEAK} PEAK_HI=${PEAK_HI:-$((BASE_PEAK * 12 / 10))}
 MODEL=(--cell lstm --hidden 256 --layers 1 --seq 64 --batch 32 --lr 0.005 --clip 5)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
