@@ -17,7 +17,7 @@ ROUNDS=${ROUNDS:-3}
 QUALITY_STEPS=${QUALITY_STEPS:-500}
 # Peak: cores x 2 FMA units x LANES floats x 2 FLOP per cycle (LANES as in train.sh: 16 with 512-bit FMA
 # units, else 8), from the base clock in /proc/cpuinfo (PEAK_LO) to 1.2 times it (PEAK_HI, a boost clock);
-# 157-190 GFLOP/s on the 2-core Zen 3 of the earlier figures, 345-414 on the Zen 5 now.
+# 156-187 GFLOP/s on the 2-core Zen 3 of the earlier figures, 344-412 on the Zen 5 now.
 if [ -z "${LANES:-}" ]; then
     LANES=8
     if grep -qw avx512f /proc/cpuinfo && ! grep -q '^cpu family[[:space:]]*: 25$' /proc/cpuinfo; then LANES=16; fi
