@@ -229,9 +229,10 @@ TEST(test_backward_direct_gemm_grads_match_nb_grad) {
 
 /* Under a ReLU most of a linear layer's output gradient is zero, and
  * nb_backward adds the weight gradient from its nonzeros alone (matmul.c's
- * sparse_weight_grad): it must equal nb_grad's dense product, when added to
- * an earlier gradient too, for widths that take each column path (blocks of
- * 128, of 16, single columns). */
+ * sparse_tn_product, for linear and for matmul with a transposed weight): it
+ * must equal nb_grad's dense product, when added to an earlier gradient too,
+ * for widths that take each column path (blocks of 128, of 16, single
+ * columns). */
 TEST(test_backward_sparse_weight_grad_matches_nb_grad) {
     const int64_t widths[2] = {37, 150};
     for (int t = 0; t < 2; t++) {
@@ -243,7 +244,8 @@ TEST(test_backward_sparse_weight_grad_matches_nb_grad) {
         int64_t on = 0;
         for (int round = 0; round < 2; round++) {
             nb_tensor *h = nb_relu(nb_linear(x, w, b));
-            nb_tensor *L = nb_sum_all(nb_mul(h, nb_detach(R)));
+            nb_tensor *h2 = nb_relu(nb_add(nb_matmul_t(x, w, false, true), b));
+            nb_tensor *L = nb_add(nb_sum_all(nb_mul(h, nb_detach(R))), nb_sum_all(nb_mul(h2, nb_detach(R))));
             if (round == 0) {
                 for (int64_t i = 0; i < h->size; i++) on += h->data[i] > 0.f;
                 nb_grad(L, p, 2, want, false);
