@@ -351,7 +351,6 @@ static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int
  * output gradient with channels last, padded to ncp (a multiple of 16). */
 static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *gyT,
                                int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
-    float tile[T512 * VB];
     int64_t npan = ncp / VB;
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const bool two = pb + 1 < npan;
@@ -385,12 +384,10 @@ static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *kof
                     }
                 }
             }
-            for (int j = 0; j < T512; j++) _mm512_storeu_ps(tile + j * VB, c[j]);
             for (int q = 0; q < (two ? 2 : 1); q++)
                 for (int j = 0; j < nk; j++) {
                     float *dst = gwT + (k0 + j) * ncp + (pb + q) * VB;
-                    const float *t = tile + (q * tk + j) * VB;
-                    for (int ch = 0; ch < VB; ch++) dst[ch] += t[ch];
+                    _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), c[q * tk + j]));
                 }
         }
     }
