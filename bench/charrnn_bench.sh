@@ -15,14 +15,10 @@ PY=/usr/bin/python3
 SPEED_STEPS=${SPEED_STEPS:-30}
 ROUNDS=${ROUNDS:-3}
 QUALITY_STEPS=${QUALITY_STEPS:-500}
-# Peak: cores x 2 FMA units x LANES floats x 2 FLOP per cycle (LANES as in train.sh: 16 with 512-bit FMA
-# units, else 8), from the base clock in /proc/cpuinfo (PEAK_LO) to 1.2 times it (PEAK_HI, a boost clock);
+# The peak (bench/peak.sh) from the base clock (PEAK_LO) to 1.2 times it (PEAK_HI, a boost clock):
 # 156-187 GFLOP/s on the 2-core Zen 3 of the earlier figures, 344-412 on the Zen 5 now.
-if [ -z "${LANES:-}" ]; then
-    LANES=8
-    if grep -qw avx512f /proc/cpuinfo && ! grep -q '^cpu family[[:space:]]*: 25$' /proc/cpuinfo; then LANES=16; fi
-fi
-BASE_PEAK=$(awk -F: -v c="$(nproc)" -v l="$LANES" '/^cpu MHz/ { printf "%d", c * 2 * l * 2 * $2 / 1000; exit }' /proc/cpuinfo)
+. "$ROOT/bench/peak.sh"
+BASE_PEAK=${PEAK%.*}
 PEAK_LO=${PEAK_LO:-$BASE_PEAK} PEAK_HI=${PEAK_HI:-$((BASE_PEAK * 12 / 10))}
 MODEL=(--cell lstm --hidden 256 --layers 1 --seq 64 --batch 32 --lr 0.005 --clip 5)
 WORK=$(mktemp -d)

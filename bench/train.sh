@@ -30,19 +30,8 @@ mkdir -p "$out"
 [ -x /usr/bin/time ] || { echo "train.sh: /usr/bin/time missing: apt-get install time" >&2; exit 1; }
 [ -x "$root/$BUILD/nabla" ] || { echo "train.sh: $root/$BUILD/nabla missing: make" >&2; exit 1; }
 
-# Peak: cores x 2 FMA units x LANES float lanes x 2 flops x clock. LANES is
-# 16 where the FMA units are 512 bits wide (AVX-512 CPUs, but for AMD's Zen 4,
-# family 25, which splits 512-bit operations into two 256-bit halves), else 8
-# (AVX2); set LANES to override.
-cores=$(nproc)
-if [ -z "${LANES:-}" ]; then
-    LANES=8
-    if grep -qw avx512f /proc/cpuinfo && ! grep -q '^cpu family[[:space:]]*: 25$' /proc/cpuinfo; then LANES=16; fi
-fi
-ghz_from="GHZ"
-[ -n "${GHZ:-}" ] || ghz_from="cpu MHz in /proc/cpuinfo"
-GHZ=${GHZ:-$(awk -F: '/^cpu MHz/ { print $2 / 1000; exit }' /proc/cpuinfo)}
-peak=$(awk -v c="$cores" -v l="$LANES" -v g="$GHZ" 'BEGIN { print c * 2 * l * 2 * g }')
+# The machine's peak: CORES, LANES, GHZ, GHZ_FROM, PEAK.
+. "$root/bench/peak.sh"
 
 field() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" "$2" | tail -1; }
 rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
@@ -68,7 +57,7 @@ run() {
 
 models=${*:-mlp cnn}
 echo "# $(date -u '+%F %T') $(uptime | sed 's/.*load/load/'), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} for nabla, best of $ROUNDS rounds"
-echo "# peak $peak GFLOP/s = $cores cores x 2 FMA units x $LANES lanes x 2 flops x $GHZ GHz ($ghz_from)"
+echo "# peak $PEAK GFLOP/s = $CORES cores x 2 FMA units x $LANES lanes x 2 flops x $GHZ GHz ($GHZ_FROM)"
 for m in $models; do
     steps=$MLP_STEPS
     [ "$m" = cnn ] && steps=$CNN_STEPS
@@ -100,7 +89,7 @@ for m in $models; do
         done
     done
     nab=train_${m}_nabla
-    awk -v m="$m" -v flop="$flop" -v peak="$peak" -v th="$THREADS" -v best="${best#train_"$m"_torch_}" \
+    awk -v m="$m" -v flop="$flop" -v peak="$PEAK" -v th="$THREADS" -v best="${best#train_"$m"_torch_}" \
         -v ni="$(field train_images_per_second "$out/$nab.json")" -v ti="$(field train_images_per_second "$out/$best.json")" \
         -v ns="$(field steps "$out/$nab.json")" -v ts="$(field steps "$out/$best.json")" \
         -v na="$(field test_accuracy "$out/$nab.json")" -v ta="$(field test_accuracy "$out/$best.json")" \
