@@ -191,6 +191,7 @@ static float *col_scratch(const geom *g, int nt) {
 #define NB_CONV_DIRECT 1
 #define VB 16 /* channels per panel */
 #define TP 6  /* positions or taps per register tile */
+#define ROW_SLACK 16 /* floats a tile may read past its padded image (AVX-512 row tiles) */
 
 static int64_t panels_of(int64_t n) { return (n + VB - 1) / VB; }
 
@@ -210,9 +211,20 @@ static void pad_image(const float *src, int64_t C, int64_t H, int64_t W, int64_t
     int64_t j0 = left < 0 ? 0 : left, j1 = W + left < Wp ? W + left : Wp;
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = i0; i < i1; i++) {
-            float *restrict d = dst + (c * Hp + i) * Wp;
-            const float *restrict sr = src + (c * H + i - top) * W;
-            for (int64_t j = j0; j < j1; j++) d[j] = sr[j - left];
+            float *restrict d = dst + (c * Hp + i) * Wp + j0;
+            const float *restrict sr = src + (c * H + i - top) * W + j0 - left;
+            int64_t j = 0, n = j1 - j0;
+#if defined(__AVX512F__)
+            /* Rows are short (14 floats in the CNN): whole vectors and one
+             * masked vector, where the compiler's loop goes a float at a time. */
+            for (; j + 16 <= n; j += 16) _mm512_storeu_ps(d + j, _mm512_loadu_ps(sr + j));
+            if (j < n) {
+                const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+                _mm512_mask_storeu_ps(d + j, m, _mm512_maskz_loadu_ps(m, sr + j));
+            }
+#else
+            for (; j < n; j++) d[j] = sr[j];
+#endif
         }
 }
 
@@ -290,10 +302,149 @@ static void to_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp
         for (int64_t o = 0; o < OC; o++) gyT[p0 * ncp + o] = gy[o * P + p0];
 }
 
+/* Row tiles, for unit horizontal stride and dilation: a tile is R
+ * consecutive outputs of one row, in one or two panels. For each kernel row
+ * (c, m) the R + KW - 1 inputs under the tile are each broadcast once and
+ * multiplied, for every output they touch, by that row's KW weight vectors,
+ * held in registers: R*KW FMAs per panel for R + KW - 1 broadcasts and KW
+ * loads, where a position tile needs a broadcast for each FMA or two. */
+
+/* One kernel row of a row tile: xr its first input, u0/u1 its KW weight
+ * vectors in each panel. The first row sets the sums (input e meets output
+ * e first, at tap 0) instead of adding to zeros. Loops over the register
+ * arrays have constant counts: one of R or KW iterations, unrolled only
+ * after inlining, makes the compiler keep the array on the stack. */
+static inline __attribute__((always_inline)) void row_tile_row(const float *xr, const float *u0, const float *u1,
+                                                               __m512 *c, const int KW, const int R,
+                                                               const bool two, const bool first) {
+    __m512 u[8], v[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        if (k < KW) {
+            u[k] = _mm512_loadu_ps(u0 + k * VB);
+            if (two) v[k] = _mm512_loadu_ps(u1 + k * VB);
+        }
+#pragma GCC unroll 32
+    for (int e = 0; e < R + KW - 1; e++) {
+        const __m512 b = _mm512_set1_ps(xr[e]);
+#pragma GCC unroll 8
+        for (int k = 0; k < KW; k++) {
+            const int j = e - k; /* the output that input e meets at tap k */
+            if (j < 0 || j >= R) continue;
+            if (first && k == 0) {
+                c[j] = _mm512_mul_ps(b, u[0]);
+                if (two) c[R + j] = _mm512_mul_ps(b, v[0]);
+            } else {
+                c[j] = _mm512_fmadd_ps(b, u[k], c[j]);
+                if (two) c[R + j] = _mm512_fmadd_ps(b, v[k], c[R + j]);
+            }
+        }
+    }
+}
+
+/* A row tile over nrows >= 1 kernel rows: x is the tile's first input of
+ * kernel row 0, and kernel row r starts koff[r*KW] further; the sums leave
+ * through acc [panel][R][16]. */
+static inline __attribute__((always_inline)) void row_tile(const float *x, const int64_t *koff, int64_t nrows,
+                                                           const float *w0, const float *w1, float *acc,
+                                                           const int KW, const int R, const bool two) {
+    __m512 c[32];
+    row_tile_row(x + koff[0], w0, w1, c, KW, R, two, true);
+    for (int64_t r = 1; r < nrows; r++)
+        row_tile_row(x + koff[r * KW], w0 + r * KW * VB, w1 + r * KW * VB, c, KW, R, two, false);
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; j++)
+        if (j < (two ? 2 * R : R)) _mm512_storeu_ps(acc + j * VB, c[j]);
+}
+
+typedef void (*row_tile_fn)(const float *, const int64_t *, int64_t, const float *, const float *, float *);
+#define ROW_TILE(KW, R, TWO)                                                                                   \
+    static void row_tile_##KW##_##R##_##TWO(const float *x, const int64_t *koff, int64_t nrows, const float *w0, \
+                                            const float *w1, float *acc) {                                     \
+        row_tile(x, koff, nrows, w0, w1, acc, KW, R, TWO);                                                     \
+    }
+/* One panel: R accumulators + KW weights + a broadcast of the 32 registers;
+ * two panels: 2R + 2KW + 1. */
+ROW_TILE(3, 8, 0)
+ROW_TILE(3, 14, 0)
+ROW_TILE(3, 16, 0)
+ROW_TILE(3, 4, 1)
+ROW_TILE(3, 7, 1)
+ROW_TILE(3, 8, 1)
+ROW_TILE(5, 8, 0)
+ROW_TILE(5, 14, 0)
+ROW_TILE(5, 16, 0)
+ROW_TILE(5, 4, 1)
+ROW_TILE(5, 7, 1)
+ROW_TILE(5, 8, 1)
+static const struct {
+    int kw, r;
+    bool two;
+    row_tile_fn fn;
+} row_tiles[] = {
+    {3, 8, 0, row_tile_3_8_0}, {3, 14, 0, row_tile_3_14_0}, {3, 16, 0, row_tile_3_16_0},
+    {3, 4, 1, row_tile_3_4_1}, {3, 7, 1, row_tile_3_7_1},   {3, 8, 1, row_tile_3_8_1},
+    {5, 8, 0, row_tile_5_8_0}, {5, 14, 0, row_tile_5_14_0}, {5, 16, 0, row_tile_5_16_0},
+    {5, 4, 1, row_tile_5_4_1}, {5, 7, 1, row_tile_5_7_1},   {5, 8, 1, row_tile_5_8_1},
+};
+
+/* The row tile for KW taps per kernel row and one or two panels that covers
+ * a row of OW outputs with the least work, counting the outputs a last
+ * short tile computes in vain and a fixed cost per tile; NULL if none has
+ * this KW. */
+static row_tile_fn row_tile_pick(int64_t KW, bool two, int64_t OW, int *R) {
+    row_tile_fn best = NULL;
+    int64_t best_cost = 0;
+    for (size_t i = 0; i < sizeof row_tiles / sizeof row_tiles[0]; i++) {
+        if (row_tiles[i].kw != KW || row_tiles[i].two != two) continue;
+        int64_t r = row_tiles[i].r, tiles = (OW + r - 1) / r, cost = tiles * (r * KW + 16);
+        if (!best || cost < best_cost) best = row_tiles[i].fn, best_cost = cost, *R = (int)r;
+    }
+    return best;
+}
+
+/* One image by row tiles (see row_tile); y as direct_image's. */
+static void direct_image_rows(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, int64_t KW,
+                              const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, const float *bias,
+                              float *y) {
+    int64_t P = OH * OW, npan = panels_of(n), nrows = K / KW;
+    _Alignas(64) float acc[2 * 16 * VB];
+    for (int64_t pb = 0; pb < npan; pb += 2) {
+        const bool two = pb + 1 < npan;
+        int R = 0;
+        row_tile_fn tile = row_tile_pick(KW, two, OW, &R);
+        const float *w0p = wp + pb * K * VB, *w1p = w0p + K * VB;
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow0 = 0; ow0 < OW; ow0 += R) {
+                tile(xpad + oh * sh * Wp + ow0, koff, nrows, w0p, w1p, acc);
+                const int nv = OW - ow0 < R ? (int)(OW - ow0) : R;
+                const __mmask16 keep = (__mmask16)((1u << nv) - 1);
+                for (int q = 0; q < (two ? 2 : 1); q++) {
+                    int64_t c0 = (pb + q) * VB, nc = n - c0 < VB ? n - c0 : VB;
+                    __m512 r[16];
+                    for (int j = 0; j < 16; j++) r[j] = j < R ? _mm512_load_ps(acc + (q * R + j) * VB) : _mm512_setzero_ps();
+                    transpose16(r);
+                    for (int64_t ch = 0; ch < nc; ch++) {
+                        __m512 v = bias ? _mm512_add_ps(r[ch], _mm512_set1_ps(bias[c0 + ch])) : r[ch];
+                        _mm512_mask_storeu_ps(y + (c0 + ch) * P + oh * OW + ow0, keep, v);
+                    }
+                }
+            }
+    }
+}
+
 /* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
- * (+ bias), where at(p) is the top-left corner of output position p. */
-static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *wp, int64_t n,
-                         int64_t OH, int64_t OW, int64_t sh, int64_t sw, const float *bias, float *y) {
+ * (+ bias), where at(p) is the top-left corner of output position p; the
+ * taps run over (c, kh, kw) with KW per kernel row, dw apart. By row tiles
+ * where they apply, else by position tiles. */
+static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, int64_t KW, int64_t dw,
+                         const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
+                         const float *bias, float *y) {
+    int R;
+    if (sw == 1 && dw == 1 && row_tile_pick(KW, false, OW, &R)) {
+        direct_image_rows(xpad, Wp, koff, K, KW, wp, n, OH, OW, sh, bias, y);
+        return;
+    }
     int64_t P = OH * OW, npan = panels_of(n);
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const bool two = pb + 1 < npan;
@@ -422,8 +573,10 @@ static void to_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp
 
 /* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
  * (+ bias), where at(p) is the top-left corner of output position p. */
-static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *wp, int64_t n,
-                         int64_t OH, int64_t OW, int64_t sh, int64_t sw, const float *bias, float *y) {
+static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, int64_t KW, int64_t dw,
+                         const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
+                         const float *bias, float *y) {
+    (void)KW, (void)dw; /* (the AVX-512 row tiles' business) */
     int64_t P = OH * OW;
     float tile[TP * VB];
     for (int64_t pb = 0; pb < panels_of(n); pb++) {
@@ -501,15 +654,16 @@ static void forward_direct(const geom *g, const float *x, const float *w, const 
     const int64_t *koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, Hp, Wp);
     const float *wp = pack_panels(w, g->OC, g->K);
     int nt = batch_threads(g);
-    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * xsz));
+    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * (xsz + ROW_SLACK)));
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
     {
-        float *xpad = scratch + thread_id() * xsz;
-        pad_clear(xpad, xsz);
+        float *xpad = scratch + thread_id() * (xsz + ROW_SLACK);
+        pad_clear(xpad, xsz + ROW_SLACK);
         NB_PRAGMA(omp for schedule(static))
         for (int64_t n = 0; n < g->N; n++) {
             pad_image(x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, Hp, Wp, xpad);
-            direct_image(xpad, Wp, koff, g->K, wp, g->OC, g->OH, g->OW, g->sh, g->sw, b, y + n * g->OC * g->P);
+            direct_image(xpad, Wp, koff, g->K, g->KW, g->dw, wp, g->OC, g->OH, g->OW, g->sh, g->sw, b,
+                         y + n * g->OC * g->P);
         }
     }
 }
@@ -532,15 +686,16 @@ static void grad_input_direct(const geom *g, const float *gy, const float *w, fl
     const int64_t *koff = tap_offsets(g->OC, g->KH, g->KW, g->dh, g->dw, Hq, Wq);
     const float *wp = pack_panels(wf, g->C, Kt);
     int nt = batch_threads(g);
-    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * gsz));
+    float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * (gsz + ROW_SLACK)));
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
     {
-        float *gpad = scratch + thread_id() * gsz;
-        pad_clear(gpad, gsz);
+        float *gpad = scratch + thread_id() * (gsz + ROW_SLACK);
+        pad_clear(gpad, gsz + ROW_SLACK);
         NB_PRAGMA(omp for schedule(static))
         for (int64_t n = 0; n < g->N; n++) {
             pad_image(gy + n * g->OC * g->P, g->OC, g->OH, g->OW, top, left, Hq, Wq, gpad);
-            direct_image(gpad, Wq, koff, Kt, wp, g->C, g->H, g->W, 1, 1, NULL, gx + n * g->C * g->H * g->W);
+            direct_image(gpad, Wq, koff, Kt, g->KW, g->dw, wp, g->C, g->H, g->W, 1, 1, NULL,
+                         gx + n * g->C * g->H * g->W);
         }
     }
 }
