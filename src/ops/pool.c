@@ -185,7 +185,24 @@ static void maxpool2_row(const float *r0, int64_t W, int64_t OW, int64_t base, f
      * copies padded with -inf, of which only n lanes are kept. */
     int n = (int)(OW - j);
     if (n > 0 && W < INT32_MAX) {
-        float a[16], b[16], out[8];
+        float a[16], b[16];
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+        /* (masked moves: memcpy calls of a variable size cost more than the
+         * maxima themselves) */
+        const __m512 ninf = _mm512_set1_ps(-INFINITY);
+        const __mmask16 m2 = (__mmask16)((1u << (2 * n)) - 1);
+        const __mmask8 m = (__mmask8)((1u << n) - 1);
+        _mm512_storeu_ps(a, _mm512_mask_loadu_ps(ninf, m2, r0 + 2 * j));
+        _mm512_storeu_ps(b, _mm512_mask_loadu_ps(ninf, m2, r1 + 2 * j));
+        if (max8(a, b, W, &best, &pos)) {
+            _mm256_mask_storeu_ps(y + j, m, best);
+            if (idx)
+                _mm512_mask_storeu_epi64(idx + j, m,
+                                         _mm512_add_epi64(_mm512_set1_epi64(base + 2 * j), _mm512_cvtepi32_epi64(pos)));
+            j = OW;
+        }
+#else
+        float out[8];
         int64_t at[8];
         for (int k = 0; k < 16; k++) a[k] = b[k] = -INFINITY;
         memcpy(a, r0 + 2 * j, sizeof(float) * (size_t)(2 * n));
@@ -199,6 +216,7 @@ static void maxpool2_row(const float *r0, int64_t W, int64_t OW, int64_t base, f
             }
             j = OW;
         }
+#endif
     }
 #endif
     for (; j < OW; j++) max2x2(r0, W, j, base, y, idx);
