@@ -104,29 +104,37 @@ static nb_tensor *f_conv(nb_tensor **in, void *ctx) {
     const conv_case *cc = ctx;
     return nb_conv2d(in[0], in[1], in[2], &cc->o);
 }
-/* The backward pass against direct loops in double: for L = sum R * conv(x, w),
+/* The backward pass against direct loops in double: for L = sum R * conv(x, w, b),
  * dL/dx [n,c,r,q] and dL/dw [o,c,m,k] sum R[n,o,i,j] w[o,c,m,k] and
  * R[n,o,i,j] x[n,c,r,q] over every (i, j, m, k) where input (r, q) meets
- * output (i, j) at tap (m, k). Exact to rounding, where finite differences in
- * float32 are not for the large cases. */
+ * output (i, j) at tap (m, k), and dL/db [o] sums R[n,o,i,j]. Exact to
+ * rounding, where finite differences in float32 are not for the large cases.
+ * nb_backward's pass without create_graph computes all three image by image
+ * when the direct kernels apply (backward_direct). */
 TEST(test_conv2d_backward_matches_direct_loop) {
-    for (int t = 0; t < NCASES; t++) {
+    for (int tx = 0; tx < 2 * NCASES; tx++) {
+        const int t = tx / 2, with_x = tx % 2; /* without dL/dx too: the first layer of a network */
         const conv_case *cc = &cases[t];
         const nb_conv2d_opts *o = &cc->o;
         int sh = opt1(o->stride_h), sw = opt1(o->stride_w), dh = opt1(o->dil_h), dw = opt1(o->dil_w);
         int64_t OH = out_len(cc->H, o->pad_top, o->pad_bottom, cc->KH, dh, sh);
         int64_t OW = out_len(cc->W, o->pad_left, o->pad_right, cc->KW, dw, sw);
-        nb_tensor *in[2] = {nb_test_param(NB_SHAPE(cc->N, cc->C, cc->H, cc->W), 1.f),
-                            nb_test_param(NB_SHAPE(cc->OC, cc->C, cc->KH, cc->KW), 1.f)};
-        nb_tensor *R = nb_test_param(NB_SHAPE(cc->N, cc->OC, OH, OW), 1.f), *g[2];
-        nb_grad(nb_sum_all(nb_mul(nb_conv2d(in[0], in[1], NULL, o), nb_detach(R))), in, 2, g, false);
+        nb_tensor *in[3] = {nb_test_param(NB_SHAPE(cc->N, cc->C, cc->H, cc->W), 1.f),
+                            nb_test_param(NB_SHAPE(cc->OC, cc->C, cc->KH, cc->KW), 1.f),
+                            nb_test_param(NB_SHAPE(cc->OC), 1.f)};
+        nb_tensor *R = nb_test_param(NB_SHAPE(cc->N, cc->OC, OH, OW), 1.f), *g[3] = {0};
+        nb_requires_grad(in[0], with_x);
+        nb_grad(nb_sum_all(nb_mul(nb_conv2d(in[0], in[1], in[2], o), nb_detach(R))), in + !with_x, 2 + with_x,
+                g + !with_x, false);
         const float *x = in[0]->data, *w = in[1]->data;
-        double *ref[2] = {calloc((size_t)in[0]->size, sizeof(double)), calloc((size_t)in[1]->size, sizeof(double))};
+        double *ref[3] = {calloc((size_t)in[0]->size, sizeof(double)), calloc((size_t)in[1]->size, sizeof(double)),
+                          calloc((size_t)in[2]->size, sizeof(double))};
         for (int64_t n = 0; n < cc->N; n++)
             for (int64_t oc = 0; oc < cc->OC; oc++)
                 for (int64_t i = 0; i < OH; i++)
                     for (int64_t j = 0; j < OW; j++) {
                         double rv = R->data[((n * cc->OC + oc) * OH + i) * OW + j];
+                        ref[2][oc] += rv;
                         for (int64_t c = 0; c < cc->C; c++)
                             for (int64_t m = 0; m < cc->KH; m++)
                                 for (int64_t k = 0; k < cc->KW; k++) {
@@ -138,16 +146,15 @@ TEST(test_conv2d_backward_matches_direct_loop) {
                                     ref[1][wi] += rv * x[xi];
                                 }
                     }
-        for (int k = 0; k < 2; k++) {
+        for (int k = !with_x; k < 3; k++) {
             double worst = 0;
             for (int64_t i = 0; i < in[k]->size; i++)
                 worst = fmax(worst, fabs(g[k]->data[i] - ref[k][i]) / fmax(1.0, fabs(ref[k][i])));
-            CHECK_MSG(worst < 1e-4, "case %d: d/d%s max relative error %g", t, k ? "w" : "x", worst);
-            free(ref[k]);
+            CHECK_MSG(worst < 1e-4, "case %d: d/d%s max relative error %g", t, (const char *[]){"x", "w", "b"}[k], worst);
         }
+        for (int k = 0; k < 3; k++) free(ref[k]);
         nb_arena_reset();
-        nb_tensor_free(in[0]);
-        nb_tensor_free(in[1]);
+        for (int k = 0; k < 3; k++) nb_tensor_free(in[k]);
         nb_tensor_free(R);
     }
 }
