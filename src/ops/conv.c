@@ -735,9 +735,17 @@ static int64_t gwt_scratch(const gwt *p) { return p->xsz + p->gsz + p->wsz + p->
 static void gwt_image(const geom *g, const gwt *p, const float *gyn, const float *xn, float *scr, bool bias) {
     float *xpad = scr, *gyT = xpad + p->xsz, *acc = gyT + p->gsz, *bacc = acc + p->wsz;
     to_channels_last(gyn, g->OC, g->P, p->ncp, gyT);
-    if (bias)
-        for (int64_t q = 0; q < g->P; q++)
-            for (int64_t o = 0; o < p->ncp; o++) bacc[o] += gyT[q * p->ncp + o];
+    if (bias) /* four rows at a time into four sums: one chain of dependent adds would take 4 cycles a row */
+        for (int64_t o0 = 0; o0 < p->ncp; o0 += VB) {
+            float s[4][VB] = {{0}};
+            int64_t q = 0;
+            for (; q + 4 <= g->P; q += 4)
+                for (int r = 0; r < 4; r++)
+                    for (int j = 0; j < VB; j++) s[r][j] += gyT[(q + r) * p->ncp + o0 + j];
+            for (; q < g->P; q++)
+                for (int j = 0; j < VB; j++) s[0][j] += gyT[q * p->ncp + o0 + j];
+            for (int j = 0; j < VB; j++) bacc[o0 + j] += (s[0][j] + s[1][j]) + (s[2][j] + s[3][j]);
+        }
     pad_image(xn, g->C, g->H, g->W, g->pt, g->pl, p->Hp, p->Wp, xpad);
     direct_wgrad_image(xpad, p->Wp, p->koff, g->K, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
 }
