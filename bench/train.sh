@@ -57,7 +57,7 @@ run() {
 
 models=${*:-mlp cnn}
 echo "# $(date -u '+%F %T') $(uptime | sed 's/.*load/load/'), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} for nabla, best of $ROUNDS rounds"
-echo "# peak $PEAK GFLOP/s = $CORES cores x 2 FMA units x $LANES lanes x 2 flops x $GHZ GHz ($GHZ_FROM)"
+echo "# $PEAK_LINE"
 for m in $models; do
     steps=$MLP_STEPS
     [ "$m" = cnn ] && steps=$CNN_STEPS
