@@ -237,6 +237,13 @@ static void pad_image(const float *src, int64_t C, int64_t H, int64_t W, int64_t
         }
 }
 
+/* The taps of a direct kernel run over (c, kh, kw): KH kernel rows of KW
+ * taps per channel, dh rows and dw columns apart; rows [v0, v1) of the padded
+ * image hold data, the others padding. */
+typedef struct {
+    int64_t KH, KW, dh, dw, v0, v1;
+} taps;
+
 /* koff[(c*KH + kh)*KW + kw] = where tap (c, kh, kw) reads, relative to a
  * position's top-left corner in the padded [C, Hp, Wp] image. */
 static int64_t *tap_offsets(int64_t C, int64_t KH, int64_t KW, int64_t dh, int64_t dw, int64_t Hp, int64_t Wp) {
@@ -245,6 +252,29 @@ static int64_t *tap_offsets(int64_t C, int64_t KH, int64_t KW, int64_t dh, int64
         for (int64_t kh = 0; kh < KH; kh++)
             for (int64_t kw = 0; kw < KW; kw++) koff[(c * KH + kh) * KW + kw] = c * Hp * Wp + kh * dh * Wp + kw * dw;
     return koff;
+}
+
+/* trows[2k], trows[2k+1] = the output rows [lo, hi) where tap k reads a row
+ * that holds data (t's v0, v1). */
+static int64_t *tap_rows(const taps *t, int64_t K, int64_t OH, int64_t sh) {
+    int64_t *r = nb_arena_alloc(sizeof(int64_t) * (size_t)(2 * K));
+    for (int64_t k = 0; k < K; k++) {
+        int64_t m = k / t->KW % t->KH, h = ceil_div(t->v1 - m * t->dh, sh);
+        r[2 * k] = ceil_div(t->v0 - m * t->dh, sh);
+        r[2 * k + 1] = h < OH ? h : OH;
+    }
+    return r;
+}
+
+/* The output rows [*lo, *hi) where any of taps k0 .. k0+nk-1 reads data:
+ * outside them the weight gradient's products are with padding zeros, and
+ * are skipped. */
+static void tile_rows(const int64_t *trows, int64_t k0, int nk, int64_t *lo, int64_t *hi) {
+    *lo = trows[2 * k0], *hi = trows[2 * k0 + 1];
+    for (int j = 1; j < nk; j++) {
+        if (trows[2 * (k0 + j)] < *lo) *lo = trows[2 * (k0 + j)];
+        if (trows[2 * (k0 + j) + 1] > *hi) *hi = trows[2 * (k0 + j) + 1];
+    }
 }
 
 /* w [n, K] -> panels [ceil(n/16)][K][16], zero-filled past n. */
@@ -351,26 +381,36 @@ static inline __attribute__((always_inline)) void row_tile_row(const float *xr, 
     }
 }
 
-/* A row tile over nrows >= 1 kernel rows: x is the tile's first input of
- * kernel row 0, and kernel row r starts koff[r*KW] further; the sums leave
- * through acc [panel][R][16]. */
-static inline __attribute__((always_inline)) void row_tile(const float *x, const int64_t *koff, int64_t nrows,
-                                                           const float *w0, const float *w1, float *acc,
-                                                           const int KW, const int R, const bool two) {
+/* A row tile over the kernel rows (c, m), c < C, m0 <= m < m1 (at least
+ * one; the rows outside read only padding, and are skipped): x is the tile's
+ * first input of kernel row 0, and row r = c*KH + m starts koff[r*KW]
+ * further. The sums leave through acc [panel][R][16]. */
+static inline __attribute__((always_inline)) void row_tile(const float *x, const int64_t *koff, int64_t C,
+                                                           int64_t KH, int64_t m0, int64_t m1, const float *w0,
+                                                           const float *w1, float *acc, const int KW, const int R,
+                                                           const bool two) {
     __m512 c[32];
-    row_tile_row(x + koff[0], w0, w1, c, KW, R, two, true);
-    for (int64_t r = 1; r < nrows; r++)
-        row_tile_row(x + koff[r * KW], w0 + r * KW * VB, w1 + r * KW * VB, c, KW, R, two, false);
+    row_tile_row(x + koff[m0 * KW], w0 + m0 * KW * VB, w1 + m0 * KW * VB, c, KW, R, two, true);
+    if (m0 == 0 && m1 == KH) { /* every row: one loop */
+        for (int64_t r = 1; r < C * KH; r++)
+            row_tile_row(x + koff[r * KW], w0 + r * KW * VB, w1 + r * KW * VB, c, KW, R, two, false);
+    } else {
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t r = ch * KH + (ch ? m0 : m0 + 1); r < ch * KH + m1; r++)
+                row_tile_row(x + koff[r * KW], w0 + r * KW * VB, w1 + r * KW * VB, c, KW, R, two, false);
+    }
 #pragma GCC unroll 32
     for (int j = 0; j < 32; j++)
         if (j < (two ? 2 * R : R)) _mm512_storeu_ps(acc + j * VB, c[j]);
 }
 
-typedef void (*row_tile_fn)(const float *, const int64_t *, int64_t, const float *, const float *, float *);
+typedef void (*row_tile_fn)(const float *, const int64_t *, int64_t, int64_t, int64_t, int64_t, const float *,
+                            const float *, float *);
 #define ROW_TILE(KW, R, TWO)                                                                                   \
-    static void row_tile_##KW##_##R##_##TWO(const float *x, const int64_t *koff, int64_t nrows, const float *w0, \
-                                            const float *w1, float *acc) {                                     \
-        row_tile(x, koff, nrows, w0, w1, acc, KW, R, TWO);                                                     \
+    static void row_tile_##KW##_##R##_##TWO(const float *x, const int64_t *koff, int64_t C, int64_t KH,        \
+                                            int64_t m0, int64_t m1, const float *w0, const float *w1,          \
+                                            float *acc) {                                                      \
+        row_tile(x, koff, C, KH, m0, m1, w0, w1, acc, KW, R, TWO);                                             \
     }
 /* One panel: R accumulators + KW weights + a broadcast of the 32 registers;
  * two panels: 2R + 2KW + 1. */
@@ -412,20 +452,28 @@ static row_tile_fn row_tile_pick(int64_t KW, bool two, int64_t OW, int *R) {
     return best;
 }
 
-/* One image by row tiles (see row_tile); y as direct_image's. */
-static void direct_image_rows(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, int64_t KW,
+/* One image by row tiles (see row_tile); y as direct_image's. Kernel rows
+ * that fall on padding rows only are skipped: 2 of 5 at the top and bottom
+ * outputs of a 5x5 "same" convolution: 6 of the 70 kernel rows of a 14-row
+ * output (8.6% of the multiply-adds; the padding columns inside a row tile
+ * are not skipped). */
+static void direct_image_rows(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const taps *t,
                               const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, const float *bias,
                               float *y) {
-    int64_t P = OH * OW, npan = panels_of(n), nrows = K / KW;
+    int64_t P = OH * OW, npan = panels_of(n), C = K / (t->KH * t->KW);
     _Alignas(64) float acc[2 * 16 * VB];
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const bool two = pb + 1 < npan;
         int R = 0;
-        row_tile_fn tile = row_tile_pick(KW, two, OW, &R);
+        row_tile_fn tile = row_tile_pick(t->KW, two, OW, &R);
         const float *w0p = wp + pb * K * VB, *w1p = w0p + K * VB;
-        for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            /* kernel rows m whose input row oh*sh + m*dh holds data */
+            int64_t m0 = ceil_div(t->v0 - oh * sh, t->dh), m1 = ceil_div(t->v1 - oh * sh, t->dh);
+            if (m1 > t->KH) m1 = t->KH;
             for (int64_t ow0 = 0; ow0 < OW; ow0 += R) {
-                tile(xpad + oh * sh * Wp + ow0, koff, nrows, w0p, w1p, acc);
+                if (m0 < m1) tile(xpad + oh * sh * Wp + ow0, koff, C, t->KH, m0, m1, w0p, w1p, acc);
+                else memset(acc, 0, sizeof acc); /* (only padding under this output row) */
                 const int nv = OW - ow0 < R ? (int)(OW - ow0) : R;
                 const __mmask16 keep = (__mmask16)((1u << nv) - 1);
                 for (int q = 0; q < (two ? 2 : 1); q++) {
@@ -439,19 +487,20 @@ static void direct_image_rows(const float *xpad, int64_t Wp, const int64_t *koff
                     }
                 }
             }
+        }
     }
 }
 
 /* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
  * (+ bias), where at(p) is the top-left corner of output position p; the
- * taps run over (c, kh, kw) with KW per kernel row, dw apart. By row tiles
- * where they apply, else by position tiles. */
-static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, int64_t KW, int64_t dw,
+ * taps run over (c, kh, kw) as t describes. By row tiles where they apply,
+ * else by position tiles. */
+static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const taps *t,
                          const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
                          const float *bias, float *y) {
     int R;
-    if (sw == 1 && dw == 1 && row_tile_pick(KW, false, OW, &R)) {
-        direct_image_rows(xpad, Wp, koff, K, KW, wp, n, OH, OW, sh, bias, y);
+    if (sw == 1 && t->dw == 1 && row_tile_pick(t->KW, false, OW, &R)) {
+        direct_image_rows(xpad, Wp, koff, K, t, wp, n, OH, OW, sh, bias, y);
         return;
     }
     int64_t P = OH * OW, npan = panels_of(n);
@@ -509,8 +558,9 @@ static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int
 /* One image's share of the weight gradient: gwT [K, ncp] += sum over
  * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
  * output gradient with channels last, padded to ncp (a multiple of 16). */
-static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *gyT,
-                               int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
+static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
+                               const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
+                               float *gwT) {
     int64_t npan = ncp / VB;
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const bool two = pb + 1 < npan;
@@ -521,8 +571,10 @@ static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *kof
             for (int j = 0; j < T512; j++) o[j] = koff[k0 + (j < nk ? j : 0)]; /* a short tile repeats tap k0 */
             __m512 c[T512];
             for (int j = 0; j < T512; j++) c[j] = _mm512_setzero_ps();
-            const float *g = gyT + pb * VB;
-            for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t oh0, oh1;
+            tile_rows(trows, k0, nk, &oh0, &oh1);
+            const float *g = gyT + oh0 * OW * ncp + pb * VB;
+            for (int64_t oh = oh0; oh < oh1; oh++) {
                 const float *xr = xpad + oh * sh * Wp;
                 if (two) {
                     for (int64_t ow = 0; ow < OW; ow++, g += ncp) {
@@ -582,10 +634,10 @@ static void to_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp
 
 /* One image: y [n, OH*OW] = sum over taps k of xpad[koff[k] + at(p)] wp[k, :]
  * (+ bias), where at(p) is the top-left corner of output position p. */
-static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, int64_t KW, int64_t dw,
+static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const taps *t,
                          const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
                          const float *bias, float *y) {
-    (void)KW, (void)dw; /* (the AVX-512 row tiles' business) */
+    (void)t; /* (the AVX-512 row tiles' business) */
     int64_t P = OH * OW;
     float tile[TP * VB];
     for (int64_t pb = 0; pb < panels_of(n); pb++) {
@@ -623,8 +675,9 @@ static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int
 /* One image's share of the weight gradient: gwT [K, ncp] += sum over
  * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
  * output gradient with channels last, padded to ncp (a multiple of 16). */
-static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const float *gyT,
-                               int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
+static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
+                               const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
+                               float *gwT) {
     float tile[TP * VB];
     for (int64_t pb = 0; pb < ncp / VB; pb++)
         for (int64_t k0 = 0; k0 < K; k0 += TP) {
@@ -633,8 +686,10 @@ static void direct_wgrad_image(const float *xpad, int64_t Wp, const int64_t *kof
             for (int j = 0; j < TP; j++) o[j] = koff[k0 + (j < nk ? j : 0)]; /* a short tile repeats tap k0 */
             const int64_t o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5];
             TILE_DECL;
-            const float *g = gyT + pb * VB;
-            for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t oh0, oh1;
+            tile_rows(trows, k0, nk, &oh0, &oh1);
+            const float *g = gyT + oh0 * OW * ncp + pb * VB;
+            for (int64_t oh = oh0; oh < oh1; oh++) {
                 const float *xr = xpad + oh * sh * Wp;
                 for (int64_t ow = 0; ow < OW; ow++, g += ncp) {
                     const float *a = xr + ow * sw;
@@ -662,6 +717,7 @@ static void forward_direct(const geom *g, const float *x, const float *w, const 
     int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, xsz = g->C * Hp * Wp;
     const int64_t *koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, Hp, Wp);
     const float *wp = pack_panels(w, g->OC, g->K);
+    const taps t = {g->KH, g->KW, g->dh, g->dw, g->pt, g->pt + g->H};
     int nt = batch_threads(g);
     float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * (xsz + ROW_SLACK)));
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
@@ -672,8 +728,7 @@ static void forward_direct(const geom *g, const float *x, const float *w, const 
         for (int64_t n = 0; n < g->N; n++) {
             if (n + 1 < g->N) prefetch_next(x + (n + 1) * g->C * g->H * g->W, g->C * g->H * g->W);
             pad_image(x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, Hp, Wp, xpad);
-            direct_image(xpad, Wp, koff, g->K, g->KW, g->dw, wp, g->OC, g->OH, g->OW, g->sh, g->sw, b,
-                         y + n * g->OC * g->P);
+            direct_image(xpad, Wp, koff, g->K, &t, wp, g->OC, g->OH, g->OW, g->sh, g->sw, b, y + n * g->OC * g->P);
         }
     }
 }
@@ -708,7 +763,9 @@ static gin gin_make(const geom *g, const float *w) {
 /* gx_n from gy_n; gpad: gsz + ROW_SLACK floats, zero where padding goes. */
 static void gin_image(const geom *g, const gin *p, const float *gyn, float *gpad, float *gxn) {
     pad_image(gyn, g->OC, g->OH, g->OW, p->top, p->left, p->Hq, p->Wq, gpad);
-    direct_image(gpad, p->Wq, p->koff, p->Kt, g->KW, g->dw, p->wp, g->C, g->H, g->W, 1, 1, NULL, gxn);
+    /* gy's rows lie at top .. top + OH of the padded image (top < 0: cropped) */
+    const taps t = {g->KH, g->KW, g->dh, g->dw, p->top > 0 ? p->top : 0, p->top + g->OH};
+    direct_image(gpad, p->Wq, p->koff, p->Kt, &t, p->wp, g->C, g->H, g->W, 1, 1, NULL, gxn);
 }
 
 /* The weight gradient: gw = sum_n direct_wgrad_image(x_n, gy_n), and the
@@ -717,7 +774,7 @@ static void gin_image(const geom *g, const gin *p, const float *gyn, float *gpad
  * [K, ncp] and [ncp] sums, added in thread order (deterministic). */
 typedef struct {
     int64_t Hp, Wp, xsz, ncp, gsz, wsz; /* a thread's scratch: xpad [xsz], gyT [gsz], sums [wsz], [ncp] */
-    const int64_t *koff;
+    const int64_t *koff, *trows; /* trows: tap_rows */
 } gwt;
 
 static gwt gwt_make(const geom *g) {
@@ -726,6 +783,7 @@ static gwt gwt_make(const geom *g) {
     p.gsz = g->P * p.ncp;
     p.wsz = g->K * p.ncp;
     p.koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, p.Hp, p.Wp);
+    p.trows = tap_rows(&(taps){g->KH, g->KW, g->dh, g->dw, g->pt, g->pt + g->H}, g->K, g->OH, g->sh);
     return p;
 }
 static int64_t gwt_scratch(const gwt *p) { return p->xsz + p->gsz + p->wsz + p->ncp; }
@@ -747,7 +805,7 @@ static void gwt_image(const geom *g, const gwt *p, const float *gyn, const float
             for (int j = 0; j < VB; j++) bacc[o0 + j] += (s[0][j] + s[1][j]) + (s[2][j] + s[3][j]);
         }
     pad_image(xn, g->C, g->H, g->W, g->pt, g->pl, p->Hp, p->Wp, xpad);
-    direct_wgrad_image(xpad, p->Wp, p->koff, g->K, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
+    direct_wgrad_image(xpad, p->Wp, p->koff, p->trows, g->K, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
 }
 
 /* gw [OC, K] (and gb [OC]) from the nt threads' sums, stride floats apart. */
