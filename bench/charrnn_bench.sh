@@ -12,6 +12,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NABLA=${NABLA:-$ROOT/build/nabla}
 PY=/usr/bin/python3
+# glibc gives freed heap memory back to the system (trimming) and maps big
+# blocks afresh, so some PyTorch processes page-fault every large temporary
+# of every iteration (conv 16->32 forward+backward at 33-49 ms instead of
+# 8.7-9.3; training 7-20% slower): PyTorch runs with both turned off, its
+# faster configuration. (nabla reuses one arena per step: no effect there.)
+TORCH_MALLOC="MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296"
 SPEED_STEPS=${SPEED_STEPS:-30}
 ROUNDS=${ROUNDS:-3}
 QUALITY_STEPS=${QUALITY_STEPS:-500}
@@ -36,8 +42,8 @@ for r in $(seq "$ROUNDS"); do
         # The final validation pass is not counted in steps_per_second.
         NABLA_THREADS=$t "$NABLA" charrnn train "${MODEL[@]}" --steps "$SPEED_STEPS" --json 2>/dev/null |
             field steps_per_second >>"$WORK/nabla$t"
-        $PY "$ROOT/bench/charrnn_torch.py" speed --threads $t --steps "$SPEED_STEPS" | field steps_per_second >>"$WORK/torch$t"
-        OMP_WAIT_POLICY=PASSIVE $PY "$ROOT/bench/charrnn_torch.py" speed --threads $t --steps "$SPEED_STEPS" |
+        env $TORCH_MALLOC $PY "$ROOT/bench/charrnn_torch.py" speed --threads $t --steps "$SPEED_STEPS" | field steps_per_second >>"$WORK/torch$t"
+        env $TORCH_MALLOC OMP_WAIT_POLICY=PASSIVE $PY "$ROOT/bench/charrnn_torch.py" speed --threads $t --steps "$SPEED_STEPS" |
             field steps_per_second >>"$WORK/torch$t"
     done
 done
@@ -59,7 +65,7 @@ echo "== quality: validation bits/char after $QUALITY_STEPS steps from the same 
 "$NABLA" charrnn train "${MODEL[@]}" --seed 1 --steps 0 --out "$WORK/init.safetensors" --json >/dev/null 2>&1
 nq=$(NABLA_THREADS=2 "$NABLA" charrnn train "${MODEL[@]}" --seed 1 --steps "$QUALITY_STEPS" --eval-every 1000000 --json \
      2>/dev/null | field val_bpc)
-pq=$($PY "$ROOT/bench/charrnn_torch.py" quality --init "$WORK/init.safetensors" --steps "$QUALITY_STEPS" --threads 2 \
+pq=$(env $TORCH_MALLOC $PY "$ROOT/bench/charrnn_torch.py" quality --init "$WORK/init.safetensors" --steps "$QUALITY_STEPS" --threads 2 \
      --lr 0.005 --clip 5 | field val_bpc)
 awk -v n="$nq" -v p="$pq" 'BEGIN {
     printf "nabla %.4f bits/char, PyTorch %.4f bits/char: difference %+.4f (target <= +0.05) %s\n", n, p, n - p,

@@ -29,6 +29,12 @@ REPS=${REPS:-21}
 ROUNDS=${ROUNDS:-3}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
+# glibc gives freed heap memory back to the system (trimming) and maps big
+# blocks afresh, so some PyTorch processes page-fault every large temporary
+# of every iteration (conv 16->32 forward+backward at 33-49 ms instead of
+# 8.7-9.3; training 7-20% slower): PyTorch runs with both turned off, its
+# faster configuration. (nabla reuses one arena per step: no effect there.)
+TORCH_MALLOC="MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296"
 out=$root/bench/out
 mkdir -p "$out"
 
@@ -52,9 +58,9 @@ for round in $(seq "$ROUNDS"); do
             echo "# round $round: torch, $t threads, OMP_WAIT_POLICY=$policy ..." >&2
             [ "$round" = 1 ] && : > "$out/ops_torch_${t}_$policy$cpu.txt"
             if [ $policy = PASSIVE ]; then
-                OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
+                env $TORCH_MALLOC OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
             else
-                env -u OMP_WAIT_POLICY "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
+                env -u OMP_WAIT_POLICY $TORCH_MALLOC "$PYTHON" "$root/bench/ops_torch.py" --threads "$t" --reps "$REPS" $cpu "$@"
             fi | sed "/^#/d; s/\$/ ${t}t-$policy/" >> "$out/ops_torch_${t}_$policy$cpu.txt"
         done
     done
