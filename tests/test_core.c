@@ -288,6 +288,9 @@ TEST(test_backward_direct_elementwise_grads_match_nb_grad) {
                               nb_sum_all(nb_square(nb_mul(a, c))));
         L = nb_add(L, nb_sum_all(nb_mul(nb_relu(a), nb_leaky_relu(c, 0.1f))));
         L = nb_add(L, nb_sum_all(nb_mul(nb_sigmoid(a), nb_sigmoid(b))));
+        L = nb_add(L, nb_sum_all(nb_mul(nb_softmax(a, -1), b)));
+        L = nb_add(L, nb_sum_all(nb_mul(nb_log_softmax(b, 1), a)));
+        L = nb_add(L, nb_sum_all(nb_mul(nb_softmax(b, 0), a))); /* a middle axis: composite ops */
         if (round == 0) nb_grad(L, p, 3, want, false);
         nb_backward(L);
     }
@@ -312,6 +315,9 @@ static nb_tensor *f_uniform_chains(nb_tensor **in, void *ctx) {
         nb_sum_all(nb_add_scalar(nb_sub(c, x), 1.f)),                         /* c first, broadcast */
         nb_sum_all(h), nb_sum_all(nb_relu(h)), nb_mul_scalar(nb_sum_all(h), 2.f), /* three meet on h */
         nb_sum(nb_sum(nb_tanh(y), (int[]){0}, 1, false), NULL, 0, false),    /* a stand-in into a partial sum */
+        nb_mul_scalar(nb_sum_all(nb_log_softmax(y, -1)), 0.5f),
+        nb_sum_all(nb_softmax(nb_mul(x, y), 1)), /* rows sum to 1: a gradient of (nearly) zero */
+        nb_sum_all(nb_log_softmax(nb_reshape(x, NB_SHAPE(2, 3, 4)), 1)), /* a middle axis: made whole */
     };
     nb_tensor *L = t[0];
     for (size_t k = 1; k < sizeof t / sizeof t[0]; k++) L = nb_add(L, t[k]);

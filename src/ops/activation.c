@@ -335,6 +335,60 @@ static void log_softmax_grad_bw(nb_node *n, nb_tensor *u) {
 }
 static const nb_op op_log_softmax_grad = {"log_softmax_grad", log_softmax_grad_bw};
 
+/* One line of C: o = softmax_grad(y, g) (log: log_softmax_grad), added to o
+ * when add; gu: g is uniform, its one value g[0]. Inlined with constant
+ * flags, so that each loop is a plain one the compiler vectorizes (with the
+ * flags tested inside, log-softmax's exp ran scalar: 5x slower). */
+static inline __attribute__((always_inline)) void fused_grad_line(float *restrict o, const float *restrict y,
+                                                                  const float *restrict g, int64_t C,
+                                                                  const bool is_log, const bool gu, const bool add) {
+    double s = 0; /* in double, as the forward's sum */
+    const float g0 = g[0];
+    if (is_log) {
+        if (gu) s = (double)g0 * (double)C;
+        else {
+            NB_PRAGMA(omp simd reduction(+ : s))
+            for (int64_t c = 0; c < C; c++) s += g[c];
+        }
+        const float sf = (float)s;
+        for (int64_t c = 0; c < C; c++) {
+            float d = (gu ? g0 : g[c]) - nb__vexpf(y[c]) * sf;
+            o[c] = add ? o[c] + d : d;
+        }
+    } else {
+        NB_PRAGMA(omp simd reduction(+ : s))
+        for (int64_t c = 0; c < C; c++) s += (double)((gu ? g0 : g[c]) * y[c]);
+        const float sf = (float)s;
+        for (int64_t c = 0; c < C; c++) {
+            float d = y[c] * ((gu ? g0 : g[c]) - sf);
+            o[c] = add ? o[c] + d : d;
+        }
+    }
+}
+
+/* fused_grad_line over outer lines of C along the last axis. The flags are
+ * tested per line, inside the parallel loop: OpenMP's outlined body would
+ * otherwise get them as variables, and vectorize none of the variants. */
+static void fused_grad_kernel(float *o, const float *py, const float *pg, bool gu, int64_t outer, int64_t C,
+                              bool is_log, bool add) {
+    NB_OMP_FOR(outer * C)
+    for (int64_t r = 0; r < outer; r++) {
+        float *orow = o + r * C;
+        const float *y = py + r * C, *g = gu ? pg : pg + r * C;
+        if (is_log) {
+            if (gu && add) fused_grad_line(orow, y, g, C, true, true, true);
+            else if (gu) fused_grad_line(orow, y, g, C, true, true, false);
+            else if (add) fused_grad_line(orow, y, g, C, true, false, true);
+            else fused_grad_line(orow, y, g, C, true, false, false);
+        } else {
+            if (gu && add) fused_grad_line(orow, y, g, C, false, true, true);
+            else if (gu) fused_grad_line(orow, y, g, C, false, true, false);
+            else if (add) fused_grad_line(orow, y, g, C, false, false, true);
+            else fused_grad_line(orow, y, g, C, false, false, false);
+        }
+    }
+}
+
 static nb_tensor *fused_grad(nb_tensor *y, nb_tensor *g, int axis, bool is_log) {
     if (!nb_same_shape(y, g)) nb__shape_fatal(is_log ? "log_softmax_grad" : "softmax_grad", y, g, "shapes differ");
     lines l = split_axis(y, axis);
@@ -343,39 +397,34 @@ static nb_tensor *fused_grad(nb_tensor *y, nb_tensor *g, int axis, bool is_log) 
         return nb_mul(y, nb_sub(g, sum_axis(nb_mul(g, y), axis)));
     }
     nb_tensor *out = nb_empty_like(y);
-    const float *py = y->data, *pg = g->data;
-    float *po = out->data;
-    int64_t C = l.C;
-    NB_OMP_FOR(y->size)
-    for (int64_t r = 0; r < l.outer; r++) {
-        const float *yr = py + r * C, *gr = pg + r * C;
-        float *o = po + r * C;
-        double s = 0; /* in double, as the forward's sum */
-        if (is_log) {
-            NB_PRAGMA(omp simd reduction(+ : s))
-            for (int64_t c = 0; c < C; c++) s += gr[c];
-            float sf = (float)s;
-            for (int64_t c = 0; c < C; c++) o[c] = gr[c] - nb__vexpf(yr[c]) * sf;
-        } else {
-            NB_PRAGMA(omp simd reduction(+ : s))
-            for (int64_t c = 0; c < C; c++) s += (double)(gr[c] * yr[c]);
-            float sf = (float)s;
-            for (int64_t c = 0; c < C; c++) o[c] = yr[c] * (gr[c] - sf);
-        }
-    }
+    fused_grad_kernel(out->data, y->data, g->data, false, l.outer, l.C, is_log, false);
     nb_tensor *in[2] = {y, g};
     nb_node *n = nb__record(is_log ? &op_log_softmax_grad : &op_softmax_grad, out, in, 2);
     if (n) n->i[0] = axis;
     return out;
 }
 
+/* The backward of softmax (log-softmax) at node n: dx added straight into
+ * x's .grad when allowed, in the same pass that computes it, and from a
+ * uniform g's one value (the gradient of a sum) without spelling it out. */
+static void accum_fused_grad(nb_node *n, nb_tensor *g, bool is_log) {
+    nb_tensor *x = n->in[0], *y = n->out;
+    int axis = (int)n->i[0];
+    bool gu = nb__uniform(n, g);
+    lines l = split_axis(y, axis);
+    float *dst = l.inner == 1 ? nb__direct_grad(x) : NULL;
+    if (dst) {
+        fused_grad_kernel(dst, y->data, g->data, gu, l.outer, l.C, is_log, true);
+        return;
+    }
+    nb__accum(x, fused_grad(y, gu ? nb__whole(y, g) : g, axis, is_log));
+}
+
 nb_tensor *nb__softmax_grad(nb_tensor *y, nb_tensor *g, int axis) { return fused_grad(y, g, axis, false); }
 
 /* y = softmax(x) along axis;  dx = softmax_grad(y, g) */
-static void softmax_bw(nb_node *n, nb_tensor *g) {
-    nb__accum(n->in[0], nb__softmax_grad(n->out, g, (int)n->i[0]));
-}
-static const nb_op op_softmax = {"softmax", softmax_bw};
+static void softmax_bw(nb_node *n, nb_tensor *g) { accum_fused_grad(n, g, false); }
+static const nb_op op_softmax = {"softmax", softmax_bw, .uniform = true};
 
 nb_tensor *nb_softmax(nb_tensor *x, int axis) {
     int a = nb__axis("softmax", x, axis);
@@ -387,10 +436,8 @@ nb_tensor *nb_softmax(nb_tensor *x, int axis) {
 }
 
 /* y = log_softmax(x) along axis;  dx = log_softmax_grad(y, g) */
-static void log_softmax_bw(nb_node *n, nb_tensor *g) {
-    nb__accum(n->in[0], fused_grad(n->out, g, (int)n->i[0], true));
-}
-static const nb_op op_log_softmax = {"log_softmax", log_softmax_bw};
+static void log_softmax_bw(nb_node *n, nb_tensor *g) { accum_fused_grad(n, g, true); }
+static const nb_op op_log_softmax = {"log_softmax", log_softmax_bw, .uniform = true};
 
 nb_tensor *nb_log_softmax(nb_tensor *x, int axis) {
     int a = nb__axis("log_softmax", x, axis);
