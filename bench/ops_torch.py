@@ -2,8 +2,12 @@
 """ops_torch.py -- the cases of bench/ops_bench.c, same names and sizes, in PyTorch.
 
 Every input requires a gradient; one iteration is the op forward, .sum() to a
-scalar (unless the op gives one), .backward(), and the inputs' .grad reset to
-None (PyTorch's own zero_grad default). After warm-up each repetition times
+scalar (unless the op gives one) and .backward(), whose gradients accumulate
+into the inputs' .grad, as in ops_bench (and as in a training step whose
+gradients are zeroed, not dropped, between steps). Resetting .grad to None
+instead would let PyTorch store each gradient without adding it in: a
+cheaper job than nabla's, for the ops whose backward is one memory pass.
+After warm-up each repetition times
 enough iterations to last >= 2 ms; the median per iteration is printed as
     name  ms  gflop  gflops
 like ops_bench. Run with Debian's /usr/bin/python3 (python3-torch):
@@ -95,8 +99,6 @@ def run_case(name, fn, shapes, flop, opt, reps, warmup, clock):
             return
         y = fn(*args)
         (y if y.numel() == 1 else y.sum()).backward()
-        for t in ins:
-            t.grad = None
 
     t0 = clock()
     w = 0

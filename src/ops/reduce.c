@@ -29,8 +29,25 @@ static int reduced_shape(const nb_tensor *x, unsigned mask, bool keepdim, int64_
 
 /* Sum of n contiguous floats in double, in a fixed order: sixteen
  * accumulators (four AVX vectors of four doubles) hide the latency of the
- * adds, which one or four scalar chains cannot; without AVX, four chains. */
-#if defined(__AVX2__)
+ * adds, which one or four scalar chains cannot; with AVX-512, sixty-four in
+ * eight vectors of eight (twice the floats per instruction: a sum of 1.6M
+ * floats otherwise ran at half the speed of PyTorch's float one); without
+ * AVX, four chains. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+static inline double row_sum(const float *p, int64_t n) {
+    __m512d a[8];
+    for (int k = 0; k < 8; k++) a[k] = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++) a[k] = _mm512_add_pd(a[k], _mm512_cvtps_pd(_mm256_loadu_ps(p + i + 8 * k)));
+    for (; i + 8 <= n; i += 8) a[0] = _mm512_add_pd(a[0], _mm512_cvtps_pd(_mm256_loadu_ps(p + i)));
+    for (int k = 0; k < 4; k++) a[k] = _mm512_add_pd(a[k], a[k + 4]);
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a[0], a[1]), _mm512_add_pd(a[2], a[3])));
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+#elif defined(__AVX2__)
 #include <immintrin.h>
 static inline double row_sum(const float *p, int64_t n) {
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
