@@ -325,6 +325,40 @@ static inline void transpose16(__m512 r[16]) {
     }
 }
 
+/* Stores a tile of at most 8 positions: r[0..8) are positions of 16
+ * channels; channel ch < nc gets its first nv positions at y + ch*ld. An
+ * 8x16 transpose in 24 shuffles (pairs, quads, then 128-bit lanes of two
+ * registers side by side), where transpose16 takes 64 for 16 rows. */
+static inline void store_tile8(const __m512 r[8], int64_t nc, int nv, float *y, int64_t ld) {
+    __m512 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[i] (u[4+i]): in 128-bit lane l, channel 4l+i at positions 0-3 (4-7) */
+    for (int h = 0; h < 8; h += 4) {
+        __m512d a = _mm512_castps_pd(t[h]), b = _mm512_castps_pd(t[h + 1]);
+        __m512d c = _mm512_castps_pd(t[h + 2]), d = _mm512_castps_pd(t[h + 3]);
+        u[h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[h + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[h + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* lanes (l of u[i], l of u[4+i]) side by side: channel 4l+i's 8 positions */
+    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __mmask8 keep = (__mmask8)((1u << nv) - 1);
+    for (int i = 0; i < 4; i++) {
+        __m512 v[2] = {_mm512_permutex2var_ps(u[i], lo, u[4 + i]), _mm512_permutex2var_ps(u[i], hi, u[4 + i])};
+        for (int k = 0; k < 4; k++) { /* channels i, 4+i (v[0]), 8+i, 12+i (v[1]) */
+            int64_t ch = 4 * k + i;
+            if (ch >= nc) continue;
+            __m256 row = k & 1 ? _mm512_extractf32x8_ps(v[k >> 1], 1) : _mm512_castps512_ps256(v[k >> 1]);
+            _mm256_mask_storeu_ps(y + ch * ld, keep, row);
+        }
+    }
+}
+
 /* gyT [P, ncp] = gy [OC, P] transposed, channels OC..ncp zero: 16x16 blocks
  * in registers, the last P % 16 positions one by one. */
 static void to_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp, float *gyT) {
@@ -497,13 +531,19 @@ static void direct_image_rows(const float *xpad, int64_t Wp, const int64_t *koff
                 const __mmask16 keep = (__mmask16)((1u << nv) - 1);
                 for (int q = 0; q < (two ? 2 : 1); q++) {
                     int64_t c0 = (pb + q) * VB, nc = n - c0 < VB ? n - c0 : VB;
+                    float *yt = y + c0 * P + oh * OW + ow0;
+                    /* the bias, one vector of channels, added to each position */
+                    const __m512 bv = bias ? _mm512_maskz_loadu_ps((__mmask16)((1u << nc) - 1), bias + c0)
+                                           : _mm512_setzero_ps();
                     __m512 r[16];
-                    for (int j = 0; j < 16; j++) r[j] = j < R ? _mm512_load_ps(acc + (q * R + j) * VB) : _mm512_setzero_ps();
-                    transpose16(r);
-                    for (int64_t ch = 0; ch < nc; ch++) {
-                        __m512 v = bias ? _mm512_add_ps(r[ch], _mm512_set1_ps(bias[c0 + ch])) : r[ch];
-                        _mm512_mask_storeu_ps(y + (c0 + ch) * P + oh * OW + ow0, keep, v);
+                    for (int j = 0; j < 16; j++)
+                        r[j] = j < R ? _mm512_add_ps(_mm512_load_ps(acc + (q * R + j) * VB), bv) : _mm512_setzero_ps();
+                    if (R <= 8) {
+                        store_tile8(r, nc, nv, yt, P);
+                        continue;
                     }
+                    transpose16(r);
+                    for (int64_t ch = 0; ch < nc; ch++) _mm512_mask_storeu_ps(yt + ch * P, keep, r[ch]);
                 }
             }
         }
