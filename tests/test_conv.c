@@ -19,7 +19,7 @@ typedef struct {
  * the stride is 1, including padding beyond the kernel's reach (case 10,
  * where the input gradient crops instead of padding). Cases 11-12 fill two
  * and three panels (29 and 45 channels; 32 input channels), which the
- * AVX-512 kernels tile in pairs. Cases 7 and 13-18 have unit horizontal
+ * AVX-512 kernels tile in pairs. Cases 7 and 13-20 have unit horizontal
  * stride and dilation and 3 or 5 taps per kernel row, which the AVX-512
  * kernels take by row tiles: one and two panels, rows that end in a short
  * tile, vertical stride and dilation (14), and the input gradient by row
@@ -28,7 +28,10 @@ typedef struct {
  * bottom, and the input gradient crops. They also skip the padding columns
  * at a row's ends when there are (KW-1)/2 of them: both ends (13, 15), one
  * (17: the right, too little on the left). Case 18 stores tiles of
- * at most 8 positions (a transpose of their own) into a panel of 13. */
+ * at most 8 positions (a transpose of their own) into a panel of 13. The
+ * weight gradient takes the same cases by row tiles of NR kernel rows, with
+ * rows left over in 14 (two panels), 19 (one, KW 5: the CNN's first layer)
+ * and 20 (one, KW 3). */
 static const conv_case cases[] = {
     {2, 3, 7, 6, 4, 3, 3, {.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1}},
     {1, 2, 9, 8, 3, 3, 2, {.stride_h = 2, .stride_w = 3, .pad_bottom = 2, .pad_left = 1, .dil_w = 2}},
@@ -49,6 +52,8 @@ static const conv_case cases[] = {
     {2, 16, 4, 9, 16, 3, 3, {.pad_top = 3, .pad_bottom = 4, .pad_left = 1, .pad_right = 1}},
     {1, 16, 5, 12, 16, 5, 5, {.pad_top = 2, .pad_bottom = 2, .pad_left = 1, .pad_right = 3}},
     {2, 4, 5, 10, 29, 3, 3, {.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1}},
+    {1, 1, 6, 12, 16, 5, 5, {.pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2}},
+    {1, 5, 6, 7, 13, 2, 3, {.pad_top = 1, .pad_left = 1, .pad_right = 1}},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

@@ -614,6 +614,124 @@ static void direct_image(const float *xpad, int64_t Wp, const int64_t *koff, int
     }
 }
 
+/* Weight-gradient row tiles, for unit horizontal stride and dilation: a
+ * tile is the KW taps of NR kernel rows in NP panels, summed over the
+ * output positions of each output row. At position ow, tap k meets input
+ * ow + k, so the inputs are broadcast once each into a window of KW
+ * registers that slides along the row (slot e % KW holds input e), and each
+ * position costs one broadcast per kernel row and NP loads of gy for
+ * NR*KW*NP FMAs, where a tile of taps takes a broadcast per tap. */
+static inline __attribute__((always_inline)) void wgrad_row_step(const float *const *xr, const float *gp, int s,
+                                                                 int64_t ow, __m512 *acc, __m512 *win,
+                                                                 const int KW, const int NP, const int NR) {
+    __m512 gv[2];
+    for (int q = 0; q < 2; q++)
+        if (q < NP) gv[q] = _mm512_loadu_ps(gp + q * VB);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        if (i >= NR) continue;
+        win[i * KW + (s + KW - 1) % KW] = _mm512_set1_ps(xr[i][ow + s + KW - 1]); /* the newest input */
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            if (k >= KW) continue;
+            for (int q = 0; q < 2; q++)
+                if (q < NP)
+                    acc[(i * KW + k) * NP + q] =
+                        _mm512_fmadd_ps(win[i * KW + (s + k) % KW], gv[q], acc[(i * KW + k) * NP + q]);
+        }
+    }
+}
+
+/* gwT [taps of rows r0 .. r0+NR-1, the NP panels from g's] += the tile,
+ * over output rows [oh0, oh1). */
+static inline __attribute__((always_inline)) void wgrad_rows(const float *xpad, int64_t Wp, const int64_t *koff,
+                                                             int64_t r0, const float *g, int64_t ncp, int64_t oh0,
+                                                             int64_t oh1, int64_t OW, int64_t sh, float *gwT,
+                                                             const int KW, const int NP, const int NR) {
+    __m512 acc[32], win[32];
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; j++) /* (constant counts: see row_tile_row) */
+        if (j < NR * KW * NP) acc[j] = _mm512_setzero_ps();
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        const float *xr[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            if (i < NR) xr[i] = xpad + koff[(r0 + i) * KW] + oh * sh * Wp;
+        const float *gr = g + oh * OW * ncp;
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+#pragma GCC unroll 8
+            for (int e = 0; e < 8; e++)
+                if (i < NR && e < KW) /* (the last slot is written before it is read) */
+                    win[i * KW + e] = e < KW - 1 ? _mm512_set1_ps(xr[i][e]) : _mm512_setzero_ps();
+        int64_t ow = 0;
+        for (; ow + KW <= OW; ow += KW)
+#pragma GCC unroll 8
+            for (int s = 0; s < 8; s++)
+                if (s < KW) wgrad_row_step(xr, gr + (ow + s) * ncp, s, ow, acc, win, KW, NP, NR);
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++) /* the last OW % KW positions */
+            if (s < KW - 1 && ow + s < OW) wgrad_row_step(xr, gr + (ow + s) * ncp, s, ow, acc, win, KW, NP, NR);
+    }
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; j++)
+        if (j < NR * KW * NP) {
+            int i = j / (KW * NP), k = j / NP % KW, q = j % NP;
+            float *dst = gwT + ((r0 + i) * KW + k) * ncp + q * VB;
+            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[j]));
+        }
+}
+
+typedef void (*wgrad_rows_fn)(const float *, int64_t, const int64_t *, int64_t, const float *, int64_t, int64_t,
+                              int64_t, int64_t, int64_t, float *);
+#define WGRAD_ROWS(KW, NP, NR)                                                                                 \
+    static void wgrad_rows_##KW##_##NP##_##NR(const float *xpad, int64_t Wp, const int64_t *koff, int64_t r0,  \
+                                              const float *g, int64_t ncp, int64_t oh0, int64_t oh1,          \
+                                              int64_t OW, int64_t sh, float *gwT) {                           \
+        wgrad_rows(xpad, Wp, koff, r0, g, ncp, oh0, oh1, OW, sh, gwT, KW, NP, NR);                             \
+    }
+/* NR*KW*NP accumulators, at least 8 for two FMA units of latency 4, and
+ * NR*KW window registers; NR = 1 for the rows left over. */
+WGRAD_ROWS(3, 1, 3)
+WGRAD_ROWS(3, 1, 1)
+WGRAD_ROWS(3, 2, 2)
+WGRAD_ROWS(3, 2, 1)
+WGRAD_ROWS(5, 1, 2)
+WGRAD_ROWS(5, 1, 1)
+WGRAD_ROWS(5, 2, 1)
+
+/* The weight gradient of one image by row tiles; false (nothing done) if
+ * none has this KW. trows: tap_rows. */
+static bool wgrad_image_rows(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
+                             int64_t KW, const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh,
+                             float *gwT) {
+    wgrad_rows_fn one[2], many[2];
+    int nr[2];
+    if (KW == 3) {
+        many[0] = wgrad_rows_3_1_3, one[0] = wgrad_rows_3_1_1, nr[0] = 3;
+        many[1] = wgrad_rows_3_2_2, one[1] = wgrad_rows_3_2_1, nr[1] = 2;
+    } else if (KW == 5) {
+        many[0] = wgrad_rows_5_1_2, one[0] = wgrad_rows_5_1_1, nr[0] = 2;
+        many[1] = one[1] = wgrad_rows_5_2_1, nr[1] = 1;
+    } else {
+        return false;
+    }
+    (void)OH;
+    int64_t rows = K / KW, npan = ncp / VB;
+    for (int64_t pb = 0; pb < npan; pb += 2) {
+        const int two = pb + 1 < npan;
+        for (int64_t r0 = 0; r0 < rows;) {
+            const int n = rows - r0 >= nr[two] ? nr[two] : 1;
+            int64_t oh0, oh1; /* output rows where one of the tile's kernel rows reads data */
+            tile_rows(trows, r0 * KW, n * (int)KW, &oh0, &oh1);
+            if (oh0 < oh1)
+                (n > 1 ? many : one)[two](xpad, Wp, koff, r0, gyT + pb * VB, ncp, oh0, oh1, OW, sh, gwT + pb * VB);
+            r0 += n;
+        }
+    }
+    return true;
+}
+
 /* One image's share of the weight gradient: gwT [K, ncp] += sum over
  * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
  * output gradient with channels last, padded to ncp (a multiple of 16). */
@@ -867,6 +985,11 @@ static void gwt_image(const geom *g, const gwt *p, const float *gyn, const float
             for (int j = 0; j < VB; j++) bacc[o0 + j] += (s[0][j] + s[1][j]) + (s[2][j] + s[3][j]);
         }
     pad_image(xn, g->C, g->H, g->W, g->pt, g->pl, p->Hp, p->Wp, xpad);
+#if defined(__AVX512F__)
+    if (g->sw == 1 && g->dw == 1 &&
+        wgrad_image_rows(xpad, p->Wp, p->koff, p->trows, g->K, g->KW, gyT, p->ncp, g->OH, g->OW, g->sh, acc))
+        return;
+#endif
     direct_wgrad_image(xpad, p->Wp, p->koff, p->trows, g->K, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
 }
 
