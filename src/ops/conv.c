@@ -258,12 +258,18 @@ static float *pack_panels(const float *w, int64_t n, int64_t K) {
 }
 
 
+/* The taps over the input padded by (pt, pl): the forward's and the weight
+ * gradient's. */
+static conv_taps input_taps(const geom *g) {
+    return (conv_taps){g->KH, g->KW, g->dh, g->dw, g->pt, g->pt + g->H, g->pl, g->pl + g->W};
+}
+
 /* y = conv(x, w) + b with nb__conv_image on each padded image. */
 static void forward_direct(const geom *g, const float *x, const float *w, const float *b, float *y) {
     int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr, xsz = g->C * Hp * Wp;
     const int64_t *koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, Hp, Wp);
     const float *wp = pack_panels(w, g->OC, g->K);
-    const conv_taps t = {g->KH, g->KW, g->dh, g->dw, g->pt, g->pt + g->H, g->pl, g->pl + g->W};
+    const conv_taps t = input_taps(g);
     int nt = batch_threads(g);
     float *scratch = nb_arena_alloc(sizeof(float) * (size_t)(nt * (xsz + ROW_SLACK)));
     NB_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
@@ -286,6 +292,7 @@ static void forward_direct(const geom *g, const float *x, const float *w, const 
  * gin holds what every image needs; gin_image runs one. */
 typedef struct {
     int64_t top, left, Hq, Wq, gsz, Kt; /* gsz: floats of a padded gy image; Kt: taps (o, m, k) */
+    conv_taps t;
     const int64_t *koff;
     const float *wp;
 } gin;
@@ -301,6 +308,10 @@ static gin gin_make(const geom *g, const float *w) {
                 for (int64_t k = 0; k < g->KW; k++)
                     wf[c * p.Kt + (o * g->KH + m) * g->KW + k] =
                         w[((o * g->C + c) * g->KH + g->KH - 1 - m) * g->KW + g->KW - 1 - k];
+    /* gy lies at rows top .. top + OH and columns left .. left + OW of the
+     * padded image (top, left < 0: cropped) */
+    p.t = (conv_taps){g->KH, g->KW, g->dh, g->dw, p.top > 0 ? p.top : 0, p.top + g->OH, p.left > 0 ? p.left : 0,
+                      p.left + g->OW};
     p.koff = tap_offsets(g->OC, g->KH, g->KW, g->dh, g->dw, p.Hq, p.Wq);
     p.wp = pack_panels(wf, g->C, p.Kt);
     return p;
@@ -309,11 +320,7 @@ static gin gin_make(const geom *g, const float *w) {
 /* gx_n from gy_n; gpad: gsz + ROW_SLACK floats, zero where padding goes. */
 static void gin_image(const geom *g, const gin *p, const float *gyn, float *gpad, float *gxn) {
     pad_image(gyn, g->OC, g->OH, g->OW, p->top, p->left, p->Hq, p->Wq, gpad);
-    /* gy lies at rows top .. top + OH and columns left .. left + OW of the
-     * padded image (top, left < 0: cropped) */
-    const conv_taps t = {g->KH, g->KW, g->dh, g->dw, p->top > 0 ? p->top : 0, p->top + g->OH,
-                    p->left > 0 ? p->left : 0, p->left + g->OW};
-    nb__conv_image(gpad, p->Wq, p->koff, p->Kt, &t, p->wp, g->C, g->H, g->W, 1, 1, NULL, gxn);
+    nb__conv_image(gpad, p->Wq, p->koff, p->Kt, &p->t, p->wp, g->C, g->H, g->W, 1, 1, NULL, gxn);
 }
 
 /* The weight gradient: gw = sum_n nb__conv_wgrad_image(x_n, gy_n), and the
@@ -322,6 +329,7 @@ static void gin_image(const geom *g, const gin *p, const float *gyn, float *gpad
  * [K, ncp] and [ncp] sums, added in thread order (deterministic). */
 typedef struct {
     int64_t Hp, Wp, xsz, ncp, gsz, wsz; /* a thread's scratch: xpad [xsz], gyT [gsz], sums [wsz], [ncp] */
+    conv_taps t;
     const int64_t *koff, *trows; /* trows: tap_rows */
 } gwt;
 
@@ -330,9 +338,9 @@ static gwt gwt_make(const geom *g) {
     p.xsz = g->C * p.Hp * p.Wp;
     p.gsz = g->P * p.ncp;
     p.wsz = g->K * p.ncp;
+    p.t = input_taps(g);
     p.koff = tap_offsets(g->C, g->KH, g->KW, g->dh, g->dw, p.Hp, p.Wp);
-    p.trows = tap_rows(&(conv_taps){g->KH, g->KW, g->dh, g->dw, g->pt, g->pt + g->H, g->pl, g->pl + g->W}, g->K, g->OH,
-                       g->sh);
+    p.trows = tap_rows(&p.t, g->K, g->OH, g->sh);
     return p;
 }
 static int64_t gwt_scratch(const gwt *p) { return p->xsz + p->gsz + p->wsz + p->ncp; }
@@ -354,8 +362,7 @@ static void gwt_image(const geom *g, const gwt *p, const float *gyn, const float
             for (int j = 0; j < VB; j++) bacc[o0 + j] += (s[0][j] + s[1][j]) + (s[2][j] + s[3][j]);
         }
     pad_image(xn, g->C, g->H, g->W, g->pt, g->pl, p->Hp, p->Wp, xpad);
-    const conv_taps t = {g->KH, g->KW, g->dh, g->dw, g->pt, g->pt + g->H, g->pl, g->pl + g->W};
-    nb__conv_wgrad_image(xpad, p->Wp, p->koff, p->trows, g->K, &t, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
+    nb__conv_wgrad_image(xpad, p->Wp, p->koff, p->trows, g->K, &p->t, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
 }
 
 /* gw [OC, K] (and gb [OC]) from the nt threads' sums, stride floats apart. */

@@ -13,22 +13,23 @@
  * broadcasts for 12 FMAs. */
 #define T512 12
 
+/* The first two steps of a transpose, on four rows r[0..4): afterwards, in
+ * each 128-bit lane l, q[j] holds element 4l+j of the four rows (pairs of
+ * floats interleaved, then pairs of pairs). */
+static inline void transpose_quads(const __m512 *r, __m512 *q) {
+    __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1])), t1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1]));
+    __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[2], r[3])), t3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[2], r[3]));
+    q[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    q[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    q[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    q[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+}
+
 /* r[0..16) as the rows of a 16x16 matrix, transposed in registers
- * (pairs of floats, then of pairs, then of 128-bit quarters, then halves). */
+ * (transpose_quads on each four rows, then 128-bit quarters, then halves). */
 static inline void transpose16(__m512 r[16]) {
     __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
+    for (int i = 0; i < 16; i += 4) transpose_quads(r + i, r + i);
     for (int i = 0; i < 16; i += 8)
         for (int j = 0; j < 4; j++) {
             t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
@@ -42,23 +43,13 @@ static inline void transpose16(__m512 r[16]) {
 
 /* Stores a tile of at most 8 positions: r[0..8) are positions of 16
  * channels; channel ch < nc gets its first nv positions at y + ch*ld. An
- * 8x16 transpose in 24 shuffles (pairs, quads, then 128-bit lanes of two
- * registers side by side), where transpose16 takes 64 for 16 rows. */
+ * 8x16 transpose in 24 shuffles (transpose_quads on each four positions,
+ * then 128-bit lanes of two registers side by side), where transpose16
+ * takes 64 for 16 rows. */
 static inline void store_tile8(const __m512 r[8], int64_t nc, int nv, float *y, int64_t ld) {
-    __m512 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    /* u[i] (u[4+i]): in 128-bit lane l, channel 4l+i at positions 0-3 (4-7) */
-    for (int h = 0; h < 8; h += 4) {
-        __m512d a = _mm512_castps_pd(t[h]), b = _mm512_castps_pd(t[h + 1]);
-        __m512d c = _mm512_castps_pd(t[h + 2]), d = _mm512_castps_pd(t[h + 3]);
-        u[h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        u[h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        u[h + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        u[h + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
+    __m512 u[8]; /* u[i] (u[4+i]): in 128-bit lane l, channel 4l+i at positions 0-3 (4-7) */
+    transpose_quads(r, u);
+    transpose_quads(r + 4, u + 4);
     /* lanes (l of u[i], l of u[4+i]) side by side: channel 4l+i's 8 positions */
     const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
@@ -99,10 +90,9 @@ void nb__conv_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp,
 
 /* One kernel row of a row tile: xr its first input, u0/u1 its KW weight
  * vectors in each panel. The first row sets the sums instead of adding to
- * zeros. With edge, the first and last P = (KW-1)/2 inputs are padding (a
- * tile at both ends of a "same" convolution's row; lo, hi: the left or right
- * end only), and their products are skipped: 6 of 70 in a 14-wide row of a
- * 5x5 kernel. Loops over the register arrays have constant counts: one of R
+ * zeros. With lo (hi), the first (last) (KW-1)/2 inputs are padding, at the
+ * left (right) end of a "same" convolution's row, and their products are
+ * skipped: 6 of 70 in a 14-wide row of a 5x5 kernel. Loops over the register arrays have constant counts: one of R
  * or KW iterations, unrolled only after inlining, makes the compiler keep the
  * array on the stack. */
 static inline __attribute__((always_inline)) void row_tile_row(const float *xr, const float *u0, const float *u1,
