@@ -329,6 +329,59 @@ TEST(test_optim_step_zero_sums_replicas_steps_and_zeroes) {
     }
 }
 
+/* The step's threads split the elements of all parameters, cutting runs and
+ * parameters anywhere: every element must be updated once, whatever the
+ * thread count, and a parameter without a .grad left alone. Checked against
+ * SGD with momentum and weight decay evaluated per element in double. */
+TEST(test_optim_step_updates_every_element_for_any_thread_count) {
+    enum { NP = 5 };
+    const int64_t sizes[NP] = {40000, 7, 30001, 5, 16385};
+    const double lr = 0.1, mu = 0.9, wd = 0.01;
+    int threads = nb_get_threads();
+    for (int nt = 1; nt <= 3; nt++) {
+        nb_set_threads(nt);
+        nb_param p[NP];
+        double *w[NP], *v[NP];
+        for (int i = 0; i < NP; i++) {
+            p[i] = (nb_param){nb_test_param(1, &sizes[i], 1.f), i != 1};
+            w[i] = malloc(sizeof(double) * (size_t)sizes[i]);
+            v[i] = calloc((size_t)sizes[i], sizeof(double));
+            for (int64_t j = 0; j < sizes[i]; j++) w[i][j] = p[i].t->data[j];
+        }
+        nb_tensor_free(p[3].t->grad); /* never received a gradient */
+        p[3].t->grad = NULL;
+        nb_optim *op = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = (float)lr, .momentum = (float)mu,
+                                                     .weight_decay = (float)wd}, p, NP);
+        for (int step = 0; step < 2; step++) {
+            for (int i = 0; i < NP; i++) {
+                if (!p[i].t->grad) continue;
+                double d = p[i].decay ? wd : 0.0;
+                for (int64_t j = 0; j < sizes[i]; j++) {
+                    float g = (float)nb_rng_normal(nb_test_rng());
+                    p[i].t->grad->data[j] = g;
+                    v[i][j] = mu * v[i][j] + g + d * w[i][j];
+                    w[i][j] -= lr * v[i][j];
+                }
+            }
+            nb_optim_step(op);
+            for (int i = 0; i < NP; i++)
+                for (int64_t j = 0; j < sizes[i]; j++)
+                    if (fabs(p[i].t->data[j] - w[i][j]) > 1e-5 * fmax(1.0, fabs(w[i][j]))) {
+                        CHECK_MSG(0, "%d threads, step %d, parameter %d [%lld]: %.9g, expected %.9g", nt, step, i,
+                                  (long long)j, (double)p[i].t->data[j], w[i][j]);
+                        break;
+                    }
+        }
+        nb_optim_free(op);
+        for (int i = 0; i < NP; i++) {
+            nb_tensor_free(p[i].t);
+            free(w[i]);
+            free(v[i]);
+        }
+    }
+    nb_set_threads(threads);
+}
+
 TEST(test_optim_zero_grad_set_lr_and_steps) {
     nb_tensor *w = param_from(2, (double[]){1.0, 2.0});
     nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);

@@ -3,11 +3,15 @@
 #include "../core/internal.h"
 #include <math.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
-/* A step runs as one parallel loop over runs of parameters, so small and
- * large tensors share the threads and no thread waits at a barrier per
- * tensor; a run fits in L2 cache, so summing replicas' gradients into it
- * and then updating it is one pass over memory. */
+/* A step runs as one parallel region over all parameters' elements, so
+ * small and large tensors share the threads and no thread waits at a barrier
+ * per tensor. Within a thread's share the work goes in runs that fit in L2
+ * cache, so summing replicas' gradients into a run and then updating it is
+ * one pass over memory. */
 #define SPAN 16384
 typedef struct { int p; int64_t lo, hi; } span;
 
@@ -225,10 +229,25 @@ static void step(nb_optim *op, nb_tensor **const *extra, int nextra, bool zero) 
     op->steps++;
     /* Step scalars in double, as PyTorch forms them from Python floats. */
     double bc1 = 1.0 - pow(op->beta1, (double)op->steps), bc2 = 1.0 - pow(op->beta2, (double)op->steps);
-#pragma omp parallel for schedule(static) if (total >= NB_PAR_MIN)
-    for (int k = 0; k < op->nspans; k++)
-        if (op->params[op->spans[k].p].t->grad) /* never received a gradient: left alone, as PyTorch does */
-            step_span(op, op->spans[k], bc1, bc2, extra, nextra, zero);
+    /* Each thread takes an equal share of the elements, not of the runs: an
+     * MLP's runs are a dozen of its first weight matrix and a few short ones,
+     * so an even split of runs left one thread four times the other's work. */
+#pragma omp parallel if (total >= NB_PAR_MIN)
+    {
+        int64_t lo = 0, hi = total;
+#ifdef _OPENMP
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        lo = total * t / nt, hi = total * (t + 1) / nt;
+#endif
+        int64_t off = 0; /* elements of the runs before run k */
+        for (int k = 0; k < op->nspans && off < hi; k++) {
+            span r = op->spans[k];
+            if (!op->params[r.p].t->grad) continue; /* never received a gradient: left alone, as PyTorch does */
+            int64_t a = lo > off ? lo : off, b = hi < off + (r.hi - r.lo) ? hi : off + (r.hi - r.lo);
+            if (a < b) step_span(op, (span){r.p, r.lo + a - off, r.lo + b - off}, bc1, bc2, extra, nextra, zero);
+            off += r.hi - r.lo;
+        }
+    }
 }
 
 void nb_optim_step(nb_optim *op) { step(op, NULL, 0, false); }
