@@ -71,8 +71,7 @@ void nb__accum_uniform(nb_tensor *x, nb_tensor *g) {
     if (dst) {
         const float v = g->data[0];
         int64_t m = x->size;
-        NB_OMP_FOR(m)
-        for (int64_t i = 0; i < m; i++) dst[i] += v;
+        NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { dst[i] += v; });
         return;
     }
     /* A stand-in is shaped [] so that it broadcasts against anything; a
@@ -126,8 +125,7 @@ void nb_backward(nb_tensor *loss) {
             float *dst = x->grad->data;
             const float *src = nb__whole(x, x->tgrad)->data;
             int64_t m = x->size;
-            NB_OMP_FOR(m)
-            for (int64_t i = 0; i < m; i++) dst[i] += src[i];
+            NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { dst[i] += src[i]; });
             x->tgrad = NULL;
         }
     }

@@ -98,13 +98,35 @@ double nb__sum_floats(const float *x, int64_t n);
  * (a fused op of activation.c; cross-entropy's backward uses it too). */
 nb_tensor *nb__softmax_grad(nb_tensor *y, nb_tensor *g, int axis);
 
-/* Kernel helpers. Loops above this many elements run on OpenMP threads. */
+/* Kernel helpers. Loops of at least this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 #define NB_PRAGMA(x) _Pragma(#x)
+/* NB_PARALLEL(go, clauses, statement) runs the statement under
+ * `#pragma omp parallel clauses` when go holds and the caller may fork
+ * (nb__fork), and as plain serial code otherwise. Plain code, not a region
+ * whose `if` clause is false: libgomp ends even a team of one thread (an `if`
+ * that fails, or a region nested in a busy thread) with a futex system call,
+ * 1.4-2.4 us here, and a training step runs dozens of small loops. */
 #ifdef _OPENMP
-#define NB_OMP_FOR(n) NB_PRAGMA(omp parallel for schedule(static) if ((n) >= NB_PAR_MIN))
+#include <omp.h>
+static inline bool nb__fork(bool go) { return go && !omp_in_parallel() && omp_get_max_threads() > 1; }
+#define NB_PARALLEL(go, clauses, ...)                                  \
+    do {                                                               \
+        if (nb__fork(go)) {                                            \
+            NB_PRAGMA(omp parallel clauses)                            \
+            __VA_ARGS__                                                \
+        } else {                                                       \
+            __VA_ARGS__                                                \
+        }                                                              \
+    } while (0)
 #else
-#define NB_OMP_FOR(n)
+#define NB_PARALLEL(go, clauses, ...) \
+    do {                              \
+        __VA_ARGS__                   \
+    } while (0)
 #endif
+/* NB_PARALLEL_FOR(work, for (...) {...}): the loop split statically across
+ * the threads when work (elements touched) is at least NB_PAR_MIN. */
+#define NB_PARALLEL_FOR(work, ...) NB_PARALLEL((work) >= NB_PAR_MIN, for schedule(static), __VA_ARGS__)
 
 #endif

@@ -70,8 +70,8 @@ void nb_zero_grad(nb_tensor *t) {
     if (!t->grad) return;
     float *g = t->grad->data;
     int64_t n = t->size;
-    NB_OMP_FOR(n) /* between two training steps this is serial time: share it */
-    for (int64_t i = 0; i < n; i++) g[i] = 0.f;
+    /* between two training steps this is serial time: share it */
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { g[i] = 0.f; });
 }
 
 /* --- arena -------------------------------------------------------------- */
@@ -154,8 +154,7 @@ float nb_item(const nb_tensor *t) {
 void nb_fill(nb_tensor *t, float v) {
     float *d = t->data;
     int64_t n = t->size;
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) d[i] = v;
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { d[i] = v; });
 }
 
 void nb_copy_into(nb_tensor *dst, const nb_tensor *src) {

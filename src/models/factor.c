@@ -216,8 +216,7 @@ void nb_factor_transform(const nb_factor *m, const nb_tensor *X, double *H, doub
                 for (int b = a + 1; b < k; b++) cov[a * k + b] = cov[b * k + a];
         }
     }
-    NB_OMP_FOR(n * d * k)
-    for (int64_t i = 0; i < n; i++) {
+    NB_PARALLEL_FOR(n * d * k, for (int64_t i = 0; i < n; i++) {
         double *h = H + i * k;
         const float *x = X->data + i * d;
         for (int r = 0; r < k; r++) { /* W Psi^-1 (x - mu), or the projection W (x - mu) */
@@ -227,7 +226,7 @@ void nb_factor_transform(const nb_factor *m, const nb_tensor *X, double *H, doub
         }
         if (!proj) /* E[h | x] = M^-1 W Psi^-1 (x - mu), by the Cholesky factor */
             LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', k, 1, M, k, h, 1);
-    }
+    });
     free(M);
 }
 

@@ -57,8 +57,7 @@ static double estep(const nb_gmm *m, const chol *c, const double *x, int64_t n, 
     double *lp = malloc(sizeof(double) * (size_t)(n * k)), *base = malloc(sizeof(double) * (size_t)k);
     for (int64_t q = 0; q < k; q++) base[q] = log(m->weights[q]) - 0.5 * (c0 + c->logdet[q]);
     if (m->diagonal) {
-        NB_OMP_FOR(n * kd)
-        for (int64_t i = 0; i < n; i++)
+        NB_PARALLEL_FOR(n * kd, for (int64_t i = 0; i < n; i++) {
             for (int64_t q = 0; q < k; q++) {
                 const double *L = c->L + q * per, *mu = m->means + q * d;
                 double s = 0;
@@ -68,6 +67,7 @@ static double estep(const nb_gmm *m, const chol *c, const double *x, int64_t n, 
                 }
                 lp[i * k + q] = base[q] - 0.5 * s;
             }
+        });
     } else {
         double *Pall = calloc((size_t)(d * kd), sizeof(double)), *muP = calloc((size_t)kd, sizeof(double));
         double *Li = malloc(sizeof(double) * (size_t)(d * d));
@@ -87,14 +87,14 @@ static double estep(const nb_gmm *m, const chol *c, const double *x, int64_t n, 
             int64_t nb = n - r0 < B ? n - r0 : B;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kd, (int)d, 1.0, x + r0 * d, (int)d,
                         Pall, (int)kd, 0.0, Z, (int)kd);
-            NB_OMP_FOR(nb * kd)
-            for (int64_t i = 0; i < nb; i++)
+            NB_PARALLEL_FOR(nb * kd, for (int64_t i = 0; i < nb; i++) {
                 for (int64_t q = 0; q < k; q++) {
                     const double *zz = Z + i * kd + q * d, *mp = muP + q * d;
                     double s = 0;
                     for (int64_t j = 0; j < d; j++) s += (zz[j] - mp[j]) * (zz[j] - mp[j]);
                     lp[(r0 + i) * k + q] = base[q] - 0.5 * s;
                 }
+            });
         }
         free(Z);
         free(Pall);

@@ -163,8 +163,7 @@ void nb_linreg_free(nb_linreg *m) {
 void nb_linreg_predict(const nb_linreg *m, const nb_tensor *X, double *mean, double *var) {
     int64_t n = X->shape[0], d = m->d, p = d + 1;
     if (X->ndim != 2 || X->shape[1] != d) nb_fatal("linreg_predict", "X must be [n, %lld]", (long long)d);
-    NB_OMP_FOR(n * d)
-    for (int64_t i = 0; i < n; i++) {
+    NB_PARALLEL_FOR(n * d, for (int64_t i = 0; i < n; i++) {
         const float *xi = X->data + i * d;
         double s = m->b;
         for (int64_t j = 0; j < d; j++) s += m->w[j] * xi[j];
@@ -181,7 +180,7 @@ void nb_linreg_predict(const nb_linreg *m, const nb_tensor *X, double *mean, dou
             q += xa * t;
         }
         var[i] = m->sigma2 + q;
-    }
+    });
 }
 
 double nb_linreg_loglik(const nb_linreg *m, const nb_tensor *X, const float *y) {

@@ -117,8 +117,7 @@ void nb_logreg_free(nb_logreg *m) {
 void nb_logreg_predict(const nb_logreg *m, const nb_tensor *X, double *p, float *labels) {
     int64_t n = X->shape[0], d = m->d, K = m->nclass;
     if (X->ndim != 2 || X->shape[1] != d) nb_fatal("logreg_predict", "X must be [n, %lld]", (long long)d);
-    NB_OMP_FOR(n * d * m->k)
-    for (int64_t i = 0; i < n; i++) {
+    NB_PARALLEL_FOR(n * d * m->k, for (int64_t i = 0; i < n; i++) {
         const float *x = X->data + i * d;
         double z[256], *zz = K <= 256 ? z : malloc(sizeof(double) * (size_t)K);
         for (int r = 0; r < m->k; r++) {
@@ -142,7 +141,7 @@ void nb_logreg_predict(const nb_logreg *m, const nb_tensor *X, double *p, float 
         if (p) memcpy(p + i * K, zz, sizeof(double) * (size_t)K);
         if (labels) labels[i] = (float)m->classes[best];
         if (zz != z) free(zz);
-    }
+    });
 }
 
 int nb__logreg_save(const nb_logreg *m, nb__stb *b) {

@@ -520,11 +520,10 @@ void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n) {
         int64_t m = net->params[k].t->size;
         for (int j = 0; j < n; j++) {
             float *restrict src = replicas[j]->params[k].t->grad->data; /* restrict: a vector loop */
-            NB_OMP_FOR(m)
-            for (int64_t i = 0; i < m; i++) {
+            NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) {
                 dst[i] += src[i];
                 src[i] = 0.f;
-            }
+            });
         }
     }
 }

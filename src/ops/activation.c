@@ -13,11 +13,10 @@
         const float *restrict px = (x)->data;                              \
         float *restrict po = out->data;                                    \
         int64_t n_ = (x)->size;                                            \
-        NB_OMP_FOR(n_)                                                     \
-        for (int64_t i = 0; i < n_; i++) {                                 \
+        NB_PARALLEL_FOR(n_, for (int64_t i = 0; i < n_; i++) {             \
             float v = px[i];                                               \
             po[i] = (EXPR);                                                \
-        }                                                                  \
+        });                                                                \
     }
 
 /* --- eq. 20: h = max(0, z) + a min(0, z) ---------------------------------
@@ -45,11 +44,10 @@ static const nb_op op_rect_grad = {"rect_grad", rect_grad_bw, .uniform = true};
 static void rect_grad_kernel(float *restrict o, const float *restrict pg, bool gu, const float *restrict px, int64_t n,
                              float a, bool add) {
     const float g0 = pg[0];
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) {
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) {
         float d = (gu ? g0 : pg[i]) * nb__sel(px[i] > 0.f, 1.f, a);
         o[i] = add ? o[i] + d : d;
-    }
+    });
 }
 
 static nb_tensor *rect_grad(nb_tensor *g, bool gu, nb_tensor *x, float a) {
@@ -135,13 +133,12 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
     for (int k = 2; k < x->ndim; k++) inner *= x->shape[k];
     if (x->ndim < 2) inner = x->size;
     bool shared = slope->size == 1;
-    NB_OMP_FOR(x->size)
-    for (int64_t r = 0; r < rows; r++) {
+    NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < rows; r++) {
         float a = sa[shared ? 0 : r % C];
         const float *xr = px + r * inner;
         float *yr = po + r * inner;
         for (int64_t j = 0; j < inner; j++) yr[j] = nb__rect(xr[j], a);
-    }
+    });
     nb__record(&op_prelu, out, (nb_tensor *[]){x, slope}, 2);
     return out;
 }
@@ -161,11 +158,10 @@ static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool gu, bool is_tanh);
 static void sq_grad_kernel(float *restrict o, const float *restrict py, const float *restrict pg, bool gu, int64_t n,
                            bool is_tanh, bool add) {
     const float g0 = pg[0];
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) {
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) {
         float d = (gu ? g0 : pg[i]) * (is_tanh ? 1.f - py[i] * py[i] : py[i] * (1.f - py[i]));
         o[i] = add ? o[i] + d : d;
-    }
+    });
 }
 
 static void sq_grad_bw(nb_node *n, nb_tensor *u) {
@@ -237,8 +233,7 @@ static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool wan
     if (C == 0) return;
     if (inner == 1) {
         /* The common case: the axis is the last one, lines are rows. */
-        NB_OMP_FOR(x->size)
-        for (int64_t r = 0; r < l.outer; r++) {
+        NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < l.outer; r++) {
             const float *xr = px + r * C;
             float *yr = po + r * C;
             float m = xr[0];
@@ -266,7 +261,7 @@ static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool wan
                 float inv = (float)(1.0 / s);
                 for (int64_t c = 0; c < C; c++) yr[c] *= inv;
             }
-        }
+        });
         return;
     }
     /* A middle axis (channels of NCHW): lines are strided, so walk each
@@ -275,8 +270,7 @@ static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool wan
      * from the arena here, outside the threads (the arena is per thread). */
     float *mx = nb_arena_alloc(sizeof(float) * (size_t)(l.outer * inner));
     double *sm = nb_arena_alloc(sizeof(double) * (size_t)(l.outer * inner));
-    NB_OMP_FOR(x->size)
-    for (int64_t o = 0; o < l.outer; o++) {
+    NB_PARALLEL_FOR(x->size, for (int64_t o = 0; o < l.outer; o++) {
         const float *xb = px + o * C * inner;
         float *yb = po + o * C * inner, *m = mx + o * inner;
         double *s = sm + o * inner;
@@ -301,7 +295,7 @@ static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool wan
             for (int64_t c = 0; c < C; c++)
                 for (int64_t j = 0; j < inner; j++) yb[c * inner + j] *= (float)s[j];
         }
-    }
+    });
 }
 
 /* --- their backward, fused --------------------------------------------------
@@ -371,8 +365,7 @@ static inline __attribute__((always_inline)) void fused_grad_line(float *restric
  * otherwise get them as variables, and vectorize none of the variants. */
 static void fused_grad_kernel(float *o, const float *py, const float *pg, bool gu, int64_t outer, int64_t C,
                               bool is_log, bool add) {
-    NB_OMP_FOR(outer * C)
-    for (int64_t r = 0; r < outer; r++) {
+    NB_PARALLEL_FOR(outer * C, for (int64_t r = 0; r < outer; r++) {
         float *orow = o + r * C;
         const float *y = py + r * C, *g = gu ? pg : pg + r * C;
         if (is_log) {
@@ -386,7 +379,7 @@ static void fused_grad_kernel(float *o, const float *py, const float *pg, bool g
             else if (add) fused_grad_line(orow, y, g, C, false, false, true);
             else fused_grad_line(orow, y, g, C, false, false, false);
         }
-    }
+    });
 }
 
 static nb_tensor *fused_grad(nb_tensor *y, nb_tensor *g, int axis, bool is_log) {

@@ -25,8 +25,7 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, bool training, nb_rng *r) {
     const float *restrict px = x->data;
     float *restrict po = out->data;
     int64_t n = x->size;
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) po[i] = px[i] * pm[i];
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { po[i] = px[i] * pm[i]; });
     nb_node *node = nb__record(&op_dropout, out, &x, 1);
     if (node) node->aux = mask;
     return out;

@@ -19,11 +19,8 @@ static void bstrides(const nb_tensor *x, int nd, const int64_t *oshape, int64_t 
     }
 }
 
-#define BINARY_LOOP(OP, EXPR)                                               \
-    do {                                                                    \
-        NB_OMP_FOR(n)                                                       \
-        for (int64_t i = 0; i < n; i++) { float a = pa[ia(i)], b = pb[ib(i)]; po[i] = (EXPR); } \
-    } while (0)
+#define BINARY_LOOP(OP, EXPR) \
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { float a = pa[ia(i)], b = pb[ib(i)]; po[i] = (EXPR); })
 
 static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_tensor *O) {
     const float *pa = A->data, *pb = B->data;
@@ -76,17 +73,6 @@ static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_t
     }
     if (m == 0) d[m] = 1, ma[m] = mb[m] = 0, m = 1;
     int64_t inner = d[0], outer = n / inner, ai = ma[0], bi = mb[0];
-    NB_OMP_FOR(n)
-    for (int64_t r = 0; r < outer; r++) {
-        int64_t oa = 0, ob = 0, rem = r;
-        for (int k = 1; k < m; k++) {
-            int64_t idx = rem % d[k];
-            rem /= d[k];
-            oa += idx * ma[k];
-            ob += idx * mb[k];
-        }
-        float *restrict o = po + r * inner;
-        const float *x = pa + oa, *y = pb + ob;
 #define INNER(EXPR)                                                                             \
     do {                                                                                        \
         if (ai == 1 && bi == 1)                                                                 \
@@ -100,14 +86,24 @@ static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_t
         } else                                                                                  \
             for (int64_t j = 0; j < inner; j++) { float a = x[j * ai], b = y[j * bi]; o[j] = (EXPR); } \
     } while (0)
+    NB_PARALLEL_FOR(n, for (int64_t r = 0; r < outer; r++) {
+        int64_t oa = 0, ob = 0, rem = r;
+        for (int k = 1; k < m; k++) {
+            int64_t idx = rem % d[k];
+            rem /= d[k];
+            oa += idx * ma[k];
+            ob += idx * mb[k];
+        }
+        float *restrict o = po + r * inner;
+        const float *x = pa + oa, *y = pb + ob;
         switch (op) {
         case ADD: INNER(a + b); break;
         case SUB: INNER(a - b); break;
         case MUL: INNER(a * b); break;
         case DIV: INNER(a / b); break;
         }
+    });
 #undef INNER
-    }
 }
 
 static nb_tensor *binary(const nb_op *opd, binop op, nb_tensor *a, nb_tensor *b) {
@@ -148,11 +144,11 @@ static void accum_product(nb_tensor *x, nb_tensor *g, bool gu, nb_tensor *b, boo
     }
     const float *pg = g->data, *pb = b->data, g0 = pg[0];
     int64_t n = x->size;
-    NB_OMP_FOR(n) /* GCC unswitches gu and divide: four vector loops */
-    for (int64_t i = 0; i < n; i++) {
+    /* GCC unswitches gu and divide: four vector loops */
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) {
         float gi = gu ? g0 : pg[i];
         dst[i] += divide ? gi / pb[i] : gi * pb[i];
-    }
+    });
 }
 
 /* out = a + b;  da = g, db = g */
@@ -211,8 +207,7 @@ nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(&op_div, DIV, a, b
         const float *px = (x)->data;                        \
         float *po = out->data;                              \
         int64_t n = (x)->size;                              \
-        NB_OMP_FOR(n)                                       \
-        for (int64_t i = 0; i < n; i++) { float v = px[i]; po[i] = (EXPR); } \
+        NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { float v = px[i]; po[i] = (EXPR); }); \
     }
 
 /* out = x + c;  dx = g */

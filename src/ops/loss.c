@@ -45,13 +45,12 @@ static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const ce_saved *sv) {
     nb_tensor *d = nb_empty_like(o);
     const float *po = o->data;
     float *pd = d->data, scale = g->data[0] / (float)N;
-    NB_OMP_FOR(o->size)
-    for (int64_t i = 0; i < N; i++) {
+    NB_PARALLEL_FOR(o->size, for (int64_t i = 0; i < N; i++) {
         const float *r = po + i * C;
         float *dr = pd + i * C, m = sv->m[i], l = sv->l[i];
         for (int64_t c = 0; c < C; c++) dr[c] = nb__vexpf((r[c] - m) - l) * scale;
         dr[sv->y[i]] -= scale;
-    }
+    });
     nb_tensor *in[2] = {o, g};
     nb_node *n = nb__record(&op_ce_grad, d, in, 2);
     if (n) n->aux = sv->y;
@@ -83,8 +82,7 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
         sv->l = nb_arena_alloc(sizeof(float) * (size_t)N);
         memcpy(sv->y, labels, sizeof(int32_t) * (size_t)N);
     }
-    NB_OMP_FOR(logits->size)
-    for (int64_t i = 0; i < N; i++) {
+    NB_PARALLEL_FOR(logits->size, for (int64_t i = 0; i < N; i++) {
         /* Max-subtracted log-sum-exp: finite for any finite logits. */
         const float *r = po + i * C;
         float m = r[0];
@@ -96,7 +94,7 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
         for (int64_t c = 0; c < C; c++) s += nb__vexpf(r[c] - m); /* each term <= 1, the max's = 1 */
         row_loss[i] = (double)m + log(s) - r[labels[i]];
         if (sv) sv->m[i] = m, sv->l[i] = (float)log(s);
-    }
+    });
     double total = 0;
     for (int64_t i = 0; i < N; i++) total += row_loss[i];
     nb_tensor *out = nb__new(0, NULL);
@@ -124,11 +122,10 @@ nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target) {
     const float *p = pred->data, *t = target->data;
     int64_t M = pred->size;
     double s = 0;
-    NB_PRAGMA(omp parallel for simd reduction(+ : s) if (M >= NB_PAR_MIN))
-    for (int64_t i = 0; i < M; i++) {
+    NB_PARALLEL(M >= NB_PAR_MIN, for simd reduction(+ : s), for (int64_t i = 0; i < M; i++) {
         double d = (double)p[i] - t[i];
         s += d * d;
-    }
+    });
     nb_tensor *out = nb__new(0, NULL);
     out->data[0] = (float)(s / (double)M);
     nb__record(&op_mse, out, (nb_tensor *[]){pred, target}, 2);
@@ -156,11 +153,10 @@ nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target) {
     const float *z = logits->data, *y = target->data;
     int64_t M = logits->size;
     double s = 0;
-    NB_PRAGMA(omp parallel for reduction(+ : s) if (M >= NB_PAR_MIN))
-    for (int64_t i = 0; i < M; i++) {
+    NB_PARALLEL(M >= NB_PAR_MIN, for reduction(+ : s), for (int64_t i = 0; i < M; i++) {
         double zi = z[i];
         s += (zi > 0 ? zi : 0) - zi * y[i] + log1p(exp(-fabs(zi)));
-    }
+    });
     nb_tensor *out = nb__new(0, NULL);
     out->data[0] = (float)(s / (double)M);
     nb__record(&op_bce, out, (nb_tensor *[]){logits, target}, 2);

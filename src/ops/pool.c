@@ -63,16 +63,15 @@ static nb_tensor *pool_scatter(nb_tensor *g, const int64_t *idx, const int64_t *
     float *po = out->data;
     if (tiled) {
         int64_t rows = g->shape[0] * g->shape[1] * g->shape[2], OW = g->shape[3], W = shape[3];
-        NB_OMP_FOR(g->size)
-        for (int64_t r = 0; r < rows; r++) {
+        NB_PARALLEL_FOR(g->size, for (int64_t r = 0; r < rows; r++) {
             memset(po + r * 2 * W, 0, sizeof(float) * (size_t)(2 * W));
             for (int64_t i = r * OW; i < (r + 1) * OW; i++) po[idx[i]] = pg[i];
-        }
+        });
     } else {
         int64_t planes = shape[0] * shape[1], per = g->size / (planes ? planes : 1);
-        NB_OMP_FOR(g->size)
-        for (int64_t pl = 0; pl < planes; pl++)
+        NB_PARALLEL_FOR(g->size, for (int64_t pl = 0; pl < planes; pl++) {
             for (int64_t i = pl * per; i < (pl + 1) * per; i++) po[idx[i]] += pg[i];
+        });
     }
     nb_node *n = nb__record(&op_scatter, out, &g, 1);
     if (n) {
@@ -94,8 +93,7 @@ static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *s
     const float *pu = u->data;
     float *po = out->data;
     int64_t n = out->size;
-    NB_OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) po[i] = pu[idx[i]];
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { po[i] = pu[idx[i]]; });
     nb_node *nd = nb__record(&op_gather, out, &u, 1);
     if (nd) {
         nd->aux = (void *)idx;
@@ -243,19 +241,17 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
     const float *px = x->data;
     float *py = y->data;
     if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
-        NB_OMP_FOR(x->size)
-        for (int64_t r = 0; r < g.planes * g.OH; r++) {
+        NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < g.planes * g.OH; r++) {
             int64_t pl = r / g.OH, oh = r % g.OH, base = pl * g.H * g.W + 2 * oh * g.W;
             maxpool2_row(px + base, g.W, g.OW, base, py + r * g.OW, idx ? idx + r * g.OW : NULL);
-        }
+        });
         if (n) {
             store_geom(n, &g);
             n->aux = idx;
         }
         return y;
     }
-    NB_OMP_FOR(x->size)
-    for (int64_t pl = 0; pl < g.planes; pl++) {
+    NB_PARALLEL_FOR(x->size, for (int64_t pl = 0; pl < g.planes; pl++) {
         const float *xp = px + pl * g.H * g.W;
         for (int64_t oh = 0; oh < g.OH; oh++) {
             int64_t h0, h1;
@@ -285,7 +281,7 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
                 if (idx) idx[o] = pl * g.H * g.W + bi;
             }
         }
-    }
+    });
     if (n) {
         store_geom(n, &g);
         n->aux = idx;
@@ -333,14 +329,12 @@ nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
     float *py = y->data;
     float scale = 1.f / (float)(g.k * g.k);
     if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
-        NB_OMP_FOR(x->size)
-        for (int64_t r = 0; r < g.planes * g.OH; r++) {
+        NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < g.planes * g.OH; r++) {
             int64_t pl = r / g.OH, oh = r % g.OH;
             avgpool2_row(px + pl * g.H * g.W + 2 * oh * g.W, g.W, g.OW, py + r * g.OW);
-        }
+        });
     } else {
-        NB_OMP_FOR(x->size)
-        for (int64_t pl = 0; pl < g.planes; pl++) {
+        NB_PARALLEL_FOR(x->size, for (int64_t pl = 0; pl < g.planes; pl++) {
             const float *xp = px + pl * g.H * g.W;
             for (int64_t oh = 0; oh < g.OH; oh++) {
                 int64_t h0, h1;
@@ -354,7 +348,7 @@ nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
                     py[(pl * g.OH + oh) * g.OW + ow] = sum * scale;
                 }
             }
-        }
+        });
     }
     nb_node *n = nb__record(&op_avgpool, y, &x, 1);
     if (n) store_geom(n, &g);
@@ -378,19 +372,17 @@ static nb_tensor *avgpool_adjoint(nb_tensor *g, const pgeom *pg, const int64_t *
     float *px = gx->data;
     float scale = 1.f / (float)(pg->k * pg->k);
     if (fast) {
-        NB_OMP_FOR(gx->size)
-        for (int64_t r = 0; r < pg->planes * pg->OH; r++) {
+        NB_PARALLEL_FOR(gx->size, for (int64_t r = 0; r < pg->planes * pg->OH; r++) {
             int64_t pl = r / pg->OH, oh = r % pg->OH;
             float *x0 = px + pl * pg->H * pg->W + 2 * oh * pg->W, *x1 = x0 + pg->W;
             const float *gr = pgd + r * pg->OW;
             for (int64_t j = 0; j < pg->OW; j++) x0[2 * j] = x0[2 * j + 1] = x1[2 * j] = x1[2 * j + 1] = gr[j] * scale;
-        }
+        });
         nb_node *n = nb__record(&op_avgpool_adjoint, gx, &g, 1);
         if (n) store_geom(n, pg);
         return gx;
     }
-    NB_OMP_FOR(gx->size)
-    for (int64_t pl = 0; pl < pg->planes; pl++) {
+    NB_PARALLEL_FOR(gx->size, for (int64_t pl = 0; pl < pg->planes; pl++) {
         float *xp = px + pl * pg->H * pg->W;
         for (int64_t oh = 0; oh < pg->OH; oh++) {
             int64_t h0, h1;
@@ -403,7 +395,7 @@ static nb_tensor *avgpool_adjoint(nb_tensor *g, const pgeom *pg, const int64_t *
                     for (int64_t w = w0; w < w1; w++) xp[h * pg->W + w] += v;
             }
         }
-    }
+    });
     nb_node *n = nb__record(&op_avgpool_adjoint, gx, &g, 1);
     if (n) store_geom(n, pg);
     return gx;

@@ -47,14 +47,11 @@ typedef struct {
                        caller may overwrite its state tensors before calling backward */
 } seq_saved;
 
-#define PAR_ROWS(work) NB_PRAGMA(omp parallel for schedule(static) if ((work) >= NB_PAR_MIN))
-
 /* out[c] = sum over rows of a[r, c] (a: rows x cols). Threads own bands of
  * columns and add rows in order, so the sums do not depend on the thread count. */
 static void col_sums(const float *a, int64_t rows, int64_t cols, float *out) {
     int64_t band = 64, bands = (cols + band - 1) / band;
-    NB_PRAGMA(omp parallel for schedule(static) if (rows * cols >= NB_PAR_MIN))
-    for (int64_t k = 0; k < bands; k++) {
+    NB_PARALLEL_FOR(rows * cols, for (int64_t k = 0; k < bands; k++) {
         int64_t c0 = k * band, c1 = c0 + band < cols ? c0 + band : cols;
         float acc[64];
         for (int64_t c = c0; c < c1; c++) acc[c - c0] = 0.f;
@@ -63,7 +60,7 @@ static void col_sums(const float *a, int64_t rows, int64_t cols, float *out) {
             for (int64_t c = c0; c < c1; c++) acc[c - c0] += row[c];
         }
         for (int64_t c = c0; c < c1; c++) out[c] = acc[c - c0];
-    }
+    });
 }
 
 /* --- forward kernels: one time step each, after g = h_{t-1} W_hh^T ------- */
@@ -72,11 +69,10 @@ static void col_sums(const float *a, int64_t rows, int64_t cols, float *out) {
  * caller's input projection) and b = b_ih + b_hh. */
 static void rnn_fwd_step(int64_t B, int64_t H, const float *restrict xw, const float *restrict bs,
                          const float *restrict g, float *restrict h) {
-    PAR_ROWS(B * H)
-    for (int64_t b = 0; b < B; b++) {
+    NB_PARALLEL_FOR(B * H, for (int64_t b = 0; b < B; b++) {
         NB_PRAGMA(omp simd)
         for (int64_t j = 0; j < H; j++) h[b * H + j] = nb__vtanhf(g[b * H + j] + xw[b * H + j] + bs[j]);
-    }
+    });
 }
 
 /* LSTM, gates in PyTorch's order i, f, g, o:
@@ -85,8 +81,7 @@ static void rnn_fwd_step(int64_t B, int64_t H, const float *restrict xw, const f
 static void lstm_fwd_step(int64_t B, int64_t H, const float *restrict xw, const float *restrict bs, float *restrict z,
                           const float *restrict cprev, float *restrict h, float *restrict c, float *restrict tc) {
     int64_t G = 4 * H;
-    PAR_ROWS(B * G)
-    for (int64_t b = 0; b < B; b++) {
+    NB_PARALLEL_FOR(B * G, for (int64_t b = 0; b < B; b++) {
         float *zb = z + b * G;
         const float *xb = xw + b * G;
         NB_PRAGMA(omp simd)
@@ -104,7 +99,7 @@ static void lstm_fwd_step(int64_t B, int64_t H, const float *restrict xw, const 
             tc[b * H + j] = t;
             h[b * H + j] = o * t;
         }
-    }
+    });
 }
 
 /* GRU, gates r, z, n (PyTorch): with x_* = (xw + b_ih)_* and h_* = (h W^T + b_hh)_*,
@@ -114,8 +109,7 @@ static void gru_fwd_step(int64_t B, int64_t H, const float *restrict xw, const f
                          const float *restrict bh, float *restrict zg, const float *restrict hprev, float *restrict hn,
                          float *restrict h) {
     int64_t G = 3 * H;
-    PAR_ROWS(B * G)
-    for (int64_t b = 0; b < B; b++) {
+    NB_PARALLEL_FOR(B * G, for (int64_t b = 0; b < B; b++) {
         const float *xb = xw + b * G;
         float *gb = zg + b * G;
         NB_PRAGMA(omp simd)
@@ -130,7 +124,7 @@ static void gru_fwd_step(int64_t B, int64_t H, const float *restrict xw, const f
             hn[b * H + j] = hnv;
             h[b * H + j] = n + z * (hprev[b * H + j] - n);
         }
-    }
+    });
 }
 
 /* --- backward kernels: one time step each --------------------------------
@@ -140,14 +134,13 @@ static void gru_fwd_step(int64_t B, int64_t H, const float *restrict xw, const f
 /* eq. 10.21 for one step: da = dh (1 - h_t^2), the diag(1 - h^2) factor. */
 static void rnn_bwd_step(int64_t B, int64_t H, const float *restrict go, const float *restrict dnext,
                          const float *restrict h, float *restrict da) {
-    PAR_ROWS(B * H)
-    for (int64_t b = 0; b < B; b++) {
+    NB_PARALLEL_FOR(B * H, for (int64_t b = 0; b < B; b++) {
         NB_PRAGMA(omp simd)
         for (int64_t j = 0; j < H; j++) {
             int64_t k = b * H + j;
             da[k] = (go[k] + dnext[k]) * (1.f - h[k] * h[k]);
         }
-    }
+    });
 }
 
 /* LSTM: with dh = dL/dh_t and dc = dL/dc_t (incl. the paths through h_t):
@@ -157,8 +150,7 @@ static void lstm_bwd_step(int64_t B, int64_t H, const float *restrict goh, const
                           const float *restrict dhn, float *restrict dcn, const float *restrict act,
                           const float *restrict tc, const float *restrict cprev, float *restrict dz) {
     int64_t G = 4 * H;
-    PAR_ROWS(B * G)
-    for (int64_t b = 0; b < B; b++) {
+    NB_PARALLEL_FOR(B * G, for (int64_t b = 0; b < B; b++) {
         const float *ab = act + b * G;
         float *db = dz + b * G;
         NB_PRAGMA(omp simd)
@@ -173,7 +165,7 @@ static void lstm_bwd_step(int64_t B, int64_t H, const float *restrict goh, const
             db[3 * H + j] = dh * t * o * (1.f - o);
             dcn[k] = dc * f;
         }
-    }
+    });
 }
 
 /* GRU: dn = dh (1-z), dz = dh (h_{t-1} - n), da_n = dn (1-n^2), dr = da_n h_n,
@@ -184,8 +176,7 @@ static void gru_bwd_step(int64_t B, int64_t H, const float *restrict go, float *
                          const float *restrict act, const float *restrict hn, const float *restrict hprev,
                          float *restrict dzx, float *restrict dzh) {
     int64_t G = 3 * H;
-    PAR_ROWS(B * G)
-    for (int64_t b = 0; b < B; b++) {
+    NB_PARALLEL_FOR(B * G, for (int64_t b = 0; b < B; b++) {
         const float *ab = act + b * G;
         float *dx = dzx + b * G, *dhh = dzh + b * G;
         NB_PRAGMA(omp simd)
@@ -202,7 +193,7 @@ static void gru_bwd_step(int64_t B, int64_t H, const float *restrict go, float *
             dhh[2 * H + j] = dan * r;
             dnext[k] = dh * z;
         }
-    }
+    });
 }
 
 /* --- the same cells from nb_* ops (for double backward) ------------------ */

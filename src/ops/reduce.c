@@ -130,8 +130,9 @@ double nb__ordered_sum(int64_t n, double (*part)(const void *ctx, int64_t lo, in
     if (chunk < MIN_CHUNK) chunk = MIN_CHUNK;
     int64_t nch = (n + chunk - 1) / chunk;
     double sums[MAX_CHUNKS];
-    NB_OMP_FOR(n)
-    for (int64_t c = 0; c < nch; c++) sums[c] = part(ctx, c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n);
+    NB_PARALLEL_FOR(n, for (int64_t c = 0; c < nch; c++) {
+        sums[c] = part(ctx, c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n);
+    });
     double s = 0;
     for (int64_t c = 0; c < nch; c++) s += sums[c];
     return s;
@@ -152,13 +153,12 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
          * reduced group), one row per index of the other reduced groups. */
         int nr = p->nr - 1;
         int64_t L = p->rd[nr], rows = size / nout / L;
-        NB_OMP_FOR(size)
-        for (int64_t o = 0; o < nout; o++) {
+        NB_PARALLEL_FOR(size, for (int64_t o = 0; o < nout; o++) {
             const float *base = px + nb__strided_offset(o, p->nk, p->kd, p->ks);
             double acc = 0;
             for (int64_t r = 0; r < rows; r++) acc += row_sum(base + nb__strided_offset(r, nr, p->rd, p->rs), L);
             po[o] = (float)acc;
-        }
+        });
     } else {
         /* The innermost group C is kept: outputs come in contiguous runs of C
          * and every reduced index adds a contiguous run of x to one of them.
@@ -176,8 +176,7 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
         if (W < 64) W = 64;
         if (W > NB_BAND) W = NB_BAND;
         int64_t bands = (C + W - 1) / W;
-        NB_OMP_FOR(size)
-        for (int64_t t = 0; t < P * bands; t++) {
+        NB_PARALLEL_FOR(size, for (int64_t t = 0; t < P * bands; t++) {
             int64_t pr = t / bands, c0 = (t % bands) * W, w = C - c0 < W ? C - c0 : W;
             const float *base = px + nb__strided_offset(pr, nk, p->kd, p->ks) + c0;
             double acc[NB_BAND];
@@ -188,7 +187,7 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
             }
             float *dst = po + pr * C + c0;
             for (int64_t c = 0; c < w; c++) dst[c] = (float)acc[c];
-        }
+        });
     }
 }
 
@@ -260,8 +259,7 @@ static nb_tensor *pick_at(nb_tensor *x, const int64_t *pos, int ndim, const int6
     const float *px = x->data;
     float *po = out->data;
     int64_t m = out->size;
-    NB_OMP_FOR(m)
-    for (int64_t i = 0; i < m; i++) po[i] = px[pos[i]];
+    NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { po[i] = px[pos[i]]; });
     nb_node *n = nb__record(&op_pick_at, out, &x, 1);
     if (n) n->aux = (void *)pos;
     return out;
@@ -272,8 +270,7 @@ static nb_tensor *put_at(nb_tensor *g, const int64_t *pos, int ndim, const int64
     const float *pg = g->data;
     float *po = out->data;
     int64_t m = g->size;
-    NB_OMP_FOR(m)
-    for (int64_t i = 0; i < m; i++) po[pos[i]] = pg[i];
+    NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { po[pos[i]] = pg[i]; });
     nb_node *n = nb__record(&op_put_at, out, &g, 1);
     if (n) n->aux = (void *)pos;
     return out;
@@ -328,18 +325,16 @@ nb_tensor *nb_max(nb_tensor *x, int axis, bool keepdim) {
     const float *px = x->data;
     float *po = out->data;
     if (inner == 1) {
-        NB_OMP_FOR(x->size)
-        for (int64_t o = 0; o < nout; o++) {
+        NB_PARALLEL_FOR(x->size, for (int64_t o = 0; o < nout; o++) {
             int64_t arg = row_argmax(px + o * A, A);
             po[o] = px[o * A + arg];
             if (rec) pos[o] = o * A + arg;
-        }
+        });
     } else {
         /* Walk the A rows of each [A, inner] block in memory order, keeping a
          * running best per column: contiguous and vectorizable. */
         int64_t outer = inner ? nout / inner : 0;
-        NB_OMP_FOR(x->size)
-        for (int64_t o = 0; o < outer; o++) {
+        NB_PARALLEL_FOR(x->size, for (int64_t o = 0; o < outer; o++) {
             const float *blk = px + o * A * inner;
             float *best = po + o * inner;
             int64_t *arg = rec ? pos + o * inner : NULL;
@@ -354,7 +349,7 @@ nb_tensor *nb_max(nb_tensor *x, int axis, bool keepdim) {
                         if (rec) arg[j] = (o * A + r) * inner + j;
                     }
             }
-        }
+        });
     }
     nb_node *n = rec ? nb__record(&op_max, out, &x, 1) : NULL;
     if (n) n->aux = pos;
@@ -370,6 +365,5 @@ void nb_argmax_rows(const nb_tensor *x, int32_t *out) {
     if (cols > INT32_MAX) nb_fatal("argmax_rows", "rows of %lld entries do not fit int32 indices", (long long)cols);
     int64_t rows = x->size / cols;
     const float *px = x->data;
-    NB_OMP_FOR(x->size)
-    for (int64_t r = 0; r < rows; r++) out[r] = (int32_t)row_argmax(px + r * cols, cols);
+    NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < rows; r++) { out[r] = (int32_t)row_argmax(px + r * cols, cols); });
 }

@@ -95,8 +95,7 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     int64_t n = out->size;
     bool copy;
     int64_t run = trailing_run(ndim, shape, sst, &copy), outer = run ? n / run : 0;
-    NB_OMP_FOR(n)
-    for (int64_t o = 0; o < outer; o++) {
+    NB_PARALLEL_FOR(n, for (int64_t o = 0; o < outer; o++) {
         const float *src = px + nb__strided_offset(o * run, ndim, shape, sst);
         float *dst = po + o * run;
         if (copy) {
@@ -105,7 +104,7 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
             const float v = src[0]; /* hoisted: dst might alias src for all the compiler knows */
             for (int64_t j = 0; j < run; j++) dst[j] = v;
         }
-    }
+    });
     nb__record(&op_broadcast, out, &x, 1);
     return out;
 }
@@ -232,9 +231,9 @@ static void permute_kernel(const float *px, float *po, const perm_plan *p, int64
     if (p->is[L] == 1) {
         /* The innermost output dim is contiguous in the input: copy rows. */
         int64_t len = p->d[L], rows = size / len;
-        NB_OMP_FOR(size)
-        for (int64_t r = 0; r < rows; r++)
+        NB_PARALLEL_FOR(size, for (int64_t r = 0; r < rows; r++) {
             memcpy(po + r * len, px + nb__strided_offset(r, L, p->d, p->is), (size_t)len * sizeof(float));
+        });
         return;
     }
     /* Otherwise the input's innermost dim is some other output dim q: each
@@ -256,8 +255,7 @@ static void permute_kernel(const float *px, float *po, const perm_plan *p, int64
     int64_t nq = (p->d[q] + NB_TILE - 1) / NB_TILE, nl = (p->d[L] + NB_TILE - 1) / NB_TILE;
     int64_t tasks = dims_prod(od, 0, no) * nq * nl;
     int64_t sq = p->os[q], sl = p->is[L], dq = p->d[q], dl = p->d[L];
-    NB_OMP_FOR(size)
-    for (int64_t t = 0; t < tasks; t++) {
+    NB_PARALLEL_FOR(size, for (int64_t t = 0; t < tasks; t++) {
         int64_t bl = t % nl, bq = (t / nl) % nq, c = t / (nl * nq);
         const float *src = px + nb__strided_offset(c, no, od, ois);
         float *dst = po + nb__strided_offset(c, no, od, oos);
@@ -273,7 +271,7 @@ static void permute_kernel(const float *px, float *po, const perm_plan *p, int64
                         for (int64_t j = jb; j < j1 && j < jb + 8; j++) dst[i * sq + j] = src[i + j * sl];
                 }
             }
-    }
+    });
 }
 
 /* out.shape[k] = x.shape[perm[k]];  dx = permute(g, perm^-1) */
@@ -361,9 +359,9 @@ nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop) {
         int64_t len = (e - b) * inner;
         const float *px = x->data;
         float *po = out->data;
-        NB_OMP_FOR(out->size)
-        for (int64_t o = 0; o < outer; o++)
+        NB_PARALLEL_FOR(out->size, for (int64_t o = 0; o < outer; o++) {
             memcpy(po + o * len, px + (o * d + b) * inner, (size_t)len * sizeof(float));
+        });
     }
     nb_node *n = nb__record(&op_slice, out, &x, 1);
     if (n) {
@@ -389,9 +387,9 @@ static nb_tensor *slice_pad(nb_tensor *g, int axis, int64_t start, int64_t full)
     nb_tensor *out = nb_zeros(g->ndim, shape);
     const float *pg = g->data;
     float *po = out->data;
-    NB_OMP_FOR(g->size)
-    for (int64_t o = 0; o < outer; o++)
+    NB_PARALLEL_FOR(g->size, for (int64_t o = 0; o < outer; o++) {
         memcpy(po + (o * full + start) * inner, pg + o * len * inner, (size_t)(len * inner) * sizeof(float));
+    });
     nb_node *n = nb__record(&op_slice_pad, out, &g, 1);
     if (n) {
         n->i[0] = axis;
@@ -431,15 +429,14 @@ nb_tensor *nb_concat(nb_tensor **xs, int n, int axis) {
     split_at(out, a, &outer, &inner);
     float *po = out->data;
     /* Each outer index gets one contiguous piece of every input, in order. */
-    NB_OMP_FOR(out->size)
-    for (int64_t o = 0; o < outer; o++) {
+    NB_PARALLEL_FOR(out->size, for (int64_t o = 0; o < outer; o++) {
         float *dst = po + o * total * inner;
         for (int k = 0; k < n; k++) {
             int64_t len = xs[k]->shape[a] * inner;
             memcpy(dst, xs[k]->data + o * len, (size_t)len * sizeof(float));
             dst += len;
         }
-    }
+    });
     nb_node *nd = nb__record(&op_concat, out, xs, n);
     if (nd) nd->i[0] = a;
     return out;
@@ -485,8 +482,9 @@ static nb_tensor *gather_rows(nb_tensor *x, const int32_t *idx, int64_t n, bool 
     nb_tensor *out = nb__new(x->ndim, shape);
     const float *px = x->data;
     float *po = out->data;
-    NB_OMP_FOR(out->size)
-    for (int64_t i = 0; i < n; i++) memcpy(po + i * d, px + (int64_t)idx[i] * d, (size_t)d * sizeof(float));
+    NB_PARALLEL_FOR(out->size, for (int64_t i = 0; i < n; i++) {
+        memcpy(po + i * d, px + (int64_t)idx[i] * d, (size_t)d * sizeof(float));
+    });
     nb_node *nd = nb__record(&op_gather, out, &x, 1);
     if (nd) nd->aux = keep_idx ? rows_copy(idx, n) : (void *)idx;
     return out;
@@ -506,15 +504,14 @@ static nb_tensor *scatter_rows(nb_tensor *x, const int32_t *idx, int64_t rows, b
     int64_t th = x->size >= NB_PAR_MIN ? nb_get_threads() : 1, band = (d + th - 1) / th;
     band = band < 16 ? 16 : (band + 15) / 16 * 16;
     int64_t bands = (d + band - 1) / band;
-    NB_PRAGMA(omp parallel for schedule(static) if (bands > 1))
-    for (int64_t b = 0; b < bands; b++) {
+    NB_PARALLEL(bands > 1, for schedule(static), for (int64_t b = 0; b < bands; b++) {
         int64_t c0 = b * band, c1 = c0 + band < d ? c0 + band : d;
         for (int64_t i = 0; i < n; i++) {
             float *dst = po + (int64_t)idx[i] * d;
             const float *src = px + i * d;
             for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
         }
-    }
+    });
     nb_node *nd = nb__record(&op_scatter, out, &x, 1);
     if (nd) nd->aux = keep_idx ? rows_copy(idx, n) : (void *)idx;
     return out;

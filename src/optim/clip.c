@@ -28,9 +28,9 @@ float nb_clip_grad_norm(nb_param *params, int n, float max_norm) {
             if (!g) continue;
             float *d = g->data;
             int64_t m = g->size;
-            NB_OMP_FOR(m)
-            for (int64_t k = 0; k < m; k++)
+            NB_PARALLEL_FOR(m, for (int64_t k = 0; k < m; k++) {
                 d[k] *= c;
+            });
         }
     }
     return (float)norm;

@@ -35,9 +35,9 @@ static double dot(const double *a, const double *b, int64_t N) { return nb__orde
 
 /* y += a x */
 static void axpy(double *restrict y, double a, const double *restrict x, int64_t N) {
-    NB_OMP_FOR(N)
-    for (int64_t i = 0; i < N; i++)
+    NB_PARALLEL_FOR(N, for (int64_t i = 0; i < N; i++) {
         y[i] += a * x[i];
+    });
 }
 
 static double max_abs(const double *x, int64_t N) {
@@ -63,9 +63,9 @@ static void write_params(const lbfgs *L, double t, const double *d) {
         nb_tensor *p = L->p[k].t;
         float *w = p->data;
         int64_t m = p->size;
-        NB_OMP_FOR(m)
-        for (int64_t i = 0; i < m; i++)
+        NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) {
             w[i] = (float)(x0[i] + t * d[i]);
+        });
         x0 += m;
         d += m;
     }

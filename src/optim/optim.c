@@ -3,9 +3,6 @@
 #include "../core/internal.h"
 #include <math.h>
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* A step runs as one parallel region over all parameters' elements, so
  * small and large tensors share the threads and no thread waits at a barrier
