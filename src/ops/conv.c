@@ -77,7 +77,6 @@ static bool pointwise(const geom *g) {
 
 /* --- im2col / col2im ------------------------------------------------------ */
 
-
 /* Range [lo, hi) of output columns ow whose input column ow*sw + off lies in
  * [0, W); outside it the column matrix holds padding zeros. */
 static void valid_cols(const geom *g, int64_t off, int64_t *lo, int64_t *hi) {
@@ -257,7 +256,6 @@ static float *pack_panels(const float *w, int64_t n, int64_t K) {
     return wp;
 }
 
-
 /* The taps over the input padded by (pt, pl): the forward's and the weight
  * gradient's. */
 static conv_taps input_taps(const geom *g) {
@@ -362,7 +360,7 @@ static void gwt_image(const geom *g, const gwt *p, const float *gyn, const float
             for (int j = 0; j < VB; j++) bacc[o0 + j] += (s[0][j] + s[1][j]) + (s[2][j] + s[3][j]);
         }
     pad_image(xn, g->C, g->H, g->W, g->pt, g->pl, p->Hp, p->Wp, xpad);
-    nb__conv_wgrad_image(xpad, p->Wp, p->koff, p->trows, g->K, &p->t, gyT, p->ncp, g->OH, g->OW, g->sh, g->sw, acc);
+    nb__conv_wgrad_image(xpad, p->Wp, p->koff, p->trows, g->K, &p->t, gyT, p->ncp, g->OW, g->sh, g->sw, acc);
 }
 
 /* gw [OC, K] (and gb [OC]) from the nt threads' sums, stride floats apart. */

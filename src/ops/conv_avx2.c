@@ -21,6 +21,16 @@ void nb__conv_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp,
         c0 = _mm256_fmadd_ps(a_, w0, c0);                     \
         c1 = _mm256_fmadd_ps(a_, w1, c1);                     \
     } while (0)
+/* One step of the whole tile: the values at its six addresses (one per row). */
+#define TILE_FMA6(a0, a1, a2, a3, a4, a5)                     \
+    do {                                                      \
+        TILE_FMA(a0, c00, c01);                               \
+        TILE_FMA(a1, c10, c11);                               \
+        TILE_FMA(a2, c20, c21);                               \
+        TILE_FMA(a3, c30, c31);                               \
+        TILE_FMA(a4, c40, c41);                               \
+        TILE_FMA(a5, c50, c51);                               \
+    } while (0)
 #define TILE_DECL                                                                                  \
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,      \
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00
@@ -56,12 +66,7 @@ void nb__conv_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t 
             for (int64_t k = 0; k < K; k++) {
                 const __m256 w0 = _mm256_loadu_ps(wb + k * VB), w1 = _mm256_loadu_ps(wb + k * VB + 8);
                 const int64_t o = koff[k];
-                TILE_FMA(a0 + o, c00, c01);
-                TILE_FMA(a1 + o, c10, c11);
-                TILE_FMA(a2 + o, c20, c21);
-                TILE_FMA(a3 + o, c30, c31);
-                TILE_FMA(a4 + o, c40, c41);
-                TILE_FMA(a5 + o, c50, c51);
+                TILE_FMA6(a0 + o, a1 + o, a2 + o, a3 + o, a4 + o, a5 + o);
             }
             TILE_STORE(tile);
             for (int64_t c = 0; c < nc; c++) { /* the tile is [position][channel]; y is [channel][position] */
@@ -72,12 +77,10 @@ void nb__conv_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t 
     }
 }
 
-/* One image's share of the weight gradient: gwT [K, ncp] += sum over
- * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
- * output gradient with channels last, padded to ncp (a multiple of 16). */
+/* One image's share of the weight gradient (see conv_direct.h). */
 void nb__conv_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
-                          const conv_taps *t, const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh,
-                          int64_t sw, float *gwT) {
+                          const conv_taps *t, const float *gyT, int64_t ncp, int64_t OW, int64_t sh, int64_t sw,
+                          float *gwT) {
     (void)t;
     float tile[TP * VB];
     for (int64_t pb = 0; pb < ncp / VB; pb++)
@@ -95,12 +98,7 @@ void nb__conv_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, co
                 for (int64_t ow = 0; ow < OW; ow++, g += ncp) {
                     const float *a = xr + ow * sw;
                     const __m256 w0 = _mm256_loadu_ps(g), w1 = _mm256_loadu_ps(g + 8);
-                    TILE_FMA(a + o0, c00, c01);
-                    TILE_FMA(a + o1, c10, c11);
-                    TILE_FMA(a + o2, c20, c21);
-                    TILE_FMA(a + o3, c30, c31);
-                    TILE_FMA(a + o4, c40, c41);
-                    TILE_FMA(a + o5, c50, c51);
+                    TILE_FMA6(a + o0, a + o1, a + o2, a + o3, a + o4, a + o5);
                 }
             }
             TILE_STORE(tile);

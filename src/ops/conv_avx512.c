@@ -92,9 +92,9 @@ void nb__conv_channels_last(const float *gy, int64_t OC, int64_t P, int64_t ncp,
  * vectors in each panel. The first row sets the sums instead of adding to
  * zeros. With lo (hi), the first (last) (KW-1)/2 inputs are padding, at the
  * left (right) end of a "same" convolution's row, and their products are
- * skipped: 6 of 70 in a 14-wide row of a 5x5 kernel. Loops over the register arrays have constant counts: one of R
- * or KW iterations, unrolled only after inlining, makes the compiler keep the
- * array on the stack. */
+ * skipped: 6 of 70 in a 14-wide row of a 5x5 kernel. Loops over the register
+ * arrays have constant counts: one of R or KW iterations, unrolled only
+ * after inlining, makes the compiler keep the array on the stack. */
 static inline __attribute__((always_inline)) void row_tile_row(const float *xr, const float *u0, const float *u1,
                                                                __m512 *c, const int KW, const int R,
                                                                const bool two, const bool first, const bool lo,
@@ -209,9 +209,9 @@ static const row_tile_fn *row_tile_pick(int64_t KW, bool two, int64_t OW, int *R
 
 /* One image by row tiles (see row_tile); y as nb__conv_image's. Kernel rows
  * that fall on padding rows only are skipped: 2 of 5 at the top and bottom
- * outputs of a 5x5 "same" convolution: 6 of the 70 kernel rows of a 14-row
- * output (8.6% of the multiply-adds; the padding columns inside a row tile
- * are not skipped). */
+ * outputs of a 5x5 "same" convolution, 6 of the 70 kernel rows of a 14-row
+ * output; the padding columns at a row's ends are skipped by the tile
+ * variants (row_tile_row's lo and hi). */
 static void direct_image_rows(const float *xpad, int64_t Wp, const int64_t *koff, int64_t K, const conv_taps *t,
                               const float *wp, int64_t n, int64_t OH, int64_t OW, int64_t sh, const float *bias,
                               float *y) {
@@ -408,8 +408,7 @@ WGRAD_ROWS(5, 2, 1)
 /* The weight gradient of one image by row tiles; false (nothing done) if
  * none has this KW. trows: tap_rows. */
 static bool wgrad_image_rows(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
-                             int64_t KW, const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh,
-                             float *gwT) {
+                             int64_t KW, const float *gyT, int64_t ncp, int64_t OW, int64_t sh, float *gwT) {
     wgrad_rows_fn one[2], many[2];
     int nr[2];
     if (KW == 3) {
@@ -421,7 +420,6 @@ static bool wgrad_image_rows(const float *xpad, int64_t Wp, const int64_t *koff,
     } else {
         return false;
     }
-    (void)OH;
     int64_t rows = K / KW, npan = ncp / VB;
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const int two = pb + 1 < npan;
@@ -440,8 +438,7 @@ static bool wgrad_image_rows(const float *xpad, int64_t Wp, const int64_t *koff,
 /* The weight gradient of one image by tiles of T512/2 taps in two panels or
  * T512 in one, for any stride and dilation. */
 static void wgrad_image_taps(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
-                             const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh, int64_t sw,
-                             float *gwT) {
+                             const float *gyT, int64_t ncp, int64_t OW, int64_t sh, int64_t sw, float *gwT) {
     int64_t npan = ncp / VB;
     for (int64_t pb = 0; pb < npan; pb += 2) {
         const bool two = pb + 1 < npan;
@@ -488,10 +485,10 @@ static void wgrad_image_taps(const float *xpad, int64_t Wp, const int64_t *koff,
 
 /* By row tiles where they apply, else by tiles of taps. */
 void nb__conv_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
-                          const conv_taps *t, const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh,
-                          int64_t sw, float *gwT) {
-    if (sw == 1 && t->dw == 1 && wgrad_image_rows(xpad, Wp, koff, trows, K, t->KW, gyT, ncp, OH, OW, sh, gwT)) return;
-    wgrad_image_taps(xpad, Wp, koff, trows, K, gyT, ncp, OH, OW, sh, sw, gwT);
+                          const conv_taps *t, const float *gyT, int64_t ncp, int64_t OW, int64_t sh, int64_t sw,
+                          float *gwT) {
+    if (sw == 1 && t->dw == 1 && wgrad_image_rows(xpad, Wp, koff, trows, K, t->KW, gyT, ncp, OW, sh, gwT)) return;
+    wgrad_image_taps(xpad, Wp, koff, trows, K, gyT, ncp, OW, sh, sw, gwT);
 }
 
 #endif /* AVX-512 */

@@ -51,10 +51,12 @@ void nb__conv_image(const float *xpad, int64_t Wp, const int64_t *koff, int64_t 
 
 /* One image's share of the weight gradient: gwT [K, ncp] += sum over
  * positions p of xpad[koff[k] + at(p)] gyT[p, :], gyT [OH*OW, ncp] being the
- * output gradient with channels last, padded to ncp (a multiple of 16). */
+ * output gradient with channels last, padded to ncp (a multiple of 16). The
+ * output rows each tap runs over come from trows (tile_rows), which also
+ * bound them by OH. */
 void nb__conv_wgrad_image(const float *xpad, int64_t Wp, const int64_t *koff, const int64_t *trows, int64_t K,
-                          const conv_taps *t, const float *gyT, int64_t ncp, int64_t OH, int64_t OW, int64_t sh,
-                          int64_t sw, float *gwT);
+                          const conv_taps *t, const float *gyT, int64_t ncp, int64_t OW, int64_t sh, int64_t sw,
+                          float *gwT);
 
 /* gyT [P, ncp] = gy [OC, P] transposed; channels OC..ncp zero (the AVX2
  * version leaves them as they are: zero from the scratch's clearing). */
