@@ -120,6 +120,7 @@ static inline bool nb__fork(bool go) { return go && !omp_in_parallel() && omp_ge
         }                                                              \
     } while (0)
 #else
+static inline bool nb__fork(bool go) { return (void)go, false; }
 #define NB_PARALLEL(go, clauses, ...) \
     do {                              \
         __VA_ARGS__                   \

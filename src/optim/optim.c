@@ -4,13 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* A step runs as one parallel region over all parameters' elements, so
- * small and large tensors share the threads and no thread waits at a barrier
- * per tensor. Within a thread's share the work goes in runs that fit in L2
- * cache, so summing replicas' gradients into a run and then updating it is
- * one pass over memory. */
+/* A step splits all parameters' elements into one equal share per thread,
+ * so small and large tensors share the threads and no thread waits at a
+ * barrier per tensor. Within a share the work goes in runs of at most SPAN
+ * that fit in L2 cache, so summing replicas' gradients into a run and then
+ * updating it is one pass over memory. */
 #define SPAN 16384
-typedef struct { int p; int64_t lo, hi; } span;
+typedef struct { int p; int64_t lo, hi; } span; /* elements [lo, hi) of parameter p */
 
 struct nb_optim {
     nb_optim_opts o;     /* with defaults resolved */
@@ -21,8 +21,6 @@ struct nb_optim {
     int nstate;
     nb_tensor **state;  /* SGD: v_i; Adam/AdamW: m_i, v_i interleaved */
     const char **names; /* heap strings, one per state tensor */
-    span *spans;        /* every parameter cut into runs of at most SPAN */
-    int nspans;
 };
 
 static bool finite_nonneg(float x) { return isfinite(x) && x >= 0.f; }
@@ -113,17 +111,6 @@ nb_optim *nb_optim_new(const nb_optim_opts *opts, nb_param *params, int n) {
             state_tensor(op, params[i].t, "adam.v.%d", i);
         }
     }
-    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
-        op->nspans = 0;
-        for (int i = 0; i < n; i++)
-            for (int64_t lo = 0; lo < params[i].t->size; lo += SPAN) {
-                int64_t hi = params[i].t->size - lo < SPAN ? params[i].t->size : lo + SPAN;
-                if (pass) op->spans[op->nspans] = (span){i, lo, hi};
-                op->nspans++;
-            }
-        if (!pass && !(op->spans = malloc(sizeof(span) * (size_t)(op->nspans ? op->nspans : 1))))
-            nb_fatal("optim", "out of memory");
-    }
     return op;
 }
 
@@ -136,7 +123,6 @@ void nb_optim_free(nb_optim *op) {
     free(op->state);
     free(op->names);
     free(op->params);
-    free(op->spans);
     free(op);
 }
 
@@ -207,6 +193,23 @@ static void step_span(const nb_optim *op, span r, double bc1, double bc2, nb_ten
     if (zero) memset(g, 0, sizeof(float) * (size_t)n);
 }
 
+/* The update of elements [lo, hi) of the parameters that have a .grad,
+ * counted across them in order, run by run. */
+static void step_share(const nb_optim *op, int64_t lo, int64_t hi, double bc1, double bc2,
+                       nb_tensor **const *extra, int nextra, bool zero) {
+    int64_t off = 0; /* elements of the parameters before p */
+    for (int p = 0; p < op->n && off < hi; p++) {
+        const nb_tensor *t = op->params[p].t;
+        if (!t->grad) continue; /* never received a gradient: left alone, as PyTorch does */
+        int64_t a = lo > off ? lo : off, b = hi < off + t->size ? hi : off + t->size;
+        for (; a < b; a += SPAN) {
+            int64_t e = b - a > SPAN ? a + SPAN : b;
+            step_span(op, (span){p, a - off, e - off}, bc1, bc2, extra, nextra, zero);
+        }
+        off += t->size;
+    }
+}
+
 static void step(nb_optim *op, nb_tensor **const *extra, int nextra, bool zero) {
     const char *name = zero ? "optim_step_zero" : "optim_step";
     if (nextra < 0 || (nextra && !extra)) nb_fatal(name, "%d extra gradients given%s", nextra, extra ? "" : " as NULL");
@@ -226,25 +229,12 @@ static void step(nb_optim *op, nb_tensor **const *extra, int nextra, bool zero) 
     op->steps++;
     /* Step scalars in double, as PyTorch forms them from Python floats. */
     double bc1 = 1.0 - pow(op->beta1, (double)op->steps), bc2 = 1.0 - pow(op->beta2, (double)op->steps);
-    /* Each thread takes an equal share of the elements, not of the runs: an
-     * MLP's runs are a dozen of its first weight matrix and a few short ones,
-     * so an even split of runs left one thread four times the other's work. */
-#pragma omp parallel if (total >= NB_PAR_MIN)
-    {
-        int64_t lo = 0, hi = total;
-#ifdef _OPENMP
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        lo = total * t / nt, hi = total * (t + 1) / nt;
-#endif
-        int64_t off = 0; /* elements of the runs before run k */
-        for (int k = 0; k < op->nspans && off < hi; k++) {
-            span r = op->spans[k];
-            if (!op->params[r.p].t->grad) continue; /* never received a gradient: left alone, as PyTorch does */
-            int64_t a = lo > off ? lo : off, b = hi < off + (r.hi - r.lo) ? hi : off + (r.hi - r.lo);
-            if (a < b) step_span(op, (span){r.p, r.lo + a - off, r.lo + b - off}, bc1, bc2, extra, nextra, zero);
-            off += r.hi - r.lo;
-        }
-    }
+    /* Equal shares of the elements, not of the parameters or their runs: an
+     * MLP's first weight matrix is 85% of it. */
+    int nt = nb__fork(total >= NB_PAR_MIN) ? nb_get_threads() : 1;
+    NB_PARALLEL(nt > 1, for num_threads(nt) schedule(static, 1), for (int t = 0; t < nt; t++) {
+        step_share(op, total * t / nt, total * (t + 1) / nt, bc1, bc2, extra, nextra, zero);
+    });
 }
 
 void nb_optim_step(nb_optim *op) { step(op, NULL, 0, false); }
