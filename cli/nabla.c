@@ -28,13 +28,13 @@ static void usage(FILE *f) {
  * How long an idle worker spins before it sleeps decides the speed: spinning
  * forever (OMP_WAIT_POLICY=ACTIVE, or libgomp's default of 300,000 spins)
  * makes every parallel region crawl as soon as another process wants the
- * cores (2 threads fell from 20,000 to 1,200 MLP images/s on a busy 2-core
- * machine), while sleeping at once (PASSIVE) costs a wake-up per region:
- * 1.5 s instead of 1.15 s per 1000 MLP steps on an idle one. A short spin of
- * 3,000 iterations kept both: as fast as spinning when idle, as fast as
- * PASSIVE under a load of 3 busy processes (measured with bench/train.sh's
- * models, nabla's data-parallel step). So unless the user chose a policy or
- * spin count, the command restarts itself once with GOMP_SPINCOUNT=3000. */
+ * cores (MLP training beside 3 busy processes: 17,800 images/s against
+ * 41,100), while sleeping at once (PASSIVE) costs a wake-up per region: the
+ * LSTM of `nabla charrnn`, with regions in every time step, runs 10% slower
+ * that way on an idle machine (an MLP step, with two regions, does not care).
+ * A short spin of 3,000 iterations keeps both. So unless the user chose a
+ * policy or spin count, the command restarts itself once with
+ * GOMP_SPINCOUNT=3000 (README, Threads, has the commands). */
 static void prefer_short_spins(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     setenv("GOMP_SPINCOUNT", "3000", 1);
