@@ -378,42 +378,77 @@ TEST(test_eq_9_6_cross_correlation) {
         }
 }
 
-TEST(test_eq_9_4_9_5_convolution_is_flipped_correlation_and_commutes) {
-    /* Full convolution (every (i, j) where the sum has a term):
-     *   9.4: S(i, j) = sum_{m,n} I(m, n) K(i - m, j - n)
-     *   9.5: S(i, j) = sum_{m,n} I(i - m, j - n) K(m, n)   (K * I = I * K)
-     * computed by hand, and by nabla as cross-correlation (eq. 9.6) with the
-     * flipped kernel on the input padded by the kernel size - 1. */
-    enum { IH = 4, IW = 5, KH = 3, KW = 2, SH = IH + KH - 1, SW = IW + KW - 1 };
+/* Full convolution (every (i, j) where the sum has a term), as the notes
+ * write it:
+ *   9.4: S(i, j) = sum_{m,n} I(m, n) K(i - m, j - n)
+ *   9.5: S(i, j) = sum_{m,n} I(i - m, j - n) K(m, n)
+ * in double, summing over the indices where both factors exist. */
+enum { C9_IH = 4, C9_IW = 5, C9_KH = 3, C9_KW = 2, C9_SH = C9_IH + C9_KH - 1, C9_SW = C9_IW + C9_KW - 1 };
+
+static void conv_eq_9_4(const float *I, const float *K, double S[C9_SH][C9_SW]) {
+    for (int i = 0; i < C9_SH; i++)
+        for (int j = 0; j < C9_SW; j++) {
+            S[i][j] = 0;
+            for (int m = 0; m < C9_IH; m++)
+                for (int n = 0; n < C9_IW; n++)
+                    if (i - m >= 0 && i - m < C9_KH && j - n >= 0 && j - n < C9_KW)
+                        S[i][j] += (double)I[m * C9_IW + n] * K[(i - m) * C9_KW + j - n];
+        }
+}
+
+static void conv_eq_9_5(const float *I, const float *K, double S[C9_SH][C9_SW]) {
+    for (int i = 0; i < C9_SH; i++)
+        for (int j = 0; j < C9_SW; j++) {
+            S[i][j] = 0;
+            for (int m = 0; m < C9_KH; m++)
+                for (int n = 0; n < C9_KW; n++)
+                    if (i - m >= 0 && i - m < C9_IH && j - n >= 0 && j - n < C9_IW)
+                        S[i][j] += (double)I[(i - m) * C9_IW + j - n] * K[m * C9_KW + n];
+        }
+}
+
+TEST(test_eq_9_4_convolution_is_flipped_correlation) {
+    /* eq. 9.4 by hand against nabla's conv2d, which computes cross-correlation
+     * (eq. 9.6): with the kernel flipped on both axes and the input padded by
+     * the kernel size - 1, correlation is convolution. */
     nb_rng *r = nb_test_rng();
-    nb_tensor *I = nb_normal(NB_SHAPE(1, 1, IH, IW), 0, 1, r), *K = nb_normal(NB_SHAPE(1, 1, KH, KW), 0, 1, r);
-    double s94[SH][SW] = {{0}}, s95[SH][SW] = {{0}};
-    for (int i = 0; i < SH; i++)
-        for (int j = 0; j < SW; j++) {
-            for (int m = 0; m < IH; m++)
-                for (int n = 0; n < IW; n++)
-                    if (i - m >= 0 && i - m < KH && j - n >= 0 && j - n < KW)
-                        s94[i][j] += (double)I->data[m * IW + n] * K->data[(i - m) * KW + j - n];
-            for (int m = 0; m < KH; m++)
-                for (int n = 0; n < KW; n++)
-                    if (i - m >= 0 && i - m < IH && j - n >= 0 && j - n < IW)
-                        s95[i][j] += (double)I->data[(i - m) * IW + j - n] * K->data[m * KW + n];
-            CHECK_NEAR(s94[i][j], s95[i][j], 1e-6); /* commutativity */
+    nb_tensor *I = nb_normal(NB_SHAPE(1, 1, C9_IH, C9_IW), 0, 1, r), *K = nb_normal(NB_SHAPE(1, 1, C9_KH, C9_KW), 0, 1, r);
+    double s94[C9_SH][C9_SW];
+    conv_eq_9_4(I->data, K->data, s94);
+    float kf[C9_KH * C9_KW];
+    for (int m = 0; m < C9_KH * C9_KW; m++) kf[m] = K->data[C9_KH * C9_KW - 1 - m]; /* flip both axes */
+    nb_conv2d_opts o = {.pad_top = C9_KH - 1, .pad_bottom = C9_KH - 1, .pad_left = C9_KW - 1, .pad_right = C9_KW - 1};
+    nb_tensor *IK = nb_conv2d(I, image(C9_KH, C9_KW, kf), NULL, &o);
+    CHECK(IK->shape[2] == C9_SH && IK->shape[3] == C9_SW);
+    for (int i = 0; i < C9_SH; i++)
+        for (int j = 0; j < C9_SW; j++) CHECK_NEAR(IK->data[i * C9_SW + j], s94[i][j], 1e-5);
+    /* Without the flip it is a different function (the kernel is not symmetric). */
+    nb_tensor *corr = nb_conv2d(I, K, NULL, &o);
+    CHECK(nb_test_maxrel(corr->data, IK->data, C9_SH * C9_SW) > 1e-2);
+}
+
+TEST(test_eq_9_5_convolution_commutes) {
+    /* eq. 9.5 by hand equals eq. 9.4 by hand (commutativity), and nabla gives
+     * K * I by sliding the flipped image over the kernel. */
+    nb_rng *r = nb_test_rng();
+    nb_tensor *I = nb_normal(NB_SHAPE(1, 1, C9_IH, C9_IW), 0, 1, r), *K = nb_normal(NB_SHAPE(1, 1, C9_KH, C9_KW), 0, 1, r);
+    double s94[C9_SH][C9_SW], s95[C9_SH][C9_SW];
+    conv_eq_9_4(I->data, K->data, s94);
+    conv_eq_9_5(I->data, K->data, s95);
+    double big = 0;
+    for (int i = 0; i < C9_SH; i++)
+        for (int j = 0; j < C9_SW; j++) {
+            CHECK_NEAR(s95[i][j], s94[i][j], 1e-6);
+            big = fmax(big, fabs(s95[i][j]));
         }
-    float kf[KH * KW], If[IH * IW];
-    for (int m = 0; m < KH * KW; m++) kf[m] = K->data[KH * KW - 1 - m]; /* flip both axes */
-    for (int m = 0; m < IH * IW; m++) If[m] = I->data[IH * IW - 1 - m];
-    nb_conv2d_opts o = {.pad_top = KH - 1, .pad_bottom = KH - 1, .pad_left = KW - 1, .pad_right = KW - 1};
-    nb_tensor *IK = nb_conv2d(I, image(KH, KW, kf), NULL, &o);
-    /* K * I: the kernel slides under the flipped image. */
-    nb_conv2d_opts o2 = {.pad_top = IH - 1, .pad_bottom = IH - 1, .pad_left = IW - 1, .pad_right = IW - 1};
-    nb_tensor *KI = nb_conv2d(K, image(IH, IW, If), NULL, &o2);
-    CHECK(IK->shape[2] == SH && IK->shape[3] == SW && KI->shape[2] == SH && KI->shape[3] == SW);
-    for (int i = 0; i < SH; i++)
-        for (int j = 0; j < SW; j++) {
-            CHECK_NEAR(IK->data[i * SW + j], s94[i][j], 1e-5);
-            CHECK_NEAR(KI->data[i * SW + j], s94[i][j], 1e-5);
-        }
+    CHECK(big > 0.1);
+    float If[C9_IH * C9_IW];
+    for (int m = 0; m < C9_IH * C9_IW; m++) If[m] = I->data[C9_IH * C9_IW - 1 - m];
+    nb_conv2d_opts o2 = {.pad_top = C9_IH - 1, .pad_bottom = C9_IH - 1, .pad_left = C9_IW - 1, .pad_right = C9_IW - 1};
+    nb_tensor *KI = nb_conv2d(K, image(C9_IH, C9_IW, If), NULL, &o2);
+    CHECK(KI->shape[2] == C9_SH && KI->shape[3] == C9_SW);
+    for (int i = 0; i < C9_SH; i++)
+        for (int j = 0; j < C9_SW; j++) CHECK_NEAR(KI->data[i * C9_SW + j], s95[i][j], 1e-5);
 }
 
 TEST(test_eq_equivariance_to_translation) {

@@ -1,7 +1,8 @@
-/* test_curvature.c — notes §1.3 (eq. 4.6-4.10): Jacobians and Hessians from
- * reverse mode against closed forms and finite differences of gradients, the
- * second-order expansion and step, the second-derivative test, and Lanczos /
- * Hutchinson (H never formed) against LAPACK on the explicit Hessian. */
+/* test_curvature.c — notes §1.3 (eq. 4.6-4.10) and the chain rule of §2.1
+ * (eq. 6.45-6.46): Jacobians and Hessians from reverse mode against closed
+ * forms and finite differences of gradients, the second-order expansion and
+ * step, the second-derivative test, and Lanczos / Hutchinson (H never formed)
+ * against LAPACK on the explicit Hessian. */
 #include "test.h"
 #include <stdlib.h>
 
@@ -152,6 +153,154 @@ TEST(test_eq_jacobian_rows_by_reverse_mode) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_free(all[i]);
 }
 
+/* --- eq. 6.45-6.46: the chain rule -------------------------------------------- */
+
+/* z = f(y), y = g(x): g(x) = tanh(A x) * exp(0.3 B x), x [n, 1] -> y [m, 1];
+ * f(y) = sum softplus(C y) * sigmoid(D y) -> scalar. Random smooth maps, so
+ * every dy_j/dx_i and dz/dy_j is nonzero. */
+typedef struct { nb_tensor *A, *B, *C, *D, *W; } chain_ctx;
+
+static nb_tensor *chain_g(nb_tensor **p, int n, void *c) {
+    chain_ctx *k = c;
+    return nb_mul(nb_tanh(nb_matmul(k->A, p[0])), nb_exp(nb_mul_scalar(nb_matmul(k->B, p[0]), 0.3f)));
+}
+
+static nb_tensor *chain_f(nb_tensor **p, int n, void *c) {
+    chain_ctx *k = c;
+    nb_tensor *u = nb_matmul(k->C, p[0]);
+    return nb_sum_all(nb_mul(nb_log(nb_add_scalar(nb_exp(u), 1.f)), nb_sigmoid(nb_matmul(k->D, p[0]))));
+}
+
+static double chain_at(nb_loss_fn fn, chain_ctx *k, nb_tensor *x, int64_t i) {
+    bool old = nb_set_grad_enabled(false);
+    double v = fn(&x, 1, k)->data[i];
+    nb_set_grad_enabled(old);
+    nb_arena_reset();
+    return v;
+}
+
+TEST(test_eq_6_45_chain_rule_sums_over_the_intermediate_variables) {
+    nb_rng *r = nb_test_rng();
+    int64_t n = 2 + nb_rng_below(r, 5), m = 2 + nb_rng_below(r, 5), kk = 2 + nb_rng_below(r, 4);
+    chain_ctx k = {nb_test_param(NB_SHAPE(m, n), 0.6f), nb_test_param(NB_SHAPE(m, n), 0.6f),
+                   nb_test_param(NB_SHAPE(kk, m), 0.8f), nb_test_param(NB_SHAPE(kk, m), 0.8f), NULL};
+    nb_tensor *x = nb_test_param(NB_SHAPE(n, 1), 1.f);
+    /* Reverse mode through the composition z = f(g(x)). */
+    nb_tensor *gx;
+    nb_grad(chain_f((nb_tensor *[]){chain_g(&x, 1, &k)}, 1, &k), &x, 1, &gx, false);
+    float *auto_gx = malloc(sizeof(float) * (size_t)n);
+    memcpy(auto_gx, gx->data, sizeof(float) * (size_t)n);
+    nb_arena_reset();
+    /* The factors of eq. 6.45 by central differences alone, no autodiff:
+     * dy_j/dx_i of g at x, and dz/dy_j of f at y = g(x). */
+    double h = 1e-2, *J = malloc(sizeof(double) * (size_t)(m * n + m)), *gy = J + m * n;
+    for (int64_t i = 0; i < n; i++) {
+        float x0 = x->data[i];
+        for (int64_t j = 0; j < m; j++) {
+            x->data[i] = x0 + (float)h;
+            double up = chain_at(chain_g, &k, x, j);
+            x->data[i] = x0 - (float)h;
+            J[j * n + i] = (up - chain_at(chain_g, &k, x, j)) / (2 * h);
+        }
+        x->data[i] = x0;
+    }
+    nb_tensor *y = nb_tensor_new(NB_SHAPE(m, 1));
+    for (int64_t j = 0; j < m; j++) y->data[j] = (float)chain_at(chain_g, &k, x, j);
+    for (int64_t j = 0; j < m; j++) {
+        float y0 = y->data[j];
+        y->data[j] = y0 + (float)h;
+        double up = chain_at(chain_f, &k, y, 0);
+        y->data[j] = y0 - (float)h;
+        gy[j] = (up - chain_at(chain_f, &k, y, 0)) / (2 * h);
+        y->data[j] = y0;
+    }
+    /* eq. 6.45: (grad_x z)_i = sum_j (grad_y z)_j dy_j/dx_i. */
+    double big = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < m; j++) s += gy[j] * J[j * n + i];
+        CHECK_MSG(fabs(auto_gx[i] - s) <= 2e-3 * fmax(1, fabs(s)), "n %lld m %lld: (grad_x z)_%lld = %g, eq. 6.45 sum %g",
+                  (long long)n, (long long)m, (long long)i, auto_gx[i], s);
+        big = fmax(big, fabs(s));
+    }
+    CHECK(big > 1e-2); /* a gradient that is not (nearly) zero */
+    free(J);
+    free(auto_gx);
+    nb_tensor *all[] = {k.A, k.B, k.C, k.D, x, y};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_free(all[i]);
+}
+
+/* A three-stage chain on matrices: X [p, q] -> Y = tanh(X W) [p, r] ->
+ * V = Y * sigmoid(Y) [p, r] -> z = f(V) with f = chain_f on V's flattening. */
+static nb_tensor *chain_y(nb_tensor **p, int n, void *c) { return nb_tanh(nb_matmul(p[0], ((chain_ctx *)c)->W)); }
+static nb_tensor *chain_v(nb_tensor **p, int n, void *c) { return nb_mul(p[0], nb_sigmoid(p[0])); }
+static nb_tensor *chain_z(nb_tensor **p, int n, void *c) {
+    nb_tensor *flat = nb_reshape(p[0], NB_SHAPE(-1, 1));
+    return chain_f(&flat, 1, c);
+}
+
+TEST(test_eq_6_46_gradient_is_jacobian_transpose_times_gradient) {
+    nb_rng *r = nb_test_rng();
+    int64_t P = 2 + nb_rng_below(r, 3), Q = 2 + nb_rng_below(r, 4), R = 2 + nb_rng_below(r, 3), M = P * R;
+    int64_t K = 3;
+    chain_ctx k = {NULL, NULL, nb_test_param(NB_SHAPE(K, M), 0.6f), nb_test_param(NB_SHAPE(K, M), 0.6f),
+                   nb_test_param(NB_SHAPE(Q, R), 0.7f)};
+    nb_tensor *X = nb_test_param(NB_SHAPE(P, Q), 1.f);
+    /* The Jacobians of the two inner stages (nb_jacobian, row by row), each
+     * checked against its closed form: dY_ab/dX_cd = [a = c] (1 - Y_ab^2) W_db,
+     * and V = Y sigmoid(Y) acts elementwise, so J_V is diagonal with
+     * s + y s (1 - s), s = sigmoid(y). */
+    nb_tensor *Jy = nb_jacobian(chain_y, &k, &X, 1);
+    CHECK(Jy && Jy->shape[0] == M && Jy->shape[1] == P * Q);
+    nb_tensor *Y = nb_tensor_clone(chain_y(&X, 1, &k));
+    nb_arena_reset();
+    for (int64_t a = 0; Jy && a < P; a++)
+        for (int64_t b = 0; b < R; b++)
+            for (int64_t c = 0; c < P; c++)
+                for (int64_t d = 0; d < Q; d++) {
+                    double y = Y->data[a * R + b], want = a == c ? (1 - y * y) * k.W->data[d * R + b] : 0;
+                    CHECK_NEAR(Jy->data[(a * R + b) * (P * Q) + c * Q + d], want, 1e-5);
+                }
+    nb_tensor *Jv = nb_jacobian(chain_v, &k, &Y, 1);
+    CHECK(Jv && Jv->shape[0] == M && Jv->shape[1] == M);
+    for (int64_t i = 0; Jv && i < M; i++)
+        for (int64_t j = 0; j < M; j++) {
+            double y = Y->data[i], s = 1 / (1 + exp(-y));
+            CHECK_NEAR(Jv->data[i * M + j], i == j ? s + y * s * (1 - s) : 0, 1e-5);
+        }
+    /* grad_V z at V = v(Y), by reverse mode on f alone. */
+    nb_tensor *V = nb_tensor_clone(chain_v(&Y, 1, &k));
+    nb_arena_reset();
+    nb_requires_grad(V, true);
+    nb_tensor *gv;
+    nb_grad(chain_z(&V, 1, &k), &V, 1, &gv, false);
+    double *gvd = malloc(sizeof(double) * (size_t)(2 * M + P * Q)), *gyd = gvd + M, *gxd = gyd + M;
+    for (int64_t i = 0; i < M; i++) gvd[i] = gv->data[i];
+    nb_arena_reset();
+    /* eq. 6.46 twice, in double: grad_Y z = J_V^T grad_V z, then
+     * grad_X z = J_Y^T grad_Y z. */
+    for (int64_t j = 0; Jv && j < M; j++) {
+        gyd[j] = 0;
+        for (int64_t i = 0; i < M; i++) gyd[j] += Jv->data[i * M + j] * gvd[i];
+    }
+    for (int64_t j = 0; Jy && j < P * Q; j++) {
+        gxd[j] = 0;
+        for (int64_t i = 0; i < M; i++) gxd[j] += Jy->data[i * (P * Q) + j] * gyd[i];
+    }
+    /* Against one reverse pass through the whole composition. */
+    nb_tensor *y = chain_y(&X, 1, &k), *v = chain_v(&y, 1, &k), *gx;
+    nb_grad(chain_z(&v, 1, &k), &X, 1, &gx, false);
+    double big = 0;
+    for (int64_t j = 0; Jy && Jv && j < P * Q; j++) {
+        CHECK_NEAR(gx->data[j], gxd[j], 1e-5);
+        big = fmax(big, fabs(gxd[j]));
+    }
+    CHECK(big > 1e-3);
+    free(gvd);
+    nb_tensor *all[] = {k.C, k.D, k.W, X, Y, V, Jy, Jv};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_free(all[i]);
+}
+
 /* --- eq. 4.6: the Hessian ---------------------------------------------------- */
 
 TEST(test_eq_4_6_hessian_vs_finite_differences_every_activation) {
@@ -190,7 +339,7 @@ TEST(test_eq_4_6_hessian_vs_finite_differences_every_activation) {
 
 /* --- eq. 4.8-4.9: the second-order expansion -------------------------------- */
 
-TEST(test_eq_4_8_4_9_second_order_expansion) {
+TEST(test_eq_4_8_second_order_expansion) {
     net_ctx k;
     nb_tensor *p[5];
     int n = make_net(&k, ACT_TANH, 4, p);
@@ -242,14 +391,60 @@ TEST(test_eq_4_8_4_9_second_order_expansion) {
         for (int64_t j = 0; j < N; j++) rHr += dt->data[i] * H->data[i * N + j] * dt->data[j];
     CHECK(nb_directional_curvature(net_loss, &k, p, n, dt, &c) == 0);
     CHECK_NEAR(c, rHr, 1e-4);
-    /* eq. 4.9 along -g: the report's pieces agree with the explicit H. */
-    nb_step_report r;
-    CHECK(nb_optimal_step(net_loss, &k, p, n, &r) == 0);
+    free(g);
+    nb_tensor_free(H);
+    nb_tensor_free(w);
+    nb_tensor_free(Q);
+    nb_tensor_free(dt);
+    free_net(&k, p, n);
+}
+
+TEST(test_eq_4_9_gradient_step_expansion) {
+    /* eq. 4.9 is eq. 4.8 along x = x0 - eps g: f0 - eps g^T g + eps^2/2 g^T H g. */
+    net_ctx k;
+    nb_tensor *p[5];
+    int n = make_net(&k, ACT_TANH, 4, p);
+    int64_t N = total(p, n);
+    nb_tensor *H = nb_hessian(net_loss, &k, p, n);
+    double *g = malloc(sizeof(double) * (size_t)N * 2), *x0 = g + N;
+    double f0 = grad_flat(net_loss, &k, p, n, g);
+    for (int64_t j = 0; j < N; j++) x0[j] = *entry(p, n, j);
     double gg = 0, gHg = 0;
     for (int64_t i = 0; i < N; i++) {
         gg += g[i] * g[i];
         for (int64_t j = 0; j < N; j++) gHg += g[i] * H->data[i * N + j] * g[j];
     }
+    CHECK(gg > 1e-6); /* a point that is not critical, or eq. 4.9 says nothing */
+    /* Its two coefficients from the loss alone: along x0 -+ eps g the central
+     * first difference is -g^T g (even orders cancel) and the second
+     * difference g^T H g (odd orders cancel). Steps are sized by |g|, so the
+     * move is t = eps |g| in parameter space. */
+    double ts[3] = {0.1, 0.05, 0.025}, fm[3], fp[3], eps[3];
+    for (int s = 0; s < 3; s++) {
+        eps[s] = ts[s] / sqrt(gg);
+        for (int64_t j = 0; j < N; j++) *entry(p, n, j) = (float)(x0[j] - eps[s] * g[j]);
+        fm[s] = loss_at(net_loss, &k, p, n);
+        for (int64_t j = 0; j < N; j++) *entry(p, n, j) = (float)(x0[j] + eps[s] * g[j]);
+        fp[s] = loss_at(net_loss, &k, p, n);
+    }
+    for (int64_t j = 0; j < N; j++) *entry(p, n, j) = (float)x0[j];
+    double lin = (fm[2] - fp[2]) / (2 * eps[2]), quad = (fm[2] + fp[2] - 2 * f0) / (eps[2] * eps[2]);
+    CHECK_MSG(fabs(lin + gg) <= 2e-3 * gg + 1e-4, "central first difference %g vs -g^T g %g", lin, -gg);
+    CHECK_MSG(fabs(quad - gHg) <= 2e-3 * gg + 3e-2 * fabs(gHg), "second difference %g vs g^T H g %g", quad, gHg);
+    /* The quadratic model's error is third order (shrinks about 8x when eps
+     * halves) where the linear model's is second order (about 4x). */
+    double e1[3], e2[3];
+    for (int s = 0; s < 3; s++) {
+        e1[s] = fabs(fm[s] - (f0 - eps[s] * gg));
+        e2[s] = fabs(fm[s] - (f0 - eps[s] * gg + 0.5 * eps[s] * eps[s] * gHg));
+        CHECK_MSG(e2[s] < 0.5 * e1[s], "eps = %g: eq. 4.9's error %g, first-order %g", eps[s], e2[s], e1[s]);
+    }
+    CHECK_MSG(e1[0] / e1[1] > 3 && e1[0] / e1[1] < 5, "first-order error ratio %g", e1[0] / e1[1]);
+    CHECK_MSG(e2[0] / e2[1] > 5, "eq. 4.9 error ratio %g (third order: about 8)", e2[0] / e2[1]);
+    /* nb_optimal_step's report: its pieces agree with the explicit H, and its
+     * prediction is eq. 4.9 at eps*. */
+    nb_step_report r;
+    CHECK(nb_optimal_step(net_loss, &k, p, n, &r) == 0);
     CHECK_NEAR(r.loss, f0, 1e-6);
     CHECK_NEAR(r.grad_norm, sqrt(gg), 1e-5);
     CHECK_NEAR(r.gHg, gHg, 1e-4);
@@ -262,9 +457,6 @@ TEST(test_eq_4_8_4_9_second_order_expansion) {
     }
     free(g);
     nb_tensor_free(H);
-    nb_tensor_free(w);
-    nb_tensor_free(Q);
-    nb_tensor_free(dt);
     free_net(&k, p, n);
 }
 

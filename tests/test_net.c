@@ -1,5 +1,7 @@
 /* test_net.c — networks from NET.cfg text: data parallelism with replicas
- * (the same gradient as one pass over the whole batch). */
+ * (the same gradient as one pass over the whole batch), and the notes'
+ * regularizers that act through a whole network: the activation penalty
+ * (eq. 7.48) and the fast gradient sign method (eq. 21). */
 #include "test.h"
 #include <stdlib.h>
 
@@ -77,4 +79,295 @@ TEST(test_net_replicas_sum_to_the_full_batch_gradient) {
     }
     nb_net_free(net);
     nb_tensor_free(x);
+}
+
+/* --- eq. 7.48: the activation penalty ----------------------------------------- */
+
+/* Two hidden activations h1 = tanh(fc1 x), h2 = relu(fc2 h1), then fc3. */
+static const char *PEN_NET = "[net]\ninput = 5\n"
+                             "[dense]\nout = 7\nactivation = tanh\n"
+                             "[dense]\nout = 6\nactivation = relu\n"
+                             "[dense]\nout = 3\n";
+
+/* J~ = J + alpha Omega(h) with Omega = sum |h| over every hidden activation
+ * (eq. 7.48), scaled by 1/n like the batch-mean J: what `nabla train
+ * --l1-activation` minimizes. *data gets J. */
+static nb_tensor *penalized_loss(nb_net *net, nb_tensor *x, const int32_t *y, float alpha, nb_tensor **data) {
+    nb_tensor *loss = nb_cross_entropy(nb_net_forward(net, x, true, NULL), y);
+    if (data) *data = loss;
+    for (int l = 0; l < nb_net_layers(net); l++)
+        if (nb_net_layer_is_activation(net, l))
+            loss = nb_add(loss, nb_mul_scalar(nb_sum_all(nb_abs(nb_net_layer_output(net, l))),
+                                              alpha / (float)x->shape[0]));
+    return loss;
+}
+
+static nb_net *pen_net(uint64_t seed) {
+    nb_rng r;
+    nb_rng_seed(&r, seed, 0);
+    nb_net *net = nb_net_parse(PEN_NET, "pen.cfg");
+    if (!net || nb_net_build(net, 0, NULL, &r) != 0) return NULL;
+    return net;
+}
+
+TEST(test_eq_7_48_activation_penalty_gradient_is_sign_h_pulled_back) {
+    enum { N = 6, I = 5, H1 = 7, H2 = 6, C = 3 };
+    nb_net *net = pen_net(11);
+    CHECK(net != NULL);
+    if (!net) return;
+    nb_param *p;
+    const char **names;
+    int np = nb_net_params(net, &p);
+    nb_net_param_names(net, &names);
+    CHECK(np == 6 && !strcmp(names[0], "fc1.weight") && !strcmp(names[2], "fc2.weight") &&
+          !strcmp(names[4], "fc3.weight"));
+    const float *W1 = p[0].t->data, *b1 = p[1].t->data, *W2 = p[2].t->data, *b2 = p[3].t->data;
+    nb_tensor *x = nb_test_param(NB_SHAPE(N, I), 1.f);
+    int32_t y[N];
+    for (int i = 0; i < N; i++) y[i] = (int32_t)nb_rng_below(nb_test_rng(), C);
+    const float alpha = 0.3f;
+    nb_tensor *w[6], *gt[6], *gd[6];
+    for (int k = 0; k < 6; k++) w[k] = p[k].t;
+    /* Autodiff of J~, and of J alone (a separate forward). */
+    nb_tensor *total = penalized_loss(net, x, y, alpha, NULL);
+    double tot = nb_item(total);
+    nb_grad(total, w, 6, gt, false);
+    int acts[2], na = 0;
+    for (int l = 0; l < nb_net_layers(net); l++)
+        if (nb_net_layer_is_activation(net, l) && na < 2) acts[na++] = l;
+    CHECK(na == 2);
+    nb_tensor *h1t = nb_net_layer_output(net, acts[0]), *h2t = nb_net_layer_output(net, acts[1]);
+    CHECK(h1t->size == N * H1 && h2t->size == N * H2);
+    nb_tensor *data_only = nb_cross_entropy(nb_net_forward(net, x, true, NULL), y);
+    nb_grad(data_only, w, 6, gd, false);
+    double J = nb_item(data_only);
+    /* The forward pass by hand in double, and dOmega/dtheta pulled back by
+     * hand: dOmega/dh = sign(h); through relu, 1[z2 > 0]; through fc2 into
+     * h1, plus h1's own sign(h1); through tanh, times 1 - h1^2. */
+    double h1[N][H1], h2[N][H2], dz2[N][H2], dz1[N][H1], omega = 0;
+    int active = 0;
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < H1; j++) {
+            double s = b1[j];
+            for (int i = 0; i < I; i++) s += (double)W1[j * I + i] * x->data[n * I + i];
+            h1[n][j] = tanh(s);
+            CHECK_NEAR(h1t->data[n * H1 + j], h1[n][j], 1e-5);
+            omega += fabs(h1[n][j]);
+        }
+        for (int j = 0; j < H2; j++) {
+            double s = b2[j];
+            for (int i = 0; i < H1; i++) s += (double)W2[j * H1 + i] * h1[n][i];
+            h2[n][j] = s > 0 ? s : 0;
+            CHECK_NEAR(h2t->data[n * H2 + j], h2[n][j], 1e-5);
+            omega += h2[n][j];
+            dz2[n][j] = s > 0;
+            active += s > 0;
+        }
+        for (int i = 0; i < H1; i++) {
+            double g = (h1[n][i] > 0) - (h1[n][i] < 0);
+            for (int j = 0; j < H2; j++) g += dz2[n][j] * W2[j * H1 + i];
+            dz1[n][i] = g * (1 - h1[n][i] * h1[n][i]);
+        }
+    }
+    CHECK(active > 0 && active < N * H2); /* both sides of the ReLU are exercised */
+    CHECK_NEAR(tot - J, alpha / N * omega, 1e-5);
+    double *pen[6];
+    for (int k = 0; k < 6; k++) pen[k] = calloc((size_t)w[k]->size, sizeof(double));
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < H1; j++) {
+            for (int i = 0; i < I; i++) pen[0][j * I + i] += dz1[n][j] * x->data[n * I + i];
+            pen[1][j] += dz1[n][j];
+        }
+        for (int j = 0; j < H2; j++) {
+            for (int i = 0; i < H1; i++) pen[2][j * H1 + i] += dz2[n][j] * h1[n][i];
+            pen[3][j] += dz2[n][j];
+        }
+    }
+    /* grad J~ = grad J + alpha/N dOmega/dtheta; fc3 is untouched (pen = 0). */
+    double moved = 0;
+    for (int k = 0; k < 6; k++) {
+        for (int64_t i = 0; i < w[k]->size; i++) {
+            double want = gd[k]->data[i] + alpha / N * pen[k][i];
+            CHECK_MSG(fabs(gt[k]->data[i] - want) <= 1e-5 * fmax(1, fabs(want)), "%s[%lld]: autodiff %g, by hand %g",
+                      names[k], (long long)i, gt[k]->data[i], want);
+            moved = fmax(moved, fabs(alpha / N * pen[k][i]));
+        }
+        free(pen[k]);
+    }
+    CHECK(moved > 1e-2); /* the penalty's share is well above the tolerance */
+    nb_arena_reset();
+    nb_tensor_free(x);
+    nb_net_free(net);
+}
+
+/* Share of exact zeros over the hidden activations of the last forward. */
+static double zero_share(const nb_net *net) {
+    double z = 0, all = 0;
+    for (int l = 0; l < nb_net_layers(net); l++) {
+        if (!nb_net_layer_is_activation(net, l)) continue;
+        const nb_tensor *h = nb_net_layer_output(net, l);
+        for (int64_t i = 0; i < h->size; i++) z += h->data[i] == 0.f;
+        all += (double)h->size;
+    }
+    return z / all;
+}
+
+TEST(test_eq_7_48_activation_penalty_makes_exact_zeros) {
+    /* The same start and batches, SGD with and without the penalty: with it
+     * the ReLU layer ends up with many more exact zeros (a sparse
+     * representation, the point of eq. 7.48) and the tanh layer's |h| shrinks.
+     * nb_net_evaluate reports the same share the test counts. */
+    enum { N = 64, I = 5, STEPS = 60 };
+    nb_rng r;
+    nb_rng_seed(&r, 5, 1);
+    float xs[N * I];
+    int32_t ys[N];
+    for (int i = 0; i < N; i++) {
+        double s = 0;
+        for (int j = 0; j < I; j++) s += (xs[i * I + j] = (float)nb_rng_normal(&r)) * (j % 2 ? -1 : 1);
+        ys[i] = s > 0.5 ? 2 : s > -0.5 ? 1 : 0;
+    }
+    nb_dataset d = {.n = N, .nd = 1, .shape = {I}, .f32 = xs, .y = ys, .nclass = 3};
+    double zeros[2], absh1[2], zero0 = 0;
+    for (int run = 0; run < 2; run++) {
+        float alpha = run ? 0.5f : 0.f;
+        nb_net *net = pen_net(21);
+        CHECK(net != NULL);
+        if (!net) return;
+        nb_param *p;
+        int np = nb_net_params(net, &p);
+        nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 0.1f}, p, np);
+        nb_tensor *x = nb_from_data(NB_SHAPE(N, I), xs);
+        nb_tensor *x0 = nb_tensor_clone(x);
+        nb_arena_reset();
+        for (int s = 0; s < STEPS; s++) {
+            nb_backward(penalized_loss(net, x0, ys, alpha, NULL));
+            nb_optim_step_zero(o, NULL, 0);
+            nb_arena_reset();
+        }
+        bool old = nb_set_grad_enabled(false);
+        nb_net_forward(net, x0, false, NULL);
+        nb_set_grad_enabled(old);
+        zeros[run] = zero_share(net);
+        double a = 0;
+        int tanh_layer = -1;
+        for (int l = 0; l < nb_net_layers(net) && tanh_layer < 0; l++)
+            if (nb_net_layer_is_activation(net, l)) tanh_layer = l;
+        const nb_tensor *h1 = nb_net_layer_output(net, tanh_layer);
+        for (int64_t i = 0; i < h1->size; i++) a += fabs(h1->data[i]) / (double)h1->size;
+        absh1[run] = a;
+        nb_arena_reset();
+        nb_eval_result ev;
+        nb_net_evaluate(net, &d, 16, 0.f, &ev);
+        CHECK_NEAR(ev.zero_fraction, zeros[run], 1e-12);
+        if (!run) { /* the start, for reference: a fresh copy of the same init */
+            nb_net *fresh = pen_net(21);
+            old = nb_set_grad_enabled(false);
+            nb_net_forward(fresh, x0, false, NULL);
+            nb_set_grad_enabled(old);
+            zero0 = zero_share(fresh);
+            nb_arena_reset();
+            nb_net_free(fresh);
+        }
+        nb_optim_free(o);
+        nb_tensor_free(x0);
+        nb_net_free(net);
+    }
+    CHECK_MSG(zeros[1] > zeros[0] + 0.15 && zeros[1] > zero0 + 0.15,
+              "exact zeros: %.3f at the start, %.3f without the penalty, %.3f with it", zero0, zeros[0], zeros[1]);
+    CHECK_MSG(absh1[1] < 0.7 * absh1[0], "mean |h1| %.3f with the penalty, %.3f without", absh1[1], absh1[0]);
+}
+
+/* --- eq. 21: the fast gradient sign method ------------------------------------ */
+
+static const char *FGSM_NET = "[net]\ninput = 8\n"
+                              "[dense]\nout = 6\nactivation = tanh\n"
+                              "[dense]\nout = 4\n";
+
+/* The mean cross-entropy of FGSM_NET on x [n, 8], in double, from the
+ * weights alone: an independent route to J(theta; x, y). */
+static double fgsm_loss(nb_param *p, const double *x, const int32_t *y, int n) {
+    const float *W1 = p[0].t->data, *b1 = p[1].t->data, *W2 = p[2].t->data, *b2 = p[3].t->data;
+    double L = 0;
+    for (int i = 0; i < n; i++) {
+        double h[6], z[4], m = -INFINITY, s = 0;
+        for (int j = 0; j < 6; j++) {
+            double a = b1[j];
+            for (int k = 0; k < 8; k++) a += (double)W1[j * 8 + k] * x[i * 8 + k];
+            h[j] = tanh(a);
+        }
+        for (int c = 0; c < 4; c++) {
+            z[c] = b2[c];
+            for (int j = 0; j < 6; j++) z[c] += (double)W2[c * 6 + j] * h[j];
+            m = fmax(m, z[c]);
+        }
+        for (int c = 0; c < 4; c++) s += exp(z[c] - m);
+        L += log(s) + m - z[y[i]];
+    }
+    return L / n;
+}
+
+TEST(test_eq_fgsm_perturbation_is_eps_sign_of_the_input_gradient) {
+    enum { N = 5, D = N * 8 };
+    nb_rng r;
+    nb_rng_seed(&r, 9, 0);
+    nb_net *net = nb_net_parse(FGSM_NET, "fgsm.cfg");
+    CHECK(net && nb_net_build(net, 0, NULL, &r) == 0);
+    if (!net) return;
+    nb_param *p;
+    CHECK(nb_net_params(net, &p) == 4);
+    /* Pixels in [0, 1] as nb_fgsm expects, a few on the edges so the clip
+     * to a valid image has work to do. */
+    nb_tensor *x = nb_test_param(NB_SHAPE(N, 8), 1.f);
+    for (int i = 0; i < D; i++) x->data[i] = (float)nb_rng_uniform(nb_test_rng());
+    for (int i = 0; i < D; i += 5) x->data[i] = (float)(i / 5 % 2);
+    int32_t y[N];
+    for (int i = 0; i < N; i++) y[i] = (int32_t)nb_rng_below(nb_test_rng(), 4);
+    /* grad_x J by central differences of the double-precision loss. */
+    double xd[D], g[D], h = 1e-6;
+    for (int i = 0; i < D; i++) xd[i] = x->data[i];
+    for (int i = 0; i < D; i++) {
+        xd[i] += h;
+        double up = fgsm_loss(p, xd, y, N);
+        xd[i] -= 2 * h;
+        g[i] = (up - fgsm_loss(p, xd, y, N)) / (2 * h);
+        xd[i] += h;
+    }
+    double J0 = fgsm_loss(p, xd, y, N);
+    float eps[2] = {0.1f, 1e-3f};
+    for (int e = 0; e < 2; e++) {
+        nb_tensor *adv = nb_fgsm(net, x, y, eps[e]);
+        CHECK(adv->node == NULL && !adv->requires_grad && adv->size == D);
+        /* eq. 21, clipped to [0, 1]: x' = clip(x + eps sign(grad_x J)). */
+        int clipped = 0;
+        double ad[D], lin = 0;
+        for (int i = 0; i < D; i++) {
+            CHECK_MSG(fabs(g[i]) > 1e-7, "grad_x J [%d] = %g too small to have a sign", i, g[i]);
+            float want = x->data[i] + eps[e] * (float)((g[i] > 0) - (g[i] < 0));
+            clipped += want < 0.f || want > 1.f;
+            want = want < 0.f ? 0.f : want > 1.f ? 1.f : want;
+            CHECK_MSG(adv->data[i] == want, "eps %g, x'[%d] = %.9g, want %.9g (x %.9g, grad %g)", eps[e], i, adv->data[i],
+                      want, x->data[i], g[i]);
+            ad[i] = adv->data[i];
+            lin += g[i] * (ad[i] - xd[i]);
+        }
+        CHECK(clipped > 0);
+        /* The loss goes up, by about the linear term g . (x' - x) for a small
+         * step, and more than any other sign pattern of the same size does. */
+        double Ja = fgsm_loss(p, ad, y, N);
+        CHECK_MSG(Ja > J0, "eps %g: J(x') = %g <= J(x) = %g", eps[e], Ja, J0);
+        if (e == 1) CHECK_MSG(fabs(Ja - J0 - lin) <= 0.02 * lin, "increase %g, linear model %g", Ja - J0, lin);
+        for (int t = 0; t < 20; t++) {
+            double xr[D];
+            for (int i = 0; i < D; i++) {
+                double v = xd[i] + (nb_rng_uniform(nb_test_rng()) < 0.5 ? -eps[e] : eps[e]);
+                xr[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+            CHECK(fgsm_loss(p, xr, y, N) < Ja);
+        }
+        nb_arena_reset();
+    }
+    for (int i = 0; i < D; i++) CHECK(x->data[i] == (float)xd[i]); /* x itself is left alone */
+    nb_tensor_free(x);
+    nb_net_free(net);
 }
