@@ -9,8 +9,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Per-component Cholesky factors of the covariances (full: lower L with
- * Sigma = L L^T; diagonal: the standard deviations) and log det Sigma. */
+/* Per-component Cholesky factors of the covariances (full: the inverse
+ * L^-1, lower, of L with Sigma = L L^T, which is all the E-step needs;
+ * diagonal: the standard deviations) and log det Sigma. */
 typedef struct {
     double *L;      /* k x d x d or k x d */
     double *logdet; /* k */
@@ -39,123 +40,228 @@ static int factorize_all(const nb_gmm *m, chol *c) {
             if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d) != 0)
                 return nb_error("gmm: the covariance of component %d is not positive definite (try a larger reg_covar)", q);
             for (int64_t j = 0; j < d; j++) ld += 2 * log(L[j * d + j]);
+            LAPACKE_dtrtri(LAPACK_ROW_MAJOR, 'L', 'N', (lapack_int)d, L, (lapack_int)d); /* nonsingular: potrf passed */
         }
         c->logdet[q] = ld;
     }
     return 0;
 }
 
+/* Scratch of one fit, allocated once: the E-step used to take a fresh
+ * n x k d product matrix every iteration (40 MB on the bench's data), which
+ * glibc maps and unmaps each time, so every iteration paid a page fault per
+ * 4 KiB and OpenBLAS's zeroing of it; these buffers are a few hundred KiB
+ * per thread and stay in cache. */
+typedef struct {
+    int nthr, level;             /* threads of this file's regions; OpenMP nesting level of the caller */
+    int64_t rows;                /* E-step rows per block */
+    double *base;                /* [k]: log P(c) - log det(2 pi Sigma_c) / 2 */
+    double *N;                   /* [k]: the M-step's N_c */
+    double *Z, *lp, *wx;         /* per thread: [rows, k d], [rows, k], [MROWS, d] */
+    double *bsum;                /* per E-step block: its sum of log p(x_i) */
+} work;
+
+/* M-step rows per SYRK call: a [512, d] slice of weighted rows stays in L2
+ * for the d <= a few hundred of these models. */
+#define MROWS 512
+
+/* The calling thread's scratch slot and its team's size inside a region
+ * this file forked; 0 and 1 in the serial path, even when that runs inside
+ * a caller's own parallel region (whose thread numbers would index past
+ * the scratch and split the components among threads that are not there). */
+static int thread_id(const work *w) {
+#ifdef _OPENMP
+    return omp_get_level() > w->level ? omp_get_thread_num() : 0;
+#else
+    return (void)w, 0;
+#endif
+}
+
+static int team_size(const work *w) {
+#ifdef _OPENMP
+    return omp_get_level() > w->level ? omp_get_num_threads() : 1;
+#else
+    return (void)w, 1;
+#endif
+}
+
+static void work_free(work *w) {
+    free(w->base);
+    free(w->N);
+    free(w->Z);
+    free(w->lp);
+    free(w->wx);
+    free(w->bsum);
+}
+
+/* E-step blocks of about 256 KiB of Z (32768 doubles): the triangular
+ * products write a block and the Mahalanobis loop reads it back from L2; at
+ * least 8 rows so that they are not matrix-vector products, at most 256 so
+ * that small k d still splits n into enough blocks for the threads. */
+static void work_init(work *w, const nb_gmm *m, int64_t n) {
+    int64_t d = m->d, k = m->k, kd = k * d, R = 32768 / kd;
+    R = R < 8 ? 8 : R > 256 ? 256 : R;
+    if (R > n) R = n > 0 ? n : 1;
+#ifdef _OPENMP
+    w->nthr = omp_get_max_threads();
+    w->level = omp_get_level();
+#else
+    w->nthr = 1;
+    w->level = 0;
+#endif
+    w->rows = R;
+    w->base = malloc(sizeof(double) * (size_t)k);
+    w->N = malloc(sizeof(double) * (size_t)k);
+    w->Z = m->diagonal ? NULL : malloc(sizeof(double) * (size_t)(w->nthr * R * kd));
+    w->lp = malloc(sizeof(double) * (size_t)(w->nthr * R * k));
+    w->wx = m->diagonal ? NULL : malloc(sizeof(double) * (size_t)(w->nthr * MROWS * d));
+    w->bsum = malloc(sizeof(double) * (size_t)((n + R - 1) / R));
+}
+
+/* One E-step block, rows r0 .. r0 + nr - 1: the log-densities of every
+ * component, then log-sum-exp over them, in the thread's lp scratch. */
+static void eblock(const nb_gmm *m, const chol *c, const work *w, const double *x, int64_t r0, int64_t nr,
+                   double *resp, double *bsum) {
+    int64_t d = m->d, k = m->k, kd = k * d, t = thread_id(w);
+    double *lp = w->lp + t * w->rows * k;
+    const double *xb = x + r0 * d;
+    if (m->diagonal) {
+        for (int64_t i = 0; i < nr; i++)
+            for (int64_t q = 0; q < k; q++) {
+                const double *L = c->L + q * d, *mu = m->means + q * d;
+                double s = 0;
+                NB_PRAGMA(omp simd reduction(+ : s))
+                for (int64_t j = 0; j < d; j++) {
+                    double u = (xb[i * d + j] - mu[j]) / L[j];
+                    s += u * u;
+                }
+                lp[i * k + q] = w->base[q] - 0.5 * s;
+            }
+    } else {
+        /* Z_c = (X_b - mu_c) L_c^-T side by side in Z [nr, k d]: a triangular
+         * product (TRMM) skips the zero half that one GEMM by all k factors
+         * side by side multiplies (15% faster at the bench's k 10, d 50,
+         * OpenBLAS 0.3.21), and centering first is the definition's order. */
+        double *Z = w->Z + t * w->rows * kd;
+        for (int64_t q = 0; q < k; q++) {
+            const double *mu = m->means + q * d;
+            for (int64_t i = 0; i < nr; i++)
+                for (int64_t j = 0; j < d; j++) Z[i * kd + q * d + j] = xb[i * d + j] - mu[j];
+            cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, (int)nr, (int)d, 1.0,
+                        c->L + q * d * d, (int)d, Z + q * d, (int)kd);
+        }
+        for (int64_t i = 0; i < nr; i++)
+            for (int64_t q = 0; q < k; q++) {
+                const double *zz = Z + i * kd + q * d;
+                double s = 0;
+                NB_PRAGMA(omp simd reduction(+ : s))
+                for (int64_t j = 0; j < d; j++) s += zz[j] * zz[j];
+                lp[i * k + q] = w->base[q] - 0.5 * s;
+            }
+    }
+    /* log-sum-exp with one exp per entry: e_q = exp(l_q - max) serves both
+     * the sum and the responsibility e_q / sum e. Below -746 exp is exactly
+     * 0, and glibc reaches it through its slow underflow path, which most
+     * entries of well-separated components would take. */
+    double total = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        double *l = lp + i * k, mx = -INFINITY, se = 0;
+        for (int64_t q = 0; q < k; q++) mx = fmax(mx, l[q]);
+        for (int64_t q = 0; q < k; q++) se += (l[q] = l[q] - mx < -746 ? 0 : exp(l[q] - mx));
+        total += mx + log(se);
+        if (resp) {
+            double inv = 1 / se, *ri = resp + (r0 + i) * k;
+            for (int64_t q = 0; q < k; q++) ri[q] = l[q] * inv;
+        }
+    }
+    *bsum = total;
+}
+
 /* E-step: log P(c) + log N(x_i; mu_c, Sigma_c) for every row and component,
  * normalized by log-sum-exp into responsibilities (resp may be NULL);
  * returns the mean log p(x). For full covariances the Mahalanobis term is
- * |P_c^T (x_i - mu_c)|^2 with P_c = L_c^-T (Sigma_c = L_c L_c^T): with the
- * P_c side by side in Pall [d, k d], a block of rows X_b needs one GEMM
- * X_b Pall for every component at once, minus the row mu_c^T P_c. */
-static double estep(const nb_gmm *m, const chol *c, const double *x, int64_t n, double *resp) {
-    int64_t d = m->d, k = m->k, per = m->diagonal ? d : d * d, kd = k * d;
-    double total = 0, c0 = (double)d * log(2 * M_PI);
-    double *lp = malloc(sizeof(double) * (size_t)(n * k)), *base = malloc(sizeof(double) * (size_t)k);
-    for (int64_t q = 0; q < k; q++) base[q] = log(m->weights[q]) - 0.5 * (c0 + c->logdet[q]);
-    if (m->diagonal) {
-        NB_PARALLEL_FOR(n * kd, for (int64_t i = 0; i < n; i++) {
-            for (int64_t q = 0; q < k; q++) {
-                const double *L = c->L + q * per, *mu = m->means + q * d;
-                double s = 0;
-                for (int64_t j = 0; j < d; j++) {
-                    double t = (x[i * d + j] - mu[j]) / L[j];
-                    s += t * t;
-                }
-                lp[i * k + q] = base[q] - 0.5 * s;
-            }
-        });
-    } else {
-        double *Pall = calloc((size_t)(d * kd), sizeof(double)), *muP = calloc((size_t)kd, sizeof(double));
-        double *Li = malloc(sizeof(double) * (size_t)(d * d));
-        for (int64_t q = 0; q < k; q++) {
-            memcpy(Li, c->L + q * per, sizeof(double) * (size_t)(d * d));
-            LAPACKE_dtrtri(LAPACK_ROW_MAJOR, 'L', 'N', (lapack_int)d, Li, (lapack_int)d); /* L^-1, lower */
-            for (int64_t a = 0; a < d; a++)
-                for (int64_t b = 0; b <= a; b++) Pall[b * kd + q * d + a] = Li[a * d + b]; /* P = L^-T */
-            const double *mu = m->means + q * d;
-            for (int64_t a = 0; a < d; a++)
-                for (int64_t b = 0; b < d; b++) muP[q * d + b] += mu[a] * Pall[a * kd + q * d + b];
-        }
-        int64_t B = (INT64_C(1) << 22) / kd;
-        if (B < 1) B = 1;
-        double *Z = malloc(sizeof(double) * (size_t)((n < B ? n : B) * kd));
-        for (int64_t r0 = 0; r0 < n; r0 += B) {
-            int64_t nb = n - r0 < B ? n - r0 : B;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kd, (int)d, 1.0, x + r0 * d, (int)d,
-                        Pall, (int)kd, 0.0, Z, (int)kd);
-            NB_PARALLEL_FOR(nb * kd, for (int64_t i = 0; i < nb; i++) {
-                for (int64_t q = 0; q < k; q++) {
-                    const double *zz = Z + i * kd + q * d, *mp = muP + q * d;
-                    double s = 0;
-                    for (int64_t j = 0; j < d; j++) s += (zz[j] - mp[j]) * (zz[j] - mp[j]);
-                    lp[(r0 + i) * k + q] = base[q] - 0.5 * s;
-                }
-            });
-        }
-        free(Z);
-        free(Pall);
-        free(muP);
-        free(Li);
-    }
-    NB_PRAGMA(omp parallel for reduction(+ : total) schedule(static) if (n * k >= NB_PAR_MIN))
-    for (int64_t i = 0; i < n; i++) {
-        const double *l = lp + i * k;
-        double mx = -INFINITY, se = 0;
-        for (int64_t q = 0; q < k; q++) mx = fmax(mx, l[q]);
-        for (int64_t q = 0; q < k; q++) se += exp(l[q] - mx);
-        double lse = mx + log(se);
-        total += lse;
-        if (resp)
-            for (int64_t q = 0; q < k; q++) resp[i * k + q] = exp(l[q] - lse);
-    }
-    free(lp);
-    free(base);
+ * |L_c^-1 (x_i - mu_c)|^2 (Sigma_c = L_c L_c^T), a block of rows at a time.
+ * The blocks are shared dynamically by the threads (each BLAS call runs on
+ * one: the OpenMP build of OpenBLAS does so inside a parallel region), so a
+ * thread that the busy machine deschedules does not hold the others at a
+ * barrier; the block sums are added in block order, the same for any
+ * thread count. */
+static double estep(const nb_gmm *m, const chol *c, work *w, const double *x, int64_t n, double *resp) {
+    int64_t d = m->d, k = m->k, kd = k * d, R = w->rows, nblk = (n + R - 1) / R;
+    double c0 = (double)d * log(2 * M_PI);
+    for (int64_t q = 0; q < k; q++) w->base[q] = log(m->weights[q]) - 0.5 * (c0 + c->logdet[q]);
+    NB_PARALLEL(nblk > 1 && n * kd * (m->diagonal ? 1 : d) >= NB_PAR_MIN, for schedule(dynamic, 1) num_threads(w->nthr),
+                for (int64_t b = 0; b < nblk; b++) {
+                    int64_t r0 = b * R;
+                    eblock(m, c, w, x, r0, n - r0 < R ? n - r0 : R, resp, w->bsum + b);
+                });
+    double total = 0;
+    for (int64_t b = 0; b < nblk; b++) total += w->bsum[b];
     return total / (double)n;
 }
 
-/* M-step: N_c = sum_i r_ic (+ 10 eps, as scikit-learn, so an empty component
- * does not divide by zero), P(c) = N_c / n, mu_c = sum r_ic x_i / N_c,
- * Sigma_c = sum r_ic (x_i - mu_c)(x_i - mu_c)^T / N_c + reg I. */
-static void mstep(nb_gmm *m, const double *x, int64_t n, const double *resp, double reg) {
-    int64_t d = m->d, k = m->k;
-    double *wx = malloc(sizeof(double) * (size_t)(n * d));
-    for (int64_t q = 0; q < k; q++) {
-        double N = 10 * DBL_EPSILON, *mu = m->means + q * d;
-        for (int64_t i = 0; i < n; i++) N += resp[i * k + q];
-        for (int64_t j = 0; j < d; j++) mu[j] = 0;
-        for (int64_t i = 0; i < n; i++) {
-            double r = resp[i * k + q];
-            for (int64_t j = 0; j < d; j++) mu[j] += r * x[i * d + j];
-        }
-        for (int64_t j = 0; j < d; j++) mu[j] /= N;
-        m->weights[q] = N / (double)n;
-        if (m->diagonal) {
-            double *v = m->covs + q * d;
+/* The covariances, after mstep has set N_c and mu_c: Sigma_c = sum r_ic
+ * (x_i - mu_c)(x_i - mu_c)^T / N_c + reg I. Full ones are SYRKs of the rows
+ * sqrt(r_ic) (x_i - mu_c), MROWS at a time, accumulated in Sigma_c. The row
+ * blocks are the outer loop so that each block of x is read from memory
+ * once for all the thread's components (component-outer, every component
+ * streamed all of x again, and building the rows cost as much as a SYRK).
+ * Thread t of T owns the components c = t mod T and adds its blocks in row
+ * order: no reduction across threads, the same sums for any thread count. */
+static void mcov(nb_gmm *m, const work *w, const double *x, int64_t n, const double *resp, double reg) {
+    int64_t d = m->d, k = m->k, t = thread_id(w), T = team_size(w);
+    if (m->diagonal) {
+        for (int64_t q = t; q < k; q += T) {
+            double *v = m->covs + q * d, N = w->N[q];
+            const double *mu = m->means + q * d;
             for (int64_t j = 0; j < d; j++) v[j] = 0;
             for (int64_t i = 0; i < n; i++) {
                 double r = resp[i * k + q];
                 for (int64_t j = 0; j < d; j++) v[j] += r * (x[i * d + j] - mu[j]) * (x[i * d + j] - mu[j]);
             }
             for (int64_t j = 0; j < d; j++) v[j] = v[j] / N + reg;
-        } else {
-            /* sqrt(r_i) (x_i - mu) rows, then one SYRK. */
-            for (int64_t i = 0; i < n; i++) {
-                double sr = sqrt(resp[i * k + q]);
-                for (int64_t j = 0; j < d; j++) wx[i * d + j] = sr * (x[i * d + j] - mu[j]);
+        }
+        return;
+    }
+    double *wx = w->wx + t * MROWS * d;
+    for (int64_t r0 = 0; r0 < n; r0 += MROWS) {
+        int64_t nr = n - r0 < MROWS ? n - r0 : MROWS;
+        for (int64_t q = t; q < k; q += T) {
+            const double *mu = m->means + q * d;
+            for (int64_t i = 0; i < nr; i++) {
+                double sr = sqrt(resp[(r0 + i) * k + q]);
+                for (int64_t j = 0; j < d; j++) wx[i * d + j] = sr * (x[(r0 + i) * d + j] - mu[j]);
             }
-            double *S = m->covs + q * d * d;
-            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)n, 1.0 / N, wx, (int)d, 0.0, S, (int)d);
-            for (int64_t a = 0; a < d; a++) {
-                for (int64_t b = a + 1; b < d; b++) S[a * d + b] = S[b * d + a];
-                S[a * d + a] += reg;
-            }
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)nr, 1.0 / w->N[q], wx, (int)d,
+                        r0 ? 1.0 : 0.0, m->covs + q * d * d, (int)d);
         }
     }
-    free(wx);
+    for (int64_t q = t; q < k; q += T) {
+        double *S = m->covs + q * d * d;
+        for (int64_t a = 0; a < d; a++) {
+            for (int64_t b = a + 1; b < d; b++) S[a * d + b] = S[b * d + a];
+            S[a * d + a] += reg;
+        }
+    }
+}
+
+/* M-step: N_c = sum_i r_ic (+ 10 eps, as scikit-learn, so an empty
+ * component does not divide by zero), P(c) = N_c / n, mu_c = sum r_ic x_i /
+ * N_c (all k at once as the GEMM resp^T X), then the covariances. */
+static void mstep(nb_gmm *m, const work *w, const double *x, int64_t n, const double *resp, double reg) {
+    int64_t d = m->d, k = m->k;
+    double *N = w->N;
+    for (int64_t q = 0; q < k; q++) N[q] = 10 * DBL_EPSILON;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t q = 0; q < k; q++) N[q] += resp[i * k + q];
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)n, 1.0, resp, (int)k, x, (int)d, 0.0,
+                m->means, (int)d);
+    for (int64_t q = 0; q < k; q++) {
+        for (int64_t j = 0; j < d; j++) m->means[q * d + j] /= N[q];
+        m->weights[q] = N[q] / (double)n;
+    }
+    NB_PARALLEL(k > 1 && n * k * (m->diagonal ? d : d * d) >= NB_PAR_MIN, num_threads(w->nthr < k ? w->nthr : (int)k),
+                mcov(m, w, x, n, resp, reg););
     double s = 0;
     for (int64_t q = 0; q < k; q++) s += m->weights[q];
     for (int64_t q = 0; q < k; q++) m->weights[q] /= s;
@@ -283,25 +389,27 @@ nb_gmm *nb_gmm_fit(const nb_tensor *X, const nb_gmm_opts *o) {
     chol c = {malloc(sizeof(double) * (size_t)(k * per)), malloc(sizeof(double) * (size_t)k)};
     nb_rng r;
     nb_rng_seed(&r, opt.seed, 5);
+    work w;
+    work_init(&w, &(nb_gmm){.k = k, .d = d, .diagonal = opt.diagonal}, n);
     nb_gmm *best = NULL;
     int rc = 0;
     for (int init = 0; init < n_init && !rc; init++) {
         nb_gmm *m = gmm_alloc(k, d, opt.diagonal);
         kmeans_init(x, n, d, k, &r, resp);
-        mstep(m, x, n, resp, reg);
+        mstep(m, &w, x, n, resp, reg);
         double lb = -INFINITY;
         for (m->iters = 1; m->iters <= max_iter; m->iters++) {
             if ((rc = factorize(m, &c))) break;
             double prev = lb;
-            lb = estep(m, &c, x, n, resp);
-            mstep(m, x, n, resp, reg);
+            lb = estep(m, &c, &w, x, n, resp);
+            mstep(m, &w, x, n, resp, reg);
             if (fabs(lb - prev) < tol) {
                 m->converged = true;
                 break;
             }
         }
         if (m->iters > max_iter) m->iters = max_iter;
-        if (!rc && !(rc = factorize(m, &c))) m->loglik = estep(m, &c, x, n, NULL);
+        if (!rc && !(rc = factorize(m, &c))) m->loglik = estep(m, &c, &w, x, n, NULL);
         if (!rc && (!best || m->loglik > best->loglik)) {
             nb_gmm_free(best);
             best = m;
@@ -311,6 +419,7 @@ nb_gmm *nb_gmm_fit(const nb_tensor *X, const nb_gmm_opts *o) {
     }
     free(x);
     free(resp);
+    work_free(&w);
     free(c.L);
     free(c.logdet);
     if (rc) {
@@ -333,7 +442,10 @@ double nb_gmm_score(const nb_gmm *m, const nb_tensor *X, double *resp) {
     if (X->ndim != 2 || X->shape[1] != m->d) nb_fatal("gmm_score", "X must be [n, %lld]", (long long)m->d);
     chol c = {malloc(sizeof(double) * (size_t)(m->k * per)), malloc(sizeof(double) * (size_t)m->k)};
     double *x = nb__ml_double(X), s = NAN;
-    if (factorize(m, &c) == 0) s = estep(m, &c, x, n, resp);
+    work w;
+    work_init(&w, m, n);
+    if (factorize(m, &c) == 0) s = estep(m, &c, &w, x, n, resp);
+    work_free(&w);
     free(x);
     free(c.L);
     free(c.logdet);
