@@ -518,6 +518,100 @@ TEST(test_dqn_deterministic_and_save_load) {
     nb_clear_error();
 }
 
+TEST(test_dqn_selects_best_weights_on_held_out_seeds) {
+    /* With select_every, the learner scores its greedy policy on the
+     * validation seeds every select_every steps and, at the last step, takes
+     * back the best-scoring weights (the latest on ties). A twin without
+     * selection takes the same steps (validation draws nothing from the
+     * learner's streams); scoring it by hand must find the same weights. */
+    int threads = nb_get_threads();
+    nb_set_threads(1);
+    nb_dqn_opts o;
+    CHECK(nb_dqn_defaults("cartpole", &o) == 0);
+    o.steps = 600;
+    o.learn_start = 64;
+    o.train_every = 1;
+    o.batch = 16;
+    o.target_every = 50;
+    o.eps_steps = 300;
+    o.select_every = 100;
+    o.select_episodes = 5;
+    o.seed = 11;
+    nb_dqn *d = nb_dqn_new("cartpole", &o, NULL);
+    o.select_every = 0;
+    nb_dqn *t = nb_dqn_new("cartpole", &o, NULL);
+    CHECK(d && t);
+    nb_param *pd, *pt;
+    int np = nb_net_params(nb_dqn_net(d), &pd);
+    nb_net_params(nb_dqn_net(t), &pt);
+    int64_t total = 0;
+    for (int i = 0; i < np; i++) total += pt[i].t->size;
+    float *best = malloc(sizeof(float) * (size_t)total);
+    double best_ret = -INFINITY, worst_ret = INFINITY;
+    int64_t best_step = -1;
+    nb_rl_episode ep[5];
+    for (int64_t s = 1; d && t && s <= 600; s++) {
+        nb_dqn_step(d, NULL);
+        nb_dqn_step(t, NULL);
+        if (s % 100) continue;
+        /* the validation episodes: NB_DQN_VALIDATION_SEED + i, greedy */
+        CHECK(nb_dqn_evaluate(nb_dqn_net(t), "cartpole", 5, NB_DQN_VALIDATION_SEED, 0, ep) == 0);
+        double m = 0;
+        for (int i = 0; i < 5; i++) m += ep[i].ret;
+        m /= 5;
+        worst_ret = fmin(worst_ret, m);
+        CHECK(nb_dqn_selected_return(d) == fmax(best_ret, m)); /* the best so far, as it goes */
+        if (m >= best_ret) {
+            best_ret = m;
+            best_step = s;
+            float *w = best;
+            for (int i = 0; i < np; i++) {
+                memcpy(w, pt[i].t->data, sizeof(float) * (size_t)pt[i].t->size);
+                w += pt[i].t->size;
+            }
+        }
+    }
+    CHECK_MSG(worst_ret < best_ret, "every check scored %g: the test would not tell selection from none", best_ret);
+    CHECK(nb_dqn_selected_step(d) == best_step && nb_dqn_selected_return(d) == best_ret);
+    bool same = true, moved = false;
+    const float *w = best;
+    for (int i = 0; i < np; i++)
+        for (int64_t j = 0; j < pd[i].t->size; j++, w++) {
+            same &= pd[i].t->data[j] == *w;
+            moved |= pt[i].t->data[j] != *w;
+        }
+    CHECK_MSG(same, "the learner does not hold the weights of step %lld", (long long)best_step);
+    CHECK(moved == (best_step != 600)); /* the twin kept its last weights */
+    /* The model file holds the selected weights and says which. */
+    char path[] = "/tmp/nabla-dqn-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(d && nb_dqn_save(d, path, NULL, NULL, 0) == 0);
+    nb_safetensors *st = NULL;
+    nb_net *q = nb_net_load(path, &st);
+    CHECK(q && st);
+    if (st) {
+        const char *ss = nb_st_meta(st, "nabla.dqn.selected_step");
+        CHECK(ss && strtoll(ss, NULL, 10) == best_step);
+        nb_st_free(st);
+    }
+    nb_net_free(q);
+    unlink(path);
+    /* Training episodes (seed bit 63 set) and validation episodes (2^62 + i)
+     * never take the seeds of nabla dqn eval's 1000000 + i. */
+    CHECK(NB_DQN_VALIDATION_SEED > 1000000 + 100000 && NB_DQN_VALIDATION_SEED + 100000 < UINT64_C(1) << 63);
+    free(best);
+    nb_dqn_free(d);
+    nb_dqn_free(t);
+    /* Selection needs episodes to play. */
+    CHECK(nb_dqn_defaults("cartpole", &o) == 0);
+    o.select_episodes = 0;
+    CHECK(nb_dqn_new("cartpole", &o, NULL) == NULL && strstr(nb_errmsg(), "select-episodes"));
+    nb_clear_error();
+    nb_set_threads(threads);
+}
+
 TEST(test_dqn_learns_catch) {
     /* A short run of the notes' algorithm on Catch's pixels already beats
      * the random policy (which catches about 1 ball in 5). */

@@ -1,7 +1,8 @@
 /* dqn.c — deep Q-learning with experience replay (notes §4.3): the discounted
  * return (eq. 28), the Bellman target, the Q-learning update, the DQN loss,
  * the replay memory, epsilon-greedy exploration, the environments' common
- * front end, training, greedy evaluation and model files. */
+ * front end, training, model selection on held-out seeds, greedy evaluation
+ * and model files. */
 #include "../core/internal.h"
 #include "env.h"
 #include <errno.h>
@@ -350,6 +351,11 @@ struct nb_dqn {
     bool *bterm, *blegal;
     int64_t step, updates, ep_len;
     double ep_ret, td;
+    /* model selection on held-out seeds: the best weights, flat */
+    nb_rl_episode *val;
+    float *best;
+    double best_ret;
+    int64_t best_step;
 };
 
 int nb_dqn_defaults(const char *env, nb_dqn_opts *o) {
@@ -382,6 +388,9 @@ static int check_opts(const nb_dqn_opts *o) {
     if (!(o->reward_scale > 0 && isfinite(o->reward_scale)))
         return nb_error("dqn: the reward scale must be > 0, got %g", o->reward_scale);
     if (!(o->grad_clip >= 0 && isfinite(o->grad_clip))) return nb_error("dqn: grad-clip must be >= 0, got %g", o->grad_clip);
+    if (o->select_every < 0) return nb_error("dqn: select-every must be >= 0, got %lld", (long long)o->select_every);
+    if (o->select_every > 0 && (o->select_episodes < 1 || o->select_episodes > 100000))
+        return nb_error("dqn: select-episodes must be in [1, 100000], got %lld", (long long)o->select_episodes);
     return 0;
 }
 
@@ -416,7 +425,9 @@ static void sync_target(nb_dqn *d) {
     for (int i = 0; i < d->np; i++) nb_copy_into(tp[i].t, d->params[i].t);
 }
 
-static uint64_t next_seed(nb_rng *r) { return (uint64_t)nb_rng_u32(r) << 32 | nb_rng_u32(r); }
+/* A training episode's seed: bit 63 set, so no training episode shares its
+ * seed with a validation (2^62 + i) or evaluation (< 2^62) episode. */
+static uint64_t next_seed(nb_rng *r) { return (uint64_t)nb_rng_u32(r) << 32 | nb_rng_u32(r) | UINT64_C(1) << 63; }
 
 void nb_dqn_free(nb_dqn *d) {
     if (!d) return;
@@ -437,6 +448,8 @@ void nb_dqn_free(nb_dqn *d) {
     free(d->ba);
     free(d->bterm);
     free(d->blegal);
+    free(d->val);
+    free(d->best);
     free(d);
 }
 
@@ -487,6 +500,18 @@ nb_dqn *nb_dqn_new(const char *env, const nb_dqn_opts *o, const char *net_cfg) {
         !d->bterm || !d->blegal) {
         nb_error("dqn: out of memory for a batch of %lld", (long long)o->batch);
         goto fail;
+    }
+    d->best_step = -1;
+    d->best_ret = -INFINITY;
+    if (o->select_every > 0) {
+        int64_t n = 0;
+        for (int i = 0; i < d->np; i++) n += d->params[i].t->size;
+        d->val = malloc(sizeof *d->val * (size_t)o->select_episodes);
+        d->best = malloc(sizeof(float) * (size_t)n);
+        if (!d->val || !d->best) {
+            nb_error("dqn: out of memory for model selection");
+            goto fail;
+        }
     }
     d->arena = nb_arena_new();
     nb_env_reset(d->env, next_seed(&d->rng_episode));
@@ -543,6 +568,40 @@ static void update(nb_dqn *d) {
     d->updates++;
 }
 
+/* Model selection: the greedy policy's mean return on the validation seeds;
+ * weights at least as good as the best so far replace it (the latest wins a
+ * tie: it has trained longer at a lower rate). The greedy policy of
+ * Q-learning swings between good and poor ones (CartPole: 500 and about 220
+ * from one 5,000-step check to the next), so the last weights are a draw
+ * from that swing; the validated best is not. */
+static void validate(nb_dqn *d) {
+    int n = (int)d->o.select_episodes;
+    if (nb_dqn_evaluate(d->q, d->c->name, n, NB_DQN_VALIDATION_SEED, 0, d->val))
+        nb_fatal("dqn", "validation: %s", nb_errmsg());
+    double ret = 0;
+    for (int i = 0; i < n; i++) ret += d->val[i].ret;
+    ret /= n;
+    if (ret < d->best_ret) return;
+    d->best_ret = ret;
+    d->best_step = d->step;
+    float *w = d->best;
+    for (int i = 0; i < d->np; i++) {
+        memcpy(w, d->params[i].t->data, sizeof(float) * (size_t)d->params[i].t->size);
+        w += d->params[i].t->size;
+    }
+}
+
+/* Q takes the selected weights (the target network too, should training go
+ * on past the planned steps). */
+static void restore_best(nb_dqn *d) {
+    const float *w = d->best;
+    for (int i = 0; i < d->np; i++) {
+        memcpy(d->params[i].t->data, w, sizeof(float) * (size_t)d->params[i].t->size);
+        w += d->params[i].t->size;
+    }
+    if (d->target) sync_target(d);
+}
+
 int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep) {
     nb_arena *old = nb_arena_use(d->arena);
     int na = d->na;
@@ -566,6 +625,10 @@ int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep) {
     if (nb_replay_size(d->mem) >= d->o.learn_start && nb_replay_size(d->mem) >= 1 && d->step % d->o.train_every == 0)
         update(d);
     if (d->target && d->step % d->o.target_every == 0) sync_target(d);
+    if (d->o.select_every > 0 && d->step <= d->o.steps && (d->step % d->o.select_every == 0 || d->step == d->o.steps)) {
+        validate(d);
+        if (d->step == d->o.steps) restore_best(d);
+    }
     int done = term || trunc;
     if (done) {
         if (ep) *ep = (nb_rl_episode){d->ep_ret, d->ep_len, trunc, highest_tile(d->env)};
@@ -588,12 +651,14 @@ int64_t nb_dqn_updates(const nb_dqn *d) { return d->updates; }
 double nb_dqn_epsilon(const nb_dqn *d) { return nb_rl_epsilon(d->o.eps_start, d->o.eps_end, d->o.eps_steps, d->step); }
 double nb_dqn_td_error(const nb_dqn *d) { return d->td; }
 nb_net *nb_dqn_net(nb_dqn *d) { return d->q; }
+double nb_dqn_selected_return(const nb_dqn *d) { return d->best_ret; }
+int64_t nb_dqn_selected_step(const nb_dqn *d) { return d->best_step; }
 const nb_dqn_opts *nb_dqn_options(const nb_dqn *d) { return &d->o; }
 
 /* --- model files ----------------------------------------------------------- */
 
 int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n) {
-    enum { NK = 21 };
+    enum { NK = 25 };
     char v[NK][64];
     const char **k = malloc(sizeof(char *) * (size_t)(NK + 1 + n)), **vv = malloc(sizeof(char *) * (size_t)(NK + 1 + n));
     if (!k || !vv) nb_fatal("dqn_save", "out of memory");
@@ -619,6 +684,13 @@ int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, cons
     PUT("nabla.dqn.grad_clip", "%.9g", o->grad_clip);
     PUT("nabla.dqn.double_q", "%d", o->double_q);
     PUT("nabla.dqn.augment", "%d", o->augment);
+    PUT("nabla.dqn.select_every", "%" PRId64, o->select_every);
+    PUT("nabla.dqn.select_episodes", "%" PRId64, o->select_episodes);
+    /* Which weights the file holds: the selected ones once the run is over,
+     * else the current ones (their validation return then unknown: nan). */
+    bool selected = d->best_step >= 0 && d->step == o->steps;
+    PUT("nabla.dqn.selected_step", "%" PRId64, selected ? d->best_step : d->step);
+    PUT("nabla.dqn.selected_return", "%.6g", selected ? d->best_ret : NAN);
     PUT("nabla.dqn.seed", "%" PRIu64, o->seed);
 #undef PUT
     k[m] = "nabla.dqn.env";

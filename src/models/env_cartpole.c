@@ -161,11 +161,18 @@ const nb_env_class nb_env_cartpole_class = {
     .get_state = cp_get,
     .set_state = cp_set,
     .net_cfg = CP_NET,
-    /* Tuned on seeds 1-5 (all reach 500 within 100,000 steps): squared
-     * error, a target copy every 250 steps, one update of 128 per two steps,
-     * and a replay memory that holds the whole run, so the rare failing
-     * states of a good policy are never forgotten. */
-    .defaults = {.steps = 100000, .lr = 5e-4, .gamma = 0.99, .buffer = 100000, .batch = 128, .eps_start = 1.0,
-                 .eps_end = 0.01, .eps_steps = 10000, .target_every = 250, .huber = false, .learn_start = 1000,
-                 .train_every = 2, .reward_scale = 1.0, .grad_clip = 10.0},
+    /* Squared error (the notes' loss), a target copy every 250 steps, one
+     * update of 128 per two steps, and a replay memory that holds the whole
+     * run, so the rare failing states of a good policy are never forgotten.
+     * With only those, 3 of seeds 1-10 ended below 475 (341, 215, 278): Q(s0) rose to 110-117 where no policy is worth more than
+     * 1 / (1 - gamma) = 100 (the max picks noise: Double DQN brings it to
+     * about 107), and at a constant rate the greedy policy still swings
+     * between 500 and about 220 from one 5,000-step check to the next, so the
+     * final weights were a draw. The rate now falls to 1e-5 by a cosine, and
+     * the weights kept are the best of 20 greedy checks on 50 held-out
+     * validation episodes. */
+    .defaults = {.steps = 100000, .lr = 5e-4, .lr_end = 1e-5, .gamma = 0.99, .buffer = 100000, .batch = 128,
+                 .eps_start = 1.0, .eps_end = 0.01, .eps_steps = 10000, .target_every = 250, .huber = false,
+                 .learn_start = 1000, .train_every = 2, .reward_scale = 1.0, .grad_clip = 10.0, .double_q = true,
+                 .select_every = 5000, .select_episodes = 50},
 };
