@@ -439,9 +439,13 @@ typedef struct nb_dataset {
     int nclass;
 } nb_dataset;
 /* spec: "fashion-mnist" (Debian's dataset-fashion-mnist package), a folder
- * of MNIST-format IDX files, or FILE.csv (numeric features, the label in the
- * last column, an optional header row; the last 10% of rows are the test
- * split). train picks the split. 0, or -1 with nb_errmsg(). */
+ * of MNIST-format IDX files, or a data file of any name, its format told by
+ * content (nb_data_kind): CSV (numeric features, the label in the last
+ * column, an optional header row), LIBSVM text, or a 2-D .npy array with the
+ * label last, as `nabla convert` writes them; labels must be integer classes
+ * in [0, 100000], and the last 10% of a file's rows are its test split.
+ * train picks the split. 0, or -1 with nb_errmsg(), which names a file of
+ * another kind ("not a data file: it looks like a PNG image"). */
 int nb_dataset_load(const char *spec, bool train, nb_dataset *d);
 void nb_dataset_free(nb_dataset *d);
 /* Examples idx[0..n) as an arena tensor [n, shape...]; labels copied to y. */
@@ -520,6 +524,46 @@ int nb_write_file_atomic(const char *path, const void *buf, size_t len);
  * counted in *len, so text can be used as a C string). Files over 8 GiB are
  * refused. NULL with nb_errmsg(). */
 uint8_t *nb_read_file(const char *path, size_t *len);
+
+/* What a file is, told from its first bytes: for the data loaders, which
+ * pick their format by content (the name only breaks ties), and for the
+ * readers, which name a file of the wrong kind ("m.st: not a nabla model
+ * file: it looks like text") rather than report defects it never had. */
+typedef enum nb_file_kind {
+    NB_FILE_MISSING,     /* cannot be opened (nb_sniff_file only) */
+    NB_FILE_FOLDER,      /* (nb_sniff_file only) */
+    NB_FILE_EMPTY,
+    NB_FILE_SAFETENSORS, /* u64 header length, then '{': a model of train, charrnn, dqn */
+    NB_FILE_FIT_MODEL,   /* safetensors with "nabla.model" in __metadata__ (nabla fit) */
+    NB_FILE_PNG,
+    NB_FILE_JPEG,
+    NB_FILE_GZIP,        /* gzip of anything but IDX */
+    NB_FILE_NPY,
+    NB_FILE_IDX,         /* 0, 0, type, ndim; plain or gzip'd */
+    NB_FILE_LOG,         /* CSV whose header starts "epoch," or "step," (nabla train, charrnn, dqn --log) */
+    NB_FILE_CSV,         /* lines with commas, or one number a line */
+    NB_FILE_LIBSVM,      /* "label index:value ..." lines */
+    NB_FILE_TEXT,        /* other text: no NUL byte, few control characters */
+    NB_FILE_BINARY,      /* anything else */
+} nb_file_kind;
+/* The kind of the file that starts with buf[0..len) (its first
+ * NB_SNIFF_BYTES or more suffice; a safetensors header is searched as text
+ * for "nabla.model" where it is cut). Never fails. */
+#define NB_SNIFF_BYTES 65536
+nb_file_kind nb_sniff(const uint8_t *buf, size_t len);
+/* The same for the file at path: its first NB_SNIFF_BYTES (and the whole
+ * header of a safetensors file, up to 16 MiB). Sets no error. */
+nb_file_kind nb_sniff_file(const char *path);
+/* nb_sniff_file for a data file, the extension breaking ties: TEXT or EMPTY
+ * becomes CSV for FILE.csv and LIBSVM for FILE.libsvm or FILE.svm, so that
+ * the parser the name asks for reports the line that is wrong. The loaders
+ * of data (nb_dataset_load, nabla fit's) read FOLDER (IDX files), CSV, LOG,
+ * LIBSVM and NPY; for any other kind nb_errmsg() is set to what the file is
+ * instead ("d.png: not a data file: it looks like a PNG image"). */
+nb_file_kind nb_data_kind(const char *path);
+/* "a PNG image", "CSV text", "an empty file", ...: the kind as a noun, for
+ * "it looks like %s". */
+const char *nb_file_kind_name(nb_file_kind k);
 
 /* ------------------------------------------------------------------------ */
 /* Data sets                                                                 */
@@ -795,40 +839,111 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
 int nb_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h);
 int nb_png_write_gray(const char *path, const float *img, int w, int h);
 
-/* Line charts. A series is n points (x[i], y[i]); x may be NULL for
+/* Figures: charts and pictures drawn with cairo, written as PNG, SVG or PDF.
+ * A figure is a grid of rows x cols cells under an optional title; each cell
+ * takes one chart: lines (training curves), bars (class probabilities), a
+ * heat map (a spectrogram, a confusion matrix) or a grid of images with
+ * captions (samples, a style transfer's outputs). Text is DejaVu Sans through
+ * fontconfig. Sizes are pixels in a PNG and the same numbers of px in an SVG
+ * or points in a PDF, so one figure looks alike in each; about 560 x 420 per
+ * chart reads well. Colours are 0xRRGGBB. A chart call copies what it is
+ * given, data included, so the caller's arrays may go at once; the figure
+ * is drawn when saved. Every call returns 0, or -1 (NULL) with nb_errmsg():
+ * bad arguments, a cell out of range or already used, a cell too small for
+ * its axes and labels (reported by the chart call, not the save). */
+typedef struct nb_figure nb_figure;
+/* width x height in 16..NB_PNG_MAX_SIDE; cells are numbered 0..rows*cols-1
+ * row by row, rows and cols in 1..64. title may be NULL. */
+nb_figure *nb_figure_new(int width, int height, int rows, int cols, const char *title);
+/* Writes the figure to path, the format by its extension: .png (8-bit RGB),
+ * .svg or .pdf (vector; images embedded as pixels); any other extension is an
+ * error naming it. The file is replaced atomically (nb_write_file_atomic): a
+ * failed save leaves an earlier file whole. May be called more than once. */
+int nb_figure_save(nb_figure *f, const char *path);
+void nb_figure_free(nb_figure *f);
+/* The i-th colour of the palette (Tableau 10, matplotlib's default). */
+uint32_t nb_plot_color(int i);
+
+/* A line chart. A series is n points (x[i], y[i]); x may be NULL for
  * 0, 1, ..., n-1. Points with a NaN or infinite coordinate are skipped (the
  * line joins their finite neighbours, as for a metric logged every k rows);
- * series of at most 40 points also get a dot per point. color is 0xRRGGBB,
- * or 0 for nb_plot_color(index in the panel). */
+ * series of at most 40 points also get a dot per point. color 0 is
+ * nb_plot_color(index in the chart). The axes get nice ticks (whole numbers
+ * when every x is one), a single value or a constant series a padded range,
+ * and the legend (series with a label) the corner that hides the fewest
+ * points. */
 typedef struct nb_series {
     const char *label;   /* legend entry; NULL or "" for none */
     const double *x, *y;
     int64_t n;
     uint32_t color;
 } nb_series;
-/* One chart: series over shared axes with nice ticks, a title above, an x
- * label below and a legend in the emptiest corner. A single value or a
- * constant series gets a padded range. */
-typedef struct nb_panel {
-    const char *title;   /* e.g. "loss"; may be NULL */
-    const char *xlabel;  /* e.g. "epoch"; may be NULL */
+typedef struct nb_lines {
+    const char *title, *xlabel, *ylabel; /* each may be NULL */
     const nb_series *series;
     int nseries;
-} nb_panel;
-/* The i-th colour of the palette (Tableau 10, matplotlib's default), 0xRRGGBB. */
-uint32_t nb_plot_color(int i);
-/* Renders 1..16 panels under an optional title into rgb (h rows of w RGB
- * triples, overwritten): side by side, two to a row, wrapping onto more rows.
- * About 560 x 420 pixels per panel reads well. 0, or -1 with nb_errmsg()
- * (bad arguments, panels too small for their labels). */
-int nb_plot_lines(uint8_t *rgb, int w, int h, const char *title, const nb_panel *panels, int npanels);
+} nb_lines;
+int nb_figure_lines(nb_figure *f, int cell, const nb_lines *c);
+
+/* A bar chart of n values from zero, each value written at its bar's end.
+ * Bars stand up with the names under them, or lie down with the names on the
+ * left (first at the top) when a name is too long for its bar. Non-finite
+ * values get no bar. */
+typedef struct nb_bars {
+    const char *title;
+    const char *clabel, *vlabel;  /* the categories' and the values' axis labels; may be NULL */
+    const char *const *names;     /* n names, or NULL to number the bars 0..n-1 */
+    const double *values;         /* n, 1..100000 */
+    int n;
+    uint32_t color;               /* every bar's colour; 0: nb_plot_color(0) */
+    const uint32_t *colors;       /* or one per bar (0: color), e.g. the true class in green; may be NULL */
+} nb_bars;
+int nb_figure_bars(nb_figure *f, int cell, const nb_bars *c);
+
+/* A heat map: rows x cols values as colours, with axes and a colour bar.
+ * Row 0 is drawn at the bottom, as a spectrogram's lowest band, or at the top
+ * with top_down, as a matrix is printed. x0..x1 is what the left and right
+ * edges stand for (seconds, say) and y0..y1 the bottom and top edges; x0 == x1
+ * (y0 == y1) numbers the columns (rows) instead, each number at its cell's
+ * centre. zmin..zmax maps to the colour map's ends, values beyond it to the
+ * ends; zmin == zmax: the finite data's range. NaN cells are light gray. */
+typedef enum { NB_CMAP_VIRIDIS, NB_CMAP_MAGMA, NB_CMAP_GRAY } nb_colormap;
+typedef struct nb_heatmap {
+    const char *title, *xlabel, *ylabel;
+    const char *clabel;           /* beside the colour bar ("dB"); may be NULL */
+    const float *z;               /* rows x cols, row-major (a [rows, cols] tensor's data) */
+    int rows, cols;               /* 1..NB_PNG_MAX_SIDE each */
+    bool top_down;
+    double x0, x1, y0, y1;
+    double zmin, zmax;
+    nb_colormap cmap;             /* viridis (0), magma (spectrograms) or gray */
+} nb_heatmap;
+int nb_figure_heatmap(nb_figure *f, int cell, const nb_heatmap *c);
+
+/* A grid of images, each as large as its tile allows with its proportions,
+ * pixels kept sharp, and an optional caption under it. data holds channels
+ * planes of h x w values in [0, 1] (a [C, H, W] tensor's data; values are
+ * clamped, NaN is black). cols 0: about a square grid. */
+typedef struct nb_image {
+    const float *data;
+    int channels, h, w;           /* channels 1 (gray) or 3 (RGB) */
+    const char *caption;          /* may be NULL */
+    uint32_t caption_color;       /* 0: the text colour; e.g. red for a wrong prediction */
+} nb_image;
+typedef struct nb_images {
+    const char *title;
+    const nb_image *images;
+    int n, cols;                  /* n in 1..10000 */
+} nb_images;
+int nb_figure_images(nb_figure *f, int cell, const nb_images *c);
 
 /* A table of numbers from CSV with a header row, as training logs are
  * written ("epoch,train_loss,test_loss,..."). Cells are numbers as strtod
  * reads them (nan and inf included); an empty cell is NaN (not measured).
  * Blank lines are skipped. Errors name the file, line and column: a missing
  * header (numbers in the first row), a non-numeric cell, a row with more or
- * fewer cells than the header, an empty file. */
+ * fewer cells than the header, an empty file; a file of another kind (a
+ * model, an image, LIBSVM text, binary data: nb_sniff) is named as such. */
 typedef struct nb_csv {
     int ncols;
     int64_t nrows;
@@ -843,6 +958,12 @@ nb_csv *nb_csv_parse(const char *text, size_t len, const char *what);
  * cell must be a finite number (no empty cells, NaN or inf). */
 #define NB_CSV_HEADER_OPTIONAL 1u
 #define NB_CSV_FINITE 2u
+/* A training log (nabla plot): the header is required, and some column must
+ * be one a log has: a first column epoch or step (what nabla train, charrnn
+ * and dqn write), or a name containing loss, acc or return. Anything else,
+ * a data file's CSV included, is "not a training log" with what it looks
+ * like or which columns it has. */
+#define NB_CSV_LOG 4u
 nb_csv *nb_csv_read_ex(const char *path, unsigned flags);
 nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned flags);
 void nb_csv_free(nb_csv *c);
@@ -974,8 +1095,19 @@ typedef struct nb_dqn_opts {
     bool augment;           /* train on a random symmetry of each sampled
                                transition (2048: the 8 of the square; CartPole
                                and Catch: the mirror) */
+    int64_t select_every;   /* every this many steps (and at the last), play
+                               select_episodes greedy episodes on the held-out
+                               validation seeds; the step that reaches `steps`
+                               leaves Q with the weights that scored best (the
+                               latest on ties). 0: Q keeps its final weights */
+    int64_t select_episodes;
     uint64_t seed;          /* initialization, exploration, sampling, episodes */
 } nb_dqn_opts;
+/* Episode seeds never meet: training episodes use seeds with bit 63 set,
+ * validation episodes NB_DQN_VALIDATION_SEED + i (i < select_episodes), so
+ * any evaluation seed below 2^62 (nabla dqn eval's 1000000 + i) is held out
+ * from both. */
+#define NB_DQN_VALIDATION_SEED (UINT64_C(1) << 62)
 /* The defaults tuned for an environment; -1 with nb_errmsg() for an unknown
  * name. */
 int nb_dqn_defaults(const char *env, nb_dqn_opts *o);
@@ -1006,6 +1138,10 @@ double nb_dqn_epsilon(const nb_dqn *d);      /* for the next step */
 double nb_dqn_td_error(const nb_dqn *d);
 nb_net *nb_dqn_net(nb_dqn *d);
 const nb_dqn_opts *nb_dqn_options(const nb_dqn *d);
+/* With select_every: the best mean validation return so far and the step it
+ * was measured at (-1 before the first validation). */
+double nb_dqn_selected_return(const nb_dqn *d);
+int64_t nb_dqn_selected_step(const nb_dqn *d);
 /* Writes Q as a nabla model file (nb_net_save) with the environment and the
  * options in __metadata__ ("nabla.dqn.env", ...); extra key/value pairs are
  * added. Atomic. */
@@ -1177,7 +1313,8 @@ nb_charrnn *nb_charrnn_load(const char *path, struct nb_safetensors **st);
  * if larger) and y [n] (malloc'd). Errors name the file, line and column:
  * a bad label, a missing colon, a bad or non-positive index, indices not
  * ascending, a bad, NaN or infinite value. Write: the nonzero features of each
- * row, values printed exactly ("%.9g"), atomically. */
+ * row, values printed exactly ("%.9g"), atomically; the first row also names
+ * feature d when it is 0, so that reading the file back gives d features. */
 int nb_libsvm_read(const char *path, int64_t min_features, nb_tensor **X, float **y);
 int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_features, nb_tensor **X, float **y);
 int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y);

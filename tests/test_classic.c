@@ -4,6 +4,7 @@
  * factor models (eq. 24), the Gaussian mixture (appendix B), the LIBSVM text
  * format and the model files. */
 #include "test.h"
+#include <float.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -508,6 +509,8 @@ TEST(test_classic_libsvm_malformed_lines) {
         {"1 1:nan\n", "f:1:5: value 'nan' is NaN"},
         {"1 1:2\n0 2:NaN\n", "f:2:5: value 'NaN' is NaN"},
         {"1 1:inf\n", "not finite"},
+        /* Found by fuzz_libsvm: finite as a double, infinite as the float32 label. */
+        {"3\n 17e38\n", "f:2:2: label '17e38' is not a finite number in float32"},
         {"x 1:2\n", "f:1:1: bad label 'x'"},
         {"1:2 3:4\n", "f:1:1: expected a label"},
         {"1 0:2\n", "f:1:3: index 0: indices start at 1"},
@@ -684,6 +687,116 @@ TEST(test_eq_gmm_mixture_density_and_em) {
         free(resp);
         nb_tensor_free(x0);
         nb_gmm_free(m);
+    }
+    nb_tensor_free(X);
+}
+
+/* Reference E-step for one row, written plainly: log P(c) N(x; mu_c, S_c)
+ * through a Cholesky factor S = L L^T computed here (Mahalanobis term by
+ * forward substitution, log det S = 2 sum log L_jj), then log-sum-exp.
+ * Fills resp [k] and returns log p(x). */
+static double gmm_ref_row(const nb_gmm *m, const float *x, double *resp) {
+    int64_t d = m->d;
+    int k = m->k;
+    double lp[8], L[64], z[8], mx = -INFINITY, se = 0;
+    for (int c = 0; c < k; c++) {
+        for (int64_t a = 0; a < d; a++)
+            for (int64_t b = 0; b < d; b++)
+                L[a * d + b] = m->diagonal ? (a == b ? m->covs[c * d + a] : 0) : m->covs[c * d * d + a * d + b];
+        for (int64_t j = 0; j < d; j++) { /* Cholesky-Banachiewicz */
+            for (int64_t i = 0; i <= j; i++) {
+                double s = L[j * d + i];
+                for (int64_t t = 0; t < i; t++) s -= L[j * d + t] * L[i * d + t];
+                L[j * d + i] = i == j ? sqrt(s) : s / L[i * d + i];
+            }
+        }
+        double maha = 0, logdet = 0;
+        for (int64_t j = 0; j < d; j++) {
+            double s = x[j] - m->means[c * d + j];
+            for (int64_t t = 0; t < j; t++) s -= L[j * d + t] * z[t];
+            z[j] = s / L[j * d + j];
+            maha += z[j] * z[j];
+            logdet += 2 * log(L[j * d + j]);
+        }
+        lp[c] = log(m->weights[c]) - 0.5 * ((double)d * log(2 * M_PI) + logdet + maha);
+        mx = fmax(mx, lp[c]);
+    }
+    for (int c = 0; c < k; c++) se += exp(lp[c] - mx);
+    for (int c = 0; c < k; c++) resp[c] = exp(lp[c] - mx - log(se));
+    return mx + log(se);
+}
+
+/* The blocked, threaded E-step and M-step (row blocks, a GEMM for all the
+ * components' Mahalanobis terms, SYRKs per component) against the
+ * definitions: one EM iteration of the library (the fit stopped after 2
+ * iterations is the one stopped after 1, plus an E-step and an M-step) is
+ * redone here in plain loops from the 1-iteration model. n spans several
+ * E-step and M-step blocks with a ragged last one; 1 and 2 threads must
+ * give the same bits (block sums are added in block order, each component's
+ * covariance by one thread). */
+TEST(test_eq_gmm_blocked_em_step_matches_reference) {
+    nb_rng r;
+    nb_rng_seed(&r, 16, 0);
+    const int64_t n = 1300, d = 6;
+    const int k = 4;
+    nb_tensor *X = nb_tensor_new(2, (int64_t[]){n, d});
+    for (int64_t i = 0; i < n; i++) /* four correlated blobs */
+        for (int64_t j = 0; j < d; j++)
+            X->data[i * d + j] = (float)(3.0 * (double)((i % 4) == j % 4) + nb_rng_normal(&r) +
+                                         (j ? 0.6 * X->data[i * d + j - 1] : 0));
+    int threads = nb_get_threads();
+    for (int diag = 0; diag < 2; diag++) {
+        nb_gmm *m1 = NULL, *m2 = NULL;
+        for (int th = 1; th <= 2; th++) {
+            nb_set_threads(th);
+            nb_gmm_opts o = {.k = k, .diagonal = diag, .max_iter = 1, .tol = 1e-300, .seed = 3};
+            nb_gmm *a = nb_gmm_fit(X, &o);
+            o.max_iter = 2;
+            nb_gmm *b = nb_gmm_fit(X, &o);
+            CHECK(a && b && a->iters == 1 && b->iters == 2);
+            if (th == 1) {
+                m1 = a, m2 = b;
+                continue;
+            }
+            int64_t per = diag ? d : d * d;
+            CHECK_MSG(a->loglik == m1->loglik && b->loglik == m2->loglik, "thread count changed the log-likelihood");
+            CHECK(!memcmp(b->means, m2->means, sizeof(double) * (size_t)(k * d)));
+            CHECK(!memcmp(b->covs, m2->covs, sizeof(double) * (size_t)(k * per)));
+            CHECK(!memcmp(b->weights, m2->weights, sizeof(double) * (size_t)k));
+            nb_gmm_free(a);
+            nb_gmm_free(b);
+        }
+        nb_set_threads(threads);
+        /* E-step: responsibilities and mean log p(x) of m1. */
+        double *resp = malloc(sizeof(double) * (size_t)(n * k)), *ref = malloc(sizeof(double) * (size_t)(n * k));
+        double ll = 0, s = nb_gmm_score(m1, X, resp), err = 0;
+        for (int64_t i = 0; i < n; i++) ll += gmm_ref_row(m1, X->data + i * d, ref + i * k);
+        for (int64_t i = 0; i < n * k; i++) err = fmax(err, fabs(resp[i] - ref[i]));
+        CHECK_NEAR(s, ll / (double)n, 1e-10);
+        CHECK_MSG(err < 1e-10, "responsibilities differ by %g", err);
+        /* M-step on the reference responsibilities: N_c, P(c), mu_c, Sigma_c. */
+        for (int c = 0; c < k; c++) {
+            double N = 10 * DBL_EPSILON, mu[6] = {0}, S[36] = {0};
+            for (int64_t i = 0; i < n; i++) N += ref[i * k + c];
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < d; j++) mu[j] += ref[i * k + c] * X->data[i * d + j] / N;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t a = 0; a < d; a++)
+                    for (int64_t b = 0; b < d; b++)
+                        S[a * d + b] += ref[i * k + c] * (X->data[i * d + a] - mu[a]) * (X->data[i * d + b] - mu[b]) / N;
+            CHECK_NEAR(m2->weights[c], N / (double)n, 1e-10);
+            for (int64_t j = 0; j < d; j++) CHECK_NEAR(m2->means[c * d + j], mu[j], 1e-9);
+            for (int64_t a = 0; a < d; a++)
+                for (int64_t b = 0; b < d; b++) {
+                    double want = S[a * d + b] + (a == b ? 1e-6 : 0);
+                    if (diag && a == b) CHECK_NEAR(m2->covs[c * d + a], want, 1e-9);
+                    if (!diag) CHECK_NEAR(m2->covs[c * d * d + a * d + b], want, 1e-9);
+                }
+        }
+        free(resp);
+        free(ref);
+        nb_gmm_free(m1);
+        nb_gmm_free(m2);
     }
     nb_tensor_free(X);
 }

@@ -854,3 +854,171 @@ TEST(test_mnist_fashion_real_data_when_installed) {
         nb_tensor_free(x);
     }
 }
+
+/* --- what a file is (nb_sniff) --------------------------------------------- */
+
+/* A gzip stream of len bytes, written to path. */
+static void write_gzip(const char *path, const void *buf, size_t len) {
+    gzFile g = gzopen(path, "wb");
+    CHECK(g != NULL);
+    if (!g) return;
+    CHECK(gzwrite(g, buf, (unsigned)len) == (int)len);
+    gzclose(g);
+}
+
+TEST(test_sniff_tells_every_kind) {
+    if (!tmp_open()) return;
+    struct {
+        const char *name;
+        const void *bytes;
+        size_t len; /* 0: strlen */
+        nb_file_kind want;
+    } cases[] = {
+        {"empty", "", 0, NB_FILE_EMPTY},
+        {"a.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, NB_FILE_PNG},
+        {"a.jpg", "\xff\xd8\xff\xe0\0\x10JFIF", 10, NB_FILE_JPEG},
+        {"a.npy", "\x93NUMPY\x01\0v\0{'descr': '<f4'", 30, NB_FILE_NPY},
+        {"idx3", "\0\0\x08\x03\0\0\0\x01\0\0\0\x1c\0\0\0\x1c", 16, NB_FILE_IDX},
+        {"idx1", "\0\0\x08\x01\0\0\0\x02\x07\x03", 10, NB_FILE_IDX},
+        {"train.csv", "epoch,train_loss,test_accuracy\n1,0.5,0.8\n", 0, NB_FILE_LOG},
+        {"dqn.csv", "step,episode,return\n10,1,-1\n", 0, NB_FILE_LOG},
+        {"data.csv", "f1,f2,label\n0.5,1,3\n0,0.25,1\n", 0, NB_FILE_CSV},
+        {"nohead", "0.5,1,3\n0,0.25,1\n", 0, NB_FILE_CSV},
+        {"onecol", "1.5\n-2\n", 0, NB_FILE_CSV},
+        {"header-only", "x1,x2,y\n", 0, NB_FILE_CSV},
+        {"svm", "+1 1:0.5 3:1\n-1 2:0.25\n", 0, NB_FILE_LIBSVM},
+        {"svm-bad-line", "+1 1:0.5 3:1\n-1 2\n", 0, NB_FILE_LIBSVM},
+        {"prose", "hello world, this is text\nand more of it\n", 0, NB_FILE_TEXT},
+        {"words", "hello\n", 0, NB_FILE_TEXT},
+        {"names-then-prose", "a,b,c\nno commas here\n", 0, NB_FILE_TEXT},
+        {"binary", "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11", 12, NB_FILE_BINARY},
+        {"nul", "abc\0def", 7, NB_FILE_BINARY},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t len = cases[k].len ? cases[k].len : strlen(cases[k].bytes);
+        nb_file_kind got = nb_sniff(cases[k].bytes, len);
+        CHECK_MSG(got == cases[k].want, "%s: %s, expected %s", cases[k].name, nb_file_kind_name(got),
+                  nb_file_kind_name(cases[k].want));
+        /* The file gives what its bytes give. */
+        write_bytes(tmp_file(cases[k].name), cases[k].bytes, len);
+        CHECK_MSG(nb_sniff_file(tmp_file(cases[k].name)) == cases[k].want, "%s as a file", cases[k].name);
+    }
+    /* Models: any safetensors, and one whose metadata names a model of nabla fit. */
+    size_t len;
+    uint8_t *b = st_image("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "abcd", 4, &len);
+    CHECK(nb_sniff(b, len) == NB_FILE_SAFETENSORS);
+    CHECK(nb_sniff(b, 20) == NB_FILE_SAFETENSORS); /* a truncated one is still one, to be reported as such */
+    free(b);
+    b = st_image("{\"__metadata__\":{\"nabla.model\":\"svm\"}}", NULL, 0, &len);
+    CHECK(nb_sniff(b, len) == NB_FILE_FIT_MODEL);
+    CHECK(nb_sniff(b, len - 3) == NB_FILE_FIT_MODEL); /* cut inside the header: found as text */
+    free(b);
+    /* A real model file of each kind. */
+    nb_tensor *t = nb_tensor_new(1, (int64_t[]){2});
+    const char *names[] = {"w"};
+    CHECK(nb_st_write(tmp_file("net.st"), names, &t, 1, NULL, NULL, 0) == 0);
+    CHECK(nb_sniff_file(tmp_file("net.st")) == NB_FILE_SAFETENSORS);
+    CHECK(nb_st_write(tmp_file("fit.st"), names, &t, 1, (const char *[]){"nabla.model"}, (const char *[]){"gmm"}, 1) == 0);
+    CHECK(nb_sniff_file(tmp_file("fit.st")) == NB_FILE_FIT_MODEL);
+    CHECK(nb_npy_write(tmp_file("x.npy"), t) == 0);
+    CHECK(nb_sniff_file(tmp_file("x.npy")) == NB_FILE_NPY);
+    nb_tensor_free(t);
+    /* gzip: IDX inside is IDX (MNIST's .gz files), anything else is gzip data. */
+    write_gzip(tmp_file("img.gz"), "\0\0\x08\x03\0\0\0\x01\0\0\0\x01\0\0\0\x01\x07", 17);
+    CHECK(nb_sniff_file(tmp_file("img.gz")) == NB_FILE_IDX);
+    write_gzip(tmp_file("notes.gz"), "some text\n", 10);
+    CHECK(nb_sniff_file(tmp_file("notes.gz")) == NB_FILE_GZIP);
+    CHECK(nb_sniff_file(tmpdir) == NB_FILE_FOLDER);
+    CHECK(nb_sniff_file(tmp_file("missing")) == NB_FILE_MISSING);
+    /* Every kind has a name to print. */
+    for (int k = NB_FILE_MISSING; k <= NB_FILE_BINARY; k++)
+        CHECK(strcmp(nb_file_kind_name((nb_file_kind)k), "an unknown kind of file") != 0);
+    CHECK(!strcmp(nb_file_kind_name(NB_FILE_PNG), "a PNG image"));
+    tmp_close();
+}
+
+TEST(test_sniff_data_kind_uses_the_extension_only_to_break_ties) {
+    if (!tmp_open()) return;
+    /* Content wins: CSV named .t (nabla convert's test split), LIBSVM named .csv. */
+    write_bytes(tmp_file("fm.csv.t"), "f1,f2,label\n0.5,1,3\n", 20);
+    CHECK(nb_data_kind(tmp_file("fm.csv.t")) == NB_FILE_CSV);
+    write_bytes(tmp_file("svm.csv"), "1 1:0.5\n", 8);
+    CHECK(nb_data_kind(tmp_file("svm.csv")) == NB_FILE_LIBSVM);
+    /* Text that is neither goes to the parser its name asks for. */
+    write_bytes(tmp_file("odd.csv"), "hello\n", 6);
+    CHECK(nb_data_kind(tmp_file("odd.csv")) == NB_FILE_CSV);
+    write_bytes(tmp_file("odd.libsvm"), "hello\n", 6);
+    CHECK(nb_data_kind(tmp_file("odd.libsvm")) == NB_FILE_LIBSVM);
+    /* Anything else is named. */
+    write_bytes(tmp_file("odd.txt"), "hello\n", 6);
+    CHECK_ERR(nb_data_kind(tmp_file("odd.txt")) == NB_FILE_CSV, "odd.txt", "not a data file", "it looks like text");
+    write_bytes(tmp_file("pic.csv"), "\x89PNG\r\n\x1a\n\0\0", 10);
+    CHECK_ERR(nb_data_kind(tmp_file("pic.csv")) == NB_FILE_CSV, "pic.csv: not a data file: it looks like a PNG image");
+    write_bytes(tmp_file("labels"), "\0\0\x08\x01\0\0\0\x01\x05", 9);
+    nb_clear_error();
+    CHECK(nb_data_kind(tmp_file("labels")) == NB_FILE_IDX); /* IDX, and an error: not data alone */
+    CHECK_ERR(false, "labels", "IDX", "folder");
+    CHECK_ERR(nb_data_kind(tmp_file("none")) == NB_FILE_CSV, "none", "no such file");
+    tmp_close();
+}
+
+/* What convert writes reads back with every feature, even a last one that is
+ * always zero (a corner pixel), so a network or model sees d inputs. */
+TEST(test_libsvm_write_keeps_the_feature_count) {
+    if (!tmp_open()) return;
+    nb_tensor *X = nb_tensor_from(2, (int64_t[]){2, 4}, (float[]){0.5f, 0, 1, 0, 0, 2, 0, 0});
+    float y[2] = {3, 1}, *y2;
+    nb_tensor *X2;
+    CHECK(nb_libsvm_write(tmp_file("d.libsvm"), X, y) == 0);
+    CHECK(nb_libsvm_read(tmp_file("d.libsvm"), 0, &X2, &y2) == 0);
+    CHECK(X2 && X2->shape[1] == 4);
+    for (int64_t i = 0; X2 && i < 8; i++) CHECK(X2->data[i] == X->data[i]);
+    CHECK(y2 && y2[0] == 3 && y2[1] == 1);
+    nb_tensor_free(X);
+    nb_tensor_free(X2);
+    free(y2);
+    tmp_close();
+}
+
+TEST(test_readers_name_a_file_of_the_wrong_kind) {
+    if (!tmp_open()) return;
+    const char *text = "some notes, not a model\nsecond line\n";
+    write_bytes(tmp_file("notes.st"), text, strlen(text));
+    CHECK_ERR(nb_st_read(tmp_file("notes.st")) != NULL, "notes.st: not a nabla model file: it looks like text");
+    CHECK_ERR(nb_net_load(tmp_file("notes.st"), NULL) != NULL, "not a nabla model file");
+    write_bytes(tmp_file("pic.st"), "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+    CHECK_ERR(nb_st_read(tmp_file("pic.st")) != NULL, "pic.st: not a nabla model file: it looks like a PNG image");
+    write_bytes(tmp_file("empty.st"), "", 0);
+    CHECK_ERR(nb_st_read(tmp_file("empty.st")) != NULL, "empty.st: not a nabla model file: it looks like an empty file");
+    /* A model of nabla fit is not a network. */
+    nb_tensor *t = nb_tensor_new(1, (int64_t[]){2});
+    CHECK(nb_st_write(tmp_file("fit.st"), (const char *[]){"w"}, &t, 1, (const char *[]){"nabla.model"},
+                      (const char *[]){"svm"}, 1) == 0);
+    nb_tensor_free(t);
+    CHECK_ERR(nb_net_load(tmp_file("fit.st"), NULL) != NULL, "fit.st: a model from nabla fit", "use nabla predict");
+    /* Data: a model or a picture is not data. */
+    nb_dataset d;
+    CHECK_ERR(nb_dataset_load(tmp_file("fit.st"), true, &d) == 0, "fit.st: not a data file: it looks like a model from nabla fit");
+    CHECK_ERR(nb_dataset_load(tmp_file("pic.st"), true, &d) == 0, "not a data file: it looks like a PNG image");
+    /* Logs: a model, a data file's CSV, a table of numbers are not training logs. */
+    size_t len;
+    uint8_t *b = nb_read_file(tmp_file("fit.st"), &len);
+    CHECK_ERR(b && nb_csv_parse_ex((const char *)b, len, "m.st", NB_CSV_LOG) != NULL,
+              "m.st: not a training log: it looks like a model from nabla fit");
+    CHECK_ERR(b && nb_csv_parse_ex((const char *)b, len, "m.st", 0) != NULL, "m.st: not a CSV file");
+    free(b);
+    const char *data = "f1,f2,label\n0.5,1,3\n";
+    CHECK_ERR(nb_csv_parse_ex(data, strlen(data), "fm.csv", NB_CSV_LOG) != NULL, "fm.csv: not a training log",
+              "f1, f2, label");
+    CHECK_ERR(nb_csv_parse_ex("0.5,1\n2,3\n", 10, "n.csv", NB_CSV_LOG) != NULL, "n.csv: not a training log", "numbers");
+    CHECK_ERR(nb_csv_parse_ex("1 1:0.5\n", 8, "s", NB_CSV_LOG) != NULL, "s: not a training log: it looks like LIBSVM text");
+    /* Real logs read, whatever their first column, if a column is one a log has. */
+    const char *logs[] = {"epoch,train_loss\n1,0.5\n", "step,train_loss_bpc,val_loss_bpc,seconds\n10,3,3.1,1\n",
+                          "iter,loss\n1,2\n", "step,episode,return,mean100\n9,1,-1,-1\n"};
+    for (int k = 0; k < 4; k++) {
+        nb_csv *c = nb_csv_parse_ex(logs[k], strlen(logs[k]), "log.csv", NB_CSV_LOG);
+        CHECK_MSG(c != NULL, "log %d: %s", k, nb_errmsg());
+        nb_csv_free(c);
+    }
+    tmp_close();
+}

@@ -64,6 +64,13 @@ static inline bool nb__uniform(const nb_node *n, const nb_tensor *g) { return g-
 
 /* An arena tensor with the given shape, data uninitialized. */
 nb_tensor *nb__new(int ndim, const int64_t *shape);
+/* nb_tensor_new for data from outside (readers): NULL with "out of memory"
+ * in nb_errmsg() where nb_tensor_new would stop the program. */
+nb_tensor *nb__tensor_try_new(int ndim, const int64_t *shape);
+/* nb_net_build for a description read from a model file that holds
+ * max_values parameter values in all: a network that needs more is an error
+ * (naming the layer) before anything is allocated. */
+int nb__net_build_within(nb_net *net, int64_t max_values);
 /* Copies the array of a shape, resolving nothing. */
 static inline void nb__shape_copy(int64_t *dst, const int64_t *src, int n) {
     for (int k = 0; k < n; k++) dst[k] = src[k];

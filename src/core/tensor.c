@@ -1,6 +1,7 @@
 /* tensor.c — tensor storage: persistent tensors on the heap, step tensors in
  * the arena; creation, shape checks and small utilities. */
 #include "internal.h"
+#include "fault.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -31,15 +32,30 @@ static void set_shape(nb_tensor *t, int ndim, const int64_t *shape, int64_t n) {
 
 /* --- persistent --------------------------------------------------------- */
 
-nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
+/* A zeroed persistent tensor, or NULL with an error. Only the readers'
+ * allocations (seam true) go through the fault seam: they have a way back,
+ * while nb_tensor_new stops the program and so is never made to fail. */
+static nb_tensor *tensor_alloc(int ndim, const int64_t *shape, bool seam) {
     int64_t n = checked_numel("tensor_new", ndim, shape);
-    nb_tensor *t = calloc(1, sizeof *t);
+    nb_tensor *t = seam ? nb__calloc(1, sizeof *t) : calloc(1, sizeof *t);
     size_t bytes = ((size_t)n * sizeof(float) + 63) / 64 * 64;
-    if (!t || !(t->data = aligned_alloc(64, bytes ? bytes : 64)))
-        nb_fatal("tensor_new", "out of memory (%lld floats)", (long long)n);
+    if (t) t->data = seam ? nb__aligned_alloc(64, bytes ? bytes : 64) : aligned_alloc(64, bytes ? bytes : 64);
+    if (!t || !t->data) {
+        free(t);
+        nb_error("out of memory for a tensor of %lld floats", (long long)n);
+        return NULL;
+    }
     memset(t->data, 0, (size_t)n * sizeof(float));
     set_shape(t, ndim, shape, n);
     t->persistent = t->owns_data = true;
+    return t;
+}
+
+nb_tensor *nb__tensor_try_new(int ndim, const int64_t *shape) { return tensor_alloc(ndim, shape, true); }
+
+nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
+    nb_tensor *t = tensor_alloc(ndim, shape, false);
+    if (!t) nb_fatal("tensor_new", "%s", nb_errmsg());
     return t;
 }
 

@@ -13,7 +13,7 @@
 
 uint8_t *nb_read_file(const char *path, size_t *len) {
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = nb__open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         nb_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;
@@ -21,27 +21,27 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
     struct stat st;
     if (fstat(fd, &st) != 0) {
         nb_error("%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
+        nb__close(fd);
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) {
         nb_error("%s: is a directory, expected a file", path);
-        close(fd);
+        nb__close(fd);
         return NULL;
     }
     if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > NB_READ_MAX) {
         nb_error("%s: file is %lld bytes, more than the %llu-byte limit", path, (long long)st.st_size,
                  (unsigned long long)NB_READ_MAX);
-        close(fd);
+        nb__close(fd);
         return NULL;
     }
     /* The size from fstat is only a hint: the file may change while we read,
      * and pipes have none. Read until end of file, growing as needed. */
     size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
-    uint8_t *buf = malloc(cap + 1);
+    uint8_t *buf = nb__malloc(cap + 1);
     if (!buf) {
         nb_error("%s: out of memory for %zu bytes", path, cap);
-        close(fd);
+        nb__close(fd);
         return NULL;
     }
     for (;;) {
@@ -51,7 +51,7 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
                 goto fail;
             }
             size_t ncap = cap * 2 > NB_READ_MAX ? NB_READ_MAX : cap * 2;
-            uint8_t *nb = realloc(buf, ncap + 1);
+            uint8_t *nb = nb__realloc(buf, ncap + 1);
             if (!nb) {
                 nb_error("%s: out of memory for %zu bytes", path, ncap);
                 goto fail;
@@ -59,7 +59,7 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
             buf = nb;
             cap = ncap;
         }
-        ssize_t r = read(fd, buf + n, cap - n);
+        ssize_t r = nb__read(fd, buf + n, cap - n);
         if (r < 0) {
             if (errno == EINTR) continue;
             nb_error("%s: read error after %zu bytes: %s", path, n, strerror(errno));
@@ -68,22 +68,26 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
         if (r == 0) break;
         n += (size_t)r;
     }
-    close(fd);
+    nb__close(fd);
     buf[n] = 0; /* text parsers may treat the buffer as a C string */
     *len = n;
     return buf;
 fail:
     free(buf);
-    close(fd);
+    nb__close(fd);
     return NULL;
 }
 
 /* Writes all of buf, retrying short writes and interrupted calls. */
 static int write_all(int fd, const uint8_t *buf, size_t len) {
     while (len) {
-        ssize_t w = write(fd, buf, len);
+        ssize_t w = nb__write(fd, buf, len);
         if (w < 0) {
             if (errno == EINTR) continue;
+            return -1;
+        }
+        if (w == 0) { /* no progress and no error: stop rather than spin */
+            errno = EIO;
             return -1;
         }
         buf += w;
@@ -95,7 +99,7 @@ static int write_all(int fd, const uint8_t *buf, size_t len) {
 int nb_write_file_atomic(const char *path, const void *buf, size_t len) {
     size_t plen = strlen(path);
     if (plen == 0) return nb_error("nb_write_file_atomic: empty path");
-    char *tmp = malloc(plen + 32), *dir = malloc(plen + 2);
+    char *tmp = nb__malloc(plen + 32), *dir = nb__malloc(plen + 2);
     if (!tmp || !dir) {
         free(tmp);
         free(dir);
@@ -113,11 +117,11 @@ int nb_write_file_atomic(const char *path, const void *buf, size_t len) {
     }
     int rc = -1, fd = -1;
     bool created = false;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    fd = nb__open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno == EEXIST) {
         /* A leftover of an earlier process with our pid: the name is ours. */
         unlink(tmp);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        fd = nb__open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     }
     if (fd < 0) {
         nb_error("%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
@@ -131,35 +135,35 @@ int nb_write_file_atomic(const char *path, const void *buf, size_t len) {
         nb_error("%s: write error on %s: %s", path, tmp, strerror(errno));
         goto done;
     }
-    if (fsync(fd) != 0) {
+    if (nb__fsync(fd) != 0) {
         nb_error("%s: fsync of %s failed: %s", path, tmp, strerror(errno));
         goto done;
     }
     int cfd = fd;
     fd = -1;
-    if (close(cfd) != 0) {
+    if (nb__close(cfd) != 0) {
         nb_error("%s: close of %s failed: %s", path, tmp, strerror(errno));
         goto done;
     }
-    if (rename(tmp, path) != 0) {
+    if (nb__rename(tmp, path) != 0) {
         nb_error("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
         goto done;
     }
     created = false; /* the temporary file is now `path` */
     /* Make the rename itself durable. Some file systems cannot fsync a
      * directory (EINVAL); the data is in place then, so that is not an error. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = nb__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dfd >= 0) {
-        if (fsync(dfd) != 0 && errno != EINVAL) {
+        if (nb__fsync(dfd) != 0 && errno != EINVAL) {
             nb_error("%s: written, but fsync of directory %s failed: %s", path, dir, strerror(errno));
-            close(dfd);
+            nb__close(dfd);
             goto done;
         }
-        close(dfd);
+        nb__close(dfd);
     }
     rc = 0;
 done:
-    if (fd >= 0) close(fd);
+    if (fd >= 0) nb__close(fd);
     if (created) unlink(tmp);
     free(tmp);
     free(dir);

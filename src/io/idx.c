@@ -107,7 +107,7 @@ static uint8_t *idx_slurp(const char *path, int ndim, size_t *len) {
     if (got < 0 || idx_header(head, (size_t)got, path, ndim, dims, &hdr, &bytes) != 0) goto fail;
     /* One byte more than expected, to notice trailing data. */
     uint64_t total = hdr + bytes + 1, cap = total < (1u << 20) ? total : (1u << 20), n = hdr;
-    if (!(buf = malloc(cap))) goto oom;
+    if (!(buf = nb__malloc(cap))) goto oom;
     memcpy(buf, head, hdr);
     for (;;) {
         int64_t r = gz_read_upto(f, buf + n, cap - n, path);
@@ -115,7 +115,7 @@ static uint8_t *idx_slurp(const char *path, int ndim, size_t *len) {
         n += (uint64_t)r;
         if (n < cap || cap == total) break;
         cap = cap * 2 < total ? cap * 2 : total;
-        uint8_t *nb = realloc(buf, cap);
+        uint8_t *nb = nb__realloc(buf, cap);
         if (!nb) goto oom;
         buf = nb;
     }
@@ -143,7 +143,7 @@ static uint8_t *idx_load(const char *path, int ndim, int64_t *dims) {
     }
     size_t bytes = len - (size_t)(data - buf);
     memmove(buf, data, bytes);
-    uint8_t *shrunk = realloc(buf, bytes ? bytes : 1);
+    uint8_t *shrunk = nb__realloc(buf, bytes ? bytes : 1);
     return shrunk ? shrunk : buf;
 }
 
@@ -151,7 +151,12 @@ nb_tensor *nb_idx_read_images(const char *path, int64_t *n, int64_t *h, int64_t 
     int64_t dims[3];
     uint8_t *px = idx_load(path, 3, dims);
     if (!px) return NULL;
-    nb_tensor *t = nb_tensor_new(3, dims);
+    nb_tensor *t = nb__tensor_try_new(3, dims);
+    if (!t) {
+        nb_error("%s: out of memory for %lld images", path, (long long)dims[0]);
+        free(px);
+        return NULL;
+    }
     /* As torchvision's ToTensor: float(byte) / 255 in float32. */
     for (int64_t i = 0; i < t->size; i++) t->data[i] = (float)px[i] / 255.f;
     free(px);
@@ -165,7 +170,7 @@ int32_t *nb_idx_read_labels(const char *path, int64_t *n) {
     int64_t dims[1];
     uint8_t *lb = idx_load(path, 1, dims);
     if (!lb) return NULL;
-    int32_t *y = malloc((size_t)dims[0] * sizeof *y + 1);
+    int32_t *y = nb__malloc((size_t)dims[0] * sizeof *y + 1);
     if (!y) nb_error("%s: out of memory for %lld labels", path, (long long)dims[0]);
     else {
         for (int64_t i = 0; i < dims[0]; i++) y[i] = lb[i];
@@ -178,7 +183,7 @@ int32_t *nb_idx_read_labels(const char *path, int64_t *n) {
 /* dir/name, or dir/name.gz when only that exists (the form MNIST ships in). */
 static char *find_file(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 8;
-    char *p = malloc(n);
+    char *p = nb__malloc(n);
     if (!p) {
         nb_error("%s: out of memory", dir);
         return NULL;
@@ -230,7 +235,7 @@ int nb_mnist_load(const char *dir, bool train, nb_dataset *out) {
             nb_error("%s: label %d at offset %lld, expected 0 to 9", lpath, y[i], (long long)(8 + i));
             goto done;
         }
-    if (!(labels = malloc((size_t)dy[0] * sizeof *labels))) {
+    if (!(labels = nb__malloc((size_t)dy[0] * sizeof *labels))) {
         nb_error("%s: out of memory for %lld labels", lpath, (long long)dy[0]);
         goto done;
     }

@@ -4,6 +4,7 @@
 #define NB_IO_H
 
 #include "../core/internal.h"
+#include "../core/fault.h" /* readers allocate and the writer does I/O through the seam */
 
 /* Element types that outside formats store and nabla reads. */
 typedef enum {
@@ -19,6 +20,11 @@ int nb__dtype_size(nb__dtype t);
  * `what` and the file offset (base_off + byte index); returns 0 or -1. Every
  * other bit pattern has a float value (NaN and infinities included). */
 int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, const char *what, uint64_t base_off);
+
+/* Sets nb_errmsg() to "PATH: not EXPECTED: it looks like KIND" (expected:
+ * "a nabla model file", "a data file", ...) or, for NB_FILE_MISSING, to why
+ * path cannot be opened; returns -1. */
+int nb__wrong_kind(const char *path, const char *expected, nb_file_kind k);
 
 /* Little-endian loads and stores, independent of the host's byte order and of
  * alignment. */

@@ -34,8 +34,10 @@ static int parse_line(const char *p, const char *end, const char *what, int64_t 
         if (strchr(buf, ':')) return nb_error("%s:%lld:%lld: expected a label before '%s'", what, (long long)line, COL(tok), buf);
         return nb_error("%s:%lld:%lld: bad label '%s' (expected a number)", what, (long long)line, COL(tok), buf);
     }
-    if (!isfinite(lab) || errno == ERANGE)
-        return nb_error("%s:%lld:%lld: label '%s' is not a finite number", what, (long long)line, COL(tok), buf);
+    /* The label is stored as float32: 1e39 is finite as a double, inf as a float. */
+    if (!isfinite(lab) || errno == ERANGE || !isfinite((float)lab))
+        return nb_error("%s:%lld:%lld: label '%s' is not a finite number in float32", what, (long long)line, COL(tok),
+                        buf);
     *label = (float)lab;
     int64_t prev = 0;
     for (;;) {
@@ -113,8 +115,12 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
     if (nb_shape_numel(2, (int64_t[]){n, d}) < 0 || n * d > (INT64_C(1) << 34))
         return nb_error("%s: %lld examples x %lld features is too large for a dense matrix", what, (long long)n,
                         (long long)d);
-    nb_tensor *x = nb_tensor_new(2, (int64_t[]){n, d});
-    float *yy = malloc(sizeof(float) * (size_t)n);
+    nb_tensor *x = nb__tensor_try_new(2, (int64_t[]){n, d});
+    float *yy = x ? nb__malloc(sizeof(float) * (size_t)n) : NULL;
+    if (!yy) {
+        nb_tensor_free(x);
+        return nb_error("%s: out of memory for %lld examples x %lld features", what, (long long)n, (long long)d);
+    }
     /* Pass 2: fill (the text is known to be good). */
     int64_t i = 0;
     line = 0;
@@ -143,10 +149,11 @@ int nb_libsvm_read(const char *path, int64_t min_features, nb_tensor **X, float 
     return rc;
 }
 
-/* A growing text buffer. */
+/* A growing text buffer; s is NULL once an allocation has failed, and
+ * further printing is ignored (the writer checks once at the end). */
 typedef struct { char *s; size_t len, cap; } sbuf;
 static void sb_printf(sbuf *b, const char *fmt, ...) {
-    for (;;) {
+    while (b->s) {
         va_list ap;
         va_start(ap, fmt);
         int k = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
@@ -156,14 +163,16 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
             return;
         }
         b->cap = b->cap * 2 + (size_t)(k > 0 ? k : 64) + 64;
-        b->s = realloc(b->s, b->cap);
+        char *grown = nb__realloc(b->s, b->cap);
+        if (!grown) free(b->s);
+        b->s = grown;
     }
 }
 
 int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y) {
     if (!X || X->ndim != 2 || !y) return nb_error("%s: libsvm_write needs X [n, d] and n labels", path);
     int64_t n = X->shape[0], d = X->shape[1];
-    sbuf b = {malloc(1 << 16), 0, 1 << 16};
+    sbuf b = {nb__malloc(1 << 16), 0, 1 << 16};
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) {
             free(b.s);
@@ -172,7 +181,11 @@ int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y) {
         sb_printf(&b, "%.9g", (double)y[i]);
         for (int64_t j = 0; j < d; j++) {
             float v = X->data[i * d + j];
-            if (v == 0) continue;
+            /* Zeros are left out, except the last feature of the first row:
+             * reading takes the largest index as the feature count, so the
+             * file keeps all d features even where the last is always 0
+             * (a corner pixel). LIBSVM reads explicit zeros as zeros. */
+            if (v == 0 && (i > 0 || j + 1 < d)) continue;
             if (!isfinite(v)) {
                 free(b.s);
                 return nb_error("%s: X[%lld, %lld] is not finite", path, (long long)i, (long long)j);
@@ -181,6 +194,7 @@ int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y) {
         }
         sb_printf(&b, "\n");
     }
+    if (!b.s) return nb_error("%s: out of memory for the LIBSVM text", path);
     int rc = nb_write_file_atomic(path, b.s, b.len);
     free(b.s);
     return rc;

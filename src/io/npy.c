@@ -220,7 +220,11 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what) {
                  have < (uint64_t)numel * (uint64_t)esize ? ": truncated file" : ": trailing bytes");
         return NULL;
     }
-    nb_tensor *t = nb_tensor_new(ndim, shape);
+    nb_tensor *t = nb__tensor_try_new(ndim, shape);
+    if (!t) {
+        nb_error("%s: out of memory for %lld elements", what, (long long)numel);
+        return NULL;
+    }
     if (nb__convert_to_f32(dt, buf + doff, numel, t->data, what, doff) != 0) {
         nb_tensor_free(t);
         return NULL;
@@ -246,7 +250,7 @@ int nb_npy_write(const char *path, const nb_tensor *t) {
     /* As NumPy does: pad with spaces and end with a newline so that the data
      * starts at a multiple of 64 bytes. */
     size_t hlen = ((size_t)n + 1 + 10 + 63) / 64 * 64 - 10, bytes = (size_t)t->size * sizeof(float);
-    uint8_t *file = malloc(10 + hlen + bytes);
+    uint8_t *file = nb__malloc(10 + hlen + bytes);
     if (!file) return nb_error("%s: out of memory", path);
     memcpy(file, npy_magic, 6);
     file[6] = 1;

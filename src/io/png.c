@@ -19,8 +19,19 @@ typedef struct png_ctx {
     bool truncated;
     uint8_t *out;
     size_t out_len, out_cap;
+    bool oom; /* an allocation of libpng (or of zlib under it) failed */
     char msg[160];
 } png_ctx;
+
+/* libpng's and zlib's own allocations go through the allocation seam too, so
+ * that a failure inside the decoder is tested and reported as one. */
+static png_voidp png_alloc(png_structp png, png_alloc_size_t n) {
+    void *p = nb__malloc(n);
+    png_ctx *c = png_get_mem_ptr(png);
+    if (!p && c) c->oom = true;
+    return p;
+}
+static void png_dealloc(png_structp png, png_voidp p) { (void)png, free(p); }
 
 /* libpng requires an error handler that does not return: keep the message,
  * then unwind to the setjmp of the function that started the work. */
@@ -52,7 +63,7 @@ static void mem_write(png_structp png, png_bytep src, size_t n) {
             if (cap > SIZE_MAX / 2) png_error(png, "encoded image too large");
             cap *= 2;
         }
-        uint8_t *grown = realloc(c->out, cap);
+        uint8_t *grown = nb__realloc(c->out, cap);
         if (!grown) png_error(png, "out of memory for the encoded image");
         c->out = grown;
         c->out_cap = cap;
@@ -97,8 +108,9 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
     }
     /* The callbacks' state is on the heap: an automatic object changed
      * between setjmp and longjmp would be indeterminate after the jump. */
-    png_ctx *ctx = calloc(1, sizeof *ctx);
-    png_structp png = ctx ? png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning) : NULL;
+    png_ctx *ctx = nb__calloc(1, sizeof *ctx);
+    png_structp png = ctx ? png_create_read_struct_2(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning, ctx,
+                                                   png_alloc, png_dealloc) : NULL;
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
@@ -123,7 +135,7 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
         if (late_error == 1)
             nb_error("%s: PNG declares %u x %u pixels but holds only %zu bytes: truncated or corrupt", what,
                      (unsigned)vw, (unsigned)vh, len);
-        else if (late_error == 2)
+        else if (late_error == 2 || ctx->oom)
             nb_error("%s: out of memory for a %u x %u image", what, (unsigned)vw, (unsigned)vh);
         else if (ctx->truncated)
             nb_error("%s: truncated PNG: the data ends after %zu bytes (%s)", what, len,
@@ -160,8 +172,8 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
     if (ch < 1 || ch > 4 || rowbytes < (size_t)iw * (size_t)ch * (depth16 ? 2u : 1u))
         png_error(png, "unexpected pixel layout after expansion");
 
-    pixels = malloc(ih > 0 ? rowbytes * ih : 1);
-    rows = malloc(sizeof(png_bytep) * (ih ? ih : 1));
+    pixels = nb__malloc(ih > 0 ? rowbytes * ih : 1);
+    rows = nb__malloc(sizeof(png_bytep) * (ih ? ih : 1));
     if (!pixels || !rows) {
         late_error = 2;
         png_longjmp(png, 1);
@@ -171,7 +183,11 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
     /* Reading to IEND also checks the CRCs of the chunks after the image. */
     png_read_end(png, NULL);
 
-    out = nb_tensor_new(2, (const int64_t[]){(int64_t)ih, (int64_t)iw});
+    out = nb__tensor_try_new(2, (const int64_t[]){(int64_t)ih, (int64_t)iw});
+    if (!out) {
+        late_error = 2;
+        png_longjmp(png, 1);
+    }
     int stride = ch * (depth16 ? 2 : 1);
     for (png_uint_32 y = 0; y < ih; y++) {
         const uint8_t *r = rows[y];
@@ -211,8 +227,9 @@ static int check_write_args(const char *path, const void *pixels, int w, int h) 
 /* Encodes h rows of w pixels (`ch` channels of 8 bits) into memory, then
  * replaces `path` atomically, so a reader never sees half an image. */
 static int write_png(const char *path, const uint8_t *pixels, int w, int h, int ch) {
-    png_ctx *ctx = calloc(1, sizeof *ctx); /* on the heap: see nb_png_parse_gray */
-    png_structp png = ctx ? png_create_write_struct(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning) : NULL;
+    png_ctx *ctx = nb__calloc(1, sizeof *ctx); /* on the heap: see nb_png_parse_gray */
+    png_structp png = ctx ? png_create_write_struct_2(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning, ctx,
+                                                    png_alloc, png_dealloc) : NULL;
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_write_struct(png ? &png : NULL, NULL);
@@ -224,12 +241,16 @@ static int write_png(const char *path, const uint8_t *pixels, int w, int h, int 
         free(rows);
         free(ctx->out);
         png_destroy_write_struct(&png, &info);
-        nb_error("%s: cannot encode PNG: %s", path, ctx->msg[0] ? ctx->msg : "libpng error");
+        nb_error("%s: cannot encode PNG: %s", path,
+                 ctx->oom ? "out of memory" : ctx->msg[0] ? ctx->msg : "libpng error");
         free(ctx);
         return -1;
     }
-    rows = malloc(sizeof(png_bytep) * (size_t)h);
-    if (!rows) png_error(png, "out of memory for row pointers");
+    rows = nb__malloc(sizeof(png_bytep) * (size_t)h);
+    if (!rows) {
+        ctx->oom = true;
+        png_error(png, "out of memory for row pointers");
+    }
     for (int y = 0; y < h; y++) rows[y] = (png_bytep)(pixels + (size_t)y * (size_t)w * (size_t)ch);
     png_set_write_fn(png, ctx, mem_write, mem_flush);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, ch == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
@@ -252,7 +273,7 @@ int nb_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h) {
 
 int nb_png_write_gray(const char *path, const float *img, int w, int h) {
     if (check_write_args(path, img, w, h)) return -1;
-    uint8_t *g = malloc((size_t)w * (size_t)h);
+    uint8_t *g = nb__malloc((size_t)w * (size_t)h);
     if (!g) return nb_error("%s: out of memory for a %d x %d image", path, w, h);
     for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
         float v = img[i];

@@ -88,7 +88,7 @@ static int cmp_begin(const void *a, const void *b) {
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
-    char *d = malloc(n);
+    char *d = nb__malloc(n);
     if (d) memcpy(d, s, n);
     return d;
 }
@@ -163,9 +163,9 @@ static int parse_info(const cJSON *e, const char *what, uint64_t buf_len, st_inf
 static int parse_meta(const cJSON *m, const char *what, nb_safetensors *st) {
     if (!cJSON_IsObject(m)) return nb_error("%s: header: '__metadata__' must be a JSON object of strings", what);
     int n = cJSON_GetArraySize(m);
-    st->meta_keys = calloc((size_t)n + 1, sizeof(char *));
-    st->meta_vals = calloc((size_t)n + 1, sizeof(char *));
-    const char **keys = malloc(((size_t)n + 1) * sizeof(char *));
+    st->meta_keys = nb__calloc((size_t)n + 1, sizeof(char *));
+    st->meta_vals = nb__calloc((size_t)n + 1, sizeof(char *));
+    const char **keys = nb__malloc(((size_t)n + 1) * sizeof(char *));
     if (!st->meta_keys || !st->meta_vals || !keys) {
         free(keys);
         return nb_error("%s: out of memory for %d metadata entries", what, n);
@@ -208,6 +208,13 @@ static int64_t find_escaped_nul(const char *h, size_t n) {
 
 nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
     if (!what) what = "safetensors";
+    /* A file recognizably of another kind is named as such; unrecognized
+     * bytes go on to the checks below, which say what is wrong where. */
+    nb_file_kind kind = nb_sniff(buf, len);
+    if (kind != NB_FILE_SAFETENSORS && kind != NB_FILE_FIT_MODEL && kind != NB_FILE_BINARY) {
+        nb__wrong_kind(what, "a nabla model file", kind);
+        return NULL;
+    }
     if (len < 8) {
         nb_error("%s: %zu bytes, too short for the 8-byte header length", what, len);
         return NULL;
@@ -242,8 +249,8 @@ nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
     const uint8_t *data = buf + 8 + hlen;
 
     /* A NUL-terminated copy, so that cJSON can never read past the header. */
-    char *text = malloc(hlen + 1);
-    nb_safetensors *st = calloc(1, sizeof *st);
+    char *text = nb__malloc(hlen + 1);
+    nb_safetensors *st = nb__calloc(1, sizeof *st);
     st_info *info = NULL;
     st_info **order = NULL;
     const char **names = NULL;
@@ -275,9 +282,9 @@ nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
     }
 
     int nitems = cJSON_GetArraySize(root), nt = 0;
-    info = calloc((size_t)nitems + 1, sizeof *info);
-    order = calloc((size_t)nitems + 1, sizeof *order);
-    names = calloc((size_t)nitems + 1, sizeof *names);
+    info = nb__calloc((size_t)nitems + 1, sizeof *info);
+    order = nb__calloc((size_t)nitems + 1, sizeof *order);
+    names = nb__calloc((size_t)nitems + 1, sizeof *names);
     if (!info || !order || !names) {
         nb_error("%s: out of memory for %d header entries", what, nitems);
         goto fail;
@@ -318,7 +325,7 @@ nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
         if (!reach || order[i]->end > reach->end) reach = order[i];
     }
 
-    st->entries = calloc((size_t)nt + 1, sizeof *st->entries);
+    st->entries = nb__calloc((size_t)nt + 1, sizeof *st->entries);
     if (!st->entries) {
         nb_error("%s: out of memory for %d tensors", what, nt);
         goto fail;
@@ -329,7 +336,12 @@ nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
             nb_error("%s: out of memory", what);
             goto fail;
         }
-        en->t = nb_tensor_new(info[i].ndim, info[i].shape);
+        if (!(en->t = nb__tensor_try_new(info[i].ndim, info[i].shape))) {
+            free(en->name); /* st->n does not count this entry yet */
+            en->name = NULL;
+            nb_error("%s: out of memory for tensor '%s'", what, info[i].name);
+            goto fail;
+        }
         en->t->name = en->name;
         st->n++;
         if (nb__convert_to_f32(info[i].dt, data + info[i].begin, info[i].numel, en->t->data, what,
@@ -381,7 +393,7 @@ int nb_st_write(const char *path, const char *const *names, nb_tensor *const *te
     }
     for (int i = 0; i < n_meta; i++)
         if (!meta_keys[i] || !meta_vals[i]) return nb_error("%s: metadata entry %d has a NULL key or value", path, i);
-    const char **sorted = malloc(((size_t)n + (size_t)n_meta + 1) * sizeof(char *));
+    const char **sorted = nb__malloc(((size_t)n + (size_t)n_meta + 1) * sizeof(char *));
     if (!sorted) return nb_error("%s: out of memory", path);
     if (n) memcpy(sorted, names, (size_t)n * sizeof(char *));
     const char *dup = find_duplicate(sorted, n);
@@ -433,7 +445,7 @@ int nb_st_write(const char *path, const char *const *names, nb_tensor *const *te
     /* Pad with spaces to a multiple of 8 so the data starts aligned, as the
      * reference implementation does. */
     size_t jlen = strlen(json), hlen = (jlen + 7) / 8 * 8, total = 8 + hlen + (size_t)off;
-    if (!(file = malloc(total))) goto oom;
+    if (!(file = nb__malloc(total))) goto oom;
     nb__put_le64(file, hlen);
     memcpy(file + 8, json, jlen);
     memset(file + 8 + jlen, ' ', hlen - jlen);

@@ -486,6 +486,16 @@ nb_charrnn *nb_charrnn_load(const char *path, nb_safetensors **out_st) {
         vocab[nv++] = (int32_t)c;
         p = *end ? end + 1 : end;
     }
+    /* Every layer of every cell has at least a hidden x hidden recurrent
+     * matrix: a file that holds fewer values is refused before the model is
+     * allocated (its metadata may ask for 64 layers of 65536). */
+    int64_t values = 0;
+    for (int i = 0; i < st->n; i++) values += st->entries[i].t->size;
+    if ((double)layers * (double)hidden * (double)hidden > (double)values) {
+        nb_error("%s: a %s of %ld layers of %ld needs more than the %lld parameter values the file holds", path, cs,
+                 layers, hidden, (long long)values);
+        goto fail;
+    }
     m = nb_charrnn_new(cell, vocab, nv, hidden, (int)layers, NULL);
     if (!m) {
         char why[512];

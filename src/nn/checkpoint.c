@@ -44,6 +44,11 @@ nb_net *nb_net_load(const char *path, nb_safetensors **out_st) {
     nb_safetensors *st = nb_st_read(path);
     if (!st) return NULL;
     const char *src = nb_st_meta(st, NET_KEY);
+    if (!src && nb_classic_is_model(st)) {
+        nb_error("%s: a model from nabla fit (%s), not a network: use nabla predict", path, nb_st_meta(st, "nabla.model"));
+        nb_st_free(st);
+        return NULL;
+    }
     if (!src) {
         nb_error("%s: not a nabla network model (no '%s' in __metadata__)", path, NET_KEY);
         nb_st_free(st);
@@ -52,7 +57,10 @@ nb_net *nb_net_load(const char *path, nb_safetensors **out_st) {
     char where[512];
     snprintf(where, sizeof where, "%s (stored description)", path);
     nb_net *net = nb_net_parse(src, where);
-    if (!net || nb_net_build(net, 0, NULL, NULL) != 0) {
+    /* The description may ask for any size: build only what the file can fill. */
+    int64_t values = 0;
+    for (int i = 0; i < st->n; i++) values += st->entries[i].t->size;
+    if (!net || nb__net_build_within(net, values) != 0) {
         nb_st_free(st);
         nb_net_free(net);
         return NULL;

@@ -45,6 +45,7 @@ struct nb_net {
     const char **param_names;
     int nparams;
     bool replica;              /* shares source, names and weights' memory */
+    int64_t max_values;        /* nb__net_build_within: parameter values allowed (0: any) */
 };
 
 /* --- parsing ------------------------------------------------------------- */
@@ -350,6 +351,33 @@ static nb_tensor *new_param(int nd, const int64_t *shape) {
     return t;
 }
 
+/* Far beyond any network nabla trains (64 GiB of float32), and below where
+ * element counts overflow: a description asking for more is refused. */
+#define NB_NET_MAX_PARAMS (INT64_C(1) << 34)
+
+/* Counts the parameters a layer is about to create before they are
+ * allocated, so that a description from a model file cannot make the loader
+ * allocate more than the file holds (a 200-byte file asking for a 3 GB dense
+ * layer), nor any description overflow a size. */
+static int count_params(const nb_net *net, const layer *L, int64_t *used, int nd, const int64_t *shape) {
+    int64_t n = nb_shape_numel(nd, shape);
+    if (n < 0 || n > NB_NET_MAX_PARAMS - *used)
+        return nb_error("%s:%d: the network would have more than %lld parameters", net->file, L->line,
+                        (long long)NB_NET_MAX_PARAMS);
+    if (net->max_values && *used + n > net->max_values)
+        return nb_error("%s:%d: the network needs more parameters (%lld so far) than the %lld values the file holds",
+                        net->file, L->line, (long long)(*used + n), (long long)(net->max_values > 0 ? net->max_values : 0));
+    *used += n;
+    return 0;
+}
+
+int nb__net_build_within(nb_net *net, int64_t max_values) {
+    net->max_values = max_values > 0 ? max_values : -1; /* -1: none at all */
+    int rc = nb_net_build(net, 0, NULL, NULL);
+    net->max_values = 0;
+    return rc;
+}
+
 static bool relu_like_follows(const nb_net *net, int i) {
     if (i + 1 >= net->n) return false;
     kind k = net->layers[i + 1].k;
@@ -372,6 +400,7 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
         nb__shape_copy(s, input_shape, nd);
     }
     if (!nd) return nb_error("%s: the input shape is unknown: add 'input = CxHxW' to a [net] section", net->file);
+    int64_t used = 0;
     for (int i = 0; i < net->n; i++) {
         layer *L = &net->layers[i];
         L->in_nd = nd;
@@ -379,6 +408,8 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
         switch (L->k) {
         case L_DENSE: {
             int64_t in = nb_shape_numel(nd, s);
+            if (count_params(net, L, &used, 2, (int64_t[]){L->out, in}) || count_params(net, L, &used, 1, &L->out))
+                return -1;
             /* A dense layer after a conv flattens in C,H,W order, as PyTorch's flatten does. */
             L->w = new_param(2, (int64_t[]){L->out, in});
             L->b = new_param(1, (int64_t[]){L->out});
@@ -388,6 +419,9 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
         }
         case L_CONV:
             if (nd != 3) return nb_error("%s:%d: [conv2d] needs a C x H x W input, got %d dimension(s)", net->file, L->line, nd);
+            if (count_params(net, L, &used, 4, (int64_t[]){L->out, s[0], L->kernel, L->kernel}) ||
+                count_params(net, L, &used, 1, &L->out))
+                return -1;
             L->w = new_param(4, (int64_t[]){L->out, s[0], L->kernel, L->kernel});
             L->b = new_param(1, (int64_t[]){L->out});
             s[1] = pool_out(s[1], L->kernel, L->stride, L->pad, L->dil);
@@ -409,6 +443,7 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
             break;
         case L_PRELU:
             /* One slope per channel (axis 1), as nn.PReLU(num_parameters=C). */
+            if (count_params(net, L, &used, 1, s)) return -1;
             L->w = new_param(1, (int64_t[]){s[0]});
             nb_fill(L->w, L->prelu_init);
             break;

@@ -1,0 +1,73 @@
+/* fuzz_model.c — libFuzzer target: the model-file loaders on arbitrary
+ * bytes. Beyond the safetensors container (fuzz_safetensors) they read the
+ * network description, charrnn settings and vocabulary, DQN environment and
+ * classical-model settings from __metadata__ and check every tensor against
+ * them. Each must return a model or an error that names the file; never
+ * crash, leak or hit UB, and never allocate what the file does not hold. */
+#include "nabla.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The loaders take a path: the input goes into an in-memory file, reached as
+ * /proc/self/fd/N, so no disk is touched. */
+static int fd = -1;
+static char path[64];
+
+static void need_error(void) {
+    if (!strstr(nb_errmsg(), path)) abort(); /* every failure names the file */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (fd < 0) {
+        fd = memfd_create("fuzz-model", 0);
+        if (fd < 0) abort();
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    }
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size) abort();
+
+    nb_clear_error();
+    nb_safetensors *st = NULL;
+    nb_net *net = nb_net_load(path, &st);
+    if (net) {
+        if (!st || nb_net_layers(net) < 0) abort();
+        nb_net_free(net);
+        nb_st_free(st);
+    } else {
+        if (st) abort();
+        need_error();
+    }
+
+    nb_clear_error();
+    nb_charrnn *rnn = nb_charrnn_load(path, &st);
+    if (rnn) {
+        nb_charrnn_free(rnn);
+        nb_st_free(st);
+    } else {
+        need_error();
+    }
+
+    nb_clear_error();
+    char env[32];
+    nb_net *q = nb_dqn_load(path, env, sizeof env);
+    if (q) {
+        if (!env[0]) abort();
+        nb_net_free(q);
+    } else {
+        need_error();
+    }
+
+    nb_clear_error();
+    nb_classic m;
+    if (nb_classic_load(path, &m) == 0) {
+        if (!m.kind || nb_classic_features(&m) < 1) abort();
+        nb_classic_free(&m);
+    } else {
+        need_error();
+    }
+    return 0;
+}
