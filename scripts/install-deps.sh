@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   build-essential pkg-config
   libopenblas-openmp-dev liblapacke-dev   # GEMM (OpenMP flavour) and LAPACK factorizations
-  zlib1g-dev libpng-dev libcjson-dev      # gzip'd IDX files, PNG images/plots, JSON metadata
+  zlib1g-dev libpng-dev libcjson-dev      # gzip'd IDX files, PNG images, JSON metadata
+  libcairo2-dev fonts-dejavu-core         # figures (nabla plot): PNG, SVG and PDF, DejaVu Sans
   dataset-fashion-mnist                   # the main job's data set
   fortunes                                # English fortune files: the default corpus of `nabla charrnn`
 )

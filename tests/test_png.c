@@ -1,6 +1,8 @@
 /* test_png.c — PNG reading and writing (round trips, colour conversion,
- * broken files), chart rendering and the CSV log reader. */
+ * broken files), figures (each kind in PNG, SVG and PDF) and the CSV log
+ * reader. */
 #include "test.h"
+#include "../src/core/fault.h"
 #include <png.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -236,96 +238,368 @@ TEST(test_png_write_errors) {
     CHECK(nb_png_write_gray("/tmp/x.png", NULL, 1, 1) == -1);
 }
 
-/* --- charts --------------------------------------------------------------- */
+/* --- figures ---------------------------------------------------------------- */
 
-static int64_t count_color(const uint8_t *rgb, int w, int h, uint32_t c) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < (int64_t)w * h; i++)
-        n += rgb[3 * i] == (c >> 16 & 255) && rgb[3 * i + 1] == (c >> 8 & 255) && rgb[3 * i + 2] == (c & 255);
-    return n;
-}
+/* A decoded PNG: w x h RGB triples. */
+typedef struct {
+    uint8_t *rgb;
+    int w, h;
+} picture;
 
-TEST(test_plot_draws_series_colours_and_round_trips_as_png) {
-    char dir[64], path[128];
-    tmp_dir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/curves.png", dir);
-    double x[10], train[10], test[10], acc[10];
-    for (int i = 0; i < 10; i++) {
-        x[i] = i + 1;
-        train[i] = 2.0 * exp(-0.3 * i);
-        test[i] = 2.1 * exp(-0.25 * i) + 0.05;
-        acc[i] = 0.6 + 0.03 * i;
-    }
-    test[4] = NAN; /* a gap */
-    nb_series loss[2] = {{"train_loss", x, train, 10, 0}, {"test_loss", x, test, 10, 0}};
-    nb_series accs[1] = {{"test_accuracy", x, acc, 10, 0x2CA02C}};
-    nb_panel panels[2] = {{"loss", "epoch", loss, 2}, {"accuracy", "epoch", accs, 1}};
-    int w = 1000, h = 420;
-    uint8_t *rgb = malloc((size_t)w * h * 3);
-    CHECK_MSG(nb_plot_lines(rgb, w, h, "mnist", panels, 2) == 0, "%s", nb_errmsg());
-    /* Lines are antialiased, but their cores are the exact series colours. */
-    CHECK(count_color(rgb, w, h, nb_plot_color(0)) > 300);
-    CHECK(count_color(rgb, w, h, nb_plot_color(1)) > 300);
-    CHECK(count_color(rgb, w, h, 0x2CA02C) > 300);
-    CHECK(count_color(rgb, w, h, 0xD62728) == 0);
-    /* The loss colours stay in the left half, accuracy in the right. */
-    int64_t left = 0, right = 0;
-    for (int y = 0; y < h; y++)
-        for (int xx = 0; xx < w; xx++) {
-            const uint8_t *p = rgb + 3 * ((size_t)y * w + xx);
-            if (p[0] == 0x2C && p[1] == 0xA0 && p[2] == 0x2C) *(xx < w / 2 ? &left : &right) += 1;
-        }
-    CHECK(left == 0 && right > 300);
-    CHECK(nb_png_write_rgb(path, rgb, w, h) == 0);
-    /* Read back with libpng itself: the file holds exactly those pixels. */
+/* Reads a PNG back with libpng itself; rgb is NULL if it is not one. */
+static picture read_png(const char *path) {
+    picture p = {0};
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
-    CHECK(png_image_begin_read_from_file(&img, path));
+    if (!png_image_begin_read_from_file(&img, path)) return p;
     img.format = PNG_FORMAT_RGB;
-    uint8_t *back = malloc((size_t)w * h * 3);
-    CHECK(img.width == (png_uint_32)w && img.height == (png_uint_32)h);
-    CHECK(png_image_finish_read(&img, NULL, back, 0, NULL));
-    CHECK(memcmp(back, rgb, (size_t)w * h * 3) == 0);
-    free(back);
-    free(rgb);
+    p.w = (int)img.width, p.h = (int)img.height;
+    p.rgb = malloc((size_t)p.w * p.h * 3);
+    if (!png_image_finish_read(&img, NULL, p.rgb, 0, NULL)) {
+        free(p.rgb);
+        p.rgb = NULL;
+    }
+    return p;
+}
+
+/* Pixels within tol of colour c in each channel, in [x0, x1) x [y0, y1). */
+static int64_t count_near(const picture *p, uint32_t c, int tol, int x0, int y0, int x1, int y1) {
+    int64_t n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            const uint8_t *q = p->rgb + 3 * ((size_t)y * p->w + x);
+            n += abs(q[0] - (int)(c >> 16 & 255)) <= tol && abs(q[1] - (int)(c >> 8 & 255)) <= tol &&
+                 abs(q[2] - (int)(c & 255)) <= tol;
+        }
+    return n;
+}
+
+/* Non-white pixels in a rectangle. */
+static int64_t count_ink(const picture *p, int x0, int y0, int x1, int y1) {
+    return (int64_t)(x1 - x0) * (y1 - y0) - count_near(p, 0xFFFFFF, 0, x0, y0, x1, y1);
+}
+
+/* The first bytes of a file. */
+static bool starts_with(const char *path, const char *magic) {
+    size_t len;
+    uint8_t *buf = nb_read_file(path, &len);
+    bool ok = buf && len >= strlen(magic) && !memcmp(buf, magic, strlen(magic));
+    free(buf);
+    return ok;
+}
+
+static bool file_has(const char *path, const char *part) {
+    size_t len;
+    uint8_t *buf = nb_read_file(path, &len);
+    bool ok = buf && memmem(buf, len, part, strlen(part)) != NULL;
+    free(buf);
+    return ok;
+}
+
+/* Training curves: two series with a gap on the left, one on the right. */
+static double cx[10], c_train[10], c_test[10], c_acc[10];
+static const nb_series c_loss[2] = {{"train_loss", cx, c_train, 10, 0}, {"test_loss", cx, c_test, 10, 0}};
+static const nb_series c_accs[1] = {{"test_accuracy", cx, c_acc, 10, 0x2CA02C}};
+static void curves_data(void) {
+    for (int i = 0; i < 10; i++) {
+        cx[i] = i + 1;
+        c_train[i] = 2.0 * exp(-0.3 * i);
+        c_test[i] = 2.1 * exp(-0.25 * i) + 0.05;
+        c_acc[i] = 0.6 + 0.03 * i;
+    }
+    c_test[4] = NAN; /* a gap */
+}
+
+/* One figure of each kind, as nb_figure_* draw them into a fresh figure. */
+enum { K_LINES, K_BARS, K_BARS_LYING, K_HEATMAP, K_IMAGES, NKINDS };
+static const char *const kind_name[NKINDS] = {"lines", "bars", "lying bars", "heat map", "images"};
+static float heat[24 * 40], imgs[3][3 * 28 * 28];
+static nb_figure *figure_of(int kind, int w, int h) {
+    nb_figure *f = nb_figure_new(w, h, 1, kind == K_LINES ? 2 : 1, "a figure");
+    if (!f) return NULL;
+    int rc = -1;
+    static const char *const short_names[4] = {"a", "b", "c", "d"};
+    static const char *const long_names[3] = {"T-shirt/top", "Ankle boot", "Pullover"};
+    static const double vals[4] = {0.5, 0.25, 0.125, 0.125};
+    switch (kind) {
+    case K_LINES:
+        curves_data();
+        rc = nb_figure_lines(f, 0, &(nb_lines){"loss", "epoch", "cross-entropy", c_loss, 2});
+        if (!rc) rc = nb_figure_lines(f, 1, &(nb_lines){"accuracy", "epoch", NULL, c_accs, 1});
+        break;
+    case K_BARS: rc = nb_figure_bars(f, 0, &(nb_bars){.title = "p", .names = short_names, .values = vals, .n = 4}); break;
+    case K_BARS_LYING:
+        rc = nb_figure_bars(f, 0, &(nb_bars){.title = "p", .names = long_names, .values = vals, .n = 3, .vlabel = "probability"});
+        break;
+    case K_HEATMAP:
+        for (int r = 0; r < 24; r++)
+            for (int c = 0; c < 40; c++) heat[r * 40 + c] = (float)r; /* row 0 lowest */
+        rc = nb_figure_heatmap(f, 0, &(nb_heatmap){.title = "map", .xlabel = "s", .ylabel = "band", .clabel = "dB",
+                                                   .z = heat, .rows = 24, .cols = 40, .x1 = 2.0});
+        break;
+    case K_IMAGES: {
+        nb_image im[3];
+        for (int i = 0; i < 3; i++) {
+            for (int k = 0; k < 3 * 28 * 28; k++) imgs[i][k] = (k % 28 > 6 && k % 28 < 20) ? 1.f : 0.f;
+            im[i] = (nb_image){imgs[i], i == 2 ? 3 : 1, 28, 28, i == 1 ? "Sneaker" : "Bag", i == 1 ? 0xD62728 : 0};
+        }
+        rc = nb_figure_images(f, 0, &(nb_images){"samples", im, 3, 3});
+        break;
+    }
+    }
+    if (rc) {
+        nb_figure_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+TEST(test_figure_each_kind_writes_png_svg_and_pdf) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    for (int kind = 0; kind < NKINDS; kind++) {
+        int w = 700, h = 420;
+        nb_figure *f = figure_of(kind, w, h);
+        CHECK_MSG(f, "%s: %s", kind_name[kind], nb_errmsg());
+        if (!f) continue;
+        snprintf(path, sizeof path, "%s/k%d.png", dir, kind);
+        CHECK_MSG(nb_figure_save(f, path) == 0, "%s: %s", kind_name[kind], nb_errmsg());
+        picture p = read_png(path);
+        CHECK_MSG(p.rgb && p.w == w && p.h == h, "%s: not a %d x %d PNG", kind_name[kind], w, h);
+        if (p.rgb) {
+            /* The corner is background; the middle of the plot area is drawn on. */
+            CHECK(count_ink(&p, 0, h - 4, 4, h) == 0);
+            int64_t ink = count_ink(&p, w / 4, h / 4, 3 * w / 4, 3 * h / 4);
+            CHECK_MSG(ink > (kind == K_LINES ? 500 : 5000), "%s: %lld drawn pixels in the middle", kind_name[kind],
+                      (long long)ink);
+            /* Text: dark pixels of the title band. */
+            CHECK_MSG(count_near(&p, 0x222222, 60, 0, 0, w, 30) > 50, "%s: no title", kind_name[kind]);
+            free(p.rgb);
+        }
+        snprintf(path, sizeof path, "%s/k%d.svg", dir, kind);
+        CHECK_MSG(nb_figure_save(f, path) == 0, "%s: %s", kind_name[kind], nb_errmsg());
+        CHECK_MSG(starts_with(path, "<?xml") && file_has(path, "<svg"), "%s: not an SVG", kind_name[kind]);
+        CHECK_MSG(file_has(path, "width=\"700px\""), "%s: the SVG is not 700 px wide", kind_name[kind]);
+        snprintf(path, sizeof path, "%s/k%d.pdf", dir, kind);
+        CHECK_MSG(nb_figure_save(f, path) == 0, "%s: %s", kind_name[kind], nb_errmsg());
+        CHECK_MSG(starts_with(path, "%PDF-") && file_has(path, "%%EOF"), "%s: not a PDF", kind_name[kind]);
+        nb_figure_free(f);
+    }
     rm_dir(dir);
 }
 
-TEST(test_plot_handles_nan_single_point_constant_and_empty) {
+TEST(test_figure_lines_colours_in_their_charts) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/curves.png", dir);
+    int w = 1000, h = 420;
+    nb_figure *f = figure_of(K_LINES, w, h);
+    CHECK_MSG(f && nb_figure_save(f, path) == 0, "%s", nb_errmsg());
+    nb_figure_free(f);
+    picture p = read_png(path);
+    CHECK(p.rgb);
+    if (!p.rgb) return;
+    /* Lines are antialiased, but their cores are the series colours; the loss
+     * colours stay in the left chart, accuracy's green in the right one. */
+    CHECK(count_near(&p, nb_plot_color(0), 24, 0, 0, w / 2, h) > 300);
+    CHECK(count_near(&p, nb_plot_color(1), 24, 0, 0, w / 2, h) > 300);
+    CHECK(count_near(&p, 0x2CA02C, 24, w / 2, 0, w, h) > 300);
+    CHECK(count_near(&p, 0x2CA02C, 24, 0, 0, w / 2, h) == 0);
+    CHECK(count_near(&p, nb_plot_color(0), 24, w / 2, 0, w, h) == 0);
+    CHECK(count_near(&p, 0xD62728, 40, 0, 0, w, h) == 0);
+    free(p.rgb);
+    rm_dir(dir);
+}
+
+TEST(test_figure_heatmap_row_order_and_colour_map) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/map.png", dir);
+    float z[2 * 3] = {0, 0, 0, 1, 1, 1}; /* row 0 low, row 1 high */
+    for (int top_down = 0; top_down < 2; top_down++) {
+        nb_figure *f = nb_figure_new(400, 400, 1, 1, NULL);
+        CHECK(f && nb_figure_heatmap(f, 0, &(nb_heatmap){.z = z, .rows = 2, .cols = 3, .top_down = top_down}) == 0);
+        CHECK_MSG(nb_figure_save(f, path) == 0, "%s", nb_errmsg());
+        nb_figure_free(f);
+        picture p = read_png(path);
+        CHECK(p.rgb);
+        if (!p.rgb) continue;
+        /* viridis: 0 is dark purple 0x440154, 1 is yellow 0xFDE725. */
+        int64_t top_low = count_near(&p, 0x440154, 4, 100, 100, 250, 160), top_high = count_near(&p, 0xFDE725, 4, 100, 100, 250, 160);
+        int64_t bot_low = count_near(&p, 0x440154, 4, 100, 250, 250, 300), bot_high = count_near(&p, 0xFDE725, 4, 100, 250, 250, 300);
+        if (top_down) CHECK_MSG(top_low > 8000 && bot_high > 7000 && top_high == 0, "top_down %lld %lld", (long long)top_low, (long long)bot_high);
+        else CHECK_MSG(top_high > 8000 && bot_low > 7000 && top_low == 0, "bottom-up %lld %lld", (long long)top_high, (long long)bot_low);
+        free(p.rgb);
+    }
+    rm_dir(dir);
+}
+
+TEST(test_figure_lines_nan_single_point_constant_and_empty) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/t.png", dir);
     int w = 640, h = 400;
-    uint8_t *rgb = malloc((size_t)w * h * 3);
     double one_x = 3, one_y = 0.25;
-    double cx[5] = {0, 1, 2, 3, 4}, cy[5] = {0.5, 0.5, 0.5, 0.5, 0.5};
+    double x[5] = {0, 1, 2, 3, 4}, cy[5] = {0.5, 0.5, 0.5, 0.5, 0.5};
     double bad[4] = {NAN, INFINITY, -INFINITY, NAN};
     double big[3] = {-1e308, 0, 1e308}, tiny[3] = {1e-310, 2e-310, 4e-310}, mixed[3] = {-1e-300, 5e-324, 1e300};
     const nb_series cases[][1] = {
         {{"single", &one_x, &one_y, 1, 0xD62728}},
-        {{"constant", cx, cy, 5, 0xD62728}},
-        {{"constant", NULL, cy, 5, 0xD62728}},  /* x = 0..n-1 */
-        {{"huge", cx, big, 3, 0xD62728}},
-        {{"tiny", cx, tiny, 3, 0xD62728}},
+        {{"constant", x, cy, 5, 0xD62728}},
+        {{"constant", NULL, cy, 5, 0xD62728}}, /* x = 0..n-1 */
+        {{"huge", x, big, 3, 0xD62728}},
+        {{"tiny", x, tiny, 3, 0xD62728}},
         {{"mixed", big, mixed, 3, 0xD62728}},
+        {{NULL, x, bad, 4, 0xD62728}}, /* nothing finite, unlabelled: axes and no line, no legend */
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        nb_panel p = {"t", "x", cases[k], 1};
-        CHECK_MSG(nb_plot_lines(rgb, w, h, NULL, &p, 1) == 0, "case %zu: %s", k, nb_errmsg());
-        CHECK_MSG(count_color(rgb, w, h, 0xD62728) > 20, "case %zu drew nothing", k);
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    for (int k = 0; k < ncases; k++) {
+        nb_figure *f = nb_figure_new(w, h, 1, 1, NULL);
+        CHECK_MSG(f && nb_figure_lines(f, 0, &(nb_lines){"t", "x", NULL, cases[k], 1}) == 0, "case %d: %s", k, nb_errmsg());
+        CHECK_MSG(nb_figure_save(f, path) == 0, "case %d: %s", k, nb_errmsg());
+        nb_figure_free(f);
+        picture p = read_png(path);
+        CHECK(p.rgb && p.w == w);
+        if (!p.rgb) continue;
+        int64_t red = count_near(&p, 0xD62728, 24, 0, 0, w, h);
+        if (k < ncases - 1) CHECK_MSG(red > 20, "case %d drew nothing", k);
+        else CHECK_MSG(red == 0, "nothing finite, yet %lld red pixels", (long long)red);
+        free(p.rgb);
     }
-    /* Only non-finite values, no series at all: axes and no line. */
-    nb_series none = {NULL, cx, bad, 4, 0xD62728}; /* unlabelled: no legend sample either */
-    nb_panel p = {"empty", "x", &none, 1};
-    CHECK(nb_plot_lines(rgb, w, h, "empty", &p, 1) == 0);
-    CHECK(count_color(rgb, w, h, 0xD62728) == 0);
-    p.nseries = 0;
-    CHECK(nb_plot_lines(rgb, w, h, NULL, &p, 1) == 0);
-    /* Bad arguments and a canvas too small for the labels. */
-    CHECK(nb_plot_lines(rgb, 60, 40, "x", &p, 1) == -1 && has(nb_errmsg(), "too small"));
-    CHECK(nb_plot_lines(rgb, w, h, NULL, &p, 0) == -1);
-    nb_series neg = {"neg", cx, cy, -1, 0};
-    p = (nb_panel){"neg", NULL, &neg, 1};
-    CHECK(nb_plot_lines(rgb, w, h, NULL, &p, 1) == -1);
-    free(rgb);
+    nb_figure *f = nb_figure_new(w, h, 1, 2, NULL);
+    CHECK(nb_figure_lines(f, 0, &(nb_lines){"no series"}) == 0);
+    /* Bars of extreme, negative and missing values. */
+    double v[5] = {1e308, -1e308, NAN, 0.5, -INFINITY};
+    CHECK(nb_figure_bars(f, 1, &(nb_bars){.values = v, .n = 5, .color = 0xD62728}) == 0);
+    CHECK_MSG(nb_figure_save(f, path) == 0, "%s", nb_errmsg());
+    nb_figure_free(f);
+    picture p = read_png(path);
+    CHECK(p.rgb && count_near(&p, 0xD62728, 24, w / 2, 0, w, h) > 1000);
+    free(p.rgb);
+    rm_dir(dir);
+}
+
+/* Text from outside (a Latin-1 CSV header, a name cut inside a character)
+ * is drawn with '?' for the bad bytes: cairo would stop drawing at it. */
+TEST(test_figure_text_that_is_not_utf8) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/t.png", dir);
+    double y[3] = {1, 3, 2};
+    nb_series s = {"caf\xe9 \xe2\x88", NULL, y, 3, 0xD62728};
+    const char *names[2] = {"\xff\xfe", "ok \xc3\xa9"};
+    double v[2] = {1, 2};
+    nb_figure *f = nb_figure_new(900, 400, 1, 2, "r\xe9sum\xe9");
+    CHECK(f && nb_figure_lines(f, 0, &(nb_lines){"\xc0\xaf", "\xed\xa0\x80", NULL, &s, 1}) == 0);
+    CHECK_MSG(nb_figure_bars(f, 1, &(nb_bars){.names = names, .values = v, .n = 2, .color = 0x2CA02C}) == 0, "%s",
+              nb_errmsg());
+    CHECK_MSG(nb_figure_save(f, path) == 0, "%s", nb_errmsg());
+    nb_figure_free(f);
+    picture p = read_png(path);
+    CHECK(p.rgb);
+    if (p.rgb) {
+        CHECK(count_near(&p, 0xD62728, 24, 0, 0, 450, 400) > 100);
+        CHECK(count_near(&p, 0x2CA02C, 24, 450, 0, 900, 400) > 1000);
+        free(p.rgb);
+    }
+    rm_dir(dir);
+}
+
+/* A chart call copies its data: the caller's arrays may change or go
+ * before the figure is saved. */
+TEST(test_figure_keeps_a_copy_of_the_data) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/t.png", dir);
+    double *y = malloc(sizeof(double) * 4);
+    char *label = malloc(16);
+    for (int i = 0; i < 4; i++) y[i] = i * i;
+    snprintf(label, 16, "squares");
+    nb_series s = {label, NULL, y, 4, 0xD62728};
+    nb_figure *f = nb_figure_new(500, 400, 1, 1, NULL);
+    CHECK(f && nb_figure_lines(f, 0, &(nb_lines){"t", NULL, NULL, &s, 1}) == 0);
+    for (int i = 0; i < 4; i++) y[i] = NAN;
+    free(y);
+    free(label);
+    CHECK_MSG(nb_figure_save(f, path) == 0, "%s", nb_errmsg());
+    nb_figure_free(f);
+    picture p = read_png(path);
+    CHECK(p.rgb && count_near(&p, 0xD62728, 24, 0, 0, 500, 400) > 200);
+    free(p.rgb);
+    rm_dir(dir);
+}
+
+TEST(test_figure_errors_name_the_problem) {
+    nb_figure *f = nb_figure_new(10, 400, 1, 1, NULL);
+    CHECK(!f && has(nb_errmsg(), "10 x 400"));
+    CHECK(!nb_figure_new(400, 400, 0, 1, NULL) && has(nb_errmsg(), "0 x 1"));
+    f = nb_figure_new(200, 150, 2, 2, NULL);
+    CHECK(f);
+    double y[2] = {1, 2}, v[2] = {1, 2};
+    nb_series s = {"s", NULL, y, 2, 0};
+    /* Cells: out of range, too small for their labels, used twice. */
+    CHECK(nb_figure_lines(f, 4, &(nb_lines){"t", NULL, NULL, &s, 1}) == -1 && has(nb_errmsg(), "cell 4"));
+    CHECK(nb_figure_lines(f, -1, &(nb_lines){"t", NULL, NULL, &s, 1}) == -1 && has(nb_errmsg(), "cell -1"));
+    CHECK(nb_figure_lines(f, 0, &(nb_lines){"t", "x", "y", &s, 1}) == -1 && has(nb_errmsg(), "too small"));
+    nb_figure_free(f);
+    f = nb_figure_new(600, 400, 1, 2, NULL);
+    CHECK(nb_figure_bars(f, 0, &(nb_bars){.values = v, .n = 2}) == 0);
+    CHECK(nb_figure_bars(f, 0, &(nb_bars){.values = v, .n = 2}) == -1 && has(nb_errmsg(), "already"));
+    /* Bad arguments of each kind. */
+    s.n = -1;
+    CHECK(nb_figure_lines(f, 1, &(nb_lines){"t", NULL, NULL, &s, 1}) == -1 && has(nb_errmsg(), "n = -1"));
+    CHECK(nb_figure_bars(f, 1, &(nb_bars){.values = v, .n = 0}) == -1 && has(nb_errmsg(), "got 0"));
+    float z[4] = {0};
+    CHECK(nb_figure_heatmap(f, 1, &(nb_heatmap){.z = z, .rows = 0, .cols = 4}) == -1 && has(nb_errmsg(), "0 x 4"));
+    CHECK(nb_figure_heatmap(f, 1, &(nb_heatmap){.z = z, .rows = 2, .cols = 2, .zmin = 1, .zmax = 0}) == -1 &&
+          has(nb_errmsg(), "zmin"));
+    nb_image im = {z, 2, 2, 2, NULL, 0};
+    CHECK(nb_figure_images(f, 1, &(nb_images){NULL, &im, 1, 0}) == -1 && has(nb_errmsg(), "2 channels"));
+    /* The format follows the extension; anything else is refused by name. */
+    CHECK(nb_figure_save(f, "/tmp/nabla-figure.gif") == -1 && has(nb_errmsg(), "'.gif'") &&
+          has(nb_errmsg(), ".png, .svg or .pdf"));
+    CHECK(nb_figure_save(f, "/tmp/nabla-figure.PNG") == -1 && has(nb_errmsg(), "'.PNG'"));
+    CHECK(nb_figure_save(f, "/tmp/nabla.d/figure") == -1 && has(nb_errmsg(), "no extension"));
+    CHECK(access("/tmp/nabla-figure.gif", F_OK) != 0);
+    CHECK(nb_figure_save(f, "/nonexistent-dir-nabla/f.png") == -1 && has(nb_errmsg(), "/nonexistent-dir-nabla/f.png"));
+    nb_figure_free(f);
+}
+
+TEST(test_figure_failed_save_keeps_the_earlier_file) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    const char *exts[3] = {"png", "svg", "pdf"};
+    for (int e = 0; e < 3; e++) {
+        snprintf(path, sizeof path, "%s/fig.%s", dir, exts[e]);
+        nb_figure *a = figure_of(K_BARS, 400, 300), *b = figure_of(K_HEATMAP, 400, 300);
+        CHECK(a && b && nb_figure_save(a, path) == 0);
+        size_t n0, n1;
+        uint8_t *before = nb_read_file(path, &n0);
+        /* The rename of the finished file fails, then the buffer it is encoded into. */
+        const char *faults[2] = {"rename:1:EIO", "alloc:1+"};
+        for (int k = 0; k < 2; k++) {
+            CHECK(nb__fault_set(faults[k]) == 0);
+            int rc = nb_figure_save(b, path);
+            long injected = nb__fault_injected();
+            nb__fault_set(NULL);
+            CHECK_MSG(rc == -1 && injected >= 1 && has(nb_errmsg(), path), "%s %s: rc %d, %s", exts[e], faults[k], rc,
+                      nb_errmsg());
+            CHECK(k == 0 || has(nb_errmsg(), "out of memory"));
+            uint8_t *after = nb_read_file(path, &n1);
+            CHECK_MSG(before && after && n0 == n1 && !memcmp(before, after, n0), "%s %s: the earlier file changed",
+                      exts[e], faults[k]);
+            free(after);
+        }
+        free(before);
+        /* Nothing else is left in the folder: the temporary file was removed. */
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq %d", dir, e + 1);
+        CHECK_MSG(system(cmd) == 0, "a temporary file was left in %s", dir);
+        nb_figure_free(a);
+        nb_figure_free(b);
+    }
+    rm_dir(dir);
 }
 
 /* --- CSV ------------------------------------------------------------------- */
