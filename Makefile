@@ -4,7 +4,7 @@
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CC       ?= cc
-DEPS     := openblas lapacke libcjson zlib libpng
+DEPS     := openblas lapacke libcjson zlib libpng cairo
 ARCH     ?= -march=native
 OPT      ?= -O3 $(ARCH)
 SAN      ?=
@@ -25,7 +25,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 all: lib $(BUILD)/nabla examples
 lib: $(BUILD)/libnabla.a $(BUILD)/libnabla.so $(BUILD)/nabla.pc
 
-$(BUILD)/%.o: %.c include/nabla.h $(wildcard src/*/*.h)
+$(BUILD)/%.o: %.c include/nabla.h $(wildcard src/*/*.h) $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -33,7 +33,7 @@ $(BUILD)/libnabla.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libnabla.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libnabla.so.0 -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libnabla.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/nabla: $(CLI_OBJ) $(BUILD)/libnabla.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnabla.a $(LDLIBS)
@@ -48,10 +48,26 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libnabla.a include/nabla.h
 $(BUILD)/nabla-tests: $(TEST_OBJ) $(BUILD)/libnabla.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libnabla.a $(LDLIBS)
 
-$(BUILD)/nabla.pc: Makefile
+# The pkg-config file names the PREFIX it is installed under: $(BUILD)/prefix
+# records PREFIX and is rewritten only when PREFIX changes, so `make` then `make
+# install PREFIX=DIR` regenerates nabla.pc for DIR. Outside /usr, whose lib is on
+# the loader's default path, Libs carries an rpath: a program built with
+# `pkg-config --libs nabla` then finds libnabla.so.0 without LD_LIBRARY_PATH or
+# ldconfig. Libs.private and Requires.private are what libnabla.a needs.
+VERSION   := 0.1.0
+SOVERSION := 0
+ifeq ($(patsubst %/,%,$(PREFIX)),/usr)
+PC_RPATH  :=
+else
+PC_RPATH   = -Wl,-rpath,$${libdir}
+endif
+$(BUILD)/prefix: FORCE
 	@mkdir -p $(BUILD)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: nabla\nDescription: float32 tensors, autodiff and deep learning in C\nVersion: 0.1.0\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnabla\nLibs.private: -fopenmp -lm\n' \
-	  '$(PREFIX)' '$(DEPS)' > $@
+	@printf '%s\n' '$(PREFIX)' | cmp -s - $@ || printf '%s\n' '$(PREFIX)' > $@
+FORCE:
+$(BUILD)/nabla.pc: Makefile $(BUILD)/prefix
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: nabla\nDescription: float32 tensors, autodiff and deep learning in C\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: %s\nLibs.private: -fopenmp -lm\n' \
+	  '$(PREFIX)' '$(VERSION)' '$(DEPS)' '$(strip -L$${libdir} $(PC_RPATH) -lnabla)' > $@
 
 # The unit tests (one binary; `build/nabla-tests NAME...` runs the tests whose
 # names contain NAME) and the command-line tests (tests/cli.sh [NAME...]).
@@ -62,19 +78,65 @@ test: $(BUILD)/nabla-tests $(BUILD)/nabla
 ASAN_FLAGS := -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="$(ASAN_FLAGS)" build-asan/nabla-tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 NABLA_THREADS=2 build-asan/nabla-tests
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+	  NABLA_THREADS=2 build-asan/nabla-tests
 
-# Fuzz the parsers of outside data (clang + libFuzzer), FUZZ_SECONDS each.
+# Fuzz the readers of outside data (clang + libFuzzer). The library is built
+# once, instrumented, into FUZZ_DIR and every target tests/fuzz/fuzz_NAME.c
+# links against it. `make fuzz` runs each of FUZZ_TARGETS (default: all) for
+# FUZZ_SECONDS (FUZZ_FLAGS are passed on) on a corpus in FUZZ_DIR/corpus-NAME
+# grown from its seeds (tests/fuzz/seeds/NAME: small valid files), the saved
+# corpus (tests/fuzz/corpus/NAME) and kept crash inputs (tests/fuzz/regress/NAME).
+# A crash input is written to FUZZ_DIR/crash-NAME-*: copy it to
+# tests/fuzz/regress/NAME/. `make fuzz-merge` adds what a run found to the
+# saved corpus, minimized. `make fuzz-regress` runs each target once over the
+# three folders only, for the test suite.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-fuzz:
+FUZZ_DIR     ?= build-fuzz
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_FLAGS   ?=
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -Iinclude $(shell pkg-config --cflags $(DEPS))
+FUZZ_LIBOBJ  := $(LIB_SRC:%.c=$(FUZZ_DIR)/lib/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+.PHONY: fuzz-build fuzz-regress fuzz-merge
+
+$(FUZZ_DIR)/lib/%.o: %.c include/nabla.h $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+$(FUZZ_DIR)/libnabla.a: $(FUZZ_LIBOBJ)
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libnabla.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_DIR)/libnabla.a -o $@ \
+	  $(shell pkg-config --libs $(DEPS)) -lm
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p build-fuzz/corpus-$$t && \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-	    $(shell pkg-config --cflags $(DEPS)) tests/fuzz/fuzz_$$t.c $(LIB_SRC) -o build-fuzz/fuzz_$$t \
-	    $(shell pkg-config --libs $(DEPS)) -fopenmp -lm && \
-	  cp -n tests/fuzz/seeds/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null; \
-	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$t || exit 1; \
+	  mkdir -p $(FUZZ_DIR)/corpus-$$t && \
+	  cp -n tests/fuzz/seeds/$$t/* $(FUZZ_DIR)/corpus-$$t/ 2>/dev/null; \
+	  cp -n tests/fuzz/corpus/$$t/* tests/fuzz/regress/$$t/* $(FUZZ_DIR)/corpus-$$t/ 2>/dev/null; \
+	  $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/crash-$$t- $(FUZZ_FLAGS) \
+	    $(FUZZ_DIR)/corpus-$$t || exit 1; \
+	done
+
+# -runs=0 executes every file of the folders once and stops; any crash, leak
+# or undefined behaviour fails it.
+fuzz-regress: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	  dirs=$$(ls -d tests/fuzz/seeds/$$t tests/fuzz/corpus/$$t tests/fuzz/regress/$$t 2>/dev/null); \
+	  n=$$(find $$dirs -type f | wc -l); \
+	  $(FUZZ_DIR)/fuzz_$$t -runs=0 $$dirs >$(FUZZ_DIR)/regress-$$t.log 2>&1 \
+	    || { cat $(FUZZ_DIR)/regress-$$t.log; echo "fuzz-regress: $$t FAILED"; exit 1; }; \
+	  echo "fuzz-regress: $$t: $$n inputs ok"; \
+	done
+
+fuzz-merge: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/corpus/$$t && \
+	  $(FUZZ_DIR)/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_DIR)/corpus-$$t >$(FUZZ_DIR)/merge-$$t.log 2>&1 \
+	    || { tail -20 $(FUZZ_DIR)/merge-$$t.log; exit 1; }; \
+	  echo "fuzz-merge: $$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; \
 	done
 
 bench: all
@@ -84,13 +146,16 @@ install: lib $(BUILD)/nabla
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libnabla.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libnabla.so $(DESTDIR)$(PREFIX)/lib/libnabla.so.0
-	ln -sf libnabla.so.0 $(DESTDIR)$(PREFIX)/lib/libnabla.so
+	install -m 755 $(BUILD)/libnabla.so $(DESTDIR)$(PREFIX)/lib/libnabla.so.$(VERSION)
+	ln -sf libnabla.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libnabla.so.$(SOVERSION)
+	ln -sf libnabla.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libnabla.so
 	install -m 644 $(BUILD)/nabla.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(BUILD)/nabla $(DESTDIR)$(PREFIX)/bin/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/nabla.h $(DESTDIR)$(PREFIX)/lib/libnabla.* \
+	rm -f $(DESTDIR)$(PREFIX)/include/nabla.h $(DESTDIR)$(PREFIX)/lib/libnabla.a \
+	  $(DESTDIR)$(PREFIX)/lib/libnabla.so $(DESTDIR)$(PREFIX)/lib/libnabla.so.$(SOVERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/libnabla.so.$(VERSION) \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc $(DESTDIR)$(PREFIX)/bin/nabla
 
 clean:

@@ -22,7 +22,7 @@ QUALITY_STEPS=${QUALITY_STEPS:-500}
 P1=${PEAK_NOMINAL%.*} P2=${PEAK%.*}
 [ "$P1" -le "$P2" ] || { t=$P1; P1=$P2; P2=$t; }
 PEAK_LO=${PEAK_LO:-$P1} PEAK_HI=${PEAK_HI:-$P2}
-MODEL=(--cell lstm --hidden 256 --layers 1 --seq 64 --batch 32 --lr 0.005 --clip 5)
+MODEL=(--cell lstm --hidden 256 --layers 1 --seq 64 --batch 32 --lr 0.005 --grad-clip 5)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 [[ -x $NABLA ]] || { echo "build nabla first (make), or set NABLA" >&2; exit 1; }

@@ -169,13 +169,12 @@ static const char *corpus_name(const corpus *c, char *buf, size_t n) {
 
 /* --- train ----------------------------------------------------------------- */
 
-static const char *TRAIN_SYNOPSIS =
-    "train [TEXT...] [--cell rnn|lstm|gru] [--hidden H] [--layers L] [--seq T] [--batch B] [--lr X]\n"
-    "       [--steps N | --minutes M] [--seed S] [--out MODEL] [--log LOG.csv] [--json]\n"
-    "       [--resume MODEL] [--clip C] [--schedule cosine|constant] [--eval-every N] [--threads T]\n\n"
+static const char *TRAIN_ABOUT =
     "TEXT: UTF-8 files or directories (their files in name order). Without TEXT, the English fortune\n"
     "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
-    "The last 5% of every file is held out for validation (bits per character).";
+    "The last 5% of every file is held out for validation (bits per character). --out is rewritten\n"
+    "atomically at every validation; --resume continues it where it stopped (the checkpoint's settings\n"
+    "are the defaults, flags given now override them).";
 
 typedef struct {
     const char *cmd;
@@ -188,6 +187,7 @@ typedef struct {
     uint64_t seed;
     const char *out, *log;
     bool json;
+    char again[2048];        /* the command that resumes this run (after SIGINT/SIGTERM) */
     char **rows;             /* CSV log lines, header first */
     int nrows;
 } trainer;
@@ -248,7 +248,7 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.seq", "%" PRId64, t->T);
     PUT("nabla.batch", "%" PRId64, t->B);
     PUT("nabla.lr", "%.9g", t->lr);
-    PUT("nabla.clip", "%.9g", t->clip);
+    PUT("nabla.clip", "%.9g", t->clip); /* --grad-clip, under the key older checkpoints have */
     PUT("nabla.seed", "%" PRIu64, t->seed);
     PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
     if (t->max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->max_steps);
@@ -305,7 +305,7 @@ static int restore(trainer *t, const nb_safetensors *st, const char *path) {
             return nb_error("%s: optimizer state '%s' is %s", path, name, x ? "of the wrong size" : "missing");
         nb_copy_into(ts[i], x);
     }
-    double steps;
+    double steps = 0;
     if (meta_num(st, path, "nabla.optim_steps", &steps)) return -1;
     nb_optim_set_steps(t->opt, (int64_t)steps);
     nb_tensor *h = nb_st_get(st, "state.h"), *c = nb_st_get(st, "state.c");
@@ -337,6 +337,16 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
     int64_t loss_n = 0, first = t->step, evaluated = -1;
     int rc = 0;
     for (;;) {
+        if (nb_cli_interrupted()) {
+            /* Keep every finished step: the weights, the optimizer and the
+             * carried state, as at a validation. */
+            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+            rc = save(t, t->seconds + train_secs) ? nb_cli_fail(cmd, "%s", nb_errmsg())
+                                                   : nb_cli_interrupt_exit(cmd, t->out, t->again);
+            free(x);
+            free(y);
+            return rc;
+        }
         bool done = (t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline);
         bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
         if (eval_now && evaluated != t->step) {
@@ -375,7 +385,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
         nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, x, T, B, &init, &fin), y);
         float l = nb_item(loss);
         if (!isfinite(l)) {
-            rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr or --clip)", l, t->step);
+            rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr or --grad-clip)", l, t->step);
             break;
         }
         nb_backward(loss);
@@ -422,75 +432,62 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
     return 0;
 }
 
-/* Whether a flag was given on the command line (its default is then not used). */
-static bool given(int argc, char **argv, const char *flag) {
-    size_t n = strlen(flag);
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], flag, n) && (argv[i][n] == 0 || argv[i][n] == '=')) return true;
-    return false;
-}
-
 static int cmd_train(int argc, char **argv) {
     const char *cmd = "charrnn train", *cell_s = "lstm", *out = NULL, *log = NULL, *resume = NULL,
                *schedule = "cosine";
-    long hidden = 256, layers = 1, seq = 64, batch = 32, steps = -1, seed = 1, threads = 0, eval_every = 1000;
+    long hidden = 256, layers = 1, seq = 64, batch = 32, steps = DEFAULT_STEPS, seed = 1, threads = 0,
+         eval_every = 1000;
     double lr = 5e-3, minutes = 0, clip = 5;
-    bool json = false, help = false;
+    bool json = false;
     nb_flag flags[] = {
-        {"--cell", NB_FLAG_STR, &cell_s, "rnn (eq. 10.8), lstm or gru (lstm)"},
-        {"--hidden", NB_FLAG_INT, &hidden, "hidden units per layer (256)"},
-        {"--layers", NB_FLAG_INT, &layers, "stacked recurrent layers (1)"},
-        {"--seq", NB_FLAG_INT, &seq, "steps of back-propagation through time per batch (64)"},
-        {"--batch", NB_FLAG_INT, &batch, "parallel streams of text (32)"},
-        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate (0.005)"},
-        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all (15000; 0 writes the initial model)"},
-        {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps"},
-        {"--seed", NB_FLAG_INT, &seed, "seed of the initialization (1)"},
-        {"--clip", NB_FLAG_FLOAT, &clip, "clip gradients to this global L2 norm, 0 for none (5)"},
-        {"--schedule", NB_FLAG_STR, &schedule, "learning rate over the run: cosine (to 0) or constant (cosine)"},
-        {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps (1000)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
-        {"--out", NB_FLAG_STR, &out, "model file, rewritten atomically at every validation"},
-        {"--log", NB_FLAG_STR, &log, "CSV log, one row per validation (see nabla plot)"},
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out"},
-        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--cell", NB_FLAG_CHOICE, &cell_s, "recurrent cell: rnn (eq. 10.8), lstm or gru", .range = "rnn|lstm|gru"},
+        {"--hidden", NB_FLAG_INT, &hidden, "hidden units per layer", .range = "[1, 65536]"},
+        {"--layers", NB_FLAG_INT, &layers, "stacked recurrent layers", .range = "[1, 64]"},
+        {"--seq", NB_FLAG_INT, &seq, "steps of back-propagation through time per batch", .range = "[1, 100000]"},
+        {"--batch", NB_FLAG_INT, &batch, "parallel streams of text", .range = "[1, 65536]"},
+        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)"},
+        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all (0 writes the initial model)", .range = "[0, inf)"},
+        {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps", .range = "(0, inf)",
+         .def = "none: --steps decides"},
+        NB_FLAG_SEED(&seed, "the initialization"),
+        {"--grad-clip", NB_FLAG_FLOAT, &clip, "clip gradients to this global L2 norm; 0: none", .range = "[0, inf)"},
+        {"--schedule", NB_FLAG_CHOICE, &schedule, "learning rate over the run: cosine (annealed to 0) or constant",
+         .range = "cosine|constant"},
+        {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
+        NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
+        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (and write it back, unless "
+                                           "--out names another file)", .meta = "MODEL"},
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "[TEXT...] ", .about = TRAIN_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .max_pos = argc};
     const char **pos = malloc(sizeof(char *) * (size_t)(argc > 1 ? argc : 1));
+    if (!pos) return nb_cli_fail(cmd, "out of memory");
     corpus cp = {0};
     trainer t = {0};
     nb_safetensors *ck = NULL;
     int32_t *train_ids = NULL, *val_ids = NULL;
     int64_t ntrain = 0, nval = 0;
-    int rc = 1;
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, argc, &npos)) goto done;
-    if (help) {
-        nb_cli_usage("charrnn", TRAIN_SYNOPSIS, flags, nflags);
-        rc = 0;
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) goto done;
+    rc = 1;
+#define GIVEN(name) (nb_cli_flag(&c, name)->given)
+    if (GIVEN("--steps") && GIVEN("--minutes")) {
+        nb_cli_fail(cmd, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
+        rc = 2;
         goto done;
     }
     nb_cell cell;
-    if (nb_cell_from_name(cell_s, &cell)) {
-        rc = nb_cli_fail(cmd, "--cell: %s", nb_errmsg());
+    if (nb_cell_from_name(cell_s, &cell)) goto fail_msg; /* the choice already checked the name */
+    /* A resumed model is written back to its own file: check that it can be,
+     * before the corpus is read. */
+    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) {
+        rc = 2; /* as the machinery's own check of --out */
         goto done;
     }
-    if (given(argc, argv, "--steps") && given(argc, argv, "--minutes")) {
-        rc = nb_cli_fail(cmd, "--steps and --minutes exclude each other");
-        goto done;
-    }
-    if (hidden < 1 || hidden > 65536 || layers < 1 || layers > 64 || seq < 1 || seq > 100000 || batch < 1 ||
-        batch > 65536 || !(lr > 0) || minutes < 0 || clip < 0 || eval_every < 1 ||
-        (given(argc, argv, "--steps") && steps < 0)) {
-        rc = nb_cli_fail(cmd, "out of range: need 1 <= --hidden <= 65536, 1 <= --layers <= 64, --seq, --batch, "
-                              "--eval-every >= 1, --lr > 0, --steps, --minutes, --clip >= 0");
-        goto done;
-    }
-    if (strcmp(schedule, "cosine") && strcmp(schedule, "constant")) {
-        rc = nb_cli_fail(cmd, "--schedule: expected cosine or constant, got '%s'", schedule);
-        goto done;
-    }
-    nb_set_threads((int)threads);
+    nb_cli_threads(cmd, threads, 0);
     if (corpus_load(&cp, pos, npos)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto done;
@@ -509,34 +506,34 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         nb_cell have = nb_rnn_cell(t.m->rnn);
-        if (given(argc, argv, "--cell") && have != cell) {
+        if (GIVEN("--cell") && have != cell) {
             rc = nb_cli_fail(cmd, "%s holds a model with %s cells; --cell %s asks for another cell type", resume,
                              nb_cell_name(have), cell_s);
             goto done;
         }
-        if ((given(argc, argv, "--hidden") && hidden != nb_rnn_hidden_size(t.m->rnn)) ||
-            (given(argc, argv, "--layers") && layers != nb_rnn_num_layers(t.m->rnn))) {
+        if ((GIVEN("--hidden") && hidden != nb_rnn_hidden_size(t.m->rnn)) ||
+            (GIVEN("--layers") && layers != nb_rnn_num_layers(t.m->rnn))) {
             rc = nb_cli_fail(cmd, "%s has %d layer(s) of %lld hidden units; --hidden and --layers cannot change on "
                                   "--resume", resume, nb_rnn_num_layers(t.m->rnn),
                              (long long)nb_rnn_hidden_size(t.m->rnn));
             goto done;
         }
-        double v;
+        double v = 0;
         if (meta_num(ck, resume, "nabla.step", &v)) goto fail_msg;
         t.step = (int64_t)v;
         if (meta_num(ck, resume, "nabla.seconds", &t.seconds)) goto fail_msg;
         /* Settings of the checkpoint are the defaults the flags override. */
-        if (!given(argc, argv, "--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
-        if (!given(argc, argv, "--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
-        if (!given(argc, argv, "--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
-        if (!given(argc, argv, "--clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
+        if (!GIVEN("--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
+        if (!GIVEN("--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
+        if (!GIVEN("--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
+        if (!GIVEN("--grad-clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
         if (!meta_num(ck, resume, "nabla.seed", &v)) seed = (long)v;
         /* The schedule continues over the run's original length. */
-        if (!given(argc, argv, "--steps") && !given(argc, argv, "--minutes") &&
+        if (!GIVEN("--steps") && !GIVEN("--minutes") &&
             !meta_num(ck, resume, "nabla.total_steps", &v))
             steps = (long)v;
         const char *sch = nb_st_meta(ck, "nabla.schedule");
-        if (!given(argc, argv, "--schedule") && sch && (!strcmp(sch, "cosine") || !strcmp(sch, "constant")))
+        if (!GIVEN("--schedule") && sch && (!strcmp(sch, "cosine") || !strcmp(sch, "constant")))
             schedule = sch;
         nb_clear_error();
     } else {
@@ -559,7 +556,7 @@ static int cmd_train(int argc, char **argv) {
     t.seed = (uint64_t)seed;
     t.minutes = minutes;
     t.cosine = !strcmp(schedule, "cosine");
-    t.max_steps = minutes > 0 ? -1 : steps >= 0 ? steps : DEFAULT_STEPS;
+    t.max_steps = minutes > 0 ? -1 : steps;
     /* The last 5% of every file is validation text; the rest is cut into
      * the batch streams. */
     if (corpus_split(&cp, &train_ids, &ntrain, &val_ids, &nval)) goto fail_msg;
@@ -581,6 +578,10 @@ static int cmd_train(int argc, char **argv) {
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
                 (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
     log_open(&t, resume != NULL);
+    size_t k = (size_t)snprintf(t.again, sizeof t.again, "nabla charrnn train");
+    for (int i = 0; i < npos && k < sizeof t.again; i++) k += (size_t)snprintf(t.again + k, sizeof t.again - k, " %s", pos[i]);
+    if (k < sizeof t.again) snprintf(t.again + k, sizeof t.again - k, " --resume %s", t.out ? t.out : "");
+    nb_cli_catch_interrupts();
     rc = run_train(&t, train_ids, ntrain, val_ids, nval);
     goto done;
 fail_msg:
@@ -598,33 +599,31 @@ done:
     corpus_free(&cp);
     free(pos);
     return rc;
+#undef GIVEN
 }
 
 /* --- sample ---------------------------------------------------------------- */
 
 static int cmd_sample(int argc, char **argv) {
     const char *cmd = "charrnn sample", *prime_s = NULL;
-    long length = 500, seed = 1, threads = 1;
+    long length = 500, seed = 1, threads = 0;
     double temperature = 0.8;
-    bool help = false;
     nb_flag flags[] = {
-        {"--length", NB_FLAG_INT, &length, "characters to generate (500)"},
-        {"--temperature", NB_FLAG_FLOAT, &temperature, "softmax temperature; 0 picks the likeliest (0.8)"},
-        {"--prime", NB_FLAG_STR, &prime_s, "text to start from (a newline)"},
-        {"--seed", NB_FLAG_INT, &seed, "seed of the draws (1)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (1: one character at a time is too small to share)"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--length", NB_FLAG_INT, &length, "characters to generate", .range = "[0, 100000000]"},
+        {"--temperature", NB_FLAG_FLOAT, &temperature, "softmax temperature; 0 picks the likeliest",
+         .range = "[0, inf)"},
+        {"--prime", NB_FLAG_STR, &prime_s, "text to start from", .meta = "TEXT",
+         .def = "the model's first character, a newline for most texts"},
+        NB_FLAG_SEED(&seed, "the draws"),
+        NB_FLAG_THREADS(&threads, "1: one character at a time is too small to share"),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "MODEL ", .about = "Generates text from a model of `nabla charrnn train`, "
+                "printing --prime and then --length characters.", .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage("charrnn", "sample MODEL [--length N] [--temperature T] [--prime TEXT] [--seed S]", flags, nflags);
-        return help ? 0 : 1;
-    }
-    if (length < 0 || length > 100000000 || !(temperature >= 0) || !isfinite(temperature))
-        return nb_cli_fail(cmd, "out of range: need 0 <= --length <= 1e8 and a finite --temperature >= 0");
-    nb_set_threads((int)threads);
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+    nb_cli_threads(cmd, threads, 1);
     nb_charrnn *m = nb_charrnn_load(pos[0], NULL);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int rc = 0;
@@ -674,34 +673,28 @@ done:
 static int cmd_eval(int argc, char **argv) {
     const char *cmd = "charrnn eval";
     long seq = 0, batch = 32, threads = 0;
-    bool json = false, help = false;
+    bool json = false;
     nb_flag flags[] = {
-        {"--seq", NB_FLAG_INT, &seq, "steps per batch (the model's training --seq, else 64)"},
-        {"--batch", NB_FLAG_INT, &batch, "parallel streams (32)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
-        {"--json", NB_FLAG_BOOL, &json, "print the result as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--seq", NB_FLAG_INT, &seq, "steps per batch", .range = "[1, 100000]",
+         .def = "the model's training --seq, else 64"},
+        {"--batch", NB_FLAG_INT, &batch, "parallel streams", .range = "[1, 65536]"},
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "MODEL [TEXT...] ",
+                .about = "Bits per character on TEXT (all of it), or without TEXT on the held-out last 5% of every "
+                         "file of the\nfortunes corpus (" FORTUNES ") that `nabla charrnn train` validates on.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = argc};
     const char **pos = malloc(sizeof(char *) * (size_t)(argc > 1 ? argc : 1));
-    int rc = 1;
+    if (!pos) return nb_cli_fail(cmd, "out of memory");
     corpus cp = {0};
     int32_t *train_ids = NULL, *val_ids = NULL;
     nb_charrnn *m = NULL;
     nb_safetensors *st = NULL;
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, argc, &npos)) goto done;
-    if (help || npos < 1) {
-        nb_cli_usage("charrnn", "eval MODEL [TEXT...] [--json]\n\nBits per character on TEXT (all of it), or without "
-                                "TEXT on the held-out last 5% of every file of the\nfortunes corpus that `nabla charrnn train` "
-                                "validates on.", flags, nflags);
-        rc = help ? 0 : 1;
-        goto done;
-    }
-    if (seq < 0 || batch < 1) {
-        rc = nb_cli_fail(cmd, "out of range: need --seq >= 1 and --batch >= 1");
-        goto done;
-    }
-    nb_set_threads((int)threads);
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) goto done;
+    rc = 1;
+    nb_cli_threads(cmd, threads, 0);
     m = nb_charrnn_load(pos[0], &st);
     if (!m || corpus_load(&cp, pos + 1, npos - 1) || corpus_encode(&cp, m)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -746,21 +739,12 @@ done:
 /* --- dispatch --------------------------------------------------------------- */
 
 static int cmd_charrnn(int argc, char **argv) {
-    const char *sub = argc > 1 ? argv[1] : "";
-    if (!strcmp(sub, "train")) return cmd_train(argc - 1, argv + 1);
-    if (!strcmp(sub, "sample")) return cmd_sample(argc - 1, argv + 1);
-    if (!strcmp(sub, "eval")) return cmd_eval(argc - 1, argv + 1);
-    bool help = !strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help");
-    FILE *f = help ? stdout : stderr;
-    if (!help && *sub) fprintf(stderr, "nabla charrnn: unknown subcommand '%s'\n", sub);
-    fprintf(f, "usage: nabla charrnn train [TEXT...] [--cell rnn|lstm|gru] [--hidden H] [--layers L] [--seq T]\n"
-               "                         [--batch B] [--lr X] [--steps N | --minutes M] [--seed S] [--out MODEL]\n"
-               "                         [--log LOG.csv] [--json]\n"
-               "       nabla charrnn sample MODEL [--length N] [--temperature T] [--prime TEXT] [--seed S]\n"
-               "       nabla charrnn eval MODEL [TEXT...] [--json]\n"
-               "(nabla charrnn SUBCOMMAND --help for all options; without TEXT the corpus is the English fortunes\n"
-               "of Debian's fortunes package in " FORTUNES ")\n");
-    return help ? 0 : 2;
+    static const nb_verb verbs[] = {
+        {"train", cmd_train, "train a language model on UTF-8 text (default: the fortunes in " FORTUNES ")"},
+        {"sample", cmd_sample, "generate text from a model"},
+        {"eval", cmd_eval, "bits per character of a model on text (default: the held-out fortunes)"},
+    };
+    return nb_cli_verbs("charrnn", verbs, (int)(sizeof verbs / sizeof verbs[0]), argc, argv);
 }
 
 NB_COMMAND("charrnn", cmd_charrnn, "character-level RNN/LSTM/GRU language model: train, sample, eval")

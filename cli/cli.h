@@ -1,11 +1,12 @@
 /* cli.h — what the subcommands of `nabla` share: self-registration (each
- * cli/<command>.c registers itself; there is no central list to edit), flag
- * parsing with clear errors, and output helpers. */
+ * cli/<command>.c registers itself; there is no central list to edit), one
+ * flag vocabulary with its help and checks (flags.c), and output helpers. */
 #ifndef NB_CLI_H
 #define NB_CLI_H
 
 #include "nabla.h"
 #include <stdbool.h>
+#include <stdio.h>
 
 typedef int (*nb_cmd_fn)(int argc, char **argv); /* argv[0] is the command name */
 void nb_cli_register(const char *name, nb_cmd_fn fn, const char *summary);
@@ -13,23 +14,108 @@ void nb_cli_register(const char *name, nb_cmd_fn fn, const char *summary);
 #define NB_COMMAND(name, fn, summary)                                                   \
     __attribute__((constructor)) static void reg_cmd_##fn(void) { nb_cli_register(name, fn, summary); }
 
-/* Flag parsing. Each flag is looked up by its long name ("--epochs"); values
- * are checked and a bad one is reported as "nabla CMD: --epochs: expected a
- * positive integer, got 'x'". Functions return 0 or -1 (message printed). */
-typedef enum { NB_FLAG_BOOL, NB_FLAG_INT, NB_FLAG_FLOAT, NB_FLAG_STR } nb_flag_kind;
+/* --- flags ----------------------------------------------------------------
+ * A command describes its flags in a table and hands it to nb_cli_parse,
+ * which does everything a user sees of them: -h/--help (before any other
+ * check), values of the right kind and range, --no-X for every switch,
+ * output paths checked before work starts, and errors that name the option,
+ * the value given and what is allowed.
+ *
+ *   NB_FLAG_BOOL    bool *      a switch: --x sets it, --no-x clears it
+ *   NB_FLAG_INT     long *      .range: an interval, "[1, 4096]", "[0, inf)"
+ *   NB_FLAG_FLOAT   double *    .range: "(0, inf)", "[0, 1)", ...
+ *   NB_FLAG_STR     const char **
+ *   NB_FLAG_CHOICE  const char **  .range: the allowed words, "sgd|adam|adamw"
+ *   NB_FLAG_OUTPUT  const char **  a file to write: its folder must exist and
+ *                                  be writable; .range: allowed extensions
+ *                                  ("safetensors|st"), NULL for any
+ *
+ * The default shown by --help is the value *dst holds before parsing, unless
+ * .def says otherwise ("" shows none). After parsing, .given tells whether
+ * the flag was on the command line. */
+typedef enum { NB_FLAG_BOOL, NB_FLAG_INT, NB_FLAG_FLOAT, NB_FLAG_STR, NB_FLAG_CHOICE, NB_FLAG_OUTPUT } nb_flag_kind;
 typedef struct nb_flag {
     const char *name;   /* "--epochs" */
     nb_flag_kind kind;
-    void *dst;          /* bool*, long*, double*, const char** */
+    void *dst;
     const char *help;
+    const char *range;  /* see above */
+    const char *def;    /* the default as --help shows it, when *dst does not say it */
+    const char *meta;   /* the value's name in --help ("MODEL"); N, X, S, FILE by default */
+    const char *letter; /* a one-letter form, "-c" (LIBSVM's letters in `nabla fit`) */
+    bool given;         /* set by nb_cli_parse */
 } nb_flag;
-/* Parses argv (after the command name): flags anywhere, the rest are
- * positional and returned in pos (up to max_pos; more is an error). */
-int nb_cli_parse(const char *cmd, int argc, char **argv, const nb_flag *flags, int nflags, const char **pos,
-                 int max_pos, int *npos);
-void nb_cli_usage(const char *cmd, const char *synopsis, const nb_flag *flags, int nflags);
+
+/* The flags every command spells the same way (README, "Shared flags"). */
+#define NB_FLAG_JSON(dst) {"--json", NB_FLAG_BOOL, dst, "print the results as one JSON object, the last line of stdout"}
+#define NB_FLAG_THREADS(dst, deflt)                                                                        \
+    {"--threads", NB_FLAG_INT, dst, "threads; 0: NABLA_THREADS if set, else " deflt, .range = "[0, 1024]", \
+     .def = "0"}
+#define NB_FLAG_SEED(dst, what) {"--seed", NB_FLAG_INT, dst, "seed of " what, .range = "[0, inf)"}
+#define NB_FLAG_MODEL_OUT(dst, what) \
+    {"--out", NB_FLAG_OUTPUT, dst, what, .range = "safetensors|st", .meta = "MODEL", .def = ""}
+#define NB_FLAG_LOG(dst, what) {"--log", NB_FLAG_OUTPUT, dst, what, .range = "csv", .meta = "LOG.csv", .def = ""}
+
+/* A command's whole interface: nb_cli_parse checks the flags and the count
+ * of positional arguments, and prints --help from it. */
+typedef struct nb_cli {
+    const char *cmd;      /* "train", "charrnn train" */
+    const char *args;     /* the positional arguments, "NET.cfg", "MODEL IMAGE.png..." */
+    const char *about;    /* paragraphs printed after the synopsis (may be NULL) */
+    nb_flag *flags;
+    int nflags;
+    int min_pos, max_pos; /* how many positional arguments */
+} nb_cli;
+
+/* nb_cli_parse's "carry on"; any other return is the exit status to return
+ * now: 0 after --help, 2 after a usage error (already printed). */
+#define NB_CLI_OK (-1)
+int nb_cli_parse(nb_cli *c, int argc, char **argv, const char **pos, int *npos);
+void nb_cli_usage(const nb_cli *c, FILE *f);
+/* A usage error found after parsing (one option against another, a missing
+ * required one): prints "nabla CMD: message" and the usage line; returns 2. */
+int nb_cli_usage_error(const nb_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The flag of c named name (NULL if none): for .given after parsing. */
+nb_flag *nb_cli_flag(nb_cli *c, const char *name);
+
+/* Subcommands with verbs (`nabla charrnn train|sample|eval`): runs the
+ * verb named by argv[1] with argv shifted by one, so the verb's argv[0] is
+ * its name; -h, --help and help list the verbs. */
+typedef struct nb_verb {
+    const char *name;
+    nb_cmd_fn fn;
+    const char *summary;
+} nb_verb;
+int nb_cli_verbs(const char *cmd, const nb_verb *verbs, int nverbs, int argc, char **argv);
+
+/* Sets the thread count from a --threads value (0: NABLA_THREADS, else
+ * fallback, 0 meaning all cores) and warns when it exceeds the cores. */
+void nb_cli_threads(const char *cmd, long threads, int fallback);
+/* Under an address-space limit (ulimit -v), the threads that fit in it
+ * (with a warning if fewer than asked, set with nb_set_threads); exits with
+ * status 1 and a message if not even one fits, where OpenBLAS would hang. */
+int nb_cli_fit_memory_limit(const char *cmd, int threads);
+/* Whether path can be written as an output: its folder exists and takes a
+ * new file, it is not a folder, and its extension is one of exts ("png|svg",
+ * NULL for any). Prints "nabla CMD: OPTION 'path': why" and returns -1 if not. */
+int nb_cli_check_output(const char *cmd, const char *option, const char *path, const char *exts);
+/* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
+bool nb_cli_has_ext(const char *path, const char *exts);
+
+/* SIGINT and SIGTERM in training commands (signals.c): after
+ * nb_cli_catch_interrupts, the first signal only sets a flag that the loop
+ * reads between steps (nb_cli_interrupted: the signal, or 0); a second one
+ * ends the process. nb_cli_interrupt_exit says what was saved and how to
+ * resume (resume_cmd, e.g. "nabla train --resume m.safetensors"), and
+ * returns 128 + the signal (130, 143): the exit status. */
+void nb_cli_catch_interrupts(void);
+int nb_cli_interrupted(void);
+int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd);
+
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "nabla CMD: warning: message" to stderr. */
+void nb_cli_warn(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Whether stderr is a terminal (progress bars) and the monotonic clock. */
 bool nb_cli_tty(void);

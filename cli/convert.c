@@ -63,33 +63,40 @@ static void project(nb_tensor **X, const nb_factor *pca) {
 static int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert", *to = NULL, *out = NULL;
     long pca_k = 0, ntrain = 0, ntest = 0, threads = 0;
-    bool help = false;
     nb_flag flags[] = {
-        {"--to", NB_FLAG_STR, &to, "libsvm, csv or npy"},
-        {"--out", NB_FLAG_STR, &out, "the file to write (the test split goes to FILE.t)"},
-        {"--pca", NB_FLAG_INT, &pca_k, "replace the features by K principal components, fitted on the training rows"},
-        {"--train", NB_FLAG_INT, &ntrain, "keep the first N training examples (all)"},
-        {"--test", NB_FLAG_INT, &ntest, "keep the first N test examples (all)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--to", NB_FLAG_CHOICE, &to, "the format to write", .def = "required", .range = "libsvm|csv|npy"},
+        {"--out", NB_FLAG_OUTPUT, &out, "the file to write (fashion-mnist's test split goes to FILE.t)",
+         .def = "required"},
+        {"--pca", NB_FLAG_INT, &pca_k, "replace the features by their first K principal components, fitted on the "
+                                       "training rows; 0: keep the features", .range = "[0, inf)", .meta = "K"},
+        {"--train", NB_FLAG_INT, &ntrain, "keep the first N training examples; 0: all", .range = "[0, inf)"},
+        {"--test", NB_FLAG_INT, &ntest, "keep the first N test examples; 0: all", .range = "[0, inf)"},
+        NB_FLAG_THREADS(&threads, "all cores"),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "fashion-mnist|DATA --to libsvm|csv|npy --out FILE ",
+                .about = "fashion-mnist: pixels / 255, the training split to FILE and the test split to FILE.t\n"
+                         "(LIBSVM's naming: svm-train FILE; svm-predict FILE.t). CSV and .npy put the label in\n"
+                         "the last column. Another DATA (LIBSVM, CSV or .npy with the label last) is converted\n"
+                         "as one file.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1 || !to || !out) {
-        nb_cli_usage(cmd, "fashion-mnist|DATA --to libsvm|csv|npy [--pca K] [--train N] [--test N] --out FILE\n\n"
-                          "fashion-mnist: pixels / 255, the training split to FILE and the test split to FILE.t\n"
-                          "(LIBSVM's naming: svm-train FILE; svm-predict FILE.t). CSV and .npy put the label in\n"
-                          "the last column. Another DATA (LIBSVM, CSV or .npy with the label last) is converted\n"
-                          "as one file.",
-                      flags, nflags);
-        return help ? 0 : 1;
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+    if (!to || !out) {
+        nb_cli_fail(cmd, "%s is required (e.g. --to libsvm --out fm)", !to ? "--to" : "--out");
+        return 2;
     }
-    if (strcmp(to, "libsvm") && strcmp(to, "csv") && strcmp(to, "npy"))
-        return nb_cli_fail(cmd, "--to: expected libsvm, csv or npy, got '%s'", to);
-    if (pca_k < 0 || ntrain < 0 || ntest < 0) return nb_cli_fail(cmd, "--pca, --train and --test must be >= 0");
-    nb_set_threads((int)threads);
     bool fashion = !strcmp(pos[0], "fashion-mnist");
+    /* fashion-mnist's test split goes to FILE.t: check it can be written
+     * before minutes of loading and PCA, as --out itself was. */
+    char *tpath = malloc(strlen(out) + 3);
+    if (!tpath) return nb_cli_fail(cmd, "out of memory");
+    sprintf(tpath, "%s.t", out);
+    if (fashion && nb_cli_check_output(cmd, "--out (its test split)", tpath, NULL)) {
+        free(tpath);
+        return 2;
+    }
+    nb_cli_threads(cmd, threads, 0);
     nb_tensor *X = NULL, *Xt = NULL;
     float *y = NULL, *yt = NULL;
     int rc = 0;
@@ -102,7 +109,8 @@ static int cmd_convert(int argc, char **argv) {
     if (Xt) take(&Xt, yt, ntest);
     if (pca_k > 0) {
         if (pca_k > X->shape[1]) {
-            rc = nb_cli_fail(cmd, "--pca %ld: the data has %lld features", pca_k, (long long)X->shape[1]);
+            rc = nb_cli_fail(cmd, "--pca: expected at most the %lld features of %s, got %ld", (long long)X->shape[1],
+                             pos[0], pca_k);
             goto done;
         }
         double t0 = nb_cli_now();
@@ -125,13 +133,11 @@ static int cmd_convert(int argc, char **argv) {
     }
     fprintf(stderr, "wrote %s: %lld examples, %lld features\n", out, (long long)X->shape[0], (long long)X->shape[1]);
     if (Xt) {
-        char *tp = malloc(strlen(out) + 3);
-        sprintf(tp, "%s.t", out);
-        if (write_any(tp, to, Xt, yt)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-        else fprintf(stderr, "wrote %s: %lld examples (test split)\n", tp, (long long)Xt->shape[0]);
-        free(tp);
+        if (write_any(tpath, to, Xt, yt)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        else fprintf(stderr, "wrote %s: %lld examples (test split)\n", tpath, (long long)Xt->shape[0]);
     }
 done:
+    free(tpath);
     nb_tensor_free(X);
     nb_tensor_free(Xt);
     free(y);

@@ -12,13 +12,6 @@
 
 #define EVAL_SEED 1000000 /* evaluation episodes never share seeds with training's */
 
-static const char *TRAIN_SYNOPSIS =
-    "train cartpole|2048|catch [--steps N] [--seed S] [--lr X] [--lr-end X] [--gamma G] [--buffer N] [--batch B]\n"
-    "       [--epsilon-start 1 --epsilon-end 0.1 --epsilon-steps N] [--target-every N] [--loss huber|squared]\n"
-    "       [--learn-start N] [--train-every K] [--reward-scale X] [--reward raw|log] [--grad-clip X]\n"
-    "       [--double on|off] [--augment on|off] [--net NET.cfg]\n"
-    "       [--eval-episodes N] [--out MODEL] [--log LOG.csv] [--json]";
-
 /* --- reports ----------------------------------------------------------------- */
 
 typedef struct {
@@ -49,6 +42,9 @@ static void report(const char *env, const nb_rl_episode *g, const nb_rl_episode 
             sg.mean, sg.sd, sg.min, sg.max, sg.mean_len);
     fprintf(stderr, "uniformly random legal policy, same seeds: mean return %.2f (greedy / random = %.2f)\n", sr.mean,
             ratio);
+    if (sg.mean < sr.mean)
+        fprintf(stderr, "nabla dqn: warning: the greedy policy scores below a random one: the network has not learned "
+                        "this game (train longer: --steps)\n");
     size_t off = 0;
 #define J(...)                                                                            \
     do {                                                                                  \
@@ -137,102 +133,111 @@ static int save(const char *cmd, nb_dqn *d, const char *out, int64_t episodes, d
     return 0;
 }
 
+/* The per-game defaults, for --help: each game has its tuned preset. */
+static void preset_text(char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "Deep Q-learning with experience replay (notes §4.3). A flag left out takes the game's "
+                                        "preset:");
+    const char *envs[3] = {"cartpole", "catch", "2048"};
+    for (int e = 0; e < 3 && k < n; e++) {
+        nb_dqn_opts d;
+        nb_dqn_defaults(envs[e], &d);
+        k += (size_t)snprintf(buf + k, n - k,
+                              "\n  %-8s --steps %lld --lr %g --lr-end %g --gamma %g --buffer %lld --batch %lld --epsilon-end %g "
+                              "--epsilon-steps %lld\n           --target-every %lld --loss %s --learn-start %lld "
+                              "--train-every %lld --reward %s --reward-scale %g\n           --grad-clip %g --%sdouble "
+                              "--%saugment --select-every %lld --select-episodes %lld",
+                              envs[e], (long long)d.steps, d.lr, d.lr_end, d.gamma, (long long)d.buffer, (long long)d.batch,
+                              d.eps_end, (long long)d.eps_steps, (long long)d.target_every, d.huber ? "huber" : "squared",
+                              (long long)d.learn_start, (long long)d.train_every, d.reward_log ? "log" : "raw",
+                              d.reward_scale, d.grad_clip, d.double_q ? "" : "no-", d.augment ? "" : "no-",
+                              (long long)d.select_every, (long long)d.select_episodes);
+    }
+}
+
 static int train(int argc, char **argv) {
     const char *cmd = "dqn train";
-    /* Flags left unset take the environment's tuned defaults. */
-    long steps = LONG_MIN, seed = 1, buffer = LONG_MIN, batch = LONG_MIN, eps_steps = LONG_MIN, target_every = LONG_MIN,
-         learn_start = LONG_MIN, train_every = LONG_MIN, eval_episodes = 100, threads = 1;
-    double lr = NAN, lr_end = NAN, gamma = NAN, eps_start = NAN, eps_end = NAN, reward_scale = NAN, grad_clip = NAN;
-    const char *out = NULL, *log = NULL, *loss = NULL, *netfile = NULL, *reward = NULL, *dbl = NULL, *augment = NULL;
-    bool json = false, help = false;
+    /* Flags left out take the game's tuned preset (.given says which were set). */
+    long steps = 0, seed = 1, buffer = 0, batch = 0, eps_steps = 0, target_every = 0, learn_start = 0, train_every = 0,
+         select_every = 0, select_episodes = 0, eval_episodes = 100, threads = 0;
+    double lr = 0, lr_end = 0, gamma = 0, eps_start = 1, eps_end = 0, reward_scale = 0, grad_clip = 0;
+    const char *out = NULL, *log = NULL, *loss = "squared", *netfile = NULL, *reward = "raw";
+    bool dbl = false, augment = false, json = false;
+#define PRESET .def = "per game"
     nb_flag flags[] = {
-        {"--steps", NB_FLAG_INT, &steps, "environment steps"},
-        {"--seed", NB_FLAG_INT, &seed, "seed for initialization, exploration, sampling and episodes (1)"},
-        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate"},
-        {"--lr-end", NB_FLAG_FLOAT, &lr_end, "the rate follows a cosine down to this at the last step"},
-        {"--gamma", NB_FLAG_FLOAT, &gamma, "discount of eq. 28"},
-        {"--buffer", NB_FLAG_INT, &buffer, "replay memory capacity in transitions"},
-        {"--batch", NB_FLAG_INT, &batch, "minibatch size"},
-        {"--epsilon-start", NB_FLAG_FLOAT, &eps_start, "exploration at step 0 (1)"},
-        {"--epsilon-end", NB_FLAG_FLOAT, &eps_end, "exploration after the decay"},
-        {"--epsilon-steps", NB_FLAG_INT, &eps_steps, "steps of the linear decay"},
-        {"--target-every", NB_FLAG_INT, &target_every, "steps between target-network copies (0: no target network)"},
-        {"--loss", NB_FLAG_STR, &loss, "squared: 1/2 [r + gamma max Q(s',a') - Q(s,a)]^2, or huber"},
-        {"--learn-start", NB_FLAG_INT, &learn_start, "transitions stored before the first update"},
-        {"--train-every", NB_FLAG_INT, &train_every, "environment steps per update"},
-        {"--reward-scale", NB_FLAG_FLOAT, &reward_scale, "rewards are multiplied by this for learning"},
-        {"--reward", NB_FLAG_STR, &reward, "raw, or log: learn from sign(r) log2(1 + |r|)"},
-        {"--grad-clip", NB_FLAG_FLOAT, &grad_clip, "maximal gradient norm (0: none)"},
-        {"--double", NB_FLAG_STR, &dbl, "on or off: Double DQN targets"},
-        {"--augment", NB_FLAG_STR, &augment, "on or off: train on random symmetries of the game"},
-        {"--net", NB_FLAG_STR, &netfile, "Q-network description instead of the built-in one"},
-        {"--eval-episodes", NB_FLAG_INT, &eval_episodes, "greedy episodes played after training (100; 0: none)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (1: a step is a chain of tiny kernels; 0: NABLA_THREADS)"},
-        {"--out", NB_FLAG_STR, &out, "model file, rewritten atomically at every tenth of the run"},
-        {"--log", NB_FLAG_STR, &log, "CSV log, one row per episode (see nabla plot)"},
-        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--steps", NB_FLAG_INT, &steps, "environment steps", .range = "[0, inf)", PRESET},
+        NB_FLAG_SEED(&seed, "initialization, exploration, replay sampling and training episodes"),
+        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)", PRESET},
+        {"--lr-end", NB_FLAG_FLOAT, &lr_end, "the rate follows a cosine down to this at the last step", .range = "[0, inf)",
+         PRESET},
+        {"--gamma", NB_FLAG_FLOAT, &gamma, "discount of eq. 28", .range = "[0, 1)", PRESET},
+        {"--buffer", NB_FLAG_INT, &buffer, "replay memory capacity in transitions", .range = "[1, inf)", PRESET},
+        {"--batch", NB_FLAG_INT, &batch, "minibatch size", .range = "[1, 4096]", PRESET},
+        {"--epsilon-start", NB_FLAG_FLOAT, &eps_start, "exploration at step 0", .range = "[0, 1]"},
+        {"--epsilon-end", NB_FLAG_FLOAT, &eps_end, "exploration after the decay", .range = "[0, 1]", PRESET},
+        {"--epsilon-steps", NB_FLAG_INT, &eps_steps, "steps of the linear decay", .range = "[0, inf)", PRESET},
+        {"--target-every", NB_FLAG_INT, &target_every, "steps between target-network copies; 0: no target network",
+         .range = "[0, inf)", PRESET},
+        {"--loss", NB_FLAG_CHOICE, &loss, "squared: 1/2 [r + gamma max Q(s',a') - Q(s,a)]^2, or huber",
+         .range = "squared|huber", PRESET},
+        {"--learn-start", NB_FLAG_INT, &learn_start, "transitions stored before the first update", .range = "[0, inf)",
+         PRESET},
+        {"--train-every", NB_FLAG_INT, &train_every, "environment steps per update", .range = "[1, inf)", PRESET},
+        {"--reward-scale", NB_FLAG_FLOAT, &reward_scale, "rewards are multiplied by this for learning",
+         .range = "(0, inf)", PRESET},
+        {"--reward", NB_FLAG_CHOICE, &reward, "raw, or log: learn from sign(r) log2(1 + |r|)", .range = "raw|log", PRESET},
+        {"--grad-clip", NB_FLAG_FLOAT, &grad_clip, "clip gradients to this global L2 norm; 0: none", .range = "[0, inf)",
+         PRESET},
+        {"--double", NB_FLAG_BOOL, &dbl, "Double DQN targets", PRESET},
+        {"--augment", NB_FLAG_BOOL, &augment, "train on random symmetries of the game", PRESET},
+        {"--select-every", NB_FLAG_INT, &select_every, "keep the weights that play best on held-out episodes, checked "
+                                                       "every N steps; 0: keep the last weights", .range = "[0, inf)",
+         PRESET},
+        {"--select-episodes", NB_FLAG_INT, &select_episodes, "held-out episodes of each such check", .range = "[1, 100000]",
+         PRESET},
+        {"--net", NB_FLAG_STR, &netfile, "Q-network description instead of the built-in one", .meta = "NET.cfg"},
+        {"--episodes", NB_FLAG_INT, &eval_episodes, "greedy evaluation episodes played after training; 0: none",
+         .range = "[0, 100000]"},
+        NB_FLAG_THREADS(&threads, "1 (a step is a chain of tiny kernels)"),
+        NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every tenth of the run"),
+        NB_FLAG_LOG(&log, "CSV log, one row per episode (see nabla plot)"),
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+#undef PRESET
+    char about[2048];
+    preset_text(about, sizeof about);
+    nb_cli c = {.cmd = cmd, .args = "cartpole|2048|catch ", .about = about, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage("dqn", TRAIN_SYNOPSIS, flags, nflags);
-        if (help) {
-            /* The flags left out take the environment's tuned defaults. */
-            printf("\ndefaults:\n");
-            const char *envs[3] = {"cartpole", "catch", "2048"};
-            for (int k = 0; k < 3; k++) {
-                nb_dqn_opts d;
-                nb_dqn_defaults(envs[k], &d);
-                printf("  %-8s --steps %lld --lr %g --lr-end %g --gamma %g --buffer %lld --batch %lld --epsilon-end %g "
-                       "--epsilon-steps %lld\n           --target-every %lld --loss %s --learn-start %lld --train-every %lld "
-                       "--reward %s --reward-scale %g\n           --grad-clip %g --double %s --augment %s\n",
-                       envs[k], (long long)d.steps, d.lr, d.lr_end, d.gamma, (long long)d.buffer, (long long)d.batch, d.eps_end,
-                       (long long)d.eps_steps, (long long)d.target_every, d.huber ? "huber" : "squared",
-                       (long long)d.learn_start, (long long)d.train_every, d.reward_log ? "log" : "raw", d.reward_scale,
-                       d.grad_clip, d.double_q ? "on" : "off", d.augment ? "on" : "off");
-            }
-        }
-        return help ? 0 : 1;
-    }
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
     const char *env = pos[0];
     nb_dqn_opts o;
     if (nb_dqn_defaults(env, &o)) return nb_cli_fail(cmd, "%s", nb_errmsg());
-    if (steps != LONG_MIN) o.steps = steps;
-    if (buffer != LONG_MIN) o.buffer = buffer;
-    if (batch != LONG_MIN) o.batch = batch;
-    if (eps_steps != LONG_MIN) o.eps_steps = eps_steps;
-    if (target_every != LONG_MIN) o.target_every = target_every;
-    if (learn_start != LONG_MIN) o.learn_start = learn_start;
-    if (train_every != LONG_MIN) o.train_every = train_every;
-    if (!isnan(lr)) o.lr = lr;
-    if (!isnan(lr_end)) o.lr_end = lr_end;
-    else if (!isnan(lr)) o.lr_end = o.lr_end > 0 ? fmin(o.lr_end, o.lr) : 0; /* a new --lr keeps a decay's end below it */
-    if (!isnan(gamma)) o.gamma = gamma;
-    if (!isnan(eps_start)) o.eps_start = eps_start;
-    if (!isnan(eps_end)) o.eps_end = eps_end;
-    if (!isnan(reward_scale)) o.reward_scale = reward_scale;
-    if (!isnan(grad_clip)) o.grad_clip = grad_clip;
-    if (loss && strcmp(loss, "huber") && strcmp(loss, "squared"))
-        return nb_cli_fail(cmd, "--loss: expected huber or squared, got '%s'", loss);
-    if (loss) o.huber = !strcmp(loss, "huber");
-    if (reward && strcmp(reward, "raw") && strcmp(reward, "log"))
-        return nb_cli_fail(cmd, "--reward: expected raw or log, got '%s'", reward);
-    if (reward) o.reward_log = !strcmp(reward, "log");
-    const char *onoff[2] = {dbl, augment}, *onoff_name[2] = {"--double", "--augment"};
-    bool *onoff_dst[2] = {&o.double_q, &o.augment};
-    for (int k = 0; k < 2; k++) {
-        if (!onoff[k]) continue;
-        if (strcmp(onoff[k], "on") && strcmp(onoff[k], "off"))
-            return nb_cli_fail(cmd, "%s: expected on or off, got '%s'", onoff_name[k], onoff[k]);
-        *onoff_dst[k] = !strcmp(onoff[k], "on");
-    }
-    if (seed < 0) return nb_cli_fail(cmd, "--seed: expected a non-negative integer, got %ld", seed);
-    if (eval_episodes < 0 || eval_episodes > 100000)
-        return nb_cli_fail(cmd, "--eval-episodes: expected 0..100000, got %ld", eval_episodes);
+#define GIVEN(name) nb_cli_flag(&c, name)->given
+    if (GIVEN("--steps")) o.steps = steps;
+    if (GIVEN("--buffer")) o.buffer = buffer;
+    if (GIVEN("--batch")) o.batch = batch;
+    if (GIVEN("--epsilon-steps")) o.eps_steps = eps_steps;
+    if (GIVEN("--target-every")) o.target_every = target_every;
+    if (GIVEN("--learn-start")) o.learn_start = learn_start;
+    if (GIVEN("--train-every")) o.train_every = train_every;
+    if (GIVEN("--select-every")) o.select_every = select_every;
+    if (GIVEN("--select-episodes")) o.select_episodes = select_episodes;
+    if (GIVEN("--lr")) o.lr = lr;
+    if (GIVEN("--lr-end")) o.lr_end = lr_end;
+    else if (GIVEN("--lr")) o.lr_end = o.lr_end > 0 ? fmin(o.lr_end, o.lr) : 0; /* a new --lr keeps a decay's end below it */
+    if (GIVEN("--gamma")) o.gamma = gamma;
+    if (GIVEN("--epsilon-start")) o.eps_start = eps_start;
+    if (GIVEN("--epsilon-end")) o.eps_end = eps_end;
+    if (GIVEN("--reward-scale")) o.reward_scale = reward_scale;
+    if (GIVEN("--grad-clip")) o.grad_clip = grad_clip;
+    if (GIVEN("--loss")) o.huber = !strcmp(loss, "huber");
+    if (GIVEN("--reward")) o.reward_log = !strcmp(reward, "log");
+    if (GIVEN("--double")) o.double_q = dbl;
+    if (GIVEN("--augment")) o.augment = augment;
+#undef GIVEN
     o.seed = (uint64_t)seed;
-    nb_set_threads((int)threads);
+    nb_cli_threads(cmd, threads, 1);
     char *cfg = NULL;
     if (netfile) {
         size_t len;
@@ -259,7 +264,13 @@ static int train(int argc, char **argv) {
     int rc = 0;
     double t0 = nb_cli_now(), last_draw = 0;
     int64_t mark = o.steps >= 10 ? o.steps / 10 : 1;
+    nb_cli_catch_interrupts();
+    int64_t done_steps = o.steps;
     for (int64_t s = 0; s < o.steps; s++) {
+        if (nb_cli_interrupted()) {
+            done_steps = s;
+            break;
+        }
         nb_rl_episode ep;
         if (nb_dqn_step(d, &ep)) {
             /* mean return of the last 100 episodes, a running window */
@@ -300,6 +311,24 @@ static int train(int argc, char **argv) {
         }
     }
     double seconds = nb_cli_now() - t0;
+    if (!rc && nb_cli_interrupted()) {
+        /* dqn train cannot resume (the replay memory is not saved), but the
+         * weights of the finished steps are kept and can be evaluated. */
+        if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+        if (save(cmd, d, out, episodes, mean100) ||
+            (log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg()))) {
+            rc = 1;
+        } else {
+            char again[2048];
+            snprintf(again, sizeof again, "nabla dqn eval %s   (dqn train has no --resume: the replay memory is not "
+                                          "saved; the model holds the weights after step %lld)", out ? out : "",
+                     (long long)done_steps);
+            rc = nb_cli_interrupt_exit(cmd, out, again);
+        }
+        free(csv.buf);
+        nb_dqn_free(d);
+        return rc;
+    }
     if (!rc && o.steps == 0) { /* nothing trained: still leave the files asked for */
         if (save(cmd, d, out, 0, 0)) rc = 1;
         else if (log && nb_write_file_atomic(log, csv.buf, csv.len)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -309,14 +338,23 @@ static int train(int argc, char **argv) {
                         "last 100 episodes %.2f%s%s\n",
                 (long long)o.steps, (long long)episodes, (long long)nb_dqn_updates(d), seconds,
                 o.steps / fmax(seconds, 1e-9), mean100, out ? "; model: " : "", out ? out : "");
+        if (o.select_every > 0 && nb_dqn_updates(d) > 0)
+            fprintf(stderr, "kept the weights of step %lld, which scored %.2f on %lld held-out episodes\n",
+                    (long long)nb_dqn_selected_step(d), nb_dqn_selected_return(d), (long long)o.select_episodes);
+        if (nb_dqn_updates(d) == 0)
+            nb_cli_warn(cmd, "no learning update happened: the first comes after --learn-start %lld transitions and "
+                             "this run had %lld steps, so the model is the untrained network (raise --steps)",
+                        (long long)o.learn_start, (long long)o.steps);
         char ev[2048] = "";
-        if (eval_episodes > 0)
-            rc = evaluate(cmd, nb_dqn_net(d), env, (int)eval_episodes, EVAL_SEED, 0, ev, sizeof ev);
+        if (eval_episodes > 0) rc = evaluate(cmd, nb_dqn_net(d), env, (int)eval_episodes, EVAL_SEED, 0, ev, sizeof ev);
         if (!rc && json) {
             printf("{\"steps\": %lld, \"train_episodes\": %lld, \"updates\": %lld, \"seconds\": %.3f, "
                    "\"steps_per_second\": %.1f, \"train_mean100\": %.4f",
                    (long long)o.steps, (long long)episodes, (long long)nb_dqn_updates(d), seconds,
                    o.steps / fmax(seconds, 1e-9), mean100);
+            if (o.select_every > 0 && nb_dqn_updates(d) > 0)
+                printf(", \"selected_step\": %lld, \"selected_return\": %.4f", (long long)nb_dqn_selected_step(d),
+                       nb_dqn_selected_return(d));
             if (*ev) printf(", %s", ev);
             else printf(", \"env\": \"%s\"", env);
             printf("}\n");
@@ -329,30 +367,32 @@ static int train(int argc, char **argv) {
 
 /* --- eval and play ----------------------------------------------------------- */
 
+/* Evaluation seeds stay below NB_DQN_VALIDATION_SEED (2^62), so that they
+ * meet neither training's episodes (bit 63 set) nor the held-out ones that
+ * pick the kept weights. */
+#define SEED_RANGE "[0, 4611686018427387903]"
+
 static int eval(int argc, char **argv) {
     const char *cmd = "dqn eval";
-    long episodes = 100, seed = EVAL_SEED, threads = 1;
+    long episodes = 100, seed = EVAL_SEED, threads = 0;
     double eps = 0;
-    bool json = false, help = false;
+    bool json = false;
     nb_flag flags[] = {
-        {"--episodes", NB_FLAG_INT, &episodes, "episodes to play (100)"},
-        {"--seed", NB_FLAG_INT, &seed, "seed of the first episode; the i-th uses seed + i (1000000)"},
-        {"--epsilon", NB_FLAG_FLOAT, &eps, "probability of a random action (0: greedy)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (1; 0: NABLA_THREADS, else all cores)"},
-        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--episodes", NB_FLAG_INT, &episodes, "episodes to play", .range = "[1, 100000]"},
+        {"--seed", NB_FLAG_INT, &seed, "seed of the first episode; the i-th uses seed + i", .range = SEED_RANGE},
+        {"--epsilon", NB_FLAG_FLOAT, &eps, "probability of a random action; 0: greedy", .range = "[0, 1]"},
+        NB_FLAG_THREADS(&threads, "1"),
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "MODEL ", .about = "Plays the model's greedy policy and a uniformly random one on the "
+                                                       "same episode seeds.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage("dqn", "eval MODEL [--episodes N] [--seed S] [--epsilon E] [--json]", flags, nflags);
-        return help ? 0 : 1;
-    }
-    if (episodes < 1 || episodes > 100000) return nb_cli_fail(cmd, "--episodes: expected 1..100000, got %ld", episodes);
-    if (seed < 0) return nb_cli_fail(cmd, "--seed: expected a non-negative integer, got %ld", seed);
-    if (!(eps >= 0 && eps <= 1)) return nb_cli_fail(cmd, "--epsilon: expected a probability in [0, 1], got %g", eps);
-    nb_set_threads((int)threads);
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+    if ((uint64_t)seed + (uint64_t)episodes > (uint64_t)NB_DQN_VALIDATION_SEED)
+        return nb_cli_usage_error(&c, "--seed %ld: seed + --episodes must stay below 2^62 (the held-out seeds)", seed);
+    nb_cli_threads(cmd, threads, 1);
     char env[32];
     nb_net *q = nb_dqn_load(pos[0], env, sizeof env);
     if (!q) return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -373,22 +413,17 @@ static int play(int argc, char **argv) {
     const char *cmd = "dqn play";
     long seed = EVAL_SEED, delay = -1;
     double eps = 0;
-    bool help = false;
     nb_flag flags[] = {
-        {"--seed", NB_FLAG_INT, &seed, "the episode's seed (1000000, the first of dqn eval)"},
-        {"--delay", NB_FLAG_INT, &delay, "milliseconds between frames (on a terminal: cartpole 20, others 150)"},
-        {"--epsilon", NB_FLAG_FLOAT, &eps, "probability of a random action (0: greedy)"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--seed", NB_FLAG_INT, &seed, "the episode's seed (the first of dqn eval)", .range = SEED_RANGE},
+        {"--delay", NB_FLAG_INT, &delay, "milliseconds between frames", .range = "[0, 10000]",
+         .def = "on a terminal cartpole 20, others 150; else 0"},
+        {"--epsilon", NB_FLAG_FLOAT, &eps, "probability of a random action; 0: greedy", .range = "[0, 1]"},
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "MODEL ", .about = "Draws one episode of the model's policy in the terminal.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage("dqn", "play MODEL [--seed S] [--delay MS] [--epsilon E]", flags, nflags);
-        return help ? 0 : 1;
-    }
-    if (seed < 0) return nb_cli_fail(cmd, "--seed: expected a non-negative integer, got %ld", seed);
-    if (!(eps >= 0 && eps <= 1)) return nb_cli_fail(cmd, "--epsilon: expected a probability in [0, 1], got %g", eps);
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
     char name[32];
     nb_net *q = nb_dqn_load(pos[0], name, sizeof name);
     if (!q) return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -439,17 +474,12 @@ static int play(int argc, char **argv) {
 }
 
 static int cmd_dqn(int argc, char **argv) {
-    if (argc >= 2 && !strcmp(argv[1], "train")) return train(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "eval")) return eval(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "play")) return play(argc - 1, argv + 1);
-    bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"));
-    FILE *f = help ? stdout : stderr;
-    if (argc >= 2 && !help) fprintf(stderr, "nabla dqn: unknown subcommand '%s'\n", argv[1]);
-    fprintf(f, "usage: nabla dqn train cartpole|2048|catch [options]   train a Q-network (deep Q-learning, notes §4.3)\n"
-               "       nabla dqn eval MODEL [--episodes N] [--json]     greedy policy against a random one\n"
-               "       nabla dqn play MODEL                             watch an episode in the terminal\n"
-               "(nabla dqn train --help lists the options)\n");
-    return help ? 0 : 2;
+    static const nb_verb verbs[] = {
+        {"train", train, "train a Q-network on cartpole, 2048 or catch (deep Q-learning, notes §4.3)"},
+        {"eval", eval, "the greedy policy's returns against a random policy's"},
+        {"play", play, "watch an episode in the terminal"},
+    };
+    return nb_cli_verbs("dqn", verbs, 3, argc, argv);
 }
 
 NB_COMMAND("dqn", cmd_dqn, "deep Q-learning: train, eval, play (cartpole, 2048, catch)")

@@ -4,18 +4,11 @@
  * files it writes. */
 #include "cli.h"
 #include "fit.h"
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* --- data ------------------------------------------------------------------- */
-
-static bool ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcasecmp(s + a - b, suffix);
-}
 
 /* Splits X [n, c] into features [n, c - 1] and the last column. */
 static int split_label(const char *what, nb_tensor **X, float **y) {
@@ -34,83 +27,26 @@ static int split_label(const char *what, nb_tensor **X, float **y) {
     return 0;
 }
 
-/* CSV: numbers separated by commas, the same count on every line; a first
- * line that is not all numbers is a header. Errors name line and column. */
-static nb_tensor *csv_parse(const char *text, size_t len, const char *what) {
-    int64_t cols = -1, rows = 0, cap = 0, line = 0;
-    float *v = NULL;
-    size_t nv = 0;
-    for (const char *p = text, *end = text + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
-        line++;
-        const char *q = p;
-        while (q < le && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
-        if (q == le) { /* blank line */
-            p = nl ? nl + 1 : end;
-            continue;
-        }
-        int64_t c = 0;
-        bool header = false;
-        size_t mark = nv;
-        for (const char *cell = p;;) {
-            const char *comma = memchr(cell, ',', (size_t)(le - cell)), *ce = comma ? comma : le;
-            char buf[128];
-            size_t cl = (size_t)(ce - cell) < sizeof buf - 1 ? (size_t)(ce - cell) : sizeof buf - 1;
-            memcpy(buf, cell, cl);
-            buf[cl] = 0;
-            char *s = buf, *e;
-            while (*s == ' ' || *s == '\t') s++;
-            errno = 0;
-            double x = strtod(s, &e);
-            while (*e == ' ' || *e == '\t' || *e == '\r') e++;
-            if (e == s || *e || !isfinite(x)) {
-                if (rows == 0 && cols < 0) {
-                    header = true; /* a header row: names, not numbers */
-                } else {
-                    free(v);
-                    nb_error("%s:%lld:%lld: %s '%s' (expected a number)", what, (long long)line,
-                             (long long)(cell - p + 1), e == s ? "not a number:" : "bad number", s);
-                    return NULL;
-                }
-            }
-            if (!header) {
-                if (nv == (size_t)cap) v = realloc(v, sizeof(float) * (size_t)(cap = cap * 2 + 1024));
-                v[nv++] = (float)x;
-            }
-            c++;
-            if (!comma) break;
-            cell = comma + 1;
-        }
-        if (cols >= 0 && c != cols) {
-            free(v);
-            nb_error("%s:%lld: %lld cells, expected %lld as on the lines before", what, (long long)line, (long long)c,
-                     (long long)cols);
-            return NULL;
-        }
-        cols = c;
-        if (header) nv = mark;
-        else rows++;
-        p = nl ? nl + 1 : end;
-    }
-    if (rows == 0) {
-        free(v);
-        nb_error("%s: no rows of numbers", what);
-        return NULL;
-    }
-    nb_tensor *t = nb_tensor_from(2, (int64_t[]){rows, cols}, v);
-    free(v);
-    return t;
+/* Whether spec names a data set with a training and a test split of its
+ * own (fashion-mnist, a folder of IDX files) rather than a file. */
+static bool has_splits(const char *spec) {
+    return !strcmp(spec, "fashion-mnist") || nb_sniff_file(spec) == NB_FILE_FOLDER;
 }
 
 int nb_fit_load_data(const char *spec, bool train, bool labeled, int64_t min_features, nb_tensor **X, float **y) {
     *X = NULL;
     *y = NULL;
-    if (!strcmp(spec, "fashion-mnist")) {
+    /* The format comes from the content (the library's nb_data_kind, which
+     * nb_dataset_load uses too), so whatever `nabla convert` writes reads
+     * here under any name, and a file of another kind is named as such. */
+    nb_file_kind kind = !strcmp(spec, "fashion-mnist") ? NB_FILE_FOLDER : nb_data_kind(spec);
+    switch (kind) {
+    case NB_FILE_FOLDER: { /* images: pixels / 255, labels with them */
         nb_dataset d;
         if (nb_dataset_load(spec, train, &d)) return -1;
         int64_t per = nb_shape_numel(d.nd, d.shape);
         nb_tensor *t = nb_tensor_new(2, (int64_t[]){d.n, per});
-        for (int64_t i = 0; i < d.n * per; i++) t->data[i] = d.u8[i] * (1.f / 255.f);
+        for (int64_t i = 0; i < d.n * per; i++) t->data[i] = d.u8 ? d.u8[i] * (1.f / 255.f) : d.f32[i];
         float *yy = malloc(sizeof(float) * (size_t)d.n);
         for (int64_t i = 0; i < d.n; i++) yy[i] = (float)d.y[i];
         nb_dataset_free(&d);
@@ -118,73 +54,41 @@ int nb_fit_load_data(const char *spec, bool train, bool labeled, int64_t min_fea
         *y = yy;
         return 0;
     }
-    size_t len;
-    uint8_t *buf = nb_read_file(spec, &len);
-    if (!buf) return -1;
-    int rc = 0;
-    if (len >= 6 && !memcmp(buf, "\x93NUMPY", 6)) {
-        nb_tensor *t = nb_npy_parse(buf, len, spec);
-        if (!t) rc = -1;
-        else if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1) {
-            rc = nb_error("%s: expected a 2-D array [examples, features%s], got %d dimensions", spec,
-                          labeled ? " + label" : "", t->ndim);
+    case NB_FILE_LIBSVM: return nb_libsvm_read(spec, min_features, X, y); /* the labels come with the format */
+    case NB_FILE_NPY: {
+        nb_tensor *t = nb_npy_read(spec);
+        if (!t) return -1;
+        if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1) {
+            nb_error("%s: expected a 2-D array [examples, features%s], got %d dimensions", spec,
+                     labeled ? " + label" : "", t->ndim);
             nb_tensor_free(t);
-        } else {
-            *X = t;
+            return -1;
         }
-    } else {
-        /* LIBSVM lines have "index:value" pairs; anything else is CSV. */
-        const char *nl = memchr(buf, '\n', len);
-        size_t first = nl ? (size_t)((const uint8_t *)nl - buf) : len;
-        bool colon = memchr(buf, ':', first) != NULL, comma = memchr(buf, ',', first) != NULL;
-        if (ends_with(spec, ".csv") || (comma && !colon)) {
-            *X = csv_parse((const char *)buf, len, spec);
-            rc = *X ? 0 : -1;
-        } else {
-            rc = nb_libsvm_parse((const char *)buf, len, spec, min_features, X, y);
-            labeled = false; /* the labels came with the format */
-        }
+        *X = t;
+        break;
     }
-    free(buf);
-    if (rc == 0 && labeled && split_label(spec, X, y)) {
+    case NB_FILE_CSV:
+    case NB_FILE_LOG: {
+        nb_csv *c = nb_csv_read_ex(spec, NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE);
+        if (!c) return -1;
+        if (c->nrows == 0) {
+            nb_csv_free(c);
+            return nb_error("%s: a header row but no rows of numbers", spec);
+        }
+        nb_tensor *t = nb_tensor_new(2, (int64_t[]){c->nrows, c->ncols});
+        for (int64_t i = 0; i < t->size; i++) t->data[i] = (float)c->data[i];
+        nb_csv_free(c);
+        *X = t;
+        break;
+    }
+    default: return -1; /* nb_data_kind said why */
+    }
+    if (labeled && split_label(spec, X, y)) {
         nb_tensor_free(*X);
         *X = NULL;
-        rc = -1;
+        return -1;
     }
-    return rc;
-}
-
-/* --- options ------------------------------------------------------------------ */
-
-typedef struct {
-    const char *out, *test, *method, *solver, *kernel, *covariance;
-    double C, gamma, coef0, eps, cache, l2, lr, alpha, noise_var, tol, reg_covar;
-    long degree, folds, shrinking, epochs, max_iter, k, n_init, seed, threads;
-    bool json, help, unlabeled;
-} fit_args;
-
-/* LIBSVM's option letters become long flags: svm-train users type -c 10. */
-static const char *LETTERS[][2] = {{"-c", "--C"}, {"-g", "--gamma"}, {"-t", "--kernel"}, {"-d", "--degree"},
-                                   {"-r", "--coef0"}, {"-v", "--folds"}, {"-e", "--eps"}, {"-m", "--cache"},
-                                   {"-h", "--shrinking"}};
-
-static char **translate_letters(int argc, char **argv, const nb_flag *flags, int nflags) {
-    char **a = malloc(sizeof(char *) * (size_t)(argc + 1));
-    bool value_next = false;
-    for (int i = 0; i < argc; i++) {
-        a[i] = argv[i];
-        if (value_next) {
-            value_next = false;
-            continue;
-        }
-        for (size_t k = 0; k < sizeof LETTERS / sizeof LETTERS[0]; k++)
-            if (!strcmp(argv[i], LETTERS[k][0])) a[i] = (char *)LETTERS[k][1];
-        if (a[i][0] == '-' && a[i][1] == '-' && !strchr(a[i], '='))
-            for (int f = 0; f < nflags; f++)
-                if (!strcmp(a[i], flags[f].name)) value_next = flags[f].kind != NB_FLAG_BOOL;
-    }
-    a[argc] = NULL;
-    return a;
+    return 0;
 }
 
 /* --- output ------------------------------------------------------------------- */
@@ -234,73 +138,92 @@ static void print_json_num(const char *key, double v) {
 
 /* --- nabla fit ------------------------------------------------------------------ */
 
-static int fit_usage(const nb_flag *flags, int nflags) {
-    nb_cli_usage("fit", "linreg|logreg|svm|pca|ppca|fa|gmm DATA [options] [--out MODEL] [--json]\n\n"
-                 "DATA: fashion-mnist (train split; its test split is scored too), a LIBSVM text file, a CSV\n"
-                 "file (numbers, optional header, the label in the last column) or a .npy array [n, d + 1]\n"
-                 "(the label last). --unlabeled: every CSV/.npy column is a feature (pca, ppca, fa, gmm).\n"
-                 "LIBSVM's letters work for the SVM: -c C -g gamma -t kernel -d degree -r coef0 -v folds\n"
-                 "-e eps -m cache_mb -h shrinking. With -v only the cross-validation accuracy is reported,\n"
-                 "as svm-train does.",
-                 flags, nflags);
-    return 0;
-}
+typedef struct {
+    const char *out, *test, *method, *solver, *kernel, *covariance;
+    double C, gamma, coef0, eps, cache, l2, lr, alpha, noise_var, tol, reg_covar;
+    long degree, folds, epochs, max_iter, k, n_init, seed, threads;
+    bool json, unlabeled, shrinking;
+} fit_args;
+
+static const char *FIT_ABOUT =
+    "Models: linreg (least squares, gradient descent or Bayesian), logreg (L-BFGS or gradient descent),\n"
+    "svm (C-SVC by SMO, one-vs-one), pca, ppca, fa (factor analysis), gmm (Gaussian mixture by EM).\n"
+    "DATA: fashion-mnist or a folder of IDX files (the training split; its test split is scored too),\n"
+    "or a LIBSVM, CSV or .npy file, told apart by content (CSV: numbers, an optional header; CSV and\n"
+    ".npy [n, d + 1] hold the label in the last column unless --unlabeled).\n"
+    "The SVM takes LIBSVM's svm-train letters: -c C, -g gamma, -t kernel, -d degree, -r coef0,\n"
+    "-v folds, -e eps, -m cache; LIBSVM's -h 0|1 (shrinking) is --no-shrinking/--shrinking here, -h\n"
+    "being help. With -v only the cross-validation accuracy is reported, as svm-train does.\n"
+    "Options that name no model apply where they mean something and are ignored elsewhere.";
+
+static const char *KINDS[] = {"linreg", "logreg", "svm", "pca", "ppca", "fa", "gmm"};
 
 static int cmd_fit(int argc, char **argv) {
     const char *cmd = "fit";
     fit_args a = {.method = "lstsq", .solver = "lbfgs", .kernel = "rbf", .covariance = "full", .C = 1, .degree = 3,
-                  .eps = 1e-3, .cache = 100, .shrinking = 1, .seed = 1};
+                  .eps = 1e-3, .cache = 100, .shrinking = true, .epochs = 1000, .alpha = 0.01, .reg_covar = 1e-6,
+                  .n_init = 1, .seed = 1};
     nb_flag flags[] = {
-        {"--out", NB_FLAG_STR, &a.out, "write the fitted model here (safetensors)"},
-        {"--test", NB_FLAG_STR, &a.test, "also score the model on this data"},
-        {"--json", NB_FLAG_BOOL, &a.json, "print the results as one JSON line on stdout"},
-        {"--unlabeled", NB_FLAG_BOOL, &a.unlabeled, "CSV/.npy: no label column"},
-        {"--threads", NB_FLAG_INT, &a.threads, "threads (NABLA_THREADS, else all cores)"},
-        {"--method", NB_FLAG_STR, &a.method, "linreg: lstsq (default), gd or bayes"},
-        {"--l2", NB_FLAG_FLOAT, &a.l2, "linreg: ridge penalty l2 ||w||^2 (0)"},
-        {"--lr", NB_FLAG_FLOAT, &a.lr, "linreg/logreg gd: step size"},
-        {"--epochs", NB_FLAG_INT, &a.epochs, "linreg gd: steps (1000)"},
-        {"--alpha", NB_FLAG_FLOAT, &a.alpha, "linreg bayes: prior precision (0.01)"},
-        {"--noise-var", NB_FLAG_FLOAT, &a.noise_var, "linreg bayes: noise variance (least squares' estimate)"},
-        {"--solver", NB_FLAG_STR, &a.solver, "logreg: lbfgs (default) or gd"},
-        {"--C", NB_FLAG_FLOAT, &a.C, "logreg, svm (-c): inverse penalty / cost (1)"},
-        {"--max-iter", NB_FLAG_INT, &a.max_iter, "logreg, fa, gmm: iteration limit"},
-        {"--tol", NB_FLAG_FLOAT, &a.tol, "logreg, fa, gmm: stopping tolerance"},
-        {"--kernel", NB_FLAG_STR, &a.kernel, "svm (-t): linear|polynomial|rbf|sigmoid or 0-3 (rbf)"},
-        {"--gamma", NB_FLAG_FLOAT, &a.gamma, "svm (-g): kernel gamma (1/features)"},
-        {"--degree", NB_FLAG_INT, &a.degree, "svm (-d): polynomial degree (3)"},
-        {"--coef0", NB_FLAG_FLOAT, &a.coef0, "svm (-r): coef0 (0)"},
-        {"--folds", NB_FLAG_INT, &a.folds, "svm (-v): k-fold cross-validation only"},
-        {"--eps", NB_FLAG_FLOAT, &a.eps, "svm (-e): stopping tolerance (0.001)"},
-        {"--cache", NB_FLAG_FLOAT, &a.cache, "svm (-m): kernel cache per pair in MB (100)"},
-        {"--shrinking", NB_FLAG_INT, &a.shrinking, "svm (-h): 1 shrink (default), 0 not"},
-        {"--k", NB_FLAG_INT, &a.k, "pca/ppca/fa: latent dimensions; gmm: components"},
-        {"--covariance", NB_FLAG_STR, &a.covariance, "gmm: full (default) or diag"},
-        {"--reg-covar", NB_FLAG_FLOAT, &a.reg_covar, "gmm: added to covariance diagonals (1e-6)"},
-        {"--n-init", NB_FLAG_INT, &a.n_init, "gmm: EM starts, the best kept (1)"},
-        {"--seed", NB_FLAG_INT, &a.seed, "gmm, svm -v: random seed (1)"},
-        {"--help", NB_FLAG_BOOL, &a.help, "this help"},
+        NB_FLAG_MODEL_OUT(&a.out, "write the fitted model here"),
+        {"--test", NB_FLAG_STR, &a.test, "also score the model on this data",
+         .def = "the test split of fashion-mnist or an IDX folder; none for a file", .meta = "DATA"},
+        {"--unlabeled", NB_FLAG_BOOL, &a.unlabeled, "CSV/.npy: every column is a feature (pca, ppca, fa, gmm)"},
+        NB_FLAG_THREADS(&a.threads, "all cores"),
+        NB_FLAG_JSON(&a.json),
+        {"--method", NB_FLAG_CHOICE, &a.method, "linreg: least squares, gradient descent or Bayesian",
+         .range = "lstsq|gd|bayes"},
+        {"--l2", NB_FLAG_FLOAT, &a.l2, "linreg lstsq/gd: ridge penalty l2 ||w||^2", .range = "[0, inf)"},
+        {"--lr", NB_FLAG_FLOAT, &a.lr, "linreg gd, logreg gd: step size", .range = "(0, inf)",
+         .def = "linreg 0.1, logreg 0.5"},
+        {"--epochs", NB_FLAG_INT, &a.epochs, "linreg gd: steps", .range = "[1, 1000000000]"},
+        {"--alpha", NB_FLAG_FLOAT, &a.alpha, "linreg bayes: prior precision", .range = "(0, inf)"},
+        {"--noise-var", NB_FLAG_FLOAT, &a.noise_var, "linreg bayes: noise variance", .range = "(0, inf)",
+         .def = "the least-squares estimate"},
+        {"--solver", NB_FLAG_CHOICE, &a.solver, "logreg: L-BFGS or gradient descent", .range = "lbfgs|gd"},
+        {"--C", NB_FLAG_FLOAT, &a.C, "logreg: inverse penalty; svm: cost", .range = "(0, inf)", .letter = "-c"},
+        {"--max-iter", NB_FLAG_INT, &a.max_iter, "logreg, fa, gmm: iteration limit", .range = "[1, 1000000000]",
+         .def = "logreg 100 (gd 1000), fa 1000, gmm 100"},
+        {"--tol", NB_FLAG_FLOAT, &a.tol, "logreg, fa, gmm: stopping tolerance", .range = "(0, inf)",
+         .def = "logreg 1e-4, fa 1e-2, gmm 1e-3"},
+        {"--kernel", NB_FLAG_CHOICE, &a.kernel, "svm: linear, polynomial, rbf or sigmoid, or LIBSVM's 0-3 for them",
+         .range = "linear|polynomial|rbf|sigmoid|0|1|2|3", .meta = "KERNEL", .letter = "-t"},
+        {"--gamma", NB_FLAG_FLOAT, &a.gamma, "svm: kernel gamma", .range = "[0, inf)", .def = "1/features",
+         .letter = "-g"},
+        {"--degree", NB_FLAG_INT, &a.degree, "svm: polynomial degree", .range = "[1, 1000]", .letter = "-d"},
+        {"--coef0", NB_FLAG_FLOAT, &a.coef0, "svm: coef0 of the polynomial and sigmoid kernels", .letter = "-r"},
+        {"--folds", NB_FLAG_INT, &a.folds, "svm: k-fold cross-validation only (no model)", .range = "[2, 1000000000]",
+         .def = "none", .letter = "-v"},
+        {"--eps", NB_FLAG_FLOAT, &a.eps, "svm: stopping tolerance on the KKT violation", .range = "(0, inf)",
+         .letter = "-e"},
+        {"--cache", NB_FLAG_FLOAT, &a.cache, "svm: kernel cache per pair of classes, in MB", .range = "(0, inf)",
+         .letter = "-m"},
+        {"--shrinking", NB_FLAG_BOOL, &a.shrinking, "svm: shrinking heuristics (LIBSVM's -h 1; -h 0 is --no-shrinking)"},
+        {"--k", NB_FLAG_INT, &a.k, "pca, ppca, fa: latent dimensions; gmm: components", .range = "[1, 1000000]",
+         .def = "pca/ppca/fa min(features, 2), gmm 1"},
+        {"--covariance", NB_FLAG_CHOICE, &a.covariance, "gmm: full or diagonal covariances", .range = "full|diag"},
+        {"--reg-covar", NB_FLAG_FLOAT, &a.reg_covar, "gmm: added to covariance diagonals", .range = "[0, inf)"},
+        {"--n-init", NB_FLAG_INT, &a.n_init, "gmm: EM starts, the best kept", .range = "[1, 100000]"},
+        NB_FLAG_SEED(&a.seed, "gmm's starts and svm -v's folds"),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli cli = {.cmd = cmd, .args = "linreg|logreg|svm|pca|ppca|fa|gmm DATA ", .about = FIT_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
     const char *pos[2];
-    char **av = translate_letters(argc, argv, flags, nflags);
-    int prc = nb_cli_parse(cmd, argc, av, flags, nflags, pos, 2, &npos);
-    free(av);
-    if (prc) return 1;
-    if (a.help) return fit_usage(flags, nflags);
-    if (npos != 2) {
-        fit_usage(flags, nflags);
-        return 1;
-    }
+    int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
     const char *kind = pos[0], *data = pos[1];
-    static const char *KINDS[] = {"linreg", "logreg", "svm", "pca", "ppca", "fa", "gmm"};
     int ki = -1;
     for (int i = 0; i < 7; i++)
         if (!strcmp(kind, KINDS[i])) ki = i;
-    if (ki < 0) return nb_cli_fail(cmd, "unknown model '%s' (expected linreg, logreg, svm, pca, ppca, fa or gmm)", kind);
+    if (ki < 0) {
+        nb_cli_fail(cmd, "unknown model '%s' (expected linreg, logreg, svm, pca, ppca, fa or gmm)", kind);
+        return 2;
+    }
     bool supervised = ki <= 2;
-    if (a.threads < 0) return nb_cli_fail(cmd, "--threads: expected a number >= 0");
-    nb_set_threads((int)a.threads);
+    if (a.folds && ki != 2) {
+        nb_cli_fail(cmd, "--folds (-v) %ld: cross-validation is for svm, not %s", a.folds, kind);
+        return 2;
+    }
+    nb_cli_threads(cmd, a.threads, 0);
 
     nb_tensor *X, *Xt = NULL;
     float *y, *yt = NULL;
@@ -310,15 +233,19 @@ static int cmd_fit(int argc, char **argv) {
         nb_tensor_free(X);
         return nb_cli_fail(cmd, "%s: %s needs labels (drop --unlabeled)", data, kind);
     }
-    const char *test = a.test ? a.test : !strcmp(data, "fashion-mnist") ? "fashion-mnist" : NULL;
-    if (test && nb_fit_load_data(test, !strcmp(test, "fashion-mnist") ? false : true, labeled, X->shape[1], &Xt, &yt)) {
+    /* A data set with splits is scored on its own test split unless --test
+     * names other data; a file is scored on --test only. */
+    bool splits = has_splits(data);
+    const char *test = a.test ? a.test : splits ? data : NULL;
+    if (test && nb_fit_load_data(test, !(test == data || has_splits(test)), labeled, X->shape[1], &Xt, &yt)) {
         nb_tensor_free(X);
         free(y);
-        return nb_cli_fail(cmd, "%s", nb_errmsg());
+        return nb_cli_fail(cmd, "%s%s", a.test ? "--test: " : "", nb_errmsg());
     }
     int rc = 0;
     if (Xt && Xt->shape[1] != X->shape[1]) {
-        rc = nb_cli_fail(cmd, "%s has %lld features, %s has %lld", test, (long long)Xt->shape[1], data, (long long)X->shape[1]);
+        rc = nb_cli_fail(cmd, "--test %s has %lld features, %s has %lld", test, (long long)Xt->shape[1], data,
+                         (long long)X->shape[1]);
         goto done;
     }
     int64_t n = X->shape[0], d = X->shape[1];
@@ -326,46 +253,49 @@ static int cmd_fit(int argc, char **argv) {
     double t0 = nb_cli_now(), cv = NAN;
     const char *bad = NULL;
     if (ki == 0) {
-        nb_linreg_opts o = {.l2 = a.l2, .lr = a.lr, .epochs = (int)a.epochs, .prior_precision = a.alpha, .noise_var = a.noise_var};
-        if (!strcmp(a.method, "lstsq")) o.method = NB_LINREG_LSTSQ;
-        else if (!strcmp(a.method, "gd")) o.method = NB_LINREG_GD;
-        else if (!strcmp(a.method, "bayes")) o.method = NB_LINREG_BAYES;
-        else bad = "--method: expected lstsq, gd or bayes";
-        if (!bad) m.linreg = nb_linreg_fit(X, y, &o);
+        nb_linreg_opts o = {.l2 = a.l2, .lr = a.lr, .epochs = (int)a.epochs, .prior_precision = a.alpha,
+                            .noise_var = a.noise_var};
+        o.method = !strcmp(a.method, "gd") ? NB_LINREG_GD : !strcmp(a.method, "bayes") ? NB_LINREG_BAYES : NB_LINREG_LSTSQ;
+        m.linreg = nb_linreg_fit(X, y, &o);
     } else if (ki == 1) {
         nb_logreg_opts o = {.C = a.C, .max_iter = (int)a.max_iter, .tol = a.tol, .lr = a.lr};
-        if (!strcmp(a.solver, "lbfgs")) o.solver = NB_SOLVER_LBFGS;
-        else if (!strcmp(a.solver, "gd")) o.solver = NB_SOLVER_GD;
-        else bad = "--solver: expected lbfgs or gd";
-        if (!bad) m.logreg = nb_logreg_fit(X, y, &o);
+        o.solver = !strcmp(a.solver, "gd") ? NB_SOLVER_GD : NB_SOLVER_LBFGS;
+        m.logreg = nb_logreg_fit(X, y, &o);
     } else if (ki == 2) {
         nb_svm_opts o;
         nb_svm_default_opts(&o);
-        if (nb_kernel_from_name(a.kernel, &o.kernel)) bad = nb_errmsg();
+        nb_kernel_from_name(a.kernel, &o.kernel); /* one of the choices above */
         o.C = a.C;
         o.gamma = a.gamma;
         o.coef0 = a.coef0;
         o.degree = (int)a.degree;
         o.eps = a.eps;
         o.cache_mb = a.cache;
-        o.shrinking = a.shrinking != 0;
-        if (a.shrinking != 0 && a.shrinking != 1) bad = "--shrinking (-h): expected 0 or 1";
-        if (!bad && a.folds) {
+        o.shrinking = a.shrinking;
+        if (a.folds) {
             cv = nb_svm_cross_validate(X, y, &o, (int)a.folds, (uint64_t)a.seed, NULL);
             if (cv < 0) bad = nb_errmsg();
-        } else if (!bad) {
+        } else {
             m.svm = nb_svm_fit(X, y, &o);
         }
     } else if (ki <= 5) {
         nb_factor_opts o = {.kind = ki == 3 ? NB_FACTOR_PCA : ki == 4 ? NB_FACTOR_PPCA : NB_FACTOR_FA,
                             .k = (int)a.k, .max_iter = (int)a.max_iter, .tol = a.tol};
+        if (a.k > d) {
+            nb_cli_fail(cmd, "--k %ld: expected at most the %lld features of %s", a.k, (long long)d, data);
+            rc = 2;
+            goto done;
+        }
         m.factor = nb_factor_fit(X, &o);
     } else {
         nb_gmm_opts o = {.k = (int)a.k, .max_iter = (int)a.max_iter, .tol = a.tol, .reg_covar = a.reg_covar,
-                         .n_init = (int)a.n_init, .seed = (uint64_t)a.seed};
-        if (!strcmp(a.covariance, "diag")) o.diagonal = true;
-        else if (strcmp(a.covariance, "full")) bad = "--covariance: expected full or diag";
-        if (!bad) m.gmm = nb_gmm_fit(X, &o);
+                         .n_init = (int)a.n_init, .seed = (uint64_t)a.seed, .diagonal = !strcmp(a.covariance, "diag")};
+        if (a.k > n) {
+            nb_cli_fail(cmd, "--k %ld: expected at most the %lld examples of %s", a.k, (long long)n, data);
+            rc = 2;
+            goto done;
+        }
+        m.gmm = nb_gmm_fit(X, &o);
     }
     double secs = nb_cli_now() - t0;
     if (bad) {
@@ -463,55 +393,47 @@ NB_COMMAND("fit", cmd_fit, "fit a classical model: linreg, logreg, svm, pca, ppc
 
 int nb_fit_predict(int argc, char **argv) {
     const char *cmd = "predict", *out = NULL;
-    bool json = false, help = false;
-    /* The model is the first argument that is not a flag. */
+    bool json = false;
+    /* The model is the first argument that is not an option or --out's value. */
     const char *model = NULL;
     for (int i = 1; i < argc && !model; i++)
-        if (argv[i][0] != '-') model = argv[i];
+        if (!strcmp(argv[i], "--")) model = i + 1 < argc ? argv[i + 1] : NULL;
+        else if (argv[i][0] != '-') model = argv[i];
         else if (!strcmp(argv[i], "--out")) i++;
-    if (!model) return -1;
-    nb_safetensors *st = nb_st_read(model);
-    bool mine = st && nb_classic_is_model(st);
-    nb_st_free(st);
-    nb_clear_error();
-    if (!mine) return -1;
+    if (!model || nb_sniff_file(model) != NB_FILE_FIT_MODEL) return -1; /* a network: cli/eval.c predicts */
     nb_flag flags[] = {
-        {"--json", NB_FLAG_BOOL, &json, "print one JSON line with the score and every prediction"},
-        {"--out", NB_FLAG_STR, &out, "write the predictions here, one per line (default: stdout)"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--out", NB_FLAG_OUTPUT, &out, "write the predictions here, one line per example", .def = "stdout"},
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli cli = {.cmd = cmd, .args = "MODEL DATA ",
+                .about = "MODEL from `nabla fit`; DATA as for `nabla fit` (fashion-mnist or a folder of IDX files:\n"
+                         "their test split; a LIBSVM, CSV or .npy file, a CSV/.npy label column being the one\n"
+                         "beyond the model's features). One line per example: the class (logreg, svm), the value\n"
+                         "(linreg), the most likely component (gmm) or the latent vector (pca, ppca, fa); with\n"
+                         "labels, the accuracy, mean squared error or mean log-likelihood on stderr.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
     const char *pos[2];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 2, &npos)) return 1;
-    if (help || npos != 2) {
-        nb_cli_usage(cmd, "MODEL DATA [--json] [--out FILE]   (MODEL from `nabla fit`; DATA as for `nabla fit`: "
-                          "fashion-mnist's test split, LIBSVM, CSV or .npy)", flags, nflags);
-        return help ? 0 : 1;
-    }
+    int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+    const char *data = pos[1];
     nb_classic m;
     if (nb_classic_load(model, &m)) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int64_t d = nb_classic_features(&m);
     nb_tensor *X = NULL;
     float *y = NULL;
     int rc = 0;
-    /* CSV/.npy: a label column is present when there is one column more
-     * than the model's features. */
-    bool labeled = true;
-    if (strcmp(pos[1], "fashion-mnist")) {
-        if (nb_fit_load_data(pos[1], true, false, d, &X, &y)) {
-            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-            goto done;
-        }
-        if (!y && X->shape[1] == d + 1) {
-            nb_tensor_free(X);
-            nb_fit_load_data(pos[1], true, labeled, d, &X, &y);
-        }
-    } else if (nb_fit_load_data(pos[1], false, labeled, d, &X, &y)) {
+    /* CSV/.npy: a label column is there when there is one column more than
+     * the model's features. */
+    if (nb_fit_load_data(data, !has_splits(data), false, d, &X, &y)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    if (!y && X->shape[1] == d + 1 && split_label(data, &X, &y)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto done;
     }
     if (X->shape[1] != d) {
-        rc = nb_cli_fail(cmd, "%s has %lld features, the model %s takes %lld", pos[1], (long long)X->shape[1], model,
+        rc = nb_cli_fail(cmd, "%s has %lld features, the model %s takes %lld", data, (long long)X->shape[1], model,
                          (long long)d);
         goto done;
     }
@@ -543,13 +465,22 @@ int nb_fit_predict(int argc, char **argv) {
     }
     const char *sname;
     double sc = score(&m, X, y, &sname), secs = nb_cli_now() - t0;
-    FILE *f = out ? fopen(out, "w") : json ? NULL : stdout;
-    if (out && !f) {
-        rc = nb_cli_fail(cmd, "%s: %s", out, strerror(errno));
-    } else if (f) {
+    if (out || !json) {
+        /* Built in memory and written atomically: a failed run leaves an
+         * earlier file of predictions whole. */
+        size_t cap = (size_t)(n * per) * 18 + 1, len = 0;
+        char *text = malloc(cap);
+        if (!text) {
+            rc = nb_cli_fail(cmd, "out of memory for %lld predictions", (long long)(n * per));
+            free(pv);
+            goto done;
+        }
         for (int64_t i = 0; i < n; i++)
-            for (int r = 0; r < per; r++) fprintf(f, r + 1 < per ? "%.9g," : "%.9g\n", pv[i * per + r]);
-        if (f != stdout && fclose(f)) rc = nb_cli_fail(cmd, "%s: write failed", out);
+            for (int r = 0; r < per; r++)
+                len += (size_t)snprintf(text + len, cap - len, r + 1 < per ? "%.9g," : "%.9g\n", pv[i * per + r]);
+        if (out && nb_write_file_atomic(out, text, len)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        else if (!out && fwrite(text, 1, len, stdout) != len) rc = nb_cli_fail(cmd, "writing the predictions failed");
+        free(text);
     }
     if (isfinite(sc)) {
         if (!strcmp(sname, "accuracy"))

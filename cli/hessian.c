@@ -42,52 +42,52 @@ static void js_num(double x) {
     else fputs("null", stdout); /* JSON has no inf: eps* when g^T H g <= 0 */
 }
 
+static const char *ABOUT =
+    "At the model's weights, on the first N training examples (so any tool can reproduce the\n"
+    "batch) and the loss of `nabla train` (mean cross-entropy, dropout off): the loss, ||g||,\n"
+    "the top K eigenvalues of the Hessian w.r.t. all parameters (Lanczos on exact Hessian-vector\n"
+    "products), the smallest one, a condition estimate (eq. 4.2 when H is definite; infinite when\n"
+    "lambda_min is 0 within float32 rounding, 1e-4 |lambda|max; lambda_max/|lambda_min| when H is\n"
+    "indefinite), tr(H) with its standard error (--trace), and eps* = g^T g / g^T H g (eq. 4.10)\n"
+    "with the decrease of the loss after a step of eps* along -g as eq. 4.9 predicts it and as it is.\n"
+    "JSON fields: loss, grad_norm, top_eigenvalues (descending), lambda_min, condition_estimate,\n"
+    "curvature, trace, trace_std_err, epsilon_star, predicted_decrease, actual_decrease, ...\n"
+    "(null where a value does not exist or is infinite: trace without --trace, eps* when\n"
+    "g^T H g <= 0, the condition number of a singular H).";
+
 static int cmd_hessian(int argc, char **argv) {
     const char *cmd = "hessian", *data = NULL;
-    long batch = 1000, top = 5, samples = 100, seed = 1, steps = 0, threads = 0;
-    bool json = false, help = false, trace = false, explicit_batch;
+    long batch = 1000, top = 5, samples = 100, seed = 1, max_iter = 0, threads = 0;
+    bool json = false, trace = false;
     nb_flag flags[] = {
-        {"--data", NB_FLAG_STR, &data, "fashion-mnist, an IDX folder, or FILE.csv (its training split)"},
-        {"--batch", NB_FLAG_INT, &batch, "use the first N training examples, in file order (1000)"},
-        {"--top", NB_FLAG_INT, &top, "number of largest Hessian eigenvalues (5)"},
+        {"--data", NB_FLAG_STR, &data, "fashion-mnist, an IDX folder, or a data file (its training split)",
+         .meta = "DATA", .def = "required"},
+        {"--batch", NB_FLAG_INT, &batch, "use the first N training examples, in file order (all of them if fewer)",
+         .range = "[1, inf)"},
+        {"--top", NB_FLAG_INT, &top, "number of largest Hessian eigenvalues", .range = "[1, 1000]"},
         {"--trace", NB_FLAG_BOOL, &trace, "also estimate tr(H) by Hutchinson's method"},
-        {"--samples", NB_FLAG_INT, &samples, "Rademacher vectors for --trace (100)"},
-        {"--steps", NB_FLAG_INT, &steps, "Lanczos steps at most (2 top + 60); memory: steps x params doubles"},
-        {"--seed", NB_FLAG_INT, &seed, "seed of the Lanczos start vectors and Hutchinson's vectors (1)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
-        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--samples", NB_FLAG_INT, &samples, "Rademacher vectors for --trace", .range = "[1, 1000000]"},
+        {"--max-iter", NB_FLAG_INT, &max_iter, "Lanczos steps at most, at least --top; memory: N x parameters doubles",
+         .range = "[1, 100000]", .def = "2 --top + 60 for the top eigenvalues, 62 for the smallest"},
+        NB_FLAG_SEED(&seed, "the Lanczos start vectors and Hutchinson's vectors"),
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "MODEL --data DATA ", .about = ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage(cmd, "MODEL --data fashion-mnist [--batch N] [--top K] [--trace] [--samples S] [--seed S] [--json]",
-                     flags, nflags);
-        if (help)
-            printf("\nAt the model's weights, on the first N training examples (so any tool can reproduce the\n"
-                   "batch) and the loss of `nabla train` (mean cross-entropy, dropout off): the loss, ||g||,\n"
-                   "the top K eigenvalues of the Hessian w.r.t. all parameters (Lanczos on exact Hessian-vector\n"
-                   "products), the smallest one, a condition estimate (eq. 4.2 when H is definite; infinite when\n"
-                   "lambda_min is 0 within float32 rounding, 1e-4 |lambda|max; lambda_max/|lambda_min| when H is\n"
-                   "indefinite), tr(H)\n"
-                   "with its standard error (--trace), and eps* = g^T g / g^T H g (eq. 4.10) with the decrease\n"
-                   "of the loss after a step of eps* along -g as eq. 4.9 predicts it and as it is.\n"
-                   "JSON fields: loss, grad_norm, top_eigenvalues (descending), lambda_min, condition_estimate, curvature,\n"
-                   "trace, trace_std_err, epsilon_star, predicted_decrease, actual_decrease, ...\n"
-                   "(null where a value does not exist or is infinite: trace without --trace, eps* when\n"
-                   "g^T H g <= 0, the condition number of a singular H).\n");
-        return help ? 0 : 1;
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+    if (!data) {
+        nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
+        return 2;
     }
-    explicit_batch = false;
-    for (int i = 1; i < argc; i++) explicit_batch |= !strncmp(argv[i], "--batch", 7);
-    if (!data) return nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
-    if (batch < 1) return nb_cli_fail(cmd, "--batch: expected a positive integer, got %ld", batch);
-    if (top < 1 || top > 1000) return nb_cli_fail(cmd, "--top: expected 1 to 1000, got %ld", top);
-    if (samples < 1 || samples > 1000000) return nb_cli_fail(cmd, "--samples: expected 1 to 1000000, got %ld", samples);
-    if (steps < 0 || (steps > 0 && steps < top) || steps > 100000)
-        return nb_cli_fail(cmd, "--steps: expected at least --top (%ld) and at most 100000, got %ld", top, steps);
-    nb_set_threads((int)threads);
+    if (max_iter && max_iter < top) {
+        nb_cli_fail(cmd, "--max-iter: expected at least --top (%ld), got %ld", top, max_iter);
+        return 2;
+    }
+    bool explicit_batch = nb_cli_flag(&c, "--batch")->given;
+    nb_cli_threads(cmd, threads, 0);
     const char *model = pos[0];
 
     nb_net *net = nb_net_load(model, NULL);
@@ -144,10 +144,10 @@ static int cmd_hessian(int argc, char **argv) {
         goto done;
     }
     if (top > N) {
-        rc = nb_cli_fail(cmd, "--top %ld: the network has only %lld parameters", top, (long long)N);
+        rc = nb_cli_fail(cmd, "--top: expected at most the network's %lld parameters, got %ld", (long long)N, top);
         goto done;
     }
-    int64_t m_top = steps ? steps : 2 * top + 60, m_min = steps ? steps : 62;
+    int64_t m_top = max_iter ? max_iter : 2 * top + 60, m_min = max_iter ? max_iter : 62;
     if (m_top > N) m_top = N;
     if (m_min > N) m_min = N;
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The command's name in messages, "linalg eig" once the verb is known. */
+static const char *CMD = "linalg";
+
 typedef struct {
     const char *verb, *apath, *bpath, *prefix;
     nb_tensor *A, *B;
@@ -61,8 +64,8 @@ static void print_values(la_ctx *c, const char *label, const double *v, int64_t 
 static int write_result(la_ctx *c, const char *name, const nb_tensor *t) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s.%s.npy", c->prefix, name) >= (int)sizeof path)
-        return nb_cli_fail("linalg", "--out %s: the path is too long", c->prefix);
-    if (nb_npy_write(path, t)) return nb_cli_fail("linalg", "%s", nb_errmsg());
+        return nb_cli_fail(CMD, "--out %s: the path is too long", c->prefix);
+    if (nb_npy_write(path, t)) return nb_cli_fail(CMD, "%s", nb_errmsg());
     size_t used = strlen(c->written);
     snprintf(c->written + used, sizeof c->written - used, "%s%s", c->nwritten++ ? ", " : "", path);
     return 0;
@@ -77,26 +80,26 @@ static int check_input(const char *path, const nb_tensor *t, int min_nd, int max
     if (t->ndim < min_nd || t->ndim > max_nd) {
         const char *want = max_nd == 2 && min_nd == 2 ? "a 2-D matrix" : min_nd == 1 ? "a vector or a matrix"
                                                                                      : "a scalar, vector or matrix";
-        return nb_cli_fail("linalg", "%s: expected %s, got shape %s (%d-D)", path, want, nb_shape_str(t, s, sizeof s),
+        return nb_cli_fail(CMD, "%s: expected %s, got shape %s (%d-D)", path, want, nb_shape_str(t, s, sizeof s),
                            t->ndim);
     }
-    if (t->size == 0 && !allow_empty) return nb_cli_fail("linalg", "%s: the matrix is empty (shape %s)", path,
+    if (t->size == 0 && !allow_empty) return nb_cli_fail(CMD, "%s: the matrix is empty (shape %s)", path,
                                                          nb_shape_str(t, s, sizeof s));
     int64_t cols = t->ndim == 2 ? t->shape[1] : 1;
     for (int64_t i = 0; i < t->size; i++)
         if (!isfinite(t->data[i])) {
             const char *what = isnan(t->data[i]) ? "NaN" : t->data[i] > 0 ? "inf" : "-inf";
             if (t->ndim == 2)
-                return nb_cli_fail("linalg", "%s: entry [%lld, %lld] is %s; finite numbers are needed", path,
+                return nb_cli_fail(CMD, "%s: entry [%lld, %lld] is %s; finite numbers are needed", path,
                                    (long long)(i / cols), (long long)(i % cols), what);
-            return nb_cli_fail("linalg", "%s: entry [%lld] is %s; finite numbers are needed", path, (long long)i, what);
+            return nb_cli_fail(CMD, "%s: entry [%lld] is %s; finite numbers are needed", path, (long long)i, what);
         }
     return 0;
 }
 
 static int need_square(la_ctx *c) {
     if (c->m != c->n)
-        return nb_cli_fail("linalg", "%s: %s needs a square matrix, got %lld x %lld", c->apath, c->verb,
+        return nb_cli_fail(CMD, "%s: %s needs a square matrix, got %lld x %lld", c->apath, c->verb,
                            (long long)c->m, (long long)c->n);
     return 0;
 }
@@ -175,7 +178,7 @@ static int do_eig(la_ctx *c) {
     nb_definiteness def;
     double cond;
     if (definiteness_of(c, sym, &def) || nb_linalg_cond(c->A, &cond))
-        return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+        return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     fprintf(c->out, "%s: %lld x %lld %s matrix\n", c->apath, (long long)n, (long long)n,
             sym ? "symmetric" : "non-symmetric");
     fprintf(c->js, "\"verb\": \"eig\", \"rows\": %lld, \"cols\": %lld, \"symmetric\": %s", (long long)n, (long long)n,
@@ -183,11 +186,11 @@ static int do_eig(la_ctx *c) {
     int rc = 0;
     if (sym) {
         nb_tensor *w = NULL, *Q = NULL;
-        if (nb_linalg_eigh(c->A, &w, &Q)) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+        if (nb_linalg_eigh(c->A, &w, &Q)) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
         double *wd = to_double(w), *q = to_double(Q), *a = to_double(c->A), *qw = malloc(sizeof(double) * (size_t)(n * n)),
                *r = malloc(sizeof(double) * (size_t)(n * n));
         if (!wd || !q || !a || !qw || !r) {
-            rc = nb_cli_fail("linalg", "out of memory for a %lld x %lld matrix", (long long)n, (long long)n);
+            rc = nb_cli_fail(CMD, "out of memory for a %lld x %lld matrix", (long long)n, (long long)n);
         } else {
             /* eq. 2.40 checked: A - Q diag(lambda) Q^T, with Q's columns scaled. */
             for (int64_t i = 0; i < n; i++)
@@ -218,11 +221,11 @@ static int do_eig(la_ctx *c) {
     /* A general matrix has no orthonormal eigenbasis (no eq. 2.40) and may
      * have complex eigenvalues, which come in conjugate pairs. */
     nb_tensor *w = NULL;
-    if (nb_linalg_eig(c->A, &w)) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+    if (nb_linalg_eig(c->A, &w)) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     double *re = malloc(sizeof(double) * (size_t)n * 2), *im = re ? re + n : NULL;
     if (!re) {
         nb_tensor_free(w);
-        return nb_cli_fail("linalg", "out of memory");
+        return nb_cli_fail(CMD, "out of memory");
     }
     for (int64_t i = 0; i < n; i++) {
         re[i] = w->data[2 * i];
@@ -259,12 +262,12 @@ static double rank_cutoff(la_ctx *c, double smax) {
 static int do_svd(la_ctx *c, bool full) {
     int64_t m = c->m, n = c->n, k = m < n ? m : n;
     nb_tensor *U = NULL, *s = NULL, *Vt = NULL;
-    if (nb_linalg_svd(c->A, full, &U, &s, &Vt)) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+    if (nb_linalg_svd(c->A, full, &U, &s, &Vt)) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     double *u = to_double(U), *sd = to_double(s), *vt = to_double(Vt), *a = to_double(c->A),
            *us = malloc(sizeof(double) * (size_t)(m * k)), *r = malloc(sizeof(double) * (size_t)(m * n));
     int rc = 0;
     if (!u || !sd || !vt || !a || !us || !r) {
-        rc = nb_cli_fail("linalg", "out of memory");
+        rc = nb_cli_fail(CMD, "out of memory");
         goto done;
     }
     /* eq. 10 checked with the first k columns of U and rows of V^T (all of
@@ -307,14 +310,14 @@ static int do_pinv(la_ctx *c) {
     nb_tensor *P = nb_linalg_pinv(c->A, c->rcond), *s = NULL;
     if (!P || nb_linalg_svd(c->A, false, NULL, &s, NULL)) {
         nb_tensor_free(P);
-        return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+        return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     }
     double *a = to_double(c->A), *p = to_double(P), *ap = malloc(sizeof(double) * (size_t)(m * m)),
            *pa = malloc(sizeof(double) * (size_t)(n * n)), *t = malloc(sizeof(double) * (size_t)(big * big)),
            *t2 = malloc(sizeof(double) * (size_t)(big * big));
     int rc = 0;
     if (!a || !p || !ap || !pa || !t || !t2) {
-        rc = nb_cli_fail("linalg", "out of memory");
+        rc = nb_cli_fail(CMD, "out of memory");
         goto done;
     }
     /* The four Penrose conditions that define A+ uniquely (eq. 11 computes
@@ -365,7 +368,7 @@ static int do_det(la_ctx *c) {
     if (need_square(c)) return 1;
     double det, sign, logabs;
     if (nb_linalg_det(c->A, &det) || nb_linalg_slogdet(c->A, &sign, &logabs))
-        return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+        return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     fprintf(c->out, "%s: %lld x %lld matrix\ndet = %.10g (sign %+g, log|det| = %.10g; LU with partial pivoting)\n",
             c->apath, (long long)c->n, (long long)c->n, det, sign, logabs);
     fprintf(c->js, "\"verb\": \"det\", \"rows\": %lld, \"cols\": %lld", (long long)c->n, (long long)c->n);
@@ -377,7 +380,7 @@ static int do_det(la_ctx *c) {
 
 static int do_cond(la_ctx *c) {
     double cond;
-    if (nb_linalg_cond(c->A, &cond)) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+    if (nb_linalg_cond(c->A, &cond)) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     bool sym = is_symmetric(c->A);
     fprintf(c->out, "%s: %lld x %lld matrix\ncondition number %s: %.10g%s\n", c->apath, (long long)c->m,
             (long long)c->n, sym ? "(eq. 4.2, max |lambda_i / lambda_j|)" : "(s_max / s_min)", cond,
@@ -393,7 +396,7 @@ static int do_norms(la_ctx *c) {
     static const char *keys[4] = {"l1", "l2", "inf", "fro"};
     double v[4];
     for (int k = 0; k < 4; k++)
-        if (nb_linalg_norm(c->A, (nb_norm_kind)k, &v[k])) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+        if (nb_linalg_norm(c->A, (nb_norm_kind)k, &v[k])) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     bool mat = c->A->ndim == 2;
     char s[96];
     fprintf(c->out, "%s: shape %s\n", c->apath, nb_shape_str(c->A, s, sizeof s));
@@ -411,13 +414,13 @@ static int do_definite(la_ctx *c) {
     if (need_square(c)) return 1;
     bool sym = is_symmetric(c->A);
     nb_definiteness d;
-    if (definiteness_of(c, sym, &d)) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+    if (definiteness_of(c, sym, &d)) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     /* The extreme eigenvalues of the symmetric part are what decided it. */
     int64_t n = c->n;
     nb_tensor *S = sym_part(c->A), *w = NULL;
     int rc = nb_linalg_eigh(S, &w, NULL);
     nb_tensor_free(S);
-    if (rc) return nb_cli_fail("linalg", "%s: %s", c->apath, nb_errmsg());
+    if (rc) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
     double hi = w->data[0], lo = w->data[n - 1];
     nb_tensor_free(w);
     fprintf(c->out, "%s: %lld x %lld %s matrix\n%s%s (eigenvalues from %.7g down to %.7g)\n", c->apath, (long long)n,
@@ -434,21 +437,21 @@ static int do_definite(la_ctx *c) {
  * least-squares solution of least norm (x = A+ b, dgelsd). */
 static int do_solve(la_ctx *c, bool lstsq) {
     int64_t m = c->m, n = c->n;
-    if (!c->B) return nb_cli_fail("linalg", "%s needs B.npy: nabla linalg %s A.npy B.npy", c->verb, c->verb);
+    if (!c->B) return nb_cli_fail(CMD, "%s needs B.npy: nabla linalg %s A.npy B.npy", c->verb, c->verb);
     if (c->B->shape[0] != m)
-        return nb_cli_fail("linalg", "%s has %lld rows but %s has %lld: A x = B needs the same number", c->bpath,
+        return nb_cli_fail(CMD, "%s has %lld rows but %s has %lld: A x = B needs the same number", c->bpath,
                            (long long)c->B->shape[0], c->apath, (long long)m);
     bool ls = lstsq || m != n;
     int rank = -1;
     nb_tensor *X = ls ? nb_linalg_lstsq(c->A, c->B, c->rcond, &rank) : nb_linalg_solve(c->A, c->B);
     if (!X)
-        return nb_cli_fail("linalg", "%s: %s%s", c->apath, nb_errmsg(),
+        return nb_cli_fail(CMD, "%s: %s%s", c->apath, nb_errmsg(),
                            ls ? "" : " (`nabla linalg lstsq` gives the least-squares solution)");
     int64_t k = c->B->ndim == 2 ? c->B->shape[1] : 1;
     double *a = to_double(c->A), *x = to_double(X), *b = to_double(c->B), *r = malloc(sizeof(double) * (size_t)(m * k));
     int rc = 0;
     if (!a || !x || !b || !r) {
-        rc = nb_cli_fail("linalg", "out of memory");
+        rc = nb_cli_fail(CMD, "out of memory");
         goto done;
     }
     gemm(false, false, m, k, n, a, n, x, k, r);
@@ -478,103 +481,163 @@ done:
     return rc;
 }
 
-/* --- the command --------------------------------------------------------- */
-
-static const char *VERBS[] = {"eig", "svd", "pinv", "det", "cond", "norms", "definite", "solve", "lstsq"};
-
-static void verbs_help(void) {
-    printf("\nverbs (results go to PREFIX.NAME.npy; PREFIX defaults to A's path without .npy):\n"
-           "  eig       eigenvalues; symmetric A: eq. 2.40 A = Q diag(lambda) Q^T (descending), writes\n"
-           "            PREFIX.eigenvalues.npy and PREFIX.Q.npy, prints definiteness, condition number\n"
-           "            (eq. 4.2) and ||A - Q diag(lambda) Q^T||; general A: complex eigenvalues as a+bi,\n"
-           "            PREFIX.eigenvalues.npy as [n, 2] (real, imaginary) pairs\n"
-           "  svd       eq. 10 A = U D V^T: PREFIX.U.npy, PREFIX.S.npy, PREFIX.Vt.npy (--full: square U, V^T);\n"
-           "            rank, s_max/s_min and the reconstruction error\n"
-           "  pinv      eq. 11 A+ = V D+ U^T: PREFIX.pinv.npy and the four Penrose residuals\n"
-           "  det       determinant (and sign, log|det|) of a square A\n"
-           "  cond      condition number: eq. 4.2 for a symmetric A, s_max/s_min otherwise (inf if singular)\n"
-           "  norms     L1, L2, L-inf and Frobenius (induced norms for a matrix, as numpy.linalg.norm)\n"
-           "  definite  positive/negative (semi)definite or indefinite, from the eigenvalues; for a\n"
-           "            non-symmetric A, of x^T A x, i.e. of (A + A^T)/2\n"
-           "  solve     A x = B for B.npy [m] or [m, k]: LU for a square A (a singular A is an error);\n"
-           "            a non-square A falls back to least squares; writes PREFIX.x.npy and the residual\n"
-           "  lstsq     least squares x = A+ B (least norm when A is rank-deficient), any A\n"
-           "\nWith --json the readable summary goes to stderr and one JSON line to stdout;\n"
-           "non-finite numbers (a singular matrix's cond) are null there.\n");
+/* rank: the numerical rank as NumPy's matrix_rank computes it, the number
+ * of singular values above tol = rcond * s_max, with the cutoff pinv and
+ * lstsq use (rcond = max(m, n) * FLT_EPSILON unless --rcond says). */
+static int do_rank(la_ctx *c) {
+    int64_t m = c->m, n = c->n, k = m < n ? m : n;
+    nb_tensor *s = NULL;
+    if (nb_linalg_svd(c->A, false, NULL, &s, NULL)) return nb_cli_fail(CMD, "%s: %s", c->apath, nb_errmsg());
+    double *sd = to_double(s);
+    nb_tensor_free(s);
+    if (!sd) return nb_cli_fail(CMD, "out of memory");
+    double rcond = c->rcond > 0 ? c->rcond : (double)(m > n ? m : n) * FLT_EPSILON, cut = rank_cutoff(c, sd[0]);
+    int64_t rank = 0;
+    while (rank < k && sd[rank] > cut) rank++;
+    fprintf(c->out, "%s: %lld x %lld matrix of rank %lld\n", c->apath, (long long)m, (long long)n, (long long)rank);
+    print_values(c, "singular values (descending)", sd, k);
+    fprintf(c->out, "the rank counts the singular values above tol = rcond * s_max = %.3g * %.7g = %.3g%s\n", rcond,
+            sd[0], cut, c->rcond > 0 ? "" : " (rcond = max(m, n) * FLT_EPSILON, as NumPy's matrix_rank for float32)");
+    fprintf(c->js, "\"verb\": \"rank\", \"rows\": %lld, \"cols\": %lld, \"rank\": %lld", (long long)m, (long long)n,
+            (long long)rank);
+    js_field(c, "rcond", rcond);
+    js_field(c, "tol", cut);
+    js_array(c, "singular_values", sd, k);
+    free(sd);
+    return 0;
 }
 
-static int cmd_linalg(int argc, char **argv) {
-    const char *cmd = "linalg", *prefix = NULL;
-    bool json = false, help = false, full = false;
-    double rcond = 0, tol = 0;
-    nb_flag flags[] = {
-        {"--out", NB_FLAG_STR, &prefix, "prefix of the result files (A's path without .npy)"},
-        {"--json", NB_FLAG_BOOL, &json, "print the scalar results as one JSON line on stdout"},
-        {"--full", NB_FLAG_BOOL, &full, "svd: full U [m, m] and V^T [n, n] instead of the thin form"},
-        {"--rcond", NB_FLAG_FLOAT, &rcond, "pinv/lstsq/rank: singular values <= rcond * s_max count as zero"},
-        {"--tol", NB_FLAG_FLOAT, &tol, "eig/definite: |lambda| <= tol * max|lambda| counts as zero (n * FLT_EPSILON)"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
-    };
-    int nflags = sizeof flags / sizeof flags[0], npos;
-    const char *pos[3];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 3, &npos)) return 1;
-    const char *synopsis = "eig|svd|pinv|det|cond|norms|definite|solve|lstsq A.npy [B.npy] [--out PREFIX] [--json]";
-    if (help || npos < 2) {
-        nb_cli_usage(cmd, synopsis, flags, nflags);
-        if (help) verbs_help();
-        return help ? 0 : 1;
-    }
-    int verb = -1;
-    for (int i = 0; i < (int)(sizeof VERBS / sizeof VERBS[0]); i++)
-        if (!strcmp(pos[0], VERBS[i])) verb = i;
-    if (verb < 0)
-        return nb_cli_fail(cmd, "unknown verb '%s' (expected eig, svd, pinv, det, cond, norms, definite, solve or lstsq)",
-                           pos[0]);
-    bool two = verb >= 7;
-    if (!two && npos == 3) return nb_cli_fail(cmd, "%s takes one matrix, got also '%s'", pos[0], pos[2]);
-    if (rcond < 0 || tol < 0) return nb_cli_fail(cmd, "--rcond and --tol must be >= 0");
+/* --- the command --------------------------------------------------------- */
 
-    la_ctx c = {.verb = pos[0], .apath = pos[1], .bpath = npos == 3 ? pos[2] : NULL, .rcond = rcond, .tol = tol};
+/* What each verb takes: one matrix or two, which flags, whether it writes
+ * PREFIX.NAME.npy files. */
+enum { TAKES_OUT = 1, TAKES_FULL = 2, TAKES_RCOND = 4, TAKES_TOL = 8 };
+typedef struct {
+    const char *name, *args, *summary, *about;
+    int nmat; /* 1: A.npy, 2: A.npy B.npy */
+    int takes;
+} la_verb;
+
+#define RCOND_DOC "max(m, n) * FLT_EPSILON for A [m, n], in pinv, lstsq, rank and svd alike (NumPy's for float32)"
+static const la_verb VERBS[] = {
+    {"eig", "A.npy ", "eigenvalues; for a symmetric A with Q (eq. 2.40), definiteness and cond",
+     "Symmetric A: eq. 2.40 A = Q diag(lambda) Q^T (eigenvalues descending); writes PREFIX.eigenvalues.npy\n"
+     "and PREFIX.Q.npy and prints the definiteness, the condition number (eq. 4.2) and ||A - Q diag(lambda) Q^T||.\n"
+     "General A: complex eigenvalues as a+bi, PREFIX.eigenvalues.npy as [n, 2] (real, imaginary) pairs.",
+     1, TAKES_OUT | TAKES_TOL},
+    {"svd", "A.npy ", "eq. 10 A = U D V^T: U, S, Vt, rank, s_max/s_min",
+     "eq. 10 A = U D V^T: writes PREFIX.U.npy, PREFIX.S.npy and PREFIX.Vt.npy (--full: square U and V^T) and\n"
+     "prints the rank (as nabla linalg rank), s_max/s_min and the reconstruction error.",
+     1, TAKES_OUT | TAKES_FULL | TAKES_RCOND},
+    {"pinv", "A.npy ", "eq. 11 A+ = V D+ U^T and the four Penrose residuals",
+     "eq. 11 A+ = V D+ U^T, taking the reciprocal of the singular values above rcond * s_max only:\n"
+     "writes PREFIX.pinv.npy and prints the four Penrose residuals.",
+     1, TAKES_OUT | TAKES_RCOND},
+    {"rank", "A.npy ", "numerical rank: singular values above rcond * s_max (numpy.linalg.matrix_rank)",
+     "The numerical rank of A: the number of singular values above tol = rcond * s_max, as\n"
+     "numpy.linalg.matrix_rank computes it (its default tol is s_max * max(m, n) * eps, with eps\n"
+     "FLT_EPSILON for float32 data), and the cutoff nabla linalg pinv and lstsq use.",
+     1, TAKES_RCOND},
+    {"det", "A.npy ", "determinant, sign and log|det| of a square A (LU)", NULL, 1, 0},
+    {"cond", "A.npy ", "condition number: eq. 4.2 for a symmetric A, s_max/s_min otherwise",
+     "Condition number: eq. 4.2 for a symmetric A, s_max/s_min otherwise (inf if singular).", 1, 0},
+    {"norms", "A.npy ", "L1, L2, L-inf and Frobenius norms, as numpy.linalg.norm",
+     "L1, L2, L-inf and Frobenius norms of a vector or a matrix (induced norms for a matrix), as\n"
+     "numpy.linalg.norm computes them.", 1, 0},
+    {"definite", "A.npy ", "positive/negative (semi)definite or indefinite",
+     "Positive or negative (semi)definite or indefinite, from the eigenvalues; for a non-symmetric A,\n"
+     "of x^T A x, i.e. of its symmetric part (A + A^T)/2.", 1, TAKES_TOL},
+    {"solve", "A.npy B.npy ", "A x = B: LU for a square A, least squares otherwise",
+     "A x = B for B.npy [m] or [m, k]: LU for a square A (a singular A is an error); a non-square A falls\n"
+     "back to least squares. Writes PREFIX.x.npy and prints the residual.", 2, TAKES_OUT | TAKES_RCOND},
+    {"lstsq", "A.npy B.npy ", "least squares x = A+ B, least norm for a rank-deficient A",
+     "Least squares x = A+ B for any A: the x minimizing ||A x - B||, of least norm among them when A is\n"
+     "rank-deficient (LAPACK dgelsd). Writes PREFIX.x.npy and prints the residual.", 2, TAKES_OUT | TAKES_RCOND},
+};
+#define NVERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
+
+static int run_verb(int v, int argc, char **argv) {
+    const la_verb *lv = &VERBS[v];
+    char cmdname[32], about[2048];
+    snprintf(cmdname, sizeof cmdname, "linalg %s", lv->name);
+    CMD = cmdname;
+    const char *prefix = NULL;
+    bool json = false, full = false;
+    double rcond = 0, tol = 0;
+    nb_flag all[] = {
+        {"--out", NB_FLAG_STR, &prefix, "write the results to PREFIX.NAME.npy", .meta = "PREFIX",
+         .def = "A's path without .npy"},
+        {"--full", NB_FLAG_BOOL, &full, "full U [m, m] and V^T [n, n] instead of the thin form"},
+        {"--rcond", NB_FLAG_FLOAT, &rcond, "singular values <= rcond * s_max count as zero", .range = "(0, 1]",
+         .def = RCOND_DOC},
+        {"--tol", NB_FLAG_FLOAT, &tol, "eigenvalues with |lambda| <= tol * max|lambda| count as zero", .range = "(0, 1]",
+         .def = "n * FLT_EPSILON"},
+        NB_FLAG_JSON(&json),
+    };
+    nb_flag flags[5];
+    int nflags = 0;
+    for (int k = 0; k < 5; k++)
+        if (k == 4 || (lv->takes & (1 << k))) flags[nflags++] = all[k];
+    int len = snprintf(about, sizeof about, "%s", lv->about ? lv->about : "");
+    snprintf(about + len, sizeof about - (size_t)len,
+             "%sWith --json the readable summary goes to stderr and one JSON object to stdout;\n"
+             "non-finite numbers (a singular matrix's cond) are null there.", len ? "\n\n" : "");
+    nb_cli cli = {.cmd = cmdname, .args = lv->args, .about = about, .flags = flags, .nflags = nflags,
+                  .min_pos = lv->nmat, .max_pos = lv->nmat};
+    const char *pos[2];
+    int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+
+    la_ctx c = {.verb = lv->name, .apath = pos[0], .bpath = lv->nmat == 2 ? pos[1] : NULL, .rcond = rcond,
+                .tol = tol};
     c.out = json ? stderr : stdout;
     char defprefix[4096];
+    bool given = prefix != NULL;
     if (!prefix) {
         /* Next to the input: A.npy -> A.Q.npy. */
-        size_t len = strlen(c.apath);
-        if (len >= 4 && !strcmp(c.apath + len - 4, ".npy")) len -= 4;
-        if (len >= sizeof defprefix) return nb_cli_fail(cmd, "%s: the path is too long", c.apath);
-        memcpy(defprefix, c.apath, len);
-        defprefix[len] = 0;
+        size_t plen = strlen(c.apath);
+        if (plen >= 4 && !strcmp(c.apath + plen - 4, ".npy")) plen -= 4;
+        if (plen >= sizeof defprefix) return nb_cli_fail(CMD, "%s: the path is too long", c.apath);
+        memcpy(defprefix, c.apath, plen);
+        defprefix[plen] = 0;
         prefix = defprefix;
     }
     c.prefix = prefix;
-    if (!(c.A = nb_npy_read(c.apath))) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    /* The result files are PREFIX.NAME.npy: PREFIX's folder must take them,
+     * checked before any work (by default that is A's folder). */
+    if ((lv->takes & TAKES_OUT) &&
+        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL))
+        return 2;
+    if (!(c.A = nb_npy_read(c.apath))) return nb_cli_fail(CMD, "%s", nb_errmsg());
     int rc = 1;
+    bool norms = !strcmp(lv->name, "norms");
     /* norms takes vectors (and empty input, whose norm is 0); solve takes a
      * vector or matrix B; everything else needs a non-empty matrix A. */
-    if (check_input(c.apath, c.A, verb == 5 ? 0 : 2, 2, verb == 5)) goto done;
+    if (check_input(c.apath, c.A, norms ? 0 : 2, 2, norms)) goto done;
     c.m = c.A->ndim == 2 ? c.A->shape[0] : c.A->ndim == 1 ? c.A->shape[0] : 1;
     c.n = c.A->ndim == 2 ? c.A->shape[1] : 1;
     if (c.bpath) {
         if (!(c.B = nb_npy_read(c.bpath))) {
-            nb_cli_fail(cmd, "%s", nb_errmsg());
+            nb_cli_fail(CMD, "%s", nb_errmsg());
             goto done;
         }
         if (check_input(c.bpath, c.B, 1, 2, false)) goto done;
     }
     c.js = open_memstream(&c.jsbuf, &c.jslen);
     if (!c.js) {
-        nb_cli_fail(cmd, "out of memory");
+        nb_cli_fail(CMD, "out of memory");
         goto done;
     }
-    switch (verb) {
+    switch (v) {
     case 0: rc = do_eig(&c); break;
     case 1: rc = do_svd(&c, full); break;
     case 2: rc = do_pinv(&c); break;
-    case 3: rc = do_det(&c); break;
-    case 4: rc = do_cond(&c); break;
-    case 5: rc = do_norms(&c); break;
-    case 6: rc = do_definite(&c); break;
-    default: rc = do_solve(&c, verb == 8); break;
+    case 3: rc = do_rank(&c); break;
+    case 4: rc = do_det(&c); break;
+    case 5: rc = do_cond(&c); break;
+    case 6: rc = do_norms(&c); break;
+    case 7: rc = do_definite(&c); break;
+    default: rc = do_solve(&c, v == 9); break;
     }
     fclose(c.js);
     if (!rc) {
@@ -588,4 +651,26 @@ done:
     return rc;
 }
 
-NB_COMMAND("linalg", cmd_linalg, "eigenvalues, SVD, pseudoinverse, det, cond, norms, solve on .npy matrices")
+/* nb_cli_verbs calls a function per verb; each is run_verb with its index. */
+#define VERB_FN(i, name) \
+    static int verb_##name(int argc, char **argv) { return run_verb(i, argc, argv); }
+VERB_FN(0, eig)
+VERB_FN(1, svd)
+VERB_FN(2, pinv)
+VERB_FN(3, rank)
+VERB_FN(4, det)
+VERB_FN(5, cond)
+VERB_FN(6, norms)
+VERB_FN(7, definite)
+VERB_FN(8, solve)
+VERB_FN(9, lstsq)
+
+static int cmd_linalg(int argc, char **argv) {
+    static const nb_cmd_fn fns[NVERBS] = {verb_eig,   verb_svd,  verb_pinv,     verb_rank,  verb_det,
+                                          verb_cond,  verb_norms, verb_definite, verb_solve, verb_lstsq};
+    nb_verb verbs[NVERBS];
+    for (int i = 0; i < NVERBS; i++) verbs[i] = (nb_verb){VERBS[i].name, fns[i], VERBS[i].summary};
+    return nb_cli_verbs("linalg", verbs, NVERBS, argc, argv);
+}
+
+NB_COMMAND("linalg", cmd_linalg, "eigenvalues, SVD, pseudoinverse, rank, det, cond, norms, solve on .npy matrices")

@@ -42,9 +42,35 @@ static void prefer_short_spins(char **argv) {
     /* If exec is impossible (no /proc), run as we are. */
 }
 
+/* NABLA_THREADS must be a thread count: a typo would otherwise mean "all
+ * cores" without a word. */
+static int check_threads_env(void) {
+    const char *env = getenv("NABLA_THREADS");
+    if (!env) return 0;
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (!*env || *end || n < 1 || n > 1024) {
+        fprintf(stderr, "nabla: NABLA_THREADS: expected an integer in [1, 1024], got '%s'\n", env);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     prefer_short_spins(argv);
     qsort(cmds, (size_t)ncmds, sizeof cmds[0], by_name);
+    /* `nabla help CMD [VERB]` is `nabla CMD [VERB] --help`. */
+    char *help_argv[5];
+    if (argc >= 3 && !strcmp(argv[1], "help")) {
+        int n = 0;
+        help_argv[n++] = argv[0];
+        help_argv[n++] = argv[2];
+        if (argc >= 4) help_argv[n++] = argv[3];
+        help_argv[n++] = "--help";
+        help_argv[n] = NULL;
+        argc = n;
+        argv = help_argv;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -55,7 +81,8 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < ncmds; i++)
         if (!strcmp(argv[1], cmds[i].name)) {
-            nb_set_threads(0);
+            if (check_threads_env()) return 2;
+            nb_cli_fit_memory_limit(cmds[i].name, nb_set_threads(0));
             return cmds[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "nabla: unknown command '%s'\n", argv[1]);
@@ -63,76 +90,7 @@ int main(int argc, char **argv) {
     return 2;
 }
 
-/* --- shared helpers ------------------------------------------------------ */
-
-int nb_cli_fail(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "nabla %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return 1;
-}
-
-static int parse_value(const char *cmd, const nb_flag *f, const char *v) {
-    char *end;
-    switch (f->kind) {
-    case NB_FLAG_INT: {
-        long x = strtol(v, &end, 10);
-        if (!*v || *end) { nb_cli_fail(cmd, "%s: expected an integer, got '%s'", f->name, v); return -1; }
-        *(long *)f->dst = x;
-        return 0;
-    }
-    case NB_FLAG_FLOAT: {
-        double x = strtod(v, &end);
-        if (!*v || *end || x != x) { nb_cli_fail(cmd, "%s: expected a number, got '%s'", f->name, v); return -1; }
-        *(double *)f->dst = x;
-        return 0;
-    }
-    case NB_FLAG_STR: *(const char **)f->dst = v; return 0;
-    default: return -1;
-    }
-}
-
-int nb_cli_parse(const char *cmd, int argc, char **argv, const nb_flag *flags, int nflags, const char **pos,
-                 int max_pos, int *npos) {
-    *npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] == '-' && a[1] == '-' && a[2]) {
-            const char *eq = strchr(a, '=');
-            size_t len = eq ? (size_t)(eq - a) : strlen(a);
-            const nb_flag *f = NULL;
-            for (int k = 0; k < nflags; k++)
-                if (strlen(flags[k].name) == len && !strncmp(flags[k].name, a, len)) f = &flags[k];
-            if (!f) { nb_cli_fail(cmd, "unknown option '%.*s' (see nabla %s --help)", (int)len, a, cmd); return -1; }
-            if (f->kind == NB_FLAG_BOOL) {
-                if (eq) { nb_cli_fail(cmd, "%s takes no value", f->name); return -1; }
-                *(bool *)f->dst = true;
-                continue;
-            }
-            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v) { nb_cli_fail(cmd, "%s needs a value", f->name); return -1; }
-            if (parse_value(cmd, f, v)) return -1;
-        } else {
-            if (*npos >= max_pos) { nb_cli_fail(cmd, "unexpected argument '%s'", a); return -1; }
-            pos[(*npos)++] = a;
-        }
-    }
-    return 0;
-}
-
-void nb_cli_usage(const char *cmd, const char *synopsis, const nb_flag *flags, int nflags) {
-    printf("usage: nabla %s %s\n\noptions:\n", cmd, synopsis);
-    for (int k = 0; k < nflags; k++) {
-        const char *arg = flags[k].kind == NB_FLAG_INT ? " N" : flags[k].kind == NB_FLAG_FLOAT ? " X"
-                        : flags[k].kind == NB_FLAG_STR ? " S" : "";
-        char left[48];
-        snprintf(left, sizeof left, "%s%s", flags[k].name, arg);
-        printf("  %-22s %s\n", left, flags[k].help);
-    }
-}
+/* --- output helpers ------------------------------------------------------- */
 
 bool nb_cli_tty(void) { return isatty(2); }
 

@@ -1,5 +1,5 @@
 /* plot.c — `nabla plot`: training curves from a CSV log (nabla train --log)
- * drawn as a PNG: losses on the left, accuracies on the right. */
+ * drawn as a PNG, SVG or PDF: losses on the left, accuracies on the right. */
 #include "cli.h"
 #include <ctype.h>
 #include <math.h>
@@ -67,35 +67,43 @@ static uint32_t role_color(const char *name, char roles[][64], int *nroles) {
 
 static int cmd_plot(int argc, char **argv) {
     const char *cmd = "plot", *out = NULL, *title = NULL;
-    long width = 0, height = 0;
-    bool help = false;
+    long width = 0, height = 0; /* unless given, from the number of charts */
     nb_flag flags[] = {
-        {"--out", NB_FLAG_STR, &out, "the PNG to write (LOG with .png in place of .csv)"},
-        {"--title", NB_FLAG_STR, &title, "title above the charts (the log's file name)"},
-        {"--width", NB_FLAG_INT, &width, "image width in pixels (720 for one chart, 1280 for more)"},
-        {"--height", NB_FLAG_INT, &height, "image height in pixels (60 + 440 per row of two charts)"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--out", NB_FLAG_OUTPUT, &out, "the picture to write; .png, .svg or .pdf picks the format",
+         .range = "png|svg|pdf", .meta = "FILE", .def = "LOG with .png in place of .csv"},
+        {"--title", NB_FLAG_STR, &title, "title above the charts", .meta = "TEXT", .def = "the log's file name"},
+        {"--width", NB_FLAG_INT, &width, "width in pixels (px in an SVG, points in a PDF)", .range = "[200, 16384]",
+         .def = "720 for one chart, 1280 for more"},
+        {"--height", NB_FLAG_INT, &height, "height in pixels", .range = "[150, 16384]",
+         .def = "60 + 440 per row of two charts"},
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli cli = {.cmd = cmd, .args = "LOG.csv ",
+                  .about = "Draws the curves of a CSV log (nabla train, charrnn train or dqn train --log). The first\n"
+                           "column is the x axis. Columns whose name contains 'loss' share the left chart, those\n"
+                           "containing 'acc' the right one; without either, every other column gets a chart of its\n"
+                           "own. Columns that are all zero or empty (metrics not measured) are left out.",
+                  .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage(cmd, "LOG.csv [--out CURVES.png] [--title T]", flags, nflags);
-        if (help)
-            printf("\nThe first column is the x axis. Columns whose name contains 'loss' are drawn\n"
-                   "on the left, those containing 'acc' on the right; without either, every other\n"
-                   "column gets a chart of its own. Columns that are all zero or empty (metrics\n"
-                   "not measured) are left out.\n");
-        return help ? 0 : 1;
-    }
-    if (width < 0 || width > NB_PNG_MAX_SIDE || height < 0 || height > NB_PNG_MAX_SIDE)
-        return nb_cli_fail(cmd, "--width/--height: expected 1..%d pixels", NB_PNG_MAX_SIDE);
+    int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
     const char *log = pos[0];
-    nb_csv *c = nb_csv_read(log);
+    nb_csv *c = nb_csv_read_ex(log, NB_CSV_LOG); /* a training log: other kinds and data CSVs are named */
     if (!c) return nb_cli_fail(cmd, "%s", nb_errmsg());
-    int rc = 1;
     char *out_owned = NULL;
-    uint8_t *rgb = NULL;
+    if (!out) {
+        /* The default output is checked like a given one, before drawing. */
+        if (!(out = out_owned = default_out(log))) {
+            nb_csv_free(c);
+            return nb_cli_fail(cmd, "out of memory");
+        }
+        if (nb_cli_check_output(cmd, "--out", out, "png|svg|pdf")) {
+            free(out_owned);
+            nb_csv_free(c);
+            return 2;
+        }
+    }
+    int rc = 1;
+    nb_figure *fig = NULL;
     double *colbuf = NULL; /* the table by columns */
     if (c->ncols < 2) {
         nb_cli_fail(cmd, "%s: only one column ('%s'); expected the x axis then the values to plot", log, c->names[0]);
@@ -139,40 +147,46 @@ static int cmd_plot(int argc, char **argv) {
             }
         }
     }
-    nb_panel panels[MAX_PANELS];
+    nb_lines charts[MAX_PANELS];
     int np = 0;
-    if (nloss) panels[np++] = (nb_panel){"loss", c->names[0], loss, nloss};
-    if (nacc) panels[np++] = (nb_panel){"accuracy", c->names[0], acc, nacc};
-    for (int k = 0; k < nother && np < MAX_PANELS; k++) panels[np++] = (nb_panel){other_title[k], c->names[0], &other[k], 1};
+    if (nloss) charts[np++] = (nb_lines){"loss", c->names[0], NULL, loss, nloss};
+    if (nacc) charts[np++] = (nb_lines){"accuracy", c->names[0], NULL, acc, nacc};
+    for (int k = 0; k < nother && np < MAX_PANELS; k++) charts[np++] = (nb_lines){other_title[k], c->names[0], NULL, &other[k], 1};
     if (np == 0) {
         nb_cli_fail(cmd, "%s: no column to plot besides '%s'", log, c->names[0]);
         goto done;
     }
+    /* Charts side by side, two to a row (loss | accuracy), more wrap. */
     int cols = np == 1 ? 1 : 2, rows = (np + cols - 1) / cols;
-    int w = width ? (int)width : (np == 1 ? 720 : 1280);
-    int h = height ? (int)height : 60 + 440 * rows;
-    rgb = malloc((size_t)w * (size_t)h * 3);
-    if (!rgb) {
-        nb_cli_fail(cmd, "out of memory for a %d x %d image", w, h);
-        goto done;
-    }
+    int w = nb_cli_flag(&cli, "--width")->given ? (int)width : (np == 1 ? 720 : 1280);
+    int h = nb_cli_flag(&cli, "--height")->given ? (int)height : 60 + 440 * rows;
     if (!title) {
         const char *slash = strrchr(log, '/');
         title = slash ? slash + 1 : log;
     }
-    if (!out) out = out_owned = default_out(log);
-    if (!out || nb_plot_lines(rgb, w, h, title, panels, np) || nb_png_write_rgb(out, rgb, w, h)) {
-        nb_cli_fail(cmd, "%s", out ? nb_errmsg() : "out of memory");
+    fig = nb_figure_new(w, h, rows, cols, title);
+    if (!fig) {
+        nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    for (int p = 0; p < np; p++)
+        if (nb_figure_lines(fig, p, &charts[p])) {
+            nb_cli_fail(cmd, "%s (%d x %d for %d chart%s; try a larger --width or --height)", nb_errmsg(), w, h, np,
+                        np == 1 ? "" : "s");
+            goto done;
+        }
+    if (nb_figure_save(fig, out)) {
+        nb_cli_fail(cmd, "%s", nb_errmsg());
         goto done;
     }
     printf("%s: %d chart%s of %lld rows\n", out, np, np == 1 ? "" : "s", (long long)c->nrows);
     rc = 0;
 done:
-    free(rgb);
+    nb_figure_free(fig);
     free(colbuf);
     free(out_owned);
     nb_csv_free(c);
     return rc;
 }
 
-NB_COMMAND("plot", cmd_plot, "draw training curves from a CSV log as a PNG")
+NB_COMMAND("plot", cmd_plot, "draw training curves from a CSV log as a PNG, SVG or PDF")

@@ -140,24 +140,24 @@ static int write_npy(const char *prefix, const char *name, const nb_tensor *t) {
 
 static int cmd_stats(int argc, char **argv) {
     const char *cmd = "stats", *prefix = NULL;
-    bool json = false, help = false;
+    bool json = false;
     nb_flag flags[] = {
-        {"--out", NB_FLAG_STR, &prefix, "also write PREFIX.{mean,var,var_unbiased,cov,cov_unbiased,corr}.npy"},
-        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--out", NB_FLAG_STR, &prefix, "also write PREFIX.{mean,var,var_unbiased,cov,cov_unbiased,corr}.npy",
+         .meta = "PREFIX", .def = ""},
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "X.npy|X.csv ",
+                .about = "X holds m samples (rows) of n variables (columns): a .npy [m, n] or [m], or a CSV with a\n"
+                         "header row of names. Prints per column the mean and the variance with 1/m and with\n"
+                         "1/(m-1), the covariance matrix (eq. 12, 1/m), the unbiased sample covariance (1/(m-1),\n"
+                         "numpy.cov's default) and the correlation (NaN, null in JSON, for a constant column).",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) return 1;
-    if (help || npos != 1) {
-        nb_cli_usage(cmd, "X.npy|X.csv [--out PREFIX] [--json]", flags, nflags);
-        if (help)
-            printf("\nX holds m samples (rows) of n variables (columns): a .npy [m, n] or [m], or a CSV with a\n"
-                   "header row of names. Prints per column the mean and the variance with 1/m and with\n"
-                   "1/(m-1), the covariance matrix (eq. 12, 1/m), the unbiased sample covariance (1/(m-1),\n"
-                   "numpy.cov's default) and the correlation (NaN, null in JSON, for a constant column).\n");
-        return help ? 0 : 1;
-    }
+    int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (prc != NB_CLI_OK) return prc;
+    /* The files are PREFIX.NAME.npy: PREFIX's folder must take them, checked
+     * before the data is read. */
+    if (prefix && nb_cli_check_output(cmd, "--out", prefix, NULL)) return 2;
     const char *path = pos[0];
     char **names = NULL;
     int64_t n = 0;

@@ -12,11 +12,10 @@
 #include <omp.h>
 #endif
 
-static const char *SYNOPSIS =
-    "NET.cfg --data fashion-mnist|DIR|FILE.csv [--epochs N] [--batch B] [--lr X] [--optim sgd|adam|adamw]\n"
-    "       [--schedule cosine|step|constant] [--momentum M] [--nesterov] [--weight-decay A] [--l1-activation A] [--adversarial EPS] [--seed S]\n"
-    "       [--threads T] [--init MODEL] [--steps N] [--no-shuffle] [--out MODEL] [--log LOG.csv]\n"
-    "       [--resume MODEL] [--json]";
+static const char *ABOUT =
+    "Trains the network of NET.cfg (or the one in --resume's model) on --data, evaluating it on the\n"
+    "test split after every epoch. --out is rewritten atomically after every epoch; --resume continues\n"
+    "it where it stopped, with the result of a run that was never interrupted.";
 
 /* Test-set batches: small enough that evaluation needs no more memory than
  * a training step (activations scale with the batch). */
@@ -211,7 +210,7 @@ static int run(trainer *T, const char *cmd) {
         double t_epoch = nb_cli_now(), last_draw = 0, loss_sum = 0;
         int64_t seen = 0, correct = 0;
         for (int64_t b = s->epoch_pos; b < per_epoch; b++) {
-            if (s->max_steps > 0 && s->step >= s->max_steps) {
+            if ((s->max_steps > 0 && s->step >= s->max_steps) || nb_cli_interrupted()) {
                 stopped = true;
                 break;
             }
@@ -244,6 +243,20 @@ static int run(trainer *T, const char *cmd) {
                 nb_cli_progress(label, b + 1, per_epoch, now - t_epoch, extra, false);
                 last_draw = now;
             }
+        }
+        if (nb_cli_interrupted()) {
+            /* Finish the step, keep it: the checkpoint records the epoch's
+             * start and position, as for --steps, and a resume replays the
+             * rest of the epoch in the same order. */
+            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+            if (save_checkpoint(T, cmd)) {
+                rc = 1;
+                goto done;
+            }
+            char again[4200];
+            snprintf(again, sizeof again, "nabla train --resume %s", s->out ? s->out : "");
+            rc = nb_cli_interrupt_exit(cmd, s->out, again);
+            goto done;
         }
         if (seen == 0) break; /* --steps was already reached */
         bool finished = s->epoch_pos >= per_epoch;
@@ -299,90 +312,80 @@ static int cmd_train(int argc, char **argv) {
     memset(&T, 0, sizeof T);
     nb_train_state *s = &T.s;
     nb_train_state_defaults(s);
-    bool help = false;
-    const char *resume = NULL, *init = NULL;
-    /* --resume first: its stored settings are the defaults the other flags override. */
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--resume")) resume = argv[i + 1];
-    nb_safetensors *ckpt = NULL;
-    if (resume) {
-        T.net = nb_net_load(resume, &ckpt);
-        if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
-        if (nb_train_state_read(s, ckpt, resume)) {
-            nb_st_free(ckpt);
-            nb_net_free(T.net);
-            return nb_cli_fail(cmd, "%s", nb_errmsg());
-        }
-    }
     long epochs = s->epochs, batch = s->batch, seed = (long)s->seed, threads = 0, steps = s->max_steps;
     double lr = s->lr, momentum = s->momentum, wd = s->weight_decay, l1 = s->l1_activation, adv = s->adversarial;
     const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log, *schedule = s->schedule;
-    bool no_shuffle = !s->shuffle, nesterov = s->nesterov, json = false;
+    const char *resume = NULL, *init = NULL;
+    bool shuffle = s->shuffle, nesterov = s->nesterov, json = false;
     nb_flag flags[] = {
-        {"--data", NB_FLAG_STR, &data, "fashion-mnist, an IDX folder, or FILE.csv (label in the last column)"},
-        {"--epochs", NB_FLAG_INT, &epochs, "passes over the training set (10)"},
-        {"--batch", NB_FLAG_INT, &batch, "examples per step (128)"},
-        {"--lr", NB_FLAG_FLOAT, &lr, "learning rate (sgd 0.05, adam/adamw 0.001)"},
-        {"--optim", NB_FLAG_STR, &optim, "sgd, adam or adamw (sgd)"},
-        {"--schedule", NB_FLAG_STR, &schedule, "learning rate over the run: cosine (to 0), step (x0.1 at 50% and 75%), constant (cosine)"},
-        {"--momentum", NB_FLAG_FLOAT, &momentum, "SGD momentum: v = mu v + g (0.9)"},
+        {"--data", NB_FLAG_STR, &data, "fashion-mnist, a folder of IDX files, or a data file (CSV, LIBSVM, .npy) with "
+                                       "the label last", .meta = "DATA", .def = "required"},
+        {"--epochs", NB_FLAG_INT, &epochs, "passes over the training set", .range = "[1, 1000000]"},
+        {"--batch", NB_FLAG_INT, &batch, "examples per step", .range = "[1, 4096]"},
+        {"--lr", NB_FLAG_FLOAT, &lr, "learning rate", .range = "(0, inf)", .def = "sgd 0.05, adam and adamw 0.001"},
+        {"--optim", NB_FLAG_CHOICE, &optim, "optimizer", .range = "sgd|adam|adamw"},
+        {"--schedule", NB_FLAG_CHOICE, &schedule, "learning rate over the run: cosine to 0, step (x0.1 at 50% and "
+                                                  "75% of the epochs) or constant", .range = "cosine|step|constant"},
+        {"--momentum", NB_FLAG_FLOAT, &momentum, "SGD momentum: v = mu v + g", .range = "[0, 1)"},
         {"--nesterov", NB_FLAG_BOOL, &nesterov, "Nesterov momentum"},
-        {"--weight-decay", NB_FLAG_FLOAT, &wd, "L2 penalty on weights, not biases (eq. 7.1)"},
-        {"--l1-activation", NB_FLAG_FLOAT, &l1, "L1 penalty on hidden activations (eq. 7.48)"},
-        {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)"},
-        {"--seed", NB_FLAG_INT, &seed, "seed for init, shuffling and dropout (1)"},
-        {"--threads", NB_FLAG_INT, &threads, "threads (NABLA_THREADS, else all cores)"},
-        {"--init", NB_FLAG_STR, &init, "start from the weights of this model"},
-        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps"},
-        {"--no-shuffle", NB_FLAG_BOOL, &no_shuffle, "feed examples in file order"},
-        {"--out", NB_FLAG_STR, &out, "model file, rewritten atomically after every epoch"},
-        {"--log", NB_FLAG_STR, &log, "CSV log, one row per epoch (see nabla plot)"},
-        {"--resume", NB_FLAG_STR, &resume, "continue a model written by --out where it stopped"},
-        {"--json", NB_FLAG_BOOL, &json, "print the results as one JSON line on stdout"},
-        {"--help", NB_FLAG_BOOL, &help, "this help"},
+        {"--weight-decay", NB_FLAG_FLOAT, &wd, "L2 penalty on weights, not biases (eq. 7.1)", .range = "[0, inf)"},
+        {"--l1-activation", NB_FLAG_FLOAT, &l1, "L1 penalty on hidden activations (eq. 7.48)", .range = "[0, inf)"},
+        {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)", .range = "[0, 1]"},
+        NB_FLAG_SEED(&seed, "initialization, shuffling and dropout"),
+        NB_FLAG_THREADS(&threads, "all cores"),
+        {"--init", NB_FLAG_STR, &init, "start from the weights of this model", .meta = "MODEL"},
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps; 0: no limit", .range = "[0, inf)"},
+        {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
+        NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
+        NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
+        {"--resume", NB_FLAG_STR, &resume, "continue a model written by --out where it stopped", .meta = "MODEL"},
+        NB_FLAG_JSON(&json),
     };
-    int nflags = sizeof flags / sizeof flags[0], npos;
+    nb_cli c = {.cmd = cmd, .args = "NET.cfg --data DATA ", .about = ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .max_pos = 1};
     const char *pos[1];
-    int rc = 1;
-    if (nb_cli_parse(cmd, argc, argv, flags, nflags, pos, 1, &npos)) goto out;
-    if (help) {
-        nb_cli_usage(cmd, SYNOPSIS, flags, nflags);
-        rc = 0;
-        goto out;
-    }
-    if (!resume && npos != 1) {
-        nb_cli_usage(cmd, SYNOPSIS, flags, nflags);
-        goto out;
-    }
-    if (resume && npos) {
-        rc = nb_cli_fail(cmd, "--resume takes the network from the model file; drop '%s'", pos[0]);
-        goto out;
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    if (!resume && npos != 1) return nb_cli_usage_error(&c, "expected a NET.cfg that describes the network, or --resume MODEL");
+    if (resume && npos) return nb_cli_usage_error(&c, "--resume takes the network from the model file; drop '%s'", pos[0]);
+    if (resume && init) return nb_cli_usage_error(&c, "--resume and --init exclude each other");
+    nb_safetensors *ckpt = NULL;
+    rc = 1;
+    if (resume) {
+        /* The checkpoint's settings are the defaults; flags given now override them. */
+        T.net = nb_net_load(resume, &ckpt);
+        if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
+        if (nb_train_state_read(s, ckpt, resume)) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
+        for (int k = 0; k < c.nflags; k++) {
+            nb_flag *f = &flags[k];
+            if (f->given) continue;
+#define KEEP(flag, var, val) if (!strcmp(f->name, flag)) var = val
+            KEEP("--epochs", epochs, s->epochs);
+            KEEP("--batch", batch, s->batch);
+            KEEP("--lr", lr, s->lr);
+            KEEP("--optim", optim, s->optim);
+            KEEP("--schedule", schedule, s->schedule);
+            KEEP("--momentum", momentum, s->momentum);
+            KEEP("--nesterov", nesterov, s->nesterov);
+            KEEP("--weight-decay", wd, s->weight_decay);
+            KEEP("--l1-activation", l1, s->l1_activation);
+            KEEP("--adversarial", adv, s->adversarial);
+            KEEP("--seed", seed, (long)s->seed);
+            KEEP("--steps", steps, s->max_steps);
+            KEEP("--shuffle", shuffle, s->shuffle);
+            KEEP("--data", data, s->data);
+            KEEP("--log", log, s->log);
+#undef KEEP
+        }
     }
     if (!data) {
-        rc = nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
+        rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
         goto out;
     }
-    if (epochs < 1 || batch < 1 || batch > 4096 || steps < 0 || !(lr > 0) || momentum < 0 || momentum >= 1 || wd < 0 ||
-        l1 < 0 || adv < 0 || adv > 1) {
-        rc = nb_cli_fail(cmd, "out of range: need --epochs >= 1, 1 <= --batch <= 4096, --lr > 0, 0 <= --momentum < 1, "
-                              "--weight-decay, --l1-activation >= 0, 0 <= --adversarial <= 1");
-        goto out;
-    }
-    if (strcmp(optim, "sgd") && strcmp(optim, "adam") && strcmp(optim, "adamw")) {
-        rc = nb_cli_fail(cmd, "--optim: expected sgd, adam or adamw, got '%s'", optim);
-        goto out;
-    }
-    if (strcmp(schedule, "cosine") && strcmp(schedule, "step") && strcmp(schedule, "constant")) {
-        rc = nb_cli_fail(cmd, "--schedule: expected cosine, step or constant, got '%s'", schedule);
-        goto out;
-    }
-    if (resume && init) {
-        rc = nb_cli_fail(cmd, "--resume and --init exclude each other");
-        goto out;
-    }
-    bool lr_given = false;
-    for (int i = 1; i < argc; i++) lr_given |= !strncmp(argv[i], "--lr", 4);
-    if (!lr_given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
+    if (!nb_cli_flag(&c, "--lr")->given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
     s->epochs = epochs;
     s->batch = batch;
     s->lr = lr;
@@ -393,14 +396,16 @@ static int cmd_train(int argc, char **argv) {
     s->adversarial = adv;
     s->seed = (uint64_t)seed;
     s->max_steps = steps;
-    s->shuffle = !no_shuffle;
+    s->shuffle = shuffle;
     s->optim = optim;
     s->schedule = schedule;
     s->data = data;
     s->out = out ? out : resume;
     s->log = log;
     s->json = json;
-    nb_set_threads((int)threads);
+    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) goto out;
+    nb_cli_threads(cmd, threads, 0);
+    nb_cli_catch_interrupts(); /* from here on, SIGINT and SIGTERM stop between steps */
 
     if (nb_dataset_load(data, true, &T.train) || nb_dataset_load(data, false, &T.test)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -437,6 +442,7 @@ static int cmd_train(int argc, char **argv) {
                          T.train.nclass);
         goto out;
     }
+    if (!(s->input_mean_sd > 0)) nb_train_input_stats(s, &T.train);
     T.np = nb_net_params(T.net, &T.params);
     T.opt = nb_train_make_optim(s, T.params, T.np);
     if (resume && nb_train_state_restore_optim(s, T.opt, ckpt, resume)) {

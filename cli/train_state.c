@@ -3,6 +3,7 @@
 #include "train_state.h"
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,12 +97,66 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
     s->rng_shuffle = s->rng_epoch;
     /* --steps limits one invocation; a resumed run goes on unless given again. */
     s->max_steps = 0;
+    /* Optional (checkpoints before they were recorded lack them). */
+    if (nb_st_meta(st, "nabla.input_mean_sd") &&
+        (get_f64(st, path, "nabla.input_mean", &s->input_mean) ||
+         get_f64(st, path, "nabla.input_mean_sd", &s->input_mean_sd)))
+        return -1;
+    if (nb_st_meta(st, "nabla.input_edge_sd") &&
+        (get_f64(st, path, "nabla.input_edge", &s->input_edge) ||
+         get_f64(st, path, "nabla.input_edge_sd", &s->input_edge_sd)))
+        return -1;
     return 0;
 }
 
+void nb_input_brightness(int nd, const int64_t *shape, const uint8_t *u8, const float *f32, double *mean, double *edge) {
+    int64_t per = 1;
+    for (int k = 0; k < nd; k++) per *= shape[k];
+    double scale = u8 ? 1 / 255.0 : 1; /* images enter the network as pixel/255 */
+#define PIX(j) (u8 ? u8[j] * scale : (double)f32[j])
+    double m = 0;
+    for (int64_t j = 0; j < per; j++) m += PIX(j);
+    *mean = m / (double)(per ? per : 1);
+    *edge = -1;
+    if (nd != 3 || shape[1] < 8 || shape[2] < 8) return;
+    int64_t H = shape[1], W = shape[2], plane = H * W, count = 0;
+    double e = 0;
+    for (int64_t c = 0; c < shape[0]; c++)
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t x = 0; x < W; x++)
+                if (y < 2 || y >= H - 2 || x < 2 || x >= W - 2) {
+                    e += PIX(c * plane + y * W + x);
+                    count++;
+                }
+#undef PIX
+    *edge = e / (double)count;
+}
+
+void nb_train_input_stats(nb_train_state *s, const nb_dataset *d) {
+    int64_t per = 1;
+    for (int k = 0; k < d->nd; k++) per *= d->shape[k];
+    double sum = 0, sum2 = 0, esum = 0, esum2 = 0;
+    bool edges = true;
+    for (int64_t i = 0; i < d->n; i++) {
+        double m, e;
+        nb_input_brightness(d->nd, d->shape, d->u8 ? d->u8 + i * per : NULL, d->f32 ? d->f32 + i * per : NULL, &m, &e);
+        sum += m;
+        sum2 += m * m;
+        edges &= e >= 0;
+        esum += e;
+        esum2 += e * e;
+    }
+    double n = (double)(d->n ? d->n : 1), mean = sum / n, var = sum2 / n - mean * mean;
+    s->input_mean = mean;
+    s->input_mean_sd = var > 0 ? sqrt(var) : 0;
+    double emean = esum / n, evar = esum2 / n - emean * emean;
+    s->input_edge = edges ? emean : 0;
+    s->input_edge_sd = edges && evar > 0 ? sqrt(evar) : 0;
+}
+
 int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *opt, const char *path) {
-    char v[24][64];
-    const char *keys[24], *vals[24];
+    char v[32][64];
+    const char *keys[32], *vals[32];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.epochs", "%" PRId64, s->epochs);
@@ -122,6 +177,14 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     PUT("nabla.rng_epoch", "%016" PRIx64 ":%016" PRIx64, s->rng_epoch.state, s->rng_epoch.inc);
     PUT("nabla.rng_dropout", "%016" PRIx64 ":%016" PRIx64, s->rng_dropout.state, s->rng_dropout.inc);
     PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(opt));
+    if (s->input_mean_sd > 0) {
+        PUT("nabla.input_mean", "%.9g", s->input_mean);
+        PUT("nabla.input_mean_sd", "%.9g", s->input_mean_sd);
+    }
+    if (s->input_edge_sd > 0) {
+        PUT("nabla.input_edge", "%.9g", s->input_edge);
+        PUT("nabla.input_edge_sd", "%.9g", s->input_edge_sd);
+    }
 #undef PUT
     keys[n] = "nabla.optim";
     vals[n++] = s->optim;

@@ -12,6 +12,13 @@ typedef struct nb_train_state {
     bool nesterov, shuffle, json;
     uint64_t seed;
     const char *optim, *schedule, *data, *out, *log;
+    /* The training images' brightness: mean and standard deviation over the
+     * examples of each example's mean value (for `nabla predict`'s check
+     * that an input looks like the training data); 0, 0 if unknown. */
+    double input_mean, input_mean_sd;
+    /* The same for the ring of pixels two wide along an image's edges
+     * (images of at least 8x8 only; else 0, 0). */
+    double input_edge, input_edge_sd;
     /* progress */
     int64_t epoch;      /* finished epochs */
     int64_t epoch_pos;  /* batches done in the epoch in progress */
@@ -49,5 +56,10 @@ void nb_train_log_row(nb_train_state *s, int64_t epoch, double train_loss, doubl
                       double seconds);
 int nb_train_log_write(const nb_train_state *s);
 void nb_train_state_free(nb_train_state *s);
+/* An example's mean value and, for images of at least 8x8 (nd = 3), the mean of
+ * its edge ring (else -1): the statistics nb_train_input_stats summarizes. */
+void nb_input_brightness(int nd, const int64_t *shape, const uint8_t *u8, const float *f32, double *mean, double *edge);
+/* Fills s->input_mean, s->input_edge and their deviations from a data set. */
+void nb_train_input_stats(nb_train_state *s, const nb_dataset *d);
 
 #endif

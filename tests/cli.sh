@@ -93,6 +93,38 @@ cli_resume_matches_uninterrupted() {
     [[ -n $la && $la == "$lb" ]] || fail "resumed run differs: loss $la vs $lb"
 }
 
+# SIGINT or SIGTERM mid-epoch: the step finishes, the checkpoint is written,
+# the command says how to resume and exits 130 / 143; resumed, the run ends
+# where an uninterrupted one ends.
+cli_sigint_checkpoint_and_resume() {
+    local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --batch 100 --seed 9 --epochs 2)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" >/dev/null 2>&1 || { fail "run A"; return; }
+    local sig want
+    for sig in INT TERM; do
+        want=$([[ $sig == INT ]] && echo 130 || echo 143)
+        rm -f "$WORK/b.st"
+        "$NABLA" train "${common[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
+        local pid=$! rc i
+        # Signal it mid-epoch: once training has begun (its first line), plus a moment.
+        for ((i = 0; i < 100; i++)); do grep -q "^training" "$WORK/err" && break; sleep 0.1; done
+        sleep 0.5
+        kill -$sig $pid
+        wait $pid
+        rc=$?
+        ((rc == want)) || { fail "SIG$sig: exit status $rc, expected $want: $(tail -2 "$WORK/err")"; continue; }
+        grep -q "stopped by SIG$sig" "$WORK/err" && grep -q "nabla train --resume $WORK/b.st" "$WORK/err" ||
+            fail "SIG$sig message: $(tail -3 "$WORK/err")"
+        ls "$WORK"/b.st.tmp* >/dev/null 2>&1 && fail "SIG$sig left a temporary file"
+        "$NABLA" train --resume "$WORK/b.st" >/dev/null 2>"$WORK/err" || { fail "resume: $(tail -2 "$WORK/err")"; continue; }
+        "$NABLA" eval "$WORK/a.st" --data fashion-mnist --json 2>/dev/null >"$WORK/ea"
+        "$NABLA" eval "$WORK/b.st" --data fashion-mnist --json 2>/dev/null >"$WORK/eb"
+        local la lb
+        la=$(json_field test_loss "$WORK/ea")
+        lb=$(json_field test_loss "$WORK/eb")
+        [[ -n $la && $la == "$lb" ]] || fail "SIG$sig: resumed run differs: loss $la vs $lb"
+    done
+}
+
 # SIGKILL at any moment leaves the last checkpoint intact and resumable.
 cli_sigkill_keeps_checkpoint() {
     local delays=(0.7 1.9 3.1)
@@ -148,14 +180,17 @@ cli_csv_data() {
 }
 
 # Writes Fashion-MNIST test image I as an 8-bit gray PNG (Python's standard
-# library only: zlib and struct), so predict sees exactly what eval saw.
+# library only: zlib and struct), so predict sees exactly what eval saw;
+# fashion_png I OUT invert writes its negative (dark on light).
 fashion_png() {
-    python3 - "$FASHION/t10k-images-idx3-ubyte.gz" "$1" "$2" <<'PY'
+    python3 - "$FASHION/t10k-images-idx3-ubyte.gz" "$1" "$2" "${3:-}" <<'PY'
 import gzip, struct, sys, zlib
-src, index, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+src, index, out, invert = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "invert"
 with gzip.open(src) as f:
     f.seek(16 + 784 * index)
     pix = f.read(784)
+if invert:
+    pix = bytes(255 - p for p in pix)
 raw = b"".join(b"\x00" + pix[r * 28:(r + 1) * 28] for r in range(28))
 def chunk(t, d):
     return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
@@ -178,6 +213,13 @@ cli_predict() {
     grep -q "img1.png: 2 (Pullover)" "$WORK/out" || fail "image 1: $(sed -n 2p "$WORK/out")"
     "$NABLA" predict "$WORK/p.st" "$WORK/img0.png" --json >"$WORK/out" 2>/dev/null || fail "predict --json"
     grep -q '"class": 9' "$WORK/out" || fail "JSON: $(cat "$WORK/out")"
+    # Images like the training data pass without a word; an inverted one is flagged.
+    "$NABLA" predict "$WORK/p.st" "$WORK/img0.png" "$WORK/img1.png" >/dev/null 2>"$WORK/err"
+    [[ ! -s $WORK/err ]] || fail "warning on ordinary images: $(cat "$WORK/err")"
+    fashion_png 0 "$WORK/inv0.png" invert || { fail "could not write the inverted PNG"; return; }
+    "$NABLA" predict "$WORK/p.st" "$WORK/inv0.png" >/dev/null 2>"$WORK/err" || fail "predict of an inverted image failed"
+    grep -q "inv0.png: the edges' brightness .* above the training images'.*is it inverted" "$WORK/err" ||
+        fail "no inversion warning: $(cat "$WORK/err")"
     printf '[net]\ninput = 1x28x28\n' >"$WORK/notpng.png"
     expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/notpng.png" && expect_err "notpng.png"
     "$NABLA" plot "$ROOT/tests/data/log.csv" --out "$WORK/big.png" >/dev/null 2>&1 &&
@@ -190,6 +232,29 @@ cli_predict() {
 charrnn_corpus() {
     awk 'BEGIN { split("the quick brown fox jumps over the lazy dog|a stitch in time saves nine|all that glitters is not gold", s, "|");
                  for (i = 0; i < 400; i++) printf "%d: %s.\n", i % 50, s[i % 3 + 1] }' >"$1"
+}
+
+# SIGINT mid-run: the checkpoint holds every finished step, and the resumed
+# run ends with the uninterrupted run's weights (same validation bits/char).
+cli_charrnn_sigint_resume() {
+    charrnn_corpus "$WORK/c.txt"
+    local small=("$WORK/c.txt" --hidden 64 --seq 32 --batch 16 --steps 400 --eval-every 1000)
+    "$NABLA" charrnn train "${small[@]}" --out "$WORK/a.st" --json >"$WORK/a" 2>/dev/null || { fail "run A"; return; }
+    "$NABLA" charrnn train "${small[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
+    local pid=$! rc i
+    for ((i = 0; i < 100; i++)); do grep -q "^training" "$WORK/err" && break; sleep 0.1; done
+    sleep 0.3
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    ((rc == 130)) || { fail "exit status $rc, expected 130: $(tail -2 "$WORK/err")"; return; }
+    grep -q "nabla charrnn train $WORK/c.txt --resume $WORK/b.st" "$WORK/err" || fail "no resume hint: $(tail -2 "$WORK/err")"
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 400 --json >"$WORK/b" 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    local a b
+    a=$(json_field val_bpc "$WORK/a")
+    b=$(json_field val_bpc "$WORK/b")
+    [[ -n $a && $a == "$b" ]] || fail "resumed run differs: $a vs $b bits/char"
 }
 
 cli_charrnn_train_sample_eval() {
@@ -256,7 +321,7 @@ cli_charrnn_bad_input() {
     expect_fail "$NABLA" charrnn train "$WORK/short.txt" && expect_err "too few"
     expect_fail "$NABLA" charrnn train "$WORK/nowhere.txt" && expect_err "nowhere.txt"
     expect_fail "$NABLA" charrnn train --cell lstn && expect_err "lstn"
-    expect_fail "$NABLA" charrnn frobnicate && expect_err "unknown subcommand"
+    expect_fail "$NABLA" charrnn frobnicate && expect_err "unknown verb .frobnicate. (expected train, sample or eval)"
     # A model of another cell type, and a file that is no charrnn model at all.
     charrnn_corpus "$WORK/c.txt"
     "$NABLA" charrnn train "$WORK/c.txt" --cell gru --hidden 8 --seq 8 --batch 4 --steps 0 --out "$WORK/g.st" \
@@ -377,7 +442,7 @@ cli_linalg_solve_lstsq() {
     near "$(json_array x "$WORK/out")" 1 2
     npy "$WORK/c.npy" "3," 1 1 1
     expect_fail "$NABLA" linalg solve "$WORK/A.npy" "$WORK/c.npy" && expect_err "c.npy has 3 rows but .*A.npy has 2"
-    expect_fail "$NABLA" linalg solve "$WORK/A.npy" && expect_err "needs B.npy"
+    expect_fail "$NABLA" linalg solve "$WORK/A.npy" && expect_err "expected A.npy B.npy"
 }
 
 # Norms of (3, -4, 0); eq. 4.2 for diag(1, 4) and -diag(1, 4); definiteness.
@@ -522,9 +587,10 @@ cli_fit_svm_libsvm_letters() {
     grep -q "^Accuracy = " "$WORK/err" || fail "predict does not report the accuracy: $(cat "$WORK/err")"
     "$NABLA" fit svm "$WORK/tr" -t 0 -c 1 -v 5 >"$WORK/out" 2>&1 || { fail "fit svm -v 5: $(cat "$WORK/out")"; return; }
     grep -q "Cross Validation Accuracy = " "$WORK/out" || fail "no CV accuracy: $(cat "$WORK/out")"
-    "$NABLA" fit svm "$WORK/tr" -t 1 -d 2 -r 1 -g 0.5 -h 0 -m 1 -e 0.01 --json >"$WORK/out" 2>/dev/null || fail "polynomial kernel"
-    expect_fail "$NABLA" fit svm "$WORK/tr" -c -1 && expect_err "C (-c) must be > 0"
-    expect_fail "$NABLA" fit svm "$WORK/tr" -t 7 && expect_err "unknown kernel '7'"
+    "$NABLA" fit svm "$WORK/tr" -t 1 -d 2 -r 1 -g 0.5 --no-shrinking -m 1 -e 0.01 --json >"$WORK/out" 2>/dev/null ||
+        fail "polynomial kernel"
+    expect_fail "$NABLA" fit svm "$WORK/tr" -c -1 && expect_err "--C: expected a number > 0, got '-1'"
+    expect_fail "$NABLA" fit svm "$WORK/tr" -t 7 && expect_err "--kernel: expected linear, polynomial, rbf, sigmoid, 0, 1, 2 or 3, got '7'"
     expect_fail "$NABLA" fit tree "$WORK/tr" && expect_err "unknown model 'tree'"
 }
 
@@ -536,9 +602,9 @@ cli_fit_libsvm_errors() {
     printf '+1 1:0.5\n+1 1:nan\n' >"$WORK/nan"
     expect_fail "$NABLA" fit logreg "$WORK/nan" && expect_err "nan:2:6: value 'nan' is NaN"
     printf '1,2,0\n3,x,1\n' >"$WORK/bad.csv"
-    expect_fail "$NABLA" fit logreg "$WORK/bad.csv" && expect_err "bad.csv:2:3"
+    expect_fail "$NABLA" fit logreg "$WORK/bad.csv" && expect_err "bad.csv:2: column 2"
     printf 'a,b,y\n1,2,0\n3,4\n' >"$WORK/short.csv"
-    expect_fail "$NABLA" fit logreg "$WORK/short.csv" && expect_err "short.csv:3: 2 cells, expected 3"
+    expect_fail "$NABLA" fit logreg "$WORK/short.csv" && expect_err "short.csv:3: column 3 (y): row has 2 columns, the header has 3"
     [[ ! -e $WORK/x.st ]] || fail "a failed fit wrote a model"
 }
 
@@ -597,11 +663,105 @@ cli_fit_convert_fashion() {
     expect_fail "$NABLA" convert fashion-mnist --to arff --out "$WORK/x" && expect_err "expected libsvm, csv or npy"
 }
 
+# nabla fit's flags: -h is help (LIBSVM's shrinking is --[no-]shrinking), the
+# defaults that depend on the model are shown, LIBSVM's letters still work,
+# and a value out of range is named with its option.
+cli_fit_flags_help_and_letters() {
+    "$NABLA" fit -h >"$WORK/out" 2>"$WORK/err"
+    (($? == 0)) || fail "fit -h should exit 0: $(cat "$WORK/err")"
+    grep -q "^usage: nabla fit" "$WORK/out" || fail "fit -h prints no usage"
+    grep -q -- "--\[no-\]shrinking" "$WORK/out" || fail "fit -h lacks --[no-]shrinking"
+    grep -q -- "-c, --C" "$WORK/out" || fail "fit -h lacks the letter -c"
+    for f in --lr --max-iter --tol --k; do
+        grep -A1 -- "^  $f " "$WORK/out" | tr '\n' ' ' | grep -q "default" || fail "fit -h: $f shows no default"
+    done
+    "$NABLA" fit svm x.txt -h >/dev/null 2>&1 || fail "fit MODEL DATA -h should be help, not an error"
+    make_blobs_libsvm "$WORK/tr" 3 200
+    "$NABLA" fit svm "$WORK/tr" -c 10 -g 0.02 --out "$WORK/s.st" >"$WORK/out" 2>"$WORK/err" ||
+        { fail "fit svm -c 10 -g 0.02: $(cat "$WORK/err")"; return; }
+    grep -q "gamma 0.02" "$WORK/out" || fail "-g 0.02 not applied: $(cat "$WORK/out")"
+    "$NABLA" fit svm "$WORK/tr" --C 10 --no-shrinking --json >/dev/null 2>&1 || fail "--no-shrinking"
+    "$NABLA" fit svm "$WORK/tr" -g -1 >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "a range error should exit 2"
+    grep -q -- "--gamma: expected a number >= 0, got '-1'" "$WORK/err" || fail "range error: $(cat "$WORK/err")"
+    expect_fail "$NABLA" fit svm "$WORK/tr" -v 1 && expect_err "--folds: expected an integer in \[2, "
+    expect_fail "$NABLA" fit gmm "$WORK/tr" --k 0 && expect_err "--k: expected an integer in \[1, 1000000\], got '0'"
+    expect_fail "$NABLA" fit pca "$WORK/tr" --k 5 && expect_err "--k 5: expected at most the 2 features"
+    expect_fail "$NABLA" fit logreg "$WORK/tr" -v 3 && expect_err "--folds (-v) 3: cross-validation is for svm"
+    expect_fail "$NABLA" fit svm "$WORK/tr" --out "$WORK/s.txt" && expect_err "--out '$WORK/s.txt': expected a file name ending in .safetensors or .st"
+    # predict --out: a text file of predictions, its folder checked first.
+    "$NABLA" predict "$WORK/s.st" "$WORK/tr" --out "$WORK/pred.txt" 2>/dev/null || { fail "predict --out"; return; }
+    [[ $(wc -l <"$WORK/pred.txt") -eq 200 ]] || fail "predict --out should write 200 lines"
+    expect_fail "$NABLA" predict "$WORK/s.st" "$WORK/tr" --out "$WORK/no/such/p.txt" && expect_err "does not exist"
+    "$NABLA" predict "$WORK/s.st" -h | grep -q "MODEL from .nabla fit." || fail "predict FITMODEL -h: fit's predict help"
+}
+
+# Data files are recognized by content: what convert writes (FILE and
+# FILE.t, whatever their names) every command that takes data reads.
+cli_data_recognized_by_content() {
+    [[ -e $FASHION/t10k-labels-idx1-ubyte.gz ]] || return 0
+    local to
+    for to in csv libsvm npy; do
+        "$NABLA" convert fashion-mnist --to $to --train 300 --test 100 --out "$WORK/fm.$to" 2>"$WORK/err" ||
+            { fail "convert --to $to: $(cat "$WORK/err")"; continue; }
+        "$NABLA" train "$ROOT/examples/mlp.cfg" --data "$WORK/fm.$to" --steps 2 --out "$WORK/m.st" >/dev/null 2>"$WORK/err" ||
+            { fail "train on fm.$to: $(tail -2 "$WORK/err")"; continue; }
+        "$NABLA" eval "$WORK/m.st" --data "$WORK/fm.$to.t" --json >"$WORK/out" 2>"$WORK/err" ||
+            { fail "eval on fm.$to.t: $(cat "$WORK/err")"; continue; }
+        grep -q '"examples": 10,' "$WORK/out" || fail "eval on fm.$to.t: the last 10% of 100 rows: $(cat "$WORK/out")"
+        "$NABLA" fit logreg "$WORK/fm.$to" --test "$WORK/fm.$to.t" --max-iter 5 >/dev/null 2>"$WORK/err" ||
+            fail "fit on fm.$to with --test fm.$to.t: $(cat "$WORK/err")"
+    done
+    # The name does not matter; a folder of IDX files works for fit too.
+    cp "$WORK/fm.csv.t" "$WORK/renamed.dat"
+    "$NABLA" eval "$WORK/m.st" --data "$WORK/renamed.dat" >/dev/null 2>"$WORK/err" || fail "eval on renamed CSV: $(cat "$WORK/err")"
+    mkdir -p "$WORK/idxfolder"
+    cp "$FASHION"/t10k-* "$WORK/idxfolder/"
+    for f in images-idx3 labels-idx1; do cp "$FASHION/t10k-$f-ubyte.gz" "$WORK/idxfolder/train-$f-ubyte.gz"; done
+    "$NABLA" fit pca "$WORK/idxfolder" --k 2 --json >"$WORK/out" 2>"$WORK/err" || fail "fit on an IDX folder: $(cat "$WORK/err")"
+    grep -q '"test_loglik"' "$WORK/out" || fail "fit on a folder scores its test split: $(cat "$WORK/out")"
+    expect_fail "$NABLA" eval "$WORK/m.st" --data "$FASHION/t10k-labels-idx1-ubyte.gz" && expect_err "an IDX file holds images or labels, not both"
+}
+
+# A file of the wrong kind is named as such, not reported as a broken file of
+# the expected kind.
+cli_wrong_kind_of_file() {
+    printf 'notes about a run\nnothing more\n' >"$WORK/notes.st"
+    expect_fail "$NABLA" eval "$WORK/notes.st" --data fashion-mnist && expect_err "notes.st: not a nabla model file: it looks like text"
+    expect_fail "$NABLA" predict "$WORK/notes.st" "$WORK/x.png" && expect_err "notes.st: not a nabla model file: it looks like text"
+    make_blobs_libsvm "$WORK/tr" 4 60
+    "$NABLA" fit svm "$WORK/tr" --out "$WORK/svm.st" >/dev/null 2>&1 || { fail "fit svm"; return; }
+    expect_fail "$NABLA" eval "$WORK/svm.st" --data fashion-mnist && expect_err "svm.st: a model from nabla fit (svm), not a network: use nabla predict"
+    printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR' >"$WORK/pic.png"
+    expect_fail "$NABLA" predict "$WORK/svm.st" "$WORK/pic.png" && expect_err "pic.png: not a data file: it looks like a PNG image"
+    expect_fail "$NABLA" fit svm "$WORK/pic.png" && expect_err "pic.png: not a data file: it looks like a PNG image"
+    expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data "$WORK/svm.st" && expect_err "svm.st: not a data file: it looks like a model from nabla fit"
+    : >"$WORK/empty.csv"
+    expect_fail "$NABLA" fit svm "$WORK/empty.csv" && expect_err "empty.csv"
+    printf 'hello there\n' >"$WORK/hello.txt"
+    expect_fail "$NABLA" fit logreg "$WORK/hello.txt" && expect_err "hello.txt: not a data file: it looks like text"
+    # A truncated model is still a model, and its defect is reported as before.
+    head -c 100 "$WORK/svm.st" >"$WORK/cut.st"
+    expect_fail "$NABLA" eval "$WORK/cut.st" --data fashion-mnist && expect_err "cut.st: header length"
+}
+
+# nabla plot takes training logs: a model file or a data set's CSV is named.
+cli_plot_names_what_is_not_a_log() {
+    make_blobs_libsvm "$WORK/tr" 5 40
+    "$NABLA" fit svm "$WORK/tr" --out "$WORK/svm.st" >/dev/null 2>&1 || { fail "fit svm"; return; }
+    "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/net.st" >/dev/null 2>&1 || { fail "init"; return; }
+    expect_fail "$NABLA" plot "$WORK/net.st" --out "$WORK/p.png" && expect_err "net.st: not a training log: it looks like a nabla model file"
+    expect_fail "$NABLA" plot "$WORK/tr" --out "$WORK/p.png" && expect_err "tr: not a training log: it looks like LIBSVM text"
+    printf 'f1,f2,label\n0.5,1,3\n0.25,0,1\n' >"$WORK/data.csv"
+    expect_fail "$NABLA" plot "$WORK/data.csv" --out "$WORK/p.png" && expect_err "data.csv: not a training log: its columns (f1, f2, label)"
+    [[ ! -e $WORK/p.png ]] || fail "plot drew something that is not a log"
+}
+
 # --- nabla dqn ------------------------------------------------------------------
 
 # A short run on Catch learns from pixels; the model, the log, eval and play.
 cli_dqn_train_eval_play() {
-    "$NABLA" dqn train catch --steps 3000 --epsilon-steps 1500 --eval-episodes 50 --out "$WORK/catch.st" \
+    "$NABLA" dqn train catch --steps 3000 --epsilon-steps 1500 --episodes 50 --out "$WORK/catch.st" \
         --log "$WORK/catch.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "dqn train failed: $(tail -3 "$WORK/err")"; return; }
     local caught
     caught=$(json_field caught_fraction "$WORK/out")
@@ -624,10 +784,10 @@ cli_dqn_train_eval_play() {
 
 # CartPole and 2048 run end to end; 2048 reports the highest tiles.
 cli_dqn_cartpole_2048_short() {
-    "$NABLA" dqn train cartpole --steps 1500 --eval-episodes 10 --json >"$WORK/out" 2>"$WORK/err" ||
+    "$NABLA" dqn train cartpole --steps 1500 --episodes 10 --json >"$WORK/out" 2>"$WORK/err" ||
         { fail "cartpole train failed: $(tail -3 "$WORK/err")"; return; }
     grep -q '"full_episodes_fraction"' "$WORK/out" || fail "cartpole JSON lacks full_episodes_fraction"
-    "$NABLA" dqn train 2048 --steps 1500 --learn-start 500 --eval-episodes 10 --out "$WORK/g.st" --json >"$WORK/out" \
+    "$NABLA" dqn train 2048 --steps 1500 --learn-start 500 --episodes 10 --out "$WORK/g.st" --json >"$WORK/out" \
         2>"$WORK/err" || { fail "2048 train failed: $(tail -3 "$WORK/err")"; return; }
     grep -q '"highest_tile": {' "$WORK/out" || fail "2048 JSON lacks the highest-tile distribution"
     grep -q "highest tile" "$WORK/err" || fail "2048 report lacks the highest-tile table"
@@ -637,8 +797,8 @@ cli_dqn_cartpole_2048_short() {
 
 # The same seed gives the same run.
 cli_dqn_deterministic() {
-    "$NABLA" dqn train catch --steps 1200 --seed 5 --eval-episodes 20 --json >"$WORK/a" 2>/dev/null || { fail "run a"; return; }
-    "$NABLA" dqn train catch --steps 1200 --seed 5 --eval-episodes 20 --json >"$WORK/b" 2>/dev/null || { fail "run b"; return; }
+    "$NABLA" dqn train catch --steps 1200 --seed 5 --episodes 20 --json >"$WORK/a" 2>/dev/null || { fail "run a"; return; }
+    "$NABLA" dqn train catch --steps 1200 --seed 5 --episodes 20 --json >"$WORK/b" 2>/dev/null || { fail "run b"; return; }
     local a b
     a=$(json_field train_mean100 "$WORK/a")
     b=$(json_field train_mean100 "$WORK/b")
@@ -649,11 +809,11 @@ cli_dqn_deterministic() {
 cli_dqn_errors() {
     expect_fail "$NABLA" dqn train pong && expect_err "unknown environment 'pong'"
     expect_fail "$NABLA" dqn train cartpole --gamma 2 && expect_err "gamma"
-    expect_fail "$NABLA" dqn train cartpole --loss l1 && expect_err "huber or squared"
+    expect_fail "$NABLA" dqn train cartpole --loss l1 && expect_err "expected squared or huber, got .l1."
     expect_fail "$NABLA" dqn train cartpole --steps x && expect_err "expected an integer"
     printf '[net]\ninput = 4\n[dense]\nout = 3\n' >"$WORK/three.cfg"
     expect_fail "$NABLA" dqn train cartpole --net "$WORK/three.cfg" && expect_err "2 actions"
-    expect_fail "$NABLA" dqn frobnicate && expect_err "unknown subcommand"
+    expect_fail "$NABLA" dqn frobnicate && expect_err "unknown verb .frobnicate."
     "$NABLA" dqn >/dev/null 2>&1
     (($? == 2)) || fail "dqn without a subcommand should exit 2"
     printf 'not a model' >"$WORK/junk.st"
@@ -662,10 +822,171 @@ cli_dqn_errors() {
     expect_fail "$NABLA" dqn eval "$WORK/missing.st" && expect_err "missing.st"
     "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null || { fail "init"; return; }
     expect_fail "$NABLA" dqn eval "$WORK/mlp.st" && expect_err "not a DQN model"
-    "$NABLA" dqn train catch --steps 10 --eval-episodes 0 --out "$WORK/c.st" 2>/dev/null || { fail "tiny train"; return; }
+    "$NABLA" dqn train catch --steps 10 --episodes 0 --out "$WORK/c.st" 2>/dev/null || { fail "tiny train"; return; }
     head -c 300 "$WORK/c.st" >"$WORK/trunc.st"
     expect_fail "$NABLA" dqn eval "$WORK/trunc.st" && expect_err "trunc.st"
     expect_fail "$NABLA" dqn eval "$WORK/c.st" --episodes 0 && expect_err "episodes"
+    expect_fail "$NABLA" dqn eval "$WORK/c.st" --seed 4611686018427387850 --episodes 100 && expect_err "below 2^62"
+    # A run too short to learn says so instead of reporting an untrained network's scores.
+    "$NABLA" dqn train 2048 --steps 300 --episodes 5 >/dev/null 2>"$WORK/err" || fail "short 2048 run failed"
+    grep -q "warning: no learning update happened: the first comes after --learn-start" "$WORK/err" ||
+        fail "no warning for a run without updates: $(tail -2 "$WORK/err")"
+    expect_fail "$NABLA" dqn train cartpole --double on && expect_err "unexpected argument 'on'"
+}
+
+# --- issue 15: charrnn, hessian, stats, linalg, convert on the one flag machinery ----
+
+# -h, --help and `nabla help CMD [VERB]` print the help on stdout and exit 0; every --threads shows its default.
+cli_help_charrnn_hessian_stats_linalg_convert() {
+    local cmds=("charrnn train" "charrnn sample" "charrnn eval" hessian stats convert)
+    local v
+    for v in eig svd pinv rank det cond norms definite solve lstsq; do cmds+=("linalg $v"); done
+    local c
+    for c in "${cmds[@]}"; do
+        "$NABLA" $c -h >"$WORK/h1" 2>"$WORK/err" || fail "nabla $c -h exited $?"
+        "$NABLA" help $c >"$WORK/h2" 2>"$WORK/err" || fail "nabla help $c exited $?"
+        head -1 "$WORK/h1" | grep -q "^usage: nabla $c " || fail "nabla $c -h: $(head -1 "$WORK/h1")"
+        cmp -s "$WORK/h1" "$WORK/h2" || fail "nabla help $c differs from nabla $c -h"
+        if grep -q -- "--threads" "$WORK/h1"; then
+            tr -s ' \n' ' ' <"$WORK/h1" | grep -q -- "--threads N threads; 0: NABLA_THREADS if set, else [^;]*;.*(default" ||
+                fail "nabla $c -h: --threads without its default"
+        fi
+    done
+    "$NABLA" charrnn sample --help | tr -s ' \n' ' ' | grep -q "else 1: one character at a time is too small to share" ||
+        fail "charrnn sample --help does not say it defaults to 1 thread"
+    "$NABLA" charrnn train --help | grep -q -- "--grad-clip X .*(default 5)" || fail "charrnn train --help lacks --grad-clip"
+    "$NABLA" convert --help | grep -q -- "--pca K " || fail "convert --help should name --pca's value K"
+    # The verbs' lists: linalg lists rank, and every verb it lists exists.
+    "$NABLA" linalg --help >"$WORK/h1" || fail "linalg --help exited $?"
+    for v in $(awk '/^verbs:/ { on = 1; next } on && NF { print $1 }' "$WORK/h1"); do
+        "$NABLA" linalg "$v" --help >/dev/null 2>&1 || fail "linalg --help lists '$v', which has no help"
+    done
+    grep -q "^  rank " "$WORK/h1" || fail "linalg --help does not list rank"
+    "$NABLA" charrnn --help | grep -q "^  sample " || fail "charrnn --help does not list sample"
+    "$NABLA" charrnn >/dev/null 2>&1
+    (($? == 2)) || fail "charrnn without a verb should exit 2"
+}
+
+# Range errors name the option, the value and what is allowed (exit 2); --clip became --grad-clip.
+cli_charrnn_flags() {
+    expect_fail "$NABLA" charrnn train --hidden 0 && expect_err "--hidden: expected an integer in \[1, 65536\], got '0'"
+    "$NABLA" charrnn train --hidden 0 >/dev/null 2>&1
+    (($? == 2)) || fail "a range error should exit 2"
+    expect_fail "$NABLA" charrnn train --grad-clip -1 && expect_err "--grad-clip: expected a number >= 0, got '-1'"
+    expect_fail "$NABLA" charrnn sample x.st --temperature -0.5 && expect_err "--temperature: expected a number >= 0, got '-0.5'"
+    expect_fail "$NABLA" charrnn eval x.st --seq 0 && expect_err "--seq: expected an integer in \[1, 100000\], got '0'"
+    expect_fail "$NABLA" hessian x.st --data fashion-mnist --top 0 && expect_err "--top: expected an integer in \[1, 1000\], got '0'"
+    expect_fail "$NABLA" hessian x.st --data fashion-mnist --top 5 --max-iter 3 &&
+        expect_err "--max-iter: expected at least --top (5), got 3"
+    expect_fail "$NABLA" convert x.csv --to npy --out "$WORK/x.npy" --pca -2 && expect_err "--pca: expected an integer >= 0, got '-2'"
+    expect_fail "$NABLA" linalg pinv x.npy --rcond 0 && expect_err "--rcond: expected a number in (0, 1\], got '0'"
+    expect_fail "$NABLA" charrnn train --clip 1 && expect_err "unknown option '--clip' (did you mean --grad-clip?)"
+    expect_fail "$NABLA" charrnn train --cell lstn && expect_err "--cell: expected rnn, lstm or gru, got 'lstn'"
+    expect_fail "$NABLA" charrnn train --steps 5 --minutes 1 && expect_err "--steps 5 and --minutes 1 exclude each other"
+    # --grad-clip is applied: a bound no gradient reaches trains exactly as no clipping, a tiny one differently;
+    # the checkpoint keeps it for --resume.
+    charrnn_corpus "$WORK/c.txt"
+    local small=(--hidden 16 --seq 8 --batch 4 --steps 30 --eval-every 30 --json) a b c
+    "$NABLA" charrnn train "$WORK/c.txt" "${small[@]}" --grad-clip 0 >"$WORK/a" 2>/dev/null || { fail "train --grad-clip 0"; return; }
+    "$NABLA" charrnn train "$WORK/c.txt" "${small[@]}" --grad-clip 1e9 >"$WORK/b" 2>/dev/null || { fail "train --grad-clip 1e9"; return; }
+    "$NABLA" charrnn train "$WORK/c.txt" "${small[@]}" --grad-clip 1e-4 --out "$WORK/clip.st" >"$WORK/c" 2>/dev/null ||
+        { fail "train --grad-clip 1e-4"; return; }
+    a=$(json_field val_bpc "$WORK/a") b=$(json_field val_bpc "$WORK/b") c=$(json_field val_bpc "$WORK/c")
+    [[ -n $a && $a == "$b" ]] || fail "--grad-clip 1e9 ($b) should train as --grad-clip 0 ($a)"
+    [[ -n $c && $c != "$a" ]] || fail "--grad-clip 1e-4 ($c) trained as no clipping ($a)"
+    head -c 2000 "$WORK/clip.st" | grep -a -q '"nabla.clip":"0.0001"' || fail "the checkpoint does not keep --grad-clip"
+}
+
+# Every output path is checked before any work: the error is about the output, not the missing input after it.
+cli_outputs_checked_before_work() {
+    local nodir=$WORK/no/such/folder
+    expect_fail "$NABLA" linalg eig "$WORK/missing.npy" --out "$nodir/r" && expect_err "--out '$nodir/r': the folder"
+    expect_fail "$NABLA" linalg svd "$WORK/missing.npy" --out "$WORK" && expect_err "is a folder"
+    expect_fail "$NABLA" stats "$WORK/missing.csv" --out "$nodir/s" && expect_err "--out '$nodir/s': the folder"
+    expect_fail "$NABLA" convert "$WORK/missing.csv" --to csv --out "$nodir/x.csv" && expect_err "--out '$nodir/x.csv': the folder"
+    expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --out "$nodir/m.st" && expect_err "--out '$nodir/m.st': the folder"
+    expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --log "$nodir/m.csv" && expect_err "--log '$nodir/m.csv': the folder"
+    expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --out "$WORK/m.bin" && expect_err "ending in .safetensors or .st"
+    # convert writes FILE and FILE.t: a FILE.t that cannot be written stops it before loading, and FILE is not written.
+    mkdir -p "$WORK/tsplit.t"
+    expect_fail "$NABLA" convert fashion-mnist --to libsvm --out "$WORK/tsplit" && expect_err "tsplit.t': is a folder"
+    [[ ! -e $WORK/tsplit ]] || fail "convert wrote FILE although FILE.t cannot be written"
+    grep -q "wrote\|PCA" "$WORK/err" && fail "convert worked before checking FILE.t"
+    true
+}
+
+# The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
+cli_linalg_rank() {
+    # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.
+    npy "$WORK/R2.npy" "4, 4" 1 2 3 4 2 4 6 8 0 1 0 1 1 3 3 5
+    "$NABLA" linalg rank "$WORK/R2.npy" --json >"$WORK/out" 2>"$WORK/err" || { fail "rank: $(cat "$WORK/err")"; return; }
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 2 ]] || fail "rank of R2 is not 2: $(cat "$WORK/out")"
+    grep -q "of rank 2" "$WORK/err" || fail "summary lacks the rank: $(cat "$WORK/err")"
+    # The default tol: rcond = max(m, n) * FLT_EPSILON = 4 * 1.1920929e-07.
+    near "$(json_field rcond "$WORK/out")" 4.7683716e-07
+    # A wide 2 x 3 matrix of rank 1, the identity and the zero matrix.
+    npy "$WORK/W.npy" "2, 3" 1 2 3 2 4 6
+    "$NABLA" linalg rank "$WORK/W.npy" --json >"$WORK/out" 2>/dev/null || { fail "rank W"; return; }
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 1 ]] || fail "rank of W is not 1"
+    npy "$WORK/Z.npy" "2, 2" 0 0 0 0
+    "$NABLA" linalg rank "$WORK/Z.npy" --json >"$WORK/out" 2>/dev/null || { fail "rank Z"; return; }
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 0 ]] || fail "rank of the zero matrix is not 0"
+    # diag(1, 1e-3): rank 2 by default, 1 once --rcond exceeds 1e-3; the same cutoff as svd's rank.
+    npy "$WORK/D.npy" "2, 2" 1 0 0 0.001
+    "$NABLA" linalg rank "$WORK/D.npy" --json >"$WORK/out" 2>/dev/null || { fail "rank D"; return; }
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 2 ]] || fail "rank of diag(1, 1e-3) is not 2"
+    "$NABLA" linalg rank "$WORK/D.npy" --rcond 0.01 --json >"$WORK/out" 2>/dev/null || { fail "rank --rcond"; return; }
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 1 ]] || fail "rank with --rcond 0.01 is not 1"
+    "$NABLA" linalg svd "$WORK/D.npy" --rcond 0.01 --json >"$WORK/out" 2>/dev/null || { fail "svd --rcond"; return; }
+    [[ $(sed -n 's/.*"rank": \([0-9]*\).*/\1/p' "$WORK/out") == 1 ]] || fail "svd --rcond 0.01 disagrees with rank"
+    ls "$WORK"/D.*.npy 2>/dev/null | grep -q -v "D.[USV]t*.npy" && fail "rank wrote files"
+    expect_fail "$NABLA" linalg rank "$WORK/D.npy" "$WORK/D.npy" && expect_err "unexpected argument"
+    true
+}
+
+# The README's `nabla linalg eig` and `nabla stats` inputs: examples/data/make.sh writes them byte for byte.
+cli_examples_data() {
+    local d=$ROOT/examples/data
+    mkdir -p "$WORK/data"
+    sh "$d/make.sh" "$WORK/data" || { fail "make.sh failed"; return; }
+    cmp -s "$d/A.npy" "$WORK/data/A.npy" || fail "make.sh does not reproduce examples/data/A.npy"
+    cmp -s "$d/X.csv" "$WORK/data/X.csv" || fail "make.sh does not reproduce examples/data/X.csv"
+    # The 1-D Laplacian: eigenvalues 2 - 2 cos(k pi / 5).
+    "$NABLA" linalg eig "$d/A.npy" --out "$WORK/A" --json >"$WORK/out" 2>/dev/null || { fail "linalg eig A.npy"; return; }
+    near "$(json_array eigenvalues "$WORK/out")" 3.618034 2.618034 1.381966 0.381966
+    grep -q '"definiteness": "positive definite"' "$WORK/out" || fail "A.npy is not positive definite"
+    "$NABLA" stats "$d/X.csv" --json >"$WORK/out" 2>/dev/null || { fail "stats X.csv"; return; }
+    grep -q '"samples": 300, "variables": 4, "names": \["x", "y", "z", "w"\]' "$WORK/out" || fail "X.csv: $(head -c 200 "$WORK/out")"
+    local corr
+    corr=$(sed -n 's/.*"corr": \[\[\([^]]*\)\].*/\1/p' "$WORK/out" | tr -d ',')
+    awk -v c="$corr" 'BEGIN { split(c, r, " "); exit !(r[2] > 0.95 && r[3] > -0.2 && r[3] < 0.2 && r[4] < -0.99) }' ||
+        fail "X.csv correlations of x: $corr"
+}
+
+# --- nabla plot -------------------------------------------------------------------
+
+# The picture's format follows --out's extension (PNG, SVG, PDF); any other is
+# refused before any work, and a failed write leaves the earlier picture whole.
+cli_plot_formats() {
+    local log="$ROOT/tests/data/log.csv"
+    "$NABLA" plot "$log" --out "$WORK/c.svg" >/dev/null 2>"$WORK/err" || { fail "plot to SVG failed: $(cat "$WORK/err")"; return; }
+    [[ $(head -c 5 "$WORK/c.svg") == "<?xml" ]] && grep -q "<svg" "$WORK/c.svg" || fail "c.svg is not an SVG: $(head -c 40 "$WORK/c.svg")"
+    "$NABLA" plot "$log" --out "$WORK/c.pdf" >/dev/null 2>"$WORK/err" || { fail "plot to PDF failed: $(cat "$WORK/err")"; return; }
+    [[ $(head -c 5 "$WORK/c.pdf") == "%PDF-" ]] || fail "c.pdf is not a PDF"
+    expect_fail "$NABLA" plot "$log" --out "$WORK/c.gif" && expect_err "c.gif" && expect_err ".png, .svg or .pdf"
+    [[ ! -e $WORK/c.gif ]] || fail "a refused format wrote a file"
+    expect_fail "$NABLA" plot "$log" --out "$WORK/no-such-folder/c.png" && expect_err "no-such-folder"
+    # Without --out: the log's name with .png, checked like a given one.
+    cp "$log" "$WORK/run.csv"
+    "$NABLA" plot "$WORK/run.csv" >/dev/null 2>"$WORK/err" || { fail "default output: $(cat "$WORK/err")"; return; }
+    [[ $(head -c 4 "$WORK/run.png" | od -An -c | tr -d ' ') == "211PNG" ]] || fail "run.png is not a PNG"
+    "$NABLA" plot "$log" --width 50 >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "--width 50 should be a usage error (exit 2)"
+    expect_err "--width" && expect_err "'50'" && expect_err "\[200, 16384\]"
+    # A failed rename of the finished file leaves the earlier picture as it was.
+    cp "$WORK/c.svg" "$WORK/before.svg"
+    NABLA_FAULT=rename:1:EIO expect_fail "$NABLA" plot "$log" --out "$WORK/c.svg" --title other && expect_err "c.svg"
+    cmp -s "$WORK/c.svg" "$WORK/before.svg" || fail "a failed plot changed the earlier picture"
 }
 
 for t in $(declare -F | awk '{print $3}' | grep '^cli_'); do

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# run.sh — the whole test suite: the unit tests (build/nabla-tests) and the
-# command-line tests (tests/cli.sh), with one total at the end.
+# run.sh — the whole test suite: the unit tests (build/nabla-tests), the
+# command-line tests (tests/cli.sh), injected faults (tests/faults.sh), the
+# equation index (tests/equations.sh: docs/equations.md against the test
+# names) and the README's own commands (tests/readme.sh), with one total at
+# the end.
 set -u
 cd "$(dirname "$0")/.."
 export NABLA_THREADS=${NABLA_THREADS:-2}
@@ -10,7 +13,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 total_p=0 total_f=0 status=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for suite in "build/nabla-tests" "tests/cli.sh"; do
+for suite in "build/nabla-tests" "tests/cli.sh" "tests/faults.sh" "tests/equations.sh" "tests/readme.sh"; do
     echo "== $suite"
     $suite 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
