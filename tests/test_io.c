@@ -877,7 +877,7 @@ TEST(test_sniff_tells_every_kind) {
         {"empty", "", 0, NB_FILE_EMPTY},
         {"a.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, NB_FILE_PNG},
         {"a.jpg", "\xff\xd8\xff\xe0\0\x10JFIF", 10, NB_FILE_JPEG},
-        {"a.npy", "\x93NUMPY\x01\0v\0{'descr': '<f4'", 30, NB_FILE_NPY},
+        {"a.npy", "\x93NUMPY\x01\0v\0{'descr': '<f4'", 25, NB_FILE_NPY},
         {"idx3", "\0\0\x08\x03\0\0\0\x01\0\0\0\x1c\0\0\0\x1c", 16, NB_FILE_IDX},
         {"idx1", "\0\0\x08\x01\0\0\0\x02\x07\x03", 10, NB_FILE_IDX},
         {"train.csv", "epoch,train_loss,test_accuracy\n1,0.5,0.8\n", 0, NB_FILE_LOG},
