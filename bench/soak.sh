@@ -5,7 +5,7 @@
 # STEPS as RUNS (default 10) runs, each resumed from the last one's checkpoint,
 # which must end with the same weights (the same test loss to every printed
 # digit, and the same tensors byte for byte).
-# Prints the memory at 5% of the run and at its end, the growth between them,
+# Prints the memory at 10% of the run and at its end, the growth between them,
 # and whether the two routes agree; writes bench/out/soak_rss.csv (seconds,
 # rss_mb) and draws it as bench/out/soak_rss.png with `nabla plot`.
 # Usage: bench/soak.sh   Environment: STEPS, RUNS, THREADS (2), BUILD (build).
@@ -40,10 +40,12 @@ while kill -0 $pid 2>/dev/null; do
 done
 wait $pid || { echo "soak.sh: the long run failed: $(tail -2 "$tmp/a.err")" >&2; exit 1; }
 rows=$(($(wc -l <"$out/soak_rss.csv") - 1))
-early=$(awk -F, -v r="$rows" 'NR > 1 && NR - 1 >= r / 20 { print $2; exit }' "$out/soak_rss.csv")
+# The first samples fall before the data set is loaded: "early" is the first
+# sample at 10% of the run or later, past loading.
+early=$(awk -F, -v r="$rows" 'NR > 2 && NR - 1 >= r / 10 { print $2; exit }' "$out/soak_rss.csv")
 last=$(tail -1 "$out/soak_rss.csv" | cut -d, -f2)
 max=$(awk -F, 'NR > 1 && $2 > m { m = $2 } END { print m }' "$out/soak_rss.csv")
-echo "resident memory: ${early} MB at 5% of the run, ${last} MB at its end, ${max} MB at most ($rows samples over $((SECONDS - t0)) s)"
+echo "resident memory: ${early} MB at 10% of the run, ${last} MB at its end, ${max} MB at most ($rows samples over $((SECONDS - t0)) s)"
 "$nabla" plot "$out/soak_rss.csv" --out "$out/soak_rss.png" --title "nabla train, $STEPS MLP steps: resident memory (MB)" \
     >/dev/null 2>&1 && echo "plot: $out/soak_rss.png" || echo "(nabla plot could not draw $out/soak_rss.csv)"
 

@@ -1293,7 +1293,10 @@ static bool name_has(const char *name, const char *word) {
 /* Whether a table has a column a training log has (NB_CSV_LOG). */
 static bool log_columns(const nb_csv *c) {
     const char *x = c->names[0];
-    if ((name_has(x, "epoch") && strlen(x) == 5) || (name_has(x, "step") && strlen(x) == 4)) return true;
+    /* Logs over epochs, steps, or time (bench/soak.sh's resident memory). */
+    if ((name_has(x, "epoch") && strlen(x) == 5) || (name_has(x, "step") && strlen(x) == 4) ||
+        (name_has(x, "seconds") && strlen(x) == 7))
+        return true;
     for (int j = 0; j < c->ncols; j++)
         if (name_has(c->names[j], "loss") || name_has(c->names[j], "acc") || name_has(c->names[j], "return"))
             return true;
@@ -1460,8 +1463,8 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         for (int j = 0; j < c->ncols && k + 8 < sizeof cols; j++)
             k += (size_t)snprintf(cols + k, sizeof cols - k, "%s%s", j ? ", " : "", c->names[j]);
         if (k + 8 >= sizeof cols) snprintf(cols + sizeof cols - 8, 8, ", ...");
-        nb_error("%s: not a training log: its columns (%s) include no epoch or step first, and no loss, accuracy or "
-                 "return", what, cols);
+        nb_error("%s: not a training log: its columns (%s) include no epoch, step or seconds first, and no "
+                 "loss, accuracy or return", what, cols);
         goto fail;
     }
     return c;
