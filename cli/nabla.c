@@ -20,8 +20,11 @@ static int by_name(const void *a, const void *b) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: nabla COMMAND [ARGS...]   (nabla COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: nabla COMMAND [ARGS...]   (nabla help COMMAND, or nabla COMMAND --help, for its options)\n\n"
+               "commands:\n");
     for (int i = 0; i < ncmds; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "\nshared flags: --out FILE, --log LOG.csv, --json, --threads N (or NABLA_THREADS), --seed N;\n"
+               "switches are --x and --no-x; nabla --version prints the version\n");
 }
 
 /* OpenMP reads its wait settings once, when the runtime loads, before main.

@@ -473,4 +473,4 @@ out:
     return rc;
 }
 
-NB_COMMAND("train", cmd_train, "train a network described by NET.cfg (Fashion-MNIST, IDX, CSV)")
+NB_COMMAND("train", cmd_train, "train a network described by NET.cfg (Fashion-MNIST, IDX, CSV, LIBSVM, .npy)")
