@@ -238,7 +238,8 @@ charrnn_corpus() {
 # run ends with the uninterrupted run's weights (same validation bits/char).
 cli_charrnn_sigint_resume() {
     charrnn_corpus "$WORK/c.txt"
-    local small=("$WORK/c.txt" --hidden 64 --seq 32 --batch 16 --steps 400 --eval-every 1000)
+    # 2,500 steps: about 2.5 s, so that the signal lands mid-run on a fast machine too.
+    local small=("$WORK/c.txt" --hidden 64 --seq 32 --batch 16 --steps 2500 --eval-every 100000)
     "$NABLA" charrnn train "${small[@]}" --out "$WORK/a.st" --json >"$WORK/a" 2>/dev/null || { fail "run A"; return; }
     "$NABLA" charrnn train "${small[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
     local pid=$! rc i
@@ -249,7 +250,7 @@ cli_charrnn_sigint_resume() {
     rc=$?
     ((rc == 130)) || { fail "exit status $rc, expected 130: $(tail -2 "$WORK/err")"; return; }
     grep -q "nabla charrnn train $WORK/c.txt --resume $WORK/b.st" "$WORK/err" || fail "no resume hint: $(tail -2 "$WORK/err")"
-    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 400 --json >"$WORK/b" 2>"$WORK/err" ||
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 2500 --json >"$WORK/b" 2>"$WORK/err" ||
         { fail "resume: $(tail -2 "$WORK/err")"; return; }
     local a b
     a=$(json_field val_bpc "$WORK/a")
