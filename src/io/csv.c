@@ -1,0 +1,256 @@
+/* csv.c — numeric CSV tables with a header row: the training logs that
+ * `nabla plot` draws and the data files of `nabla train` and `nabla fit`.
+ * Every defect is reported with the file, line and column. */
+#include "io.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nb_csv_free(nb_csv *c) {
+    if (!c) return;
+    for (int k = 0; k < c->ncols; k++) free(c->names[k]);
+    free(c->names);
+    free(c->data);
+    free(c->lines);
+    free(c);
+}
+
+/* Cell boundaries after trimming spaces, tabs and a closing '\r'. */
+static void trim(const char **b, const char **e) {
+    while (*b < *e && (**b == ' ' || **b == '\t')) (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
+}
+
+/* Parses [b, e) as a number; empty is NaN (a value not measured that row).
+ * Returns 0 or -1. */
+static int parse_cell(const char *b, const char *e, double *v) {
+    if (b == e) {
+        *v = NAN;
+        return 0;
+    }
+    char tmp[64];
+    size_t n = (size_t)(e - b);
+    if (n >= sizeof tmp || memchr(b, 0, n)) return -1;
+    memcpy(tmp, b, n);
+    tmp[n] = 0;
+    char *end;
+    errno = 0;
+    *v = strtod(tmp, &end);
+    /* Overflow gives +-inf and underflow 0, both the nearest doubles: keep. */
+    return end == tmp + n ? 0 : -1;
+}
+
+/* Shows a cell in an error message: at most 32 bytes, printable only. */
+static const char *show_cell(const char *b, const char *e, char *buf, size_t n) {
+    size_t k = 0;
+    for (const char *p = b; p < e && k + 4 < n && k < 32; p++) buf[k++] = *p >= 32 && *p < 127 ? *p : '?';
+    if (e - b > 32) buf[k++] = '.', buf[k++] = '.';
+    buf[k] = 0;
+    return buf;
+}
+
+/* Case-insensitive "word occurs in name" (word in lower case). */
+static bool name_has(const char *name, const char *word) {
+    size_t n = strlen(word);
+    for (; *name; name++) {
+        size_t k = 0;
+        while (k < n && name[k] && (name[k] | 0x20) == word[k]) k++;
+        if (k == n) return true;
+    }
+    return false;
+}
+
+/* Whether a table has a column a training log has (NB_CSV_LOG). */
+static bool log_columns(const nb_csv *c) {
+    const char *x = c->names[0];
+    /* Logs over epochs, steps, or time (bench/soak.sh's resident memory). */
+    if ((name_has(x, "epoch") && strlen(x) == 5) || (name_has(x, "step") && strlen(x) == 4) ||
+        (name_has(x, "seconds") && strlen(x) == 7))
+        return true;
+    for (int j = 0; j < c->ncols; j++)
+        if (name_has(c->names[j], "loss") || name_has(c->names[j], "acc") || name_has(c->names[j], "return"))
+            return true;
+    return false;
+}
+
+/* strndup through the allocation seam. */
+static char *dup_n(const char *s, size_t n) {
+    char *d = nb__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) { return nb_csv_parse_ex(text, len, what, 0); }
+
+nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned flags) {
+    if (!what) what = "CSV";
+    /* Bytes of another kind are named, not parsed into odd cells; text that
+     * is not CSV goes on to the parser, which says which line is wrong. */
+    nb_file_kind kind = nb_sniff((const uint8_t *)text, len);
+    bool textual = kind == NB_FILE_CSV || kind == NB_FILE_LOG || kind == NB_FILE_TEXT || kind == NB_FILE_EMPTY;
+    if ((flags & NB_CSV_LOG) ? kind != NB_FILE_CSV && kind != NB_FILE_LOG : !textual) {
+        nb__wrong_kind(what, flags & NB_CSV_LOG ? "a training log" : "a CSV file", kind);
+        return NULL;
+    }
+    nb_csv *c = nb__calloc(1, sizeof *c);
+    if (!c) {
+        nb_error("%s: out of memory", what);
+        return NULL;
+    }
+    const char *p = text, *end = text + len;
+    int64_t line = 0, cap = 0;
+    char shown[40];
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        line++;
+        const char *lb = p, *le = eol;
+        p = eol < end ? eol + 1 : end;
+        trim(&lb, &le);
+        if (lb == le) continue; /* blank lines carry nothing */
+        bool data_first = false;
+        if (c->ncols == 0 && (flags & NB_CSV_HEADER_OPTIONAL)) {
+            /* No header when the first cell is a number: name columns 1..n. */
+            const char *ce = memchr(lb, ',', (size_t)(le - lb)), *hb = lb, *he = ce ? ce : le;
+            double v;
+            trim(&hb, &he);
+            data_first = hb != he && parse_cell(hb, he, &v) == 0;
+        }
+        if (c->ncols == 0 && data_first) {
+            int n = 1;
+            for (const char *q = lb; q < le; q++) n += *q == ',';
+            if (!(c->names = nb__calloc((size_t)n, sizeof(char *)))) {
+                nb_error("%s: out of memory", what);
+                goto fail;
+            }
+            for (int k = 0; k < n; k++) {
+                char nm[24];
+                snprintf(nm, sizeof nm, "column %d", k + 1);
+                if (!(c->names[k] = dup_n(nm, strlen(nm)))) {
+                    nb_error("%s: out of memory", what);
+                    goto fail;
+                }
+                c->ncols = k + 1;
+            }
+        } else if (c->ncols == 0) {
+            /* The header: one name per column. */
+            int n = 1;
+            for (const char *q = lb; q < le; q++) n += *q == ',';
+            c->names = nb__calloc((size_t)n, sizeof(char *));
+            if (!c->names) {
+                nb_error("%s: out of memory", what);
+                goto fail;
+            }
+            const char *cb = lb;
+            for (int k = 0; k < n; k++) {
+                const char *ce = memchr(cb, ',', (size_t)(le - cb));
+                if (!ce) ce = le;
+                const char *hb = cb, *he = ce;
+                trim(&hb, &he);
+                if (he - hb >= 2 && *hb == '"' && he[-1] == '"') hb++, he--; /* "quoted" names */
+                double v;
+                if (hb == he) {
+                    nb_error("%s:%lld: column %d: empty column name in the header row", what, (long long)line, k + 1);
+                    goto fail;
+                }
+                if (parse_cell(hb, he, &v) == 0 && (flags & NB_CSV_LOG)) {
+                    nb_error("%s: not a training log: line %lld holds numbers where a log has its header "
+                             "(epoch,... or step,...)", what, (long long)line);
+                    goto fail;
+                }
+                if (parse_cell(hb, he, &v) == 0) {
+                    nb_error("%s:%lld: column %d: expected a header row of column names, got the number '%s' "
+                             "(is the header missing?)", what, (long long)line, k + 1, show_cell(hb, he, shown, sizeof shown));
+                    goto fail;
+                }
+                if (!(c->names[k] = dup_n(hb, (size_t)(he - hb)))) {
+                    nb_error("%s: out of memory", what);
+                    goto fail;
+                }
+                c->ncols = k + 1;
+                cb = ce + 1;
+            }
+            continue;
+        }
+        if (c->nrows == cap) {
+            int64_t ncap = cap ? 2 * cap : 64;
+            if ((uint64_t)ncap * (uint64_t)c->ncols > SIZE_MAX / sizeof(double)) {
+                nb_error("%s:%lld: too many rows", what, (long long)line);
+                goto fail;
+            }
+            double *d = nb__realloc(c->data, sizeof(double) * (size_t)ncap * (size_t)c->ncols);
+            if (!d) {
+                nb_error("%s:%lld: out of memory", what, (long long)line);
+                goto fail;
+            }
+            c->data = d;
+            int64_t *ln = nb__realloc(c->lines, sizeof(int64_t) * (size_t)ncap);
+            if (!ln) {
+                nb_error("%s:%lld: out of memory", what, (long long)line);
+                goto fail;
+            }
+            c->lines = ln;
+            cap = ncap;
+        }
+        double *row = c->data + (size_t)c->nrows * (size_t)c->ncols;
+        const char *cb = lb;
+        int k = 0;
+        for (;; k++) {
+            const char *ce = memchr(cb, ',', (size_t)(le - cb));
+            if (!ce) ce = le;
+            if (k >= c->ncols) {
+                nb_error("%s:%lld: column %d: row has more than the %d columns of the header", what,
+                         (long long)line, k + 1, c->ncols);
+                goto fail;
+            }
+            const char *vb = cb, *ve = ce;
+            trim(&vb, &ve);
+            if (parse_cell(vb, ve, &row[k]) || ((flags & NB_CSV_FINITE) && !isfinite(row[k]))) {
+                nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
+                         c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));
+                goto fail;
+            }
+            if (ce == le) break;
+            cb = ce + 1;
+        }
+        if (k + 1 < c->ncols) {
+            nb_error("%s:%lld: column %d (%s): row has %d columns, the header has %d", what, (long long)line,
+                     k + 2, c->names[k + 1], k + 1, c->ncols);
+            goto fail;
+        }
+        c->lines[c->nrows++] = line;
+    }
+    if (c->ncols == 0) {
+        nb_error("%s: %s: expected a header row of column names", what, len ? "only blank lines" : "empty file");
+        goto fail;
+    }
+    if ((flags & NB_CSV_LOG) && !log_columns(c)) {
+        char cols[160];
+        size_t k = 0;
+        for (int j = 0; j < c->ncols && k + 8 < sizeof cols; j++)
+            k += (size_t)snprintf(cols + k, sizeof cols - k, "%s%s", j ? ", " : "", c->names[j]);
+        if (k + 8 >= sizeof cols) snprintf(cols + sizeof cols - 8, 8, ", ...");
+        nb_error("%s: not a training log: its columns (%s) include no epoch, step or seconds first, and no "
+                 "loss, accuracy or return", what, cols);
+        goto fail;
+    }
+    return c;
+fail:
+    nb_csv_free(c);
+    return NULL;
+}
+
+nb_csv *nb_csv_read(const char *path) { return nb_csv_read_ex(path, 0); }
+
+nb_csv *nb_csv_read_ex(const char *path, unsigned flags) {
+    size_t len;
+    uint8_t *buf = nb_read_file(path, &len);
+    if (!buf) return NULL;
+    nb_csv *c = nb_csv_parse_ex((const char *)buf, len, path, flags);
+    free(buf);
+    return c;
+}
