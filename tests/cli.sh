@@ -9,9 +9,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export NABLA_THREADS=${NABLA_THREADS:-2}
 FASHION=/usr/share/datasets/fashion-mnist
-passed=0 failed=0
+. "$ROOT/tests/lib.sh"
 
-fail() { echo "  FAIL $T: $*"; ok=0; }
 # expect_fail CMD...: must exit non-zero with a message on stderr, never a crash.
 expect_fail() {
     "$@" >"$WORK/out" 2>"$WORK/err"
@@ -24,13 +23,6 @@ expect_fail() {
 expect_err() { grep -q -- "$1" "$WORK/err" || fail "stderr lacks '$1': $(head -c 300 "$WORK/err")"; }
 json_field() { sed -n 's/.*"'"$1"'": \([-0-9.e]*\).*/\1/p' "$2" | tail -1; }
 
-run() {
-    local name=$1
-    T=$name ok=1
-    local t0=$SECONDS
-    "$name"
-    if ((ok)); then echo "ok   $name ($((SECONDS - t0)) s)"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
 
 # --- tests -------------------------------------------------------------------
 
@@ -990,10 +982,4 @@ cli_plot_formats() {
     cmp -s "$WORK/c.svg" "$WORK/before.svg" || fail "a failed plot changed the earlier picture"
 }
 
-for t in $(declare -F | awk '{print $3}' | grep '^cli_'); do
-    want=$(($# == 0))
-    for f in "$@"; do [[ $t == *$f* ]] && want=1; done
-    ((want)) && run "$t"
-done
-echo "$passed passed, $failed failed"
-((failed == 0))
+run_selected cli "$@"

@@ -14,16 +14,8 @@ trap 'rm -rf "$WORK"' EXIT
 export NABLA_THREADS=${NABLA_THREADS:-2}
 unset NABLA_FAULT
 FASHION=/usr/share/datasets/fashion-mnist
-passed=0 failed=0
+. "$ROOT/tests/lib.sh"
 
-fail() { echo "  FAIL $T: $*"; ok=0; }
-run() {
-    local name=$1
-    T=$name ok=1
-    local t0=$SECONDS
-    "$name"
-    if ((ok)); then echo "ok   $name ($((SECONDS - t0)) s)"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
 
 # calls OP FILE: how many calls of OP the run whose stderr is FILE made (from
 # the seam's report at exit).
@@ -165,10 +157,4 @@ faults_out_of_memory() {
     done
 }
 
-for t in $(declare -F | awk '{print $3}' | grep '^faults_'); do
-    want=$(($# == 0))
-    for f in "$@"; do [[ $t == *$f* ]] && want=1; done
-    ((want)) && run "$t"
-done
-echo "$passed passed, $failed failed"
-((failed == 0))
+run_selected faults "$@"

@@ -15,10 +15,7 @@ export NABLA_THREADS=${NABLA_THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 # The program must find the library through what pkg-config gave it, not the caller's environment.
 unset LD_LIBRARY_PATH LIBRARY_PATH CPATH C_INCLUDE_PATH PKG_CONFIG_PATH
-passed=0 failed=0
-
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; shift; for line in "$@"; do printf '%s\n' "$line" | sed 's/^/     /'; done; failed=$((failed + 1)); }
+. "$ROOT/tests/lib.sh"
 # check NAME CMD...: one test, passed when CMD exits 0; its output is shown when it fails.
 check() {
     local name=$1; shift
@@ -38,7 +35,7 @@ accuracy_line() {
 
 if ! make -C "$ROOT" --no-print-directory BUILD="$BUILD" install PREFIX="$PREFIX" >"$TMP/make.log" 2>&1; then
     bad "make install PREFIX=$PREFIX" "$(tail -20 "$TMP/make.log")"
-    echo "$passed passed, $failed failed"
+    summary
     exit 1
 fi
 ok "make install PREFIX=$PREFIX"
@@ -129,5 +126,4 @@ if [[ -z $(left "$STAGE") ]]; then ok "DESTDIR: uninstall leaves no file"; else
 check "make uninstall PREFIX=$PREFIX" make -C "$ROOT" --no-print-directory BUILD="$BUILD" uninstall PREFIX="$PREFIX"
 if [[ -z $(left "$PREFIX") ]]; then ok "uninstall leaves no file"; else bad "uninstall leaves no file" "$(left "$PREFIX")"; fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

@@ -14,7 +14,7 @@ README=${README:-$ROOT/README.md}
 TIMEOUT=${README_TIMEOUT:-120} # seconds per command; a longer one needs a rule below
 export NABLA_THREADS=${NABLA_THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-passed=0 failed=0
+. "$ROOT/tests/lib.sh"
 
 # The set-up commands at the top of the README, which this test does not run: the
 # package installation and the build (done already) and the test suite (which runs this test).
@@ -40,8 +40,6 @@ while IFS= read -r line; do
 done < <(rules)
 RULE_USED=()
 
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; shift; for line in "$@"; do printf '%s\n' "$line" | sed 's/^/     /'; done; failed=$((failed + 1)); }
 # excerpt FILE: FILE, or its first and last 4 lines when longer (a usage error's message comes first).
 excerpt() {
     if (($(wc -l <"$1") <= 8)); then cat "$1"; else head -4 "$1"; echo "..."; tail -4 "$1"; fi
@@ -130,5 +128,4 @@ for i in "${!RULE_PAT[@]}"; do
     [[ -n ${RULE_USED[$i]:-} ]] || echo "note: rule '${RULE_PAT[$i]}' matched no command"
 done
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary
