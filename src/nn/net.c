@@ -345,30 +345,31 @@ static int64_t pool_out(int64_t in, int k, int s, int p, int d) {
     return in + 2 * p < span ? 0 : (in + 2 * p - span) / s + 1;
 }
 
-static nb_tensor *new_param(int nd, const int64_t *shape) {
-    nb_tensor *t = nb_tensor_new(nd, shape);
-    nb_requires_grad(t, true);
-    return t;
-}
 
 /* Far beyond any network nabla trains (64 GiB of float32), and below where
  * element counts overflow: a description asking for more is refused. */
 #define NB_NET_MAX_PARAMS (INT64_C(1) << 34)
 
-/* Counts the parameters a layer is about to create before they are
+/* A layer's parameter, counted against the network's budget before it is
  * allocated, so that a description from a model file cannot make the loader
  * allocate more than the file holds (a 200-byte file asking for a 3 GB dense
- * layer), nor any description overflow a size. */
-static int count_params(const nb_net *net, const layer *L, int64_t *used, int nd, const int64_t *shape) {
+ * layer), nor any description overflow a size. NULL with an error if over. */
+static nb_tensor *new_param(const nb_net *net, const layer *L, int64_t *used, int nd, const int64_t *shape) {
     int64_t n = nb_shape_numel(nd, shape);
-    if (n < 0 || n > NB_NET_MAX_PARAMS - *used)
-        return nb_error("%s:%d: the network would have more than %lld parameters", net->file, L->line,
-                        (long long)NB_NET_MAX_PARAMS);
-    if (net->max_values && *used + n > net->max_values)
-        return nb_error("%s:%d: the network needs more parameters (%lld so far) than the %lld values the file holds",
-                        net->file, L->line, (long long)(*used + n), (long long)(net->max_values > 0 ? net->max_values : 0));
+    if (n < 0 || n > NB_NET_MAX_PARAMS - *used) {
+        nb_error("%s:%d: the network would have more than %lld parameters", net->file, L->line,
+                 (long long)NB_NET_MAX_PARAMS);
+        return NULL;
+    }
+    if (net->max_values && *used + n > net->max_values) {
+        nb_error("%s:%d: the network needs more parameters (%lld so far) than the %lld values the file holds",
+                 net->file, L->line, (long long)(*used + n), (long long)(net->max_values > 0 ? net->max_values : 0));
+        return NULL;
+    }
     *used += n;
-    return 0;
+    nb_tensor *t = nb_tensor_new(nd, shape);
+    nb_requires_grad(t, true);
+    return t;
 }
 
 int nb__net_build_within(nb_net *net, int64_t max_values) {
@@ -408,22 +409,19 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
         switch (L->k) {
         case L_DENSE: {
             int64_t in = nb_shape_numel(nd, s);
-            if (count_params(net, L, &used, 2, (int64_t[]){L->out, in}) || count_params(net, L, &used, 1, &L->out))
-                return -1;
             /* A dense layer after a conv flattens in C,H,W order, as PyTorch's flatten does. */
-            L->w = new_param(2, (int64_t[]){L->out, in});
-            L->b = new_param(1, (int64_t[]){L->out});
+            if (!(L->w = new_param(net, L, &used, 2, (int64_t[]){L->out, in})) ||
+                !(L->b = new_param(net, L, &used, 1, &L->out)))
+                return -1;
             nd = 1;
             s[0] = L->out;
             break;
         }
         case L_CONV:
             if (nd != 3) return nb_error("%s:%d: [conv2d] needs a C x H x W input, got %d dimension(s)", net->file, L->line, nd);
-            if (count_params(net, L, &used, 4, (int64_t[]){L->out, s[0], L->kernel, L->kernel}) ||
-                count_params(net, L, &used, 1, &L->out))
+            if (!(L->w = new_param(net, L, &used, 4, (int64_t[]){L->out, s[0], L->kernel, L->kernel})) ||
+                !(L->b = new_param(net, L, &used, 1, &L->out)))
                 return -1;
-            L->w = new_param(4, (int64_t[]){L->out, s[0], L->kernel, L->kernel});
-            L->b = new_param(1, (int64_t[]){L->out});
             s[1] = pool_out(s[1], L->kernel, L->stride, L->pad, L->dil);
             s[2] = pool_out(s[2], L->kernel, L->stride, L->pad, L->dil);
             s[0] = L->out;
@@ -443,8 +441,7 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
             break;
         case L_PRELU:
             /* One slope per channel (axis 1), as nn.PReLU(num_parameters=C). */
-            if (count_params(net, L, &used, 1, s)) return -1;
-            L->w = new_param(1, (int64_t[]){s[0]});
+            if (!(L->w = new_param(net, L, &used, 1, s))) return -1;
             nb_fill(L->w, L->prelu_init);
             break;
         default: break;
