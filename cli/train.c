@@ -359,27 +359,24 @@ static int cmd_train(int argc, char **argv) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
-        for (int k = 0; k < c.nflags; k++) {
-            nb_flag *f = &flags[k];
-            if (f->given) continue;
-#define KEEP(flag, var, val) if (!strcmp(f->name, flag)) var = val
-            KEEP("--epochs", epochs, s->epochs);
-            KEEP("--batch", batch, s->batch);
-            KEEP("--lr", lr, s->lr);
-            KEEP("--optim", optim, s->optim);
-            KEEP("--schedule", schedule, s->schedule);
-            KEEP("--momentum", momentum, s->momentum);
-            KEEP("--nesterov", nesterov, s->nesterov);
-            KEEP("--weight-decay", wd, s->weight_decay);
-            KEEP("--l1-activation", l1, s->l1_activation);
-            KEEP("--adversarial", adv, s->adversarial);
-            KEEP("--seed", seed, (long)s->seed);
-            KEEP("--steps", steps, s->max_steps);
-            KEEP("--shuffle", shuffle, s->shuffle);
-            KEEP("--data", data, s->data);
-            KEEP("--log", log, s->log);
+#define KEEP(flag, var, val) \
+    if (!nb_cli_flag(&c, flag)->given) var = val
+        KEEP("--epochs", epochs, s->epochs);
+        KEEP("--batch", batch, s->batch);
+        KEEP("--lr", lr, s->lr);
+        KEEP("--optim", optim, s->optim);
+        KEEP("--schedule", schedule, s->schedule);
+        KEEP("--momentum", momentum, s->momentum);
+        KEEP("--nesterov", nesterov, s->nesterov);
+        KEEP("--weight-decay", wd, s->weight_decay);
+        KEEP("--l1-activation", l1, s->l1_activation);
+        KEEP("--adversarial", adv, s->adversarial);
+        KEEP("--seed", seed, (long)s->seed);
+        KEEP("--steps", steps, s->max_steps);
+        KEEP("--shuffle", shuffle, s->shuffle);
+        KEEP("--data", data, s->data);
+        KEEP("--log", log, s->log);
 #undef KEEP
-        }
     }
     if (!data) {
         rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
