@@ -49,6 +49,17 @@ int nb_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void nb_clear_error(void);
 /* Prints "nabla: <op>: <message>" to stderr and aborts: for programmer errors. */
 _Noreturn void nb_fatal(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Running out of memory where there is no way back (a parameter made by
+ * nb_tensor_new, a block of the step arena) is not a bug, so it does not abort:
+ * it calls the out-of-memory handler with the operation and the bytes asked
+ * for. The default prints "nabla: out of memory: <op> needs <size>" with a hint
+ * (a smaller batch or model) and exits with status 1. A program that embeds
+ * the library may install its own (to save work, or to longjmp back to a
+ * point where it can give up cleanly); a handler must not return: if it does,
+ * the program aborts. nb_set_oom_handler(NULL) restores the default; returns
+ * the previous handler. */
+typedef void (*nb_oom_handler)(const char *op, size_t bytes);
+nb_oom_handler nb_set_oom_handler(nb_oom_handler handler);
 
 /* ------------------------------------------------------------------------ */
 /* Threads and random numbers                                                */
@@ -1532,6 +1543,33 @@ bool nb_classic_is_model(const struct nb_safetensors *st);
 void nb_classic_free(nb_classic *m);
 /* The number of features the model takes. */
 int64_t nb_classic_features(const nb_classic *m);
+
+/* ------------------------------------------------------------------------ */
+/* Audio and speech data                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_audio { float *x; int64_t n; int rate; } nb_audio;   /* mono samples in [-1, 1] */
+/* WAV, FLAC, OGG (anything libsndfile reads), mixed to mono, resampled with libsamplerate to rate
+ * (0 keeps the file's rate). 0, or -1 with nb_errmsg() naming the file: empty, truncated, corrupt,
+ * unsupported, too long. */
+int  nb_audio_read(const char *path, int rate, nb_audio *out);
+int  nb_audio_parse(const uint8_t *buf, size_t len, const char *what, int rate, nb_audio *out); /* fuzzers */
+int  nb_audio_write(const char *path, const float *x, int64_t n, int rate); /* 16-bit PCM .wav, atomic; other ext: error */
+void nb_audio_free(nb_audio *a);
+#define NB_FEATURE_HOP 256   /* samples per feature frame at 16 kHz (16 ms) */
+/* Log-mel spectrogram through FFTW (window 1024, Hann, hop NB_FEATURE_HOP, n_mels bands (80 default),
+ * HTK or Slaney mel scale — say which), persistent [frames, n_mels], frames = ceil(n / hop).
+ * nabla uses the HTK scale, mel(f) = 2595 log10(1 + f / 700), triangles of peak 1 from 0 Hz to
+ * rate / 2; frame t is centred on sample t * hop (zeros outside the signal); the value is
+ * ln(max(1e-5, sum of the band's |STFT| magnitudes)). n_mels <= 0 means 80. NULL with nb_errmsg()
+ * for n < 1, rate < 1000 or n_mels > 512. */
+nb_tensor *nb_logmel(const float *x, int64_t n, int rate, int n_mels);
+/* A speech data folder: manifest.csv (file,speaker,text,split) as the corpus builder writes, or one
+ * sub-folder of audio files per speaker (split: held-out clips chosen by a hash of the file name). */
+typedef struct nb_speech_clip { char *path; int speaker; int split; /* 0 train, 1 valid, 2 test */ char *text; char *phones; /* .npy of [frames, n_phones] or NULL */ } nb_speech_clip;
+typedef struct nb_speech_set { nb_speech_clip *clips; int n; char **speakers; int nspeakers; int n_phones; } nb_speech_set;
+int  nb_speech_open(const char *dir, nb_speech_set *out);
+void nb_speech_free(nb_speech_set *s);
 
 #ifdef __cplusplus
 }

@@ -402,3 +402,30 @@ TEST(test_arena_does_not_grow_over_10000_steps) {
     nb_tensor_free(b);
     nb_tensor_free(x);
 }
+
+/* Out of memory where there is no way back goes to the handler, not to
+ * abort(): here one that jumps back, as a program embedding the library may. */
+#include <setjmp.h>
+static jmp_buf oom_jump;
+static char oom_op[64];
+static size_t oom_bytes;
+static void jump_back(const char *op, size_t bytes) {
+    snprintf(oom_op, sizeof oom_op, "%s", op);
+    oom_bytes = bytes;
+    longjmp(oom_jump, 1);
+}
+TEST(test_out_of_memory_calls_the_handler) {
+    nb_oom_handler old = nb_set_oom_handler(jump_back);
+    int64_t shape[2] = {(int64_t)1 << 21, (int64_t)1 << 21}; /* 2^42 floats: 16 TiB */
+    volatile int reached = 0;
+    if (!setjmp(oom_jump)) {
+        nb_tensor *t = nb_tensor_new(2, shape);
+        reached = 1; /* not reached: no machine here has 16 TiB */
+        nb_tensor_free(t);
+    }
+    CHECK(!reached);
+    CHECK(strcmp(oom_op, "a tensor") == 0);
+    CHECK(oom_bytes == ((size_t)1 << 44));
+    CHECK(nb_set_oom_handler(old) == jump_back);
+    CHECK(nb_set_oom_handler(NULL) != jump_back); /* NULL restores the default */
+}

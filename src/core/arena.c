@@ -26,9 +26,12 @@ static _Thread_local nb_arena *current = &default_arena;
 
 static block *block_new(size_t cap) {
     block *b = malloc(sizeof *b);
-    if (!b) nb_fatal("arena", "out of memory (%zu bytes)", cap);
+    if (!b) nb__oom("the step arena", sizeof *b);
     b->mem = aligned_alloc(ALIGN, (cap + ALIGN - 1) / ALIGN * ALIGN);
-    if (!b->mem) nb_fatal("arena", "out of memory (%zu bytes)", cap);
+    if (!b->mem) {
+        free(b);
+        nb__oom("the step arena", cap);
+    }
     b->next = NULL;
     b->cap = cap;
     b->used = 0;
@@ -37,7 +40,7 @@ static block *block_new(size_t cap) {
 
 nb_arena *nb_arena_new(void) {
     nb_arena *a = calloc(1, sizeof *a);
-    if (!a) nb_fatal("arena", "out of memory");
+    if (!a) nb__oom("a step arena", sizeof *a);
     return a;
 }
 

@@ -26,3 +26,29 @@ _Noreturn void nb_fatal(const char *op, const char *fmt, ...) {
     fputc('\n', stderr);
     abort();
 }
+
+/* --- out of memory ------------------------------------------------------ */
+
+static void default_oom(const char *op, size_t bytes) {
+    double mib = (double)bytes / (1 << 20);
+    fflush(stdout);
+    if (mib >= 1024)
+        fprintf(stderr, "nabla: out of memory: %s needs %.1f GiB; try a smaller --batch or model\n", op, mib / 1024);
+    else
+        fprintf(stderr, "nabla: out of memory: %s needs %.1f MiB; try a smaller --batch or model\n", op, mib);
+    exit(1);
+}
+
+static nb_oom_handler oom_handler = default_oom;
+
+nb_oom_handler nb_set_oom_handler(nb_oom_handler handler) {
+    nb_oom_handler old = oom_handler;
+    oom_handler = handler ? handler : default_oom;
+    return old;
+}
+
+_Noreturn void nb__oom(const char *op, size_t bytes) {
+    oom_handler(op, bytes);
+    fprintf(stderr, "nabla: %s: the out-of-memory handler returned\n", op);
+    abort();
+}

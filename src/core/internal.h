@@ -79,6 +79,8 @@ static inline void nb__shape_copy(int64_t *dst, const int64_t *src, int n) {
 int nb__axis(const char *op, const nb_tensor *x, int axis);
 /* Fatal shape error naming the op and both shapes. */
 _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tensor *b, const char *why);
+/* Out of memory with no way back: calls the handler of nb_set_oom_handler. */
+_Noreturn void nb__oom(const char *op, size_t bytes);
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */
 int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int64_t *out);
 

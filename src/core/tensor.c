@@ -34,7 +34,8 @@ static void set_shape(nb_tensor *t, int ndim, const int64_t *shape, int64_t n) {
 
 /* A zeroed persistent tensor, or NULL with an error. Only the readers'
  * allocations (seam true) go through the fault seam: they have a way back,
- * while nb_tensor_new stops the program and so is never made to fail. */
+ * while nb_tensor_new calls the out-of-memory handler (nb__oom), which ends
+ * the program, and so is never made to fail. */
 static nb_tensor *tensor_alloc(int ndim, const int64_t *shape, bool seam) {
     int64_t n = checked_numel("tensor_new", ndim, shape);
     nb_tensor *t = seam ? nb__calloc(1, sizeof *t) : calloc(1, sizeof *t);
@@ -55,7 +56,7 @@ nb_tensor *nb__tensor_try_new(int ndim, const int64_t *shape) { return tensor_al
 
 nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
     nb_tensor *t = tensor_alloc(ndim, shape, false);
-    if (!t) nb_fatal("tensor_new", "%s", nb_errmsg());
+    if (!t) nb__oom("a tensor", (size_t)checked_numel("tensor_new", ndim, shape) * sizeof(float));
     return t;
 }
 
