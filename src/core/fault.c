@@ -2,6 +2,7 @@
  * file system calls and allocations that can fail at a chosen call. */
 #include "fault.h"
 #include "internal.h"
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -75,7 +76,28 @@ static int parse_spec(const char *spec, fault *out) {
     return 0;
 }
 
+/* cJSON allocates on its own (parsing a model file's metadata, building the
+ * JSON a checkpoint stores): under injected faults its allocations count as
+ * "alloc" calls too, so that the matrices reach its failures. The hooks are
+ * process-wide, which is why they are installed only once faults are armed
+ * (a test), never in a normal run. */
+static _Thread_local bool cjson_failed;
+static void *cjson_malloc(size_t n) {
+    void *p = nb__malloc(n);
+    if (!p) cjson_failed = true;
+    return p;
+}
+static void hook_cjson(void) { cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = cjson_malloc, .free_fn = free}); }
+
+bool nb__cjson_out_of_memory(void) {
+    bool failed = cjson_failed;
+    cjson_failed = false;
+    return failed;
+}
+
 static void arm(const fault *f) {
+    static pthread_once_t hooked = PTHREAD_ONCE_INIT;
+    pthread_once(&hooked, hook_cjson);
     atomic_store(&armed, false);
     memcpy(faults, f, sizeof faults);
     for (int i = 0; i < NB_FAULT_NOPS; i++) atomic_store(&calls[i], 0);

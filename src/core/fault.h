@@ -27,6 +27,7 @@
 #ifndef NB_FAULT_H
 #define NB_FAULT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -58,5 +59,9 @@ void *nb__malloc(size_t n);
 void *nb__calloc(size_t n, size_t size);
 void *nb__realloc(void *p, size_t n);
 void *nb__aligned_alloc(size_t align, size_t n);
+/* Whether one of cJSON's allocations failed (under injected faults) since the
+ * last call; clears the flag. cJSON reports such a failure as a parse error,
+ * which a reader must not pass on as "not valid JSON". */
+bool nb__cjson_out_of_memory(void);
 
 #endif

@@ -262,7 +262,12 @@ nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
     memcpy(text, h, hlen);
     text[hlen] = 0;
     const char *end = NULL;
+    nb__cjson_out_of_memory();
     root = cJSON_ParseWithLengthOpts(text, hlen, &end, 0);
+    if (!root && nb__cjson_out_of_memory()) {
+        nb_error("%s: out of memory parsing the %llu-byte header", what, (unsigned long long)hlen);
+        goto fail;
+    }
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         long long off = at && at >= text && at <= text + hlen ? (long long)(at - text) + 8 : 8;
