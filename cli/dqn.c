@@ -123,13 +123,80 @@ static void tb_add(textbuf *t, const char *s) {
     t->len += n;
 }
 
-static int save(const char *cmd, nb_dqn *d, const char *out, int64_t episodes, double mean100) {
+/* The running window of the last 100 training episodes' returns. */
+typedef struct {
+    double ret[100], sum;
+    int64_t episodes;
+} window;
+
+static double window_mean(const window *w);
+
+static double window_add(window *w, double ret) {
+    int k = (int)(w->episodes % 100);
+    w->sum += ret - w->ret[k];
+    w->ret[k] = ret;
+    w->episodes++;
+    return window_mean(w);
+}
+
+static double window_mean(const window *w) {
+    return w->episodes ? w->sum / (double)(w->episodes < 100 ? w->episodes : 100) : 0;
+}
+
+/* Writes the model; with state (a run not yet over), as a checkpoint that
+ * --resume continues, the window of returns included. */
+static int save(const char *cmd, nb_dqn *d, const char *out, const window *w, bool state) {
     if (!out) return 0;
-    char e[32], m[32];
-    snprintf(e, sizeof e, "%lld", (long long)episodes);
-    snprintf(m, sizeof m, "%.6g", mean100);
-    const char *keys[] = {"nabla.dqn.episodes", "nabla.dqn.mean100"}, *vals[] = {e, m};
-    if (nb_dqn_save(d, out, keys, vals, 2)) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    char e[32], m[32], last[100 * 26];
+    snprintf(e, sizeof e, "%lld", (long long)w->episodes);
+    snprintf(m, sizeof m, "%.6g", window_mean(w));
+    size_t off = 0;
+    for (int i = 0; i < 100; i++) off += (size_t)snprintf(last + off, sizeof last - off, i ? " %.17g" : "%.17g", w->ret[i]);
+    const char *keys[] = {"nabla.dqn.episodes", "nabla.dqn.mean100", "nabla.dqn.last100"}, *vals[] = {e, m, last};
+    if (state ? nb_dqn_checkpoint(d, out, keys, vals, 3) : nb_dqn_save(d, out, keys, vals, 2))
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    return 0;
+}
+
+/* The window as a checkpoint stored it. */
+static int window_read(const nb_safetensors *st, const char *path, window *w) {
+    const char *e = nb_st_meta(st, "nabla.dqn.episodes"), *s = nb_st_meta(st, "nabla.dqn.last100");
+    char *end;
+    *w = (window){{0}, 0, 0};
+    if (!e || !s || (w->episodes = strtoll(e, &end, 10)) < 0 || *end)
+        return nb_error("%s: the checkpoint's episode count or last100 is missing or malformed", path);
+    for (int i = 0; i < 100; i++) {
+        w->ret[i] = strtod(s, &end);
+        if (end == s || (i < 99 && *end != ' ') || (i == 99 && *end)) return nb_error("%s: 'nabla.dqn.last100' is malformed", path);
+        s = end;
+    }
+    int64_t n = w->episodes < 100 ? w->episodes : 100;
+    for (int i = 0; i < n; i++) w->sum += w->ret[i];
+    return 0;
+}
+
+/* The log of a resumed run: the rows of the steps the checkpoint holds (a
+ * later save of the log may have added rows past it). */
+static int log_resume(const char *log, int64_t step, const char *header, textbuf *csv) {
+    size_t len;
+    char *text = (char *)nb_read_file(log, &len);
+    if (!text) return -1;
+    size_t hl = strlen(header);
+    if (len < hl || memcmp(text, header, hl)) {
+        free(text);
+        return nb_error("%s: not this run's log (its first line is not '%.*s')", log, (int)hl - 1, header);
+    }
+    tb_add(csv, header);
+    for (char *p = text + hl; p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        if (!nl) break; /* a last line without its newline was never finished */
+        *nl = 0;
+        if (strtoll(p, NULL, 10) > step) break;
+        tb_add(csv, p);
+        tb_add(csv, "\n");
+        p = nl + 1;
+    }
+    free(text);
     return 0;
 }
 
@@ -154,13 +221,16 @@ static void preset_text(char *buf, size_t n) {
     }
 }
 
+static int train_run(const char *cmd, const char *resume, const char *env, const nb_dqn_opts *opts, const char *cfg,
+                     const char *out, const char *log, long eval_episodes, bool json);
+
 static int train(int argc, char **argv) {
     const char *cmd = "dqn train";
     /* Flags left out take the game's tuned preset (.given says which were set). */
     long steps = 0, seed = 1, buffer = 0, batch = 0, eps_steps = 0, target_every = 0, learn_start = 0, train_every = 0,
          select_every = 0, select_episodes = 0, eval_episodes = 100, threads = 0;
     double lr = 0, lr_end = 0, gamma = 0, eps_start = 1, eps_end = 0, reward_scale = 0, grad_clip = 0;
-    const char *out = NULL, *log = NULL, *loss = "squared", *netfile = NULL, *reward = "raw";
+    const char *out = NULL, *log = NULL, *loss = "squared", *netfile = NULL, *reward = "raw", *resume = NULL;
     bool dbl = false, augment = false, json = false;
 #define PRESET .def = "per game"
     nb_flag flags[] = {
@@ -195,6 +265,8 @@ static int train(int argc, char **argv) {
         {"--select-episodes", NB_FLAG_INT, &select_episodes, "held-out episodes of each such check", .range = "[1, 100000]",
          PRESET},
         {"--net", NB_FLAG_STR, &netfile, "Q-network description instead of the built-in one", .meta = "NET.cfg"},
+        {"--resume", NB_FLAG_STR, &resume, "continue the run a checkpoint of --out holds (written at every tenth and "
+                                           "on an interrupt) with its settings", .meta = "MODEL"},
         {"--episodes", NB_FLAG_INT, &eval_episodes, "greedy evaluation episodes played after training; 0: none",
          .range = "[0, 100000]"},
         NB_FLAG_THREADS(&threads, "1 (a step is a chain of tiny kernels)"),
@@ -206,10 +278,24 @@ static int train(int argc, char **argv) {
     char about[2048];
     preset_text(about, sizeof about);
     nb_cli c = {.cmd = cmd, .args = "cartpole|2048|catch ", .about = about, .flags = flags,
-                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 0, .max_pos = 1};
     const char *pos[1];
     int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
+    if (!resume && npos != 1) return nb_cli_usage_error(&c, "expected the game: cartpole, 2048 or catch (or --resume MODEL)");
+    if (resume) {
+        /* The run goes on exactly as it began: its settings are the checkpoint's. */
+        static const char *const free_flags[] = {"--resume", "--out", "--log", "--episodes", "--threads", "--json"};
+        for (int i = 0; i < c.nflags; i++) {
+            bool allowed = false;
+            for (size_t k = 0; k < sizeof free_flags / sizeof *free_flags; k++) allowed |= !strcmp(flags[i].name, free_flags[k]);
+            if (flags[i].given && !allowed)
+                return nb_cli_usage_error(&c, "%s: a resumed run keeps the settings it began with; with --resume give "
+                                              "only --out, --log, --episodes, --threads or --json", flags[i].name);
+        }
+        nb_cli_threads(cmd, threads, 1);
+        return train_run(cmd, resume, npos ? pos[0] : NULL, NULL, NULL, out ? out : resume, log, eval_episodes, json);
+    }
     const char *env = pos[0];
     nb_dqn_opts o;
     if (nb_dqn_defaults(env, &o)) return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -244,9 +330,34 @@ static int train(int argc, char **argv) {
         cfg = (char *)nb_read_file(netfile, &len);
         if (!cfg) return nb_cli_fail(cmd, "%s", nb_errmsg());
     }
-    nb_dqn *d = nb_dqn_new(env, &o, cfg);
+    int rc = train_run(cmd, NULL, env, &o, cfg, out, log, eval_episodes, json);
     free(cfg);
-    if (!d) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    return rc;
+}
+
+/* Trains a new learner (env, o, cfg) or the one a checkpoint holds (resume). */
+static int train_run(const char *cmd, const char *resume, const char *env, const nb_dqn_opts *opts, const char *cfg,
+                     const char *out, const char *log, long eval_episodes, bool json) {
+    window w = {{0}, 0, 0};
+    nb_dqn *d;
+    char envbuf[32];
+    if (resume) {
+        nb_safetensors *st;
+        if (!(d = nb_dqn_resume(resume, &st))) return nb_cli_fail(cmd, "%s", nb_errmsg());
+        snprintf(envbuf, sizeof envbuf, "%s", nb_st_meta(st, "nabla.dqn.env"));
+        int bad = window_read(st, resume, &w);
+        nb_st_free(st);
+        if (bad || (env && strcmp(env, envbuf))) {
+            if (!bad) nb_error("%s: the checkpoint trains %s, not %s", resume, envbuf, env);
+            nb_dqn_free(d);
+            return nb_cli_fail(cmd, "%s", nb_errmsg());
+        }
+        env = envbuf;
+    } else if (!(d = nb_dqn_new(env, opts, cfg))) {
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    }
+    nb_dqn_opts o = *nb_dqn_options(d);
+    int64_t start = nb_dqn_steps(d);
     bool is2048 = !strcmp(env, "2048");
     if (!json)
         fprintf(stderr, "dqn %s: %lld steps, lr %g%s, gamma %g, batch %lld, buffer %lld, epsilon %g -> %g over %lld steps, "
@@ -257,30 +368,36 @@ static int train(int argc, char **argv) {
                 o.reward_log ? ", log rewards" : "");
 
     textbuf csv = {0};
-    tb_add(&csv, is2048 ? "step,episode,return,mean100,epsilon,td_error,highest\n"
-                        : "step,episode,return,mean100,epsilon,td_error\n");
-    double last100[100] = {0}, sum100 = 0, mean100 = 0;
-    int64_t episodes = 0;
+    const char *header = is2048 ? "step,episode,return,mean100,epsilon,td_error,highest\n"
+                                : "step,episode,return,mean100,epsilon,td_error\n";
+    if (resume && log && access(log, F_OK) == 0) {
+        if (log_resume(log, start, header, &csv)) {
+            free(csv.buf);
+            nb_dqn_free(d);
+            return nb_cli_fail(cmd, "%s", nb_errmsg());
+        }
+    } else {
+        tb_add(&csv, header);
+    }
+    if (resume)
+        fprintf(stderr, "resuming %s at step %lld of %lld (%lld episodes)\n", resume, (long long)start, (long long)o.steps,
+                (long long)w.episodes);
+    double mean100 = window_mean(&w);
     int rc = 0;
     double t0 = nb_cli_now(), last_draw = 0;
     int64_t mark = o.steps >= 10 ? o.steps / 10 : 1;
     nb_cli_catch_interrupts();
     int64_t done_steps = o.steps;
-    for (int64_t s = 0; s < o.steps; s++) {
+    for (int64_t s = start; s < o.steps; s++) {
         if (nb_cli_interrupted()) {
             done_steps = s;
             break;
         }
         nb_rl_episode ep;
         if (nb_dqn_step(d, &ep)) {
-            /* mean return of the last 100 episodes, a running window */
-            int k = (int)(episodes % 100);
-            sum100 += ep.ret - last100[k];
-            last100[k] = ep.ret;
-            episodes++;
-            mean100 = sum100 / (double)(episodes < 100 ? episodes : 100);
+            mean100 = window_add(&w, ep.ret); /* mean return of the last 100 episodes */
             char row[192];
-            int m = snprintf(row, sizeof row, "%lld,%lld,%.6g,%.6g,%.4f,%.6g", (long long)(s + 1), (long long)episodes,
+            int m = snprintf(row, sizeof row, "%lld,%lld,%.6g,%.6g,%.4f,%.6g", (long long)(s + 1), (long long)w.episodes,
                              ep.ret, mean100, nb_dqn_epsilon(d), nb_dqn_td_error(d));
             if (is2048) snprintf(row + m, sizeof row - (size_t)m, ",%.0f", ep.highest);
             tb_add(&csv, row);
@@ -290,13 +407,13 @@ static int train(int argc, char **argv) {
         bool at_mark = (s + 1) % mark == 0 || s + 1 == o.steps;
         if ((nb_cli_tty() && now - last_draw > 0.25) || at_mark) {
             char extra[160];
-            double sps = (double)(s + 1) / fmax(now - t0, 1e-9);
-            snprintf(extra, sizeof extra, "episodes %lld  mean100 %.1f  eps %.3f  %.0f steps/s", (long long)episodes,
+            double sps = (double)(s + 1 - start) / fmax(now - t0, 1e-9);
+            snprintf(extra, sizeof extra, "episodes %lld  mean100 %.1f  eps %.3f  %.0f steps/s", (long long)w.episodes,
                      mean100, nb_dqn_epsilon(d), sps);
             if (at_mark) {
                 if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
                 fprintf(stderr, "step %lld/%lld: %s\n", (long long)(s + 1), (long long)o.steps, extra);
-                if (save(cmd, d, out, episodes, mean100)) {
+                if (save(cmd, d, out, &w, s + 1 < o.steps)) {
                     rc = 1;
                     break;
                 }
@@ -312,17 +429,15 @@ static int train(int argc, char **argv) {
     }
     double seconds = nb_cli_now() - t0;
     if (!rc && nb_cli_interrupted()) {
-        /* dqn train cannot resume (the replay memory is not saved), but the
-         * weights of the finished steps are kept and can be evaluated. */
+        /* A checkpoint of the whole learner: --resume takes the next step. */
         if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        if (save(cmd, d, out, episodes, mean100) ||
+        if (save(cmd, d, out, &w, true) ||
             (log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg()))) {
             rc = 1;
         } else {
             char again[2048];
-            snprintf(again, sizeof again, "nabla dqn eval %s   (dqn train has no --resume: the replay memory is not "
-                                          "saved; the model holds the weights after step %lld)", out ? out : "",
-                     (long long)done_steps);
+            snprintf(again, sizeof again, "nabla dqn train --resume %s%s%s   (it holds step %lld of %lld)", out ? out : "",
+                     log ? " --log " : "", log ? log : "", (long long)done_steps, (long long)o.steps);
             rc = nb_cli_interrupt_exit(cmd, out, again);
         }
         free(csv.buf);
@@ -330,14 +445,14 @@ static int train(int argc, char **argv) {
         return rc;
     }
     if (!rc && o.steps == 0) { /* nothing trained: still leave the files asked for */
-        if (save(cmd, d, out, 0, 0)) rc = 1;
+        if (save(cmd, d, out, &w, false)) rc = 1;
         else if (log && nb_write_file_atomic(log, csv.buf, csv.len)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
     }
     if (!rc) {
         fprintf(stderr, "trained %lld steps (%lld episodes, %lld updates) in %.1f s, %.0f steps/s; mean return of the "
                         "last 100 episodes %.2f%s%s\n",
-                (long long)o.steps, (long long)episodes, (long long)nb_dqn_updates(d), seconds,
-                o.steps / fmax(seconds, 1e-9), mean100, out ? "; model: " : "", out ? out : "");
+                (long long)(o.steps - start), (long long)w.episodes, (long long)nb_dqn_updates(d), seconds,
+                (o.steps - start) / fmax(seconds, 1e-9), mean100, out ? "; model: " : "", out ? out : "");
         if (o.select_every > 0 && nb_dqn_updates(d) > 0)
             fprintf(stderr, "kept the weights of step %lld, which scored %.2f on %lld held-out episodes\n",
                     (long long)nb_dqn_selected_step(d), nb_dqn_selected_return(d), (long long)o.select_episodes);
@@ -350,8 +465,8 @@ static int train(int argc, char **argv) {
         if (!rc && json) {
             printf("{\"steps\": %lld, \"train_episodes\": %lld, \"updates\": %lld, \"seconds\": %.3f, "
                    "\"steps_per_second\": %.1f, \"train_mean100\": %.4f",
-                   (long long)o.steps, (long long)episodes, (long long)nb_dqn_updates(d), seconds,
-                   o.steps / fmax(seconds, 1e-9), mean100);
+                   (long long)o.steps, (long long)w.episodes, (long long)nb_dqn_updates(d), seconds,
+                   (o.steps - start) / fmax(seconds, 1e-9), mean100);
             if (o.select_every > 0 && nb_dqn_updates(d) > 0)
                 printf(", \"selected_step\": %lld, \"selected_return\": %.4f", (long long)nb_dqn_selected_step(d),
                        nb_dqn_selected_return(d));

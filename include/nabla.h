@@ -1161,6 +1161,17 @@ int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, cons
  * env, n bytes). NULL with nb_errmsg() for a file that is no DQN model or
  * whose network does not fit the environment. */
 nb_net *nb_dqn_load(const char *path, char *env, size_t n);
+/* A checkpoint of the whole learner, written atomically: the model file of
+ * nb_dqn_save (nb_dqn_load and `nabla dqn eval` read it) plus everything the
+ * next step reads: the target network, Adam's moments and step count, the
+ * replay memory, the random streams, the episode in progress and the
+ * counters. nb_dqn_resume rebuilds that learner, which then takes exactly the
+ * steps the uninterrupted one would have taken; NULL with nb_errmsg() for a
+ * file without that state (a finished run's model) or with a damaged one.
+ * *st (may be NULL) receives the file for the caller's own metadata; free it
+ * with nb_st_free. */
+int nb_dqn_checkpoint(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n);
+nb_dqn *nb_dqn_resume(const char *path, struct nb_safetensors **st);
 
 /* The greedy action argmax_a Q(s, a) among the legal actions (mask NULL:
  * all), for one observation. Needs no gradient. */

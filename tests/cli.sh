@@ -799,6 +799,54 @@ cli_dqn_deterministic() {
         fail "same seed, different runs: $a vs $b"
 }
 
+# A checkpoint of dqn train holds the whole learner: a run stopped at its fifth
+# checkpoint (the rename of the model file after it fails) and resumed writes
+# the same model and log, byte for byte, as the run never stopped; CartPole
+# with model selection (the best weights travel too) and 2048 (byte replay).
+cli_dqn_resume_equals_uninterrupted() {
+    local g
+    for g in "catch --steps 1500" "cartpole --steps 1500 --select-every 500 --select-episodes 3 --learn-start 300" \
+        "2048 --steps 1000 --learn-start 300"; do
+        rm -f "$WORK"/ra.* "$WORK"/rb.*
+        # shellcheck disable=SC2086
+        "$NABLA" dqn train $g --seed 2 --episodes 0 --out "$WORK/ra.st" --log "$WORK/ra.csv" 2>/dev/null ||
+            { fail "$g: uninterrupted run"; continue; }
+        # shellcheck disable=SC2086
+        NABLA_FAULT=rename:9 "$NABLA" dqn train $g --seed 2 --episodes 0 --out "$WORK/rb.st" --log "$WORK/rb.csv" \
+            >/dev/null 2>&1 && { fail "$g: the injected fault did not stop the run"; continue; }
+        "$NABLA" dqn train --resume "$WORK/rb.st" --log "$WORK/rb.csv" --episodes 0 2>"$WORK/err" ||
+            { fail "$g: resume: $(tail -2 "$WORK/err")"; continue; }
+        grep -q "resuming .* at step" "$WORK/err" || fail "$g: no 'resuming' line"
+        cmp -s "$WORK/ra.st" "$WORK/rb.st" || fail "$g: the resumed run's model differs from the uninterrupted one's"
+        cmp -s "$WORK/ra.csv" "$WORK/rb.csv" || fail "$g: the resumed run's log differs"
+    done
+    # SIGINT writes a checkpoint and says how to resume.
+    rm -f "$WORK/rs.st"
+    "$NABLA" dqn train catch --steps 200000 --episodes 0 --out "$WORK/rs.st" >/dev/null 2>"$WORK/err" &
+    local pid=$! i
+    for ((i = 0; i < 100; i++)); do grep -q "^dqn catch" "$WORK/err" && break; sleep 0.1; done
+    sleep 0.5
+    kill -INT $pid
+    wait $pid
+    local rc=$?
+    ((rc == 130)) || fail "SIGINT: exit status $rc, expected 130"
+    grep -q "nabla dqn train --resume $WORK/rs.st" "$WORK/err" || fail "SIGINT message: $(tail -2 "$WORK/err")"
+    "$NABLA" dqn eval "$WORK/rs.st" --episodes 5 >/dev/null 2>&1 || fail "a checkpoint must stay a model dqn eval reads"
+}
+
+cli_dqn_resume_errors() {
+    "$NABLA" dqn train catch --steps 300 --episodes 0 --out "$WORK/done.st" 2>/dev/null || { fail "tiny run"; return; }
+    expect_fail "$NABLA" dqn train --resume "$WORK/done.st" && expect_err "holds no training state"
+    "$NABLA" dqn train --resume "$WORK/done.st" --lr 0.1 >/dev/null 2>&1
+    (($? == 2)) || fail "--resume with --lr should be a usage error"
+    expect_fail "$NABLA" dqn train --resume "$WORK/done.st" --gamma 0.5 && expect_err "keeps the settings it began with"
+    NABLA_FAULT=rename:2 "$NABLA" dqn train catch --steps 1000 --episodes 0 --out "$WORK/mid.st" >/dev/null 2>&1
+    expect_fail "$NABLA" dqn train cartpole --resume "$WORK/mid.st" && expect_err "trains catch, not cartpole"
+    expect_fail "$NABLA" dqn train --resume "$WORK/missing.st" && expect_err "missing.st"
+    "$NABLA" dqn train >/dev/null 2>&1
+    (($? == 2)) || fail "dqn train without a game should exit 2"
+}
+
 cli_dqn_errors() {
     expect_fail "$NABLA" dqn train pong && expect_err "unknown environment 'pong'"
     expect_fail "$NABLA" dqn train cartpole --gamma 2 && expect_err "gamma"

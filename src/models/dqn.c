@@ -657,7 +657,9 @@ const nb_dqn_opts *nb_dqn_options(const nb_dqn *d) { return &d->o; }
 
 /* --- model files ----------------------------------------------------------- */
 
-int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n) {
+/* The model file: Q, the options and the extra metadata and tensors. */
+static int save_file(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n,
+                     const char *const *xnames, nb_tensor *const *xt, int nx) {
     enum { NK = 25 };
     char v[NK][64];
     const char **k = malloc(sizeof(char *) * (size_t)(NK + 1 + n)), **vv = malloc(sizeof(char *) * (size_t)(NK + 1 + n));
@@ -699,10 +701,292 @@ int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, cons
         k[m] = keys[i];
         vv[m++] = vals[i];
     }
-    int rc = nb_net_save(d->q, path, k, vv, m, NULL, NULL, 0);
+    int rc = nb_net_save(d->q, path, k, vv, m, xnames, xt, nx);
     free(k);
     free(vv);
     return rc;
+}
+
+int nb_dqn_save(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n) {
+    return save_file(d, path, keys, vals, n, NULL, NULL, 0);
+}
+
+/* --- checkpoints: resuming a run ------------------------------------------- */
+
+/* A checkpoint holds, besides Q and the options nb_dqn_save writes, every
+ * part of the learner that the next step reads: the target network, Adam's
+ * moments and step count, the replay memory, the four random streams, the
+ * environment in mid-episode (its state and its own stream), the current
+ * observation, the counters and the best weights of model selection. The
+ * resumed learner then takes exactly the steps the uninterrupted one takes. */
+
+/* Model files hold float32 tensors and the reader keeps every bit pattern
+ * (NaNs included), so raw bytes travel as the bit patterns of
+ * ceil(n / 4) floats. */
+static nb_tensor *pack_bytes(const void *src, int64_t n) {
+    nb_tensor *t = nb_tensor_new(1, (int64_t[]){n > 0 ? (n + 3) / 4 : 1});
+    if (n > 0) memcpy(t->data, src, (size_t)n);
+    return t;
+}
+
+static int unpack_bytes(const nb_safetensors *st, const char *path, const char *name, void *dst, int64_t n) {
+    nb_tensor *t = nb_st_get(st, name);
+    int64_t want = n > 0 ? (n + 3) / 4 : 1;
+    if (!t || t->size != want)
+        return nb_error("%s: the checkpoint's '%s' is %s (expected %lld values)", path, name,
+                        t ? "of the wrong size" : "missing", (long long)want);
+    if (n > 0) memcpy(dst, t->data, (size_t)n);
+    return 0;
+}
+
+static void put_rng(char *buf, size_t n, const nb_rng *r) {
+    snprintf(buf, n, "%016" PRIx64 ":%016" PRIx64, r->state, r->inc);
+}
+
+static int get_rng(const nb_safetensors *st, const char *path, const char *key, nb_rng *r) {
+    const char *v = nb_st_meta(st, key);
+    int used = 0;
+    if (!v || sscanf(v, "%" SCNx64 ":%" SCNx64 "%n", &r->state, &r->inc, &used) != 2 || v[used] || !(r->inc & 1))
+        return nb_error("%s: '%s' in __metadata__ is %s (expected two 16-digit hex numbers, the second odd)", path, key,
+                        v ? "malformed" : "missing");
+    return 0;
+}
+
+/* Reads `count` numbers separated by single spaces from a metadata value. */
+static int get_numbers(const nb_safetensors *st, const char *path, const char *key, double *v, int count) {
+    const char *s = nb_st_meta(st, key);
+    if (!s) return nb_error("%s: '%s' missing from __metadata__", path, key);
+    for (int i = 0; i < count; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtod(s, &end);
+        if (end == s || errno || (i + 1 < count ? *end != ' ' : *end != 0))
+            return nb_error("%s: '%s' in __metadata__: expected %d numbers separated by spaces, got '%.80s'", path, key,
+                            count, nb_st_meta(st, key));
+        s = end + (i + 1 < count);
+    }
+    return 0;
+}
+
+int nb_dqn_checkpoint(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n) {
+    const nb_replay *m = d->mem;
+    const char **onames = NULL;
+    nb_tensor **ot = NULL;
+    int no = nb_optim_state(d->opt, &onames, &ot);
+    int cap = d->np + no + 8;
+    const char **names = malloc(sizeof(char *) * (size_t)cap);
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)cap);
+    char (*tn)[32] = malloc(sizeof *tn * (size_t)(d->np ? d->np : 1));
+    nb_tensor **owned = malloc(sizeof(nb_tensor *) * 8);
+    enum { NS = 8 };
+    char sv[NS][4096];
+    const char **mk = malloc(sizeof(char *) * (size_t)(n + NS)), **mv = malloc(sizeof(char *) * (size_t)(n + NS));
+    if (!names || !ts || !tn || !owned || !mk || !mv) nb_fatal("dqn_checkpoint", "out of memory");
+    int k = 0, nown = 0;
+    if (d->target) {
+        nb_param *tp;
+        nb_net_params(d->target, &tp);
+        for (int i = 0; i < d->np; i++) {
+            snprintf(tn[i], sizeof tn[i], "dqn.target.%d", i);
+            names[k] = tn[i];
+            ts[k++] = tp[i].t;
+        }
+    }
+    for (int i = 0; i < no; i++) {
+        names[k] = onames[i];
+        ts[k++] = ot[i];
+    }
+    int64_t O = m->obs, S = m->size, A = m->na, esz = m->bytes ? 1 : (int64_t)sizeof(float);
+#define PACK(name, src, bytes) (names[k] = (name), ts[k++] = owned[nown++] = pack_bytes((src), (bytes)))
+    PACK("dqn.obs", d->obs, O * (int64_t)sizeof(float));
+    PACK("dqn.replay.s", m->bytes ? (const void *)m->sb : (const void *)m->sf, S * O * esz);
+    PACK("dqn.replay.s2", m->bytes ? (const void *)m->s2b : (const void *)m->s2f, S * O * esz);
+    PACK("dqn.replay.a", m->a, S * (int64_t)sizeof(int32_t));
+    PACK("dqn.replay.r", m->r, S * (int64_t)sizeof(float));
+    PACK("dqn.replay.term", m->term, S);
+    PACK("dqn.replay.legal2", m->legal2, S * A);
+    if (d->best && d->best_step >= 0) {
+        int64_t nbest = 0;
+        for (int i = 0; i < d->np; i++) nbest += d->params[i].t->size;
+        PACK("dqn.best", d->best, nbest * (int64_t)sizeof(float));
+    }
+#undef PACK
+    /* The state as metadata: counters, streams, the environment. */
+    double env[64];
+    int ne = nb_env_state_size(d->env);
+    if (ne > 64) nb_fatal("dqn_checkpoint", "%s has %d state values, more than 64", d->c->name, ne);
+    nb_env_get_state(d->env, env);
+    int j = 0;
+    snprintf(sv[j], sizeof sv[j], "%" PRId64 " %" PRId64 " %" PRId64 " %.17g %.17g %.17g %" PRId64 " %" PRId64 " %" PRId64,
+             d->step, d->updates, d->ep_len, d->ep_ret, d->td, d->best_ret, d->best_step, nb_optim_steps(d->opt),
+             d->o.steps);
+    mk[j++] = "nabla.dqn.state";
+    snprintf(sv[j], sizeof sv[j], "%" PRId64 " %" PRId64 " %" PRId64, m->size, m->next, m->pushed);
+    mk[j++] = "nabla.dqn.state.replay";
+    put_rng(sv[j], sizeof sv[j], &d->rng_act);
+    mk[j++] = "nabla.dqn.state.rng_act";
+    put_rng(sv[j], sizeof sv[j], &d->rng_sample);
+    mk[j++] = "nabla.dqn.state.rng_sample";
+    put_rng(sv[j], sizeof sv[j], &d->rng_episode);
+    mk[j++] = "nabla.dqn.state.rng_episode";
+    put_rng(sv[j], sizeof sv[j], &d->env->rng);
+    mk[j++] = "nabla.dqn.state.rng_env";
+    size_t off = 0;
+    for (int i = 0; i < ne; i++) off += (size_t)snprintf(sv[j] + off, sizeof sv[j] - off, i ? " %.17g" : "%.17g", env[i]);
+    mk[j++] = "nabla.dqn.state.env";
+    for (int i = 0; i < j; i++) mv[i] = sv[i];
+    for (int i = 0; i < n; i++) {
+        mk[j + i] = keys[i];
+        mv[j + i] = vals[i];
+    }
+    int rc = save_file(d, path, mk, mv, j + n, names, ts, k);
+    for (int i = 0; i < nown; i++) nb_tensor_free(owned[i]);
+    free(names);
+    free(ts);
+    free(tn);
+    free(owned);
+    free(mk);
+    free(mv);
+    return rc;
+}
+
+/* The options nb_dqn_save records, read back ("nabla.dqn.steps" is the steps
+ * taken; a checkpoint's state holds the steps planned). */
+static int read_opts(const nb_safetensors *st, const char *path, nb_dqn_opts *o) {
+    static const char *const keys[] = {"steps", "updates", "lr", "lr_end", "gamma", "buffer", "batch",
+                                       "epsilon_start", "epsilon_end", "epsilon_steps", "target_every", "huber",
+                                       "learn_start", "train_every", "reward_scale", "reward_log", "grad_clip",
+                                       "double_q", "augment", "select_every", "select_episodes", "seed"};
+    double v[sizeof keys / sizeof *keys];
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "nabla.dqn.%s", keys[i]);
+        if (get_numbers(st, path, key, &v[i], 1)) return -1;
+    }
+    const char *seed = nb_st_meta(st, "nabla.dqn.seed");
+    char *end;
+    errno = 0;
+    uint64_t sd = strtoull(seed, &end, 10); /* exact, not through a double */
+    if (errno || *end) return nb_error("%s: 'nabla.dqn.seed' in __metadata__ is not an integer", path);
+    *o = (nb_dqn_opts){.steps = (int64_t)v[0], .lr = v[2], .lr_end = v[3], .gamma = v[4], .buffer = (int64_t)v[5],
+                       .batch = (int64_t)v[6], .eps_start = v[7], .eps_end = v[8], .eps_steps = (int64_t)v[9],
+                       .target_every = (int64_t)v[10], .huber = v[11] != 0, .learn_start = (int64_t)v[12],
+                       .train_every = (int64_t)v[13], .reward_scale = v[14], .reward_log = v[15] != 0,
+                       .grad_clip = v[16], .double_q = v[17] != 0, .augment = v[18] != 0,
+                       .select_every = (int64_t)v[19], .select_episodes = (int64_t)v[20], .seed = sd};
+    return 0;
+}
+
+nb_dqn *nb_dqn_resume(const char *path, nb_safetensors **out_st) {
+    if (out_st) *out_st = NULL;
+    nb_safetensors *st;
+    nb_net *q = nb_net_load(path, &st);
+    if (!q) return NULL;
+    nb_dqn *d = NULL;
+    const char *env = nb_st_meta(st, "nabla.dqn.env");
+    nb_dqn_opts o;
+    if (!env) {
+        nb_error("%s: not a DQN model ('nabla.dqn.env' missing from __metadata__; was it written by nabla dqn train?)",
+                 path);
+        goto fail;
+    }
+    if (!nb_st_meta(st, "nabla.dqn.state")) {
+        nb_error("%s: holds no training state to resume (the model of a finished run)", path);
+        goto fail;
+    }
+    double c[9], r[3], ev[64];
+    if (read_opts(st, path, &o) || get_numbers(st, path, "nabla.dqn.state", c, 9)) goto fail;
+    o.steps = (int64_t)c[8];
+    if (!(d = nb_dqn_new(env, &o, nb_net_source(q)))) goto fail;
+    int ne = nb_env_state_size(d->env);
+    if ( get_numbers(st, path, "nabla.dqn.state.replay", r, 3) ||
+        get_numbers(st, path, "nabla.dqn.state.env", ev, ne) || get_rng(st, path, "nabla.dqn.state.rng_act", &d->rng_act) ||
+        get_rng(st, path, "nabla.dqn.state.rng_sample", &d->rng_sample) ||
+        get_rng(st, path, "nabla.dqn.state.rng_episode", &d->rng_episode))
+        goto fail;
+    nb_replay *m = d->mem;
+    d->step = (int64_t)c[0];
+    d->updates = (int64_t)c[1];
+    d->ep_len = (int64_t)c[2];
+    d->ep_ret = c[3];
+    d->td = c[4];
+    d->best_ret = c[5];
+    d->best_step = (int64_t)c[6];
+    if (!(d->step >= 0 && d->step <= o.steps && r[0] >= 0 && r[0] <= (double)m->cap && r[1] >= 0 &&
+          r[1] < (double)m->cap && r[2] >= r[0] && c[7] >= 0)) {
+        nb_error("%s: the training state is inconsistent (step %g of %lld, replay %g of %lld)", path, c[0],
+                 (long long)o.steps, r[0], (long long)m->cap);
+        goto fail;
+    }
+    m->size = (int64_t)r[0];
+    m->next = (int64_t)r[1];
+    m->pushed = (int64_t)r[2];
+    nb_optim_set_steps(d->opt, (int64_t)c[7]);
+    /* Q's weights (nb_net_load checked them), the target network's, Adam's. */
+    nb_param *qp, *tp;
+    nb_net_params(q, &qp);
+    for (int i = 0; i < d->np; i++) nb_copy_into(d->params[i].t, qp[i].t);
+    if (d->target) {
+        nb_net_params(d->target, &tp);
+        for (int i = 0; i < d->np; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "dqn.target.%d", i);
+            nb_tensor *t = nb_st_get(st, name);
+            if (!t || t->size != tp[i].t->size) {
+                nb_error("%s: the checkpoint's '%s' is %s", path, name, t ? "of the wrong size" : "missing");
+                goto fail;
+            }
+            nb_copy_into(tp[i].t, t);
+        }
+    }
+    const char **onames;
+    nb_tensor **ot;
+    int no = nb_optim_state(d->opt, &onames, &ot);
+    for (int i = 0; i < no; i++) {
+        nb_tensor *t = nb_st_get(st, onames[i]);
+        if (!t || t->size != ot[i]->size) {
+            nb_error("%s: the checkpoint's '%s' is %s", path, onames[i], t ? "of the wrong size" : "missing");
+            goto fail;
+        }
+        nb_copy_into(ot[i], t);
+    }
+    int64_t O = m->obs, S = m->size, A = m->na, esz = m->bytes ? 1 : (int64_t)sizeof(float);
+    if (unpack_bytes(st, path, "dqn.obs", d->obs, O * (int64_t)sizeof(float)) ||
+        unpack_bytes(st, path, "dqn.replay.s", m->bytes ? (void *)m->sb : (void *)m->sf, S * O * esz) ||
+        unpack_bytes(st, path, "dqn.replay.s2", m->bytes ? (void *)m->s2b : (void *)m->s2f, S * O * esz) ||
+        unpack_bytes(st, path, "dqn.replay.a", m->a, S * (int64_t)sizeof(int32_t)) ||
+        unpack_bytes(st, path, "dqn.replay.r", m->r, S * (int64_t)sizeof(float)) ||
+        unpack_bytes(st, path, "dqn.replay.term", m->term, S) ||
+        unpack_bytes(st, path, "dqn.replay.legal2", m->legal2, S * A))
+        goto fail;
+    for (int64_t i = 0; i < S; i++)
+        if (m->a[i] < 0 || m->a[i] >= A) {
+            nb_error("%s: the replay memory holds action %d, outside [0, %lld)", path, m->a[i], (long long)A);
+            goto fail;
+        }
+    if (d->best && d->best_step >= 0) {
+        int64_t nbest = 0;
+        for (int i = 0; i < d->np; i++) nbest += d->params[i].t->size;
+        if (unpack_bytes(st, path, "dqn.best", d->best, nbest * (int64_t)sizeof(float))) goto fail;
+    }
+    /* The episode in progress: its state and its own random stream. */
+    if (nb_env_set_state(d->env, ev) || get_rng(st, path, "nabla.dqn.state.rng_env", &d->env->rng)) {
+        if (!strstr(nb_errmsg(), path)) nb_error("%s: the environment's state: %s", path, nb_errmsg());
+        goto fail;
+    }
+    if (d->env->done) {
+        nb_error("%s: the stored episode is already over", path);
+        goto fail;
+    }
+    nb_net_free(q);
+    if (out_st) *out_st = st;
+    else nb_st_free(st);
+    return d;
+fail:
+    nb_dqn_free(d);
+    nb_net_free(q);
+    nb_st_free(st);
+    return NULL;
 }
 
 nb_net *nb_dqn_load(const char *path, char *env, size_t n) {
