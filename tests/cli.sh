@@ -5,8 +5,9 @@
 set -u
 NABLA=${NABLA:-$(cd "$(dirname "$0")/.." && pwd)/build/nabla}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+WORK_ROOT=$(mktemp -d)
+WORK=$WORK_ROOT
+trap 'rm -rf "$WORK_ROOT"' EXIT
 export NABLA_THREADS=${NABLA_THREADS:-2}
 FASHION=/usr/share/datasets/fashion-mnist
 . "$ROOT/tests/lib.sh"

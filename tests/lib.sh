@@ -11,9 +11,15 @@ passed=0 failed=0
 
 fail() { echo "  FAIL $T: $*"; ok=0; }
 
+# With WORK_ROOT set, each test gets a folder of its own as $WORK, so that no
+# test sees (or trips over) the files another one left.
 run() {
     local name=$1 t0=$SECONDS
     T=$name ok=1
+    if [[ -n ${WORK_ROOT:-} ]]; then
+        WORK=$WORK_ROOT/$name
+        mkdir -p "$WORK"
+    fi
     "$name"
     if ((ok)); then echo "ok   $name ($((SECONDS - t0)) s)"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
 }
