@@ -4,7 +4,7 @@
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CC       ?= cc
-DEPS     := openblas lapacke libcjson zlib libpng cairo libjpeg sndfile samplerate fftw3f
+DEPS     := openblas lapacke libcjson zlib libpng cairo pixman-1 libjpeg sndfile samplerate fftw3f
 ARCH     ?= -march=native
 OPT      ?= -O3 $(ARCH)
 SAN      ?=

@@ -737,6 +737,21 @@ int nb_stats_mvn_entropy(const nb_tensor *S, double *out);
 int nb_stats_mvn_kl(const nb_tensor *mu1, const nb_tensor *S1, const nb_tensor *mu2, const nb_tensor *S2,
                     double *out);
 
+/* The distribution of X + Y for independent discrete X and Y (notes §4.2,
+ * eq. 25-27: Pr(X + Y = c) = sum over a + b = c of f(a) g(b)). X takes
+ * value xv[i] with probability xp[i] (nx >= 1 of them), Y likewise. Values
+ * must be finite and distinct, probabilities in [0, 1] summing to 1 within
+ * 1e-6; an error names X or Y, the index and the defect. The result: *n sums
+ * in ascending order with their probabilities (*sv, *sp: malloc'd, the
+ * caller frees both), sums of probability 0 left out, sums closer than
+ * 1e-9 (max |x| + max |y|) merged into the smallest (0.1 + 0.2 and 0.3 are
+ * one value). Integer values go by eq. 27 on the grid of integers,
+ * (f * g)(c) = sum_a f(a) g(c - a), when the grid is small enough (Y's span
+ * at most 2^22, (span of sums) * nx at most 2^26); others by eq. 25 over the
+ * nx * ny pairs (at most 2^24). 0, or -1 with nb_errmsg(). */
+int nb_convolve_pmf(const double *xv, const double *xp, int64_t nx, const double *yv, const double *yp, int64_t ny,
+                    double **sv, double **sp, int64_t *n);
+
 /* Curvature tools (notes §1.3, eq. 4.6-4.10), built on nb_grad and exact
  * Hessian-vector products by double backward.
  *
@@ -849,6 +864,41 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
  * clamped to [0, 1] (NaN is black). Sides 1..NB_PNG_MAX_SIDE. 0 or -1. */
 int nb_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h);
 int nb_png_write_gray(const char *path, const float *img, int w, int h);
+
+/* Colour images, PNG or JPEG recognized by content (not by name). A persistent
+ * [3, h, w] tensor (channels first, as conv2d takes them), values in [0, 1]
+ * (8-bit and 16-bit samples scaled; gray expanded to three channels; alpha
+ * composited over white). Sides 1..NB_IMAGE_MAX_SIDE, w*h bounded too
+ * (NB_IMAGE_MAX_PIXELS). NULL with nb_errmsg() naming the file and the defect
+ * (not an image, truncated, corrupt, too large). h, w may be NULL. JPEG is
+ * decoded by libjpeg-turbo (gray, YCbCr, RGB, CMYK/YCCK; 8-bit precision). */
+#define NB_IMAGE_MAX_SIDE 16384
+#define NB_IMAGE_MAX_PIXELS ((int64_t)1 << 26)
+nb_tensor *nb_image_read(const char *path, int64_t *h, int64_t *w);
+nb_tensor *nb_image_parse(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w);
+/* Writes a [3, h, w] or [1, h, w] or [h, w] tensor (values clamped to [0, 1],
+ * NaN as 0) as .png or .jpg/.jpeg (quality 92) by the extension, atomically; any
+ * other extension is an error. 0 or -1 with nb_errmsg(). */
+int nb_image_write(const char *path, const nb_tensor *img);
+/* Resamples a [C, h, w] image to [C, nh, nw] with a good filter (pixman's
+ * separable convolution: a tent reconstruction and a box as wide as the
+ * scale, edges extended; in single-precision float, not 8 bits), persistent.
+ * Constants stay constant, monotone rows stay monotone. NULL on bad sizes. */
+nb_tensor *nb_image_resize(const nb_tensor *img, int64_t nh, int64_t nw);
+/* Filters each channel of a [C, h, w] image with one kh x kw kernel (odd
+ * sides up to 99, row-major) through nb_conv2d, which computes the
+ * cross-correlation of eq. 9.6, S(i, j) = sum I(i + m, j + n) K(m, n) about
+ * the kernel's centre; flip turns the kernel by 180 degrees first, giving a
+ * true convolution (eq. 9.4). Outside the image the border pixels repeat
+ * (edge_pad: a flat image stays flat) or are zero (as a conv layer pads).
+ * A persistent [C, h, w] tensor, not clamped; NULL on bad arguments. */
+nb_tensor *nb_image_filter(const nb_tensor *img, const float *kernel, int kh, int kw, bool flip, bool edge_pad);
+/* Named kernels, row-major in static storage: "blur" and "edge", the notes'
+ * two 5 x 5 kernels of §4.2 exactly (1/9 on the centre 3 x 3; -1, 1 at
+ * columns 1, 2 of the centre row, so that with eq. 9.6 the response is
+ * I(i, j) - I(i, j - 1)), and "sharpen" (3 x 3: 5 at the centre, -1 on the
+ * four neighbours). NULL for any other name. */
+const float *nb_image_kernel(const char *name, int *kh, int *kw);
 
 /* Figures: charts and pictures drawn with cairo, written as PNG, SVG or PDF.
  * A figure is a grid of rows x cols cells under an optional title; each cell

@@ -10,6 +10,7 @@ PKGS=(
   libopenblas-openmp-dev liblapacke-dev   # GEMM (OpenMP flavour) and LAPACK factorizations
   zlib1g-dev libpng-dev libcjson-dev      # gzip'd IDX files, PNG images, JSON metadata
   libcairo2-dev fonts-dejavu-core         # figures (nabla plot): PNG, SVG and PDF, DejaVu Sans
+  libpixman-1-dev                         # image resampling (nabla style)
   libjpeg62-turbo-dev                     # JPEG images (nabla style, nabla filter)
   libsndfile1-dev libsamplerate0-dev libfftw3-dev  # audio in and out, resampling, spectra (nabla wavenet)
   dataset-fashion-mnist                   # the main job's data set

@@ -44,4 +44,12 @@ static inline void nb__put_le64(uint8_t *p, uint64_t v) {
     for (int k = 0; k < 8; k++) p[k] = (uint8_t)(v >> 8 * k);
 }
 
+/* The colour decoders behind nb_image_parse (png.c, jpeg.c): a persistent
+ * [3, h, w] tensor in [0, 1] or NULL with an error naming `what`. */
+nb_tensor *nb__png_parse_rgb(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w);
+nb_tensor *nb__jpeg_parse(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w);
+/* Encodes h rows of w pixels of `ch` 8-bit channels (1 gray, 3 RGB) as a
+ * JPEG of the given quality (1..100) and writes it to path atomically. */
+int nb__jpeg_write(const char *path, const uint8_t *pixels, int w, int h, int ch, int quality);
+
 #endif

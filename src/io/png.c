@@ -1,5 +1,6 @@
-/* png.c — PNG images in (any PNG to a [h, w] gray tensor) and out (RGB and
- * gray, written atomically), with libpng. */
+/* png.c — PNG images in (any PNG to a [h, w] gray tensor, or to a [3, h, w]
+ * colour one for nb_image_parse) and out (RGB and gray, written atomically),
+ * with libpng. */
 #include "io.h"
 #include <png.h>
 #include <setjmp.h>
@@ -87,10 +88,24 @@ static float pixel_gray(const uint8_t *p, int ch, int depth16) {
     return (float)luma;
 }
 
-nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w) {
+/* Colour of one pixel as above, alpha composited over white: [0, 1] each. */
+static void pixel_rgb(const uint8_t *p, int ch, int depth16, float rgb[3]) {
+    double v[4];
+    for (int k = 0; k < ch; k++)
+        v[k] = depth16 ? (double)(p[2 * k] << 8 | p[2 * k + 1]) / 65535.0 : (double)p[k] / 255.0;
+    double alpha = ch == 2 ? v[1] : ch == 4 ? v[3] : 1.0;
+    for (int k = 0; k < 3; k++) {
+        double c = ch >= 3 ? v[k] : v[0];
+        rgb[k] = (float)(c * alpha + (1.0 - alpha));
+    }
+}
+
+/* The decoder of both readers: a [h, w] gray image (alpha over black) or,
+ * with rgb, a [3, h, w] colour image (alpha over white, at most
+ * NB_IMAGE_MAX_PIXELS pixels). `what` must not be NULL. */
+static nb_tensor *png_parse(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w, bool rgb) {
     if (h) *h = 0;
     if (w) *w = 0;
-    if (!what) return nb_png_parse_gray(buf, len, "PNG data", h, w); /* keeps `what` unchanged past setjmp */
     if (len < 8 || png_sig_cmp(buf, 0, 8) != 0) {
         nb_error("%s: not a PNG file (%s)", what, len < 8 ? "shorter than the 8-byte PNG signature"
                                                           : "the first 8 bytes are not the PNG signature");
@@ -125,7 +140,7 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
     uint8_t *volatile pixels = NULL;
     png_bytep *volatile rows = NULL;
     nb_tensor *volatile out = NULL;
-    volatile int late_error = 0; /* 1: dimensions vs data, 2: out of memory */
+    volatile int late_error = 0; /* 1: dimensions vs data, 2: out of memory, 3: too many pixels */
     volatile png_uint_32 vw = 0, vh = 0;
     if (setjmp(png_jmpbuf(png))) {
         free(pixels);
@@ -135,6 +150,9 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
         if (late_error == 1)
             nb_error("%s: PNG declares %u x %u pixels but holds only %zu bytes: truncated or corrupt", what,
                      (unsigned)vw, (unsigned)vh, len);
+        else if (late_error == 3)
+            nb_error("%s: PNG declares %u x %u pixels (width x height): more than the %lld pixels supported", what,
+                     (unsigned)vw, (unsigned)vh, (long long)NB_IMAGE_MAX_PIXELS);
         else if (late_error == 2 || ctx->oom)
             nb_error("%s: out of memory for a %u x %u image", what, (unsigned)vw, (unsigned)vh);
         else if (ctx->truncated)
@@ -162,6 +180,10 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
         late_error = 1;
         png_longjmp(png, 1);
     }
+    if (rgb && (uint64_t)iw * ih > (uint64_t)NB_IMAGE_MAX_PIXELS) {
+        late_error = 3;
+        png_longjmp(png, 1);
+    }
     /* Normalize to 8 or 16-bit gray, gray+alpha, RGB or RGBA: palettes become
      * RGB, 1/2/4-bit gray becomes 8-bit, a tRNS chunk becomes alpha. */
     png_set_expand(png);
@@ -183,16 +205,26 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
     /* Reading to IEND also checks the CRCs of the chunks after the image. */
     png_read_end(png, NULL);
 
-    out = nb__tensor_try_new(2, (const int64_t[]){(int64_t)ih, (int64_t)iw});
+    out = rgb ? nb__tensor_try_new(3, (const int64_t[]){3, (int64_t)ih, (int64_t)iw})
+              : nb__tensor_try_new(2, (const int64_t[]){(int64_t)ih, (int64_t)iw});
     if (!out) {
         late_error = 2;
         png_longjmp(png, 1);
     }
     int stride = ch * (depth16 ? 2 : 1);
+    size_t plane = (size_t)ih * iw;
     for (png_uint_32 y = 0; y < ih; y++) {
         const uint8_t *r = rows[y];
         float *o = out->data + (size_t)y * iw;
-        for (png_uint_32 x = 0; x < iw; x++) o[x] = pixel_gray(r + (size_t)x * (size_t)stride, ch, depth16);
+        if (!rgb) {
+            for (png_uint_32 x = 0; x < iw; x++) o[x] = pixel_gray(r + (size_t)x * (size_t)stride, ch, depth16);
+            continue;
+        }
+        for (png_uint_32 x = 0; x < iw; x++) {
+            float c[3];
+            pixel_rgb(r + (size_t)x * (size_t)stride, ch, depth16, c);
+            o[x] = c[0], o[plane + x] = c[1], o[2 * plane + x] = c[2];
+        }
     }
     nb_tensor *result = out;
     free(pixels);
@@ -202,6 +234,14 @@ nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, i
     if (h) *h = (int64_t)ih;
     if (w) *w = (int64_t)iw;
     return result;
+}
+
+nb_tensor *nb_png_parse_gray(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w) {
+    return png_parse(buf, len, what ? what : "PNG data", h, w, false);
+}
+
+nb_tensor *nb__png_parse_rgb(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w) {
+    return png_parse(buf, len, what ? what : "PNG data", h, w, true);
 }
 
 nb_tensor *nb_png_read_gray(const char *path, int64_t *h, int64_t *w) {
