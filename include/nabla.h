@@ -1606,6 +1606,78 @@ void nb_classic_free(nb_classic *m);
 int64_t nb_classic_features(const nb_classic *m);
 
 /* ------------------------------------------------------------------------ */
+/* Neural style transfer and texture synthesis (notes §4.6)                  */
+/* ------------------------------------------------------------------------ */
+
+/* The losses, as ops on the tape (so they differentiate to any order). A
+ * feature map F is [1, N, H, W] (or [N, H, W], or already [N, M]): the
+ * notes' F^l [N_l, M_l], N filters at M = H W positions, after a ReLU. */
+nb_tensor *nb_style_content_loss(nb_tensor *F, nb_tensor *P); /* eq. 1: 1/2 sum (F - P)^2 */
+nb_tensor *nb_gram(nb_tensor *F);                             /* eq. 3: G = F F^T [N, N] */
+/* eq. 4: E = sum (G - A)^2 / (4 N^2 M^2), A the target Gram [N, N]. */
+nb_tensor *nb_style_layer_loss(nb_tensor *F, nb_tensor *A);
+/* eq. 5: sum_l w_l E_l over L layers; w NULL means w_l = 1/L. */
+nb_tensor *nb_style_loss(nb_tensor *const *F, nb_tensor *const *A, const float *w, int L);
+/* eq. 7: alpha content + beta style (content NULL: beta style only). */
+nb_tensor *nb_style_total_loss(nb_tensor *content, nb_tensor *style, float alpha, float beta);
+/* Total variation of x [..., H, W]: the sum of squared differences of
+ * vertical and horizontal neighbours (a smoothness prior). */
+nb_tensor *nb_tv_loss(nb_tensor *x);
+/* The notes' hand-derived gradients w.r.t. F (arena tensors of F's shape,
+ * no graph), zero where F <= 0 as behind a ReLU: eq. 2, (F - P) masked;
+ * eq. 6, ((G - A) F) / (N^2 M^2) masked. */
+nb_tensor *nb_style_content_grad(const nb_tensor *F, const nb_tensor *P);
+nb_tensor *nb_style_layer_grad(const nb_tensor *F, const nb_tensor *A);
+
+/* Feature networks, fixed (their weights get no gradient). Layers have
+ * names; a layer's map is the one after its ReLU.
+ *   random: `scales` layers "scale1".., random filters (seeded) on an image
+ *           pyramid, after Ustyuzhaninov et al. 2017 (see style.c);
+ *   vgg19:  torchvision's vgg19 `features` from a safetensors file
+ *           (features.0.weight, ...): "conv1_1" .. "conv5_4", the first
+ *           nlayers convolutions (1..16; others: all), each tensor checked;
+ *           input normalized by ImageNet's mean and std, 2x2 max pooling or
+ *           average pooling (avg_pool);
+ *   model:  a nabla CNN model file (nabla train): its conv layers by name
+ *           ("conv1", ...), at the model's own input size (gray models see
+ *           the mean of R, G, B).
+ * NULL with nb_errmsg() naming the file and tensor on bad input. */
+typedef struct nb_style_net nb_style_net;
+nb_style_net *nb_style_net_random(int scales, int channels, int kernel, uint64_t seed);
+nb_style_net *nb_style_net_vgg19(const char *path, int nlayers, bool avg_pool);
+nb_style_net *nb_style_net_model(const char *path);
+void nb_style_net_free(nb_style_net *s);
+int nb_style_net_layers(const nb_style_net *s, const char *const **names);
+int nb_style_net_find(const nb_style_net *s, const char *name); /* index or -1 */
+/* true (and the size) when the network takes images of one size only. */
+bool nb_style_net_input_size(const nb_style_net *s, int64_t *h, int64_t *w);
+/* x [1, 3, H, W] in [0, 1] -> out[i] the map of layer want[i] (arena, on
+ * the tape); computes only as deep as needed. */
+int nb_style_net_forward(nb_style_net *s, nb_tensor *x, const int *want, int nwant, nb_tensor **out);
+
+/* A style-transfer problem: the content image's features at one layer
+ * (P, eq. 1) and the style image's Gram matrices (A, eq. 4), both [3, h, w]
+ * in [0, 1] and of x's size; content NULL synthesizes a texture. */
+typedef struct nb_style_spec {
+    int content_layer;
+    const int *style_layers;
+    const float *style_weights; /* NULL: 1 / nstyle each */
+    int nstyle;
+    float alpha, beta, tv;      /* eq. 7's weights; tv: total variation's */
+} nb_style_spec;
+typedef struct nb_style_losses {
+    double content, style;      /* eq. 1 and eq. 5, unweighted */
+    double total;               /* eq. 7 */
+    double objective;           /* eq. 7 + tv * total variation: what is minimized */
+} nb_style_losses;
+typedef struct nb_style nb_style;
+nb_style *nb_style_new(nb_style_net *net, const nb_tensor *content, const nb_tensor *style, const nb_style_spec *sp);
+void nb_style_free(nb_style *s);
+/* The objective at x [1, 3, H, W] (on the tape); out (may be NULL) gets the
+ * losses. */
+nb_tensor *nb_style_objective(nb_style *s, nb_tensor *x, nb_style_losses *out);
+
+/* ------------------------------------------------------------------------ */
 /* Audio and speech data                                                     */
 /* ------------------------------------------------------------------------ */
 
