@@ -1691,14 +1691,20 @@ int  nb_audio_write(const char *path, const float *x, int64_t n, int rate); /* 1
 void nb_audio_free(nb_audio *a);
 #define NB_FEATURE_HOP 256   /* samples per feature frame at 16 kHz (16 ms) */
 /* Log-mel spectrogram through FFTW (window 1024, Hann, hop NB_FEATURE_HOP, n_mels bands (80 default),
- * HTK or Slaney mel scale — say which), persistent [frames, n_mels], frames = ceil(n / hop).
- * nabla uses the HTK scale, mel(f) = 2595 log10(1 + f / 700), triangles of peak 1 from 0 Hz to
+ * HTK mel scale), persistent [frames, n_mels], frames = ceil(n / hop).
+ * The HTK scale: mel(f) = 2595 log10(1 + f / 700), triangles of peak 1 from 0 Hz to
  * rate / 2; frame t is centred on sample t * hop (zeros outside the signal); the value is
  * ln(max(1e-5, sum of the band's |STFT| magnitudes)). n_mels <= 0 means 80. NULL with nb_errmsg()
  * for n < 1, rate < 1000 or n_mels > 512. */
 nb_tensor *nb_logmel(const float *x, int64_t n, int rate, int n_mels);
 /* A speech data folder: manifest.csv (file,speaker,text,split) as the corpus builder writes, or one
- * sub-folder of audio files per speaker (split: held-out clips chosen by a hash of the file name). */
+ * sub-folder of audio files per speaker (split: held-out clips chosen by a hash of the file name).
+ * The manifest's header names its columns: file and speaker are needed, text, split (train, valid,
+ * test; empty: the hash) and phones (a .npy path) are optional; paths are relative to dir; fields may
+ * be "quoted" ("" for a quote). phones.txt in dir (one phone a line) gives n_phones when clips have
+ * phones. Speakers are numbered in order of first appearance (folders: sorted names); text is ""
+ * when absent. 0, or -1 with nb_errmsg() naming the manifest and line (unknown column or split, a
+ * wrong field count, a missing audio or phone file) or the folder. */
 typedef struct nb_speech_clip { char *path; int speaker; int split; /* 0 train, 1 valid, 2 test */ char *text; char *phones; /* .npy of [frames, n_phones] or NULL */ } nb_speech_clip;
 typedef struct nb_speech_set { nb_speech_clip *clips; int n; char **speakers; int nspeakers; int n_phones; } nb_speech_set;
 int  nb_speech_open(const char *dir, nb_speech_set *out);

@@ -19,6 +19,11 @@ PKGS=(
 if [ "${NABLA_DEV:-0}" = "1" ]; then
   PKGS+=(clang libclang-rt-14-dev valgrind)   # fuzzing (libFuzzer) and leak checks
 fi
+if [ "${NABLA_SPEECH:-0}" = "1" ]; then
+  # The default speech corpus (scripts/speech-corpus.sh): festival and three of its voices, espeak-ng
+  # (libespeak-ng1 gives the phoneme events), python3 which drives them.
+  PKGS+=(festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng libespeak-ng1 python3)
+fi
 if [ "${NABLA_BENCH:-0}" = "1" ]; then
   # The yardsticks of bench/: PyTorch, NumPy, scikit-learn, LIBSVM, /usr/bin/time.
   PKGS+=(python3-torch python3-numpy python3-sklearn libsvm-tools time)

@@ -1,0 +1,425 @@
+/* test_audio.c — audio files (WAV round trip, FLAC/OGG/stereo through
+ * libsndfile, resampling), defects named with the file, and log-mel
+ * spectrograms (shape, silence, the band of a pure tone, one frame against a
+ * direct DFT). */
+#include "test.h"
+#include <fftw3.h>
+#include <ftw.h>
+#include <sndfile.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char audio_dir[256];
+
+static void put_le32(uint8_t *p, uint32_t v) {
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(v >> 8 * k);
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) { return remove(p); }
+static void rm_audio_dir(void) { nftw(audio_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static const char *adir(void) {
+    if (!audio_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(audio_dir, sizeof audio_dir, "%s/nabla-audio-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(audio_dir)) nb_test_fail(__FILE__, __LINE__, "mkdtemp failed");
+        else atexit(rm_audio_dir);
+    }
+    return audio_dir;
+}
+
+static void apath(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", adir(), name); }
+
+/* Writes frames x channels interleaved samples with libsndfile in `format`. */
+static int sf_write_file(const char *path, int format, int channels, int rate, const float *x, int64_t frames) {
+    SF_INFO info = {.samplerate = rate, .channels = channels, .format = format};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f) return -1;
+    sf_count_t w = sf_writef_float(f, x, frames);
+    sf_close(f);
+    return w == frames ? 0 : -1;
+}
+
+/* The frequency (Hz) of the largest |FFT| bin of x (Hann window). */
+static double peak_hz(const float *x, int64_t n, int rate) {
+    float *in = fftwf_alloc_real((size_t)n);
+    fftwf_complex *out = fftwf_alloc_complex((size_t)n / 2 + 1);
+    for (int64_t i = 0; i < n; i++) in[i] = x[i] * (float)(0.5 - 0.5 * cos(2 * M_PI * i / n));
+    fftwf_plan p = fftwf_plan_dft_r2c_1d((int)n, in, out, FFTW_ESTIMATE);
+    fftwf_execute(p);
+    int64_t best = 0;
+    double bm = -1;
+    for (int64_t k = 1; k <= n / 2; k++) {
+        double m = hypot(out[k][0], out[k][1]);
+        if (m > bm) bm = m, best = k;
+    }
+    fftwf_destroy_plan(p);
+    fftwf_free(in);
+    fftwf_free(out);
+    return (double)best * rate / n;
+}
+
+static float *sine(int64_t n, double hz, int rate, double amp) {
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(amp * sin(2 * M_PI * hz * i / rate));
+    return x;
+}
+
+TEST(test_audio_wav_round_trip_16bit) {
+    int64_t n = 12345;
+    float *x = malloc((size_t)n * sizeof *x);
+    nb_rng *r = nb_test_rng();
+    for (int64_t i = 0; i < n; i++) x[i] = 2 * nb_rng_uniform(r) - 1;
+    x[0] = 1, x[1] = -1, x[2] = 0;
+    char p[512];
+    apath(p, sizeof p, "rt.wav");
+    CHECK(nb_audio_write(p, x, n, 22050) == 0);
+    nb_audio a;
+    CHECK(nb_audio_read(p, 0, &a) == 0);
+    CHECK(a.n == n && a.rate == 22050);
+    double worst = 0;
+    for (int64_t i = 0; i < n && i < a.n; i++) worst = fmax(worst, fabs(a.x[i] - x[i]));
+    /* 16-bit quantization: half a step of 1/32767, plus the reader's 1/32768 scale */
+    CHECK_MSG(worst <= 1.5 / 32767, "round trip error %g", worst);
+    nb_audio_free(&a);
+    CHECK(a.x == NULL && a.n == 0);
+    /* the exact header bytes: PCM, mono, 16 bits, data size */
+    size_t len;
+    uint8_t *b = nb_read_file(p, &len);
+    CHECK(b && len == 44 + 2 * (size_t)n);
+    if (b) {
+        CHECK(memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WAVEfmt ", 8) == 0 && memcmp(b + 36, "data", 4) == 0);
+        CHECK(b[20] == 1 && b[22] == 1 && b[34] == 16);
+    }
+    free(b);
+    /* other extensions are refused, and nothing is written */
+    char q[512];
+    apath(q, sizeof q, "rt.flac");
+    CHECK(nb_audio_write(q, x, n, 16000) == -1 && strstr(nb_errmsg(), "rt.flac") && strstr(nb_errmsg(), ".wav"));
+    CHECK(access(q, F_OK) != 0);
+    CHECK(nb_audio_write(p, x, n, 5) == -1);
+    free(x);
+}
+
+TEST(test_audio_reads_flac_ogg_and_mixes_stereo) {
+    int rate = 16000;
+    int64_t n = 8000;
+    float *st = malloc((size_t)n * 2 * sizeof *st);
+    for (int64_t i = 0; i < n; i++) {
+        st[2 * i] = (float)(0.5 * sin(2 * M_PI * 500 * i / rate));
+        st[2 * i + 1] = (float)(0.3 * sin(2 * M_PI * 500 * i / rate));
+    }
+    char p[512];
+    apath(p, sizeof p, "st.flac");
+    CHECK(sf_write_file(p, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 2, rate, st, n) == 0);
+    nb_audio a;
+    CHECK(nb_audio_read(p, 0, &a) == 0);
+    CHECK(a.n == n && a.rate == rate);
+    double worst = 0;
+    for (int64_t i = 0; i < n && i < a.n; i++) worst = fmax(worst, fabs(a.x[i] - 0.4 * sin(2 * M_PI * 500 * i / rate)));
+    CHECK_MSG(worst < 1e-3, "stereo FLAC mixed to mono: error %g", worst);
+    nb_audio_free(&a);
+    apath(p, sizeof p, "st.ogg");
+    CHECK(sf_write_file(p, SF_FORMAT_OGG | SF_FORMAT_VORBIS, 2, rate, st, n) == 0);
+    CHECK(nb_audio_read(p, 0, &a) == 0);
+    CHECK(a.n == n && a.rate == rate);
+    if (a.n == n) CHECK_NEAR(peak_hz(a.x, a.n, rate), 500, 0.01);
+    nb_audio_free(&a);
+    free(st);
+}
+
+TEST(test_audio_resampling_keeps_a_sine_frequency) {
+    int64_t n = 22050;
+    float *x = sine(n, 441, 22050, 0.8);
+    char p[512];
+    apath(p, sizeof p, "s22.wav");
+    CHECK(nb_audio_write(p, x, n, 22050) == 0);
+    nb_audio a;
+    CHECK(nb_audio_read(p, 16000, &a) == 0);
+    CHECK(a.rate == 16000);
+    CHECK_MSG(llabs(a.n - 16000) <= 2, "%lld samples after resampling", (long long)a.n);
+    double f = peak_hz(a.x, a.n, 16000); /* bins of 1 Hz */
+    CHECK_MSG(fabs(f - 441) <= 1, "peak at %g Hz after 22050 -> 16000", f);
+    /* the amplitude survives too (away from the edges) */
+    double mx = 0;
+    for (int64_t i = 1000; i < a.n - 1000; i++) mx = fmax(mx, fabs(a.x[i]));
+    CHECK_NEAR(mx, 0.8, 0.02);
+    nb_audio_free(&a);
+    /* and upwards */
+    CHECK(nb_audio_read(p, 44100, &a) == 0);
+    CHECK(llabs(a.n - 44100) <= 2);
+    CHECK(fabs(peak_hz(a.x, a.n, 44100) - 441) <= 1);
+    nb_audio_free(&a);
+    CHECK(nb_audio_read(p, 50, &a) == -1 && strstr(nb_errmsg(), "s22.wav"));
+    free(x);
+}
+
+TEST(test_audio_rejects_empty_truncated_and_corrupt_files) {
+    nb_audio a;
+    CHECK(nb_audio_parse((const uint8_t *)"", 0, "e.wav", 0, &a) == -1 && strstr(nb_errmsg(), "e.wav: empty"));
+    const char *junk = "this is not audio at all, just some text that goes on";
+    CHECK(nb_audio_parse((const uint8_t *)junk, strlen(junk), "j.wav", 0, &a) == -1 && strstr(nb_errmsg(), "j.wav"));
+    /* a real WAV cut at every 7th byte: always an error naming it, never a shorter clip */
+    int64_t n = 400;
+    float *x = sine(n, 300, 16000, 0.5);
+    char p[512];
+    apath(p, sizeof p, "cut.wav");
+    CHECK(nb_audio_write(p, x, n, 16000) == 0);
+    size_t len;
+    uint8_t *b = nb_read_file(p, &len);
+    int bad = 0;
+    for (size_t cut = 1; b && cut < len; cut += 7) {
+        int rc = nb_audio_parse(b, cut, "cut.wav", 0, &a);
+        if (rc != -1 || !strstr(nb_errmsg(), "cut.wav")) bad++;
+        if (rc == 0) nb_audio_free(&a);
+    }
+    CHECK_MSG(bad == 0, "%d cuts of a WAV file were accepted or unnamed", bad);
+    if (b) {
+        CHECK(nb_audio_parse(b, len - 10, "cut.wav", 0, &a) == -1 && strstr(nb_errmsg(), "truncated"));
+        /* a header that promises 0 channels */
+        uint8_t *c = malloc(len);
+        memcpy(c, b, len);
+        c[22] = 0;
+        CHECK(nb_audio_parse(c, len, "ch0.wav", 0, &a) == -1 && strstr(nb_errmsg(), "ch0.wav"));
+        free(c);
+    }
+    free(b);
+    /* a truncated FLAC file */
+    apath(p, sizeof p, "cut.flac");
+    float *y = sine(16000, 300, 16000, 0.5);
+    CHECK(sf_write_file(p, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 1, 16000, y, 16000) == 0);
+    b = nb_read_file(p, &len);
+    if (b) {
+        CHECK(nb_audio_parse(b, len, "ok.flac", 0, &a) == 0 && a.n == 16000);
+        nb_audio_free(&a);
+        CHECK(nb_audio_parse(b, len / 2, "cut.flac", 0, &a) == -1 && strstr(nb_errmsg(), "cut.flac"));
+        /* STREAMINFO (bytes 18..25 big-endian: rate 20 bits, channels 3, bits 5, total samples 36)
+         * promising 2^35 samples: refused before anything that size is allocated */
+        CHECK(len > 26 && memcmp(b, "fLaC", 4) == 0);
+        if (len > 26) {
+            b[21] = (uint8_t)((b[21] & 0xF0) | 0x08);
+            b[22] = b[23] = b[24] = b[25] = 0;
+            CHECK(nb_audio_parse(b, len, "huge.flac", 0, &a) == -1 && strstr(nb_errmsg(), "huge.flac") &&
+                  strstr(nb_errmsg(), "too long"));
+        }
+        /* a WAV data chunk that claims 4 GB */
+        uint8_t w[64] = {0};
+        float one = 0.5f;
+        apath(p, sizeof p, "one.wav");
+        CHECK(nb_audio_write(p, &one, 1, 16000) == 0);
+        size_t wl;
+        uint8_t *wb = nb_read_file(p, &wl);
+        if (wb && wl <= sizeof w) {
+            memcpy(w, wb, wl);
+            put_le32(w + 40, 0xFFFFFFF0u);
+            CHECK(nb_audio_parse(w, wl, "big.wav", 0, &a) == -1 && strstr(nb_errmsg(), "big.wav: truncated"));
+        }
+        free(wb);
+    }
+    free(b);
+    /* a file that does not exist, and a directory */
+    CHECK(nb_audio_read("/nonexistent/a.wav", 0, &a) == -1 && strstr(nb_errmsg(), "/nonexistent/a.wav"));
+    CHECK(nb_audio_read(adir(), 0, &a) == -1 && strstr(nb_errmsg(), adir()));
+    CHECK(a.x == NULL && a.n == 0);
+    free(x);
+    free(y);
+}
+
+/* The HTK-mel centre (Hz) of band m of n_mels at rate. */
+static double band_centre(int m, int n_mels, int rate) {
+    double top = 2595 * log10(1 + rate / 2.0 / 700);
+    return 700 * (pow(10, top * (m + 1) / (n_mels + 1) / 2595) - 1);
+}
+
+TEST(test_logmel_shape_and_silence) {
+    float z[600] = {0};
+    int64_t ns[] = {1, 255, 256, 257, 600};
+    for (int i = 0; i < 5; i++) {
+        nb_tensor *t = nb_logmel(z, ns[i], 16000, 0);
+        CHECK(t && t->ndim == 2 && t->shape[0] == (ns[i] + 255) / 256 && t->shape[1] == 80 && t->persistent);
+        for (int64_t k = 0; t && k < t->size; k++) CHECK_NEAR(t->data[k], logf(1e-5f), 1e-6);
+        nb_tensor_free(t);
+    }
+    nb_tensor *t = nb_logmel(z, 600, 16000, 40);
+    CHECK(t && t->shape[1] == 40);
+    nb_tensor_free(t);
+    CHECK(nb_logmel(z, 0, 16000, 80) == NULL);
+    CHECK(nb_logmel(z, 10, 100, 80) == NULL);
+    CHECK(nb_logmel(z, 10, 16000, 100000) == NULL);
+}
+
+TEST(test_logmel_pure_tone_peaks_in_its_band) {
+    int rate = 16000, n_mels = 80;
+    int64_t n = 8000;
+    double tones[] = {250, 1000, 3000, 6500};
+    for (int i = 0; i < 4; i++) {
+        /* the band whose centre is nearest the tone */
+        int want = 0;
+        for (int m = 1; m < n_mels; m++)
+            if (fabs(band_centre(m, n_mels, rate) - tones[i]) < fabs(band_centre(want, n_mels, rate) - tones[i])) want = m;
+        float *x = sine(n, tones[i], rate, 0.5);
+        nb_tensor *t = nb_logmel(x, n, rate, n_mels);
+        const float *row = t->data + 15 * n_mels; /* a frame well inside the signal */
+        int best = 0;
+        for (int m = 1; m < n_mels; m++)
+            if (row[m] > row[best]) best = m;
+        CHECK_MSG(best == want, "%g Hz: peak in band %d, expected %d", tones[i], best, want);
+        /* far bands are much lower (a pure tone, not noise) */
+        CHECK(row[best] - row[(best + n_mels / 2) % n_mels] > 5);
+        nb_tensor_free(t);
+        free(x);
+    }
+}
+
+TEST(test_logmel_frame_matches_a_direct_dft) {
+    int rate = 16000, n_mels = 20;
+    int64_t n = 3000;
+    float *x = malloc((size_t)n * sizeof *x);
+    nb_rng *r = nb_test_rng();
+    for (int64_t i = 0; i < n; i++) x[i] = 2 * nb_rng_uniform(r) - 1;
+    nb_tensor *t = nb_logmel(x, n, rate, n_mels);
+    /* frame 1: samples 256 - 512 .. 256 + 511, zeros before the start */
+    int64_t f = 1, start = f * 256 - 512;
+    double mag[513];
+    for (int k = 0; k < 513; k++) {
+        double re = 0, im = 0;
+        for (int i = 0; i < 1024; i++) {
+            int64_t j = start + i;
+            if (j < 0 || j >= n) continue;
+            double v = x[j] * (0.5 - 0.5 * cos(2 * M_PI * i / 1024));
+            re += v * cos(2 * M_PI * k * i / 1024);
+            im -= v * sin(2 * M_PI * k * i / 1024);
+        }
+        mag[k] = hypot(re, im);
+    }
+    double top = 2595 * log10(1 + rate / 2.0 / 700);
+    for (int m = 0; m < n_mels; m++) {
+        double lo = 700 * (pow(10, top * m / (n_mels + 1) / 2595) - 1);
+        double mid = band_centre(m, n_mels, rate);
+        double hi = 700 * (pow(10, top * (m + 2) / (n_mels + 1) / 2595) - 1);
+        double s = 0;
+        for (int k = 0; k < 513; k++) {
+            double hz = k * rate / 1024.0;
+            if (hz > lo && hz < hi) s += mag[k] * (hz <= mid ? (hz - lo) / (mid - lo) : (hi - hz) / (hi - mid));
+        }
+        CHECK_NEAR(t->data[f * n_mels + m], log(fmax(s, 1e-5)), 1e-4);
+    }
+    nb_tensor_free(t);
+    free(x);
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A manifest error names the manifest and the line, and leaves out empty. */
+static void check_manifest_error(const char *dir, const char *csv, const char *needle) {
+    write_text(dir, "manifest.csv", csv);
+    nb_speech_set s;
+    int rc = nb_speech_open(dir, &s);
+    CHECK_MSG(rc == -1 && strstr(nb_errmsg(), "manifest.csv") && strstr(nb_errmsg(), needle),
+              "manifest %s: rc %d, message '%s', expected '%s'", csv, rc, nb_errmsg(), needle);
+    CHECK(s.n == 0 && s.clips == NULL);
+}
+
+TEST(test_speech_manifest_parsing_and_errors) {
+    char d[512];
+    apath(d, sizeof d, "corpus");
+    mkdir(d, 0755);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/clips", d);
+    mkdir(sub, 0755);
+    float x[160] = {0};
+    char p[700];
+    const char *names[] = {"clips/a1.wav", "clips/a2.wav", "clips/b1.wav"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", d, names[i]);
+        CHECK(nb_audio_write(p, x, 160, 16000) == 0);
+    }
+    write_text(d, "clips/a1.phones.npy", "not read by nb_speech_open");
+    write_text(d, "phones.txt", "pau\nh\nax\nl\n");
+    write_text(d, "manifest.csv",
+               "file,speaker,text,split,phones\r\n"
+               "clips/a1.wav,kal,\"Hello, \"\"world\"\"\",train,clips/a1.phones.npy\r\n"
+               "\n"
+               "clips/b1.wav,slt,plain text,test,\n"
+               "clips/a2.wav,kal,more,valid,\n");
+    nb_speech_set s;
+    CHECK(nb_speech_open(d, &s) == 0);
+    CHECK(s.n == 3 && s.nspeakers == 2 && s.n_phones == 4);
+    if (s.n == 3 && s.nspeakers == 2) {
+        CHECK(!strcmp(s.speakers[0], "kal") && !strcmp(s.speakers[1], "slt"));
+        CHECK(!strcmp(s.clips[0].text, "Hello, \"world\""));
+        CHECK(s.clips[0].speaker == 0 && s.clips[1].speaker == 1 && s.clips[2].speaker == 0);
+        CHECK(s.clips[0].split == 0 && s.clips[1].split == 2 && s.clips[2].split == 1);
+        CHECK(s.clips[0].phones && strstr(s.clips[0].phones, "a1.phones.npy") && s.clips[1].phones == NULL);
+        CHECK(strstr(s.clips[1].path, "clips/b1.wav") && strstr(s.clips[1].path, d) == s.clips[1].path);
+        nb_audio a;
+        CHECK(nb_audio_read(s.clips[1].path, 0, &a) == 0 && a.n == 160);
+        nb_audio_free(&a);
+    }
+    nb_speech_free(&s);
+    /* errors: manifest name and line */
+    check_manifest_error(d, "file,speaker,text,split\nclips/a1.wav,kal,hi,train\nclips/a2.wav,kal,hi,dev\n",
+                         ":3: split 'dev'");
+    check_manifest_error(d, "file,speaker,text,split\nclips/a1.wav,kal,hi\n", ":2: 3 fields, expected 4");
+    check_manifest_error(d, "file,voice,text\n", ":1: unknown column 'voice'");
+    check_manifest_error(d, "text,split\n", ":1: the header needs");
+    check_manifest_error(d, "file,speaker\nclips/a1.wav,kal\nclips/zz.wav,kal\n", ":3: ");
+    check_manifest_error(d, "file,speaker\nclips/zz.wav,kal\n", "zz.wav: no such audio file");
+    check_manifest_error(d, "file,speaker,text\nclips/a1.wav,kal,\"open\n", ":2: unterminated");
+    check_manifest_error(d, "file,speaker,text\nclips/a1.wav,kal,\"a\"b\n", ":2: expected ','");
+    check_manifest_error(d, "file,speaker,phones\nclips/a1.wav,kal,none.npy\n", ":2: ");
+    check_manifest_error(d, "file,speaker\n", "no clips");
+    check_manifest_error(d, "", "empty");
+    check_manifest_error(d, "file,speaker,file\n", "twice");
+    /* phones without an inventory */
+    snprintf(p, sizeof p, "%s/phones.txt", d);
+    unlink(p);
+    check_manifest_error(d, "file,speaker,phones\nclips/a1.wav,kal,clips/a1.phones.npy\n", "phones.txt");
+    CHECK(nb_speech_open("/nonexistent/speech", &s) == -1 && strstr(nb_errmsg(), "/nonexistent/speech"));
+}
+
+TEST(test_speech_folder_per_speaker) {
+    char d[512];
+    apath(d, sizeof d, "folders");
+    mkdir(d, 0755);
+    char p[700];
+    const char *spk[] = {"bob", "alice"};
+    float x[100] = {0};
+    int count = 0;
+    for (int s = 0; s < 2; s++) {
+        snprintf(p, sizeof p, "%s/%s", d, spk[s]);
+        mkdir(p, 0755);
+        for (int k = 0; k < 20; k++) {
+            snprintf(p, sizeof p, "%s/%s/clip%02d.wav", d, spk[s], k);
+            CHECK(nb_audio_write(p, x, 100, 16000) == 0);
+            count++;
+        }
+        snprintf(p, sizeof p, "%s/%s/notes.txt", d, spk[s]);
+        write_text(d, p + strlen(d) + 1, "ignored");
+    }
+    nb_speech_set s;
+    CHECK(nb_speech_open(d, &s) == 0);
+    CHECK(s.n == count && s.nspeakers == 2 && s.n_phones == 0);
+    if (s.nspeakers == 2) CHECK(!strcmp(s.speakers[0], "alice") && !strcmp(s.speakers[1], "bob"));
+    int held = 0;
+    for (int i = 0; i < s.n; i++) {
+        held += s.clips[i].split != 0;
+        CHECK(s.clips[i].phones == NULL && s.clips[i].text && !s.clips[i].text[0]);
+    }
+    /* a hash of the name: the same names are held out for both speakers */
+    CHECK(held > 0 && held < s.n && held % 2 == 0);
+    for (int i = 0; i < s.n / 2 && s.n == count; i++) CHECK(s.clips[i].split == s.clips[i + s.n / 2].split);
+    nb_speech_free(&s);
+    char e[600];
+    snprintf(e, sizeof e, "%s/alice", d); /* a folder with only files: no speakers */
+    CHECK(nb_speech_open(e, &s) == -1 && strstr(nb_errmsg(), "alice"));
+}
