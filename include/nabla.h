@@ -1710,6 +1710,113 @@ typedef struct nb_speech_set { nb_speech_clip *clips; int n; char **speakers; in
 int  nb_speech_open(const char *dir, nb_speech_set *out);
 void nb_speech_free(nb_speech_set *s);
 
+/* ------------------------------------------------------------------------ */
+/* WaveNet (notes §4.5)                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* eq. 32 as one op: x [N, 2C, ...] -> tanh(x[:, :C]) * sigmoid(x[:, C:]),
+ * [N, C, ...] (PyTorch's a, b = x.chunk(2, 1)). */
+nb_tensor *nb_gated(nb_tensor *x);
+/* nb_conv1d(x, w, b, 1, 0, dilation, true) computed for long signals: x
+ * [N, C, L], w [O, C, K], b [O] or NULL -> [N, O, L], out[t] = b + sum_k
+ * w[:, :, k] x[t - (K-1-k) dilation] (zeros before the start); one GEMM per
+ * tap on the unpadded rows, differentiable to any order. */
+nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation);
+/* PyTorch's ConvTranspose1d: x [N, C, T], w [C, O, K], b [O] or NULL ->
+ * [N, O, (T - 1) stride + K - 2 pad], y[n, o, t s + k - pad] += x[n, c, t]
+ * w[c, o, k]; 0 <= pad <= K - 1. */
+nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
+/* eq. 31 with mu = 255: f(x) = sign(x) ln(1 + mu|x|) / ln(1 + mu), as an
+ * op (differentiable) and on numbers (x clipped to [-1, 1]); expand is its
+ * inverse. encode quantizes f(x) to 256 levels, round((f + 1) / 2 * 255)
+ * (0 -> 128, 1 -> 255, -1 -> 0); decode expands level q's centre. */
+nb_tensor *nb_mulaw(nb_tensor *x);
+float nb_mulaw_compress(float x);
+float nb_mulaw_expand(float y);
+int nb_mulaw_encode(float x);
+float nb_mulaw_decode(int q);
+void nb_mulaw_encode_array(const float *x, int64_t n, int32_t *q);
+void nb_mulaw_decode_array(const int32_t *q, int64_t n, float *x);
+
+/* The model: an embedding of the previous μ-law sample (R channels), then
+ * layers * stacks residual blocks (dilations 1, 2, ..., 2^(layers-1) in each
+ * stack): a = causal conv, kernel 2, of h [+ speaker term, eq. 34] [+ V * y,
+ * eq. 33]; z = gated(a) (eq. 32); skip += 1x1(z); h += 1x1(z) (no residual
+ * conv in the last block). Head: ReLU, 1x1 (S -> S), ReLU, 1x1 (S -> 256
+ * logits). Local conditioning: features [frames, D], frame f covering
+ * samples f hop .. f hop + hop - 1, upsampled by a ConvTranspose1d(D, D,
+ * hop, stride hop). Parameter names and layouts are those of the PyTorch
+ * module in bench/wavenet_torch.py (embed.weight, layers.<k>.dilated.weight
+ * [2R, R, 2], layers.<k>.speaker.weight [2R, nspeakers], layers.<k>.cond.weight
+ * [2R, D, 1], layers.<k>.res.*, layers.<k>.skip.*, out1.*, out2.*,
+ * upsample.*), so safetensors files move both ways. */
+#define NB_WAVENET_CLASSES 256
+typedef struct nb_wavenet_config {
+    int layers, stacks;     /* blocks per stack, stacks */
+    int residual, skip;     /* channels R, S */
+    int nspeakers;          /* 0: no speaker conditioning */
+    int cond_dim, cond_hop; /* feature size D (0: none) and samples per frame */
+} nb_wavenet_config;
+typedef struct nb_wavenet nb_wavenet;
+/* 0, or -1 with nb_errmsg() naming the setting out of range. */
+int nb_wavenet_check_config(const nb_wavenet_config *c);
+/* stacks (2^layers - 1) + 1 samples: how far back the output at t sees. */
+int64_t nb_wavenet_receptive_field(const nb_wavenet_config *c);
+/* Initialized as PyTorch initializes its layers (r NULL: the global rng). */
+nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r);
+void nb_wavenet_free(nb_wavenet *m);
+const nb_wavenet_config *nb_wavenet_get_config(const nb_wavenet *m);
+/* The parameters (decay on weights) and their names; arrays owned by m. */
+int nb_wavenet_params(nb_wavenet *m, nb_param **params, const char *const **names);
+/* feats [N, frames, D] -> the upsampled y [N, D, frames * hop] (eq. 33). */
+nb_tensor *nb_wavenet_upsample(nb_wavenet *m, nb_tensor *feats);
+/* The upsampled conditioning [1, D, n] of samples first .. first + n - 1 of
+ * a clip with features feats [frames, D] (frames past the end repeat the
+ * last one): upsamples only the frames that cover the span. */
+nb_tensor *nb_wavenet_cond(nb_wavenet *m, const nb_tensor *feats, int64_t first, int64_t n);
+/* Logits [N, 256, L] for input samples x [N, L] (levels 0..255); speaker:
+ * N ids (models with speakers); cond [N, D, L] (models with features): the
+ * conditioning of the sample each position predicts. */
+nb_tensor *nb_wavenet_forward(nb_wavenet *m, const int32_t *x, int64_t N, int64_t L, const int32_t *speaker,
+                              nb_tensor *cond);
+/* eq. 30 teacher-forced: q [N, L + 1] levels; the mean over N L positions of
+ * -ln p(q[t + 1] | q[<= t]) in nats (divide by ln 2 for bits per sample).
+ * cond [N, D, L] belongs to samples 1..L of each row. */
+nb_tensor *nb_wavenet_loss(nb_wavenet *m, const int32_t *q, int64_t N, int64_t L, const int32_t *speaker,
+                           nb_tensor *cond);
+
+/* Generation, one sample at a time from mu-law silence (level 128). Cached:
+ * per layer a queue of the last d inputs, so a sample costs O(layers).
+ * naive: every sample recomputes all layers over the receptive field with
+ * the same arithmetic (the same samples, bit for bit; for checking and
+ * timing). Streams are independent; stream s draws from nb_rng stream
+ * (seed, s). */
+typedef struct nb_wavenet_gen_opts {
+    int streams;            /* 0 means 1 */
+    int64_t samples;        /* per stream */
+    const int32_t *speakers;/* one per stream (models with speakers) */
+    const nb_tensor *cond;  /* [D, >= samples]: upsampled features, shared by the streams */
+    float temperature;      /* softmax(logits / T); 0: the most likely level */
+    uint64_t seed;
+    bool naive;
+    int64_t naive_from;     /* naive: samples before this one come from the cached path (the
+                               same samples), so naive steps can be timed at full windows */
+    double *naive_seconds;  /* may be NULL: receives the wall time of the naive steps */
+    const int32_t *force;   /* streams x samples levels to feed instead of drawing, or NULL */
+} nb_wavenet_gen_opts;
+/* out: streams x samples levels; logprob (may be NULL): per stream, the sum
+ * of ln p(level) of the levels emitted (forced or drawn) under the model.
+ * 0, or -1 with nb_errmsg(). */
+int nb_wavenet_generate(const nb_wavenet *m, const nb_wavenet_gen_opts *o, int32_t *out, double *logprob);
+/* Model files: "nabla.model" = "wavenet" and the settings in __metadata__,
+ * the caller's metadata and extra tensors (optimizer state); atomic. Load
+ * checks every parameter's presence, shape and finiteness, naming the file. */
+int nb_wavenet_save(const nb_wavenet *m, const char *path, const char *const *keys, const char *const *vals, int nmeta,
+                    const char *const *extra_names, nb_tensor *const *extra, int nextra);
+nb_wavenet *nb_wavenet_load(const char *path, struct nb_safetensors **st);
+/* Copies every parameter of m from st (names and shapes must match). */
+int nb_wavenet_copy_params(nb_wavenet *m, const struct nb_safetensors *st, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

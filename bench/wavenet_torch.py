@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""wavenet_torch.py — the PyTorch side of bench/wavenet_bench.sh: the same
+WaveNet as `nabla wavenet` (src/models/wavenet.c), with the same parameter
+names and layouts, so that a state_dict moves both ways as safetensors.
+
+  wavenet_torch.py speed [--threads N] [--steps N] [--layers 10] [--stacks 2]
+                         [--residual 32] [--skip 32] [--segment 16000] [--batch 1] [--naive-samples N]
+  wavenet_torch.py roundtrip MODEL.st DATA OUT.st [--lr 1e-3]
+
+speed: training steps/s (Adam, random levels) and samples/s of the naive
+generation loop (the whole receptive field per sample). roundtrip: loads a
+nabla model (strict: every name and shape must match), prints its bits per
+sample on DATA's held-out clips (whole clips, as `nabla wavenet eval` scores
+clips shorter than 16000 samples), takes one Adam step on them, prints the
+new bits and writes the new weights to OUT.st with nabla's metadata, for
+`nabla wavenet eval OUT.st DATA` to reproduce. Prints one JSON line.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+import wave
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MU = 255
+
+
+class WaveNet(nn.Module):
+    def __init__(self, layers, stacks, residual, skip, nspeakers=0, cond_dim=0, cond_hop=0):
+        super().__init__()
+        R, S = residual, skip
+        self.nspeakers, self.cond_dim, self.n = nspeakers, cond_dim, layers * stacks
+        self.dilations = [2 ** (k % layers) for k in range(self.n)]
+        self.embed = nn.Embedding(256, R)
+        self.layers = nn.ModuleList()
+        for k in range(self.n):
+            b = nn.Module()
+            b.dilated = nn.Conv1d(R, 2 * R, 2, dilation=self.dilations[k])
+            if nspeakers:
+                b.speaker = nn.Linear(nspeakers, 2 * R, bias=False)
+            if cond_dim:
+                b.cond = nn.Conv1d(cond_dim, 2 * R, 1, bias=False)
+            if k < self.n - 1:
+                b.res = nn.Conv1d(R, R, 1)
+            b.skip = nn.Conv1d(R, S, 1)
+            self.layers.append(b)
+        self.out1 = nn.Conv1d(S, S, 1)
+        self.out2 = nn.Conv1d(S, 256, 1)
+        if cond_dim:
+            self.upsample = nn.ConvTranspose1d(cond_dim, cond_dim, cond_hop, stride=cond_hop)
+
+    def receptive_field(self):
+        return sum(self.dilations) + 1
+
+    def forward(self, x, speaker=None, cond=None):
+        """x [N, L] levels -> logits [N, 256, L]; cond [N, D, L] upsampled."""
+        h = self.embed(x).transpose(1, 2)
+        skip = 0
+        onehot = F.one_hot(speaker, self.nspeakers).float() if self.nspeakers else None
+        for k, b in enumerate(self.layers):
+            a = b.dilated(F.pad(h, (self.dilations[k], 0)))  # causal
+            if onehot is not None:
+                a = a + b.speaker(onehot)[:, :, None]  # eq. 34
+            if cond is not None:
+                a = a + b.cond(cond)  # eq. 33
+            f, g = a.chunk(2, 1)
+            z = torch.tanh(f) * torch.sigmoid(g)  # eq. 32
+            skip = skip + b.skip(z)
+            if k < self.n - 1:
+                h = h + b.res(z)
+        return self.out2(F.relu(self.out1(F.relu(skip))))
+
+
+def mulaw_encode(x):
+    """eq. 31 and 256 levels, in nabla's arithmetic (the companded value rounded to float32)."""
+    a = np.minimum(np.abs(x.astype(np.float64)), 1.0)
+    f = np.sign(x) * np.log1p(MU * a) / np.log1p(MU)
+    f = f.astype(np.float32).astype(np.float64)
+    return np.clip(np.floor((f + 1) / 2 * 255 + 0.5), 0, 255).astype(np.int64)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        buf = f.read()
+    (n,) = struct.unpack("<Q", buf[:8])
+    head = json.loads(buf[8:8 + n])
+    meta = head.pop("__metadata__", {})
+    out = {}
+    for k, v in head.items():
+        assert v["dtype"] == "F32", k
+        a, b = v["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(buf[8 + n + a:8 + n + b], dtype="<f4").copy().reshape(v["shape"]))
+    return out, meta
+
+
+def write_safetensors(path, tensors, meta):
+    head, off, blobs = {"__metadata__": meta}, 0, []
+    for k, t in tensors.items():
+        b = t.detach().contiguous().numpy().astype("<f4").tobytes()
+        head[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(head).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    os.replace(path + ".tmp", path)
+
+
+def heldout_clips(data):
+    """nabla's speaker folders: sub-folders in name order, their .wav files in name order; a clip
+    is held out when the FNV-1a hash of its name is 8 or 9 mod 10 (all clips if none is)."""
+    clips = []
+    for k, spk in enumerate(sorted(d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d)))):
+        for name in sorted(os.listdir(os.path.join(data, spk))):
+            if not name.endswith(".wav"):
+                continue
+            h = 2166136261
+            for c in name.encode():
+                h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+            with wave.open(os.path.join(data, spk, name)) as w:
+                assert w.getframerate() == 16000 and w.getsampwidth() == 2 and w.getnchannels() == 1
+                x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+            clips.append((h % 10 >= 8, k, mulaw_encode(x)))
+    held = [c for c in clips if c[0]]
+    return [(k, q) for _, k, q in (held or clips)]
+
+
+def bits(model, clips):
+    tot, n = 0.0, 0
+    for spk, q in clips:
+        x = torch.from_numpy(q[None, :-1])
+        y = torch.from_numpy(q[None, 1:])
+        logits = model(x, torch.tensor([spk]) if model.nspeakers else None)
+        tot += F.cross_entropy(logits, y, reduction="sum").item()
+        n += y.numel()
+    return tot / n / math.log(2)
+
+
+def cmd_roundtrip(a):
+    tensors, meta = read_safetensors(a.model)
+    g = lambda k: int(meta["nabla.wavenet." + k])
+    assert g("cond_dim") == 0, "roundtrip covers unconditioned and speaker models"
+    m = WaveNet(g("layers"), g("stacks"), g("residual"), g("skip"), g("speakers"))
+    params = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
+    m.load_state_dict(params, strict=True)  # every name and shape must match
+    clips = heldout_clips(a.data)
+    before = bits(m, clips)
+    opt = torch.optim.Adam(m.parameters(), lr=a.lr)
+    opt.zero_grad()
+    tot = sum(F.cross_entropy(m(torch.from_numpy(q[None, :-1]), torch.tensor([s]) if m.nspeakers else None),
+                              torch.from_numpy(q[None, 1:])) for s, q in clips)
+    tot.backward()
+    opt.step()
+    with torch.no_grad():
+        after = bits(m, clips)
+    keep = {k: v for k, v in meta.items() if k.startswith("nabla.wavenet.") or k == "nabla.model"}
+    write_safetensors(a.out, m.state_dict(), keep)
+    print(json.dumps({"bits_before": before, "bits_after": after, "parameters": len(params)}))
+
+
+def cmd_speed(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    m = WaveNet(a.layers, a.stacks, a.residual, a.skip)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(2)
+    q = torch.randint(0, 256, (a.batch, a.segment + 1), generator=g)
+
+    def step():
+        loss = F.cross_entropy(m(q[:, :-1]), q[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up, as nabla's rate leaves out its first two steps
+    step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    sps = a.steps / (time.perf_counter() - t0)
+    # naive generation: the receptive field through the whole network per sample
+    rf = m.receptive_field()
+    hist = [128] * rf
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        for _ in range(a.naive_samples):
+            logits = m(torch.tensor([hist[-rf:]]))[0, :, -1]
+            hist.append(int(torch.multinomial(F.softmax(logits, 0), 1, generator=g)))
+        gen = a.naive_samples / (time.perf_counter() - t0)
+    print(json.dumps({"steps_per_second": sps, "naive_samples_per_second": gen, "receptive_field": rf,
+                      "threads": a.threads}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--steps", type=int, default=3)
+    s.add_argument("--layers", type=int, default=10)
+    s.add_argument("--stacks", type=int, default=2)
+    s.add_argument("--residual", type=int, default=32)
+    s.add_argument("--skip", type=int, default=32)
+    s.add_argument("--segment", type=int, default=16000)
+    s.add_argument("--batch", type=int, default=1)
+    s.add_argument("--naive-samples", type=int, default=50)
+    r = sub.add_parser("roundtrip")
+    r.add_argument("model")
+    r.add_argument("data")
+    r.add_argument("out")
+    r.add_argument("--lr", type=float, default=1e-3)
+    a = p.parse_args()
+    {"speed": cmd_speed, "roundtrip": cmd_roundtrip}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,837 @@
+/* wavenet.c — `nabla wavenet train|generate|eval|spectrogram|synth`: WaveNet
+ * (notes §4.5) on 16 kHz speech: training on random segments with Adam,
+ * validation in bits per sample, atomic checkpoints and --resume; cached
+ * generation (or the naive loop) to a WAV file; log-mel pictures; and a
+ * small synthetic data folder for trying it all out. */
+#include "cli.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define RATE 16000
+#define NMELS 80
+
+/* --- data -------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t *q;       /* μ-law levels */
+    int64_t n;
+    int speaker;
+    nb_tensor *feats; /* [frames, D] or NULL */
+} clip;
+
+typedef struct {
+    clip *train, *val;
+    int ntrain, nval;
+    int nspeakers;
+    char **speakers;
+    bool val_is_train; /* no held-out clip: validation reuses the training clips */
+} corpus;
+
+static void corpus_free(corpus *c) {
+    for (int i = 0; i < c->ntrain; i++) free(c->train[i].q), nb_tensor_free(c->train[i].feats);
+    for (int i = 0; i < c->nval && !c->val_is_train; i++) free(c->val[i].q), nb_tensor_free(c->val[i].feats);
+    free(c->train);
+    if (!c->val_is_train) free(c->val);
+    for (int i = 0; i < c->nspeakers; i++) free(c->speakers[i]);
+    free(c->speakers);
+    memset(c, 0, sizeof *c);
+}
+
+/* Features of a clip: "mel" (log-mel of the audio), "phones" (the clip's
+ * .npy from the manifest) or none. */
+static nb_tensor *clip_features(const char *kind, const nb_audio *a, const nb_speech_clip *sc) {
+    if (!kind) return NULL;
+    if (!strcmp(kind, "mel")) return nb_logmel(a->x, a->n, RATE, NMELS);
+    if (!sc->phones) {
+        nb_error("%s: no phone features for this clip in the manifest (--cond phones)", sc->path);
+        return NULL;
+    }
+    nb_tensor *t = nb_npy_read(sc->phones);
+    if (!t) return NULL;
+    int64_t frames = (a->n + NB_FEATURE_HOP - 1) / NB_FEATURE_HOP;
+    if (t->ndim != 2 || t->shape[0] < 1 || labs((long)(t->shape[0] - frames)) > 2) {
+        char s[96];
+        nb_error("%s: phone features of shape %s, expected [%lld, n_phones] (one row per %d samples of %s)",
+                 sc->phones, nb_shape_str(t, s, sizeof s), (long long)frames, NB_FEATURE_HOP, sc->path);
+        nb_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Reads every clip of DATA at 16 kHz as μ-law levels (held-out: split != 0). */
+static int corpus_load(corpus *c, const char *dir, const char *cond) {
+    memset(c, 0, sizeof *c);
+    nb_speech_set s;
+    if (nb_speech_open(dir, &s)) return -1;
+    c->train = calloc((size_t)s.n, sizeof(clip));
+    c->val = calloc((size_t)s.n, sizeof(clip));
+    c->nspeakers = s.nspeakers;
+    c->speakers = calloc((size_t)s.nspeakers + 1, sizeof(char *));
+    for (int i = 0; i < s.nspeakers; i++) c->speakers[i] = strdup(s.speakers[i]);
+    int rc = 0;
+    for (int i = 0; i < s.n && !rc; i++) {
+        nb_audio a;
+        if (nb_audio_read(s.clips[i].path, RATE, &a)) {
+            rc = -1;
+            break;
+        }
+        clip k = {malloc(sizeof(int32_t) * (size_t)a.n), a.n, s.clips[i].speaker, NULL};
+        nb_mulaw_encode_array(a.x, a.n, k.q);
+        if (cond && !(k.feats = clip_features(cond, &a, &s.clips[i]))) rc = -1;
+        nb_audio_free(&a);
+        if (s.clips[i].split == 0) c->train[c->ntrain++] = k;
+        else c->val[c->nval++] = k;
+        if (rc) break;
+    }
+    nb_speech_free(&s);
+    if (!rc && c->ntrain == 0) rc = nb_error("%s: every clip is held out; no training clip", dir);
+    if (!rc && c->nval == 0) {
+        free(c->val);
+        c->val = c->train, c->nval = c->ntrain, c->val_is_train = true;
+    }
+    if (rc) corpus_free(c);
+    return rc;
+}
+
+/* Bits per sample of the model on clips (at most max_samples predictions
+ * in all): each clip in chunks of `chunk` predictions, each chunk preceded
+ * by the receptive field's worth of context. */
+static double bits_per_sample(nb_wavenet *m, const clip *clips, int n, int64_t chunk, int64_t max_samples,
+                              int64_t *count) {
+    bool was = nb_set_grad_enabled(false);
+    const nb_wavenet_config *cf = nb_wavenet_get_config(m);
+    int64_t ctx = nb_wavenet_receptive_field(cf) - 1, done = 0;
+    double nats = 0;
+    for (int i = 0; i < n && done < max_samples; i++) {
+        const clip *k = &clips[i];
+        for (int64_t a = 1; a < k->n && done < max_samples; a += chunk) {
+            int64_t b = a + chunk < k->n ? a + chunk : k->n; /* predict samples a..b-1 */
+            if (b - a > max_samples - done) b = a + (max_samples - done);
+            int64_t a0 = a - 1 - ctx < 0 ? 0 : a - 1 - ctx, L = b - 1 - a0; /* inputs a0..b-2 */
+            int32_t spk = k->speaker;
+            nb_tensor *cond = cf->cond_dim ? nb_wavenet_cond(m, k->feats, a0 + 1, L) : NULL;
+            nb_tensor *lg = nb_wavenet_forward(m, k->q + a0, 1, L, &spk, cond);
+            for (int64_t t = a - 1 - a0; t < L; t++) {
+                double mx = -INFINITY, tot = 0;
+                for (int c = 0; c < NB_WAVENET_CLASSES; c++) mx = fmax(mx, lg->data[c * L + t]);
+                for (int c = 0; c < NB_WAVENET_CLASSES; c++) tot += exp(lg->data[c * L + t] - mx);
+                nats += log(tot) + mx - lg->data[k->q[a0 + t + 1] * L + t];
+            }
+            done += b - a;
+            nb_arena_reset();
+        }
+    }
+    nb_set_grad_enabled(was);
+    if (count) *count = done;
+    return done ? nats / (double)done / log(2.0) : NAN;
+}
+
+/* --- train ----------------------------------------------------------------------- */
+
+typedef struct {
+    const char *cmd, *out, *log, *cond;
+    nb_wavenet *m;
+    nb_optim *opt;
+    corpus *data;
+    int64_t step, max_steps, segment, batch, eval_every, val_samples;
+    double lr, minutes, seconds;
+    uint64_t seed;
+    nb_rng rng; /* draws the segments; saved in checkpoints */
+    bool json;
+    char **rows;
+    int nrows;
+} trainer;
+
+static void log_add(trainer *t, const char *line) {
+    char **g = realloc(t->rows, sizeof(char *) * (size_t)(t->nrows + 1));
+    if (!g) return;
+    t->rows = g;
+    t->rows[t->nrows++] = strdup(line);
+}
+
+static void log_open(trainer *t, bool resuming) {
+    if (!t->log) return;
+    log_add(t, "step,train_bits_per_sample,val_bits_per_sample,seconds");
+    if (!resuming) return;
+    size_t len;
+    uint8_t *buf = nb_read_file(t->log, &len);
+    if (!buf) {
+        nb_clear_error();
+        return;
+    }
+    char *rest = (char *)buf, *line;
+    int k = 0;
+    while ((line = strsep(&rest, "\n"))) {
+        if (!*line || k++ == 0) continue;
+        long long s = strtoll(line, NULL, 10);
+        if (s >= 0 && s <= t->step) log_add(t, line);
+    }
+    free(buf);
+}
+
+static int log_write(const trainer *t) {
+    if (!t->log) return 0;
+    size_t len = 0;
+    for (int i = 0; i < t->nrows; i++) len += strlen(t->rows[i]) + 1;
+    char *buf = malloc(len + 1), *p = buf;
+    for (int i = 0; i < t->nrows; i++) p += sprintf(p, "%s\n", t->rows[i]);
+    int rc = nb_write_file_atomic(t->log, buf, len);
+    free(buf);
+    return rc;
+}
+
+static int save(const trainer *t, double seconds) {
+    char v[15][64], names_buf[4096];
+    const char *keys[15], *vals[15];
+    int n = 0;
+#define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
+    PUT("nabla.step", "%" PRId64, t->step);
+    PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(t->opt));
+    PUT("nabla.seconds", "%.3f", seconds);
+    PUT("nabla.segment", "%" PRId64, t->segment);
+    PUT("nabla.batch", "%" PRId64, t->batch);
+    PUT("nabla.lr", "%.9g", t->lr);
+    PUT("nabla.seed", "%" PRIu64, t->seed);
+    PUT("nabla.rng_state", "%" PRIu64, t->rng.state);
+    PUT("nabla.rng_inc", "%" PRIu64, t->rng.inc);
+    PUT("nabla.total_steps", "%" PRId64, t->max_steps);
+    PUT("nabla.eval_every", "%" PRId64, t->eval_every);
+    PUT("nabla.wavenet.cond", "%s", t->cond ? t->cond : "none");
+#undef PUT
+    names_buf[0] = 0;
+    for (int i = 0; i < t->data->nspeakers; i++) {
+        size_t l = strlen(names_buf);
+        snprintf(names_buf + l, sizeof names_buf - l, "%s%s", i ? "," : "", t->data->speakers[i]);
+    }
+    keys[n] = "nabla.wavenet.speaker_names", vals[n++] = names_buf;
+    const char **sn;
+    nb_tensor **st;
+    int ns = nb_optim_state(t->opt, &sn, &st);
+    const char **names = malloc(sizeof(char *) * (size_t)(ns + 1));
+    char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
+    for (int i = 0; i < ns; i++) {
+        owned[i] = malloc(strlen(sn[i]) + 8);
+        sprintf(owned[i], "optim.%s", sn[i]);
+        names[i] = owned[i];
+    }
+    int rc = nb_wavenet_save(t->m, t->out, keys, vals, n, names, st, ns);
+    for (int i = 0; i < ns; i++) free(owned[i]);
+    free(owned);
+    free(names);
+    return rc;
+}
+
+static int meta_u64(const nb_safetensors *st, const char *path, const char *key, uint64_t *out) {
+    const char *v = nb_st_meta(st, key);
+    char *end;
+    if (!v) return nb_error("%s: not a wavenet training checkpoint ('%s' missing from __metadata__)", path, key);
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno || *v == '-') return nb_error("%s: __metadata__ '%s': expected an integer >= 0, got '%s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+/* One training segment per batch row: a clip (uniform among those long
+ * enough) and a start (uniform), drawn from t->rng. */
+static void draw_batch(trainer *t, const int *usable, int nusable, int32_t *q, int32_t *spk, nb_tensor **cond) {
+    int64_t S = t->segment;
+    for (int64_t b = 0; b < t->batch; b++) {
+        const clip *k = &t->data->train[usable[nb_rng_below(&t->rng, (uint32_t)nusable)]];
+        int64_t start = (int64_t)nb_rng_below(&t->rng, (uint32_t)(k->n - S)); /* S + 1 samples */
+        memcpy(q + b * (S + 1), k->q + start, sizeof(int32_t) * (size_t)(S + 1));
+        spk[b] = k->speaker;
+        if (cond) cond[b] = nb_wavenet_cond(t->m, k->feats, start + 1, S);
+    }
+}
+
+static int run_train(trainer *t) {
+    const char *cmd = t->cmd;
+    int64_t S = t->segment, B = t->batch;
+    int *usable = malloc(sizeof(int) * (size_t)t->data->ntrain), nusable = 0;
+    for (int i = 0; i < t->data->ntrain; i++)
+        if (t->data->train[i].n > S + 1) usable[nusable++] = i;
+    if (!nusable) {
+        free(usable);
+        return nb_cli_fail(cmd, "no training clip is longer than --segment %" PRId64 " + 1 samples: use a shorter "
+                                "segment", S);
+    }
+    int32_t *q = malloc(sizeof(int32_t) * (size_t)(B * (S + 1))), *spk = malloc(sizeof(int32_t) * (size_t)B);
+    nb_tensor **condv = malloc(sizeof(nb_tensor *) * (size_t)B);
+    const nb_wavenet_config *cf = nb_wavenet_get_config(t->m);
+    nb_param *params;
+    int np = nb_wavenet_params(t->m, &params, NULL);
+    double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
+    double warm_secs = 0, loss_sum = 0, val = NAN, train_bits = NAN;
+    int64_t loss_n = 0, first = t->step, evaluated = -1;
+    int rc = 0;
+    for (;;) {
+        if (nb_cli_interrupted()) {
+            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+            char again[1024];
+            snprintf(again, sizeof again, "nabla wavenet train DATA --resume %s", t->out);
+            rc = save(t, t->seconds + train_secs) ? nb_cli_fail(cmd, "%s", nb_errmsg())
+                                                   : nb_cli_interrupt_exit(cmd, t->out, again);
+            goto out;
+        }
+        bool done = (t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline);
+        bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
+        if (eval_now && evaluated != t->step) {
+            evaluated = t->step;
+            val = bits_per_sample(t->m, t->data->val, t->data->nval, 16000, t->val_samples, NULL);
+            if (loss_n) train_bits = loss_sum / (double)loss_n / log(2.0);
+            double secs = t->seconds + train_secs;
+            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+            fprintf(stderr, "step %" PRId64 ": train %.4f bits/sample, validation %.4f bits/sample (%.0f s)\n", t->step,
+                    train_bits, val, secs);
+            if (t->log) {
+                char line[160];
+                snprintf(line, sizeof line, "%" PRId64 ",%.6f,%.6f,%.3f", t->step, train_bits, val, secs);
+                if (t->nrows > 1 && strtoll(t->rows[t->nrows - 1], NULL, 10) == t->step) free(t->rows[--t->nrows]);
+                log_add(t, line);
+            }
+            loss_sum = 0, loss_n = 0;
+            if (save(t, secs) || log_write(t)) {
+                rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+                goto out;
+            }
+        }
+        if (done) break;
+        double ts = nb_cli_now();
+        draw_batch(t, usable, nusable, q, spk, cf->cond_dim ? condv : NULL);
+        nb_tensor *cond = cf->cond_dim ? (B == 1 ? condv[0] : nb_concat(condv, (int)B, 0)) : NULL;
+        nb_tensor *loss = nb_wavenet_loss(t->m, q, B, S, cf->nspeakers ? spk : NULL, cond);
+        float l = nb_item(loss);
+        if (!isfinite(l)) {
+            rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr)", l, t->step);
+            goto out;
+        }
+        nb_backward(loss);
+        nb_clip_grad_norm(params, np, 10.f);
+        nb_optim_step_zero(t->opt, NULL, 0);
+        nb_arena_reset();
+        t->step++;
+        loss_sum += l, loss_n++;
+        double now = nb_cli_now();
+        train_secs += now - ts;
+        /* The step arena grows during the first two steps of a run and then
+         * settles: the rate counts the steps after them (when there are). */
+        if (t->step - first == 2) warm_secs = train_secs;
+        if (nb_cli_tty() && now - last_draw > 0.2) {
+            char extra[96];
+            snprintf(extra, sizeof extra, "loss %.3f bits/sample  %.2f steps/s", l / log(2.0),
+                     (double)(t->step - first) / train_secs);
+            if (deadline) nb_cli_progress("wavenet", (int64_t)(now - t0), (int64_t)(t->minutes * 60), now - t0, extra, false);
+            else nb_cli_progress("wavenet", t->step, t->max_steps, now - t0, extra, false);
+            last_draw = now;
+        }
+    }
+    {
+        int64_t steps = t->step - first;
+        double sps = steps > 2 && train_secs > warm_secs ? (double)(steps - 2) / (train_secs - warm_secs)
+                     : train_secs > 0 ? (double)steps / train_secs : 0;
+        int64_t rf = nb_wavenet_receptive_field(cf);
+        fprintf(stderr, "validation %.4f bits/sample after %" PRId64 " steps (%" PRId64 " this run, %.2f steps/s, "
+                        "%.0f samples/s; receptive field %" PRId64 " samples = %.1f ms); model: %s\n",
+                val, t->step, steps, sps, sps * (double)(S * B), rf, 1e3 * (double)rf / RATE, t->out);
+        if (t->json)
+            printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": %.6f, \"steps\": %" PRId64
+                   ", \"run_steps\": %" PRId64 ", \"steps_per_second\": %.4f, \"samples_per_second\": %.1f, "
+                   "\"receptive_field\": %" PRId64 ", \"parameters\": %d}\n",
+                   val, isfinite(train_bits) ? train_bits : -1.0, t->step, steps, sps, sps * (double)(S * B), rf, np);
+    }
+out:
+    free(usable);
+    free(q);
+    free(spk);
+    free(condv);
+    return rc;
+}
+
+static const char *TRAIN_ABOUT =
+    "DATA: a speech folder (manifest.csv as the corpus builder writes it, or one sub-folder of audio files\n"
+    "per speaker). Clips are read at 16 kHz and quantized to 256 mu-law levels (eq. 31); training draws\n"
+    "random segments (Adam); validation is in bits per sample on the held-out clips (or on the training\n"
+    "clips when none is held out). --out is rewritten atomically at every validation; --resume continues\n"
+    "it exactly where it stopped (same segments, same optimizer state).";
+
+static int cmd_train(int argc, char **argv) {
+    const char *cmd = "wavenet train", *out = NULL, *log = NULL, *resume = NULL, *cond = "none";
+    long layers = 10, stacks = 2, residual = 32, skip = 32, segment = 16000, batch = 1, steps = 2000, seed = 1,
+         threads = 0, eval_every = 200, val_samples = 64000;
+    double lr = 1e-3, minutes = 0;
+    bool speakers = false, json = false;
+    nb_flag flags[] = {
+        {"--speakers", NB_FLAG_BOOL, &speakers, "condition on the speaker (eq. 34)"},
+        {"--cond", NB_FLAG_CHOICE, &cond, "local conditioning (eq. 33): log-mel of the clip, its phone features, or none",
+         .range = "none|mel|phones"},
+        {"--layers", NB_FLAG_INT, &layers, "blocks per stack (dilations 1 .. 2^(layers-1))", .range = "[1, 16]"},
+        {"--stacks", NB_FLAG_INT, &stacks, "stacks of dilated blocks", .range = "[1, 16]"},
+        {"--residual", NB_FLAG_INT, &residual, "residual channels", .range = "[1, 1024]"},
+        {"--skip", NB_FLAG_INT, &skip, "skip channels", .range = "[1, 1024]"},
+        {"--segment", NB_FLAG_INT, &segment, "samples predicted per training segment", .range = "[1, 1000000]"},
+        {"--batch", NB_FLAG_INT, &batch, "segments per step", .range = "[1, 1024]"},
+        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)"},
+        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all", .range = "[0, inf)"},
+        {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps", .range = "(0, inf)",
+         .def = "none: --steps decides"},
+        {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},
+        {"--val-samples", NB_FLAG_INT, &val_samples, "held-out samples scored per validation", .range = "[1, inf)"},
+        NB_FLAG_SEED(&seed, "the initialization and the segments"),
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
+        NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
+        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "DATA", .about = TRAIN_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+#define GIVEN(name) (nb_cli_flag(&c, name)->given)
+    if (GIVEN("--steps") && GIVEN("--minutes")) {
+        nb_cli_fail(cmd, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
+        return 2;
+    }
+    if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
+    if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    nb_cli_threads(cmd, threads, 0);
+    corpus data;
+    trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json, .eval_every = eval_every,
+                 .val_samples = val_samples};
+    nb_safetensors *ck = NULL;
+    nb_param *params;
+    int np;
+    rc = 1;
+    if (resume) {
+        t.m = nb_wavenet_load(resume, &ck);
+        if (!t.m) return nb_cli_fail(cmd, "%s", nb_errmsg());
+        const char *ck_cond = nb_st_meta(ck, "nabla.wavenet.cond");
+        if (ck_cond && !GIVEN("--cond")) cond = ck_cond;
+        const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
+        speakers = cf->nspeakers > 0;
+        uint64_t v;
+        if (meta_u64(ck, resume, "nabla.step", &v)) goto fail_msg;
+        t.step = (int64_t)v;
+        if (!GIVEN("--segment") && !meta_u64(ck, resume, "nabla.segment", &v)) segment = (long)v;
+        if (!GIVEN("--batch") && !meta_u64(ck, resume, "nabla.batch", &v)) batch = (long)v;
+        if (!GIVEN("--steps") && !GIVEN("--minutes") && !meta_u64(ck, resume, "nabla.total_steps", &v)) steps = (long)v;
+        if (!meta_u64(ck, resume, "nabla.seed", &v)) seed = (long)v;
+        if (!GIVEN("--eval-every") && !meta_u64(ck, resume, "nabla.eval_every", &v) && v > 0) t.eval_every = (int64_t)v;
+        const char *s = nb_st_meta(ck, "nabla.seconds"), *l = nb_st_meta(ck, "nabla.lr");
+        if (s) t.seconds = atof(s);
+        if (l && !GIVEN("--lr")) lr = atof(l);
+        nb_clear_error();
+    }
+    const char *condk = strcmp(cond, "none") ? cond : NULL;
+    if (corpus_load(&data, pos[0], condk)) {
+        nb_wavenet_free(t.m);
+        nb_st_free(ck);
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    }
+    t.data = &data;
+    t.cond = condk;
+    if (!resume) {
+        nb_wavenet_config cf = {.layers = (int)layers, .stacks = (int)stacks, .residual = (int)residual,
+                                .skip = (int)skip, .nspeakers = speakers ? data.nspeakers : 0};
+        if (condk) cf.cond_dim = (int)data.train[0].feats->shape[1], cf.cond_hop = NB_FEATURE_HOP;
+        nb_rng r;
+        nb_rng_seed(&r, (uint64_t)seed, 0);
+        t.m = nb_wavenet_new(&cf, &r);
+        if (!t.m) goto fail_msg;
+    } else {
+        const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
+        if (cf->nspeakers && cf->nspeakers != data.nspeakers) {
+            nb_error("%s was trained on %d speakers; %s has %d", resume, cf->nspeakers, pos[0], data.nspeakers);
+            goto fail_msg;
+        }
+        if (condk && cf->cond_dim != data.train[0].feats->shape[1]) {
+            nb_error("%s takes %d features per frame; --cond %s gives %lld", resume, cf->cond_dim, cond,
+                     (long long)data.train[0].feats->shape[1]);
+            goto fail_msg;
+        }
+    }
+    if (condk)
+        for (int i = 0; i < data.ntrain + (data.val_is_train ? 0 : data.nval); i++) {
+            const clip *k = i < data.ntrain ? &data.train[i] : &data.val[i - data.ntrain];
+            if (k->feats->shape[1] != data.train[0].feats->shape[1]) {
+                nb_error("%s: clips have features of different sizes", pos[0]);
+                goto fail_msg;
+            }
+        }
+    np = nb_wavenet_params(t.m, &params, NULL);
+    t.opt = nb_optim_new(&(nb_optim_opts){.kind = NB_ADAM, .lr = (float)lr}, params, np);
+    t.segment = segment, t.batch = batch, t.lr = lr, t.seed = (uint64_t)seed, t.minutes = minutes;
+    t.max_steps = minutes > 0 ? -1 : steps;
+    nb_rng_seed(&t.rng, (uint64_t)seed, 1);
+    if (resume) {
+        const char **sn;
+        nb_tensor **ts;
+        int ns = nb_optim_state(t.opt, &sn, &ts);
+        for (int i = 0; i < ns; i++) {
+            char name[256];
+            snprintf(name, sizeof name, "optim.%s", sn[i]);
+            nb_tensor *x = nb_st_get(ck, name);
+            if (!x || x->size != ts[i]->size) {
+                nb_error("%s: optimizer state '%s' is %s", resume, name, x ? "of the wrong size" : "missing");
+                goto fail_msg;
+            }
+            nb_copy_into(ts[i], x);
+        }
+        uint64_t v;
+        if (meta_u64(ck, resume, "nabla.optim_steps", &v)) goto fail_msg;
+        nb_optim_set_steps(t.opt, (int64_t)v);
+        if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc))
+            goto fail_msg;
+    }
+    {
+        const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
+        int64_t rf = nb_wavenet_receptive_field(cf);
+        if (data.val_is_train) nb_cli_warn(cmd, "%s holds no held-out clip: validating on the training clips", pos[0]);
+        fprintf(stderr, "wavenet: %d x %d blocks, %d residual / %d skip channels, receptive field %" PRId64
+                        " samples (%.1f ms), %d speakers%s, conditioning %s; %d training clips, %d validation\n",
+                cf->stacks, cf->layers, cf->residual, cf->skip, rf, 1e3 * (double)rf / RATE, cf->nspeakers,
+                cf->nspeakers ? "" : " (unconditioned)", cond, data.ntrain, data.nval);
+    }
+    log_open(&t, resume != NULL);
+    nb_cli_catch_interrupts();
+    rc = run_train(&t);
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+done:
+    for (int i = 0; i < t.nrows; i++) free(t.rows[i]);
+    free(t.rows);
+    nb_optim_free(t.opt);
+    nb_wavenet_free(t.m);
+    nb_st_free(ck);
+    corpus_free(&data);
+    return rc;
+#undef GIVEN
+}
+
+/* --- generate ------------------------------------------------------------------ */
+
+/* OUT.wav for stream 0, OUT-<k>.wav for stream k. */
+static void stream_path(const char *out, int k, char *buf, size_t n) {
+    if (k == 0) {
+        snprintf(buf, n, "%s", out);
+        return;
+    }
+    const char *dot = strrchr(out, '.');
+    int stem = dot ? (int)(dot - out) : (int)strlen(out);
+    snprintf(buf, n, "%.*s-%d%s", stem, out, k, dot ? dot : "");
+}
+
+static int cmd_generate(int argc, char **argv) {
+    const char *cmd = "wavenet generate", *out = NULL, *condf = NULL, *like = NULL, *spk_s = NULL;
+    double seconds = 1, temperature = 1;
+    long streams = 1, seed = 1, threads = 0;
+    bool naive = false, json = false;
+    nb_flag flags[] = {
+        {"--seconds", NB_FLAG_FLOAT, &seconds, "length at 16 kHz (with --cond/--like: at most this, default theirs)",
+         .range = "(0, 3600]"},
+        {"--speaker", NB_FLAG_STR, &spk_s, "speaker: its number or name (models trained with --speakers)", .meta = "K",
+         .def = "0"},
+        {"--cond", NB_FLAG_STR, &condf, "features [frames, D] (.npy) to condition on", .meta = "FILE.npy", .def = ""},
+        {"--like", NB_FLAG_STR, &like, "condition on the log-mel of this recording (resynthesis)", .meta = "WAV",
+         .def = ""},
+        {"--temperature", NB_FLAG_FLOAT, &temperature, "sample softmax(logits / T); 0: the most likely level",
+         .range = "[0, 100]"},
+        {"--streams", NB_FLAG_INT, &streams, "clips generated at once (OUT-1.wav, ... for the others)",
+         .range = "[1, 256]"},
+        {"--naive", NB_FLAG_BOOL, &naive, "recompute the receptive field for every sample (slow; for checking): "
+                                          "after the first receptive field, which the cached path gives (the same "
+                                          "samples), so that the rate is that of full windows"},
+        NB_FLAG_SEED(&seed, "the sampling"),
+        NB_FLAG_THREADS(&threads, "1"),
+        {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = ""},
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "MODEL", .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]),
+                .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    if (!out) return nb_cli_usage_error(&c, "--out OUT.wav is required");
+    if (condf && like) return nb_cli_usage_error(&c, "--cond and --like exclude each other");
+    nb_cli_threads(cmd, threads, 1);
+    nb_safetensors *st = NULL;
+    nb_wavenet *m = nb_wavenet_load(pos[0], &st);
+    if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    const nb_wavenet_config *cf = nb_wavenet_get_config(m);
+    int64_t n = (int64_t)llround(seconds * RATE);
+    int32_t *spk = calloc((size_t)streams, sizeof(int32_t)), *lv = NULL;
+    nb_tensor *feats = NULL, *u = NULL;
+    float *x = NULL;
+    rc = 1;
+    if (spk_s) {
+        if (!cf->nspeakers) {
+            nb_error("%s was trained without speakers: --speaker does not apply", pos[0]);
+            goto fail_msg;
+        }
+        char *end;
+        long k = strtol(spk_s, &end, 10);
+        if (*end || !*spk_s) { /* a name */
+            k = -1;
+            const char *names = nb_st_meta(st, "nabla.wavenet.speaker_names");
+            int i = 0;
+            for (const char *p = names; p && *p; i++) {
+                const char *e = strchr(p, ',');
+                size_t l = e ? (size_t)(e - p) : strlen(p);
+                if (l == strlen(spk_s) && !strncmp(p, spk_s, l)) k = i;
+                p = e ? e + 1 : p + l;
+            }
+            if (k < 0) {
+                nb_error("%s: no speaker named '%s' (known: %s)", pos[0], spk_s, names ? names : "none");
+                goto fail_msg;
+            }
+        }
+        if (k < 0 || k >= cf->nspeakers) {
+            nb_error("--speaker %s: %s knows %d speakers (0..%d)", spk_s, pos[0], cf->nspeakers, cf->nspeakers - 1);
+            goto fail_msg;
+        }
+        for (long s = 0; s < streams; s++) spk[s] = (int32_t)k;
+    }
+    if (cf->cond_dim) {
+        if (condf) feats = nb_npy_read(condf);
+        else if (like) {
+            nb_audio a;
+            if (nb_audio_read(like, RATE, &a)) goto fail_msg;
+            feats = nb_logmel(a.x, a.n, RATE, NMELS);
+            nb_audio_free(&a);
+        } else {
+            nb_error("%s is conditioned on features: give --cond FILE.npy or --like WAV", pos[0]);
+            goto fail_msg;
+        }
+        if (!feats) goto fail_msg;
+        if (feats->ndim != 2 || feats->shape[1] != cf->cond_dim || feats->shape[0] < 1) {
+            char s[96];
+            nb_error("%s: features of shape %s, expected [frames, %d]", condf ? condf : like,
+                     nb_shape_str(feats, s, sizeof s), cf->cond_dim);
+            goto fail_msg;
+        }
+        int64_t avail = feats->shape[0] * cf->cond_hop;
+        if (!nb_cli_flag(&c, "--seconds")->given || n > avail) n = avail;
+        bool was = nb_set_grad_enabled(false);
+        nb_tensor *y = nb_wavenet_cond(m, feats, 0, n);
+        u = nb_tensor_clone(nb_reshape(y, 2, (int64_t[]){cf->cond_dim, n}));
+        nb_set_grad_enabled(was);
+        nb_arena_reset();
+    } else if (condf || like) {
+        nb_error("%s has no local conditioning: --cond/--like do not apply", pos[0]);
+        goto fail_msg;
+    }
+    lv = malloc(sizeof(int32_t) * (size_t)(n * streams));
+    x = malloc(sizeof(float) * (size_t)n);
+    nb_wavenet_gen_opts o = {.streams = (int)streams, .samples = n, .speakers = cf->nspeakers ? spk : NULL, .cond = u,
+                             .temperature = (float)temperature, .seed = (uint64_t)seed, .naive = naive};
+    /* --naive: the first receptive field comes from the cached path (the
+     * same samples); the rate counts the naive samples after it, each a
+     * pass over a full window */
+    int64_t rf0 = nb_wavenet_receptive_field(cf), timed = n;
+    double naive_secs = 0;
+    if (naive && n > rf0) o.naive_from = rf0 - 1, timed = n - (rf0 - 1);
+    o.naive_seconds = &naive_secs;
+    double t0 = nb_cli_now();
+    if (nb_wavenet_generate(m, &o, lv, NULL)) goto fail_msg;
+    double secs = naive ? naive_secs : nb_cli_now() - t0, sps = (double)(timed * streams) / secs;
+    for (long s = 0; s < streams; s++) {
+        char path[4096];
+        stream_path(out, (int)s, path, sizeof path);
+        nb_mulaw_decode_array(lv + s * n, n, x);
+        if (nb_audio_write(path, x, n, RATE)) goto fail_msg;
+    }
+    int64_t rf = nb_wavenet_receptive_field(cf);
+    fprintf(stderr, "%" PRId64 " samples x %ld stream(s) in %.2f s: %.0f samples/s (%.2fx real time, %s, %d thread%s); "
+                    "receptive field %" PRId64 "; wrote %s\n", timed, streams, secs, sps, sps / RATE,
+            naive ? "naive" : "cached", nb_get_threads(), nb_get_threads() == 1 ? "" : "s", rf, out);
+    if (json)
+        printf("{\"samples_per_second\": %.1f, \"samples\": %" PRId64 ", \"streams\": %ld, \"seconds\": %.4f, "
+               "\"naive\": %s, \"receptive_field\": %" PRId64 "}\n", sps, timed, streams, secs, naive ? "true" : "false", rf);
+    rc = 0;
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+done:
+    free(spk);
+    free(lv);
+    free(x);
+    nb_tensor_free(feats);
+    nb_tensor_free(u);
+    nb_wavenet_free(m);
+    nb_st_free(st);
+    return rc;
+}
+
+/* --- eval ------------------------------------------------------------------------- */
+
+static int cmd_eval(int argc, char **argv) {
+    const char *cmd = "wavenet eval";
+    long max_samples = 1000000, threads = 0;
+    bool json = false;
+    nb_flag flags[] = {
+        {"--max-samples", NB_FLAG_INT, &max_samples, "score at most this many samples", .range = "[1, inf)"},
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "MODEL DATA", .about = "Bits per sample on DATA's held-out clips (all clips when "
+                                                          "none is held out).",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
+    const char *pos[2];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    nb_cli_threads(cmd, threads, 0);
+    nb_safetensors *st = NULL;
+    nb_wavenet *m = nb_wavenet_load(pos[0], &st);
+    if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    const nb_wavenet_config *cf = nb_wavenet_get_config(m);
+    const char *cond = nb_st_meta(st, "nabla.wavenet.cond");
+    if (cond && !strcmp(cond, "none")) cond = NULL;
+    if (cf->cond_dim && !cond) cond = "mel";
+    corpus data;
+    if (corpus_load(&data, pos[1], cf->cond_dim ? cond : NULL)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    if (cf->nspeakers && data.nspeakers != cf->nspeakers) {
+        rc = nb_cli_fail(cmd, "%s was trained on %d speakers; %s has %d", pos[0], cf->nspeakers, pos[1], data.nspeakers);
+        corpus_free(&data);
+        goto done;
+    }
+    if (cf->cond_dim && data.train[0].feats->shape[1] != cf->cond_dim) {
+        rc = nb_cli_fail(cmd, "%s takes %d features per frame; %s gives %lld", pos[0], cf->cond_dim, pos[1],
+                         (long long)data.train[0].feats->shape[1]);
+        corpus_free(&data);
+        goto done;
+    }
+    int64_t count;
+    double t0 = nb_cli_now();
+    double bits = bits_per_sample(m, data.val, data.nval, 16000, max_samples, &count);
+    double secs = nb_cli_now() - t0;
+    int64_t rf = nb_wavenet_receptive_field(cf);
+    printf("%.4f bits per sample over %" PRId64 " samples of %d %s clip(s) (receptive field %" PRId64 ")\n", bits, count,
+           data.nval, data.val_is_train ? "" : "held-out", rf);
+    if (json)
+        printf("{\"bits_per_sample\": %.6f, \"samples\": %" PRId64 ", \"clips\": %d, \"receptive_field\": %" PRId64
+               ", \"samples_per_second\": %.1f}\n", bits, count, data.nval, rf, (double)count / secs);
+    corpus_free(&data);
+    rc = 0;
+done:
+    nb_wavenet_free(m);
+    nb_st_free(st);
+    return rc;
+}
+
+/* --- spectrogram ---------------------------------------------------------------------- */
+
+static int cmd_spectrogram(int argc, char **argv) {
+    const char *cmd = "wavenet spectrogram", *out = NULL;
+    long mels = NMELS;
+    nb_flag flags[] = {
+        {"--mels", NB_FLAG_INT, &mels, "mel bands", .range = "[1, 512]"},
+        {"--out", NB_FLAG_OUTPUT, &out, "the picture", .range = "png|svg|pdf", .meta = "PNG", .def = ""},
+    };
+    nb_cli c = {.cmd = cmd, .args = "WAV", .about = "A log-mel spectrogram of a recording (read at 16 kHz) as a picture.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    if (!out) return nb_cli_usage_error(&c, "--out PNG is required");
+    nb_audio a;
+    if (nb_audio_read(pos[0], RATE, &a)) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    nb_tensor *lm = nb_logmel(a.x, a.n, RATE, (int)mels);
+    double dur = (double)a.n / RATE;
+    nb_audio_free(&a);
+    if (!lm) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    int frames = (int)lm->shape[0], nm = (int)lm->shape[1];
+    float *z = malloc(sizeof(float) * (size_t)frames * (size_t)nm); /* [mels, frames]: band 0 at the bottom */
+    for (int f = 0; f < frames; f++)
+        for (int b = 0; b < nm; b++) z[(size_t)b * (size_t)frames + (size_t)f] = lm->data[(size_t)f * (size_t)nm + (size_t)b];
+    const char *base = strrchr(pos[0], '/');
+    nb_figure *fig = nb_figure_new(900, 420, 1, 1, base ? base + 1 : pos[0]);
+    nb_heatmap h = {.title = "log-mel spectrogram", .xlabel = "seconds", .ylabel = "mel band", .clabel = "ln magnitude",
+                    .z = z, .rows = nm, .cols = frames, .x0 = 0, .x1 = dur, .cmap = NB_CMAP_MAGMA};
+    rc = !fig || nb_figure_heatmap(fig, 0, &h) || nb_figure_save(fig, out) ? nb_cli_fail(cmd, "%s", nb_errmsg()) : 0;
+    if (!rc) fprintf(stderr, "%d frames x %d mel bands (%.2f s); wrote %s\n", frames, nm, dur, out);
+    nb_figure_free(fig);
+    free(z);
+    nb_tensor_free(lm);
+    return rc;
+}
+
+/* --- synth: a small synthetic speech folder --------------------------------------------- */
+
+static int cmd_synth(int argc, char **argv) {
+    const char *cmd = "wavenet synth";
+    long speakers = 2, clips = 3, seed = 1;
+    double seconds = 1;
+    nb_flag flags[] = {
+        {"--speakers", NB_FLAG_INT, &speakers, "speakers (sub-folders)", .range = "[1, 64]"},
+        {"--clips", NB_FLAG_INT, &clips, "clips per speaker", .range = "[1, 1000]"},
+        {"--seconds", NB_FLAG_FLOAT, &seconds, "length of each clip", .range = "(0, 60]"},
+        NB_FLAG_SEED(&seed, "the signals"),
+    };
+    nb_cli c = {.cmd = cmd, .args = "DIR",
+                .about = "Writes DIR/spk<k>/clip<i>.wav: 16 kHz sums of harmonics whose pitch glides and whose\n"
+                         "loudness follows syllable-like envelopes; speaker k has its own pitch range and timbre.\n"
+                         "A small data set for trying the other verbs.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    if (mkdir(pos[0], 0777) && errno != EEXIST) return nb_cli_fail(cmd, "%s: %s", pos[0], strerror(errno));
+    nb_rng r;
+    nb_rng_seed(&r, (uint64_t)seed, 3);
+    int64_t n = (int64_t)llround(seconds * RATE);
+    float *x = malloc(sizeof(float) * (size_t)n);
+    for (long k = 0; k < speakers; k++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/spk%ld", pos[0], k);
+        if (mkdir(dir, 0777) && errno != EEXIST) {
+            free(x);
+            return nb_cli_fail(cmd, "%s: %s", dir, strerror(errno));
+        }
+        double f0 = 110.0 * pow(1.6, (double)k), bright = 0.35 + 0.3 * (double)(k % 3);
+        for (long i = 0; i < clips; i++) {
+            double glide = 0.5 + nb_rng_uniform(&r), phase = 0, syl = 3 + 3 * nb_rng_uniform(&r);
+            for (int64_t t = 0; t < n; t++) {
+                double s = (double)t / RATE;
+                double f = f0 * (1 + 0.15 * sin(2 * M_PI * glide * s));
+                phase += 2 * M_PI * f / RATE;
+                double v = 0;
+                for (int h = 1; h <= 6; h++) v += pow(bright, h - 1) * sin(h * phase);
+                double env = 0.5 * (1 - cos(2 * M_PI * syl * s));
+                x[t] = (float)(0.3 * env * v + 0.003 * nb_rng_normal(&r));
+            }
+            char path[4200];
+            snprintf(path, sizeof path, "%s/clip%ld.wav", dir, i);
+            if (nb_audio_write(path, x, n, RATE)) {
+                free(x);
+                return nb_cli_fail(cmd, "%s", nb_errmsg());
+            }
+        }
+    }
+    free(x);
+    fprintf(stderr, "wrote %ld speakers x %ld clips of %.2f s to %s\n", speakers, clips, seconds, pos[0]);
+    return 0;
+}
+
+static int cmd_wavenet(int argc, char **argv) {
+    static const nb_verb verbs[] = {
+        {"train", cmd_train, "train a WaveNet on a speech folder"},
+        {"generate", cmd_generate, "generate audio (cached, or --naive), optionally for a speaker or from features"},
+        {"eval", cmd_eval, "bits per sample of a model on held-out clips"},
+        {"spectrogram", cmd_spectrogram, "a log-mel spectrogram of a recording as a picture"},
+        {"synth", cmd_synth, "write a small synthetic speech folder (harmonic tones, one folder per speaker)"},
+    };
+    return nb_cli_verbs("wavenet", verbs, (int)(sizeof verbs / sizeof verbs[0]), argc, argv);
+}
+
+NB_COMMAND("wavenet", cmd_wavenet, "WaveNet on raw audio: train, generate, eval, spectrogram, synth")
