@@ -1367,6 +1367,112 @@ int nb_charrnn_save(const nb_charrnn *m, const char *path, const char *const *ke
 nb_charrnn *nb_charrnn_load(const char *path, struct nb_safetensors **st);
 
 /* ------------------------------------------------------------------------ */
+/* Retrieval chatbot: the dual-encoder LSTM (notes §4.4)                     */
+/* ------------------------------------------------------------------------ */
+
+/* Dialogue corpora in the Ubuntu Dialogue Corpus layout, CSV (RFC 4180:
+ * quoted fields, doubled quotes, newlines inside quotes, CRLF), UTF-8, a
+ * header row naming the layout:
+ *   train: Context,Utterance,Label               (label 0/1, also 0.0/1.0)
+ *   test:  Context,Ground Truth Utterance,Distractor_0,...,Distractor_<k>
+ * `__eou__` ends an utterance and `__eot__` a turn inside a context. */
+typedef struct nb_dialogue {
+    int64_t n;       /* rows */
+    int ncand;       /* candidates per row: 1 (train layout) or 1 + distractors (test layout) */
+    char **context;  /* n strings */
+    char **cand;     /* n * ncand strings; in the test layout cand[i * ncand] is the true response */
+    int8_t *label;   /* train layout: n labels 0/1; NULL in the test layout */
+    int64_t *line;   /* the line each row starts on */
+} nb_dialogue;
+/* NULL with nb_errmsg() "what:line: ..." for a wrong header, a wrong column
+ * count, an unterminated quote, text after a closing quote, invalid UTF-8 (with
+ * the column), a NUL byte, an empty context or response, a label not 0/1. */
+nb_dialogue *nb_dialogue_parse(const char *text, size_t len, const char *what);
+nb_dialogue *nb_dialogue_load(const char *path);
+void nb_dialogue_free(nb_dialogue *d);
+
+/* Tokens: runs of letters and digits (bytes >= 0x80 count as letters; an
+ * apostrophe between two of them stays inside: "don't"), lower-cased (ASCII);
+ * every other visible character is a token of its own; `__eou__` and
+ * `__eot__` are kept whole. Returns the count and a malloc'd array of
+ * malloc'd tokens (free each, then the array). */
+int64_t nb_chat_tokenize(const char *text, char ***tokens);
+
+/* A word vocabulary: id 0 is "<unk>", the others the words seen at least
+ * min_count times, by falling count, then bytewise. */
+typedef struct nb_chat_vocab nb_chat_vocab;
+/* Counts the words of every context and candidate of d. */
+nb_chat_vocab *nb_chat_vocab_build(const nb_dialogue *d, int64_t min_count);
+/* From words in id order (words[0] must be "<unk>"); NULL with nb_errmsg(). */
+nb_chat_vocab *nb_chat_vocab_from_words(char *const *words, int n);
+void nb_chat_vocab_free(nb_chat_vocab *v);
+int nb_chat_vocab_size(const nb_chat_vocab *v);
+const char *nb_chat_vocab_word(const nb_chat_vocab *v, int id);
+int32_t nb_chat_vocab_id(const nb_chat_vocab *v, const char *word); /* 0 if unknown */
+/* Token ids of text into out (room for max >= 1): the first max tokens, or
+ * the last max when `last` (contexts keep their end). A text with no token
+ * gives the one id 0. Returns the count. */
+int64_t nb_chat_encode(const nb_chat_vocab *v, const char *text, int64_t max, bool last, int32_t *out);
+
+/* One LSTM layer over n sequences of different lengths packed step by step,
+ * returning each sequence's last hidden state: no step is computed for
+ * padding. batch[t] (t < T) is the number of sequences longer than t,
+ * non-increasing, batch[0] = n: sequences are sorted by falling length.
+ * xw [sum(batch), 4H]: x W_ih^T of step t of sequence j at row
+ * off_t + j (off_t = batch[0] + ... + batch[t-1]); w_hh [4H, H]; biases [4H]
+ * or NULL; the initial state is zero. Returns [n, H], row j = h of sequence j
+ * after its last step. Backward fused (BPTT over the active rows only);
+ * differentiable twice (the double backward replays the cells as nb_* ops). */
+nb_tensor *nb_lstm_packed(nb_tensor *xw, const int64_t *batch, int64_t T, nb_tensor *w_hh, nb_tensor *b_ih,
+                          nb_tensor *b_hh);
+
+/* The dual encoder: word embeddings (E), one LSTM (H) shared by context and
+ * response, c and r its last states, the prediction r' = c^T M and the score
+ * sigma(c^T M r) (the `dual_encoder` of the notes), trained with eq. 29.
+ * Parameters: embedding.weight [V, E] (U(-0.25, 0.25)), rnn.weight_ih_l0,
+ * rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0 (nb_rnn's init), M [H, H]
+ * (normal, std 1, truncated at 2: the reference implementation's). */
+typedef struct nb_dualenc {
+    nb_chat_vocab *vocab; /* owned */
+    int64_t embed, hidden;
+    nb_tensor *emb, *M;
+    nb_rnn *rnn;
+    nb_param params[6];
+    const char *names[6];
+    int np;
+} nb_dualenc;
+/* Takes ownership of vocab (also on failure). NULL with nb_errmsg(). */
+nb_dualenc *nb_dualenc_new(nb_chat_vocab *vocab, int64_t embed, int64_t hidden, nb_rng *r);
+void nb_dualenc_free(nb_dualenc *m);
+/* Final LSTM states [n, H] of n token sequences: sequence i is
+ * ids[off[i] .. off[i+1]) (lengths >= 1). On the graph. */
+nb_tensor *nb_dualenc_encode(nb_dualenc *m, const int32_t *ids, const int64_t *off, int64_t n);
+/* Logits c_i^T M r_i [n] of n pairs: sequences 0..n-1 of (ids, off) are
+ * contexts, n..2n-1 their responses (one LSTM pass over all 2n). */
+nb_tensor *nb_dualenc_logits(nb_dualenc *m, const int32_t *ids, const int64_t *off, int64_t n);
+/* Scores of the test layout: scores[i * d->ncand + k] = c_i^T M r_ik (a
+ * logit; sigma is monotone) for every row, in batches, no gradient. */
+int nb_dualenc_rank(nb_dualenc *m, const nb_dialogue *d, int64_t max_context, int64_t max_response, int64_t batch,
+                    float *scores);
+
+/* Recall@k of ranking (`recall_at_k`): scores [n, ncand], the true candidate
+ * at column 0; the fraction of rows where it is among the k best. Ties are
+ * broken at random, on average: with g candidates scoring above the true one
+ * and e others equal to it, a row counts min(1, max(0, (k - g) / (e + 1))). */
+double nb_recall_at_k(const float *scores, int64_t n, int ncand, int k);
+/* TF-IDF baseline: scores [n, ncand] = cosine between the tf-idf vectors of
+ * each context and each candidate, raw tokens (nb_chat_tokenize), idf =
+ * ln(N / df) over the N documents of d (every context and candidate). */
+void nb_chat_tfidf_scores(const nb_dialogue *d, float *scores);
+
+/* Model files: the parameters, "nabla.model" = "dualenc", sizes and the
+ * vocabulary (words joined by newlines) in __metadata__, then the caller's
+ * metadata and extra tensors; atomic. Load checks them all, naming the file. */
+int nb_dualenc_save(const nb_dualenc *m, const char *path, const char *const *keys, const char *const *vals, int nmeta,
+                    const char *const *extra_names, nb_tensor *const *extra, int nextra);
+nb_dualenc *nb_dualenc_load(const char *path, struct nb_safetensors **st);
+
+/* ------------------------------------------------------------------------ */
 /* Classical machine learning (notes §5.2-5.7, §13, appendix B)              */
 /* ------------------------------------------------------------------------ */
 

@@ -1,0 +1,852 @@
+/* chat.c — `nabla chat`: the dual-encoder retrieval chatbot of notes §4.4.
+ *   nabla chat train TRAIN.csv [--valid VALID.csv] ... --out MODEL
+ *   nabla chat eval MODEL TEST.csv [--json]    recall@1/2/5 with random and TF-IDF baselines
+ *   nabla chat MODEL [--responses FILE]        rank a bank of responses for each message of stdin
+ *   nabla chat corpus ...                      build the default corpus (chat_corpus.c) */
+#include "chat.h"
+#include "cli.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --- sequences ------------------------------------------------------------ */
+
+/* Token ids of many texts, each cut to max (contexts keep their end). */
+typedef struct {
+    int32_t *ids;
+    int64_t *off; /* n + 1 */
+    int64_t n;
+} seqs_t;
+
+static void seqs_free(seqs_t *s) {
+    free(s->ids);
+    free(s->off);
+}
+
+static int seqs_encode(seqs_t *s, const nb_chat_vocab *v, char *const *texts, int64_t n, int64_t stride, int64_t max,
+                       bool last) {
+    s->n = n;
+    s->off = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    int32_t *tmp = malloc(sizeof(int32_t) * (size_t)max);
+    int64_t cap = n * 8 + 16;
+    s->ids = malloc(sizeof(int32_t) * (size_t)cap);
+    if (!s->off || !tmp || !s->ids) return nb_error("out of memory");
+    s->off[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = nb_chat_encode(v, texts[i * stride], max, last, tmp);
+        if (s->off[i] + k > cap) {
+            while (s->off[i] + k > cap) cap *= 2;
+            int32_t *g = realloc(s->ids, sizeof(int32_t) * (size_t)cap);
+            if (!g) return nb_error("out of memory");
+            s->ids = g;
+        }
+        memcpy(s->ids + s->off[i], tmp, sizeof(int32_t) * (size_t)k);
+        s->off[i + 1] = s->off[i] + k;
+    }
+    free(tmp);
+    return 0;
+}
+
+/* Appends sequence i of s to (ids, off) at position *k. */
+static void put_seq(const seqs_t *s, int64_t i, int32_t *ids, int64_t *off, int64_t *k) {
+    int64_t n = s->off[i + 1] - s->off[i];
+    memcpy(ids + off[*k], s->ids + s->off[i], sizeof(int32_t) * (size_t)n);
+    off[*k + 1] = off[*k] + n;
+    (*k)++;
+}
+
+/* --- training ------------------------------------------------------------- */
+
+typedef struct {
+    const char *cmd, *out, *log, *train_path;
+    nb_dualenc *m;
+    nb_optim *opt;
+    int64_t batch, epochs, max_steps, max_context, max_response, vocab_min;
+    int64_t epoch, pos, step; /* finished epochs, rows done in the current one, optimizer steps */
+    double lr, clip, minutes, seconds;
+    double loss_sum; /* training loss summed over the steps of the current epoch */
+    int64_t loss_n;
+    uint64_t seed;
+    bool json;
+    char **rows;
+    int nrows;
+    char again[2048];
+} trainer;
+
+static const char *LOG_HEADER = "epoch,step,train_loss,valid_loss,valid_recall_1,valid_recall_2,valid_recall_5,seconds";
+
+static void log_add(trainer *t, const char *line) {
+    char **g = realloc(t->rows, sizeof(char *) * (size_t)(t->nrows + 1));
+    if (!g) return;
+    t->rows = g;
+    t->rows[t->nrows++] = strdup(line);
+}
+
+/* A resumed run keeps the log rows of the epochs it had finished. */
+static void log_open(trainer *t, bool resuming) {
+    if (!t->log) return;
+    log_add(t, LOG_HEADER);
+    if (!resuming) return;
+    size_t len;
+    uint8_t *buf = nb_read_file(t->log, &len);
+    if (!buf) {
+        nb_clear_error();
+        return;
+    }
+    char *rest = (char *)buf, *line;
+    int k = 0;
+    while ((line = strsep(&rest, "\n"))) {
+        if (!*line || k++ == 0) continue;
+        long long e = strtoll(line, NULL, 10);
+        if (e >= 1 && e <= t->epoch) log_add(t, line);
+    }
+    free(buf);
+}
+
+static int log_write(const trainer *t) {
+    if (!t->log) return 0;
+    size_t len = 0;
+    for (int i = 0; i < t->nrows; i++) len += strlen(t->rows[i]) + 1;
+    char *buf = malloc(len + 1), *p = buf;
+    if (!buf) return nb_error("%s: out of memory", t->log);
+    for (int i = 0; i < t->nrows; i++) p += sprintf(p, "%s\n", t->rows[i]);
+    int rc = nb_write_file_atomic(t->log, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* The response bank of the interactive mode: the distinct responses of the
+ * training file in file order (at most max_bank), newlines turned into
+ * spaces, joined by newlines. */
+typedef struct {
+    const char *s;
+    int64_t i;
+} text_at;
+static int by_text(const void *a, const void *b) {
+    const text_at *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->i < y->i ? -1 : x->i > y->i);
+}
+
+static char *make_bank(const nb_dialogue *d, int64_t max_bank, int64_t *count) {
+    size_t cap = 1;
+    for (int64_t i = 0; i < d->n; i++) cap += strlen(d->cand[i * d->ncand]) + 1;
+    char *bank = malloc(cap), *dup = calloc((size_t)d->n, 1);
+    text_at *t = malloc(sizeof(text_at) * (size_t)d->n);
+    if (!bank || !dup || !t) {
+        free(bank), free(dup), free(t);
+        return NULL;
+    }
+    for (int64_t i = 0; i < d->n; i++) t[i] = (text_at){d->cand[i * d->ncand], i};
+    qsort(t, (size_t)d->n, sizeof *t, by_text);
+    for (int64_t i = 1; i < d->n; i++)
+        if (!strcmp(t[i].s, t[i - 1].s)) dup[t[i].i] = 1; /* a later copy of the same text */
+    size_t len = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < d->n && n < max_bank; i++) {
+        if (dup[i]) continue;
+        if (n) bank[len++] = '\n';
+        for (const char *p = d->cand[i * d->ncand]; *p; p++) bank[len++] = *p == '\n' || *p == '\r' ? ' ' : *p;
+        n++;
+    }
+    bank[len] = 0;
+    free(dup), free(t);
+    *count = n;
+    return bank;
+}
+
+/* Embeddings of texts split by newlines: [n, H] into r (malloc'd). */
+static float *embed_texts(nb_dualenc *m, char **texts, int64_t n, int64_t max_response) {
+    int64_t H = m->hidden, B = 256;
+    float *r = malloc(sizeof(float) * (size_t)(n * H));
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(B * max_response));
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)(B + 1));
+    if (!r || !ids || !off) {
+        free(r), free(ids), free(off);
+        return NULL;
+    }
+    bool was = nb_set_grad_enabled(false);
+    for (int64_t i0 = 0; i0 < n; i0 += B) {
+        int64_t b = n - i0 < B ? n - i0 : B;
+        off[0] = 0;
+        for (int64_t i = 0; i < b; i++)
+            off[i + 1] = off[i] + nb_chat_encode(m->vocab, texts[i0 + i], max_response, false, ids + off[i]);
+        nb_tensor *e = nb_dualenc_encode(m, ids, off, b);
+        memcpy(r + i0 * H, e->data, sizeof(float) * (size_t)(b * H));
+        nb_arena_reset();
+    }
+    nb_set_grad_enabled(was);
+    free(ids), free(off);
+    return r;
+}
+
+/* Splits s (modified) at newlines. */
+static char **split_lines(char *s, int64_t *n) {
+    int64_t k = 1;
+    for (char *p = s; *p; p++) k += *p == '\n';
+    char **v = malloc(sizeof(char *) * (size_t)k);
+    if (!v) return NULL;
+    *n = 0;
+    for (char *p = s;;) {
+        char *e = strchr(p, '\n');
+        if (e) *e = 0;
+        if (e && e > p && e[-1] == '\r') e[-1] = 0;
+        if (*p) v[(*n)++] = p;
+        if (!e) break;
+        p = e + 1;
+    }
+    return v;
+}
+
+/* Writes the model, the optimizer state and the progress; the final save
+ * also stores the response bank and its embeddings. */
+static int save(trainer *t, const char *bank, int64_t nbank) {
+    if (!t->out) return 0;
+    char v[18][48];
+    const char *keys[20], *vals[20];
+    int n = 0;
+#define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
+    PUT("nabla.chat.epoch", "%" PRId64, t->epoch);
+    PUT("nabla.chat.pos", "%" PRId64, t->pos);
+    PUT("nabla.chat.step", "%" PRId64, t->step);
+    PUT("nabla.chat.optim_steps", "%" PRId64, nb_optim_steps(t->opt));
+    PUT("nabla.chat.seconds", "%.3f", t->seconds);
+    PUT("nabla.chat.batch", "%" PRId64, t->batch);
+    PUT("nabla.chat.lr", "%.9g", t->lr);
+    PUT("nabla.chat.clip", "%.9g", t->clip);
+    PUT("nabla.chat.seed", "%" PRIu64, t->seed);
+    PUT("nabla.chat.max_context", "%" PRId64, t->max_context);
+    PUT("nabla.chat.max_response", "%" PRId64, t->max_response);
+    PUT("nabla.chat.vocab_min", "%" PRId64, t->vocab_min);
+    PUT("nabla.chat.loss_sum", "%.17g", t->loss_sum);
+    PUT("nabla.chat.loss_n", "%" PRId64, t->loss_n);
+#undef PUT
+    if (bank) keys[n] = "nabla.chat.bank", vals[n++] = bank;
+    const char **sn;
+    nb_tensor **st;
+    int ns = nb_optim_state(t->opt, &sn, &st);
+    const char **names = malloc(sizeof(char *) * (size_t)(ns + 1));
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 1));
+    char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
+    if (!names || !ts || !owned) return nb_error("%s: out of memory", t->out);
+    for (int i = 0; i < ns; i++) {
+        owned[i] = malloc(strlen(sn[i]) + 8);
+        sprintf(owned[i], "optim.%s", sn[i]);
+        names[i] = owned[i];
+        ts[i] = st[i];
+    }
+    int ne = ns;
+    float *r = NULL;
+    nb_tensor *rt = NULL;
+    char *copy = NULL;
+    if (bank && nbank > 0) {
+        copy = strdup(bank);
+        int64_t nl;
+        char **lines = copy ? split_lines(copy, &nl) : NULL;
+        r = lines ? embed_texts(t->m, lines, nl, t->max_response) : NULL;
+        free(lines);
+        if (!r) return nb_error("%s: out of memory", t->out);
+        rt = nb_tensor_from(2, (int64_t[]){nl, t->m->hidden}, r);
+        names[ne] = "bank.r";
+        ts[ne++] = rt;
+    }
+    int rc = nb_dualenc_save(t->m, t->out, keys, vals, n, names, ts, ne);
+    for (int i = 0; i < ns; i++) free(owned[i]);
+    free(owned), free(names), free(ts), free(r), free(copy);
+    nb_tensor_free(rt);
+    return rc;
+}
+
+static int meta_i64(const nb_safetensors *st, const char *path, const char *key, int64_t *out) {
+    const char *v = nb_st_meta(st, key);
+    char *end;
+    if (!v) return nb_error("%s: not a chat training checkpoint ('%s' missing from __metadata__)", path, key);
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < 0) return nb_error("%s: __metadata__ '%s': expected an integer >= 0, got '%.40s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+/* Validation: scores of every candidate, the mean eq. 29 loss over all of
+ * them (label 1 for the true one) and recall@1, 2, 5. */
+static void validate(trainer *t, const nb_dialogue *valid, double *loss, double *r1, double *r2, double *r5) {
+    float *sc = malloc(sizeof(float) * (size_t)(valid->n * valid->ncand));
+    if (!sc) nb_fatal("chat", "out of memory");
+    nb_dualenc_rank(t->m, valid, t->max_context, t->max_response, t->batch, sc);
+    double l = 0;
+    for (int64_t i = 0; i < valid->n * valid->ncand; i++) {
+        double z = sc[i], y = i % valid->ncand == 0;
+        l += fmax(z, 0) - z * y + log1p(exp(-fabs(z))); /* eq. 29 from the logit */
+    }
+    *loss = l / (double)(valid->n * valid->ncand);
+    *r1 = nb_recall_at_k(sc, valid->n, valid->ncand, 1);
+    *r2 = nb_recall_at_k(sc, valid->n, valid->ncand, 2);
+    *r5 = nb_recall_at_k(sc, valid->n, valid->ncand, 5);
+    free(sc);
+}
+
+static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const seqs_t *rsp, const nb_dialogue *valid,
+                     const char *bank, int64_t nbank) {
+    const char *cmd = t->cmd;
+    int64_t n = d->n, B = t->batch;
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)n), *off = malloc(sizeof(int64_t) * (size_t)(2 * B + 1));
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(B * (t->max_context + t->max_response)));
+    float *y = malloc(sizeof(float) * (size_t)B);
+    if (!order || !off || !ids || !y) return nb_cli_fail(cmd, "out of memory");
+    double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
+    double vloss = NAN, r1 = NAN, r2 = NAN, r5 = NAN, pairs = 0;
+    int64_t first = t->step, validated = -1;
+    int rc = 0;
+    bool stopped = false;
+    while (t->epoch < t->epochs && !stopped) {
+        /* The epoch's order depends only on the seed and the epoch: a resumed
+         * run draws the same batches. */
+        nb_rng r;
+        nb_rng_seed(&r, t->seed, 1000 + (uint64_t)t->epoch);
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+        nb_rng_shuffle(&r, order, n);
+        while (t->pos < n) {
+            if (nb_cli_interrupted()) {
+                if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+                t->seconds += train_secs;
+                rc = save(t, NULL, 0) ? nb_cli_fail(cmd, "%s", nb_errmsg()) : nb_cli_interrupt_exit(cmd, t->out, t->again);
+                goto out;
+            }
+            if ((deadline && nb_cli_now() >= deadline) || (t->max_steps > 0 && t->step >= t->max_steps)) {
+                stopped = true;
+                break;
+            }
+            double ts = nb_cli_now();
+            int64_t b = n - t->pos < B ? n - t->pos : B, k = 0;
+            off[0] = 0;
+            for (int64_t i = 0; i < b; i++) put_seq(ctx, order[t->pos + i], ids, off, &k);
+            for (int64_t i = 0; i < b; i++) {
+                put_seq(rsp, order[t->pos + i], ids, off, &k);
+                y[i] = d->label[order[t->pos + i]];
+            }
+            nb_tensor *loss = nb_bce_logits(nb_dualenc_logits(t->m, ids, off, b), nb_from_data(1, (int64_t[]){b}, y));
+            float l = nb_item(loss); /* eq. 29 */
+            if (!isfinite(l)) {
+                rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr)", l, t->step);
+                goto out;
+            }
+            nb_backward(loss);
+            if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
+            nb_optim_step_zero(t->opt, NULL, 0);
+            nb_arena_reset();
+            t->step++;
+            t->pos += b;
+            pairs += (double)b;
+            t->loss_sum += l;
+            t->loss_n++;
+            double now = nb_cli_now();
+            train_secs += now - ts;
+            if (nb_cli_tty() && now - last_draw > 0.2) {
+                char extra[96];
+                snprintf(extra, sizeof extra, "epoch %" PRId64 "  loss %.4f  %.0f pairs/s", t->epoch + 1, l,
+                         pairs / train_secs);
+                if (deadline) nb_cli_progress("chat", (int64_t)(now - t0), (int64_t)(t->minutes * 60), now - t0, extra, false);
+                else nb_cli_progress("chat", t->epoch * n + t->pos, t->epochs * n, now - t0, extra, false);
+                last_draw = now;
+            }
+        }
+        if (stopped) break; /* a partial epoch (pos < n): saved below, not logged */
+        t->epoch++;
+        t->pos = 0;
+        if (valid) validate(t, valid, &vloss, &r1, &r2, &r5), validated = t->step;
+        double secs = t->seconds + train_secs, tl = t->loss_n ? t->loss_sum / (double)t->loss_n : NAN;
+        if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+        if (!t->json || nb_cli_tty())
+            fprintf(stderr, "epoch %" PRId64 ": train loss %.4f, validation loss %.4f, recall@1 %.4f (%.0f s)\n", t->epoch,
+                    tl, vloss, r1, secs);
+        if (t->log) {
+            char line[256];
+            snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", t->epoch, t->step, tl,
+                     vloss, r1, r2, r5, secs);
+            log_add(t, line);
+        }
+        t->loss_sum = 0, t->loss_n = 0;
+        double keep = t->seconds;
+        t->seconds = secs;
+        int bad = (t->epoch < t->epochs && !stopped && save(t, NULL, 0)) || log_write(t);
+        t->seconds = keep;
+        if (bad) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
+    }
+    if (valid && validated != t->step) validate(t, valid, &vloss, &r1, &r2, &r5); /* a partial epoch */
+    t->seconds += train_secs;
+    if (save(t, bank, nbank) || log_write(t)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
+    }
+    {
+        double pps = train_secs > 0 ? pairs / train_secs : 0;
+        fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s); validation recall@1 %.4f%s%s\n",
+                t->step, t->step - first, pps, r1, t->out ? "; model: " : "", t->out ? t->out : "");
+        if (t->json)
+            printf("{\"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"epochs\": %" PRId64
+                   ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": %.9g, \"valid_recall_1\": %.6f"
+                   ", \"valid_recall_2\": %.6f, \"valid_recall_5\": %.6f, \"vocab\": %d, \"bank\": %" PRId64 "}\n",
+                   t->step, t->step - first, t->epoch, pps, train_secs, isnan(vloss) ? -1 : vloss, isnan(r1) ? -1 : r1,
+                   isnan(r2) ? -1 : r2, isnan(r5) ? -1 : r5, nb_chat_vocab_size(t->m->vocab), nbank);
+    }
+out:
+    free(order), free(off), free(ids), free(y);
+    return rc;
+}
+
+static const char *TRAIN_ABOUT =
+    "Trains the dual-encoder LSTM of notes §4.4 on a dialogue CSV in the Ubuntu Dialogue Corpus layout "
+    "(Context,Utterance,Label): words embedded, read by ONE LSTM shared by context and response (its last state: "
+    "c and r), score sigma(c^T M r), binary cross-entropy (eq. 29), Adam, gradients clipped to --grad-clip. "
+    "Contexts keep their last --max-context tokens, responses their first --max-response. With --valid "
+    "(Context,Ground Truth Utterance,Distractor_0..8) each epoch logs the validation loss and recall@1/2/5. The "
+    "model is checkpointed atomically after every epoch and on Ctrl-C; --resume continues with the same result "
+    "as a run never interrupted. The final model also stores the training responses, embedded, as the bank of "
+    "`nabla chat MODEL`.";
+
+static int cmd_train(int argc, char **argv) {
+    const char *cmd = "chat train", *out = NULL, *log = NULL, *resume = NULL, *valid_path = NULL;
+    long embed = 100, hidden = 256, max_context = 160, max_response = 80, vocab_min = 5, batch = 128, epochs = 1,
+         steps = 0, seed = 1, threads = 0, max_bank = 50000;
+    double lr = 1e-3, minutes = 0, clip = 10;
+    bool json = false;
+    nb_flag flags[] = {
+        {"--valid", NB_FLAG_STR, &valid_path, "validation CSV (test layout): loss and recall@k each epoch",
+         .meta = "VALID.csv", .def = "none"},
+        {"--embed", NB_FLAG_INT, &embed, "word embedding size", .range = "[1, 4096]"},
+        {"--hidden", NB_FLAG_INT, &hidden, "LSTM hidden size", .range = "[1, 4096]"},
+        {"--max-context", NB_FLAG_INT, &max_context, "context tokens kept (the last ones)", .range = "[1, 100000]"},
+        {"--max-response", NB_FLAG_INT, &max_response, "response tokens kept (the first ones)", .range = "[1, 100000]"},
+        {"--vocab-min", NB_FLAG_INT, &vocab_min, "minimum count of a word in the vocabulary", .range = "[1, inf)"},
+        {"--batch", NB_FLAG_INT, &batch, "pairs per step", .range = "[1, 65536]"},
+        {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)"},
+        {"--grad-clip", NB_FLAG_FLOAT, &clip, "clip gradients to this global L2 norm; 0: none", .range = "[0, inf)"},
+        {"--epochs", NB_FLAG_INT, &epochs, "passes over the training pairs", .range = "[1, 100000]"},
+        {"--minutes", NB_FLAG_FLOAT, &minutes, "stop after this long (a partial epoch is kept)", .range = "(0, inf)",
+         .def = "none"},
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps in all", .range = "[0, inf)",
+         .def = "none"},
+        {"--bank", NB_FLAG_INT, &max_bank, "most training responses kept as the chat bank", .range = "[0, inf)"},
+        NB_FLAG_SEED(&seed, "the initialization and the order of the pairs"),
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
+        NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
+        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (written back unless --out "
+                                           "names another file)", .meta = "MODEL"},
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "TRAIN.csv", .about = TRAIN_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+#define GIVEN(name) (nb_cli_flag(&c, name)->given)
+    if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
+    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    nb_cli_threads(cmd, threads, 0);
+    trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json};
+    nb_dialogue *d = NULL, *valid = NULL;
+    nb_safetensors *ck = NULL;
+    seqs_t ctx = {0}, rsp = {0};
+    char *bank = NULL;
+    int64_t nbank = 0;
+    rc = 1;
+    d = nb_dialogue_load(pos[0]);
+    if (!d) goto fail_msg;
+    if (d->ncand != 1) {
+        nb_cli_fail(cmd, "%s is in the test layout (Context,Ground Truth Utterance,Distractor_...); training needs "
+                         "Context,Utterance,Label", pos[0]);
+        goto done;
+    }
+    if (valid_path) {
+        if (!(valid = nb_dialogue_load(valid_path))) goto fail_msg;
+        if (valid->ncand < 2) {
+            nb_cli_fail(cmd, "%s: --valid needs the test layout (Context,Ground Truth Utterance,Distractor_0,...)",
+                        valid_path);
+            goto done;
+        }
+    }
+    if (resume) {
+        t.m = nb_dualenc_load(resume, &ck);
+        if (!t.m) goto fail_msg;
+        int64_t e = 0, p = 0, s = 0, b = 0, mc = 0, mr = 0, vm = 0, sd = 0;
+        if (meta_i64(ck, resume, "nabla.chat.epoch", &e) || meta_i64(ck, resume, "nabla.chat.pos", &p) ||
+            meta_i64(ck, resume, "nabla.chat.step", &s) || meta_i64(ck, resume, "nabla.chat.batch", &b) ||
+            meta_i64(ck, resume, "nabla.chat.max_context", &mc) || meta_i64(ck, resume, "nabla.chat.max_response", &mr) ||
+            meta_i64(ck, resume, "nabla.chat.vocab_min", &vm) || meta_i64(ck, resume, "nabla.chat.seed", &sd))
+            goto fail_msg;
+        t.epoch = e, t.pos = p, t.step = s;
+        /* The checkpoint's settings win over defaults; given flags must agree. */
+        if ((GIVEN("--batch") && batch != b) || (GIVEN("--max-context") && max_context != mc) ||
+            (GIVEN("--max-response") && max_response != mr) || (GIVEN("--vocab-min") && vocab_min != vm) ||
+            (GIVEN("--embed") && embed != t.m->embed) || (GIVEN("--hidden") && hidden != t.m->hidden) ||
+            (GIVEN("--seed") && (uint64_t)seed != (uint64_t)sd)) {
+            nb_cli_fail(cmd, "%s was trained with --batch %lld --max-context %lld --max-response %lld --vocab-min %lld "
+                             "--embed %lld --hidden %lld --seed %lld; a resumed run cannot change them", resume,
+                        (long long)b, (long long)mc, (long long)mr, (long long)vm, (long long)t.m->embed,
+                        (long long)t.m->hidden, (long long)sd);
+            goto done;
+        }
+        batch = (long)b, max_context = (long)mc, max_response = (long)mr, vocab_min = (long)vm, seed = (long)sd;
+        const char *lv = nb_st_meta(ck, "nabla.chat.lr"), *cv = nb_st_meta(ck, "nabla.chat.clip"),
+                   *sv = nb_st_meta(ck, "nabla.chat.seconds");
+        if (lv && !GIVEN("--lr")) lr = strtod(lv, NULL);
+        if (cv && !GIVEN("--grad-clip")) clip = strtod(cv, NULL);
+        if (sv) t.seconds = strtod(sv, NULL);
+        const char *ls = nb_st_meta(ck, "nabla.chat.loss_sum"), *ln = nb_st_meta(ck, "nabla.chat.loss_n");
+        if (ls && ln) t.loss_sum = strtod(ls, NULL), t.loss_n = strtoll(ln, NULL, 10);
+        /* The vocabulary of the training file must be the model's. */
+        nb_chat_vocab *v = nb_chat_vocab_build(d, vocab_min);
+        int nv = v ? nb_chat_vocab_size(v) : 0, differ = !v || nv != nb_chat_vocab_size(t.m->vocab);
+        for (int i = 0; !differ && i < nv; i++)
+            differ = strcmp(nb_chat_vocab_word(v, i), nb_chat_vocab_word(t.m->vocab, i)) != 0;
+        nb_chat_vocab_free(v);
+        if (differ) {
+            nb_cli_fail(cmd, "%s: the model's vocabulary (%d words) is not the one of %s with --vocab-min %ld (%d "
+                             "words): another training file?", resume, nb_chat_vocab_size(t.m->vocab), pos[0],
+                        vocab_min, nv);
+            goto done;
+        }
+    } else {
+        nb_chat_vocab *v = nb_chat_vocab_build(d, vocab_min);
+        if (!v) goto fail_msg;
+        nb_rng r;
+        nb_rng_seed(&r, (uint64_t)seed, 0);
+        t.m = nb_dualenc_new(v, embed, hidden, &r);
+        if (!t.m) goto fail_msg;
+    }
+    t.batch = batch, t.epochs = epochs, t.max_steps = GIVEN("--steps") ? steps : 0, t.minutes = minutes;
+    t.max_context = max_context, t.max_response = max_response, t.vocab_min = vocab_min;
+    t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed;
+    if (GIVEN("--steps") && steps == 0) t.max_steps = -1;
+    if (t.max_steps < 0) t.epochs = t.epoch; /* --steps 0: write the initial model */
+    if (t.max_steps > 0 && !GIVEN("--epochs")) t.epochs = 1000000;
+    nb_optim_opts oo = {.kind = NB_ADAM, .lr = (float)lr};
+    t.opt = nb_optim_new(&oo, t.m->params, t.m->np);
+    if (!t.opt) goto fail_msg;
+    if (resume) {
+        const char **sn;
+        nb_tensor **ts;
+        int ns = nb_optim_state(t.opt, &sn, &ts);
+        for (int i = 0; i < ns; i++) {
+            char name[256];
+            snprintf(name, sizeof name, "optim.%s", sn[i]);
+            nb_tensor *x = nb_st_get(ck, name);
+            if (!x || x->size != ts[i]->size) {
+                nb_cli_fail(cmd, "%s: optimizer state '%s' is %s", resume, name, x ? "of the wrong size" : "missing");
+                goto done;
+            }
+            nb_copy_into(ts[i], x);
+        }
+        int64_t os = 0;
+        if (meta_i64(ck, resume, "nabla.chat.optim_steps", &os)) goto fail_msg;
+        nb_optim_set_steps(t.opt, os);
+    }
+    if (seqs_encode(&ctx, t.m->vocab, d->context, d->n, 1, max_context, true) ||
+        seqs_encode(&rsp, t.m->vocab, d->cand, d->n, 1, max_response, false))
+        goto fail_msg;
+    bank = make_bank(d, max_bank, &nbank);
+    if (!bank) {
+        nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    snprintf(t.again, sizeof t.again, "nabla chat train %s --resume %s", pos[0], t.out);
+    log_open(&t, resume != NULL);
+    if (!json || nb_cli_tty())
+        fprintf(stderr, "%s: %" PRId64 " pairs, vocabulary %d words (min count %ld), embedding %lld, LSTM %lld\n", pos[0],
+                d->n, nb_chat_vocab_size(t.m->vocab), vocab_min, (long long)t.m->embed, (long long)t.m->hidden);
+    nb_cli_catch_interrupts();
+    rc = run_train(&t, d, &ctx, &rsp, valid, bank, nbank);
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+done:
+    for (int i = 0; i < t.nrows; i++) free(t.rows[i]);
+    free(t.rows);
+    free(bank);
+    seqs_free(&ctx), seqs_free(&rsp);
+    nb_optim_free(t.opt);
+    nb_dualenc_free(t.m);
+    nb_st_free(ck);
+    nb_dialogue_free(d);
+    nb_dialogue_free(valid);
+    return rc;
+}
+
+/* The lengths a model was trained with (defaults for files without them). */
+static void model_cuts(const nb_safetensors *st, int64_t *mc, int64_t *mr) {
+    const char *a = nb_st_meta(st, "nabla.chat.max_context"), *b = nb_st_meta(st, "nabla.chat.max_response");
+    *mc = a && atoll(a) > 0 ? atoll(a) : 160;
+    *mr = b && atoll(b) > 0 ? atoll(b) : 80;
+}
+
+/* --- eval ------------------------------------------------------------------ */
+
+static int cmd_eval(int argc, char **argv) {
+    const char *cmd = "chat eval";
+    long threads = 0, seed = 1, batch = 128;
+    bool json = false;
+    nb_flag flags[] = {
+        {"--batch", NB_FLAG_INT, &batch, "rows scored at once", .range = "[1, 65536]"},
+        NB_FLAG_SEED(&seed, "the random baseline"),
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "MODEL TEST.csv",
+                .about = "Recall@1, @2 and @5 of the true response among the candidates of each row (1 + 9 "
+                         "distractors in the Ubuntu layout), for the model and, on the same file in the same run, "
+                         "two baselines: random scores, and TF-IDF (cosine between the tf-idf vectors of the context "
+                         "and each candidate, idf from every context and candidate of TEST.csv). Ties count as a "
+                         "random order among the tied candidates would on average.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
+    const char *pos[2];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    nb_cli_threads(cmd, threads, 0);
+    nb_safetensors *st = NULL;
+    nb_dualenc *m = nb_dualenc_load(pos[0], &st);
+    if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    nb_dialogue *d = nb_dialogue_load(pos[1]);
+    float *sm = NULL, *sr = NULL, *stf = NULL;
+    rc = 1;
+    if (!d) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
+    if (d->ncand < 2) {
+        rc = nb_cli_fail(cmd, "%s is in the train layout; eval needs Context,Ground Truth Utterance,Distractor_0,...",
+                         pos[1]);
+        goto done;
+    }
+    int64_t mc, mr, N = d->n * d->ncand;
+    model_cuts(st, &mc, &mr);
+    sm = malloc(sizeof(float) * (size_t)N), sr = malloc(sizeof(float) * (size_t)N), stf = malloc(sizeof(float) * (size_t)N);
+    if (!sm || !sr || !stf) {
+        rc = nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    double t0 = nb_cli_now();
+    nb_dualenc_rank(m, d, mc, mr, batch, sm);
+    double secs = nb_cli_now() - t0;
+    nb_rng r;
+    nb_rng_seed(&r, (uint64_t)seed, 7);
+    for (int64_t i = 0; i < N; i++) sr[i] = (float)nb_rng_uniform(&r);
+    nb_chat_tfidf_scores(d, stf);
+    const int ks[3] = {1, 2, 5};
+    double res[3][3];
+    float *all[3] = {sm, stf, sr};
+    for (int a = 0; a < 3; a++)
+        for (int k = 0; k < 3; k++) res[a][k] = nb_recall_at_k(all[a], d->n, d->ncand, ks[k] < d->ncand ? ks[k] : d->ncand);
+    FILE *o = json ? stderr : stdout;
+    fprintf(o, "%s: %" PRId64 " contexts, %d candidates each (%.1f s, %.0f candidates/s)\n", pos[1], d->n, d->ncand, secs,
+            (double)N / secs);
+    fprintf(o, "%-14s %9s %9s %9s\n", "", "recall@1", "recall@2", "recall@5");
+    const char *names[3] = {"dual encoder", "TF-IDF", "random"};
+    for (int a = 0; a < 3; a++) fprintf(o, "%-14s %9.4f %9.4f %9.4f\n", names[a], res[a][0], res[a][1], res[a][2]);
+    if (json)
+        printf("{\"rows\": %" PRId64 ", \"candidates\": %d, \"model\": {\"recall_1\": %.6f, \"recall_2\": %.6f, "
+               "\"recall_5\": %.6f}, \"tfidf\": {\"recall_1\": %.6f, \"recall_2\": %.6f, \"recall_5\": %.6f}, "
+               "\"random\": {\"recall_1\": %.6f, \"recall_2\": %.6f, \"recall_5\": %.6f}, \"seconds\": %.3f}\n",
+               d->n, d->ncand, res[0][0], res[0][1], res[0][2], res[1][0], res[1][1], res[1][2], res[2][0], res[2][1],
+               res[2][2], secs);
+    rc = 0;
+done:
+    free(sm), free(sr), free(stf);
+    nb_dialogue_free(d);
+    nb_dualenc_free(m);
+    nb_st_free(st);
+    return rc;
+}
+
+/* --- interactive ------------------------------------------------------------ */
+
+typedef struct {
+    float s;
+    int64_t i;
+} scored;
+static int by_score(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int cmd_interactive(int argc, char **argv) {
+    const char *cmd = "chat", *resp_path = NULL;
+    long top = 3, threads = 0;
+    bool json = false;
+    nb_flag flags[] = {
+        {"--responses", NB_FLAG_STR, &resp_path, "the bank: one response a line (default: the training responses "
+                                                 "stored in MODEL)", .meta = "FILE", .def = "the model's"},
+        {"--top", NB_FLAG_INT, &top, "responses shown per message", .range = "[1, 1000]"},
+        NB_FLAG_THREADS(&threads, "all cores"),
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "MODEL",
+                .about = "Reads messages from stdin, one a line (a terminal or a pipe; a message without "
+                         "__eou__ gets ' __eou__ __eot__' appended, as contexts of the corpus end), and prints the --top "
+                         "responses of the bank with their scores sigma(c^T M r). The bank's embeddings are computed "
+                         "once (stored in MODEL by `nabla chat train`). Reports the responses ranked per second.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    nb_cli_threads(cmd, threads, 0);
+    nb_safetensors *st = NULL;
+    nb_dualenc *m = nb_dualenc_load(pos[0], &st);
+    if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    int64_t mc, mr, H = m->hidden, nb = 0;
+    model_cuts(st, &mc, &mr);
+    char *text = NULL, **bank = NULL, *line = NULL;
+    float *r = NULL, *cm = NULL;
+    scored *sc = NULL;
+    rc = 1;
+    double t0 = nb_cli_now(), embed_secs = 0;
+    bool cached = false;
+    if (resp_path) {
+        size_t len;
+        text = (char *)nb_read_file(resp_path, &len);
+        if (!text) goto fail_msg;
+    } else {
+        const char *b = nb_st_meta(st, "nabla.chat.bank");
+        if (!b || !*b) {
+            nb_cli_fail(cmd, "%s holds no response bank (written by `nabla chat train`); give --responses FILE", pos[0]);
+            goto done;
+        }
+        text = strdup(b);
+    }
+    bank = text ? split_lines(text, &nb) : NULL;
+    if (!bank) {
+        nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    if (nb == 0) {
+        nb_cli_fail(cmd, "%s: no responses in the bank", resp_path ? resp_path : pos[0]);
+        goto done;
+    }
+    nb_tensor *br = resp_path ? NULL : nb_st_get(st, "bank.r");
+    if (br && br->ndim == 2 && br->shape[0] == nb && br->shape[1] == H) {
+        r = malloc(sizeof(float) * (size_t)(nb * H));
+        if (r) memcpy(r, br->data, sizeof(float) * (size_t)(nb * H));
+        cached = true;
+    } else {
+        r = embed_texts(m, bank, nb, mr);
+    }
+    embed_secs = nb_cli_now() - t0;
+    cm = malloc(sizeof(float) * (size_t)H);
+    sc = malloc(sizeof(scored) * (size_t)nb);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)mc);
+    if (!r || !cm || !sc || !ids) {
+        free(ids);
+        nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    if (!json || nb_cli_tty())
+        fprintf(stderr, "%" PRId64 " responses in the bank (%s, %.2f s%s); type a message%s\n", nb,
+                cached ? "embeddings stored in the model" : "embedded now", embed_secs,
+                cached ? "" : "", isatty(0) ? ", Ctrl-D to quit" : "");
+    size_t cap = 0;
+    ssize_t got;
+    int64_t messages = 0;
+    double rank_secs = 0;
+    bool was = nb_set_grad_enabled(false);
+    if (isatty(0)) fprintf(stderr, "> ");
+    while ((got = getline(&line, &cap, stdin)) >= 0) {
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (!got) {
+            if (isatty(0)) fprintf(stderr, "> ");
+            continue;
+        }
+        double ts = nb_cli_now();
+        /* A plain message ends its turn, as the contexts of the corpus do. */
+        char *msg = line, *own = NULL;
+        if (!strstr(line, "__eou__") && (own = malloc((size_t)got + 20))) {
+            snprintf(own, (size_t)got + 20, "%s __eou__ __eot__", line);
+            msg = own;
+        }
+        int64_t off[2] = {0, nb_chat_encode(m->vocab, msg, mc, true, ids)};
+        free(own);
+        nb_tensor *cvec = nb_matmul(nb_dualenc_encode(m, ids, off, 1), m->M); /* r' = c^T M */
+        memcpy(cm, cvec->data, sizeof(float) * (size_t)H);
+        nb_arena_reset();
+        for (int64_t i = 0; i < nb; i++) {
+            const float *ri = r + i * H;
+            float s = 0;
+            for (int64_t j = 0; j < H; j++) s += cm[j] * ri[j];
+            sc[i].s = s, sc[i].i = i;
+        }
+        int64_t k = top < nb ? top : nb;
+        /* partial selection of the best k */
+        for (int64_t a = 0; a < k; a++) {
+            int64_t best = a;
+            for (int64_t b2 = a + 1; b2 < nb; b2++)
+                if (by_score(&sc[b2], &sc[best]) < 0) best = b2;
+            scored tmp = sc[a];
+            sc[a] = sc[best], sc[best] = tmp;
+        }
+        rank_secs += nb_cli_now() - ts;
+        messages++;
+        if (json) {
+            printf("{\"message\": %" PRId64 ", \"responses\": [", messages);
+            for (int64_t a = 0; a < k; a++) {
+                printf("%s{\"score\": %.6f, \"text\": \"", a ? ", " : "", 1 / (1 + exp(-(double)sc[a].s)));
+                for (const char *p = bank[sc[a].i]; *p; p++) {
+                    if (*p == '"' || *p == '\\') printf("\\%c", *p);
+                    else if ((unsigned char)*p < 32) printf("\\u%04x", *p);
+                    else putchar(*p);
+                }
+                printf("\"}");
+            }
+            printf("]}\n");
+        } else {
+            for (int64_t a = 0; a < k; a++) printf("%.4f\t%s\n", 1 / (1 + exp(-(double)sc[a].s)), bank[sc[a].i]);
+            printf("\n");
+        }
+        fflush(stdout);
+        if (isatty(0)) fprintf(stderr, "> ");
+    }
+    nb_set_grad_enabled(was);
+    free(ids);
+    if (messages)
+        fprintf(stderr, "%" PRId64 " message%s, %.0f responses ranked per second (%.2f ms a message over %" PRId64
+                        " responses)\n", messages, messages == 1 ? "" : "s", (double)(messages * nb) / rank_secs,
+                1e3 * rank_secs / (double)messages, nb);
+    rc = 0;
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+done:
+    free(line), free(text), free(bank), free(r), free(cm), free(sc);
+    nb_dualenc_free(m);
+    nb_st_free(st);
+    return rc;
+}
+
+/* --- dispatch --------------------------------------------------------------- */
+
+static int cmd_corpus(int argc, char **argv) { return nb_chat_corpus_main(argc, argv); }
+
+static int cmd_chat(int argc, char **argv) {
+    static const nb_verb verbs[] = {
+        {"train", cmd_train, "train the dual-encoder LSTM on a dialogue CSV (Ubuntu Dialogue Corpus layout)"},
+        {"eval", cmd_eval, "recall@1/2/5 of a model on a test CSV, with random and TF-IDF baselines"},
+        {"corpus", cmd_corpus, "build the default dialogue corpus from Debian packages"},
+    };
+    int nv = (int)(sizeof verbs / sizeof verbs[0]);
+    bool verb = argc < 2 || argv[1][0] == '-' || !strcmp(argv[1], "help");
+    for (int i = 0; !verb && i < nv; i++) verb = !strcmp(argv[1], verbs[i].name);
+    if (verb) {
+        int rc = nb_cli_verbs("chat", verbs, nv, argc, argv);
+        if (argc < 2 || argv[1][0] == '-' || !strcmp(argv[1], "help"))
+            fprintf(argc < 2 ? stderr : stdout,
+                    "  MODEL    nabla chat MODEL [--responses FILE] [--top K]: chat (messages from stdin)\n");
+        return rc;
+    }
+    return cmd_interactive(argc, argv);
+}
+
+NB_COMMAND("chat", cmd_chat, "retrieval chatbot (dual-encoder LSTM): train, eval, corpus, or chat with MODEL")

@@ -1,0 +1,285 @@
+/* test_chat.c — the retrieval chatbot (notes §4.4): the dialogue CSV reader,
+ * tokens and vocabulary, the packed LSTM op, the dual encoder's score
+ * sigma(c^T M r) and recall@k. */
+#include "test.h"
+#include <stdlib.h>
+
+/* --- the dialogue CSV reader ------------------------------------------------ */
+
+static nb_dialogue *parse(const char *s) { return nb_dialogue_parse(s, strlen(s), "t.csv"); }
+
+TEST(test_chat_dialogue_train_layout_rfc4180) {
+    const char *s = "\xEF\xBB\xBF" "Context,Utterance,Label\r\n"
+                    "\"hi __eou__ there, you __eou__ __eot__\",\"say \"\"hello\"\"\",1\r\n"
+                    "\r\n"
+                    "\"two\nlines\",plain,0.0\n"
+                    "ctx,resp,1.0";
+    nb_dialogue *d = parse(s);
+    CHECK_MSG(d, "%s", nb_errmsg());
+    if (!d) return;
+    CHECK(d->n == 3 && d->ncand == 1);
+    CHECK(!strcmp(d->context[0], "hi __eou__ there, you __eou__ __eot__"));
+    CHECK(!strcmp(d->cand[0], "say \"hello\""));
+    CHECK(!strcmp(d->context[1], "two\nlines"));
+    CHECK(d->label[0] == 1 && d->label[1] == 0 && d->label[2] == 1);
+    CHECK(d->line[0] == 2 && d->line[1] == 4 && d->line[2] == 6);
+    nb_dialogue_free(d);
+}
+
+TEST(test_chat_dialogue_test_layout) {
+    nb_dialogue *d = parse("Context,Ground Truth Utterance,Distractor_0,Distractor_1\nc,t,x,y\nc2,t2,x2,y2\n");
+    CHECK_MSG(d, "%s", nb_errmsg());
+    if (!d) return;
+    CHECK(d->n == 2 && d->ncand == 3 && !d->label);
+    CHECK(!strcmp(d->cand[3], "t2") && !strcmp(d->cand[5], "y2"));
+    nb_dialogue_free(d);
+}
+
+static void expect_error(const char *s, const char *want) {
+    nb_dialogue *d = parse(s);
+    CHECK_MSG(!d, "parsed a bad file, expected an error containing '%s'", want);
+    nb_dialogue_free(d);
+    CHECK_MSG(strstr(nb_errmsg(), want), "error '%s' lacks '%s'", nb_errmsg(), want);
+}
+
+TEST(test_chat_dialogue_errors_name_file_and_line) {
+    expect_error("Context,Utterance,Label\na,b,1\na,b\n", "t.csv:3: expected 3 columns");
+    expect_error("Context,Utterance,Label\na,b,1\n\"a,b,1\nc,d,0\n", "t.csv:3: unterminated quoted field");
+    expect_error("Context,Utterance,Label\na,b,1\nx\xff,b,1\n", "t.csv:3: column 2: invalid UTF-8");
+    expect_error("Context,Utterance,Label\n  ,b,1\n", "t.csv:2: empty context");
+    expect_error("Context,Utterance,Label\na,b,2\n", "t.csv:2: column 3: label '2' is not 0 or 1");
+    expect_error("Context,Utterance,Label\n\"a\"x,b,1\n", "t.csv:2: field 1: text after the closing quote");
+    expect_error("Context,Reply,Label\na,b,1\n", "t.csv:1: not a dialogue header");
+    expect_error("Context,Ground Truth Utterance,Distractor_1\na,b,c\n", "expected 'Distractor_0'");
+    expect_error("", "empty file");
+    expect_error("Context,Utterance,Label\n", "no rows");
+}
+
+/* --- tokens and vocabulary ----------------------------------------------------- */
+
+TEST(test_chat_tokenize_words_punctuation_markers) {
+    char **t;
+    int64_t n = nb_chat_tokenize("Hi, I don't KNOW! __eou__ __eot__ x_y é", &t);
+    const char *want[] = {"hi", ",", "i", "don't", "know", "!", "__eou__", "__eot__", "x", "_", "y", "é"};
+    CHECK(n == 12);
+    for (int64_t k = 0; k < n && k < 12; k++) CHECK_MSG(!strcmp(t[k], want[k]), "token %lld: '%s'", (long long)k, t[k]);
+    for (int64_t k = 0; k < n; k++) free(t[k]);
+    free(t);
+}
+
+TEST(test_chat_vocab_min_count_and_cuts) {
+    nb_dialogue *d = parse("Context,Utterance,Label\na b c a,a b,1\nb a d,e,0\n");
+    if (!d) return;
+    nb_chat_vocab *v = nb_chat_vocab_build(d, 2);
+    /* a: 4, b: 3, c, d, e: 1 each -> <unk>, a, b */
+    CHECK(nb_chat_vocab_size(v) == 3);
+    CHECK(!strcmp(nb_chat_vocab_word(v, 1), "a") && !strcmp(nb_chat_vocab_word(v, 2), "b"));
+    CHECK(nb_chat_vocab_id(v, "c") == 0 && nb_chat_vocab_id(v, "b") == 2);
+    int32_t ids[8];
+    /* The last 3 of "a b c a b": c a b -> 0 1 2; the first 2: a b. */
+    CHECK(nb_chat_encode(v, "a b c a b", 3, true, ids) == 3 && ids[0] == 0 && ids[1] == 1 && ids[2] == 2);
+    CHECK(nb_chat_encode(v, "a b c a b", 2, false, ids) == 2 && ids[0] == 1 && ids[1] == 2);
+    CHECK(nb_chat_encode(v, "  ", 4, false, ids) == 1 && ids[0] == 0);
+    nb_chat_vocab_free(v);
+    nb_dialogue_free(d);
+}
+
+/* --- the packed LSTM ------------------------------------------------------------ */
+
+typedef struct {
+    const int64_t *batch;
+    int64_t T;
+} pk_ctx;
+static nb_tensor *f_packed(nb_tensor **in, void *ctx) {
+    pk_ctx *c = ctx;
+    return nb_lstm_packed(in[0], c->batch, c->T, in[1], in[2], in[3]);
+}
+
+static void packed_setup(nb_rng *r, int64_t H, int64_t N, nb_tensor **in) {
+    in[0] = nb_tensor_new(2, (int64_t[]){N, 4 * H});
+    in[1] = nb_tensor_new(2, (int64_t[]){4 * H, H});
+    in[2] = nb_tensor_new(1, (int64_t[]){4 * H});
+    in[3] = nb_tensor_new(1, (int64_t[]){4 * H});
+    for (int k = 0; k < 4; k++) {
+        nb_init_uniform(in[k], -0.8f, 0.8f, r);
+        nb_requires_grad(in[k], true);
+    }
+}
+
+TEST(test_lstm_packed_gradcheck_and_hvp) {
+    nb_rng r;
+    nb_rng_seed(&r, 7, 0);
+    const int64_t batch[] = {4, 3, 3, 1, 1};
+    int64_t N = 12;
+    for (int64_t H = 2; H <= 3; H++) {
+        nb_tensor *in[4];
+        packed_setup(&r, H, N, in);
+        pk_ctx c = {batch, 5};
+        nb_gradcheck("lstm_packed", f_packed, in, 4, &c, 1e-2f, 5e-3f);
+        nb_hvpcheck("lstm_packed", f_packed, in, 4, &c, 2e-3f, 1e-2f);
+        for (int k = 0; k < 4; k++) nb_tensor_free(in[k]);
+    }
+}
+
+/* Each sequence alone through nb_rnn_seq (the full-length op) gives the same
+ * last state as the packed run of all of them. */
+TEST(test_lstm_packed_matches_rnn_seq) {
+    nb_rng r;
+    nb_rng_seed(&r, 3, 0);
+    int64_t H = 5;
+    const int64_t batch[] = {3, 2, 2, 1};
+    int64_t lens[] = {4, 3, 1}, N = 8;
+    nb_tensor *in[4];
+    packed_setup(&r, H, N, in);
+    nb_tensor *out = nb_lstm_packed(in[0], batch, 4, in[1], in[2], in[3]);
+    for (int64_t j = 0; j < 3; j++) {
+        nb_tensor *xw = nb_empty(3, (int64_t[]){lens[j], 1, 4 * H});
+        for (int64_t t = 0; t < lens[j]; t++) {
+            int64_t o = 0;
+            for (int64_t s = 0; s < t; s++) o += batch[s];
+            memcpy(xw->data + t * 4 * H, in[0]->data + (o + j) * 4 * H, sizeof(float) * (size_t)(4 * H));
+        }
+        nb_tensor *seq = nb_rnn_seq(NB_CELL_LSTM, xw, in[1], in[2], in[3], NULL, NULL);
+        CHECK(nb_test_maxrel(out->data + j * H, seq->data + (lens[j] - 1) * H, H) < 1e-6);
+    }
+    for (int k = 0; k < 4; k++) nb_tensor_free(in[k]);
+    nb_arena_reset();
+}
+
+/* --- the dual encoder ------------------------------------------------------------ */
+
+static nb_dualenc *tiny_model(uint64_t seed, int64_t E, int64_t H) {
+    char *w[] = {"<unk>", "a", "b", "c", "d", "e"};
+    nb_rng r;
+    nb_rng_seed(&r, seed, 0);
+    return nb_dualenc_new(nb_chat_vocab_from_words(w, 6), E, H, &r);
+}
+
+static double sigm(double z) { return 1 / (1 + exp(-z)); }
+
+/* The last LSTM state of a token sequence, by hand in double. */
+static void lstm_by_hand(nb_dualenc *m, const int32_t *ids, int64_t n, double *h) {
+    nb_param *p;
+    nb_rnn_params(m->rnn, &p);
+    int64_t E = m->embed, H = m->hidden;
+    const float *wi = p[0].t->data, *wh = p[1].t->data, *bi = p[2].t->data, *bh = p[3].t->data;
+    double c[64] = {0}, hn[64], z[256];
+    for (int64_t j = 0; j < H; j++) h[j] = 0;
+    for (int64_t t = 0; t < n; t++) {
+        const float *x = m->emb->data + ids[t] * E;
+        for (int64_t g = 0; g < 4 * H; g++) {
+            double s = bi[g] + bh[g];
+            for (int64_t k = 0; k < E; k++) s += (double)wi[g * E + k] * x[k];
+            for (int64_t k = 0; k < H; k++) s += (double)wh[g * H + k] * h[k];
+            z[g] = s;
+        }
+        for (int64_t j = 0; j < H; j++) {
+            double i = sigm(z[j]), f = sigm(z[H + j]), g = tanh(z[2 * H + j]), o = sigm(z[3 * H + j]);
+            c[j] = f * c[j] + i * g;
+            hn[j] = o * tanh(c[j]);
+        }
+        for (int64_t j = 0; j < H; j++) h[j] = hn[j];
+    }
+}
+
+TEST(test_eq_dual_encoder_score_by_hand) {
+    nb_dualenc *m = tiny_model(11, 3, 4);
+    /* Two pairs of different lengths: contexts then responses. */
+    int32_t ids[] = {1, 2, 3, 4, 5, 1, 2, 3, 5, 4, 4, 1};
+    int64_t off[] = {0, 4, 5, 7, 12};
+    nb_tensor *z = nb_dualenc_logits(m, ids, off, 2);
+    for (int p = 0; p < 2; p++) {
+        double c[4], r[4], s = 0;
+        lstm_by_hand(m, ids + off[p], off[p + 1] - off[p], c);
+        lstm_by_hand(m, ids + off[2 + p], off[3 + p] - off[2 + p], r);
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++) s += c[a] * m->M->data[a * 4 + b] * r[b]; /* c^T M r */
+        CHECK_NEAR(z->data[p], s, 1e-5);
+        CHECK_NEAR(sigm(z->data[p]), sigm(s), 1e-6);
+    }
+    nb_arena_reset();
+    nb_dualenc_free(m);
+}
+
+/* Padding does not change the result: a pair scored alone, or in a batch
+ * with longer and shorter sequences around it, gets the same score. */
+TEST(test_eq_dual_encoder_padding_invariant) {
+    nb_dualenc *m = tiny_model(5, 4, 6);
+    int32_t one[] = {2, 3, 1, 4};
+    int64_t off1[] = {0, 3, 4};
+    float alone = nb_item(nb_dualenc_logits(m, one, off1, 1));
+    int32_t many[] = {1, 1, 1, 1, 1, 1, 1, 2, 3, 1, 5, 5, 5, 5, 5, 5, 5, 5, 4, 3};
+    int64_t offm[] = {0, 7, 10, 11, 18, 19, 20};
+    nb_tensor *z = nb_dualenc_logits(m, many, offm, 3); /* pair 1 is context {2,3,1}, response {4} */
+    CHECK_NEAR(z->data[1], alone, 1e-6);
+    nb_arena_reset();
+    nb_dualenc_free(m);
+}
+
+typedef struct {
+    nb_dualenc *m;
+    const int32_t *ids;
+    const int64_t *off;
+    int64_t n;
+} de_ctx;
+static nb_tensor *f_score(nb_tensor **in, void *ctx) {
+    de_ctx *c = ctx;
+    return nb_sigmoid(nb_dualenc_logits(c->m, c->ids, c->off, c->n)); /* sigma(c^T M r) */
+}
+
+TEST(test_eq_dual_encoder_gradcheck_whole_score) {
+    nb_dualenc *m = tiny_model(9, 3, 3);
+    int32_t ids[] = {1, 2, 3, 4, 5, 1, 2, 3, 5, 4, 4, 1};
+    int64_t off[] = {0, 4, 5, 7, 12};
+    de_ctx c = {m, ids, off, 2};
+    nb_tensor *in[6];
+    for (int k = 0; k < m->np; k++) in[k] = m->params[k].t;
+    nb_gradcheck("dual encoder score", f_score, in, m->np, &c, 1e-2f, 5e-3f);
+    nb_dualenc_free(m);
+}
+
+TEST(test_eq_dual_encoder_save_load_roundtrip) {
+    nb_dualenc *m = tiny_model(2, 3, 4);
+    const char *path = "build-test-dualenc.safetensors";
+    CHECK_MSG(!nb_dualenc_save(m, path, NULL, NULL, 0, NULL, NULL, 0), "%s", nb_errmsg());
+    nb_dualenc *b = nb_dualenc_load(path, NULL);
+    CHECK_MSG(b, "%s", nb_errmsg());
+    if (b) {
+        CHECK(nb_chat_vocab_size(b->vocab) == 6 && !strcmp(nb_chat_vocab_word(b->vocab, 3), "c"));
+        for (int k = 0; k < m->np; k++)
+            CHECK(nb_test_maxrel(b->params[k].t->data, m->params[k].t->data, m->params[k].t->size) == 0);
+    }
+    remove(path);
+    nb_dualenc_free(b);
+    nb_dualenc_free(m);
+}
+
+/* --- recall@k ------------------------------------------------------------------- */
+
+TEST(test_eq_recall_at_k_hand_table) {
+    /* 4 rows of 5 candidates, the true one first. Row 0: best (rank 1).
+     * Row 1: two above it (rank 3). Row 2: one above and two tied with it
+     * (ranks 2..4 equally likely). Row 3: all tied (ranks 1..5). */
+    const float s[] = {0.9f, 0.1f, 0.2f, 0.3f, 0.4f,
+                       0.5f, 0.7f, 0.6f, 0.1f, 0.2f,
+                       0.5f, 0.6f, 0.5f, 0.5f, 0.1f,
+                       1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+    /* @1: 1 + 0 + 0 + 1/5;  @2: 1 + 0 + 1/3 + 2/5;  @5 (all): 4. */
+    CHECK_NEAR(nb_recall_at_k(s, 4, 5, 1), (1 + 0.2) / 4, 1e-12);
+    CHECK_NEAR(nb_recall_at_k(s, 4, 5, 2), (1 + 1.0 / 3 + 0.4) / 4, 1e-12);
+    CHECK_NEAR(nb_recall_at_k(s, 4, 5, 3), (1 + 1 + 2.0 / 3 + 0.6) / 4, 1e-12);
+    CHECK_NEAR(nb_recall_at_k(s, 4, 5, 5), 1.0, 1e-12);
+}
+
+TEST(test_eq_recall_at_k_tfidf_prefers_shared_words) {
+    nb_dialogue *d = parse("Context,Ground Truth Utterance,Distractor_0,Distractor_1\n"
+                           "how do i mount a disk,mount the disk with mount,reboot now,install vim\n"
+                           "my wifi is down,restart the wifi driver,eat cake,mount the disk\n");
+    if (!d) return;
+    float sc[6];
+    nb_chat_tfidf_scores(d, sc);
+    CHECK(sc[0] > sc[1] && sc[0] > sc[2] && sc[3] > sc[4] && sc[3] > sc[5]);
+    CHECK(sc[1] == 0 && sc[4] == 0);
+    CHECK_NEAR(nb_recall_at_k(sc, 2, 3, 1), 1.0, 1e-12);
+    nb_dialogue_free(d);
+}
