@@ -14,6 +14,20 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -fno-math-errno -ffp-contract=fast -fopenmp -
             -Iinclude $(shell pkg-config --cflags $(DEPS))
 LDLIBS   += $(shell pkg-config --libs $(DEPS)) -fopenmp -lm $(SAN)
 
+# MPI (data-parallel training, cli/dist.c): MPI=auto builds the command with
+# it when mpicc is found, MPI=1 requires it, MPI=0 leaves it out. Only
+# cli/dist.o and the command's link see it; libnabla does not depend on MPI.
+MPI      ?= auto
+ifeq ($(MPI),auto)
+MPI_ON   := $(if $(shell command -v mpicc 2>/dev/null),1,0)
+else
+MPI_ON   := $(MPI)
+endif
+ifeq ($(MPI_ON),1)
+MPI_CFLAGS := -DNB_MPI $(shell mpicc --showme:compile 2>/dev/null || mpicc -compile_info 2>/dev/null | cut -d' ' -f2-)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null || mpicc -link_info 2>/dev/null | cut -d' ' -f2-)
+endif
+
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
@@ -35,8 +49,14 @@ $(BUILD)/libnabla.a: $(LIB_OBJ)
 $(BUILD)/libnabla.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libnabla.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/cli/dist.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/cli/dist.o: $(BUILD)/mpi
 $(BUILD)/nabla: $(CLI_OBJ) $(BUILD)/libnabla.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnabla.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnabla.a $(LDLIBS) $(MPI_LIBS)
+# Records whether MPI is built in, so that changing MPI rebuilds cli/dist.o.
+$(BUILD)/mpi: FORCE
+	@mkdir -p $(BUILD)
+	@printf '%s\n' '$(MPI_ON)' | cmp -s - $@ || printf '%s\n' '$(MPI_ON)' > $@
 
 # Short programs that use the library as a user would (examples/*.c).
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))

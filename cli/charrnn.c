@@ -4,6 +4,7 @@
  * `fortunes` package; validation in bits per character on the last 5% of
  * every file. */
 #include "cli.h"
+#include "dist.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -327,32 +328,79 @@ static float cosine_lr(const trainer *t, double t0) {
     return nb_lr_cosine((float)t->lr, (int64_t)((nb_cli_now() - t0) * 1e3), (int64_t)(t->minutes * 6e4), 0.f);
 }
 
+/* Under mpirun: a rank runs streams lo .. lo + n of the B (columns of x, y
+ * [T, B] and rows of the state [L, B, H]), on its own part of the state. */
+static void take_streams(const int32_t *x, const int32_t *y, int64_t T, int64_t B, int64_t lo, int64_t n, int32_t *xr,
+                         int32_t *yr) {
+    for (int64_t i = 0; i < T; i++) {
+        memcpy(xr + i * n, x + i * B + lo, sizeof(int32_t) * (size_t)n);
+        memcpy(yr + i * n, y + i * B + lo, sizeof(int32_t) * (size_t)n);
+    }
+}
+/* Copies rows lo .. lo + part's of dimension 1 from full into part, or back. */
+static void state_rows(nb_tensor *full, nb_tensor *part, int64_t lo, bool into_part) {
+    if (!full) return;
+    int64_t L = full->shape[0], B = full->shape[1], n = part->shape[1], H = full->shape[2];
+    for (int64_t l = 0; l < L; l++) {
+        float *f = full->data + (l * B + lo) * H, *q = part->data + l * n * H;
+        memcpy(into_part ? q : f, into_part ? f : q, sizeof(float) * (size_t)(n * H));
+    }
+}
+/* Every rank's rows of the state (part) into every rank's full copy (before
+ * a save): the rest zeroed, then summed over the ranks. */
+static void state_gather(nb_tensor *full, nb_tensor *part, int64_t lo) {
+    if (!full || part == full) return;
+    state_rows(full, part, lo, false);
+    int64_t L = full->shape[0], B = full->shape[1], H = full->shape[2], n = part->shape[1];
+    for (int64_t l = 0; l < L; l++)
+        for (int64_t b = 0; b < B; b++)
+            if (b < lo || b >= lo + n) memset(full->data + (l * B + b) * H, 0, sizeof(float) * (size_t)H);
+    nb_dist_sum_floats(full->data, full->size);
+}
+
 static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int32_t *val, int64_t nval) {
     const char *cmd = t->cmd;
     int64_t T = t->T, B = t->B, N = T * B;
     int32_t *x = malloc(sizeof(int32_t) * (size_t)N), *y = malloc(sizeof(int32_t) * (size_t)N);
     if (!x || !y) return nb_cli_fail(cmd, "out of memory");
+    /* Under mpirun, this rank's streams, their inputs and state. */
+    int64_t lo, Br;
+    nb_dist_shard(B, &lo, &Br);
+    int32_t *xr = x, *yr = y;
+    nb_tensor *h = t->h, *c = t->c;
+    if (Br < B) {
+        int64_t shape[3] = {t->h->shape[0], Br, t->h->shape[2]};
+        xr = malloc(sizeof(int32_t) * (size_t)(T * Br));
+        yr = malloc(sizeof(int32_t) * (size_t)(T * Br));
+        h = nb_tensor_new(3, shape);
+        c = t->c ? nb_tensor_new(3, shape) : NULL;
+        if (!xr || !yr) nb_fatal("charrnn", "out of memory");
+        state_rows(t->h, h, lo, true);
+        state_rows(t->c, c, lo, true);
+    }
     double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
     double loss_sum = 0, val_bpc = NAN, train_bpc = NAN;
     int64_t loss_n = 0, first = t->step, evaluated = -1;
     int rc = 0;
     for (;;) {
-        if (nb_cli_interrupted()) {
+        if (nb_dist_interrupted()) {
             /* Keep every finished step: the weights, the optimizer and the
              * carried state, as at a validation. */
+            state_gather(t->h, h, lo);
+            state_gather(t->c, c, lo);
             if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
             rc = save(t, t->seconds + train_secs) ? nb_cli_fail(cmd, "%s", nb_errmsg())
                                                    : nb_cli_interrupt_exit(cmd, t->out, t->again);
-            free(x);
-            free(y);
-            return rc;
+            goto out;
         }
-        bool done = (t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline);
+        /* (every rank stops at the same step, the --minutes one included) */
+        bool done = nb_dist_any((t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline));
         bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
         if (eval_now && evaluated != t->step) {
             evaluated = t->step;
             double te = nb_cli_now();
             val_bpc = nb_charrnn_bits_per_char(t->m, val, nval, T, B, NULL);
+            nb_dist_sum(&loss_sum, 1); /* the ranks' shares of each step's loss */
             if (loss_n) train_bpc = loss_sum / (double)loss_n / log(2.0);
             double secs = t->seconds + train_secs;
             if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
@@ -368,8 +416,10 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
             }
             loss_sum = 0;
             loss_n = 0;
-            if (save(t, secs) || log_write(t)) {
-                rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            state_gather(t->h, h, lo);
+            state_gather(t->c, c, lo);
+            if (nb_dist_any(save(t, secs) || log_write(t))) {
+                rc = *nb_errmsg() ? nb_cli_fail(cmd, "%s", nb_errmsg()) : 1;
                 break;
             }
         }
@@ -377,27 +427,29 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
         double ts = nb_cli_now();
         if (nb_charrnn_batch(train, ntrain, T, B, t->step, x, y) == 1) {
             /* A new pass over the streams starts from a zero state. */
-            nb_fill(t->h, 0.f);
-            if (t->c) nb_fill(t->c, 0.f);
+            nb_fill(h, 0.f);
+            if (c) nb_fill(c, 0.f);
         }
+        if (Br < B) take_streams(x, y, T, B, lo, Br, xr, yr);
         if (t->cosine) nb_optim_set_lr(t->opt, cosine_lr(t, t0));
-        nb_rnn_state init = {nb_detach(t->h), t->c ? nb_detach(t->c) : NULL}, fin;
-        nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, x, T, B, &init, &fin), y);
+        nb_rnn_state init = {nb_detach(h), c ? nb_detach(c) : NULL}, fin;
+        nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, xr, T, Br, &init, &fin), yr);
         float l = nb_item(loss);
-        if (!isfinite(l)) {
+        if (isfinite(l)) nb_backward(loss);
+        /* Under mpirun: the mean gradient over all B streams on every rank. */
+        if (nb_dist_allreduce_grads(t->m->params, t->m->np, NULL, 0, Br, B, !isfinite(l)) < 0) {
             rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr or --grad-clip)", l, t->step);
             break;
         }
-        nb_backward(loss);
         if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
         nb_optim_step_zero(t->opt, NULL, 0); /* step, then zero the gradients, in one pass */
         /* Truncated BPTT: the next batch continues each stream from here,
          * with the gradient cut at the boundary. */
-        nb_copy_into(t->h, fin.h);
-        if (t->c) nb_copy_into(t->c, fin.c);
+        nb_copy_into(h, fin.h);
+        if (c) nb_copy_into(c, fin.c);
         nb_arena_reset();
         t->step++;
-        loss_sum += l;
+        loss_sum += l * (double)Br / (double)B;
         loss_n++;
         double now = nb_cli_now();
         train_secs += now - ts;
@@ -411,6 +463,13 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
                 nb_cli_progress("charrnn", t->step, t->max_steps, now - t0, extra, false);
             last_draw = now;
         }
+    }
+out:
+    if (Br < B) {
+        free(xr);
+        free(yr);
+        nb_tensor_free(h);
+        nb_tensor_free(c);
     }
     free(x);
     free(y);
@@ -436,7 +495,7 @@ static int cmd_train(int argc, char **argv) {
     const char *cmd = "charrnn train", *cell_s = "lstm", *out = NULL, *log = NULL, *resume = NULL,
                *schedule = "cosine";
     long hidden = 256, layers = 1, seq = 64, batch = 32, steps = DEFAULT_STEPS, seed = 1, threads = 0,
-         eval_every = 1000;
+         eval_every = 1000, check_every = NB_DIST_CHECK_DEFAULT;
     double lr = 5e-3, minutes = 0, clip = 5;
     bool json = false;
     nb_flag flags[] = {
@@ -459,6 +518,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (and write it back, unless "
                                            "--out names another file)", .meta = "MODEL"},
+        NB_FLAG_DIST_CHECK(&check_every),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "[TEXT...] ", .about = TRAIN_ABOUT, .flags = flags,
@@ -487,6 +547,11 @@ static int cmd_train(int argc, char **argv) {
         rc = 2; /* as the machinery's own check of --out */
         goto done;
     }
+    if (nb_dist_init(cmd, check_every)) goto done; /* joins the job when run by mpirun */
+    if (batch < nb_dist_size()) {
+        rc = nb_cli_fail(cmd, "--batch %ld is fewer streams than the %d processes of mpirun", batch, nb_dist_size());
+        goto done;
+    }
     nb_cli_threads(cmd, threads, 0);
     if (corpus_load(&cp, pos, npos)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -498,6 +563,7 @@ static int cmd_train(int argc, char **argv) {
     t.json = json;
     t.log = log;
     t.out = out ? out : resume;
+    if (nb_dist_rank()) t.out = NULL, t.log = NULL; /* rank 0 alone writes */
     t.eval_every = eval_every;
     if (resume) {
         t.m = nb_charrnn_load(resume, &ck);

@@ -5,6 +5,7 @@
  * needed to resume with the same result as an uninterrupted run. */
 #include "cli.h"
 #include "train_state.h"
+#include "dist.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@
 static const char *ABOUT =
     "Trains the network of NET.cfg (or the one in --resume's model) on --data, evaluating it on the\n"
     "test split after every epoch. --out is rewritten atomically after every epoch; --resume continues\n"
-    "it where it stopped, with the result of a run that was never interrupted.";
+    "it where it stopped, with the result of a run that was never interrupted.\n"
+    "Under mpirun -np N (a build with MPI) the N processes share every --batch (the global batch) and\n"
+    "average their gradients; rank 0 alone prints and writes.";
 
 /* Test-set batches: small enough that evaluation needs no more memory than
  * a training step (activations scale with the batch). */
@@ -134,7 +137,7 @@ static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y
                           int64_t *correct, nb_net **bad) {
     int S = m >= (int64_t)T->shards * MIN_SHARD ? T->shards : 1;
     T->used = S;
-    if (S == 1) {
+    if (S == 1 && nb_dist_size() == 1) {
         nb_tensor *x = nb_dataset_batch(&T->train, rows, m, y);
         nb_tensor *loss = batch_loss(T, T->net, &T->s.rng_dropout, x, y, data_loss, correct);
         double l = nb_item(loss);
@@ -150,7 +153,7 @@ static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y
         nb_arena *mine = k ? nb_arena_use(T->arenas[k]) : NULL;
         int64_t lo = m * k / S, hi = m * (k + 1) / S;
         nb_rng rng;
-        nb_rng_seed(&rng, seed, (uint64_t)k);
+        nb_rng_seed(&rng, seed, (uint64_t)nb_dist_rank() * MAX_SHARDS + (uint64_t)k); /* a stream per rank and shard */
         nb_tensor *x = nb_dataset_batch(&T->train, rows + lo, hi - lo, y + lo);
         nb_tensor *l = batch_loss(T, T->reps[k], &rng, x, y + lo, &dl[k], &right[k]);
         loss[k] = nb_item(l);
@@ -210,31 +213,36 @@ static int run(trainer *T, const char *cmd) {
         double t_epoch = nb_cli_now(), last_draw = 0, loss_sum = 0;
         int64_t seen = 0, correct = 0;
         for (int64_t b = s->epoch_pos; b < per_epoch; b++) {
-            if ((s->max_steps > 0 && s->step >= s->max_steps) || nb_cli_interrupted()) {
+            if ((s->max_steps > 0 && s->step >= s->max_steps) || nb_dist_interrupted()) {
                 stopped = true;
                 break;
             }
-            int64_t start = b * B, m = n - start < B ? n - start : B;
+            int64_t start = b * B, m = n - start < B ? n - start : B, lo, mr;
+            nb_dist_shard(m, &lo, &mr); /* under mpirun, this rank's rows of the global batch */
             double t0 = nb_cli_now();
-            double dl;
-            nb_net *bad;
+            double dl = 0;
+            nb_net *bad = NULL;
             nb_optim_set_lr(T->opt, (float)nb_train_lr(s, per_epoch));
-            double loss = train_batch(T, perm + start, m, y, &dl, &correct, &bad);
-            if (bad) {
-                report_nonfinite(bad, cmd, s->step, loss);
+            double loss = mr ? train_batch(T, perm + start + lo, mr, y, &dl, &correct, &bad) : 0;
+            /* Under mpirun: the mean gradient of the global batch on every rank. */
+            int nrep = nb_dist_allreduce_grads(T->params, T->np, T->rep_grads + 1, mr ? T->used - 1 : 0, mr, m, bad != NULL);
+            if (nrep < 0) {
+                if (bad) report_nonfinite(bad, cmd, s->step, loss);
+                else nb_cli_fail(cmd, "the loss became non-finite at step %lld on rank %d (try a smaller --lr)",
+                                 (long long)s->step, nb_dist_bad_rank());
                 reset_arenas(T);
                 rc = 1;
                 goto done;
             }
             /* Sums the replicas' gradients, steps and zeroes them, in one pass. */
-            nb_optim_step_zero(T->opt, T->rep_grads + 1, T->used - 1);
+            nb_optim_step_zero(T->opt, T->rep_grads + 1, nrep);
             reset_arenas(T);
             train_seconds += nb_cli_now() - t0;
             s->step++;
             s->images += m;
             s->epoch_pos = b + 1;
-            loss_sum += dl * (double)m;
-            seen += m;
+            loss_sum += dl * (double)mr;
+            seen += mr;
             double now = nb_cli_now();
             if (nb_cli_tty() && (now - last_draw > 0.2 || b + 1 == per_epoch)) {
                 char label[32], extra[96];
@@ -244,7 +252,7 @@ static int run(trainer *T, const char *cmd) {
                 last_draw = now;
             }
         }
-        if (nb_cli_interrupted()) {
+        if (nb_dist_interrupted()) {
             /* Finish the step, keep it: the checkpoint records the epoch's
              * start and position, as for --steps, and a resume replays the
              * rest of the epoch in the same order. */
@@ -258,6 +266,9 @@ static int run(trainer *T, const char *cmd) {
             rc = nb_cli_interrupt_exit(cmd, s->out, again);
             goto done;
         }
+        double sums[3] = {loss_sum, (double)seen, (double)correct};
+        nb_dist_sum(sums, 3); /* the epoch's totals over the ranks */
+        loss_sum = sums[0], seen = (int64_t)sums[1], correct = (int64_t)sums[2];
         if (seen == 0) break; /* --steps was already reached */
         bool finished = s->epoch_pos >= per_epoch;
         double secs = nb_cli_now() - t_epoch;
@@ -278,7 +289,7 @@ static int run(trainer *T, const char *cmd) {
             s->epoch_pos = 0;
             s->rng_epoch = s->rng_shuffle;
         }
-        if (save_checkpoint(T, cmd) || nb_train_log_write(s)) {
+        if (nb_dist_any(save_checkpoint(T, cmd) || nb_train_log_write(s))) {
             if (*nb_errmsg()) nb_cli_fail(cmd, "%s", nb_errmsg());
             rc = 1;
             goto done;
@@ -298,6 +309,13 @@ done:
                     ev.accuracy, ev.loss, (long long)s->epoch, (long long)s->step, total, train_seconds,
                     train_seconds > 0 ? (double)s->images / train_seconds : 0, ev.zero_fraction);
             if (s->adversarial > 0) printf( ", \"adversarial_accuracy\": %.6f", ev.adv_accuracy);
+            if (nb_dist_size() > 1) {
+                double ar_s, ar_wait;
+                int64_t ar_calls, ar_bytes;
+                nb_dist_stats(&ar_s, &ar_wait, &ar_calls, &ar_bytes);
+                printf(", \"ranks\": %d, \"allreduce_bytes_per_step\": %lld, \"allreduce_seconds\": %.3f, "
+                       "\"allreduce_wait_seconds\": %.3f", nb_dist_size(), (long long)ar_bytes, ar_s, ar_wait);
+            }
             printf( "}\n");
         }
     }
@@ -313,6 +331,7 @@ static int cmd_train(int argc, char **argv) {
     nb_train_state *s = &T.s;
     nb_train_state_defaults(s);
     long epochs = s->epochs, batch = s->batch, seed = (long)s->seed, threads = 0, steps = s->max_steps;
+    long check_every = NB_DIST_CHECK_DEFAULT;
     double lr = s->lr, momentum = s->momentum, wd = s->weight_decay, l1 = s->l1_activation, adv = s->adversarial;
     const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log, *schedule = s->schedule;
     const char *resume = NULL, *init = NULL;
@@ -339,6 +358,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue a model written by --out where it stopped", .meta = "MODEL"},
+        NB_FLAG_DIST_CHECK(&check_every),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "NET.cfg --data DATA ", .about = ABOUT, .flags = flags,
@@ -349,6 +369,7 @@ static int cmd_train(int argc, char **argv) {
     if (!resume && npos != 1) return nb_cli_usage_error(&c, "expected a NET.cfg that describes the network, or --resume MODEL");
     if (resume && npos) return nb_cli_usage_error(&c, "--resume takes the network from the model file; drop '%s'", pos[0]);
     if (resume && init) return nb_cli_usage_error(&c, "--resume and --init exclude each other");
+    if (nb_dist_init(cmd, check_every)) return 1; /* joins the job when run by mpirun */
     nb_safetensors *ckpt = NULL;
     rc = 1;
     if (resume) {
@@ -399,6 +420,7 @@ static int cmd_train(int argc, char **argv) {
     s->data = data;
     s->out = out ? out : resume;
     s->log = log;
+    if (nb_dist_rank()) s->out = NULL, s->log = NULL; /* rank 0 alone writes */
     s->json = json;
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) goto out;
     nb_cli_threads(cmd, threads, 0);

@@ -15,6 +15,7 @@ PKGS=(
   libsndfile1-dev libsamplerate0-dev libfftw3-dev  # audio in and out, resampling, spectra (nabla wavenet)
   dataset-fashion-mnist                   # the main job's data set
   fortunes                                # English fortune files: the default corpus of `nabla charrnn`
+  libopenmpi-dev openmpi-bin iproute2     # data-parallel training under mpirun (tests/mpi.sh: veth pairs with ip)
 )
 if [ "${NABLA_DEV:-0}" = "1" ]; then
   PKGS+=(clang libclang-rt-14-dev valgrind)   # fuzzing (libFuzzer) and leak checks

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — the whole test suite: the unit tests (build/nabla-tests), the
-# command-line tests (tests/cli.sh), injected faults (tests/faults.sh), the
+# command-line tests (tests/cli.sh), training under mpirun (tests/mpi.sh, skipped
+# without MPI), injected faults (tests/faults.sh), the
 # equation index (tests/equations.sh: docs/equations.md against the test
 # names) and the README's own commands (tests/readme.sh), with one total at
 # the end.
@@ -13,7 +14,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 total_p=0 total_f=0 status=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for suite in "build/nabla-tests" "tests/cli.sh" "tests/faults.sh" "tests/equations.sh" "tests/readme.sh"; do
+for suite in "build/nabla-tests" "tests/cli.sh" "tests/mpi.sh" "tests/faults.sh" "tests/equations.sh" "tests/readme.sh"; do
     echo "== $suite"
     $suite 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
