@@ -189,51 +189,10 @@ typedef struct {
     const char *out, *log;
     bool json;
     char again[2048];        /* the command that resumes this run (after SIGINT/SIGTERM) */
-    char **rows;             /* CSV log lines, header first */
-    int nrows;
+    nb_cli_log csv;          /* the CSV log's rows */
 } trainer;
 
 static const char *LOG_HEADER = "step,train_loss_bpc,val_loss_bpc,seconds";
-
-static void log_add(trainer *t, const char *line) {
-    char **g = realloc(t->rows, sizeof(char *) * (size_t)(t->nrows + 1));
-    if (!g) return;
-    t->rows = g;
-    t->rows[t->nrows++] = strdup(line);
-}
-
-/* The log of a resumed run keeps the rows up to the step it resumes from. */
-static void log_open(trainer *t, bool resuming) {
-    if (!t->log) return;
-    log_add(t, LOG_HEADER);
-    if (!resuming) return;
-    size_t len;
-    uint8_t *buf = nb_read_file(t->log, &len);
-    if (!buf) {
-        nb_clear_error();
-        return;
-    }
-    char *rest = (char *)buf, *line;
-    int k = 0;
-    while ((line = strsep(&rest, "\n"))) {
-        if (!*line || k++ == 0) continue;
-        long long s = strtoll(line, NULL, 10);
-        if (s >= 0 && s <= t->step) log_add(t, line);
-    }
-    free(buf);
-}
-
-static int log_write(const trainer *t) {
-    if (!t->log) return 0;
-    size_t len = 0;
-    for (int i = 0; i < t->nrows; i++) len += strlen(t->rows[i]) + 1;
-    char *buf = malloc(len + 1), *p = buf;
-    if (!buf) return nb_error("%s: out of memory", t->log);
-    for (int i = 0; i < t->nrows; i++) p += sprintf(p, "%s\n", t->rows[i]);
-    int rc = nb_write_file_atomic(t->log, buf, len);
-    free(buf);
-    return rc;
-}
 
 /* Everything a resumed run needs: weights, Adam's moments and step count,
  * the carried state, the step (which fixes the next batch) and settings. */
@@ -411,14 +370,13 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
             if (t->log) {
                 char line[160];
                 snprintf(line, sizeof line, "%" PRId64 ",%.6f,%.6f,%.3f", t->step, train_bpc, val_bpc, secs);
-                if (t->nrows > 1 && strtoll(t->rows[t->nrows - 1], NULL, 10) == t->step) free(t->rows[--t->nrows]);
-                log_add(t, line);
+                nb_cli_log_put(&t->csv, line);
             }
             loss_sum = 0;
             loss_n = 0;
             state_gather(t->h, h, lo);
             state_gather(t->c, c, lo);
-            if (nb_dist_any(save(t, secs) || log_write(t))) {
+            if (nb_dist_any(save(t, secs) || nb_cli_log_write(&t->csv))) {
                 rc = *nb_errmsg() ? nb_cli_fail(cmd, "%s", nb_errmsg()) : 1;
                 break;
             }
@@ -643,7 +601,7 @@ static int cmd_train(int argc, char **argv) {
                         "%d, batch %ld x %ld steps, Adam lr %g (%s)%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
                 (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
-    log_open(&t, resume != NULL);
+    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, t.step);
     size_t k = (size_t)snprintf(t.again, sizeof t.again, "nabla charrnn train");
     for (int i = 0; i < npos && k < sizeof t.again; i++) k += (size_t)snprintf(t.again + k, sizeof t.again - k, " %s", pos[i]);
     if (k < sizeof t.again) snprintf(t.again + k, sizeof t.again - k, " --resume %s", t.out ? t.out : "");
@@ -655,8 +613,7 @@ fail_msg:
 done:
     free(train_ids);
     free(val_ids);
-    for (int i = 0; i < t.nrows; i++) free(t.rows[i]);
-    free(t.rows);
+    nb_cli_log_free(&t.csv);
     nb_tensor_free(t.h);
     nb_tensor_free(t.c);
     nb_optim_free(t.opt);

@@ -70,52 +70,11 @@ typedef struct {
     int64_t loss_n;
     uint64_t seed;
     bool json;
-    char **rows;
-    int nrows;
+    nb_cli_log csv; /* the CSV log's rows */
     char again[2048];
 } trainer;
 
 static const char *LOG_HEADER = "epoch,step,train_loss,valid_loss,valid_recall_1,valid_recall_2,valid_recall_5,seconds";
-
-static void log_add(trainer *t, const char *line) {
-    char **g = realloc(t->rows, sizeof(char *) * (size_t)(t->nrows + 1));
-    if (!g) return;
-    t->rows = g;
-    t->rows[t->nrows++] = strdup(line);
-}
-
-/* A resumed run keeps the log rows of the epochs it had finished. */
-static void log_open(trainer *t, bool resuming) {
-    if (!t->log) return;
-    log_add(t, LOG_HEADER);
-    if (!resuming) return;
-    size_t len;
-    uint8_t *buf = nb_read_file(t->log, &len);
-    if (!buf) {
-        nb_clear_error();
-        return;
-    }
-    char *rest = (char *)buf, *line;
-    int k = 0;
-    while ((line = strsep(&rest, "\n"))) {
-        if (!*line || k++ == 0) continue;
-        long long e = strtoll(line, NULL, 10);
-        if (e >= 1 && e <= t->epoch) log_add(t, line);
-    }
-    free(buf);
-}
-
-static int log_write(const trainer *t) {
-    if (!t->log) return 0;
-    size_t len = 0;
-    for (int i = 0; i < t->nrows; i++) len += strlen(t->rows[i]) + 1;
-    char *buf = malloc(len + 1), *p = buf;
-    if (!buf) return nb_error("%s: out of memory", t->log);
-    for (int i = 0; i < t->nrows; i++) p += sprintf(p, "%s\n", t->rows[i]);
-    int rc = nb_write_file_atomic(t->log, buf, len);
-    free(buf);
-    return rc;
-}
 
 /* The response bank of the interactive mode: the distinct responses of the
  * training file in file order (at most max_bank), newlines turned into
@@ -365,12 +324,12 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
             char line[256];
             snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", t->epoch, t->step, tl,
                      vloss, r1, r2, r5, secs);
-            log_add(t, line);
+            nb_cli_log_add(&t->csv, line);
         }
         t->loss_sum = 0, t->loss_n = 0;
         double keep = t->seconds;
         t->seconds = secs;
-        int bad = (t->epoch < t->epochs && !stopped && save(t, NULL, 0)) || log_write(t);
+        int bad = (t->epoch < t->epochs && !stopped && save(t, NULL, 0)) || nb_cli_log_write(&t->csv);
         t->seconds = keep;
         if (bad) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -379,7 +338,7 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
     }
     if (valid && validated != t->step) validate(t, valid, &vloss, &r1, &r2, &r5); /* a partial epoch */
     t->seconds += train_secs;
-    if (save(t, bank, nbank) || log_write(t)) {
+    if (save(t, bank, nbank) || nb_cli_log_write(&t->csv)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;
     }
@@ -556,7 +515,7 @@ static int cmd_train(int argc, char **argv) {
         goto done;
     }
     snprintf(t.again, sizeof t.again, "nabla chat train %s --resume %s", pos[0], t.out);
-    log_open(&t, resume != NULL);
+    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch);
     if (!json || nb_cli_tty())
         fprintf(stderr, "%s: %" PRId64 " pairs, vocabulary %d words (min count %ld), embedding %lld, LSTM %lld\n", pos[0],
                 d->n, nb_chat_vocab_size(t.m->vocab), vocab_min, (long long)t.m->embed, (long long)t.m->hidden);
@@ -566,8 +525,7 @@ static int cmd_train(int argc, char **argv) {
 fail_msg:
     rc = nb_cli_fail(cmd, "%s", nb_errmsg());
 done:
-    for (int i = 0; i < t.nrows; i++) free(t.rows[i]);
-    free(t.rows);
+    nb_cli_log_free(&t.csv);
     free(bank);
     seqs_free(&ctx), seqs_free(&rsp);
     nb_optim_free(t.opt);

@@ -112,6 +112,23 @@ void nb_cli_catch_interrupts(void);
 int nb_cli_interrupted(void);
 int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd);
 
+/* The CSV log of a training command: rows in memory, the file rewritten
+ * whole and atomically (nb_cli_log_write, with each checkpoint). With a NULL
+ * path every call does nothing. open starts it with its header; resuming, it
+ * keeps the file's rows whose first field (a step or an epoch) is in
+ * [lo, hi], what the checkpoint holds. put replaces a last row of the same
+ * first field (a step logged again), add appends. */
+typedef struct nb_cli_log {
+    const char *path;
+    char **rows;
+    int nrows;
+} nb_cli_log;
+void nb_cli_log_open(nb_cli_log *l, const char *path, const char *header, bool resuming, int64_t lo, int64_t hi);
+void nb_cli_log_add(nb_cli_log *l, const char *row);
+void nb_cli_log_put(nb_cli_log *l, const char *row);
+int nb_cli_log_write(const nb_cli_log *l);
+void nb_cli_log_free(nb_cli_log *l);
+
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "nabla CMD: warning: message" to stderr. */

@@ -143,47 +143,8 @@ typedef struct {
     uint64_t seed;
     nb_rng rng; /* draws the segments; saved in checkpoints */
     bool json;
-    char **rows;
-    int nrows;
+    nb_cli_log csv; /* the CSV log's rows */
 } trainer;
-
-static void log_add(trainer *t, const char *line) {
-    char **g = realloc(t->rows, sizeof(char *) * (size_t)(t->nrows + 1));
-    if (!g) return;
-    t->rows = g;
-    t->rows[t->nrows++] = strdup(line);
-}
-
-static void log_open(trainer *t, bool resuming) {
-    if (!t->log) return;
-    log_add(t, "step,train_bits_per_sample,val_bits_per_sample,seconds");
-    if (!resuming) return;
-    size_t len;
-    uint8_t *buf = nb_read_file(t->log, &len);
-    if (!buf) {
-        nb_clear_error();
-        return;
-    }
-    char *rest = (char *)buf, *line;
-    int k = 0;
-    while ((line = strsep(&rest, "\n"))) {
-        if (!*line || k++ == 0) continue;
-        long long s = strtoll(line, NULL, 10);
-        if (s >= 0 && s <= t->step) log_add(t, line);
-    }
-    free(buf);
-}
-
-static int log_write(const trainer *t) {
-    if (!t->log) return 0;
-    size_t len = 0;
-    for (int i = 0; i < t->nrows; i++) len += strlen(t->rows[i]) + 1;
-    char *buf = malloc(len + 1), *p = buf;
-    for (int i = 0; i < t->nrows; i++) p += sprintf(p, "%s\n", t->rows[i]);
-    int rc = nb_write_file_atomic(t->log, buf, len);
-    free(buf);
-    return rc;
-}
 
 static int save(const trainer *t, double seconds) {
     char v[15][64], names_buf[4096];
@@ -292,11 +253,10 @@ static int run_train(trainer *t) {
             if (t->log) {
                 char line[160];
                 snprintf(line, sizeof line, "%" PRId64 ",%.6f,%.6f,%.3f", t->step, train_bits, val, secs);
-                if (t->nrows > 1 && strtoll(t->rows[t->nrows - 1], NULL, 10) == t->step) free(t->rows[--t->nrows]);
-                log_add(t, line);
+                nb_cli_log_put(&t->csv, line);
             }
             loss_sum = 0, loss_n = 0;
-            if (save(t, secs) || log_write(t)) {
+            if (save(t, secs) || nb_cli_log_write(&t->csv)) {
                 rc = nb_cli_fail(cmd, "%s", nb_errmsg());
                 goto out;
             }
@@ -499,15 +459,14 @@ static int cmd_train(int argc, char **argv) {
                 cf->stacks, cf->layers, cf->residual, cf->skip, rf, 1e3 * (double)rf / RATE, cf->nspeakers,
                 cf->nspeakers ? "" : " (unconditioned)", cond, data.ntrain, data.nval);
     }
-    log_open(&t, resume != NULL);
+    nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0, t.step);
     nb_cli_catch_interrupts();
     rc = run_train(&t);
     goto done;
 fail_msg:
     rc = nb_cli_fail(cmd, "%s", nb_errmsg());
 done:
-    for (int i = 0; i < t.nrows; i++) free(t.rows[i]);
-    free(t.rows);
+    nb_cli_log_free(&t.csv);
     nb_optim_free(t.opt);
     nb_wavenet_free(t.m);
     nb_st_free(ck);
