@@ -79,6 +79,11 @@ static inline void nb__shape_copy(int64_t *dst, const int64_t *src, int n) {
 int nb__axis(const char *op, const nb_tensor *x, int axis);
 /* Fatal shape error naming the op and both shapes. */
 _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tensor *b, const char *why);
+/* An integer in [lo, hi] from a model file's __metadata__ (key), for the
+ * model files of charrnn, chat and wavenet; a missing key means the file is
+ * not a `kind` model. 0, or -1 with nb_errmsg() naming path and key. */
+int nb__st_meta_long(const struct nb_safetensors *st, const char *path, const char *kind, const char *key, long lo,
+                     long hi, long *out);
 /* Out of memory with no way back: calls the handler of nb_set_oom_handler. */
 _Noreturn void nb__oom(const char *op, size_t bytes);
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */

@@ -4,6 +4,7 @@
  * offset and what was expected. */
 #include "io.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -472,4 +473,17 @@ done:
     free(json);
     free(file);
     return rc;
+}
+
+int nb__st_meta_long(const nb_safetensors *st, const char *path, const char *kind, const char *key, long lo, long hi,
+                     long *out) {
+    const char *v = nb_st_meta(st, key);
+    if (!v) return nb_error("%s: not a %s model ('%s' missing from __metadata__)", path, kind, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        return nb_error("%s: __metadata__ '%s': expected an integer in [%ld, %ld], got '%.40s'", path, key, lo, hi, v);
+    *out = x;
+    return 0;
 }

@@ -431,15 +431,7 @@ int nb_charrnn_save(const nb_charrnn *m, const char *path, const char *const *ke
 }
 
 static int meta_int(const nb_safetensors *st, const char *path, const char *key, long lo, long hi, long *out) {
-    const char *v = nb_st_meta(st, key);
-    if (!v) return nb_error("%s: not a charrnn model ('%s' missing from __metadata__)", path, key);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi)
-        return nb_error("%s: __metadata__ '%s': expected an integer in [%ld, %ld], got '%s'", path, key, lo, hi, v);
-    *out = x;
-    return 0;
+    return nb__st_meta_long(st, path, "charrnn", key, lo, hi, out);
 }
 
 nb_charrnn *nb_charrnn_load(const char *path, nb_safetensors **out_st) {

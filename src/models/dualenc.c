@@ -3,7 +3,6 @@
  * with c and r its last states, the prediction r' = c^T M and the score
  * sigma(c^T M r), trained with the binary cross-entropy of eq. 29. */
 #include "../core/internal.h"
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -176,15 +175,7 @@ int nb_dualenc_save(const nb_dualenc *m, const char *path, const char *const *ke
 }
 
 static int meta_int(const nb_safetensors *st, const char *path, const char *key, long lo, long hi, long *out) {
-    const char *v = nb_st_meta(st, key);
-    if (!v) return nb_error("%s: not a dual-encoder model ('%s' missing from __metadata__)", path, key);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi)
-        return nb_error("%s: __metadata__ '%s': expected an integer in [%ld, %ld], got '%.40s'", path, key, lo, hi, v);
-    *out = x;
-    return 0;
+    return nb__st_meta_long(st, path, "dual-encoder", key, lo, hi, out);
 }
 
 nb_dualenc *nb_dualenc_load(const char *path, nb_safetensors **out_st) {

@@ -7,7 +7,6 @@
  * a queue of past activations per layer (O(layers) per sample), or naively
  * over the receptive field with the same arithmetic, for checking. */
 #include "../core/internal.h"
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,13 +557,8 @@ int nb_wavenet_save(const nb_wavenet *m, const char *path, const char *const *ke
 }
 
 static int meta_int(const nb_safetensors *st, const char *path, const char *key, long lo, long hi, int *out) {
-    const char *v = nb_st_meta(st, key);
-    if (!v) return nb_error("%s: not a wavenet model ('%s' missing from __metadata__)", path, key);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi)
-        return nb_error("%s: __metadata__ '%s': expected an integer in [%ld, %ld], got '%s'", path, key, lo, hi, v);
+    long x;
+    if (nb__st_meta_long(st, path, "wavenet", key, lo, hi, &x)) return -1;
     *out = (int)x;
     return 0;
 }
