@@ -600,7 +600,7 @@ typedef struct {
 } sparse_t;
 
 static void make_sparse(int64_t *ids, int64_t n, sparse_t *s) {
-    qsort(ids, (size_t)n, sizeof(int64_t), cmp_i64);
+    if (n > 1) qsort(ids, (size_t)n, sizeof(int64_t), cmp_i64); /* ids is NULL for an empty document */
     s->id = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
     s->w = malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!s->id || !s->w) nb_fatal("chat_tfidf", "out of memory");
