@@ -1031,4 +1031,415 @@ cli_plot_formats() {
     cmp -s "$WORK/c.svg" "$WORK/before.svg" || fail "a failed plot changed the earlier picture"
 }
 
+# --- nabla chat (the dual-encoder retrieval chatbot) ---------------------------
+CHAT_DATA="$ROOT/tests/data/chat"
+CHAT_SMALL=(--valid "$CHAT_DATA/valid.csv" --embed 8 --hidden 16 --vocab-min 1 --batch 16 --lr 0.01)
+
+# Training learns the tiny corpus (recall@1 above the random baseline's
+# expectation of 0.1), eval reports the model with both baselines, and the
+# interactive mode ranks the stored bank for messages from a pipe.
+cli_chat_train_eval_chat() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --hidden 32 --epochs 8 --out "$WORK/c.st" \
+        --log "$WORK/c.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "train: $(tail -2 "$WORK/err")"; return; }
+    [[ $(head -1 "$WORK/c.csv") == epoch,step,train_loss,valid_loss,valid_recall_1* ]] || fail "log header: $(head -1 "$WORK/c.csv")"
+    (($(wc -l <"$WORK/c.csv") == 9)) || fail "expected 8 log rows, got $(($(wc -l <"$WORK/c.csv") - 1))"
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "eval: $(tail -2 "$WORK/err")"; return; }
+    local r1
+    r1=$(sed -n 's/.*"model": {"recall_1": \([0-9.]*\).*/\1/p' "$WORK/out")
+    [[ -n $r1 ]] && awk -v r="$r1" 'BEGIN { exit !(r > 0.3) }' || fail "model recall@1 $r1 not above 0.3"
+    grep -q '"tfidf": {"recall_1"' "$WORK/out" && grep -q '"random": {"recall_1"' "$WORK/out" || fail "baselines missing: $(cat "$WORK/out")"
+    grep -q "TF-IDF" "$WORK/err" || fail "no table on stderr with --json"
+    printf 'how do i mount a usb disk\nsound does not play\n' | "$NABLA" chat "$WORK/c.st" --top 2 >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat: $(tail -2 "$WORK/err")"; return; }
+    (($(grep -c $'^[01]\.[0-9]*\t' "$WORK/out") == 4)) || fail "expected 2 x 2 scored responses: $(cat "$WORK/out")"
+    grep -q "embeddings stored in the model" "$WORK/err" && grep -q "responses ranked per second" "$WORK/err" ||
+        fail "bank or speed report missing: $(cat "$WORK/err")"
+    printf 'use apt\nreboot it\n' >"$WORK/bank.txt"
+    echo "hello" | "$NABLA" chat "$WORK/c.st" --responses "$WORK/bank.txt" --top 5 >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat --responses: $(tail -2 "$WORK/err")"; return; }
+    (($(grep -c $'\t' "$WORK/out") == 2)) || fail "--responses: expected the 2 responses of the file: $(cat "$WORK/out")"
+}
+
+# Stopped by --steps mid-epoch and resumed, training ends where an
+# uninterrupted run ends; another training file (another vocabulary) is refused.
+cli_chat_resume_matches_uninterrupted() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 3 --out "$WORK/a.st" --log "$WORK/a.csv" --json >"$WORK/a" 2>/dev/null ||
+        { fail "run A"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 3 --steps 20 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/valid.csv" --resume "$WORK/b.st" --epochs 3 --log "$WORK/b.csv" --json \
+        >"$WORK/b" 2>"$WORK/err" || { fail "run B2: $(tail -2 "$WORK/err")"; return; }
+    local la lb
+    la=$(json_field valid_loss "$WORK/a") lb=$(json_field valid_loss "$WORK/b")
+    [[ -n $la && $la == "$lb" ]] || fail "resumed run differs: validation loss $la vs $lb"
+    cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") || fail "logs differ: $(cat "$WORK/a.csv" "$WORK/b.csv")"
+    head -40 "$CHAT_DATA/train.csv" >"$WORK/other.csv"
+    expect_fail "$NABLA" chat train "$WORK/other.csv" --resume "$WORK/b.st" && expect_err "vocabulary"
+}
+
+# Malformed dialogue files: the error names the file and the line.
+cli_chat_malformed_csv() {
+    local f
+    for f in bad_quote:2:unterminated bad_columns:3:"expected 3 columns" bad_utf8:3:"invalid UTF-8" \
+        bad_empty:3:"empty context" bad_label:2:"not 0 or 1"; do
+        local name=${f%%:*} rest=${f#*:}
+        expect_fail "$NABLA" chat train "$CHAT_DATA/$name.csv" --out "$WORK/x.st" &&
+            expect_err "$name.csv:${rest%%:*}: " && expect_err "${rest#*:}"
+    done
+    expect_fail "$NABLA" chat eval "$WORK/none.st" "$CHAT_DATA/valid.csv"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/valid.csv" --out "$WORK/x.st" && expect_err "test layout"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" && expect_err "--out"
+    [[ ! -e $WORK/x.st ]] || fail "a refused run wrote a model"
+}
+
+# --- nabla style -----------------------------------------------------------------
+
+SKIMAGE=/usr/lib/python3/dist-packages/skimage/data
+
+# A small texture from noise: the style loss falls, the JSON has its fields.
+cli_style_texture() {
+    "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/t.png" --size 32 --iters 30 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "style texture failed: $(tail -3 "$WORK/err")"; return; }
+    [[ $(wc -l <"$WORK/out") -eq 1 ]] || fail "stdout should hold only the JSON line"
+    local f
+    for f in content_loss style_loss total_loss iterations_per_second initial_style_loss; do
+        grep -q "\"$f\"" "$WORK/out" || fail "JSON lacks $f"
+    done
+    local s0 s1
+    s0=$(json_field initial_style_loss "$WORK/out") s1=$(json_field style_loss "$WORK/out")
+    awk -v a="$s0" -v b="$s1" 'BEGIN { exit !(b * 100 <= a) }' || fail "style loss $s0 -> $s1: not 100x lower"
+    [[ $(json_field content_loss "$WORK/out") == 0 ]] || fail "a texture has no content loss"
+    [[ $(head -c 4 "$WORK/t.png" | od -An -c | tr -d ' ') == 211PNG ]] || fail "t.png is not a PNG"
+}
+
+# --iters 0 reports the initial image's losses: x = the content has no content loss.
+cli_style_iters0() {
+    "$NABLA" style "$SKIMAGE/chelsea.png" "$SKIMAGE/gravel.png" --out "$WORK/c.png" --size 40 --iters 0 \
+        --init content --alpha 2 --beta 3 --json >"$WORK/out" 2>"$WORK/err" || { fail "iters 0 failed: $(cat "$WORK/err")"; return; }
+    [[ $(json_field content_loss "$WORK/out") == 0 ]] || fail "content loss at x = content: $(cat "$WORK/out")"
+    local s t
+    s=$(json_field style_loss "$WORK/out") t=$(json_field total_loss "$WORK/out")
+    awk -v s="$s" -v t="$t" 'BEGIN { d = t - 3 * s; exit !(s > 0 && d * d <= 1e-12 * t * t) }' || fail "total $t is not 3 x style $s"
+    "$NABLA" style "$SKIMAGE/chelsea.png" "$SKIMAGE/gravel.png" --out "$WORK/c.png" --size 40 --iters 0 \
+        --json >"$WORK/out2" 2>"$WORK/err" || { fail "noise init failed"; return; }
+    awk -v c="$(json_field content_loss "$WORK/out2")" 'BEGIN { exit !(c > 0) }' || fail "noise has no content loss"
+}
+
+# Style transfer with Adam, saved every 2 iterations as JPEG; layers and weights by name.
+cli_style_transfer_adam() {
+    "$NABLA" style "$SKIMAGE/coffee.png" "$SKIMAGE/brick.png" --out "$WORK/s.jpg" --size 48 --iters 6 --optim adam \
+        --every 2 --style-layers scale1,scale3 --style-weights 0.5,1.5 --content-layer scale3 --tv 0.1 --seed 3 \
+        >"$WORK/out" 2>"$WORK/err" || { fail "adam transfer failed: $(tail -3 "$WORK/err")"; return; }
+    [[ $(head -c 3 "$WORK/s.jpg" | od -An -tx1 | tr -d ' ') == ffd8ff ]] || fail "s.jpg is not a JPEG"
+    grep -q "6 iterations" "$WORK/out" || fail "summary: $(cat "$WORK/out")"
+    ls "$WORK" | grep -q "s.jpg.tmp" && fail "a temporary file was left"
+    # the same seed gives the same image
+    "$NABLA" style "$SKIMAGE/coffee.png" "$SKIMAGE/brick.png" --out "$WORK/s2.jpg" --size 48 --iters 6 --optim adam \
+        --style-layers scale1,scale3 --style-weights 0.5,1.5 --content-layer scale3 --tv 0.1 --seed 3 >/dev/null 2>&1
+    cmp -s "$WORK/s.jpg" "$WORK/s2.jpg" || fail "the same seed gave another image"
+}
+
+# A nabla CNN model as the feature network: its conv layers by name.
+cli_style_model_features() {
+    "$NABLA" init "$ROOT/examples/cnn.cfg" --out "$WORK/cnn.st" >/dev/null 2>&1 || { fail "init cnn"; return; }
+    "$NABLA" style "$SKIMAGE/grass.png" --features "$WORK/cnn.st" --out "$WORK/m.png" --iters 5 --json \
+        >"$WORK/out" 2>"$WORK/err" || { fail "model features failed: $(cat "$WORK/err")"; return; }
+    grep -q '"width": 28, "height": 28' "$WORK/out" || fail "the model's input size is not used: $(cat "$WORK/out")"
+    expect_fail "$NABLA" style "$SKIMAGE/grass.png" --features "$WORK/cnn.st" --out "$WORK/m.png" --style-layers fc1 &&
+        expect_err "unknown layer 'fc1'" && expect_err "conv1, conv2"
+}
+
+cli_style_errors() {
+    local S="$SKIMAGE/brick.png"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --style-layers scale1,conv4_2 && expect_err "unknown layer 'conv4_2'" &&
+        expect_err "scale1, scale2, scale3, scale4, scale5"
+    expect_fail "$NABLA" style "$SKIMAGE/chelsea.png" "$S" --out "$WORK/e.png" --content-layer nope && expect_err "--content-layer: unknown layer 'nope'"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --style-weights 1,2 && expect_err "2 weights for 5 style layers"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --style-weights 1,x,1,1,1 && expect_err "'x' is not a weight"
+    expect_fail "$NABLA" style "$WORK/none.png" --out "$WORK/e.png" && expect_err "none.png"
+    head -c 3000 "$SKIMAGE/chelsea.png" >"$WORK/cut.png"
+    expect_fail "$NABLA" style "$WORK/cut.png" "$S" --out "$WORK/e.png" && expect_err "cut.png"
+    printf 'not an image\n' >"$WORK/text.jpg"
+    expect_fail "$NABLA" style "$WORK/text.jpg" --out "$WORK/e.png" && expect_err "text.jpg"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.gif" && expect_err "e.gif"
+    expect_fail "$NABLA" style "$S" && expect_err "--out"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --init content && expect_err "needs a CONTENT"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --features vgg19 && expect_err "vgg19:FILE"
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --features "vgg19:$WORK/none.st" && expect_err "none.st"
+    # a safetensors file without VGG's tensors: the missing one is named
+    "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null 2>&1
+    expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --features "vgg19:$WORK/mlp.st" && expect_err "no tensor 'features.0.weight'"
+    [[ ! -e $WORK/e.png ]] || fail "a refused run wrote an image"
+}
+
+# The speech corpus builder on 2 voices x 3 clips, read back through the
+# library (examples/speech_info: every clip, its log-mel and phone frames).
+cli_speech_corpus_tiny() {
+    if ! command -v festival >/dev/null || ! command -v espeak-ng >/dev/null; then
+        echo "  (festival or espeak-ng missing: speech corpus test skipped)"
+        return
+    fi
+    local info
+    info=$(dirname "$NABLA")/examples/speech_info
+    [[ -x $info ]] || { fail "$info is not built (make examples)"; return; }
+    "$ROOT/scripts/speech-corpus.sh" --out "$WORK/speech" --clips 3 --voices kal,en-us >"$WORK/out" 2>"$WORK/err" ||
+        { fail "speech-corpus.sh failed: $(tail -3 "$WORK/err")"; return; }
+    [[ -e $WORK/speech/stats.txt && ! -e $WORK/speech.partial ]] || fail "no stats.txt, or a .partial folder left"
+    "$info" "$WORK/speech" >"$WORK/out" 2>"$WORK/err" || { fail "speech_info: $(tail -2 "$WORK/err")"; return; }
+    grep -q '"speakers": 2, "clips": 6, "train": 2, "valid": 2, "test": 2,' "$WORK/out" ||
+        fail "unexpected corpus: $(tail -1 "$WORK/out")"
+    grep -q '"clips_with_phones": 6' "$WORK/out" || fail "clips without phone features: $(tail -1 "$WORK/out")"
+    local n
+    n=$(grep -c . "$WORK/speech/phones.txt")
+    grep -q "\"n_phones\": $n," "$WORK/out" && ((n > 20)) || fail "phone inventory of $n"
+    # a cut clip and a broken manifest line are named
+    local clip=$WORK/speech/wav/espeak_en_us/espeak_en_us_0001.wav
+    head -c 3000 "$clip" >"$WORK/cut" && mv "$WORK/cut" "$clip"
+    expect_fail "$info" "$WORK/speech" && expect_err "espeak_en_us_0001.wav: truncated"
+    echo "wav/none.wav,x,y,train," >>"$WORK/speech/manifest.csv"
+    expect_fail "$info" "$WORK/speech" && expect_err "manifest.csv:8: .*none.wav"
+    expect_fail "$ROOT/scripts/speech-corpus.sh" --out "$WORK/s2" --clips x && expect_err "positive integer"
+}
+
+# The default dialogue corpus from a tiny SRC_DIR (tests/data/dialogue: the
+# packages' paths with small files written for the test): Ubuntu layout, a
+# malformed file skipped with a warning naming it, splits by group,
+# deterministic for a seed, counts.json.
+cli_chat_corpus_tiny() {
+    local src=$ROOT/tests/data/dialogue out=$WORK/dlg
+    "$NABLA" chat corpus "$src" --out "$out" --seed 3 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat corpus failed: $(tail -3 "$WORK/err")"; return; }
+    grep -q "02_Broken.cfg:9: unterminated string" "$WORK/err" || fail "no warning naming the malformed file: $(cat "$WORK/err")"
+    grep -q "riddles.dat" "$WORK/err" && fail "the fortune index riddles.dat was read"
+    tail -1 "$WORK/out" | grep -q '"total_pairs":206}' || fail "unexpected pair count: $(tail -1 "$WORK/out")"
+    tail -1 "$WORK/out" | grep -q '"bible":{"found":true,"files":1,"skipped":0,"conversations":2,' || fail "bible counts: $(tail -1 "$WORK/out")"
+    tail -1 "$WORK/out" | grep -q '"wesnoth":{"found":true,"files":2,"skipped":1,' || fail "wesnoth counts: $(tail -1 "$WORK/out")"
+    for f in train valid test; do [[ -s $out/$f.csv ]] || fail "no $f.csv"; done
+    [[ -s $out/counts.json ]] || fail "no counts.json"
+    [[ $(head -1 "$out/train.csv") == $'Context,Utterance,Label\r' ]] || fail "train.csv header: $(head -1 "$out/train.csv")"
+    [[ $(head -1 "$out/test.csv") == $'Context,Ground Truth Utterance,Distractor_0,Distractor_1,Distractor_2,Distractor_3,Distractor_4,Distractor_5,Distractor_6,Distractor_7,Distractor_8\r' ]] ||
+        fail "test.csv header: $(head -1 "$out/test.csv")"
+    local n1 n0
+    n1=$(grep -c ',1.$' "$out/train.csv"); n0=$(grep -c ',0.$' "$out/train.csv")
+    ((n1 == n0 && n1 > 100)) || fail "train.csv: $n1 rows labelled 1, $n0 labelled 0"
+    grep -q '__eou__ __eot__ ' "$out/train.csv" || fail "no multi-turn context"
+    # a riddle (one group) is in one split only: its question never in two files
+    for f in train valid test; do grep -o 'What is [0-9]* plus [0-9]*?' "$out/$f.csv" | sort -u >"$WORK/q.$f"; done
+    [[ -z $(comm -12 "$WORK/q.train" "$WORK/q.valid") && -z $(comm -12 "$WORK/q.train" "$WORK/q.test") &&
+        -z $(comm -12 "$WORK/q.valid" "$WORK/q.test") ]] || fail "a group in two splits"
+    [[ -s $WORK/q.valid && -s $WORK/q.test ]] || fail "empty valid or test split"
+    # the same seed gives the same files, another seed another split
+    "$NABLA" chat corpus "$src" --out "$WORK/dlg2" --seed 3 >/dev/null 2>&1 || fail "second run failed"
+    cmp -s "$out/test.csv" "$WORK/dlg2/test.csv" && cmp -s "$out/train.csv" "$WORK/dlg2/train.csv" ||
+        fail "not deterministic for a seed"
+    "$NABLA" chat corpus "$src" --out "$WORK/dlg3" --seed 4 >/dev/null 2>&1 || fail "third run failed"
+    cmp -s "$out/test.csv" "$WORK/dlg3/test.csv" && fail "another seed gave the same test split"
+    ls "$out" | grep -q 'tmp' && fail "temporary files left in $out"
+}
+
+cli_chat_corpus_errors() {
+    "$NABLA" chat corpus --help >"$WORK/out" 2>&1 || fail "--help failed"
+    grep -q "Distractor_0..8" "$WORK/out" || fail "--help does not describe the layout"
+    expect_fail "$NABLA" chat corpus "$ROOT/tests/data/dialogue" && expect_err "--out DIR is required"
+    expect_fail "$NABLA" chat corpus "$WORK/none" --out "$WORK/o" && expect_err "none': not a folder"
+    mkdir -p "$WORK/empty"
+    expect_fail "$NABLA" chat corpus "$WORK/empty" --out "$WORK/o" && expect_err "no dialogue found under"
+    : >"$WORK/file"
+    expect_fail "$NABLA" chat corpus "$ROOT/tests/data/dialogue" --out "$WORK/file" && expect_err "not a folder"
+    expect_fail "$NABLA" chat corpus "$ROOT/tests/data/dialogue" --out "$WORK/o" --seed -1 && expect_err "seed"
+}
+
+wavenet_data() { [[ -d $WORK/wn ]] || "$NABLA" wavenet synth "$WORK/wn" --speakers 2 --clips 3 --seconds 0.5 >/dev/null 2>&1; }
+
+cli_wavenet_train_generate_eval() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=(--speakers --layers 4 --stacks 1 --residual 8 --skip 8 --segment 400 --batch 2 --lr 0.02)
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 100 --eval-every 50 --out "$WORK/w.st" --log "$WORK/w.csv" \
+        --json >"$WORK/out" 2>"$WORK/err" || { fail "train failed: $(tail -3 "$WORK/err")"; return; }
+    for f in bits_per_sample steps_per_second samples_per_second receptive_field; do
+        grep -q "\"$f\"" "$WORK/out" || fail "train JSON lacks $f"
+    done
+    [[ $(json_field receptive_field "$WORK/out") == 16 ]] || fail "receptive field $(json_field receptive_field "$WORK/out")"
+    local b
+    b=$(json_field bits_per_sample "$WORK/out")
+    # untrained: about 8 bits (256 levels); 100 steps learn the tones' shape (about 5.5 bits)
+    awk -v b="$b" 'BEGIN { exit !(b > 0 && b < 6.8) }' || fail "validation bits/sample after 100 steps: $b"
+    head -1 "$WORK/w.csv" | grep -q "^step,train_bits_per_sample,val_bits_per_sample" || fail "log header"
+    [[ $(wc -l <"$WORK/w.csv") -eq 3 ]] || fail "log should have a header and two rows"
+    # eval reproduces training's validation figure
+    "$NABLA" wavenet eval "$WORK/w.st" "$WORK/wn" --json >"$WORK/out" 2>"$WORK/err" || { fail "eval: $(cat "$WORK/err")"; return; }
+    [[ $(json_field bits_per_sample "$WORK/out") == "$b" ]] || fail "eval $(json_field bits_per_sample "$WORK/out") vs train $b"
+    # generation: a WAV per stream, deterministic for a seed, cached = naive
+    "$NABLA" wavenet generate "$WORK/w.st" --seconds 0.05 --speaker spk1 --streams 2 --seed 4 --out "$WORK/g.wav" \
+        --json >"$WORK/out" 2>"$WORK/err" || { fail "generate: $(cat "$WORK/err")"; return; }
+    grep -q '"samples_per_second"' "$WORK/out" || fail "generate JSON lacks samples_per_second"
+    [[ -s $WORK/g.wav && -s $WORK/g-1.wav ]] || fail "no WAV per stream"
+    [[ $(head -c 4 "$WORK/g.wav") == RIFF ]] || fail "not a WAV file"
+    "$NABLA" wavenet generate "$WORK/w.st" --seconds 0.05 --speaker 1 --seed 4 --naive --out "$WORK/n.wav" \
+        >/dev/null 2>&1 || fail "naive generate failed"
+    cmp -s "$WORK/g.wav" "$WORK/n.wav" || fail "cached and naive generation differ"
+    "$NABLA" wavenet generate "$WORK/w.st" --seconds 0.05 --speaker 1 --seed 5 --out "$WORK/h.wav" >/dev/null 2>&1
+    cmp -s "$WORK/g.wav" "$WORK/h.wav" && fail "another seed generated the same audio"
+    "$NABLA" wavenet spectrogram "$WORK/g.wav" --out "$WORK/s.png" >/dev/null 2>&1 || fail "spectrogram failed"
+    [[ $(head -c 4 "$WORK/s.png" | tail -c 3) == PNG ]] || fail "spectrogram is not a PNG"
+}
+
+cli_wavenet_resume_matches_uninterrupted() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 10)
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 30 --out "$WORK/a.st" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 10 --out "$WORK/b.st" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 30 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    [[ $(json_field run_steps "$WORK/out") == 20 && $(json_field steps "$WORK/out") == 30 ]] || fail "resume ran the wrong steps"
+    "$NABLA" wavenet eval "$WORK/a.st" "$WORK/wn" --json >"$WORK/a" 2>/dev/null
+    "$NABLA" wavenet eval "$WORK/b.st" "$WORK/wn" --json >"$WORK/b" 2>/dev/null
+    local a b
+    a=$(json_field bits_per_sample "$WORK/a") b=$(json_field bits_per_sample "$WORK/b")
+    [[ -n $a && $a == "$b" ]] || fail "resumed run differs: $a vs $b bits/sample"
+}
+
+cli_wavenet_errors() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
+        --out "$WORK/u.st" >/dev/null 2>&1 || { fail "tiny train failed"; return; }
+    expect_fail "$NABLA" wavenet generate "$WORK/u.st" --speaker 1 --out "$WORK/x.wav" && expect_err "without speakers"
+    expect_fail "$NABLA" wavenet generate "$WORK/u.st" --out "$WORK/x.mp3" && expect_err "x.mp3"
+    expect_fail "$NABLA" wavenet generate "$WORK/u.st" --like "$WORK/wn/spk0/clip0.wav" --out "$WORK/x.wav" &&
+        expect_err "no local conditioning"
+    expect_fail "$NABLA" wavenet generate "$WORK/wn/spk0/clip0.wav" --out "$WORK/x.wav" && expect_err "clip0.wav"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --segment 100000 --steps 1 --out "$WORK/v.st" && expect_err "shorter segment"
+    expect_fail "$NABLA" wavenet train "$WORK/none" --steps 1 --out "$WORK/v.st" && expect_err "none"
+    expect_fail "$NABLA" wavenet eval "$WORK/u.st" "$WORK/none" && expect_err "none"
+    : >"$WORK/empty.wav"
+    expect_fail "$NABLA" wavenet spectrogram "$WORK/empty.wav" --out "$WORK/e.png" && expect_err "empty.wav"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --out "$WORK/v.st" --steps 1 --minutes 1 && expect_err "exclude"
+}
+
+cli_wavenet_mel_conditioning() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 3 --stacks 1 --residual 8 --skip 8 --segment 512 --steps 4 \
+        --out "$WORK/c.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "train --cond mel: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" wavenet generate "$WORK/c.st" --like "$WORK/wn/spk1/clip0.wav" --seconds 0.1 --out "$WORK/r.wav" \
+        >/dev/null 2>"$WORK/err" || fail "generate --like: $(cat "$WORK/err")"
+    [[ -s $WORK/r.wav ]] || fail "no resynthesis written"
+    expect_fail "$NABLA" wavenet generate "$WORK/c.st" --out "$WORK/x.wav" && expect_err "--cond FILE.npy or --like WAV"
+    "$NABLA" wavenet eval "$WORK/c.st" "$WORK/wn" >/dev/null 2>&1 || fail "eval of a conditioned model failed"
+}
+
+# --- nabla filter / convolve (issue 17: the convolution chapter's kernels) ------
+
+# within A B [TOL]: |A - B| <= TOL (default 1e-6).
+within() { awk -v a="$1" -v b="$2" -v t="${3:-1e-6}" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= t) }'; }
+
+# The notes' kernels through the command: blur keeps a flat image flat, the edge kernel gives 0 on
+# it and 1 at a 0 -> 1 step (I(i, j) - I(i, j - 1)); flipped (true convolution) it gives -1.
+cli_filter_blur_edge() {
+    local img="$ROOT/tests/data/images" f
+    "$NABLA" filter "$img/flat.png" --kernel blur --out "$WORK/b.png" --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "filter blur: $(cat "$WORK/err")"; return; }
+    within "$(json_field min "$WORK/out")" 0.4 1e-6 && within "$(json_field max "$WORK/out")" 0.4 1e-6 ||
+        fail "blur of a flat 0.4 image: $(cat "$WORK/out")"
+    [[ $(head -c 4 "$WORK/b.png" | od -An -c | tr -d ' ') == "211PNG" ]] || fail "b.png is not a PNG"
+    # What was written reads back flat too (the identity kernel, from a CSV file).
+    printf '0,0,0\n0,1,0\n0,0,0\n' >"$WORK/id.csv"
+    "$NABLA" filter "$WORK/b.png" --kernel "$WORK/id.csv" --out "$WORK/b2.png" --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "filter id.csv: $(cat "$WORK/err")"; return; }
+    [[ $(json_field min "$WORK/out") == "$(json_field max "$WORK/out")" ]] || fail "blurred image not flat: $(cat "$WORK/out")"
+    "$NABLA" filter "$img/flat.png" --kernel edge --out "$WORK/e.png" --json >"$WORK/out" 2>/dev/null || { fail "edge flat"; return; }
+    [[ $(json_field min "$WORK/out") == 0 && $(json_field max "$WORK/out") == 0 ]] || fail "edge of a flat image: $(cat "$WORK/out")"
+    "$NABLA" filter "$img/step.png" --kernel edge --out "$WORK/e.png" --json >"$WORK/out" 2>/dev/null || { fail "edge step"; return; }
+    # One column of 8 answers 1: the mean over the image is 1/8.
+    [[ $(json_field min "$WORK/out") == 0 && $(json_field max "$WORK/out") == 1 ]] &&
+        within "$(json_field mean "$WORK/out")" 0.125 || fail "edge of a step: $(cat "$WORK/out")"
+    "$NABLA" filter "$img/step.png" --kernel edge --flip --abs --out "$WORK/e.jpg" --json >"$WORK/out" 2>/dev/null ||
+        { fail "edge --flip"; return; }
+    [[ $(json_field min "$WORK/out") == -1 && $(json_field max "$WORK/out") == 0 ]] || fail "flipped edge: $(cat "$WORK/out")"
+    [[ $(head -c 2 "$WORK/e.jpg" | od -An -tx1 | tr -d ' ') == "ffd8" ]] || fail "e.jpg is not a JPEG"
+    # The text form names the output and the kernel; --help explains cross-correlation and --flip.
+    "$NABLA" filter "$img/step.png" --kernel sharpen --out "$WORK/s.png" >"$WORK/out" 2>&1 || fail "sharpen"
+    grep -q "s.png: 8 x 6, kernel sharpen (3 x 3)" "$WORK/out" || fail "sharpen output: $(cat "$WORK/out")"
+    "$NABLA" filter --help >"$WORK/out" 2>&1
+    for f in cross-correlation "eq. 9.6" --flip "true convolution"; do
+        grep -q -- "$f" "$WORK/out" || fail "filter --help lacks '$f'"
+    done
+}
+
+# Kernel files and images that are wrong: the error names the file (and line and column).
+cli_filter_errors() {
+    local img="$ROOT/tests/data/images/step.png"
+    printf '1,2\n3,4\n' >"$WORK/even.csv"
+    expect_fail "$NABLA" filter "$img" --kernel "$WORK/even.csv" --out "$WORK/x.png" && expect_err "even.csv: the kernel is 2 x 2" &&
+        expect_err "odd"
+    printf '1,2,3\n4,5\n7,8,9\n' >"$WORK/ragged.csv"
+    expect_fail "$NABLA" filter "$img" --kernel "$WORK/ragged.csv" --out "$WORK/x.png" &&
+        expect_err "ragged.csv:2: 2 numbers, but line 1 has 3"
+    printf '# a comment\n1,2,3\n4,x5,6\n7,8,9\n' >"$WORK/word.csv"
+    expect_fail "$NABLA" filter "$img" --kernel "$WORK/word.csv" --out "$WORK/x.png" && expect_err "word.csv:3:3: 'x5' is not a finite number"
+    printf '1,inf,1\n' >"$WORK/inf.csv"
+    expect_fail "$NABLA" filter "$img" --kernel "$WORK/inf.csv" --out "$WORK/x.png" && expect_err "inf.csv:1:3:"
+    : >"$WORK/empty.csv"
+    expect_fail "$NABLA" filter "$img" --kernel "$WORK/empty.csv" --out "$WORK/x.png" && expect_err "empty.csv: no numbers"
+    expect_fail "$NABLA" filter "$img" --kernel emboss --out "$WORK/x.png" && expect_err "blur, edge, sharpen"
+    expect_fail "$NABLA" filter "$img" --kernel blur && expect_err "--out"
+    expect_fail "$NABLA" filter "$img" --kernel blur --out "$WORK/x.gif" && expect_err "x.gif"
+    # Images: truncated, not an image, missing.
+    head -c 50 "$img" >"$WORK/cut.png"
+    expect_fail "$NABLA" filter "$WORK/cut.png" --kernel blur --out "$WORK/x.png" && expect_err "cut.png: truncated PNG"
+    "$NABLA" filter "$img" --kernel blur --out "$WORK/ok.jpg" >/dev/null 2>&1 || fail "write ok.jpg"
+    head -c 200 "$WORK/ok.jpg" >"$WORK/cut.jpg"
+    expect_fail "$NABLA" filter "$WORK/cut.jpg" --kernel blur --out "$WORK/x.png" && expect_err "cut.jpg: truncated JPEG"
+    expect_fail "$NABLA" filter "$WORK/ragged.csv" --kernel blur --out "$WORK/x.png" && expect_err "ragged.csv: not a PNG or JPEG image"
+    expect_fail "$NABLA" filter "$WORK/none.png" --kernel blur --out "$WORK/x.png" && expect_err "none.png"
+    [[ ! -e $WORK/x.png ]] || fail "a failed filter wrote x.png"
+}
+
+# Two dice: (6 - |s - 7|) / 36 for s = 2..12, as value,probability rows; JSON and a bar chart.
+cli_convolve_dice() {
+    printf 'value,probability\n' >"$WORK/die.csv"
+    for v in 1 2 3 4 5 6; do echo "$v,1/6" >>"$WORK/die.csv"; done
+    "$NABLA" convolve "$WORK/die.csv" "$WORK/die.csv" --out "$WORK/bars.png" >"$WORK/out" 2>"$WORK/err" ||
+        { fail "convolve: $(cat "$WORK/err")"; return; }
+    [[ $(head -1 "$WORK/out") == "value,probability" ]] || fail "no header: $(head -1 "$WORK/out")"
+    awk -F, 'NR > 1 && /^[0-9]/ { s = $1; want = (6 - (s > 7 ? s - 7 : 7 - s)) / 36; d = $2 - want; if (d < 0) d = -d;
+        if (d > 1e-11) bad = 1; n++ } END { exit bad || n != 11 }' "$WORK/out" || fail "two dice: $(cat "$WORK/out")"
+    grep -q "bars.png: 11 bars" "$WORK/out" || fail "no line about the chart"
+    [[ $(head -c 4 "$WORK/bars.png" | od -An -c | tr -d ' ') == "211PNG" ]] || fail "bars.png is not a PNG"
+    # The printed rows read back: convolving with a sure 0 gives them again.
+    grep -v bars "$WORK/out" >"$WORK/sum.csv"
+    printf '0,1\n' >"$WORK/zero.csv"
+    "$NABLA" convolve "$WORK/sum.csv" "$WORK/zero.csv" >"$WORK/again" 2>"$WORK/err" || fail "re-read: $(cat "$WORK/err")"
+    cmp -s "$WORK/sum.csv" "$WORK/again" || fail "X + 0 differs from X"
+    "$NABLA" convolve "$WORK/die.csv" "$WORK/die.csv" --out "$WORK/bars.svg" --json >"$WORK/out" 2>/dev/null || fail "json"
+    [[ $(wc -l <"$WORK/out") -eq 1 ]] || fail "with --json stdout should be one line"
+    within "$(json_field mean "$WORK/out")" 7 1e-12 && within "$(json_field variance "$WORK/out")" 5.833333333333 1e-9 ||
+        fail "mean/variance: $(cat "$WORK/out")"
+    grep -q '"n": 11' "$WORK/out" || fail "JSON n"
+    grep -q "<svg" "$WORK/bars.svg" || fail "bars.svg is not an SVG"
+    # Non-integer values go by pairs; 0.1 + 0.2 and 0.3 + 0 are one sum.
+    printf '0.1,0.5\n0.3,0.5\n' >"$WORK/a.csv"
+    printf '0.2,0.5\n0,0.5\n' >"$WORK/b.csv"
+    "$NABLA" convolve "$WORK/a.csv" "$WORK/b.csv" >"$WORK/out" 2>/dev/null || fail "a + b"
+    [[ $(sed -n 3p "$WORK/out") == "0.3,0.5" && $(wc -l <"$WORK/out") -eq 4 ]] || fail "a + b: $(cat "$WORK/out")"
+}
+
+cli_convolve_errors() {
+    printf '1,0.5\n2,0.4\n' >"$WORK/short.csv"
+    printf '1,1\n' >"$WORK/one.csv"
+    expect_fail "$NABLA" convolve "$WORK/short.csv" "$WORK/one.csv" && expect_err "short.csv: the probabilities sum to 0.9"
+    printf '1,0.5\n2,1.5\n' >"$WORK/big.csv"
+    expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/big.csv" && expect_err "big.csv:2:3: probability '1.5' is not a number in \[0, 1\]"
+    printf 'value,probability\n3,0.5\n3,0.5\n' >"$WORK/dup.csv"
+    expect_fail "$NABLA" convolve "$WORK/dup.csv" "$WORK/one.csv" && expect_err "dup.csv:3: value 3 again (first on line 2)"
+    printf 'nan,1\n' >"$WORK/nan.csv"
+    expect_fail "$NABLA" convolve "$WORK/nan.csv" "$WORK/one.csv" && expect_err "nan.csv:1:1: value 'nan' is not a finite number"
+    printf '1,0.5,2\n' >"$WORK/three.csv"
+    expect_fail "$NABLA" convolve "$WORK/three.csv" "$WORK/one.csv" && expect_err "three.csv:1: expected two cells"
+    : >"$WORK/empty.csv"
+    expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/empty.csv" && expect_err "empty.csv: no value,probability rows"
+    expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/none.csv" && expect_err "none.csv"
+    expect_fail "$NABLA" convolve "$WORK/one.csv" && expect_err "Q.csv"
+    expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/one.csv" --out "$WORK/bars.gif" && expect_err "bars.gif"
+}
+
 run_selected cli "$@"
