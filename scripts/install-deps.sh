@@ -13,6 +13,7 @@ PKGS=(
   libpixman-1-dev                         # image resampling (nabla style)
   libjpeg62-turbo-dev                     # JPEG images (nabla style, nabla filter)
   libsndfile1-dev libsamplerate0-dev libfftw3-dev  # audio in and out, resampling, spectra (nabla wavenet)
+  libmp3lame-dev libmpg123-dev            # what libsndfile's pkg-config --static names (a static link of libnabla)
   dataset-fashion-mnist                   # the main job's data set
   fortunes                                # English fortune files: the default corpus of `nabla charrnn`
   libopenmpi-dev openmpi-bin iproute2     # data-parallel training under mpirun (tests/mpi.sh: veth pairs with ip)
