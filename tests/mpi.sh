@@ -42,6 +42,9 @@ export NABLA_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
 # Shared-memory peers yield the core while they wait (tests share the machine).
 export OMPI_MCA_mpi_yield_when_idle=1
+# Containers often forbid cross-memory attach (process_vm_readv) between processes: shared-memory
+# transfers then go through copies in the shared segment, which work everywhere.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 MPIRUN=(timeout 60 mpirun -np) # a hang fails the test instead of the suite
 
 # A 3-class problem, 3,000 rows of 8 features (label last): 2,700 to train.
