@@ -64,6 +64,8 @@ typedef struct {
     nb_dualenc *m;
     nb_optim *opt;
     int64_t batch, epochs, max_steps, max_context, max_response, vocab_min;
+    int64_t negatives;          /* negatives per positive pair (1: the corpus's own) */
+    const nb_dialogue *train;   /* for the document frequencies stored by the final save */
     int64_t epoch, pos, step; /* finished epochs, rows done in the current one, optimizer steps */
     double lr, clip, minutes, seconds;
     double loss_sum; /* training loss summed over the steps of the current epoch */
@@ -163,8 +165,8 @@ static char **split_lines(char *s, int64_t *n) {
  * also stores the response bank and its embeddings. */
 static int save(trainer *t, const char *bank, int64_t nbank) {
     if (!t->out) return 0;
-    char v[18][48];
-    const char *keys[20], *vals[20];
+    char v[20][48];
+    const char *keys[22], *vals[22];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.chat.epoch", "%" PRId64, t->epoch);
@@ -181,13 +183,14 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     PUT("nabla.chat.vocab_min", "%" PRId64, t->vocab_min);
     PUT("nabla.chat.loss_sum", "%.17g", t->loss_sum);
     PUT("nabla.chat.loss_n", "%" PRId64, t->loss_n);
+    PUT("nabla.chat.negatives", "%" PRId64, t->negatives);
 #undef PUT
     if (bank) keys[n] = "nabla.chat.bank", vals[n++] = bank;
     const char **sn;
     nb_tensor **st;
     int ns = nb_optim_state(t->opt, &sn, &st);
-    const char **names = malloc(sizeof(char *) * (size_t)(ns + 1));
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 1));
+    const char **names = malloc(sizeof(char *) * (size_t)(ns + 2));
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 2));
     char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
     if (!names || !ts || !owned) return nb_error("%s: out of memory", t->out);
     for (int i = 0; i < ns; i++) {
@@ -211,10 +214,26 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
         names[ne] = "bank.r";
         ts[ne++] = rt;
     }
+    /* The final model stores the document frequencies of the training file's
+     * contexts and responses over its vocabulary: the idf of the combined
+     * score of `nabla chat MODEL --tfidf-weight W` and of `chat eval`. */
+    nb_tensor *dft = NULL;
+    char ndoc_s[24];
+    if (bank && t->train) {
+        int nv = nb_chat_vocab_size(t->m->vocab);
+        int64_t ndoc = 0;
+        dft = nb_tensor_new(1, (int64_t[]){nv});
+        nb_chat_doc_freq(t->m->vocab, t->train, dft->data, &ndoc);
+        names[ne] = "tfidf.df";
+        ts[ne++] = dft;
+        snprintf(ndoc_s, sizeof ndoc_s, "%" PRId64, ndoc);
+        keys[n] = "nabla.chat.tfidf_docs", vals[n++] = ndoc_s;
+    }
     int rc = nb_dualenc_save(t->m, t->out, keys, vals, n, names, ts, ne);
     for (int i = 0; i < ns; i++) free(owned[i]);
     free(owned), free(names), free(ts), free(r), free(copy);
     nb_tensor_free(rt);
+    nb_tensor_free(dft);
     return rc;
 }
 
@@ -249,11 +268,15 @@ static void validate(trainer *t, const nb_dialogue *valid, double *loss, double 
 static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const seqs_t *rsp, const nb_dialogue *valid,
                      const char *bank, int64_t nbank) {
     const char *cmd = t->cmd;
-    int64_t n = d->n, B = t->batch;
-    int64_t *order = malloc(sizeof(int64_t) * (size_t)n), *off = malloc(sizeof(int64_t) * (size_t)(2 * B + 1));
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(B * (t->max_context + t->max_response)));
-    float *y = malloc(sizeof(float) * (size_t)B);
-    if (!order || !off || !ids || !y) return nb_cli_fail(cmd, "out of memory");
+    int64_t n = d->n, B = t->batch, K = t->negatives, P = B * K; /* at most P pairs a step */
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)n), *off = malloc(sizeof(int64_t) * (size_t)(2 * P + 1));
+    int64_t *pc = malloc(sizeof(int64_t) * (size_t)P), *pr = malloc(sizeof(int64_t) * (size_t)P);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(P * (t->max_context + t->max_response)));
+    float *y = malloc(sizeof(float) * (size_t)P);
+    if (!order || !off || !ids || !y || !pc || !pr) {
+        free(order), free(off), free(ids), free(y), free(pc), free(pr);
+        return nb_cli_fail(cmd, "out of memory");
+    }
     double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
     double vloss = NAN, r1 = NAN, r2 = NAN, r5 = NAN, pairs = 0;
     int64_t first = t->step, validated = -1;
@@ -278,14 +301,33 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
                 break;
             }
             double ts = nb_cli_now();
-            int64_t b = n - t->pos < B ? n - t->pos : B, k = 0;
-            off[0] = 0;
-            for (int64_t i = 0; i < b; i++) put_seq(ctx, order[t->pos + i], ids, off, &k);
+            int64_t b = n - t->pos < B ? n - t->pos : B, k = 0, np = 0;
+            /* The step's pairs: the corpus's rows, then with --negatives K > 1,
+             * K - 1 more label-0 pairs for each label-1 row: its context and a
+             * random training response that differs from the true one. They
+             * are drawn from a stream that depends only on the seed and the
+             * step, so that a resumed run draws the same ones. */
+            nb_rng nr;
+            nb_rng_seed(&nr, t->seed, 5000000 + (uint64_t)t->step);
             for (int64_t i = 0; i < b; i++) {
-                put_seq(rsp, order[t->pos + i], ids, off, &k);
-                y[i] = d->label[order[t->pos + i]];
+                int64_t o = order[t->pos + i];
+                pc[np] = o, pr[np] = o, y[np++] = d->label[o];
             }
-            nb_tensor *loss = nb_bce_logits(nb_dualenc_logits(t->m, ids, off, b), nb_from_data(1, (int64_t[]){b}, y));
+            for (int64_t i = 0; i < b && K > 1; i++) {
+                int64_t o = order[t->pos + i];
+                if (!d->label[o]) continue;
+                for (int64_t j = 1; j < K; j++)
+                    for (int tries = 0; tries < 100; tries++) { /* a corpus of one response has no negative */
+                        int64_t q = (int64_t)nb_rng_below(&nr, (uint32_t)n);
+                        if (!strcmp(d->cand[q], d->cand[o])) continue;
+                        pc[np] = o, pr[np] = q, y[np++] = 0;
+                        break;
+                    }
+            }
+            off[0] = 0;
+            for (int64_t i = 0; i < np; i++) put_seq(ctx, pc[i], ids, off, &k);
+            for (int64_t i = 0; i < np; i++) put_seq(rsp, pr[i], ids, off, &k);
+            nb_tensor *loss = nb_bce_logits(nb_dualenc_logits(t->m, ids, off, np), nb_from_data(1, (int64_t[]){np}, y));
             float l = nb_item(loss); /* eq. 29 */
             if (!isfinite(l)) {
                 rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr)", l, t->step);
@@ -354,7 +396,7 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
                    isnan(r2) ? -1 : r2, isnan(r5) ? -1 : r5, nb_chat_vocab_size(t->m->vocab), nbank);
     }
 out:
-    free(order), free(off), free(ids), free(y);
+    free(order), free(off), free(ids), free(y), free(pc), free(pr);
     return rc;
 }
 
@@ -366,12 +408,13 @@ static const char *TRAIN_ABOUT =
     "(Context,Ground Truth Utterance,Distractor_0..8) each epoch logs the validation loss and recall@1/2/5. The "
     "model is checkpointed atomically after every epoch and on Ctrl-C; --resume continues with the same result "
     "as a run never interrupted. The final model also stores the training responses, embedded, as the bank of "
-    "`nabla chat MODEL`.";
+    "`nabla chat MODEL`, and the document frequencies of the training contexts and responses over the "
+    "vocabulary (tensor tfidf.df; the idf of --tfidf-weight in `chat eval` and `nabla chat MODEL`).";
 
 static int cmd_train(int argc, char **argv) {
     const char *cmd = "chat train", *out = NULL, *log = NULL, *resume = NULL, *valid_path = NULL;
     long embed = 100, hidden = 256, max_context = 160, max_response = 80, vocab_min = 5, batch = 128, epochs = 1,
-         steps = 0, seed = 1, threads = 0, max_bank = 50000;
+         steps = 0, seed = 1, threads = 0, max_bank = 50000, negatives = 1;
     double lr = 1e-3, minutes = 0, clip = 10;
     bool json = false;
     nb_flag flags[] = {
@@ -391,6 +434,10 @@ static int cmd_train(int argc, char **argv) {
         {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps in all", .range = "[0, inf)",
          .def = "none"},
         {"--bank", NB_FLAG_INT, &max_bank, "most training responses kept as the chat bank", .range = "[0, inf)"},
+        {"--negatives", NB_FLAG_INT, &negatives, "negatives per positive pair: 1 uses the corpus's label-0 rows "
+                                                 "only; K > 1 adds, for each label-1 row of a step, K - 1 label-0 "
+                                                 "pairs of its context and a random training response that differs "
+                                                 "from the true one (eq. 29 over all)", .range = "[1, 100]"},
         NB_FLAG_SEED(&seed, "the initialization and the order of the pairs"),
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
@@ -440,6 +487,18 @@ static int cmd_train(int argc, char **argv) {
             meta_i64(ck, resume, "nabla.chat.vocab_min", &vm) || meta_i64(ck, resume, "nabla.chat.seed", &sd))
             goto fail_msg;
         t.epoch = e, t.pos = p, t.step = s;
+        const char *kv = nb_st_meta(ck, "nabla.chat.negatives"); /* absent in models from before --negatives: 1 */
+        int64_t kneg = kv ? atoll(kv) : 1;
+        if (kneg < 1 || kneg > 100) {
+            nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.negatives': expected an integer in [1, 100]", resume);
+            goto done;
+        }
+        if (GIVEN("--negatives") && negatives != kneg) {
+            nb_cli_fail(cmd, "%s was trained with --negatives %lld; a resumed run cannot change it", resume,
+                        (long long)kneg);
+            goto done;
+        }
+        negatives = (long)kneg;
         /* The checkpoint's settings win over defaults; given flags must agree. */
         if ((GIVEN("--batch") && batch != b) || (GIVEN("--max-context") && max_context != mc) ||
             (GIVEN("--max-response") && max_response != mr) || (GIVEN("--vocab-min") && vocab_min != vm) ||
@@ -481,7 +540,7 @@ static int cmd_train(int argc, char **argv) {
     }
     t.batch = batch, t.epochs = epochs, t.max_steps = GIVEN("--steps") ? steps : 0, t.minutes = minutes;
     t.max_context = max_context, t.max_response = max_response, t.vocab_min = vocab_min;
-    t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed;
+    t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed, t.negatives = negatives, t.train = d;
     if (GIVEN("--steps") && steps == 0) t.max_steps = -1;
     if (t.max_steps < 0) t.epochs = t.epoch; /* --steps 0: write the initial model */
     if (t.max_steps > 0 && !GIVEN("--epochs")) t.epochs = 1000000;
@@ -543,14 +602,94 @@ static void model_cuts(const nb_safetensors *st, int64_t *mc, int64_t *mr) {
     *mr = b && atoll(b) > 0 ? atoll(b) : 80;
 }
 
+/* --- the combination with TF-IDF -------------------------------------------- */
+
+/* The idf of the combined score, idf[V] (malloc'd): from the document
+ * frequencies of the training file stored in the model (tfidf.df), or,
+ * with idf_path, counted on that file (the training CSV, for models written
+ * before they were stored). NULL with nb_errmsg(). */
+static float *combined_idf(const nb_safetensors *st, const nb_dualenc *m, const char *model_path, const char *idf_path) {
+    int nv = nb_chat_vocab_size(m->vocab);
+    float *df = malloc(sizeof(float) * (size_t)nv), *idf = malloc(sizeof(float) * (size_t)nv);
+    int64_t ndoc = 0;
+    if (!df || !idf) {
+        free(df), free(idf);
+        nb_error("out of memory");
+        return NULL;
+    }
+    if (idf_path) {
+        nb_dialogue *d = nb_dialogue_load(idf_path);
+        if (!d) goto fail;
+        nb_chat_doc_freq(m->vocab, d, df, &ndoc);
+        nb_dialogue_free(d);
+    } else {
+        nb_tensor *t = nb_st_get(st, "tfidf.df");
+        const char *nd = nb_st_meta(st, "nabla.chat.tfidf_docs");
+        if (!t || !nd) {
+            nb_error("%s stores no document frequencies (a model written before they were stored, or the checkpoint "
+                     "of an interrupted run); give --idf TRAIN.csv", model_path);
+            goto fail;
+        }
+        char *end;
+        long long x = strtoll(nd, &end, 10);
+        if (t->ndim != 1 || t->shape[0] != nv || !*nd || *end || x < 1) {
+            nb_error("%s: tensor 'tfidf.df' or __metadata__ 'nabla.chat.tfidf_docs' does not fit a vocabulary of %d "
+                     "words", model_path, nv);
+            goto fail;
+        }
+        ndoc = x;
+        for (int i = 0; i < nv; i++) {
+            if (!(t->data[i] >= 0 && t->data[i] <= (float)ndoc)) {
+                nb_error("%s: tensor 'tfidf.df' holds %g at index %d (expected a count in [0, %lld])", model_path,
+                         (double)t->data[i], i, x);
+                goto fail;
+            }
+            df[i] = t->data[i];
+        }
+    }
+    nb_chat_idf(df, nv, ndoc, idf);
+    free(df);
+    return idf;
+fail:
+    free(df), free(idf);
+    return NULL;
+}
+
+/* --tfidf-weight: a number >= 0, or "auto" where allowed. */
+static int parse_weight(const char *cmd, const char *s, bool auto_ok, double *w, bool *is_auto) {
+    *is_auto = false;
+    if (auto_ok && !strcmp(s, "auto")) return *is_auto = true, 0;
+    char *end;
+    *w = strtod(s, &end);
+    if (!*s || *end || !isfinite(*w) || *w < 0) {
+        nb_cli_fail(cmd, "--tfidf-weight: expected a number >= 0%s, got '%s'", auto_ok ? " or 'auto'" : "", s);
+        return 2;
+    }
+    return 0;
+}
+
+/* The grid of --tfidf-weight auto: W = 0 (the model alone), then doubling
+ * from 1/4 to 8192 (the cosine is in [0, 1]; the logits of a trained model
+ * span tens, of an overfitted one hundreds). */
+static const double W_GRID[] = {0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+
 /* --- eval ------------------------------------------------------------------ */
 
 static int cmd_eval(int argc, char **argv) {
-    const char *cmd = "chat eval";
+    const char *cmd = "chat eval", *weight_s = NULL, *valid_path = NULL, *idf_path = NULL;
     long threads = 0, seed = 1, batch = 128;
     bool json = false;
     nb_flag flags[] = {
         {"--batch", NB_FLAG_INT, &batch, "rows scored at once", .range = "[1, 65536]"},
+        {"--tfidf-weight", NB_FLAG_STR, &weight_s, "also rank by the combined score c^T M r + W cos_tfidf (idf of the "
+                                                   "training file, see --idf); 'auto': the W of the grid 0, 1/4, 1/2, "
+                                                   "1, 2, ..., 8192 with the best recall@1 on --valid (the smallest "
+                                                   "of equals)", .meta = "W|auto", .def = "none"},
+        {"--valid", NB_FLAG_STR, &valid_path, "validation CSV (test layout) on which --tfidf-weight auto picks W",
+         .meta = "VALID.csv", .def = "none"},
+        {"--idf", NB_FLAG_STR, &idf_path, "count the document frequencies of the combined score on this training CSV "
+                                          "instead of taking those stored in MODEL", .meta = "TRAIN.csv",
+         .def = "the model's"},
         NB_FLAG_SEED(&seed, "the random baseline"),
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_JSON(&json),
@@ -560,17 +699,26 @@ static int cmd_eval(int argc, char **argv) {
                          "distractors in the Ubuntu layout), for the model and, on the same file in the same run, "
                          "two baselines: random scores, and TF-IDF (cosine between the tf-idf vectors of the context "
                          "and each candidate, idf from every context and candidate of TEST.csv). Ties count as a "
-                         "random order among the tied candidates would on average.",
+                         "random order among the tied candidates would on average. With --tfidf-weight W also the "
+                         "combined score s = logit(sigma(c^T M r)) + W cos_tfidf(context, candidate), where the "
+                         "cosine is over the model's vocabulary with the idf of the TRAINING file (stored in MODEL "
+                         "by `chat train`, as the interactive mode uses it): W = 0 is the model alone.",
                 .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
     const char *pos[2];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
+    double W = 0, vbest = NAN, vgrid[sizeof W_GRID / sizeof W_GRID[0]];
+    bool w_auto = false, combine = weight_s != NULL;
+    if (combine && parse_weight(cmd, weight_s, true, &W, &w_auto)) return 2;
+    if (w_auto && !valid_path) return nb_cli_usage_error(&c, "--tfidf-weight auto needs --valid VALID.csv");
+    if (!combine && (valid_path || idf_path))
+        return nb_cli_usage_error(&c, "--valid and --idf go with --tfidf-weight");
     nb_cli_threads(cmd, threads, 0);
     nb_safetensors *st = NULL;
     nb_dualenc *m = nb_dualenc_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
-    nb_dialogue *d = nb_dialogue_load(pos[1]);
-    float *sm = NULL, *sr = NULL, *stf = NULL;
+    nb_dialogue *d = nb_dialogue_load(pos[1]), *vd = NULL;
+    float *sm = NULL, *sr = NULL, *stf = NULL, *idf = NULL, *cosv = NULL, *scomb = NULL;
     rc = 1;
     if (!d) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -595,10 +743,45 @@ static int cmd_eval(int argc, char **argv) {
     nb_rng_seed(&r, (uint64_t)seed, 7);
     for (int64_t i = 0; i < N; i++) sr[i] = (float)nb_rng_uniform(&r);
     nb_chat_tfidf_scores(d, stf);
+    if (combine) {
+        if (!(idf = combined_idf(st, m, pos[0], idf_path))) goto fail_msg;
+        if (w_auto) { /* W from the validation file: its model logits and cosines, the grid's best recall@1 */
+            if (!(vd = nb_dialogue_load(valid_path))) goto fail_msg;
+            if (vd->ncand < 2) {
+                rc = nb_cli_fail(cmd, "%s: --valid needs the test layout (Context,Ground Truth Utterance,Distractor_0,...)",
+                                 valid_path);
+                goto done;
+            }
+            int64_t NV = vd->n * vd->ncand;
+            float *vl = malloc(sizeof(float) * (size_t)NV), *vc = malloc(sizeof(float) * (size_t)NV),
+                  *vs = malloc(sizeof(float) * (size_t)NV);
+            if (!vl || !vc || !vs) {
+                free(vl), free(vc), free(vs);
+                rc = nb_cli_fail(cmd, "out of memory");
+                goto done;
+            }
+            nb_dualenc_rank(m, vd, mc, mr, batch, vl);
+            nb_chat_tfidf_vocab_scores(m->vocab, idf, vd, vc);
+            for (size_t g = 0; g < sizeof W_GRID / sizeof W_GRID[0]; g++) {
+                nb_chat_combine(vl, vc, NV, W_GRID[g], vs);
+                double r1 = vgrid[g] = nb_recall_at_k(vs, vd->n, vd->ncand, 1);
+                if (g == 0 || r1 > vbest) vbest = r1, W = W_GRID[g];
+            }
+            free(vl), free(vc), free(vs);
+        }
+        cosv = malloc(sizeof(float) * (size_t)N), scomb = malloc(sizeof(float) * (size_t)N);
+        if (!cosv || !scomb) {
+            rc = nb_cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        nb_chat_tfidf_vocab_scores(m->vocab, idf, d, cosv);
+        nb_chat_combine(sm, cosv, N, W, scomb);
+    }
     const int ks[3] = {1, 2, 5};
-    double res[3][3];
-    float *all[3] = {sm, stf, sr};
-    for (int a = 0; a < 3; a++)
+    double res[4][3];
+    float *all[4] = {sm, stf, sr, scomb};
+    int na = combine ? 4 : 3;
+    for (int a = 0; a < na; a++)
         for (int k = 0; k < 3; k++) res[a][k] = nb_recall_at_k(all[a], d->n, d->ncand, ks[k] < d->ncand ? ks[k] : d->ncand);
     FILE *o = json ? stderr : stdout;
     fprintf(o, "%s: %" PRId64 " contexts, %d candidates each (%.1f s, %.0f candidates/s)\n", pos[1], d->n, d->ncand, secs,
@@ -606,15 +789,36 @@ static int cmd_eval(int argc, char **argv) {
     fprintf(o, "%-14s %9s %9s %9s\n", "", "recall@1", "recall@2", "recall@5");
     const char *names[3] = {"dual encoder", "TF-IDF", "random"};
     for (int a = 0; a < 3; a++) fprintf(o, "%-14s %9.4f %9.4f %9.4f\n", names[a], res[a][0], res[a][1], res[a][2]);
-    if (json)
+    if (combine) {
+        char lab[40];
+        snprintf(lab, sizeof lab, "combined W=%g", W);
+        fprintf(o, "%-14s %9.4f %9.4f %9.4f\n", lab, res[3][0], res[3][1], res[3][2]);
+        if (w_auto) {
+            fprintf(o, "W = %g chosen on %s (validation recall@1 %.4f); validation recall@1 by W:", W, valid_path, vbest);
+            for (size_t g = 0; g < sizeof W_GRID / sizeof W_GRID[0]; g++) fprintf(o, " %g:%.4f", W_GRID[g], vgrid[g]);
+            fprintf(o, "\n");
+        }
+    }
+    if (json) {
         printf("{\"rows\": %" PRId64 ", \"candidates\": %d, \"model\": {\"recall_1\": %.6f, \"recall_2\": %.6f, "
                "\"recall_5\": %.6f}, \"tfidf\": {\"recall_1\": %.6f, \"recall_2\": %.6f, \"recall_5\": %.6f}, "
-               "\"random\": {\"recall_1\": %.6f, \"recall_2\": %.6f, \"recall_5\": %.6f}, \"seconds\": %.3f}\n",
+               "\"random\": {\"recall_1\": %.6f, \"recall_2\": %.6f, \"recall_5\": %.6f}, ",
                d->n, d->ncand, res[0][0], res[0][1], res[0][2], res[1][0], res[1][1], res[1][2], res[2][0], res[2][1],
-               res[2][2], secs);
+               res[2][2]);
+        if (combine) {
+            printf("\"combined\": {\"recall_1\": %.6f, \"recall_2\": %.6f, \"recall_5\": %.6f}, \"tfidf_weight\": %.9g, "
+                   "\"tfidf_weight_auto\": %s, ", res[3][0], res[3][1], res[3][2], W, w_auto ? "true" : "false");
+            if (w_auto) printf("\"valid_combined_recall_1\": %.6f, ", vbest);
+        }
+        printf("\"seconds\": %.3f}\n", secs);
+    }
     rc = 0;
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
 done:
-    free(sm), free(sr), free(stf);
+    free(sm), free(sr), free(stf), free(idf), free(cosv), free(scomb);
+    nb_dialogue_free(vd);
     nb_dialogue_free(d);
     nb_dualenc_free(m);
     nb_st_free(st);
@@ -634,30 +838,42 @@ static int by_score(const void *a, const void *b) {
 }
 
 static int cmd_interactive(int argc, char **argv) {
-    const char *cmd = "chat", *resp_path = NULL;
+    const char *cmd = "chat", *resp_path = NULL, *weight_s = NULL, *idf_path = NULL;
     long top = 3, threads = 0;
     bool json = false;
     nb_flag flags[] = {
         {"--responses", NB_FLAG_STR, &resp_path, "the bank: one response a line (default: the training responses "
                                                  "stored in MODEL)", .meta = "FILE", .def = "the model's"},
         {"--top", NB_FLAG_INT, &top, "responses shown per message", .range = "[1, 1000]"},
+        {"--tfidf-weight", NB_FLAG_STR, &weight_s, "rank by c^T M r + W cos_tfidf(message, response), idf of the "
+                                                   "training file stored in MODEL (W from `chat eval --tfidf-weight "
+                                                   "auto`); 0: the model alone", .meta = "W", .def = "0"},
+        {"--idf", NB_FLAG_STR, &idf_path, "document frequencies from this training CSV instead of MODEL's",
+         .meta = "TRAIN.csv", .def = "the model's"},
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "MODEL",
                 .about = "Reads messages from stdin, one a line (a terminal or a pipe; a message without "
                          "__eou__ gets ' __eou__ __eot__' appended, as contexts of the corpus end), and prints the --top "
-                         "responses of the bank with their scores sigma(c^T M r). The bank's embeddings are computed "
+                         "responses of the bank with their scores sigma(c^T M r) (with --tfidf-weight W: sigma(c^T M r "
+                         "+ W cos_tfidf)). The bank's embeddings are computed "
                          "once (stored in MODEL by `nabla chat train`). Reports the responses ranked per second.",
                 .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
+    double W = 0;
+    bool w_auto;
+    if (weight_s && parse_weight(cmd, weight_s, false, &W, &w_auto)) return 2;
+    if (idf_path && W == 0) return nb_cli_usage_error(&c, "--idf goes with --tfidf-weight W > 0");
     nb_cli_threads(cmd, threads, 0);
     nb_safetensors *st = NULL;
     nb_dualenc *m = nb_dualenc_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int64_t mc, mr, H = m->hidden, nb = 0;
+    float *idf = NULL;
+    nb_chat_sparse *bvec = NULL;
     model_cuts(st, &mc, &mr);
     char *text = NULL, **bank = NULL, *line = NULL;
     float *r = NULL, *cm = NULL;
@@ -694,6 +910,15 @@ static int cmd_interactive(int argc, char **argv) {
     } else {
         r = embed_texts(m, bank, nb, mr);
     }
+    if (W > 0) { /* the bank's tf-idf vectors, once */
+        if (!(idf = combined_idf(st, m, pos[0], idf_path))) goto fail_msg;
+        bvec = calloc((size_t)nb, sizeof *bvec);
+        if (!bvec) {
+            nb_cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < nb; i++) nb_chat_tfidf_vec(m->vocab, idf, bank[i], &bvec[i]);
+    }
     embed_secs = nb_cli_now() - t0;
     cm = malloc(sizeof(float) * (size_t)H);
     sc = malloc(sizeof(scored) * (size_t)nb);
@@ -727,6 +952,8 @@ static int cmd_interactive(int argc, char **argv) {
             msg = own;
         }
         int64_t off[2] = {0, nb_chat_encode(m->vocab, msg, mc, true, ids)};
+        nb_chat_sparse mv = {0};
+        if (W > 0) nb_chat_tfidf_vec(m->vocab, idf, msg, &mv);
         free(own);
         nb_tensor *cvec = nb_matmul(nb_dualenc_encode(m, ids, off, 1), m->M); /* r' = c^T M */
         memcpy(cm, cvec->data, sizeof(float) * (size_t)H);
@@ -735,8 +962,10 @@ static int cmd_interactive(int argc, char **argv) {
             const float *ri = r + i * H;
             float s = 0;
             for (int64_t j = 0; j < H; j++) s += cm[j] * ri[j];
+            if (W > 0) s = (float)((double)s + W * nb_chat_sparse_dot(&mv, &bvec[i])); /* the combined score */
             sc[i].s = s, sc[i].i = i;
         }
+        nb_chat_sparse_free(&mv);
         int64_t k = top < nb ? top : nb;
         /* partial selection of the best k */
         for (int64_t a = 0; a < k; a++) {
@@ -778,6 +1007,9 @@ static int cmd_interactive(int argc, char **argv) {
 fail_msg:
     rc = nb_cli_fail(cmd, "%s", nb_errmsg());
 done:
+    if (bvec)
+        for (int64_t i = 0; i < nb; i++) nb_chat_sparse_free(&bvec[i]);
+    free(bvec), free(idf);
     free(line), free(text), free(bank), free(r), free(cm), free(sc);
     nb_dualenc_free(m);
     nb_st_free(st);
@@ -801,7 +1033,7 @@ static int cmd_chat(int argc, char **argv) {
         int rc = nb_cli_verbs("chat", verbs, nv, argc, argv);
         if (argc < 2 || argv[1][0] == '-' || !strcmp(argv[1], "help"))
             fprintf(argc < 2 ? stderr : stdout,
-                    "  MODEL    nabla chat MODEL [--responses FILE] [--top K]: chat (messages from stdin)\n");
+                    "  MODEL    nabla chat MODEL [--responses FILE] [--top K] [--tfidf-weight W]: chat (messages from stdin)\n");
         return rc;
     }
     return cmd_interactive(argc, argv);

@@ -1472,6 +1472,30 @@ int nb_dualenc_save(const nb_dualenc *m, const char *path, const char *const *ke
                     const char *const *extra_names, nb_tensor *const *extra, int nextra);
 nb_dualenc *nb_dualenc_load(const char *path, struct nb_safetensors **st);
 
+/* TF-IDF over a model's vocabulary, to combine with the model's score
+ * (`nabla chat --tfidf-weight`). Words are the vocabulary's ids of the
+ * tokens (nb_chat_tokenize); <unk> (id 0) is left out. */
+/* Document frequencies df[nb_chat_vocab_size(v)]: the number of documents
+ * (every context and every candidate of d) holding each word; *ndoc their count. */
+void nb_chat_doc_freq(const nb_chat_vocab *v, const nb_dialogue *d, float *df, int64_t *ndoc);
+/* idf[i] = ln(ndoc / max(df[i], 1)); idf[0] (<unk>) = 0. */
+void nb_chat_idf(const float *df, int nv, int64_t ndoc, float *idf);
+/* A unit-length tf-idf vector: sorted distinct ids, weights. */
+typedef struct {
+    int32_t *id;
+    float *w;
+    int64_t n;
+} nb_chat_sparse;
+void nb_chat_tfidf_vec(const nb_chat_vocab *v, const float *idf, const char *text, nb_chat_sparse *out);
+double nb_chat_sparse_dot(const nb_chat_sparse *a, const nb_chat_sparse *b);
+void nb_chat_sparse_free(nb_chat_sparse *s);
+/* scores [n, ncand] = cosine between the tf-idf vectors of each context and
+ * each candidate of d, with the given idf. */
+void nb_chat_tfidf_vocab_scores(const nb_chat_vocab *v, const float *idf, const nb_dialogue *d, float *scores);
+/* The combined score out[i] = logits[i] + w * cos[i] (logit(sigma(c^T M r))
+ * plus W times the tf-idf cosine). */
+void nb_chat_combine(const float *logits, const float *cos, int64_t n, double w, float *out);
+
 /* ------------------------------------------------------------------------ */
 /* Classical machine learning (notes §5.2-5.7, §13, appendix B)              */
 /* ------------------------------------------------------------------------ */

@@ -1092,6 +1092,58 @@ cli_chat_malformed_csv() {
     [[ ! -e $WORK/x.st ]] || fail "a refused run wrote a model"
 }
 
+# --tfidf-weight: W = 0 is the model alone, auto picks W on --valid and reports
+# it, the interactive mode ranks with it; --idf TRAIN.csv gives the idf
+# the model stores.
+cli_chat_tfidf_weight() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --hidden 32 --epochs 4 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight 0 --json >"$WORK/w0" 2>"$WORK/err" ||
+        { fail "eval W=0: $(tail -2 "$WORK/err")"; return; }
+    local m c
+    m=$(sed -n 's/.*"model": {\([^}]*\)}.*/\1/p' "$WORK/w0") c=$(sed -n 's/.*"combined": {\([^}]*\)}.*/\1/p' "$WORK/w0")
+    [[ -n $m && $m == "$c" ]] || fail "W=0: combined ($c) is not the model ($m)"
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight auto --valid "$CHAT_DATA/valid.csv" --json \
+        >"$WORK/wa" 2>"$WORK/err" || { fail "eval auto: $(tail -2 "$WORK/err")"; return; }
+    grep -q '"tfidf_weight_auto": true' "$WORK/wa" && grep -q 'chosen on' "$WORK/err" || fail "auto: $(cat "$WORK/wa")"
+    local w v r
+    w=$(json_field tfidf_weight "$WORK/wa") v=$(json_field valid_combined_recall_1 "$WORK/wa")
+    r=$(sed -n 's/.*"combined": {"recall_1": \([0-9.]*\).*/\1/p' "$WORK/wa")
+    [[ $v == "$r" ]] || fail "auto on the same file: validation recall@1 $v, combined $r"
+    awk -v v="$v" -v m="$(sed -n 's/.*"model": {"recall_1": \([0-9.]*\).*/\1/p' "$WORK/wa")" 'BEGIN { exit !(v >= m) }' ||
+        fail "the chosen W ($w) is worse than W = 0 on the file it was chosen on"
+    expect_fail "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight auto && expect_err "--valid"
+    expect_fail "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight -1 && expect_err "tfidf-weight"
+    printf 'how do i mount a usb disk\n' | "$NABLA" chat "$WORK/c.st" --top 3 --tfidf-weight 1000 >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat --tfidf-weight: $(tail -2 "$WORK/err")"; return; }
+    grep -q $'\tuse mount /dev/sdb1 /mnt as root' "$WORK/out" || fail "W=1000 did not rank the matching words first: $(cat "$WORK/out")"
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight 3 --idf "$CHAT_DATA/train.csv" --json >"$WORK/wi" 2>/dev/null ||
+        { fail "--idf"; return; }
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight 3 --json >"$WORK/ws" 2>/dev/null || { fail "W=3"; return; }
+    cmp -s <(sed 's/"seconds".*//' "$WORK/wi") <(sed 's/"seconds".*//' "$WORK/ws") || fail "--idf train.csv differs from the stored idf"
+}
+
+# --negatives 3 trains (another result than 1) and a run stopped and resumed
+# ends where an uninterrupted one does; a resumed run cannot change it.
+cli_chat_negatives_resume() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --negatives 3 --out "$WORK/a.st" --log "$WORK/a.csv" \
+        --json >"$WORK/a" 2>/dev/null || { fail "run A"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --negatives 3 --steps 11 --out "$WORK/b.st" \
+        --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B1"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/b.st" --negatives 2 && expect_err "negatives 3"
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/valid.csv" --resume "$WORK/b.st" --epochs 2 --log "$WORK/b.csv" \
+        --json >"$WORK/b" 2>"$WORK/err" || { fail "run B2: $(tail -2 "$WORK/err")"; return; }
+    local la lb l1
+    la=$(json_field valid_loss "$WORK/a") lb=$(json_field valid_loss "$WORK/b")
+    [[ -n $la && $la == "$lb" ]] || fail "resumed run differs: validation loss $la vs $lb"
+    cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") || fail "logs differ: $(cat "$WORK/a.csv" "$WORK/b.csv")"
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --out "$WORK/one.st" --json >"$WORK/one" 2>/dev/null ||
+        { fail "run K=1"; return; }
+    l1=$(json_field valid_loss "$WORK/one")
+    [[ $l1 != "$la" ]] || fail "--negatives 3 trained exactly as --negatives 1"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --negatives 0 --out "$WORK/x.st"
+}
+
 # --- nabla style -----------------------------------------------------------------
 
 SKIMAGE=/usr/lib/python3/dist-packages/skimage/data
