@@ -213,19 +213,14 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
     if (t->max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->max_steps);
 #undef PUT
-    const char **sn;
+    char **owned;
     nb_tensor **st;
-    int ns = nb_optim_state(t->opt, &sn, &st);
+    int ns = nb_cli_optim_names(t->opt, &owned, &st);
+    /* the optimizer's state, then this command's own tensors (two at most) */
     const char **names = malloc(sizeof(char *) * (size_t)(ns + 2));
     nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 2));
-    char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
-    if (!names || !ts || !owned) return nb_error("%s: out of memory", t->out);
-    for (int i = 0; i < ns; i++) {
-        owned[i] = malloc(strlen(sn[i]) + 8);
-        sprintf(owned[i], "optim.%s", sn[i]);
-        names[i] = owned[i];
-        ts[i] = st[i];
-    }
+    if (!names || !ts) nb_fatal("checkpoint", "out of memory");
+    for (int i = 0; i < ns; i++) names[i] = owned[i], ts[i] = st[i];
     int ne = ns;
     names[ne] = "state.h";
     ts[ne++] = t->h;
@@ -234,8 +229,7 @@ static int save(const trainer *t, double seconds) {
         ts[ne++] = t->c;
     }
     int rc = nb_charrnn_save(t->m, t->out, keys, vals, n, names, ts, ne);
-    for (int i = 0; i < ns; i++) free(owned[i]);
-    free(owned);
+    nb_cli_optim_names_free(owned, ns);
     free(names);
     free(ts);
     return rc;
@@ -254,17 +248,7 @@ static int meta_num(const nb_safetensors *st, const char *path, const char *key,
 
 /* Restores the optimizer and the carried state from a checkpoint. */
 static int restore(trainer *t, const nb_safetensors *st, const char *path) {
-    const char **sn;
-    nb_tensor **ts;
-    int ns = nb_optim_state(t->opt, &sn, &ts);
-    for (int i = 0; i < ns; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "optim.%s", sn[i]);
-        nb_tensor *x = nb_st_get(st, name);
-        if (!x || x->size != ts[i]->size)
-            return nb_error("%s: optimizer state '%s' is %s", path, name, x ? "of the wrong size" : "missing");
-        nb_copy_into(ts[i], x);
-    }
+    if (nb_cli_optim_restore(t->opt, st, path, NULL)) return -1;
     double steps = 0;
     if (meta_num(st, path, "nabla.optim_steps", &steps)) return -1;
     nb_optim_set_steps(t->opt, (int64_t)steps);

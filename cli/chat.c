@@ -186,19 +186,14 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     PUT("nabla.chat.negatives", "%" PRId64, t->negatives);
 #undef PUT
     if (bank) keys[n] = "nabla.chat.bank", vals[n++] = bank;
-    const char **sn;
+    char **owned;
     nb_tensor **st;
-    int ns = nb_optim_state(t->opt, &sn, &st);
+    int ns = nb_cli_optim_names(t->opt, &owned, &st);
+    /* the optimizer's state, then this command's own tensors (two at most) */
     const char **names = malloc(sizeof(char *) * (size_t)(ns + 2));
     nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 2));
-    char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
-    if (!names || !ts || !owned) return nb_error("%s: out of memory", t->out);
-    for (int i = 0; i < ns; i++) {
-        owned[i] = malloc(strlen(sn[i]) + 8);
-        sprintf(owned[i], "optim.%s", sn[i]);
-        names[i] = owned[i];
-        ts[i] = st[i];
-    }
+    if (!names || !ts) nb_fatal("checkpoint", "out of memory");
+    for (int i = 0; i < ns; i++) names[i] = owned[i], ts[i] = st[i];
     int ne = ns;
     float *r = NULL;
     nb_tensor *rt = NULL;
@@ -230,8 +225,8 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
         keys[n] = "nabla.chat.tfidf_docs", vals[n++] = ndoc_s;
     }
     int rc = nb_dualenc_save(t->m, t->out, keys, vals, n, names, ts, ne);
-    for (int i = 0; i < ns; i++) free(owned[i]);
-    free(owned), free(names), free(ts), free(r), free(copy);
+    nb_cli_optim_names_free(owned, ns);
+    free(names), free(ts), free(r), free(copy);
     nb_tensor_free(rt);
     nb_tensor_free(dft);
     return rc;
@@ -548,19 +543,7 @@ static int cmd_train(int argc, char **argv) {
     t.opt = nb_optim_new(&oo, t.m->params, t.m->np);
     if (!t.opt) goto fail_msg;
     if (resume) {
-        const char **sn;
-        nb_tensor **ts;
-        int ns = nb_optim_state(t.opt, &sn, &ts);
-        for (int i = 0; i < ns; i++) {
-            char name[256];
-            snprintf(name, sizeof name, "optim.%s", sn[i]);
-            nb_tensor *x = nb_st_get(ck, name);
-            if (!x || x->size != ts[i]->size) {
-                nb_cli_fail(cmd, "%s: optimizer state '%s' is %s", resume, name, x ? "of the wrong size" : "missing");
-                goto done;
-            }
-            nb_copy_into(ts[i], x);
-        }
+        if (nb_cli_optim_restore(t.opt, ck, resume, NULL)) goto fail_msg;
         int64_t os = 0;
         if (meta_i64(ck, resume, "nabla.chat.optim_steps", &os)) goto fail_msg;
         nb_optim_set_steps(t.opt, os);

@@ -129,6 +129,16 @@ void nb_cli_log_put(nb_cli_log *l, const char *row);
 int nb_cli_log_write(const nb_cli_log *l);
 void nb_cli_log_free(nb_cli_log *l);
 
+/* The optimizer's state in a checkpoint: nb_optim_state's tensors named
+ * "optim.<name>". nb_cli_optim_names returns their count and fills names
+ * (malloc'd; nb_cli_optim_names_free) and ts (owned by opt).
+ * nb_cli_optim_restore copies them back from st: 0, or -1 with nb_errmsg()
+ * naming path and the tensor (hint, may be NULL, follows "is missing"). The
+ * step count is the caller's. */
+int nb_cli_optim_names(nb_optim *opt, char ***names, nb_tensor ***ts);
+void nb_cli_optim_names_free(char **names, int n);
+int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint);
+
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "nabla CMD: warning: message" to stderr. */

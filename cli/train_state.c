@@ -1,6 +1,7 @@
 /* train_state.c — checkpoint metadata, optimizer state and the CSV log of
  * `nabla train` (see train_state.h). */
 #include "train_state.h"
+#include "cli.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -192,18 +193,11 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     vals[n++] = s->data;
     keys[n] = "nabla.schedule";
     vals[n++] = s->schedule;
-    const char **snames;
+    char **names;
     nb_tensor **st;
-    int ns = nb_optim_state(opt, &snames, &st);
-    char **names = malloc(sizeof(char *) * (size_t)(ns ? ns : 1));
-    for (int i = 0; i < ns; i++) {
-        size_t len = strlen(snames[i]) + 8;
-        names[i] = malloc(len);
-        snprintf(names[i], len, "optim.%s", snames[i]);
-    }
+    int ns = nb_cli_optim_names(opt, &names, &st);
     int rc = nb_net_save(net, path, keys, vals, n, (const char *const *)names, st, ns);
-    for (int i = 0; i < ns; i++) free(names[i]);
-    free(names);
+    nb_cli_optim_names_free(names, ns);
     return rc;
 }
 
@@ -228,19 +222,9 @@ nb_optim *nb_train_make_optim(const nb_train_state *s, nb_param *params, int np)
 }
 
 int nb_train_state_restore_optim(const nb_train_state *s, nb_optim *opt, const nb_safetensors *st, const char *path) {
-    (void)s;
-    const char **snames;
-    nb_tensor **ts;
-    int ns = nb_optim_state(opt, &snames, &ts);
-    for (int i = 0; i < ns; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "optim.%s", snames[i]);
-        nb_tensor *t = nb_st_get(st, name);
-        if (!t) return nb_error("%s: optimizer state '%s' is missing (was it trained with --optim %s?)", path, name, s->optim);
-        if (t->size != ts[i]->size) return nb_error("%s: optimizer state '%s' has %lld values, expected %lld", path, name,
-                                                    (long long)t->size, (long long)ts[i]->size);
-        nb_copy_into(ts[i], t);
-    }
+    char hint[64];
+    snprintf(hint, sizeof hint, " (was it trained with --optim %s?)", s->optim);
+    if (nb_cli_optim_restore(opt, st, path, hint)) return -1;
     int64_t steps;
     if (get_i64(st, path, "nabla.optim_steps", &steps)) return -1;
     nb_optim_set_steps(opt, steps);

@@ -170,20 +170,11 @@ static int save(const trainer *t, double seconds) {
         snprintf(names_buf + l, sizeof names_buf - l, "%s%s", i ? "," : "", t->data->speakers[i]);
     }
     keys[n] = "nabla.wavenet.speaker_names", vals[n++] = names_buf;
-    const char **sn;
+    char **names;
     nb_tensor **st;
-    int ns = nb_optim_state(t->opt, &sn, &st);
-    const char **names = malloc(sizeof(char *) * (size_t)(ns + 1));
-    char **owned = malloc(sizeof(char *) * (size_t)(ns + 1));
-    for (int i = 0; i < ns; i++) {
-        owned[i] = malloc(strlen(sn[i]) + 8);
-        sprintf(owned[i], "optim.%s", sn[i]);
-        names[i] = owned[i];
-    }
-    int rc = nb_wavenet_save(t->m, t->out, keys, vals, n, names, st, ns);
-    for (int i = 0; i < ns; i++) free(owned[i]);
-    free(owned);
-    free(names);
+    int ns = nb_cli_optim_names(t->opt, &names, &st);
+    int rc = nb_wavenet_save(t->m, t->out, keys, vals, n, (const char *const *)names, st, ns);
+    nb_cli_optim_names_free(names, ns);
     return rc;
 }
 
@@ -431,19 +422,7 @@ static int cmd_train(int argc, char **argv) {
     t.max_steps = minutes > 0 ? -1 : steps;
     nb_rng_seed(&t.rng, (uint64_t)seed, 1);
     if (resume) {
-        const char **sn;
-        nb_tensor **ts;
-        int ns = nb_optim_state(t.opt, &sn, &ts);
-        for (int i = 0; i < ns; i++) {
-            char name[256];
-            snprintf(name, sizeof name, "optim.%s", sn[i]);
-            nb_tensor *x = nb_st_get(ck, name);
-            if (!x || x->size != ts[i]->size) {
-                nb_error("%s: optimizer state '%s' is %s", resume, name, x ? "of the wrong size" : "missing");
-                goto fail_msg;
-            }
-            nb_copy_into(ts[i], x);
-        }
+        if (nb_cli_optim_restore(t.opt, ck, resume, NULL)) goto fail_msg;
         uint64_t v;
         if (meta_u64(ck, resume, "nabla.optim_steps", &v)) goto fail_msg;
         nb_optim_set_steps(t.opt, (int64_t)v);
