@@ -963,13 +963,9 @@ static int cmd_interactive(int argc, char **argv) {
         if (json) {
             printf("{\"message\": %" PRId64 ", \"responses\": [", messages);
             for (int64_t a = 0; a < k; a++) {
-                printf("%s{\"score\": %.6f, \"text\": \"", a ? ", " : "", 1 / (1 + exp(-(double)sc[a].s)));
-                for (const char *p = bank[sc[a].i]; *p; p++) {
-                    if (*p == '"' || *p == '\\') printf("\\%c", *p);
-                    else if ((unsigned char)*p < 32) printf("\\u%04x", *p);
-                    else putchar(*p);
-                }
-                printf("\"}");
+                printf("%s{\"score\": %.6f, \"text\": ", a ? ", " : "", 1 / (1 + exp(-(double)sc[a].s)));
+                nb_cli_json_string(stdout, bank[sc[a].i]);
+                printf("}");
             }
             printf("]}\n");
         } else {

@@ -139,6 +139,10 @@ int nb_cli_optim_names(nb_optim *opt, char ***names, nb_tensor ***ts);
 void nb_cli_optim_names_free(char **names, int n);
 int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint);
 
+/* Writes s to f as a JSON string: quoted, with '"' and '\\' escaped and
+ * control characters as \\u00XX (bytes >= 0x80 pass: UTF-8 stays UTF-8). */
+void nb_cli_json_string(FILE *f, const char *s);
+
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "nabla CMD: warning: message" to stderr. */

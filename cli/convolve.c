@@ -142,17 +142,6 @@ static int read_pmf(const char *cmd, const char *path, pmf *d) {
     return rc ? -1 : 0;
 }
 
-static void js_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
 static int cmd_convolve(int argc, char **argv) {
     const char *cmd = "convolve", *out = NULL;
     bool json = false;
@@ -239,9 +228,9 @@ static int cmd_convolve(int argc, char **argv) {
     }
     if (json) {
         printf("{\"p\": ");
-        js_string(pos[0]);
+        nb_cli_json_string(stdout, pos[0]);
         printf(", \"q\": ");
-        js_string(pos[1]);
+        nb_cli_json_string(stdout, pos[1]);
         printf(", \"n\": %lld, \"mean\": %.17g, \"variance\": %.17g, \"values\": [", (long long)n, mean, var);
         for (int64_t k = 0; k < n; k++) printf("%s%.17g", k ? ", " : "", sv[k]);
         printf("], \"probabilities\": [");

@@ -72,17 +72,6 @@ static int cmd_eval(int argc, char **argv) {
 
 NB_COMMAND("eval", cmd_eval, "test accuracy and loss of a model (optionally under FGSM attack)")
 
-static void print_json_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 /* A network answers for any input, however unlike its training data, with
  * no hint that it is guessing: an inverted (dark on light) picture of a shirt
  * is "classified" with p = 0.98. So an image whose brightness, overall or
@@ -175,7 +164,7 @@ static int cmd_predict(int argc, char **argv) {
         const char *name = C == 10 ? FASHION[best] : NULL;
         if (json) {
             printf("%s{\"file\": ", i > 1 ? ", " : "");
-            print_json_string(pos[i]);
+            nb_cli_json_string(stdout, pos[i]);
             printf(", \"class\": %d, ", best);
             if (name) printf("\"name\": \"%s\", ", name);
             printf("\"probabilities\": [");

@@ -11,17 +11,6 @@
 
 #define KERNEL_MAX_SIDE 99
 
-static void js_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
 /* One cell of a kernel file: a number as strtod reads it, or a fraction
  * "a/b" (the notes write the blur as 1/9). Spaces around are allowed. */
 static bool parse_cell(const char *s, const char *end, double *v) {
@@ -234,11 +223,11 @@ static int cmd_filter(int argc, char **argv) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
     } else if (json) {
         printf("{\"image\": ");
-        js_string(pos[0]);
+        nb_cli_json_string(stdout, pos[0]);
         printf(", \"out\": ");
-        js_string(out);
+        nb_cli_json_string(stdout, out);
         printf(", \"kernel\": ");
-        js_string(kernel);
+        nb_cli_json_string(stdout, kernel);
         printf(", \"kernel_rows\": %d, \"kernel_cols\": %d, \"flip\": %s, \"pad\": \"%s\", \"abs\": %s, "
                "\"height\": %lld, \"width\": %lld, \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g, "
                "\"clamped_fraction\": %.9g, \"seconds\": %.6f}\n",

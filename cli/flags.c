@@ -469,3 +469,14 @@ void nb_cli_threads(const char *cmd, long threads, int fallback) {
                     n, cores, cores);
 #endif
 }
+
+void nb_cli_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}

@@ -12,17 +12,6 @@ static void js_num(FILE *f, double x) {
     else fputs("null", f); /* JSON has no NaN: a zero-variance column's correlation */
 }
 
-static void js_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static void js_vec(FILE *f, const char *key, const nb_tensor *t) {
     fprintf(f, ", \"%s\": ", key);
     if (!t) {
@@ -202,7 +191,7 @@ static int cmd_stats(int argc, char **argv) {
         printf("{\"samples\": %lld, \"variables\": %lld, \"names\": [", (long long)m, (long long)n);
         for (int64_t j = 0; j < n; j++) {
             if (j) fputs(", ", stdout);
-            js_string(stdout, names[j]);
+            nb_cli_json_string(stdout, names[j]);
         }
         putchar(']');
         js_vec(stdout, "mean", mean);
