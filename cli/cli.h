@@ -139,6 +139,11 @@ int nb_cli_optim_names(nb_optim *opt, char ***names, nb_tensor ***ts);
 void nb_cli_optim_names_free(char **names, int n);
 int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint);
 
+/* A number of a small text table (kernel files, distributions): what strtod
+ * reads, or a fraction "a/b" (the notes write 1/9), spaces around allowed,
+ * in [s, end). false for anything else or a zero denominator. */
+bool nb_cli_parse_number(const char *s, const char *end, double *v);
+
 /* Writes s to f as a JSON string: quoted, with '"' and '\\' escaped and
  * control characters as \\u00XX (bytes >= 0x80 pass: UTF-8 stays UTF-8). */
 void nb_cli_json_string(FILE *f, const char *s);

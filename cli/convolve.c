@@ -22,26 +22,6 @@ static void pmf_free(pmf *d) {
     free(d->line);
 }
 
-/* A number filling [s, e) but for spaces around; false if not one. */
-static bool number(const char *s, const char *e, double *v) {
-    while (s < e && isspace((unsigned char)*s)) s++;
-    while (e > s && isspace((unsigned char)e[-1])) e--;
-    if (s == e || e - s > 63) return false;
-    char buf[64];
-    memcpy(buf, s, (size_t)(e - s));
-    buf[e - s] = 0;
-    char *q;
-    *v = strtod(buf, &q);
-    if (q != buf && *q == '/') { /* a fraction, 1/6 */
-        char *r;
-        double b = strtod(q + 1, &r);
-        if (r == q + 1 || *r || b == 0) return false;
-        *v /= b;
-        return true;
-    }
-    return q != buf && !*q;
-}
-
 static int by_value(const void *a, const void *b) {
     double x = **(const double *const *)a, y = **(const double *const *)b;
     return (x > y) - (x < y);
@@ -80,7 +60,7 @@ static int read_pmf(const char *cmd, const char *path, pmf *d) {
                              comma ? "more than two" : "one");
             break;
         }
-        bool vok = number(p, comma, &v), pok = number(comma + 1, e, &pr);
+        bool vok = nb_cli_parse_number(p, comma, &v), pok = nb_cli_parse_number(comma + 1, e, &pr);
         if (!seen_row && !vok && !pok) { /* a header of words, e.g. "value,probability" */
             seen_row = true;
             p = next;

@@ -11,33 +11,6 @@
 
 #define KERNEL_MAX_SIDE 99
 
-/* One cell of a kernel file: a number as strtod reads it, or a fraction
- * "a/b" (the notes write the blur as 1/9). Spaces around are allowed. */
-static bool parse_cell(const char *s, const char *end, double *v) {
-    while (s < end && isspace((unsigned char)*s)) s++;
-    while (end > s && isspace((unsigned char)end[-1])) end--;
-    if (s == end) return false;
-    char buf[64];
-    size_t n = (size_t)(end - s);
-    if (n >= sizeof buf) return false;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    char *q;
-    errno = 0;
-    double a = strtod(buf, &q);
-    if (q == buf) return false;
-    if (*q == '/') {
-        char *r;
-        double b = strtod(q + 1, &r);
-        if (r == q + 1 || *r || b == 0) return false;
-        a /= b;
-    } else if (*q) {
-        return false;
-    }
-    *v = a;
-    return isfinite(a);
-}
-
 /* A kernel file: rows of comma-separated numbers, all rows as long as the
  * first, odd sides (a centre pixel), blank lines and lines starting with '#'
  * skipped. Errors name the file, line and column. */
@@ -86,7 +59,7 @@ static float *read_kernel(const char *cmd, const char *path, int *kh, int *kw) {
                             (int)(c - p) + 1, KERNEL_MAX_SIDE, KERNEL_MAX_SIDE, KERNEL_MAX_SIDE);
                 break;
             }
-            if (!parse_cell(c, ce, &v)) {
+            if (!nb_cli_parse_number(c, ce, &v) || !isfinite(v)) {
                 ok = false;
                 int w = (int)(ce - c);
                 nb_cli_fail(cmd, "%s:%d:%d: '%.*s' is not a finite number (or a fraction like 1/9)", path, line,

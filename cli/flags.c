@@ -3,6 +3,7 @@
  * before any work starts, and errors that name the option, the value given
  * and what is allowed. */
 #include "cli.h"
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -479,4 +480,27 @@ void nb_cli_json_string(FILE *f, const char *s) {
         else fputc(ch, f);
     }
     fputc('"', f);
+}
+
+bool nb_cli_parse_number(const char *s, const char *end, double *v) {
+    while (s < end && isspace((unsigned char)*s)) s++;
+    while (end > s && isspace((unsigned char)end[-1])) end--;
+    char buf[64];
+    size_t n = (size_t)(end - s);
+    if (n == 0 || n >= sizeof buf) return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    char *q;
+    double a = strtod(buf, &q);
+    if (q == buf) return false;
+    if (*q == '/') {
+        char *r;
+        double b = strtod(q + 1, &r);
+        if (r == q + 1 || *r || b == 0) return false;
+        a /= b;
+    } else if (*q) {
+        return false;
+    }
+    *v = a;
+    return true;
 }
