@@ -97,7 +97,9 @@ class DualEncoder(nn.Module):
         self.embedding = nn.Embedding(V, E)
         self.rnn = nn.LSTM(E, H)
         self.M = nn.Parameter(torch.zeros(H, H))
-        self.load_state_dict(w, strict=True)
+        # the model file also keeps the training corpus's document frequencies
+        # (tfidf.df, for --tfidf-weight): data, not parameters
+        self.load_state_dict({k: v for k, v in w.items() if not k.startswith("tfidf.")}, strict=True)
 
     def encode(self, seqs):
         packed = pack_sequence([self.embedding(torch.tensor(s)) for s in seqs], enforce_sorted=False)
