@@ -84,6 +84,14 @@ _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tens
  * not a `kind` model. 0, or -1 with nb_errmsg() naming path and key. */
 int nb__st_meta_long(const struct nb_safetensors *st, const char *path, const char *kind, const char *key, long lo,
                      long hi, long *out);
+/* A model file: the model's own __metadata__ (own_keys/own_vals: its kind,
+ * its sizes) then the caller's (keys/vals), its parameters under names, then
+ * extra tensors (optimizer state, ...); written atomically by nb_st_write.
+ * The model writers of the networks, charrnn, chat and wavenet share it. */
+int nb__st_write_model(const char *path, const char *const *own_keys, const char *const *own_vals, int nown,
+                       const char *const *keys, const char *const *vals, int nmeta, const nb_param *params,
+                       const char *const *names, int np, const char *const *extra_names, nb_tensor *const *extra,
+                       int nextra);
 /* Out of memory with no way back: calls the handler of nb_set_oom_handler. */
 _Noreturn void nb__oom(const char *op, size_t bytes);
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */
@@ -111,6 +119,15 @@ double nb__sum_floats(const float *x, int64_t n);
 /* softmax's vector-Jacobian product y (g - sum(g y)) along axis, y = softmax x
  * (a fused op of activation.c; cross-entropy's backward uses it too). */
 nb_tensor *nb__softmax_grad(nb_tensor *y, nb_tensor *g, int axis);
+/* r + nb_conv1d_causal(x, w, b, dilation) in one pass (src/ops/conv_causal.c):
+ * r [N, O, L] is read where the bias is added, so the sum costs no pass of
+ * its own (WaveNet's residual and skip sums); r's gradient is g itself. */
+nb_tensor *nb__conv1d_causal_add(nb_tensor *r, nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation);
+/* Cross-entropy with the classes on axis 1 (src/ops/loss_channels.c):
+ * logits [N, C, L], labels [N * L] (row n, position t at n * L + t); the
+ * mean over the N * L positions of -log softmax(logits[n, :, t])[label], as
+ * nb_cross_entropy of the logits permuted to [N * L, C], without the copy. */
+nb_tensor *nb__cross_entropy_channels(nb_tensor *logits, const int32_t *labels);
 
 /* Kernel helpers. Loops of at least this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768

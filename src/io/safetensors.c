@@ -475,6 +475,32 @@ done:
     return rc;
 }
 
+int nb__st_write_model(const char *path, const char *const *own_keys, const char *const *own_vals, int nown,
+                       const char *const *keys, const char *const *vals, int nmeta, const nb_param *params,
+                       const char *const *names, int np, const char *const *extra_names, nb_tensor *const *extra,
+                       int nextra) {
+    int nk = nown + nmeta, nt = np + nextra;
+    const char **mk = malloc(sizeof(char *) * (size_t)(nk + 1)), **mv = malloc(sizeof(char *) * (size_t)(nk + 1));
+    const char **tn = malloc(sizeof(char *) * (size_t)(nt + 1));
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(nt + 1));
+    int rc = -1;
+    if (!mk || !mv || !tn || !ts) {
+        nb_error("%s: out of memory", path);
+        goto done;
+    }
+    for (int i = 0; i < nown; i++) mk[i] = own_keys[i], mv[i] = own_vals[i];
+    for (int i = 0; i < nmeta; i++) mk[nown + i] = keys[i], mv[nown + i] = vals[i];
+    for (int i = 0; i < np; i++) tn[i] = names[i], ts[i] = params[i].t;
+    for (int i = 0; i < nextra; i++) tn[np + i] = extra_names[i], ts[np + i] = extra[i];
+    rc = nb_st_write(path, tn, ts, nt, mk, mv, nk);
+done:
+    free(mk);
+    free(mv);
+    free(tn);
+    free(ts);
+    return rc;
+}
+
 int nb__st_meta_long(const nb_safetensors *st, const char *path, const char *kind, const char *key, long lo, long hi,
                      long *out) {
     const char *v = nb_st_meta(st, key);

@@ -408,25 +408,12 @@ int nb_charrnn_save(const nb_charrnn *m, const char *path, const char *const *ke
     char hidden[24], layers[24];
     snprintf(hidden, sizeof hidden, "%lld", (long long)nb_rnn_hidden_size(m->rnn));
     snprintf(layers, sizeof layers, "%d", nb_rnn_num_layers(m->rnn));
-    int nk = nmeta + 5, nt = m->np + nextra;
-    const char **mk = malloc(sizeof(char *) * (size_t)nk), **mv = malloc(sizeof(char *) * (size_t)nk);
-    const char **names = malloc(sizeof(char *) * (size_t)nt);
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)nt);
-    if (!mk || !mv || !names || !ts) nb_fatal("charrnn", "out of memory");
-    mk[0] = "nabla.model", mv[0] = "charrnn";
-    mk[1] = "nabla.charrnn.cell", mv[1] = nb_cell_name(nb_rnn_cell(m->rnn));
-    mk[2] = "nabla.charrnn.hidden", mv[2] = hidden;
-    mk[3] = "nabla.charrnn.layers", mv[3] = layers;
-    mk[4] = "nabla.charrnn.vocab", mv[4] = vocab;
-    for (int i = 0; i < nmeta; i++) mk[5 + i] = keys[i], mv[5 + i] = vals[i];
-    for (int i = 0; i < m->np; i++) names[i] = m->names[i], ts[i] = m->params[i].t;
-    for (int i = 0; i < nextra; i++) names[m->np + i] = extra_names[i], ts[m->np + i] = extra[i];
-    int rc = nb_st_write(path, names, ts, nt, mk, mv, nk);
+    const char *own_keys[] = {"nabla.model", "nabla.charrnn.cell", "nabla.charrnn.hidden", "nabla.charrnn.layers",
+                              "nabla.charrnn.vocab"};
+    const char *own_vals[] = {"charrnn", nb_cell_name(nb_rnn_cell(m->rnn)), hidden, layers, vocab};
+    int rc = nb__st_write_model(path, own_keys, own_vals, 5, keys, vals, nmeta, m->params,
+                                (const char *const *)m->names, m->np, extra_names, extra, nextra);
     free(vocab);
-    free(mk);
-    free(mv);
-    free(names);
-    free(ts);
     return rc;
 }
 

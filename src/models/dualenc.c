@@ -153,24 +153,11 @@ int nb_dualenc_save(const nb_dualenc *m, const char *path, const char *const *ke
     char embed[24], hidden[24];
     snprintf(embed, sizeof embed, "%lld", (long long)m->embed);
     snprintf(hidden, sizeof hidden, "%lld", (long long)m->hidden);
-    int nk = nmeta + 4, nt = m->np + nextra;
-    const char **mk = malloc(sizeof(char *) * (size_t)nk), **mv = malloc(sizeof(char *) * (size_t)nk);
-    const char **names = malloc(sizeof(char *) * (size_t)nt);
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)nt);
-    if (!mk || !mv || !names || !ts) nb_fatal("dualenc", "out of memory");
-    mk[0] = "nabla.model", mv[0] = "dualenc";
-    mk[1] = "nabla.dualenc.embed", mv[1] = embed;
-    mk[2] = "nabla.dualenc.hidden", mv[2] = hidden;
-    mk[3] = "nabla.dualenc.vocab", mv[3] = vocab;
-    for (int i = 0; i < nmeta; i++) mk[4 + i] = keys[i], mv[4 + i] = vals[i];
-    for (int i = 0; i < m->np; i++) names[i] = m->names[i], ts[i] = m->params[i].t;
-    for (int i = 0; i < nextra; i++) names[m->np + i] = extra_names[i], ts[m->np + i] = extra[i];
-    int rc = nb_st_write(path, names, ts, nt, mk, mv, nk);
+    const char *own_keys[] = {"nabla.model", "nabla.dualenc.embed", "nabla.dualenc.hidden", "nabla.dualenc.vocab"};
+    const char *own_vals[] = {"dualenc", embed, hidden, vocab};
+    int rc = nb__st_write_model(path, own_keys, own_vals, 4, keys, vals, nmeta, m->params,
+                                (const char *const *)m->names, m->np, extra_names, extra, nextra);
     free(vocab);
-    free(mk);
-    free(mv);
-    free(names);
-    free(ts);
     return rc;
 }
 

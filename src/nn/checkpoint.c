@@ -12,30 +12,9 @@ int nb_net_save(const nb_net *net, const char *path, const char *const *keys, co
     int np = nb_net_param_names(net, &pnames);
     nb_param *params;
     nb_net_params((nb_net *)net, &params);
-    int n = np + nextra;
-    const char **names = malloc(sizeof(char *) * (size_t)(n ? n : 1));
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(n ? n : 1));
-    const char **mk = malloc(sizeof(char *) * (size_t)(nmeta + 1));
-    const char **mv = malloc(sizeof(char *) * (size_t)(nmeta + 1));
-    for (int i = 0; i < np; i++) {
-        names[i] = pnames[i];
-        ts[i] = params[i].t;
-    }
-    for (int i = 0; i < nextra; i++) {
-        names[np + i] = extra_names[i];
-        ts[np + i] = extra[i];
-    }
-    mk[0] = NET_KEY;
-    mv[0] = nb_net_source(net);
-    for (int i = 0; i < nmeta; i++) {
-        mk[i + 1] = keys[i];
-        mv[i + 1] = vals[i];
-    }
-    int rc = nb_st_write(path, names, ts, n, mk, mv, nmeta + 1);
-    free(names);
-    free(ts);
-    free(mk);
-    free(mv);
+    const char *own_key = NET_KEY, *own_val = nb_net_source(net);
+    int rc = nb__st_write_model(path, &own_key, &own_val, 1, keys, vals, nmeta, params, pnames, np, extra_names, extra,
+                                nextra);
     return rc;
 }
 
