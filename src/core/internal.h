@@ -92,6 +92,12 @@ int nb__st_write_model(const char *path, const char *const *own_keys, const char
                        const char *const *keys, const char *const *vals, int nmeta, const nb_param *params,
                        const char *const *names, int np, const char *const *extra_names, nb_tensor *const *extra,
                        int nextra);
+/* A model's parameters from its file: each under its name, of its shape,
+ * every value finite; else -1 with an error naming path and tensor, `model`
+ * describing what needs the shape ("the lstm with hidden size 64 and 80
+ * characters") and hint (or NULL) appended to a shape mismatch. */
+int nb__st_copy_params(const struct nb_safetensors *st, const char *path, const nb_param *params,
+                       const char *const *names, int np, const char *model, const char *hint);
 /* Out of memory with no way back: calls the handler of nb_set_oom_handler. */
 _Noreturn void nb__oom(const char *op, size_t bytes);
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */

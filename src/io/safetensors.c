@@ -501,6 +501,25 @@ done:
     return rc;
 }
 
+int nb__st_copy_params(const nb_safetensors *st, const char *path, const nb_param *params, const char *const *names,
+                       int np, const char *model, const char *hint) {
+    for (int i = 0; i < np; i++) {
+        nb_tensor *t = nb_st_get(st, names[i]), *p = params[i].t;
+        char a[96], b[96];
+        if (!t)
+            return nb_error("%s: tensor '%s' is missing (%s needs it with shape %s)", path, names[i], model,
+                            nb_shape_str(p, a, sizeof a));
+        if (!nb_same_shape(t, p))
+            return nb_error("%s: tensor '%s' has shape %s, but %s needs %s%s", path, names[i],
+                            nb_shape_str(t, a, sizeof a), model, nb_shape_str(p, b, sizeof b), hint ? hint : "");
+        for (int64_t j = 0; j < t->size; j++)
+            if (!isfinite(t->data[j]))
+                return nb_error("%s: tensor '%s' holds a non-finite value at index %lld", path, names[i], (long long)j);
+        nb_copy_into(p, t);
+    }
+    return 0;
+}
+
 int nb__st_meta_long(const nb_safetensors *st, const char *path, const char *kind, const char *key, long lo, long hi,
                      long *out) {
     const char *v = nb_st_meta(st, key);

@@ -482,27 +482,11 @@ nb_charrnn *nb_charrnn_load(const char *path, nb_safetensors **out_st) {
         nb_error("%s: %s", path, why);
         goto fail;
     }
-    for (int i = 0; i < m->np; i++) {
-        nb_tensor *t = nb_st_get(st, m->names[i]), *p = m->params[i].t;
-        char a[96], b[96];
-        if (!t) {
-            nb_error("%s: tensor '%s' is missing (a %s model needs it with shape %s)", path, m->names[i], cs,
-                     nb_shape_str(p, a, sizeof a));
-            goto fail;
-        }
-        if (!nb_same_shape(t, p)) {
-            nb_error("%s: tensor '%s' has shape %s, but the %s with hidden size %ld and %d characters needs %s "
-                     "(were the weights written for another cell type?)", path, m->names[i],
-                     nb_shape_str(t, a, sizeof a), cs, hidden, nv, nb_shape_str(p, b, sizeof b));
-            goto fail;
-        }
-        for (int64_t j = 0; j < t->size; j++)
-            if (!isfinite(t->data[j])) {
-                nb_error("%s: tensor '%s' holds a non-finite value at index %lld", path, m->names[i], (long long)j);
-                goto fail;
-            }
-        nb_copy_into(p, t);
-    }
+    char what[128];
+    snprintf(what, sizeof what, "the %s with hidden size %ld and %d characters", cs, hidden, nv);
+    if (nb__st_copy_params(st, path, m->params, (const char *const *)m->names, m->np, what,
+                           " (were the weights written for another cell type?)"))
+        goto fail;
     free(vocab);
     if (out_st) *out_st = st;
     else nb_st_free(st);

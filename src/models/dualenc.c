@@ -215,25 +215,9 @@ nb_dualenc *nb_dualenc_load(const char *path, nb_safetensors **out_st) {
     }
     m = nb_dualenc_new(v, embed, hidden, NULL);
     if (!m) goto fail;
-    for (int i = 0; i < m->np; i++) {
-        nb_tensor *t = nb_st_get(st, m->names[i]), *p = m->params[i].t;
-        char a[96], b[96];
-        if (!t) {
-            nb_error("%s: tensor '%s' is missing (shape %s expected)", path, m->names[i], nb_shape_str(p, a, sizeof a));
-            goto fail;
-        }
-        if (!nb_same_shape(t, p)) {
-            nb_error("%s: tensor '%s' has shape %s, but a model of %d words, embedding %ld and hidden size %ld needs %s",
-                     path, m->names[i], nb_shape_str(t, a, sizeof a), nw, embed, hidden, nb_shape_str(p, b, sizeof b));
-            goto fail;
-        }
-        for (int64_t j = 0; j < t->size; j++)
-            if (!isfinite(t->data[j])) {
-                nb_error("%s: tensor '%s' holds a non-finite value at index %lld", path, m->names[i], (long long)j);
-                goto fail;
-            }
-        nb_copy_into(p, t);
-    }
+    char what[128];
+    snprintf(what, sizeof what, "a model of %d words, embedding %ld and hidden size %ld", nw, embed, hidden);
+    if (nb__st_copy_params(st, path, m->params, (const char *const *)m->names, m->np, what, NULL)) goto fail;
     free(words);
     free(copy);
     if (out_st) *out_st = st;
