@@ -207,11 +207,12 @@ nb_tensor *nb_wavenet_forward(nb_wavenet *m, const int32_t *x, int64_t N, int64_
         if (onehot) /* eq. 34: V^T h inside both halves of the gate */
             a = nb_add(a, nb_reshape(nb_linear(onehot, Ly->spk_w, NULL), 3, (int64_t[]){N, 2 * R, 1}));
         if (cond) /* eq. 33: V * y, y the upsampled features */
-            a = nb_add(a, nb_conv1d_causal(cond, Ly->cond_w, NULL, 1));
+            a = nb__conv1d_causal_add(a, cond, Ly->cond_w, NULL, 1);
         nb_tensor *z = nb_gated(a); /* eq. 32 */
-        nb_tensor *s = nb_conv1d_causal(z, Ly->skip_w, Ly->skip_b, 1);
-        skip = skip ? nb_add(skip, s) : s;
-        if (Ly->res_w) h = nb_add(h, nb_conv1d_causal(z, Ly->res_w, Ly->res_b, 1));
+        /* the skip and residual sums fused into their 1x1 convolutions */
+        skip = skip ? nb__conv1d_causal_add(skip, z, Ly->skip_w, Ly->skip_b, 1)
+                    : nb_conv1d_causal(z, Ly->skip_w, Ly->skip_b, 1);
+        if (Ly->res_w) h = nb__conv1d_causal_add(h, z, Ly->res_w, Ly->res_b, 1);
     }
     nb_tensor *o = nb_conv1d_causal(nb_relu(skip), m->out1_w, m->out1_b, 1);
     return nb_conv1d_causal(nb_relu(o), m->out2_w, m->out2_b, 1); /* [N, 256, L] */
@@ -228,8 +229,8 @@ nb_tensor *nb_wavenet_loss(nb_wavenet *m, const int32_t *q, int64_t N, int64_t L
                 nb_fatal("wavenet_loss", "sample values must be in [0, 256)");
         }
     nb_tensor *logits = nb_wavenet_forward(m, x, N, L, speaker, cond);
-    nb_tensor *rows = nb_reshape(nb_permute(logits, (int[]){0, 2, 1}), 2, (int64_t[]){N * L, Q});
-    return nb_cross_entropy(rows, y); /* eq. 30: -(1/NL) sum_t log p(x_t | x_<t) */
+    /* eq. 30: -(1/NL) sum_t log p(x_t | x_<t), the classes on axis 1 */
+    return nb__cross_entropy_channels(logits, y);
 }
 
 /* --- generation ------------------------------------------------------------
