@@ -1900,6 +1900,11 @@ const nb_wavenet_config *nb_wavenet_get_config(const nb_wavenet *m);
 int nb_wavenet_params(nb_wavenet *m, nb_param **params, const char *const **names);
 /* feats [N, frames, D] -> the upsampled y [N, D, frames * hop] (eq. 33). */
 nb_tensor *nb_wavenet_upsample(nb_wavenet *m, nb_tensor *feats);
+/* Standardizes the features: each of the D takes the mean and 1 / standard
+ * deviation over all frames of feats[0..n) ([frames, D] each, the training
+ * clips'), kept in the model file; nb_wavenet_cond applies them. Until then
+ * features enter as they are. 0, or -1 with nb_errmsg(). */
+int nb_wavenet_fit_features(nb_wavenet *m, const nb_tensor *const *feats, int n);
 /* The upsampled conditioning [1, D, n] of samples first .. first + n - 1 of
  * a clip with features feats [frames, D] (frames past the end repeat the
  * last one): upsamples only the frames that cover the span. */

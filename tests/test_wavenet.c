@@ -461,3 +461,53 @@ TEST(test_wavenet_save_load_round_trip_and_bad_files) {
     CHECK(nb_wavenet_new(&bad, NULL) == NULL && strstr(nb_errmsg(), "layers"));
     nb_wavenet_free(m);
 }
+
+TEST(test_wavenet_feature_standardization_is_fitted_applied_and_saved) {
+    nb_wavenet *m = tiny(0, 3, 61);
+    int64_t D = 3;
+    /* two clips whose bands have known means and standard deviations: band
+     * j alternates mu_j +- sd_j over an even number of frames */
+    const float mu[3] = {-7.f, 0.5f, 3.f}, sd[3] = {2.f, 0.25f, 0.f};
+    nb_tensor *f[2] = {nb_tensor_new(NB_SHAPE(4, D)), nb_tensor_new(NB_SHAPE(6, D))};
+    for (int c = 0; c < 2; c++)
+        for (int64_t t = 0; t < f[c]->shape[0]; t++)
+            for (int64_t j = 0; j < D; j++) f[c]->data[t * D + j] = mu[j] + (t % 2 ? sd[j] : -sd[j]);
+    /* before fitting, features enter as they are */
+    nb_tensor *raw = nb_tensor_clone(nb_wavenet_cond(m, f[0], 0, 16));
+    CHECK(nb_wavenet_fit_features(m, (const nb_tensor *const *)f, 2) == 0);
+    /* after: the same as an unfitted model given (f - mu) / sd (a constant
+     * band only centred) */
+    nb_wavenet *u = tiny(0, 3, 61);
+    nb_tensor *g = nb_tensor_new(NB_SHAPE(4, D));
+    for (int64_t t = 0; t < 4; t++)
+        for (int64_t j = 0; j < D; j++) g->data[t * D + j] = (f[0]->data[t * D + j] - mu[j]) / (sd[j] > 0 ? sd[j] : 1.f);
+    nb_tensor *a = nb_wavenet_cond(m, f[0], 0, 16), *b = nb_wavenet_cond(u, g, 0, 16);
+    double diff = 0, moved = 0;
+    for (int64_t i = 0; i < a->size; i++) {
+        diff = fmax(diff, fabs(a->data[i] - b->data[i]));
+        moved = fmax(moved, fabs(a->data[i] - raw->data[i]));
+    }
+    CHECK(diff < 1e-5);
+    CHECK(moved > 0.1);
+    /* kept in the model file */
+    char path[] = "/tmp/nabla_wavenet_norm_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(nb_wavenet_save(m, path, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    nb_wavenet *m2 = nb_wavenet_load(path, NULL);
+    CHECK(m2 != NULL);
+    if (m2) {
+        nb_tensor *c = nb_wavenet_cond(m2, f[0], 0, 16);
+        CHECK(!memcmp(a->data, c->data, sizeof(float) * (size_t)a->size));
+        nb_wavenet_free(m2);
+    }
+    /* wrong sizes are refused, naming what was expected */
+    nb_tensor *w = nb_tensor_new(NB_SHAPE(4, 2));
+    CHECK(nb_wavenet_fit_features(m, (const nb_tensor *const *)&w, 1) != 0 && strstr(nb_errmsg(), "[frames, 3]"));
+    CHECK(nb_wavenet_fit_features(m, NULL, 0) != 0 && strstr(nb_errmsg(), "no feature frames"));
+    nb_arena_reset();
+    unlink(path);
+    nb_tensor_free(w), nb_tensor_free(g), nb_tensor_free(raw), nb_tensor_free(f[0]), nb_tensor_free(f[1]);
+    nb_wavenet_free(u);
+    nb_wavenet_free(m);
+}

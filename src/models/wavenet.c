@@ -32,6 +32,7 @@ struct nb_wavenet {
     nb_tensor *out1_w, *out1_b;        /* [S, S, 1], [S] */
     nb_tensor *out2_w, *out2_b;        /* [256, S, 1], [256] */
     nb_tensor *up_w, *up_b;            /* [D, D, hop], [D] or NULL */
+    nb_tensor *feat_mean, *feat_scale; /* [D]: features enter as (f - mean) * scale; or NULL */
     nb_param *params;
     char **names;
     int np;
@@ -128,6 +129,9 @@ nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r) {
         m->up_w = add_param(m, "upsample.weight", NB_SHAPE(D, D, c->cond_hop), true);
         m->up_b = add_param(m, "upsample.bias", NB_SHAPE(D), false);
         init_pair(m->up_w, m->up_b, D, r);
+        m->feat_mean = nb_tensor_new(NB_SHAPE(D)); /* zeros */
+        m->feat_scale = nb_tensor_new(NB_SHAPE(D));
+        for (int64_t j = 0; j < D; j++) m->feat_scale->data[j] = 1.f;
     }
     return m;
 }
@@ -141,7 +145,42 @@ void nb_wavenet_free(nb_wavenet *m) {
     free(m->params);
     free(m->names);
     free(m->layer);
+    nb_tensor_free(m->feat_mean);
+    nb_tensor_free(m->feat_scale);
     free(m);
+}
+
+int nb_wavenet_fit_features(nb_wavenet *m, const nb_tensor *const *feats, int n) {
+    int64_t D = m->cfg.cond_dim, frames = 0;
+    if (!D) return nb_error("wavenet: the model has no local conditioning");
+    double *sum = calloc((size_t)D, sizeof(double)), *sq = calloc((size_t)D, sizeof(double));
+    if (!sum || !sq) nb__oom("feature statistics", sizeof(double) * (size_t)D);
+    for (int i = 0; i < n; i++) {
+        if (feats[i]->ndim != 2 || feats[i]->shape[1] != D) {
+            free(sum), free(sq);
+            return nb_error("wavenet: features %d are not [frames, %lld]", i, (long long)D);
+        }
+        for (int64_t f = 0; f < feats[i]->shape[0]; f++, frames++)
+            for (int64_t j = 0; j < D; j++) {
+                double v = feats[i]->data[f * D + j];
+                sum[j] += v, sq[j] += v * v;
+            }
+    }
+    if (!frames) {
+        free(sum), free(sq);
+        return nb_error("wavenet: no feature frames to take statistics of");
+    }
+    /* Standardized features keep the gates out of saturation at the start:
+     * a log-mel band spans about -11.5 (the floor) to +5, and one-hot phones
+     * are mostly 0. A constant band (sd ~ 0) is only centred. */
+    for (int64_t j = 0; j < D; j++) {
+        double mu = sum[j] / (double)frames, var = sq[j] / (double)frames - mu * mu;
+        double sd = var > 1e-8 ? sqrt(var) : 0.0;
+        m->feat_mean->data[j] = (float)mu;
+        m->feat_scale->data[j] = sd > 1e-4 ? (float)(1.0 / sd) : 1.f;
+    }
+    free(sum), free(sq);
+    return 0;
 }
 
 const nb_wavenet_config *nb_wavenet_get_config(const nb_wavenet *m) { return &m->cfg; }
@@ -172,9 +211,10 @@ nb_tensor *nb_wavenet_cond(nb_wavenet *m, const nb_tensor *feats, int64_t first,
     int64_t f0 = first / hop, f1 = (first + n - 1) / hop; /* frames that cover the span */
     int64_t nf = f1 - f0 + 1, D = m->cfg.cond_dim;
     nb_tensor *h = nb_empty(NB_SHAPE(1, nf, D));
+    const float *mu = m->feat_mean->data, *sc = m->feat_scale->data;
     for (int64_t f = 0; f < nf; f++) {
         int64_t src = f0 + f < frames ? f0 + f : frames - 1; /* past the end: the last frame */
-        memcpy(h->data + f * D, feats->data + src * D, sizeof(float) * (size_t)D);
+        for (int64_t j = 0; j < D; j++) h->data[f * D + j] = (feats->data[src * D + j] - mu[j]) * sc[j];
     }
     nb_tensor *u = nb_wavenet_upsample(m, h);
     int64_t off = first - f0 * hop;
@@ -537,23 +577,30 @@ int nb_wavenet_save(const nb_wavenet *m, const char *path, const char *const *ke
     const char *kn[7] = {"nabla.wavenet.layers", "nabla.wavenet.stacks", "nabla.wavenet.residual",
                          "nabla.wavenet.skip", "nabla.wavenet.speakers", "nabla.wavenet.cond_dim",
                          "nabla.wavenet.cond_hop"};
-    int nk = nmeta + 8, nt = m->np + nextra;
-    const char **mk = malloc(sizeof(char *) * (size_t)nk), **mv = malloc(sizeof(char *) * (size_t)nk);
-    const char **names = malloc(sizeof(char *) * (size_t)nt);
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)nt);
-    mk[0] = "nabla.model", mv[0] = "wavenet";
+    const char *own_keys[8] = {"nabla.model"}, *own_vals[8] = {"wavenet"};
     for (int i = 0; i < 7; i++) {
         snprintf(v[i], sizeof v[i], "%d", iv[i]);
-        mk[1 + i] = kn[i], mv[1 + i] = v[i];
+        own_keys[1 + i] = kn[i], own_vals[1 + i] = v[i];
     }
-    for (int i = 0; i < nmeta; i++) mk[8 + i] = keys[i], mv[8 + i] = vals[i];
-    for (int i = 0; i < m->np; i++) names[i] = m->names[i], ts[i] = m->params[i].t;
-    for (int i = 0; i < nextra; i++) names[m->np + i] = extra_names[i], ts[m->np + i] = extra[i];
-    int rc = nb_st_write(path, names, ts, nt, mk, mv, nk);
-    free(mk);
-    free(mv);
-    free(names);
-    free(ts);
+    /* the feature statistics (not trained: no optimizer state) go with the
+     * caller's extra tensors */
+    int ne = nextra + (m->feat_mean ? 2 : 0);
+    const char **en = malloc(sizeof(char *) * (size_t)(ne + 1));
+    nb_tensor **et = malloc(sizeof(nb_tensor *) * (size_t)(ne + 1));
+    if (!en || !et) {
+        free(en), free(et);
+        return nb_error("%s: out of memory", path);
+    }
+    ne = 0;
+    if (m->feat_mean) {
+        en[ne] = "cond_norm.mean", et[ne++] = m->feat_mean;
+        en[ne] = "cond_norm.scale", et[ne++] = m->feat_scale;
+    }
+    for (int i = 0; i < nextra; i++) en[ne] = extra_names[i], et[ne++] = extra[i];
+    int rc = nb__st_write_model(path, own_keys, own_vals, 8, keys, vals, nmeta, m->params,
+                                (const char *const *)m->names, m->np, en, et, ne);
+    free(en);
+    free(et);
     return rc;
 }
 
@@ -565,18 +612,7 @@ static int meta_int(const nb_safetensors *st, const char *path, const char *key,
 }
 
 int nb_wavenet_copy_params(nb_wavenet *m, const nb_safetensors *st, const char *path) {
-    for (int i = 0; i < m->np; i++) {
-        nb_tensor *t = nb_st_get(st, m->names[i]), *p = m->params[i].t;
-        char a[96], b[96];
-        if (!t) return nb_error("%s: tensor '%s' is missing", path, m->names[i]);
-        if (!nb_same_shape(t, p))
-            return nb_error("%s: tensor '%s' has shape %s, expected %s", path, m->names[i], nb_shape_str(t, a, sizeof a),
-                            nb_shape_str(p, b, sizeof b));
-        for (int64_t j = 0; j < t->size; j++)
-            if (!isfinite(t->data[j])) return nb_error("%s: tensor '%s' holds a NaN or infinite value", path, m->names[i]);
-        nb_copy_into(p, t);
-    }
-    return 0;
+    return nb__st_copy_params(st, path, m->params, (const char *const *)m->names, m->np, "the model", NULL);
 }
 
 nb_wavenet *nb_wavenet_load(const char *path, nb_safetensors **out_st) {
@@ -614,6 +650,20 @@ nb_wavenet *nb_wavenet_load(const char *path, nb_safetensors **out_st) {
         goto fail;
     }
     if (nb_wavenet_copy_params(m, st, path)) goto fail;
+    if (m->feat_mean) { /* absent in files written before they were kept: identity */
+        nb_tensor *mean = nb_st_get(st, "cond_norm.mean"), *scale = nb_st_get(st, "cond_norm.scale");
+        if (!mean != !scale || (mean && (!nb_same_shape(mean, m->feat_mean) || !nb_same_shape(scale, m->feat_scale)))) {
+            nb_error("%s: 'cond_norm.mean' and 'cond_norm.scale' must both be there, of shape [%d]", path, c.cond_dim);
+            goto fail;
+        }
+        for (int64_t j = 0; mean && j < mean->size; j++)
+            if (!isfinite(mean->data[j]) || !isfinite(scale->data[j]) || !(scale->data[j] > 0.f)) {
+                nb_error("%s: cond_norm: feature %lld has mean %g and scale %g (finite, scale > 0 expected)", path,
+                         (long long)j, mean->data[j], scale->data[j]);
+                goto fail;
+            }
+        if (mean) nb_copy_into(m->feat_mean, mean), nb_copy_into(m->feat_scale, scale);
+    }
     if (out_st) *out_st = st;
     else nb_st_free(st);
     return m;
