@@ -15,10 +15,12 @@ static int cmd_eval(int argc, char **argv) {
     const char *cmd = "eval", *data = NULL;
     double adv = 0;
     long batch = 1000, threads = 0;
-    bool json = false;
+    bool json = false, all = false;
     nb_flag flags[] = {
         {"--data", NB_FLAG_STR, &data, "fashion-mnist, a folder of IDX files, or a data file (its test split)",
          .meta = "DATA", .def = "required"},
+        {"--all", NB_FLAG_BOOL, &all, "score every example of DATA, not only its test split (a data file's last "
+                                      "10%): for a file of held-out examples only"},
         {"--adversarial", NB_FLAG_FLOAT, &adv, "also measure accuracy on FGSM examples with this eps (eq. 21)",
          .range = "[0, 1]"},
         {"--batch", NB_FLAG_INT, &batch, "examples per forward pass", .range = "[1, 1000000]"},
@@ -34,8 +36,10 @@ static int cmd_eval(int argc, char **argv) {
     nb_cli_threads(cmd, threads, 0);
     nb_net *net = nb_net_load(pos[0], NULL);
     if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
-    nb_dataset test;
-    if (nb_dataset_load(data, false, &test)) {
+    nb_dataset test, rest; /* rest: the training split too, with --all */
+    memset(&rest, 0, sizeof rest);
+    if (nb_dataset_load(data, false, &test) || (all && nb_dataset_load(data, true, &rest))) {
+        nb_dataset_free(&test);
         nb_net_free(net);
         return nb_cli_fail(cmd, "%s", nb_errmsg());
     }
@@ -52,6 +56,16 @@ static int cmd_eval(int argc, char **argv) {
         double t0 = nb_cli_now();
         nb_eval_result ev;
         nb_net_evaluate(net, &test, batch, (float)adv, &ev);
+        if (all && rest.n > 0) { /* both splits: the means weighted by their examples */
+            nb_eval_result er;
+            nb_net_evaluate(net, &rest, batch, (float)adv, &er);
+            double n1 = (double)ev.n, n2 = (double)er.n, w = n1 + n2;
+            ev.loss = (ev.loss * n1 + er.loss * n2) / w;
+            ev.accuracy = (ev.accuracy * n1 + er.accuracy * n2) / w;
+            ev.zero_fraction = (ev.zero_fraction * n1 + er.zero_fraction * n2) / w;
+            ev.adv_accuracy = (ev.adv_accuracy * n1 + er.adv_accuracy * n2) / w;
+            ev.n += er.n;
+        }
         double secs = nb_cli_now() - t0;
         fprintf(json ? stderr : stdout, "%s on %s (%lld examples): accuracy %.4f, loss %.4f, zero activations %.1f%%",
                 pos[0], data, (long long)ev.n, ev.accuracy, ev.loss, 100 * ev.zero_fraction);
@@ -66,6 +80,7 @@ static int cmd_eval(int argc, char **argv) {
         }
     }
     nb_dataset_free(&test);
+    nb_dataset_free(&rest);
     nb_net_free(net);
     return rc;
 }

@@ -1,8 +1,10 @@
-/* wavenet.c — `nabla wavenet train|generate|eval|spectrogram|synth`: WaveNet
- * (notes §4.5) on 16 kHz speech: training on random segments with Adam,
- * validation in bits per sample, atomic checkpoints and --resume; cached
- * generation (or the naive loop) to a WAV file; log-mel pictures; and a
- * small synthetic data folder for trying it all out. */
+/* wavenet.c — `nabla wavenet train|generate|eval|spectrogram|synth|distance|
+ * features`: WaveNet (notes §4.5) on 16 kHz speech: training on random
+ * segments with Adam, validation in bits per sample, atomic checkpoints and
+ * --resume; cached generation (or the naive loop) to a WAV file; log-mel
+ * pictures; a small synthetic data folder for trying it all out; and the
+ * measures of what a model makes: the log-mel distance between two
+ * recordings and per-clip speaker features for a classifier. */
 #include "cli.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +22,7 @@ typedef struct {
     int32_t *q;       /* μ-law levels */
     int64_t n;
     int speaker;
+    int split;        /* 0 train, 1 valid, 2 test */
     nb_tensor *feats; /* [frames, D] or NULL */
 } clip;
 
@@ -63,8 +66,17 @@ static nb_tensor *clip_features(const char *kind, const nb_audio *a, const nb_sp
     return t;
 }
 
-/* Reads every clip of DATA at 16 kHz as μ-law levels (held-out: split != 0). */
-static int corpus_load(corpus *c, const char *dir, const char *cond) {
+/* Split bits for corpus_load's `keep`. */
+#define KEEP_TRAIN 1u
+#define KEEP_VALID 2u
+#define KEEP_TEST 4u
+#define KEEP_ALL 7u
+
+/* Reads the clips of DATA whose split is in `keep` at 16 kHz as μ-law levels
+ * (training clips in c->train, held-out ones, split != 0, in c->val). With
+ * KEEP_TRAIN, having no training clip is an error, and having no held-out
+ * clip makes c->val the training clips. */
+static int corpus_load(corpus *c, const char *dir, const char *cond, unsigned keep) {
     memset(c, 0, sizeof *c);
     nb_speech_set s;
     if (nb_speech_open(dir, &s)) return -1;
@@ -75,12 +87,13 @@ static int corpus_load(corpus *c, const char *dir, const char *cond) {
     for (int i = 0; i < s.nspeakers; i++) c->speakers[i] = strdup(s.speakers[i]);
     int rc = 0;
     for (int i = 0; i < s.n && !rc; i++) {
+        if (!(keep & (1u << s.clips[i].split))) continue;
         nb_audio a;
         if (nb_audio_read(s.clips[i].path, RATE, &a)) {
             rc = -1;
             break;
         }
-        clip k = {malloc(sizeof(int32_t) * (size_t)a.n), a.n, s.clips[i].speaker, NULL};
+        clip k = {malloc(sizeof(int32_t) * (size_t)a.n), a.n, s.clips[i].speaker, s.clips[i].split, NULL};
         nb_mulaw_encode_array(a.x, a.n, k.q);
         if (cond && !(k.feats = clip_features(cond, &a, &s.clips[i]))) rc = -1;
         nb_audio_free(&a);
@@ -89,8 +102,8 @@ static int corpus_load(corpus *c, const char *dir, const char *cond) {
         if (rc) break;
     }
     nb_speech_free(&s);
-    if (!rc && c->ntrain == 0) rc = nb_error("%s: every clip is held out; no training clip", dir);
-    if (!rc && c->nval == 0) {
+    if (!rc && (keep & KEEP_TRAIN) && c->ntrain == 0) rc = nb_error("%s: every clip is held out; no training clip", dir);
+    if (!rc && (keep & KEEP_TRAIN) && c->nval == 0) {
         free(c->val);
         c->val = c->train, c->nval = c->ntrain, c->val_is_train = true;
     }
@@ -100,17 +113,29 @@ static int corpus_load(corpus *c, const char *dir, const char *cond) {
 
 /* Bits per sample of the model on clips (at most max_samples predictions
  * in all): each clip in chunks of `chunk` predictions, each chunk preceded
- * by the receptive field's worth of context. */
+ * by the receptive field's worth of context. Without `spread` the first
+ * max_samples predictions are scored (clip after clip); with it, when the
+ * clips hold more, every clip gives the same fraction of its samples, a
+ * window at its middle, so that all clips (and speakers) are represented.
+ * hist (may be NULL) gets the counts of the μ-law levels scored. */
 static double bits_per_sample(nb_wavenet *m, const clip *clips, int n, int64_t chunk, int64_t max_samples,
-                              int64_t *count) {
+                              bool spread, int64_t *count, int64_t hist[NB_WAVENET_CLASSES]) {
     bool was = nb_set_grad_enabled(false);
     const nb_wavenet_config *cf = nb_wavenet_get_config(m);
-    int64_t ctx = nb_wavenet_receptive_field(cf) - 1, done = 0;
+    int64_t ctx = nb_wavenet_receptive_field(cf) - 1, done = 0, total = 0;
     double nats = 0;
+    for (int i = 0; i < n; i++) total += clips[i].n > 1 ? clips[i].n - 1 : 0;
+    double frac = spread && total > max_samples ? (double)max_samples / (double)total : 1;
+    if (hist) memset(hist, 0, sizeof(int64_t) * NB_WAVENET_CLASSES);
     for (int i = 0; i < n && done < max_samples; i++) {
         const clip *k = &clips[i];
-        for (int64_t a = 1; a < k->n && done < max_samples; a += chunk) {
-            int64_t b = a + chunk < k->n ? a + chunk : k->n; /* predict samples a..b-1 */
+        int64_t from = 1, to = k->n; /* the predictions scored: samples from..to-1 */
+        if (frac < 1) {
+            int64_t want = (int64_t)floor(frac * (double)(k->n - 1));
+            from = 1 + (k->n - 1 - want) / 2, to = from + want;
+        }
+        for (int64_t a = from; a < to && done < max_samples; a += chunk) {
+            int64_t b = a + chunk < to ? a + chunk : to; /* predict samples a..b-1 */
             if (b - a > max_samples - done) b = a + (max_samples - done);
             int64_t a0 = a - 1 - ctx < 0 ? 0 : a - 1 - ctx, L = b - 1 - a0; /* inputs a0..b-2 */
             int32_t spk = k->speaker;
@@ -121,6 +146,7 @@ static double bits_per_sample(nb_wavenet *m, const clip *clips, int n, int64_t c
                 for (int c = 0; c < NB_WAVENET_CLASSES; c++) mx = fmax(mx, lg->data[c * L + t]);
                 for (int c = 0; c < NB_WAVENET_CLASSES; c++) tot += exp(lg->data[c * L + t] - mx);
                 nats += log(tot) + mx - lg->data[k->q[a0 + t + 1] * L + t];
+                if (hist) hist[k->q[a0 + t + 1]]++;
             }
             done += b - a;
             nb_arena_reset();
@@ -235,7 +261,7 @@ static int run_train(trainer *t) {
         bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
         if (eval_now && evaluated != t->step) {
             evaluated = t->step;
-            val = bits_per_sample(t->m, t->data->val, t->data->nval, 16000, t->val_samples, NULL);
+            val = bits_per_sample(t->m, t->data->val, t->data->nval, 16000, t->val_samples, false, NULL, NULL);
             if (loss_n) train_bits = loss_sum / (double)loss_n / log(2.0);
             double secs = t->seconds + train_secs;
             if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
@@ -340,7 +366,7 @@ static int cmd_train(int argc, char **argv) {
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
         NB_FLAG_JSON(&json),
     };
-    nb_cli c = {.cmd = cmd, .args = "DATA", .about = TRAIN_ABOUT, .flags = flags,
+    nb_cli c = {.cmd = cmd, .args = "DATA ", .about = TRAIN_ABOUT, .flags = flags,
                 .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
@@ -381,7 +407,7 @@ static int cmd_train(int argc, char **argv) {
         nb_clear_error();
     }
     const char *condk = strcmp(cond, "none") ? cond : NULL;
-    if (corpus_load(&data, pos[0], condk)) {
+    if (corpus_load(&data, pos[0], condk, KEEP_ALL)) {
         nb_wavenet_free(t.m);
         nb_st_free(ck);
         return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -396,6 +422,14 @@ static int cmd_train(int argc, char **argv) {
         nb_rng_seed(&r, (uint64_t)seed, 0);
         t.m = nb_wavenet_new(&cf, &r);
         if (!t.m) goto fail_msg;
+        if (condk) { /* standardized on the training clips' frames, kept in the model */
+            const nb_tensor **f = malloc(sizeof(nb_tensor *) * (size_t)data.ntrain);
+            if (!f) nb_fatal(cmd, "out of memory");
+            for (int i = 0; i < data.ntrain; i++) f[i] = data.train[i].feats;
+            int bad = nb_wavenet_fit_features(t.m, f, data.ntrain);
+            free(f);
+            if (bad) goto fail_msg;
+        }
     } else {
         const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
         if (cf->nspeakers && cf->nspeakers != data.nspeakers) {
@@ -492,7 +526,7 @@ static int cmd_generate(int argc, char **argv) {
         {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = ""},
         NB_FLAG_JSON(&json),
     };
-    nb_cli c = {.cmd = cmd, .args = "MODEL", .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]),
+    nb_cli c = {.cmd = cmd, .args = "MODEL ", .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]),
                 .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
@@ -610,22 +644,47 @@ done:
 
 /* --- eval ------------------------------------------------------------------------- */
 
+/* The entropy in bits of a histogram of counts: what a model that ignores
+ * the past (one fixed distribution over the levels) can at best reach on
+ * the samples counted. */
+static double histogram_entropy(const int64_t *hist, int n) {
+    int64_t tot = 0;
+    for (int i = 0; i < n; i++) tot += hist[i];
+    double h = 0;
+    for (int i = 0; i < n; i++)
+        if (hist[i]) {
+            double p = (double)hist[i] / (double)tot;
+            h -= p * log2(p);
+        }
+    return tot ? h : NAN;
+}
+
+static const char *EVAL_ABOUT =
+    "Bits per sample of MODEL on DATA's clips (--split; by default the held-out ones, valid and test, or\n"
+    "every clip when none is held out). Next to it: the entropy of the histogram of the mu-law levels\n"
+    "scored, the best a model that ignores the past can do (a uniform guess: 8 bits). When the clips hold\n"
+    "more than --max-samples predictions, each clip gives the same fraction of its samples (a window at\n"
+    "its middle), so that every clip and speaker is represented.";
+
 static int cmd_eval(int argc, char **argv) {
-    const char *cmd = "wavenet eval";
+    const char *cmd = "wavenet eval", *split = "held-out";
     long max_samples = 1000000, threads = 0;
     bool json = false;
     nb_flag flags[] = {
+        {"--split", NB_FLAG_CHOICE, &split, "the clips scored: held-out (valid and test), valid, test, train or all",
+         .range = "held-out|valid|test|train|all"},
         {"--max-samples", NB_FLAG_INT, &max_samples, "score at most this many samples", .range = "[1, inf)"},
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_JSON(&json),
     };
-    nb_cli c = {.cmd = cmd, .args = "MODEL DATA", .about = "Bits per sample on DATA's held-out clips (all clips when "
-                                                          "none is held out).",
-                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
+    nb_cli c = {.cmd = cmd, .args = "MODEL DATA ", .about = EVAL_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
     const char *pos[2];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 0);
+    unsigned keep = !strcmp(split, "held-out") ? KEEP_VALID | KEEP_TEST : !strcmp(split, "valid") ? KEEP_VALID
+                    : !strcmp(split, "test") ? KEEP_TEST : !strcmp(split, "train") ? KEEP_TRAIN : KEEP_ALL;
     nb_safetensors *st = NULL;
     nb_wavenet *m = nb_wavenet_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -634,34 +693,58 @@ static int cmd_eval(int argc, char **argv) {
     if (cond && !strcmp(cond, "none")) cond = NULL;
     if (cf->cond_dim && !cond) cond = "mel";
     corpus data;
-    if (corpus_load(&data, pos[1], cf->cond_dim ? cond : NULL)) {
+    clip *v = NULL;
+    bool fallback = false; /* held-out asked, none held out: the training clips */
+    if (corpus_load(&data, pos[1], cf->cond_dim ? cond : NULL, keep)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto done;
     }
+    if (data.ntrain + data.nval == 0 && keep == (KEEP_VALID | KEEP_TEST)) {
+        corpus_free(&data);
+        fallback = true;
+        if (corpus_load(&data, pos[1], cf->cond_dim ? cond : NULL, KEEP_TRAIN)) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto done;
+        }
+    }
+    int n = data.ntrain + (data.val_is_train ? 0 : data.nval);
+    if (n == 0) {
+        rc = nb_cli_fail(cmd, "%s holds no clip of the %s split", pos[1], split);
+        corpus_free(&data);
+        goto done;
+    }
+    v = malloc(sizeof(clip) * (size_t)n); /* the clips scored, in DATA's order within each part */
+    memcpy(v, data.train, sizeof(clip) * (size_t)data.ntrain);
+    if (!data.val_is_train) memcpy(v + data.ntrain, data.val, sizeof(clip) * (size_t)data.nval);
     if (cf->nspeakers && data.nspeakers != cf->nspeakers) {
         rc = nb_cli_fail(cmd, "%s was trained on %d speakers; %s has %d", pos[0], cf->nspeakers, pos[1], data.nspeakers);
         corpus_free(&data);
         goto done;
     }
-    if (cf->cond_dim && data.train[0].feats->shape[1] != cf->cond_dim) {
+    if (cf->cond_dim && v[0].feats->shape[1] != cf->cond_dim) {
         rc = nb_cli_fail(cmd, "%s takes %d features per frame; %s gives %lld", pos[0], cf->cond_dim, pos[1],
-                         (long long)data.train[0].feats->shape[1]);
+                         (long long)v[0].feats->shape[1]);
         corpus_free(&data);
         goto done;
     }
-    int64_t count;
+    int64_t count, hist[NB_WAVENET_CLASSES];
     double t0 = nb_cli_now();
-    double bits = bits_per_sample(m, data.val, data.nval, 16000, max_samples, &count);
-    double secs = nb_cli_now() - t0;
+    double bits = bits_per_sample(m, v, n, 16000, max_samples, true, &count, hist);
+    double secs = nb_cli_now() - t0, ent = histogram_entropy(hist, NB_WAVENET_CLASSES);
     int64_t rf = nb_wavenet_receptive_field(cf);
-    printf("%.4f bits per sample over %" PRId64 " samples of %d %s clip(s) (receptive field %" PRId64 ")\n", bits, count,
-           data.nval, data.val_is_train ? "" : "held-out", rf);
-    if (json)
-        printf("{\"bits_per_sample\": %.6f, \"samples\": %" PRId64 ", \"clips\": %d, \"receptive_field\": %" PRId64
-               ", \"samples_per_second\": %.1f}\n", bits, count, data.nval, rf, (double)count / secs);
+    const char *which = fallback ? "train: none is held out" : split;
+    printf("%.4f bits per sample over %" PRId64 " samples of %d clip(s) (split %s; receptive field %" PRId64 "); "
+           "histogram entropy %.4f bits, uniform 8 bits\n", bits, count, n, which, rf, ent);
+    if (json) {
+        printf("{\"bits_per_sample\": %.6f, \"histogram_entropy_bits\": %.6f, \"samples\": %" PRId64
+               ", \"clips\": %d, \"split\": ", bits, ent, count, n);
+        nb_cli_json_string(stdout, fallback ? "train" : split);
+        printf(", \"receptive_field\": %" PRId64 ", \"samples_per_second\": %.1f}\n", rf, (double)count / secs);
+    }
     corpus_free(&data);
     rc = 0;
 done:
+    free(v);
     nb_wavenet_free(m);
     nb_st_free(st);
     return rc;
@@ -676,7 +759,7 @@ static int cmd_spectrogram(int argc, char **argv) {
         {"--mels", NB_FLAG_INT, &mels, "mel bands", .range = "[1, 512]"},
         {"--out", NB_FLAG_OUTPUT, &out, "the picture", .range = "png|svg|pdf", .meta = "PNG", .def = ""},
     };
-    nb_cli c = {.cmd = cmd, .args = "WAV", .about = "A log-mel spectrogram of a recording (read at 16 kHz) as a picture.",
+    nb_cli c = {.cmd = cmd, .args = "WAV ", .about = "A log-mel spectrogram of a recording (read at 16 kHz) as a picture.",
                 .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
@@ -716,7 +799,7 @@ static int cmd_synth(int argc, char **argv) {
         {"--seconds", NB_FLAG_FLOAT, &seconds, "length of each clip", .range = "(0, 60]"},
         NB_FLAG_SEED(&seed, "the signals"),
     };
-    nb_cli c = {.cmd = cmd, .args = "DIR",
+    nb_cli c = {.cmd = cmd, .args = "DIR ",
                 .about = "Writes DIR/spk<k>/clip<i>.wav: 16 kHz sums of harmonics whose pitch glides and whose\n"
                          "loudness follows syllable-like envelopes; speaker k has its own pitch range and timbre.\n"
                          "A small data set for trying the other verbs.",
@@ -761,6 +844,177 @@ static int cmd_synth(int argc, char **argv) {
     return 0;
 }
 
+/* --- distance: the log-mel distance between two recordings ------------------------------ */
+
+/* The log-mel (80 bands, natural log) of a recording read at 16 kHz. */
+static nb_tensor *file_logmel(const char *path) {
+    nb_audio a;
+    if (nb_audio_read(path, RATE, &a)) return NULL;
+    nb_tensor *lm = nb_logmel(a.x, a.n, RATE, NMELS);
+    nb_audio_free(&a);
+    return lm;
+}
+
+#define DB_PER_NEPER 8.685889638065036 /* 20 / ln 10: a ratio of magnitudes e^d is 20 log10(e^d) dB */
+
+static int cmd_distance(int argc, char **argv) {
+    const char *cmd = "wavenet distance";
+    bool json = false;
+    nb_flag flags[] = {NB_FLAG_JSON(&json)};
+    nb_cli c = {.cmd = cmd, .args = "REF.wav OTHER.wav ",
+                .about = "The log-mel distance between two recordings (read at 16 kHz, mixed to mono): the mean\n"
+                         "absolute difference of their 80-band log-mel spectrograms (nb_logmel: window 1024, hop 256,\n"
+                         "ln of the band magnitudes floored at 1e-5) over the frames both have (the longer is cut),\n"
+                         "in natural-log units and in dB (x 20/ln 10). 0 for identical audio; a resynthesis is close\n"
+                         "when its spectral envelope, pitch and timing follow the reference frame by frame.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 2, .max_pos = 2};
+    const char *pos[2];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    nb_tensor *a = file_logmel(pos[0]), *b = a ? file_logmel(pos[1]) : NULL;
+    if (!a || !b) {
+        nb_tensor_free(a);
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    }
+    int64_t fa = a->shape[0], fb = b->shape[0], f = fa < fb ? fa : fb;
+    double sum = 0;
+    for (int64_t i = 0; i < f * NMELS; i++) sum += fabs((double)a->data[i] - (double)b->data[i]);
+    double d = sum / (double)(f * NMELS);
+    printf("log-mel distance %.4f (natural log; %.2f dB) over %" PRId64 " frames of %d bands (%s: %" PRId64
+           " frames, %s: %" PRId64 ")\n", d, d * DB_PER_NEPER, f, NMELS, pos[0], fa, pos[1], fb);
+    if (json)
+        printf("{\"logmel_distance\": %.6f, \"logmel_distance_db\": %.6f, \"frames\": %" PRId64 ", \"ref_frames\": %" PRId64
+               ", \"other_frames\": %" PRId64 "}\n", d, d * DB_PER_NEPER, f, fa, fb);
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+    return 0;
+}
+
+/* --- features: per-clip speaker features for nabla train / nabla eval ------------------------ */
+
+static const char *FEATURES_ABOUT =
+    "Writes one CSV row per clip of DATA (a speech folder: manifest.csv or one sub-folder of audio files per\n"
+    "speaker): the mean and the standard deviation over the clip's frames of each of the 80 bands of its\n"
+    "log-mel (160 columns mean0..mean79, sd0..sd79), then the label: the speaker's index. This is the layout\n"
+    "`nabla train --data` and `nabla eval --data` read (label last, a header row). The rows are in a random\n"
+    "order (--seed), so that the last 10% that nabla train holds out have every speaker.\n"
+    "--speakers-of TRAINDATA numbers the speakers as that folder does (the classifier's labels), matching\n"
+    "DATA's speaker names (the sub-folder names, e.g. of generated clips) to it; a name it lacks is an error.";
+
+static int cmd_features(int argc, char **argv) {
+    const char *cmd = "wavenet features", *out = NULL, *split = "all", *of = NULL;
+    long seed = 1;
+    bool json = false;
+    nb_flag flags[] = {
+        {"--split", NB_FLAG_CHOICE, &split, "the clips: all, train, valid, test or held-out (valid and test)",
+         .range = "all|train|valid|test|held-out"},
+        {"--speakers-of", NB_FLAG_STR, &of, "number the speakers as this speech folder does", .meta = "TRAINDATA",
+         .def = "DATA's own order"},
+        NB_FLAG_SEED(&seed, "the order of the rows"),
+        {"--out", NB_FLAG_OUTPUT, &out, "the CSV file (required)", .range = "csv", .meta = "X.csv", .def = ""},
+        NB_FLAG_JSON(&json),
+    };
+    nb_cli c = {.cmd = cmd, .args = "DATA ", .about = FEATURES_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
+    const char *pos[1];
+    int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
+    if (rc != NB_CLI_OK) return rc;
+    if (!out) return nb_cli_usage_error(&c, "--out X.csv is required");
+    unsigned keep = !strcmp(split, "held-out") ? KEEP_VALID | KEEP_TEST : !strcmp(split, "valid") ? KEEP_VALID
+                    : !strcmp(split, "test") ? KEEP_TEST : !strcmp(split, "train") ? KEEP_TRAIN : KEEP_ALL;
+    nb_speech_set s, ref;
+    memset(&ref, 0, sizeof ref);
+    if (nb_speech_open(pos[0], &s)) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    int *label = malloc(sizeof(int) * (size_t)(s.nspeakers + 1));
+    for (int k = 0; k < s.nspeakers; k++) label[k] = k;
+    int nlabels = s.nspeakers, n = 0;
+    float *rows = NULL;
+    int *order = NULL, *rowlab = NULL;
+    char *text = NULL;
+    rc = 1;
+    if (of) {
+        if (nb_speech_open(of, &ref)) goto fail_msg;
+        for (int k = 0; k < s.nspeakers; k++) {
+            label[k] = -1;
+            for (int j = 0; j < ref.nspeakers; j++)
+                if (!strcmp(s.speakers[k], ref.speakers[j])) label[k] = j;
+            if (label[k] < 0) {
+                nb_error("%s: speaker '%s' is not one of the %d speakers of %s", pos[0], s.speakers[k], ref.nspeakers, of);
+                goto fail_msg;
+            }
+        }
+        nlabels = ref.nspeakers;
+    }
+    rows = malloc(sizeof(float) * 2 * NMELS * (size_t)(s.n + 1));
+    rowlab = malloc(sizeof(int) * (size_t)(s.n + 1));
+    for (int i = 0; i < s.n; i++) {
+        if (!(keep & (1u << s.clips[i].split))) continue;
+        nb_tensor *lm = file_logmel(s.clips[i].path);
+        if (!lm) goto fail_msg;
+        int64_t F = lm->shape[0];
+        float *r = rows + (size_t)n * 2 * NMELS;
+        for (int b = 0; b < NMELS; b++) {
+            double m = 0, v = 0;
+            for (int64_t t = 0; t < F; t++) m += lm->data[t * NMELS + b];
+            m /= (double)F;
+            for (int64_t t = 0; t < F; t++) {
+                double d = lm->data[t * NMELS + b] - m;
+                v += d * d;
+            }
+            r[b] = (float)m, r[NMELS + b] = (float)sqrt(v / (double)F);
+        }
+        nb_tensor_free(lm);
+        rowlab[n++] = label[s.clips[i].speaker];
+    }
+    if (n == 0) {
+        nb_error("%s holds no clip of the %s split", pos[0], split);
+        goto fail_msg;
+    }
+    /* a random order (Fisher-Yates) */
+    order = malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) order[i] = i;
+    nb_rng r;
+    nb_rng_seed(&r, (uint64_t)seed, 5);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)nb_rng_below(&r, (uint32_t)i + 1), x = order[i];
+        order[i] = order[j], order[j] = x;
+    }
+    size_t cap = (size_t)(n + 1) * (2 * NMELS * 16 + 16) + 4096, len = 0;
+    text = malloc(cap);
+    for (int b = 0; b < 2 * NMELS; b++)
+        len += (size_t)snprintf(text + len, cap - len, "%s%d,", b < NMELS ? "mean" : "sd", b % NMELS);
+    len += (size_t)snprintf(text + len, cap - len, "speaker\n");
+    for (int i = 0; i < n; i++) {
+        const float *row = rows + (size_t)order[i] * 2 * NMELS;
+        for (int b = 0; b < 2 * NMELS; b++) len += (size_t)snprintf(text + len, cap - len, "%.6g,", row[b]);
+        len += (size_t)snprintf(text + len, cap - len, "%d\n", rowlab[order[i]]);
+    }
+    if (nb_write_file_atomic(out, text, len)) goto fail_msg;
+    int *per = calloc((size_t)nlabels, sizeof(int));
+    for (int i = 0; i < n; i++) per[rowlab[i]]++;
+    fprintf(stderr, "%d clips (%s split) of %d speaker(s) -> %d features + label; wrote %s\n", n, split, s.nspeakers,
+            2 * NMELS, out);
+    if (json) {
+        printf("{\"clips\": %d, \"features\": %d, \"labels\": %d, \"clips_per_label\": [", n, 2 * NMELS, nlabels);
+        for (int k = 0; k < nlabels; k++) printf(k ? ", %d" : "%d", per[k]);
+        printf("]}\n");
+    }
+    free(per);
+    rc = 0;
+    goto done;
+fail_msg:
+    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+done:
+    free(text);
+    free(order);
+    free(rows);
+    free(rowlab);
+    free(label);
+    nb_speech_free(&s);
+    nb_speech_free(&ref);
+    return rc;
+}
+
 static int cmd_wavenet(int argc, char **argv) {
     static const nb_verb verbs[] = {
         {"train", cmd_train, "train a WaveNet on a speech folder"},
@@ -768,8 +1022,10 @@ static int cmd_wavenet(int argc, char **argv) {
         {"eval", cmd_eval, "bits per sample of a model on held-out clips"},
         {"spectrogram", cmd_spectrogram, "a log-mel spectrogram of a recording as a picture"},
         {"synth", cmd_synth, "write a small synthetic speech folder (harmonic tones, one folder per speaker)"},
+        {"distance", cmd_distance, "the log-mel distance between two recordings"},
+        {"features", cmd_features, "per-clip speaker features (log-mel statistics) as CSV for nabla train/eval"},
     };
     return nb_cli_verbs("wavenet", verbs, (int)(sizeof verbs / sizeof verbs[0]), argc, argv);
 }
 
-NB_COMMAND("wavenet", cmd_wavenet, "WaveNet on raw audio: train, generate, eval, spectrogram, synth")
+NB_COMMAND("wavenet", cmd_wavenet, "WaveNet on raw audio: train, generate, eval, spectrogram, synth, distance, features")

@@ -1379,6 +1379,119 @@ cli_wavenet_mel_conditioning() {
     "$NABLA" wavenet eval "$WORK/c.st" "$WORK/wn" >/dev/null 2>&1 || fail "eval of a conditioned model failed"
 }
 
+# --- wavenet quality measures (issue 16): eval splits and histogram entropy, distance, features ---------
+
+# wav_write OUT.wav KIND N: N samples at 16 kHz, 16-bit: "alt" (+0.5, -0.5, ...) or "zero".
+wav_write() {
+    /usr/bin/python3 - "$@" <<'PY'
+import struct, sys, wave
+path, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+v = [(16384 if i % 2 == 0 else -16384) if kind == "alt" else 0 for i in range(n)]
+with wave.open(path, "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+    w.writeframes(struct.pack("<%dh" % n, *v))
+PY
+}
+
+# Known points: the mu-law histogram of a clip alternating between two levels has 1 bit of entropy,
+# silence 0; --split picks the manifest's clips; the usage line reads "MODEL DATA [options]".
+cli_wavenet_eval_split_entropy() {
+    wavenet_data || { fail "synth failed"; return; }
+    mkdir -p "$WORK/alt/a" "$WORK/sil/a"
+    wav_write "$WORK/alt/a/tone.wav" alt 8000 && wav_write "$WORK/sil/a/tone.wav" zero 8000 || { fail "wav_write"; return; }
+    "$NABLA" wavenet train "$WORK/alt" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 \
+        --out "$WORK/e.st" >/dev/null 2>&1 || { fail "tiny train failed"; return; }
+    "$NABLA" wavenet eval "$WORK/e.st" "$WORK/alt" --split all --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "eval: $(cat "$WORK/err")"; return; }
+    within "$(json_field histogram_entropy_bits "$WORK/out")" 1 1e-5 || fail "two levels: $(cat "$WORK/out")"
+    [[ $(json_field samples "$WORK/out") == 7999 ]] || fail "scored $(json_field samples "$WORK/out") samples, not 7999"
+    grep -q '"split": "all"' "$WORK/out" || fail "JSON lacks the split"
+    "$NABLA" wavenet eval "$WORK/e.st" "$WORK/sil" --split all --json >"$WORK/out" 2>/dev/null || fail "eval of silence"
+    within "$(json_field histogram_entropy_bits "$WORK/out")" 0 1e-9 || fail "silence: $(cat "$WORK/out")"
+    # a manifest with known splits: per speaker clip0 train, clip1 valid, clip2 test
+    mkdir -p "$WORK/wnm" && cp -r "$WORK/wn/spk0" "$WORK/wn/spk1" "$WORK/wnm/"
+    { echo "file,speaker,text,split"
+      for s in 0 1; do echo "spk$s/clip0.wav,spk$s,,train"; echo "spk$s/clip1.wav,spk$s,,valid"; echo "spk$s/clip2.wav,spk$s,,test"; done
+    } >"$WORK/wnm/manifest.csv"
+    "$NABLA" wavenet train "$WORK/wnm" --speakers --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 \
+        --out "$WORK/m.st" >/dev/null 2>&1 || { fail "train on the manifest failed"; return; }
+    local split want
+    for split in test:2 valid:2 held-out:4 train:2 all:6; do
+        want=${split#*:} split=${split%%:*}
+        "$NABLA" wavenet eval "$WORK/m.st" "$WORK/wnm" --split "$split" --json >"$WORK/out" 2>"$WORK/err" ||
+            { fail "eval --split $split: $(cat "$WORK/err")"; continue; }
+        [[ $(json_field clips "$WORK/out") == "$want" ]] || fail "--split $split scored $(json_field clips "$WORK/out") clips"
+        awk -v h="$(json_field histogram_entropy_bits "$WORK/out")" -v b="$(json_field bits_per_sample "$WORK/out")" \
+            'BEGIN { exit !(h > 3 && h <= 8 && b > 0) }' || fail "--split $split: $(cat "$WORK/out")"
+    done
+    # spread: a cap below the clips' samples scores that many, from every clip
+    "$NABLA" wavenet eval "$WORK/m.st" "$WORK/wnm" --split all --max-samples 600 --json >"$WORK/out" 2>/dev/null
+    awk -v n="$(json_field samples "$WORK/out")" 'BEGIN { exit !(n > 580 && n <= 600) }' || fail "capped: $(cat "$WORK/out")"
+    rm "$WORK/wnm/spk1/clip1.wav"
+    expect_fail "$NABLA" wavenet eval "$WORK/m.st" "$WORK/wnm" --split valid && expect_err "clip1.wav"
+    sed -i '/valid/d' "$WORK/wnm/manifest.csv"
+    expect_fail "$NABLA" wavenet eval "$WORK/m.st" "$WORK/wnm" --split valid && expect_err "no clip of the valid split"
+    expect_fail "$NABLA" wavenet eval "$WORK/m.st" "$WORK/wnm" --split dev && expect_err "dev"
+    "$NABLA" wavenet eval --help 2>&1 | grep -q "usage: nabla wavenet eval MODEL DATA \[options\]" || fail "eval usage line"
+    "$NABLA" wavenet train --help 2>&1 | grep -q "usage: nabla wavenet train DATA \[options\]" || fail "train usage line"
+}
+
+cli_wavenet_distance() {
+    mkdir -p "$WORK/d"
+    wav_write "$WORK/d/alt.wav" alt 8000 && wav_write "$WORK/d/z1.wav" zero 8000 && wav_write "$WORK/d/z2.wav" zero 16000 ||
+        { fail "wav_write"; return; }
+    "$NABLA" wavenet distance "$WORK/d/alt.wav" "$WORK/d/alt.wav" --json >"$WORK/out" 2>/dev/null || fail "distance"
+    [[ $(json_field logmel_distance "$WORK/out") == 0.000000 ]] || fail "a clip to itself: $(cat "$WORK/out")"
+    # cut to the shorter: silence of 0.5 s against silence of 1 s is 0 over the 32 frames of the shorter
+    "$NABLA" wavenet distance "$WORK/d/z1.wav" "$WORK/d/z2.wav" --json >"$WORK/out" 2>/dev/null || fail "distance z"
+    [[ $(json_field logmel_distance "$WORK/out") == 0.000000 && $(json_field frames "$WORK/out") == 32 &&
+       $(json_field other_frames "$WORK/out") == 63 ]] || fail "silences: $(cat "$WORK/out")"
+    local ab ba db
+    "$NABLA" wavenet distance "$WORK/d/alt.wav" "$WORK/d/z1.wav" --json >"$WORK/out" 2>/dev/null
+    ab=$(json_field logmel_distance "$WORK/out") db=$(json_field logmel_distance_db "$WORK/out")
+    ba=$("$NABLA" wavenet distance "$WORK/d/z1.wav" "$WORK/d/alt.wav" --json 2>/dev/null | json_field logmel_distance /dev/stdin)
+    awk -v a="$ab" 'BEGIN { exit !(a > 0.1) }' || fail "a tone vs silence: $ab"
+    [[ $ab == "$ba" ]] || fail "not symmetric: $ab vs $ba"
+    within "$db" "$(awk -v a="$ab" 'BEGIN { print a * 20 / log(10) }')" 1e-4 || fail "dB $db for $ab"
+    expect_fail "$NABLA" wavenet distance "$WORK/d/alt.wav" "$WORK/d/none.wav" && expect_err "none.wav"
+    : >"$WORK/d/empty.wav"
+    expect_fail "$NABLA" wavenet distance "$WORK/d/empty.wav" "$WORK/d/alt.wav" && expect_err "empty.wav"
+    "$NABLA" wavenet distance "$WORK/d/alt.wav" >/dev/null 2>&1
+    (($? == 2)) || fail "one recording should be a usage error"
+    "$NABLA" wavenet distance --help 2>&1 | grep -q "absolute difference of their 80-band log-mel" || fail "--help does not say what it measures"
+}
+
+cli_wavenet_features_classifier() {
+    "$NABLA" wavenet synth "$WORK/f" --speakers 2 --clips 10 --seconds 0.25 >/dev/null 2>&1 || { fail "synth"; return; }
+    "$NABLA" wavenet features "$WORK/f" --out "$WORK/f.csv" --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "features: $(cat "$WORK/err")"; return; }
+    grep -q '"clips_per_label": \[10, 10\]' "$WORK/out" || fail "labels: $(cat "$WORK/out")"
+    [[ $(wc -l <"$WORK/f.csv") == 21 ]] || fail "$(wc -l <"$WORK/f.csv") lines, expected a header and 20 rows"
+    head -1 "$WORK/f.csv" | grep -q '^mean0,mean1,.*,mean79,sd0,.*,sd79,speaker$' || fail "header: $(head -c 80 "$WORK/f.csv")"
+    awk -F, 'NF != 161 { bad = 1 } END { exit bad }' "$WORK/f.csv" || fail "rows without 161 columns"
+    # the rows are shuffled: both speakers among the last 10% that nabla train holds out is likely, not the order
+    [[ $(tail -n +2 "$WORK/f.csv" | cut -d, -f161 | tr -d '\n') != 00000000001111111111 ]] || fail "rows not shuffled"
+    # a silent clip: every band at ln(1e-5), no spread
+    mkdir -p "$WORK/z/spk1"
+    wav_write "$WORK/z/spk1/s.wav" zero 4000 || { fail "wav_write"; return; }
+    "$NABLA" wavenet features "$WORK/z" --speakers-of "$WORK/f" --out "$WORK/z.csv" >/dev/null 2>&1 || fail "features z"
+    tail -1 "$WORK/z.csv" | awk -F, '{ for (i = 1; i <= 80; i++) if ($i + 11.512925 > 1e-4 || $i + 11.512925 < -1e-4) bad = 1
+        for (i = 81; i <= 160; i++) if ($i != 0) bad = 1; if ($161 != 1) bad = 1 } END { exit bad }' ||
+        fail "silent clip of spk1: $(tail -1 "$WORK/z.csv" | cut -c1-60) ... $(tail -1 "$WORK/z.csv" | cut -d, -f158-)"
+    mkdir -p "$WORK/z/nobody" && cp "$WORK/z/spk1/s.wav" "$WORK/z/nobody/"
+    expect_fail "$NABLA" wavenet features "$WORK/z" --speakers-of "$WORK/f" --out "$WORK/z.csv" && expect_err "'nobody'"
+    expect_fail "$NABLA" wavenet features "$WORK/f" --out "$WORK/f.txt" && expect_err "f.txt"
+    expect_fail "$NABLA" wavenet features "$WORK/none" --out "$WORK/x.csv" && expect_err "none"
+    # the classifier: examples/speaker.cfg trained by nabla train, scored on every row by nabla eval --all
+    "$NABLA" train "$ROOT/examples/speaker.cfg" --data "$WORK/f.csv" --optim adam --epochs 100 --batch 4 \
+        --out "$WORK/spk.st" >/dev/null 2>"$WORK/err" || { fail "train: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" eval "$WORK/spk.st" --data "$WORK/f.csv" --all --json >"$WORK/out" 2>/dev/null || fail "eval --all"
+    [[ $(json_field examples "$WORK/out") == 20 ]] || fail "eval --all scored $(json_field examples "$WORK/out") rows"
+    awk -v a="$(json_field test_accuracy "$WORK/out")" 'BEGIN { exit !(a >= 0.9) }' || fail "speakers of tones: $(cat "$WORK/out")"
+    "$NABLA" eval "$WORK/spk.st" --data "$WORK/f.csv" --json >"$WORK/out" 2>/dev/null
+    [[ $(json_field examples "$WORK/out") == 2 ]] || fail "eval without --all scored $(json_field examples "$WORK/out") rows"
+}
+
 # --- nabla filter / convolve (issue 17: the convolution chapter's kernels) ------
 
 # within A B [TOL]: |A - B| <= TOL (default 1e-6).
