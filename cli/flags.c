@@ -378,7 +378,9 @@ static void print_wrapped(FILE *out, const char *text, int col, int width) {
 }
 
 void nb_cli_usage(const nb_cli *c, FILE *out) {
-    fprintf(out, "usage: nabla %s %s[options]\n", c->cmd, c->args ? c->args : "");
+    /* args with or without a trailing space read the same */
+    fprintf(out, "usage: nabla %s %.*s%s[options]\n", c->cmd, args_len(c), c->args ? c->args : "",
+            args_len(c) ? " " : "");
     if (c->about) fprintf(out, "\n%s\n", c->about);
     fprintf(out, "\noptions:\n");
     for (int k = 0; k < c->nflags; k++) {

@@ -880,7 +880,7 @@ cli_dqn_errors() {
 
 # -h, --help and `nabla help CMD [VERB]` print the help on stdout and exit 0; every --threads shows its default.
 cli_help_charrnn_hessian_stats_linalg_convert() {
-    local cmds=("charrnn train" "charrnn sample" "charrnn eval" hessian stats convert)
+    local cmds=("charrnn train" "charrnn sample" "charrnn eval" hessian stats convert "chat train" "chat eval" "chat corpus")
     local v
     for v in eig svd pinv rank det cond norms definite solve lstsq; do cmds+=("linalg $v"); done
     local c
@@ -888,6 +888,7 @@ cli_help_charrnn_hessian_stats_linalg_convert() {
         "$NABLA" $c -h >"$WORK/h1" 2>"$WORK/err" || fail "nabla $c -h exited $?"
         "$NABLA" help $c >"$WORK/h2" 2>"$WORK/err" || fail "nabla help $c exited $?"
         head -1 "$WORK/h1" | grep -q "^usage: nabla $c " || fail "nabla $c -h: $(head -1 "$WORK/h1")"
+        head -1 "$WORK/h1" | grep -q "[^ ]\[options\]" && fail "nabla $c -h: no space before [options]"
         cmp -s "$WORK/h1" "$WORK/h2" || fail "nabla help $c differs from nabla $c -h"
         if grep -q -- "--threads" "$WORK/h1"; then
             tr -s ' \n' ' ' <"$WORK/h1" | grep -q -- "--threads N threads; 0: NABLA_THREADS if set, else [^;]*;.*(default" ||
