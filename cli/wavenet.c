@@ -157,6 +157,19 @@ static double bits_per_sample(nb_wavenet *m, const clip *clips, int n, int64_t c
     return done ? nats / (double)done / log(2.0) : NAN;
 }
 
+/* Training's validation figure: --val-samples spread over up to VAL_CLIPS
+ * held-out clips evenly apart in the list (so over the speakers, which the
+ * list groups), a window at the middle of each, rather than the first clips'
+ * samples, which are all one speaker's. Each window also reads a receptive
+ * field of context: 8 windows of 8000 cost about 25% more than one run. */
+#define VAL_CLIPS 8
+static double validation_bits(nb_wavenet *m, const clip *val, int nval, int64_t samples) {
+    clip sel[VAL_CLIPS];
+    int n = nval < VAL_CLIPS ? nval : VAL_CLIPS;
+    for (int i = 0; i < n; i++) sel[i] = val[(int64_t)i * nval / n];
+    return bits_per_sample(m, sel, n, 16000, samples, true, NULL, NULL);
+}
+
 /* --- train ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -261,7 +274,7 @@ static int run_train(trainer *t) {
         bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
         if (eval_now && evaluated != t->step) {
             evaluated = t->step;
-            val = bits_per_sample(t->m, t->data->val, t->data->nval, 16000, t->val_samples, false, NULL, NULL);
+            val = validation_bits(t->m, t->data->val, t->data->nval, t->val_samples);
             if (loss_n) train_bits = loss_sum / (double)loss_n / log(2.0);
             double secs = t->seconds + train_secs;
             if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
@@ -358,7 +371,7 @@ static int cmd_train(int argc, char **argv) {
         {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps", .range = "(0, inf)",
          .def = "none: --steps decides"},
         {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},
-        {"--val-samples", NB_FLAG_INT, &val_samples, "held-out samples scored per validation", .range = "[1, inf)"},
+        {"--val-samples", NB_FLAG_INT, &val_samples, "held-out samples scored per validation (windows at the middle of up to 8 clips spread over the list)", .range = "[1, inf)"},
         NB_FLAG_SEED(&seed, "the initialization and the segments"),
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
