@@ -213,25 +213,12 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
     if (t->max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->max_steps);
 #undef PUT
-    char **owned;
-    nb_tensor **st;
-    int ns = nb_cli_optim_names(t->opt, &owned, &st);
-    /* the optimizer's state, then this command's own tensors (two at most) */
-    const char **names = malloc(sizeof(char *) * (size_t)(ns + 2));
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 2));
-    if (!names || !ts) nb_fatal("checkpoint", "out of memory");
-    for (int i = 0; i < ns; i++) names[i] = owned[i], ts[i] = st[i];
-    int ne = ns;
-    names[ne] = "state.h";
-    ts[ne++] = t->h;
-    if (t->c) {
-        names[ne] = "state.c";
-        ts[ne++] = t->c;
-    }
-    int rc = nb_charrnn_save(t->m, t->out, keys, vals, n, names, ts, ne);
-    nb_cli_optim_names_free(owned, ns);
-    free(names);
-    free(ts);
+    nb_cli_extras x;
+    nb_cli_extras_init(&x, t->opt, 2);
+    nb_cli_extras_add(&x, "state.h", t->h);
+    if (t->c) nb_cli_extras_add(&x, "state.c", t->c);
+    int rc = nb_charrnn_save(t->m, t->out, keys, vals, n, x.names, x.ts, x.n);
+    nb_cli_extras_free(&x);
     return rc;
 }
 

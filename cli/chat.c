@@ -186,15 +186,8 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     PUT("nabla.chat.negatives", "%" PRId64, t->negatives);
 #undef PUT
     if (bank) keys[n] = "nabla.chat.bank", vals[n++] = bank;
-    char **owned;
-    nb_tensor **st;
-    int ns = nb_cli_optim_names(t->opt, &owned, &st);
-    /* the optimizer's state, then this command's own tensors (two at most) */
-    const char **names = malloc(sizeof(char *) * (size_t)(ns + 2));
-    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)(ns + 2));
-    if (!names || !ts) nb_fatal("checkpoint", "out of memory");
-    for (int i = 0; i < ns; i++) names[i] = owned[i], ts[i] = st[i];
-    int ne = ns;
+    nb_cli_extras x;
+    nb_cli_extras_init(&x, t->opt, 2);
     float *r = NULL;
     nb_tensor *rt = NULL;
     char *copy = NULL;
@@ -204,10 +197,13 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
         char **lines = copy ? split_lines(copy, &nl) : NULL;
         r = lines ? embed_texts(t->m, lines, nl, t->max_response) : NULL;
         free(lines);
-        if (!r) return nb_error("%s: out of memory", t->out);
+        if (!r) {
+            nb_cli_extras_free(&x);
+            free(copy);
+            return nb_error("%s: out of memory", t->out);
+        }
         rt = nb_tensor_from(2, (int64_t[]){nl, t->m->hidden}, r);
-        names[ne] = "bank.r";
-        ts[ne++] = rt;
+        nb_cli_extras_add(&x, "bank.r", rt);
     }
     /* The final model stores the document frequencies of the training file's
      * contexts and responses over its vocabulary: the idf of the combined
@@ -219,14 +215,13 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
         int64_t ndoc = 0;
         dft = nb_tensor_new(1, (int64_t[]){nv});
         nb_chat_doc_freq(t->m->vocab, t->train, dft->data, &ndoc);
-        names[ne] = "tfidf.df";
-        ts[ne++] = dft;
+        nb_cli_extras_add(&x, "tfidf.df", dft);
         snprintf(ndoc_s, sizeof ndoc_s, "%" PRId64, ndoc);
         keys[n] = "nabla.chat.tfidf_docs", vals[n++] = ndoc_s;
     }
-    int rc = nb_dualenc_save(t->m, t->out, keys, vals, n, names, ts, ne);
-    nb_cli_optim_names_free(owned, ns);
-    free(names), free(ts), free(r), free(copy);
+    int rc = nb_dualenc_save(t->m, t->out, keys, vals, n, x.names, x.ts, x.n);
+    nb_cli_extras_free(&x);
+    free(r), free(copy);
     nb_tensor_free(rt);
     nb_tensor_free(dft);
     return rc;

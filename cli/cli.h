@@ -129,14 +129,21 @@ void nb_cli_log_put(nb_cli_log *l, const char *row);
 int nb_cli_log_write(const nb_cli_log *l);
 void nb_cli_log_free(nb_cli_log *l);
 
-/* The optimizer's state in a checkpoint: nb_optim_state's tensors named
- * "optim.<name>". nb_cli_optim_names returns their count and fills names
- * (malloc'd; nb_cli_optim_names_free) and ts (owned by opt).
- * nb_cli_optim_restore copies them back from st: 0, or -1 with nb_errmsg()
- * naming path and the tensor (hint, may be NULL, follows "is missing"). The
- * step count is the caller's. */
-int nb_cli_optim_names(nb_optim *opt, char ***names, nb_tensor ***ts);
-void nb_cli_optim_names_free(char **names, int n);
+/* The extra tensors of a training command's checkpoint: the optimizer's
+ * state (nb_optim_state's tensors named "optim.<name>", owned by the
+ * optimizer), then the command's own, added by name (owned by the caller).
+ * names/ts/n go to the model writers' extra_names/extra/nextra.
+ * nb_cli_optim_restore copies the optimizer's back from st: 0, or -1 with
+ * nb_errmsg() naming path and the tensor (hint, may be NULL, follows "is
+ * missing"). The step count is the caller's. */
+typedef struct nb_cli_extras {
+    const char **names;
+    nb_tensor **ts;
+    int n, cap, nopt;
+} nb_cli_extras;
+void nb_cli_extras_init(nb_cli_extras *x, nb_optim *opt, int room); /* room: how many add may add */
+void nb_cli_extras_add(nb_cli_extras *x, const char *name, nb_tensor *t);
+void nb_cli_extras_free(nb_cli_extras *x);
 int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint);
 
 /* A number of a small text table (kernel files, distributions): what strtod

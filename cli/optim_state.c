@@ -1,26 +1,40 @@
-/* optim_state.c — the optimizer's state in a training command's checkpoint:
- * each tensor of nb_optim_state stored as "optim.<name>", and copied back on
- * --resume. One naming and one check for train, charrnn, chat and wavenet. */
+/* optim_state.c — the extra tensors of a training command's checkpoint: the
+ * optimizer's state, each tensor of nb_optim_state stored as "optim.<name>"
+ * and copied back on --resume, then the command's own (charrnn's carried
+ * state, chat's response bank). One naming and one check for train,
+ * charrnn, chat and wavenet. */
 #include "cli.h"
 #include <stdlib.h>
 #include <string.h>
 
-int nb_cli_optim_names(nb_optim *opt, char ***names, nb_tensor ***ts) {
+void nb_cli_extras_init(nb_cli_extras *x, nb_optim *opt, int room) {
     const char **sn;
-    int ns = nb_optim_state(opt, &sn, ts);
-    *names = malloc(sizeof(char *) * (size_t)(ns ? ns : 1));
-    if (!*names) nb_fatal("optim_state", "out of memory");
+    nb_tensor **st;
+    int ns = nb_optim_state(opt, &sn, &st);
+    x->cap = ns + room;
+    x->names = malloc(sizeof(char *) * (size_t)(x->cap ? x->cap : 1));
+    x->ts = malloc(sizeof(nb_tensor *) * (size_t)(x->cap ? x->cap : 1));
+    if (!x->names || !x->ts) nb_fatal("checkpoint", "out of memory");
     for (int i = 0; i < ns; i++) {
         size_t len = strlen(sn[i]) + sizeof "optim.";
-        if (!((*names)[i] = malloc(len))) nb_fatal("optim_state", "out of memory");
-        snprintf((*names)[i], len, "optim.%s", sn[i]);
+        char *name = malloc(len);
+        if (!name) nb_fatal("checkpoint", "out of memory");
+        snprintf(name, len, "optim.%s", sn[i]);
+        x->names[i] = name, x->ts[i] = st[i];
     }
-    return ns;
+    x->n = x->nopt = ns;
 }
 
-void nb_cli_optim_names_free(char **names, int n) {
-    for (int i = 0; i < n; i++) free(names[i]);
-    free(names);
+void nb_cli_extras_add(nb_cli_extras *x, const char *name, nb_tensor *t) {
+    if (x->n >= x->cap) nb_fatal("checkpoint", "more extra tensors than the room asked for (%d)", x->cap - x->nopt);
+    x->names[x->n] = name, x->ts[x->n++] = t;
+}
+
+void nb_cli_extras_free(nb_cli_extras *x) {
+    for (int i = 0; i < x->nopt; i++) free((char *)x->names[i]);
+    free(x->names);
+    free(x->ts);
+    memset(x, 0, sizeof *x);
 }
 
 int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint) {

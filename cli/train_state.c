@@ -193,11 +193,10 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     vals[n++] = s->data;
     keys[n] = "nabla.schedule";
     vals[n++] = s->schedule;
-    char **names;
-    nb_tensor **st;
-    int ns = nb_cli_optim_names(opt, &names, &st);
-    int rc = nb_net_save(net, path, keys, vals, n, (const char *const *)names, st, ns);
-    nb_cli_optim_names_free(names, ns);
+    nb_cli_extras x;
+    nb_cli_extras_init(&x, opt, 0);
+    int rc = nb_net_save(net, path, keys, vals, n, x.names, x.ts, x.n);
+    nb_cli_extras_free(&x);
     return rc;
 }
 

@@ -209,11 +209,10 @@ static int save(const trainer *t, double seconds) {
         snprintf(names_buf + l, sizeof names_buf - l, "%s%s", i ? "," : "", t->data->speakers[i]);
     }
     keys[n] = "nabla.wavenet.speaker_names", vals[n++] = names_buf;
-    char **names;
-    nb_tensor **st;
-    int ns = nb_cli_optim_names(t->opt, &names, &st);
-    int rc = nb_wavenet_save(t->m, t->out, keys, vals, n, (const char *const *)names, st, ns);
-    nb_cli_optim_names_free(names, ns);
+    nb_cli_extras x;
+    nb_cli_extras_init(&x, t->opt, 0);
+    int rc = nb_wavenet_save(t->m, t->out, keys, vals, n, x.names, x.ts, x.n);
+    nb_cli_extras_free(&x);
     return rc;
 }
 
