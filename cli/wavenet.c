@@ -72,6 +72,15 @@ static nb_tensor *clip_features(const char *kind, const nb_audio *a, const nb_sp
 #define KEEP_TEST 4u
 #define KEEP_ALL 7u
 
+/* The clips a --split choice names (eval and features). */
+static unsigned split_mask(const char *split) {
+    return !strcmp(split, "held-out") ? KEEP_VALID | KEEP_TEST
+           : !strcmp(split, "valid")  ? KEEP_VALID
+           : !strcmp(split, "test")   ? KEEP_TEST
+           : !strcmp(split, "train")  ? KEEP_TRAIN
+                                      : KEEP_ALL;
+}
+
 /* Reads the clips of DATA whose split is in `keep` at 16 kHz as μ-law levels
  * (training clips in c->train, held-out ones, split != 0, in c->val). With
  * KEEP_TRAIN, having no training clip is an error, and having no held-out
@@ -695,8 +704,7 @@ static int cmd_eval(int argc, char **argv) {
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 0);
-    unsigned keep = !strcmp(split, "held-out") ? KEEP_VALID | KEEP_TEST : !strcmp(split, "valid") ? KEEP_VALID
-                    : !strcmp(split, "test") ? KEEP_TEST : !strcmp(split, "train") ? KEEP_TRAIN : KEEP_ALL;
+    unsigned keep = split_mask(split);
     nb_safetensors *st = NULL;
     nb_wavenet *m = nb_wavenet_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -932,8 +940,7 @@ static int cmd_features(int argc, char **argv) {
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
     if (!out) return nb_cli_usage_error(&c, "--out X.csv is required");
-    unsigned keep = !strcmp(split, "held-out") ? KEEP_VALID | KEEP_TEST : !strcmp(split, "valid") ? KEEP_VALID
-                    : !strcmp(split, "test") ? KEEP_TEST : !strcmp(split, "train") ? KEEP_TRAIN : KEEP_ALL;
+    unsigned keep = split_mask(split);
     nb_speech_set s, ref;
     memset(&ref, 0, sizeof ref);
     if (nb_speech_open(pos[0], &s)) return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -941,7 +948,8 @@ static int cmd_features(int argc, char **argv) {
     for (int k = 0; k < s.nspeakers; k++) label[k] = k;
     int nlabels = s.nspeakers, n = 0;
     float *rows = NULL;
-    int *order = NULL, *rowlab = NULL;
+    int64_t *order = NULL;
+    int *rowlab = NULL;
     char *text = NULL;
     rc = 1;
     if (of) {
@@ -982,15 +990,12 @@ static int cmd_features(int argc, char **argv) {
         nb_error("%s holds no clip of the %s split", pos[0], split);
         goto fail_msg;
     }
-    /* a random order (Fisher-Yates) */
-    order = malloc(sizeof(int) * (size_t)n);
+    /* a random order, so that the last rows nabla train holds out hold every speaker */
+    order = malloc(sizeof(int64_t) * (size_t)n);
     for (int i = 0; i < n; i++) order[i] = i;
     nb_rng r;
     nb_rng_seed(&r, (uint64_t)seed, 5);
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)nb_rng_below(&r, (uint32_t)i + 1), x = order[i];
-        order[i] = order[j], order[j] = x;
-    }
+    nb_rng_shuffle(&r, order, n);
     size_t cap = (size_t)(n + 1) * (2 * NMELS * 16 + 16) + 4096, len = 0;
     text = malloc(cap);
     for (int b = 0; b < 2 * NMELS; b++)
