@@ -19,13 +19,17 @@
 # Usage: bench/dqn_targets.sh [cartpole] [catch] [2048]   (default: all three)
 # Environment: SEEDS (default 1..10), BUILDS (default "native avx2 generic"),
 # JOBS (runs at once, default 1: on two cores keep 1 for honest wall times),
-# NEED (seeds that must pass, default 9 for 10 seeds: all but one in ten).
+# NEED (seeds that must pass, default 9 for 10 seeds: all but one in ten),
+# KEEP=1 (keep the runs whose evaluation is already in bench/out, so a long
+# sweep can be done in parts: BUILDS=native, then BUILDS=generic, ..., then
+# KEEP=1 with all builds only prints the table).
 # Models, logs, JSON and timings go to bench/out/.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 SEEDS=${SEEDS:-1 2 3 4 5 6 7 8 9 10}
 BUILDS=${BUILDS:-native avx2 generic}
 JOBS=${JOBS:-1}
+KEEP=${KEEP:-0}
 out=$root/bench/out
 mkdir -p "$out"
 [ -x /usr/bin/time ] || { echo "dqn_targets.sh: /usr/bin/time missing: apt-get install time" >&2; exit 1; }
@@ -57,6 +61,9 @@ field() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p" "$2" 2>/dev/null | tail -1
 run() {
     tag=$1 env=$2 nabla=$root/$(folder "$3")/nabla
     shift 3
+    if [ "$KEEP" = 1 ] && [ -s "$out/dqn_$tag.json" ] && [ -s "$out/dqn_$tag.time" ]; then
+        return 0
+    fi
     /usr/bin/time -f "%e %U %S" -o "$out/dqn_$tag.time" "$nabla" dqn train "$env" --out "$out/dqn_$tag.st" \
         --log "$out/dqn_$tag.csv" --episodes 0 --threads 1 "$@" >/dev/null 2>"$out/dqn_$tag.err" &&
         "$nabla" dqn eval "$out/dqn_$tag.st" --episodes 100 --json >"$out/dqn_$tag.json" 2>>"$out/dqn_$tag.err" ||

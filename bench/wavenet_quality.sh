@@ -15,7 +15,8 @@
 # CORPUS: a folder of scripts/speech-corpus.sh (manifest.csv with the split column). OUT_DIR (default a temporary
 # folder, removed) keeps the features, the classifier, the generated clips and the resyntheses.
 # env: NABLA, GEN_CLIPS=4 (clips per speaker from NONE), GEN_SECONDS=2, RESYNTH=2 (test clips per speaker),
-#      EVAL_SAMPLES=1000000 (samples scored per eval, spread over the clips), SEED=1, EPOCHS=100 (classifier)
+#      EVAL_SAMPLES=1000000 (samples scored per eval, spread over the clips), SEED=1, EPOCHS=100 (classifier),
+#      COND_CHANNELS (with --minutes: MEL's --cond-channels, the upsampled width entering every gate; default 80)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NABLA=${NABLA:-$ROOT/build/nabla}
@@ -46,7 +47,8 @@ if [[ $2 == --minutes ]]; then
     echo "== training both models for $3 minutes each, side by side"
     "$NABLA" wavenet train "$CORPUS" "${ARCH[@]}" --out "$NONE" --log "$OUT/wn_none.csv" >"$OUT/train_none.out" 2>&1 &
     p1=$!
-    "$NABLA" wavenet train "$CORPUS" "${ARCH[@]}" --cond mel --out "$MEL" --log "$OUT/wn_mel.csv" >"$OUT/train_mel.out" 2>&1 &
+    "$NABLA" wavenet train "$CORPUS" "${ARCH[@]}" --cond mel ${COND_CHANNELS:+--cond-channels "$COND_CHANNELS"} \
+        --out "$MEL" --log "$OUT/wn_mel.csv" >"$OUT/train_mel.out" 2>&1 &
     p2=$!
     wait "$p1" && wait "$p2" || { echo "training failed: see $OUT/train_*.out" >&2; exit 1; }
 else

@@ -33,9 +33,10 @@ MU = 255
 
 
 class WaveNet(nn.Module):
-    def __init__(self, layers, stacks, residual, skip, nspeakers=0, cond_dim=0, cond_hop=0):
+    def __init__(self, layers, stacks, residual, skip, nspeakers=0, cond_dim=0, cond_hop=0, cond_channels=0):
         super().__init__()
         R, S = residual, skip
+        C = cond_channels or cond_dim  # the upsampled width entering every gate
         self.nspeakers, self.cond_dim, self.n = nspeakers, cond_dim, layers * stacks
         self.dilations = [2 ** (k % layers) for k in range(self.n)]
         self.embed = nn.Embedding(256, R)
@@ -46,7 +47,7 @@ class WaveNet(nn.Module):
             if nspeakers:
                 b.speaker = nn.Linear(nspeakers, 2 * R, bias=False)
             if cond_dim:
-                b.cond = nn.Conv1d(cond_dim, 2 * R, 1, bias=False)
+                b.cond = nn.Conv1d(C, 2 * R, 1, bias=False)
             if k < self.n - 1:
                 b.res = nn.Conv1d(R, R, 1)
             b.skip = nn.Conv1d(R, S, 1)
@@ -54,13 +55,13 @@ class WaveNet(nn.Module):
         self.out1 = nn.Conv1d(S, S, 1)
         self.out2 = nn.Conv1d(S, 256, 1)
         if cond_dim:
-            self.upsample = nn.ConvTranspose1d(cond_dim, cond_dim, cond_hop, stride=cond_hop)
+            self.upsample = nn.ConvTranspose1d(cond_dim, C, cond_hop, stride=cond_hop)
 
     def receptive_field(self):
         return sum(self.dilations) + 1
 
     def forward(self, x, speaker=None, cond=None):
-        """x [N, L] levels -> logits [N, 256, L]; cond [N, D, L] upsampled."""
+        """x [N, L] levels -> logits [N, 256, L]; cond [N, C, L] upsampled."""
         h = self.embed(x).transpose(1, 2)
         skip = 0
         onehot = F.one_hot(speaker, self.nspeakers).float() if self.nspeakers else None

@@ -361,13 +361,16 @@ static const char *TRAIN_ABOUT =
 static int cmd_train(int argc, char **argv) {
     const char *cmd = "wavenet train", *out = NULL, *log = NULL, *resume = NULL, *cond = "none";
     long layers = 10, stacks = 2, residual = 32, skip = 32, segment = 16000, batch = 1, steps = 2000, seed = 1,
-         threads = 0, eval_every = 200, val_samples = 64000;
+         threads = 0, eval_every = 200, val_samples = 64000, cond_channels = 0;
     double lr = 1e-3, minutes = 0;
     bool speakers = false, json = false;
     nb_flag flags[] = {
         {"--speakers", NB_FLAG_BOOL, &speakers, "condition on the speaker (eq. 34)"},
         {"--cond", NB_FLAG_CHOICE, &cond, "local conditioning (eq. 33): log-mel of the clip, its phone features, or none",
          .range = "none|mel|phones"},
+        {"--cond-channels", NB_FLAG_INT, &cond_channels,
+         "width of the upsampled features entering every gate (each gate's V * y costs 2 x residual x this per sample)",
+         .range = "[1, 4096]", .def = "the feature size (80 for mel)"},
         {"--layers", NB_FLAG_INT, &layers, "blocks per stack (dilations 1 .. 2^(layers-1))", .range = "[1, 16]"},
         {"--stacks", NB_FLAG_INT, &stacks, "stacks of dilated blocks", .range = "[1, 16]"},
         {"--residual", NB_FLAG_INT, &residual, "residual channels", .range = "[1, 1024]"},
@@ -398,6 +401,8 @@ static int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
+    if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
+        return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     nb_cli_threads(cmd, threads, 0);
     corpus data;
@@ -439,6 +444,7 @@ static int cmd_train(int argc, char **argv) {
         nb_wavenet_config cf = {.layers = (int)layers, .stacks = (int)stacks, .residual = (int)residual,
                                 .skip = (int)skip, .nspeakers = speakers ? data.nspeakers : 0};
         if (condk) cf.cond_dim = (int)data.train[0].feats->shape[1], cf.cond_hop = NB_FEATURE_HOP;
+        if (condk) cf.cond_channels = (int)cond_channels; /* 0 (not given): the feature size */
         nb_rng r;
         nb_rng_seed(&r, (uint64_t)seed, 0);
         t.m = nb_wavenet_new(&cf, &r);
@@ -460,6 +466,11 @@ static int cmd_train(int argc, char **argv) {
         if (condk && cf->cond_dim != data.train[0].feats->shape[1]) {
             nb_error("%s takes %d features per frame; --cond %s gives %lld", resume, cf->cond_dim, cond,
                      (long long)data.train[0].feats->shape[1]);
+            goto fail_msg;
+        }
+        if (GIVEN("--cond-channels") && cond_channels != cf->cond_channels) {
+            nb_error("%s has %d conditioning channels; --cond-channels %ld cannot change that", resume,
+                     cf->cond_channels, cond_channels);
             goto fail_msg;
         }
     }
@@ -489,9 +500,11 @@ static int cmd_train(int argc, char **argv) {
         int64_t rf = nb_wavenet_receptive_field(cf);
         if (data.val_is_train) nb_cli_warn(cmd, "%s holds no held-out clip: validating on the training clips", pos[0]);
         fprintf(stderr, "wavenet: %d x %d blocks, %d residual / %d skip channels, receptive field %" PRId64
-                        " samples (%.1f ms), %d speakers%s, conditioning %s; %d training clips, %d validation\n",
+                        " samples (%.1f ms), %d speakers%s, conditioning %s",
                 cf->stacks, cf->layers, cf->residual, cf->skip, rf, 1e3 * (double)rf / RATE, cf->nspeakers,
-                cf->nspeakers ? "" : " (unconditioned)", cond, data.ntrain, data.nval);
+                cf->nspeakers ? "" : " (unconditioned)", cond);
+        if (cf->cond_dim) fprintf(stderr, " (%d features upsampled to %d channels)", cf->cond_dim, cf->cond_channels);
+        fprintf(stderr, "; %d training clips, %d validation\n", data.ntrain, data.nval);
     }
     nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0, t.step);
     nb_cli_catch_interrupts();
@@ -614,7 +627,7 @@ static int cmd_generate(int argc, char **argv) {
         if (!nb_cli_flag(&c, "--seconds")->given || n > avail) n = avail;
         bool was = nb_set_grad_enabled(false);
         nb_tensor *y = nb_wavenet_cond(m, feats, 0, n);
-        u = nb_tensor_clone(nb_reshape(y, 2, (int64_t[]){cf->cond_dim, n}));
+        u = nb_tensor_clone(nb_reshape(y, 2, (int64_t[]){cf->cond_channels, n}));
         nb_set_grad_enabled(was);
         nb_arena_reset();
     } else if (condf || like) {

@@ -1874,11 +1874,12 @@ void nb_mulaw_decode_array(const int32_t *q, int64_t n, float *x);
  * eq. 33]; z = gated(a) (eq. 32); skip += 1x1(z); h += 1x1(z) (no residual
  * conv in the last block). Head: ReLU, 1x1 (S -> S), ReLU, 1x1 (S -> 256
  * logits). Local conditioning: features [frames, D], frame f covering
- * samples f hop .. f hop + hop - 1, upsampled by a ConvTranspose1d(D, D,
- * hop, stride hop). Parameter names and layouts are those of the PyTorch
- * module in bench/wavenet_torch.py (embed.weight, layers.<k>.dilated.weight
- * [2R, R, 2], layers.<k>.speaker.weight [2R, nspeakers], layers.<k>.cond.weight
- * [2R, D, 1], layers.<k>.res.*, layers.<k>.skip.*, out1.*, out2.*,
+ * samples f hop .. f hop + hop - 1, upsampled by a ConvTranspose1d(D, C,
+ * hop, stride hop) to C channels per sample that enter every gate. Parameter
+ * names and layouts are those of the PyTorch module in
+ * bench/wavenet_torch.py (embed.weight, layers.<k>.dilated.weight [2R, R, 2],
+ * layers.<k>.speaker.weight [2R, nspeakers], layers.<k>.cond.weight
+ * [2R, C, 1], layers.<k>.res.*, layers.<k>.skip.*, out1.*, out2.*,
  * upsample.*), so safetensors files move both ways. */
 #define NB_WAVENET_CLASSES 256
 typedef struct nb_wavenet_config {
@@ -1886,6 +1887,9 @@ typedef struct nb_wavenet_config {
     int residual, skip;     /* channels R, S */
     int nspeakers;          /* 0: no speaker conditioning */
     int cond_dim, cond_hop; /* feature size D (0: none) and samples per frame */
+    int cond_channels;      /* C, the upsampled width entering every gate (0: D).
+                               Each gate's V * y costs 2R C per sample, so a C
+                               below D cuts the cost of conditioning */
 } nb_wavenet_config;
 typedef struct nb_wavenet nb_wavenet;
 /* 0, or -1 with nb_errmsg() naming the setting out of range. */
@@ -1898,25 +1902,25 @@ void nb_wavenet_free(nb_wavenet *m);
 const nb_wavenet_config *nb_wavenet_get_config(const nb_wavenet *m);
 /* The parameters (decay on weights) and their names; arrays owned by m. */
 int nb_wavenet_params(nb_wavenet *m, nb_param **params, const char *const **names);
-/* feats [N, frames, D] -> the upsampled y [N, D, frames * hop] (eq. 33). */
+/* feats [N, frames, D] -> the upsampled y [N, C, frames * hop] (eq. 33). */
 nb_tensor *nb_wavenet_upsample(nb_wavenet *m, nb_tensor *feats);
 /* Standardizes the features: each of the D takes the mean and 1 / standard
  * deviation over all frames of feats[0..n) ([frames, D] each, the training
  * clips'), kept in the model file; nb_wavenet_cond applies them. Until then
  * features enter as they are. 0, or -1 with nb_errmsg(). */
 int nb_wavenet_fit_features(nb_wavenet *m, const nb_tensor *const *feats, int n);
-/* The upsampled conditioning [1, D, n] of samples first .. first + n - 1 of
+/* The upsampled conditioning [1, C, n] of samples first .. first + n - 1 of
  * a clip with features feats [frames, D] (frames past the end repeat the
  * last one): upsamples only the frames that cover the span. */
 nb_tensor *nb_wavenet_cond(nb_wavenet *m, const nb_tensor *feats, int64_t first, int64_t n);
 /* Logits [N, 256, L] for input samples x [N, L] (levels 0..255); speaker:
- * N ids (models with speakers); cond [N, D, L] (models with features): the
+ * N ids (models with speakers); cond [N, C, L] (models with features): the
  * conditioning of the sample each position predicts. */
 nb_tensor *nb_wavenet_forward(nb_wavenet *m, const int32_t *x, int64_t N, int64_t L, const int32_t *speaker,
                               nb_tensor *cond);
 /* eq. 30 teacher-forced: q [N, L + 1] levels; the mean over N L positions of
  * -ln p(q[t + 1] | q[<= t]) in nats (divide by ln 2 for bits per sample).
- * cond [N, D, L] belongs to samples 1..L of each row. */
+ * cond [N, C, L] belongs to samples 1..L of each row. */
 nb_tensor *nb_wavenet_loss(nb_wavenet *m, const int32_t *q, int64_t N, int64_t L, const int32_t *speaker,
                            nb_tensor *cond);
 
@@ -1930,7 +1934,7 @@ typedef struct nb_wavenet_gen_opts {
     int streams;            /* 0 means 1 */
     int64_t samples;        /* per stream */
     const int32_t *speakers;/* one per stream (models with speakers) */
-    const nb_tensor *cond;  /* [D, >= samples]: upsampled features, shared by the streams */
+    const nb_tensor *cond;  /* [C, >= samples]: upsampled features, shared by the streams */
     float temperature;      /* softmax(logits / T); 0: the most likely level */
     uint64_t seed;
     bool naive;

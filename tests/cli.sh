@@ -1378,6 +1378,19 @@ cli_wavenet_mel_conditioning() {
     [[ -s $WORK/r.wav ]] || fail "no resynthesis written"
     expect_fail "$NABLA" wavenet generate "$WORK/c.st" --out "$WORK/x.wav" && expect_err "--cond FILE.npy or --like WAV"
     "$NABLA" wavenet eval "$WORK/c.st" "$WORK/wn" >/dev/null 2>&1 || fail "eval of a conditioned model failed"
+    # 80 log-mel bands upsampled to 6 channels: the width is kept in the model and resume keeps it
+    "$NABLA" wavenet train "$WORK/wn" --cond mel --cond-channels 6 --layers 3 --stacks 1 --residual 8 --skip 8 \
+        --segment 512 --steps 4 --eval-every 2 --out "$WORK/c6.st" >/dev/null 2>"$WORK/err" ||
+        { fail "train --cond-channels 6: $(tail -2 "$WORK/err")"; return; }
+    grep -q "80 features upsampled to 6 channels" "$WORK/err" || fail "the width is not printed: $(cat "$WORK/err")"
+    "$NABLA" wavenet generate "$WORK/c6.st" --like "$WORK/wn/spk1/clip0.wav" --seconds 0.05 --out "$WORK/r6.wav" \
+        >/dev/null 2>"$WORK/err" || fail "generate from a 6-channel model: $(cat "$WORK/err")"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/c6.st" --cond-channels 7 --steps 6 &&
+        expect_err "6 conditioning channels"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --cond-channels 6 --steps 1 --out "$WORK/x.st" &&
+        expect_err "needs local conditioning"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --cond mel --cond-channels 0 --steps 1 --out "$WORK/x.st" &&
+        expect_err "[1, 4096]"
 }
 
 # --- wavenet quality measures (issue 16): eval splits and histogram entropy, distance, features ---------

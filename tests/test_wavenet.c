@@ -167,9 +167,10 @@ TEST(test_conv1d_causal_matches_conv1d_and_gradchecks) {
 
 /* --- the model ------------------------------------------------------------- */
 
-static nb_wavenet *tiny(int nspk, int D, uint64_t seed) {
+/* D features per frame upsampled to C channels (0: D) */
+static nb_wavenet *tiny_c(int nspk, int D, int C, uint64_t seed) {
     nb_wavenet_config c = {.layers = 3, .stacks = 2, .residual = 4, .skip = 5, .nspeakers = nspk, .cond_dim = D,
-                           .cond_hop = D ? 4 : 0};
+                           .cond_hop = D ? 4 : 0, .cond_channels = C};
     nb_rng r;
     nb_rng_seed(&r, seed, 0);
     nb_wavenet *m = nb_wavenet_new(&c, &r);
@@ -180,6 +181,7 @@ static nb_wavenet *tiny(int nspk, int D, uint64_t seed) {
         for (int64_t j = 0; j < p[i].t->size; j++) p[i].t->data[j] *= 1.5f;
     return m;
 }
+static nb_wavenet *tiny(int nspk, int D, uint64_t seed) { return tiny_c(nspk, D, 0, seed); }
 
 static void random_levels(int32_t *q, int64_t n, uint64_t seed) {
     nb_rng r;
@@ -220,14 +222,14 @@ TEST(test_wavenet_receptive_field_is_exact) {
     nb_wavenet_free(m);
 }
 
-/* The upsampled conditioning of a whole clip (for the generator): [D, n]. */
+/* The upsampled conditioning of a whole clip (for the generator): [C, n]. */
 static nb_tensor *cond_of(nb_wavenet *m, nb_tensor *feats, int64_t n) {
     nb_tensor *u = nb_wavenet_cond(m, feats, 0, n);
     return nb_reshape(u, 2, (int64_t[]){u->shape[1], n});
 }
 
 TEST(test_wavenet_cached_generation_equals_naive_recomputation) {
-    nb_wavenet *m = tiny(3, 2, 11);
+    nb_wavenet *m = tiny_c(3, 2, 5, 11); /* 2 features upsampled to 5 channels */
     int64_t n = 60;
     nb_tensor *feats = nb_test_param(NB_SHAPE(16, 2), 1.f);
     bool was = nb_set_grad_enabled(false);
@@ -327,25 +329,25 @@ static nb_tensor *f_loss(nb_tensor **in, void *vctx) {
 }
 
 TEST(test_eq_33_wavenet_local_conditioning_upsampler_alignment_and_causality) {
-    nb_wavenet *m = tiny(0, 3, 31);
-    int64_t frames = 6, hop = 4, D = 3;
+    nb_wavenet *m = tiny_c(0, 3, 2, 31); /* 3 features upsampled to 2 channels */
+    int64_t frames = 6, hop = 4, D = 3, C = 2;
     nb_tensor *feats = nb_test_param(NB_SHAPE(frames, D), 1.f);
-    /* the upsampler: [1, frames, D] -> [1, D, frames * hop]; frame f moves
+    /* the upsampler: [1, frames, D] -> [1, C, frames * hop]; frame f moves
      * samples f hop .. f hop + hop - 1 only */
     nb_tensor *h = nb_from_data(NB_SHAPE(1, frames, D), feats->data);
     nb_tensor *y = nb_wavenet_upsample(m, h);
-    CHECK(y->ndim == 3 && y->shape[0] == 1 && y->shape[1] == D && y->shape[2] == frames * hop);
+    CHECK(y->ndim == 3 && y->shape[0] == 1 && y->shape[1] == C && y->shape[2] == frames * hop);
     nb_tensor *h2 = nb_from_data(NB_SHAPE(1, frames, D), feats->data);
     h2->data[2 * D + 1] += 1.f; /* frame 2 */
     nb_tensor *y2 = nb_wavenet_upsample(m, h2);
-    for (int64_t d = 0; d < D; d++)
+    for (int64_t d = 0; d < C; d++)
         for (int64_t t = 0; t < frames * hop; t++) {
             bool inside = t >= 2 * hop && t < 3 * hop, moved = y->data[d * frames * hop + t] != y2->data[d * frames * hop + t];
             CHECK(inside || !moved);
         }
     /* nb_wavenet_cond slices the same values for any span */
     nb_tensor *span = nb_wavenet_cond(m, feats, 5, 9);
-    for (int64_t d = 0; d < D; d++)
+    for (int64_t d = 0; d < C; d++)
         for (int64_t t = 0; t < 9; t++) CHECK_NEAR(span->data[d * 9 + t], y->data[d * frames * hop + 5 + t], 1e-6);
     /* causality: the logits at t depend on the features of samples <= t
      * only (the sample being predicted included), and on inputs <= t */
@@ -356,7 +358,7 @@ TEST(test_eq_33_wavenet_local_conditioning_upsampler_alignment_and_causality) {
     nb_tensor *a = nb_wavenet_forward(m, x, 1, L, NULL, cond);
     nb_tensor *c2 = nb_tensor_clone(cond);
     int64_t tc = 9;
-    for (int64_t d = 0; d < D; d++) c2->data[d * L + tc] += 1.f;
+    for (int64_t d = 0; d < C; d++) c2->data[d * L + tc] += 1.f;
     nb_tensor *b = nb_wavenet_forward(m, x, 1, L, NULL, nb_detach(c2));
     int before = 0, at = 0;
     for (int q = 0; q < 256; q++) {
@@ -428,7 +430,7 @@ TEST(test_eq_34_wavenet_speaker_changes_outputs_through_every_gate) {
 }
 
 TEST(test_wavenet_save_load_round_trip_and_bad_files) {
-    nb_wavenet *m = tiny(2, 3, 51);
+    nb_wavenet *m = tiny_c(2, 3, 7, 51);
     char path[] = "/tmp/nabla_wavenet_XXXXXX";
     int fd = mkstemp(path);
     close(fd);
@@ -447,6 +449,27 @@ TEST(test_wavenet_save_load_round_trip_and_bad_files) {
         nb_st_free(st);
         nb_wavenet_free(m2);
     }
+    /* a file written before the upsampled width was a setting has no
+     * cond_channels key: it is read with C = D */
+    nb_wavenet *old = tiny(2, 3, 52);
+    CHECK(nb_wavenet_save(old, path, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    st = nb_st_read(path);
+    CHECK(st != NULL);
+    if (st) {
+        const char *keys[16], *vals[16], *names[256];
+        nb_tensor *ts[256];
+        int nk = 0, nt = 0;
+        for (int i = 0; i < st->n_meta && nk < 16; i++)
+            if (strcmp(st->meta_keys[i], "nabla.wavenet.cond_channels")) keys[nk] = st->meta_keys[i], vals[nk++] = st->meta_vals[i];
+        CHECK(nk == st->n_meta - 1);
+        for (int i = 0; i < st->n && nt < 256; i++) names[nt] = st->entries[i].name, ts[nt++] = st->entries[i].t;
+        CHECK(nb_st_write(path, names, ts, nt, keys, vals, nk) == 0);
+        nb_st_free(st);
+        nb_wavenet *m3 = nb_wavenet_load(path, NULL);
+        CHECK(m3 && nb_wavenet_get_config(m3)->cond_channels == 3);
+        nb_wavenet_free(m3);
+    }
+    nb_wavenet_free(old);
     /* a model of another kind, and a truncated file */
     nb_tensor *t = nb_tensor_new(NB_SHAPE(2));
     CHECK(nb_st_write(path, (const char *[]){"x"}, &t, 1, NULL, NULL, 0) == 0);

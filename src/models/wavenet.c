@@ -52,6 +52,8 @@ int nb_wavenet_check_config(const nb_wavenet_config *c) {
     if (c->cond_dim < 0 || c->cond_dim > 4096) return nb_error("wavenet: feature size must be in [0, 4096], got %d", c->cond_dim);
     if (c->cond_dim && (c->cond_hop < 1 || c->cond_hop > 65536))
         return nb_error("wavenet: samples per feature frame must be in [1, 65536], got %d", c->cond_hop);
+    if (c->cond_channels < 0 || c->cond_channels > 4096)
+        return nb_error("wavenet: conditioning channels must be in [0, 4096], got %d", c->cond_channels);
     return 0;
 }
 
@@ -78,13 +80,14 @@ nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r) {
     if (!r) r = nb_global_rng();
     nb_wavenet *m = calloc(1, sizeof *m);
     m->cfg = *c;
-    if (!m->cfg.cond_dim) m->cfg.cond_hop = 0;
+    if (!m->cfg.cond_dim) m->cfg.cond_hop = 0, m->cfg.cond_channels = 0;
+    else if (!m->cfg.cond_channels) m->cfg.cond_channels = m->cfg.cond_dim;
     m->nl = c->layers * c->stacks;
     m->layer = calloc((size_t)m->nl, sizeof(wn_layer));
     int cap = 8 * m->nl + 8;
     m->params = calloc((size_t)cap, sizeof(nb_param));
     m->names = calloc((size_t)cap, sizeof(char *));
-    int64_t R = c->residual, S = c->skip, D = c->cond_dim;
+    int64_t R = c->residual, S = c->skip, D = c->cond_dim, C = m->cfg.cond_channels;
     char nm[64];
     m->embed = add_param(m, "embed.weight", NB_SHAPE(Q, R), false);
     nb_init_normal(m->embed, 0.f, 1.f, r);
@@ -103,8 +106,8 @@ nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r) {
         }
         if (D) {
             snprintf(nm, sizeof nm, "layers.%d.cond.weight", k);
-            L->cond_w = add_param(m, nm, NB_SHAPE(2 * R, D, 1), true);
-            init_pair(L->cond_w, NULL, D, r);
+            L->cond_w = add_param(m, nm, NB_SHAPE(2 * R, C, 1), true);
+            init_pair(L->cond_w, NULL, C, r);
         }
         if (k < m->nl - 1) {
             snprintf(nm, sizeof nm, "layers.%d.res.weight", k);
@@ -126,8 +129,9 @@ nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r) {
     m->out2_b = add_param(m, "out2.bias", NB_SHAPE(Q), false);
     init_pair(m->out2_w, m->out2_b, S, r);
     if (D) {
-        m->up_w = add_param(m, "upsample.weight", NB_SHAPE(D, D, c->cond_hop), true);
-        m->up_b = add_param(m, "upsample.bias", NB_SHAPE(D), false);
+        /* stride = kernel: each output sample sees one frame, D inputs */
+        m->up_w = add_param(m, "upsample.weight", NB_SHAPE(D, C, c->cond_hop), true);
+        m->up_b = add_param(m, "upsample.bias", NB_SHAPE(C), false);
         init_pair(m->up_w, m->up_b, D, r);
         m->feat_mean = nb_tensor_new(NB_SHAPE(D)); /* zeros */
         m->feat_scale = nb_tensor_new(NB_SHAPE(D));
@@ -200,7 +204,7 @@ nb_tensor *nb_wavenet_upsample(nb_wavenet *m, nb_tensor *feats) {
         nb_fatal("wavenet_upsample", "features must be [N, frames, %d], got %s", m->cfg.cond_dim,
                  nb_shape_str(feats, s, sizeof s));
     }
-    /* eq. 33's y = f(h): [N, D, frames] -> [N, D, frames * hop] */
+    /* eq. 33's y = f(h): [N, D, frames] -> [N, C, frames * hop] */
     return nb_conv_transpose1d(nb_permute(feats, (int[]){0, 2, 1}), m->up_w, m->up_b, m->cfg.cond_hop, 0);
 }
 
@@ -227,9 +231,9 @@ nb_tensor *nb_wavenet_forward(nb_wavenet *m, const int32_t *x, int64_t N, int64_
     int64_t R = c->residual;
     if (N < 1 || L < 1) nb_fatal("wavenet_forward", "empty batch");
     if (c->nspeakers && !speaker) nb_fatal("wavenet_forward", "the model needs a speaker per stream");
-    if (c->cond_dim && (!cond || cond->ndim != 3 || cond->shape[0] != N || cond->shape[1] != c->cond_dim ||
+    if (c->cond_dim && (!cond || cond->ndim != 3 || cond->shape[0] != N || cond->shape[1] != c->cond_channels ||
                         cond->shape[2] != L))
-        nb_fatal("wavenet_forward", "the model needs conditioning [%lld, %d, %lld]", (long long)N, c->cond_dim,
+        nb_fatal("wavenet_forward", "the model needs conditioning [%lld, %d, %lld]", (long long)N, c->cond_channels,
                  (long long)L);
     nb_tensor *e = nb_embedding(m->embed, x, N * L);
     nb_tensor *h = nb_permute(nb_reshape(e, 3, (int64_t[]){N, L, R}), (int[]){0, 2, 1}); /* [N, R, L] */
@@ -282,7 +286,7 @@ nb_tensor *nb_wavenet_loss(nb_wavenet *m, const int32_t *q, int64_t N, int64_t L
 typedef struct {
     float *dil;    /* [2R in (past R, then current R)][2R out] */
     float *spk;    /* [nspeakers][2R] or NULL */
-    float *cond;   /* [D][2R] or NULL */
+    float *cond;   /* [C][2R] or NULL */
     float *res;    /* [R][R] or NULL */
     float *skip;   /* [R][S] */
     const float *dil_b, *res_b, *skip_b;
@@ -291,7 +295,7 @@ typedef struct {
 
 typedef struct {
     int nl;
-    int64_t R, S, D;
+    int64_t R, S, D; /* D: the upsampled width (the config's cond_channels) */
     pk_layer *L;
     float *out1, *out2; /* [S][S], [S][256] */
     const float *out1_b, *out2_b, *embed;
@@ -307,7 +311,7 @@ static void transpose_into(float *dst, const float *w, int64_t out, int64_t in, 
 static packed *pack(const nb_wavenet *m) {
     const nb_wavenet_config *c = &m->cfg;
     packed *p = calloc(1, sizeof *p);
-    p->nl = m->nl, p->R = c->residual, p->S = c->skip, p->D = c->cond_dim;
+    p->nl = m->nl, p->R = c->residual, p->S = c->skip, p->D = c->cond_channels;
     int64_t R = p->R, S = p->S, D = p->D, per = 4 * R * R + (int64_t)c->nspeakers * 2 * R + D * 2 * R + R * R + R * S;
     p->store = malloc(sizeof(float) * (size_t)(per * m->nl + S * S + S * Q));
     float *w = p->store;
@@ -465,8 +469,9 @@ int nb_wavenet_generate(const nb_wavenet *m, const nb_wavenet_gen_opts *o, int32
                 return nb_error("wavenet generate: speaker %d out of range: the model knows %d (0..%d)", o->speakers[s],
                                 c->nspeakers, c->nspeakers - 1);
     }
-    if (c->cond_dim && (!o->cond || o->cond->ndim != 2 || o->cond->shape[0] != c->cond_dim || o->cond->shape[1] < n))
-        return nb_error("wavenet generate: the model needs upsampled features [%d, >= %lld]", c->cond_dim, (long long)n);
+    if (c->cond_dim && (!o->cond || o->cond->ndim != 2 || o->cond->shape[0] != c->cond_channels || o->cond->shape[1] < n))
+        return nb_error("wavenet generate: the model needs upsampled features [%d, >= %lld]", c->cond_channels,
+                        (long long)n);
     packed *p = pack(m);
     const int64_t R = p->R, S = p->S, D = p->D, RF = nb_wavenet_receptive_field(c);
     nb_rng *rng = malloc(sizeof(nb_rng) * (size_t)streams);
@@ -572,13 +577,13 @@ int nb_wavenet_generate(const nb_wavenet *m, const nb_wavenet_gen_opts *o, int32
 int nb_wavenet_save(const nb_wavenet *m, const char *path, const char *const *keys, const char *const *vals, int nmeta,
                     const char *const *extra_names, nb_tensor *const *extra, int nextra) {
     const nb_wavenet_config *c = &m->cfg;
-    char v[7][24];
-    int iv[7] = {c->layers, c->stacks, c->residual, c->skip, c->nspeakers, c->cond_dim, c->cond_hop};
-    const char *kn[7] = {"nabla.wavenet.layers", "nabla.wavenet.stacks", "nabla.wavenet.residual",
+    char v[8][24];
+    int iv[8] = {c->layers, c->stacks, c->residual, c->skip, c->nspeakers, c->cond_dim, c->cond_hop, c->cond_channels};
+    const char *kn[8] = {"nabla.wavenet.layers", "nabla.wavenet.stacks", "nabla.wavenet.residual",
                          "nabla.wavenet.skip", "nabla.wavenet.speakers", "nabla.wavenet.cond_dim",
-                         "nabla.wavenet.cond_hop"};
-    const char *own_keys[8] = {"nabla.model"}, *own_vals[8] = {"wavenet"};
-    for (int i = 0; i < 7; i++) {
+                         "nabla.wavenet.cond_hop", "nabla.wavenet.cond_channels"};
+    const char *own_keys[9] = {"nabla.model"}, *own_vals[9] = {"wavenet"};
+    for (int i = 0; i < 8; i++) {
         snprintf(v[i], sizeof v[i], "%d", iv[i]);
         own_keys[1 + i] = kn[i], own_vals[1 + i] = v[i];
     }
@@ -597,7 +602,7 @@ int nb_wavenet_save(const nb_wavenet *m, const char *path, const char *const *ke
         en[ne] = "cond_norm.scale", et[ne++] = m->feat_scale;
     }
     for (int i = 0; i < nextra; i++) en[ne] = extra_names[i], et[ne++] = extra[i];
-    int rc = nb__st_write_model(path, own_keys, own_vals, 8, keys, vals, nmeta, m->params,
+    int rc = nb__st_write_model(path, own_keys, own_vals, 9, keys, vals, nmeta, m->params,
                                 (const char *const *)m->names, m->np, en, et, ne);
     free(en);
     free(et);
@@ -626,7 +631,7 @@ nb_wavenet *nb_wavenet_load(const char *path, nb_safetensors **out_st) {
                  model ? "nabla.model = '" : "no 'nabla.model'", model ? model : "", model ? "'" : "");
         goto fail;
     }
-    nb_wavenet_config c;
+    nb_wavenet_config c = {0};
     if (meta_int(st, path, "nabla.wavenet.layers", 1, 16, &c.layers) ||
         meta_int(st, path, "nabla.wavenet.stacks", 1, 16, &c.stacks) ||
         meta_int(st, path, "nabla.wavenet.residual", 1, 1024, &c.residual) ||
@@ -634,6 +639,10 @@ nb_wavenet *nb_wavenet_load(const char *path, nb_safetensors **out_st) {
         meta_int(st, path, "nabla.wavenet.speakers", 0, 4096, &c.nspeakers) ||
         meta_int(st, path, "nabla.wavenet.cond_dim", 0, 4096, &c.cond_dim) ||
         meta_int(st, path, "nabla.wavenet.cond_hop", 0, 65536, &c.cond_hop))
+        goto fail;
+    /* files written before the width could differ from D hold no key: C = D */
+    if (nb_st_meta(st, "nabla.wavenet.cond_channels") &&
+        meta_int(st, path, "nabla.wavenet.cond_channels", 0, 4096, &c.cond_channels))
         goto fail;
     /* refuse sizes the file cannot hold before allocating them */
     int64_t need = (int64_t)c.layers * c.stacks * 4 * c.residual * c.residual, have = 0;
