@@ -178,18 +178,25 @@ static const char *TRAIN_ABOUT =
     "are the defaults, flags given now override them).";
 
 typedef struct {
+    nb_cli_loop loop;        /* the step, the budget, validation and checkpoint cadence */
     const char *cmd;
     nb_charrnn *m;
     nb_optim *opt;
     nb_tensor *h, *c;        /* the state carried between batches [L, B, H] */
-    int64_t T, B, step, max_steps, eval_every;
-    double lr, clip, minutes, seconds; /* seconds: training time of earlier runs (resume) */
+    int64_t T, B;
+    double lr, clip;
     bool cosine;             /* anneal lr to 0 over the steps (or the minutes) of the run */
     uint64_t seed;
     const char *out, *log;
     bool json;
     char again[2048];        /* the command that resumes this run (after SIGINT/SIGTERM) */
     nb_cli_log csv;          /* the CSV log's rows */
+    /* a run's data and buffers: the encoded text, a batch [T, B], and under
+     * mpirun this rank's streams lo .. lo + Br, their inputs and state */
+    const int32_t *train, *val;
+    int64_t ntrain, nval, lo, Br;
+    int32_t *x, *y, *xr, *yr;
+    nb_tensor *hr, *cr;
 } trainer;
 
 static const char *LOG_HEADER = "step,train_loss_bpc,val_loss_bpc,seconds";
@@ -202,7 +209,7 @@ static int save(const trainer *t, double seconds) {
     const char *keys[12], *vals[12];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
-    PUT("nabla.step", "%" PRId64, t->step);
+    PUT("nabla.step", "%" PRId64, t->loop.step);
     PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(t->opt));
     PUT("nabla.seconds", "%.3f", seconds);
     PUT("nabla.seq", "%" PRId64, t->T);
@@ -211,7 +218,7 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.clip", "%.9g", t->clip); /* --grad-clip, under the key older checkpoints have */
     PUT("nabla.seed", "%" PRIu64, t->seed);
     PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
-    if (t->max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->max_steps);
+    if (t->loop.max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
 #undef PUT
     nb_cli_extras x;
     nb_cli_extras_init(&x, t->opt, 2);
@@ -253,9 +260,10 @@ static int restore(trainer *t, const nb_safetensors *st, const char *path) {
  * with --minutes over its milliseconds (a resumed --minutes run anneals over
  * its own minutes). A short run gains most of its last tenths of a bit in
  * the low-rate tail. */
-static float cosine_lr(const trainer *t, double t0) {
-    if (t->max_steps > 0) return nb_lr_cosine((float)t->lr, t->step, t->max_steps, 0.f);
-    return nb_lr_cosine((float)t->lr, (int64_t)((nb_cli_now() - t0) * 1e3), (int64_t)(t->minutes * 6e4), 0.f);
+static float cosine_lr(const trainer *t) {
+    const nb_cli_loop *L = &t->loop;
+    if (L->max_steps > 0) return nb_lr_cosine((float)t->lr, L->step, L->max_steps, 0.f);
+    return nb_lr_cosine((float)t->lr, (int64_t)((nb_cli_now() - L->t0) * 1e3), (int64_t)(L->minutes * 6e4), 0.f);
 }
 
 /* Under mpirun: a rank runs streams lo .. lo + n of the B (columns of x, y
@@ -288,133 +296,95 @@ static void state_gather(nb_tensor *full, nb_tensor *part, int64_t lo) {
     nb_dist_sum_floats(full->data, full->size);
 }
 
+/* The loop's callbacks: one step of truncated back-propagation through
+ * time on the next batch of every stream, the validation in bits per
+ * character, and the checkpoint (every rank's part of the state first). */
+static int take_step(void *ctx, double *loss) {
+    trainer *t = ctx;
+    int64_t T = t->T, B = t->B;
+    nb_tensor *h = t->hr, *c = t->cr;
+    if (nb_charrnn_batch(t->train, t->ntrain, T, B, t->loop.step, t->x, t->y) == 1) {
+        /* A new pass over the streams starts from a zero state. */
+        nb_fill(h, 0.f);
+        if (c) nb_fill(c, 0.f);
+    }
+    if (t->Br < B) take_streams(t->x, t->y, T, B, t->lo, t->Br, t->xr, t->yr);
+    if (t->cosine) nb_optim_set_lr(t->opt, cosine_lr(t));
+    nb_rnn_state init = {nb_detach(h), c ? nb_detach(c) : NULL}, fin;
+    nb_tensor *l = nb_cross_entropy(nb_charrnn_forward(t->m, t->xr, T, t->Br, &init, &fin), t->yr);
+    *loss = nb_item(l);
+    if (isfinite(*loss)) nb_backward(l);
+    /* Under mpirun: the mean gradient over all B streams on every rank. */
+    if (nb_dist_allreduce_grads(t->m->params, t->m->np, NULL, 0, t->Br, B, !isfinite(*loss)) < 0) {
+        nb_arena_reset();
+        return nb_error("the loss became %g at step %" PRId64 " (try a smaller --lr or --grad-clip)", *loss,
+                        t->loop.step);
+    }
+    if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
+    nb_optim_step_zero(t->opt, NULL, 0); /* step, then zero the gradients, in one pass */
+    /* Truncated BPTT: the next batch continues each stream from here, with
+     * the gradient cut at the boundary. */
+    nb_copy_into(h, fin.h);
+    if (c) nb_copy_into(c, fin.c);
+    nb_arena_reset();
+    return 0;
+}
+static double validate(void *ctx) {
+    trainer *t = ctx;
+    return nb_charrnn_bits_per_char(t->m, t->val, t->nval, t->T, t->B, NULL);
+}
+static int save_cb(void *ctx, double seconds) {
+    trainer *t = ctx;
+    state_gather(t->h, t->hr, t->lo);
+    state_gather(t->c, t->cr, t->lo);
+    return save(t, seconds);
+}
+
 static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int32_t *val, int64_t nval) {
     const char *cmd = t->cmd;
     int64_t T = t->T, B = t->B, N = T * B;
-    int32_t *x = malloc(sizeof(int32_t) * (size_t)N), *y = malloc(sizeof(int32_t) * (size_t)N);
-    if (!x || !y) return nb_cli_fail(cmd, "out of memory");
+    t->train = train, t->ntrain = ntrain, t->val = val, t->nval = nval;
+    t->x = malloc(sizeof(int32_t) * (size_t)N), t->y = malloc(sizeof(int32_t) * (size_t)N);
+    if (!t->x || !t->y) nb_fatal(cmd, "out of memory");
     /* Under mpirun, this rank's streams, their inputs and state. */
-    int64_t lo, Br;
-    nb_dist_shard(B, &lo, &Br);
-    int32_t *xr = x, *yr = y;
-    nb_tensor *h = t->h, *c = t->c;
-    if (Br < B) {
-        int64_t shape[3] = {t->h->shape[0], Br, t->h->shape[2]};
-        xr = malloc(sizeof(int32_t) * (size_t)(T * Br));
-        yr = malloc(sizeof(int32_t) * (size_t)(T * Br));
-        h = nb_tensor_new(3, shape);
-        c = t->c ? nb_tensor_new(3, shape) : NULL;
-        if (!xr || !yr) nb_fatal("charrnn", "out of memory");
-        state_rows(t->h, h, lo, true);
-        state_rows(t->c, c, lo, true);
+    nb_dist_shard(B, &t->lo, &t->Br);
+    t->xr = t->x, t->yr = t->y, t->hr = t->h, t->cr = t->c;
+    if (t->Br < B) {
+        int64_t shape[3] = {t->h->shape[0], t->Br, t->h->shape[2]};
+        t->xr = malloc(sizeof(int32_t) * (size_t)(T * t->Br));
+        t->yr = malloc(sizeof(int32_t) * (size_t)(T * t->Br));
+        t->hr = nb_tensor_new(3, shape);
+        t->cr = t->c ? nb_tensor_new(3, shape) : NULL;
+        if (!t->xr || !t->yr) nb_fatal(cmd, "out of memory");
+        state_rows(t->h, t->hr, t->lo, true);
+        state_rows(t->c, t->cr, t->lo, true);
     }
-    double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
-    double loss_sum = 0, val_bpc = NAN, train_bpc = NAN;
-    int64_t loss_n = 0, first = t->step, evaluated = -1;
-    int rc = 0;
-    for (;;) {
-        if (nb_dist_interrupted()) {
-            /* Keep every finished step: the weights, the optimizer and the
-             * carried state, as at a validation. */
-            state_gather(t->h, h, lo);
-            state_gather(t->c, c, lo);
-            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-            rc = save(t, t->seconds + train_secs) ? nb_cli_fail(cmd, "%s", nb_errmsg())
-                                                   : nb_cli_interrupt_exit(cmd, t->out, t->again);
-            goto out;
-        }
-        /* (every rank stops at the same step, the --minutes one included) */
-        bool done = nb_dist_any((t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline));
-        bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
-        if (eval_now && evaluated != t->step) {
-            evaluated = t->step;
-            double te = nb_cli_now();
-            val_bpc = nb_charrnn_bits_per_char(t->m, val, nval, T, B, NULL);
-            nb_dist_sum(&loss_sum, 1); /* the ranks' shares of each step's loss */
-            if (loss_n) train_bpc = loss_sum / (double)loss_n / log(2.0);
-            double secs = t->seconds + train_secs;
-            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-            if (!t->json || nb_cli_tty())
-                fprintf(stderr,
-                        "step %" PRId64 ": train %.4f bits/char, validation %.4f bits/char (%.0f s; eval %.1f s)\n",
-                        t->step, train_bpc, val_bpc, secs, nb_cli_now() - te);
-            if (t->log) {
-                char line[160];
-                snprintf(line, sizeof line, "%" PRId64 ",%.6f,%.6f,%.3f", t->step, train_bpc, val_bpc, secs);
-                nb_cli_log_put(&t->csv, line);
-            }
-            loss_sum = 0;
-            loss_n = 0;
-            state_gather(t->h, h, lo);
-            state_gather(t->c, c, lo);
-            if (nb_dist_any(save(t, secs) || nb_cli_log_write(&t->csv))) {
-                rc = *nb_errmsg() ? nb_cli_fail(cmd, "%s", nb_errmsg()) : 1;
-                break;
-            }
-        }
-        if (done) break;
-        double ts = nb_cli_now();
-        if (nb_charrnn_batch(train, ntrain, T, B, t->step, x, y) == 1) {
-            /* A new pass over the streams starts from a zero state. */
-            nb_fill(h, 0.f);
-            if (c) nb_fill(c, 0.f);
-        }
-        if (Br < B) take_streams(x, y, T, B, lo, Br, xr, yr);
-        if (t->cosine) nb_optim_set_lr(t->opt, cosine_lr(t, t0));
-        nb_rnn_state init = {nb_detach(h), c ? nb_detach(c) : NULL}, fin;
-        nb_tensor *loss = nb_cross_entropy(nb_charrnn_forward(t->m, xr, T, Br, &init, &fin), yr);
-        float l = nb_item(loss);
-        if (isfinite(l)) nb_backward(loss);
-        /* Under mpirun: the mean gradient over all B streams on every rank. */
-        if (nb_dist_allreduce_grads(t->m->params, t->m->np, NULL, 0, Br, B, !isfinite(l)) < 0) {
-            rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr or --grad-clip)", l, t->step);
-            break;
-        }
-        if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
-        nb_optim_step_zero(t->opt, NULL, 0); /* step, then zero the gradients, in one pass */
-        /* Truncated BPTT: the next batch continues each stream from here,
-         * with the gradient cut at the boundary. */
-        nb_copy_into(h, fin.h);
-        if (c) nb_copy_into(c, fin.c);
-        nb_arena_reset();
-        t->step++;
-        loss_sum += l * (double)Br / (double)B;
-        loss_n++;
-        double now = nb_cli_now();
-        train_secs += now - ts;
-        if (nb_cli_tty() && now - last_draw > 0.2) {
-            char extra[96];
-            snprintf(extra, sizeof extra, "loss %.3f bits/char  %.1f steps/s", l / log(2.0),
-                     (double)(t->step - first) / train_secs);
-            if (deadline)
-                nb_cli_progress("charrnn", (int64_t)(now - t0), (int64_t)(t->minutes * 60), now - t0, extra, false);
-            else
-                nb_cli_progress("charrnn", t->step, t->max_steps, now - t0, extra, false);
-            last_draw = now;
-        }
+    nb_cli_loop *L = &t->loop;
+    L->cmd = cmd, L->label = "charrnn", L->unit = "bits/char", L->loss_scale = 1 / log(2.0);
+    L->loss_share = (double)t->Br / (double)B; /* the ranks' shares sum to the batch's mean */
+    L->out = t->out, L->again = t->again, L->quiet = t->json, L->csv = &t->csv, L->ctx = t;
+    L->take_step = take_step, L->validate = validate, L->save = save_cb;
+    int rc = nb_cli_loop_run(L);
+    if (t->Br < B) {
+        free(t->xr);
+        free(t->yr);
+        nb_tensor_free(t->hr);
+        nb_tensor_free(t->cr);
     }
-out:
-    if (Br < B) {
-        free(xr);
-        free(yr);
-        nb_tensor_free(h);
-        nb_tensor_free(c);
-    }
-    free(x);
-    free(y);
+    free(t->x);
+    free(t->y);
     if (rc) return rc;
-    double total = nb_cli_now() - t0;
-    int64_t steps = t->step - first;
-    double sps = train_secs > 0 ? (double)steps / train_secs : 0;
+    double total = nb_cli_now() - L->t0, sps = nb_cli_loop_rate(L);
+    int64_t steps = L->step - L->first;
     fprintf(stderr,
             "validation %.4f bits/char after %" PRId64 " steps (%" PRId64 " this run, %.1f steps/s, %.0f chars/s; "
-            "%.1f s in all)%s%s\n", val_bpc, t->step, steps, sps, sps * (double)(T * B), total,
+            "%.1f s in all)%s%s\n", L->val, L->step, steps, sps, sps * (double)(T * B), total,
             t->out ? "; model: " : "", t->out ? t->out : "");
     if (t->json)
         printf("{\"val_bpc\": %.6f, \"train_bpc\": %.6f, \"steps\": %" PRId64 ", \"run_steps\": %" PRId64
                ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"steps_per_second\": %.4f, \"chars_per_second\": %.1f, "
                "\"vocab\": %d, \"cell\": \"%s\", \"hidden\": %" PRId64 ", \"layers\": %d}\n",
-               val_bpc, isfinite(train_bpc) ? train_bpc : -1.0, t->step, steps, total, train_secs, sps,
+               L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, total, L->train_secs, sps,
                sps * (double)(T * B), t->m->nvocab, nb_cell_name(nb_rnn_cell(t->m->rnn)), nb_rnn_hidden_size(t->m->rnn),
                nb_rnn_num_layers(t->m->rnn));
     return 0;
@@ -493,7 +463,7 @@ static int cmd_train(int argc, char **argv) {
     t.log = log;
     t.out = out ? out : resume;
     if (nb_dist_rank()) t.out = NULL, t.log = NULL; /* rank 0 alone writes */
-    t.eval_every = eval_every;
+    t.loop.eval_every = eval_every;
     if (resume) {
         t.m = nb_charrnn_load(resume, &ck);
         if (!t.m) {
@@ -515,8 +485,8 @@ static int cmd_train(int argc, char **argv) {
         }
         double v = 0;
         if (meta_num(ck, resume, "nabla.step", &v)) goto fail_msg;
-        t.step = (int64_t)v;
-        if (meta_num(ck, resume, "nabla.seconds", &t.seconds)) goto fail_msg;
+        t.loop.step = (int64_t)v;
+        if (meta_num(ck, resume, "nabla.seconds", &t.loop.seconds)) goto fail_msg;
         /* Settings of the checkpoint are the defaults the flags override. */
         if (!GIVEN("--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
         if (!GIVEN("--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
@@ -549,9 +519,9 @@ static int cmd_train(int argc, char **argv) {
     t.lr = lr;
     t.clip = clip;
     t.seed = (uint64_t)seed;
-    t.minutes = minutes;
+    t.loop.minutes = minutes;
     t.cosine = !strcmp(schedule, "cosine");
-    t.max_steps = minutes > 0 ? -1 : steps;
+    t.loop.max_steps = minutes > 0 ? -1 : steps;
     /* The last 5% of every file is validation text; the rest is cut into
      * the batch streams. */
     if (corpus_split(&cp, &train_ids, &ntrain, &val_ids, &nval)) goto fail_msg;
@@ -572,7 +542,7 @@ static int cmd_train(int argc, char **argv) {
                         "%d, batch %ld x %ld steps, Adam lr %g (%s)%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
                 (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
-    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, t.step);
+    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, t.loop.step);
     size_t k = (size_t)snprintf(t.again, sizeof t.again, "nabla charrnn train");
     for (int i = 0; i < npos && k < sizeof t.again; i++) k += (size_t)snprintf(t.again + k, sizeof t.again - k, " %s", pos[i]);
     if (k < sizeof t.again) snprintf(t.again + k, sizeof t.again - k, " --resume %s", t.out ? t.out : "");

@@ -129,6 +129,44 @@ void nb_cli_log_put(nb_cli_log *l, const char *row);
 int nb_cli_log_write(const nb_cli_log *l);
 void nb_cli_log_free(nb_cli_log *l);
 
+/* The step loop of the step-driven training commands (train_loop.c): the
+ * budget (max_steps, or minutes of this run), every eval_every steps and at
+ * the end the validation (a line on stderr, a row "step,train,validation,
+ * seconds" of csv, the checkpoint, then the log), SIGINT/SIGTERM (the step
+ * finishes, the checkpoint is written, `again` printed), the progress bar.
+ * The command embeds it in its trainer and gives three callbacks. */
+typedef struct nb_cli_loop {
+    const char *cmd, *label;  /* "wavenet train" (messages), "wavenet" (the progress bar) */
+    const char *unit;         /* of the figures: "bits/sample" */
+    double loss_scale;        /* a step's loss (nats) times this is in unit (1 / ln 2 for bits) */
+    const char *out, *again;  /* the checkpoint, and the command that resumes it */
+    int64_t step;             /* steps done: 0, or the checkpoint's */
+    int64_t max_steps;        /* stop there (< 0: no limit; minutes decide) */
+    int64_t eval_every;       /* >= 1 */
+    double minutes;           /* > 0: stop after this long (this run) */
+    double seconds;           /* training seconds of the runs before (resumed) */
+    double loss_share;        /* this process's share of a step's loss: 1 (less under mpirun) */
+    bool quiet;               /* no validation lines (--json, stderr not a terminal) */
+    nb_cli_log *csv;          /* or NULL */
+    void *ctx;                /* the command's trainer, passed to the callbacks */
+    /* One optimizer step at step `step`: *loss its loss in nats. 0, or -1
+     * with nb_errmsg() (a non-finite loss among the causes). */
+    int (*take_step)(void *ctx, double *loss);
+    double (*validate)(void *ctx);            /* the validation figure, in unit */
+    int (*save)(void *ctx, double seconds);   /* the checkpoint: 0, or -1 with nb_errmsg() */
+    /* set by nb_cli_loop_run */
+    int64_t first;            /* the step the run started from */
+    double t0;                /* when it started (nb_cli_now) */
+    double train_secs, warm_secs; /* seconds in steps in all, and in the first two */
+    double val, train_figure; /* the last validation, and the training loss since the one before (unit) */
+} nb_cli_loop;
+/* 0 when the budget is spent (the last validation done and saved); 128 +
+ * the signal after an interrupt (checkpoint written); 1 after an error,
+ * printed. */
+int nb_cli_loop_run(nb_cli_loop *L);
+/* Steps per second of the run, the first two left out when there are more. */
+double nb_cli_loop_rate(const nb_cli_loop *L);
+
 /* The extra tensors of a training command's checkpoint: the optimizer's
  * state (nb_optim_state's tensors named "optim.<name>", owned by the
  * optimizer), then the command's own, added by name (owned by the caller).
