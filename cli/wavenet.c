@@ -182,16 +182,23 @@ static double validation_bits(nb_wavenet *m, const clip *val, int nval, int64_t 
 /* --- train ----------------------------------------------------------------------- */
 
 typedef struct {
+    nb_cli_loop loop; /* the step, the budget, validation and checkpoint cadence */
     const char *cmd, *out, *log, *cond;
     nb_wavenet *m;
     nb_optim *opt;
     corpus *data;
-    int64_t step, max_steps, segment, batch, eval_every, val_samples;
-    double lr, minutes, seconds;
+    int64_t segment, batch, val_samples;
+    double lr;
     uint64_t seed;
     nb_rng rng; /* draws the segments; saved in checkpoints */
     bool json;
     nb_cli_log csv; /* the CSV log's rows */
+    char again[1024]; /* the command that resumes */
+    /* a step's buffers: the training clips longer than a segment, a batch's
+     * levels, speakers and conditioning */
+    int *usable, nusable;
+    int32_t *q, *spk;
+    nb_tensor **condv;
 } trainer;
 
 static int save(const trainer *t, double seconds) {
@@ -199,7 +206,7 @@ static int save(const trainer *t, double seconds) {
     const char *keys[15], *vals[15];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
-    PUT("nabla.step", "%" PRId64, t->step);
+    PUT("nabla.step", "%" PRId64, t->loop.step);
     PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(t->opt));
     PUT("nabla.seconds", "%.3f", seconds);
     PUT("nabla.segment", "%" PRId64, t->segment);
@@ -208,8 +215,8 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.seed", "%" PRIu64, t->seed);
     PUT("nabla.rng_state", "%" PRIu64, t->rng.state);
     PUT("nabla.rng_inc", "%" PRIu64, t->rng.inc);
-    PUT("nabla.total_steps", "%" PRId64, t->max_steps);
-    PUT("nabla.eval_every", "%" PRId64, t->eval_every);
+    PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
+    PUT("nabla.eval_every", "%" PRId64, t->loop.eval_every);
     PUT("nabla.wavenet.cond", "%s", t->cond ? t->cond : "none");
 #undef PUT
     names_buf[0] = 0;
@@ -249,105 +256,75 @@ static void draw_batch(trainer *t, const int *usable, int nusable, int32_t *q, i
     }
 }
 
+/* The loop's callbacks: one step (a batch of random segments, eq. 30's
+ * loss, Adam), the validation in bits per sample, the checkpoint. */
+static int take_step(void *ctx, double *loss) {
+    trainer *t = ctx;
+    const nb_wavenet_config *cf = nb_wavenet_get_config(t->m);
+    int64_t S = t->segment, B = t->batch;
+    draw_batch(t, t->usable, t->nusable, t->q, t->spk, cf->cond_dim ? t->condv : NULL);
+    nb_tensor *cond = cf->cond_dim ? (B == 1 ? t->condv[0] : nb_concat(t->condv, (int)B, 0)) : NULL;
+    nb_tensor *l = nb_wavenet_loss(t->m, t->q, B, S, cf->nspeakers ? t->spk : NULL, cond);
+    *loss = nb_item(l);
+    if (!isfinite(*loss)) {
+        nb_arena_reset();
+        return nb_error("the loss became %g at step %" PRId64 " (try a smaller --lr)", *loss, t->loop.step);
+    }
+    nb_backward(l);
+    nb_param *params;
+    int np = nb_wavenet_params(t->m, &params, NULL);
+    nb_clip_grad_norm(params, np, 10.f);
+    nb_optim_step_zero(t->opt, NULL, 0);
+    nb_arena_reset();
+    return 0;
+}
+static double validate(void *ctx) {
+    trainer *t = ctx;
+    return validation_bits(t->m, t->data->val, t->data->nval, t->val_samples);
+}
+static int save_cb(void *ctx, double seconds) { return save(ctx, seconds); }
+
 static int run_train(trainer *t) {
     const char *cmd = t->cmd;
     int64_t S = t->segment, B = t->batch;
-    int *usable = malloc(sizeof(int) * (size_t)t->data->ntrain), nusable = 0;
+    t->usable = malloc(sizeof(int) * (size_t)t->data->ntrain), t->nusable = 0;
     for (int i = 0; i < t->data->ntrain; i++)
-        if (t->data->train[i].n > S + 1) usable[nusable++] = i;
-    if (!nusable) {
-        free(usable);
-        return nb_cli_fail(cmd, "no training clip is longer than --segment %" PRId64 " + 1 samples: use a shorter "
-                                "segment", S);
+        if (t->data->train[i].n > S + 1) t->usable[t->nusable++] = i;
+    t->q = malloc(sizeof(int32_t) * (size_t)(B * (S + 1))), t->spk = malloc(sizeof(int32_t) * (size_t)B);
+    t->condv = malloc(sizeof(nb_tensor *) * (size_t)B);
+    if (!t->usable || !t->q || !t->spk || !t->condv) nb_fatal(cmd, "out of memory");
+    int rc;
+    if (!t->nusable) {
+        rc = nb_cli_fail(cmd, "no training clip is longer than --segment %" PRId64 " + 1 samples: use a shorter "
+                              "segment", S);
+        goto out;
     }
-    int32_t *q = malloc(sizeof(int32_t) * (size_t)(B * (S + 1))), *spk = malloc(sizeof(int32_t) * (size_t)B);
-    nb_tensor **condv = malloc(sizeof(nb_tensor *) * (size_t)B);
-    const nb_wavenet_config *cf = nb_wavenet_get_config(t->m);
-    nb_param *params;
-    int np = nb_wavenet_params(t->m, &params, NULL);
-    double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
-    double warm_secs = 0, loss_sum = 0, val = NAN, train_bits = NAN;
-    int64_t loss_n = 0, first = t->step, evaluated = -1;
-    int rc = 0;
-    for (;;) {
-        if (nb_cli_interrupted()) {
-            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-            char again[1024];
-            snprintf(again, sizeof again, "nabla wavenet train DATA --resume %s", t->out);
-            rc = save(t, t->seconds + train_secs) ? nb_cli_fail(cmd, "%s", nb_errmsg())
-                                                   : nb_cli_interrupt_exit(cmd, t->out, again);
-            goto out;
-        }
-        bool done = (t->max_steps >= 0 && t->step >= t->max_steps) || (deadline && nb_cli_now() >= deadline);
-        bool eval_now = done || (t->step > first && t->step % t->eval_every == 0);
-        if (eval_now && evaluated != t->step) {
-            evaluated = t->step;
-            val = validation_bits(t->m, t->data->val, t->data->nval, t->val_samples);
-            if (loss_n) train_bits = loss_sum / (double)loss_n / log(2.0);
-            double secs = t->seconds + train_secs;
-            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-            fprintf(stderr, "step %" PRId64 ": train %.4f bits/sample, validation %.4f bits/sample (%.0f s)\n", t->step,
-                    train_bits, val, secs);
-            if (t->log) {
-                char line[160];
-                snprintf(line, sizeof line, "%" PRId64 ",%.6f,%.6f,%.3f", t->step, train_bits, val, secs);
-                nb_cli_log_put(&t->csv, line);
-            }
-            loss_sum = 0, loss_n = 0;
-            if (save(t, secs) || nb_cli_log_write(&t->csv)) {
-                rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-                goto out;
-            }
-        }
-        if (done) break;
-        double ts = nb_cli_now();
-        draw_batch(t, usable, nusable, q, spk, cf->cond_dim ? condv : NULL);
-        nb_tensor *cond = cf->cond_dim ? (B == 1 ? condv[0] : nb_concat(condv, (int)B, 0)) : NULL;
-        nb_tensor *loss = nb_wavenet_loss(t->m, q, B, S, cf->nspeakers ? spk : NULL, cond);
-        float l = nb_item(loss);
-        if (!isfinite(l)) {
-            rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr)", l, t->step);
-            goto out;
-        }
-        nb_backward(loss);
-        nb_clip_grad_norm(params, np, 10.f);
-        nb_optim_step_zero(t->opt, NULL, 0);
-        nb_arena_reset();
-        t->step++;
-        loss_sum += l, loss_n++;
-        double now = nb_cli_now();
-        train_secs += now - ts;
-        /* The step arena grows during the first two steps of a run and then
-         * settles: the rate counts the steps after them (when there are). */
-        if (t->step - first == 2) warm_secs = train_secs;
-        if (nb_cli_tty() && now - last_draw > 0.2) {
-            char extra[96];
-            snprintf(extra, sizeof extra, "loss %.3f bits/sample  %.2f steps/s", l / log(2.0),
-                     (double)(t->step - first) / train_secs);
-            if (deadline) nb_cli_progress("wavenet", (int64_t)(now - t0), (int64_t)(t->minutes * 60), now - t0, extra, false);
-            else nb_cli_progress("wavenet", t->step, t->max_steps, now - t0, extra, false);
-            last_draw = now;
-        }
-    }
+    nb_cli_loop *L = &t->loop;
+    snprintf(t->again, sizeof t->again, "nabla wavenet train DATA --resume %s", t->out);
+    L->cmd = cmd, L->label = "wavenet", L->unit = "bits/sample", L->loss_scale = 1 / log(2.0), L->loss_share = 1;
+    L->out = t->out, L->again = t->again, L->quiet = t->json, L->csv = &t->csv, L->ctx = t;
+    L->take_step = take_step, L->validate = validate, L->save = save_cb;
+    rc = nb_cli_loop_run(L);
+    if (rc) goto out;
     {
-        int64_t steps = t->step - first;
-        double sps = steps > 2 && train_secs > warm_secs ? (double)(steps - 2) / (train_secs - warm_secs)
-                     : train_secs > 0 ? (double)steps / train_secs : 0;
-        int64_t rf = nb_wavenet_receptive_field(cf);
+        const nb_wavenet_config *cf = nb_wavenet_get_config(t->m);
+        int64_t steps = L->step - L->first, rf = nb_wavenet_receptive_field(cf);
+        double sps = nb_cli_loop_rate(L);
         fprintf(stderr, "validation %.4f bits/sample after %" PRId64 " steps (%" PRId64 " this run, %.2f steps/s, "
                         "%.0f samples/s; receptive field %" PRId64 " samples = %.1f ms); model: %s\n",
-                val, t->step, steps, sps, sps * (double)(S * B), rf, 1e3 * (double)rf / RATE, t->out);
+                L->val, L->step, steps, sps, sps * (double)(S * B), rf, 1e3 * (double)rf / RATE, t->out);
         if (t->json)
             printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": %.6f, \"steps\": %" PRId64
                    ", \"run_steps\": %" PRId64 ", \"steps_per_second\": %.4f, \"samples_per_second\": %.1f, "
                    "\"receptive_field\": %" PRId64 ", \"parameters\": %d}\n",
-                   val, isfinite(train_bits) ? train_bits : -1.0, t->step, steps, sps, sps * (double)(S * B), rf, np);
+                   L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, sps, sps * (double)(S * B),
+                   rf, nb_wavenet_params(t->m, NULL, NULL));
     }
 out:
-    free(usable);
-    free(q);
-    free(spk);
-    free(condv);
+    free(t->usable);
+    free(t->q);
+    free(t->spk);
+    free(t->condv);
     return rc;
 }
 
@@ -370,7 +347,7 @@ static int cmd_train(int argc, char **argv) {
          .range = "none|mel|phones"},
         {"--cond-channels", NB_FLAG_INT, &cond_channels,
          "width of the upsampled features entering every gate (each gate's V * y costs 2 x residual x this per sample)",
-         .range = "[1, 4096]", .def = "the feature size (80 for mel)"},
+         .range = "[1, 4096]", .def = "16, or the feature size if smaller"},
         {"--layers", NB_FLAG_INT, &layers, "blocks per stack (dilations 1 .. 2^(layers-1))", .range = "[1, 16]"},
         {"--stacks", NB_FLAG_INT, &stacks, "stacks of dilated blocks", .range = "[1, 16]"},
         {"--residual", NB_FLAG_INT, &residual, "residual channels", .range = "[1, 1024]"},
@@ -406,7 +383,7 @@ static int cmd_train(int argc, char **argv) {
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     nb_cli_threads(cmd, threads, 0);
     corpus data;
-    trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json, .eval_every = eval_every,
+    trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json, .loop.eval_every = eval_every,
                  .val_samples = val_samples};
     nb_safetensors *ck = NULL;
     nb_param *params;
@@ -421,14 +398,14 @@ static int cmd_train(int argc, char **argv) {
         speakers = cf->nspeakers > 0;
         uint64_t v;
         if (meta_u64(ck, resume, "nabla.step", &v)) goto fail_msg;
-        t.step = (int64_t)v;
+        t.loop.step = (int64_t)v;
         if (!GIVEN("--segment") && !meta_u64(ck, resume, "nabla.segment", &v)) segment = (long)v;
         if (!GIVEN("--batch") && !meta_u64(ck, resume, "nabla.batch", &v)) batch = (long)v;
         if (!GIVEN("--steps") && !GIVEN("--minutes") && !meta_u64(ck, resume, "nabla.total_steps", &v)) steps = (long)v;
         if (!meta_u64(ck, resume, "nabla.seed", &v)) seed = (long)v;
-        if (!GIVEN("--eval-every") && !meta_u64(ck, resume, "nabla.eval_every", &v) && v > 0) t.eval_every = (int64_t)v;
+        if (!GIVEN("--eval-every") && !meta_u64(ck, resume, "nabla.eval_every", &v) && v > 0) t.loop.eval_every = (int64_t)v;
         const char *s = nb_st_meta(ck, "nabla.seconds"), *l = nb_st_meta(ck, "nabla.lr");
-        if (s) t.seconds = atof(s);
+        if (s) t.loop.seconds = atof(s);
         if (l && !GIVEN("--lr")) lr = atof(l);
         nb_clear_error();
     }
@@ -444,7 +421,10 @@ static int cmd_train(int argc, char **argv) {
         nb_wavenet_config cf = {.layers = (int)layers, .stacks = (int)stacks, .residual = (int)residual,
                                 .skip = (int)skip, .nspeakers = speakers ? data.nspeakers : 0};
         if (condk) cf.cond_dim = (int)data.train[0].feats->shape[1], cf.cond_hop = NB_FEATURE_HOP;
-        if (condk) cf.cond_channels = (int)cond_channels; /* 0 (not given): the feature size */
+        /* 16 channels: a conditioned step costs 1.1x an unconditioned one,
+         * where all 80 log-mel bands in every gate cost 1.7x for little more
+         * per step (bench/wavenet_quality.sh, README) */
+        if (condk) cf.cond_channels = cond_channels ? (int)cond_channels : cf.cond_dim < 16 ? cf.cond_dim : 16;
         nb_rng r;
         nb_rng_seed(&r, (uint64_t)seed, 0);
         t.m = nb_wavenet_new(&cf, &r);
@@ -484,8 +464,8 @@ static int cmd_train(int argc, char **argv) {
         }
     np = nb_wavenet_params(t.m, &params, NULL);
     t.opt = nb_optim_new(&(nb_optim_opts){.kind = NB_ADAM, .lr = (float)lr}, params, np);
-    t.segment = segment, t.batch = batch, t.lr = lr, t.seed = (uint64_t)seed, t.minutes = minutes;
-    t.max_steps = minutes > 0 ? -1 : steps;
+    t.segment = segment, t.batch = batch, t.lr = lr, t.seed = (uint64_t)seed, t.loop.minutes = minutes;
+    t.loop.max_steps = minutes > 0 ? -1 : steps;
     nb_rng_seed(&t.rng, (uint64_t)seed, 1);
     if (resume) {
         if (nb_cli_optim_restore(t.opt, ck, resume, NULL)) goto fail_msg;
@@ -506,7 +486,8 @@ static int cmd_train(int argc, char **argv) {
         if (cf->cond_dim) fprintf(stderr, " (%d features upsampled to %d channels)", cf->cond_dim, cf->cond_channels);
         fprintf(stderr, "; %d training clips, %d validation\n", data.ntrain, data.nval);
     }
-    nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0, t.step);
+    nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0,
+                    t.loop.step);
     nb_cli_catch_interrupts();
     rc = run_train(&t);
     goto done;

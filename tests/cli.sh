@@ -1373,6 +1373,7 @@ cli_wavenet_mel_conditioning() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 3 --stacks 1 --residual 8 --skip 8 --segment 512 --steps 4 \
         --out "$WORK/c.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "train --cond mel: $(tail -2 "$WORK/err")"; return; }
+    grep -q "80 features upsampled to 16 channels" "$WORK/err" || fail "the default width is not 16: $(head -3 "$WORK/err")"
     "$NABLA" wavenet generate "$WORK/c.st" --like "$WORK/wn/spk1/clip0.wav" --seconds 0.1 --out "$WORK/r.wav" \
         >/dev/null 2>"$WORK/err" || fail "generate --like: $(cat "$WORK/err")"
     [[ -s $WORK/r.wav ]] || fail "no resynthesis written"
