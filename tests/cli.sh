@@ -99,7 +99,7 @@ cli_sigint_checkpoint_and_resume() {
         "$NABLA" train "${common[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
         local pid=$! rc i
         # Signal it mid-epoch: once training has begun (its first line), plus a moment.
-        for ((i = 0; i < 100; i++)); do grep -q "^training" "$WORK/err" && break; sleep 0.1; done
+        for ((i = 0; i < 100; i++)); do grep -qs "^training" "$WORK/err" && break; sleep 0.1; done
         sleep 0.5
         kill -$sig $pid
         wait $pid
@@ -236,7 +236,7 @@ cli_charrnn_sigint_resume() {
     "$NABLA" charrnn train "${small[@]}" --out "$WORK/a.st" --json >"$WORK/a" 2>/dev/null || { fail "run A"; return; }
     "$NABLA" charrnn train "${small[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
     local pid=$! rc i
-    for ((i = 0; i < 100; i++)); do grep -q "^training" "$WORK/err" && break; sleep 0.1; done
+    for ((i = 0; i < 100; i++)); do grep -qs "^training" "$WORK/err" && break; sleep 0.1; done
     sleep 0.3
     kill -INT $pid
     wait $pid
