@@ -6,7 +6,9 @@
 #          (the best a model ignoring the past can do) and the 8 bits of a uniform guess;
 #   (c)    a speaker classifier (examples/speaker.cfg on `nabla wavenet features`, trained by `nabla train` on the
 #          real training clips) on the real test clips, on clips NONE generates for each speaker, and on MEL's
-#          resyntheses; chance is 1 / speakers;
+#          resyntheses; chance is 1 / speakers; and on MEL's resyntheses made with the next voice's speaker
+#          term (generate --like CLIP --speaker OTHER): named as the asked voice if the speaker term makes the
+#          voice, as the clip's own if the log-mel does;
 #   (d)    the log-mel distance (`nabla wavenet distance`) from test clips to MEL's resynthesis (generate --like
 #          CLIP), to NONE's unconditional generation of the same length and speaker, and to another real test
 #          clip of the same speaker (a reference point: the same voice saying another sentence).
@@ -70,6 +72,8 @@ for spk, files in by.items():
 PY
 SPEAKERS=$(awk '{ print $1 }' "$OUT/clips.txt" | uniq)
 NSPK=$(wc -w <<<"$SPEAKERS")
+# next_speaker S: the voice after S in the list (the last one's is the first)
+next_speaker() { awk -v s="$1" '{ a[NR] = $1 } $1 == s { k = NR } END { print a[k % NR + 1] }' <<<"$(tr ' ' '\n' <<<"$SPEAKERS")"; }
 
 echo "== (a, b) bits per sample (at most $EVAL_SAMPLES samples per row, spread over the clips)"
 printf '%-10s %-6s %12s %18s %8s\n' model split bits/sample "histogram entropy" uniform
@@ -95,6 +99,11 @@ while read -r s clip other; do
     frames=$("$NABLA" wavenet distance "$clip" "$clip" --json 2>/dev/null | field ref_frames)
     "$NABLA" wavenet generate "$MEL" --like "$clip" --speaker "$s" --temperature 1 --seed "$SEED" \
         --out "$OUT/resynth_mel/$s/r$i.wav" 2>/dev/null
+    o=$(next_speaker "$s")
+    mkdir -p "$OUT/swap_asked/$o" "$OUT/swap_own/$s"
+    "$NABLA" wavenet generate "$MEL" --like "$clip" --speaker "$o" --temperature 1 --seed "$SEED" \
+        --out "$OUT/swap_asked/$o/w$i.wav" 2>/dev/null
+    cp "$OUT/swap_asked/$o/w$i.wav" "$OUT/swap_own/$s/w$i.wav"
     "$NABLA" wavenet generate "$NONE" --speaker "$s" --seconds "$(awk -v f="$frames" 'BEGIN { print f * 256 / 16000 }')" \
         --temperature 1 --seed "$SEED" --out "$OUT/same_none/$s/u$i.wav" 2>/dev/null
     for kind in mel none real; do
@@ -114,8 +123,11 @@ echo "== (c) speaker classifier (examples/speaker.cfg, $EPOCHS epochs on the rea
 "$NABLA" wavenet features "$CORPUS" --split test --out "$OUT/test.csv" 2>/dev/null
 "$NABLA" wavenet features "$OUT/gen_none" --speakers-of "$CORPUS" --out "$OUT/gen_none.csv" 2>/dev/null
 "$NABLA" wavenet features "$OUT/resynth_mel" --speakers-of "$CORPUS" --out "$OUT/resynth_mel.csv" 2>/dev/null
+"$NABLA" wavenet features "$OUT/swap_asked" --speakers-of "$CORPUS" --out "$OUT/swap_asked.csv" 2>/dev/null
+"$NABLA" wavenet features "$OUT/swap_own" --speakers-of "$CORPUS" --out "$OUT/swap_own.csv" 2>/dev/null
 printf '%-44s %8s %9s\n' clips examples accuracy
-for f in test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each" resynth_mel:"wn_mel resyntheses of test clips"; do
+for f in test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each" resynth_mel:"wn_mel resyntheses of test clips" \
+    swap_asked:"  with another voice's term: as that voice" swap_own:"  with another voice's term: as the clip's"; do
     "$NABLA" eval "$OUT/speaker.safetensors" --data "$OUT/${f%%:*}.csv" --all --json >"$OUT/acc_${f%%:*}" 2>/dev/null
     printf '%-44s %8d %9.4f\n' "${f#*:}" "$(field examples <"$OUT/acc_${f%%:*}")" "$(field test_accuracy <"$OUT/acc_${f%%:*}")"
 done
