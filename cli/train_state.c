@@ -61,12 +61,8 @@ static int get_f64(const nb_safetensors *st, const char *path, const char *key, 
 static int get_rng(const nb_safetensors *st, const char *path, const char *key, nb_rng *r) {
     const char *v = nb_st_meta(st, key);
     if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
-    unsigned long long a, b;
-    char tail;
-    if (sscanf(v, "%16llx:%16llx%c", &a, &b, &tail) != 2 || !(b & 1))
+    if (nb_rng_from_text(v, r))
         return nb_error("%s: __metadata__ '%s': expected a generator state 'hex:hex', got '%s'", path, key, v);
-    r->state = a;
-    r->inc = b;
     return 0;
 }
 
@@ -175,8 +171,11 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     PUT("nabla.weight_decay", "%.17g", s->weight_decay);
     PUT("nabla.l1_activation", "%.17g", s->l1_activation);
     PUT("nabla.adversarial", "%.17g", s->adversarial);
-    PUT("nabla.rng_epoch", "%016" PRIx64 ":%016" PRIx64, s->rng_epoch.state, s->rng_epoch.inc);
-    PUT("nabla.rng_dropout", "%016" PRIx64 ":%016" PRIx64, s->rng_dropout.state, s->rng_dropout.inc);
+    char re[NB_RNG_TEXT], rd[NB_RNG_TEXT];
+    nb_rng_to_text(&s->rng_epoch, re);
+    nb_rng_to_text(&s->rng_dropout, rd);
+    PUT("nabla.rng_epoch", "%s", re);
+    PUT("nabla.rng_dropout", "%s", rd);
     PUT("nabla.optim_steps", "%" PRId64, nb_optim_steps(opt));
     if (s->input_mean_sd > 0) {
         PUT("nabla.input_mean", "%.9g", s->input_mean);

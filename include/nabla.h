@@ -79,6 +79,13 @@ double nb_rng_uniform(nb_rng *r);            /* [0, 1) with 53 random bits */
 double nb_rng_normal(nb_rng *r);             /* N(0, 1), Box-Muller */
 uint32_t nb_rng_below(nb_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
 void nb_rng_shuffle(nb_rng *r, int64_t *v, int64_t n);
+/* A generator's state as text, "hex:hex" (16 digits each), so that a
+ * checkpoint's __metadata__ can hold it, and back: 0, or -1 when s is not
+ * exactly such a text with an odd second number (no message: the caller
+ * names the file and key). */
+#define NB_RNG_TEXT 34
+void nb_rng_to_text(const nb_rng *r, char buf[NB_RNG_TEXT]);
+int nb_rng_from_text(const char *s, nb_rng *r);
 /* The library's global generator, used when an op needs randomness (dropout). */
 nb_rng *nb_global_rng(void);
 void nb_manual_seed(uint64_t seed);

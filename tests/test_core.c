@@ -2,6 +2,7 @@
  * matmul: gradients and Hessian-vector products against finite differences. */
 #include "test.h"
 #include <stdlib.h>
+#include <string.h>
 
 TEST(test_shape_overflow_is_rejected) {
     CHECK(nb_shape_numel(2, (int64_t[]){INT64_MAX / 2, 3}) == -1);
@@ -28,6 +29,25 @@ TEST(test_rng_is_deterministic_and_uniform) {
     int counts[5] = {0};
     for (int i = 0; i < 50000; i++) counts[nb_rng_below(&a, 5)]++;
     for (int k = 0; k < 5; k++) CHECK_NEAR(counts[k] / 50000.0, 0.2, 0.01);
+}
+
+TEST(test_rng_state_as_text_round_trips_and_rejects_bad_text) {
+    nb_rng a, b, keep;
+    nb_rng_seed(&a, 0xdeadbeefcafeULL, 9);
+    for (int i = 0; i < 3; i++) nb_rng_u32(&a);
+    char t[NB_RNG_TEXT];
+    nb_rng_to_text(&a, t);
+    CHECK(strlen(t) == 33 && t[16] == ':');
+    CHECK(nb_rng_from_text(t, &b) == 0 && b.state == a.state && b.inc == a.inc);
+    for (int i = 0; i < 10; i++) CHECK(nb_rng_u32(&a) == nb_rng_u32(&b)); /* the same stream goes on */
+    keep = b;
+    const char *bad[] = {NULL, "", "12", "0000000000000001:0000000000000002" /* even */,
+                         "0000000000000001:0000000000000003x", "00000000000000001:0000000000000003" /* 17 digits */,
+                         "zz:01"};
+    for (int i = 0; i < 7; i++) {
+        CHECK_MSG(nb_rng_from_text(bad[i], &b) == -1, "accepted '%s'", bad[i] ? bad[i] : "(null)");
+        CHECK(b.state == keep.state && b.inc == keep.inc); /* left as it was */
+    }
 }
 
 static nb_tensor *f_add(nb_tensor **in, void *c) { return nb_add(in[0], in[1]); }

@@ -2,7 +2,9 @@
  * statistically good algorithms", 2014): small state, good statistics, and a
  * stream id so that independent uses can share one seed. */
 #include "internal.h"
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 
 void nb_rng_seed(nb_rng *r, uint64_t seed, uint64_t stream) {
     r->state = 0;
@@ -50,3 +52,15 @@ void nb_rng_shuffle(nb_rng *r, int64_t *v, int64_t n) {
 static nb_rng global_rng = {0x853c49e6748fea9bULL, 0xda3e39cb94b95bdbULL};
 nb_rng *nb_global_rng(void) { return &global_rng; }
 void nb_manual_seed(uint64_t seed) { nb_rng_seed(&global_rng, seed, 54); }
+
+void nb_rng_to_text(const nb_rng *r, char buf[NB_RNG_TEXT]) {
+    snprintf(buf, NB_RNG_TEXT, "%016" PRIx64 ":%016" PRIx64, r->state, r->inc);
+}
+
+int nb_rng_from_text(const char *s, nb_rng *r) {
+    uint64_t a, b;
+    int used = 0;
+    if (!s || sscanf(s, "%16" SCNx64 ":%16" SCNx64 "%n", &a, &b, &used) != 2 || s[used] || !(b & 1)) return -1;
+    r->state = a, r->inc = b; /* only a whole, valid state replaces r */
+    return 0;
+}

@@ -739,14 +739,9 @@ static int unpack_bytes(const nb_safetensors *st, const char *path, const char *
     return 0;
 }
 
-static void put_rng(char *buf, size_t n, const nb_rng *r) {
-    snprintf(buf, n, "%016" PRIx64 ":%016" PRIx64, r->state, r->inc);
-}
-
 static int get_rng(const nb_safetensors *st, const char *path, const char *key, nb_rng *r) {
     const char *v = nb_st_meta(st, key);
-    int used = 0;
-    if (!v || sscanf(v, "%" SCNx64 ":%" SCNx64 "%n", &r->state, &r->inc, &used) != 2 || v[used] || !(r->inc & 1))
+    if (nb_rng_from_text(v, r))
         return nb_error("%s: '%s' in __metadata__ is %s (expected two 16-digit hex numbers, the second odd)", path, key,
                         v ? "malformed" : "missing");
     return 0;
@@ -823,13 +818,13 @@ int nb_dqn_checkpoint(const nb_dqn *d, const char *path, const char *const *keys
     mk[j++] = "nabla.dqn.state";
     snprintf(sv[j], sizeof sv[j], "%" PRId64 " %" PRId64 " %" PRId64, m->size, m->next, m->pushed);
     mk[j++] = "nabla.dqn.state.replay";
-    put_rng(sv[j], sizeof sv[j], &d->rng_act);
+    nb_rng_to_text(&d->rng_act, sv[j]);
     mk[j++] = "nabla.dqn.state.rng_act";
-    put_rng(sv[j], sizeof sv[j], &d->rng_sample);
+    nb_rng_to_text(&d->rng_sample, sv[j]);
     mk[j++] = "nabla.dqn.state.rng_sample";
-    put_rng(sv[j], sizeof sv[j], &d->rng_episode);
+    nb_rng_to_text(&d->rng_episode, sv[j]);
     mk[j++] = "nabla.dqn.state.rng_episode";
-    put_rng(sv[j], sizeof sv[j], &d->env->rng);
+    nb_rng_to_text(&d->env->rng, sv[j]);
     mk[j++] = "nabla.dqn.state.rng_env";
     size_t off = 0;
     for (int i = 0; i < ne; i++) off += (size_t)snprintf(sv[j] + off, sizeof sv[j] - off, i ? " %.17g" : "%.17g", env[i]);
