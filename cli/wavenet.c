@@ -421,7 +421,7 @@ static int cmd_train(int argc, char **argv) {
         nb_wavenet_config cf = {.layers = (int)layers, .stacks = (int)stacks, .residual = (int)residual,
                                 .skip = (int)skip, .nspeakers = speakers ? data.nspeakers : 0};
         if (condk) cf.cond_dim = (int)data.train[0].feats->shape[1], cf.cond_hop = NB_FEATURE_HOP;
-        /* 16 channels: a conditioned step costs 1.1x an unconditioned one,
+        /* 16 channels: a conditioned step costs 1.12-1.17x an unconditioned one,
          * where all 80 log-mel bands in every gate cost 1.7x for little more
          * per step (bench/wavenet_quality.sh, README) */
         if (condk) cf.cond_channels = cond_channels ? (int)cond_channels : cf.cond_dim < 16 ? cf.cond_dim : 16;
