@@ -3,6 +3,7 @@
  * spectrograms (shape, silence, the band of a pure tone, one frame against a
  * direct DFT). */
 #include "test.h"
+#include "../src/core/fault.h"
 #include <fftw3.h>
 #include <ftw.h>
 #include <sndfile.h>
@@ -202,6 +203,17 @@ TEST(test_audio_rejects_empty_truncated_and_corrupt_files) {
             b[22] = b[23] = b[24] = b[25] = 0;
             CHECK(nb_audio_parse(b, len, "huge.flac", 0, &a) == -1 && strstr(nb_errmsg(), "huge.flac") &&
                   strstr(nb_errmsg(), "too long"));
+            /* promising 2^26 samples, within the limit, while it holds 16000: the
+             * buffer grows with what is decoded, so a file of a few kB costs no
+             * more than 2^16 floats before it is found truncated */
+            b[21] = (uint8_t)(b[21] & 0xF0);
+            b[22] = 0x04;
+            nb__fault_set("");
+            CHECK(nb_audio_parse(b, len, "claims.flac", 0, &a) == -1 && strstr(nb_errmsg(), "claims.flac: truncated") &&
+                  strstr(nb_errmsg(), "67108864 frames, 16000"));
+            CHECK_MSG(nb__fault_largest_alloc() <= ((size_t)1 << 16) * sizeof(float),
+                      "largest allocation %zu bytes for a file of %zu", nb__fault_largest_alloc(), len);
+            nb__fault_set(NULL);
         }
         /* a WAV data chunk that claims 4 GB */
         uint8_t w[64] = {0};

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ static atomic_bool armed;
 static fault faults[NB_FAULT_NOPS];
 static atomic_long calls[NB_FAULT_NOPS];
 static atomic_long injected;
+static atomic_size_t largest_alloc;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static const struct { const char *name; int err; } errnos[] = {
@@ -102,6 +104,7 @@ static void arm(const fault *f) {
     memcpy(faults, f, sizeof faults);
     for (int i = 0; i < NB_FAULT_NOPS; i++) atomic_store(&calls[i], 0);
     atomic_store(&injected, 0);
+    atomic_store(&largest_alloc, 0);
 }
 
 /* At exit of a program run with NABLA_FAULT: what the seam saw, so that a
@@ -137,6 +140,8 @@ int nb__fault_set(const char *spec) {
 
 long nb__fault_count(nb__fault_op op) { return atomic_load(&calls[op]); }
 long nb__fault_injected(void) { return atomic_load(&injected); }
+size_t nb__fault_largest_alloc(void) { return atomic_load(&largest_alloc); }
+
 
 /* Counts a call of op; returns the errno it must fail with, 0 to go ahead,
  * or -1 for a short write. */
@@ -192,26 +197,37 @@ int nb__rename(const char *from, const char *to) {
     return rename(from, to);
 }
 
-void *nb__malloc(size_t n) {
+/* Counts an allocation of n bytes (keeping the largest request while armed);
+ * returns what hit() returns. */
+static int hit_alloc(size_t n) {
     int e = hit(NB_FAULT_ALLOC);
+    if (atomic_load_explicit(&armed, memory_order_acquire)) {
+        size_t was = atomic_load(&largest_alloc);
+        while (n > was && !atomic_compare_exchange_weak(&largest_alloc, &was, n)) {}
+    }
+    return e;
+}
+
+void *nb__malloc(size_t n) {
+    int e = hit_alloc(n);
     if (e > 0) return errno = e, NULL;
     return malloc(n);
 }
 
 void *nb__calloc(size_t n, size_t size) {
-    int e = hit(NB_FAULT_ALLOC);
+    int e = hit_alloc(size && n > SIZE_MAX / size ? SIZE_MAX : n * size);
     if (e > 0) return errno = e, NULL;
     return calloc(n, size);
 }
 
 void *nb__realloc(void *p, size_t n) {
-    int e = hit(NB_FAULT_ALLOC);
+    int e = hit_alloc(n);
     if (e > 0) return errno = e, NULL;
     return realloc(p, n);
 }
 
 void *nb__aligned_alloc(size_t align, size_t n) {
-    int e = hit(NB_FAULT_ALLOC);
+    int e = hit_alloc(n);
     if (e > 0) return errno = e, NULL;
     return aligned_alloc(align, n);
 }

@@ -45,6 +45,10 @@ int nb__fault_set(const char *spec);
 long nb__fault_count(nb__fault_op op);
 /* Faults injected since the last nb__fault_set. */
 long nb__fault_injected(void);
+/* The largest single allocation requested through the wrappers below since
+ * the last nb__fault_set (0 while disarmed): lets a test check that a reader
+ * sizes its buffers by what a file holds, not by what its header claims. */
+size_t nb__fault_largest_alloc(void);
 
 int nb__open(const char *path, int flags, mode_t mode);
 ssize_t nb__read(int fd, void *buf, size_t n);

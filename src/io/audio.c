@@ -15,6 +15,7 @@
  * float32. Longer files are refused, not truncated. */
 #define AUDIO_MAX_SAMPLES ((int64_t)1 << 27)
 #define AUDIO_MAX_CHANNELS 64
+#define AUDIO_FIRST_BLOCK ((int64_t)1 << 16) /* frames decoded before the buffer first grows */
 #define AUDIO_MIN_RATE 1000
 #define AUDIO_MAX_RATE 768000
 
@@ -134,17 +135,32 @@ int nb_audio_parse(const uint8_t *buf, size_t len, const char *what, int rate, n
         goto done;
     }
     int64_t frames = info.frames, ch = info.channels;
-    inter = nb__malloc((size_t)(frames * ch) * sizeof(float));
-    if (!inter) {
-        nb_error("%s: out of memory for %lld samples", what, (long long)(frames * ch));
-        goto done;
-    }
+    /* Decode in blocks into a buffer that grows with what really arrives: the
+     * frame count is the header's claim, and a 100-byte FLAC file can claim 10^8
+     * frames; allocating that up front would cost hundreds of MB before the
+     * file turns out truncated. */
+    int64_t cap = frames < AUDIO_FIRST_BLOCK ? frames : AUDIO_FIRST_BLOCK, got = 0;
+    inter = nb__malloc((size_t)(cap * ch) * sizeof(float));
     sf_command(sf, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
-    sf_count_t got = sf_readf_float(sf, inter, frames);
-    if (sf_error(sf) != SF_ERR_NO_ERROR) {
-        nb_error("%s: corrupt audio after %lld of %lld frames: %s", what, (long long)got, (long long)frames,
-                 sf_strerror(sf));
-        goto done;
+    for (;;) {
+        if (!inter) {
+            nb_error("%s: out of memory for %lld samples", what, (long long)(cap * ch));
+            goto done;
+        }
+        sf_count_t n = sf_readf_float(sf, inter + got * ch, cap - got);
+        if (sf_error(sf) != SF_ERR_NO_ERROR) {
+            nb_error("%s: corrupt audio after %lld of %lld frames: %s", what, (long long)(got + (n > 0 ? n : 0)),
+                     (long long)frames, sf_strerror(sf));
+            goto done;
+        }
+        got += n > 0 ? n : 0;
+        if (n <= 0 || got == frames) break;
+        if (got == cap) {
+            cap = cap * 2 < frames ? cap * 2 : frames;
+            float *bigger = nb__realloc(inter, (size_t)(cap * ch) * sizeof(float));
+            if (!bigger) free(inter);
+            inter = bigger;
+        }
     }
     if (got < frames) {
         nb_error("%s: truncated: the header promises %lld frames, %lld could be decoded", what, (long long)frames,
