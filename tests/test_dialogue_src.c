@@ -394,6 +394,51 @@ TEST(dlg_too_few_responses_is_an_error) {
     nb__dlg_free(&d);
 }
 
+/* A test split of 600 pairs whose responses are one line said 591 times and
+ * nine others, ten different in all, just enough: most draws of a distractor
+ * miss, so the drawing falls back to counting the pairs that qualify. Every
+ * row still gets nine distractors, all different from each other and from
+ * its truth; with eight others it is an error, found in one pass. */
+TEST(dlg_distractors_from_few_different_responses) {
+    for (int others = 9; others >= 8; others--) {
+        nb__dlg d;
+        nb__dlg_init(&d);
+        for (int i = 0; i < 600; i++) {
+            char g[32], ctx[32], resp[32];
+            snprintf(g, sizeof g, "g%d", i);
+            snprintf(ctx, sizeof ctx, "question %d", i);
+            if (i < others) snprintf(resp, sizeof resp, "answer %d", i);
+            else snprintf(resp, sizeof resp, "the same answer");
+            nb__dlg_begin(&d, NB_DLG_FORTUNES, g);
+            nb__dlg_say(&d, "a", ctx, strlen(ctx));
+            nb__dlg_say(&d, "b", resp, strlen(resp));
+            nb__dlg_end(&d);
+        }
+        int64_t n;
+        nb__dlg_pair *p = nb__dlg_pairs(&d, 1, &n);
+        CHECK(n == 600);
+        for (int64_t i = 0; i < n; i++) p[i].split = 2;
+        size_t len;
+        char *csv = nb__dlg_csv(&d, p, n, 2, 5, &len);
+        if (others == 8) {
+            CHECK(csv == NULL && strstr(nb_errmsg(), "too few different responses"));
+        } else {
+            CHECK_MSG(csv != NULL, "%s", nb_errmsg());
+            nb_dialogue *t = csv ? nb_dialogue_parse(csv, len, "few.csv") : NULL;
+            CHECK(t && t->n == 600 && t->ncand == 10);
+            int bad = 0;
+            for (int64_t r = 0; t && r < t->n; r++)
+                for (int a = 0; a < 10; a++)
+                    for (int b = a + 1; b < 10; b++) bad += !strcmp(t->cand[r * 10 + a], t->cand[r * 10 + b]);
+            CHECK_MSG(bad == 0, "%d pairs of equal candidates in a row", bad);
+            nb_dialogue_free(t);
+        }
+        free(csv);
+        free(p);
+        nb__dlg_free(&d);
+    }
+}
+
 TEST(dlg_text_cleaning) {
     nb__dlg d;
     nb__dlg_init(&d);

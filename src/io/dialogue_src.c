@@ -1143,17 +1143,32 @@ char *nb__dlg_context(const nb__dlg *d, const nb__dlg_pair *p) {
     return b.p;
 }
 
+static bool avoided(const char *s, const char *const *avoid, int navoid) {
+    for (int k = 0; k < navoid; k++)
+        if (!strcmp(s, avoid[k])) return true;
+    return false;
+}
+
 /* A random response of the split (idx: its pairs) different from each of
- * avoid[0..navoid); NULL after many misses. */
+ * avoid[0..navoid), uniform over the pairs that qualify; NULL if none does.
+ * Drawing until one qualifies is fast while most do (a real corpus); after 64
+ * misses the qualifying pairs are counted and one of them is drawn, so a split
+ * with few distinct responses fails (or succeeds) in one pass, not after
+ * thousands of draws. */
 static const char *draw_other(const nb__dlg *d, const nb__dlg_pair *pairs, const int64_t *idx, int64_t n, nb_rng *r,
                               const char *const *avoid, int navoid) {
-    for (int tries = 0; tries < 10000; tries++) {
+    for (int tries = 0; tries < 64; tries++) {
         const char *s = nb__dlg_response(d, &pairs[idx[nb_rng_below(r, (uint32_t)n)]]);
-        int k = 0;
-        while (k < navoid && strcmp(s, avoid[k])) k++;
-        if (k == navoid) return s;
+        if (!avoided(s, avoid, navoid)) return s;
     }
-    return NULL;
+    int64_t ok = 0;
+    for (int64_t i = 0; i < n; i++) ok += !avoided(nb__dlg_response(d, &pairs[idx[i]]), avoid, navoid);
+    if (ok == 0) return NULL;
+    int64_t pick = nb_rng_below(r, (uint32_t)ok);
+    for (int64_t i = 0;; i++) {
+        const char *s = nb__dlg_response(d, &pairs[idx[i]]);
+        if (!avoided(s, avoid, navoid) && pick-- == 0) return s;
+    }
 }
 
 char *nb__dlg_csv(const nb__dlg *d, const nb__dlg_pair *pairs, int64_t npairs, int split, uint64_t seed,
