@@ -67,6 +67,11 @@ nb_tensor *nb__new(int ndim, const int64_t *shape);
 /* nb_tensor_new for data from outside (readers): NULL with "out of memory"
  * in nb_errmsg() where nb_tensor_new would stop the program. */
 nb_tensor *nb__tensor_try_new(int ndim, const int64_t *shape);
+/* nb__tensor_try_new with the data left unset, for a reader that writes every
+ * element or frees the tensor: memory is touched only as data arrives, so a
+ * small file whose header claims a large image costs little before it is
+ * found truncated. */
+nb_tensor *nb__tensor_try_empty(int ndim, const int64_t *shape);
 /* nb_net_build for a description read from a model file that holds
  * max_values parameter values in all: a network that needs more is an error
  * (naming the layer) before anything is allocated. */

@@ -32,11 +32,11 @@ static void set_shape(nb_tensor *t, int ndim, const int64_t *shape, int64_t n) {
 
 /* --- persistent --------------------------------------------------------- */
 
-/* A zeroed persistent tensor, or NULL with an error. Only the readers'
- * allocations (seam true) go through the fault seam: they have a way back,
- * while nb_tensor_new calls the out-of-memory handler (nb__oom), which ends
- * the program, and so is never made to fail. */
-static nb_tensor *tensor_alloc(int ndim, const int64_t *shape, bool seam) {
+/* A persistent tensor, zeroed if zero, or NULL with an error. Only the
+ * readers' allocations (seam true) go through the fault seam: they have a way
+ * back, while nb_tensor_new calls the out-of-memory handler (nb__oom), which
+ * ends the program, and so is never made to fail. */
+static nb_tensor *tensor_alloc(int ndim, const int64_t *shape, bool seam, bool zero) {
     int64_t n = checked_numel("tensor_new", ndim, shape);
     nb_tensor *t = seam ? nb__calloc(1, sizeof *t) : calloc(1, sizeof *t);
     size_t bytes = ((size_t)n * sizeof(float) + 63) / 64 * 64;
@@ -46,16 +46,17 @@ static nb_tensor *tensor_alloc(int ndim, const int64_t *shape, bool seam) {
         nb_error("out of memory for a tensor of %lld floats", (long long)n);
         return NULL;
     }
-    memset(t->data, 0, (size_t)n * sizeof(float));
+    if (zero) memset(t->data, 0, (size_t)n * sizeof(float));
     set_shape(t, ndim, shape, n);
     t->persistent = t->owns_data = true;
     return t;
 }
 
-nb_tensor *nb__tensor_try_new(int ndim, const int64_t *shape) { return tensor_alloc(ndim, shape, true); }
+nb_tensor *nb__tensor_try_new(int ndim, const int64_t *shape) { return tensor_alloc(ndim, shape, true, true); }
+nb_tensor *nb__tensor_try_empty(int ndim, const int64_t *shape) { return tensor_alloc(ndim, shape, true, false); }
 
 nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
-    nb_tensor *t = tensor_alloc(ndim, shape, false);
+    nb_tensor *t = tensor_alloc(ndim, shape, false, true);
     if (!t) nb__oom("a tensor", (size_t)checked_numel("tensor_new", ndim, shape) * sizeof(float));
     return t;
 }

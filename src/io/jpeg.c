@@ -157,7 +157,7 @@ static nb_tensor *jpeg_parse(const uint8_t *buf, size_t len, const char *what, i
         longjmp(err->jump, 1);
     }
     row = nb__malloc((size_t)iw * (size_t)comps);
-    out = nb__tensor_try_new(3, (const int64_t[]){3, (int64_t)ih, (int64_t)iw});
+    out = nb__tensor_try_empty(3, (const int64_t[]){3, (int64_t)ih, (int64_t)iw}); /* every row is written below */
     if (!row || !out) {
         late_error = 2;
         longjmp(err->jump, 1);
