@@ -5,7 +5,7 @@ names and layouts, so that a state_dict moves both ways as safetensors.
 
   wavenet_torch.py speed [--threads N] [--steps N] [--layers 10] [--stacks 2]
                          [--residual 32] [--skip 32] [--segment 16000] [--batch 1] [--naive-samples N]
-  wavenet_torch.py roundtrip MODEL.st DATA OUT.st [--lr 1e-3]
+  wavenet_torch.py roundtrip MODEL.st DATA OUT.st [--lr 1e-3] [--nabla build/nabla]
 
 speed: training steps/s (Adam, random levels) and samples/s of the naive
 generation loop (the whole receptive field per sample). roundtrip: loads a
@@ -13,14 +13,19 @@ nabla model (strict: every name and shape must match), prints its bits per
 sample on DATA's held-out clips (whole clips, as `nabla wavenet eval` scores
 clips shorter than 16000 samples), takes one Adam step on them, prints the
 new bits and writes the new weights to OUT.st with nabla's metadata, for
-`nabla wavenet eval OUT.st DATA` to reproduce. Prints one JSON line.
+`nabla wavenet eval OUT.st DATA` to reproduce. A model conditioned on the
+log-mel (`--cond mel`) takes each clip's features from
+`nabla wavenet spectrogram CLIP --out F.npy`, normalizes them with the model's
+cond_norm buffers and upsamples them here (eq. 33). Prints one JSON line.
 """
 import argparse
 import json
 import math
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 import wave
 
@@ -56,6 +61,16 @@ class WaveNet(nn.Module):
         self.out2 = nn.Conv1d(S, 256, 1)
         if cond_dim:
             self.upsample = nn.ConvTranspose1d(cond_dim, C, cond_hop, stride=cond_hop)
+            # features enter as (f - mean) * scale, fitted on the training clips by nabla
+            self.cond_norm = nn.Module()
+            self.cond_norm.register_buffer("mean", torch.zeros(cond_dim))
+            self.cond_norm.register_buffer("scale", torch.ones(cond_dim))
+
+    def condition(self, feats, n):
+        """feats [frames, D] of a clip of n samples -> the upsampled features [1, C, n - 1] at the
+        samples predicted from inputs 0..n-2 (samples 1..n-1), as nb_wavenet_cond gives them."""
+        h = (torch.from_numpy(feats) - self.cond_norm.mean) * self.cond_norm.scale
+        return self.upsample(h.t()[None])[:, :, 1:n]  # eq. 33's y = f(h)
 
     def receptive_field(self):
         return sum(self.dilations) + 1
@@ -117,7 +132,8 @@ def write_safetensors(path, tensors, meta):
 
 def heldout_clips(data):
     """nabla's speaker folders: sub-folders in name order, their .wav files in name order; a clip
-    is held out when the FNV-1a hash of its name is 8 or 9 mod 10 (all clips if none is)."""
+    is held out when the FNV-1a hash of its name is 8 or 9 mod 10 (all clips if none is).
+    Returns (speaker, levels, path) per clip."""
     clips = []
     for k, spk in enumerate(sorted(d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d)))):
         for name in sorted(os.listdir(os.path.join(data, spk))):
@@ -126,38 +142,55 @@ def heldout_clips(data):
             h = 2166136261
             for c in name.encode():
                 h = ((h ^ c) * 16777619) & 0xFFFFFFFF
-            with wave.open(os.path.join(data, spk, name)) as w:
+            path = os.path.join(data, spk, name)
+            with wave.open(path) as w:
                 assert w.getframerate() == 16000 and w.getsampwidth() == 2 and w.getnchannels() == 1
                 x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
-            clips.append((h % 10 >= 8, k, mulaw_encode(x)))
+            clips.append((h % 10 >= 8, k, mulaw_encode(x), path))
     held = [c for c in clips if c[0]]
-    return [(k, q) for _, k, q in (held or clips)]
+    return [(k, q, path) for _, k, q, path in (held or clips)]
+
+
+def logmel(nabla, path, mels):
+    """The clip's log-mel as nabla computes it for --cond mel: [frames, mels]."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "f.npy")
+        subprocess.run([nabla, "wavenet", "spectrogram", path, "--mels", str(mels), "--out", out], check=True,
+                       stderr=subprocess.DEVNULL)
+        return np.load(out).astype(np.float32)
+
+
+def clip_loss(model, spk, q, feats, reduction):
+    x, y = torch.from_numpy(q[None, :-1]), torch.from_numpy(q[None, 1:])
+    cond = model.condition(feats, len(q)) if feats is not None else None
+    logits = model(x, torch.tensor([spk]) if model.nspeakers else None, cond)
+    return F.cross_entropy(logits, y, reduction=reduction), y.numel()
 
 
 def bits(model, clips):
     tot, n = 0.0, 0
-    for spk, q in clips:
-        x = torch.from_numpy(q[None, :-1])
-        y = torch.from_numpy(q[None, 1:])
-        logits = model(x, torch.tensor([spk]) if model.nspeakers else None)
-        tot += F.cross_entropy(logits, y, reduction="sum").item()
-        n += y.numel()
+    for spk, q, feats in clips:
+        loss, count = clip_loss(model, spk, q, feats, "sum")
+        tot += loss.item()
+        n += count
     return tot / n / math.log(2)
 
 
 def cmd_roundtrip(a):
     tensors, meta = read_safetensors(a.model)
-    g = lambda k: int(meta["nabla.wavenet." + k])
-    assert g("cond_dim") == 0, "roundtrip covers unconditioned and speaker models"
-    m = WaveNet(g("layers"), g("stacks"), g("residual"), g("skip"), g("speakers"))
+    g = lambda k: int(meta.get("nabla.wavenet." + k, 0))
+    cond = meta.get("nabla.wavenet.cond", "none")
+    assert cond in ("none", "mel"), "roundtrip covers unconditioned, speaker and log-mel models, not --cond " + cond
+    m = WaveNet(g("layers"), g("stacks"), g("residual"), g("skip"), g("speakers"), g("cond_dim"), g("cond_hop"),
+                g("cond_channels") or g("cond_dim"))
     params = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
-    m.load_state_dict(params, strict=True)  # every name and shape must match
-    clips = heldout_clips(a.data)
+    m.load_state_dict(params, strict=True)  # every name and shape must match, cond_norm's too
+    clips = [(s, q, logmel(a.nabla, path, g("cond_dim")) if cond == "mel" else None)
+             for s, q, path in heldout_clips(a.data)]
     before = bits(m, clips)
     opt = torch.optim.Adam(m.parameters(), lr=a.lr)
     opt.zero_grad()
-    tot = sum(F.cross_entropy(m(torch.from_numpy(q[None, :-1]), torch.tensor([s]) if m.nspeakers else None),
-                              torch.from_numpy(q[None, 1:])) for s, q in clips)
+    tot = sum(clip_loss(m, s, q, f, "mean")[0] for s, q, f in clips)
     tot.backward()
     opt.step()
     with torch.no_grad():
@@ -218,6 +251,8 @@ def main():
     r.add_argument("data")
     r.add_argument("out")
     r.add_argument("--lr", type=float, default=1e-3)
+    r.add_argument("--nabla", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "nabla"),
+                   help="the nabla command that computes the log-mel of a --cond mel model's clips")
     a = p.parse_args()
     {"speed": cmd_speed, "roundtrip": cmd_roundtrip}[a.cmd](a)
 

@@ -771,14 +771,18 @@ static int cmd_spectrogram(int argc, char **argv) {
     long mels = NMELS;
     nb_flag flags[] = {
         {"--mels", NB_FLAG_INT, &mels, "mel bands", .range = "[1, 512]"},
-        {"--out", NB_FLAG_OUTPUT, &out, "the picture", .range = "png|svg|pdf", .meta = "PNG", .def = ""},
+        {"--out", NB_FLAG_OUTPUT, &out, "the picture, or the features as an array [frames, mels]",
+         .range = "png|svg|pdf|npy", .meta = "FILE", .def = ""},
     };
-    nb_cli c = {.cmd = cmd, .args = "WAV ", .about = "A log-mel spectrogram of a recording (read at 16 kHz) as a picture.",
+    nb_cli c = {.cmd = cmd, .args = "WAV ",
+                .about = "A log-mel spectrogram of a recording (read at 16 kHz): a picture (.png, .svg, .pdf), or the\n"
+                         "features that `--cond mel` conditions on (.npy, [frames, mels], one frame per 256 samples),\n"
+                         "for `nabla wavenet generate MODEL --cond FILE.npy`.",
                 .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
-    if (!out) return nb_cli_usage_error(&c, "--out PNG is required");
+    if (!out) return nb_cli_usage_error(&c, "--out FILE is required");
     nb_audio a;
     if (nb_audio_read(pos[0], RATE, &a)) return nb_cli_fail(cmd, "%s", nb_errmsg());
     nb_tensor *lm = nb_logmel(a.x, a.n, RATE, (int)mels);
@@ -786,6 +790,12 @@ static int cmd_spectrogram(int argc, char **argv) {
     nb_audio_free(&a);
     if (!lm) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int frames = (int)lm->shape[0], nm = (int)lm->shape[1];
+    if (nb_cli_has_ext(out, "npy")) {
+        rc = nb_npy_write(out, lm) ? nb_cli_fail(cmd, "%s", nb_errmsg()) : 0;
+        if (!rc) fprintf(stderr, "%d frames x %d mel bands (%.2f s); wrote %s\n", frames, nm, dur, out);
+        nb_tensor_free(lm);
+        return rc;
+    }
     float *z = malloc(sizeof(float) * (size_t)frames * (size_t)nm); /* [mels, frames]: band 0 at the bottom */
     for (int f = 0; f < frames; f++)
         for (int b = 0; b < nm; b++) z[(size_t)b * (size_t)frames + (size_t)f] = lm->data[(size_t)f * (size_t)nm + (size_t)b];
@@ -1031,7 +1041,7 @@ static int cmd_wavenet(int argc, char **argv) {
         {"train", cmd_train, "train a WaveNet on a speech folder"},
         {"generate", cmd_generate, "generate audio (cached, or --naive), optionally for a speaker or from features"},
         {"eval", cmd_eval, "bits per sample of a model on held-out clips"},
-        {"spectrogram", cmd_spectrogram, "a log-mel spectrogram of a recording as a picture"},
+        {"spectrogram", cmd_spectrogram, "a log-mel spectrogram of a recording as a picture, or as features (.npy)"},
         {"synth", cmd_synth, "write a small synthetic speech folder (harmonic tones, one folder per speaker)"},
         {"distance", cmd_distance, "the log-mel distance between two recordings"},
         {"features", cmd_features, "per-clip speaker features (log-mel statistics) as CSV for nabla train/eval"},

@@ -1378,6 +1378,15 @@ cli_wavenet_mel_conditioning() {
         >/dev/null 2>"$WORK/err" || fail "generate --like: $(cat "$WORK/err")"
     [[ -s $WORK/r.wav ]] || fail "no resynthesis written"
     expect_fail "$NABLA" wavenet generate "$WORK/c.st" --out "$WORK/x.wav" && expect_err "--cond FILE.npy or --like WAV"
+    # the features as a file: spectrogram --out .npy, then --cond FILE.npy resynthesizes what --like does
+    "$NABLA" wavenet spectrogram "$WORK/wn/spk1/clip0.wav" --out "$WORK/f.npy" >/dev/null 2>"$WORK/err" ||
+        fail "spectrogram --out .npy: $(cat "$WORK/err")"
+    [[ $(head -c 6 "$WORK/f.npy" | tail -c 5) == NUMPY ]] || fail "spectrogram .npy is not NumPy's format"
+    grep -q "'shape': (32, 80)" "$WORK/f.npy" || fail "features of 8000 samples are not [32, 80]: $(head -c 120 "$WORK/f.npy")"
+    "$NABLA" wavenet generate "$WORK/c.st" --cond "$WORK/f.npy" --seconds 0.1 --out "$WORK/rf.wav" \
+        >/dev/null 2>"$WORK/err" || fail "generate --cond FILE.npy: $(cat "$WORK/err")"
+    cmp -s "$WORK/r.wav" "$WORK/rf.wav" || fail "--cond FILE.npy and --like WAV resynthesized different audio"
+    expect_fail "$NABLA" wavenet spectrogram "$WORK/wn/spk1/clip0.wav" --out "$WORK/f.txt" && expect_err ".npy"
     "$NABLA" wavenet eval "$WORK/c.st" "$WORK/wn" >/dev/null 2>&1 || fail "eval of a conditioned model failed"
     # 80 log-mel bands upsampled to 6 channels: the width is kept in the model and resume keeps it
     "$NABLA" wavenet train "$WORK/wn" --cond mel --cond-channels 6 --layers 3 --stacks 1 --residual 8 --skip 8 \
