@@ -8,6 +8,7 @@
 #include "../src/core/fault.h"
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -230,6 +231,19 @@ static int w_net(const char *path, void *ctx) {
 }
 static int w_charrnn(const char *path, void *ctx) { return nb_charrnn_save(ctx, path, NULL, NULL, 0, NULL, NULL, 0); }
 static int w_classic(const char *path, void *ctx) { return nb_classic_save(ctx, path, NULL, NULL, 0); }
+static int w_wav(const char *path, void *ctx) {
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = 0.5f * (float)sin(0.3 * i);
+    return nb_audio_write(path, x, 64, 16000);
+}
+static int w_jpeg(const char *path, void *ctx) {
+    nb_tensor *img = nb_tensor_new(3, (int64_t[]){3, 6, 5});
+    for (int64_t i = 0; i < img->size; i++) img->data[i] = (float)((i * 37) % 101) / 100.f;
+    int rc = nb_image_write(path, img);
+    nb_tensor_free(img);
+    return rc;
+}
+static int w_wavenet(const char *path, void *ctx) { return nb_wavenet_save(ctx, path, NULL, NULL, 0, NULL, NULL, 0); }
 /* A figure (cairo), saved in the format its name asks for: it is drawn at
  * save time, so one figure serves every call. */
 static int w_figure(const char *path, void *ctx) { return nb_figure_save(ctx, path); }
@@ -265,6 +279,8 @@ TEST(test_faults_every_writer_survives_every_io_fault) {
     n += writer_matrix("nb_libsvm_write", "d.libsvm", w_libsvm, m);
     n += writer_matrix("nb_png_write_rgb", "c.png", w_png_rgb, NULL);
     n += writer_matrix("nb_png_write_gray", "g.png", w_png_gray, NULL);
+    n += writer_matrix("nb_audio_write (WAV)", "a.wav", w_wav, NULL);
+    n += writer_matrix("nb_image_write (JPEG)", "i.jpg", w_jpeg, NULL);
     static const double v[3] = {0.25, 0.5, 0.125};
     nb_figure *f = nb_figure_new(300, 200, 1, 1, "faults");
     CHECK(f && nb_figure_bars(f, 0, &(nb_bars){.title = "bars", .values = v, .n = 3}) == 0);
@@ -276,7 +292,7 @@ TEST(test_faults_every_writer_survives_every_io_fault) {
     }
     nb_figure_free(f);
     CHECK(n > 40);
-    printf("  %ld faults injected into 7 writers, each survived\n", n);
+    printf("  %ld faults injected into 9 writers, each survived\n", n);
     nb_tensor_free(m);
 }
 
@@ -301,7 +317,14 @@ TEST(test_faults_model_files_survive_every_io_fault) {
     nb_classic cm = {.kind = "linreg", .linreg = nb_linreg_fit(X, y, &o)};
     CHECK_MSG(cm.linreg != NULL, "linreg fit: %s", nb_errmsg());
     if (cm.linreg) n += writer_matrix("nb_classic_save", "lin.safetensors", w_classic, &cm);
-    printf("  %ld faults injected into 3 model writers, each survived\n", n);
+
+    nb_wavenet_config wc = {.layers = 2, .stacks = 1, .residual = 4, .skip = 4, .nspeakers = 2, .cond_dim = 3,
+                            .cond_hop = 4, .cond_channels = 2};
+    nb_wavenet *wn = nb_wavenet_new(&wc, &rng);
+    CHECK_MSG(wn != NULL, "wavenet: %s", nb_errmsg());
+    if (wn) n += writer_matrix("nb_wavenet_save", "wn.safetensors", w_wavenet, wn);
+    nb_wavenet_free(wn);
+    printf("  %ld faults injected into 4 model writers, each survived\n", n);
     nb_classic_free(&cm);
     nb_tensor_free(X);
 }
@@ -372,6 +395,24 @@ static int r_png(const char *path, void *ctx) {
     if (!t) return -1;
     CHECK(h == 3 && w == 6);
     nb_tensor_free(t);
+    return 0;
+}
+static int r_jpeg(const char *path, void *ctx) {
+    int64_t h, w;
+    nb_tensor *t = nb_image_read(path, &h, &w);
+    if (!t) return -1;
+    CHECK(h == 6 && w == 5 && t->shape[0] == 3);
+    nb_tensor_free(t);
+    return 0;
+}
+/* ctx: the rate to read at (0: the file's); 70,000 samples make the decoder
+ * grow its buffer past the first block. */
+static int r_wav(const char *path, void *ctx) {
+    int rate = (int)(uintptr_t)ctx;
+    nb_audio a;
+    if (nb_audio_read(path, rate, &a)) return -1;
+    CHECK(rate ? llabs(a.n - 35000) <= 2 : a.n == 70000);
+    nb_audio_free(&a);
     return 0;
 }
 static int r_libsvm(const char *path, void *ctx) {
@@ -454,7 +495,15 @@ TEST(test_faults_every_reader_reports_out_of_memory) {
     put_file(AT("t10k-labels-idx1-ubyte"), lab, sizeof lab);
     n += oom_matrix("nb_idx_read_labels", r_idx_labels, p, NULL);
     n += oom_matrix("nb_mnist_load", r_mnist, dir, NULL);
-    printf("  %ld allocation failures injected into 11 readers, each reported or survived\n", n);
+    CHECK(w_jpeg(AT("i.jpg"), NULL) == 0);
+    n += oom_matrix("nb_image_read (JPEG)", r_jpeg, p, NULL);
+    float *x = malloc(70000 * sizeof *x);
+    for (int i = 0; i < 70000; i++) x[i] = 0.5f * (float)sin(0.01 * i);
+    CHECK(nb_audio_write(AT("long.wav"), x, 70000, 16000) == 0);
+    free(x);
+    n += oom_matrix("nb_audio_read", r_wav, p, (void *)(uintptr_t)0);
+    n += oom_matrix("nb_audio_read (resampled)", r_wav, p, (void *)(uintptr_t)8000);
+    printf("  %ld allocation failures injected into 14 readers, each reported or survived\n", n);
 #undef AT
     nb_tensor_free(m);
     rm_dir(dir);
