@@ -543,9 +543,7 @@ static int cmd_train(int argc, char **argv) {
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
                 (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
     nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, t.loop.step);
-    size_t k = (size_t)snprintf(t.again, sizeof t.again, "nabla charrnn train");
-    for (int i = 0; i < npos && k < sizeof t.again; i++) k += (size_t)snprintf(t.again + k, sizeof t.again - k, " %s", pos[i]);
-    if (k < sizeof t.again) snprintf(t.again + k, sizeof t.again - k, " --resume %s", t.out ? t.out : "");
+    nb_cli_resume_command(t.again, sizeof t.again, "charrnn train", pos, npos, t.out, "--log", t.log, NULL);
     nb_cli_catch_interrupts();
     rc = run_train(&t, train_ids, ntrain, val_ids, nval);
     goto done;

@@ -184,6 +184,8 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     PUT("nabla.chat.loss_sum", "%.17g", t->loss_sum);
     PUT("nabla.chat.loss_n", "%" PRId64, t->loss_n);
     PUT("nabla.chat.negatives", "%" PRId64, t->negatives);
+    PUT("nabla.chat.epochs", "%" PRId64, t->epochs); /* the run's budget, which --resume keeps */
+    PUT("nabla.chat.max_steps", "%" PRId64, t->max_steps);
 #undef PUT
     if (bank) keys[n] = "nabla.chat.bank", vals[n++] = bank;
     nb_cli_extras x;
@@ -442,6 +444,7 @@ static int cmd_train(int argc, char **argv) {
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
 #define GIVEN(name) (nb_cli_flag(&c, name)->given)
+    bool steps_given = GIVEN("--steps");
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     nb_cli_threads(cmd, threads, 0);
@@ -508,6 +511,19 @@ static int cmd_train(int argc, char **argv) {
         if (sv) t.seconds = strtod(sv, NULL);
         const char *ls = nb_st_meta(ck, "nabla.chat.loss_sum"), *ln = nb_st_meta(ck, "nabla.chat.loss_n");
         if (ls && ln) t.loss_sum = strtod(ls, NULL), t.loss_n = strtoll(ln, NULL, 10);
+        /* The run's budget, unless this command sets one: the resume command
+         * printed after a signal then ends where the whole run would have.
+         * (Absent in models from before it was kept: the defaults.) */
+        const char *ev = nb_st_meta(ck, "nabla.chat.epochs"), *mv = nb_st_meta(ck, "nabla.chat.max_steps");
+        if (ev && mv && !GIVEN("--epochs") && !GIVEN("--steps") && !GIVEN("--minutes")) {
+            long long te = strtoll(ev, NULL, 10), ts = strtoll(mv, NULL, 10);
+            if (te < 1 || ts < -1) {
+                nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.epochs' or 'nabla.chat.max_steps' out of range", resume);
+                goto done;
+            }
+            epochs = (long)te;
+            if (ts) steps_given = true, steps = ts < 0 ? 0 : (long)ts;
+        }
         /* The vocabulary of the training file must be the model's. */
         nb_chat_vocab *v = nb_chat_vocab_build(d, vocab_min);
         int nv = v ? nb_chat_vocab_size(v) : 0, differ = !v || nv != nb_chat_vocab_size(t.m->vocab);
@@ -528,10 +544,10 @@ static int cmd_train(int argc, char **argv) {
         t.m = nb_dualenc_new(v, embed, hidden, &r);
         if (!t.m) goto fail_msg;
     }
-    t.batch = batch, t.epochs = epochs, t.max_steps = GIVEN("--steps") ? steps : 0, t.minutes = minutes;
+    t.batch = batch, t.epochs = epochs, t.max_steps = steps_given ? steps : 0, t.minutes = minutes;
     t.max_context = max_context, t.max_response = max_response, t.vocab_min = vocab_min;
     t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed, t.negatives = negatives, t.train = d;
-    if (GIVEN("--steps") && steps == 0) t.max_steps = -1;
+    if (steps_given && steps == 0) t.max_steps = -1;
     if (t.max_steps < 0) t.epochs = t.epoch; /* --steps 0: write the initial model */
     if (t.max_steps > 0 && !GIVEN("--epochs")) t.epochs = 1000000;
     nb_optim_opts oo = {.kind = NB_ADAM, .lr = (float)lr};
@@ -551,7 +567,8 @@ static int cmd_train(int argc, char **argv) {
         nb_cli_fail(cmd, "out of memory");
         goto done;
     }
-    snprintf(t.again, sizeof t.again, "nabla chat train %s --resume %s", pos[0], t.out);
+    nb_cli_resume_command(t.again, sizeof t.again, "chat train", pos, 1, t.out, "--valid", valid_path, "--log", log,
+                          NULL);
     nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch);
     if (!json || nb_cli_tty())
         fprintf(stderr, "%s: %" PRId64 " pairs, vocabulary %d words (min count %ld), embedding %lld, LSTM %lld\n", pos[0],

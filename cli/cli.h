@@ -111,6 +111,13 @@ bool nb_cli_has_ext(const char *path, const char *exts);
 void nb_cli_catch_interrupts(void);
 int nb_cli_interrupted(void);
 int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd);
+/* Writes into buf (n bytes) the command that resumes a training run, as a
+ * user can paste it: "nabla VERB ARG... --resume MODEL", then each given
+ * FLAG VALUE pair of the NULL-terminated list (a NULL value leaves its flag
+ * out): the options a checkpoint does not keep, such as --valid and --log.
+ * Words a shell would split or expand are single-quoted. */
+void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *const *args, int nargs,
+                           const char *model, ...);
 
 /* The CSV log of a training command: rows in memory, the file rewritten
  * whole and atomically (nb_cli_log_write, with each checkpoint). With a NULL

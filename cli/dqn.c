@@ -436,8 +436,10 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             rc = 1;
         } else {
             char again[2048];
-            snprintf(again, sizeof again, "nabla dqn train --resume %s%s%s   (it holds step %lld of %lld)", out ? out : "",
-                     log ? " --log " : "", log ? log : "", (long long)done_steps, (long long)o.steps);
+            nb_cli_resume_command(again, sizeof again, "dqn train", NULL, 0, out, "--log", log, NULL);
+            size_t k = strlen(again);
+            snprintf(again + k, sizeof again - k, "   (it holds step %lld of %lld)", (long long)done_steps,
+                     (long long)o.steps);
             rc = nb_cli_interrupt_exit(cmd, out, again);
         }
         free(csv.buf);

@@ -262,7 +262,7 @@ static int run(trainer *T, const char *cmd) {
                 goto done;
             }
             char again[4200];
-            snprintf(again, sizeof again, "nabla train --resume %s", s->out ? s->out : "");
+            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, NULL);
             rc = nb_cli_interrupt_exit(cmd, s->out, again);
             goto done;
         }

@@ -183,7 +183,7 @@ static double validation_bits(nb_wavenet *m, const clip *val, int nval, int64_t 
 
 typedef struct {
     nb_cli_loop loop; /* the step, the budget, validation and checkpoint cadence */
-    const char *cmd, *out, *log, *cond;
+    const char *cmd, *out, *log, *cond, *data_path;
     nb_wavenet *m;
     nb_optim *opt;
     corpus *data;
@@ -300,7 +300,7 @@ static int run_train(trainer *t) {
         goto out;
     }
     nb_cli_loop *L = &t->loop;
-    snprintf(t->again, sizeof t->again, "nabla wavenet train DATA --resume %s", t->out);
+    nb_cli_resume_command(t->again, sizeof t->again, "wavenet train", &t->data_path, 1, t->out, "--log", t->log, NULL);
     L->cmd = cmd, L->label = "wavenet", L->unit = "bits/sample", L->loss_scale = 1 / log(2.0), L->loss_share = 1;
     L->out = t->out, L->again = t->again, L->quiet = t->json, L->csv = &t->csv, L->ctx = t;
     L->take_step = take_step, L->validate = validate, L->save = save_cb;
@@ -383,8 +383,8 @@ static int cmd_train(int argc, char **argv) {
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     nb_cli_threads(cmd, threads, 0);
     corpus data;
-    trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json, .loop.eval_every = eval_every,
-                 .val_samples = val_samples};
+    trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,
+                 .loop.eval_every = eval_every, .val_samples = val_samples};
     nb_safetensors *ck = NULL;
     nb_param *params;
     int np;

@@ -1352,6 +1352,46 @@ cli_wavenet_resume_matches_uninterrupted() {
     [[ -n $a && $a == "$b" ]] || fail "resumed run differs: $a vs $b bits/sample"
 }
 
+# signal_resume SIG FIELD CMD...: CMD (a training command; --out and --json
+# are added) run whole, then run again and stopped by SIG once it has begun:
+# exit status 128 + the signal, the message names the checkpoint and the
+# command to resume, no temporary file is left, and that command, run as
+# printed, ends with the whole run's FIELD (the last JSON line).
+signal_resume() {
+    local sig=$1 field=$2 want i rc
+    shift 2
+    want=$([[ $sig == INT ]] && echo 130 || echo 143)
+    rm -f "$WORK"/sa.st "$WORK"/sb.st
+    "$NABLA" "$@" --out "$WORK/sa.st" --json >"$WORK/sa" 2>/dev/null || { fail "$1 $2: the whole run failed"; return; }
+    "$NABLA" "$@" --out "$WORK/sb.st" >/dev/null 2>"$WORK/err" &
+    local pid=$!
+    for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
+    sleep 0.5
+    kill -$sig $pid
+    wait $pid
+    rc=$?
+    ((rc == want)) || { fail "$1 $2 SIG$sig: exit status $rc, expected $want: $(tail -2 "$WORK/err")"; return; }
+    grep -q "stopped by SIG$sig; the checkpoint $WORK/sb.st holds every finished step" "$WORK/err" ||
+        fail "$1 $2 SIG$sig message: $(tail -3 "$WORK/err")"
+    ls "$WORK"/sb.st.tmp* >/dev/null 2>&1 && fail "$1 $2 SIG$sig left a temporary file"
+    local resume
+    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
+    [[ $resume == *"--resume $WORK/sb.st"* ]] || { fail "$1 $2: no resume command: $(tail -2 "$WORK/err")"; return; }
+    eval "\"\$NABLA\" $resume --json" >"$WORK/sb" 2>"$WORK/err" || { fail "$1 $2: $resume: $(tail -2 "$WORK/err")"; return; }
+    local a b
+    a=$(json_field "$field" "$WORK/sa") b=$(json_field "$field" "$WORK/sb")
+    [[ -n $a && $a == "$b" ]] || fail "$1 $2 SIG$sig: the resumed run ends at $field $b, the whole run at $a"
+}
+
+# SIGINT and SIGTERM stop wavenet train and chat train between steps with a
+# checkpoint, and the printed command resumes to where a whole run ends.
+cli_wavenet_chat_signals_checkpoint_and_resume() {
+    wavenet_data || { fail "synth failed"; return; }
+    signal_resume INT bits_per_sample wavenet train "$WORK/wn" --speakers --layers 3 --stacks 1 --residual 8 \
+        --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 1000 --steps 4000
+    signal_resume TERM valid_loss chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 300
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
