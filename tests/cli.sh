@@ -227,28 +227,12 @@ charrnn_corpus() {
                  for (i = 0; i < 400; i++) printf "%d: %s.\n", i % 50, s[i % 3 + 1] }' >"$1"
 }
 
-# SIGINT mid-run: the checkpoint holds every finished step, and the resumed
-# run ends with the uninterrupted run's weights (same validation bits/char).
+# SIGINT mid-run: the checkpoint holds every finished step, and the printed
+# command resumes to the uninterrupted run's weights (same validation bits/char).
 cli_charrnn_sigint_resume() {
     charrnn_corpus "$WORK/c.txt"
     # 2,500 steps: about 2.5 s, so that the signal lands mid-run on a fast machine too.
-    local small=("$WORK/c.txt" --hidden 64 --seq 32 --batch 16 --steps 2500 --eval-every 100000)
-    "$NABLA" charrnn train "${small[@]}" --out "$WORK/a.st" --json >"$WORK/a" 2>/dev/null || { fail "run A"; return; }
-    "$NABLA" charrnn train "${small[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
-    local pid=$! rc i
-    for ((i = 0; i < 100; i++)); do grep -qs "^training" "$WORK/err" && break; sleep 0.1; done
-    sleep 0.3
-    kill -INT $pid
-    wait $pid
-    rc=$?
-    ((rc == 130)) || { fail "exit status $rc, expected 130: $(tail -2 "$WORK/err")"; return; }
-    grep -q "nabla charrnn train $WORK/c.txt --resume $WORK/b.st" "$WORK/err" || fail "no resume hint: $(tail -2 "$WORK/err")"
-    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 2500 --json >"$WORK/b" 2>"$WORK/err" ||
-        { fail "resume: $(tail -2 "$WORK/err")"; return; }
-    local a b
-    a=$(json_field val_bpc "$WORK/a")
-    b=$(json_field val_bpc "$WORK/b")
-    [[ -n $a && $a == "$b" ]] || fail "resumed run differs: $a vs $b bits/char"
+    signal_resume INT val_bpc charrnn train "$WORK/c.txt" --hidden 64 --seq 32 --batch 16 --steps 2500 --eval-every 100000
 }
 
 cli_charrnn_train_sample_eval() {
@@ -821,18 +805,11 @@ cli_dqn_resume_equals_uninterrupted() {
         cmp -s "$WORK/ra.st" "$WORK/rb.st" || fail "$g: the resumed run's model differs from the uninterrupted one's"
         cmp -s "$WORK/ra.csv" "$WORK/rb.csv" || fail "$g: the resumed run's log differs"
     done
-    # SIGINT writes a checkpoint and says how to resume.
-    rm -f "$WORK/rs.st"
-    "$NABLA" dqn train catch --steps 200000 --episodes 0 --out "$WORK/rs.st" >/dev/null 2>"$WORK/err" &
-    local pid=$! i
-    for ((i = 0; i < 100; i++)); do grep -q "^dqn catch" "$WORK/err" && break; sleep 0.1; done
-    sleep 0.5
-    kill -INT $pid
-    wait $pid
-    local rc=$?
-    ((rc == 130)) || fail "SIGINT: exit status $rc, expected 130"
-    grep -q "nabla dqn train --resume $WORK/rs.st" "$WORK/err" || fail "SIGINT message: $(tail -2 "$WORK/err")"
-    "$NABLA" dqn eval "$WORK/rs.st" --episodes 5 >/dev/null 2>&1 || fail "a checkpoint must stay a model dqn eval reads"
+    # SIGINT writes a checkpoint, and the command it prints resumes to the
+    # uninterrupted run's model, byte for byte.
+    signal_resume INT train_mean100 dqn train catch --steps 12000 --episodes 0 --seed 3
+    cmp -s "$WORK/sa.st" "$WORK/sb.st" || fail "SIGINT: the resumed model differs from the uninterrupted one"
+    "$NABLA" dqn eval "$WORK/sb.st" --episodes 5 >/dev/null 2>&1 || fail "a checkpoint must stay a model dqn eval reads"
 }
 
 cli_dqn_resume_errors() {
@@ -1375,7 +1352,7 @@ signal_resume() {
         fail "$1 $2 SIG$sig message: $(tail -3 "$WORK/err")"
     ls "$WORK"/sb.st.tmp* >/dev/null 2>&1 && fail "$1 $2 SIG$sig left a temporary file"
     local resume
-    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
+    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //; s/   (.*//')
     [[ $resume == *"--resume $WORK/sb.st"* ]] || { fail "$1 $2: no resume command: $(tail -2 "$WORK/err")"; return; }
     eval "\"\$NABLA\" $resume --json" >"$WORK/sb" 2>"$WORK/err" || { fail "$1 $2: $resume: $(tail -2 "$WORK/err")"; return; }
     local a b
