@@ -23,8 +23,11 @@
 #   row k = column k of the .npy), stats.txt (clips and minutes per speaker, seconds to build).
 # Phones: festival's segment names (radio phone set: hh ax l ow ...) with their end times from
 # the utterance's Segment relation; espeak-ng's phoneme events (its own mnemonics: h @ l oU ...)
-# with their sample positions, from libespeak-ng through Python's ctypes. Both inventories share
-# one file; every pause (festival pau, espeak-ng _ _: _!) is "pau".
+# with their sample positions, from libespeak-ng through Python's ctypes, mapped onto the radio
+# set (ESPEAK_TO_RADIO below: @ -> ax, oU -> ow, D -> dh, tS -> ch, ...; the palatal mark ; adds
+# no phone), so that one phone means one sound whichever synthesizer spoke it: 40 phones and
+# "pau", every pause (festival pau, espeak-ng _ _: _!). A mnemonic the table lacks is kept as it
+# is, with a warning.
 # Needs: festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng fortunes
 # python3 (standard library only) and libsamplerate0 (espeak-ng speaks at 22,050 Hz).
 set -euo pipefail
@@ -118,6 +121,32 @@ os.makedirs(part)
 
 def phone(name):
     return "pau" if name == "pau" or name.startswith("_") or name == "" else name
+
+# espeak-ng's English mnemonics (en-us, en-us+f3, en-gb-scotland) -> festival's radio phone set
+# (ARPAbet-like), by sound: the lexical set of each vowel, r-coloured ones to their vowel (the r
+# is its own phone where the synthesizer makes one). None: not a sound of its own (; marks the
+# consonant before it palatal), the phone before it goes on.
+ESPEAK_TO_RADIO = {
+    "@": "ax", "@-": "ax", "@2": "ax", "a#": "ax", "@L": "l", "3": "er", "3:": "er",
+    "a": "ae", "aa": "aa", "A:": "aa", "A@": "aa", "0": "aa", "V": "ah", "VR": "ah",
+    "E": "eh", "e@": "eh", "eI": "ey", "I": "ih", "I#": "ih", "I2": "ih", "IR": "ih",
+    "i": "iy", "i:": "iy", "i@": "ih", "i@3": "ih", "O:": "ao", "O@": "ao", "O2": "ao", "o@": "ao",
+    "OI": "oy", "oU": "ow", "U": "uh", "U@": "uh", "u:": "uw",
+    "aI": "ay", "aI2": "ay", "aI3": "ay", "aI@": "ay", "aU": "aw",
+    "D": "dh", "T": "th", "N": "ng", "S": "sh", "Z": "zh", "dZ": "jh", "tS": "ch", "h": "hh", "j": "y",
+    "n-": "n", "r-": "r", "t#": "t", "t2": "t", "w#": "w", "?": "t", ";": None,
+    **{c: c for c in ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z")},
+}
+unmapped = set()
+
+def espeak_phone(name):
+    """An espeak-ng mnemonic as a radio phone ("pau" for a pause), or None to add no phone."""
+    if phone(name) == "pau":
+        return "pau"
+    if name not in ESPEAK_TO_RADIO:
+        unmapped.add(name)
+        return name
+    return ESPEAK_TO_RADIO[name]
 
 # clips[(speaker, i)] = (nsamples, [(start_sample, phone), ...]) at 16 kHz
 clips = {}
@@ -239,11 +268,15 @@ if esp_voices:
             lib.espeak_Synchronize()
             pcm = resample(cur["pcm"])
             write_wav16(os.path.join(part, "wav", spk, "%s_%04d.wav" % (spk, i)), pcm)
-            segs = [(int(round(ms * RATE / 1000.0)), phone(name)) for ms, name in cur["ev"]]
+            segs = [(int(round(ms * RATE / 1000.0)), espeak_phone(name)) for ms, name in cur["ev"]]
+            segs = [(t, p) for t, p in segs if p is not None]
             clips[(spk, i)] = (len(pcm), segs)
         print("speech-corpus.sh: %-24s %d clips (%.0f s)" % (spk, nclips, time.time() - t0), flush=True)
 
 # ---- phone inventory, one-hot .npy per clip, manifest ----
+if unmapped:
+    print("speech-corpus.sh: warning: espeak-ng phones with no radio equivalent, kept as they are: " +
+          " ".join(sorted(unmapped)), file=sys.stderr)
 inventory = ["pau"] + sorted({p for _, segs in clips.values() for _, p in segs} - {"pau"})
 index = {p: k for k, p in enumerate(inventory)}
 with open(os.path.join(part, "phones.txt"), "w") as f:

@@ -1212,8 +1212,8 @@ cli_speech_corpus_tiny() {
     local info
     info=$(dirname "$NABLA")/examples/speech_info
     [[ -x $info ]] || { fail "$info is not built (make examples)"; return; }
-    "$ROOT/scripts/speech-corpus.sh" --out "$WORK/speech" --clips 3 --voices kal,en-us >"$WORK/out" 2>"$WORK/err" ||
-        { fail "speech-corpus.sh failed: $(tail -3 "$WORK/err")"; return; }
+    "$ROOT/scripts/speech-corpus.sh" --out "$WORK/speech" --clips 3 --voices kal,en-us >"$WORK/out" 2>"$WORK/corpus" ||
+        { fail "speech-corpus.sh failed: $(tail -3 "$WORK/corpus")"; return; }
     [[ -e $WORK/speech/stats.txt && ! -e $WORK/speech.partial ]] || fail "no stats.txt, or a .partial folder left"
     "$info" "$WORK/speech" >"$WORK/out" 2>"$WORK/err" || { fail "speech_info: $(tail -2 "$WORK/err")"; return; }
     grep -q '"speakers": 2, "clips": 6, "train": 2, "valid": 2, "test": 2,' "$WORK/out" ||
@@ -1222,6 +1222,10 @@ cli_speech_corpus_tiny() {
     local n
     n=$(grep -c . "$WORK/speech/phones.txt")
     grep -q "\"n_phones\": $n," "$WORK/out" && ((n > 20)) || fail "phone inventory of $n"
+    # espeak-ng's mnemonics are mapped onto festival's radio phone set: one inventory of at most 41
+    ((n <= 41)) && ! grep -qx -e '@' -e 'oU' -e 'D' -e 'tS' "$WORK/speech/phones.txt" ||
+        fail "espeak-ng phones not mapped onto festival's: $(tr '\n' ' ' <"$WORK/speech/phones.txt")"
+    grep -q "no radio equivalent" "$WORK/corpus" && fail "unmapped espeak-ng phones: $(grep radio "$WORK/corpus")"
     # a cut clip and a broken manifest line are named
     local clip=$WORK/speech/wav/espeak_en_us/espeak_en_us_0001.wav
     head -c 3000 "$clip" >"$WORK/cut" && mv "$WORK/cut" "$clip"
