@@ -147,6 +147,23 @@ static int cmd_plot(int argc, char **argv) {
             }
         }
     }
+    /* A curve that cannot be drawn says so: a diverged run logs inf or NaN
+     * (missing values, as for metrics measured only at some steps, are NaN
+     * too, so only a column with no finite value at all is worth a word). */
+    for (int k = 1; k < c->ncols; k++) {
+        int64_t finite = 0, inf = 0, first_inf = -1;
+        for (int64_t i = 0; i < c->nrows; i++) {
+            double v = c->data[i * c->ncols + k];
+            finite += isfinite(v);
+            if (isinf(v) && inf++ == 0) first_inf = i;
+        }
+        if (inf)
+            nb_cli_warn(cmd, "%s: column '%s' holds %lld infinite value%s (first at %s = %g; a diverged run?), left "
+                             "out of its curve", log, c->names[k], (long long)inf, inf == 1 ? "" : "s", c->names[0],
+                        c->data[first_inf * c->ncols]);
+        else if (finite == 0)
+            nb_cli_warn(cmd, "%s: column '%s' holds no finite value: its curve is empty", log, c->names[k]);
+    }
     nb_lines charts[MAX_PANELS];
     int np = 0;
     if (nloss) charts[np++] = (nb_lines){"loss", c->names[0], NULL, loss, nloss};

@@ -733,6 +733,11 @@ cli_plot_names_what_is_not_a_log() {
     printf 'f1,f2,label\n0.5,1,3\n0.25,0,1\n' >"$WORK/data.csv"
     expect_fail "$NABLA" plot "$WORK/data.csv" --out "$WORK/p.png" && expect_err "data.csv: not a training log: its columns (f1, f2, label)"
     [[ ! -e $WORK/p.png ]] || fail "plot drew something that is not a log"
+    # a diverged run's log is drawn, with a word about the values left out; a gap (NaN) is not one
+    printf 'step,loss,val_loss\n1,0.5,\n2,inf,0.4\n3,nan,\n' >"$WORK/div.csv"
+    "$NABLA" plot "$WORK/div.csv" --out "$WORK/div.png" >/dev/null 2>"$WORK/err" || fail "plot of a diverged log failed"
+    grep -q "column 'loss' holds 1 infinite value (first at step = 2" "$WORK/err" || fail "no word on inf: $(cat "$WORK/err")"
+    grep -q "val_loss" "$WORK/err" && fail "a column with gaps was warned about: $(cat "$WORK/err")"
 }
 
 # --- nabla dqn ------------------------------------------------------------------
