@@ -12,13 +12,18 @@
 #   (d)    the log-mel distance (`nabla wavenet distance`) from test clips to MEL's resynthesis (generate --like
 #          CLIP), to NONE's unconditional generation of the same length and speaker, and to another real test
 #          clip of the same speaker (a reference point: the same voice saying another sentence).
+# With PHONES=MODEL (a --speakers --cond phones model of the same corpus), the same for it: its bits per
+# sample, and speech it generates from a test clip's phone timings alone (the notes' TTS experiment: no
+# acoustic feature of the clip enters), with the clip's speaker and with the next voice's, classified and
+# measured like MEL's resyntheses.
 # Usage: bench/wavenet_quality.sh CORPUS NONE.safetensors MEL.safetensors [OUT_DIR]
 #        bench/wavenet_quality.sh CORPUS --minutes M [OUT_DIR]   (trains both first, side by side, 1 thread each)
 # CORPUS: a folder of scripts/speech-corpus.sh (manifest.csv with the split column). OUT_DIR (default a temporary
 # folder, removed) keeps the features, the classifier, the generated clips and the resyntheses.
 # env: NABLA, GEN_CLIPS=4 (clips per speaker from NONE), GEN_SECONDS=2, RESYNTH=2 (test clips per speaker),
 #      EVAL_SAMPLES=1000000 (samples scored per eval, spread over the clips), SEED=1, EPOCHS=100 (classifier),
-#      COND_CHANNELS (with --minutes: MEL's --cond-channels, the upsampled width entering every gate; default 80)
+#      COND_CHANNELS (with --minutes: MEL's --cond-channels, the upsampled width entering every gate; default 80),
+#      PHONES (a third model, conditioned on the corpus's phone features: see above)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NABLA=${NABLA:-$ROOT/build/nabla}
@@ -57,7 +62,8 @@ else
     NONE=$2 MEL=$3
 fi
 
-# The corpus's test clips, RESYNTH per speaker, and another test clip of the same speaker: "speaker path other".
+# The corpus's test clips, RESYNTH per speaker, and another test clip of the same speaker, and the clip's phone
+# features ("-" if none): "speaker path other phones".
 /usr/bin/python3 - "$CORPUS" "$RESYNTH" >"$OUT/clips.txt" <<'PY'
 import csv, sys
 root, per = sys.argv[1], int(sys.argv[2])
@@ -65,10 +71,11 @@ by = {}
 with open(root + "/manifest.csv", newline="") as f:
     for r in csv.DictReader(f):
         if r.get("split") == "test":
-            by.setdefault(r["speaker"], []).append(r["file"])
+            by.setdefault(r["speaker"], []).append((r["file"], r.get("phones") or ""))
 for spk, files in by.items():
     for i in range(min(per, len(files) - 1)):
-        print(spk, root + "/" + files[i], root + "/" + files[-1 - i])
+        ph = files[i][1]
+        print(spk, root + "/" + files[i][0], root + "/" + files[-1 - i][0], root + "/" + ph if ph else "-")
 PY
 SPEAKERS=$(awk '{ print $1 }' "$OUT/clips.txt" | uniq)
 NSPK=$(wc -w <<<"$SPEAKERS")
@@ -77,9 +84,11 @@ next_speaker() { awk -v s="$1" '{ a[NR] = $1 } $1 == s { k = NR } END { print a[
 
 echo "== (a, b) bits per sample (at most $EVAL_SAMPLES samples per row, spread over the clips)"
 printf '%-10s %-6s %12s %18s %8s\n' model split bits/sample "histogram entropy" uniform
-for m in none mel; do
+MODELS="none mel${PHONES:+ phones}"
+for m in $MODELS; do
     model=$NONE
     [[ $m == mel ]] && model=$MEL
+    [[ $m == phones ]] && model=$PHONES
     for split in test valid; do
         "$NABLA" wavenet eval "$model" "$CORPUS" --split $split --max-samples "$EVAL_SAMPLES" --json >"$OUT/eval_$m.$split" 2>/dev/null
         printf '%-10s %-6s %12.4f %18.4f %8d\n' "wn_$m" $split "$(field bits_per_sample <"$OUT/eval_$m.$split")" \
@@ -94,7 +103,7 @@ for s in $SPEAKERS; do
         --seed "$SEED" --out "$OUT/gen_none/$s/g.wav" 2>/dev/null
 done
 i=0
-while read -r s clip other; do
+while read -r s clip other ph; do
     i=$((i + 1))
     frames=$("$NABLA" wavenet distance "$clip" "$clip" --json 2>/dev/null | field ref_frames)
     "$NABLA" wavenet generate "$MEL" --like "$clip" --speaker "$s" --temperature 1 --seed "$SEED" \
@@ -106,9 +115,21 @@ while read -r s clip other; do
     cp "$OUT/swap_asked/$o/w$i.wav" "$OUT/swap_own/$s/w$i.wav"
     "$NABLA" wavenet generate "$NONE" --speaker "$s" --seconds "$(awk -v f="$frames" 'BEGIN { print f * 256 / 16000 }')" \
         --temperature 1 --seed "$SEED" --out "$OUT/same_none/$s/u$i.wav" 2>/dev/null
-    for kind in mel none real; do
+    kinds="mel none real"
+    if [[ -n ${PHONES:-} ]]; then
+        [[ $ph != - ]] || { echo "$clip has no phone features: PHONES needs a corpus with them" >&2; exit 1; }
+        mkdir -p "$OUT/resynth_phones/$s" "$OUT/swap_phones_asked/$o" "$OUT/swap_phones_own/$s"
+        "$NABLA" wavenet generate "$PHONES" --cond "$ph" --speaker "$s" --seconds "$(awk -v f="$frames" 'BEGIN { print f * 256 / 16000 }')" \
+            --temperature 1 --seed "$SEED" --out "$OUT/resynth_phones/$s/p$i.wav" 2>/dev/null
+        "$NABLA" wavenet generate "$PHONES" --cond "$ph" --speaker "$o" --seconds "$(awk -v f="$frames" 'BEGIN { print f * 256 / 16000 }')" \
+            --temperature 1 --seed "$SEED" --out "$OUT/swap_phones_asked/$o/q$i.wav" 2>/dev/null
+        cp "$OUT/swap_phones_asked/$o/q$i.wav" "$OUT/swap_phones_own/$s/q$i.wav"
+        kinds="$kinds phones"
+    fi
+    for kind in $kinds; do
         case $kind in
             mel) x=$OUT/resynth_mel/$s/r$i.wav ;;
+            phones) x=$OUT/resynth_phones/$s/p$i.wav ;;
             none) x=$OUT/same_none/$s/u$i.wav ;;
             real) x=$other ;;
         esac
@@ -125,18 +146,27 @@ echo "== (c) speaker classifier (examples/speaker.cfg, $EPOCHS epochs on the rea
 "$NABLA" wavenet features "$OUT/resynth_mel" --speakers-of "$CORPUS" --out "$OUT/resynth_mel.csv" 2>/dev/null
 "$NABLA" wavenet features "$OUT/swap_asked" --speakers-of "$CORPUS" --out "$OUT/swap_asked.csv" 2>/dev/null
 "$NABLA" wavenet features "$OUT/swap_own" --speakers-of "$CORPUS" --out "$OUT/swap_own.csv" 2>/dev/null
+rows=(test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each" resynth_mel:"wn_mel resyntheses of test clips"
+      swap_asked:"  with another voice's term: as that voice" swap_own:"  with another voice's term: as the clip's")
+if [[ -n ${PHONES:-} ]]; then
+    for d in resynth_phones swap_phones_asked swap_phones_own; do
+        "$NABLA" wavenet features "$OUT/$d" --speakers-of "$CORPUS" --out "$OUT/$d.csv" 2>/dev/null
+    done
+    rows+=(resynth_phones:"wn_phones from test clips' phones (TTS)" swap_phones_asked:"  with another voice's term: as that voice"
+           swap_phones_own:"  with another voice's term: as the clip's")
+fi
 printf '%-44s %8s %9s\n' clips examples accuracy
-for f in test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each" resynth_mel:"wn_mel resyntheses of test clips" \
-    swap_asked:"  with another voice's term: as that voice" swap_own:"  with another voice's term: as the clip's"; do
+for f in "${rows[@]}"; do
     "$NABLA" eval "$OUT/speaker.safetensors" --data "$OUT/${f%%:*}.csv" --all --json >"$OUT/acc_${f%%:*}" 2>/dev/null
     printf '%-44s %8d %9.4f\n' "${f#*:}" "$(field examples <"$OUT/acc_${f%%:*}")" "$(field test_accuracy <"$OUT/acc_${f%%:*}")"
 done
 awk -v n="$NSPK" 'BEGIN { printf "%-44s %8s %9.4f\n", "chance", "", 1 / n }'
 
 echo "== (d) log-mel distance to $i test clips (mean absolute difference of ln band magnitudes; x 8.69 for dB)"
-for kind in mel none real; do
+for kind in mel ${PHONES:+phones} none real; do
     case $kind in
         mel) what="wn_mel resynthesis (generate --like CLIP)" ;;
+        phones) what="wn_phones from the clip's phones (TTS)" ;;
         none) what="wn_none generation, same speaker and length" ;;
         real) what="another real test clip of the same speaker" ;;
     esac
