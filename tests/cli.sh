@@ -230,9 +230,13 @@ charrnn_corpus() {
 # SIGINT mid-run: the checkpoint holds every finished step, and the printed
 # command resumes to the uninterrupted run's weights (same validation bits/char).
 cli_charrnn_sigint_resume() {
-    charrnn_corpus "$WORK/c.txt"
+    # a name with a space and a quote: the printed command quotes it for the shell
+    charrnn_corpus "$WORK/it's a corpus.txt"
     # 2,500 steps: about 2.5 s, so that the signal lands mid-run on a fast machine too.
-    signal_resume INT val_bpc charrnn train "$WORK/c.txt" --hidden 64 --seq 32 --batch 16 --steps 2500 --eval-every 100000
+    signal_resume INT val_bpc charrnn train "$WORK/it's a corpus.txt" --hidden 64 --seq 32 --batch 16 --steps 2500 \
+        --eval-every 100000
+    grep -q "nabla charrnn train '$WORK/it'\\\\''s a corpus.txt' --resume $WORK/sb.st" "$WORK/sigerr" ||
+        fail "the corpus's name is not quoted for the shell: $(tail -1 "$WORK/sigerr")"
 }
 
 cli_charrnn_train_sample_eval() {
@@ -1360,6 +1364,7 @@ signal_resume() {
     grep -q "stopped by SIG$sig; the checkpoint $WORK/sb.st holds every finished step" "$WORK/err" ||
         fail "$1 $2 SIG$sig message: $(tail -3 "$WORK/err")"
     ls "$WORK"/sb.st.tmp* >/dev/null 2>&1 && fail "$1 $2 SIG$sig left a temporary file"
+    cp "$WORK/err" "$WORK/sigerr"
     local resume
     resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //; s/   (.*//')
     [[ $resume == *"--resume $WORK/sb.st"* ]] || { fail "$1 $2: no resume command: $(tail -2 "$WORK/err")"; return; }
