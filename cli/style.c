@@ -71,6 +71,9 @@ static void progress(run *r, bool final) {
     nb_cli_progress("style", r->done, r->total, nb_cli_now() - r->t0, extra, final);
 }
 
+/* nb_lbfgs_opts.stop: a SIGINT or SIGTERM came. */
+static int interrupted(void *ctx) { return nb_cli_interrupted(); }
+
 static float closure(void *ctx) {
     run *r = ctx;
     nb_tensor *l = nb_style_objective(r->prob, r->x, &r->last);
@@ -314,9 +317,10 @@ static int cmd_style(int argc, char **argv) {
         while (r.done < iters) {
             if ((sig = nb_cli_interrupted())) break;
             int chunk = (int)(every && every < iters - r.done ? every : iters - r.done), did = 0;
-            nb_lbfgs_opts lo = {.max_iter = chunk, .tol_grad = 1e-30f, .tol_change = 1e-30f};
+            nb_lbfgs_opts lo = {.max_iter = chunk, .tol_grad = 1e-30f, .tol_change = 1e-30f, .stop = interrupted};
             nb_lbfgs(ps, 1, closure, &r, &lo, &did);
-            r.done += chunk;
+            r.done += did;
+            if ((sig = nb_cli_interrupted())) break; /* L-BFGS stopped at the signal */
             if (did < chunk) break; /* converged: nothing left to gain */
             if (every && r.done < iters && save_x(cmd, x, out)) goto done;
         }

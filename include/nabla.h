@@ -380,6 +380,8 @@ typedef struct nb_lbfgs_opts {
     float tol_grad;      /* stop when max |g| <= tol_grad; 0 means 1e-5 */
     float tol_change;    /* stop when the loss changes less; 0 means 1e-9 */
     float lr;            /* initial step scale; 0 means 1 */
+    int (*stop)(void *ctx); /* NULL, or asked before each iteration (with f's ctx): nonzero ends the run
+                               there, as max_iter would (a signal handler's flag, a time budget) */
 } nb_lbfgs_opts;
 float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_opts *o, int *iters);
 

@@ -1151,6 +1151,22 @@ cli_style_texture() {
     [[ $(head -c 4 "$WORK/t.png" | od -An -c | tr -d ' ') == 211PNG ]] || fail "t.png is not a PNG"
 }
 
+# SIGTERM mid-run: the image so far is written (atomically, a PNG), the status is 143.
+cli_style_signal_keeps_image() {
+    "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/s.png" --size 64 --iters 100000 >/dev/null 2>"$WORK/err" &
+    local pid=$! i rc
+    for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
+    sleep 0.5
+    kill -TERM $pid
+    wait $pid
+    rc=$?
+    ((rc == 143)) || { fail "exit status $rc, expected 143: $(tail -2 "$WORK/err")"; return; }
+    grep -q "stopped by a signal after [0-9]* iterations; the image so far is in $WORK/s.png" "$WORK/err" ||
+        fail "no word of the image kept: $(tail -2 "$WORK/err")"
+    [[ $(head -c 4 "$WORK/s.png" | od -An -c | tr -d ' ') == 211PNG ]] || fail "s.png is not a PNG"
+    ls "$WORK"/s.png.tmp* >/dev/null 2>&1 && fail "a temporary file was left"
+}
+
 # --iters 0 reports the initial image's losses: x = the content has no content loss.
 cli_style_iters0() {
     "$NABLA" style "$SKIMAGE/chelsea.png" "$SKIMAGE/gravel.png" --out "$WORK/c.png" --size 40 --iters 0 \

@@ -741,6 +741,22 @@ TEST(test_lbfgs_rosenbrock) {
     run_rosenbrock(6, (double[]){-1.2, 1.0, -1.2, 1.0, 0.5, 0.0}, 5, 100);
 }
 
+/* nb_lbfgs_opts.stop: asked before each iteration; a yes ends the run there,
+ * with the best point so far (a signal handler's flag in `nabla style`). */
+static int stop_after_4(void *ctx) { return ((rosen *)ctx)->evals >= 4; }
+
+TEST(test_lbfgs_stop_callback_ends_the_run) {
+    const double x0[2] = {-1.2, 1.0};
+    rosen r = {(nb_tensor *[2]){param_from(1, &x0[0]), param_from(1, &x0[1])}, 2, 0};
+    nb_param ps[2] = {{r.x[0], true}, {r.x[1], true}};
+    int iters = 0;
+    float loss = nb_lbfgs(ps, 2, rosen_loss, &r, &(nb_lbfgs_opts){.max_iter = 500, .stop = stop_after_4}, &iters);
+    /* Rosenbrock at the start is 24.2; the run stops after a few line searches, far from the optimum */
+    CHECK_MSG(iters >= 1 && iters < 10 && r.evals >= 4 && r.evals < 40, "%d iterations, %d evaluations", iters, r.evals);
+    CHECK_MSG(loss < 24.2f && loss > 1e-3f, "loss %g", (double)loss);
+    for (int i = 0; i < 2; i++) nb_tensor_free(r.x[i]);
+}
+
 typedef struct logreg {
     nb_tensor *X, *y, *w, *b; /* X [N, D], y [N, 1] in {0,1}, w [D, 1], b [1] */
     float lam;

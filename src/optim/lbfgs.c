@@ -260,6 +260,7 @@ float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_
     int it = 0;
     if (isfinite(loss) && max_abs(g, N) > tol_grad) {
         while (it < max_iter) {
+            if (opt.stop && opt.stop(ctx)) break;
             if (it == 0) {
                 for (int64_t i = 0; i < N; i++)
                     d[i] = -g[i];
