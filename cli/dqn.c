@@ -435,11 +435,10 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             (log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg()))) {
             rc = 1;
         } else {
+            /* the command alone on its line, so that it can be pasted as it is */
             char again[2048];
             nb_cli_resume_command(again, sizeof again, "dqn train", NULL, 0, out, "--log", log, NULL);
-            size_t k = strlen(again);
-            snprintf(again + k, sizeof again - k, "   (it holds step %lld of %lld)", (long long)done_steps,
-                     (long long)o.steps);
+            if (out) fprintf(stderr, "nabla %s: step %lld of %lld done\n", cmd, (long long)done_steps, (long long)o.steps);
             rc = nb_cli_interrupt_exit(cmd, out, again);
         }
         free(csv.buf);

@@ -1382,7 +1382,7 @@ signal_resume() {
     ls "$WORK"/sb.st.tmp* >/dev/null 2>&1 && fail "$1 $2 SIG$sig left a temporary file"
     cp "$WORK/err" "$WORK/sigerr"
     local resume
-    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //; s/   (.*//')
+    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
     [[ $resume == *"--resume $WORK/sb.st"* ]] || { fail "$1 $2: no resume command: $(tail -2 "$WORK/err")"; return; }
     eval "\"\$NABLA\" $resume --json" >"$WORK/sb" 2>"$WORK/err" || { fail "$1 $2: $resume: $(tail -2 "$WORK/err")"; return; }
     local a b
