@@ -41,32 +41,38 @@ int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume
     return 128 + sig;
 }
 
-/* Appends word to buf (k bytes used of n), single-quoted unless every byte is
- * one a shell leaves alone; a quote inside becomes '\''. */
+/* Appends to buf (k bytes used of n) as snprintf would, truncating at n;
+ * returns the length the text would have had. */
+static size_t append(char *buf, size_t n, size_t k, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + (k < n ? k : n), k < n ? n - k : 0, fmt, ap);
+    va_end(ap);
+    return k + (size_t)(w > 0 ? w : 0);
+}
+
+/* Appends " word", single-quoted unless every byte is one a shell leaves
+ * alone; a quote inside becomes '\''. */
 static size_t put_word(char *buf, size_t n, size_t k, const char *word) {
     bool plain = *word != 0;
     for (const char *p = word; *p; p++)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=+,@%", *p)) plain = false;
-    k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, plain ? " %s" : " '", word);
-    if (plain) return k;
-    for (const char *p = word; *p; p++)
-        k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, *p == '\'' ? "'\\''" : "%c", *p);
-    return k + (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, "'");
+    if (plain) return append(buf, n, k, " %s", word);
+    k = append(buf, n, k, " '");
+    for (const char *p = word; *p; p++) k = append(buf, n, k, *p == '\'' ? "'\\''" : "%c", *p);
+    return append(buf, n, k, "'");
 }
 
 void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *const *args, int nargs,
                            const char *model, ...) {
-    size_t k = (size_t)snprintf(buf, n, "nabla %s", verb);
+    size_t k = append(buf, n, 0, "nabla %s", verb);
     for (int i = 0; i < nargs; i++) k = put_word(buf, n, k, args[i]);
-    k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, " --resume");
-    k = put_word(buf, n, k, model ? model : "");
+    k = put_word(buf, n, append(buf, n, k, " --resume"), model ? model : "");
     va_list ap;
     va_start(ap, model);
     for (const char *flag; (flag = va_arg(ap, const char *));) {
         const char *value = va_arg(ap, const char *);
-        if (!value) continue;
-        k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, " %s", flag);
-        k = put_word(buf, n, k, value);
+        if (value) k = put_word(buf, n, append(buf, n, k, " %s", flag), value);
     }
     va_end(ap);
 }
