@@ -4,8 +4,9 @@
 #   (a, b) bits per sample of the speaker-conditioned model (NONE: no local conditioning) and of the one that is
 #          also conditioned on the log-mel (MEL), next to the entropy of the mu-law histogram of the same samples
 #          (the best a model ignoring the past can do) and the 8 bits of a uniform guess;
-#   (c)    a speaker classifier (examples/speaker.cfg on `nabla wavenet features`, trained by `nabla train` on the
-#          real training clips) on the real test clips, on clips NONE generates for each speaker, and on MEL's
+#   (c)    speaker classifiers (examples/speaker.cfg on `nabla wavenet features`, trained by `nabla train` on the
+#          real training clips: CLASSIFIERS seeds, with the clips also at the white-noise SNRs of NOISE, and on the
+#          clean clips only) on the real test clips, on clips NONE generates for each speaker, and on MEL's
 #          resyntheses; chance is 1 / speakers; and on MEL's resyntheses made with the next voice's speaker
 #          term (generate --like CLIP --speaker OTHER): named as the asked voice if the speaker term makes the
 #          voice, as the clip's own if the log-mel does;
@@ -23,7 +24,9 @@
 # env: NABLA, GEN_CLIPS=4 (clips per speaker from NONE), GEN_SECONDS=2, RESYNTH=2 (test clips per speaker),
 #      EVAL_SAMPLES=1000000 (samples scored per eval, spread over the clips), SEED=1, EPOCHS=100 (classifier),
 #      COND_CHANNELS (with --minutes: MEL's --cond-channels, the upsampled width entering every gate; default 80),
-#      PHONES (a third model, conditioned on the corpus's phone features: see above)
+#      PHONES (a third model, conditioned on the corpus's phone features: see above), CLASSIFIERS=3 (seeds per
+#      judge), NOISE=30,20,10 (the noise-trained judge's SNRs in dB), JUDGE_ONLY=1 (only (c), on the clips
+#      already in OUT_DIR)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NABLA=${NABLA:-$ROOT/build/nabla}
@@ -33,6 +36,8 @@ RESYNTH=${RESYNTH:-2}
 EVAL_SAMPLES=${EVAL_SAMPLES:-1000000}
 SEED=${SEED:-1}
 EPOCHS=${EPOCHS:-100}
+CLASSIFIERS=${CLASSIFIERS:-3}
+NOISE=${NOISE:-30,20,10}
 export NABLA_THREADS=${NABLA_THREADS:-1}
 usage() { sed -n 's/^# Usage: //p; s/^#        //p' "$0" | head -2 >&2; exit 2; }
 (($# >= 3)) || usage
@@ -82,6 +87,7 @@ NSPK=$(wc -w <<<"$SPEAKERS")
 # next_speaker S: the voice after S in the list (the last one's is the first)
 next_speaker() { awk -v s="$1" '{ a[NR] = $1 } $1 == s { k = NR } END { print a[k % NR + 1] }' <<<"$(tr ' ' '\n' <<<"$SPEAKERS")"; }
 
+if [[ ${JUDGE_ONLY:-0} != 1 ]]; then
 echo "== (a, b) bits per sample (at most $EVAL_SAMPLES samples per row, spread over the clips)"
 printf '%-10s %-6s %12s %18s %8s\n' model split bits/sample "histogram entropy" uniform
 MODELS="none mel${PHONES:+ phones}"
@@ -137,31 +143,6 @@ while read -r s clip other ph; do
     done
 done <"$OUT/clips.txt"
 
-echo "== (c) speaker classifier (examples/speaker.cfg, $EPOCHS epochs on the real training clips); chance 1/$NSPK"
-"$NABLA" wavenet features "$CORPUS" --split train --out "$OUT/train.csv" 2>/dev/null
-"$NABLA" train "$ROOT/examples/speaker.cfg" --data "$OUT/train.csv" --optim adam --epochs "$EPOCHS" --batch 16 \
-    --seed "$SEED" --out "$OUT/speaker.safetensors" >/dev/null 2>&1
-"$NABLA" wavenet features "$CORPUS" --split test --out "$OUT/test.csv" 2>/dev/null
-"$NABLA" wavenet features "$OUT/gen_none" --speakers-of "$CORPUS" --out "$OUT/gen_none.csv" 2>/dev/null
-"$NABLA" wavenet features "$OUT/resynth_mel" --speakers-of "$CORPUS" --out "$OUT/resynth_mel.csv" 2>/dev/null
-"$NABLA" wavenet features "$OUT/swap_asked" --speakers-of "$CORPUS" --out "$OUT/swap_asked.csv" 2>/dev/null
-"$NABLA" wavenet features "$OUT/swap_own" --speakers-of "$CORPUS" --out "$OUT/swap_own.csv" 2>/dev/null
-rows=(test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each" resynth_mel:"wn_mel resyntheses of test clips"
-      swap_asked:"  with another voice's term: as that voice" swap_own:"  with another voice's term: as the clip's")
-if [[ -n ${PHONES:-} ]]; then
-    for d in resynth_phones swap_phones_asked swap_phones_own; do
-        "$NABLA" wavenet features "$OUT/$d" --speakers-of "$CORPUS" --out "$OUT/$d.csv" 2>/dev/null
-    done
-    rows+=(resynth_phones:"wn_phones from test clips' phones (TTS)" swap_phones_asked:"  with another voice's term: as that voice"
-           swap_phones_own:"  with another voice's term: as the clip's")
-fi
-printf '%-44s %8s %9s\n' clips examples accuracy
-for f in "${rows[@]}"; do
-    "$NABLA" eval "$OUT/speaker.safetensors" --data "$OUT/${f%%:*}.csv" --all --json >"$OUT/acc_${f%%:*}" 2>/dev/null
-    printf '%-44s %8d %9.4f\n' "${f#*:}" "$(field examples <"$OUT/acc_${f%%:*}")" "$(field test_accuracy <"$OUT/acc_${f%%:*}")"
-done
-awk -v n="$NSPK" 'BEGIN { printf "%-44s %8s %9.4f\n", "chance", "", 1 / n }'
-
 echo "== (d) log-mel distance to $i test clips (mean absolute difference of ln band magnitudes; x 8.69 for dB)"
 for kind in mel ${PHONES:+phones} none real; do
     case $kind in
@@ -173,3 +154,41 @@ for kind in mel ${PHONES:+phones} none real; do
     awk -v w="$what" '{ s += $1; n++ } END { printf "%-46s %8.4f  (%.2f dB, %d clips)\n", w, s / n, 8.685889638 * s / n, n }' \
         "$OUT/dist_$kind"
 done
+fi
+
+echo "== (c) speaker classifiers (examples/speaker.cfg, $EPOCHS epochs on the real training clips, $CLASSIFIERS seeds); chance 1/$NSPK"
+# Two judges, each the mean over CLASSIFIERS training seeds (24 clips are few, and one classifier's accuracy on
+# generated audio moves by 0.1-0.2 with its seed): one trained on the clean clips only, one also on the clips with
+# white noise added at the SNRs of NOISE (wavenet features --noise). Generated audio has a noise floor that real
+# clips lack (the quietest tenth of its frames 15-30 dB louder), and the clean-trained judge answers it with one or
+# two voices whatever was said; the noise-trained one names the real test clips as well and listens to the voice.
+"$NABLA" wavenet features "$CORPUS" --split train --out "$OUT/train_clean.csv" 2>/dev/null
+"$NABLA" wavenet features "$CORPUS" --split train --noise "$NOISE" --seed "$SEED" --out "$OUT/train_noise.csv" 2>/dev/null
+for judge in clean noise; do
+    for ((k = 0; k < CLASSIFIERS; k++)); do
+        "$NABLA" train "$ROOT/examples/speaker.cfg" --data "$OUT/train_$judge.csv" --optim adam --epochs "$EPOCHS" \
+            --batch 16 --seed $((SEED + k)) --out "$OUT/speaker_$judge$k.safetensors" >/dev/null 2>&1
+    done
+done
+"$NABLA" wavenet features "$CORPUS" --split test --out "$OUT/test.csv" 2>/dev/null
+rows=(test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each" resynth_mel:"wn_mel resyntheses of test clips"
+      swap_asked:"  with another voice's term: as that voice" swap_own:"  with another voice's term: as the clip's")
+[[ -n ${PHONES:-} ]] &&
+    rows+=(resynth_phones:"wn_phones from test clips' phones (TTS)" swap_phones_asked:"  with another voice's term: as that voice"
+           swap_phones_own:"  with another voice's term: as the clip's")
+printf '%-44s %8s %14s %14s\n' clips examples "noise-trained" "clean-trained"
+for f in "${rows[@]}"; do
+    d=${f%%:*}
+    [[ $d == test ]] || "$NABLA" wavenet features "$OUT/$d" --speakers-of "$CORPUS" --out "$OUT/$d.csv" 2>/dev/null
+    acc=()
+    for judge in noise clean; do
+        sum=0
+        for ((k = 0; k < CLASSIFIERS; k++)); do
+            "$NABLA" eval "$OUT/speaker_$judge$k.safetensors" --data "$OUT/$d.csv" --all --json >"$OUT/acc_${d}_$judge$k" 2>/dev/null
+            sum=$(awk -v s="$sum" -v a="$(field test_accuracy <"$OUT/acc_${d}_$judge$k")" 'BEGIN { print s + a }')
+        done
+        acc+=("$(awk -v s="$sum" -v k="$CLASSIFIERS" 'BEGIN { printf "%.4f", s / k }')")
+    done
+    printf '%-44s %8d %14s %14s\n' "${f#*:}" "$(field examples <"$OUT/acc_${d}_noise0")" "${acc[0]}" "${acc[1]}"
+done
+awk -v n="$NSPK" 'BEGIN { printf "%-44s %8s %14.4f %14.4f\n", "chance", "", 1 / n, 1 / n }'

@@ -1553,6 +1553,25 @@ cli_wavenet_features_classifier() {
     expect_fail "$NABLA" wavenet features "$WORK/z" --speakers-of "$WORK/f" --out "$WORK/z.csv" && expect_err "'nobody'"
     expect_fail "$NABLA" wavenet features "$WORK/f" --out "$WORK/f.txt" && expect_err "f.txt"
     expect_fail "$NABLA" wavenet features "$WORK/none" --out "$WORK/x.csv" && expect_err "none"
+    # --noise: one more row per clip and SNR; at 0 dB white noise as strong as the clip fills the bands that an
+    # 8 kHz tone leaves empty (band 0 rises far above the clean row's); the same seed draws the same noise
+    "$NABLA" wavenet features "$WORK/f" --noise 20,0 --out "$WORK/fn.csv" --json >"$WORK/out" 2>/dev/null || fail "--noise"
+    grep -q '"clips": 20, "rows": 60, .*"clips_per_label": \[10, 10\]' "$WORK/out" || fail "--noise rows: $(cat "$WORK/out")"
+    [[ $(wc -l <"$WORK/fn.csv") == 61 ]] || fail "--noise 20,0: $(wc -l <"$WORK/fn.csv") lines, expected 61"
+    mkdir -p "$WORK/t/spk1"
+    wav_write "$WORK/t/spk1/alt.wav" alt 8000 || { fail "wav_write"; return; }
+    "$NABLA" wavenet features "$WORK/t" --noise 0 --out "$WORK/t.csv" >/dev/null 2>&1 || fail "--noise 0"
+    tail -n +2 "$WORK/t.csv" | sort -t, -k1,1g | awk -F, 'NR == 1 { lo = $1 } NR == 2 { hi = $1 }
+        END { exit !(NR == 2 && hi - lo > 3) }' || fail "0 dB noise did not fill band 0: $(cut -d, -f1 "$WORK/t.csv" | tr '\n' ' ')"
+    "$NABLA" wavenet features "$WORK/t" --noise 0 --out "$WORK/t2.csv" >/dev/null 2>&1
+    cmp -s "$WORK/t.csv" "$WORK/t2.csv" || fail "--noise with the same seed differs"
+    "$NABLA" wavenet features "$WORK/t" --noise 0 --seed 2 --out "$WORK/t2.csv" >/dev/null 2>&1
+    ! cmp -s "$WORK/t.csv" "$WORK/t2.csv" || fail "--noise with another seed draws the same noise"
+    for bad in abc 30,,10 200 1e999; do
+        "$NABLA" wavenet features "$WORK/t" --noise "$bad" --out "$WORK/t3.csv" >/dev/null 2>"$WORK/err"
+        (($? == 2)) && grep -q -- "--noise $bad: expected" "$WORK/err" || fail "--noise $bad: $(cat "$WORK/err")"
+    done
+    [[ ! -e $WORK/t3.csv ]] || fail "a bad --noise wrote its output"
     # the classifier: examples/speaker.cfg trained by nabla train, scored on every row by nabla eval --all
     "$NABLA" train "$ROOT/examples/speaker.cfg" --data "$WORK/f.csv" --optim adam --epochs 100 --batch 4 \
         --out "$WORK/spk.st" >/dev/null 2>"$WORK/err" || { fail "train: $(tail -2 "$WORK/err")"; return; }
