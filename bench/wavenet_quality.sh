@@ -179,6 +179,7 @@ rows=(test:"real test clips" gen_none:"wn_none generated, ${GEN_SECONDS} s each"
 printf '%-44s %8s %14s %14s\n' clips examples "noise-trained" "clean-trained"
 for f in "${rows[@]}"; do
     d=${f%%:*}
+    [[ $d == test || -d $OUT/$d ]] || continue # JUDGE_ONLY on a folder of an earlier run that lacks these clips
     [[ $d == test ]] || "$NABLA" wavenet features "$OUT/$d" --speakers-of "$CORPUS" --out "$OUT/$d.csv" 2>/dev/null
     acc=()
     for judge in noise clean; do
