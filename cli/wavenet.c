@@ -953,23 +953,17 @@ static int parse_noise(const char *s, double *db) {
 }
 
 /* The 160 speaker features of samples x[0..n): each band's mean and standard
- * deviation over the frames of the log-mel. */
+ * deviation over the frames of the log-mel (the frames are the samples of
+ * nb_stats_mean / nb_stats_var). */
 static int speaker_features(const float *x, int64_t n, float *r) {
     nb_tensor *lm = nb_logmel(x, n, RATE, NMELS);
-    if (!lm) return -1;
-    int64_t F = lm->shape[0];
-    for (int b = 0; b < NMELS; b++) {
-        double m = 0, v = 0;
-        for (int64_t t = 0; t < F; t++) m += lm->data[t * NMELS + b];
-        m /= (double)F;
-        for (int64_t t = 0; t < F; t++) {
-            double d = lm->data[t * NMELS + b] - m;
-            v += d * d;
-        }
-        r[b] = (float)m, r[NMELS + b] = (float)sqrt(v / (double)F);
-    }
+    nb_tensor *mean = lm ? nb_stats_mean(lm) : NULL, *var = mean ? nb_stats_var(lm, 0) : NULL;
+    if (var)
+        for (int b = 0; b < NMELS; b++) r[b] = mean->data[b], r[NMELS + b] = sqrtf(var->data[b]);
     nb_tensor_free(lm);
-    return 0;
+    nb_tensor_free(mean);
+    nb_tensor_free(var);
+    return var ? 0 : -1;
 }
 
 static int cmd_features(int argc, char **argv) {
