@@ -160,8 +160,8 @@ echo "== (c) speaker classifiers (examples/speaker.cfg, $EPOCHS epochs on the re
 # Two judges, each the mean over CLASSIFIERS training seeds (24 clips are few, and one classifier's accuracy on
 # generated audio moves by 0.1-0.2 with its seed): one trained on the clean clips only, one also on the clips with
 # white noise added at the SNRs of NOISE (wavenet features --noise). Generated audio has a noise floor that real
-# clips lack (the quietest tenth of its frames 15-30 dB louder), and the clean-trained judge answers it with one or
-# two voices whatever was said; the noise-trained one names the real test clips as well and listens to the voice.
+# clips lack, which the clean-trained judge takes for a voice; the noise-trained one names the real test clips as
+# well and listens to the voice.
 "$NABLA" wavenet features "$CORPUS" --split train --out "$OUT/train_clean.csv" 2>/dev/null
 "$NABLA" wavenet features "$CORPUS" --split train --noise "$NOISE" --seed "$SEED" --out "$OUT/train_noise.csv" 2>/dev/null
 for judge in clean noise; do

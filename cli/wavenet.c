@@ -927,7 +927,7 @@ static const char *FEATURES_ABOUT =
     "--noise 30,20,10 adds, for every clip, one more row per signal-to-noise ratio (dB): the clip with white\n"
     "Gaussian noise of its own power / 10^(dB/10) added (--seed draws it). A classifier trained on such rows\n"
     "(noise augmentation, as speaker recognizers are trained) judges generated audio by its voice rather than\n"
-    "by its noise floor: trained on clean rows only, it names almost every WaveNet clip as one or two voices.";
+    "by its noise floor, which a classifier trained on clean rows only takes for a voice.";
 
 #define NOISE_MAX 16 /* --noise levels */
 
