@@ -28,14 +28,55 @@ MPI_CFLAGS := -DNB_MPI $(shell mpicc --showme:compile 2>/dev/null || mpicc -comp
 MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null || mpicc -link_info 2>/dev/null | cut -d' ' -f2-)
 endif
 
+# The CUDA backend (src/cuda): CUDA=1 compiles its .cu files with nvcc and
+# links the CUDA runtime and cuBLAS; CUDA=emu compiles the same files with the
+# host C++ compiler against src/cuda/emu.cc, an emulator that runs kernels on
+# the CPU, so that their logic is tested on machines without a GPU (`make
+# cuda-emu`); CUDA=0, the default, links src/cuda/absent.c instead and needs
+# nothing of CUDA. CUDA_ARCH: the GPUs to compile for (Ampere and Hopper, plus
+# PTX that newer ones compile at load time).
+CUDA      ?= 0
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CXX       ?= g++
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+CU_SRC    := $(sort $(wildcard src/cuda/*.cu))
+
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
+ifneq ($(CUDA),0)
+LIB_SRC  := $(filter-out src/cuda/absent.c,$(LIB_SRC))
+CFLAGS   += -DNB_HAVE_CUDA
+endif
+ifeq ($(CUDA),1)
+CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+else ifeq ($(CUDA),emu)
+CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o) $(BUILD)/src/cuda/emu.o
+CFLAGS   += -DNB_CUDA_EMU
+LDLIBS   += -lstdc++
+endif
+CU_HDR   := include/nabla.h $(wildcard src/cuda/*.h)
+CXXFLAGS_EMU = -std=c++17 -O2 -g -fPIC -Wall -Wextra -Wno-unused-parameter -DNB_HAVE_CUDA -DNB_CUDA_EMU $(SAN) \
+               -Iinclude -Isrc/cuda $(shell pkg-config --cflags openblas)
+ifeq ($(CUDA),1)
+$(BUILD)/src/cuda/%.o: src/cuda/%.cu $(CU_HDR)
+	@mkdir -p $(dir $@)
+	$(NVCC) -std=c++17 -O3 $(CUDA_ARCH) -DNB_HAVE_CUDA -Xcompiler -fPIC,-Wall,-Wextra,-Wno-unused-parameter -Iinclude -Isrc/cuda -c $< -o $@
+else
+$(BUILD)/src/cuda/%.o: src/cuda/%.cu $(CU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_EMU) -x c++ -c $< -o $@
+endif
+$(BUILD)/src/cuda/emu.o: src/cuda/emu.cc $(CU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_EMU) -c $< -o $@
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test asan fuzz bench install uninstall clean
+.PHONY: all lib examples test asan cuda-emu fuzz bench install uninstall clean
 all: lib $(BUILD)/nabla examples
 lib: $(BUILD)/libnabla.a $(BUILD)/libnabla.so $(BUILD)/nabla.pc
 
@@ -48,6 +89,12 @@ $(BUILD)/libnabla.a: $(LIB_OBJ)
 
 $(BUILD)/libnabla.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libnabla.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
+
+# Records the CUDA mode, so that changing it rebuilds what depends on it.
+$(BUILD)/src/core/device.o: $(BUILD)/cuda
+$(BUILD)/cuda: FORCE
+	@mkdir -p $(BUILD)
+	@printf '%s\n' '$(CUDA)' | cmp -s - $@ || printf '%s\n' '$(CUDA)' > $@
 
 $(BUILD)/cli/dist.o: CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/cli/dist.o: $(BUILD)/mpi
@@ -100,6 +147,20 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="$(ASAN_FLAGS)" build-asan/nabla-tests
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  NABLA_THREADS=2 build-asan/nabla-tests
+
+# The CUDA backend's kernels run by the emulator and compared with the CPU ops
+# (the tests named cuda_*), in their own build folder: what can be checked of
+# the GPU code on a machine without a GPU.
+cuda-emu:
+	$(MAKE) BUILD=build-cuda-emu CUDA=emu build-cuda-emu/nabla-tests build-cuda-emu/cuda_emu_selftest
+	build-cuda-emu/cuda_emu_selftest
+	NABLA_THREADS=2 build-cuda-emu/nabla-tests cuda_
+# The emulator's own test: barriers, shared memory, launch errors, page
+# protection of device memory, cuBLAS's column-major semantics.
+$(BUILD)/cuda_emu_selftest: tests/cuda_emu_selftest.cu src/cuda/emu.cc src/cuda/emu.h
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -DNB_CUDA_EMU -Iinclude -Isrc/cuda -x c++ tests/cuda_emu_selftest.cu -x none src/cuda/emu.cc \
+	  $(shell pkg-config --cflags --libs openblas) -o $@
 
 # Fuzz the readers of outside data (clang + libFuzzer). The library is built
 # once, instrumented, into FUZZ_DIR and every target tests/fuzz/fuzz_NAME.c

@@ -36,6 +36,13 @@ extern "C" {
 #endif
 
 #define NB_VERSION "0.1.0"
+/* C11's _Noreturn, spelled so that C++ code (the CUDA sources, users'
+ * programs) can include this header too. */
+#ifdef __cplusplus
+#define NB_NORETURN [[noreturn]]
+#else
+#define NB_NORETURN _Noreturn
+#endif
 #define NB_MAXDIM 6 /* tensors have 0..NB_MAXDIM dimensions */
 
 /* ------------------------------------------------------------------------ */
@@ -48,7 +55,7 @@ const char *nb_errmsg(void);
 int nb_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void nb_clear_error(void);
 /* Prints "nabla: <op>: <message>" to stderr and aborts: for programmer errors. */
-_Noreturn void nb_fatal(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+NB_NORETURN void nb_fatal(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Running out of memory where there is no way back (a parameter made by
  * nb_tensor_new, a block of the step arena) is not a bug, so it does not abort:
  * it calls the out-of-memory handler with the operation and the bytes asked
@@ -96,6 +103,10 @@ void nb_manual_seed(uint64_t seed);
 
 typedef struct nb_node nb_node;
 
+/* Where a tensor's data lives. NB_CUDA exists in every build; a build
+ * without the CUDA backend (make CUDA=1) reports it unavailable. */
+typedef enum nb_device { NB_CPU = 0, NB_CUDA = 1 } nb_device;
+
 /* A dense, row-major, contiguous float32 tensor. Fields are public for
  * reading; change them only through the functions below. */
 typedef struct nb_tensor {
@@ -110,6 +121,7 @@ typedef struct nb_tensor {
     nb_node *node;        /* the op that produced it (NULL for leaves) */
     struct nb_tensor *tgrad; /* scratch: gradient during one backward pass */
     const char *name;     /* optional, for messages and model files */
+    nb_device device;     /* where data lives: NB_CUDA data is not host memory */
 } nb_tensor;
 
 /* Persistent tensors (heap). shape has ndim entries; checked for overflow. */
@@ -147,6 +159,29 @@ float nb_item(const nb_tensor *t);   /* value of a one-element tensor */
 void nb_fill(nb_tensor *t, float v); /* in place, no graph */
 void nb_copy_into(nb_tensor *dst, const nb_tensor *src); /* same size, no graph */
 void nb_print(const nb_tensor *t, FILE *f);
+
+/* Devices. Ops run where their inputs are and put their result there; an op
+ * given tensors of two devices is an error naming the op, and an op that has
+ * no GPU implementation yet says so rather than reading device memory. */
+/* "cpu" or "cuda" (the names --device takes): 0, or -1 with nb_errmsg(). */
+int nb_device_parse(const char *s, nb_device *d);
+const char *nb_device_str(nb_device d);
+/* 0 when d can be used (the CPU always; NB_CUDA when the library was built
+ * with CUDA and a GPU answers), else -1 with nb_errmsg() saying why. The
+ * first NB_CUDA call initializes the GPU. */
+int nb_device_ready(nb_device d);
+/* The GPU's name after nb_device_ready(NB_CUDA) succeeded, else "". */
+const char *nb_device_name(nb_device d);
+/* Moves a persistent tensor's data (and its .grad) to device d in place, so
+ * that whatever holds the tensor (a network, an optimizer) keeps it. */
+void nb_tensor_move(nb_tensor *t, nb_device d);
+/* Copies between a tensor on any device and host memory of t->size floats. */
+void nb_tensor_read(const nb_tensor *t, float *dst);
+void nb_tensor_write(nb_tensor *t, const float *src);
+/* x on device d as an arena tensor (x itself when it is there already); the
+ * gradient flows back to x's device. How a batch goes to the GPU and a
+ * result comes back. */
+nb_tensor *nb_to(nb_tensor *x, nb_device d);
 
 /* ------------------------------------------------------------------------ */
 /* Step arena and autodiff                                                   */
@@ -435,6 +470,11 @@ bool nb_net_layer_is_activation(const nb_net *net, int i);
 /* The parameters in a stable order, with decay set for weights only (eq. 7.1). */
 int nb_net_params(nb_net *net, nb_param **params);
 int nb_net_param_names(const nb_net *net, const char ***names);
+/* Moves the parameters (and their gradients) to device d; inputs given to
+ * nb_net_forward must then be there too (nb_to). nb_net_device says where
+ * they are (NB_CPU for a network without parameters). */
+void nb_net_to(nb_net *net, nb_device d);
+nb_device nb_net_device(const nb_net *net);
 /* A readable summary: layers, shapes, parameter counts. */
 void nb_net_summary(const nb_net *net, FILE *f);
 /* Data parallelism. A replica shares the network's weights (the same

@@ -127,9 +127,42 @@ nb_tensor *nb_test_param(int ndim, const int64_t *shape, float std) {
     return t;
 }
 
-/* L = sum(f(in) * R), with R fixed per check; evaluated in double from the
- * output data so that finite differences lose as little as possible. */
-typedef struct { nb_test_f f; void *ctx; nb_tensor *R; } proj;
+/* The checks run on tensors of any device: values are read and written
+ * through host copies (slow, and fine at the sizes of a test). */
+static float *host_copy(const nb_tensor *t) {
+    float *h = malloc(sizeof(float) * (size_t)(t->size ? t->size : 1));
+    if (!h) abort();
+    nb_tensor_read(t, h);
+    return h;
+}
+static float get_at(const nb_tensor *t, int64_t j) {
+    if (t->device == NB_CPU) return t->data[j];
+    float *h = host_copy(t), v = h[j];
+    free(h);
+    return v;
+}
+static void set_at(nb_tensor *t, int64_t j, float v) {
+    if (t->device == NB_CPU) {
+        t->data[j] = v;
+        return;
+    }
+    float *h = host_copy(t);
+    h[j] = v;
+    nb_tensor_write(t, h);
+    free(h);
+}
+/* t += s * v for a host tensor v of t's size. */
+static void add_scaled(nb_tensor *t, float s, const nb_tensor *v) {
+    float *h = host_copy(t);
+    for (int64_t j = 0; j < t->size; j++) h[j] += s * v->data[j];
+    nb_tensor_write(t, h);
+    free(h);
+}
+
+/* L = sum(f(in) * R), with R fixed per check (on the host, and a copy Rd on
+ * the output's device); evaluated in double from the output data so that
+ * finite differences lose as little as possible. */
+typedef struct { nb_test_f f; void *ctx; nb_tensor *R, *Rd; } proj;
 
 static nb_tensor *eval_out(proj *p, nb_tensor **in) {
     nb_tensor *out = p->f(in, p->ctx);
@@ -138,6 +171,8 @@ static nb_tensor *eval_out(proj *p, nb_tensor **in) {
         nb_init_uniform(p->R, 0.5f, 1.5f, &test_rng);
         for (int64_t i = 0; i < p->R->size; i++)
             if (nb_rng_below(&test_rng, 2)) p->R->data[i] = -p->R->data[i];
+        p->Rd = nb_tensor_clone(p->R);
+        nb_tensor_move(p->Rd, out->device);
     }
     return out;
 }
@@ -146,14 +181,16 @@ static double eval_L(proj *p, nb_tensor **in) {
     bool old = nb_set_grad_enabled(false);
     nb_tensor *out = eval_out(p, in);
     nb_set_grad_enabled(old);
+    float *o = host_copy(out);
     double s = 0;
-    for (int64_t i = 0; i < out->size; i++) s += (double)out->data[i] * p->R->data[i];
+    for (int64_t i = 0; i < out->size; i++) s += (double)o[i] * p->R->data[i];
+    free(o);
     return s;
 }
 
 static nb_tensor *loss_of(proj *p, nb_tensor **in) {
     nb_tensor *out = eval_out(p, in);
-    return nb_sum_all(nb_mul(out, nb_detach(p->R)));
+    return nb_sum_all(nb_mul(out, nb_detach(p->Rd)));
 }
 
 double nb_gradcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, float eps, float tol) {
@@ -167,17 +204,18 @@ double nb_gradcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *
         nb_tensor *g;
         nb_grad(L, &in[k], 1, &g, false);
         nb_tensor *ga = nb_tensor_clone(g);
+        nb_tensor_move(ga, NB_CPU);
         int64_t m = in[k]->size, samples = m < 96 ? m : 96;
         for (int64_t s = 0; s < samples; s++) {
             int64_t j = m <= 96 ? s : (int64_t)nb_rng_below(&test_rng, (uint32_t)m);
-            float x0 = in[k]->data[j];
-            in[k]->data[j] = x0 + eps;
+            float x0 = get_at(in[k], j);
+            set_at(in[k], j, x0 + eps);
             nb_arena_reset();
             double lp = eval_L(&p, in);
-            in[k]->data[j] = x0 - eps;
+            set_at(in[k], j, x0 - eps);
             nb_arena_reset();
             double lm = eval_L(&p, in);
-            in[k]->data[j] = x0;
+            set_at(in[k], j, x0);
             double num = (lp - lm) / (2.0 * eps), ana = ga->data[j];
             double e = fabs(num - ana) / fmax(1.0, fabs(num));
             if (!(e <= worst)) worst = e;
@@ -188,6 +226,7 @@ double nb_gradcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *
         nb_tensor_free(ga);
     }
     nb_tensor_free(p.R);
+    nb_tensor_free(p.Rd);
     nb_arena_use(old);
     nb_arena_free(arena);
     return worst;
@@ -203,21 +242,30 @@ double nb_hvpcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *c
         if (in[k]->requires_grad) nb_init_normal(v[k], 0.f, 1.f, &test_rng);
     }
     nb_tensor *L = loss_of(&p, in);
-    nb_tensor *hva[16];
-    nb_hvp(L, in, v, n, hva);
-    for (int k = 0; k < n; k++) hv[k] = nb_tensor_clone(hva[k]);
+    nb_tensor *hva[16], *vd[16];
+    for (int k = 0; k < n; k++) {
+        vd[k] = nb_tensor_clone(v[k]);
+        nb_tensor_move(vd[k], in[k]->device);
+    }
+    nb_hvp(L, in, vd, n, hva);
+    for (int k = 0; k < n; k++) {
+        hv[k] = nb_tensor_clone(hva[k]);
+        nb_tensor_move(hv[k], NB_CPU);
+        nb_tensor_free(vd[k]);
+    }
     /* Central differences of the exact gradient along v. */
     for (int side = 0; side < 2; side++) {
         float sgn = side ? -1.f : 1.f;
-        for (int k = 0; k < n; k++)
-            for (int64_t j = 0; j < in[k]->size; j++) in[k]->data[j] += sgn * eps * v[k]->data[j];
+        for (int k = 0; k < n; k++) add_scaled(in[k], sgn * eps, v[k]);
         nb_arena_reset();
         nb_tensor *g[16];
         nb_tensor *Ls = loss_of(&p, in);
         nb_grad(Ls, in, n, g, false);
-        for (int k = 0; k < n; k++) (side ? gm : gp)[k] = nb_tensor_clone(g[k]);
-        for (int k = 0; k < n; k++)
-            for (int64_t j = 0; j < in[k]->size; j++) in[k]->data[j] -= sgn * eps * v[k]->data[j];
+        for (int k = 0; k < n; k++) {
+            (side ? gm : gp)[k] = nb_tensor_clone(g[k]);
+            nb_tensor_move((side ? gm : gp)[k], NB_CPU);
+        }
+        for (int k = 0; k < n; k++) add_scaled(in[k], -sgn * eps, v[k]);
     }
     double worst = 0;
     for (int k = 0; k < n; k++) {

@@ -2,7 +2,9 @@
  * carved from a few big blocks by bumping a pointer, and nb_arena_reset()
  * gives them all back at once. After a reset that needed several blocks, the
  * blocks are merged into one of the total size, so a steady training loop
- * settles on a single block and never calls malloc again. */
+ * settles on a single block and never calls malloc again. GPU tensors of the
+ * step come the same way from blocks of device memory (a second pool), so a
+ * step on the GPU never calls cudaMalloc either once it has settled. */
 #include "internal.h"
 #include <stdlib.h>
 
@@ -15,22 +17,29 @@ typedef struct block {
     unsigned char *mem;
 } block;
 
-struct nb_arena {
+/* Blocks of one kind of memory: host (malloc) or device (nb__dev_alloc). */
+typedef struct pool {
     block *head, *cur;
     size_t used_total; /* bytes handed out since reset */
-    nb_node *tape;     /* newest node of the tape recorded in this arena */
+    bool gpu;
+} pool;
+
+struct nb_arena {
+    pool host, gpu;
+    nb_node *tape; /* newest node of the tape recorded in this arena */
 };
 
-static nb_arena default_arena;
+static nb_arena default_arena = {.gpu.gpu = true};
 static _Thread_local nb_arena *current = &default_arena;
 
-static block *block_new(size_t cap) {
+static block *block_new(size_t cap, bool gpu) {
     block *b = malloc(sizeof *b);
     if (!b) nb__oom("the step arena", sizeof *b);
-    b->mem = aligned_alloc(ALIGN, (cap + ALIGN - 1) / ALIGN * ALIGN);
+    size_t bytes = (cap + ALIGN - 1) / ALIGN * ALIGN;
+    b->mem = gpu ? nb__dev_alloc(bytes) : aligned_alloc(ALIGN, bytes);
     if (!b->mem) {
         free(b);
-        nb__oom("the step arena", cap);
+        nb__oom(gpu ? "the step arena on the GPU" : "the step arena", cap);
     }
     b->next = NULL;
     b->cap = cap;
@@ -41,22 +50,25 @@ static block *block_new(size_t cap) {
 nb_arena *nb_arena_new(void) {
     nb_arena *a = calloc(1, sizeof *a);
     if (!a) nb__oom("a step arena", sizeof *a);
+    a->gpu.gpu = true;
     return a;
 }
 
-static void free_blocks(nb_arena *a) {
-    for (block *b = a->head, *n; b; b = n) {
+static void free_blocks(pool *p) {
+    for (block *b = p->head, *n; b; b = n) {
         n = b->next;
-        free(b->mem);
+        if (p->gpu) nb__dev_free(b->mem);
+        else free(b->mem);
         free(b);
     }
-    a->head = a->cur = NULL;
+    p->head = p->cur = NULL;
 }
 
 void nb_arena_free(nb_arena *a) {
     if (!a) return;
     if (current == a) current = &default_arena;
-    free_blocks(a);
+    free_blocks(&a->host);
+    free_blocks(&a->gpu);
     if (a != &default_arena) free(a);
 }
 
@@ -68,21 +80,20 @@ nb_arena *nb_arena_use(nb_arena *a) {
 
 nb_arena *nb_arena_current(void) { return current; }
 
-void *nb_arena_alloc(size_t bytes) {
-    nb_arena *a = current;
+static void *pool_alloc(pool *p, size_t bytes) {
     bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
     if (bytes == 0) bytes = ALIGN;
     for (;;) {
-        block *b = a->cur;
+        block *b = p->cur;
         if (b && b->cap - b->used >= bytes) {
-            void *p = b->mem + b->used;
+            void *m = b->mem + b->used;
             b->used += bytes;
-            a->used_total += bytes;
-            return p;
+            p->used_total += bytes;
+            return m;
         }
         if (b && b->next) { /* a block kept from an earlier step */
-            a->cur = b->next;
-            a->cur->used = 0;
+            p->cur = b->next;
+            p->cur->used = 0;
             continue;
         }
         /* Blocks grow by a quarter: the first step of a loop reserves at
@@ -90,34 +101,42 @@ void *nb_arena_alloc(size_t bytes) {
         size_t cap = MIN_BLOCK;
         if (b && b->cap + b->cap / 4 > cap) cap = b->cap + b->cap / 4;
         if (bytes > cap) cap = bytes;
-        block *nb = block_new(cap);
-        if (b) b->next = nb; else a->head = nb;
-        a->cur = nb;
+        block *nb = block_new(cap, p->gpu);
+        if (b) b->next = nb; else p->head = nb;
+        p->cur = nb;
     }
+}
+
+void *nb_arena_alloc(size_t bytes) { return pool_alloc(&current->host, bytes); }
+void *nb__arena_alloc_gpu(size_t bytes) { return pool_alloc(&current->gpu, bytes); }
+
+static void pool_reset(pool *p) {
+    if (p->head && p->head->next) {
+        /* Several blocks were needed: replace them by one that fits what the
+         * step used (plus an eighth), not the sum of the doubling blocks,
+         * which can be twice that. */
+        size_t need = p->used_total + p->used_total / 8;
+        free_blocks(p);
+        p->head = p->cur = block_new(need > MIN_BLOCK ? need : MIN_BLOCK, p->gpu);
+    }
+    if (p->head) p->head->used = 0;
+    p->cur = p->head;
+    p->used_total = 0;
 }
 
 void nb_arena_reset(void) {
     nb_arena *a = current;
-    if (a->head && a->head->next) {
-        /* Several blocks were needed: replace them by one that fits what the
-         * step used (plus an eighth), not the sum of the doubling blocks,
-         * which can be twice that. */
-        size_t need = a->used_total + a->used_total / 8;
-        free_blocks(a);
-        a->head = a->cur = block_new(need > MIN_BLOCK ? need : MIN_BLOCK);
-    }
-    if (a->head) a->head->used = 0;
-    a->cur = a->head;
-    a->used_total = 0;
+    pool_reset(&a->host);
+    pool_reset(&a->gpu);
     a->tape = NULL;
 }
 
 nb_node **nb__tape(void) { return &current->tape; }
 
-size_t nb_arena_bytes_used(void) { return current->used_total; }
+size_t nb_arena_bytes_used(void) { return current->host.used_total; }
 
 size_t nb_arena_bytes_reserved(void) {
     size_t total = 0;
-    for (block *b = current->head; b; b = b->next) total += b->cap;
+    for (block *b = current->host.head; b; b = b->next) total += b->cap;
     return total;
 }

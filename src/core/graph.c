@@ -50,6 +50,9 @@ nb_tensor *nb__whole(const nb_tensor *x, nb_tensor *g) {
 void nb__accum(nb_tensor *x, nb_tensor *gi) {
     if (!x || !x->requires_grad || !gi) return;
     if (x->size != gi->size) nb__shape_fatal("backward", x, gi, "gradient does not match its tensor");
+    if (x->device != gi->device)
+        nb_fatal("backward", "a gradient on %s for a tensor on %s (a backward rule left its device)",
+                 nb_device_str(gi->device), nb_device_str(x->device));
     if (!x->tgrad) {
         /* Gradient tensors are never written in place (sums make new
          * tensors), so sharing gi between several inputs is safe. */
@@ -59,7 +62,16 @@ void nb__accum(nb_tensor *x, nb_tensor *gi) {
     }
 }
 
+/* A filled tensor of x's shape on x's device. */
+static nb_tensor *full_like(const nb_tensor *x, float v) {
+    nb_tensor *t = nb__new_on(x->device, x->ndim, x->shape);
+    nb_fill(t, v);
+    return t;
+}
+
 float *nb__direct_grad(nb_tensor *x) {
+    /* The in-place paths are host loops: a GPU gradient takes the ops' way. */
+    if (nb__on_gpu(x)) return NULL;
     if (!into_leaf_grads || grad_on || !x->requires_grad || x->node || !x->persistent || !x->grad) return NULL;
     return x->grad->data;
 }
@@ -76,7 +88,7 @@ void nb__accum_uniform(nb_tensor *x, nb_tensor *g) {
     }
     /* A stand-in is shaped [] so that it broadcasts against anything; a
      * second one adds to it, a whole gradient takes it in by broadcasting. */
-    g = nb_reshape(g, 0, NULL);
+    g = nb_reshape(nb_to(g, x->device), 0, NULL);
     x->tgrad = x->tgrad ? nb_add(x->tgrad, g) : g;
 }
 
@@ -85,7 +97,9 @@ void nb__accum_uniform(nb_tensor *x, nb_tensor *g) {
 void nb__node_backward(nb_node *n) {
     nb_tensor *g = n->out->tgrad;
     if (!g) return;
-    bool as_is = nb_same_shape(g, n->out) || (nb__uniform(n, g) && n->op->uniform && !grad_on);
+    /* On the GPU a stand-in is always broadcast: the rules' uniform paths
+     * read its value on the host. */
+    bool as_is = nb_same_shape(g, n->out) || (nb__uniform(n, g) && n->op->uniform && !grad_on && !nb__on_gpu(n->out));
     if (!as_is) g = n->out->tgrad = nb__whole(n->out, g);
     n->op->backward(n, g);
 }
@@ -102,7 +116,7 @@ static void clear_pass(nb_node *from) {
 static void run_backward(nb_tensor *out, bool create_graph) {
     if (!out->node) return;
     bool old = nb_set_grad_enabled(create_graph);
-    out->tgrad = nb_ones(out->ndim, out->shape);
+    out->tgrad = full_like(out, 1.f);
     for (nb_node *n = out->node; n; n = n->prev) nb__node_backward(n);
     nb_set_grad_enabled(old);
 }
@@ -125,7 +139,8 @@ void nb_backward(nb_tensor *loss) {
             float *dst = x->grad->data;
             const float *src = nb__whole(x, x->tgrad)->data;
             int64_t m = x->size;
-            NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { dst[i] += src[i]; });
+            if (nb__on_gpu(x)) nb__gpu_accum(dst, src, false, m);
+            else NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { dst[i] += src[i]; });
             x->tgrad = NULL;
         }
     }
@@ -142,8 +157,8 @@ void nb_grad(nb_tensor *out, nb_tensor **wrt, int n, nb_tensor **grads, bool cre
     for (int k = 0; k < n; k++) wrt[k]->tgrad = NULL;
     run_backward(out, create_graph);
     for (int k = 0; k < n; k++) {
-        nb_tensor *g = wrt[k] == out ? nb_ones(out->ndim, out->shape) : wrt[k]->tgrad;
-        grads[k] = g ? nb__whole(wrt[k], g) : nb_zeros(wrt[k]->ndim, wrt[k]->shape);
+        nb_tensor *g = wrt[k] == out ? full_like(out, 1.f) : wrt[k]->tgrad;
+        grads[k] = g ? nb__whole(wrt[k], g) : full_like(wrt[k], 0.f);
     }
     if (out->node) clear_pass(out->node);
     for (int k = 0; k < n; k++) wrt[k]->tgrad = NULL;
@@ -163,7 +178,7 @@ void nb_hvp(nb_tensor *loss, nb_tensor **params, nb_tensor **v, int n, nb_tensor
     }
     nb_set_grad_enabled(old);
     if (!dot || !dot->requires_grad) { /* gradient independent of params: H = 0 */
-        for (int k = 0; k < n; k++) hv[k] = nb_zeros(params[k]->ndim, params[k]->shape);
+        for (int k = 0; k < n; k++) hv[k] = full_like(params[k], 0.f);
         return;
     }
     nb_grad(dot, params, n, hv, false);

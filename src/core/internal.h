@@ -4,6 +4,7 @@
 #define NB_INTERNAL_H
 
 #include "nabla.h"
+#include "../cuda/backend.h"
 #include <string.h>
 
 /* An op: its name (for messages) and its backward rule. The forward is the
@@ -139,6 +140,34 @@ nb_tensor *nb__conv1d_causal_add(nb_tensor *r, nb_tensor *x, nb_tensor *w, nb_te
  * mean over the N * L positions of -log softmax(logits[n, :, t])[label], as
  * nb_cross_entropy of the logits permuted to [N * L, C], without the copy. */
 nb_tensor *nb__cross_entropy_channels(nb_tensor *logits, const int32_t *labels);
+
+/* --- devices (src/core/device.c) ----------------------------------------
+ * An op looks at its inputs' device once: NB_DEVICE checks that they share
+ * one (fatal, naming the op, if not) and returns it; a GPU tensor's data is
+ * device memory that host code must never read, so an op without a GPU path
+ * calls NB_CPU_ONLY first and fails with a message instead. */
+nb_device nb__device_of(const char *op, int n, nb_tensor *const *ts);
+#define NB_DEVICE(op, ...) \
+    nb__device_of(op, (int)(sizeof((nb_tensor *[]){__VA_ARGS__}) / sizeof(nb_tensor *)), (nb_tensor *[]){__VA_ARGS__})
+NB_NORETURN void nb__no_gpu(const char *op);
+#define NB_CPU_ONLY(op, ...)                                   \
+    do {                                                       \
+        if (NB_DEVICE(op, __VA_ARGS__) != NB_CPU) nb__no_gpu(op); \
+    } while (0)
+static inline bool nb__on_gpu(const nb_tensor *t) { return t->device == NB_CUDA; }
+/* An arena tensor on device d, data uninitialized. */
+nb_tensor *nb__new_on(nb_device d, int ndim, const int64_t *shape);
+/* Device memory for the arena's GPU pool and persistent GPU tensors: NULL
+ * when the GPU is out of memory. */
+void *nb__dev_alloc(size_t bytes);
+void nb__dev_free(void *p);
+void *nb__arena_alloc_gpu(size_t bytes);
+/* The GPU's sum of x over the axes set in mask into out (src/ops/reduce.c). */
+void nb__gpu_sum_mask(const nb_tensor *x, unsigned mask, float *out);
+/* A copy of n host values (labels, indices) in the step arena on the GPU. */
+void *nb__to_gpu_arena(const void *host, size_t bytes);
+/* Frees a persistent tensor's data wherever it lives. */
+void nb__free_data(nb_tensor *t);
 
 /* Kernel helpers. Loops of at least this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768

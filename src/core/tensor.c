@@ -68,24 +68,34 @@ nb_tensor *nb_tensor_from(int ndim, const int64_t *shape, const float *data) {
 }
 
 nb_tensor *nb_tensor_clone(const nb_tensor *src) {
-    return nb_tensor_from(src->ndim, src->shape, src->data);
+    nb_tensor *t = nb_tensor_new(src->ndim, src->shape);
+    nb_tensor_read(src, t->data);
+    if (src->device != NB_CPU) nb_tensor_move(t, src->device);
+    return t;
 }
 
 void nb_tensor_free(nb_tensor *t) {
     if (!t) return;
     if (!t->persistent) nb_fatal("tensor_free", "tensor is in the step arena; nb_arena_reset frees it");
     if (t->grad) nb_tensor_free(t->grad);
-    if (t->owns_data) free(t->data);
+    if (t->owns_data) nb__free_data(t);
     free(t);
 }
 
 void nb_requires_grad(nb_tensor *t, bool on) {
     t->requires_grad = on;
-    if (on && t->persistent && !t->grad) t->grad = nb_tensor_new(t->ndim, t->shape);
+    if (on && t->persistent && !t->grad) {
+        t->grad = nb_tensor_new(t->ndim, t->shape);
+        if (t->device != NB_CPU) nb_tensor_move(t->grad, t->device);
+    }
 }
 
 void nb_zero_grad(nb_tensor *t) {
     if (!t->grad) return;
+    if (nb__on_gpu(t->grad)) {
+        nb__gpu_fill(t->grad->data, t->grad->size, 0.f);
+        return;
+    }
     float *g = t->grad->data;
     int64_t n = t->size;
     /* between two training steps this is serial time: share it */
@@ -113,8 +123,13 @@ nb_tensor *nb_full(int ndim, const int64_t *shape, float v) {
 nb_tensor *nb_zeros(int ndim, const int64_t *shape) { return nb_full(ndim, shape, 0.f); }
 nb_tensor *nb_ones(int ndim, const int64_t *shape) { return nb_full(ndim, shape, 1.f); }
 nb_tensor *nb_scalar(float v) { return nb_full(0, NULL, v); }
-nb_tensor *nb_empty_like(const nb_tensor *t) { return nb__new(t->ndim, t->shape); }
-nb_tensor *nb_zeros_like(const nb_tensor *t) { return nb_full(t->ndim, t->shape, 0.f); }
+/* The _like forms make their tensor on t's device, as the ops' results are. */
+nb_tensor *nb_empty_like(const nb_tensor *t) { return nb__new_on(t->device, t->ndim, t->shape); }
+nb_tensor *nb_zeros_like(const nb_tensor *t) {
+    nb_tensor *z = nb_empty_like(t);
+    nb_fill(z, 0.f);
+    return z;
+}
 
 nb_tensor *nb_from_data(int ndim, const int64_t *shape, const float *data) {
     nb_tensor *t = nb__new(ndim, shape);
@@ -138,6 +153,7 @@ nb_tensor *nb_detach(nb_tensor *src) {
     nb_tensor *t = nb_arena_alloc(sizeof *t);
     memset(t, 0, sizeof *t);
     t->data = src->data;
+    t->device = src->device;
     set_shape(t, src->ndim, src->shape, src->size);
     return t;
 }
@@ -166,10 +182,19 @@ float nb_item(const nb_tensor *t) {
         nb_fatal("item", "tensor of shape %s has %lld elements, expected 1", nb_shape_str(t, s, sizeof s),
                  (long long)t->size);
     }
+    if (nb__on_gpu(t)) {
+        float v;
+        nb__gpu_to_host(&v, t->data, sizeof v);
+        return v;
+    }
     return t->data[0];
 }
 
 void nb_fill(nb_tensor *t, float v) {
+    if (nb__on_gpu(t)) {
+        nb__gpu_fill(t->data, t->size, v);
+        return;
+    }
     float *d = t->data;
     int64_t n = t->size;
     NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { d[i] = v; });
@@ -177,15 +202,27 @@ void nb_fill(nb_tensor *t, float v) {
 
 void nb_copy_into(nb_tensor *dst, const nb_tensor *src) {
     if (dst->size != src->size) nb__shape_fatal("copy_into", dst, src, "sizes differ");
-    memmove(dst->data, src->data, (size_t)src->size * sizeof(float));
+    size_t bytes = (size_t)src->size * sizeof(float);
+    if (!bytes) return;
+    if (nb__on_gpu(dst) && nb__on_gpu(src)) nb__gpu_copy(dst->data, src->data, bytes);
+    else if (nb__on_gpu(dst)) nb__gpu_to_device(dst->data, src->data, bytes);
+    else if (nb__on_gpu(src)) nb__gpu_to_host(dst->data, src->data, bytes);
+    else memmove(dst->data, src->data, bytes);
 }
 
 void nb_print(const nb_tensor *t, FILE *f) {
     char s[96];
     fprintf(f, "tensor%s", nb_shape_str(t, s, sizeof s));
     int64_t show = t->size < 16 ? t->size : 16;
+    float head[16];
+    if (nb__on_gpu(t)) {
+        if (show) nb__gpu_to_host(head, t->data, sizeof(float) * (size_t)show);
+        fputs(" (cuda)", f);
+    } else if (show) {
+        memcpy(head, t->data, sizeof(float) * (size_t)show);
+    }
     fputs(" {", f);
-    for (int64_t i = 0; i < show; i++) fprintf(f, i ? ", %g" : "%g", (double)t->data[i]);
+    for (int64_t i = 0; i < show; i++) fprintf(f, i ? ", %g" : "%g", (double)head[i]);
     fputs(t->size > show ? ", ...}\n" : "}\n", f);
 }
 
@@ -216,14 +253,32 @@ int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, 
 
 /* --- initialization ----------------------------------------------------- */
 
+/* The initializers draw on the host, from the one generator, so a GPU tensor
+ * gets the same values as a CPU one (drawn into a host copy, then written). */
+static float *init_target(nb_tensor *t) {
+    if (!nb__on_gpu(t)) return t->data;
+    float *h = malloc(sizeof(float) * (size_t)(t->size ? t->size : 1));
+    if (!h) nb__oom("init", sizeof(float) * (size_t)t->size);
+    return h;
+}
+static void init_done(nb_tensor *t, float *h) {
+    if (h == t->data) return;
+    nb_tensor_write(t, h);
+    free(h);
+}
+
 void nb_init_uniform(nb_tensor *t, float lo, float hi, nb_rng *r) {
     if (!r) r = nb_global_rng();
-    for (int64_t i = 0; i < t->size; i++) t->data[i] = lo + (hi - lo) * (float)nb_rng_uniform(r);
+    float *d = init_target(t);
+    for (int64_t i = 0; i < t->size; i++) d[i] = lo + (hi - lo) * (float)nb_rng_uniform(r);
+    init_done(t, d);
 }
 
 void nb_init_normal(nb_tensor *t, float mean, float std, nb_rng *r) {
     if (!r) r = nb_global_rng();
-    for (int64_t i = 0; i < t->size; i++) t->data[i] = mean + std * (float)nb_rng_normal(r);
+    float *d = init_target(t);
+    for (int64_t i = 0; i < t->size; i++) d[i] = mean + std * (float)nb_rng_normal(r);
+    init_done(t, d);
 }
 
 void nb_fans(const nb_tensor *w, int64_t *fan_in, int64_t *fan_out) {

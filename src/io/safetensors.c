@@ -458,11 +458,18 @@ int nb_st_write(const char *path, const char *const *names, nb_tensor *const *te
     uint8_t *p = file + 8 + hlen;
     for (int i = 0; i < n; i++) {
         const float *d = tensors[i]->data;
+        float *host = NULL; /* a GPU tensor's values, read back for the file */
+        if (nb__on_gpu(tensors[i])) {
+            if (!(host = nb__malloc(sizeof(float) * (size_t)(tensors[i]->size ? tensors[i]->size : 1)))) goto oom;
+            nb_tensor_read(tensors[i], host);
+            d = host;
+        }
         for (int64_t j = 0; j < tensors[i]->size; j++, p += 4) {
             uint32_t b;
             memcpy(&b, &d[j], 4);
             nb__put_le32(p, b);
         }
+        free(host);
     }
     rc = nb_write_file_atomic(path, file, total);
     goto done;

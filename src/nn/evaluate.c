@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
+    NB_CPU_ONLY("fgsm", x);
     /* Differentiate the loss w.r.t. the image itself, not the weights. */
     nb_tensor *xi = nb_detach(x);
     xi->requires_grad = true;
@@ -28,8 +29,14 @@ nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
 static void score(const nb_tensor *logits, const int32_t *y, double *loss_sum, int64_t *correct, int32_t *pred) {
     int64_t n = logits->shape[0], c = logits->shape[1];
     nb_argmax_rows(logits, pred);
+    const float *host = logits->data;
+    if (nb__on_gpu(logits)) { /* a batch of logits comes back to be scored */
+        float *h = nb_arena_alloc(sizeof(float) * (size_t)logits->size);
+        nb_tensor_read(logits, h);
+        host = h;
+    }
     for (int64_t i = 0; i < n; i++) {
-        const float *row = logits->data + i * c;
+        const float *row = host + i * c;
         float m = row[0];
         for (int64_t j = 1; j < c; j++) m = row[j] > m ? row[j] : m;
         double s = 0;
@@ -55,14 +62,20 @@ void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_
         int64_t m = d->n - start < batch ? d->n - start : batch;
         for (int64_t i = 0; i < m; i++) idx[i] = start + i;
         bool old = nb_set_grad_enabled(false);
-        nb_tensor *x = nb_dataset_batch(d, idx, m, y);
+        nb_tensor *x = nb_to(nb_dataset_batch(d, idx, m, y), nb_net_device(net));
         nb_tensor *logits = nb_net_forward(net, x, false, NULL);
         score(logits, y, &loss, &correct, pred);
         for (int l = 0; l < nb_net_layers(net); l++) {
             if (!nb_net_layer_is_activation(net, l)) continue;
             const nb_tensor *h = nb_net_layer_output(net, l);
+            const float *hd = h->data;
+            if (nb__on_gpu(h)) {
+                float *c = nb_arena_alloc(sizeof(float) * (size_t)h->size);
+                nb_tensor_read(h, c);
+                hd = c;
+            }
             int64_t z = 0; /* an integer count vectorizes; a branch on each element mispredicts */
-            for (int64_t i = 0; i < h->size; i++) z += h->data[i] == 0.f;
+            for (int64_t i = 0; i < h->size; i++) z += hd[i] == 0.f;
             zeros += (double)z;
             acts += (double)h->size;
         }

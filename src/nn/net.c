@@ -501,6 +501,13 @@ int nb_net_params(nb_net *net, nb_param **params) {
     return net->nparams;
 }
 
+void nb_net_to(nb_net *net, nb_device d) {
+    if (!net->built) nb_fatal("net_to", "build the network first (nb_net_build)");
+    for (int i = 0; i < net->nparams; i++) nb_tensor_move(net->params[i].t, d);
+}
+
+nb_device nb_net_device(const nb_net *net) { return net->nparams ? net->params[0].t->device : NB_CPU; }
+
 int nb_net_param_names(const nb_net *net, const char ***names) {
     *names = net->param_names;
     return net->nparams;

@@ -6,10 +6,12 @@
 #include <math.h>
 
 /* Runs y = EXPR(v) over all elements of x into a new tensor, on OpenMP
- * threads above NB_PAR_MIN and as SIMD inside each thread. */
-#define ACT_MAP(x, EXPR)                                                   \
+ * threads above NB_PAR_MIN and as SIMD inside each thread; on the GPU, the
+ * backend's map GPU_OP with parameter GPU_P. */
+#define ACT_MAP(x, GPU_OP, GPU_P, EXPR)                                    \
     nb_tensor *out = nb_empty_like(x);                                     \
-    {                                                                      \
+    if (nb__on_gpu(x)) nb__gpu_unary(GPU_OP, out->data, (x)->data, (x)->size, GPU_P); \
+    else {                                                                 \
         const float *restrict px = (x)->data;                              \
         float *restrict po = out->data;                                    \
         int64_t n_ = (x)->size;                                            \
@@ -53,7 +55,8 @@ static void rect_grad_kernel(float *restrict o, const float *restrict pg, bool g
 static nb_tensor *rect_grad(nb_tensor *g, bool gu, nb_tensor *x, float a) {
     if (!gu && !nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
     nb_tensor *out = nb_empty_like(x);
-    rect_grad_kernel(out->data, g->data, gu, x->data, x->size, a, false);
+    if (NB_DEVICE("rect_grad", g, x) == NB_CUDA) nb__gpu_rect_grad(out->data, g->data, gu, x->data, x->size, a, false);
+    else rect_grad_kernel(out->data, g->data, gu, x->data, x->size, a, false);
     nb_node *nd = nb__record(&op_rect_grad, out, (nb_tensor *[]){g, x}, 2);
     if (nd) nd->f[0] = a;
     return out;
@@ -71,7 +74,7 @@ static void accum_rect_grad(nb_tensor *x, nb_tensor *g, bool gu, float a) {
 static void relu_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, nb__uniform(n, g), 0.f); }
 static const nb_op op_relu = {"relu", relu_bw, .uniform = true};
 nb_tensor *nb_relu(nb_tensor *x) {
-    ACT_MAP(x, v < 0.f ? 0.f : v);
+    ACT_MAP(x, NB_GPU_RECT, 0.f, v < 0.f ? 0.f : v);
     nb__record(&op_relu, out, &x, 1);
     return out;
 }
@@ -80,7 +83,7 @@ nb_tensor *nb_relu(nb_tensor *x) {
 static void leaky_bw(nb_node *n, nb_tensor *g) { accum_rect_grad(n->in[0], g, nb__uniform(n, g), n->f[0]); }
 static const nb_op op_leaky = {"leaky_relu", leaky_bw, .uniform = true};
 nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) {
-    ACT_MAP(x, nb__rect(v, slope));
+    ACT_MAP(x, NB_GPU_RECT, slope, nb__rect(v, slope));
     nb_node *n = nb__record(&op_leaky, out, &x, 1);
     if (n) n->f[0] = slope;
     return out;
@@ -90,7 +93,7 @@ nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) {
 static void abs_rect_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_sign(n->in[0]))); }
 static const nb_op op_abs_rect = {"abs_rect", abs_rect_bw};
 nb_tensor *nb_abs_rect(nb_tensor *x) {
-    ACT_MAP(x, fabsf(v)); /* = max(0, v) - min(0, v), with |-0| = +0 like nb_abs */
+    ACT_MAP(x, NB_GPU_ABS, 0.f, fabsf(v)); /* = max(0, v) - min(0, v), with |-0| = +0 like nb_abs */
     nb__record(&op_abs_rect, out, &x, 1);
     return out;
 }
@@ -123,6 +126,7 @@ static const nb_op op_prelu = {"prelu", prelu_bw};
 
 nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
     int64_t C = x->ndim >= 2 ? x->shape[1] : 1;
+    NB_CPU_ONLY("prelu", x, slope);
     if (slope->size != 1 && !(x->ndim >= 2 && slope->size == C))
         nb__shape_fatal("prelu", x, slope, "the slope needs 1 entry or one per channel (axis 1 of x)");
     nb_tensor *out = nb_empty_like(x);
@@ -178,7 +182,9 @@ static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool gu, bool is_tanh) {
     if (!gu && !nb_same_shape(y, g))
         nb__shape_fatal(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g, "output and gradient differ");
     nb_tensor *out = nb_empty_like(y);
-    sq_grad_kernel(out->data, y->data, g->data, gu, y->size, is_tanh, false);
+    if (NB_DEVICE(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g) == NB_CUDA)
+        nb__gpu_sq_grad(out->data, g->data, y->data, y->size, is_tanh, false);
+    else sq_grad_kernel(out->data, y->data, g->data, gu, y->size, is_tanh, false);
     nb_node *nd = nb__record(is_tanh ? &op_tanh_grad : &op_sigmoid_grad, out, (nb_tensor *[]){y, g}, 2);
     if (nd) nd->i[0] = is_tanh;
     return out;
@@ -196,7 +202,7 @@ static void accum_sq_grad(nb_tensor *x, nb_tensor *y, nb_tensor *g, bool gu, boo
 static void sigmoid_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, nb__uniform(n, g), false); }
 static const nb_op op_sigmoid = {"sigmoid", sigmoid_bw, .uniform = true};
 nb_tensor *nb_sigmoid(nb_tensor *x) {
-    ACT_MAP(x, nb__vsigmoidf(v));
+    ACT_MAP(x, NB_GPU_SIGMOID, 0.f, nb__vsigmoidf(v));
     nb__record(&op_sigmoid, out, &x, 1);
     return out;
 }
@@ -205,7 +211,7 @@ nb_tensor *nb_sigmoid(nb_tensor *x) {
 static void tanh_bw(nb_node *n, nb_tensor *g) { accum_sq_grad(n->in[0], n->out, g, nb__uniform(n, g), true); }
 static const nb_op op_tanh = {"tanh", tanh_bw, .uniform = true};
 nb_tensor *nb_tanh(nb_tensor *x) {
-    ACT_MAP(x, nb__vtanhf(v));
+    ACT_MAP(x, NB_GPU_TANH, 0.f, nb__vtanhf(v));
     nb__record(&op_tanh, out, &x, 1);
     return out;
 }
@@ -227,6 +233,12 @@ static lines split_axis(const nb_tensor *x, int a) {
  * Subtracting m makes every exponent <= 0, so nothing overflows even for
  * logits of 1e4, and s >= 1, so the log never sees 0. */
 static void softmax_kernel(const nb_tensor *x, nb_tensor *out, lines l, bool want_log) {
+    if (nb__on_gpu(x)) {
+        /* rows only: a middle axis would need strided lines */
+        if (l.inner != 1) nb__no_gpu(want_log ? "log_softmax over an axis that is not the last" : "softmax over an axis that is not the last");
+        if (l.C) nb__gpu_softmax(out->data, x->data, l.outer, l.C, want_log);
+        return;
+    }
     const float *px = x->data;
     float *po = out->data;
     int64_t C = l.C, inner = l.inner;
@@ -390,7 +402,9 @@ static nb_tensor *fused_grad(nb_tensor *y, nb_tensor *g, int axis, bool is_log) 
         return nb_mul(y, nb_sub(g, sum_axis(nb_mul(g, y), axis)));
     }
     nb_tensor *out = nb_empty_like(y);
-    fused_grad_kernel(out->data, y->data, g->data, false, l.outer, l.C, is_log, false);
+    if (NB_DEVICE(is_log ? "log_softmax_grad" : "softmax_grad", y, g) == NB_CUDA)
+        nb__gpu_softmax_grad(out->data, y->data, g->data, l.outer, l.C, is_log);
+    else fused_grad_kernel(out->data, y->data, g->data, false, l.outer, l.C, is_log, false);
     nb_tensor *in[2] = {y, g};
     nb_node *n = nb__record(is_log ? &op_log_softmax_grad : &op_softmax_grad, out, in, 2);
     if (n) n->i[0] = axis;

@@ -549,6 +549,7 @@ static void conv2d_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_conv2d = {"conv2d", conv2d_bw};
 
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts) {
+    NB_CPU_ONLY("conv2d", x, w, b);
     if (x->ndim != 4 || w->ndim != 4) nb__shape_fatal("conv2d", x, w, "input must be [N, C, H, W] and weight [OC, C, KH, KW]");
     if (x->shape[1] != w->shape[1]) nb__shape_fatal("conv2d", x, w, "input channels differ from the weight's");
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) nb__shape_fatal("conv2d", b, w, "bias must be [OC]");
@@ -614,6 +615,7 @@ static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts 
  * w [OC, C, K] -> [OC, C, 1, K]. The reshapes are ops, so gradients (and
  * their gradients) flow back to the 3-D tensors. */
 nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, bool causal) {
+    NB_CPU_ONLY("conv1d", x, w, b);
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d", x, w, "input must be [N, C, L] and weight [OC, C, K]");
     int dil = dilation ? dilation : 1;
     nb_conv2d_opts o = {.stride_w = stride, .dil_w = dil};

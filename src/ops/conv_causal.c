@@ -149,12 +149,14 @@ static nb_tensor *causal_gw(nb_tensor *gy, nb_tensor *x, int d, int64_t K) {
 }
 
 nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation) {
+    NB_CPU_ONLY("conv1d_causal", x, w, b);
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d_causal", x, w, "input must be [N, C, L] and weight [O, C, K]");
     if (dilation < 1) nb_fatal("conv1d_causal", "dilation %d must be >= 1", dilation);
     return causal_f(x, w, b, dilation, NULL);
 }
 
 nb_tensor *nb__conv1d_causal_add(nb_tensor *r, nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation) {
+    NB_CPU_ONLY("conv1d_causal_add", r, x, w, b);
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d_causal_add", x, w, "input must be [N, C, L] and weight [O, C, K]");
     if (dilation < 1) nb_fatal("conv1d_causal_add", "dilation %d must be >= 1", dilation);
     return causal_f(x, w, b, dilation, r);

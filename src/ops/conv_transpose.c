@@ -20,6 +20,7 @@ static nb_tensor *flip_kernel(nb_tensor *w) {
 }
 
 nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad) {
+    NB_CPU_ONLY("conv_transpose1d", x, w, b);
     if (x->ndim != 3 || w->ndim != 3 || x->shape[1] != w->shape[0])
         nb__shape_fatal("conv_transpose1d", x, w, "input must be [N, C, T] and weight [C, O, K]");
     int64_t N = x->shape[0], C = x->shape[1], T = x->shape[2], O = w->shape[1], K = w->shape[2];

@@ -14,7 +14,7 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, bool training, nb_rng *r) {
      * kept units are scaled up while training), so x itself is the result. */
     if (!training || p == 0.f) return x;
     if (!r) r = nb_global_rng();
-    nb_tensor *mask = nb_empty_like(x), *out = nb_empty_like(x);
+    nb_tensor *mask = nb__new(x->ndim, x->shape), *out = nb_empty_like(x);
     /* One 32-bit draw per element, compared with p 2^32: exact to 2^-32 and
      * half the cost of a 53-bit uniform. The draws are sequential so the same
      * seed gives the same mask whatever the thread count. */
@@ -22,6 +22,16 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, bool training, nb_rng *r) {
     float scale = 1.f / (1.f - p);
     float *pm = mask->data;
     for (int64_t i = 0; i < x->size; i++) pm[i] = (uint64_t)nb_rng_u32(r) >= thresh ? scale : 0.f;
+    if (nb__on_gpu(x)) {
+        /* The mask is drawn on the host from the same stream and copied
+         * over, so a run on the GPU drops the same units as on the CPU. */
+        mask = nb_to(mask, NB_CUDA);
+        int64_t n = x->size, unit = 1;
+        if (n) nb__gpu_binary(NB_GPU_MUL, out->data, x->data, mask->data, 1, &n, &unit, &unit);
+        nb_node *node = nb__record(&op_dropout, out, &x, 1);
+        if (node) node->aux = mask;
+        return out;
+    }
     const float *restrict px = x->data;
     float *restrict po = out->data;
     int64_t n = x->size;

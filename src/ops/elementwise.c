@@ -106,11 +106,24 @@ static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_t
 #undef INNER
 }
 
+/* The GPU's broadcasting kernel takes the plain strides (0 along broadcast
+ * dims); a scalar result is one dim of one element. */
+static void gpu_binary(binop op, const nb_tensor *A, const nb_tensor *B, nb_tensor *O) {
+    static const nb_gpu_binop ops[] = {[ADD] = NB_GPU_ADD, [SUB] = NB_GPU_SUB, [MUL] = NB_GPU_MUL, [DIV] = NB_GPU_DIV};
+    int64_t sa[NB_MAXDIM] = {0}, sb[NB_MAXDIM] = {0}, one = 1;
+    int nd = O->ndim;
+    bstrides(A, nd, O->shape, sa);
+    bstrides(B, nd, O->shape, sb);
+    if (O->size) nb__gpu_binary(ops[op], O->data, A->data, B->data, nd ? nd : 1, nd ? O->shape : &one, sa, sb);
+}
+
 static nb_tensor *binary(const nb_op *opd, binop op, nb_tensor *a, nb_tensor *b) {
     int64_t shape[NB_MAXDIM];
     int nd = nb__broadcast_shape(opd->name, a, b, shape);
-    nb_tensor *out = nb__new(nd, shape);
-    binary_kernel(op, a, b, out);
+    nb_device dev = NB_DEVICE(opd->name, a, b);
+    nb_tensor *out = nb__new_on(dev, nd, shape);
+    if (dev == NB_CUDA) gpu_binary(op, a, b, out);
+    else binary_kernel(op, a, b, out);
     nb__record(opd, out, (nb_tensor *[]){a, b}, 2);
     return out;
 }
@@ -200,10 +213,16 @@ nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(&op_div, DIV, a, b
 
 /* --- unary --------------------------------------------------------------- */
 
-/* Runs y = EXPR(x) over all elements into a new tensor. */
-#define UNARY_MAP(x, EXPR)                                  \
+/* Runs y = EXPR(x) over all elements into a new tensor; on the GPU, the
+ * backend's map GPU_OP with parameter GPU_P, or for NO_GPU an error naming
+ * the op. */
+#define NO_GPU ((nb_gpu_unop)-1)
+#define UNARY_MAP(name, x, GPU_OP, GPU_P, EXPR)             \
     nb_tensor *out = nb_empty_like(x);                      \
-    {                                                       \
+    if (nb__on_gpu(x)) {                                    \
+        if ((int)(GPU_OP) < 0) nb__no_gpu(name);            \
+        nb__gpu_unary(GPU_OP, out->data, (x)->data, (x)->size, GPU_P); \
+    } else {                                                \
         const float *px = (x)->data;                        \
         float *po = out->data;                              \
         int64_t n = (x)->size;                              \
@@ -217,7 +236,7 @@ static void add_scalar_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_add_scalar = {"add_scalar", add_scalar_bw, .uniform = true};
 nb_tensor *nb_add_scalar(nb_tensor *x, float c) {
-    UNARY_MAP(x, v + c);
+    UNARY_MAP("add_scalar", x, NB_GPU_SHIFT, c, v + c);
     nb__record(&op_add_scalar, out, &x, 1);
     return out;
 }
@@ -229,7 +248,7 @@ static void mul_scalar_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_mul_scalar = {"mul_scalar", mul_scalar_bw, .uniform = true};
 nb_tensor *nb_mul_scalar(nb_tensor *x, float c) {
-    UNARY_MAP(x, v * c);
+    UNARY_MAP("mul_scalar", x, NB_GPU_SCALE, c, v * c);
     nb_node *n = nb__record(&op_mul_scalar, out, &x, 1);
     if (n) n->f[0] = c;
     return out;
@@ -241,7 +260,7 @@ nb_tensor *nb_neg(nb_tensor *x) { return nb_mul_scalar(x, -1.f); }
 static void exp_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, nb__uniform(n, g), n->out, false); }
 static const nb_op op_exp = {"exp", exp_bw, .uniform = true};
 nb_tensor *nb_exp(nb_tensor *x) {
-    UNARY_MAP(x, nb__vexpf(v)); /* vectorizes; within 2e-7 of expf */
+    UNARY_MAP("exp", x, NB_GPU_EXP, 0.f, nb__vexpf(v)); /* vectorizes; within 2e-7 of expf */
     nb__record(&op_exp, out, &x, 1);
     return out;
 }
@@ -250,7 +269,7 @@ nb_tensor *nb_exp(nb_tensor *x) {
 static void log_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, nb__uniform(n, g), n->in[0], true); }
 static const nb_op op_log = {"log", log_bw, .uniform = true};
 nb_tensor *nb_log(nb_tensor *x) {
-    UNARY_MAP(x, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
+    UNARY_MAP("log", x, NB_GPU_LOG, 0.f, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
     nb__record(&op_log, out, &x, 1);
     return out;
 }
@@ -259,7 +278,7 @@ nb_tensor *nb_log(nb_tensor *x) {
 static void sqrt_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_div(nb_mul_scalar(g, 0.5f), n->out)); }
 static const nb_op op_sqrt = {"sqrt", sqrt_bw};
 nb_tensor *nb_sqrt(nb_tensor *x) {
-    UNARY_MAP(x, sqrtf(v));
+    UNARY_MAP("sqrt", x, NB_GPU_SQRT, 0.f, sqrtf(v));
     nb__record(&op_sqrt, out, &x, 1);
     return out;
 }
@@ -275,7 +294,8 @@ static void pow_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_pow = {"pow", pow_bw};
 nb_tensor *nb_pow(nb_tensor *x, float p) {
-    UNARY_MAP(x, p == 2.f ? v * v : p == 1.f ? v : powf(v, p));
+    UNARY_MAP("pow", x, p == 2.f ? NB_GPU_SQUARE : p == 1.f ? NB_GPU_SCALE : NO_GPU, 1.f,
+              p == 2.f ? v * v : p == 1.f ? v : powf(v, p));
     nb_node *n = nb__record(&op_pow, out, &x, 1);
     if (n) n->f[0] = p;
     return out;
@@ -287,7 +307,7 @@ nb_tensor *nb_square(nb_tensor *x) { return nb_pow(x, 2.f); }
 static void abs_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_sign(n->in[0]))); }
 static const nb_op op_abs = {"abs", abs_bw};
 nb_tensor *nb_abs(nb_tensor *x) {
-    UNARY_MAP(x, fabsf(v));
+    UNARY_MAP("abs", x, NB_GPU_ABS, 0.f, fabsf(v));
     nb__record(&op_abs, out, &x, 1);
     return out;
 }
@@ -295,11 +315,11 @@ nb_tensor *nb_abs(nb_tensor *x) {
 /* Piecewise-constant functions: their derivative is zero almost everywhere,
  * so they record nothing. Backward rules use them as masks. */
 nb_tensor *nb_sign(nb_tensor *x) {
-    UNARY_MAP(x, (float)((v > 0.f) - (v < 0.f)));
+    UNARY_MAP("sign", x, NB_GPU_SIGN, 0.f, (float)((v > 0.f) - (v < 0.f)));
     return out;
 }
 
 nb_tensor *nb_step(nb_tensor *x, float lo, float hi) {
-    UNARY_MAP(x, v > 0.f ? hi : lo);
+    UNARY_MAP("step", x, NO_GPU, 0.f, v > 0.f ? hi : lo);
     return out;
 }

@@ -34,6 +34,7 @@ static void gate_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], gate_grad(n-
 static const nb_op op_gate = {"gated", gate_bw};
 
 nb_tensor *nb_gated(nb_tensor *x) {
+    NB_CPU_ONLY("gated", x);
     gate_geom q = gate_split("gated", x);
     int64_t s[NB_MAXDIM];
     nb__shape_copy(s, x->shape, x->ndim);
@@ -139,6 +140,7 @@ static void mulaw_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_mulaw = {"mulaw", mulaw_bw};
 
 nb_tensor *nb_mulaw(nb_tensor *x) {
+    NB_CPU_ONLY("mulaw", x);
     nb_tensor *out = nb_empty_like(x);
     const float inv = (float)(1.0 / log1p(MU));
     for (int64_t i = 0; i < x->size; i++) {

@@ -15,7 +15,7 @@
 static nb_tensor *onehot(const nb_tensor *o, const int32_t *y) {
     nb_tensor *t = nb_zeros(o->ndim, o->shape);
     for (int64_t i = 0; i < o->shape[0]; i++) t->data[i * o->shape[1] + y[i]] = 1.f;
-    return t;
+    return nb_to(t, o->device); /* built on the host: only double backward needs it */
 }
 
 /* d = ce_grad(o, g) = (softmax(o) - onehot(y)) g / N, fused; an op of its
@@ -37,20 +37,25 @@ static const nb_op op_ce_grad = {"cross_entropy_grad", ce_grad_bw};
  * lose digits at the scale of m, 1e-3 for logits of 1e4.) */
 typedef struct {
     int32_t *y;
-    float *m, *l;
+    float *m, *l; /* on the logits' device */
+    int32_t *yd;  /* the labels on the GPU, for GPU logits */
 } ce_saved;
 
 static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const ce_saved *sv) {
     int64_t N = o->shape[0], C = o->shape[1];
     nb_tensor *d = nb_empty_like(o);
-    const float *po = o->data;
-    float *pd = d->data, scale = g->data[0] / (float)N;
-    NB_PARALLEL_FOR(o->size, for (int64_t i = 0; i < N; i++) {
-        const float *r = po + i * C;
-        float *dr = pd + i * C, m = sv->m[i], l = sv->l[i];
-        for (int64_t c = 0; c < C; c++) dr[c] = nb__vexpf((r[c] - m) - l) * scale;
-        dr[sv->y[i]] -= scale;
-    });
+    if (NB_DEVICE("cross_entropy_grad", o, g) == NB_CUDA) {
+        nb__gpu_cross_entropy_grad(d->data, o->data, sv->m, sv->l, sv->yd, g->data, N, C);
+    } else {
+        const float *po = o->data;
+        float *pd = d->data, scale = g->data[0] / (float)N;
+        NB_PARALLEL_FOR(o->size, for (int64_t i = 0; i < N; i++) {
+            const float *r = po + i * C;
+            float *dr = pd + i * C, m = sv->m[i], l = sv->l[i];
+            for (int64_t c = 0; c < C; c++) dr[c] = nb__vexpf((r[c] - m) - l) * scale;
+            dr[sv->y[i]] -= scale;
+        });
+    }
     nb_tensor *in[2] = {o, g};
     nb_node *n = nb__record(&op_ce_grad, d, in, 2);
     if (n) n->aux = sv->y;
@@ -59,6 +64,23 @@ static nb_tensor *ce_grad(nb_tensor *o, nb_tensor *g, const ce_saved *sv) {
 
 static void cross_entropy_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], ce_grad(n->in[0], g, n->aux)); }
 static const nb_op op_cross_entropy = {"cross_entropy", cross_entropy_bw};
+
+/* The GPU's forward: the labels go to the device once per batch, and the
+ * row statistics the backward needs stay there. */
+static nb_tensor *gpu_cross_entropy(nb_tensor *logits, const int32_t *labels) {
+    int64_t N = logits->shape[0], C = logits->shape[1];
+    ce_saved *sv = nb_arena_alloc(sizeof *sv);
+    sv->y = nb_arena_alloc(sizeof(int32_t) * (size_t)N);
+    memcpy(sv->y, labels, sizeof(int32_t) * (size_t)N);
+    sv->yd = nb__to_gpu_arena(labels, sizeof(int32_t) * (size_t)N);
+    sv->m = nb__arena_alloc_gpu(sizeof(float) * (size_t)N);
+    sv->l = nb__arena_alloc_gpu(sizeof(float) * (size_t)N);
+    nb_tensor *out = nb__new_on(NB_CUDA, 0, NULL);
+    nb__gpu_cross_entropy(out->data, sv->m, sv->l, logits->data, sv->yd, N, C);
+    nb_node *n = nb__record(&op_cross_entropy, out, &logits, 1);
+    if (n) n->aux = sv;
+    return out;
+}
 
 nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
     if (logits->ndim != 2 || logits->shape[0] == 0 || logits->shape[1] == 0)
@@ -70,6 +92,7 @@ nb_tensor *nb_cross_entropy(nb_tensor *logits, const int32_t *labels) {
         if (labels[i] < 0 || labels[i] >= C)
             nb_fatal("cross_entropy", "label %d of row %lld is outside [0, %lld)", (int)labels[i], (long long)i,
                      (long long)C);
+    if (nb__on_gpu(logits)) return gpu_cross_entropy(logits, labels);
     const float *po = logits->data;
     /* Per-row losses summed afterwards in row order: the same total for any
      * thread count (an OpenMP reduction may combine in any order). */
@@ -119,6 +142,18 @@ static const nb_op op_mse = {"mse", mse_bw};
 nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target) {
     if (!nb_same_shape(pred, target)) nb__shape_fatal("mse", pred, target, "prediction and target differ");
     if (pred->size == 0) nb__shape_fatal("mse", pred, target, "the mean of no elements is undefined");
+    if (NB_DEVICE("mse", pred, target) == NB_CUDA) {
+        /* (p - t)^2 into scratch, summed in the backend's fixed order, scaled */
+        int64_t M = pred->size, one = 1, unit = 1;
+        float *d = nb__arena_alloc_gpu(sizeof(float) * (size_t)M);
+        nb__gpu_binary(NB_GPU_SUB, d, pred->data, target->data, 1, &M, &unit, &unit);
+        nb__gpu_unary(NB_GPU_SQUARE, d, d, M, 0.f);
+        nb_tensor *out = nb__new_on(NB_CUDA, 0, NULL);
+        nb__gpu_sum_mid(out->data, d, 1, M, one);
+        nb__gpu_unary(NB_GPU_SCALE, out->data, out->data, 1, (float)(1.0 / (double)M));
+        nb__record(&op_mse, out, (nb_tensor *[]){pred, target}, 2);
+        return out;
+    }
     const float *p = pred->data, *t = target->data;
     int64_t M = pred->size;
     double s = 0;
@@ -150,6 +185,7 @@ static const nb_op op_bce = {"bce_logits", bce_bw};
 nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target) {
     if (!nb_same_shape(logits, target)) nb__shape_fatal("bce_logits", logits, target, "logits and target differ");
     if (logits->size == 0) nb__shape_fatal("bce_logits", logits, target, "the mean of no elements is undefined");
+    NB_CPU_ONLY("bce_logits", logits, target);
     const float *z = logits->data, *y = target->data;
     int64_t M = logits->size;
     double s = 0;

@@ -151,6 +151,7 @@ static const nb_op op_lstm_packed = {"lstm_packed", pk_bw};
 
 nb_tensor *nb_lstm_packed(nb_tensor *xw, const int64_t *batch, int64_t T, nb_tensor *w_hh, nb_tensor *b_ih,
                           nb_tensor *b_hh) {
+    NB_CPU_ONLY("lstm_packed", xw, w_hh, b_ih, b_hh);
     if (T < 1) nb_fatal("lstm_packed", "need at least one step, got T = %lld", (long long)T);
     if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != 4 * w_hh->shape[1])
         nb__shape_fatal("lstm_packed", w_hh, NULL, "weight_hh must be [4H, H]");

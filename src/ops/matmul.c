@@ -35,6 +35,14 @@ static void mm_check(nb_tensor *a, nb_tensor *b, bool ta, bool tb, mm_dims *d) {
 /* c = op(a) op(b) + beta c, per batch element. */
 static void mm_kernel(const nb_tensor *a, const nb_tensor *b, bool ta, bool tb, const mm_dims *d, float *c, float beta) {
     int64_t lda = a->shape[a->ndim - 1], ldb = b->shape[b->ndim - 1];
+    if (nb__on_gpu(a)) { /* cuBLAS: one strided-batched call (stride 0 for a shared operand) */
+        if (d->batch > 1 && a->ndim > 2 && b->ndim == 2 && !ta)
+            nb__gpu_gemm(ta, tb, d->m * d->batch, d->n, d->k, 1.f, a->data, lda, 0, b->data, ldb, 0, beta, c, d->n, 0, 1);
+        else
+            nb__gpu_gemm(ta, tb, d->m, d->n, d->k, 1.f, a->data, lda, a->ndim > 2 ? d->m * d->k : 0, b->data, ldb,
+                         b->ndim > 2 ? d->k * d->n : 0, beta, c, d->n, d->m * d->n, d->batch);
+        return;
+    }
     CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (d->batch > 1 && a->ndim > 2 && b->ndim == 2 && !ta) {
         /* A stack of matrices times one matrix is one tall product. */
@@ -186,8 +194,11 @@ static const nb_op op_matmul = {"matmul", matmul_bw};
 nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool ta, bool tb) {
     mm_dims d;
     mm_check(a, b, ta, tb, &d);
-    nb_tensor *out = nb__new(d.nd, d.shape);
-    if (out->size) mm_kernel(a, b, ta, tb, &d, out->data, 0.f);
+    nb_tensor *out = nb__new_on(NB_DEVICE("matmul", a, b), d.nd, d.shape);
+    if (out->size) {
+        if (d.k) mm_kernel(a, b, ta, tb, &d, out->data, 0.f);
+        else nb_fill(out, 0.f); /* an empty sum */
+    }
     nb_node *n = nb__record(&op_matmul, out, (nb_tensor *[]){a, b}, 2);
     if (n) {
         n->i[0] = ta;
@@ -222,8 +233,13 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     }
     if (x->shape[1] != w->shape[1]) nb__shape_fatal("linear", x, w, "x [N, in] and w [out, in] differ in 'in'");
     int64_t N = x->shape[0], nout = w->shape[0], nin = w->shape[1]; /* not I: <complex.h>'s, via cblas.h */
-    nb_tensor *y = nb__new(2, (int64_t[]){N, nout});
-    for (int64_t i = 0; i < N; i++) {
+    nb_device dev = NB_DEVICE("linear", x, w, b);
+    nb_tensor *y = nb__new_on(dev, 2, (int64_t[]){N, nout});
+    if (dev == NB_CUDA && y->size) {
+        if (b) nb__gpu_strided_copy(y->data, b->data, 2, (int64_t[]){N, nout}, (int64_t[]){0, 1});
+        else if (!nin) nb_fill(y, 0.f);
+    }
+    for (int64_t i = 0; dev == NB_CPU && i < N; i++) {
         if (b) memcpy(y->data + i * nout, b->data, sizeof(float) * (size_t)nout);
         else if (!nin) memset(y->data + i * nout, 0, sizeof(float) * (size_t)nout); /* an empty sum */
     }

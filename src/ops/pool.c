@@ -233,6 +233,7 @@ static void maxpool_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_maxpool = {"maxpool2d", maxpool_bw};
 
 nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
+    NB_CPU_ONLY("maxpool2d", x);
     pgeom g = pool_geom("maxpool2d", x, k, s, p);
     nb_tensor *y = nb__new(4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW});
     nb_node *n = nb__record(&op_maxpool, y, &x, 1);
@@ -323,6 +324,7 @@ static void avgpool_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_avgpool = {"avgpool2d", avgpool_bw};
 
 nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
+    NB_CPU_ONLY("avgpool2d", x);
     pgeom g = pool_geom("avgpool2d", x, k, s, p);
     nb_tensor *y = nb__new(4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW});
     const float *px = x->data;

@@ -332,6 +332,7 @@ static void check_vec(const char *what, nb_tensor *v, int64_t n, nb_tensor *xw) 
 
 nb_tensor *nb_rnn_seq(nb_cell cell, nb_tensor *xw, nb_tensor *w_hh, nb_tensor *b_ih, nb_tensor *b_hh, nb_tensor *h0,
                       nb_tensor *c0) {
+    NB_CPU_ONLY("rnn_seq", xw, w_hh, b_ih, b_hh, h0, c0);
     if (cell != NB_CELL_RNN && cell != NB_CELL_LSTM && cell != NB_CELL_GRU)
         nb_fatal("rnn_seq", "unknown cell type %d", (int)cell);
     int64_t G = nb_cell_gates(cell);

@@ -3,6 +3,7 @@
  * float32's precision. */
 #include "../core/internal.h"
 #include <math.h>
+#include <stdlib.h>
 
 /* Bit k set when axis k of x is reduced; n = 0 means every axis. */
 static unsigned axes_mask(const char *op, const nb_tensor *x, const int *axes, int n) {
@@ -191,6 +192,47 @@ static void sum_kernel(const nb_tensor *x, const red_plan *p, float *po, int64_t
     }
 }
 
+/* The GPU's sum of x over the masked axes into out (device memory). When the
+ * reduced axes (ignoring size-1 ones) are one contiguous block, x is [outer,
+ * mid, inner] as it lies, which covers the training step's sums (bias
+ * gradients, means over a batch, full sums); otherwise the kept axes are
+ * first gathered in front of the reduced ones, at the cost of one copy. */
+void nb__gpu_sum_mask(const nb_tensor *x, unsigned mask, float *out) {
+    int nd = x->ndim, lo = -1, hi = -1;
+    bool block = true;
+    for (int k = 0; k < nd; k++) {
+        if (x->shape[k] == 1 || !(mask >> k & 1u)) continue;
+        if (lo < 0) lo = k;
+        else if (hi != k - 1) {
+            /* a gap: only size-1 axes may lie between reduced ones */
+            for (int j = hi + 1; j < k; j++) block &= x->shape[j] == 1;
+        }
+        hi = k;
+    }
+    if (lo < 0) { /* nothing of size > 1 is reduced: a copy */
+        nb__gpu_copy(out, x->data, sizeof(float) * (size_t)x->size);
+        return;
+    }
+    if (block) {
+        int64_t outer = 1, mid = 1, inner = 1;
+        for (int k = 0; k < nd; k++) *(k < lo ? &outer : k <= hi ? &mid : &inner) *= x->shape[k];
+        nb__gpu_sum_mid(out, x->data, outer, mid, inner);
+        return;
+    }
+    int64_t st[NB_MAXDIM], d[NB_MAXDIM], s[NB_MAXDIM], keep = 1, red = 1, stride = 1;
+    for (int k = nd - 1; k >= 0; k--) st[k] = stride, stride *= x->shape[k];
+    int m = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < nd; k++)
+            if ((int)(mask >> k & 1u) == pass) {
+                d[m] = x->shape[k], s[m++] = st[k];
+                *(pass ? &red : &keep) *= x->shape[k];
+            }
+    float *tmp = nb__arena_alloc_gpu(sizeof(float) * (size_t)x->size);
+    nb__gpu_strided_copy(tmp, x->data, nd, d, s);
+    nb__gpu_sum_mid(out, tmp, keep, red, 1);
+}
+
 /* out = sum of x over the masked axes;
  * dx = broadcast_to(reshape(g, x.shape with reduced axes as 1), x.shape),
  * uniform when g has one element (a full sum, or a uniform stand-in). */
@@ -210,10 +252,11 @@ nb_tensor *nb_sum(nb_tensor *x, const int *axes, int n, bool keepdim) {
     unsigned mask = axes_mask("sum", x, axes, n);
     int64_t shape[NB_MAXDIM];
     int nd = reduced_shape(x, mask, keepdim, shape);
-    nb_tensor *out = nb__new(nd, shape);
+    nb_tensor *out = nb__new_on(x->device, nd, shape);
     red_plan p;
     red_plan_make(x, mask, &p);
     if (x->size == 0) nb_fill(out, 0.f); /* an empty sum is 0 */
+    else if (nb__on_gpu(x)) nb__gpu_sum_mask(x, mask, out->data);
     else if (p.nr == 0) memcpy(out->data, x->data, (size_t)x->size * sizeof(float)); /* only size-1 axes */
     else sum_kernel(x, &p, out->data, out->size);
     nb_node *node = nb__record(&op_sum, out, &x, 1);
@@ -307,6 +350,7 @@ static inline int64_t row_argmax(const float *row, int64_t n) {
 }
 
 nb_tensor *nb_max(nb_tensor *x, int axis, bool keepdim) {
+    NB_CPU_ONLY("max", x);
     int a = nb__axis("max", x, axis);
     int64_t A = x->shape[a];
     if (A == 0) {
@@ -364,6 +408,13 @@ void nb_argmax_rows(const nb_tensor *x, int32_t *out) {
     }
     if (cols > INT32_MAX) nb_fatal("argmax_rows", "rows of %lld entries do not fit int32 indices", (long long)cols);
     int64_t rows = x->size / cols;
-    const float *px = x->data;
+    /* GPU rows (a batch's logits, to score predictions) come to the host. */
+    float *host = nb__on_gpu(x) ? malloc(sizeof(float) * (size_t)x->size) : NULL;
+    if (nb__on_gpu(x)) {
+        if (!host) nb__oom("argmax_rows", sizeof(float) * (size_t)x->size);
+        nb_tensor_read(x, host);
+    }
+    const float *px = host ? host : x->data;
     NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < rows; r++) { out[r] = (int32_t)row_argmax(px + r * cols, cols); });
+    free(host);
 }

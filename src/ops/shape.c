@@ -89,7 +89,12 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim < x->ndim) nb_fatal("broadcast_to", "target has fewer dimensions (%d) than the input (%d)", ndim, x->ndim);
     int64_t sst[NB_MAXDIM];
     small_strides(ndim, shape, x->ndim, x->shape, sst, "broadcast_to");
-    nb_tensor *out = nb__new(ndim, shape);
+    nb_tensor *out = nb__new_on(x->device, ndim, shape);
+    if (nb__on_gpu(x)) {
+        if (out->size) nb__gpu_strided_copy(out->data, x->data, ndim, shape, sst);
+        nb__record(&op_broadcast, out, &x, 1);
+        return out;
+    }
     const float *px = x->data;
     float *po = out->data;
     int64_t n = out->size;
@@ -136,6 +141,16 @@ nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim > x->ndim) nb_fatal("sum_to", "target has more dimensions (%d) than the input (%d)", ndim, x->ndim);
     int64_t sst[NB_MAXDIM];
     small_strides(x->ndim, x->shape, ndim, shape, sst, "sum_to");
+    if (nb__on_gpu(x)) {
+        nb_tensor *out = nb__new_on(NB_CUDA, ndim, shape);
+        unsigned mask = 0; /* the dims that are summed: broadcast in the target */
+        for (int k = 0; k < x->ndim; k++)
+            if (sst[k] == 0 && x->shape[k] != 1) mask |= 1u << k;
+        if (!x->size) nb_fill(out, 0.f);
+        else nb__gpu_sum_mask(x, mask, out->data);
+        nb__record(&op_sum_to, out, &x, 1);
+        return out;
+    }
     nb_tensor *out = nb_zeros(ndim, shape);
     const float *px = x->data;
     float *po = out->data;
@@ -300,8 +315,9 @@ nb_tensor *nb_permute(nb_tensor *x, const int *perm) {
     perm_plan_make(x, p, &plan);
     /* Nothing moves (identity, or only size-1 dims reordered): a view. */
     if (x->size == 0 || plan.m == 0 || (plan.m == 1 && plan.is[0] == 1)) return nb_reshape(x, nd, shape);
-    nb_tensor *out = nb__new(nd, shape);
-    permute_kernel(x->data, out->data, &plan, out->size);
+    nb_tensor *out = nb__new_on(x->device, nd, shape);
+    if (nb__on_gpu(x)) nb__gpu_strided_copy(out->data, x->data, plan.m, plan.d, plan.is);
+    else permute_kernel(x->data, out->data, &plan, out->size);
     nb_node *n = nb__record(&op_permute, out, &x, 1);
     if (n)
         for (int k = 0; k < nd; k++) n->i[k] = p[k];
@@ -354,6 +370,10 @@ nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop) {
         out->ndim = x->ndim;
         nb__shape_copy(out->shape, shape, x->ndim);
         out->size = (e - b) * inner;
+    } else if (nb__on_gpu(x)) {
+        out = nb__new_on(NB_CUDA, x->ndim, shape);
+        if (out->size) nb__gpu_strided_copy(out->data, x->data + b * inner, 3, (int64_t[]){outer, e - b, inner},
+                                            (int64_t[]){d * inner, inner, 1});
     } else {
         out = nb__new(x->ndim, shape);
         int64_t len = (e - b) * inner;
@@ -384,12 +404,19 @@ static nb_tensor *slice_pad(nb_tensor *g, int axis, int64_t start, int64_t full)
     split_at(g, axis, &outer, &inner);
     nb__shape_copy(shape, g->shape, g->ndim);
     shape[axis] = full;
-    nb_tensor *out = nb_zeros(g->ndim, shape);
+    nb_tensor *out = nb__new_on(g->device, g->ndim, shape);
+    nb_fill(out, 0.f);
     const float *pg = g->data;
     float *po = out->data;
-    NB_PARALLEL_FOR(g->size, for (int64_t o = 0; o < outer; o++) {
-        memcpy(po + (o * full + start) * inner, pg + o * len * inner, (size_t)(len * inner) * sizeof(float));
-    });
+    size_t bytes = (size_t)(len * inner) * sizeof(float);
+    if (nb__on_gpu(g)) {
+        /* one device copy per outer index: few in the models that slice */
+        for (int64_t o = 0; bytes && o < outer; o++) nb__gpu_copy(po + (o * full + start) * inner, pg + o * len * inner, bytes);
+    } else {
+        NB_PARALLEL_FOR(g->size, for (int64_t o = 0; o < outer; o++) {
+            memcpy(po + (o * full + start) * inner, pg + o * len * inner, bytes);
+        });
+    }
     nb_node *n = nb__record(&op_slice_pad, out, &g, 1);
     if (n) {
         n->i[0] = axis;
@@ -424,10 +451,26 @@ nb_tensor *nb_concat(nb_tensor **xs, int n, int axis) {
     }
     nb__shape_copy(shape, xs[0]->shape, xs[0]->ndim);
     shape[a] = total;
-    nb_tensor *out = nb__new(xs[0]->ndim, shape);
+    nb_device dev = nb__device_of("concat", n, xs);
+    nb_tensor *out = nb__new_on(dev, xs[0]->ndim, shape);
     int64_t outer, inner;
     split_at(out, a, &outer, &inner);
     float *po = out->data;
+    if (dev == NB_CUDA) {
+        /* one device copy per piece (concatenating along the leading axis,
+         * the common case, is n copies) */
+        for (int64_t o = 0; o < outer; o++) {
+            float *dst = po + o * total * inner;
+            for (int k = 0; k < n; k++) {
+                int64_t len = xs[k]->shape[a] * inner;
+                if (len) nb__gpu_copy(dst, xs[k]->data + o * len, (size_t)len * sizeof(float));
+                dst += len;
+            }
+        }
+        nb_node *nd = nb__record(&op_concat, out, xs, n);
+        if (nd) nd->i[0] = a;
+        return out;
+    }
     /* Each outer index gets one contiguous piece of every input, in order. */
     NB_PARALLEL_FOR(out->size, for (int64_t o = 0; o < outer; o++) {
         float *dst = po + o * total * inner;
@@ -479,18 +522,23 @@ static nb_tensor *gather_rows(nb_tensor *x, const int32_t *idx, int64_t n, bool 
     int64_t shape[NB_MAXDIM], d = dims_prod(x->shape, 1, x->ndim);
     nb__shape_copy(shape, x->shape, x->ndim);
     shape[0] = n;
-    nb_tensor *out = nb__new(x->ndim, shape);
+    nb_tensor *out = nb__new_on(x->device, x->ndim, shape);
     const float *px = x->data;
     float *po = out->data;
-    NB_PARALLEL_FOR(out->size, for (int64_t i = 0; i < n; i++) {
-        memcpy(po + i * d, px + (int64_t)idx[i] * d, (size_t)d * sizeof(float));
-    });
+    if (nb__on_gpu(x)) {
+        if (out->size) nb__gpu_gather_rows(po, px, nb__to_gpu_arena(idx, sizeof(int32_t) * (size_t)n), n, d);
+    } else {
+        NB_PARALLEL_FOR(out->size, for (int64_t i = 0; i < n; i++) {
+            memcpy(po + i * d, px + (int64_t)idx[i] * d, (size_t)d * sizeof(float));
+        });
+    }
     nb_node *nd = nb__record(&op_gather, out, &x, 1);
     if (nd) nd->aux = keep_idx ? rows_copy(idx, n) : (void *)idx;
     return out;
 }
 
 static nb_tensor *scatter_rows(nb_tensor *x, const int32_t *idx, int64_t rows, bool keep_idx) {
+    NB_CPU_ONLY("scatter_rows", x);
     int64_t shape[NB_MAXDIM], n = x->shape[0], d = dims_prod(x->shape, 1, x->ndim);
     nb__shape_copy(shape, x->shape, x->ndim);
     shape[0] = rows;

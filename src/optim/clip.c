@@ -15,7 +15,16 @@ float nb_clip_grad_norm(nb_param *params, int n, float max_norm) {
     if (!(max_norm >= 0.f)) nb_fatal("clip_grad_norm", "max_norm must be >= 0, got %g", (double)max_norm);
     double ss = 0;
     for (int i = 0; i < n; i++)
-        if (params[i].t->grad) ss += nb__ordered_sum(params[i].t->grad->size, squares_part, params[i].t->grad->data);
+        if (!params[i].t->grad) continue;
+        else if (nb__on_gpu(params[i].t->grad)) {
+            nb_tensor *g = params[i].t->grad;
+            float *s = nb__arena_alloc_gpu(sizeof(float)), v;
+            nb__gpu_sumsq(s, g->data, g->size);
+            nb__gpu_to_host(&v, s, sizeof v);
+            ss += v;
+        } else {
+            ss += nb__ordered_sum(params[i].t->grad->size, squares_part, params[i].t->grad->data);
+        }
     double norm = sqrt(ss);
     /* PyTorch: coef = max_norm / (norm + 1e-6), clamped at 1. The 1e-6 keeps
      * a zero gradient from dividing by zero. A NaN norm leaves the gradients
@@ -28,6 +37,10 @@ float nb_clip_grad_norm(nb_param *params, int n, float max_norm) {
             if (!g) continue;
             float *d = g->data;
             int64_t m = g->size;
+            if (nb__on_gpu(g)) {
+                nb__gpu_unary(NB_GPU_SCALE, d, d, m, c);
+                continue;
+            }
             NB_PARALLEL_FOR(m, for (int64_t k = 0; k < m; k++) {
                 d[k] *= c;
             });

@@ -201,6 +201,7 @@ static void step_share(const nb_optim *op, int64_t lo, int64_t hi, double bc1, d
     for (int p = 0; p < op->n && off < hi; p++) {
         const nb_tensor *t = op->params[p].t;
         if (!t->grad) continue; /* never received a gradient: left alone, as PyTorch does */
+        if (nb__on_gpu(t)) continue; /* updated by gpu_step */
         int64_t a = lo > off ? lo : off, b = hi < off + t->size ? hi : off + t->size;
         for (; a < b; a += SPAN) {
             int64_t e = b - a > SPAN ? a + SPAN : b;
@@ -208,6 +209,37 @@ static void step_share(const nb_optim *op, int64_t lo, int64_t hi, double bc1, d
         }
         off += t->size;
     }
+}
+
+/* The update of a parameter on the GPU: the same rules as step_span, one
+ * kernel per parameter. Its state follows it there on the first step after
+ * it moved (and back, when it returns to the CPU). */
+static void gpu_step(const nb_optim *op, int p, double bc1, double bc2, nb_tensor **const *extra, int nextra,
+                     bool zero) {
+    const nb_optim_opts *o = &op->o;
+    nb_tensor *t = op->params[p].t;
+    float wd = op->params[p].decay ? o->weight_decay : 0.f;
+    int per = o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
+    nb_tensor *s0 = per ? op->state[p * per] : NULL, *s1 = per == 2 ? op->state[p * per + 1] : NULL;
+    if (s0) nb_tensor_move(s0, NB_CUDA);
+    if (s1) nb_tensor_move(s1, NB_CUDA);
+    float *g = t->grad->data;
+    for (int k = 0; k < nextra; k++) {
+        nb_tensor *e = extra[k][p];
+        if (!nb__on_gpu(e)) nb_fatal(zero ? "optim_step_zero" : "optim_step", "extra gradient %d of parameter %d is on the CPU, the parameter on the GPU", k, p);
+        nb__gpu_accum(g, e->data, false, t->size);
+        nb__gpu_fill(e->data, e->size, 0.f);
+    }
+    if (o->kind == NB_SGD) {
+        nb__gpu_sgd(t->data, g, s0 ? s0->data : NULL, t->size, o->lr, wd, o->momentum, o->nesterov);
+    } else {
+        bool decoupled = o->kind == NB_ADAMW;
+        float shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f;
+        nb__gpu_adam(t->data, g, s0->data, s1->data, t->size, o->beta1, o->beta2, (float)(1.0 - op->beta1),
+                     (float)(1.0 - op->beta2), (float)(o->lr / bc1), (float)sqrt(bc2), o->eps, decoupled ? 0.f : wd,
+                     shrink);
+    }
+    if (zero) nb__gpu_fill(g, t->size, 0.f);
 }
 
 static void step(nb_optim *op, nb_tensor **const *extra, int nextra, bool zero) {
@@ -224,11 +256,17 @@ static void step(nb_optim *op, nb_tensor **const *extra, int nextra, bool zero) 
         for (int k = 0; k < nextra; k++)
             if (!extra[k] || !extra[k][i] || extra[k][i]->size != p->size)
                 nb_fatal(name, "extra gradient %d of parameter %d is missing or not the parameter's size", k, i);
+        if (nb__on_gpu(p)) continue;
+        /* a parameter back on the CPU takes its state with it */
+        int per = op->o.kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
+        for (int k = 0; k < per; k++) nb_tensor_move(op->state[i * per + k], NB_CPU);
         total += p->size;
     }
     op->steps++;
     /* Step scalars in double, as PyTorch forms them from Python floats. */
     double bc1 = 1.0 - pow(op->beta1, (double)op->steps), bc2 = 1.0 - pow(op->beta2, (double)op->steps);
+    for (int i = 0; i < op->n; i++)
+        if (op->params[i].t->grad && nb__on_gpu(op->params[i].t)) gpu_step(op, i, bc1, bc2, extra, nextra, zero);
     /* Equal shares of the elements, not of the parameters or their runs: an
      * MLP's first weight matrix is 85% of it. */
     int nt = nb__fork(total >= NB_PAR_MIN) ? nb_get_threads() : 1;

@@ -1,0 +1,431 @@
+/* test_cuda.c — the CUDA backend against the CPU: every op with a GPU path
+ * runs on random odd shapes on both devices, and outputs and gradients must
+ * agree; the finite-difference and Hessian-vector checks run on GPU tensors;
+ * optimizers and a short training run match step for step. In a build
+ * without CUDA the tests check the errors instead; with CUDA and no GPU
+ * answering, the GPU tests say so and pass without running. `make cuda-emu`
+ * runs them against the emulator (src/cuda/emu.cc), which executes the same
+ * kernels on the CPU and faults on any host access to device memory. */
+#include "test.h"
+#include <stdlib.h>
+
+/* Whether a GPU (or the emulator) is there; says once why not. */
+static bool gpu(void) {
+    static int state; /* 0 unknown, 1 yes, -1 no */
+    if (!state) {
+        state = nb_device_ready(NB_CUDA) ? -1 : 1;
+        if (state < 0) printf("     (no GPU: %s; GPU checks skipped)\n", nb_errmsg());
+    }
+    return state > 0;
+}
+
+/* A persistent copy of t on the host (any device). */
+static nb_tensor *to_host(const nb_tensor *t) {
+    nb_tensor *h = nb_tensor_clone(t);
+    nb_tensor_move(h, NB_CPU);
+    return h;
+}
+
+/* Fills the GPU arena's first block with NaN, so that an op that leaves part
+ * of its output unwritten is caught. */
+static void poison_gpu_arena(void) {
+    nb_arena_reset();
+    nb_to(nb_full(1, (int64_t[]){1 << 18}, NAN), NB_CUDA);
+    nb_arena_reset();
+}
+
+typedef struct {
+    nb_tensor *out;     /* host copy of f's output */
+    nb_tensor *grad[8]; /* host copies of d(sum(out * R))/d in[k] */
+} run_result;
+
+/* Runs f on inputs moved to device d and takes the gradient of sum(out * R)
+ * with respect to every input that requires one. */
+static run_result run_on(nb_device d, nb_test_f f, nb_tensor **in, int n, void *ctx, const nb_tensor *R) {
+    run_result r = {0};
+    nb_tensor *x[8];
+    for (int k = 0; k < n; k++) {
+        x[k] = nb_tensor_clone(in[k]);
+        if (in[k]->requires_grad) nb_requires_grad(x[k], true);
+        nb_tensor_move(x[k], d);
+    }
+    if (d == NB_CUDA) poison_gpu_arena();
+    nb_tensor *out = f(x, ctx);
+    CHECK_MSG(out->device == d, "output on %s, expected %s", nb_device_str(out->device), nb_device_str(d));
+    r.out = to_host(out);
+    nb_tensor *Rd = nb_tensor_clone(R);
+    nb_tensor_move(Rd, d);
+    nb_tensor *L = nb_sum_all(nb_mul(out, nb_detach(Rd)));
+    nb_tensor *wrt[8], *g[8];
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (in[k]->requires_grad) wrt[m++] = x[k];
+    if (m) nb_grad(L, wrt, m, g, false);
+    for (int k = 0, j = 0; k < n; k++)
+        if (in[k]->requires_grad) {
+            CHECK_MSG(g[j]->device == d, "gradient %d on %s", k, nb_device_str(g[j]->device));
+            r.grad[k] = to_host(g[j++]);
+        }
+    nb_arena_reset();
+    nb_tensor_free(Rd);
+    for (int k = 0; k < n; k++) nb_tensor_free(x[k]);
+    return r;
+}
+
+static void free_result(run_result *r, int n) {
+    nb_tensor_free(r->out);
+    for (int k = 0; k < n; k++) nb_tensor_free(r->grad[k]);
+}
+
+/* f on the CPU and on the GPU: outputs and input gradients within tol
+ * (relative, as nb_test_maxrel). Returns the worst difference seen. */
+static double parity(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, double tol) {
+    nb_arena_reset();
+    nb_tensor *probe = f(in, ctx); /* the output's shape, for R */
+    nb_tensor *R = nb_tensor_new(probe->ndim, probe->shape);
+    nb_init_uniform(R, -1.5f, 1.5f, nb_test_rng());
+    nb_arena_reset();
+    run_result c = run_on(NB_CPU, f, in, n, ctx, R), g = run_on(NB_CUDA, f, in, n, ctx, R);
+    double worst = nb_test_maxrel(g.out->data, c.out->data, c.out->size);
+    CHECK_MSG(worst <= tol, "%s: output differs from the CPU's by %.3g (tol %.3g)", what, worst, tol);
+    for (int k = 0; k < n; k++) {
+        if (!c.grad[k]) continue;
+        double e = nb_test_maxrel(g.grad[k]->data, c.grad[k]->data, c.grad[k]->size);
+        CHECK_MSG(e <= tol, "%s: gradient of input %d differs from the CPU's by %.3g (tol %.3g)", what, k, e, tol);
+        if (e > worst) worst = e;
+    }
+    free_result(&c, n);
+    free_result(&g, n);
+    nb_tensor_free(R);
+    return worst;
+}
+
+static nb_tensor *param(int ndim, const int64_t *shape) { return nb_test_param(ndim, shape, 1.f); }
+static void free_all(nb_tensor **t, int n) {
+    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
+}
+
+/* --- elementwise ------------------------------------------------------------ */
+
+typedef struct { int op; float p; } op_ctx;
+
+static nb_tensor *f_binary(nb_tensor **in, void *ctx) {
+    switch (((op_ctx *)ctx)->op) {
+    case 0: return nb_add(in[0], in[1]);
+    case 1: return nb_sub(in[0], in[1]);
+    case 2: return nb_mul(in[0], in[1]);
+    default: return nb_div(in[0], nb_add_scalar(nb_abs(in[1]), 0.5f)); /* away from 0 */
+    }
+}
+
+TEST(test_cuda_binary_broadcast) {
+    if (!gpu()) return;
+    /* same shape, a scalar, a row, and both sides broadcast */
+    static const int64_t shapes[][2][4] = {
+        {{3, 7, 5, 0}, {3, 7, 5, 0}}, {{13, 3, 0, 0}, {0, 0, 0, 0}}, {{6, 11, 0, 0}, {11, 0, 0, 0}},
+        {{3, 1, 5, 0}, {4, 1, 0, 0}}, {{2, 1, 3, 1}, {5, 1, 7, 0}},
+    };
+    static const int nds[][2] = {{3, 3}, {2, 0}, {2, 1}, {3, 2}, {4, 3}};
+    for (int s = 0; s < 5; s++)
+        for (int op = 0; op < 4; op++) {
+            nb_tensor *in[2] = {param(nds[s][0], shapes[s][0]), param(nds[s][1], shapes[s][1])};
+            char what[64];
+            snprintf(what, sizeof what, "binary op %d, shapes %d", op, s);
+            parity(what, f_binary, in, 2, &(op_ctx){op, 0}, 1e-5);
+            free_all(in, 2);
+        }
+}
+
+static nb_tensor *f_unary(nb_tensor **in, void *ctx) {
+    op_ctx *c = ctx;
+    nb_tensor *x = in[0];
+    switch (c->op) {
+    case 0: return nb_exp(x);
+    case 1: return nb_log(nb_add_scalar(nb_abs(x), 0.25f));
+    case 2: return nb_sqrt(nb_add_scalar(nb_abs(x), 0.25f));
+    case 3: return nb_neg(x);
+    case 4: return nb_mul_scalar(x, c->p);
+    case 5: return nb_square(x);
+    case 6: return nb_relu(x);
+    case 7: return nb_leaky_relu(x, c->p);
+    case 8: return nb_sigmoid(x);
+    case 9: return nb_tanh(x);
+    default: return nb_abs_rect(x);
+    }
+}
+
+TEST(test_cuda_unary_and_activations) {
+    if (!gpu()) return;
+    for (int op = 0; op <= 10; op++) {
+        nb_tensor *x = param(3, (int64_t[]){5, 1, 37});
+        char what[32];
+        snprintf(what, sizeof what, "unary op %d", op);
+        parity(what, f_unary, &x, 1, &(op_ctx){op, 0.37f}, 2e-5);
+        nb_tensor_free(x);
+    }
+}
+
+/* --- layout and reductions --------------------------------------------------- */
+
+static nb_tensor *f_layout(nb_tensor **in, void *ctx) {
+    nb_tensor *x = in[0]; /* [3, 5, 4, 7] */
+    switch (((op_ctx *)ctx)->op) {
+    case 0: return nb_sum(x, (int[]){1}, 1, false);
+    case 1: return nb_sum(x, (int[]){0, 2}, 2, true); /* not one block: gathered first */
+    case 2: return nb_mean(x, (int[]){-1}, 1, false);
+    case 3: return nb_sum_all(x);
+    case 4: return nb_sum_to(x, 2, (int64_t[]){4, 1});
+    case 5: return nb_broadcast_to(nb_sum(x, (int[]){1}, 1, true), 4, x->shape);
+    case 6: return nb_permute(x, (int[]){2, 0, 3, 1});
+    case 7: return nb_transpose(x, 1, 3);
+    case 8: return nb_slice(x, 0, 1, 3); /* one block: a view */
+    case 9: return nb_slice(x, 2, 1, -1);
+    case 10: return nb_concat((nb_tensor *[]){x, nb_mul_scalar(x, 2.f)}, 2, 1);
+    case 11: return nb_concat((nb_tensor *[]){nb_slice(x, 0, 0, 1), x}, 2, 0);
+    case 12: return nb_gather_rows(x, (int32_t[]){2, 0, 2, 1}, 4);
+    default: return nb_reshape(nb_flatten(x, 1), 2, (int64_t[]){-1, 4});
+    }
+}
+
+TEST(test_cuda_layout_and_sums) {
+    if (!gpu()) return;
+    for (int op = 0; op <= 13; op++) {
+        nb_tensor *x = param(4, (int64_t[]){3, 5, 4, 7});
+        /* gather's backward is a scatter, which has no GPU kernel yet */
+        if (op == 12) nb_requires_grad(x, false);
+        char what[32];
+        snprintf(what, sizeof what, "layout op %d", op);
+        parity(what, f_layout, &x, 1, &(op_ctx){op, 0}, 1e-5);
+        nb_tensor_free(x);
+    }
+}
+
+/* --- matrix products ----------------------------------------------------------- */
+
+static nb_tensor *f_matmul(nb_tensor **in, void *ctx) {
+    int op = ((op_ctx *)ctx)->op;
+    if (op < 4) return nb_matmul_t(in[0], in[1], op & 1, op >> 1 & 1);
+    if (op == 4) return nb_linear(in[0], in[1], in[2]);
+    return nb_linear(in[0], in[1], NULL);
+}
+
+TEST(test_cuda_matmul_and_linear) {
+    if (!gpu()) return;
+    for (int op = 0; op < 4; op++) {
+        bool ta = op & 1, tb = op >> 1 & 1;
+        int64_t m = 13, k = 9, n = 11;
+        /* plain, batched, and a batch times one shared matrix */
+        nb_tensor *cases[3][2] = {
+            {param(2, ta ? (int64_t[]){k, m} : (int64_t[]){m, k}), param(2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n})},
+            {param(3, ta ? (int64_t[]){3, k, m} : (int64_t[]){3, m, k}),
+             param(3, tb ? (int64_t[]){3, n, k} : (int64_t[]){3, k, n})},
+            {param(3, ta ? (int64_t[]){2, k, m} : (int64_t[]){2, m, k}), param(2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n})},
+        };
+        for (int c = 0; c < 3; c++) {
+            char what[48];
+            snprintf(what, sizeof what, "matmul ta %d tb %d case %d", ta, tb, c);
+            parity(what, f_matmul, cases[c], 2, &(op_ctx){op, 0}, 1e-4);
+            free_all(cases[c], 2);
+        }
+    }
+    nb_tensor *in[3] = {param(2, (int64_t[]){17, 10}), param(2, (int64_t[]){6, 10}), param(1, (int64_t[]){6})};
+    parity("linear", f_matmul, in, 3, &(op_ctx){4, 0}, 1e-4);
+    parity("linear without bias", f_matmul, in, 2, &(op_ctx){5, 0}, 1e-4);
+    free_all(in, 3);
+}
+
+/* --- softmax, losses -------------------------------------------------------------- */
+
+static const int32_t labels[] = {3, 0, 6, 6, 1, 2, 5, 4, 0, 3, 1};
+
+static nb_tensor *f_loss(nb_tensor **in, void *ctx) {
+    switch (((op_ctx *)ctx)->op) {
+    case 0: return nb_softmax(in[0], -1);
+    case 1: return nb_log_softmax(in[0], 1);
+    case 2: return nb_cross_entropy(in[0], labels);
+    case 3: return nb_mse(in[0], in[1]);
+    default: return nb_softmax(in[0], 0); /* a middle axis of [11, 7]'s transpose: composite backward */
+    }
+}
+
+TEST(test_cuda_softmax_cross_entropy_mse) {
+    if (!gpu()) return;
+    for (int op = 0; op < 4; op++) {
+        nb_tensor *in[2] = {param(2, (int64_t[]){11, 7}), param(2, (int64_t[]){11, 7})};
+        char what[32];
+        snprintf(what, sizeof what, "loss op %d", op);
+        parity(what, f_loss, in, op == 3 ? 2 : 1, &(op_ctx){op, 0}, 2e-5);
+        free_all(in, 2);
+    }
+    /* long rows: a vocabulary-sized softmax goes through the block reduction */
+    nb_tensor *x = param(2, (int64_t[]){3, 5003});
+    parity("softmax of 5003 columns", f_loss, &x, 1, &(op_ctx){0, 0}, 2e-5);
+    parity("cross-entropy of 5003 columns", f_loss, &x, 1, &(op_ctx){2, 0}, 2e-5);
+    nb_tensor_free(x);
+}
+
+/* --- the finite-difference harness on the GPU ------------------------------------ */
+
+static nb_tensor *f_mlp(nb_tensor **in, void *ctx) {
+    /* x [9, 6] -> tanh(linear 5) -> linear 4 -> cross-entropy */
+    static const int32_t classes[9] = {3, 0, 2, 1, 1, 2, 0, 3, 0};
+    (void)ctx;
+    nb_tensor *h = nb_tanh(nb_linear(in[0], in[1], in[2]));
+    return nb_cross_entropy(nb_linear(h, in[3], in[4]), classes);
+}
+
+static nb_tensor **mlp_inputs(nb_tensor **in) {
+    in[0] = param(2, (int64_t[]){9, 6});
+    in[1] = param(2, (int64_t[]){5, 6});
+    in[2] = param(1, (int64_t[]){5});
+    in[3] = param(2, (int64_t[]){4, 5});
+    in[4] = param(1, (int64_t[]){4});
+    return in;
+}
+
+static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
+    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
+    return in;
+}
+
+TEST(test_cuda_gradcheck_and_hvp_on_gpu) {
+    if (!gpu()) return;
+    nb_tensor *in[5];
+    moved(mlp_inputs(in), 5, NB_CUDA);
+    nb_gradcheck("GPU mlp + cross-entropy", f_mlp, in, 5, NULL, 1e-2f, 2e-2f);
+    /* double backward: every backward rule is made of ops with GPU paths */
+    nb_hvpcheck("GPU mlp + cross-entropy (Hv)", f_mlp, in, 5, NULL, 1e-2f, 3e-2f);
+    /* the same network's output on the CPU */
+    parity("mlp + cross-entropy", f_mlp, moved(in, 5, NB_CPU), 5, NULL, 1e-5);
+    free_all(in, 5);
+}
+
+/* --- optimizers and a short training run ------------------------------------------ */
+
+/* Trains the MLP of f_mlp for `steps` steps on device d from the given
+ * initial values; writes the losses and returns the final parameters (host). */
+static void train_on(nb_device d, nb_tensor **init, const nb_optim_opts *o, int steps, float *losses, nb_tensor **final) {
+    nb_tensor *p[5];
+    nb_param params[4];
+    for (int k = 0; k < 5; k++) {
+        p[k] = nb_tensor_clone(init[k]);
+        nb_requires_grad(p[k], k > 0);
+        nb_tensor_move(p[k], d);
+        if (k) params[k - 1] = (nb_param){p[k], k % 2 == 1};
+    }
+    nb_optim *opt = nb_optim_new(o, params, 4);
+    for (int s = 0; s < steps; s++) {
+        nb_arena_reset();
+        nb_tensor *L = f_mlp(p, NULL);
+        nb_backward(L);
+        nb_clip_grad_norm(params, 4, 0.75f);
+        nb_optim_step_zero(opt, NULL, 0);
+        losses[s] = nb_item(L);
+    }
+    for (int k = 1; k < 5; k++) final[k - 1] = to_host(p[k]);
+    nb_arena_reset();
+    nb_optim_free(opt);
+    free_all(p, 5);
+}
+
+TEST(test_cuda_optimizers_train_like_the_cpu) {
+    if (!gpu()) return;
+    const nb_optim_opts opts[] = {
+        {.kind = NB_SGD, .lr = 0.1f},
+        {.kind = NB_SGD, .lr = 0.05f, .momentum = 0.9f, .nesterov = true, .weight_decay = 1e-3f},
+        {.kind = NB_ADAM, .lr = 0.01f, .weight_decay = 1e-3f},
+        {.kind = NB_ADAMW, .lr = 0.01f, .weight_decay = 0.1f},
+    };
+    nb_tensor *init[5];
+    mlp_inputs(init);
+    for (int o = 0; o < 4; o++) {
+        float lc[12], lg[12];
+        nb_tensor *fc[4], *fg[4];
+        train_on(NB_CPU, init, &opts[o], 12, lc, fc);
+        train_on(NB_CUDA, init, &opts[o], 12, lg, fg);
+        CHECK_MSG(lc[11] < lc[0], "optimizer %d: the loss did not fall (%g -> %g)", o, (double)lc[0], (double)lc[11]);
+        double e = nb_test_maxrel(lg, lc, 12);
+        CHECK_MSG(e <= 1e-4, "optimizer %d: GPU losses differ from the CPU's by %.3g", o, e);
+        for (int k = 0; k < 4; k++) {
+            double ep = nb_test_maxrel(fg[k]->data, fc[k]->data, fc[k]->size);
+            CHECK_MSG(ep <= 1e-4, "optimizer %d: parameter %d after 12 steps differs by %.3g", o, k, ep);
+        }
+        free_all(fc, 4);
+        free_all(fg, 4);
+    }
+    free_all(init, 5);
+}
+
+/* --- moving tensors ------------------------------------------------------------------- */
+
+TEST(test_cuda_move_read_write_item) {
+    if (!gpu()) return;
+    nb_tensor *t = param(2, (int64_t[]){3, 5});
+    float before[15], after[15];
+    memcpy(before, t->data, sizeof before);
+    nb_tensor_move(t, NB_CUDA);
+    CHECK(t->device == NB_CUDA && t->grad && t->grad->device == NB_CUDA);
+    nb_tensor_read(t, after);
+    CHECK(!memcmp(before, after, sizeof before));
+    after[7] = 42.f;
+    nb_tensor_write(t, after);
+    CHECK_NEAR(nb_item(nb_slice(nb_reshape(t, 1, (int64_t[]){15}), 0, 7, 8)), 42.0, 0);
+    nb_fill(t, 2.5f);
+    CHECK_NEAR(nb_item(nb_sum_all(t)), 37.5, 1e-6);
+    nb_tensor *c = nb_tensor_clone(t); /* stays on the GPU */
+    CHECK(c->device == NB_CUDA);
+    nb_tensor_move(c, NB_CPU);
+    CHECK(c->data[0] == 2.5f && c->data[14] == 2.5f);
+    nb_tensor *back = nb_to(nb_to(nb_from_data(1, (int64_t[]){2}, (float[]){1.5f, -3.f}), NB_CUDA), NB_CPU);
+    CHECK(back->device == NB_CPU && back->data[0] == 1.5f && back->data[1] == -3.f);
+    nb_arena_reset();
+    nb_tensor_free(t);
+    nb_tensor_free(c);
+}
+
+/* --- errors ------------------------------------------------------------------------- */
+
+static void mixed_add(void *ctx) {
+    (void)ctx;
+    nb_tensor *a = nb_tensor_new(1, (int64_t[]){4}), *b = nb_tensor_new(1, (int64_t[]){4});
+    nb_tensor_move(b, NB_CUDA);
+    nb_add(a, b);
+}
+static void max_on_gpu(void *ctx) {
+    (void)ctx;
+    nb_tensor *a = nb_tensor_new(2, (int64_t[]){2, 3});
+    nb_tensor_move(a, NB_CUDA);
+    nb_max(a, 1, false);
+}
+static void to_cuda(void *ctx) {
+    (void)ctx;
+    nb_to(nb_zeros(1, (int64_t[]){3}), NB_CUDA);
+}
+
+TEST(test_cuda_device_names_and_errors) {
+    nb_device d = NB_CPU;
+    CHECK(nb_device_parse("cuda", &d) == 0 && d == NB_CUDA);
+    CHECK(nb_device_parse("cpu", &d) == 0 && d == NB_CPU);
+    CHECK(nb_device_parse("gpu", &d) == -1 && strstr(nb_errmsg(), "unknown device 'gpu'") &&
+          strstr(nb_errmsg(), "cpu or cuda"));
+    CHECK(!strcmp(nb_device_str(NB_CUDA), "cuda") && !strcmp(nb_device_str(NB_CPU), "cpu"));
+    CHECK(nb_device_ready(NB_CPU) == 0);
+#ifndef NB_HAVE_CUDA
+    /* a build without the backend says so, and nothing reaches the GPU */
+    CHECK(nb_device_ready(NB_CUDA) == -1 && strstr(nb_errmsg(), "built without CUDA"));
+    nb_test_expect_fatal("nb_to without CUDA", to_cuda, NULL, (const char *[]){"to", "built without CUDA", NULL});
+#else
+    if (nb_device_ready(NB_CUDA)) { /* built with CUDA, but no GPU answers */
+        CHECK(strstr(nb_errmsg(), "no usable CUDA device"));
+        return;
+    }
+    CHECK(nb_device_name(NB_CUDA)[0] != '\0');
+    nb_test_expect_fatal("ops on two devices", mixed_add, NULL,
+                         (const char *[]){"add", "different devices (cpu and cuda)", NULL});
+    nb_test_expect_fatal("an op without a GPU path", max_on_gpu, NULL,
+                         (const char *[]){"max", "no CUDA implementation", NULL});
+    (void)to_cuda;
+#endif
+    (void)mixed_add;
+    (void)max_on_gpu;
+}
