@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DATA = "/usr/share/datasets/fashion-mnist"
+DATA = os.environ.get("FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 
 
 def read_idx(path):
@@ -93,12 +93,18 @@ def main():
     ap.add_argument("--steps", type=int, default=0, help="stop after N steps (0: one epoch)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (then TF32 is off: float32 as nabla computes)")
     ap.add_argument("--flops", action="store_true", help="print the FLOPs of one training step and exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     model = MLP() if a.model == "mlp" else CNN()
     flop = flop_per_step(model, a.batch)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model.to(dev)
     if a.flops:
         print(f"{flop:.0f}")
         return
@@ -114,11 +120,14 @@ def main():
     for s in range(steps):
         t0 = time.perf_counter()
         idx = perm[(s * a.batch) % n:][:a.batch]
-        x = xtr[idx].float().div_(255)
-        loss = F.cross_entropy(model(x), ytr[idx])
+        # On a GPU the batch moves once per step, as with nabla --device cuda,
+        # and reading the loss waits for the step (nabla reads it every step).
+        x = xtr[idx].float().div_(255).to(dev)
+        loss = F.cross_entropy(model(x), ytr[idx].to(dev))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        loss.item()
         train_seconds += time.perf_counter() - t0
         images += len(idx)
 
@@ -126,8 +135,8 @@ def main():
     correct = 0
     with torch.no_grad():
         for i in range(0, len(yte), 1000):
-            correct += (model(xte[i:i + 1000].float() / 255).argmax(1) == yte[i:i + 1000]).sum().item()
-    print(json.dumps({"model": a.model, "threads": a.threads, "steps": steps, "train_seconds": round(train_seconds, 3),
+            correct += (model((xte[i:i + 1000].float() / 255).to(dev)).argmax(1).cpu() == yte[i:i + 1000]).sum().item()
+    print(json.dumps({"model": a.model, "device": a.device, "batch": a.batch, "threads": a.threads, "steps": steps, "train_seconds": round(train_seconds, 3),
                       "train_images_per_second": round(images / train_seconds, 1),
                       "test_accuracy": correct / len(yte), "flop_per_step": flop}))
 

@@ -42,6 +42,7 @@ typedef struct {
     int np;
     nb_dataset train, test;
     nb_train_state s;
+    nb_device device;                  /* where the parameters and each batch live */
     int shards;                        /* 1: no data parallelism */
     int used;                          /* shards the last batch was cut into */
     nb_net *reps[MAX_SHARDS];          /* reps[0] is net itself */
@@ -84,12 +85,18 @@ static nb_tensor *batch_loss(const trainer *T, nb_net *net, nb_rng *rng, nb_tens
 static void report_nonfinite(const nb_net *net, const char *cmd, int64_t step, double loss) {
     for (int l = 0; l < nb_net_layers(net); l++) {
         const nb_tensor *h = nb_net_layer_output(net, l);
-        for (int64_t i = 0; h && i < h->size; i++)
-            if (!isfinite(h->data[i])) {
-                nb_cli_fail(cmd, "the loss became %g at step %lld: the first non-finite value appeared in the output of "
-                                 "layer '%s' (try a smaller --lr)", loss, (long long)step, nb_net_layer_name(net, l));
-                return;
-            }
+        if (!h) continue;
+        float *v = malloc(sizeof(float) * (size_t)(h->size ? h->size : 1)); /* a GPU output is read back */
+        if (!v) break;
+        nb_tensor_read(h, v);
+        int64_t i = 0;
+        while (i < h->size && isfinite(v[i])) i++;
+        free(v);
+        if (i < h->size) {
+            nb_cli_fail(cmd, "the loss became %g at step %lld: the first non-finite value appeared in the output of "
+                             "layer '%s' (try a smaller --lr)", loss, (long long)step, nb_net_layer_name(net, l));
+            return;
+        }
     }
     nb_cli_fail(cmd, "the loss became %g at step %lld: every layer output is finite, so it overflowed in the loss "
                      "(try a smaller --lr)", loss, (long long)step);
@@ -138,7 +145,7 @@ static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y
     int S = m >= (int64_t)T->shards * MIN_SHARD ? T->shards : 1;
     T->used = S;
     if (S == 1 && nb_dist_size() == 1) {
-        nb_tensor *x = nb_dataset_batch(&T->train, rows, m, y);
+        nb_tensor *x = nb_to(nb_dataset_batch(&T->train, rows, m, y), T->device); /* the batch's one move */
         nb_tensor *loss = batch_loss(T, T->net, &T->s.rng_dropout, x, y, data_loss, correct);
         double l = nb_item(loss);
         *bad = isfinite(l) ? NULL : T->net;
@@ -334,7 +341,7 @@ static int cmd_train(int argc, char **argv) {
     long check_every = NB_DIST_CHECK_DEFAULT;
     double lr = s->lr, momentum = s->momentum, wd = s->weight_decay, l1 = s->l1_activation, adv = s->adversarial;
     const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log, *schedule = s->schedule;
-    const char *resume = NULL, *init = NULL;
+    const char *resume = NULL, *init = NULL, *device = "cpu";
     bool shuffle = s->shuffle, nesterov = s->nesterov, json = false;
     nb_flag flags[] = {
         {"--data", NB_FLAG_STR, &data, "fashion-mnist, a folder of IDX files, or a data file (CSV, LIBSVM, .npy) with "
@@ -352,6 +359,8 @@ static int cmd_train(int argc, char **argv) {
         {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)", .range = "[0, 1]"},
         NB_FLAG_SEED(&seed, "initialization, shuffling and dropout"),
         NB_FLAG_THREADS(&threads, "all cores"),
+        {"--device", NB_FLAG_CHOICE, &device, "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with "
+                                              "make CUDA=1); the model file is the same either way", .range = "cpu|cuda"},
         {"--init", NB_FLAG_STR, &init, "start from the weights of this model", .meta = "MODEL"},
         {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps; 0: no limit", .range = "[0, inf)"},
         {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
@@ -369,7 +378,11 @@ static int cmd_train(int argc, char **argv) {
     if (!resume && npos != 1) return nb_cli_usage_error(&c, "expected a NET.cfg that describes the network, or --resume MODEL");
     if (resume && npos) return nb_cli_usage_error(&c, "--resume takes the network from the model file; drop '%s'", pos[0]);
     if (resume && init) return nb_cli_usage_error(&c, "--resume and --init exclude each other");
+    if (nb_device_parse(device, &T.device)) return nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
+    if (T.device == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
     if (nb_dist_init(cmd, check_every)) return 1; /* joins the job when run by mpirun */
+    if (T.device == NB_CUDA && nb_dist_size() > 1)
+        return nb_cli_fail(cmd, "--device cuda trains in one process; running it under mpirun is not supported yet");
     nb_safetensors *ckpt = NULL;
     rc = 1;
     if (resume) {
@@ -404,6 +417,11 @@ static int cmd_train(int argc, char **argv) {
         goto out;
     }
     if (!nb_cli_flag(&c, "--lr")->given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
+    if (T.device == NB_CUDA && adv > 0) {
+        rc = nb_cli_usage_error(&c, "--adversarial has no GPU implementation yet (FGSM runs on the CPU); drop "
+                                    "--device cuda or --adversarial");
+        goto out;
+    }
     s->epochs = epochs;
     s->batch = batch;
     s->lr = lr;
@@ -472,14 +490,22 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "%s: already trained for %lld epochs (raise --epochs to continue)\n", resume ? resume : "model",
                 (long long)s->epoch);
     }
-    if (!json) fprintf(stderr, "training %s on %s: %lld examples, %lld test, %d parameter tensors, %s, batch %lld\n",
+    if (!json) fprintf(stderr, "training %s on %s: %lld examples, %lld test, %d parameter tensors, %s, batch %lld%s%s\n",
                        resume ? resume : pos[0], data, (long long)T.train.n, (long long)T.test.n, T.np, s->optim,
-                       (long long)s->batch);
+                       (long long)s->batch, T.device == NB_CUDA ? ", on " : "", nb_device_name(T.device));
     if (nb_train_log_open(s, resume != NULL)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;
     }
-    shards_init(&T);
+    if (T.device == NB_CUDA) {
+        /* One GPU takes the whole batch: no replicas. The optimizer's state
+         * follows the parameters there on its first step. */
+        nb_net_to(T.net, NB_CUDA);
+        T.shards = 1;
+        T.reps[0] = T.net;
+    } else {
+        shards_init(&T);
+    }
     rc = run(&T, cmd);
     shards_free(&T);
 out:

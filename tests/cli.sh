@@ -70,6 +70,31 @@ cli_train_json_log_plot() {
     [[ $(head -c 4 "$WORK/m.png" | od -An -c | tr -d ' ') == "211PNG" ]] || fail "plot did not write a PNG"
 }
 
+# --device: a build without CUDA says so (exit 1, no model written); a build
+# with it (the emulator's, under make cuda-emu, or a GPU's) trains as the CPU
+# does on one thread, writes a model file that evaluates the same on the CPU,
+# and resumes on the GPU.
+cli_train_device() {
+    expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --device tpu && expect_err "expected cpu or cuda"
+    local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --steps 60 --seed 5 --threads 1)
+    if ! "$NABLA" train "${common[@]}" --device cuda --out "$WORK/g.st" --json >"$WORK/g" 2>"$WORK/err"; then
+        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
+            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
+        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        return
+    fi
+    "$NABLA" train "${common[@]}" --json >"$WORK/c" 2>/dev/null || { fail "the CPU run failed"; return; }
+    local lg lc le
+    lg=$(json_field test_loss "$WORK/g") lc=$(json_field test_loss "$WORK/c")
+    awk -v g="$lg" -v c="$lc" 'BEGIN { exit !(g - c < 1e-3 && c - g < 1e-3) }' || fail "test loss on the GPU $lg, on the CPU $lc"
+    "$NABLA" eval "$WORK/g.st" --data fashion-mnist --json >"$WORK/e" 2>/dev/null || { fail "eval of the GPU's model"; return; }
+    le=$(json_field test_loss "$WORK/e")
+    awk -v g="$lg" -v e="$le" 'BEGIN { exit !(g - e < 1e-4 && e - g < 1e-4) }' || fail "the GPU's model evaluates to $le, trained to $lg"
+    "$NABLA" train --resume "$WORK/g.st" --steps 80 --device cuda --json >"$WORK/r" 2>"$WORK/err" ||
+        fail "resume on the GPU: $(tail -2 "$WORK/err")"
+    expect_fail "$NABLA" train "${common[@]}" --device cuda --adversarial 0.1 && expect_err "no GPU implementation"
+}
+
 # Training interrupted by --steps and resumed must end where an uninterrupted
 # run ends: same weights, so the same test loss to every printed digit.
 cli_resume_matches_uninterrupted() {
