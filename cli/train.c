@@ -359,8 +359,9 @@ static int cmd_train(int argc, char **argv) {
         {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)", .range = "[0, 1]"},
         NB_FLAG_SEED(&seed, "initialization, shuffling and dropout"),
         NB_FLAG_THREADS(&threads, "all cores"),
-        {"--device", NB_FLAG_CHOICE, &device, "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with "
-                                              "make CUDA=1); the model file is the same either way", .range = "cpu|cuda"},
+        {"--device", NB_FLAG_CHOICE, &device,
+         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
+         "either way", .range = "cpu|cuda"},
         {"--init", NB_FLAG_STR, &init, "start from the weights of this model", .meta = "MODEL"},
         {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps; 0: no limit", .range = "[0, inf)"},
         {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
@@ -490,9 +491,10 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "%s: already trained for %lld epochs (raise --epochs to continue)\n", resume ? resume : "model",
                 (long long)s->epoch);
     }
-    if (!json) fprintf(stderr, "training %s on %s: %lld examples, %lld test, %d parameter tensors, %s, batch %lld%s%s\n",
-                       resume ? resume : pos[0], data, (long long)T.train.n, (long long)T.test.n, T.np, s->optim,
-                       (long long)s->batch, T.device == NB_CUDA ? ", on " : "", nb_device_name(T.device));
+    if (!json)
+        fprintf(stderr, "training %s on %s: %lld examples, %lld test, %d parameter tensors, %s, batch %lld%s%s\n",
+                resume ? resume : pos[0], data, (long long)T.train.n, (long long)T.test.n, T.np, s->optim,
+                (long long)s->batch, T.device == NB_CUDA ? ", on " : "", nb_device_name(T.device));
     if (nb_train_log_open(s, resume != NULL)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;

@@ -292,3 +292,101 @@ double nb_hvpcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *c
     nb_arena_free(arena);
     return worst;
 }
+
+/* --- the GPU against the CPU (test.h) ------------------------------------ */
+
+/* Whether a GPU (or the emulator) is there; says once why not. */
+bool nb_test_gpu(void) {
+    static int state; /* 0 unknown, 1 yes, -1 no */
+    if (!state) {
+        state = nb_device_ready(NB_CUDA) ? -1 : 1;
+        if (state < 0) printf("     (no GPU: %s; GPU checks skipped)\n", nb_errmsg());
+    }
+    return state > 0;
+}
+
+/* A persistent copy of t on the host (any device). */
+nb_tensor *nb_test_to_host(const nb_tensor *t) {
+    nb_tensor *h = nb_tensor_clone(t);
+    nb_tensor_move(h, NB_CPU);
+    return h;
+}
+
+/* Fills the GPU arena's first block with NaN, so that an op that leaves part
+ * of its output unwritten is caught. */
+static void poison_gpu_arena(void) {
+    nb_arena_reset();
+    nb_to(nb_full(1, (int64_t[]){1 << 18}, NAN), NB_CUDA);
+    nb_arena_reset();
+}
+
+typedef struct {
+    nb_tensor *out;     /* host copy of f's output */
+    nb_tensor *grad[8]; /* host copies of d(sum(out * R))/d in[k] */
+} run_result;
+
+/* Runs f on inputs moved to device d and takes the gradient of sum(out * R)
+ * with respect to every input that requires one. */
+static run_result run_on(nb_device d, nb_test_f f, nb_tensor **in, int n, void *ctx, const nb_tensor *R) {
+    run_result r = {0};
+    nb_tensor *x[8];
+    for (int k = 0; k < n; k++) {
+        x[k] = nb_tensor_clone(in[k]);
+        if (in[k]->requires_grad) nb_requires_grad(x[k], true);
+        nb_tensor_move(x[k], d);
+    }
+    if (d == NB_CUDA) poison_gpu_arena();
+    nb_tensor *out = f(x, ctx);
+    if (out->device != d)
+        nb_test_fail(__FILE__, __LINE__, "output on %s, expected %s", nb_device_str(out->device), nb_device_str(d));
+    r.out = nb_test_to_host(out);
+    nb_tensor *Rd = nb_tensor_clone(R);
+    nb_tensor_move(Rd, d);
+    nb_tensor *L = nb_sum_all(nb_mul(out, nb_detach(Rd)));
+    nb_tensor *wrt[8], *g[8];
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (in[k]->requires_grad) wrt[m++] = x[k];
+    if (m) nb_grad(L, wrt, m, g, false);
+    for (int k = 0, j = 0; k < n; k++)
+        if (in[k]->requires_grad) {
+            if (g[j]->device != d)
+                nb_test_fail(__FILE__, __LINE__, "gradient %d on %s", k, nb_device_str(g[j]->device));
+            r.grad[k] = nb_test_to_host(g[j++]);
+        }
+    nb_arena_reset();
+    nb_tensor_free(Rd);
+    for (int k = 0; k < n; k++) nb_tensor_free(x[k]);
+    return r;
+}
+
+static void free_result(run_result *r, int n) {
+    nb_tensor_free(r->out);
+    for (int k = 0; k < n; k++) nb_tensor_free(r->grad[k]);
+}
+
+/* f on the CPU and on the GPU: outputs and input gradients within tol
+ * (relative, as nb_test_maxrel). Returns the worst difference seen. */
+double nb_test_gpu_parity(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, double tol) {
+    nb_arena_reset();
+    nb_tensor *probe = f(in, ctx); /* the output's shape, for R */
+    nb_tensor *R = nb_tensor_new(probe->ndim, probe->shape);
+    nb_init_uniform(R, -1.5f, 1.5f, &test_rng);
+    nb_arena_reset();
+    run_result c = run_on(NB_CPU, f, in, n, ctx, R), g = run_on(NB_CUDA, f, in, n, ctx, R);
+    double worst = nb_test_maxrel(g.out->data, c.out->data, c.out->size);
+    if (!(worst <= tol))
+        nb_test_fail(__FILE__, __LINE__, "%s: output differs from the CPU's by %.3g (tol %.3g)", what, worst, tol);
+    for (int k = 0; k < n; k++) {
+        if (!c.grad[k]) continue;
+        double e = nb_test_maxrel(g.grad[k]->data, c.grad[k]->data, c.grad[k]->size);
+        if (!(e <= tol))
+            nb_test_fail(__FILE__, __LINE__, "%s: gradient of input %d differs from the CPU's by %.3g (tol %.3g)", what,
+                         k, e, tol);
+        if (e > worst) worst = e;
+    }
+    free_result(&c, n);
+    free_result(&g, n);
+    nb_tensor_free(R);
+    return worst;
+}

@@ -9,97 +9,6 @@
 #include "test.h"
 #include <stdlib.h>
 
-/* Whether a GPU (or the emulator) is there; says once why not. */
-static bool gpu(void) {
-    static int state; /* 0 unknown, 1 yes, -1 no */
-    if (!state) {
-        state = nb_device_ready(NB_CUDA) ? -1 : 1;
-        if (state < 0) printf("     (no GPU: %s; GPU checks skipped)\n", nb_errmsg());
-    }
-    return state > 0;
-}
-
-/* A persistent copy of t on the host (any device). */
-static nb_tensor *to_host(const nb_tensor *t) {
-    nb_tensor *h = nb_tensor_clone(t);
-    nb_tensor_move(h, NB_CPU);
-    return h;
-}
-
-/* Fills the GPU arena's first block with NaN, so that an op that leaves part
- * of its output unwritten is caught. */
-static void poison_gpu_arena(void) {
-    nb_arena_reset();
-    nb_to(nb_full(1, (int64_t[]){1 << 18}, NAN), NB_CUDA);
-    nb_arena_reset();
-}
-
-typedef struct {
-    nb_tensor *out;     /* host copy of f's output */
-    nb_tensor *grad[8]; /* host copies of d(sum(out * R))/d in[k] */
-} run_result;
-
-/* Runs f on inputs moved to device d and takes the gradient of sum(out * R)
- * with respect to every input that requires one. */
-static run_result run_on(nb_device d, nb_test_f f, nb_tensor **in, int n, void *ctx, const nb_tensor *R) {
-    run_result r = {0};
-    nb_tensor *x[8];
-    for (int k = 0; k < n; k++) {
-        x[k] = nb_tensor_clone(in[k]);
-        if (in[k]->requires_grad) nb_requires_grad(x[k], true);
-        nb_tensor_move(x[k], d);
-    }
-    if (d == NB_CUDA) poison_gpu_arena();
-    nb_tensor *out = f(x, ctx);
-    CHECK_MSG(out->device == d, "output on %s, expected %s", nb_device_str(out->device), nb_device_str(d));
-    r.out = to_host(out);
-    nb_tensor *Rd = nb_tensor_clone(R);
-    nb_tensor_move(Rd, d);
-    nb_tensor *L = nb_sum_all(nb_mul(out, nb_detach(Rd)));
-    nb_tensor *wrt[8], *g[8];
-    int m = 0;
-    for (int k = 0; k < n; k++)
-        if (in[k]->requires_grad) wrt[m++] = x[k];
-    if (m) nb_grad(L, wrt, m, g, false);
-    for (int k = 0, j = 0; k < n; k++)
-        if (in[k]->requires_grad) {
-            CHECK_MSG(g[j]->device == d, "gradient %d on %s", k, nb_device_str(g[j]->device));
-            r.grad[k] = to_host(g[j++]);
-        }
-    nb_arena_reset();
-    nb_tensor_free(Rd);
-    for (int k = 0; k < n; k++) nb_tensor_free(x[k]);
-    return r;
-}
-
-static void free_result(run_result *r, int n) {
-    nb_tensor_free(r->out);
-    for (int k = 0; k < n; k++) nb_tensor_free(r->grad[k]);
-}
-
-/* f on the CPU and on the GPU: outputs and input gradients within tol
- * (relative, as nb_test_maxrel). Returns the worst difference seen. */
-static double parity(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, double tol) {
-    nb_arena_reset();
-    nb_tensor *probe = f(in, ctx); /* the output's shape, for R */
-    nb_tensor *R = nb_tensor_new(probe->ndim, probe->shape);
-    nb_init_uniform(R, -1.5f, 1.5f, nb_test_rng());
-    nb_arena_reset();
-    run_result c = run_on(NB_CPU, f, in, n, ctx, R), g = run_on(NB_CUDA, f, in, n, ctx, R);
-    double worst = nb_test_maxrel(g.out->data, c.out->data, c.out->size);
-    CHECK_MSG(worst <= tol, "%s: output differs from the CPU's by %.3g (tol %.3g)", what, worst, tol);
-    for (int k = 0; k < n; k++) {
-        if (!c.grad[k]) continue;
-        double e = nb_test_maxrel(g.grad[k]->data, c.grad[k]->data, c.grad[k]->size);
-        CHECK_MSG(e <= tol, "%s: gradient of input %d differs from the CPU's by %.3g (tol %.3g)", what, k, e, tol);
-        if (e > worst) worst = e;
-    }
-    free_result(&c, n);
-    free_result(&g, n);
-    nb_tensor_free(R);
-    return worst;
-}
-
 static nb_tensor *param(int ndim, const int64_t *shape) { return nb_test_param(ndim, shape, 1.f); }
 static void free_all(nb_tensor **t, int n) {
     for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
@@ -119,7 +28,7 @@ static nb_tensor *f_binary(nb_tensor **in, void *ctx) {
 }
 
 TEST(test_cuda_binary_broadcast) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     /* same shape, a scalar, a row, and both sides broadcast */
     static const int64_t shapes[][2][4] = {
         {{3, 7, 5, 0}, {3, 7, 5, 0}}, {{13, 3, 0, 0}, {0, 0, 0, 0}}, {{6, 11, 0, 0}, {11, 0, 0, 0}},
@@ -131,7 +40,7 @@ TEST(test_cuda_binary_broadcast) {
             nb_tensor *in[2] = {param(nds[s][0], shapes[s][0]), param(nds[s][1], shapes[s][1])};
             char what[64];
             snprintf(what, sizeof what, "binary op %d, shapes %d", op, s);
-            parity(what, f_binary, in, 2, &(op_ctx){op, 0}, 1e-5);
+            nb_test_gpu_parity(what, f_binary, in, 2, &(op_ctx){op, 0}, 1e-5);
             free_all(in, 2);
         }
 }
@@ -155,12 +64,12 @@ static nb_tensor *f_unary(nb_tensor **in, void *ctx) {
 }
 
 TEST(test_cuda_unary_and_activations) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     for (int op = 0; op <= 10; op++) {
         nb_tensor *x = param(3, (int64_t[]){5, 1, 37});
         char what[32];
         snprintf(what, sizeof what, "unary op %d", op);
-        parity(what, f_unary, &x, 1, &(op_ctx){op, 0.37f}, 2e-5);
+        nb_test_gpu_parity(what, f_unary, &x, 1, &(op_ctx){op, 0.37f}, 2e-5);
         nb_tensor_free(x);
     }
 }
@@ -188,14 +97,14 @@ static nb_tensor *f_layout(nb_tensor **in, void *ctx) {
 }
 
 TEST(test_cuda_layout_and_sums) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     for (int op = 0; op <= 13; op++) {
         nb_tensor *x = param(4, (int64_t[]){3, 5, 4, 7});
         /* gather's backward is a scatter, which has no GPU kernel yet */
         if (op == 12) nb_requires_grad(x, false);
         char what[32];
         snprintf(what, sizeof what, "layout op %d", op);
-        parity(what, f_layout, &x, 1, &(op_ctx){op, 0}, 1e-5);
+        nb_test_gpu_parity(what, f_layout, &x, 1, &(op_ctx){op, 0}, 1e-5);
         nb_tensor_free(x);
     }
 }
@@ -210,27 +119,29 @@ static nb_tensor *f_matmul(nb_tensor **in, void *ctx) {
 }
 
 TEST(test_cuda_matmul_and_linear) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     for (int op = 0; op < 4; op++) {
         bool ta = op & 1, tb = op >> 1 & 1;
         int64_t m = 13, k = 9, n = 11;
         /* plain, batched, and a batch times one shared matrix */
         nb_tensor *cases[3][2] = {
-            {param(2, ta ? (int64_t[]){k, m} : (int64_t[]){m, k}), param(2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n})},
+            {param(2, ta ? (int64_t[]){k, m} : (int64_t[]){m, k}),
+             param(2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n})},
             {param(3, ta ? (int64_t[]){3, k, m} : (int64_t[]){3, m, k}),
              param(3, tb ? (int64_t[]){3, n, k} : (int64_t[]){3, k, n})},
-            {param(3, ta ? (int64_t[]){2, k, m} : (int64_t[]){2, m, k}), param(2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n})},
+            {param(3, ta ? (int64_t[]){2, k, m} : (int64_t[]){2, m, k}),
+             param(2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n})},
         };
         for (int c = 0; c < 3; c++) {
             char what[48];
             snprintf(what, sizeof what, "matmul ta %d tb %d case %d", ta, tb, c);
-            parity(what, f_matmul, cases[c], 2, &(op_ctx){op, 0}, 1e-4);
+            nb_test_gpu_parity(what, f_matmul, cases[c], 2, &(op_ctx){op, 0}, 1e-4);
             free_all(cases[c], 2);
         }
     }
     nb_tensor *in[3] = {param(2, (int64_t[]){17, 10}), param(2, (int64_t[]){6, 10}), param(1, (int64_t[]){6})};
-    parity("linear", f_matmul, in, 3, &(op_ctx){4, 0}, 1e-4);
-    parity("linear without bias", f_matmul, in, 2, &(op_ctx){5, 0}, 1e-4);
+    nb_test_gpu_parity("linear", f_matmul, in, 3, &(op_ctx){4, 0}, 1e-4);
+    nb_test_gpu_parity("linear without bias", f_matmul, in, 2, &(op_ctx){5, 0}, 1e-4);
     free_all(in, 3);
 }
 
@@ -249,18 +160,18 @@ static nb_tensor *f_loss(nb_tensor **in, void *ctx) {
 }
 
 TEST(test_cuda_softmax_cross_entropy_mse) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     for (int op = 0; op < 4; op++) {
         nb_tensor *in[2] = {param(2, (int64_t[]){11, 7}), param(2, (int64_t[]){11, 7})};
         char what[32];
         snprintf(what, sizeof what, "loss op %d", op);
-        parity(what, f_loss, in, op == 3 ? 2 : 1, &(op_ctx){op, 0}, 2e-5);
+        nb_test_gpu_parity(what, f_loss, in, op == 3 ? 2 : 1, &(op_ctx){op, 0}, 2e-5);
         free_all(in, 2);
     }
     /* long rows: a vocabulary-sized softmax goes through the block reduction */
     nb_tensor *x = param(2, (int64_t[]){3, 5003});
-    parity("softmax of 5003 columns", f_loss, &x, 1, &(op_ctx){0, 0}, 2e-5);
-    parity("cross-entropy of 5003 columns", f_loss, &x, 1, &(op_ctx){2, 0}, 2e-5);
+    nb_test_gpu_parity("softmax of 5003 columns", f_loss, &x, 1, &(op_ctx){0, 0}, 2e-5);
+    nb_test_gpu_parity("cross-entropy of 5003 columns", f_loss, &x, 1, &(op_ctx){2, 0}, 2e-5);
     nb_tensor_free(x);
 }
 
@@ -289,14 +200,14 @@ static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
 }
 
 TEST(test_cuda_gradcheck_and_hvp_on_gpu) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     nb_tensor *in[5];
     moved(mlp_inputs(in), 5, NB_CUDA);
     nb_gradcheck("GPU mlp + cross-entropy", f_mlp, in, 5, NULL, 1e-2f, 2e-2f);
     /* double backward: every backward rule is made of ops with GPU paths */
     nb_hvpcheck("GPU mlp + cross-entropy (Hv)", f_mlp, in, 5, NULL, 1e-2f, 3e-2f);
     /* the same network's output on the CPU */
-    parity("mlp + cross-entropy", f_mlp, moved(in, 5, NB_CPU), 5, NULL, 1e-5);
+    nb_test_gpu_parity("mlp + cross-entropy", f_mlp, moved(in, 5, NB_CPU), 5, NULL, 1e-5);
     free_all(in, 5);
 }
 
@@ -304,7 +215,8 @@ TEST(test_cuda_gradcheck_and_hvp_on_gpu) {
 
 /* Trains the MLP of f_mlp for `steps` steps on device d from the given
  * initial values; writes the losses and returns the final parameters (host). */
-static void train_on(nb_device d, nb_tensor **init, const nb_optim_opts *o, int steps, float *losses, nb_tensor **final) {
+static void train_on(nb_device d, nb_tensor **init, const nb_optim_opts *o, int steps, float *losses,
+                     nb_tensor **final) {
     nb_tensor *p[5];
     nb_param params[4];
     for (int k = 0; k < 5; k++) {
@@ -322,14 +234,14 @@ static void train_on(nb_device d, nb_tensor **init, const nb_optim_opts *o, int 
         nb_optim_step_zero(opt, NULL, 0);
         losses[s] = nb_item(L);
     }
-    for (int k = 1; k < 5; k++) final[k - 1] = to_host(p[k]);
+    for (int k = 1; k < 5; k++) final[k - 1] = nb_test_to_host(p[k]);
     nb_arena_reset();
     nb_optim_free(opt);
     free_all(p, 5);
 }
 
 TEST(test_cuda_optimizers_train_like_the_cpu) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     const nb_optim_opts opts[] = {
         {.kind = NB_SGD, .lr = 0.1f},
         {.kind = NB_SGD, .lr = 0.05f, .momentum = 0.9f, .nesterov = true, .weight_decay = 1e-3f},
@@ -359,7 +271,7 @@ TEST(test_cuda_optimizers_train_like_the_cpu) {
 /* --- moving tensors ------------------------------------------------------------------- */
 
 TEST(test_cuda_move_read_write_item) {
-    if (!gpu()) return;
+    if (!nb_test_gpu()) return;
     nb_tensor *t = param(2, (int64_t[]){3, 5});
     float before[15], after[15];
     memcpy(before, t->data, sizeof before);

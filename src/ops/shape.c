@@ -411,7 +411,8 @@ static nb_tensor *slice_pad(nb_tensor *g, int axis, int64_t start, int64_t full)
     size_t bytes = (size_t)(len * inner) * sizeof(float);
     if (nb__on_gpu(g)) {
         /* one device copy per outer index: few in the models that slice */
-        for (int64_t o = 0; bytes && o < outer; o++) nb__gpu_copy(po + (o * full + start) * inner, pg + o * len * inner, bytes);
+        for (int64_t o = 0; bytes && o < outer; o++)
+            nb__gpu_copy(po + (o * full + start) * inner, pg + o * len * inner, bytes);
     } else {
         NB_PARALLEL_FOR(g->size, for (int64_t o = 0; o < outer; o++) {
             memcpy(po + (o * full + start) * inner, pg + o * len * inner, bytes);

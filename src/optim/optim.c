@@ -226,7 +226,9 @@ static void gpu_step(const nb_optim *op, int p, double bc1, double bc2, nb_tenso
     float *g = t->grad->data;
     for (int k = 0; k < nextra; k++) {
         nb_tensor *e = extra[k][p];
-        if (!nb__on_gpu(e)) nb_fatal(zero ? "optim_step_zero" : "optim_step", "extra gradient %d of parameter %d is on the CPU, the parameter on the GPU", k, p);
+        if (!nb__on_gpu(e))
+            nb_fatal(zero ? "optim_step_zero" : "optim_step",
+                     "extra gradient %d of parameter %d is on the CPU, the parameter on the GPU", k, p);
         nb__gpu_accum(g, e->data, false, t->size);
         nb__gpu_fill(e->data, e->size, 0.f);
     }
