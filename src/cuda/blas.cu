@@ -10,7 +10,6 @@
 #include "common.h"
 #include <limits.h>
 
-cublasHandle_t nb__gpu_cublas(void); /* device.cu */
 
 /* C = beta C over m x n (zeros when beta = 0, whatever C held, NaN
  * included): the product when k = 0, where A and B hold nothing. */

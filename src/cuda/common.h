@@ -27,6 +27,8 @@
  * failed (a launch fails only from a bug or a lost device). */
 void nb__gpu_check(cudaError_t e, const char *what);
 #define NB_GPU_CHECK_LAUNCH(name) nb__gpu_check(cudaGetLastError(), name)
+/* The cuBLAS handle nb__gpu_init made (device.cu). */
+cublasHandle_t nb__gpu_cublas(void);
 
 /* Threads per block for the elementwise kernels, and a grid covering n
  * elements with a grid-stride loop (capped: big tensors loop, not launch
