@@ -189,6 +189,8 @@ nb_tensor *nb_to(nb_tensor *x, nb_device d);
 
 typedef struct nb_arena nb_arena;
 nb_arena *nb_arena_new(void);
+/* Frees an arena, its tensors and its memory; the default arena is emptied
+ * instead (its memory returned), and stays usable. */
 void nb_arena_free(nb_arena *a);
 /* Makes `a` the arena that ops allocate from on this thread; returns the old
  * one. A default arena exists, so most programs never call this. */

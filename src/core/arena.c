@@ -70,6 +70,7 @@ void nb_arena_free(nb_arena *a) {
     free_blocks(&a->host);
     free_blocks(&a->gpu);
     if (a != &default_arena) free(a);
+    else a->host.used_total = a->gpu.used_total = 0, a->tape = NULL; /* still in use: empty, not gone */
 }
 
 nb_arena *nb_arena_use(nb_arena *a) {

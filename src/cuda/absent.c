@@ -65,3 +65,49 @@ void nb__gpu_adam(float *w, const float *g, float *m, float *v, int64_t n, float
                   float step_size, float sqrt_bc2, float eps, float l2, float shrink) {
     absent("nb__gpu_adam");
 }
+void nb__gpu_im2col(float *col, const float *x, int64_t n, const nb_gpu_conv *g) { absent("nb__gpu_im2col"); }
+void nb__gpu_col2im(float *x, const float *col, int64_t n, const nb_gpu_conv *g) { absent("nb__gpu_col2im"); }
+void nb__gpu_maxpool(float *y, int64_t *idx, const float *x, const nb_gpu_pool *g) { absent("nb__gpu_maxpool"); }
+void nb__gpu_maxpool_scatter(float *dx, const float *g, const int64_t *idx, const nb_gpu_pool *q) {
+    absent("nb__gpu_maxpool_scatter");
+}
+void nb__gpu_avgpool(float *y, const float *x, const nb_gpu_pool *g) { absent("nb__gpu_avgpool"); }
+void nb__gpu_avgpool_adjoint(float *dx, const float *g, const nb_gpu_pool *q) { absent("nb__gpu_avgpool_adjoint"); }
+void nb__gpu_max_mid(float *o, int64_t *pos, const float *x, int64_t outer, int64_t mid, int64_t inner) {
+    absent("nb__gpu_max_mid");
+}
+void nb__gpu_gather_at(float *o, const float *x, const int64_t *pos, int64_t n) { absent("nb__gpu_gather_at"); }
+void nb__gpu_put_at(float *o, const float *g, const int64_t *pos, int64_t n) { absent("nb__gpu_put_at"); }
+void nb__gpu_scatter_rows(float *o, const float *x, const int64_t *start, const int64_t *from, int64_t rows,
+                          int64_t cols) {
+    absent("nb__gpu_scatter_rows");
+}
+void nb__gpu_step(float *o, const float *x, int64_t n, float lo, float hi) { absent("nb__gpu_step"); }
+void nb__gpu_prelu(float *o, const float *x, const float *a, int64_t n, int64_t C, int64_t inner) {
+    absent("nb__gpu_prelu");
+}
+void nb__gpu_rnn_bias(float *bx, float *bh, const float *b_ih, const float *b_hh, int64_t n, bool sum) {
+    absent("nb__gpu_rnn_bias");
+}
+void nb__gpu_rnn_fwd(int64_t B, int64_t H, const float *xw, const float *bs, const float *g, float *h) {
+    absent("nb__gpu_rnn_fwd");
+}
+void nb__gpu_lstm_fwd(int64_t B, int64_t H, const float *xw, const float *bs, float *z, const float *cprev, float *h,
+                      float *c, float *tc) {
+    absent("nb__gpu_lstm_fwd");
+}
+void nb__gpu_gru_fwd(int64_t B, int64_t H, const float *xw, const float *bx, const float *bh, float *zg,
+                     const float *hprev, float *hn, float *h) {
+    absent("nb__gpu_gru_fwd");
+}
+void nb__gpu_rnn_bwd(int64_t B, int64_t H, const float *go, const float *dnext, const float *h, float *da) {
+    absent("nb__gpu_rnn_bwd");
+}
+void nb__gpu_lstm_bwd(int64_t B, int64_t H, const float *goh, const float *goc, const float *dhn, float *dcn,
+                      const float *act, const float *tc, const float *cprev, float *dz) {
+    absent("nb__gpu_lstm_bwd");
+}
+void nb__gpu_gru_bwd(int64_t B, int64_t H, const float *go, float *dnext, const float *act, const float *hn,
+                     const float *hprev, float *dzx, float *dzh) {
+    absent("nb__gpu_gru_bwd");
+}

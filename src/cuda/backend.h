@@ -83,7 +83,8 @@ void nb__gpu_gather_rows(float *o, const float *x, const int32_t *idx, int64_t r
 /* --- reductions ------------------------------------------------------------ */
 
 /* x viewed as [outer, mid, inner]: o[p, q] = sum_m x[p, m, q] (o has outer *
- * inner floats). Accumulates in float with a fixed tree order. */
+ * inner floats). Adds in double in an order fixed by the sizes, rounded once,
+ * as the CPU's sums. */
 void nb__gpu_sum_mid(float *o, const float *x, int64_t outer, int64_t mid, int64_t inner);
 /* out[0] = sum of x[i]^2 (gradient clipping's norm), fixed order. */
 void nb__gpu_sumsq(float *out, const float *x, int64_t n);
@@ -92,9 +93,10 @@ void nb__gpu_sumsq(float *out, const float *x, int64_t n);
 
 /* For b < batch: C_b = alpha op(A_b) op(B_b) + beta C_b, row-major; op(A) is
  * m x k (A is k x m when ta), op(B) is k x n (B is n x k when tb); lda, ldb,
- * ldc are row strides in floats; A_b = a + b * stride_a (stride 0: one A
- * shared by the batch), likewise B_b and C_b. beta = 0 ignores C's contents
- * (NaN included). */
+ * ldc are row strides in floats, at least a row's length; A_b = a + b *
+ * stride_a (stride 0: one A shared by the batch), likewise B_b; stride_c must
+ * not be 0 when batch > 1 (the products would race for one C). beta = 0
+ * ignores C's contents (NaN included). */
 void nb__gpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                   int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
                   int64_t stride_c, int64_t batch);
@@ -124,6 +126,101 @@ void nb__gpu_sgd(float *w, const float *g, float *v, int64_t n, float lr, float 
  * w <- shrink w - step_size m / (sqrt(v) / sqrt_bc2 + eps). */
 void nb__gpu_adam(float *w, const float *g, float *m, float *v, int64_t n, float b1, float b2, float c1, float c2,
                   float step_size, float sqrt_bc2, float eps, float l2, float shrink);
+
+/* --- convolution (src/ops/conv.c drives these and the GEMMs) -------------- */
+
+/* One 2-D convolution's geometry, as conv.c's: images [C, H, W], a kernel of
+ * KH x KW taps, output [OH, OW]; strides sh, sw, dilations dh, dw, and the
+ * padding at the top (pt) and left (pl); the bottom and right padding show
+ * only in OH and OW. An image's column matrix is [K, P], K = C KH KW and
+ * P = OH OW. */
+typedef struct {
+    int64_t C, H, W, KH, KW, OH, OW, sh, sw, pt, pl, dh, dw;
+} nb_gpu_conv;
+/* im2col of n images x [n, C, H, W] into col [n, K, P]:
+ * col[i, (c KH + kh) KW + kw, oh OW + ow] = x[i, c, oh sh - pt + kh dh, ow sw - pl + kw dw],
+ * 0 where that lies in the padding. */
+void nb__gpu_im2col(float *col, const float *x, int64_t n, const nb_gpu_conv *g);
+/* Its adjoint as a gather: x [n, C, H, W] = for each element, the sum of the
+ * entries of col [n, K, P] that im2col took from it, added in tap order
+ * (kh, then kw); every element is written (0 where no tap reads it). */
+void nb__gpu_col2im(float *x, const float *col, int64_t n, const nb_gpu_conv *g);
+
+/* --- pooling and indexing ------------------------------------------------- */
+
+/* The geometry of pooling over k x k windows: planes (N C) images of H x W
+ * pooled alike into planes x OH x OW, stride s, padding p (p <= k / 2, so
+ * every window holds an element of the image). Window (oh, ow) covers rows
+ * oh s - p .. oh s - p + k - 1 and the same columns, clipped to the image. */
+typedef struct {
+    int64_t planes, H, W, OH, OW, k, s, p;
+} nb_gpu_pool;
+/* y[o] = the max of window o: the first maximum in row-major order, or the
+ * first NaN if the window holds one; padding is never chosen (-inf). When idx
+ * is not NULL, idx[o] = the flat index in x of that element. */
+void nb__gpu_maxpool(float *y, int64_t *idx, const float *x, const nb_gpu_pool *g);
+/* dx [planes, H, W]: dx[i] = the sum of g[o] over the windows o with idx[o]
+ * == i, added in row-major order of o (0 where none); every element is
+ * written. The adjoint of nb__gpu_gather_at(., ., idx) as a gather, so
+ * overlapping windows need no atomics. */
+void nb__gpu_maxpool_scatter(float *dx, const float *g, const int64_t *idx, const nb_gpu_pool *q);
+/* y[o] = (the sum of window o) / k^2: padding counts as 0 in the sum and in
+ * the divisor (count_include_pad). */
+void nb__gpu_avgpool(float *y, const float *x, const nb_gpu_pool *g);
+/* Its adjoint: dx[i] = the sum of g[o] / k^2 over the windows o that cover
+ * i, in row-major order of o; every element is written. */
+void nb__gpu_avgpool_adjoint(float *dx, const float *g, const nb_gpu_pool *q);
+/* x viewed as [outer, mid, inner]: o[p, q] = the max over m of x[p, m, q],
+ * the first NaN if any, else the first maximum; when pos is not NULL,
+ * pos[p, q] = its flat index in x. */
+void nb__gpu_max_mid(float *o, int64_t *pos, const float *x, int64_t outer, int64_t mid, int64_t inner);
+/* o[i] = x[pos[i]] for i < n. */
+void nb__gpu_gather_at(float *o, const float *x, const int64_t *pos, int64_t n);
+/* o[pos[i]] = g[i] for i < n; the positions must be distinct; the rest of o
+ * is left as it was. */
+void nb__gpu_put_at(float *o, const float *g, const int64_t *pos, int64_t n);
+/* o [rows, cols]: o[r, :] = the sum of x[from[j], :] for j in [start[r],
+ * start[r + 1]), added in that order from 0; every row is written. (The
+ * adjoint of gather_rows: the op lists each row's sources, ascending.) */
+void nb__gpu_scatter_rows(float *o, const float *x, const int64_t *start, const int64_t *from, int64_t rows,
+                          int64_t cols);
+/* o = x > 0 ? hi : lo (lo for NaN). */
+void nb__gpu_step(float *o, const float *x, int64_t n, float lo, float hi);
+/* o = x < 0 ? a[(i / inner) % C] x : x, a learned slope per channel (C = 1:
+ * one shared); NaN passes through. */
+void nb__gpu_prelu(float *o, const float *x, const float *a, int64_t n, int64_t C, int64_t inner);
+
+/* --- recurrent cells (src/ops/recurrent.c drives these and the GEMMs) ----- */
+
+/* The fused recurrent layer's kernels, one launch per time step, each the
+ * CPU's step of the same name element for element. Sizes: batch B, hidden H,
+ * G gates (1 rnn, 4 lstm, 3 gru); [B, H] arrays are one step's states, [B, G
+ * H] ones its gates. bx[j] = b_ih[j] (+ b_hh[j] when sum), bh[j] = b_hh[j],
+ * a NULL bias counting as zeros (the RNN and LSTM use only the sum). */
+void nb__gpu_rnn_bias(float *bx, float *bh, const float *b_ih, const float *b_hh, int64_t n, bool sum);
+/* Forward, after g = h_{t-1} W_hh^T [B, G H]; xw [B, G H] the step's input
+ * projection. eq. 10.8: h = tanh(g + xw + bs). */
+void nb__gpu_rnn_fwd(int64_t B, int64_t H, const float *xw, const float *bs, const float *g, float *h);
+/* LSTM (gates i f g o): z holds g on entry and the activations on return;
+ * c = f cprev + i g, tc = tanh(c), h = o tc. */
+void nb__gpu_lstm_fwd(int64_t B, int64_t H, const float *xw, const float *bs, float *z, const float *cprev, float *h,
+                      float *c, float *tc);
+/* GRU (gates r z n): zg holds g on entry and r z n on return; hn = g_n +
+ * bh_n; h = n + z (hprev - n). */
+void nb__gpu_gru_fwd(int64_t B, int64_t H, const float *xw, const float *bx, const float *bh, float *zg,
+                     const float *hprev, float *hn, float *h);
+/* Backward (eq. 10.18-10.23), with dL/dh_t = go + dnext (dnext: from step
+ * t + 1). RNN: da = dL/dh_t (1 - h^2) [B, H]. */
+void nb__gpu_rnn_bwd(int64_t B, int64_t H, const float *go, const float *dnext, const float *h, float *da);
+/* LSTM: dz [B, 4H] from the saved activations act and tc = tanh(c_t); goc
+ * and dcn the outer and carried dL/dc_t; dcn becomes dL/dc_{t-1}. */
+void nb__gpu_lstm_bwd(int64_t B, int64_t H, const float *goh, const float *goc, const float *dhn, float *dcn,
+                      const float *act, const float *tc, const float *cprev, float *dz);
+/* GRU: dzx (input side) and dzh (hidden side) [B, 3H], which differ in the n
+ * gate; dnext becomes dL/dh_{t-1}'s direct part dh z (dzh W_hh is added by a
+ * GEMM). */
+void nb__gpu_gru_bwd(int64_t B, int64_t H, const float *go, float *dnext, const float *act, const float *hn,
+                     const float *hprev, float *dzx, float *dzh);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
 /* conv.c — 2-D and 1-D convolution (cross-correlation, eq. 9.6): direct
  * AVX-512 or AVX2 kernels where the channel counts suit them (the kernels in
  * conv_avx512.c and conv_avx2.c, driven from here image by image), im2col +
- * OpenBLAS sgemm elsewhere, and the two halves of the backward pass as ops of
- * their own (each with its own backward rule), so gradients of gradients exist. */
+ * OpenBLAS sgemm elsewhere, im2col + cuBLAS on the GPU, and the two halves of
+ * the backward pass as ops of their own (each with its own backward rule), so
+ * gradients of gradients exist, on either device. */
 #include "conv_direct.h"
 #include <cblas.h>
 #ifdef _OPENMP
@@ -504,6 +505,96 @@ static void conv_grad_weight(const geom *g, const float *gy, const float *x, flo
         for (int64_t i = 0; i < wsz; i++) gw[i] += acc[(t - 1) * wsz + i];
 }
 
+/* --- the GPU ----------------------------------------------------------------
+ * The im2col path above with the images batched: im2col (src/cuda/conv.cu)
+ * lays a group of images out as columns in scratch from the GPU arena, and
+ * one strided-batched cuBLAS product per group does what the CPU's loop of
+ * sgemm calls does image by image, stride 0 for the weight every image
+ * shares. A pointwise kernel reads the images as they lie, as on the CPU.
+ * Nothing is added with atomics, so a result has the same bits on every run. */
+
+/* Floats of scratch a group of images may take: big enough that a group is
+ * a batch of tens of images in the layers of examples/ (78400 floats of
+ * columns an image in the CNN's conv2), small enough that a large image
+ * cannot ask the GPU for gigabytes at once. */
+#define GPU_SCRATCH ((int64_t)1 << 24)
+
+static nb_gpu_conv gpu_geom(const geom *g) {
+    return (nb_gpu_conv){.C = g->C, .H = g->H, .W = g->W, .KH = g->KH, .KW = g->KW, .OH = g->OH, .OW = g->OW,
+                         .sh = g->sh, .sw = g->sw, .pt = g->pt, .pl = g->pl, .dh = g->dh, .dw = g->dw};
+}
+
+/* Images per group when each takes per_image floats of scratch: at least
+ * one, at most N. */
+static int64_t gpu_group(const geom *g, int64_t per_image) {
+    int64_t n = per_image ? GPU_SCRATCH / per_image : g->N;
+    return n < 1 ? 1 : n > g->N ? g->N : n;
+}
+
+/* conv_forward's y = conv(x, w) + b (eq. 9.6), each image's
+ * y_n [OC, P] = w [OC, K] col_n [K, P] added onto the bias (beta = 1). */
+static void gpu_forward(const geom *g, const float *x, const float *w, const float *b, float *y) {
+    nb_gpu_conv G = gpu_geom(g);
+    int64_t xs = g->C * g->H * g->W, ys = g->OC * g->P, cs = g->K * g->P; /* per image */
+    if (b) nb__gpu_strided_copy(y, b, 3, (int64_t[]){g->N, g->OC, g->P}, (int64_t[]){0, 1, 0});
+    bool pw = pointwise(g); /* then cs = xs: the image is its own column matrix */
+    int64_t step = pw ? g->N : gpu_group(g, cs);
+    float *col = pw ? NULL : nb__arena_alloc_gpu(sizeof(float) * (size_t)(step * cs));
+    for (int64_t n0 = 0; n0 < g->N; n0 += step) {
+        int64_t nb = g->N - n0 < step ? g->N - n0 : step;
+        const float *src = x + n0 * xs;
+        if (col) {
+            nb__gpu_im2col(col, src, nb, &G);
+            src = col;
+        }
+        nb__gpu_gemm(false, false, g->OC, g->P, g->K, 1.f, w, g->K, 0, src, g->P, cs, b ? 1.f : 0.f, y + n0 * ys,
+                     g->P, ys, nb);
+    }
+}
+
+/* conv_grad_input's gx = Tin(gy, w): col_n [K, P] = w^T gy_n, then col2im,
+ * which gathers each element's entries rather than scattering them, and
+ * writes every element (no zeroing first). */
+static void gpu_grad_input(const geom *g, const float *gy, const float *w, float *gx) {
+    nb_gpu_conv G = gpu_geom(g);
+    int64_t xs = g->C * g->H * g->W, ys = g->OC * g->P, cs = g->K * g->P;
+    bool pw = pointwise(g);
+    int64_t step = pw ? g->N : gpu_group(g, cs);
+    float *col = pw ? NULL : nb__arena_alloc_gpu(sizeof(float) * (size_t)(step * cs));
+    for (int64_t n0 = 0; n0 < g->N; n0 += step) {
+        int64_t nb = g->N - n0 < step ? g->N - n0 : step;
+        nb__gpu_gemm(true, false, g->K, g->P, g->OC, 1.f, w, g->K, 0, gy + n0 * ys, g->P, ys, 0.f,
+                     col ? col : gx + n0 * xs, g->P, cs, nb);
+        if (col) nb__gpu_col2im(gx + n0 * xs, col, nb, &G);
+    }
+}
+
+/* conv_grad_weight's gw = Tw(gy, x) = sum_n gy_n col_n^T: each group's
+ * products [nb, OC, K] in one batched GEMM, then summed over the images by
+ * nb__gpu_sum_mid (in double, in a fixed order); the groups' sums are added
+ * in group order. */
+static void gpu_grad_weight(const geom *g, const float *gy, const float *x, float *gw) {
+    nb_gpu_conv G = gpu_geom(g);
+    int64_t xs = g->C * g->H * g->W, ys = g->OC * g->P, cs = g->K * g->P, ws = g->OC * g->K;
+    bool pw = pointwise(g);
+    int64_t step = gpu_group(g, (pw ? 0 : cs) + ws);
+    float *col = pw ? NULL : nb__arena_alloc_gpu(sizeof(float) * (size_t)(step * cs));
+    float *prod = nb__arena_alloc_gpu(sizeof(float) * (size_t)(step * ws));
+    float *part = step < g->N ? nb__arena_alloc_gpu(sizeof(float) * (size_t)ws) : NULL;
+    for (int64_t n0 = 0; n0 < g->N; n0 += step) {
+        int64_t nb = g->N - n0 < step ? g->N - n0 : step;
+        const float *src = x + n0 * xs;
+        if (col) {
+            nb__gpu_im2col(col, src, nb, &G);
+            src = col;
+        }
+        nb__gpu_gemm(false, true, g->OC, g->K, g->P, 1.f, gy + n0 * ys, g->P, ys, src, g->P, cs, 0.f, prod, g->K,
+                     ws, nb);
+        nb__gpu_sum_mid(n0 ? part : gw, prod, 1, nb, ws);
+        if (n0) nb__gpu_accum(gw, part, false, ws);
+    }
+}
+
 /* --- the three ops ---------------------------------------------------------- */
 
 static nb_tensor *grad_input(nb_tensor *gy, nb_tensor *w, const nb_conv2d_opts *o, int64_t H, int64_t W);
@@ -513,6 +604,10 @@ static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts 
  * GEMV against ones ([N*OC, P] x [P, 1]), then sum_to adds the N rows. Built
  * from differentiable ops, so the bias gradient can be differentiated too. */
 static nb_tensor *bias_grad(nb_tensor *g) {
+    /* On the GPU: two sums, over each image's positions, then over the
+     * images, each over axes that lie together, so that each is one
+     * nb__gpu_sum_mid (a fixed order, no atomics) with no copy first. */
+    if (nb__on_gpu(g)) return nb_sum(nb_sum(g, (int[]){2, 3}, 2, false), (int[]){0}, 1, false);
     int64_t N = g->shape[0], OC = g->shape[1], P = g->shape[2] * g->shape[3];
     nb_tensor *rows = nb_matmul(nb_reshape(g, 2, (int64_t[]){N * OC, P}), nb_ones(2, (int64_t[]){P, 1}));
     return nb_sum_to(nb_reshape(rows, 2, (int64_t[]){N, OC}), 1, (int64_t[]){OC});
@@ -527,7 +622,7 @@ static void conv2d_bw(nb_node *n, nb_tensor *g) {
 #ifdef NB_CONV_DIRECT
     /* Without create_graph, the direct kernels' gradients in one pass over
      * the images (backward_direct); with it, ops whose own backward exists. */
-    if (!nb_grad_enabled() && w->requires_grad && g->size) {
+    if (!nb_grad_enabled() && w->requires_grad && g->size && !nb__on_gpu(g)) {
         geom G = geom_make("conv2d", x->shape, w->shape, &o);
         if (direct_fits(G.OC)) {
             bool dx = x->requires_grad && gin_direct(&G), db = b && b->requires_grad;
@@ -549,14 +644,15 @@ static void conv2d_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_conv2d = {"conv2d", conv2d_bw};
 
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts) {
-    NB_CPU_ONLY("conv2d", x, w, b);
+    nb_device dev = NB_DEVICE("conv2d", x, w, b);
     if (x->ndim != 4 || w->ndim != 4) nb__shape_fatal("conv2d", x, w, "input must be [N, C, H, W] and weight [OC, C, KH, KW]");
     if (x->shape[1] != w->shape[1]) nb__shape_fatal("conv2d", x, w, "input channels differ from the weight's");
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) nb__shape_fatal("conv2d", b, w, "bias must be [OC]");
     nb_conv2d_opts o = opts_resolve("conv2d", opts);
     geom g = geom_make("conv2d", x->shape, w->shape, &o);
-    nb_tensor *y = nb__new(4, (int64_t[]){g.N, g.OC, g.OH, g.OW});
-    if (y->size) conv_forward(&g, x->data, w->data, b ? b->data : NULL, y->data);
+    nb_tensor *y = nb__new_on(dev, 4, (int64_t[]){g.N, g.OC, g.OH, g.OW});
+    if (y->size && dev == NB_CUDA) gpu_forward(&g, x->data, w->data, b ? b->data : NULL, y->data);
+    else if (y->size) conv_forward(&g, x->data, w->data, b ? b->data : NULL, y->data);
     nb_node *n = nb__record(&op_conv2d, y, (nb_tensor *[]){x, w, b}, 3);
     if (n) opts_store(n, &o);
     return y;
@@ -578,8 +674,10 @@ static nb_tensor *grad_input(nb_tensor *gy, nb_tensor *w, const nb_conv2d_opts *
     geom g = geom_make("conv2d_grad_input", (int64_t[]){gy->shape[0], w->shape[1], H, W}, w->shape, o);
     if (gy->shape[1] != g.OC || gy->shape[2] != g.OH || gy->shape[3] != g.OW)
         nb__shape_fatal("conv2d_grad_input", gy, w, "gradient does not match the convolution's output");
-    nb_tensor *gx = nb__new(4, (int64_t[]){g.N, g.C, H, W});
-    if (gx->size && g.OC) conv_grad_input(&g, gy->data, w->data, gx->data);
+    nb_device dev = NB_DEVICE("conv2d_grad_input", gy, w);
+    nb_tensor *gx = nb__new_on(dev, 4, (int64_t[]){g.N, g.C, H, W});
+    if (gx->size && g.OC && dev == NB_CUDA) gpu_grad_input(&g, gy->data, w->data, gx->data);
+    else if (gx->size && g.OC) conv_grad_input(&g, gy->data, w->data, gx->data);
     else nb_fill(gx, 0.f);
     nb_node *n = nb__record(&op_grad_input, gx, (nb_tensor *[]){gy, w}, 2);
     if (n) opts_store(n, o);
@@ -601,8 +699,10 @@ static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts 
     geom g = geom_make("conv2d_grad_weight", x->shape, (int64_t[]){gy->shape[1], x->shape[1], KH, KW}, o);
     if (gy->shape[0] != g.N || gy->shape[2] != g.OH || gy->shape[3] != g.OW)
         nb__shape_fatal("conv2d_grad_weight", gy, x, "gradient does not match the convolution's output");
-    nb_tensor *gw = nb__new(4, (int64_t[]){g.OC, g.C, KH, KW});
-    if (gw->size && g.N) conv_grad_weight(&g, gy->data, x->data, gw->data);
+    nb_device dev = NB_DEVICE("conv2d_grad_weight", gy, x);
+    nb_tensor *gw = nb__new_on(dev, 4, (int64_t[]){g.OC, g.C, KH, KW});
+    if (gw->size && g.N && dev == NB_CUDA) gpu_grad_weight(&g, gy->data, x->data, gw->data);
+    else if (gw->size && g.N) conv_grad_weight(&g, gy->data, x->data, gw->data);
     else nb_fill(gw, 0.f);
     nb_node *n = nb__record(&op_grad_weight, gw, (nb_tensor *[]){gy, x}, 2);
     if (n) opts_store(n, o);
@@ -615,7 +715,7 @@ static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts 
  * w [OC, C, K] -> [OC, C, 1, K]. The reshapes are ops, so gradients (and
  * their gradients) flow back to the 3-D tensors. */
 nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, bool causal) {
-    NB_CPU_ONLY("conv1d", x, w, b);
+    (void)NB_DEVICE("conv1d", x, w, b); /* the devices checked here, so a mismatch names conv1d */
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d", x, w, "input must be [N, C, L] and weight [OC, C, K]");
     int dil = dilation ? dilation : 1;
     nb_conv2d_opts o = {.stride_w = stride, .dil_w = dil};
