@@ -126,7 +126,7 @@ static const nb_op op_prelu = {"prelu", prelu_bw};
 
 nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
     int64_t C = x->ndim >= 2 ? x->shape[1] : 1;
-    NB_CPU_ONLY("prelu", x, slope);
+    nb_device dev = NB_DEVICE("prelu", x, slope);
     if (slope->size != 1 && !(x->ndim >= 2 && slope->size == C))
         nb__shape_fatal("prelu", x, slope, "the slope needs 1 entry or one per channel (axis 1 of x)");
     nb_tensor *out = nb_empty_like(x);
@@ -137,6 +137,11 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *slope) {
     for (int k = 2; k < x->ndim; k++) inner *= x->shape[k];
     if (x->ndim < 2) inner = x->size;
     bool shared = slope->size == 1;
+    if (dev == NB_CUDA) {
+        if (inner) nb__gpu_prelu(po, px, sa, x->size, shared ? 1 : C, inner);
+        nb__record(&op_prelu, out, (nb_tensor *[]){x, slope}, 2);
+        return out;
+    }
     NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < rows; r++) {
         float a = sa[shared ? 0 : r % C];
         const float *xr = px + r * inner;

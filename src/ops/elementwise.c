@@ -320,6 +320,11 @@ nb_tensor *nb_sign(nb_tensor *x) {
 }
 
 nb_tensor *nb_step(nb_tensor *x, float lo, float hi) {
+    if (nb__on_gpu(x)) { /* two parameters: a kernel of its own, not a unary map */
+        nb_tensor *out = nb_empty_like(x);
+        nb__gpu_step(out->data, x->data, x->size, lo, hi);
+        return out;
+    }
     UNARY_MAP("step", x, NO_GPU, 0.f, v > 0.f ? hi : lo);
     return out;
 }

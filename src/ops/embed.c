@@ -5,7 +5,6 @@
 
 /* out [n, D] = w[idx[i], :];  dw = scatter_rows(g, idx, V) (by gather_rows' backward) */
 nb_tensor *nb_embedding(nb_tensor *w, const int32_t *idx, int64_t n) {
-    NB_CPU_ONLY("embedding", w);
     if (w->ndim != 2) {
         char s[96];
         nb_fatal("embedding", "weight must be [V, D], got shape %s", nb_shape_str(w, s, sizeof s));

@@ -1,14 +1,17 @@
 /* pool.c — max and average pooling over k x k windows of NCHW images, each
  * with the small op pair its backward needs: scatter/gather by the argmax
- * indices for max pooling, the window-spreading adjoint for average pooling. */
+ * indices for max pooling, the window-spreading adjoint for average pooling.
+ * On the GPU (src/cuda/pool.cu) each op is one kernel with the same rules;
+ * the argmax indices then live in device memory. */
 #include "../core/internal.h"
 #include <math.h>
 #include <string.h>
 
 /* x [N, C, H, W] -> y [N, C, OH, OW]; planes = N*C images pooled alike.
  * Window (oh, ow) covers rows oh*s - p .. oh*s - p + k - 1 (and likewise
- * columns) of x, the padding being outside [0, H) x [0, W). */
-typedef struct { int64_t planes, H, W, OH, OW, k, s, p; } pgeom;
+ * columns) of x, the padding being outside [0, H) x [0, W). The backend's
+ * struct, so that the GPU kernels take it as it is. */
+typedef nb_gpu_pool pgeom;
 
 static pgeom pool_geom(const char *op, const nb_tensor *x, int k, int s, int p) {
     char buf[96];
@@ -39,35 +42,55 @@ static void store_geom(nb_node *n, const pgeom *g) {
     n->i[2] = g->p;
 }
 
+/* The geometry stored by store_geom, for x (or a tensor of x's shape). */
+static pgeom node_geom(const char *op, const nb_node *n, const nb_tensor *x) {
+    return pool_geom(op, x, (int)n->i[0], (int)n->i[1], (int)n->i[2]);
+}
+
+/* The windows are the 2 x 2 blocks of an input of even height and width. */
+static bool is_tiled(const pgeom *g) { return g->k == 2 && g->s == 2 && g->p == 0 && g->H % 2 == 0 && g->W % 2 == 0; }
+
 /* --- scatter / gather by argmax indices ------------------------------------ */
 
 /* Both keep an index inside its own image plane, so a loop over planes runs
- * in parallel without two threads adding to one element. "tiled" says the
- * windows are the 2 x 2 blocks of an input of even height and width (k = s
- * = 2, no padding): then output row r's indices lie in input rows 2r and
+ * in parallel without two threads adding to one element. When the windows
+ * tile the input (is_tiled), output row r's indices lie in input rows 2r and
  * 2r + 1, and the scatter writes those two rows whole, zeros included,
- * instead of zeroing all of out in a pass of its own. */
+ * instead of zeroing all of out in a pass of its own. Their nodes keep the
+ * pooling's geometry (the GPU's scatter walks the windows that cover each
+ * element) and idx, which lives on the tensors' device. */
 
-static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *shape, bool tiled);
+static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const pgeom *pg);
 
-/* out (shape, zeros) [idx[i]] += g[i]: the adjoint of gather. g [N, C, OH, OW]
- * -> out [N, C, H, W]. With V = dL/dout: dg = gather(V, idx). */
+/* out [N, C, H, W] (zeros) [idx[i]] += g[i]: the adjoint of gather, g
+ * [N, C, OH, OW]. With V = dL/dout: dg = gather(V, idx). */
 static void scatter_bw(nb_node *n, nb_tensor *v) {
-    nb__accum(n->in[0], pool_gather(v, n->aux, n->in[0]->shape, n->i[0]));
+    pgeom pg = node_geom("maxpool2d", n, n->out);
+    nb__accum(n->in[0], pool_gather(v, n->aux, &pg));
 }
 static const nb_op op_scatter = {"maxpool_scatter", scatter_bw};
 
-static nb_tensor *pool_scatter(nb_tensor *g, const int64_t *idx, const int64_t *shape, bool tiled) {
-    nb_tensor *out = tiled ? nb__new(4, shape) : nb_zeros(4, shape);
-    const float *pg = g->data;
-    float *po = out->data;
-    if (tiled) {
+static nb_tensor *pool_scatter(nb_tensor *g, const int64_t *idx, const pgeom *pgm) {
+    const int64_t shape[4] = {g->shape[0], g->shape[1], pgm->H, pgm->W};
+    nb_tensor *out;
+    if (nb__on_gpu(g)) {
+        /* Each input element gathers from the windows that cover it, so no
+         * two threads add into one element; every element is written. */
+        out = nb__new_on(NB_CUDA, 4, shape);
+        nb__gpu_maxpool_scatter(out->data, g->data, idx, pgm);
+    } else if (is_tiled(pgm)) {
+        out = nb__new(4, shape);
+        const float *pg = g->data;
+        float *po = out->data;
         int64_t rows = g->shape[0] * g->shape[1] * g->shape[2], OW = g->shape[3], W = shape[3];
         NB_PARALLEL_FOR(g->size, for (int64_t r = 0; r < rows; r++) {
             memset(po + r * 2 * W, 0, sizeof(float) * (size_t)(2 * W));
             for (int64_t i = r * OW; i < (r + 1) * OW; i++) po[idx[i]] = pg[i];
         });
     } else {
+        out = nb_zeros(4, shape);
+        const float *pg = g->data;
+        float *po = out->data;
         int64_t planes = shape[0] * shape[1], per = g->size / (planes ? planes : 1);
         NB_PARALLEL_FOR(g->size, for (int64_t pl = 0; pl < planes; pl++) {
             for (int64_t i = pl * per; i < (pl + 1) * per; i++) po[idx[i]] += pg[i];
@@ -76,28 +99,33 @@ static nb_tensor *pool_scatter(nb_tensor *g, const int64_t *idx, const int64_t *
     nb_node *n = nb__record(&op_scatter, out, &g, 1);
     if (n) {
         n->aux = (void *)idx;
-        n->i[0] = tiled;
+        store_geom(n, pgm);
     }
     return out;
 }
 
-/* out[i] = u[idx[i]], u [N, C, H, W] -> out (shape) [N, C, OH, OW]. With
+/* out[i] = u[idx[i]], u [N, C, H, W] -> out [N, C, OH, OW]. With
  * G = dL/dout: du = scatter(G, idx). */
 static void gather_bw(nb_node *n, nb_tensor *g) {
-    nb__accum(n->in[0], pool_scatter(g, n->aux, n->in[0]->shape, n->i[0]));
+    pgeom pg = node_geom("maxpool2d", n, n->in[0]);
+    nb__accum(n->in[0], pool_scatter(g, n->aux, &pg));
 }
 static const nb_op op_gather = {"maxpool_gather", gather_bw};
 
-static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const int64_t *shape, bool tiled) {
-    nb_tensor *out = nb__new(4, shape);
-    const float *pu = u->data;
-    float *po = out->data;
+static nb_tensor *pool_gather(nb_tensor *u, const int64_t *idx, const pgeom *pg) {
+    nb_tensor *out = nb__new_on(u->device, 4, (int64_t[]){u->shape[0], u->shape[1], pg->OH, pg->OW});
     int64_t n = out->size;
-    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { po[i] = pu[idx[i]]; });
+    if (nb__on_gpu(u)) {
+        nb__gpu_gather_at(out->data, u->data, idx, n);
+    } else {
+        const float *pu = u->data;
+        float *po = out->data;
+        NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { po[i] = pu[idx[i]]; });
+    }
     nb_node *nd = nb__record(&op_gather, out, &u, 1);
     if (nd) {
         nd->aux = (void *)idx;
-        nd->i[0] = tiled;
+        store_geom(nd, pg);
     }
     return out;
 }
@@ -224,21 +252,29 @@ static void maxpool2_row(const float *r0, int64_t W, int64_t OW, int64_t base, f
 
 /* y = max over each window of x (padding counts as -inf; a NaN wins, as in
  * PyTorch). aux holds, for every y element, the flat index in x of the first
- * maximal element. dx = scatter(G, argmax). */
+ * maximal element (in device memory for a GPU x). dx = scatter(G, argmax). */
 static void maxpool_bw(nb_node *n, nb_tensor *g) {
-    const int64_t *xs = n->in[0]->shape;
-    bool tiled = n->i[0] == 2 && n->i[1] == 2 && n->i[2] == 0 && xs[2] % 2 == 0 && xs[3] % 2 == 0;
-    nb__accum(n->in[0], pool_scatter(g, n->aux, xs, tiled));
+    pgeom pg = node_geom("maxpool2d", n, n->in[0]);
+    nb__accum(n->in[0], pool_scatter(g, n->aux, &pg));
 }
 static const nb_op op_maxpool = {"maxpool2d", maxpool_bw};
 
 nb_tensor *nb_maxpool2d(nb_tensor *x, int k, int s, int p) {
-    NB_CPU_ONLY("maxpool2d", x);
     pgeom g = pool_geom("maxpool2d", x, k, s, p);
-    nb_tensor *y = nb__new(4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW});
+    nb_tensor *y = nb__new_on(x->device, 4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW});
     nb_node *n = nb__record(&op_maxpool, y, &x, 1);
     /* Indices are kept only when a backward pass can need them. */
-    int64_t *idx = n ? nb_arena_alloc(sizeof(int64_t) * (size_t)(y->size ? y->size : 1)) : NULL;
+    size_t idx_bytes = sizeof(int64_t) * (size_t)(y->size ? y->size : 1);
+    if (nb__on_gpu(x)) {
+        int64_t *idx = n ? nb__arena_alloc_gpu(idx_bytes) : NULL;
+        nb__gpu_maxpool(y->data, idx, x->data, &g);
+        if (n) {
+            store_geom(n, &g);
+            n->aux = idx;
+        }
+        return y;
+    }
+    int64_t *idx = n ? nb_arena_alloc(idx_bytes) : NULL;
     const float *px = x->data;
     float *py = y->data;
     if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
@@ -318,19 +354,20 @@ static nb_tensor *avgpool_adjoint(nb_tensor *g, const pgeom *pg, const int64_t *
  * dx = A^T G, the adjoint that spreads G/k^2 back over each window. */
 static void avgpool_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *x = n->in[0];
-    pgeom pg = pool_geom("avgpool2d", x, (int)n->i[0], (int)n->i[1], (int)n->i[2]);
+    pgeom pg = node_geom("avgpool2d", n, x);
     nb__accum(x, avgpool_adjoint(g, &pg, x->shape));
 }
 static const nb_op op_avgpool = {"avgpool2d", avgpool_bw};
 
 nb_tensor *nb_avgpool2d(nb_tensor *x, int k, int s, int p) {
-    NB_CPU_ONLY("avgpool2d", x);
     pgeom g = pool_geom("avgpool2d", x, k, s, p);
-    nb_tensor *y = nb__new(4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW});
+    nb_tensor *y = nb__new_on(x->device, 4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW});
     const float *px = x->data;
     float *py = y->data;
     float scale = 1.f / (float)(g.k * g.k);
-    if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
+    if (nb__on_gpu(x)) {
+        nb__gpu_avgpool(py, px, &g);
+    } else if (g.k == 2 && g.s == 2 && g.p == 0) { /* the common case, a fast path */
         NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < g.planes * g.OH; r++) {
             int64_t pl = r / g.OH, oh = r % g.OH;
             avgpool2_row(px + pl * g.H * g.W + 2 * oh * g.W, g.W, g.OW, py + r * g.OW);
@@ -366,6 +403,15 @@ static void avgpool_adjoint_bw(nb_node *n, nb_tensor *u) {
 static const nb_op op_avgpool_adjoint = {"avgpool2d_adjoint", avgpool_adjoint_bw};
 
 static nb_tensor *avgpool_adjoint(nb_tensor *g, const pgeom *pg, const int64_t *xshape) {
+    if (nb__on_gpu(g)) {
+        /* Each input element gathers from the windows that cover it: the
+         * sums in a fixed order without atomics, every element written. */
+        nb_tensor *gx = nb__new_on(NB_CUDA, 4, xshape);
+        nb__gpu_avgpool_adjoint(gx->data, g->data, pg);
+        nb_node *n = nb__record(&op_avgpool_adjoint, gx, &g, 1);
+        if (n) store_geom(n, pg);
+        return gx;
+    }
     bool fast = pg->k == 2 && pg->s == 2 && pg->p == 0;
     /* The fast path writes every element of a tiled input; only an odd last
      * row or column, outside every window, needs the zeros. */

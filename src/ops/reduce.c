@@ -281,7 +281,8 @@ nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n, bool keepdim) {
  * position into zeros, pick_at reads them back. Each is the other's adjoint,
  * so the backward of max is itself differentiable (double backward), with a
  * Hessian contribution of zero as it should be for a piecewise-linear op.
- * Positions are distinct (one per output of max), so put_at may assign. */
+ * Positions are distinct (one per output of max), so put_at may assign.
+ * They live on the tensors' device (device memory for GPU tensors). */
 static nb_tensor *put_at(nb_tensor *g, const int64_t *pos, int ndim, const int64_t *shape);
 static nb_tensor *pick_at(nb_tensor *x, const int64_t *pos, int ndim, const int64_t *shape);
 
@@ -298,22 +299,25 @@ static void put_at_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_put_at = {"max.put", put_at_bw};
 
 static nb_tensor *pick_at(nb_tensor *x, const int64_t *pos, int ndim, const int64_t *shape) {
-    nb_tensor *out = nb__new(ndim, shape);
+    nb_tensor *out = nb__new_on(x->device, ndim, shape);
     const float *px = x->data;
     float *po = out->data;
     int64_t m = out->size;
-    NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { po[i] = px[pos[i]]; });
+    if (nb__on_gpu(x)) nb__gpu_gather_at(po, px, pos, m);
+    else NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { po[i] = px[pos[i]]; });
     nb_node *n = nb__record(&op_pick_at, out, &x, 1);
     if (n) n->aux = (void *)pos;
     return out;
 }
 
 static nb_tensor *put_at(nb_tensor *g, const int64_t *pos, int ndim, const int64_t *shape) {
-    nb_tensor *out = nb_zeros(ndim, shape);
+    nb_tensor *out = nb__new_on(g->device, ndim, shape);
+    nb_fill(out, 0.f);
     const float *pg = g->data;
     float *po = out->data;
     int64_t m = g->size;
-    NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { po[pos[i]] = pg[i]; });
+    if (nb__on_gpu(g)) nb__gpu_put_at(po, pg, pos, m);
+    else NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { po[pos[i]] = pg[i]; });
     nb_node *n = nb__record(&op_put_at, out, &g, 1);
     if (n) n->aux = (void *)pos;
     return out;
@@ -350,7 +354,6 @@ static inline int64_t row_argmax(const float *row, int64_t n) {
 }
 
 nb_tensor *nb_max(nb_tensor *x, int axis, bool keepdim) {
-    NB_CPU_ONLY("max", x);
     int a = nb__axis("max", x, axis);
     int64_t A = x->shape[a];
     if (A == 0) {
@@ -359,16 +362,19 @@ nb_tensor *nb_max(nb_tensor *x, int axis, bool keepdim) {
     }
     int64_t shape[NB_MAXDIM];
     int nd = reduced_shape(x, 1u << a, keepdim, shape);
-    nb_tensor *out = nb__new(nd, shape);
+    nb_tensor *out = nb__new_on(x->device, nd, shape);
     /* x as [outer, A, inner]; out as [outer, inner]. */
     int64_t inner = 1, nout = out->size;
     for (int k = a + 1; k < x->ndim; k++) inner *= x->shape[k];
     bool rec = nb_grad_enabled() && x->requires_grad;
     /* Flat positions of the maxima, kept for the backward pass only. */
-    int64_t *pos = rec ? nb_arena_alloc((size_t)nout * sizeof(int64_t)) : NULL;
+    size_t pos_bytes = (size_t)nout * sizeof(int64_t);
+    int64_t *pos = !rec ? NULL : nb__on_gpu(x) ? nb__arena_alloc_gpu(pos_bytes) : nb_arena_alloc(pos_bytes);
     const float *px = x->data;
     float *po = out->data;
-    if (inner == 1) {
+    if (nb__on_gpu(x)) {
+        if (nout) nb__gpu_max_mid(po, pos, px, nout / inner, A, inner);
+    } else if (inner == 1) {
         NB_PARALLEL_FOR(x->size, for (int64_t o = 0; o < nout; o++) {
             int64_t arg = row_argmax(px + o * A, A);
             po[o] = px[o * A + arg];

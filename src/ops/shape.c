@@ -538,11 +538,36 @@ static nb_tensor *gather_rows(nb_tensor *x, const int32_t *idx, int64_t n, bool 
     return out;
 }
 
+/* The GPU's scatter as a gather: on the host, each output row's source rows
+ * (the i with idx[i] = r, ascending: the CPU's order of addition) as a
+ * compressed list, by a counting sort; on the GPU, each output element sums
+ * its sources in that order. Deterministic without atomics, and a row that
+ * many indices name costs its own threads only. */
+static void scatter_rows_gpu(float *po, const float *px, const int32_t *idx, int64_t n, int64_t rows, int64_t d) {
+    int64_t *start = nb_arena_alloc(sizeof(int64_t) * (size_t)(rows + 1));
+    int64_t *from = nb_arena_alloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    for (int64_t r = 0; r <= rows; r++) start[r] = 0;
+    for (int64_t i = 0; i < n; i++) start[idx[i] + 1]++;
+    for (int64_t r = 0; r < rows; r++) start[r + 1] += start[r];
+    /* start[r] is row r's first slot; filling advances it to the next row's */
+    for (int64_t i = 0; i < n; i++) from[start[idx[i]]++] = i;
+    for (int64_t r = rows; r > 0; r--) start[r] = start[r - 1];
+    start[0] = 0;
+    nb__gpu_scatter_rows(po, px, nb__to_gpu_arena(start, sizeof(int64_t) * (size_t)(rows + 1)),
+                         nb__to_gpu_arena(from, sizeof(int64_t) * (size_t)n), rows, d);
+}
+
 static nb_tensor *scatter_rows(nb_tensor *x, const int32_t *idx, int64_t rows, bool keep_idx) {
-    NB_CPU_ONLY("scatter_rows", x);
     int64_t shape[NB_MAXDIM], n = x->shape[0], d = dims_prod(x->shape, 1, x->ndim);
     nb__shape_copy(shape, x->shape, x->ndim);
     shape[0] = rows;
+    if (nb__on_gpu(x)) {
+        nb_tensor *out = nb__new_on(NB_CUDA, x->ndim, shape);
+        if (out->size) scatter_rows_gpu(out->data, x->data, idx, n, rows, d);
+        nb_node *nd = nb__record(&op_scatter, out, &x, 1);
+        if (nd) nd->aux = keep_idx ? rows_copy(idx, n) : (void *)idx;
+        return out;
+    }
     nb_tensor *out = nb_zeros(x->ndim, shape);
     const float *px = x->data;
     float *po = out->data;
