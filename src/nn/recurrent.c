@@ -140,14 +140,22 @@ static nb_tensor *run_layers(nb_rnn *m, nb_tensor *xw0, const nb_rnn_state *init
     return hs;
 }
 
+/* Zeros of the given shape where the model's parameters live, as a step
+ * would have made them. */
+static nb_tensor *zeros_on_model(const nb_rnn *m, int ndim, const int64_t *shape) {
+    nb_tensor *z = nb__new_on(m->w[0]->device, ndim, shape);
+    nb_fill(z, 0.f);
+    return z;
+}
+
 /* T = 0: no step runs; the output is empty and the state passes through. */
 static nb_tensor *empty_run(nb_rnn *m, int64_t B, const nb_rnn_state *init, nb_rnn_state *final) {
     int64_t shape[3] = {m->layers, B, m->hidden};
     if (final) {
-        final->h = init && init->h ? init->h : nb_zeros(3, shape);
-        final->c = m->cell != NB_CELL_LSTM ? NULL : init && init->c ? init->c : nb_zeros(3, shape);
+        final->h = init && init->h ? init->h : zeros_on_model(m, 3, shape);
+        final->c = m->cell != NB_CELL_LSTM ? NULL : init && init->c ? init->c : zeros_on_model(m, 3, shape);
     }
-    return nb_zeros(3, (int64_t[]){0, B, m->hidden});
+    return zeros_on_model(m, 3, (int64_t[]){0, B, m->hidden});
 }
 
 nb_tensor *nb_rnn_forward(nb_rnn *m, nb_tensor *x, const nb_rnn_state *init, nb_rnn_state *final) {

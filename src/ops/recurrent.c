@@ -9,7 +9,11 @@
  * one GEMM per step (h W_hh^T; the input projection x W_ih^T of all steps is
  * a single GEMM made by the caller) followed by one pass that applies every
  * gate; the backward is one pass and one GEMM (dz W_hh) per step, and the
- * weight and bias gradients are each ONE product over all T*B rows. */
+ * weight and bias gradients are each ONE product over all T*B rows.
+ *
+ * On the GPU the same loops run with cuBLAS for the GEMMs and the kernels of
+ * src/cuda/recurrent.cu (the step kernels below, element for element) for
+ * the passes; everything the backward keeps stays in the GPU arena. */
 #include "../core/internal.h"
 #include "../core/vmath.h"
 #include <cblas.h>
@@ -37,9 +41,11 @@ int nb_cell_from_name(const char *s, nb_cell *c) {
 
 int nb_cell_gates(nb_cell c) { return c == NB_CELL_LSTM ? 4 : c == NB_CELL_GRU ? 3 : 1; }
 
-/* What the forward keeps for the backward pass (all in the step arena). */
+/* What the forward keeps for the backward pass (all in the step arena, on
+ * the layer's device). */
 typedef struct {
     int cell;
+    nb_device device;
     int64_t T, B, H, G;
     float *act;  /* LSTM [T, B, 4H]: i f g o after their nonlinearity; GRU [T, B, 3H]: r z n; RNN unused */
     float *aux;  /* LSTM [T, B, H]: tanh(c_t); GRU [T, B, H]: h_{t-1} W_hn^T + b_hn */
@@ -61,6 +67,24 @@ static void col_sums(const float *a, int64_t rows, int64_t cols, float *out) {
         }
         for (int64_t c = c0; c < c1; c++) out[c] = acc[c - c0];
     });
+}
+
+/* c = op(a) op(b) + beta c for row-major operands on either device: the
+ * per-step GEMMs of both passes (m x k times k x n; lda, ldb, ldc row strides). */
+static void gemm(nb_device d, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (d == NB_CUDA) {
+        nb__gpu_gemm(ta, tb, m, n, k, 1.f, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                1.f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* n floats of scratch in the step arena on device d. */
+static float *scratch(nb_device d, int64_t n) {
+    size_t bytes = sizeof(float) * (size_t)n;
+    return d == NB_CUDA ? nb__arena_alloc_gpu(bytes) : nb_arena_alloc(bytes);
 }
 
 /* --- forward kernels: one time step each, after g = h_{t-1} W_hh^T ------- */
@@ -236,6 +260,16 @@ static nb_tensor *seq_from_ops(int cell, nb_tensor *xw, nb_tensor *w, nb_tensor 
     return nb_reshape(all, 4, (int64_t[]){S, T, B, H});
 }
 
+/* A saved initial state as a [B, H] tensor (not on the graph) on the
+ * layer's device. */
+static nb_tensor *saved_state(const seq_saved *s, const float *p) {
+    nb_tensor *t = nb__new_on(s->device, 2, (int64_t[]){s->B, s->H});
+    size_t bytes = sizeof(float) * (size_t)t->size;
+    if (s->device == NB_CUDA) nb__gpu_copy(t->data, p, bytes);
+    else memcpy(t->data, p, bytes);
+    return t;
+}
+
 /* Double backward: rebuild the layer from nb_* ops (recorded, since the
  * gradient is being recorded), give its output the incoming gradient and run
  * the backward rules of just those new nodes. They accumulate into this op's
@@ -245,8 +279,8 @@ static nb_tensor *seq_from_ops(int cell, nb_tensor *xw, nb_tensor *w, nb_tensor 
 static void seq_bw_replay(nb_node *n, nb_tensor *g) {
     const seq_saved *s = n->aux;
     nb_tensor *h0 = n->in[4], *c0 = n->in[5];
-    if (!h0 || !h0->requires_grad) h0 = nb_from_data(2, (int64_t[]){s->B, s->H}, s->h0);
-    if (s->cell == NB_CELL_LSTM && (!c0 || !c0->requires_grad)) c0 = nb_from_data(2, (int64_t[]){s->B, s->H}, s->c0);
+    if (!h0 || !h0->requires_grad) h0 = saved_state(s, s->h0);
+    if (s->cell == NB_CELL_LSTM && (!c0 || !c0->requires_grad)) c0 = saved_state(s, s->c0);
     nb_node *mark = *nb__tape();
     nb_tensor *out = seq_from_ops(s->cell, n->in[0], n->in[1], n->in[2], n->in[3], h0, c0);
     if (!out->node) return;
@@ -269,52 +303,72 @@ static void seq_bw(nb_node *n, nb_tensor *g) {
     }
     const seq_saved *s = n->aux;
     nb_tensor *xw = n->in[0], *w = n->in[1], *bih = n->in[2], *bhh = n->in[3], *h0 = n->in[4], *c0 = n->in[5];
+    nb_device dev = s->device;
+    bool gpu = dev == NB_CUDA;
     int64_t T = s->T, B = s->B, H = s->H, G = s->G, GH = G * H, BH = B * H;
     const float *W = w->data, *hs = n->out->data, *cs = hs + T * BH, *go = g->data;
-    nb_tensor *dzx = nb__new(3, xw->shape);
+    nb_tensor *dzx = nb__new_on(dev, 3, xw->shape);
     /* GRU's hidden side differs from its input side in the n gate. */
-    nb_tensor *dzh = s->cell == NB_CELL_GRU ? nb__new(3, xw->shape) : dzx;
-    nb_tensor *dh = nb_zeros(2, (int64_t[]){B, H}), *dc = nb_zeros(2, (int64_t[]){B, H});
+    nb_tensor *dzh = s->cell == NB_CELL_GRU ? nb__new_on(dev, 3, xw->shape) : dzx;
+    nb_tensor *dh = nb__new_on(dev, 2, (int64_t[]){B, H}), *dc = nb__new_on(dev, 2, (int64_t[]){B, H});
+    nb_fill(dh, 0.f);
+    nb_fill(dc, 0.f);
     float *pdh = dh->data, *pdc = dc->data;
     for (int64_t t = T - 1; t >= 0; t--) {
         const float *hprev = t ? hs + (t - 1) * BH : s->h0;
         float *zx = dzx->data + t * B * GH, *zh = dzh->data + t * B * GH;
         if (s->cell == NB_CELL_RNN) {
-            rnn_bwd_step(B, H, go + t * BH, pdh, hs + t * BH, zx);
+            if (gpu) nb__gpu_rnn_bwd(B, H, go + t * BH, pdh, hs + t * BH, zx);
+            else rnn_bwd_step(B, H, go + t * BH, pdh, hs + t * BH, zx);
         } else if (s->cell == NB_CELL_LSTM) {
             const float *cprev = t ? cs + (t - 1) * BH : s->c0;
-            lstm_bwd_step(B, H, go + t * BH, go + (T + t) * BH, pdh, pdc, s->act + t * B * GH, s->aux + t * BH, cprev,
-                          zx);
+            if (gpu)
+                nb__gpu_lstm_bwd(B, H, go + t * BH, go + (T + t) * BH, pdh, pdc, s->act + t * B * GH, s->aux + t * BH,
+                                 cprev, zx);
+            else
+                lstm_bwd_step(B, H, go + t * BH, go + (T + t) * BH, pdh, pdc, s->act + t * B * GH, s->aux + t * BH,
+                              cprev, zx);
         } else {
-            gru_bwd_step(B, H, go + t * BH, pdh, s->act + t * B * GH, s->aux + t * BH, hprev, zx, zh);
+            if (gpu) nb__gpu_gru_bwd(B, H, go + t * BH, pdh, s->act + t * B * GH, s->aux + t * BH, hprev, zx, zh);
+            else gru_bwd_step(B, H, go + t * BH, pdh, s->act + t * B * GH, s->aux + t * BH, hprev, zx, zh);
         }
         /* eq. 10.21: dL/dh_{t-1} = W^T (diag(...) dL/dh_t), i.e. dz_t W as rows. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H, (int)GH, 1.f, zh, (int)GH, W, (int)H,
-                    s->cell == NB_CELL_GRU ? 1.f : 0.f, pdh, (int)H);
+        gemm(dev, false, false, B, H, GH, zh, GH, W, H, s->cell == NB_CELL_GRU ? 1.f : 0.f, pdh, H);
     }
     if (xw->requires_grad) nb__accum(xw, dzx);
     if (w->requires_grad) {
         /* dW = sum_t dz_t^T h_{t-1}: h_{t-1} is h0 for t = 0 and the layer's
-         * own output rows 0..T-2 after, so two GEMMs cover all T*B rows. */
-        nb_tensor *dw = nb__new(2, w->shape);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)GH, (int)H, (int)B, 1.f, dzh->data, (int)GH, s->h0,
-                    (int)H, 0.f, dw->data, (int)H);
-        if (T > 1)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)GH, (int)H, (int)((T - 1) * B), 1.f,
-                        dzh->data + B * GH, (int)GH, hs, (int)H, 1.f, dw->data, (int)H);
+         * own output rows 0..T-2 after. On the CPU two GEMMs cover all T*B
+         * rows; cuBLAS gets them as one product over a [T*B, H] copy of
+         * h_0..h_{T-1} (T*B*H floats moved, against G*H*H*T*B multiply-adds:
+         * one large GEMM keeps the GPU busy where two would not). */
+        nb_tensor *dw = nb__new_on(dev, 2, w->shape);
+        if (gpu) {
+            float *hp = scratch(dev, T * BH);
+            nb__gpu_copy(hp, s->h0, sizeof(float) * (size_t)BH);
+            if (T > 1) nb__gpu_copy(hp + BH, hs, sizeof(float) * (size_t)((T - 1) * BH));
+            gemm(dev, true, false, GH, H, T * B, dzh->data, GH, hp, H, 0.f, dw->data, H);
+        } else {
+            gemm(dev, true, false, GH, H, B, dzh->data, GH, s->h0, H, 0.f, dw->data, H);
+            if (T > 1) gemm(dev, true, false, GH, H, (T - 1) * B, dzh->data + B * GH, GH, hs, H, 1.f, dw->data, H);
+        }
         nb__accum(w, dw);
     }
     /* eq. 10.23: db = sum over t (and the batch) of dz_t. Both biases enter
      * the same pre-activation except in GRU's n gate, so one sum often serves both. */
     nb_tensor *dbx = NULL;
     if (bih && bih->requires_grad) {
-        dbx = nb__new(1, (int64_t[]){GH});
-        col_sums(dzx->data, T * B, GH, dbx->data);
+        dbx = nb__new_on(dev, 1, (int64_t[]){GH});
+        if (gpu) nb__gpu_sum_mid(dbx->data, dzx->data, 1, T * B, GH);
+        else col_sums(dzx->data, T * B, GH, dbx->data);
         nb__accum(bih, dbx);
     }
     if (bhh && bhh->requires_grad) {
-        nb_tensor *db = dbx && dzh == dzx ? dbx : nb__new(1, (int64_t[]){GH});
-        if (db != dbx) col_sums(dzh->data, T * B, GH, db->data);
+        nb_tensor *db = dbx && dzh == dzx ? dbx : nb__new_on(dev, 1, (int64_t[]){GH});
+        if (db != dbx) {
+            if (gpu) nb__gpu_sum_mid(db->data, dzh->data, 1, T * B, GH);
+            else col_sums(dzh->data, T * B, GH, db->data);
+        }
         nb__accum(bhh, db);
     }
     if (h0 && h0->requires_grad) nb__accum(h0, dh);
@@ -332,7 +386,8 @@ static void check_vec(const char *what, nb_tensor *v, int64_t n, nb_tensor *xw) 
 
 nb_tensor *nb_rnn_seq(nb_cell cell, nb_tensor *xw, nb_tensor *w_hh, nb_tensor *b_ih, nb_tensor *b_hh, nb_tensor *h0,
                       nb_tensor *c0) {
-    NB_CPU_ONLY("rnn_seq", xw, w_hh, b_ih, b_hh, h0, c0);
+    nb_device dev = NB_DEVICE("rnn_seq", xw, w_hh, b_ih, b_hh, h0, c0);
+    bool gpu = dev == NB_CUDA;
     if (cell != NB_CELL_RNN && cell != NB_CELL_LSTM && cell != NB_CELL_GRU)
         nb_fatal("rnn_seq", "unknown cell type %d", (int)cell);
     int64_t G = nb_cell_gates(cell);
@@ -350,42 +405,56 @@ nb_tensor *nb_rnn_seq(nb_cell cell, nb_tensor *xw, nb_tensor *w_hh, nb_tensor *b
     if (c0 && c0->size != BH) nb__shape_fatal("rnn_seq", c0, xw, "the initial cell state must be [B, H]");
 
     int S = cell == NB_CELL_LSTM ? 2 : 1;
-    nb_tensor *out = nb__new(4, (int64_t[]){S, T, B, H});
+    nb_tensor *out = nb__new_on(dev, 4, (int64_t[]){S, T, B, H});
     seq_saved *s = nb_arena_alloc(sizeof *s);
-    *s = (seq_saved){.cell = cell, .T = T, .B = B, .H = H, .G = G};
-    s->h0 = nb_arena_alloc(sizeof(float) * (size_t)BH);
-    s->c0 = nb_arena_alloc(sizeof(float) * (size_t)BH);
-    if (h0) memcpy(s->h0, h0->data, sizeof(float) * (size_t)BH);
-    else memset(s->h0, 0, sizeof(float) * (size_t)BH);
-    if (c0) memcpy(s->c0, c0->data, sizeof(float) * (size_t)BH);
-    else memset(s->c0, 0, sizeof(float) * (size_t)BH);
+    *s = (seq_saved){.cell = cell, .device = dev, .T = T, .B = B, .H = H, .G = G};
+    s->h0 = scratch(dev, BH);
+    s->c0 = scratch(dev, BH);
+    size_t sb = sizeof(float) * (size_t)BH;
+    if (gpu) {
+        if (h0) nb__gpu_copy(s->h0, h0->data, sb);
+        else nb__gpu_fill(s->h0, BH, 0.f);
+        if (c0) nb__gpu_copy(s->c0, c0->data, sb);
+        else nb__gpu_fill(s->c0, BH, 0.f);
+    } else {
+        if (h0) memcpy(s->h0, h0->data, sb);
+        else memset(s->h0, 0, sb);
+        if (c0) memcpy(s->c0, c0->data, sb);
+        else memset(s->c0, 0, sb);
+    }
     /* Biases: the RNN and LSTM only ever use b_ih + b_hh. */
-    float *bx = nb_arena_alloc(sizeof(float) * (size_t)GH), *bh = nb_arena_alloc(sizeof(float) * (size_t)GH);
-    for (int64_t j = 0; j < GH; j++) {
-        bx[j] = b_ih ? b_ih->data[j] : 0.f;
-        bh[j] = b_hh ? b_hh->data[j] : 0.f;
-        if (cell != NB_CELL_GRU) bx[j] += bh[j];
+    float *bx = scratch(dev, GH), *bh = scratch(dev, GH);
+    if (gpu) {
+        nb__gpu_rnn_bias(bx, bh, b_ih ? b_ih->data : NULL, b_hh ? b_hh->data : NULL, GH, cell != NB_CELL_GRU);
+    } else {
+        for (int64_t j = 0; j < GH; j++) {
+            bx[j] = b_ih ? b_ih->data[j] : 0.f;
+            bh[j] = b_hh ? b_hh->data[j] : 0.f;
+            if (cell != NB_CELL_GRU) bx[j] += bh[j];
+        }
     }
     float *hs = out->data, *cs = hs + T * BH;
-    float *z = nb_arena_alloc(sizeof(float) * (size_t)(cell == NB_CELL_RNN ? B * GH : T * B * GH));
+    float *z = scratch(dev, cell == NB_CELL_RNN ? B * GH : T * B * GH);
     if (cell != NB_CELL_RNN) {
         s->act = z;
-        s->aux = nb_arena_alloc(sizeof(float) * (size_t)(T * BH));
+        s->aux = scratch(dev, T * BH);
     }
     for (int64_t t = 0; t < T; t++) {
         const float *hprev = t ? hs + (t - 1) * BH : s->h0;
         const float *x = xw->data + t * B * GH;
         float *zt = cell == NB_CELL_RNN ? z : z + t * B * GH;
         /* The recurrent GEMM: h_{t-1} W_hh^T for all gates at once. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.f, hprev, (int)H, w_hh->data,
-                    (int)H, 0.f, zt, (int)GH);
+        gemm(dev, false, true, B, GH, H, hprev, H, w_hh->data, H, 0.f, zt, GH);
         if (cell == NB_CELL_RNN) {
-            rnn_fwd_step(B, H, x, bx, zt, hs + t * BH);
+            if (gpu) nb__gpu_rnn_fwd(B, H, x, bx, zt, hs + t * BH);
+            else rnn_fwd_step(B, H, x, bx, zt, hs + t * BH);
         } else if (cell == NB_CELL_LSTM) {
             const float *cprev = t ? cs + (t - 1) * BH : s->c0;
-            lstm_fwd_step(B, H, x, bx, zt, cprev, hs + t * BH, cs + t * BH, s->aux + t * BH);
+            if (gpu) nb__gpu_lstm_fwd(B, H, x, bx, zt, cprev, hs + t * BH, cs + t * BH, s->aux + t * BH);
+            else lstm_fwd_step(B, H, x, bx, zt, cprev, hs + t * BH, cs + t * BH, s->aux + t * BH);
         } else {
-            gru_fwd_step(B, H, x, bx, bh, zt, hprev, s->aux + t * BH, hs + t * BH);
+            if (gpu) nb__gpu_gru_fwd(B, H, x, bx, bh, zt, hprev, s->aux + t * BH, hs + t * BH);
+            else gru_fwd_step(B, H, x, bx, bh, zt, hprev, s->aux + t * BH, hs + t * BH);
         }
     }
     nb_node *n = nb__record(&op_rnn_seq, out, (nb_tensor *[]){xw, w_hh, b_ih, b_hh, h0, c0}, 6);
