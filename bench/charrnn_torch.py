@@ -135,7 +135,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for speed (then TF32 is off: float32 as nabla computes)")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        if a.mode != "speed":
+            ap.error("--device cuda is for speed runs")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
 
@@ -158,6 +165,7 @@ def main():
     if a.init:
         want = model.state_dict()  # names map one to one; the file also holds optimizer state
         model.load_state_dict({k: v for k, v in tensors.items() if k in want}, strict=True)
+    model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
 
     state, loss, t_train, steps = None, None, 0.0, a.steps + (a.warmup if a.mode == "speed" else 0)
@@ -167,6 +175,7 @@ def main():
             for group in opt.param_groups:
                 group["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * min(k / steps, 1.0)))
         x, y, reset = batch(train, a.seq, a.batch, k)
+        x, y = x.to(dev), y.to(dev)  # the batch's one move; nabla reads the loss every step, as loss.item() below
         if reset:
             state = None
         logits, state = model(x, state)
@@ -177,6 +186,7 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
         opt.step()
         state = detach(state)  # truncated BPTT
+        loss.item()
         if a.mode == "quality" or k >= a.warmup:
             t_train += time.perf_counter() - t0
     timed = a.steps

@@ -15,6 +15,9 @@
 #      TFLOP/s against the card's float32 cuBLAS rate measured by PyTorch
 #      (8192^3 SGEMM, TF32 off). A run takes STEPS * 128 / batch steps (at
 #      least 30), so each batch size sees about the same number of images.
+#      Then the char-LSTM (hidden 256, 64 steps of BPTT, batch 32 and 256, on
+#      the repository's own Markdown): characters/s the same three ways
+#      (bench/charrnn_torch.py speed --device cuda).
 #
 #   bench/cuda_check.sh [DIR]   (DIR: what bench/cuda_bundle.sh made, .gpu)
 #
@@ -105,4 +108,22 @@ for m in $MODELS; do
     done
 done
 say "(ratio: nabla cuda / torch cuda; TFLOP/s: nabla cuda's, from the model's multiply-add FLOPs per image)"
+text=(README.md bench/README.md docs/equations.md)
+chars_per_s() { sed -n 's/.*"steps_per_second": \([0-9.e+]*\).*/\1/p' "$1"; }
+printf '%-5s %-6s %12s %12s %12s %8s\n' lstm batch "nabla cuda" "nabla cpu" "torch cuda" ratio | tee -a "$SUM"
+for batch in 32 256; do
+    f=$OUTDIR/speed_lstm_$batch
+    lstm=(--cell lstm --hidden 256 --seq 64 --batch $batch --steps 60 --eval-every 1000000 --json)
+    "$B/nabla" charrnn train "${text[@]}" "${lstm[@]}" --device cuda >"$f.cuda.json" 2>"$f.cuda.err"
+    "$B/nabla" charrnn train "${text[@]}" "${lstm[@]}" >"$f.cpu.json" 2>/dev/null
+    $PY bench/charrnn_torch.py speed "${text[@]}" --cell lstm --hidden 256 --seq 64 --batch $batch --steps 60 \
+        --device cuda >"$f.torch.json" 2>"$f.torch.err"
+    g=$(chars_per_s "$f.cuda.json") c=$(chars_per_s "$f.cpu.json") t=$(chars_per_s "$f.torch.json")
+    awk -v b=$batch -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" -v n=$((64 * batch)) 'BEGIN {
+        printf "%-5s %-6d %12.0f %12.0f %12.0f %7.2fx\n", "lstm", b, g * n, c * n, t * n, (t > 0 ? g / t : 0) }' |
+        tee -a "$SUM"
+    [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
+    [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+done
+say "(characters/s: steps/s x 64 x batch; nabla's steps/s leaves out the first two steps, PyTorch's three warm-up steps)"
 exit "$parity"

@@ -392,7 +392,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
 
 static int cmd_train(int argc, char **argv) {
     const char *cmd = "charrnn train", *cell_s = "lstm", *out = NULL, *log = NULL, *resume = NULL,
-               *schedule = "cosine";
+               *schedule = "cosine", *device = "cpu";
     long hidden = 256, layers = 1, seq = 64, batch = 32, steps = DEFAULT_STEPS, seed = 1, threads = 0,
          eval_every = 1000, check_every = NB_DIST_CHECK_DEFAULT;
     double lr = 5e-3, minutes = 0, clip = 5;
@@ -413,6 +413,9 @@ static int cmd_train(int argc, char **argv) {
          .range = "cosine|constant"},
         {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},
         NB_FLAG_THREADS(&threads, "all cores"),
+        {"--device", NB_FLAG_CHOICE, &device,
+         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
+         "either way", .range = "cpu|cuda"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (and write it back, unless "
@@ -446,7 +449,20 @@ static int cmd_train(int argc, char **argv) {
         rc = 2; /* as the machinery's own check of --out */
         goto done;
     }
+    nb_device dev = NB_CPU;
+    if (nb_device_parse(device, &dev)) { /* the choice already checked the name */
+        rc = nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
+        goto done;
+    }
+    if (dev == NB_CUDA && nb_device_ready(NB_CUDA)) {
+        rc = nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
+        goto done;
+    }
     if (nb_dist_init(cmd, check_every)) goto done; /* joins the job when run by mpirun */
+    if (dev == NB_CUDA && nb_dist_size() > 1) {
+        rc = nb_cli_fail(cmd, "--device cuda trains in one process; running it under mpirun is not supported yet");
+        goto done;
+    }
     if (batch < nb_dist_size()) {
         rc = nb_cli_fail(cmd, "--batch %ld is fewer streams than the %d processes of mpirun", batch, nb_dist_size());
         goto done;
@@ -537,6 +553,11 @@ static int cmd_train(int argc, char **argv) {
     t.h = nb_tensor_new(3, sshape);
     t.c = nb_rnn_cell(t.m->rnn) == NB_CELL_LSTM ? nb_tensor_new(3, sshape) : NULL;
     if (resume && restore(&t, ck, resume)) goto fail_msg;
+    if (dev == NB_CUDA) { /* the model and the carried state; Adam's moments follow on the first step */
+        nb_charrnn_to(t.m, NB_CUDA);
+        nb_tensor_move(t.h, NB_CUDA);
+        if (t.c) nb_tensor_move(t.c, NB_CUDA);
+    }
     if (!json)
         fprintf(stderr, "training a %s, %d layer(s) of %lld on %s: %lld characters (%lld for validation), vocabulary "
                         "%d, batch %ld x %ld steps, Adam lr %g (%s)%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),

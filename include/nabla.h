@@ -1386,6 +1386,9 @@ typedef struct nb_charrnn {
 /* NULL with nb_errmsg() for bad sizes or an empty or unsorted vocabulary. */
 nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64_t hidden, int layers, nb_rng *r);
 void nb_charrnn_free(nb_charrnn *m);
+/* Moves the parameters to device d (nb_tensor_move); the functions below then
+ * run there, with state tensors made on that device. */
+void nb_charrnn_to(nb_charrnn *m, nb_device d);
 /* Code points to token ids; a character outside the vocabulary is an error
  * naming `what`, the line and the column. */
 int nb_charrnn_encode(const nb_charrnn *m, const int32_t *text, int64_t n, int32_t *ids, const char *what);

@@ -264,6 +264,32 @@ cli_charrnn_sigint_resume() {
         fail "the corpus's name is not quoted for the shell: $(tail -1 "$WORK/sigerr")"
 }
 
+# charrnn train --device: as cli_train_device, for the recurrent layers: each
+# cell on the GPU gives the one-thread CPU run's bits per character, the
+# model samples and resumes.
+cli_charrnn_device() {
+    charrnn_corpus "$WORK/c.txt"
+    local small=("$WORK/c.txt" --hidden 16 --seq 12 --batch 4 --steps 12 --eval-every 12 --threads 1 --json)
+    if ! "$NABLA" charrnn train "${small[@]}" --device cuda --out "$WORK/g.st" >"$WORK/g" 2>"$WORK/err"; then
+        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
+            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
+        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        return
+    fi
+    local cell g c
+    for cell in lstm gru rnn; do
+        "$NABLA" charrnn train "${small[@]}" --cell $cell --device cuda >"$WORK/g" 2>"$WORK/err" ||
+            { fail "$cell on the GPU: $(tail -2 "$WORK/err")"; continue; }
+        "$NABLA" charrnn train "${small[@]}" --cell $cell >"$WORK/c" 2>/dev/null || { fail "$cell on the CPU"; continue; }
+        g=$(json_field val_bpc "$WORK/g") c=$(json_field val_bpc "$WORK/c")
+        awk -v g="$g" -v c="$c" 'BEGIN { exit !(g - c < 1e-3 && c - g < 1e-3) }' || fail "$cell: $g bits/char on the GPU, $c on the CPU"
+    done
+    "$NABLA" charrnn sample "$WORK/g.st" --length 20 >"$WORK/s" 2>"$WORK/err" || fail "sample of the GPU's model: $(tail -1 "$WORK/err")"
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/g.st" --steps 16 --device cuda --json >"$WORK/r" \
+        2>"$WORK/err" ||
+        fail "resume on the GPU: $(tail -2 "$WORK/err")"
+}
+
 cli_charrnn_train_sample_eval() {
     charrnn_corpus "$WORK/c.txt"
     local small=(--hidden 32 --seq 16 --batch 8 --lr 0.01)

@@ -218,6 +218,10 @@ nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64
     return m;
 }
 
+void nb_charrnn_to(nb_charrnn *m, nb_device d) {
+    for (int i = 0; i < m->np; i++) nb_tensor_move(m->params[i].t, d);
+}
+
 void nb_charrnn_free(nb_charrnn *m) {
     if (!m) return;
     for (int i = 0; i < m->np; i++) free((char *)m->names[i]);
@@ -300,6 +304,8 @@ static void state_new(const nb_charrnn *m, int64_t B, nb_tensor **h, nb_tensor *
     int64_t shape[3] = {nb_rnn_num_layers(m->rnn), B, nb_rnn_hidden_size(m->rnn)};
     *h = nb_tensor_new(3, shape);
     *c = nb_rnn_cell(m->rnn) == NB_CELL_LSTM ? nb_tensor_new(3, shape) : NULL;
+    nb_tensor_move(*h, m->fc_w->device); /* where the model is */
+    if (*c) nb_tensor_move(*c, m->fc_w->device);
 }
 
 double nb_charrnn_bits_per_char(nb_charrnn *m, const int32_t *ids, int64_t n, int64_t T, int64_t B, int64_t *chars) {
@@ -379,7 +385,7 @@ int nb_charrnn_sample(nb_charrnn *m, const int32_t *prime, int64_t nprime, int64
     for (int64_t k = 0; k < length; k++) {
         nb_rnn_state init = {nb_detach(h), c ? nb_detach(c) : NULL}, fin;
         nb_tensor *logits = nb_charrnn_forward(m, in, T, 1, &init, &fin);
-        memcpy(last, logits->data + (T - 1) * V, sizeof(float) * (size_t)V);
+        nb_tensor_read(nb_slice(logits, 0, T - 1, T), last); /* the last row, from any device */
         nb_copy_into(h, fin.h);
         if (c) nb_copy_into(c, fin.c);
         nb_arena_reset();
