@@ -17,7 +17,10 @@
 #      least 30), so each batch size sees about the same number of images.
 #      Then the char-LSTM (hidden 256, 64 steps of BPTT, batch 32 and 256, on
 #      the repository's own Markdown): characters/s the same three ways
-#      (bench/charrnn_torch.py speed --device cuda).
+#      (bench/charrnn_torch.py speed --device cuda); and WaveNet's reference
+#      size (2 x 10 blocks, 32 channels, segments of 16,000, batch 1 and 8, on
+#      `nabla wavenet synth` clips): training samples/s the same three ways
+#      (bench/wavenet_torch.py speed --device cuda).
 #
 #   bench/cuda_check.sh [DIR]   (DIR: what bench/cuda_bundle.sh made, .gpu)
 #
@@ -126,4 +129,23 @@ for batch in 32 256; do
     [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
 done
 say "(characters/s: steps/s x 64 x batch; nabla's steps/s leaves out the first two steps, PyTorch's three warm-up steps)"
+"$B/nabla" wavenet synth "$root/wn" --speakers 2 --clips 4 --seconds 4 >/dev/null 2>&1
+printf '%-7s %-6s %12s %12s %12s %8s\n' wavenet batch "nabla cuda" "nabla cpu" "torch cuda" ratio | tee -a "$SUM"
+for batch in 1 8; do
+    f=$OUTDIR/speed_wavenet_$batch
+    wn=(--layers 10 --stacks 2 --residual 32 --skip 32 --segment 16000 --batch $batch --steps 22 --eval-every 1000000
+        --val-samples 16000 --json)
+    "$B/nabla" wavenet train "$root/wn" "${wn[@]}" --device cuda --out "$root/g.st" >"$f.cuda.json" 2>"$f.cuda.err"
+    "$B/nabla" wavenet train "$root/wn" "${wn[@]}" --out "$root/c.st" >"$f.cpu.json" 2>/dev/null
+    $PY bench/wavenet_torch.py speed --device cuda --batch $batch --steps 20 --naive-samples 0 >"$f.torch.json" \
+        2>"$f.torch.err"
+    g=$(sed -n 's/.*"samples_per_second": \([0-9.e+]*\).*/\1/p' "$f.cuda.json")
+    c=$(sed -n 's/.*"samples_per_second": \([0-9.e+]*\).*/\1/p' "$f.cpu.json")
+    t=$(sed -n 's/.*"steps_per_second": \([0-9.e+]*\).*/\1/p' "$f.torch.json")
+    awk -v b=$batch -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" 'BEGIN { t *= 16000 * b
+        printf "%-7s %-6d %12.0f %12.0f %12.0f %7.2fx\n", "wavenet", b, g, c, t, (t > 0 ? g / t : 0) }' | tee -a "$SUM"
+    [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
+    [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+done
+say "(WaveNet: training samples/s, 16,000 per segment)"
 exit "$parity"

@@ -203,16 +203,22 @@ def cmd_roundtrip(a):
 def cmd_speed(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    m = WaveNet(a.layers, a.stacks, a.residual, a.skip)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    m = WaveNet(a.layers, a.stacks, a.residual, a.skip).to(dev)
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(2)
     q = torch.randint(0, 256, (a.batch, a.segment + 1), generator=g)
 
     def step():
-        loss = F.cross_entropy(m(q[:, :-1]), q[:, 1:])
+        x = q.to(dev)  # the batch's one move, and the loss read back, as nabla does every step
+        loss = F.cross_entropy(m(x[:, :-1]), x[:, 1:])
         opt.zero_grad()
         loss.backward()
         opt.step()
+        loss.item()
 
     step()  # warm-up, as nabla's rate leaves out its first two steps
     step()
@@ -226,7 +232,7 @@ def cmd_speed(a):
     with torch.no_grad():
         t0 = time.perf_counter()
         for _ in range(a.naive_samples):
-            logits = m(torch.tensor([hist[-rf:]]))[0, :, -1]
+            logits = m(torch.tensor([hist[-rf:]], device=dev))[0, :, -1].cpu()
             hist.append(int(torch.multinomial(F.softmax(logits, 0), 1, generator=g)))
         gen = a.naive_samples / (time.perf_counter() - t0)
     print(json.dumps({"steps_per_second": sps, "naive_samples_per_second": gen, "receptive_field": rf,
@@ -246,6 +252,7 @@ def main():
     s.add_argument("--segment", type=int, default=16000)
     s.add_argument("--batch", type=int, default=1)
     s.add_argument("--naive-samples", type=int, default=50)
+    s.add_argument("--device", default="cpu", help="cpu, or cuda (TF32 off: float32 as nabla computes)")
     r = sub.add_parser("roundtrip")
     r.add_argument("model")
     r.add_argument("data")

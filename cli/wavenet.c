@@ -150,11 +150,17 @@ static double bits_per_sample(nb_wavenet *m, const clip *clips, int n, int64_t c
             int32_t spk = k->speaker;
             nb_tensor *cond = cf->cond_dim ? nb_wavenet_cond(m, k->feats, a0 + 1, L) : NULL;
             nb_tensor *lg = nb_wavenet_forward(m, k->q + a0, 1, L, &spk, cond);
+            const float *o = lg->data;
+            if (lg->device != NB_CPU) { /* a model on the GPU: its logits come back to be scored */
+                float *h = nb_arena_alloc(sizeof(float) * (size_t)lg->size);
+                nb_tensor_read(lg, h);
+                o = h;
+            }
             for (int64_t t = a - 1 - a0; t < L; t++) {
                 double mx = -INFINITY, tot = 0;
-                for (int c = 0; c < NB_WAVENET_CLASSES; c++) mx = fmax(mx, lg->data[c * L + t]);
-                for (int c = 0; c < NB_WAVENET_CLASSES; c++) tot += exp(lg->data[c * L + t] - mx);
-                nats += log(tot) + mx - lg->data[k->q[a0 + t + 1] * L + t];
+                for (int c = 0; c < NB_WAVENET_CLASSES; c++) mx = fmax(mx, o[c * L + t]);
+                for (int c = 0; c < NB_WAVENET_CLASSES; c++) tot += exp(o[c * L + t] - mx);
+                nats += log(tot) + mx - o[k->q[a0 + t + 1] * L + t];
                 if (hist) hist[k->q[a0 + t + 1]]++;
             }
             done += b - a;
@@ -336,7 +342,7 @@ static const char *TRAIN_ABOUT =
     "it exactly where it stopped (same segments, same optimizer state).";
 
 static int cmd_train(int argc, char **argv) {
-    const char *cmd = "wavenet train", *out = NULL, *log = NULL, *resume = NULL, *cond = "none";
+    const char *cmd = "wavenet train", *out = NULL, *log = NULL, *resume = NULL, *cond = "none", *device = "cpu";
     long layers = 10, stacks = 2, residual = 32, skip = 32, segment = 16000, batch = 1, steps = 2000, seed = 1,
          threads = 0, eval_every = 200, val_samples = 64000, cond_channels = 0;
     double lr = 1e-3, minutes = 0;
@@ -362,6 +368,9 @@ static int cmd_train(int argc, char **argv) {
         {"--val-samples", NB_FLAG_INT, &val_samples, "held-out samples scored per validation (windows at the middle of up to 8 clips spread over the list)", .range = "[1, inf)"},
         NB_FLAG_SEED(&seed, "the initialization and the segments"),
         NB_FLAG_THREADS(&threads, "all cores"),
+        {"--device", NB_FLAG_CHOICE, &device,
+         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1; without --cond); the model "
+         "file is the same either way", .range = "cpu|cuda"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
@@ -378,6 +387,9 @@ static int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
+    nb_device dev = NB_CPU;
+    if (nb_device_parse(device, &dev)) return nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
+    if (dev == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
     if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
         return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
@@ -474,6 +486,14 @@ static int cmd_train(int argc, char **argv) {
         nb_optim_set_steps(t.opt, (int64_t)v);
         if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc))
             goto fail_msg;
+    }
+    if (dev == NB_CUDA) { /* the weights; Adam's moments follow on the first step */
+        if (nb_wavenet_get_config(t.m)->cond_dim) {
+            rc = nb_cli_fail(cmd, "--device cuda: local conditioning (--cond) has no GPU path yet (its upsampling, "
+                                  "conv_transpose1d, runs on the CPU)");
+            goto done;
+        }
+        for (int i = 0; i < np; i++) nb_tensor_move(params[i].t, NB_CUDA);
     }
     {
         const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);

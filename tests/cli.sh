@@ -1394,6 +1394,29 @@ cli_wavenet_train_generate_eval() {
     [[ $(head -c 4 "$WORK/s.png" | tail -c 3) == PNG ]] || fail "spectrogram is not a PNG"
 }
 
+# wavenet train --device: as cli_train_device, for WaveNet with speakers: the
+# GPU gives the one-thread CPU run's validation bits per sample, the model
+# generates on the CPU; local conditioning is refused on the GPU.
+cli_wavenet_device() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=("$WORK/wn" --speakers --layers 3 --stacks 1 --residual 6 --skip 6 --segment 200 --batch 2 --steps 8
+                 --eval-every 8 --val-samples 600 --threads 1 --json)
+    if ! "$NABLA" wavenet train "${small[@]}" --device cuda --out "$WORK/g.st" >"$WORK/g" 2>"$WORK/err"; then
+        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
+            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
+        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        return
+    fi
+    "$NABLA" wavenet train "${small[@]}" --out "$WORK/c.st" >"$WORK/c" 2>/dev/null || { fail "the CPU run"; return; }
+    local g c
+    g=$(json_field bits_per_sample "$WORK/g") c=$(json_field bits_per_sample "$WORK/c")
+    awk -v g="$g" -v c="$c" 'BEGIN { exit !(g - c < 1e-3 && c - g < 1e-3) }' || fail "$g bits/sample on the GPU, $c on the CPU"
+    "$NABLA" wavenet generate "$WORK/g.st" --seconds 0.02 --speaker 1 --out "$WORK/g.wav" >/dev/null 2>&1 ||
+        fail "generating from the GPU's model"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --cond mel --steps 1 --device cuda --out "$WORK/m.st" &&
+        expect_err "no GPU path yet"
+}
+
 cli_wavenet_resume_matches_uninterrupted() {
     wavenet_data || { fail "synth failed"; return; }
     local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 10)

@@ -61,6 +61,8 @@ typedef enum {
     NB_GPU_SHIFT,   /* v + p */
     NB_GPU_SQUARE,  /* v v */
     NB_GPU_SIGN,    /* 1, 0 or -1 as v > 0, v = 0 or v < 0 (0 for NaN, as nb_sign) */
+    NB_GPU_POW,     /* v^p (powf) */
+    NB_GPU_LOG1P,   /* ln(1 + p v) (log1pf), μ-law's numerator with p = μ (eq. 31) */
 } nb_gpu_unop;
 void nb__gpu_unary(nb_gpu_unop op, float *o, const float *x, int64_t n, float p);
 

@@ -86,6 +86,8 @@ static __device__ inline float unop(int op, float v, float p) {
     case NB_GPU_SCALE: return p * v;
     case NB_GPU_SHIFT: return v + p;
     case NB_GPU_SIGN: return (float)((v > 0.f) - (v < 0.f));
+    case NB_GPU_POW: return powf(v, p);
+    case NB_GPU_LOG1P: return log1pf(p * v);
     default: return v * v; /* NB_GPU_SQUARE */
     }
 }

@@ -242,7 +242,7 @@ nb_tensor *nb_wavenet_forward(nb_wavenet *m, const int32_t *x, int64_t N, int64_
         for (int64_t i = 0; i < N; i++)
             if (speaker[i] < 0 || speaker[i] >= c->nspeakers)
                 nb_fatal("wavenet_forward", "speaker %d out of range [0, %d)", speaker[i], c->nspeakers);
-        onehot = nb_one_hot(speaker, N, c->nspeakers);
+        onehot = nb_to(nb_one_hot(speaker, N, c->nspeakers), m->embed->device);
     }
     nb_tensor *skip = NULL;
     for (int k = 0; k < m->nl; k++) {

@@ -149,14 +149,16 @@ static nb_tensor *causal_gw(nb_tensor *gy, nb_tensor *x, int d, int64_t K) {
 }
 
 nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation) {
-    NB_CPU_ONLY("conv1d_causal", x, w, b);
+    /* On the GPU: the general convolution it specializes (nabla.h), whose
+     * im2col and cuBLAS path is there. */
+    if (NB_DEVICE("conv1d_causal", x, w, b) == NB_CUDA) return nb_conv1d(x, w, b, 1, 0, dilation, true);
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d_causal", x, w, "input must be [N, C, L] and weight [O, C, K]");
     if (dilation < 1) nb_fatal("conv1d_causal", "dilation %d must be >= 1", dilation);
     return causal_f(x, w, b, dilation, NULL);
 }
 
 nb_tensor *nb__conv1d_causal_add(nb_tensor *r, nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation) {
-    NB_CPU_ONLY("conv1d_causal_add", r, x, w, b);
+    if (NB_DEVICE("conv1d_causal_add", r, x, w, b) == NB_CUDA) return nb_add(r, nb_conv1d(x, w, b, 1, 0, dilation, true));
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d_causal_add", x, w, "input must be [N, C, L] and weight [O, C, K]");
     if (dilation < 1) nb_fatal("conv1d_causal_add", "dilation %d must be >= 1", dilation);
     return causal_f(x, w, b, dilation, r);

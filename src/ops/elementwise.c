@@ -294,7 +294,7 @@ static void pow_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_pow = {"pow", pow_bw};
 nb_tensor *nb_pow(nb_tensor *x, float p) {
-    UNARY_MAP("pow", x, p == 2.f ? NB_GPU_SQUARE : p == 1.f ? NB_GPU_SCALE : NO_GPU, 1.f,
+    UNARY_MAP("pow", x, p == 2.f ? NB_GPU_SQUARE : p == 1.f ? NB_GPU_SCALE : NB_GPU_POW, p == 1.f ? 1.f : p,
               p == 2.f ? v * v : p == 1.f ? v : powf(v, p));
     nb_node *n = nb__record(&op_pow, out, &x, 1);
     if (n) n->f[0] = p;

@@ -34,8 +34,9 @@ static void gate_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], gate_grad(n-
 static const nb_op op_gate = {"gated", gate_bw};
 
 nb_tensor *nb_gated(nb_tensor *x) {
-    NB_CPU_ONLY("gated", x);
     gate_geom q = gate_split("gated", x);
+    if (nb__on_gpu(x)) /* the same math from ops with GPU paths, differentiated by them */
+        return nb_mul(nb_tanh(nb_slice(x, 1, 0, q.C)), nb_sigmoid(nb_slice(x, 1, q.C, 2 * q.C)));
     int64_t s[NB_MAXDIM];
     nb__shape_copy(s, x->shape, x->ndim);
     s[1] = q.C;
@@ -140,9 +141,19 @@ static void mulaw_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_mulaw = {"mulaw", mulaw_bw};
 
 nb_tensor *nb_mulaw(nb_tensor *x) {
-    NB_CPU_ONLY("mulaw", x);
     nb_tensor *out = nb_empty_like(x);
     const float inv = (float)(1.0 / log1p(MU));
+    if (nb__on_gpu(x)) { /* sign(x) log1p(μ|x|) / ln(1 + μ), the CPU's expression; this op's backward */
+        bool old = nb_set_grad_enabled(false);
+        nb_tensor *f = nb_empty_like(x);
+        nb__gpu_unary(NB_GPU_ABS, f->data, x->data, x->size, 0.f);
+        nb__gpu_unary(NB_GPU_LOG1P, f->data, f->data, x->size, (float)MU);
+        nb_tensor *y = nb_mul(nb_sign(x), nb_mul_scalar(f, inv)); /* eq. 31 */
+        nb_set_grad_enabled(old);
+        nb_copy_into(out, y);
+        nb__record(&op_mulaw, out, &x, 1);
+        return out;
+    }
     for (int64_t i = 0; i < x->size; i++) {
         float v = x->data[i];
         float f = log1pf((float)MU * fabsf(v)) * inv;

@@ -65,9 +65,12 @@ static void cc_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], cc_grad(n->in[
 static const nb_op op_cc = {"cross_entropy_channels", cc_bw};
 
 nb_tensor *nb__cross_entropy_channels(nb_tensor *logits, const int32_t *labels) {
-    NB_CPU_ONLY("cross_entropy_channels", logits);
     if (logits->ndim != 3 || logits->size == 0)
         nb__shape_fatal("cross_entropy_channels", logits, NULL, "logits must be [N, C, L] with N, C, L > 0");
+    if (nb__on_gpu(logits)) /* the definition itself: rows n * L + t of the logits permuted to [N * L, C] */
+        return nb_cross_entropy(nb_reshape(nb_permute(logits, (int[]){0, 2, 1}), 2,
+                                           (int64_t[]){logits->shape[0] * logits->shape[2], logits->shape[1]}),
+                                labels);
     const int64_t N = logits->shape[0], C = logits->shape[1], L = logits->shape[2], nb = (L + CB - 1) / CB;
     for (int64_t i = 0; i < N * L; i++)
         if (labels[i] < 0 || labels[i] >= C)
