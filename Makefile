@@ -1,6 +1,8 @@
 # nabla — build, test, install. `make` builds the library and the command;
 # `make test` runs the unit tests; `make asan` builds and runs them again under
 # AddressSanitizer + UndefinedBehaviorSanitizer; `make fuzz` runs the fuzzers.
+# `make` alone builds `all` (the rules of the CUDA section come first).
+.DEFAULT_GOAL := all
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CC       ?= cc

@@ -369,8 +369,8 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_SEED(&seed, "the initialization and the segments"),
         NB_FLAG_THREADS(&threads, "all cores"),
         {"--device", NB_FLAG_CHOICE, &device,
-         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1; without --cond); the model "
-         "file is the same either way", .range = "cpu|cuda"},
+         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
+         "either way", .range = "cpu|cuda"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
@@ -487,14 +487,8 @@ static int cmd_train(int argc, char **argv) {
         if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc))
             goto fail_msg;
     }
-    if (dev == NB_CUDA) { /* the weights; Adam's moments follow on the first step */
-        if (nb_wavenet_get_config(t.m)->cond_dim) {
-            rc = nb_cli_fail(cmd, "--device cuda: local conditioning (--cond) has no GPU path yet (its upsampling, "
-                                  "conv_transpose1d, runs on the CPU)");
-            goto done;
-        }
+    if (dev == NB_CUDA) /* the weights; Adam's moments follow on the first step */
         for (int i = 0; i < np; i++) nb_tensor_move(params[i].t, NB_CUDA);
-    }
     {
         const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
         int64_t rf = nb_wavenet_receptive_field(cf);

@@ -1394,9 +1394,9 @@ cli_wavenet_train_generate_eval() {
     [[ $(head -c 4 "$WORK/s.png" | tail -c 3) == PNG ]] || fail "spectrogram is not a PNG"
 }
 
-# wavenet train --device: as cli_train_device, for WaveNet with speakers: the
-# GPU gives the one-thread CPU run's validation bits per sample, the model
-# generates on the CPU; local conditioning is refused on the GPU.
+# wavenet train --device: as cli_train_device, for WaveNet with speakers and
+# with log-mel conditioning: the GPU gives the one-thread CPU run's
+# validation bits per sample, the model generates on the CPU.
 cli_wavenet_device() {
     wavenet_data || { fail "synth failed"; return; }
     local small=("$WORK/wn" --speakers --layers 3 --stacks 1 --residual 6 --skip 6 --segment 200 --batch 2 --steps 8
@@ -1413,8 +1413,12 @@ cli_wavenet_device() {
     awk -v g="$g" -v c="$c" 'BEGIN { exit !(g - c < 1e-3 && c - g < 1e-3) }' || fail "$g bits/sample on the GPU, $c on the CPU"
     "$NABLA" wavenet generate "$WORK/g.st" --seconds 0.02 --speaker 1 --out "$WORK/g.wav" >/dev/null 2>&1 ||
         fail "generating from the GPU's model"
-    expect_fail "$NABLA" wavenet train "$WORK/wn" --cond mel --steps 1 --device cuda --out "$WORK/m.st" &&
-        expect_err "no GPU path yet"
+    "$NABLA" wavenet train "${small[@]}" --cond mel --device cuda --out "$WORK/gm.st" >"$WORK/g" 2>"$WORK/err" ||
+        { fail "--cond mel on the GPU: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" wavenet train "${small[@]}" --cond mel --out "$WORK/cm.st" >"$WORK/c" 2>/dev/null || { fail "--cond mel, CPU"; return; }
+    g=$(json_field bits_per_sample "$WORK/g") c=$(json_field bits_per_sample "$WORK/c")
+    awk -v g="$g" -v c="$c" 'BEGIN { exit !(g - c < 1e-3 && c - g < 1e-3) }' ||
+        fail "--cond mel: $g bits/sample on the GPU, $c on the CPU"
 }
 
 cli_wavenet_resume_matches_uninterrupted() {

@@ -273,17 +273,22 @@ static nb_tensor *f_wavenet_ops(nb_tensor **in, void *ctx) {
     case 0: return nb_gated(in[0]);                       /* eq. 32, [N, 2C, L] */
     case 1: return nb_mulaw(in[0]);                       /* eq. 31 */
     case 2: return nb_pow(nb_add_scalar(nb_abs(in[0]), 0.5f), -1.5f);
-    default: return nb_conv1d_causal(in[0], in[1], in[2], 3); /* dilation 3 */
+    case 3: return nb_conv1d_causal(in[0], in[1], in[2], 3); /* dilation 3 */
+    case 4: return nb_conv_transpose1d(in[0], in[1], in[2], 2, 0); /* K = stride: the product path */
+    default: return nb_conv_transpose1d(in[0], in[1], in[2], 3, 1); /* zeros inserted, then conv1d */
     }
 }
 
 TEST(test_cuda_wavenet_ops) {
     if (!nb_test_gpu()) return;
-    for (int op = 0; op < 4; op++) {
-        nb_tensor *in[3] = {param(3, (int64_t[]){2, 6, 13}), param(3, (int64_t[]){5, 6, 2}), param(1, (int64_t[]){5})};
+    for (int op = 0; op < 6; op++) {
+        /* conv1d_causal: w [O, C, K]; conv_transpose1d: w [C, O, K] */
+        nb_tensor *in[3] = {param(3, (int64_t[]){2, 6, 13}),
+                            param(3, op < 4 ? (int64_t[]){5, 6, 2} : (int64_t[]){6, 5, op == 4 ? 2 : 4}),
+                            param(1, (int64_t[]){5})};
         char what[32];
         snprintf(what, sizeof what, "wavenet op %d", op);
-        nb_test_gpu_parity(what, f_wavenet_ops, in, op == 3 ? 3 : 1, &(op_ctx){op, 0}, 2e-5);
+        nb_test_gpu_parity(what, f_wavenet_ops, in, op >= 3 ? 3 : 1, &(op_ctx){op, 0}, 2e-5);
         free_all(in, 3);
     }
 }

@@ -220,7 +220,8 @@ nb_tensor *nb_wavenet_cond(nb_wavenet *m, const nb_tensor *feats, int64_t first,
         int64_t src = f0 + f < frames ? f0 + f : frames - 1; /* past the end: the last frame */
         for (int64_t j = 0; j < D; j++) h->data[f * D + j] = (feats->data[src * D + j] - mu[j]) * sc[j];
     }
-    nb_tensor *u = nb_wavenet_upsample(m, h);
+    /* standardized on the host, upsampled where the model is */
+    nb_tensor *u = nb_wavenet_upsample(m, nb_to(h, m->up_w->device));
     int64_t off = first - f0 * hop;
     return nb_slice(u, 2, off, off + n);
 }

@@ -20,7 +20,7 @@ static nb_tensor *flip_kernel(nb_tensor *w) {
 }
 
 nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad) {
-    NB_CPU_ONLY("conv_transpose1d", x, w, b);
+    nb_device dev = NB_DEVICE("conv_transpose1d", x, w, b); /* ops of both devices: it runs where x is */
     if (x->ndim != 3 || w->ndim != 3 || x->shape[1] != w->shape[0])
         nb__shape_fatal("conv_transpose1d", x, w, "input must be [N, C, T] and weight [C, O, K]");
     int64_t N = x->shape[0], C = x->shape[1], T = x->shape[2], O = w->shape[1], K = w->shape[2];
@@ -38,7 +38,8 @@ nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int str
     nb_tensor *xz = x;
     if (s > 1) {
         nb_tensor *x4 = nb_reshape(x, 4, (int64_t[]){N, C, T, 1});
-        nb_tensor *z = nb_zeros(4, (int64_t[]){N, C, T, s - 1});
+        nb_tensor *z = nb__new_on(dev, 4, (int64_t[]){N, C, T, s - 1});
+        nb_fill(z, 0.f);
         nb_tensor *cat = nb_concat((nb_tensor *[]){x4, z}, 2, 3);
         xz = nb_slice(nb_reshape(cat, 3, (int64_t[]){N, C, T * s}), 2, 0, (T - 1) * s + 1);
     }
