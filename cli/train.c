@@ -418,11 +418,6 @@ static int cmd_train(int argc, char **argv) {
         goto out;
     }
     if (!nb_cli_flag(&c, "--lr")->given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
-    if (T.device == NB_CUDA && adv > 0) {
-        rc = nb_cli_usage_error(&c, "--adversarial has no GPU implementation yet (FGSM runs on the CPU); drop "
-                                    "--device cuda or --adversarial");
-        goto out;
-    }
     s->epochs = epochs;
     s->batch = batch;
     s->lr = lr;

@@ -92,7 +92,12 @@ cli_train_device() {
     awk -v g="$lg" -v e="$le" 'BEGIN { exit !(g - e < 1e-4 && e - g < 1e-4) }' || fail "the GPU's model evaluates to $le, trained to $lg"
     "$NABLA" train --resume "$WORK/g.st" --steps 80 --device cuda --json >"$WORK/r" 2>"$WORK/err" ||
         fail "resume on the GPU: $(tail -2 "$WORK/err")"
-    expect_fail "$NABLA" train "${common[@]}" --device cuda --adversarial 0.1 && expect_err "no GPU implementation"
+    # adversarial training (eq. 21): FGSM on the GPU, the CPU's accuracies
+    "$NABLA" train "${common[@]}" --steps 20 --adversarial 0.1 --device cuda --json >"$WORK/ga" 2>/dev/null ||
+        { fail "--adversarial on the GPU"; return; }
+    "$NABLA" train "${common[@]}" --steps 20 --adversarial 0.1 --json >"$WORK/ca" 2>/dev/null || { fail "--adversarial"; return; }
+    lg=$(json_field adversarial_accuracy "$WORK/ga") lc=$(json_field adversarial_accuracy "$WORK/ca")
+    awk -v g="$lg" -v c="$lc" 'BEGIN { exit !(g - c < 2e-3 && c - g < 2e-3) }' || fail "adversarial accuracy $lg on the GPU, $lc on the CPU"
 }
 
 # Training interrupted by --steps and resumed must end where an uninterrupted

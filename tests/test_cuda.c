@@ -153,17 +153,19 @@ static nb_tensor *f_loss(nb_tensor **in, void *ctx) {
     case 1: return nb_log_softmax(in[0], 1);
     case 2: return nb_cross_entropy(in[0], labels);
     case 3: return nb_mse(in[0], in[1]);
+    case 5: return nb_bce_logits(nb_mul_scalar(in[0], 4.f), nb_sigmoid(in[1])); /* targets in (0, 1), eq. 29 */
     default: return nb_softmax(in[0], 0); /* a middle axis of [11, 7]'s transpose: composite backward */
     }
 }
 
 TEST(test_cuda_softmax_cross_entropy_mse) {
     if (!nb_test_gpu()) return;
-    for (int op = 0; op < 4; op++) {
+    for (int op = 0; op < 6; op++) {
+        if (op == 4) continue; /* a middle axis: not on the GPU */
         nb_tensor *in[2] = {param(2, (int64_t[]){11, 7}), param(2, (int64_t[]){11, 7})};
         char what[32];
         snprintf(what, sizeof what, "loss op %d", op);
-        nb_test_gpu_parity(what, f_loss, in, op == 3 ? 2 : 1, &(op_ctx){op, 0}, 2e-5);
+        nb_test_gpu_parity(what, f_loss, in, op == 3 || op == 5 ? 2 : 1, &(op_ctx){op, 0}, 2e-5);
         free_all(in, 2);
     }
     /* long rows: a vocabulary-sized softmax goes through the block reduction */
@@ -364,11 +366,12 @@ static void mixed_add(void *ctx) {
     nb_tensor_move(b, NB_CUDA);
     nb_add(a, b);
 }
-static void bce_on_gpu(void *ctx) {
+static void lstm_packed_on_gpu(void *ctx) {
     (void)ctx;
-    nb_tensor *a = nb_tensor_new(2, (int64_t[]){2, 3});
-    nb_tensor_move(a, NB_CUDA);
-    nb_bce_logits(a, a);
+    nb_tensor *xw = nb_tensor_new(2, (int64_t[]){3, 8}), *w = nb_tensor_new(2, (int64_t[]){8, 2});
+    nb_tensor_move(xw, NB_CUDA);
+    nb_tensor_move(w, NB_CUDA);
+    nb_lstm_packed(xw, (const int64_t[]){2, 1}, 2, w, NULL, NULL);
 }
 static void to_cuda(void *ctx) {
     (void)ctx;
@@ -395,10 +398,10 @@ TEST(test_cuda_device_names_and_errors) {
     CHECK(nb_device_name(NB_CUDA)[0] != '\0');
     nb_test_expect_fatal("ops on two devices", mixed_add, NULL,
                          (const char *[]){"add", "different devices (cpu and cuda)", NULL});
-    nb_test_expect_fatal("an op without a GPU path", bce_on_gpu, NULL,
-                         (const char *[]){"bce_logits", "no CUDA implementation", NULL});
+    nb_test_expect_fatal("an op without a GPU path", lstm_packed_on_gpu, NULL,
+                         (const char *[]){"lstm_packed", "no CUDA implementation", NULL});
     (void)to_cuda;
 #endif
     (void)mixed_add;
-    (void)bce_on_gpu;
+    (void)lstm_packed_on_gpu;
 }

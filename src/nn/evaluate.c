@@ -6,7 +6,6 @@
 #include <stdlib.h>
 
 nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
-    NB_CPU_ONLY("fgsm", x);
     /* Differentiate the loss w.r.t. the image itself, not the weights. */
     nb_tensor *xi = nb_detach(x);
     xi->requires_grad = true;
@@ -16,6 +15,15 @@ nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
     nb_grad(loss, &xi, 1, &g, false);
     nb_set_grad_enabled(old);
     /* eq. 21: x' = x + eps * sign(grad_x J), kept a valid image in [0, 1]. */
+    if (nb__on_gpu(x)) {
+        /* clamped to [0, 1] as relu(v) - relu(v - 1): exact, since v - 1 is
+         * exact for v in [1, 2] (x in [0, 1], eps <= 1) */
+        old = nb_set_grad_enabled(false);
+        nb_tensor *v = nb_add(x, nb_mul_scalar(nb_sign(g), eps));
+        nb_tensor *adv = nb_sub(nb_relu(v), nb_relu(nb_add_scalar(v, -1.f)));
+        nb_set_grad_enabled(old);
+        return adv;
+    }
     nb_tensor *adv = nb_empty_like(x);
     for (int64_t i = 0; i < x->size; i++) {
         float s = (float)((g->data[i] > 0) - (g->data[i] < 0));

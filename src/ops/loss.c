@@ -185,7 +185,19 @@ static const nb_op op_bce = {"bce_logits", bce_bw};
 nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target) {
     if (!nb_same_shape(logits, target)) nb__shape_fatal("bce_logits", logits, target, "logits and target differ");
     if (logits->size == 0) nb__shape_fatal("bce_logits", logits, target, "the mean of no elements is undefined");
-    NB_CPU_ONLY("bce_logits", logits, target);
+    if (NB_DEVICE("bce_logits", logits, target) == NB_CUDA) {
+        /* eq. 29 in the stable form above from GPU ops, its mean summed in
+         * double as on the CPU; this op's backward */
+        bool old = nb_set_grad_enabled(false);
+        nb_tensor *e = nb_exp(nb_neg(nb_abs(logits))), *l = nb_empty_like(e);
+        nb__gpu_unary(NB_GPU_LOG1P, l->data, e->data, e->size, 1.f);
+        nb_tensor *m = nb_mean(nb_add(nb_sub(nb_relu(logits), nb_mul(logits, target)), l), NULL, 0, false);
+        nb_set_grad_enabled(old);
+        nb_tensor *out = nb__new_on(NB_CUDA, 0, NULL);
+        nb_copy_into(out, m);
+        nb__record(&op_bce, out, (nb_tensor *[]){logits, target}, 2);
+        return out;
+    }
     const float *z = logits->data, *y = target->data;
     int64_t M = logits->size;
     double s = 0;
