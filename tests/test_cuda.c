@@ -366,12 +366,11 @@ static void mixed_add(void *ctx) {
     nb_tensor_move(b, NB_CUDA);
     nb_add(a, b);
 }
-static void lstm_packed_on_gpu(void *ctx) {
+static void softmax_middle_on_gpu(void *ctx) {
     (void)ctx;
-    nb_tensor *xw = nb_tensor_new(2, (int64_t[]){3, 8}), *w = nb_tensor_new(2, (int64_t[]){8, 2});
-    nb_tensor_move(xw, NB_CUDA);
-    nb_tensor_move(w, NB_CUDA);
-    nb_lstm_packed(xw, (const int64_t[]){2, 1}, 2, w, NULL, NULL);
+    nb_tensor *x = nb_tensor_new(3, (int64_t[]){2, 3, 4});
+    nb_tensor_move(x, NB_CUDA);
+    nb_softmax(x, 1);
 }
 static void to_cuda(void *ctx) {
     (void)ctx;
@@ -398,10 +397,11 @@ TEST(test_cuda_device_names_and_errors) {
     CHECK(nb_device_name(NB_CUDA)[0] != '\0');
     nb_test_expect_fatal("ops on two devices", mixed_add, NULL,
                          (const char *[]){"add", "different devices (cpu and cuda)", NULL});
-    nb_test_expect_fatal("an op without a GPU path", lstm_packed_on_gpu, NULL,
-                         (const char *[]){"lstm_packed", "no CUDA implementation", NULL});
+    nb_test_expect_fatal("an op without a GPU path", softmax_middle_on_gpu, NULL,
+                         (const char *[]){"softmax over an axis that is not the last", "no CUDA implementation",
+                                          NULL});
     (void)to_cuda;
 #endif
     (void)mixed_add;
-    (void)lstm_packed_on_gpu;
+    (void)softmax_middle_on_gpu;
 }

@@ -53,6 +53,10 @@ nb_dualenc *nb_dualenc_new(nb_chat_vocab *vocab, int64_t embed, int64_t hidden, 
     return m;
 }
 
+void nb_dualenc_to(nb_dualenc *m, nb_device d) {
+    for (int i = 0; i < m->np; i++) nb_tensor_move(m->params[i].t, d);
+}
+
 void nb_dualenc_free(nb_dualenc *m) {
     if (!m) return;
     nb_tensor_free(m->emb);
@@ -124,9 +128,14 @@ int nb_dualenc_rank(nb_dualenc *m, const nb_dialogue *d, int64_t max_context, in
                                                          ids + off[b + i]);
         nb_tensor *e = nb_dualenc_encode(m, ids, off, ns);
         nb_tensor *cm = nb_matmul(nb_slice(e, 0, 0, b), m->M);
+        /* Host copies: with the model on the GPU, e and cm are device memory. */
+        float *ch = nb_arena_alloc(sizeof(float) * (size_t)cm->size);
+        float *eh = nb_arena_alloc(sizeof(float) * (size_t)e->size);
+        nb_tensor_read(cm, ch);
+        nb_tensor_read(e, eh);
         for (int64_t i = 0; i < b; i++)
             for (int k = 0; k < K; k++) {
-                const float *c = cm->data + i * H, *r = e->data + (b + i * K + k) * H;
+                const float *c = ch + i * H, *r = eh + (b + i * K + k) * H;
                 double s = 0;
                 for (int64_t j = 0; j < H; j++) s += (double)c[j] * r[j];
                 scores[(i0 + i) * K + k] = (float)s;
