@@ -135,7 +135,7 @@ static float *embed_texts(nb_dualenc *m, char **texts, int64_t n, int64_t max_re
         for (int64_t i = 0; i < b; i++)
             off[i + 1] = off[i] + nb_chat_encode(m->vocab, texts[i0 + i], max_response, false, ids + off[i]);
         nb_tensor *e = nb_dualenc_encode(m, ids, off, b);
-        memcpy(r + i0 * H, e->data, sizeof(float) * (size_t)(b * H));
+        nb_tensor_read(e, r + i0 * H); /* from the model's device */
         nb_arena_reset();
     }
     nb_set_grad_enabled(was);
@@ -319,7 +319,8 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
             off[0] = 0;
             for (int64_t i = 0; i < np; i++) put_seq(ctx, pc[i], ids, off, &k);
             for (int64_t i = 0; i < np; i++) put_seq(rsp, pr[i], ids, off, &k);
-            nb_tensor *loss = nb_bce_logits(nb_dualenc_logits(t->m, ids, off, np), nb_from_data(1, (int64_t[]){np}, y));
+            nb_tensor *logits = nb_dualenc_logits(t->m, ids, off, np);
+            nb_tensor *loss = nb_bce_logits(logits, nb_to(nb_from_data(1, (int64_t[]){np}, y), logits->device));
             float l = nb_item(loss); /* eq. 29 */
             if (!isfinite(l)) {
                 rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr)", l, t->step);
@@ -404,7 +405,7 @@ static const char *TRAIN_ABOUT =
     "vocabulary (tensor tfidf.df; the idf of --tfidf-weight in `chat eval` and `nabla chat MODEL`).";
 
 static int cmd_train(int argc, char **argv) {
-    const char *cmd = "chat train", *out = NULL, *log = NULL, *resume = NULL, *valid_path = NULL;
+    const char *cmd = "chat train", *out = NULL, *log = NULL, *resume = NULL, *valid_path = NULL, *device = "cpu";
     long embed = 100, hidden = 256, max_context = 160, max_response = 80, vocab_min = 5, batch = 128, epochs = 1,
          steps = 0, seed = 1, threads = 0, max_bank = 50000, negatives = 1;
     double lr = 1e-3, minutes = 0, clip = 10;
@@ -432,6 +433,9 @@ static int cmd_train(int argc, char **argv) {
                                                  "from the true one (eq. 29 over all)", .range = "[1, 100]"},
         NB_FLAG_SEED(&seed, "the initialization and the order of the pairs"),
         NB_FLAG_THREADS(&threads, "all cores"),
+        {"--device", NB_FLAG_CHOICE, &device,
+         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
+         "either way", .range = "cpu|cuda"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (written back unless --out "
@@ -447,6 +451,9 @@ static int cmd_train(int argc, char **argv) {
     bool steps_given = GIVEN("--steps");
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    nb_device dev = NB_CPU;
+    if (nb_device_parse(device, &dev)) return nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
+    if (dev == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
     nb_cli_threads(cmd, threads, 0);
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json};
     nb_dialogue *d = NULL, *valid = NULL;
@@ -551,6 +558,7 @@ static int cmd_train(int argc, char **argv) {
     if (t.max_steps < 0) t.epochs = t.epoch; /* --steps 0: write the initial model */
     if (t.max_steps > 0 && !GIVEN("--epochs")) t.epochs = 1000000;
     nb_optim_opts oo = {.kind = NB_ADAM, .lr = (float)lr};
+    nb_dualenc_to(t.m, dev); /* Adam's moments follow on the first step */
     t.opt = nb_optim_new(&oo, t.m->params, t.m->np);
     if (!t.opt) goto fail_msg;
     if (resume) {
@@ -951,7 +959,7 @@ static int cmd_interactive(int argc, char **argv) {
         if (W > 0) nb_chat_tfidf_vec(m->vocab, idf, msg, &mv);
         free(own);
         nb_tensor *cvec = nb_matmul(nb_dualenc_encode(m, ids, off, 1), m->M); /* r' = c^T M */
-        memcpy(cm, cvec->data, sizeof(float) * (size_t)H);
+        nb_tensor_read(cvec, cm);
         nb_arena_reset();
         for (int64_t i = 0; i < nb; i++) {
             const float *ri = r + i * H;

@@ -1498,6 +1498,8 @@ typedef struct nb_dualenc {
 /* Takes ownership of vocab (also on failure). NULL with nb_errmsg(). */
 nb_dualenc *nb_dualenc_new(nb_chat_vocab *vocab, int64_t embed, int64_t hidden, nb_rng *r);
 void nb_dualenc_free(nb_dualenc *m);
+/* Moves the parameters to device d (nb_tensor_move). */
+void nb_dualenc_to(nb_dualenc *m, nb_device d);
 /* Final LSTM states [n, H] of n token sequences: sequence i is
  * ids[off[i] .. off[i+1]) (lengths >= 1). On the graph. */
 nb_tensor *nb_dualenc_encode(nb_dualenc *m, const int32_t *ids, const int64_t *off, int64_t n);

@@ -1081,6 +1081,26 @@ CHAT_SMALL=(--valid "$CHAT_DATA/valid.csv" --embed 8 --hidden 16 --vocab-min 1 -
 # Training learns the tiny corpus (recall@1 above the random baseline's
 # expectation of 0.1), eval reports the model with both baselines, and the
 # interactive mode ranks the stored bank for messages from a pipe.
+# chat train --device: the dual encoder (lstm_packed) on the GPU gives the
+# one-thread CPU run's validation loss and recall; the model chats on the CPU.
+cli_chat_device() {
+    local small=("$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --hidden 16 --steps 6 --threads 1 --json)
+    if ! "$NABLA" chat train "${small[@]}" --device cuda --out "$WORK/g.st" >"$WORK/g" 2>"$WORK/err"; then
+        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
+            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
+        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        return
+    fi
+    "$NABLA" chat train "${small[@]}" --out "$WORK/c.st" >"$WORK/c" 2>/dev/null || { fail "the CPU run"; return; }
+    local f g c
+    for f in valid_loss valid_recall_1; do
+        g=$(json_field $f "$WORK/g") c=$(json_field $f "$WORK/c")
+        [[ -n $g ]] && awk -v g="$g" -v c="$c" 'BEGIN { exit !(g - c < 1e-3 && c - g < 1e-3) }' ||
+            fail "$f: $g on the GPU, $c on the CPU"
+    done
+    printf 'how do i mount a usb disk\n' | "$NABLA" chat "$WORK/g.st" --top 1 >/dev/null 2>&1 || fail "chat with the GPU's model"
+}
+
 cli_chat_train_eval_chat() {
     "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --hidden 32 --epochs 8 --out "$WORK/c.st" \
         --log "$WORK/c.csv" --json >"$WORK/out" 2>"$WORK/err" || { fail "train: $(tail -2 "$WORK/err")"; return; }
