@@ -400,6 +400,16 @@ TEST(test_cuda_device_names_and_errors) {
     nb_test_expect_fatal("an op without a GPU path", softmax_middle_on_gpu, NULL,
                          (const char *[]){"softmax over an axis that is not the last", "no CUDA implementation",
                                           NULL});
+    /* the CPU-only readers of tensors answer with an error, not a fault */
+    nb_tensor *A = nb_tensor_new(2, (int64_t[]){2, 2}), *p = nb_tensor_new(1, (int64_t[]){2});
+    nb_tensor_move(A, NB_CUDA);
+    nb_tensor_move(p, NB_CUDA);
+    double v;
+    CHECK(nb_linalg_det(A, &v) == -1 && strstr(nb_errmsg(), "linalg_det: A is on the GPU"));
+    CHECK(nb_stats_mean(A) == NULL && strstr(nb_errmsg(), "X is on the GPU"));
+    CHECK(nb_stats_entropy(p, &v) == -1 && strstr(nb_errmsg(), "p is on the GPU"));
+    nb_tensor_free(A);
+    nb_tensor_free(p);
     (void)to_cuda;
 #endif
     (void)mixed_add;
