@@ -70,6 +70,14 @@ cli_train_json_log_plot() {
     [[ $(head -c 4 "$WORK/m.png" | od -An -c | tr -d ' ') == "211PNG" ]] || fail "plot did not write a PNG"
 }
 
+# After a --device cuda command failed (stderr in $WORK/err): in a build
+# without CUDA, or with no GPU, it must have said so and written no MODEL.
+device_cuda_absent() {
+    grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
+        fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
+    [[ ! -e $1 ]] || fail "a failed --device cuda wrote a model"
+}
+
 # --device: a build without CUDA says so (exit 1, no model written); a build
 # with it (the emulator's, under make cuda-emu, or a GPU's) trains as the CPU
 # does on one thread, writes a model file that evaluates the same on the CPU,
@@ -78,9 +86,7 @@ cli_train_device() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --device tpu && expect_err "expected cpu or cuda"
     local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --steps 60 --seed 5 --threads 1)
     if ! "$NABLA" train "${common[@]}" --device cuda --out "$WORK/g.st" --json >"$WORK/g" 2>"$WORK/err"; then
-        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
-            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
-        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        device_cuda_absent "$WORK/g.st"
         return
     fi
     "$NABLA" train "${common[@]}" --json >"$WORK/c" 2>/dev/null || { fail "the CPU run failed"; return; }
@@ -276,9 +282,7 @@ cli_charrnn_device() {
     charrnn_corpus "$WORK/c.txt"
     local small=("$WORK/c.txt" --hidden 16 --seq 12 --batch 4 --steps 12 --eval-every 12 --threads 1 --json)
     if ! "$NABLA" charrnn train "${small[@]}" --device cuda --out "$WORK/g.st" >"$WORK/g" 2>"$WORK/err"; then
-        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
-            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
-        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        device_cuda_absent "$WORK/g.st"
         return
     fi
     local cell g c
@@ -1086,9 +1090,7 @@ CHAT_SMALL=(--valid "$CHAT_DATA/valid.csv" --embed 8 --hidden 16 --vocab-min 1 -
 cli_chat_device() {
     local small=("$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --hidden 16 --steps 6 --threads 1 --json)
     if ! "$NABLA" chat train "${small[@]}" --device cuda --out "$WORK/g.st" >"$WORK/g" 2>"$WORK/err"; then
-        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
-            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
-        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        device_cuda_absent "$WORK/g.st"
         return
     fi
     "$NABLA" chat train "${small[@]}" --out "$WORK/c.st" >"$WORK/c" 2>/dev/null || { fail "the CPU run"; return; }
@@ -1427,9 +1429,7 @@ cli_wavenet_device() {
     local small=("$WORK/wn" --speakers --layers 3 --stacks 1 --residual 6 --skip 6 --segment 200 --batch 2 --steps 8
                  --eval-every 8 --val-samples 600 --threads 1 --json)
     if ! "$NABLA" wavenet train "${small[@]}" --device cuda --out "$WORK/g.st" >"$WORK/g" 2>"$WORK/err"; then
-        grep -q -- "--device cuda: .*\(built without CUDA\|no usable CUDA device\)" "$WORK/err" ||
-            fail "--device cuda failed otherwise: $(head -c 300 "$WORK/err")"
-        [[ ! -e $WORK/g.st ]] || fail "a failed --device cuda wrote a model"
+        device_cuda_absent "$WORK/g.st"
         return
     fi
     "$NABLA" wavenet train "${small[@]}" --out "$WORK/c.st" >"$WORK/c" 2>/dev/null || { fail "the CPU run"; return; }

@@ -315,6 +315,15 @@ nb_tensor *nb_test_to_host(const nb_tensor *t) {
     return h;
 }
 
+void nb_test_free_all(nb_tensor **t, int n) {
+    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
+}
+
+nb_tensor **nb_test_moved(nb_tensor **in, int n, nb_device d) {
+    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
+    return in;
+}
+
 /* Fills the GPU arena's first block with NaN, so that an op that leaves part
  * of its output unwritten is caught. */
 static void poison_gpu_arena(void) {

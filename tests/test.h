@@ -73,5 +73,8 @@ nb_rng *nb_test_rng(void);
 bool nb_test_gpu(void);
 double nb_test_gpu_parity(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, double tol);
 nb_tensor *nb_test_to_host(const nb_tensor *t);
+/* Frees n persistent tensors; moves n of them to device d (returns in). */
+void nb_test_free_all(nb_tensor **t, int n);
+nb_tensor **nb_test_moved(nb_tensor **in, int n, nb_device d);
 
 #endif

@@ -10,9 +10,6 @@
 #include <stdlib.h>
 
 static nb_tensor *param(int ndim, const int64_t *shape) { return nb_test_param(ndim, shape, 1.f); }
-static void free_all(nb_tensor **t, int n) {
-    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
-}
 
 /* --- elementwise ------------------------------------------------------------ */
 
@@ -41,7 +38,7 @@ TEST(test_cuda_binary_broadcast) {
             char what[64];
             snprintf(what, sizeof what, "binary op %d, shapes %d", op, s);
             nb_test_gpu_parity(what, f_binary, in, 2, &(op_ctx){op, 0}, 1e-5);
-            free_all(in, 2);
+            nb_test_free_all(in, 2);
         }
 }
 
@@ -134,13 +131,13 @@ TEST(test_cuda_matmul_and_linear) {
             char what[48];
             snprintf(what, sizeof what, "matmul ta %d tb %d case %d", ta, tb, c);
             nb_test_gpu_parity(what, f_matmul, cases[c], 2, &(op_ctx){op, 0}, 1e-4);
-            free_all(cases[c], 2);
+            nb_test_free_all(cases[c], 2);
         }
     }
     nb_tensor *in[3] = {param(2, (int64_t[]){17, 10}), param(2, (int64_t[]){6, 10}), param(1, (int64_t[]){6})};
     nb_test_gpu_parity("linear", f_matmul, in, 3, &(op_ctx){4, 0}, 1e-4);
     nb_test_gpu_parity("linear without bias", f_matmul, in, 2, &(op_ctx){5, 0}, 1e-4);
-    free_all(in, 3);
+    nb_test_free_all(in, 3);
 }
 
 /* --- softmax, losses -------------------------------------------------------------- */
@@ -166,7 +163,7 @@ TEST(test_cuda_softmax_cross_entropy_mse) {
         char what[32];
         snprintf(what, sizeof what, "loss op %d", op);
         nb_test_gpu_parity(what, f_loss, in, op == 3 || op == 5 ? 2 : 1, &(op_ctx){op, 0}, 2e-5);
-        free_all(in, 2);
+        nb_test_free_all(in, 2);
     }
     /* long rows: a vocabulary-sized softmax goes through the block reduction */
     nb_tensor *x = param(2, (int64_t[]){3, 5003});
@@ -194,21 +191,17 @@ static nb_tensor **mlp_inputs(nb_tensor **in) {
     return in;
 }
 
-static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
-    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
-    return in;
-}
 
 TEST(test_cuda_gradcheck_and_hvp_on_gpu) {
     if (!nb_test_gpu()) return;
     nb_tensor *in[5];
-    moved(mlp_inputs(in), 5, NB_CUDA);
+    nb_test_moved(mlp_inputs(in), 5, NB_CUDA);
     nb_gradcheck("GPU mlp + cross-entropy", f_mlp, in, 5, NULL, 1e-2f, 2e-2f);
     /* double backward: every backward rule is made of ops with GPU paths */
     nb_hvpcheck("GPU mlp + cross-entropy (Hv)", f_mlp, in, 5, NULL, 1e-2f, 3e-2f);
     /* the same network's output on the CPU */
-    nb_test_gpu_parity("mlp + cross-entropy", f_mlp, moved(in, 5, NB_CPU), 5, NULL, 1e-5);
-    free_all(in, 5);
+    nb_test_gpu_parity("mlp + cross-entropy", f_mlp, nb_test_moved(in, 5, NB_CPU), 5, NULL, 1e-5);
+    nb_test_free_all(in, 5);
 }
 
 /* --- optimizers and a short training run ------------------------------------------ */
@@ -237,7 +230,7 @@ static void train_on(nb_device d, nb_tensor **init, const nb_optim_opts *o, int 
     for (int k = 1; k < 5; k++) final[k - 1] = nb_test_to_host(p[k]);
     nb_arena_reset();
     nb_optim_free(opt);
-    free_all(p, 5);
+    nb_test_free_all(p, 5);
 }
 
 TEST(test_cuda_optimizers_train_like_the_cpu) {
@@ -262,10 +255,10 @@ TEST(test_cuda_optimizers_train_like_the_cpu) {
             double ep = nb_test_maxrel(fg[k]->data, fc[k]->data, fc[k]->size);
             CHECK_MSG(ep <= 1e-4, "optimizer %d: parameter %d after 12 steps differs by %.3g", o, k, ep);
         }
-        free_all(fc, 4);
-        free_all(fg, 4);
+        nb_test_free_all(fc, 4);
+        nb_test_free_all(fg, 4);
     }
-    free_all(init, 5);
+    nb_test_free_all(init, 5);
 }
 
 /* --- WaveNet's pieces and the model ---------------------------------------------------- */
@@ -291,7 +284,7 @@ TEST(test_cuda_wavenet_ops) {
         char what[32];
         snprintf(what, sizeof what, "wavenet op %d", op);
         nb_test_gpu_parity(what, f_wavenet_ops, in, op >= 3 ? 3 : 1, &(op_ctx){op, 0}, 2e-5);
-        free_all(in, 3);
+        nb_test_free_all(in, 3);
     }
 }
 

@@ -49,9 +49,6 @@ static void case_inputs(const conv_case *c, nb_tensor **in) {
     in[1] = nb_test_param(4, (int64_t[]){c->OC, c->C, c->KH, c->KW}, 0.5f);
     in[2] = nb_test_param(1, (int64_t[]){c->OC}, 0.5f);
 }
-static void free_all(nb_tensor **t, int n) {
-    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
-}
 
 TEST(test_cuda_conv_parity) {
     if (!nb_test_gpu()) return;
@@ -65,7 +62,7 @@ TEST(test_cuda_conv_parity) {
         snprintf(what, sizeof what, "conv2d case %d without bias", t);
         double e2 = nb_test_gpu_parity(what, f_conv_nobias, in, 2, (void *)&cases[t], 1e-4);
         worst = fmax(worst, fmax(e, e2));
-        free_all(in, 3);
+        nb_test_free_all(in, 3);
     }
     printf("     worst relative difference %.3g\n", worst);
 }
@@ -115,15 +112,11 @@ TEST(test_cuda_conv_grad_of_grad_parity) {
             worst = fmax(worst, nb_test_gpu_parity(what, f_conv_grad, in, 2, &g, 1e-4));
         }
         nb_tensor_free(g.R);
-        free_all(in, 3);
+        nb_test_free_all(in, 3);
     }
     printf("     worst relative difference %.3g\n", worst);
 }
 
-static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
-    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
-    return in;
-}
 
 /* A non-zero Hessian: L = sum R conv(x, w, b)^2. */
 static nb_tensor *f_conv_sq(nb_tensor **in, void *ctx) { return nb_square(f_conv(in, ctx)); }
@@ -132,15 +125,15 @@ TEST(test_cuda_conv_gradcheck_and_hvp_on_gpu) {
     if (!nb_test_gpu()) return;
     nb_tensor *in[3];
     case_inputs(&cases[1], in); /* 5x2, stride 2, asymmetric padding */
-    double eg = nb_gradcheck("GPU conv2d case 1", f_conv, moved(in, 3, NB_CUDA), 3, (void *)&cases[1], 1e-2f, 3e-3f);
-    free_all(in, 3);
+    double eg = nb_gradcheck("GPU conv2d case 1", f_conv, nb_test_moved(in, 3, NB_CUDA), 3, (void *)&cases[1], 1e-2f, 3e-3f);
+    nb_test_free_all(in, 3);
     /* double backward: conv2d's backward rule is conv2d_grad_input,
      * conv2d_grad_weight and two sums, each with a GPU path */
     static const conv_case small = {2, 2, 6, 5, 3, 3, 2, {.stride_w = 2, .pad_top = 1, .pad_right = 1, .dil_h = 2}};
     case_inputs(&small, in);
-    double eh = nb_hvpcheck("GPU conv2d small (Hv)", f_conv_sq, moved(in, 3, NB_CUDA), 3, (void *)&small, 3e-3f, 1e-2f);
+    double eh = nb_hvpcheck("GPU conv2d small (Hv)", f_conv_sq, nb_test_moved(in, 3, NB_CUDA), 3, (void *)&small, 3e-3f, 1e-2f);
     printf("     worst relative error: gradient %.3g, Hessian-vector product %.3g\n", eg, eh);
-    free_all(in, 3);
+    nb_test_free_all(in, 3);
 }
 
 /* A convolution whose column matrices (K P = 243 x 25000 floats an image)
@@ -155,7 +148,7 @@ TEST(test_cuda_conv_in_groups_of_images) {
     case_inputs(&big, in);
     double e = nb_test_gpu_parity("conv2d in groups of images", f_conv, in, 3, (void *)&big, 1e-4);
     printf("     worst relative difference %.3g\n", e);
-    free_all(in, 3);
+    nb_test_free_all(in, 3);
 }
 
 /* The same inputs twice on the GPU: the same bits (no atomics anywhere in
@@ -165,7 +158,7 @@ TEST(test_cuda_conv_deterministic) {
     const conv_case *c = &cases[2];
     nb_tensor *in[3];
     case_inputs(c, in);
-    moved(in, 3, NB_CUDA);
+    nb_test_moved(in, 3, NB_CUDA);
     nb_tensor *out[2][4];
     for (int r = 0; r < 2; r++) {
         nb_arena_reset();
@@ -181,7 +174,7 @@ TEST(test_cuda_conv_deterministic) {
         nb_tensor_free(out[1][k]);
     }
     nb_arena_reset();
-    free_all(in, 3);
+    nb_test_free_all(in, 3);
 }
 
 /* conv1d is conv2d on images of height 1, reshapes around it. */
@@ -201,6 +194,6 @@ TEST(test_cuda_conv1d_parity) {
         char what[32];
         snprintf(what, sizeof what, "conv1d case %d", t);
         nb_test_gpu_parity(what, f_conv1d, in, 3, (void *)&cs[t], 1e-4);
-        free_all(in, 3);
+        nb_test_free_all(in, 3);
     }
 }

@@ -9,13 +9,6 @@
 #include "test.h"
 #include <stdlib.h>
 
-static void free_all(nb_tensor **t, int n) {
-    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
-}
-static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
-    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
-    return in;
-}
 
 /* One packing: T steps of batch[t] running sequences; bias: whether the
  * inputs hold b_ih and b_hh after xw and w_hh. */
@@ -66,7 +59,7 @@ TEST(test_cuda_lstm_packed_parity) {
                      bias ? ", biases" : "");
             double e = nb_test_gpu_parity(what, f_packed, in, n, &c, 1e-5);
             if (e > worst) worst = e;
-            free_all(in, n);
+            nb_test_free_all(in, n);
         }
     printf("     (lstm_packed parity: worst relative difference %.3g)\n", worst);
 }
@@ -76,9 +69,9 @@ TEST(test_cuda_lstm_packed_gradcheck_on_gpu) {
     pk_case c = {b_unequal, 6, true};
     nb_tensor *in[4];
     int n = pk_inputs(&c, 3, in);
-    double e = nb_gradcheck("GPU lstm_packed", f_packed, moved(in, n, NB_CUDA), n, &c, 1e-2f, 5e-3f);
+    double e = nb_gradcheck("GPU lstm_packed", f_packed, nb_test_moved(in, n, NB_CUDA), n, &c, 1e-2f, 5e-3f);
     printf("     (GPU lstm_packed gradcheck: %.3g)\n", e);
-    free_all(in, n);
+    nb_test_free_all(in, n);
 }
 
 /* Double backward: with the gradient recorded, the op's rule replays the
@@ -91,9 +84,9 @@ TEST(test_cuda_lstm_packed_hvp_on_gpu) {
         nb_tensor *in[4];
         int n = pk_inputs(&c, 2, in);
         double e = nb_hvpcheck(bias ? "GPU lstm_packed, biases (Hv)" : "GPU lstm_packed (Hv)", f_packed,
-                               moved(in, n, NB_CUDA), n, &c, 2e-3f, 1e-2f);
+                               nb_test_moved(in, n, NB_CUDA), n, &c, 2e-3f, 1e-2f);
         printf("     (GPU lstm_packed hvpcheck%s: %.3g)\n", bias ? " with biases" : "", e);
-        free_all(in, n);
+        nb_test_free_all(in, n);
     }
 }
 
@@ -149,7 +142,7 @@ TEST(test_cuda_lstm_packed_dualenc_on_gpu) {
     CHECK_MSG(es <= 1e-5, "ranking scores differ from the CPU's by %.3g", es);
     printf("     (dual encoder on the GPU: loss %.3g apart, worst gradient difference %.3g, scores %.3g)\n",
            fabs((double)lg - lc), worst, es);
-    free_all(gc, n);
-    free_all(gg, n);
+    nb_test_free_all(gc, n);
+    nb_test_free_all(gg, n);
     nb_dialogue_free(test);
 }

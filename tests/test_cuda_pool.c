@@ -9,14 +9,7 @@
 #include "test.h"
 #include <stdlib.h>
 
-static void free_all(nb_tensor **t, int n) {
-    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
-}
 
-static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
-    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
-    return in;
-}
 
 /* A parameter whose values are all distinct and at least 8 / size apart,
  * shuffled: no window holds two values within a finite-difference step of
@@ -137,7 +130,7 @@ TEST(test_cuda_pool_nan_wins_its_windows) {
         double e = nb_test_maxrel(dg->data, dc->data, dc->size);
         CHECK_MSG(e <= 1e-6, "case %d: gradients differ by %.3g", t, e);
         nb_tensor *all[] = {x, R, yc, dc, yg, dg};
-        free_all(all, 6);
+        nb_test_free_all(all, 6);
     }
 }
 
@@ -184,7 +177,7 @@ TEST(test_cuda_pool_gradcheck_and_hvp_on_gpu) {
     for (int max = 0; max < 2; max++) {
         pool_ctx c = {3, 2, 1, max};
         nb_tensor *x = spread_param(4, (int64_t[]){2, 3, 9, 8});
-        nb_gradcheck(max ? "GPU maxpool k 3 s 2 p 1" : "GPU avgpool k 3 s 2 p 1", f_pool, moved(&x, 1, NB_CUDA), 1,
+        nb_gradcheck(max ? "GPU maxpool k 3 s 2 p 1" : "GPU avgpool k 3 s 2 p 1", f_pool, nb_test_moved(&x, 1, NB_CUDA), 1,
                      &c, 1e-3f, 3e-3f);
         nb_tensor_free(x);
         /* double backward with overlapping windows: the scatter's backward
@@ -192,7 +185,7 @@ TEST(test_cuda_pool_gradcheck_and_hvp_on_gpu) {
         pool_ctx o = {3, 1, 1, max};
         x = spread_param(4, (int64_t[]){2, 2, 6, 5});
         nb_hvpcheck(max ? "GPU maxpool k 3 s 1 p 1 (Hv)" : "GPU avgpool k 3 s 1 p 1 (Hv)", f_pool_sq,
-                    moved(&x, 1, NB_CUDA), 1, &o, 1e-3f, 1e-2f);
+                    nb_test_moved(&x, 1, NB_CUDA), 1, &o, 1e-3f, 1e-2f);
         /* and one order up: the gather's backward is the scatter again */
         grad_ctx g = {o, nb_tensor_new(4, (int64_t[]){2, 2, 6, 5})};
         nb_init_uniform(g.R, -1.f, 1.f, nb_test_rng());
@@ -208,7 +201,7 @@ TEST(test_cuda_pool_gradcheck_and_hvp_on_gpu) {
 TEST(test_cuda_pool_deterministic) {
     if (!nb_test_gpu()) return;
     nb_tensor *x = tied_param(4, (int64_t[]){3, 4, 13, 11});
-    moved(&x, 1, NB_CUDA);
+    nb_test_moved(&x, 1, NB_CUDA);
     nb_tensor *out[2][4];
     for (int r = 0; r < 2; r++) {
         nb_arena_reset();
@@ -293,7 +286,7 @@ TEST(test_cuda_index_max_nan) {
         CHECK(g[1]->data[5] == 3.f && g[1]->data[cols + 2] == 3.f && g[1]->data[cols + cols - 1] == 0.f);
         CHECK(!memcmp(g[0]->data, g[1]->data, sizeof(float) * (size_t)x->size));
         nb_tensor *all[] = {x, in[0], in[1], y[0], y[1], g[0], g[1]};
-        free_all(all, 7);
+        nb_test_free_all(all, 7);
     }
 }
 
@@ -319,7 +312,7 @@ TEST(test_cuda_index_max_grad_of_grad_and_hvp) {
     nb_tensor *x = spread_param(3, (int64_t[]){4, 6, 5});
     double e = nb_test_gpu_parity("grad of max", f_max_grad, &x, 1, &c, 1e-5);
     printf("     worst relative difference %.3g\n", e);
-    moved(&x, 1, NB_CUDA);
+    nb_test_moved(&x, 1, NB_CUDA);
     nb_gradcheck("GPU max over axis 1", f_max, &x, 1, &c.mc, 1e-3f, 3e-3f);
     nb_hvpcheck("GPU grad of max (Hv)", f_max_grad, &x, 1, &c, 1e-3f, 1e-2f);
     nb_tensor_free(c.R);
@@ -376,7 +369,7 @@ TEST(test_cuda_index_scatter_rows_and_embedding) {
     CHECK(s->data[8] == (h->data[0] + h->data[6]) + h->data[14]); /* row 4 from entries 0, 3, 7 */
     nb_arena_reset();
     nb_tensor *all[] = {x, h, s, c.R};
-    free_all(all, 4);
+    nb_test_free_all(all, 4);
     printf("     worst relative difference %.3g\n", worst);
 }
 
@@ -398,7 +391,7 @@ TEST(test_cuda_index_step_and_prelu) {
     CHECK(sg->data[4] == -0.5f);
     nb_arena_reset();
     nb_tensor *tmp[] = {x, xg, sg};
-    free_all(tmp, 3);
+    nb_test_free_all(tmp, 3);
     double worst = 0;
     /* one slope per channel of [N, C, H, W] and [N, C]; one shared slope */
     static const int64_t xs[][4] = {{3, 5, 4, 7}, {6, 5, 0, 0}, {3, 5, 4, 7}};
@@ -409,8 +402,8 @@ TEST(test_cuda_index_step_and_prelu) {
         snprintf(what, sizeof what, "prelu case %d", t);
         worst = fmax(worst, nb_test_gpu_parity(what, f_prelu, in, 2, NULL, 1e-6));
         if (t == 0) /* d^2 / dx da is not zero: the Hessian sees prelu's backward */
-            nb_hvpcheck("GPU prelu (Hv)", f_prelu, moved(in, 2, NB_CUDA), 2, NULL, 1e-3f, 1e-2f);
-        free_all(in, 2);
+            nb_hvpcheck("GPU prelu (Hv)", f_prelu, nb_test_moved(in, 2, NB_CUDA), 2, NULL, 1e-3f, 1e-2f);
+        nb_test_free_all(in, 2);
     }
     printf("     worst relative difference %.3g\n", worst);
 }

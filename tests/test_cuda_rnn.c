@@ -9,13 +9,6 @@
 #include "test.h"
 #include <stdlib.h>
 
-static void free_all(nb_tensor **t, int n) {
-    for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
-}
-static nb_tensor **moved(nb_tensor **in, int n, nb_device d) {
-    for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
-    return in;
-}
 
 /* One layer: which cell, whether it has biases and an initial state. The
  * inputs are packed: xw, w_hh, then b_ih, b_hh (bias), then h0 and for the
@@ -71,7 +64,7 @@ TEST(test_cuda_rnn_seq_parity) {
                      c.state ? ", initial state" : "");
             double e = nb_test_gpu_parity(what, f_seq, in, n, &c, 1e-5);
             if (e > worst) worst = e;
-            free_all(in, n);
+            nb_test_free_all(in, n);
         }
     printf("     (rnn_seq parity: worst relative difference %.3g)\n", worst);
 }
@@ -81,9 +74,9 @@ TEST(test_cuda_rnn_lstm_gradcheck_on_gpu) {
     seq_case c = {NB_CELL_LSTM, true, true};
     nb_tensor *in[6];
     int n = seq_inputs(&c, 5, 3, 7, in);
-    double e = nb_gradcheck("GPU lstm", f_seq, moved(in, n, NB_CUDA), n, &c, 1e-2f, 5e-3f);
+    double e = nb_gradcheck("GPU lstm", f_seq, nb_test_moved(in, n, NB_CUDA), n, &c, 1e-2f, 5e-3f);
     printf("     (GPU lstm gradcheck: %.3g)\n", e);
-    free_all(in, n);
+    nb_test_free_all(in, n);
 }
 
 /* Double backward: with the gradient recorded, the layer's rule replays
@@ -95,10 +88,10 @@ TEST(test_cuda_rnn_gru_hvp_on_gpu) {
         seq_case c = {NB_CELL_GRU, true, state};
         nb_tensor *in[6];
         int n = seq_inputs(&c, 3, 2, 3, in);
-        double e = nb_hvpcheck(state ? "GPU gru, h0 (Hv)" : "GPU gru (Hv)", f_seq, moved(in, n, NB_CUDA), n, &c,
+        double e = nb_hvpcheck(state ? "GPU gru, h0 (Hv)" : "GPU gru (Hv)", f_seq, nb_test_moved(in, n, NB_CUDA), n, &c,
                                2e-3f, 1e-2f);
         printf("     (GPU gru hvpcheck%s: %.3g)\n", state ? " with h0" : "", e);
-        free_all(in, n);
+        nb_test_free_all(in, n);
     }
 }
 
@@ -125,7 +118,7 @@ static void model_run(nb_device d, nb_cell cell, float *loss, nb_tensor **grads,
     int np = nb_rnn_params(m, &p), npv = nb_rnn_params(mv, &pv);
     for (int k = 0; k < np; k++) nb_tensor_move(p[k].t, d);
     for (int k = 0; k < npv; k++) nb_tensor_move(pv[k].t, d);
-    moved(data, 5, d);
+    nb_test_moved(data, 5, d);
 
     nb_rnn_state init = {h0, cell == NB_CELL_LSTM ? c0 : NULL}, fin;
     nb_tensor *hs = nb_rnn_forward(m, x, &init, &fin);
@@ -144,7 +137,7 @@ static void model_run(nb_device d, nb_cell cell, float *loss, nb_tensor **grads,
     for (int k = 0; k < npv; k++) grads[np + k] = nb_test_to_host(pv[k].t->grad);
     *np_out = np + npv;
     nb_arena_reset();
-    free_all(data, 5);
+    nb_test_free_all(data, 5);
     nb_rnn_free(m);
     nb_rnn_free(mv);
 }
@@ -166,8 +159,8 @@ TEST(test_cuda_rnn_model_on_gpu) {
                       nb_cell_name((nb_cell)cell), k, e);
             if (e > worst) worst = e;
         }
-        free_all(gc, n);
-        free_all(gg, n);
+        nb_test_free_all(gc, n);
+        nb_test_free_all(gg, n);
     }
     printf("     (rnn model on the GPU: worst gradient difference %.3g)\n", worst);
 }
