@@ -488,7 +488,7 @@ static int cmd_train(int argc, char **argv) {
             goto fail_msg;
     }
     if (dev == NB_CUDA) /* the weights; Adam's moments follow on the first step */
-        for (int i = 0; i < np; i++) nb_tensor_move(params[i].t, NB_CUDA);
+        nb_params_to(params, np, NB_CUDA);
     {
         const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
         int64_t rf = nb_wavenet_receptive_field(cf);

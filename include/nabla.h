@@ -346,6 +346,9 @@ typedef struct nb_param {
     nb_tensor *t;
     bool decay;
 } nb_param;
+/* Moves n parameters (and their .grad) to device d: nb_tensor_move on each,
+ * as nb_net_to, nb_charrnn_to and nb_dualenc_to do for their models. */
+void nb_params_to(const nb_param *params, int n, nb_device d);
 
 typedef enum { NB_SGD, NB_ADAM, NB_ADAMW } nb_optim_kind;
 typedef struct nb_optim_opts {

@@ -60,20 +60,6 @@ static void *dev_alloc_or_die(const char *what, size_t bytes) {
     return p;
 }
 
-nb_tensor *nb__new_on(nb_device d, int ndim, const int64_t *shape) {
-    if (d == NB_CPU) return nb__new(ndim, shape);
-    int64_t n = nb_shape_numel(ndim, shape);
-    if (n < 0) nb_fatal("tensor", "invalid shape (negative dimension, more than %d dims, or size overflow)", NB_MAXDIM);
-    nb_tensor *t = nb_arena_alloc(sizeof *t);
-    memset(t, 0, sizeof *t);
-    t->data = nb__arena_alloc_gpu((size_t)n * sizeof(float));
-    t->ndim = ndim;
-    for (int k = 0; k < NB_MAXDIM; k++) t->shape[k] = k < ndim ? shape[k] : 1;
-    t->size = n;
-    t->device = d;
-    return t;
-}
-
 void *nb__to_gpu_arena(const void *host, size_t bytes) {
     void *p = nb__arena_alloc_gpu(bytes);
     if (bytes) nb__gpu_to_device(p, host, bytes);
@@ -122,6 +108,10 @@ void nb_tensor_move(nb_tensor *t, nb_device d) {
     if (t->grad) move_data(t->grad, d);
 }
 
+void nb_params_to(const nb_param *params, int n, nb_device d) {
+    for (int i = 0; i < n; i++) nb_tensor_move(params[i].t, d);
+}
+
 /* Frees a persistent tensor's data wherever it lives (nb_tensor_free). */
 void nb__free_data(nb_tensor *t) {
     if (t->device == NB_CUDA) nb__dev_free(t->data);
@@ -137,11 +127,7 @@ nb_tensor *nb_to(nb_tensor *x, nb_device d) {
     if (x->device == d) return x;
     if (nb_device_ready(d)) nb_fatal("to", "%s", nb_errmsg());
     nb_tensor *out = nb__new_on(d, x->ndim, x->shape);
-    size_t bytes = (size_t)x->size * sizeof(float);
-    if (bytes) {
-        if (d == NB_CUDA) nb__gpu_to_device(out->data, x->data, bytes);
-        else nb__gpu_to_host(out->data, x->data, bytes);
-    }
+    nb_copy_into(out, x);
     nb__record(&op_to, out, &x, 1);
     return out;
 }

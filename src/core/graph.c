@@ -64,7 +64,7 @@ void nb__accum(nb_tensor *x, nb_tensor *gi) {
 
 /* A filled tensor of x's shape on x's device. */
 static nb_tensor *full_like(const nb_tensor *x, float v) {
-    nb_tensor *t = nb__new_on(x->device, x->ndim, x->shape);
+    nb_tensor *t = nb_empty_like(x);
     nb_fill(t, v);
     return t;
 }

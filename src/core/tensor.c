@@ -104,14 +104,19 @@ void nb_zero_grad(nb_tensor *t) {
 
 /* --- arena -------------------------------------------------------------- */
 
-nb_tensor *nb__new(int ndim, const int64_t *shape) {
+/* The tensor in the arena's host pool, its data in the pool of its device. */
+nb_tensor *nb__new_on(nb_device d, int ndim, const int64_t *shape) {
     int64_t n = checked_numel("tensor", ndim, shape);
     nb_tensor *t = nb_arena_alloc(sizeof *t);
     memset(t, 0, sizeof *t);
-    t->data = nb_arena_alloc((size_t)n * sizeof(float));
+    size_t bytes = (size_t)n * sizeof(float);
+    t->data = d == NB_CUDA ? nb__arena_alloc_gpu(bytes) : nb_arena_alloc(bytes);
+    t->device = d;
     set_shape(t, ndim, shape, n);
     return t;
 }
+
+nb_tensor *nb__new(int ndim, const int64_t *shape) { return nb__new_on(NB_CPU, ndim, shape); }
 
 nb_tensor *nb_empty(int ndim, const int64_t *shape) { return nb__new(ndim, shape); }
 

@@ -219,7 +219,7 @@ nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64
 }
 
 void nb_charrnn_to(nb_charrnn *m, nb_device d) {
-    for (int i = 0; i < m->np; i++) nb_tensor_move(m->params[i].t, d);
+    nb_params_to(m->params, m->np, d);
 }
 
 void nb_charrnn_free(nb_charrnn *m) {

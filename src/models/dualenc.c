@@ -54,7 +54,7 @@ nb_dualenc *nb_dualenc_new(nb_chat_vocab *vocab, int64_t embed, int64_t hidden, 
 }
 
 void nb_dualenc_to(nb_dualenc *m, nb_device d) {
-    for (int i = 0; i < m->np; i++) nb_tensor_move(m->params[i].t, d);
+    nb_params_to(m->params, m->np, d);
 }
 
 void nb_dualenc_free(nb_dualenc *m) {

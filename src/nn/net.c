@@ -503,7 +503,7 @@ int nb_net_params(nb_net *net, nb_param **params) {
 
 void nb_net_to(nb_net *net, nb_device d) {
     if (!net->built) nb_fatal("net_to", "build the network first (nb_net_build)");
-    for (int i = 0; i < net->nparams; i++) nb_tensor_move(net->params[i].t, d);
+    nb_params_to(net->params, net->nparams, d);
 }
 
 nb_device nb_net_device(const nb_net *net) { return net->nparams ? net->params[0].t->device : NB_CPU; }
