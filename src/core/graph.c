@@ -139,7 +139,7 @@ void nb_backward(nb_tensor *loss) {
             float *dst = x->grad->data;
             const float *src = nb__whole(x, x->tgrad)->data;
             int64_t m = x->size;
-            if (nb__on_gpu(x)) nb__gpu_accum(dst, src, false, m);
+            if (nb__on_gpu(x)) nb__gpu_accum(dst, src, m);
             else NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) { dst[i] += src[i]; });
             x->tgrad = NULL;
         }

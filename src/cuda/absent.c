@@ -19,20 +19,15 @@ void nb__gpu_free(void *p) { absent("nb__gpu_free"); }
 void nb__gpu_to_device(void *dst, const void *src_host, size_t bytes) { absent("nb__gpu_to_device"); }
 void nb__gpu_to_host(void *dst_host, const void *src, size_t bytes) { absent("nb__gpu_to_host"); }
 void nb__gpu_copy(void *dst, const void *src, size_t bytes) { absent("nb__gpu_copy"); }
-void nb__gpu_sync(void) { absent("nb__gpu_sync"); }
 void nb__gpu_fill(float *x, int64_t n, float v) { absent("nb__gpu_fill"); }
 void nb__gpu_binary(nb_gpu_binop op, float *o, const float *a, const float *b, int nd, const int64_t *d,
                     const int64_t *sa, const int64_t *sb) {
     absent("nb__gpu_binary");
 }
 void nb__gpu_unary(nb_gpu_unop op, float *o, const float *x, int64_t n, float p) { absent("nb__gpu_unary"); }
-void nb__gpu_rect_grad(float *o, const float *g, bool gu, const float *x, int64_t n, float a, bool add) {
-    absent("nb__gpu_rect_grad");
-}
-void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh, bool add) {
-    absent("nb__gpu_sq_grad");
-}
-void nb__gpu_accum(float *y, const float *x, bool xu, int64_t n) { absent("nb__gpu_accum"); }
+void nb__gpu_rect_grad(float *o, const float *g, const float *x, int64_t n, float a) { absent("nb__gpu_rect_grad"); }
+void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh) { absent("nb__gpu_sq_grad"); }
+void nb__gpu_accum(float *y, const float *x, int64_t n) { absent("nb__gpu_accum"); }
 void nb__gpu_strided_copy(float *o, const float *x, int nd, const int64_t *d, const int64_t *s) {
     absent("nb__gpu_strided_copy");
 }

@@ -34,8 +34,6 @@ void nb__gpu_free(void *p); /* NULL is fine */
 void nb__gpu_to_device(void *dst, const void *src_host, size_t bytes);
 void nb__gpu_to_host(void *dst_host, const void *src, size_t bytes);
 void nb__gpu_copy(void *dst, const void *src, size_t bytes); /* device to device */
-/* Waits for all queued work (kernels run asynchronously on one stream). */
-void nb__gpu_sync(void);
 
 /* --- elementwise ---------------------------------------------------------- */
 
@@ -66,13 +64,14 @@ typedef enum {
 } nb_gpu_unop;
 void nb__gpu_unary(nb_gpu_unop op, float *o, const float *x, int64_t n, float p);
 
-/* o = (add ? o : 0) + g (x > 0 ? 1 : a), the gradient of eq. 20 with a fixed
- * slope; gu: g holds one value that stands for every element. */
-void nb__gpu_rect_grad(float *o, const float *g, bool gu, const float *x, int64_t n, float a, bool add);
-/* o = (add ? o : 0) + g y (1 - y) (sigmoid') or g (1 - y y) (tanh', tanh true). */
-void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh, bool add);
-/* y[i] += x[i], or y[i] += x[0] for every i when xu. */
-void nb__gpu_accum(float *y, const float *x, bool xu, int64_t n);
+/* The gradients below take g whole: the graph never hands an op on the GPU
+ * a uniform stand-in (src/core/graph.c). */
+/* o = g (x > 0 ? 1 : a), the gradient of eq. 20 with a fixed slope. */
+void nb__gpu_rect_grad(float *o, const float *g, const float *x, int64_t n, float a);
+/* o = g y (1 - y) (sigmoid') or g (1 - y y) (tanh', tanh true). */
+void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh);
+/* y[i] += x[i]. */
+void nb__gpu_accum(float *y, const float *x, int64_t n);
 
 /* --- layout ---------------------------------------------------------------- */
 

@@ -91,4 +91,3 @@ void nb__gpu_copy(void *dst, const void *src, size_t bytes) {
         nb__gpu_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy device to device");
 }
 
-void nb__gpu_sync(void) { nb__gpu_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }

@@ -105,46 +105,40 @@ void nb__gpu_unary(nb_gpu_unop op, float *o, const float *x, int64_t n, float p)
 
 /* --- gradients --------------------------------------------------------------- */
 
-/* o = (add ? o : 0) + g (x > 0 ? 1 : a), as the CPU's rect_grad_kernel. With
- * add false o is d itself, not 0 + d (which would turn -0 into +0). */
-static __global__ void rect_grad_kernel(float *o, const float *g, bool gu, const float *x, int64_t n, float a,
-                                        bool add) {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float d = (gu ? g[0] : g[i]) * (x[i] > 0.f ? 1.f : a);
-        o[i] = add ? o[i] + d : d;
-    }
+/* o = g (x > 0 ? 1 : a), as the CPU's rect_grad_kernel. */
+static __global__ void rect_grad_kernel(float *o, const float *g, const float *x, int64_t n, float a) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        o[i] = g[i] * (x[i] > 0.f ? 1.f : a);
 }
 
-void nb__gpu_rect_grad(float *o, const float *g, bool gu, const float *x, int64_t n, float a, bool add) {
+void nb__gpu_rect_grad(float *o, const float *g, const float *x, int64_t n, float a) {
     if (n <= 0) return;
-    NB_LAUNCH(rect_grad_kernel, nb__gpu_blocks(n), NB_GPU_THREADS, 0, o, g, gu, x, n, a, add);
+    NB_LAUNCH(rect_grad_kernel, nb__gpu_blocks(n), NB_GPU_THREADS, 0, o, g, x, n, a);
     NB_GPU_CHECK_LAUNCH("rect_grad");
 }
 
-/* o = (add ? o : 0) + g y (1 - y), or g (1 - y y) for tanh, in the CPU's
- * order of operations. */
-static __global__ void sq_grad_kernel(float *o, const float *g, const float *y, int64_t n, bool is_tanh, bool add) {
+/* o = g y (1 - y), or g (1 - y y) for tanh, in the CPU's order of operations. */
+static __global__ void sq_grad_kernel(float *o, const float *g, const float *y, int64_t n, bool is_tanh) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float yi = y[i];
-        float d = g[i] * (is_tanh ? 1.f - yi * yi : yi * (1.f - yi));
-        o[i] = add ? o[i] + d : d;
+        o[i] = g[i] * (is_tanh ? 1.f - yi * yi : yi * (1.f - yi));
     }
 }
 
-void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh, bool add) {
+void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh) {
     if (n <= 0) return;
-    NB_LAUNCH(sq_grad_kernel, nb__gpu_blocks(n), NB_GPU_THREADS, 0, o, g, y, n, tanh, add);
+    NB_LAUNCH(sq_grad_kernel, nb__gpu_blocks(n), NB_GPU_THREADS, 0, o, g, y, n, tanh);
     NB_GPU_CHECK_LAUNCH("sq_grad");
 }
 
-/* y += x, or y += x[0] everywhere (a uniform gradient). */
-static __global__ void accum_kernel(float *y, const float *x, bool xu, int64_t n) {
+/* y += x. */
+static __global__ void accum_kernel(float *y, const float *x, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] += xu ? x[0] : x[i];
+        y[i] += x[i];
 }
 
-void nb__gpu_accum(float *y, const float *x, bool xu, int64_t n) {
+void nb__gpu_accum(float *y, const float *x, int64_t n) {
     if (n <= 0) return;
-    NB_LAUNCH(accum_kernel, nb__gpu_blocks(n), NB_GPU_THREADS, 0, y, x, xu, n);
+    NB_LAUNCH(accum_kernel, nb__gpu_blocks(n), NB_GPU_THREADS, 0, y, x, n);
     NB_GPU_CHECK_LAUNCH("accum");
 }

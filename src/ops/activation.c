@@ -55,7 +55,7 @@ static void rect_grad_kernel(float *restrict o, const float *restrict pg, bool g
 static nb_tensor *rect_grad(nb_tensor *g, bool gu, nb_tensor *x, float a) {
     if (!gu && !nb_same_shape(g, x)) nb__shape_fatal("rect_grad", g, x, "gradient and input differ");
     nb_tensor *out = nb_empty_like(x);
-    if (NB_DEVICE("rect_grad", g, x) == NB_CUDA) nb__gpu_rect_grad(out->data, g->data, gu, x->data, x->size, a, false);
+    if (NB_DEVICE("rect_grad", g, x) == NB_CUDA) nb__gpu_rect_grad(out->data, g->data, x->data, x->size, a);
     else rect_grad_kernel(out->data, g->data, gu, x->data, x->size, a, false);
     nb_node *nd = nb__record(&op_rect_grad, out, (nb_tensor *[]){g, x}, 2);
     if (nd) nd->f[0] = a;
@@ -188,7 +188,7 @@ static nb_tensor *sq_grad(nb_tensor *y, nb_tensor *g, bool gu, bool is_tanh) {
         nb__shape_fatal(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g, "output and gradient differ");
     nb_tensor *out = nb_empty_like(y);
     if (NB_DEVICE(is_tanh ? "tanh_grad" : "sigmoid_grad", y, g) == NB_CUDA)
-        nb__gpu_sq_grad(out->data, g->data, y->data, y->size, is_tanh, false);
+        nb__gpu_sq_grad(out->data, g->data, y->data, y->size, is_tanh);
     else sq_grad_kernel(out->data, y->data, g->data, gu, y->size, is_tanh, false);
     nb_node *nd = nb__record(is_tanh ? &op_tanh_grad : &op_sigmoid_grad, out, (nb_tensor *[]){y, g}, 2);
     if (nd) nd->i[0] = is_tanh;

@@ -591,7 +591,7 @@ static void gpu_grad_weight(const geom *g, const float *gy, const float *x, floa
         nb__gpu_gemm(false, true, g->OC, g->K, g->P, 1.f, gy + n0 * ys, g->P, ys, src, g->P, cs, 0.f, prod, g->K,
                      ws, nb);
         nb__gpu_sum_mid(n0 ? part : gw, prod, 1, nb, ws);
-        if (n0) nb__gpu_accum(gw, part, false, ws);
+        if (n0) nb__gpu_accum(gw, part, ws);
     }
 }
 

@@ -214,13 +214,10 @@ nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(&op_div, DIV, a, b
 /* --- unary --------------------------------------------------------------- */
 
 /* Runs y = EXPR(x) over all elements into a new tensor; on the GPU, the
- * backend's map GPU_OP with parameter GPU_P, or for NO_GPU an error naming
- * the op. */
-#define NO_GPU ((nb_gpu_unop)-1)
-#define UNARY_MAP(name, x, GPU_OP, GPU_P, EXPR)             \
+ * backend's map GPU_OP with parameter GPU_P. */
+#define UNARY_MAP(x, GPU_OP, GPU_P, EXPR)                   \
     nb_tensor *out = nb_empty_like(x);                      \
     if (nb__on_gpu(x)) {                                    \
-        if ((int)(GPU_OP) < 0) nb__no_gpu(name);            \
         nb__gpu_unary(GPU_OP, out->data, (x)->data, (x)->size, GPU_P); \
     } else {                                                \
         const float *px = (x)->data;                        \
@@ -236,7 +233,7 @@ static void add_scalar_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_add_scalar = {"add_scalar", add_scalar_bw, .uniform = true};
 nb_tensor *nb_add_scalar(nb_tensor *x, float c) {
-    UNARY_MAP("add_scalar", x, NB_GPU_SHIFT, c, v + c);
+    UNARY_MAP(x, NB_GPU_SHIFT, c, v + c);
     nb__record(&op_add_scalar, out, &x, 1);
     return out;
 }
@@ -248,7 +245,7 @@ static void mul_scalar_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_mul_scalar = {"mul_scalar", mul_scalar_bw, .uniform = true};
 nb_tensor *nb_mul_scalar(nb_tensor *x, float c) {
-    UNARY_MAP("mul_scalar", x, NB_GPU_SCALE, c, v * c);
+    UNARY_MAP(x, NB_GPU_SCALE, c, v * c);
     nb_node *n = nb__record(&op_mul_scalar, out, &x, 1);
     if (n) n->f[0] = c;
     return out;
@@ -260,7 +257,7 @@ nb_tensor *nb_neg(nb_tensor *x) { return nb_mul_scalar(x, -1.f); }
 static void exp_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, nb__uniform(n, g), n->out, false); }
 static const nb_op op_exp = {"exp", exp_bw, .uniform = true};
 nb_tensor *nb_exp(nb_tensor *x) {
-    UNARY_MAP("exp", x, NB_GPU_EXP, 0.f, nb__vexpf(v)); /* vectorizes; within 2e-7 of expf */
+    UNARY_MAP(x, NB_GPU_EXP, 0.f, nb__vexpf(v)); /* vectorizes; within 2e-7 of expf */
     nb__record(&op_exp, out, &x, 1);
     return out;
 }
@@ -269,7 +266,7 @@ nb_tensor *nb_exp(nb_tensor *x) {
 static void log_bw(nb_node *n, nb_tensor *g) { accum_product(n->in[0], g, nb__uniform(n, g), n->in[0], true); }
 static const nb_op op_log = {"log", log_bw, .uniform = true};
 nb_tensor *nb_log(nb_tensor *x) {
-    UNARY_MAP("log", x, NB_GPU_LOG, 0.f, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
+    UNARY_MAP(x, NB_GPU_LOG, 0.f, nb__vlogf(v)); /* vectorizes; within 1e-7 relative of logf */
     nb__record(&op_log, out, &x, 1);
     return out;
 }
@@ -278,7 +275,7 @@ nb_tensor *nb_log(nb_tensor *x) {
 static void sqrt_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_div(nb_mul_scalar(g, 0.5f), n->out)); }
 static const nb_op op_sqrt = {"sqrt", sqrt_bw};
 nb_tensor *nb_sqrt(nb_tensor *x) {
-    UNARY_MAP("sqrt", x, NB_GPU_SQRT, 0.f, sqrtf(v));
+    UNARY_MAP(x, NB_GPU_SQRT, 0.f, sqrtf(v));
     nb__record(&op_sqrt, out, &x, 1);
     return out;
 }
@@ -294,7 +291,7 @@ static void pow_bw(nb_node *n, nb_tensor *g) {
 }
 static const nb_op op_pow = {"pow", pow_bw};
 nb_tensor *nb_pow(nb_tensor *x, float p) {
-    UNARY_MAP("pow", x, p == 2.f ? NB_GPU_SQUARE : p == 1.f ? NB_GPU_SCALE : NB_GPU_POW, p == 1.f ? 1.f : p,
+    UNARY_MAP(x, p == 2.f ? NB_GPU_SQUARE : p == 1.f ? NB_GPU_SCALE : NB_GPU_POW, p == 1.f ? 1.f : p,
               p == 2.f ? v * v : p == 1.f ? v : powf(v, p));
     nb_node *n = nb__record(&op_pow, out, &x, 1);
     if (n) n->f[0] = p;
@@ -307,7 +304,7 @@ nb_tensor *nb_square(nb_tensor *x) { return nb_pow(x, 2.f); }
 static void abs_bw(nb_node *n, nb_tensor *g) { nb__accum(n->in[0], nb_mul(g, nb_sign(n->in[0]))); }
 static const nb_op op_abs = {"abs", abs_bw};
 nb_tensor *nb_abs(nb_tensor *x) {
-    UNARY_MAP("abs", x, NB_GPU_ABS, 0.f, fabsf(v));
+    UNARY_MAP(x, NB_GPU_ABS, 0.f, fabsf(v));
     nb__record(&op_abs, out, &x, 1);
     return out;
 }
@@ -315,7 +312,7 @@ nb_tensor *nb_abs(nb_tensor *x) {
 /* Piecewise-constant functions: their derivative is zero almost everywhere,
  * so they record nothing. Backward rules use them as masks. */
 nb_tensor *nb_sign(nb_tensor *x) {
-    UNARY_MAP("sign", x, NB_GPU_SIGN, 0.f, (float)((v > 0.f) - (v < 0.f)));
+    UNARY_MAP(x, NB_GPU_SIGN, 0.f, (float)((v > 0.f) - (v < 0.f)));
     return out;
 }
 
@@ -325,6 +322,10 @@ nb_tensor *nb_step(nb_tensor *x, float lo, float hi) {
         nb__gpu_step(out->data, x->data, x->size, lo, hi);
         return out;
     }
-    UNARY_MAP("step", x, NO_GPU, 0.f, v > 0.f ? hi : lo);
+    nb_tensor *out = nb_empty_like(x);
+    const float *px = x->data;
+    float *po = out->data;
+    int64_t n = x->size;
+    NB_PARALLEL_FOR(n, for (int64_t i = 0; i < n; i++) { po[i] = px[i] > 0.f ? hi : lo; });
     return out;
 }

@@ -158,7 +158,7 @@ static void pk_bw(nb_node *n, nb_tensor *g) {
         const float *cprev = t ? s->cs + s->off[t - 1] * H : NULL;
         /* The sequences whose last step is t receive their output gradient. */
         if (gpu) {
-            if (next < B) nb__gpu_accum(dh + next * H, g->data + next * H, false, (B - next) * H);
+            if (next < B) nb__gpu_accum(dh + next * H, g->data + next * H, (B - next) * H);
             /* dh and dc enter as dhn and dcn; the outer gradients are zeros. */
             nb__gpu_lstm_bwd(B, H, s->zero, s->zero, dh, dc, s->act + o * G, s->tc + o * H, cprev ? cprev : s->zero,
                              dz->data + o * G);

@@ -229,7 +229,7 @@ static void gpu_step(const nb_optim *op, int p, double bc1, double bc2, nb_tenso
         if (!nb__on_gpu(e))
             nb_fatal(zero ? "optim_step_zero" : "optim_step",
                      "extra gradient %d of parameter %d is on the CPU, the parameter on the GPU", k, p);
-        nb__gpu_accum(g, e->data, false, t->size);
+        nb__gpu_accum(g, e->data, t->size);
         nb__gpu_fill(e->data, e->size, 0.f);
     }
     if (o->kind == NB_SGD) {
