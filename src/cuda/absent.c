@@ -31,6 +31,9 @@ void nb__gpu_accum(float *y, const float *x, int64_t n) { absent("nb__gpu_accum"
 void nb__gpu_strided_copy(float *o, const float *x, int nd, const int64_t *d, const int64_t *s) {
     absent("nb__gpu_strided_copy");
 }
+void nb__gpu_copy_rows(float *o, int64_t o_stride, const float *x, int64_t x_stride, int64_t rows, int64_t cols) {
+    absent("nb__gpu_copy_rows");
+}
 void nb__gpu_gather_rows(float *o, const float *x, const int32_t *idx, int64_t rows, int64_t cols) {
     absent("nb__gpu_gather_rows");
 }

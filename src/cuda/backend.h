@@ -80,6 +80,10 @@ void nb__gpu_accum(float *y, const float *x, int64_t n);
 void nb__gpu_strided_copy(float *o, const float *x, int nd, const int64_t *d, const int64_t *s);
 /* o[r, :] = x[idx[r], :] for r < rows, each row cols floats; idx on the device. */
 void nb__gpu_gather_rows(float *o, const float *x, const int32_t *idx, int64_t rows, int64_t cols);
+/* o[r * o_stride + c] = x[r * x_stride + c] for r < rows, c < cols: a block
+ * of rows into or out of a wider matrix (concat's pieces, slice's adjoint)
+ * in one launch. */
+void nb__gpu_copy_rows(float *o, int64_t o_stride, const float *x, int64_t x_stride, int64_t rows, int64_t cols);
 
 /* --- reductions ------------------------------------------------------------ */
 

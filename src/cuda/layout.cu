@@ -47,6 +47,25 @@ static __global__ void gather_rows_kernel(float *o, const float *x, const int32_
     }
 }
 
+/* o[r, c] (row stride os) = x[r, c] (row stride xs), coalesced as above. */
+static __global__ void copy_rows_kernel(float *o, int64_t os, const float *x, int64_t xs, int64_t rows, int64_t cols) {
+    int64_t n = rows * cols;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / cols, c = i - r * cols;
+        o[r * os + c] = x[r * xs + c];
+    }
+}
+
+void nb__gpu_copy_rows(float *o, int64_t o_stride, const float *x, int64_t x_stride, int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0) return;
+    if (rows == 1 || (o_stride == cols && x_stride == cols)) { /* one contiguous block */
+        nb__gpu_copy(o, x, sizeof(float) * (size_t)(rows * cols));
+        return;
+    }
+    NB_LAUNCH(copy_rows_kernel, nb__gpu_blocks(rows * cols), NB_GPU_THREADS, 0, o, o_stride, x, x_stride, rows, cols);
+    NB_GPU_CHECK_LAUNCH("copy_rows");
+}
+
 void nb__gpu_gather_rows(float *o, const float *x, const int32_t *idx, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return;
     NB_LAUNCH(gather_rows_kernel, nb__gpu_blocks(rows * cols), NB_GPU_THREADS, 0, o, x, idx, rows, cols);

@@ -141,7 +141,6 @@ static void mulaw_bw(nb_node *n, nb_tensor *g) {
 static const nb_op op_mulaw = {"mulaw", mulaw_bw};
 
 nb_tensor *nb_mulaw(nb_tensor *x) {
-    nb_tensor *out = nb_empty_like(x);
     const float inv = (float)(1.0 / log1p(MU));
     if (nb__on_gpu(x)) { /* sign(x) log1p(μ|x|) / ln(1 + μ), the CPU's expression; this op's backward */
         bool old = nb_set_grad_enabled(false);
@@ -150,10 +149,10 @@ nb_tensor *nb_mulaw(nb_tensor *x) {
         nb__gpu_unary(NB_GPU_LOG1P, f->data, f->data, x->size, (float)MU);
         nb_tensor *y = nb_mul(nb_sign(x), nb_mul_scalar(f, inv)); /* eq. 31 */
         nb_set_grad_enabled(old);
-        nb_copy_into(out, y);
-        nb__record(&op_mulaw, out, &x, 1);
-        return out;
+        nb__record(&op_mulaw, y, &x, 1); /* y was made untracked: it becomes this op's output */
+        return y;
     }
+    nb_tensor *out = nb_empty_like(x);
     for (int64_t i = 0; i < x->size; i++) {
         float v = x->data[i];
         float f = log1pf((float)MU * fabsf(v)) * inv;

@@ -70,8 +70,9 @@ static const nb_op op_cross_entropy = {"cross_entropy", cross_entropy_bw};
 static nb_tensor *gpu_cross_entropy(nb_tensor *logits, const int32_t *labels) {
     int64_t N = logits->shape[0], C = logits->shape[1];
     ce_saved *sv = nb_arena_alloc(sizeof *sv);
-    sv->y = nb_arena_alloc(sizeof(int32_t) * (size_t)N);
-    memcpy(sv->y, labels, sizeof(int32_t) * (size_t)N);
+    /* the host labels only for a backward (double backward's one-hot) */
+    sv->y = nb_grad_enabled() && logits->requires_grad ? nb_arena_alloc(sizeof(int32_t) * (size_t)N) : NULL;
+    if (sv->y) memcpy(sv->y, labels, sizeof(int32_t) * (size_t)N);
     sv->yd = nb__to_gpu_arena(labels, sizeof(int32_t) * (size_t)N);
     sv->m = nb__arena_alloc_gpu(sizeof(float) * (size_t)N);
     sv->l = nb__arena_alloc_gpu(sizeof(float) * (size_t)N);
@@ -193,10 +194,8 @@ nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target) {
         nb__gpu_unary(NB_GPU_LOG1P, l->data, e->data, e->size, 1.f);
         nb_tensor *m = nb_mean(nb_add(nb_sub(nb_relu(logits), nb_mul(logits, target)), l), NULL, 0, false);
         nb_set_grad_enabled(old);
-        nb_tensor *out = nb__new_on(NB_CUDA, 0, NULL);
-        nb_copy_into(out, m);
-        nb__record(&op_bce, out, (nb_tensor *[]){logits, target}, 2);
-        return out;
+        nb__record(&op_bce, m, (nb_tensor *[]){logits, target}, 2); /* m, made untracked, is this op's output */
+        return m;
     }
     const float *z = logits->data, *y = target->data;
     int64_t M = logits->size;

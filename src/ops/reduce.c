@@ -3,7 +3,6 @@
  * float32's precision. */
 #include "../core/internal.h"
 #include <math.h>
-#include <stdlib.h>
 
 /* Bit k set when axis k of x is reduced; n = 0 means every axis. */
 static unsigned axes_mask(const char *op, const nb_tensor *x, const int *axes, int n) {
@@ -414,13 +413,13 @@ void nb_argmax_rows(const nb_tensor *x, int32_t *out) {
     }
     if (cols > INT32_MAX) nb_fatal("argmax_rows", "rows of %lld entries do not fit int32 indices", (long long)cols);
     int64_t rows = x->size / cols;
-    /* GPU rows (a batch's logits, to score predictions) come to the host. */
-    float *host = nb__on_gpu(x) ? malloc(sizeof(float) * (size_t)x->size) : NULL;
+    /* GPU rows (a batch's logits, to score predictions) come to the host,
+     * into the step's arena as the rest of the step's scratch. */
+    const float *px = x->data;
     if (nb__on_gpu(x)) {
-        if (!host) nb__oom("argmax_rows", sizeof(float) * (size_t)x->size);
+        float *host = nb_arena_alloc(sizeof(float) * (size_t)x->size);
         nb_tensor_read(x, host);
+        px = host;
     }
-    const float *px = host ? host : x->data;
     NB_PARALLEL_FOR(x->size, for (int64_t r = 0; r < rows; r++) { out[r] = (int32_t)row_argmax(px + r * cols, cols); });
-    free(host);
 }

@@ -410,9 +410,7 @@ static nb_tensor *slice_pad(nb_tensor *g, int axis, int64_t start, int64_t full)
     float *po = out->data;
     size_t bytes = (size_t)(len * inner) * sizeof(float);
     if (nb__on_gpu(g)) {
-        /* one device copy per outer index: few in the models that slice */
-        for (int64_t o = 0; bytes && o < outer; o++)
-            nb__gpu_copy(po + (o * full + start) * inner, pg + o * len * inner, bytes);
+        nb__gpu_copy_rows(po + start * inner, full * inner, pg, len * inner, outer, len * inner);
     } else {
         NB_PARALLEL_FOR(g->size, for (int64_t o = 0; o < outer; o++) {
             memcpy(po + (o * full + start) * inner, pg + o * len * inner, bytes);
@@ -457,16 +455,12 @@ nb_tensor *nb_concat(nb_tensor **xs, int n, int axis) {
     int64_t outer, inner;
     split_at(out, a, &outer, &inner);
     float *po = out->data;
-    if (dev == NB_CUDA) {
-        /* one device copy per piece (concatenating along the leading axis,
-         * the common case, is n copies) */
-        for (int64_t o = 0; o < outer; o++) {
-            float *dst = po + o * total * inner;
-            for (int k = 0; k < n; k++) {
-                int64_t len = xs[k]->shape[a] * inner;
-                if (len) nb__gpu_copy(dst, xs[k]->data + o * len, (size_t)len * sizeof(float));
-                dst += len;
-            }
+    if (dev == NB_CUDA) { /* one block copy per piece: its rows into their columns of out */
+        int64_t off = 0;
+        for (int k = 0; k < n; k++) {
+            int64_t len = xs[k]->shape[a] * inner;
+            nb__gpu_copy_rows(po + off, total * inner, xs[k]->data, len, outer, len);
+            off += len;
         }
         nb_node *nd = nb__record(&op_concat, out, xs, n);
         if (nd) nd->i[0] = a;
