@@ -35,13 +35,17 @@ void nb_test_fail(const char *file, int line, const char *fmt, ...) {
 static nb_rng test_rng;
 nb_rng *nb_test_rng(void) { return &test_rng; }
 
+/* Why the running test did not run its checks (NULL: it did). */
+static char skip_why[256];
+void nb_test_skip(const char *why) { snprintf(skip_why, sizeof skip_why, "%s", why); }
+
 static int cmp_name(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 int main(int argc, char **argv) {
     nb_set_threads(0);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     const char **names = malloc(sizeof(char *) * (size_t)ntests);
     for (int i = 0; i < ntests; i++) names[i] = tests[i].name;
     (void)cmp_name;
@@ -49,6 +53,7 @@ int main(int argc, char **argv) {
         bool run = argc < 2;
         for (int a = 1; a < argc; a++) run |= strstr(tests[i].name, argv[a]) != NULL;
         if (!run) continue;
+        skip_why[0] = '\0';
         current_test = tests[i].name;
         nb_test_failures = 0;
         /* Seeded by name, so adding a test never changes another's numbers. */
@@ -67,6 +72,9 @@ int main(int argc, char **argv) {
         if (nb_test_failures) {
             printf("FAIL %s (%d checks failed)\n", tests[i].name, nb_test_failures);
             failed++;
+        } else if (skip_why[0]) {
+            printf("skip %s (%s)\n", tests[i].name, skip_why);
+            skipped++;
         } else {
             printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
             passed++;
@@ -74,7 +82,8 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     free(names);
-    printf("%d passed, %d failed\n", passed, failed);
+    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
 
@@ -298,13 +307,16 @@ double nb_hvpcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *c
 
 /* --- the GPU against the CPU (test.h) ------------------------------------ */
 
-/* Whether a GPU (or the emulator) is there; says once why not. */
+/* Whether a GPU (or the emulator) is there; if not, the test is skipped,
+ * saying why. */
 bool nb_test_gpu(void) {
     static int state; /* 0 unknown, 1 yes, -1 no */
+    static char why[200];
     if (!state) {
         state = nb_device_ready(NB_CUDA) ? -1 : 1;
-        if (state < 0) printf("     (no GPU: %s; GPU checks skipped)\n", nb_errmsg());
+        if (state < 0) snprintf(why, sizeof why, "no GPU: %s", nb_errmsg());
     }
+    if (state < 0) nb_test_skip(why);
     return state > 0;
 }
 

@@ -64,13 +64,15 @@ nb_tensor *nb_test_param(int ndim, const int64_t *shape, float std);
 nb_rng *nb_test_rng(void);
 
 /* The GPU checks. nb_test_gpu: whether a GPU (or the emulator of make
- * cuda-emu) answers; says once why not, and the tests that need one pass
- * without running. nb_test_gpu_parity runs f on copies of in on the CPU and
+ * cuda-emu) answers; if not, the running test is skipped (nb_test_skip)
+ * saying why. nb_test_gpu_parity runs f on copies of in on the CPU and
  * on the GPU (the GPU's step arena poisoned with NaN first) and compares the
  * outputs and the gradients of sum(f * R) for every input that requires one
  * (relative error as nb_test_maxrel, at most tol); at most 8 inputs.
  * Returns the worst difference. nb_test_to_host: a persistent host copy. */
 bool nb_test_gpu(void);
+/* Marks the running test as skipped (reported as "skip", counted apart). */
+void nb_test_skip(const char *why);
 double nb_test_gpu_parity(const char *what, nb_test_f f, nb_tensor **in, int n, void *ctx, double tol);
 nb_tensor *nb_test_to_host(const nb_tensor *t);
 /* Frees n persistent tensors; moves n of them to device d (returns in). */
