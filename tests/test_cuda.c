@@ -8,6 +8,7 @@
  * kernels on the CPU and faults on any host access to device memory. */
 #include "test.h"
 #include <stdlib.h>
+#include <unistd.h>
 
 static nb_tensor *param(int ndim, const int64_t *shape) { return nb_test_param(ndim, shape, 1.f); }
 
@@ -143,6 +144,8 @@ TEST(test_cuda_matmul_and_linear) {
 /* --- softmax, losses -------------------------------------------------------------- */
 
 static const int32_t labels[] = {3, 0, 6, 6, 1, 2, 5, 4, 0, 3, 1};
+/* DQN's targets r + gamma max Q', some within 1 of Q and some beyond (Huber's two pieces) */
+static const float dqn_targets[] = {0.5f, -2.f, 3.f, 0.1f, -0.3f, 1.7f, -4.f, 0.f, 2.2f, -0.9f, 5.f};
 
 static nb_tensor *f_loss(nb_tensor **in, void *ctx) {
     switch (((op_ctx *)ctx)->op) {
@@ -151,14 +154,18 @@ static nb_tensor *f_loss(nb_tensor **in, void *ctx) {
     case 2: return nb_cross_entropy(in[0], labels);
     case 3: return nb_mse(in[0], in[1]);
     case 5: return nb_bce_logits(nb_mul_scalar(in[0], 4.f), nb_sigmoid(in[1])); /* targets in (0, 1), eq. 29 */
-    default: return nb_softmax(in[0], 0); /* a middle axis of [11, 7]'s transpose: composite backward */
+    case 4: return nb_softmax(in[0], 0); /* the first axis: lines strided by 7, composite backward */
+    case 6: return nb_softmax(in[0], 1);  /* the middle axis of [3, 5, 7] (channels of NCW) */
+    case 8: return nb_dqn_loss(in[0], labels, dqn_targets, false); /* actions: the labels */
+    case 9: return nb_dqn_loss(in[0], labels, dqn_targets, true);
+    default: return nb_log_softmax(in[0], 1);
     }
 }
 
 TEST(test_cuda_softmax_cross_entropy_mse) {
     if (!nb_test_gpu()) return;
-    for (int op = 0; op < 6; op++) {
-        if (op == 4) continue; /* a middle axis: not on the GPU */
+    for (int op = 0; op < 10; op++) {
+        if (op == 6 || op == 7) continue; /* 3-D, below */
         nb_tensor *in[2] = {param(2, (int64_t[]){11, 7}), param(2, (int64_t[]){11, 7})};
         char what[32];
         snprintf(what, sizeof what, "loss op %d", op);
@@ -169,6 +176,11 @@ TEST(test_cuda_softmax_cross_entropy_mse) {
     nb_tensor *x = param(2, (int64_t[]){3, 5003});
     nb_test_gpu_parity("softmax of 5003 columns", f_loss, &x, 1, &(op_ctx){0, 0}, 2e-5);
     nb_test_gpu_parity("cross-entropy of 5003 columns", f_loss, &x, 1, &(op_ctx){2, 0}, 2e-5);
+    nb_tensor_free(x);
+    /* a middle axis: one thread per strided line */
+    x = param(3, (int64_t[]){3, 5, 7});
+    nb_test_gpu_parity("softmax over the middle axis", f_loss, &x, 1, &(op_ctx){6, 0}, 2e-5);
+    nb_test_gpu_parity("log-softmax over the middle axis", f_loss, &x, 1, &(op_ctx){7, 0}, 2e-5);
     nb_tensor_free(x);
 }
 
@@ -351,6 +363,45 @@ TEST(test_cuda_move_read_write_item) {
     nb_tensor_free(c);
 }
 
+/* Writers of files read a GPU tensor back: the same bytes as from the CPU. */
+static bool same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    uint8_t *pa = nb_read_file(a, &na), *pb = nb_read_file(b, &nb);
+    bool same = pa && pb && na == nb && !memcmp(pa, pb, na);
+    free(pa);
+    free(pb);
+    return same;
+}
+
+TEST(test_cuda_writers_read_gpu_tensors_back) {
+    if (!nb_test_gpu()) return;
+    char dir[] = "/tmp/nabla-cuda-XXXXXX", a[64], b[64];
+    if (!mkdtemp(dir)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    static const char *const ext[] = {"npy", "png", "jpg", "svm"};
+    for (int k = 0; k < 4; k++) {
+        /* an RGB image for the image writers (values in [0, 1]); X [3, 7] for the others */
+        nb_tensor *cpu = k == 1 || k == 2 ? nb_tensor_new(3, (int64_t[]){3, 4, 5}) : param(2, (int64_t[]){3, 7});
+        for (int64_t i = 0; k == 1 || k == 2 ? i < cpu->size : 0; i++) cpu->data[i] = (float)((i * 37) % 101) / 100.f;
+        nb_tensor *gpu = nb_tensor_clone(cpu);
+        nb_tensor_move(gpu, NB_CUDA);
+        snprintf(a, sizeof a, "%s/cpu.%s", dir, ext[k]);
+        snprintf(b, sizeof b, "%s/gpu.%s", dir, ext[k]);
+        int rc;
+        if (k == 0) rc = nb_npy_write(a, cpu) | nb_npy_write(b, gpu);
+        else if (k == 3) rc = nb_libsvm_write(a, cpu, (float[]){1, -1, 1}) | nb_libsvm_write(b, gpu, (float[]){1, -1, 1});
+        else rc = nb_image_write(a, cpu) | nb_image_write(b, gpu);
+        CHECK_MSG(rc == 0 && same_file(a, b), "%s from the GPU differs from the CPU's (%s)", ext[k], nb_errmsg());
+        remove(a);
+        remove(b);
+        nb_tensor_free(cpu);
+        nb_tensor_free(gpu);
+    }
+    rmdir(dir);
+}
+
 /* --- errors ------------------------------------------------------------------------- */
 
 static void mixed_add(void *ctx) {
@@ -359,11 +410,11 @@ static void mixed_add(void *ctx) {
     nb_tensor_move(b, NB_CUDA);
     nb_add(a, b);
 }
-static void softmax_middle_on_gpu(void *ctx) {
+static void reference_grad_on_gpu(void *ctx) {
     (void)ctx;
-    nb_tensor *x = nb_tensor_new(3, (int64_t[]){2, 3, 4});
+    nb_tensor *x = nb_tensor_new(2, (int64_t[]){2, 3});
     nb_tensor_move(x, NB_CUDA);
-    nb_softmax(x, 1);
+    nb_style_content_grad(x, x);
 }
 static void to_cuda(void *ctx) {
     (void)ctx;
@@ -390,9 +441,8 @@ TEST(test_cuda_device_names_and_errors) {
     CHECK(nb_device_name(NB_CUDA)[0] != '\0');
     nb_test_expect_fatal("ops on two devices", mixed_add, NULL,
                          (const char *[]){"add", "different devices (cpu and cuda)", NULL});
-    nb_test_expect_fatal("an op without a GPU path", softmax_middle_on_gpu, NULL,
-                         (const char *[]){"softmax over an axis that is not the last", "no CUDA implementation",
-                                          NULL});
+    nb_test_expect_fatal("a function without a GPU path", reference_grad_on_gpu, NULL,
+                         (const char *[]){"style_content_grad", "runs on the CPU only", NULL});
     /* the CPU-only readers of tensors answer with an error, not a fault */
     nb_tensor *A = nb_tensor_new(2, (int64_t[]){2, 2}), *p = nb_tensor_new(1, (int64_t[]){2});
     nb_tensor_move(A, NB_CUDA);
@@ -401,10 +451,18 @@ TEST(test_cuda_device_names_and_errors) {
     CHECK(nb_linalg_det(A, &v) == -1 && strstr(nb_errmsg(), "linalg_det: A is on the GPU"));
     CHECK(nb_stats_mean(A) == NULL && strstr(nb_errmsg(), "X is on the GPU"));
     CHECK(nb_stats_entropy(p, &v) == -1 && strstr(nb_errmsg(), "p is on the GPU"));
+    /* so do the image tools and the classical models */
+    nb_tensor *img = nb_tensor_new(3, (int64_t[]){1, 4, 5});
+    nb_tensor_move(img, NB_CUDA);
+    CHECK(!nb_image_resize(img, 2, 3) && strstr(nb_errmsg(), "image resize: the image is on the GPU"));
+    CHECK(!nb_image_filter(img, (float[]){1}, 1, 1, false, true) &&
+          strstr(nb_errmsg(), "image filter: the image is on the GPU"));
+    CHECK(!nb_linreg_fit(A, (float[]){1, 2}, &(nb_linreg_opts){0}) && strstr(nb_errmsg(), "X is on the GPU"));
+    nb_tensor_free(img);
     nb_tensor_free(A);
     nb_tensor_free(p);
     (void)to_cuda;
 #endif
     (void)mixed_add;
-    (void)softmax_middle_on_gpu;
+    (void)reference_grad_on_gpu;
 }

@@ -5,6 +5,7 @@
  * without it links src/cuda/absent.c, and nb_device_ready(NB_CUDA) says so,
  * so no tensor ever reaches the GPU there. */
 #include "internal.h"
+#include "fault.h"
 #include <stdlib.h>
 
 int nb_device_parse(const char *s, nb_device *d) {
@@ -50,7 +51,22 @@ nb_device nb__device_of(const char *op, int n, nb_tensor *const *ts) {
 }
 
 void nb__no_gpu(const char *op) {
-    nb_fatal(op, "has no CUDA implementation yet; run it on the CPU (nb_to(x, NB_CPU))");
+    nb_fatal(op, "runs on the CPU only, and an input is on the GPU; move it there first (nb_to(x, NB_CPU) or "
+                 "nb_tensor_move)");
+}
+
+int nb__host_only(const char *fn, const char *what, const nb_tensor *t) {
+    if (!t || t->device == NB_CPU) return 0;
+    return nb_error("%s: %s is on the GPU, and %s runs on the CPU only; move it with nb_tensor_move (or nb_to) first",
+                    fn, what, fn);
+}
+
+const float *nb__host_values(const nb_tensor *t, float **copy) {
+    *copy = NULL;
+    if (t->device == NB_CPU) return t->data;
+    *copy = nb__malloc(((size_t)t->size + 1) * sizeof(float));
+    if (*copy) nb_tensor_read(t, *copy);
+    return *copy;
 }
 
 /* Device memory that must exist: running out is fatal like host OOM. */

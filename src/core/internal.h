@@ -144,8 +144,9 @@ nb_tensor *nb__cross_entropy_channels(nb_tensor *logits, const int32_t *labels);
 /* --- devices (src/core/device.c) ----------------------------------------
  * An op looks at its inputs' device once: NB_DEVICE checks that they share
  * one (fatal, naming the op, if not) and returns it; a GPU tensor's data is
- * device memory that host code must never read, so an op without a GPU path
- * calls NB_CPU_ONLY first and fails with a message instead. */
+ * device memory that host code must never read, so a function without a GPU
+ * path checks first: NB_CPU_ONLY where misuse is fatal (as its shape checks
+ * are), nb__host_only (below) where it returns errors. */
 nb_device nb__device_of(const char *op, int n, nb_tensor *const *ts);
 #define NB_DEVICE(op, ...) \
     nb__device_of(op, (int)(sizeof((nb_tensor *[]){__VA_ARGS__}) / sizeof(nb_tensor *)), (nb_tensor *[]){__VA_ARGS__})
@@ -155,6 +156,15 @@ NB_NORETURN void nb__no_gpu(const char *op);
         if (NB_DEVICE(op, __VA_ARGS__) != NB_CPU) nb__no_gpu(op); \
     } while (0)
 static inline bool nb__on_gpu(const nb_tensor *t) { return t->device == NB_CUDA; }
+/* Host-only functions that return errors (image tools, classical models,
+ * statistics, linear algebra) check each tensor they read with this: 0
+ * when t is NULL or in host memory; otherwise the error "fn: what is on the
+ * GPU, and fn runs on the CPU only; ..." and -1. */
+int nb__host_only(const char *fn, const char *what, const nb_tensor *t);
+/* t's values where host code may read them, for writers of files: t->data
+ * on the CPU; on the GPU, a copy read back into *copy (free it), or NULL
+ * when memory runs out. */
+const float *nb__host_values(const nb_tensor *t, float **copy);
 /* An arena tensor on device d, data uninitialized. */
 nb_tensor *nb__new_on(nb_device d, int ndim, const int64_t *shape);
 /* Device memory for the arena's GPU pool and persistent GPU tensors: NULL

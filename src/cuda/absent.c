@@ -44,7 +44,7 @@ void nb__gpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
                   int64_t stride_c, int64_t batch) {
     absent("nb__gpu_gemm");
 }
-void nb__gpu_softmax(float *o, const float *x, int64_t rows, int64_t cols, bool log) { absent("nb__gpu_softmax"); }
+void nb__gpu_softmax(float *o, const float *x, int64_t outer, int64_t C, int64_t inner, bool log) { absent("nb__gpu_softmax"); }
 void nb__gpu_softmax_grad(float *o, const float *y, const float *g, int64_t rows, int64_t cols, bool log) {
     absent("nb__gpu_softmax_grad");
 }

@@ -108,8 +108,9 @@ void nb__gpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
 
 /* --- softmax and cross-entropy (rows of [rows, cols]) --------------------- */
 
-/* o = softmax(x) along each row, or log-softmax when log. */
-void nb__gpu_softmax(float *o, const float *x, int64_t rows, int64_t cols, bool log);
+/* o = softmax(x) along the C axis of x viewed as [outer, C, inner] (rows of
+ * [outer, C] when inner is 1), or log-softmax when log. */
+void nb__gpu_softmax(float *o, const float *x, int64_t outer, int64_t C, int64_t inner, bool log);
 /* The vector-Jacobian products: softmax (y = softmax x): o = y (g - sum(g y));
  * log-softmax (y = log_softmax x): o = g - e^y sum(g). Sums per row. */
 void nb__gpu_softmax_grad(float *o, const float *y, const float *g, int64_t rows, int64_t cols, bool log);

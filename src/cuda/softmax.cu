@@ -51,9 +51,35 @@ static __global__ void softmax_kernel(float *o, const float *x, int64_t rows, in
     }
 }
 
-void nb__gpu_softmax(float *o, const float *x, int64_t rows, int64_t cols, bool log) {
-    if (rows <= 0 || cols <= 0) return;
-    NB_LAUNCH(softmax_kernel, row_blocks(rows), nb__gpu_row_threads(cols), 0, o, x, rows, cols, log);
+/* A middle axis (channels of NCHW): x viewed as [outer, C, inner] has
+ * outer * inner lines strided by inner, one thread each. Neighbouring threads
+ * hold neighbouring positions j, so every read of c coalesces. Max, sum and
+ * writes go in the CPU's order (c ascending, the sum in double). */
+static __global__ void softmax_lines_kernel(float *o, const float *x, int64_t outer, int64_t C, int64_t inner,
+                                            bool want_log) {
+    int64_t n = outer * inner;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t off = i / inner * C * inner + i % inner;
+        const float *xl = x + off;
+        float *yl = o + off;
+        float m = xl[0];
+        for (int64_t c = 1; c < C; c++) m = xl[c * inner] > m ? xl[c * inner] : m;
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += expf(xl[c * inner] - m);
+        if (want_log) {
+            float ls = (float)log(s);
+            for (int64_t c = 0; c < C; c++) yl[c * inner] = (xl[c * inner] - m) - ls;
+        } else {
+            float inv = (float)(1.0 / s);
+            for (int64_t c = 0; c < C; c++) yl[c * inner] = expf(xl[c * inner] - m) * inv;
+        }
+    }
+}
+
+void nb__gpu_softmax(float *o, const float *x, int64_t outer, int64_t C, int64_t inner, bool log) {
+    if (outer <= 0 || C <= 0 || inner <= 0) return;
+    if (inner == 1) NB_LAUNCH(softmax_kernel, row_blocks(outer), nb__gpu_row_threads(C), 0, o, x, outer, C, log);
+    else NB_LAUNCH(softmax_lines_kernel, nb__gpu_blocks(outer * inner), NB_GPU_THREADS, 0, o, x, outer, C, inner, log);
     NB_GPU_CHECK_LAUNCH(log ? "log_softmax" : "softmax");
 }
 

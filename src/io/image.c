@@ -64,14 +64,23 @@ int nb_image_write(const char *path, const nb_tensor *img) {
     if (ih < 1 || iw < 1 || ih > NB_IMAGE_MAX_SIDE || iw > NB_IMAGE_MAX_SIDE)
         return nb_error("%s: cannot write a %lld x %lld image: each side must be 1..%d pixels", path, (long long)iw,
                         (long long)ih, NB_IMAGE_MAX_SIDE);
-    if (png && ch == 1) return nb_png_write_gray(path, img->data, (int)iw, (int)ih);
+    float *copy;
+    const float *v = nb__host_values(img, &copy); /* a GPU image is read back */
     size_t plane = (size_t)ih * (size_t)iw;
-    uint8_t *px = nb__malloc(plane * (size_t)ch);
-    if (!px) return nb_error("%s: out of memory for a %lld x %lld image", path, (long long)iw, (long long)ih);
-    for (size_t i = 0; i < plane; i++)
-        for (int64_t k = 0; k < ch; k++) px[i * (size_t)ch + (size_t)k] = to_byte(img->data[(size_t)k * plane + i]);
-    int rc = png ? nb_png_write_rgb(path, px, (int)iw, (int)ih) : nb__jpeg_write(path, px, (int)iw, (int)ih, (int)ch, 92);
+    uint8_t *px = v && !(png && ch == 1) ? nb__malloc(plane * (size_t)ch) : NULL;
+    if (!v || (!px && !(png && ch == 1))) {
+        free(copy);
+        return nb_error("%s: out of memory for a %lld x %lld image", path, (long long)iw, (long long)ih);
+    }
+    int rc;
+    if (png && ch == 1) rc = nb_png_write_gray(path, v, (int)iw, (int)ih);
+    else {
+        for (size_t i = 0; i < plane; i++)
+            for (int64_t k = 0; k < ch; k++) px[i * (size_t)ch + (size_t)k] = to_byte(v[(size_t)k * plane + i]);
+        rc = png ? nb_png_write_rgb(path, px, (int)iw, (int)ih) : nb__jpeg_write(path, px, (int)iw, (int)ih, (int)ch, 92);
+    }
     free(px);
+    free(copy);
     return rc;
 }
 
@@ -147,6 +156,7 @@ static void axis_apply(const axis_taps *a, int64_t nout, const float *in, int64_
 }
 
 nb_tensor *nb_image_resize(const nb_tensor *img, int64_t nh, int64_t nw) {
+    if (nb__host_only("image resize", "the image", img)) return NULL;
     if (!img || img->ndim != 3 || img->shape[0] < 1 || img->shape[1] < 1 || img->shape[2] < 1) {
         nb_error("image resize: expected a [C, h, w] image");
         return NULL;
@@ -237,6 +247,7 @@ const float *nb_image_kernel(const char *name, int *kh, int *kw) {
 }
 
 nb_tensor *nb_image_filter(const nb_tensor *img, const float *kernel, int kh, int kw, bool flip, bool edge_pad) {
+    if (nb__host_only("image filter", "the image", img)) return NULL;
     if (!img || img->ndim != 3 || img->shape[0] < 1 || img->shape[1] < 1 || img->shape[2] < 1) {
         nb_error("image filter: expected a [C, h, w] image");
         return NULL;

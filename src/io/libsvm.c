@@ -172,15 +172,19 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
 int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y) {
     if (!X || X->ndim != 2 || !y) return nb_error("%s: libsvm_write needs X [n, d] and n labels", path);
     int64_t n = X->shape[0], d = X->shape[1];
+    float *copy;
+    const float *x = nb__host_values(X, &copy); /* a GPU tensor is read back */
+    if (!x) return nb_error("%s: out of memory for a copy of X", path);
     sbuf b = {nb__malloc(1 << 16), 0, 1 << 16};
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) {
             free(b.s);
+            free(copy);
             return nb_error("%s: label %lld is not finite", path, (long long)i);
         }
         sb_printf(&b, "%.9g", (double)y[i]);
         for (int64_t j = 0; j < d; j++) {
-            float v = X->data[i * d + j];
+            float v = x[i * d + j];
             /* Zeros are left out, except the last feature of the first row:
              * reading takes the largest index as the feature count, so the
              * file keeps all d features even where the last is always 0
@@ -188,12 +192,14 @@ int nb_libsvm_write(const char *path, const nb_tensor *X, const float *y) {
             if (v == 0 && (i > 0 || j + 1 < d)) continue;
             if (!isfinite(v)) {
                 free(b.s);
+                free(copy);
                 return nb_error("%s: X[%lld, %lld] is not finite", path, (long long)i, (long long)j);
             }
             sb_printf(&b, " %lld:%.9g", (long long)(j + 1), (double)v);
         }
         sb_printf(&b, "\n");
     }
+    free(copy);
     if (!b.s) return nb_error("%s: out of memory for the LIBSVM text", path);
     int rc = nb_write_file_atomic(path, b.s, b.len);
     free(b.s);

@@ -250,8 +250,13 @@ int nb_npy_write(const char *path, const nb_tensor *t) {
     /* As NumPy does: pad with spaces and end with a newline so that the data
      * starts at a multiple of 64 bytes. */
     size_t hlen = ((size_t)n + 1 + 10 + 63) / 64 * 64 - 10, bytes = (size_t)t->size * sizeof(float);
-    uint8_t *file = nb__malloc(10 + hlen + bytes);
-    if (!file) return nb_error("%s: out of memory", path);
+    float *copy;
+    const float *v = nb__host_values(t, &copy); /* a GPU tensor is read back */
+    uint8_t *file = v ? nb__malloc(10 + hlen + bytes) : NULL;
+    if (!file) {
+        free(copy);
+        return nb_error("%s: out of memory", path);
+    }
     memcpy(file, npy_magic, 6);
     file[6] = 1;
     file[7] = 0;
@@ -262,9 +267,10 @@ int nb_npy_write(const char *path, const nb_tensor *t) {
     uint8_t *p = file + 10 + hlen;
     for (int64_t i = 0; i < t->size; i++, p += 4) {
         uint32_t b;
-        memcpy(&b, &t->data[i], 4);
+        memcpy(&b, &v[i], 4);
         nb__put_le32(p, b);
     }
+    free(copy);
     int rc = nb_write_file_atomic(path, file, 10 + hlen + bytes);
     free(file);
     return rc;

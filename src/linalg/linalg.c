@@ -14,9 +14,7 @@
 
 int nb__la_finite(const char *fn, const char *what, const nb_tensor *t) {
     if (!t) return nb_error("%s: %s is NULL", fn, what);
-    if (t->device != NB_CPU) /* every reader of matrices and parameters passes here */
-        return nb_error("%s: %s is on the GPU; linear algebra and curvature run on the CPU (nb_tensor_move it first)",
-                        fn, what);
+    if (nb__host_only(fn, what, t)) return -1; /* every reader of matrices and parameters passes here */
     for (int64_t i = 0; i < t->size; i++)
         if (!isfinite(t->data[i]))
             return nb_error("%s: %s holds a non-finite value (%g) at flat index %lld", fn, what,

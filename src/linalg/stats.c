@@ -14,7 +14,7 @@ static double *centered(const char *fn, const nb_tensor *X, int ddof, int64_t *m
     char s[96];
     *mean = NULL;
     if (!X) return nb_error("%s: X is NULL", fn), NULL;
-    if (X->device != NB_CPU) return nb_error("%s: X is on the GPU; statistics run on the CPU", fn), NULL;
+    if (nb__host_only(fn, "X", X)) return NULL;
     if (X->ndim != 1 && X->ndim != 2)
         return nb_error("%s: X must be [m] or [m, n] (samples in rows), got shape %s", fn,
                         nb_shape_str(X, s, sizeof s)), NULL;
@@ -126,7 +126,7 @@ nb_tensor *nb_stats_corr(const nb_tensor *X) {
 
 static int check_dist(const char *fn, const char *what, const nb_tensor *p) {
     if (!p) return nb_error("%s: %s is NULL", fn, what);
-    if (p->device != NB_CPU) return nb_error("%s: %s is on the GPU; statistics run on the CPU", fn, what);
+    if (nb__host_only(fn, what, p)) return -1;
     if (p->size == 0) return nb_error("%s: %s is empty", fn, what);
     double s = 0;
     for (int64_t i = 0; i < p->size; i++) {
@@ -142,7 +142,7 @@ static int check_dist(const char *fn, const char *what, const nb_tensor *p) {
 static int check_pair(const char *fn, const nb_tensor *p, const nb_tensor *q, const char *qname) {
     if (check_dist(fn, "p", p)) return -1;
     if (!q) return nb_error("%s: %s is NULL", fn, qname);
-    if (q->device != NB_CPU) return nb_error("%s: %s is on the GPU; statistics run on the CPU", fn, qname);
+    if (nb__host_only(fn, qname, q)) return -1;
     if (q->size != p->size)
         return nb_error("%s: p has %lld entries but %s has %lld", fn, (long long)p->size, qname, (long long)q->size);
     return 0;

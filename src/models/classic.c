@@ -9,6 +9,7 @@
 
 int nb__ml_check_X(const char *fn, const nb_tensor *X, int64_t *n, int64_t *d) {
     if (!X) return nb_error("%s: X is NULL", fn);
+    if (nb__host_only(fn, "X", X)) return -1;
     if (X->ndim != 2) return nb_error("%s: X must be 2-D [examples, features], got %d dimensions", fn, X->ndim);
     if (X->shape[0] < 1 || X->shape[1] < 1)
         return nb_error("%s: X is empty (%lld x %lld)", fn, (long long)X->shape[0], (long long)X->shape[1]);

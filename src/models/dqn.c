@@ -55,8 +55,8 @@ nb_tensor *nb_dqn_loss(nb_tensor *q, const int32_t *actions, const float *target
             nb_fatal("dqn_loss", "action %d of row %lld is outside [0, %lld)", actions[i], (long long)i, (long long)A);
         onehot->data[i * A + actions[i]] = 1.0f;
     }
-    nb_tensor *qa = nb_sum(nb_mul(q, onehot), (int[]){1}, 1, false);
-    nb_tensor *d = nb_sub(qa, nb_from_data(1, (int64_t[]){B}, targets));
+    nb_tensor *qa = nb_sum(nb_mul(q, nb_to(onehot, q->device)), (int[]){1}, 1, false);
+    nb_tensor *d = nb_sub(qa, nb_to(nb_from_data(1, (int64_t[]){B}, targets), q->device));
     if (!huber) return nb_mul_scalar(nb_mean(nb_square(d), NULL, 0, false), 0.5f); /* 1/2 [target - Q(s, a)]^2 */
     /* Huber with threshold 1 from differentiable pieces: with m = min(|d|, 1)
      * = 1 - relu(1 - |d|), h = m^2 / 2 + (|d| - m) is d^2/2 inside and

@@ -38,6 +38,7 @@ nb_tensor *nb_style_content_loss(nb_tensor *F, nb_tensor *P) {
  * mask: F is the map after a ReLU, and the gradient reaching its input is
  * zero where it was cut). */
 nb_tensor *nb_style_content_grad(const nb_tensor *F, const nb_tensor *P) {
+    NB_CPU_ONLY("style_content_grad", (nb_tensor *)F, (nb_tensor *)P);
     if (F->size != P->size) nb_fatal("style_content_grad", "F has %lld values, P %lld", (long long)F->size, (long long)P->size);
     nb_tensor *g = nb_empty(F->ndim, F->shape);
     for (int64_t i = 0; i < F->size; i++) g->data[i] = F->data[i] > 0 ? F->data[i] - P->data[i] : 0.f;
@@ -75,6 +76,7 @@ nb_tensor *nb_style_layer_loss(nb_tensor *F, nb_tensor *A) {
  * else 0. (F^T (G - A))_ji = ((G - A) F)_ij since G - A is symmetric;
  * computed in double, without the tape. */
 nb_tensor *nb_style_layer_grad(const nb_tensor *F, const nb_tensor *A) {
+    NB_CPU_ONLY("style_layer_grad", (nb_tensor *)F, (nb_tensor *)A);
     int64_t N, M;
     layer_sizes(F, &N, &M);
     if (A->size != N * N) nb_fatal("style_layer_grad", "A has %lld values for %lld filters", (long long)A->size, (long long)N);

@@ -160,6 +160,10 @@ int nb_wavenet_fit_features(nb_wavenet *m, const nb_tensor *const *feats, int n)
     double *sum = calloc((size_t)D, sizeof(double)), *sq = calloc((size_t)D, sizeof(double));
     if (!sum || !sq) nb__oom("feature statistics", sizeof(double) * (size_t)D);
     for (int i = 0; i < n; i++) {
+        if (nb__host_only("wavenet", "a feature matrix", feats[i])) {
+            free(sum), free(sq);
+            return -1;
+        }
         if (feats[i]->ndim != 2 || feats[i]->shape[1] != D) {
             free(sum), free(sq);
             return nb_error("wavenet: features %d are not [frames, %lld]", i, (long long)D);
@@ -209,6 +213,7 @@ nb_tensor *nb_wavenet_upsample(nb_wavenet *m, nb_tensor *feats) {
 }
 
 nb_tensor *nb_wavenet_cond(nb_wavenet *m, const nb_tensor *feats, int64_t first, int64_t n) {
+    NB_CPU_ONLY("wavenet_cond", (nb_tensor *)feats); /* features live on the host; the result may move */
     int64_t hop = m->cfg.cond_hop, frames = feats->shape[0];
     if (feats->ndim != 2 || feats->shape[1] != m->cfg.cond_dim || n < 1 || first < 0)
         nb_fatal("wavenet_cond", "features must be [frames, %d] and the span non-empty", m->cfg.cond_dim);
