@@ -157,7 +157,7 @@ cuda-emu:
 	$(MAKE) BUILD=build-cuda-emu CUDA=emu build-cuda-emu/nabla-tests build-cuda-emu/nabla build-cuda-emu/cuda_emu_selftest
 	build-cuda-emu/cuda_emu_selftest
 	NABLA_THREADS=2 build-cuda-emu/nabla-tests cuda_
-	NABLA=$(CURDIR)/build-cuda-emu/nabla tests/cli.sh cli_train_device cli_charrnn_device cli_wavenet_device cli_chat_device
+	NABLA=$(CURDIR)/build-cuda-emu/nabla tests/cli.sh cli_train_device cli_charrnn_device cli_wavenet_device cli_chat_device cli_style_device
 # The emulator's own test: barriers, shared memory, launch errors, page
 # protection of device memory, cuBLAS's column-major semantics.
 $(BUILD)/cuda_emu_selftest: tests/cuda_emu_selftest.cu src/cuda/emu.cc src/cuda/emu.h

@@ -413,9 +413,7 @@ static int cmd_train(int argc, char **argv) {
          .range = "cosine|constant"},
         {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},
         NB_FLAG_THREADS(&threads, "all cores"),
-        {"--device", NB_FLAG_CHOICE, &device,
-         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
-         "either way", .range = "cpu|cuda"},
+        NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (and write it back, unless "
@@ -450,14 +448,8 @@ static int cmd_train(int argc, char **argv) {
         goto done;
     }
     nb_device dev = NB_CPU;
-    if (nb_device_parse(device, &dev)) { /* the choice already checked the name */
-        rc = nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
-        goto done;
-    }
-    if (dev == NB_CUDA && nb_device_ready(NB_CUDA)) {
-        rc = nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
-        goto done;
-    }
+    if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) goto done;
+    rc = 1;
     if (nb_dist_init(cmd, check_every)) goto done; /* joins the job when run by mpirun */
     if (dev == NB_CUDA && nb_dist_size() > 1) {
         rc = nb_cli_fail(cmd, "--device cuda trains in one process; running it under mpirun is not supported yet");

@@ -433,9 +433,7 @@ static int cmd_train(int argc, char **argv) {
                                                  "from the true one (eq. 29 over all)", .range = "[1, 100]"},
         NB_FLAG_SEED(&seed, "the initialization and the order of the pairs"),
         NB_FLAG_THREADS(&threads, "all cores"),
-        {"--device", NB_FLAG_CHOICE, &device,
-         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
-         "either way", .range = "cpu|cuda"},
+        NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (written back unless --out "
@@ -452,8 +450,7 @@ static int cmd_train(int argc, char **argv) {
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     nb_device dev = NB_CPU;
-    if (nb_device_parse(device, &dev)) return nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
-    if (dev == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
+    if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 0);
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .json = json};
     nb_dialogue *d = NULL, *valid = NULL;

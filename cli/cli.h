@@ -55,6 +55,10 @@ typedef struct nb_flag {
 #define NB_FLAG_MODEL_OUT(dst, what) \
     {"--out", NB_FLAG_OUTPUT, dst, what, .range = "safetensors|st", .meta = "MODEL", .def = ""}
 #define NB_FLAG_LOG(dst, what) {"--log", NB_FLAG_OUTPUT, dst, what, .range = "csv", .meta = "LOG.csv", .def = ""}
+/* what, then the choices, then more ("; the model file is ..." or "") */
+#define NB_FLAG_DEVICE(dst, what, more)                                                                        \
+    {"--device", NB_FLAG_CHOICE, dst, what ": cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1)" more, \
+     .range = "cpu|cuda"}
 
 /* A command's whole interface: nb_cli_parse checks the flags and the count
  * of positional arguments, and prints --help from it. */
@@ -88,6 +92,10 @@ typedef struct nb_verb {
 } nb_verb;
 int nb_cli_verbs(const char *cmd, const nb_verb *verbs, int nverbs, int argc, char **argv);
 
+/* The device a --device value names, checked to be usable: NB_CLI_OK with
+ * *d set; otherwise the exit status, after the message ("--device cuda: no
+ * usable CUDA device: ...", or that the build has no CUDA). */
+int nb_cli_device(const nb_cli *c, const char *name, nb_device *d);
 /* Sets the thread count from a --threads value (0: NABLA_THREADS, else
  * fallback, 0 meaning all cores) and warns when it exceeds the cores. */
 void nb_cli_threads(const char *cmd, long threads, int fallback);

@@ -460,6 +460,12 @@ int nb_cli_fit_memory_limit(const char *cmd, int threads) {
     return nb_set_threads(fit);
 }
 
+int nb_cli_device(const nb_cli *c, const char *name, nb_device *d) {
+    if (nb_device_parse(name, d)) return nb_cli_usage_error(c, "--device: %s", nb_errmsg());
+    if (*d == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(c->cmd, "--device cuda: %s", nb_errmsg());
+    return NB_CLI_OK;
+}
+
 void nb_cli_threads(const char *cmd, long threads, int fallback) {
     int n = (int)threads;
     if (n <= 0) n = getenv("NABLA_THREADS") ? 0 : fallback;

@@ -90,6 +90,20 @@ static int save_x(const char *cmd, const nb_tensor *x, const char *out) {
     return rc;
 }
 
+/* Pixels back into [0, 1] after a step. On the GPU they are clamped on the
+ * host: 12 bytes a pixel each way, next to a network's forward and backward
+ * passes per step. */
+static void clamp01(nb_tensor *x) {
+    float *v = x->data, *host = NULL;
+    if (x->device != NB_CPU) {
+        if (!(v = host = malloc(sizeof(float) * (size_t)x->size))) nb_fatal("style", "out of memory");
+        nb_tensor_read(x, v);
+    }
+    for (int64_t i = 0; i < x->size; i++) v[i] = fminf(fmaxf(v[i], 0.f), 1.f);
+    if (host) nb_tensor_write(x, host);
+    free(host);
+}
+
 /* Reads an image and resizes it to h x w (persistent). */
 static nb_tensor *read_sized(const char *cmd, const char *path, int64_t h, int64_t w) {
     int64_t ih, iw;
@@ -107,7 +121,7 @@ static nb_tensor *read_sized(const char *cmd, const char *path, int64_t h, int64
 
 static int cmd_style(int argc, char **argv) {
     const char *cmd = "style", *out = NULL, *content_layer = NULL, *style_layers = NULL, *style_weights = NULL;
-    const char *init = "noise", *optim = "lbfgs", *features = "random", *pool = "max";
+    const char *init = "noise", *optim = "lbfgs", *features = "random", *pool = "max", *device = "cpu";
     long size = 256, iters = -1, every = 0, seed = 0, threads = 0;
     double alpha = 1, beta = -1, tv = 0, lr = 0.02;
     bool json = false;
@@ -138,6 +152,7 @@ static int cmd_style(int argc, char **argv) {
         {"--every", NB_FLAG_INT, &every, "also save the image every K iterations (0: at the end only)",
          .range = "[0, inf)", .meta = "K"},
         NB_FLAG_SEED(&seed, "the noise and the random filters"),
+        NB_FLAG_DEVICE(&device, "where the network runs and the pixels are optimized", ""),
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_JSON(&json),
     };
@@ -156,6 +171,8 @@ static int cmd_style(int argc, char **argv) {
     if (prc != NB_CLI_OK) return prc;
     const char *content_path = npos == 2 ? pos[0] : NULL, *style_path = pos[npos - 1];
     if (!out) return nb_cli_usage_error(&cli, "--out OUT.png is required");
+    nb_device dev;
+    if ((prc = nb_cli_device(&cli, device, &dev)) != NB_CLI_OK) return prc;
     bool adam = !strcmp(optim, "adam");
     if (iters < 0) iters = adam ? 500 : 200;
     nb_cli_threads(cmd, threads, 0);
@@ -282,6 +299,8 @@ static int cmd_style(int argc, char **argv) {
         nb_tensor_free(img);
     }
     nb_requires_grad(x, true);
+    nb_tensor_move(x, dev);
+    nb_style_net_to(net, dev);
 
     nb_style_spec sp = {.content_layer = cl, .style_layers = sl, .style_weights = w, .nstyle = nsl,
                         .alpha = (float)alpha, .beta = (float)beta, .tv = (float)tv};
@@ -308,7 +327,7 @@ static int cmd_style(int argc, char **argv) {
             closure(&r);
             nb_arena_reset();
             nb_optim_step(opt);
-            for (int64_t i = 0; i < x->size; i++) x->data[i] = fminf(fmaxf(x->data[i], 0.f), 1.f);
+            clamp01(x);
             if (every && (r.done + 1) % every == 0 && r.done + 1 < iters && save_x(cmd, x, out)) goto done;
         }
     } else {
@@ -324,7 +343,7 @@ static int cmd_style(int argc, char **argv) {
             if (did < chunk) break; /* converged: nothing left to gain */
             if (every && r.done < iters && save_x(cmd, x, out)) goto done;
         }
-        for (int64_t i = 0; i < x->size; i++) x->data[i] = fminf(fmaxf(x->data[i], 0.f), 1.f);
+        clamp01(x);
     }
     double secs = nb_cli_now() - r.t0;
     int64_t done_iters = r.done < iters ? r.done : iters;

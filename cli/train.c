@@ -359,9 +359,7 @@ static int cmd_train(int argc, char **argv) {
         {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)", .range = "[0, 1]"},
         NB_FLAG_SEED(&seed, "initialization, shuffling and dropout"),
         NB_FLAG_THREADS(&threads, "all cores"),
-        {"--device", NB_FLAG_CHOICE, &device,
-         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
-         "either way", .range = "cpu|cuda"},
+        NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         {"--init", NB_FLAG_STR, &init, "start from the weights of this model", .meta = "MODEL"},
         {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps; 0: no limit", .range = "[0, inf)"},
         {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
@@ -379,8 +377,7 @@ static int cmd_train(int argc, char **argv) {
     if (!resume && npos != 1) return nb_cli_usage_error(&c, "expected a NET.cfg that describes the network, or --resume MODEL");
     if (resume && npos) return nb_cli_usage_error(&c, "--resume takes the network from the model file; drop '%s'", pos[0]);
     if (resume && init) return nb_cli_usage_error(&c, "--resume and --init exclude each other");
-    if (nb_device_parse(device, &T.device)) return nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
-    if (T.device == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
+    if ((rc = nb_cli_device(&c, device, &T.device)) != NB_CLI_OK) return rc;
     if (nb_dist_init(cmd, check_every)) return 1; /* joins the job when run by mpirun */
     if (T.device == NB_CUDA && nb_dist_size() > 1)
         return nb_cli_fail(cmd, "--device cuda trains in one process; running it under mpirun is not supported yet");

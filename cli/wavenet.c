@@ -368,9 +368,7 @@ static int cmd_train(int argc, char **argv) {
         {"--val-samples", NB_FLAG_INT, &val_samples, "held-out samples scored per validation (windows at the middle of up to 8 clips spread over the list)", .range = "[1, inf)"},
         NB_FLAG_SEED(&seed, "the initialization and the segments"),
         NB_FLAG_THREADS(&threads, "all cores"),
-        {"--device", NB_FLAG_CHOICE, &device,
-         "where to train: cpu, or cuda (an NVIDIA GPU, in a build made with make CUDA=1); the model file is the same "
-         "either way", .range = "cpu|cuda"},
+        NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
         {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
@@ -388,8 +386,7 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     nb_device dev = NB_CPU;
-    if (nb_device_parse(device, &dev)) return nb_cli_usage_error(&c, "--device: %s", nb_errmsg());
-    if (dev == NB_CUDA && nb_device_ready(NB_CUDA)) return nb_cli_fail(cmd, "--device cuda: %s", nb_errmsg());
+    if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) return rc;
     if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
         return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;

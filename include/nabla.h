@@ -1836,6 +1836,11 @@ nb_style_net *nb_style_net_random(int scales, int channels, int kernel, uint64_t
 nb_style_net *nb_style_net_vgg19(const char *path, int nlayers, bool avg_pool);
 nb_style_net *nb_style_net_model(const char *path);
 void nb_style_net_free(nb_style_net *s);
+/* Moves the network's weights to device d (NB_CUDA: a build with CUDA and a
+ * GPU); x given to nb_style_objective must then be there too, while
+ * nb_style_new takes its images from either device. */
+void nb_style_net_to(nb_style_net *s, nb_device d);
+nb_device nb_style_net_device(const nb_style_net *s);
 int nb_style_net_layers(const nb_style_net *s, const char *const **names);
 int nb_style_net_find(const nb_style_net *s, const char *name); /* index or -1 */
 /* true (and the size) when the network takes images of one size only. */

@@ -273,6 +273,74 @@ TEST(test_cuda_optimizers_train_like_the_cpu) {
     nb_test_free_all(init, 5);
 }
 
+/* --- neural style's losses ------------------------------------------------------------ */
+
+static nb_tensor *f_style(nb_tensor **in, void *ctx) {
+    switch (((op_ctx *)ctx)->op) {
+    case 0: return nb_tv_loss(in[0]);
+    case 1: return nb_style_layer_loss(in[0], nb_gram(in[1])); /* eq. 3-4, a from another map */
+    default: return nb_style_content_loss(in[0], in[1]);       /* eq. 1 */
+    }
+}
+
+TEST(test_cuda_style_losses) {
+    if (!nb_test_gpu()) return;
+    static const int64_t shapes[][4] = {{1, 3, 26, 40}, {1, 3, 21, 32}, {1, 5, 7, 9}};
+    for (int k = 0; k < 3; k++)
+        for (int op = 0; op < 3; op++) {
+            nb_tensor *in[2] = {param(4, shapes[k]), param(4, shapes[k])};
+            char what[48];
+            snprintf(what, sizeof what, "style loss %d on [%lld, %lld]", op, (long long)shapes[k][2],
+                     (long long)shapes[k][3]);
+            nb_test_gpu_parity(what, f_style, in, 2, &(op_ctx){op, 0}, 2e-5);
+            nb_test_free_all(in, 2);
+        }
+}
+
+/* L-BFGS keeps its vectors on the host and evaluates on the parameters' device:
+ * the MLP of f_mlp minimized from the same start takes the same steps. */
+typedef struct { nb_tensor **p; } lbfgs_ctx;
+static float mlp_closure(void *ctx) {
+    nb_tensor *L = f_mlp(((lbfgs_ctx *)ctx)->p, NULL);
+    nb_backward(L);
+    return nb_item(L);
+}
+
+static float lbfgs_on(nb_device d, nb_tensor **init, int *iters, nb_tensor **final) {
+    nb_tensor *p[5];
+    nb_param params[4];
+    for (int k = 0; k < 5; k++) {
+        p[k] = nb_tensor_clone(init[k]);
+        nb_requires_grad(p[k], k > 0);
+        nb_tensor_move(p[k], d);
+        if (k) params[k - 1] = (nb_param){p[k], false};
+    }
+    float loss = nb_lbfgs(params, 4, mlp_closure, &(lbfgs_ctx){p}, &(nb_lbfgs_opts){.max_iter = 15}, iters);
+    for (int k = 1; k < 5; k++) final[k - 1] = nb_test_to_host(p[k]);
+    final[4] = nb_test_to_host(p[1]->grad); /* left at the returned point */
+    nb_test_free_all(p, 5);
+    return loss;
+}
+
+TEST(test_cuda_lbfgs_on_gpu_parameters) {
+    if (!nb_test_gpu()) return;
+    nb_tensor *init[5], *fc[5], *fg[5];
+    mlp_inputs(init);
+    int ic = 0, ig = 0;
+    float lc = lbfgs_on(NB_CPU, init, &ic, fc), lg = lbfgs_on(NB_CUDA, init, &ig, fg);
+    nb_arena_reset();
+    CHECK_MSG(ic == 15 && ig == ic, "iterations: %d on the CPU, %d on the GPU", ic, ig);
+    CHECK_MSG(fabs((double)lg - lc) <= 1e-4 * fabs((double)lc) && lc < 0.5f, "loss %g on the GPU, %g on the CPU",
+              (double)lg, (double)lc);
+    for (int k = 0; k < 5; k++) {
+        double e = nb_test_maxrel(fg[k]->data, fc[k]->data, fc[k]->size);
+        CHECK_MSG(e <= 1e-3, "L-BFGS: %s %d differs by %.3g", k < 4 ? "parameter" : "gradient", k, e);
+    }
+    nb_test_free_all(fc, 5);
+    nb_test_free_all(fg, 5);
+    nb_test_free_all(init, 5);
+}
+
 /* --- WaveNet's pieces and the model ---------------------------------------------------- */
 
 static nb_tensor *f_wavenet_ops(nb_tensor **in, void *ctx) {

@@ -150,6 +150,7 @@ struct nb_style_net {
     nb_net *net;                   /* model */
     int layer_of[SN_MAXLAYERS];    /* model: the net layer whose output is named layer i */
     int64_t in_shape[4];           /* model: C, H, W */
+    nb_device device;              /* where the weights are */
 };
 
 static nb_style_net *sn_new(sn_kind k) {
@@ -181,6 +182,19 @@ void nb_style_net_free(nb_style_net *s) {
     nb_net_free(s->net);
     free(s);
 }
+
+void nb_style_net_to(nb_style_net *s, nb_device d) {
+    for (int i = 0; i < s->nconv; i++) {
+        nb_tensor_move(s->w[i], d);
+        nb_tensor_move(s->b[i], d);
+    }
+    nb_tensor_move(s->mean, d);
+    nb_tensor_move(s->istd, d);
+    if (s->net) nb_net_to(s->net, d);
+    s->device = d;
+}
+
+nb_device nb_style_net_device(const nb_style_net *s) { return s->device; }
 
 int nb_style_net_layers(const nb_style_net *s, const char *const **names) {
     if (names) *names = s->cnames;
@@ -395,9 +409,9 @@ struct nb_style {
     float alpha, beta, tv;
 };
 
-static nb_tensor *as_batch(const nb_tensor *img) {
-    /* [3, h, w] -> [1, 3, h, w], a graph-free arena view */
-    nb_tensor *t = nb_detach((nb_tensor *)img);
+static nb_tensor *as_batch(const nb_tensor *img, nb_device d) {
+    /* [3, h, w] -> [1, 3, h, w] on d, a graph-free arena view (or copy) */
+    nb_tensor *t = nb_to(nb_detach((nb_tensor *)img), d);
     return nb_reshape(t, 4, (int64_t[]){1, img->shape[0], img->shape[1], img->shape[2]});
 }
 
@@ -425,10 +439,10 @@ nb_style *nb_style_new(nb_style_net *net, const nb_tensor *content, const nb_ten
     bool g = nb_set_grad_enabled(false);
     nb_arena *arena = nb_arena_new(), *old = nb_arena_use(arena);
     nb_tensor *F[SN_MAXLAYERS];
-    nb_style_net_forward(net, as_batch(style), s->style_layers, s->nstyle, F);
+    nb_style_net_forward(net, as_batch(style, net->device), s->style_layers, s->nstyle, F);
     for (int i = 0; i < s->nstyle; i++) s->A[i] = nb_tensor_clone(nb_gram(F[i])); /* eq. 3 for a */
     if (content) {
-        nb_style_net_forward(net, as_batch(content), &s->content_layer, 1, F);
+        nb_style_net_forward(net, as_batch(content, net->device), &s->content_layer, 1, F);
         s->P = nb_tensor_clone(F[0]);
     }
     nb_arena_use(old);

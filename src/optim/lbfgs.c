@@ -47,27 +47,47 @@ static double max_abs(const double *x, int64_t N) {
     return m;
 }
 
+/* The L-BFGS vectors are host doubles whatever the parameters' device: a
+ * GPU parameter (style transfer's pixels) is read back and written through a
+ * host copy at each evaluation, a transfer of 8 bytes per value next to the
+ * network's forward and backward passes. */
+
+/* x <- t's values as doubles. */
+static void get_values(const nb_tensor *t, double *x) {
+    float *copy;
+    const float *v = nb__host_values(t, &copy);
+    if (!v) nb_fatal("lbfgs", "out of memory (a host copy of %lld values)", (long long)t->size);
+    for (int64_t i = 0; i < t->size; i++) x[i] = v[i];
+    free(copy);
+}
+
+/* t <- x0 + s d (x0 alone when d is NULL), rounded to float once. */
+static void set_values(nb_tensor *t, const double *x0, double s, const double *d) {
+    float *host = NULL, *w = t->data;
+    int64_t m = t->size;
+    if (nb__on_gpu(t) && !(w = host = malloc(sizeof(float) * (size_t)(m ? m : 1))))
+        nb_fatal("lbfgs", "out of memory (a host copy of %lld values)", (long long)m);
+    NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) {
+        w[i] = (float)(d ? x0[i] + s * d[i] : x0[i]);
+    });
+    if (host) nb_tensor_write(t, host);
+    free(host);
+}
+
 static void read_params(const lbfgs *L, double *x) {
     for (int k = 0; k < L->n; k++) {
-        const nb_tensor *t = L->p[k].t;
-        for (int64_t i = 0; i < t->size; i++)
-            x[i] = t->data[i];
-        x += t->size;
+        get_values(L->p[k].t, x);
+        x += L->p[k].t->size;
     }
 }
 
-/* params <- x0 + t d, rounded to float once. */
+/* params <- x0 + t d. */
 static void write_params(const lbfgs *L, double t, const double *d) {
     const double *x0 = L->x0;
     for (int k = 0; k < L->n; k++) {
-        nb_tensor *p = L->p[k].t;
-        float *w = p->data;
-        int64_t m = p->size;
-        NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) {
-            w[i] = (float)(x0[i] + t * d[i]);
-        });
-        x0 += m;
-        d += m;
+        set_values(L->p[k].t, x0, t, d);
+        x0 += L->p[k].t->size;
+        d += L->p[k].t->size;
     }
 }
 
@@ -86,9 +106,7 @@ static double evaluate(lbfgs *L, double *g) {
         const nb_tensor *t = L->p[k].t;
         /* A parameter without a gradient buffer counts as having gradient 0
          * (PyTorch does the same for grad None): it never moves. */
-        if (t->grad)
-            for (int64_t i = 0; i < t->size; i++)
-                g[i] = t->grad->data[i];
+        if (t->grad) get_values(t->grad, g);
         else
             memset(g, 0, sizeof(double) * (size_t)t->size);
         g += t->size;
@@ -327,9 +345,7 @@ float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_
     const double *gp = g;
     for (int k = 0; k < n; k++) {
         nb_tensor *p = params[k].t;
-        if (p->grad)
-            for (int64_t i = 0; i < p->size; i++)
-                p->grad->data[i] = (float)gp[i];
+        if (p->grad) set_values(p->grad, gp, 0, NULL);
         gp += p->size;
     }
     if (iters) *iters = it;
