@@ -20,7 +20,10 @@
 #      (bench/charrnn_torch.py speed --device cuda); and WaveNet's reference
 #      size (2 x 10 blocks, 32 channels, segments of 16,000, batch 1 and 8, on
 #      `nabla wavenet synth` clips): training samples/s the same three ways
-#      (bench/wavenet_torch.py speed --device cuda).
+#      (bench/wavenet_torch.py speed --device cuda); and `nabla style`'s texture
+#      (skimage's brick at 512 x 512, the random filters, 20 iterations of Adam
+#      and of L-BFGS): iterations/s the same three ways (bench/style_torch.py
+#      --device cuda), and the style loss on each.
 #
 #   bench/cuda_check.sh [DIR]   (DIR: what bench/cuda_bundle.sh made, .gpu)
 #
@@ -148,4 +151,25 @@ for batch in 1 8; do
     [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
 done
 say "(WaveNet: training samples/s, 16,000 per segment)"
+printf '%-12s %12s %12s %12s %8s   %s\n' style "nabla cuda" "nabla cpu" "torch cuda" ratio "style loss (cuda, cpu, torch)" |
+    tee -a "$SUM"
+field() { sed -n 's/.*"'"$1"'": \([-0-9.e+]*\).*/\1/p' "$2" | tail -1; }
+for optim in adam lbfgs; do
+    f=$OUTDIR/speed_style_$optim
+    st=("$root/style/brick.png" --size 512 --iters 20 --optim $optim --json)
+    "$B/nabla" style "${st[@]}" --device cuda --out "$root/g.png" >"$f.cuda.json" 2>"$f.cuda.err"
+    "$B/nabla" style "${st[@]}" --out "$root/c.png" >"$f.cpu.json" 2>/dev/null
+    $PY bench/style_torch.py "$root/style/brick.png" --size 512 --iters 20 --optim $optim --device cuda \
+        >"$f.torch.json" 2>"$f.torch.err"
+    g=$(field iterations_per_second "$f.cuda.json") c=$(field iterations_per_second "$f.cpu.json")
+    t=$(field iterations_per_second "$f.torch.json")
+    awk -v o="texture-$optim" -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" -v sg="$(field style_loss "$f.cuda.json")" \
+        -v sc="$(field style_loss "$f.cpu.json")" -v st="$(field style_loss "$f.torch.json")" 'BEGIN {
+        printf "%-12s %12.2f %12.2f %12.2f %7.2fx   %s, %s, %s\n", o, g, c, t, (t > 0 ? g / t : 0), sg, sc, st }' |
+        tee -a "$SUM"
+    [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
+    [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+done
+say "(style: iterations/s at 512 x 512; L-BFGS's iterations take several evaluations each; PyTorch's random filters"
+say " come from its own generator, so its style loss differs in value, not in cost)"
 exit "$parity"

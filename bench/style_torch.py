@@ -4,12 +4,13 @@
 src/models/style.c), the same losses (notes §4.6: eq. 1, the Gram matrix eq. 3, eq. 4 with 1/(4 N^2 M^2), eq. 5 with
 w_l = 1/5, eq. 7 with alpha 1 and beta 1e4) and the same optimizer (Adam, lr 0.02, pixels clamped to [0, 1] after each
 step, or L-BFGS). The filters come from PyTorch's generator, not nabla's: the cost is the same, the values differ.
-Prints one JSON line: iterations_per_second over the optimization loop, the losses, and the peak resident memory."""
-import argparse, json, resource, time
+Prints one JSON line: iterations_per_second over the optimization loop, the losses, and the peak resident memory.
+--device cuda runs it on a GPU (TF32 off: float32 as nabla computes). Where neither skimage nor PIL can read the
+images (a bare GPU machine), they are uniform noise of --size x --size: the same cost, other losses (said on stderr)."""
+import argparse, json, resource, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as Fn
-import skimage.io, skimage.transform
 
 p = argparse.ArgumentParser()
 p.add_argument("style")
@@ -22,27 +23,52 @@ p.add_argument("--lr", type=float, default=0.02)
 p.add_argument("--alpha", type=float, default=1.0)
 p.add_argument("--beta", type=float, default=1e4)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--device", default="cpu", help="cpu, or cuda")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
+dev = torch.device(a.device)
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
 
-def load(path, h, w):
-    img = skimage.io.imread(path)
+def imread(path):
+    """The image as [h, w, c] floats in [0, 1], or None when no reader is installed."""
+    try:
+        import skimage.io
+        img = skimage.io.imread(path)
+    except ImportError:
+        try:
+            from PIL import Image
+            img = np.asarray(Image.open(path))
+        except ImportError:
+            return None
     if img.ndim == 2: img = np.stack([img] * 3, -1)
-    img = img[..., :3].astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
-    img = skimage.transform.resize(img, (h, w), anti_aliasing=True).astype(np.float32)
+    return img[..., :3].astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
+
+def load(img, h, w):
+    if img is None: return torch.rand(1, 3, h, w)
+    try:
+        import skimage.transform
+        img = skimage.transform.resize(img, (h, w), anti_aliasing=True).astype(np.float32)
+    except ImportError:  # PIL read it: PyTorch's antialiased bilinear resize
+        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0)
+        return Fn.interpolate(t, size=(h, w), mode="bilinear", antialias=True, align_corners=False).contiguous()
     return torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).contiguous()
 
-ref = skimage.io.imread(a.content or a.style)
-s = a.size / max(ref.shape[0], ref.shape[1])
-H, W = max(1, round(ref.shape[0] * s)), max(1, round(ref.shape[1] * s))
-style = load(a.style, H, W)
-content = load(a.content, H, W) if a.content else None
+ref, sty = imread(a.content or a.style), imread(a.style)
+if ref is None:
+    print("style_torch.py: no image reader (skimage or PIL): noise images of --size x --size", file=sys.stderr)
+    H = W = a.size
+else:
+    s = a.size / max(ref.shape[0], ref.shape[1])
+    H, W = max(1, round(ref.shape[0] * s)), max(1, round(ref.shape[1] * s))
+style = load(sty, H, W).to(dev)
+content = load(ref, H, W).to(dev) if a.content else None
 
 SCALES, CH, K = 5, 64, 7
-weights = [torch.randn(CH, 3, K, K) * (2.0 / (3 * K * K)) ** 0.5 for _ in range(SCALES)]
-mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+weights = [(torch.randn(CH, 3, K, K) * (2.0 / (3 * K * K)) ** 0.5).to(dev) for _ in range(SCALES)]
+mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1).to(dev)
+std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1).to(dev)
 
 def features(x):
     h, out = (x - mean) / std, []
@@ -68,9 +94,10 @@ def losses(x):
     lc = 0.5 * ((Fs[1] - P) ** 2).sum() if P is not None else torch.zeros(())  # eq. 1
     return lc, ls, a.alpha * lc + a.beta * ls  # eq. 7
 
-x = torch.rand(1, 3, H, W).requires_grad_(True)
+x = torch.rand(1, 3, H, W).to(dev).requires_grad_(True)
 with torch.no_grad():
     s0 = losses(x)[1].item()
+if dev.type == "cuda": torch.cuda.synchronize()
 t0 = time.perf_counter()
 if a.optim == "adam":
     opt = torch.optim.Adam([x], lr=a.lr)
@@ -90,6 +117,7 @@ else:
         tot.backward()
         return tot
     opt.step(closure)
+if dev.type == "cuda": torch.cuda.synchronize()
 secs = time.perf_counter() - t0
 with torch.no_grad():
     x.clamp_(0, 1)

@@ -164,14 +164,36 @@ static void adam_update(float *restrict w, const float *restrict g, float *restr
     }
 }
 
+/* The scalars of parameter p's update at this step, derived once for the
+ * CPU's loops and the GPU's kernels alike. */
+typedef struct rule {
+    float wd;                   /* SGD: weight decay (0 for parameters not decayed) */
+    float c1, c2, step_size, sqrt_bc2, l2, shrink; /* Adam, AdamW (adam_update) */
+    nb_tensor *s0, *s1;         /* state: SGD's v (or none); Adam's m and v */
+} rule;
+
+static rule rule_of(const nb_optim *op, int p, double bc1, double bc2) {
+    const nb_optim_opts *o = &op->o;
+    float wd = op->params[p].decay ? o->weight_decay : 0.f;
+    int per = o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
+    bool decoupled = o->kind == NB_ADAMW;
+    return (rule){.wd = wd,
+                  .c1 = (float)(1.0 - op->beta1),
+                  .c2 = (float)(1.0 - op->beta2),
+                  .step_size = (float)(o->lr / bc1),
+                  .sqrt_bc2 = (float)sqrt(bc2),
+                  .l2 = decoupled ? 0.f : wd,
+                  .shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f,
+                  .s0 = per ? op->state[p * per] : NULL,
+                  .s1 = per == 2 ? op->state[p * per + 1] : NULL};
+}
+
 /* The update of one run [lo, hi) of parameter p. */
 static void step_span(const nb_optim *op, span r, double bc1, double bc2, nb_tensor **const *extra, int nextra,
                       bool zero) {
     const nb_optim_opts *o = &op->o;
     nb_tensor *p = op->params[r.p].t;
-    float wd = op->params[r.p].decay ? o->weight_decay : 0.f;
-    int per = o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
-    nb_tensor *s0 = per ? op->state[r.p * per] : NULL, *s1 = per == 2 ? op->state[r.p * per + 1] : NULL;
+    rule u = rule_of(op, r.p, bc1, bc2);
     int64_t lo = r.lo, n = r.hi - r.lo;
     float *restrict g = p->grad->data + lo;
     for (int k = 0; k < nextra; k++) {
@@ -181,15 +203,11 @@ static void step_span(const nb_optim *op, span r, double bc1, double bc2, nb_ten
             e[i] = 0.f;
         }
     }
-    if (o->kind == NB_SGD) {
-        sgd_update(p->data + lo, g, s0 ? s0->data + lo : NULL, n, o->lr, wd, o->momentum, o->nesterov);
-    } else {
-        bool decoupled = o->kind == NB_ADAMW;
-        float shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f;
-        adam_update(p->data + lo, g, s0->data + lo, s1->data + lo, n, o->beta1, o->beta2, (float)(1.0 - op->beta1),
-                    (float)(1.0 - op->beta2), (float)(o->lr / bc1), (float)sqrt(bc2), o->eps, decoupled ? 0.f : wd,
-                    shrink);
-    }
+    if (o->kind == NB_SGD)
+        sgd_update(p->data + lo, g, u.s0 ? u.s0->data + lo : NULL, n, o->lr, u.wd, o->momentum, o->nesterov);
+    else
+        adam_update(p->data + lo, g, u.s0->data + lo, u.s1->data + lo, n, o->beta1, o->beta2, u.c1, u.c2, u.step_size,
+                    u.sqrt_bc2, o->eps, u.l2, u.shrink);
     if (zero) memset(g, 0, sizeof(float) * (size_t)n);
 }
 
@@ -211,18 +229,16 @@ static void step_share(const nb_optim *op, int64_t lo, int64_t hi, double bc1, d
     }
 }
 
-/* The update of a parameter on the GPU: the same rules as step_span, one
- * kernel per parameter. Its state follows it there on the first step after
- * it moved (and back, when it returns to the CPU). */
+/* The update of a parameter on the GPU: step_span's rule, one kernel per
+ * parameter. Its state follows it there on the first step after it moved
+ * (and back, when it returns to the CPU). */
 static void gpu_step(const nb_optim *op, int p, double bc1, double bc2, nb_tensor **const *extra, int nextra,
                      bool zero) {
     const nb_optim_opts *o = &op->o;
     nb_tensor *t = op->params[p].t;
-    float wd = op->params[p].decay ? o->weight_decay : 0.f;
-    int per = o->kind == NB_SGD ? (op->nstate ? 1 : 0) : 2;
-    nb_tensor *s0 = per ? op->state[p * per] : NULL, *s1 = per == 2 ? op->state[p * per + 1] : NULL;
-    if (s0) nb_tensor_move(s0, NB_CUDA);
-    if (s1) nb_tensor_move(s1, NB_CUDA);
+    rule u = rule_of(op, p, bc1, bc2);
+    if (u.s0) nb_tensor_move(u.s0, NB_CUDA);
+    if (u.s1) nb_tensor_move(u.s1, NB_CUDA);
     float *g = t->grad->data;
     for (int k = 0; k < nextra; k++) {
         nb_tensor *e = extra[k][p];
@@ -232,15 +248,11 @@ static void gpu_step(const nb_optim *op, int p, double bc1, double bc2, nb_tenso
         nb__gpu_accum(g, e->data, t->size);
         nb__gpu_fill(e->data, e->size, 0.f);
     }
-    if (o->kind == NB_SGD) {
-        nb__gpu_sgd(t->data, g, s0 ? s0->data : NULL, t->size, o->lr, wd, o->momentum, o->nesterov);
-    } else {
-        bool decoupled = o->kind == NB_ADAMW;
-        float shrink = decoupled ? (float)(1.0 - (double)o->lr * wd) : 1.f;
-        nb__gpu_adam(t->data, g, s0->data, s1->data, t->size, o->beta1, o->beta2, (float)(1.0 - op->beta1),
-                     (float)(1.0 - op->beta2), (float)(o->lr / bc1), (float)sqrt(bc2), o->eps, decoupled ? 0.f : wd,
-                     shrink);
-    }
+    if (o->kind == NB_SGD)
+        nb__gpu_sgd(t->data, g, u.s0 ? u.s0->data : NULL, t->size, o->lr, u.wd, o->momentum, o->nesterov);
+    else
+        nb__gpu_adam(t->data, g, u.s0->data, u.s1->data, t->size, o->beta1, o->beta2, u.c1, u.c2, u.step_size,
+                     u.sqrt_bc2, o->eps, u.l2, u.shrink);
     if (zero) nb__gpu_fill(g, t->size, 0.f);
 }
 
