@@ -7,7 +7,8 @@ draws the same batches (PCG32 shuffles seeded by the seed and the epoch, as cli/
 model: nn.Embedding, one nn.LSTM over packed sequences (no compute on padding) shared by context and
 response, M, logits c^T M r, BCEWithLogitsLoss (eq. 29), Adam, clip_grad_norm_. Prints one JSON line: the
 validation loss after --steps steps (the mean eq. 29 loss over every candidate of VALID, as nabla logs it),
-recall@1 and the training throughput in pairs per second.
+recall@1 and the training throughput in pairs per second. --device cuda runs it on a GPU (cuDNN's LSTM, TF32
+off), for bench/cuda_check.sh.
 """
 import argparse, csv, json, struct, sys, time
 
@@ -102,7 +103,8 @@ class DualEncoder(nn.Module):
         self.load_state_dict({k: v for k, v in w.items() if not k.startswith("tfidf.")}, strict=True)
 
     def encode(self, seqs):
-        packed = pack_sequence([self.embedding(torch.tensor(s)) for s in seqs], enforce_sorted=False)
+        dev = self.M.device
+        packed = pack_sequence([self.embedding(torch.tensor(s, device=dev)) for s in seqs], enforce_sorted=False)
         _, (h, _) = self.rnn(packed)
         return h[0]  # [n, H] in the order given
 
@@ -120,15 +122,20 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save", help="write the trained weights (.npy per tensor prefix)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (TF32 off: float32 as nabla computes)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     w, meta = read_safetensors(a.init)
     words = meta["nabla.dualenc.vocab"].split("\n")
     vocab = {t.encode("utf-8"): i for i, t in enumerate(words)}
     B, lr, clip = int(meta["nabla.chat.batch"]), float(meta["nabla.chat.lr"]), float(meta["nabla.chat.clip"])
     mc, mr, seed = int(meta["nabla.chat.max_context"]), int(meta["nabla.chat.max_response"]), int(meta["nabla.chat.seed"])
     params = {k: v for k, v in w.items() if not k.startswith(("optim.", "bank."))}
-    model = DualEncoder(params)
+    model = DualEncoder(params).to(dev)
     rows = list(csv.reader(open(a.train, newline="", encoding="utf-8")))[1:]
     ctx = [encode(vocab, r[0], mc, True) for r in rows]
     rsp = [encode(vocab, r[1], mr, False) for r in rows]
@@ -142,15 +149,17 @@ def main():
         for p in range(0, n, B):
             if step >= a.steps:
                 break
+            sync()
             t0 = time.perf_counter()
             idx = order[p:p + B]
             z = model.logits([ctx[i] for i in idx], [rsp[i] for i in idx])
-            loss = lossf(z, torch.tensor([lab[i] for i in idx]))
+            loss = lossf(z, torch.tensor([lab[i] for i in idx], device=dev))
             opt.zero_grad()
             loss.backward()
             if clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
+            sync()
             secs += time.perf_counter() - t0
             pairs += len(idx)
             step += 1
@@ -161,7 +170,7 @@ def main():
     with torch.no_grad():
         for r in vrows:
             z = model.logits([encode(vocab, r[0], mc, True)] * K, [encode(vocab, x, mr, False) for x in r[1:]])
-            y = torch.zeros(K)
+            y = torch.zeros(K, device=dev)
             y[0] = 1
             tot += float(nn.functional.binary_cross_entropy_with_logits(z.double(), y.double(), reduction="sum"))
             cnt += K

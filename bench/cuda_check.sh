@@ -23,7 +23,9 @@
 #      (bench/wavenet_torch.py speed --device cuda); and `nabla style`'s texture
 #      (skimage's brick at 512 x 512, the random filters, 20 iterations of Adam
 #      and of L-BFGS): iterations/s the same three ways (bench/style_torch.py
-#      --device cuda), and the style loss on each.
+#      --device cuda), and the style loss on each; and the chatbot's dual
+#      encoder for 30 steps from the same weights: validation loss and
+#      pairs/s the same three ways (bench/chat_torch.py --device cuda).
 #
 #   bench/cuda_check.sh [DIR]   (DIR: what bench/cuda_bundle.sh made, .gpu)
 #
@@ -172,4 +174,23 @@ for optim in adam lbfgs; do
 done
 say "(style: iterations/s at 512 x 512; L-BFGS's iterations take several evaluations each; PyTorch's random filters"
 say " come from its own generator, so its style loss differs in value, not in cost)"
+say "== chat: the dual encoder (embedding 100, LSTM 256, batch 128) on tests/data/chat, 30 steps from the same weights"
+chat=(tests/data/chat/train.csv --valid tests/data/chat/valid.csv --embed 100 --hidden 256 --batch 128 --lr 0.001
+    --bank 0)
+"$B/nabla" chat train "${chat[@]}" --steps 0 --out "$root/init.st" >/dev/null 2>&1
+f=$OUTDIR/chat
+"$B/nabla" chat train "${chat[@]}" --steps 30 --device cuda --out "$root/g.st" --json >"$f.cuda.json" 2>"$f.cuda.err"
+"$B/nabla" chat train "${chat[@]}" --steps 30 --out "$root/c.st" --json >"$f.cpu.json" 2>/dev/null
+$PY bench/chat_torch.py --init "$root/init.st" --train tests/data/chat/train.csv --valid tests/data/chat/valid.csv \
+    --steps 30 --device cuda >"$f.torch.json" 2>"$f.torch.err"
+printf '%-12s %14s %14s %14s %8s\n' chat "nabla cuda" "nabla cpu" "torch cuda" ratio | tee -a "$SUM"
+for k in valid_loss pairs_per_second; do
+    g=$(field $k "$f.cuda.json") c=$(field $k "$f.cpu.json") t=$(field $k "$f.torch.json")
+    awk -v k=$k -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" 'BEGIN {
+        fmt = k == "valid_loss" ? "%-12s %14.9f %14.9f %14.9f %7.2fx\n" : "%-12s %14.1f %14.1f %14.1f %7.2fx\n"
+        printf fmt, (k == "valid_loss" ? "valid loss" : "pairs/s"), g, c, t, (t > 0 ? g / t : 0) }' | tee -a "$SUM"
+done
+[[ -s $f.cuda.json ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
+[[ -s $f.torch.json ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+say "(the three validation losses should agree to about 1e-4: the same weights, tokens and batches)"
 exit "$parity"
