@@ -1837,8 +1837,9 @@ nb_style_net *nb_style_net_vgg19(const char *path, int nlayers, bool avg_pool);
 nb_style_net *nb_style_net_model(const char *path);
 void nb_style_net_free(nb_style_net *s);
 /* Moves the network's weights to device d (NB_CUDA: a build with CUDA and a
- * GPU); x given to nb_style_objective must then be there too, while
- * nb_style_new takes its images from either device. */
+ * GPU), before nb_style_new, which keeps its targets where the network is
+ * (its images may be on either device); x given to nb_style_objective must
+ * be there too. */
 void nb_style_net_to(nb_style_net *s, nb_device d);
 nb_device nb_style_net_device(const nb_style_net *s);
 int nb_style_net_layers(const nb_style_net *s, const char *const **names);
