@@ -8,7 +8,8 @@
 #      (tests that read Debian's data files fail where those are absent);
 #   2. training: `nabla train examples/M.cfg` (M in MODELS: mlp, cnn) for one
 #      epoch on the CPU and with --device cuda from the same seed: test
-#      accuracies side by side;
+#      accuracies side by side; and the GPU run again, which must give the
+#      same figures (reproducibility);
 #   3. speed: training images/s of each model at batch 128, 1024 and 4096 with
 #      --device cuda, on the CPU (all cores), and PyTorch on the same GPU
 #      (bench/train_torch.py --device cuda, TF32 off), with the achieved
@@ -74,6 +75,15 @@ for m in $MODELS; do
             >"$OUTDIR/train_${m}_$dev.json" 2>"$OUTDIR/train_${m}_$dev.err"
         say "$m $dev: $(cat "$OUTDIR/train_${m}_$dev.json") $(tail -1 "$OUTDIR/train_${m}_$dev.err")"
     done
+    # the same seed twice on the GPU: the same run, to every printed digit (no atomics; cuBLAS on one stream)
+    "$B/nabla" train "examples/$m.cfg" --data "$FASHION_MNIST" --epochs 1 --seed 1 --device cuda --json \
+        >"$OUTDIR/train_${m}_cuda2.json" 2>/dev/null
+    if cmp -s <(sed 's/"seconds.*//' "$OUTDIR/train_${m}_cuda.json") <(sed 's/"seconds.*//' "$OUTDIR/train_${m}_cuda2.json"); then
+        say "$m cuda again: the same results (reproducible)"
+    else
+        say "$m cuda again: DIFFERENT: $(cat "$OUTDIR/train_${m}_cuda2.json")"
+        parity=1
+    fi
 done
 
 say "== 3. speed: training images/s"
