@@ -354,6 +354,11 @@ static nb_tensor *f_wavenet_ops(nb_tensor **in, void *ctx) {
     }
 }
 
+static nb_tensor *f_gated_loss(nb_tensor **in, void *ctx) {
+    (void)ctx;
+    return nb_sum_all(nb_square(nb_gated(in[0])));
+}
+
 TEST(test_cuda_wavenet_ops) {
     if (!nb_test_gpu()) return;
     for (int op = 0; op < 6; op++) {
@@ -366,6 +371,12 @@ TEST(test_cuda_wavenet_ops) {
         nb_test_gpu_parity(what, f_wavenet_ops, in, op >= 3 ? 3 : 1, &(op_ctx){op, 0}, 2e-5);
         nb_test_free_all(in, 3);
     }
+    /* the fused gate's kernels: finite differences and Hessian-vector products on the GPU */
+    nb_tensor *x = param(3, (int64_t[]){2, 6, 7});
+    nb_tensor_move(x, NB_CUDA);
+    nb_gradcheck("GPU gated unit", f_gated_loss, &x, 1, NULL, 1e-2f, 2e-2f);
+    nb_hvpcheck("GPU gated unit (Hv)", f_gated_loss, &x, 1, NULL, 1e-2f, 3e-2f);
+    nb_tensor_free(x);
 }
 
 /* A small WaveNet with speakers: its loss (eq. 30) and every parameter's

@@ -28,6 +28,10 @@ void nb__gpu_unary(nb_gpu_unop op, float *o, const float *x, int64_t n, float p)
 void nb__gpu_rect_grad(float *o, const float *g, const float *x, int64_t n, float a) { absent("nb__gpu_rect_grad"); }
 void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh) { absent("nb__gpu_sq_grad"); }
 void nb__gpu_accum(float *y, const float *x, int64_t n) { absent("nb__gpu_accum"); }
+void nb__gpu_gated(float *o, const float *x, int64_t N, int64_t M) { absent("nb__gpu_gated"); }
+void nb__gpu_gated_grad(float *o, const float *x, const float *g, int64_t N, int64_t M) {
+    absent("nb__gpu_gated_grad");
+}
 void nb__gpu_strided_copy(float *o, const float *x, int nd, const int64_t *d, const int64_t *s) {
     absent("nb__gpu_strided_copy");
 }

@@ -72,6 +72,11 @@ void nb__gpu_rect_grad(float *o, const float *g, const float *x, int64_t n, floa
 void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool tanh);
 /* y[i] += x[i]. */
 void nb__gpu_accum(float *y, const float *x, int64_t n);
+/* WaveNet's gated unit (eq. 32) on x [N, 2, M] (a = x[:, 0], b = x[:, 1]):
+ * o [N, M] = tanh(a) sigmoid(b); its gradient o [N, 2, M] = [g (1 - t^2) s,
+ * g t s (1 - s)] for g [N, M] (t = tanh a, s = sigmoid b). */
+void nb__gpu_gated(float *o, const float *x, int64_t N, int64_t M);
+void nb__gpu_gated_grad(float *o, const float *x, const float *g, int64_t N, int64_t M);
 
 /* --- layout ---------------------------------------------------------------- */
 

@@ -131,6 +131,39 @@ void nb__gpu_sq_grad(float *o, const float *g, const float *y, int64_t n, bool t
     NB_GPU_CHECK_LAUNCH("sq_grad");
 }
 
+/* --- WaveNet's gated unit (eq. 32), fused --------------------------------------
+ * One pass instead of two slices, tanh, sigmoid and a product (and their
+ * five backward passes): each thread reads a and b of one position. */
+
+static __global__ void gated_kernel(float *o, const float *x, int64_t N, int64_t M) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N * M; i += (int64_t)gridDim.x * blockDim.x) {
+        const float *xa = x + i / M * 2 * M + i % M;
+        o[i] = tanhf(xa[0]) * unop(NB_GPU_SIGMOID, xa[M], 0.f);
+    }
+}
+
+void nb__gpu_gated(float *o, const float *x, int64_t N, int64_t M) {
+    if (N * M <= 0) return;
+    NB_LAUNCH(gated_kernel, nb__gpu_blocks(N * M), NB_GPU_THREADS, 0, o, x, N, M);
+    NB_GPU_CHECK_LAUNCH("gated");
+}
+
+/* da = g (1 - t^2) s, db = g t s (1 - s), in the CPU's order of operations. */
+static __global__ void gated_grad_kernel(float *o, const float *x, const float *g, int64_t N, int64_t M) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N * M; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t at = i / M * 2 * M + i % M;
+        float t = tanhf(x[at]), s = unop(NB_GPU_SIGMOID, x[at + M], 0.f), gi = g[i];
+        o[at] = gi * (1.f - t * t) * s;
+        o[at + M] = gi * t * s * (1.f - s);
+    }
+}
+
+void nb__gpu_gated_grad(float *o, const float *x, const float *g, int64_t N, int64_t M) {
+    if (N * M <= 0) return;
+    NB_LAUNCH(gated_grad_kernel, nb__gpu_blocks(N * M), NB_GPU_THREADS, 0, o, x, g, N, M);
+    NB_GPU_CHECK_LAUNCH("gated_grad");
+}
+
 /* y += x. */
 static __global__ void accum_kernel(float *y, const float *x, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)

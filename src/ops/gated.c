@@ -8,7 +8,8 @@
 /* --- eq. 32: z = tanh(a) ⊙ σ(b) ------------------------------------------
  * x: [N, 2C, ...] holds the filter pre-activation a = x[:, :C] and the gate
  * pre-activation b = x[:, C:] (PyTorch's x.chunk(2, dim=1)); out: [N, C, ...].
- * One pass reads x once and writes z; the backward is one fused op too,
+ * One pass reads x once and writes z (one kernel on the GPU); the backward is
+ * one fused op too,
  *   da = g (1 - t^2) s,   db = g t s (1 - s)   (t = tanh a, s = σ(b)),
  * whose own backward is written with nb_* ops (second derivatives exact). */
 
@@ -35,17 +36,19 @@ static const nb_op op_gate = {"gated", gate_bw};
 
 nb_tensor *nb_gated(nb_tensor *x) {
     gate_geom q = gate_split("gated", x);
-    if (nb__on_gpu(x)) /* the same math from ops with GPU paths, differentiated by them */
-        return nb_mul(nb_tanh(nb_slice(x, 1, 0, q.C)), nb_sigmoid(nb_slice(x, 1, q.C, 2 * q.C)));
     int64_t s[NB_MAXDIM];
     nb__shape_copy(s, x->shape, x->ndim);
     s[1] = q.C;
-    nb_tensor *out = nb__new(x->ndim, s);
+    nb_tensor *out = nb__new_on(x->device, x->ndim, s);
     const int64_t N = q.N, M = q.M;
-    for (int64_t nn = 0; nn < N; nn++) {
-        const float *restrict xa = x->data + nn * 2 * M, *restrict xb = xa + M;
-        float *restrict po = out->data + nn * M;
-        NB_PARALLEL_FOR(M, for (int64_t m = 0; m < M; m++) po[m] = nb__vtanhf(xa[m]) * nb__vsigmoidf(xb[m]);); /* eq. 32 */
+    if (nb__on_gpu(x)) {
+        nb__gpu_gated(out->data, x->data, N, M);
+    } else {
+        for (int64_t nn = 0; nn < N; nn++) {
+            const float *restrict xa = x->data + nn * 2 * M, *restrict xb = xa + M;
+            float *restrict po = out->data + nn * M;
+            NB_PARALLEL_FOR(M, for (int64_t m = 0; m < M; m++) po[m] = nb__vtanhf(xa[m]) * nb__vsigmoidf(xb[m]);); /* eq. 32 */
+        }
     }
     nb__record(&op_gate, out, &x, 1);
     return out;
@@ -80,14 +83,18 @@ static nb_tensor *gate_grad(nb_tensor *x, nb_tensor *g) {
     if (g->size != q.N * q.M) nb__shape_fatal("gated_grad", g, x, "gradient does not fit the gate's output");
     nb_tensor *out = nb_empty_like(x);
     const int64_t N = q.N, M = q.M;
-    for (int64_t nn = 0; nn < N; nn++) {
-        const float *restrict xa = x->data + nn * 2 * M, *restrict xb = xa + M, *restrict pg = g->data + nn * M;
-        float *restrict oa = out->data + nn * 2 * M, *restrict ob = oa + M;
-        NB_PARALLEL_FOR(M, for (int64_t m = 0; m < M; m++) {
-            float t = nb__vtanhf(xa[m]), s = nb__vsigmoidf(xb[m]), gi = pg[m];
-            oa[m] = gi * (1.f - t * t) * s;
-            ob[m] = gi * t * s * (1.f - s);
-        });
+    if (NB_DEVICE("gated_grad", x, g) == NB_CUDA) {
+        nb__gpu_gated_grad(out->data, x->data, g->data, N, M);
+    } else {
+        for (int64_t nn = 0; nn < N; nn++) {
+            const float *restrict xa = x->data + nn * 2 * M, *restrict xb = xa + M, *restrict pg = g->data + nn * M;
+            float *restrict oa = out->data + nn * 2 * M, *restrict ob = oa + M;
+            NB_PARALLEL_FOR(M, for (int64_t m = 0; m < M; m++) {
+                float t = nb__vtanhf(xa[m]), s = nb__vsigmoidf(xb[m]), gi = pg[m];
+                oa[m] = gi * (1.f - t * t) * s;
+                ob[m] = gi * t * s * (1.f - s);
+            });
+        }
     }
     nb__record(&op_gate_grad, out, (nb_tensor *[]){x, g}, 2);
     return out;
