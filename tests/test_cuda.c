@@ -218,18 +218,24 @@ TEST(test_cuda_gradcheck_and_hvp_on_gpu) {
 
 /* --- optimizers and a short training run ------------------------------------------ */
 
+/* Copies of f_mlp's inputs init on device d: p[0] the data, p[1..4] the
+ * parameters (the weights decayed when decay), also listed in params. */
+static void mlp_on(nb_device d, nb_tensor **init, bool decay, nb_tensor **p, nb_param *params) {
+    for (int k = 0; k < 5; k++) {
+        p[k] = nb_tensor_clone(init[k]);
+        nb_requires_grad(p[k], k > 0);
+        nb_tensor_move(p[k], d);
+        if (k) params[k - 1] = (nb_param){p[k], decay && k % 2 == 1};
+    }
+}
+
 /* Trains the MLP of f_mlp for `steps` steps on device d from the given
  * initial values; writes the losses and returns the final parameters (host). */
 static void train_on(nb_device d, nb_tensor **init, const nb_optim_opts *o, int steps, float *losses,
                      nb_tensor **final) {
     nb_tensor *p[5];
     nb_param params[4];
-    for (int k = 0; k < 5; k++) {
-        p[k] = nb_tensor_clone(init[k]);
-        nb_requires_grad(p[k], k > 0);
-        nb_tensor_move(p[k], d);
-        if (k) params[k - 1] = (nb_param){p[k], k % 2 == 1};
-    }
+    mlp_on(d, init, true, p, params);
     nb_optim *opt = nb_optim_new(o, params, 4);
     for (int s = 0; s < steps; s++) {
         nb_arena_reset();
@@ -309,12 +315,7 @@ static float mlp_closure(void *ctx) {
 static float lbfgs_on(nb_device d, nb_tensor **init, int *iters, nb_tensor **final) {
     nb_tensor *p[5];
     nb_param params[4];
-    for (int k = 0; k < 5; k++) {
-        p[k] = nb_tensor_clone(init[k]);
-        nb_requires_grad(p[k], k > 0);
-        nb_tensor_move(p[k], d);
-        if (k) params[k - 1] = (nb_param){p[k], false};
-    }
+    mlp_on(d, init, false, p, params);
     float loss = nb_lbfgs(params, 4, mlp_closure, &(lbfgs_ctx){p}, &(nb_lbfgs_opts){.max_iter = 15}, iters);
     for (int k = 1; k < 5; k++) final[k - 1] = nb_test_to_host(p[k]);
     final[4] = nb_test_to_host(p[1]->grad); /* left at the returned point */
