@@ -43,6 +43,7 @@ mkdir -p "$OUTDIR"
 SUM=$OUTDIR/cuda_check.txt
 : >"$SUM"
 say() { echo "$*" | tee -a "$SUM"; }
+section() { say "== $* (at ${SECONDS} s)"; } # the times tell the next run where its minutes go
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -58,7 +59,7 @@ say "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,n
 missing=$(ldd "$B/nabla-tests" | grep 'not found')
 [[ -z $missing ]] || { say "libraries not found: $missing"; exit 1; }
 
-say "== 1. parity (nabla-tests cuda_)"
+section "1. parity (nabla-tests cuda_)"
 NABLA_THREADS=4 "$B/nabla-tests" cuda_ 2>&1 | tee "$OUTDIR/parity.log" | tail -30 | tee -a "$SUM"
 parity=${PIPESTATUS[0]}
 if grep -q "(no GPU:" "$OUTDIR/parity.log"; then
@@ -68,7 +69,7 @@ fi
 NABLA_THREADS=8 "$B/nabla-tests" >"$OUTDIR/unit.log" 2>&1
 say "whole unit suite on the CUDA build: $(tail -1 "$OUTDIR/unit.log")"
 
-say "== 2. training: 1 epoch, seed 1"
+section "2. training: 1 epoch, seed 1"
 for m in $MODELS; do
     for dev in cpu cuda; do
         "$B/nabla" train "examples/$m.cfg" --data "$FASHION_MNIST" --epochs 1 --seed 1 --device $dev --json \
@@ -86,7 +87,7 @@ for m in $MODELS; do
     fi
 done
 
-say "== 3. speed: training images/s"
+section "3. speed: training images/s"
 rate=$($PY - <<'PYEOF'
 import time
 import torch
@@ -128,6 +129,7 @@ done
 say "(ratio: nabla cuda / torch cuda; TFLOP/s: nabla cuda's, from the model's multiply-add FLOPs per image)"
 text=(README.md bench/README.md docs/equations.md)
 chars_per_s() { sed -n 's/.*"steps_per_second": \([0-9.e+]*\).*/\1/p' "$1"; }
+section "char-LSTM"
 printf '%-5s %-6s %12s %12s %12s %8s\n' lstm batch "nabla cuda" "nabla cpu" "torch cuda" ratio | tee -a "$SUM"
 for batch in 32 256; do
     f=$OUTDIR/speed_lstm_$batch
@@ -144,6 +146,7 @@ for batch in 32 256; do
     [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
 done
 say "(characters/s: steps/s x 64 x batch; nabla's steps/s leaves out the first two steps, PyTorch's three warm-up steps)"
+section "WaveNet"
 "$B/nabla" wavenet synth "$root/wn" --speakers 2 --clips 4 --seconds 4 >/dev/null 2>&1
 printf '%-7s %-6s %12s %12s %12s %8s\n' wavenet batch "nabla cuda" "nabla cpu" "torch cuda" ratio | tee -a "$SUM"
 for batch in 1 8; do
@@ -163,6 +166,7 @@ for batch in 1 8; do
     [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
 done
 say "(WaveNet: training samples/s, 16,000 per segment)"
+section "style"
 printf '%-12s %12s %12s %12s %8s   %s\n' style "nabla cuda" "nabla cpu" "torch cuda" ratio "style loss (cuda, cpu, torch)" |
     tee -a "$SUM"
 field() { sed -n 's/.*"'"$1"'": \([-0-9.e+]*\).*/\1/p' "$2" | tail -1; }
@@ -184,7 +188,7 @@ for optim in adam lbfgs; do
 done
 say "(style: iterations/s at 512 x 512; L-BFGS's iterations take several evaluations each; PyTorch's random filters"
 say " come from its own generator, so its style loss differs in value, not in cost)"
-say "== chat: the dual encoder (embedding 100, LSTM 256, batch 128) on tests/data/chat, 30 steps from the same weights"
+section "chat: the dual encoder (embedding 100, LSTM 256, batch 128) on tests/data/chat, 30 steps from the same weights"
 chat=(tests/data/chat/train.csv --valid tests/data/chat/valid.csv --embed 100 --hidden 256 --batch 128 --lr 0.001
     --bank 0)
 "$B/nabla" chat train "${chat[@]}" --steps 0 --out "$root/init.st" >/dev/null 2>&1
@@ -203,4 +207,5 @@ done
 [[ -s $f.cuda.json ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
 [[ -s $f.torch.json ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
 say "(the three validation losses should agree to about 1e-4: the same weights, tokens and batches)"
+section "done"
 exit "$parity"
