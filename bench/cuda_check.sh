@@ -27,6 +27,9 @@
 #      --device cuda), and the style loss on each; and the chatbot's dual
 #      encoder for 30 steps from the same weights: validation loss and
 #      pairs/s the same three ways (bench/chat_torch.py --device cuda).
+#   4. compute-sanitizer over the cuda_ tests: memcheck, and racecheck of the
+#      kernels with barriers (what an emulator running threads one after
+#      another cannot show), each under a time limit.
 #
 #   bench/cuda_check.sh [DIR]   (DIR: what bench/cuda_bundle.sh made, .gpu)
 #
@@ -207,5 +210,28 @@ done
 [[ -s $f.cuda.json ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
 [[ -s $f.torch.json ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
 say "(the three validation losses should agree to about 1e-4: the same weights, tokens and batches)"
+# What the emulator cannot see, last (the figures above come back even if this runs out of time): out-of-bounds
+# and uninitialized device accesses across the cuda_ tests, and shared-memory races in the kernels that use
+# barriers (block reductions: softmax, cross-entropy, sums, clipping). Under gVisor the tool refuses the device.
+section "4. compute-sanitizer"
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [[ -x $CS ]]; then
+    for run in "memcheck cuda_ 150" "racecheck test_cuda_softmax 60" "racecheck test_cuda_layout_and_sums 60" \
+        "racecheck test_cuda_optimizers 60"; do
+        set -- $run
+        NABLA_THREADS=4 timeout "$3" "$CS" --tool "$1" --error-exitcode 99 "$B/nabla-tests" "$2" \
+            >"$OUTDIR/sanitizer_$1_$2.log" 2>&1
+        rc=$?
+        case $rc in
+        0) verdict="clean" ;;
+        99) verdict="ERRORS: $(grep -m1 -E '^=+ (Invalid|Race|Uninitialized|Error)' "$OUTDIR/sanitizer_$1_$2.log")"; parity=1 ;;
+        124) verdict="not finished in $3 s" ;;
+        *) verdict="did not run (status $rc): $(grep -v '^ok\|^skip' "$OUTDIR/sanitizer_$1_$2.log" | tail -1)" ;;
+        esac
+        say "$1 $2: $verdict; $(grep -E '^[0-9]+ passed' "$OUTDIR/sanitizer_$1_$2.log" | tail -1)"
+    done
+else
+    say "compute-sanitizer not found"
+fi
 section "done"
 exit "$parity"

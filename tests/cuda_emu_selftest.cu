@@ -400,6 +400,7 @@ static bool dies_of_segv(void (*f)(float *), float *d) {
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        nb_emu_adopt_after_fork();
         f(d);
         _exit(0);
     }
@@ -580,6 +581,32 @@ static void test_runtime() {
     CUDA_OK(cudaDeviceSynchronize());
 }
 
+/* After fork, the child of a process that used CUDA cannot: every call fails
+ * with cudaErrorInitializationError, as on a real GPU; the parent goes on. */
+static void test_fork() {
+    float *p = nullptr;
+    CUDA_OK(cudaMalloc(&p, 64));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        float *q = nullptr;
+        float h[16] = {0};
+        int bad = 0;
+        bad += cudaMalloc(&q, 64) != cudaErrorInitializationError;
+        bad += cudaMemcpy(h, p, 64, cudaMemcpyDeviceToHost) != cudaErrorInitializationError;
+        LAUNCH(scale, 1, 16, 0, p, p, 16, 2.0f);
+        bad += cudaGetLastError() != cudaErrorInitializationError;
+        cublasHandle_t hd;
+        bad += cublasCreate(&hd) != CUBLAS_STATUS_NOT_INITIALIZED;
+        _exit(bad);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CUDA_OK(cudaMemset(p, 0, 64)); /* the parent's device is untouched */
+    CUDA_OK(cudaFree(p));
+}
+
 static void timings() {
     const long long n = 1000000;
     std::vector<float> hx(n, 1.0f);
@@ -636,6 +663,7 @@ int main() {
     test_faults();
     test_cublas();
     test_oom();
+    test_fork();
     timings();
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;

@@ -484,18 +484,14 @@ TEST(test_cuda_writers_read_gpu_tensors_back) {
 
 /* --- errors ------------------------------------------------------------------------- */
 
+/* These run in a forked child (nb_test_expect_fatal), where CUDA, already
+ * initialized by the parent, cannot be used: ctx is a GPU tensor the parent
+ * made, and each must fail before touching the GPU. */
 static void mixed_add(void *ctx) {
-    (void)ctx;
-    nb_tensor *a = nb_tensor_new(1, (int64_t[]){4}), *b = nb_tensor_new(1, (int64_t[]){4});
-    nb_tensor_move(b, NB_CUDA);
-    nb_add(a, b);
+    nb_tensor *g = ctx;
+    nb_add(nb_zeros(g->ndim, g->shape), g);
 }
-static void reference_grad_on_gpu(void *ctx) {
-    (void)ctx;
-    nb_tensor *x = nb_tensor_new(2, (int64_t[]){2, 3});
-    nb_tensor_move(x, NB_CUDA);
-    nb_style_content_grad(x, x);
-}
+static void reference_grad_on_gpu(void *ctx) { nb_style_content_grad(ctx, ctx); }
 static void to_cuda(void *ctx) {
     (void)ctx;
     nb_to(nb_zeros(1, (int64_t[]){3}), NB_CUDA);
@@ -519,14 +515,14 @@ TEST(test_cuda_device_names_and_errors) {
         return;
     }
     CHECK(nb_device_name(NB_CUDA)[0] != '\0');
-    nb_test_expect_fatal("ops on two devices", mixed_add, NULL,
-                         (const char *[]){"add", "different devices (cpu and cuda)", NULL});
-    nb_test_expect_fatal("a function without a GPU path", reference_grad_on_gpu, NULL,
-                         (const char *[]){"style_content_grad", "runs on the CPU only", NULL});
-    /* the CPU-only readers of tensors answer with an error, not a fault */
     nb_tensor *A = nb_tensor_new(2, (int64_t[]){2, 2}), *p = nb_tensor_new(1, (int64_t[]){2});
     nb_tensor_move(A, NB_CUDA);
     nb_tensor_move(p, NB_CUDA);
+    nb_test_expect_fatal("ops on two devices", mixed_add, A,
+                         (const char *[]){"add", "different devices (cpu and cuda)", NULL});
+    nb_test_expect_fatal("a function without a GPU path", reference_grad_on_gpu, A,
+                         (const char *[]){"style_content_grad", "runs on the CPU only", NULL});
+    /* the CPU-only readers of tensors answer with an error, not a fault */
     double v;
     CHECK(nb_linalg_det(A, &v) == -1 && strstr(nb_errmsg(), "linalg_det: A is on the GPU"));
     CHECK(nb_stats_mean(A) == NULL && strstr(nb_errmsg(), "X is on the GPU"));

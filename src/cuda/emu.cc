@@ -82,6 +82,26 @@ static void die(const char *what) {
     abort();
 }
 
+/* CUDA does not survive fork(): in the child of a process that has used it,
+ * every call fails with cudaErrorInitializationError. The emulator does the
+ * same, so that code which forks (tests of fatal errors) is caught using the
+ * GPU in the child here, as it would be on a real one. The first call of the
+ * runtime, cuBLAS or a launch makes the calling process the owner. */
+static pid_t owner;
+static bool forked() {
+    if (!owner) owner = getpid();
+    return owner != getpid();
+}
+void nb_emu_adopt_after_fork() { owner = getpid(); }
+#define NOT_AFTER_FORK()                                                \
+    do {                                                                \
+        if (forked()) return fail(cudaErrorInitializationError);        \
+    } while (0)
+#define CUBLAS_NOT_AFTER_FORK()                                         \
+    do {                                                                \
+        if (forked()) return CUBLAS_STATUS_NOT_INITIALIZED;             \
+    } while (0)
+
 /* --- device memory ---------------------------------------------------------- */
 
 /* One lock serializes everything that opens device memory, so that one host
@@ -631,6 +651,10 @@ static void ensure_altstack() {
 }
 
 void nb_emu_launch_(const char *name, dim3 grid, dim3 block, size_t shmem, void (*call)(void *), void *body) {
+    if (forked()) {
+        fail(cudaErrorInitializationError);
+        return;
+    }
     cudaError_t e = check_config(grid, block, shmem);
     if (e != cudaSuccess) {
         fail(e);
@@ -698,6 +722,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaSuccess: return "cudaSuccess";
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInitializationError: return "cudaErrorInitializationError";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
@@ -714,6 +739,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaSuccess: return "no error";
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInitializationError: return "initialization error";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
@@ -736,17 +762,20 @@ cudaError_t cudaPeekAtLastError(void) { return last_error; }
 static bool no_device() { return getenv("NB_EMU_NO_DEVICE") != nullptr; }
 
 cudaError_t cudaGetDeviceCount(int *count) {
+    NOT_AFTER_FORK();
     if (!count) return fail(cudaErrorInvalidValue);
     *count = no_device() ? 0 : 1;
     return *count ? cudaSuccess : fail(cudaErrorNoDevice);
 }
 
 cudaError_t cudaSetDevice(int dev) {
+    NOT_AFTER_FORK();
     if (no_device()) return fail(cudaErrorNoDevice);
     return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
 }
 
 cudaError_t cudaGetDevice(int *dev) {
+    NOT_AFTER_FORK();
     if (!dev) return fail(cudaErrorInvalidValue);
     *dev = 0;
     return cudaSuccess;
@@ -755,6 +784,7 @@ cudaError_t cudaGetDevice(int *dev) {
 /* An Ampere-class device (the oldest the backend compiles for) with the
  * emulated memory. */
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) {
+    NOT_AFTER_FORK();
     if (!p) return fail(cudaErrorInvalidValue);
     if (no_device()) return fail(cudaErrorNoDevice);
     if (dev != 0) return fail(cudaErrorInvalidDevice);
@@ -787,6 +817,7 @@ cudaError_t cudaRuntimeGetVersion(int *v) { return cudaDriverGetVersion(v); }
 /* Size 0 gives NULL and success, as CUDA does. New memory is 0xff bytes
  * (NaN), so a kernel that reads what it never wrote shows it. */
 cudaError_t cudaMalloc(void **p, size_t bytes) {
+    NOT_AFTER_FORK();
     if (!p) return fail(cudaErrorInvalidValue);
     *p = nullptr;
     if (!bytes) return cudaSuccess;
@@ -800,6 +831,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
 }
 
 cudaError_t cudaFree(void *p) {
+    NOT_AFTER_FORK();
     if (!p) return cudaSuccess;
     dev_lock lk;
     if (!in_region(p) || !dev_free((size_t)((unsigned char *)p - region))) return fail(cudaErrorInvalidValue);
@@ -807,6 +839,7 @@ cudaError_t cudaFree(void *p) {
 }
 
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+    NOT_AFTER_FORK();
     if (!free_bytes || !total_bytes) return fail(cudaErrorInvalidValue);
     dev_lock lk;
     size_t total = region ? region_size : env_mem_bytes();
@@ -819,6 +852,7 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
  * host memory outside the device region (a host pointer passed as a device
  * one, or the reverse, is the bug this catches). */
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    NOT_AFTER_FORK();
     if ((unsigned)kind > (unsigned)cudaMemcpyDefault) return fail(cudaErrorInvalidMemcpyDirection);
     if (!bytes) return cudaSuccess;
     if (!dst || !src) return fail(cudaErrorInvalidValue);
@@ -837,6 +871,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 }
 
 cudaError_t cudaMemset(void *p, int value, size_t bytes) {
+    NOT_AFTER_FORK();
     if (!bytes) return cudaSuccess;
     dev_lock lk;
     if (!dev_range(p, bytes)) return fail(cudaErrorInvalidValue);
@@ -851,21 +886,29 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) {
+    NOT_AFTER_FORK();
+    return cudaSuccess;
+}
 
 /* A stream is a token: everything already ran when its call returned. */
 cudaError_t cudaStreamCreate(cudaStream_t *s) {
+    NOT_AFTER_FORK();
     if (!s) return fail(cudaErrorInvalidValue);
     *s = (cudaStream_t)malloc(1);
     return *s ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    NOT_AFTER_FORK();
     free(s);
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    NOT_AFTER_FORK();
+    return cudaSuccess;
+}
 
 /* --- cuBLAS --------------------------------------------------------------------- */
 
@@ -875,12 +918,14 @@ struct cublasContext {
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    CUBLAS_NOT_AFTER_FORK();
     if (!h) return CUBLAS_STATUS_INVALID_VALUE;
     *h = new cublasContext{nullptr, CUBLAS_DEFAULT_MATH};
     return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    CUBLAS_NOT_AFTER_FORK();
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     delete h;
     return CUBLAS_STATUS_SUCCESS;
@@ -969,6 +1014,7 @@ static void gemm_one(bool ta, bool tb, int m, int n, int k, float alpha, const f
 static cublasStatus_t gemm(const char *fn, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                            int k, const float *alpha, const float *A, int lda, long long sa, const float *B, int ldb,
                            long long sb, const float *beta, float *C, int ldc, long long sc, int batch) {
+    CUBLAS_NOT_AFTER_FORK();
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     bool tra = ta != CUBLAS_OP_N, trb = tb != CUBLAS_OP_N;
     auto op_ok = [](cublasOperation_t o) { return o == CUBLAS_OP_N || o == CUBLAS_OP_T || o == CUBLAS_OP_C; };

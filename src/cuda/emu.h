@@ -133,6 +133,10 @@ template <class F> inline void nb_emu_launch(const char *name, dim3 grid, dim3 b
 }
 /* The running launch's dynamic shared memory, 16-byte aligned. */
 void *nb_emu_dyn_shared();
+/* A forked child may not use CUDA (every call fails, as on a GPU); the
+ * emulator's selftest, whose fault probes run kernels in forked children on
+ * purpose, lets the child take the emulated device over with this. */
+void nb_emu_adopt_after_fork();
 
 /* Warp-level operations: every lane named in mask arrives, then each gets
  * its result. op: one of the NB_EMU_W_* values; bits: the lane's value. */
@@ -284,6 +288,7 @@ enum cudaError {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
+    cudaErrorInitializationError = 3,
     cudaErrorInvalidConfiguration = 9,
     cudaErrorInvalidDevicePointer = 17,
     cudaErrorInvalidMemcpyDirection = 21,
