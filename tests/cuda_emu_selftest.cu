@@ -18,8 +18,9 @@
 #include <vector>
 
 /* As common.h's NB_LAUNCH and NB_DYN_SHARED (common.h needs the library). */
-#define LAUNCH(kernel, grid, block, shmem, ...) \
-    nb_emu_launch(#kernel, dim3(grid), dim3(block), (size_t)(shmem), [&] { kernel(__VA_ARGS__); })
+#define LAUNCH(kernel, grid, block, shmem, ...)                                   \
+    (nb_emu_check_args(#kernel __VA_OPT__(, ) __VA_ARGS__),                                   \
+     nb_emu_launch(#kernel, dim3(grid), dim3(block), (size_t)(shmem), [&] { kernel(__VA_ARGS__); }))
 #define DYN_SHARED(type, name) type *name = (type *)nb_emu_dyn_shared()
 
 static int checks, failures;
@@ -421,6 +422,26 @@ static void kernel_past_allocations(float *d) { LAUNCH(touch, 1, 1, 0, d, 1ll <<
 static void kernel_past_shared(float *d) { LAUNCH(overrun_shared, 1, 1, 64, d); }
 static void kernel_stack_overflow(float *d) { LAUNCH(overflow_stack, 1, 1, 0, d, 1 << 20); }
 
+/* A host buffer handed to a kernel: a GPU would fault, the emulator stops at the launch. */
+static void kernel_host_arg(float *d) {
+    static float host[16];
+    LAUNCH(scale, 1, 16, 0, d, host, 16, 2.0f);
+}
+
+static bool dies_of_abort(void (*f)(float *), float *d) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        nb_emu_adopt_after_fork();
+        f(d);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
 static void test_faults() {
     float *d;
     CUDA_OK(cudaMalloc(&d, 64 * sizeof(float)));
@@ -430,6 +451,8 @@ static void test_faults() {
     CHECK(dies_of_segv(kernel_past_allocations, d));
     CHECK(dies_of_segv(kernel_past_shared, d));
     CHECK(dies_of_segv(kernel_stack_overflow, d));
+    fprintf(stderr, "(one launch with a host pointer expected next)\n");
+    CHECK(dies_of_abort(kernel_host_arg, d));
     /* The parent is unharmed: device memory still works. */
     LAUNCH(touch, 1, 1, 0, d, 5);
     CUDA_OK(cudaGetLastError());

@@ -11,9 +11,11 @@
 
 #ifdef NB_CUDA_EMU
 #include "emu.h"
-/* kernel<<<grid, block, shmem>>>(args...) on the default stream. */
-#define NB_LAUNCH(kernel, grid, block, shmem, ...) \
-    nb_emu_launch(#kernel, dim3(grid), dim3(block), (size_t)(shmem), [&] { kernel(__VA_ARGS__); })
+/* kernel<<<grid, block, shmem>>>(args...) on the default stream, its pointer
+ * arguments checked to be device memory first. */
+#define NB_LAUNCH(kernel, grid, block, shmem, ...)                                \
+    (nb_emu_check_args(#kernel __VA_OPT__(, ) __VA_ARGS__),                                   \
+     nb_emu_launch(#kernel, dim3(grid), dim3(block), (size_t)(shmem), [&] { kernel(__VA_ARGS__); }))
 /* `extern __shared__ type name[]`: the launch's dynamic shared memory. */
 #define NB_DYN_SHARED(type, name) type *name = (type *)nb_emu_dyn_shared()
 #else

@@ -302,6 +302,14 @@ static bool dev_range(const void *p, size_t bytes) {
     return off < end && bytes <= end - off;
 }
 
+bool nb_emu_device_ptr(const void *p) { return in_region(p); }
+
+void nb_emu_bad_arg(const char *kernel, int index, const void *p) {
+    fprintf(stderr, "nb_emu: %s: argument %d (%p) is not device memory: a GPU would fault reading it\n", kernel, index,
+            p);
+    abort();
+}
+
 /* A host-side buffer of a copy must not overlap device memory. */
 static bool host_range(const void *p, size_t bytes) {
     if (!region) return true;

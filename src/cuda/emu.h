@@ -133,6 +133,22 @@ template <class F> inline void nb_emu_launch(const char *name, dim3 grid, dim3 b
 }
 /* The running launch's dynamic shared memory, 16-byte aligned. */
 void *nb_emu_dyn_shared();
+
+/* A kernel on a GPU cannot read host memory through a pointer argument (the
+ * access is an illegal address), while the emulator's kernels, which run on
+ * the CPU, could: so every pointer argument of a launch must be NULL or point
+ * into emulated device memory, or the program dies naming the kernel and the
+ * argument. (Pointers inside structs passed by value are not seen.) */
+bool nb_emu_device_ptr(const void *p);
+[[noreturn]] void nb_emu_bad_arg(const char *kernel, int index, const void *p);
+template <class T> inline void nb_emu_check_arg(const char *, int, const T &) {}
+template <class T> inline void nb_emu_check_arg(const char *kernel, int index, T *p) {
+    if (p && !nb_emu_device_ptr((const void *)p)) nb_emu_bad_arg(kernel, index, (const void *)p);
+}
+template <class... A> inline void nb_emu_check_args(const char *kernel, const A &...a) {
+    int index = 0;
+    (nb_emu_check_arg(kernel, index++, a), ...);
+}
 /* A forked child may not use CUDA (every call fails, as on a GPU); the
  * emulator's selftest, whose fault probes run kernels in forked children on
  * purpose, lets the child take the emulated device over with this. */
