@@ -152,11 +152,14 @@ asan:
 
 # The CUDA backend's kernels run by the emulator and compared with the CPU ops
 # (the tests named cuda_*), in their own build folder: what can be checked of
-# the GPU code on a machine without a GPU.
+# the GPU code on a machine without a GPU. The tests run twice, the second
+# time with blocks and threads in reverse order, where a race gives another
+# result (src/cuda/emu.cc).
 cuda-emu:
 	$(MAKE) BUILD=build-cuda-emu CUDA=emu build-cuda-emu/nabla-tests build-cuda-emu/nabla build-cuda-emu/cuda_emu_selftest
 	build-cuda-emu/cuda_emu_selftest
 	NABLA_THREADS=2 build-cuda-emu/nabla-tests cuda_
+	NB_EMU_ORDER=reverse NABLA_THREADS=2 build-cuda-emu/nabla-tests cuda_
 	NABLA=$(CURDIR)/build-cuda-emu/nabla tests/cli.sh cli_train_device cli_charrnn_device cli_wavenet_device cli_chat_device cli_style_device
 # The emulator's own test: barriers, shared memory, launch errors, page
 # protection of device memory, cuBLAS's column-major semantics.

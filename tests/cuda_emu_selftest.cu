@@ -15,6 +15,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 /* As common.h's NB_LAUNCH and NB_DYN_SHARED (common.h needs the library). */
@@ -584,6 +585,36 @@ static void test_cublas() {
     CHECK(cublasDestroy(h) == CUBLAS_STATUS_SUCCESS);
 }
 
+/* A race: each thread reads its neighbour's shared word with no barrier
+ * between the write and the read. */
+__global__ void racy_neighbour(float *o) {
+    __shared__ float s[64];
+    unsigned t = threadIdx.x;
+    s[t] = (float)t;
+    o[t] = t + 1 < 64 ? s[t + 1] : -1.f;
+}
+
+/* NB_EMU_ORDER=reverse runs threads last to first: a race gives another
+ * result, which is how make cuda-emu finds races (it runs the tests both ways). */
+static void test_order() {
+    float *o;
+    CUDA_OK(cudaMalloc(&o, 64 * sizeof(float)));
+    const char *old = getenv("NB_EMU_ORDER");
+    std::string saved = old ? old : "";
+    std::vector<float> r[2];
+    for (int k = 0; k < 2; k++) {
+        setenv("NB_EMU_ORDER", k ? "reverse" : "forward", 1);
+        LAUNCH(racy_neighbour, 1, 64, 0, o);
+        CUDA_OK(cudaGetLastError());
+        r[k] = dev_download(o, 64);
+    }
+    if (old) setenv("NB_EMU_ORDER", saved.c_str(), 1);
+    else unsetenv("NB_EMU_ORDER");
+    CHECK(r[1][0] == 1.0f && r[1][62] == 63.0f); /* the neighbour ran first */
+    CHECK(r[0][0] != 1.0f);                      /* it had not: the read was stale */
+    CUDA_OK(cudaFree(o));
+}
+
 static void test_runtime() {
     int count = 0, dev = -1;
     CUDA_OK(cudaGetDeviceCount(&count));
@@ -687,6 +718,7 @@ int main() {
     test_cublas();
     test_oom();
     test_fork();
+    test_order();
     timings();
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;

@@ -17,10 +17,12 @@
  * and barrier.
  *
  * What it does NOT model: timing and occupancy; real concurrency between
- * threads, hence races (a racy kernel may pass here); warp-synchronous
- * execution without __syncwarp; the memory model (fences are no-ops, every
- * write is visible at once); atomics are trivially atomic; CUDA's fast-math
- * intrinsics are the exact functions; kernels may touch host memory; static
+ * threads, hence races (a racy kernel may pass here, though running it again
+ * with NB_EMU_ORDER=reverse, below, shows most); warp-synchronous execution
+ * without __syncwarp; the memory model (fences are no-ops, every write is
+ * visible at once); atomics are trivially atomic; CUDA's fast-math
+ * intrinsics are the exact functions; kernels may touch host memory through
+ * pointers inside structs (pointer arguments are checked, emu.h); static
  * __shared__ arrays are not poisoned between blocks; errors are not sticky;
  * streams are synchronous. Only the API subset that src/cuda uses exists. */
 
@@ -504,6 +506,16 @@ static coro *pick() {
     return &sched_co;
 }
 
+/* NB_EMU_ORDER=reverse runs the blocks of a launch, the threads of a block
+ * and the threads released by a barrier or a warp operation in the reverse
+ * of the usual order. A kernel with a race (a thread reading what another
+ * writes between the same two barriers, or a block reading another block's
+ * output) gives different results in the two orders, so `make cuda-emu`
+ * runs the tests both ways: the emulator cannot show races itself. */
+static bool reverse; /* read at each launch */
+/* The k-th of n in the run order. */
+static unsigned in_order(unsigned k, unsigned n) { return reverse ? n - 1 - k : k; }
+
 /* Each coroutine starts threads until none is left; a thread parked at a
  * barrier keeps its coroutine, and the next thread starts on another. */
 static void co_main() {
@@ -519,7 +531,7 @@ static void co_main() {
 #endif
     for (;;) {
         while (S.next < S.n) {
-            unsigned t = S.next++;
+            unsigned t = in_order(S.next++, S.n);
             thr &r = S.t[t];
             r.co = self;
             r.state = T_RUN;
@@ -549,7 +561,7 @@ void __syncthreads() {
     r.state = T_BAR;
     if (++S.at_bar == S.n) { /* the last one in: everybody goes on, in thread order */
         S.at_bar = 0;
-        for (unsigned i = 0; i < S.n; i++) rq_push(i);
+        for (unsigned i = 0; i < S.n; i++) rq_push(in_order(i, S.n));
     }
     switch_co(r.co, pick());
 }
@@ -609,8 +621,10 @@ uint64_t nb_emu_warp_op(int op, unsigned mask, uint64_t bits, int arg, int width
             o.res = o.op == NB_EMU_W_BALLOT ? ballot : S.t[base + src].val;
         }
         S.warp_arrived[w] &= ~mask;
-        for (unsigned l = 0; l < 32; l++)
+        for (unsigned k = 0; k < 32; k++) {
+            unsigned l = in_order(k, 32);
             if (mask >> l & 1) rq_push(base + l);
+        }
     }
     switch_co(r.co, pick());
     return r.res;
@@ -669,6 +683,8 @@ void nb_emu_launch_(const char *name, dim3 grid, dim3 block, size_t shmem, void 
         return;
     }
     dev_lock lk;
+    const char *order = getenv("NB_EMU_ORDER");
+    reverse = order && !strcmp(order, "reverse");
     if (!page_size) page_size = (size_t)sysconf(_SC_PAGESIZE);
     ensure_altstack();
     if (!dyn_lo) {
@@ -698,7 +714,7 @@ void nb_emu_launch_(const char *name, dim3 grid, dim3 block, size_t shmem, void 
     for (unsigned z = 0; z < grid.z && !S.failed; z++)
         for (unsigned y = 0; y < grid.y && !S.failed; y++)
             for (unsigned x = 0; x < grid.x; x++) {
-                S.blk.bid = uint3{x, y, z};
+                S.blk.bid = uint3{in_order(x, grid.x), in_order(y, grid.y), in_order(z, grid.z)};
                 memset(dyn_ptr, 0xff, dyn_bytes);
                 if (!run_block()) break;
             }
