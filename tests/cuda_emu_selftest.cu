@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -594,6 +595,25 @@ __global__ void racy_neighbour(float *o) {
     o[t] = t + 1 < 64 ? s[t + 1] : -1.f;
 }
 
+/* Each block starts with its static shared memory poisoned (NaN), not with
+ * what the block before left there. */
+__global__ void shared_leftover(float *o) {
+    __shared__ float s[32];
+    if (threadIdx.x == 0) o[blockIdx.x] = s[5];
+    __syncthreads();
+    s[5] = 42.0f;
+}
+
+static void test_shared_poison() {
+    float *o;
+    CUDA_OK(cudaMalloc(&o, 4 * sizeof(float)));
+    LAUNCH(shared_leftover, 4, 32, 0, o);
+    CUDA_OK(cudaGetLastError());
+    std::vector<float> h = dev_download(o, 4);
+    CHECK(std::isnan(h[0]) && std::isnan(h[1]) && std::isnan(h[3]));
+    CUDA_OK(cudaFree(o));
+}
+
 /* NB_EMU_ORDER=reverse runs threads last to first: a race gives another
  * result, which is how make cuda-emu finds races (it runs the tests both ways). */
 static void test_order() {
@@ -719,6 +739,7 @@ int main() {
     test_oom();
     test_fork();
     test_order();
+    test_shared_poison();
     timings();
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;

@@ -22,8 +22,7 @@
  * without __syncwarp; the memory model (fences are no-ops, every write is
  * visible at once); atomics are trivially atomic; CUDA's fast-math
  * intrinsics are the exact functions; kernels may touch host memory through
- * pointers inside structs (pointer arguments are checked, emu.h); static
- * __shared__ arrays are not poisoned between blocks; errors are not sticky;
+ * pointers inside structs (pointer arguments are checked, emu.h); errors are not sticky;
  * streams are synchronous. Only the API subset that src/cuda uses exists. */
 
 /* _longjmp between coroutine stacks jumps "down" a stack as far as glibc's
@@ -630,8 +629,14 @@ uint64_t nb_emu_warp_op(int op, unsigned mask, uint64_t bits, int arg, int width
     return r.res;
 }
 
+/* The static __shared__ arrays of every kernel (emu.h), bounds from the linker;
+ * weak, for a program with none. */
+extern "C" char __start_nb_emu_shared[] __attribute__((weak)), __stop_nb_emu_shared[] __attribute__((weak));
+
 /* Runs the current block; false (S.why says why) when it cannot finish. */
 static bool run_block() {
+    uintptr_t lo = (uintptr_t)__start_nb_emu_shared, hi = (uintptr_t)__stop_nb_emu_shared;
+    if (lo && hi > lo) memset(__start_nb_emu_shared, 0xff, hi - lo); /* about 13 KB: 2% of a 256-thread block's time */
     S.next = S.done = S.at_bar = 0;
     S.rq_head = S.rq_tail = 0;
     memset(S.warp_arrived, 0, sizeof S.warp_arrived);

@@ -69,7 +69,11 @@
 #define __noinline__ __attribute__((noinline))
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
-#define __shared__ static
+/* Static shared arrays live in a section of their own, which every block
+ * starts with filled with 0xff bytes (NaN), as if fresh: on a GPU a block
+ * sees garbage in shared memory it has not written, never the last block's
+ * values. */
+#define __shared__ static __attribute__((section("nb_emu_shared")))
 
 struct uint3 {
     unsigned x, y, z;
