@@ -259,10 +259,15 @@ static int run(trainer *T, const char *cmd) {
                 last_draw = now;
             }
         }
-        if (nb_dist_interrupted()) {
+        if (nb_dist_interrupted() && s->epoch_pos < per_epoch) {
             /* Finish the step, keep it: the checkpoint records the epoch's
              * start and position, as for --steps, and a resume replays the
-             * rest of the epoch in the same order. */
+             * rest of the epoch in the same order. A signal during an epoch's
+             * last step instead lets the epoch end as usual (evaluation, log
+             * row, checkpoint of the finished epoch); the next epoch's first
+             * check then stops the run here, at its position 0. (Saved here,
+             * a finished epoch would resume as a partial one with nothing
+             * left, and the run would end without its later epochs.) */
             if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
             if (save_checkpoint(T, cmd)) {
                 rc = 1;

@@ -50,18 +50,21 @@ int nb_cli_loop_run(nb_cli_loop *L) {
     int64_t loss_n = 0, evaluated = -1;
     L->first = L->step, L->train_secs = 0, L->warm_secs = 0, L->val = NAN, L->train_figure = NAN, L->t0 = t0;
     for (;;) {
-        if (nb_dist_interrupted()) { /* keep every finished step */
-            clear_bar();
-            return L->save(L->ctx, L->seconds + L->train_secs) ? nb_cli_fail(L->cmd, "%s", nb_errmsg())
-                                                               : nb_cli_interrupt_exit(L->cmd, L->out, L->again);
-        }
         bool done = nb_dist_any((L->max_steps >= 0 && L->step >= L->max_steps) || (deadline && nb_cli_now() >= deadline));
+        /* A step due for validation is validated (and logged) before an
+         * interrupt is honoured: a resumed run starts after it and would
+         * never log that row. */
         if ((done || (L->step > L->first && L->step % L->eval_every == 0)) && evaluated != L->step) {
             evaluated = L->step;
             int rc = evaluate(L, &loss_sum, &loss_n);
             if (rc) return rc;
         }
         if (done) return 0;
+        if (nb_dist_interrupted()) { /* keep every finished step */
+            clear_bar();
+            return L->save(L->ctx, L->seconds + L->train_secs) ? nb_cli_fail(L->cmd, "%s", nb_errmsg())
+                                                               : nb_cli_interrupt_exit(L->cmd, L->out, L->again);
+        }
         double ts = nb_cli_now(), loss;
         if (L->take_step(L->ctx, &loss)) return *nb_errmsg() ? nb_cli_fail(L->cmd, "%s", nb_errmsg()) : 1;
         L->step++;

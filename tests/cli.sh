@@ -126,7 +126,7 @@ cli_resume_matches_uninterrupted() {
 # the command says how to resume and exits 130 / 143; resumed, the run ends
 # where an uninterrupted one ends.
 cli_sigint_checkpoint_and_resume() {
-    local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --batch 100 --seed 9 --epochs 2)
+    local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --batch 100 --seed 9 --epochs 3)
     "$NABLA" train "${common[@]}" --out "$WORK/a.st" >/dev/null 2>&1 || { fail "run A"; return; }
     local sig want
     for sig in INT TERM; do
@@ -134,9 +134,11 @@ cli_sigint_checkpoint_and_resume() {
         rm -f "$WORK/b.st"
         "$NABLA" train "${common[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
         local pid=$! rc i
-        # Signal it mid-epoch: once training has begun (its first line), plus a moment.
-        for ((i = 0; i < 100; i++)); do grep -qs "^training" "$WORK/err" && break; sleep 0.1; done
-        sleep 0.5
+        # Signal it once its first epoch has ended: in the second, or in the first's
+        # checkpoint, with a whole epoch still to go however fast the machine is.
+        # (A signal in an epoch's last step once made the resumed run skip the
+        # later epochs: see the interrupt in cli/train.c.)
+        for ((i = 0; i < 1000; i++)); do grep -qs "^epoch 1/3" "$WORK/err" && break; sleep 0.02; done
         kill -$sig $pid
         wait $pid
         rc=$?
