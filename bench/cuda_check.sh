@@ -33,23 +33,28 @@
 #
 #   bench/cuda_check.sh [DIR]   (DIR: what bench/cuda_bundle.sh made, .gpu)
 #
-# Output: a summary on stdout and in $OUT/cuda_check.txt (or DIR/out), the raw
-# logs and JSON lines beside it. Exit 1 if no GPU answers or a parity test fails.
+# Output: a summary on stdout and in $OUT/cuda_check.txt (or DIR/out), and the
+# raw logs and JSON lines in one archive beside it, raw.tar.gz (the device tool
+# brings back 8 files at most). BUDGET (540 s) bounds the run: the sanitizer
+# runs at the end take what is left. Exit 1 if no GPU answers or a check fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-.gpu}
-OUTDIR=${OUT:-$DIR/out}
+TOP=${OUT:-$DIR/out}
 STEPS=${STEPS:-300}
 MODELS=${MODELS:-mlp cnn}
+BUDGET=${BUDGET:-540}
 PY=${PYTHON:-python3}
-mkdir -p "$OUTDIR"
-SUM=$OUTDIR/cuda_check.txt
+mkdir -p "$TOP"
+SUM=$TOP/cuda_check.txt
 : >"$SUM"
 say() { echo "$*" | tee -a "$SUM"; }
 section() { say "== $* (at ${SECONDS} s)"; } # the times tell the next run where its minutes go
 
 root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
+OUTDIR=$root/raw
+mkdir -p "$OUTDIR"
+trap 'tar -C "$OUTDIR" -czf "$TOP/raw.tar.gz" . 2>/dev/null; rm -rf "$root"' EXIT
 tar -C "$root" -xJf "$DIR/bundle.tar.xz"
 # The CUDA libraries: the toolkit's, else wherever the machine has them (PyTorch ships its own).
 libdir() { dirname "$(find / -name "$1" -not -path '/proc/*' 2>/dev/null | head -1)"; }
@@ -219,13 +224,18 @@ if [[ -x $CS ]]; then
     for run in "memcheck cuda_ 150" "racecheck test_cuda_softmax 60" "racecheck test_cuda_layout_and_sums 60" \
         "racecheck test_cuda_optimizers 60"; do
         set -- $run
-        NABLA_THREADS=4 timeout "$3" "$CS" --tool "$1" --error-exitcode 99 "$B/nabla-tests" "$2" \
+        limit=$(($3 < BUDGET - SECONDS - 10 ? $3 : BUDGET - SECONDS - 10))
+        if ((limit < 15)); then
+            say "$1 $2: skipped, the budget of $BUDGET s is spent"
+            continue
+        fi
+        NABLA_THREADS=4 timeout "$limit" "$CS" --tool "$1" --error-exitcode 99 "$B/nabla-tests" "$2" \
             >"$OUTDIR/sanitizer_$1_$2.log" 2>&1
         rc=$?
         case $rc in
         0) verdict="clean" ;;
         99) verdict="ERRORS: $(grep -m1 -E '^=+ (Invalid|Race|Uninitialized|Error)' "$OUTDIR/sanitizer_$1_$2.log")"; parity=1 ;;
-        124) verdict="not finished in $3 s" ;;
+        124) verdict="not finished in $limit s" ;;
         *) verdict="did not run (status $rc): $(grep -v '^ok\|^skip' "$OUTDIR/sanitizer_$1_$2.log" | tail -1)" ;;
         esac
         say "$1 $2: $verdict; $(grep -E '^[0-9]+ passed' "$OUTDIR/sanitizer_$1_$2.log" | tail -1)"
