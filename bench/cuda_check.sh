@@ -55,6 +55,7 @@ root=$(mktemp -d)
 OUTDIR=$root/raw
 mkdir -p "$OUTDIR"
 trap 'tar -C "$OUTDIR" -czf "$TOP/raw.tar.gz" . 2>/dev/null; rm -rf "$root"' EXIT
+trap 'exit 143' TERM INT # a timeout's SIGTERM still packs the logs
 tar -C "$root" -xJf "$DIR/bundle.tar.xz"
 # The CUDA libraries: the toolkit's, else wherever the machine has them (PyTorch ships its own).
 libdir() { dirname "$(find / -name "$1" -not -path '/proc/*' 2>/dev/null | head -1)"; }
