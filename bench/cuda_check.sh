@@ -68,6 +68,12 @@ say "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,n
 missing=$(ldd "$B/nabla-tests" | grep 'not found')
 [[ -z $missing ]] || { say "libraries not found: $missing"; exit 1; }
 
+# failed F G T: which of the runs logged to F.cuda.err and F.torch.err gave no figure (G, T empty), and why.
+failed() {
+    [[ -n $2 ]] || say "      nabla cuda failed: $(tail -1 "$1.cuda.err")"
+    [[ -n $3 ]] || say "      torch cuda failed: $(tail -1 "$1.torch.err")"
+}
+
 section "1. parity (nabla-tests cuda_)"
 NABLA_THREADS=4 "$B/nabla-tests" cuda_ 2>&1 | tee "$OUTDIR/parity.log" | tail -30 | tee -a "$SUM"
 parity=${PIPESTATUS[0]}
@@ -131,8 +137,7 @@ for m in $MODELS; do
         awk -v m="$m" -v b=$batch -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" -v f="$flop" 'BEGIN {
             printf "%-5s %-6d %12.0f %12.0f %12.0f %7.2fx %9.3f\n", m, b, g, c, t, (t > 0 ? g / t : 0), g * f / 1e12 }' |
             tee -a "$SUM"
-        [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
-        [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+        failed "$f" "$g" "$t"
     done
 done
 say "(ratio: nabla cuda / torch cuda; TFLOP/s: nabla cuda's, from the model's multiply-add FLOPs per image)"
@@ -151,8 +156,7 @@ for batch in 32 256; do
     awk -v b=$batch -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" -v n=$((64 * batch)) 'BEGIN {
         printf "%-5s %-6d %12.0f %12.0f %12.0f %7.2fx\n", "lstm", b, g * n, c * n, t * n, (t > 0 ? g / t : 0) }' |
         tee -a "$SUM"
-    [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
-    [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+    failed "$f" "$g" "$t"
 done
 say "(characters/s: steps/s x 64 x batch; nabla's steps/s leaves out the first two steps, PyTorch's three warm-up steps)"
 section "WaveNet"
@@ -171,8 +175,7 @@ for batch in 1 8; do
     t=$(sed -n 's/.*"steps_per_second": \([0-9.e+]*\).*/\1/p' "$f.torch.json")
     awk -v b=$batch -v g="${g:-0}" -v c="${c:-0}" -v t="${t:-0}" 'BEGIN { t *= 16000 * b
         printf "%-7s %-6d %12.0f %12.0f %12.0f %7.2fx\n", "wavenet", b, g, c, t, (t > 0 ? g / t : 0) }' | tee -a "$SUM"
-    [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
-    [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+    failed "$f" "$g" "$t"
 done
 say "(WaveNet: training samples/s, 16,000 per segment)"
 section "style"
@@ -192,8 +195,7 @@ for optim in adam lbfgs; do
         -v sc="$(field style_loss "$f.cpu.json")" -v st="$(field style_loss "$f.torch.json")" 'BEGIN {
         printf "%-12s %12.2f %12.2f %12.2f %7.2fx   %s, %s, %s\n", o, g, c, t, (t > 0 ? g / t : 0), sg, sc, st }' |
         tee -a "$SUM"
-    [[ -n $g ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
-    [[ -n $t ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+    failed "$f" "$g" "$t"
 done
 say "(style: iterations/s at 512 x 512; L-BFGS's iterations take several evaluations each; PyTorch's random filters"
 say " come from its own generator, so its style loss differs in value, not in cost)"
@@ -213,8 +215,7 @@ for k in valid_loss pairs_per_second; do
         fmt = k == "valid_loss" ? "%-12s %14.9f %14.9f %14.9f %7.2fx\n" : "%-12s %14.1f %14.1f %14.1f %7.2fx\n"
         printf fmt, (k == "valid_loss" ? "valid loss" : "pairs/s"), g, c, t, (t > 0 ? g / t : 0) }' | tee -a "$SUM"
 done
-[[ -s $f.cuda.json ]] || say "      nabla cuda failed: $(tail -1 "$f.cuda.err")"
-[[ -s $f.torch.json ]] || say "      torch cuda failed: $(tail -1 "$f.torch.err")"
+failed "$f" "$(cat "$f.cuda.json")" "$(cat "$f.torch.json")"
 say "(the three validation losses should agree to about 1e-4: the same weights, tokens and batches)"
 # What the emulator cannot see, last (the figures above come back even if this runs out of time): out-of-bounds
 # and uninitialized device accesses across the cuda_ tests, and shared-memory races in the kernels that use
