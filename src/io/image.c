@@ -66,20 +66,22 @@ int nb_image_write(const char *path, const nb_tensor *img) {
                         (long long)ih, NB_IMAGE_MAX_SIDE);
     float *copy;
     const float *v = nb__host_values(img, &copy); /* a GPU image is read back */
-    size_t plane = (size_t)ih * (size_t)iw;
-    uint8_t *px = v && !(png && ch == 1) ? nb__malloc(plane * (size_t)ch) : NULL;
-    if (!v || (!px && !(png && ch == 1))) {
-        free(copy);
-        return nb_error("%s: out of memory for a %lld x %lld image", path, (long long)iw, (long long)ih);
-    }
+    if (!v) return nb_error("%s: out of memory for a %lld x %lld image", path, (long long)iw, (long long)ih);
     int rc;
-    if (png && ch == 1) rc = nb_png_write_gray(path, v, (int)iw, (int)ih);
-    else {
+    if (png && ch == 1) {
+        rc = nb_png_write_gray(path, v, (int)iw, (int)ih);
+    } else {
+        size_t plane = (size_t)ih * (size_t)iw;
+        uint8_t *px = nb__malloc(plane * (size_t)ch);
+        if (!px) {
+            free(copy);
+            return nb_error("%s: out of memory for a %lld x %lld image", path, (long long)iw, (long long)ih);
+        }
         for (size_t i = 0; i < plane; i++)
             for (int64_t k = 0; k < ch; k++) px[i * (size_t)ch + (size_t)k] = to_byte(v[(size_t)k * plane + i]);
         rc = png ? nb_png_write_rgb(path, px, (int)iw, (int)ih) : nb__jpeg_write(path, px, (int)iw, (int)ih, (int)ch, 92);
+        free(px);
     }
-    free(px);
     free(copy);
     return rc;
 }
