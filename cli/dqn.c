@@ -428,8 +428,11 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
         }
     }
     double seconds = nb_cli_now() - t0;
-    if (!rc && nb_cli_interrupted()) {
-        /* A checkpoint of the whole learner: --resume takes the next step. */
+    if (!rc && done_steps < o.steps) {
+        /* Interrupted: a checkpoint of the whole learner, and --resume takes
+         * the next step. (A signal during the last step lets the run finish
+         * as one never interrupted: the final save above has written the
+         * finished model, which a learner checkpoint would overwrite.) */
         if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
         if (save(cmd, d, out, &w, true) ||
             (log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg()))) {
