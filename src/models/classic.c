@@ -22,6 +22,11 @@ int nb__ml_check_X(const char *fn, const nb_tensor *X, int64_t *n, int64_t *d) {
     return 0;
 }
 
+void nb__ml_predict_X(const char *fn, const nb_tensor *X, int64_t d) {
+    NB_CPU_ONLY(fn, (nb_tensor *)X);
+    if (X->ndim != 2 || X->shape[1] != d) nb_fatal(fn, "X must be [n, %lld]", (long long)d);
+}
+
 int nb__ml_check_y(const char *fn, const float *y, int64_t n) {
     if (!y) return nb_error("%s: y is NULL", fn);
     for (int64_t i = 0; i < n; i++)

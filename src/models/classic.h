@@ -11,6 +11,9 @@
 int nb__ml_check_X(const char *fn, const nb_tensor *X, int64_t *n, int64_t *d);
 /* Checks that y has n finite entries. 0 or -1. */
 int nb__ml_check_y(const char *fn, const float *y, int64_t n);
+/* A fitted model's input: X [n, d] in host memory, else a fatal error
+ * naming fn (a programmer's error, as a wrong shape is). */
+void nb__ml_predict_X(const char *fn, const nb_tensor *X, int64_t d);
 /* The distinct values of y, ascending (malloc'd), and each row's index into
  * them (idx may be NULL). Returns the count. */
 int nb__ml_classes(const float *y, int64_t n, double **classes, int32_t *idx);

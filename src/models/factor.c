@@ -203,8 +203,7 @@ static double m_factor(const double *W, const double *psi, int64_t d, int k, dou
 void nb_factor_transform(const nb_factor *m, const nb_tensor *X, double *H, double *cov) {
     int64_t n = X->shape[0], d = m->d;
     int k = m->k;
-    NB_CPU_ONLY("factor_transform", (nb_tensor *)X);
-    if (X->ndim != 2 || X->shape[1] != d) nb_fatal("factor_transform", "X must be [n, %lld]", (long long)d);
+    nb__ml_predict_X("factor_transform", X, d);
     bool proj = m->kind == NB_FACTOR_PCA || m->psi[0] <= 0;
     double *M = malloc(sizeof(double) * (size_t)(k * k));
     if (!proj && isnan(m_factor(m->W, m->psi, d, k, M))) proj = true;
@@ -234,8 +233,7 @@ void nb_factor_transform(const nb_factor *m, const nb_tensor *X, double *H, doub
 double nb_factor_loglik(const nb_factor *m, const nb_tensor *X, double *per) {
     int64_t n = X->shape[0], d = m->d;
     int k = m->k;
-    NB_CPU_ONLY("factor_loglik", (nb_tensor *)X);
-    if (X->ndim != 2 || X->shape[1] != d) nb_fatal("factor_loglik", "X must be [n, %lld]", (long long)d);
+    nb__ml_predict_X("factor_loglik", X, d);
     double *W = loadings(m), total = 0, c0 = (double)d * log(2 * M_PI);
     double minpsi = INFINITY;
     for (int64_t j = 0; j < d; j++) minpsi = fmin(minpsi, m->psi[j]);

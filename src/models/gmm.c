@@ -439,8 +439,7 @@ void nb_gmm_free(nb_gmm *m) {
 
 double nb_gmm_score(const nb_gmm *m, const nb_tensor *X, double *resp) {
     int64_t n = X->shape[0], per = m->diagonal ? m->d : m->d * m->d;
-    NB_CPU_ONLY("gmm_score", (nb_tensor *)X);
-    if (X->ndim != 2 || X->shape[1] != m->d) nb_fatal("gmm_score", "X must be [n, %lld]", (long long)m->d);
+    nb__ml_predict_X("gmm_score", X, m->d);
     chol c = {malloc(sizeof(double) * (size_t)(m->k * per)), malloc(sizeof(double) * (size_t)m->k)};
     double *x = nb__ml_double(X), s = NAN;
     work w;

@@ -162,8 +162,7 @@ void nb_linreg_free(nb_linreg *m) {
 
 void nb_linreg_predict(const nb_linreg *m, const nb_tensor *X, double *mean, double *var) {
     int64_t n = X->shape[0], d = m->d, p = d + 1;
-    NB_CPU_ONLY("linreg_predict", (nb_tensor *)X);
-    if (X->ndim != 2 || X->shape[1] != d) nb_fatal("linreg_predict", "X must be [n, %lld]", (long long)d);
+    nb__ml_predict_X("linreg_predict", X, d);
     NB_PARALLEL_FOR(n * d, for (int64_t i = 0; i < n; i++) {
         const float *xi = X->data + i * d;
         double s = m->b;

@@ -116,8 +116,7 @@ void nb_logreg_free(nb_logreg *m) {
 
 void nb_logreg_predict(const nb_logreg *m, const nb_tensor *X, double *p, float *labels) {
     int64_t n = X->shape[0], d = m->d, K = m->nclass;
-    NB_CPU_ONLY("logreg_predict", (nb_tensor *)X);
-    if (X->ndim != 2 || X->shape[1] != d) nb_fatal("logreg_predict", "X must be [n, %lld]", (long long)d);
+    nb__ml_predict_X("logreg_predict", X, d);
     NB_PARALLEL_FOR(n * d * m->k, for (int64_t i = 0; i < n; i++) {
         const float *x = X->data + i * d;
         double z[256], *zz = K <= 256 ? z : malloc(sizeof(double) * (size_t)K);

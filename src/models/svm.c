@@ -588,8 +588,7 @@ void nb_svm_decision(const nb_svm *m, const float *x, double *dec) {
 
 void nb_svm_predict(const nb_svm *m, const nb_tensor *X, float *labels) {
     int64_t n = X->shape[0], d = m->d, ns = m->nsv, B = 256;
-    NB_CPU_ONLY("svm_predict", (nb_tensor *)X);
-    if (X->ndim != 2 || X->shape[1] != d) nb_fatal("svm_predict", "X must be [n, %lld]", (long long)d);
+    nb__ml_predict_X("svm_predict", X, d);
     int npairs = m->nclass * (m->nclass - 1) / 2;
     float *dots = malloc(sizeof(float) * (size_t)(B * (ns ? ns : 1)));
     double *svsq = malloc(sizeof(double) * (size_t)(ns ? ns : 1));
