@@ -531,6 +531,15 @@ static int64_t gpu_group(const geom *g, int64_t per_image) {
     return n < 1 ? 1 : n > g->N ? g->N : n;
 }
 
+/* The GEMM operand of images [n0, n0 + nb) of x: their im2col columns in
+ * col, or, for a pointwise convolution (col NULL), the images themselves. */
+static const float *gpu_columns(const nb_gpu_conv *G, float *col, const float *x, int64_t xs, int64_t n0,
+                                int64_t nb) {
+    if (!col) return x + n0 * xs;
+    nb__gpu_im2col(col, x + n0 * xs, nb, G);
+    return col;
+}
+
 /* conv_forward's y = conv(x, w) + b (eq. 9.6), each image's
  * y_n [OC, P] = w [OC, K] col_n [K, P] added onto the bias (beta = 1). */
 static void gpu_forward(const geom *g, const float *x, const float *w, const float *b, float *y) {
@@ -542,11 +551,7 @@ static void gpu_forward(const geom *g, const float *x, const float *w, const flo
     float *col = pw ? NULL : nb__arena_alloc_gpu(sizeof(float) * (size_t)(step * cs));
     for (int64_t n0 = 0; n0 < g->N; n0 += step) {
         int64_t nb = g->N - n0 < step ? g->N - n0 : step;
-        const float *src = x + n0 * xs;
-        if (col) {
-            nb__gpu_im2col(col, src, nb, &G);
-            src = col;
-        }
+        const float *src = gpu_columns(&G, col, x, xs, n0, nb);
         nb__gpu_gemm(false, false, g->OC, g->P, g->K, 1.f, w, g->K, 0, src, g->P, cs, b ? 1.f : 0.f, y + n0 * ys,
                      g->P, ys, nb);
     }
@@ -583,11 +588,7 @@ static void gpu_grad_weight(const geom *g, const float *gy, const float *x, floa
     float *part = step < g->N ? nb__arena_alloc_gpu(sizeof(float) * (size_t)ws) : NULL;
     for (int64_t n0 = 0; n0 < g->N; n0 += step) {
         int64_t nb = g->N - n0 < step ? g->N - n0 : step;
-        const float *src = x + n0 * xs;
-        if (col) {
-            nb__gpu_im2col(col, src, nb, &G);
-            src = col;
-        }
+        const float *src = gpu_columns(&G, col, x, xs, n0, nb);
         nb__gpu_gemm(false, true, g->OC, g->K, g->P, 1.f, gy + n0 * ys, g->P, ys, src, g->P, cs, 0.f, prod, g->K,
                      ws, nb);
         nb__gpu_sum_mid(n0 ? part : gw, prod, 1, nb, ws);
