@@ -331,6 +331,15 @@ void nb_test_free_all(nb_tensor **t, int n) {
     for (int k = 0; k < n; k++) nb_tensor_free(t[k]);
 }
 
+void nb_test_same_runs(const char *what, nb_tensor **a, nb_tensor **b, int n) {
+    for (int k = 0; k < n; k++) {
+        CHECK_MSG(a[k]->size == b[k]->size && !memcmp(a[k]->data, b[k]->data, sizeof(float) * (size_t)a[k]->size),
+                  "%s: tensor %d differs between two runs", what, k);
+        nb_tensor_free(a[k]);
+        nb_tensor_free(b[k]);
+    }
+}
+
 nb_tensor **nb_test_moved(nb_tensor **in, int n, nb_device d) {
     for (int k = 0; k < n; k++) nb_tensor_move(in[k], d);
     return in;

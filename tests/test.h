@@ -78,5 +78,8 @@ nb_tensor *nb_test_to_host(const nb_tensor *t);
 /* Frees n persistent tensors; moves n of them to device d (returns in). */
 void nb_test_free_all(nb_tensor **t, int n);
 nb_tensor **nb_test_moved(nb_tensor **in, int n, nb_device d);
+/* Reproducibility: two runs' host results a[k] and b[k] (k < n) must hold
+ * the same bits; frees all of them. */
+void nb_test_same_runs(const char *what, nb_tensor **a, nb_tensor **b, int n);
 
 #endif

@@ -167,12 +167,7 @@ TEST(test_cuda_conv_deterministic) {
         out[r][0] = nb_test_to_host(y);
         for (int k = 0; k < 3; k++) out[r][k + 1] = nb_test_to_host(g[k]);
     }
-    for (int k = 0; k < 4; k++) {
-        CHECK_MSG(!memcmp(out[0][k]->data, out[1][k]->data, sizeof(float) * (size_t)out[0][k]->size),
-                  "tensor %d differs between two runs", k);
-        nb_tensor_free(out[0][k]);
-        nb_tensor_free(out[1][k]);
-    }
+    nb_test_same_runs("conv", out[0], out[1], 4);
     nb_arena_reset();
     nb_test_free_all(in, 3);
 }

@@ -213,12 +213,7 @@ TEST(test_cuda_pool_deterministic) {
         out[r][2] = nb_test_to_host(g[0]);
         out[r][3] = nb_test_to_host(g[1]);
     }
-    for (int k = 0; k < 4; k++) {
-        CHECK_MSG(!memcmp(out[0][k]->data, out[1][k]->data, sizeof(float) * (size_t)out[0][k]->size),
-                  "tensor %d differs between two runs", k);
-        nb_tensor_free(out[0][k]);
-        nb_tensor_free(out[1][k]);
-    }
+    nb_test_same_runs("pooling", out[0], out[1], 4);
     nb_arena_reset();
     nb_tensor_free(x);
 }
