@@ -58,6 +58,7 @@ static int parse_layers(const char *cmd, const char *opt, const char *list, cons
 typedef struct run {
     nb_style *prob;
     nb_tensor *x;             /* [1, 3, H, W], the pixels being optimized */
+    float *host;              /* x on the GPU: a host copy for clamp01 (else NULL) */
     nb_style_losses last;
     int64_t evals, done, total;
     double t0;
@@ -90,18 +91,14 @@ static int save_x(const char *cmd, const nb_tensor *x, const char *out) {
     return rc;
 }
 
-/* Pixels back into [0, 1] after a step. On the GPU they are clamped on the
- * host: 12 bytes a pixel each way, next to a network's forward and backward
- * passes per step. */
-static void clamp01(nb_tensor *x) {
-    float *v = x->data, *host = NULL;
-    if (x->device != NB_CPU) {
-        if (!(v = host = malloc(sizeof(float) * (size_t)x->size))) nb_fatal("style", "out of memory");
-        nb_tensor_read(x, v);
-    }
-    for (int64_t i = 0; i < x->size; i++) v[i] = fminf(fmaxf(v[i], 0.f), 1.f);
-    if (host) nb_tensor_write(x, host);
-    free(host);
+/* Pixels back into [0, 1] after a step. On the GPU they are clamped in
+ * r->host: 12 bytes a pixel each way, next to a network's forward and
+ * backward passes per step. */
+static void clamp01(run *r) {
+    float *v = r->host ? r->host : r->x->data;
+    if (r->host) nb_tensor_read(r->x, v);
+    for (int64_t i = 0; i < r->x->size; i++) v[i] = fminf(fmaxf(v[i], 0.f), 1.f);
+    if (r->host) nb_tensor_write(r->x, v);
 }
 
 /* Reads an image and resizes it to h x w (persistent). */
@@ -181,6 +178,7 @@ static int cmd_style(int argc, char **argv) {
     nb_style_net *net = NULL;
     nb_style *prob = NULL;
     nb_tensor *content = NULL, *style = NULL, *x = NULL;
+    float *host = NULL;
     nb_optim *opt = NULL;
 
     /* The feature network, and its layer names. */
@@ -305,7 +303,11 @@ static int cmd_style(int argc, char **argv) {
     nb_style_spec sp = {.content_layer = cl, .style_layers = sl, .style_weights = w, .nstyle = nsl,
                         .alpha = (float)alpha, .beta = (float)beta, .tv = (float)tv};
     prob = nb_style_new(net, content, style, &sp);
-    run r = {.prob = prob, .x = x, .total = iters, .json = json};
+    if (dev != NB_CPU && !(host = malloc(sizeof(float) * (size_t)x->size))) {
+        nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    run r = {.prob = prob, .x = x, .host = host, .total = iters, .json = json};
     nb_style_losses first;
     {
         bool g = nb_set_grad_enabled(false);
@@ -327,7 +329,7 @@ static int cmd_style(int argc, char **argv) {
             closure(&r);
             nb_arena_reset();
             nb_optim_step(opt);
-            clamp01(x);
+            clamp01(&r);
             if (every && (r.done + 1) % every == 0 && r.done + 1 < iters && save_x(cmd, x, out)) goto done;
         }
     } else {
@@ -343,7 +345,7 @@ static int cmd_style(int argc, char **argv) {
             if (did < chunk) break; /* converged: nothing left to gain */
             if (every && r.done < iters && save_x(cmd, x, out)) goto done;
         }
-        clamp01(x);
+        clamp01(&r);
     }
     double secs = nb_cli_now() - r.t0;
     int64_t done_iters = r.done < iters ? r.done : iters;
@@ -377,6 +379,7 @@ static int cmd_style(int argc, char **argv) {
                (long long)r.evals, secs, ips, (long long)wd, (long long)h);
     rc = 0;
 done:
+    free(host);
     nb_optim_free(opt);
     nb_style_free(prob);
     nb_tensor_free(x);

@@ -18,6 +18,7 @@ typedef struct lbfgs {
     void *ctx;
     nb_arena *scratch; /* each evaluation's tensors and tape */
     double *x0;        /* the point the current line search starts from */
+    float *stage;      /* host floats of the largest GPU parameter (NULL: none) */
 } lbfgs;
 
 /* Dot product in double, the same for every thread count. */
@@ -48,35 +49,33 @@ static double max_abs(const double *x, int64_t N) {
 }
 
 /* The L-BFGS vectors are host doubles whatever the parameters' device: a
- * GPU parameter (style transfer's pixels) is read back and written through a
- * host copy at each evaluation, a transfer of 8 bytes per value next to the
+ * GPU parameter (style transfer's pixels) is written, and its gradient read
+ * back, at each evaluation through L->stage, 8 bytes per value next to the
  * network's forward and backward passes. */
 
 /* x <- t's values as doubles. */
-static void get_values(const nb_tensor *t, double *x) {
-    float *copy;
-    const float *v = nb__host_values(t, &copy);
-    if (!v) nb_fatal("lbfgs", "out of memory (a host copy of %lld values)", (long long)t->size);
+static void get_values(const lbfgs *L, const nb_tensor *t, double *x) {
+    const float *v = t->data;
+    if (nb__on_gpu(t)) {
+        nb_tensor_read(t, L->stage);
+        v = L->stage;
+    }
     for (int64_t i = 0; i < t->size; i++) x[i] = v[i];
-    free(copy);
 }
 
 /* t <- x0 + s d (x0 alone when d is NULL), rounded to float once. */
-static void set_values(nb_tensor *t, const double *x0, double s, const double *d) {
-    float *host = NULL, *w = t->data;
+static void set_values(const lbfgs *L, nb_tensor *t, const double *x0, double s, const double *d) {
+    float *w = nb__on_gpu(t) ? L->stage : t->data;
     int64_t m = t->size;
-    if (nb__on_gpu(t) && !(w = host = malloc(sizeof(float) * (size_t)(m ? m : 1))))
-        nb_fatal("lbfgs", "out of memory (a host copy of %lld values)", (long long)m);
     NB_PARALLEL_FOR(m, for (int64_t i = 0; i < m; i++) {
         w[i] = (float)(d ? x0[i] + s * d[i] : x0[i]);
     });
-    if (host) nb_tensor_write(t, host);
-    free(host);
+    if (w != t->data) nb_tensor_write(t, w);
 }
 
 static void read_params(const lbfgs *L, double *x) {
     for (int k = 0; k < L->n; k++) {
-        get_values(L->p[k].t, x);
+        get_values(L, L->p[k].t, x);
         x += L->p[k].t->size;
     }
 }
@@ -85,7 +84,7 @@ static void read_params(const lbfgs *L, double *x) {
 static void write_params(const lbfgs *L, double t, const double *d) {
     const double *x0 = L->x0;
     for (int k = 0; k < L->n; k++) {
-        set_values(L->p[k].t, x0, t, d);
+        set_values(L, L->p[k].t, x0, t, d);
         x0 += L->p[k].t->size;
         d += L->p[k].t->size;
     }
@@ -106,7 +105,7 @@ static double evaluate(lbfgs *L, double *g) {
         const nb_tensor *t = L->p[k].t;
         /* A parameter without a gradient buffer counts as having gradient 0
          * (PyTorch does the same for grad None): it never moves. */
-        if (t->grad) get_values(t->grad, g);
+        if (t->grad) get_values(L, t->grad, g);
         else
             memset(g, 0, sizeof(double) * (size_t)t->size);
         g += t->size;
@@ -259,9 +258,14 @@ float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_
     double tol_grad = opt.tol_grad ? opt.tol_grad : 1e-5, tol_change = opt.tol_change ? opt.tol_change : 1e-9;
     double lr = opt.lr ? opt.lr : 1.0;
 
-    lbfgs L = {params, n, 0, f, ctx, nb_arena_new(), NULL};
-    for (int k = 0; k < n; k++)
+    lbfgs L = {params, n, 0, f, ctx, nb_arena_new(), NULL, NULL};
+    int64_t on_gpu = 0; /* the largest GPU parameter's size */
+    for (int k = 0; k < n; k++) {
         L.N += params[k].t->size;
+        if (nb__on_gpu(params[k].t) && params[k].t->size > on_gpu) on_gpu = params[k].t->size;
+    }
+    if (on_gpu && !(L.stage = malloc(sizeof(float) * (size_t)on_gpu)))
+        nb_fatal("lbfgs", "out of memory (a host copy of %lld values)", (long long)on_gpu);
     int64_t N = L.N;
     L.x0 = alloc_vec(N);
     double *g = alloc_vec(N), *g_prev = alloc_vec(N), *d = alloc_vec(N),
@@ -345,11 +349,12 @@ float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_
     const double *gp = g;
     for (int k = 0; k < n; k++) {
         nb_tensor *p = params[k].t;
-        if (p->grad) set_values(p->grad, gp, 0, NULL);
+        if (p->grad) set_values(&L, p->grad, gp, 0, NULL);
         gp += p->size;
     }
     if (iters) *iters = it;
     nb_arena_free(L.scratch);
+    free(L.stage);
     free(L.x0), free(g), free(g_prev), free(d), free(buf[0]), free(buf[1]), free(buf[2]);
     free(S), free(Y), free(rho), free(alpha);
     return (float)loss;
