@@ -1,6 +1,7 @@
 /* optim.c — first-order optimizers (SGD with momentum/Nesterov, Adam, AdamW)
  * with PyTorch's update rules and their state as named persistent tensors. */
 #include "../core/internal.h"
+#include "update.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -126,41 +127,30 @@ void nb_optim_free(nb_optim *op) {
     free(op);
 }
 
-/* SGD, PyTorch's rule with dampening 0:
- *   d = g + wd*w;  v <- mu v + d;  w <- w - lr (nesterov ? d + mu v : v).
- * wd is 0 for parameters that are not decayed (biases, eq. 7.1). */
+/* The CPU's loops over update.h's element rules. The Adam loop vectorizes
+ * because the Makefile builds with -fno-math-errno (sqrtf need not set
+ * errno; v >= 0 anyway). */
 static void sgd_update(float *restrict w, const float *restrict g, float *restrict v, int64_t n, float lr, float wd,
                        float mu, bool nesterov) {
     if (!v) {
-        for (int64_t i = 0; i < n; i++)
-            w[i] -= lr * (g[i] + wd * w[i]);
+        for (int64_t i = 0; i < n; i++) w[i] = nb__sgd_step(w[i], g[i], lr, wd);
         return;
     }
     for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * w[i];
-        float vi = mu * v[i] + d;
-        v[i] = vi;
-        w[i] -= lr * (nesterov ? d + mu * vi : vi);
+        nb__sgd_state s = nb__sgd_momentum_step(w[i], g[i], v[i], lr, wd, mu, nesterov);
+        v[i] = s.v;
+        w[i] = s.w;
     }
 }
 
-/* Adam (Kingma & Ba 2015) as PyTorch computes it:
- *   g' = g + l2*w;  m <- b1 m + (1-b1) g';  v <- b2 v + (1-b2) g'^2;
- *   w <- shrink*w - (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps),
- * i.e. eps added after sqrt(v_hat). Adam uses l2 = wd, shrink = 1; AdamW
- * uses l2 = 0, shrink = 1 - lr*wd (decoupled decay, applied before the
- * Adam step, on the old weights). The loop vectorizes because the Makefile
- * builds with -fno-math-errno (sqrtf need not set errno; v >= 0 anyway). */
 static void adam_update(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, int64_t n,
                         float b1, float b2, float c1, float c2, float step_size, float sqrt_bc2, float eps, float l2,
                         float shrink) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = g[i] + l2 * w[i];
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] = shrink * w[i] - step_size * mi / (sqrtf(vi) / sqrt_bc2 + eps);
+        nb__adam_state s = nb__adam_step(w[i], g[i], m[i], v[i], b1, b2, c1, c2, step_size, sqrt_bc2, eps, l2, shrink);
+        m[i] = s.m;
+        v[i] = s.v;
+        w[i] = s.w;
     }
 }
 
