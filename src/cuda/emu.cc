@@ -20,10 +20,10 @@
  * threads, hence races (a racy kernel may pass here, though running it again
  * with NB_EMU_ORDER=reverse, below, shows most); warp-synchronous execution
  * without __syncwarp; the memory model (fences are no-ops, every write is
- * visible at once); atomics are trivially atomic; CUDA's fast-math
- * intrinsics are the exact functions; kernels may touch host memory through
- * pointers inside structs (pointer arguments are checked, emu.h); errors are not sticky;
- * streams are synchronous. Only the API subset that src/cuda uses exists. */
+ * visible at once); atomics are trivially atomic; kernels may touch host
+ * memory through pointers inside structs (pointer arguments are checked,
+ * emu.h); errors are not sticky; streams are synchronous. Only the API subset
+ * that src/cuda (and the selftest) uses exists. */
 
 /* _longjmp between coroutine stacks jumps "down" a stack as far as glibc's
  * fortified longjmp can tell, which it would abort; nothing here needs the

@@ -31,9 +31,9 @@
  *  - Code that relies on warp-synchronous execution without __syncwarp (the
  *    old `volatile` shared-memory reductions) computes wrong results here,
  *    as it may on Volta and later GPUs.
- *  - atomic*() are plain read-modify-writes (threads never run at once).
- *  - __expf, __logf, __powf, __sinf, __cosf, __fdividef, rsqrtf: the exact
- *    libm functions, not CUDA's approximations (tests compare with slack).
+ *  - atomicAdd (int, unsigned) is a plain read-modify-write (threads never
+ *    run at once). The backend uses no atomics and no fast-math intrinsics,
+ *    so the emulator offers neither beyond that.
  *  - Device memory (cudaMalloc) is inaccessible to host code: it is readable
  *    and writable only while a launch, a cudaMemcpy/cudaMemset or a cuBLAS
  *    call runs. Host code that dereferences a device pointer dies with
@@ -202,76 +202,10 @@ template <class T> inline T nb_emu_atomic_add_(T *p, T v) {
     *p = old + v;
     return old;
 }
-inline float atomicAdd(float *p, float v) { return nb_emu_atomic_add_(p, v); }
-inline double atomicAdd(double *p, double v) { return nb_emu_atomic_add_(p, v); }
+/* The backend uses no atomics; atomicAdd is here for the emulator's own test. */
 inline int atomicAdd(int *p, int v) { return (int)((unsigned)nb_emu_atomic_add_((unsigned *)p, (unsigned)v)); }
 inline unsigned atomicAdd(unsigned *p, unsigned v) { return nb_emu_atomic_add_(p, v); }
-inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) { return nb_emu_atomic_add_(p, v); }
-inline int atomicMax(int *p, int v) {
-    int old = *p;
-    if (v > old) *p = v;
-    return old;
-}
-inline int atomicMin(int *p, int v) {
-    int old = *p;
-    if (v < old) *p = v;
-    return old;
-}
-inline int atomicExch(int *p, int v) {
-    int old = *p;
-    *p = v;
-    return old;
-}
-inline float atomicExch(float *p, float v) {
-    float old = *p;
-    *p = v;
-    return old;
-}
-inline int atomicCAS(int *p, int cmp, int v) {
-    int old = *p;
-    if (old == cmp) *p = v;
-    return old;
-}
-inline unsigned atomicCAS(unsigned *p, unsigned cmp, unsigned v) {
-    unsigned old = *p;
-    if (old == cmp) *p = v;
-    return old;
-}
 
-/* Device math: the intrinsics are the exact functions (see the top). */
-inline float nb_emu_fdividef_(float a, float b) { return a / b; }
-inline float nb_emu_rsqrtf_(float x) { return 1.0f / sqrtf(x); }
-inline double nb_emu_rsqrt_(double x) { return 1.0 / sqrt(x); }
-/* glibc declares its own __expf etc.; macros keep ours from clashing. */
-#define __expf(x) expf(x)
-#define __logf(x) logf(x)
-#define __powf(x, y) powf(x, y)
-#define __sinf(x) sinf(x)
-#define __cosf(x) cosf(x)
-#define __fdividef(a, b) nb_emu_fdividef_(a, b)
-#define rsqrtf(x) nb_emu_rsqrtf_(x)
-#define rsqrt(x) nb_emu_rsqrt_(x)
-inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; } /* NaN -> 0, as in CUDA */
-inline int __float_as_int(float x) {
-    int i;
-    std::memcpy(&i, &x, 4);
-    return i;
-}
-inline float __int_as_float(int i) {
-    float x;
-    std::memcpy(&x, &i, 4);
-    return x;
-}
-inline unsigned __float_as_uint(float x) {
-    unsigned i;
-    std::memcpy(&i, &x, 4);
-    return i;
-}
-inline float __uint_as_float(unsigned i) {
-    float x;
-    std::memcpy(&x, &i, 4);
-    return x;
-}
 template <class T> inline T __ldg(const T *p) { return *p; }
 
 /* min/max: the overloads CUDA declares for device code, no more, so that
