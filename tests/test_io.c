@@ -980,6 +980,35 @@ TEST(test_libsvm_write_keeps_the_feature_count) {
     tmp_close();
 }
 
+/* A UTF-8 byte-order mark (Excel's "CSV UTF-8") starts the first line of a
+ * data file: it is skipped, so a header-less table stays header-less, the
+ * first column keeps its plain name and a log stays a log. */
+TEST(test_data_files_with_a_byte_order_mark) {
+    if (!tmp_open()) return;
+    const char *bare = "\xEF\xBB\xBF" "0.5,1,0\n2,3,1\n4,5,1\n";
+    write_bytes(tmp_file("bom.csv"), bare, strlen(bare));
+    CHECK(nb_data_kind(tmp_file("bom.csv")) == NB_FILE_CSV);
+    nb_dataset d;
+    CHECK_MSG(nb_dataset_load(tmp_file("bom.csv"), true, &d) == 0, "%s", nb_errmsg());
+    CHECK(d.n == 2 && d.shape[0] == 2 && d.f32 && d.f32[0] == 0.5f && d.y && d.y[0] == 0 && d.nclass == 2);
+    nb_dataset_free(&d);
+    const char *named = "\xEF\xBB\xBF" "epoch,train_loss\n1,0.5\n";
+    CHECK(nb_sniff((const uint8_t *)named, strlen(named)) == NB_FILE_LOG);
+    nb_csv *c = nb_csv_parse_ex(named, strlen(named), "log.csv", NB_CSV_LOG);
+    CHECK_MSG(c && !strcmp(c->names[0], "epoch") && c->nrows == 1, "%s", c ? c->names[0] : nb_errmsg());
+    nb_csv_free(c);
+    const char *svm = "\xEF\xBB\xBF" "1 1:0.5\n0 2:2\n";
+    write_bytes(tmp_file("bom.svm"), svm, strlen(svm));
+    CHECK(nb_data_kind(tmp_file("bom.svm")) == NB_FILE_LIBSVM);
+    nb_tensor *X;
+    float *y;
+    CHECK_MSG(nb_libsvm_read(tmp_file("bom.svm"), 0, &X, &y) == 0, "%s", nb_errmsg());
+    CHECK(X && X->shape[0] == 2 && X->shape[1] == 2 && X->data[0] == 0.5f && y && y[0] == 1);
+    nb_tensor_free(X);
+    free(y);
+    tmp_close();
+}
+
 TEST(test_readers_name_a_file_of_the_wrong_kind) {
     if (!tmp_open()) return;
     const char *text = "some notes, not a model\nsecond line\n";
