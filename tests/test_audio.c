@@ -378,6 +378,10 @@ TEST(test_speech_manifest_parsing_and_errors) {
         nb_audio_free(&a);
     }
     nb_speech_free(&s);
+    /* A byte-order mark before the header (Excel, PowerShell) is skipped. */
+    write_text(d, "manifest.csv", "\xEF\xBB\xBF" "file,speaker\r\nclips/a1.wav,kal\r\n");
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n == 1 && s.nspeakers == 1, "%s", nb_errmsg());
+    nb_speech_free(&s);
     /* errors: manifest name and line */
     check_manifest_error(d, "file,speaker,text,split\nclips/a1.wav,kal,hi,train\nclips/a2.wav,kal,hi,dev\n",
                          ":3: split 'dev'");

@@ -123,7 +123,10 @@ static int open_manifest(const char *dir, const char *mpath, nb_speech_set *s) {
     int rc = -1, lineno = 0, col_file = -1, col_spk = -1, col_text = -1, col_split = -1, col_phones = -1, ncols = 0;
     int cap_clips = 0, cap_spk = 0;
     char *f[SPEECH_MAX_FIELDS];
-    for (char *line = text, *next; line; line = next) {
+    /* A UTF-8 byte-order mark (a manifest saved by Excel or PowerShell) is
+     * not part of the first column's name. */
+    char *first = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? text + 3 : text;
+    for (char *line = first, *next; line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
         lineno++;
