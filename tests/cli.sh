@@ -210,6 +210,39 @@ cli_csv_data() {
     awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "blobs accuracy $acc"
 }
 
+# A value that float32 cannot hold (1e39 in a CSV, 1e300 in a float64 .npy)
+# or a NaN in a .npy is refused with its file, row and column, not met as a
+# layer's NaN at step 0; a NaN or huge label is refused (no undefined
+# conversion to an integer class).
+cli_data_values_outside_float32() {
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/two.cfg"
+    printf 'a,b,label\n0.5,1,0\n1,2,1\n2,1e39,1\n3,4,0\n' >"$WORK/big.csv"
+    expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/big.csv" --steps 2 &&
+        expect_err "big.csv:4: column 2: the feature is inf in float32; expected a finite number"
+    printf 'a,b,label\n0.5,1,0\n1,2,3e9\n3,4,0\n' >"$WORK/lab.csv"
+    expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/lab.csv" --steps 2 &&
+        expect_err "lab.csv:3: column 3 (the label): expected an integer class"
+    command -v python3 >/dev/null || return 0
+    python3 - "$WORK" <<'PY'
+import struct, sys
+def npy(path, descr, rows):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d), }" % (descr, len(rows), len(rows[0]))
+    h += " " * (117 - len(h)) + "\n"
+    fmt = "<" + {"<f8": "d", "<f4": "f"}[descr] * sum(len(r) for r in rows)
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() +
+                           struct.pack(fmt, *[v for r in rows for v in r]))
+npy(sys.argv[1] + "/big.npy", "<f8", [[0.5, 1, 0], [1, 1e300, 1], [3, 4, 0]])
+npy(sys.argv[1] + "/nan.npy", "<f4", [[0.5, 1, 0], [1, 2, 1], [float("nan"), 4, 0]])
+npy(sys.argv[1] + "/nanlab.npy", "<f4", [[0.5, 1, 0], [1, 2, float("nan")], [3, 4, 0]])
+PY
+    expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/big.npy" --steps 2 &&
+        expect_err "big.npy: example 2: column 2: the feature is inf in float32"
+    expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/nan.npy" --steps 2 &&
+        expect_err "nan.npy: example 3: column 1: the feature is nan in float32"
+    expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/nanlab.npy" --steps 2 &&
+        expect_err "nanlab.npy: example 2: column 3 (the label): expected an integer class in \[0, 100000\], got nan"
+}
+
 # Writes Fashion-MNIST test image I as an 8-bit gray PNG (Python's standard
 # library only: zlib and struct), so predict sees exactly what eval saw;
 # fashion_png I OUT invert writes its negative (dark on light).

@@ -12,6 +12,13 @@
 
 /* --- single files: features, the label in the last column or LIBSVM's -- */
 
+/* Where row r is, for a message: ":LINE" of the file, or ": example N". */
+static const char *row_where(const int64_t *lines, int64_t r, char where[48]) {
+    if (lines) snprintf(where, 48, ":%lld", (long long)lines[r]);
+    else snprintf(where, 48, ": example %lld", (long long)r + 1);
+    return where;
+}
+
 /* The examples of one split of a table: features [rows, cols] (row-major,
  * stride `stride` floats a row, the label at column `label` of the same
  * stride, or labels from y when y is given), labels checked to be classes.
@@ -21,12 +28,21 @@ static int table_dataset(const char *path, const float *x, int64_t rows, int64_t
     if (rows < 2)
         return nb_error("%s: %lld examples; need at least 2 (training and test)", path, (long long)rows);
     int32_t maxy = 0;
+    char where[48];
     for (int64_t r = 0; r < rows; r++) {
+        /* A value past float32's range (1e39 in a CSV, 1e300 in a float64
+         * .npy) arrives as inf, and a .npy may hold NaN: refused here with
+         * its place, not left to stop training at step 0 as a layer's NaN. */
+        for (int64_t k = 0; k < cols; k++)
+            if (!isfinite(x[r * stride + k]))
+                return nb_error("%s%s: column %lld: the feature is %g in float32; expected a finite number "
+                                "within +-3.4e38", path,
+                                row_where(lines, r, where), (long long)k + 1, (double)x[r * stride + k]);
         double v = y ? y[r] : x[r * stride + cols];
-        if (v != (double)(int32_t)v || v < 0 || v > 100000) {
-            char where[48];
-            if (lines) snprintf(where, sizeof where, ":%lld", (long long)lines[r]);
-            else snprintf(where, sizeof where, ": example %lld", (long long)r + 1);
+        /* The range first: converting NaN or a value outside int32 to
+         * int32_t is undefined behaviour. */
+        if (!(v >= 0 && v <= 100000) || v != (double)(int32_t)v) {
+            row_where(lines, r, where);
             if (y) return nb_error("%s%s: label %g: expected an integer class in [0, 100000]", path, where, v);
             return nb_error("%s%s: column %lld (the label): expected an integer class in [0, 100000], got %g", path,
                             where, (long long)cols + 1, v);
