@@ -519,6 +519,11 @@ TEST(test_classic_libsvm_malformed_lines) {
         {"1 2:3x\n", "f:1:5: bad value '3x'"},
         {"1 :3\n", "f:1:3: missing index"},
         {"\n\n", "no examples"},
+        /* Longer than the reader's 63-character buffer: cut, these read as 1e-61 (not 10) and 0.1. */
+        {"1 1:0.0000000000000000000000000000000000000000000000000000000000001e62\n",
+         "f:1:5: value '0.000000000000000000...' is longer than 63 characters"},
+        {"0.1000000000000000000000000000000000000000000000000000000000000000e1 1:1\n",
+         "f:1:1: label '0.100000000000000000...' is longer than 63 characters"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         nb_tensor *X = (nb_tensor *)1;

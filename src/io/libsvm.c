@@ -24,7 +24,11 @@ static int parse_line(const char *p, const char *end, const char *what, int64_t 
     const char *tok = p;
     while (p < end && !is_sp(*p)) p++;
     size_t tl = (size_t)(p - tok);
-    if (tl >= sizeof buf) tl = sizeof buf - 1;
+    /* A number is read whole or not at all: cut to the buffer, a long
+     * "0.000...1e62" would silently read as another number. */
+    if (tl >= sizeof buf)
+        return nb_error("%s:%lld:%lld: label '%.20s...' is longer than %zu characters", what, (long long)line,
+                        COL(tok), tok, sizeof buf - 1);
     memcpy(buf, tok, tl);
     buf[tl] = 0;
     char *e;
@@ -73,7 +77,9 @@ static int parse_line(const char *p, const char *end, const char *what, int64_t 
         const char *v = colon + 1;
         size_t vl = (size_t)(p - v);
         if (vl == 0) return nb_error("%s:%lld:%lld: missing value after '%lld:'", what, (long long)line, COL(v), (long long)idx);
-        if (vl >= sizeof buf) vl = sizeof buf - 1;
+        if (vl >= sizeof buf)
+            return nb_error("%s:%lld:%lld: value '%.20s...' is longer than %zu characters", what, (long long)line,
+                            COL(v), v, sizeof buf - 1);
         memcpy(buf, v, vl);
         buf[vl] = 0;
         errno = 0;
