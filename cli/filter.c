@@ -24,6 +24,7 @@ static float *read_kernel(const char *cmd, const char *path, int *kh, int *kw) {
     float *k = malloc(sizeof(float) * KERNEL_MAX_SIDE * KERNEL_MAX_SIDE);
     int rows = 0, cols = 0, first_line = 0;
     const char *p = text, *stop = text + len;
+    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") */
     bool ok = k != NULL;
     if (!k) nb_cli_fail(cmd, "out of memory");
     for (int line = 1; ok && p < stop; line++) {
@@ -59,10 +60,11 @@ static float *read_kernel(const char *cmd, const char *path, int *kh, int *kw) {
                             (int)(c - p) + 1, KERNEL_MAX_SIDE, KERNEL_MAX_SIDE, KERNEL_MAX_SIDE);
                 break;
             }
-            if (!nb_cli_parse_number(c, ce, &v) || !isfinite(v)) {
+            /* Finite as the float32 the kernel holds: 1e39 would be inf. */
+            if (!nb_cli_parse_number(c, ce, &v) || !isfinite((float)v)) {
                 ok = false;
                 int w = (int)(ce - c);
-                nb_cli_fail(cmd, "%s:%d:%d: '%.*s' is not a finite number (or a fraction like 1/9)", path, line,
+                nb_cli_fail(cmd, "%s:%d:%d: '%.*s' is not a finite number in float32 (or a fraction like 1/9)", path, line,
                             (int)(c - p) + 1, w > 40 ? 40 : w, c);
                 break;
             }

@@ -1802,6 +1802,14 @@ cli_filter_errors() {
     expect_fail "$NABLA" filter "$img" --kernel "$WORK/word.csv" --out "$WORK/x.png" && expect_err "word.csv:3:3: 'x5' is not a finite number"
     printf '1,inf,1\n' >"$WORK/inf.csv"
     expect_fail "$NABLA" filter "$img" --kernel "$WORK/inf.csv" --out "$WORK/x.png" && expect_err "inf.csv:1:3:"
+    # Finite as a double, infinite as the float32 kernel: was a white image and status 0.
+    printf '0,0,0\n0,1e39,0\n0,0,0\n' >"$WORK/huge.csv"
+    expect_fail "$NABLA" filter "$img" --kernel "$WORK/huge.csv" --out "$WORK/x.png" &&
+        expect_err "huge.csv:2:3: '1e39' is not a finite number in float32"
+    # A byte-order mark (Excel's "CSV UTF-8") before the first number is skipped.
+    printf '\xEF\xBB\xBF0,0,0\n0,1,0\n0,0,0\n' >"$WORK/bom.csv"
+    "$NABLA" filter "$img" --kernel "$WORK/bom.csv" --out "$WORK/bom.png" >/dev/null 2>"$WORK/err" ||
+        fail "kernel with a byte-order mark: $(cat "$WORK/err")"
     : >"$WORK/empty.csv"
     expect_fail "$NABLA" filter "$img" --kernel "$WORK/empty.csv" --out "$WORK/x.png" && expect_err "empty.csv: no numbers"
     expect_fail "$NABLA" filter "$img" --kernel emboss --out "$WORK/x.png" && expect_err "blur, edge, sharpen"
