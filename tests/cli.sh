@@ -1853,6 +1853,11 @@ cli_convolve_dice() {
     printf '0.2,0.5\n0,0.5\n' >"$WORK/b.csv"
     "$NABLA" convolve "$WORK/a.csv" "$WORK/b.csv" >"$WORK/out" 2>/dev/null || fail "a + b"
     [[ $(sed -n 3p "$WORK/out") == "0.3,0.5" && $(wc -l <"$WORK/out") -eq 4 ]] || fail "a + b: $(cat "$WORK/out")"
+    # Without a header, after a byte-order mark (Excel's "CSV UTF-8"): the first value was refused.
+    printf '\xEF\xBB\xBF1,1/2\n2,1/2\n' >"$WORK/coin.csv"
+    "$NABLA" convolve "$WORK/coin.csv" "$WORK/coin.csv" >"$WORK/out" 2>"$WORK/err" ||
+        fail "a byte-order mark: $(cat "$WORK/err")"
+    grep -q "^3,0.5" "$WORK/out" || fail "two coins: $(cat "$WORK/out")"
 }
 
 cli_convolve_errors() {
