@@ -44,6 +44,18 @@ static void corpus_free(corpus *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* 0, or -1 with an error naming the file and the [frame, feature] of the
+ * first NaN or infinity of features read from a .npy: the network would
+ * take it without complaint and train on, or generate, garbage. */
+static int features_finite(const char *path, const nb_tensor *t) {
+    int64_t dim = t->ndim == 2 ? t->shape[1] : 1;
+    for (int64_t i = 0; i < t->size; i++)
+        if (!isfinite(t->data[i]))
+            return nb_error("%s: feature [%lld, %lld] is %s; expected finite numbers", path, (long long)(i / dim),
+                            (long long)(i % dim), isnan(t->data[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
 /* Features of a clip: "mel" (log-mel of the audio), "phones" (the clip's
  * .npy from the manifest) or none. */
 static nb_tensor *clip_features(const char *kind, const nb_audio *a, const nb_speech_clip *sc) {
@@ -60,6 +72,10 @@ static nb_tensor *clip_features(const char *kind, const nb_audio *a, const nb_sp
         char s[96];
         nb_error("%s: phone features of shape %s, expected [%lld, n_phones] (one row per %d samples of %s)",
                  sc->phones, nb_shape_str(t, s, sizeof s), (long long)frames, NB_FEATURE_HOP, sc->path);
+        nb_tensor_free(t);
+        return NULL;
+    }
+    if (features_finite(sc->phones, t)) {
         nb_tensor_free(t);
         return NULL;
     }
@@ -615,6 +631,7 @@ static int cmd_generate(int argc, char **argv) {
                      nb_shape_str(feats, s, sizeof s), cf->cond_dim);
             goto fail_msg;
         }
+        if (condf && features_finite(condf, feats)) goto fail_msg;
         int64_t avail = feats->shape[0] * cf->cond_hop;
         if (!nb_cli_flag(&c, "--seconds")->given || n > avail) n = avail;
         bool was = nb_set_grad_enabled(false);

@@ -1601,6 +1601,11 @@ cli_wavenet_mel_conditioning() {
     "$NABLA" wavenet generate "$WORK/c.st" --cond "$WORK/f.npy" --seconds 0.1 --out "$WORK/rf.wav" \
         >/dev/null 2>"$WORK/err" || fail "generate --cond FILE.npy: $(cat "$WORK/err")"
     cmp -s "$WORK/r.wav" "$WORK/rf.wav" || fail "--cond FILE.npy and --like WAV resynthesized different audio"
+    # A NaN among the features (frame 1, band 2) is refused, not generated from.
+    python3 -c 'import sys, struct; b = bytearray(open(sys.argv[1], "rb").read()); o = 10 + struct.unpack("<H", b[8:10])[0] + 4 * (80 + 2)
+b[o:o + 4] = struct.pack("<f", float("nan")); open(sys.argv[2], "wb").write(b)' "$WORK/f.npy" "$WORK/nan.npy" &&
+        expect_fail "$NABLA" wavenet generate "$WORK/c.st" --cond "$WORK/nan.npy" --seconds 0.1 --out "$WORK/x.wav" &&
+        expect_err "nan.npy: feature \[1, 2\] is NaN"
     expect_fail "$NABLA" wavenet spectrogram "$WORK/wn/spk1/clip0.wav" --out "$WORK/f.txt" && expect_err ".npy"
     "$NABLA" wavenet eval "$WORK/c.st" "$WORK/wn" >/dev/null 2>&1 || fail "eval of a conditioned model failed"
     # 80 log-mel bands upsampled to 6 channels: the width is kept in the model and resume keeps it
