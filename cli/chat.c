@@ -885,6 +885,16 @@ static int cmd_interactive(int argc, char **argv) {
         size_t len;
         text = (char *)nb_read_file(resp_path, &len);
         if (!text) goto fail_msg;
+        /* The lines are cut as C strings: after a NUL byte the rest of the
+         * file would be dropped without a word. */
+        const char *nul = memchr(text, 0, len);
+        if (nul) {
+            nb_cli_fail(cmd, "%s: a NUL byte at offset %zu: not a text file of responses, one a line", resp_path,
+                        (size_t)(nul - text));
+            goto done;
+        }
+        if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte-order mark is not part of the first response */
+            memmove(text, text + 3, len - 2);
     } else {
         const char *b = nb_st_meta(st, "nabla.chat.bank");
         if (!b || !*b) {

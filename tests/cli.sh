@@ -1158,6 +1158,13 @@ cli_chat_train_eval_chat() {
     echo "hello" | "$NABLA" chat "$WORK/c.st" --responses "$WORK/bank.txt" --top 5 >"$WORK/out" 2>"$WORK/err" ||
         { fail "chat --responses: $(tail -2 "$WORK/err")"; return; }
     (($(grep -c $'\t' "$WORK/out") == 2)) || fail "--responses: expected the 2 responses of the file: $(cat "$WORK/out")"
+    # A byte-order mark is not part of the first response; after a NUL byte the rest was dropped silently.
+    printf '\xEF\xBB\xBFuse apt\nreboot it\n' >"$WORK/bom.txt"
+    echo "hello" | "$NABLA" chat "$WORK/c.st" --responses "$WORK/bom.txt" --top 5 >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat --responses with a byte-order mark: $(tail -2 "$WORK/err")"; return; }
+    grep -q $'\tuse apt$' "$WORK/out" || fail "--responses: the mark stayed in the first response: $(cat "$WORK/out")"
+    printf 'use apt\n\0reboot it\n' >"$WORK/nul.txt"
+    echo "hello" | expect_fail "$NABLA" chat "$WORK/c.st" --responses "$WORK/nul.txt" && expect_err "nul.txt: a NUL byte at offset 8"
 }
 
 # Stopped by --steps mid-epoch and resumed, training ends where an
