@@ -893,8 +893,8 @@ static int cmd_interactive(int argc, char **argv) {
                         (size_t)(nul - text));
             goto done;
         }
-        if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte-order mark is not part of the first response */
-            memmove(text, text + 3, len - 2);
+        size_t bom = nb_utf8_bom(text, len);
+        memmove(text, text + bom, len + 1 - bom);
     } else {
         const char *b = nb_st_meta(st, "nabla.chat.bank");
         if (!b || !*b) {

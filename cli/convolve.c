@@ -41,7 +41,7 @@ static int read_pmf(const char *cmd, const char *path, pmf *d) {
     int rc = 0;
     bool seen_row = false;
     const char *p = text, *stop = text + len;
-    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") */
+    p += nb_utf8_bom(p, len);
     for (int line = 1; p < stop && !rc; line++) {
         const char *eol = memchr(p, '\n', (size_t)(stop - p));
         if (!eol) eol = stop;

@@ -24,7 +24,7 @@ static float *read_kernel(const char *cmd, const char *path, int *kh, int *kw) {
     float *k = malloc(sizeof(float) * KERNEL_MAX_SIDE * KERNEL_MAX_SIDE);
     int rows = 0, cols = 0, first_line = 0;
     const char *p = text, *stop = text + len;
-    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") */
+    p += nb_utf8_bom(p, len);
     bool ok = k != NULL;
     if (!k) nb_cli_fail(cmd, "out of memory");
     for (int line = 1; ok && p < stop; line++) {

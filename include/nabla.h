@@ -1359,11 +1359,16 @@ nb_tensor *nb_rnn_forward_onehot(nb_rnn *m, const int32_t *tokens, int64_t T, in
 nb_tensor *nb_one_hot(const int32_t *idx, int64_t n, int64_t classes);
 
 /* Text as Unicode code points. nb_utf8_decode returns the code points of buf
- * (malloc'd, *n of them); `what` names the source in errors: empty text,
+ * (malloc'd, *n of them), less a leading byte-order mark (nb_utf8_bom); `what`
+ * names the source in errors: empty text,
  * binary data (a NUL byte, or mostly non-text bytes), and invalid UTF-8
  * (bad or truncated sequences, overlong forms, surrogates, values above
  * U+10FFFF) with "what:line:column" and the byte. */
 int32_t *nb_utf8_decode(const uint8_t *buf, size_t len, const char *what, int64_t *n);
+/* The length of a UTF-8 byte-order mark at the start of text: 3, or 0 if there
+ * is none. Excel's "CSV UTF-8" and PowerShell start files with one; every text
+ * reader of nabla skips it, as it is not part of the first cell or line. */
+size_t nb_utf8_bom(const void *text, size_t len);
 /* Writes the UTF-8 form of cp (1-4 bytes, no NUL) to out; returns its length. */
 int nb_utf8_encode(int32_t cp, char out[4]);
 /* Reads and decodes the files in order, concatenated (malloc'd); -1 with an

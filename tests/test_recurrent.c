@@ -638,6 +638,11 @@ TEST(test_recurrent_charrnn_utf8_and_vocab) {
         free(v);
     }
     free(cp);
+    /* A byte-order mark is skipped, not a character; only in front. */
+    CHECK(nb_utf8_bom("\xEF\xBB\xBFx", 4) == 3 && nb_utf8_bom("\xEF\xBB", 2) == 0 && nb_utf8_bom("x", 1) == 0);
+    cp = nb_utf8_decode((const uint8_t *)"\xEF\xBB\xBF" "a\xEF\xBB\xBF", 7, "t", &n);
+    CHECK(cp && n == 2 && cp[0] == 'a' && cp[1] == 0xFEFF);
+    free(cp);
     /* Files are read, checked and concatenated in order; errors name the file. */
     char p1[64], p2[64];
     snprintf(p1, sizeof p1, "/tmp/nabla-test-text1-%d.txt", (int)getpid());
@@ -653,6 +658,7 @@ TEST(test_recurrent_charrnn_utf8_and_vocab) {
     unlink(p2);
     struct { const char *bytes; size_t len; const char *err; } bad[] = {
         {"", 0, "t: empty text"},
+        {"\xEF\xBB\xBF", 3, "t: empty text"},
         {"ab\0cd", 5, "t: binary data"},
         {"\x01\x02\x03\x04\x05\x06\x07\x0e\x0f\x10", 10, "t: binary data"},
         {"ok\nb\xC0\x80", 6, "t:2:2: invalid UTF-8 (byte 0xC0)"},       /* overlong NUL */

@@ -105,7 +105,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
     /* A UTF-8 byte-order mark (Excel's "CSV UTF-8", PowerShell) is not part
      * of the first cell: left in, it made "5.1" of a header-less file a
      * column name and the first column name "\xEF\xBB\xBFepoch". */
-    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3;
+    p += nb_utf8_bom(p, len);
     int64_t line = 0, cap = 0;
     char shown[40];
     while (p < end) {

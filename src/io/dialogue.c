@@ -176,7 +176,7 @@ static bool name_is(const char *s, const char *want) {
 nb_dialogue *nb_dialogue_parse(const char *text, size_t len, const char *what) {
     if (!what) what = "dialogue CSV";
     const char *p = text, *end = text + len;
-    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a byte-order mark */
+    p += nb_utf8_bom(p, len);
     const unsigned char *bad = bad_utf8((const unsigned char *)p, (const unsigned char *)end);
     if (bad) {
         int64_t line = 1, col = 1;

@@ -100,7 +100,8 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
     *X = NULL;
     *y = NULL;
     if (memchr(text, 0, len)) return nb_error("%s: not a text file (contains NUL bytes)", what);
-    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* a UTF-8 byte-order mark */
+    size_t bom = nb_utf8_bom(text, len);
+    text += bom, len -= bom;
     /* Pass 1: check every line, count examples and features. */
     int64_t n = 0, d = min_features > 0 ? min_features : 0, line = 0;
     for (const char *p = text, *end = text + len; p < end;) {

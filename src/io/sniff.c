@@ -167,7 +167,7 @@ static nb_file_kind sniff_text(const uint8_t *buf, size_t len) {
     }
     if (control * 32 > len) return NB_FILE_BINARY;
     const char *p = (const char *)buf, *end = p + len;
-    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 byte-order mark: the readers skip it */
+    p += nb_utf8_bom(p, len); /* the readers skip it */
     int seen = 0, libsvm = 0, single = 0, header_cells = 0;
     bool header_spaced = false;
     while (p < end && seen < 8) {

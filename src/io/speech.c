@@ -125,7 +125,7 @@ static int open_manifest(const char *dir, const char *mpath, nb_speech_set *s) {
     char *f[SPEECH_MAX_FIELDS];
     /* A UTF-8 byte-order mark (a manifest saved by Excel or PowerShell) is
      * not part of the first column's name. */
-    char *first = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? text + 3 : text;
+    char *first = text + nb_utf8_bom(text, len);
     for (char *line = first, *next; line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;

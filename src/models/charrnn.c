@@ -31,7 +31,7 @@ static int binary_check(const uint8_t *buf, size_t len, const char *what) {
 
 int32_t *nb_utf8_decode(const uint8_t *buf, size_t len, const char *what, int64_t *n) {
     *n = 0;
-    if (len == 0) {
+    if (len == nb_utf8_bom(buf, len)) {
         nb_error("%s: empty text", what);
         return NULL;
     }
@@ -42,7 +42,8 @@ int32_t *nb_utf8_decode(const uint8_t *buf, size_t len, const char *what, int64_
         return NULL;
     }
     int64_t k = 0, line = 1, col = 1;
-    for (size_t i = 0; i < len;) {
+    /* A byte-order mark is a marker of the file, not a character of the text. */
+    for (size_t i = nb_utf8_bom(buf, len); i < len;) {
         uint8_t c = buf[i];
         int32_t cp;
         int need;
@@ -76,6 +77,10 @@ int32_t *nb_utf8_decode(const uint8_t *buf, size_t len, const char *what, int64_
     }
     *n = k;
     return out;
+}
+
+size_t nb_utf8_bom(const void *text, size_t len) {
+    return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
 }
 
 int nb_utf8_encode(int32_t cp, char out[4]) {
