@@ -1922,7 +1922,9 @@ nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilati
  * w[c, o, k]; 0 <= pad <= K - 1. */
 nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 /* eq. 31 with mu = 255: f(x) = sign(x) ln(1 + mu|x|) / ln(1 + mu), as an
- * op (differentiable) and on numbers (x clipped to [-1, 1]); expand is its
+ * op (differentiable; at x = 0 its gradient is the true slope
+ * mu / ln(1 + mu), where PyTorch's autograd of the formula gives 0) and on
+ * numbers (x clipped to [-1, 1]); expand is its
  * inverse. encode quantizes f(x) to 256 levels, round((f + 1) / 2 * 255)
  * (0 -> 128, 1 -> 255, -1 -> 0); decode expands level q's centre. */
 nb_tensor *nb_mulaw(nb_tensor *x);
