@@ -1705,7 +1705,11 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
  *         one scikit-learn's PCA.score uses: the ppca model below.
  *   ppca: Tipping & Bishop's closed form: sigma^2 = the mean of the d - k
  *         discarded eigenvalues, W = (L_k - sigma^2 I)^(1/2) U_k^T, Psi =
- *         sigma^2 I.
+ *         sigma^2 I. With fewer samples than variables (n <= d) the sample
+ *         covariance has d - n + 1 zero eigenvalues, and they count among
+ *         the d - k (the maximum-likelihood sigma^2); scikit-learn averages
+ *         only min(n, d) - k of them there, so its sigma^2 and PCA.score
+ *         then differ from these (they agree for n > d).
  *   fa:   diagonal Psi, fitted as scikit-learn's FactorAnalysis (SVD-based
  *         iterations, tol 1e-2 on the log-likelihood, at most max_iter).
  * The latent posterior (ppca, fa) is h | x ~ N(M^-1 W Psi^-1 (x - mu), M^-1)
