@@ -1710,7 +1710,11 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
  *         one scikit-learn's PCA.score uses: the ppca model below.
  *   ppca: Tipping & Bishop's closed form: sigma^2 = the mean of the d - k
  *         discarded eigenvalues, W = (L_k - sigma^2 I)^(1/2) U_k^T, Psi =
- *         sigma^2 I.
+ *         sigma^2 I. With fewer samples than variables (n <= d) the sample
+ *         covariance has d - n + 1 zero eigenvalues, and they count among
+ *         the d - k (the maximum-likelihood sigma^2); scikit-learn averages
+ *         only min(n, d) - k of them there, so its sigma^2 and PCA.score
+ *         then differ from these (they agree for n > d).
  *   fa:   diagonal Psi, fitted as scikit-learn's FactorAnalysis (SVD-based
  *         iterations, tol 1e-2 on the log-likelihood, at most max_iter).
  * The latent posterior (ppca, fa) is h | x ~ N(M^-1 W Psi^-1 (x - mu), M^-1)
@@ -1927,7 +1931,9 @@ nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilati
  * w[c, o, k]; 0 <= pad <= K - 1. */
 nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 /* eq. 31 with mu = 255: f(x) = sign(x) ln(1 + mu|x|) / ln(1 + mu), as an
- * op (differentiable) and on numbers (x clipped to [-1, 1]); expand is its
+ * op (differentiable; at x = 0 its gradient is the true slope
+ * mu / ln(1 + mu), where PyTorch's autograd of the formula gives 0) and on
+ * numbers (x clipped to [-1, 1]); expand is its
  * inverse. encode quantizes f(x) to 256 levels, round((f + 1) / 2 * 255)
  * (0 -> 128, 1 -> 255, -1 -> 0); decode expands level q's centre. */
 nb_tensor *nb_mulaw(nb_tensor *x);

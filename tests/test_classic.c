@@ -634,6 +634,29 @@ TEST(test_eq_24_factor_models_marginal) {
 /* The mixture density log sum_c P(c) N(x; mu_c, S_c) by hand; one EM
  * iteration never lowers the likelihood; three separated blobs are found;
  * BIC = -2 log L + p log n. */
+/* PPCA's sigma^2 with fewer samples than variables: the mean of all d - k
+ * discarded eigenvalues of the sample covariance, zeros included (Tipping &
+ * Bishop's MLE). Three centred rows whose columns are orthogonal:
+ * a (1, -1, 0), b (1, 1, -2), 0, 0 give the eigenvalues a^2, 3 b^2, 0, 0
+ * (ddof 1); with a = 2, b = 1 and k = 1: 4 kept, sigma^2 = (3 + 0 + 0) / 3
+ * = 1 (scikit-learn, averaging min(n, d) - k = 2 of them, has 1.5). */
+TEST(test_ppca_sigma2_counts_the_zero_eigenvalues_when_n_below_d) {
+    float x[12] = {2, 1, 0, 0, -2, 1, 0, 0, 0, -2, 0, 0};
+    nb_tensor *X = nb_tensor_from(NB_SHAPE(3, 4), x);
+    for (int kind = NB_FACTOR_PCA; kind <= NB_FACTOR_PPCA; kind++) {
+        nb_factor *m = nb_factor_fit(X, &(nb_factor_opts){.kind = (nb_factor_kind)kind, .k = 1});
+        CHECK(m != NULL);
+        if (!m) continue;
+        CHECK_NEAR(m->variance[0], 4.0, 1e-9);
+        CHECK_NEAR(m->total_variance, 7.0, 1e-9);
+        for (int j = 0; j < 4; j++) CHECK_NEAR(m->psi[j], 1.0, 1e-9);
+        if (kind == NB_FACTOR_PPCA) /* W = sqrt(4 - 1) u, u = +-e_1 */
+            CHECK_NEAR(fabs(m->W[0]), sqrt(3.0), 1e-9);
+        nb_factor_free(m);
+    }
+    nb_tensor_free(X);
+}
+
 TEST(test_eq_gmm_mixture_density_and_em) {
     nb_rng r;
     nb_rng_seed(&r, 14, 0);

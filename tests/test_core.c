@@ -139,6 +139,20 @@ TEST(test_grad_unary_math) {
     }
 }
 
+/* x^0 = 1 is constant, so its gradient is 0 everywhere, also at x = 0 where
+ * the general rule p x^(p-1) would be 0 * inf = NaN (PyTorch's pow_backward
+ * gives zeros for exponent 0 too). */
+TEST(test_pow_zero_exponent_has_zero_gradient_at_zero) {
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(4), (float[]){0.f, -0.f, 2.f, -3.f});
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_pow(x, 0.f);
+    for (int i = 0; i < 4; i++) CHECK(y->data[i] == 1.f);
+    nb_backward(nb_sum_all(y));
+    for (int i = 0; i < 4; i++) CHECK_MSG(x->grad->data[i] == 0.f, "d/dx x^0 at %g = %g, want 0", (double)x->data[i], (double)x->grad->data[i]);
+    nb_tensor_free(x);
+    nb_arena_reset();
+}
+
 /* nb_log's vectorized log against double precision: relative error below
  * 4e-7 from the smallest subnormal to the largest float, around 1 (where
  * log is near 0), on a length that runs the threaded path, and the special

@@ -41,6 +41,22 @@ TEST(test_eq_31_mu_law_known_points_and_round_trip) {
     for (int q = 0; q < 128; q++) CHECK_NEAR(nb_mulaw_decode(q), -nb_mulaw_decode(255 - q), 1e-6);
 }
 
+/* eq. 31 is differentiable at 0 (both one-sided slopes are mu / ln(1 + mu)),
+ * so the op's gradient there is that slope, not the 0 that autograd of
+ * sign(x) log1p(mu |x|) / ln(1 + mu) gives (PyTorch's); elsewhere it is
+ * mu / ((1 + mu |x|) ln(1 + mu)). */
+TEST(test_eq_31_mu_law_gradient_at_zero_is_the_true_slope) {
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(4), (float[]){0.f, -0.f, 0.01f, -0.5f});
+    nb_requires_grad(x, true);
+    nb_backward(nb_sum_all(nb_mulaw(x)));
+    double mu = 255, ln = log1p(mu);
+    for (int i = 0; i < 4; i++)
+        CHECK_NEAR(x->grad->data[i], mu / ((1 + mu * fabs(x->data[i])) * ln), 1e-4);
+    CHECK_NEAR(x->grad->data[0], 45.985, 1e-3);
+    nb_tensor_free(x);
+    nb_arena_reset();
+}
+
 static nb_tensor *f_mulaw(nb_tensor **in, void *ctx) { return nb_mulaw(in[0]); }
 static nb_tensor *f_mulaw_sq(nb_tensor **in, void *ctx) { return nb_square(nb_mulaw(in[0])); }
 

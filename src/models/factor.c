@@ -142,7 +142,10 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
         nb__ml_serial_end(threads);
         free(a);
         if (!rc) {
-            /* sigma^2: the mean variance left out, (tr S - sum of the top k) / (d - k). */
+            /* sigma^2: the mean variance left out, (tr S - sum of the top k) / (d - k)
+             * (Tipping & Bishop's maximum-likelihood sigma^2: all d - k discarded
+             * eigenvalues, the zeros of an n <= d sample included, where
+             * scikit-learn averages only min(n, d) - k of them). */
             double rest = m->total_variance;
             for (int r = 0; r < k; r++) rest -= m->variance[r];
             double s2 = k < d ? fmax(rest / (double)(d - k), 0.0) : 0.0;

@@ -284,6 +284,9 @@ nb_tensor *nb_sqrt(nb_tensor *x) {
 static void pow_bw(nb_node *n, nb_tensor *g) {
     float p = n->f[0];
     nb_tensor *x = n->in[0];
+    /* x^0 = 1 is constant: its derivative is 0 everywhere, x = 0 included,
+     * as PyTorch's pow_backward (0 * 0^-1 would give NaN at x = 0). */
+    if (p == 0.f) return;
     /* p = 1 and 2 avoid x^(p-1) altogether, so higher derivatives at x = 0
      * stay finite (0 * 0^-1 would be NaN). */
     nb_tensor *d = p == 1.f ? NULL : p == 2.f ? nb_mul_scalar(x, 2.f) : nb_mul_scalar(nb_pow(x, p - 1.f), p);

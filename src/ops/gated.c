@@ -139,7 +139,12 @@ void nb_mulaw_decode_array(const int32_t *q, int64_t n, float *x) {
 
 /* out = sign(x) ln(1 + μ|x|) / ln(1 + μ) elementwise (no clipping: the op
  * is smooth away from 0, with slope μ / ((1 + μ|x|) ln(1 + μ)));
- * dx = g μ / ((1 + μ|x|) ln(1 + μ)), written with ops. */
+ * dx = g μ / ((1 + μ|x|) ln(1 + μ)), written with ops.
+ * At x = 0 eq. 31 is differentiable too (both one-sided slopes are
+ * μ / ln(1 + μ), about 46), and that is the gradient given there. This
+ * differs on purpose from PyTorch's autograd of the same expression,
+ * torch.sign(x) * torch.log1p(μ * x.abs()) / log1p(μ), which gives 0 at an
+ * exact 0 (sign'(0) = 0 and sign(0) = 0 zero both terms). */
 static void mulaw_bw(nb_node *n, nb_tensor *g) {
     nb_tensor *x = n->in[0];
     nb_tensor *den = nb_add_scalar(nb_mul_scalar(nb_abs(x), (float)MU), 1.f);
