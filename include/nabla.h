@@ -645,10 +645,11 @@ int32_t *nb_idx_read_labels(const char *path, int64_t *n);
  * exactly the bytes its sizes describe; fills dims and returns a pointer to
  * the data inside buf, or NULL with nb_errmsg(). */
 const uint8_t *nb_idx_parse(const uint8_t *buf, size_t len, const char *what, int ndim, int64_t *dims);
-/* MNIST or Fashion-MNIST from dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte,
- * each with or without .gz. Checks 28x28 images, matching counts and labels in
- * [0, 10). Fills out (nb_dataset, above) with nd = 3, shape {1, 28, 28}, the
- * pixels as bytes in u8, f32 NULL, nclass 10; u8 and y are malloc'd
+/* MNIST, Fashion-MNIST or another MNIST-format set from dir:
+ * {train,t10k}-{images-idx3,labels-idx1}-ubyte, each with or without .gz.
+ * Checks matching counts and images of at least 1x1. Fills out (nb_dataset,
+ * above) with nd = 3, shape {1, H, W}, the pixels as bytes in u8, f32 NULL,
+ * nclass one more than the split's largest label (10 for MNIST); u8 and y are malloc'd
  * (nb_dataset_free releases them). Returns 0, or -1 with nb_errmsg() and out
  * zeroed. */
 int nb_mnist_load(const char *dir, bool train, nb_dataset *out);

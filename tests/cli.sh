@@ -199,6 +199,36 @@ cli_bad_data() {
     expect_fail "$NABLA" eval "$WORK/trunc.st" --data fashion-mnist && expect_err "trunc.st"
 }
 
+# An MNIST-format folder that is not MNIST: 8x8 images of 12 classes (EMNIST
+# and KMNIST-49 have more than 10 too), each class a bright row or column.
+cli_idx_folder_other_set() {
+    mkdir -p "$WORK/idx12"
+    python3 - "$WORK/idx12" <<'PY' || { fail "making the IDX files"; return; }
+import gzip, random, struct, sys
+random.seed(3)
+for split, n in (("train", 1200), ("t10k", 240)):
+    labels = [i % 12 for i in range(n)]
+    px = bytearray()
+    for c in labels:
+        img = [random.randrange(40) for _ in range(64)]
+        for k in range(8):
+            img[(c % 6) * 8 + k if c < 6 else k * 8 + c % 6] = 200 + random.randrange(56)
+        px += bytes(img)
+    with gzip.open(f"{sys.argv[1]}/{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 8, 8) + px)
+    with open(f"{sys.argv[1]}/{split}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
+PY
+    printf '[net]\ninput = 1x8x8\n[flatten]\n[dense]\nout = 12\n' >"$WORK/idx12.cfg"
+    "$NABLA" train "$WORK/idx12.cfg" --data "$WORK/idx12" --epochs 3 --batch 32 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "train on the 12-class folder: $(tail -2 "$WORK/err")"; return; }
+    local acc
+    acc=$(json_field test_accuracy "$WORK/out")
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "12-class accuracy $acc"
+    printf '[net]\ninput = 1x8x8\n[flatten]\n[dense]\nout = 10\n' >"$WORK/idx10.cfg"
+    expect_fail "$NABLA" train "$WORK/idx10.cfg" --data "$WORK/idx12" --steps 1 && expect_err "12 classes"
+}
+
 cli_csv_data() {
     # Two separable blobs in 4 features: a dense net must learn them.
     awk 'BEGIN { srand(5); for (i = 0; i < 600; i++) { c = i % 2; printf "%.4f,%.4f,%.4f,%.4f,%d\n", c*2+rand(), rand(), c*2-rand(), rand(), c } }' >"$WORK/blobs.csv"

@@ -800,14 +800,20 @@ TEST(test_mnist_load_small_synthetic_set) {
     n = idx_image(b, 0x801, 1, (uint32_t[]){2}, (uint8_t[]){1, 2}, 2);
     write_bytes(tmp_file("t10k-labels-idx1-ubyte"), b, n);
     CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "3 images", "2 labels");
-    /* A label out of range. */
-    n = idx_image(b, 0x801, 1, (uint32_t[]){N}, (uint8_t[]){1, 10, 2}, N);
+    /* Other MNIST-format sets: more classes (EMNIST balanced has 47) and
+     * other image sizes. */
+    n = idx_image(b, 0x801, 1, (uint32_t[]){N}, (uint8_t[]){1, 46, 2}, N);
     write_bytes(tmp_file("t10k-labels-idx1-ubyte"), b, n);
-    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "label 10", "offset 9");
-    /* Not 28x28. */
     n = idx_image(b, 0x803, 3, (uint32_t[]){N, 28, 27}, px, N * 28 * 27);
     write_gz(tmp_file("t10k-images-idx3-ubyte.gz"), b, n);
-    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "28x27", "expected 28x28");
+    CHECK_MSG(nb_mnist_load(tmpdir, false, &d) == 0, "%s", nb_errmsg());
+    CHECK(d.n == N && d.shape[0] == 1 && d.shape[1] == 28 && d.shape[2] == 27 && d.nclass == 47 && d.y[1] == 46);
+    CHECK(d.u8 && memcmp(d.u8, px, N * 28 * 27) == 0);
+    free_dataset(&d);
+    /* Images of no pixels. */
+    n = idx_image(b, 0x803, 3, (uint32_t[]){N, 28, 0}, px, 0);
+    write_gz(tmp_file("t10k-images-idx3-ubyte.gz"), b, n);
+    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "28x0", "at least 1x1");
     tmp_close();
 }
 

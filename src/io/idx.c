@@ -217,8 +217,12 @@ int nb_mnist_load(const char *dir, bool train, nb_dataset *out) {
     uint8_t *x = idx_load(ipath, 3, dx), *y = x ? idx_load(lpath, 1, dy) : NULL;
     int32_t *labels = NULL;
     if (!y) goto done;
-    if (dx[1] != 28 || dx[2] != 28) {
-        nb_error("%s: images are %lldx%lld (offset 8), expected 28x28 for MNIST", ipath, (long long)dx[1],
+    /* Any image size and any byte label: MNIST-format sets other than
+     * MNIST (EMNIST's 47 or 62 classes, KMNIST-49, 32x32 sets) load too; the
+     * commands check the network's inputs and outputs against shape and
+     * nclass. */
+    if (dx[1] == 0 || dx[2] == 0) {
+        nb_error("%s: images are %lldx%lld (offset 8); expected at least 1x1", ipath, (long long)dx[1],
                  (long long)dx[2]);
         goto done;
     }
@@ -230,11 +234,9 @@ int nb_mnist_load(const char *dir, bool train, nb_dataset *out) {
         nb_error("%s: no images", ipath);
         goto done;
     }
+    int maxy = 0;
     for (int64_t i = 0; i < dy[0]; i++)
-        if (y[i] >= 10) {
-            nb_error("%s: label %d at offset %lld, expected 0 to 9", lpath, y[i], (long long)(8 + i));
-            goto done;
-        }
+        if (y[i] > maxy) maxy = y[i];
     if (!(labels = nb__malloc((size_t)dy[0] * sizeof *labels))) {
         nb_error("%s: out of memory for %lld labels", lpath, (long long)dy[0]);
         goto done;
@@ -248,7 +250,7 @@ int nb_mnist_load(const char *dir, bool train, nb_dataset *out) {
     out->u8 = x;
     out->f32 = NULL;
     out->y = labels;
-    out->nclass = 10;
+    out->nclass = maxy + 1;
     x = NULL;
     rc = 0;
 done:
