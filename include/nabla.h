@@ -1887,7 +1887,7 @@ nb_tensor *nb_style_objective(nb_style *s, nb_tensor *x, nb_style_losses *out);
 /* ------------------------------------------------------------------------ */
 
 typedef struct nb_audio { float *x; int64_t n; int rate; } nb_audio;   /* mono samples in [-1, 1] */
-/* WAV, FLAC, OGG (anything libsndfile reads), mixed to mono, resampled with libsamplerate to rate
+/* WAV, FLAC, OGG, Opus, MP3 (anything libsndfile reads), mixed to mono, resampled with libsamplerate to rate
  * (0 keeps the file's rate). 0, or -1 with nb_errmsg() naming the file: empty, truncated, corrupt,
  * unsupported, too long. */
 int  nb_audio_read(const char *path, int rate, nb_audio *out);

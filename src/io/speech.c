@@ -220,7 +220,9 @@ done:
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static bool audio_ext(const char *name) {
-    static const char *ext[] = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", NULL};
+    /* What libsndfile 1.2 decodes (MP3 through mpg123, Opus in Ogg): a folder
+     * of .mp3 recordings was skipped file by file without a word. */
+    static const char *ext[] = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", NULL};
     size_t n = strlen(name);
     for (int i = 0; ext[i]; i++) {
         size_t k = strlen(ext[i]);
@@ -287,7 +289,7 @@ static int open_folders(const char *dir, nb_speech_set *s) {
     }
     free_list(subs, nd);
     if (s->n == 0)
-        return nb_error("%s: no manifest.csv and no speaker sub-folders holding audio files (.wav, .flac, .ogg)", dir);
+        return nb_error("%s: no manifest.csv and no speaker sub-folders holding audio files (.wav, .flac, .ogg, .opus, .mp3)", dir);
     return 0;
 }
 
