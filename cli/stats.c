@@ -73,8 +73,8 @@ static nb_tensor *load_csv(const char *path, char ***names, int64_t *n) {
     }
     for (int64_t i = 0; i < c->nrows * c->ncols; i++)
         if (!isfinite(c->data[i])) {
-            nb_cli_fail("stats", "%s: data row %lld, column '%s' is %s; finite numbers are needed", path,
-                        (long long)(i / c->ncols + 1), c->names[i % c->ncols],
+            nb_cli_fail("stats", "%s:%lld: column '%s' is %s; finite numbers are needed", path,
+                        (long long)c->lines[i / c->ncols], c->names[i % c->ncols],
                         isnan(c->data[i]) ? "empty or NaN" : "infinite");
             goto done;
         }

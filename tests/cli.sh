@@ -620,8 +620,8 @@ cli_stats_npy_and_bad_input() {
     "$NABLA" stats "$WORK/X.npy" --json >"$WORK/out" 2>/dev/null || { fail "stats npy"; return; }
     near "$(json_array mean "$WORK/out")" 2 0
     grep -q '"corr": \[\[1, null\], \[null, null\]\]' "$WORK/out" || fail "a constant column's correlation should be null"
-    printf 'a,b\n1,2\n3,\n' >"$WORK/hole.csv"
-    expect_fail "$NABLA" stats "$WORK/hole.csv" && expect_err "hole.csv: data row 2, column 'b' is empty or NaN"
+    printf 'a,b\n1,2\n\n3,\n' >"$WORK/hole.csv" # the file's line, not the row's number
+    expect_fail "$NABLA" stats "$WORK/hole.csv" && expect_err "hole.csv:4: column 'b' is empty or NaN"
     npy "$WORK/nan.npy" "2, 2" 1 nan 0 1
     expect_fail "$NABLA" stats "$WORK/nan.npy" && expect_err "nan.npy: entry \[0, 1\] is NaN"
     npy "$WORK/cube.npy" "1, 2, 2" 1 2 3 4
