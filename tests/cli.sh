@@ -199,6 +199,16 @@ cli_bad_data() {
     expect_fail "$NABLA" eval "$WORK/trunc.st" --data fashion-mnist && expect_err "trunc.st"
 }
 
+# trains_to CFG DATA EPOCHS ACC: training CFG on DATA (batch 32) must reach a
+# test accuracy above ACC.
+trains_to() {
+    "$NABLA" train "$1" --data "$2" --epochs "$3" --batch 32 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "train $(basename "$1") on $(basename "$2"): $(tail -2 "$WORK/err")"; return; }
+    local acc
+    acc=$(json_field test_accuracy "$WORK/out")
+    awk -v a="$acc" -v want="$4" 'BEGIN { exit !(a > want) }' || fail "$(basename "$2"): test accuracy $acc, want > $4"
+}
+
 # An MNIST-format folder that is not MNIST: 8x8 images of 12 classes (EMNIST
 # and KMNIST-49 have more than 10 too), each class a bright row or column.
 cli_idx_folder_other_set() {
@@ -220,11 +230,7 @@ for split, n in (("train", 1200), ("t10k", 240)):
         f.write(struct.pack(">II", 0x801, n) + bytes(labels))
 PY
     printf '[net]\ninput = 1x8x8\n[flatten]\n[dense]\nout = 12\n' >"$WORK/idx12.cfg"
-    "$NABLA" train "$WORK/idx12.cfg" --data "$WORK/idx12" --epochs 3 --batch 32 --json >"$WORK/out" 2>"$WORK/err" ||
-        { fail "train on the 12-class folder: $(tail -2 "$WORK/err")"; return; }
-    local acc
-    acc=$(json_field test_accuracy "$WORK/out")
-    awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "12-class accuracy $acc"
+    trains_to "$WORK/idx12.cfg" "$WORK/idx12" 3 0.95
     printf '[net]\ninput = 1x8x8\n[flatten]\n[dense]\nout = 10\n' >"$WORK/idx10.cfg"
     expect_fail "$NABLA" train "$WORK/idx10.cfg" --data "$WORK/idx12" --steps 1 && expect_err "12 classes"
 }
@@ -233,11 +239,7 @@ cli_csv_data() {
     # Two separable blobs in 4 features: a dense net must learn them.
     awk 'BEGIN { srand(5); for (i = 0; i < 600; i++) { c = i % 2; printf "%.4f,%.4f,%.4f,%.4f,%d\n", c*2+rand(), rand(), c*2-rand(), rand(), c } }' >"$WORK/blobs.csv"
     printf '[net]\ninput = 4\n[dense]\nout = 8\nactivation = tanh\n[dense]\nout = 2\n' >"$WORK/small.cfg"
-    "$NABLA" train "$WORK/small.cfg" --data "$WORK/blobs.csv" --epochs 20 --batch 32 --json >"$WORK/out" 2>"$WORK/err" ||
-        { fail "csv train failed: $(tail -2 "$WORK/err")"; return; }
-    local acc
-    acc=$(json_field test_accuracy "$WORK/out")
-    awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "blobs accuracy $acc"
+    trains_to "$WORK/small.cfg" "$WORK/blobs.csv" 20 0.95
 }
 
 # A value that float32 cannot hold (1e39 in a CSV, 1e300 in a float64 .npy)
