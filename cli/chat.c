@@ -449,6 +449,8 @@ static int cmd_train(int argc, char **argv) {
     bool steps_given = GIVEN("--steps");
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    if (nb_cli_check_not_input(cmd, "--log", log, pos[0]) || nb_cli_check_not_input(cmd, "--log", log, valid_path))
+        return 2;
     nb_device dev = NB_CPU;
     if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 0);

@@ -159,6 +159,17 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
     return 0;
 }
 
+int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input) {
+    /* The same file by device and inode, however the two paths are spelled
+     * (./d.csv, a link): the atomic writer would rename the output over it. */
+    struct stat o, i;
+    if (!path || !input || stat(path, &o) || stat(input, &i) || !S_ISREG(o.st_mode)) return 0;
+    if (o.st_dev != i.st_dev || o.st_ino != i.st_ino) return 0;
+    nb_cli_fail(cmd, "%s '%s': is the input '%s', which writing it would destroy: expected another file name", option,
+                path, input);
+    return -1;
+}
+
 /* --- parsing --------------------------------------------------------------- */
 
 /* c->args without the space that ends it by convention ("MODEL "). */

@@ -419,6 +419,10 @@ static int cmd_train(int argc, char **argv) {
         rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
         goto out;
     }
+    if (nb_cli_check_not_input(cmd, "--log", log, data) || nb_cli_check_not_input(cmd, "--log", log, npos ? pos[0] : NULL)) {
+        rc = 2;
+        goto out;
+    }
     if (!nb_cli_flag(&c, "--lr")->given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
     s->epochs = epochs;
     s->batch = batch;

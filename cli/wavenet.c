@@ -390,6 +390,7 @@ static int cmd_train(int argc, char **argv) {
     if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
         return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    if (nb_cli_check_not_input(cmd, "--log", log, pos[0])) return 2;
     nb_cli_threads(cmd, threads, 0);
     corpus data;
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,

@@ -1006,6 +1006,27 @@ cli_outputs_checked_before_work() {
     true
 }
 
+# A --log named like the training data (under any spelling) would be renamed
+# over it: refused before any work, the data left as it was.
+cli_log_is_not_an_input() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    cp "$WORK/d.csv" "$WORK/keep.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/t.cfg"
+    expect_fail "$NABLA" train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 --out "$WORK/t.st" --log "$WORK/./d.csv" &&
+        expect_err "--log '$WORK/./d.csv': is the input"
+    (($(grep -c . "$WORK/err") <= 1)) || fail "train did work before refusing the log: $(cat "$WORK/err")"
+    printf 'some text to learn from, twice over; some text to learn from\n' >"$WORK/text.csv"
+    cp "$WORK/text.csv" "$WORK/keep.txt"
+    expect_fail "$NABLA" charrnn train "$WORK/text.csv" --steps 1 --out "$WORK/r.st" --log "$WORK/text.csv" &&
+        expect_err "is the input"
+    cp "$ROOT/tests/data/chat/train.csv" "$WORK/chat.csv"
+    expect_fail "$NABLA" chat train "$WORK/chat.csv" --out "$WORK/c.st" --log "$WORK/chat.csv" && expect_err "is the input"
+    cmp -s "$WORK/d.csv" "$WORK/keep.csv" || fail "train replaced its data with the log"
+    cmp -s "$WORK/text.csv" "$WORK/keep.txt" || fail "charrnn train replaced its text with the log"
+    cmp -s "$WORK/chat.csv" "$ROOT/tests/data/chat/train.csv" || fail "chat train replaced its data with the log"
+    [[ ! -e $WORK/t.st && ! -e $WORK/r.st && ! -e $WORK/c.st ]] || fail "a refused run wrote a model"
+}
+
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
 cli_linalg_rank() {
     # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.
