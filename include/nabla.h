@@ -598,8 +598,8 @@ typedef enum nb_file_kind {
     NB_FILE_MISSING,     /* cannot be opened (nb_sniff_file only) */
     NB_FILE_FOLDER,      /* (nb_sniff_file only) */
     NB_FILE_EMPTY,
-    NB_FILE_SAFETENSORS, /* u64 header length, then '{': a model of train, charrnn, dqn */
-    NB_FILE_FIT_MODEL,   /* safetensors with "nabla.model" in __metadata__ (nabla fit) */
+    NB_FILE_SAFETENSORS, /* u64 header length, then '{': a model of train, charrnn, dqn, chat, wavenet */
+    NB_FILE_FIT_MODEL,   /* safetensors whose __metadata__ "nabla.model" is a kind of nabla fit ("svm") */
     NB_FILE_PNG,
     NB_FILE_JPEG,
     NB_FILE_GZIP,        /* gzip of anything but IDX */
