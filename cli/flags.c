@@ -106,6 +106,8 @@ static void choices_text(const char *choices, char *buf, size_t n) {
     buf[k < n ? k : n - 1] = 0;
 }
 
+static int probe_folder(const char *cmd, const char *option, const char *path);
+
 bool nb_cli_has_ext(const char *path, const char *exts) {
     const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
     if (!dot || (slash && dot < slash)) return false;
@@ -136,8 +138,25 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
         nb_cli_fail(cmd, "%s '%s': is a folder, expected a file name", option, path);
         return -1;
     }
-    /* The folder must exist and take a new file: create and remove a probe
-     * there, which is what the atomic writers will do at the end. */
+    /* A device, FIFO or socket (/dev/stdout, /dev/null) is written in place
+     * (nb_write_file_atomic): it must take writes, its folder nothing. */
+    if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+        if (!access(path, W_OK)) return 0;
+        nb_cli_fail(cmd, "%s '%s': cannot be written: %s", option, path, strerror(errno));
+        return -1;
+    }
+    /* The writer follows a symbolic link to its target: probe the target's folder. */
+    char *real = NULL;
+    if (!lstat(path, &st) && S_ISLNK(st.st_mode) && (real = realpath(path, NULL))) path = real;
+    int rc = probe_folder(cmd, option, path);
+    free(real);
+    return rc;
+}
+
+/* The folder of path must exist and take a new file: create and remove a
+ * probe there, which is what the atomic writers will do at the end. */
+static int probe_folder(const char *cmd, const char *option, const char *path) {
+    struct stat st;
     const char *slash = strrchr(path, '/');
     char dir[4096];
     if (!slash) snprintf(dir, sizeof dir, ".");

@@ -583,7 +583,9 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what);
 
 /* Writes len bytes to path atomically: path.tmp.PID in the same directory,
  * fsync, rename over path, fsync the directory. On failure the temporary file
- * is removed, any old file at path is untouched, and it returns -1. */
+ * is removed, any old file at path is untouched, and it returns -1. A
+ * symbolic link is followed (the link stays, its target is replaced); a
+ * device, FIFO or socket (/dev/stdout, /dev/null) is written in place. */
 int nb_write_file_atomic(const char *path, const void *buf, size_t len);
 /* Reads a whole file (malloc'd, caller frees; followed by a NUL byte not
  * counted in *len, so text can be used as a C string). Files over 8 GiB are

@@ -1027,6 +1027,35 @@ cli_log_is_not_an_input() {
     [[ ! -e $WORK/t.st && ! -e $WORK/r.st && ! -e $WORK/c.st ]] || fail "a refused run wrote a model"
 }
 
+# An output that is not a regular file is written into, not renamed over:
+# /dev/null stays a device (as root the rename replaced it), a FIFO's reader
+# gets the predictions, /dev/stdout reaches a pipe or a redirected file, and
+# a symbolic link stays a link, its target replaced atomically.
+cli_output_to_devices_fifos_and_links() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    "$NABLA" fit linreg "$WORK/d.csv" --out "$WORK/lin.st" >/dev/null 2>&1 || { fail "fit linreg"; return; }
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out /dev/null >/dev/null 2>"$WORK/err" || fail "--out /dev/null: $(cat "$WORK/err")"
+    [[ -c /dev/null ]] || fail "/dev/null is no longer a device"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out /dev/stdout 2>/dev/null | grep -c . >"$WORK/n"
+    [[ $(cat "$WORK/n") == 6 ]] || fail "--out /dev/stdout into a pipe gave $(cat "$WORK/n") lines"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out /dev/stdout >"$WORK/p.txt" 2>/dev/null || fail "--out /dev/stdout > file"
+    [[ $(grep -c . "$WORK/p.txt") == 6 ]] || fail "--out /dev/stdout into a file: $(head -c 200 "$WORK/p.txt")"
+    [[ -L /dev/stdout || ! -f /dev/stdout ]] || fail "/dev/stdout was replaced by a file"
+    mkfifo "$WORK/fifo"
+    cat "$WORK/fifo" >"$WORK/from-fifo" &
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out "$WORK/fifo" >/dev/null 2>"$WORK/err" || fail "--out FIFO: $(cat "$WORK/err")"
+    wait
+    [[ -p $WORK/fifo ]] || fail "the FIFO was replaced"
+    [[ $(grep -c . "$WORK/from-fifo") == 6 ]] || fail "the FIFO's reader got $(grep -c . "$WORK/from-fifo") lines"
+    echo old >"$WORK/target.txt"
+    ln -s target.txt "$WORK/link.txt"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out "$WORK/link.txt" >/dev/null 2>&1 || fail "--out LINK"
+    [[ -L $WORK/link.txt ]] || fail "the link was replaced by a file"
+    [[ $(grep -c . "$WORK/target.txt") == 6 ]] || fail "the link's target was not written"
+    ls -a "$WORK" | grep -q 'tmp\|nabla-probe' && fail "temporary files left: $(ls -a "$WORK")"
+    true
+}
+
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
 cli_linalg_rank() {
     # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.
