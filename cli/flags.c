@@ -5,6 +5,7 @@
 #include "cli.h"
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -234,6 +235,14 @@ static int set_value(const nb_cli *c, nb_flag *f, const char *v) {
     case NB_FLAG_FLOAT: {
         double x = strtod(v, &end);
         if (!*v || *end || !isfinite(x) || (ranged && !in_interval(&iv, x))) return value_error(c, f, v);
+        /* The library computes in float: a larger value (1e300) would reach
+         * it as inf, where an optimizer refuses it or a step overflows. */
+        if (fabs(x) > FLT_MAX) {
+            char want[160];
+            describe(f, want, sizeof want);
+            return usage_error(c, "%s: expected %s, at most %g in size (single precision), got '%s'", f->name, want,
+                               (double)FLT_MAX, v);
+        }
         *(double *)f->dst = x;
         return NB_CLI_OK;
     }

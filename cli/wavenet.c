@@ -474,6 +474,7 @@ static int cmd_train(int argc, char **argv) {
         }
     np = nb_wavenet_params(t.m, &params, NULL);
     t.opt = nb_optim_new(&(nb_optim_opts){.kind = NB_ADAM, .lr = (float)lr}, params, np);
+    if (!t.opt) goto fail_msg; /* a setting it refuses, named in nb_errmsg() */
     t.segment = segment, t.batch = batch, t.lr = lr, t.seed = (uint64_t)seed, t.loop.minutes = minutes;
     t.loop.max_steps = minutes > 0 ? -1 : steps;
     nb_rng_seed(&t.rng, (uint64_t)seed, 1);

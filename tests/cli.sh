@@ -1056,6 +1056,28 @@ cli_output_to_devices_fifos_and_links() {
     true
 }
 
+# A number finite as a double but not as a float (1e300) is refused as a
+# usage error: it reached nb_optim_new as inf, which returned NULL and train
+# and wavenet train crashed on it (SIGSEGV, or an abort in nb_optim_set_lr).
+cli_float_flags_beyond_single_precision() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/t.cfg"
+    local flag
+    for flag in --lr --weight-decay --l1-activation; do
+        "$NABLA" train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 "$flag" 1e300 --out "$WORK/t.st" >/dev/null 2>"$WORK/err"
+        (($? == 2)) || fail "train $flag 1e300: status $?: $(cat "$WORK/err")"
+        expect_err "$flag: expected a number .*single precision.*got '1e300'"
+    done
+    "$NABLA" wavenet train "$WORK/none" --lr 1e300 --out "$WORK/w.st" >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "wavenet train --lr 1e300 was not a usage error: $(cat "$WORK/err")"
+    "$NABLA" charrnn sample "$WORK/none.st" --temperature -1e39 >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "charrnn sample --temperature -1e39 was not a usage error: $(cat "$WORK/err")"
+    [[ ! -e $WORK/t.st && ! -e $WORK/w.st ]] || fail "a refused run wrote a model"
+    # the largest float is still a number
+    "$NABLA" train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 --weight-decay 3e38 --out "$WORK/t.st" >/dev/null 2>&1 ||
+        fail "--weight-decay 3e38 was refused"
+}
+
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
 cli_linalg_rank() {
     # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.
