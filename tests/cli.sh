@@ -1078,6 +1078,16 @@ cli_float_flags_beyond_single_precision() {
         fail "--weight-decay 3e38 was refused"
 }
 
+# chat train without --valid has no validation to report: no "nan" on
+# stderr, empty validation cells in the log (a gap, as logs mark them).
+cli_chat_train_without_valid_reports_no_nan() {
+    "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 2 \
+        --out "$WORK/c.st" --log "$WORK/c.csv" >/dev/null 2>"$WORK/err" || { fail "chat train: $(cat "$WORK/err")"; return; }
+    grep -qiw nan "$WORK/err" "$WORK/c.csv" && fail "nan reported without --valid: $(cat "$WORK/err" "$WORK/c.csv")"
+    grep -q "^epoch 2: train loss" "$WORK/err" || fail "no epoch line: $(cat "$WORK/err")"
+    [[ $(sed -n 3p "$WORK/c.csv") == 2,*,,,,,* ]] || fail "validation cells of the log: $(cat "$WORK/c.csv")"
+}
+
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
 cli_linalg_rank() {
     # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.
