@@ -352,13 +352,20 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
         if (valid) validate(t, valid, &vloss, &r1, &r2, &r5), validated = t->step;
         double secs = t->seconds + train_secs, tl = t->loss_n ? t->loss_sum / (double)t->loss_n : NAN;
         if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        if (!t->json || nb_cli_tty())
-            fprintf(stderr, "epoch %" PRId64 ": train loss %.4f, validation loss %.4f, recall@1 %.4f (%.0f s)\n", t->epoch,
-                    tl, vloss, r1, secs);
+        /* Without --valid there is nothing to report: no "nan" figures, and
+         * the log's validation cells stay empty (what a log does not measure). */
+        if (!t->json || nb_cli_tty()) {
+            if (valid)
+                fprintf(stderr, "epoch %" PRId64 ": train loss %.4f, validation loss %.4f, recall@1 %.4f (%.0f s)\n",
+                        t->epoch, tl, vloss, r1, secs);
+            else fprintf(stderr, "epoch %" PRId64 ": train loss %.4f (%.0f s)\n", t->epoch, tl, secs);
+        }
         if (t->log) {
             char line[256];
-            snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", t->epoch, t->step, tl,
-                     vloss, r1, r2, r5, secs);
+            if (valid)
+                snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", t->epoch, t->step,
+                         tl, vloss, r1, r2, r5, secs);
+            else snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,,,,,%.3f", t->epoch, t->step, tl, secs);
             nb_cli_log_add(&t->csv, line);
         }
         t->loss_sum = 0, t->loss_n = 0;
@@ -379,8 +386,10 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
     }
     {
         double pps = train_secs > 0 ? pairs / train_secs : 0;
-        fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s); validation recall@1 %.4f%s%s\n",
-                t->step, t->step - first, pps, r1, t->out ? "; model: " : "", t->out ? t->out : "");
+        char vtext[64] = "";
+        if (valid) snprintf(vtext, sizeof vtext, "; validation recall@1 %.4f", r1);
+        fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s)%s%s%s\n", t->step,
+                t->step - first, pps, vtext, t->out ? "; model: " : "", t->out ? t->out : "");
         if (t->json)
             printf("{\"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"epochs\": %" PRId64
                    ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": %.9g, \"valid_recall_1\": %.6f"
@@ -449,6 +458,8 @@ static int cmd_train(int argc, char **argv) {
     bool steps_given = GIVEN("--steps");
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    if (nb_cli_check_not_input(cmd, "--log", log, pos[0]) || nb_cli_check_not_input(cmd, "--log", log, valid_path))
+        return 2;
     nb_device dev = NB_CPU;
     if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 0);

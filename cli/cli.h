@@ -107,6 +107,10 @@ int nb_cli_fit_memory_limit(const char *cmd, int threads);
  * new file, it is not a folder, and its extension is one of exts ("png|svg",
  * NULL for any). Prints "nabla CMD: OPTION 'path': why" and returns -1 if not. */
 int nb_cli_check_output(const char *cmd, const char *option, const char *path, const char *exts);
+/* Whether path is not the file input (the same file under any name): a
+ * --log given the training data's name would replace the data. Prints
+ * "nabla CMD: OPTION 'path': is the input ..." and returns -1 if it is. */
+int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input);
 /* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
 bool nb_cli_has_ext(const char *path, const char *exts);
 

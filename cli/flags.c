@@ -5,6 +5,7 @@
 #include "cli.h"
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -106,6 +107,8 @@ static void choices_text(const char *choices, char *buf, size_t n) {
     buf[k < n ? k : n - 1] = 0;
 }
 
+static int probe_folder(const char *cmd, const char *option, const char *path);
+
 bool nb_cli_has_ext(const char *path, const char *exts) {
     const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
     if (!dot || (slash && dot < slash)) return false;
@@ -136,8 +139,25 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
         nb_cli_fail(cmd, "%s '%s': is a folder, expected a file name", option, path);
         return -1;
     }
-    /* The folder must exist and take a new file: create and remove a probe
-     * there, which is what the atomic writers will do at the end. */
+    /* A device, FIFO or socket (/dev/stdout, /dev/null) is written in place
+     * (nb_write_file_atomic): it must take writes, its folder nothing. */
+    if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+        if (!access(path, W_OK)) return 0;
+        nb_cli_fail(cmd, "%s '%s': cannot be written: %s", option, path, strerror(errno));
+        return -1;
+    }
+    /* The writer follows a symbolic link to its target: probe the target's folder. */
+    char *real = NULL;
+    if (!lstat(path, &st) && S_ISLNK(st.st_mode) && (real = realpath(path, NULL))) path = real;
+    int rc = probe_folder(cmd, option, path);
+    free(real);
+    return rc;
+}
+
+/* The folder of path must exist and take a new file: create and remove a
+ * probe there, which is what the atomic writers will do at the end. */
+static int probe_folder(const char *cmd, const char *option, const char *path) {
+    struct stat st;
     const char *slash = strrchr(path, '/');
     char dir[4096];
     if (!slash) snprintf(dir, sizeof dir, ".");
@@ -157,6 +177,17 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
     close(fd);
     unlink(probe);
     return 0;
+}
+
+int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input) {
+    /* The same file by device and inode, however the two paths are spelled
+     * (./d.csv, a link): the atomic writer would rename the output over it. */
+    struct stat o, i;
+    if (!path || !input || stat(path, &o) || stat(input, &i) || !S_ISREG(o.st_mode)) return 0;
+    if (o.st_dev != i.st_dev || o.st_ino != i.st_ino) return 0;
+    nb_cli_fail(cmd, "%s '%s': is the input '%s', which writing it would destroy: expected another file name", option,
+                path, input);
+    return -1;
 }
 
 /* --- parsing --------------------------------------------------------------- */
@@ -204,6 +235,14 @@ static int set_value(const nb_cli *c, nb_flag *f, const char *v) {
     case NB_FLAG_FLOAT: {
         double x = strtod(v, &end);
         if (!*v || *end || !isfinite(x) || (ranged && !in_interval(&iv, x))) return value_error(c, f, v);
+        /* The library computes in float: a larger value (1e300) would reach
+         * it as inf, where an optimizer refuses it or a step overflows. */
+        if (fabs(x) > FLT_MAX) {
+            char want[160];
+            describe(f, want, sizeof want);
+            return usage_error(c, "%s: expected %s, at most %g in size (single precision), got '%s'", f->name, want,
+                               (double)FLT_MAX, v);
+        }
         *(double *)f->dst = x;
         return NB_CLI_OK;
     }

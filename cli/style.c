@@ -323,6 +323,10 @@ static int cmd_style(int argc, char **argv) {
     if (adam) {
         nb_optim_opts oo = {.kind = NB_ADAM, .lr = (float)lr};
         opt = nb_optim_new(&oo, ps, 1);
+        if (!opt) { /* a setting it refuses (nb_errmsg() names it) */
+            nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto done;
+        }
         for (; r.done < iters; r.done++) {
             if ((sig = nb_cli_interrupted())) break;
             nb_zero_grad(x);

@@ -419,6 +419,10 @@ static int cmd_train(int argc, char **argv) {
         rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
         goto out;
     }
+    if (nb_cli_check_not_input(cmd, "--log", log, data) || nb_cli_check_not_input(cmd, "--log", log, npos ? pos[0] : NULL)) {
+        rc = 2;
+        goto out;
+    }
     if (!nb_cli_flag(&c, "--lr")->given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
     s->epochs = epochs;
     s->batch = batch;
@@ -480,6 +484,10 @@ static int cmd_train(int argc, char **argv) {
     if (!(s->input_mean_sd > 0)) nb_train_input_stats(s, &T.train);
     T.np = nb_net_params(T.net, &T.params);
     T.opt = nb_train_make_optim(s, T.params, T.np);
+    if (!T.opt) { /* a setting it refuses (nb_errmsg() names it) */
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
+    }
     if (resume && nb_train_state_restore_optim(s, T.opt, ckpt, resume)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;

@@ -406,6 +406,7 @@ static int cmd_train(int argc, char **argv) {
     if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
         return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
+    if (nb_cli_check_not_input(cmd, "--log", log, pos[0])) return 2;
     nb_cli_threads(cmd, threads, 0);
     corpus data;
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,
@@ -489,6 +490,7 @@ static int cmd_train(int argc, char **argv) {
         }
     np = nb_wavenet_params(t.m, &params, NULL);
     t.opt = nb_optim_new(&(nb_optim_opts){.kind = NB_ADAM, .lr = (float)lr}, params, np);
+    if (!t.opt) goto fail_msg; /* a setting it refuses, named in nb_errmsg() */
     t.segment = segment, t.batch = batch, t.lr = lr, t.seed = (uint64_t)seed, t.loop.minutes = minutes;
     t.loop.max_steps = minutes > 0 ? -1 : steps;
     nb_rng_seed(&t.rng, (uint64_t)seed, 1);

@@ -583,7 +583,9 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what);
 
 /* Writes len bytes to path atomically: path.tmp.PID in the same directory,
  * fsync, rename over path, fsync the directory. On failure the temporary file
- * is removed, any old file at path is untouched, and it returns -1. */
+ * is removed, any old file at path is untouched, and it returns -1. A
+ * symbolic link is followed (the link stays, its target is replaced); a
+ * device, FIFO or socket (/dev/stdout, /dev/null) is written in place. */
 int nb_write_file_atomic(const char *path, const void *buf, size_t len);
 /* Reads a whole file (malloc'd, caller frees; followed by a NUL byte not
  * counted in *len, so text can be used as a C string). Files over 8 GiB are
@@ -598,8 +600,8 @@ typedef enum nb_file_kind {
     NB_FILE_MISSING,     /* cannot be opened (nb_sniff_file only) */
     NB_FILE_FOLDER,      /* (nb_sniff_file only) */
     NB_FILE_EMPTY,
-    NB_FILE_SAFETENSORS, /* u64 header length, then '{': a model of train, charrnn, dqn */
-    NB_FILE_FIT_MODEL,   /* safetensors with "nabla.model" in __metadata__ (nabla fit) */
+    NB_FILE_SAFETENSORS, /* u64 header length, then '{': a model of train, charrnn, dqn, chat, wavenet */
+    NB_FILE_FIT_MODEL,   /* safetensors whose __metadata__ "nabla.model" is a kind of nabla fit ("svm") */
     NB_FILE_PNG,
     NB_FILE_JPEG,
     NB_FILE_GZIP,        /* gzip of anything but IDX */

@@ -1071,6 +1071,88 @@ cli_outputs_checked_before_work() {
     true
 }
 
+# A --log named like the training data (under any spelling) would be renamed
+# over it: refused before any work, the data left as it was.
+cli_log_is_not_an_input() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    cp "$WORK/d.csv" "$WORK/keep.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/t.cfg"
+    expect_fail "$NABLA" train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 --out "$WORK/t.st" --log "$WORK/./d.csv" &&
+        expect_err "--log '$WORK/./d.csv': is the input"
+    (($(grep -c . "$WORK/err") <= 1)) || fail "train did work before refusing the log: $(cat "$WORK/err")"
+    printf 'some text to learn from, twice over; some text to learn from\n' >"$WORK/text.csv"
+    cp "$WORK/text.csv" "$WORK/keep.txt"
+    expect_fail "$NABLA" charrnn train "$WORK/text.csv" --steps 1 --out "$WORK/r.st" --log "$WORK/text.csv" &&
+        expect_err "is the input"
+    cp "$ROOT/tests/data/chat/train.csv" "$WORK/chat.csv"
+    expect_fail "$NABLA" chat train "$WORK/chat.csv" --out "$WORK/c.st" --log "$WORK/chat.csv" && expect_err "is the input"
+    cmp -s "$WORK/d.csv" "$WORK/keep.csv" || fail "train replaced its data with the log"
+    cmp -s "$WORK/text.csv" "$WORK/keep.txt" || fail "charrnn train replaced its text with the log"
+    cmp -s "$WORK/chat.csv" "$ROOT/tests/data/chat/train.csv" || fail "chat train replaced its data with the log"
+    [[ ! -e $WORK/t.st && ! -e $WORK/r.st && ! -e $WORK/c.st ]] || fail "a refused run wrote a model"
+}
+
+# An output that is not a regular file is written into, not renamed over:
+# /dev/null stays a device (as root the rename replaced it), a FIFO's reader
+# gets the predictions, /dev/stdout reaches a pipe or a redirected file, and
+# a symbolic link stays a link, its target replaced atomically.
+cli_output_to_devices_fifos_and_links() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    "$NABLA" fit linreg "$WORK/d.csv" --out "$WORK/lin.st" >/dev/null 2>&1 || { fail "fit linreg"; return; }
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out /dev/null >/dev/null 2>"$WORK/err" || fail "--out /dev/null: $(cat "$WORK/err")"
+    [[ -c /dev/null ]] || fail "/dev/null is no longer a device"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out /dev/stdout 2>/dev/null | grep -c . >"$WORK/n"
+    [[ $(cat "$WORK/n") == 6 ]] || fail "--out /dev/stdout into a pipe gave $(cat "$WORK/n") lines"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out /dev/stdout >"$WORK/p.txt" 2>/dev/null || fail "--out /dev/stdout > file"
+    [[ $(grep -c . "$WORK/p.txt") == 6 ]] || fail "--out /dev/stdout into a file: $(head -c 200 "$WORK/p.txt")"
+    [[ -L /dev/stdout || ! -f /dev/stdout ]] || fail "/dev/stdout was replaced by a file"
+    mkfifo "$WORK/fifo"
+    cat "$WORK/fifo" >"$WORK/from-fifo" &
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out "$WORK/fifo" >/dev/null 2>"$WORK/err" || fail "--out FIFO: $(cat "$WORK/err")"
+    wait
+    [[ -p $WORK/fifo ]] || fail "the FIFO was replaced"
+    [[ $(grep -c . "$WORK/from-fifo") == 6 ]] || fail "the FIFO's reader got $(grep -c . "$WORK/from-fifo") lines"
+    echo old >"$WORK/target.txt"
+    ln -s target.txt "$WORK/link.txt"
+    "$NABLA" predict "$WORK/lin.st" "$WORK/d.csv" --out "$WORK/link.txt" >/dev/null 2>&1 || fail "--out LINK"
+    [[ -L $WORK/link.txt ]] || fail "the link was replaced by a file"
+    [[ $(grep -c . "$WORK/target.txt") == 6 ]] || fail "the link's target was not written"
+    ls -a "$WORK" | grep -q 'tmp\|nabla-probe' && fail "temporary files left: $(ls -a "$WORK")"
+    true
+}
+
+# A number finite as a double but not as a float (1e300) is refused as a
+# usage error: it reached nb_optim_new as inf, which returned NULL and train
+# and wavenet train crashed on it (SIGSEGV, or an abort in nb_optim_set_lr).
+cli_float_flags_beyond_single_precision() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/t.cfg"
+    local flag
+    for flag in --lr --weight-decay --l1-activation; do
+        "$NABLA" train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 "$flag" 1e300 --out "$WORK/t.st" >/dev/null 2>"$WORK/err"
+        (($? == 2)) || fail "train $flag 1e300: status $?: $(cat "$WORK/err")"
+        expect_err "$flag: expected a number .*single precision.*got '1e300'"
+    done
+    "$NABLA" wavenet train "$WORK/none" --lr 1e300 --out "$WORK/w.st" >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "wavenet train --lr 1e300 was not a usage error: $(cat "$WORK/err")"
+    "$NABLA" charrnn sample "$WORK/none.st" --temperature -1e39 >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "charrnn sample --temperature -1e39 was not a usage error: $(cat "$WORK/err")"
+    [[ ! -e $WORK/t.st && ! -e $WORK/w.st ]] || fail "a refused run wrote a model"
+    # the largest float is still a number
+    "$NABLA" train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 --weight-decay 3e38 --out "$WORK/t.st" >/dev/null 2>&1 ||
+        fail "--weight-decay 3e38 was refused"
+}
+
+# chat train without --valid has no validation to report: no "nan" on
+# stderr, empty validation cells in the log (a gap, as logs mark them).
+cli_chat_train_without_valid_reports_no_nan() {
+    "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 2 \
+        --out "$WORK/c.st" --log "$WORK/c.csv" >/dev/null 2>"$WORK/err" || { fail "chat train: $(cat "$WORK/err")"; return; }
+    grep -qiw nan "$WORK/err" "$WORK/c.csv" && fail "nan reported without --valid: $(cat "$WORK/err" "$WORK/c.csv")"
+    grep -q "^epoch 2: train loss" "$WORK/err" || fail "no epoch line: $(cat "$WORK/err")"
+    [[ $(sed -n 3p "$WORK/c.csv") == 2,*,,,,,* ]] || fail "validation cells of the log: $(cat "$WORK/c.csv")"
+}
+
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
 cli_linalg_rank() {
     # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.

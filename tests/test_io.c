@@ -919,6 +919,16 @@ TEST(test_sniff_tells_every_kind) {
     CHECK(nb_sniff(b, len) == NB_FILE_FIT_MODEL);
     CHECK(nb_sniff(b, len - 3) == NB_FILE_FIT_MODEL); /* cut inside the header: found as text */
     free(b);
+    /* charrnn, chat and wavenet models carry "nabla.model" too: not fit's, whole or cut. */
+    const char *others[] = {"charrnn", "dualenc", "wavenet"};
+    for (int k = 0; k < 3; k++) {
+        char hdr[96];
+        snprintf(hdr, sizeof hdr, "{\"__metadata__\":{\"nabla.model\":\"%s\"}}", others[k]);
+        b = st_image(hdr, NULL, 0, &len);
+        CHECK_MSG(nb_sniff(b, len) == NB_FILE_SAFETENSORS, "%s", others[k]);
+        CHECK_MSG(nb_sniff(b, len - 2) == NB_FILE_SAFETENSORS, "%s cut after the value", others[k]);
+        free(b);
+    }
     /* A real model file of each kind. */
     nb_tensor *t = nb_tensor_new(1, (int64_t[]){2});
     const char *names[] = {"w"};

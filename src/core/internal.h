@@ -90,6 +90,10 @@ _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tens
  * not a `kind` model. 0, or -1 with nb_errmsg() naming path and key. */
 int nb__st_meta_long(const struct nb_safetensors *st, const char *path, const char *kind, const char *key, long lo,
                      long hi, long *out);
+/* Whether kind, the value of "nabla.model" in a model file's __metadata__,
+ * names a model of `nabla fit` ("svm"); charrnn, chat and wavenet models
+ * carry the key too ("charrnn", "dualenc", "wavenet"). */
+bool nb__classic_kind(const char *kind);
 /* A model file: the model's own __metadata__ (own_keys/own_vals: its kind,
  * its sizes) then the caller's (keys/vals), its parameters under names, then
  * extra tensors (optimizer state, ...); written atomically by nb_st_write.

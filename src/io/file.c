@@ -96,9 +96,44 @@ static int write_all(int fd, const uint8_t *buf, size_t len) {
     return 0;
 }
 
+static int write_atomic(const char *path, const void *buf, size_t len);
+
+/* Writes buf into path as it stands: a device, FIFO or socket. */
+static int write_in_place(const char *path, const void *buf, size_t len) {
+    int fd = nb__open(path, O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0) return nb_error("%s: cannot open for writing: %s", path, strerror(errno));
+    if (write_all(fd, buf, len) != 0) {
+        nb_error("%s: write error: %s", path, strerror(errno));
+        nb__close(fd);
+        return -1;
+    }
+    if (nb__close(fd) != 0) return nb_error("%s: close failed: %s", path, strerror(errno));
+    return 0;
+}
+
 int nb_write_file_atomic(const char *path, const void *buf, size_t len) {
+    if (!*path) return nb_error("nb_write_file_atomic: empty path");
+    /* A rename would replace the node at path, not write into what it
+     * stands for: a device, FIFO or socket (--out /dev/stdout to a terminal
+     * or pipe, /dev/null) is written in place (as root, renaming over
+     * /dev/null made it a regular file); it has no earlier contents to keep.
+     * A symbolic link (/dev/stdout redirected to a file, a user's link) is
+     * followed, so the temporary file and the rename are at its target and
+     * the link stays. */
+    struct stat target;
+    if (stat(path, &target) == 0 && !S_ISREG(target.st_mode) && !S_ISDIR(target.st_mode))
+        return write_in_place(path, buf, len);
+    char *real = NULL;
+    struct stat link;
+    if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) real = realpath(path, NULL);
+    int rc = write_atomic(real ? real : path, buf, len);
+    free(real);
+    return rc;
+}
+
+/* The temporary file, fsync, rename and fsync of the folder. */
+static int write_atomic(const char *path, const void *buf, size_t len) {
     size_t plen = strlen(path);
-    if (plen == 0) return nb_error("nb_write_file_atomic: empty path");
     char *tmp = nb__malloc(plen + 32), *dir = nb__malloc(plen + 2);
     if (!tmp || !dir) {
         free(tmp);

@@ -73,20 +73,35 @@ static bool safetensors_magic(const uint8_t *b, size_t len) {
 }
 
 /* Whether the header of a safetensors image names a model of `nabla fit`
- * ("nabla.model" in __metadata__; see nb_classic_is_model). A header longer
- * than buf is searched as text. */
+ * ("nabla.model" in __metadata__ with one of fit's kinds; see
+ * nb_classic_is_model: charrnn, chat and wavenet models have the key too).
+ * A header longer than buf is searched as text. */
 static bool fit_model(const uint8_t *b, size_t len) {
     uint64_t hlen = nb__le64(b);
     if (hlen > len - 8) {
         static const char key[] = "\"nabla.model\"";
-        size_t n = len - 8, k = sizeof key - 1;
-        for (size_t i = 0; i + k <= n; i++)
-            if (!memcmp(b + 8 + i, key, k)) return true;
+        const char *p = (const char *)b + 8, *end = (const char *)b + len;
+        size_t k = sizeof key - 1;
+        for (; p + k <= end; p++) {
+            if (memcmp(p, key, k)) continue;
+            const char *q = p + k;
+            while (q < end && (*q == ' ' || *q == ':')) q++;
+            if (q >= end || *q != '"') return false;
+            const char *v = ++q;
+            while (q < end && *q != '"') q++;
+            if (q >= end) return true; /* the value cut off: the key alone says nabla fit, as it mostly does */
+            char kind[16];
+            if (q - v >= (ptrdiff_t)sizeof kind) return false;
+            memcpy(kind, v, (size_t)(q - v));
+            kind[q - v] = 0;
+            return nb__classic_kind(kind);
+        }
         return false;
     }
     cJSON *root = cJSON_ParseWithLength((const char *)b + 8, (size_t)hlen);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
-    bool yes = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(meta, "nabla.model"));
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(meta, "nabla.model");
+    bool yes = cJSON_IsString(kind) && nb__classic_kind(kind->valuestring);
     cJSON_Delete(root);
     return yes;
 }

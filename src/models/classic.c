@@ -171,13 +171,14 @@ int nb__st_num(const nb_safetensors *st, const char *path, const char *key, doub
 
 static const char *KINDS[] = {"linreg", "logreg", "svm", "pca", "ppca", "fa", "gmm"};
 
-bool nb_classic_is_model(const nb_safetensors *st) {
-    const char *k = st ? nb_st_meta(st, "nabla.model") : NULL;
-    if (!k) return false;
+bool nb__classic_kind(const char *kind) {
+    if (!kind) return false;
     for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
-        if (!strcmp(k, KINDS[i])) return true;
+        if (!strcmp(kind, KINDS[i])) return true;
     return false;
 }
+
+bool nb_classic_is_model(const nb_safetensors *st) { return st && nb__classic_kind(nb_st_meta(st, "nabla.model")); }
 
 int nb_classic_save(const nb_classic *m, const char *path, const char *const *keys, const char *const *vals, int n) {
     nb__stb b = {0};
