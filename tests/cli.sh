@@ -437,7 +437,7 @@ cli_charrnn_bad_input() {
         >/dev/null 2>&1 || { fail "gru train"; return; }
     expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/g.st" --cell lstm && expect_err "g.st holds a model with gru cells"
     "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null 2>&1 &&
-        { expect_fail "$NABLA" charrnn eval "$WORK/mlp.st" "$WORK/c.txt" && expect_err "mlp.st: not a charrnn model"; }
+        { expect_fail "$NABLA" charrnn eval "$WORK/mlp.st" "$WORK/c.txt" && expect_err "mlp.st: not a charrnn model: it holds a network (nabla train or nabla init)"; }
     printf 'the quick brown fox!\n' >"$WORK/other.txt"
     expect_fail "$NABLA" charrnn eval "$WORK/g.st" "$WORK/other.txt" && expect_err "other.txt:1:20: character U+0021"
 }
@@ -840,7 +840,7 @@ cli_wrong_kind_of_file() {
     expect_fail "$NABLA" predict "$WORK/notes.st" "$WORK/x.png" && expect_err "notes.st: not a nabla model file: it looks like text"
     make_blobs_libsvm "$WORK/tr" 4 60
     "$NABLA" fit svm "$WORK/tr" --out "$WORK/svm.st" >/dev/null 2>&1 || { fail "fit svm"; return; }
-    expect_fail "$NABLA" eval "$WORK/svm.st" --data fashion-mnist && expect_err "svm.st: a model from nabla fit (svm), not a network: use nabla predict"
+    expect_fail "$NABLA" eval "$WORK/svm.st" --data fashion-mnist && expect_err "svm.st: not a network model: it holds a svm model (nabla fit)"
     printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR' >"$WORK/pic.png"
     expect_fail "$NABLA" predict "$WORK/svm.st" "$WORK/pic.png" && expect_err "pic.png: not a data file: it looks like a PNG image"
     expect_fail "$NABLA" fit svm "$WORK/pic.png" && expect_err "pic.png: not a data file: it looks like a PNG image"

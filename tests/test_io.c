@@ -1039,8 +1039,22 @@ TEST(test_readers_name_a_file_of_the_wrong_kind) {
     nb_tensor *t = nb_tensor_new(1, (int64_t[]){2});
     CHECK(nb_st_write(tmp_file("fit.st"), (const char *[]){"w"}, &t, 1, (const char *[]){"nabla.model"},
                       (const char *[]){"svm"}, 1) == 0);
+    CHECK_ERR(nb_net_load(tmp_file("fit.st"), NULL) != NULL, "fit.st: not a network model: it holds a svm model (nabla fit)");
+    /* Every loader names what a file of another kind holds. */
+    struct { const char *key, *val, *holds; } kinds[] = {
+        {"nabla.model", "charrnn", "it holds a character-level language model (nabla charrnn train)"},
+        {"nabla.model", "wavenet", "it holds a WaveNet model (nabla wavenet train)"},
+        {"nabla.model", "dualenc", "it holds a dual-encoder chat model (nabla chat train)"},
+        {"nabla.dqn.env", "catch", "it holds a DQN model (nabla dqn train)"},
+        {"nabla.model", "gpt", "it holds a model of unknown kind (nabla.model = 'gpt')"},
+        {"other", "x", "it holds no model nabla knows"},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        CHECK(nb_st_write(tmp_file("k.st"), (const char *[]){"w"}, &t, 1, &kinds[k].key, &kinds[k].val, 1) == 0);
+        CHECK_ERR(nb_net_load(tmp_file("k.st"), NULL) != NULL, "k.st: not a network model", kinds[k].holds);
+    }
+    CHECK_ERR(nb_charrnn_load(tmp_file("fit.st"), NULL) != NULL, "fit.st: not a charrnn model: it holds a svm model");
     nb_tensor_free(t);
-    CHECK_ERR(nb_net_load(tmp_file("fit.st"), NULL) != NULL, "fit.st: a model from nabla fit", "use nabla predict");
     /* Data: a model or a picture is not data. */
     nb_dataset d;
     CHECK_ERR(nb_dataset_load(tmp_file("fit.st"), true, &d) == 0, "fit.st: not a data file: it looks like a model from nabla fit");

@@ -90,6 +90,11 @@ _Noreturn void nb__shape_fatal(const char *op, const nb_tensor *a, const nb_tens
  * not a `kind` model. 0, or -1 with nb_errmsg() naming path and key. */
 int nb__st_meta_long(const struct nb_safetensors *st, const char *path, const char *kind, const char *key, long lo,
                      long hi, long *out);
+/* A model file of another kind than a loader expected: sets nb_errmsg() to
+ * "PATH: not EXPECTED: it holds a KIND (the command that writes it)" and
+ * returns -1, so that a user who gives `nabla predict` a char-RNN is told
+ * what the file is, not only what it is not. */
+int nb__st_not_a(const struct nb_safetensors *st, const char *path, const char *expected);
 /* Whether kind, the value of "nabla.model" in a model file's __metadata__,
  * names a model of `nabla fit` ("svm"); charrnn, chat and wavenet models
  * carry the key too ("charrnn", "dualenc", "wavenet"). */

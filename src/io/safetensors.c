@@ -527,6 +527,21 @@ int nb__st_copy_params(const nb_safetensors *st, const char *path, const nb_para
     return 0;
 }
 
+int nb__st_not_a(const nb_safetensors *st, const char *path, const char *expected) {
+    const char *model = nb_st_meta(st, "nabla.model");
+    const char *holds = "no model nabla knows ('nabla.net' and 'nabla.model' missing from __metadata__)";
+    char buf[96];
+    /* A DQN's file is a network's file with the learner's keys added. */
+    if (nb_st_meta(st, "nabla.dqn.env")) holds = "a DQN model (nabla dqn train)";
+    else if (model && !strcmp(model, "charrnn")) holds = "a character-level language model (nabla charrnn train)";
+    else if (model && !strcmp(model, "wavenet")) holds = "a WaveNet model (nabla wavenet train)";
+    else if (model && !strcmp(model, "dualenc")) holds = "a dual-encoder chat model (nabla chat train)";
+    else if (model && nb__classic_kind(model)) holds = (snprintf(buf, sizeof buf, "a %s model (nabla fit)", model), buf);
+    else if (nb_st_meta(st, "nabla.net")) holds = "a network (nabla train or nabla init)";
+    else if (model) holds = (snprintf(buf, sizeof buf, "a model of unknown kind (nabla.model = '%.40s')", model), buf);
+    return nb_error("%s: not %s: it holds %s", path, expected, holds);
+}
+
 int nb__st_meta_long(const nb_safetensors *st, const char *path, const char *kind, const char *key, long lo, long hi,
                      long *out) {
     const char *v = nb_st_meta(st, key);

@@ -440,8 +440,7 @@ nb_charrnn *nb_charrnn_load(const char *path, nb_safetensors **out_st) {
     int32_t *vocab = NULL;
     const char *model = nb_st_meta(st, "nabla.model");
     if (!model || strcmp(model, "charrnn")) {
-        nb_error("%s: not a charrnn model (its __metadata__ has %s%s%s)", path,
-                 model ? "nabla.model = '" : "no 'nabla.model'", model ? model : "", model ? "'" : "");
+        nb__st_not_a(st, path, "a charrnn model");
         goto fail;
     }
     const char *cs = nb_st_meta(st, "nabla.charrnn.cell"), *vs = nb_st_meta(st, "nabla.charrnn.vocab");

@@ -207,7 +207,7 @@ int nb_classic_load(const char *path, nb_classic *m) {
     const char *k = nb_st_meta(st, "nabla.model");
     int rc = 0;
     if (!nb_classic_is_model(st)) {
-        rc = nb_error("%s: not a model of `nabla fit` (metadata nabla.model = %s)", path, k ? k : "(none)");
+        rc = nb__st_not_a(st, path, "a model of `nabla fit`");
     } else {
         for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++)
             if (!strcmp(k, KINDS[i])) m->kind = KINDS[i];

@@ -881,8 +881,7 @@ nb_dqn *nb_dqn_resume(const char *path, nb_safetensors **out_st) {
     const char *env = nb_st_meta(st, "nabla.dqn.env");
     nb_dqn_opts o;
     if (!env) {
-        nb_error("%s: not a DQN model ('nabla.dqn.env' missing from __metadata__; was it written by nabla dqn train?)",
-                 path);
+        nb__st_not_a(st, path, "a DQN model");
         goto fail;
     }
     if (!nb_st_meta(st, "nabla.dqn.state")) {
@@ -990,7 +989,7 @@ nb_net *nb_dqn_load(const char *path, char *env, size_t n) {
     if (!net) return NULL;
     const char *name = nb_st_meta(st, "nabla.dqn.env");
     const nb_env_class *c = NULL;
-    if (!name) nb_error("%s: not a DQN model ('nabla.dqn.env' missing from __metadata__; was it written by nabla dqn train?)", path);
+    if (!name) nb__st_not_a(st, path, "a DQN model");
     else if (!(c = find_class(name))) nb_error("%s: unknown environment '%s' in __metadata__", path, name);
     if (!c || check_net(net, c, path)) {
         nb_st_free(st);

@@ -182,8 +182,7 @@ nb_dualenc *nb_dualenc_load(const char *path, nb_safetensors **out_st) {
     char **words = NULL, *copy = NULL;
     const char *model = nb_st_meta(st, "nabla.model"), *vs = nb_st_meta(st, "nabla.dualenc.vocab");
     if (!model || strcmp(model, "dualenc")) {
-        nb_error("%s: not a dual-encoder chat model (its __metadata__ has %s%.40s%s)", path,
-                 model ? "nabla.model = '" : "no 'nabla.model'", model ? model : "", model ? "'" : "");
+        nb__st_not_a(st, path, "a dual-encoder chat model");
         goto fail;
     }
     long embed, hidden;

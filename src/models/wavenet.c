@@ -633,8 +633,7 @@ nb_wavenet *nb_wavenet_load(const char *path, nb_safetensors **out_st) {
     const char *model = nb_st_meta(st, "nabla.model");
     nb_wavenet *m = NULL;
     if (!model || strcmp(model, "wavenet")) {
-        nb_error("%s: not a wavenet model (its __metadata__ has %s%s%s)", path,
-                 model ? "nabla.model = '" : "no 'nabla.model'", model ? model : "", model ? "'" : "");
+        nb__st_not_a(st, path, "a wavenet model");
         goto fail;
     }
     nb_wavenet_config c = {0};

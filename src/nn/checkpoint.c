@@ -23,13 +23,8 @@ nb_net *nb_net_load(const char *path, nb_safetensors **out_st) {
     nb_safetensors *st = nb_st_read(path);
     if (!st) return NULL;
     const char *src = nb_st_meta(st, NET_KEY);
-    if (!src && nb_classic_is_model(st)) {
-        nb_error("%s: a model from nabla fit (%s), not a network: use nabla predict", path, nb_st_meta(st, "nabla.model"));
-        nb_st_free(st);
-        return NULL;
-    }
     if (!src) {
-        nb_error("%s: not a nabla network model (no '%s' in __metadata__)", path, NET_KEY);
+        nb__st_not_a(st, path, "a network model");
         nb_st_free(st);
         return NULL;
     }
