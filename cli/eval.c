@@ -43,15 +43,9 @@ static int cmd_eval(int argc, char **argv) {
         nb_net_free(net);
         return nb_cli_fail(cmd, "%s", nb_errmsg());
     }
-    int64_t shape[4];
-    int nd = nb_net_input_shape(net, shape);
     int rc = 0;
-    if (nb_shape_numel(nd, shape) != nb_shape_numel(test.nd, test.shape)) {
-        rc = nb_cli_fail(cmd, "%s: the network takes %lld values per example, %s has %lld", pos[0],
-                         (long long)nb_shape_numel(nd, shape), data, (long long)nb_shape_numel(test.nd, test.shape));
-    } else if (nb_net_outputs(net) < test.nclass) {
-        rc = nb_cli_fail(cmd, "%s: the network has %lld outputs, the data has %d classes", pos[0],
-                         (long long)nb_net_outputs(net), test.nclass);
+    if (nb_net_check_data(net, &test, pos[0], data) || (all && nb_net_check_data(net, &rest, pos[0], data))) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
     } else {
         double t0 = nb_cli_now();
         nb_eval_result ev;

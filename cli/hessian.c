@@ -100,16 +100,8 @@ static int cmd_hessian(int argc, char **argv) {
     int rc = 0;
     hess_batch hb = {net, NULL, NULL};
     nb_tensor **params = NULL, *top_vals = NULL, *min_val = NULL;
-    int64_t shape[4];
-    int nd = nb_net_input_shape(net, shape);
-    if (nb_shape_numel(nd, shape) != nb_shape_numel(d.nd, d.shape)) {
-        rc = nb_cli_fail(cmd, "%s: the network takes %lld values per example, %s has %lld", model,
-                         (long long)nb_shape_numel(nd, shape), data, (long long)nb_shape_numel(d.nd, d.shape));
-        goto done;
-    }
-    if (nb_net_outputs(net) < d.nclass) {
-        rc = nb_cli_fail(cmd, "%s: the network has %lld outputs, %s has %d classes", model,
-                         (long long)nb_net_outputs(net), data, d.nclass);
+    if (nb_net_check_data(net, &d, model, data)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto done;
     }
     if (batch > d.n) {

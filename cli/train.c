@@ -467,18 +467,11 @@ static int cmd_train(int argc, char **argv) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
-    } else {
-        int64_t shape[4];
-        int nd = nb_net_input_shape(T.net, shape);
-        if (nb_shape_numel(nd, shape) != nb_shape_numel(T.train.nd, T.train.shape)) {
-            rc = nb_cli_fail(cmd, "%s: the network takes %lld values per example, the data has %lld", resume,
-                             (long long)nb_shape_numel(nd, shape), (long long)nb_shape_numel(T.train.nd, T.train.shape));
-            goto out;
-        }
     }
-    if (nb_net_outputs(T.net) < T.train.nclass) {
-        rc = nb_cli_fail(cmd, "the network has %lld outputs but the data has %d classes", (long long)nb_net_outputs(T.net),
-                         T.train.nclass);
+    /* Both splits: an IDX folder's test labels are counted on their own. */
+    const char *model = resume ? resume : pos[0];
+    if (nb_net_check_data(T.net, &T.train, model, data) || nb_net_check_data(T.net, &T.test, model, data)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;
     }
     if (!(s->input_mean_sd > 0)) nb_train_input_stats(s, &T.train);

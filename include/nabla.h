@@ -516,6 +516,10 @@ void nb_dataset_free(nb_dataset *d);
 /* Examples idx[0..n) as an arena tensor [n, shape...]; labels copied to y. */
 nb_tensor *nb_dataset_batch(const nb_dataset *d, const int64_t *idx, int64_t n, int32_t *y);
 
+/* Whether d fits net: as many values per example as the network takes, and a
+ * class for every label among its outputs. 0, or -1 with nb_errmsg() naming
+ * model and data (the names for the message) and what would fit. */
+int nb_net_check_data(const nb_net *net, const nb_dataset *d, const char *model, const char *data);
 /* Classification metrics of a network on a data set (no gradient, except
  * for the FGSM examples when adv_eps > 0). */
 typedef struct nb_eval_result {

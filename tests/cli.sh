@@ -232,7 +232,15 @@ PY
     printf '[net]\ninput = 1x8x8\n[flatten]\n[dense]\nout = 12\n' >"$WORK/idx12.cfg"
     trains_to "$WORK/idx12.cfg" "$WORK/idx12" 3 0.95
     printf '[net]\ninput = 1x8x8\n[flatten]\n[dense]\nout = 10\n' >"$WORK/idx10.cfg"
-    expect_fail "$NABLA" train "$WORK/idx10.cfg" --data "$WORK/idx12" --steps 1 && expect_err "12 classes"
+    expect_fail "$NABLA" train "$WORK/idx10.cfg" --data "$WORK/idx12" --steps 1 &&
+        expect_err "idx10.cfg: the network has 10 outputs, but .*idx12 has labels up to 11; classes are numbered from 0, so it needs 12 outputs"
+    # eval and hessian make the same checks, with a saved model.
+    "$NABLA" init "$WORK/idx10.cfg" --out "$WORK/idx10.st" >/dev/null 2>&1 || { fail "init idx10"; return; }
+    expect_fail "$NABLA" eval "$WORK/idx10.st" --data "$WORK/idx12" && expect_err "labels up to 11"
+    expect_fail "$NABLA" hessian "$WORK/idx10.st" --data "$WORK/idx12" && expect_err "labels up to 11"
+    printf '1,2,3\n4,5,1\n' >"$WORK/two.csv"
+    expect_fail "$NABLA" eval "$WORK/idx10.st" --data "$WORK/two.csv" &&
+        expect_err "idx10.st: the network takes 64 values per example, .*two.csv has 2"
 }
 
 cli_csv_data() {

@@ -5,6 +5,20 @@
 #include <math.h>
 #include <stdlib.h>
 
+int nb_net_check_data(const nb_net *net, const nb_dataset *d, const char *model, const char *data) {
+    int64_t shape[4];
+    int nd = nb_net_input_shape(net, shape);
+    int64_t takes = nb_shape_numel(nd, shape), has = nb_shape_numel(d->nd, d->shape);
+    if (takes != has)
+        return nb_error("%s: the network takes %lld values per example, %s has %lld", model, (long long)takes, data,
+                        (long long)has);
+    /* Labels index the outputs from 0: labels 1..K need K + 1 of them. */
+    if (nb_net_outputs(net) < d->nclass)
+        return nb_error("%s: the network has %lld outputs, but %s has labels up to %d; classes are numbered from 0, "
+                        "so it needs %d outputs", model, (long long)nb_net_outputs(net), data, d->nclass - 1, d->nclass);
+    return 0;
+}
+
 nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
     /* Differentiate the loss w.r.t. the image itself, not the weights. */
     nb_tensor *xi = nb_detach(x);
