@@ -180,6 +180,24 @@ static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y
     return total;
 }
 
+/* Adds the gradients of replicas 1..nrep into the network's and zeroes
+ * theirs, in the optimizer's order (replica 1 first). Replicas exist on the
+ * CPU only (a GPU run has one shard). */
+static void fold_replicas(trainer *T, int nrep) {
+    for (int i = 0; i < T->np; i++) {
+        nb_tensor *g = T->params[i].t->grad;
+        if (!g) continue;
+        for (int k = 1; k <= nrep; k++) {
+            if (!T->rep_grads[k][i]) continue;
+            float *r = T->rep_grads[k][i]->data;
+            for (int64_t j = 0; j < g->size; j++) {
+                g->data[j] += r[j];
+                r[j] = 0;
+            }
+        }
+    }
+}
+
 /* Frees the step's tensors in every shard's arena. */
 static void reset_arenas(trainer *T) {
     for (int k = 1; k < T->shards; k++) {
@@ -240,6 +258,13 @@ static int run(trainer *T, const char *cmd) {
                 reset_arenas(T);
                 rc = 1;
                 goto done;
+            }
+            if (s->grad_clip > 0) {
+                /* The norm is the summed gradient's: the replicas' are added
+                 * in first (the pass the optimizer would make). */
+                fold_replicas(T, nrep);
+                nrep = 0;
+                nb_clip_grad_norm(T->params, T->np, (float)s->grad_clip);
             }
             /* Sums the replicas' gradients, steps and zeroes them, in one pass. */
             nb_optim_step_zero(T->opt, T->rep_grads + 1, nrep);
@@ -345,6 +370,7 @@ static int cmd_train(int argc, char **argv) {
     long epochs = s->epochs, batch = s->batch, seed = (long)s->seed, threads = 0, steps = s->max_steps;
     long check_every = NB_DIST_CHECK_DEFAULT;
     double lr = s->lr, momentum = s->momentum, wd = s->weight_decay, l1 = s->l1_activation, adv = s->adversarial;
+    double clip = s->grad_clip;
     const char *optim = s->optim, *data = s->data, *out = s->out, *log = s->log, *schedule = s->schedule;
     const char *resume = NULL, *init = NULL, *device = "cpu";
     bool shuffle = s->shuffle, nesterov = s->nesterov, json = false;
@@ -362,6 +388,7 @@ static int cmd_train(int argc, char **argv) {
         {"--weight-decay", NB_FLAG_FLOAT, &wd, "L2 penalty on weights, not biases (eq. 7.1)", .range = "[0, inf)"},
         {"--l1-activation", NB_FLAG_FLOAT, &l1, "L1 penalty on hidden activations (eq. 7.48)", .range = "[0, inf)"},
         {"--adversarial", NB_FLAG_FLOAT, &adv, "train on clean + FGSM examples with this eps (eq. 21)", .range = "[0, 1]"},
+        {"--grad-clip", NB_FLAG_FLOAT, &clip, "clip gradients to this global L2 norm; 0: none", .range = "[0, inf)"},
         NB_FLAG_SEED(&seed, "initialization, shuffling and dropout"),
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
@@ -408,6 +435,7 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--weight-decay", wd, s->weight_decay);
         KEEP("--l1-activation", l1, s->l1_activation);
         KEEP("--adversarial", adv, s->adversarial);
+        KEEP("--grad-clip", clip, s->grad_clip);
         KEEP("--seed", seed, (long)s->seed);
         KEEP("--steps", steps, s->max_steps);
         KEEP("--shuffle", shuffle, s->shuffle);
@@ -432,6 +460,7 @@ static int cmd_train(int argc, char **argv) {
     s->weight_decay = wd;
     s->l1_activation = l1;
     s->adversarial = adv;
+    s->grad_clip = clip;
     s->seed = (uint64_t)seed;
     s->max_steps = steps;
     s->shuffle = shuffle;

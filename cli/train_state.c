@@ -99,6 +99,7 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
         (get_f64(st, path, "nabla.input_mean", &s->input_mean) ||
          get_f64(st, path, "nabla.input_mean_sd", &s->input_mean_sd)))
         return -1;
+    if (nb_st_meta(st, "nabla.grad_clip") && get_f64(st, path, "nabla.grad_clip", &s->grad_clip)) return -1;
     if (nb_st_meta(st, "nabla.input_edge_sd") &&
         (get_f64(st, path, "nabla.input_edge", &s->input_edge) ||
          get_f64(st, path, "nabla.input_edge_sd", &s->input_edge_sd)))
@@ -171,6 +172,7 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     PUT("nabla.weight_decay", "%.17g", s->weight_decay);
     PUT("nabla.l1_activation", "%.17g", s->l1_activation);
     PUT("nabla.adversarial", "%.17g", s->adversarial);
+    PUT("nabla.grad_clip", "%.17g", s->grad_clip);
     char re[NB_RNG_TEXT], rd[NB_RNG_TEXT];
     nb_rng_to_text(&s->rng_epoch, re);
     nb_rng_to_text(&s->rng_dropout, rd);

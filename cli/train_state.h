@@ -8,7 +8,7 @@
 typedef struct nb_train_state {
     /* settings */
     int64_t epochs, batch, max_steps;
-    double lr, momentum, weight_decay, l1_activation, adversarial;
+    double lr, momentum, weight_decay, l1_activation, adversarial, grad_clip;
     bool nesterov, shuffle, json;
     uint64_t seed;
     const char *optim, *schedule, *data, *out, *log;

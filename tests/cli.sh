@@ -199,6 +199,31 @@ cli_bad_data() {
     expect_fail "$NABLA" eval "$WORK/trunc.st" --data fashion-mnist && expect_err "trunc.st"
 }
 
+# --grad-clip bounds the norm of the whole batch's gradient (the shards'
+# sum, with 2 threads): clipped to 1e-9, SGD leaves the initial network as it
+# was; the setting survives a resume.
+cli_train_grad_clip() {
+    awk 'BEGIN { srand(7); for (i = 0; i < 600; i++) { c = i % 2; printf "%.4f,%.4f,%d\n", c*2+rand(), rand(), c } }' >"$WORK/gc.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 8\nactivation = relu\n[dense]\nout = 2\n' >"$WORK/gc.cfg"
+    "$NABLA" init "$WORK/gc.cfg" --out "$WORK/gc0.st" >/dev/null 2>&1 || { fail "init"; return; }
+    "$NABLA" eval "$WORK/gc0.st" --data "$WORK/gc.csv" --json >"$WORK/out" 2>/dev/null || { fail "eval"; return; }
+    local l0 l1 l2 l3
+    l0=$(json_field test_loss "$WORK/out")
+    NABLA_THREADS=2 "$NABLA" train "$WORK/gc.cfg" --data "$WORK/gc.csv" --epochs 2 --batch 64 --grad-clip 1e-9 \
+        --out "$WORK/gc.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "train --grad-clip: $(tail -1 "$WORK/err")"; return; }
+    l1=$(json_field test_loss "$WORK/out")
+    NABLA_THREADS=2 "$NABLA" train --resume "$WORK/gc.st" --epochs 3 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "resume: $(tail -1 "$WORK/err")"; return; }
+    l2=$(json_field test_loss "$WORK/out")
+    NABLA_THREADS=2 "$NABLA" train "$WORK/gc.cfg" --data "$WORK/gc.csv" --epochs 2 --batch 64 --json >"$WORK/out" 2>/dev/null
+    l3=$(json_field test_loss "$WORK/out")
+    awk -v a="$l0" -v b="$l1" -v c="$l2" -v d="$l3" 'BEGIN { exit !(a - b < 1e-5 && b - a < 1e-5 && a - c < 1e-5 && c - a < 1e-5 && a - d > 0.1) }' ||
+        fail "test loss: initial $l0, clipped $l1, resumed $l2, unclipped $l3"
+    # A bound never reached: the same run as without one.
+    NABLA_THREADS=2 "$NABLA" train "$WORK/gc.cfg" --data "$WORK/gc.csv" --epochs 2 --batch 64 --grad-clip 1e9 --json >"$WORK/out" 2>/dev/null
+    [[ $(json_field test_loss "$WORK/out") == "$l3" ]] || fail "--grad-clip 1e9: test loss $(json_field test_loss "$WORK/out"), unclipped $l3"
+}
+
 # trains_to CFG DATA EPOCHS ACC: training CFG on DATA (batch 32) must reach a
 # test accuracy above ACC.
 trains_to() {
