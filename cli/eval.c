@@ -106,6 +106,21 @@ static void warn_brightness(const char *cmd, const char *file, const nb_tensor *
                                             "background" : "");
 }
 
+/* An image as the network sees it, [h, w] gray levels in [0, 1]: a PNG as
+ * nb_png_read_gray reads it (alpha over black, the background of
+ * Fashion-MNIST), or a JPEG through the same BT.601 luma. */
+static nb_tensor *read_gray(const char *path, int64_t *h, int64_t *w) {
+    if (nb_sniff_file(path) != NB_FILE_JPEG) return nb_png_read_gray(path, h, w);
+    nb_tensor *rgb = nb_image_read(path, h, w);
+    if (!rgb) return NULL;
+    int64_t n = *h * *w;
+    nb_tensor *g = nb_tensor_new(2, (int64_t[]){*h, *w});
+    const float *r = rgb->data, *gr = r + n, *b = gr + n;
+    for (int64_t i = 0; i < n; i++) g->data[i] = fminf(0.299f * r[i] + 0.587f * gr[i] + 0.114f * b[i], 1.f);
+    nb_tensor_free(rgb);
+    return g;
+}
+
 static int cmd_predict(int argc, char **argv) {
     int fitted = nb_fit_predict(argc, argv); /* a model of `nabla fit`: cli/fit.c predicts */
     if (fitted >= 0) return fitted;
@@ -114,8 +129,9 @@ static int cmd_predict(int argc, char **argv) {
     nb_flag flags[] = {
         {"--json", NB_FLAG_BOOL, &json, "print one JSON object with every prediction, the last line of stdout"},
     };
-    nb_cli cli = {.cmd = cmd, .args = "MODEL IMAGE.png... ",
-                .about = "Classifies gray PNG images of the network's input size, light on dark as in Fashion-MNIST.\n"
+    nb_cli cli = {.cmd = cmd, .args = "MODEL IMAGE... ",
+                .about = "Classifies PNG or JPEG images (read by content, as gray levels) of the network's input size,\n"
+                         "light on dark as in Fashion-MNIST.\n"
                          "A model of `nabla fit` (linreg, logreg, svm, ...) takes a data file instead:\n"
                          "  nabla predict MODEL DATA [--json]   (LIBSVM, CSV or .npy; see nabla fit --help)",
                 .flags = flags, .nflags = 1, .min_pos = 2, .max_pos = argc};
@@ -152,7 +168,7 @@ static int cmd_predict(int argc, char **argv) {
     if (json) printf("[");
     for (int i = 1; i < npos && !rc; i++) {
         int64_t h, w;
-        nb_tensor *img = nb_png_read_gray(pos[i], &h, &w);
+        nb_tensor *img = read_gray(pos[i], &h, &w);
         if (!img) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             break;
@@ -193,7 +209,7 @@ done:
     return rc;
 }
 
-NB_COMMAND("predict", cmd_predict, "classify PNG images with a model")
+NB_COMMAND("predict", cmd_predict, "classify PNG or JPEG images with a model")
 
 static int cmd_init(int argc, char **argv) {
     const char *cmd = "init", *out = NULL;

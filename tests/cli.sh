@@ -349,6 +349,12 @@ cli_predict() {
     "$NABLA" predict "$WORK/p.st" "$WORK/inv0.png" >/dev/null 2>"$WORK/err" || fail "predict of an inverted image failed"
     grep -q "inv0.png: the edges' brightness .* above the training images'.*is it inverted" "$WORK/err" ||
         fail "no inversion warning: $(cat "$WORK/err")"
+    # A JPEG of the same image (through filter's identity kernel), whatever its name.
+    printf '0,0,0\n0,1,0\n0,0,0\n' >"$WORK/id.csv"
+    "$NABLA" filter "$WORK/img0.png" --kernel "$WORK/id.csv" --out "$WORK/img0.jpg" >/dev/null 2>&1 || fail "filter to JPEG"
+    cp "$WORK/img0.jpg" "$WORK/jpeg-named.png"
+    "$NABLA" predict "$WORK/p.st" "$WORK/img0.jpg" "$WORK/jpeg-named.png" >"$WORK/out" 2>"$WORK/err" || fail "predict JPEG: $(cat "$WORK/err")"
+    [[ $(grep -c ": 9 (Ankle boot)" "$WORK/out") == 2 && ! -s $WORK/err ]] || fail "JPEG: $(cat "$WORK/out" "$WORK/err")"
     printf '[net]\ninput = 1x28x28\n' >"$WORK/notpng.png"
     expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/notpng.png" && expect_err "notpng.png"
     "$NABLA" plot "$ROOT/tests/data/log.csv" --out "$WORK/big.png" >/dev/null 2>&1 &&
