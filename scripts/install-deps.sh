@@ -17,6 +17,7 @@ PKGS=(
   dataset-fashion-mnist                   # the main job's data set
   fortunes                                # English fortune files: the default corpus of `nabla charrnn`
   libopenmpi-dev openmpi-bin iproute2     # data-parallel training under mpirun (tests/mpi.sh: veth pairs with ip)
+  python3-skimage                         # its sample photos: the images of nabla style's tests and README commands
 )
 if [ "${NABLA_DEV:-0}" = "1" ]; then
   PKGS+=(clang libclang-rt-14-dev valgrind)   # fuzzing (libFuzzer) and leak checks
