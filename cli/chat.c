@@ -853,8 +853,8 @@ static int cmd_interactive(int argc, char **argv) {
     long top = 3, threads = 0;
     bool json = false;
     nb_flag flags[] = {
-        {"--responses", NB_FLAG_STR, &resp_path, "the bank: one response a line (default: the training responses "
-                                                 "stored in MODEL)", .meta = "FILE", .def = "the model's"},
+        {"--responses", NB_FLAG_STR, &resp_path, "the bank: one response a line", .meta = "FILE",
+         .def = "the training responses stored in MODEL"},
         {"--top", NB_FLAG_INT, &top, "responses shown per message", .range = "[1, 1000]"},
         {"--tfidf-weight", NB_FLAG_STR, &weight_s, "rank by c^T M r + W cos_tfidf(message, response), idf of the "
                                                    "training file stored in MODEL (W from `chat eval --tfidf-weight "

@@ -1031,6 +1031,24 @@ cli_dqn_errors() {
 # --- issue 15: charrnn, hessian, stats, linalg, convert on the one flag machinery ----
 
 # -h, --help and `nabla help CMD [VERB]` print the help on stdout and exit 0; every --threads shows its default.
+# Each option's help states its default once: a description that says
+# "(default: ...)" itself, beside the "(default ...)" the flag table adds,
+# said it twice (chat MODEL --responses did).
+cli_help_says_each_default_once() {
+    local cmds=(train eval predict init plot "dqn train" "dqn eval" "dqn play" "fit svm" convert stats hessian
+        "chat train" "chat eval" "chat corpus" "chat MODEL.st" style filter convolve "charrnn train" "charrnn sample"
+        "charrnn eval" "linalg eig")
+    local v c
+    for v in train generate eval spectrogram synth distance features; do cmds+=("wavenet $v"); done
+    for c in "${cmds[@]}"; do
+        "$NABLA" $c --help >"$WORK/h" 2>"$WORK/err" || { fail "nabla $c --help exited $?"; continue; }
+        awk '/^  -/ { if (o != "") print o; o = $0; next } /^      / && o != "" { o = o " " $0; next }
+             { if (o != "") print o; o = "" } END { if (o != "") print o }' "$WORK/h" |
+            awk '{ n = gsub(/\(default/, "&") } n > 1' >"$WORK/dup"
+        [[ -s $WORK/dup ]] && fail "nabla $c --help gives a default twice: $(head -1 "$WORK/dup" | tr -s ' ')"
+    done
+}
+
 cli_help_charrnn_hessian_stats_linalg_convert() {
     local cmds=("charrnn train" "charrnn sample" "charrnn eval" hessian stats convert "chat train" "chat eval" "chat corpus")
     local v
