@@ -7,7 +7,7 @@
 # figure holds only if it holds on all three.
 # Prints one table row per target and build, and each target's pass/fail
 # against its threshold; exit status 1 if any fails. Outputs in bench/out/targets/.
-# Usage: bench/targets.sh [mlp] [cnn] [svm] [logreg] [lstm] [dqn]   (default: all but lstm)
+# Usage: bench/targets.sh [mlp] [cnn] [svm] [logreg] [lstm] [dqn]   (default: mlp cnn svm logreg)
 # Environment: BUILDS ("native avx2 generic"), THREADS (2), LSTM_STEPS (15000).
 # Time on this project's 2 cores: mlp 10 s, cnn 1 min, svm 1 min, logreg 20 s
 # per build; lstm 11 min per build; dqn: bench/dqn_targets.sh (10 seeds x 3 games).
