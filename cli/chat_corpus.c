@@ -136,7 +136,8 @@ static int make_out_dir(const char *cmd, const char *out) {
             return -1;
         }
     } else if (mkdir(out, 0777) && errno != EEXIST) {
-        nb_cli_fail(cmd, "--out '%s': cannot create the folder: %s", out, strerror(errno));
+        if (errno == ENOENT) nb_cli_fail(cmd, "--out '%s': its parent folder does not exist", out);
+        else nb_cli_fail(cmd, "--out '%s': cannot create the folder: %s", out, strerror(errno));
         return -1;
     }
     if (access(out, W_OK | X_OK)) {
@@ -186,7 +187,9 @@ int nb_chat_corpus_main(int argc, char **argv) {
     const char *root = npos ? pos[0] : "/";
     struct stat st;
     if (stat(root, &st) || !S_ISDIR(st.st_mode)) return nb_cli_fail(cmd, "SRC_DIR '%s': not a folder", root);
-    if (make_out_dir(cmd, out)) return 1;
+    /* An --out that cannot be written is a command line that cannot run:
+     * status 2, as every other command's output check gives. */
+    if (make_out_dir(cmd, out)) return 2;
 
     nb__dlg d;
     nb__dlg_init(&d);

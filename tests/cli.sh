@@ -1629,6 +1629,20 @@ cli_chat_corpus_errors() {
     expect_fail "$NABLA" chat corpus "$ROOT/tests/data/dialogue" --out "$WORK/o" --seed -1 && expect_err "seed"
 }
 
+# An --out folder that cannot be made is a usage error (status 2) caught before
+# any source is read, as every command's output check is; it exited 1.
+cli_chat_corpus_out_status() {
+    local rc
+    "$NABLA" chat corpus "$ROOT/tests/data/dialogue" --out "$WORK/none/o" >/dev/null 2>"$WORK/err"
+    rc=$?
+    ((rc == 2)) || fail "--out under a missing folder: status $rc, expected 2"
+    expect_err "its parent folder does not exist"
+    : >"$WORK/file"
+    "$NABLA" chat corpus "$ROOT/tests/data/dialogue" --out "$WORK/file" >/dev/null 2>"$WORK/err"
+    rc=$?
+    ((rc == 2)) || fail "--out naming a file: status $rc, expected 2"
+}
+
 wavenet_data() { [[ -d $WORK/wn ]] || "$NABLA" wavenet synth "$WORK/wn" --speakers 2 --clips 3 --seconds 0.5 >/dev/null 2>&1; }
 
 cli_wavenet_train_generate_eval() {
