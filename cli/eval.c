@@ -133,7 +133,7 @@ static int cmd_predict(int argc, char **argv) {
                 .about = "Classifies PNG or JPEG images (read by content, as gray levels) of the network's input size,\n"
                          "light on dark as in Fashion-MNIST.\n"
                          "A model of `nabla fit` (linreg, logreg, svm, ...) takes a data file instead:\n"
-                         "  nabla predict MODEL DATA [--json]   (LIBSVM, CSV or .npy; see nabla fit --help)",
+                         "  nabla predict MODEL DATA [--out FILE] [--json]   (LIBSVM, CSV or .npy; see nabla fit --help)",
                 .flags = flags, .nflags = 1, .min_pos = 2, .max_pos = argc};
     const char **pos = malloc(sizeof(char *) * (size_t)(argc > 1 ? argc : 1));
     if (!pos) return nb_cli_fail(cmd, "out of memory");

@@ -1031,6 +1031,13 @@ cli_dqn_errors() {
 # --- issue 15: charrnn, hessian, stats, linalg, convert on the one flag machinery ----
 
 # -h, --help and `nabla help CMD [VERB]` print the help on stdout and exit 0; every --threads shows its default.
+# nabla predict --help (a network's) shows the fitted models' form with its
+# --out, which writes their predictions (it showed only --json).
+cli_predict_help_names_fit_out() {
+    "$NABLA" predict --help >"$WORK/h" 2>&1 || fail "predict --help exited $?"
+    grep -q -- "nabla predict MODEL DATA \[--out FILE\] \[--json\]" "$WORK/h" || fail "predict --help: $(grep 'MODEL DATA' "$WORK/h")"
+}
+
 # Each option's help states its default once: a description that says
 # "(default: ...)" itself, beside the "(default ...)" the flag table adds,
 # said it twice (chat MODEL --responses did).
