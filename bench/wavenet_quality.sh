@@ -23,7 +23,7 @@
 # folder, removed) keeps the features, the classifier, the generated clips and the resyntheses.
 # env: NABLA, GEN_CLIPS=4 (clips per speaker from NONE), GEN_SECONDS=2, RESYNTH=2 (test clips per speaker),
 #      EVAL_SAMPLES=1000000 (samples scored per eval, spread over the clips), SEED=1, EPOCHS=100 (classifier),
-#      COND_CHANNELS (with --minutes: MEL's --cond-channels, the upsampled width entering every gate; default 80),
+#      COND_CHANNELS (with --minutes: MEL's --cond-channels, the upsampled width entering every gate; default nabla's, 16),
 #      PHONES (a third model, conditioned on the corpus's phone features: see above), CLASSIFIERS=3 (seeds per
 #      judge), NOISE=30,20,10 (the noise-trained judge's SNRs in dB), JUDGE_ONLY=1 (only (c), on the clips
 #      already in OUT_DIR)
