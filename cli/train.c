@@ -284,6 +284,13 @@ static int run(trainer *T, const char *cmd) {
                 last_draw = now;
             }
         }
+        /* The epoch's totals over the ranks, plus those of its batches that
+         * the run this one resumed trained. */
+        double sums[3] = {loss_sum, (double)seen, (double)correct};
+        nb_dist_sum(sums, 3);
+        int64_t run_seen = (int64_t)sums[1]; /* this run's examples */
+        loss_sum = sums[0] + s->epoch_loss, seen = run_seen + s->epoch_seen, correct = (int64_t)sums[2] + s->epoch_correct;
+        s->epoch_loss = loss_sum, s->epoch_seen = seen, s->epoch_correct = correct; /* for a mid-epoch checkpoint */
         if (nb_dist_interrupted() && s->epoch_pos < per_epoch) {
             /* Finish the step, keep it: the checkpoint records the epoch's
              * start and position, as for --steps, and a resume replays the
@@ -303,10 +310,7 @@ static int run(trainer *T, const char *cmd) {
             rc = nb_cli_interrupt_exit(cmd, s->out, again);
             goto done;
         }
-        double sums[3] = {loss_sum, (double)seen, (double)correct};
-        nb_dist_sum(sums, 3); /* the epoch's totals over the ranks */
-        loss_sum = sums[0], seen = (int64_t)sums[1], correct = (int64_t)sums[2];
-        if (seen == 0) break; /* --steps was already reached */
+        if (run_seen == 0) break; /* --steps was already reached */
         bool finished = s->epoch_pos >= per_epoch;
         double secs = nb_cli_now() - t_epoch;
         nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &ev);
@@ -316,7 +320,7 @@ static int run(trainer *T, const char *cmd) {
                 (long long)s->epochs, finished ? "" : " (partial)", train_loss, train_acc, ev.loss, ev.accuracy);
         if (s->adversarial > 0) fprintf(stderr, " adv acc %.4f", ev.adv_accuracy);
         if (s->l1_activation > 0) fprintf(stderr, " zeros %.1f%%", 100 * ev.zero_fraction);
-        fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)seen / (secs > 0 ? secs : 1), secs);
+        fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)run_seen / (secs > 0 ? secs : 1), secs);
         nb_train_log_row(s, s->epoch + 1, train_loss, train_acc, &ev, nb_cli_now() - t_start);
         if (finished) {
             /* The checkpoint records finished epochs and where the next starts;
@@ -324,6 +328,7 @@ static int run(trainer *T, const char *cmd) {
              * position instead, so a resume replays the same order. */
             s->epoch++;
             s->epoch_pos = 0;
+            s->epoch_loss = 0, s->epoch_seen = s->epoch_correct = 0;
             s->rng_epoch = s->rng_shuffle;
         }
         if (nb_dist_any(save_checkpoint(T, cmd) || nb_train_log_write(s))) {

@@ -176,6 +176,24 @@ cli_sigkill_keeps_checkpoint() {
     done
 }
 
+# A run stopped mid-epoch (by --steps, twice) and resumed writes the log of
+# the uninterrupted run: the resumed epoch's train loss and accuracy count the
+# batches trained before the stop too (they once covered only the resumed
+# part), with dropout on 2 shards; and the model byte for byte.
+cli_train_resume_log_matches_uninterrupted() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 900; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 16\nactivation = relu\n[dropout]\np = 0.2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local common=("$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 32 --threads 2 --seed 4)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" train "${common[@]}" --steps 9 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B1"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --steps 20 --log "$WORK/b.csv" --threads 2 >/dev/null 2>&1 || { fail "run B2"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --log "$WORK/b.csv" --threads 2 >/dev/null 2>"$WORK/err" ||
+        { fail "run B3: $(tail -2 "$WORK/err")"; return; }
+    cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+    cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") ||
+        fail "logs differ: $(cut -d, -f1-7 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
 cli_nan_names_layer() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --lr 1e9 --momentum 0 --steps 50 &&
         expect_err "layer '"
