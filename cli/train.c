@@ -447,6 +447,16 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--data", data, s->data);
         KEEP("--log", log, s->log);
 #undef KEEP
+        /* The checkpoint's place in the epoch counts batches of its own size:
+         * another size would start elsewhere in the epoch's order (or past
+         * its end, and the run would stop with nothing trained). */
+        if (s->epoch_pos > 0 && batch != s->batch) {
+            rc = nb_cli_usage_error(&c, "%s stopped in the middle of epoch %lld, after %lld batches of %lld: --batch "
+                                        "can change only at an epoch's end (resume with --batch %lld, or none)",
+                                    resume, (long long)s->epoch + 1, (long long)s->epoch_pos, (long long)s->batch,
+                                    (long long)s->batch);
+            goto out;
+        }
     }
     if (!data) {
         rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");

@@ -194,6 +194,21 @@ cli_train_resume_log_matches_uninterrupted() {
         fail "logs differ: $(cut -d, -f1-7 "$WORK/a.csv" "$WORK/b.csv")"
 }
 
+# --batch at --resume mid-epoch: the checkpoint's place counts batches of its
+# own size, so another size is refused (it once started past the epoch's end
+# and ended the run untrained, exit 0); at an epoch's end it is honoured.
+cli_train_resume_batch_mid_epoch() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 900; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 16 --steps 40 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/b.st" --batch 64 && expect_err "after 40 batches of 16: --batch can change only"
+    "$NABLA" train --resume "$WORK/b.st" --batch 16 --steps 51 --json >"$WORK/out" 2>"$WORK/err" || fail "--batch 16: $(tail -2 "$WORK/err")"
+    [[ $(json_field steps "$WORK/out") == 51 ]] || fail "the resumed run did not train: $(cat "$WORK/out")"
+    "$NABLA" train --resume "$WORK/b.st" --batch 64 --json >"$WORK/out" 2>"$WORK/err" || fail "--batch 64 after the epoch: $(tail -2 "$WORK/err")"
+    [[ $(json_field steps "$WORK/out") == 64 ]] || fail "51 steps of 16 and epoch 2 in 13 of 64: $(cat "$WORK/out")"
+}
+
 cli_nan_names_layer() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --lr 1e9 --momentum 0 --steps 50 &&
         expect_err "layer '"
