@@ -224,8 +224,8 @@ typedef struct {
 } trainer;
 
 static int save(const trainer *t, double seconds) {
-    char v[15][64], names_buf[4096];
-    const char *keys[15], *vals[15];
+    char v[16][64], names_buf[4096];
+    const char *keys[16], *vals[16];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.step", "%" PRId64, t->loop.step);
@@ -240,6 +240,8 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
     PUT("nabla.eval_every", "%" PRId64, t->loop.eval_every);
     PUT("nabla.wavenet.cond", "%s", t->cond ? t->cond : "none");
+    PUT("nabla.loss_sum", "%.17g", t->loop.loss_sum);
+    PUT("nabla.loss_n", "%" PRId64, t->loop.loss_n);
 #undef PUT
     names_buf[0] = 0;
     for (int i = 0; i < t->data->nspeakers; i++) {
@@ -499,7 +501,8 @@ static int cmd_train(int argc, char **argv) {
         uint64_t v;
         if (meta_u64(ck, resume, "nabla.optim_steps", &v)) goto fail_msg;
         nb_optim_set_steps(t.opt, (int64_t)v);
-        if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc))
+        if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc) ||
+            nb_cli_loop_restore(&t.loop, ck, resume))
             goto fail_msg;
     }
     if (dev == NB_CUDA) /* the weights; Adam's moments follow on the first step */
@@ -516,7 +519,7 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "; %d training clips, %d validation\n", data.ntrain, data.nval);
     }
     nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0,
-                    t.loop.step);
+                    nb_cli_loop_logged(&t.loop));
     nb_cli_catch_interrupts();
     rc = run_train(&t);
     goto done;

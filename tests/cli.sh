@@ -1760,6 +1760,36 @@ cli_wavenet_chat_signals_checkpoint_and_resume() {
     signal_resume TERM valid_loss chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 300
 }
 
+# The step loop's log (charrnn and wavenet train): a run stopped by --steps
+# off the --eval-every cadence, or by SIGINT, and resumed writes the
+# uninterrupted run's rows: the row at the stop is dropped, and the next
+# row's training figure averages the steps since the cadence's last row
+# (it once counted only the resumed steps).
+cli_loop_resume_log_matches_uninterrupted() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 10)
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 30 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 15 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 30 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        fail "wavenet logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+    charrnn_corpus "$WORK/c.txt"
+    local run=("$WORK/c.txt" --hidden 32 --seq 32 --batch 16 --steps 1500 --eval-every 500)
+    "$NABLA" charrnn train "${run[@]}" --out "$WORK/ca.st" --log "$WORK/ca.csv" >/dev/null 2>&1 || { fail "charrnn run A"; return; }
+    "$NABLA" charrnn train "${run[@]}" --out "$WORK/cb.st" --log "$WORK/cb.csv" >/dev/null 2>"$WORK/err" &
+    local pid=$! i
+    # the signal after the first row (step 500), with about 1,000 steps to go
+    for ((i = 0; i < 200; i++)); do [[ -s $WORK/cb.csv ]] && break; sleep 0.05; done
+    kill -INT $pid
+    wait $pid
+    (($? == 130)) || { fail "charrnn SIGINT: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/cb.st" --log "$WORK/cb.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "charrnn resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f1-3 "$WORK/ca.csv") <(cut -d, -f1-3 "$WORK/cb.csv") ||
+        fail "charrnn logs differ: $(cut -d, -f1-3 "$WORK/ca.csv" "$WORK/cb.csv")"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
