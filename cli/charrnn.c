@@ -205,8 +205,8 @@ static const char *LOG_HEADER = "step,train_loss_bpc,val_loss_bpc,seconds";
  * the carried state, the step (which fixes the next batch) and settings. */
 static int save(const trainer *t, double seconds) {
     if (!t->out) return 0;
-    char v[14][40];
-    const char *keys[14], *vals[14];
+    char v[15][40];
+    const char *keys[15], *vals[15];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.step", "%" PRId64, t->loop.step);
@@ -219,6 +219,7 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.seed", "%" PRIu64, t->seed);
     PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
     if (t->loop.max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
+    PUT("nabla.eval_every", "%" PRId64, t->loop.eval_every);
     PUT("nabla.loss_sum", "%.17g", t->loop.loss_sum);
     PUT("nabla.loss_n", "%" PRId64, t->loop.loss_n);
 #undef PUT
@@ -507,6 +508,9 @@ static int cmd_train(int argc, char **argv) {
         if (!GIVEN("--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
         if (!GIVEN("--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
         if (!GIVEN("--grad-clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
+        /* The cadence of validation, log rows and checkpoints goes on (the
+         * command printed on a signal does not repeat the flag). */
+        if (!GIVEN("--eval-every") && !meta_num(ck, resume, "nabla.eval_every", &v) && v >= 1) t.loop.eval_every = (int64_t)v;
         if (!meta_num(ck, resume, "nabla.seed", &v)) seed = (long)v;
         /* The schedule continues over the run's original length. */
         if (!GIVEN("--steps") && !GIVEN("--minutes") &&

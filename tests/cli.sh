@@ -1790,6 +1790,21 @@ cli_loop_resume_log_matches_uninterrupted() {
         fail "charrnn logs differ: $(cut -d, -f1-3 "$WORK/ca.csv" "$WORK/cb.csv")"
 }
 
+# charrnn train --resume keeps the checkpoint's --eval-every (the command
+# printed on a signal does not repeat it): it once fell back to the default
+# 1,000, and the resumed log lost the rows between.
+cli_charrnn_resume_keeps_eval_every() {
+    charrnn_corpus "$WORK/c.txt"
+    local run=("$WORK/c.txt" --hidden 16 --seq 16 --batch 8 --schedule constant --eval-every 20)
+    "$NABLA" charrnn train "${run[@]}" --steps 60 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" charrnn train "${run[@]}" --steps 30 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 60 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    [[ $(cut -d, -f1 "$WORK/b.csv" | tr '\n' ' ') == "step 20 40 60 " ]] || fail "resumed log rows: $(cut -d, -f1 "$WORK/b.csv")"
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
