@@ -306,7 +306,7 @@ static int run(trainer *T, const char *cmd) {
                 goto done;
             }
             char again[4200];
-            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, NULL);
+            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, "--log", s->log, NULL);
             rc = nb_cli_interrupt_exit(cmd, s->out, again);
             goto done;
         }
