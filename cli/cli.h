@@ -126,8 +126,9 @@ int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume
 /* Writes into buf (n bytes) the command that resumes a training run, as a
  * user can paste it: "nabla VERB ARG... --resume MODEL", then each given
  * FLAG VALUE pair of the NULL-terminated list (a NULL value leaves its flag
- * out): the options a checkpoint does not keep, such as --valid and --log.
- * Words a shell would split or expand are single-quoted. */
+ * out): the options a checkpoint does not keep, such as --valid and --log,
+ * and last --threads with the run's thread count. Words a shell would split
+ * or expand are single-quoted. */
 void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *const *args, int nargs,
                            const char *model, ...);
 

@@ -210,13 +210,15 @@ cli_train_resume_batch_mid_epoch() {
 }
 
 # SIGINT to a train run with --log: the command it prints repeats --log (it
-# once did not, and the resumed run wrote no log), and run as printed it ends
-# with the uninterrupted run's model and log.
+# once did not, and the resumed run wrote no log) and the run's --threads (a
+# batch is cut into one shard per thread: a resume under NABLA_THREADS=2 once
+# took 2 where the run had 1), and run as printed it ends with the
+# uninterrupted run's model and log.
 cli_train_sigint_resume_keeps_log() {
     awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/g.csv"
     printf '[net]\ninput = 3\n[dense]\nout = 16\nactivation = relu\n[dropout]\np = 0.2\n[dense]\nout = 3\n' >"$WORK/g.cfg"
     # 300 short epochs (about a second): the signal lands after the first, with most to go
-    local common=("$WORK/g.cfg" --data "$WORK/g.csv" --epochs 300 --batch 32 --seed 2)
+    local common=("$WORK/g.cfg" --data "$WORK/g.csv" --epochs 300 --batch 32 --seed 2 --threads 1)
     "$NABLA" train "${common[@]}" --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
     "$NABLA" train "${common[@]}" --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" &
     local pid=$! i resume
@@ -225,8 +227,8 @@ cli_train_sigint_resume_keeps_log() {
     wait $pid
     (($? == 130)) || { fail "SIGINT: $(tail -2 "$WORK/err")"; return; }
     resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
-    [[ $resume == "train --resume $WORK/b.st --log $WORK/b.csv" ]] || fail "the printed command: $resume"
-    eval "\"\$NABLA\" $resume" >/dev/null 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
+    [[ $resume == "train --resume $WORK/b.st --log $WORK/b.csv --threads 1" ]] || fail "the printed command: $resume"
+    NABLA_THREADS=2 eval "\"\$NABLA\" $resume" >/dev/null 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
     cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
     cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") || fail "the resumed run's log differs"
 }
