@@ -518,6 +518,16 @@ static int cmd_train(int argc, char **argv) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;
     }
+    /* Another --data mid-epoch may end before the checkpoint's place in it:
+     * the run would stop there with the rest of the epochs untrained. */
+    if (s->epoch_pos > 0 && s->epoch_pos >= (T.train.n + s->batch - 1) / s->batch) {
+        rc = nb_cli_fail(cmd, "%s stopped after %lld batches of epoch %lld, and %s has only %lld training examples "
+                              "(%lld batches of %lld): resume it on the data it was trained on (%s)", resume,
+                         (long long)s->epoch_pos, (long long)s->epoch + 1, data, (long long)T.train.n,
+                         (long long)((T.train.n + s->batch - 1) / s->batch), (long long)s->batch,
+                         nb_st_meta(ckpt, "nabla.data"));
+        goto out;
+    }
     if (!(s->input_mean_sd > 0)) nb_train_input_stats(s, &T.train);
     T.np = nb_net_params(T.net, &T.params);
     T.opt = nb_train_make_optim(s, T.params, T.np);

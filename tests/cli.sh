@@ -233,6 +233,19 @@ cli_train_sigint_resume_keeps_log() {
     cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") || fail "the resumed run's log differs"
 }
 
+# --data at --resume mid-epoch with fewer batches than the checkpoint's place
+# in the epoch: refused, naming the data it was trained on (the run once
+# stopped at once, untrained, with exit status 0).
+cli_train_resume_data_shorter_than_epoch_pos() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 900; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    head -300 "$WORK/d.csv" >"$WORK/small.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 16 --steps 40 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/b.st" --data "$WORK/small.csv" &&
+        expect_err "has only 270 training examples (17 batches of 16): resume it on the data it was trained on ($WORK/d.csv)"
+}
+
 cli_nan_names_layer() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --lr 1e9 --momentum 0 --steps 50 &&
         expect_err "layer '"
