@@ -410,7 +410,7 @@ static int cmd_train(int argc, char **argv) {
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     if (nb_cli_check_not_input(cmd, "--log", log, pos[0])) return 2;
     nb_cli_threads(cmd, threads, 0);
-    corpus data;
+    corpus data = {0}; /* freed on every way out, some before it is loaded */
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,
                  .loop.eval_every = eval_every, .val_samples = val_samples};
     nb_safetensors *ck = NULL;

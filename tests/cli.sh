@@ -1842,6 +1842,16 @@ cli_charrnn_resume_keeps_eval_every() {
         fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
 }
 
+# A wavenet checkpoint with a bad setting is refused with its name, not a
+# crash (the corpus, not read yet, was once freed as garbage: abort).
+cli_wavenet_resume_bad_checkpoint() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 30 \
+        --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
+    LC_ALL=C sed 's/"nabla.step":"30"/"nabla.step":"-3"/' "$WORK/a.st" >"$WORK/bad.st"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/bad.st" && expect_err "'nabla.step': expected an integer >= 0, got '-3'"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
