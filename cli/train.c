@@ -428,6 +428,13 @@ static int cmd_train(int argc, char **argv) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
+        /* The seed drew the initial weights and seeded the streams the
+         * checkpoint holds: another one would change nothing but the record. */
+        if (nb_cli_flag(&c, "--seed")->given && (uint64_t)seed != s->seed) {
+            rc = nb_cli_fail(cmd, "%s was trained with --seed %llu; a resumed run cannot change it (drop --seed %ld)",
+                             resume, (unsigned long long)s->seed, seed);
+            goto out;
+        }
 #define KEEP(flag, var, val) \
     if (!nb_cli_flag(&c, flag)->given) var = val
         KEEP("--epochs", epochs, s->epochs);

@@ -1852,6 +1852,26 @@ cli_wavenet_resume_bad_checkpoint() {
     expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/bad.st" && expect_err "'nabla.step': expected an integer >= 0, got '-3'"
 }
 
+# --seed at --resume: train, charrnn and wavenet go on with the checkpoint's
+# random streams, so another seed is refused, as chat and dqn refuse it (it
+# was once ignored, and train wrote the new seed into the checkpoint); the
+# same seed is accepted.
+cli_resume_refuses_another_seed() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --steps 5 --seed 3 --out "$WORK/t.st" >/dev/null 2>&1 || { fail "train"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/t.st" --seed 4 && expect_err "trained with --seed 3; a resumed run cannot change it"
+    "$NABLA" train --resume "$WORK/t.st" --seed 3 --steps 6 >/dev/null 2>"$WORK/err" || fail "the same --seed: $(tail -1 "$WORK/err")"
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 8 --seq 8 --batch 4 --steps 5 --seed 3 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        { fail "charrnn"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --seed 4 && expect_err "trained with --seed 3; a resumed"
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 5 --seed 3 \
+        --out "$WORK/w.st" >/dev/null 2>&1 || { fail "wavenet"; return; }
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/w.st" --seed 4 && expect_err "trained with --seed 3; a resumed"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
