@@ -371,7 +371,9 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
         t->loss_sum = 0, t->loss_n = 0;
         double keep = t->seconds;
         t->seconds = secs;
-        int bad = (t->epoch < t->epochs && !stopped && save(t, NULL, 0)) || nb_cli_log_write(&t->csv);
+        /* The log first: a run killed between the two writes leaves it ahead
+         * of the checkpoint, which a resumed run trims (nb_cli_log_open). */
+        int bad = nb_cli_log_write(&t->csv) || (t->epoch < t->epochs && !stopped && save(t, NULL, 0));
         t->seconds = keep;
         if (bad) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -380,7 +382,7 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
     }
     if (valid && validated != t->step) validate(t, valid, &vloss, &r1, &r2, &r5); /* a partial epoch */
     t->seconds += train_secs;
-    if (save(t, bank, nbank) || nb_cli_log_write(&t->csv)) {
+    if (nb_cli_log_write(&t->csv) || save(t, bank, nbank)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;
     }

@@ -331,7 +331,10 @@ static int run(trainer *T, const char *cmd) {
             s->epoch_loss = 0, s->epoch_seen = s->epoch_correct = 0;
             s->rng_epoch = s->rng_shuffle;
         }
-        if (nb_dist_any(save_checkpoint(T, cmd) || nb_train_log_write(s))) {
+        /* The log first: a run killed between the two writes leaves it ahead
+         * of the checkpoint, which a resumed run trims (nb_train_log_open);
+         * the other way round the epoch's row would be lost. */
+        if (nb_dist_any(nb_train_log_write(s) || save_checkpoint(T, cmd))) {
             if (*nb_errmsg()) nb_cli_fail(cmd, "%s", nb_errmsg());
             rc = 1;
             goto done;

@@ -3,9 +3,9 @@
  * data, its step and its validation:
  *   - the budget: --steps N, or --minutes M of this run;
  *   - every --eval-every steps and at the end: the validation figure, one
- *     line on stderr, one row of the CSV log, and the checkpoint, written
- *     atomically, then the log (a resumed run's log equals an uninterrupted
- *     run's);
+ *     line on stderr, one row of the CSV log, then the log and the
+ *     checkpoint, each written atomically (a resumed run's log equals an
+ *     uninterrupted run's);
  *   - SIGINT/SIGTERM: the step in progress finishes, the checkpoint is
  *     written, and the command that resumes is printed (exit 130/143);
  *   - the progress bar, and the rate, which leaves out the first two steps
@@ -56,7 +56,10 @@ static int evaluate(nb_cli_loop *L) {
      * row averages the steps since the cadence's last, as an uninterrupted
      * run's does. */
     if (L->step % L->eval_every == 0) L->loss_sum = 0, L->loss_n = 0;
-    if (nb_dist_any(L->save(L->ctx, secs) || (L->csv && nb_cli_log_write(L->csv))))
+    /* The log first: a run killed between the two writes leaves it ahead of
+     * the checkpoint, which a resumed run trims (nb_cli_log_open); the other
+     * way round the row would be lost. */
+    if (nb_dist_any((L->csv && nb_cli_log_write(L->csv)) || L->save(L->ctx, secs)))
         return *nb_errmsg() ? nb_cli_fail(L->cmd, "%s", nb_errmsg()) : 1; /* the other ranks have no message */
     return 0;
 }

@@ -1872,6 +1872,48 @@ cli_resume_refuses_another_seed() {
     expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/w.st" --seed 4 && expect_err "trained with --seed 3; a resumed"
 }
 
+# fault_resume_log NAME K LOG MODEL RESUME... -- CMD...: CMD stopped by a
+# failed rename (NABLA_FAULT=rename:K: the K-th atomic write, model or log,
+# as a kill between the two would leave them), then resumed by RESUME: the
+# log must equal the uninterrupted run's ($WORK/fa.csv) in the first columns.
+fault_resume_log() {
+    local name=$1 k=$2 cols=$3
+    shift 3
+    local resume=() cmd
+    while [[ $1 != -- ]]; do resume+=("$1"); shift; done
+    shift
+    rm -f "$WORK"/fb.*
+    NABLA_FAULT=rename:$k "$NABLA" "$@" --out "$WORK/fb.st" --log "$WORK/fb.csv" >/dev/null 2>&1 &&
+        { fail "$name rename:$k: the fault did not stop the run"; return; }
+    "$NABLA" "${resume[@]}" --resume "$WORK/fb.st" --log "$WORK/fb.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "$name rename:$k: resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f"$cols" "$WORK/fa.csv") <(cut -d, -f"$cols" "$WORK/fb.csv") ||
+        fail "$name rename:$k: the resumed log lost rows: $(cut -d, -f1 "$WORK/fb.csv" | tr '\n' ' ')"
+}
+
+# Every training command writes its log before its checkpoint: a run that
+# dies between the two (here: the second's rename fails) resumes to the
+# uninterrupted run's log, trimmed of rows past the checkpoint. Written the
+# other way round (as they once were), the rows between were lost.
+cli_log_written_before_checkpoint() {
+    local k
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local tr=(train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 3 --batch 32)
+    "$NABLA" "${tr[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "train"; return; }
+    for k in 3 4; do fault_resume_log train $k 1-7 train -- "${tr[@]}"; done
+    wavenet_data || { fail "synth failed"; return; }
+    local wn=(wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 10)
+    "$NABLA" "${wn[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "wavenet"; return; }
+    for k in 3 4; do fault_resume_log wavenet $k 1-3 wavenet train "$WORK/wn" -- "${wn[@]}"; done
+    local ch=(chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 3)
+    "$NABLA" "${ch[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "chat"; return; }
+    for k in 3 4; do fault_resume_log chat $k 1-7 chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/valid.csv" -- "${ch[@]}"; done
+    local dq=(dqn train catch --steps 1500 --seed 2 --episodes 0)
+    "$NABLA" "${dq[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "dqn"; return; }
+    for k in 9 10; do fault_resume_log dqn $k 1-7 dqn train --episodes 0 -- "${dq[@]}"; done
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
