@@ -224,8 +224,8 @@ typedef struct {
 } trainer;
 
 static int save(const trainer *t, double seconds) {
-    char v[16][64], names_buf[4096];
-    const char *keys[16], *vals[16];
+    char v[17][64], names_buf[4096];
+    const char *keys[17], *vals[17];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.step", "%" PRId64, t->loop.step);
@@ -239,6 +239,7 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.rng_inc", "%" PRIu64, t->rng.inc);
     PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
     PUT("nabla.eval_every", "%" PRId64, t->loop.eval_every);
+    PUT("nabla.val_samples", "%" PRId64, t->val_samples);
     PUT("nabla.wavenet.cond", "%s", t->cond ? t->cond : "none");
     PUT("nabla.loss_sum", "%.17g", t->loop.loss_sum);
     PUT("nabla.loss_n", "%" PRId64, t->loop.loss_n);
@@ -440,6 +441,11 @@ static int cmd_train(int argc, char **argv) {
             seed = (long)v;
         }
         if (!GIVEN("--eval-every") && !meta_u64(ck, resume, "nabla.eval_every", &v) && v > 0) t.loop.eval_every = (int64_t)v;
+        /* The validation figure goes on over the same samples (absent from
+         * older checkpoints: the flag's value). */
+        if (!GIVEN("--val-samples") && nb_st_meta(ck, "nabla.val_samples") && !meta_u64(ck, resume, "nabla.val_samples", &v) &&
+            v > 0)
+            t.val_samples = (int64_t)v;
         const char *s = nb_st_meta(ck, "nabla.seconds"), *l = nb_st_meta(ck, "nabla.lr");
         if (s) t.loop.seconds = atof(s);
         if (l && !GIVEN("--lr")) lr = atof(l);

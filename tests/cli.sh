@@ -1914,6 +1914,20 @@ cli_log_written_before_checkpoint() {
     for k in 9 10; do fault_resume_log dqn $k 1-7 dqn train --episodes 0 -- "${dq[@]}"; done
 }
 
+# wavenet train --resume keeps the checkpoint's --val-samples (the command
+# printed on a signal does not repeat it): it once fell back to the default
+# 64,000, and the resumed run's validation figures were others.
+cli_wavenet_resume_keeps_val_samples() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --eval-every 10 --val-samples 500)
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 20 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 10 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 20 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
