@@ -1407,6 +1407,18 @@ cli_chat_resume_matches_uninterrupted() {
     expect_fail "$NABLA" chat train "$WORK/other.csv" --resume "$WORK/b.st" && expect_err "vocabulary"
 }
 
+# chat train --resume keeps the checkpoint's --bank (the command printed on
+# a signal does not repeat it): the final model once stored up to the
+# default 50,000 responses instead of the run's 5.
+cli_chat_resume_keeps_bank() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --bank 5 --steps 10 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/valid.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    echo "how do i mount a usb disk" | "$NABLA" chat "$WORK/b.st" --top 1 >/dev/null 2>"$WORK/err" || { fail "chat: $(tail -2 "$WORK/err")"; return; }
+    grep -q "over 5 responses" "$WORK/err" || fail "the resumed model's bank: $(tail -1 "$WORK/err")"
+}
+
 # Malformed dialogue files: the error names the file and the line.
 cli_chat_malformed_csv() {
     local f
