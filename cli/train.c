@@ -305,8 +305,12 @@ static int run(trainer *T, const char *cmd) {
                 rc = 1;
                 goto done;
             }
-            char again[4200];
-            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, "--log", s->log, NULL);
+            /* --steps, which a checkpoint drops (it limits one invocation),
+             * so that the printed command ends where this run would have. */
+            char again[4200], steps[24];
+            snprintf(steps, sizeof steps, "%lld", (long long)s->max_steps);
+            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, "--log", s->log, "--steps",
+                                  s->max_steps > 0 ? steps : NULL, NULL);
             rc = nb_cli_interrupt_exit(cmd, s->out, again);
             goto done;
         }

@@ -246,6 +246,27 @@ cli_train_resume_data_shorter_than_epoch_pos() {
         expect_err "has only 270 training examples (17 batches of 16): resume it on the data it was trained on ($WORK/d.csv)"
 }
 
+# SIGINT to a train run with --steps: a checkpoint drops --steps (it limits
+# one invocation), so the command printed repeats it, and run as printed it
+# stops where the whole run stops (it once trained every epoch).
+cli_train_sigint_resume_keeps_steps() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/g.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 16\nactivation = relu\n[dense]\nout = 3\n' >"$WORK/g.cfg"
+    local common=("$WORK/g.cfg" --data "$WORK/g.csv" --epochs 300 --batch 32 --steps 20000)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
+    local pid=$! i resume
+    for ((i = 0; i < 500; i++)); do grep -qs "^epoch 1/300" "$WORK/err" && break; sleep 0.01; done
+    kill -INT $pid
+    wait $pid
+    (($? == 130)) || { fail "SIGINT: $(tail -2 "$WORK/err")"; return; }
+    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
+    [[ $resume == "train --resume $WORK/b.st --steps 20000 --threads "* ]] || fail "the printed command: $resume"
+    eval "\"\$NABLA\" $resume --json" >"$WORK/out" 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
+    [[ $(json_field steps "$WORK/out") == 20000 ]] || fail "the resumed run ended at step $(json_field steps "$WORK/out")"
+    cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+}
+
 cli_nan_names_layer() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --lr 1e9 --momentum 0 --steps 50 &&
         expect_err "layer '"
