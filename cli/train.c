@@ -461,6 +461,22 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--data", data, s->data);
         KEEP("--log", log, s->log);
 #undef KEEP
+        /* The optimizer's state must be one the new settings can go on
+         * with: Adam's moments are no SGD velocity, and SGD without momentum
+         * kept none (Adam and AdamW share theirs). */
+        bool was_sgd = !strcmp(s->optim, "sgd"), is_sgd = !strcmp(optim, "sgd");
+        if (was_sgd != is_sgd) {
+            rc = nb_cli_fail(cmd, "%s was trained with --optim %s: --optim %s cannot take over its state (drop "
+                                  "--optim, or start a new run from its weights with --init %s)", resume, s->optim,
+                             optim, resume);
+            goto out;
+        }
+        if (is_sgd && s->momentum == 0 && momentum > 0) {
+            rc = nb_cli_fail(cmd, "%s was trained with --momentum 0 and holds no velocity for --momentum %g (drop "
+                                  "--momentum, or start a new run from its weights with --init %s)", resume, momentum,
+                             resume);
+            goto out;
+        }
         /* The checkpoint's place in the epoch counts batches of its own size:
          * another size would start elsewhere in the epoch's order (or past
          * its end, and the run would stop with nothing trained). */

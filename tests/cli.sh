@@ -267,6 +267,24 @@ cli_train_sigint_resume_keeps_steps() {
     cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
 }
 
+# --optim or --momentum at --resume that the checkpoint's optimizer state
+# cannot serve: refused, naming what it was trained with (the message once
+# asked "was it trained with" the new setting); Adam to AdamW and a lower
+# momentum go on.
+cli_train_resume_optimizer_change() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local t=("$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --steps 5)
+    "$NABLA" train "${t[@]}" --out "$WORK/s.st" >/dev/null 2>&1 || { fail "sgd"; return; }
+    "$NABLA" train "${t[@]}" --momentum 0 --out "$WORK/s0.st" >/dev/null 2>&1 || { fail "sgd 0"; return; }
+    "$NABLA" train "${t[@]}" --optim adam --out "$WORK/a.st" >/dev/null 2>&1 || { fail "adam"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/s.st" --optim adam && expect_err "s.st was trained with --optim sgd: --optim adam cannot"
+    expect_fail "$NABLA" train --resume "$WORK/a.st" --optim sgd && expect_err "a.st was trained with --optim adam: --optim sgd cannot"
+    expect_fail "$NABLA" train --resume "$WORK/s0.st" --momentum 0.9 && expect_err "trained with --momentum 0 and holds no velocity"
+    "$NABLA" train --resume "$WORK/a.st" --optim adamw --steps 6 >/dev/null 2>"$WORK/err" || fail "adam to adamw: $(tail -1 "$WORK/err")"
+    "$NABLA" train --resume "$WORK/s.st" --momentum 0.5 --steps 6 >/dev/null 2>"$WORK/err" || fail "momentum 0.5: $(tail -1 "$WORK/err")"
+}
+
 cli_nan_names_layer() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --lr 1e9 --momentum 0 --steps 50 &&
         expect_err "layer '"
