@@ -505,7 +505,15 @@ static int cmd_train(int argc, char **argv) {
         if (meta_num(ck, resume, "nabla.seconds", &t.loop.seconds)) goto fail_msg;
         /* Settings of the checkpoint are the defaults the flags override. */
         if (!GIVEN("--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
-        if (!GIVEN("--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
+        if (!meta_num(ck, resume, "nabla.batch", &v)) {
+            /* The checkpoint carries the state of each of its streams. */
+            if (GIVEN("--batch") && (double)batch != v) {
+                rc = nb_cli_fail(cmd, "%s carries the state of %.0f streams (--batch %.0f); --batch cannot change on "
+                                      "--resume", resume, v, v);
+                goto done;
+            }
+            batch = (long)v;
+        }
         if (!GIVEN("--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
         if (!GIVEN("--grad-clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
         /* The cadence of validation, log rows and checkpoints goes on (the

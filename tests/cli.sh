@@ -1979,6 +1979,18 @@ cli_wavenet_resume_keeps_val_samples() {
         fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
 }
 
+# charrnn train --resume with another --batch: refused, saying why (the
+# checkpoint carries each stream's state); it once said only that the
+# carried state was "missing or of the wrong size".
+cli_charrnn_resume_batch() {
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 8 --seq 8 --batch 8 --steps 5 --out "$WORK/c.st" >/dev/null 2>&1 || { fail "train"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 4 &&
+        expect_err "carries the state of 8 streams (--batch 8); --batch cannot change on --resume"
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 8 --steps 6 >/dev/null 2>"$WORK/err" ||
+        fail "the same --batch: $(tail -1 "$WORK/err")"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
