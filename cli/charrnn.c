@@ -175,7 +175,7 @@ static const char *TRAIN_ABOUT =
     "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
     "The last 5% of every file is held out for validation (bits per character). --out is rewritten\n"
     "atomically at every validation; --resume continues it where it stopped (the checkpoint's settings\n"
-    "are the defaults, flags given now override them).";
+    "are the defaults, flags given now override them; --batch and --seed cannot change).";
 
 typedef struct {
     nb_cli_loop loop;        /* the step, the budget, validation and checkpoint cadence */

@@ -428,7 +428,8 @@ static int cmd_train(int argc, char **argv) {
     nb_safetensors *ckpt = NULL;
     rc = 1;
     if (resume) {
-        /* The checkpoint's settings are the defaults; flags given now override them. */
+        /* The checkpoint's settings are the defaults; flags given now override
+         * them, but for those its state cannot follow (checked below). */
         T.net = nb_net_load(resume, &ckpt);
         if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
         if (nb_train_state_read(s, ckpt, resume)) {
