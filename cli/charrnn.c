@@ -175,7 +175,7 @@ static const char *TRAIN_ABOUT =
     "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
     "The last 5% of every file is held out for validation (bits per character). --out is rewritten\n"
     "atomically at every validation; --resume continues it where it stopped (the checkpoint's settings\n"
-    "are the defaults, flags given now override them).";
+    "are the defaults, flags given now override them; --batch and --seed cannot change).";
 
 typedef struct {
     nb_cli_loop loop;        /* the step, the budget, validation and checkpoint cadence */
@@ -205,8 +205,8 @@ static const char *LOG_HEADER = "step,train_loss_bpc,val_loss_bpc,seconds";
  * the carried state, the step (which fixes the next batch) and settings. */
 static int save(const trainer *t, double seconds) {
     if (!t->out) return 0;
-    char v[12][40];
-    const char *keys[12], *vals[12];
+    char v[15][40];
+    const char *keys[15], *vals[15];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.step", "%" PRId64, t->loop.step);
@@ -219,6 +219,9 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.seed", "%" PRIu64, t->seed);
     PUT("nabla.schedule", "%s", t->cosine ? "cosine" : "constant");
     if (t->loop.max_steps >= 0) PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
+    PUT("nabla.eval_every", "%" PRId64, t->loop.eval_every);
+    PUT("nabla.loss_sum", "%.17g", t->loop.loss_sum);
+    PUT("nabla.loss_n", "%" PRId64, t->loop.loss_n);
 #undef PUT
     nb_cli_extras x;
     nb_cli_extras_init(&x, t->opt, 2);
@@ -502,10 +505,29 @@ static int cmd_train(int argc, char **argv) {
         if (meta_num(ck, resume, "nabla.seconds", &t.loop.seconds)) goto fail_msg;
         /* Settings of the checkpoint are the defaults the flags override. */
         if (!GIVEN("--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
-        if (!GIVEN("--batch") && !meta_num(ck, resume, "nabla.batch", &v)) batch = (long)v;
+        if (!meta_num(ck, resume, "nabla.batch", &v)) {
+            /* The checkpoint carries the state of each of its streams. */
+            if (GIVEN("--batch") && (double)batch != v) {
+                rc = nb_cli_fail(cmd, "%s carries the state of %.0f streams (--batch %.0f); --batch cannot change on "
+                                      "--resume", resume, v, v);
+                goto done;
+            }
+            batch = (long)v;
+        }
         if (!GIVEN("--lr") && !meta_num(ck, resume, "nabla.lr", &v)) lr = v;
         if (!GIVEN("--grad-clip") && !meta_num(ck, resume, "nabla.clip", &v)) clip = v;
-        if (!meta_num(ck, resume, "nabla.seed", &v)) seed = (long)v;
+        /* The cadence of validation, log rows and checkpoints goes on (the
+         * command printed on a signal does not repeat the flag). */
+        if (!GIVEN("--eval-every") && !meta_num(ck, resume, "nabla.eval_every", &v) && v >= 1) t.loop.eval_every = (int64_t)v;
+        if (!meta_num(ck, resume, "nabla.seed", &v)) {
+            /* The seed drew the initial weights only: a resumed run cannot change it. */
+            if (GIVEN("--seed") && (double)seed != v) {
+                rc = nb_cli_fail(cmd, "%s was trained with --seed %.0f; a resumed run cannot change it (drop --seed %ld)",
+                                 resume, v, seed);
+                goto done;
+            }
+            seed = (long)v;
+        }
         /* The schedule continues over the run's original length. */
         if (!GIVEN("--steps") && !GIVEN("--minutes") &&
             !meta_num(ck, resume, "nabla.total_steps", &v))
@@ -549,7 +571,7 @@ static int cmd_train(int argc, char **argv) {
     int64_t sshape[3] = {nb_rnn_num_layers(t.m->rnn), batch, nb_rnn_hidden_size(t.m->rnn)};
     t.h = nb_tensor_new(3, sshape);
     t.c = nb_rnn_cell(t.m->rnn) == NB_CELL_LSTM ? nb_tensor_new(3, sshape) : NULL;
-    if (resume && restore(&t, ck, resume)) goto fail_msg;
+    if (resume && (restore(&t, ck, resume) || nb_cli_loop_restore(&t.loop, ck, resume))) goto fail_msg;
     if (dev == NB_CUDA) { /* the model and the carried state; Adam's moments follow on the first step */
         nb_charrnn_to(t.m, NB_CUDA);
         nb_tensor_move(t.h, NB_CUDA);
@@ -560,7 +582,7 @@ static int cmd_train(int argc, char **argv) {
                         "%d, batch %ld x %ld steps, Adam lr %g (%s)%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
                 (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
-    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, t.loop.step);
+    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, nb_cli_loop_logged(&t.loop));
     nb_cli_resume_command(t.again, sizeof t.again, "charrnn train", pos, npos, t.out, "--log", t.log, NULL);
     nb_cli_catch_interrupts();
     rc = run_train(&t, train_ids, ntrain, val_ids, nval);

@@ -65,6 +65,7 @@ typedef struct {
     nb_optim *opt;
     int64_t batch, epochs, max_steps, max_context, max_response, vocab_min;
     int64_t negatives;          /* negatives per positive pair (1: the corpus's own) */
+    int64_t max_bank;           /* --bank: the final model's responses at most */
     const nb_dialogue *train;   /* for the document frequencies stored by the final save */
     int64_t epoch, pos, step; /* finished epochs, rows done in the current one, optimizer steps */
     double lr, clip, minutes, seconds;
@@ -186,6 +187,7 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     PUT("nabla.chat.negatives", "%" PRId64, t->negatives);
     PUT("nabla.chat.epochs", "%" PRId64, t->epochs); /* the run's budget, which --resume keeps */
     PUT("nabla.chat.max_steps", "%" PRId64, t->max_steps);
+    PUT("nabla.chat.max_bank", "%" PRId64, t->max_bank);
 #undef PUT
     if (bank) keys[n] = "nabla.chat.bank", vals[n++] = bank;
     nb_cli_extras x;
@@ -371,7 +373,9 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
         t->loss_sum = 0, t->loss_n = 0;
         double keep = t->seconds;
         t->seconds = secs;
-        int bad = (t->epoch < t->epochs && !stopped && save(t, NULL, 0)) || nb_cli_log_write(&t->csv);
+        /* The log first: a run killed between the two writes leaves it ahead
+         * of the checkpoint, which a resumed run trims (nb_cli_log_open). */
+        int bad = nb_cli_log_write(&t->csv) || (t->epoch < t->epochs && !stopped && save(t, NULL, 0));
         t->seconds = keep;
         if (bad) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -380,7 +384,7 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
     }
     if (valid && validated != t->step) validate(t, valid, &vloss, &r1, &r2, &r5); /* a partial epoch */
     t->seconds += train_secs;
-    if (save(t, bank, nbank) || nb_cli_log_write(&t->csv)) {
+    if (nb_cli_log_write(&t->csv) || save(t, bank, nbank)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         goto out;
     }
@@ -524,6 +528,13 @@ static int cmd_train(int argc, char **argv) {
         if (lv && !GIVEN("--lr")) lr = strtod(lv, NULL);
         if (cv && !GIVEN("--grad-clip")) clip = strtod(cv, NULL);
         if (sv) t.seconds = strtod(sv, NULL);
+        /* The bank the final model stores, as the whole run would (the
+         * command printed after a signal does not repeat --bank). */
+        int64_t mb;
+        if (nb_st_meta(ck, "nabla.chat.max_bank") && !GIVEN("--bank")) {
+            if (meta_i64(ck, resume, "nabla.chat.max_bank", &mb)) goto fail_msg;
+            max_bank = (long)mb;
+        }
         const char *ls = nb_st_meta(ck, "nabla.chat.loss_sum"), *ln = nb_st_meta(ck, "nabla.chat.loss_n");
         if (ls && ln) t.loss_sum = strtod(ls, NULL), t.loss_n = strtoll(ln, NULL, 10);
         /* The run's budget, unless this command sets one: the resume command
@@ -561,7 +572,7 @@ static int cmd_train(int argc, char **argv) {
     }
     t.batch = batch, t.epochs = epochs, t.max_steps = steps_given ? steps : 0, t.minutes = minutes;
     t.max_context = max_context, t.max_response = max_response, t.vocab_min = vocab_min;
-    t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed, t.negatives = negatives, t.train = d;
+    t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed, t.negatives = negatives, t.train = d, t.max_bank = max_bank;
     if (steps_given && steps == 0) t.max_steps = -1;
     if (t.max_steps < 0) t.epochs = t.epoch; /* --steps 0: write the initial model */
     if (t.max_steps > 0 && !GIVEN("--epochs")) t.epochs = 1000000;

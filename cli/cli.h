@@ -126,8 +126,9 @@ int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume
 /* Writes into buf (n bytes) the command that resumes a training run, as a
  * user can paste it: "nabla VERB ARG... --resume MODEL", then each given
  * FLAG VALUE pair of the NULL-terminated list (a NULL value leaves its flag
- * out): the options a checkpoint does not keep, such as --valid and --log.
- * Words a shell would split or expand are single-quoted. */
+ * out): the options a checkpoint does not keep, such as --valid and --log,
+ * and last --threads with the run's thread count. Words a shell would split
+ * or expand are single-quoted. */
 void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *const *args, int nargs,
                            const char *model, ...);
 
@@ -167,6 +168,12 @@ typedef struct nb_cli_loop {
     double loss_share;        /* this process's share of a step's loss: 1 (less under mpirun) */
     bool quiet;               /* no validation lines (--json, stderr not a terminal) */
     nb_cli_log *csv;          /* or NULL */
+    /* The training loss (nats) summed since the last row on the --eval-every
+     * cadence, and its steps: a checkpoint keeps them (the sum over the
+     * ranks; nb_cli_loop_restore), so that a resumed run's next row averages
+     * the steps an uninterrupted run's does. */
+    double loss_sum;
+    int64_t loss_n;
     void *ctx;                /* the command's trainer, passed to the callbacks */
     /* One optimizer step at step `step`: *loss its loss in nats. 0, or -1
      * with nb_errmsg() (a non-finite loss among the causes). */
@@ -185,6 +192,14 @@ typedef struct nb_cli_loop {
 int nb_cli_loop_run(nb_cli_loop *L);
 /* Steps per second of the run, the first two left out when there are more. */
 double nb_cli_loop_rate(const nb_cli_loop *L);
+/* On --resume: loss_sum and loss_n from the checkpoint's "nabla.loss_sum"
+ * and "nabla.loss_n", which a command's save writes (0 if absent: older
+ * checkpoints); 0, or -1 with nb_errmsg(). */
+int nb_cli_loop_restore(nb_cli_loop *L, const nb_safetensors *st, const char *path);
+/* The last step whose log row a resumed run keeps: the checkpoint's, unless
+ * it is off the --eval-every cadence (the row of a stop by --steps or
+ * --minutes, which an uninterrupted run does not write). */
+int64_t nb_cli_loop_logged(const nb_cli_loop *L);
 
 /* The extra tensors of a training command's checkpoint: the optimizer's
  * state (nb_optim_state's tensors named "optim.<name>", owned by the

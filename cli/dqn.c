@@ -413,12 +413,16 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             if (at_mark) {
                 if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
                 fprintf(stderr, "step %lld/%lld: %s\n", (long long)(s + 1), (long long)o.steps, extra);
-                if (save(cmd, d, out, &w, s + 1 < o.steps)) {
-                    rc = 1;
-                    break;
-                }
+                /* The log first: a run killed between the two writes leaves
+                 * it ahead of the checkpoint, which a resumed run trims
+                 * (log_resume); the other way round the rows between would
+                 * be lost. */
                 if (log && nb_write_file_atomic(log, csv.buf, csv.len)) {
                     rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+                    break;
+                }
+                if (save(cmd, d, out, &w, s + 1 < o.steps)) {
+                    rc = 1;
                     break;
                 }
             } else {
@@ -434,8 +438,8 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
          * as one never interrupted: the final save above has written the
          * finished model, which a learner checkpoint would overwrite.) */
         if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        if (save(cmd, d, out, &w, true) ||
-            (log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg()))) {
+        if ((log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg())) ||
+            save(cmd, d, out, &w, true)) {
             rc = 1;
         } else {
             /* the command alone on its line, so that it can be pasted as it is */
@@ -449,8 +453,8 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
         return rc;
     }
     if (!rc && o.steps == 0) { /* nothing trained: still leave the files asked for */
-        if (save(cmd, d, out, &w, false)) rc = 1;
-        else if (log && nb_write_file_atomic(log, csv.buf, csv.len)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        if (log && nb_write_file_atomic(log, csv.buf, csv.len)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        else if (save(cmd, d, out, &w, false)) rc = 1;
     }
     if (!rc) {
         fprintf(stderr, "trained %lld steps (%lld episodes, %lld updates) in %.1f s, %.0f steps/s; mean return of the "

@@ -75,4 +75,8 @@ void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *co
         if (value) k = put_word(buf, n, append(buf, n, k, " %s", flag), value);
     }
     va_end(ap);
+    /* The threads of this run: a run resumes to an uninterrupted one's
+     * numbers with the same count, which NABLA_THREADS or the cores at
+     * resume time may not give. */
+    append(buf, n, k, " --threads %d", nb_get_threads());
 }

@@ -284,6 +284,13 @@ static int run(trainer *T, const char *cmd) {
                 last_draw = now;
             }
         }
+        /* The epoch's totals over the ranks, plus those of its batches that
+         * the run this one resumed trained. */
+        double sums[3] = {loss_sum, (double)seen, (double)correct};
+        nb_dist_sum(sums, 3);
+        int64_t run_seen = (int64_t)sums[1]; /* this run's examples */
+        loss_sum = sums[0] + s->epoch_loss, seen = run_seen + s->epoch_seen, correct = (int64_t)sums[2] + s->epoch_correct;
+        s->epoch_loss = loss_sum, s->epoch_seen = seen, s->epoch_correct = correct; /* for a mid-epoch checkpoint */
         if (nb_dist_interrupted() && s->epoch_pos < per_epoch) {
             /* Finish the step, keep it: the checkpoint records the epoch's
              * start and position, as for --steps, and a resume replays the
@@ -298,15 +305,16 @@ static int run(trainer *T, const char *cmd) {
                 rc = 1;
                 goto done;
             }
-            char again[4200];
-            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, NULL);
+            /* --steps, which a checkpoint drops (it limits one invocation),
+             * so that the printed command ends where this run would have. */
+            char again[4200], steps[24];
+            snprintf(steps, sizeof steps, "%lld", (long long)s->max_steps);
+            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, "--log", s->log, "--steps",
+                                  s->max_steps > 0 ? steps : NULL, NULL);
             rc = nb_cli_interrupt_exit(cmd, s->out, again);
             goto done;
         }
-        double sums[3] = {loss_sum, (double)seen, (double)correct};
-        nb_dist_sum(sums, 3); /* the epoch's totals over the ranks */
-        loss_sum = sums[0], seen = (int64_t)sums[1], correct = (int64_t)sums[2];
-        if (seen == 0) break; /* --steps was already reached */
+        if (run_seen == 0) break; /* --steps was already reached */
         bool finished = s->epoch_pos >= per_epoch;
         double secs = nb_cli_now() - t_epoch;
         nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &ev);
@@ -316,7 +324,7 @@ static int run(trainer *T, const char *cmd) {
                 (long long)s->epochs, finished ? "" : " (partial)", train_loss, train_acc, ev.loss, ev.accuracy);
         if (s->adversarial > 0) fprintf(stderr, " adv acc %.4f", ev.adv_accuracy);
         if (s->l1_activation > 0) fprintf(stderr, " zeros %.1f%%", 100 * ev.zero_fraction);
-        fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)seen / (secs > 0 ? secs : 1), secs);
+        fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)run_seen / (secs > 0 ? secs : 1), secs);
         nb_train_log_row(s, s->epoch + 1, train_loss, train_acc, &ev, nb_cli_now() - t_start);
         if (finished) {
             /* The checkpoint records finished epochs and where the next starts;
@@ -324,9 +332,13 @@ static int run(trainer *T, const char *cmd) {
              * position instead, so a resume replays the same order. */
             s->epoch++;
             s->epoch_pos = 0;
+            s->epoch_loss = 0, s->epoch_seen = s->epoch_correct = 0;
             s->rng_epoch = s->rng_shuffle;
         }
-        if (nb_dist_any(save_checkpoint(T, cmd) || nb_train_log_write(s))) {
+        /* The log first: a run killed between the two writes leaves it ahead
+         * of the checkpoint, which a resumed run trims (nb_train_log_open);
+         * the other way round the epoch's row would be lost. */
+        if (nb_dist_any(nb_train_log_write(s) || save_checkpoint(T, cmd))) {
             if (*nb_errmsg()) nb_cli_fail(cmd, "%s", nb_errmsg());
             rc = 1;
             goto done;
@@ -416,11 +428,19 @@ static int cmd_train(int argc, char **argv) {
     nb_safetensors *ckpt = NULL;
     rc = 1;
     if (resume) {
-        /* The checkpoint's settings are the defaults; flags given now override them. */
+        /* The checkpoint's settings are the defaults; flags given now override
+         * them, but for those its state cannot follow (checked below). */
         T.net = nb_net_load(resume, &ckpt);
         if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
         if (nb_train_state_read(s, ckpt, resume)) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
+        /* The seed drew the initial weights and seeded the streams the
+         * checkpoint holds: another one would change nothing but the record. */
+        if (nb_cli_flag(&c, "--seed")->given && (uint64_t)seed != s->seed) {
+            rc = nb_cli_fail(cmd, "%s was trained with --seed %llu; a resumed run cannot change it (drop --seed %ld)",
+                             resume, (unsigned long long)s->seed, seed);
             goto out;
         }
 #define KEEP(flag, var, val) \
@@ -442,6 +462,32 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--data", data, s->data);
         KEEP("--log", log, s->log);
 #undef KEEP
+        /* The optimizer's state must be one the new settings can go on
+         * with: Adam's moments are no SGD velocity, and SGD without momentum
+         * kept none (Adam and AdamW share theirs). */
+        bool was_sgd = !strcmp(s->optim, "sgd"), is_sgd = !strcmp(optim, "sgd");
+        if (was_sgd != is_sgd) {
+            rc = nb_cli_fail(cmd, "%s was trained with --optim %s: --optim %s cannot take over its state (drop "
+                                  "--optim, or start a new run from its weights with --init %s)", resume, s->optim,
+                             optim, resume);
+            goto out;
+        }
+        if (is_sgd && s->momentum == 0 && momentum > 0) {
+            rc = nb_cli_fail(cmd, "%s was trained with --momentum 0 and holds no velocity for --momentum %g (drop "
+                                  "--momentum, or start a new run from its weights with --init %s)", resume, momentum,
+                             resume);
+            goto out;
+        }
+        /* The checkpoint's place in the epoch counts batches of its own size:
+         * another size would start elsewhere in the epoch's order (or past
+         * its end, and the run would stop with nothing trained). */
+        if (s->epoch_pos > 0 && batch != s->batch) {
+            rc = nb_cli_usage_error(&c, "%s stopped in the middle of epoch %lld, after %lld batches of %lld: --batch "
+                                        "can change only at an epoch's end (resume with --batch %lld, or none)",
+                                    resume, (long long)s->epoch + 1, (long long)s->epoch_pos, (long long)s->batch,
+                                    (long long)s->batch);
+            goto out;
+        }
     }
     if (!data) {
         rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
@@ -501,6 +547,16 @@ static int cmd_train(int argc, char **argv) {
     const char *model = resume ? resume : pos[0];
     if (nb_net_check_data(T.net, &T.train, model, data) || nb_net_check_data(T.net, &T.test, model, data)) {
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
+    }
+    /* Another --data mid-epoch may end before the checkpoint's place in it:
+     * the run would stop there with the rest of the epochs untrained. */
+    if (s->epoch_pos > 0 && s->epoch_pos >= (T.train.n + s->batch - 1) / s->batch) {
+        rc = nb_cli_fail(cmd, "%s stopped after %lld batches of epoch %lld, and %s has only %lld training examples "
+                              "(%lld batches of %lld): resume it on the data it was trained on (%s)", resume,
+                         (long long)s->epoch_pos, (long long)s->epoch + 1, data, (long long)T.train.n,
+                         (long long)((T.train.n + s->batch - 1) / s->batch), (long long)s->batch,
+                         nb_st_meta(ckpt, "nabla.data"));
         goto out;
     }
     if (!(s->input_mean_sd > 0)) nb_train_input_stats(s, &T.train);

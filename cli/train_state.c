@@ -100,6 +100,10 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
          get_f64(st, path, "nabla.input_mean_sd", &s->input_mean_sd)))
         return -1;
     if (nb_st_meta(st, "nabla.grad_clip") && get_f64(st, path, "nabla.grad_clip", &s->grad_clip)) return -1;
+    if (nb_st_meta(st, "nabla.epoch_seen") &&
+        (get_f64(st, path, "nabla.epoch_loss", &s->epoch_loss) || get_i64(st, path, "nabla.epoch_seen", &s->epoch_seen) ||
+         get_i64(st, path, "nabla.epoch_correct", &s->epoch_correct)))
+        return -1;
     if (nb_st_meta(st, "nabla.input_edge_sd") &&
         (get_f64(st, path, "nabla.input_edge", &s->input_edge) ||
          get_f64(st, path, "nabla.input_edge_sd", &s->input_edge_sd)))
@@ -173,6 +177,9 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     PUT("nabla.l1_activation", "%.17g", s->l1_activation);
     PUT("nabla.adversarial", "%.17g", s->adversarial);
     PUT("nabla.grad_clip", "%.17g", s->grad_clip);
+    PUT("nabla.epoch_loss", "%.17g", s->epoch_loss);
+    PUT("nabla.epoch_seen", "%" PRId64, s->epoch_seen);
+    PUT("nabla.epoch_correct", "%" PRId64, s->epoch_correct);
     char re[NB_RNG_TEXT], rd[NB_RNG_TEXT];
     nb_rng_to_text(&s->rng_epoch, re);
     nb_rng_to_text(&s->rng_dropout, rd);

@@ -23,6 +23,12 @@ typedef struct nb_train_state {
     int64_t epoch;      /* finished epochs */
     int64_t epoch_pos;  /* batches done in the epoch in progress */
     int64_t step, images;
+    /* The totals of the epoch in progress over its first epoch_pos batches
+     * (every rank's), so that a resumed epoch's log row and printed figures
+     * are those of an uninterrupted one: sum of the batch losses weighted by
+     * their examples, examples, correct predictions. */
+    double epoch_loss;
+    int64_t epoch_seen, epoch_correct;
     nb_rng rng_shuffle; /* advances once per epoch (the permutation) */
     nb_rng rng_epoch;   /* rng_shuffle as it was when the current epoch began */
     nb_rng rng_dropout;

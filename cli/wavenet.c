@@ -224,8 +224,8 @@ typedef struct {
 } trainer;
 
 static int save(const trainer *t, double seconds) {
-    char v[15][64], names_buf[4096];
-    const char *keys[15], *vals[15];
+    char v[17][64], names_buf[4096];
+    const char *keys[17], *vals[17];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
     PUT("nabla.step", "%" PRId64, t->loop.step);
@@ -239,7 +239,10 @@ static int save(const trainer *t, double seconds) {
     PUT("nabla.rng_inc", "%" PRIu64, t->rng.inc);
     PUT("nabla.total_steps", "%" PRId64, t->loop.max_steps);
     PUT("nabla.eval_every", "%" PRId64, t->loop.eval_every);
+    PUT("nabla.val_samples", "%" PRId64, t->val_samples);
     PUT("nabla.wavenet.cond", "%s", t->cond ? t->cond : "none");
+    PUT("nabla.loss_sum", "%.17g", t->loop.loss_sum);
+    PUT("nabla.loss_n", "%" PRId64, t->loop.loss_n);
 #undef PUT
     names_buf[0] = 0;
     for (int i = 0; i < t->data->nspeakers; i++) {
@@ -408,7 +411,7 @@ static int cmd_train(int argc, char **argv) {
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
     if (nb_cli_check_not_input(cmd, "--log", log, pos[0])) return 2;
     nb_cli_threads(cmd, threads, 0);
-    corpus data;
+    corpus data = {0}; /* freed on every way out, some before it is loaded */
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,
                  .loop.eval_every = eval_every, .val_samples = val_samples};
     nb_safetensors *ck = NULL;
@@ -428,8 +431,21 @@ static int cmd_train(int argc, char **argv) {
         if (!GIVEN("--segment") && !meta_u64(ck, resume, "nabla.segment", &v)) segment = (long)v;
         if (!GIVEN("--batch") && !meta_u64(ck, resume, "nabla.batch", &v)) batch = (long)v;
         if (!GIVEN("--steps") && !GIVEN("--minutes") && !meta_u64(ck, resume, "nabla.total_steps", &v)) steps = (long)v;
-        if (!meta_u64(ck, resume, "nabla.seed", &v)) seed = (long)v;
+        if (!meta_u64(ck, resume, "nabla.seed", &v)) {
+            /* The segments' stream is the checkpoint's: a resumed run cannot change the seed. */
+            if (GIVEN("--seed") && (uint64_t)seed != v) {
+                nb_error("%s was trained with --seed %" PRIu64 "; a resumed run cannot change it (drop --seed %ld)",
+                         resume, v, seed);
+                goto fail_msg;
+            }
+            seed = (long)v;
+        }
         if (!GIVEN("--eval-every") && !meta_u64(ck, resume, "nabla.eval_every", &v) && v > 0) t.loop.eval_every = (int64_t)v;
+        /* The validation figure goes on over the same samples (absent from
+         * older checkpoints: the flag's value). */
+        if (!GIVEN("--val-samples") && nb_st_meta(ck, "nabla.val_samples") && !meta_u64(ck, resume, "nabla.val_samples", &v) &&
+            v > 0)
+            t.val_samples = (int64_t)v;
         const char *s = nb_st_meta(ck, "nabla.seconds"), *l = nb_st_meta(ck, "nabla.lr");
         if (s) t.loop.seconds = atof(s);
         if (l && !GIVEN("--lr")) lr = atof(l);
@@ -499,7 +515,8 @@ static int cmd_train(int argc, char **argv) {
         uint64_t v;
         if (meta_u64(ck, resume, "nabla.optim_steps", &v)) goto fail_msg;
         nb_optim_set_steps(t.opt, (int64_t)v);
-        if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc))
+        if (meta_u64(ck, resume, "nabla.rng_state", &t.rng.state) || meta_u64(ck, resume, "nabla.rng_inc", &t.rng.inc) ||
+            nb_cli_loop_restore(&t.loop, ck, resume))
             goto fail_msg;
     }
     if (dev == NB_CUDA) /* the weights; Adam's moments follow on the first step */
@@ -516,7 +533,7 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "; %d training clips, %d validation\n", data.ntrain, data.nval);
     }
     nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0,
-                    t.loop.step);
+                    nb_cli_loop_logged(&t.loop));
     nb_cli_catch_interrupts();
     rc = run_train(&t);
     goto done;

@@ -176,6 +176,115 @@ cli_sigkill_keeps_checkpoint() {
     done
 }
 
+# A run stopped mid-epoch (by --steps, twice) and resumed writes the log of
+# the uninterrupted run: the resumed epoch's train loss and accuracy count the
+# batches trained before the stop too (they once covered only the resumed
+# part), with dropout on 2 shards; and the model byte for byte.
+cli_train_resume_log_matches_uninterrupted() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 900; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 16\nactivation = relu\n[dropout]\np = 0.2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local common=("$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 32 --threads 2 --seed 4)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" train "${common[@]}" --steps 9 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B1"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --steps 20 --log "$WORK/b.csv" --threads 2 >/dev/null 2>&1 || { fail "run B2"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --log "$WORK/b.csv" --threads 2 >/dev/null 2>"$WORK/err" ||
+        { fail "run B3: $(tail -2 "$WORK/err")"; return; }
+    cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+    cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") ||
+        fail "logs differ: $(cut -d, -f1-7 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
+# --batch at --resume mid-epoch: the checkpoint's place counts batches of its
+# own size, so another size is refused (it once started past the epoch's end
+# and ended the run untrained, exit 0); at an epoch's end it is honoured.
+cli_train_resume_batch_mid_epoch() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 900; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 16 --steps 40 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/b.st" --batch 64 && expect_err "after 40 batches of 16: --batch can change only"
+    "$NABLA" train --resume "$WORK/b.st" --batch 16 --steps 51 --json >"$WORK/out" 2>"$WORK/err" || fail "--batch 16: $(tail -2 "$WORK/err")"
+    [[ $(json_field steps "$WORK/out") == 51 ]] || fail "the resumed run did not train: $(cat "$WORK/out")"
+    "$NABLA" train --resume "$WORK/b.st" --batch 64 --json >"$WORK/out" 2>"$WORK/err" || fail "--batch 64 after the epoch: $(tail -2 "$WORK/err")"
+    [[ $(json_field steps "$WORK/out") == 64 ]] || fail "51 steps of 16 and epoch 2 in 13 of 64: $(cat "$WORK/out")"
+}
+
+# SIGINT to a train run with --log: the command it prints repeats --log (it
+# once did not, and the resumed run wrote no log) and the run's --threads (a
+# batch is cut into one shard per thread: a resume under NABLA_THREADS=2 once
+# took 2 where the run had 1), and run as printed it ends with the
+# uninterrupted run's model and log.
+cli_train_sigint_resume_keeps_log() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/g.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 16\nactivation = relu\n[dropout]\np = 0.2\n[dense]\nout = 3\n' >"$WORK/g.cfg"
+    # 300 short epochs (about a second): the signal lands after the first, with most to go
+    local common=("$WORK/g.cfg" --data "$WORK/g.csv" --epochs 300 --batch 32 --seed 2 --threads 1)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" &
+    local pid=$! i resume
+    for ((i = 0; i < 500; i++)); do [[ -s $WORK/b.csv ]] && break; sleep 0.01; done
+    kill -INT $pid
+    wait $pid
+    (($? == 130)) || { fail "SIGINT: $(tail -2 "$WORK/err")"; return; }
+    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
+    [[ $resume == "train --resume $WORK/b.st --log $WORK/b.csv --threads 1" ]] || fail "the printed command: $resume"
+    NABLA_THREADS=2 eval "\"\$NABLA\" $resume" >/dev/null 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+    cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") || fail "the resumed run's log differs"
+}
+
+# --data at --resume mid-epoch with fewer batches than the checkpoint's place
+# in the epoch: refused, naming the data it was trained on (the run once
+# stopped at once, untrained, with exit status 0).
+cli_train_resume_data_shorter_than_epoch_pos() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 900; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    head -300 "$WORK/d.csv" >"$WORK/small.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 16 --steps 40 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/b.st" --data "$WORK/small.csv" &&
+        expect_err "has only 270 training examples (17 batches of 16): resume it on the data it was trained on ($WORK/d.csv)"
+}
+
+# SIGINT to a train run with --steps: a checkpoint drops --steps (it limits
+# one invocation), so the command printed repeats it, and run as printed it
+# stops where the whole run stops (it once trained every epoch).
+cli_train_sigint_resume_keeps_steps() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/g.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 16\nactivation = relu\n[dense]\nout = 3\n' >"$WORK/g.cfg"
+    local common=("$WORK/g.cfg" --data "$WORK/g.csv" --epochs 300 --batch 32 --steps 20000)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/b.st" >/dev/null 2>"$WORK/err" &
+    local pid=$! i resume
+    for ((i = 0; i < 500; i++)); do grep -qs "^epoch 1/300" "$WORK/err" && break; sleep 0.01; done
+    kill -INT $pid
+    wait $pid
+    (($? == 130)) || { fail "SIGINT: $(tail -2 "$WORK/err")"; return; }
+    resume=$(grep -A1 "Resume with:" "$WORK/err" | tail -1 | sed 's/^ *nabla //')
+    [[ $resume == "train --resume $WORK/b.st --steps 20000 --threads "* ]] || fail "the printed command: $resume"
+    eval "\"\$NABLA\" $resume --json" >"$WORK/out" 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
+    [[ $(json_field steps "$WORK/out") == 20000 ]] || fail "the resumed run ended at step $(json_field steps "$WORK/out")"
+    cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+}
+
+# --optim or --momentum at --resume that the checkpoint's optimizer state
+# cannot serve: refused, naming what it was trained with (the message once
+# asked "was it trained with" the new setting); Adam to AdamW and a lower
+# momentum go on.
+cli_train_resume_optimizer_change() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local t=("$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --steps 5)
+    "$NABLA" train "${t[@]}" --out "$WORK/s.st" >/dev/null 2>&1 || { fail "sgd"; return; }
+    "$NABLA" train "${t[@]}" --momentum 0 --out "$WORK/s0.st" >/dev/null 2>&1 || { fail "sgd 0"; return; }
+    "$NABLA" train "${t[@]}" --optim adam --out "$WORK/a.st" >/dev/null 2>&1 || { fail "adam"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/s.st" --optim adam && expect_err "s.st was trained with --optim sgd: --optim adam cannot"
+    expect_fail "$NABLA" train --resume "$WORK/a.st" --optim sgd && expect_err "a.st was trained with --optim adam: --optim sgd cannot"
+    expect_fail "$NABLA" train --resume "$WORK/s0.st" --momentum 0.9 && expect_err "trained with --momentum 0 and holds no velocity"
+    "$NABLA" train --resume "$WORK/a.st" --optim adamw --steps 6 >/dev/null 2>"$WORK/err" || fail "adam to adamw: $(tail -1 "$WORK/err")"
+    "$NABLA" train --resume "$WORK/s.st" --momentum 0.5 --steps 6 >/dev/null 2>"$WORK/err" || fail "momentum 0.5: $(tail -1 "$WORK/err")"
+}
+
 cli_nan_names_layer() {
     expect_fail "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --lr 1e9 --momentum 0 --steps 50 &&
         expect_err "layer '"
@@ -1362,6 +1471,18 @@ cli_chat_resume_matches_uninterrupted() {
     expect_fail "$NABLA" chat train "$WORK/other.csv" --resume "$WORK/b.st" && expect_err "vocabulary"
 }
 
+# chat train --resume keeps the checkpoint's --bank (the command printed on
+# a signal does not repeat it): the final model once stored up to the
+# default 50,000 responses instead of the run's 5.
+cli_chat_resume_keeps_bank() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --bank 5 --steps 10 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "run B1"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/valid.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    echo "how do i mount a usb disk" | "$NABLA" chat "$WORK/b.st" --top 1 >/dev/null 2>"$WORK/err" || { fail "chat: $(tail -2 "$WORK/err")"; return; }
+    grep -q "over 5 responses" "$WORK/err" || fail "the resumed model's bank: $(tail -1 "$WORK/err")"
+}
+
 # Malformed dialogue files: the error names the file and the line.
 cli_chat_malformed_csv() {
     local f
@@ -1764,6 +1885,149 @@ cli_wavenet_chat_signals_checkpoint_and_resume() {
     signal_resume INT bits_per_sample wavenet train "$WORK/wn" --speakers --layers 3 --stacks 1 --residual 8 \
         --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 1000 --steps 4000
     signal_resume TERM valid_loss chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 300
+}
+
+# The step loop's log (charrnn and wavenet train): a run stopped by --steps
+# off the --eval-every cadence, or by SIGINT, and resumed writes the
+# uninterrupted run's rows: the row at the stop is dropped, and the next
+# row's training figure averages the steps since the cadence's last row
+# (it once counted only the resumed steps).
+cli_loop_resume_log_matches_uninterrupted() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 10)
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 30 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 15 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 30 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        fail "wavenet logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+    charrnn_corpus "$WORK/c.txt"
+    local run=("$WORK/c.txt" --hidden 32 --seq 32 --batch 16 --steps 1500 --eval-every 500)
+    "$NABLA" charrnn train "${run[@]}" --out "$WORK/ca.st" --log "$WORK/ca.csv" >/dev/null 2>&1 || { fail "charrnn run A"; return; }
+    "$NABLA" charrnn train "${run[@]}" --out "$WORK/cb.st" --log "$WORK/cb.csv" >/dev/null 2>"$WORK/err" &
+    local pid=$! i
+    # the signal after the first row (step 500), with about 1,000 steps to go
+    for ((i = 0; i < 200; i++)); do [[ -s $WORK/cb.csv ]] && break; sleep 0.05; done
+    kill -INT $pid
+    wait $pid
+    (($? == 130)) || { fail "charrnn SIGINT: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/cb.st" --log "$WORK/cb.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "charrnn resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f1-3 "$WORK/ca.csv") <(cut -d, -f1-3 "$WORK/cb.csv") ||
+        fail "charrnn logs differ: $(cut -d, -f1-3 "$WORK/ca.csv" "$WORK/cb.csv")"
+}
+
+# charrnn train --resume keeps the checkpoint's --eval-every (the command
+# printed on a signal does not repeat it): it once fell back to the default
+# 1,000, and the resumed log lost the rows between.
+cli_charrnn_resume_keeps_eval_every() {
+    charrnn_corpus "$WORK/c.txt"
+    local run=("$WORK/c.txt" --hidden 16 --seq 16 --batch 8 --schedule constant --eval-every 20)
+    "$NABLA" charrnn train "${run[@]}" --steps 60 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" charrnn train "${run[@]}" --steps 30 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 60 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    [[ $(cut -d, -f1 "$WORK/b.csv" | tr '\n' ' ') == "step 20 40 60 " ]] || fail "resumed log rows: $(cut -d, -f1 "$WORK/b.csv")"
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
+# A wavenet checkpoint with a bad setting is refused with its name, not a
+# crash (the corpus, not read yet, was once freed as garbage: abort).
+cli_wavenet_resume_bad_checkpoint() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 30 \
+        --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
+    LC_ALL=C sed 's/"nabla.step":"30"/"nabla.step":"-3"/' "$WORK/a.st" >"$WORK/bad.st"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/bad.st" && expect_err "'nabla.step': expected an integer >= 0, got '-3'"
+}
+
+# --seed at --resume: train, charrnn and wavenet go on with the checkpoint's
+# random streams, so another seed is refused, as chat and dqn refuse it (it
+# was once ignored, and train wrote the new seed into the checkpoint); the
+# same seed is accepted.
+cli_resume_refuses_another_seed() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --steps 5 --seed 3 --out "$WORK/t.st" >/dev/null 2>&1 || { fail "train"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/t.st" --seed 4 && expect_err "trained with --seed 3; a resumed run cannot change it"
+    "$NABLA" train --resume "$WORK/t.st" --seed 3 --steps 6 >/dev/null 2>"$WORK/err" || fail "the same --seed: $(tail -1 "$WORK/err")"
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 8 --seq 8 --batch 4 --steps 5 --seed 3 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        { fail "charrnn"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --seed 4 && expect_err "trained with --seed 3; a resumed"
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 5 --seed 3 \
+        --out "$WORK/w.st" >/dev/null 2>&1 || { fail "wavenet"; return; }
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/w.st" --seed 4 && expect_err "trained with --seed 3; a resumed"
+}
+
+# fault_resume_log NAME K LOG MODEL RESUME... -- CMD...: CMD stopped by a
+# failed rename (NABLA_FAULT=rename:K: the K-th atomic write, model or log,
+# as a kill between the two would leave them), then resumed by RESUME: the
+# log must equal the uninterrupted run's ($WORK/fa.csv) in the first columns.
+fault_resume_log() {
+    local name=$1 k=$2 cols=$3
+    shift 3
+    local resume=() cmd
+    while [[ $1 != -- ]]; do resume+=("$1"); shift; done
+    shift
+    rm -f "$WORK"/fb.*
+    NABLA_FAULT=rename:$k "$NABLA" "$@" --out "$WORK/fb.st" --log "$WORK/fb.csv" >/dev/null 2>&1 &&
+        { fail "$name rename:$k: the fault did not stop the run"; return; }
+    "$NABLA" "${resume[@]}" --resume "$WORK/fb.st" --log "$WORK/fb.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "$name rename:$k: resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f"$cols" "$WORK/fa.csv") <(cut -d, -f"$cols" "$WORK/fb.csv") ||
+        fail "$name rename:$k: the resumed log lost rows: $(cut -d, -f1 "$WORK/fb.csv" | tr '\n' ' ')"
+}
+
+# Every training command writes its log before its checkpoint: a run that
+# dies between the two (here: the second's rename fails) resumes to the
+# uninterrupted run's log, trimmed of rows past the checkpoint. Written the
+# other way round (as they once were), the rows between were lost.
+cli_log_written_before_checkpoint() {
+    local k
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local tr=(train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 3 --batch 32)
+    "$NABLA" "${tr[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "train"; return; }
+    for k in 3 4; do fault_resume_log train $k 1-7 train -- "${tr[@]}"; done
+    wavenet_data || { fail "synth failed"; return; }
+    local wn=(wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 10)
+    "$NABLA" "${wn[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "wavenet"; return; }
+    for k in 3 4; do fault_resume_log wavenet $k 1-3 wavenet train "$WORK/wn" -- "${wn[@]}"; done
+    local ch=(chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 3)
+    "$NABLA" "${ch[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "chat"; return; }
+    for k in 3 4; do fault_resume_log chat $k 1-7 chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/valid.csv" -- "${ch[@]}"; done
+    local dq=(dqn train catch --steps 1500 --seed 2 --episodes 0)
+    "$NABLA" "${dq[@]}" --out "$WORK/fa.st" --log "$WORK/fa.csv" >/dev/null 2>&1 || { fail "dqn"; return; }
+    for k in 9 10; do fault_resume_log dqn $k 1-7 dqn train --episodes 0 -- "${dq[@]}"; done
+}
+
+# wavenet train --resume keeps the checkpoint's --val-samples (the command
+# printed on a signal does not repeat it): it once fell back to the default
+# 64,000, and the resumed run's validation figures were others.
+cli_wavenet_resume_keeps_val_samples() {
+    wavenet_data || { fail "synth failed"; return; }
+    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --eval-every 10 --val-samples 500)
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 20 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
+    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 10 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 20 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
+# charrnn train --resume with another --batch: refused, saying why (the
+# checkpoint carries each stream's state); it once said only that the
+# carried state was "missing or of the wrong size".
+cli_charrnn_resume_batch() {
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 8 --seq 8 --batch 8 --steps 5 --out "$WORK/c.st" >/dev/null 2>&1 || { fail "train"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 4 &&
+        expect_err "carries the state of 8 streams (--batch 8); --batch cannot change on --resume"
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 8 --steps 6 >/dev/null 2>"$WORK/err" ||
+        fail "the same --batch: $(tail -1 "$WORK/err")"
 }
 
 cli_wavenet_errors() {
