@@ -98,6 +98,25 @@ TEST(test_broadcast_binary_values_merged_dims) {
     }
 }
 
+TEST(test_broadcast_binary_with_an_empty_dim) {
+    /* [0, 3] against [3] (a bias over an empty batch): an empty result and,
+     * backward, a zero gradient for the bias, as in PyTorch. The general
+     * broadcasting loop once divided by the empty output's zero-length run. */
+    nb_tensor *(*f[4])(nb_tensor *, nb_tensor *) = {nb_add, nb_sub, nb_mul, nb_div};
+    nb_tensor *a = nb_test_param(2, (int64_t[]){0, 3}, 1.f), *b = nb_test_param(1, (int64_t[]){3}, 1.f);
+    for (int op = 0; op < 4; op++) {
+        nb_tensor *y = f[op](a, b);
+        CHECK(y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == 3 && y->size == 0);
+        nb_tensor *z = f[op](b, nb_reshape(a, 3, (int64_t[]){2, 0, 3})); /* [3] against [2, 0, 3] */
+        CHECK(z->ndim == 3 && z->size == 0);
+        nb_backward(nb_sum_all(nb_mul(y, y)));
+        for (int k = 0; k < 3; k++) CHECK(b->grad->data[k] == 0.f);
+    }
+    nb_arena_reset();
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */
