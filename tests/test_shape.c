@@ -301,6 +301,11 @@ static void bad_embedding(void *c) {
 }
 static void bad_slice(void *c) { nb_slice(nb_zeros(NB_SHAPE(3, 4)), 1, 2, 5); }
 static void bad_permute(void *c) { nb_permute(nb_zeros(NB_SHAPE(3, 4)), (int[]){1, 1}); }
+/* The product of the known dims overflows int64 (undefined behaviour before
+ * it was checked). */
+static void bad_reshape_overflow(void *c) {
+    nb_reshape(nb_zeros(NB_SHAPE(4)), 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, -1});
+}
 static void bad_concat(void *c) {
     nb_concat((nb_tensor *[]){nb_zeros(NB_SHAPE(3, 4)), nb_zeros(NB_SHAPE(2, 5))}, 2, 0);
 }
@@ -312,6 +317,7 @@ TEST(test_shape_out_of_range_is_fatal) {
     nb_test_expect_fatal("slice", bad_slice, NULL, (const char *[]){"slice", "[2, 5)", "size 4", NULL});
     nb_test_expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
     nb_test_expect_fatal("concat", bad_concat, NULL, (const char *[]){"concat", "[3, 4]", "[2, 5]", NULL});
+    nb_test_expect_fatal("reshape overflow", bad_reshape_overflow, NULL, (const char *[]){"reshape", "overflows", NULL});
 }
 
 /* --- embedding ----------------------------------------------------------- */

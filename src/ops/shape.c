@@ -23,6 +23,10 @@ nb_tensor *nb_reshape(nb_tensor *x, int ndim, const int64_t *shape) {
             infer = k;
         } else {
             if (s[k] < 0) nb_fatal("reshape", "negative dimension %lld", (long long)s[k]);
+            /* Checked before multiplying: signed overflow is undefined, and a
+             * wrapped product could even match x's size. */
+            if (s[k] && known > INT64_MAX / s[k])
+                nb_fatal("reshape", "the new shape's size overflows (dimension %d is %lld)", k, (long long)s[k]);
             known *= s[k];
         }
     }
