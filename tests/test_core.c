@@ -482,3 +482,20 @@ TEST(test_out_of_memory_calls_the_handler) {
     CHECK(nb_set_oom_handler(old) == jump_back);
     CHECK(nb_set_oom_handler(NULL) != jump_back); /* NULL restores the default */
 }
+
+TEST(test_arena_alloc_of_nearly_size_max_is_out_of_memory) {
+    /* Rounding SIZE_MAX - 10 up to the arena's alignment once wrapped to 0,
+     * and nb_arena_alloc returned 64 bytes for it. */
+    nb_oom_handler old = nb_set_oom_handler(jump_back);
+    volatile int reached = 0;
+    oom_op[0] = 0;
+    if (!setjmp(oom_jump)) {
+        (void)nb_arena_alloc(SIZE_MAX - 10);
+        reached = 1;
+    }
+    CHECK(!reached);
+    CHECK(strcmp(oom_op, "the step arena") == 0);
+    CHECK(oom_bytes == SIZE_MAX - 10);
+    nb_set_oom_handler(old);
+    nb_arena_reset();
+}
