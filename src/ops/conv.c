@@ -718,6 +718,11 @@ static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts 
 nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, bool causal) {
     (void)NB_DEVICE("conv1d", x, w, b); /* the devices checked here, so a mismatch names conv1d */
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d", x, w, "input must be [N, C, L] and weight [OC, C, K]");
+    /* Checked here, so that the messages name conv1d and its arguments
+     * rather than the conv2d that does the work. */
+    if (stride < 0 || pad < 0 || dilation < 0)
+        nb_fatal("conv1d", "negative stride (%d), padding (%d) or dilation (%d)", stride, pad, dilation);
+    if (x->shape[1] != w->shape[1]) nb__shape_fatal("conv1d", x, w, "input channels differ from the weight's");
     int dil = dilation ? dilation : 1;
     nb_conv2d_opts o = {.stride_w = stride, .dil_w = dil};
     if (causal) { /* out[t] sees x[t - (K-1)*dil .. t]: all padding on the left */
@@ -725,6 +730,11 @@ nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int p
     } else {
         o.pad_left = o.pad_right = pad;
     }
+    int64_t K = w->shape[2], span = (int64_t)dil * (K - 1) + 1, padded = x->shape[2] + o.pad_left + o.pad_right;
+    if (K < 1) nb__shape_fatal("conv1d", x, w, "empty kernel");
+    if (padded < span)
+        nb_fatal("conv1d", "kernel of %lld (dilation %d) does not fit the input of length %lld padded to %lld",
+                 (long long)K, dil, (long long)x->shape[2], (long long)padded);
     nb_tensor *x4 = nb_reshape(x, 4, (int64_t[]){x->shape[0], x->shape[1], 1, x->shape[2]});
     nb_tensor *w4 = nb_reshape(w, 4, (int64_t[]){w->shape[0], w->shape[1], 1, w->shape[2]});
     nb_tensor *y = nb_conv2d(x4, w4, b, &o);
