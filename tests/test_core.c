@@ -117,6 +117,17 @@ TEST(test_broadcast_binary_with_an_empty_dim) {
     nb_tensor_free(b);
 }
 
+TEST(test_tensor_from_null_data_when_empty) {
+    /* No data to copy: NULL is fine (memcpy from NULL was undefined, which
+     * make asan's UBSan reported). */
+    nb_tensor *t = nb_tensor_from(2, (int64_t[]){0, 3}, NULL);
+    CHECK(t->size == 0 && t->shape[1] == 3);
+    nb_tensor_free(t);
+    nb_tensor *a = nb_from_data(1, (int64_t[]){0}, NULL);
+    CHECK(a->size == 0 && a->ndim == 1);
+    nb_arena_reset();
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */

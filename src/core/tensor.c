@@ -63,7 +63,8 @@ nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
 
 nb_tensor *nb_tensor_from(int ndim, const int64_t *shape, const float *data) {
     nb_tensor *t = nb_tensor_new(ndim, shape);
-    memcpy(t->data, data, (size_t)t->size * sizeof(float));
+    /* An empty tensor may come with data NULL, which memcpy must not see. */
+    if (t->size) memcpy(t->data, data, (size_t)t->size * sizeof(float));
     return t;
 }
 
@@ -138,7 +139,7 @@ nb_tensor *nb_zeros_like(const nb_tensor *t) {
 
 nb_tensor *nb_from_data(int ndim, const int64_t *shape, const float *data) {
     nb_tensor *t = nb__new(ndim, shape);
-    memcpy(t->data, data, (size_t)t->size * sizeof(float));
+    if (t->size) memcpy(t->data, data, (size_t)t->size * sizeof(float)); /* data may be NULL if empty */
     return t;
 }
 
