@@ -128,6 +128,22 @@ TEST(test_tensor_from_null_data_when_empty) {
     nb_arena_reset();
 }
 
+TEST(test_backward_of_a_leaf_loss_adds_one) {
+    /* d w / d w = 1, as nb_grad(w, &w) gives and PyTorch's w.backward()
+     * does; nb_backward once left .grad untouched for a loss with no node. */
+    nb_tensor *w = nb_test_param(0, NULL, 1.f);
+    nb_backward(w);
+    CHECK(w->grad->data[0] == 1.f);
+    nb_backward(w);
+    CHECK(w->grad->data[0] == 2.f);
+    nb_tensor *c = nb_tensor_new(1, (int64_t[]){1}); /* no gradient wanted: nothing happens */
+    nb_backward(c);
+    CHECK(!c->grad);
+    nb_tensor_free(w);
+    nb_tensor_free(c);
+    nb_arena_reset();
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */

@@ -126,7 +126,17 @@ void nb_backward(nb_tensor *loss) {
         char s[96];
         nb_fatal("backward", "needs a one-element loss, got shape %s", nb_shape_str(loss, s, sizeof s));
     }
-    if (!loss->node) return; /* no parameter involved: nothing to do */
+    if (!loss->node) {
+        /* The loss is itself a leaf: dL/dL = 1 goes into its own .grad (as
+         * nb_grad gives 1 for wrt == out). Otherwise no parameter is
+         * involved: nothing to do. */
+        if (loss->requires_grad && loss->grad) {
+            nb_tensor *one = full_like(loss, 1.f);
+            if (nb__on_gpu(loss)) nb__gpu_accum(loss->grad->data, one->data, 1);
+            else loss->grad->data[0] += 1.f;
+        }
+        return;
+    }
     into_leaf_grads = true;
     run_backward(loss, false);
     into_leaf_grads = false;
