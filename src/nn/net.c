@@ -208,6 +208,10 @@ static int finish_layer(nb_net *net, const char *file, kind act) {
 }
 
 nb_net *nb_net_parse(const char *text, const char *file) {
+    if (!text) {
+        nb_error("%s: the description is NULL", file ? file : "<net>");
+        return NULL;
+    }
     nb_net *net = calloc(1, sizeof *net);
     char *buf = strdup(text);
     net->source = strdup(text);
