@@ -287,6 +287,24 @@ TEST(test_shape_gather_keeps_its_own_copy_of_idx) {
 
 /* --- fatal errors -------------------------------------------------------- */
 
+TEST(test_shape_broadcast_and_sum_to_of_empty_tensors) {
+    /* [0, 5] broadcast to [2, 0, 5] and its gradient summed back: an empty
+     * sum_to target once divided the row count by its zero size. */
+    nb_tensor *x = nb_test_param(2, (int64_t[]){0, 5}, 1.f);
+    nb_tensor *y = nb_broadcast_to(x, 3, (int64_t[]){2, 0, 5});
+    CHECK(y->ndim == 3 && y->size == 0);
+    nb_tensor *s = nb_sum_to(y, 2, (int64_t[]){0, 5});
+    CHECK(s->ndim == 2 && s->shape[0] == 0 && s->shape[1] == 5);
+    nb_tensor *g[1];
+    nb_grad(nb_sum_all(nb_mul(y, y)), &x, 1, g, false);
+    CHECK(g[0]->size == 0 && g[0]->shape[1] == 5);
+    /* [2, 0, 5] to [1, 0, 1] (the general path) and to [] (a sum of nothing) */
+    CHECK(nb_sum_to(y, 3, (int64_t[]){1, 0, 1})->size == 0);
+    CHECK(nb_item(nb_sum_to(y, 0, NULL)) == 0.f);
+    nb_arena_reset();
+    nb_tensor_free(x);
+}
+
 static void bad_gather(void *c) {
     nb_tensor *x = nb_zeros(NB_SHAPE(4, 2));
     nb_gather_rows(x, (int32_t[]){0, 5}, 2);

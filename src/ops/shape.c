@@ -160,7 +160,11 @@ nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     float *po = out->data;
     int nd = x->ndim;
     int64_t n = x->size, m = out->size;
-    if (m == 1) {
+    if (m == 0) {
+        /* An empty target ([2, 0, 5] summed to [0, 5], the gradient of a
+         * broadcast of an empty tensor): nothing to add, and the row count
+         * n / m below would divide by zero. */
+    } else if (m == 1) {
         po[0] = (float)nb__sum_floats(px, n);
     } else if (is_trailing(nd, x->shape, ndim, shape)) {
         /* Common case (bias gradients): x is [rows, m] summed over rows. */
