@@ -144,6 +144,17 @@ TEST(test_backward_of_a_leaf_loss_adds_one) {
     nb_arena_reset();
 }
 
+static void hvp_wrong_v(void *c) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){2}, 1.f);
+    nb_tensor *hv[1];
+    nb_hvp(nb_sum_all(nb_mul(w, w)), &w, (nb_tensor *[]){nb_ones(NB_SHAPE(3))}, 1, hv);
+}
+
+TEST(test_hvp_with_a_wrong_size_direction_is_fatal_naming_hvp) {
+    /* It was caught by a reshape inside nb_hvp, named "reshape". */
+    nb_test_expect_fatal("hvp v", hvp_wrong_v, NULL, (const char *[]){"hvp", "[2] and [3]", NULL});
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */

@@ -177,6 +177,8 @@ void nb_grad(nb_tensor *out, nb_tensor **wrt, int n, nb_tensor **grads, bool cre
 void nb_hvp(nb_tensor *loss, nb_tensor **params, nb_tensor **v, int n, nb_tensor **hv) {
     /* H v = grad_theta (grad_theta L . v): one backward with create_graph,
      * a dot product with v, and a second backward. No finite differences. */
+    for (int k = 0; k < n; k++) /* checked here, or the reshape below would be named */
+        if (v[k]->size != params[k]->size) nb__shape_fatal("hvp", params[k], v[k], "v[k] must have params[k]'s size");
     nb_tensor **g = nb_arena_alloc(sizeof(nb_tensor *) * (size_t)n);
     nb_grad(loss, params, n, g, true);
     bool old = nb_set_grad_enabled(true);
