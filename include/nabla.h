@@ -84,7 +84,7 @@ void nb_rng_seed(nb_rng *r, uint64_t seed, uint64_t stream);
 uint32_t nb_rng_u32(nb_rng *r);
 double nb_rng_uniform(nb_rng *r);            /* [0, 1) with 53 random bits */
 double nb_rng_normal(nb_rng *r);             /* N(0, 1), Box-Muller */
-uint32_t nb_rng_below(nb_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+uint32_t nb_rng_below(nb_rng *r, uint32_t n); /* uniform in [0, n), unbiased; n >= 1 */
 void nb_rng_shuffle(nb_rng *r, int64_t *v, int64_t n);
 /* A generator's state as text, "hex:hex" (16 digits each), so that a
  * checkpoint's __metadata__ can hold it, and back: 0, or -1 when s is not

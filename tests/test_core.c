@@ -31,6 +31,13 @@ TEST(test_rng_is_deterministic_and_uniform) {
     for (int k = 0; k < 5; k++) CHECK_NEAR(counts[k] / 50000.0, 0.2, 0.01);
 }
 
+static void rng_below_zero(void *c) { nb_rng_below(nb_global_rng(), 0); }
+
+TEST(test_rng_below_zero_is_fatal) {
+    /* It divided by zero (SIGFPE) in the rejection threshold. */
+    nb_test_expect_fatal("rng_below(0)", rng_below_zero, NULL, (const char *[]){"rng_below", "got 0", NULL});
+}
+
 TEST(test_rng_state_as_text_round_trips_and_rejects_bad_text) {
     nb_rng a, b, keep;
     nb_rng_seed(&a, 0xdeadbeefcafeULL, 9);
