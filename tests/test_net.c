@@ -371,3 +371,23 @@ TEST(test_eq_fgsm_perturbation_is_eps_sign_of_the_input_gradient) {
     nb_tensor_free(x);
     nb_net_free(net);
 }
+
+/* The per-layer accessors check the index: one past the layers read beyond
+ * the array (ASan: heap-buffer-overflow). */
+static void layer_output_out_of_range(void *c) {
+    nb_net *net = nb_net_parse("[net]\ninput = 4\n[dense]\nout = 3\nactivation = relu\n", "t.cfg");
+    nb_net_build(net, 0, NULL, nb_test_rng());
+    nb_net_forward(net, nb_zeros(NB_SHAPE(2, 4)), false, NULL);
+    nb_net_layer_output(net, nb_net_layers(net));
+}
+static void layer_name_negative(void *c) {
+    nb_net *net = nb_net_parse("[net]\ninput = 4\n[dense]\nout = 3\n", "t.cfg");
+    nb_net_layer_name(net, -1);
+}
+
+TEST(test_net_layer_index_out_of_range_is_fatal) {
+    nb_test_expect_fatal("layer output", layer_output_out_of_range, NULL,
+                         (const char *[]){"net_layer_output", "layer 2", "[0, 2)", NULL});
+    nb_test_expect_fatal("layer name", layer_name_negative, NULL,
+                         (const char *[]){"net_layer_name", "layer -1", "[0, 1)", NULL});
+}

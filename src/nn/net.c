@@ -617,11 +617,17 @@ nb_tensor *nb_net_forward(nb_net *net, nb_tensor *x, bool training, nb_rng *rng)
 }
 
 int nb_net_layers(const nb_net *net) { return net->n; }
-nb_tensor *nb_net_layer_output(const nb_net *net, int i) { return net->layers[i].last; }
-const char *nb_net_layer_name(const nb_net *net, int i) { return net->layers[i].name; }
+/* The layer index of the accessors below, checked: an index past the layers
+ * read beyond the array. */
+static const layer *layer_at(const char *op, const nb_net *net, int i) {
+    if (i < 0 || i >= net->n) nb_fatal(op, "layer %d is out of range [0, %d)", i, net->n);
+    return &net->layers[i];
+}
+nb_tensor *nb_net_layer_output(const nb_net *net, int i) { return layer_at("net_layer_output", net, i)->last; }
+const char *nb_net_layer_name(const nb_net *net, int i) { return layer_at("net_layer_name", net, i)->name; }
 
 bool nb_net_layer_is_activation(const nb_net *net, int i) {
-    kind k = net->layers[i].k;
+    kind k = layer_at("net_layer_is_activation", net, i)->k;
     bool act = k == L_RELU || k == L_LEAKY || k == L_PRELU || k == L_ABS || k == L_SIGMOID || k == L_TANH;
     return act && i != net->n - 1; /* an output nonlinearity is not a hidden representation */
 }
