@@ -685,6 +685,8 @@ TEST(test_recurrent_charrnn_batches_cover_streams) {
     CHECK(x[0] == 3 && x[1] == 53);
     CHECK(nb_charrnn_batch(ids, 100, 3, 2, 16, x, y) == 1);
     CHECK(nb_charrnn_batch(ids, 7, 3, 2, 0, x, y) == -1 && strstr(nb_errmsg(), "too short"));
+    /* A negative batch number made a negative window and read before ids. */
+    CHECK(nb_charrnn_batch(ids, 100, 3, 2, -1, x, y) == -1 && strstr(nb_errmsg(), "negative"));
 }
 
 TEST(test_recurrent_charrnn_save_load_sample) {

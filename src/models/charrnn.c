@@ -294,6 +294,8 @@ int nb_charrnn_batch(const int32_t *ids, int64_t n, int64_t T, int64_t B, int64_
     if (K < 1)
         return nb_error("a text of %lld characters is too short for %lld streams of %lld steps (needs at least %lld)",
                         (long long)n, (long long)B, (long long)T, (long long)(B * (T + 1)));
+    /* A negative k gave a negative window and reads before ids. */
+    if (k < 0) return nb_error("batch number %lld is negative", (long long)k);
     int64_t len = n / B, w = k % K;
     for (int64_t t = 0; t < T; t++)
         for (int64_t b = 0; b < B; b++) {
