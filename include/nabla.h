@@ -456,7 +456,8 @@ void nb_net_free(nb_net *net);
 const char *nb_net_source(const nb_net *net);
 /* Infers every layer's shape from the [net] input (or the given one when
  * ndim > 0) and creates the parameters, initialized from rng (He for the
- * ReLU family, Xavier otherwise, biases zero; `init = ` overrides).
+ * ReLU family, Xavier otherwise, biases zero; `init = ` overrides). A given
+ * shape has 1 to 3 dims (a feature count .. C x H x W), each >= 1.
  * Returns 0, or -1 with nb_errmsg() naming the layer's line. */
 int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng);
 /* The input shape without the batch dim, and the number of outputs. */

@@ -391,3 +391,16 @@ TEST(test_net_layer_index_out_of_range_is_fatal) {
     nb_test_expect_fatal("layer name", layer_name_negative, NULL,
                          (const char *[]){"net_layer_name", "layer -1", "[0, 1)", NULL});
 }
+
+/* nb_net_build's own input shape is checked as [net] input is: more than 3
+ * dims overflowed a 4-entry array (UBSan), a negative one gave a nonsense
+ * size. */
+TEST(test_net_build_checks_the_given_input_shape) {
+    nb_net *net = nb_net_parse("[dense]\nout = 3\n", "t.cfg");
+    CHECK(nb_net_build(net, 6, (int64_t[]){1, 1, 1, 1, 2, 2}, nb_test_rng()) == -1 &&
+          strstr(nb_errmsg(), "t.cfg: the input shape has 6 dimensions"));
+    CHECK(nb_net_build(net, 1, (int64_t[]){-4}, nb_test_rng()) == -1 &&
+          strstr(nb_errmsg(), "input dimension 0 is -4"));
+    CHECK(nb_net_build(net, 2, (int64_t[]){2, 2}, nb_test_rng()) == 0 && nb_net_outputs(net) == 3);
+    nb_net_free(net);
+}

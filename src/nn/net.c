@@ -395,6 +395,14 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
     int64_t s[4];
     nb__shape_copy(s, net->in_shape, nd);
     if (ndim > 0) {
+        /* As [net] input takes it: C x H x W or fewer dims, each >= 1. More
+         * dims overflowed s, and a negative one made a nonsense size. */
+        if (ndim > 3)
+            return nb_error("%s: the input shape has %d dimensions; at most 3 (C x H x W)", net->file, ndim);
+        for (int k = 0; k < ndim; k++)
+            if (input_shape[k] < 1)
+                return nb_error("%s: input dimension %d is %lld; each must be at least 1", net->file, k,
+                                (long long)input_shape[k]);
         if (net->nin) {
             int64_t a = nb_shape_numel(net->nin, net->in_shape), b = nb_shape_numel(ndim, input_shape);
             if (a != b || (ndim == net->nin && memcmp(s, input_shape, sizeof(int64_t) * (size_t)ndim)))
