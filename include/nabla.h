@@ -128,7 +128,10 @@ typedef struct nb_tensor {
 nb_tensor *nb_tensor_new(int ndim, const int64_t *shape);           /* zeros */
 nb_tensor *nb_tensor_from(int ndim, const int64_t *shape, const float *data); /* copies */
 nb_tensor *nb_tensor_clone(const nb_tensor *t);  /* persistent copy of any tensor */
-void nb_tensor_free(nb_tensor *t);               /* NULL is fine */
+/* NULL is fine; an arena tensor is fatal. As with free(), a tensor freed
+ * twice, or used after it is freed (by an optimizer or a network that holds
+ * it), is undefined: nothing can check that. */
+void nb_tensor_free(nb_tensor *t);
 /* Marks a persistent tensor as a parameter/input that needs a gradient and
  * allocates its .grad buffer (zeros). */
 void nb_requires_grad(nb_tensor *t, bool on);
@@ -208,7 +211,9 @@ bool nb_set_grad_enabled(bool on);
 bool nb_grad_enabled(void);
 
 /* Reverse mode (eq. 6.45-6.46): from a one-element tensor, accumulates dL/dx
- * into .grad of every persistent leaf that requires a gradient. */
+ * into .grad of every persistent leaf that requires a gradient. The tape
+ * stays until nb_arena_reset, so a second call on the same loss adds the
+ * gradient again (as PyTorch's retain_graph=True would). */
 void nb_backward(nb_tensor *loss);
 /* Like torch.autograd.grad: returns d(out)/d(wrt[i]) in grads[i] (arena
  * tensors; zeros when out does not depend on wrt[i]) without touching .grad.
