@@ -1831,8 +1831,8 @@ nb_tensor *nb_style_layer_loss(nb_tensor *F, nb_tensor *A);
 nb_tensor *nb_style_loss(nb_tensor *const *F, nb_tensor *const *A, const float *w, int L);
 /* eq. 7: alpha content + beta style (content NULL: beta style only). */
 nb_tensor *nb_style_total_loss(nb_tensor *content, nb_tensor *style, float alpha, float beta);
-/* Total variation of x [..., H, W]: the sum of squared differences of
- * vertical and horizontal neighbours (a smoothness prior). */
+/* Total variation of x [..., H, W] (H, W >= 1): the sum of squared
+ * differences of vertical and horizontal neighbours (a smoothness prior). */
 nb_tensor *nb_tv_loss(nb_tensor *x);
 /* The notes' hand-derived gradients w.r.t. F (arena tensors of F's shape,
  * no graph), zero where F <= 0 as behind a ReLU: eq. 2, (F - P) masked;

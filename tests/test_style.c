@@ -241,6 +241,18 @@ TEST(test_style_tv_loss) {
     nb_tensor_free(x);
 }
 
+/* A 1-D x read shape[-1] (UBSan: index -1), an empty one was refused by a
+ * slice in its name. */
+static void tv_of_a_vector(void *c) { nb_tv_loss(nb_zeros(NB_SHAPE(4))); }
+static void tv_of_an_empty_image(void *c) { nb_tv_loss(nb_zeros(NB_SHAPE(3, 0, 4))); }
+
+TEST(test_style_tv_loss_needs_h_and_w) {
+    nb_test_expect_fatal("tv 1-D", tv_of_a_vector, NULL, (const char *[]){"tv_loss", "[..., H, W]", "[4]", NULL});
+    nb_test_expect_fatal("tv empty", tv_of_an_empty_image, NULL, (const char *[]){"tv_loss", "[3, 0, 4]", NULL});
+    CHECK(nb_item(nb_tv_loss(nb_ones(NB_SHAPE(1, 1)))) == 0.f); /* one pixel: no neighbours */
+    nb_arena_reset();
+}
+
 /* --- feature networks ---------------------------------------------------- */
 
 TEST(test_style_random_net_scales_and_seed) {

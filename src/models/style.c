@@ -126,6 +126,12 @@ nb_tensor *nb_style_total_loss(nb_tensor *content, nb_tensor *style, float alpha
  * the sum of squared differences between vertical and horizontal
  * neighbours of x [..., H, W]. */
 nb_tensor *nb_tv_loss(nb_tensor *x) {
+    /* A 1-D x had no H (shape[-1] was read), and H or W = 0 was caught by
+     * a slice, named so. */
+    if (x->ndim < 2 || x->shape[x->ndim - 2] < 1 || x->shape[x->ndim - 1] < 1) {
+        char s[96];
+        nb_fatal("tv_loss", "x must be [..., H, W] with H, W >= 1, got shape %s", nb_shape_str(x, s, sizeof s));
+    }
     int h = x->ndim - 2, w = x->ndim - 1;
     nb_tensor *dv = nb_sub(nb_slice(x, h, 1, x->shape[h]), nb_slice(x, h, 0, x->shape[h] - 1));
     nb_tensor *dh = nb_sub(nb_slice(x, w, 1, x->shape[w]), nb_slice(x, w, 0, x->shape[w] - 1));
