@@ -30,7 +30,11 @@ static nb_tensor *as_matrix(nb_tensor *F) {
 /* eq. 1: L_content = 1/2 sum_ij (F_ij - P_ij)^2 */
 nb_tensor *nb_style_content_loss(nb_tensor *F, nb_tensor *P) {
     if (F->size != P->size) nb_fatal("style_content_loss", "F has %lld values, P %lld", (long long)F->size, (long long)P->size);
-    nb_tensor *d = nb_sub(as_matrix(F), as_matrix(P));
+    nb_tensor *f = as_matrix(F), *p = as_matrix(P);
+    /* Same size, other layout ([3, 4] and [4, 3]): refused here, not by the
+     * subtraction in its own name. */
+    if (!nb_same_shape(f, p)) nb__shape_fatal("style_content_loss", F, P, "F and P are different feature maps");
+    nb_tensor *d = nb_sub(f, p);
     return nb_mul_scalar(nb_sum_all(nb_square(d)), 0.5f);
 }
 
