@@ -1941,7 +1941,7 @@ nb_tensor *nb_gated(nb_tensor *x);
 nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation);
 /* PyTorch's ConvTranspose1d: x [N, C, T], w [C, O, K], b [O] or NULL ->
  * [N, O, (T - 1) stride + K - 2 pad], y[n, o, t s + k - pad] += x[n, c, t]
- * w[c, o, k]; 0 <= pad <= K - 1. */
+ * w[c, o, k]; stride >= 1 (0 means 1), 0 <= pad <= K - 1. */
 nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 /* eq. 31 with mu = 255: f(x) = sign(x) ln(1 + mu|x|) / ln(1 + mu), as an
  * op (differentiable; at x = 0 its gradient is the true slope
