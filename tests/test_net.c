@@ -404,3 +404,20 @@ TEST(test_net_build_checks_the_given_input_shape) {
     CHECK(nb_net_build(net, 2, (int64_t[]){2, 2}, nb_test_rng()) == 0 && nb_net_outputs(net) == 3);
     nb_net_free(net);
 }
+
+/* A label beyond the network's outputs was read as logits[row * C + label]
+ * (another row, or past the logits) and gave a plausible loss. */
+static void evaluate_with_a_label_out_of_range(void *c) {
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n", "t.cfg");
+    nb_net_build(net, 0, NULL, nb_test_rng());
+    float f[12] = {0};
+    int32_t y[4] = {0, 1, 0, 7};
+    nb_dataset d = {.n = 4, .nd = 1, .shape = {3}, .f32 = f, .y = y, .nclass = 8};
+    nb_eval_result r;
+    nb_net_evaluate(net, &d, 2, 0.f, &r);
+}
+
+TEST(test_net_evaluate_label_out_of_range_is_fatal) {
+    nb_test_expect_fatal("evaluate label", evaluate_with_a_label_out_of_range, NULL,
+                         (const char *[]){"net_evaluate", "label 7 of example 3", "[0, 2)", NULL});
+}
