@@ -421,3 +421,19 @@ TEST(test_net_evaluate_label_out_of_range_is_fatal) {
     nb_test_expect_fatal("evaluate label", evaluate_with_a_label_out_of_range, NULL,
                          (const char *[]){"net_evaluate", "label 7 of example 3", "[0, 2)", NULL});
 }
+
+/* Gradients of another network were added by position, past the end of
+ * the smaller one's buffers. */
+static void reduce_a_foreign_replica(void *c) {
+    nb_net *a = nb_net_parse("[net]\ninput = 5\n[dense]\nout = 4\n", "a.cfg");
+    nb_net *b = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n", "b.cfg");
+    nb_net_build(a, 0, NULL, nb_test_rng());
+    nb_net_build(b, 0, NULL, nb_test_rng());
+    nb_net *rb = nb_net_replica(b);
+    nb_net_replica_reduce(a, &rb, 1);
+}
+
+TEST(test_net_replica_reduce_refuses_another_networks_replica) {
+    nb_test_expect_fatal("foreign replica", reduce_a_foreign_replica, NULL,
+                         (const char *[]){"net_replica_reduce", "replicas[0] is not a replica", NULL});
+}

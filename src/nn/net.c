@@ -566,6 +566,14 @@ nb_net *nb_net_replica(nb_net *net) {
 }
 
 void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n) {
+    /* Each must share net's weights (nb_net_replica's): another network's
+     * gradients were added by position, past the end of smaller ones. */
+    for (int j = 0; j < n; j++) {
+        const nb_net *r = replicas[j];
+        bool same = r && r->replica && r->nparams == net->nparams;
+        for (int k = 0; same && k < net->nparams; k++) same = r->params[k].t->data == net->params[k].t->data;
+        if (!same) nb_fatal("net_replica_reduce", "replicas[%d] is not a replica of this network (nb_net_replica)", j);
+    }
     for (int k = 0; k < net->nparams; k++) {
         float *restrict dst = net->params[k].t->grad->data;
         int64_t m = net->params[k].t->size;
