@@ -221,6 +221,19 @@ static void random_levels(int32_t *q, int64_t n, uint64_t seed) {
     }
 }
 
+/* A model without features given features: the conditioning sum read its
+ * NULL weights (a segfault). */
+static void forward_with_unwanted_cond(void *c) {
+    nb_wavenet *m = tiny(0, 0, 1);
+    int32_t x[8] = {0};
+    nb_wavenet_forward(m, x, 1, 8, NULL, nb_zeros(NB_SHAPE(1, 3, 8)));
+}
+
+TEST(test_wavenet_forward_refuses_cond_without_features) {
+    nb_test_expect_fatal("unwanted cond", forward_with_unwanted_cond, NULL,
+                         (const char *[]){"wavenet_forward", "no local conditioning", NULL});
+}
+
 TEST(test_wavenet_receptive_field_is_exact) {
     nb_wavenet *m = tiny(0, 0, 1);
     const nb_wavenet_config *c = nb_wavenet_get_config(m);
