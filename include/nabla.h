@@ -807,7 +807,7 @@ int nb_stats_mvn_kl(const nb_tensor *mu1, const nb_tensor *S1, const nb_tensor *
 /* The distribution of X + Y for independent discrete X and Y (notes §4.2,
  * eq. 25-27: Pr(X + Y = c) = sum over a + b = c of f(a) g(b)). X takes
  * value xv[i] with probability xp[i] (nx >= 1 of them), Y likewise. Values
- * must be finite and distinct, probabilities in [0, 1] summing to 1 within
+ * must be finite and distinct (max |x| + max |y| finite), probabilities in [0, 1] summing to 1 within
  * 1e-6; an error names X or Y, the index and the defect. The result: *n sums
  * in ascending order with their probabilities (*sv, *sp: malloc'd, the
  * caller frees both), sums of probability 0 left out, sums closer than
