@@ -12,6 +12,20 @@ TEST(test_shape_overflow_is_rejected) {
     CHECK(nb_shape_numel(0, NULL) == 1);
 }
 
+/* Empty operands whose product would have 2^80 elements: the result's shape
+ * overflows, and the message shows it (it named no shape before). */
+static void matmul_result_overflows(void *c) {
+    int64_t big = (int64_t)1 << 40;
+    nb_matmul(nb_zeros(NB_SHAPE(big, 0)), nb_zeros(NB_SHAPE(0, big)));
+}
+static void zeros_overflow(void *c) { nb_zeros(NB_SHAPE(INT64_MAX / 2, 4)); }
+
+TEST(test_shape_overflow_is_fatal_with_the_shape) {
+    nb_test_expect_fatal("matmul overflow", matmul_result_overflows, NULL,
+                         (const char *[]){"invalid shape [1099511627776, 1099511627776]", NULL});
+    nb_test_expect_fatal("zeros overflow", zeros_overflow, NULL, (const char *[]){"[4611686018427387903, 4]", NULL});
+}
+
 TEST(test_rng_is_deterministic_and_uniform) {
     nb_rng a, b;
     nb_rng_seed(&a, 7, 1);
