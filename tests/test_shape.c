@@ -324,6 +324,11 @@ static void bad_permute(void *c) { nb_permute(nb_zeros(NB_SHAPE(3, 4)), (int[]){
 static void bad_reshape_overflow(void *c) {
     nb_reshape(nb_zeros(NB_SHAPE(4)), 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, -1});
 }
+/* More than NB_MAXDIM target dims overflowed a stack array (ASan). */
+static void bad_broadcast_ndim(void *c) {
+    nb_broadcast_to(nb_ones(NB_SHAPE(2)), 7, (int64_t[]){1, 1, 1, 1, 1, 1, 2});
+}
+static void bad_broadcast_negative(void *c) { nb_broadcast_to(nb_ones(NB_SHAPE(1)), 2, (int64_t[]){-3, 1}); }
 static void bad_concat(void *c) {
     nb_concat((nb_tensor *[]){nb_zeros(NB_SHAPE(3, 4)), nb_zeros(NB_SHAPE(2, 5))}, 2, 0);
 }
@@ -336,6 +341,9 @@ TEST(test_shape_out_of_range_is_fatal) {
     nb_test_expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
     nb_test_expect_fatal("concat", bad_concat, NULL, (const char *[]){"concat", "[3, 4]", "[2, 5]", NULL});
     nb_test_expect_fatal("reshape overflow", bad_reshape_overflow, NULL, (const char *[]){"reshape", "overflows", NULL});
+    nb_test_expect_fatal("broadcast 7-D", bad_broadcast_ndim, NULL, (const char *[]){"broadcast_to", "7 dimensions", NULL});
+    nb_test_expect_fatal("broadcast negative", bad_broadcast_negative, NULL,
+                         (const char *[]){"broadcast_to", "negative dimension -3", NULL});
 }
 
 /* --- embedding ----------------------------------------------------------- */

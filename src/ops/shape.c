@@ -91,6 +91,10 @@ static const nb_op op_broadcast = {"broadcast_to", broadcast_bw};
 
 nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim < x->ndim) nb_fatal("broadcast_to", "target has fewer dimensions (%d) than the input (%d)", ndim, x->ndim);
+    /* Before small_strides fills sst[ndim]: more dims overflowed it. */
+    if (ndim > NB_MAXDIM) nb_fatal("broadcast_to", "target has %d dimensions (at most %d)", ndim, NB_MAXDIM);
+    for (int k = 0; k < ndim; k++)
+        if (shape[k] < 0) nb_fatal("broadcast_to", "negative dimension %lld in the target", (long long)shape[k]);
     int64_t sst[NB_MAXDIM];
     small_strides(ndim, shape, x->ndim, x->shape, sst, "broadcast_to");
     nb_tensor *out = nb__new_on(x->device, ndim, shape);
@@ -143,6 +147,7 @@ static const nb_op op_sum_to = {"sum_to", sum_to_bw, .uniform = true};
 
 nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim > x->ndim) nb_fatal("sum_to", "target has more dimensions (%d) than the input (%d)", ndim, x->ndim);
+    if (ndim < 0) nb_fatal("sum_to", "target has %d dimensions", ndim);
     int64_t sst[NB_MAXDIM];
     small_strides(x->ndim, x->shape, ndim, shape, sst, "sum_to");
     if (nb__on_gpu(x)) {
