@@ -469,6 +469,7 @@ TEST(test_svm_bad_options_and_one_class) {
     CHECK(nb_kernel_from_name("2", &k) == 0 && k == NB_KERNEL_RBF);
     CHECK(nb_kernel_from_name("poly", &k) == 0 && k == NB_KERNEL_POLY);
     CHECK(nb_kernel_from_name("4", &k) < 0);
+    CHECK(nb_kernel_from_name(NULL, &k) < 0 && strstr(nb_errmsg(), "unknown kernel")); /* was a segfault */
     nb_tensor_free(X);
 }
 
