@@ -562,3 +562,15 @@ TEST(test_conv1d_bad_arguments_are_fatal_naming_conv1d) {
                          (const char *[]){"conv1d", "kernel of 3 (dilation 2)", "length 4", NULL});
     nb_test_expect_fatal("conv1d channels", conv1d_channels, NULL, (const char *[]){"conv1d", "channels", NULL});
 }
+
+/* A 1x1 image padded by INT_MAX on every side: the output's OH * OW was an
+ * unchecked signed product (UBSan: overflow) before the result's size was. */
+static void conv2d_huge_padding(void *c) {
+    nb_conv2d_opts o = {.pad_top = 0x7fffffff, .pad_bottom = 0x7fffffff, .pad_left = 0x7fffffff, .pad_right = 0x7fffffff};
+    nb_conv2d(nb_ones(NB_SHAPE(1, 1, 1, 1)), nb_ones(NB_SHAPE(1, 1, 1, 1)), NULL, &o);
+}
+
+TEST(test_conv2d_output_too_large_is_fatal) {
+    nb_test_expect_fatal("conv2d huge padding", conv2d_huge_padding, NULL,
+                         (const char *[]){"conv2d", "output 4294967295 x 4294967295", "too large", NULL});
+}

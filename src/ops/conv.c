@@ -52,6 +52,12 @@ static geom geom_make(const char *op, const int64_t *xs, const int64_t *ws, cons
                  (long long)(g.H + g.pt + g.pb), (long long)(g.W + g.pl + g.pr));
     if (g.C <= 0 || g.KH <= 0 || g.KW <= 0)
         nb_fatal(op, "empty kernel: %lld channels, %lldx%lld", (long long)g.C, (long long)g.KH, (long long)g.KW);
+    /* Checked before multiplying (signed overflow is undefined): a 1x1 image
+     * padded by INT_MAX on each side asks for a 2^32 x 2^32 output, and an
+     * empty batch or weight can carry sides no tensor of data could. */
+    if (g.OH > INT64_MAX / g.OW || g.KH > INT64_MAX / g.KW || g.C > INT64_MAX / (g.KH * g.KW))
+        nb_fatal(op, "output %lld x %lld or kernel %lld x %lld x %lld too large", (long long)g.OH, (long long)g.OW,
+                 (long long)g.C, (long long)g.KH, (long long)g.KW);
     g.K = g.C * g.KH * g.KW;
     g.P = g.OH * g.OW;
     return g;
