@@ -84,7 +84,7 @@ void nb_rng_seed(nb_rng *r, uint64_t seed, uint64_t stream);
 uint32_t nb_rng_u32(nb_rng *r);
 double nb_rng_uniform(nb_rng *r);            /* [0, 1) with 53 random bits */
 double nb_rng_normal(nb_rng *r);             /* N(0, 1), Box-Muller */
-uint32_t nb_rng_below(nb_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+uint32_t nb_rng_below(nb_rng *r, uint32_t n); /* uniform in [0, n), unbiased; n >= 1 */
 void nb_rng_shuffle(nb_rng *r, int64_t *v, int64_t n);
 /* A generator's state as text, "hex:hex" (16 digits each), so that a
  * checkpoint's __metadata__ can hold it, and back: 0, or -1 when s is not
@@ -128,7 +128,10 @@ typedef struct nb_tensor {
 nb_tensor *nb_tensor_new(int ndim, const int64_t *shape);           /* zeros */
 nb_tensor *nb_tensor_from(int ndim, const int64_t *shape, const float *data); /* copies */
 nb_tensor *nb_tensor_clone(const nb_tensor *t);  /* persistent copy of any tensor */
-void nb_tensor_free(nb_tensor *t);               /* NULL is fine */
+/* NULL is fine; an arena tensor is fatal. As with free(), a tensor freed
+ * twice, or used after it is freed (by an optimizer or a network that holds
+ * it), is undefined: nothing can check that. */
+void nb_tensor_free(nb_tensor *t);
 /* Marks a persistent tensor as a parameter/input that needs a gradient and
  * allocates its .grad buffer (zeros). */
 void nb_requires_grad(nb_tensor *t, bool on);
@@ -208,7 +211,9 @@ bool nb_set_grad_enabled(bool on);
 bool nb_grad_enabled(void);
 
 /* Reverse mode (eq. 6.45-6.46): from a one-element tensor, accumulates dL/dx
- * into .grad of every persistent leaf that requires a gradient. */
+ * into .grad of every persistent leaf that requires a gradient. The tape
+ * stays until nb_arena_reset, so a second call on the same loss adds the
+ * gradient again (as PyTorch's retain_graph=True would). */
 void nb_backward(nb_tensor *loss);
 /* Like torch.autograd.grad: returns d(out)/d(wrt[i]) in grads[i] (arena
  * tensors; zeros when out does not depend on wrt[i]) without touching .grad.
@@ -456,7 +461,8 @@ void nb_net_free(nb_net *net);
 const char *nb_net_source(const nb_net *net);
 /* Infers every layer's shape from the [net] input (or the given one when
  * ndim > 0) and creates the parameters, initialized from rng (He for the
- * ReLU family, Xavier otherwise, biases zero; `init = ` overrides).
+ * ReLU family, Xavier otherwise, biases zero; `init = ` overrides). A given
+ * shape has 1 to 3 dims (a feature count .. C x H x W), each >= 1.
  * Returns 0, or -1 with nb_errmsg() naming the layer's line. */
 int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng);
 /* The input shape without the batch dim, and the number of outputs. */
@@ -801,7 +807,7 @@ int nb_stats_mvn_kl(const nb_tensor *mu1, const nb_tensor *S1, const nb_tensor *
 /* The distribution of X + Y for independent discrete X and Y (notes §4.2,
  * eq. 25-27: Pr(X + Y = c) = sum over a + b = c of f(a) g(b)). X takes
  * value xv[i] with probability xp[i] (nx >= 1 of them), Y likewise. Values
- * must be finite and distinct, probabilities in [0, 1] summing to 1 within
+ * must be finite and distinct (max |x| + max |y| finite), probabilities in [0, 1] summing to 1 within
  * 1e-6; an error names X or Y, the index and the defect. The result: *n sums
  * in ascending order with their probabilities (*sv, *sp: malloc'd, the
  * caller frees both), sums of probability 0 left out, sums closer than
@@ -1825,8 +1831,8 @@ nb_tensor *nb_style_layer_loss(nb_tensor *F, nb_tensor *A);
 nb_tensor *nb_style_loss(nb_tensor *const *F, nb_tensor *const *A, const float *w, int L);
 /* eq. 7: alpha content + beta style (content NULL: beta style only). */
 nb_tensor *nb_style_total_loss(nb_tensor *content, nb_tensor *style, float alpha, float beta);
-/* Total variation of x [..., H, W]: the sum of squared differences of
- * vertical and horizontal neighbours (a smoothness prior). */
+/* Total variation of x [..., H, W] (H, W >= 1): the sum of squared
+ * differences of vertical and horizontal neighbours (a smoothness prior). */
 nb_tensor *nb_tv_loss(nb_tensor *x);
 /* The notes' hand-derived gradients w.r.t. F (arena tensors of F's shape,
  * no graph), zero where F <= 0 as behind a ReLU: eq. 2, (F - P) masked;
@@ -1935,7 +1941,7 @@ nb_tensor *nb_gated(nb_tensor *x);
 nb_tensor *nb_conv1d_causal(nb_tensor *x, nb_tensor *w, nb_tensor *b, int dilation);
 /* PyTorch's ConvTranspose1d: x [N, C, T], w [C, O, K], b [O] or NULL ->
  * [N, O, (T - 1) stride + K - 2 pad], y[n, o, t s + k - pad] += x[n, c, t]
- * w[c, o, k]; 0 <= pad <= K - 1. */
+ * w[c, o, k]; stride >= 1 (0 means 1), 0 <= pad <= K - 1. */
 nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 /* eq. 31 with mu = 255: f(x) = sign(x) ln(1 + mu|x|) / ln(1 + mu), as an
  * op (differentiable; at x = 0 its gradient is the true slope

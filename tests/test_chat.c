@@ -271,6 +271,13 @@ TEST(test_eq_recall_at_k_hand_table) {
     CHECK_NEAR(nb_recall_at_k(s, 4, 5, 5), 1.0, 1e-12);
 }
 
+/* A negative candidate count stepped rows backwards, before scores. */
+static void recall_negative_ncand(void *c) { nb_recall_at_k((const float[]){1, 2, 3, 4}, 2, -1, 1); }
+
+TEST(test_eq_recall_at_k_needs_a_candidate) {
+    nb_test_expect_fatal("recall ncand", recall_negative_ncand, NULL, (const char *[]){"recall_at_k", "got -1", NULL});
+}
+
 TEST(test_eq_recall_at_k_tfidf_prefers_shared_words) {
     nb_dialogue *d = parse("Context,Ground Truth Utterance,Distractor_0,Distractor_1\n"
                            "how do i mount a disk,mount the disk with mount,reboot now,install vim\n"

@@ -469,6 +469,27 @@ TEST(test_svm_bad_options_and_one_class) {
     CHECK(nb_kernel_from_name("2", &k) == 0 && k == NB_KERNEL_RBF);
     CHECK(nb_kernel_from_name("poly", &k) == 0 && k == NB_KERNEL_POLY);
     CHECK(nb_kernel_from_name("4", &k) < 0);
+    CHECK(nb_kernel_from_name(NULL, &k) < 0 && strstr(nb_errmsg(), "unknown kernel")); /* was a segfault */
+    nb_tensor_free(X);
+}
+
+/* NaN options passed the "< 0" checks and silently meant the defaults; an
+ * infinite gd step made every weight NaN, an infinite l2 an illegal LAPACK
+ * argument (printed by LAPACK, no message of ours). */
+TEST(test_linreg_and_logreg_refuse_non_finite_options) {
+    float xs[4] = {0, 1, 2, 3}, y[4] = {0, 0, 1, 1};
+    nb_tensor *X = nb_tensor_from(2, (int64_t[]){4, 1}, xs);
+    nb_linreg_opts lo[] = {{.l2 = NAN}, {.method = NB_LINREG_GD, .lr = INFINITY}, {.l2 = INFINITY},
+                           {.method = NB_LINREG_BAYES, .prior_precision = NAN}, {.method = NB_LINREG_BAYES, .noise_var = NAN}};
+    for (int i = 0; i < 5; i++)
+        CHECK_MSG(nb_linreg_fit(X, y, &lo[i]) == NULL && strstr(nb_errmsg(), "linreg_fit") && strstr(nb_errmsg(), "finite"),
+                  "linreg options %d", i);
+    nb_logreg_opts go[] = {{.C = NAN}, {.tol = NAN}, {.solver = NB_SOLVER_GD, .lr = INFINITY}};
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(nb_logreg_fit(X, y, &go[i]) == NULL && strstr(nb_errmsg(), "logreg_fit"), "logreg options %d", i);
+    nb_logreg *m = nb_logreg_fit(X, y, &(nb_logreg_opts){.C = INFINITY}); /* no penalty: allowed */
+    CHECK(m != NULL);
+    nb_logreg_free(m);
     nb_tensor_free(X);
 }
 

@@ -539,3 +539,38 @@ TEST(test_eq_blur_edge_kernels) {
             CHECK_NEAR(E->data[i * W + j], j == 3 ? 9.0 : 0.0, 1e-6); /* only at the edge */
         }
 }
+
+/* conv1d's bad arguments are named as conv1d's, not as those of the conv2d
+ * it calls ("conv2d: negative stride (1, -1)" before). */
+static void conv1d_negative_stride(void *c) {
+    nb_conv1d(nb_zeros(NB_SHAPE(1, 2, 8)), nb_zeros(NB_SHAPE(3, 2, 3)), NULL, -1, 0, 1, false);
+}
+static void conv1d_negative_pad(void *c) {
+    nb_conv1d(nb_zeros(NB_SHAPE(1, 2, 8)), nb_zeros(NB_SHAPE(3, 2, 3)), NULL, 1, -2, 1, false);
+}
+static void conv1d_kernel_too_long(void *c) {
+    nb_conv1d(nb_zeros(NB_SHAPE(1, 2, 4)), nb_zeros(NB_SHAPE(3, 2, 3)), NULL, 1, 0, 2, false);
+}
+static void conv1d_channels(void *c) {
+    nb_conv1d(nb_zeros(NB_SHAPE(1, 2, 8)), nb_zeros(NB_SHAPE(3, 4, 3)), NULL, 1, 0, 1, false);
+}
+
+TEST(test_conv1d_bad_arguments_are_fatal_naming_conv1d) {
+    nb_test_expect_fatal("conv1d stride", conv1d_negative_stride, NULL, (const char *[]){"conv1d", "stride (-1)", NULL});
+    nb_test_expect_fatal("conv1d padding", conv1d_negative_pad, NULL, (const char *[]){"conv1d", "padding (-2)", NULL});
+    nb_test_expect_fatal("conv1d kernel", conv1d_kernel_too_long, NULL,
+                         (const char *[]){"conv1d", "kernel of 3 (dilation 2)", "length 4", NULL});
+    nb_test_expect_fatal("conv1d channels", conv1d_channels, NULL, (const char *[]){"conv1d", "channels", NULL});
+}
+
+/* A 1x1 image padded by INT_MAX on every side: the output's OH * OW was an
+ * unchecked signed product (UBSan: overflow) before the result's size was. */
+static void conv2d_huge_padding(void *c) {
+    nb_conv2d_opts o = {.pad_top = 0x7fffffff, .pad_bottom = 0x7fffffff, .pad_left = 0x7fffffff, .pad_right = 0x7fffffff};
+    nb_conv2d(nb_ones(NB_SHAPE(1, 1, 1, 1)), nb_ones(NB_SHAPE(1, 1, 1, 1)), NULL, &o);
+}
+
+TEST(test_conv2d_output_too_large_is_fatal) {
+    nb_test_expect_fatal("conv2d huge padding", conv2d_huge_padding, NULL,
+                         (const char *[]){"conv2d", "output 4294967295 x 4294967295", "too large", NULL});
+}

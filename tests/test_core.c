@@ -12,6 +12,20 @@ TEST(test_shape_overflow_is_rejected) {
     CHECK(nb_shape_numel(0, NULL) == 1);
 }
 
+/* Empty operands whose product would have 2^80 elements: the result's shape
+ * overflows, and the message shows it (it named no shape before). */
+static void matmul_result_overflows(void *c) {
+    int64_t big = (int64_t)1 << 40;
+    nb_matmul(nb_zeros(NB_SHAPE(big, 0)), nb_zeros(NB_SHAPE(0, big)));
+}
+static void zeros_overflow(void *c) { nb_zeros(NB_SHAPE(INT64_MAX / 2, 4)); }
+
+TEST(test_shape_overflow_is_fatal_with_the_shape) {
+    nb_test_expect_fatal("matmul overflow", matmul_result_overflows, NULL,
+                         (const char *[]){"invalid shape [1099511627776, 1099511627776]", NULL});
+    nb_test_expect_fatal("zeros overflow", zeros_overflow, NULL, (const char *[]){"[4611686018427387903, 4]", NULL});
+}
+
 TEST(test_rng_is_deterministic_and_uniform) {
     nb_rng a, b;
     nb_rng_seed(&a, 7, 1);
@@ -29,6 +43,13 @@ TEST(test_rng_is_deterministic_and_uniform) {
     int counts[5] = {0};
     for (int i = 0; i < 50000; i++) counts[nb_rng_below(&a, 5)]++;
     for (int k = 0; k < 5; k++) CHECK_NEAR(counts[k] / 50000.0, 0.2, 0.01);
+}
+
+static void rng_below_zero(void *c) { nb_rng_below(nb_global_rng(), 0); }
+
+TEST(test_rng_below_zero_is_fatal) {
+    /* It divided by zero (SIGFPE) in the rejection threshold. */
+    nb_test_expect_fatal("rng_below(0)", rng_below_zero, NULL, (const char *[]){"rng_below", "got 0", NULL});
 }
 
 TEST(test_rng_state_as_text_round_trips_and_rejects_bad_text) {
@@ -96,6 +117,63 @@ TEST(test_broadcast_binary_values_merged_dims) {
         nb_tensor_free(a);
         nb_tensor_free(b);
     }
+}
+
+TEST(test_broadcast_binary_with_an_empty_dim) {
+    /* [0, 3] against [3] (a bias over an empty batch): an empty result and,
+     * backward, a zero gradient for the bias, as in PyTorch. The general
+     * broadcasting loop once divided by the empty output's zero-length run. */
+    nb_tensor *(*f[4])(nb_tensor *, nb_tensor *) = {nb_add, nb_sub, nb_mul, nb_div};
+    nb_tensor *a = nb_test_param(2, (int64_t[]){0, 3}, 1.f), *b = nb_test_param(1, (int64_t[]){3}, 1.f);
+    for (int op = 0; op < 4; op++) {
+        nb_tensor *y = f[op](a, b);
+        CHECK(y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == 3 && y->size == 0);
+        nb_tensor *z = f[op](b, nb_reshape(a, 3, (int64_t[]){2, 0, 3})); /* [3] against [2, 0, 3] */
+        CHECK(z->ndim == 3 && z->size == 0);
+        nb_backward(nb_sum_all(nb_mul(y, y)));
+        for (int k = 0; k < 3; k++) CHECK(b->grad->data[k] == 0.f);
+    }
+    nb_arena_reset();
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+}
+
+TEST(test_tensor_from_null_data_when_empty) {
+    /* No data to copy: NULL is fine (memcpy from NULL was undefined, which
+     * make asan's UBSan reported). */
+    nb_tensor *t = nb_tensor_from(2, (int64_t[]){0, 3}, NULL);
+    CHECK(t->size == 0 && t->shape[1] == 3);
+    nb_tensor_free(t);
+    nb_tensor *a = nb_from_data(1, (int64_t[]){0}, NULL);
+    CHECK(a->size == 0 && a->ndim == 1);
+    nb_arena_reset();
+}
+
+TEST(test_backward_of_a_leaf_loss_adds_one) {
+    /* d w / d w = 1, as nb_grad(w, &w) gives and PyTorch's w.backward()
+     * does; nb_backward once left .grad untouched for a loss with no node. */
+    nb_tensor *w = nb_test_param(0, NULL, 1.f);
+    nb_backward(w);
+    CHECK(w->grad->data[0] == 1.f);
+    nb_backward(w);
+    CHECK(w->grad->data[0] == 2.f);
+    nb_tensor *c = nb_tensor_new(1, (int64_t[]){1}); /* no gradient wanted: nothing happens */
+    nb_backward(c);
+    CHECK(!c->grad);
+    nb_tensor_free(w);
+    nb_tensor_free(c);
+    nb_arena_reset();
+}
+
+static void hvp_wrong_v(void *c) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){2}, 1.f);
+    nb_tensor *hv[1];
+    nb_hvp(nb_sum_all(nb_mul(w, w)), &w, (nb_tensor *[]){nb_ones(NB_SHAPE(3))}, 1, hv);
+}
+
+TEST(test_hvp_with_a_wrong_size_direction_is_fatal_naming_hvp) {
+    /* It was caught by a reshape inside nb_hvp, named "reshape". */
+    nb_test_expect_fatal("hvp v", hvp_wrong_v, NULL, (const char *[]){"hvp", "[2] and [3]", NULL});
 }
 
 TEST(test_grad_broadcast_binary) {
@@ -462,4 +540,21 @@ TEST(test_out_of_memory_calls_the_handler) {
     CHECK(oom_bytes == ((size_t)1 << 44));
     CHECK(nb_set_oom_handler(old) == jump_back);
     CHECK(nb_set_oom_handler(NULL) != jump_back); /* NULL restores the default */
+}
+
+TEST(test_arena_alloc_of_nearly_size_max_is_out_of_memory) {
+    /* Rounding SIZE_MAX - 10 up to the arena's alignment once wrapped to 0,
+     * and nb_arena_alloc returned 64 bytes for it. */
+    nb_oom_handler old = nb_set_oom_handler(jump_back);
+    volatile int reached = 0;
+    oom_op[0] = 0;
+    if (!setjmp(oom_jump)) {
+        (void)nb_arena_alloc(SIZE_MAX - 10);
+        reached = 1;
+    }
+    CHECK(!reached);
+    CHECK(strcmp(oom_op, "the step arena") == 0);
+    CHECK(oom_bytes == SIZE_MAX - 10);
+    nb_set_oom_handler(old);
+    nb_arena_reset();
 }

@@ -516,6 +516,9 @@ TEST(test_dqn_deterministic_and_save_load) {
     CHECK(nb_dqn_defaults("cartpole", &o) == 0);
     CHECK(nb_dqn_new("cartpole", &o, "[net]\ninput = 4\n[dense]\nout = 3\n") == NULL && strstr(nb_errmsg(), "2 actions"));
     nb_clear_error();
+    /* NULL options were dereferenced by the option checks. */
+    CHECK(nb_dqn_new("cartpole", NULL, NULL) == NULL && strstr(nb_errmsg(), "options are NULL"));
+    nb_clear_error();
 }
 
 TEST(test_dqn_selects_best_weights_on_held_out_seeds) {

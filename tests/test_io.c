@@ -1081,3 +1081,28 @@ TEST(test_readers_name_a_file_of_the_wrong_kind) {
     }
     tmp_close();
 }
+
+/* A NULL path is an error with a message, from every reader and writer:
+ * nb_write_file_atomic dereferenced it (a crash in every writer), and
+ * nb_dataset_load, nb_mnist_load and nb_net_parse passed it to strcmp,
+ * strlen and strdup. */
+TEST(test_io_null_paths_are_errors) {
+    size_t len;
+    nb_tensor *t = nb_ones(NB_SHAPE(2));
+    nb_dataset d;
+    CHECK(nb_npy_write(NULL, t) == -1 && strstr(nb_errmsg(), "NULL"));
+    CHECK(nb_st_write(NULL, (const char *[]){"a"}, &t, 1, NULL, NULL, 0) == -1 && strstr(nb_errmsg(), "NULL"));
+    CHECK(nb_write_file_atomic(NULL, "x", 1) == -1 && strstr(nb_errmsg(), "NULL"));
+    CHECK(!nb_read_file(NULL, &len) && strstr(nb_errmsg(), "NULL"));
+    CHECK(!nb_npy_read(NULL) && strstr(nb_errmsg(), "NULL"));
+    CHECK(!nb_st_read(NULL) && strstr(nb_errmsg(), "NULL"));
+    CHECK(!nb_csv_read(NULL) && strstr(nb_errmsg(), "NULL"));
+    CHECK(!nb_net_load_cfg(NULL) && strstr(nb_errmsg(), "NULL"));
+    CHECK(!nb_net_parse(NULL, "n.cfg") && strstr(nb_errmsg(), "n.cfg: the description is NULL"));
+    CHECK(!nb_idx_read_labels(NULL, NULL) && strstr(nb_errmsg(), "NULL"));
+    CHECK(nb_dataset_load(NULL, true, &d) == -1 && strstr(nb_errmsg(), "NULL"));
+    CHECK(nb_mnist_load(NULL, true, &d) == -1 && strstr(nb_errmsg(), "NULL"));
+    CHECK(nb_sniff_file(NULL) == NB_FILE_MISSING);
+    CHECK(nb_data_kind(NULL) == NB_FILE_MISSING && strstr(nb_errmsg(), "NULL"));
+    nb_arena_reset();
+}

@@ -371,3 +371,69 @@ TEST(test_eq_fgsm_perturbation_is_eps_sign_of_the_input_gradient) {
     nb_tensor_free(x);
     nb_net_free(net);
 }
+
+/* The per-layer accessors check the index: one past the layers read beyond
+ * the array (ASan: heap-buffer-overflow). */
+static void layer_output_out_of_range(void *c) {
+    nb_net *net = nb_net_parse("[net]\ninput = 4\n[dense]\nout = 3\nactivation = relu\n", "t.cfg");
+    nb_net_build(net, 0, NULL, nb_test_rng());
+    nb_net_forward(net, nb_zeros(NB_SHAPE(2, 4)), false, NULL);
+    nb_net_layer_output(net, nb_net_layers(net));
+}
+static void layer_name_negative(void *c) {
+    nb_net *net = nb_net_parse("[net]\ninput = 4\n[dense]\nout = 3\n", "t.cfg");
+    nb_net_layer_name(net, -1);
+}
+
+TEST(test_net_layer_index_out_of_range_is_fatal) {
+    nb_test_expect_fatal("layer output", layer_output_out_of_range, NULL,
+                         (const char *[]){"net_layer_output", "layer 2", "[0, 2)", NULL});
+    nb_test_expect_fatal("layer name", layer_name_negative, NULL,
+                         (const char *[]){"net_layer_name", "layer -1", "[0, 1)", NULL});
+}
+
+/* nb_net_build's own input shape is checked as [net] input is: more than 3
+ * dims overflowed a 4-entry array (UBSan), a negative one gave a nonsense
+ * size. */
+TEST(test_net_build_checks_the_given_input_shape) {
+    nb_net *net = nb_net_parse("[dense]\nout = 3\n", "t.cfg");
+    CHECK(nb_net_build(net, 6, (int64_t[]){1, 1, 1, 1, 2, 2}, nb_test_rng()) == -1 &&
+          strstr(nb_errmsg(), "t.cfg: the input shape has 6 dimensions"));
+    CHECK(nb_net_build(net, 1, (int64_t[]){-4}, nb_test_rng()) == -1 &&
+          strstr(nb_errmsg(), "input dimension 0 is -4"));
+    CHECK(nb_net_build(net, 2, (int64_t[]){2, 2}, nb_test_rng()) == 0 && nb_net_outputs(net) == 3);
+    nb_net_free(net);
+}
+
+/* A label beyond the network's outputs was read as logits[row * C + label]
+ * (another row, or past the logits) and gave a plausible loss. */
+static void evaluate_with_a_label_out_of_range(void *c) {
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n", "t.cfg");
+    nb_net_build(net, 0, NULL, nb_test_rng());
+    float f[12] = {0};
+    int32_t y[4] = {0, 1, 0, 7};
+    nb_dataset d = {.n = 4, .nd = 1, .shape = {3}, .f32 = f, .y = y, .nclass = 8};
+    nb_eval_result r;
+    nb_net_evaluate(net, &d, 2, 0.f, &r);
+}
+
+TEST(test_net_evaluate_label_out_of_range_is_fatal) {
+    nb_test_expect_fatal("evaluate label", evaluate_with_a_label_out_of_range, NULL,
+                         (const char *[]){"net_evaluate", "label 7 of example 3", "[0, 2)", NULL});
+}
+
+/* Gradients of another network were added by position, past the end of
+ * the smaller one's buffers. */
+static void reduce_a_foreign_replica(void *c) {
+    nb_net *a = nb_net_parse("[net]\ninput = 5\n[dense]\nout = 4\n", "a.cfg");
+    nb_net *b = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n", "b.cfg");
+    nb_net_build(a, 0, NULL, nb_test_rng());
+    nb_net_build(b, 0, NULL, nb_test_rng());
+    nb_net *rb = nb_net_replica(b);
+    nb_net_replica_reduce(a, &rb, 1);
+}
+
+TEST(test_net_replica_reduce_refuses_another_networks_replica) {
+    nb_test_expect_fatal("foreign replica", reduce_a_foreign_replica, NULL,
+                         (const char *[]){"net_replica_reduce", "replicas[0] is not a replica", NULL});
+}

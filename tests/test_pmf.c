@@ -189,3 +189,19 @@ TEST(test_convolve_pmf_merges_equal_sums_and_rejects_bad_input) {
     CHECK(nb_convolve_pmf(xv, near1, 2, yv, yp, 2, &sv, &sp, &n) == 0);
     free(sv), free(sp);
 }
+
+TEST(test_eq_25_sums_beyond_double_range_are_an_error) {
+    /* 1e308 + 1e308 is inf: the merge of equal sums compared inf - inf (NaN)
+     * with its tolerance, never advanced, and the call never returned. */
+    double *sv = NULL, *sp = NULL;
+    int64_t n = -1;
+    CHECK(nb_convolve_pmf((double[]){1e308}, (double[]){1}, 1, (double[]){1e308}, (double[]){1}, 1, &sv, &sp, &n) == -1);
+    CHECK(strstr(nb_errmsg(), "beyond the range of a double") != NULL);
+    CHECK(n == 0 && !sv && !sp);
+    /* Large values whose sums stay finite are still fine: two sums. */
+    CHECK(nb_convolve_pmf((double[]){0.5}, (double[]){1}, 1, (double[]){-1e308, 1e308}, (double[]){0.5, 0.5}, 2, &sv, &sp,
+                          &n) == 0);
+    CHECK(n == 2);
+    free(sv);
+    free(sp);
+}

@@ -221,3 +221,15 @@ TEST(test_maxpool_2x2_fast_path_keeps_first_argmax) {
     nb_tensor_free(x);
     nb_tensor_free(r);
 }
+
+/* A padding beyond half the window is refused, a huge one too: 2 * p once
+ * overflowed int there, and the pooling went on with windows outside x. */
+static void huge_padding(void *c) { nb_maxpool2d(nb_zeros(NB_SHAPE(1, 1, 8, 8)), 3, 1, 0x7fffffff); }
+static void window_too_large(void *c) { nb_avgpool2d(nb_zeros(NB_SHAPE(1, 1, 2, 2)), 3, 1, 0); }
+
+TEST(test_pool_bad_padding_and_window_are_fatal) {
+    nb_test_expect_fatal("huge padding", huge_padding, NULL,
+                         (const char *[]){"maxpool2d", "padding 2147483647", "window/2 = 1", NULL});
+    nb_test_expect_fatal("window larger than the input", window_too_large, NULL,
+                         (const char *[]){"avgpool2d", "window 3 does not fit", NULL});
+}

@@ -685,6 +685,19 @@ TEST(test_recurrent_charrnn_batches_cover_streams) {
     CHECK(x[0] == 3 && x[1] == 53);
     CHECK(nb_charrnn_batch(ids, 100, 3, 2, 16, x, y) == 1);
     CHECK(nb_charrnn_batch(ids, 7, 3, 2, 0, x, y) == -1 && strstr(nb_errmsg(), "too short"));
+    /* A negative batch number made a negative window and read before ids. */
+    CHECK(nb_charrnn_batch(ids, 100, 3, 2, -1, x, y) == -1 && strstr(nb_errmsg(), "negative"));
+}
+
+static void bits_per_char_of_a_foreign_id(void *c) {
+    nb_charrnn *m = nb_charrnn_new(NB_CELL_GRU, (const int32_t[]){'a', 'b'}, 2, 4, 1, nb_test_rng());
+    nb_charrnn_bits_per_char(m, (const int32_t[]){0, 1, 5, 0}, 4, 2, 1, NULL);
+}
+
+TEST(test_recurrent_charrnn_bits_per_char_checks_ids) {
+    /* The id was refused as "cross_entropy: label 5", not in this name. */
+    nb_test_expect_fatal("bpc id", bits_per_char_of_a_foreign_id, NULL,
+                         (const char *[]){"charrnn_bits_per_char", "id 5 at position 2", "[0, 2)", NULL});
 }
 
 TEST(test_recurrent_charrnn_save_load_sample) {

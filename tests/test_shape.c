@@ -287,6 +287,24 @@ TEST(test_shape_gather_keeps_its_own_copy_of_idx) {
 
 /* --- fatal errors -------------------------------------------------------- */
 
+TEST(test_shape_broadcast_and_sum_to_of_empty_tensors) {
+    /* [0, 5] broadcast to [2, 0, 5] and its gradient summed back: an empty
+     * sum_to target once divided the row count by its zero size. */
+    nb_tensor *x = nb_test_param(2, (int64_t[]){0, 5}, 1.f);
+    nb_tensor *y = nb_broadcast_to(x, 3, (int64_t[]){2, 0, 5});
+    CHECK(y->ndim == 3 && y->size == 0);
+    nb_tensor *s = nb_sum_to(y, 2, (int64_t[]){0, 5});
+    CHECK(s->ndim == 2 && s->shape[0] == 0 && s->shape[1] == 5);
+    nb_tensor *g[1];
+    nb_grad(nb_sum_all(nb_mul(y, y)), &x, 1, g, false);
+    CHECK(g[0]->size == 0 && g[0]->shape[1] == 5);
+    /* [2, 0, 5] to [1, 0, 1] (the general path) and to [] (a sum of nothing) */
+    CHECK(nb_sum_to(y, 3, (int64_t[]){1, 0, 1})->size == 0);
+    CHECK(nb_item(nb_sum_to(y, 0, NULL)) == 0.f);
+    nb_arena_reset();
+    nb_tensor_free(x);
+}
+
 static void bad_gather(void *c) {
     nb_tensor *x = nb_zeros(NB_SHAPE(4, 2));
     nb_gather_rows(x, (int32_t[]){0, 5}, 2);
@@ -301,6 +319,16 @@ static void bad_embedding(void *c) {
 }
 static void bad_slice(void *c) { nb_slice(nb_zeros(NB_SHAPE(3, 4)), 1, 2, 5); }
 static void bad_permute(void *c) { nb_permute(nb_zeros(NB_SHAPE(3, 4)), (int[]){1, 1}); }
+/* The product of the known dims overflows int64 (undefined behaviour before
+ * it was checked). */
+static void bad_reshape_overflow(void *c) {
+    nb_reshape(nb_zeros(NB_SHAPE(4)), 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, -1});
+}
+/* More than NB_MAXDIM target dims overflowed a stack array (ASan). */
+static void bad_broadcast_ndim(void *c) {
+    nb_broadcast_to(nb_ones(NB_SHAPE(2)), 7, (int64_t[]){1, 1, 1, 1, 1, 1, 2});
+}
+static void bad_broadcast_negative(void *c) { nb_broadcast_to(nb_ones(NB_SHAPE(1)), 2, (int64_t[]){-3, 1}); }
 static void bad_concat(void *c) {
     nb_concat((nb_tensor *[]){nb_zeros(NB_SHAPE(3, 4)), nb_zeros(NB_SHAPE(2, 5))}, 2, 0);
 }
@@ -312,6 +340,10 @@ TEST(test_shape_out_of_range_is_fatal) {
     nb_test_expect_fatal("slice", bad_slice, NULL, (const char *[]){"slice", "[2, 5)", "size 4", NULL});
     nb_test_expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
     nb_test_expect_fatal("concat", bad_concat, NULL, (const char *[]){"concat", "[3, 4]", "[2, 5]", NULL});
+    nb_test_expect_fatal("reshape overflow", bad_reshape_overflow, NULL, (const char *[]){"reshape", "overflows", NULL});
+    nb_test_expect_fatal("broadcast 7-D", bad_broadcast_ndim, NULL, (const char *[]){"broadcast_to", "7 dimensions", NULL});
+    nb_test_expect_fatal("broadcast negative", bad_broadcast_negative, NULL,
+                         (const char *[]){"broadcast_to", "negative dimension -3", NULL});
 }
 
 /* --- embedding ----------------------------------------------------------- */

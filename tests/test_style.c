@@ -241,6 +241,32 @@ TEST(test_style_tv_loss) {
     nb_tensor_free(x);
 }
 
+/* A 1-D x read shape[-1] (UBSan: index -1), an empty one was refused by a
+ * slice in its name. */
+static void tv_of_a_vector(void *c) { nb_tv_loss(nb_zeros(NB_SHAPE(4))); }
+static void tv_of_an_empty_image(void *c) { nb_tv_loss(nb_zeros(NB_SHAPE(3, 0, 4))); }
+
+TEST(test_style_tv_loss_needs_h_and_w) {
+    nb_test_expect_fatal("tv 1-D", tv_of_a_vector, NULL, (const char *[]){"tv_loss", "[..., H, W]", "[4]", NULL});
+    nb_test_expect_fatal("tv empty", tv_of_an_empty_image, NULL, (const char *[]){"tv_loss", "[3, 0, 4]", NULL});
+    CHECK(nb_item(nb_tv_loss(nb_ones(NB_SHAPE(1, 1)))) == 0.f); /* one pixel: no neighbours */
+    nb_arena_reset();
+}
+
+/* F and P of the same size but different shapes: refused naming the loss
+ * (the subtraction inside refused it as "sub"). */
+static void content_loss_of_transposed_maps(void *c) {
+    nb_style_content_loss(nb_zeros(NB_SHAPE(3, 4)), nb_zeros(NB_SHAPE(4, 3)));
+}
+
+TEST(test_style_content_loss_mismatch_is_fatal_naming_it) {
+    nb_test_expect_fatal("content loss", content_loss_of_transposed_maps, NULL,
+                         (const char *[]){"style_content_loss", "[3, 4] and [4, 3]", NULL});
+    /* [1, N, H, W] against [N, H, W]: the same map, accepted */
+    CHECK(nb_item(nb_style_content_loss(nb_ones(NB_SHAPE(1, 2, 3, 3)), nb_ones(NB_SHAPE(2, 3, 3)))) == 0.f);
+    nb_arena_reset();
+}
+
 /* --- feature networks ---------------------------------------------------- */
 
 TEST(test_style_random_net_scales_and_seed) {

@@ -118,6 +118,16 @@ static nb_tensor *f_tconv_prod(nb_tensor **in, void *ctx) {
     return nb_mul(y, y);
 }
 
+/* A negative stride was taken as 1 without a word. */
+static void conv_transpose_negative_stride(void *c) {
+    nb_conv_transpose1d(nb_zeros(NB_SHAPE(1, 2, 5)), nb_zeros(NB_SHAPE(2, 3, 2)), NULL, -2, 0);
+}
+
+TEST(test_conv_transpose1d_negative_stride_is_fatal) {
+    nb_test_expect_fatal("conv_transpose1d stride", conv_transpose_negative_stride, NULL,
+                         (const char *[]){"conv_transpose1d", "stride -2", NULL});
+}
+
 TEST(test_conv_transpose1d_matches_loop_and_gradchecks) {
     /* {C, O, K, stride, pad, T}: K = stride (the matmul path) and the general path */
     int cs[][6] = {{3, 2, 4, 4, 0, 5}, {2, 3, 3, 2, 1, 4}, {2, 2, 4, 1, 0, 6}, {3, 2, 5, 3, 2, 3}, {1, 1, 2, 2, 0, 1}};
@@ -209,6 +219,19 @@ static void random_levels(int32_t *q, int64_t n, uint64_t seed) {
         v = v < 0 ? 0 : v > 255 ? 255 : v;
         q[i] = v;
     }
+}
+
+/* A model without features given features: the conditioning sum read its
+ * NULL weights (a segfault). */
+static void forward_with_unwanted_cond(void *c) {
+    nb_wavenet *m = tiny(0, 0, 1);
+    int32_t x[8] = {0};
+    nb_wavenet_forward(m, x, 1, 8, NULL, nb_zeros(NB_SHAPE(1, 3, 8)));
+}
+
+TEST(test_wavenet_forward_refuses_cond_without_features) {
+    nb_test_expect_fatal("unwanted cond", forward_with_unwanted_cond, NULL,
+                         (const char *[]){"wavenet_forward", "no local conditioning", NULL});
 }
 
 TEST(test_wavenet_receptive_field_is_exact) {

@@ -82,6 +82,9 @@ nb_arena *nb_arena_use(nb_arena *a) {
 nb_arena *nb_arena_current(void) { return current; }
 
 static void *pool_alloc(pool *p, size_t bytes) {
+    /* A request within ALIGN of SIZE_MAX (an overflowed n * size) would round
+     * up to a few bytes and be handed out as such: no memory holds it. */
+    if (bytes > SIZE_MAX - ALIGN) nb__oom(p->gpu ? "the step arena on the GPU" : "the step arena", bytes);
     bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
     if (bytes == 0) bytes = ALIGN;
     for (;;) {

@@ -126,7 +126,17 @@ void nb_backward(nb_tensor *loss) {
         char s[96];
         nb_fatal("backward", "needs a one-element loss, got shape %s", nb_shape_str(loss, s, sizeof s));
     }
-    if (!loss->node) return; /* no parameter involved: nothing to do */
+    if (!loss->node) {
+        /* The loss is itself a leaf: dL/dL = 1 goes into its own .grad (as
+         * nb_grad gives 1 for wrt == out). Otherwise no parameter is
+         * involved: nothing to do. */
+        if (loss->requires_grad && loss->grad) {
+            nb_tensor *one = full_like(loss, 1.f);
+            if (nb__on_gpu(loss)) nb__gpu_accum(loss->grad->data, one->data, 1);
+            else loss->grad->data[0] += 1.f;
+        }
+        return;
+    }
     into_leaf_grads = true;
     run_backward(loss, false);
     into_leaf_grads = false;
@@ -167,6 +177,8 @@ void nb_grad(nb_tensor *out, nb_tensor **wrt, int n, nb_tensor **grads, bool cre
 void nb_hvp(nb_tensor *loss, nb_tensor **params, nb_tensor **v, int n, nb_tensor **hv) {
     /* H v = grad_theta (grad_theta L . v): one backward with create_graph,
      * a dot product with v, and a second backward. No finite differences. */
+    for (int k = 0; k < n; k++) /* checked here, or the reshape below would be named */
+        if (v[k]->size != params[k]->size) nb__shape_fatal("hvp", params[k], v[k], "v[k] must have params[k]'s size");
     nb_tensor **g = nb_arena_alloc(sizeof(nb_tensor *) * (size_t)n);
     nb_grad(loss, params, n, g, true);
     bool old = nb_set_grad_enabled(true);

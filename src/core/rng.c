@@ -34,6 +34,8 @@ double nb_rng_normal(nb_rng *r) {
 }
 
 uint32_t nb_rng_below(nb_rng *r, uint32_t n) {
+    /* [0, 0) is empty; the modulo below would divide by zero (SIGFPE). */
+    if (n == 0) nb_fatal("rng_below", "n must be >= 1 (a uniform draw from [0, n)), got 0");
     /* Lemire's rejection: unbiased without division in the common case. */
     uint32_t threshold = (uint32_t)(-n) % n;
     for (;;) {

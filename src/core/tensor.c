@@ -20,7 +20,16 @@ int64_t nb_shape_numel(int ndim, const int64_t *shape) {
 
 static int64_t checked_numel(const char *op, int ndim, const int64_t *shape) {
     int64_t n = nb_shape_numel(ndim, shape);
-    if (n < 0) nb_fatal(op, "invalid shape (negative dimension, more than %d dims, or size overflow)", NB_MAXDIM);
+    if (n < 0) {
+        /* The shape itself, so that the op that asked for it can be told
+         * (every op allocates its result through here, named "tensor"). */
+        char s[160] = "";
+        if (ndim < 0 || ndim > NB_MAXDIM) snprintf(s, sizeof s, "%d dims", ndim);
+        for (int k = 0, off = 0; k < ndim && ndim <= NB_MAXDIM; k++)
+            off += snprintf(s + off, sizeof s - (size_t)off, k ? ", %lld" : "[%lld", (long long)shape[k]);
+        if (ndim >= 0 && ndim <= NB_MAXDIM) strcat(s, ndim ? "]" : "[]");
+        nb_fatal(op, "invalid shape %s (negative dimension, more than %d dims, or size overflow)", s, NB_MAXDIM);
+    }
     return n;
 }
 
@@ -63,7 +72,8 @@ nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
 
 nb_tensor *nb_tensor_from(int ndim, const int64_t *shape, const float *data) {
     nb_tensor *t = nb_tensor_new(ndim, shape);
-    memcpy(t->data, data, (size_t)t->size * sizeof(float));
+    /* An empty tensor may come with data NULL, which memcpy must not see. */
+    if (t->size) memcpy(t->data, data, (size_t)t->size * sizeof(float));
     return t;
 }
 
@@ -138,7 +148,7 @@ nb_tensor *nb_zeros_like(const nb_tensor *t) {
 
 nb_tensor *nb_from_data(int ndim, const int64_t *shape, const float *data) {
     nb_tensor *t = nb__new(ndim, shape);
-    memcpy(t->data, data, (size_t)t->size * sizeof(float));
+    if (t->size) memcpy(t->data, data, (size_t)t->size * sizeof(float)); /* data may be NULL if empty */
     return t;
 }
 

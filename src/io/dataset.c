@@ -117,6 +117,7 @@ static int libsvm_dataset(const char *path, bool train, nb_dataset *d) {
 
 int nb_dataset_load(const char *spec, bool train, nb_dataset *d) {
     memset(d, 0, sizeof *d);
+    if (!spec) return nb_error("dataset: the path is NULL");
     if (!strcmp(spec, "fashion-mnist")) {
         const char *dir = getenv("NABLA_FASHION_MNIST");
         if (!dir) dir = FASHION_DIR;

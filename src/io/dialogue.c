@@ -658,6 +658,9 @@ void nb_chat_tfidf_scores(const nb_dialogue *d, float *scores) {
 
 double nb_recall_at_k(const float *scores, int64_t n, int ncand, int k) {
     if (n <= 0) return 0;
+    /* Row i starts at i * ncand: a negative count walked before scores, and
+     * 0 candidates have no true one at column 0. */
+    if (ncand < 1) nb_fatal("recall_at_k", "ncand must be >= 1 (the true candidate and its distractors), got %d", ncand);
     double hits = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *s = scores + i * ncand;

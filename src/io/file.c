@@ -13,6 +13,11 @@
 
 uint8_t *nb_read_file(const char *path, size_t *len) {
     *len = 0;
+    /* NULL reached open() (and "%s") unchecked; every reader comes here. */
+    if (!path) {
+        nb_error("nb_read_file: the path is NULL");
+        return NULL;
+    }
     int fd = nb__open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         nb_error("%s: cannot open: %s", path, strerror(errno));
@@ -112,6 +117,7 @@ static int write_in_place(const char *path, const void *buf, size_t len) {
 }
 
 int nb_write_file_atomic(const char *path, const void *buf, size_t len) {
+    if (!path) return nb_error("nb_write_file_atomic: the path is NULL"); /* was dereferenced: every writer comes here */
     if (!*path) return nb_error("nb_write_file_atomic: empty path");
     /* A rename would replace the node at path, not write into what it
      * stands for: a device, FIFO or socket (--out /dev/stdout to a terminal

@@ -92,6 +92,10 @@ static int64_t gz_read_upto(gzFile f, uint8_t *dst, uint64_t n, const char *path
 /* Reads a whole IDX file with `ndim` dimensions into memory. Memory grows with
  * the bytes actually present, never with what the header claims. */
 static uint8_t *idx_slurp(const char *path, int ndim, size_t *len) {
+    if (!path) {
+        nb_error("IDX: the path is NULL");
+        return NULL;
+    }
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f) {
@@ -199,6 +203,7 @@ static char *find_file(const char *dir, const char *name) {
 
 int nb_mnist_load(const char *dir, bool train, nb_dataset *out) {
     memset(out, 0, sizeof *out);
+    if (!dir) return nb_error("mnist: the folder is NULL");
     const char *split = train ? "train" : "t10k";
     char name[64];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);

@@ -252,7 +252,7 @@ static size_t read_head(int fd, uint8_t *buf, size_t n) {
  * reader to run, and that reader's own calls are the ones tests count. */
 nb_file_kind nb_sniff_file(const char *path) {
     struct stat st;
-    if (stat(path, &st) != 0) return NB_FILE_MISSING;
+    if (!path || stat(path, &st) != 0) return NB_FILE_MISSING;
     if (S_ISDIR(st.st_mode)) return NB_FILE_FOLDER;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NB_FILE_MISSING;
@@ -289,6 +289,10 @@ static bool has_ext(const char *path, const char *ext) {
 #define DATA_KINDS "fashion-mnist, a folder of IDX files, or a CSV, LIBSVM or .npy file"
 
 nb_file_kind nb_data_kind(const char *path) {
+    if (!path) {
+        nb_error("data file: the path is NULL");
+        return NB_FILE_MISSING;
+    }
     nb_file_kind k = nb_sniff_file(path);
     /* The extension breaks ties only: text that is neither CSV nor LIBSVM
      * by its first lines goes to the parser its name asks for, which then

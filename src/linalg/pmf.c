@@ -67,6 +67,12 @@ int nb_convolve_pmf(const double *xv, const double *xp, int64_t nx, const double
     if (check_pmf("X", xv, xp, nx, &xmax, &xint) || check_pmf("Y", yv, yp, ny, &ymax, &yint) ||
         check_distinct("X", xv, nx) || check_distinct("Y", yv, ny))
         return -1;
+    /* |a + b| <= xmax + ymax: when that is finite no sum overflows. An
+     * infinite sum made the merge below compare inf - inf (NaN) with the
+     * tolerance and never advance: nb_convolve_pmf never returned. */
+    if (!isfinite(xmax + ymax))
+        return nb_error("convolve: values as large as %g (X) and %g (Y) make sums beyond the range of a double", xmax,
+                        ymax);
     pmf_pair *out = NULL;
     int64_t m = 0;
     if (xint && yint) {

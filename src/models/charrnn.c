@@ -294,6 +294,8 @@ int nb_charrnn_batch(const int32_t *ids, int64_t n, int64_t T, int64_t B, int64_
     if (K < 1)
         return nb_error("a text of %lld characters is too short for %lld streams of %lld steps (needs at least %lld)",
                         (long long)n, (long long)B, (long long)T, (long long)(B * (T + 1)));
+    /* A negative k gave a negative window and reads before ids. */
+    if (k < 0) return nb_error("batch number %lld is negative", (long long)k);
     int64_t len = n / B, w = k % K;
     for (int64_t t = 0; t < T; t++)
         for (int64_t b = 0; b < B; b++) {
@@ -316,6 +318,12 @@ static void state_new(const nb_charrnn *m, int64_t B, nb_tensor **h, nb_tensor *
 double nb_charrnn_bits_per_char(nb_charrnn *m, const int32_t *ids, int64_t n, int64_t T, int64_t B, int64_t *chars) {
     if (chars) *chars = 0;
     if (n < 2) return nb_error("bits per character: a text of %lld characters has nothing to predict", (long long)n);
+    /* Checked here: an id past the vocabulary was refused only as a label
+     * of the cross-entropy inside, named so. */
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->nvocab)
+            nb_fatal("charrnn_bits_per_char", "id %d at position %lld is outside the vocabulary [0, %d)", (int)ids[i],
+                     (long long)i, m->nvocab);
     if (T < 1) T = 1;
     if (B < 1) B = 1;
     while (B > 1 && nb_charrnn_windows(n, T, B) < 1) B--;

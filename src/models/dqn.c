@@ -372,6 +372,7 @@ const char *nb_dqn_net_cfg(const char *env) {
 }
 
 static int check_opts(const nb_dqn_opts *o) {
+    if (!o) return nb_error("dqn: the options are NULL (nb_dqn_defaults fills them for an environment)");
     if (o->steps < 0) return nb_error("dqn: steps must be >= 0, got %lld", (long long)o->steps);
     if (!(o->lr > 0 && isfinite(o->lr))) return nb_error("dqn: the learning rate must be > 0, got %g", o->lr);
     if (!(o->lr_end >= 0 && o->lr_end <= o->lr))

@@ -111,12 +111,17 @@ static int fit_bayes(const double *x, const double *y, int64_t n, int64_t d, dou
     return rc;
 }
 
+static bool nonneg_finite(double v) { return isfinite(v) && v >= 0; }
+
 nb_linreg *nb_linreg_fit(const nb_tensor *X, const float *y, const nb_linreg_opts *o) {
     int64_t n, d;
     nb_linreg_opts opt = o ? *o : (nb_linreg_opts){0};
     if (nb__ml_check_X("linreg_fit", X, &n, &d) || nb__ml_check_y("linreg_fit", y, n)) return NULL;
-    if (opt.l2 < 0 || opt.lr < 0 || opt.epochs < 0 || opt.prior_precision < 0 || opt.noise_var < 0) {
-        nb_error("linreg_fit: l2, lr, epochs, prior_precision and noise_var must be >= 0");
+    /* NaN passed "< 0" and fell back to a default; an infinite lr made every
+     * weight NaN and an infinite l2 an illegal LAPACK argument. */
+    if (!nonneg_finite(opt.l2) || !nonneg_finite(opt.lr) || opt.epochs < 0 || !nonneg_finite(opt.prior_precision) ||
+        !nonneg_finite(opt.noise_var)) {
+        nb_error("linreg_fit: l2, lr, epochs, prior_precision and noise_var must be finite and >= 0");
         return NULL;
     }
     if (opt.method > NB_LINREG_BAYES) {

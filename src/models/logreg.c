@@ -40,8 +40,11 @@ nb_logreg *nb_logreg_fit(const nb_tensor *X, const float *y, const nb_logreg_opt
     int64_t n, d;
     nb_logreg_opts opt = o ? *o : (nb_logreg_opts){0};
     if (nb__ml_check_X("logreg_fit", X, &n, &d) || nb__ml_check_y("logreg_fit", y, n)) return NULL;
-    if (opt.C < 0 || opt.max_iter < 0 || opt.tol < 0 || opt.lr < 0 || opt.solver > NB_SOLVER_GD) {
-        nb_error("logreg_fit: C, max_iter, tol and lr must be >= 0 and the solver lbfgs or gd");
+    /* NaN passed "< 0" and silently meant the default. C may be +inf (no
+     * penalty); tol and lr must be finite. */
+    if (!(opt.C >= 0) || opt.max_iter < 0 || !(opt.tol >= 0 && isfinite(opt.tol)) ||
+        !(opt.lr >= 0 && isfinite(opt.lr)) || opt.solver > NB_SOLVER_GD) {
+        nb_error("logreg_fit: C, max_iter, tol and lr must be >= 0 (tol and lr finite) and the solver lbfgs or gd");
         return NULL;
     }
     double C = opt.C > 0 ? opt.C : 1.0, tol = opt.tol > 0 ? opt.tol : 1e-4;

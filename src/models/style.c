@@ -30,7 +30,11 @@ static nb_tensor *as_matrix(nb_tensor *F) {
 /* eq. 1: L_content = 1/2 sum_ij (F_ij - P_ij)^2 */
 nb_tensor *nb_style_content_loss(nb_tensor *F, nb_tensor *P) {
     if (F->size != P->size) nb_fatal("style_content_loss", "F has %lld values, P %lld", (long long)F->size, (long long)P->size);
-    nb_tensor *d = nb_sub(as_matrix(F), as_matrix(P));
+    nb_tensor *f = as_matrix(F), *p = as_matrix(P);
+    /* Same size, other layout ([3, 4] and [4, 3]): refused here, not by the
+     * subtraction in its own name. */
+    if (!nb_same_shape(f, p)) nb__shape_fatal("style_content_loss", F, P, "F and P are different feature maps");
+    nb_tensor *d = nb_sub(f, p);
     return nb_mul_scalar(nb_sum_all(nb_square(d)), 0.5f);
 }
 
@@ -126,6 +130,12 @@ nb_tensor *nb_style_total_loss(nb_tensor *content, nb_tensor *style, float alpha
  * the sum of squared differences between vertical and horizontal
  * neighbours of x [..., H, W]. */
 nb_tensor *nb_tv_loss(nb_tensor *x) {
+    /* A 1-D x had no H (shape[-1] was read), and H or W = 0 was caught by
+     * a slice, named so. */
+    if (x->ndim < 2 || x->shape[x->ndim - 2] < 1 || x->shape[x->ndim - 1] < 1) {
+        char s[96];
+        nb_fatal("tv_loss", "x must be [..., H, W] with H, W >= 1, got shape %s", nb_shape_str(x, s, sizeof s));
+    }
     int h = x->ndim - 2, w = x->ndim - 1;
     nb_tensor *dv = nb_sub(nb_slice(x, h, 1, x->shape[h]), nb_slice(x, h, 0, x->shape[h] - 1));
     nb_tensor *dh = nb_sub(nb_slice(x, w, 1, x->shape[w]), nb_slice(x, w, 0, x->shape[w] - 1));

@@ -21,6 +21,8 @@ static const char *KNAMES[] = {"linear", "polynomial", "rbf", "sigmoid"};
 const char *nb_kernel_name(nb_kernel k) { return (unsigned)k < 4 ? KNAMES[k] : "?"; }
 
 int nb_kernel_from_name(const char *s, nb_kernel *k) {
+    /* As nb_cell_from_name and nb_env_new take it; strcmp crashed. */
+    if (!s) return nb_error("unknown kernel '(null)' (expected linear, polynomial, rbf, sigmoid or LIBSVM's 0-3)");
     for (int i = 0; i < 4; i++)
         if (!strcmp(s, KNAMES[i]) || (s[0] == '0' + i && !s[1])) {
             *k = (nb_kernel)i;

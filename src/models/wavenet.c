@@ -241,6 +241,9 @@ nb_tensor *nb_wavenet_forward(nb_wavenet *m, const int32_t *x, int64_t N, int64_
                         cond->shape[2] != L))
         nb_fatal("wavenet_forward", "the model needs conditioning [%lld, %d, %lld]", (long long)N, c->cond_channels,
                  (long long)L);
+    /* A model without features has no weights for them (cond_w NULL, which
+     * the conditioning sum below dereferenced). */
+    if (!c->cond_dim && cond) nb_fatal("wavenet_forward", "the model has no local conditioning, but cond was given");
     nb_tensor *e = nb_embedding(m->embed, x, N * L);
     nb_tensor *h = nb_permute(nb_reshape(e, 3, (int64_t[]){N, L, R}), (int[]){0, 2, 1}); /* [N, R, L] */
     nb_tensor *onehot = NULL;

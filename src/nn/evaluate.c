@@ -47,8 +47,10 @@ nb_tensor *nb_fgsm(nb_net *net, nb_tensor *x, const int32_t *y, float eps) {
     return adv;
 }
 
-/* Accuracy and summed loss of logits against labels. */
-static void score(const nb_tensor *logits, const int32_t *y, double *loss_sum, int64_t *correct, int32_t *pred) {
+/* Accuracy and summed loss of logits against labels; first: the batch's
+ * first example, for messages. */
+static void score(const nb_tensor *logits, const int32_t *y, int64_t first, double *loss_sum, int64_t *correct,
+                  int32_t *pred) {
     int64_t n = logits->shape[0], c = logits->shape[1];
     nb_argmax_rows(logits, pred);
     const float *host = logits->data;
@@ -58,6 +60,11 @@ static void score(const nb_tensor *logits, const int32_t *y, double *loss_sum, i
         host = h;
     }
     for (int64_t i = 0; i < n; i++) {
+        /* row[y[i]] below: a label beyond the outputs read another row or
+         * memory past the logits, and gave a plausible loss. */
+        if (y[i] < 0 || y[i] >= c)
+            nb_fatal("net_evaluate", "label %d of example %lld is outside the network's %lld outputs [0, %lld) "
+                     "(nb_net_check_data says so before)", (int)y[i], (long long)(first + i), (long long)c, (long long)c);
         const float *row = host + i * c;
         float m = row[0];
         for (int64_t j = 1; j < c; j++) m = row[j] > m ? row[j] : m;
@@ -86,7 +93,7 @@ void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_
         bool old = nb_set_grad_enabled(false);
         nb_tensor *x = nb_to(nb_dataset_batch(d, idx, m, y), nb_net_device(net));
         nb_tensor *logits = nb_net_forward(net, x, false, NULL);
-        score(logits, y, &loss, &correct, pred);
+        score(logits, y, start, &loss, &correct, pred);
         for (int l = 0; l < nb_net_layers(net); l++) {
             if (!nb_net_layer_is_activation(net, l)) continue;
             const nb_tensor *h = nb_net_layer_output(net, l);
@@ -106,7 +113,7 @@ void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_
             nb_tensor *xa = nb_fgsm(net, x, y, adv_eps);
             old = nb_set_grad_enabled(false);
             double unused = 0;
-            score(nb_net_forward(net, xa, false, NULL), y, &unused, &adv_correct, pred);
+            score(nb_net_forward(net, xa, false, NULL), y, start, &unused, &adv_correct, pred);
             nb_set_grad_enabled(old);
         }
         nb_arena_reset();

@@ -208,6 +208,10 @@ static int finish_layer(nb_net *net, const char *file, kind act) {
 }
 
 nb_net *nb_net_parse(const char *text, const char *file) {
+    if (!text) {
+        nb_error("%s: the description is NULL", file ? file : "<net>");
+        return NULL;
+    }
     nb_net *net = calloc(1, sizeof *net);
     char *buf = strdup(text);
     net->source = strdup(text);
@@ -391,6 +395,14 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
     int64_t s[4];
     nb__shape_copy(s, net->in_shape, nd);
     if (ndim > 0) {
+        /* As [net] input takes it: C x H x W or fewer dims, each >= 1. More
+         * dims overflowed s, and a negative one made a nonsense size. */
+        if (ndim > 3)
+            return nb_error("%s: the input shape has %d dimensions; at most 3 (C x H x W)", net->file, ndim);
+        for (int k = 0; k < ndim; k++)
+            if (input_shape[k] < 1)
+                return nb_error("%s: input dimension %d is %lld; each must be at least 1", net->file, k,
+                                (long long)input_shape[k]);
         if (net->nin) {
             int64_t a = nb_shape_numel(net->nin, net->in_shape), b = nb_shape_numel(ndim, input_shape);
             if (a != b || (ndim == net->nin && memcmp(s, input_shape, sizeof(int64_t) * (size_t)ndim)))
@@ -554,6 +566,14 @@ nb_net *nb_net_replica(nb_net *net) {
 }
 
 void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n) {
+    /* Each must share net's weights (nb_net_replica's): another network's
+     * gradients were added by position, past the end of smaller ones. */
+    for (int j = 0; j < n; j++) {
+        const nb_net *r = replicas[j];
+        bool same = r && r->replica && r->nparams == net->nparams;
+        for (int k = 0; same && k < net->nparams; k++) same = r->params[k].t->data == net->params[k].t->data;
+        if (!same) nb_fatal("net_replica_reduce", "replicas[%d] is not a replica of this network (nb_net_replica)", j);
+    }
     for (int k = 0; k < net->nparams; k++) {
         float *restrict dst = net->params[k].t->grad->data;
         int64_t m = net->params[k].t->size;
@@ -613,11 +633,17 @@ nb_tensor *nb_net_forward(nb_net *net, nb_tensor *x, bool training, nb_rng *rng)
 }
 
 int nb_net_layers(const nb_net *net) { return net->n; }
-nb_tensor *nb_net_layer_output(const nb_net *net, int i) { return net->layers[i].last; }
-const char *nb_net_layer_name(const nb_net *net, int i) { return net->layers[i].name; }
+/* The layer index of the accessors below, checked: an index past the layers
+ * read beyond the array. */
+static const layer *layer_at(const char *op, const nb_net *net, int i) {
+    if (i < 0 || i >= net->n) nb_fatal(op, "layer %d is out of range [0, %d)", i, net->n);
+    return &net->layers[i];
+}
+nb_tensor *nb_net_layer_output(const nb_net *net, int i) { return layer_at("net_layer_output", net, i)->last; }
+const char *nb_net_layer_name(const nb_net *net, int i) { return layer_at("net_layer_name", net, i)->name; }
 
 bool nb_net_layer_is_activation(const nb_net *net, int i) {
-    kind k = net->layers[i].k;
+    kind k = layer_at("net_layer_is_activation", net, i)->k;
     bool act = k == L_RELU || k == L_LEAKY || k == L_PRELU || k == L_ABS || k == L_SIGMOID || k == L_TANH;
     return act && i != net->n - 1; /* an output nonlinearity is not a hidden representation */
 }

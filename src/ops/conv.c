@@ -52,6 +52,12 @@ static geom geom_make(const char *op, const int64_t *xs, const int64_t *ws, cons
                  (long long)(g.H + g.pt + g.pb), (long long)(g.W + g.pl + g.pr));
     if (g.C <= 0 || g.KH <= 0 || g.KW <= 0)
         nb_fatal(op, "empty kernel: %lld channels, %lldx%lld", (long long)g.C, (long long)g.KH, (long long)g.KW);
+    /* Checked before multiplying (signed overflow is undefined): a 1x1 image
+     * padded by INT_MAX on each side asks for a 2^32 x 2^32 output, and an
+     * empty batch or weight can carry sides no tensor of data could. */
+    if (g.OH > INT64_MAX / g.OW || g.KH > INT64_MAX / g.KW || g.C > INT64_MAX / (g.KH * g.KW))
+        nb_fatal(op, "output %lld x %lld or kernel %lld x %lld x %lld too large", (long long)g.OH, (long long)g.OW,
+                 (long long)g.C, (long long)g.KH, (long long)g.KW);
     g.K = g.C * g.KH * g.KW;
     g.P = g.OH * g.OW;
     return g;
@@ -718,6 +724,11 @@ static nb_tensor *grad_weight(nb_tensor *gy, nb_tensor *x, const nb_conv2d_opts 
 nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, bool causal) {
     (void)NB_DEVICE("conv1d", x, w, b); /* the devices checked here, so a mismatch names conv1d */
     if (x->ndim != 3 || w->ndim != 3) nb__shape_fatal("conv1d", x, w, "input must be [N, C, L] and weight [OC, C, K]");
+    /* Checked here, so that the messages name conv1d and its arguments
+     * rather than the conv2d that does the work. */
+    if (stride < 0 || pad < 0 || dilation < 0)
+        nb_fatal("conv1d", "negative stride (%d), padding (%d) or dilation (%d)", stride, pad, dilation);
+    if (x->shape[1] != w->shape[1]) nb__shape_fatal("conv1d", x, w, "input channels differ from the weight's");
     int dil = dilation ? dilation : 1;
     nb_conv2d_opts o = {.stride_w = stride, .dil_w = dil};
     if (causal) { /* out[t] sees x[t - (K-1)*dil .. t]: all padding on the left */
@@ -725,6 +736,11 @@ nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int p
     } else {
         o.pad_left = o.pad_right = pad;
     }
+    int64_t K = w->shape[2], span = (int64_t)dil * (K - 1) + 1, padded = x->shape[2] + o.pad_left + o.pad_right;
+    if (K < 1) nb__shape_fatal("conv1d", x, w, "empty kernel");
+    if (padded < span)
+        nb_fatal("conv1d", "kernel of %lld (dilation %d) does not fit the input of length %lld padded to %lld",
+                 (long long)K, dil, (long long)x->shape[2], (long long)padded);
     nb_tensor *x4 = nb_reshape(x, 4, (int64_t[]){x->shape[0], x->shape[1], 1, x->shape[2]});
     nb_tensor *w4 = nb_reshape(w, 4, (int64_t[]){w->shape[0], w->shape[1], 1, w->shape[2]});
     nb_tensor *y = nb_conv2d(x4, w4, b, &o);

@@ -24,6 +24,8 @@ nb_tensor *nb_conv_transpose1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int str
     if (x->ndim != 3 || w->ndim != 3 || x->shape[1] != w->shape[0])
         nb__shape_fatal("conv_transpose1d", x, w, "input must be [N, C, T] and weight [C, O, K]");
     int64_t N = x->shape[0], C = x->shape[1], T = x->shape[2], O = w->shape[1], K = w->shape[2];
+    /* 0 means 1, as conv2d's stride; a negative one was taken as 1 silently. */
+    if (stride < 0) nb_fatal("conv_transpose1d", "stride %d must be >= 1 (0 means 1)", stride);
     int s = stride > 0 ? stride : 1;
     if (pad < 0 || pad > K - 1) nb_fatal("conv_transpose1d", "padding %d must be in [0, K - 1 = %lld]", pad, (long long)(K - 1));
     if (b && (b->ndim != 1 || b->shape[0] != O)) nb__shape_fatal("conv_transpose1d", b, w, "bias must be [O]");

@@ -26,6 +26,9 @@ static void binary_kernel(binop op, const nb_tensor *A, const nb_tensor *B, nb_t
     const float *pa = A->data, *pb = B->data;
     float *po = O->data;
     int64_t n = O->size;
+    /* An empty output ([0, 3] + [3]) has nothing to compute, and the general
+     * case below would divide by its zero-length inner run. */
+    if (n == 0) return;
     if (A->size == n && B->size == n) {
 #define ia(i) (i)
 #define ib(i) (i)

@@ -19,8 +19,9 @@ static pgeom pool_geom(const char *op, const nb_tensor *x, int k, int s, int p) 
     if (k <= 0 || s < 0) nb_fatal(op, "window %d and stride %d must be positive", k, s);
     if (!s) s = k;
     /* As in PyTorch: at most half a window of padding, so that every window
-     * holds at least one element of x. */
-    if (p < 0 || 2 * p > k) nb_fatal(op, "padding %d must be in [0, window/2 = %d]", p, k / 2);
+     * holds at least one element of x. (p > k / 2 is 2 p > k without
+     * overflowing int for a huge p.) */
+    if (p < 0 || p > k / 2) nb_fatal(op, "padding %d must be in [0, window/2 = %d]", p, k / 2);
     pgeom g = {.planes = x->shape[0] * x->shape[1], .H = x->shape[2], .W = x->shape[3], .k = k, .s = s, .p = p};
     if (g.H + 2 * p < k || g.W + 2 * p < k)
         nb_fatal(op, "window %d does not fit the padded input %s", k, nb_shape_str(x, buf, sizeof buf));

@@ -23,6 +23,10 @@ nb_tensor *nb_reshape(nb_tensor *x, int ndim, const int64_t *shape) {
             infer = k;
         } else {
             if (s[k] < 0) nb_fatal("reshape", "negative dimension %lld", (long long)s[k]);
+            /* Checked before multiplying: signed overflow is undefined, and a
+             * wrapped product could even match x's size. */
+            if (s[k] && known > INT64_MAX / s[k])
+                nb_fatal("reshape", "the new shape's size overflows (dimension %d is %lld)", k, (long long)s[k]);
             known *= s[k];
         }
     }
@@ -87,6 +91,10 @@ static const nb_op op_broadcast = {"broadcast_to", broadcast_bw};
 
 nb_tensor *nb_broadcast_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim < x->ndim) nb_fatal("broadcast_to", "target has fewer dimensions (%d) than the input (%d)", ndim, x->ndim);
+    /* Before small_strides fills sst[ndim]: more dims overflowed it. */
+    if (ndim > NB_MAXDIM) nb_fatal("broadcast_to", "target has %d dimensions (at most %d)", ndim, NB_MAXDIM);
+    for (int k = 0; k < ndim; k++)
+        if (shape[k] < 0) nb_fatal("broadcast_to", "negative dimension %lld in the target", (long long)shape[k]);
     int64_t sst[NB_MAXDIM];
     small_strides(ndim, shape, x->ndim, x->shape, sst, "broadcast_to");
     nb_tensor *out = nb__new_on(x->device, ndim, shape);
@@ -139,6 +147,7 @@ static const nb_op op_sum_to = {"sum_to", sum_to_bw, .uniform = true};
 
 nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     if (ndim > x->ndim) nb_fatal("sum_to", "target has more dimensions (%d) than the input (%d)", ndim, x->ndim);
+    if (ndim < 0) nb_fatal("sum_to", "target has %d dimensions", ndim);
     int64_t sst[NB_MAXDIM];
     small_strides(x->ndim, x->shape, ndim, shape, sst, "sum_to");
     if (nb__on_gpu(x)) {
@@ -156,7 +165,11 @@ nb_tensor *nb_sum_to(nb_tensor *x, int ndim, const int64_t *shape) {
     float *po = out->data;
     int nd = x->ndim;
     int64_t n = x->size, m = out->size;
-    if (m == 1) {
+    if (m == 0) {
+        /* An empty target ([2, 0, 5] summed to [0, 5], the gradient of a
+         * broadcast of an empty tensor): nothing to add, and the row count
+         * n / m below would divide by zero. */
+    } else if (m == 1) {
         po[0] = (float)nb__sum_floats(px, n);
     } else if (is_trailing(nd, x->shape, ndim, shape)) {
         /* Common case (bias gradients): x is [rows, m] summed over rows. */
