@@ -131,8 +131,7 @@ void nb_backward(nb_tensor *loss) {
          * nb_grad gives 1 for wrt == out). Otherwise no parameter is
          * involved: nothing to do. */
         if (loss->requires_grad && loss->grad) {
-            nb_tensor *one = full_like(loss, 1.f);
-            if (nb__on_gpu(loss)) nb__gpu_accum(loss->grad->data, one->data, 1);
+            if (nb__on_gpu(loss)) nb__gpu_accum(loss->grad->data, full_like(loss, 1.f)->data, 1);
             else loss->grad->data[0] += 1.f;
         }
         return;
