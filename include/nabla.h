@@ -494,7 +494,8 @@ void nb_net_summary(const nb_net *net, FILE *f);
  * shard of a batch at the same time, each in an arena of its own
  * (nb_arena_use). nb_net_replica_reduce adds the replicas' gradients into
  * the network's .grad and zeroes theirs; nb_optim_step_zero does the same as
- * part of the optimizer's pass. Free a replica before its network. */
+ * part of the optimizer's pass. Free a replica before its network. CPU
+ * networks only: a network on the GPU is fatal (it trains as one). */
 nb_net *nb_net_replica(nb_net *net);
 void nb_net_replica_reduce(nb_net *net, nb_net *const *replicas, int n);
 

@@ -438,9 +438,18 @@ TEST(test_cuda_move_read_write_item) {
     CHECK(c->data[0] == 2.5f && c->data[14] == 2.5f);
     nb_tensor *back = nb_to(nb_to(nb_from_data(1, (int64_t[]){2}, (float[]){1.5f, -3.f}), NB_CUDA), NB_CPU);
     CHECK(back->device == NB_CPU && back->data[0] == 1.5f && back->data[1] == -3.f);
+    /* A one-element parameter as its own loss: dw/dw = 1 into its GPU .grad. */
+    nb_tensor *w = param(1, (int64_t[]){1});
+    nb_tensor_move(w, NB_CUDA);
+    nb_backward(w);
+    nb_backward(w);
+    float gw;
+    nb_tensor_read(w->grad, &gw);
+    CHECK(gw == 2.f);
     nb_arena_reset();
     nb_tensor_free(t);
     nb_tensor_free(c);
+    nb_tensor_free(w);
 }
 
 /* Writers of files read a GPU tensor back: the same bytes as from the CPU. */
@@ -492,6 +501,7 @@ static void mixed_add(void *ctx) {
     nb_add(nb_zeros(g->ndim, g->shape), g);
 }
 static void reference_grad_on_gpu(void *ctx) { nb_style_content_grad(ctx, ctx); }
+static void replica_on_gpu(void *ctx) { nb_net_replica(ctx); }
 static void to_cuda(void *ctx) {
     (void)ctx;
     nb_to(nb_zeros(1, (int64_t[]){3}), NB_CUDA);
@@ -509,6 +519,7 @@ TEST(test_cuda_device_names_and_errors) {
     /* a build without the backend says so, and nothing reaches the GPU */
     CHECK(nb_device_ready(NB_CUDA) == -1 && strstr(nb_errmsg(), "built without CUDA"));
     nb_test_expect_fatal("nb_to without CUDA", to_cuda, NULL, (const char *[]){"to", "built without CUDA", NULL});
+    (void)replica_on_gpu;
 #else
     if (nb_device_ready(NB_CUDA)) { /* built with CUDA, but no GPU answers */
         CHECK(strstr(nb_errmsg(), "no usable CUDA device"));
@@ -522,6 +533,15 @@ TEST(test_cuda_device_names_and_errors) {
                          (const char *[]){"add", "different devices (cpu and cuda)", NULL});
     nb_test_expect_fatal("a function without a GPU path", reference_grad_on_gpu, A,
                          (const char *[]){"style_content_grad", "runs on the CPU only", NULL});
+    /* data parallelism by replicas is the CPU's */
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n", "replica test");
+    nb_rng r;
+    nb_rng_seed(&r, 1, 0);
+    CHECK(net && nb_net_build(net, 0, NULL, &r) == 0);
+    nb_net_to(net, NB_CUDA);
+    nb_test_expect_fatal("a replica of a GPU network", replica_on_gpu, net,
+                         (const char *[]){"net_replica", "runs on the CPU only", NULL});
+    nb_net_free(net);
     /* the CPU-only readers of tensors answer with an error, not a fault */
     double v;
     CHECK(nb_linalg_det(A, &v) == -1 && strstr(nb_errmsg(), "linalg_det: A is on the GPU"));

@@ -544,6 +544,10 @@ static nb_tensor *alias(const nb_tensor *t) {
 
 nb_net *nb_net_replica(nb_net *net) {
     if (!net->built) nb_fatal("net_replica", "build the network first (nb_net_build)");
+    /* Replicas are the CPU's data parallelism: their aliases and gradient
+     * buffers are host tensors, which over device memory would be read by
+     * host code. A GPU network trains as one (nabla train uses one shard). */
+    if (nb_net_device(net) != NB_CPU) nb__no_gpu("net_replica");
     nb_net *r = malloc(sizeof *r);
     if (!r) nb_fatal("net_replica", "out of memory");
     *r = *net;
