@@ -1887,6 +1887,22 @@ cli_wavenet_chat_signals_checkpoint_and_resume() {
     signal_resume TERM valid_loss chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 300
 }
 
+# wavenet_resume_matches STEPS STOP ARGS...: `wavenet train` on $WORK/wn with
+# ARGS for STEPS steps in one run, and stopped at STOP then resumed to STEPS:
+# the two logs' steps and figures (all but the seconds) must be the same.
+wavenet_resume_matches() {
+    local steps=$1 stop=$2
+    shift 2
+    "$NABLA" wavenet train "$WORK/wn" "$@" --steps "$steps" --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 ||
+        { fail "the uninterrupted run"; return 1; }
+    "$NABLA" wavenet train "$WORK/wn" "$@" --steps "$stop" --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 ||
+        { fail "the run stopped at $stop"; return 1; }
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps "$steps" --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return 1; }
+    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
+        { fail "wavenet logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"; return 1; }
+}
+
 # The step loop's log (charrnn and wavenet train): a run stopped by --steps
 # off the --eval-every cadence, or by SIGINT, and resumed writes the
 # uninterrupted run's rows: the row at the stop is dropped, and the next
@@ -1894,13 +1910,8 @@ cli_wavenet_chat_signals_checkpoint_and_resume() {
 # (it once counted only the resumed steps).
 cli_loop_resume_log_matches_uninterrupted() {
     wavenet_data || { fail "synth failed"; return; }
-    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --lr 0.003 --eval-every 10)
-    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 30 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
-    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 15 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
-    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 30 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
-        { fail "resume: $(tail -2 "$WORK/err")"; return; }
-    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
-        fail "wavenet logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+    wavenet_resume_matches 30 15 --speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 \
+        --lr 0.003 --eval-every 10 || return
     charrnn_corpus "$WORK/c.txt"
     local run=("$WORK/c.txt" --hidden 32 --seq 32 --batch 16 --steps 1500 --eval-every 500)
     "$NABLA" charrnn train "${run[@]}" --out "$WORK/ca.st" --log "$WORK/ca.csv" >/dev/null 2>&1 || { fail "charrnn run A"; return; }
@@ -2009,13 +2020,8 @@ cli_log_written_before_checkpoint() {
 # 64,000, and the resumed run's validation figures were others.
 cli_wavenet_resume_keeps_val_samples() {
     wavenet_data || { fail "synth failed"; return; }
-    local small=(--speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 --eval-every 10 --val-samples 500)
-    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 20 --out "$WORK/a.st" --log "$WORK/a.csv" >/dev/null 2>&1 || { fail "run A"; return; }
-    "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 10 --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B"; return; }
-    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 20 --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
-        { fail "resume: $(tail -2 "$WORK/err")"; return; }
-    cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
-        fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+    wavenet_resume_matches 20 10 --speakers --layers 3 --stacks 1 --residual 8 --skip 8 --segment 300 --batch 2 \
+        --eval-every 10 --val-samples 500
 }
 
 # charrnn train --resume with another --batch: refused, saying why (the
