@@ -175,7 +175,7 @@ static const char *TRAIN_ABOUT =
     "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
     "The last 5% of every file is held out for validation (bits per character). --out is rewritten\n"
     "atomically at every validation; --resume continues it where it stopped (the checkpoint's settings\n"
-    "are the defaults, flags given now override them; --batch and --seed cannot change).";
+    "are the defaults, flags given now override them; --batch, --seq and --seed cannot change).";
 
 typedef struct {
     nb_cli_loop loop;        /* the step, the budget, validation and checkpoint cadence */
@@ -504,7 +504,16 @@ static int cmd_train(int argc, char **argv) {
         t.loop.step = (int64_t)v;
         if (meta_num(ck, resume, "nabla.seconds", &t.loop.seconds)) goto fail_msg;
         /* Settings of the checkpoint are the defaults the flags override. */
-        if (!GIVEN("--seq") && !meta_num(ck, resume, "nabla.seq", &v)) seq = (long)v;
+        if (!meta_num(ck, resume, "nabla.seq", &v)) {
+            /* Step k reads window k of --seq characters in each stream: another
+             * length would jump every stream elsewhere under its carried state. */
+            if (GIVEN("--seq") && (double)seq != v) {
+                rc = nb_cli_fail(cmd, "%s was trained on windows of %.0f characters (--seq %.0f), and its carried "
+                                      "state is at the end of one; --seq cannot change on --resume", resume, v, v);
+                goto done;
+            }
+            seq = (long)v;
+        }
         if (!meta_num(ck, resume, "nabla.batch", &v)) {
             /* The checkpoint carries the state of each of its streams. */
             if (GIVEN("--batch") && (double)batch != v) {

@@ -2032,8 +2032,11 @@ cli_charrnn_resume_batch() {
     "$NABLA" charrnn train "$WORK/c.txt" --hidden 8 --seq 8 --batch 8 --steps 5 --out "$WORK/c.st" >/dev/null 2>&1 || { fail "train"; return; }
     expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 4 &&
         expect_err "carries the state of 8 streams (--batch 8); --batch cannot change on --resume"
-    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 8 --steps 6 >/dev/null 2>"$WORK/err" ||
-        fail "the same --batch: $(tail -1 "$WORK/err")"
+    # nor can --seq: step k reads window k of every stream, under its carried state
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --seq 16 &&
+        expect_err "trained on windows of 8 characters (--seq 8).*--seq cannot change on --resume"
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/c.st" --batch 8 --seq 8 --steps 6 >/dev/null 2>"$WORK/err" ||
+        fail "the same --batch and --seq: $(tail -1 "$WORK/err")"
 }
 
 cli_wavenet_errors() {
