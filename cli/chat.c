@@ -287,7 +287,7 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
             if (nb_cli_interrupted()) {
                 if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
                 t->seconds += train_secs;
-                rc = save(t, NULL, 0) ? nb_cli_fail(cmd, "%s", nb_errmsg()) : nb_cli_interrupt_exit(cmd, t->out, t->again);
+                rc = save(t, NULL, 0) ? nb_cli_fail(cmd, "%s", nb_errmsg()) : nb_cli_interrupt_exit(cmd, t->out, t->again, deadline);
                 goto out;
             }
             if ((deadline && nb_cli_now() >= deadline) || (t->max_steps > 0 && t->step >= t->max_steps)) {

@@ -119,10 +119,12 @@ bool nb_cli_has_ext(const char *path, const char *exts);
  * reads between steps (nb_cli_interrupted: the signal, or 0); a second one
  * ends the process. nb_cli_interrupt_exit says what was saved and how to
  * resume (resume_cmd, e.g. "nabla train --resume m.safetensors"), and
- * returns 128 + the signal (130, 143): the exit status. */
+ * returns 128 + the signal (130, 143): the exit status. A run with a
+ * --minutes budget passes its deadline (nb_cli_now() time; 0: none): the
+ * budget is the run's, so the command asks for the minutes left. */
 void nb_cli_catch_interrupts(void);
 int nb_cli_interrupted(void);
-int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd);
+int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd, double deadline);
 /* Writes into buf (n bytes) the command that resumes a training run, as a
  * user can paste it: "nabla VERB ARG... --resume MODEL", then each given
  * FLAG VALUE pair of the NULL-terminated list (a NULL value leaves its flag

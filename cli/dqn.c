@@ -446,7 +446,7 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             char again[2048];
             nb_cli_resume_command(again, sizeof again, "dqn train", NULL, 0, out, "--log", log, NULL);
             if (out) fprintf(stderr, "nabla %s: step %lld of %lld done\n", cmd, (long long)done_steps, (long long)o.steps);
-            rc = nb_cli_interrupt_exit(cmd, out, again);
+            rc = nb_cli_interrupt_exit(cmd, out, again, 0);
         }
         free(csv.buf);
         nb_dqn_free(d);

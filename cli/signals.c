@@ -3,6 +3,7 @@
  * one ends the process at once (the checkpoint writer is atomic, so even
  * that never destroys the previous file). */
 #include "cli.h"
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -30,12 +31,16 @@ void nb_cli_catch_interrupts(void) {
 
 int nb_cli_interrupted(void) { return caught; }
 
-int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd) {
+int nb_cli_interrupt_exit(const char *cmd, const char *saved, const char *resume_cmd, double deadline) {
     int sig = caught;
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+    /* Without --minutes the resumed run would fall back to the checkpoint's
+     * steps or epochs (charrnn's default 15,000 steps, chat's --epochs). */
+    char left[48] = "";
+    if (deadline > 0) snprintf(left, sizeof left, " --minutes %.2f", fmax((deadline - nb_cli_now()) / 60, 0.01));
     if (saved)
-        fprintf(stderr, "nabla %s: stopped by %s; the checkpoint %s holds every finished step. Resume with:\n  %s\n", cmd,
-                name, saved, resume_cmd);
+        fprintf(stderr, "nabla %s: stopped by %s; the checkpoint %s holds every finished step. Resume with:\n  %s%s\n",
+                cmd, name, saved, resume_cmd, left);
     else
         fprintf(stderr, "nabla %s: stopped by %s; nothing was saved (no --out)\n", cmd, name);
     return 128 + sig;

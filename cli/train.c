@@ -311,7 +311,7 @@ static int run(trainer *T, const char *cmd) {
             snprintf(steps, sizeof steps, "%lld", (long long)s->max_steps);
             nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, "--log", s->log, "--steps",
                                   s->max_steps > 0 ? steps : NULL, NULL);
-            rc = nb_cli_interrupt_exit(cmd, s->out, again);
+            rc = nb_cli_interrupt_exit(cmd, s->out, again, 0);
             goto done;
         }
         if (run_seen == 0) break; /* --steps was already reached */

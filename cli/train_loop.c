@@ -84,7 +84,7 @@ int nb_cli_loop_run(nb_cli_loop *L) {
             clear_bar();
             gather_loss(L);
             return L->save(L->ctx, L->seconds + L->train_secs) ? nb_cli_fail(L->cmd, "%s", nb_errmsg())
-                                                               : nb_cli_interrupt_exit(L->cmd, L->out, L->again);
+                                                               : nb_cli_interrupt_exit(L->cmd, L->out, L->again, deadline);
         }
         double ts = nb_cli_now(), loss;
         if (L->take_step(L->ctx, &loss)) return *nb_errmsg() ? nb_cli_fail(L->cmd, "%s", nb_errmsg()) : 1;

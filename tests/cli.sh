@@ -2027,6 +2027,29 @@ cli_wavenet_resume_keeps_val_samples() {
 # charrnn train --resume with another --batch: refused, saying why (the
 # checkpoint carries each stream's state); it once said only that the
 # carried state was "missing or of the wrong size".
+# A --minutes run stopped by a signal: the command printed to resume it asks
+# for the minutes left (the budget is the run's; without it the checkpoint's
+# steps or epochs applied: charrnn's default 15,000 steps, chat's --epochs).
+cli_minutes_run_resumes_for_the_minutes_left() {
+    charrnn_corpus "$WORK/c.txt"
+    local -a runs=("charrnn train $WORK/c.txt --hidden 8 --seq 8 --batch 4"
+        "chat train $ROOT/tests/data/chat/train.csv --embed 8 --hidden 8 --vocab-min 1 --epochs 100000")
+    local run pid i rc left
+    for run in "${runs[@]}"; do
+        # shellcheck disable=SC2086 # the words of the run
+        "$NABLA" $run --minutes 2 --out "$WORK/m.st" >/dev/null 2>"$WORK/err" &
+        pid=$!
+        for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
+        sleep 0.5
+        kill -INT $pid
+        wait $pid
+        rc=$?
+        ((rc == 130)) || { fail "${run%% *}: exit status $rc: $(tail -2 "$WORK/err")"; continue; }
+        left=$(sed -n 's/.*--resume .* --minutes \([0-9.]*\)$/\1/p' "$WORK/err")
+        awk -v m="$left" 'BEGIN { exit !(m > 1.5 && m < 2) }' || fail "${run%% *}: minutes left '$left': $(tail -1 "$WORK/err")"
+    done
+}
+
 cli_charrnn_resume_batch() {
     charrnn_corpus "$WORK/c.txt"
     "$NABLA" charrnn train "$WORK/c.txt" --hidden 8 --seq 8 --batch 8 --steps 5 --out "$WORK/c.st" >/dev/null 2>&1 || { fail "train"; return; }
