@@ -1383,7 +1383,9 @@ int32_t *nb_utf8_decode(const uint8_t *buf, size_t len, const char *what, int64_
  * is none. Excel's "CSV UTF-8" and PowerShell start files with one; every text
  * reader of nabla skips it, as it is not part of the first cell or line. */
 size_t nb_utf8_bom(const void *text, size_t len);
-/* Writes the UTF-8 form of cp (1-4 bytes, no NUL) to out; returns its length. */
+/* Writes the UTF-8 form of cp (1-4 bytes, no NUL) to out; returns its length.
+ * A value that is not a Unicode scalar value (negative, a surrogate, past
+ * U+10FFFF) is written as U+FFFD, the replacement character. */
 int nb_utf8_encode(int32_t cp, char out[4]);
 /* Reads and decodes the files in order, concatenated (malloc'd); -1 with an
  * error naming the file. */

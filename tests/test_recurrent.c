@@ -638,6 +638,12 @@ TEST(test_recurrent_charrnn_utf8_and_vocab) {
         free(v);
     }
     free(cp);
+    /* What is not a code point comes out as U+FFFD (EF BF BD). */
+    char rep[4];
+    CHECK(nb_utf8_encode(-5, rep) == 3 && !memcmp(rep, "\xEF\xBF\xBD", 3));
+    CHECK(nb_utf8_encode(0xD800, rep) == 3 && !memcmp(rep, "\xEF\xBF\xBD", 3));
+    CHECK(nb_utf8_encode(0x110000, rep) == 3 && !memcmp(rep, "\xEF\xBF\xBD", 3));
+    CHECK(nb_utf8_encode(0x10FFFF, rep) == 4 && !memcmp(rep, "\xF4\x8F\xBF\xBF", 4));
     /* A byte-order mark is skipped, not a character; only in front. */
     CHECK(nb_utf8_bom("\xEF\xBB\xBFx", 4) == 3 && nb_utf8_bom("\xEF\xBB", 2) == 0 && nb_utf8_bom("x", 1) == 0);
     cp = nb_utf8_decode((const uint8_t *)"\xEF\xBB\xBF" "a\xEF\xBB\xBF", 7, "t", &n);

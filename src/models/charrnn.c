@@ -84,6 +84,9 @@ size_t nb_utf8_bom(const void *text, size_t len) {
 }
 
 int nb_utf8_encode(int32_t cp, char out[4]) {
+    /* Not a Unicode scalar value (negative, a UTF-16 surrogate, past
+     * U+10FFFF): the replacement character, not bytes no decoder accepts. */
+    if (cp < 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
