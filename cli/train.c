@@ -180,24 +180,6 @@ static double train_batch(trainer *T, const int64_t *rows, int64_t m, int32_t *y
     return total;
 }
 
-/* Adds the gradients of replicas 1..nrep into the network's and zeroes
- * theirs, in the optimizer's order (replica 1 first). Replicas exist on the
- * CPU only (a GPU run has one shard). */
-static void fold_replicas(trainer *T, int nrep) {
-    for (int i = 0; i < T->np; i++) {
-        nb_tensor *g = T->params[i].t->grad;
-        if (!g) continue;
-        for (int k = 1; k <= nrep; k++) {
-            if (!T->rep_grads[k][i]) continue;
-            float *r = T->rep_grads[k][i]->data;
-            for (int64_t j = 0; j < g->size; j++) {
-                g->data[j] += r[j];
-                r[j] = 0;
-            }
-        }
-    }
-}
-
 /* Frees the step's tensors in every shard's arena. */
 static void reset_arenas(trainer *T) {
     for (int k = 1; k < T->shards; k++) {
@@ -262,7 +244,7 @@ static int run(trainer *T, const char *cmd) {
             if (s->grad_clip > 0) {
                 /* The norm is the summed gradient's: the replicas' are added
                  * in first (the pass the optimizer would make). */
-                fold_replicas(T, nrep);
+                nb_net_replica_reduce(T->net, T->reps + 1, nrep);
                 nrep = 0;
                 nb_clip_grad_norm(T->params, T->np, (float)s->grad_clip);
             }
