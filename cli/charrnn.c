@@ -528,15 +528,7 @@ static int cmd_train(int argc, char **argv) {
         /* The cadence of validation, log rows and checkpoints goes on (the
          * command printed on a signal does not repeat the flag). */
         if (!GIVEN("--eval-every") && !meta_num(ck, resume, "nabla.eval_every", &v) && v >= 1) t.loop.eval_every = (int64_t)v;
-        if (!meta_num(ck, resume, "nabla.seed", &v)) {
-            /* The seed drew the initial weights only: a resumed run cannot change it. */
-            if (GIVEN("--seed") && (double)seed != v) {
-                rc = nb_cli_fail(cmd, "%s was trained with --seed %.0f; a resumed run cannot change it (drop --seed %ld)",
-                                 resume, v, seed);
-                goto done;
-            }
-            seed = (long)v;
-        }
+        if (!meta_num(ck, resume, "nabla.seed", &v) && nb_cli_resume_seed(&c, resume, (uint64_t)v, &seed)) goto fail_msg;
         /* The schedule continues over the run's original length. */
         if (!GIVEN("--steps") && !GIVEN("--minutes") &&
             !meta_num(ck, resume, "nabla.total_steps", &v))

@@ -111,6 +111,11 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
  * --log given the training data's name would replace the data. Prints
  * "nabla CMD: OPTION 'path': is the input ..." and returns -1 if it is. */
 int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input);
+/* On --resume: the seed the checkpoint was trained with (it drew the initial
+ * weights and seeded the random streams the checkpoint carries) becomes
+ * *seed; a --seed given now that differs is refused. 0, or -1 with
+ * nb_errmsg() naming resume and both seeds. */
+int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *seed);
 /* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
 bool nb_cli_has_ext(const char *path, const char *exts);
 

@@ -179,6 +179,14 @@ static int probe_folder(const char *cmd, const char *option, const char *path) {
     return 0;
 }
 
+int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *seed) {
+    if (nb_cli_flag(c, "--seed")->given && (uint64_t)*seed != stored)
+        return nb_error("%s was trained with --seed %llu; a resumed run cannot change it (drop --seed %ld)", resume,
+                        (unsigned long long)stored, *seed);
+    *seed = (long)stored;
+    return 0;
+}
+
 int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input) {
     /* The same file by device and inode, however the two paths are spelled
      * (./d.csv, a link): the atomic writer would rename the output over it. */

@@ -418,11 +418,8 @@ static int cmd_train(int argc, char **argv) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
-        /* The seed drew the initial weights and seeded the streams the
-         * checkpoint holds: another one would change nothing but the record. */
-        if (nb_cli_flag(&c, "--seed")->given && (uint64_t)seed != s->seed) {
-            rc = nb_cli_fail(cmd, "%s was trained with --seed %llu; a resumed run cannot change it (drop --seed %ld)",
-                             resume, (unsigned long long)s->seed, seed);
+        if (nb_cli_resume_seed(&c, resume, s->seed, &seed)) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
 #define KEEP(flag, var, val) \
@@ -438,7 +435,6 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--l1-activation", l1, s->l1_activation);
         KEEP("--adversarial", adv, s->adversarial);
         KEEP("--grad-clip", clip, s->grad_clip);
-        KEEP("--seed", seed, (long)s->seed);
         KEEP("--steps", steps, s->max_steps);
         KEEP("--shuffle", shuffle, s->shuffle);
         KEEP("--data", data, s->data);

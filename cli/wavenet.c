@@ -431,15 +431,7 @@ static int cmd_train(int argc, char **argv) {
         if (!GIVEN("--segment") && !meta_u64(ck, resume, "nabla.segment", &v)) segment = (long)v;
         if (!GIVEN("--batch") && !meta_u64(ck, resume, "nabla.batch", &v)) batch = (long)v;
         if (!GIVEN("--steps") && !GIVEN("--minutes") && !meta_u64(ck, resume, "nabla.total_steps", &v)) steps = (long)v;
-        if (!meta_u64(ck, resume, "nabla.seed", &v)) {
-            /* The segments' stream is the checkpoint's: a resumed run cannot change the seed. */
-            if (GIVEN("--seed") && (uint64_t)seed != v) {
-                nb_error("%s was trained with --seed %" PRIu64 "; a resumed run cannot change it (drop --seed %ld)",
-                         resume, v, seed);
-                goto fail_msg;
-            }
-            seed = (long)v;
-        }
+        if (!meta_u64(ck, resume, "nabla.seed", &v) && nb_cli_resume_seed(&c, resume, v, &seed)) goto fail_msg;
         if (!GIVEN("--eval-every") && !meta_u64(ck, resume, "nabla.eval_every", &v) && v > 0) t.loop.eval_every = (int64_t)v;
         /* The validation figure goes on over the same samples (absent from
          * older checkpoints: the flag's value). */
