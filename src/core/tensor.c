@@ -18,16 +18,23 @@ int64_t nb_shape_numel(int ndim, const int64_t *shape) {
     return n;
 }
 
+/* "[2, 3]" into buf (n bytes), cut to fit. */
+static char *dims_str(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t off = (size_t)snprintf(buf, n, "[");
+    for (int k = 0; k < ndim && off < n; k++)
+        off += (size_t)snprintf(buf + off, n - off, k ? ", %lld" : "%lld", (long long)shape[k]);
+    if (off < n) snprintf(buf + off, n - off, "]");
+    return buf;
+}
+
 static int64_t checked_numel(const char *op, int ndim, const int64_t *shape) {
     int64_t n = nb_shape_numel(ndim, shape);
     if (n < 0) {
         /* The shape itself, so that the op that asked for it can be told
          * (every op allocates its result through here, named "tensor"). */
-        char s[160] = "";
+        char s[160];
         if (ndim < 0 || ndim > NB_MAXDIM) snprintf(s, sizeof s, "%d dims", ndim);
-        for (int k = 0, off = 0; k < ndim && ndim <= NB_MAXDIM; k++)
-            off += snprintf(s + off, sizeof s - (size_t)off, k ? ", %lld" : "[%lld", (long long)shape[k]);
-        if (ndim >= 0 && ndim <= NB_MAXDIM) strcat(s, ndim ? "]" : "[]");
+        else dims_str(ndim, shape, s, sizeof s);
         nb_fatal(op, "invalid shape %s (negative dimension, more than %d dims, or size overflow)", s, NB_MAXDIM);
     }
     return n;
@@ -182,14 +189,7 @@ bool nb_same_shape(const nb_tensor *a, const nb_tensor *b) {
     return true;
 }
 
-char *nb_shape_str(const nb_tensor *t, char *buf, size_t n) {
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, n - off, "[");
-    for (int k = 0; k < t->ndim && off < n; k++)
-        off += (size_t)snprintf(buf + off, n - off, k ? ", %lld" : "%lld", (long long)t->shape[k]);
-    if (off < n) snprintf(buf + off, n - off, "]");
-    return buf;
-}
+char *nb_shape_str(const nb_tensor *t, char *buf, size_t n) { return dims_str(t->ndim, t->shape, buf, n); }
 
 float nb_item(const nb_tensor *t) {
     if (t->size != 1) {
