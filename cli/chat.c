@@ -916,7 +916,7 @@ static int cmd_interactive(int argc, char **argv) {
             goto done;
         }
         size_t bom = nb_utf8_bom(text, len);
-        memmove(text, text + bom, len + 1 - bom);
+        if (bom) memmove(text, text + bom, len + 1 - bom); /* and its NUL */
     } else {
         const char *b = nb_st_meta(st, "nabla.chat.bank");
         if (!b || !*b) {
