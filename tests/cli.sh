@@ -23,6 +23,19 @@ expect_fail() {
 }
 expect_err() { grep -q -- "$1" "$WORK/err" || fail "stderr lacks '$1': $(head -c 300 "$WORK/err")"; }
 json_field() { sed -n 's/.*"'"$1"'": \([-0-9.e]*\).*/\1/p' "$2" | tail -1; }
+# stopped_by SIG CMD...: runs CMD (stdout dropped, stderr in $WORK/err), sends
+# it SIG half a second after its first words on stderr (its handlers are set
+# by then), and returns its exit status.
+stopped_by() {
+    local sig=$1 pid i
+    shift
+    "$@" >/dev/null 2>"$WORK/err" &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
+    sleep 0.5
+    kill -"$sig" $pid
+    wait $pid
+}
 
 
 # --- tests -------------------------------------------------------------------
@@ -1572,12 +1585,8 @@ cli_style_texture() {
 
 # SIGTERM mid-run: the image so far is written (atomically, a PNG), the status is 143.
 cli_style_signal_keeps_image() {
-    "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/s.png" --size 64 --iters 100000 >/dev/null 2>"$WORK/err" &
-    local pid=$! i rc
-    for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
-    sleep 0.5
-    kill -TERM $pid
-    wait $pid
+    local rc
+    stopped_by TERM "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/s.png" --size 64 --iters 100000
     rc=$?
     ((rc == 143)) || { fail "exit status $rc, expected 143: $(tail -2 "$WORK/err")"; return; }
     grep -q "stopped by a signal after [0-9]* iterations; the image so far is in $WORK/s.png" "$WORK/err" ||
@@ -1852,17 +1861,12 @@ cli_wavenet_resume_matches_uninterrupted() {
 # command to resume, no temporary file is left, and that command, run as
 # printed, ends with the whole run's FIELD (the last JSON line).
 signal_resume() {
-    local sig=$1 field=$2 want i rc
+    local sig=$1 field=$2 want rc
     shift 2
     want=$([[ $sig == INT ]] && echo 130 || echo 143)
     rm -f "$WORK"/sa.st "$WORK"/sb.st
     "$NABLA" "$@" --out "$WORK/sa.st" --json >"$WORK/sa" 2>/dev/null || { fail "$1 $2: the whole run failed"; return; }
-    "$NABLA" "$@" --out "$WORK/sb.st" >/dev/null 2>"$WORK/err" &
-    local pid=$!
-    for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
-    sleep 0.5
-    kill -$sig $pid
-    wait $pid
+    stopped_by "$sig" "$NABLA" "$@" --out "$WORK/sb.st"
     rc=$?
     ((rc == want)) || { fail "$1 $2 SIG$sig: exit status $rc, expected $want: $(tail -2 "$WORK/err")"; return; }
     grep -q "stopped by SIG$sig; the checkpoint $WORK/sb.st holds every finished step" "$WORK/err" ||
@@ -2034,15 +2038,10 @@ cli_minutes_run_resumes_for_the_minutes_left() {
     charrnn_corpus "$WORK/c.txt"
     local -a runs=("charrnn train $WORK/c.txt --hidden 8 --seq 8 --batch 4"
         "chat train $ROOT/tests/data/chat/train.csv --embed 8 --hidden 8 --vocab-min 1 --epochs 100000")
-    local run pid i rc left
+    local run rc left
     for run in "${runs[@]}"; do
         # shellcheck disable=SC2086 # the words of the run
-        "$NABLA" $run --minutes 2 --out "$WORK/m.st" >/dev/null 2>"$WORK/err" &
-        pid=$!
-        for ((i = 0; i < 100; i++)); do [[ -s $WORK/err ]] && break; sleep 0.1; done
-        sleep 0.5
-        kill -INT $pid
-        wait $pid
+        stopped_by INT "$NABLA" $run --minutes 2 --out "$WORK/m.st"
         rc=$?
         ((rc == 130)) || { fail "${run%% *}: exit status $rc: $(tail -2 "$WORK/err")"; continue; }
         left=$(sed -n 's/.*--resume .* --minutes \([0-9.]*\)$/\1/p' "$WORK/err")
