@@ -539,6 +539,10 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!(s->input_mean_sd > 0)) nb_train_input_stats(s, &T.train);
     T.np = nb_net_params(T.net, &T.params);
+    if (T.np == 0) { /* every step would leave the network as it is */
+        rc = nb_cli_fail(cmd, "%s has no trainable layer (dense, conv2d or prelu): nothing to train", model);
+        goto out;
+    }
     T.opt = nb_train_make_optim(s, T.params, T.np);
     if (!T.opt) { /* a setting it refuses (nb_errmsg() names it) */
         rc = nb_cli_fail(cmd, "%s", nb_errmsg());

@@ -213,7 +213,9 @@ bool nb_grad_enabled(void);
 /* Reverse mode (eq. 6.45-6.46): from a one-element tensor, accumulates dL/dx
  * into .grad of every persistent leaf that requires a gradient. The tape
  * stays until nb_arena_reset, so a second call on the same loss adds the
- * gradient again (as PyTorch's retain_graph=True would). */
+ * gradient again (as PyTorch's retain_graph=True would). A loss that depends
+ * on no tensor requiring a gradient (made with recording off, or from
+ * constants only) is a programmer error: nb_fatal, as PyTorch raises. */
 void nb_backward(nb_tensor *loss);
 /* Like torch.autograd.grad: returns d(out)/d(wrt[i]) in grads[i] (arena
  * tensors; zeros when out does not depend on wrt[i]) without touching .grad.

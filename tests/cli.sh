@@ -59,6 +59,12 @@ cli_cfg_errors() {
     printf '[net]\ninput = 1x28x28\n[conv2d]\nout = 4\n' >"$WORK/d.cfg"
     expect_fail "$NABLA" init "$WORK/d.cfg" --out "$WORK/d.st" && expect_err "d.cfg:3: \[conv2d\] needs 'kernel'"
     [[ ! -e $WORK/a.st ]] || fail "a failed init wrote a file"
+    # A network with no parameters "trained" and wrote a model, every step a no-op.
+    printf '[net]\ninput = 2\n[relu]\n' >"$WORK/e.cfg"
+    awk 'BEGIN { srand(5); for (i = 0; i < 50; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 2 }' >"$WORK/e.csv"
+    expect_fail "$NABLA" train "$WORK/e.cfg" --data "$WORK/e.csv" --out "$WORK/e.st" &&
+        expect_err "e.cfg has no trainable layer (dense, conv2d or prelu): nothing to train"
+    [[ ! -e $WORK/e.st ]] || fail "training a network without parameters wrote a model"
 }
 
 cli_init_and_eval() {

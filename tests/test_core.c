@@ -157,12 +157,25 @@ TEST(test_backward_of_a_leaf_loss_adds_one) {
     CHECK(w->grad->data[0] == 1.f);
     nb_backward(w);
     CHECK(w->grad->data[0] == 2.f);
-    nb_tensor *c = nb_tensor_new(1, (int64_t[]){1}); /* no gradient wanted: nothing happens */
-    nb_backward(c);
-    CHECK(!c->grad);
     nb_tensor_free(w);
-    nb_tensor_free(c);
     nb_arena_reset();
+}
+
+static void backward_of_a_constant(void *c) { nb_backward(nb_tensor_new(1, (int64_t[]){1})); }
+static void backward_with_recording_off(void *c) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){3}, 1.f);
+    nb_set_grad_enabled(false);
+    nb_tensor *l = nb_sum_all(nb_mul(w, w));
+    nb_set_grad_enabled(true);
+    nb_backward(l);
+}
+
+TEST(test_backward_of_a_loss_that_needs_no_gradient_is_fatal) {
+    /* It returned silently, leaving every .grad at zero with no hint why;
+     * PyTorch raises ("does not require grad and does not have a grad_fn"). */
+    const char *const needles[] = {"backward", "does not depend on any tensor that requires a gradient", NULL};
+    nb_test_expect_fatal("constant loss", backward_of_a_constant, NULL, needles);
+    nb_test_expect_fatal("loss under grad off", backward_with_recording_off, NULL, needles);
 }
 
 static void hvp_wrong_v(void *c) {

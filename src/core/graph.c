@@ -127,10 +127,15 @@ void nb_backward(nb_tensor *loss) {
         nb_fatal("backward", "needs a one-element loss, got shape %s", nb_shape_str(loss, s, sizeof s));
     }
     if (!loss->node) {
+        /* A loss that no tensor requiring a gradient reached has nothing to
+         * give: calling backward on it is a mistake (PyTorch raises too),
+         * and silence would leave every .grad at zero with no hint why. */
+        if (!loss->requires_grad)
+            nb_fatal("backward", "the loss does not depend on any tensor that requires a gradient "
+                                 "(computed with recording off, nb_set_grad_enabled(false), or from constants only)");
         /* The loss is itself a leaf: dL/dL = 1 goes into its own .grad (as
-         * nb_grad gives 1 for wrt == out). Otherwise no parameter is
-         * involved: nothing to do. */
-        if (loss->requires_grad && loss->grad) {
+         * nb_grad gives 1 for wrt == out). */
+        if (loss->grad) {
             if (nb__on_gpu(loss)) nb__gpu_accum(loss->grad->data, full_like(loss, 1.f)->data, 1);
             else loss->grad->data[0] += 1.f;
         }
