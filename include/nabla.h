@@ -109,6 +109,8 @@ nb_oom_handler nb_set_oom_handler(nb_oom_handler handler);
  * $NABLA_THREADS if set, else all cores. Returns the number in effect.
  * Call it while no other thread is inside the library. */
 int nb_set_threads(int n);
+/* The number the calling thread's kernels use (the process-wide one, except
+ * inside the classical fits' serial sections, where it is 1). */
 int nb_get_threads(void);
 
 /* PCG32 (O'Neill 2014): one seedable stream drives init, shuffling, dropout

@@ -189,6 +189,22 @@ void *nb__to_gpu_arena(const void *host, size_t bytes);
 /* Frees a persistent tensor's data wherever it lives. */
 void nb__free_data(nb_tensor *t);
 
+/* The thread count (threads.c): nb_set_threads's process-wide value, and
+ * what the calling thread's OpenMP setting holds. nb__threads_check brings
+ * the latter up to date before a kernel can fork or call OpenBLAS; it runs
+ * at every arena tensor (an op's output, made before its kernel) and in
+ * nb__fork. nb__threads_sync does it unconditionally and returns the
+ * calling thread's count (nb_get_threads). nb__threads_hold(n) makes the
+ * calling thread alone run on n threads (0: the process-wide count again)
+ * and returns the previous hold. */
+extern atomic_int nb__threads_want;
+extern _Thread_local int nb__threads_have;
+int nb__threads_sync(void);
+int nb__threads_hold(int n);
+static inline void nb__threads_check(void) {
+    if (nb__threads_have != atomic_load_explicit(&nb__threads_want, memory_order_relaxed)) nb__threads_sync();
+}
+
 /* Kernel helpers. Loops of at least this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 #define NB_PRAGMA(x) _Pragma(#x)
@@ -198,19 +214,6 @@ void nb__free_data(nb_tensor *t);
  * whose `if` clause is false: libgomp ends even a team of one thread (an `if`
  * that fails, or a region nested in a busy thread) with a futex system call,
  * 1.4-2.4 us here, and a training step runs dozens of small loops. */
-/* The thread count (threads.c): nb_set_threads's process-wide value, and
- * what the calling thread's OpenMP setting holds. nb__threads_check brings
- * the latter up to date before a kernel can fork or call OpenBLAS; it runs
- * at every arena tensor (an op's output, made before its kernel) and in
- * nb__fork. nb__threads_hold(n) makes the calling thread alone run on n
- * threads (0: the process-wide count again) and returns the previous hold. */
-extern atomic_int nb__threads_want;
-extern _Thread_local int nb__threads_have;
-int nb__threads_sync(void);
-int nb__threads_hold(int n);
-static inline void nb__threads_check(void) {
-    if (nb__threads_have != atomic_load_explicit(&nb__threads_want, memory_order_relaxed)) nb__threads_sync();
-}
 #ifdef _OPENMP
 #include <omp.h>
 static inline bool nb__fork(bool go) {

@@ -70,7 +70,7 @@ int nb__threads_sync(void) {
     }
     int mine = hold ? hold : n;
     if (mine != nb__threads_have) apply(mine);
-    return n;
+    return mine;
 }
 
 int nb_get_threads(void) { return nb__threads_sync(); }
