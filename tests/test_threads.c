@@ -2,12 +2,15 @@
  * as nabla.h's "Threads" contract promises: threads that each train a
  * network of their own from the same seed get the serial run's numbers bit
  * for bit; threads that share one loaded network for inference get serial
- * inference's outputs; nb_set_threads reaches every thread's kernels; a
- * thread's step arena is its own and is given back when the thread ends.
- * Run them under ThreadSanitizer with `make tsan`. */
+ * inference's outputs; nb_set_threads reaches every thread's kernels, and a
+ * classical fit's serial sections hold only its own thread to one; a
+ * thread's step arena is its own and is given back when the thread ends;
+ * log-mel spectrograms (FFTW) and model-file errors (cJSON) at once. Run
+ * them under ThreadSanitizer with `make tsan`. */
 #include "test.h"
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -338,4 +341,33 @@ TEST(test_threads_bad_model_headers_at_once) {
     for (int k = 0; k < NT; k++)
         CHECK_MSG(jobs[k].wrong == 0, "thread %d: %ld of %d reads did not say \"%s\"", k, jobs[k].wrong, HDR_REPS,
                   jobs[k].want);
+}
+
+/* --- a classical fit goes serial on its own thread only -------------------- */
+
+static atomic_bool fits_done;
+
+static void *fit_thread(void *arg) {
+    const nb_tensor *X = arg;
+    for (int i = 0; i < 300; i++) nb_factor_free(nb_factor_fit(X, &(nb_factor_opts){NB_FACTOR_PCA, 2, 0, 0}));
+    atomic_store(&fits_done, true);
+    return NULL;
+}
+
+TEST(test_threads_classical_fit_serial_on_its_own_thread) {
+    int old = nb_get_threads();
+    nb_set_threads(2);
+    nb_tensor *X = nb_test_param(NB_SHAPE(60, 12), 1.f); /* d <= 256: the fit's sections run serial */
+    atomic_store(&fits_done, false);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, fit_thread, X) == 0);
+    long looks = 0, other = 0;
+    while (!atomic_load(&fits_done)) {
+        looks++;
+        if (nb_get_threads() != 2) other++;
+    }
+    pthread_join(t, NULL);
+    CHECK_MSG(other == 0, "another thread's fit changed this thread's count in %ld of %ld looks", other, looks);
+    nb_tensor_free(X);
+    nb_set_threads(old);
 }
