@@ -1,6 +1,7 @@
 # nabla — build, test, install. `make` builds the library and the command;
 # `make test` runs the unit tests; `make asan` builds and runs them again under
-# AddressSanitizer + UndefinedBehaviorSanitizer; `make fuzz` runs the fuzzers.
+# AddressSanitizer + UndefinedBehaviorSanitizer; `make tsan` runs the tests of
+# several user threads under ThreadSanitizer; `make fuzz` runs the fuzzers.
 # `make` alone builds `all` (the rules of the CUDA section come first).
 .DEFAULT_GOAL := all
 PREFIX   ?= /usr/local
@@ -78,7 +79,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test asan cuda-emu fuzz bench install uninstall clean
+.PHONY: all lib examples test asan tsan cuda-emu fuzz bench install uninstall clean
 all: lib $(BUILD)/nabla examples
 lib: $(BUILD)/libnabla.a $(BUILD)/libnabla.so $(BUILD)/nabla.pc
 
@@ -149,6 +150,17 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="$(ASAN_FLAGS)" build-asan/nabla-tests
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  NABLA_THREADS=2 build-asan/nabla-tests
+
+# The tests of the library used from several threads (tests/test_threads.c)
+# under ThreadSanitizer, in their own build folder. NABLA_THREADS=1: libgomp
+# is not built with TSan, which then takes the hand-offs of its own thread
+# pool for races; with one thread the kernels never fork and every report is
+# about the user threads. Not part of `make test`: it is slow and needs TSan.
+TSAN_FLAGS := -fno-omit-frame-pointer -fsanitize=thread
+TSAN_TESTS ?= test_threads
+tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1" SAN="$(TSAN_FLAGS)" build-tsan/nabla-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" NABLA_THREADS=1 build-tsan/nabla-tests $(TSAN_TESTS)
 
 # The CUDA backend's kernels run by the emulator and compared with the CPU ops
 # (the tests named cuda_*), in their own build folder: what can be checked of
@@ -246,4 +258,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc $(DESTDIR)$(PREFIX)/bin/nabla
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

@@ -21,7 +21,39 @@
  * - Programmer errors inside a graph (shape mismatch between ops) abort with a
  *   message naming the op and the shapes (nb_fatal).
  *
- * Threads: the library uses OpenMP inside kernels; one user thread drives it.
+ * Threads
+ * -------
+ * Kernels run on OpenMP threads inside each op, products on OpenBLAS's
+ * (its OpenMP build). A program may also call the library from threads of
+ * its own (pthreads, a server's workers; tests/test_threads.c, `make tsan`):
+ * - Per thread, nothing to set up: the step arena (each thread has a default
+ *   arena of its own, freed when the thread ends; nb_arena_use switches the
+ *   calling thread's only), the tape, nb_set_grad_enabled, nb_errmsg, and
+ *   nb_global_rng (every thread's starts in the same state; nb_manual_seed
+ *   seeds the calling thread's). Hand an op result to another thread as a
+ *   copy (nb_tensor_clone): it lives in the making thread's arena, until
+ *   that thread resets it or ends.
+ * - Shared, read at once by any number of threads: persistent tensors that
+ *   no thread writes, and an nb_net (e.g. from nb_net_load) whose threads
+ *   only run nb_net_forward: each gets the outputs a serial run would (turn
+ *   recording off with nb_set_grad_enabled(false) to skip the tape);
+ *   nb_net_layer_output then holds whichever thread's pass came last, so a
+ *   thread that reads layer outputs needs a network of its own (a replica).
+ * - One thread at a time: whatever is written. Training one network from
+ *   several threads goes through nb_net_replica (one each, and an arena
+ *   each) and nb_net_replica_reduce or nb_optim_step_zero; an nb_optim, an
+ *   nb_rng, a network being trained, and the other models (char-RNN,
+ *   WaveNet, chat, DQN, classical fits) belong to one thread at a time: give
+ *   each thread its own, which may be loaded from one file.
+ * - Process-wide, set while no other thread is inside the library:
+ *   nb_set_threads (every thread's kernels follow it from their next op, so
+ *   K user threads that each run ops on N threads ask for K*N: with several
+ *   busy user threads, set it to the cores divided among them, or 1),
+ *   nb_set_oom_handler. nb_fatal ends the whole process.
+ * - Numbers: a thread gets the numbers a single-threaded run with the same
+ *   seeds and thread count gets, whatever other threads do meanwhile.
+ * - The GPU (NB_CUDA): one user thread at a time (one stream, one cuBLAS
+ *   handle).
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -72,9 +104,13 @@ nb_oom_handler nb_set_oom_handler(nb_oom_handler handler);
 /* Threads and random numbers                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Sets the number of threads for OpenMP kernels and OpenBLAS. n <= 0 means:
- * $NABLA_THREADS if set, else all cores. Returns the number in effect. */
+/* Sets the number of threads for OpenMP kernels and OpenBLAS, for every
+ * thread of the process (each takes it up at its next op). n <= 0 means:
+ * $NABLA_THREADS if set, else all cores. Returns the number in effect.
+ * Call it while no other thread is inside the library. */
 int nb_set_threads(int n);
+/* The number the calling thread's kernels use (the process-wide one, except
+ * inside the classical fits' serial sections, where it is 1). */
 int nb_get_threads(void);
 
 /* PCG32 (O'Neill 2014): one seedable stream drives init, shuffling, dropout
@@ -93,7 +129,9 @@ void nb_rng_shuffle(nb_rng *r, int64_t *v, int64_t n);
 #define NB_RNG_TEXT 34
 void nb_rng_to_text(const nb_rng *r, char buf[NB_RNG_TEXT]);
 int nb_rng_from_text(const char *s, nb_rng *r);
-/* The library's global generator, used when an op needs randomness (dropout). */
+/* The library's global generator, used when an op needs randomness (dropout)
+ * and is given no generator: one per thread, each starting in the same state;
+ * nb_manual_seed seeds the calling thread's. */
 nb_rng *nb_global_rng(void);
 void nb_manual_seed(uint64_t seed);
 
@@ -192,11 +230,14 @@ nb_tensor *nb_to(nb_tensor *x, nb_device d);
 
 typedef struct nb_arena nb_arena;
 nb_arena *nb_arena_new(void);
-/* Frees an arena, its tensors and its memory; the default arena is emptied
- * instead (its memory returned), and stays usable. */
+/* Frees an arena, its tensors and its memory; the calling thread's default
+ * arena is emptied instead (its memory returned), and stays usable. Free an
+ * arena only while no thread uses it; another thread's default arena is not
+ * freed by hand: it goes when its thread ends. */
 void nb_arena_free(nb_arena *a);
-/* Makes `a` the arena that ops allocate from on this thread; returns the old
- * one. A default arena exists, so most programs never call this. */
+/* Makes `a` the arena that ops allocate from on this thread (NULL: the
+ * thread's default); returns the old one. Every thread has a default arena
+ * of its own, so most programs never call this. */
 nb_arena *nb_arena_use(nb_arena *a);
 nb_arena *nb_arena_current(void);
 /* Frees every tensor and tape node made since the last reset, at once. */

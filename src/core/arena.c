@@ -6,6 +6,7 @@
  * step come the same way from blocks of device memory (a second pool), so a
  * step on the GPU never calls cudaMalloc either once it has settled. */
 #include "internal.h"
+#include <pthread.h>
 #include <stdlib.h>
 
 #define ALIGN 64
@@ -29,8 +30,28 @@ struct nb_arena {
     nb_node *tape; /* newest node of the tape recorded in this arena */
 };
 
-static nb_arena default_arena = {.gpu.gpu = true};
-static _Thread_local nb_arena *current = &default_arena;
+/* Each thread has a default arena of its own, so that threads that never
+ * call nb_arena_use do not carve one arena at once; `current` NULL means the
+ * thread's default (a thread-local cannot start out pointing at another). A
+ * thread's default arena is freed when the thread ends (give_back), as
+ * nothing else could reach it then. */
+static _Thread_local nb_arena default_arena = {.gpu.gpu = true};
+static _Thread_local nb_arena *current;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static inline nb_arena *cur(void) { return current ? current : &default_arena; }
+
+static void give_back(void *a) { nb_arena_free(a); }
+static void make_exit_key(void) {
+    if (pthread_key_create(&exit_key, give_back)) nb_fatal("arena", "cannot register the thread-exit cleanup");
+}
+/* The first block of a thread's default arena: have the thread's end free it. */
+static void note_default_block(const pool *p) {
+    if (p != &default_arena.host && p != &default_arena.gpu) return;
+    pthread_once(&exit_once, make_exit_key);
+    if (!pthread_getspecific(exit_key)) pthread_setspecific(exit_key, &default_arena);
+}
 
 static block *block_new(size_t cap, bool gpu) {
     block *b = malloc(sizeof *b);
@@ -66,7 +87,7 @@ static void free_blocks(pool *p) {
 
 void nb_arena_free(nb_arena *a) {
     if (!a) return;
-    if (current == a) current = &default_arena;
+    if (current == a) current = NULL;
     free_blocks(&a->host);
     free_blocks(&a->gpu);
     if (a != &default_arena) free(a);
@@ -74,12 +95,12 @@ void nb_arena_free(nb_arena *a) {
 }
 
 nb_arena *nb_arena_use(nb_arena *a) {
-    nb_arena *old = current;
-    current = a ? a : &default_arena;
+    nb_arena *old = cur();
+    current = a;
     return old;
 }
 
-nb_arena *nb_arena_current(void) { return current; }
+nb_arena *nb_arena_current(void) { return cur(); }
 
 static void *pool_alloc(pool *p, size_t bytes) {
     /* A request within ALIGN of SIZE_MAX (an overflowed n * size) would round
@@ -106,13 +127,14 @@ static void *pool_alloc(pool *p, size_t bytes) {
         if (b && b->cap + b->cap / 4 > cap) cap = b->cap + b->cap / 4;
         if (bytes > cap) cap = bytes;
         block *nb = block_new(cap, p->gpu);
+        if (!p->head) note_default_block(p);
         if (b) b->next = nb; else p->head = nb;
         p->cur = nb;
     }
 }
 
-void *nb_arena_alloc(size_t bytes) { return pool_alloc(&current->host, bytes); }
-void *nb__arena_alloc_gpu(size_t bytes) { return pool_alloc(&current->gpu, bytes); }
+void *nb_arena_alloc(size_t bytes) { return pool_alloc(&cur()->host, bytes); }
+void *nb__arena_alloc_gpu(size_t bytes) { return pool_alloc(&cur()->gpu, bytes); }
 
 static void pool_reset(pool *p) {
     if (p->head && p->head->next) {
@@ -129,18 +151,18 @@ static void pool_reset(pool *p) {
 }
 
 void nb_arena_reset(void) {
-    nb_arena *a = current;
+    nb_arena *a = cur();
     pool_reset(&a->host);
     pool_reset(&a->gpu);
     a->tape = NULL;
 }
 
-nb_node **nb__tape(void) { return &current->tape; }
+nb_node **nb__tape(void) { return &cur()->tape; }
 
-size_t nb_arena_bytes_used(void) { return current->host.used_total; }
+size_t nb_arena_bytes_used(void) { return cur()->host.used_total; }
 
 size_t nb_arena_bytes_reserved(void) {
     size_t total = 0;
-    for (block *b = current->host.head; b; b = b->next) total += b->cap;
+    for (block *b = cur()->host.head; b; b = b->next) total += b->cap;
     return total;
 }

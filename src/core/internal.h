@@ -5,6 +5,7 @@
 
 #include "nabla.h"
 #include "../cuda/backend.h"
+#include <stdatomic.h>
 #include <string.h>
 
 /* An op: its name (for messages) and its backward rule. The forward is the
@@ -188,6 +189,22 @@ void *nb__to_gpu_arena(const void *host, size_t bytes);
 /* Frees a persistent tensor's data wherever it lives. */
 void nb__free_data(nb_tensor *t);
 
+/* The thread count (threads.c): nb_set_threads's process-wide value, and
+ * what the calling thread's OpenMP setting holds. nb__threads_check brings
+ * the latter up to date before a kernel can fork or call OpenBLAS; it runs
+ * at every arena tensor (an op's output, made before its kernel) and in
+ * nb__fork. nb__threads_sync does it unconditionally and returns the
+ * calling thread's count (nb_get_threads). nb__threads_hold(n) makes the
+ * calling thread alone run on n threads (0: the process-wide count again)
+ * and returns the previous hold. */
+extern atomic_int nb__threads_want;
+extern _Thread_local int nb__threads_have;
+int nb__threads_sync(void);
+int nb__threads_hold(int n);
+static inline void nb__threads_check(void) {
+    if (nb__threads_have != atomic_load_explicit(&nb__threads_want, memory_order_relaxed)) nb__threads_sync();
+}
+
 /* Kernel helpers. Loops of at least this many elements run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 #define NB_PRAGMA(x) _Pragma(#x)
@@ -199,7 +216,11 @@ void nb__free_data(nb_tensor *t);
  * 1.4-2.4 us here, and a training step runs dozens of small loops. */
 #ifdef _OPENMP
 #include <omp.h>
-static inline bool nb__fork(bool go) { return go && !omp_in_parallel() && omp_get_max_threads() > 1; }
+static inline bool nb__fork(bool go) {
+    if (!go) return false;
+    nb__threads_check();
+    return !omp_in_parallel() && omp_get_max_threads() > 1;
+}
 #define NB_PARALLEL(go, clauses, ...)                                  \
     do {                                                               \
         if (nb__fork(go)) {                                            \

@@ -51,7 +51,10 @@ void nb_rng_shuffle(nb_rng *r, int64_t *v, int64_t n) {
     }
 }
 
-static nb_rng global_rng = {0x853c49e6748fea9bULL, 0xda3e39cb94b95bdbULL};
+/* One per thread, every thread's starting from the same state: threads that
+ * seed theirs alike draw alike (a thread's dropout masks do not depend on
+ * what another thread draws at the same time), and no two write one state. */
+static _Thread_local nb_rng global_rng = {0x853c49e6748fea9bULL, 0xda3e39cb94b95bdbULL};
 nb_rng *nb_global_rng(void) { return &global_rng; }
 void nb_manual_seed(uint64_t seed) { nb_rng_seed(&global_rng, seed, 54); }
 

@@ -124,6 +124,7 @@ void nb_zero_grad(nb_tensor *t) {
 /* The tensor in the arena's host pool, its data in the pool of its device. */
 nb_tensor *nb__new_on(nb_device d, int ndim, const int64_t *shape) {
     int64_t n = checked_numel("tensor", ndim, shape);
+    nb__threads_check(); /* before the op's kernel forks or calls OpenBLAS */
     nb_tensor *t = nb_arena_alloc(sizeof *t);
     memset(t, 0, sizeof *t);
     size_t bytes = (size_t)n * sizeof(float);

@@ -5,6 +5,7 @@
 #include "io.h"
 #include <fftw3.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ static void mel_filters(int rate, int n_mels, float *fb) {
     }
     free(edge);
 }
+
+static pthread_mutex_t planner = PTHREAD_MUTEX_INITIALIZER;
 
 nb_tensor *nb_logmel(const float *x, int64_t n, int rate, int n_mels) {
     if (n_mels <= 0) n_mels = 80;
@@ -69,7 +72,11 @@ nb_tensor *nb_logmel(const float *x, int64_t n, int rate, int n_mels) {
             if (w[k] != 0) k1[m] = k + 1;
     }
     for (int i = 0; i < MEL_WIN; i++) win[i] = (float)(0.5 - 0.5 * cos(2 * M_PI * i / MEL_WIN)); /* periodic Hann */
+    /* FFTW's planner is not thread-safe (only fftwf_execute is): plans are
+     * made and destroyed one thread at a time. */
+    pthread_mutex_lock(&planner);
     fftwf_plan plan = fftwf_plan_dft_r2c_1d(MEL_WIN, buf, spec, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner);
     float mag[MEL_BINS];
     for (int64_t t = 0; t < frames; t++) {
         int64_t start = t * NB_FEATURE_HOP - MEL_WIN / 2;
@@ -87,7 +94,9 @@ nb_tensor *nb_logmel(const float *x, int64_t n, int rate, int n_mels) {
             row[m] = logf(s > MEL_FLOOR ? s : MEL_FLOOR);
         }
     }
+    pthread_mutex_lock(&planner);
     fftwf_destroy_plan(plan);
+    pthread_mutex_unlock(&planner);
     fftwf_free(buf);
     fftwf_free(spec);
     free(fb);

@@ -270,7 +270,10 @@ nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what) {
         goto fail;
     }
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
+        /* cJSON leaves where it stopped in `end`, this call's own; its
+         * cJSON_GetErrorPtr is one static for the process, which another
+         * thread's parse may have overwritten by now. */
+        const char *at = end;
         long long off = at && at >= text && at <= text + hlen ? (long long)(at - text) + 8 : 8;
         nb_error("%s: header is not valid JSON (error near offset %lld)", what, off);
         goto fail;

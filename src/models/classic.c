@@ -66,14 +66,12 @@ double *nb__ml_double(const nb_tensor *X) {
     return x;
 }
 
-int nb__ml_serial_begin(int64_t d) {
-    int old = nb_get_threads();
-    if (d <= 256 && old > 1) nb_set_threads(1);
-    return old;
-}
+/* The calling thread alone goes serial (nb__threads_hold): a fit in one
+ * thread must not change the thread count of another thread's kernels. */
+int nb__ml_serial_begin(int64_t d) { return d <= 256 ? nb__threads_hold(1) : -1; }
 
 void nb__ml_serial_end(int old) {
-    if (nb_get_threads() != old) nb_set_threads(old);
+    if (old >= 0) nb__threads_hold(old);
 }
 
 void nb__ml_colmean(const double *x, int64_t n, int64_t d, double *mu) {

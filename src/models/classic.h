@@ -22,8 +22,8 @@ double *nb__ml_double(const nb_tensor *X);
 /* Small dense LAPACK work (matrices of a few hundred rows) runs on one
  * thread: there OpenMP's fork/join costs more than the work, and on a busy
  * machine each of LAPACK's many small BLAS calls can wait a whole time slice
- * at a barrier for a descheduled thread. begin returns the thread count to
- * restore with end. */
+ * at a barrier for a descheduled thread. Only the calling thread goes
+ * serial; begin returns what end restores. */
 int nb__ml_serial_begin(int64_t d);
 void nb__ml_serial_end(int old);
 /* Mean of each column of x [n, d] (double) into mu [d]. */

@@ -630,7 +630,11 @@ nb_tensor *nb_net_forward(nb_net *net, nb_tensor *x, bool training, nb_rng *rng)
         case L_TANH: h = nb_tanh(h); break;
         default: nb_fatal("net_forward", "unknown layer kind %d", (int)L->k);
         }
-        L->last = h;
+        /* Threads may run one network's forward at once (shared for
+         * inference): each stores its own output here, atomically, and the
+         * last store wins; a thread that reads the layer outputs wants a
+         * network of its own (nb_net_replica). Relaxed: a plain store. */
+        __atomic_store_n(&L->last, h, __ATOMIC_RELAXED);
     }
     if (h->ndim != 2) h = nb_flatten(h, 1);
     return h;
@@ -643,7 +647,9 @@ static const layer *layer_at(const char *op, const nb_net *net, int i) {
     if (i < 0 || i >= net->n) nb_fatal(op, "layer %d is out of range [0, %d)", i, net->n);
     return &net->layers[i];
 }
-nb_tensor *nb_net_layer_output(const nb_net *net, int i) { return layer_at("net_layer_output", net, i)->last; }
+nb_tensor *nb_net_layer_output(const nb_net *net, int i) {
+    return __atomic_load_n(&layer_at("net_layer_output", net, i)->last, __ATOMIC_RELAXED);
+}
 const char *nb_net_layer_name(const nb_net *net, int i) { return layer_at("net_layer_name", net, i)->name; }
 
 bool nb_net_layer_is_activation(const nb_net *net, int i) {
