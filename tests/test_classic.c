@@ -678,6 +678,21 @@ TEST(test_ppca_sigma2_counts_the_zero_eigenvalues_when_n_below_d) {
     nb_tensor_free(X);
 }
 
+/* Identical rows have no variance to explain: each factor model refuses
+ * them (the explained-variance ratio was 0/0, printed as -nan). */
+TEST(test_factor_models_refuse_identical_rows) {
+    float x[8] = {1, 2, 1, 2, 1, 2, 1, 2};
+    nb_tensor *X = nb_tensor_from(NB_SHAPE(4, 2), x);
+    for (int kind = NB_FACTOR_PCA; kind <= NB_FACTOR_FA; kind++) {
+        nb_factor *m = nb_factor_fit(X, &(nb_factor_opts){.kind = (nb_factor_kind)kind, .k = 1});
+        CHECK(m == NULL);
+        CHECK(strstr(nb_errmsg(), "all the same") != NULL);
+        nb_factor_free(m);
+        nb_clear_error();
+    }
+    nb_tensor_free(X);
+}
+
 TEST(test_eq_gmm_mixture_density_and_em) {
     nb_rng r;
     nb_rng_seed(&r, 14, 0);

@@ -131,6 +131,15 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
     m->total_variance = 0;
     for (int64_t j = 0; j < d; j++) m->total_variance += S[j * d + j];
     int rc;
+    /* Identical examples leave nothing to explain: the explained-variance
+     * ratio would be 0/0 and every model's covariance singular. */
+    if (!(m->total_variance > 0)) {
+        nb_error("factor_fit: the %lld examples are all the same (every feature has zero variance): nothing to fit",
+                 (long long)n);
+        free(S);
+        nb_factor_free(m);
+        return NULL;
+    }
     if (opt.kind == NB_FACTOR_FA) {
         for (int64_t i = 0; i < d * d; i++) S[i] *= (double)(n - 1) / (double)n; /* FA works with ddof 0 */
         rc = fit_fa(m, S, n, opt.max_iter > 0 ? opt.max_iter : 1000, opt.tol > 0 ? opt.tol : 1e-2);
