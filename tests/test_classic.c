@@ -117,6 +117,23 @@ static nb_tensor *linear_data(int64_t n, int64_t d, nb_rng *r, float **y, double
     return X;
 }
 
+/* An exact fit (one example, two features) has sigma^2 = 0: eq. 5.65's limit
+ * is +inf on its own examples and -inf on one off the fit, not 0/0 = NaN. */
+TEST(test_linreg_loglik_of_an_exact_fit) {
+    float x[2] = {1, 2}, y[1] = {3}, y2[1] = {4};
+    nb_tensor *X = nb_tensor_from(NB_SHAPE(1, 2), x);
+    nb_linreg *m = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_LSTSQ});
+    CHECK(m != NULL);
+    if (m) {
+        CHECK(m->sigma2 == 0);
+        double in = nb_linreg_loglik(m, X, y), off = nb_linreg_loglik(m, X, y2);
+        CHECK(isinf(in) && in > 0);
+        CHECK(isinf(off) && off < 0);
+    }
+    nb_linreg_free(m);
+    nb_tensor_free(X);
+}
+
 /* eq. 5.65: the conditional log-likelihood of the fitted model equals
  * -m log sigma - m/2 log 2 pi - sum (yhat - y)^2 / (2 sigma^2) with the MLE
  * sigma^2 = the training MSE; least squares (w from the normal equations,

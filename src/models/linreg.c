@@ -194,6 +194,11 @@ double nb_linreg_loglik(const nb_linreg *m, const nb_tensor *X, const float *y) 
     nb_linreg_predict(m, X, mu, NULL);
     for (int64_t i = 0; i < n; i++) ss += (mu[i] - y[i]) * (mu[i] - y[i]);
     free(mu);
+    /* A fit with no residual (fewer examples than parameters, a constant
+     * target) has sigma^2 = 0: the Gaussians are point masses, the limit of
+     * eq. 5.65 is +inf where every y lies on the fit and -inf where one does
+     * not (the formula itself gave -inf + 0/0, a NaN). */
+    if (!(m->sigma2 > 0)) return ss > 0 ? -INFINITY : INFINITY;
     /* eq. 5.65 */
     return -(double)n * 0.5 * log(m->sigma2) - 0.5 * (double)n * log(2 * M_PI) - ss / (2 * m->sigma2);
 }
