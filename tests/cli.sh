@@ -1270,6 +1270,10 @@ cli_outputs_checked_before_work() {
     expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --out "$nodir/m.st" && expect_err "--out '$nodir/m.st': the folder"
     expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --log "$nodir/m.csv" && expect_err "--log '$nodir/m.csv': the folder"
     expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --out "$WORK/m.bin" && expect_err "ending in .safetensors or .st"
+    # A file where the folder should be is named as such (it was "the folder 'f' does not exist").
+    : >"$WORK/f"
+    expect_fail "$NABLA" train "$WORK/missing.cfg" --data x --out "$WORK/f/m.st" && expect_err "'$WORK/f' is a file, not a folder"
+    expect_fail "$NABLA" stats "$WORK/missing.csv" --out "$WORK/f/sub/s" && expect_err "'$WORK/f/sub' cannot exist: a file stands in its path"
     # convert writes FILE and FILE.t: a FILE.t that cannot be written stops it before loading, and FILE is not written.
     mkdir -p "$WORK/tsplit.t"
     expect_fail "$NABLA" convert fashion-mnist --to libsvm --out "$WORK/tsplit" && expect_err "tsplit.t': is a folder"
