@@ -468,6 +468,15 @@ TEST(test_svm_one_vs_one_and_cross_validation) {
     double acc = nb_svm_cross_validate(X, y, &o, 5, 1, pred);
     CHECK_MSG(acc > 0.95, "5-fold accuracy %g", acc);
     CHECK(nb_svm_cross_validate(X, y, &o, 1, 1, NULL) < 0);
+    /* Two examples of two classes in two folds: each fold trains on one
+     * class; the refusal names the fold, not the data (which hold two). */
+    {
+        float x2[2] = {0, 1}, y2[2] = {0, 1};
+        nb_tensor *X2 = nb_tensor_from(NB_SHAPE(2, 1), x2);
+        CHECK(nb_svm_cross_validate(X2, y2, &o, 2, 1, NULL) < 0);
+        CHECK_MSG(strstr(nb_errmsg(), "fold 1 of 2, trained on the other 1 examples") != NULL, "%s", nb_errmsg());
+        nb_tensor_free(X2);
+    }
     nb_svm_free(m);
     free(pred);
     free(y);

@@ -665,8 +665,11 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
             }
         }
         nb_svm *m = nb_svm_fit(Xtr, ytr, o);
-        if (!m) {
-            rc = -1;
+        if (!m) { /* name the fold: its training part, not the data, may hold one class only */
+            char why[768];
+            snprintf(why, sizeof why, "%s", nb_errmsg());
+            rc = nb_error("svm_cross_validate: fold %d of %d, trained on the other %lld examples: %s", f + 1, folds,
+                          (long long)ntr, why);
         } else {
             nb_svm_predict(m, Xte, pte);
             for (int64_t b = 0; b < nte; b++) {
