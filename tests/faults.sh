@@ -172,4 +172,16 @@ faults_fit_wide_data_out_of_memory() {
     done
 }
 
+# The SVM's kernel cache grows a row at a time up to -m: with -m far above
+# what ulimit -v leaves, it stops growing where memory runs out and trains the
+# same model as without the limit (it wrote through the NULL row: SIGSEGV).
+faults_svm_cache_larger_than_memory() {
+    awk 'BEGIN { srand(5); for (i = 0; i < 14000; i++) printf "%.6f,%.6f,%d\n", rand(), rand(), i % 2 }' >"$WORK/svm.csv"
+    NABLA_THREADS=1 "$NABLA" fit svm "$WORK/svm.csv" -m 100000 >"$WORK/free" 2>&1 || { fail "fit svm: $(tail -1 "$WORK/free")"; return; }
+    NABLA_THREADS=1 bash -c 'ulimit -v 650000 && exec "$@"' _ "$NABLA" fit svm "$WORK/svm.csv" -m 100000 >"$WORK/tight" 2>&1 ||
+        { fail "fit svm under ulimit -v 650000 (status $?): $(tail -1 "$WORK/tight")"; return; }
+    cmp -s <(sed 's/ ([0-9.]* s)$//' "$WORK/free") <(sed 's/ ([0-9.]* s)$//' "$WORK/tight") ||
+        fail "another model under the limit: $(cat "$WORK/tight") vs $(cat "$WORK/free")"
+}
+
 run_selected faults "$@"
