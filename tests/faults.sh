@@ -184,4 +184,14 @@ faults_svm_cache_larger_than_memory() {
         fail "another model under the limit: $(cat "$WORK/tight") vs $(cat "$WORK/free")"
 }
 
+# chat train sizes a step's token buffer by --batch x --negatives x
+# (--max-context + --max-response): too large for memory, the error names the
+# flags and the size (it said only "out of memory").
+faults_chat_step_buffer_out_of_memory() {
+    limited 1000000 "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --vocab-min 1 --batch 65536 \
+        --max-context 100000 --max-response 100000 --steps 1 --out "$WORK/c.st"
+    grep -q "out of memory for a step's tokens: 65536 pairs .* need 50000.0 MiB" "$WORK/err" ||
+        fail "no size in: $(tail -1 "$WORK/err")"
+}
+
 run_selected faults "$@"
