@@ -162,6 +162,19 @@ static int corpus_split(const corpus *c, int32_t **train, int64_t *ntrain, int32
     return 0;
 }
 
+/* The fewest characters one file needs for --batch B --seq T: corpus_split
+ * keeps its last VAL_PERCENT% (rounded down) for validation, which must be at
+ * least 2 characters (an input and its target), and the rest must fill B
+ * streams of T + 1 characters (nb_charrnn_windows >= 1). */
+static int64_t min_chars(int64_t B, int64_t T) {
+    int64_t train = B * (T + 1), lo = (2 * 100 + VAL_PERCENT - 1) / VAL_PERCENT;
+    /* L - floor(L p) <= L (1 - p) + 1, so no L below this one has enough training text. */
+    int64_t L = (train - 1) * 100 / (100 - VAL_PERCENT);
+    if (L < lo) L = lo;
+    while (L - L * VAL_PERCENT / 100 < train) L++;
+    return L;
+}
+
 static const char *corpus_name(const corpus *c, char *buf, size_t n) {
     if (c->n == 1) snprintf(buf, n, "%s", c->paths[0]);
     else snprintf(buf, n, "%d files (%s ...)", c->n, c->paths[0]);
@@ -562,9 +575,10 @@ static int cmd_train(int argc, char **argv) {
      * the batch streams. */
     if (corpus_split(&cp, &train_ids, &ntrain, &val_ids, &nval)) goto fail_msg;
     if (nval < 2 || nb_charrnn_windows(ntrain, seq, batch) < 1) {
-        rc = nb_cli_fail(cmd, "%s: %lld characters are too few for --batch %ld --seq %ld (need at least %lld, of which "
-                              "%d%% are held out)", cname, (long long)cp.len, batch, seq,
-                         (long long)((batch * (seq + 1) + 2) * 100 / (100 - VAL_PERCENT) + 1), VAL_PERCENT);
+        rc = nb_cli_fail(cmd, "%s: %lld characters are too few for --batch %ld --seq %ld (%s at least %lld, of which "
+                              "%d%% are held out%s)", cname, (long long)cp.len, batch, seq,
+                         cp.n > 1 ? "one file would need" : "need", (long long)min_chars(batch, seq), VAL_PERCENT,
+                         cp.n > 1 ? " from every file" : "");
         goto done;
     }
     t.opt = nb_optim_new(&(nb_optim_opts){.kind = NB_ADAM, .lr = (float)lr}, t.m->params, t.m->np);

@@ -269,7 +269,10 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
     float *y = malloc(sizeof(float) * (size_t)P);
     if (!order || !off || !ids || !y || !pc || !pr) {
         free(order), free(off), free(ids), free(y), free(pc), free(pr);
-        return nb_cli_fail(cmd, "out of memory");
+        return nb_cli_fail(cmd, "out of memory for a step's tokens: %lld pairs (--batch x --negatives) of up to %ld + "
+                                "%ld tokens (--max-context, --max-response) need %.1f MiB",
+                           (long long)P, (long)t->max_context, (long)t->max_response,
+                           (double)P * (double)(t->max_context + t->max_response) * sizeof(int32_t) / 1048576.0);
     }
     double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
     double vloss = NAN, r1 = NAN, r2 = NAN, r5 = NAN, pairs = 0;

@@ -163,8 +163,14 @@ static int probe_folder(const char *cmd, const char *option, const char *path) {
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == path) snprintf(dir, sizeof dir, "/");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-        nb_cli_fail(cmd, "%s '%s': the folder '%s' does not exist", option, path, dir);
+    if (stat(dir, &st)) {
+        /* ENOTDIR: a file stands where the path needs a folder. */
+        nb_cli_fail(cmd, "%s '%s': the folder '%s' %s", option, path, dir,
+                    errno == ENOTDIR ? "cannot exist: a file stands in its path" : "does not exist");
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        nb_cli_fail(cmd, "%s '%s': '%s' is a file, not a folder", option, path, dir);
         return -1;
     }
     char probe[4200];

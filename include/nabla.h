@@ -1675,7 +1675,8 @@ void nb_linreg_free(nb_linreg *m);
 /* mean[n] = w^T x + b; var (may be NULL): the predictive variance (bayes) or
  * sigma^2. */
 void nb_linreg_predict(const nb_linreg *m, const nb_tensor *X, double *mean, double *var);
-/* eq. 5.65: sum_i log N(y_i; w^T x_i + b, sigma^2). */
+/* eq. 5.65: sum_i log N(y_i; w^T x_i + b, sigma^2); with sigma^2 = 0 (an
+ * exact fit) its limit, +inf if every y_i lies on the fit, else -inf. */
 double nb_linreg_loglik(const nb_linreg *m, const nb_tensor *X, const float *y);
 
 /* Logistic regression, eq. 5.81: p(y = 1 | x) = sigma(w^T x + b) for two

@@ -586,6 +586,27 @@ cli_charrnn_default_corpus() {
     awk -v v="$v" 'BEGIN { exit !(v >= 90 && v < 200) }' || fail "fortunes vocabulary of $v characters"
 }
 
+# The least text the refusal names is enough, one character less is not: the
+# last 5% (rounded down) of the file is held out and must be 2 characters, the
+# rest must fill --batch streams of --seq + 1 (the old figure, 13 for --batch 2
+# --seq 4, was refused with a text of 28).
+cli_charrnn_too_short_names_the_minimum() {
+    local args bs need
+    for bs in "2 4" "2 64" "3 100"; do
+        set -- $bs
+        args=(--batch "$1" --seq "$2" --hidden 2 --steps 1 --eval-every 1)
+        printf 'too short\n' >"$WORK/t.txt"
+        expect_fail "$NABLA" charrnn train "$WORK/t.txt" "${args[@]}" && expect_err "too few" || return
+        need=$(grep -o 'need at least [0-9]*' "$WORK/err" | grep -o '[0-9]*$')
+        [[ -n $need ]] || { fail "no minimum in: $(cat "$WORK/err")"; return; }
+        head -c $((need - 1)) /dev/zero | tr '\0' x >"$WORK/t.txt"
+        expect_fail "$NABLA" charrnn train "$WORK/t.txt" "${args[@]}" && expect_err "too few" || return
+        printf x >>"$WORK/t.txt"
+        "$NABLA" charrnn train "$WORK/t.txt" "${args[@]}" >/dev/null 2>"$WORK/err" ||
+            fail "--batch $1 --seq $2: $need characters, the minimum named, refused: $(tail -1 "$WORK/err")"
+    done
+}
+
 cli_charrnn_bad_input() {
     : >"$WORK/empty.txt"
     expect_fail "$NABLA" charrnn train "$WORK/empty.txt" && expect_err "empty.txt: empty text"
@@ -1255,6 +1276,10 @@ cli_outputs_checked_before_work() {
     expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --out "$nodir/m.st" && expect_err "--out '$nodir/m.st': the folder"
     expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --log "$nodir/m.csv" && expect_err "--log '$nodir/m.csv': the folder"
     expect_fail "$NABLA" charrnn train "$WORK/missing.txt" --out "$WORK/m.bin" && expect_err "ending in .safetensors or .st"
+    # A file where the folder should be is named as such (it was "the folder 'f' does not exist").
+    : >"$WORK/f"
+    expect_fail "$NABLA" train "$WORK/missing.cfg" --data x --out "$WORK/f/m.st" && expect_err "'$WORK/f' is a file, not a folder"
+    expect_fail "$NABLA" stats "$WORK/missing.csv" --out "$WORK/f/sub/s" && expect_err "'$WORK/f/sub' cannot exist: a file stands in its path"
     # convert writes FILE and FILE.t: a FILE.t that cannot be written stops it before loading, and FILE is not written.
     mkdir -p "$WORK/tsplit.t"
     expect_fail "$NABLA" convert fashion-mnist --to libsvm --out "$WORK/tsplit" && expect_err "tsplit.t': is a folder"

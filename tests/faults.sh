@@ -158,4 +158,40 @@ faults_out_of_memory() {
     done
 }
 
+# The classical models size their matrices by the data: 3 examples of 20,000
+# features ask for a 3 GB covariance (pca, ppca, fa), a 3 GB posterior (bayes
+# linreg) or 3 GB of Cholesky factors (gmm). Under 1.5 GB each must say so and
+# exit 1; the unchecked allocations were written through (a segmentation fault).
+faults_fit_wide_data_out_of_memory() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 3; i++) { for (j = 0; j < 20000; j++) printf "%s%d", j ? "," : "", int(10 * rand()); print "" } }' >"$WORK/wide.csv"
+    local m
+    for m in pca ppca fa gmm "linreg --method bayes"; do
+        limited 1500000 "$NABLA" fit $m "$WORK/wide.csv" $([[ $m == linreg* ]] || echo --unlabeled)
+        grep -q "nabla: out of memory: .* needs 3.0 GiB" "$WORK/err" ||
+            fail "fit $m: no out-of-memory message naming 3.0 GiB: $(tail -1 "$WORK/err")"
+    done
+}
+
+# The SVM's kernel cache grows a row at a time up to -m: with -m far above
+# what ulimit -v leaves, it stops growing where memory runs out and trains the
+# same model as without the limit (it wrote through the NULL row: SIGSEGV).
+faults_svm_cache_larger_than_memory() {
+    awk 'BEGIN { srand(5); for (i = 0; i < 14000; i++) printf "%.6f,%.6f,%d\n", rand(), rand(), i % 2 }' >"$WORK/svm.csv"
+    NABLA_THREADS=1 "$NABLA" fit svm "$WORK/svm.csv" -m 100000 >"$WORK/free" 2>&1 || { fail "fit svm: $(tail -1 "$WORK/free")"; return; }
+    NABLA_THREADS=1 bash -c 'ulimit -v 650000 && exec "$@"' _ "$NABLA" fit svm "$WORK/svm.csv" -m 100000 >"$WORK/tight" 2>&1 ||
+        { fail "fit svm under ulimit -v 650000 (status $?): $(tail -1 "$WORK/tight")"; return; }
+    cmp -s <(sed 's/ ([0-9.]* s)$//' "$WORK/free") <(sed 's/ ([0-9.]* s)$//' "$WORK/tight") ||
+        fail "another model under the limit: $(cat "$WORK/tight") vs $(cat "$WORK/free")"
+}
+
+# chat train sizes a step's token buffer by --batch x --negatives x
+# (--max-context + --max-response): too large for memory, the error names the
+# flags and the size (it said only "out of memory").
+faults_chat_step_buffer_out_of_memory() {
+    limited 1000000 "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --vocab-min 1 --batch 65536 \
+        --max-context 100000 --max-response 100000 --steps 1 --out "$WORK/c.st"
+    grep -q "out of memory for a step's tokens: 65536 pairs .* need 50000.0 MiB" "$WORK/err" ||
+        fail "no size in: $(tail -1 "$WORK/err")"
+}
+
 run_selected faults "$@"

@@ -117,6 +117,23 @@ static nb_tensor *linear_data(int64_t n, int64_t d, nb_rng *r, float **y, double
     return X;
 }
 
+/* An exact fit (one example, two features) has sigma^2 = 0: eq. 5.65's limit
+ * is +inf on its own examples and -inf on one off the fit, not 0/0 = NaN. */
+TEST(test_linreg_loglik_of_an_exact_fit) {
+    float x[2] = {1, 2}, y[1] = {3}, y2[1] = {4};
+    nb_tensor *X = nb_tensor_from(NB_SHAPE(1, 2), x);
+    nb_linreg *m = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_LSTSQ});
+    CHECK(m != NULL);
+    if (m) {
+        CHECK(m->sigma2 == 0);
+        double in = nb_linreg_loglik(m, X, y), off = nb_linreg_loglik(m, X, y2);
+        CHECK(isinf(in) && in > 0);
+        CHECK(isinf(off) && off < 0);
+    }
+    nb_linreg_free(m);
+    nb_tensor_free(X);
+}
+
 /* eq. 5.65: the conditional log-likelihood of the fitted model equals
  * -m log sigma - m/2 log 2 pi - sum (yhat - y)^2 / (2 sigma^2) with the MLE
  * sigma^2 = the training MSE; least squares (w from the normal equations,
@@ -451,6 +468,15 @@ TEST(test_svm_one_vs_one_and_cross_validation) {
     double acc = nb_svm_cross_validate(X, y, &o, 5, 1, pred);
     CHECK_MSG(acc > 0.95, "5-fold accuracy %g", acc);
     CHECK(nb_svm_cross_validate(X, y, &o, 1, 1, NULL) < 0);
+    /* Two examples of two classes in two folds: each fold trains on one
+     * class; the refusal names the fold, not the data (which hold two). */
+    {
+        float x2[2] = {0, 1}, y2[2] = {0, 1};
+        nb_tensor *X2 = nb_tensor_from(NB_SHAPE(2, 1), x2);
+        CHECK(nb_svm_cross_validate(X2, y2, &o, 2, 1, NULL) < 0);
+        CHECK_MSG(strstr(nb_errmsg(), "fold 1 of 2, trained on the other 1 examples") != NULL, "%s", nb_errmsg());
+        nb_tensor_free(X2);
+    }
     nb_svm_free(m);
     free(pred);
     free(y);
@@ -674,6 +700,21 @@ TEST(test_ppca_sigma2_counts_the_zero_eigenvalues_when_n_below_d) {
         if (kind == NB_FACTOR_PPCA) /* W = sqrt(4 - 1) u, u = +-e_1 */
             CHECK_NEAR(fabs(m->W[0]), sqrt(3.0), 1e-9);
         nb_factor_free(m);
+    }
+    nb_tensor_free(X);
+}
+
+/* Identical rows have no variance to explain: each factor model refuses
+ * them (the explained-variance ratio was 0/0, printed as -nan). */
+TEST(test_factor_models_refuse_identical_rows) {
+    float x[8] = {1, 2, 1, 2, 1, 2, 1, 2};
+    nb_tensor *X = nb_tensor_from(NB_SHAPE(4, 2), x);
+    for (int kind = NB_FACTOR_PCA; kind <= NB_FACTOR_FA; kind++) {
+        nb_factor *m = nb_factor_fit(X, &(nb_factor_opts){.kind = (nb_factor_kind)kind, .k = 1});
+        CHECK(m == NULL);
+        CHECK(strstr(nb_errmsg(), "all the same") != NULL);
+        nb_factor_free(m);
+        nb_clear_error();
     }
     nb_tensor_free(X);
 }

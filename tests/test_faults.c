@@ -545,3 +545,30 @@ TEST(test_faults_model_file_cannot_ask_for_more_than_it_holds) {
     }
     rm_dir(dir);
 }
+
+/* Telling a model of `nabla fit` from a network parses the JSON header;
+ * with each of that parse's allocations failing in turn the file is still a
+ * fit model (it was taken for a network, which `nabla eval` and `predict`
+ * then refused as the wrong kind of file). */
+TEST(test_faults_sniff_names_a_fit_model_out_of_memory) {
+    static const char hdr[] = "{\"__metadata__\":{\"nabla.model\":\"gmm\",\"nabla.gmm.k\":\"2\"}}";
+    size_t hlen = sizeof hdr - 1, len = 8 + hlen;
+    uint8_t *b = malloc(len);
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    memcpy(b + 8, hdr, hlen);
+    CHECK(nb__fault_set("") == 0);
+    CHECK(nb_sniff(b, len) == NB_FILE_FIT_MODEL);
+    long n = nb__fault_count(NB_FAULT_ALLOC);
+    nb__fault_set(NULL);
+    CHECK_MSG(n >= 1, "the sniffer's parse made no allocation the seam counts");
+    for (long k = 1; k <= n; k++) {
+        char spec[32];
+        snprintf(spec, sizeof spec, "alloc:%ld", k);
+        CHECK(nb__fault_set(spec) == 0);
+        nb_file_kind kind = nb_sniff(b, len);
+        long inj = nb__fault_injected();
+        nb__fault_set(NULL);
+        CHECK_MSG(inj == 1 && kind == NB_FILE_FIT_MODEL, "%s: kind %d, %ld injected", spec, (int)kind, inj);
+    }
+    free(b);
+}

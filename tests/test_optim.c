@@ -3,6 +3,8 @@
  * L-BFGS, clipping, schedules, and bit-exact resume from saved state. */
 #include "test.h"
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -974,4 +976,33 @@ TEST(test_lr_cosine_schedule) {
         CHECK(lr <= prev);
         prev = lr;
     }
+}
+
+/* L-BFGS's history (2 x history vectors of the parameters) larger than
+ * memory ends through the out-of-memory handler, like a tensor, not an abort
+ * (nb_fatal, meant for misuse): `nabla style` died of SIGABRT under ulimit -v.
+ * In a child, whose handler exits with status 3 once it is called. */
+static float zero_loss(void *ctx) {
+    (void)ctx;
+    return 0;
+}
+static void exit_3(const char *op, size_t bytes) {
+    (void)op, (void)bytes;
+    _exit(3);
+}
+TEST(test_lbfgs_history_out_of_memory_calls_the_handler) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        nb_set_oom_handler(exit_3);
+        nb_tensor *w = nb_tensor_new(1, (int64_t[]){1 << 16});
+        nb_requires_grad(w, true);
+        /* 2 x 2^30 vectors of 2^16 doubles: 2^50 bytes */
+        nb_lbfgs(&(nb_param){w, true}, 1, zero_loss, NULL, &(nb_lbfgs_opts){.history = 1 << 30}, NULL);
+        _exit(0);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 3, "the child %s %d", WIFSIGNALED(st) ? "died of signal" : "exited",
+              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }

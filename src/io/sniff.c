@@ -76,29 +76,36 @@ static bool safetensors_magic(const uint8_t *b, size_t len) {
  * ("nabla.model" in __metadata__ with one of fit's kinds; see
  * nb_classic_is_model: charrnn, chat and wavenet models have the key too).
  * A header longer than buf is searched as text. */
+static bool fit_model_text(const char *p, const char *end) {
+    static const char key[] = "\"nabla.model\"";
+    size_t k = sizeof key - 1;
+    for (; p + k <= end; p++) {
+        if (memcmp(p, key, k)) continue;
+        const char *q = p + k;
+        while (q < end && (*q == ' ' || *q == ':')) q++;
+        if (q >= end || *q != '"') return false;
+        const char *v = ++q;
+        while (q < end && *q != '"') q++;
+        if (q >= end) return true; /* the value cut off: the key alone says nabla fit, as it mostly does */
+        char kind[16];
+        if (q - v >= (ptrdiff_t)sizeof kind) return false;
+        memcpy(kind, v, (size_t)(q - v));
+        kind[q - v] = 0;
+        return nb__classic_kind(kind);
+    }
+    return false;
+}
+
 static bool fit_model(const uint8_t *b, size_t len) {
     uint64_t hlen = nb__le64(b);
-    if (hlen > len - 8) {
-        static const char key[] = "\"nabla.model\"";
-        const char *p = (const char *)b + 8, *end = (const char *)b + len;
-        size_t k = sizeof key - 1;
-        for (; p + k <= end; p++) {
-            if (memcmp(p, key, k)) continue;
-            const char *q = p + k;
-            while (q < end && (*q == ' ' || *q == ':')) q++;
-            if (q >= end || *q != '"') return false;
-            const char *v = ++q;
-            while (q < end && *q != '"') q++;
-            if (q >= end) return true; /* the value cut off: the key alone says nabla fit, as it mostly does */
-            char kind[16];
-            if (q - v >= (ptrdiff_t)sizeof kind) return false;
-            memcpy(kind, v, (size_t)(q - v));
-            kind[q - v] = 0;
-            return nb__classic_kind(kind);
-        }
-        return false;
-    }
-    cJSON *root = cJSON_ParseWithLength((const char *)b + 8, (size_t)hlen);
+    const char *h = (const char *)b + 8;
+    if (hlen > len - 8) return fit_model_text(h, (const char *)b + len);
+    cJSON *root = cJSON_ParseWithLength(h, (size_t)hlen);
+    /* cJSON fails alike when out of memory and on a malformed header: search
+     * it as text then, so that a fit model is not taken for a network (and
+     * reported as the wrong kind) for want of a few bytes; a malformed header
+     * is reported by the parser either kind of file goes to. */
+    if (!root) return fit_model_text(h, h + hlen);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(meta, "nabla.model");
     bool yes = cJSON_IsString(kind) && nb__classic_kind(kind->valuestring);

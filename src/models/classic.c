@@ -2,6 +2,7 @@
  * pca/ppca/fa, gmm): input checks, class lists, and their model files
  * (safetensors with "nabla.model" naming the kind). */
 #include "classic.h"
+#include "../core/fault.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,8 +61,16 @@ int nb__ml_classes(const float *y, int64_t n, double **classes, int32_t *idx) {
     return k;
 }
 
+void *nb__ml_alloc(const char *what, int64_t count, size_t size, bool zero) {
+    size_t n = count > 0 ? (size_t)count : 1;
+    if (n > SIZE_MAX / size) nb__oom(what, SIZE_MAX);
+    void *p = zero ? nb__calloc(n, size) : nb__malloc(n * size);
+    if (!p) nb__oom(what, n * size);
+    return p;
+}
+
 double *nb__ml_double(const nb_tensor *X) {
-    double *x = malloc(sizeof(double) * (size_t)X->size);
+    double *x = nb__ml_alloc("a double copy of the data", X->size, sizeof(double), false);
     for (int64_t i = 0; i < X->size; i++) x[i] = X->data[i];
     return x;
 }

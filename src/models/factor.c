@@ -18,7 +18,7 @@ const char *nb_factor_name(nb_factor_kind k) {
  * descending, V [k, d] the eigenvectors as rows, each with its
  * largest-magnitude entry positive. 0 or -1. */
 static int top_eigs(double *a, int64_t d, int k, double *w, double *V) {
-    double *ww = malloc(sizeof(double) * (size_t)d), *z = malloc(sizeof(double) * (size_t)(d * k));
+    double *ww = malloc(sizeof(double) * (size_t)d), *z = nb__ml_alloc("the array of eigenvectors", d * k, sizeof(double), false);
     lapack_int *isuppz = malloc(sizeof(lapack_int) * (size_t)(2 * d)), m;
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)d, a, (lapack_int)d, 0, 0,
                                      (lapack_int)(d - k + 1), (lapack_int)d, 0.0, &m, ww, z, (lapack_int)k, isuppz);
@@ -54,8 +54,9 @@ static int top_eigs(double *a, int64_t d, int k, double *w, double *V) {
 static int fit_fa(nb_factor *m, const double *S0, int64_t n, int max_iter, double tol) {
     int64_t d = m->d;
     int k = m->k;
-    double *a = malloc(sizeof(double) * (size_t)(d * d)), *s = malloc(sizeof(double) * (size_t)k);
-    double *V = malloc(sizeof(double) * (size_t)(k * d)), *sp = malloc(sizeof(double) * (size_t)d);
+    double *a = nb__ml_alloc("the scaled covariance of factor analysis", d * d, sizeof(double), false);
+    double *s = malloc(sizeof(double) * (size_t)k), *sp = malloc(sizeof(double) * (size_t)d);
+    double *V = nb__ml_alloc("the array of eigenvectors", k * d, sizeof(double), false);
     double old_ll = -INFINITY, llconst = (double)d * log(2 * M_PI) + k;
     int rc = 0, threads = nb__ml_serial_begin(d);
     for (int64_t j = 0; j < d; j++) m->psi[j] = 1;
@@ -115,7 +116,7 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
     m->d = d;
     m->k = k;
     m->mean = malloc(sizeof(double) * (size_t)d);
-    m->W = calloc((size_t)(k * d), sizeof(double));
+    m->W = nb__ml_alloc("the loading matrix", k * d, sizeof(double), true);
     m->psi = malloc(sizeof(double) * (size_t)d);
     m->variance = malloc(sizeof(double) * (size_t)k);
     double *x = nb__ml_double(X);
@@ -123,7 +124,7 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++) x[i * d + j] -= m->mean[j];
     /* S = Xc^T Xc / (n - 1), the sample covariance (ddof 1, scikit-learn's PCA). */
-    double *S = calloc((size_t)(d * d), sizeof(double));
+    double *S = nb__ml_alloc("the covariance matrix (features x features)", d * d, sizeof(double), true);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0 / (double)(n - 1), x, (int)d, 0.0, S, (int)d);
     for (int64_t i = 0; i < d; i++)
         for (int64_t j = 0; j < i; j++) S[i * d + j] = S[j * d + i];
@@ -131,11 +132,20 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
     m->total_variance = 0;
     for (int64_t j = 0; j < d; j++) m->total_variance += S[j * d + j];
     int rc;
+    /* Identical examples leave nothing to explain: the explained-variance
+     * ratio would be 0/0 and every model's covariance singular. */
+    if (!(m->total_variance > 0)) {
+        nb_error("factor_fit: the %lld examples are all the same (every feature has zero variance): nothing to fit",
+                 (long long)n);
+        free(S);
+        nb_factor_free(m);
+        return NULL;
+    }
     if (opt.kind == NB_FACTOR_FA) {
         for (int64_t i = 0; i < d * d; i++) S[i] *= (double)(n - 1) / (double)n; /* FA works with ddof 0 */
         rc = fit_fa(m, S, n, opt.max_iter > 0 ? opt.max_iter : 1000, opt.tol > 0 ? opt.tol : 1e-2);
     } else {
-        double *a = malloc(sizeof(double) * (size_t)(d * d));
+        double *a = nb__ml_alloc("a copy of the covariance matrix", d * d, sizeof(double), false);
         memcpy(a, S, sizeof(double) * (size_t)(d * d));
         int threads = nb__ml_serial_begin(d);
         rc = top_eigs(a, d, k, m->variance, m->W);
@@ -178,7 +188,7 @@ void nb_factor_free(nb_factor *m) {
  * here as PPCA's W so that its likelihood is scikit-learn's PCA.score. */
 static double *loadings(const nb_factor *m) {
     int64_t d = m->d;
-    double *W = malloc(sizeof(double) * (size_t)(m->k * d));
+    double *W = nb__ml_alloc("the loading matrix", m->k * d, sizeof(double), false);
     memcpy(W, m->W, sizeof(double) * (size_t)(m->k * d));
     if (m->kind == NB_FACTOR_PCA)
         for (int r = 0; r < m->k; r++) {
@@ -266,7 +276,7 @@ double nb_factor_loglik(const nb_factor *m, const nb_tensor *X, double *per) {
         free(M);
     } else {
         /* No noise (pca with k = d): C = W^T W, by its Cholesky factor. */
-        double *C = calloc((size_t)(d * d), sizeof(double)), ld = 0;
+        double *C = nb__ml_alloc("the model covariance (features x features)", d * d, sizeof(double), true), ld = 0;
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, k, 1.0, W, (int)d, W, (int)d, 0.0, C, (int)d);
         for (int64_t j = 0; j < d; j++) C[j * d + j] += m->psi[j];
         bool pd = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, C, (lapack_int)d) == 0;

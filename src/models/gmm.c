@@ -112,9 +112,9 @@ static void work_init(work *w, const nb_gmm *m, int64_t n) {
     w->rows = R;
     w->base = malloc(sizeof(double) * (size_t)k);
     w->N = malloc(sizeof(double) * (size_t)k);
-    w->Z = m->diagonal ? NULL : malloc(sizeof(double) * (size_t)(w->nthr * R * kd));
-    w->lp = malloc(sizeof(double) * (size_t)(w->nthr * R * k));
-    w->wx = m->diagonal ? NULL : malloc(sizeof(double) * (size_t)(w->nthr * MROWS * d));
+    w->Z = m->diagonal ? NULL : nb__ml_alloc("the E-step's work", w->nthr * R * kd, sizeof(double), false);
+    w->lp = nb__ml_alloc("the E-step's work", w->nthr * R * k, sizeof(double), false);
+    w->wx = m->diagonal ? NULL : nb__ml_alloc("the E-step's work", w->nthr * MROWS * d, sizeof(double), false);
     w->bsum = malloc(sizeof(double) * (size_t)((n + R - 1) / R));
 }
 
@@ -365,8 +365,8 @@ static nb_gmm *gmm_alloc(int k, int64_t d, bool diagonal) {
     m->d = d;
     m->diagonal = diagonal;
     m->weights = malloc(sizeof(double) * (size_t)k);
-    m->means = malloc(sizeof(double) * (size_t)(k * d));
-    m->covs = malloc(sizeof(double) * (size_t)(k * (diagonal ? d : d * d)));
+    m->means = nb__ml_alloc("the array of component means", k * d, sizeof(double), false);
+    m->covs = nb__ml_alloc("the array of component covariances", k * (diagonal ? d : d * d), sizeof(double), false);
     return m;
 }
 
@@ -384,9 +384,9 @@ nb_gmm *nb_gmm_fit(const nb_tensor *X, const nb_gmm_opts *o) {
         nb_error("gmm_fit: %d components need at least as many examples, got %lld", k, (long long)n);
         return NULL;
     }
-    double *x = nb__ml_double(X), *resp = malloc(sizeof(double) * (size_t)(n * k));
+    double *x = nb__ml_double(X), *resp = nb__ml_alloc("the array of responsibilities (examples x components)", n * k, sizeof(double), false);
     int64_t per = opt.diagonal ? d : d * d;
-    chol c = {malloc(sizeof(double) * (size_t)(k * per)), malloc(sizeof(double) * (size_t)k)};
+    chol c = {nb__ml_alloc("the array of Cholesky factors", k * per, sizeof(double), false), malloc(sizeof(double) * (size_t)k)};
     nb_rng r;
     nb_rng_seed(&r, opt.seed, 5);
     work w;
@@ -440,7 +440,7 @@ void nb_gmm_free(nb_gmm *m) {
 double nb_gmm_score(const nb_gmm *m, const nb_tensor *X, double *resp) {
     int64_t n = X->shape[0], per = m->diagonal ? m->d : m->d * m->d;
     nb__ml_predict_X("gmm_score", X, m->d);
-    chol c = {malloc(sizeof(double) * (size_t)(m->k * per)), malloc(sizeof(double) * (size_t)m->k)};
+    chol c = {nb__ml_alloc("the array of Cholesky factors", m->k * per, sizeof(double), false), malloc(sizeof(double) * (size_t)m->k)};
     double *x = nb__ml_double(X), s = NAN;
     work w;
     work_init(&w, m, n);

@@ -17,7 +17,7 @@ static int fit_lstsq(const double *x, const double *y, int64_t n, int64_t d, dou
     for (int64_t i = 0; i < n; i++) ym += y[i];
     ym /= (double)n;
     int64_t ldb = rows > d ? rows : d;
-    double *A = calloc((size_t)(rows * d), sizeof(double)), *B = calloc((size_t)ldb, sizeof(double));
+    double *A = nb__ml_alloc("the least-squares system", rows * d, sizeof(double), true), *B = calloc((size_t)ldb, sizeof(double));
     for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < d; j++) A[i * d + j] = x[i * d + j] - xm[j];
         B[i] = y[i] - ym;
@@ -83,7 +83,7 @@ static double mse(const double *x, const double *y, int64_t n, int64_t d, const 
 static int fit_bayes(const double *x, const double *y, int64_t n, int64_t d, double alpha, double s2, double *w,
                      double *b, double *S) {
     int64_t p = d + 1;
-    double *x1 = malloc(sizeof(double) * (size_t)(n * p)), *rhs = calloc((size_t)p, sizeof(double));
+    double *x1 = nb__ml_alloc("the design matrix", n * p, sizeof(double), false), *rhs = calloc((size_t)p, sizeof(double));
     for (int64_t i = 0; i < n; i++) {
         memcpy(x1 + i * p, x + i * d, sizeof(double) * (size_t)d);
         x1[i * p + d] = 1;
@@ -145,7 +145,7 @@ nb_linreg *nb_linreg_fit(const nb_tensor *X, const float *y, const nb_linreg_opt
             double s2 = opt.noise_var > 0 ? opt.noise_var : m->sigma2;
             if (s2 <= 0) s2 = 1e-12; /* a perfect fit: keep the posterior proper */
             m->sigma2 = s2;
-            m->cov = malloc(sizeof(double) * (size_t)((d + 1) * (d + 1)));
+            m->cov = nb__ml_alloc("the posterior covariance", (d + 1) * (d + 1), sizeof(double), false);
             rc = fit_bayes(x, yy, n, d, opt.prior_precision > 0 ? opt.prior_precision : 1e-2, s2, m->w, &m->b, m->cov);
         }
     }
@@ -194,6 +194,11 @@ double nb_linreg_loglik(const nb_linreg *m, const nb_tensor *X, const float *y) 
     nb_linreg_predict(m, X, mu, NULL);
     for (int64_t i = 0; i < n; i++) ss += (mu[i] - y[i]) * (mu[i] - y[i]);
     free(mu);
+    /* A fit with no residual (fewer examples than parameters, a constant
+     * target) has sigma^2 = 0: the Gaussians are point masses, the limit of
+     * eq. 5.65 is +inf where every y lies on the fit and -inf where one does
+     * not (the formula itself gave -inf + 0/0, a NaN). */
+    if (!(m->sigma2 > 0)) return ss > 0 ? -INFINITY : INFINITY;
     /* eq. 5.65 */
     return -(double)n * 0.5 * log(m->sigma2) - 0.5 * (double)n * log(2 * M_PI) - ss / (2 * m->sigma2);
 }

@@ -79,15 +79,15 @@ static void kmat_init(kmat *K, const float *x, const signed char *y, int64_t l, 
     K->x = x;
     K->y = y;
     K->o = o;
-    K->sq = malloc(sizeof(float) * (size_t)l);
+    K->sq = nb__ml_alloc("the kernel's squared norms", l, sizeof(float), false);
     for (int64_t i = 0; i < l; i++) {
         double s = 0;
         for (int64_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
         K->sq[i] = (float)s;
     }
-    K->row = calloc((size_t)l, sizeof(float *));
-    K->prev = malloc(sizeof(int32_t) * (size_t)(l + 1));
-    K->next = malloc(sizeof(int32_t) * (size_t)(l + 1));
+    K->row = nb__ml_alloc("the kernel cache's index", l, sizeof(float *), true);
+    K->prev = nb__ml_alloc("the kernel cache's index", l + 1, sizeof(int32_t), false);
+    K->next = nb__ml_alloc("the kernel cache's index", l + 1, sizeof(int32_t), false);
     K->prev[l] = K->next[l] = (int32_t)l;
     K->cached = 0;
     int64_t rows = (int64_t)(o->cache_mb * 1048576.0 / (4.0 * (double)l));
@@ -122,15 +122,21 @@ static const float *kmat_row(kmat *K, int32_t i) {
         lru_front(K, i);
         return K->row[i];
     }
-    float *r;
-    if (K->cached >= K->max_rows) { /* evict the least recently used row */
+    float *r = NULL;
+    if (K->cached < K->max_rows) {
+        /* The cache grows a row at a time up to -m; where memory runs out
+         * first, it stops growing there (LIBSVM with a smaller -m) rather
+         * than write through a NULL row. SMO needs two rows at once. */
+        r = malloc(sizeof(float) * (size_t)K->l);
+        if (r) K->cached++;
+        else if (K->cached >= 2) K->max_rows = K->cached;
+        else nb__oom("a row of the kernel cache", sizeof(float) * (size_t)K->l);
+    }
+    if (!r) { /* evict the least recently used row */
         int32_t old = K->prev[K->l];
         lru_unlink(K, old);
         r = K->row[old];
         K->row[old] = NULL;
-    } else {
-        r = malloc(sizeof(float) * (size_t)K->l);
-        K->cached++;
     }
     int64_t l = K->l, d = K->d;
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)l, (int)d, 1.f, K->x, (int)d, K->x + i * d, 1, 0.f, r, 1);
@@ -665,8 +671,11 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
             }
         }
         nb_svm *m = nb_svm_fit(Xtr, ytr, o);
-        if (!m) {
-            rc = -1;
+        if (!m) { /* name the fold: its training part, not the data, may hold one class only */
+            char why[768];
+            snprintf(why, sizeof why, "%s", nb_errmsg());
+            rc = nb_error("svm_cross_validate: fold %d of %d, trained on the other %lld examples: %s", f + 1, folds,
+                          (long long)ntr, why);
         } else {
             nb_svm_predict(m, Xte, pte);
             for (int64_t b = 0; b < nte; b++) {
