@@ -361,7 +361,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
     int64_t T = t->T, B = t->B, N = T * B;
     t->train = train, t->ntrain = ntrain, t->val = val, t->nval = nval;
     t->x = malloc(sizeof(int32_t) * (size_t)N), t->y = malloc(sizeof(int32_t) * (size_t)N);
-    if (!t->x || !t->y) nb_fatal(cmd, "out of memory");
+    if (!t->x || !t->y) nb_oom("the training data", 0);
     /* Under mpirun, this rank's streams, their inputs and state. */
     nb_dist_shard(B, &t->lo, &t->Br);
     t->xr = t->x, t->yr = t->y, t->hr = t->h, t->cr = t->c;
@@ -371,7 +371,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
         t->yr = malloc(sizeof(int32_t) * (size_t)(T * t->Br));
         t->hr = nb_tensor_new(3, shape);
         t->cr = t->c ? nb_tensor_new(3, shape) : NULL;
-        if (!t->xr || !t->yr) nb_fatal(cmd, "out of memory");
+        if (!t->xr || !t->yr) nb_oom("the training data", 0);
         state_rows(t->h, t->hr, t->lo, true);
         state_rows(t->c, t->cr, t->lo, true);
     }

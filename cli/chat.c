@@ -245,7 +245,7 @@ static int meta_i64(const nb_safetensors *st, const char *path, const char *key,
  * them (label 1 for the true one) and recall@1, 2, 5. */
 static void validate(trainer *t, const nb_dialogue *valid, double *loss, double *r1, double *r2, double *r5) {
     float *sc = malloc(sizeof(float) * (size_t)(valid->n * valid->ncand));
-    if (!sc) nb_fatal("chat", "out of memory");
+    if (!sc) nb_oom("response scores", 0);
     nb_dualenc_rank(t->m, valid, t->max_context, t->max_response, t->batch, sc);
     double l = 0;
     for (int64_t i = 0; i < valid->n * valid->ncand; i++) {

@@ -247,7 +247,7 @@ static uint64_t checksum(const nb_param *params, int np) {
 static void check_weights(const nb_param *params, int np) {
     uint64_t mine = checksum(params, np);
     uint64_t *all = malloc(sizeof(uint64_t) * (size_t)g_size);
-    if (!all) nb_fatal("dist", "out of memory");
+    if (!all) nb_oom("the gradient exchange", 0);
     MPI_Request req;
     MPI_Iallgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req);
     wait_for(&req, "the comparison of the weights");
@@ -275,7 +275,7 @@ int nb_dist_allreduce_grads(nb_param *params, int np, nb_tensor **const *extra, 
     if (len > INT32_MAX) nb_fatal("dist", "%lld gradients are more than one MPI_Allreduce can sum", (long long)len);
     if (len > g_cap) {
         free(g_buf);
-        if (!(g_buf = malloc(sizeof(float) * (size_t)len))) nb_fatal("dist", "out of memory");
+        if (!(g_buf = malloc(sizeof(float) * (size_t)len))) nb_oom("the gradient exchange", 0);
         g_cap = len;
     }
     /* The rank's share of the global mean: its mean times local/global. */

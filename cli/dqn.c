@@ -115,7 +115,7 @@ static void tb_add(textbuf *t, const char *s) {
         size_t cap = t->cap ? t->cap * 2 : 4096;
         while (cap < t->len + n + 1) cap *= 2;
         char *b = realloc(t->buf, cap);
-        if (!b) nb_fatal("dqn", "out of memory for the log");
+        if (!b) nb_oom("the log", 0);
         t->buf = b;
         t->cap = cap;
     }

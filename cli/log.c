@@ -10,7 +10,7 @@ void nb_cli_log_add(nb_cli_log *l, const char *row) {
     if (!l->path) return;
     char **g = realloc(l->rows, sizeof(char *) * (size_t)(l->nrows + 1));
     char *copy = strdup(row);
-    if (!g || !copy) nb_fatal("log", "out of memory for the log %s", l->path);
+    if (!g || !copy) nb_oom("the log", 0);
     l->rows = g;
     l->rows[l->nrows++] = copy;
 }

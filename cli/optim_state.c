@@ -14,11 +14,11 @@ void nb_cli_extras_init(nb_cli_extras *x, nb_optim *opt, int room) {
     x->cap = ns + room;
     x->names = malloc(sizeof(char *) * (size_t)(x->cap ? x->cap : 1));
     x->ts = malloc(sizeof(nb_tensor *) * (size_t)(x->cap ? x->cap : 1));
-    if (!x->names || !x->ts) nb_fatal("checkpoint", "out of memory");
+    if (!x->names || !x->ts) nb_oom("a checkpoint", 0);
     for (int i = 0; i < ns; i++) {
         size_t len = strlen(sn[i]) + sizeof "optim.";
         char *name = malloc(len);
-        if (!name) nb_fatal("checkpoint", "out of memory");
+        if (!name) nb_oom("a checkpoint", 0);
         snprintf(name, len, "optim.%s", sn[i]);
         x->names[i] = name, x->ts[i] = st[i];
     }

@@ -127,7 +127,7 @@ static void shards_init(trainer *T) {
         T->arenas[k] = nb_arena_new();
         nb_param *rp;
         int n = nb_net_params(T->reps[k], &rp);
-        if (!(T->rep_grads[k] = malloc(sizeof(nb_tensor *) * (size_t)(n ? n : 1)))) nb_fatal("train", "out of memory");
+        if (!(T->rep_grads[k] = malloc(sizeof(nb_tensor *) * (size_t)(n ? n : 1)))) nb_oom("the data-parallel replicas", 0);
         for (int i = 0; i < n; i++) T->rep_grads[k][i] = rp[i].t->grad;
     }
 }

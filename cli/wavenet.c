@@ -317,7 +317,7 @@ static int run_train(trainer *t) {
         if (t->data->train[i].n > S + 1) t->usable[t->nusable++] = i;
     t->q = malloc(sizeof(int32_t) * (size_t)(B * (S + 1))), t->spk = malloc(sizeof(int32_t) * (size_t)B);
     t->condv = malloc(sizeof(nb_tensor *) * (size_t)B);
-    if (!t->usable || !t->q || !t->spk || !t->condv) nb_fatal(cmd, "out of memory");
+    if (!t->usable || !t->q || !t->spk || !t->condv) nb_oom("the training data", 0);
     int rc;
     if (!t->nusable) {
         rc = nb_cli_fail(cmd, "no training clip is longer than --segment %" PRId64 " + 1 samples: use a shorter "
@@ -465,7 +465,7 @@ static int cmd_train(int argc, char **argv) {
         if (!t.m) goto fail_msg;
         if (condk) { /* standardized on the training clips' frames, kept in the model */
             const nb_tensor **f = malloc(sizeof(nb_tensor *) * (size_t)data.ntrain);
-            if (!f) nb_fatal(cmd, "out of memory");
+            if (!f) nb_oom("the training data", 0);
             for (int i = 0; i < data.ntrain; i++) f[i] = data.train[i].feats;
             int bad = nb_wavenet_fit_features(t.m, f, data.ntrain);
             free(f);

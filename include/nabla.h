@@ -99,6 +99,10 @@ NB_NORETURN void nb_fatal(const char *op, const char *fmt, ...) __attribute__((f
  * the previous handler. */
 typedef void (*nb_oom_handler)(const char *op, size_t bytes);
 nb_oom_handler nb_set_oom_handler(nb_oom_handler handler);
+/* Reports running out of memory for `what` (bytes: the size asked for, 0 if
+ * unknown) through the handler above; never returns. The library's own
+ * allocations end here, and code built on it may do the same. */
+NB_NORETURN void nb_oom(const char *what, size_t bytes);
 
 /* ------------------------------------------------------------------------ */
 /* Threads and random numbers                                                */

@@ -91,12 +91,12 @@ int main(int argc, char **argv) {
 
 /* Runs fn(ctx) in a child process and checks that it aborts with a message on
  * stderr containing every string of `needles` (NULL-terminated). */
-void nb_test_expect_fatal(const char *what, void (*fn)(void *), void *ctx, const char *const *needles) {
+/* Runs fn(ctx) in a child with its stderr in a pipe; returns the child's
+ * wait status and the message (buf of size cap). */
+static int run_child(void (*fn)(void *), void *ctx, char *buf, size_t cap) {
     int fd[2];
-    if (pipe(fd) != 0) {
-        CHECK_MSG(0, "%s: pipe failed", what);
-        return;
-    }
+    buf[0] = 0;
+    if (pipe(fd) != 0) return -1;
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -104,22 +104,41 @@ void nb_test_expect_fatal(const char *what, void (*fn)(void *), void *ctx, const
         close(fd[0]);
         dup2(fd[1], 2);
         fn(ctx);
-        _exit(0); /* not reached when fn aborts */
+        _exit(0); /* not reached when fn aborts or exits */
     }
     close(fd[1]);
-    char buf[1024];
     size_t len = 0;
     ssize_t r;
-    while (len < sizeof buf - 1 && (r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+    while (len < cap - 1 && (r = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)r;
     buf[len] = 0;
     close(fd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: expected an abort, got status %d", what,
-              status);
+    return status;
+}
+
+static void check_needles(const char *what, const char *buf, const char *const *needles) {
     for (const char *const *n = needles; *n; n++)
         CHECK_MSG(strstr(buf, *n) != NULL, "%s: message \"%s\" lacks \"%s\"", what, buf, *n);
 }
+
+void nb_test_expect_fatal(const char *what, void (*fn)(void *), void *ctx, const char *const *needles) {
+    char buf[1024];
+    int status = run_child(fn, ctx, buf, sizeof buf);
+    CHECK_MSG(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: expected an abort, got status %d",
+              what, status);
+    check_needles(what, buf, needles);
+}
+
+void nb_test_expect_exit(const char *what, void (*fn)(void *), void *ctx, int code, const char *const *needles) {
+    char buf[1024];
+    int status = run_child(fn, ctx, buf, sizeof buf);
+    CHECK_MSG(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code, "%s: expected exit status %d, got %s %d",
+              what, code, WIFSIGNALED(status) ? "signal" : "status",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    check_needles(what, buf, needles);
+}
+
 
 
 double nb_test_maxrel(const float *a, const float *b, int64_t n) {

@@ -41,6 +41,8 @@ extern int nb_test_failures; /* failures in the running test */
  * error caught by nb_fatal) with a message on stderr containing every string
  * of the NULL-terminated list `needles`. */
 void nb_test_expect_fatal(const char *what, void (*fn)(void *), void *ctx, const char *const *needles);
+/* Like nb_test_expect_fatal, for code that must exit with status `code` instead. */
+void nb_test_expect_exit(const char *what, void (*fn)(void *), void *ctx, int code, const char *const *needles);
 
 /* Largest |a_i - b_i| / max(1, |b_i|). */
 double nb_test_maxrel(const float *a, const float *b, int64_t n);

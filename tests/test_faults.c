@@ -572,3 +572,16 @@ TEST(test_faults_sniff_names_a_fit_model_out_of_memory) {
     }
     free(b);
 }
+
+/* The library's small allocations (a vocabulary, a network's layer list, an
+ * optimizer's state list) ended in nb_fatal's abort when they failed; they
+ * now go to nb_oom, whose default handler says what ran out and exits 1. */
+static void oom_unknown_size(void *c) { nb_oom("the vocabulary", 0); }
+static void oom_known_size(void *c) { nb_oom("a tensor", (size_t)3 << 30); }
+
+TEST(test_faults_nb_oom_exits_1_saying_what_ran_out) {
+    nb_test_expect_exit("unknown size", oom_unknown_size, NULL, 1,
+                        (const char *[]){"nabla: out of memory for the vocabulary", NULL});
+    nb_test_expect_exit("known size", oom_known_size, NULL, 1,
+                        (const char *[]){"nabla: out of memory: a tensor needs 3.0 GiB", NULL});
+}

@@ -55,12 +55,12 @@ static void note_default_block(const pool *p) {
 
 static block *block_new(size_t cap, bool gpu) {
     block *b = malloc(sizeof *b);
-    if (!b) nb__oom("the step arena", sizeof *b);
+    if (!b) nb_oom("the step arena", sizeof *b);
     size_t bytes = (cap + ALIGN - 1) / ALIGN * ALIGN;
     b->mem = gpu ? nb__dev_alloc(bytes) : aligned_alloc(ALIGN, bytes);
     if (!b->mem) {
         free(b);
-        nb__oom(gpu ? "the step arena on the GPU" : "the step arena", cap);
+        nb_oom(gpu ? "the step arena on the GPU" : "the step arena", cap);
     }
     b->next = NULL;
     b->cap = cap;
@@ -70,7 +70,7 @@ static block *block_new(size_t cap, bool gpu) {
 
 nb_arena *nb_arena_new(void) {
     nb_arena *a = calloc(1, sizeof *a);
-    if (!a) nb__oom("a step arena", sizeof *a);
+    if (!a) nb_oom("a step arena", sizeof *a);
     a->gpu.gpu = true;
     return a;
 }
@@ -105,7 +105,7 @@ nb_arena *nb_arena_current(void) { return cur(); }
 static void *pool_alloc(pool *p, size_t bytes) {
     /* A request within ALIGN of SIZE_MAX (an overflowed n * size) would round
      * up to a few bytes and be handed out as such: no memory holds it. */
-    if (bytes > SIZE_MAX - ALIGN) nb__oom(p->gpu ? "the step arena on the GPU" : "the step arena", bytes);
+    if (bytes > SIZE_MAX - ALIGN) nb_oom(p->gpu ? "the step arena on the GPU" : "the step arena", bytes);
     bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
     if (bytes == 0) bytes = ALIGN;
     for (;;) {

@@ -72,7 +72,7 @@ const float *nb__host_values(const nb_tensor *t, float **copy) {
 /* Device memory that must exist: running out is fatal like host OOM. */
 static void *dev_alloc_or_die(const char *what, size_t bytes) {
     void *p = nb__dev_alloc(bytes ? bytes : 64);
-    if (!p) nb__oom(what, bytes);
+    if (!p) nb_oom(what, bytes);
     return p;
 }
 
@@ -109,7 +109,7 @@ static void move_data(nb_tensor *t, nb_device d) {
         free(t->data);
     } else {
         p = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
-        if (!p) nb__oom("a tensor", bytes);
+        if (!p) nb_oom("a tensor", bytes);
         if (bytes) nb__gpu_to_host(p, t->data, bytes);
         nb__dev_free(t->data);
     }

@@ -32,7 +32,9 @@ _Noreturn void nb_fatal(const char *op, const char *fmt, ...) {
 static void default_oom(const char *op, size_t bytes) {
     double mib = (double)bytes / (1 << 20);
     fflush(stdout);
-    if (mib >= 1024)
+    if (bytes == 0) /* a small allocation whose size the caller did not give */
+        fprintf(stderr, "nabla: out of memory for %s\n", op);
+    else if (mib >= 1024)
         fprintf(stderr, "nabla: out of memory: %s needs %.1f GiB; try a smaller --batch or model\n", op, mib / 1024);
     else
         fprintf(stderr, "nabla: out of memory: %s needs %.1f MiB; try a smaller --batch or model\n", op, mib);
@@ -47,7 +49,7 @@ nb_oom_handler nb_set_oom_handler(nb_oom_handler handler) {
     return old;
 }
 
-_Noreturn void nb__oom(const char *op, size_t bytes) {
+_Noreturn void nb_oom(const char *op, size_t bytes) {
     oom_handler(op, bytes);
     fprintf(stderr, "nabla: %s: the out-of-memory handler returned\n", op);
     abort();

@@ -114,8 +114,6 @@ int nb__st_write_model(const char *path, const char *const *own_keys, const char
  * characters") and hint (or NULL) appended to a shape mismatch. */
 int nb__st_copy_params(const struct nb_safetensors *st, const char *path, const nb_param *params,
                        const char *const *names, int np, const char *model, const char *hint);
-/* Out of memory with no way back: calls the handler of nb_set_oom_handler. */
-_Noreturn void nb__oom(const char *op, size_t bytes);
 /* Computes the NumPy broadcast shape of a and b; fatal if incompatible. */
 int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int64_t *out);
 

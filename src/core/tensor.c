@@ -50,7 +50,7 @@ static void set_shape(nb_tensor *t, int ndim, const int64_t *shape, int64_t n) {
 
 /* A persistent tensor, zeroed if zero, or NULL with an error. Only the
  * readers' allocations (seam true) go through the fault seam: they have a way
- * back, while nb_tensor_new calls the out-of-memory handler (nb__oom), which
+ * back, while nb_tensor_new calls the out-of-memory handler (nb_oom), which
  * ends the program, and so is never made to fail. */
 static nb_tensor *tensor_alloc(int ndim, const int64_t *shape, bool seam, bool zero) {
     int64_t n = checked_numel("tensor_new", ndim, shape);
@@ -73,7 +73,7 @@ nb_tensor *nb__tensor_try_empty(int ndim, const int64_t *shape) { return tensor_
 
 nb_tensor *nb_tensor_new(int ndim, const int64_t *shape) {
     nb_tensor *t = tensor_alloc(ndim, shape, false, true);
-    if (!t) nb__oom("a tensor", (size_t)checked_numel("tensor_new", ndim, shape) * sizeof(float));
+    if (!t) nb_oom("a tensor", (size_t)checked_numel("tensor_new", ndim, shape) * sizeof(float));
     return t;
 }
 
@@ -274,7 +274,7 @@ int nb__broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, 
 static float *init_target(nb_tensor *t) {
     if (!nb__on_gpu(t)) return t->data;
     float *h = malloc(sizeof(float) * (size_t)(t->size ? t->size : 1));
-    if (!h) nb__oom("init", sizeof(float) * (size_t)t->size);
+    if (!h) nb_oom("init", sizeof(float) * (size_t)t->size);
     return h;
 }
 static void init_done(nb_tensor *t, float *h) {

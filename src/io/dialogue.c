@@ -354,11 +354,11 @@ int64_t nb_chat_tokenize(const char *text, char ***tokens) {
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             char **t = realloc(out, sizeof(char *) * (size_t)cap);
-            if (!t) nb_fatal("chat_tokenize", "out of memory");
+            if (!t) nb_oom("tokens", 0);
             out = t;
         }
         out[n] = malloc(k + 1);
-        if (!out[n]) nb_fatal("chat_tokenize", "out of memory");
+        if (!out[n]) nb_oom("tokens", 0);
         memcpy(out[n++], tok, k + 1);
     }
     *tokens = out;
@@ -394,7 +394,7 @@ static void counter_grow(counter_t *c) {
     int64_t *slots = calloc(size, sizeof(int64_t));
     char **keys = realloc(c->keys, sizeof(char *) * (size / 2));
     int64_t *counts = realloc(c->counts, sizeof(int64_t) * (size / 2));
-    if (!slots || !keys || !counts) nb_fatal("chat_vocab", "out of memory");
+    if (!slots || !keys || !counts) nb_oom("the vocabulary", 0);
     c->keys = keys, c->counts = counts;
     for (int64_t i = 0; i < c->n; i++) {
         uint64_t h = hash_str(keys[i]) & (size - 1);
@@ -419,7 +419,7 @@ static void counter_add(counter_t *c, const char *w) {
     }
     size_t k = strlen(w);
     char *s = malloc(k + 1);
-    if (!s) nb_fatal("chat_vocab", "out of memory");
+    if (!s) nb_oom("the vocabulary", 0);
     memcpy(s, w, k + 1);
     c->keys[c->n] = s;
     c->counts[c->n] = 1;
@@ -452,12 +452,12 @@ nb_chat_vocab *nb_chat_vocab_from_words(char *const *words, int n) {
         return NULL;
     }
     nb_chat_vocab *v = calloc(1, sizeof *v);
-    if (!v) nb_fatal("chat_vocab", "out of memory");
+    if (!v) nb_oom("the vocabulary", 0);
     uint64_t size = 16;
     while (size < 2 * (uint64_t)n) size *= 2;
     v->slots = calloc(size, sizeof(int32_t));
     v->words = calloc((size_t)n, sizeof(char *));
-    if (!v->slots || !v->words) nb_fatal("chat_vocab", "out of memory");
+    if (!v->slots || !v->words) nb_oom("the vocabulary", 0);
     v->mask = size - 1;
     for (int i = 0; i < n; i++) {
         size_t k = strlen(words[i]);
@@ -476,7 +476,7 @@ nb_chat_vocab *nb_chat_vocab_from_words(char *const *words, int n) {
             h = (h + 1) & v->mask;
         }
         v->words[i] = malloc(k + 1);
-        if (!v->words[i]) nb_fatal("chat_vocab", "out of memory");
+        if (!v->words[i]) nb_oom("the vocabulary", 0);
         memcpy(v->words[i], words[i], k + 1);
         v->slots[h] = i + 1;
         v->n = i + 1;
@@ -492,7 +492,7 @@ nb_chat_vocab *nb_chat_vocab_build(const nb_dialogue *d, int64_t min_count) {
     }
     int64_t *order = malloc(sizeof(int64_t) * (size_t)(c.n + 1));
     char **words = malloc(sizeof(char *) * (size_t)(c.n + 1));
-    if (!order || !words) nb_fatal("chat_vocab", "out of memory");
+    if (!order || !words) nb_oom("the vocabulary", 0);
     int64_t m = 0;
     for (int64_t i = 0; i < c.n; i++)
         if (c.counts[i] >= min_count && strcmp(c.keys[i], "<unk>")) order[m++] = i;
@@ -550,7 +550,7 @@ int64_t nb_chat_encode(const nb_chat_vocab *v, const char *text, int64_t max, bo
         /* Rotate the ring so that the oldest kept token comes first. */
         int64_t s = n % max;
         int32_t *tmp = malloc(sizeof(int32_t) * (size_t)max);
-        if (!tmp) nb_fatal("chat_encode", "out of memory");
+        if (!tmp) nb_oom("encoded tokens", 0);
         for (int64_t k = 0; k < max; k++) tmp[k] = out[(s + k) % max];
         memcpy(out, tmp, sizeof(int32_t) * (size_t)max);
         free(tmp);
@@ -579,7 +579,7 @@ static int64_t doc_ids(counter_t *c, const char *text, int64_t **ids, int64_t *c
         if (n == *cap) {
             *cap = *cap ? 2 * *cap : 64;
             int64_t *t = realloc(*ids, sizeof(int64_t) * (size_t)*cap);
-            if (!t) nb_fatal("chat_tfidf", "out of memory");
+            if (!t) nb_oom("TF-IDF vectors", 0);
             *ids = t;
         }
         (*ids)[n++] = id;
@@ -603,7 +603,7 @@ static void make_sparse(int64_t *ids, int64_t n, sparse_t *s) {
     if (n > 1) qsort(ids, (size_t)n, sizeof(int64_t), cmp_i64); /* ids is NULL for an empty document */
     s->id = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
     s->w = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    if (!s->id || !s->w) nb_fatal("chat_tfidf", "out of memory");
+    if (!s->id || !s->w) nb_oom("TF-IDF vectors", 0);
     s->n = 0;
     for (int64_t k = 0; k < n; k++) {
         if (s->n && s->id[s->n - 1] == ids[k]) s->w[s->n - 1] += 1;
@@ -614,7 +614,7 @@ static void make_sparse(int64_t *ids, int64_t n, sparse_t *s) {
 void nb_chat_tfidf_scores(const nb_dialogue *d, float *scores) {
     int64_t ndoc = d->n * (1 + d->ncand), cap = 0;
     sparse_t *docs = calloc((size_t)ndoc, sizeof(sparse_t));
-    if (!docs) nb_fatal("chat_tfidf", "out of memory");
+    if (!docs) nb_oom("TF-IDF vectors", 0);
     counter_t c = {0};
     int64_t *ids = NULL;
     for (int64_t i = 0; i < d->n; i++)
@@ -624,7 +624,7 @@ void nb_chat_tfidf_scores(const nb_dialogue *d, float *scores) {
             make_sparse(ids, n, &docs[i * (1 + d->ncand) + k]);
         }
     double *df = calloc((size_t)(c.n ? c.n : 1), sizeof(double));
-    if (!df) nb_fatal("chat_tfidf", "out of memory");
+    if (!df) nb_oom("TF-IDF vectors", 0);
     for (int64_t j = 0; j < ndoc; j++)
         for (int64_t k = 0; k < docs[j].n; k++) df[docs[j].id[k]] += 1;
     for (int64_t j = 0; j < ndoc; j++) { /* tf * idf, then unit length */

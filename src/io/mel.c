@@ -25,7 +25,7 @@ static double mel_to_hz(double m) { return 700.0 * (pow(10.0, m / 2595.0) - 1.0)
 static void mel_filters(int rate, int n_mels, float *fb) {
     double top = hz_to_mel(rate / 2.0);
     double *edge = malloc((size_t)(n_mels + 2) * sizeof *edge);
-    if (!edge) nb__oom("mel filter edges", (size_t)(n_mels + 2) * sizeof *edge);
+    if (!edge) nb_oom("mel filter edges", (size_t)(n_mels + 2) * sizeof *edge);
     for (int i = 0; i < n_mels + 2; i++) edge[i] = mel_to_hz(top * i / (n_mels + 1));
     for (int m = 0; m < n_mels; m++) {
         double lo = edge[m], mid = edge[m + 1], hi = edge[m + 2];
@@ -60,7 +60,7 @@ nb_tensor *nb_logmel(const float *x, int64_t n, int rate, int n_mels) {
     float win[MEL_WIN];
     float *buf = fftwf_alloc_real(MEL_WIN);
     fftwf_complex *spec = fftwf_alloc_complex(MEL_BINS);
-    if (!fb || !buf || !spec) nb__oom("a log-mel spectrogram", (size_t)n_mels * MEL_BINS * sizeof(float));
+    if (!fb || !buf || !spec) nb_oom("a log-mel spectrogram", (size_t)n_mels * MEL_BINS * sizeof(float));
     mel_filters(rate, n_mels, fb);
     /* each triangle covers a few bins: sum only over [k0, k1) */
     int k0[MEL_MAX_BANDS], k1[MEL_MAX_BANDS];

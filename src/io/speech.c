@@ -17,14 +17,14 @@
 
 static char *xstrdup(const char *s) {
     char *d = strdup(s);
-    if (!d) nb__oom("speech set", strlen(s) + 1);
+    if (!d) nb_oom("speech set", strlen(s) + 1);
     return d;
 }
 
 static char *join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
-    if (!p) nb__oom("speech set", a + b + 2);
+    if (!p) nb_oom("speech set", a + b + 2);
     memcpy(p, dir, a);
     p[a] = '/';
     memcpy(p + a + 1, name, b + 1);
@@ -43,7 +43,7 @@ static int speaker_id(nb_speech_set *s, const char *name, int *cap) {
     if (s->nspeakers == *cap) {
         *cap = *cap ? *cap * 2 : 8;
         char **v = realloc(s->speakers, (size_t)*cap * sizeof *v);
-        if (!v) nb__oom("speech set", (size_t)*cap * sizeof *v);
+        if (!v) nb_oom("speech set", (size_t)*cap * sizeof *v);
         s->speakers = v;
     }
     s->speakers[s->nspeakers] = xstrdup(name);
@@ -54,7 +54,7 @@ static nb_speech_clip *add_clip(nb_speech_set *s, int *cap) {
     if (s->n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         nb_speech_clip *v = realloc(s->clips, (size_t)*cap * sizeof *v);
-        if (!v) nb__oom("speech set", (size_t)*cap * sizeof *v);
+        if (!v) nb_oom("speech set", (size_t)*cap * sizeof *v);
         s->clips = v;
     }
     nb_speech_clip *c = &s->clips[s->n++];
@@ -238,7 +238,7 @@ static char **list_dir(const char *dir, bool dirs, int *count) {
     if (!d) return NULL;
     int n = 0, cap = 16;
     char **v = malloc((size_t)cap * sizeof *v);
-    if (!v) nb__oom("speech set", (size_t)cap * sizeof *v);
+    if (!v) nb_oom("speech set", (size_t)cap * sizeof *v);
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
@@ -250,7 +250,7 @@ static char **list_dir(const char *dir, bool dirs, int *count) {
         if (n == cap) {
             cap *= 2;
             char **w = realloc(v, (size_t)cap * sizeof *w);
-            if (!w) nb__oom("speech set", (size_t)cap * sizeof *w);
+            if (!w) nb_oom("speech set", (size_t)cap * sizeof *w);
             v = w;
         }
         v[n++] = xstrdup(e->d_name);

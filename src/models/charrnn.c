@@ -187,11 +187,11 @@ nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64
     nb_rnn *rnn = nb_rnn_new(cell, nvocab, hidden, layers, r);
     if (!rnn) return NULL;
     nb_charrnn *m = calloc(1, sizeof *m);
-    if (!m) nb_fatal("charrnn", "out of memory");
+    if (!m) nb_oom("the character model", 0);
     m->rnn = rnn;
     m->nvocab = nvocab;
     m->vocab = malloc(sizeof(int32_t) * (size_t)nvocab);
-    if (!m->vocab) nb_fatal("charrnn", "out of memory");
+    if (!m->vocab) nb_oom("the character model", 0);
     memcpy(m->vocab, vocab, sizeof(int32_t) * (size_t)nvocab);
     /* The output layer o = c + V h (eq. 10.10) as nn.Linear initializes it:
      * U(-1/sqrt(H), 1/sqrt(H)) for both. */
@@ -211,11 +211,11 @@ nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64
     m->np = nr + 2;
     m->params = calloc((size_t)m->np, sizeof *m->params);
     m->names = calloc((size_t)m->np, sizeof *m->names);
-    if (!m->params || !m->names) nb_fatal("charrnn", "out of memory");
+    if (!m->params || !m->names) nb_oom("the character model", 0);
     for (int i = 0; i < nr; i++) {
         m->params[i] = rp[i];
         char *s = malloc(strlen(rn[i]) + 5);
-        if (!s) nb_fatal("charrnn", "out of memory");
+        if (!s) nb_oom("the character model", 0);
         sprintf(s, "rnn.%s", rn[i]);
         m->names[i] = s;
     }
@@ -338,7 +338,7 @@ double nb_charrnn_bits_per_char(nb_charrnn *m, const int32_t *ids, int64_t n, in
     nb_tensor *h, *c;
     state_new(m, B, &h, &c);
     int32_t *x = malloc(sizeof(int32_t) * (size_t)(T * B)), *y = malloc(sizeof(int32_t) * (size_t)(T * B));
-    if (!x || !y) nb_fatal("charrnn", "out of memory");
+    if (!x || !y) nb_oom("the character model", 0);
     double total = 0;
     for (int64_t k = 0; k < K; k++) {
         nb_charrnn_batch(ids, n, T, B, k, x, y);
@@ -393,7 +393,7 @@ int nb_charrnn_sample(nb_charrnn *m, const int32_t *prime, int64_t nprime, int64
     state_new(m, 1, &h, &c);
     int V = m->nvocab;
     float *last = malloc(sizeof(float) * (size_t)V);
-    if (!last) nb_fatal("charrnn", "out of memory");
+    if (!last) nb_oom("the character model", 0);
     /* The prime in one pass (T = nprime), then one step per drawn character. */
     const int32_t *in = prime;
     int64_t T = nprime;
@@ -471,7 +471,7 @@ nb_charrnn *nb_charrnn_load(const char *path, nb_safetensors **out_st) {
     /* The vocabulary: decimal code points separated by spaces, ascending. */
     size_t cap = strlen(vs) / 2 + 2;
     vocab = malloc(sizeof(int32_t) * cap);
-    if (!vocab) nb_fatal("charrnn", "out of memory");
+    if (!vocab) nb_oom("the character model", 0);
     int nv = 0;
     for (const char *p = vs; *p;) {
         char *end;

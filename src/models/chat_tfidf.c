@@ -13,7 +13,7 @@ static int64_t text_ids(const nb_chat_vocab *v, const char *text, int32_t **id, 
     int64_t n = nb_chat_tokenize(text, &tok), k = 0;
     *id = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
     *w = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    if (!*id || !*w) nb_fatal("chat_tfidf", "out of memory");
+    if (!*id || !*w) nb_oom("TF-IDF vectors", 0);
     for (int64_t i = 0; i < n; i++) {
         int32_t x = nb_chat_vocab_id(v, tok[i]);
         free(tok[i]);

@@ -63,9 +63,9 @@ int nb__ml_classes(const float *y, int64_t n, double **classes, int32_t *idx) {
 
 void *nb__ml_alloc(const char *what, int64_t count, size_t size, bool zero) {
     size_t n = count > 0 ? (size_t)count : 1;
-    if (n > SIZE_MAX / size) nb__oom(what, SIZE_MAX);
+    if (n > SIZE_MAX / size) nb_oom(what, SIZE_MAX);
     void *p = zero ? nb__calloc(n, size) : nb__malloc(n * size);
-    if (!p) nb__oom(what, n * size);
+    if (!p) nb_oom(what, n * size);
     return p;
 }
 
@@ -111,7 +111,7 @@ void nb__stb_meta(nb__stb *b, const char *key, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char *v = NULL;
-    if (vasprintf(&v, fmt, ap) < 0) nb_fatal("classic_save", "out of memory");
+    if (vasprintf(&v, fmt, ap) < 0) nb_oom("a model file", 0);
     va_end(ap);
     b->keys[b->nm] = strdup(key);
     b->vals[b->nm++] = v;

@@ -22,7 +22,7 @@ double *nb__ml_double(const nb_tensor *X);
 /* count x size bytes (zeroed with zero) that the fit cannot go on without:
  * the matrices sized by the data (d x d covariances, n x k responsibilities),
  * which a wide data set can make larger than memory. Running out ends the
- * program through nb__oom, naming `what` and the size, not a NULL dereference. */
+ * program through nb_oom, naming `what` and the size, not a NULL dereference. */
 void *nb__ml_alloc(const char *what, int64_t count, size_t size, bool zero);
 /* Small dense LAPACK work (matrices of a few hundred rows) runs on one
  * thread: there OpenMP's fork/join costs more than the work, and on a busy

@@ -90,7 +90,7 @@ nb_env *nb_env_new(const char *name) {
     const nb_env_class *c = find_class(name);
     if (!c) return NULL;
     nb_env *e = calloc(1, sizeof *e);
-    if (!e || !(e->s = calloc(1, c->size))) nb_fatal("env", "out of memory");
+    if (!e || !(e->s = calloc(1, c->size))) nb_oom("an environment", 0);
     e->c = c;
     nb_env_reset(e, 0);
     return e;
@@ -458,7 +458,7 @@ nb_dqn *nb_dqn_new(const char *env, const nb_dqn_opts *o, const char *net_cfg) {
     const nb_env_class *c = find_class(env);
     if (!c || check_opts(o)) return NULL;
     nb_dqn *d = calloc(1, sizeof *d);
-    if (!d) nb_fatal("dqn", "out of memory");
+    if (!d) nb_oom("the DQN learner", 0);
     d->o = *o;
     d->c = c;
     d->na = c->nactions;
@@ -664,7 +664,7 @@ static int save_file(const nb_dqn *d, const char *path, const char *const *keys,
     enum { NK = 25 };
     char v[NK][64];
     const char **k = malloc(sizeof(char *) * (size_t)(NK + 1 + n)), **vv = malloc(sizeof(char *) * (size_t)(NK + 1 + n));
-    if (!k || !vv) nb_fatal("dqn_save", "out of memory");
+    if (!k || !vv) nb_oom("a DQN model file", 0);
     int m = 0;
     const nb_dqn_opts *o = &d->o;
 #define PUT(key, ...) (k[m] = (key), snprintf(v[m], sizeof v[m], __VA_ARGS__), vv[m] = v[m], m++)
@@ -777,7 +777,7 @@ int nb_dqn_checkpoint(const nb_dqn *d, const char *path, const char *const *keys
     enum { NS = 8 };
     char sv[NS][4096];
     const char **mk = malloc(sizeof(char *) * (size_t)(n + NS)), **mv = malloc(sizeof(char *) * (size_t)(n + NS));
-    if (!names || !ts || !tn || !owned || !mk || !mv) nb_fatal("dqn_checkpoint", "out of memory");
+    if (!names || !ts || !tn || !owned || !mk || !mv) nb_oom("a DQN checkpoint", 0);
     int k = 0, nown = 0;
     if (d->target) {
         nb_param *tp;
@@ -1016,7 +1016,7 @@ int nb_dqn_evaluate(nb_net *q, const char *env, int episodes, uint64_t seed, dou
     float *obs = malloc(sizeof(float) * (size_t)(O * episodes));
     int *live = malloc(sizeof(int) * (size_t)episodes);
     bool *legal = malloc((size_t)(na * episodes));
-    if (!envs || !obs || !live || !legal) nb_fatal("evaluate", "out of memory");
+    if (!envs || !obs || !live || !legal) nb_oom("the evaluation episodes", 0);
     for (int i = 0; i < episodes; i++) {
         envs[i] = nb_env_new(c->name);
         nb_env_reset(envs[i], seed + (uint64_t)i);

@@ -19,7 +19,7 @@ nb_dualenc *nb_dualenc_new(nb_chat_vocab *vocab, int64_t embed, int64_t hidden, 
     }
     if (!r) r = nb_global_rng();
     nb_dualenc *m = calloc(1, sizeof *m);
-    if (!m) nb_fatal("dualenc", "out of memory");
+    if (!m) nb_oom("the dual encoder", 0);
     m->vocab = vocab;
     m->embed = embed;
     m->hidden = hidden;
@@ -196,7 +196,7 @@ nb_dualenc *nb_dualenc_load(const char *path, nb_safetensors **out_st) {
     size_t L = strlen(vs);
     copy = malloc(L + 1);
     words = malloc(sizeof(char *) * (L + 2));
-    if (!copy || !words) nb_fatal("dualenc", "out of memory");
+    if (!copy || !words) nb_oom("the dual encoder", 0);
     memcpy(copy, vs, L + 1);
     int nw = 0;
     for (char *p = copy;;) {

@@ -85,7 +85,7 @@ nb_tensor *nb_style_layer_grad(const nb_tensor *F, const nb_tensor *A) {
     layer_sizes(F, &N, &M);
     if (A->size != N * N) nb_fatal("style_layer_grad", "A has %lld values for %lld filters", (long long)A->size, (long long)N);
     double *G = calloc((size_t)(N * N), sizeof(double));
-    if (!G) nb_fatal("style_layer_grad", "out of memory");
+    if (!G) nb_oom("a style gradient", 0);
     const float *f = F->data;
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j <= i; j++) {

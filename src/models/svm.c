@@ -130,7 +130,7 @@ static const float *kmat_row(kmat *K, int32_t i) {
         r = malloc(sizeof(float) * (size_t)K->l);
         if (r) K->cached++;
         else if (K->cached >= 2) K->max_rows = K->cached;
-        else nb__oom("a row of the kernel cache", sizeof(float) * (size_t)K->l);
+        else nb_oom("a row of the kernel cache", sizeof(float) * (size_t)K->l);
     }
     if (!r) { /* evict the least recently used row */
         int32_t old = K->prev[K->l];

@@ -158,7 +158,7 @@ int nb_wavenet_fit_features(nb_wavenet *m, const nb_tensor *const *feats, int n)
     int64_t D = m->cfg.cond_dim, frames = 0;
     if (!D) return nb_error("wavenet: the model has no local conditioning");
     double *sum = calloc((size_t)D, sizeof(double)), *sq = calloc((size_t)D, sizeof(double));
-    if (!sum || !sq) nb__oom("feature statistics", sizeof(double) * (size_t)D);
+    if (!sum || !sq) nb_oom("feature statistics", sizeof(double) * (size_t)D);
     for (int i = 0; i < n; i++) {
         if (nb__host_only("wavenet", "a feature matrix", feats[i])) {
             free(sum), free(sq);

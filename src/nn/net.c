@@ -93,7 +93,7 @@ static layer *add_layer(nb_net *net, kind k, int line) {
     if (net->n == net->cap) {
         net->cap = net->cap ? net->cap * 2 : 8;
         layer *nl = realloc(net->layers, sizeof(layer) * (size_t)net->cap);
-        if (!nl) nb_fatal("net", "out of memory");
+        if (!nl) nb_oom("a network", 0);
         net->layers = nl;
     }
     layer *L = &net->layers[net->n++];
@@ -531,7 +531,7 @@ int nb_net_param_names(const nb_net *net, const char ***names) {
 static nb_tensor *alias(const nb_tensor *t) {
     if (!t) return NULL;
     nb_tensor *a = calloc(1, sizeof *a);
-    if (!a) nb_fatal("net_replica", "out of memory");
+    if (!a) nb_oom("a network replica", 0);
     a->data = t->data;
     nb__shape_copy(a->shape, t->shape, t->ndim);
     a->ndim = t->ndim;
@@ -549,12 +549,12 @@ nb_net *nb_net_replica(nb_net *net) {
      * host code. A GPU network trains as one (nabla train uses one shard). */
     if (nb_net_device(net) != NB_CPU) nb__no_gpu("net_replica");
     nb_net *r = malloc(sizeof *r);
-    if (!r) nb_fatal("net_replica", "out of memory");
+    if (!r) nb_oom("a network replica", 0);
     *r = *net;
     r->replica = true;
     r->layers = malloc(sizeof(layer) * (size_t)(net->n ? net->n : 1));
     r->params = calloc((size_t)(net->nparams ? net->nparams : 1), sizeof(nb_param));
-    if (!r->layers || !r->params) nb_fatal("net_replica", "out of memory");
+    if (!r->layers || !r->params) nb_oom("a network replica", 0);
     int np = 0;
     for (int i = 0; i < net->n; i++) {
         layer *L = &r->layers[i];

@@ -30,7 +30,7 @@ nb_rnn *nb_rnn_new(nb_cell cell, int64_t input, int64_t hidden, int layers, nb_r
     int np = 4 * layers;
     if (!m || !(m->w = calloc((size_t)np, sizeof *m->w)) || !(m->params = calloc((size_t)np, sizeof *m->params)) ||
         !(m->names = calloc((size_t)np, sizeof *m->names)))
-        nb_fatal("rnn", "out of memory");
+        nb_oom("a recurrent layer", 0);
     m->cell = cell;
     m->input = input;
     m->hidden = hidden;
@@ -50,7 +50,7 @@ nb_rnn *nb_rnn_new(nb_cell cell, int64_t input, int64_t hidden, int layers, nb_r
             char name[32];
             snprintf(name, sizeof name, "%s_l%d", kinds[q], l);
             char *s = malloc(strlen(name) + 1);
-            if (!s) nb_fatal("rnn", "out of memory");
+            if (!s) nb_oom("a recurrent layer", 0);
             strcpy(s, name);
             t->name = s;
             m->w[4 * l + q] = t;

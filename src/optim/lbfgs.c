@@ -245,7 +245,7 @@ static double *alloc_vec(int64_t N) {
     double *v = malloc(sizeof(double) * (size_t)(N ? N : 1));
     /* Sized by the parameters (a style image's pixels): running out is the
      * program's out-of-memory exit, not an abort (nb_fatal is for misuse). */
-    if (!v) nb__oom("an L-BFGS vector", sizeof(double) * (size_t)(N ? N : 1));
+    if (!v) nb_oom("an L-BFGS vector", sizeof(double) * (size_t)(N ? N : 1));
     return v;
 }
 
@@ -267,7 +267,7 @@ float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_
         if (nb__on_gpu(params[k].t) && params[k].t->size > on_gpu) on_gpu = params[k].t->size;
     }
     if (on_gpu && !(L.stage = malloc(sizeof(float) * (size_t)on_gpu)))
-        nb__oom("L-BFGS's host copy of a parameter", sizeof(float) * (size_t)on_gpu);
+        nb_oom("L-BFGS's host copy of a parameter", sizeof(float) * (size_t)on_gpu);
     int64_t N = L.N;
     L.x0 = alloc_vec(N);
     double *g = alloc_vec(N), *g_prev = alloc_vec(N), *d = alloc_vec(N),
@@ -279,7 +279,7 @@ float nb_lbfgs(nb_param *params, int n, nb_closure f, void *ctx, const nb_lbfgs_
     if (!S || !Y || !rho || !alpha) {
         char what[96];
         snprintf(what, sizeof what, "L-BFGS's history (2 x %d vectors of %lld doubles)", h, (long long)N);
-        nb__oom(what, 2 * sizeof(double) * (size_t)h * (size_t)(N ? N : 1));
+        nb_oom(what, 2 * sizeof(double) * (size_t)h * (size_t)(N ? N : 1));
     }
     int count = 0, first = 0;
     double h_diag = 1, t = 0;

@@ -60,7 +60,7 @@ static nb_tensor *state_tensor(nb_optim *op, const nb_tensor *like, const char *
     char buf[64];
     snprintf(buf, sizeof buf, fmt, i);
     char *name = malloc(strlen(buf) + 1);
-    if (!name) nb_fatal("optim", "out of memory");
+    if (!name) nb_oom("the optimizer", 0);
     strcpy(name, buf);
     nb_tensor *t = nb_tensor_new(like->ndim, like->shape);
     t->name = name;
@@ -96,7 +96,7 @@ nb_optim *nb_optim_new(const nb_optim_opts *opts, nb_param *params, int n) {
     size_t ns = (size_t)n * (size_t)per;
     if (!op || !(op->params = malloc(sizeof(nb_param) * (size_t)(n ? n : 1))) ||
         !(op->state = calloc(ns ? ns : 1, sizeof(nb_tensor *))) || !(op->names = calloc(ns ? ns : 1, sizeof(char *))))
-        nb_fatal("optim", "out of memory");
+        nb_oom("the optimizer", 0);
     op->o = o;
     op->beta1 = b1;
     op->beta2 = b2;
