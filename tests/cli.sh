@@ -1465,6 +1465,22 @@ cli_chat_train_eval_chat() {
     grep -q $'\tuse apt$' "$WORK/out" || fail "--responses: the mark stayed in the first response: $(cat "$WORK/out")"
     printf 'use apt\n\0reboot it\n' >"$WORK/nul.txt"
     echo "hello" | expect_fail "$NABLA" chat "$WORK/c.st" --responses "$WORK/nul.txt" && expect_err "nul.txt: a NUL byte at offset 8"
+    # The stored lengths size the token buffers: 2^56 tokens times a batch of 256 wrapped to 0 bytes (a heap
+    # overflow); a damaged value is refused, naming the file and the key.
+    command -v python3 >/dev/null || return 0
+    python3 - "$WORK/c.st" "$WORK/cut.st" <<'PY' || { fail "rewriting the model's metadata"; return; }
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+h["__metadata__"]["nabla.chat.max_response"] = str(2 ** 56)
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PY
+    echo "hello" | expect_fail "$NABLA" chat "$WORK/cut.st" --responses "$WORK/bank.txt" &&
+        expect_err "cut.st: __metadata__ 'nabla.chat.max_response': expected an integer in \[1, 100000\], got '72057594037927936'"
+    expect_fail "$NABLA" chat eval "$WORK/cut.st" "$CHAT_DATA/valid.csv" && expect_err "cut.st: __metadata__ 'nabla.chat.max_response'"
 }
 
 # Stopped by --steps mid-epoch and resumed, training ends where an
