@@ -116,6 +116,12 @@ int nb_cli_check_not_input(const char *cmd, const char *option, const char *path
  * *seed; a --seed given now that differs is refused. 0, or -1 with
  * nb_errmsg() naming resume and both seeds. */
 int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *seed);
+/* A setting a resumed run took from its checkpoint (flag `name` not given)
+ * must be one the flag accepts: the file may be damaged, and a value no
+ * command line can give (--batch 2^63 - 1) would otherwise overflow or be
+ * used silently. 0, or -1 with nb_errmsg() naming resume, the flag, the value
+ * and the range. */
+int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume);
 /* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
 bool nb_cli_has_ext(const char *path, const char *exts);
 

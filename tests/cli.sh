@@ -23,6 +23,22 @@ expect_fail() {
 }
 expect_err() { grep -q -- "$1" "$WORK/err" || fail "stderr lacks '$1': $(head -c 300 "$WORK/err")"; }
 json_field() { sed -n 's/.*"'"$1"'": \([-0-9.e]*\).*/\1/p' "$2" | tail -1; }
+# set_meta SRC DST KEY=VALUE...: DST is the safetensors file SRC with those
+# __metadata__ entries set (a damaged model file); needs python3.
+set_meta() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for kv in sys.argv[3:]:
+    k, v = kv.split("=", 1)
+    h.setdefault("__metadata__", {})[k] = v
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PY
+}
 # stopped_by SIG CMD...: runs CMD (stdout dropped, stderr in $WORK/err), sends
 # it SIG half a second after its first words on stderr (its handlers are set
 # by then), and returns its exit status.
@@ -278,6 +294,25 @@ cli_train_sigint_resume_keeps_steps() {
     eval "\"\$NABLA\" $resume --json" >"$WORK/out" 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
     [[ $(json_field steps "$WORK/out") == 20000 ]] || fail "the resumed run ended at step $(json_field steps "$WORK/out")"
     cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+}
+
+# A damaged checkpoint's settings meet the flags' ranges: --batch 2^63 - 1
+# once overflowed the count of batches, and the run trained nothing and
+# exited 0; a negative --lr reached the optimizer without naming the file.
+cli_train_resume_damaged_settings() {
+    command -v python3 >/dev/null || return 0
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 1 --out "$WORK/s.st" >/dev/null 2>&1 || { fail "train"; return; }
+    set_meta "$WORK/s.st" "$WORK/b.st" nabla.batch=9223372036854775807 &&
+        set_meta "$WORK/s.st" "$WORK/l.st" nabla.lr=-5 && set_meta "$WORK/s.st" "$WORK/o.st" nabla.optim=sgdx ||
+        { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/b.st" --epochs 2 &&
+        expect_err "b.st: the stored --batch 9223372036854775807 is not an integer in \[1, 4096\]"
+    expect_fail "$NABLA" train --resume "$WORK/l.st" --epochs 2 && expect_err "l.st: the stored --lr -5 is not a number > 0"
+    expect_fail "$NABLA" train --resume "$WORK/o.st" --epochs 2 && expect_err "o.st: the stored --optim 'sgdx' is not sgd, adam or adamw"
+    # given on the command line, the flag replaces the damaged value
+    "$NABLA" train --resume "$WORK/l.st" --epochs 2 --lr 0.01 >/dev/null 2>"$WORK/err" || fail "--lr over a damaged one: $(tail -1 "$WORK/err")"
 }
 
 # --optim or --momentum at --resume that the checkpoint's optimizer state
@@ -1468,16 +1503,7 @@ cli_chat_train_eval_chat() {
     # The stored lengths size the token buffers: 2^56 tokens times a batch of 256 wrapped to 0 bytes (a heap
     # overflow); a damaged value is refused, naming the file and the key.
     command -v python3 >/dev/null || return 0
-    python3 - "$WORK/c.st" "$WORK/cut.st" <<'PY' || { fail "rewriting the model's metadata"; return; }
-import json, struct, sys
-b = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", b[:8])[0]
-h = json.loads(b[8:8 + n])
-h["__metadata__"]["nabla.chat.max_response"] = str(2 ** 56)
-j = json.dumps(h).encode()
-j += b" " * (-len(j) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
-PY
+    set_meta "$WORK/c.st" "$WORK/cut.st" nabla.chat.max_response=$((1 << 56)) || { fail "rewriting the model's metadata"; return; }
     echo "hello" | expect_fail "$NABLA" chat "$WORK/cut.st" --responses "$WORK/bank.txt" &&
         expect_err "cut.st: __metadata__ 'nabla.chat.max_response': expected an integer in \[1, 100000\], got '72057594037927936'"
     expect_fail "$NABLA" chat eval "$WORK/cut.st" "$CHAT_DATA/valid.csv" && expect_err "cut.st: __metadata__ 'nabla.chat.max_response'"
