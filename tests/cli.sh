@@ -615,6 +615,28 @@ cli_charrnn_default_corpus() {
     awk -v v="$v" 'BEGIN { exit !(v >= 90 && v < 200) }' || fail "fortunes vocabulary of $v characters"
 }
 
+# A damaged checkpoint's settings are refused, naming the file: --seq 1e300
+# was cast to a negative length (undefined behaviour), --lr 0 trained nothing,
+# and a bad value was silently replaced by the default.
+cli_charrnn_resume_damaged_settings() {
+    command -v python3 >/dev/null || return 0
+    yes 'the quick brown fox jumps over the lazy dog' | head -200 >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 3 --eval-every 3 --batch 4 --seq 16 --out "$WORK/c.st" \
+        >/dev/null 2>&1 || { fail "train"; return; }
+    set_meta "$WORK/c.st" "$WORK/s.st" nabla.seq=1e300 && set_meta "$WORK/c.st" "$WORK/w.st" nabla.seq=abc &&
+        set_meta "$WORK/c.st" "$WORK/l.st" nabla.lr=0 && set_meta "$WORK/c.st" "$WORK/b.st" nabla.batch=100000 ||
+        { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/s.st" --steps 6 &&
+        expect_err "s.st: __metadata__ 'nabla.seq': expected a number in \[0, 2^53\], got '1e300'"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/w.st" --steps 6 && expect_err "w.st: __metadata__ 'nabla.seq'"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/l.st" --steps 6 &&
+        expect_err "l.st: the stored --lr 0 is not a number > 0"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/b.st" --steps 6 &&
+        expect_err "b.st: the stored --batch 100000 is not an integer in \[1, 65536\]"
+    "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/c.st" --steps 6 >/dev/null 2>"$WORK/err" ||
+        fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
+}
+
 cli_charrnn_bad_input() {
     : >"$WORK/empty.txt"
     expect_fail "$NABLA" charrnn train "$WORK/empty.txt" && expect_err "empty.txt: empty text"
