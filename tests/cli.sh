@@ -2019,6 +2019,18 @@ cli_wavenet_resume_bad_checkpoint() {
         --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
     LC_ALL=C sed 's/"nabla.step":"30"/"nabla.step":"-3"/' "$WORK/a.st" >"$WORK/bad.st"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/bad.st" && expect_err "'nabla.step': expected an integer >= 0, got '-3'"
+    # The stored settings meet the flags' ranges: --batch 2^63 became negative and --segment 2^40 sized the
+    # buffers of every step; an --lr that is no number was read as 0, and a --cond of no kind was taken.
+    command -v python3 >/dev/null || return 0
+    set_meta "$WORK/a.st" "$WORK/b.st" nabla.batch=9223372036854775808 &&
+        set_meta "$WORK/a.st" "$WORK/s.st" nabla.segment=1099511627776 && set_meta "$WORK/a.st" "$WORK/l.st" nabla.lr=fast &&
+        set_meta "$WORK/a.st" "$WORK/c.st" nabla.wavenet.cond=loud || { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" &&
+        expect_err "b.st: the stored --batch .* is not an integer in \\[1, 1024\\]"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/s.st" &&
+        expect_err "s.st: the stored --segment 1099511627776 is not an integer in \\[1, 1000000\\]"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/l.st" && expect_err "l.st: __metadata__ 'nabla.lr': expected a number, got 'fast'"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/c.st" && expect_err "c.st: the stored --cond 'loud' is not"
 }
 
 # --seed at --resume: train, charrnn and wavenet go on with the checkpoint's
