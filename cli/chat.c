@@ -524,11 +524,10 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         batch = (long)b, max_context = (long)mc, max_response = (long)mr, vocab_min = (long)vm, seed = (long)sd;
-        const char *lv = nb_st_meta(ck, "nabla.chat.lr"), *cv = nb_st_meta(ck, "nabla.chat.clip"),
-                   *sv = nb_st_meta(ck, "nabla.chat.seconds");
-        if (lv && !GIVEN("--lr")) lr = strtod(lv, NULL);
-        if (cv && !GIVEN("--grad-clip")) clip = strtod(cv, NULL);
-        if (sv) t.seconds = strtod(sv, NULL);
+        if ((!GIVEN("--lr") && nb_cli_meta_number(ck, resume, "nabla.chat.lr", &lr)) ||
+            (!GIVEN("--grad-clip") && nb_cli_meta_number(ck, resume, "nabla.chat.clip", &clip)) ||
+            nb_cli_meta_number(ck, resume, "nabla.chat.seconds", &t.seconds))
+            goto fail_msg;
         /* The bank the final model stores, as the whole run would (the
          * command printed after a signal does not repeat --bank). */
         int64_t mb;
@@ -551,6 +550,12 @@ static int cmd_train(int argc, char **argv) {
             epochs = (long)te;
             if (ts) steps_given = true, steps = ts < 0 ? 0 : (long)ts;
         }
+        /* The checkpoint's settings meet the flags' ranges, as given ones do
+         * (a damaged --max-response 2^62 wrapped the size of the token buffer). */
+        const char *kept[] = {"--batch", "--max-context", "--max-response", "--vocab-min", "--lr", "--grad-clip",
+                              "--epochs", "--bank"};
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+            if (nb_cli_check_stored(&c, kept[i], resume)) goto fail_msg;
         /* The vocabulary of the training file must be the model's. */
         nb_chat_vocab *v = nb_chat_vocab_build(d, vocab_min);
         int nv = v ? nb_chat_vocab_size(v) : 0, differ = !v || nv != nb_chat_vocab_size(t.m->vocab);

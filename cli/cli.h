@@ -230,6 +230,11 @@ void nb_cli_extras_init(nb_cli_extras *x, nb_optim *opt, int room); /* room: how
 void nb_cli_extras_add(nb_cli_extras *x, const char *name, nb_tensor *t);
 void nb_cli_extras_free(nb_cli_extras *x);
 int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint);
+/* A real number a checkpoint stores in __metadata__ (a learning rate, the
+ * seconds so far): *out keeps its value when key is absent (older files);
+ * one that is present but no finite number is refused. 0, or -1 with
+ * nb_errmsg() naming path, key and the text. */
+int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *key, double *out);
 
 /* A number of a small text table (kernel files, distributions): what strtod
  * reads, or a fraction "a/b" (the notes write 1/9), spaces around allowed,

@@ -268,16 +268,6 @@ static int meta_u64(const nb_safetensors *st, const char *path, const char *key,
     return 0;
 }
 
-static int meta_f64(const nb_safetensors *st, const char *path, const char *key, double *out) {
-    const char *v = nb_st_meta(st, key);
-    char *end;
-    if (!v) return nb_error("%s: not a wavenet training checkpoint ('%s' missing from __metadata__)", path, key);
-    double x = strtod(v, &end);
-    if (!*v || *end || !isfinite(x)) return nb_error("%s: __metadata__ '%s': expected a number, got '%.40s'", path, key, v);
-    *out = x;
-    return 0;
-}
-
 /* One training segment per batch row: a clip (uniform among those long
  * enough) and a start (uniform), drawn from t->rng. */
 static void draw_batch(trainer *t, const int *usable, int nusable, int32_t *q, int32_t *spk, nb_tensor **cond) {
@@ -448,9 +438,8 @@ static int cmd_train(int argc, char **argv) {
         if (!GIVEN("--val-samples") && nb_st_meta(ck, "nabla.val_samples") && !meta_u64(ck, resume, "nabla.val_samples", &v) &&
             v > 0)
             t.val_samples = (int64_t)v;
-        const char *s = nb_st_meta(ck, "nabla.seconds"), *l = nb_st_meta(ck, "nabla.lr");
-        if ((s && meta_f64(ck, resume, "nabla.seconds", &t.loop.seconds)) ||
-            (l && !GIVEN("--lr") && meta_f64(ck, resume, "nabla.lr", &lr)))
+        if (nb_cli_meta_number(ck, resume, "nabla.seconds", &t.loop.seconds) ||
+            (!GIVEN("--lr") && nb_cli_meta_number(ck, resume, "nabla.lr", &lr)))
             goto fail_msg;
         /* The checkpoint's settings meet the flags' ranges, as given ones do
          * (a damaged --batch or --segment sized the buffers of every step). */

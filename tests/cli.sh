@@ -1548,6 +1548,23 @@ cli_chat_resume_matches_uninterrupted() {
     expect_fail "$NABLA" chat train "$WORK/other.csv" --resume "$WORK/b.st" && expect_err "vocabulary"
 }
 
+# A damaged chat checkpoint's settings are refused, naming the file: a stored
+# --max-response 2^62 wrapped the token buffer's size (P * (mc + mr)), and an
+# --lr that is no number was read as 0.
+cli_chat_resume_damaged_settings() {
+    command -v python3 >/dev/null || return 0
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --steps 5 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    set_meta "$WORK/b.st" "$WORK/r.st" nabla.chat.max_response=$((1 << 62)) &&
+        set_meta "$WORK/b.st" "$WORK/l.st" nabla.chat.lr=fast || { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/r.st" --epochs 2 &&
+        expect_err "r.st: the stored --max-response 4611686018427387904 is not an integer in \\[1, 100000\\]"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/l.st" --epochs 2 &&
+        expect_err "l.st: __metadata__ 'nabla.chat.lr': expected a number, got 'fast'"
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
+        fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
+}
+
 # chat train --resume keeps the checkpoint's --bank (the command printed on
 # a signal does not repeat it): the final model once stored up to the
 # default 50,000 responses instead of the run's 5.
