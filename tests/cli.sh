@@ -2464,6 +2464,9 @@ cli_convolve_errors() {
     expect_fail "$NABLA" convolve "$WORK/nan.csv" "$WORK/one.csv" && expect_err "nan.csv:1:1: value 'nan' is not a finite number"
     printf '1,0.5,2\n' >"$WORK/three.csv"
     expect_fail "$NABLA" convolve "$WORK/three.csv" "$WORK/one.csv" && expect_err "three.csv:1: expected two cells"
+    # the bytes after a NUL were dropped unsaid: "1\0junk" was read as 1
+    printf '0,0.5\n1\0junk,0.5\n' >"$WORK/nul.csv"
+    expect_fail "$NABLA" convolve "$WORK/nul.csv" "$WORK/one.csv" && expect_err "nul.csv:2: a NUL byte"
     : >"$WORK/empty.csv"
     expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/empty.csv" && expect_err "empty.csv: no value,probability rows"
     expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/none.csv" && expect_err "none.csv"
