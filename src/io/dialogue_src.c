@@ -931,6 +931,15 @@ int nb__dlg_parse_rdb(nb__dlg *d, const char *name, const uint8_t *buf, size_t l
                           ulen, RDB_MAX_OBJECT >> 20);
             break;
         }
+        /* Deflate turns at most 1032 bytes into every byte it writes: a size
+         * beyond that is refused before it is allocated (7 bytes asked for
+         * 224 MiB). */
+        size_t rest = len - pos - 4;
+        if ((uint64_t)ulen > (uint64_t)rest * 1032) {
+            rc = nb_error("%s: object %d at byte %zu: %u bytes uncompressed cannot come from the %zu bytes left", name,
+                          k, pos, ulen, rest);
+            break;
+        }
         uint8_t *obj = nb__malloc(ulen ? ulen : 1);
         if (!obj) {
             rc = nb_error("%s: out of memory", name);
