@@ -509,6 +509,12 @@ TEST(dlg_bible_ztext_quoted_verses) {
     CHECK_MSG(strstr(nb_errmsg(), "ot: verse entry 1: 200 bytes"), "%s", nb_errmsg());
     CHECK(nb__dlg_parse_ztext(&d, "ot", bzs, sizeof bzs, bzv, nv, bzz, nz - 1) == -1);
     CHECK(nb__dlg_parse_ztext(&d, "ot", bzs, sizeof bzs - 1, bzv, nv, bzz, nz) == -1);
+    /* a block size its compressed bytes cannot inflate to: refused before
+     * the 60 MiB are allocated */
+    uint32_t big = 60u << 20;
+    for (int j = 0; j < 4; j++) bzs[8 + j] = (uint8_t)(big >> (8 * j));
+    CHECK(nb__dlg_parse_ztext(&d, "ot", bzs, sizeof bzs, bzv, nv, bzz, nz) == -1);
+    CHECK_MSG(strstr(nb_errmsg(), "ot: block 0: 62914560 bytes uncompressed cannot come from its"), "%s", nb_errmsg());
     CHECK(d.nconvs == 2);
     nb__dlg_free(&d);
 }

@@ -1057,6 +1057,10 @@ int nb__dlg_parse_ztext(nb__dlg *d, const char *name, const uint8_t *bzs, size_t
                               zsize, zoff, nbzz, ZTEXT_MAX_BLOCK >> 20);
                 break;
             }
+            if ((uint64_t)usize > (uint64_t)zsize * 1032) { /* deflate's limit, as in the .rdb reader */
+                rc = nb_error("%s: block %u: %u bytes uncompressed cannot come from its %u bytes", name, b, usize, zsize);
+                break;
+            }
             free(block);
             block = nb__malloc(usize ? usize : 1);
             if (!block) {
