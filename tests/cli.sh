@@ -1179,6 +1179,9 @@ cli_dqn_resume_errors() {
         set_meta "$WORK/mid.st" "$WORK/big.st" nabla.dqn.buffer=1e300 || { fail "rewriting the checkpoint"; return; }
         expect_fail "$NABLA" dqn train --resume "$WORK/big.st" &&
             expect_err "big.st: 'nabla.dqn.buffer' in __metadata__: 1e+300 is not a count"
+        # a stored setting out of range was refused without naming the file
+        set_meta "$WORK/mid.st" "$WORK/g.st" nabla.dqn.gamma=1.99 || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/g.st" && expect_err "g.st: dqn: gamma must be in \\[0, 1\\], got 1.99"
     fi
     expect_fail "$NABLA" dqn train --resume "$WORK/missing.st" && expect_err "missing.st"
     "$NABLA" dqn train >/dev/null 2>&1

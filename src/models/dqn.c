@@ -910,7 +910,10 @@ nb_dqn *nb_dqn_resume(const char *path, nb_safetensors **out_st) {
     /* c[3], c[4] and c[5] are returns and a loss; the others are counts */
     if (need_counts(path, "nabla.dqn.state", c, 3) || need_counts(path, "nabla.dqn.state", c + 6, 3)) goto fail;
     o.steps = (int64_t)c[8];
-    if (!(d = nb_dqn_new(env, &o, nb_net_source(q)))) goto fail;
+    if (!(d = nb_dqn_new(env, &o, nb_net_source(q)))) { /* a stored setting out of range: name the file */
+        if (!strstr(nb_errmsg(), path)) nb_error("%s: %s", path, nb_errmsg());
+        goto fail;
+    }
     int ne = nb_env_state_size(d->env);
     if (get_numbers(st, path, "nabla.dqn.state.replay", r, 3) || need_counts(path, "nabla.dqn.state.replay", r, 3) ||
         get_numbers(st, path, "nabla.dqn.state.env", ev, ne) || get_rng(st, path, "nabla.dqn.state.rng_act", &d->rng_act) ||
