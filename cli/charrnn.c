@@ -250,8 +250,10 @@ static int meta_num(const nb_safetensors *st, const char *path, const char *key,
     char *end;
     if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
     double x = strtod(v, &end);
-    if (!*v || *end || !(x >= 0) || !isfinite(x))
-        return nb_error("%s: __metadata__ '%s': expected a number >= 0, got '%s'", path, key, v);
+    /* At most 2^53: counts are cast to integers, where a larger double
+     * (1e300) is undefined behaviour, and no run counts so far. */
+    if (!*v || *end || !(x >= 0) || !(x <= 9007199254740992.0))
+        return nb_error("%s: __metadata__ '%s': expected a number in [0, 2^53], got '%.40s'", path, key, v);
     *out = x;
     return 0;
 }
@@ -516,7 +518,13 @@ static int cmd_train(int argc, char **argv) {
         if (meta_num(ck, resume, "nabla.step", &v)) goto fail_msg;
         t.loop.step = (int64_t)v;
         if (meta_num(ck, resume, "nabla.seconds", &t.loop.seconds)) goto fail_msg;
-        /* Settings of the checkpoint are the defaults the flags override. */
+        /* Settings of the checkpoint are the defaults the flags override.
+         * Each may be missing (older files) but not damaged: a bad one is
+         * refused, not replaced by the default unsaid. */
+        const char *opt_keys[] = {"nabla.seq",  "nabla.batch", "nabla.lr",         "nabla.clip",
+                                  "nabla.seed", "nabla.eval_every", "nabla.total_steps"};
+        for (size_t i = 0; i < sizeof opt_keys / sizeof opt_keys[0]; i++)
+            if (nb_st_meta(ck, opt_keys[i]) && meta_num(ck, resume, opt_keys[i], &v)) goto fail_msg;
         if (!meta_num(ck, resume, "nabla.seq", &v)) {
             /* Step k reads window k of --seq characters in each stream: another
              * length would jump every stream elsewhere under its carried state. */
@@ -549,6 +557,11 @@ static int cmd_train(int argc, char **argv) {
         const char *sch = nb_st_meta(ck, "nabla.schedule");
         if (!GIVEN("--schedule") && sch && (!strcmp(sch, "cosine") || !strcmp(sch, "constant")))
             schedule = sch;
+        /* The checkpoint's settings meet the flags' ranges, as given ones do
+         * (a damaged --lr 0 trained nothing; --seq 1e300 became negative). */
+        const char *kept[] = {"--seq", "--batch", "--lr", "--grad-clip", "--steps"};
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+            if (nb_cli_check_stored(&c, kept[i], resume)) goto fail_msg;
         nb_clear_error();
     } else {
         int nv;

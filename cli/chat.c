@@ -5,6 +5,7 @@
  *   nabla chat corpus ...                      build the default corpus (chat_corpus.c) */
 #include "chat.h"
 #include "cli.h"
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -526,11 +527,10 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         batch = (long)b, max_context = (long)mc, max_response = (long)mr, vocab_min = (long)vm, seed = (long)sd;
-        const char *lv = nb_st_meta(ck, "nabla.chat.lr"), *cv = nb_st_meta(ck, "nabla.chat.clip"),
-                   *sv = nb_st_meta(ck, "nabla.chat.seconds");
-        if (lv && !GIVEN("--lr")) lr = strtod(lv, NULL);
-        if (cv && !GIVEN("--grad-clip")) clip = strtod(cv, NULL);
-        if (sv) t.seconds = strtod(sv, NULL);
+        if ((!GIVEN("--lr") && nb_cli_meta_number(ck, resume, "nabla.chat.lr", &lr)) ||
+            (!GIVEN("--grad-clip") && nb_cli_meta_number(ck, resume, "nabla.chat.clip", &clip)) ||
+            nb_cli_meta_number(ck, resume, "nabla.chat.seconds", &t.seconds))
+            goto fail_msg;
         /* The bank the final model stores, as the whole run would (the
          * command printed after a signal does not repeat --bank). */
         int64_t mb;
@@ -553,6 +553,12 @@ static int cmd_train(int argc, char **argv) {
             epochs = (long)te;
             if (ts) steps_given = true, steps = ts < 0 ? 0 : (long)ts;
         }
+        /* The checkpoint's settings meet the flags' ranges, as given ones do
+         * (a damaged --max-response 2^62 wrapped the size of the token buffer). */
+        const char *kept[] = {"--batch", "--max-context", "--max-response", "--vocab-min", "--lr", "--grad-clip",
+                              "--epochs", "--bank"};
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+            if (nb_cli_check_stored(&c, kept[i], resume)) goto fail_msg;
         /* The vocabulary of the training file must be the model's. */
         nb_chat_vocab *v = nb_chat_vocab_build(d, vocab_min);
         int nv = v ? nb_chat_vocab_size(v) : 0, differ = !v || nv != nb_chat_vocab_size(t.m->vocab);
@@ -620,11 +626,26 @@ done:
     return rc;
 }
 
-/* The lengths a model was trained with (defaults for files without them). */
-static void model_cuts(const nb_safetensors *st, int64_t *mc, int64_t *mr) {
-    const char *a = nb_st_meta(st, "nabla.chat.max_context"), *b = nb_st_meta(st, "nabla.chat.max_response");
-    *mc = a && atoll(a) > 0 ? atoll(a) : 160;
-    *mr = b && atoll(b) > 0 ? atoll(b) : 80;
+/* The lengths a model was trained with (defaults for files without them).
+ * They size the token buffers (times the batch), so a damaged value is
+ * refused within train's --max-context / --max-response range rather than
+ * wrapping that product into a buffer too small. 0, or -1 with nb_errmsg(). */
+static int model_cut(const nb_safetensors *st, const char *path, const char *key, int64_t def, int64_t *out) {
+    const char *v = nb_st_meta(st, key);
+    *out = def;
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < 1 || x > 100000)
+        return nb_error("%s: __metadata__ '%s': expected an integer in [1, 100000], got '%.40s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+static int model_cuts(const nb_safetensors *st, const char *path, int64_t *mc, int64_t *mr) {
+    return model_cut(st, path, "nabla.chat.max_context", 160, mc) ||
+           model_cut(st, path, "nabla.chat.max_response", 80, mr) ? -1 : 0;
 }
 
 /* --- the combination with TF-IDF -------------------------------------------- */
@@ -755,7 +776,10 @@ static int cmd_eval(int argc, char **argv) {
         goto done;
     }
     int64_t mc, mr, N = d->n * d->ncand;
-    model_cuts(st, &mc, &mr);
+    if (model_cuts(st, pos[0], &mc, &mr)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto done;
+    }
     sm = malloc(sizeof(float) * (size_t)N), sr = malloc(sizeof(float) * (size_t)N), stf = malloc(sizeof(float) * (size_t)N);
     if (!sm || !sr || !stf) {
         rc = nb_cli_fail(cmd, "out of memory");
@@ -899,13 +923,13 @@ static int cmd_interactive(int argc, char **argv) {
     int64_t mc, mr, H = m->hidden, nb = 0;
     float *idf = NULL;
     nb_chat_sparse *bvec = NULL;
-    model_cuts(st, &mc, &mr);
     char *text = NULL, **bank = NULL, *line = NULL;
     float *r = NULL, *cm = NULL;
     scored *sc = NULL;
     rc = 1;
     double t0 = nb_cli_now(), embed_secs = 0;
     bool cached = false;
+    if (model_cuts(st, pos[0], &mc, &mr)) goto fail_msg;
     if (resp_path) {
         size_t len;
         text = (char *)nb_read_file(resp_path, &len);

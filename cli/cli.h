@@ -116,6 +116,12 @@ int nb_cli_check_not_input(const char *cmd, const char *option, const char *path
  * *seed; a --seed given now that differs is refused. 0, or -1 with
  * nb_errmsg() naming resume and both seeds. */
 int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *seed);
+/* A setting a resumed run took from its checkpoint (flag `name` not given)
+ * must be one the flag accepts: the file may be damaged, and a value no
+ * command line can give (--batch 2^63 - 1) would otherwise overflow or be
+ * used silently. 0, or -1 with nb_errmsg() naming resume, the flag, the value
+ * and the range. */
+int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume);
 /* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
 bool nb_cli_has_ext(const char *path, const char *exts);
 
@@ -224,6 +230,11 @@ void nb_cli_extras_init(nb_cli_extras *x, nb_optim *opt, int room); /* room: how
 void nb_cli_extras_add(nb_cli_extras *x, const char *name, nb_tensor *t);
 void nb_cli_extras_free(nb_cli_extras *x);
 int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *path, const char *hint);
+/* A real number a checkpoint stores in __metadata__ (a learning rate, the
+ * seconds so far): *out keeps its value when key is absent (older files);
+ * one that is present but no finite number is refused. 0, or -1 with
+ * nb_errmsg() naming path, key and the text. */
+int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *key, double *out);
 
 /* A number of a small text table (kernel files, distributions): what strtod
  * reads, or a fraction "a/b" (the notes write 1/9), spaces around allowed,

@@ -54,6 +54,12 @@ static int read_pmf(const char *cmd, const char *path, pmf *d) {
             p = next;
             continue;
         }
+        /* Numbers are read as C strings: the bytes after a NUL would be
+         * dropped unsaid ("1\0junk" read as 1). */
+        if (memchr(p, 0, (size_t)(e - p))) {
+            rc = nb_cli_fail(cmd, "%s:%d: a NUL byte: not a value,probability table", path, line);
+            break;
+        }
         const char *comma = memchr(p, ',', (size_t)(e - p));
         double v, pr;
         if (!comma || memchr(comma + 1, ',', (size_t)(e - comma - 1))) {

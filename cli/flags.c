@@ -193,6 +193,42 @@ int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *see
     return 0;
 }
 
+int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume) {
+    const nb_flag *f = nb_cli_flag(c, name);
+    if (f->given) return 0;
+    char want[160];
+    interval iv;
+    bool ranged = f->range && !parse_interval(f->range, &iv);
+    switch (f->kind) {
+    case NB_FLAG_INT: {
+        long x = *(const long *)f->dst;
+        if (ranged && !in_interval(&iv, (double)x)) {
+            describe(f, want, sizeof want);
+            return nb_error("%s: the stored %s %ld is not %s (a damaged checkpoint?)", resume, name, x, want);
+        }
+        return 0;
+    }
+    case NB_FLAG_FLOAT: {
+        double x = *(const double *)f->dst;
+        if (!isfinite(x) || fabs(x) > FLT_MAX || (ranged && !in_interval(&iv, x))) {
+            describe(f, want, sizeof want);
+            return nb_error("%s: the stored %s %g is not %s (a damaged checkpoint?)", resume, name, x, want);
+        }
+        return 0;
+    }
+    case NB_FLAG_CHOICE: {
+        const char *v = *(const char *const *)f->dst;
+        if (!v || !is_choice(f->range, v)) {
+            choices_text(f->range, want, sizeof want);
+            return nb_error("%s: the stored %s '%.40s' is not %s (a damaged checkpoint?)", resume, name, v ? v : "",
+                            want);
+        }
+        return 0;
+    }
+    default: return 0;
+    }
+}
+
 int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input) {
     /* The same file by device and inode, however the two paths are spelled
      * (./d.csv, a link): the atomic writer would rename the output over it. */

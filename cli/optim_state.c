@@ -4,6 +4,7 @@
  * state, chat's response bank). One naming and one check for train,
  * charrnn, chat and wavenet. */
 #include "cli.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,5 +52,15 @@ int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *pa
                             (long long)ts[i]->size);
         nb_copy_into(ts[i], t);
     }
+    return 0;
+}
+
+int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *key, double *out) {
+    const char *v = nb_st_meta(st, key);
+    if (!v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !isfinite(x)) return nb_error("%s: __metadata__ '%s': expected a number, got '%.40s'", path, key, v);
+    *out = x;
     return 0;
 }

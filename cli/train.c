@@ -422,8 +422,13 @@ static int cmd_train(int argc, char **argv) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
-#define KEEP(flag, var, val) \
-    if (!nb_cli_flag(&c, flag)->given) var = val
+        /* The checkpoint's settings meet the flags' ranges, as given ones do. */
+#define KEEP(flag, var, val)                                     \
+    if (!nb_cli_flag(&c, flag)->given) var = val;                \
+    if (nb_cli_check_stored(&c, flag, resume)) {                 \
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());                \
+        goto out;                                                \
+    }
         KEEP("--epochs", epochs, s->epochs);
         KEEP("--batch", batch, s->batch);
         KEEP("--lr", lr, s->lr);

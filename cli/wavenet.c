@@ -438,9 +438,14 @@ static int cmd_train(int argc, char **argv) {
         if (!GIVEN("--val-samples") && nb_st_meta(ck, "nabla.val_samples") && !meta_u64(ck, resume, "nabla.val_samples", &v) &&
             v > 0)
             t.val_samples = (int64_t)v;
-        const char *s = nb_st_meta(ck, "nabla.seconds"), *l = nb_st_meta(ck, "nabla.lr");
-        if (s) t.loop.seconds = atof(s);
-        if (l && !GIVEN("--lr")) lr = atof(l);
+        if (nb_cli_meta_number(ck, resume, "nabla.seconds", &t.loop.seconds) ||
+            (!GIVEN("--lr") && nb_cli_meta_number(ck, resume, "nabla.lr", &lr)))
+            goto fail_msg;
+        /* The checkpoint's settings meet the flags' ranges, as given ones do
+         * (a damaged --batch or --segment sized the buffers of every step). */
+        const char *kept[] = {"--cond", "--segment", "--batch", "--steps", "--lr"};
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+            if (nb_cli_check_stored(&c, kept[i], resume)) goto fail_msg;
         nb_clear_error();
     }
     const char *condk = strcmp(cond, "none") ? cond : NULL;

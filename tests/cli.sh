@@ -23,6 +23,22 @@ expect_fail() {
 }
 expect_err() { grep -q -- "$1" "$WORK/err" || fail "stderr lacks '$1': $(head -c 300 "$WORK/err")"; }
 json_field() { sed -n 's/.*"'"$1"'": \([-0-9.e]*\).*/\1/p' "$2" | tail -1; }
+# set_meta SRC DST KEY=VALUE...: DST is the safetensors file SRC with those
+# __metadata__ entries set (a damaged model file); needs python3.
+set_meta() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for kv in sys.argv[3:]:
+    k, v = kv.split("=", 1)
+    h.setdefault("__metadata__", {})[k] = v
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PY
+}
 # stopped_by SIG CMD...: runs CMD (stdout dropped, stderr in $WORK/err), sends
 # it SIG half a second after its first words on stderr (its handlers are set
 # by then), and returns its exit status.
@@ -284,6 +300,25 @@ cli_train_sigint_resume_keeps_steps() {
     eval "\"\$NABLA\" $resume --json" >"$WORK/out" 2>"$WORK/err" || { fail "$resume: $(tail -2 "$WORK/err")"; return; }
     [[ $(json_field steps "$WORK/out") == 20000 ]] || fail "the resumed run ended at step $(json_field steps "$WORK/out")"
     cmp -s "$WORK/a.st" "$WORK/b.st" || fail "the resumed run's model differs from the uninterrupted run's"
+}
+
+# A damaged checkpoint's settings meet the flags' ranges: --batch 2^63 - 1
+# once overflowed the count of batches, and the run trained nothing and
+# exited 0; a negative --lr reached the optimizer without naming the file.
+cli_train_resume_damaged_settings() {
+    command -v python3 >/dev/null || return 0
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 1 --out "$WORK/s.st" >/dev/null 2>&1 || { fail "train"; return; }
+    set_meta "$WORK/s.st" "$WORK/b.st" nabla.batch=9223372036854775807 &&
+        set_meta "$WORK/s.st" "$WORK/l.st" nabla.lr=-5 && set_meta "$WORK/s.st" "$WORK/o.st" nabla.optim=sgdx ||
+        { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/b.st" --epochs 2 &&
+        expect_err "b.st: the stored --batch 9223372036854775807 is not an integer in \[1, 4096\]"
+    expect_fail "$NABLA" train --resume "$WORK/l.st" --epochs 2 && expect_err "l.st: the stored --lr -5 is not a number > 0"
+    expect_fail "$NABLA" train --resume "$WORK/o.st" --epochs 2 && expect_err "o.st: the stored --optim 'sgdx' is not sgd, adam or adamw"
+    # given on the command line, the flag replaces the damaged value
+    "$NABLA" train --resume "$WORK/l.st" --epochs 2 --lr 0.01 >/dev/null 2>"$WORK/err" || fail "--lr over a damaged one: $(tail -1 "$WORK/err")"
 }
 
 # --optim or --momentum at --resume that the checkpoint's optimizer state
@@ -605,6 +640,28 @@ cli_charrnn_too_short_names_the_minimum() {
         "$NABLA" charrnn train "$WORK/t.txt" "${args[@]}" >/dev/null 2>"$WORK/err" ||
             fail "--batch $1 --seq $2: $need characters, the minimum named, refused: $(tail -1 "$WORK/err")"
     done
+}
+
+# A damaged checkpoint's settings are refused, naming the file: --seq 1e300
+# was cast to a negative length (undefined behaviour), --lr 0 trained nothing,
+# and a bad value was silently replaced by the default.
+cli_charrnn_resume_damaged_settings() {
+    command -v python3 >/dev/null || return 0
+    yes 'the quick brown fox jumps over the lazy dog' | head -200 >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 3 --eval-every 3 --batch 4 --seq 16 --out "$WORK/c.st" \
+        >/dev/null 2>&1 || { fail "train"; return; }
+    set_meta "$WORK/c.st" "$WORK/s.st" nabla.seq=1e300 && set_meta "$WORK/c.st" "$WORK/w.st" nabla.seq=abc &&
+        set_meta "$WORK/c.st" "$WORK/l.st" nabla.lr=0 && set_meta "$WORK/c.st" "$WORK/b.st" nabla.batch=100000 ||
+        { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/s.st" --steps 6 &&
+        expect_err "s.st: __metadata__ 'nabla.seq': expected a number in \[0, 2^53\], got '1e300'"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/w.st" --steps 6 && expect_err "w.st: __metadata__ 'nabla.seq'"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/l.st" --steps 6 &&
+        expect_err "l.st: the stored --lr 0 is not a number > 0"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/b.st" --steps 6 &&
+        expect_err "b.st: the stored --batch 100000 is not an integer in \[1, 65536\]"
+    "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/c.st" --steps 6 >/dev/null 2>"$WORK/err" ||
+        fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
 
 cli_charrnn_bad_input() {
@@ -1144,6 +1201,15 @@ cli_dqn_resume_errors() {
     expect_fail "$NABLA" dqn train --resume "$WORK/done.st" --gamma 0.5 && expect_err "keeps the settings it began with"
     NABLA_FAULT=rename:2 "$NABLA" dqn train catch --steps 1000 --episodes 0 --out "$WORK/mid.st" >/dev/null 2>&1
     expect_fail "$NABLA" dqn train cartpole --resume "$WORK/mid.st" && expect_err "trains catch, not cartpole"
+    # a stored count that no int64_t holds was cast all the same (undefined behaviour; -2^63 on x86)
+    if command -v python3 >/dev/null; then
+        set_meta "$WORK/mid.st" "$WORK/big.st" nabla.dqn.buffer=1e300 || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/big.st" &&
+            expect_err "big.st: 'nabla.dqn.buffer' in __metadata__: 1e+300 is not a count"
+        # a stored setting out of range was refused without naming the file
+        set_meta "$WORK/mid.st" "$WORK/g.st" nabla.dqn.gamma=1.99 || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/g.st" && expect_err "g.st: dqn: gamma must be in \\[0, 1\\], got 1.99"
+    fi
     expect_fail "$NABLA" dqn train --resume "$WORK/missing.st" && expect_err "missing.st"
     "$NABLA" dqn train >/dev/null 2>&1
     (($? == 2)) || fail "dqn train without a game should exit 2"
@@ -1496,6 +1562,13 @@ cli_chat_train_eval_chat() {
     grep -q $'\tuse apt$' "$WORK/out" || fail "--responses: the mark stayed in the first response: $(cat "$WORK/out")"
     printf 'use apt\n\0reboot it\n' >"$WORK/nul.txt"
     echo "hello" | expect_fail "$NABLA" chat "$WORK/c.st" --responses "$WORK/nul.txt" && expect_err "nul.txt: a NUL byte at offset 8"
+    # The stored lengths size the token buffers: 2^56 tokens times a batch of 256 wrapped to 0 bytes (a heap
+    # overflow); a damaged value is refused, naming the file and the key.
+    command -v python3 >/dev/null || return 0
+    set_meta "$WORK/c.st" "$WORK/cut.st" nabla.chat.max_response=$((1 << 56)) || { fail "rewriting the model's metadata"; return; }
+    echo "hello" | expect_fail "$NABLA" chat "$WORK/cut.st" --responses "$WORK/bank.txt" &&
+        expect_err "cut.st: __metadata__ 'nabla.chat.max_response': expected an integer in \[1, 100000\], got '72057594037927936'"
+    expect_fail "$NABLA" chat eval "$WORK/cut.st" "$CHAT_DATA/valid.csv" && expect_err "cut.st: __metadata__ 'nabla.chat.max_response'"
 }
 
 # Stopped by --steps mid-epoch and resumed, training ends where an
@@ -1513,6 +1586,23 @@ cli_chat_resume_matches_uninterrupted() {
     cmp -s <(cut -d, -f1-7 "$WORK/a.csv") <(cut -d, -f1-7 "$WORK/b.csv") || fail "logs differ: $(cat "$WORK/a.csv" "$WORK/b.csv")"
     head -40 "$CHAT_DATA/train.csv" >"$WORK/other.csv"
     expect_fail "$NABLA" chat train "$WORK/other.csv" --resume "$WORK/b.st" && expect_err "vocabulary"
+}
+
+# A damaged chat checkpoint's settings are refused, naming the file: a stored
+# --max-response 2^62 wrapped the token buffer's size (P * (mc + mr)), and an
+# --lr that is no number was read as 0.
+cli_chat_resume_damaged_settings() {
+    command -v python3 >/dev/null || return 0
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --steps 5 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    set_meta "$WORK/b.st" "$WORK/r.st" nabla.chat.max_response=$((1 << 62)) &&
+        set_meta "$WORK/b.st" "$WORK/l.st" nabla.chat.lr=fast || { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/r.st" --epochs 2 &&
+        expect_err "r.st: the stored --max-response 4611686018427387904 is not an integer in \\[1, 100000\\]"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/l.st" --epochs 2 &&
+        expect_err "l.st: __metadata__ 'nabla.chat.lr': expected a number, got 'fast'"
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
+        fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
 
 # chat train --resume keeps the checkpoint's --bank (the command printed on
@@ -1986,6 +2076,18 @@ cli_wavenet_resume_bad_checkpoint() {
         --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
     LC_ALL=C sed 's/"nabla.step":"30"/"nabla.step":"-3"/' "$WORK/a.st" >"$WORK/bad.st"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/bad.st" && expect_err "'nabla.step': expected an integer >= 0, got '-3'"
+    # The stored settings meet the flags' ranges: --batch 2^63 became negative and --segment 2^40 sized the
+    # buffers of every step; an --lr that is no number was read as 0, and a --cond of no kind was taken.
+    command -v python3 >/dev/null || return 0
+    set_meta "$WORK/a.st" "$WORK/b.st" nabla.batch=9223372036854775808 &&
+        set_meta "$WORK/a.st" "$WORK/s.st" nabla.segment=1099511627776 && set_meta "$WORK/a.st" "$WORK/l.st" nabla.lr=fast &&
+        set_meta "$WORK/a.st" "$WORK/c.st" nabla.wavenet.cond=loud || { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" &&
+        expect_err "b.st: the stored --batch .* is not an integer in \\[1, 1024\\]"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/s.st" &&
+        expect_err "s.st: the stored --segment 1099511627776 is not an integer in \\[1, 1000000\\]"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/l.st" && expect_err "l.st: __metadata__ 'nabla.lr': expected a number, got 'fast'"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/c.st" && expect_err "c.st: the stored --cond 'loud' is not"
 }
 
 # --seed at --resume: train, charrnn and wavenet go on with the checkpoint's
@@ -2402,6 +2504,9 @@ cli_convolve_errors() {
     expect_fail "$NABLA" convolve "$WORK/nan.csv" "$WORK/one.csv" && expect_err "nan.csv:1:1: value 'nan' is not a finite number"
     printf '1,0.5,2\n' >"$WORK/three.csv"
     expect_fail "$NABLA" convolve "$WORK/three.csv" "$WORK/one.csv" && expect_err "three.csv:1: expected two cells"
+    # the bytes after a NUL were dropped unsaid: "1\0junk" was read as 1
+    printf '0,0.5\n1\0junk,0.5\n' >"$WORK/nul.csv"
+    expect_fail "$NABLA" convolve "$WORK/nul.csv" "$WORK/one.csv" && expect_err "nul.csv:2: a NUL byte"
     : >"$WORK/empty.csv"
     expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/empty.csv" && expect_err "empty.csv: no value,probability rows"
     expect_fail "$NABLA" convolve "$WORK/one.csv" "$WORK/none.csv" && expect_err "none.csv"

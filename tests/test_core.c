@@ -26,6 +26,16 @@ TEST(test_shape_overflow_is_fatal_with_the_shape) {
     nb_test_expect_fatal("zeros overflow", zeros_overflow, NULL, (const char *[]){"[4611686018427387903, 4]", NULL});
 }
 
+/* A message that prefixes the one already there, as loaders do to name
+ * their file: the old message was formatted from the buffer into itself
+ * (undefined; glibc repeated the prefix and lost the rest). */
+TEST(test_error_may_prefix_the_current_message) {
+    nb_error("gamma must be in [0, 1], got %g", 1.99);
+    nb_error("%s: %s", "/tmp/g.st", nb_errmsg());
+    CHECK_MSG(!strcmp(nb_errmsg(), "/tmp/g.st: gamma must be in [0, 1], got 1.99"), "%s", nb_errmsg());
+    nb_clear_error();
+}
+
 TEST(test_rng_is_deterministic_and_uniform) {
     nb_rng a, b;
     nb_rng_seed(&a, 7, 1);

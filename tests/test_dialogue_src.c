@@ -98,6 +98,12 @@ TEST(dlg_malformed_file_adds_nothing) {
     const uint8_t rdb[] = {0, 0, 0, 10, 0x78, 0x9c, 1, 2, 3};
     CHECK(nb__dlg_parse_rdb(&d, "bad.rdb", rdb, sizeof rdb) == -1);
     CHECK(strstr(nb_errmsg(), "bad.rdb: object 0"));
+    /* a size no zlib stream of the bytes left can inflate to is refused
+     * before it is allocated (these 7 bytes once asked for 224 MiB) */
+    const uint8_t big[] = {0x0e, 0x00, 0xd1, 0x00, 0x00, 0x5c, 0x0a};
+    CHECK(nb__dlg_parse_rdb(&d, "big.rdb", big, sizeof big) == -1);
+    CHECK_MSG(strstr(nb_errmsg(), "big.rdb: object 0 at byte 0: 234934528 bytes uncompressed cannot come from the 3 "
+                                  "bytes left"), "%s", nb_errmsg());
     CHECK(d.nconvs == nc && d.nturns == nt && d.ngroups == ng);
     nb__dlg_free(&d);
 }
@@ -503,6 +509,12 @@ TEST(dlg_bible_ztext_quoted_verses) {
     CHECK_MSG(strstr(nb_errmsg(), "ot: verse entry 1: 200 bytes"), "%s", nb_errmsg());
     CHECK(nb__dlg_parse_ztext(&d, "ot", bzs, sizeof bzs, bzv, nv, bzz, nz - 1) == -1);
     CHECK(nb__dlg_parse_ztext(&d, "ot", bzs, sizeof bzs - 1, bzv, nv, bzz, nz) == -1);
+    /* a block size its compressed bytes cannot inflate to: refused before
+     * the 60 MiB are allocated */
+    uint32_t big = 60u << 20;
+    for (int j = 0; j < 4; j++) bzs[8 + j] = (uint8_t)(big >> (8 * j));
+    CHECK(nb__dlg_parse_ztext(&d, "ot", bzs, sizeof bzs, bzv, nv, bzz, nz) == -1);
+    CHECK_MSG(strstr(nb_errmsg(), "ot: block 0: 62914560 bytes uncompressed cannot come from its"), "%s", nb_errmsg());
     CHECK(d.nconvs == 2);
     nb__dlg_free(&d);
 }

@@ -529,6 +529,39 @@ TEST(test_wavenet_save_load_round_trip_and_bad_files) {
     nb_wavenet_free(m);
 }
 
+/* Settings in __metadata__ that ask for more parameters than the file holds
+ * are refused before any is allocated: the check once counted only the
+ * dilated convolutions, and 7 KB whose conditioning said D = C = 4096, hop
+ * 65536 made the loader ask for a 4 TiB upsampling tensor (and exit). */
+TEST(test_wavenet_load_refuses_settings_the_file_cannot_hold) {
+    nb_wavenet *m = tiny_c(2, 3, 7, 53);
+    char path[] = "/tmp/nabla_wavenet_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(nb_wavenet_save(m, path, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    nb_safetensors *st = nb_st_read(path);
+    CHECK(st != NULL);
+    if (st) {
+        const char *keys[32], *vals[32], *names[256];
+        nb_tensor *ts[256];
+        int nk = 0, nt = 0;
+        for (int i = 0; i < st->n_meta && nk < 32; i++) {
+            const char *k = st->meta_keys[i], *v = st->meta_vals[i];
+            if (!strcmp(k, "nabla.wavenet.cond_dim") || !strcmp(k, "nabla.wavenet.cond_channels")) v = "4096";
+            if (!strcmp(k, "nabla.wavenet.cond_hop")) v = "65536";
+            keys[nk] = k, vals[nk++] = v;
+        }
+        for (int i = 0; i < st->n && nt < 256; i++) names[nt] = st->entries[i].name, ts[nt++] = st->entries[i].t;
+        CHECK(nb_st_write(path, names, ts, nt, keys, vals, nk) == 0);
+        nb_st_free(st);
+        nb_clear_error();
+        CHECK(nb_wavenet_load(path, NULL) == NULL && strstr(nb_errmsg(), path) &&
+              strstr(nb_errmsg(), "need more parameters than the file holds"));
+    }
+    unlink(path);
+    nb_wavenet_free(m);
+}
+
 TEST(test_wavenet_feature_standardization_is_fitted_applied_and_saved) {
     nb_wavenet *m = tiny(0, 3, 61);
     int64_t D = 3;

@@ -3,6 +3,7 @@
 #include "internal.h"
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char errbuf[1024];
 
@@ -10,10 +11,15 @@ const char *nb_errmsg(void) { return errbuf; }
 void nb_clear_error(void) { errbuf[0] = 0; }
 
 int nb_error(const char *fmt, ...) {
+    /* Formatted aside first: callers prefix the message already there
+     * (nb_error("%s: %s", path, nb_errmsg())), and vsnprintf from a buffer
+     * into itself is undefined (it printed the prefix twice and lost the rest). */
+    char msg[sizeof errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errbuf, msg, sizeof errbuf);
     return -1;
 }
 

@@ -931,6 +931,15 @@ int nb__dlg_parse_rdb(nb__dlg *d, const char *name, const uint8_t *buf, size_t l
                           ulen, RDB_MAX_OBJECT >> 20);
             break;
         }
+        /* Deflate turns at most 1032 bytes into every byte it writes: a size
+         * beyond that is refused before it is allocated (7 bytes asked for
+         * 224 MiB). */
+        size_t rest = len - pos - 4;
+        if ((uint64_t)ulen > (uint64_t)rest * 1032) {
+            rc = nb_error("%s: object %d at byte %zu: %u bytes uncompressed cannot come from the %zu bytes left", name,
+                          k, pos, ulen, rest);
+            break;
+        }
         uint8_t *obj = nb__malloc(ulen ? ulen : 1);
         if (!obj) {
             rc = nb_error("%s: out of memory", name);
@@ -1046,6 +1055,10 @@ int nb__dlg_parse_ztext(nb__dlg *d, const char *name, const uint8_t *bzs, size_t
             if ((uint64_t)zoff + zsize > nbzz || usize > ZTEXT_MAX_BLOCK) {
                 rc = nb_error("%s: block %u: %u bytes at %u outside the %zu bytes of .bzz (or over %u MiB)", name, b,
                               zsize, zoff, nbzz, ZTEXT_MAX_BLOCK >> 20);
+                break;
+            }
+            if ((uint64_t)usize > (uint64_t)zsize * 1032) { /* deflate's limit, as in the .rdb reader */
+                rc = nb_error("%s: block %u: %u bytes uncompressed cannot come from its %u bytes", name, b, usize, zsize);
                 break;
             }
             free(block);

@@ -764,6 +764,17 @@ static int get_numbers(const nb_safetensors *st, const char *path, const char *k
     return 0;
 }
 
+/* Whether a stored number may be cast to int64_t: a damaged file's 1e300 or
+ * nan would be undefined behaviour there. No count reaches 2^53. */
+static bool is_count(double x) { return x >= -9007199254740992.0 && x <= 9007199254740992.0; }
+
+static int need_counts(const char *path, const char *key, const double *v, int count) {
+    for (int i = 0; i < count; i++)
+        if (!is_count(v[i]))
+            return nb_error("%s: '%s' in __metadata__: %g is not a count (at most 2^53 in size)", path, key, v[i]);
+    return 0;
+}
+
 int nb_dqn_checkpoint(const nb_dqn *d, const char *path, const char *const *keys, const char *const *vals, int n) {
     const nb_replay *m = d->mem;
     const char **onames = NULL;
@@ -858,6 +869,11 @@ static int read_opts(const nb_safetensors *st, const char *path, nb_dqn_opts *o)
         char key[64];
         snprintf(key, sizeof key, "nabla.dqn.%s", keys[i]);
         if (get_numbers(st, path, key, &v[i], 1)) return -1;
+        /* the integer settings are cast below */
+        bool real = !strcmp(keys[i], "lr") || !strcmp(keys[i], "lr_end") || !strcmp(keys[i], "gamma") ||
+                    !strcmp(keys[i], "epsilon_start") || !strcmp(keys[i], "epsilon_end") || !strcmp(keys[i], "reward_scale") || !strcmp(keys[i], "grad_clip") ||
+                    !strcmp(keys[i], "seed"); /* read exactly below */
+        if (!real && need_counts(path, key, &v[i], 1)) return -1;
     }
     const char *seed = nb_st_meta(st, "nabla.dqn.seed");
     char *end;
@@ -891,10 +907,15 @@ nb_dqn *nb_dqn_resume(const char *path, nb_safetensors **out_st) {
     }
     double c[9], r[3], ev[64];
     if (read_opts(st, path, &o) || get_numbers(st, path, "nabla.dqn.state", c, 9)) goto fail;
+    /* c[3], c[4] and c[5] are returns and a loss; the others are counts */
+    if (need_counts(path, "nabla.dqn.state", c, 3) || need_counts(path, "nabla.dqn.state", c + 6, 3)) goto fail;
     o.steps = (int64_t)c[8];
-    if (!(d = nb_dqn_new(env, &o, nb_net_source(q)))) goto fail;
+    if (!(d = nb_dqn_new(env, &o, nb_net_source(q)))) { /* a stored setting out of range: name the file */
+        if (!strstr(nb_errmsg(), path)) nb_error("%s: %s", path, nb_errmsg());
+        goto fail;
+    }
     int ne = nb_env_state_size(d->env);
-    if ( get_numbers(st, path, "nabla.dqn.state.replay", r, 3) ||
+    if (get_numbers(st, path, "nabla.dqn.state.replay", r, 3) || need_counts(path, "nabla.dqn.state.replay", r, 3) ||
         get_numbers(st, path, "nabla.dqn.state.env", ev, ne) || get_rng(st, path, "nabla.dqn.state.rng_act", &d->rng_act) ||
         get_rng(st, path, "nabla.dqn.state.rng_sample", &d->rng_sample) ||
         get_rng(st, path, "nabla.dqn.state.rng_episode", &d->rng_episode))

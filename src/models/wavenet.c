@@ -75,6 +75,17 @@ static void init_pair(nb_tensor *w, nb_tensor *b, int64_t fan_in, nb_rng *r) {
     if (b) nb_init_uniform(b, -a, a, r);
 }
 
+/* The floats of every parameter nb_wavenet_new makes for c (checked), so a
+ * loader can refuse a config its file cannot hold before allocating it: the
+ * upsampling alone may ask for 4096 x 4096 x 65536. */
+static int64_t param_count(const nb_wavenet_config *c) {
+    int64_t R = c->residual, S = c->skip, D = c->cond_dim, C = D ? (c->cond_channels ? c->cond_channels : D) : 0;
+    int64_t nl = (int64_t)c->layers * c->stacks;
+    int64_t per = 4 * R * R + 2 * R + S * R + S + 2 * R * c->nspeakers + (D ? 2 * R * C : 0);
+    int64_t n = Q * R + nl * per + (nl - 1) * (R * R + R) + S * S + S + Q * S + Q;
+    return D ? n + D * C * c->cond_hop + C : n;
+}
+
 nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r) {
     if (nb_wavenet_check_config(c)) return NULL;
     if (!r) r = nb_global_rng();
@@ -653,7 +664,7 @@ nb_wavenet *nb_wavenet_load(const char *path, nb_safetensors **out_st) {
         meta_int(st, path, "nabla.wavenet.cond_channels", 0, 4096, &c.cond_channels))
         goto fail;
     /* refuse sizes the file cannot hold before allocating them */
-    int64_t need = (int64_t)c.layers * c.stacks * 4 * c.residual * c.residual, have = 0;
+    int64_t need = param_count(&c), have = 0;
     for (int i = 0; i < st->n; i++) have += st->entries[i].t->size;
     if (need > have) {
         nb_error("%s: the settings in __metadata__ need more parameters than the file holds", path);

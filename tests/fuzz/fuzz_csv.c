@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    unsigned flags = data[0] & (NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE);
+    unsigned flags = data[0] & (NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE | NB_CSV_LOG); /* LOG: nabla plot's reader */
     nb_clear_error();
     nb_csv *c = nb_csv_parse_ex((const char *)data + 1, size - 1, "fuzz.csv", flags);
     if (!c) {
