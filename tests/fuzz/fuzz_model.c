@@ -4,32 +4,12 @@
  * classical-model settings from __metadata__ and check every tensor against
  * them. Each must return a model or an error that names the file; never
  * crash, leak or hit UB, and never allocate what the file does not hold. */
-#include "nabla.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "model_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The loaders take a path: the input goes into an in-memory file, reached as
- * /proc/self/fd/N, so no disk is touched. */
-static int fd = -1;
-static char path[64];
-
-static void need_error(void) {
-    if (!strstr(nb_errmsg(), path)) abort(); /* every failure names the file */
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (fd < 0) {
-        fd = memfd_create("fuzz-model", 0);
-        if (fd < 0) abort();
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    }
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size) abort();
-
+    const char *path = fuzz_as_file(data, size);
     nb_clear_error();
     nb_safetensors *st = NULL;
     nb_net *net = nb_net_load(path, &st);
@@ -39,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         nb_st_free(st);
     } else {
         if (st) abort();
-        need_error();
+        fuzz_need_error(path);
     }
 
     nb_clear_error();
@@ -48,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         nb_charrnn_free(rnn);
         nb_st_free(st);
     } else {
-        need_error();
+        fuzz_need_error(path);
     }
 
     nb_clear_error();
@@ -58,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!env[0]) abort();
         nb_net_free(q);
     } else {
-        need_error();
+        fuzz_need_error(path);
     }
 
     nb_clear_error();
@@ -67,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!m.kind || nb_classic_features(&m) < 1) abort();
         nb_classic_free(&m);
     } else {
-        need_error();
+        fuzz_need_error(path);
     }
     return 0;
 }
