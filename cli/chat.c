@@ -605,7 +605,7 @@ static int cmd_train(int argc, char **argv) {
     }
     nb_cli_resume_command(t.again, sizeof t.again, "chat train", pos, 1, t.out, "--valid", valid_path, "--log", log,
                           NULL);
-    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch);
+    if (nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch)) goto fail_msg;
     if (!json || nb_cli_tty())
         fprintf(stderr, "%s: %" PRId64 " pairs, vocabulary %d words (min count %ld), embedding %lld, LSTM %lld\n", pos[0],
                 d->n, nb_chat_vocab_size(t.m->vocab), vocab_min, (long long)t.m->embed, (long long)t.m->hidden);

@@ -2068,6 +2068,36 @@ cli_charrnn_resume_keeps_eval_every() {
         fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
 }
 
+# --resume with a --log that is not this run's (another command's CSV, a log
+# of other columns, a damaged row) is refused naming the file and what
+# differs, the file left as it was: its rows were once kept (any first field
+# in range, garbage as step 0) and written back as this run's. `nabla train`
+# had its own copy of the log code (unchecked mallocs) and the same fault.
+cli_resume_refuses_foreign_log() {
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 16 --seq 16 --batch 8 --steps 20 --eval-every 10 --out "$WORK/b.st" \
+        >/dev/null 2>&1 || { fail "charrnn run"; return; }
+    printf 'epoch,train_loss\n1,0.5\n' >"$WORK/other.csv"
+    cp "$WORK/other.csv" "$WORK/keep.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/other.csv" &&
+        expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected 'step,"
+    cmp -s "$WORK/other.csv" "$WORK/keep.csv" || fail "charrnn: the foreign log was rewritten"
+    printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\nabc,1,2,3\n' >"$WORK/bad.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/bad.csv" &&
+        expect_err "bad.csv: line 3: expected a row starting with the integer step, found 'abc,1,2,3'"
+    printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\n\0002\n' >"$WORK/nul.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/nul.csv" &&
+        expect_err "nul.csv: a NUL byte at offset 50"
+
+    awk 'BEGIN { for (i = 0; i < 90; i++) printf "%d,%d,%d\n", i % 3, i % 2, i % 3 }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --steps 2 --batch 16 --out "$WORK/t.st" >/dev/null 2>&1 ||
+        { fail "train run"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/t.st" --log "$WORK/other.csv" &&
+        expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected 'epoch,train_loss,train_accuracy,"
+    cmp -s "$WORK/other.csv" "$WORK/keep.csv" || fail "train: the foreign log was rewritten"
+}
+
 # A wavenet checkpoint with a bad setting is refused with its name, not a
 # crash (the corpus, not read yet, was once freed as garbage: abort).
 cli_wavenet_resume_bad_checkpoint() {
