@@ -1209,6 +1209,14 @@ cli_dqn_resume_errors() {
         # a stored setting out of range was refused without naming the file
         set_meta "$WORK/mid.st" "$WORK/g.st" nabla.dqn.gamma=1.99 || { fail "rewriting the checkpoint"; return; }
         expect_fail "$NABLA" dqn train --resume "$WORK/g.st" && expect_err "g.st: dqn: gamma must be in \\[0, 1\\], got 1.99"
+        # a damaged episode return (strtod reads nan and inf) was taken, and
+        # mean100 was nan for the next 100 episodes
+        local bad="1 2 nan$(printf ' 0%.0s' {1..97})"
+        set_meta "$WORK/mid.st" "$WORK/nan.st" nabla.dqn.last100="$bad" || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/nan.st" &&
+            expect_err "nan.st: 'nabla.dqn.last100' value 3 is 'nan', expected a finite episode return"
+        set_meta "$WORK/mid.st" "$WORK/inf.st" nabla.dqn.last100="${bad/nan/-inf}" || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/inf.st" && expect_err "inf.st: 'nabla.dqn.last100' value 3 is '-inf'"
     fi
     expect_fail "$NABLA" dqn train --resume "$WORK/missing.st" && expect_err "missing.st"
     "$NABLA" dqn train >/dev/null 2>&1
