@@ -1444,6 +1444,22 @@ cli_chat_train_without_valid_reports_no_nan() {
     [[ $(sed -n 3p "$WORK/c.csv") == 2,*,,,,,* ]] || fail "validation cells of the log: $(cat "$WORK/c.csv")"
 }
 
+# chat train --negatives K on a corpus of one distinct response: no response
+# differs from a pair's own, every draw was dropped and the run trained on
+# the corpus's rows alone, silently. Two distinct responses suffice (the
+# draws are with replacement), even for K above 2.
+cli_chat_train_negatives_need_other_responses() {
+    printf 'Context,Utterance,Label\nhi there,same answer,1\nhow are you,same answer,1\nbye now,same answer,0\n' >"$WORK/one.csv"
+    expect_fail "$NABLA" chat train "$WORK/one.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 1 --negatives 3 --out "$WORK/c.st" &&
+        expect_err "one.csv: every one of its 3 responses is the same ('same answer'), so --negatives 3 has no other response"
+    [[ -e $WORK/c.st ]] && fail "a model was written"
+    "$NABLA" chat train "$WORK/one.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 1 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        fail "--negatives 1 needs no other response"
+    printf 'Context,Utterance,Label\nhi there,same answer,1\nhow are you,other answer,1\n' >"$WORK/two.csv"
+    "$NABLA" chat train "$WORK/two.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 1 --negatives 5 --out "$WORK/c2.st" \
+        >/dev/null 2>"$WORK/err" || fail "two distinct responses, --negatives 5: $(tail -2 "$WORK/err")"
+}
+
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
 cli_linalg_rank() {
     # Row 4 = row 1 + row 3 and row 2 = 2 row 1: rank 2.
