@@ -35,6 +35,10 @@ int nb_cli_log_open(nb_cli_log *l, const char *path, const char *header, bool re
     size_t len;
     char *buf = (char *)nb_read_file(path, &len);
     if (!buf) return -1;
+    if (len == 0) { /* an empty file holds no rows of any run: started afresh */
+        free(buf);
+        return 0;
+    }
     /* The rows kept are written back as this run's: another run's log (or
      * one of other columns) would be mixed into it, so it is refused, as a
      * checkpoint of other settings is. */
