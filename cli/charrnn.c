@@ -610,7 +610,7 @@ static int cmd_train(int argc, char **argv) {
                         "%d, batch %ld x %ld steps, Adam lr %g (%s)%s\n", nb_cell_name(nb_rnn_cell(t.m->rnn)),
                 nb_rnn_num_layers(t.m->rnn), (long long)nb_rnn_hidden_size(t.m->rnn), cname, (long long)cp.len,
                 (long long)nval, t.m->nvocab, batch, seq, lr, schedule, resume ? " (resumed)" : "");
-    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, nb_cli_loop_logged(&t.loop));
+    if (nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 0, nb_cli_loop_logged(&t.loop))) goto fail_msg;
     nb_cli_resume_command(t.again, sizeof t.again, "charrnn train", pos, npos, t.out, "--log", t.log, NULL);
     nb_cli_catch_interrupts();
     rc = run_train(&t, train_ids, ntrain, val_ids, nval);

@@ -579,6 +579,18 @@ static int cmd_train(int argc, char **argv) {
         t.m = nb_dualenc_new(v, embed, hidden, &r);
         if (!t.m) goto fail_msg;
     }
+    /* A negative is a training response other than the pair's own; with one
+     * distinct response there is none, and every draw was dropped: the run
+     * trained on the corpus's rows alone while saying --negatives K. Fewer
+     * distinct responses than K are fine: the draws are with replacement. */
+    int64_t other = 1;
+    while (other < d->n && !strcmp(d->cand[other], d->cand[0])) other++;
+    if (negatives > 1 && other == d->n) {
+        nb_cli_fail(cmd, "%s: every one of its %" PRId64 " responses is the same ('%.40s'), so --negatives %ld has no "
+                         "other response to draw; give --negatives 1 or a corpus of varied responses",
+                    pos[0], d->n, d->n ? d->cand[0] : "", negatives);
+        goto done;
+    }
     t.batch = batch, t.epochs = epochs, t.max_steps = steps_given ? steps : 0, t.minutes = minutes;
     t.max_context = max_context, t.max_response = max_response, t.vocab_min = vocab_min;
     t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed, t.negatives = negatives, t.train = d, t.max_bank = max_bank;
@@ -605,7 +617,7 @@ static int cmd_train(int argc, char **argv) {
     }
     nb_cli_resume_command(t.again, sizeof t.again, "chat train", pos, 1, t.out, "--valid", valid_path, "--log", log,
                           NULL);
-    nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch);
+    if (nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch)) goto fail_msg;
     if (!json || nb_cli_tty())
         fprintf(stderr, "%s: %" PRId64 " pairs, vocabulary %d words (min count %ld), embedding %lld, LSTM %lld\n", pos[0],
                 d->n, nb_chat_vocab_size(t.m->vocab), vocab_min, (long long)t.m->embed, (long long)t.m->hidden);

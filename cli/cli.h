@@ -149,14 +149,16 @@ void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *co
  * whole and atomically (nb_cli_log_write, with each checkpoint). With a NULL
  * path every call does nothing. open starts it with its header; resuming, it
  * keeps the file's rows whose first field (a step or an epoch) is in
- * [lo, hi], what the checkpoint holds. put replaces a last row of the same
+ * [lo, hi], what the checkpoint holds; a log whose first line is not this
+ * header (another run's, other columns) or a damaged row is refused (-1,
+ * the error set), as the file would be rewritten as this run's. put replaces a last row of the same
  * first field (a step logged again), add appends. */
 typedef struct nb_cli_log {
     const char *path;
     char **rows;
     int nrows;
 } nb_cli_log;
-void nb_cli_log_open(nb_cli_log *l, const char *path, const char *header, bool resuming, int64_t lo, int64_t hi);
+int nb_cli_log_open(nb_cli_log *l, const char *path, const char *header, bool resuming, int64_t lo, int64_t hi);
 void nb_cli_log_add(nb_cli_log *l, const char *row);
 void nb_cli_log_put(nb_cli_log *l, const char *row);
 int nb_cli_log_write(const nb_cli_log *l);

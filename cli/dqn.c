@@ -168,6 +168,13 @@ static int window_read(const nb_safetensors *st, const char *path, window *w) {
     for (int i = 0; i < 100; i++) {
         w->ret[i] = strtod(s, &end);
         if (end == s || (i < 99 && *end != ' ') || (i == 99 && *end)) return nb_error("%s: 'nabla.dqn.last100' is malformed", path);
+        /* strtod reads "nan" and "inf": one such return would make every
+         * later mean100 (and the log) nan or inf for 100 episodes. */
+        if (!isfinite(w->ret[i])) {
+            const char *v = s + strspn(s, " ");
+            return nb_error("%s: 'nabla.dqn.last100' value %d is '%.*s', expected a finite episode return", path, i + 1,
+                            (int)(end - v), v);
+        }
         s = end;
     }
     int64_t n = w->episodes < 100 ? w->episodes : 100;

@@ -59,6 +59,19 @@ static int check_threads_env(void) {
     return 0;
 }
 
+/* What a command's user can reduce when memory runs out (the library's
+ * message names only what ran out): the flags of the training commands'
+ * batch and model, style's image size, fit's data. Other commands give
+ * none rather than a wrong one. */
+static const char *oom_hint(const char *cmd) {
+    static const char *const batched[] = {"train", "eval", "hessian", "charrnn", "chat", "wavenet", "dqn"};
+    for (size_t i = 0; i < sizeof batched / sizeof *batched; i++)
+        if (!strcmp(cmd, batched[i])) return "try a smaller --batch or model";
+    if (!strcmp(cmd, "style")) return "try a smaller --size";
+    if (!strcmp(cmd, "fit")) return "try fewer rows or columns of data";
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     prefer_short_spins(argv);
     qsort(cmds, (size_t)ncmds, sizeof cmds[0], by_name);
@@ -86,6 +99,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], cmds[i].name)) {
             if (check_threads_env()) return 2;
             nb_cli_fit_memory_limit(cmds[i].name, nb_set_threads(0));
+            nb_set_oom_hint(oom_hint(cmds[i].name));
             return cmds[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "nabla: unknown command '%s'\n", argv[1]);

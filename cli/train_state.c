@@ -261,37 +261,9 @@ int nb_train_load_weights(nb_net *net, const char *path) {
 
 /* --- CSV log --------------------------------------------------------------- */
 
-static void add_row(nb_train_state *s, const char *line) {
-    char **r = realloc(s->rows, sizeof(char *) * (size_t)(s->nrows + 1));
-    if (!r) return;
-    s->rows = r;
-    s->rows[s->nrows++] = strdup(line);
-}
-
 int nb_train_log_open(nb_train_state *s, bool resuming) {
-    if (!s->log) return 0;
-    add_row(s, LOG_HEADER);
-    if (!resuming) return 0;
-    size_t len;
-    uint8_t *buf = nb_read_file(s->log, &len);
-    if (!buf) {
-        nb_clear_error(); /* no earlier log: start a new one */
-        return 0;
-    }
-    char *text = malloc(len + 1);
-    memcpy(text, buf, len);
-    text[len] = 0;
-    free(buf);
     /* Keep the rows of finished epochs; a partial epoch is trained again. */
-    char *rest = text, *line;
-    int lineno = 0;
-    while ((line = strsep(&rest, "\n")) != NULL) {
-        if (!*line || lineno++ == 0) continue;
-        long long e = strtoll(line, NULL, 10);
-        if (e >= 1 && e <= s->epoch) add_row(s, line);
-    }
-    free(text);
-    return 0;
+    return nb_cli_log_open(&s->csv, s->log, LOG_HEADER, resuming, 1, s->epoch);
 }
 
 void nb_train_log_row(nb_train_state *s, int64_t epoch, double train_loss, double train_acc, const nb_eval_result *ev,
@@ -301,27 +273,13 @@ void nb_train_log_row(nb_train_state *s, int64_t epoch, double train_loss, doubl
     snprintf(line, sizeof line, "%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", (long long)epoch, train_loss, train_acc,
              ev->loss, ev->accuracy, ev->adv_accuracy, ev->zero_fraction, seconds);
     /* A partial epoch's row is replaced when that epoch finishes. */
-    if (s->nrows > 1 && strtoll(s->rows[s->nrows - 1], NULL, 10) == epoch) {
-        free(s->rows[--s->nrows]);
-    }
-    add_row(s, line);
+    nb_cli_log_put(&s->csv, line);
 }
 
-int nb_train_log_write(const nb_train_state *s) {
-    if (!s->log) return 0;
-    size_t len = 0;
-    for (int i = 0; i < s->nrows; i++) len += strlen(s->rows[i]) + 1;
-    char *buf = malloc(len + 1), *p = buf;
-    for (int i = 0; i < s->nrows; i++) p += sprintf(p, "%s\n", s->rows[i]);
-    int rc = nb_write_file_atomic(s->log, buf, len);
-    free(buf);
-    return rc;
-}
+int nb_train_log_write(const nb_train_state *s) { return nb_cli_log_write(&s->csv); }
 
 void nb_train_state_free(nb_train_state *s) {
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
-    for (int i = 0; i < s->nrows; i++) free(s->rows[i]);
-    free(s->rows);
-    s->nowned = s->nrows = 0;
-    s->rows = NULL;
+    nb_cli_log_free(&s->csv);
+    s->nowned = 0;
 }

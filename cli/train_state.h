@@ -3,6 +3,7 @@
 #ifndef NB_TRAIN_STATE_H
 #define NB_TRAIN_STATE_H
 
+#include "cli.h"
 #include "nabla.h"
 
 typedef struct nb_train_state {
@@ -35,8 +36,7 @@ typedef struct nb_train_state {
     /* storage */
     char *owned[16];
     int nowned;
-    char **rows;        /* CSV log lines, header first */
-    int nrows;
+    nb_cli_log csv;     /* the CSV log's rows, header first */
 } nb_train_state;
 
 void nb_train_state_defaults(nb_train_state *s);

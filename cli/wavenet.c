@@ -529,8 +529,9 @@ static int cmd_train(int argc, char **argv) {
         if (cf->cond_dim) fprintf(stderr, " (%d features upsampled to %d channels)", cf->cond_dim, cf->cond_channels);
         fprintf(stderr, "; %d training clips, %d validation\n", data.ntrain, data.nval);
     }
-    nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0,
-                    nb_cli_loop_logged(&t.loop));
+    if (nb_cli_log_open(&t.csv, t.log, "step,train_bits_per_sample,val_bits_per_sample,seconds", resume != NULL, 0,
+                        nb_cli_loop_logged(&t.loop)))
+        goto fail_msg;
     nb_cli_catch_interrupts();
     rc = run_train(&t);
     goto done;

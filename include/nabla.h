@@ -91,14 +91,18 @@ NB_NORETURN void nb_fatal(const char *op, const char *fmt, ...) __attribute__((f
 /* Running out of memory where there is no way back (a parameter made by
  * nb_tensor_new, a block of the step arena) is not a bug, so it does not abort:
  * it calls the out-of-memory handler with the operation and the bytes asked
- * for. The default prints "nabla: out of memory: <op> needs <size>" with a hint
- * (a smaller batch or model) and exits with status 1. A program that embeds
+ * for. The default prints "nabla: out of memory: <op> needs <size>", then the
+ * hint of nb_set_oom_hint if one is set, and exits with status 1. A program that embeds
  * the library may install its own (to save work, or to longjmp back to a
  * point where it can give up cleanly); a handler must not return: if it does,
  * the program aborts. nb_set_oom_handler(NULL) restores the default; returns
  * the previous handler. */
 typedef void (*nb_oom_handler)(const char *op, size_t bytes);
 nb_oom_handler nb_set_oom_handler(nb_oom_handler handler);
+/* The hint the default handler ends its message with ("try a smaller --batch
+ * or model"), for a program to say what its user can reduce; NULL (the
+ * default) gives none. The string is kept, not copied. Returns the previous. */
+const char *nb_set_oom_hint(const char *hint);
 /* Reports running out of memory for `what` (bytes: the size asked for, 0 if
  * unknown) through the handler above; never returns. The library's own
  * allocations end here, and code built on it may do the same. */

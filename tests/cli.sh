@@ -1209,6 +1209,14 @@ cli_dqn_resume_errors() {
         # a stored setting out of range was refused without naming the file
         set_meta "$WORK/mid.st" "$WORK/g.st" nabla.dqn.gamma=1.99 || { fail "rewriting the checkpoint"; return; }
         expect_fail "$NABLA" dqn train --resume "$WORK/g.st" && expect_err "g.st: dqn: gamma must be in \\[0, 1\\], got 1.99"
+        # a damaged episode return (strtod reads nan and inf) was taken, and
+        # mean100 was nan for the next 100 episodes
+        local bad="1 2 nan$(printf ' 0%.0s' {1..97})"
+        set_meta "$WORK/mid.st" "$WORK/nan.st" nabla.dqn.last100="$bad" || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/nan.st" &&
+            expect_err "nan.st: 'nabla.dqn.last100' value 3 is 'nan', expected a finite episode return"
+        set_meta "$WORK/mid.st" "$WORK/inf.st" nabla.dqn.last100="${bad/nan/-inf}" || { fail "rewriting the checkpoint"; return; }
+        expect_fail "$NABLA" dqn train --resume "$WORK/inf.st" && expect_err "inf.st: 'nabla.dqn.last100' value 3 is '-inf'"
     fi
     expect_fail "$NABLA" dqn train --resume "$WORK/missing.st" && expect_err "missing.st"
     "$NABLA" dqn train >/dev/null 2>&1
@@ -1434,6 +1442,22 @@ cli_chat_train_without_valid_reports_no_nan() {
     grep -qiw nan "$WORK/err" "$WORK/c.csv" && fail "nan reported without --valid: $(cat "$WORK/err" "$WORK/c.csv")"
     grep -q "^epoch 2: train loss" "$WORK/err" || fail "no epoch line: $(cat "$WORK/err")"
     [[ $(sed -n 3p "$WORK/c.csv") == 2,*,,,,,* ]] || fail "validation cells of the log: $(cat "$WORK/c.csv")"
+}
+
+# chat train --negatives K on a corpus of one distinct response: no response
+# differs from a pair's own, every draw was dropped and the run trained on
+# the corpus's rows alone, silently. Two distinct responses suffice (the
+# draws are with replacement), even for K above 2.
+cli_chat_train_negatives_need_other_responses() {
+    printf 'Context,Utterance,Label\nhi there,same answer,1\nhow are you,same answer,1\nbye now,same answer,0\n' >"$WORK/one.csv"
+    expect_fail "$NABLA" chat train "$WORK/one.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 1 --negatives 3 --out "$WORK/c.st" &&
+        expect_err "one.csv: every one of its 3 responses is the same ('same answer'), so --negatives 3 has no other response"
+    [[ -e $WORK/c.st ]] && fail "a model was written"
+    "$NABLA" chat train "$WORK/one.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 1 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        fail "--negatives 1 needs no other response"
+    printf 'Context,Utterance,Label\nhi there,same answer,1\nhow are you,other answer,1\n' >"$WORK/two.csv"
+    "$NABLA" chat train "$WORK/two.csv" --vocab-min 1 --embed 2 --hidden 2 --epochs 1 --negatives 5 --out "$WORK/c2.st" \
+        >/dev/null 2>"$WORK/err" || fail "two distinct responses, --negatives 5: $(tail -2 "$WORK/err")"
 }
 
 # The numerical rank (numpy.linalg.matrix_rank): singular values above rcond * s_max.
@@ -2066,6 +2090,36 @@ cli_charrnn_resume_keeps_eval_every() {
     [[ $(cut -d, -f1 "$WORK/b.csv" | tr '\n' ' ') == "step 20 40 60 " ]] || fail "resumed log rows: $(cut -d, -f1 "$WORK/b.csv")"
     cmp -s <(cut -d, -f1-3 "$WORK/a.csv") <(cut -d, -f1-3 "$WORK/b.csv") ||
         fail "logs differ: $(cut -d, -f1-3 "$WORK/a.csv" "$WORK/b.csv")"
+}
+
+# --resume with a --log that is not this run's (another command's CSV, a log
+# of other columns, a damaged row) is refused naming the file and what
+# differs, the file left as it was: its rows were once kept (any first field
+# in range, garbage as step 0) and written back as this run's. `nabla train`
+# had its own copy of the log code (unchecked mallocs) and the same fault.
+cli_resume_refuses_foreign_log() {
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 16 --seq 16 --batch 8 --steps 20 --eval-every 10 --out "$WORK/b.st" \
+        >/dev/null 2>&1 || { fail "charrnn run"; return; }
+    printf 'epoch,train_loss\n1,0.5\n' >"$WORK/other.csv"
+    cp "$WORK/other.csv" "$WORK/keep.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/other.csv" &&
+        expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected 'step,"
+    cmp -s "$WORK/other.csv" "$WORK/keep.csv" || fail "charrnn: the foreign log was rewritten"
+    printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\nabc,1,2,3\n' >"$WORK/bad.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/bad.csv" &&
+        expect_err "bad.csv: line 3: expected a row starting with the integer step, found 'abc,1,2,3'"
+    printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\n\0002\n' >"$WORK/nul.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/nul.csv" &&
+        expect_err "nul.csv: a NUL byte at offset 50"
+
+    awk 'BEGIN { for (i = 0; i < 90; i++) printf "%d,%d,%d\n", i % 3, i % 2, i % 3 }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --steps 2 --batch 16 --out "$WORK/t.st" >/dev/null 2>&1 ||
+        { fail "train run"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/t.st" --log "$WORK/other.csv" &&
+        expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected 'epoch,train_loss,train_accuracy,"
+    cmp -s "$WORK/other.csv" "$WORK/keep.csv" || fail "train: the foreign log was rewritten"
 }
 
 # A wavenet checkpoint with a bad setting is refused with its name, not a

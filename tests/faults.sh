@@ -162,13 +162,16 @@ faults_out_of_memory() {
 # features ask for a 3 GB covariance (pca, ppca, fa), a 3 GB posterior (bayes
 # linreg) or 3 GB of Cholesky factors (gmm). Under 1.5 GB each must say so and
 # exit 1; the unchecked allocations were written through (a segmentation fault).
+# The message's hint is fit's (less data), not the training commands' --batch.
 faults_fit_wide_data_out_of_memory() {
     awk 'BEGIN { srand(3); for (i = 0; i < 3; i++) { for (j = 0; j < 20000; j++) printf "%s%d", j ? "," : "", int(10 * rand()); print "" } }' >"$WORK/wide.csv"
     local m
     for m in pca ppca fa gmm "linreg --method bayes"; do
         limited 1500000 "$NABLA" fit $m "$WORK/wide.csv" $([[ $m == linreg* ]] || echo --unlabeled)
-        grep -q "nabla: out of memory: .* needs 3.0 GiB" "$WORK/err" ||
-            fail "fit $m: no out-of-memory message naming 3.0 GiB: $(tail -1 "$WORK/err")"
+        grep -q "nabla: out of memory: .* needs 3.0 GiB; try fewer rows or columns of data$" "$WORK/err" ||
+            fail "fit $m: no out-of-memory message naming 3.0 GiB and fit's hint: $(tail -1 "$WORK/err")"
+        # the hint was the training commands' for every command: fit has no --batch
+        grep -q -- "--batch" "$WORK/err" && fail "fit $m: a hint of --batch: $(tail -1 "$WORK/err")"
     done
 }
 

@@ -35,15 +35,26 @@ _Noreturn void nb_fatal(const char *op, const char *fmt, ...) {
 
 /* --- out of memory ------------------------------------------------------ */
 
+/* What the default message ends with: none in the library (it has no flags
+ * to name); the command sets the one that fits it (nb_set_oom_hint). */
+static const char *oom_hint;
+
+const char *nb_set_oom_hint(const char *hint) {
+    const char *old = oom_hint;
+    oom_hint = hint;
+    return old;
+}
+
 static void default_oom(const char *op, size_t bytes) {
     double mib = (double)bytes / (1 << 20);
+    const char *sep = oom_hint ? "; " : "", *hint = oom_hint ? oom_hint : "";
     fflush(stdout);
     if (bytes == 0) /* a small allocation whose size the caller did not give */
-        fprintf(stderr, "nabla: out of memory for %s\n", op);
+        fprintf(stderr, "nabla: out of memory for %s%s%s\n", op, sep, hint);
     else if (mib >= 1024)
-        fprintf(stderr, "nabla: out of memory: %s needs %.1f GiB; try a smaller --batch or model\n", op, mib / 1024);
+        fprintf(stderr, "nabla: out of memory: %s needs %.1f GiB%s%s\n", op, mib / 1024, sep, hint);
     else
-        fprintf(stderr, "nabla: out of memory: %s needs %.1f MiB; try a smaller --batch or model\n", op, mib);
+        fprintf(stderr, "nabla: out of memory: %s needs %.1f MiB%s%s\n", op, mib, sep, hint);
     exit(1);
 }
 
