@@ -134,6 +134,47 @@ TEST(test_linreg_loglik_of_an_exact_fit) {
     nb_tensor_free(X);
 }
 
+/* Ridge (l2 > 0) by least squares and by gradient descent minimize the same
+ * J = mean (w^T x + b - y)^2 + l2 ||w||^2 / n: at the minimum, by hand,
+ * X^T r + l2 w = 0 and sum r = 0 with r = Xw + b - y. Checked for each fit
+ * from its own w and b, with a penalty large enough to move w well away
+ * from plain least squares (a gradient with a wrong factor on the penalty
+ * settles elsewhere). */
+TEST(test_linreg_ridge_gd_and_lstsq_reach_the_stationary_point) {
+    nb_rng r;
+    nb_rng_seed(&r, 11, 0);
+    int64_t n = 150, d = 3;
+    float *y;
+    nb_tensor *X = linear_data(n, d, &r, &y, 0.3);
+    const double l2 = 40;
+    nb_linreg *fits[2] = {nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_LSTSQ, .l2 = l2}),
+                          nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_GD, .l2 = l2, .lr = 0.1, .epochs = 3000})};
+    nb_linreg *plain = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_LSTSQ});
+    for (int f = 0; f < 2; f++) {
+        nb_linreg *m = fits[f];
+        CHECK(m != NULL);
+        if (!m) continue;
+        double gw[3] = {0}, gb = 0, shrink = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double ri = m->b - y[i];
+            for (int64_t j = 0; j < d; j++) ri += m->w[j] * X->data[i * d + j];
+            for (int64_t j = 0; j < d; j++) gw[j] += X->data[i * d + j] * ri;
+            gb += ri;
+        }
+        for (int64_t j = 0; j < d; j++) {
+            CHECK_MSG(fabs(gw[j] + l2 * m->w[j]) < 1e-6 * n, "%s: X^T r + l2 w = %g in column %lld",
+                      f ? "gd" : "lstsq", gw[j] + l2 * m->w[j], (long long)j);
+            shrink += fabs(m->w[j] - plain->w[j]);
+        }
+        CHECK_MSG(fabs(gb) < 1e-6 * n, "%s: sum r = %g", f ? "gd" : "lstsq", gb);
+        CHECK_MSG(shrink > 0.05, "%s: the penalty barely moved w (%g)", f ? "gd" : "lstsq", shrink);
+        nb_linreg_free(m);
+    }
+    nb_linreg_free(plain);
+    free(y);
+    nb_tensor_free(X);
+}
+
 /* eq. 5.65: the conditional log-likelihood of the fitted model equals
  * -m log sigma - m/2 log 2 pi - sum (yhat - y)^2 / (2 sigma^2) with the MLE
  * sigma^2 = the training MSE; least squares (w from the normal equations,

@@ -737,6 +737,61 @@ static void run_rosenbrock(int n, const double *x0, int history, int max_iters) 
     free(ps);
 }
 
+/* f(x) = 1/2 sum a_i x_i^2, every point it is evaluated at recorded. */
+typedef struct {
+    nb_tensor *x, *a;
+    int evals;
+    double pts[64][3];
+} quad3;
+
+static float quad3_loss(void *ctx) {
+    quad3 *q = ctx;
+    if (q->evals < 64)
+        for (int i = 0; i < 3; i++) q->pts[q->evals][i] = q->x->data[i];
+    q->evals++;
+    nb_tensor *L = nb_mul_scalar(nb_sum_all(nb_mul(nb_square(q->x), q->a)), 0.5f);
+    nb_backward(L);
+    return nb_item(L);
+}
+
+/* The second iteration's direction by hand (N&W eq. 7.19-7.20 in matrix
+ * form, not the two-loop recursion): with the one pair s = x1 - x0,
+ * y = g1 - g0, rho = 1 / y's and H0 = gamma I, gamma = s'y / y'y,
+ *   H1 = (I - rho s y') H0 (I - rho y s') + rho s s',
+ * and its first trial point x1 - H1 g1 (unit step). On an ill-scaled
+ * quadratic gamma is far from 1, so an unscaled H0 misses the point. */
+TEST(test_lbfgs_second_direction_matches_the_bfgs_formula) {
+    const double a[3] = {1, 10, 100}, x0[3] = {1, -0.5, 0.25};
+    quad3 q = {param_from(3, x0), param_from(3, a), 0, {{0}}};
+    nb_requires_grad(q.a, false);
+    nb_param p = {q.x, true};
+    nb_lbfgs(&p, 1, quad3_loss, &q, &(nb_lbfgs_opts){.max_iter = 1}, NULL);
+    int k = q.evals; /* the first line search's evaluations */
+    double x1[3], g0[3], g1[3], s[3], y[3];
+    for (int i = 0; i < 3; i++) {
+        x1[i] = q.x->data[i];
+        g0[i] = a[i] * (double)(float)x0[i], g1[i] = a[i] * x1[i];
+        s[i] = x1[i] - (double)(float)x0[i], y[i] = g1[i] - g0[i];
+    }
+    double sy = 0, yy = 0, sg = 0;
+    for (int i = 0; i < 3; i++) sy += s[i] * y[i], yy += y[i] * y[i], sg += s[i] * g1[i];
+    double rho = 1 / sy, gamma = sy / yy;
+    /* u = (I - rho y s') g1;  H1 g1 = gamma (u - rho s (y'u)) + rho s (s'g1) */
+    double u[3], yu = 0;
+    for (int i = 0; i < 3; i++) u[i] = g1[i] - rho * y[i] * sg;
+    for (int i = 0; i < 3; i++) yu += y[i] * u[i];
+    for (int i = 0; i < 3; i++) q.x->data[i] = (float)x0[i];
+    q.evals = 0;
+    nb_lbfgs(&p, 1, quad3_loss, &q, &(nb_lbfgs_opts){.max_iter = 2}, NULL);
+    CHECK_MSG(q.evals > k && k < 64, "%d evaluations after the first line search's %d", q.evals, k);
+    for (int i = 0; i < 3 && q.evals > k && k < 64; i++) {
+        double want = x1[i] - (gamma * (u[i] - rho * s[i] * yu) + rho * s[i] * sg);
+        CHECK_MSG(fabs(q.pts[k][i] - want) <= 1e-4 * (1 + fabs(want)), "x[%d] of the second trial: %.7g, want %.7g", i,
+                  q.pts[k][i], want);
+    }
+    nb_tensor_free(q.x), nb_tensor_free(q.a);
+}
+
 TEST(test_lbfgs_rosenbrock) {
     run_rosenbrock(2, (double[]){-1.2, 1.0}, 0, 50); /* the classic start, default history 10 */
     run_rosenbrock(2, (double[]){-1.2, 1.0}, 2, 50);

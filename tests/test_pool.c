@@ -86,6 +86,36 @@ TEST(test_maxpool_gradient_goes_to_the_argmax) {
     CHECK(isnan(z->data[0]) && z->data[1] == 8.f);
 }
 
+/* The 2 x 2, stride-2 average's backward on its fast path writes the tiled
+ * part of the input gradient and leaves an odd last row or column, outside
+ * every window, to zeros. Each parity of H and W separately, with the arena
+ * poisoned with NaN first, so a gradient buffer that is not zeroed where no
+ * window reaches shows. Reference: dx[h][w] = g[h/2][w/2] / 4 inside the
+ * tiling, 0 outside. */
+TEST(test_avgpool_2x2_backward_zeroes_an_odd_last_row_or_column) {
+    static const int64_t sizes[][2] = {{6, 7}, {7, 6}, {7, 9}, {6, 20}};
+    for (int z = 0; z < 4; z++) {
+        int64_t H = sizes[z][0], W = sizes[z][1], OH = H / 2, OW = W / 2;
+        nb_tensor *x = nb_test_param(NB_SHAPE(2, 3, H, W), 1.f);
+        nb_tensor *R = nb_test_param(NB_SHAPE(2, 3, OH, OW), 1.f);
+        nb_full(NB_SHAPE(64, H * W), NAN); /* leaves NaN where the next tensors go */
+        nb_arena_reset();
+        nb_backward(nb_sum_all(nb_mul(nb_avgpool2d(x, 2, 2, 0), nb_detach(R))));
+        int bad = 0;
+        for (int64_t pl = 0; pl < 6; pl++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++) {
+                    float want = h / 2 < OH && w / 2 < OW ? R->data[(pl * OH + h / 2) * OW + w / 2] / 4.f : 0.f;
+                    bad += !(fabsf(x->grad->data[(pl * H + h) * W + w] - want) <= 1e-6f);
+                }
+        CHECK_MSG(bad == 0, "%lldx%lld: %d input-gradient elements differ from g/4 or 0", (long long)H, (long long)W,
+                  bad);
+        nb_arena_reset();
+        nb_tensor_free(x);
+        nb_tensor_free(R);
+    }
+}
+
 typedef struct { int k, s, p; bool max; } pool_ctx;
 
 static nb_tensor *f_pool(nb_tensor **in, void *ctx) {
