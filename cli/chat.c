@@ -538,8 +538,12 @@ static int cmd_train(int argc, char **argv) {
             if (meta_i64(ck, resume, "nabla.chat.max_bank", &mb)) goto fail_msg;
             max_bank = (long)mb;
         }
-        const char *ls = nb_st_meta(ck, "nabla.chat.loss_sum"), *ln = nb_st_meta(ck, "nabla.chat.loss_n");
-        if (ls && ln) t.loss_sum = strtod(ls, NULL), t.loss_n = strtoll(ln, NULL, 10);
+        /* The epoch's running loss so far (its log row); a damaged value
+         * is refused, not read as 0 into that row. */
+        if (nb_st_meta(ck, "nabla.chat.loss_sum") && nb_st_meta(ck, "nabla.chat.loss_n") &&
+            (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
+             meta_i64(ck, resume, "nabla.chat.loss_n", &t.loss_n)))
+            goto fail_msg;
         /* The run's budget, unless this command sets one: the resume command
          * printed after a signal then ends where the whole run would have.
          * (Absent in models from before it was kept: the defaults.) */

@@ -1620,11 +1620,17 @@ cli_chat_resume_damaged_settings() {
     "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --steps 5 --out "$WORK/b.st" >/dev/null 2>&1 ||
         { fail "train"; return; }
     set_meta "$WORK/b.st" "$WORK/r.st" nabla.chat.max_response=$((1 << 62)) &&
-        set_meta "$WORK/b.st" "$WORK/l.st" nabla.chat.lr=fast || { fail "rewriting the checkpoint's metadata"; return; }
+        set_meta "$WORK/b.st" "$WORK/l.st" nabla.chat.lr=fast && set_meta "$WORK/b.st" "$WORK/s.st" nabla.chat.loss_sum=1.5x &&
+        set_meta "$WORK/b.st" "$WORK/n.st" nabla.chat.loss_n=-3 || { fail "rewriting the checkpoint's metadata"; return; }
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/r.st" --epochs 2 &&
         expect_err "r.st: the stored --max-response 4611686018427387904 is not an integer in \\[1, 100000\\]"
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/l.st" --epochs 2 &&
         expect_err "l.st: __metadata__ 'nabla.chat.lr': expected a number, got 'fast'"
+    # The epoch's running loss was read with strtod and no check: a damaged value became 0 in the log row.
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/s.st" --epochs 2 &&
+        expect_err "s.st: __metadata__ 'nabla.chat.loss_sum': expected a number, got '1.5x'"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/n.st" --epochs 2 &&
+        expect_err "n.st: __metadata__ 'nabla.chat.loss_n': expected an integer >= 0, got '-3'"
     "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
         fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
