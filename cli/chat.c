@@ -232,16 +232,6 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     return rc;
 }
 
-static int meta_i64(const nb_safetensors *st, const char *path, const char *key, int64_t *out) {
-    const char *v = nb_st_meta(st, key);
-    char *end;
-    if (!v) return nb_error("%s: not a chat training checkpoint ('%s' missing from __metadata__)", path, key);
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || x < 0) return nb_error("%s: __metadata__ '%s': expected an integer >= 0, got '%.40s'", path, key, v);
-    *out = x;
-    return 0;
-}
-
 /* Validation: scores of every candidate, the mean eq. 29 loss over all of
  * them (label 1 for the true one) and recall@1, 2, 5. */
 static void validate(trainer *t, const nb_dialogue *valid, double *loss, double *r1, double *r2, double *r5) {
@@ -497,10 +487,10 @@ static int cmd_train(int argc, char **argv) {
         t.m = nb_dualenc_load(resume, &ck);
         if (!t.m) goto fail_msg;
         int64_t e = 0, p = 0, s = 0, b = 0, mc = 0, mr = 0, vm = 0, sd = 0;
-        if (meta_i64(ck, resume, "nabla.chat.epoch", &e) || meta_i64(ck, resume, "nabla.chat.pos", &p) ||
-            meta_i64(ck, resume, "nabla.chat.step", &s) || meta_i64(ck, resume, "nabla.chat.batch", &b) ||
-            meta_i64(ck, resume, "nabla.chat.max_context", &mc) || meta_i64(ck, resume, "nabla.chat.max_response", &mr) ||
-            meta_i64(ck, resume, "nabla.chat.vocab_min", &vm) || meta_i64(ck, resume, "nabla.chat.seed", &sd))
+        if (nb_cli_meta_count(ck, resume, "nabla.chat.epoch", &e) || nb_cli_meta_count(ck, resume, "nabla.chat.pos", &p) ||
+            nb_cli_meta_count(ck, resume, "nabla.chat.step", &s) || nb_cli_meta_count(ck, resume, "nabla.chat.batch", &b) ||
+            nb_cli_meta_count(ck, resume, "nabla.chat.max_context", &mc) || nb_cli_meta_count(ck, resume, "nabla.chat.max_response", &mr) ||
+            nb_cli_meta_count(ck, resume, "nabla.chat.vocab_min", &vm) || nb_cli_meta_count(ck, resume, "nabla.chat.seed", &sd))
             goto fail_msg;
         t.epoch = e, t.pos = p, t.step = s;
         const char *kv = nb_st_meta(ck, "nabla.chat.negatives"); /* absent in models from before --negatives: 1 */
@@ -535,14 +525,14 @@ static int cmd_train(int argc, char **argv) {
          * command printed after a signal does not repeat --bank). */
         int64_t mb;
         if (nb_st_meta(ck, "nabla.chat.max_bank") && !GIVEN("--bank")) {
-            if (meta_i64(ck, resume, "nabla.chat.max_bank", &mb)) goto fail_msg;
+            if (nb_cli_meta_count(ck, resume, "nabla.chat.max_bank", &mb)) goto fail_msg;
             max_bank = (long)mb;
         }
         /* The epoch's running loss so far (its log row); a damaged value
          * is refused, not read as 0 into that row. */
         if (nb_st_meta(ck, "nabla.chat.loss_sum") && nb_st_meta(ck, "nabla.chat.loss_n") &&
             (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
-             meta_i64(ck, resume, "nabla.chat.loss_n", &t.loss_n)))
+             nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loss_n)))
             goto fail_msg;
         /* The run's budget, unless this command sets one: the resume command
          * printed after a signal then ends where the whole run would have.
@@ -608,7 +598,7 @@ static int cmd_train(int argc, char **argv) {
     if (resume) {
         if (nb_cli_optim_restore(t.opt, ck, resume, NULL)) goto fail_msg;
         int64_t os = 0;
-        if (meta_i64(ck, resume, "nabla.chat.optim_steps", &os)) goto fail_msg;
+        if (nb_cli_meta_count(ck, resume, "nabla.chat.optim_steps", &os)) goto fail_msg;
         nb_optim_set_steps(t.opt, os);
     }
     if (seqs_encode(&ctx, t.m->vocab, d->context, d->n, 1, max_context, true) ||

@@ -237,6 +237,10 @@ int nb_cli_optim_restore(nb_optim *opt, const nb_safetensors *st, const char *pa
  * one that is present but no finite number is refused. 0, or -1 with
  * nb_errmsg() naming path, key and the text. */
 int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *key, double *out);
+/* A count a checkpoint must store in __metadata__ (a step, a batch size):
+ * an integer >= 0 that int64_t holds. 0, or -1 with nb_errmsg() naming path
+ * and key (missing: "not a training checkpoint"). */
+int nb_cli_meta_count(const nb_safetensors *st, const char *path, const char *key, int64_t *out);
 
 /* A number of a small text table (kernel files, distributions): what strtod
  * reads, or a fraction "a/b" (the notes write 1/9), spaces around allowed,

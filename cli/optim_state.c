@@ -4,6 +4,7 @@
  * state, chat's response bank). One naming and one check for train,
  * charrnn, chat and wavenet. */
 #include "cli.h"
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,18 @@ int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *k
     char *end;
     double x = strtod(v, &end);
     if (!*v || *end || !isfinite(x)) return nb_error("%s: __metadata__ '%s': expected a number, got '%.40s'", path, key, v);
+    *out = x;
+    return 0;
+}
+
+int nb_cli_meta_count(const nb_safetensors *st, const char *path, const char *key, int64_t *out) {
+    const char *v = nb_st_meta(st, key);
+    if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < 0)
+        return nb_error("%s: __metadata__ '%s': expected an integer >= 0, got '%.40s'", path, key, v);
     *out = x;
     return 0;
 }

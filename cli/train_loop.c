@@ -112,17 +112,13 @@ double nb_cli_loop_rate(const nb_cli_loop *L) {
 }
 
 int nb_cli_loop_restore(nb_cli_loop *L, const nb_safetensors *st, const char *path) {
-    const char *sum = nb_st_meta(st, "nabla.loss_sum"), *n = nb_st_meta(st, "nabla.loss_n");
     L->loss_sum = 0, L->loss_n = 0;
-    if (!sum || !n) return 0; /* an older checkpoint: the next row averages the resumed steps */
-    char *end1, *end2;
-    double s = strtod(sum, &end1);
-    long long k = strtoll(n, &end2, 10);
-    if (!*sum || *end1 || !isfinite(s) || !*n || *end2 || k < 0)
-        return nb_error("%s: __metadata__ 'nabla.loss_sum' / 'nabla.loss_n': expected a number and a count, got '%s', "
-                        "'%s'", path, sum, n);
-    L->loss_sum = s, L->loss_n = k;
-    return 0;
+    /* An older checkpoint has neither: the next row averages the resumed steps. */
+    if (!nb_st_meta(st, "nabla.loss_sum") || !nb_st_meta(st, "nabla.loss_n")) return 0;
+    return nb_cli_meta_number(st, path, "nabla.loss_sum", &L->loss_sum) ||
+                   nb_cli_meta_count(st, path, "nabla.loss_n", &L->loss_n)
+               ? -1
+               : 0;
 }
 
 int64_t nb_cli_loop_logged(const nb_cli_loop *L) { return L->step % L->eval_every ? L->step - 1 : L->step; }

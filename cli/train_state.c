@@ -37,17 +37,6 @@ static const char *own(nb_train_state *s, const char *v) {
     return s->owned[s->nowned++] = strdup(v);
 }
 
-static int get_i64(const nb_safetensors *st, const char *path, const char *key, int64_t *out) {
-    const char *v = nb_st_meta(st, key);
-    char *end;
-    if (!v) return nb_error("%s: not a training checkpoint ('%s' missing from __metadata__)", path, key);
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || errno || x < 0) return nb_error("%s: __metadata__ '%s': expected a non-negative integer, got '%s'", path, key, v);
-    *out = x;
-    return 0;
-}
-
 static int get_f64(const nb_safetensors *st, const char *path, const char *key, double *out) {
     const char *v = nb_st_meta(st, key);
     char *end;
@@ -68,11 +57,11 @@ static int get_rng(const nb_safetensors *st, const char *path, const char *key, 
 
 int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char *path) {
     int64_t shuffle = 1, nesterov = 0, seed = 1;
-    if (get_i64(st, path, "nabla.epochs", &s->epochs) || get_i64(st, path, "nabla.batch", &s->batch) ||
-        get_i64(st, path, "nabla.max_steps", &s->max_steps) || get_i64(st, path, "nabla.epoch", &s->epoch) ||
-        get_i64(st, path, "nabla.epoch_pos", &s->epoch_pos) || get_i64(st, path, "nabla.step", &s->step) ||
-        get_i64(st, path, "nabla.images", &s->images) || get_i64(st, path, "nabla.shuffle", &shuffle) ||
-        get_i64(st, path, "nabla.nesterov", &nesterov) || get_i64(st, path, "nabla.seed", &seed) ||
+    if (nb_cli_meta_count(st, path, "nabla.epochs", &s->epochs) || nb_cli_meta_count(st, path, "nabla.batch", &s->batch) ||
+        nb_cli_meta_count(st, path, "nabla.max_steps", &s->max_steps) || nb_cli_meta_count(st, path, "nabla.epoch", &s->epoch) ||
+        nb_cli_meta_count(st, path, "nabla.epoch_pos", &s->epoch_pos) || nb_cli_meta_count(st, path, "nabla.step", &s->step) ||
+        nb_cli_meta_count(st, path, "nabla.images", &s->images) || nb_cli_meta_count(st, path, "nabla.shuffle", &shuffle) ||
+        nb_cli_meta_count(st, path, "nabla.nesterov", &nesterov) || nb_cli_meta_count(st, path, "nabla.seed", &seed) ||
         get_f64(st, path, "nabla.lr", &s->lr) || get_f64(st, path, "nabla.momentum", &s->momentum) ||
         get_f64(st, path, "nabla.weight_decay", &s->weight_decay) ||
         get_f64(st, path, "nabla.l1_activation", &s->l1_activation) ||
@@ -101,8 +90,8 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
         return -1;
     if (nb_st_meta(st, "nabla.grad_clip") && get_f64(st, path, "nabla.grad_clip", &s->grad_clip)) return -1;
     if (nb_st_meta(st, "nabla.epoch_seen") &&
-        (get_f64(st, path, "nabla.epoch_loss", &s->epoch_loss) || get_i64(st, path, "nabla.epoch_seen", &s->epoch_seen) ||
-         get_i64(st, path, "nabla.epoch_correct", &s->epoch_correct)))
+        (get_f64(st, path, "nabla.epoch_loss", &s->epoch_loss) || nb_cli_meta_count(st, path, "nabla.epoch_seen", &s->epoch_seen) ||
+         nb_cli_meta_count(st, path, "nabla.epoch_correct", &s->epoch_correct)))
         return -1;
     if (nb_st_meta(st, "nabla.input_edge_sd") &&
         (get_f64(st, path, "nabla.input_edge", &s->input_edge) ||
@@ -233,7 +222,7 @@ int nb_train_state_restore_optim(const nb_train_state *s, nb_optim *opt, const n
     snprintf(hint, sizeof hint, " (was it trained with --optim %s?)", s->optim);
     if (nb_cli_optim_restore(opt, st, path, hint)) return -1;
     int64_t steps;
-    if (get_i64(st, path, "nabla.optim_steps", &steps)) return -1;
+    if (nb_cli_meta_count(st, path, "nabla.optim_steps", &steps)) return -1;
     nb_optim_set_steps(opt, steps);
     return 0;
 }
