@@ -9,6 +9,8 @@
  *   R<k>.npy        random weights: the loss is sum_k sum(out_k * R_k), so
  *                   every output element's gradient is checked, never zeros
  *   g<i>.npy        d loss / d x<i>
+ *   v<i>.npy        a random direction, and hv<i>.npy: H v, the Hessian of
+ *                   the loss times v, by double backward (nb_hvp)
  * bench/parity_torch.py recomputes each case in float64 PyTorch from the same
  * files and compares. Cases without x<i> (optimizer steps, schedules,
  * clipping, Hessian-vector products) write values only.
@@ -121,11 +123,22 @@ static void done(pc *c, int n, nb_tensor **out) {
         nb_tensor *term = nb_sum_all(nb_mul(out[k], R));
         loss = loss ? nb_add(loss, term) : term;
     }
-    if (c->nx) nb_backward(loss);
+    if (!c->nx) return;
+    nb_backward(loss);
     for (int i = 0; i < c->nx; i++) {
         save(c, "x%d.npy", i, c->x[i]);
         save(c, "g%d.npy", i, c->x[i]->grad);
     }
+    /* the second derivative too: H v for a random v over all inputs, by
+     * double backward (nabla's ops differentiate to any order) */
+    nb_tensor *v[MAXX], *hv[MAXX];
+    for (int i = 0; i < c->nx; i++) {
+        v[i] = nb_empty(c->x[i]->ndim, c->x[i]->shape);
+        fill(c, v[i], -1, 1, 0);
+        save(c, "v%d.npy", i, v[i]);
+    }
+    nb_hvp(loss, c->x, v, c->nx, hv);
+    for (int i = 0; i < c->nx; i++) save(c, "hv%d.npy", i, hv[i]);
 }
 static void done1(pc *c, nb_tensor *out) { done(c, 1, &out); }
 
