@@ -264,8 +264,9 @@ static void c_matmul(pc *c) {
     param(c, "op matmul");
     nb_tensor *a = X(c, SH(B, m, k), -1, 1), *b = X(c, SH(B, k, n), -1, 1), *w = X(c, SH(k, n), -1, 1);
     nb_tensor *a2 = X(c, SH(m, k), -1, 1), *b2 = X(c, SH(k, n), -1, 1);
-    nb_tensor *outs[3] = {nb_matmul(a, b), nb_matmul(a, w), nb_matmul(a2, b2)};
-    done(c, 3, outs);
+    nb_tensor *a4 = X(c, SH(2, B, m, k), -1, 1), *b4 = X(c, SH(2, B, k, n), -1, 1);
+    nb_tensor *outs[4] = {nb_matmul(a, b), nb_matmul(a, w), nb_matmul(a2, b2), nb_matmul(a4, b4)};
+    done(c, 4, outs);
 }
 static void c_matmul_t(pc *c) {
     int m = dim(c, 3, 7), k = dim(c, 5, 33), n = dim(c, 3, 9);
@@ -485,8 +486,11 @@ static void c_gated(pc *c) {
     done1(c, nb_gated(X(c, SH(dim(c, 1, 3), 2 * C_, dim(c, 3, 9)), -3, 3)));
 }
 static void c_mulaw(pc *c) {
+    /* seed 2: on a grid of 0.25, so x = 0 occurs, where nabla's derivative is
+     * the true slope mu / ln(1 + mu) (documented; PyTorch's autograd of the
+     * formula gives 0) */
     param(c, "op mulaw");
-    done1(c, nb_mulaw(X(c, SH(dim(c, 3, 7), dim(c, 3, 7)), -1, 1)));
+    done1(c, nb_mulaw(Xq(c, SH(dim(c, 3, 7), dim(c, 3, 7)), -1, 1, c->seed == 2 ? 0.25f : 0)));
 }
 
 /* ---- recurrent ---------------------------------------------------------- */
@@ -700,6 +704,99 @@ static void c_schedule(pc *c) {
     done(c, 2, outs);
 }
 
+/* ---- statistics, initialization, dropout's rate ---------------------------- */
+
+/* eq. 3.9-3.14 and 5.60 against torch.var/cov/corrcoef, Categorical and
+ * (Multivariate)Normal entropies and KL divergences: values only. */
+static void c_stats(pc *c) {
+    int m = dim(c, 5, 40), n = dim(c, 2, 6), K = dim(c, 2, 9);
+    param(c, "op stats");
+    nb_tensor *Xd = C(c, SH(m, n), -2, 2);
+    nb_tensor *p = nb_empty(1, (int64_t[]){K}), *q = nb_empty(1, (int64_t[]){K});
+    fill(c, p, 0.05f, 1, 0);
+    fill(c, q, 0.05f, 1, 0);
+    float sp = 0, sq = 0;
+    for (int i = 0; i < K; i++) sp += p->data[i], sq += q->data[i];
+    for (int i = 0; i < K; i++) p->data[i] /= sp, q->data[i] /= sq;
+    Csave(c, p);
+    Csave(c, q);
+    /* two SPD matrices A A^T + I and two means */
+    nb_tensor *S[2], *mu[2];
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *A = nb_empty(2, (int64_t[]){n, n});
+        fill(c, A, -1, 1, 0);
+        S[k] = nb_empty(2, (int64_t[]){n, n});
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double acc = i == j;
+                for (int l = 0; l < n; l++) acc += (double)A->data[i * n + l] * A->data[j * n + l];
+                S[k]->data[i * n + j] = (float)acc;
+            }
+        Csave(c, S[k]);
+        mu[k] = C(c, SH(n), -1, 1);
+    }
+    double h, ce, kl, nh, nkl, mh, mkl;
+    float s1 = 0.3f + (float)nb_rng_uniform(&c->rng), s2 = 0.3f + (float)nb_rng_uniform(&c->rng);
+    float m1 = (float)nb_rng_uniform(&c->rng), m2 = -(float)nb_rng_uniform(&c->rng);
+    nb_tensor *g = nb_empty(1, (int64_t[]){4});
+    g->data[0] = m1, g->data[1] = s1, g->data[2] = m2, g->data[3] = s2;
+    Csave(c, g);
+    if (nb_stats_entropy(p, &h) || nb_stats_cross_entropy(p, q, &ce) || nb_stats_kl(p, q, &kl) ||
+        nb_stats_normal_entropy(s1, &nh) || nb_stats_normal_kl(m1, s1, m2, s2, &nkl) ||
+        nb_stats_mvn_entropy(S[0], &mh) || nb_stats_mvn_kl(mu[0], S[0], mu[1], S[1], &mkl)) {
+        fprintf(stderr, "parity: %s\n", nb_errmsg());
+        exit(2);
+    }
+    nb_tensor *sc = nb_empty(1, (int64_t[]){7});
+    double v[7] = {h, ce, kl, nh, nkl, mh, mkl};
+    for (int i = 0; i < 7; i++) sc->data[i] = (float)v[i];
+    nb_tensor *outs[6] = {nb_stats_mean(Xd), nb_stats_var(Xd, 0), nb_stats_var(Xd, 1), nb_stats_cov(Xd, 1),
+                          nb_stats_corr(Xd), sc};
+    done(c, 6, outs);
+}
+
+/* Initializers against PyTorch's nn.init formulas, by their statistics over
+ * 2*10^5 draws: the bound (uniform) and the standard deviation. out0 holds
+ * [max |w|, std] for xavier_uniform, xavier_normal, he_uniform, he_normal
+ * of a conv weight [O, C, k, k] (fan_in C k k, fan_out O k k). */
+static void c_init(pc *c) {
+    int O = dim(c, 20, 64), Ci = dim(c, 3, 32), k = 2 * dim(c, 0, 2) + 1;
+    param(c, "op init");
+    param(c, "shape %d %d %d %d", O, Ci, k, k);
+    nb_tensor *w = nb_tensor_new(4, (int64_t[]){O, Ci, k, k});
+    nb_tensor *st = nb_empty(1, (int64_t[]){8}); /* [bound, std] x 4 */
+    void (*init[4])(nb_tensor *, nb_rng *) = {nb_init_xavier_uniform, nb_init_xavier_normal, nb_init_he_uniform,
+                                              nb_init_he_normal};
+    for (int i = 0; i < 4; i++) {
+        double mx = 0, s = 0, s2 = 0;
+        int64_t n = 0;
+        while (n < 200000) {
+            init[i](w, &c->rng);
+            for (int64_t j = 0; j < w->size; j++) {
+                double x = w->data[j];
+                mx = fmax(mx, fabs(x));
+                s += x, s2 += x * x;
+            }
+            n += w->size;
+        }
+        st->data[2 * i] = (float)mx;
+        st->data[2 * i + 1] = (float)sqrt(s2 / n - (s / n) * (s / n));
+    }
+    done1(c, st);
+    nb_tensor_free(w);
+}
+/* The share of units dropout zeroes over 10^6 draws. */
+static void c_dropout_rate(pc *c) {
+    float p = (float)(0.1 * dim(c, 1, 9));
+    param(c, "op dropout_rate");
+    param(c, "p %.9g", (double)p);
+    nb_tensor *x = nb_full(1, (int64_t[]){1000000}, 1);
+    nb_tensor *y = nb_dropout(x, p, true, &c->rng);
+    int64_t z = 0;
+    for (int64_t i = 0; i < y->size; i++) z += y->data[i] == 0;
+    done1(c, nb_scalar((float)z / (float)y->size));
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 typedef struct pcase {
@@ -728,6 +825,7 @@ static const pcase cases[] = {
     {"sgd", c_sgd}, {"sgd_weight_decay", c_sgd_wd}, {"sgd_momentum", c_momentum}, {"sgd_nesterov", c_nesterov},
     {"adam", c_adam}, {"adam_l2", c_adam_wd}, {"adamw", c_adamw},
     {"clip_grad_norm", c_clip}, {"lr_schedule", c_schedule},
+    {"stats", c_stats}, {"init", c_init}, {"dropout_rate", c_dropout_rate},
 };
 
 int main(int argc, char **argv) {
