@@ -605,6 +605,59 @@ static void c_fgsm(pc *c) {
     nb_net_free(net);
 }
 
+/* A whole network from a .cfg (every layer kind, conv and pool geometry from
+ * its keys), forward in evaluation mode: the parameters (in nb_net_params
+ * order, names in names.txt) and the input get gradients. The Python side
+ * rebuilds it with bench/hessian_torch.py's reader of nabla's .cfg. */
+static void c_net(pc *c) {
+    static const char *cfgs[] = {
+        "[net]\ninput = 2x11x10\n[conv2d]\nout = 4\nkernel = 3\nstride = 2\npadding = 1\nactivation = prelu\n"
+        "[avgpool]\nsize = 3\nstride = 1\npadding = 1\n[conv2d]\nout = 16\nkernel = 2\ndilation = 2\n"
+        "activation = leaky\n[maxpool]\nsize = 2\n[dropout]\np = 0.3\n[flatten]\n[dense]\nout = 7\n"
+        "activation = abs\n[dense]\nout = 3\n",
+        "[net]\ninput = 13\n[dense]\nout = 9\nactivation = tanh\n[dense]\nout = 6\nactivation = sigmoid\n"
+        "[leaky]\nslope = 0.2\n[dense]\nout = 5\nactivation = prelu\n[dense]\nout = 4\n",
+        "[net]\ninput = 1x9x9\n[conv2d]\nout = 13\nkernel = 5\npadding = 2\nactivation = relu\n"
+        "[maxpool]\nsize = 3\nstride = 2\npadding = 1\n[conv2d]\nout = 3\nkernel = 3\n[prelu]\n[dense]\nout = 4\n",
+    };
+    const char *cfg = cfgs[(c->seed - 1) % 3];
+    int N = dim(c, 2, 5);
+    param(c, "op net");
+    char p[700];
+    snprintf(p, sizeof p, "%s/net.cfg", c->dir);
+    FILE *f = fopen(p, "w");
+    if (!f || fputs(cfg, f) < 0 || fclose(f) != 0) {
+        perror(p);
+        exit(2);
+    }
+    nb_net *net = nb_net_parse(cfg, "parity");
+    if (!net || nb_net_build(net, 0, NULL, &c->rng)) {
+        fprintf(stderr, "parity: %s\n", nb_errmsg());
+        exit(2);
+    }
+    nb_param *ps;
+    const char **names;
+    int np = nb_net_params(net, &ps);
+    nb_net_param_names(net, &names);
+    snprintf(p, sizeof p, "%s/names.txt", c->dir);
+    if (!(f = fopen(p, "w"))) {
+        perror(p);
+        exit(2);
+    }
+    for (int i = 0; i < np; i++) {
+        fprintf(f, "%s\n", names[i]);
+        /* PReLU slopes away from 0 and 1; weights of order 1/sqrt(fan in) */
+        int64_t fi = ps[i].t->ndim > 1 ? ps[i].t->size / ps[i].t->shape[0] : 4;
+        float a = strstr(names[i], "prelu") ? 0.5f : 1.5f / sqrtf((float)fi);
+        Xadopt(c, ps[i].t, strstr(names[i], "prelu") ? 0.05f : -a, a);
+    }
+    fclose(f);
+    int64_t shape[4] = {N};
+    int nd = nb_net_input_shape(net, shape + 1);
+    done1(c, nb_net_forward(net, X(c, shape, nd + 1, -1, 1), false, NULL));
+    nb_net_free(net);
+}
+
 /* ---- optimizers, clipping, schedules -------------------------------------- */
 
 /* K steps from the same start, the gradients of every step drawn here:
@@ -821,7 +874,7 @@ static const pcase cases[] = {
     {"maxpool2d_2x2", c_maxpool2}, {"avgpool2d_2x2", c_avgpool2},
     {"embedding", c_embedding}, {"dropout", c_dropout}, {"gated", c_gated}, {"mulaw", c_mulaw},
     {"rnn_tanh", c_rnn_tanh}, {"lstm", c_lstm}, {"gru", c_gru}, {"lstm_packed", c_lstm_packed},
-    {"style", c_style}, {"hvp", c_hvp}, {"fgsm", c_fgsm},
+    {"style", c_style}, {"hvp", c_hvp}, {"fgsm", c_fgsm}, {"net", c_net},
     {"sgd", c_sgd}, {"sgd_weight_decay", c_sgd_wd}, {"sgd_momentum", c_momentum}, {"sgd_nesterov", c_nesterov},
     {"adam", c_adam}, {"adam_l2", c_adam_wd}, {"adamw", c_adamw},
     {"clip_grad_norm", c_clip}, {"lr_schedule", c_schedule},

@@ -52,7 +52,7 @@ TOL = {
     "log_softmax": 1e-5, "cross_entropy": 1e-5,
     "style": 5e-5, "hvp": 1e-4,
     "optim": 1e-5,
-    "fgsm": 1e-6,
+    "fgsm": 1e-6, "net": 2e-5,
     "init": 1e-2, "dropout_rate": 2e-2,  # statistics of random draws
 }
 
@@ -313,6 +313,18 @@ def op_nan(x, c, p):
             torch.max(t, -1).values, torch.softmax(t, -1), torch.abs(t)]
 
 
+def op_net(x, c, p, d):
+    # the network as bench/hessian_torch.py rebuilds nabla's models for
+    # PyTorch (nabla's .cfg reader and forward, evaluation mode)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import hessian_torch
+    with open(f"{d}/net.cfg") as f:
+        _, layers = hessian_torch.parse_cfg(f.read())
+    with open(f"{d}/names.txt") as f:
+        names = f.read().split()
+    return [hessian_torch.forward(layers, dict(zip(names, x)), x[len(names)])]
+
+
 def op_stats(x, c, p):
     X, pp, q, S1, mu1, S2, mu2, g = c
     D = torch.distributions
@@ -412,6 +424,8 @@ def run_case(d):
     model = None
     if op == "dropout":
         outs = op_dropout(x, c, p, outs_nb)
+    elif op == "net":
+        outs = op_net(x, c, p, d)
     elif op == "init":
         outs = op_init(x, c, p, outs_nb)
     elif op == "dropout_rate":  # 10^6 draws: 5 standard errors are 1.5% of p = 0.1, less above
