@@ -719,6 +719,46 @@ static void c_adamw(pc *c) {
     c_optim(c, "adamw", (nb_optim_opts){.kind = NB_ADAMW, .lr = 0.02f, .eps = 1e-4f, .weight_decay = 0.3f});
 }
 
+/* L-BFGS (strong Wolfe) on L2-regularized softmax regression, a strictly
+ * convex loss: after 4 or 8 iterations from the same start nabla and
+ * torch.optim.LBFGS(line_search_fn="strong_wolfe") should stand at the same
+ * point; with 200 both at the one minimum. */
+typedef struct lbctx {
+    nb_tensor *X, *w, *b;
+    int32_t *y;
+    float lam;
+} lbctx;
+static float lb_loss(void *p) {
+    lbctx *k = p;
+    nb_tensor *loss = nb_add(nb_cross_entropy(nb_linear(k->X, k->w, k->b), k->y),
+                             nb_mul_scalar(nb_sum_all(nb_square(k->w)), 0.5f * k->lam));
+    nb_backward(loss);
+    return nb_item(loss);
+}
+static void c_lbfgs(pc *c) {
+    int N = dim(c, 20, 60), D = dim(c, 3, 8), K = dim(c, 2, 5), iters = c->seed == 2 ? 200 : 2 * c->seed + 2;
+    /* at the minimum a float32 run can place parameters only to about
+     * sqrt(float32 eps), ~3e-4 (the loss stops changing in float32 first;
+     * PyTorch's own float32 run lands 8.5e-4 from the float64 minimum): its
+     * own tolerance, lbfgs_min */
+    param(c, "op %s", iters < 200 ? "lbfgs" : "lbfgs_min");
+    param(c, "iters %d", iters);
+    param(c, "lam 0.1");
+    lbctx k = {C(c, SH(N, D), -2, 2), nb_tensor_new(2, (int64_t[]){K, D}), nb_tensor_new(1, (int64_t[]){K}), NULL, 0.1f};
+    k.y = CI(c, N, K);
+    fill(c, k.w, -0.5f, 0.5f, 0);
+    Csave(c, k.w);
+    nb_requires_grad(k.w, true);
+    nb_requires_grad(k.b, true);
+    nb_param ps[2] = {{k.w, true}, {k.b, false}};
+    nb_lbfgs_opts o = {.max_iter = iters, .tol_grad = 1e-7f, .tol_change = 1e-12f};
+    nb_lbfgs(ps, 2, lb_loss, &k, &o, NULL);
+    nb_tensor *outs[2] = {k.w, k.b};
+    done(c, 2, outs);
+    nb_tensor_free(k.w);
+    nb_tensor_free(k.b);
+}
+
 static void c_clip(pc *c) {
     /* the norm over both tensors together; max_norm below it (seeds 1, 2)
      * and above it (seed 3) */
@@ -877,7 +917,7 @@ static const pcase cases[] = {
     {"style", c_style}, {"hvp", c_hvp}, {"fgsm", c_fgsm}, {"net", c_net},
     {"sgd", c_sgd}, {"sgd_weight_decay", c_sgd_wd}, {"sgd_momentum", c_momentum}, {"sgd_nesterov", c_nesterov},
     {"adam", c_adam}, {"adam_l2", c_adam_wd}, {"adamw", c_adamw},
-    {"clip_grad_norm", c_clip}, {"lr_schedule", c_schedule},
+    {"lbfgs", c_lbfgs}, {"clip_grad_norm", c_clip}, {"lr_schedule", c_schedule},
     {"stats", c_stats}, {"init", c_init}, {"dropout_rate", c_dropout_rate},
 };
 

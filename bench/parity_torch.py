@@ -53,6 +53,8 @@ TOL = {
     "style": 5e-5, "hvp": 1e-4,
     "optim": 1e-5,
     "fgsm": 1e-6, "net": 2e-5,
+    "lbfgs": 1e-5,  # 4 and 8 iterations: the same steps (first step min(1, 1/|g|_1), H0 = s'y/y'y, strong Wolfe)
+    "lbfgs_min": 2e-3,  # converged: parameters to ~sqrt(float32 eps) (parity.c, c_lbfgs)
     "init": 1e-2, "dropout_rate": 2e-2,  # statistics of random draws
 }
 
@@ -281,6 +283,23 @@ def op_optim(x, c, p):
     return [w.detach(), b.detach()]
 
 
+def op_lbfgs(x, c, p):
+    X, y, w0 = c[0], ints(c[1]), c[2]
+    w = w0.clone().requires_grad_(True)
+    b = torch.zeros(w.shape[0], requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=p["iters"], max_eval=100000, history_size=10, tolerance_grad=1e-7,
+                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(F.linear(X, w, b), y) + 0.5 * p["lam"] * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return [w.detach(), b.detach()]
+
+
 def op_clip(x, c, p):
     w = torch.zeros_like(c[0], requires_grad=True)
     b = torch.zeros_like(c[1], requires_grad=True)
@@ -391,7 +410,7 @@ OPS = {
     "dropout": op_dropout, "gated": op_gated, "mulaw": op_mulaw,
     "rnn": op_rnn, "lstm_packed": op_lstm_packed,
     "style": op_style, "hvp": op_hvp, "fgsm": op_fgsm,
-    "optim": op_optim, "clip_grad_norm": op_clip, "schedule": op_schedule,
+    "optim": op_optim, "lbfgs": op_lbfgs, "lbfgs_min": op_lbfgs, "clip_grad_norm": op_clip, "schedule": op_schedule,
 }
 
 
