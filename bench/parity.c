@@ -338,6 +338,20 @@ static void c_softmax_(pc *c) { softmax_case(c, "softmax", nb_softmax, false); }
 static void c_log_softmax(pc *c) { softmax_case(c, "log_softmax", nb_log_softmax, false); }
 static void c_softmax_wide(pc *c) { softmax_case(c, "softmax", nb_softmax, true); }
 static void c_log_softmax_wide(pc *c) { softmax_case(c, "log_softmax", nb_log_softmax, true); }
+/* Masked logits: -inf in some entries (never a whole row, never a label's):
+ * softmax gives exact zeros there with zero gradient, cross-entropy stays
+ * finite, as in PyTorch (attention masks, illegal actions). */
+static void c_softmax_masked(pc *c) {
+    int N = dim(c, 3, 9), K = dim(c, 3, 9);
+    param(c, "op softmax_masked");
+    nb_tensor *z = X(c, SH(N, K), -4, 4), *z2 = X(c, SH(N, K), -4, 4);
+    int32_t *y = CI(c, N, K);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < K; j++)
+            if (j != y[i] && nb_rng_uniform(&c->rng) < 0.3) z->data[i * K + j] = z2->data[i * K + j] = -INFINITY;
+    nb_tensor *outs[2] = {nb_softmax(z, -1), nb_cross_entropy(z2, y)};
+    done(c, 2, outs);
+}
 static void xent_case(pc *c, bool wide) {
     int N = wide ? dim(c, 30, 130) : dim(c, 3, 9), K = wide ? dim(c, 200, 1000) : dim(c, 2, 13);
     float scale = c->seed == 3 ? 1e4f : 4;
@@ -719,8 +733,8 @@ static void c_adamw(pc *c) {
     c_optim(c, "adamw", (nb_optim_opts){.kind = NB_ADAMW, .lr = 0.02f, .eps = 1e-4f, .weight_decay = 0.3f});
 }
 
-/* L-BFGS (strong Wolfe) on L2-regularized softmax regression, a strictly
- * convex loss: after 4 or 8 iterations from the same start nabla and
+/* L-BFGS (strong Wolfe) on L2-regularized softmax regression (weights and
+ * bias), a strictly convex loss: after 4 or 8 iterations from the same start nabla and
  * torch.optim.LBFGS(line_search_fn="strong_wolfe") should stand at the same
  * point; with 200 both at the one minimum. */
 typedef struct lbctx {
@@ -730,13 +744,15 @@ typedef struct lbctx {
 } lbctx;
 static float lb_loss(void *p) {
     lbctx *k = p;
-    nb_tensor *loss = nb_add(nb_cross_entropy(nb_linear(k->X, k->w, k->b), k->y),
-                             nb_mul_scalar(nb_sum_all(nb_square(k->w)), 0.5f * k->lam));
+    /* the bias in the penalty too: a class absent from y would otherwise
+     * send its bias to -inf and leave no minimum to compare */
+    nb_tensor *pen = nb_add(nb_sum_all(nb_square(k->w)), nb_sum_all(nb_square(k->b)));
+    nb_tensor *loss = nb_add(nb_cross_entropy(nb_linear(k->X, k->w, k->b), k->y), nb_mul_scalar(pen, 0.5f * k->lam));
     nb_backward(loss);
     return nb_item(loss);
 }
 static void c_lbfgs(pc *c) {
-    int N = dim(c, 20, 60), D = dim(c, 3, 8), K = dim(c, 2, 5), iters = c->seed == 2 ? 200 : 2 * c->seed + 2;
+    int N = dim(c, 20, 60), D = dim(c, 3, 8), K = dim(c, 2, 5), iters = (int[]){8, 4, 200}[c->seed % 3];
     /* at the minimum a float32 run can place parameters only to about
      * sqrt(float32 eps), ~3e-4 (the loss stops changing in float32 first;
      * PyTorch's own float32 run lands 8.5e-4 from the float64 minimum): its
@@ -753,8 +769,9 @@ static void c_lbfgs(pc *c) {
     nb_param ps[2] = {{k.w, true}, {k.b, false}};
     nb_lbfgs_opts o = {.max_iter = iters, .tol_grad = 1e-7f, .tol_change = 1e-12f};
     nb_lbfgs(ps, 2, lb_loss, &k, &o, NULL);
-    nb_tensor *outs[2] = {k.w, k.b};
-    done(c, 2, outs);
+    /* one vector, so the error is relative to all the parameters (a bias
+     * near 0 alone would magnify the float32 limit at the minimum) */
+    done1(c, nb_concat((nb_tensor *[]){nb_reshape(k.w, 1, (int64_t[]){-1}), k.b}, 2, 0));
     nb_tensor_free(k.w);
     nb_tensor_free(k.b);
 }
@@ -907,7 +924,7 @@ static const pcase cases[] = {
     {"relu", c_relu}, {"leaky_relu", c_leaky}, {"abs_rect", c_abs_rect}, {"prelu", c_prelu},
     {"softmax", c_softmax_}, {"log_softmax", c_log_softmax},
     {"softmax_wide", c_softmax_wide}, {"log_softmax_wide", c_log_softmax_wide},
-    {"cross_entropy", c_xent}, {"cross_entropy_wide", c_xent_wide}, {"mse", c_mse}, {"bce_logits", c_bce}, {"dqn_loss", c_dqn},
+    {"softmax_masked", c_softmax_masked}, {"cross_entropy", c_xent}, {"cross_entropy_wide", c_xent_wide}, {"mse", c_mse}, {"bce_logits", c_bce}, {"dqn_loss", c_dqn},
     {"conv2d", c_conv2d}, {"conv2d_wide", c_conv2d_wide}, {"conv1d", c_conv1d},
     {"conv1d_causal", c_conv1d_causal}, {"conv1d_causal_wide", c_conv1d_causal_wide},
     {"conv_transpose1d", c_conv_t1d}, {"maxpool2d", c_maxpool}, {"avgpool2d", c_avgpool},
