@@ -28,7 +28,6 @@
 #include <sys/stat.h>
 
 #define MAXX 24
-#define MAXOUT 8
 
 typedef struct pc {
     char dir[600];
@@ -75,8 +74,16 @@ static void fill(pc *c, nb_tensor *t, float lo, float hi, float q) {
     }
 }
 
+static void room(const pc *c) {
+    if (c->nx == MAXX) {
+        fprintf(stderr, "parity: %s: more than %d inputs (raise MAXX)\n", c->dir, MAXX);
+        exit(2);
+    }
+}
+
 /* An input that gets a gradient (persistent, written as x<i>.npy at the end). */
 static nb_tensor *Xq(pc *c, const int64_t *shape, int nd, float lo, float hi, float q) {
+    room(c);
     nb_tensor *t = nb_tensor_new(nd, shape);
     fill(c, t, lo, hi, q);
     nb_requires_grad(t, true);
@@ -87,6 +94,7 @@ static nb_tensor *Xq(pc *c, const int64_t *shape, int nd, float lo, float hi, fl
 static nb_tensor *X(pc *c, const int64_t *shape, int nd, float lo, float hi) { return Xq(c, shape, nd, lo, hi, 0); }
 /* An existing persistent tensor (a model's parameter) as an input. */
 static nb_tensor *Xadopt(pc *c, nb_tensor *t, float lo, float hi) {
+    room(c);
     fill(c, t, lo, hi, 0);
     if (!t->requires_grad) nb_requires_grad(t, true);
     c->x[c->nx++] = t;
