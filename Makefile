@@ -79,7 +79,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test asan tsan cuda-emu fuzz bench install uninstall clean
+.PHONY: all lib examples test asan tsan cuda-emu fuzz bench parity install uninstall clean
 all: lib $(BUILD)/nabla examples
 lib: $(BUILD)/libnabla.a $(BUILD)/libnabla.so $(BUILD)/nabla.pc
 
@@ -240,6 +240,10 @@ fuzz-merge: $(FUZZ_BINS)
 
 bench: all
 	$(MAKE) -C bench
+
+# every op against float64 PyTorch, values, gradients and H v (needs python3-torch)
+parity:
+	BUILD=$(BUILD) bench/parity.sh
 
 install: lib $(BUILD)/nabla
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
