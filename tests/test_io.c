@@ -574,6 +574,21 @@ TEST(test_npy_reads_dtypes_versions_and_header_variants) {
     nb_tensor_free(t);
 }
 
+/* int64 to float32 rounds once, as NumPy's astype does: -16777218 is a
+ * float32, and rounding its magnitude minus one first (16777217 -> 16777216)
+ * then subtracting 1 read it as -16777216. */
+TEST(test_npy_int64_negative_values_round_once) {
+    const int64_t v[4] = {-16777218, -33554438, -16777219, INT64_MIN};
+    const float want[4] = {-16777218.f, -33554440.f, -16777220.f, -9223372036854775808.f};
+    uint8_t data[32];
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++) data[8 * i + k] = (uint8_t)((uint64_t)v[i] >> 8 * k);
+    nb_tensor *t = npy_try(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", data, 32);
+    CHECK_MSG(t != NULL, "%s", nb_errmsg());
+    for (int i = 0; t && i < 4; i++) CHECK_MSG(t->data[i] == want[i], "i8 %lld read as %.9g", (long long)v[i], t->data[i]);
+    nb_tensor_free(t);
+}
+
 TEST(test_npy_rejects_defects) {
     const uint8_t d[16] = {0};
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";

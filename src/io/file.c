@@ -263,8 +263,11 @@ int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, c
         break;
     case NB_DT_I64:
         for (int64_t i = 0; i < n; i++) {
+            /* The magnitude (0 - u in unsigned arithmetic, 2^63 for the
+             * most negative) converts with one rounding; ~u converted and
+             * then less 1 rounded twice (-16777218 read as -16777216). */
             uint64_t u = nb__le64(src + 8 * i);
-            dst[i] = u >> 63 ? -(float)(~u) - 1.f : (float)u;
+            dst[i] = u >> 63 ? -(float)(0 - u) : (float)u;
         }
         break;
     case NB_DT_I32:
