@@ -1011,6 +1011,71 @@ TEST(test_libsvm_write_keeps_the_feature_count) {
     tmp_close();
 }
 
+/* CSV as spreadsheets and pandas write it (RFC 4180): "quoted" cells, names
+ * holding commas or doubled quotes, and classic Mac OS line ends (a lone
+ * CR). A quoted number was refused ("expected a number, got '"1"'"), a
+ * quoted name with a comma split into two columns ("row has 2 columns, the
+ * header has 3"), "a ""q""" kept its doubled quotes and a CR-only file was
+ * one line whose numbers were taken for a header. */
+TEST(test_csv_quoted_cells_and_lone_cr_line_ends) {
+    const char *texts[] = {
+        "\"x,y\",\"say \"\"hi\"\"\"\n\"1\",\"-2.5e1\"\n 3 , \"4\" \n",
+        "x;y,say \"hi\"\r1,-25\r3,4\r",
+    };
+    for (int k = 0; k < 2; k++) {
+        nb_csv *c = nb_csv_parse(texts[k], strlen(texts[k]), "q.csv");
+        CHECK_MSG(c != NULL, "case %d: %s", k, nb_errmsg());
+        if (!c) continue;
+        CHECK(c->ncols == 2 && c->nrows == 2);
+        if (c->ncols == 2) {
+            CHECK_MSG(!strcmp(c->names[0], k ? "x;y" : "x,y") && !strcmp(c->names[1], "say \"hi\""), "names [%s] [%s]",
+                      c->names[0], c->names[1]);
+            CHECK(c->nrows == 2 && c->data[0] == 1 && c->data[1] == -25 && c->data[2] == 3 && c->data[3] == 4);
+            CHECK(c->nrows == 2 && c->lines[0] == 2 && c->lines[1] == 3);
+        }
+        nb_csv_free(c);
+    }
+    /* As a data set, found by content (no .csv to break a tie). */
+    if (tmp_open()) {
+        const char *data = "\"0.5\",\"1\",\"0\"\n\"2\",\"3\",\"1\"\n\"4\",\"5\",\"1\"\n";
+        write_bytes(tmp_file("quoted"), data, strlen(data));
+        CHECK(nb_data_kind(tmp_file("quoted")) == NB_FILE_CSV);
+        nb_dataset d;
+        CHECK_MSG(nb_dataset_load(tmp_file("quoted"), true, &d) == 0, "%s", nb_errmsg());
+        CHECK(d.n == 2 && d.shape[0] == 2 && d.f32 && d.f32[0] == 0.5f && d.y && d.y[1] == 1);
+        nb_dataset_free(&d);
+        tmp_close();
+    }
+    /* A number as long as a spreadsheet may write it (80 digits) is read,
+     * not refused as "not a number". */
+    char longnum[128] = "a\n1.";
+    memset(longnum + 4, '0', 80);
+    strcpy(longnum + 84, "1\n");
+    nb_csv *c = nb_csv_parse(longnum, strlen(longnum), "long.csv");
+    CHECK_MSG(c && c->nrows == 1 && c->data[0] == 1.0, "%s", c ? "wrong value" : nb_errmsg());
+    nb_csv_free(c);
+}
+
+/* Other separators and broken quotes are named, not reported as a cell that
+ * is not a number ("expected a number, got '1;2'"). */
+TEST(test_csv_other_separators_and_open_quotes_are_named) {
+    struct { const char *text, *want[3]; } cases[] = {
+        {"a;b\n1;2\n", {"s.csv:1:", "semicolons", "comma-separated"}},
+        {"a;b\n1,5;2,5\n", {"s.csv:1:", "semicolons", "decimal point"}},
+        {"a\tb\n1\t2\n", {"s.csv:1:", "tabs", "comma-separated"}},
+        {"a,b\n\"1,2\n", {"s.csv:2:", "column 1", "not closed"}},
+        {"a,b\n\"1\"x,2\n", {"s.csv:2:", "column 1", "after the closing quote"}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        nb_csv *c = nb_csv_parse(cases[k].text, strlen(cases[k].text), "s.csv");
+        CHECK_MSG(!c, "case %zu accepted", k);
+        for (int j = 0; j < 3; j++)
+            CHECK_MSG(strstr(nb_errmsg(), cases[k].want[j]), "case %zu: '%s' lacks '%s'", k, nb_errmsg(),
+                      cases[k].want[j]);
+        nb_csv_free(c);
+    }
+}
+
 /* A UTF-8 byte-order mark (Excel's "CSV UTF-8") starts the first line of a
  * data file: it is skipped, so a header-less table stays header-less, the
  * first column keeps its plain name and a log stays a log. */

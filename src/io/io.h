@@ -26,6 +26,20 @@ int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, c
  * path cannot be opened; returns -1. */
 int nb__wrong_kind(const char *path, const char *expected, nb_file_kind k);
 
+/* The end of the text line at p: a '\n', a "\r\n" or a lone '\r' (classic
+ * Mac OS files, where a whole table would be one line). *next is where the
+ * next line starts. Shared by the readers of text tables (CSV, LIBSVM) and
+ * the sniffer, so that they agree on what a line is. */
+static inline const char *nb__line_end(const char *p, const char *end, const char **next) {
+    for (; p < end; p++)
+        if (*p == '\n' || *p == '\r') {
+            *next = p + 1 + (*p == '\r' && p + 1 < end && p[1] == '\n');
+            return p;
+        }
+    *next = end;
+    return end;
+}
+
 /* Little-endian loads and stores, independent of the host's byte order and of
  * alignment. */
 static inline uint16_t nb__le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }

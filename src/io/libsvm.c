@@ -105,8 +105,7 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
     /* Pass 1: check every line, count examples and features. */
     int64_t n = 0, d = min_features > 0 ? min_features : 0, line = 0;
     for (const char *p = text, *end = text + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
+        const char *next, *le = nb__line_end(p, end, &next);
         line++;
         float lab;
         int64_t mi = 0;
@@ -116,7 +115,7 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
             n++;
             if (mi > d) d = mi;
         }
-        p = nl ? nl + 1 : end;
+        p = next;
     }
     if (n == 0) return nb_error("%s: no examples (empty file)", what);
     if (d == 0) d = 1; /* examples with no features at all: one zero column */
@@ -133,11 +132,10 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
     int64_t i = 0;
     line = 0;
     for (const char *p = text, *end = text + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
+        const char *next, *le = nb__line_end(p, end, &next);
         int64_t mi;
         if (parse_line(p, le, what, ++line, &yy[i], x->data + i * d, d, &mi) == 0) i++;
-        p = nl ? nl + 1 : end;
+        p = next;
     }
     *X = x;
     *y = yy;

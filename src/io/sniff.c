@@ -161,10 +161,15 @@ static void cells(const char *b, const char *e, int *n, int *numeric, bool *spac
     *n = *numeric = 0;
     *spaced = false;
     for (const char *c = b;;) {
-        const char *comma = memchr(c, ',', (size_t)(e - c)), *ce = comma ? comma : e;
+        /* A "quoted" cell (RFC 4180) may hold commas; its quotes are not
+         * part of a number. An unclosed quote runs to the line's end. */
+        const char *ce = c;
+        for (bool in_quote = false; ce < e && (in_quote || *ce != ','); ce++) in_quote ^= *ce == '"';
+        const char *comma = ce < e ? ce : NULL;
         const char *x = c, *y = ce;
         while (x < y && isspace((unsigned char)*x)) x++;
         while (y > x && isspace((unsigned char)y[-1])) y--;
+        if (y - x >= 2 && *x == '"' && y[-1] == '"') x++, y--;
         (*n)++;
         if (x == y || is_number(x, y)) (*numeric)++;
         for (const char *q = x; q < y; q++) *spaced |= *q == ' ';
@@ -193,9 +198,8 @@ static nb_file_kind sniff_text(const uint8_t *buf, size_t len) {
     int seen = 0, libsvm = 0, single = 0, header_cells = 0;
     bool header_spaced = false;
     while (p < end && seen < 8) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
-        const char *lb = p;
-        p = nl ? nl + 1 : end;
+        const char *next, *lb = p, *le = nb__line_end(p, end, &next), *nl = le < end ? le : NULL;
+        p = next;
         const char *q = lb;
         while (q < le && isspace((unsigned char)*q)) q++;
         if (q == le) continue; /* blank */
