@@ -100,7 +100,7 @@ static int parse_descr(const char *d, const char *what, nb__dtype *t, bool *big)
     size_t k = 0, nc = sizeof codes / sizeof codes[0];
     if (order) while (k < nc && strcmp(codes[k].code, d + 1) != 0) k++;
     if (!order || k == nc || !strchr("<>|=", order))
-        return nb_error("%s: header: dtype '%.20s' is not supported (expected one of " NPY_DESCRS 
+        return nb_error("%s: header: dtype '%.20s' is not supported (expected one of " NPY_DESCRS
                         ", or the multi-byte ones with '>')", what, d);
     int size = nb__dtype_size(codes[k].t);
     /* Byte order only matters for multi-byte types; single bytes may say
