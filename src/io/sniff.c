@@ -126,9 +126,11 @@ static bool is_number(const char *b, const char *e) {
     return *end == 0;
 }
 
-/* A LIBSVM line: a label, then at least one "index:value". */
+/* A LIBSVM line: a label, then at least one "index:value" (SVMlight's
+ * "qid:N" after the label and a "# comment" at the end allowed). */
 static bool libsvm_line(const char *b, const char *e) {
-    const char *p = b;
+    const char *p = b, *hash = memchr(b, '#', (size_t)(e - b));
+    if (hash) e = hash;
     int tokens = 0;
     while (p < e) {
         while (p < e && isspace((unsigned char)*p)) p++;
@@ -137,6 +139,8 @@ static bool libsvm_line(const char *b, const char *e) {
         while (p < e && !isspace((unsigned char)*p)) p++;
         if (tokens == 0) {
             if (!is_number(t, p)) return false;
+        } else if (tokens == 1 && p - t > 4 && !memcmp(t, "qid:", 4)) {
+            continue; /* not counted: the features follow */
         } else {
             const char *q = t;
             while (q < p && isdigit((unsigned char)*q)) q++;
@@ -202,7 +206,7 @@ static nb_file_kind sniff_text(const uint8_t *buf, size_t len) {
         p = next;
         const char *q = lb;
         while (q < le && isspace((unsigned char)*q)) q++;
-        if (q == le) continue; /* blank */
+        if (q == le || *q == '#') continue; /* blank, or a comment line (SVMlight's) */
         if (!nl && seen > 0) break; /* a line cut by the end of the sniffed bytes */
         seen++;
         bool comma = memchr(lb, ',', (size_t)(le - lb)) != NULL;
