@@ -957,6 +957,11 @@ TEST(test_sniff_tells_every_kind) {
         {"names-then-prose", "a,b,c\nno commas here\n", 0, NB_FILE_TEXT},
         {"binary", "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11", 12, NB_FILE_BINARY},
         {"nul", "abc\0def", 7, NB_FILE_BINARY},
+        /* UTF-16 (Windows "Unicode" saves) was "binary data" for its zero
+         * bytes: named now, with how to convert it. */
+        {"utf16le.csv", "\xFF\xFE" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0", 18, NB_FILE_UTF16},
+        {"utf16be.txt", "\xFE\xFF\0h\0i", 6, NB_FILE_UTF16},
+        {"utf16-nobom", "e\0p\0o\0c\0h\0,\0l\0o\0s\0s\0", 20, NB_FILE_UTF16},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         size_t len = cases[k].len ? cases[k].len : strlen(cases[k].bytes);
@@ -1005,7 +1010,7 @@ TEST(test_sniff_tells_every_kind) {
     CHECK(nb_sniff_file(tmpdir) == NB_FILE_FOLDER);
     CHECK(nb_sniff_file(tmp_file("missing")) == NB_FILE_MISSING);
     /* Every kind has a name to print. */
-    for (int k = NB_FILE_MISSING; k <= NB_FILE_BINARY; k++)
+    for (int k = NB_FILE_MISSING; k <= NB_FILE_UTF16; k++)
         CHECK(strcmp(nb_file_kind_name((nb_file_kind)k), "an unknown kind of file") != 0);
     CHECK(!strcmp(nb_file_kind_name(NB_FILE_PNG), "a PNG image"));
     tmp_close();
@@ -1101,6 +1106,18 @@ TEST(test_csv_quoted_cells_and_lone_cr_line_ends) {
 
 /* Other separators and broken quotes are named, not reported as a cell that
  * is not a number ("expected a number, got '1;2'"). */
+/* A UTF-16 table or text is named as such by the readers, with the cure. */
+TEST(test_utf16_files_are_named_not_binary) {
+    const char csv16[] = "\xFF\xFE" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0";
+    nb_csv *c = nb_csv_parse(csv16, sizeof csv16 - 1, "u.csv");
+    CHECK(!c && strstr(nb_errmsg(), "u.csv") && strstr(nb_errmsg(), "UTF-16") && strstr(nb_errmsg(), "iconv"));
+    nb_csv_free(c);
+    int64_t n;
+    int32_t *cp = nb_utf8_decode((const uint8_t *)csv16, sizeof csv16 - 1, "u.txt", &n);
+    CHECK(!cp && strstr(nb_errmsg(), "u.txt") && strstr(nb_errmsg(), "UTF-16"));
+    free(cp);
+}
+
 TEST(test_csv_other_separators_and_open_quotes_are_named) {
     struct { const char *text, *want[3]; } cases[] = {
         {"a;b\n1;2\n", {"s.csv:1:", "semicolons", "comma-separated"}},

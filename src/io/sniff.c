@@ -31,6 +31,7 @@ const char *nb_file_kind_name(nb_file_kind k) {
     case NB_FILE_LIBSVM: return "LIBSVM text";
     case NB_FILE_TEXT: return "text";
     case NB_FILE_BINARY: return "binary data";
+    case NB_FILE_UTF16: return "UTF-16 text (nabla reads UTF-8: convert it with iconv -f UTF-16 -t UTF-8)";
     }
     return "an unknown kind of file";
 }
@@ -124,6 +125,22 @@ static bool is_number(const char *b, const char *e) {
     tmp[e - b] = 0;
     strtod(tmp, &end);
     return *end == 0;
+}
+
+/* UTF-16 text (Windows' "Unicode" exports, PowerShell's redirections): a
+ * byte-order mark, or 8 ASCII characters each followed or preceded by a
+ * zero byte. Otherwise its zero bytes would call it binary data. */
+static bool utf16_text(const uint8_t *b, size_t len) {
+    if (len >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF))) return true;
+    if (len < 16) return false;
+    for (int hi = 0; hi < 2; hi++) {
+        int k = 0;
+        while (k < 8 && b[2 * k + hi] == 0 && b[2 * k + !hi] >= 0x09 && b[2 * k + !hi] < 0x7f &&
+               (b[2 * k + !hi] >= 0x20 || b[2 * k + !hi] == '\t' || b[2 * k + !hi] == '\n' || b[2 * k + !hi] == '\r'))
+            k++;
+        if (k == 8) return true;
+    }
+    return false;
 }
 
 /* A LIBSVM line: a label, then at least one "index:value" (SVMlight's
@@ -248,6 +265,7 @@ nb_file_kind nb_sniff(const uint8_t *buf, size_t len) {
     }
     if (safetensors_magic(buf, len)) return fit_model(buf, len) ? NB_FILE_FIT_MODEL : NB_FILE_SAFETENSORS;
     if (idx_magic(buf, len)) return NB_FILE_IDX;
+    if (utf16_text(buf, len)) return NB_FILE_UTF16;
     return sniff_text(buf, len < NB_SNIFF_BYTES ? len : NB_SNIFF_BYTES);
 }
 
