@@ -875,6 +875,24 @@ TEST(test_mnist_load_small_synthetic_set) {
     tmp_close();
 }
 
+/* MNIST as Kaggle and some archives hold it: "train-images.idx3-ubyte",
+ * a dot for the last dash. It was "neither ... nor ....gz found". */
+TEST(test_mnist_load_dotted_file_names) {
+    if (!tmp_open()) return;
+    static uint8_t px[2 * 4], b[64];
+    for (int i = 0; i < 8; i++) px[i] = (uint8_t)(30 * i);
+    size_t n = idx_image(b, 0x803, 3, (uint32_t[]){2, 2, 2}, px, sizeof px);
+    write_bytes(tmp_file("train-images.idx3-ubyte"), b, n);
+    n = idx_image(b, 0x801, 1, (uint32_t[]){2}, (uint8_t[]){4, 1}, 2);
+    write_gz(tmp_file("train-labels.idx1-ubyte.gz"), b, n);
+    nb_dataset d;
+    CHECK_MSG(nb_mnist_load(tmpdir, true, &d) == 0, "%s", nb_errmsg());
+    CHECK(d.n == 2 && d.shape[1] == 2 && d.shape[2] == 2 && d.u8 && !memcmp(d.u8, px, 8) && d.y && d.y[0] == 4);
+    free_dataset(&d);
+    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "t10k-images-idx3-ubyte.gz", "t10k-images.idx3-ubyte");
+    tmp_close();
+}
+
 TEST(test_mnist_fashion_real_data_when_installed) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
     if (access(dir, R_OK) != 0) {
