@@ -155,6 +155,14 @@ TEST(test_io_write_atomic_fails_cleanly) {
     tmp_close();
 }
 
+/* "-" names no file: standard input is not read, and the message says so
+ * (it was "-: cannot open: No such file or directory"). */
+TEST(test_io_read_file_dash_is_not_standard_input) {
+    size_t len;
+    if (access("-", F_OK) == 0) return; /* a file of that name here: nothing to show */
+    CHECK(nb_read_file("-", &len) == NULL && strstr(nb_errmsg(), "standard input is not read"));
+}
+
 TEST(test_io_read_file_errors_and_unsized_files) {
     if (!tmp_open()) return;
     size_t len = 7;

@@ -20,7 +20,12 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
     }
     int fd = nb__open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
-        nb_error("%s: cannot open: %s", path, strerror(errno));
+        /* "-" is standard input to many tools; nabla's readers take files
+         * (they sniff, then read: a pipe cannot be read twice). */
+        if (errno == ENOENT && !strcmp(path, "-"))
+            nb_error("-: cannot open: no file named '-' (standard input is not read: give a file path)");
+        else
+            nb_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
