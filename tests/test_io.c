@@ -1149,6 +1149,7 @@ TEST(test_csv_other_separators_and_open_quotes_are_named) {
         {"a;b\n1;2\n", {"s.csv:1:", "semicolons", "comma-separated"}},
         {"a;b\n1,5;2,5\n", {"s.csv:1:", "semicolons", "decimal point"}},
         {"a\tb\n1\t2\n", {"s.csv:1:", "tabs", "comma-separated"}},
+        {"1.000000000000000000e+00 2.5e+00\n3 4\n", {"s.csv:1:", "separated by spaces", "delimiter=','"}},
         {"a,b\n\"1,2\n", {"s.csv:2:", "column 1", "not closed"}},
         {"a,b\n\"1\"x,2\n", {"s.csv:2:", "column 1", "after the closing quote"}},
     };

@@ -187,6 +187,14 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                          *sep == ';' ? "semicolons (';')" : "tabs");
                 goto fail;
             }
+            /* np.savetxt's default: numbers between spaces. */
+            const char *sp = memchr(lb, ' ', (size_t)(le - lb));
+            double v;
+            if (sp && parse_cell(lb, sp, &v) == 0) {
+                nb_error("%s:%lld: no comma but numbers separated by spaces: nabla reads comma-separated values "
+                         "only (np.savetxt writes them with delimiter=',')", what, (long long)line);
+                goto fail;
+            }
         }
         bool data_first = false;
         if (c->ncols == 0 && (flags & NB_CSV_HEADER_OPTIONAL)) {
