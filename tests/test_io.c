@@ -643,6 +643,34 @@ TEST(test_npy_big_endian_and_fortran_order_read_as_numpy_does) {
     nb_tensor_free(t);
 }
 
+/* Unsigned 16, 32 and 64-bit arrays (16-bit images saved with np.save,
+ * counts) were refused in .npy ("dtype '<u2' is not supported") and in
+ * safetensors (U16, U32, U64 of the format's list). */
+TEST(test_npy_and_safetensors_read_unsigned_dtypes) {
+    nb_tensor *t = npy_try(1, "{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }", (uint8_t[]){0xff, 0xff, 7, 0}, 4);
+    CHECK_MSG(t && t->data[0] == 65535.f && t->data[1] == 7.f, "%s", t ? "wrong values" : nb_errmsg());
+    nb_tensor_free(t);
+    t = npy_try(2, "{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }", (uint8_t[]){0xff, 0xff, 0xff, 0xff}, 4);
+    CHECK_MSG(t && t->data[0] == 4294967296.f, "%s", t ? "wrong value" : nb_errmsg());
+    nb_tensor_free(t);
+    t = npy_try(3, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }",
+                (uint8_t[]){0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 8);
+    CHECK_MSG(t && t->data[0] == 18446744073709551616.f, "%s", t ? "wrong value" : nb_errmsg());
+    nb_tensor_free(t);
+    size_t len;
+    uint8_t *img = st_image("{\"u16\":{\"dtype\":\"U16\",\"shape\":[1],\"data_offsets\":[0,2]},"
+                            "\"u32\":{\"dtype\":\"U32\",\"shape\":[1],\"data_offsets\":[2,6]}}",
+                            (uint8_t[]){0x34, 0x12, 0xff, 0xff, 0xff, 0x7f}, 6, &len);
+    nb_safetensors *st = nb_st_parse(img, len, "u.safetensors");
+    CHECK_MSG(st != NULL, "%s", nb_errmsg());
+    if (st) {
+        CHECK((t = nb_st_get(st, "u16")) && t->data[0] == 4660.f);
+        CHECK((t = nb_st_get(st, "u32")) && t->data[0] == 2147483648.f);
+        nb_st_free(st);
+    }
+    free(img);
+}
+
 TEST(test_npy_rejects_defects) {
     const uint8_t d[16] = {0};
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";

@@ -220,9 +220,9 @@ done:
 
 int nb__dtype_size(nb__dtype t) {
     switch (t) {
-    case NB_DT_F64: case NB_DT_I64: return 8;
-    case NB_DT_F32: case NB_DT_I32: return 4;
-    case NB_DT_F16: case NB_DT_BF16: case NB_DT_I16: return 2;
+    case NB_DT_F64: case NB_DT_I64: case NB_DT_U64: return 8;
+    case NB_DT_F32: case NB_DT_I32: case NB_DT_U32: return 4;
+    case NB_DT_F16: case NB_DT_BF16: case NB_DT_I16: case NB_DT_U16: return 2;
     case NB_DT_I8: case NB_DT_U8: case NB_DT_BOOL: return 1;
     }
     return 0;
@@ -292,6 +292,16 @@ int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, c
         break;
     case NB_DT_U8:
         for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i];
+        break;
+    /* Unsigned (16-bit images, counts): one rounding each, as astype. */
+    case NB_DT_U64:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)nb__le64(src + 8 * i);
+        break;
+    case NB_DT_U32:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)nb__le32(src + 4 * i);
+        break;
+    case NB_DT_U16:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)nb__le16(src + 2 * i);
         break;
     case NB_DT_BOOL:
         for (int64_t i = 0; i < n; i++) {

@@ -10,6 +10,7 @@
 typedef enum {
     NB_DT_F32, NB_DT_F16, NB_DT_BF16, NB_DT_F64,
     NB_DT_I64, NB_DT_I32, NB_DT_I16, NB_DT_I8, NB_DT_U8, NB_DT_BOOL,
+    NB_DT_U64, NB_DT_U32, NB_DT_U16,
 } nb__dtype;
 
 /* Bytes per element of each type. */

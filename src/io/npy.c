@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 static const uint8_t npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-#define NPY_DESCRS "<f4 <f8 <f2 <i8 <i4 <i2 |i1 |u1 |b1"
+#define NPY_DESCRS "<f4 <f8 <f2 <i8 <i4 <i2 |i1 <u8 <u4 <u2 |u1 |b1"
 
 /* A cursor over the header dict; off0 is the file offset of `beg`, so errors
  * can name the byte where parsing stopped. */
@@ -94,7 +94,8 @@ static int parse_shape(npy_cur *c, int *ndim, int64_t *shape) {
 static int parse_descr(const char *d, const char *what, nb__dtype *t, bool *big) {
     static const struct { const char *code; nb__dtype t; } codes[] = {
         {"f4", NB_DT_F32}, {"f8", NB_DT_F64}, {"f2", NB_DT_F16}, {"i8", NB_DT_I64}, {"i4", NB_DT_I32},
-        {"i2", NB_DT_I16}, {"i1", NB_DT_I8},  {"u1", NB_DT_U8},  {"b1", NB_DT_BOOL},
+        {"i2", NB_DT_I16}, {"i1", NB_DT_I8},  {"u1", NB_DT_U8},  {"b1", NB_DT_BOOL}, {"u8", NB_DT_U64},
+        {"u4", NB_DT_U32}, {"u2", NB_DT_U16},
     };
     char order = d[0];
     size_t k = 0, nc = sizeof codes / sizeof codes[0];
