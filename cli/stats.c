@@ -150,7 +150,14 @@ static int cmd_stats(int argc, char **argv) {
     const char *path = pos[0];
     char **names = NULL;
     int64_t n = 0;
-    nb_tensor *X = has_suffix(path, ".csv") ? load_csv(path, &names, &n) : load_npy(path, &names, &n);
+    /* .csv and .npy by name; any other name by content, as the data loaders
+     * choose (a table saved as X.txt was read as a .npy: "bad magic"). */
+    bool csv = has_suffix(path, ".csv");
+    if (!csv && !has_suffix(path, ".npy")) {
+        nb_file_kind k = nb_sniff_file(path);
+        csv = k == NB_FILE_CSV || k == NB_FILE_LOG || k == NB_FILE_TEXT || k == NB_FILE_UTF16;
+    }
+    nb_tensor *X = csv ? load_csv(path, &names, &n) : load_npy(path, &names, &n);
     if (!X) return 1;
     int64_t m = X->shape[0];
     /* With one sample the 1/(m-1) estimates do not exist: reported as

@@ -674,6 +674,7 @@ typedef enum nb_file_kind {
     NB_FILE_LIBSVM,      /* "label index:value ..." lines */
     NB_FILE_TEXT,        /* other text: no NUL byte, few control characters */
     NB_FILE_BINARY,      /* anything else */
+    NB_FILE_UTF16,       /* text in UTF-16 (a byte-order mark, or ASCII with zero bytes between): nabla reads UTF-8 */
 } nb_file_kind;
 /* The kind of the file that starts with buf[0..len) (its first
  * NB_SNIFF_BYTES or more suffice; a safetensors header is searched as text

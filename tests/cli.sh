@@ -860,6 +860,10 @@ cli_stats_csv() {
     near "$corr" 1 1 -1
     grep -q "eq. 12" "$WORK/err" || fail "summary does not cite eq. 12"
     grep -q "^y " "$WORK/err" || fail "summary does not show the column names"
+    # Another name is read by content: a CSV saved as .txt, quoted as spreadsheets write it.
+    printf '"x","y","z"\r\n"1","2","4"\r\n2,4,3\r\n3,6,2\r\n4,8,1\r\n' >"$WORK/m.txt"
+    "$NABLA" stats "$WORK/m.txt" --json >"$WORK/out" 2>"$WORK/err" || { fail "stats m.txt: $(cat "$WORK/err")"; return; }
+    near "$(json_array mean "$WORK/out")" 2.5 5 2.5
 }
 
 cli_stats_npy_and_bad_input() {

@@ -142,6 +142,61 @@ TEST(test_audio_reads_flac_ogg_and_mixes_stereo) {
     free(st);
 }
 
+/* Float WAV files hold any value; nabla's samples are in [-1, 1]. One that
+ * peaks at 4 (a render that was never normalized) was clamped sample by
+ * sample into a clipped wave, silently; it is refused with its peak now.
+ * Integer PCM of every width reads as value / 2^(bits-1). */
+TEST(test_audio_float_wav_beyond_full_scale_is_refused_pcm_widths_exact) {
+    int64_t n = 64;
+    float *x = sine(n, 500, 16000, 0.9);
+    char p[512];
+    apath(p, sizeof p, "loud.wav");
+    x[10] = 4.f;
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 1, 16000, x, n) == 0);
+    nb_audio a;
+    CHECK(nb_audio_read(p, 0, &a) == -1);
+    CHECK_MSG(strstr(nb_errmsg(), "loud.wav") && strstr(nb_errmsg(), "sample 10") && strstr(nb_errmsg(), "[-1, 1]"),
+              "%s", nb_errmsg());
+    nb_audio_free(&a);
+    x[10] = 0.25f;
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 1, 16000, x, n) == 0);
+    CHECK_MSG(nb_audio_read(p, 0, &a) == 0, "%s", nb_errmsg());
+    for (int64_t i = 0; i < n && a.n == n; i++) CHECK(a.x[i] == x[i]);
+    nb_audio_free(&a);
+    /* 8-bit (unsigned in WAV), 24-bit and 32-bit PCM built byte by byte
+     * (libsndfile's own float writer scales by 2^(bits-1) - 1): exact steps. */
+    const int bits[] = {8, 24, 32};
+    for (int k = 0; k < 3; k++) {
+        int bytes = bits[k] / 8;
+        size_t len = 44 + (size_t)n * (size_t)bytes;
+        uint8_t *w = calloc(1, len);
+        memcpy(w, "RIFF", 4);
+        put_le32(w + 4, (uint32_t)(len - 8));
+        memcpy(w + 8, "WAVEfmt ", 8);
+        put_le32(w + 16, 16);
+        w[20] = 1, w[22] = 1; /* PCM, mono */
+        put_le32(w + 24, 16000);
+        put_le32(w + 28, 16000u * (uint32_t)bytes);
+        w[32] = (uint8_t)bytes, w[34] = (uint8_t)bits[k];
+        memcpy(w + 36, "data", 4);
+        put_le32(w + 40, (uint32_t)n * (uint32_t)bytes);
+        double full = ldexp(1, bits[k] - 1);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = (int64_t)round(0.9 * sin(0.3 * (double)i) * full) - (i == 5 ? (int64_t)(0.9 * full) : 0);
+            x[i] = (float)((double)v / full);
+            uint32_t u = bits[k] == 8 ? (uint32_t)(v + 128) : (uint32_t)v;
+            for (int b = 0; b < bytes; b++) w[44 + (size_t)i * (size_t)bytes + (size_t)b] = (uint8_t)(u >> 8 * b);
+        }
+        CHECK(nb_audio_parse(w, len, "pcm.wav", 0, &a) == 0);
+        double worst = 0;
+        for (int64_t i = 0; i < n && a.n == n; i++) worst = fmax(worst, fabs(a.x[i] - x[i]));
+        CHECK_MSG(a.n == n && worst == 0, "%d-bit PCM: %lld samples, error %g", bits[k], (long long)a.n, worst);
+        nb_audio_free(&a);
+        free(w);
+    }
+    free(x);
+}
+
 TEST(test_audio_resampling_keeps_a_sine_frequency) {
     int64_t n = 22050;
     float *x = sine(n, 441, 22050, 0.8);

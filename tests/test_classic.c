@@ -589,6 +589,33 @@ TEST(test_classic_libsvm_roundtrip) {
     free(y2);
 }
 
+/* SVMlight files (a superset LIBSVM tools and scikit-learn read): "# ..."
+ * comment lines and line tails, "qid:N" after the label, lone-CR line ends.
+ * Each was refused ("bad label '#'", "bad index 'qid'", "expected
+ * index:value, got '-1'" for a CR-only file). */
+TEST(test_classic_libsvm_svmlight_comments_qid_and_cr_lines) {
+    const char *texts[] = {
+        "# made by hand\n1 qid:3 1:0.5 3:2 # first\n-1 qid:3 2:1\n#\n",
+        "1 1:0.5 3:2\r-1 2:1\r",
+    };
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *X = NULL;
+        float *y = NULL;
+        CHECK_MSG(nb_libsvm_parse(texts[k], strlen(texts[k]), "s.svm", 0, &X, &y) == 0, "case %d: %s", k, nb_errmsg());
+        if (!X) continue;
+        CHECK(X->shape[0] == 2 && X->shape[1] == 3 && y[0] == 1 && y[1] == -1);
+        const float want[6] = {0.5f, 0, 2, 0, 1, 0};
+        for (int i = 0; i < 6 && X->size == 6; i++) CHECK(X->data[i] == want[i]);
+        nb_tensor_free(X);
+        free(y);
+    }
+    CHECK(nb_sniff((const uint8_t *)texts[0], strlen(texts[0])) == NB_FILE_LIBSVM);
+    CHECK(nb_sniff((const uint8_t *)texts[1], strlen(texts[1])) == NB_FILE_LIBSVM);
+    nb_tensor *X = NULL;
+    float *y = NULL;
+    CHECK(nb_libsvm_parse("1 qid:x 1:2\n", 12, "q.svm", 0, &X, &y) < 0 && strstr(nb_errmsg(), "q.svm:1:3: bad query id"));
+}
+
 TEST(test_classic_libsvm_malformed_lines) {
     struct { const char *text, *want; } cases[] = {
         {"1 1:2 3:1\n1 3:1 2:5\n", "f:2:7: index 2 after 3"},

@@ -238,6 +238,84 @@ TEST(test_image_jpeg_cmyk_is_converted) {
     free(jpg);
 }
 
+/* A 24 x 16 RGB JPEG (4:4:4) with an EXIF APP1 marker giving orientation o,
+ * in the byte order of `motorola` (MM) or Intel (II). Stored: the top-left
+ * 8 x 8 block red, the top-right one green, the rest black. */
+static uint8_t *encode_exif(int o, bool motorola, unsigned long *len) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char *mem = NULL;
+    jpeg_mem_dest(&c, &mem, len);
+    c.image_width = 24;
+    c.image_height = 16;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 95, TRUE);
+    for (int k = 0; k < 3; k++) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
+    jpeg_start_compress(&c, TRUE);
+    /* "Exif\0\0", TIFF header, IFD0 with one entry: 0x0112 SHORT 1 o. */
+    uint8_t app1[6 + 8 + 2 + 12 + 4] = "Exif\0\0";
+    uint8_t *t = app1 + 6;
+    bool m = motorola;
+#define P16(p, v) ((p)[m ? 0 : 1] = (uint8_t)((v) >> 8), (p)[m ? 1 : 0] = (uint8_t)(v))
+    t[0] = t[1] = m ? 'M' : 'I';
+    P16(t + 2, 42);
+    P16(t + 6, 0), P16(t + 4, 8); /* IFD0 at offset 8 (32 bits: the low half in t[4..5] for II) */
+    if (m) t[4] = t[5] = 0, t[6] = 0, t[7] = 8;
+    P16(t + 8, 1);
+    P16(t + 10, 0x0112), P16(t + 12, 3);
+    if (m) t[14] = t[15] = t[16] = 0, t[17] = 1; else t[14] = 1, t[15] = t[16] = t[17] = 0;
+    P16(t + 18, o);
+#undef P16
+    jpeg_write_marker(&c, JPEG_APP0 + 1, app1, sizeof app1);
+    uint8_t row[24 * 3];
+    while (c.next_scanline < c.image_height) {
+        memset(row, 0, sizeof row);
+        if (c.next_scanline < 8)
+            for (int x = 0; x < 8; x++) row[3 * x] = 255, row[3 * (16 + x) + 1] = 255;
+        jpeg_write_scanlines(&c, (JSAMPROW[]){row}, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return mem;
+}
+
+/* Phones store photos as the sensor saw them and an EXIF orientation saying
+ * how to turn them; viewers (and PIL's ImageOps.exif_transpose) turn them.
+ * A portrait photo was read lying on its side, 24 wide instead of 16. */
+TEST(test_image_jpeg_exif_orientation_is_applied) {
+    struct { int o; bool mm; int64_t h, w; int red[2], green[2]; } cases[] = {
+        {1, false, 16, 24, {4, 4}, {4, 20}},
+        {3, true, 16, 24, {11, 19}, {11, 3}},   /* half a turn */
+        {6, true, 24, 16, {4, 11}, {19, 11}},   /* a quarter clockwise: the stored top on the right */
+        {8, false, 24, 16, {19, 4}, {4, 4}},    /* a quarter anticlockwise: the stored top on the left */
+        {2, false, 16, 24, {4, 19}, {4, 3}},    /* mirrored */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        unsigned long len = 0;
+        uint8_t *jpg = encode_exif(cases[k].o, cases[k].mm, &len);
+        int64_t h = 0, w = 0;
+        nb_tensor *t = nb_image_parse(jpg, len, "exif.jpg", &h, &w);
+        CHECK_MSG(t, "%s", nb_errmsg());
+        if (t) {
+            CHECK_MSG(h == cases[k].h && w == cases[k].w && t->shape[1] == h && t->shape[2] == w,
+                      "orientation %d: %lld x %lld (h x w)", cases[k].o, (long long)h, (long long)w);
+            if (h == cases[k].h && w == cases[k].w) {
+                int64_t plane = h * w, r = cases[k].red[0] * w + cases[k].red[1], g = cases[k].green[0] * w + cases[k].green[1];
+                CHECK_MSG(t->data[r] > 0.9f && t->data[plane + r] < 0.1f, "orientation %d: no red at (%d, %d)",
+                          cases[k].o, cases[k].red[0], cases[k].red[1]);
+                CHECK_MSG(t->data[g] < 0.1f && t->data[plane + g] > 0.9f, "orientation %d: no green at (%d, %d)",
+                          cases[k].o, cases[k].green[0], cases[k].green[1]);
+            }
+            nb_tensor_free(t);
+        }
+        free(jpg);
+    }
+}
+
 TEST(test_image_resize_constant_and_monotone) {
     /* Sizes that shrink, enlarge, and both at once. */
     const int64_t sizes[][4] = {{17, 23, 5, 7}, {6, 5, 31, 29}, {40, 3, 9, 50}, {8, 8, 8, 8}, {33, 1, 1, 12}};

@@ -155,6 +155,14 @@ TEST(test_io_write_atomic_fails_cleanly) {
     tmp_close();
 }
 
+/* "-" names no file: standard input is not read, and the message says so
+ * (it was "-: cannot open: No such file or directory"). */
+TEST(test_io_read_file_dash_is_not_standard_input) {
+    size_t len;
+    if (access("-", F_OK) == 0) return; /* a file of that name here: nothing to show */
+    CHECK(nb_read_file("-", &len) == NULL && strstr(nb_errmsg(), "standard input is not read"));
+}
+
 TEST(test_io_read_file_errors_and_unsized_files) {
     if (!tmp_open()) return;
     size_t len = 7;
@@ -574,6 +582,95 @@ TEST(test_npy_reads_dtypes_versions_and_header_variants) {
     nb_tensor_free(t);
 }
 
+/* int64 to float32 rounds once, as NumPy's astype does: -16777218 is a
+ * float32, and rounding its magnitude minus one first (16777217 -> 16777216)
+ * then subtracting 1 read it as -16777216. */
+TEST(test_npy_int64_negative_values_round_once) {
+    const int64_t v[4] = {-16777218, -33554438, -16777219, INT64_MIN};
+    const float want[4] = {-16777218.f, -33554440.f, -16777220.f, -9223372036854775808.f};
+    uint8_t data[32];
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++) data[8 * i + k] = (uint8_t)((uint64_t)v[i] >> 8 * k);
+    nb_tensor *t = npy_try(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", data, 32);
+    CHECK_MSG(t != NULL, "%s", nb_errmsg());
+    for (int i = 0; t && i < 4; i++) CHECK_MSG(t->data[i] == want[i], "i8 %lld read as %.9g", (long long)v[i], t->data[i]);
+    nb_tensor_free(t);
+}
+
+/* np.save(path, a.T) writes fortran_order True (a transposed array is
+ * Fortran-contiguous), and NumPy on a big-endian machine, or after
+ * astype('>f4'), writes '>' dtypes. Both were refused; they read now as
+ * np.load gives them. */
+TEST(test_npy_big_endian_and_fortran_order_read_as_numpy_does) {
+    /* a = [[1, 2, 3], [4, 5, 6]] (shape (2, 3)) in Fortran order: columns. */
+    const float colmajor[6] = {1, 4, 2, 5, 3, 6};
+    uint8_t le[24], be[24];
+    for (int i = 0; i < 6; i++) {
+        uint32_t u;
+        memcpy(&u, &colmajor[i], 4);
+        for (int k = 0; k < 4; k++) le[4 * i + k] = (uint8_t)(u >> 8 * k), be[4 * i + 3 - k] = (uint8_t)(u >> 8 * k);
+    }
+    const char *dicts[] = {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+                           "{'descr': '>f4', 'fortran_order': True, 'shape': (2, 3), }"};
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *t = npy_try(1, dicts[k], k ? be : le, 24);
+        CHECK_MSG(t != NULL, "%s: %s", dicts[k], nb_errmsg());
+        CHECK(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3);
+        for (int i = 0; t && i < 6; i++) CHECK_MSG(t->data[i] == (float)(i + 1), "%s: [%d] = %g", dicts[k], i, t->data[i]);
+        nb_tensor_free(t);
+    }
+    /* Three dimensions, shape (2, 3, 4), element (i, j, k) = 100i + 10j + k,
+     * stored with i fastest. */
+    float f[24];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 4; k++) f[i + 2 * (j + 3 * k)] = (float)(100 * i + 10 * j + k);
+    nb_tensor *t = npy_try(2, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", f, sizeof f);
+    CHECK_MSG(t && t->size == 24, "%s", nb_errmsg());
+    for (int i = 0; t && i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 4; k++) CHECK(t->data[(i * 3 + j) * 4 + k] == (float)(100 * i + 10 * j + k));
+    nb_tensor_free(t);
+    /* Big-endian integers and doubles: -7 as '>i4', 4.5 as '>f8', -2 as '>i2'. */
+    t = npy_try(1, "{'descr': '>i4', 'fortran_order': False, 'shape': (1,), }", (uint8_t[]){0xff, 0xff, 0xff, 0xf9}, 4);
+    CHECK(t && t->data[0] == -7.f);
+    nb_tensor_free(t);
+    t = npy_try(1, "{'descr': '>f8', 'fortran_order': False, 'shape': (1,), }", (uint8_t[]){0x40, 0x12, 0, 0, 0, 0, 0, 0}, 8);
+    CHECK(t && t->data[0] == 4.5f);
+    nb_tensor_free(t);
+    t = npy_try(1, "{'descr': '>i2', 'fortran_order': False, 'shape': (1,), }", (uint8_t[]){0xff, 0xfe}, 2);
+    CHECK(t && t->data[0] == -2.f);
+    nb_tensor_free(t);
+}
+
+/* Unsigned 16, 32 and 64-bit arrays (16-bit images saved with np.save,
+ * counts) were refused in .npy ("dtype '<u2' is not supported") and in
+ * safetensors (U16, U32, U64 of the format's list). */
+TEST(test_npy_and_safetensors_read_unsigned_dtypes) {
+    nb_tensor *t = npy_try(1, "{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }", (uint8_t[]){0xff, 0xff, 7, 0}, 4);
+    CHECK_MSG(t && t->data[0] == 65535.f && t->data[1] == 7.f, "%s", t ? "wrong values" : nb_errmsg());
+    nb_tensor_free(t);
+    t = npy_try(2, "{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }", (uint8_t[]){0xff, 0xff, 0xff, 0xff}, 4);
+    CHECK_MSG(t && t->data[0] == 4294967296.f, "%s", t ? "wrong value" : nb_errmsg());
+    nb_tensor_free(t);
+    t = npy_try(3, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }",
+                (uint8_t[]){0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 8);
+    CHECK_MSG(t && t->data[0] == 18446744073709551616.f, "%s", t ? "wrong value" : nb_errmsg());
+    nb_tensor_free(t);
+    size_t len;
+    uint8_t *img = st_image("{\"u16\":{\"dtype\":\"U16\",\"shape\":[1],\"data_offsets\":[0,2]},"
+                            "\"u32\":{\"dtype\":\"U32\",\"shape\":[1],\"data_offsets\":[2,6]}}",
+                            (uint8_t[]){0x34, 0x12, 0xff, 0xff, 0xff, 0x7f}, 6, &len);
+    nb_safetensors *st = nb_st_parse(img, len, "u.safetensors");
+    CHECK_MSG(st != NULL, "%s", nb_errmsg());
+    if (st) {
+        CHECK((t = nb_st_get(st, "u16")) && t->data[0] == 4660.f);
+        CHECK((t = nb_st_get(st, "u32")) && t->data[0] == 2147483648.f);
+        nb_st_free(st);
+    }
+    free(img);
+}
+
 TEST(test_npy_rejects_defects) {
     const uint8_t d[16] = {0};
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
@@ -613,13 +710,10 @@ TEST(test_npy_rejects_defects) {
     /* data length */
     CHECK_ERR(npy_ok(good, d, 4), "4 bytes of data", "expected 8", "truncated");
     CHECK_ERR(npy_ok(good, d, 12), "12 bytes", "expected 8", "trailing");
-    /* byte order, order, dtypes */
-    CHECK_ERR(npy_ok("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", d, 8), "big-endian", "'>f4'");
-    CHECK_ERR(npy_ok("{'descr': '>i8', 'fortran_order': False, 'shape': (1,), }", d, 8), "big-endian");
+    /* byte order, dtypes (both byte orders and memory orders read: see
+     * test_npy_big_endian_and_fortran_order_read_as_numpy_does) */
     CHECK(npy_ok("{'descr': '>u1', 'fortran_order': False, 'shape': (2,), }", d, 2));
     CHECK_ERR(npy_ok("{'descr': '|f4', 'fortran_order': False, 'shape': (2,), }", d, 8), "'<f4'");
-    CHECK_ERR(npy_ok("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", d, 8), "fortran_order",
-              "C-order");
     CHECK_ERR(npy_ok("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", d, 16), "'<c8'",
               "not supported");
     CHECK_ERR(npy_ok("{'descr': '', 'fortran_order': False, 'shape': (2,), }", d, 8), "not supported");
@@ -817,6 +911,24 @@ TEST(test_mnist_load_small_synthetic_set) {
     tmp_close();
 }
 
+/* MNIST as Kaggle and some archives hold it: "train-images.idx3-ubyte",
+ * a dot for the last dash. It was "neither ... nor ....gz found". */
+TEST(test_mnist_load_dotted_file_names) {
+    if (!tmp_open()) return;
+    static uint8_t px[2 * 4], b[64];
+    for (int i = 0; i < 8; i++) px[i] = (uint8_t)(30 * i);
+    size_t n = idx_image(b, 0x803, 3, (uint32_t[]){2, 2, 2}, px, sizeof px);
+    write_bytes(tmp_file("train-images.idx3-ubyte"), b, n);
+    n = idx_image(b, 0x801, 1, (uint32_t[]){2}, (uint8_t[]){4, 1}, 2);
+    write_gz(tmp_file("train-labels.idx1-ubyte.gz"), b, n);
+    nb_dataset d;
+    CHECK_MSG(nb_mnist_load(tmpdir, true, &d) == 0, "%s", nb_errmsg());
+    CHECK(d.n == 2 && d.shape[1] == 2 && d.shape[2] == 2 && d.u8 && !memcmp(d.u8, px, 8) && d.y && d.y[0] == 4);
+    free_dataset(&d);
+    CHECK_ERR(nb_mnist_load(tmpdir, false, &d) == 0, "t10k-images-idx3-ubyte.gz", "t10k-images.idx3-ubyte");
+    tmp_close();
+}
+
 TEST(test_mnist_fashion_real_data_when_installed) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
     if (access(dir, R_OK) != 0) {
@@ -899,6 +1011,11 @@ TEST(test_sniff_tells_every_kind) {
         {"names-then-prose", "a,b,c\nno commas here\n", 0, NB_FILE_TEXT},
         {"binary", "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11", 12, NB_FILE_BINARY},
         {"nul", "abc\0def", 7, NB_FILE_BINARY},
+        /* UTF-16 (Windows "Unicode" saves) was "binary data" for its zero
+         * bytes: named now, with how to convert it. */
+        {"utf16le.csv", "\xFF\xFE" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0", 18, NB_FILE_UTF16},
+        {"utf16be.txt", "\xFE\xFF\0h\0i", 6, NB_FILE_UTF16},
+        {"utf16-nobom", "e\0p\0o\0c\0h\0,\0l\0o\0s\0s\0", 20, NB_FILE_UTF16},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         size_t len = cases[k].len ? cases[k].len : strlen(cases[k].bytes);
@@ -947,7 +1064,7 @@ TEST(test_sniff_tells_every_kind) {
     CHECK(nb_sniff_file(tmpdir) == NB_FILE_FOLDER);
     CHECK(nb_sniff_file(tmp_file("missing")) == NB_FILE_MISSING);
     /* Every kind has a name to print. */
-    for (int k = NB_FILE_MISSING; k <= NB_FILE_BINARY; k++)
+    for (int k = NB_FILE_MISSING; k <= NB_FILE_UTF16; k++)
         CHECK(strcmp(nb_file_kind_name((nb_file_kind)k), "an unknown kind of file") != 0);
     CHECK(!strcmp(nb_file_kind_name(NB_FILE_PNG), "a PNG image"));
     tmp_close();
@@ -994,6 +1111,84 @@ TEST(test_libsvm_write_keeps_the_feature_count) {
     nb_tensor_free(X2);
     free(y2);
     tmp_close();
+}
+
+/* CSV as spreadsheets and pandas write it (RFC 4180): "quoted" cells, names
+ * holding commas or doubled quotes, and classic Mac OS line ends (a lone
+ * CR). A quoted number was refused ("expected a number, got '"1"'"), a
+ * quoted name with a comma split into two columns ("row has 2 columns, the
+ * header has 3"), "a ""q""" kept its doubled quotes and a CR-only file was
+ * one line whose numbers were taken for a header. */
+TEST(test_csv_quoted_cells_and_lone_cr_line_ends) {
+    const char *texts[] = {
+        "\"x,y\",\"say \"\"hi\"\"\"\n\"1\",\"-2.5e1\"\n 3 , \"4\" \n",
+        "x;y,say \"hi\"\r1,-25\r3,4\r",
+    };
+    for (int k = 0; k < 2; k++) {
+        nb_csv *c = nb_csv_parse(texts[k], strlen(texts[k]), "q.csv");
+        CHECK_MSG(c != NULL, "case %d: %s", k, nb_errmsg());
+        if (!c) continue;
+        CHECK(c->ncols == 2 && c->nrows == 2);
+        if (c->ncols == 2) {
+            CHECK_MSG(!strcmp(c->names[0], k ? "x;y" : "x,y") && !strcmp(c->names[1], "say \"hi\""), "names [%s] [%s]",
+                      c->names[0], c->names[1]);
+            CHECK(c->nrows == 2 && c->data[0] == 1 && c->data[1] == -25 && c->data[2] == 3 && c->data[3] == 4);
+            CHECK(c->nrows == 2 && c->lines[0] == 2 && c->lines[1] == 3);
+        }
+        nb_csv_free(c);
+    }
+    /* As a data set, found by content (no .csv to break a tie). */
+    if (tmp_open()) {
+        const char *data = "\"0.5\",\"1\",\"0\"\n\"2\",\"3\",\"1\"\n\"4\",\"5\",\"1\"\n";
+        write_bytes(tmp_file("quoted"), data, strlen(data));
+        CHECK(nb_data_kind(tmp_file("quoted")) == NB_FILE_CSV);
+        nb_dataset d;
+        CHECK_MSG(nb_dataset_load(tmp_file("quoted"), true, &d) == 0, "%s", nb_errmsg());
+        CHECK(d.n == 2 && d.shape[0] == 2 && d.f32 && d.f32[0] == 0.5f && d.y && d.y[1] == 1);
+        nb_dataset_free(&d);
+        tmp_close();
+    }
+    /* A number as long as a spreadsheet may write it (80 digits) is read,
+     * not refused as "not a number". */
+    char longnum[128] = "a\n1.";
+    memset(longnum + 4, '0', 80);
+    strcpy(longnum + 84, "1\n");
+    nb_csv *c = nb_csv_parse(longnum, strlen(longnum), "long.csv");
+    CHECK_MSG(c && c->nrows == 1 && c->data[0] == 1.0, "%s", c ? "wrong value" : nb_errmsg());
+    nb_csv_free(c);
+}
+
+/* Other separators and broken quotes are named, not reported as a cell that
+ * is not a number ("expected a number, got '1;2'"). */
+/* A UTF-16 table or text is named as such by the readers, with the cure. */
+TEST(test_utf16_files_are_named_not_binary) {
+    const char csv16[] = "\xFF\xFE" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0";
+    nb_csv *c = nb_csv_parse(csv16, sizeof csv16 - 1, "u.csv");
+    CHECK(!c && strstr(nb_errmsg(), "u.csv") && strstr(nb_errmsg(), "UTF-16") && strstr(nb_errmsg(), "iconv"));
+    nb_csv_free(c);
+    int64_t n;
+    int32_t *cp = nb_utf8_decode((const uint8_t *)csv16, sizeof csv16 - 1, "u.txt", &n);
+    CHECK(!cp && strstr(nb_errmsg(), "u.txt") && strstr(nb_errmsg(), "UTF-16"));
+    free(cp);
+}
+
+TEST(test_csv_other_separators_and_open_quotes_are_named) {
+    struct { const char *text, *want[3]; } cases[] = {
+        {"a;b\n1;2\n", {"s.csv:1:", "semicolons", "comma-separated"}},
+        {"a;b\n1,5;2,5\n", {"s.csv:1:", "semicolons", "decimal point"}},
+        {"a\tb\n1\t2\n", {"s.csv:1:", "tabs", "comma-separated"}},
+        {"1.000000000000000000e+00 2.5e+00\n3 4\n", {"s.csv:1:", "separated by spaces", "delimiter=','"}},
+        {"a,b\n\"1,2\n", {"s.csv:2:", "column 1", "not closed"}},
+        {"a,b\n\"1\"x,2\n", {"s.csv:2:", "column 1", "after the closing quote"}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        nb_csv *c = nb_csv_parse(cases[k].text, strlen(cases[k].text), "s.csv");
+        CHECK_MSG(!c, "case %zu accepted", k);
+        for (int j = 0; j < 3; j++)
+            CHECK_MSG(strstr(nb_errmsg(), cases[k].want[j]), "case %zu: '%s' lacks '%s'", k, nb_errmsg(),
+                      cases[k].want[j]);
+        nb_csv_free(c);
+    }
 }
 
 /* A UTF-8 byte-order mark (Excel's "CSV UTF-8") starts the first line of a

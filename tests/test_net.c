@@ -385,6 +385,44 @@ static void layer_name_negative(void *c) {
     nb_net_layer_name(net, -1);
 }
 
+/* NET.cfg as Windows and old Mac editors save it: a UTF-8 byte-order mark
+ * ("bom.cfg:1: expected 'key = value' or a [section], got '\xEF\xBB\xBF'"
+ * before), CRLF, or lone CR line ends. Each builds the same network. */
+TEST(test_net_cfg_with_bom_crlf_or_cr_line_ends) {
+    size_t n = strlen(SMALL_CNN);
+    char *variants[3];
+    variants[0] = malloc(n + 4);
+    memcpy(variants[0], "\xEF\xBB\xBF", 3);
+    memcpy(variants[0] + 3, SMALL_CNN, n + 1);
+    variants[1] = malloc(2 * n + 1);
+    variants[2] = malloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (SMALL_CNN[i] == '\n') variants[1][k++] = '\r';
+        variants[1][k++] = SMALL_CNN[i];
+        variants[2][i] = SMALL_CNN[i] == '\n' ? '\r' : SMALL_CNN[i];
+    }
+    nb_rng r;
+    nb_rng_seed(&r, 7, 0);
+    nb_net *ref = nb_net_parse(SMALL_CNN, "small.cfg");
+    CHECK(ref && nb_net_build(ref, 0, NULL, &r) == 0);
+    nb_param *pr;
+    int npr = ref ? nb_net_params(ref, &pr) : 0;
+    for (int v = 0; v < 3; v++) {
+        nb_net *net = nb_net_parse(variants[v], "v.cfg");
+        CHECK_MSG(net && nb_net_build(net, 0, NULL, &r) == 0, "variant %d: %s", v, nb_errmsg());
+        if (net) {
+            nb_param *p;
+            int np = nb_net_params(net, &p);
+            CHECK_MSG(np == npr, "variant %d: %d parameters, expected %d", v, np, npr);
+            for (int j = 0; j < np && np == npr; j++) CHECK(nb_same_shape(p[j].t, pr[j].t));
+        }
+        nb_net_free(net);
+        free(variants[v]);
+    }
+    nb_net_free(ref);
+}
+
 TEST(test_net_layer_index_out_of_range_is_fatal) {
     nb_test_expect_fatal("layer output", layer_output_out_of_range, NULL,
                          (const char *[]){"net_layer_output", "layer 2", "[0, 2)", NULL});

@@ -167,6 +167,20 @@ int nb_audio_parse(const uint8_t *buf, size_t len, const char *what, int rate, n
                  (long long)got);
         goto done;
     }
+    /* Floating-point PCM can hold any value; nabla's samples are [-1, 1].
+     * Clamped, a file that peaks at 4 (a render never normalized) would read
+     * as a clipped wave: it is refused. One 16-bit step of slack passes
+     * rounding. Lossy codecs (Vorbis, Opus, MP3) overshoot a little where
+     * the source was at full scale; their samples are clamped below. */
+    int sub = info.format & SF_FORMAT_SUBMASK;
+    if (sub == SF_FORMAT_FLOAT || sub == SF_FORMAT_DOUBLE)
+        for (int64_t i = 0; i < frames * ch; i++)
+            if (fabsf(inter[i]) > 1.0f + 1.0f / 32768) {
+                nb_error("%s: sample %lld%s is %g: floating-point audio must lie in [-1, 1] (normalize it: "
+                         "divide by its peak)", what, (long long)(i / ch), ch > 1 ? " of a channel" : "",
+                         (double)inter[i]);
+                goto done;
+            }
     mono = ch == 1 ? inter : nb__malloc((size_t)frames * sizeof(float));
     if (!mono) {
         nb_error("%s: out of memory for %lld samples", what, (long long)frames);

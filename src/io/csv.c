@@ -22,6 +22,52 @@ static void trim(const char **b, const char **e) {
     while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
 }
 
+/* One cell of a line, RFC 4180 style: its text [*b, *e), trimmed, without
+ * the quotes of a "quoted" cell (a doubled "" inside stays doubled: see
+ * unquote). *p moves past the separating comma. Returns 1 for the line's
+ * last cell, 0 when a comma follows, -1 for a quote that does not close on
+ * the line (*b at the quote) or text after a closing quote (*b there). */
+static int next_cell(const char **p, const char *le, const char **b, const char **e) {
+    const char *q = *p;
+    while (q < le && (*q == ' ' || *q == '\t')) q++;
+    if (q < le && *q == '"') {
+        const char *open = q++;
+        for (;; q += 2) {
+            while (q < le && *q != '"') q++;
+            if (q >= le) {
+                *b = open;
+                return -1;
+            }
+            if (q + 1 >= le || q[1] != '"') break; /* "" is a quote inside */
+        }
+        *b = open + 1, *e = q;
+        q++;
+        while (q < le && (*q == ' ' || *q == '\t')) q++;
+        if (q < le && *q != ',') {
+            *b = q;
+            return -1;
+        }
+    } else {
+        *b = q;
+        while (q < le && *q != ',') q++;
+        *e = q;
+        trim(b, e);
+    }
+    *p = q < le ? q + 1 : le;
+    return q >= le;
+}
+
+/* A quoted name's text with each doubled "" made one (in place of a copy). */
+static size_t unquote(char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[k++] = s[i];
+        if (s[i] == '"' && i + 1 < n && s[i + 1] == '"') i++;
+    }
+    s[k] = 0;
+    return k;
+}
+
 /* Parses [b, e) as a number; empty is NaN (a value not measured that row).
  * Returns 0 or -1. */
 static int parse_cell(const char *b, const char *e, double *v) {
@@ -29,7 +75,7 @@ static int parse_cell(const char *b, const char *e, double *v) {
         *v = NAN;
         return 0;
     }
-    char tmp[64];
+    char tmp[400]; /* a number written with all 17 significant digits and more fits */
     size_t n = (size_t)(e - b);
     if (n >= sizeof tmp || memchr(b, 0, n)) return -1;
     memcpy(tmp, b, n);
@@ -109,24 +155,56 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
     int64_t line = 0, cap = 0;
     char shown[40];
     while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
+        const char *next, *lb = p, *le = nb__line_end(p, end, &next);
         line++;
-        const char *lb = p, *le = eol;
-        p = eol < end ? eol + 1 : end;
+        p = next;
         trim(&lb, &le);
         if (lb == le) continue; /* blank lines carry nothing */
+        /* The cells of the line, counted, with each one's defect named. */
+        int n = 0;
+        for (const char *q = lb, *cb, *ce;; n++) {
+            int last = next_cell(&q, le, &cb, &ce);
+            if (last < 0) {
+                if (*cb == '"')
+                    nb_error("%s:%lld: column %d: a quoted cell is not closed on its line (expected a closing '\"'; "
+                             "cells that span lines are not supported)", what, (long long)line, n + 1);
+                else
+                    nb_error("%s:%lld: column %d: expected ',' after the closing quote, got '%c'", what,
+                             (long long)line, n + 1, *cb);
+                goto fail;
+            }
+            if (last) break;
+        }
+        n++;
+        if (c->ncols == 0 && n == 1) {
+            /* A file of other separators is one column of cells like "1;2":
+             * say what was found rather than that "1;2" is not a number. */
+            const char *sep = memchr(lb, ';', (size_t)(le - lb));
+            if (!sep) sep = memchr(lb, '\t', (size_t)(le - lb));
+            if (sep) {
+                nb_error("%s:%lld: no comma but %s on the first line: nabla reads comma-separated values "
+                         "(numbers with a decimal point) only", what, (long long)line,
+                         *sep == ';' ? "semicolons (';')" : "tabs");
+                goto fail;
+            }
+            /* np.savetxt's default: numbers between spaces. */
+            const char *sp = memchr(lb, ' ', (size_t)(le - lb));
+            double v;
+            if (sp && parse_cell(lb, sp, &v) == 0) {
+                nb_error("%s:%lld: no comma but numbers separated by spaces: nabla reads comma-separated values "
+                         "only (np.savetxt writes them with delimiter=',')", what, (long long)line);
+                goto fail;
+            }
+        }
         bool data_first = false;
         if (c->ncols == 0 && (flags & NB_CSV_HEADER_OPTIONAL)) {
             /* No header when the first cell is a number: name columns 1..n. */
-            const char *ce = memchr(lb, ',', (size_t)(le - lb)), *hb = lb, *he = ce ? ce : le;
+            const char *q = lb, *hb, *he;
             double v;
-            trim(&hb, &he);
+            next_cell(&q, le, &hb, &he);
             data_first = hb != he && parse_cell(hb, he, &v) == 0;
         }
         if (c->ncols == 0 && data_first) {
-            int n = 1;
-            for (const char *q = lb; q < le; q++) n += *q == ',';
             if (!(c->names = nb__calloc((size_t)n, sizeof(char *)))) {
                 nb_error("%s: out of memory", what);
                 goto fail;
@@ -142,20 +220,15 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             }
         } else if (c->ncols == 0) {
             /* The header: one name per column. */
-            int n = 1;
-            for (const char *q = lb; q < le; q++) n += *q == ',';
             c->names = nb__calloc((size_t)n, sizeof(char *));
             if (!c->names) {
                 nb_error("%s: out of memory", what);
                 goto fail;
             }
-            const char *cb = lb;
+            const char *q = lb;
             for (int k = 0; k < n; k++) {
-                const char *ce = memchr(cb, ',', (size_t)(le - cb));
-                if (!ce) ce = le;
-                const char *hb = cb, *he = ce;
-                trim(&hb, &he);
-                if (he - hb >= 2 && *hb == '"' && he[-1] == '"') hb++, he--; /* "quoted" names */
+                const char *hb, *he;
+                next_cell(&q, le, &hb, &he);
                 double v;
                 if (hb == he) {
                     nb_error("%s:%lld: column %d: empty column name in the header row", what, (long long)line, k + 1);
@@ -175,10 +248,15 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                     nb_error("%s: out of memory", what);
                     goto fail;
                 }
+                unquote(c->names[k], (size_t)(he - hb));
                 c->ncols = k + 1;
-                cb = ce + 1;
             }
             continue;
+        }
+        if (n > c->ncols) {
+            nb_error("%s:%lld: column %d: row has more than the %d columns of the header", what, (long long)line,
+                     c->ncols + 1, c->ncols);
+            goto fail;
         }
         if (c->nrows == cap) {
             int64_t ncap = cap ? 2 * cap : 64;
@@ -201,29 +279,19 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             cap = ncap;
         }
         double *row = c->data + (size_t)c->nrows * (size_t)c->ncols;
-        const char *cb = lb;
-        int k = 0;
-        for (;; k++) {
-            const char *ce = memchr(cb, ',', (size_t)(le - cb));
-            if (!ce) ce = le;
-            if (k >= c->ncols) {
-                nb_error("%s:%lld: column %d: row has more than the %d columns of the header", what,
-                         (long long)line, k + 1, c->ncols);
-                goto fail;
-            }
-            const char *vb = cb, *ve = ce;
-            trim(&vb, &ve);
+        const char *q = lb;
+        for (int k = 0; k < n; k++) {
+            const char *vb, *ve;
+            next_cell(&q, le, &vb, &ve); /* a "quoted" number is the number */
             if (parse_cell(vb, ve, &row[k]) || ((flags & NB_CSV_FINITE) && !isfinite(row[k]))) {
                 nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
                          c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));
                 goto fail;
             }
-            if (ce == le) break;
-            cb = ce + 1;
         }
-        if (k + 1 < c->ncols) {
+        if (n < c->ncols) {
             nb_error("%s:%lld: column %d (%s): row has %d columns, the header has %d", what, (long long)line,
-                     k + 2, c->names[k + 1], k + 1, c->ncols);
+                     n + 1, c->names[n], n, c->ncols);
             goto fail;
         }
         c->lines[c->nrows++] = line;

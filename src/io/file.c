@@ -20,7 +20,12 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
     }
     int fd = nb__open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
-        nb_error("%s: cannot open: %s", path, strerror(errno));
+        /* "-" is standard input to many tools; nabla's readers take files
+         * (they sniff, then read: a pipe cannot be read twice). */
+        if (errno == ENOENT && !strcmp(path, "-"))
+            nb_error("-: cannot open: no file named '-' (standard input is not read: give a file path)");
+        else
+            nb_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
@@ -215,9 +220,9 @@ done:
 
 int nb__dtype_size(nb__dtype t) {
     switch (t) {
-    case NB_DT_F64: case NB_DT_I64: return 8;
-    case NB_DT_F32: case NB_DT_I32: return 4;
-    case NB_DT_F16: case NB_DT_BF16: case NB_DT_I16: return 2;
+    case NB_DT_F64: case NB_DT_I64: case NB_DT_U64: return 8;
+    case NB_DT_F32: case NB_DT_I32: case NB_DT_U32: return 4;
+    case NB_DT_F16: case NB_DT_BF16: case NB_DT_I16: case NB_DT_U16: return 2;
     case NB_DT_I8: case NB_DT_U8: case NB_DT_BOOL: return 1;
     }
     return 0;
@@ -263,8 +268,11 @@ int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, c
         break;
     case NB_DT_I64:
         for (int64_t i = 0; i < n; i++) {
+            /* The magnitude (0 - u in unsigned arithmetic, 2^63 for the
+             * most negative) converts with one rounding; ~u converted and
+             * then less 1 rounded twice (-16777218 read as -16777216). */
             uint64_t u = nb__le64(src + 8 * i);
-            dst[i] = u >> 63 ? -(float)(~u) - 1.f : (float)u;
+            dst[i] = u >> 63 ? -(float)(0 - u) : (float)u;
         }
         break;
     case NB_DT_I32:
@@ -284,6 +292,16 @@ int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, c
         break;
     case NB_DT_U8:
         for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i];
+        break;
+    /* Unsigned (16-bit images, counts): one rounding each, as astype. */
+    case NB_DT_U64:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)nb__le64(src + 8 * i);
+        break;
+    case NB_DT_U32:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)nb__le32(src + 4 * i);
+        break;
+    case NB_DT_U16:
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)nb__le16(src + 2 * i);
         break;
     case NB_DT_BOOL:
         for (int64_t i = 0; i < n; i++) {

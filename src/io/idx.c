@@ -184,19 +184,25 @@ int32_t *nb_idx_read_labels(const char *path, int64_t *n) {
     return y;
 }
 
-/* dir/name, or dir/name.gz when only that exists (the form MNIST ships in). */
+/* dir/name, or dir/name.gz when only that exists (the form MNIST ships in),
+ * or either with a '.' for the last '-' ("train-images.idx3-ubyte": the
+ * copies on Kaggle and in some archives). */
 static char *find_file(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 8;
-    char *p = nb__malloc(n);
+    char *p = nb__malloc(n), dotted[64];
     if (!p) {
         nb_error("%s: out of memory", dir);
         return NULL;
     }
-    snprintf(p, n, "%s/%s", dir, name);
-    if (access(p, R_OK) == 0) return p;
-    snprintf(p, n, "%s/%s.gz", dir, name);
-    if (access(p, R_OK) == 0) return p;
-    nb_error("%s: neither %s nor %s.gz found (or not readable)", dir, name, name);
+    snprintf(dotted, sizeof dotted, "%s", name);
+    char *dash = strstr(dotted, "-idx");
+    if (dash) *dash = '.';
+    const char *forms[4][2] = {{name, ""}, {name, ".gz"}, {dotted, ""}, {dotted, ".gz"}};
+    for (int k = 0; k < 4; k++) {
+        snprintf(p, n, "%s/%s%s", dir, forms[k][0], forms[k][1]);
+        if (access(p, R_OK) == 0) return p;
+    }
+    nb_error("%s: none of %s, %s.gz, %s or %s.gz found (or not readable)", dir, name, name, dotted, dotted);
     free(p);
     return NULL;
 }

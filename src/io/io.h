@@ -10,6 +10,7 @@
 typedef enum {
     NB_DT_F32, NB_DT_F16, NB_DT_BF16, NB_DT_F64,
     NB_DT_I64, NB_DT_I32, NB_DT_I16, NB_DT_I8, NB_DT_U8, NB_DT_BOOL,
+    NB_DT_U64, NB_DT_U32, NB_DT_U16,
 } nb__dtype;
 
 /* Bytes per element of each type. */
@@ -25,6 +26,20 @@ int nb__convert_to_f32(nb__dtype t, const uint8_t *src, int64_t n, float *dst, c
  * "a nabla model file", "a data file", ...) or, for NB_FILE_MISSING, to why
  * path cannot be opened; returns -1. */
 int nb__wrong_kind(const char *path, const char *expected, nb_file_kind k);
+
+/* The end of the text line at p: a '\n', a "\r\n" or a lone '\r' (classic
+ * Mac OS files, where a whole table would be one line). *next is where the
+ * next line starts. Shared by the readers of text tables (CSV, LIBSVM) and
+ * the sniffer, so that they agree on what a line is. */
+static inline const char *nb__line_end(const char *p, const char *end, const char **next) {
+    for (; p < end; p++)
+        if (*p == '\n' || *p == '\r') {
+            *next = p + 1 + (*p == '\r' && p + 1 < end && p[1] == '\n');
+            return p;
+        }
+    *next = end;
+    return end;
+}
 
 /* Little-endian loads and stores, independent of the host's byte order and of
  * alignment. */

@@ -80,6 +80,61 @@ static float cmyk_channel(int ink, int black, bool inverted) {
     return (float)(c * k) / (255.f * 255.f);
 }
 
+/* The EXIF orientation (1..8; 1, upright, when absent or unreadable) of an
+ * APP1 marker's data: "Exif\0\0", then a TIFF header (II or MM byte order,
+ * 42, the offset of IFD0) and IFD0's 12-byte entries; tag 0x0112 holds it.
+ * Cameras and phones store pixels as the sensor saw them and say here how to
+ * turn them; every viewer does, so the image means the turned one. */
+static int exif_orientation(const uint8_t *d, size_t n) {
+    if (n < 14 || memcmp(d, "Exif\0\0", 6) != 0) return 1;
+    const uint8_t *t = d + 6;
+    size_t tn = n - 6;
+    bool le = t[0] == 'I' && t[1] == 'I';
+    if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
+#define U16(p) (le ? (unsigned)((p)[0] | (p)[1] << 8) : (unsigned)((p)[0] << 8 | (p)[1]))
+#define U32(p) (le ? nb__le32(p) : nb__be32(p))
+    if (U16(t + 2) != 42) return 1;
+    uint32_t ifd = U32(t + 4);
+    if (ifd > tn || tn - ifd < 2) return 1;
+    unsigned count = U16(t + ifd);
+    for (unsigned k = 0; k < count && (size_t)ifd + 2 + 12 * ((size_t)k + 1) <= tn; k++) {
+        const uint8_t *e = t + ifd + 2 + 12 * k;
+        if (U16(e) == 0x0112 && U16(e + 2) == 3) { /* SHORT */
+            unsigned v = U16(e + 8);
+            return v >= 1 && v <= 8 ? (int)v : 1;
+        }
+    }
+    return 1;
+#undef U16
+#undef U32
+}
+
+/* img [3, h, w] as displayed under EXIF orientation o: a new tensor, [3, w,
+ * h] for the orientations that turn by a quarter (5 to 8); NULL when out of
+ * memory. Displayed pixel (y, x) is stored pixel src(y, x) below. */
+static nb_tensor *apply_orientation(const nb_tensor *img, int o) {
+    int64_t h = img->shape[1], w = img->shape[2], oh = o >= 5 ? w : h, ow = o >= 5 ? h : w;
+    nb_tensor *r = nb__tensor_try_empty(3, (const int64_t[]){3, oh, ow});
+    if (!r) return NULL;
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t x = 0; x < ow; x++) {
+                int64_t sy, sx;
+                switch (o) {
+                case 2: sy = y, sx = w - 1 - x; break;             /* mirrored left to right */
+                case 3: sy = h - 1 - y, sx = w - 1 - x; break;     /* turned half way */
+                case 4: sy = h - 1 - y, sx = x; break;             /* mirrored top to bottom */
+                case 5: sy = x, sx = y; break;                     /* transposed */
+                case 6: sy = h - 1 - x, sx = y; break;             /* turned a quarter clockwise */
+                case 7: sy = h - 1 - x, sx = w - 1 - y; break;     /* transverse */
+                case 8: sy = x, sx = w - 1 - y; break;             /* turned a quarter anticlockwise */
+                default: sy = y, sx = x; break;
+                }
+                r->data[(c * oh + y) * ow + x] = img->data[(c * h + sy) * w + sx];
+            }
+    return r;
+}
+
 /* `what` is a parameter never assigned, so that it keeps its value past setjmp. */
 static nb_tensor *jpeg_parse(const uint8_t *buf, size_t len, const char *what, int64_t *h, int64_t *w) {
     if (h) *h = 0;
@@ -137,7 +192,11 @@ static nb_tensor *jpeg_parse(const uint8_t *buf, size_t len, const char *what, i
     cinfo->progress = &err->progress;
     jpeg_mem_src(cinfo, buf, (unsigned long)len);
     jpeg_save_markers(cinfo, JPEG_APP0 + 14, 0); /* only to learn of Adobe's marker (saw_Adobe_marker) */
+    jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF); /* EXIF, for the orientation */
     jpeg_read_header(cinfo, TRUE);
+    int orientation = 1; /* read on the success path only: never after the longjmp */
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && (orientation = exif_orientation(m->data, m->data_length)) != 1) break;
     vw = cinfo->image_width;
     vh = cinfo->image_height;
     if (vw < 1 || vh < 1 || vw > NB_IMAGE_MAX_SIDE || vh > NB_IMAGE_MAX_SIDE ||
@@ -186,8 +245,17 @@ static nb_tensor *jpeg_parse(const uint8_t *buf, size_t len, const char *what, i
     jpeg_destroy_decompress(cinfo);
     free(cinfo);
     free(err);
-    if (h) *h = (int64_t)ih;
-    if (w) *w = (int64_t)iw;
+    if (orientation != 1) {
+        nb_tensor *turned = apply_orientation(result, orientation);
+        nb_tensor_free(result);
+        if (!turned) {
+            nb_error("%s: out of memory for a %u x %u image", what, iw, ih);
+            return NULL;
+        }
+        result = turned;
+    }
+    if (h) *h = result->shape[1];
+    if (w) *w = result->shape[2];
     return result;
 }
 

@@ -1,5 +1,5 @@
 /* libsvm.c — the LIBSVM text data format ("label index:value ...", sparse,
- * 1-based ascending indices) read into dense float32 matrices and written
+ * 1-based ascending indices; SVMlight's "qid:N" and "# comments" skipped) read into dense float32 matrices and written
  * back, with errors that name the line and column of a defect. */
 #include "io.h"
 #include <errno.h>
@@ -18,6 +18,9 @@ static int parse_line(const char *p, const char *end, const char *what, int64_t 
     const char *start = p;
     char buf[64];
 #define COL(q) ((long long)((q) - start + 1))
+    /* SVMlight's "# info" runs to the end of the line: a comment. */
+    const char *hash = memchr(p, '#', (size_t)(end - p));
+    if (hash) end = hash;
     while (p < end && is_sp(*p)) p++;
     if (p == end) return 1;
     /* The label: a number up to the first whitespace. */
@@ -44,12 +47,22 @@ static int parse_line(const char *p, const char *end, const char *what, int64_t 
                         buf);
     *label = (float)lab;
     int64_t prev = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
         while (p < end && is_sp(*p)) p++;
         if (p == end) break;
         tok = p;
         while (p < end && !is_sp(*p)) p++;
         tl = (size_t)(p - tok);
+        /* SVMlight's query id (ranking data) right after the label: it
+         * groups examples, it is not a feature. */
+        if (first && tl > 4 && !memcmp(tok, "qid:", 4)) {
+            const char *q = tok + 4;
+            while (q < p && *q >= '0' && *q <= '9') q++;
+            if (q != p)
+                return nb_error("%s:%lld:%lld: bad query id '%.*s' (expected qid:N, N a non-negative integer)", what,
+                                (long long)line, COL(tok), (int)(tl < 40 ? tl : 40), tok);
+            continue;
+        }
         size_t cl = tl >= sizeof buf ? sizeof buf - 1 : tl;
         memcpy(buf, tok, cl);
         buf[cl] = 0;
@@ -105,8 +118,7 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
     /* Pass 1: check every line, count examples and features. */
     int64_t n = 0, d = min_features > 0 ? min_features : 0, line = 0;
     for (const char *p = text, *end = text + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
+        const char *next, *le = nb__line_end(p, end, &next);
         line++;
         float lab;
         int64_t mi = 0;
@@ -116,7 +128,7 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
             n++;
             if (mi > d) d = mi;
         }
-        p = nl ? nl + 1 : end;
+        p = next;
     }
     if (n == 0) return nb_error("%s: no examples (empty file)", what);
     if (d == 0) d = 1; /* examples with no features at all: one zero column */
@@ -133,11 +145,10 @@ int nb_libsvm_parse(const char *text, size_t len, const char *what, int64_t min_
     int64_t i = 0;
     line = 0;
     for (const char *p = text, *end = text + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
+        const char *next, *le = nb__line_end(p, end, &next);
         int64_t mi;
         if (parse_line(p, le, what, ++line, &yy[i], x->data + i * d, d, &mi) == 0) i++;
-        p = nl ? nl + 1 : end;
+        p = next;
     }
     *X = x;
     *y = yy;

@@ -1,11 +1,13 @@
 /* npy.c — reads and writes NumPy .npy files (format versions 1.0, 2.0, 3.0):
  * magic, version, header length, a Python dict literal describing dtype, order
- * and shape, then the raw array. Every field is checked. */
+ * and shape, then the raw array. Every field is checked. Either byte order
+ * and either memory order (C or Fortran) is read; what is written is
+ * little-endian float32 in C order. */
 #include "io.h"
 #include <stdlib.h>
 
 static const uint8_t npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-#define NPY_DESCRS "<f4 <f8 <f2 <i8 <i4 <i2 |i1 |u1 |b1"
+#define NPY_DESCRS "<f4 <f8 <f2 <i8 <i4 <i2 |i1 <u8 <u4 <u2 |u1 |b1"
 
 /* A cursor over the header dict; off0 is the file offset of `beg`, so errors
  * can name the byte where parsing stopped. */
@@ -89,26 +91,57 @@ static int parse_shape(npy_cur *c, int *ndim, int64_t *shape) {
 }
 
 /* Maps a descr such as '<f4' to an element type. */
-static int parse_descr(const char *d, const char *what, nb__dtype *t) {
+static int parse_descr(const char *d, const char *what, nb__dtype *t, bool *big) {
     static const struct { const char *code; nb__dtype t; } codes[] = {
         {"f4", NB_DT_F32}, {"f8", NB_DT_F64}, {"f2", NB_DT_F16}, {"i8", NB_DT_I64}, {"i4", NB_DT_I32},
-        {"i2", NB_DT_I16}, {"i1", NB_DT_I8},  {"u1", NB_DT_U8},  {"b1", NB_DT_BOOL},
+        {"i2", NB_DT_I16}, {"i1", NB_DT_I8},  {"u1", NB_DT_U8},  {"b1", NB_DT_BOOL}, {"u8", NB_DT_U64},
+        {"u4", NB_DT_U32}, {"u2", NB_DT_U16},
     };
     char order = d[0];
     size_t k = 0, nc = sizeof codes / sizeof codes[0];
     if (order) while (k < nc && strcmp(codes[k].code, d + 1) != 0) k++;
     if (!order || k == nc || !strchr("<>|=", order))
-        return nb_error("%s: header: dtype '%.20s' is not supported (expected one of " NPY_DESCRS ")", what, d);
+        return nb_error("%s: header: dtype '%.20s' is not supported (expected one of " NPY_DESCRS
+                        ", or the multi-byte ones with '>')", what, d);
     int size = nb__dtype_size(codes[k].t);
     /* Byte order only matters for multi-byte types; single bytes may say
-     * anything, as NumPy itself accepts. */
-    if (size > 1 && order == '>')
-        return nb_error("%s: header: dtype '%s' is big-endian, which is not supported; "
-                        "save it little-endian (arr.astype('<%s'))", what, d, d + 1);
-    if (size > 1 && order != '<')
-        return nb_error("%s: header: dtype '%s' lacks the little-endian marker, expected '<%s'", what, d, d + 1);
+     * anything, as NumPy itself accepts. Big-endian ('>', what NumPy writes
+     * on such machines or for arr.astype('>f4')) is swapped on reading. */
+    if (size > 1 && order != '<' && order != '>')
+        return nb_error("%s: header: dtype '%s' lacks a byte-order marker, expected '<%s' or '>%s'", what, d, d + 1,
+                        d + 1);
     *t = codes[k].t;
+    *big = size > 1 && order == '>';
     return 0;
+}
+
+/* Reverses the bytes of each of n elements of `size` bytes. */
+static void swap_bytes(uint8_t *p, int64_t n, int size) {
+    for (int64_t i = 0; i < n; i++, p += size)
+        for (int a = 0, b = size - 1; a < b; a++, b--) {
+            uint8_t t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
+}
+
+/* A Fortran-order array (np.save of a transposed array writes one: the
+ * first index varies fastest in the file) put into C order: element (i0, ..,
+ * in-1) of src sits at i0 + s0 * (i1 + s1 * (...)). */
+static void fortran_to_c(const float *src, float *dst, int ndim, const int64_t *shape, int64_t numel) {
+    int64_t idx[NB_MAXDIM] = {0}, stride[NB_MAXDIM];
+    for (int d = 0; d < ndim; d++) stride[d] = d ? stride[d - 1] * shape[d - 1] : 1;
+    int64_t off = 0;
+    for (int64_t i = 0; i < numel; i++) {
+        dst[i] = src[off];
+        /* The next C-order index: the last dimension fastest. */
+        for (int d = ndim - 1; d >= 0; d--) {
+            off += stride[d];
+            if (++idx[d] < shape[d]) break;
+            off -= stride[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
 }
 
 nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what) {
@@ -141,7 +174,7 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what) {
     npy_cur c = {(const char *)buf + hstart, (const char *)buf + hstart, (const char *)buf + hstart + hlen, hstart,
                  what};
     char descr[24] = "", key[24];
-    bool have_descr = false, have_order = false, have_shape = false;
+    bool have_descr = false, have_order = false, have_shape = false, fortran = false, big = false;
     int ndim = 0;
     int64_t shape[NB_MAXDIM];
     if (expect_char(&c, '{', "to open the header dict") != 0) return NULL;
@@ -179,15 +212,14 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what) {
         } else if (seen == &have_order) {
             skip_ws(&c);
             if ((size_t)(c.end - c.p) >= 4 && memcmp(c.p, "True", 4) == 0) {
-                nb_error("%s: header: fortran_order is True; only C-order arrays are supported "
-                         "(save np.ascontiguousarray(a))", what);
-                return NULL;
-            }
-            if ((size_t)(c.end - c.p) < 5 || memcmp(c.p, "False", 5) != 0) {
+                fortran = true;
+                c.p += 4;
+            } else if ((size_t)(c.end - c.p) >= 5 && memcmp(c.p, "False", 5) == 0) {
+                c.p += 5;
+            } else {
                 nb_error("%s: header: expected True or False for 'fortran_order' at offset %lld", what, cur_off(&c));
                 return NULL;
             }
-            c.p += 5;
         } else if (parse_shape(&c, &ndim, shape) != 0)
             return NULL;
         skip_ws(&c);
@@ -207,7 +239,7 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what) {
         return NULL;
     }
     nb__dtype dt = NB_DT_F32;
-    if (parse_descr(descr, what, &dt) != 0) return NULL;
+    if (parse_descr(descr, what, &dt, &big) != 0) return NULL;
     int64_t numel = nb_shape_numel(ndim, shape), esize = nb__dtype_size(dt);
     if (numel < 0 || numel > INT64_MAX / esize) {
         nb_error("%s: header: shape is too large (element count overflows)", what);
@@ -225,7 +257,28 @@ nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what) {
         nb_error("%s: out of memory for %lld elements", what, (long long)numel);
         return NULL;
     }
-    if (nb__convert_to_f32(dt, buf + doff, numel, t->data, what, doff) != 0) {
+    /* A big-endian array is swapped in a copy; a Fortran-order one is
+     * converted into a scratch buffer and then put in C order. */
+    uint8_t *swapped = big ? nb__malloc((size_t)(numel * esize) + 1) : NULL;
+    float *scratch = fortran && ndim > 1 ? nb__malloc(sizeof(float) * (size_t)numel + 1) : NULL;
+    if ((big && !swapped) || (fortran && ndim > 1 && !scratch)) {
+        free(swapped);
+        free(scratch);
+        nb_tensor_free(t);
+        nb_error("%s: out of memory for %lld elements", what, (long long)numel);
+        return NULL;
+    }
+    const uint8_t *src = buf + doff;
+    if (swapped) {
+        memcpy(swapped, src, (size_t)(numel * esize));
+        swap_bytes(swapped, numel, (int)esize);
+        src = swapped;
+    }
+    int rc = nb__convert_to_f32(dt, src, numel, scratch ? scratch : t->data, what, doff);
+    if (rc == 0 && scratch) fortran_to_c(scratch, t->data, ndim, shape, numel);
+    free(swapped);
+    free(scratch);
+    if (rc != 0) {
         nb_tensor_free(t);
         return NULL;
     }

@@ -17,8 +17,9 @@
 static const struct { const char *name; nb__dtype t; } st_dtypes[] = {
     {"F32", NB_DT_F32}, {"F16", NB_DT_F16}, {"BF16", NB_DT_BF16}, {"F64", NB_DT_F64}, {"I64", NB_DT_I64},
     {"I32", NB_DT_I32}, {"I16", NB_DT_I16}, {"I8", NB_DT_I8},    {"U8", NB_DT_U8},   {"BOOL", NB_DT_BOOL},
+    {"U64", NB_DT_U64}, {"U32", NB_DT_U32}, {"U16", NB_DT_U16},
 };
-#define ST_DTYPE_LIST "F32 F16 BF16 F64 I64 I32 I16 I8 U8 BOOL"
+#define ST_DTYPE_LIST "F32 F16 BF16 F64 I64 I32 I16 I8 U64 U32 U16 U8 BOOL"
 
 /* One tensor's header entry, validated, before its data is converted. */
 typedef struct {

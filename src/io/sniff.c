@@ -31,6 +31,7 @@ const char *nb_file_kind_name(nb_file_kind k) {
     case NB_FILE_LIBSVM: return "LIBSVM text";
     case NB_FILE_TEXT: return "text";
     case NB_FILE_BINARY: return "binary data";
+    case NB_FILE_UTF16: return "UTF-16 text (nabla reads UTF-8: convert it with iconv -f UTF-16 -t UTF-8)";
     }
     return "an unknown kind of file";
 }
@@ -126,9 +127,27 @@ static bool is_number(const char *b, const char *e) {
     return *end == 0;
 }
 
-/* A LIBSVM line: a label, then at least one "index:value". */
+/* UTF-16 text (Windows' "Unicode" exports, PowerShell's redirections): a
+ * byte-order mark, or 8 ASCII characters each followed or preceded by a
+ * zero byte. Otherwise its zero bytes would call it binary data. */
+static bool utf16_text(const uint8_t *b, size_t len) {
+    if (len >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF))) return true;
+    if (len < 16) return false;
+    for (int hi = 0; hi < 2; hi++) {
+        int k = 0;
+        while (k < 8 && b[2 * k + hi] == 0 && b[2 * k + !hi] >= 0x09 && b[2 * k + !hi] < 0x7f &&
+               (b[2 * k + !hi] >= 0x20 || b[2 * k + !hi] == '\t' || b[2 * k + !hi] == '\n' || b[2 * k + !hi] == '\r'))
+            k++;
+        if (k == 8) return true;
+    }
+    return false;
+}
+
+/* A LIBSVM line: a label, then at least one "index:value" (SVMlight's
+ * "qid:N" after the label and a "# comment" at the end allowed). */
 static bool libsvm_line(const char *b, const char *e) {
-    const char *p = b;
+    const char *p = b, *hash = memchr(b, '#', (size_t)(e - b));
+    if (hash) e = hash;
     int tokens = 0;
     while (p < e) {
         while (p < e && isspace((unsigned char)*p)) p++;
@@ -137,6 +156,8 @@ static bool libsvm_line(const char *b, const char *e) {
         while (p < e && !isspace((unsigned char)*p)) p++;
         if (tokens == 0) {
             if (!is_number(t, p)) return false;
+        } else if (tokens == 1 && p - t > 4 && !memcmp(t, "qid:", 4)) {
+            continue; /* not counted: the features follow */
         } else {
             const char *q = t;
             while (q < p && isdigit((unsigned char)*q)) q++;
@@ -161,10 +182,15 @@ static void cells(const char *b, const char *e, int *n, int *numeric, bool *spac
     *n = *numeric = 0;
     *spaced = false;
     for (const char *c = b;;) {
-        const char *comma = memchr(c, ',', (size_t)(e - c)), *ce = comma ? comma : e;
+        /* A "quoted" cell (RFC 4180) may hold commas; its quotes are not
+         * part of a number. An unclosed quote runs to the line's end. */
+        const char *ce = c;
+        for (bool in_quote = false; ce < e && (in_quote || *ce != ','); ce++) in_quote ^= *ce == '"';
+        const char *comma = ce < e ? ce : NULL;
         const char *x = c, *y = ce;
         while (x < y && isspace((unsigned char)*x)) x++;
         while (y > x && isspace((unsigned char)y[-1])) y--;
+        if (y - x >= 2 && *x == '"' && y[-1] == '"') x++, y--;
         (*n)++;
         if (x == y || is_number(x, y)) (*numeric)++;
         for (const char *q = x; q < y; q++) *spaced |= *q == ' ';
@@ -193,12 +219,11 @@ static nb_file_kind sniff_text(const uint8_t *buf, size_t len) {
     int seen = 0, libsvm = 0, single = 0, header_cells = 0;
     bool header_spaced = false;
     while (p < end && seen < 8) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
-        const char *lb = p;
-        p = nl ? nl + 1 : end;
+        const char *next, *lb = p, *le = nb__line_end(p, end, &next), *nl = le < end ? le : NULL;
+        p = next;
         const char *q = lb;
         while (q < le && isspace((unsigned char)*q)) q++;
-        if (q == le) continue; /* blank */
+        if (q == le || *q == '#') continue; /* blank, or a comment line (SVMlight's) */
         if (!nl && seen > 0) break; /* a line cut by the end of the sniffed bytes */
         seen++;
         bool comma = memchr(lb, ',', (size_t)(le - lb)) != NULL;
@@ -240,6 +265,7 @@ nb_file_kind nb_sniff(const uint8_t *buf, size_t len) {
     }
     if (safetensors_magic(buf, len)) return fit_model(buf, len) ? NB_FILE_FIT_MODEL : NB_FILE_SAFETENSORS;
     if (idx_magic(buf, len)) return NB_FILE_IDX;
+    if (utf16_text(buf, len)) return NB_FILE_UTF16;
     return sniff_text(buf, len < NB_SNIFF_BYTES ? len : NB_SNIFF_BYTES);
 }
 

@@ -21,6 +21,8 @@ static bool odd_control(uint8_t c) {
 /* Binary data: a NUL byte anywhere, or more than 5% odd control bytes in the
  * first 4 KiB (random bytes have about 12%; text almost none). */
 static int binary_check(const uint8_t *buf, size_t len, const char *what) {
+    if (nb_sniff(buf, len < NB_SNIFF_BYTES ? len : NB_SNIFF_BYTES) == NB_FILE_UTF16)
+        return nb_error("%s: not UTF-8 text: it looks like %s", what, nb_file_kind_name(NB_FILE_UTF16));
     const uint8_t *nul = memchr(buf, 0, len);
     if (nul) return nb_error("%s: binary data, not text (a NUL byte at offset %zu)", what, (size_t)(nul - buf));
     size_t m = len < 4096 ? len : 4096, odd = 0;

@@ -212,8 +212,13 @@ nb_net *nb_net_parse(const char *text, const char *file) {
         nb_error("%s: the description is NULL", file ? file : "<net>");
         return NULL;
     }
+    /* A byte-order mark (Notepad's "UTF-8 with BOM") is not text of the
+     * first line, and a lone CR (classic Mac OS) ends a line as LF does. */
+    text += nb_utf8_bom(text, strlen(text));
     nb_net *net = calloc(1, sizeof *net);
     char *buf = strdup(text);
+    for (char *c = buf; *c; c++)
+        if (*c == '\r' && c[1] != '\n') *c = '\n';
     net->source = strdup(text);
     net->file = strdup(file ? file : "<net>");
     file = net->file;
