@@ -158,6 +158,12 @@ TEST(test_audio_float_wav_beyond_full_scale_is_refused_pcm_widths_exact) {
     CHECK_MSG(strstr(nb_errmsg(), "loud.wav") && strstr(nb_errmsg(), "sample 10") && strstr(nb_errmsg(), "[-1, 1]"),
               "%s", nb_errmsg());
     nb_audio_free(&a);
+    /* A NaN sample is refused too (as a damaged file), not clamped to -1. */
+    x[10] = NAN;
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 1, 16000, x, n) == 0);
+    CHECK(nb_audio_read(p, 0, &a) == -1);
+    CHECK_MSG(strstr(nb_errmsg(), "sample 10 is not a finite number"), "%s", nb_errmsg());
+    nb_audio_free(&a);
     x[10] = 0.25f;
     CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 1, 16000, x, n) == 0);
     CHECK_MSG(nb_audio_read(p, 0, &a) == 0, "%s", nb_errmsg());
