@@ -1201,6 +1201,27 @@ cli_dqn_resume_errors() {
     expect_fail "$NABLA" dqn train --resume "$WORK/done.st" --gamma 0.5 && expect_err "keeps the settings it began with"
     NABLA_FAULT=rename:2 "$NABLA" dqn train catch --steps 1000 --episodes 0 --out "$WORK/mid.st" >/dev/null 2>&1
     expect_fail "$NABLA" dqn train cartpole --resume "$WORK/mid.st" && expect_err "trains catch, not cartpole"
+    # --resume with a --log not this run's is refused naming the file, the
+    # log and the checkpoint left as they were: dqn had its own copy of the
+    # log code, which kept a damaged row (strtoll read 'abc' as step 0) and
+    # the rows after a NUL byte, and wrote them back as this run's.
+    local h="step,episode,return,mean100,epsilon,td_error" f
+    printf 'epoch,train_loss\n1,0.5\n' >"$WORK/other.csv"
+    printf '%s\n10,1,1,1,1,1\nabc,1,1,1,1,1\n' "$h" >"$WORK/bad.csv"
+    printf '%s\n10,1,1,1,1,1\n\0002,1,1,1,1,1\n' "$h" >"$WORK/nul.csv"
+    for f in other bad nul; do
+        cp "$WORK/$f.csv" "$WORK/$f.keep"
+        cp "$WORK/mid.st" "$WORK/lg.st"
+        if expect_fail "$NABLA" dqn train --resume "$WORK/lg.st" --log "$WORK/$f.csv"; then
+            case $f in
+            other) expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected '$h'" ;;
+            bad) expect_err "bad.csv: line 3: expected a row starting with the integer step, found 'abc,1,1,1,1,1'" ;;
+            nul) expect_err "nul.csv: a NUL byte at offset 58" ;;
+            esac
+        fi
+        cmp -s "$WORK/$f.csv" "$WORK/$f.keep" || fail "dqn --resume rewrote the refused log $f.csv"
+        cmp -s "$WORK/lg.st" "$WORK/mid.st" || fail "dqn --resume with the log $f.csv rewrote the checkpoint"
+    done
     # a stored count that no int64_t holds was cast all the same (undefined behaviour; -2^63 on x86)
     if command -v python3 >/dev/null; then
         set_meta "$WORK/mid.st" "$WORK/big.st" nabla.dqn.buffer=1e300 || { fail "rewriting the checkpoint"; return; }
