@@ -39,6 +39,28 @@ j += b" " * (-len(j) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
 PY
 }
+# shrink_tensor SRC DST NAME: DST is the safetensors file SRC with the F32
+# tensor NAME one value shorter (a checkpoint's tensor of another size);
+# needs python3.
+shrink_tensor() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+data, out = b[8 + n:], b""
+for k, t in sorted(((k, t) for k, t in h.items() if k != "__metadata__"), key=lambda kt: kt[1]["data_offsets"][0]):
+    s, e = t["data_offsets"]
+    if k == sys.argv[3]:
+        e -= 4
+        t["shape"] = [(e - s) // 4]
+    t["data_offsets"] = [len(out), len(out) + e - s]
+    out += data[s:e]
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + out)
+PY
+}
 # stopped_by SIG CMD...: runs CMD (stdout dropped, stderr in $WORK/err), sends
 # it SIG half a second after its first words on stderr (its handlers are set
 # by then), and returns its exit status.
@@ -319,6 +341,26 @@ cli_train_resume_damaged_settings() {
     expect_fail "$NABLA" train --resume "$WORK/o.st" --epochs 2 && expect_err "o.st: the stored --optim 'sgdx' is not sgd, adam or adamw"
     # given on the command line, the flag replaces the damaged value
     "$NABLA" train --resume "$WORK/l.st" --epochs 2 --lr 0.01 >/dev/null 2>"$WORK/err" || fail "--lr over a damaged one: $(tail -1 "$WORK/err")"
+    # a count past int64_t, a batch of 0, a rate past single precision, an
+    # infinite running loss of the epoch (once taken, and logged as its
+    # train_loss), an optimizer state of another size (a fatal abort had it
+    # reached the copy): each refused naming the file, the files left as they were
+    set_meta "$WORK/s.st" "$WORK/n.st" nabla.step=99999999999999999999 &&
+        set_meta "$WORK/s.st" "$WORK/z.st" nabla.batch=0 && set_meta "$WORK/s.st" "$WORK/h.st" nabla.lr=1e300 &&
+        set_meta "$WORK/s.st" "$WORK/i.st" nabla.epoch_loss=inf && shrink_tensor "$WORK/s.st" "$WORK/v.st" optim.sgd.v.1 ||
+        { fail "rewriting the checkpoint"; return; }
+    local c f
+    for c in "n.st: __metadata__ 'nabla.step': expected an integer >= 0, got '99999999999999999999'" \
+        "z.st: __metadata__ 'nabla.batch' must be positive" \
+        "h.st: the stored --lr 1e+300 is not a number > 0, at most 3.40282e+38 in size (single precision)" \
+        "i.st: __metadata__ 'nabla.epoch_loss': expected a number, got 'inf'" \
+        "v.st: optimizer state 'optim.sgd.v.1' has 2 values, expected 3"; do
+        f=${c%%:*}
+        cp "$WORK/$f" "$WORK/keep.st"
+        expect_fail "$NABLA" train --resume "$WORK/$f" --epochs 2 --log "$WORK/log.csv" && expect_err "$c"
+        cmp -s "$WORK/$f" "$WORK/keep.st" || fail "$f was rewritten"
+        [[ -e $WORK/log.csv ]] && fail "$f: a log was written" && rm -f "$WORK/log.csv"
+    done
 }
 
 # --optim or --momentum at --resume that the checkpoint's optimizer state
@@ -660,6 +702,10 @@ cli_charrnn_resume_damaged_settings() {
         expect_err "l.st: the stored --lr 0 is not a number > 0"
     expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/b.st" --steps 6 &&
         expect_err "b.st: the stored --batch 100000 is not an integer in \[1, 65536\]"
+    # the running loss of the steps since the last row: an infinite one would make the next row's train figure inf
+    set_meta "$WORK/c.st" "$WORK/i.st" nabla.loss_sum=inf || { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/i.st" --steps 6 &&
+        expect_err "i.st: __metadata__ 'nabla.loss_sum': expected a number, got 'inf'"
     "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/c.st" --steps 6 >/dev/null 2>"$WORK/err" ||
         fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
