@@ -598,6 +598,10 @@ cli_predict() {
     grep -q "bright.png: the mean brightness 0.87 is 5 standard deviations above the training images' (0.29 +- 0.13)" "$WORK/err" ||
         fail "no brightness warning: $(cat "$WORK/err")"
     expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/wide.png" && expect_err "wide.png: the image is 30x28, the network expects 28x28"
+    # the training images' brightness in a damaged model was read as 0 (no warning) or a prefix of it
+    set_meta "$WORK/p.st" "$WORK/d.st" nabla.input_mean_sd=0.1x || { fail "rewriting the model's metadata"; return; }
+    expect_fail "$NABLA" predict "$WORK/d.st" "$WORK/bright.png" &&
+        expect_err "d.st: __metadata__ 'nabla.input_mean_sd': expected a number, got '0.1x'"
     printf '[net]\ninput = 1x28x28\n' >"$WORK/notpng.png"
     expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/notpng.png" && expect_err "notpng.png"
     "$NABLA" plot "$ROOT/tests/data/log.csv" --out "$WORK/big.png" >/dev/null 2>&1 &&
