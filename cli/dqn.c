@@ -103,26 +103,6 @@ static int evaluate(const char *cmd, nb_net *q, const char *env, int episodes, u
 
 /* --- train ------------------------------------------------------------------- */
 
-/* CSV rows kept in memory; the file is rewritten whole, atomically. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} textbuf;
-
-static void tb_add(textbuf *t, const char *s) {
-    size_t n = strlen(s);
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap < t->len + n + 1) cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (!b) nb_oom("the log", 0);
-        t->buf = b;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n + 1);
-    t->len += n;
-}
-
 /* The running window of the last 100 training episodes' returns. */
 typedef struct {
     double ret[100], sum;
@@ -179,31 +159,6 @@ static int window_read(const nb_safetensors *st, const char *path, window *w) {
     }
     int64_t n = w->episodes < 100 ? w->episodes : 100;
     for (int i = 0; i < n; i++) w->sum += w->ret[i];
-    return 0;
-}
-
-/* The log of a resumed run: the rows of the steps the checkpoint holds (a
- * later save of the log may have added rows past it). */
-static int log_resume(const char *log, int64_t step, const char *header, textbuf *csv) {
-    size_t len;
-    char *text = (char *)nb_read_file(log, &len);
-    if (!text) return -1;
-    size_t hl = strlen(header);
-    if (len < hl || memcmp(text, header, hl)) {
-        free(text);
-        return nb_error("%s: not this run's log (its first line is not '%.*s')", log, (int)hl - 1, header);
-    }
-    tb_add(csv, header);
-    for (char *p = text + hl; p < text + len;) {
-        char *nl = memchr(p, '\n', (size_t)(text + len - p));
-        if (!nl) break; /* a last line without its newline was never finished */
-        *nl = 0;
-        if (strtoll(p, NULL, 10) > step) break;
-        tb_add(csv, p);
-        tb_add(csv, "\n");
-        p = nl + 1;
-    }
-    free(text);
     return 0;
 }
 
@@ -374,17 +329,15 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
                 o.double_q ? ", double DQN" : "", o.augment ? ", symmetry augmentation" : "",
                 o.reward_log ? ", log rewards" : "");
 
-    textbuf csv = {0};
-    const char *header = is2048 ? "step,episode,return,mean100,epsilon,td_error,highest\n"
-                                : "step,episode,return,mean100,epsilon,td_error\n";
-    if (resume && log && access(log, F_OK) == 0) {
-        if (log_resume(log, start, header, &csv)) {
-            free(csv.buf);
-            nb_dqn_free(d);
-            return nb_cli_fail(cmd, "%s", nb_errmsg());
-        }
-    } else {
-        tb_add(&csv, header);
+    /* one row per finished episode; resuming, the rows of the steps the
+     * checkpoint holds (a later save of the log may have added rows past it) */
+    nb_cli_log csv;
+    const char *header = is2048 ? "step,episode,return,mean100,epsilon,td_error,highest"
+                                : "step,episode,return,mean100,epsilon,td_error";
+    if (nb_cli_log_open(&csv, log, header, resume != NULL, 1, start)) {
+        nb_cli_log_free(&csv);
+        nb_dqn_free(d);
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
     }
     if (resume)
         fprintf(stderr, "resuming %s at step %lld of %lld (%lld episodes)\n", resume, (long long)start, (long long)o.steps,
@@ -407,8 +360,7 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             int m = snprintf(row, sizeof row, "%lld,%lld,%.6g,%.6g,%.4f,%.6g", (long long)(s + 1), (long long)w.episodes,
                              ep.ret, mean100, nb_dqn_epsilon(d), nb_dqn_td_error(d));
             if (is2048) snprintf(row + m, sizeof row - (size_t)m, ",%.0f", ep.highest);
-            tb_add(&csv, row);
-            tb_add(&csv, "\n");
+            nb_cli_log_add(&csv, row);
         }
         double now = nb_cli_now();
         bool at_mark = (s + 1) % mark == 0 || s + 1 == o.steps;
@@ -422,9 +374,9 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
                 fprintf(stderr, "step %lld/%lld: %s\n", (long long)(s + 1), (long long)o.steps, extra);
                 /* The log first: a run killed between the two writes leaves
                  * it ahead of the checkpoint, which a resumed run trims
-                 * (log_resume); the other way round the rows between would
+                 * (nb_cli_log_open); the other way round the rows between would
                  * be lost. */
-                if (log && nb_write_file_atomic(log, csv.buf, csv.len)) {
+                if (nb_cli_log_write(&csv)) {
                     rc = nb_cli_fail(cmd, "%s", nb_errmsg());
                     break;
                 }
@@ -445,7 +397,7 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
          * as one never interrupted: the final save above has written the
          * finished model, which a learner checkpoint would overwrite.) */
         if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        if ((log && nb_write_file_atomic(log, csv.buf, csv.len) && nb_cli_fail(cmd, "%s", nb_errmsg())) ||
+        if ((nb_cli_log_write(&csv) && nb_cli_fail(cmd, "%s", nb_errmsg())) ||
             save(cmd, d, out, &w, true)) {
             rc = 1;
         } else {
@@ -455,12 +407,12 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             if (out) fprintf(stderr, "nabla %s: step %lld of %lld done\n", cmd, (long long)done_steps, (long long)o.steps);
             rc = nb_cli_interrupt_exit(cmd, out, again, 0);
         }
-        free(csv.buf);
+        nb_cli_log_free(&csv);
         nb_dqn_free(d);
         return rc;
     }
     if (!rc && o.steps == 0) { /* nothing trained: still leave the files asked for */
-        if (log && nb_write_file_atomic(log, csv.buf, csv.len)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        if (nb_cli_log_write(&csv)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
         else if (save(cmd, d, out, &w, false)) rc = 1;
     }
     if (!rc) {
@@ -490,7 +442,7 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             printf("}\n");
         }
     }
-    free(csv.buf);
+    nb_cli_log_free(&csv);
     nb_dqn_free(d);
     return rc;
 }

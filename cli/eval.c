@@ -152,11 +152,16 @@ static int cmd_predict(int argc, char **argv) {
     brightness train = {0};
     const char *keys[4] = {"nabla.input_mean", "nabla.input_mean_sd", "nabla.input_edge", "nabla.input_edge_sd"};
     double *vals[4] = {&train.mean, &train.mean_sd, &train.edge, &train.edge_sd};
-    for (int k = 0; k < 4; k++) {
-        const char *v = nb_st_meta(st, keys[k]);
-        if (v) *vals[k] = strtod(v, NULL);
-    }
+    /* each optional (models of older versions lack them), but a damaged one
+     * is refused: strtod read it as 0 or a prefix, and the warning was lost */
+    int bad = 0;
+    for (int k = 0; k < 4 && !bad; k++) bad = nb_cli_meta_number(st, pos[0], keys[k], vals[k]);
     nb_st_free(st);
+    if (bad) {
+        nb_net_free(net);
+        free(pos);
+        return nb_cli_fail(cmd, "%s", nb_errmsg());
+    }
     int64_t shape[4];
     int nd = nb_net_input_shape(net, shape);
     int64_t H = nd == 3 ? shape[1] : 0, W = nd == 3 ? shape[2] : 0, C = nb_net_outputs(net);

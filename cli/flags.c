@@ -212,7 +212,10 @@ int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume) {
         double x = *(const double *)f->dst;
         if (!isfinite(x) || fabs(x) > FLT_MAX || (ranged && !in_interval(&iv, x))) {
             describe(f, want, sizeof want);
-            return nb_error("%s: the stored %s %g is not %s (a damaged checkpoint?)", resume, name, x, want);
+            char size[80] = ""; /* as set_value says it of a value given */
+            if (isfinite(x) && fabs(x) > FLT_MAX)
+                snprintf(size, sizeof size, ", at most %g in size (single precision)", (double)FLT_MAX);
+            return nb_error("%s: the stored %s %g is not %s%s (a damaged checkpoint?)", resume, name, x, want, size);
         }
         return 0;
     }

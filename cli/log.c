@@ -1,4 +1,4 @@
-/* log.c — the CSV log of a training command (charrnn, chat, wavenet train):
+/* log.c — the CSV log of a training command (train, charrnn, chat, dqn, wavenet):
  * rows kept in memory, the file rewritten whole and atomically with each
  * checkpoint, and on --resume the rows of the progress the checkpoint holds,
  * so a resumed run's log equals an uninterrupted run's. */

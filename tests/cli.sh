@@ -39,6 +39,42 @@ j += b" " * (-len(j) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
 PY
 }
+# shrink_tensor SRC DST NAME: DST is the safetensors file SRC with the F32
+# tensor NAME one value shorter (a checkpoint's tensor of another size);
+# needs python3.
+shrink_tensor() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+data, out = b[8 + n:], b""
+for k, t in sorted(((k, t) for k, t in h.items() if k != "__metadata__"), key=lambda kt: kt[1]["data_offsets"][0]):
+    s, e = t["data_offsets"]
+    if k == sys.argv[3]:
+        e -= 4
+        t["shape"] = [(e - s) // 4]
+    t["data_offsets"] = [len(out), len(out) + e - s]
+    out += data[s:e]
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + out)
+PY
+}
+# gray_png W H EDGE INSIDE OUT: a W x H gray PNG, its ring 2 pixels wide of
+# level EDGE, the rest INSIDE (0-255); needs python3.
+gray_png() {
+    python3 - "$@" <<'PY'
+import struct, sys, zlib
+w, h, edge, inside, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+ring = lambda x, y: y < 2 or y >= h - 2 or x < 2 or x >= w - 2
+raw = b"".join(b"\x00" + bytes(edge if ring(x, y) else inside for x in range(w)) for y in range(h))
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+open(out, "wb").write(png + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+}
 # stopped_by SIG CMD...: runs CMD (stdout dropped, stderr in $WORK/err), sends
 # it SIG half a second after its first words on stderr (its handlers are set
 # by then), and returns its exit status.
@@ -305,6 +341,23 @@ cli_train_sigint_resume_keeps_steps() {
 # A damaged checkpoint's settings meet the flags' ranges: --batch 2^63 - 1
 # once overflowed the count of batches, and the run trained nothing and
 # exited 0; a negative --lr reached the optimizer without naming the file.
+# A schedule of steps multiplies the rate by 0.1 from half of the steps and by
+# 0.01 from three quarters, boundaries included: four full-batch steps of
+# plain gradient descent (one per epoch) end where two at --lr 0.5 and one
+# each at 0.05 and 0.005, chained through --init, do.
+cli_train_schedule_step() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    local o=("$WORK/d.cfg" --data "$WORK/d.csv" --batch 270 --momentum 0 --no-shuffle) a b
+    "$NABLA" train "${o[@]}" --schedule step --epochs 4 --lr 0.5 --out "$WORK/a.st" >/dev/null 2>&1 &&
+        "$NABLA" train "${o[@]}" --schedule constant --epochs 2 --lr 0.5 --out "$WORK/b1.st" >/dev/null 2>&1 &&
+        "$NABLA" train "${o[@]}" --init "$WORK/b1.st" --schedule constant --epochs 1 --lr 0.05 --out "$WORK/b2.st" >/dev/null 2>&1 &&
+        "$NABLA" train "${o[@]}" --init "$WORK/b2.st" --schedule constant --epochs 1 --lr 0.005 --out "$WORK/b3.st" >/dev/null 2>&1 ||
+        { fail "training"; return; }
+    a=$("$NABLA" eval "$WORK/a.st" --data "$WORK/d.csv" --json 2>/dev/null) b=$("$NABLA" eval "$WORK/b3.st" --data "$WORK/d.csv" --json 2>/dev/null)
+    [[ -n $a && ${a%%, \"seconds*} == "${b%%, \"seconds*}" ]] || fail "--schedule step: $a; chained: $b"
+}
+
 cli_train_resume_damaged_settings() {
     command -v python3 >/dev/null || return 0
     awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
@@ -319,6 +372,26 @@ cli_train_resume_damaged_settings() {
     expect_fail "$NABLA" train --resume "$WORK/o.st" --epochs 2 && expect_err "o.st: the stored --optim 'sgdx' is not sgd, adam or adamw"
     # given on the command line, the flag replaces the damaged value
     "$NABLA" train --resume "$WORK/l.st" --epochs 2 --lr 0.01 >/dev/null 2>"$WORK/err" || fail "--lr over a damaged one: $(tail -1 "$WORK/err")"
+    # a count past int64_t, a batch of 0, a rate past single precision, an
+    # infinite running loss of the epoch (once taken, and logged as its
+    # train_loss), an optimizer state of another size (a fatal abort had it
+    # reached the copy): each refused naming the file, the files left as they were
+    set_meta "$WORK/s.st" "$WORK/n.st" nabla.step=99999999999999999999 &&
+        set_meta "$WORK/s.st" "$WORK/z.st" nabla.batch=0 && set_meta "$WORK/s.st" "$WORK/h.st" nabla.lr=1e300 &&
+        set_meta "$WORK/s.st" "$WORK/i.st" nabla.epoch_loss=inf && shrink_tensor "$WORK/s.st" "$WORK/v.st" optim.sgd.v.1 ||
+        { fail "rewriting the checkpoint"; return; }
+    local c f
+    for c in "n.st: __metadata__ 'nabla.step': expected an integer >= 0, got '99999999999999999999'" \
+        "z.st: __metadata__ 'nabla.batch' must be positive" \
+        "h.st: the stored --lr 1e+300 is not a number > 0, at most 3.40282e+38 in size (single precision)" \
+        "i.st: __metadata__ 'nabla.epoch_loss': expected a number, got 'inf'" \
+        "v.st: optimizer state 'optim.sgd.v.1' has 2 values, expected 3"; do
+        f=${c%%:*}
+        cp "$WORK/$f" "$WORK/keep.st"
+        expect_fail "$NABLA" train --resume "$WORK/$f" --epochs 2 --log "$WORK/log.csv" && expect_err "$c"
+        cmp -s "$WORK/$f" "$WORK/keep.st" || fail "$f was rewritten"
+        [[ -e $WORK/log.csv ]] && fail "$f: a log was written" && rm -f "$WORK/log.csv"
+    done
 }
 
 # --optim or --momentum at --resume that the checkpoint's optimizer state
@@ -518,6 +591,17 @@ cli_predict() {
     cp "$WORK/img0.jpg" "$WORK/jpeg-named.png"
     "$NABLA" predict "$WORK/p.st" "$WORK/img0.jpg" "$WORK/jpeg-named.png" >"$WORK/out" 2>"$WORK/err" || fail "predict JPEG: $(cat "$WORK/err")"
     [[ $(grep -c ": 9 (Ankle boot)" "$WORK/out") == 2 && ! -s $WORK/err ]] || fail "JPEG: $(cat "$WORK/out" "$WORK/err")"
+    # far brighter on the whole than the training images (their mean 0.29 +- 0.13), the edges less
+    # so (0.5 against 0.09 +- 0.05): flagged by the mean; an image as high as the input but wider is refused
+    gray_png 28 28 128 255 "$WORK/bright.png" && gray_png 30 28 0 0 "$WORK/wide.png" || { fail "could not write PNGs"; return; }
+    "$NABLA" predict "$WORK/p.st" "$WORK/bright.png" >/dev/null 2>"$WORK/err" || fail "predict of a bright image failed"
+    grep -q "bright.png: the mean brightness 0.87 is 5 standard deviations above the training images' (0.29 +- 0.13)" "$WORK/err" ||
+        fail "no brightness warning: $(cat "$WORK/err")"
+    expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/wide.png" && expect_err "wide.png: the image is 30x28, the network expects 28x28"
+    # the training images' brightness in a damaged model was read as 0 (no warning) or a prefix of it
+    set_meta "$WORK/p.st" "$WORK/d.st" nabla.input_mean_sd=0.1x || { fail "rewriting the model's metadata"; return; }
+    expect_fail "$NABLA" predict "$WORK/d.st" "$WORK/bright.png" &&
+        expect_err "d.st: __metadata__ 'nabla.input_mean_sd': expected a number, got '0.1x'"
     printf '[net]\ninput = 1x28x28\n' >"$WORK/notpng.png"
     expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/notpng.png" && expect_err "notpng.png"
     "$NABLA" plot "$ROOT/tests/data/log.csv" --out "$WORK/big.png" >/dev/null 2>&1 &&
@@ -660,6 +744,10 @@ cli_charrnn_resume_damaged_settings() {
         expect_err "l.st: the stored --lr 0 is not a number > 0"
     expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/b.st" --steps 6 &&
         expect_err "b.st: the stored --batch 100000 is not an integer in \[1, 65536\]"
+    # the running loss of the steps since the last row: an infinite one would make the next row's train figure inf
+    set_meta "$WORK/c.st" "$WORK/i.st" nabla.loss_sum=inf || { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/i.st" --steps 6 &&
+        expect_err "i.st: __metadata__ 'nabla.loss_sum': expected a number, got 'inf'"
     "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/c.st" --steps 6 >/dev/null 2>"$WORK/err" ||
         fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
@@ -1006,6 +1094,40 @@ cli_fit_factor_and_gmm() {
     expect_fail "$NABLA" fit gmm "$WORK/f.csv" --covariance tied && expect_err "expected full or diag"
 }
 
+# eval --all weights each split's means by its examples: a file's every row
+# scores as the test split (its last tenth) of ten copies of it; without
+# --adversarial no FGSM figure is printed.
+cli_eval_all_weights_splits() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%d\n", c + rand(), rand() - c, c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 1 --out "$WORK/e.st" >/dev/null 2>&1 || { fail "train"; return; }
+    head -20 "$WORK/d.csv" >"$WORK/f.csv"
+    local i
+    for ((i = 0; i < 10; i++)); do cat "$WORK/f.csv"; done >"$WORK/f10.csv"
+    "$NABLA" eval "$WORK/e.st" --data "$WORK/f.csv" --all --json >"$WORK/a" 2>/dev/null &&
+        "$NABLA" eval "$WORK/e.st" --data "$WORK/f10.csv" --json >"$WORK/b" 2>/dev/null || { fail "eval"; return; }
+    local f
+    for f in examples test_accuracy test_loss; do
+        within "$(json_field $f "$WORK/a")" "$(json_field $f "$WORK/b")" 1e-5 ||
+            fail "$f: --all $(json_field $f "$WORK/a"), the last tenth of ten copies $(json_field $f "$WORK/b")"
+    done
+    grep -q adversarial "$WORK/a" && fail "an FGSM figure without --adversarial: $(cat "$WORK/a")"
+    "$NABLA" eval "$WORK/e.st" --data "$WORK/f.csv" >"$WORK/out" 2>/dev/null
+    grep -q FGSM "$WORK/out" && fail "an FGSM figure without --adversarial: $(cat "$WORK/out")"
+}
+
+# convert keeps every row without --train, and --pca may keep as many
+# components as there are features.
+cli_convert_all_rows_and_full_pca() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/a.csv" 2>/dev/null || fail "convert"
+    [[ $(wc -l <"$WORK/a.csv") == 5 ]] || fail "header and 4 rows expected: $(cat "$WORK/a.csv")"
+    "$NABLA" convert "$WORK/d.csv" --to csv --pca 2 --out "$WORK/p.csv" 2>"$WORK/err" || fail "--pca 2 of 2 features: $(cat "$WORK/err")"
+    grep -q "2 components keep 100.0% of the variance" "$WORK/err" || fail "--pca 2: $(cat "$WORK/err")"
+    expect_fail "$NABLA" convert "$WORK/d.csv" --to csv --pca 3 --out "$WORK/q.csv" &&
+        expect_err "--pca: expected at most the 2 features of $WORK/d.csv, got 3"
+}
+
 cli_fit_convert_fashion() {
     [[ -e $FASHION/t10k-labels-idx1-ubyte.gz ]] || return 0
     "$NABLA" convert fashion-mnist --to libsvm --pca 8 --train 400 --test 300 --out "$WORK/fm" 2>"$WORK/err" ||
@@ -1197,6 +1319,20 @@ cli_dqn_resume_equals_uninterrupted() {
     "$NABLA" dqn eval "$WORK/sb.st" --episodes 5 >/dev/null 2>&1 || fail "a checkpoint must stay a model dqn eval reads"
 }
 
+# dqn train --resume keeps the log row of the checkpoint's own step: Catch's
+# episodes last 9 steps, so one ends at each checkpoint (every 90 of 900 steps).
+cli_dqn_resume_keeps_the_row_of_its_step() {
+    local g=(catch --steps 900 --seed 2 --episodes 0)
+    "$NABLA" dqn train "${g[@]}" --out "$WORK/a.st" --log "$WORK/a.csv" 2>/dev/null || { fail "uninterrupted run"; return; }
+    grep -q "^90," "$WORK/a.csv" || { fail "no row at step 90: $(head -12 "$WORK/a.csv")"; return; }
+    NABLA_FAULT=rename:4 "$NABLA" dqn train "${g[@]}" --out "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 &&
+        { fail "the injected fault did not stop the run"; return; }
+    "$NABLA" dqn train --resume "$WORK/b.st" --log "$WORK/b.csv" --episodes 0 2>"$WORK/err" ||
+        { fail "resume: $(tail -2 "$WORK/err")"; return; }
+    grep -q "resuming .* at step 90 " "$WORK/err" || fail "not resumed at step 90: $(grep resuming "$WORK/err")"
+    cmp -s "$WORK/a.csv" "$WORK/b.csv" || fail "the resumed log differs: $(diff "$WORK/a.csv" "$WORK/b.csv" | head -4)"
+}
+
 cli_dqn_resume_errors() {
     "$NABLA" dqn train catch --steps 300 --episodes 0 --out "$WORK/done.st" 2>/dev/null || { fail "tiny run"; return; }
     expect_fail "$NABLA" dqn train --resume "$WORK/done.st" && expect_err "holds no training state"
@@ -1205,6 +1341,27 @@ cli_dqn_resume_errors() {
     expect_fail "$NABLA" dqn train --resume "$WORK/done.st" --gamma 0.5 && expect_err "keeps the settings it began with"
     NABLA_FAULT=rename:2 "$NABLA" dqn train catch --steps 1000 --episodes 0 --out "$WORK/mid.st" >/dev/null 2>&1
     expect_fail "$NABLA" dqn train cartpole --resume "$WORK/mid.st" && expect_err "trains catch, not cartpole"
+    # --resume with a --log not this run's is refused naming the file, the
+    # log and the checkpoint left as they were: dqn had its own copy of the
+    # log code, which kept a damaged row (strtoll read 'abc' as step 0) and
+    # the rows after a NUL byte, and wrote them back as this run's.
+    local h="step,episode,return,mean100,epsilon,td_error" f
+    printf 'epoch,train_loss\n1,0.5\n' >"$WORK/other.csv"
+    printf '%s\n10,1,1,1,1,1\nabc,1,1,1,1,1\n' "$h" >"$WORK/bad.csv"
+    printf '%s\n10,1,1,1,1,1\n\0002,1,1,1,1,1\n' "$h" >"$WORK/nul.csv"
+    for f in other bad nul; do
+        cp "$WORK/$f.csv" "$WORK/$f.keep"
+        cp "$WORK/mid.st" "$WORK/lg.st"
+        if expect_fail "$NABLA" dqn train --resume "$WORK/lg.st" --log "$WORK/$f.csv"; then
+            case $f in
+            other) expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected '$h'" ;;
+            bad) expect_err "bad.csv: line 3: expected a row starting with the integer step, found 'abc,1,1,1,1,1'" ;;
+            nul) expect_err "nul.csv: a NUL byte at offset 58" ;;
+            esac
+        fi
+        cmp -s "$WORK/$f.csv" "$WORK/$f.keep" || fail "dqn --resume rewrote the refused log $f.csv"
+        cmp -s "$WORK/lg.st" "$WORK/mid.st" || fail "dqn --resume with the log $f.csv rewrote the checkpoint"
+    done
     # a stored count that no int64_t holds was cast all the same (undefined behaviour; -2^63 on x86)
     if command -v python3 >/dev/null; then
         set_meta "$WORK/mid.st" "$WORK/big.st" nabla.dqn.buffer=1e300 || { fail "rewriting the checkpoint"; return; }
@@ -1312,6 +1469,50 @@ cli_help_charrnn_hessian_stats_linalg_convert() {
     "$NABLA" charrnn --help | grep -q "^  sample " || fail "charrnn --help does not list sample"
     "$NABLA" charrnn >/dev/null 2>&1
     (($? == 2)) || fail "charrnn without a verb should exit 2"
+}
+
+# The forms of an option: --flag=value reads as --flag value, and each form
+# below is a usage error (exit 2) that names the option, nothing written:
+# a value missing at the end of the line (a long or a one-letter option), a
+# switch given a value, --no- before an option that is not a switch, a
+# choice's prefix ('rb' of rbf), a count past a long, NaN and a negative
+# number too large for single precision to an option of no range, a typo two
+# edits away (a hint), `train`'s NET.cfg, --resume and --init, and the
+# --out that init, convert and wavenet train require, wavenet generate's
+# --cond or --like.
+cli_flag_forms() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
+    "$NABLA" convert "$WORK/d.csv" --to=csv --out="$WORK/a.csv" 2>/dev/null || fail "--to=csv --out=FILE"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/b.csv" 2>/dev/null || fail "--to csv --out FILE"
+    cmp -s "$WORK/a.csv" "$WORK/b.csv" || fail "--flag=value wrote another file than --flag value"
+    local c args rc
+    for c in "convert $WORK/d.csv --to csv --out|--out needs a value" \
+        "fit svm $WORK/d.csv -t|-t (--kernel) needs a value" \
+        "eval $WORK/x.st --data $WORK/d.csv --json=1|--json is a switch and takes no value (use --json or --no-json)" \
+        "convert $WORK/d.csv --to csv --out $WORK/c.csv --no-train 3|unknown option '--no-train'" \
+        "fit svm $WORK/d.csv --kernel rb --out $WORK/c.st|--kernel: expected linear, polynomial, rbf, sigmoid, 0, 1, 2 or 3, got 'rb'" \
+        "convert $WORK/d.csv --to csv --out $WORK/c.csv --train 99999999999999999999|--train: expected an integer >= 0, got '99999999999999999999'" \
+        "fit svm $WORK/d.csv --coef0 nan --out $WORK/c.st|--coef0: expected a number, got 'nan'" \
+        "fit svm $WORK/d.csv -r -1e300 --out $WORK/c.st|--coef0: expected a number, at most 3.40282e+38 in size (single precision), got '-1e300'" \
+        "charrnn train $WORK/d.csv --hiddne 16|unknown option '--hiddne' (did you mean --hidden?)" \
+        "train --data $WORK/d.csv --out $WORK/c.st|expected a NET.cfg that describes the network, or --resume MODEL" \
+        "train $WORK/d.cfg --resume $WORK/x.st --data $WORK/d.csv|--resume takes the network from the model file; drop '$WORK/d.cfg'" \
+        "train --resume $WORK/x.st --init $WORK/x.st|--resume and --init exclude each other" \
+        "init $WORK/d.cfg|--out is required: the model file to write" \
+        "convert $WORK/d.csv --to csv|--out is required" \
+        "wavenet generate $WORK/x.st --out $WORK/o.wav --cond $WORK/a.wav --like $WORK/b.wav|--cond and --like exclude each other" \
+        "wavenet train $WORK/wn --steps 3|--out MODEL is required (or --resume MODEL)"; do
+        read -ra args <<<"${c%%|*}"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2 (a usage error): $(head -2 "$WORK/err")"
+        expect_err "${c#*|}"
+    done
+    [[ -e $WORK/c.csv || -e $WORK/c.st ]] && fail "a refused command wrote its output"
+    # After "--" every word is an argument, --help too; "-3" is one, not an option.
+    expect_fail "$NABLA" stats -- --help && expect_err "--help: cannot open"
+    expect_fail "$NABLA" stats -3 && expect_err "stats: -3: cannot open"
 }
 
 # Range errors name the option, the value and what is allowed (exit 2); --clip became --grad-clip.
@@ -2119,6 +2320,18 @@ cli_resume_refuses_foreign_log() {
     printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\nabc,1,2,3\n' >"$WORK/bad.csv"
     expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/bad.csv" &&
         expect_err "bad.csv: line 3: expected a row starting with the integer step, found 'abc,1,2,3'"
+    # a first field that only starts with a number, or an empty one (read as step 0, a row charrnn would keep)
+    printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\n12x,1,2,3\n' >"$WORK/bad.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/bad.csv" &&
+        expect_err "bad.csv: line 3: expected a row starting with the integer step, found '12x,1,2,3'"
+    printf 'step,train_loss_bpc,val_loss_bpc,seconds\n,1,2,3\n' >"$WORK/bad.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/bad.csv" &&
+        expect_err "bad.csv: line 2: expected a row starting with the integer step, found ',1,2,3'"
+    # a link that loops is refused, not replaced by a new log
+    ln -s loop.csv "$WORK/loop.csv"
+    expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/loop.csv" &&
+        expect_err "loop.csv: cannot open"
+    [[ -L $WORK/loop.csv ]] || fail "the looping link --log was replaced"
     printf 'step,train_loss_bpc,val_loss_bpc,seconds\n10,1,2,3\n\0002\n' >"$WORK/nul.csv"
     expect_fail "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/nul.csv" &&
         expect_err "nul.csv: a NUL byte at offset 50"
@@ -2130,6 +2343,21 @@ cli_resume_refuses_foreign_log() {
     expect_fail "$NABLA" train --resume "$WORK/t.st" --log "$WORK/other.csv" &&
         expect_err "other.csv: not this run's log: its first line is 'epoch,train_loss', expected 'epoch,train_loss,train_accuracy,"
     cmp -s "$WORK/other.csv" "$WORK/keep.csv" || fail "train: the foreign log was rewritten"
+}
+
+# --resume with a log of no rows (an empty file) starts it afresh; a run of
+# --steps 0 logs its one row (step 0, no training loss: nan) under the header.
+cli_resume_log_empty_or_zero_steps() {
+    charrnn_corpus "$WORK/c.txt"
+    local run=("$WORK/c.txt" --hidden 16 --seq 16 --batch 8)
+    "$NABLA" charrnn train "${run[@]}" --steps 0 --out "$WORK/z.st" --log "$WORK/z.csv" >/dev/null 2>&1 || { fail "--steps 0"; return; }
+    [[ $(sed -n 1p "$WORK/z.csv") == step,train_loss_bpc,val_loss_bpc,seconds && $(sed -n 2p "$WORK/z.csv") == 0,nan,* &&
+        $(wc -l <"$WORK/z.csv") == 2 ]] || fail "the log of --steps 0: $(cat "$WORK/z.csv")"
+    "$NABLA" charrnn train "${run[@]}" --steps 20 --eval-every 10 --out "$WORK/b.st" >/dev/null 2>&1 || { fail "charrnn run"; return; }
+    : >"$WORK/empty.csv"
+    "$NABLA" charrnn train "$WORK/c.txt" --resume "$WORK/b.st" --steps 30 --log "$WORK/empty.csv" >/dev/null 2>"$WORK/err" ||
+        fail "resume with an empty log: $(tail -1 "$WORK/err")"
+    [[ $(cut -d, -f1 "$WORK/empty.csv" | tr '\n' ' ') == "step 30 " ]] || fail "the restarted log: $(cat "$WORK/empty.csv")"
 }
 
 # A wavenet checkpoint with a bad setting is refused with its name, not a
