@@ -22,6 +22,7 @@ static int write_table(const char *path, const char *fmt, const nb_tensor *X, co
     }
     size_t cap = (size_t)(n * (d + 1)) * 16 + 64 * (size_t)(d + 1) + 64, len = 0;
     char *buf = malloc(cap);
+    if (!buf) nb_oom("the CSV text", cap);
     for (int64_t j = 0; j < d; j++) len += (size_t)snprintf(buf + len, cap - len, "f%lld,", (long long)(j + 1));
     len += (size_t)snprintf(buf + len, cap - len, "label\n");
     for (int64_t i = 0; i < n; i++) {
@@ -52,6 +53,7 @@ static void project(nb_tensor **X, const nb_factor *pca) {
     int64_t n = (*X)->shape[0];
     int k = pca->k;
     double *H = malloc(sizeof(double) * (size_t)(n * k));
+    if (!H) nb_oom("the principal components", sizeof(double) * (size_t)(n * k));
     nb_factor_transform(pca, *X, H, NULL);
     nb_tensor *t = nb_tensor_new(2, (int64_t[]){n, k});
     for (int64_t i = 0; i < n * k; i++) t->data[i] = (float)H[i];
