@@ -130,8 +130,11 @@ TEST(test_conv_transpose1d_negative_stride_is_fatal) {
 
 TEST(test_conv_transpose1d_matches_loop_and_gradchecks) {
     /* {C, O, K, stride, pad, T}: K = stride (the matmul path) and the general path */
-    int cs[][6] = {{3, 2, 4, 4, 0, 5}, {2, 3, 3, 2, 1, 4}, {2, 2, 4, 1, 0, 6}, {3, 2, 5, 3, 2, 3}, {1, 1, 2, 2, 0, 1}};
-    for (int c = 0; c < 5; c++) {
+    /* the last: K = stride with padding, which must take the general path
+     * (the product path has no way to crop; it returned T K samples) */
+    int cs[][6] = {{3, 2, 4, 4, 0, 5}, {2, 3, 3, 2, 1, 4}, {2, 2, 4, 1, 0, 6},
+                   {3, 2, 5, 3, 2, 3}, {1, 1, 2, 2, 0, 1}, {2, 3, 3, 3, 1, 4}};
+    for (int c = 0; c < 6; c++) {
         int64_t N = 2, C = cs[c][0], O = cs[c][1], K = cs[c][2], T = cs[c][5];
         tc_opts o = {cs[c][3], cs[c][4]};
         nb_tensor *in[3] = {nb_test_param(NB_SHAPE(N, C, T), 1.f), nb_test_param(NB_SHAPE(C, O, K), 0.7f),
@@ -160,6 +163,34 @@ TEST(test_conv_transpose1d_matches_loop_and_gradchecks) {
         nb_hvpcheck(what, f_tconv_prod, in, 3, &o, 1e-2f, 1e-2f);
         nb_arena_reset();
         for (int k = 0; k < 3; k++) nb_tensor_free(in[k]);
+    }
+}
+
+/* Stride 0 means 1 (as conv2d's); it is not some other stride. */
+TEST(test_conv_transpose1d_stride_zero_is_stride_one) {
+    nb_tensor *x = nb_test_param(NB_SHAPE(2, 3, 5), 1.f), *w = nb_test_param(NB_SHAPE(3, 2, 3), 0.7f);
+    for (int pad = 0; pad < 3; pad++) {
+        nb_tensor *a = nb_conv_transpose1d(x, w, NULL, 0, pad), *b = nb_conv_transpose1d(x, w, NULL, 1, pad);
+        CHECK(nb_same_shape(a, b) && a->shape[2] == 5 + 3 - 1 - 2 * pad);
+        if (nb_same_shape(a, b)) CHECK(memcmp(a->data, b->data, sizeof(float) * (size_t)a->size) == 0);
+    }
+    nb_arena_reset();
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+}
+
+/* Padding crops p samples from each end, so it must lie in [0, K - 1]. */
+static void conv_transpose_pad(void *c) {
+    nb_conv_transpose1d(nb_zeros(NB_SHAPE(1, 2, 5)), nb_zeros(NB_SHAPE(2, 3, 4)), NULL, 2, *(int *)c);
+}
+
+TEST(test_conv_transpose1d_padding_outside_0_to_k_minus_1_is_fatal) {
+    int bad[] = {-1, 4};
+    for (int k = 0; k < 2; k++) {
+        char needle[32];
+        snprintf(needle, sizeof needle, "padding %d must be", bad[k]);
+        nb_test_expect_fatal("conv_transpose1d padding", conv_transpose_pad, &bad[k],
+                             (const char *[]){"conv_transpose1d", needle, "K - 1 = 3", NULL});
     }
 }
 
