@@ -357,6 +357,65 @@ TEST(test_wavenet_cached_generation_equals_naive_recomputation) {
     nb_wavenet_free(m);
 }
 
+/* The level drawn is distributed as softmax(logits / T), and at T = 0 it is
+ * the argmax of the logits: both against the logits of the training graph
+ * (nb_wavenet_forward), an independent computation. The output bias is set
+ * to a peaked profile, so the distribution is far from uniform and a wrong
+ * temperature (or a wrong inverse-CDF walk) moves every count. */
+TEST(test_wavenet_generation_samples_softmax_at_the_temperature) {
+    nb_wavenet *m = tiny_c(0, 0, 0, 17);
+    nb_param *p;
+    const char *const *names;
+    int np = nb_wavenet_params(m, &p, &names);
+    for (int i = 0; i < np; i++)
+        if (!strcmp(names[i], "out2.bias"))
+            for (int q = 0; q < 256; q++) p[i].t->data[q] = -0.08f * fabsf((float)q - 180.f);
+    bool was = nb_set_grad_enabled(false);
+    /* T = 0: each sample is the argmax of the logits given the ones before */
+    enum { n = 40 };
+    int32_t out[n], x[n];
+    nb_wavenet_gen_opts o = {.streams = 1, .samples = n, .temperature = 0.f, .seed = 3};
+    CHECK(nb_wavenet_generate(m, &o, out, NULL) == 0);
+    x[0] = 128;
+    for (int t = 1; t < n; t++) x[t] = out[t - 1];
+    nb_tensor *lg = nb_wavenet_forward(m, x, 1, n, NULL, NULL); /* [1, 256, n] */
+    int checked = 0;
+    for (int t = 0; t < n; t++) {
+        int best = 0;
+        for (int q = 1; q < 256; q++)
+            if (lg->data[q * n + t] > lg->data[best * n + t]) best = q;
+        double second = -INFINITY;
+        for (int q = 0; q < 256; q++)
+            if (q != best && lg->data[q * n + t] > second) second = lg->data[q * n + t];
+        if (lg->data[best * n + t] - second < 1e-3) continue; /* a near tie: either is right */
+        CHECK_MSG(out[t] == best, "sample %d: %d drawn at T = 0, the argmax is %d", t, out[t], best);
+        checked++;
+    }
+    CHECK(checked > n / 2);
+    /* T = 0.5: the first level of S streams (each its own random stream)
+     * against S softmax(l / T), every count within 5 standard deviations */
+    enum { S = 4000 };
+    int32_t *first = malloc(sizeof(int32_t) * S);
+    o = (nb_wavenet_gen_opts){.streams = S, .samples = 1, .temperature = 0.5f, .seed = 9};
+    CHECK(nb_wavenet_generate(m, &o, first, NULL) == 0);
+    nb_tensor *l0 = nb_wavenet_forward(m, (int32_t[]){128}, 1, 1, NULL, NULL);
+    double mx = -INFINITY, tot = 0, pq[256];
+    int count[256] = {0};
+    for (int q = 0; q < 256; q++) mx = fmax(mx, l0->data[q]);
+    for (int q = 0; q < 256; q++) tot += pq[q] = exp((l0->data[q] - mx) / 0.5);
+    for (int s = 0; s < S; s++) count[first[s]]++;
+    double worst = 0;
+    for (int q = 0; q < 256; q++) {
+        double e = S * pq[q] / tot, z = fabs(count[q] - e) / sqrt(e + 1);
+        if (z > worst) worst = z;
+    }
+    CHECK_MSG(worst < 5, "a level's count is %.1f standard deviations from softmax(l / T)", worst);
+    free(first);
+    nb_set_grad_enabled(was);
+    nb_arena_reset();
+    nb_wavenet_free(m);
+}
+
 TEST(test_eq_30_wavenet_cached_log_probs_sum_to_teacher_forced_loss) {
     /* eq. 30: ln p(x) = sum_t ln p(x_t | x_<t). The generator, fed x, adds
      * the log-probabilities step by step; the training graph computes the
