@@ -13,6 +13,10 @@ TEST(test_eq_31_mu_law_known_points_and_round_trip) {
     CHECK(nb_mulaw_encode(1.f) == 255);
     CHECK(nb_mulaw_encode(-1.f) == 0);
     CHECK(nb_mulaw_encode(5.f) == 255 && nb_mulaw_encode(-5.f) == 0); /* clipped */
+    /* both directions clip to [-1, 1] themselves, not only after rounding */
+    CHECK(nb_mulaw_compress(5.f) == 1.f && nb_mulaw_compress(-5.f) == -1.f);
+    CHECK(nb_mulaw_expand(2.f) == 1.f && nb_mulaw_expand(-3.f) == -1.f);
+    CHECK(nb_mulaw_encode(NAN) == 128); /* a NaN sample is silence, not (int)NaN */
     CHECK_NEAR(nb_mulaw_compress(1.f), 1.0, 1e-6);
     CHECK_NEAR(nb_mulaw_compress(-1.f), -1.0, 1e-6);
     CHECK_NEAR(nb_mulaw_compress(0.5f), log(1 + 127.5) / log(256.0), 1e-6); /* eq. 31 by hand */
