@@ -254,6 +254,43 @@ TEST(test_eq_dual_encoder_save_load_roundtrip) {
     nb_dualenc_free(m);
 }
 
+/* nb_dualenc_rank (what `chat eval` ranks by) scores every candidate of every
+ * row as c^T M r, with c and r the LSTM run by hand over the truncated token
+ * sequences: rows in batches of 2, the last one partial, 3 candidates each. */
+TEST(test_eq_dual_encoder_rank_scores_every_candidate_by_hand) {
+    nb_dualenc *m = tiny_model(4, 3, 4);
+    nb_dialogue *d = parse("Context,Ground Truth Utterance,Distractor_0,Distractor_1\n"
+                           "a b c d e,b c,d,e e a\n"
+                           "c,a a a a,b d,c\n"
+                           "e d,d e,a,b b\n"
+                           "b b c a,e,c d e,a d\n"
+                           "d,c b a,b,e a\n");
+    CHECK_MSG(d, "%s", nb_errmsg());
+    if (!d) {
+        nb_dualenc_free(m);
+        return;
+    }
+    const int64_t maxc = 4, maxr = 3, H = 4;
+    float sc[15];
+    CHECK(nb_dualenc_rank(m, d, maxc, maxr, 2, sc) == 0);
+    for (int64_t i = 0; i < d->n; i++)
+        for (int k = 0; k < d->ncand; k++) {
+            int32_t ci[16], ri[16];
+            double c[4], r[4], s = 0;
+            int64_t nc = nb_chat_encode(m->vocab, d->context[i], maxc, true, ci);
+            int64_t nr = nb_chat_encode(m->vocab, d->cand[i * d->ncand + k], maxr, false, ri);
+            lstm_by_hand(m, ci, nc, c);
+            lstm_by_hand(m, ri, nr, r);
+            for (int a = 0; a < H; a++)
+                for (int b = 0; b < H; b++) s += c[a] * m->M->data[a * H + b] * r[b];
+            CHECK_MSG(fabs(sc[i * d->ncand + k] - s) < 1e-5, "row %lld candidate %d: %g, by hand %g", (long long)i, k,
+                      sc[i * d->ncand + k], s);
+        }
+    nb_dialogue_free(d);
+    nb_arena_reset();
+    nb_dualenc_free(m);
+}
+
 /* --- recall@k ------------------------------------------------------------------- */
 
 TEST(test_eq_recall_at_k_hand_table) {

@@ -585,6 +585,51 @@ TEST(test_recurrent_param_names_follow_pytorch) {
     CHECK(nb_cell_from_name("lsmt", &c) == -1 && strstr(nb_errmsg(), "lsmt"));
 }
 
+/* The backward (first and second order) uses the initial state the forward
+ * saw: a training loop may overwrite its state tensors with the new final
+ * state before it calls backward. Gradients with h0 and c0 overwritten after
+ * the forward equal those with them left alone, bit for bit. */
+static void overwrite_state(nb_tensor *h0, nb_tensor *c0, float v) {
+    nb_fill(h0, v);
+    if (c0) nb_fill(c0, v);
+}
+
+TEST(test_recurrent_backward_uses_the_state_of_the_forward) {
+    for (int k = 0; k < 3; k++) {
+        nb_cell cell = (nb_cell)k;
+        int64_t T = 3, B = 2, H = 3, GH = nb_cell_gates(cell) * H;
+        nb_tensor *in[2] = {nb_test_param(NB_SHAPE(T, B, GH), 1.f), nb_test_param(NB_SHAPE(GH, H), 0.6f)};
+        nb_tensor *h0 = nb_test_param(NB_SHAPE(B, H), 0.7f);
+        nb_tensor *c0 = cell == NB_CELL_LSTM ? nb_test_param(NB_SHAPE(B, H), 0.7f) : NULL;
+        nb_requires_grad(h0, false);
+        if (c0) nb_requires_grad(c0, false);
+        nb_tensor *h0_keep = nb_tensor_clone(h0), *c0_keep = c0 ? nb_tensor_clone(c0) : NULL;
+        nb_tensor *v[2] = {nb_test_param(NB_SHAPE(T, B, GH), 1.f), nb_test_param(NB_SHAPE(GH, H), 1.f)};
+        nb_tensor *g[2][2], *hv[2][2];
+        for (int over = 0; over < 2; over++) {
+            nb_copy_into(h0, h0_keep);
+            if (c0) nb_copy_into(c0, c0_keep);
+            nb_tensor *y = nb_rnn_seq(cell, in[0], in[1], NULL, NULL, h0, c0);
+            if (over) overwrite_state(h0, c0, 3.f);
+            nb_grad(nb_sum_all(nb_square(y)), in, 2, g[over], false);
+            nb_copy_into(h0, h0_keep);
+            if (c0) nb_copy_into(c0, c0_keep);
+            y = nb_rnn_seq(cell, in[0], in[1], NULL, NULL, h0, c0);
+            if (over) overwrite_state(h0, c0, 3.f);
+            nb_hvp(nb_sum_all(nb_square(y)), in, v, 2, hv[over]);
+        }
+        for (int j = 0; j < 2; j++) {
+            CHECK_MSG(memcmp(g[0][j]->data, g[1][j]->data, sizeof(float) * (size_t)g[0][j]->size) == 0,
+                      "%s: gradient %d changed with the state overwritten", nb_cell_name(cell), j);
+            CHECK_MSG(memcmp(hv[0][j]->data, hv[1][j]->data, sizeof(float) * (size_t)hv[0][j]->size) == 0,
+                      "%s: Hessian-vector product %d changed with the state overwritten", nb_cell_name(cell), j);
+        }
+        nb_arena_reset();
+        nb_tensor *all[] = {in[0], in[1], h0, c0, h0_keep, c0_keep, v[0], v[1]};
+        for (int j = 0; j < 8; j++) nb_tensor_free(all[j]);
+    }
+}
+
 /* A training loop (forward, backward, clip, Adam, state carried) settles on
  * one arena block after the first step. */
 TEST(test_recurrent_training_loop_arena_is_flat) {
