@@ -630,6 +630,55 @@ TEST(test_recurrent_backward_uses_the_state_of_the_forward) {
     }
 }
 
+/* PyTorch's initialization: every weight and bias U(-1/sqrt(H), 1/sqrt(H))
+ * (not scaled by the gate count), the LSTM's forget-gate bias_ih at 1. */
+TEST(test_recurrent_init_is_uniform_over_one_over_sqrt_hidden) {
+    for (int k = 0; k < 3; k++) {
+        int64_t H = 16;
+        nb_rnn *m = nb_rnn_new((nb_cell)k, 5, H, 2, nb_test_rng());
+        nb_param *p;
+        int np = nb_rnn_params(m, &p);
+        double a = 1 / sqrt((double)H), lo = 0, hi = 0;
+        for (int j = 0; j < np; j++)
+            for (int64_t i = 0; i < p[j].t->size; i++) {
+                bool forget = k == NB_CELL_LSTM && p[j].t->ndim == 1 && i >= H && i < 2 * H;
+                if (forget) continue;
+                lo = fmin(lo, p[j].t->data[i]), hi = fmax(hi, p[j].t->data[i]);
+            }
+        CHECK_MSG(lo >= -a && hi <= a && lo < -0.95 * a && hi > 0.95 * a, "%s: values in [%g, %g], expected +-%g",
+                  nb_cell_name((nb_cell)k), lo, hi, a);
+        nb_rnn_free(m);
+    }
+}
+
+/* A token equal to the vocabulary size is outside it (one past the end). */
+static void onehot_token_past_end(void *c) {
+    nb_rnn *m = c;
+    nb_rnn_forward_onehot(m, (int32_t[]){0, 6}, 2, 1, NULL, NULL);
+}
+
+TEST(test_recurrent_onehot_token_past_the_vocabulary_is_fatal) {
+    nb_rnn *m = nb_rnn_new(NB_CELL_GRU, 6, 3, 1, nb_test_rng());
+    nb_test_expect_fatal("token 6 of 6", onehot_token_past_end, m,
+                         (const char *[]){"rnn_forward_onehot", "token 6 (entry 1) is outside the vocabulary [0, 6)", NULL});
+    nb_rnn_free(m);
+}
+
+/* An empty sequence passes a given cell state through, as it does h. */
+TEST(test_recurrent_empty_sequence_passes_both_states_through) {
+    nb_rnn *m = nb_rnn_new(NB_CELL_LSTM, 4, 3, 2, nb_test_rng());
+    nb_tensor *h0 = nb_test_param(NB_SHAPE(2, 2, 3), 1.f), *c0 = nb_test_param(NB_SHAPE(2, 2, 3), 1.f);
+    nb_rnn_state init = {h0, c0}, fin;
+    nb_tensor *x = nb_tensor_new(NB_SHAPE(0, 2, 4));
+    nb_tensor *y = nb_rnn_forward(m, x, &init, &fin);
+    CHECK(y->shape[0] == 0 && fin.h == h0 && fin.c == c0);
+    nb_tensor_free(h0);
+    nb_tensor_free(c0);
+    nb_tensor_free(x);
+    nb_rnn_free(m);
+    nb_arena_reset();
+}
+
 /* A training loop (forward, backward, clip, Adam, state carried) settles on
  * one arena block after the first step. */
 TEST(test_recurrent_training_loop_arena_is_flat) {

@@ -269,6 +269,42 @@ TEST(test_wavenet_forward_refuses_cond_without_features) {
                          (const char *[]){"wavenet_forward", "no local conditioning", NULL});
 }
 
+/* A speaker id equal to the speaker count is one past the last. */
+static void wavenet_speaker_past_end(void *c) {
+    nb_wavenet_forward(c, (int32_t[]){128, 130}, 1, 2, (int32_t[]){3}, NULL);
+}
+
+TEST(test_wavenet_forward_refuses_the_speaker_one_past_the_last) {
+    nb_wavenet *m = tiny_c(3, 0, 0, 2);
+    nb_test_expect_fatal("speaker 3 of 3", wavenet_speaker_past_end, m,
+                         (const char *[]){"wavenet_forward", "speaker 3 out of range [0, 3)", NULL});
+    nb_wavenet_free(m);
+}
+
+/* Samples past the last feature frame are conditioned on the last frame:
+ * the same as with that frame written out again. */
+TEST(test_eq_33_wavenet_cond_past_the_end_repeats_the_last_frame) {
+    nb_wavenet *m = tiny_c(0, 2, 3, 8); /* hop 4 */
+    nb_tensor *feats = nb_test_param(NB_SHAPE(3, 2), 1.f), *longer = nb_tensor_new(NB_SHAPE(6, 2));
+    for (int64_t f = 0; f < 6; f++)
+        for (int j = 0; j < 2; j++) longer->data[f * 2 + j] = feats->data[(f < 3 ? f : 2) * 2 + j];
+    bool was = nb_set_grad_enabled(false);
+    int64_t spans[][2] = {{0, 24}, {9, 10}, {13, 7}};
+    for (int k = 0; k < 3; k++) {
+        nb_tensor *a = nb_wavenet_cond(m, feats, spans[k][0], spans[k][1]);
+        nb_tensor *b = nb_wavenet_cond(m, longer, spans[k][0], spans[k][1]);
+        CHECK(nb_same_shape(a, b) && a->shape[2] == spans[k][1]);
+        if (nb_same_shape(a, b)) {
+            CHECK_MSG(memcmp(a->data, b->data, sizeof(float) * (size_t)a->size) == 0, "span %d", k);
+        }
+    }
+    nb_set_grad_enabled(was);
+    nb_arena_reset();
+    nb_tensor_free(feats);
+    nb_tensor_free(longer);
+    nb_wavenet_free(m);
+}
+
 TEST(test_wavenet_receptive_field_is_exact) {
     nb_wavenet *m = tiny(0, 0, 1);
     const nb_wavenet_config *c = nb_wavenet_get_config(m);
