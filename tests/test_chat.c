@@ -299,6 +299,44 @@ TEST(test_eq_dual_encoder_rank_scores_every_candidate_by_hand) {
     nb_dualenc_free(m);
 }
 
+/* A step's training pairs (`chat train --negatives K`): the rows as they are,
+ * then K - 1 label-0 pairs per label-1 row only, each its own context with a
+ * response other than its own; the same stream draws the same pairs. */
+TEST(test_dual_encoder_step_pairs_draw_negatives_of_label_1_rows) {
+    nb_dialogue *d = parse("Context,Utterance,Label\n"
+                           "c0,r same,1\nc1,r one,0\nc2,r two,1\nc3,r same,1\nc4,r four,0\nc5,r five,1\n");
+    CHECK_MSG(d, "%s", nb_errmsg());
+    if (!d) return;
+    const int64_t rows[] = {3, 1, 5, 0}, b = 4, K = 4;
+    int64_t pc[16], pr[16], pc2[16], pr2[16];
+    float y[16], y2[16];
+    nb_rng r, r2;
+    nb_rng_seed(&r, 7, 1);
+    int64_t np = nb_dualenc_step_pairs(d, rows, b, K, &r, pc, pr, y);
+    CHECK_MSG(np == b + 3 * (K - 1), "%lld pairs, expected 4 rows + 3 label-1 rows x 3 negatives", (long long)np);
+    for (int64_t i = 0; i < b && i < np; i++)
+        CHECK(pc[i] == rows[i] && pr[i] == rows[i] && y[i] == d->label[rows[i]]);
+    int per[6] = {0};
+    for (int64_t i = b; i < np; i++) {
+        CHECK_MSG(d->label[pc[i]] == 1 && y[i] == 0, "pair %lld: context %lld, label %g", (long long)i,
+                  (long long)pc[i], y[i]);
+        CHECK_MSG(strcmp(d->cand[pr[i]], d->cand[pc[i]]) != 0, "pair %lld: response '%s' is its context's own",
+                  (long long)i, d->cand[pr[i]]);
+        per[pc[i]]++;
+    }
+    CHECK(per[3] == K - 1 && per[5] == K - 1 && per[0] == K - 1);
+    nb_rng_seed(&r2, 7, 1);
+    CHECK(nb_dualenc_step_pairs(d, rows, b, K, &r2, pc2, pr2, y2) == np);
+    CHECK(!memcmp(pc, pc2, sizeof(int64_t) * (size_t)np) && !memcmp(pr, pr2, sizeof(int64_t) * (size_t)np));
+    /* K = 1: the rows alone, nothing drawn */
+    CHECK(nb_dualenc_step_pairs(d, rows, b, 1, &r, pc, pr, y) == b);
+    nb_dialogue_free(d);
+    /* the test layout has no labels to train on */
+    d = parse("Context,Ground Truth Utterance,Distractor_0\nc,t,x\n");
+    CHECK(d && nb_dualenc_step_pairs(d, (int64_t[]){0}, 1, 2, &r, pc, pr, y) == -1 && strstr(nb_errmsg(), "labels"));
+    nb_dialogue_free(d);
+}
+
 /* --- recall@k ------------------------------------------------------------------- */
 
 TEST(test_eq_recall_at_k_hand_table) {
