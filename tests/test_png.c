@@ -692,10 +692,12 @@ TEST(test_csv_data_flags_finite_and_header_optional) {
 }
 
 /* A log's first column is epoch, step or seconds by name, in any case, and
- * not a longer name that contains one ("epochs" is not "epoch"). */
+ * not a longer name that contains one ("epochs" is not "epoch"); or some
+ * column's name holds loss, acc or return. */
 TEST(test_csv_log_first_column_names) {
-    const char *logs[] = {"EPOCH,lr\n1,0.1\n", "Step,lr\n1,0.1\n", "seconds,rss_mb\n1,20\n", "epoch,Train_LOSS\n1,2\n"};
-    for (int k = 0; k < 4; k++) {
+    const char *logs[] = {"EPOCH,lr\n1,0.1\n",       "Step,lr\n1,0.1\n",         "seconds,rss_mb\n1,20\n",
+                          "iter,Train_LOSS\n1,2\n", "iter,mean_Return\n1,-1\n", "iter,test_ACCuracy\n1,0.5\n"};
+    for (int k = 0; k < 6; k++) {
         nb_csv *c = nb_csv_parse_ex(logs[k], strlen(logs[k]), "log.csv", NB_CSV_LOG);
         CHECK_MSG(c, "log %d: %s", k, nb_errmsg());
         nb_csv_free(c);
