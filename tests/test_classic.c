@@ -647,6 +647,21 @@ TEST(test_classic_libsvm_crlf_empty_rows_bounds_and_exact_round_trip) {
         CHECK_MSG(rc < 0 && strstr(nb_errmsg(), bad[k][1]), "case %d: got '%s'", k, rc < 0 ? nb_errmsg() : "parsed");
         if (rc == 0) nb_tensor_free(X), free(y);
     }
+    /* a NUL byte: "2\0junk" read as 2 unsaid; a long token without ':' is
+     * shown cut to the reader's buffer (it was copied whole into it) */
+    int rc = nb_libsvm_parse("1 1:2\0junk\n", 11, "n", 0, &X, &y);
+    CHECK_MSG(rc < 0 && strstr(nb_errmsg(), "n: not a text file (contains NUL bytes)"), "NUL: %s",
+              rc < 0 ? nb_errmsg() : "parsed");
+    if (rc == 0) nb_tensor_free(X), free(y);
+    char line[400] = "1 ";
+    memset(line + 2, 'x', 300);
+    strcpy(line + 302, "\n");
+    char want[160] = "f:1:3: expected index:value, got '";
+    memset(want + strlen(want), 'x', 63);
+    strcat(want, "' (missing ':')");
+    rc = nb_libsvm_parse(line, strlen(line), "f", 0, &X, &y);
+    CHECK_MSG(rc < 0 && strstr(nb_errmsg(), want), "long token: %s", rc < 0 ? nb_errmsg() : "parsed");
+    if (rc == 0) nb_tensor_free(X), free(y);
     float v[6] = {1.f / 3, 3.14159274f, -2.7182817f, 1.00000012f, 123456.789f, 1e-30f};
     float lab[2] = {0.1f, -16777215.f};
     nb_tensor *W = nb_tensor_from(2, (int64_t[]){2, 3}, v);
