@@ -305,6 +305,37 @@ TEST(test_eq_33_wavenet_cond_past_the_end_repeats_the_last_frame) {
     nb_wavenet_free(m);
 }
 
+/* Requests outside the model's domain are refused by name: a conditioning
+ * span before sample 0, a target level of 256, a negative temperature (it
+ * was not taken as 0), features that end before the samples asked for. */
+static void wavenet_cond_before_start(void *c) {
+    nb_wavenet *m = c;
+    nb_tensor *f = nb_zeros(NB_SHAPE(4, 2));
+    nb_wavenet_cond(m, f, -3, 5);
+}
+static void wavenet_loss_level_256(void *c) {
+    nb_wavenet_loss(c, (int32_t[]){128, 7, 256}, 1, 2, NULL, NULL);
+}
+
+TEST(test_wavenet_refuses_spans_levels_temperatures_outside_the_domain) {
+    nb_wavenet *m = tiny_c(0, 2, 0, 4), *plain = tiny(0, 0, 4);
+    nb_test_expect_fatal("cond before 0", wavenet_cond_before_start, m,
+                         (const char *[]){"wavenet_cond", "span non-empty", NULL});
+    nb_test_expect_fatal("level 256", wavenet_loss_level_256, plain,
+                         (const char *[]){"wavenet_loss", "sample values must be in [0, 256)", NULL});
+    int32_t out[8];
+    nb_wavenet_gen_opts o = {.samples = 8, .temperature = -0.5f};
+    CHECK(nb_wavenet_generate(plain, &o, out, NULL) == -1 && strstr(nb_errmsg(), "temperature must be >= 0"));
+    nb_tensor *u = nb_zeros(NB_SHAPE(2, 7)); /* 7 samples of conditioning for 8 */
+    o = (nb_wavenet_gen_opts){.samples = 8, .cond = u};
+    CHECK(nb_wavenet_generate(m, &o, out, NULL) == -1 && strstr(nb_errmsg(), "upsampled features [2, >= 8]"));
+    o.samples = 7;
+    CHECK_MSG(nb_wavenet_generate(m, &o, out, NULL) == 0, "%s", nb_errmsg());
+    nb_arena_reset();
+    nb_wavenet_free(m);
+    nb_wavenet_free(plain);
+}
+
 TEST(test_wavenet_receptive_field_is_exact) {
     nb_wavenet *m = tiny(0, 0, 1);
     const nb_wavenet_config *c = nb_wavenet_get_config(m);
