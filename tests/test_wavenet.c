@@ -723,6 +723,66 @@ TEST(test_wavenet_load_refuses_settings_the_file_cannot_hold) {
     nb_wavenet_free(m);
 }
 
+/* Copies the model file src to dst with one change: tensor `drop` left out,
+ * or element idx of tensor `set` made v, or metadata `key` made val. */
+static void rewrite_model(const char *src, const char *dst, const char *drop, const char *set, int64_t idx, float v,
+                          const char *key, const char *val) {
+    nb_safetensors *st = nb_st_read(src);
+    CHECK_MSG(st, "%s", nb_errmsg());
+    if (!st) return;
+    const char *keys[32], *vals[32], *names[256];
+    nb_tensor *ts[256];
+    int nk = 0, nt = 0;
+    for (int i = 0; i < st->n_meta && nk < 32; i++, nk++) {
+        keys[nk] = st->meta_keys[i], vals[nk] = st->meta_vals[i];
+        if (key && !strcmp(keys[nk], key)) vals[nk] = val;
+    }
+    for (int i = 0; i < st->n && nt < 256; i++) {
+        if (drop && !strcmp(st->entries[i].name, drop)) continue;
+        if (set && !strcmp(st->entries[i].name, set)) st->entries[i].t->data[idx] = v;
+        names[nt] = st->entries[i].name, ts[nt++] = st->entries[i].t;
+    }
+    CHECK(nb_st_write(dst, names, ts, nt, keys, vals, nk) == 0);
+    nb_st_free(st);
+}
+
+/* A file whose feature statistics are half there or not positive, or whose
+ * settings need even a few more parameters than it holds, is refused with
+ * what is wrong (half the statistics was read as none: identity scaling). */
+TEST(test_wavenet_load_refuses_damaged_statistics_and_settings) {
+    nb_wavenet *m = tiny_c(0, 3, 0, 61);
+    char a[] = "/tmp/nabla_wavenet_XXXXXX", b[] = "/tmp/nabla_wavenet_XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b));
+    CHECK(nb_wavenet_save(m, a, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    struct {
+        const char *drop, *set;
+        float v;
+        const char *key, *val, *want;
+    } cases[] = {
+        {"cond_norm.mean", NULL, 0, NULL, NULL, "'cond_norm.mean' and 'cond_norm.scale' must both be there"},
+        {"cond_norm.scale", NULL, 0, NULL, NULL, "'cond_norm.mean' and 'cond_norm.scale' must both be there"},
+        {NULL, "cond_norm.scale", 0.f, NULL, NULL, "feature 1 has mean 0 and scale 0"},
+        {NULL, "cond_norm.scale", -2.f, NULL, NULL, "feature 1 has mean 0 and scale -2"},
+        {NULL, NULL, 0, "nabla.wavenet.skip", "6", "need more parameters than the file holds"},
+    };
+    for (int k = 0; k < 5; k++) {
+        rewrite_model(a, b, cases[k].drop, cases[k].set, 1, cases[k].v, cases[k].key, cases[k].val);
+        nb_clear_error();
+        nb_wavenet *r = nb_wavenet_load(b, NULL);
+        CHECK_MSG(!r && strstr(nb_errmsg(), b) && strstr(nb_errmsg(), cases[k].want), "case %d: %s", k,
+                  r ? "loaded" : nb_errmsg());
+        nb_wavenet_free(r);
+    }
+    rewrite_model(a, b, NULL, NULL, 0, 0, NULL, NULL); /* unchanged: loads */
+    nb_wavenet *r = nb_wavenet_load(b, NULL);
+    CHECK_MSG(r, "%s", nb_errmsg());
+    nb_wavenet_free(r);
+    unlink(a);
+    unlink(b);
+    nb_wavenet_free(m);
+}
+
 TEST(test_wavenet_feature_standardization_is_fitted_applied_and_saved) {
     nb_wavenet *m = tiny(0, 3, 61);
     int64_t D = 3;
