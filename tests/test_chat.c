@@ -131,6 +131,16 @@ TEST(test_lstm_packed_gradcheck_and_hvp) {
 
 /* Each sequence alone through nb_rnn_seq (the full-length op) gives the same
  * last state as the packed run of all of them. */
+/* Batch sizes must be >= 1 and non-increasing: a step of 0 rows is refused. */
+static void packed_zero_batch(void *c) {
+    nb_lstm_packed(nb_zeros(NB_SHAPE(2, 8)), (const int64_t[]){2, 0}, 2, nb_zeros(NB_SHAPE(8, 2)), NULL, NULL);
+}
+
+TEST(test_lstm_packed_refuses_an_empty_step) {
+    nb_test_expect_fatal("lstm_packed batch 0", packed_zero_batch, NULL,
+                         (const char *[]){"lstm_packed", "batch[1] = 0 after 2", NULL});
+}
+
 TEST(test_lstm_packed_matches_rnn_seq) {
     nb_rng r;
     nb_rng_seed(&r, 3, 0);
@@ -335,6 +345,21 @@ TEST(test_dual_encoder_step_pairs_draw_negatives_of_label_1_rows) {
     d = parse("Context,Ground Truth Utterance,Distractor_0\nc,t,x\n");
     CHECK(d && nb_dualenc_step_pairs(d, (int64_t[]){0}, 1, 2, &r, pc, pr, y) == -1 && strstr(nb_errmsg(), "labels"));
     nb_dialogue_free(d);
+}
+
+/* M starts as a standard normal truncated at 2 (the reference's init): all
+ * within +-2, and the tails reach close to it. */
+TEST(test_dual_encoder_M_is_a_normal_truncated_at_2) {
+    nb_dualenc *m = tiny_model(6, 2, 64);
+    double hi = 0, sq = 0;
+    for (int64_t i = 0; i < m->M->size; i++) {
+        double v = fabs(m->M->data[i]);
+        hi = fmax(hi, v), sq += v * v;
+    }
+    /* the truncated normal's variance is 1 - 4 phi(2) / (2 Phi(2) - 1) = 0.774 */
+    CHECK_MSG(hi <= 2 && hi > 1.9, "largest |M| %g", hi);
+    CHECK_NEAR(sq / (double)m->M->size, 0.774, 0.05);
+    nb_dualenc_free(m);
 }
 
 /* --- recall@k ------------------------------------------------------------------- */

@@ -662,6 +662,16 @@ TEST(test_classic_libsvm_crlf_empty_rows_bounds_and_exact_round_trip) {
     rc = nb_libsvm_parse(line, strlen(line), "f", 0, &X, &y);
     CHECK_MSG(rc < 0 && strstr(nb_errmsg(), want), "long token: %s", rc < 0 ? nb_errmsg() : "parsed");
     if (rc == 0) nb_tensor_free(X), free(y);
+    /* the writer refuses what the reader would refuse, and writes nothing */
+    char bad_path[] = "/tmp/nb_libsvm_XXXXXX";
+    close(mkstemp(bad_path));
+    unlink(bad_path);
+    nb_tensor *F = nb_tensor_from(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
+    CHECK(nb_libsvm_write(bad_path, F, (float[]){1, INFINITY}) == -1 && strstr(nb_errmsg(), "label 1 is not finite"));
+    F->data[1] = NAN;
+    CHECK(nb_libsvm_write(bad_path, F, (float[]){1, 0}) == -1 && strstr(nb_errmsg(), "X[0, 1] is not finite"));
+    CHECK(access(bad_path, F_OK) != 0);
+    nb_tensor_free(F);
     float v[6] = {1.f / 3, 3.14159274f, -2.7182817f, 1.00000012f, 123456.789f, 1e-30f};
     float lab[2] = {0.1f, -16777215.f};
     nb_tensor *W = nb_tensor_from(2, (int64_t[]){2, 3}, v);

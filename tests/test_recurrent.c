@@ -679,6 +679,25 @@ TEST(test_recurrent_empty_sequence_passes_both_states_through) {
     nb_arena_reset();
 }
 
+/* Only an LSTM has a cell state: one given to another cell is a mistake,
+ * named at both levels, not ignored. */
+static void seq_gru_with_c0(void *c) {
+    nb_rnn_seq(NB_CELL_GRU, nb_zeros(NB_SHAPE(2, 1, 6)), nb_zeros(NB_SHAPE(6, 2)), NULL, NULL, NULL,
+               nb_zeros(NB_SHAPE(1, 2)));
+}
+static void forward_rnn_with_c(void *c) {
+    nb_rnn *m = nb_rnn_new(NB_CELL_RNN, 3, 2, 1, nb_test_rng());
+    nb_rnn_state init = {nb_zeros(NB_SHAPE(1, 1, 2)), nb_zeros(NB_SHAPE(1, 1, 2))};
+    nb_rnn_forward(m, nb_zeros(NB_SHAPE(2, 1, 3)), &init, NULL);
+}
+
+TEST(test_recurrent_cell_state_for_another_cell_is_fatal) {
+    nb_test_expect_fatal("rnn_seq gru c0", seq_gru_with_c0, NULL,
+                         (const char *[]){"rnn_seq", "only an LSTM takes an initial cell state", NULL});
+    nb_test_expect_fatal("rnn_forward rnn c", forward_rnn_with_c, NULL,
+                         (const char *[]){"rnn_forward", "only an LSTM has a cell state", NULL});
+}
+
 /* A training loop (forward, backward, clip, Adam, state carried) settles on
  * one arena block after the first step. */
 TEST(test_recurrent_training_loop_arena_is_flat) {

@@ -188,6 +188,15 @@ static void conv_transpose_pad(void *c) {
     nb_conv_transpose1d(nb_zeros(NB_SHAPE(1, 2, 5)), nb_zeros(NB_SHAPE(2, 3, 4)), NULL, 2, *(int *)c);
 }
 
+static void conv_transpose_empty(void *c) {
+    nb_conv_transpose1d(nb_zeros(NB_SHAPE(1, 2, 0)), nb_zeros(NB_SHAPE(2, 3, 2)), NULL, 2, 0);
+}
+
+TEST(test_conv_transpose1d_empty_input_is_fatal) {
+    nb_test_expect_fatal("conv_transpose1d T = 0", conv_transpose_empty, NULL,
+                         (const char *[]){"conv_transpose1d", "empty input", NULL});
+}
+
 TEST(test_conv_transpose1d_padding_outside_0_to_k_minus_1_is_fatal) {
     int bad[] = {-1, 4};
     for (int k = 0; k < 2; k++) {
