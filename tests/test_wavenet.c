@@ -345,6 +345,33 @@ TEST(test_wavenet_refuses_spans_levels_temperatures_outside_the_domain) {
     nb_wavenet_free(plain);
 }
 
+/* PyTorch's default init, U(+-1/sqrt(fan_in)) with fan_in = input channels x
+ * kernel taps, for every convolution and the speaker projection. */
+TEST(test_wavenet_init_bounds_follow_each_fan_in) {
+    nb_wavenet_config c = {.layers = 2, .stacks = 1, .residual = 4, .skip = 16, .nspeakers = 3, .cond_dim = 2,
+                           .cond_hop = 4, .cond_channels = 5};
+    nb_rng r;
+    nb_rng_seed(&r, 12, 0);
+    nb_wavenet *m = nb_wavenet_new(&c, &r);
+    nb_param *p;
+    const char *const *names;
+    int np = nb_wavenet_params(m, &p, &names);
+    struct { const char *part; int fan_in; } fans[] = {{".dilated.", 2 * 4}, {".speaker.", 3}, {".cond.", 5},
+                                                       {".res.", 4},      {".skip.", 4},    {"out1.", 16},
+                                                       {"out2.", 16}};
+    int checked = 0;
+    for (int i = 0; i < np; i++)
+        for (int k = 0; k < 7; k++) {
+            if (!strstr(names[i], fans[k].part)) continue;
+            double b = 1 / sqrt((double)fans[k].fan_in), hi = 0;
+            for (int64_t j = 0; j < p[i].t->size; j++) hi = fmax(hi, fabs(p[i].t->data[j]));
+            CHECK_MSG(hi <= b && hi > 0.5 * b, "%s: largest |w| %g, bound %g", names[i], hi, b);
+            checked++;
+        }
+    CHECK(checked == 2 * 6 + 2 + 4);
+    nb_wavenet_free(m);
+}
+
 TEST(test_wavenet_receptive_field_is_exact) {
     nb_wavenet *m = tiny(0, 0, 1);
     const nb_wavenet_config *c = nb_wavenet_get_config(m);
