@@ -289,28 +289,17 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
                 break;
             }
             double ts = nb_cli_now();
-            int64_t b = n - t->pos < B ? n - t->pos : B, k = 0, np = 0;
+            int64_t b = n - t->pos < B ? n - t->pos : B, k = 0;
             /* The step's pairs: the corpus's rows, then with --negatives K > 1,
-             * K - 1 more label-0 pairs for each label-1 row: its context and a
-             * random training response that differs from the true one. They
+             * K - 1 more label-0 pairs for each label-1 row. The negatives
              * are drawn from a stream that depends only on the seed and the
              * step, so that a resumed run draws the same ones. */
             nb_rng nr;
             nb_rng_seed(&nr, t->seed, 5000000 + (uint64_t)t->step);
-            for (int64_t i = 0; i < b; i++) {
-                int64_t o = order[t->pos + i];
-                pc[np] = o, pr[np] = o, y[np++] = d->label[o];
-            }
-            for (int64_t i = 0; i < b && K > 1; i++) {
-                int64_t o = order[t->pos + i];
-                if (!d->label[o]) continue;
-                for (int64_t j = 1; j < K; j++)
-                    for (int tries = 0; tries < 100; tries++) { /* a corpus of one response has no negative */
-                        int64_t q = (int64_t)nb_rng_below(&nr, (uint32_t)n);
-                        if (!strcmp(d->cand[q], d->cand[o])) continue;
-                        pc[np] = o, pr[np] = q, y[np++] = 0;
-                        break;
-                    }
+            int64_t np = nb_dualenc_step_pairs(d, order + t->pos, b, K, &nr, pc, pr, y);
+            if (np < 0) {
+                rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+                goto out;
             }
             off[0] = 0;
             for (int64_t i = 0; i < np; i++) put_seq(ctx, pc[i], ids, off, &k);

@@ -1582,6 +1582,15 @@ nb_tensor *nb_dualenc_encode(nb_dualenc *m, const int32_t *ids, const int64_t *o
 /* Logits c_i^T M r_i [n] of n pairs: sequences 0..n-1 of (ids, off) are
  * contexts, n..2n-1 their responses (one LSTM pass over all 2n). */
 nb_tensor *nb_dualenc_logits(nb_dualenc *m, const int32_t *ids, const int64_t *off, int64_t n);
+/* The training pairs of one step (`nabla chat train`): the rows rows[0..b) of
+ * a train-layout d as they are, then with K > 1 negatives, K - 1 more label-0
+ * pairs for each label-1 row: its context and a training response drawn from
+ * r that differs from its own (up to 100 draws each, so a corpus of one
+ * response gives none). Pair i is context pc[i], response pr[i], label y[i];
+ * at most b K pairs. Returns their number, or -1 with nb_errmsg() for a
+ * dialogue without labels. */
+int64_t nb_dualenc_step_pairs(const nb_dialogue *d, const int64_t *rows, int64_t b, int64_t K, nb_rng *r,
+                              int64_t *pc, int64_t *pr, float *y);
 /* Scores of the test layout: scores[i * d->ncand + k] = c_i^T M r_ik (a
  * logit; sigma is monotone) for every row, in batches, no gradient. */
 int nb_dualenc_rank(nb_dualenc *m, const nb_dialogue *d, int64_t max_context, int64_t max_response, int64_t batch,

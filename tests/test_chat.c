@@ -119,10 +119,28 @@ TEST(test_lstm_packed_gradcheck_and_hvp) {
         nb_hvpcheck("lstm_packed", f_packed, in, 4, &c, 2e-3f, 1e-2f);
         for (int k = 0; k < 4; k++) nb_tensor_free(in[k]);
     }
+    /* two steps: one recurrent product, whose weight gradient a bound of
+     * T > 2 in place of T > 1 left out */
+    const int64_t two[] = {3, 2};
+    nb_tensor *in[4];
+    packed_setup(&r, 3, 5, in);
+    pk_ctx c = {two, 2};
+    nb_gradcheck("lstm_packed T = 2", f_packed, in, 4, &c, 1e-2f, 5e-3f);
+    for (int k = 0; k < 4; k++) nb_tensor_free(in[k]);
 }
 
 /* Each sequence alone through nb_rnn_seq (the full-length op) gives the same
  * last state as the packed run of all of them. */
+/* Batch sizes must be >= 1 and non-increasing: a step of 0 rows is refused. */
+static void packed_zero_batch(void *c) {
+    nb_lstm_packed(nb_zeros(NB_SHAPE(2, 8)), (const int64_t[]){2, 0}, 2, nb_zeros(NB_SHAPE(8, 2)), NULL, NULL);
+}
+
+TEST(test_lstm_packed_refuses_an_empty_step) {
+    nb_test_expect_fatal("lstm_packed batch 0", packed_zero_batch, NULL,
+                         (const char *[]){"lstm_packed", "batch[1] = 0 after 2", NULL});
+}
+
 TEST(test_lstm_packed_matches_rnn_seq) {
     nb_rng r;
     nb_rng_seed(&r, 3, 0);
@@ -251,6 +269,96 @@ TEST(test_eq_dual_encoder_save_load_roundtrip) {
     }
     remove(path);
     nb_dualenc_free(b);
+    nb_dualenc_free(m);
+}
+
+/* nb_dualenc_rank (what `chat eval` ranks by) scores every candidate of every
+ * row as c^T M r, with c and r the LSTM run by hand over the truncated token
+ * sequences: rows in batches of 2, the last one partial, 3 candidates each. */
+TEST(test_eq_dual_encoder_rank_scores_every_candidate_by_hand) {
+    nb_dualenc *m = tiny_model(4, 3, 4);
+    nb_dialogue *d = parse("Context,Ground Truth Utterance,Distractor_0,Distractor_1\n"
+                           "a b c d e,b c,d,e e a\n"
+                           "c,a a a a,b d,c\n"
+                           "e d,d e,a,b b\n"
+                           "b b c a,e,c d e,a d\n"
+                           "d,c b a,b,e a\n");
+    CHECK_MSG(d, "%s", nb_errmsg());
+    if (!d) {
+        nb_dualenc_free(m);
+        return;
+    }
+    const int64_t maxc = 4, maxr = 3, H = 4;
+    float sc[15];
+    CHECK(nb_dualenc_rank(m, d, maxc, maxr, 2, sc) == 0);
+    for (int64_t i = 0; i < d->n; i++)
+        for (int k = 0; k < d->ncand; k++) {
+            int32_t ci[16], ri[16];
+            double c[4], r[4], s = 0;
+            int64_t nc = nb_chat_encode(m->vocab, d->context[i], maxc, true, ci);
+            int64_t nr = nb_chat_encode(m->vocab, d->cand[i * d->ncand + k], maxr, false, ri);
+            lstm_by_hand(m, ci, nc, c);
+            lstm_by_hand(m, ri, nr, r);
+            for (int a = 0; a < H; a++)
+                for (int b = 0; b < H; b++) s += c[a] * m->M->data[a * H + b] * r[b];
+            CHECK_MSG(fabs(sc[i * d->ncand + k] - s) < 1e-5, "row %lld candidate %d: %g, by hand %g", (long long)i, k,
+                      sc[i * d->ncand + k], s);
+        }
+    nb_dialogue_free(d);
+    nb_arena_reset();
+    nb_dualenc_free(m);
+}
+
+/* A step's training pairs (`chat train --negatives K`): the rows as they are,
+ * then K - 1 label-0 pairs per label-1 row only, each its own context with a
+ * response other than its own; the same stream draws the same pairs. */
+TEST(test_dual_encoder_step_pairs_draw_negatives_of_label_1_rows) {
+    nb_dialogue *d = parse("Context,Utterance,Label\n"
+                           "c0,r same,1\nc1,r one,0\nc2,r two,1\nc3,r same,1\nc4,r four,0\nc5,r five,1\n");
+    CHECK_MSG(d, "%s", nb_errmsg());
+    if (!d) return;
+    const int64_t rows[] = {3, 1, 5, 0}, b = 4, K = 4;
+    int64_t pc[16], pr[16], pc2[16], pr2[16];
+    float y[16], y2[16];
+    nb_rng r, r2;
+    nb_rng_seed(&r, 7, 1);
+    int64_t np = nb_dualenc_step_pairs(d, rows, b, K, &r, pc, pr, y);
+    CHECK_MSG(np == b + 3 * (K - 1), "%lld pairs, expected 4 rows + 3 label-1 rows x 3 negatives", (long long)np);
+    for (int64_t i = 0; i < b && i < np; i++)
+        CHECK(pc[i] == rows[i] && pr[i] == rows[i] && y[i] == d->label[rows[i]]);
+    int per[6] = {0};
+    for (int64_t i = b; i < np; i++) {
+        CHECK_MSG(d->label[pc[i]] == 1 && y[i] == 0, "pair %lld: context %lld, label %g", (long long)i,
+                  (long long)pc[i], y[i]);
+        CHECK_MSG(strcmp(d->cand[pr[i]], d->cand[pc[i]]) != 0, "pair %lld: response '%s' is its context's own",
+                  (long long)i, d->cand[pr[i]]);
+        per[pc[i]]++;
+    }
+    CHECK(per[3] == K - 1 && per[5] == K - 1 && per[0] == K - 1);
+    nb_rng_seed(&r2, 7, 1);
+    CHECK(nb_dualenc_step_pairs(d, rows, b, K, &r2, pc2, pr2, y2) == np);
+    CHECK(!memcmp(pc, pc2, sizeof(int64_t) * (size_t)np) && !memcmp(pr, pr2, sizeof(int64_t) * (size_t)np));
+    /* K = 1: the rows alone, nothing drawn */
+    CHECK(nb_dualenc_step_pairs(d, rows, b, 1, &r, pc, pr, y) == b);
+    nb_dialogue_free(d);
+    /* the test layout has no labels to train on */
+    d = parse("Context,Ground Truth Utterance,Distractor_0\nc,t,x\n");
+    CHECK(d && nb_dualenc_step_pairs(d, (int64_t[]){0}, 1, 2, &r, pc, pr, y) == -1 && strstr(nb_errmsg(), "labels"));
+    nb_dialogue_free(d);
+}
+
+/* M starts as a standard normal truncated at 2 (the reference's init): all
+ * within +-2, and the tails reach close to it. */
+TEST(test_dual_encoder_M_is_a_normal_truncated_at_2) {
+    nb_dualenc *m = tiny_model(6, 2, 64);
+    double hi = 0, sq = 0;
+    for (int64_t i = 0; i < m->M->size; i++) {
+        double v = fabs(m->M->data[i]);
+        hi = fmax(hi, v), sq += v * v;
+    }
+    /* the truncated normal's variance is 1 - 4 phi(2) / (2 Phi(2) - 1) = 0.774 */
+    CHECK_MSG(hi <= 2 && hi > 1.9, "largest |M| %g", hi);
+    CHECK_NEAR(sq / (double)m->M->size, 0.774, 0.05);
     nb_dualenc_free(m);
 }
 

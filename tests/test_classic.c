@@ -649,6 +649,72 @@ TEST(test_classic_libsvm_malformed_lines) {
     }
 }
 
+/* Edges of the LIBSVM reader and writer: CRLF lines; examples without any
+ * feature (one zero column); an index too large to hold refused by name; a
+ * value that float32 cannot hold; the writer's labels and values read back
+ * bit for bit (%.9g is exact for float32, fewer digits are not). */
+TEST(test_classic_libsvm_crlf_empty_rows_bounds_and_exact_round_trip) {
+    const char *crlf = "1 1:0.5 3:2\r\n-1 2:4\r\n";
+    nb_tensor *X;
+    float *y;
+    CHECK_MSG(nb_libsvm_parse(crlf, strlen(crlf), "c", 0, &X, &y) == 0, "%s", nb_errmsg());
+    CHECK(X && X->shape[0] == 2 && X->shape[1] == 3 && X->data[0] == 0.5f && X->data[2] == 2 && X->data[4] == 4);
+    CHECK(y && y[0] == 1 && y[1] == -1);
+    nb_tensor_free(X);
+    free(y);
+    CHECK_MSG(nb_libsvm_parse("1\n0\n", 4, "e", 0, &X, &y) == 0, "%s", nb_errmsg());
+    CHECK(X && X->shape[0] == 2 && X->shape[1] == 1 && X->data[0] == 0 && X->data[1] == 0 && y[1] == 0);
+    nb_tensor_free(X);
+    free(y);
+    const char *bad[][2] = {{"1 123456789012345678901234:1\n", "f:1:3: bad index '123456789012345678901234'"},
+                            {"1 2:1e39\n", "f:1:5: value '1e39' is not finite in float32"},
+                            {"1 2:-1e39\n", "not finite in float32"}};
+    for (int k = 0; k < 3; k++) {
+        int rc = nb_libsvm_parse(bad[k][0], strlen(bad[k][0]), "f", 0, &X, &y);
+        CHECK_MSG(rc < 0 && strstr(nb_errmsg(), bad[k][1]), "case %d: got '%s'", k, rc < 0 ? nb_errmsg() : "parsed");
+        if (rc == 0) nb_tensor_free(X), free(y);
+    }
+    /* a NUL byte: "2\0junk" read as 2 unsaid; a long token without ':' is
+     * shown cut to the reader's buffer (it was copied whole into it) */
+    int rc = nb_libsvm_parse("1 1:2\0junk\n", 11, "n", 0, &X, &y);
+    CHECK_MSG(rc < 0 && strstr(nb_errmsg(), "n: not a text file (contains NUL bytes)"), "NUL: %s",
+              rc < 0 ? nb_errmsg() : "parsed");
+    if (rc == 0) nb_tensor_free(X), free(y);
+    char line[400] = "1 ";
+    memset(line + 2, 'x', 300);
+    strcpy(line + 302, "\n");
+    char want[160] = "f:1:3: expected index:value, got '";
+    memset(want + strlen(want), 'x', 63);
+    strcat(want, "' (missing ':')");
+    rc = nb_libsvm_parse(line, strlen(line), "f", 0, &X, &y);
+    CHECK_MSG(rc < 0 && strstr(nb_errmsg(), want), "long token: %s", rc < 0 ? nb_errmsg() : "parsed");
+    if (rc == 0) nb_tensor_free(X), free(y);
+    /* the writer refuses what the reader would refuse, and writes nothing */
+    char bad_path[] = "/tmp/nb_libsvm_XXXXXX";
+    close(mkstemp(bad_path));
+    unlink(bad_path);
+    nb_tensor *F = nb_tensor_from(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
+    CHECK(nb_libsvm_write(bad_path, F, (float[]){1, INFINITY}) == -1 && strstr(nb_errmsg(), "label 1 is not finite"));
+    F->data[1] = NAN;
+    CHECK(nb_libsvm_write(bad_path, F, (float[]){1, 0}) == -1 && strstr(nb_errmsg(), "X[0, 1] is not finite"));
+    CHECK(access(bad_path, F_OK) != 0);
+    nb_tensor_free(F);
+    float v[6] = {1.f / 3, 3.14159274f, -2.7182817f, 1.00000012f, 123456.789f, 1e-30f};
+    float lab[2] = {0.1f, -16777215.f};
+    nb_tensor *W = nb_tensor_from(2, (int64_t[]){2, 3}, v);
+    char path[] = "/tmp/nb_libsvm_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(nb_libsvm_write(path, W, lab) == 0);
+    CHECK(nb_libsvm_read(path, 0, &X, &y) == 0);
+    CHECK(X && X->shape[1] == 3 && memcmp(X->data, v, sizeof v) == 0);
+    CHECK(y && y[0] == lab[0] && y[1] == lab[1]);
+    unlink(path);
+    nb_tensor_free(W);
+    nb_tensor_free(X);
+    free(y);
+}
+
 /* --- factor models (eq. 24) --------------------------------------------------- */
 
 /* log N(x; mu, C) directly, via LAPACK's slogdet and inverse. */

@@ -744,6 +744,52 @@ TEST(test_npy_rejects_defects) {
               "invalid bool byte 0x05");
 }
 
+/* Edges of the npy reader and writer:
+ * - a shape entry past INT64_MAX is refused, not wrapped (2^64 + 2 read as 2);
+ * - byte types may carry any byte-order mark ('=', '|', '<', '>'), wider ones
+ *   need '<';
+ * - half-precision NaN stays NaN (not inf), inf stays inf;
+ * - the writer pads the header so the data starts at a multiple of 64 bytes
+ *   for every header length, the lengths that end a block included. */
+TEST(test_npy_shape_overflow_byte_marks_half_nan_and_header_padding) {
+    const uint8_t d[8] = {1, 2};
+    CHECK_ERR(npy_ok("{'descr': '|u1', 'fortran_order': False, 'shape': (18446744073709551618,), }", d, 2),
+              "'shape' entry too large");
+    const char *marks = "=|<>";
+    for (int k = 0; k < 4; k++) {
+        char dict[96];
+        snprintf(dict, sizeof dict, "{'descr': '%cb1', 'fortran_order': False, 'shape': (2,), }", marks[k]);
+        nb_tensor *t = npy_try(1, dict, (uint8_t[]){1, 0}, 2);
+        CHECK_MSG(t && t->data[0] == 1 && t->data[1] == 0, "'%cb1': %s", marks[k], t ? "wrong values" : nb_errmsg());
+        nb_tensor_free(t);
+    }
+    CHECK_ERR(npy_ok("{'descr': '=f4', 'fortran_order': False, 'shape': (2,), }", d, 8), "'=f4'", "'<f4'");
+    nb_tensor *h = npy_try(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }",
+                           (uint8_t[]){0x00, 0x7e, 0x00, 0x7c, 0x01, 0xfc}, 6);
+    CHECK(h && isnan(h->data[0]) && isinf(h->data[1]) && h->data[1] > 0 && isnan(h->data[2]));
+    nb_tensor_free(h);
+    if (!tmp_open()) return;
+    for (int e = 0; e <= 18; e++) {
+        int64_t big = 1;
+        for (int k = 0; k < e; k++) big *= 10;
+        int64_t shape[4] = {0, 1000000000000000000, 1000000000000000000, big};
+        nb_tensor *t = nb_tensor_new(4, shape);
+        const char *p = tmp_file("pad.npy");
+        CHECK(nb_npy_write(p, t) == 0);
+        size_t len;
+        uint8_t *b = nb_read_file(p, &len);
+        size_t hl = b && len >= 10 ? (size_t)b[8] | (size_t)b[9] << 8 : 0;
+        CHECK_MSG(b && (10 + hl) % 64 == 0 && len == 10 + hl && b[10 + hl - 1] == '\n', "10^%d: header of %zu bytes", e,
+                  hl);
+        free(b);
+        nb_tensor *r = nb_npy_read(p);
+        CHECK_MSG(r && nb_same_shape(r, t), "10^%d: %s", e, r ? "another shape" : nb_errmsg());
+        nb_tensor_free(r);
+        nb_tensor_free(t);
+    }
+    tmp_close();
+}
+
 /* --- IDX ---------------------------------------------------------------- */
 
 static size_t idx_image(uint8_t *b, uint32_t magic, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {

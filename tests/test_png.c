@@ -640,3 +640,72 @@ TEST(test_plot_csv_errors_name_line_and_column) {
     }
     CHECK(!nb_csv_read("/nonexistent-dir-nabla/log.csv") && has(nb_errmsg(), "/nonexistent-dir-nabla/log.csv"));
 }
+
+/* Cells and names: tabs are trimmed like spaces, "quoted" names lose their
+ * quotes, a number is read whole (a cell "0.5x" is not 0.5), and a cell of
+ * 64 characters or more is refused rather than cut. */
+TEST(test_csv_cells_trimmed_quoted_whole_and_bounded) {
+    const char *text = "\t\"epoch\",\t\"loss\" \n\t1,\t0.5\t\n";
+    nb_csv *c = nb_csv_parse(text, strlen(text), "t.csv");
+    CHECK_MSG(c, "%s", nb_errmsg());
+    if (c) {
+        CHECK(c->ncols == 2 && c->nrows == 1 && !strcmp(c->names[0], "epoch") && !strcmp(c->names[1], "loss"));
+        CHECK(c->data[0] == 1 && c->data[1] == 0.5);
+    }
+    nb_csv_free(c);
+    c = nb_csv_parse("epoch,loss\n1,0.5x\n", 18, "t.csv");
+    CHECK_MSG(!c && has(nb_errmsg(), "t.csv:2:") && has(nb_errmsg(), "column 2 (loss)") && has(nb_errmsg(), "'0.5x'"),
+              "%s", c ? "accepted" : nb_errmsg());
+    nb_csv_free(c);
+    char row[160];
+    for (int len = 63; len <= 64; len++) {
+        /* "0.000...01" of len characters: a number, whole */
+        int n = snprintf(row, sizeof row, "epoch,loss\n1,0.");
+        for (int k = 0; k < len - 3; k++) row[n++] = '0';
+        row[n++] = '1', row[n++] = '\n', row[n] = 0;
+        c = nb_csv_parse(row, strlen(row), "t.csv");
+        if (len == 63) CHECK_MSG(c && c->data[1] > 0 && c->data[1] < 1e-59, "%s", c ? "wrong value" : nb_errmsg());
+        else CHECK_MSG(!c && has(nb_errmsg(), "t.csv:2:") && has(nb_errmsg(), "column 2"), "64 characters accepted");
+        nb_csv_free(c);
+    }
+}
+
+/* Data files (NB_CSV_FINITE): inf, NaN and empty cells are refused with the
+ * place; an empty first header cell is a header, not a header-less row. */
+TEST(test_csv_data_flags_finite_and_header_optional) {
+    const unsigned F = NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE;
+    const char *bad[][2] = {{"a,b\n1,inf\n", "column 2 (b)"}, {"1,2\nnan,3\n", "column 1 (column 1)"},
+                            {"a,b\n1,\n", "column 2 (b)"}};
+    for (int k = 0; k < 3; k++) {
+        nb_csv *c = nb_csv_parse_ex(bad[k][0], strlen(bad[k][0]), "d.csv", F);
+        CHECK_MSG(!c && has(nb_errmsg(), "d.csv:2:") && has(nb_errmsg(), bad[k][1]) && has(nb_errmsg(), "finite"),
+                  "case %d: %s", k, c ? "accepted" : nb_errmsg());
+        nb_csv_free(c);
+    }
+    nb_csv *c = nb_csv_parse_ex("1,2\n3,4\n", 8, "d.csv", F);
+    CHECK(c && c->nrows == 2 && !strcmp(c->names[1], "column 2") && c->data[3] == 4);
+    nb_csv_free(c);
+    c = nb_csv_parse_ex(",1,2\n3,4,5\n", 11, "d.csv", NB_CSV_HEADER_OPTIONAL);
+    CHECK_MSG(!c && has(nb_errmsg(), "d.csv:1:") && has(nb_errmsg(), "empty column name"), "%s",
+              c ? "read as data" : nb_errmsg());
+    nb_csv_free(c);
+}
+
+/* A log's first column is epoch, step or seconds by name, in any case, and
+ * not a longer name that contains one ("epochs" is not "epoch"); or some
+ * column's name holds loss, acc or return. */
+TEST(test_csv_log_first_column_names) {
+    const char *logs[] = {"EPOCH,lr\n1,0.1\n",       "Step,lr\n1,0.1\n",         "seconds,rss_mb\n1,20\n",
+                          "iter,Train_LOSS\n1,2\n", "iter,mean_Return\n1,-1\n", "iter,test_ACCuracy\n1,0.5\n"};
+    for (int k = 0; k < 6; k++) {
+        nb_csv *c = nb_csv_parse_ex(logs[k], strlen(logs[k]), "log.csv", NB_CSV_LOG);
+        CHECK_MSG(c, "log %d: %s", k, nb_errmsg());
+        nb_csv_free(c);
+    }
+    const char *not_logs[] = {"epochs,lr\n1,0.1\n", "steps,lr\n1,0.1\n", "seconds_total,lr\n1,0.1\n"};
+    for (int k = 0; k < 3; k++) {
+        nb_csv *c = nb_csv_parse_ex(not_logs[k], strlen(not_logs[k]), "x.csv", NB_CSV_LOG);
+        CHECK_MSG(!c && has(nb_errmsg(), "not a training log"), "case %d: %s", k, c ? "read as a log" : nb_errmsg());
+        nb_csv_free(c);
+    }
+}

@@ -585,6 +585,119 @@ TEST(test_recurrent_param_names_follow_pytorch) {
     CHECK(nb_cell_from_name("lsmt", &c) == -1 && strstr(nb_errmsg(), "lsmt"));
 }
 
+/* The backward (first and second order) uses the initial state the forward
+ * saw: a training loop may overwrite its state tensors with the new final
+ * state before it calls backward. Gradients with h0 and c0 overwritten after
+ * the forward equal those with them left alone, bit for bit. */
+static void overwrite_state(nb_tensor *h0, nb_tensor *c0, float v) {
+    nb_fill(h0, v);
+    if (c0) nb_fill(c0, v);
+}
+
+TEST(test_recurrent_backward_uses_the_state_of_the_forward) {
+    for (int k = 0; k < 3; k++) {
+        nb_cell cell = (nb_cell)k;
+        int64_t T = 3, B = 2, H = 3, GH = nb_cell_gates(cell) * H;
+        nb_tensor *in[2] = {nb_test_param(NB_SHAPE(T, B, GH), 1.f), nb_test_param(NB_SHAPE(GH, H), 0.6f)};
+        nb_tensor *h0 = nb_test_param(NB_SHAPE(B, H), 0.7f);
+        nb_tensor *c0 = cell == NB_CELL_LSTM ? nb_test_param(NB_SHAPE(B, H), 0.7f) : NULL;
+        nb_requires_grad(h0, false);
+        if (c0) nb_requires_grad(c0, false);
+        nb_tensor *h0_keep = nb_tensor_clone(h0), *c0_keep = c0 ? nb_tensor_clone(c0) : NULL;
+        nb_tensor *v[2] = {nb_test_param(NB_SHAPE(T, B, GH), 1.f), nb_test_param(NB_SHAPE(GH, H), 1.f)};
+        nb_tensor *g[2][2], *hv[2][2];
+        for (int over = 0; over < 2; over++) {
+            nb_copy_into(h0, h0_keep);
+            if (c0) nb_copy_into(c0, c0_keep);
+            nb_tensor *y = nb_rnn_seq(cell, in[0], in[1], NULL, NULL, h0, c0);
+            if (over) overwrite_state(h0, c0, 3.f);
+            nb_grad(nb_sum_all(nb_square(y)), in, 2, g[over], false);
+            nb_copy_into(h0, h0_keep);
+            if (c0) nb_copy_into(c0, c0_keep);
+            y = nb_rnn_seq(cell, in[0], in[1], NULL, NULL, h0, c0);
+            if (over) overwrite_state(h0, c0, 3.f);
+            nb_hvp(nb_sum_all(nb_square(y)), in, v, 2, hv[over]);
+        }
+        for (int j = 0; j < 2; j++) {
+            CHECK_MSG(memcmp(g[0][j]->data, g[1][j]->data, sizeof(float) * (size_t)g[0][j]->size) == 0,
+                      "%s: gradient %d changed with the state overwritten", nb_cell_name(cell), j);
+            CHECK_MSG(memcmp(hv[0][j]->data, hv[1][j]->data, sizeof(float) * (size_t)hv[0][j]->size) == 0,
+                      "%s: Hessian-vector product %d changed with the state overwritten", nb_cell_name(cell), j);
+        }
+        nb_arena_reset();
+        nb_tensor *all[] = {in[0], in[1], h0, c0, h0_keep, c0_keep, v[0], v[1]};
+        for (int j = 0; j < 8; j++) nb_tensor_free(all[j]);
+    }
+}
+
+/* PyTorch's initialization: every weight and bias U(-1/sqrt(H), 1/sqrt(H))
+ * (not scaled by the gate count), the LSTM's forget-gate bias_ih at 1. */
+TEST(test_recurrent_init_is_uniform_over_one_over_sqrt_hidden) {
+    for (int k = 0; k < 3; k++) {
+        int64_t H = 16;
+        nb_rnn *m = nb_rnn_new((nb_cell)k, 5, H, 2, nb_test_rng());
+        nb_param *p;
+        int np = nb_rnn_params(m, &p);
+        double a = 1 / sqrt((double)H), lo = 0, hi = 0;
+        for (int j = 0; j < np; j++)
+            for (int64_t i = 0; i < p[j].t->size; i++) {
+                bool forget = k == NB_CELL_LSTM && p[j].t->ndim == 1 && i >= H && i < 2 * H;
+                if (forget) continue;
+                lo = fmin(lo, p[j].t->data[i]), hi = fmax(hi, p[j].t->data[i]);
+            }
+        CHECK_MSG(lo >= -a && hi <= a && lo < -0.95 * a && hi > 0.95 * a, "%s: values in [%g, %g], expected +-%g",
+                  nb_cell_name((nb_cell)k), lo, hi, a);
+        nb_rnn_free(m);
+    }
+}
+
+/* A token equal to the vocabulary size is outside it (one past the end). */
+static void onehot_token_past_end(void *c) {
+    nb_rnn *m = c;
+    nb_rnn_forward_onehot(m, (int32_t[]){0, 6}, 2, 1, NULL, NULL);
+}
+
+TEST(test_recurrent_onehot_token_past_the_vocabulary_is_fatal) {
+    nb_rnn *m = nb_rnn_new(NB_CELL_GRU, 6, 3, 1, nb_test_rng());
+    nb_test_expect_fatal("token 6 of 6", onehot_token_past_end, m,
+                         (const char *[]){"rnn_forward_onehot", "token 6 (entry 1) is outside the vocabulary [0, 6)", NULL});
+    nb_rnn_free(m);
+}
+
+/* An empty sequence passes a given cell state through, as it does h. */
+TEST(test_recurrent_empty_sequence_passes_both_states_through) {
+    nb_rnn *m = nb_rnn_new(NB_CELL_LSTM, 4, 3, 2, nb_test_rng());
+    nb_tensor *h0 = nb_test_param(NB_SHAPE(2, 2, 3), 1.f), *c0 = nb_test_param(NB_SHAPE(2, 2, 3), 1.f);
+    nb_rnn_state init = {h0, c0}, fin;
+    nb_tensor *x = nb_tensor_new(NB_SHAPE(0, 2, 4));
+    nb_tensor *y = nb_rnn_forward(m, x, &init, &fin);
+    CHECK(y->shape[0] == 0 && fin.h == h0 && fin.c == c0);
+    nb_tensor_free(h0);
+    nb_tensor_free(c0);
+    nb_tensor_free(x);
+    nb_rnn_free(m);
+    nb_arena_reset();
+}
+
+/* Only an LSTM has a cell state: one given to another cell is a mistake,
+ * named at both levels, not ignored. */
+static void seq_gru_with_c0(void *c) {
+    nb_rnn_seq(NB_CELL_GRU, nb_zeros(NB_SHAPE(2, 1, 6)), nb_zeros(NB_SHAPE(6, 2)), NULL, NULL, NULL,
+               nb_zeros(NB_SHAPE(1, 2)));
+}
+static void forward_rnn_with_c(void *c) {
+    nb_rnn *m = nb_rnn_new(NB_CELL_RNN, 3, 2, 1, nb_test_rng());
+    nb_rnn_state init = {nb_zeros(NB_SHAPE(1, 1, 2)), nb_zeros(NB_SHAPE(1, 1, 2))};
+    nb_rnn_forward(m, nb_zeros(NB_SHAPE(2, 1, 3)), &init, NULL);
+}
+
+TEST(test_recurrent_cell_state_for_another_cell_is_fatal) {
+    nb_test_expect_fatal("rnn_seq gru c0", seq_gru_with_c0, NULL,
+                         (const char *[]){"rnn_seq", "only an LSTM takes an initial cell state", NULL});
+    nb_test_expect_fatal("rnn_forward rnn c", forward_rnn_with_c, NULL,
+                         (const char *[]){"rnn_forward", "only an LSTM has a cell state", NULL});
+}
+
 /* A training loop (forward, backward, clip, Adam, state carried) settles on
  * one arena block after the first step. */
 TEST(test_recurrent_training_loop_arena_is_flat) {

@@ -13,6 +13,10 @@ TEST(test_eq_31_mu_law_known_points_and_round_trip) {
     CHECK(nb_mulaw_encode(1.f) == 255);
     CHECK(nb_mulaw_encode(-1.f) == 0);
     CHECK(nb_mulaw_encode(5.f) == 255 && nb_mulaw_encode(-5.f) == 0); /* clipped */
+    /* both directions clip to [-1, 1] themselves, not only after rounding */
+    CHECK(nb_mulaw_compress(5.f) == 1.f && nb_mulaw_compress(-5.f) == -1.f);
+    CHECK(nb_mulaw_expand(2.f) == 1.f && nb_mulaw_expand(-3.f) == -1.f);
+    CHECK(nb_mulaw_encode(NAN) == 128); /* a NaN sample is silence, not (int)NaN */
     CHECK_NEAR(nb_mulaw_compress(1.f), 1.0, 1e-6);
     CHECK_NEAR(nb_mulaw_compress(-1.f), -1.0, 1e-6);
     CHECK_NEAR(nb_mulaw_compress(0.5f), log(1 + 127.5) / log(256.0), 1e-6); /* eq. 31 by hand */
@@ -130,8 +134,11 @@ TEST(test_conv_transpose1d_negative_stride_is_fatal) {
 
 TEST(test_conv_transpose1d_matches_loop_and_gradchecks) {
     /* {C, O, K, stride, pad, T}: K = stride (the matmul path) and the general path */
-    int cs[][6] = {{3, 2, 4, 4, 0, 5}, {2, 3, 3, 2, 1, 4}, {2, 2, 4, 1, 0, 6}, {3, 2, 5, 3, 2, 3}, {1, 1, 2, 2, 0, 1}};
-    for (int c = 0; c < 5; c++) {
+    /* the last: K = stride with padding, which must take the general path
+     * (the product path has no way to crop; it returned T K samples) */
+    int cs[][6] = {{3, 2, 4, 4, 0, 5}, {2, 3, 3, 2, 1, 4}, {2, 2, 4, 1, 0, 6},
+                   {3, 2, 5, 3, 2, 3}, {1, 1, 2, 2, 0, 1}, {2, 3, 3, 3, 1, 4}};
+    for (int c = 0; c < 6; c++) {
         int64_t N = 2, C = cs[c][0], O = cs[c][1], K = cs[c][2], T = cs[c][5];
         tc_opts o = {cs[c][3], cs[c][4]};
         nb_tensor *in[3] = {nb_test_param(NB_SHAPE(N, C, T), 1.f), nb_test_param(NB_SHAPE(C, O, K), 0.7f),
@@ -160,6 +167,43 @@ TEST(test_conv_transpose1d_matches_loop_and_gradchecks) {
         nb_hvpcheck(what, f_tconv_prod, in, 3, &o, 1e-2f, 1e-2f);
         nb_arena_reset();
         for (int k = 0; k < 3; k++) nb_tensor_free(in[k]);
+    }
+}
+
+/* Stride 0 means 1 (as conv2d's); it is not some other stride. */
+TEST(test_conv_transpose1d_stride_zero_is_stride_one) {
+    nb_tensor *x = nb_test_param(NB_SHAPE(2, 3, 5), 1.f), *w = nb_test_param(NB_SHAPE(3, 2, 3), 0.7f);
+    for (int pad = 0; pad < 3; pad++) {
+        nb_tensor *a = nb_conv_transpose1d(x, w, NULL, 0, pad), *b = nb_conv_transpose1d(x, w, NULL, 1, pad);
+        CHECK(nb_same_shape(a, b) && a->shape[2] == 5 + 3 - 1 - 2 * pad);
+        if (nb_same_shape(a, b)) CHECK(memcmp(a->data, b->data, sizeof(float) * (size_t)a->size) == 0);
+    }
+    nb_arena_reset();
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+}
+
+/* Padding crops p samples from each end, so it must lie in [0, K - 1]. */
+static void conv_transpose_pad(void *c) {
+    nb_conv_transpose1d(nb_zeros(NB_SHAPE(1, 2, 5)), nb_zeros(NB_SHAPE(2, 3, 4)), NULL, 2, *(int *)c);
+}
+
+static void conv_transpose_empty(void *c) {
+    nb_conv_transpose1d(nb_zeros(NB_SHAPE(1, 2, 0)), nb_zeros(NB_SHAPE(2, 3, 2)), NULL, 2, 0);
+}
+
+TEST(test_conv_transpose1d_empty_input_is_fatal) {
+    nb_test_expect_fatal("conv_transpose1d T = 0", conv_transpose_empty, NULL,
+                         (const char *[]){"conv_transpose1d", "empty input", NULL});
+}
+
+TEST(test_conv_transpose1d_padding_outside_0_to_k_minus_1_is_fatal) {
+    int bad[] = {-1, 4};
+    for (int k = 0; k < 2; k++) {
+        char needle[32];
+        snprintf(needle, sizeof needle, "padding %d must be", bad[k]);
+        nb_test_expect_fatal("conv_transpose1d padding", conv_transpose_pad, &bad[k],
+                             (const char *[]){"conv_transpose1d", needle, "K - 1 = 3", NULL});
     }
 }
 
@@ -232,6 +276,100 @@ static void forward_with_unwanted_cond(void *c) {
 TEST(test_wavenet_forward_refuses_cond_without_features) {
     nb_test_expect_fatal("unwanted cond", forward_with_unwanted_cond, NULL,
                          (const char *[]){"wavenet_forward", "no local conditioning", NULL});
+}
+
+/* A speaker id equal to the speaker count is one past the last. */
+static void wavenet_speaker_past_end(void *c) {
+    nb_wavenet_forward(c, (int32_t[]){128, 130}, 1, 2, (int32_t[]){3}, NULL);
+}
+
+TEST(test_wavenet_forward_refuses_the_speaker_one_past_the_last) {
+    nb_wavenet *m = tiny_c(3, 0, 0, 2);
+    nb_test_expect_fatal("speaker 3 of 3", wavenet_speaker_past_end, m,
+                         (const char *[]){"wavenet_forward", "speaker 3 out of range [0, 3)", NULL});
+    nb_wavenet_free(m);
+}
+
+/* Samples past the last feature frame are conditioned on the last frame:
+ * the same as with that frame written out again. */
+TEST(test_eq_33_wavenet_cond_past_the_end_repeats_the_last_frame) {
+    nb_wavenet *m = tiny_c(0, 2, 3, 8); /* hop 4 */
+    nb_tensor *feats = nb_test_param(NB_SHAPE(3, 2), 1.f), *longer = nb_tensor_new(NB_SHAPE(6, 2));
+    for (int64_t f = 0; f < 6; f++)
+        for (int j = 0; j < 2; j++) longer->data[f * 2 + j] = feats->data[(f < 3 ? f : 2) * 2 + j];
+    bool was = nb_set_grad_enabled(false);
+    int64_t spans[][2] = {{0, 24}, {9, 10}, {13, 7}};
+    for (int k = 0; k < 3; k++) {
+        nb_tensor *a = nb_wavenet_cond(m, feats, spans[k][0], spans[k][1]);
+        nb_tensor *b = nb_wavenet_cond(m, longer, spans[k][0], spans[k][1]);
+        CHECK(nb_same_shape(a, b) && a->shape[2] == spans[k][1]);
+        if (nb_same_shape(a, b)) {
+            CHECK_MSG(memcmp(a->data, b->data, sizeof(float) * (size_t)a->size) == 0, "span %d", k);
+        }
+    }
+    nb_set_grad_enabled(was);
+    nb_arena_reset();
+    nb_tensor_free(feats);
+    nb_tensor_free(longer);
+    nb_wavenet_free(m);
+}
+
+/* Requests outside the model's domain are refused by name: a conditioning
+ * span before sample 0, a target level of 256, a negative temperature (it
+ * was not taken as 0), features that end before the samples asked for. */
+static void wavenet_cond_before_start(void *c) {
+    nb_wavenet *m = c;
+    nb_tensor *f = nb_zeros(NB_SHAPE(4, 2));
+    nb_wavenet_cond(m, f, -3, 5);
+}
+static void wavenet_loss_level_256(void *c) {
+    nb_wavenet_loss(c, (int32_t[]){128, 7, 256}, 1, 2, NULL, NULL);
+}
+
+TEST(test_wavenet_refuses_spans_levels_temperatures_outside_the_domain) {
+    nb_wavenet *m = tiny_c(0, 2, 0, 4), *plain = tiny(0, 0, 4);
+    nb_test_expect_fatal("cond before 0", wavenet_cond_before_start, m,
+                         (const char *[]){"wavenet_cond", "span non-empty", NULL});
+    nb_test_expect_fatal("level 256", wavenet_loss_level_256, plain,
+                         (const char *[]){"wavenet_loss", "sample values must be in [0, 256)", NULL});
+    int32_t out[8];
+    nb_wavenet_gen_opts o = {.samples = 8, .temperature = -0.5f};
+    CHECK(nb_wavenet_generate(plain, &o, out, NULL) == -1 && strstr(nb_errmsg(), "temperature must be >= 0"));
+    nb_tensor *u = nb_zeros(NB_SHAPE(2, 7)); /* 7 samples of conditioning for 8 */
+    o = (nb_wavenet_gen_opts){.samples = 8, .cond = u};
+    CHECK(nb_wavenet_generate(m, &o, out, NULL) == -1 && strstr(nb_errmsg(), "upsampled features [2, >= 8]"));
+    o.samples = 7;
+    CHECK_MSG(nb_wavenet_generate(m, &o, out, NULL) == 0, "%s", nb_errmsg());
+    nb_arena_reset();
+    nb_wavenet_free(m);
+    nb_wavenet_free(plain);
+}
+
+/* PyTorch's default init, U(+-1/sqrt(fan_in)) with fan_in = input channels x
+ * kernel taps, for every convolution and the speaker projection. */
+TEST(test_wavenet_init_bounds_follow_each_fan_in) {
+    nb_wavenet_config c = {.layers = 2, .stacks = 1, .residual = 4, .skip = 16, .nspeakers = 3, .cond_dim = 2,
+                           .cond_hop = 4, .cond_channels = 5};
+    nb_rng r;
+    nb_rng_seed(&r, 12, 0);
+    nb_wavenet *m = nb_wavenet_new(&c, &r);
+    nb_param *p;
+    const char *const *names;
+    int np = nb_wavenet_params(m, &p, &names);
+    struct { const char *part; int fan_in; } fans[] = {{".dilated.", 2 * 4}, {".speaker.", 3}, {".cond.", 5},
+                                                       {".res.", 4},      {".skip.", 4},    {"out1.", 16},
+                                                       {"out2.", 16}};
+    int checked = 0;
+    for (int i = 0; i < np; i++)
+        for (int k = 0; k < 7; k++) {
+            if (!strstr(names[i], fans[k].part)) continue;
+            double b = 1 / sqrt((double)fans[k].fan_in), hi = 0;
+            for (int64_t j = 0; j < p[i].t->size; j++) hi = fmax(hi, fabs(p[i].t->data[j]));
+            CHECK_MSG(hi <= b && hi > 0.5 * b, "%s: largest |w| %g, bound %g", names[i], hi, b);
+            checked++;
+        }
+    CHECK(checked == 2 * 6 + 2 + 4);
+    nb_wavenet_free(m);
 }
 
 TEST(test_wavenet_receptive_field_is_exact) {
@@ -323,6 +461,65 @@ TEST(test_wavenet_cached_generation_equals_naive_recomputation) {
     nb_set_grad_enabled(was);
     nb_arena_reset();
     nb_tensor_free(feats);
+    nb_wavenet_free(m);
+}
+
+/* The level drawn is distributed as softmax(logits / T), and at T = 0 it is
+ * the argmax of the logits: both against the logits of the training graph
+ * (nb_wavenet_forward), an independent computation. The output bias is set
+ * to a peaked profile, so the distribution is far from uniform and a wrong
+ * temperature (or a wrong inverse-CDF walk) moves every count. */
+TEST(test_wavenet_generation_samples_softmax_at_the_temperature) {
+    nb_wavenet *m = tiny_c(0, 0, 0, 17);
+    nb_param *p;
+    const char *const *names;
+    int np = nb_wavenet_params(m, &p, &names);
+    for (int i = 0; i < np; i++)
+        if (!strcmp(names[i], "out2.bias"))
+            for (int q = 0; q < 256; q++) p[i].t->data[q] = -0.08f * fabsf((float)q - 180.f);
+    bool was = nb_set_grad_enabled(false);
+    /* T = 0: each sample is the argmax of the logits given the ones before */
+    enum { n = 40 };
+    int32_t out[n], x[n];
+    nb_wavenet_gen_opts o = {.streams = 1, .samples = n, .temperature = 0.f, .seed = 3};
+    CHECK(nb_wavenet_generate(m, &o, out, NULL) == 0);
+    x[0] = 128;
+    for (int t = 1; t < n; t++) x[t] = out[t - 1];
+    nb_tensor *lg = nb_wavenet_forward(m, x, 1, n, NULL, NULL); /* [1, 256, n] */
+    int checked = 0;
+    for (int t = 0; t < n; t++) {
+        int best = 0;
+        for (int q = 1; q < 256; q++)
+            if (lg->data[q * n + t] > lg->data[best * n + t]) best = q;
+        double second = -INFINITY;
+        for (int q = 0; q < 256; q++)
+            if (q != best && lg->data[q * n + t] > second) second = lg->data[q * n + t];
+        if (lg->data[best * n + t] - second < 1e-3) continue; /* a near tie: either is right */
+        CHECK_MSG(out[t] == best, "sample %d: %d drawn at T = 0, the argmax is %d", t, out[t], best);
+        checked++;
+    }
+    CHECK(checked > n / 2);
+    /* T = 0.5: the first level of S streams (each its own random stream)
+     * against S softmax(l / T), every count within 5 standard deviations */
+    enum { S = 4000 };
+    int32_t *first = malloc(sizeof(int32_t) * S);
+    o = (nb_wavenet_gen_opts){.streams = S, .samples = 1, .temperature = 0.5f, .seed = 9};
+    CHECK(nb_wavenet_generate(m, &o, first, NULL) == 0);
+    nb_tensor *l0 = nb_wavenet_forward(m, (int32_t[]){128}, 1, 1, NULL, NULL);
+    double mx = -INFINITY, tot = 0, pq[256];
+    int count[256] = {0};
+    for (int q = 0; q < 256; q++) mx = fmax(mx, l0->data[q]);
+    for (int q = 0; q < 256; q++) tot += pq[q] = exp((l0->data[q] - mx) / 0.5);
+    for (int s = 0; s < S; s++) count[first[s]]++;
+    double worst = 0;
+    for (int q = 0; q < 256; q++) {
+        double e = S * pq[q] / tot, z = fabs(count[q] - e) / sqrt(e + 1);
+        if (z > worst) worst = z;
+    }
+    CHECK_MSG(worst < 5, "a level's count is %.1f standard deviations from softmax(l / T)", worst);
+    free(first);
+    nb_set_grad_enabled(was);
+    nb_arena_reset();
     nb_wavenet_free(m);
 }
 
@@ -559,6 +756,66 @@ TEST(test_wavenet_load_refuses_settings_the_file_cannot_hold) {
               strstr(nb_errmsg(), "need more parameters than the file holds"));
     }
     unlink(path);
+    nb_wavenet_free(m);
+}
+
+/* Copies the model file src to dst with one change: tensor `drop` left out,
+ * or element idx of tensor `set` made v, or metadata `key` made val. */
+static void rewrite_model(const char *src, const char *dst, const char *drop, const char *set, int64_t idx, float v,
+                          const char *key, const char *val) {
+    nb_safetensors *st = nb_st_read(src);
+    CHECK_MSG(st, "%s", nb_errmsg());
+    if (!st) return;
+    const char *keys[32], *vals[32], *names[256];
+    nb_tensor *ts[256];
+    int nk = 0, nt = 0;
+    for (int i = 0; i < st->n_meta && nk < 32; i++, nk++) {
+        keys[nk] = st->meta_keys[i], vals[nk] = st->meta_vals[i];
+        if (key && !strcmp(keys[nk], key)) vals[nk] = val;
+    }
+    for (int i = 0; i < st->n && nt < 256; i++) {
+        if (drop && !strcmp(st->entries[i].name, drop)) continue;
+        if (set && !strcmp(st->entries[i].name, set)) st->entries[i].t->data[idx] = v;
+        names[nt] = st->entries[i].name, ts[nt++] = st->entries[i].t;
+    }
+    CHECK(nb_st_write(dst, names, ts, nt, keys, vals, nk) == 0);
+    nb_st_free(st);
+}
+
+/* A file whose feature statistics are half there or not positive, or whose
+ * settings need even a few more parameters than it holds, is refused with
+ * what is wrong (half the statistics was read as none: identity scaling). */
+TEST(test_wavenet_load_refuses_damaged_statistics_and_settings) {
+    nb_wavenet *m = tiny_c(0, 3, 0, 61);
+    char a[] = "/tmp/nabla_wavenet_XXXXXX", b[] = "/tmp/nabla_wavenet_XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b));
+    CHECK(nb_wavenet_save(m, a, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    struct {
+        const char *drop, *set;
+        float v;
+        const char *key, *val, *want;
+    } cases[] = {
+        {"cond_norm.mean", NULL, 0, NULL, NULL, "'cond_norm.mean' and 'cond_norm.scale' must both be there"},
+        {"cond_norm.scale", NULL, 0, NULL, NULL, "'cond_norm.mean' and 'cond_norm.scale' must both be there"},
+        {NULL, "cond_norm.scale", 0.f, NULL, NULL, "feature 1 has mean 0 and scale 0"},
+        {NULL, "cond_norm.scale", -2.f, NULL, NULL, "feature 1 has mean 0 and scale -2"},
+        {NULL, NULL, 0, "nabla.wavenet.skip", "6", "need more parameters than the file holds"},
+    };
+    for (int k = 0; k < 5; k++) {
+        rewrite_model(a, b, cases[k].drop, cases[k].set, 1, cases[k].v, cases[k].key, cases[k].val);
+        nb_clear_error();
+        nb_wavenet *r = nb_wavenet_load(b, NULL);
+        CHECK_MSG(!r && strstr(nb_errmsg(), b) && strstr(nb_errmsg(), cases[k].want), "case %d: %s", k,
+                  r ? "loaded" : nb_errmsg());
+        nb_wavenet_free(r);
+    }
+    rewrite_model(a, b, NULL, NULL, 0, 0, NULL, NULL); /* unchanged: loads */
+    nb_wavenet *r = nb_wavenet_load(b, NULL);
+    CHECK_MSG(r, "%s", nb_errmsg());
+    nb_wavenet_free(r);
+    unlink(a);
+    unlink(b);
     nb_wavenet_free(m);
 }
 

@@ -109,6 +109,28 @@ nb_tensor *nb_dualenc_logits(nb_dualenc *m, const int32_t *ids, const int64_t *o
     return nb_sum(nb_mul(nb_matmul(c, m->M), r), (const int[]){1}, 1, false);
 }
 
+int64_t nb_dualenc_step_pairs(const nb_dialogue *d, const int64_t *rows, int64_t b, int64_t K, nb_rng *r,
+                              int64_t *pc, int64_t *pr, float *y) {
+    if (!d->label) return nb_error("dual encoder: training pairs need a dialogue with labels (the train layout)");
+    int64_t np = 0;
+    for (int64_t i = 0; i < b; i++) {
+        int64_t o = rows[i];
+        pc[np] = o, pr[np] = o, y[np++] = d->label[o];
+    }
+    for (int64_t i = 0; i < b && K > 1; i++) {
+        int64_t o = rows[i];
+        if (!d->label[o]) continue; /* a label-0 row's response is already a negative */
+        for (int64_t j = 1; j < K; j++)
+            for (int tries = 0; tries < 100; tries++) {
+                int64_t q = (int64_t)nb_rng_below(r, (uint32_t)d->n);
+                if (!strcmp(d->cand[q], d->cand[o])) continue; /* its own response is no negative */
+                pc[np] = o, pr[np] = q, y[np++] = 0;
+                break;
+            }
+    }
+    return np;
+}
+
 int nb_dualenc_rank(nb_dualenc *m, const nb_dialogue *d, int64_t max_context, int64_t max_response, int64_t batch,
                     float *scores) {
     if (batch < 1) batch = 64;
