@@ -140,8 +140,9 @@ $(BUILD)/nabla.pc: Makefile $(BUILD)/prefix
 	  '$(PREFIX)' '$(VERSION)' '$(DEPS)' '$(strip -L$${libdir} $(PC_RPATH) -lnabla)' > $@
 
 # The unit tests (one binary; `build/nabla-tests NAME...` runs the tests whose
-# names contain NAME) and the command-line tests (tests/cli.sh [NAME...]).
-test: $(BUILD)/nabla-tests $(BUILD)/nabla
+# names contain NAME) and the command-line tests (tests/cli.sh [NAME...]);
+# the README and speech-corpus tests run the example programs too.
+test: $(BUILD)/nabla-tests $(BUILD)/nabla examples
 	tests/run.sh
 
 # Same tests under the sanitizers, in their own build folder.
