@@ -197,21 +197,30 @@ TEST(test_image_png_gray_rgba_and_16_bit_inputs) {
     free(png);
 }
 
+/* Starts a quality-95 JPEG of w x h pixels of `comps` samples in `space`
+ * into memory (*mem, *len, filled by jpeg_finish_compress); the caller may
+ * change sampling before jpeg_start_compress. */
+static void jpeg_begin(struct jpeg_compress_struct *c, struct jpeg_error_mgr *e, unsigned char **mem,
+                       unsigned long *len, int w, int h, int comps, J_COLOR_SPACE space) {
+    c->err = jpeg_std_error(e);
+    jpeg_create_compress(c);
+    *mem = NULL;
+    jpeg_mem_dest(c, mem, len);
+    c->image_width = (JDIMENSION)w;
+    c->image_height = (JDIMENSION)h;
+    c->input_components = comps;
+    c->in_color_space = space;
+    jpeg_set_defaults(c);
+    jpeg_set_quality(c, 95, TRUE);
+}
+
 /* A flat w x h CMYK JPEG (each pixel the same four stored samples), with the
  * Adobe marker libjpeg writes for CMYK. */
 static uint8_t *encode_cmyk(const uint8_t ink[4], int w, int h, unsigned long *len) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    unsigned char *mem = NULL;
-    jpeg_mem_dest(&c, &mem, len);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 4;
-    c.in_color_space = JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
+    unsigned char *mem;
+    jpeg_begin(&c, &e, &mem, len, w, h, 4, JCS_CMYK);
     jpeg_start_compress(&c, TRUE);
     uint8_t *row = malloc((size_t)w * 4);
     for (int x = 0; x < w; x++) memcpy(row + 4 * x, ink, 4);
@@ -244,16 +253,8 @@ TEST(test_image_jpeg_cmyk_is_converted) {
 static uint8_t *encode_exif(int o, bool motorola, unsigned long *len) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    unsigned char *mem = NULL;
-    jpeg_mem_dest(&c, &mem, len);
-    c.image_width = 24;
-    c.image_height = 16;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
+    unsigned char *mem;
+    jpeg_begin(&c, &e, &mem, len, 24, 16, 3, JCS_RGB);
     for (int k = 0; k < 3; k++) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
     jpeg_start_compress(&c, TRUE);
     /* "Exif\0\0", TIFF header, IFD0 with one entry: 0x0112 SHORT 1 o. */
