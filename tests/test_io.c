@@ -1226,6 +1226,9 @@ TEST(test_csv_other_separators_and_open_quotes_are_named) {
         {"1.000000000000000000e+00 2.5e+00\n3 4\n", {"s.csv:1:", "separated by spaces", "delimiter=','"}},
         {"a,b\n\"1,2\n", {"s.csv:2:", "column 1", "not closed"}},
         {"a,b\n\"1\"x,2\n", {"s.csv:2:", "column 1", "after the closing quote"}},
+        /* A second quoted text after a closed one: not an unclosed quote. */
+        {"a,b\n\"1\" \"2\",3\n", {"s.csv:2:", "column 1", "expected ',' after the closing quote, got '\"'"}},
+        {"\"a\"\"\"b\",c\n1,2\n", {"s.csv:1:", "column 1", "after the closing quote, got 'b'"}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         nb_csv *c = nb_csv_parse(cases[k].text, strlen(cases[k].text), "s.csv");

@@ -26,7 +26,8 @@ static void trim(const char **b, const char **e) {
  * the quotes of a "quoted" cell (a doubled "" inside stays doubled: see
  * unquote). *p moves past the separating comma. Returns 1 for the line's
  * last cell, 0 when a comma follows, -1 for a quote that does not close on
- * the line (*b at the quote) or text after a closing quote (*b there). */
+ * the line (*b at the quote), -2 for text after a closing quote (*b there:
+ * it may be a quote too, as in "a" "b"). */
 static int next_cell(const char **p, const char *le, const char **b, const char **e) {
     const char *q = *p;
     while (q < le && (*q == ' ' || *q == '\t')) q++;
@@ -45,7 +46,7 @@ static int next_cell(const char **p, const char *le, const char **b, const char 
         while (q < le && (*q == ' ' || *q == '\t')) q++;
         if (q < le && *q != ',') {
             *b = q;
-            return -1;
+            return -2;
         }
     } else {
         *b = q;
@@ -165,7 +166,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         for (const char *q = lb, *cb, *ce;; n++) {
             int last = next_cell(&q, le, &cb, &ce);
             if (last < 0) {
-                if (*cb == '"')
+                if (last == -1)
                     nb_error("%s:%lld: column %d: a quoted cell is not closed on its line (expected a closing '\"'; "
                              "cells that span lines are not supported)", what, (long long)line, n + 1);
                 else

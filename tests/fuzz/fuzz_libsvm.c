@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else {
             if (data[i] == ':' && v > maxidx) maxidx = v;
             if (maxidx > (1u << 24)) return 0;
-            lines += data[i] == '\n';
+            lines += data[i] == '\n' || data[i] == '\r'; /* a lone CR ends a line too */
             v = 0;
         }
     }
