@@ -1204,8 +1204,6 @@ TEST(test_csv_quoted_cells_and_lone_cr_line_ends) {
     nb_csv_free(c);
 }
 
-/* Other separators and broken quotes are named, not reported as a cell that
- * is not a number ("expected a number, got '1;2'"). */
 /* A UTF-16 table or text is named as such by the readers, with the cure. */
 TEST(test_utf16_files_are_named_not_binary) {
     const char csv16[] = "\xFF\xFE" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0";
@@ -1218,6 +1216,8 @@ TEST(test_utf16_files_are_named_not_binary) {
     free(cp);
 }
 
+/* Other separators and broken quotes are named, not reported as a cell that
+ * is not a number ("expected a number, got '1;2'"). */
 TEST(test_csv_other_separators_and_open_quotes_are_named) {
     struct { const char *text, *want[3]; } cases[] = {
         {"a;b\n1;2\n", {"s.csv:1:", "semicolons", "comma-separated"}},
