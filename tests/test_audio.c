@@ -611,6 +611,69 @@ TEST(test_speech_manifest_parsing_and_errors) {
     CHECK(nb_speech_open("/nonexistent/speech", &s) == -1 && strstr(nb_errmsg(), "/nonexistent/speech"));
 }
 
+/* FNV-1a, 32 bits, written out here as the reference for the hash split. */
+static uint32_t fnv1a(const char *s) {
+    uint32_t h = 0x811c9dc5u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x01000193u;
+    return h;
+}
+
+/* Manifest edges: the split hashed from the file's base name when the split
+ * column is absent or empty (FNV-1a mod 10: 8 valid, 9 test, else train),
+ * an absolute path, the text column first, the speaker column required, a
+ * row with more fields than the header, and CRLF blank lines in the phone
+ * inventory. */
+TEST(test_speech_manifest_edges_and_hash_split) {
+    CHECK(fnv1a("a") == 0xe40c292cu && fnv1a("") == 0x811c9dc5u); /* published FNV-1a test values */
+    char d[512];
+    apath(d, sizeof d, "edges");
+    mkdir(d, 0755);
+    char p[700];
+    snprintf(p, sizeof p, "%s/sub", d);
+    mkdir(p, 0755);
+    float x[64] = {0};
+    enum { N = 30 };
+    char csv[N * 64 + 64] = "text,file,speaker,split\n";
+    int at = (int)strlen(csv), classes[3] = {0};
+    for (int k = 0; k < N; k++) {
+        snprintf(p, sizeof p, "%s/sub/c%d.wav", d, k);
+        CHECK(nb_audio_write(p, x, 64, 16000) == 0);
+        at += snprintf(csv + at, sizeof csv - (size_t)at, "t%d,sub/c%d.wav,s%d,\n", k, k, k % 3);
+    }
+    write_text(d, "manifest.csv", csv);
+    nb_speech_set s;
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n == N && s.nspeakers == 3, "%s", nb_errmsg());
+    for (int k = 0; k < s.n && s.n == N; k++) {
+        char base[32], t[32];
+        snprintf(base, sizeof base, "c%d.wav", k);
+        snprintf(t, sizeof t, "t%d", k);
+        uint32_t r = fnv1a(base) % 10;
+        int want = r == 8 ? 1 : r == 9 ? 2 : 0;
+        classes[want]++;
+        CHECK_MSG(s.clips[k].split == want, "%s: split %d, expected %d", base, s.clips[k].split, want);
+        CHECK(!strcmp(s.clips[k].text, t) && s.clips[k].speaker == k % 3);
+    }
+    CHECK_MSG(classes[0] && classes[1] && classes[2], "names cover %d/%d/%d", classes[0], classes[1], classes[2]);
+    nb_speech_free(&s);
+    /* an absolute path is taken as it is */
+    snprintf(csv, sizeof csv, "file,speaker\n%s/sub/c0.wav,kal\n", d);
+    write_text(d, "manifest.csv", csv);
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n == 1, "%s", nb_errmsg());
+    if (s.n == 1) {
+        snprintf(p, sizeof p, "%s/sub/c0.wav", d);
+        CHECK_MSG(!strcmp(s.clips[0].path, p), "%s", s.clips[0].path);
+    }
+    nb_speech_free(&s);
+    check_manifest_error(d, "file,text\nsub/c0.wav,hi\n", ":1: the header needs the columns file and speaker");
+    check_manifest_error(d, "file,speaker\nsub/c0.wav,kal,extra\n", ":2: 3 fields, expected 2");
+    /* CRLF lines, a blank one among them, in phones.txt: two phones */
+    write_text(d, "phones.txt", "pau\r\n\r\nh\r\n");
+    write_text(d, "sub/c0.phones.npy", "not read by nb_speech_open");
+    write_text(d, "manifest.csv", "file,speaker,phones\nsub/c0.wav,kal,sub/c0.phones.npy\n");
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n_phones == 2, "%s: %d phones", nb_errmsg(), s.n_phones);
+    nb_speech_free(&s);
+}
+
 TEST(test_speech_folder_per_speaker) {
     char d[512];
     apath(d, sizeof d, "folders");
@@ -635,9 +698,19 @@ TEST(test_speech_folder_per_speaker) {
         snprintf(p, sizeof p, "%s/%s/notes.txt", d, spk[s]);
         write_text(d, p + strlen(d) + 1, "ignored");
     }
+    /* skipped: a macOS AppleDouble file "._x.wav" beside the clips, a hidden
+     * folder holding audio, and a speaker folder with no audio at all */
+    snprintf(p, sizeof p, "%s/bob/._clip00.wav", d);
+    write_text(d, p + strlen(d) + 1, "Mac OS X resource fork, not audio");
+    snprintf(p, sizeof p, "%s/.cache", d);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/.cache/x.wav", d);
+    CHECK(nb_audio_write(p, x, 100, 16000) == 0);
+    snprintf(p, sizeof p, "%s/nobody", d);
+    mkdir(p, 0755);
     nb_speech_set s;
     CHECK(nb_speech_open(d, &s) == 0);
-    CHECK(s.n == count && s.nspeakers == 2 && s.n_phones == 0);
+    CHECK_MSG(s.n == count && s.nspeakers == 2 && s.n_phones == 0, "%d clips, %d speakers", s.n, s.nspeakers);
     if (s.nspeakers == 2) CHECK(!strcmp(s.speakers[0], "alice") && !strcmp(s.speakers[1], "bob"));
     int held = 0;
     for (int i = 0; i < s.n; i++) {
