@@ -287,6 +287,12 @@ TEST(test_audio_rejects_empty_truncated_and_corrupt_files) {
             CHECK_MSG(nb__fault_largest_alloc() <= ((size_t)1 << 16) * sizeof(float),
                       "largest allocation %zu bytes for a file of %zu", nb__fault_largest_alloc(), len);
             nb__fault_set(NULL);
+            /* promising 16001 samples, one more than it holds: still truncated */
+            b[21] = (uint8_t)(b[21] & 0xF0);
+            b[22] = b[23] = 0, b[24] = 0x3E, b[25] = 0x81;
+            CHECK_MSG(nb_audio_parse(b, len, "one.flac", 0, &a) == -1 && strstr(nb_errmsg(), "one.flac: truncated") &&
+                          strstr(nb_errmsg(), "16001 frames, 16000"),
+                      "%s", nb_errmsg());
         }
         /* a WAV data chunk that claims 4 GB */
         uint8_t w[64] = {0};
