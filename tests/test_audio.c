@@ -287,6 +287,12 @@ TEST(test_audio_rejects_empty_truncated_and_corrupt_files) {
             CHECK_MSG(nb__fault_largest_alloc() <= ((size_t)1 << 16) * sizeof(float),
                       "largest allocation %zu bytes for a file of %zu", nb__fault_largest_alloc(), len);
             nb__fault_set(NULL);
+            /* promising 16001 samples, one more than it holds: still truncated */
+            b[21] = (uint8_t)(b[21] & 0xF0);
+            b[22] = b[23] = 0, b[24] = 0x3E, b[25] = 0x81;
+            CHECK_MSG(nb_audio_parse(b, len, "one.flac", 0, &a) == -1 && strstr(nb_errmsg(), "one.flac: truncated") &&
+                          strstr(nb_errmsg(), "16001 frames, 16000"),
+                      "%s", nb_errmsg());
         }
         /* a WAV data chunk that claims 4 GB */
         uint8_t w[64] = {0};
@@ -309,6 +315,135 @@ TEST(test_audio_rejects_empty_truncated_and_corrupt_files) {
     CHECK(a.x == NULL && a.n == 0);
     free(x);
     free(y);
+}
+
+/* The writer's header, field by field as the RIFF/WAVE format lays it out,
+ * and its samples: v * 32767 rounded, clamped to the int16 range, NaN as 0. */
+TEST(test_audio_write_header_and_samples_exact) {
+    const float x[] = {1.f, -1.f, 0.5f, NAN, 2.f, -2.f, 0.25f};
+    const int16_t want[] = {32767, -32767, 16384, 0, 32767, -32768, 8192};
+    char p[512];
+    apath(p, sizeof p, "exact.wav");
+    CHECK(nb_audio_write(p, x, 7, 8000) == 0);
+    size_t len;
+    uint8_t *b = nb_read_file(p, &len);
+    CHECK(b && len == 44 + 14);
+    uint8_t h[44] = {0};
+    memcpy(h, "RIFF", 4);
+    put_le32(h + 4, 36 + 14);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    put_le32(h + 16, 16);
+    h[20] = 1, h[22] = 1;        /* PCM, one channel */
+    put_le32(h + 24, 8000);      /* sample rate */
+    put_le32(h + 28, 8000 * 2);  /* bytes per second */
+    h[32] = 2, h[34] = 16;       /* bytes per frame, bits per sample */
+    memcpy(h + 36, "data", 4);
+    put_le32(h + 40, 14);
+    CHECK(b && len == 58 && memcmp(b, h, 44) == 0);
+    for (int i = 0; b && len == 58 && i < 7; i++) {
+        int16_t v = (int16_t)(uint16_t)(b[44 + 2 * i] | b[45 + 2 * i] << 8);
+        CHECK_MSG(v == want[i], "sample %d (%g) written as %d, expected %d", i, (double)x[i], v, want[i]);
+    }
+    free(b);
+    /* rates outside 1000..768000 Hz, written or asked for */
+    CHECK(nb_audio_write(p, x, 7, 768001) == -1 && strstr(nb_errmsg(), "768001 Hz"));
+    CHECK(nb_audio_write(p, x, 7, 999) == -1 && strstr(nb_errmsg(), "999 Hz"));
+    nb_audio a;
+    CHECK(nb_audio_write(p, x, 7, 16000) == 0);
+    CHECK(nb_audio_read(p, 999, &a) == -1 && strstr(nb_errmsg(), "asked for 999 Hz"));
+    CHECK(nb_audio_read(p, 768001, &a) == -1 && strstr(nb_errmsg(), "asked for 768001 Hz"));
+}
+
+/* The [-1, 1] check of float files, at its edges: full scale is accepted
+ * as is, one 16-bit step beyond it (1 + 2^-15) is slack for rounding and
+ * clamped to full scale, 1 + 3 * 2^-16 is refused; the check covers every
+ * channel of every frame, in float and in double files. */
+TEST(test_audio_float_full_scale_edges_every_channel_and_double) {
+    char p[512];
+    apath(p, sizeof p, "edge.wav");
+    const float ok[] = {1.f, -1.f, 1.f + 0x1p-16f, -1.f - 0x1p-16f, 0.5f, 1.f + 0x1p-15f};
+    const float got[] = {1.f, -1.f, 1.f, -1.f, 0.5f, 1.f};
+    nb_audio a;
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 1, 16000, ok, 6) == 0);
+    CHECK_MSG(nb_audio_read(p, 0, &a) == 0 && a.n == 6, "%s", nb_errmsg());
+    for (int i = 0; i < 6 && a.n == 6; i++) CHECK_MSG(a.x[i] == got[i], "sample %d read as %.9g", i, (double)a.x[i]);
+    nb_audio_free(&a);
+    const float over[] = {0.5f, 1.f + 3 * 0x1p-16f};
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 1, 16000, over, 2) == 0);
+    CHECK(nb_audio_read(p, 0, &a) == -1 && strstr(nb_errmsg(), "sample 1 is"));
+    /* stereo: frame 3's second channel, interleaved sample 7 */
+    float st[8] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, -3.f};
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 2, 16000, st, 4) == 0);
+    CHECK(nb_audio_read(p, 0, &a) == -1 && strstr(nb_errmsg(), "sample 3 of a channel is -3"));
+    st[7] = 0.8f;
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 2, 16000, st, 4) == 0);
+    CHECK_MSG(nb_audio_read(p, 0, &a) == 0 && a.n == 4, "%s", nb_errmsg());
+    nb_audio_free(&a);
+    st[6] = 2.f;
+    CHECK(sf_write_file(p, SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 2, 16000, st, 4) == 0);
+    CHECK(nb_audio_read(p, 0, &a) == -1 && strstr(nb_errmsg(), "sample 3 of a channel is 2"));
+}
+
+/* Resampling low-pass filters: a 10 kHz tone cannot exist at 16 kHz
+ * (Nyquist 8 kHz) and must vanish, not fold to 6 kHz as point sampling or
+ * linear interpolation would leave it. The overshoot of a full-scale square
+ * wave (Gibbs, about 9%) is clamped to [-1, 1]. */
+TEST(test_audio_resampling_removes_aliases_and_clamps) {
+    char p[512];
+    apath(p, sizeof p, "hi.wav");
+    float *x = sine(4800, 10000, 48000, 0.5);
+    CHECK(nb_audio_write(p, x, 4800, 48000) == 0);
+    nb_audio a;
+    CHECK(nb_audio_read(p, 16000, &a) == 0 && llabs(a.n - 1600) <= 2);
+    double ss = 0;
+    for (int64_t i = 200; i < a.n - 200; i++) ss += (double)a.x[i] * a.x[i];
+    double rms = sqrt(ss / (double)(a.n - 400));
+    CHECK_MSG(rms < 0.01, "a 10 kHz tone at amplitude 0.5 left rms %g at 16 kHz", rms);
+    nb_audio_free(&a);
+    for (int64_t i = 0; i < 4800; i++) x[i] = (i / 48) % 2 ? -1.f : 1.f; /* 500 Hz */
+    CHECK(nb_audio_write(p, x, 4800, 48000) == 0);
+    CHECK(nb_audio_read(p, 16000, &a) == 0);
+    float lo = 0, hi = 0;
+    for (int64_t i = 0; i < a.n; i++) lo = fminf(lo, a.x[i]), hi = fmaxf(hi, a.x[i]);
+    CHECK_MSG(hi == 1.f && lo == -1.f, "square wave resampled to [%.9g, %.9g]", (double)lo, (double)hi);
+    nb_audio_free(&a);
+    /* one sample at 48 kHz leaves none at 1 kHz: an error, not an empty clip */
+    CHECK(nb_audio_write(p, x, 1, 48000) == 0);
+    int rc = nb_audio_read(p, 1000, &a);
+    CHECK_MSG(rc == -1 && strstr(nb_errmsg(), "too short"), "rc %d, %lld samples, '%s'", rc, (long long)a.n,
+              nb_errmsg());
+    if (rc == 0) nb_audio_free(&a);
+    /* 1000 Hz to 768000 Hz is a ratio of 768 */
+    CHECK(nb_audio_write(p, x, 100, 1000) == 0);
+    CHECK(nb_audio_read(p, 768000, &a) == -1 && strstr(nb_errmsg(), "cannot resample 1000 Hz to 768000 Hz"));
+    free(x);
+}
+
+/* The walk to the data chunk: a chunk of odd size is followed by a pad byte
+ * (RIFF), and a data chunk whose header ends the file holds nothing of what
+ * it declares; both truncated files are refused as such. */
+TEST(test_audio_wav_truncation_after_odd_chunk_and_at_data_header) {
+    uint8_t w[128] = {0};
+    memcpy(w, "RIFF", 4);
+    memcpy(w + 8, "WAVEfmt ", 8);
+    put_le32(w + 16, 16);
+    w[20] = 1, w[22] = 1;
+    put_le32(w + 24, 16000);
+    put_le32(w + 28, 32000);
+    w[32] = 2, w[34] = 16;
+    memcpy(w + 36, "LIST", 4); /* 3 bytes and a pad byte */
+    put_le32(w + 40, 3);
+    memcpy(w + 44, "abc", 3);
+    memcpy(w + 48, "data", 4);
+    put_le32(w + 52, 40); /* 20 samples declared */
+    size_t len = 56 + 20; /* 10 present */
+    put_le32(w + 4, (uint32_t)(len - 8));
+    nb_audio a;
+    CHECK(nb_audio_parse(w, len, "odd.wav", 0, &a) == -1 && strstr(nb_errmsg(), "odd.wav: truncated"));
+    put_le32(w + 52, 20); /* whole, it reads */
+    CHECK_MSG(nb_audio_parse(w, len, "odd.wav", 0, &a) == 0 && a.n == 10, "%s", nb_errmsg());
+    nb_audio_free(&a);
+    CHECK(nb_audio_parse(w, 56, "hdr.wav", 0, &a) == -1 && strstr(nb_errmsg(), "hdr.wav: truncated"));
 }
 
 /* The HTK-mel centre (Hz) of band m of n_mels at rate. */
@@ -364,31 +499,37 @@ TEST(test_logmel_frame_matches_a_direct_dft) {
     nb_rng *r = nb_test_rng();
     for (int64_t i = 0; i < n; i++) x[i] = 2 * nb_rng_uniform(r) - 1;
     nb_tensor *t = nb_logmel(x, n, rate, n_mels);
-    /* frame 1: samples 256 - 512 .. 256 + 511, zeros before the start */
-    int64_t f = 1, start = f * 256 - 512;
-    double mag[513];
-    for (int k = 0; k < 513; k++) {
-        double re = 0, im = 0;
-        for (int i = 0; i < 1024; i++) {
-            int64_t j = start + i;
-            if (j < 0 || j >= n) continue;
-            double v = x[j] * (0.5 - 0.5 * cos(2 * M_PI * i / 1024));
-            re += v * cos(2 * M_PI * k * i / 1024);
-            im -= v * sin(2 * M_PI * k * i / 1024);
-        }
-        mag[k] = hypot(re, im);
-    }
-    double top = 2595 * log10(1 + rate / 2.0 / 700);
-    for (int m = 0; m < n_mels; m++) {
-        double lo = 700 * (pow(10, top * m / (n_mels + 1) / 2595) - 1);
-        double mid = band_centre(m, n_mels, rate);
-        double hi = 700 * (pow(10, top * (m + 2) / (n_mels + 1) / 2595) - 1);
-        double s = 0;
+    /* frame 1: samples 256 - 512 .. 256 + 511, zeros before the start; the
+     * last frame (11: samples 2304 .. 3327) holds the last sample, at i = 695,
+     * and zeros after the end */
+    int64_t last = (n + 255) / 256 - 1;
+    CHECK(t && t->shape[0] == last + 1 && last == 11);
+    for (int64_t f = 1; t && f <= last; f += last - 1) {
+        int64_t start = f * 256 - 512;
+        double mag[513];
         for (int k = 0; k < 513; k++) {
-            double hz = k * rate / 1024.0;
-            if (hz > lo && hz < hi) s += mag[k] * (hz <= mid ? (hz - lo) / (mid - lo) : (hi - hz) / (hi - mid));
+            double re = 0, im = 0;
+            for (int i = 0; i < 1024; i++) {
+                int64_t j = start + i;
+                if (j < 0 || j >= n) continue;
+                double v = x[j] * (0.5 - 0.5 * cos(2 * M_PI * i / 1024));
+                re += v * cos(2 * M_PI * k * i / 1024);
+                im -= v * sin(2 * M_PI * k * i / 1024);
+            }
+            mag[k] = hypot(re, im);
         }
-        CHECK_NEAR(t->data[f * n_mels + m], log(fmax(s, 1e-5)), 1e-4);
+        double top = 2595 * log10(1 + rate / 2.0 / 700);
+        for (int m = 0; m < n_mels; m++) {
+            double lo = 700 * (pow(10, top * m / (n_mels + 1) / 2595) - 1);
+            double mid = band_centre(m, n_mels, rate);
+            double hi = 700 * (pow(10, top * (m + 2) / (n_mels + 1) / 2595) - 1);
+            double s = 0;
+            for (int k = 0; k < 513; k++) {
+                double hz = k * rate / 1024.0;
+                if (hz > lo && hz < hi) s += mag[k] * (hz <= mid ? (hz - lo) / (mid - lo) : (hi - hz) / (hi - mid));
+            }
+            CHECK_NEAR(t->data[f * n_mels + m], log(fmax(s, 1e-5)), 1e-4);
+        }
     }
     nb_tensor_free(t);
     free(x);
@@ -476,6 +617,69 @@ TEST(test_speech_manifest_parsing_and_errors) {
     CHECK(nb_speech_open("/nonexistent/speech", &s) == -1 && strstr(nb_errmsg(), "/nonexistent/speech"));
 }
 
+/* FNV-1a, 32 bits, written out here as the reference for the hash split. */
+static uint32_t fnv1a(const char *s) {
+    uint32_t h = 0x811c9dc5u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x01000193u;
+    return h;
+}
+
+/* Manifest edges: the split hashed from the file's base name when the split
+ * column is absent or empty (FNV-1a mod 10: 8 valid, 9 test, else train),
+ * an absolute path, the text column first, the speaker column required, a
+ * row with more fields than the header, and CRLF blank lines in the phone
+ * inventory. */
+TEST(test_speech_manifest_edges_and_hash_split) {
+    CHECK(fnv1a("a") == 0xe40c292cu && fnv1a("") == 0x811c9dc5u); /* published FNV-1a test values */
+    char d[512];
+    apath(d, sizeof d, "edges");
+    mkdir(d, 0755);
+    char p[700];
+    snprintf(p, sizeof p, "%s/sub", d);
+    mkdir(p, 0755);
+    float x[64] = {0};
+    enum { N = 30 };
+    char csv[N * 64 + 64] = "text,file,speaker,split\n";
+    int at = (int)strlen(csv), classes[3] = {0};
+    for (int k = 0; k < N; k++) {
+        snprintf(p, sizeof p, "%s/sub/c%d.wav", d, k);
+        CHECK(nb_audio_write(p, x, 64, 16000) == 0);
+        at += snprintf(csv + at, sizeof csv - (size_t)at, "t%d,sub/c%d.wav,s%d,\n", k, k, k % 3);
+    }
+    write_text(d, "manifest.csv", csv);
+    nb_speech_set s;
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n == N && s.nspeakers == 3, "%s", nb_errmsg());
+    for (int k = 0; k < s.n && s.n == N; k++) {
+        char base[32], t[32];
+        snprintf(base, sizeof base, "c%d.wav", k);
+        snprintf(t, sizeof t, "t%d", k);
+        uint32_t r = fnv1a(base) % 10;
+        int want = r == 8 ? 1 : r == 9 ? 2 : 0;
+        classes[want]++;
+        CHECK_MSG(s.clips[k].split == want, "%s: split %d, expected %d", base, s.clips[k].split, want);
+        CHECK(!strcmp(s.clips[k].text, t) && s.clips[k].speaker == k % 3);
+    }
+    CHECK_MSG(classes[0] && classes[1] && classes[2], "names cover %d/%d/%d", classes[0], classes[1], classes[2]);
+    nb_speech_free(&s);
+    /* an absolute path is taken as it is */
+    snprintf(csv, sizeof csv, "file,speaker\n%s/sub/c0.wav,kal\n", d);
+    write_text(d, "manifest.csv", csv);
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n == 1, "%s", nb_errmsg());
+    if (s.n == 1) {
+        snprintf(p, sizeof p, "%s/sub/c0.wav", d);
+        CHECK_MSG(!strcmp(s.clips[0].path, p), "%s", s.clips[0].path);
+    }
+    nb_speech_free(&s);
+    check_manifest_error(d, "file,text\nsub/c0.wav,hi\n", ":1: the header needs the columns file and speaker");
+    check_manifest_error(d, "file,speaker\nsub/c0.wav,kal,extra\n", ":2: 3 fields, expected 2");
+    /* CRLF lines, a blank one among them, in phones.txt: two phones */
+    write_text(d, "phones.txt", "pau\r\n\r\nh\r\n");
+    write_text(d, "sub/c0.phones.npy", "not read by nb_speech_open");
+    write_text(d, "manifest.csv", "file,speaker,phones\nsub/c0.wav,kal,sub/c0.phones.npy\n");
+    CHECK_MSG(nb_speech_open(d, &s) == 0 && s.n_phones == 2, "%s: %d phones", nb_errmsg(), s.n_phones);
+    nb_speech_free(&s);
+}
+
 TEST(test_speech_folder_per_speaker) {
     char d[512];
     apath(d, sizeof d, "folders");
@@ -500,9 +704,19 @@ TEST(test_speech_folder_per_speaker) {
         snprintf(p, sizeof p, "%s/%s/notes.txt", d, spk[s]);
         write_text(d, p + strlen(d) + 1, "ignored");
     }
+    /* skipped: a macOS AppleDouble file "._x.wav" beside the clips, a hidden
+     * folder holding audio, and a speaker folder with no audio at all */
+    snprintf(p, sizeof p, "%s/bob/._clip00.wav", d);
+    write_text(d, p + strlen(d) + 1, "Mac OS X resource fork, not audio");
+    snprintf(p, sizeof p, "%s/.cache", d);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/.cache/x.wav", d);
+    CHECK(nb_audio_write(p, x, 100, 16000) == 0);
+    snprintf(p, sizeof p, "%s/nobody", d);
+    mkdir(p, 0755);
     nb_speech_set s;
     CHECK(nb_speech_open(d, &s) == 0);
-    CHECK(s.n == count && s.nspeakers == 2 && s.n_phones == 0);
+    CHECK_MSG(s.n == count && s.nspeakers == 2 && s.n_phones == 0, "%d clips, %d speakers", s.n, s.nspeakers);
     if (s.nspeakers == 2) CHECK(!strcmp(s.speakers[0], "alice") && !strcmp(s.speakers[1], "bob"));
     int held = 0;
     for (int i = 0; i < s.n; i++) {

@@ -84,6 +84,63 @@ TEST(test_chat_vocab_min_count_and_cuts) {
     nb_dialogue_free(d);
 }
 
+/* UTF-8 by the standard's table (RFC 3629): overlong forms (C0 AF, E0 80 AF),
+ * leads beyond U+10FFFF (F5), surrogates (ED A0 80) and a sequence cut by
+ * the end of the data (a continuation byte follows in memory, not in the
+ * data) are refused; a header's names are matched case-insensitively with
+ * spaces trimmed; a CR is the line's end only before LF or at the end. */
+TEST(test_chat_dialogue_utf8_table_header_names_and_cr) {
+    expect_error("Context,Utterance,Label\na,\xC0\xAF,1\n", "t.csv:2: column 3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xE0\x80\xAF,1\n", "t.csv:2: column 3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xF5\x80\x80\x80,1\n", "t.csv:2: column 3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xED\xA0\x80,1\n", "t.csv:2: column 3: invalid UTF-8");
+    const char *cut = "Context,Utterance,Label\na,b,1\nc,d\xC3\xA9";
+    nb_dialogue *d = nb_dialogue_parse(cut, strlen(cut) - 1, "t.csv");
+    CHECK_MSG(!d && strstr(nb_errmsg(), "invalid UTF-8"), "%s", d ? "accepted" : nb_errmsg());
+    nb_dialogue_free(d);
+    d = parse("Context,Utterance,Label\na,\xF4\x8F\xBF\xBF \xE2\x82\xAC \xC3\xA9,1\n"); /* U+10FFFF, euro, e acute */
+    CHECK_MSG(d, "%s", nb_errmsg());
+    nb_dialogue_free(d);
+    d = parse("  context,UTTERANCE  , Label\nc,r,1\n");
+    CHECK_MSG(d && d->n == 1 && !strcmp(d->cand[0], "r"), "%s", nb_errmsg());
+    nb_dialogue_free(d);
+    expect_error("Context,Utterance,Label\n\"a\"\r,b,1\n", "t.csv:2: field 1: text after the closing quote");
+    d = parse("Context,Utterance,Label\na\r,b,1\r\n");
+    CHECK_MSG(d && d->n == 1 && !strcmp(d->context[0], "a\r") && d->label[0] == 1, "%s", nb_errmsg());
+    nb_dialogue_free(d);
+}
+
+/* Tokens: control characters separate like spaces, a marker ends the text,
+ * an apostrophe joins only word characters on both sides; the vocabulary
+ * orders equal counts alphabetically and takes tokens of at most 63 bytes. */
+TEST(test_chat_tokens_controls_markers_apostrophes_and_vocab_ties) {
+    char **t;
+    int64_t n = nb_chat_tokenize("a\x01" "b dogs' toys __eou__", &t);
+    const char *want[] = {"a", "b", "dogs", "'", "toys", "__eou__"};
+    CHECK_MSG(n == 6, "%lld tokens", (long long)n);
+    for (int64_t k = 0; k < n && n == 6; k++) CHECK_MSG(!strcmp(t[k], want[k]), "token %lld: '%s'", (long long)k, t[k]);
+    for (int64_t k = 0; k < n; k++) free(t[k]);
+    free(t);
+    nb_dialogue *d = parse("Context,Utterance,Label\nq z m,b,1\n");
+    nb_chat_vocab *v = d ? nb_chat_vocab_build(d, 1) : NULL;
+    CHECK(v && nb_chat_vocab_size(v) == 5);
+    const char *order[] = {"<unk>", "b", "m", "q", "z"};
+    for (int k = 0; v && k < 5; k++) CHECK_MSG(!strcmp(nb_chat_vocab_word(v, k), order[k]), "word %d: %s", k,
+                                                nb_chat_vocab_word(v, k));
+    nb_chat_vocab_free(v);
+    nb_dialogue_free(d);
+    char w63[64], w64[65];
+    memset(w63, 'x', 63), w63[63] = 0;
+    memset(w64, 'y', 64), w64[64] = 0;
+    char *ok[] = {"<unk>", w63}, *bad[] = {"<unk>", w64};
+    v = nb_chat_vocab_from_words(ok, 2);
+    CHECK_MSG(v && nb_chat_vocab_id(v, w63) == 1, "%s", nb_errmsg());
+    nb_chat_vocab_free(v);
+    v = nb_chat_vocab_from_words(bad, 2);
+    CHECK_MSG(!v && strstr(nb_errmsg(), "entry 1") && strstr(nb_errmsg(), "not a token"), "%s", nb_errmsg());
+    nb_chat_vocab_free(v);
+}
+
 /* --- the packed LSTM ------------------------------------------------------------ */
 
 typedef struct {

@@ -250,7 +250,18 @@ TEST(test_image_jpeg_cmyk_is_converted) {
 /* A 24 x 16 RGB JPEG (4:4:4) with an EXIF APP1 marker giving orientation o,
  * in the byte order of `motorola` (MM) or Intel (II). Stored: the top-left
  * 8 x 8 block red, the top-right one green, the rest black. */
+/* The stored image: 24 x 16, a red square at the top left, a green one at
+ * the top right, under an APP1 marker that holds EXIF orientation o as a
+ * value of TIFF type `type` (3: SHORT, the only right one), with IFD0's
+ * 4-byte link to the next IFD or without it (the entry then ends the
+ * marker), and optionally a second APP1 marker (XMP) after it. */
+static uint8_t *encode_exif_ex(int o, bool motorola, int type, bool next_link, bool xmp, unsigned long *len);
+
 static uint8_t *encode_exif(int o, bool motorola, unsigned long *len) {
+    return encode_exif_ex(o, motorola, 3, true, false, len);
+}
+
+static uint8_t *encode_exif_ex(int o, bool motorola, int type, bool next_link, bool xmp, unsigned long *len) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
     unsigned char *mem;
@@ -267,11 +278,13 @@ static uint8_t *encode_exif(int o, bool motorola, unsigned long *len) {
     P16(t + 6, 0), P16(t + 4, 8); /* IFD0 at offset 8 (32 bits: the low half in t[4..5] for II) */
     if (m) t[4] = t[5] = 0, t[6] = 0, t[7] = 8;
     P16(t + 8, 1);
-    P16(t + 10, 0x0112), P16(t + 12, 3);
+    P16(t + 10, 0x0112), P16(t + 12, type);
     if (m) t[14] = t[15] = t[16] = 0, t[17] = 1; else t[14] = 1, t[15] = t[16] = t[17] = 0;
     P16(t + 18, o);
 #undef P16
-    jpeg_write_marker(&c, JPEG_APP0 + 1, app1, sizeof app1);
+    jpeg_write_marker(&c, JPEG_APP0 + 1, app1, sizeof app1 - (next_link ? 0 : 4));
+    static const char xmp_data[] = "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"/>";
+    if (xmp) jpeg_write_marker(&c, JPEG_APP0 + 1, (const JOCTET *)xmp_data, sizeof xmp_data);
     uint8_t row[24 * 3];
     while (c.next_scanline < c.image_height) {
         memset(row, 0, sizeof row);
@@ -294,6 +307,11 @@ TEST(test_image_jpeg_exif_orientation_is_applied) {
         {6, true, 24, 16, {4, 11}, {19, 11}},   /* a quarter clockwise: the stored top on the right */
         {8, false, 24, 16, {19, 4}, {4, 4}},    /* a quarter anticlockwise: the stored top on the left */
         {2, false, 16, 24, {4, 19}, {4, 3}},    /* mirrored */
+        /* from the EXIF table (row 0 and column 0 of the stored image are
+         * shown at): 4 bottom, left; 5 left, top; 7 right, bottom */
+        {4, true, 16, 24, {11, 4}, {11, 20}},   /* mirrored top to bottom */
+        {5, false, 24, 16, {4, 4}, {19, 4}},    /* transposed */
+        {7, true, 24, 16, {19, 11}, {4, 11}},   /* transverse */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         unsigned long len = 0;
@@ -315,6 +333,56 @@ TEST(test_image_jpeg_exif_orientation_is_applied) {
         }
         free(jpg);
     }
+}
+
+/* Where the orientation tag is read: an entry that ends the marker (no link
+ * to a next IFD) counts; a tag of the wrong TIFF type (LONG) is ignored, as
+ * unreadable; an XMP marker after the EXIF one does not undo it. */
+TEST(test_image_jpeg_exif_entry_edges_and_a_second_app1) {
+    struct { int type; bool link, xmp; int64_t h, w; } cases[] = {
+        {3, false, false, 24, 16}, {4, true, false, 16, 24}, {3, true, true, 24, 16}, {3, false, true, 24, 16},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        unsigned long len = 0;
+        uint8_t *jpg = encode_exif_ex(6, k % 2 == 0, cases[k].type, cases[k].link, cases[k].xmp, &len);
+        int64_t h = 0, w = 0;
+        nb_tensor *t = nb_image_parse(jpg, len, "exif.jpg", &h, &w);
+        CHECK_MSG(t && h == cases[k].h && w == cases[k].w, "case %zu: %lld x %lld (h x w), %s", k, (long long)h,
+                  (long long)w, t ? "" : nb_errmsg());
+        nb_tensor_free(t);
+        free(jpg);
+    }
+}
+
+/* Writing rounds to the nearest 8-bit level (0.5 is 127.5: 128); the
+ * resampler refuses an output of more than NB_IMAGE_MAX_PIXELS in all even
+ * when each side is allowed; a file that is a PNG signature and nothing
+ * more is a truncated PNG, not an unknown kind. */
+TEST(test_image_write_rounds_resize_pixel_limit_and_bare_signature) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/half.png", dir);
+    nb_tensor *img = nb_tensor_new(3, (const int64_t[]){3, 1, 2});
+    const float v[6] = {0.5f, 0.2f, 0.01f, 0.998f, 0.25f, 0.75f};
+    memcpy(img->data, v, sizeof v);
+    CHECK_MSG(nb_image_write(path, img) == 0, "%s", nb_errmsg());
+    nb_tensor *back = nb_image_read(path, NULL, NULL);
+    CHECK_MSG(back && back->size == 6, "%s", nb_errmsg());
+    const int want[6] = {128, 51, 3, 254, 64, 191}; /* v * 255 rounded: 127.5, 51, 2.55, 254.49, 63.75, 191.25 */
+    for (int i = 0; back && i < 6; i++)
+        CHECK_MSG(back->data[i] == want[i] / 255.f, "%g written as %g / 255, expected %d", (double)v[i],
+                  (double)back->data[i] * 255, want[i]);
+    nb_tensor_free(back);
+    nb_tensor *one = nb_tensor_new(3, (const int64_t[]){1, 1, 1});
+    nb_tensor *big = nb_image_resize(one, 8193, 8193); /* 67125249 > 2^26 pixels, each side allowed */
+    CHECK_MSG(!big && has(nb_errmsg(), "8193 x 8193"), "%s", big ? "accepted" : nb_errmsg());
+    nb_tensor_free(big);
+    nb_tensor_free(one);
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    nb_tensor *t = nb_image_parse(sig, 8, "sig.png", NULL, NULL);
+    CHECK_MSG(!t && has(nb_errmsg(), "sig.png") && !has(nb_errmsg(), "not a PNG or JPEG"), "%s", nb_errmsg());
+    nb_tensor_free(img);
+    rm_dir(dir);
 }
 
 TEST(test_image_resize_constant_and_monotone) {
@@ -503,6 +571,12 @@ TEST(test_image_write_errors) {
           has(nb_errmsg(), "/nonexistent-dir-nabla/x.jpg"));
     nb_tensor *four = nb_tensor_new(3, (const int64_t[]){4, 2, 2});
     CHECK(nb_image_write("/tmp/x.png", four) == -1 && has(nb_errmsg(), "[4, 2, 2]"));
+    /* an empty image is refused by nabla with its sides, for JPEG too (not
+     * left to libjpeg's "Empty JPEG image") */
+    nb_tensor *empty = nb_tensor_new(3, (const int64_t[]){3, 0, 4});
+    CHECK(nb_image_write("/tmp/x.jpg", empty) == -1 && has(nb_errmsg(), "4 x 0") &&
+          has(nb_errmsg(), "each side must be 1..16384"));
+    nb_tensor_free(empty);
     nb_tensor *wide = nb_tensor_new(2, (const int64_t[]){1, NB_IMAGE_MAX_SIDE + 1});
     CHECK(nb_image_write("/tmp/x.jpg", wide) == -1 && has(nb_errmsg(), "16385"));
     nb_tensor_free(wide);

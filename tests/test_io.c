@@ -1,6 +1,7 @@
 /* test_io.c — outside file formats: safetensors, npy and IDX round trips and,
  * for every defect, an error that names what is wrong; atomic writes. */
 #include "test.h"
+#include "../src/core/internal.h"
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -463,6 +464,79 @@ TEST(test_safetensors_rejects_bad_json_names_and_metadata) {
     while (n < 6000) deep[n++] = '[';
     deep[n] = 0;
     CHECK_ERR(st_ok(deep, d, 0), "JSON");
+}
+
+/* Edges of the header checks: a duplicate name that does not sort first, a
+ * span longer than the shape needs, begin one past end, an overlap found
+ * only by carrying the furthest end forward, an element count whose byte
+ * size overflows, a header length one byte past the file, whitespace
+ * padding, "__metadata__" spelled otherwise (a tensor, not metadata), U64
+ * beyond 2^63, and the file offset a bad BOOL byte is reported at. */
+TEST(test_safetensors_header_check_edges) {
+    uint8_t d[32] = {0};
+    CHECK_ERR(st_ok("{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                    "\"y\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]},"
+                    "\"y\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[2,3]}}",
+                    d, 3),
+              "'y' appears twice");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", d, 8), "span 8 bytes",
+              "expected 4");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[5,4]}}", d, 8), "begin after end");
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]},"
+                    "\"b\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[8,16]},"
+                    "\"c\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[12,20]}}",
+                    d, 20),
+              "'b' [8, 16)", "'c' [12, 20)", "overlap");
+    /* 3 * 2^30 * 2^29 = 3 * 2^59 elements (a count nb_shape_numel takes) of 8
+     * bytes: 3 * 2^62 bytes, beyond int64 */
+    CHECK_ERR(st_ok("{\"a\":{\"dtype\":\"F64\",\"shape\":[3,1073741824,536870912],\"data_offsets\":[0,0]}}",
+                    d, 0),
+              "too large");
+    const char *json = "{\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}";
+    size_t len;
+    uint8_t *b = st_image(json, d, 3, &len);
+    put_le64(b, len - 8 + 1);
+    CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "x.st", "larger than the");
+    free(b);
+    CHECK(st_ok("{} \t\r\n ", d, 0));
+    CHECK_ERR(st_ok("{\"__Metadata__\":{\"k\":\"v\"}}", d, 0), "tensor '__Metadata__'", "'dtype'");
+    /* 2^63 + 2^40 as U64 (not a negative I64) */
+    uint8_t u[8] = {0, 0, 0, 0, 0, 1, 0, 0x80};
+    b = st_image("{\"u\":{\"dtype\":\"U64\",\"shape\":[1],\"data_offsets\":[0,8]}}", u, 8, &len);
+    nb_safetensors *st = nb_st_parse(b, len, "u.st");
+    nb_tensor *t = st ? nb_st_get(st, "u") : NULL;
+    CHECK_MSG(t && t->data[0] == (float)(9223372036854775808.0 + 1099511627776.0), "%s",
+              t ? "wrong value" : nb_errmsg());
+    nb_st_free(st);
+    free(b);
+    /* the BOOL byte 2 at data offset 3: file offset 8 + header + 3 */
+    json = "{\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]},"
+           "\"b\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[3,4]}}";
+    d[3] = 2;
+    char at[64];
+    snprintf(at, sizeof at, "at offset %zu,", 8 + strlen(json) + 3);
+    CHECK_ERR(st_ok(json, d, 4), "invalid bool byte 0x02", at);
+}
+
+/* Integer metadata of the model loaders: in range it reads; empty, beyond
+ * the range or missing, the error names the key and the range. */
+TEST(test_safetensors_meta_long_range_and_empty) {
+    uint8_t d[1] = {0};
+    size_t len;
+    uint8_t *b = st_image("{\"__metadata__\":{\"n\":\"5\",\"e\":\"\",\"big\":\"11\",\"low\":\"0\"}}", d, 0, &len);
+    nb_safetensors *st = nb_st_parse(b, len, "m.st");
+    CHECK_MSG(st, "%s", nb_errmsg());
+    if (st) {
+        long x = 0;
+        CHECK(nb__st_meta_long(st, "m.st", "toy", "n", 1, 10, &x) == 0 && x == 5);
+        CHECK_ERR(nb__st_meta_long(st, "m.st", "toy", "e", 0, 10, &x) == 0, "m.st", "'e'", "[0, 10], got ''"); /* not 0 */
+        CHECK_ERR(nb__st_meta_long(st, "m.st", "toy", "big", 1, 10, &x) == 0, "'big'", "[1, 10], got '11'");
+        CHECK_ERR(nb__st_meta_long(st, "m.st", "toy", "low", 1, 10, &x) == 0, "'low'", "[1, 10], got '0'");
+        CHECK_ERR(nb__st_meta_long(st, "m.st", "toy", "gone", 1, 10, &x) == 0, "not a toy model", "'gone' missing");
+        CHECK(x == 5);
+        nb_st_free(st);
+    }
+    free(b);
 }
 
 TEST(test_safetensors_write_rejects_bad_arguments) {

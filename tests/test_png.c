@@ -230,6 +230,52 @@ TEST(test_png_rejects_truncated_corrupt_and_huge) {
     rm_dir(dir);
 }
 
+/* An Adam7-interlaced PNG (written here with libpng) reads as the image its
+ * seven passes make up; an IHDR cut right after its height is still judged
+ * by its declared sides; the writer takes no side beyond the limit. */
+static void write_interlaced_gray(const char *path, const uint8_t *px, int w, int h) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (!f || !png || !info || setjmp(png_jmpbuf(png))) nb_fatal("test", "cannot write %s", path);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_ADAM7,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    png_bytep rows[16];
+    for (int y = 0; y < h; y++) rows[y] = (png_bytep)(px + (size_t)y * (size_t)w);
+    png_write_image(png, rows);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+TEST(test_png_interlaced_ihdr_at_the_end_and_write_limits) {
+    char dir[64], path[128];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/adam7.png", dir);
+    enum { W = 11, H = 9 };
+    uint8_t px[W * H];
+    for (int i = 0; i < W * H; i++) px[i] = (uint8_t)((i % W) * 23 + (i / W) * 7);
+    write_interlaced_gray(path, px, W, H);
+    int64_t h = 0, w = 0;
+    nb_tensor *t = nb_png_read_gray(path, &h, &w);
+    CHECK_MSG(t && h == H && w == W, "%s", nb_errmsg());
+    for (int i = 0; t && i < W * H; i++) CHECK_NEAR(t->data[i], px[i] / 255.0, 1e-7);
+    nb_tensor_free(t);
+    uint8_t hdr[256];
+    fake_png(hdr, 20000, 10);
+    t = nb_png_parse_gray(hdr, 24, "ihdr.png", NULL, NULL);
+    CHECK_MSG(!t && has(nb_errmsg(), "ihdr.png") && has(nb_errmsg(), "at most 16384 on a side"), "%s", nb_errmsg());
+    float *row = calloc(NB_PNG_MAX_SIDE + 1, sizeof *row);
+    snprintf(path, sizeof path, "%s/wide.png", dir);
+    CHECK(nb_png_write_gray(path, row, NB_PNG_MAX_SIDE + 1, 1) == -1 && has(nb_errmsg(), "16385 x 1"));
+    CHECK(nb_png_write_gray(path, row, 1, NB_PNG_MAX_SIDE + 1) == -1 && has(nb_errmsg(), "1 x 16385"));
+    CHECK(access(path, F_OK) != 0);
+    free(row);
+    rm_dir(dir);
+}
+
 TEST(test_png_write_errors) {
     const uint8_t rgb[3] = {1, 2, 3};
     CHECK(nb_png_write_rgb("/nonexistent-dir-nabla/x.png", rgb, 1, 1) == -1);
