@@ -1859,7 +1859,7 @@ cli_chat_malformed_csv() {
         bad_empty:3:"empty context" bad_label:2:"not 0 or 1"; do
         local name=${f%%:*} rest=${f#*:}
         expect_fail "$NABLA" chat train "$CHAT_DATA/$name.csv" --out "$WORK/x.st" &&
-            expect_err "$name.csv:${rest%%:*}: " && expect_err "${rest#*:}"
+            expect_err "$name.csv:${rest%%:*}:" && expect_err "${rest#*:}"
     done
     expect_fail "$NABLA" chat eval "$WORK/none.st" "$CHAT_DATA/valid.csv"
     expect_fail "$NABLA" chat train "$CHAT_DATA/valid.csv" --out "$WORK/x.st" && expect_err "test layout"

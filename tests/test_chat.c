@@ -45,7 +45,7 @@ static void expect_error(const char *s, const char *want) {
 TEST(test_chat_dialogue_errors_name_file_and_line) {
     expect_error("Context,Utterance,Label\na,b,1\na,b\n", "t.csv:3: expected 3 columns");
     expect_error("Context,Utterance,Label\na,b,1\n\"a,b,1\nc,d,0\n", "t.csv:3: unterminated quoted field");
-    expect_error("Context,Utterance,Label\na,b,1\nx\xff,b,1\n", "t.csv:3: column 2: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,b,1\nx\xff,b,1\n", "t.csv:3:2: invalid UTF-8");
     expect_error("Context,Utterance,Label\n  ,b,1\n", "t.csv:2: empty context");
     expect_error("Context,Utterance,Label\na,b,2\n", "t.csv:2: column 3: label '2' is not 0 or 1");
     expect_error("Context,Utterance,Label\n\"a\"x,b,1\n", "t.csv:2: field 1: text after the closing quote");
@@ -90,10 +90,10 @@ TEST(test_chat_vocab_min_count_and_cuts) {
  * data) are refused; a header's names are matched case-insensitively with
  * spaces trimmed; a CR is the line's end only before LF or at the end. */
 TEST(test_chat_dialogue_utf8_table_header_names_and_cr) {
-    expect_error("Context,Utterance,Label\na,\xC0\xAF,1\n", "t.csv:2: column 3: invalid UTF-8");
-    expect_error("Context,Utterance,Label\na,\xE0\x80\xAF,1\n", "t.csv:2: column 3: invalid UTF-8");
-    expect_error("Context,Utterance,Label\na,\xF5\x80\x80\x80,1\n", "t.csv:2: column 3: invalid UTF-8");
-    expect_error("Context,Utterance,Label\na,\xED\xA0\x80,1\n", "t.csv:2: column 3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xC0\xAF,1\n", "t.csv:2:3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xE0\x80\xAF,1\n", "t.csv:2:3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xF5\x80\x80\x80,1\n", "t.csv:2:3: invalid UTF-8");
+    expect_error("Context,Utterance,Label\na,\xED\xA0\x80,1\n", "t.csv:2:3: invalid UTF-8");
     const char *cut = "Context,Utterance,Label\na,b,1\nc,d\xC3\xA9";
     nb_dialogue *d = nb_dialogue_parse(cut, strlen(cut) - 1, "t.csv");
     CHECK_MSG(!d && strstr(nb_errmsg(), "invalid UTF-8"), "%s", d ? "accepted" : nb_errmsg());

@@ -184,9 +184,11 @@ nb_dialogue *nb_dialogue_parse(const char *text, size_t len, const char *what) {
             if (*q == '\n') line++, col = 1;
             else if ((*q & 0xC0) != 0x80) col++;
         }
-        if (*bad == 0) nb_error("%s:%lld: column %lld: a NUL byte (binary data, not CSV text)", what, (long long)line,
+        /* line:character, as the text reader and compilers name a place; not
+         * "column", which this file's other messages use for a CSV field. */
+        if (*bad == 0) nb_error("%s:%lld:%lld: a NUL byte (binary data, not CSV text)", what, (long long)line,
                                 (long long)col);
-        else nb_error("%s:%lld: column %lld: invalid UTF-8 (byte 0x%02X); the corpus must be UTF-8 text", what,
+        else nb_error("%s:%lld:%lld: invalid UTF-8 (byte 0x%02X); the corpus must be UTF-8 text", what,
                       (long long)line, (long long)col, *bad);
         return NULL;
     }
