@@ -867,3 +867,161 @@ TEST(test_dqn_env_symmetries) {
     CHECK(px[2 * 5 + 4] == 1 && px[9 * 5 + 3] == 1 && px[2 * 5 + 0] == 0 && a == 0);
     nb_env_free(e);
 }
+
+/* The bytes of one packed checkpoint tensor (the replay memory is stored
+ * raw in float32 tensors). */
+static const uint8_t *ck_bytes(const nb_safetensors *st, const char *name) {
+    nb_tensor *t = nb_st_get(st, name);
+    CHECK_MSG(t != NULL, "checkpoint lacks %s", name);
+    return t ? (const uint8_t *)t->data : NULL;
+}
+
+/* A learner that never updates (learn_start beyond the run) and never validates. */
+static nb_dqn *idle_learner(const char *env, double eps) {
+    nb_dqn_opts o;
+    CHECK(nb_dqn_defaults(env, &o) == 0);
+    o.steps = 1000;
+    o.eps_start = o.eps_end = eps;
+    o.learn_start = 100000;
+    o.select_every = 0;
+    o.seed = 3;
+    return nb_dqn_new(env, &o, NULL);
+}
+
+TEST(test_dqn_learner_acts_stores_and_schedules) {
+    char path[64], path2[64];
+    snprintf(path, sizeof path, "/tmp/nabla-test-dqn-learner-%d.safetensors", (int)getpid());
+    snprintf(path2, sizeof path2, "/tmp/nabla-test-dqn-learner2-%d.safetensors", (int)getpid());
+    /* epsilon 0: every stored action is the greedy one of its stored state. */
+    nb_dqn *d = idle_learner("catch", 0);
+    for (int t = 0; t < 100; t++) nb_dqn_step(d, NULL);
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    nb_safetensors *st = nb_st_read(path);
+    CHECK(st != NULL);
+    const uint8_t *s = ck_bytes(st, "dqn.replay.s"), *ab = ck_bytes(st, "dqn.replay.a");
+    int greedy = 0;
+    for (int i = 0; i < 100 && s && ab; i++) {
+        float obs[50];
+        for (int k = 0; k < 50; k++) obs[k] = s[i * 50 + k];
+        int32_t a;
+        memcpy(&a, ab + 4 * i, 4);
+        greedy += a == nb_dqn_act(nb_dqn_net(d), obs, NULL, 3);
+    }
+    CHECK(greedy == 100);
+    nb_st_free(st);
+    nb_dqn_free(d);
+    /* epsilon 1: uniform over the actions; Catch's rewards +-1 stored as
+     * sign(r) log2(1 + |r|) * scale = +-0.5 on the terminal steps only. */
+    nb_dqn_opts o;
+    nb_dqn_defaults("catch", &o);
+    o.steps = 1000, o.eps_start = o.eps_end = 1, o.learn_start = 100000, o.select_every = 0, o.seed = 5;
+    o.reward_log = true, o.reward_scale = 0.5;
+    d = nb_dqn_new("catch", &o, NULL);
+    int ends = 0, misses = 0;
+    for (int t = 0; t < 900; t++) {
+        nb_rl_episode ep;
+        if (nb_dqn_step(d, &ep)) ends++, misses += ep.ret < 0;
+    }
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    st = nb_st_read(path);
+    ab = ck_bytes(st, "dqn.replay.a");
+    const uint8_t *rb = ck_bytes(st, "dqn.replay.r"), *tb = ck_bytes(st, "dqn.replay.term");
+    int count[3] = {0}, stored_ends = 0, stored_misses = 0;
+    bool rewards_ok = true;
+    for (int i = 0; i < 900 && ab && rb && tb; i++) {
+        int32_t a;
+        float r;
+        memcpy(&a, ab + 4 * i, 4);
+        memcpy(&r, rb + 4 * i, 4);
+        if (a >= 0 && a < 3) count[a]++;
+        rewards_ok &= tb[i] ? (r == 0.5f || r == -0.5f) : r == 0;
+        stored_ends += tb[i];
+        stored_misses += r < 0;
+    }
+    for (int a = 0; a < 3; a++) CHECK_NEAR(count[a] / 900.0, 1 / 3.0, 0.06);
+    CHECK(rewards_ok && stored_ends == ends && stored_misses == misses && misses > 0 && misses < ends);
+    nb_st_free(st);
+    nb_dqn_free(d);
+    /* 2048, epsilon 1: the random action is always a legal one (the legal
+     * moves of s_t are those stored with s_{t-1} when it was not terminal). */
+    d = idle_learner("2048", 1);
+    for (int t = 0; t < 400; t++) nb_dqn_step(d, NULL);
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    st = nb_st_read(path);
+    ab = ck_bytes(st, "dqn.replay.a"), tb = ck_bytes(st, "dqn.replay.term");
+    const uint8_t *lb = ck_bytes(st, "dqn.replay.legal2");
+    int illegal = 0, checked = 0;
+    for (int i = 1; i < 400 && ab && tb && lb; i++) {
+        if (tb[i - 1]) continue;
+        int32_t a;
+        memcpy(&a, ab + 4 * i, 4);
+        illegal += !lb[(i - 1) * 4 + a];
+        checked++;
+    }
+    CHECK(illegal == 0 && checked > 300);
+    nb_st_free(st);
+    nb_dqn_free(d);
+    /* CartPole's time limit: resumed at step 499 of an episode, the next step
+     * truncates it, and the stored transition is not terminal (the learner
+     * bootstraps from it). */
+    d = idle_learner("cartpole", 0);
+    nb_dqn_step(d, NULL);
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    nb_dqn_free(d);
+    st = nb_st_read(path);
+    const char **names = malloc(sizeof(char *) * (size_t)st->n);
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)st->n);
+    const char **mk = malloc(sizeof(char *) * (size_t)st->n_meta), **mv = malloc(sizeof(char *) * (size_t)st->n_meta);
+    for (int i = 0; i < st->n; i++) names[i] = st->entries[i].name, ts[i] = st->entries[i].t;
+    for (int i = 0; i < st->n_meta; i++) {
+        mk[i] = st->meta_keys[i];
+        mv[i] = strcmp(mk[i], "nabla.dqn.state.env") ? st->meta_vals[i] : "0 0 0 0 499";
+    }
+    CHECK(nb_st_write(path2, names, ts, st->n, mk, mv, st->n_meta) == 0);
+    free(names), free(ts), free(mk), free(mv);
+    nb_st_free(st);
+    d = nb_dqn_resume(path2, NULL);
+    CHECK_MSG(d != NULL, "%s", nb_errmsg());
+    if (d) {
+        nb_rl_episode ep = {0};
+        CHECK(nb_dqn_step(d, &ep) == 1 && ep.truncated && ep.length == 2); /* one step before the checkpoint */
+        CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+        st = nb_st_read(path);
+        tb = ck_bytes(st, "dqn.replay.term");
+        CHECK(tb && tb[0] == 0 && tb[1] == 0); /* slot 1: the truncated step */
+        nb_st_free(st);
+        nb_dqn_free(d);
+    }
+    /* Updates every train_every steps, counted from the first step, once D
+     * holds learn_start transitions; the target copies Q every target_every. */
+    nb_dqn_defaults("catch", &o);
+    o.steps = 1000, o.learn_start = 10, o.train_every = 4, o.target_every = 6, o.select_every = 0, o.batch = 4;
+    o.seed = 9;
+    d = nb_dqn_new("catch", &o, NULL);
+    int64_t want = 0;
+    for (int t = 1; t <= 24; t++) {
+        nb_dqn_step(d, NULL);
+        want += t >= 10 && t % 4 == 0;
+        CHECK_MSG(nb_dqn_updates(d) == want, "step %d: %lld updates, expected %lld", t, (long long)nb_dqn_updates(d),
+                  (long long)want);
+        if (t == 12 || t == 16) {
+            /* Step 12 updated Q and then copied it; step 16 updated it after the copy at 12. */
+            CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+            st = nb_st_read(path);
+            nb_param *p;
+            int np = nb_net_params(nb_dqn_net(d), &p);
+            bool same = true;
+            for (int i = 0; i < np; i++) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "dqn.target.%d", i);
+                nb_tensor *tt = nb_st_get(st, nm);
+                same &= tt && tt->size == p[i].t->size && nb_test_maxrel(tt->data, p[i].t->data, tt->size) == 0;
+            }
+            CHECK_MSG(same == (t == 12), "step %d: target %s Q", t, same ? "equals" : "differs from");
+            nb_st_free(st);
+        }
+    }
+    nb_dqn_free(d);
+    unlink(path);
+    unlink(path2);
+}
