@@ -863,9 +863,9 @@ int nb_stats_mvn_kl(const nb_tensor *mu1, const nb_tensor *S1, const nb_tensor *
  * must be finite and distinct (max |x| + max |y| finite), probabilities in [0, 1] summing to 1 within
  * 1e-6; an error names X or Y, the index and the defect. The result: *n sums
  * in ascending order with their probabilities (*sv, *sp: malloc'd, the
- * caller frees both), sums of probability 0 left out, sums closer than
- * 1e-9 (max |x| + max |y|) merged into the smallest (0.1 + 0.2 and 0.3 are
- * one value). Integer values go by eq. 27 on the grid of integers,
+ * caller frees both), sums of probability 0 left out, sums a + b closer
+ * than 1e-9 (|a| + |b|) (the larger of the two pairs') merged into the
+ * smallest (0.1 + 0.2 and 0.3 are one value). Integer values go by eq. 27 on the grid of integers,
  * (f * g)(c) = sum_a f(a) g(c - a), when the grid is small enough (Y's span
  * at most 2^22, (span of sums) * nx at most 2^26); others by eq. 25 over the
  * nx * ny pairs (at most 2^24). 0, or -1 with nb_errmsg(). */

@@ -95,3 +95,37 @@ TEST(test_chat_tfidf_combined_score_formula) {
     nb_dialogue_free(t);
     nb_dialogue_free(d);
 }
+
+TEST(test_chat_tfidf_unknown_words_counts_and_sparse_merge) {
+    nb_dialogue *d = parse(TRAIN);
+    nb_dialogue *t = parse("Context,Utterance,Label\nx a y,z,1\n");
+    CHECK_MSG(d && t, "%s", nb_errmsg());
+    if (!d || !t) return;
+    nb_chat_vocab *v = nb_chat_vocab_build(d, 1);
+    /* Unknown words (<unk>, id 0) are no word: not counted in any document. */
+    float df[5], idf[5];
+    int64_t ndoc = 0;
+    nb_chat_doc_freq(v, t, df, &ndoc);
+    CHECK(ndoc == 2 && df[0] == 0 && df[1] == 1 && df[2] == 0);
+    nb_chat_doc_freq(v, d, df, &ndoc);
+    nb_chat_idf(df, 5, ndoc, idf);
+    nb_chat_sparse a, b;
+    nb_chat_tfidf_vec(v, idf, "x a q", &a);
+    CHECK(a.n == 1 && a.id[0] == 1 && fabsf(a.w[0] - 1) < 1e-6f);
+    nb_chat_sparse_free(&a);
+    /* "c c a": c (id 3) is seen first with count 2, then a (id 1) is
+     * inserted before it and c keeps its count: tf-idf (ln 2, 2 ln 2) -> (1, 2) / sqrt 5. */
+    nb_chat_tfidf_vec(v, idf, "c c a", &a);
+    CHECK(a.n == 2 && a.id[0] == 1 && a.id[1] == 3);
+    CHECK_NEAR(a.w[0], 1 / sqrt(5.0), 1e-6);
+    CHECK_NEAR(a.w[1], 2 / sqrt(5.0), 1e-6);
+    nb_chat_sparse_free(&a);
+    /* The dot product walks both sorted lists: ids {1, 3} and {2, 3} share 3. */
+    a = (nb_chat_sparse){.n = 2, .id = (int32_t[]){1, 3}, .w = (float[]){0.6f, 0.8f}};
+    b = (nb_chat_sparse){.n = 2, .id = (int32_t[]){2, 3}, .w = (float[]){1.0f, 0.5f}};
+    CHECK_NEAR(nb_chat_sparse_dot(&a, &b), 0.4, 1e-6);
+    CHECK_NEAR(nb_chat_sparse_dot(&b, &a), 0.4, 1e-6);
+    nb_chat_vocab_free(v);
+    nb_dialogue_free(t);
+    nb_dialogue_free(d);
+}

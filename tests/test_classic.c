@@ -1092,3 +1092,78 @@ TEST(test_classic_model_files_roundtrip) {
     nb_tensor_free(X);
     free(y);
 }
+
+TEST(test_logreg_defaults_ties_and_input_checks) {
+    nb_rng r;
+    nb_rng_seed(&r, 12, 0);
+    int64_t n = 60, d = 2;
+    nb_tensor *X = randn(n, d, &r);
+    float *y = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) y[i] = X->data[i * d] + 0.5f * (float)nb_rng_normal(&r) > 0 ? 1.f : 0.f;
+    /* The documented defaults: C 1, tol 1e-4, 100 L-BFGS iterations; gd at
+     * rate 0.5 for 1000. Zeros must fit exactly what the values do. */
+    const nb_logreg_opts dflt[2] = {{0}, {.solver = NB_SOLVER_GD}};
+    const nb_logreg_opts expl[2] = {{.C = 1, .tol = 1e-4, .max_iter = 100},
+                                    {.solver = NB_SOLVER_GD, .C = 1, .tol = 1e-4, .max_iter = 1000, .lr = 0.5}};
+    for (int k = 0; k < 2; k++) {
+        nb_logreg *a = nb_logreg_fit(X, y, &dflt[k]), *b = nb_logreg_fit(X, y, &expl[k]);
+        CHECK(a && b && a->iters == b->iters && a->W[0] == b->W[0] && a->W[1] == b->W[1] && a->b[0] == b->b[0]);
+        nb_logreg_free(a);
+        nb_logreg_free(b);
+    }
+    /* gd stops once max |gradient| <= tol, and not before. */
+    nb_logreg *g = nb_logreg_fit(X, y, &(nb_logreg_opts){.solver = NB_SOLVER_GD, .lr = 1, .max_iter = 5000, .tol = 1e-3});
+    CHECK(g && g->iters < 5000);
+    CHECK_MSG(g && logreg_stationarity(g, X, y, 1) < 1.05e-3, "gradient %g", logreg_stationarity(g, X, y, 1));
+    nb_logreg_free(g);
+    /* Equal probabilities: the first class. */
+    nb_logreg t = {.d = 1, .nclass = 2, .k = 1, .classes = (double[]){3, 5}, .W = (double[]){0}, .b = (double[]){0}};
+    float lab;
+    double p[3];
+    nb_tensor *x1 = nb_tensor_from(2, (int64_t[]){1, 1}, (float[]){0.7f});
+    nb_logreg_predict(&t, x1, p, &lab);
+    CHECK(lab == 3 && p[0] == 0.5 && p[1] == 0.5);
+    t = (nb_logreg){.d = 1, .nclass = 3, .k = 3, .classes = (double[]){-1, 0, 4}, .W = (double[]){0, 0, 0},
+                    .b = (double[]){0.1, 0.3, 0.3}};
+    nb_logreg_predict(&t, x1, p, &lab);
+    CHECK(lab == 0 && p[1] == p[2]);
+    nb_tensor_free(x1);
+    /* Every value is checked, the last included; no examples is an error. */
+    X->data[n * d - 1] = NAN;
+    CHECK(nb_logreg_fit(X, y, NULL) == NULL && strstr(nb_errmsg(), "not finite"));
+    X->data[n * d - 1] = 0;
+    y[n - 1] = INFINITY;
+    CHECK(nb_logreg_fit(X, y, NULL) == NULL && strstr(nb_errmsg(), "y[59]"));
+    nb_clear_error();
+    nb_tensor *empty = nb_tensor_new(2, (int64_t[]){0, 2});
+    CHECK(nb_logreg_fit(empty, y, NULL) == NULL && strstr(nb_errmsg(), "empty"));
+    nb_clear_error();
+    nb_tensor_free(empty);
+    nb_tensor_free(X);
+    free(y);
+}
+
+TEST(test_logreg_model_file_shapes_are_checked) {
+    /* k = 1 weight row for 2 classes, K rows for K > 2; at least 2 classes. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/nabla-test-logreg-%d.safetensors", (int)getpid());
+    struct {
+        int64_t k, nclass;
+        bool ok;
+    } cases[] = {{1, 2, true}, {2, 2, false}, {1, 1, false}, {3, 3, true}, {2, 3, false}};
+    for (int i = 0; i < 5; i++) {
+        nb_tensor *w = nb_tensor_new(2, (int64_t[]){cases[i].k, 2}), *b = nb_tensor_new(1, (int64_t[]){cases[i].k}),
+                  *c = nb_tensor_new(1, (int64_t[]){cases[i].nclass});
+        for (int j = 0; j < cases[i].nclass; j++) c->data[j] = (float)j;
+        const char *names[3] = {"weight", "bias", "classes"}, *key = "nabla.model", *val = "logreg";
+        CHECK(nb_st_write(path, names, (nb_tensor *[]){w, b, c}, 3, &key, &val, 1) == 0);
+        nb_classic m;
+        int rc = nb_classic_load(path, &m);
+        CHECK_MSG((rc == 0) == cases[i].ok, "k %lld, %lld classes: rc %d", (long long)cases[i].k,
+                  (long long)cases[i].nclass, rc);
+        if (rc == 0) nb_classic_free(&m);
+        nb_clear_error();
+        nb_tensor_free(w), nb_tensor_free(b), nb_tensor_free(c);
+    }
+    unlink(path);
+}

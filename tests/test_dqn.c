@@ -172,6 +172,37 @@ TEST(test_dqn_replay_memory_sampling) {
     nb_clear_error();
 }
 
+static void gather_unfilled(void *ctx) {
+    nb_replay *r = ctx;
+    float s[2];
+    nb_replay_gather(r, (int64_t[]){2}, 1, s, NULL, NULL, NULL, NULL, NULL);
+}
+
+TEST(test_dqn_replay_gather_refuses_unfilled_slot_and_act_breaks_ties_first) {
+    /* Two of four slots filled: slot 2, the next to be written, holds nothing. */
+    nb_replay *r = nb_replay_new(4, 2, 2, false);
+    for (int i = 0; i < 2; i++) nb_replay_push(r, (float[]){1, 2}, 0, 0, (float[]){3, 4}, false, NULL);
+    nb_test_expect_fatal("gather slot 2 of 2", gather_unfilled, r, (const char *[]){"replay_gather", "not filled", NULL});
+    nb_replay_free(r);
+    /* Greedy actions: the argmax over the legal actions, the first of equals.
+     * A dense layer with zero weights gives Q = its bias, whatever the input. */
+    nb_net *q = nb_net_parse("[net]\ninput = 2\n[dense]\nout = 4\n", "ties");
+    nb_rng rng;
+    nb_rng_seed(&rng, 1, 0);
+    CHECK(q != NULL && nb_net_build(q, 0, NULL, &rng) == 0);
+    nb_param *p;
+    int np = nb_net_params(q, &p);
+    for (int i = 0; i < np; i++) memset(p[i].t->data, 0, sizeof(float) * (size_t)p[i].t->size);
+    for (int i = 0; i < np; i++)
+        if (p[i].t->ndim == 1) memcpy(p[i].t->data, (float[]){1, 3, 3, 2}, sizeof(float) * 4);
+    float obs[2] = {0.5f, -0.5f};
+    CHECK(nb_dqn_act(q, obs, NULL, 4) == 1);
+    CHECK(nb_dqn_act(q, obs, (bool[]){true, false, true, true}, 4) == 2);
+    CHECK(nb_dqn_act(q, obs, (bool[]){true, false, false, true}, 4) == 3);
+    CHECK(nb_dqn_act(q, obs, (bool[]){true, false, false, false}, 4) == 0);
+    nb_net_free(q);
+}
+
 TEST(test_dqn_epsilon_schedule) {
     /* Linear from 1 to 0.1 over 100 steps, then constant. */
     CHECK_NEAR(nb_rl_epsilon(1, 0.1, 100, 0), 1.0, 0);
@@ -242,6 +273,47 @@ TEST(test_dqn_env_cartpole_euler_step) {
     }
     char buf[2048];
     CHECK(nb_env_render(e, buf, sizeof buf) > 0 && strstr(buf, "#") && strstr(buf, "theta"));
+    nb_env_free(e);
+}
+
+TEST(test_dqn_env_cartpole_limits_both_sides) {
+    nb_env *e = nb_env_new("cartpole");
+    bool term, trunc;
+    /* The failure region is symmetric: the cart past -2.4 and the pole past
+     * -12 degrees end the episode as +2.4 and +12 degrees do. */
+    double lim = 12 * 2 * M_PI / 360;
+    CHECK(nb_env_set_state(e, (double[]){-2.399, -1.0, 0, 0, 0}) == 0);
+    nb_env_step(e, 0, &term, &trunc); /* x = -2.399 - 0.02 */
+    CHECK(term && !trunc);
+    CHECK(nb_env_set_state(e, (double[]){0, 0, -lim + 1e-4, -1.0, 0}) == 0);
+    nb_env_step(e, 1, &term, &trunc); /* theta = -lim + 1e-4 - 0.02 */
+    CHECK(term && !trunc);
+    /* 12 degrees exactly, not more: with theta' = 0 the angle does not move in
+     * one Euler step, so 12.5 degrees fails and 11.5 degrees does not. */
+    CHECK(nb_env_set_state(e, (double[]){0, 0, 12.5 * M_PI / 180, 0, 0}) == 0);
+    nb_env_step(e, 0, &term, &trunc);
+    CHECK(term);
+    CHECK(nb_env_set_state(e, (double[]){0, 0, -11.5 * M_PI / 180, 0, 0}) == 0);
+    nb_env_step(e, 1, &term, &trunc);
+    CHECK(!term && !trunc);
+    /* Failing on the 500th step is a failure, not a truncation: the learner
+     * must not bootstrap from it. */
+    CHECK(nb_env_set_state(e, (double[]){2.399, 1.0, 0, 0, 499}) == 0);
+    nb_env_step(e, 1, &term, &trunc);
+    CHECK(term && !trunc && nb_env_done(e));
+    /* A state may hold steps 0..499 only: 500 has already ended. */
+    CHECK(nb_env_set_state(e, (double[]){0, 0, 0, 0, 500}) == -1 && strstr(nb_errmsg(), "step count"));
+    nb_clear_error();
+    CHECK(nb_env_set_state(e, (double[]){0, 0, 0, 0, 1.5}) == -1);
+    nb_clear_error();
+    /* reset draws each variable from all of [-0.05, 0.05], both signs. */
+    double lo[4] = {1, 1, 1, 1}, hi[4] = {-1, -1, -1, -1}, v[5];
+    for (uint64_t s = 0; s < 200; s++) {
+        nb_env_reset(e, s);
+        nb_env_get_state(e, v);
+        for (int i = 0; i < 4; i++) lo[i] = fmin(lo[i], v[i]), hi[i] = fmax(hi[i], v[i]);
+    }
+    for (int i = 0; i < 4; i++) CHECK(lo[i] < -0.045 && hi[i] > 0.045);
     nb_env_free(e);
 }
 
@@ -339,6 +411,56 @@ TEST(test_dqn_env_2048_merges) {
     nb_env_free(e);
 }
 
+TEST(test_dqn_env_2048_state_score_and_big_tiles) {
+    nb_env *e = nb_env_new("2048");
+    nb_env_reset(e, 3);
+    /* The score adds each move's merges to what it was: 100 + 4 + 4. */
+    double v[18] = {2, 2, 2, 2};
+    v[16] = 100;
+    v[17] = 7;
+    CHECK(nb_env_set_state(e, v) == 0);
+    CHECK(nb_env_step(e, LEFT, NULL, NULL) == 8);
+    nb_env_get_state(e, v);
+    CHECK(v[16] == 108 && v[17] == 8);
+    /* Tiles from 2^15 up share the last plane: 2^16 and 2^20 do not index
+     * past the 16 planes. (Padding after obs keeps a stray write in bounds.) */
+    double big[16] = {65536, 1048576, 32768, 2};
+    set_board(e, big);
+    float obs[256 + 64];
+    for (int i = 0; i < 256 + 64; i++) obs[i] = -1;
+    nb_env_observe(e, obs);
+    CHECK(obs[15 * 16 + 0] == 1 && obs[15 * 16 + 1] == 1 && obs[15 * 16 + 2] == 1 && obs[1 * 16 + 3] == 1);
+    float sum = 0;
+    for (int i = 0; i < 256; i++) sum += obs[i];
+    CHECK(sum == 16 && obs[256] == -1);
+    nb_env_get_state(e, v);
+    CHECK(v[0] == 65536 && v[1] == 1048576); /* the state keeps the exact tile */
+    /* set_state: tiles 0 or 2..2^30, score and moves non-negative. */
+    const double bad_tile[] = {1, 0.5, -2, 2147483648.0, 6, NAN, INFINITY};
+    for (int i = 0; i < 7; i++) {
+        double w[18] = {0};
+        w[5] = bad_tile[i];
+        CHECK_MSG(nb_env_set_state(e, w) == -1 && strstr(nb_errmsg(), "cell 5"), "tile %g accepted", bad_tile[i]);
+        nb_clear_error();
+    }
+    double w[18] = {[5] = 1073741824.0};
+    CHECK(nb_env_set_state(e, w) == 0);
+    w[16] = -1;
+    CHECK(nb_env_set_state(e, w) == -1 && strstr(nb_errmsg(), "non-negative"));
+    nb_clear_error();
+    w[16] = 0;
+    w[17] = -1;
+    CHECK(nb_env_set_state(e, w) == -1 && strstr(nb_errmsg(), "non-negative"));
+    nb_clear_error();
+    /* A board set to a lost position is over, and its picture says so. */
+    set_board(e, (double[16]){2, 4, 2, 4, 4, 2, 4, 2, 2, 4, 2, 4, 4, 2, 4, 2});
+    char buf[1024];
+    CHECK(nb_env_done(e) && nb_env_render(e, buf, sizeof buf) > 0 && strstr(buf, "game over"));
+    set_board(e, (double[16]){2, 2});
+    CHECK(!nb_env_done(e) && nb_env_render(e, buf, sizeof buf) > 0 && !strstr(buf, "game over"));
+    nb_env_free(e);
+}
+
 TEST(test_dqn_env_2048_spawn_probability) {
     /* New tiles are 2 with probability 0.9. */
     nb_env *e = nb_env_new("2048");
@@ -402,6 +524,33 @@ TEST(test_dqn_env_catch_dynamics) {
     nb_env_free(e);
     CHECK(nb_env_new("pong") == NULL && strstr(nb_errmsg(), "pong"));
     nb_clear_error();
+}
+
+TEST(test_dqn_env_catch_walls_state_and_render) {
+    nb_env *e = nb_env_new("catch");
+    /* The right wall stops the paddle as the left one does. */
+    CHECK(nb_env_set_state(e, (double[]){0, 4, 4}) == 0);
+    nb_env_step(e, 2, NULL, NULL);
+    double v[3];
+    nb_env_get_state(e, v);
+    CHECK(v[0] == 1 && v[2] == 4);
+    /* Caught or missed, the last line of the picture says which. */
+    char buf[256];
+    CHECK(nb_env_set_state(e, (double[]){8, 3, 3}) == 0);
+    bool term;
+    CHECK(nb_env_step(e, 1, &term, NULL) == 1 && term);
+    CHECK(nb_env_render(e, buf, sizeof buf) > 0 && strstr(buf, "caught") && !strstr(buf, "missed") && strstr(buf, "@"));
+    CHECK(nb_env_set_state(e, (double[]){8, 0, 3}) == 0);
+    CHECK(nb_env_step(e, 1, &term, NULL) == -1 && term);
+    CHECK(nb_env_render(e, buf, sizeof buf) > 0 && strstr(buf, "missed") && !strstr(buf, "caught"));
+    /* set_state: whole numbers, ball row in [0, 9), columns in [0, 5). */
+    const double bad[][3] = {{0, 5, 0}, {0, 0, 5}, {0, -1, 0}, {0, 0, -1}, {-1, 0, 0}, {0, 1.5, 0}, {0, 0, 2.5}, {0.5, 0, 0}};
+    for (int i = 0; i < 8; i++) {
+        CHECK(nb_env_set_state(e, bad[i]) == -1 && strstr(nb_errmsg(), "catch"));
+        nb_clear_error();
+    }
+    CHECK(nb_env_set_state(e, (double[]){8, 4, 0}) == 0);
+    nb_env_free(e);
 }
 
 /* Plays one episode with a fixed action pattern; returns its observations'
@@ -717,4 +866,162 @@ TEST(test_dqn_env_symmetries) {
     nb_env_symmetry(e, 1, px, &a, NULL);
     CHECK(px[2 * 5 + 4] == 1 && px[9 * 5 + 3] == 1 && px[2 * 5 + 0] == 0 && a == 0);
     nb_env_free(e);
+}
+
+/* The bytes of one packed checkpoint tensor (the replay memory is stored
+ * raw in float32 tensors). */
+static const uint8_t *ck_bytes(const nb_safetensors *st, const char *name) {
+    nb_tensor *t = nb_st_get(st, name);
+    CHECK_MSG(t != NULL, "checkpoint lacks %s", name);
+    return t ? (const uint8_t *)t->data : NULL;
+}
+
+/* A learner that never updates (learn_start beyond the run) and never validates. */
+static nb_dqn *idle_learner(const char *env, double eps) {
+    nb_dqn_opts o;
+    CHECK(nb_dqn_defaults(env, &o) == 0);
+    o.steps = 1000;
+    o.eps_start = o.eps_end = eps;
+    o.learn_start = 100000;
+    o.select_every = 0;
+    o.seed = 3;
+    return nb_dqn_new(env, &o, NULL);
+}
+
+TEST(test_dqn_learner_acts_stores_and_schedules) {
+    char path[64], path2[64];
+    snprintf(path, sizeof path, "/tmp/nabla-test-dqn-learner-%d.safetensors", (int)getpid());
+    snprintf(path2, sizeof path2, "/tmp/nabla-test-dqn-learner2-%d.safetensors", (int)getpid());
+    /* epsilon 0: every stored action is the greedy one of its stored state. */
+    nb_dqn *d = idle_learner("catch", 0);
+    for (int t = 0; t < 100; t++) nb_dqn_step(d, NULL);
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    nb_safetensors *st = nb_st_read(path);
+    CHECK(st != NULL);
+    const uint8_t *s = ck_bytes(st, "dqn.replay.s"), *ab = ck_bytes(st, "dqn.replay.a");
+    int greedy = 0;
+    for (int i = 0; i < 100 && s && ab; i++) {
+        float obs[50];
+        for (int k = 0; k < 50; k++) obs[k] = s[i * 50 + k];
+        int32_t a;
+        memcpy(&a, ab + 4 * i, 4);
+        greedy += a == nb_dqn_act(nb_dqn_net(d), obs, NULL, 3);
+    }
+    CHECK(greedy == 100);
+    nb_st_free(st);
+    nb_dqn_free(d);
+    /* epsilon 1: uniform over the actions; Catch's rewards +-1 stored as
+     * sign(r) log2(1 + |r|) * scale = +-0.5 on the terminal steps only. */
+    nb_dqn_opts o;
+    nb_dqn_defaults("catch", &o);
+    o.steps = 1000, o.eps_start = o.eps_end = 1, o.learn_start = 100000, o.select_every = 0, o.seed = 5;
+    o.reward_log = true, o.reward_scale = 0.5;
+    d = nb_dqn_new("catch", &o, NULL);
+    int ends = 0, misses = 0;
+    for (int t = 0; t < 900; t++) {
+        nb_rl_episode ep;
+        if (nb_dqn_step(d, &ep)) ends++, misses += ep.ret < 0;
+    }
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    st = nb_st_read(path);
+    ab = ck_bytes(st, "dqn.replay.a");
+    const uint8_t *rb = ck_bytes(st, "dqn.replay.r"), *tb = ck_bytes(st, "dqn.replay.term");
+    int count[3] = {0}, stored_ends = 0, stored_misses = 0;
+    bool rewards_ok = true;
+    for (int i = 0; i < 900 && ab && rb && tb; i++) {
+        int32_t a;
+        float r;
+        memcpy(&a, ab + 4 * i, 4);
+        memcpy(&r, rb + 4 * i, 4);
+        if (a >= 0 && a < 3) count[a]++;
+        rewards_ok &= tb[i] ? (r == 0.5f || r == -0.5f) : r == 0;
+        stored_ends += tb[i];
+        stored_misses += r < 0;
+    }
+    for (int a = 0; a < 3; a++) CHECK_NEAR(count[a] / 900.0, 1 / 3.0, 0.06);
+    CHECK(rewards_ok && stored_ends == ends && stored_misses == misses && misses > 0 && misses < ends);
+    nb_st_free(st);
+    nb_dqn_free(d);
+    /* 2048, epsilon 1: the random action is always a legal one (the legal
+     * moves of s_t are those stored with s_{t-1} when it was not terminal). */
+    d = idle_learner("2048", 1);
+    for (int t = 0; t < 400; t++) nb_dqn_step(d, NULL);
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    st = nb_st_read(path);
+    ab = ck_bytes(st, "dqn.replay.a"), tb = ck_bytes(st, "dqn.replay.term");
+    const uint8_t *lb = ck_bytes(st, "dqn.replay.legal2");
+    int illegal = 0, checked = 0;
+    for (int i = 1; i < 400 && ab && tb && lb; i++) {
+        if (tb[i - 1]) continue;
+        int32_t a;
+        memcpy(&a, ab + 4 * i, 4);
+        illegal += !lb[(i - 1) * 4 + a];
+        checked++;
+    }
+    CHECK(illegal == 0 && checked > 300);
+    nb_st_free(st);
+    nb_dqn_free(d);
+    /* CartPole's time limit: resumed at step 499 of an episode, the next step
+     * truncates it, and the stored transition is not terminal (the learner
+     * bootstraps from it). */
+    d = idle_learner("cartpole", 0);
+    nb_dqn_step(d, NULL);
+    CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+    nb_dqn_free(d);
+    st = nb_st_read(path);
+    const char **names = malloc(sizeof(char *) * (size_t)st->n);
+    nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)st->n);
+    const char **mk = malloc(sizeof(char *) * (size_t)st->n_meta), **mv = malloc(sizeof(char *) * (size_t)st->n_meta);
+    for (int i = 0; i < st->n; i++) names[i] = st->entries[i].name, ts[i] = st->entries[i].t;
+    for (int i = 0; i < st->n_meta; i++) {
+        mk[i] = st->meta_keys[i];
+        mv[i] = strcmp(mk[i], "nabla.dqn.state.env") ? st->meta_vals[i] : "0 0 0 0 499";
+    }
+    CHECK(nb_st_write(path2, names, ts, st->n, mk, mv, st->n_meta) == 0);
+    free(names), free(ts), free(mk), free(mv);
+    nb_st_free(st);
+    d = nb_dqn_resume(path2, NULL);
+    CHECK_MSG(d != NULL, "%s", nb_errmsg());
+    if (d) {
+        nb_rl_episode ep = {0};
+        CHECK(nb_dqn_step(d, &ep) == 1 && ep.truncated && ep.length == 2); /* one step before the checkpoint */
+        CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+        st = nb_st_read(path);
+        tb = ck_bytes(st, "dqn.replay.term");
+        CHECK(tb && tb[0] == 0 && tb[1] == 0); /* slot 1: the truncated step */
+        nb_st_free(st);
+        nb_dqn_free(d);
+    }
+    /* Updates every train_every steps, counted from the first step, once D
+     * holds learn_start transitions; the target copies Q every target_every. */
+    nb_dqn_defaults("catch", &o);
+    o.steps = 1000, o.learn_start = 10, o.train_every = 4, o.target_every = 6, o.select_every = 0, o.batch = 4;
+    o.seed = 9;
+    d = nb_dqn_new("catch", &o, NULL);
+    int64_t want = 0;
+    for (int t = 1; t <= 24; t++) {
+        nb_dqn_step(d, NULL);
+        want += t >= 10 && t % 4 == 0;
+        CHECK_MSG(nb_dqn_updates(d) == want, "step %d: %lld updates, expected %lld", t, (long long)nb_dqn_updates(d),
+                  (long long)want);
+        if (t == 12 || t == 16) {
+            /* Step 12 updated Q and then copied it; step 16 updated it after the copy at 12. */
+            CHECK(nb_dqn_checkpoint(d, path, NULL, NULL, 0) == 0);
+            st = nb_st_read(path);
+            nb_param *p;
+            int np = nb_net_params(nb_dqn_net(d), &p);
+            bool same = true;
+            for (int i = 0; i < np; i++) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "dqn.target.%d", i);
+                nb_tensor *tt = nb_st_get(st, nm);
+                same &= tt && tt->size == p[i].t->size && nb_test_maxrel(tt->data, p[i].t->data, tt->size) == 0;
+            }
+            CHECK_MSG(same == (t == 12), "step %d: target %s Q", t, same ? "equals" : "differs from");
+            nb_st_free(st);
+        }
+    }
+    nb_dqn_free(d);
+    unlink(path);
+    unlink(path2);
 }

@@ -184,9 +184,36 @@ TEST(test_convolve_pmf_merges_equal_sums_and_rejects_bad_input) {
     double dup[2] = {4, 4};
     CHECK(nb_convolve_pmf(xv, xp, 2, dup, yp, 2, &sv, &sp, &n) == -1 && has(nb_errmsg(), "given twice"));
     CHECK(nb_convolve_pmf(xv, xp, 0, yv, yp, 2, &sv, &sp, &n) == -1 && has(nb_errmsg(), "no values"));
-    /* Within 1e-6 of 1 is accepted. */
+    /* Within 1e-6 of 1 is accepted; 5e-6 off is not. */
     double near1[2] = {0.5, 0.5000005};
     CHECK(nb_convolve_pmf(xv, near1, 2, yv, yp, 2, &sv, &sp, &n) == 0);
+    free(sv), free(sp);
+    double off1[2] = {0.5, 0.500005};
+    CHECK(nb_convolve_pmf(xv, off1, 2, yv, yp, 2, &sv, &sp, &n) == -1 && has(nb_errmsg(), "not 1"));
+}
+
+TEST(test_eq_25_merge_tolerance_follows_each_pair_and_grid_bounds) {
+    /* A large value elsewhere does not merge small sums that differ for real:
+     * X = {0.5, 1e9}, Y = {0, 0.25} gives 0.5 and 0.75 with 1/4 each, while
+     * 1e9 and 1e9 + 0.25, within 1e-9 of their size, are one sum of 1/2.
+     * (The tolerance was 1e-9 (max |x| + max |y|) = 1 for every pair, and
+     * 0.5 and 0.75 came out as one sum of probability 1/2.) */
+    double *sv, *sp;
+    int64_t n;
+    CHECK(nb_convolve_pmf((double[]){0.5, 1e9}, (double[]){0.5, 0.5}, 2, (double[]){0, 0.25}, (double[]){0.5, 0.5}, 2,
+                          &sv, &sp, &n) == 0);
+    CHECK_MSG(n == 3, "%lld sums", (long long)n);
+    if (n == 3) CHECK(sv[0] == 0.5 && sp[0] == 0.25 && sv[1] == 0.75 && sp[1] == 0.25 && sv[2] == 1e9 && sp[2] == 0.5);
+    free(sv), free(sp);
+    /* The grid spans every value's range, wherever the smallest and largest
+     * stand: X = {1, 0}, Y = {0, 1} gives 0, 1, 2 with 1/4, 1/2, 1/4. */
+    CHECK(nb_convolve_pmf((double[]){1, 0}, (double[]){0.5, 0.5}, 2, (double[]){0, 1}, (double[]){0.5, 0.5}, 2, &sv, &sp,
+                          &n) == 0);
+    CHECK(n == 3 && sv[0] == 0 && sv[1] == 1 && sv[2] == 2 && sp[0] == 0.25 && sp[1] == 0.5 && sp[2] == 0.25);
+    free(sv), free(sp);
+    CHECK(nb_convolve_pmf((double[]){0, 1}, (double[]){0.5, 0.5}, 2, (double[]){1, 0}, (double[]){0.5, 0.5}, 2, &sv, &sp,
+                          &n) == 0);
+    CHECK(n == 3 && sv[0] == 0 && sv[2] == 2 && sp[1] == 0.5);
     free(sv), free(sp);
 }
 

@@ -858,3 +858,118 @@ TEST(test_recurrent_charrnn_save_load_sample) {
     unlink(path);
     nb_charrnn_free(m);
 }
+
+/* A model whose output ignores the text: V = 0, so every step's logits are
+ * the bias c (eq. 10.10 with V h = 0). */
+static nb_charrnn *bias_only_model(const float *bias) {
+    nb_charrnn *m = nb_charrnn_new(NB_CELL_GRU, (const int32_t[]){'a', 'b', 'c'}, 3, 4, 1, nb_test_rng());
+    memset(m->fc_w->data, 0, sizeof(float) * (size_t)m->fc_w->size);
+    memcpy(m->fc_b->data, bias, sizeof(float) * 3);
+    return m;
+}
+
+TEST(test_recurrent_charrnn_bits_per_char_by_hand) {
+    /* Bias (0, ln 2, ln 4): p = (1, 2, 4) / 7 at every step, so predicting
+     * id y costs log2 7 - y bits, and the mean is log2 7 - mean(y) over the
+     * characters the windows predict. */
+    nb_charrnn *m = bias_only_model((const float[]){0, (float)log(2.0), (float)log(4.0)});
+    int64_t chars = -1;
+    /* 10 ids, T = 3, B = 2: streams of 5, one window each, predicting ids
+     * 1..3 and 6..8: (1, 2, 2) and (1, 0, 0), mean 1. */
+    const int32_t a[10] = {0, 1, 2, 2, 0, 2, 1, 0, 0, 2};
+    CHECK_NEAR(nb_charrnn_bits_per_char(m, a, 10, 3, 2, &chars), log2(7.0) - 1.0, 1e-5);
+    CHECK(chars == 6);
+    /* 5 ids cannot make 2 streams of 3 steps: one stream, ids 1..3 = (2, 2, 1). */
+    const int32_t b[5] = {0, 2, 2, 1, 0};
+    CHECK_NEAR(nb_charrnn_bits_per_char(m, b, 5, 3, 2, &chars), log2(7.0) - 5.0 / 3, 1e-5);
+    CHECK(chars == 3);
+    /* Nor one window of 10 steps: the window shrinks to all n - 1 predictions. */
+    CHECK_NEAR(nb_charrnn_bits_per_char(m, b, 5, 10, 1, &chars), log2(7.0) - 5.0 / 4, 1e-5);
+    CHECK(chars == 4);
+    /* One character predicts nothing. */
+    CHECK(nb_charrnn_bits_per_char(m, b, 1, 3, 1, &chars) == -1 && strstr(nb_errmsg(), "nothing to predict") && chars == 0);
+    nb_clear_error();
+    /* Windows: streams of n / B characters, (len - 1) / T windows each. */
+    CHECK(nb_charrnn_windows(7, 3, 1) == 2 && nb_charrnn_windows(8, 3, 2) == 1 && nb_charrnn_windows(6, 3, 2) == 0);
+    nb_charrnn_free(m);
+}
+
+static void bits_per_char_of_id_nvocab(void *c) {
+    nb_charrnn *m = bias_only_model((const float[]){0, 0, 0});
+    nb_charrnn_bits_per_char(m, (const int32_t[]){0, 1, 3, 0}, 4, 2, 1, NULL);
+}
+
+TEST(test_recurrent_charrnn_sampling_temperature) {
+    nb_test_expect_fatal("bpc id nvocab", bits_per_char_of_id_nvocab, NULL,
+                         (const char *[]){"charrnn_bits_per_char", "id 3 at position 2", NULL});
+    enum { N = 6000 };
+    int32_t *out = malloc(sizeof(int32_t) * N);
+    nb_rng r;
+    nb_rng_seed(&r, 7, 0);
+    /* Temperature 0: the argmax, the first of equals. */
+    nb_charrnn *m = bias_only_model((const float[]){0, 1, 1});
+    CHECK(nb_charrnn_sample(m, (const int32_t[]){0}, 1, 50, 0.f, &r, out) == 0);
+    bool all1 = true;
+    for (int i = 0; i < 50; i++) all1 &= out[i] == 1;
+    CHECK(all1);
+    nb_charrnn_free(m);
+    /* Temperature 0.5 on bias (0, ln 2, ln 4): softmax(c / 0.5) = (1, 4, 16) / 21;
+     * temperature 2: (1, sqrt 2, 2) / (3 + sqrt 2). */
+    m = bias_only_model((const float[]){0, (float)log(2.0), (float)log(4.0)});
+    const double temps[2] = {0.5, 2.0}, p[2][3] = {{1 / 21.0, 4 / 21.0, 16 / 21.0},
+                                                   {1 / (3 + M_SQRT2), M_SQRT2 / (3 + M_SQRT2), 2 / (3 + M_SQRT2)}};
+    for (int k = 0; k < 2; k++) {
+        CHECK(nb_charrnn_sample(m, (const int32_t[]){1, 2}, 2, N, (float)temps[k], &r, out) == 0);
+        int count[3] = {0};
+        for (int i = 0; i < N; i++)
+            if (out[i] >= 0 && out[i] < 3) count[out[i]]++;
+        for (int j = 0; j < 3; j++) CHECK_NEAR(count[j] / (double)N, p[k][j], 0.02);
+    }
+    nb_charrnn_free(m);
+    /* With weights, the greedy text continues from the prime's last state:
+     * each drawn id is the argmax of the last row of one forward pass over
+     * the prime and all drawn so far. The prime is picked so that its first
+     * and last rows disagree. */
+    m = nb_charrnn_new(NB_CELL_GRU, (const int32_t[]){'a', 'b', 'c', 'd', 'e'}, 5, 8, 1, nb_test_rng());
+    for (int64_t i = 0; i < m->fc_w->size; i++) m->fc_w->data[i] *= 8;
+    int32_t seq[12];
+    bool found = false;
+    bool g = nb_set_grad_enabled(false);
+    for (int c0 = 0; c0 < 5 && !found; c0++)
+        for (int c2 = 0; c2 < 5 && !found; c2++) {
+            seq[0] = c0, seq[1] = (c0 + 1) % 5, seq[2] = c2;
+            nb_tensor *o = nb_charrnn_forward(m, seq, 3, 1, NULL, NULL);
+            int a0 = 0, a2 = 0;
+            for (int j = 1; j < 5; j++) {
+                if (o->data[j] > o->data[a0]) a0 = j;
+                if (o->data[2 * 5 + j] > o->data[2 * 5 + a2]) a2 = j;
+            }
+            found = a0 != a2;
+        }
+    CHECK(found);
+    CHECK(nb_charrnn_sample(m, seq, 3, 8, 0.f, &r, out) == 0);
+    for (int k = 0; k < 8; k++) {
+        nb_tensor *o = nb_charrnn_forward(m, seq, 3 + k, 1, NULL, NULL);
+        const float *last = o->data + (2 + k) * 5;
+        int best = 0;
+        for (int j = 1; j < 5; j++)
+            if (last[j] > last[best]) best = j;
+        CHECK_MSG(out[k] == best, "step %d: drew %d, the argmax is %d", k, out[k], best);
+        seq[3 + k] = best;
+    }
+    nb_set_grad_enabled(g);
+    nb_charrnn_free(m);
+    free(out);
+}
+
+TEST(test_recurrent_charrnn_vocab_edges) {
+    /* The last code point U+10FFFF is a character like any other. */
+    int nv = 0;
+    int32_t *v = nb_vocab_build((const int32_t[]){0x10FFFF, 'a', 0x10FFFF, 0}, 4, &nv);
+    CHECK(v && nv == 3 && v[0] == 0 && v[1] == 'a' && v[2] == 0x10FFFF);
+    free(v);
+    /* A vocabulary lists each code point once. */
+    CHECK(nb_charrnn_new(NB_CELL_RNN, (const int32_t[]){'a', 'b', 'b'}, 3, 4, 1, nb_test_rng()) == NULL &&
+          strstr(nb_errmsg(), "distinct"));
+    nb_clear_error();
+}

@@ -338,3 +338,30 @@ TEST(test_stats_errors_are_reported) {
     nb_tensor *all[] = {e, one, cube, nan, c};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_free(all[i]);
 }
+
+TEST(test_eq_5_60_zero_mass_and_distribution_checks) {
+    double h;
+    /* H(P, Q) skips the outcomes P calls impossible, even where Q does too,
+     * and is infinite where P gives mass that Q does not. */
+    nb_tensor *p = vec(3, (float[]){0.5f, 0.5f, 0}), *q = vec(3, (float[]){0.5f, 0.5f, 0});
+    CHECK(nb_stats_cross_entropy(p, q, &h) == 0);
+    CHECK_NEAR(h, log(2.0), 1e-12);
+    nb_tensor *q2 = vec(3, (float[]){1, 0, 0});
+    CHECK(nb_stats_cross_entropy(p, q2, &h) == 0 && isinf(h) && h > 0);
+    /* Q must be a distribution too. */
+    nb_tensor *q3 = vec(3, (float[]){0.5f, 0.6f, 0});
+    CHECK(nb_stats_cross_entropy(p, q3, &h) == -1 && strstr(nb_errmsg(), "q sums to"));
+    nb_clear_error();
+    /* Small probabilities count in H(P): -(a ln a + b ln b) with b = 1e-7. */
+    float a = 1 - 1e-7f, b = 1e-7f;
+    nb_tensor *s = vec(2, (float[]){a, b});
+    CHECK(nb_stats_entropy(s, &h) == 0);
+    CHECK_NEAR(h, -((double)a * log((double)a) + (double)b * log((double)b)), 1e-12);
+    /* Any negative entry, any sum more than 1e-4 from 1, is refused. */
+    nb_tensor *neg = vec(2, (float[]){1.0001f, -0.0001f}), *off = vec(2, (float[]){0.5f, 0.5005f});
+    CHECK(nb_stats_entropy(neg, &h) == -1 && strstr(nb_errmsg(), "negative"));
+    CHECK(nb_stats_entropy(off, &h) == -1 && strstr(nb_errmsg(), "not a distribution"));
+    nb_clear_error();
+    nb_tensor *ts[] = {p, q, q2, q3, s, neg, off};
+    for (int i = 0; i < 7; i++) nb_tensor_free(ts[i]);
+}

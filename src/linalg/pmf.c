@@ -36,6 +36,7 @@ static int check_pmf(const char *name, const double *v, const double *p, int64_t
 
 typedef struct pmf_pair {
     double s, p;
+    double mag; /* |a| + |b| of the pair: the scale of its rounding */
 } pmf_pair;
 
 static int by_sum(const void *a, const void *b) {
@@ -47,7 +48,7 @@ static int by_sum(const void *a, const void *b) {
 static int check_distinct(const char *name, const double *v, int64_t n) {
     pmf_pair *q = nb__malloc((size_t)n * sizeof *q);
     if (!q) return nb_error("convolve: out of memory for %lld values", (long long)n);
-    for (int64_t i = 0; i < n; i++) q[i] = (pmf_pair){v[i], 0};
+    for (int64_t i = 0; i < n; i++) q[i] = (pmf_pair){v[i], 0, 0};
     qsort(q, (size_t)n, sizeof *q, by_sum);
     int rc = 0;
     for (int64_t i = 1; i < n && !rc; i++)
@@ -112,13 +113,18 @@ int nb_convolve_pmf(const double *xv, const double *xp, int64_t nx, const double
         pmf_pair *pairs = nb__malloc((size_t)(nx * ny) * sizeof *pairs);
         if (!pairs) return nb_error("convolve: out of memory for %lld pairs", (long long)(nx * ny));
         for (int64_t i = 0; i < nx; i++)
-            for (int64_t j = 0; j < ny; j++) pairs[i * ny + j] = (pmf_pair){xv[i] + yv[j], xp[i] * yp[j]};
+            for (int64_t j = 0; j < ny; j++)
+                pairs[i * ny + j] = (pmf_pair){xv[i] + yv[j], xp[i] * yp[j], fabs(xv[i]) + fabs(yv[j])};
         qsort(pairs, (size_t)(nx * ny), sizeof *pairs, by_sum);
-        double tol = PMF_MERGE_TOL * (xmax + ymax);
+        /* Two sums are one when they differ by less than 1e-9 of the larger
+         * pair's |a| + |b|, the scale of their rounding. A tolerance from
+         * max |x| + max |y| merged small sums that differ for real when
+         * another value was large: X = {0.5, 1e9}, Y = {0, 0.25} gave 0.5
+         * and 0.75 as one sum (the tolerance was 1). */
         for (int64_t k = 0; k < nx * ny;) {
-            double s0 = pairs[k].s, pc = 0;
-            while (k < nx * ny && pairs[k].s - s0 <= tol) pc += pairs[k++].p;
-            if (pc > 0) pairs[m++] = (pmf_pair){s0, pc};
+            double s0 = pairs[k].s, mag0 = pairs[k].mag, pc = 0;
+            while (k < nx * ny && pairs[k].s - s0 <= PMF_MERGE_TOL * fmax(mag0, pairs[k].mag)) pc += pairs[k++].p;
+            if (pc > 0) pairs[m++] = (pmf_pair){s0, pc, mag0};
         }
         out = pairs;
     }
