@@ -153,6 +153,7 @@ double *nb__st_doubles(const nb_safetensors *st, const char *path, const char *n
     const nb_tensor *t = st_tensor(st, path, name, ndim, shape);
     if (!t) return NULL;
     double *v = malloc(sizeof(double) * (size_t)(t->size ? t->size : 1));
+    if (!v) nb_oom(name, sizeof(double) * (size_t)t->size);
     for (int64_t i = 0; i < t->size; i++) v[i] = t->data[i];
     return v;
 }
@@ -161,6 +162,7 @@ float *nb__st_floats(const nb_safetensors *st, const char *path, const char *nam
     const nb_tensor *t = st_tensor(st, path, name, ndim, shape);
     if (!t) return NULL;
     float *v = malloc(sizeof(float) * (size_t)(t->size ? t->size : 1));
+    if (!v) nb_oom(name, sizeof(float) * (size_t)t->size);
     memcpy(v, t->data, sizeof(float) * (size_t)t->size);
     return v;
 }
