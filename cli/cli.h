@@ -156,7 +156,7 @@ void nb_cli_resume_command(char *buf, size_t n, const char *verb, const char *co
 typedef struct nb_cli_log {
     const char *path;
     char **rows;
-    int nrows;
+    int nrows, cap; /* cap: rows allocated (doubled as they fill) */
 } nb_cli_log;
 int nb_cli_log_open(nb_cli_log *l, const char *path, const char *header, bool resuming, int64_t lo, int64_t hi);
 void nb_cli_log_add(nb_cli_log *l, const char *row);

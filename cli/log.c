@@ -10,10 +10,15 @@
 
 void nb_cli_log_add(nb_cli_log *l, const char *row) {
     if (!l->path) return;
-    char **g = realloc(l->rows, sizeof(char *) * (size_t)(l->nrows + 1));
+    /* dqn logs a row per episode: grow by doubling, not a row at a time. */
+    if (l->nrows == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **g = realloc(l->rows, sizeof(char *) * (size_t)cap);
+        if (!g) nb_oom("the log", sizeof(char *) * (size_t)cap);
+        l->rows = g, l->cap = cap;
+    }
     char *copy = strdup(row);
-    if (!g || !copy) nb_oom("the log", 0);
-    l->rows = g;
+    if (!copy) nb_oom("the log", strlen(row) + 1);
     l->rows[l->nrows++] = copy;
 }
 
