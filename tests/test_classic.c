@@ -1143,6 +1143,77 @@ TEST(test_logreg_defaults_ties_and_input_checks) {
     free(y);
 }
 
+/* Every tensor of every kind's model file, grown by one in its last
+ * dimension (the rows keep their values, one more column): read as the
+ * loader expects, a [k, d+1] matrix would be taken row-major as [k, d] with
+ * every row after the first shifted, and a [d+1] vector read one short. Each
+ * is refused naming the file, or is the one tensor that sets d. */
+TEST(test_classic_model_files_refuse_a_wrong_last_dimension) {
+    nb_rng r;
+    nb_rng_seed(&r, 16, 0);
+    int64_t n = 90, d = 3;
+    nb_tensor *X = randn(n, d, &r);
+    float *y = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) y[i] = X->data[i * d] - X->data[i * d + 2] > 0 ? 1.f : (i % 4 == 0 ? 2.f : 0.f);
+    nb_svm_opts so;
+    nb_svm_default_opts(&so);
+    nb_classic ms[] = {
+        {.kind = "linreg", .linreg = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_BAYES})},
+        {.kind = "logreg", .logreg = nb_logreg_fit(X, y, NULL)},
+        {.kind = "svm", .svm = nb_svm_fit(X, y, &so)},
+        {.kind = "pca", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_PCA, .k = 2})},
+        {.kind = "fa", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_FA, .k = 2})},
+        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2})},
+        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2, .diagonal = true})},
+    };
+    char path[64], bad[80];
+    snprintf(path, sizeof path, "/tmp/nabla-test-shape-%d.safetensors", (int)getpid());
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    for (size_t t = 0; t < sizeof ms / sizeof ms[0]; t++) {
+        CHECK_MSG(nb_classic_save(&ms[t], path, NULL, NULL, 0) == 0, "%s: %s", ms[t].kind, nb_errmsg());
+        nb_safetensors *st = nb_st_read(path);
+        CHECK_MSG(st, "%s", nb_errmsg());
+        for (int e = 0; st && e < st->n; e++) {
+            nb_tensor *ts[16], *a = st->entries[e].t;
+            const char *names[16];
+            CHECK(st->n <= 16);
+            int64_t shape[8];
+            memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+            int64_t last = shape[a->ndim - 1], rows = a->size / (last ? last : 1);
+            shape[a->ndim - 1] = last + 1;
+            nb_tensor *g = nb_tensor_new(a->ndim, shape);
+            for (int64_t i = 0; i < rows; i++) {
+                memcpy(g->data + i * (last + 1), a->data + i * last, sizeof(float) * (size_t)last);
+                g->data[i * (last + 1) + last] = 0.5f;
+            }
+            for (int j = 0; j < st->n && j < 16; j++) ts[j] = j == e ? g : st->entries[j].t, names[j] = st->entries[j].name;
+            CHECK(nb_st_write(bad, names, ts, st->n, (const char *const *)st->meta_keys,
+                              (const char *const *)st->meta_vals, st->n_meta) == 0);
+            /* Refused (naming the file and a tensor that disagrees), unless
+             * the grown tensor alone sets the feature count: then the file
+             * is a consistent model of d + 1 features. */
+            nb_classic l;
+            int rc = nb_classic_load(bad, &l);
+            if (rc == 0) {
+                CHECK_MSG(nb_classic_features(&l) == d + 1, "%s: '%s' one wider in its last dimension: accepted as "
+                          "%lld features", ms[t].kind, st->entries[e].name, (long long)nb_classic_features(&l));
+                nb_classic_free(&l);
+            } else {
+                CHECK_MSG(strstr(nb_errmsg(), bad) && strstr(nb_errmsg(), "tensor"), "%s: '%s': %s", ms[t].kind,
+                          st->entries[e].name, nb_errmsg());
+            }
+            nb_clear_error();
+            nb_tensor_free(g);
+        }
+        nb_st_free(st);
+        nb_classic_free(&ms[t]);
+    }
+    unlink(path);
+    unlink(bad);
+    nb_tensor_free(X);
+    free(y);
+}
+
 TEST(test_logreg_model_file_shapes_are_checked) {
     /* k = 1 weight row for 2 classes, K rows for K > 2; at least 2 classes. */
     char path[64];
