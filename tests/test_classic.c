@@ -1027,6 +1027,27 @@ TEST(test_eq_gmm_blocked_em_step_matches_reference) {
 
 /* --- model files ------------------------------------------------------------------ */
 
+/* One model of every kind nabla fit saves, fitted on X (and y, labels 0, 1,
+ * 2): Bayesian linreg, logreg, SVM, PCA, PPCA, FA, full and diagonal GMM.
+ * Fills ms[0..8) and returns 8; each is freed with nb_classic_free. */
+enum { N_KINDS = 8 };
+static int fit_every_kind(const nb_tensor *X, const float *y, nb_classic ms[N_KINDS]) {
+    nb_svm_opts so;
+    nb_svm_default_opts(&so);
+    nb_classic all[N_KINDS] = {
+        {.kind = "linreg", .linreg = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_BAYES})},
+        {.kind = "logreg", .logreg = nb_logreg_fit(X, y, NULL)},
+        {.kind = "svm", .svm = nb_svm_fit(X, y, &so)},
+        {.kind = "pca", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_PCA, .k = 2})},
+        {.kind = "ppca", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_PPCA, .k = 2})},
+        {.kind = "fa", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_FA, .k = 1})},
+        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2})},
+        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2, .diagonal = true})},
+    };
+    memcpy(ms, all, sizeof all);
+    return N_KINDS;
+}
+
 TEST(test_classic_model_files_roundtrip) {
     nb_rng r;
     nb_rng_seed(&r, 15, 0);
@@ -1034,20 +1055,12 @@ TEST(test_classic_model_files_roundtrip) {
     nb_tensor *X = randn(n, d, &r);
     float *y = malloc(sizeof(float) * n);
     for (int64_t i = 0; i < n; i++) y[i] = X->data[i * d] + X->data[i * d + 1] > 0 ? 1.f : (i % 5 == 0 ? 2.f : 0.f);
-    nb_svm_opts so;
-    nb_svm_default_opts(&so);
-    nb_classic ms[] = {
-        {.kind = "linreg", .linreg = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_BAYES})},
-        {.kind = "logreg", .logreg = nb_logreg_fit(X, y, NULL)},
-        {.kind = "svm", .svm = nb_svm_fit(X, y, &so)},
-        {.kind = "ppca", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_PPCA, .k = 2})},
-        {.kind = "fa", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_FA, .k = 1})},
-        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2})},
-    };
+    nb_classic ms[N_KINDS];
+    int nkinds = fit_every_kind(X, y, ms);
     char path[] = "/tmp/nb_classic_XXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    for (size_t t = 0; t < sizeof ms / sizeof ms[0]; t++) {
+    for (int t = 0; t < nkinds; t++) {
         CHECK_MSG(nb_classic_save(&ms[t], path, (const char *[]){"k"}, (const char *[]){"v"}, 1) == 0, "%s: %s", ms[t].kind, nb_errmsg());
         nb_classic l;
         CHECK_MSG(nb_classic_load(path, &l) == 0, "%s: %s", ms[t].kind, nb_errmsg());
@@ -1155,21 +1168,12 @@ TEST(test_classic_model_files_refuse_a_wrong_last_dimension) {
     nb_tensor *X = randn(n, d, &r);
     float *y = malloc(sizeof(float) * n);
     for (int64_t i = 0; i < n; i++) y[i] = X->data[i * d] - X->data[i * d + 2] > 0 ? 1.f : (i % 4 == 0 ? 2.f : 0.f);
-    nb_svm_opts so;
-    nb_svm_default_opts(&so);
-    nb_classic ms[] = {
-        {.kind = "linreg", .linreg = nb_linreg_fit(X, y, &(nb_linreg_opts){.method = NB_LINREG_BAYES})},
-        {.kind = "logreg", .logreg = nb_logreg_fit(X, y, NULL)},
-        {.kind = "svm", .svm = nb_svm_fit(X, y, &so)},
-        {.kind = "pca", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_PCA, .k = 2})},
-        {.kind = "fa", .factor = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_FA, .k = 2})},
-        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2})},
-        {.kind = "gmm", .gmm = nb_gmm_fit(X, &(nb_gmm_opts){.k = 2, .diagonal = true})},
-    };
+    nb_classic ms[N_KINDS];
+    int nkinds = fit_every_kind(X, y, ms);
     char path[64], bad[80];
     snprintf(path, sizeof path, "/tmp/nabla-test-shape-%d.safetensors", (int)getpid());
     snprintf(bad, sizeof bad, "%s.bad", path);
-    for (size_t t = 0; t < sizeof ms / sizeof ms[0]; t++) {
+    for (int t = 0; t < nkinds; t++) {
         CHECK_MSG(nb_classic_save(&ms[t], path, NULL, NULL, 0) == 0, "%s: %s", ms[t].kind, nb_errmsg());
         nb_safetensors *st = nb_st_read(path);
         CHECK_MSG(st, "%s", nb_errmsg());
