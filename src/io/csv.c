@@ -22,13 +22,8 @@ static void trim(const char **b, const char **e) {
     while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
 }
 
-/* One cell of a line, RFC 4180 style: its text [*b, *e), trimmed, without
- * the quotes of a "quoted" cell (a doubled "" inside stays doubled: see
- * unquote). *p moves past the separating comma. Returns 1 for the line's
- * last cell, 0 when a comma follows, -1 for a quote that does not close on
- * the line (*b at the quote), -2 for text after a closing quote (*b there:
- * it may be a quote too, as in "a" "b"). */
-static int next_cell(const char **p, const char *le, const char **b, const char **e) {
+/* One cell of a line (io.h). */
+int nb__csv_cell(const char **p, const char *le, const char **b, const char **e) {
     const char *q = *p;
     while (q < le && (*q == ' ' || *q == '\t')) q++;
     if (q < le && *q == '"') {
@@ -164,7 +159,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         /* The cells of the line, counted, with each one's defect named. */
         int n = 0;
         for (const char *q = lb, *cb, *ce;; n++) {
-            int last = next_cell(&q, le, &cb, &ce);
+            int last = nb__csv_cell(&q, le, &cb, &ce);
             if (last < 0) {
                 if (last == -1)
                     nb_error("%s:%lld: column %d: a quoted cell is not closed on its line (expected a closing '\"'; "
@@ -202,7 +197,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             /* No header when the first cell is a number: name columns 1..n. */
             const char *q = lb, *hb, *he;
             double v;
-            next_cell(&q, le, &hb, &he);
+            nb__csv_cell(&q, le, &hb, &he);
             data_first = hb != he && parse_cell(hb, he, &v) == 0;
         }
         if (c->ncols == 0 && data_first) {
@@ -229,7 +224,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             const char *q = lb;
             for (int k = 0; k < n; k++) {
                 const char *hb, *he;
-                next_cell(&q, le, &hb, &he);
+                nb__csv_cell(&q, le, &hb, &he);
                 double v;
                 if (hb == he) {
                     nb_error("%s:%lld: column %d: empty column name in the header row", what, (long long)line, k + 1);
@@ -283,7 +278,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         const char *q = lb;
         for (int k = 0; k < n; k++) {
             const char *vb, *ve;
-            next_cell(&q, le, &vb, &ve); /* a "quoted" number is the number */
+            nb__csv_cell(&q, le, &vb, &ve); /* a "quoted" number is the number */
             if (parse_cell(vb, ve, &row[k]) || ((flags & NB_CSV_FINITE) && !isfinite(row[k]))) {
                 nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
                          c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));

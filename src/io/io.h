@@ -41,6 +41,15 @@ static inline const char *nb__line_end(const char *p, const char *end, const cha
     return end;
 }
 
+/* One cell of a comma-separated line [*p, le), RFC 4180 style: its text
+ * [*b, *e), trimmed of spaces and tabs, without the quotes of a "quoted" cell
+ * (a doubled "" inside stays doubled). *p moves past the separating comma.
+ * Returns 1 for the line's last cell, 0 when a comma follows, -1 for a quote
+ * that does not close on the line (*b at the quote), -2 for text after a
+ * closing quote (*b there: it may be a quote too, as in "a" "b"). The CSV
+ * reader and the sniffer split cells with it, so they agree on what one is. */
+int nb__csv_cell(const char **p, const char *le, const char **b, const char **e);
+
 /* Little-endian loads and stores, independent of the host's byte order and of
  * alignment. */
 static inline uint16_t nb__le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }

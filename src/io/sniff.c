@@ -182,20 +182,22 @@ static void cells(const char *b, const char *e, int *n, int *numeric, bool *spac
     *n = *numeric = 0;
     *spaced = false;
     for (const char *c = b;;) {
-        /* A "quoted" cell (RFC 4180) may hold commas; its quotes are not
-         * part of a number. An unclosed quote runs to the line's end. */
-        const char *ce = c;
-        for (bool in_quote = false; ce < e && (in_quote || *ce != ','); ce++) in_quote ^= *ce == '"';
-        const char *comma = ce < e ? ce : NULL;
-        const char *x = c, *y = ce;
-        while (x < y && isspace((unsigned char)*x)) x++;
-        while (y > x && isspace((unsigned char)y[-1])) y--;
-        if (y - x >= 2 && *x == '"' && y[-1] == '"') x++, y--;
+        /* The CSV reader's cells: a "quoted" one may hold commas, and its
+         * quotes are not part of a number. A broken quote (which the reader
+         * refuses) makes a cell of text up to the next comma. */
+        const char *x, *y;
+        int last = nb__csv_cell(&c, e, &x, &y);
+        bool broken = last < 0;
+        if (broken) {
+            const char *comma = memchr(x, ',', (size_t)(e - x));
+            y = comma ? comma : e;
+            c = comma ? comma + 1 : e;
+            last = !comma;
+        }
         (*n)++;
-        if (x == y || is_number(x, y)) (*numeric)++;
+        if (!broken && (x == y || is_number(x, y))) (*numeric)++;
         for (const char *q = x; q < y; q++) *spaced |= *q == ' ';
-        if (!comma) break;
-        c = comma + 1;
+        if (last) break;
     }
 }
 
