@@ -286,23 +286,21 @@ static void c_matmul_t(pc *c) {
     nb_tensor *b = tb ? X(c, SH(2, n, k), -1, 1) : X(c, SH(2, k, n), -1, 1);
     done1(c, nb_matmul_t(a, b, ta, tb));
 }
-/* sizes of the example MLP, where GEMM is blocked and threaded */
-static void c_linear_wide(pc *c) {
-    int in = dim(c, 200, 800), out = dim(c, 60, 260);
+/* nb_linear with and without bias, on a [2, B1, in] and a [B2, in] input;
+ * `wide`: the sizes of the example MLP, where GEMM is blocked and threaded. */
+static void linear_case(pc *c, bool wide) {
+    int in = wide ? dim(c, 200, 800) : dim(c, 5, 40), out = wide ? dim(c, 60, 260) : dim(c, 3, 9);
     param(c, "op linear");
-    nb_tensor *x = X(c, SH(2, dim(c, 30, 70), in), -1, 1), *w = X(c, SH(out, in), -1, 1), *b = X(c, SH(out), -1, 1);
-    nb_tensor *x2 = X(c, SH(dim(c, 60, 130), in), -1, 1);
+    /* (each size drawn where the values it shapes are: the cases stay the ones the README reports) */
+    int b1 = wide ? dim(c, 30, 70) : dim(c, 3, 5);
+    nb_tensor *x = X(c, SH(2, b1, in), -1, 1), *w = X(c, SH(out, in), -1, 1), *b = X(c, SH(out), -1, 1);
+    int b2 = wide ? dim(c, 60, 130) : dim(c, 2, 5);
+    nb_tensor *x2 = X(c, SH(b2, in), -1, 1);
     nb_tensor *outs[2] = {nb_linear(x, w, b), nb_linear(x2, w, NULL)};
     done(c, 2, outs);
 }
-static void c_linear(pc *c) {
-    int in = dim(c, 5, 40), out = dim(c, 3, 9);
-    param(c, "op linear");
-    nb_tensor *x = X(c, SH(2, dim(c, 3, 5), in), -1, 1), *w = X(c, SH(out, in), -1, 1), *b = X(c, SH(out), -1, 1);
-    nb_tensor *x2 = X(c, SH(dim(c, 2, 5), in), -1, 1);
-    nb_tensor *outs[2] = {nb_linear(x, w, b), nb_linear(x2, w, NULL)};
-    done(c, 2, outs);
-}
+static void c_linear_wide(pc *c) { linear_case(c, true); }
+static void c_linear(pc *c) { linear_case(c, false); }
 
 /* ---- activations and losses -------------------------------------------- */
 
