@@ -65,7 +65,10 @@ static size_t unquote(char *s, size_t n) {
 }
 
 /* Parses [b, e) as a number; empty is NaN (a value not measured that row).
- * Returns 0 or -1. */
+ * Returns 0, -1 for text that is not a number, or -2 for a hexadecimal one.
+ * The forms are Python's float() and NumPy's loadtxt: decimal numbers and
+ * inf, infinity, nan in any case, but not strtod's hexadecimal ("0x10" would
+ * be 16 where a reader expects an error) or "nan(...)". */
 static int parse_cell(const char *b, const char *e, double *v) {
     if (b == e) {
         *v = NAN;
@@ -76,11 +79,14 @@ static int parse_cell(const char *b, const char *e, double *v) {
     if (n >= sizeof tmp || memchr(b, 0, n)) return -1;
     memcpy(tmp, b, n);
     tmp[n] = 0;
+    const char *d = tmp + (*tmp == '+' || *tmp == '-');
+    if ((*d | 0x20) == 'n' && strchr(d, '(')) return -1;
     char *end;
     errno = 0;
     *v = strtod(tmp, &end);
+    if (end != tmp + n) return -1;
     /* Overflow gives +-inf and underflow 0, both the nearest doubles: keep. */
-    return end == tmp + n ? 0 : -1;
+    return d[0] == '0' && (d[1] | 0x20) == 'x' ? -2 : 0;
 }
 
 /* Shows a cell in an error message: at most 32 bytes, printable only. */
@@ -114,6 +120,34 @@ static bool log_columns(const nb_csv *c) {
         if (name_has(c->names[j], "loss") || name_has(c->names[j], "acc") || name_has(c->names[j], "return"))
             return true;
     return false;
+}
+
+/* Whether a line, spaces trimmed, is a comment: '#' first, as np.loadtxt's
+ * default comments='#' (and the LIBSVM reader) skip. */
+static bool comment_line(const char *lb, const char *le) { return lb < le && *lb == '#'; }
+
+/* The header that np.savetxt(..., header='x,y') writes as a comment ("# x,y")
+ * before the first row: the last comment line in [p, end) whose text after
+ * the '#' is n non-empty cells that are not numbers. Returns its text after
+ * the '#' in [*hb, *he) and its line number, or 0 when there is none (every
+ * comment is then a comment). */
+static int64_t comment_header(const char *p, const char *end, int n, const char **hb, const char **he) {
+    int64_t line = 0, found = 0;
+    while (p < end) {
+        const char *next, *lb = p, *le = nb__line_end(p, end, &next);
+        line++;
+        p = next;
+        trim(&lb, &le);
+        if (!comment_line(lb, le)) continue;
+        int k = 0, last = 0;
+        for (const char *q = lb + 1, *cb, *ce; !last && k <= n; k++) {
+            double v;
+            last = nb__csv_cell(&q, le, &cb, &ce);
+            if (last < 0 || cb == ce || parse_cell(cb, ce, &v) != -1) break;
+        }
+        if (last == 1 && k == n) *hb = lb + 1, *he = le, found = line;
+    }
+    return found;
 }
 
 /* strndup through the allocation seam. */
@@ -155,7 +189,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         line++;
         p = next;
         trim(&lb, &le);
-        if (lb == le) continue; /* blank lines carry nothing */
+        if (lb == le || comment_line(lb, le)) continue; /* blank lines and comments carry nothing */
         /* The cells of the line, counted, with each one's defect named. */
         int n = 0;
         for (const char *q = lb, *cb, *ce;; n++) {
@@ -193,12 +227,19 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             }
         }
         bool data_first = false;
-        if (c->ncols == 0 && (flags & NB_CSV_HEADER_OPTIONAL)) {
-            /* No header when the first cell is a number: name columns 1..n. */
+        /* Where the header's names are: this line, or np.savetxt's "# x,y"
+         * above a first row of numbers. */
+        const char *nb = lb, *ne = le;
+        int64_t name_line = line;
+        if (c->ncols == 0) {
             const char *q = lb, *hb, *he;
             double v;
             nb__csv_cell(&q, le, &hb, &he);
-            data_first = hb != he && parse_cell(hb, he, &v) == 0;
+            bool number = hb != he && parse_cell(hb, he, &v) == 0;
+            int64_t at = number ? comment_header(text, lb, n, &nb, &ne) : 0;
+            if (at) name_line = at;
+            /* No header when the first cell is a number: name columns 1..n. */
+            else data_first = number && (flags & NB_CSV_HEADER_OPTIONAL);
         }
         if (c->ncols == 0 && data_first) {
             if (!(c->names = nb__calloc((size_t)n, sizeof(char *)))) {
@@ -221,21 +262,28 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                 nb_error("%s: out of memory", what);
                 goto fail;
             }
-            const char *q = lb;
+            const char *q = nb;
             for (int k = 0; k < n; k++) {
                 const char *hb, *he;
-                nb__csv_cell(&q, le, &hb, &he);
+                nb__csv_cell(&q, ne, &hb, &he);
                 double v;
                 if (hb == he) {
                     nb_error("%s:%lld: column %d: empty column name in the header row", what, (long long)line, k + 1);
                     goto fail;
                 }
-                if (parse_cell(hb, he, &v) == 0 && (flags & NB_CSV_LOG)) {
+                int num = parse_cell(hb, he, &v);
+                if (num != -1 && (flags & NB_CSV_LOG)) {
                     nb_error("%s: not a training log: line %lld holds numbers where a log has its header "
                              "(epoch,... or step,...)", what, (long long)line);
                     goto fail;
                 }
-                if (parse_cell(hb, he, &v) == 0) {
+                if (num == -2) {
+                    nb_error("%s:%lld: column %d: expected a column name or a decimal number, got the hexadecimal "
+                             "'%s' (nabla reads numbers as NumPy's loadtxt and Python's float() do)", what,
+                             (long long)line, k + 1, show_cell(hb, he, shown, sizeof shown));
+                    goto fail;
+                }
+                if (num == 0) {
                     nb_error("%s:%lld: column %d: expected a header row of column names, got the number '%s' "
                              "(is the header missing?)", what, (long long)line, k + 1, show_cell(hb, he, shown, sizeof shown));
                     goto fail;
@@ -247,7 +295,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                 unquote(c->names[k], (size_t)(he - hb));
                 c->ncols = k + 1;
             }
-            continue;
+            if (name_line == line) continue; /* else this line is the first row */
         }
         if (n > c->ncols) {
             nb_error("%s:%lld: column %d: row has more than the %d columns of the header", what, (long long)line,
@@ -279,9 +327,27 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         for (int k = 0; k < n; k++) {
             const char *vb, *ve;
             nb__csv_cell(&q, le, &vb, &ve); /* a "quoted" number is the number */
-            if (parse_cell(vb, ve, &row[k]) || ((flags & NB_CSV_FINITE) && !isfinite(row[k]))) {
+            int bad = parse_cell(vb, ve, &row[k]);
+            if (bad == -1) {
                 nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
                          c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));
+                goto fail;
+            }
+            if (bad == -2) {
+                nb_error("%s:%lld: column %d (%s): expected a decimal number, got the hexadecimal '%s' (nabla reads "
+                         "numbers as NumPy's loadtxt and Python's float() do)", what, (long long)line, k + 1,
+                         c->names[k], show_cell(vb, ve, shown, sizeof shown));
+                goto fail;
+            }
+            /* Data are float32: 1e39 is finite as a double but inf there. */
+            if ((flags & NB_CSV_FINITE) && !isfinite((float)row[k])) {
+                if (vb == ve)
+                    nb_error("%s:%lld: column %d (%s): empty cell; expected a finite number", what, (long long)line,
+                             k + 1, c->names[k]);
+                else
+                    nb_error("%s:%lld: column %d (%s): '%s' is not a finite number%s", what, (long long)line, k + 1,
+                             c->names[k], show_cell(vb, ve, shown, sizeof shown),
+                             isfinite(row[k]) ? " in float32" : "");
                 goto fail;
             }
         }
