@@ -446,10 +446,17 @@ int64_t nb_optim_steps(const nb_optim *o);
 int nb_optim_state(nb_optim *o, const char ***names, nb_tensor ***tensors);
 void nb_optim_set_steps(nb_optim *o, int64_t steps);
 
-/* Scales all gradients so their global L2 norm (over every parameter's .grad,
- * summed in double) is at most max_norm: by max_norm / (norm + 1e-6) when
- * that is below 1, as PyTorch's clip_grad_norm_. Returns the norm before
- * clipping. */
+/* The global L2 norm of the gradients: over every parameter's .grad (those
+ * without one skipped), squares summed in double, the same for every thread
+ * count. NaN or inf when a gradient holds a NaN or an inf: the check before
+ * an optimizer step that would write them into the weights. */
+double nb_grad_norm(const nb_param *params, int n);
+/* Scales all gradients so their global L2 norm (nb_grad_norm) is at most
+ * max_norm: by max_norm / (norm + 1e-6) when that is below 1, as PyTorch's
+ * clip_grad_norm_. Returns the norm before clipping. A NaN or infinite norm
+ * leaves the gradients unchanged (PyTorch would make every finite one 0 and
+ * each inf a NaN) and is returned: the caller must not step (as PyTorch's
+ * error_if_nonfinite=True, which raises). */
 float nb_clip_grad_norm(nb_param *params, int n, float max_norm);
 
 /* Learning-rate schedules: the rate for step `step` (0-based).
