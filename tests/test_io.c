@@ -1325,6 +1325,55 @@ TEST(test_csv_number_forms_as_numpy_loadtxt) {
     nb_csv_free(c);
 }
 
+/* Cells are parsed where they are split, most without strtod (a decimal of
+ * at most 15 significant digits and a power of ten within 10^+-22): every
+ * value read is strtod's, bit for bit, over random cells of every shape
+ * (signs, leading zeros, exponents, 1 to 19 digits, the fast path's limits
+ * and just past them), and the line of each row is kept. */
+TEST(test_csv_values_are_strtod_bit_for_bit) {
+    enum { ROWS = 4000, COLS = 5 };
+    size_t cap = (size_t)ROWS * COLS * 40 + 64, len = 0;
+    char *text = malloc(cap), (*cells)[40] = malloc(sizeof(char[40]) * ROWS * COLS);
+    len += (size_t)snprintf(text, cap, "a,b,c,d,e\n");
+    uint64_t r = 88172645463325252ull;
+    for (int i = 0; i < ROWS * COLS; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        char *c = cells[i];
+        int k = 0, digits = 1 + (int)(r % 19), point = (int)((r >> 8) % (unsigned)(digits + 2)) - 1;
+        if ((r >> 16) & 1) c[k++] = (r >> 17) & 1 ? '-' : '+';
+        for (int d = 0; d < digits; d++) {
+            if (d == point) c[k++] = '.';
+            c[k++] = (char)('0' + ((r >> (20 + 2 * (d % 20))) + (uint64_t)d * 7) % 10);
+        }
+        if ((r >> 60) & 1) k += snprintf(c + k, (size_t)(40 - k), "e%d", (int)((r >> 48) % 61) - 30);
+        c[k] = 0;
+        len += (size_t)snprintf(text + len, cap - len, "%s%s", c, i % COLS == COLS - 1 ? "\n" : ",");
+    }
+    nb_csv *csv = nb_csv_parse(text, len, "r.csv");
+    CHECK_MSG(csv && csv->nrows == ROWS, "%s", csv ? "wrong row count" : nb_errmsg());
+    int wrong = 0;
+    for (int i = 0; csv && csv->nrows == ROWS && i < ROWS * COLS; i++) {
+        double want = strtod(cells[i], NULL);
+        if (memcmp(&want, &csv->data[i], sizeof want) && wrong++ < 5)
+            CHECK_MSG(false, "'%s': %.17g, strtod %.17g", cells[i], csv->data[i], want);
+    }
+    CHECK(csv && csv->nrows == ROWS && csv->lines[ROWS - 1] == ROWS + 1);
+    nb_csv_free(csv);
+    /* The limits: 15 digits and 10^22 are exact, one more goes to strtod. */
+    const char *edge = "x\n999999999999999\n9999999999999999\n1e22\n1e23\n123456789012345e-22\n0.1\n-0\n4.9e-324\n";
+    csv = nb_csv_parse(edge, strlen(edge), "e.csv");
+    CHECK_MSG(csv && csv->nrows == 8, "%s", csv ? "wrong row count" : nb_errmsg());
+    const char *want[8] = {"999999999999999", "9999999999999999", "1e22", "1e23", "123456789012345e-22", "0.1", "-0",
+                           "4.9e-324"};
+    for (int i = 0; csv && csv->nrows == 8 && i < 8; i++) {
+        double w = strtod(want[i], NULL);
+        CHECK_MSG(!memcmp(&w, &csv->data[i], sizeof w), "'%s': %.17g", want[i], csv->data[i]);
+    }
+    nb_csv_free(csv);
+    free(text);
+    free(cells);
+}
+
 /* Lines that start with '#' are comments, as np.loadtxt skips them; the
  * header np.savetxt(path, a, delimiter=',', header='x,y,label') writes
  * ("# x,y,label" above the rows, which the README recommends) names the

@@ -64,6 +64,52 @@ static size_t unquote(char *s, size_t n) {
     return k;
 }
 
+/* Powers of ten that are exact doubles (10^22 < 2^53 * 2^22). */
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The common cell, "0", "255", "-0.0509803966" or "1.5e-3", without strtod:
+ * at most 15 significant digits and a power of ten within 10^+-22 make the
+ * digits m and 10^|x| exact doubles, so one multiplication or division,
+ * correctly rounded, gives the double nearest the decimal: strtod's value,
+ * bit for bit (Clinger's fast path). Anything else (more digits, inf, nan,
+ * a bad cell) returns false for strtod and its checks. */
+static bool fast_decimal(const char *p, const char *e, double *v) {
+    bool neg = p < e && *p == '-';
+    if (p < e && (*p == '-' || *p == '+')) p++;
+    uint64_t m = 0;
+    int sig = 0, x = 0, digits = 0;
+    for (; p < e && *p >= '0' && *p <= '9'; p++, digits++)
+        if (m || *p != '0') {
+            if (++sig > 15) return false;
+            m = 10 * m + (uint64_t)(*p - '0');
+        }
+    if (p < e && *p == '.')
+        for (p++; p < e && *p >= '0' && *p <= '9'; p++, digits++) {
+            x--;
+            if (m || *p != '0') {
+                if (++sig > 15) return false;
+                m = 10 * m + (uint64_t)(*p - '0');
+            }
+        }
+    if (!digits) return false;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = p < e && *p == '-';
+        if (p < e && (*p == '-' || *p == '+')) p++;
+        if (p == e) return false;
+        int ex = 0;
+        for (; p < e && *p >= '0' && *p <= '9'; p++)
+            if ((ex = 10 * ex + (*p - '0')) > 1000) return false;
+        x += eneg ? -ex : ex;
+    }
+    if (p != e || x < -22 || x > 22) return false;
+    double d = (double)m;
+    d = x < 0 ? d / POW10[-x] : d * POW10[x];
+    *v = neg ? -d : d;
+    return true;
+}
+
 /* Parses [b, e) as a number; empty is NaN (a value not measured that row).
  * Returns 0, -1 for text that is not a number, or -2 for a hexadecimal one.
  * The forms are Python's float() and NumPy's loadtxt: decimal numbers and
@@ -74,6 +120,7 @@ static int parse_cell(const char *b, const char *e, double *v) {
         *v = NAN;
         return 0;
     }
+    if (fast_decimal(b, e, v)) return 0;
     char tmp[400]; /* a number written with all 17 significant digits and more fits */
     size_t n = (size_t)(e - b);
     if (n >= sizeof tmp || memchr(b, 0, n)) return -1;
@@ -190,6 +237,24 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         p = next;
         trim(&lb, &le);
         if (lb == le || comment_line(lb, le)) continue; /* blank lines and comments carry nothing */
+        /* A row of the table in one pass: its cells parsed into the row as
+         * they are split. Any defect, or a row that needs the table grown,
+         * takes the way below, which finds it again and names it (the
+         * messages, their order and the allocations are the same). */
+        if (c->ncols > 0 && c->nrows < cap) {
+            double *row = c->data + (size_t)c->nrows * (size_t)c->ncols;
+            int k = 0, last = 0;
+            for (const char *q = lb, *cb, *ce; !last && k < c->ncols; k++) {
+                last = nb__csv_cell(&q, le, &cb, &ce);
+                if (last < 0 || parse_cell(cb, ce, &row[k]) ||
+                    ((flags & NB_CSV_FINITE) && !isfinite((float)row[k])))
+                    break;
+            }
+            if (last == 1 && k == c->ncols) {
+                c->lines[c->nrows++] = line;
+                continue;
+            }
+        }
         /* The cells of the line, counted, with each one's defect named. */
         int n = 0;
         for (const char *q = lb, *cb, *ce;; n++) {
