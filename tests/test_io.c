@@ -1392,6 +1392,11 @@ TEST(test_csv_comment_lines_and_savetxt_header) {
         }
         nb_csv_free(c);
     }
+    /* The same behind a UTF-8 byte-order mark. */
+    const char *bom = "\xEF\xBB\xBF# x,y\n1,2\n";
+    nb_csv *b = nb_csv_parse_ex(bom, strlen(bom), "b.csv", NB_CSV_HEADER_OPTIONAL);
+    CHECK_MSG(b && b->nrows == 1 && !strcmp(b->names[1], "y"), "%s", b ? b->names[1] : nb_errmsg());
+    nb_csv_free(b);
     /* Comments anywhere, a real header after them, and a comment that is
      * not a header (a number, or another count of cells) is only a comment. */
     const char *commented = "# written by a script, 2024\nepoch,loss\n# restart\n1,0.5\n  # indented\n2,0.25\n";

@@ -301,7 +301,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             double v;
             nb__csv_cell(&q, le, &hb, &he);
             bool number = hb != he && parse_cell(hb, he, &v) == 0;
-            int64_t at = number ? comment_header(text, lb, n, &nb, &ne) : 0;
+            int64_t at = number ? comment_header(text + nb_utf8_bom(text, len), lb, n, &nb, &ne) : 0;
             if (at) name_line = at;
             /* No header when the first cell is a number: name columns 1..n. */
             else data_first = number && (flags & NB_CSV_HEADER_OPTIONAL);
