@@ -286,9 +286,9 @@ static int run(trainer *T, const char *cmd) {
             /* Under mpirun: the mean gradient of the global batch on every rank. */
             int nrep = nb_dist_allreduce_grads(T->params, T->np, T->rep_grads + 1, mr ? T->used - 1 : 0, mr, m, bad != NULL);
             if (nrep < 0) {
-                if (bad && !report_nonfinite_weights(T, cmd, s->step, loss)) report_nonfinite(bad, cmd, s->step, loss);
-                else nb_cli_fail(cmd, "the loss became non-finite at step %lld on rank %d (try a smaller --lr)",
-                                 (long long)s->step, nb_dist_bad_rank());
+                if (!bad) nb_cli_fail(cmd, "the loss became non-finite at step %lld on rank %d (try a smaller --lr)",
+                                      (long long)s->step, nb_dist_bad_rank());
+                else if (!report_nonfinite_weights(T, cmd, s->step, loss)) report_nonfinite(bad, cmd, s->step, loss);
                 reset_arenas(T);
                 rc = 1;
                 goto done;
@@ -299,7 +299,9 @@ static int run(trainer *T, const char *cmd) {
                 nb_net_replica_reduce(T->net, T->reps + 1, nrep);
                 nrep = 0;
                 float norm = nb_clip_grad_norm(T->params, T->np, (float)s->grad_clip);
-                if (!isfinite(norm)) {
+                /* A norm beyond float32 is inf as a float, but the clip
+                 * (in double) has scaled such gradients down: ask again. */
+                if (!isfinite(norm) && !isfinite(nb_grad_norm(T->params, T->np))) {
                     report_nonfinite_gradient(T, cmd, loss, norm);
                     reset_arenas(T);
                     rc = 1;

@@ -578,6 +578,7 @@ PY
         expect_fail "$NABLA" train --resume "$WORK/g.st" --data "$WORK/huge.csv" --epochs 2 \
             --steps $((step + more)) --threads 2 &&
             expect_err "nabla train: $want" && expect_err "the model file keeps its last checkpoint"
+        (($(grep -c '^nabla train:' "$WORK/err") == 1)) || fail "batch $batch, clip $clip: not one message: $(cat "$WORK/err")"
         cmp -s "$WORK/g.st" "$WORK/g0.st" || fail "batch $batch, clip $clip: the model file was rewritten"
     done <<'CASES'
 1|0|1|the weights of 'fc1.weight' became NaN or infinite in the update of step [0-9]* (a gradient that was not finite
