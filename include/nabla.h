@@ -446,10 +446,17 @@ int64_t nb_optim_steps(const nb_optim *o);
 int nb_optim_state(nb_optim *o, const char ***names, nb_tensor ***tensors);
 void nb_optim_set_steps(nb_optim *o, int64_t steps);
 
-/* Scales all gradients so their global L2 norm (over every parameter's .grad,
- * summed in double) is at most max_norm: by max_norm / (norm + 1e-6) when
- * that is below 1, as PyTorch's clip_grad_norm_. Returns the norm before
- * clipping. */
+/* The global L2 norm of the gradients: over every parameter's .grad (those
+ * without one skipped), squares summed in double, the same for every thread
+ * count. NaN or inf when a gradient holds a NaN or an inf: the check before
+ * an optimizer step that would write them into the weights. */
+double nb_grad_norm(const nb_param *params, int n);
+/* Scales all gradients so their global L2 norm (nb_grad_norm) is at most
+ * max_norm: by max_norm / (norm + 1e-6) when that is below 1, as PyTorch's
+ * clip_grad_norm_. Returns the norm before clipping. A NaN or infinite norm
+ * leaves the gradients unchanged (PyTorch would make every finite one 0 and
+ * each inf a NaN) and is returned: the caller must not step (as PyTorch's
+ * error_if_nonfinite=True, which raises). */
 float nb_clip_grad_norm(nb_param *params, int n, float max_norm);
 
 /* Learning-rate schedules: the rate for step `step` (0-based).
@@ -1119,9 +1126,12 @@ typedef struct nb_images {
 int nb_figure_images(nb_figure *f, int cell, const nb_images *c);
 
 /* A table of numbers from CSV with a header row, as training logs are
- * written ("epoch,train_loss,test_loss,..."). Cells are numbers as strtod
- * reads them (nan and inf included); an empty cell is NaN (not measured).
- * Blank lines are skipped. Errors name the file, line and column: a missing
+ * written ("epoch,train_loss,test_loss,..."). Cells are decimal numbers as
+ * Python's float() and np.loadtxt read them (nan and inf included; strtod's
+ * hexadecimal is refused); an empty cell is NaN (not measured). Blank lines
+ * and lines starting with '#' (np.loadtxt's comments) are skipped; the last
+ * '#' line above a first row of numbers is the header when it holds as many
+ * names as the row has cells (np.savetxt's header="x,y"). Errors name the file, line and column: a missing
  * header (numbers in the first row), a non-numeric cell, a row with more or
  * fewer cells than the header, an empty file; a file of another kind (a
  * model, an image, LIBSVM text, binary data: nb_sniff) is named as such. */
@@ -1136,7 +1146,8 @@ nb_csv *nb_csv_read(const char *path);
 nb_csv *nb_csv_parse(const char *text, size_t len, const char *what);
 /* Flags for data files rather than logs: the header may be missing (a
  * numeric first row is data; columns are named "column 1", ...), and every
- * cell must be a finite number (no empty cells, NaN or inf). */
+ * cell must be a number finite in float32 (no empty cells, NaN, inf or 1e39:
+ * data are float32). */
 #define NB_CSV_HEADER_OPTIONAL 1u
 #define NB_CSV_FINITE 2u
 /* A training log (nabla plot): the header is required, and some column must

@@ -519,7 +519,7 @@ cli_data_values_outside_float32() {
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/two.cfg"
     printf 'a,b,label\n0.5,1,0\n1,2,1\n2,1e39,1\n3,4,0\n' >"$WORK/big.csv"
     expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/big.csv" --steps 2 &&
-        expect_err "big.csv:4: column 2: the feature is inf in float32; expected a finite number"
+        expect_err "big.csv:4: column 2 (b): '1e39' is not a finite number in float32"
     printf 'a,b,label\n0.5,1,0\n1,2,3e9\n3,4,0\n' >"$WORK/lab.csv"
     expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/lab.csv" --steps 2 &&
         expect_err "lab.csv:3: column 3 (the label): expected an integer class"
@@ -542,6 +542,49 @@ PY
         expect_err "nan.npy: example 3: column 1: the feature is nan in float32"
     expect_fail "$NABLA" train "$WORK/two.cfg" --data "$WORK/nanlab.npy" --steps 2 &&
         expect_err "nanlab.npy: example 2: column 3 (the label): expected an integer class in \[0, 100000\], got nan"
+}
+
+# A gradient that overflows while the loss stays finite (weights that make
+# the backward pass of fc1 exceed float32 on inputs of 3e38) stops the run
+# with the parameter named, and the model file keeps its last checkpoint.
+# When the bad update was the last step before a checkpoint, the run ended
+# with status 0 and its model file held fc1's -inf weights (test loss NaN);
+# with steps left, it failed at the next step blaming layer fc1's output.
+# With --grad-clip, whose norm is NaN or inf, no step is taken at all.
+# Cases: the step before the checkpoint (one shard), steps left (the
+# data-parallel replicas: batch 32 on 2 threads), and --grad-clip.
+cli_train_nonfinite_gradient_keeps_checkpoint() {
+    command -v python3 >/dev/null || return 0
+    printf '[net]\ninput = 1\n[dense]\nout = 1\n[dense]\nout = 2\n' >"$WORK/g.cfg"
+    awk 'BEGIN { print "x,label"; for (i = 0; i < 80; i++) printf "1,%d\n", i % 2 }' >"$WORK/one.csv"
+    awk 'BEGIN { print "x,label"; for (i = 0; i < 80; i++) printf "3e38,%d\n", i % 2 }' >"$WORK/huge.csv"
+    local batch clip more want step
+    while IFS='|' read -r batch clip more want; do
+        "$NABLA" train "$WORK/g.cfg" --data "$WORK/one.csv" --epochs 1 --batch "$batch" --grad-clip "$clip" \
+            --out "$WORK/g.st" --threads 2 2>/dev/null >/dev/null || { fail "first run, batch $batch"; return; }
+        step=$(python3 - "$WORK/g.st" <<'PY'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+for k, v in {"fc1.weight": [1e-38], "fc1.bias": [0], "fc2.weight": [1e8, -1e8], "fc2.bias": [0, 0]}.items():
+    a, b = h[k]["data_offsets"]
+    raw[8 + n + a:8 + n + b] = struct.pack("<%df" % len(v), *v)
+open(sys.argv[1], "wb").write(raw)
+print(h["__metadata__"]["nabla.step"])
+PY
+        ) || { fail "patching the weights"; return; }
+        cp "$WORK/g.st" "$WORK/g0.st"
+        expect_fail "$NABLA" train --resume "$WORK/g.st" --data "$WORK/huge.csv" --epochs 2 \
+            --steps $((step + more)) --threads 2 &&
+            expect_err "nabla train: $want" && expect_err "the model file keeps its last checkpoint"
+        (($(grep -c '^nabla train:' "$WORK/err") == 1)) || fail "batch $batch, clip $clip: not one message: $(cat "$WORK/err")"
+        cmp -s "$WORK/g.st" "$WORK/g0.st" || fail "batch $batch, clip $clip: the model file was rewritten"
+    done <<'CASES'
+1|0|1|the weights of 'fc1.weight' became NaN or infinite in the update of step [0-9]* (a gradient that was not finite
+32|0|3|the loss became .* at step [0-9]*: the weights of 'fc1.weight' became NaN or infinite in the previous update
+1|1|1|the gradient became infinite at step [0-9]* while the loss was .*: first in 'fc1.weight'
+CASES
 }
 
 # Writes Fashion-MNIST test image I as an 8-bit gray PNG (Python's standard

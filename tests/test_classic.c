@@ -1218,6 +1218,62 @@ TEST(test_classic_model_files_refuse_a_wrong_last_dimension) {
     free(y);
 }
 
+/* The numbers in a model file's metadata are what the fit can have written:
+ * finite (gamma, C and coef0 of inf, or a noise variance of inf, were read
+ * and made every prediction NaN or every score -inf), and the counts whole
+ * numbers in range (a polynomial degree of 2.5 was read as 2). Each is
+ * refused naming the file and the key. */
+TEST(test_classic_model_files_refuse_metadata_out_of_range) {
+    nb_rng r;
+    nb_rng_seed(&r, 17, 0);
+    int64_t n = 60, d = 3;
+    nb_tensor *X = randn(n, d, &r);
+    float *y = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) y[i] = X->data[i * d] > 0 ? 1.f : 0.f;
+    nb_classic ms[N_KINDS];
+    int nkinds = fit_every_kind(X, y, ms);
+    struct { int kind; const char *key, *value; } cases[] = {
+        {2, "nabla.svm.gamma", "inf"},      {2, "nabla.svm.gamma", "1e999"},   {2, "nabla.svm.gamma", "nan"},
+        {2, "nabla.svm.C", "inf"},          {2, "nabla.svm.coef0", "-inf"},    {2, "nabla.svm.coef0", "1e999"},
+        {2, "nabla.svm.degree", "2.5"},    {2, "nabla.svm.degree", "1e18"},
+        {2, "nabla.svm.features", "1e18"},  {2, "nabla.svm.features", "3.5"}, {2, "nabla.svm.features", "inf"},
+        {0, "nabla.linreg.sigma2", "inf"},  {0, "nabla.linreg.sigma2", "-1"},
+        {3, "nabla.factor.total_variance", "inf"}, {5, "nabla.factor.total_variance", "1e999"},
+    };
+    char path[64], bad[80];
+    snprintf(path, sizeof path, "/tmp/nabla-test-meta-%d.safetensors", (int)getpid());
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        nb_classic *m = &ms[cases[c].kind];
+        CHECK_MSG(nb_classic_save(m, path, NULL, NULL, 0) == 0, "%s: %s", m->kind, nb_errmsg());
+        nb_safetensors *st = nb_st_read(path);
+        if (!st) continue;
+        const char *names[16], *vals[48];
+        nb_tensor *ts[16];
+        int found = 0;
+        for (int e = 0; e < st->n && e < 16; e++) names[e] = st->entries[e].name, ts[e] = st->entries[e].t;
+        for (int k = 0; k < st->n_meta && k < 48; k++) {
+            bool hit = !strcmp(st->meta_keys[k], cases[c].key);
+            vals[k] = hit ? cases[c].value : st->meta_vals[k];
+            found += hit;
+        }
+        CHECK_MSG(found == 1, "%s has no '%s'", m->kind, cases[c].key);
+        CHECK(nb_st_write(bad, names, ts, st->n, (const char *const *)st->meta_keys, vals, st->n_meta) == 0);
+        nb_classic l;
+        int rc = nb_classic_load(bad, &l);
+        CHECK_MSG(rc < 0 && strstr(nb_errmsg(), bad) && strstr(nb_errmsg(), cases[c].key), "%s = %s: %s",
+                  cases[c].key, cases[c].value, rc < 0 ? nb_errmsg() : "accepted");
+        if (rc == 0) nb_classic_free(&l);
+        nb_clear_error();
+        nb_st_free(st);
+    }
+    for (int t = 0; t < nkinds; t++) nb_classic_free(&ms[t]);
+    unlink(path);
+    unlink(bad);
+    nb_tensor_free(X);
+    free(y);
+}
+
 TEST(test_logreg_model_file_shapes_are_checked) {
     /* k = 1 weight row for 2 classes, K rows for K > 2; at least 2 classes. */
     char path[64];

@@ -1278,6 +1278,150 @@ TEST(test_csv_quoted_cells_and_lone_cr_line_ends) {
     nb_csv_free(c);
 }
 
+/* Numbers are the forms Python's float() and np.loadtxt read. strtod's
+ * hexadecimal ("0x10" was read as 16, "0x1p3" as 8) and "nan(...)" are
+ * refused; inf and nan are read in a log and refused, with the place, in
+ * data, as is a value beyond float32 (1e39 became inf in training data and
+ * was met only as "logreg_fit: X[1, 0] is not finite"). */
+TEST(test_csv_number_forms_as_numpy_loadtxt) {
+    struct { const char *cell; double want; } ok[] = {
+        {" 1.5 ", 1.5}, {"+3", 3}, {".5", 0.5}, {"-1e-3", -1e-3}, {"1e-400", 0}, {"\"2\"", 2},
+        {"inf", INFINITY}, {"-Infinity", -INFINITY}, {"1e999", INFINITY}, {"NaN", NAN}, {"", NAN},
+    };
+    char text[64];
+    for (size_t k = 0; k < sizeof ok / sizeof *ok; k++) {
+        snprintf(text, sizeof text, "a,b\n%s,1\n", ok[k].cell);
+        nb_csv *c = nb_csv_parse(text, strlen(text), "n.csv");
+        CHECK_MSG(c && c->nrows == 1 &&
+                      (isnan(ok[k].want) ? isnan(c->data[0]) : c->data[0] == ok[k].want),
+                  "'%s': %s", ok[k].cell, c ? "wrong value" : nb_errmsg());
+        nb_csv_free(c);
+    }
+    struct { const char *cell; unsigned flags; const char *want; } bad[] = {
+        {"0x10", 0, "n.csv:2: column 1 (a): expected a decimal number, got the hexadecimal '0x10'"},
+        {"-0X1p3", NB_CSV_FINITE, "n.csv:2: column 1 (a): expected a decimal number, got the hexadecimal '-0X1p3'"},
+        {"nan(12)", 0, "n.csv:2: column 1 (a): expected a number, got 'nan(12)'"},
+        {"nan", NB_CSV_FINITE, "n.csv:2: column 1 (a): 'nan' is not a finite number"},
+        {"-infinity", NB_CSV_FINITE, "n.csv:2: column 1 (a): '-infinity' is not a finite number"},
+        {"1e999", NB_CSV_FINITE, "n.csv:2: column 1 (a): '1e999' is not a finite number"},
+        {"1e39", NB_CSV_FINITE, "n.csv:2: column 1 (a): '1e39' is not a finite number in float32"},
+        {"", NB_CSV_FINITE, "n.csv:2: column 1 (a): empty cell; expected a finite number"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        snprintf(text, sizeof text, "a,b\n%s,1\n", bad[k].cell);
+        nb_csv *c = nb_csv_parse_ex(text, strlen(text), "n.csv", bad[k].flags);
+        CHECK_MSG(!c && strstr(nb_errmsg(), bad[k].want), "'%s': %s", bad[k].cell, c ? "accepted" : nb_errmsg());
+        nb_csv_free(c);
+    }
+    /* 3.4e38 is float32's largest: still finite there. */
+    nb_csv *c = nb_csv_parse_ex("a\n3.4e38\n", 9, "n.csv", NB_CSV_FINITE);
+    CHECK_MSG(c && c->data[0] == 3.4e38, "%s", c ? "wrong value" : nb_errmsg());
+    nb_csv_free(c);
+    /* A header-less data file whose first cell is hexadecimal: named, not
+     * "expected a header row of column names, got the number '1'". */
+    c = nb_csv_parse_ex("0x10,1\n2,3\n", 11, "n.csv", NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE);
+    CHECK_MSG(!c && strstr(nb_errmsg(), "n.csv:1: column 1: expected a column name or a decimal number, got the "
+                                        "hexadecimal '0x10'"), "%s", c ? "accepted" : nb_errmsg());
+    nb_csv_free(c);
+}
+
+/* Cells are parsed where they are split, most without strtod (a decimal of
+ * at most 15 significant digits and a power of ten within 10^+-22): every
+ * value read is strtod's, bit for bit, over random cells of every shape
+ * (signs, leading zeros, exponents, 1 to 19 digits, the fast path's limits
+ * and just past them), and the line of each row is kept. */
+TEST(test_csv_values_are_strtod_bit_for_bit) {
+    enum { ROWS = 4000, COLS = 5 };
+    size_t cap = (size_t)ROWS * COLS * 40 + 64, len = 0;
+    char *text = malloc(cap), (*cells)[40] = malloc(sizeof(char[40]) * ROWS * COLS);
+    len += (size_t)snprintf(text, cap, "a,b,c,d,e\n");
+    uint64_t r = 88172645463325252ull;
+    for (int i = 0; i < ROWS * COLS; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        char *c = cells[i];
+        int k = 0, digits = 1 + (int)(r % 19), point = (int)((r >> 8) % (unsigned)(digits + 2)) - 1;
+        if ((r >> 16) & 1) c[k++] = (r >> 17) & 1 ? '-' : '+';
+        for (int d = 0; d < digits; d++) {
+            if (d == point) c[k++] = '.';
+            c[k++] = (char)('0' + ((r >> (20 + 2 * (d % 20))) + (uint64_t)d * 7) % 10);
+        }
+        if ((r >> 60) & 1) k += snprintf(c + k, (size_t)(40 - k), "e%d", (int)((r >> 48) % 61) - 30);
+        c[k] = 0;
+        len += (size_t)snprintf(text + len, cap - len, "%s%s", c, i % COLS == COLS - 1 ? "\n" : ",");
+    }
+    nb_csv *csv = nb_csv_parse(text, len, "r.csv");
+    CHECK_MSG(csv && csv->nrows == ROWS, "%s", csv ? "wrong row count" : nb_errmsg());
+    int wrong = 0;
+    for (int i = 0; csv && csv->nrows == ROWS && i < ROWS * COLS; i++) {
+        double want = strtod(cells[i], NULL);
+        if (memcmp(&want, &csv->data[i], sizeof want) && wrong++ < 5)
+            CHECK_MSG(false, "'%s': %.17g, strtod %.17g", cells[i], csv->data[i], want);
+    }
+    CHECK(csv && csv->nrows == ROWS && csv->lines[ROWS - 1] == ROWS + 1);
+    nb_csv_free(csv);
+    /* The limits: 15 digits and 10^22 are exact, one more goes to strtod. */
+    const char *edge = "x\n999999999999999\n9999999999999999\n1e22\n1e23\n123456789012345e-22\n0.1\n-0\n4.9e-324\n";
+    csv = nb_csv_parse(edge, strlen(edge), "e.csv");
+    CHECK_MSG(csv && csv->nrows == 8, "%s", csv ? "wrong row count" : nb_errmsg());
+    const char *want[8] = {"999999999999999", "9999999999999999", "1e22", "1e23", "123456789012345e-22", "0.1", "-0",
+                           "4.9e-324"};
+    for (int i = 0; csv && csv->nrows == 8 && i < 8; i++) {
+        double w = strtod(want[i], NULL);
+        CHECK_MSG(!memcmp(&w, &csv->data[i], sizeof w), "'%s': %.17g", want[i], csv->data[i]);
+    }
+    nb_csv_free(csv);
+    free(text);
+    free(cells);
+}
+
+/* Lines that start with '#' are comments, as np.loadtxt skips them; the
+ * header np.savetxt(path, a, delimiter=',', header='x,y,label') writes
+ * ("# x,y,label" above the rows, which the README recommends) names the
+ * columns. The first column was named "# x", and a comment line was "expected
+ * a number, got '# a comment'". */
+TEST(test_csv_comment_lines_and_savetxt_header) {
+    const char *savetxt = "# x,y,label\n1.000000000000000000e+00,2.5e+00,0.0e+00\n3,4,1\n# a footer\n";
+    const unsigned flags[] = {0, NB_CSV_HEADER_OPTIONAL | NB_CSV_FINITE};
+    for (int k = 0; k < 2; k++) {
+        nb_csv *c = nb_csv_parse_ex(savetxt, strlen(savetxt), "h.csv", flags[k]);
+        CHECK_MSG(c && c->ncols == 3 && c->nrows == 2, "flags %u: %s", flags[k], c ? "wrong shape" : nb_errmsg());
+        if (c && c->ncols == 3 && c->nrows == 2) {
+            CHECK_MSG(!strcmp(c->names[0], "x") && !strcmp(c->names[2], "label"), "names [%s] [%s]", c->names[0],
+                      c->names[2]);
+            CHECK(c->data[1] == 2.5 && c->data[5] == 1 && c->lines[0] == 2 && c->lines[1] == 3);
+        }
+        nb_csv_free(c);
+    }
+    /* The same behind a UTF-8 byte-order mark. */
+    const char *bom = "\xEF\xBB\xBF# x,y\n1,2\n";
+    nb_csv *b = nb_csv_parse_ex(bom, strlen(bom), "b.csv", NB_CSV_HEADER_OPTIONAL);
+    CHECK_MSG(b && b->nrows == 1 && !strcmp(b->names[1], "y"), "%s", b ? b->names[1] : nb_errmsg());
+    nb_csv_free(b);
+    /* Comments anywhere, a real header after them, and a comment that is
+     * not a header (a number, or another count of cells) is only a comment. */
+    const char *commented = "# written by a script, 2024\nepoch,loss\n# restart\n1,0.5\n  # indented\n2,0.25\n";
+    nb_csv *c = nb_csv_parse_ex(commented, strlen(commented), "log.csv", NB_CSV_LOG);
+    CHECK_MSG(c && c->nrows == 2 && !strcmp(c->names[0], "epoch") && c->data[3] == 0.25 && c->lines[1] == 6, "%s",
+              c ? "wrong table" : nb_errmsg());
+    nb_csv_free(c);
+    const char *mismatch = "# x,y\n1,2,0\n3,4,1\n";
+    c = nb_csv_parse_ex(mismatch, strlen(mismatch), "m.csv", NB_CSV_HEADER_OPTIONAL);
+    CHECK_MSG(c && c->nrows == 2 && !strcmp(c->names[0], "column 1"), "%s", c ? c->names[0] : nb_errmsg());
+    nb_csv_free(c);
+    c = nb_csv_parse_ex(mismatch, strlen(mismatch), "m.csv", 0);
+    CHECK_MSG(!c && strstr(nb_errmsg(), "m.csv:2: column 1: expected a header row of column names"), "%s",
+              c ? "accepted" : nb_errmsg());
+    nb_csv_free(c);
+    /* As a training data set, by content. */
+    if (tmp_open()) {
+        write_bytes(tmp_file("savetxt"), savetxt, strlen(savetxt));
+        nb_dataset d;
+        CHECK_MSG(nb_dataset_load(tmp_file("savetxt"), true, &d) == 0, "%s", nb_errmsg());
+        nb_dataset_free(&d);
+        tmp_close();
+    }
+}
+
 /* A UTF-16 table or text is named as such by the readers, with the cure. */
 TEST(test_utf16_files_are_named_not_binary) {
     const char csv16[] = "\xFF\xFE" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0";

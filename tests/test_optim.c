@@ -1009,6 +1009,38 @@ TEST(test_clip_grad_norm) {
     nb_tensor_free(a), nb_tensor_free(c), nb_tensor_free(frozen), nb_tensor_free(big);
 }
 
+/* A NaN or inf gradient: the norm says so (nb_grad_norm and the value
+ * nb_clip_grad_norm returns) and clipping leaves every gradient as it was.
+ * An inf made the norm inf and the scale 0: the finite gradients became 0 and
+ * the inf a NaN (PyTorch's clip_grad_norm_ with error_if_nonfinite=False
+ * does the same), so a caller that stepped anyway wrote NaN into the weights
+ * and the gradient that overflowed could no longer be found. A norm beyond
+ * float32 from finite gradients is finite in double and is clipped. */
+TEST(test_clip_grad_norm_nonfinite_leaves_gradients) {
+    nb_tensor *a = param_from(2, (double[]){0, 0}), *c = param_from(1, (double[]){0});
+    nb_param ps[2] = {{a, true}, {c, false}};
+    const double bad[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        set_grad(a, (double[]){3, bad[k]}, 2);
+        set_grad(c, (double[]){12}, 1);
+        double norm = nb_grad_norm(ps, 2);
+        CHECK_MSG(k ? isinf(norm) : isnan(norm), "case %d: norm %g", k, norm);
+        float clipped = nb_clip_grad_norm(ps, 2, 1.f);
+        CHECK_MSG(k ? isinf(clipped) : isnan(clipped), "case %d: returned %g", k, (double)clipped);
+        CHECK_MSG(a->grad->data[0] == 3.f && c->grad->data[0] == 12.f &&
+                      (k ? isinf(a->grad->data[1]) : isnan(a->grad->data[1])),
+                  "case %d: gradients changed to %g %g %g", k, (double)a->grad->data[0], (double)a->grad->data[1],
+                  (double)c->grad->data[0]);
+    }
+    set_grad(a, (double[]){3e38, 3e38}, 2);
+    set_grad(c, (double[]){0}, 1);
+    double norm = nb_grad_norm(ps, 2);
+    CHECK_NEAR(norm / 3e38, sqrt(2.0), 1e-6);
+    nb_clip_grad_norm(ps, 2, 1.f);
+    CHECK_NEAR(a->grad->data[1], 1 / sqrt(2.0), 1e-6);
+    nb_tensor_free(a), nb_tensor_free(c);
+}
+
 TEST(test_lr_step_schedule) {
     CHECK_NEAR(nb_lr_step(0.1f, 0, 10, 0.5f), 0.1, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 9, 10, 0.5f), 0.1, 1e-7);

@@ -64,23 +64,76 @@ static size_t unquote(char *s, size_t n) {
     return k;
 }
 
+/* Powers of ten that are exact doubles (10^22 < 2^53 * 2^22). */
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The common cell, "0", "255", "-0.0509803966" or "1.5e-3", without strtod:
+ * at most 15 significant digits and a power of ten within 10^+-22 make the
+ * digits m and 10^|x| exact doubles, so one multiplication or division,
+ * correctly rounded, gives the double nearest the decimal: strtod's value,
+ * bit for bit (Clinger's fast path). Anything else (more digits, inf, nan,
+ * a bad cell) returns false for strtod and its checks. */
+static bool fast_decimal(const char *p, const char *e, double *v) {
+    bool neg = p < e && *p == '-';
+    if (p < e && (*p == '-' || *p == '+')) p++;
+    uint64_t m = 0;
+    int sig = 0, x = 0, digits = 0;
+    for (; p < e && *p >= '0' && *p <= '9'; p++, digits++)
+        if (m || *p != '0') {
+            if (++sig > 15) return false;
+            m = 10 * m + (uint64_t)(*p - '0');
+        }
+    if (p < e && *p == '.')
+        for (p++; p < e && *p >= '0' && *p <= '9'; p++, digits++) {
+            x--;
+            if (m || *p != '0') {
+                if (++sig > 15) return false;
+                m = 10 * m + (uint64_t)(*p - '0');
+            }
+        }
+    if (!digits) return false;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = p < e && *p == '-';
+        if (p < e && (*p == '-' || *p == '+')) p++;
+        if (p == e) return false;
+        int ex = 0;
+        for (; p < e && *p >= '0' && *p <= '9'; p++)
+            if ((ex = 10 * ex + (*p - '0')) > 1000) return false;
+        x += eneg ? -ex : ex;
+    }
+    if (p != e || x < -22 || x > 22) return false;
+    double d = (double)m;
+    d = x < 0 ? d / POW10[-x] : d * POW10[x];
+    *v = neg ? -d : d;
+    return true;
+}
+
 /* Parses [b, e) as a number; empty is NaN (a value not measured that row).
- * Returns 0 or -1. */
+ * Returns 0, -1 for text that is not a number, or -2 for a hexadecimal one.
+ * The forms are Python's float() and NumPy's loadtxt: decimal numbers and
+ * inf, infinity, nan in any case, but not strtod's hexadecimal ("0x10" would
+ * be 16 where a reader expects an error) or "nan(...)". */
 static int parse_cell(const char *b, const char *e, double *v) {
     if (b == e) {
         *v = NAN;
         return 0;
     }
+    if (fast_decimal(b, e, v)) return 0;
     char tmp[400]; /* a number written with all 17 significant digits and more fits */
     size_t n = (size_t)(e - b);
     if (n >= sizeof tmp || memchr(b, 0, n)) return -1;
     memcpy(tmp, b, n);
     tmp[n] = 0;
+    const char *d = tmp + (*tmp == '+' || *tmp == '-');
+    if ((*d | 0x20) == 'n' && strchr(d, '(')) return -1;
     char *end;
     errno = 0;
     *v = strtod(tmp, &end);
+    if (end != tmp + n) return -1;
     /* Overflow gives +-inf and underflow 0, both the nearest doubles: keep. */
-    return end == tmp + n ? 0 : -1;
+    return d[0] == '0' && (d[1] | 0x20) == 'x' ? -2 : 0;
 }
 
 /* Shows a cell in an error message: at most 32 bytes, printable only. */
@@ -114,6 +167,34 @@ static bool log_columns(const nb_csv *c) {
         if (name_has(c->names[j], "loss") || name_has(c->names[j], "acc") || name_has(c->names[j], "return"))
             return true;
     return false;
+}
+
+/* Whether a line, spaces trimmed, is a comment: '#' first, as np.loadtxt's
+ * default comments='#' (and the LIBSVM reader) skip. */
+static bool comment_line(const char *lb, const char *le) { return lb < le && *lb == '#'; }
+
+/* The header that np.savetxt(..., header='x,y') writes as a comment ("# x,y")
+ * before the first row: the last comment line in [p, end) whose text after
+ * the '#' is n non-empty cells that are not numbers. Returns its text after
+ * the '#' in [*hb, *he) and its line number, or 0 when there is none (every
+ * comment is then a comment). */
+static int64_t comment_header(const char *p, const char *end, int n, const char **hb, const char **he) {
+    int64_t line = 0, found = 0;
+    while (p < end) {
+        const char *next, *lb = p, *le = nb__line_end(p, end, &next);
+        line++;
+        p = next;
+        trim(&lb, &le);
+        if (!comment_line(lb, le)) continue;
+        int k = 0, last = 0;
+        for (const char *q = lb + 1, *cb, *ce; !last && k <= n; k++) {
+            double v;
+            last = nb__csv_cell(&q, le, &cb, &ce);
+            if (last < 0 || cb == ce || parse_cell(cb, ce, &v) != -1) break;
+        }
+        if (last == 1 && k == n) *hb = lb + 1, *he = le, found = line;
+    }
+    return found;
 }
 
 /* strndup through the allocation seam. */
@@ -155,7 +236,25 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         line++;
         p = next;
         trim(&lb, &le);
-        if (lb == le) continue; /* blank lines carry nothing */
+        if (lb == le || comment_line(lb, le)) continue; /* blank lines and comments carry nothing */
+        /* A row of the table in one pass: its cells parsed into the row as
+         * they are split. Any defect, or a row that needs the table grown,
+         * takes the way below, which finds it again and names it (the
+         * messages, their order and the allocations are the same). */
+        if (c->ncols > 0 && c->nrows < cap) {
+            double *row = c->data + (size_t)c->nrows * (size_t)c->ncols;
+            int k = 0, last = 0;
+            for (const char *q = lb, *cb, *ce; !last && k < c->ncols; k++) {
+                last = nb__csv_cell(&q, le, &cb, &ce);
+                if (last < 0 || parse_cell(cb, ce, &row[k]) ||
+                    ((flags & NB_CSV_FINITE) && !isfinite((float)row[k])))
+                    break;
+            }
+            if (last == 1 && k == c->ncols) {
+                c->lines[c->nrows++] = line;
+                continue;
+            }
+        }
         /* The cells of the line, counted, with each one's defect named. */
         int n = 0;
         for (const char *q = lb, *cb, *ce;; n++) {
@@ -193,12 +292,19 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             }
         }
         bool data_first = false;
-        if (c->ncols == 0 && (flags & NB_CSV_HEADER_OPTIONAL)) {
-            /* No header when the first cell is a number: name columns 1..n. */
+        /* Where the header's names are: this line, or np.savetxt's "# x,y"
+         * above a first row of numbers. */
+        const char *nb = lb, *ne = le;
+        int64_t name_line = line;
+        if (c->ncols == 0) {
             const char *q = lb, *hb, *he;
             double v;
             nb__csv_cell(&q, le, &hb, &he);
-            data_first = hb != he && parse_cell(hb, he, &v) == 0;
+            bool number = hb != he && parse_cell(hb, he, &v) == 0;
+            int64_t at = number ? comment_header(text + nb_utf8_bom(text, len), lb, n, &nb, &ne) : 0;
+            if (at) name_line = at;
+            /* No header when the first cell is a number: name columns 1..n. */
+            else data_first = number && (flags & NB_CSV_HEADER_OPTIONAL);
         }
         if (c->ncols == 0 && data_first) {
             if (!(c->names = nb__calloc((size_t)n, sizeof(char *)))) {
@@ -221,21 +327,28 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                 nb_error("%s: out of memory", what);
                 goto fail;
             }
-            const char *q = lb;
+            const char *q = nb;
             for (int k = 0; k < n; k++) {
                 const char *hb, *he;
-                nb__csv_cell(&q, le, &hb, &he);
+                nb__csv_cell(&q, ne, &hb, &he);
                 double v;
                 if (hb == he) {
                     nb_error("%s:%lld: column %d: empty column name in the header row", what, (long long)line, k + 1);
                     goto fail;
                 }
-                if (parse_cell(hb, he, &v) == 0 && (flags & NB_CSV_LOG)) {
+                int num = parse_cell(hb, he, &v);
+                if (num != -1 && (flags & NB_CSV_LOG)) {
                     nb_error("%s: not a training log: line %lld holds numbers where a log has its header "
                              "(epoch,... or step,...)", what, (long long)line);
                     goto fail;
                 }
-                if (parse_cell(hb, he, &v) == 0) {
+                if (num == -2) {
+                    nb_error("%s:%lld: column %d: expected a column name or a decimal number, got the hexadecimal "
+                             "'%s' (nabla reads numbers as NumPy's loadtxt and Python's float() do)", what,
+                             (long long)line, k + 1, show_cell(hb, he, shown, sizeof shown));
+                    goto fail;
+                }
+                if (num == 0) {
                     nb_error("%s:%lld: column %d: expected a header row of column names, got the number '%s' "
                              "(is the header missing?)", what, (long long)line, k + 1, show_cell(hb, he, shown, sizeof shown));
                     goto fail;
@@ -247,7 +360,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                 unquote(c->names[k], (size_t)(he - hb));
                 c->ncols = k + 1;
             }
-            continue;
+            if (name_line == line) continue; /* else this line is the first row */
         }
         if (n > c->ncols) {
             nb_error("%s:%lld: column %d: row has more than the %d columns of the header", what, (long long)line,
@@ -279,9 +392,27 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
         for (int k = 0; k < n; k++) {
             const char *vb, *ve;
             nb__csv_cell(&q, le, &vb, &ve); /* a "quoted" number is the number */
-            if (parse_cell(vb, ve, &row[k]) || ((flags & NB_CSV_FINITE) && !isfinite(row[k]))) {
+            int bad = parse_cell(vb, ve, &row[k]);
+            if (bad == -1) {
                 nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
                          c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));
+                goto fail;
+            }
+            if (bad == -2) {
+                nb_error("%s:%lld: column %d (%s): expected a decimal number, got the hexadecimal '%s' (nabla reads "
+                         "numbers as NumPy's loadtxt and Python's float() do)", what, (long long)line, k + 1,
+                         c->names[k], show_cell(vb, ve, shown, sizeof shown));
+                goto fail;
+            }
+            /* Data are float32: 1e39 is finite as a double but inf there. */
+            if ((flags & NB_CSV_FINITE) && !isfinite((float)row[k])) {
+                if (vb == ve)
+                    nb_error("%s:%lld: column %d (%s): empty cell; expected a finite number", what, (long long)line,
+                             k + 1, c->names[k]);
+                else
+                    nb_error("%s:%lld: column %d (%s): '%s' is not a finite number%s", what, (long long)line, k + 1,
+                             c->names[k], show_cell(vb, ve, shown, sizeof shown),
+                             isfinite(row[k]) ? " in float32" : "");
                 goto fail;
             }
         }

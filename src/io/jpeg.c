@@ -84,7 +84,13 @@ static float cmyk_channel(int ink, int black, bool inverted) {
  * APP1 marker's data: "Exif\0\0", then a TIFF header (II or MM byte order,
  * 42, the offset of IFD0) and IFD0's 12-byte entries; tag 0x0112 holds it.
  * Cameras and phones store pixels as the sensor saw them and say here how to
- * turn them; every viewer does, so the image means the turned one. */
+ * turn them; every viewer does, so the image means the turned one.
+ * The standard's type is SHORT, but some writers use another number type
+ * (LONG, SSHORT, SLONG, SBYTE, RATIONAL, FLOAT, IFD, ...) or more values:
+ * as PIL's ImageOps.exif_transpose, the entry's first value counts when it is
+ * a whole number 1..8 (inline in the entry, or at its offset when the values
+ * take more than 4 bytes). BYTE, ASCII and UNDEFINED values are bytes, which
+ * PIL does not take for an orientation either. */
 static int exif_orientation(const uint8_t *d, size_t n) {
     if (n < 14 || memcmp(d, "Exif\0\0", 6) != 0) return 1;
     const uint8_t *t = d + 6;
@@ -97,12 +103,45 @@ static int exif_orientation(const uint8_t *d, size_t n) {
     uint32_t ifd = U32(t + 4);
     if (ifd > tn || tn - ifd < 2) return 1;
     unsigned count = U16(t + ifd);
+    /* Bytes per value of TIFF types 1..13. */
+    static const uint8_t size[14] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4};
     for (unsigned k = 0; k < count && (size_t)ifd + 2 + 12 * ((size_t)k + 1) <= tn; k++) {
         const uint8_t *e = t + ifd + 2 + 12 * k;
-        if (U16(e) == 0x0112 && U16(e + 2) == 3) { /* SHORT */
-            unsigned v = U16(e + 8);
-            return v >= 1 && v <= 8 ? (int)v : 1;
+        if (U16(e) != 0x0112) continue;
+        unsigned type = U16(e + 2);
+        uint32_t nv = U32(e + 4);
+        if (type < 1 || type > 13 || nv == 0) return 1;
+        const uint8_t *v = e + 8;
+        if ((uint64_t)size[type] * nv > 4) { /* the values are at an offset */
+            uint32_t off = U32(e + 8);
+            if (off > tn || tn - off < size[type]) return 1;
+            v = t + off;
         }
+        double x;
+        switch (type) {
+        case 3: x = U16(v); break;                                    /* SHORT */
+        case 4:                                                       /* LONG */
+        case 13: x = U32(v); break;                                   /* IFD, an offset PIL reads as a LONG */
+        case 6: x = (int8_t)v[0]; break;                              /* SBYTE */
+        case 8: x = (int16_t)U16(v); break;                           /* SSHORT */
+        case 9: x = (int32_t)U32(v); break;                           /* SLONG */
+        case 5: x = U32(v + 4) ? (double)U32(v) / U32(v + 4) : 0; break; /* RATIONAL */
+        case 10: x = (int32_t)U32(v + 4) ? (double)(int32_t)U32(v) / (int32_t)U32(v + 4) : 0; break; /* SRATIONAL */
+        case 11: { /* FLOAT */
+            uint32_t bits = U32(v);
+            float f;
+            memcpy(&f, &bits, sizeof f);
+            x = f;
+            break;
+        }
+        case 12: { /* DOUBLE */
+            uint64_t bits = le ? (uint64_t)U32(v) | (uint64_t)U32(v + 4) << 32 : (uint64_t)U32(v) << 32 | U32(v + 4);
+            memcpy(&x, &bits, sizeof x);
+            break;
+        }
+        default: return 1; /* BYTE, ASCII, UNDEFINED */
+        }
+        return x >= 1 && x <= 8 && x == (int)x ? (int)x : 1;
     }
     return 1;
 #undef U16

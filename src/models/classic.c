@@ -172,9 +172,20 @@ int nb__st_num(const nb_safetensors *st, const char *path, const char *key, doub
     if (!s) return nb_error("%s: the model lacks the metadata '%s'", path, key);
     char *end;
     double x = strtod(s, &end);
-    if (end == s || *end || !(x >= lo && x <= hi))
-        return nb_error("%s: metadata '%s' = '%s' is not a number in [%g, %g]", path, key, s, lo, hi);
+    /* Finite whatever the bounds: a fit writes no inf (a kernel's gamma of
+     * inf made every prediction NaN). */
+    if (end == s || *end || !isfinite(x) || !(x >= lo && x <= hi))
+        return nb_error("%s: metadata '%s' = '%s' is not a finite number in [%g, %g]", path, key, s, lo, hi);
     *v = x;
+    return 0;
+}
+
+int nb__st_count(const nb_safetensors *st, const char *path, const char *key, int64_t lo, int64_t hi, int64_t *v) {
+    double x;
+    if (nb__st_num(st, path, key, (double)lo, (double)hi, &x)) return -1;
+    if (x != floor(x))
+        return nb_error("%s: metadata '%s' = '%s' is not a whole number", path, key, nb_st_meta(st, key));
+    *v = (int64_t)x;
     return 0;
 }
 

@@ -53,8 +53,11 @@ void nb__stb_free(nb__stb *b);
  * doubles (or floats), or NULL with an error naming path and the tensor. */
 double *nb__st_doubles(const nb_safetensors *st, const char *path, const char *name, int ndim, const int64_t *shape);
 float *nb__st_floats(const nb_safetensors *st, const char *path, const char *name, int ndim, const int64_t *shape);
-/* A numeric metadata value in [lo, hi]; 0 or -1 with an error. */
+/* A numeric metadata value, finite and in [lo, hi]; 0 or -1 with an error
+ * naming path and key. */
 int nb__st_num(const nb_safetensors *st, const char *path, const char *key, double lo, double hi, double *v);
+/* The same for a count: a whole number in [lo, hi] (|hi| < 2^53). */
+int nb__st_count(const nb_safetensors *st, const char *path, const char *key, int64_t lo, int64_t hi, int64_t *v);
 
 /* Each model's half of the model file. */
 int nb__linreg_save(const nb_linreg *m, nb__stb *b);

@@ -725,7 +725,7 @@ nb_svm *nb__svm_load(const nb_safetensors *st, const char *path) {
     nb_svm *m = calloc(1, sizeof *m);
     nb_svm_default_opts(&m->opts);
     const char *k = nb_st_meta(st, "nabla.svm.kernel");
-    double deg, dd;
+    int64_t deg;
     nb_tensor *lab = nb_st_get(st, "labels");
     if (!k || nb_kernel_from_name(k, &m->opts.kernel)) {
         nb_error("%s: bad or missing metadata nabla.svm.kernel", path);
@@ -733,11 +733,11 @@ nb_svm *nb__svm_load(const nb_safetensors *st, const char *path) {
     }
     if (nb__st_num(st, path, "nabla.svm.gamma", 0, INFINITY, &m->opts.gamma) ||
         nb__st_num(st, path, "nabla.svm.coef0", -INFINITY, INFINITY, &m->opts.coef0) ||
-        nb__st_num(st, path, "nabla.svm.degree", 0, 1000, &deg) || nb__st_num(st, path, "nabla.svm.C", 0, INFINITY, &m->opts.C) ||
-        nb__st_num(st, path, "nabla.svm.features", 1, 1e12, &dd))
+        nb__st_count(st, path, "nabla.svm.degree", 0, 1000, &deg) ||
+        nb__st_num(st, path, "nabla.svm.C", 0, INFINITY, &m->opts.C) ||
+        nb__st_count(st, path, "nabla.svm.features", 1, 1000000000000LL, &m->d))
         goto fail;
     m->opts.degree = (int)deg;
-    m->d = (int64_t)dd;
     if (!lab || lab->ndim != 1 || lab->shape[0] < 2 || lab->shape[0] > 100000) {
         nb_error("%s: the SVM needs 'labels' [nclass >= 2]", path);
         goto fail;

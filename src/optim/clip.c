@@ -11,8 +11,7 @@ static double squares_part(const void *x, int64_t lo, int64_t hi) {
     return s;
 }
 
-float nb_clip_grad_norm(nb_param *params, int n, float max_norm) {
-    if (!(max_norm >= 0.f)) nb_fatal("clip_grad_norm", "max_norm must be >= 0, got %g", (double)max_norm);
+double nb_grad_norm(const nb_param *params, int n) {
     double ss = 0;
     for (int i = 0; i < n; i++)
         if (!params[i].t->grad) continue;
@@ -25,10 +24,20 @@ float nb_clip_grad_norm(nb_param *params, int n, float max_norm) {
         } else {
             ss += nb__ordered_sum(params[i].t->grad->size, squares_part, params[i].t->grad->data);
         }
-    double norm = sqrt(ss);
+    return sqrt(ss);
+}
+
+float nb_clip_grad_norm(nb_param *params, int n, float max_norm) {
+    if (!(max_norm >= 0.f)) nb_fatal("clip_grad_norm", "max_norm must be >= 0, got %g", (double)max_norm);
+    double norm = nb_grad_norm(params, n);
+    /* A NaN or infinite norm leaves the gradients as they are: scaled by
+     * max_norm / inf = 0 (as PyTorch's clip_grad_norm_ does) every finite one
+     * would become 0 and each inf a NaN, hiding which parameter overflowed;
+     * the returned norm tells the caller not to step (PyTorch's
+     * error_if_nonfinite=True raises there instead). */
+    if (!isfinite(norm)) return (float)norm;
     /* PyTorch: coef = max_norm / (norm + 1e-6), clamped at 1. The 1e-6 keeps
-     * a zero gradient from dividing by zero. A NaN norm leaves the gradients
-     * as they are; the returned NaN tells the caller. */
+     * a zero gradient from dividing by zero. */
     double coef = (double)max_norm / (norm + 1e-6);
     if (coef < 1.0) {
         float c = (float)coef;

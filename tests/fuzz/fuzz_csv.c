@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int64_t i = 0; i < c->nrows; i++) {
         if (c->lines[i] < 1) abort();
         for (int j = 0; j < c->ncols; j++)
-            if ((flags & NB_CSV_FINITE) && !isfinite(c->data[i * c->ncols + j])) abort();
+            if ((flags & NB_CSV_FINITE) && !isfinite((float)c->data[i * c->ncols + j])) abort(); /* data are float32 */
     }
     nb_csv_free(c);
     return 0;

@@ -8,6 +8,7 @@
  * JPEG, so that the orientation reader sees any bytes: the image must come
  * back whole, turned as a plain reading of the bytes (below) says. */
 #include "nabla.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,9 +63,12 @@ static int64_t turned(int k, int64_t h, int64_t w, int64_t y, int64_t x) {
 }
 
 /* The orientation in TIFF data t[0..n) (byte order, 42, IFD0's offset,
- * then its 12-byte entries), read anew from the EXIF standard: the value of
- * the first tag 0x0112 of type SHORT among IFD0's whole entries, 1 when it
- * lies outside 1..8 or is not there. */
+ * then its 12-byte entries), read anew from the TIFF standard and PIL's
+ * reading of it: the first tag 0x0112 among IFD0's whole entries; the first
+ * of its values (in the entry's last 4 bytes when they hold them all, else
+ * at the offset there) when its type is a number (SHORT, LONG, RATIONAL,
+ * SBYTE, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE; IFD read as LONG) and the
+ * value a whole number in 1..8; 1 otherwise, or when it is not there. */
 static int orientation(const uint8_t *t, size_t n) {
     if (n < 8 || !((t[0] == 'I' && t[1] == 'I') || (t[0] == 'M' && t[1] == 'M'))) return 1;
     int big = t[0] == 'M';
@@ -73,7 +77,40 @@ static int orientation(const uint8_t *t, size_t n) {
     if (GET(2, 2) != 42 || ifd + 2 > n) return 1;
     for (uint64_t k = 0, count = GET(ifd, 2); k < count && ifd + 2 + 12 * (k + 1) <= n; k++) {
         uint64_t e = ifd + 2 + 12 * k;
-        if (GET(e, 2) == 0x0112 && GET(e + 2, 2) == 3) return GET(e + 8, 2) >= 1 && GET(e + 8, 2) <= 8 ? (int)GET(e + 8, 2) : 1;
+        if (GET(e, 2) != 0x0112) continue;
+        uint64_t type = GET(e + 2, 2), values = GET(e + 4, 4), bytes;
+        switch (type) {
+        case 6: bytes = 1; break;
+        case 3: case 8: bytes = 2; break;
+        case 4: case 9: case 11: case 13: bytes = 4; break;
+        case 5: case 10: case 12: bytes = 8; break;
+        default: return 1; /* BYTE, ASCII, UNDEFINED, unknown */
+        }
+        if (values == 0) return 1;
+        uint64_t at = bytes * values <= 4 ? e + 8 : GET(e + 8, 4);
+        if (at + bytes > n) return 1;
+        double v;
+        if (type == 6) v = (double)(int8_t)GET(at, 1);
+        else if (type == 3) v = (double)GET(at, 2);
+        else if (type == 8) v = (double)(int16_t)GET(at, 2);
+        else if (type == 4 || type == 13) v = (double)GET(at, 4);
+        else if (type == 9) v = (double)(int32_t)GET(at, 4);
+        else if (type == 5) v = GET(at + 4, 4) ? (double)GET(at, 4) / (double)GET(at + 4, 4) : 0;
+        else if (type == 10) {
+            int32_t num = (int32_t)GET(at, 4), den = (int32_t)GET(at + 4, 4);
+            v = den ? (double)num / (double)den : 0;
+        } else if (type == 11) {
+            uint32_t bits = (uint32_t)GET(at, 4);
+            float f;
+            memcpy(&f, &bits, 4);
+            v = f;
+        } else {
+            uint64_t bits = GET(at, 8);
+            memcpy(&v, &bits, 8);
+        }
+        for (int o = 1; o <= 8; o++)
+            if (v == o) return o;
+        return 1;
     }
     return 1;
 #undef GET
