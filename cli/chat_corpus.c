@@ -3,7 +3,7 @@
  * extracted under SRC_DIR by scripts/dialogue-corpus.sh) and written as the
  * Ubuntu Dialogue Corpus's train.csv, valid.csv and test.csv with the counts
  * in counts.json. The parsing, pairing, split and CSV are in
- * src/io/dialogue_src.c. */
+ * src/io/dialogue_*.c (dialogue_src.h). */
 #include "../src/io/dialogue_src.h"
 #include "chat.h"
 #include "cli.h"

@@ -5,6 +5,10 @@
 # for 7_1), and every test the document names for it must exist. IDs listed as
 # not yet implemented are only counted. With NABLA_DESIGN=path/to/DESIGN.md it
 # also checks that every ID of the design's equation table is in the document.
+# Every file the document names in parentheses, "(models/rl.c)" (under src/
+# or the repository's root), must exist, and a function named just before it,
+# "`nb_rl_q_update` (models/rl.c)", must be defined there: a file split or
+# renamed leaves no stale path behind.
 # Usage: tests/equations.sh   (exit 1 and one FAIL line per problem)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +42,18 @@ while IFS= read -r row; do
     for t in $(grep -oE '`test_[A-Za-z0-9_]+`' <<<"$row" | tr -d '`'); do
         grep -qx "$t" <<<"$tests" || { fail "$id: the document names $t, which is not a test in tests/*.c"; ok=0; }
     done
+    for p in $(grep -oE '\(([a-z_]+/)+[a-z_0-9]+\.(c|h|cu)' <<<"$row" | tr -d '('); do
+        [[ -f $ROOT/$p || -f $ROOT/src/$p ]] || { fail "$id: the document names $p, which is not a file"; ok=0; }
+    done
+    while IFS= read -r m; do
+        [[ -n $m ]] || continue
+        name=$(sed -E 's/^`([^`]+)`.*/\1/' <<<"$m") p=$(sed -E 's/.*\(//' <<<"$m")
+        f=$ROOT/$p
+        [[ -f $f ]] || f=$ROOT/src/$p
+        [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ && -f $f ]] || continue
+        grep -qE "^[A-Za-z].*[ *]$name\(" "$f" ||
+            { fail "$id: the document says $name is in $p, which does not define it"; ok=0; }
+    done <<<"$(grep -oE '`[^`]+` \(([a-z_]+/)+[a-z_0-9]+\.(c|h|cu)' <<<"$row")"
     ((ok)) && passed=$((passed + 1))
 done <<<"$rows"
 

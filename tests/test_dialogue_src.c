@@ -1,4 +1,4 @@
-/* test_dialogue_src.c — the default dialogue corpus (src/io/dialogue_src.c):
+/* test_dialogue_src.c — the default dialogue corpus (src/io/dialogue_src.h):
  * each parser on a tiny inline sample, malformed files refused whole, the
  * split by group, distractors never equal to the truth, and the CSV read
  * back by the corpus reader (nb_dialogue_parse). */

@@ -4,7 +4,9 @@
  * R's lazy-load database, the World English Bible's SWORD zText module), the cutting of conversations into (context,
  * response) pairs, the split by group and the CSV files in the Ubuntu
  * Dialogue Corpus layout. Internal to the library and the command (nb__
- * prefix); tests and fuzzers include it.
+ * prefix); tests and fuzzers include it. The store is dialogue_build.c, each
+ * source's parser a dialogue_SOURCE.c (wml, endless_sky, fortunes,
+ * freedroid, austen, ztext), the pairs and the CSV files dialogue_pairs.c.
  *
  * A conversation is a list of turns; a turn is the utterances of one speaker
  * in a row, stored formatted as "u1 __eou__ u2 __eou__". Each conversation

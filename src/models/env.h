@@ -42,4 +42,20 @@ typedef struct nb_env_class {
 
 extern const nb_env_class nb_env_cartpole_class, nb_env_2048_class, nb_env_catch_class;
 
+/* An environment (env.c): its class, its own random stream and state. The
+ * learner's checkpoint (dqn_file.c) saves and restores the stream and
+ * reads whether the stored episode is over. */
+struct nb_env {
+    const nb_env_class *c;
+    nb_rng rng;
+    void *s;
+    bool done;
+};
+
+/* The class of the environment called name, or NULL with nb_error naming
+ * the known ones. */
+const nb_env_class *nb__env_class(const char *name);
+/* The 2048 tile to report at the end of a game (0 for the other games). */
+double nb__env_highest_tile(const nb_env *e);
+
 #endif

@@ -1,5 +1,5 @@
 /* fuzz_dialogue_src.c — libFuzzer target: the parsers of the default dialogue
- * corpus (src/io/dialogue_src.c) on arbitrary bytes, the first byte picking
+ * corpus (src/io/dialogue_src.h) on arbitrary bytes, the first byte picking
  * the parser (WML, Endless Sky, fortunes, Freedroid Lua, R .rdb, SWORD zText:
  * two bytes each give the sizes of the .bzs and .bzv parts, the rest is .bzz). Each must
  * add well-formed conversations or fail with a message and add nothing;
