@@ -519,14 +519,17 @@ static int cmd_train(int argc, char **argv) {
         }
         /* The epoch's running loss so far (its log row); a damaged value
          * is refused, not read as 0 into that row. */
-        if (nb_st_meta(ck, "nabla.chat.loss_sum") && nb_st_meta(ck, "nabla.chat.loss_n") &&
-            (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
-             nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loss_n)))
+        static const char *const loss_keys[] = {"nabla.chat.loss_sum", "nabla.chat.loss_n"};
+        int has_loss = nb_cli_meta_together(ck, resume, loss_keys, 2);
+        if (has_loss < 0 || (has_loss && (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
+                                          nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loss_n))))
             goto fail_msg;
         /* The run's budget, unless this command sets one: the resume command
          * printed after a signal then ends where the whole run would have.
          * (Absent in models from before it was kept: the defaults.) */
+        static const char *const budget_keys[] = {"nabla.chat.epochs", "nabla.chat.max_steps"};
         const char *ev = nb_st_meta(ck, "nabla.chat.epochs"), *mv = nb_st_meta(ck, "nabla.chat.max_steps");
+        if (nb_cli_meta_together(ck, resume, budget_keys, 2) < 0) goto fail_msg;
         if (ev && mv && !GIVEN("--epochs") && !GIVEN("--steps") && !GIVEN("--minutes")) {
             long long te = strtoll(ev, NULL, 10), ts = strtoll(mv, NULL, 10);
             if (te < 1 || ts < -1) {

@@ -241,6 +241,13 @@ int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *k
  * an integer >= 0 that int64_t holds. 0, or -1 with nb_errmsg() naming path
  * and key (missing: "not a training checkpoint"). */
 int nb_cli_meta_count(const nb_safetensors *st, const char *path, const char *key, int64_t *out);
+/* Keys a checkpoint writes together (a running loss and its count): 1 when
+ * __metadata__ holds all n of them, 0 when it holds none (a checkpoint from
+ * before they were kept), -1 with nb_errmsg() naming path, a key it holds
+ * and the first it lacks when only some are there: a damaged file, whose
+ * present keys alone (or none of them) would give the resumed run figures
+ * an uninterrupted one never has. */
+int nb_cli_meta_together(const nb_safetensors *st, const char *path, const char *const *keys, int n);
 
 /* A number of a small text table (kernel files, distributions): what strtod
  * reads, or a fraction "a/b" (the notes write 1/9), spaces around allowed,
