@@ -1526,6 +1526,23 @@ cli_help_charrnn_hessian_stats_linalg_convert() {
 # edits away (a hint), `train`'s NET.cfg, --resume and --init, and the
 # --out that init, convert and wavenet train require, wavenet generate's
 # --cond or --like.
+# A flag given twice: the last counts (scripts keep common flags in an
+# array and override one), but not in silence: `--out a.st ... --out b.st`
+# wrote b.st alone and said nothing of a.st.
+cli_flag_given_twice_warns() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/a.csv" --out "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "convert with --out twice: $(cat "$WORK/err")"; return; }
+    [[ -e $WORK/b.csv && ! -e $WORK/a.csv ]] || fail "the last --out should count"
+    expect_err "nabla convert: warning: --out given more than once: the last, '$WORK/b.csv', counts"
+    "$NABLA" fit pca "$WORK/d.csv" --unlabeled --no-unlabeled --k 1 >/dev/null 2>"$WORK/err" || fail "fit pca: $(cat "$WORK/err")"
+    expect_err "warning: --unlabeled given more than once: the last, --no-unlabeled, counts"
+    "$NABLA" fit svm "$WORK/d.csv" -c 2 --C=3 >/dev/null 2>"$WORK/err" || fail "fit svm: $(cat "$WORK/err")"
+    expect_err "warning: --C given more than once: the last, '3', counts"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/c.csv" >/dev/null 2>"$WORK/err" || fail "convert"
+    grep -q warning "$WORK/err" && fail "a flag given once warned: $(cat "$WORK/err")"
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
