@@ -122,6 +122,15 @@ int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *see
  * used silently. 0, or -1 with nb_errmsg() naming resume, the flag, the value
  * and the range. */
 int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume);
+/* A DQN's model file is a network's with the learner's keys added, and
+ * loads as one; but its outputs are the values of actions, not class
+ * scores. 0 if st holds no DQN model, else -1 with nb_errmsg() "PATH: not
+ * EXPECTED: it holds a DQN model (nabla dqn train)MORE". */
+int nb_cli_not_dqn(const nb_safetensors *st, const char *path, const char *expected, const char *more);
+/* nb_net_load for a command that reads the outputs as classes (eval,
+ * predict, hessian): a DQN's model is refused (nb_cli_not_dqn). *st as
+ * nb_net_load's (st NULL: not wanted). NULL with nb_errmsg(). */
+nb_net *nb_cli_load_classifier(const char *path, nb_safetensors **st);
 /* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
 bool nb_cli_has_ext(const char *path, const char *exts);
 

@@ -11,6 +11,24 @@
 static const char *FASHION[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
+int nb_cli_not_dqn(const nb_safetensors *st, const char *path, const char *expected, const char *more) {
+    if (!nb_st_meta(st, "nabla.dqn.env")) return 0;
+    return nb_error("%s: not %s: it holds a DQN model (nabla dqn train)%s", path, expected, more);
+}
+
+nb_net *nb_cli_load_classifier(const char *path, nb_safetensors **st) {
+    nb_safetensors *own = NULL;
+    nb_net *net = nb_net_load(path, &own);
+    if (net && nb_cli_not_dqn(own, path, "a classifier",
+                              ", whose outputs are the values of a game's actions: nabla dqn eval plays it")) {
+        nb_net_free(net);
+        net = NULL;
+    }
+    if (st && net) *st = own;
+    else nb_st_free(own);
+    return net;
+}
+
 static int cmd_eval(int argc, char **argv) {
     const char *cmd = "eval", *data = NULL;
     double adv = 0;
@@ -34,7 +52,7 @@ static int cmd_eval(int argc, char **argv) {
     if (prc != NB_CLI_OK) return prc;
     if (!data) return nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
     nb_cli_threads(cmd, threads, 0);
-    nb_net *net = nb_net_load(pos[0], NULL);
+    nb_net *net = nb_cli_load_classifier(pos[0], NULL);
     if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
     nb_dataset test, rest; /* rest: the training split too, with --all */
     memset(&rest, 0, sizeof rest);
@@ -143,7 +161,7 @@ static int cmd_predict(int argc, char **argv) {
         return prc;
     }
     nb_safetensors *st = NULL;
-    nb_net *net = nb_net_load(pos[0], &st);
+    nb_net *net = nb_cli_load_classifier(pos[0], &st);
     if (!net) {
         free(pos);
         return nb_cli_fail(cmd, "%s", nb_errmsg());

@@ -90,7 +90,7 @@ static int cmd_hessian(int argc, char **argv) {
     nb_cli_threads(cmd, threads, 0);
     const char *model = pos[0];
 
-    nb_net *net = nb_net_load(model, NULL);
+    nb_net *net = nb_cli_load_classifier(model, NULL);
     if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
     nb_dataset d;
     if (nb_dataset_load(data, true, &d)) {

@@ -414,7 +414,8 @@ static int cmd_train(int argc, char **argv) {
          * them, but for those its state cannot follow (checked below). */
         T.net = nb_net_load(resume, &ckpt);
         if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
-        if (nb_train_state_read(s, ckpt, resume)) {
+        if (nb_cli_not_dqn(ckpt, resume, "a checkpoint of nabla train", ": a DQN run resumes with nabla dqn train --resume") ||
+            nb_train_state_read(s, ckpt, resume)) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }

@@ -1458,6 +1458,22 @@ cli_dqn_errors() {
     expect_fail "$NABLA" dqn train cartpole --double on && expect_err "unexpected argument 'on'"
 }
 
+# A DQN's model file holds a network, and eval, hessian and predict loaded it
+# as a classifier: on data of its input size (catch: 50 values) eval scored
+# "accuracy" from Q-values; train --resume called it no training checkpoint
+# without saying what it is.
+cli_dqn_model_is_no_classifier() {
+    "$NABLA" dqn train catch --steps 10 --episodes 0 --out "$WORK/c.st" >/dev/null 2>&1 || { fail "tiny train"; return; }
+    awk 'BEGIN { srand(2); for (i = 0; i < 40; i++) { for (j = 0; j < 50; j++) printf "%d,", rand() < 0.1; print i % 3 } }' \
+        >"$WORK/g.csv"
+    local c
+    for c in "eval $WORK/c.st --data $WORK/g.csv" "hessian $WORK/c.st --data $WORK/g.csv --batch 8 --top 1" \
+        "predict $WORK/c.st $WORK/g.csv" "train --resume $WORK/c.st --data $WORK/g.csv"; do
+        expect_fail "$NABLA" $c && expect_err "c.st: not a .*: it holds a DQN model (nabla dqn train)"
+    done
+    expect_err "nabla dqn train --resume"
+}
+
 # --- issue 15: charrnn, hessian, stats, linalg, convert on the one flag machinery ----
 
 # -h, --help and `nabla help CMD [VERB]` print the help on stdout and exit 0; every --threads shows its default.
