@@ -612,6 +612,24 @@ cli_predict() {
         { expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/big.png" && expect_err "expects 28x28"; }
 }
 
+# nabla predict with a network and something that is no image: named as the
+# image readers of filter and style name it (it said "not a PNG file", for
+# a command that reads JPEG too, and nothing of what the file is); and with
+# --json a failure left "[" and the predictions so far as stdout's last
+# line, which is no JSON.
+cli_predict_names_what_is_no_image() {
+    command -v python3 >/dev/null || return 0
+    "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/n.st" >/dev/null 2>&1 || { fail "init"; return; }
+    printf '1,2,0\n2,3,1\n' >"$WORK/d.csv"
+    expect_fail "$NABLA" predict "$WORK/n.st" "$WORK/d.csv" && expect_err "d.csv: not a PNG or JPEG image: it looks like CSV text"
+    gray_png 28 28 0 200 "$WORK/a.png" || { fail "could not write a PNG"; return; }
+    expect_fail "$NABLA" predict "$WORK/n.st" "$WORK/a.png" "$WORK/d.csv" --json && expect_err "d.csv: not a PNG or JPEG"
+    [[ -s $WORK/out ]] && fail "a failed predict --json printed: $(cat "$WORK/out")"
+    "$NABLA" predict "$WORK/n.st" "$WORK/a.png" "$WORK/a.png" --json >"$WORK/out" 2>"$WORK/err" || fail "predict --json"
+    python3 -c 'import json, sys; assert len(json.loads(open(sys.argv[1]).read())) == 2' "$WORK/out" ||
+        fail "predict --json of two images: $(cat "$WORK/out")"
+}
+
 # --- charrnn ---------------------------------------------------------------------
 
 # A small corpus with structure to learn: numbered lines of a few sentences.
