@@ -387,7 +387,8 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         {"--init", NB_FLAG_STR, &init, "start from the weights of this model", .meta = "MODEL"},
-        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps; 0: no limit", .range = "[0, inf)"},
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps", .range = "[1, inf)",
+         .def = "none: --epochs decides"},
         {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
@@ -441,7 +442,7 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--l1-activation", l1, s->l1_activation);
         KEEP("--adversarial", adv, s->adversarial);
         KEEP("--grad-clip", clip, s->grad_clip);
-        KEEP("--steps", steps, s->max_steps);
+        /* --steps: none (0), which nb_train_state_read leaves: it limits one invocation. */
         KEEP("--shuffle", shuffle, s->shuffle);
         KEEP("--data", data, s->data);
         KEEP("--log", log, s->log);

@@ -1577,6 +1577,20 @@ cli_flag_given_twice_warns() {
     grep -q warning "$WORK/err" && fail "a flag given once warned: $(cat "$WORK/err")"
 }
 
+# --steps 0 means zero steps in charrnn, chat, wavenet and dqn train (the
+# initial model is written), but "no limit" in nabla train, which trained
+# every epoch: refused there, its default (none) being the no-limit one.
+cli_train_steps_0_is_refused() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --steps 0 --out "$WORK/m.st" >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "train --steps 0: exit status $?, expected 2"
+    expect_err "--steps: expected an integer >= 1, got '0'"
+    [[ -e $WORK/m.st ]] && fail "train --steps 0 trained and wrote a model"
+    "$NABLA" train --help | tr -s ' \n' ' ' | grep -q -- "--steps N stop after this many optimizer steps; >= 1 (default none: --epochs decides)" ||
+        fail "train --help: --steps' default"
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
