@@ -527,7 +527,10 @@ int nb_cli_verbs(const char *cmd, const nb_verb *verbs, int nverbs, int argc, ch
     if (!v || is_help(v) || !strcmp(v, "help")) {
         FILE *out = v ? stdout : stderr;
         fprintf(out, "usage: nabla %s VERB [ARGS...]   (nabla %s VERB --help for its options)\n\nverbs:\n", cmd, cmd);
-        for (int i = 0; i < nverbs; i++) fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+        int width = 8; /* the summaries in one column, two spaces after the longest verb */
+        for (int i = 0; i < nverbs; i++)
+            if ((int)strlen(verbs[i].name) + 1 > width) width = (int)strlen(verbs[i].name) + 1;
+        for (int i = 0; i < nverbs; i++) fprintf(out, "  %-*s %s\n", width, verbs[i].name, verbs[i].summary);
         return v ? 0 : 2;
     }
     for (int i = 0; i < nverbs; i++)

@@ -1591,6 +1591,22 @@ cli_train_steps_0_is_refused() {
         fail "train --help: --steps' default"
 }
 
+# The verb lists of the commands with verbs: every summary starts in one
+# column, apart from its verb ("spectrogram a log-mel ..." ran into it).
+cli_verb_lists_aligned() {
+    local c
+    for c in charrnn chat dqn linalg wavenet; do
+        "$NABLA" $c --help | awk -v c="$c" '
+            f && /^  [^ ]/ { name = $1; rest = substr($0, 3 + length(name)); match(rest, /^ */)
+                             col = 2 + length(name) + RLENGTH
+                             if (RLENGTH < 2) { print c ": verb " name " runs into its summary"; bad = 1 }
+                             if (prev && col != prev) { print c ": summaries start in columns " prev " and " col; bad = 1 }
+                             prev = col }
+            /^verbs:/ { f = 1 }
+            END { exit bad }' >"$WORK/bad" || fail "$(cat "$WORK/bad")"
+    done
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
