@@ -1607,6 +1607,22 @@ cli_verb_lists_aligned() {
     done
 }
 
+# convert --to npy --out d.csv wrote .npy bytes under a CSV name.
+cli_convert_out_extension_matches_to() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    local c to file
+    for c in "npy x.csv:a .csv name for --to npy: expected another extension, or --to csv" \
+        "csv x.npy:a .npy name for --to csv" "csv x.svm:a .svm name for --to csv: expected another extension, or --to libsvm"; do
+        to=${c%% *} file=${c#* } file=${file%%:*}
+        "$NABLA" convert "$WORK/d.csv" --to "$to" --out "$WORK/$file" >/dev/null 2>"$WORK/err"
+        (($? == 2)) || fail "convert --to $to --out $file: expected exit status 2"
+        expect_err "${c#*:}"
+    done
+    [[ -e $WORK/x.csv || -e $WORK/x.npy || -e $WORK/x.svm ]] && fail "a refused convert wrote a file"
+    "$NABLA" convert "$WORK/d.csv" --to libsvm --out "$WORK/d.txt" >/dev/null 2>&1 || fail "--to libsvm --out d.txt"
+    "$NABLA" convert "$WORK/d.csv" --to npy --out "$WORK/d.npy" >/dev/null 2>&1 || fail "--to npy --out d.npy"
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
