@@ -340,10 +340,10 @@ static int run_train(trainer *t) {
                 L->val, L->step, steps, sps, sps * (double)(S * B), rf, 1e3 * (double)rf / RATE, t->out);
         if (t->json)
             printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": %.6f, \"steps\": %" PRId64
-                   ", \"run_steps\": %" PRId64 ", \"steps_per_second\": %.4f, \"samples_per_second\": %.1f, "
-                   "\"receptive_field\": %" PRId64 ", \"parameters\": %d}\n",
-                   L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, sps, sps * (double)(S * B),
-                   rf, nb_wavenet_params(t->m, NULL, NULL));
+                   ", \"run_steps\": %" PRId64 ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"steps_per_second\": %.4f, "
+                   "\"samples_per_second\": %.1f, \"receptive_field\": %" PRId64 ", \"parameters\": %d}\n",
+                   L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, nb_cli_now() - L->t0,
+                   L->train_secs, sps, sps * (double)(S * B), rf, nb_wavenet_params(t->m, NULL, NULL));
     }
 out:
     free(t->usable);

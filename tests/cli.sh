@@ -2286,7 +2286,8 @@ cli_wavenet_train_generate_eval() {
     local small=(--speakers --layers 4 --stacks 1 --residual 8 --skip 8 --segment 400 --batch 2 --lr 0.02)
     "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 100 --eval-every 50 --out "$WORK/w.st" --log "$WORK/w.csv" \
         --json >"$WORK/out" 2>"$WORK/err" || { fail "train failed: $(tail -3 "$WORK/err")"; return; }
-    for f in bits_per_sample steps_per_second samples_per_second receptive_field; do
+    # seconds and train_seconds as charrnn train and nabla train give them (they were missing)
+    for f in bits_per_sample steps_per_second samples_per_second receptive_field seconds train_seconds; do
         grep -q "\"$f\"" "$WORK/out" || fail "train JSON lacks $f"
     done
     [[ $(json_field receptive_field "$WORK/out") == 16 ]] || fail "receptive field $(json_field receptive_field "$WORK/out")"
