@@ -201,7 +201,7 @@ static int cmd_fit(int argc, char **argv) {
         {"--k", NB_FLAG_INT, &a.k, "pca, ppca, fa: latent dimensions; gmm: components", .range = "[1, 1000000]",
          .def = "pca/ppca/fa min(features, 2), gmm 1"},
         {"--covariance", NB_FLAG_CHOICE, &a.covariance, "gmm: full or diagonal covariances", .range = "full|diag"},
-        {"--reg-covar", NB_FLAG_FLOAT, &a.reg_covar, "gmm: added to covariance diagonals", .range = "[0, inf)"},
+        {"--reg-covar", NB_FLAG_FLOAT, &a.reg_covar, "gmm: added to covariance diagonals", .range = "(0, inf)"},
         {"--n-init", NB_FLAG_INT, &a.n_init, "gmm: EM starts, the best kept", .range = "[1, 100000]"},
         NB_FLAG_SEED(&a.seed, "gmm's starts and svm -v's folds"),
     };

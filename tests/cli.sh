@@ -1156,6 +1156,8 @@ cli_fit_factor_and_gmm() {
     paste -d, "$WORK/pred" <(cut -d, -f4 "$WORK/f.csv") | sort -u | wc -l | grep -qx 2 || fail "gmm mixes the clusters"
     "$NABLA" fit gmm "$WORK/f.csv" --unlabeled --k 2 --json >/dev/null 2>&1 || fail "gmm --unlabeled"
     expect_fail "$NABLA" fit gmm "$WORK/f.csv" --covariance tied && expect_err "expected full or diag"
+    # --reg-covar 0 was taken and the default 1e-6 added in silence (the library's 0 is "the default")
+    expect_fail "$NABLA" fit gmm "$WORK/f.csv" --k 2 --reg-covar 0 && expect_err "--reg-covar: expected a number > 0, got '0'"
 }
 
 # eval --all weights each split's means by its examples: a file's every row
