@@ -990,6 +990,12 @@ cli_linalg_bad_input() {
     head -c 100 "$WORK/A.npy" >"$WORK/trunc.npy"
     expect_fail "$NABLA" linalg eig "$WORK/trunc.npy" && expect_err "trunc.npy"
     expect_fail "$NABLA" linalg frobnicate "$WORK/A.npy" && expect_err "unknown verb"
+    # a folder given as A is named as the input, as by det (eig blamed the --out it derives from A's path)
+    mkdir -p "$WORK/adir"
+    local v
+    for v in eig det; do
+        expect_fail "$NABLA" linalg $v "$WORK/adir" && expect_err "nabla linalg $v: $WORK/adir: is a directory, expected a file"
+    done
     ls "$WORK"/{nan,inf,empty,vec,cube,wide,junk,trunc}.*.npy >/dev/null 2>&1 && fail "a failed command wrote a result"
     true
 }
