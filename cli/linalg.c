@@ -603,16 +603,16 @@ static int run_verb(int v, int argc, char **argv) {
         prefix = defprefix;
     }
     c.prefix = prefix;
-    /* A first: a folder or a missing file given as A is the input's
-     * mistake, not that of the --out derived from its path. */
-    if (!(c.A = nb_npy_read(c.apath))) return nb_cli_fail(CMD, "%s", nb_errmsg());
+    /* A folder given as A is the input's mistake, not that of the --out
+     * derived from its path: the reader names it. */
+    if (!given && nb_sniff_file(c.apath) == NB_FILE_FOLDER && !nb_npy_read(c.apath))
+        return nb_cli_fail(CMD, "%s", nb_errmsg());
     /* The result files are PREFIX.NAME.npy: PREFIX's folder must take them,
      * checked before any work (by default that is A's folder). */
     if ((lv->takes & TAKES_OUT) &&
-        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL)) {
-        nb_tensor_free(c.A);
+        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL))
         return 2;
-    }
+    if (!(c.A = nb_npy_read(c.apath))) return nb_cli_fail(CMD, "%s", nb_errmsg());
     int rc = 1;
     bool norms = !strcmp(lv->name, "norms");
     /* norms takes vectors (and empty input, whose norm is 0); solve takes a
