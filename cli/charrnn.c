@@ -453,8 +453,7 @@ static int cmd_train(int argc, char **argv) {
     rc = 1;
 #define GIVEN(name) (nb_cli_flag(&c, name)->given)
     if (GIVEN("--steps") && GIVEN("--minutes")) {
-        nb_cli_fail(cmd, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
-        rc = 2;
+        rc = nb_cli_usage_error(&c, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
         goto done;
     }
     nb_cell cell;

@@ -214,15 +214,9 @@ static int cmd_fit(int argc, char **argv) {
     int ki = -1;
     for (int i = 0; i < 7; i++)
         if (!strcmp(kind, KINDS[i])) ki = i;
-    if (ki < 0) {
-        nb_cli_fail(cmd, "unknown model '%s' (expected linreg, logreg, svm, pca, ppca, fa or gmm)", kind);
-        return 2;
-    }
+    if (ki < 0) return nb_cli_usage_error(&cli, "unknown model '%s' (expected linreg, logreg, svm, pca, ppca, fa or gmm)", kind);
     bool supervised = ki <= 2;
-    if (a.folds && ki != 2) {
-        nb_cli_fail(cmd, "--folds (-v) %ld: cross-validation is for svm, not %s", a.folds, kind);
-        return 2;
-    }
+    if (a.folds && ki != 2) return nb_cli_usage_error(&cli, "--folds (-v) %ld: cross-validation is for svm, not %s", a.folds, kind);
     nb_cli_threads(cmd, a.threads, 0);
 
     nb_tensor *X, *Xt = NULL;

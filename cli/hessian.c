@@ -78,14 +78,9 @@ static int cmd_hessian(int argc, char **argv) {
     const char *pos[1];
     int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
-    if (!data) {
-        nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
-        return 2;
-    }
-    if (max_iter && max_iter < top) {
-        nb_cli_fail(cmd, "--max-iter: expected at least --top (%ld), got %ld", top, max_iter);
-        return 2;
-    }
+    if (!data) return nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
+    if (max_iter && max_iter < top)
+        return nb_cli_usage_error(&c, "--max-iter: expected at least --top (%ld), got %ld", top, max_iter);
     bool explicit_batch = nb_cli_flag(&c, "--batch")->given;
     nb_cli_threads(cmd, threads, 0);
     const char *model = pos[0];

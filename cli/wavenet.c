@@ -400,8 +400,7 @@ static int cmd_train(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
 #define GIVEN(name) (nb_cli_flag(&c, name)->given)
     if (GIVEN("--steps") && GIVEN("--minutes")) {
-        nb_cli_fail(cmd, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
-        return 2;
+        return nb_cli_usage_error(&c, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
     }
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     nb_device dev = NB_CPU;

@@ -1631,6 +1631,26 @@ cli_convert_out_extension_matches_to() {
     "$NABLA" convert "$WORK/d.csv" --to npy --out "$WORK/d.npy" >/dev/null 2>&1 || fail "--to npy --out d.npy"
 }
 
+# Usage errors found after parsing (one option against another, a missing
+# one, an unknown model) print the usage line as the parser's do, with
+# status 2; charrnn, wavenet, hessian and fit printed the message alone.
+cli_usage_errors_print_usage() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
+    "$NABLA" init "$WORK/d.cfg" --out "$WORK/m.st" >/dev/null 2>&1 || { fail "init"; return; }
+    local c args rc
+    for c in "charrnn train $WORK/d.csv --steps 5 --minutes 1|usage: nabla charrnn train" \
+        "wavenet train $WORK --steps 5 --minutes 1 --out $WORK/w.st|usage: nabla wavenet train" \
+        "hessian $WORK/m.st|usage: nabla hessian" "hessian $WORK/m.st --data $WORK/d.csv --top 5 --max-iter 3|usage: nabla hessian" \
+        "fit lasso $WORK/d.csv|usage: nabla fit" "fit pca $WORK/d.csv -v 3|usage: nabla fit"; do
+        read -ra args <<<"${c%%|*}"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
+        expect_err "${c#*|}"
+    done
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
@@ -2189,6 +2209,13 @@ cli_style_errors() {
     # a safetensors file without VGG's tensors: the missing one is named
     "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null 2>&1
     expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --features "vgg19:$WORK/mlp.st" && expect_err "no tensor 'features.0.weight'"
+    # a value no flag of this run can take is a usage error (status 2), as the flag parser's are; these said 1
+    local a rc
+    for a in "--style-layers scale1,conv4_2" "--style-weights 1,2" "--style-weights 1,x,1,1,1" "--init content"; do
+        "$NABLA" style "$S" --out "$WORK/e.png" $a >/dev/null 2>&1
+        rc=$?
+        ((rc == 2)) || fail "style $a: exit status $rc, expected 2"
+    done
     [[ ! -e $WORK/e.png ]] || fail "a refused run wrote an image"
 }
 
