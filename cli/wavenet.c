@@ -423,6 +423,30 @@ static int cmd_train(int argc, char **argv) {
         const char *ck_cond = nb_st_meta(ck, "nabla.wavenet.cond");
         if (ck_cond && !GIVEN("--cond")) cond = ck_cond;
         const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
+        /* The network's shape is the checkpoint's: a shape flag given now
+         * that differs was dropped in silence (charrnn and chat refuse theirs). */
+        int stored_cc = cf->cond_dim ? (cf->cond_channels ? cf->cond_channels : cf->cond_dim) : 0;
+        const struct {
+            const char *flag;
+            long now, stored;
+        } shape[] = {{"--layers", layers, cf->layers},       {"--stacks", stacks, cf->stacks},
+                     {"--residual", residual, cf->residual}, {"--skip", skip, cf->skip},
+                     {"--cond-channels", cond_channels, stored_cc}};
+        for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
+            if (GIVEN(shape[i].flag) && shape[i].now != shape[i].stored) {
+                if (shape[i].stored)
+                    rc = nb_cli_usage_error(&c, "%s was trained with %s %ld: %s %ld cannot change on --resume", resume,
+                                            shape[i].flag, shape[i].stored, shape[i].flag, shape[i].now);
+                else
+                    rc = nb_cli_usage_error(&c, "%s was trained without local conditioning: %s %ld cannot change on "
+                                                "--resume", resume, shape[i].flag, shape[i].now);
+                goto done;
+            }
+        if (GIVEN("--speakers") && speakers != (cf->nspeakers > 0)) {
+            rc = nb_cli_usage_error(&c, "%s was trained with %s: %s cannot change on --resume", resume,
+                                    cf->nspeakers ? "--speakers" : "--no-speakers", speakers ? "--speakers" : "--no-speakers");
+            goto done;
+        }
         speakers = cf->nspeakers > 0;
         uint64_t v;
         if (meta_u64(ck, resume, "nabla.step", &v)) goto fail_msg;
@@ -484,11 +508,6 @@ static int cmd_train(int argc, char **argv) {
         if (condk && cf->cond_dim != data.train[0].feats->shape[1]) {
             nb_error("%s takes %d features per frame; --cond %s gives %lld", resume, cf->cond_dim, cond,
                      (long long)data.train[0].feats->shape[1]);
-            goto fail_msg;
-        }
-        if (GIVEN("--cond-channels") && cond_channels != cf->cond_channels) {
-            nb_error("%s has %d conditioning channels; --cond-channels %ld cannot change that", resume,
-                     cf->cond_channels, cond_channels);
             goto fail_msg;
         }
     }

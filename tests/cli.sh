@@ -2541,6 +2541,27 @@ cli_resume_log_empty_or_zero_steps() {
 
 # A wavenet checkpoint with a bad setting is refused with its name, not a
 # crash (the corpus, not read yet, was once freed as garbage: abort).
+# wavenet train --resume with a network shape flag (--layers 5, --residual 8,
+# --speakers) trained the checkpoint's network and dropped the flag without
+# a word; charrnn and chat refuse theirs. Refused, naming flag and value.
+cli_wavenet_resume_keeps_the_network() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 --eval-every 1 \
+        --val-samples 400 --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
+    local a
+    for a in "--layers 5:--layers 2" "--stacks 2:--stacks 1" "--residual 8:--residual 4" "--skip 8:--skip 4" \
+        "--speakers:--no-speakers"; do
+        cp "$WORK/a.st" "$WORK/b.st"
+        "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 3 ${a%%:*} >/dev/null 2>"$WORK/err"
+        (($? == 2)) || fail "--resume with ${a%%:*}: expected exit status 2"
+        expect_err "b.st was trained with ${a#*:}: ${a%%:*} cannot change on --resume"
+        cmp -s "$WORK/a.st" "$WORK/b.st" || fail "--resume with ${a%%:*} rewrote the checkpoint"
+    done
+    # the same value is no change
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 3 --layers 2 --no-speakers >/dev/null 2>"$WORK/err" ||
+        fail "--resume with the checkpoint's own --layers: $(tail -1 "$WORK/err")"
+}
+
 cli_wavenet_resume_bad_checkpoint() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 30 \
@@ -2714,7 +2735,7 @@ b[o:o + 4] = struct.pack("<f", float("nan")); open(sys.argv[2], "wb").write(b)' 
     "$NABLA" wavenet generate "$WORK/c6.st" --like "$WORK/wn/spk1/clip0.wav" --seconds 0.05 --out "$WORK/r6.wav" \
         >/dev/null 2>"$WORK/err" || fail "generate from a 6-channel model: $(cat "$WORK/err")"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/c6.st" --cond-channels 7 --steps 6 &&
-        expect_err "6 conditioning channels"
+        expect_err "c6.st was trained with --cond-channels 6: --cond-channels 7 cannot change on --resume"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --cond-channels 6 --steps 1 --out "$WORK/x.st" &&
         expect_err "needs local conditioning"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --cond mel --cond-channels 0 --steps 1 --out "$WORK/x.st" &&
