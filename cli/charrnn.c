@@ -434,8 +434,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (and write it back, unless "
-                                           "--out names another file)", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_DIST_CHECK(&check_every),
         NB_FLAG_JSON(&json),
     };

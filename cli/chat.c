@@ -432,8 +432,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (written back unless --out "
-                                           "names another file)", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "TRAIN.csv", .about = TRAIN_ABOUT, .flags = flags,

@@ -54,6 +54,11 @@ typedef struct nb_flag {
 #define NB_FLAG_SEED(dst, what) {"--seed", NB_FLAG_INT, dst, "seed of " what, .range = "[0, inf)"}
 #define NB_FLAG_MODEL_OUT(dst, what) \
     {"--out", NB_FLAG_OUTPUT, dst, what, .range = "safetensors|st", .meta = "MODEL", .def = ""}
+/* more: "" or what the command adds ("; the run keeps its settings") */
+#define NB_FLAG_RESUME(dst, more)                                                                                     \
+    {"--resume", NB_FLAG_STR, dst,                                                                                   \
+     "continue a checkpoint written by --out where it stopped (written back unless --out names another file)" more, \
+     .meta = "MODEL"}
 #define NB_FLAG_LOG(dst, what) {"--log", NB_FLAG_OUTPUT, dst, what, .range = "csv", .meta = "LOG.csv", .def = ""}
 /* what, then the choices, then more ("; the model file is ..." or "") */
 #define NB_FLAG_DEVICE(dst, what, more)                                                                        \

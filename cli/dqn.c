@@ -227,8 +227,7 @@ static int train(int argc, char **argv) {
         {"--select-episodes", NB_FLAG_INT, &select_episodes, "held-out episodes of each such check", .range = "[1, 100000]",
          PRESET},
         {"--net", NB_FLAG_STR, &netfile, "Q-network description instead of the built-in one", .meta = "NET.cfg"},
-        {"--resume", NB_FLAG_STR, &resume, "continue the run a checkpoint of --out holds (written at every tenth and "
-                                           "on an interrupt) with its settings", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, "; the run keeps its settings"),
         {"--episodes", NB_FLAG_INT, &eval_episodes, "greedy evaluation episodes played after training; 0: none",
          .range = "[0, 100000]"},
         NB_FLAG_THREADS(&threads, "1 (a step is a chain of tiny kernels)"),

@@ -392,7 +392,7 @@ static int cmd_train(int argc, char **argv) {
         {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue a model written by --out where it stopped", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_DIST_CHECK(&check_every),
         NB_FLAG_JSON(&json),
     };

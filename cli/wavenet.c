@@ -390,7 +390,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "DATA ", .about = TRAIN_ABOUT, .flags = flags,

@@ -1651,6 +1651,18 @@ cli_usage_errors_print_usage() {
     done
 }
 
+# --resume means the same in the five training commands (each writes the
+# checkpoint back unless --out names another file), and its help says so in
+# the same words; they had four wordings, two without the writing back.
+cli_resume_help_alike() {
+    local c
+    for c in train "charrnn train" "chat train" "wavenet train" "dqn train"; do
+        "$NABLA" $c --help | tr -s ' \n' ' ' |
+            grep -q -- "--resume MODEL continue a checkpoint written by --out where it stopped (written back unless --out names another file)" ||
+            fail "nabla $c --help: $("$NABLA" $c --help | grep -A1 -- '--resume')"
+    done
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
