@@ -565,6 +565,16 @@ done:
 #undef GIVEN
 }
 
+/* --seconds as a count of samples at 16 kHz, at least one: a shorter one
+ * (--seconds 1e-5) wrote empty clips that every other verb refuses. NB_CLI_OK,
+ * or 2 after the usage error. */
+static int seconds_to_samples(const nb_cli *c, double seconds, int64_t *n) {
+    *n = (int64_t)llround(seconds * RATE);
+    if (*n >= 1) return NB_CLI_OK;
+    return nb_cli_usage_error(c, "--seconds %g is less than one sample at %d kHz (at least %g)", seconds, RATE / 1000,
+                              0.5 / RATE);
+}
+
 /* --- generate ------------------------------------------------------------------ */
 
 /* OUT.wav for stream 0, OUT-<k>.wav for stream k. */
@@ -610,12 +620,13 @@ static int cmd_generate(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     if (!out) return nb_cli_usage_error(&c, "--out OUT.wav is required");
     if (condf && like) return nb_cli_usage_error(&c, "--cond and --like exclude each other");
+    int64_t n;
+    if ((rc = seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 1);
     nb_safetensors *st = NULL;
     nb_wavenet *m = nb_wavenet_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
     const nb_wavenet_config *cf = nb_wavenet_get_config(m);
-    int64_t n = (int64_t)llround(seconds * RATE);
     int32_t *spk = calloc((size_t)streams, sizeof(int32_t)), *lv = NULL;
     nb_tensor *feats = NULL, *u = NULL;
     float *x = NULL;
@@ -894,10 +905,11 @@ static int cmd_synth(int argc, char **argv) {
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
+    int64_t n;
+    if ((rc = seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     if (mkdir(pos[0], 0777) && errno != EEXIST) return nb_cli_fail(cmd, "%s: %s", pos[0], strerror(errno));
     nb_rng r;
     nb_rng_seed(&r, (uint64_t)seed, 3);
-    int64_t n = (int64_t)llround(seconds * RATE);
     float *x = malloc(sizeof(float) * (size_t)n);
     for (long k = 0; k < speakers; k++) {
         char dir[4096];

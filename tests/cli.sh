@@ -2698,6 +2698,24 @@ cli_charrnn_resume_batch() {
         fail "the same --batch and --seq: $(tail -1 "$WORK/err")"
 }
 
+# --seconds shorter than one sample at 16 kHz: synth wrote empty WAV files
+# (exit 0) that every other verb refuses, generate failed naming itself
+# twice ("wavenet generate: wavenet generate: the number of samples ...").
+cli_wavenet_seconds_below_one_sample() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 --eval-every 1 \
+        --val-samples 400 --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
+    local c rc
+    for c in "synth $WORK/tiny" "generate $WORK/a.st --out $WORK/g.wav"; do
+        "$NABLA" wavenet $c --seconds 0.00001 >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "wavenet ${c%% *} --seconds 0.00001: exit status $rc, expected 2"
+        expect_err "nabla wavenet ${c%% *}: --seconds 1e-05 is less than one sample at 16 kHz (at least 3.125e-05)"
+    done
+    [[ -e $WORK/tiny || -e $WORK/g.wav ]] && fail "--seconds below one sample wrote something"
+    "$NABLA" wavenet synth "$WORK/one" --seconds 0.0001 --speakers 1 --clips 1 >/dev/null 2>&1 || fail "synth of 2 samples"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
