@@ -398,13 +398,16 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
             "validation %.4f bits/char after %" PRId64 " steps (%" PRId64 " this run, %.1f steps/s, %.0f chars/s; "
             "%.1f s in all)%s%s\n", L->val, L->step, steps, sps, sps * (double)(T * B), total,
             t->out ? "; model: " : "", t->out ? t->out : "");
-    if (t->json)
-        printf("{\"val_bpc\": %.6f, \"train_bpc\": %.6f, \"steps\": %" PRId64 ", \"run_steps\": %" PRId64
+    if (t->json) {
+        printf("{\"val_bpc\": %.6f, \"train_bpc\": ", L->val);
+        nb_cli_json_number(stdout, "%.6f", L->train_figure); /* null before the first step */
+        printf(", \"steps\": %" PRId64 ", \"run_steps\": %" PRId64
                ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"steps_per_second\": %.4f, \"chars_per_second\": %.1f, "
                "\"vocab\": %d, \"cell\": \"%s\", \"hidden\": %" PRId64 ", \"layers\": %d}\n",
-               L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, total, L->train_secs, sps,
+               L->step, steps, total, L->train_secs, sps,
                sps * (double)(T * B), t->m->nvocab, nb_cell_name(nb_rnn_cell(t->m->rnn)), nb_rnn_hidden_size(t->m->rnn),
                nb_rnn_num_layers(t->m->rnn));
+    }
     return 0;
 }
 

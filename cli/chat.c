@@ -377,12 +377,19 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
         if (valid) snprintf(vtext, sizeof vtext, "; validation recall@1 %.4f", r1);
         fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s)%s%s%s\n", t->step,
                 t->step - first, pps, vtext, t->out ? "; model: " : "", t->out ? t->out : "");
-        if (t->json)
+        if (t->json) { /* the validation figures: null without --valid */
             printf("{\"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"epochs\": %" PRId64
-                   ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": %.9g, \"valid_recall_1\": %.6f"
-                   ", \"valid_recall_2\": %.6f, \"valid_recall_5\": %.6f, \"vocab\": %d, \"bank\": %" PRId64 "}\n",
-                   t->step, t->step - first, t->epoch, pps, train_secs, isnan(vloss) ? -1 : vloss, isnan(r1) ? -1 : r1,
-                   isnan(r2) ? -1 : r2, isnan(r5) ? -1 : r5, nb_chat_vocab_size(t->m->vocab), nbank);
+                   ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": ",
+                   t->step, t->step - first, t->epoch, pps, train_secs);
+            nb_cli_json_number(stdout, "%.9g", vloss);
+            printf(", \"valid_recall_1\": ");
+            nb_cli_json_number(stdout, "%.6f", r1);
+            printf(", \"valid_recall_2\": ");
+            nb_cli_json_number(stdout, "%.6f", r2);
+            printf(", \"valid_recall_5\": ");
+            nb_cli_json_number(stdout, "%.6f", r5);
+            printf(", \"vocab\": %d, \"bank\": %" PRId64 "}\n", nb_chat_vocab_size(t->m->vocab), nbank);
+        }
     }
 out:
     free(order), free(off), free(ids), free(y), free(pc), free(pr);

@@ -271,6 +271,11 @@ bool nb_cli_parse_number(const char *s, const char *end, double *v);
 /* Writes s to f as a JSON string: quoted, with '"' and '\\' escaped and
  * control characters as \\u00XX (bytes >= 0x80 pass: UTF-8 stays UTF-8). */
 void nb_cli_json_string(FILE *f, const char *s);
+/* Writes x to f with fmt ("%.6f"), or null when it is not finite: JSON has
+ * no NaN or inf, and a figure that was not measured (a validation loss
+ * without --valid) is null, not a number such as -1 that a script would
+ * average. */
+void nb_cli_json_number(FILE *f, const char *fmt, double x);
 
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -600,6 +600,11 @@ void nb_cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+void nb_cli_json_number(FILE *f, const char *fmt, double x) {
+    if (isfinite(x)) fprintf(f, fmt, x);
+    else fputs("null", f);
+}
+
 bool nb_cli_parse_number(const char *s, const char *end, double *v) {
     while (s < end && isspace((unsigned char)*s)) s++;
     while (end > s && isspace((unsigned char)end[-1])) end--;

@@ -338,12 +338,15 @@ static int run_train(trainer *t) {
         fprintf(stderr, "validation %.4f bits/sample after %" PRId64 " steps (%" PRId64 " this run, %.2f steps/s, "
                         "%.0f samples/s; receptive field %" PRId64 " samples = %.1f ms); model: %s\n",
                 L->val, L->step, steps, sps, sps * (double)(S * B), rf, 1e3 * (double)rf / RATE, t->out);
-        if (t->json)
-            printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": %.6f, \"steps\": %" PRId64
-                   ", \"run_steps\": %" PRId64 ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"steps_per_second\": %.4f, "
-                   "\"samples_per_second\": %.1f, \"receptive_field\": %" PRId64 ", \"parameters\": %d}\n",
-                   L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, nb_cli_now() - L->t0,
-                   L->train_secs, sps, sps * (double)(S * B), rf, nb_wavenet_params(t->m, NULL, NULL));
+        if (t->json) {
+            printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": ", L->val);
+            nb_cli_json_number(stdout, "%.6f", L->train_figure); /* null before the first step */
+            printf(", \"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"seconds\": %.3f, \"train_seconds\": %.3f, "
+                   "\"steps_per_second\": %.4f, \"samples_per_second\": %.1f, \"receptive_field\": %" PRId64
+                   ", \"parameters\": %d}\n",
+                   L->step, steps, nb_cli_now() - L->t0, L->train_secs, sps, sps * (double)(S * B), rf,
+                   nb_wavenet_params(t->m, NULL, NULL));
+        }
     }
 out:
     free(t->usable);

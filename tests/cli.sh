@@ -1832,6 +1832,24 @@ cli_chat_train_without_valid_reports_no_nan() {
     [[ $(sed -n 3p "$WORK/c.csv") == 2,*,,,,,* ]] || fail "validation cells of the log: $(cat "$WORK/c.csv")"
 }
 
+# A figure that was not measured is null in --json, as linalg, hessian and
+# stats write it: chat train without --valid, charrnn and wavenet train
+# before their first step wrote -1, a number a script would average.
+cli_json_unmeasured_is_null() {
+    "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --vocab-min 1 --embed 2 --hidden 2 --steps 2 \
+        --out "$WORK/c.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "chat train: $(cat "$WORK/err")"; return; }
+    grep -q '"valid_loss": null, "valid_recall_1": null, "valid_recall_2": null, "valid_recall_5": null' "$WORK/out" ||
+        fail "chat train without --valid: $(cat "$WORK/out")"
+    printf 'the quick brown fox jumps over the lazy dog\n%.0s' {1..40} >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 0 --batch 2 --seq 8 --out "$WORK/r.st" --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "charrnn train --steps 0: $(cat "$WORK/err")"; return; }
+    grep -q '"train_bpc": null' "$WORK/out" || fail "charrnn train --steps 0: $(cat "$WORK/out")"
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 0 --val-samples 400 \
+        --out "$WORK/w.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "wavenet train --steps 0: $(cat "$WORK/err")"; return; }
+    grep -q '"train_bits_per_sample": null' "$WORK/out" || fail "wavenet train --steps 0: $(cat "$WORK/out")"
+}
+
 # chat train --negatives K on a corpus of one distinct response: no response
 # differs from a pair's own, every draw was dropped and the run trained on
 # the corpus's rows alone, silently. Two distinct responses suffice (the
