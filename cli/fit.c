@@ -132,8 +132,8 @@ static double score(const nb_classic *m, const nb_tensor *X, const float *y, con
 }
 
 static void print_json_num(const char *key, double v) {
-    if (isfinite(v)) printf(", \"%s\": %.10g", key, v);
-    else printf(", \"%s\": null", key);
+    printf(", \"%s\": ", key);
+    nb_cli_json_number(stdout, "%.10g", v);
 }
 
 /* --- nabla fit ------------------------------------------------------------------ */

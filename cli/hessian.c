@@ -37,10 +37,8 @@ static void advance(progress *p, int64_t units, const char *next) {
     if (p->on) nb_cli_progress("hessian", p->done, p->total, nb_cli_now() - p->t0, next, false);
 }
 
-static void js_num(double x) {
-    if (isfinite(x)) printf("%.10g", x);
-    else fputs("null", stdout); /* JSON has no inf: eps* when g^T H g <= 0 */
-}
+/* JSON has no inf: eps* when g^T H g <= 0 is null */
+#define js_num(x) nb_cli_json_number(stdout, "%.10g", x)
 
 static const char *ABOUT =
     "At the model's weights, on the first N training examples (so any tool can reproduce the\n"

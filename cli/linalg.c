@@ -28,10 +28,7 @@ typedef struct {
 
 /* JSON has no inf or NaN: such values (a singular matrix's condition number)
  * are written as null, and the summary shows them as inf/nan. */
-static void js_num(FILE *f, double x) {
-    if (isfinite(x)) fprintf(f, "%.10g", x);
-    else fputs("null", f);
-}
+#define js_num(f, x) nb_cli_json_number(f, "%.10g", x)
 
 static void js_key(la_ctx *c, const char *key) { fprintf(c->js, ", \"%s\": ", key); }
 
