@@ -537,9 +537,13 @@ static int cmd_train(int argc, char **argv) {
         const char *ev = nb_st_meta(ck, "nabla.chat.epochs"), *mv = nb_st_meta(ck, "nabla.chat.max_steps");
         if (nb_cli_meta_together(ck, resume, budget_keys, 2) < 0) goto fail_msg;
         if (ev && mv && !GIVEN("--epochs") && !GIVEN("--steps") && !GIVEN("--minutes")) {
-            long long te = strtoll(ev, NULL, 10), ts = strtoll(mv, NULL, 10);
-            if (te < 1 || ts < -1) {
-                nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.epochs' or 'nabla.chat.max_steps' out of range", resume);
+            /* whole numbers: "5abc" was read as 5 */
+            char *e1, *e2;
+            errno = 0;
+            long long te = strtoll(ev, &e1, 10), ts = strtoll(mv, &e2, 10);
+            if (!*ev || *e1 || !*mv || *e2 || errno || te < 1 || ts < -1) {
+                nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.epochs' '%.40s' and 'nabla.chat.max_steps' '%.40s': expected "
+                                 "an integer >= 1 and one >= -1", resume, ev, mv);
                 goto done;
             }
             epochs = (long)te;

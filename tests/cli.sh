@@ -803,6 +803,10 @@ cli_resume_refuses_half_a_key_group() {
         expect_err "cs.st: __metadata__ holds 'nabla.chat.loss_sum' but not 'nabla.chat.loss_n'"
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/ce.st" &&
         expect_err "ce.st: __metadata__ holds 'nabla.chat.epochs' but not 'nabla.chat.max_steps'"
+    # the budget's two numbers are whole: "5abc" was read as 5
+    set_meta "$WORK/b.st" "$WORK/cx.st" nabla.chat.epochs=5abc || { fail "rewriting the chat checkpoint"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/cx.st" &&
+        expect_err "cx.st: __metadata__ 'nabla.chat.epochs' '5abc' and 'nabla.chat.max_steps' '.*': expected an integer >= 1 and one >= -1"
     awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 2 }' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/l.cfg"
     "$NABLA" train "$WORK/l.cfg" --data "$WORK/d.csv" --epochs 2 --batch 10 --steps 5 --out "$WORK/m.st" >/dev/null 2>&1 ||
