@@ -427,7 +427,7 @@ static int cmd_train(int argc, char **argv) {
         {"--epochs", NB_FLAG_INT, &epochs, "passes over the training pairs", .range = "[1, 100000]"},
         {"--minutes", NB_FLAG_FLOAT, &minutes, "stop after this long (a partial epoch is kept)", .range = "(0, inf)",
          .def = "none"},
-        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps in all", .range = "[0, inf)",
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps in all (0 writes the initial model)", .range = "[0, inf)",
          .def = "none"},
         {"--bank", NB_FLAG_INT, &max_bank, "most training responses kept as the chat bank", .range = "[0, inf)"},
         {"--negatives", NB_FLAG_INT, &negatives, "negatives per positive pair: 1 uses the corpus's label-0 rows "

@@ -196,7 +196,7 @@ static int train(int argc, char **argv) {
     bool dbl = false, augment = false, json = false;
 #define PRESET .def = "per game"
     nb_flag flags[] = {
-        {"--steps", NB_FLAG_INT, &steps, "environment steps", .range = "[0, inf)", PRESET},
+        {"--steps", NB_FLAG_INT, &steps, "environment steps (0 writes the initial model)", .range = "[0, inf)", PRESET},
         NB_FLAG_SEED(&seed, "initialization, exploration, replay sampling and training episodes"),
         {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)", PRESET},
         {"--lr-end", NB_FLAG_FLOAT, &lr_end, "the rate follows a cosine down to this at the last step", .range = "[0, inf)",

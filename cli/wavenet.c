@@ -383,7 +383,7 @@ static int cmd_train(int argc, char **argv) {
         {"--segment", NB_FLAG_INT, &segment, "samples predicted per training segment", .range = "[1, 1000000]"},
         {"--batch", NB_FLAG_INT, &batch, "segments per step", .range = "[1, 1024]"},
         {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)"},
-        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all", .range = "[0, inf)"},
+        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all (0 writes the initial model)", .range = "[0, inf)"},
         {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps", .range = "(0, inf)",
          .def = "none: --steps decides"},
         {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},

@@ -1601,6 +1601,12 @@ cli_train_steps_0_is_refused() {
     [[ -e $WORK/m.st ]] && fail "train --steps 0 trained and wrote a model"
     "$NABLA" train --help | tr -s ' \n' ' ' | grep -q -- "--steps N stop after this many optimizer steps; >= 1 (default none: --epochs decides)" ||
         fail "train --help: --steps' default"
+    # and the commands where it is zero steps say what it does, as charrnn's help did alone
+    local c
+    for c in "charrnn train" "chat train" "wavenet train" "dqn train"; do
+        "$NABLA" $c --help | tr -s ' \n' ' ' | grep -q -- "--steps N [a-z ]*steps[a-z ]* (0 writes the initial model)" ||
+            fail "nabla $c --help: $("$NABLA" $c --help | grep -A1 -- '--steps N')"
+    done
 }
 
 # The verb lists of the commands with verbs: every summary starts in one
