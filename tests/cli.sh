@@ -1781,6 +1781,22 @@ cli_log_is_not_an_input() {
     [[ ! -e $WORK/t.st && ! -e $WORK/r.st && ! -e $WORK/c.st ]] || fail "a refused run wrote a model"
 }
 
+# The predictions of a fitted model, and a converted data set, written over
+# an input: `predict m.st d.csv --out m.st` replaced the model with the
+# predictions, `convert d.csv --to csv --out d.csv` rewrote the data.
+cli_out_is_not_an_input() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    cp "$WORK/d.csv" "$WORK/keep.csv"
+    "$NABLA" fit logreg "$WORK/d.csv" --out "$WORK/m.st" >/dev/null 2>&1 || { fail "fit logreg"; return; }
+    cp "$WORK/m.st" "$WORK/keep.st"
+    expect_fail "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/m.st" && expect_err "--out '$WORK/m.st': is the input"
+    expect_fail "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/./d.csv" && expect_err "--out '$WORK/./d.csv': is the input"
+    expect_fail "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/d.csv" && expect_err "--out '$WORK/d.csv': is the input"
+    cmp -s "$WORK/m.st" "$WORK/keep.st" || fail "predict replaced its model"
+    cmp -s "$WORK/d.csv" "$WORK/keep.csv" || fail "predict or convert replaced its data"
+    "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/p.txt" >/dev/null 2>&1 || fail "predict --out p.txt"
+}
+
 # An output that is not a regular file is written into, not renamed over:
 # /dev/null stays a device (as root the rename replaced it), a FIFO's reader
 # gets the predictions, /dev/stdout reaches a pipe or a redirected file, and
