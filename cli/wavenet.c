@@ -623,6 +623,7 @@ static int cmd_generate(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     if (!out) return nb_cli_usage_error(&c, "--out OUT.wav is required");
     if (condf && like) return nb_cli_usage_error(&c, "--cond and --like exclude each other");
+    if (nb_cli_check_not_input(cmd, "--out", out, like)) return 2; /* the reference recording */
     int64_t n;
     if ((rc = seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 1);

@@ -1795,6 +1795,14 @@ cli_out_is_not_an_input() {
     cmp -s "$WORK/m.st" "$WORK/keep.st" || fail "predict replaced its model"
     cmp -s "$WORK/d.csv" "$WORK/keep.csv" || fail "predict or convert replaced its data"
     "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/p.txt" >/dev/null 2>&1 || fail "predict --out p.txt"
+    # wavenet generate --like REF.wav --out REF.wav replaced the reference recording with the resynthesis
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 2 --stacks 1 --residual 4 --skip 4 --segment 512 --steps 1 \
+        --eval-every 1 --val-samples 600 --out "$WORK/wm.st" >/dev/null 2>&1 || { fail "wavenet train --cond mel"; return; }
+    cp "$WORK/wn/spk0/clip0.wav" "$WORK/ref.wav"
+    expect_fail "$NABLA" wavenet generate "$WORK/wm.st" --like "$WORK/ref.wav" --out "$WORK/ref.wav" --seconds 0.05 &&
+        expect_err "--out '$WORK/ref.wav': is the input"
+    cmp -s "$WORK/ref.wav" "$WORK/wn/spk0/clip0.wav" || fail "generate replaced its reference recording"
 }
 
 # An output that is not a regular file is written into, not renamed over:
