@@ -504,15 +504,15 @@ static int cmd_train(int argc, char **argv) {
         }
         nb_cell have = nb_rnn_cell(t.m->rnn);
         if (GIVEN("--cell") && have != cell) {
-            rc = nb_cli_fail(cmd, "%s holds a model with %s cells; --cell %s asks for another cell type", resume,
-                             nb_cell_name(have), cell_s);
+            rc = nb_cli_usage_error(&c, "%s holds a model with %s cells; --cell %s asks for another cell type", resume,
+                                    nb_cell_name(have), cell_s);
             goto done;
         }
         if ((GIVEN("--hidden") && hidden != nb_rnn_hidden_size(t.m->rnn)) ||
             (GIVEN("--layers") && layers != nb_rnn_num_layers(t.m->rnn))) {
-            rc = nb_cli_fail(cmd, "%s has %d layer(s) of %lld hidden units; --hidden and --layers cannot change on "
-                                  "--resume", resume, nb_rnn_num_layers(t.m->rnn),
-                             (long long)nb_rnn_hidden_size(t.m->rnn));
+            rc = nb_cli_usage_error(&c, "%s has %d layer(s) of %lld hidden units; --hidden and --layers cannot change "
+                                        "on --resume", resume, nb_rnn_num_layers(t.m->rnn),
+                                    (long long)nb_rnn_hidden_size(t.m->rnn));
             goto done;
         }
         double v = 0;
@@ -530,8 +530,9 @@ static int cmd_train(int argc, char **argv) {
             /* Step k reads window k of --seq characters in each stream: another
              * length would jump every stream elsewhere under its carried state. */
             if (GIVEN("--seq") && (double)seq != v) {
-                rc = nb_cli_fail(cmd, "%s was trained on windows of %.0f characters (--seq %.0f), and its carried "
-                                      "state is at the end of one; --seq cannot change on --resume", resume, v, v);
+                rc = nb_cli_usage_error(&c, "%s was trained on windows of %.0f characters (--seq %.0f), and its "
+                                            "carried state is at the end of one; --seq cannot change on --resume",
+                                        resume, v, v);
                 goto done;
             }
             seq = (long)v;
@@ -539,8 +540,8 @@ static int cmd_train(int argc, char **argv) {
         if (!meta_num(ck, resume, "nabla.batch", &v)) {
             /* The checkpoint carries the state of each of its streams. */
             if (GIVEN("--batch") && (double)batch != v) {
-                rc = nb_cli_fail(cmd, "%s carries the state of %.0f streams (--batch %.0f); --batch cannot change on "
-                                      "--resume", resume, v, v);
+                rc = nb_cli_usage_error(&c, "%s carries the state of %.0f streams (--batch %.0f); --batch cannot "
+                                            "change on --resume", resume, v, v);
                 goto done;
             }
             batch = (long)v;

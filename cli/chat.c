@@ -495,8 +495,8 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         if (GIVEN("--negatives") && negatives != kneg) {
-            nb_cli_fail(cmd, "%s was trained with --negatives %lld; a resumed run cannot change it", resume,
-                        (long long)kneg);
+            rc = nb_cli_usage_error(&c, "%s was trained with --negatives %lld; a resumed run cannot change it", resume,
+                                    (long long)kneg);
             goto done;
         }
         negatives = (long)kneg;
@@ -505,10 +505,10 @@ static int cmd_train(int argc, char **argv) {
             (GIVEN("--max-response") && max_response != mr) || (GIVEN("--vocab-min") && vocab_min != vm) ||
             (GIVEN("--embed") && embed != t.m->embed) || (GIVEN("--hidden") && hidden != t.m->hidden) ||
             (GIVEN("--seed") && (uint64_t)seed != (uint64_t)sd)) {
-            nb_cli_fail(cmd, "%s was trained with --batch %lld --max-context %lld --max-response %lld --vocab-min %lld "
-                             "--embed %lld --hidden %lld --seed %lld; a resumed run cannot change them", resume,
-                        (long long)b, (long long)mc, (long long)mr, (long long)vm, (long long)t.m->embed,
-                        (long long)t.m->hidden, (long long)sd);
+            rc = nb_cli_usage_error(&c, "%s was trained with --batch %lld --max-context %lld --max-response %lld "
+                                        "--vocab-min %lld --embed %lld --hidden %lld --seed %lld; a resumed run cannot "
+                                        "change them", resume, (long long)b, (long long)mc, (long long)mr, (long long)vm,
+                                    (long long)t.m->embed, (long long)t.m->hidden, (long long)sd);
             goto done;
         }
         batch = (long)b, max_context = (long)mc, max_response = (long)mr, vocab_min = (long)vm, seed = (long)sd;

@@ -452,15 +452,15 @@ static int cmd_train(int argc, char **argv) {
          * kept none (Adam and AdamW share theirs). */
         bool was_sgd = !strcmp(s->optim, "sgd"), is_sgd = !strcmp(optim, "sgd");
         if (was_sgd != is_sgd) {
-            rc = nb_cli_fail(cmd, "%s was trained with --optim %s: --optim %s cannot take over its state (drop "
-                                  "--optim, or start a new run from its weights with --init %s)", resume, s->optim,
-                             optim, resume);
+            rc = nb_cli_usage_error(&c, "%s was trained with --optim %s: --optim %s cannot take over its state (drop "
+                                        "--optim, or start a new run from its weights with --init %s)", resume, s->optim,
+                                    optim, resume);
             goto out;
         }
         if (is_sgd && s->momentum == 0 && momentum > 0) {
-            rc = nb_cli_fail(cmd, "%s was trained with --momentum 0 and holds no velocity for --momentum %g (drop "
-                                  "--momentum, or start a new run from its weights with --init %s)", resume, momentum,
-                             resume);
+            rc = nb_cli_usage_error(&c, "%s was trained with --momentum 0 and holds no velocity for --momentum %g (drop "
+                                        "--momentum, or start a new run from its weights with --init %s)", resume,
+                                    momentum, resume);
             goto out;
         }
         /* The checkpoint's place in the epoch counts batches of its own size:

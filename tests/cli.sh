@@ -2626,6 +2626,35 @@ cli_wavenet_resume_keeps_the_network() {
         fail "--resume with the checkpoint's own --layers: $(tail -1 "$WORK/err")"
 }
 
+# A flag that a checkpoint cannot go on with is a command line that cannot
+# run: status 2 (usage), as train's --batch mid-epoch, dqn's settings and
+# wavenet's network shape; charrnn, chat and train's --optim said 1.
+cli_resume_conflicts_are_usage_errors() {
+    yes 'the quick brown fox jumps over the lazy dog' | head -100 >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 2 --eval-every 2 --batch 4 --seq 16 --out "$WORK/c.st" \
+        >/dev/null 2>&1 || { fail "charrnn train"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --steps 2 --out "$WORK/h.st" >/dev/null 2>&1 ||
+        { fail "chat train"; return; }
+    awk 'BEGIN { srand(3); for (i = 0; i < 100; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 2 }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/l.cfg"
+    "$NABLA" train "$WORK/l.cfg" --data "$WORK/d.csv" --epochs 2 --batch 10 --steps 3 --out "$WORK/m.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    local c args rc
+    for c in "charrnn train $WORK/t.txt --resume $WORK/c.st --hidden 16|--hidden and --layers cannot change" \
+        "charrnn train $WORK/t.txt --resume $WORK/c.st --cell gru|asks for another cell type" \
+        "charrnn train $WORK/t.txt --resume $WORK/c.st --seq 8|--seq cannot change on --resume" \
+        "charrnn train $WORK/t.txt --resume $WORK/c.st --batch 2|--batch cannot change on --resume" \
+        "chat train $CHAT_DATA/train.csv --resume $WORK/h.st --hidden 4|a resumed run cannot change them" \
+        "chat train $CHAT_DATA/train.csv --resume $WORK/h.st --negatives 3|a resumed run cannot change it" \
+        "train --resume $WORK/m.st --optim adam|cannot take over its state"; do
+        read -ra args <<<"${c%%|*}"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
+        expect_err "${c#*|}"
+    done
+}
+
 cli_wavenet_resume_bad_checkpoint() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 30 \
