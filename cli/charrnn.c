@@ -398,13 +398,16 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
             "validation %.4f bits/char after %" PRId64 " steps (%" PRId64 " this run, %.1f steps/s, %.0f chars/s; "
             "%.1f s in all)%s%s\n", L->val, L->step, steps, sps, sps * (double)(T * B), total,
             t->out ? "; model: " : "", t->out ? t->out : "");
-    if (t->json)
-        printf("{\"val_bpc\": %.6f, \"train_bpc\": %.6f, \"steps\": %" PRId64 ", \"run_steps\": %" PRId64
+    if (t->json) {
+        printf("{\"val_bpc\": %.6f, \"train_bpc\": ", L->val);
+        nb_cli_json_number(stdout, "%.6f", L->train_figure); /* null before the first step */
+        printf(", \"steps\": %" PRId64 ", \"run_steps\": %" PRId64
                ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"steps_per_second\": %.4f, \"chars_per_second\": %.1f, "
                "\"vocab\": %d, \"cell\": \"%s\", \"hidden\": %" PRId64 ", \"layers\": %d}\n",
-               L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, total, L->train_secs, sps,
+               L->step, steps, total, L->train_secs, sps,
                sps * (double)(T * B), t->m->nvocab, nb_cell_name(nb_rnn_cell(t->m->rnn)), nb_rnn_hidden_size(t->m->rnn),
                nb_rnn_num_layers(t->m->rnn));
+    }
     return 0;
 }
 
@@ -434,8 +437,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (and write it back, unless "
-                                           "--out names another file)", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_DIST_CHECK(&check_every),
         NB_FLAG_JSON(&json),
     };
@@ -453,8 +455,7 @@ static int cmd_train(int argc, char **argv) {
     rc = 1;
 #define GIVEN(name) (nb_cli_flag(&c, name)->given)
     if (GIVEN("--steps") && GIVEN("--minutes")) {
-        nb_cli_fail(cmd, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
-        rc = 2;
+        rc = nb_cli_usage_error(&c, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
         goto done;
     }
     nb_cell cell;
@@ -503,15 +504,15 @@ static int cmd_train(int argc, char **argv) {
         }
         nb_cell have = nb_rnn_cell(t.m->rnn);
         if (GIVEN("--cell") && have != cell) {
-            rc = nb_cli_fail(cmd, "%s holds a model with %s cells; --cell %s asks for another cell type", resume,
-                             nb_cell_name(have), cell_s);
+            rc = nb_cli_usage_error(&c, "%s holds a model with %s cells; --cell %s asks for another cell type", resume,
+                                    nb_cell_name(have), cell_s);
             goto done;
         }
         if ((GIVEN("--hidden") && hidden != nb_rnn_hidden_size(t.m->rnn)) ||
             (GIVEN("--layers") && layers != nb_rnn_num_layers(t.m->rnn))) {
-            rc = nb_cli_fail(cmd, "%s has %d layer(s) of %lld hidden units; --hidden and --layers cannot change on "
-                                  "--resume", resume, nb_rnn_num_layers(t.m->rnn),
-                             (long long)nb_rnn_hidden_size(t.m->rnn));
+            rc = nb_cli_usage_error(&c, "%s has %d layer(s) of %lld hidden units; --hidden and --layers cannot change "
+                                        "on --resume", resume, nb_rnn_num_layers(t.m->rnn),
+                                    (long long)nb_rnn_hidden_size(t.m->rnn));
             goto done;
         }
         double v = 0;
@@ -529,8 +530,9 @@ static int cmd_train(int argc, char **argv) {
             /* Step k reads window k of --seq characters in each stream: another
              * length would jump every stream elsewhere under its carried state. */
             if (GIVEN("--seq") && (double)seq != v) {
-                rc = nb_cli_fail(cmd, "%s was trained on windows of %.0f characters (--seq %.0f), and its carried "
-                                      "state is at the end of one; --seq cannot change on --resume", resume, v, v);
+                rc = nb_cli_usage_error(&c, "%s was trained on windows of %.0f characters (--seq %.0f), and its "
+                                            "carried state is at the end of one; --seq cannot change on --resume",
+                                        resume, v, v);
                 goto done;
             }
             seq = (long)v;
@@ -538,8 +540,8 @@ static int cmd_train(int argc, char **argv) {
         if (!meta_num(ck, resume, "nabla.batch", &v)) {
             /* The checkpoint carries the state of each of its streams. */
             if (GIVEN("--batch") && (double)batch != v) {
-                rc = nb_cli_fail(cmd, "%s carries the state of %.0f streams (--batch %.0f); --batch cannot change on "
-                                      "--resume", resume, v, v);
+                rc = nb_cli_usage_error(&c, "%s carries the state of %.0f streams (--batch %.0f); --batch cannot "
+                                            "change on --resume", resume, v, v);
                 goto done;
             }
             batch = (long)v;

@@ -377,12 +377,19 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
         if (valid) snprintf(vtext, sizeof vtext, "; validation recall@1 %.4f", r1);
         fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s)%s%s%s\n", t->step,
                 t->step - first, pps, vtext, t->out ? "; model: " : "", t->out ? t->out : "");
-        if (t->json)
+        if (t->json) { /* the validation figures: null without --valid */
             printf("{\"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"epochs\": %" PRId64
-                   ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": %.9g, \"valid_recall_1\": %.6f"
-                   ", \"valid_recall_2\": %.6f, \"valid_recall_5\": %.6f, \"vocab\": %d, \"bank\": %" PRId64 "}\n",
-                   t->step, t->step - first, t->epoch, pps, train_secs, isnan(vloss) ? -1 : vloss, isnan(r1) ? -1 : r1,
-                   isnan(r2) ? -1 : r2, isnan(r5) ? -1 : r5, nb_chat_vocab_size(t->m->vocab), nbank);
+                   ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": ",
+                   t->step, t->step - first, t->epoch, pps, train_secs);
+            nb_cli_json_number(stdout, "%.9g", vloss);
+            printf(", \"valid_recall_1\": ");
+            nb_cli_json_number(stdout, "%.6f", r1);
+            printf(", \"valid_recall_2\": ");
+            nb_cli_json_number(stdout, "%.6f", r2);
+            printf(", \"valid_recall_5\": ");
+            nb_cli_json_number(stdout, "%.6f", r5);
+            printf(", \"vocab\": %d, \"bank\": %" PRId64 "}\n", nb_chat_vocab_size(t->m->vocab), nbank);
+        }
     }
 out:
     free(order), free(off), free(ids), free(y), free(pc), free(pr);
@@ -420,7 +427,7 @@ static int cmd_train(int argc, char **argv) {
         {"--epochs", NB_FLAG_INT, &epochs, "passes over the training pairs", .range = "[1, 100000]"},
         {"--minutes", NB_FLAG_FLOAT, &minutes, "stop after this long (a partial epoch is kept)", .range = "(0, inf)",
          .def = "none"},
-        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps in all", .range = "[0, inf)",
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps in all (0 writes the initial model)", .range = "[0, inf)",
          .def = "none"},
         {"--bank", NB_FLAG_INT, &max_bank, "most training responses kept as the chat bank", .range = "[0, inf)"},
         {"--negatives", NB_FLAG_INT, &negatives, "negatives per positive pair: 1 uses the corpus's label-0 rows "
@@ -432,8 +439,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out (written back unless --out "
-                                           "names another file)", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "TRAIN.csv", .about = TRAIN_ABOUT, .flags = flags,
@@ -489,8 +495,8 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         if (GIVEN("--negatives") && negatives != kneg) {
-            nb_cli_fail(cmd, "%s was trained with --negatives %lld; a resumed run cannot change it", resume,
-                        (long long)kneg);
+            rc = nb_cli_usage_error(&c, "%s was trained with --negatives %lld; a resumed run cannot change it", resume,
+                                    (long long)kneg);
             goto done;
         }
         negatives = (long)kneg;
@@ -499,10 +505,10 @@ static int cmd_train(int argc, char **argv) {
             (GIVEN("--max-response") && max_response != mr) || (GIVEN("--vocab-min") && vocab_min != vm) ||
             (GIVEN("--embed") && embed != t.m->embed) || (GIVEN("--hidden") && hidden != t.m->hidden) ||
             (GIVEN("--seed") && (uint64_t)seed != (uint64_t)sd)) {
-            nb_cli_fail(cmd, "%s was trained with --batch %lld --max-context %lld --max-response %lld --vocab-min %lld "
-                             "--embed %lld --hidden %lld --seed %lld; a resumed run cannot change them", resume,
-                        (long long)b, (long long)mc, (long long)mr, (long long)vm, (long long)t.m->embed,
-                        (long long)t.m->hidden, (long long)sd);
+            rc = nb_cli_usage_error(&c, "%s was trained with --batch %lld --max-context %lld --max-response %lld "
+                                        "--vocab-min %lld --embed %lld --hidden %lld --seed %lld; a resumed run cannot "
+                                        "change them", resume, (long long)b, (long long)mc, (long long)mr, (long long)vm,
+                                    (long long)t.m->embed, (long long)t.m->hidden, (long long)sd);
             goto done;
         }
         batch = (long)b, max_context = (long)mc, max_response = (long)mr, vocab_min = (long)vm, seed = (long)sd;
@@ -519,18 +525,25 @@ static int cmd_train(int argc, char **argv) {
         }
         /* The epoch's running loss so far (its log row); a damaged value
          * is refused, not read as 0 into that row. */
-        if (nb_st_meta(ck, "nabla.chat.loss_sum") && nb_st_meta(ck, "nabla.chat.loss_n") &&
-            (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
-             nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loss_n)))
+        static const char *const loss_keys[] = {"nabla.chat.loss_sum", "nabla.chat.loss_n"};
+        int has_loss = nb_cli_meta_together(ck, resume, loss_keys, 2);
+        if (has_loss < 0 || (has_loss && (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
+                                          nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loss_n))))
             goto fail_msg;
         /* The run's budget, unless this command sets one: the resume command
          * printed after a signal then ends where the whole run would have.
          * (Absent in models from before it was kept: the defaults.) */
+        static const char *const budget_keys[] = {"nabla.chat.epochs", "nabla.chat.max_steps"};
         const char *ev = nb_st_meta(ck, "nabla.chat.epochs"), *mv = nb_st_meta(ck, "nabla.chat.max_steps");
+        if (nb_cli_meta_together(ck, resume, budget_keys, 2) < 0) goto fail_msg;
         if (ev && mv && !GIVEN("--epochs") && !GIVEN("--steps") && !GIVEN("--minutes")) {
-            long long te = strtoll(ev, NULL, 10), ts = strtoll(mv, NULL, 10);
-            if (te < 1 || ts < -1) {
-                nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.epochs' or 'nabla.chat.max_steps' out of range", resume);
+            /* whole numbers: "5abc" was read as 5 */
+            char *e1, *e2;
+            errno = 0;
+            long long te = strtoll(ev, &e1, 10), ts = strtoll(mv, &e2, 10);
+            if (!*ev || *e1 || !*mv || *e2 || errno || te < 1 || ts < -1) {
+                nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.epochs' '%.40s' and 'nabla.chat.max_steps' '%.40s': expected "
+                                 "an integer >= 1 and one >= -1", resume, ev, mv);
                 goto done;
             }
             epochs = (long)te;

@@ -54,6 +54,11 @@ typedef struct nb_flag {
 #define NB_FLAG_SEED(dst, what) {"--seed", NB_FLAG_INT, dst, "seed of " what, .range = "[0, inf)"}
 #define NB_FLAG_MODEL_OUT(dst, what) \
     {"--out", NB_FLAG_OUTPUT, dst, what, .range = "safetensors|st", .meta = "MODEL", .def = ""}
+/* more: "" or what the command adds ("; the run keeps its settings") */
+#define NB_FLAG_RESUME(dst, more)                                                                                     \
+    {"--resume", NB_FLAG_STR, dst,                                                                                   \
+     "continue a checkpoint written by --out where it stopped (written back unless --out names another file)" more, \
+     .meta = "MODEL"}
 #define NB_FLAG_LOG(dst, what) {"--log", NB_FLAG_OUTPUT, dst, what, .range = "csv", .meta = "LOG.csv", .def = ""}
 /* what, then the choices, then more ("; the model file is ..." or "") */
 #define NB_FLAG_DEVICE(dst, what, more)                                                                        \
@@ -122,6 +127,15 @@ int nb_cli_resume_seed(nb_cli *c, const char *resume, uint64_t stored, long *see
  * used silently. 0, or -1 with nb_errmsg() naming resume, the flag, the value
  * and the range. */
 int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume);
+/* A DQN's model file is a network's with the learner's keys added, and
+ * loads as one; but its outputs are the values of actions, not class
+ * scores. 0 if st holds no DQN model, else -1 with nb_errmsg() "PATH: not
+ * EXPECTED: it holds a DQN model (nabla dqn train)MORE". */
+int nb_cli_not_dqn(const nb_safetensors *st, const char *path, const char *expected, const char *more);
+/* nb_net_load for a command that reads the outputs as classes (eval,
+ * predict, hessian): a DQN's model is refused (nb_cli_not_dqn). *st as
+ * nb_net_load's (st NULL: not wanted). NULL with nb_errmsg(). */
+nb_net *nb_cli_load_classifier(const char *path, nb_safetensors **st);
 /* Whether path ends in ".ext" for one ext of exts ("png|svg|pdf"). */
 bool nb_cli_has_ext(const char *path, const char *exts);
 
@@ -241,6 +255,13 @@ int nb_cli_meta_number(const nb_safetensors *st, const char *path, const char *k
  * an integer >= 0 that int64_t holds. 0, or -1 with nb_errmsg() naming path
  * and key (missing: "not a training checkpoint"). */
 int nb_cli_meta_count(const nb_safetensors *st, const char *path, const char *key, int64_t *out);
+/* Keys a checkpoint writes together (a running loss and its count): 1 when
+ * __metadata__ holds all n of them, 0 when it holds none (a checkpoint from
+ * before they were kept), -1 with nb_errmsg() naming path, a key it holds
+ * and the first it lacks when only some are there: a damaged file, whose
+ * present keys alone (or none of them) would give the resumed run figures
+ * an uninterrupted one never has. */
+int nb_cli_meta_together(const nb_safetensors *st, const char *path, const char *const *keys, int n);
 
 /* A number of a small text table (kernel files, distributions): what strtod
  * reads, or a fraction "a/b" (the notes write 1/9), spaces around allowed,
@@ -250,6 +271,11 @@ bool nb_cli_parse_number(const char *s, const char *end, double *v);
 /* Writes s to f as a JSON string: quoted, with '"' and '\\' escaped and
  * control characters as \\u00XX (bytes >= 0x80 pass: UTF-8 stays UTF-8). */
 void nb_cli_json_string(FILE *f, const char *s);
+/* Writes x to f with fmt ("%.6f"), or null when it is not finite: JSON has
+ * no NaN or inf, and a figure that was not measured (a validation loss
+ * without --valid) is null, not a number such as -1 that a script would
+ * average. */
+void nb_cli_json_number(FILE *f, const char *fmt, double x);
 
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -84,10 +84,16 @@ static int cmd_convert(int argc, char **argv) {
     const char *pos[1];
     int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
-    if (!to || !out) {
-        nb_cli_fail(cmd, "%s is required (e.g. --to libsvm --out fm)", !to ? "--to" : "--out");
-        return 2;
-    }
+    if (!to || !out) return nb_cli_usage_error(&c, "%s is required (e.g. --to libsvm --out fm)", !to ? "--to" : "--out");
+    /* A name whose extension is another format's: `--to npy --out d.csv`
+     * wrote .npy bytes under a CSV name, which nabla reads (by content)
+     * but a spreadsheet or pandas.read_csv does not. */
+    static const char *const named[][2] = {{"csv", "csv"}, {"npy", "npy"}, {"libsvm", "libsvm"}, {"svm", "libsvm"}};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (nb_cli_has_ext(out, named[i][0]) && strcmp(named[i][1], to))
+            return nb_cli_usage_error(&c, "--out '%s': a .%s name for --to %s: expected another extension, or --to %s",
+                                      out, named[i][0], to, named[i][1]);
+    if (nb_cli_check_not_input(cmd, "--out", out, pos[0])) return 2; /* converted over itself */
     bool fashion = !strcmp(pos[0], "fashion-mnist");
     /* fashion-mnist's test split goes to FILE.t: check it can be written
      * before minutes of loading and PCA, as --out itself was. */

@@ -196,7 +196,7 @@ static int train(int argc, char **argv) {
     bool dbl = false, augment = false, json = false;
 #define PRESET .def = "per game"
     nb_flag flags[] = {
-        {"--steps", NB_FLAG_INT, &steps, "environment steps", .range = "[0, inf)", PRESET},
+        {"--steps", NB_FLAG_INT, &steps, "environment steps (0 writes the initial model)", .range = "[0, inf)", PRESET},
         NB_FLAG_SEED(&seed, "initialization, exploration, replay sampling and training episodes"),
         {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)", PRESET},
         {"--lr-end", NB_FLAG_FLOAT, &lr_end, "the rate follows a cosine down to this at the last step", .range = "[0, inf)",
@@ -227,8 +227,7 @@ static int train(int argc, char **argv) {
         {"--select-episodes", NB_FLAG_INT, &select_episodes, "held-out episodes of each such check", .range = "[1, 100000]",
          PRESET},
         {"--net", NB_FLAG_STR, &netfile, "Q-network description instead of the built-in one", .meta = "NET.cfg"},
-        {"--resume", NB_FLAG_STR, &resume, "continue the run a checkpoint of --out holds (written at every tenth and "
-                                           "on an interrupt) with its settings", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, "; the run keeps its settings"),
         {"--episodes", NB_FLAG_INT, &eval_episodes, "greedy evaluation episodes played after training; 0: none",
          .range = "[0, 100000]"},
         NB_FLAG_THREADS(&threads, "1 (a step is a chain of tiny kernels)"),

@@ -11,6 +11,24 @@
 static const char *FASHION[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
+int nb_cli_not_dqn(const nb_safetensors *st, const char *path, const char *expected, const char *more) {
+    if (!nb_st_meta(st, "nabla.dqn.env")) return 0;
+    return nb_error("%s: not %s: it holds a DQN model (nabla dqn train)%s", path, expected, more);
+}
+
+nb_net *nb_cli_load_classifier(const char *path, nb_safetensors **st) {
+    nb_safetensors *own = NULL;
+    nb_net *net = nb_net_load(path, &own);
+    if (net && nb_cli_not_dqn(own, path, "a classifier",
+                              ", whose outputs are the values of a game's actions: nabla dqn eval plays it")) {
+        nb_net_free(net);
+        net = NULL;
+    }
+    if (st && net) *st = own;
+    else nb_st_free(own);
+    return net;
+}
+
 static int cmd_eval(int argc, char **argv) {
     const char *cmd = "eval", *data = NULL;
     double adv = 0;
@@ -34,7 +52,7 @@ static int cmd_eval(int argc, char **argv) {
     if (prc != NB_CLI_OK) return prc;
     if (!data) return nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
     nb_cli_threads(cmd, threads, 0);
-    nb_net *net = nb_net_load(pos[0], NULL);
+    nb_net *net = nb_cli_load_classifier(pos[0], NULL);
     if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
     nb_dataset test, rest; /* rest: the training split too, with --all */
     memset(&rest, 0, sizeof rest);
@@ -110,7 +128,8 @@ static void warn_brightness(const char *cmd, const char *file, const nb_tensor *
  * nb_png_read_gray reads it (alpha over black, the background of
  * Fashion-MNIST), or a JPEG through the same BT.601 luma. */
 static nb_tensor *read_gray(const char *path, int64_t *h, int64_t *w) {
-    if (nb_sniff_file(path) != NB_FILE_JPEG) return nb_png_read_gray(path, h, w);
+    if (nb_sniff_file(path) == NB_FILE_PNG) return nb_png_read_gray(path, h, w);
+    /* a JPEG, or the error that names what the file is instead */
     nb_tensor *rgb = nb_image_read(path, h, w);
     if (!rgb) return NULL;
     int64_t n = *h * *w;
@@ -143,7 +162,7 @@ static int cmd_predict(int argc, char **argv) {
         return prc;
     }
     nb_safetensors *st = NULL;
-    nb_net *net = nb_net_load(pos[0], &st);
+    nb_net *net = nb_cli_load_classifier(pos[0], &st);
     if (!net) {
         free(pos);
         return nb_cli_fail(cmd, "%s", nb_errmsg());
@@ -170,7 +189,16 @@ static int cmd_predict(int argc, char **argv) {
         rc = nb_cli_fail(cmd, "%s: the network does not take one-channel images", pos[0]);
         goto done;
     }
-    if (json) printf("[");
+    /* The JSON goes out whole or not at all: a failure at the third image
+     * left "[" and two predictions as stdout's last line. */
+    char *jbuf = NULL;
+    size_t jlen = 0;
+    FILE *jf = json ? open_memstream(&jbuf, &jlen) : NULL;
+    if (json && !jf) {
+        rc = nb_cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    if (json) fprintf(jf, "[");
     for (int i = 1; i < npos && !rc; i++) {
         int64_t h, w;
         nb_tensor *img = read_gray(pos[i], &h, &w);
@@ -193,13 +221,13 @@ static int cmd_predict(int argc, char **argv) {
         nb_argmax_rows(p, &best);
         const char *name = C == 10 ? FASHION[best] : NULL;
         if (json) {
-            printf("%s{\"file\": ", i > 1 ? ", " : "");
-            nb_cli_json_string(stdout, pos[i]);
-            printf(", \"class\": %d, ", best);
-            if (name) printf("\"name\": \"%s\", ", name);
-            printf("\"probabilities\": [");
-            for (int64_t c = 0; c < C; c++) printf(c ? ", %.6f" : "%.6f", p->data[c]);
-            printf("]}");
+            fprintf(jf, "%s{\"file\": ", i > 1 ? ", " : "");
+            nb_cli_json_string(jf, pos[i]);
+            fprintf(jf, ", \"class\": %d, ", best);
+            if (name) fprintf(jf, "\"name\": \"%s\", ", name);
+            fprintf(jf, "\"probabilities\": [");
+            for (int64_t c = 0; c < C; c++) fprintf(jf, c ? ", %.6f" : "%.6f", p->data[c]);
+            fprintf(jf, "]}");
         } else {
             printf("%s: %d%s%s%s (p = %.3f)\n", pos[i], best, name ? " (" : "", name ? name : "", name ? ")" : "",
                    p->data[best]);
@@ -207,7 +235,11 @@ static int cmd_predict(int argc, char **argv) {
         nb_tensor_free(img);
         nb_arena_reset();
     }
-    if (json && !rc) printf("]\n");
+    if (jf) {
+        fclose(jf);
+        if (!rc) printf("%s]\n", jbuf);
+        free(jbuf);
+    }
 done:
     nb_net_free(net);
     free(pos);

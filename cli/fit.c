@@ -132,8 +132,8 @@ static double score(const nb_classic *m, const nb_tensor *X, const float *y, con
 }
 
 static void print_json_num(const char *key, double v) {
-    if (isfinite(v)) printf(", \"%s\": %.10g", key, v);
-    else printf(", \"%s\": null", key);
+    printf(", \"%s\": ", key);
+    nb_cli_json_number(stdout, "%.10g", v);
 }
 
 /* --- nabla fit ------------------------------------------------------------------ */
@@ -201,7 +201,7 @@ static int cmd_fit(int argc, char **argv) {
         {"--k", NB_FLAG_INT, &a.k, "pca, ppca, fa: latent dimensions; gmm: components", .range = "[1, 1000000]",
          .def = "pca/ppca/fa min(features, 2), gmm 1"},
         {"--covariance", NB_FLAG_CHOICE, &a.covariance, "gmm: full or diagonal covariances", .range = "full|diag"},
-        {"--reg-covar", NB_FLAG_FLOAT, &a.reg_covar, "gmm: added to covariance diagonals", .range = "[0, inf)"},
+        {"--reg-covar", NB_FLAG_FLOAT, &a.reg_covar, "gmm: added to covariance diagonals", .range = "(0, inf)"},
         {"--n-init", NB_FLAG_INT, &a.n_init, "gmm: EM starts, the best kept", .range = "[1, 100000]"},
         NB_FLAG_SEED(&a.seed, "gmm's starts and svm -v's folds"),
     };
@@ -214,15 +214,9 @@ static int cmd_fit(int argc, char **argv) {
     int ki = -1;
     for (int i = 0; i < 7; i++)
         if (!strcmp(kind, KINDS[i])) ki = i;
-    if (ki < 0) {
-        nb_cli_fail(cmd, "unknown model '%s' (expected linreg, logreg, svm, pca, ppca, fa or gmm)", kind);
-        return 2;
-    }
+    if (ki < 0) return nb_cli_usage_error(&cli, "unknown model '%s' (expected linreg, logreg, svm, pca, ppca, fa or gmm)", kind);
     bool supervised = ki <= 2;
-    if (a.folds && ki != 2) {
-        nb_cli_fail(cmd, "--folds (-v) %ld: cross-validation is for svm, not %s", a.folds, kind);
-        return 2;
-    }
+    if (a.folds && ki != 2) return nb_cli_usage_error(&cli, "--folds (-v) %ld: cross-validation is for svm, not %s", a.folds, kind);
     nb_cli_threads(cmd, a.threads, 0);
 
     nb_tensor *X, *Xt = NULL;
@@ -416,6 +410,8 @@ int nb_fit_predict(int argc, char **argv) {
     int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
     const char *data = pos[1];
+    /* The predictions written over the model or the data would destroy them. */
+    if (nb_cli_check_not_input(cmd, "--out", out, model) || nb_cli_check_not_input(cmd, "--out", out, data)) return 2;
     nb_classic m;
     if (nb_classic_load(model, &m)) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int64_t d = nb_classic_features(&m);

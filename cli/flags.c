@@ -352,6 +352,15 @@ nb_flag *nb_cli_flag(nb_cli *c, const char *name) {
 
 static bool is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
 
+/* A flag given again: the last counts, as scripts that keep common flags in
+ * an array and append an override expect, but it is said (`--out a.st ...
+ * --out b.st` wrote b.st alone). last: the switch as typed ("--no-x"), or
+ * NULL with value the value given last. */
+static void warn_again(const nb_cli *c, const nb_flag *f, const char *last, const char *value) {
+    if (last) nb_cli_warn(c->cmd, "%s given more than once: the last, %s, counts", f->name, last);
+    else nb_cli_warn(c->cmd, "%s given more than once: the last, '%s', counts", f->name, value);
+}
+
 int nb_cli_parse(nb_cli *c, int argc, char **argv, const char **pos, int *npos) {
     *npos = 0;
     /* Help comes before every other check, wherever it stands. */
@@ -375,14 +384,17 @@ int nb_cli_parse(nb_cli *c, int argc, char **argv, const char **pos, int *npos) 
             for (int k = 0; k < c->nflags; k++)
                 if (c->flags[k].letter && !strcmp(c->flags[k].letter, a)) f = &c->flags[k];
             if (!f) return usage_error(c, "unknown option '%s'", a);
+            bool again = f->given;
             f->given = true;
             if (f->kind == NB_FLAG_BOOL) {
+                if (again) warn_again(c, f, a, NULL);
                 *(bool *)f->dst = true;
                 continue;
             }
             if (i + 1 >= argc) return usage_error(c, "%s (%s) needs a value", a, f->name);
             int rc = set_value(c, f, argv[++i]);
             if (rc != NB_CLI_OK) return rc;
+            if (again) warn_again(c, f, NULL, argv[i]);
             continue;
         }
         if (!is_long) {
@@ -408,9 +420,11 @@ int nb_cli_parse(nb_cli *c, int argc, char **argv, const char **pos, int *npos) 
             if (g) return usage_error(c, "unknown option '%s' (did you mean %s?)", name, g->name);
             return usage_error(c, "unknown option '%s'", name);
         }
+        bool again = f->given;
         f->given = true;
         if (f->kind == NB_FLAG_BOOL) {
             if (eq) return usage_error(c, "%s is a switch and takes no value (use %s or --no-%s)", f->name, f->name, f->name + 2);
+            if (again) warn_again(c, f, a, NULL);
             *(bool *)f->dst = !negated;
             continue;
         }
@@ -418,6 +432,7 @@ int nb_cli_parse(nb_cli *c, int argc, char **argv, const char **pos, int *npos) 
         if (!v) return usage_error(c, "%s needs a value", f->name);
         int rc = set_value(c, f, v);
         if (rc != NB_CLI_OK) return rc;
+        if (again) warn_again(c, f, NULL, v);
     }
     if (*npos < c->min_pos) {
         if (!*npos) return usage_error(c, "expected %.*s", args_len(c), c->args ? c->args : "");
@@ -512,7 +527,10 @@ int nb_cli_verbs(const char *cmd, const nb_verb *verbs, int nverbs, int argc, ch
     if (!v || is_help(v) || !strcmp(v, "help")) {
         FILE *out = v ? stdout : stderr;
         fprintf(out, "usage: nabla %s VERB [ARGS...]   (nabla %s VERB --help for its options)\n\nverbs:\n", cmd, cmd);
-        for (int i = 0; i < nverbs; i++) fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+        int width = 8; /* the summaries in one column, two spaces after the longest verb */
+        for (int i = 0; i < nverbs; i++)
+            if ((int)strlen(verbs[i].name) + 1 > width) width = (int)strlen(verbs[i].name) + 1;
+        for (int i = 0; i < nverbs; i++) fprintf(out, "  %-*s %s\n", width, verbs[i].name, verbs[i].summary);
         return v ? 0 : 2;
     }
     for (int i = 0; i < nverbs; i++)
@@ -580,6 +598,11 @@ void nb_cli_json_string(FILE *f, const char *s) {
         else fputc(ch, f);
     }
     fputc('"', f);
+}
+
+void nb_cli_json_number(FILE *f, const char *fmt, double x) {
+    if (isfinite(x)) fprintf(f, fmt, x);
+    else fputs("null", f);
 }
 
 bool nb_cli_parse_number(const char *s, const char *end, double *v) {

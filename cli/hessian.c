@@ -37,10 +37,8 @@ static void advance(progress *p, int64_t units, const char *next) {
     if (p->on) nb_cli_progress("hessian", p->done, p->total, nb_cli_now() - p->t0, next, false);
 }
 
-static void js_num(double x) {
-    if (isfinite(x)) printf("%.10g", x);
-    else fputs("null", stdout); /* JSON has no inf: eps* when g^T H g <= 0 */
-}
+/* JSON has no inf: eps* when g^T H g <= 0 is null */
+#define js_num(x) nb_cli_json_number(stdout, "%.10g", x)
 
 static const char *ABOUT =
     "At the model's weights, on the first N training examples (so any tool can reproduce the\n"
@@ -78,19 +76,14 @@ static int cmd_hessian(int argc, char **argv) {
     const char *pos[1];
     int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
-    if (!data) {
-        nb_cli_fail(cmd, "--data is required (e.g. --data fashion-mnist)");
-        return 2;
-    }
-    if (max_iter && max_iter < top) {
-        nb_cli_fail(cmd, "--max-iter: expected at least --top (%ld), got %ld", top, max_iter);
-        return 2;
-    }
+    if (!data) return nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
+    if (max_iter && max_iter < top)
+        return nb_cli_usage_error(&c, "--max-iter: expected at least --top (%ld), got %ld", top, max_iter);
     bool explicit_batch = nb_cli_flag(&c, "--batch")->given;
     nb_cli_threads(cmd, threads, 0);
     const char *model = pos[0];
 
-    nb_net *net = nb_net_load(model, NULL);
+    nb_net *net = nb_cli_load_classifier(model, NULL);
     if (!net) return nb_cli_fail(cmd, "%s", nb_errmsg());
     nb_dataset d;
     if (nb_dataset_load(data, true, &d)) {

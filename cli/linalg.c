@@ -28,10 +28,7 @@ typedef struct {
 
 /* JSON has no inf or NaN: such values (a singular matrix's condition number)
  * are written as null, and the summary shows them as inf/nan. */
-static void js_num(FILE *f, double x) {
-    if (isfinite(x)) fprintf(f, "%.10g", x);
-    else fputs("null", f);
-}
+#define js_num(f, x) nb_cli_json_number(f, "%.10g", x)
 
 static void js_key(la_ctx *c, const char *key) { fprintf(c->js, ", \"%s\": ", key); }
 
@@ -603,6 +600,10 @@ static int run_verb(int v, int argc, char **argv) {
         prefix = defprefix;
     }
     c.prefix = prefix;
+    /* A folder given as A is the input's mistake, not that of the --out
+     * derived from its path: the reader names it. */
+    if (!given && nb_sniff_file(c.apath) == NB_FILE_FOLDER && !nb_npy_read(c.apath))
+        return nb_cli_fail(CMD, "%s", nb_errmsg());
     /* The result files are PREFIX.NAME.npy: PREFIX's folder must take them,
      * checked before any work (by default that is A's folder). */
     if ((lv->takes & TAKES_OUT) &&

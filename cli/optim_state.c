@@ -77,3 +77,16 @@ int nb_cli_meta_count(const nb_safetensors *st, const char *path, const char *ke
     *out = x;
     return 0;
 }
+
+int nb_cli_meta_together(const nb_safetensors *st, const char *path, const char *const *keys, int n) {
+    int held = -1, lacked = -1;
+    for (int i = 0; i < n; i++) {
+        if (nb_st_meta(st, keys[i])) {
+            if (held < 0) held = i;
+        } else if (lacked < 0) lacked = i;
+    }
+    if (lacked < 0) return 1;
+    if (held < 0) return 0;
+    return nb_error("%s: __metadata__ holds '%s' but not '%s', which are written together (a damaged checkpoint?)",
+                    path, keys[held], keys[lacked]);
+}

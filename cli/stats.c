@@ -7,10 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-static void js_num(FILE *f, double x) {
-    if (isfinite(x)) fprintf(f, "%.10g", x);
-    else fputs("null", f); /* JSON has no NaN: a zero-variance column's correlation */
-}
+/* JSON has no NaN: a zero-variance column's correlation is null */
+#define js_num(f, x) nb_cli_json_number(f, "%.10g", x)
 
 static void js_vec(FILE *f, const char *key, const nb_tensor *t) {
     fprintf(f, ", \"%s\": ", key);

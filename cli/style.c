@@ -206,12 +206,16 @@ static int cmd_style(int argc, char **argv) {
         for (char *p = all; (p = strstr(p, ", "));) memmove(p + 1, p + 2, strlen(p + 2) + 1), *p = ',';
         def_style = all;
     }
-    if ((nsl = parse_layers(cmd, "--style-layers", style_layers ? style_layers : def_style, names, nnames, sl)) < 0)
+    /* Layers, weights and --init that this run cannot take: usage errors (2), as the parser's. */
+    if ((nsl = parse_layers(cmd, "--style-layers", style_layers ? style_layers : def_style, names, nnames, sl)) < 0) {
+        rc = 2;
         goto done;
+    }
     if (content_path) {
         const char *dc = fk == F_VGG ? "conv4_2" : fk == F_RANDOM ? "scale3" : names[nnames - 1];
         if (parse_layers(cmd, "--content-layer", content_layer ? content_layer : dc, names, nnames, &cl) != 1) {
             if (cl >= 0) nb_cli_fail(cmd, "--content-layer: one layer expected");
+            rc = 2;
             goto done;
         }
     } else if (content_layer) {
@@ -226,6 +230,7 @@ static int cmd_style(int argc, char **argv) {
             if (*end || end == t || !isfinite(v) || v < 0 || k >= MAXL) {
                 nb_cli_fail(cmd, "--style-weights: '%s' is not a weight >= 0", t);
                 free(copy);
+                rc = 2;
                 goto done;
             }
             w[k] = (float)v;
@@ -233,6 +238,7 @@ static int cmd_style(int argc, char **argv) {
         free(copy);
         if (k != nsl) {
             nb_cli_fail(cmd, "--style-weights: %d weights for %d style layers", k, nsl);
+            rc = 2;
             goto done;
         }
     } else {
@@ -287,6 +293,7 @@ static int cmd_style(int argc, char **argv) {
     } else if (!strcmp(init, "content")) {
         if (!content) {
             nb_cli_fail(cmd, "--init content needs a CONTENT image");
+            rc = 2;
             goto done;
         }
         memcpy(x->data, content->data, sizeof(float) * (size_t)x->size);

@@ -447,11 +447,12 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         {"--init", NB_FLAG_STR, &init, "start from the weights of this model", .meta = "MODEL"},
-        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps; 0: no limit", .range = "[0, inf)"},
+        {"--steps", NB_FLAG_INT, &steps, "stop after this many optimizer steps", .range = "[1, inf)",
+         .def = "none: --epochs decides"},
         {"--shuffle", NB_FLAG_BOOL, &shuffle, "a new random order of the examples every epoch (--no-shuffle: file order)"},
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically after every epoch"),
         NB_FLAG_LOG(&log, "CSV log, one row per epoch (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue a model written by --out where it stopped", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_DIST_CHECK(&check_every),
         NB_FLAG_JSON(&json),
     };
@@ -474,7 +475,8 @@ static int cmd_train(int argc, char **argv) {
          * them, but for those its state cannot follow (checked below). */
         T.net = nb_net_load(resume, &ckpt);
         if (!T.net) return nb_cli_fail(cmd, "%s", nb_errmsg());
-        if (nb_train_state_read(s, ckpt, resume)) {
+        if (nb_cli_not_dqn(ckpt, resume, "a checkpoint of nabla train", ": a DQN run resumes with nabla dqn train --resume") ||
+            nb_train_state_read(s, ckpt, resume)) {
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
@@ -500,7 +502,7 @@ static int cmd_train(int argc, char **argv) {
         KEEP("--l1-activation", l1, s->l1_activation);
         KEEP("--adversarial", adv, s->adversarial);
         KEEP("--grad-clip", clip, s->grad_clip);
-        KEEP("--steps", steps, s->max_steps);
+        /* --steps: none (0), which nb_train_state_read leaves: it limits one invocation. */
         KEEP("--shuffle", shuffle, s->shuffle);
         KEEP("--data", data, s->data);
         KEEP("--log", log, s->log);
@@ -510,15 +512,15 @@ static int cmd_train(int argc, char **argv) {
          * kept none (Adam and AdamW share theirs). */
         bool was_sgd = !strcmp(s->optim, "sgd"), is_sgd = !strcmp(optim, "sgd");
         if (was_sgd != is_sgd) {
-            rc = nb_cli_fail(cmd, "%s was trained with --optim %s: --optim %s cannot take over its state (drop "
-                                  "--optim, or start a new run from its weights with --init %s)", resume, s->optim,
-                             optim, resume);
+            rc = nb_cli_usage_error(&c, "%s was trained with --optim %s: --optim %s cannot take over its state (drop "
+                                        "--optim, or start a new run from its weights with --init %s)", resume, s->optim,
+                                    optim, resume);
             goto out;
         }
         if (is_sgd && s->momentum == 0 && momentum > 0) {
-            rc = nb_cli_fail(cmd, "%s was trained with --momentum 0 and holds no velocity for --momentum %g (drop "
-                                  "--momentum, or start a new run from its weights with --init %s)", resume, momentum,
-                             resume);
+            rc = nb_cli_usage_error(&c, "%s was trained with --momentum 0 and holds no velocity for --momentum %g (drop "
+                                        "--momentum, or start a new run from its weights with --init %s)", resume,
+                                    momentum, resume);
             goto out;
         }
         /* The checkpoint's place in the epoch counts batches of its own size:

@@ -113,8 +113,11 @@ double nb_cli_loop_rate(const nb_cli_loop *L) {
 
 int nb_cli_loop_restore(nb_cli_loop *L, const nb_safetensors *st, const char *path) {
     L->loss_sum = 0, L->loss_n = 0;
-    /* An older checkpoint has neither: the next row averages the resumed steps. */
-    if (!nb_st_meta(st, "nabla.loss_sum") || !nb_st_meta(st, "nabla.loss_n")) return 0;
+    /* An older checkpoint has neither: the next row averages the resumed
+     * steps. One without the other is damaged, not older. */
+    static const char *const keys[] = {"nabla.loss_sum", "nabla.loss_n"};
+    int both = nb_cli_meta_together(st, path, keys, 2);
+    if (both <= 0) return both;
     return nb_cli_meta_number(st, path, "nabla.loss_sum", &L->loss_sum) ||
                    nb_cli_meta_count(st, path, "nabla.loss_n", &L->loss_n)
                ? -1

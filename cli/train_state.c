@@ -79,19 +79,27 @@ int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char 
     s->rng_shuffle = s->rng_epoch;
     /* --steps limits one invocation; a resumed run goes on unless given again. */
     s->max_steps = 0;
-    /* Optional (checkpoints before they were recorded lack them). */
-    if (nb_st_meta(st, "nabla.input_mean_sd") &&
-        (get_f64(st, path, "nabla.input_mean", &s->input_mean) ||
-         get_f64(st, path, "nabla.input_mean_sd", &s->input_mean_sd)))
+    /* Optional (checkpoints before they were recorded lack them), each
+     * group whole: one key of a group alone is a damaged file, whose other
+     * keys would be read as 0 (an epoch's sums, a brightness without its
+     * spread). */
+    static const char *const mean_keys[] = {"nabla.input_mean", "nabla.input_mean_sd"};
+    static const char *const edge_keys[] = {"nabla.input_edge", "nabla.input_edge_sd"};
+    static const char *const epoch_keys[] = {"nabla.epoch_loss", "nabla.epoch_seen", "nabla.epoch_correct"};
+    int has;
+    if ((has = nb_cli_meta_together(st, path, mean_keys, 2)) < 0 ||
+        (has && (get_f64(st, path, "nabla.input_mean", &s->input_mean) ||
+                 get_f64(st, path, "nabla.input_mean_sd", &s->input_mean_sd))))
         return -1;
     if (nb_st_meta(st, "nabla.grad_clip") && get_f64(st, path, "nabla.grad_clip", &s->grad_clip)) return -1;
-    if (nb_st_meta(st, "nabla.epoch_seen") &&
-        (get_f64(st, path, "nabla.epoch_loss", &s->epoch_loss) || nb_cli_meta_count(st, path, "nabla.epoch_seen", &s->epoch_seen) ||
-         nb_cli_meta_count(st, path, "nabla.epoch_correct", &s->epoch_correct)))
+    if ((has = nb_cli_meta_together(st, path, epoch_keys, 3)) < 0 ||
+        (has && (get_f64(st, path, "nabla.epoch_loss", &s->epoch_loss) ||
+                 nb_cli_meta_count(st, path, "nabla.epoch_seen", &s->epoch_seen) ||
+                 nb_cli_meta_count(st, path, "nabla.epoch_correct", &s->epoch_correct))))
         return -1;
-    if (nb_st_meta(st, "nabla.input_edge_sd") &&
-        (get_f64(st, path, "nabla.input_edge", &s->input_edge) ||
-         get_f64(st, path, "nabla.input_edge_sd", &s->input_edge_sd)))
+    if ((has = nb_cli_meta_together(st, path, edge_keys, 2)) < 0 ||
+        (has && (get_f64(st, path, "nabla.input_edge", &s->input_edge) ||
+                 get_f64(st, path, "nabla.input_edge_sd", &s->input_edge_sd))))
         return -1;
     return 0;
 }

@@ -338,12 +338,15 @@ static int run_train(trainer *t) {
         fprintf(stderr, "validation %.4f bits/sample after %" PRId64 " steps (%" PRId64 " this run, %.2f steps/s, "
                         "%.0f samples/s; receptive field %" PRId64 " samples = %.1f ms); model: %s\n",
                 L->val, L->step, steps, sps, sps * (double)(S * B), rf, 1e3 * (double)rf / RATE, t->out);
-        if (t->json)
-            printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": %.6f, \"steps\": %" PRId64
-                   ", \"run_steps\": %" PRId64 ", \"steps_per_second\": %.4f, \"samples_per_second\": %.1f, "
-                   "\"receptive_field\": %" PRId64 ", \"parameters\": %d}\n",
-                   L->val, isfinite(L->train_figure) ? L->train_figure : -1.0, L->step, steps, sps, sps * (double)(S * B),
-                   rf, nb_wavenet_params(t->m, NULL, NULL));
+        if (t->json) {
+            printf("{\"bits_per_sample\": %.6f, \"train_bits_per_sample\": ", L->val);
+            nb_cli_json_number(stdout, "%.6f", L->train_figure); /* null before the first step */
+            printf(", \"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"seconds\": %.3f, \"train_seconds\": %.3f, "
+                   "\"steps_per_second\": %.4f, \"samples_per_second\": %.1f, \"receptive_field\": %" PRId64
+                   ", \"parameters\": %d}\n",
+                   L->step, steps, nb_cli_now() - L->t0, L->train_secs, sps, sps * (double)(S * B), rf,
+                   nb_wavenet_params(t->m, NULL, NULL));
+        }
     }
 out:
     free(t->usable);
@@ -380,7 +383,7 @@ static int cmd_train(int argc, char **argv) {
         {"--segment", NB_FLAG_INT, &segment, "samples predicted per training segment", .range = "[1, 1000000]"},
         {"--batch", NB_FLAG_INT, &batch, "segments per step", .range = "[1, 1024]"},
         {"--lr", NB_FLAG_FLOAT, &lr, "Adam learning rate", .range = "(0, inf)"},
-        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all", .range = "[0, inf)"},
+        {"--steps", NB_FLAG_INT, &steps, "optimizer steps in all (0 writes the initial model)", .range = "[0, inf)"},
         {"--minutes", NB_FLAG_FLOAT, &minutes, "train for this long instead of --steps", .range = "(0, inf)",
          .def = "none: --steps decides"},
         {"--eval-every", NB_FLAG_INT, &eval_every, "validate, log and checkpoint every N steps", .range = "[1, inf)"},
@@ -390,7 +393,7 @@ static int cmd_train(int argc, char **argv) {
         NB_FLAG_DEVICE(&device, "where to train", "; the model file is the same either way"),
         NB_FLAG_MODEL_OUT(&out, "model file, rewritten atomically at every validation"),
         NB_FLAG_LOG(&log, "CSV log, one row per validation (see nabla plot)"),
-        {"--resume", NB_FLAG_STR, &resume, "continue training a model written by --out", .meta = "MODEL"},
+        NB_FLAG_RESUME(&resume, ""),
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "DATA ", .about = TRAIN_ABOUT, .flags = flags,
@@ -400,8 +403,7 @@ static int cmd_train(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
 #define GIVEN(name) (nb_cli_flag(&c, name)->given)
     if (GIVEN("--steps") && GIVEN("--minutes")) {
-        nb_cli_fail(cmd, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
-        return 2;
+        return nb_cli_usage_error(&c, "--steps %ld and --minutes %g exclude each other: give one", steps, minutes);
     }
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
     nb_device dev = NB_CPU;
@@ -424,6 +426,30 @@ static int cmd_train(int argc, char **argv) {
         const char *ck_cond = nb_st_meta(ck, "nabla.wavenet.cond");
         if (ck_cond && !GIVEN("--cond")) cond = ck_cond;
         const nb_wavenet_config *cf = nb_wavenet_get_config(t.m);
+        /* The network's shape is the checkpoint's: a shape flag given now
+         * that differs was dropped in silence (charrnn and chat refuse theirs). */
+        int stored_cc = cf->cond_dim ? (cf->cond_channels ? cf->cond_channels : cf->cond_dim) : 0;
+        const struct {
+            const char *flag;
+            long now, stored;
+        } shape[] = {{"--layers", layers, cf->layers},       {"--stacks", stacks, cf->stacks},
+                     {"--residual", residual, cf->residual}, {"--skip", skip, cf->skip},
+                     {"--cond-channels", cond_channels, stored_cc}};
+        for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
+            if (GIVEN(shape[i].flag) && shape[i].now != shape[i].stored) {
+                if (shape[i].stored)
+                    rc = nb_cli_usage_error(&c, "%s was trained with %s %ld: %s %ld cannot change on --resume", resume,
+                                            shape[i].flag, shape[i].stored, shape[i].flag, shape[i].now);
+                else
+                    rc = nb_cli_usage_error(&c, "%s was trained without local conditioning: %s %ld cannot change on "
+                                                "--resume", resume, shape[i].flag, shape[i].now);
+                goto done;
+            }
+        if (GIVEN("--speakers") && speakers != (cf->nspeakers > 0)) {
+            rc = nb_cli_usage_error(&c, "%s was trained with %s: %s cannot change on --resume", resume,
+                                    cf->nspeakers ? "--speakers" : "--no-speakers", speakers ? "--speakers" : "--no-speakers");
+            goto done;
+        }
         speakers = cf->nspeakers > 0;
         uint64_t v;
         if (meta_u64(ck, resume, "nabla.step", &v)) goto fail_msg;
@@ -487,11 +513,6 @@ static int cmd_train(int argc, char **argv) {
                      (long long)data.train[0].feats->shape[1]);
             goto fail_msg;
         }
-        if (GIVEN("--cond-channels") && cond_channels != cf->cond_channels) {
-            nb_error("%s has %d conditioning channels; --cond-channels %ld cannot change that", resume,
-                     cf->cond_channels, cond_channels);
-            goto fail_msg;
-        }
     }
     if (condk)
         for (int i = 0; i < data.ntrain + (data.val_is_train ? 0 : data.nval); i++) {
@@ -547,6 +568,16 @@ done:
 #undef GIVEN
 }
 
+/* --seconds as a count of samples at 16 kHz, at least one: a shorter one
+ * (--seconds 1e-5) wrote empty clips that every other verb refuses. NB_CLI_OK,
+ * or 2 after the usage error. */
+static int seconds_to_samples(const nb_cli *c, double seconds, int64_t *n) {
+    *n = (int64_t)llround(seconds * RATE);
+    if (*n >= 1) return NB_CLI_OK;
+    return nb_cli_usage_error(c, "--seconds %g is less than one sample at %d kHz (at least %g)", seconds, RATE / 1000,
+                              0.5 / RATE);
+}
+
 /* --- generate ------------------------------------------------------------------ */
 
 /* OUT.wav for stream 0, OUT-<k>.wav for stream k. */
@@ -592,12 +623,14 @@ static int cmd_generate(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     if (!out) return nb_cli_usage_error(&c, "--out OUT.wav is required");
     if (condf && like) return nb_cli_usage_error(&c, "--cond and --like exclude each other");
+    if (nb_cli_check_not_input(cmd, "--out", out, like)) return 2; /* the reference recording */
+    int64_t n;
+    if ((rc = seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 1);
     nb_safetensors *st = NULL;
     nb_wavenet *m = nb_wavenet_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
     const nb_wavenet_config *cf = nb_wavenet_get_config(m);
-    int64_t n = (int64_t)llround(seconds * RATE);
     int32_t *spk = calloc((size_t)streams, sizeof(int32_t)), *lv = NULL;
     nb_tensor *feats = NULL, *u = NULL;
     float *x = NULL;
@@ -876,10 +909,11 @@ static int cmd_synth(int argc, char **argv) {
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
+    int64_t n;
+    if ((rc = seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     if (mkdir(pos[0], 0777) && errno != EEXIST) return nb_cli_fail(cmd, "%s: %s", pos[0], strerror(errno));
     nb_rng r;
     nb_rng_seed(&r, (uint64_t)seed, 3);
-    int64_t n = (int64_t)llround(seconds * RATE);
     float *x = malloc(sizeof(float) * (size_t)n);
     for (long k = 0; k < speakers; k++) {
         char dir[4096];

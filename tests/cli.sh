@@ -24,7 +24,8 @@ expect_fail() {
 expect_err() { grep -q -- "$1" "$WORK/err" || fail "stderr lacks '$1': $(head -c 300 "$WORK/err")"; }
 json_field() { sed -n 's/.*"'"$1"'": \([-0-9.e]*\).*/\1/p' "$2" | tail -1; }
 # set_meta SRC DST KEY=VALUE...: DST is the safetensors file SRC with those
-# __metadata__ entries set (a damaged model file); needs python3.
+# __metadata__ entries set (a damaged model file), or removed for -KEY;
+# needs python3.
 set_meta() {
     python3 - "$@" <<'PY'
 import json, struct, sys
@@ -32,6 +33,9 @@ b = open(sys.argv[1], "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
 h = json.loads(b[8:8 + n])
 for kv in sys.argv[3:]:
+    if kv.startswith("-"):
+        h.get("__metadata__", {}).pop(kv[1:], None)
+        continue
     k, v = kv.split("=", 1)
     h.setdefault("__metadata__", {})[k] = v
 j = json.dumps(h).encode()
@@ -651,6 +655,24 @@ cli_predict() {
         { expect_fail "$NABLA" predict "$WORK/p.st" "$WORK/big.png" && expect_err "expects 28x28"; }
 }
 
+# nabla predict with a network and something that is no image: named as the
+# image readers of filter and style name it (it said "not a PNG file", for
+# a command that reads JPEG too, and nothing of what the file is); and with
+# --json a failure left "[" and the predictions so far as stdout's last
+# line, which is no JSON.
+cli_predict_names_what_is_no_image() {
+    command -v python3 >/dev/null || return 0
+    "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/n.st" >/dev/null 2>&1 || { fail "init"; return; }
+    printf '1,2,0\n2,3,1\n' >"$WORK/d.csv"
+    expect_fail "$NABLA" predict "$WORK/n.st" "$WORK/d.csv" && expect_err "d.csv: not a PNG or JPEG image: it looks like CSV text"
+    gray_png 28 28 0 200 "$WORK/a.png" || { fail "could not write a PNG"; return; }
+    expect_fail "$NABLA" predict "$WORK/n.st" "$WORK/a.png" "$WORK/d.csv" --json && expect_err "d.csv: not a PNG or JPEG"
+    [[ -s $WORK/out ]] && fail "a failed predict --json printed: $(cat "$WORK/out")"
+    "$NABLA" predict "$WORK/n.st" "$WORK/a.png" "$WORK/a.png" --json >"$WORK/out" 2>"$WORK/err" || fail "predict --json"
+    python3 -c 'import json, sys; assert len(json.loads(open(sys.argv[1]).read())) == 2' "$WORK/out" ||
+        fail "predict --json of two images: $(cat "$WORK/out")"
+}
+
 # --- charrnn ---------------------------------------------------------------------
 
 # A small corpus with structure to learn: numbered lines of a few sentences.
@@ -793,6 +815,52 @@ cli_charrnn_resume_damaged_settings() {
         expect_err "i.st: __metadata__ 'nabla.loss_sum': expected a number, got 'inf'"
     "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/c.st" --steps 6 >/dev/null 2>"$WORK/err" ||
         fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
+}
+
+# Keys a checkpoint writes together (a running loss and its count, an
+# epoch's sums): one of them alone is a damaged or hand-edited file. It was
+# taken for an older checkpoint and the other dropped in silence, so the
+# resumed run's next log row averaged other steps than an uninterrupted
+# run's (charrnn and wavenet's nabla.loss_sum/loss_n, chat's, train's
+# epoch sums); it is refused, naming the key that is missing.
+cli_resume_refuses_half_a_key_group() {
+    command -v python3 >/dev/null || return 0
+    yes 'the quick brown fox jumps over the lazy dog' | head -200 >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 3 --eval-every 2 --batch 4 --seq 16 --out "$WORK/c.st" \
+        >/dev/null 2>&1 || { fail "charrnn train"; return; }
+    set_meta "$WORK/c.st" "$WORK/s.st" -nabla.loss_n && set_meta "$WORK/c.st" "$WORK/n.st" -nabla.loss_sum ||
+        { fail "rewriting the checkpoint's metadata"; return; }
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/s.st" --steps 6 &&
+        expect_err "s.st: __metadata__ holds 'nabla.loss_sum' but not 'nabla.loss_n'"
+    expect_fail "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/n.st" --steps 6 &&
+        expect_err "n.st: __metadata__ holds 'nabla.loss_n' but not 'nabla.loss_sum'"
+    # a checkpoint from before the two were kept (neither) still resumes
+    set_meta "$WORK/c.st" "$WORK/old.st" -nabla.loss_sum -nabla.loss_n || { fail "rewriting the checkpoint"; return; }
+    "$NABLA" charrnn train "$WORK/t.txt" --resume "$WORK/old.st" --steps 6 >/dev/null 2>"$WORK/err" ||
+        fail "resuming a checkpoint without a running loss: $(tail -1 "$WORK/err")"
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 2 --steps 5 --out "$WORK/b.st" >/dev/null 2>&1 ||
+        { fail "chat train"; return; }
+    set_meta "$WORK/b.st" "$WORK/cs.st" -nabla.chat.loss_n && set_meta "$WORK/b.st" "$WORK/ce.st" -nabla.chat.max_steps ||
+        { fail "rewriting the chat checkpoint"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/cs.st" &&
+        expect_err "cs.st: __metadata__ holds 'nabla.chat.loss_sum' but not 'nabla.chat.loss_n'"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/ce.st" &&
+        expect_err "ce.st: __metadata__ holds 'nabla.chat.epochs' but not 'nabla.chat.max_steps'"
+    # the budget's two numbers are whole: "5abc" was read as 5
+    set_meta "$WORK/b.st" "$WORK/cx.st" nabla.chat.epochs=5abc || { fail "rewriting the chat checkpoint"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/cx.st" &&
+        expect_err "cx.st: __metadata__ 'nabla.chat.epochs' '5abc' and 'nabla.chat.max_steps' '.*': expected an integer >= 1 and one >= -1"
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 2 }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/l.cfg"
+    "$NABLA" train "$WORK/l.cfg" --data "$WORK/d.csv" --epochs 2 --batch 10 --steps 5 --out "$WORK/m.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    set_meta "$WORK/m.st" "$WORK/ms.st" -nabla.epoch_seen && set_meta "$WORK/m.st" "$WORK/mi.st" -nabla.input_mean_sd ||
+        { fail "rewriting the train checkpoint"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/ms.st" &&
+        expect_err "ms.st: __metadata__ holds 'nabla.epoch_loss' but not 'nabla.epoch_seen'"
+    expect_fail "$NABLA" train --resume "$WORK/mi.st" &&
+        expect_err "mi.st: __metadata__ holds 'nabla.input_mean' but not 'nabla.input_mean_sd'"
+    "$NABLA" train --resume "$WORK/m.st" >/dev/null 2>"$WORK/err" || fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
 
 cli_charrnn_bad_input() {
@@ -969,6 +1037,12 @@ cli_linalg_bad_input() {
     head -c 100 "$WORK/A.npy" >"$WORK/trunc.npy"
     expect_fail "$NABLA" linalg eig "$WORK/trunc.npy" && expect_err "trunc.npy"
     expect_fail "$NABLA" linalg frobnicate "$WORK/A.npy" && expect_err "unknown verb"
+    # a folder given as A is named as the input, as by det (eig blamed the --out it derives from A's path)
+    mkdir -p "$WORK/adir"
+    local v
+    for v in eig det; do
+        expect_fail "$NABLA" linalg $v "$WORK/adir" && expect_err "nabla linalg $v: $WORK/adir: is a directory, expected a file"
+    done
     ls "$WORK"/{nan,inf,empty,vec,cube,wide,junk,trunc}.*.npy >/dev/null 2>&1 && fail "a failed command wrote a result"
     true
 }
@@ -1135,6 +1209,8 @@ cli_fit_factor_and_gmm() {
     paste -d, "$WORK/pred" <(cut -d, -f4 "$WORK/f.csv") | sort -u | wc -l | grep -qx 2 || fail "gmm mixes the clusters"
     "$NABLA" fit gmm "$WORK/f.csv" --unlabeled --k 2 --json >/dev/null 2>&1 || fail "gmm --unlabeled"
     expect_fail "$NABLA" fit gmm "$WORK/f.csv" --covariance tied && expect_err "expected full or diag"
+    # --reg-covar 0 was taken and the default 1e-6 added in silence (the library's 0 is "the default")
+    expect_fail "$NABLA" fit gmm "$WORK/f.csv" --k 2 --reg-covar 0 && expect_err "--reg-covar: expected a number > 0, got '0'"
 }
 
 # eval --all weights each split's means by its examples: a file's every row
@@ -1455,6 +1531,22 @@ cli_dqn_errors() {
     expect_fail "$NABLA" dqn train cartpole --double on && expect_err "unexpected argument 'on'"
 }
 
+# A DQN's model file holds a network, and eval, hessian and predict loaded it
+# as a classifier: on data of its input size (catch: 50 values) eval scored
+# "accuracy" from Q-values; train --resume called it no training checkpoint
+# without saying what it is.
+cli_dqn_model_is_no_classifier() {
+    "$NABLA" dqn train catch --steps 10 --episodes 0 --out "$WORK/c.st" >/dev/null 2>&1 || { fail "tiny train"; return; }
+    awk 'BEGIN { srand(2); for (i = 0; i < 40; i++) { for (j = 0; j < 50; j++) printf "%d,", rand() < 0.1; print i % 3 } }' \
+        >"$WORK/g.csv"
+    local c
+    for c in "eval $WORK/c.st --data $WORK/g.csv" "hessian $WORK/c.st --data $WORK/g.csv --batch 8 --top 1" \
+        "predict $WORK/c.st $WORK/g.csv" "train --resume $WORK/c.st --data $WORK/g.csv"; do
+        expect_fail "$NABLA" $c && expect_err "c.st: not a .*: it holds a DQN model (nabla dqn train)"
+    done
+    expect_err "nabla dqn train --resume"
+}
+
 # --- issue 15: charrnn, hessian, stats, linalg, convert on the one flag machinery ----
 
 # -h, --help and `nabla help CMD [VERB]` print the help on stdout and exit 0; every --threads shows its default.
@@ -1523,6 +1615,107 @@ cli_help_charrnn_hessian_stats_linalg_convert() {
 # edits away (a hint), `train`'s NET.cfg, --resume and --init, and the
 # --out that init, convert and wavenet train require, wavenet generate's
 # --cond or --like.
+# A flag given twice: the last counts (scripts keep common flags in an
+# array and override one), but not in silence: `--out a.st ... --out b.st`
+# wrote b.st alone and said nothing of a.st.
+cli_flag_given_twice_warns() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/a.csv" --out "$WORK/b.csv" >/dev/null 2>"$WORK/err" ||
+        { fail "convert with --out twice: $(cat "$WORK/err")"; return; }
+    [[ -e $WORK/b.csv && ! -e $WORK/a.csv ]] || fail "the last --out should count"
+    expect_err "nabla convert: warning: --out given more than once: the last, '$WORK/b.csv', counts"
+    "$NABLA" fit pca "$WORK/d.csv" --unlabeled --no-unlabeled --k 1 >/dev/null 2>"$WORK/err" || fail "fit pca: $(cat "$WORK/err")"
+    expect_err "warning: --unlabeled given more than once: the last, --no-unlabeled, counts"
+    "$NABLA" fit svm "$WORK/d.csv" -c 2 --C=3 >/dev/null 2>"$WORK/err" || fail "fit svm: $(cat "$WORK/err")"
+    expect_err "warning: --C given more than once: the last, '3', counts"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/c.csv" >/dev/null 2>"$WORK/err" || fail "convert"
+    grep -q warning "$WORK/err" && fail "a flag given once warned: $(cat "$WORK/err")"
+}
+
+# --steps 0 means zero steps in charrnn, chat, wavenet and dqn train (the
+# initial model is written), but "no limit" in nabla train, which trained
+# every epoch: refused there, its default (none) being the no-limit one.
+cli_train_steps_0_is_refused() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --steps 0 --out "$WORK/m.st" >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "train --steps 0: exit status $?, expected 2"
+    expect_err "--steps: expected an integer >= 1, got '0'"
+    [[ -e $WORK/m.st ]] && fail "train --steps 0 trained and wrote a model"
+    "$NABLA" train --help | tr -s ' \n' ' ' | grep -q -- "--steps N stop after this many optimizer steps; >= 1 (default none: --epochs decides)" ||
+        fail "train --help: --steps' default"
+    # and the commands where it is zero steps say what it does, as charrnn's help did alone
+    local c
+    for c in "charrnn train" "chat train" "wavenet train" "dqn train"; do
+        "$NABLA" $c --help | tr -s ' \n' ' ' | grep -q -- "--steps N [a-z ]*steps[a-z ]* (0 writes the initial model)" ||
+            fail "nabla $c --help: $("$NABLA" $c --help | grep -A1 -- '--steps N')"
+    done
+}
+
+# The verb lists of the commands with verbs: every summary starts in one
+# column, apart from its verb ("spectrogram a log-mel ..." ran into it).
+cli_verb_lists_aligned() {
+    local c
+    for c in charrnn chat dqn linalg wavenet; do
+        "$NABLA" $c --help | awk -v c="$c" '
+            f && /^  [^ ]/ { name = $1; rest = substr($0, 3 + length(name)); match(rest, /^ */)
+                             col = 2 + length(name) + RLENGTH
+                             if (RLENGTH < 2) { print c ": verb " name " runs into its summary"; bad = 1 }
+                             if (prev && col != prev) { print c ": summaries start in columns " prev " and " col; bad = 1 }
+                             prev = col }
+            /^verbs:/ { f = 1 }
+            END { exit bad }' >"$WORK/bad" || fail "$(cat "$WORK/bad")"
+    done
+}
+
+# convert --to npy --out d.csv wrote .npy bytes under a CSV name.
+cli_convert_out_extension_matches_to() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    local c to file
+    for c in "npy x.csv:a .csv name for --to npy: expected another extension, or --to csv" \
+        "csv x.npy:a .npy name for --to csv" "csv x.svm:a .svm name for --to csv: expected another extension, or --to libsvm"; do
+        to=${c%% *} file=${c#* } file=${file%%:*}
+        "$NABLA" convert "$WORK/d.csv" --to "$to" --out "$WORK/$file" >/dev/null 2>"$WORK/err"
+        (($? == 2)) || fail "convert --to $to --out $file: expected exit status 2"
+        expect_err "${c#*:}"
+    done
+    [[ -e $WORK/x.csv || -e $WORK/x.npy || -e $WORK/x.svm ]] && fail "a refused convert wrote a file"
+    "$NABLA" convert "$WORK/d.csv" --to libsvm --out "$WORK/d.txt" >/dev/null 2>&1 || fail "--to libsvm --out d.txt"
+    "$NABLA" convert "$WORK/d.csv" --to npy --out "$WORK/d.npy" >/dev/null 2>&1 || fail "--to npy --out d.npy"
+}
+
+# Usage errors found after parsing (one option against another, a missing
+# one, an unknown model) print the usage line as the parser's do, with
+# status 2; charrnn, wavenet, hessian and fit printed the message alone.
+cli_usage_errors_print_usage() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
+    "$NABLA" init "$WORK/d.cfg" --out "$WORK/m.st" >/dev/null 2>&1 || { fail "init"; return; }
+    local c args rc
+    for c in "charrnn train $WORK/d.csv --steps 5 --minutes 1|usage: nabla charrnn train" \
+        "wavenet train $WORK --steps 5 --minutes 1 --out $WORK/w.st|usage: nabla wavenet train" \
+        "hessian $WORK/m.st|usage: nabla hessian" "hessian $WORK/m.st --data $WORK/d.csv --top 5 --max-iter 3|usage: nabla hessian" \
+        "fit lasso $WORK/d.csv|usage: nabla fit" "fit pca $WORK/d.csv -v 3|usage: nabla fit"; do
+        read -ra args <<<"${c%%|*}"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
+        expect_err "${c#*|}"
+    done
+}
+
+# --resume means the same in the five training commands (each writes the
+# checkpoint back unless --out names another file), and its help says so in
+# the same words; they had four wordings, two without the writing back.
+cli_resume_help_alike() {
+    local c
+    for c in train "charrnn train" "chat train" "wavenet train" "dqn train"; do
+        "$NABLA" $c --help | tr -s ' \n' ' ' |
+            grep -q -- "--resume MODEL continue a checkpoint written by --out where it stopped (written back unless --out names another file)" ||
+            fail "nabla $c --help: $("$NABLA" $c --help | grep -A1 -- '--resume')"
+    done
+}
+
 cli_flag_forms() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
@@ -1631,6 +1824,30 @@ cli_log_is_not_an_input() {
     [[ ! -e $WORK/t.st && ! -e $WORK/r.st && ! -e $WORK/c.st ]] || fail "a refused run wrote a model"
 }
 
+# The predictions of a fitted model, and a converted data set, written over
+# an input: `predict m.st d.csv --out m.st` replaced the model with the
+# predictions, `convert d.csv --to csv --out d.csv` rewrote the data.
+cli_out_is_not_an_input() {
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    cp "$WORK/d.csv" "$WORK/keep.csv"
+    "$NABLA" fit logreg "$WORK/d.csv" --out "$WORK/m.st" >/dev/null 2>&1 || { fail "fit logreg"; return; }
+    cp "$WORK/m.st" "$WORK/keep.st"
+    expect_fail "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/m.st" && expect_err "--out '$WORK/m.st': is the input"
+    expect_fail "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/./d.csv" && expect_err "--out '$WORK/./d.csv': is the input"
+    expect_fail "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/d.csv" && expect_err "--out '$WORK/d.csv': is the input"
+    cmp -s "$WORK/m.st" "$WORK/keep.st" || fail "predict replaced its model"
+    cmp -s "$WORK/d.csv" "$WORK/keep.csv" || fail "predict or convert replaced its data"
+    "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/p.txt" >/dev/null 2>&1 || fail "predict --out p.txt"
+    # wavenet generate --like REF.wav --out REF.wav replaced the reference recording with the resynthesis
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 2 --stacks 1 --residual 4 --skip 4 --segment 512 --steps 1 \
+        --eval-every 1 --val-samples 600 --out "$WORK/wm.st" >/dev/null 2>&1 || { fail "wavenet train --cond mel"; return; }
+    cp "$WORK/wn/spk0/clip0.wav" "$WORK/ref.wav"
+    expect_fail "$NABLA" wavenet generate "$WORK/wm.st" --like "$WORK/ref.wav" --out "$WORK/ref.wav" --seconds 0.05 &&
+        expect_err "--out '$WORK/ref.wav': is the input"
+    cmp -s "$WORK/ref.wav" "$WORK/wn/spk0/clip0.wav" || fail "generate replaced its reference recording"
+}
+
 # An output that is not a regular file is written into, not renamed over:
 # /dev/null stays a device (as root the rename replaced it), a FIFO's reader
 # gets the predictions, /dev/stdout reaches a pipe or a redirected file, and
@@ -1690,6 +1907,24 @@ cli_chat_train_without_valid_reports_no_nan() {
     grep -qiw nan "$WORK/err" "$WORK/c.csv" && fail "nan reported without --valid: $(cat "$WORK/err" "$WORK/c.csv")"
     grep -q "^epoch 2: train loss" "$WORK/err" || fail "no epoch line: $(cat "$WORK/err")"
     [[ $(sed -n 3p "$WORK/c.csv") == 2,*,,,,,* ]] || fail "validation cells of the log: $(cat "$WORK/c.csv")"
+}
+
+# A figure that was not measured is null in --json, as linalg, hessian and
+# stats write it: chat train without --valid, charrnn and wavenet train
+# before their first step wrote -1, a number a script would average.
+cli_json_unmeasured_is_null() {
+    "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --vocab-min 1 --embed 2 --hidden 2 --steps 2 \
+        --out "$WORK/c.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "chat train: $(cat "$WORK/err")"; return; }
+    grep -q '"valid_loss": null, "valid_recall_1": null, "valid_recall_2": null, "valid_recall_5": null' "$WORK/out" ||
+        fail "chat train without --valid: $(cat "$WORK/out")"
+    printf 'the quick brown fox jumps over the lazy dog\n%.0s' {1..40} >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 0 --batch 2 --seq 8 --out "$WORK/r.st" --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "charrnn train --steps 0: $(cat "$WORK/err")"; return; }
+    grep -q '"train_bpc": null' "$WORK/out" || fail "charrnn train --steps 0: $(cat "$WORK/out")"
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 0 --val-samples 400 \
+        --out "$WORK/w.st" --json >"$WORK/out" 2>"$WORK/err" || { fail "wavenet train --steps 0: $(cat "$WORK/err")"; return; }
+    grep -q '"train_bits_per_sample": null' "$WORK/out" || fail "wavenet train --steps 0: $(cat "$WORK/out")"
 }
 
 # chat train --negatives K on a corpus of one distinct response: no response
@@ -2081,6 +2316,13 @@ cli_style_errors() {
     # a safetensors file without VGG's tensors: the missing one is named
     "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/mlp.st" >/dev/null 2>&1
     expect_fail "$NABLA" style "$S" --out "$WORK/e.png" --features "vgg19:$WORK/mlp.st" && expect_err "no tensor 'features.0.weight'"
+    # a value no flag of this run can take is a usage error (status 2), as the flag parser's are; these said 1
+    local a rc
+    for a in "--style-layers scale1,conv4_2" "--style-weights 1,2" "--style-weights 1,x,1,1,1" "--init content"; do
+        "$NABLA" style "$S" --out "$WORK/e.png" $a >/dev/null 2>&1
+        rc=$?
+        ((rc == 2)) || fail "style $a: exit status $rc, expected 2"
+    done
     [[ ! -e $WORK/e.png ]] || fail "a refused run wrote an image"
 }
 
@@ -2186,7 +2428,8 @@ cli_wavenet_train_generate_eval() {
     local small=(--speakers --layers 4 --stacks 1 --residual 8 --skip 8 --segment 400 --batch 2 --lr 0.02)
     "$NABLA" wavenet train "$WORK/wn" "${small[@]}" --steps 100 --eval-every 50 --out "$WORK/w.st" --log "$WORK/w.csv" \
         --json >"$WORK/out" 2>"$WORK/err" || { fail "train failed: $(tail -3 "$WORK/err")"; return; }
-    for f in bits_per_sample steps_per_second samples_per_second receptive_field; do
+    # seconds and train_seconds as charrnn train and nabla train give them (they were missing)
+    for f in bits_per_sample steps_per_second samples_per_second receptive_field seconds train_seconds; do
         grep -q "\"$f\"" "$WORK/out" || fail "train JSON lacks $f"
     done
     [[ $(json_field receptive_field "$WORK/out") == 16 ]] || fail "receptive field $(json_field receptive_field "$WORK/out")"
@@ -2405,6 +2648,56 @@ cli_resume_log_empty_or_zero_steps() {
 
 # A wavenet checkpoint with a bad setting is refused with its name, not a
 # crash (the corpus, not read yet, was once freed as garbage: abort).
+# wavenet train --resume with a network shape flag (--layers 5, --residual 8,
+# --speakers) trained the checkpoint's network and dropped the flag without
+# a word; charrnn and chat refuse theirs. Refused, naming flag and value.
+cli_wavenet_resume_keeps_the_network() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 --eval-every 1 \
+        --val-samples 400 --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
+    local a
+    for a in "--layers 5:--layers 2" "--stacks 2:--stacks 1" "--residual 8:--residual 4" "--skip 8:--skip 4" \
+        "--speakers:--no-speakers"; do
+        cp "$WORK/a.st" "$WORK/b.st"
+        "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 3 ${a%%:*} >/dev/null 2>"$WORK/err"
+        (($? == 2)) || fail "--resume with ${a%%:*}: expected exit status 2"
+        expect_err "b.st was trained with ${a#*:}: ${a%%:*} cannot change on --resume"
+        cmp -s "$WORK/a.st" "$WORK/b.st" || fail "--resume with ${a%%:*} rewrote the checkpoint"
+    done
+    # the same value is no change
+    "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 3 --layers 2 --no-speakers >/dev/null 2>"$WORK/err" ||
+        fail "--resume with the checkpoint's own --layers: $(tail -1 "$WORK/err")"
+}
+
+# A flag that a checkpoint cannot go on with is a command line that cannot
+# run: status 2 (usage), as train's --batch mid-epoch, dqn's settings and
+# wavenet's network shape; charrnn, chat and train's --optim said 1.
+cli_resume_conflicts_are_usage_errors() {
+    yes 'the quick brown fox jumps over the lazy dog' | head -100 >"$WORK/t.txt"
+    "$NABLA" charrnn train "$WORK/t.txt" --hidden 8 --steps 2 --eval-every 2 --batch 4 --seq 16 --out "$WORK/c.st" \
+        >/dev/null 2>&1 || { fail "charrnn train"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --steps 2 --out "$WORK/h.st" >/dev/null 2>&1 ||
+        { fail "chat train"; return; }
+    awk 'BEGIN { srand(3); for (i = 0; i < 100; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 2 }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/l.cfg"
+    "$NABLA" train "$WORK/l.cfg" --data "$WORK/d.csv" --epochs 2 --batch 10 --steps 3 --out "$WORK/m.st" >/dev/null 2>&1 ||
+        { fail "train"; return; }
+    local c args rc
+    for c in "charrnn train $WORK/t.txt --resume $WORK/c.st --hidden 16|--hidden and --layers cannot change" \
+        "charrnn train $WORK/t.txt --resume $WORK/c.st --cell gru|asks for another cell type" \
+        "charrnn train $WORK/t.txt --resume $WORK/c.st --seq 8|--seq cannot change on --resume" \
+        "charrnn train $WORK/t.txt --resume $WORK/c.st --batch 2|--batch cannot change on --resume" \
+        "chat train $CHAT_DATA/train.csv --resume $WORK/h.st --hidden 4|a resumed run cannot change them" \
+        "chat train $CHAT_DATA/train.csv --resume $WORK/h.st --negatives 3|a resumed run cannot change it" \
+        "train --resume $WORK/m.st --optim adam|cannot take over its state"; do
+        read -ra args <<<"${c%%|*}"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
+        expect_err "${c#*|}"
+    done
+}
+
 cli_wavenet_resume_bad_checkpoint() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 30 --eval-every 30 \
@@ -2529,6 +2822,24 @@ cli_charrnn_resume_batch() {
         fail "the same --batch and --seq: $(tail -1 "$WORK/err")"
 }
 
+# --seconds shorter than one sample at 16 kHz: synth wrote empty WAV files
+# (exit 0) that every other verb refuses, generate failed naming itself
+# twice ("wavenet generate: wavenet generate: the number of samples ...").
+cli_wavenet_seconds_below_one_sample() {
+    wavenet_data || { fail "synth failed"; return; }
+    "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 --eval-every 1 \
+        --val-samples 400 --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
+    local c rc
+    for c in "synth $WORK/tiny" "generate $WORK/a.st --out $WORK/g.wav"; do
+        "$NABLA" wavenet $c --seconds 0.00001 >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "wavenet ${c%% *} --seconds 0.00001: exit status $rc, expected 2"
+        expect_err "nabla wavenet ${c%% *}: --seconds 1e-05 is less than one sample at 16 kHz (at least 3.125e-05)"
+    done
+    [[ -e $WORK/tiny || -e $WORK/g.wav ]] && fail "--seconds below one sample wrote something"
+    "$NABLA" wavenet synth "$WORK/one" --seconds 0.0001 --speakers 1 --clips 1 >/dev/null 2>&1 || fail "synth of 2 samples"
+}
+
 cli_wavenet_errors() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
@@ -2578,7 +2889,7 @@ b[o:o + 4] = struct.pack("<f", float("nan")); open(sys.argv[2], "wb").write(b)' 
     "$NABLA" wavenet generate "$WORK/c6.st" --like "$WORK/wn/spk1/clip0.wav" --seconds 0.05 --out "$WORK/r6.wav" \
         >/dev/null 2>"$WORK/err" || fail "generate from a 6-channel model: $(cat "$WORK/err")"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/c6.st" --cond-channels 7 --steps 6 &&
-        expect_err "6 conditioning channels"
+        expect_err "c6.st was trained with --cond-channels 6: --cond-channels 7 cannot change on --resume"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --cond-channels 6 --steps 1 --out "$WORK/x.st" &&
         expect_err "needs local conditioning"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --cond mel --cond-channels 0 --steps 1 --out "$WORK/x.st" &&
