@@ -58,24 +58,18 @@ static bool has_suffix(const char *s, const char *suf) {
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
-/* X [m, n] from a CSV: the header row names the variables; an empty or
- * non-numeric cell would make every moment of its column NaN, so it is an
- * error naming the row and column. */
+/* X [m, n] from a CSV: the header row names the variables; every cell must
+ * be a number finite in float32 (an empty, NaN or 1e39 cell would make every
+ * moment of its column NaN or inf), which the reader checks, naming the line
+ * and column. */
 static nb_tensor *load_csv(const char *path, char ***names, int64_t *n) {
-    nb_csv *c = nb_csv_read(path);
+    nb_csv *c = nb_csv_read_ex(path, NB_CSV_FINITE);
     if (!c) return nb_cli_fail("stats", "%s", nb_errmsg()), NULL;
     nb_tensor *X = NULL;
     if (c->nrows == 0) {
         nb_cli_fail("stats", "%s: a header row but no data", path);
         goto done;
     }
-    for (int64_t i = 0; i < c->nrows * c->ncols; i++)
-        if (!isfinite(c->data[i])) {
-            nb_cli_fail("stats", "%s:%lld: column '%s' is %s; finite numbers are needed", path,
-                        (long long)c->lines[i / c->ncols], c->names[i % c->ncols],
-                        isnan(c->data[i]) ? "empty or NaN" : "infinite");
-            goto done;
-        }
     X = nb_tensor_new(2, (int64_t[]){c->nrows, c->ncols});
     for (int64_t i = 0; i < X->size; i++) X->data[i] = (float)c->data[i];
     *n = c->ncols;

@@ -1077,7 +1077,10 @@ cli_stats_npy_and_bad_input() {
     near "$(json_array mean "$WORK/out")" 2 0
     grep -q '"corr": \[\[1, null\], \[null, null\]\]' "$WORK/out" || fail "a constant column's correlation should be null"
     printf 'a,b\n1,2\n\n3,\n' >"$WORK/hole.csv" # the file's line, not the row's number
-    expect_fail "$NABLA" stats "$WORK/hole.csv" && expect_err "hole.csv:4: column 'b' is empty or NaN"
+    expect_fail "$NABLA" stats "$WORK/hole.csv" && expect_err "hole.csv:4: column 2 (b): empty cell; expected a finite number"
+    # finite in double but not in float32: named at its line, not as a flat index of the matrix
+    printf 'a,b\n1,2\n1e39,3\n4,5\n' >"$WORK/big.csv"
+    expect_fail "$NABLA" stats "$WORK/big.csv" && expect_err "big.csv:3: column 1 (a): '1e39' is not a finite number in float32"
     npy "$WORK/nan.npy" "2, 2" 1 nan 0 1
     expect_fail "$NABLA" stats "$WORK/nan.npy" && expect_err "nan.npy: entry \[0, 1\] is NaN"
     npy "$WORK/cube.npy" "1, 2, 2" 1 2 3 4
