@@ -475,3 +475,107 @@ TEST(test_net_replica_reduce_refuses_another_networks_replica) {
     nb_test_expect_fatal("foreign replica", reduce_a_foreign_replica, NULL,
                          (const char *[]){"net_replica_reduce", "replicas[0] is not a replica", NULL});
 }
+
+/* --- layer options of NET.cfg: name, init, activation ------------------------ */
+
+/* nb_net_parse's message for text, or "" when it parsed. */
+static const char *parse_error(const char *text) {
+    nb_net *net = nb_net_parse(text, "o.cfg");
+    if (net) {
+        nb_net_free(net);
+        return "";
+    }
+    return nb_errmsg();
+}
+
+TEST(test_net_layer_name_option_names_the_parameters) {
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 4\nname = enc.hidden_1\n[dense]\nout = 2\n", "n.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (!net) return;
+    const char **names;
+    int n = nb_net_param_names(net, &names);
+    CHECK(n == 4);
+    /* the named layer's, then the second dense layer's default name */
+    CHECK_MSG(n == 4 && !strcmp(names[0], "enc.hidden_1.weight") && !strcmp(names[1], "enc.hidden_1.bias") &&
+                  !strcmp(names[2], "fc2.weight"),
+              "%s %s %s", names[0], names[1], names[2]);
+    nb_net_free(net);
+    /* 47 characters fit the name; 48 do not */
+    char text[256], longname[49];
+    memset(longname, 'a', 48);
+    longname[48] = 0;
+    snprintf(text, sizeof text, "[net]\ninput = 3\n[dense]\nout = 4\nname = %s\n", longname);
+    CHECK_MSG(strstr(parse_error(text), "o.cfg:5: name: expected 1 to 47 characters"), "%s", nb_errmsg());
+    longname[47] = 0;
+    snprintf(text, sizeof text, "[net]\ninput = 3\n[dense]\nout = 4\nname = %s\n", longname);
+    CHECK_MSG(!*parse_error(text), "%s", nb_errmsg());
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nname = a-b\n"),
+                     "o.cfg:5: name: 'a-b' may only hold letters, digits, '_' and '.'"),
+              "%s", nb_errmsg());
+    /* a name given twice, or a given name that is another layer's default */
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nname = x\n[dense]\nout = 2\nname = x\n"),
+                     "o.cfg:6: layer name 'x' is already used on line 3"),
+              "%s", nb_errmsg());
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nname = fc2\n[dense]\nout = 2\n"),
+                     "layer name 'fc2' is already used"),
+              "%s", nb_errmsg());
+    nb_clear_error();
+}
+
+/* The variance of a dense weight [200, 400] drawn by `init =`: He 2 / in,
+ * Xavier 2 / (in + out) (the default follows the activation: He for the ReLU
+ * family, Xavier otherwise). Its standard error is under 1%, the two differ
+ * by a factor of 1.5. */
+static double weight_variance(const char *cfg) {
+    nb_net *net = nb_net_parse(cfg, "i.cfg");
+    if (!net || nb_net_build(net, 0, NULL, nb_test_rng())) {
+        nb_net_free(net);
+        return NAN;
+    }
+    nb_param *p;
+    nb_net_params(net, &p);
+    double s2 = 0;
+    for (int64_t i = 0; i < p[0].t->size; i++) s2 += (double)p[0].t->data[i] * p[0].t->data[i];
+    double v = s2 / (double)p[0].t->size;
+    nb_net_free(net);
+    return v;
+}
+
+TEST(test_net_init_and_activation_options) {
+    double he = 2.0 / 400, xavier = 2.0 / 600;
+    double v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = relu\n");
+    CHECK_MSG(fabs(v / he - 1) < 0.05, "relu default: variance %g, He %g", v, he);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = relu\ninit = xavier\n");
+    CHECK_MSG(fabs(v / xavier - 1) < 0.05, "init = xavier: variance %g, expected %g", v, xavier);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = tanh\n");
+    CHECK_MSG(fabs(v / xavier - 1) < 0.05, "tanh default: variance %g, Xavier %g", v, xavier);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = tanh\ninit = he\n");
+    CHECK_MSG(fabs(v / he - 1) < 0.05, "init = he: variance %g, expected %g", v, he);
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\ninit = kaiming\n"),
+                     "o.cfg:5: init: expected he or xavier, got 'kaiming'"),
+              "%s", nb_errmsg());
+    /* a PReLU's init is its starting slope */
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 4\n[prelu]\ninit = 0.5\n", "p.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (net) {
+        nb_param *p;
+        int np = nb_net_params(net, &p);
+        CHECK(np == 3 && p[2].t->size >= 1);
+        for (int64_t i = 0; np == 3 && i < p[2].t->size; i++) CHECK(p[2].t->data[i] == 0.5f);
+        nb_net_free(net);
+    }
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[prelu]\ninit = 11\n"), "o.cfg:4: init"), "%s", nb_errmsg());
+    /* activation: a layer after the dense one, none for linear, an error for others */
+    net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 4\nactivation = linear\n[dense]\nout = 2\nactivation = abs\n", "a.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (net) {
+        CHECK(nb_net_layers(net) == 3);
+        CHECK(nb_net_layers(net) == 3 && !strcmp(nb_net_layer_name(net, 0), "fc1") &&
+              !strcmp(nb_net_layer_name(net, 1), "fc2") && !strncmp(nb_net_layer_name(net, 2), "abs", 3));
+        nb_net_free(net);
+    }
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nactivation = softplus\n"),
+                     "o.cfg:5: activation: expected relu, leaky, prelu, abs, sigmoid, tanh or linear, got 'softplus'"),
+              "%s", nb_errmsg());
+    nb_clear_error();
+}
