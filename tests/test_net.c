@@ -579,3 +579,40 @@ TEST(test_net_init_and_activation_options) {
               "%s", nb_errmsg());
     nb_clear_error();
 }
+
+/* nb_net_evaluate's adversarial accuracy (adv_eps > 0, `nabla eval
+ * --adversarial`) is the accuracy on nb_fgsm's examples (eq. 21): computed
+ * here on the whole set at once, there in uneven batches of 7 (the sign of
+ * the gradient does not depend on the batch's 1/B). */
+TEST(test_net_evaluate_adversarial_accuracy_is_on_fgsm_examples) {
+    enum { N = 30, P = 16 };
+    uint8_t px[N * P];
+    int32_t y[N];
+    for (int i = 0; i < N * P; i++) px[i] = (uint8_t)nb_rng_below(nb_test_rng(), 256);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)nb_rng_below(nb_test_rng(), 3);
+    nb_dataset d = {.n = N, .nd = 3, .shape = {1, 4, 4}, .u8 = px, .y = y, .nclass = 3};
+    nb_net *net = nb_net_parse("[net]\ninput = 1x4x4\n[flatten]\n[dense]\nout = 8\nactivation = tanh\n[dense]\nout = 3\n",
+                               "adv.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (!net) return;
+    int64_t idx[N];
+    for (int i = 0; i < N; i++) idx[i] = i;
+    nb_tensor *x = nb_dataset_batch(&d, idx, N, NULL);
+    int32_t pred[N], apred[N];
+    nb_argmax_rows(nb_net_forward(net, x, false, NULL), pred);
+    nb_argmax_rows(nb_net_forward(net, nb_fgsm(net, x, y, 0.2f), false, NULL), apred);
+    int clean = 0, adv = 0;
+    for (int i = 0; i < N; i++) clean += pred[i] == y[i], adv += apred[i] == y[i];
+    nb_arena_reset();
+    nb_eval_result r;
+    nb_net_evaluate(net, &d, 7, 0.2f, &r);
+    CHECK(r.n == N);
+    CHECK_NEAR(r.accuracy, clean / (double)N, 1e-12);
+    CHECK_MSG(fabs(r.adv_accuracy - adv / (double)N) < 1e-12, "adversarial accuracy %g, expected %d/%d", r.adv_accuracy,
+              adv, N);
+    /* the attack raises the loss: here it costs accuracy */
+    CHECK(adv <= clean);
+    nb_net_evaluate(net, &d, 7, 0.f, &r);
+    CHECK(r.adv_accuracy == 0 && fabs(r.accuracy - clean / (double)N) < 1e-12);
+    nb_net_free(net);
+}
