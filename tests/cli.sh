@@ -438,6 +438,33 @@ cli_bad_data() {
 # --grad-clip bounds the norm of the whole batch's gradient (the shards'
 # sum, with 2 threads): clipped to 1e-9, SGD leaves the initial network as it
 # was; the setting survives a resume.
+# --l1-activation (eq. 7.48) and --adversarial (eq. 21) on the CPU: neither
+# ran in the suite without a GPU. Against the same run without them: the
+# penalty on |h| drives more hidden units to exactly zero, and training on
+# FGSM examples changes the model and reports an adversarial accuracy no
+# better than the clean one.
+cli_train_l1_activation_and_adversarial() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 400; i++) { x = rand(); y = rand(); printf "%.4f,%.4f,%d\n", x, y, (x + y > 1) } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 32\nactivation = relu\n[dense]\nout = 2\n' >"$WORK/n.cfg"
+    local common=("$WORK/n.cfg" --data "$WORK/d.csv" --steps 30 --seed 4 --json)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" >"$WORK/a" 2>"$WORK/err" || { fail "train: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/b.st" --l1-activation 0.5 >"$WORK/b" 2>"$WORK/err" ||
+        { fail "--l1-activation: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/c.st" --adversarial 0.1 >"$WORK/c" 2>"$WORK/err" ||
+        { fail "--adversarial: $(tail -2 "$WORK/err")"; return; }
+    local za zb la lc acc adv
+    za=$(json_field zero_activation_fraction "$WORK/a") zb=$(json_field zero_activation_fraction "$WORK/b")
+    awk -v a="$za" -v b="$zb" 'BEGIN { exit !(b > a + 0.2) }' || fail "zero activations $za, with --l1-activation 0.5 $zb"
+    grep -q adversarial_accuracy "$WORK/a" && fail "an adversarial accuracy without --adversarial"
+    la=$(json_field test_loss "$WORK/a") lc=$(json_field test_loss "$WORK/c")
+    [[ -n $la && -n $lc && $la != "$lc" ]] || fail "--adversarial left the test loss at $la ($lc)"
+    acc=$(json_field test_accuracy "$WORK/c") adv=$(json_field adversarial_accuracy "$WORK/c")
+    awk -v a="$acc" -v v="$adv" 'BEGIN { exit !(v != "" && v + 0 <= a + 0) }' || fail "adversarial accuracy '$adv', clean $acc"
+    # both are kept in the model's settings, for a resumed run
+    grep -aq '"nabla.l1_activation":"0.5"' "$WORK/b.st" || fail "the model does not record --l1-activation 0.5"
+    grep -aq '"nabla.adversarial":"0.1[0-9]*"' "$WORK/c.st" || fail "the model does not record --adversarial 0.1"
+}
+
 cli_train_grad_clip() {
     awk 'BEGIN { srand(7); for (i = 0; i < 600; i++) { c = i % 2; printf "%.4f,%.4f,%d\n", c*2+rand(), rand(), c } }' >"$WORK/gc.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 8\nactivation = relu\n[dense]\nout = 2\n' >"$WORK/gc.cfg"
@@ -966,6 +993,32 @@ cli_stats_npy_and_bad_input() {
     npy "$WORK/cube.npy" "1, 2, 2" 1 2 3 4
     expect_fail "$NABLA" stats "$WORK/cube.npy" && expect_err "cube.npy"
     expect_fail "$NABLA" stats "$WORK/nowhere.csv" && expect_err "nowhere.csv"
+}
+
+# --out PREFIX writes the statistics as .npy files (the option never ran):
+# their values are those of --json; with one row the 1/(m-1) estimates are
+# undefined, not written, and the message says so.
+cli_stats_out_writes_npy() {
+    printf 'x,y,z\n1,2,4\n2,4,3\n3,6,2\n4,8,1\n' >"$WORK/m.csv"
+    "$NABLA" stats "$WORK/m.csv" --out "$WORK/s" >"$WORK/out" 2>"$WORK/err" || { fail "stats --out: $(cat "$WORK/err")"; return; }
+    grep -q "wrote $WORK/s.{mean,var,var_unbiased,cov,cov_unbiased,corr}.npy" "$WORK/out" "$WORK/err" ||
+        fail "no 'wrote' line: $(cat "$WORK/out" "$WORK/err" | tail -3)"
+    near "$(npy_values "$WORK/s.mean.npy")" 2.5 5 2.5
+    near "$(npy_values "$WORK/s.var.npy")" 1.25 5 1.25
+    near "$(npy_values "$WORK/s.var_unbiased.npy")" 1.6666667 6.6666667 1.6666667
+    near "$(npy_values "$WORK/s.cov.npy")" 1.25 2.5 -1.25 2.5 5 -2.5 -1.25 -2.5 1.25
+    near "$(npy_values "$WORK/s.cov_unbiased.npy")" 1.6666667 3.3333333 -1.6666667 3.3333333 6.6666667 -3.3333333 \
+        -1.6666667 -3.3333333 1.6666667
+    near "$(npy_values "$WORK/s.corr.npy")" 1 1 -1 1 1 -1 -1 -1 1
+    printf 'x,y\n1,2\n' >"$WORK/one.csv"
+    "$NABLA" stats "$WORK/one.csv" --out "$WORK/o" >"$WORK/out" 2>"$WORK/err" || { fail "stats one row: $(cat "$WORK/err")"; return; }
+    grep -q "one sample: the 1/(m-1) estimates are undefined" "$WORK/out" "$WORK/err" || fail "no one-sample note"
+    grep -q "wrote $WORK/o.{mean,var,cov,corr}.npy" "$WORK/out" "$WORK/err" || fail "one row: $(cat "$WORK/out" | tail -2)"
+    [[ -e $WORK/o.mean.npy && ! -e $WORK/o.var_unbiased.npy && ! -e $WORK/o.cov_unbiased.npy ]] ||
+        fail "one row: files $(ls "$WORK")"
+    near "$(npy_values "$WORK/o.mean.npy")" 1 2
+    # a prefix in a folder that does not exist: refused before any work
+    expect_fail "$NABLA" stats "$WORK/m.csv" --out "$WORK/no/such/s" && expect_err "no/such"
 }
 
 # Softmax regression on 64 images: a convex loss, so H is positive
