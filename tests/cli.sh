@@ -465,6 +465,28 @@ cli_train_l1_activation_and_adversarial() {
     grep -aq '"nabla.adversarial":"0.1[0-9]*"' "$WORK/c.st" || fail "the model does not record --adversarial 0.1"
 }
 
+# Under an address-space limit (ulimit -v) the command runs as many threads as
+# fit, at 400 MiB each above 100 MiB (OpenBLAS reserves a buffer per thread),
+# and below one thread's needs stops with a message instead of failing in an
+# allocation (neither branch ran). OPENBLAS_NUM_THREADS=1: OpenBLAS's own
+# pool, set up before main, then fits on any machine.
+cli_address_space_limit() {
+    printf 'x,y\n1,2\n3,4\n' >"$WORK/s.csv"
+    (ulimit -v 700000 && OPENBLAS_NUM_THREADS=1 NABLA_THREADS=2 timeout 60 "$NABLA" stats "$WORK/s.csv" >"$WORK/out" 2>"$WORK/err")
+    (($? == 0)) || fail "stats under 684 MiB: $(cat "$WORK/err")"
+    grep -q "address-space limit (ulimit -v) of 684 MiB leaves room for 1 thread, not 2: running 1" "$WORK/err" ||
+        fail "no warning under 684 MiB: $(cat "$WORK/err")"
+    [[ $(grep -c "leaves room" "$WORK/err") == 1 ]] || fail "the warning came more than once"
+    grep -q "^x " "$WORK/out" || fail "no statistics under 684 MiB"
+    (ulimit -v 700000 && OPENBLAS_NUM_THREADS=1 NABLA_THREADS=1 timeout 60 "$NABLA" stats "$WORK/s.csv" >/dev/null 2>"$WORK/err")
+    grep -q "leaves room" "$WORK/err" && fail "a warning for one thread, which fits: $(cat "$WORK/err")"
+    (ulimit -v 460000 && OPENBLAS_NUM_THREADS=1 NABLA_THREADS=2 timeout 60 "$NABLA" stats "$WORK/s.csv" >/dev/null 2>"$WORK/err")
+    local rc=$?
+    ((rc == 1)) || fail "under 449 MiB: status $rc, expected 1"
+    grep -q "the address-space limit (ulimit -v) is 449 MiB; nabla needs about 500 MiB for one thread" "$WORK/err" ||
+        fail "under 449 MiB: $(cat "$WORK/err")"
+}
+
 cli_train_grad_clip() {
     awk 'BEGIN { srand(7); for (i = 0; i < 600; i++) { c = i % 2; printf "%.4f,%.4f,%d\n", c*2+rand(), rand(), c } }' >"$WORK/gc.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 8\nactivation = relu\n[dense]\nout = 2\n' >"$WORK/gc.cfg"
