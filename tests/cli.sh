@@ -1875,6 +1875,44 @@ cli_chat_train_eval_chat() {
     expect_fail "$NABLA" chat eval "$WORK/cut.st" "$CHAT_DATA/valid.csv" && expect_err "cut.st: __metadata__ 'nabla.chat.max_response'"
 }
 
+# The interactive chat's --json lines, and the refusals of chat eval and
+# chat that no test reached: a file of the wrong layout, --valid without
+# --tfidf-weight, an empty bank, a model without one.
+cli_chat_json_and_layout_errors() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 1 --out "$WORK/c.st" >/dev/null 2>"$WORK/err" ||
+        { fail "train: $(tail -2 "$WORK/err")"; return; }
+    printf 'how do i mount a usb disk\nsound does not play\n' | "$NABLA" chat "$WORK/c.st" --top 3 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat --json: $(tail -2 "$WORK/err")"; return; }
+    (($(wc -l <"$WORK/out") == 2)) || fail "expected one JSON line per message: $(cat "$WORK/out")"
+    local m
+    for m in 1 2; do
+        local line scores
+        line=$(sed -n "${m}p" "$WORK/out")
+        [[ $line == '{"message": '$m', "responses": [{"score": '* ]] || fail "line $m: $line"
+        scores=$(grep -o '"score": [0-9.e-]*' <<<"$line" | sed 's/"score": //' | tr '\n' ' ')
+        # three responses, sigma of the logits: in (0, 1), best first
+        awk -v s="$scores" 'BEGIN { n = split(s, v, " "); ok = n == 3
+            for (i = 1; i <= n; i++) ok = ok && v[i] > 0 && v[i] < 1 && (i == 1 || v[i] <= v[i - 1]); exit !ok }' ||
+            fail "line $m: scores '$scores'"
+        (($(grep -o '"text": "' <<<"$line" | wc -l) == 3)) || fail "line $m: texts: $line"
+    done
+    expect_fail "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/train.csv" &&
+        expect_err "train.csv is in the train layout; eval needs Context,Ground Truth Utterance,Distractor_0"
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --valid "$CHAT_DATA/valid.csv" >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "--valid without --tfidf-weight should be a usage error"
+    expect_err "\-\-valid and --idf go with --tfidf-weight"
+    expect_fail "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight auto --valid "$CHAT_DATA/train.csv" &&
+        expect_err "train.csv: --valid needs the test layout"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/train.csv" --out "$WORK/v.st" &&
+        expect_err "train.csv: --valid needs the test layout"
+    [[ ! -e $WORK/v.st ]] || fail "a refused training wrote a model"
+    : >"$WORK/empty.txt"
+    echo hello | expect_fail "$NABLA" chat "$WORK/c.st" --responses "$WORK/empty.txt" && expect_err "empty.txt: no responses in the bank"
+    command -v python3 >/dev/null || return 0
+    set_meta "$WORK/c.st" "$WORK/nobank.st" nabla.chat.bank= || { fail "rewriting the model's metadata"; return; }
+    echo hello | expect_fail "$NABLA" chat "$WORK/nobank.st" && expect_err "nobank.st holds no response bank"
+}
+
 # Stopped by --steps mid-epoch and resumed, training ends where an
 # uninterrupted run ends; another training file (another vocabulary) is refused.
 cli_chat_resume_matches_uninterrupted() {
