@@ -4,6 +4,7 @@
  * (eq. 7.48) and the fast gradient sign method (eq. 21). */
 #include "test.h"
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *SMALL_CNN = "[net]\ninput = 2x8x8\n"
                                "[conv2d]\nout = 4\nkernel = 3\npadding = 1\nactivation = relu\n"
@@ -615,4 +616,50 @@ TEST(test_net_evaluate_adversarial_accuracy_is_on_fgsm_examples) {
     nb_net_evaluate(net, &d, 7, 0.f, &r);
     CHECK(r.adv_accuracy == 0 && fabs(r.accuracy - clean / (double)N) < 1e-12);
     nb_net_free(net);
+}
+
+/* --- damaged model files ------------------------------------------------------- */
+
+static void rename_fc2_bias(nb_test_st *f, void *c) { f->names[nb_test_st_find(f, "fc2.bias")] = "fc2.b"; }
+static void transpose_fc1_weight(nb_test_st *f, void *c) {
+    nb_tensor *w = f->t[nb_test_st_find(f, "fc1.weight")];
+    w->shape[0] = 3, w->shape[1] = 2; /* the same 6 values, another shape */
+}
+static void poison_fc1_weight(nb_test_st *f, void *c) { f->t[nb_test_st_find(f, "fc1.weight")]->data[4] = *(float *)c; }
+
+/* nb_net_load names the file, the tensor and what is wrong with it when a
+ * parameter is missing, has another shape or holds a non-finite value (none
+ * of these refusals ran in the suite). */
+TEST(test_net_load_refuses_missing_reshaped_and_nonfinite_tensors) {
+    char path[] = "/tmp/nabla_net_XXXXXX", bad[] = "/tmp/nabla_net_bad_XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(bad));
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n[dense]\nout = 2\n", "l.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    CHECK(net && nb_net_save(net, path, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    nb_net_free(net);
+    nb_safetensors *st = NULL;
+    net = nb_net_load(path, &st); /* the file as written loads */
+    CHECK_MSG(net && st, "%s", nb_errmsg());
+    nb_net_free(net);
+    nb_st_free(st);
+    struct {
+        void (*edit)(nb_test_st *, void *);
+        float v;
+        const char *says;
+    } cases[] = {{rename_fc2_bias, 0, "tensor 'fc2.bias' is missing (the network needs it with shape [2])"},
+                 {transpose_fc1_weight, 0, "tensor 'fc1.weight' has shape [3, 2], the network expects [2, 3]"},
+                 {poison_fc1_weight, NAN, "tensor 'fc1.weight' holds a non-finite value at index 4"},
+                 {poison_fc1_weight, -INFINITY, "tensor 'fc1.weight' holds a non-finite value at index 4"}};
+    for (int k = 0; k < 4; k++) {
+        CHECK_MSG(nb_test_st_rewrite(path, bad, cases[k].edit, &cases[k].v) == 0, "%s", nb_errmsg());
+        st = (nb_safetensors *)1;
+        net = nb_net_load(bad, &st);
+        CHECK_MSG(!net && !st, "case %d loaded", k);
+        nb_net_free(net);
+        CHECK_MSG(strstr(nb_errmsg(), bad) && strstr(nb_errmsg(), cases[k].says), "case %d: %s", k, nb_errmsg());
+    }
+    nb_clear_error();
+    unlink(path);
+    unlink(bad);
 }
