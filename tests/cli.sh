@@ -2616,6 +2616,44 @@ cli_wavenet_errors() {
     expect_fail "$NABLA" wavenet train "$WORK/wn" --out "$WORK/v.st" --steps 1 --minutes 1 && expect_err "exclude"
 }
 
+# --cond phones: the clips' phone features from the manifest's phones column
+# (.npy [frames, n_phones], n_phones from phones.txt). Never run before: a
+# model trains on them and records their size; a clip without features, a
+# file with the wrong number of frames and one holding a NaN are refused,
+# naming the file.
+cli_wavenet_phone_conditioning() {
+    wavenet_data || { fail "synth failed"; return; }
+    mkdir -p "$WORK/ph" && cp -r "$WORK/wn/spk0" "$WORK/wn/spk1" "$WORK/ph/"
+    printf 'a\nb\nc\n' >"$WORK/ph/phones.txt"
+    # 0.5 s at 16 kHz: 8000 samples, 32 frames of 256; one-hot phones, a third each
+    local vals=() t
+    for ((t = 0; t < 32; t++)); do
+        case $((t * 3 / 32)) in 0) vals+=(1 0 0) ;; 1) vals+=(0 1 0) ;; *) vals+=(0 0 1) ;; esac
+    done
+    npy "$WORK/ph/good.npy" "32, 3" "${vals[@]}"
+    { echo "file,speaker,split,phones"
+      for s in 0 1; do for c in 0 1 2; do echo "spk$s/clip$c.wav,spk$s,train,good.npy"; done; done
+    } >"$WORK/ph/manifest.csv"
+    local small=(--cond phones --layers 2 --stacks 1 --residual 4 --skip 4 --segment 256 --steps 2)
+    "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/p.st" >/dev/null 2>"$WORK/err" ||
+        { fail "train --cond phones: $(tail -2 "$WORK/err")"; return; }
+    grep -aq '"nabla.wavenet.cond_dim":"3"' "$WORK/p.st" || fail "the model does not hold 3 phone features"
+    # the wrong number of frames (10 for 32), a NaN, a clip without features
+    npy "$WORK/ph/short.npy" "10, 3" "${vals[@]:0:30}"
+    sed -i '2s/good.npy/short.npy/' "$WORK/ph/manifest.csv"
+    expect_fail "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/x.st" &&
+        expect_err "short.npy: phone features of shape \[10, 3\], expected \[32, n_phones\]"
+    vals[4]=nan
+    npy "$WORK/ph/nan.npy" "32, 3" "${vals[@]}"
+    sed -i '2s/short.npy/nan.npy/' "$WORK/ph/manifest.csv"
+    expect_fail "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/x.st" &&
+        expect_err "nan.npy: feature \[1, 1\] is NaN; expected finite numbers"
+    sed -i '2s/nan.npy//' "$WORK/ph/manifest.csv"
+    expect_fail "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/x.st" &&
+        expect_err "clip0.wav: no phone features for this clip in the manifest (--cond phones)"
+    [[ ! -e $WORK/x.st ]] || fail "a refused training wrote a model"
+}
+
 cli_wavenet_mel_conditioning() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 3 --stacks 1 --residual 8 --skip 8 --segment 512 --steps 4 \
