@@ -2654,6 +2654,22 @@ cli_wavenet_phone_conditioning() {
     [[ ! -e $WORK/x.st ]] || fail "a refused training wrote a model"
 }
 
+# eval scores the held-out clips by default; a corpus that holds none out
+# (every clip train) is scored on its training clips, and says so (never ran).
+cli_wavenet_eval_without_held_out_clips() {
+    wavenet_data || { fail "synth failed"; return; }
+    mkdir -p "$WORK/tr" && cp -r "$WORK/wn/spk0" "$WORK/wn/spk1" "$WORK/tr/"
+    { echo "file,speaker,split"; for s in 0 1; do for c in 0 1 2; do echo "spk$s/clip$c.wav,spk$s,train"; done; done; } \
+        >"$WORK/tr/manifest.csv"
+    "$NABLA" wavenet train "$WORK/tr" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 \
+        --out "$WORK/t.st" >/dev/null 2>&1 || { fail "tiny train failed"; return; }
+    "$NABLA" wavenet eval "$WORK/t.st" "$WORK/tr" --json >"$WORK/out" 2>"$WORK/err" || { fail "eval: $(cat "$WORK/err")"; return; }
+    grep -q "of 6 clip(s) (split train: none is held out" "$WORK/out" || fail "no fallback note: $(head -1 "$WORK/out")"
+    grep -q '"split": "train"' "$WORK/out" && [[ $(json_field clips "$WORK/out") == 6 ]] || fail "JSON: $(tail -1 "$WORK/out")"
+    # asked for explicitly, an empty split is still an error
+    "$NABLA" wavenet eval "$WORK/t.st" "$WORK/tr" --split test >/dev/null 2>"$WORK/err" && fail "--split test with no test clips passed"
+}
+
 cli_wavenet_mel_conditioning() {
     wavenet_data || { fail "synth failed"; return; }
     "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 3 --stacks 1 --residual 8 --skip 8 --segment 512 --steps 4 \
