@@ -442,6 +442,55 @@ cli_bad_data() {
 # --grad-clip bounds the norm of the whole batch's gradient (the shards'
 # sum, with 2 threads): clipped to 1e-9, SGD leaves the initial network as it
 # was; the setting survives a resume.
+# --l1-activation (eq. 7.48) and --adversarial (eq. 21) on the CPU: neither
+# ran in the suite without a GPU. Against the same run without them: the
+# penalty on |h| drives more hidden units to exactly zero, and training on
+# FGSM examples changes the model and reports an adversarial accuracy no
+# better than the clean one.
+cli_train_l1_activation_and_adversarial() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 400; i++) { x = rand(); y = rand(); printf "%.4f,%.4f,%d\n", x, y, (x + y > 1) } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 2\n[dense]\nout = 32\nactivation = relu\n[dense]\nout = 2\n' >"$WORK/n.cfg"
+    local common=("$WORK/n.cfg" --data "$WORK/d.csv" --steps 30 --seed 4 --json)
+    "$NABLA" train "${common[@]}" --out "$WORK/a.st" >"$WORK/a" 2>"$WORK/err" || { fail "train: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/b.st" --l1-activation 0.5 >"$WORK/b" 2>"$WORK/err" ||
+        { fail "--l1-activation: $(tail -2 "$WORK/err")"; return; }
+    "$NABLA" train "${common[@]}" --out "$WORK/c.st" --adversarial 0.1 >"$WORK/c" 2>"$WORK/err" ||
+        { fail "--adversarial: $(tail -2 "$WORK/err")"; return; }
+    local za zb la lc acc adv
+    za=$(json_field zero_activation_fraction "$WORK/a") zb=$(json_field zero_activation_fraction "$WORK/b")
+    awk -v a="$za" -v b="$zb" 'BEGIN { exit !(b > a + 0.2) }' || fail "zero activations $za, with --l1-activation 0.5 $zb"
+    grep -q adversarial_accuracy "$WORK/a" && fail "an adversarial accuracy without --adversarial"
+    la=$(json_field test_loss "$WORK/a") lc=$(json_field test_loss "$WORK/c")
+    [[ -n $la && -n $lc && $la != "$lc" ]] || fail "--adversarial left the test loss at $la ($lc)"
+    acc=$(json_field test_accuracy "$WORK/c") adv=$(json_field adversarial_accuracy "$WORK/c")
+    awk -v a="$acc" -v v="$adv" 'BEGIN { exit !(v != "" && v + 0 <= a + 0) }' || fail "adversarial accuracy '$adv', clean $acc"
+    # both are kept in the model's settings, for a resumed run
+    grep -aq '"nabla.l1_activation":"0.5"' "$WORK/b.st" || fail "the model does not record --l1-activation 0.5"
+    grep -aq '"nabla.adversarial":"0.1[0-9]*"' "$WORK/c.st" || fail "the model does not record --adversarial 0.1"
+}
+
+# Under an address-space limit (ulimit -v) the command runs as many threads as
+# fit, at 400 MiB each above 100 MiB (OpenBLAS reserves a buffer per thread),
+# and below one thread's needs stops with a message instead of failing in an
+# allocation (neither branch ran). OPENBLAS_NUM_THREADS=1: OpenBLAS's own
+# pool, set up before main, then fits on any machine.
+cli_address_space_limit() {
+    printf 'x,y\n1,2\n3,4\n' >"$WORK/s.csv"
+    (ulimit -v 700000 && OPENBLAS_NUM_THREADS=1 NABLA_THREADS=2 timeout 60 "$NABLA" stats "$WORK/s.csv" >"$WORK/out" 2>"$WORK/err")
+    (($? == 0)) || fail "stats under 684 MiB: $(cat "$WORK/err")"
+    grep -q "address-space limit (ulimit -v) of 684 MiB leaves room for 1 thread, not 2: running 1" "$WORK/err" ||
+        fail "no warning under 684 MiB: $(cat "$WORK/err")"
+    [[ $(grep -c "leaves room" "$WORK/err") == 1 ]] || fail "the warning came more than once"
+    grep -q "^x " "$WORK/out" || fail "no statistics under 684 MiB"
+    (ulimit -v 700000 && OPENBLAS_NUM_THREADS=1 NABLA_THREADS=1 timeout 60 "$NABLA" stats "$WORK/s.csv" >/dev/null 2>"$WORK/err")
+    grep -q "leaves room" "$WORK/err" && fail "a warning for one thread, which fits: $(cat "$WORK/err")"
+    (ulimit -v 460000 && OPENBLAS_NUM_THREADS=1 NABLA_THREADS=2 timeout 60 "$NABLA" stats "$WORK/s.csv" >/dev/null 2>"$WORK/err")
+    local rc=$?
+    ((rc == 1)) || fail "under 449 MiB: status $rc, expected 1"
+    grep -q "the address-space limit (ulimit -v) is 449 MiB; nabla needs about 500 MiB for one thread" "$WORK/err" ||
+        fail "under 449 MiB: $(cat "$WORK/err")"
+}
+
 cli_train_grad_clip() {
     awk 'BEGIN { srand(7); for (i = 0; i < 600; i++) { c = i % 2; printf "%.4f,%.4f,%d\n", c*2+rand(), rand(), c } }' >"$WORK/gc.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 8\nactivation = relu\n[dense]\nout = 2\n' >"$WORK/gc.cfg"
@@ -1086,6 +1135,32 @@ cli_stats_npy_and_bad_input() {
     npy "$WORK/cube.npy" "1, 2, 2" 1 2 3 4
     expect_fail "$NABLA" stats "$WORK/cube.npy" && expect_err "cube.npy"
     expect_fail "$NABLA" stats "$WORK/nowhere.csv" && expect_err "nowhere.csv"
+}
+
+# --out PREFIX writes the statistics as .npy files (the option never ran):
+# their values are those of --json; with one row the 1/(m-1) estimates are
+# undefined, not written, and the message says so.
+cli_stats_out_writes_npy() {
+    printf 'x,y,z\n1,2,4\n2,4,3\n3,6,2\n4,8,1\n' >"$WORK/m.csv"
+    "$NABLA" stats "$WORK/m.csv" --out "$WORK/s" >"$WORK/out" 2>"$WORK/err" || { fail "stats --out: $(cat "$WORK/err")"; return; }
+    grep -q "wrote $WORK/s.{mean,var,var_unbiased,cov,cov_unbiased,corr}.npy" "$WORK/out" "$WORK/err" ||
+        fail "no 'wrote' line: $(cat "$WORK/out" "$WORK/err" | tail -3)"
+    near "$(npy_values "$WORK/s.mean.npy")" 2.5 5 2.5
+    near "$(npy_values "$WORK/s.var.npy")" 1.25 5 1.25
+    near "$(npy_values "$WORK/s.var_unbiased.npy")" 1.6666667 6.6666667 1.6666667
+    near "$(npy_values "$WORK/s.cov.npy")" 1.25 2.5 -1.25 2.5 5 -2.5 -1.25 -2.5 1.25
+    near "$(npy_values "$WORK/s.cov_unbiased.npy")" 1.6666667 3.3333333 -1.6666667 3.3333333 6.6666667 -3.3333333 \
+        -1.6666667 -3.3333333 1.6666667
+    near "$(npy_values "$WORK/s.corr.npy")" 1 1 -1 1 1 -1 -1 -1 1
+    printf 'x,y\n1,2\n' >"$WORK/one.csv"
+    "$NABLA" stats "$WORK/one.csv" --out "$WORK/o" >"$WORK/out" 2>"$WORK/err" || { fail "stats one row: $(cat "$WORK/err")"; return; }
+    grep -q "one sample: the 1/(m-1) estimates are undefined" "$WORK/out" "$WORK/err" || fail "no one-sample note"
+    grep -q "wrote $WORK/o.{mean,var,cov,corr}.npy" "$WORK/out" "$WORK/err" || fail "one row: $(cat "$WORK/out" | tail -2)"
+    [[ -e $WORK/o.mean.npy && ! -e $WORK/o.var_unbiased.npy && ! -e $WORK/o.cov_unbiased.npy ]] ||
+        fail "one row: files $(ls "$WORK")"
+    near "$(npy_values "$WORK/o.mean.npy")" 1 2
+    # a prefix in a folder that does not exist: refused before any work
+    expect_fail "$NABLA" stats "$WORK/m.csv" --out "$WORK/no/such/s" && expect_err "no/such"
 }
 
 # Softmax regression on 64 images: a convex loss, so H is positive
@@ -2081,6 +2156,44 @@ cli_chat_train_eval_chat() {
     expect_fail "$NABLA" chat eval "$WORK/cut.st" "$CHAT_DATA/valid.csv" && expect_err "cut.st: __metadata__ 'nabla.chat.max_response'"
 }
 
+# The interactive chat's --json lines, and the refusals of chat eval and
+# chat that no test reached: a file of the wrong layout, --valid without
+# --tfidf-weight, an empty bank, a model without one.
+cli_chat_json_and_layout_errors() {
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --epochs 1 --out "$WORK/c.st" >/dev/null 2>"$WORK/err" ||
+        { fail "train: $(tail -2 "$WORK/err")"; return; }
+    printf 'how do i mount a usb disk\nsound does not play\n' | "$NABLA" chat "$WORK/c.st" --top 3 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "chat --json: $(tail -2 "$WORK/err")"; return; }
+    (($(wc -l <"$WORK/out") == 2)) || fail "expected one JSON line per message: $(cat "$WORK/out")"
+    local m
+    for m in 1 2; do
+        local line scores
+        line=$(sed -n "${m}p" "$WORK/out")
+        [[ $line == '{"message": '$m', "responses": [{"score": '* ]] || fail "line $m: $line"
+        scores=$(grep -o '"score": [0-9.e-]*' <<<"$line" | sed 's/"score": //' | tr '\n' ' ')
+        # three responses, sigma of the logits: in (0, 1), best first
+        awk -v s="$scores" 'BEGIN { n = split(s, v, " "); ok = n == 3
+            for (i = 1; i <= n; i++) ok = ok && v[i] > 0 && v[i] < 1 && (i == 1 || v[i] <= v[i - 1]); exit !ok }' ||
+            fail "line $m: scores '$scores'"
+        (($(grep -o '"text": "' <<<"$line" | wc -l) == 3)) || fail "line $m: texts: $line"
+    done
+    expect_fail "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/train.csv" &&
+        expect_err "train.csv is in the train layout; eval needs Context,Ground Truth Utterance,Distractor_0"
+    "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --valid "$CHAT_DATA/valid.csv" >/dev/null 2>"$WORK/err"
+    (($? == 2)) || fail "--valid without --tfidf-weight should be a usage error"
+    expect_err "\-\-valid and --idf go with --tfidf-weight"
+    expect_fail "$NABLA" chat eval "$WORK/c.st" "$CHAT_DATA/valid.csv" --tfidf-weight auto --valid "$CHAT_DATA/train.csv" &&
+        expect_err "train.csv: --valid needs the test layout"
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --valid "$CHAT_DATA/train.csv" --out "$WORK/v.st" &&
+        expect_err "train.csv: --valid needs the test layout"
+    [[ ! -e $WORK/v.st ]] || fail "a refused training wrote a model"
+    : >"$WORK/empty.txt"
+    echo hello | expect_fail "$NABLA" chat "$WORK/c.st" --responses "$WORK/empty.txt" && expect_err "empty.txt: no responses in the bank"
+    command -v python3 >/dev/null || return 0
+    set_meta "$WORK/c.st" "$WORK/nobank.st" nabla.chat.bank= || { fail "rewriting the model's metadata"; return; }
+    echo hello | expect_fail "$NABLA" chat "$WORK/nobank.st" && expect_err "nobank.st holds no response bank"
+}
+
 # Stopped by --steps mid-epoch and resumed, training ends where an
 # uninterrupted run ends; another training file (another vocabulary) is refused.
 cli_chat_resume_matches_uninterrupted() {
@@ -2858,6 +2971,60 @@ cli_wavenet_errors() {
     : >"$WORK/empty.wav"
     expect_fail "$NABLA" wavenet spectrogram "$WORK/empty.wav" --out "$WORK/e.png" && expect_err "empty.wav"
     expect_fail "$NABLA" wavenet train "$WORK/wn" --out "$WORK/v.st" --steps 1 --minutes 1 && expect_err "exclude"
+}
+
+# --cond phones: the clips' phone features from the manifest's phones column
+# (.npy [frames, n_phones], n_phones from phones.txt). Never run before: a
+# model trains on them and records their size; a clip without features, a
+# file with the wrong number of frames and one holding a NaN are refused,
+# naming the file.
+cli_wavenet_phone_conditioning() {
+    wavenet_data || { fail "synth failed"; return; }
+    mkdir -p "$WORK/ph" && cp -r "$WORK/wn/spk0" "$WORK/wn/spk1" "$WORK/ph/"
+    printf 'a\nb\nc\n' >"$WORK/ph/phones.txt"
+    # 0.5 s at 16 kHz: 8000 samples, 32 frames of 256; one-hot phones, a third each
+    local vals=() t
+    for ((t = 0; t < 32; t++)); do
+        case $((t * 3 / 32)) in 0) vals+=(1 0 0) ;; 1) vals+=(0 1 0) ;; *) vals+=(0 0 1) ;; esac
+    done
+    npy "$WORK/ph/good.npy" "32, 3" "${vals[@]}"
+    { echo "file,speaker,split,phones"
+      for s in 0 1; do for c in 0 1 2; do echo "spk$s/clip$c.wav,spk$s,train,good.npy"; done; done
+    } >"$WORK/ph/manifest.csv"
+    local small=(--cond phones --layers 2 --stacks 1 --residual 4 --skip 4 --segment 256 --steps 2)
+    "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/p.st" >/dev/null 2>"$WORK/err" ||
+        { fail "train --cond phones: $(tail -2 "$WORK/err")"; return; }
+    grep -aq '"nabla.wavenet.cond_dim":"3"' "$WORK/p.st" || fail "the model does not hold 3 phone features"
+    # the wrong number of frames (10 for 32), a NaN, a clip without features
+    npy "$WORK/ph/short.npy" "10, 3" "${vals[@]:0:30}"
+    sed -i '2s/good.npy/short.npy/' "$WORK/ph/manifest.csv"
+    expect_fail "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/x.st" &&
+        expect_err "short.npy: phone features of shape \[10, 3\], expected \[32, n_phones\]"
+    vals[4]=nan
+    npy "$WORK/ph/nan.npy" "32, 3" "${vals[@]}"
+    sed -i '2s/short.npy/nan.npy/' "$WORK/ph/manifest.csv"
+    expect_fail "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/x.st" &&
+        expect_err "nan.npy: feature \[1, 1\] is NaN; expected finite numbers"
+    sed -i '2s/nan.npy//' "$WORK/ph/manifest.csv"
+    expect_fail "$NABLA" wavenet train "$WORK/ph" "${small[@]}" --out "$WORK/x.st" &&
+        expect_err "clip0.wav: no phone features for this clip in the manifest (--cond phones)"
+    [[ ! -e $WORK/x.st ]] || fail "a refused training wrote a model"
+}
+
+# eval scores the held-out clips by default; a corpus that holds none out
+# (every clip train) is scored on its training clips, and says so (never ran).
+cli_wavenet_eval_without_held_out_clips() {
+    wavenet_data || { fail "synth failed"; return; }
+    mkdir -p "$WORK/tr" && cp -r "$WORK/wn/spk0" "$WORK/wn/spk1" "$WORK/tr/"
+    { echo "file,speaker,split"; for s in 0 1; do for c in 0 1 2; do echo "spk$s/clip$c.wav,spk$s,train"; done; done; } \
+        >"$WORK/tr/manifest.csv"
+    "$NABLA" wavenet train "$WORK/tr" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 \
+        --out "$WORK/t.st" >/dev/null 2>&1 || { fail "tiny train failed"; return; }
+    "$NABLA" wavenet eval "$WORK/t.st" "$WORK/tr" --json >"$WORK/out" 2>"$WORK/err" || { fail "eval: $(cat "$WORK/err")"; return; }
+    grep -q "of 6 clip(s) (split train: none is held out" "$WORK/out" || fail "no fallback note: $(head -1 "$WORK/out")"
+    grep -q '"split": "train"' "$WORK/out" && [[ $(json_field clips "$WORK/out") == 6 ]] || fail "JSON: $(tail -1 "$WORK/out")"
+    # asked for explicitly, an empty split is still an error
+    "$NABLA" wavenet eval "$WORK/t.st" "$WORK/tr" --split test >/dev/null 2>"$WORK/err" && fail "--split test with no test clips passed"
 }
 
 cli_wavenet_mel_conditioning() {

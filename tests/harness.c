@@ -447,3 +447,41 @@ double nb_test_gpu_parity(const char *what, nb_test_f f, nb_tensor **in, int n, 
     nb_arena_free(arena);
     return worst;
 }
+
+/* --- damaged model files ------------------------------------------------- */
+
+int nb_test_st_rewrite(const char *src, const char *dst, void (*edit)(nb_test_st *, void *), void *ctx) {
+    nb_safetensors *st = nb_st_read(src);
+    if (!st) return -1;
+    nb_test_st f = {.n = st->n, .nmeta = st->n_meta};
+    if (st->n > NB_TEST_ST_MAX || st->n_meta > NB_TEST_ST_MAX) {
+        nb_st_free(st);
+        return nb_error("%s: more than %d tensors or metadata entries", src, NB_TEST_ST_MAX);
+    }
+    for (int i = 0; i < st->n; i++) f.names[i] = st->entries[i].name, f.t[i] = st->entries[i].t;
+    for (int i = 0; i < st->n_meta; i++) f.keys[i] = st->meta_keys[i], f.vals[i] = st->meta_vals[i];
+    edit(&f, ctx);
+    int rc = nb_st_write(dst, f.names, f.t, f.n, f.keys, f.vals, f.nmeta);
+    nb_st_free(st);
+    return rc;
+}
+
+int nb_test_st_find(const nb_test_st *f, const char *name) {
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->names[i], name)) return i;
+    return -1;
+}
+
+void nb_test_st_set_meta(nb_test_st *f, const char *key, const char *val) {
+    for (int i = 0; i < f->nmeta; i++)
+        if (!strcmp(f->keys[i], key)) {
+            if (val) {
+                f->vals[i] = val;
+            } else { /* removed: the last entry takes its place */
+                f->keys[i] = f->keys[f->nmeta - 1], f->vals[i] = f->vals[f->nmeta - 1];
+                f->nmeta--;
+            }
+            return;
+        }
+    if (val && f->nmeta < NB_TEST_ST_MAX) f->keys[f->nmeta] = key, f->vals[f->nmeta++] = val;
+}

@@ -84,4 +84,22 @@ nb_tensor **nb_test_moved(nb_tensor **in, int n, nb_device d);
  * the same bits; frees all of them. */
 void nb_test_same_runs(const char *what, nb_tensor **a, nb_tensor **b, int n);
 
+/* Damaged model files: nb_test_st_rewrite reads the safetensors file src,
+ * lets edit change what it holds (pointers into the file read, which stays
+ * alive until the copy dst is written: replace them, shape a tensor anew
+ * with the same size, write into its data, drop entries) and writes dst.
+ * 0, or -1 with nb_errmsg(). */
+#define NB_TEST_ST_MAX 64
+typedef struct nb_test_st {
+    const char *names[NB_TEST_ST_MAX];
+    nb_tensor *t[NB_TEST_ST_MAX];
+    int n;
+    const char *keys[NB_TEST_ST_MAX], *vals[NB_TEST_ST_MAX];
+    int nmeta;
+} nb_test_st;
+int nb_test_st_rewrite(const char *src, const char *dst, void (*edit)(nb_test_st *, void *), void *ctx);
+int nb_test_st_find(const nb_test_st *f, const char *name); /* index, or -1 */
+/* Sets metadata key to val (added if absent; val NULL removes it). */
+void nb_test_st_set_meta(nb_test_st *f, const char *key, const char *val);
+
 #endif

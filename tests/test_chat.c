@@ -3,6 +3,7 @@
  * sigma(c^T M r) and recall@k. */
 #include "test.h"
 #include <stdlib.h>
+#include <unistd.h>
 
 /* --- the dialogue CSV reader ------------------------------------------------ */
 
@@ -327,6 +328,49 @@ TEST(test_eq_dual_encoder_save_load_roundtrip) {
     remove(path);
     nb_dualenc_free(b);
     nb_dualenc_free(m);
+}
+
+static void set_meta_edit(nb_test_st *f, void *c) {
+    const char *const *kv = c;
+    nb_test_st_set_meta(f, kv[0], kv[1]);
+}
+static void reshape_m(nb_test_st *f, void *c) {
+    nb_tensor *M = f->t[nb_test_st_find(f, "M")];
+    M->shape[1] *= M->shape[0], M->shape[0] = 1; /* [H, H] as [1, H^2] */
+}
+
+/* nb_dualenc_load's refusals, none of which ran in the suite: another kind
+ * of model, the vocabulary missing or invalid, sizes out of range or more
+ * than the file holds, a parameter of another shape; each names the file. */
+TEST(test_dual_encoder_load_refuses_damaged_files) {
+    nb_dualenc *m = tiny_model(2, 3, 4);
+    char path[] = "/tmp/nabla_dualenc_XXXXXX", bad[] = "/tmp/nabla_dualenc_bad_XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(bad));
+    CHECK_MSG(!nb_dualenc_save(m, path, NULL, NULL, 0, NULL, NULL, 0), "%s", nb_errmsg());
+    nb_dualenc_free(m);
+    struct {
+        const char *kv[2];
+        const char *says;
+    } cases[] = {{{"nabla.model", "charrnn"}, "not a dual-encoder chat model: it holds a character-level language model"},
+                 {{"nabla.dualenc.vocab", NULL}, "'nabla.dualenc.vocab' missing from __metadata__"},
+                 {{"nabla.dualenc.vocab", "a\nb"}, "__metadata__ 'nabla.dualenc.vocab': "},
+                 {{"nabla.dualenc.embed", "0"}, "'nabla.dualenc.embed'"},
+                 {{"nabla.dualenc.hidden", "4096"}, "need more than the"}};
+    for (int k = 0; k < 5; k++) {
+        CHECK_MSG(nb_test_st_rewrite(path, bad, set_meta_edit, (void *)cases[k].kv) == 0, "%s", nb_errmsg());
+        nb_safetensors *st = (nb_safetensors *)1;
+        nb_dualenc *d = nb_dualenc_load(bad, &st);
+        CHECK_MSG(!d && !st, "case %d loaded", k);
+        nb_dualenc_free(d);
+        CHECK_MSG(strstr(nb_errmsg(), bad) && strstr(nb_errmsg(), cases[k].says), "case %d: %s", k, nb_errmsg());
+    }
+    CHECK_MSG(nb_test_st_rewrite(path, bad, reshape_m, NULL) == 0, "%s", nb_errmsg());
+    CHECK(nb_dualenc_load(bad, NULL) == NULL);
+    CHECK_MSG(strstr(nb_errmsg(), bad) && strstr(nb_errmsg(), "'M'"), "%s", nb_errmsg());
+    nb_clear_error();
+    unlink(path);
+    unlink(bad);
 }
 
 /* nb_dualenc_rank (what `chat eval` ranks by) scores every candidate of every

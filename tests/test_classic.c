@@ -530,6 +530,10 @@ TEST(test_svm_bad_options_and_one_class) {
     nb_svm_opts o;
     nb_svm_default_opts(&o);
     CHECK(nb_svm_fit(X, y1, &o) == NULL && strstr(nb_errmsg(), "one class"));
+    /* logistic regression likewise, naming the one label (its branch never ran) */
+    float y3[4] = {3, 3, 3, 3};
+    CHECK(nb_logreg_fit(X, y3, &(nb_logreg_opts){0}) == NULL);
+    CHECK_MSG(strstr(nb_errmsg(), "logreg_fit: the labels hold one class only (3)"), "%s", nb_errmsg());
     o.C = -1;
     CHECK(nb_svm_fit(X, y2, &o) == NULL && strstr(nb_errmsg(), "C (-c)"));
     nb_kernel k;
@@ -807,6 +811,56 @@ TEST(test_eq_24_factor_models_marginal) {
         nb_tensor_free(C);
         nb_factor_free(m);
     }
+    nb_tensor_free(X);
+}
+
+/* pca and ppca with k = d keep every direction: no variance is left for the
+ * noise (sigma^2 = 0), so the log-likelihood is that of N(mu, S) itself, S
+ * the sample covariance (ddof 1), by its Cholesky factor rather than by
+ * Woodbury (which divides by sigma^2). Data confined to a line has a
+ * singular S: every row's log-likelihood is then -inf, not NaN. */
+TEST(test_factor_loglik_with_every_direction_kept) {
+    int64_t n = 40, d = 3;
+    nb_tensor *X = nb_tensor_new(2, (int64_t[]){n, d});
+    for (int64_t i = 0; i < n * d; i++) X->data[i] = (float)nb_rng_normal(nb_test_rng());
+    for (int64_t i = 0; i < n; i++) X->data[i * d + 2] += 0.5f * X->data[i * d]; /* correlated */
+    double mu[3] = {0}, S[9] = {0};
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t a = 0; a < d; a++) mu[a] += X->data[i * d + a] / (double)n;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t a = 0; a < d; a++)
+            for (int64_t b = 0; b < d; b++)
+                S[a * d + b] += (X->data[i * d + a] - mu[a]) * (X->data[i * d + b] - mu[b]) / (double)(n - 1);
+    nb_tensor *C = nb_tensor_new(2, (int64_t[]){d, d});
+    for (int64_t i = 0; i < d * d; i++) C->data[i] = (float)S[i];
+    nb_factor_kind kinds[2] = {NB_FACTOR_PCA, NB_FACTOR_PPCA};
+    for (int t = 0; t < 2; t++) {
+        nb_factor *m = nb_factor_fit(X, &(nb_factor_opts){.kind = kinds[t], .k = (int)d});
+        CHECK_MSG(m, "%s", nb_errmsg());
+        if (!m) continue;
+        CHECK(m->psi[0] == 0);
+        double per[40], mean = nb_factor_loglik(m, X, per), s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            CHECK_NEAR(per[i], gauss_logpdf(X->data + i * d, mu, C), 1e-4);
+            s += per[i];
+        }
+        CHECK_NEAR(mean, s / (double)n, 1e-12);
+        nb_factor_free(m);
+    }
+    /* on a line: x = (u, 2u, -u) */
+    for (int64_t i = 0; i < n; i++) {
+        float u = (float)nb_rng_normal(nb_test_rng());
+        X->data[i * d] = u, X->data[i * d + 1] = 2 * u, X->data[i * d + 2] = -u;
+    }
+    nb_factor *m = nb_factor_fit(X, &(nb_factor_opts){.kind = NB_FACTOR_PCA, .k = (int)d});
+    CHECK_MSG(m, "%s", nb_errmsg());
+    if (m) {
+        double per[40], mean = nb_factor_loglik(m, X, per);
+        CHECK_MSG(mean == -INFINITY, "mean log-likelihood %g", mean);
+        for (int64_t i = 0; i < n; i++) CHECK(per[i] == -INFINITY);
+        nb_factor_free(m);
+    }
+    nb_tensor_free(C);
     nb_tensor_free(X);
 }
 

@@ -1190,6 +1190,36 @@ TEST(test_sniff_tells_every_kind) {
     tmp_close();
 }
 
+/* A model file whose header is longer than the NB_SNIFF_BYTES sniffed first
+ * (long metadata before "nabla.model"): nb_sniff_file reads the whole header
+ * to tell a model of nabla fit from another (that branch never ran). */
+TEST(test_sniff_file_reads_a_long_safetensors_header_whole) {
+    if (!tmp_open()) return;
+    size_t n = NB_SNIFF_BYTES + 1000;
+    char *longval = malloc(n + 1);
+    memset(longval, 'x', n);
+    longval[n] = 0;
+    nb_tensor *t = nb_tensor_new(1, (int64_t[]){2});
+    const char *names[] = {"w"}, *keys[] = {"a.note", "nabla.model"};
+    const char *kinds[] = {"gmm", "wavenet"};
+    nb_file_kind want[] = {NB_FILE_FIT_MODEL, NB_FILE_SAFETENSORS};
+    for (int k = 0; k < 2; k++) {
+        const char *vals[] = {longval, kinds[k]};
+        CHECK(nb_st_write(tmp_file("long.st"), names, &t, 1, keys, vals, 2) == 0);
+        /* the key lies past the first NB_SNIFF_BYTES, inside the header */
+        size_t len;
+        uint8_t *b = nb_read_file(tmp_file("long.st"), &len);
+        CHECK(b && len > NB_SNIFF_BYTES);
+        const char *at = b ? memmem(b, len, "\"nabla.model\"", 13) : NULL;
+        CHECK(at && (size_t)(at - (const char *)b) > NB_SNIFF_BYTES);
+        free(b);
+        CHECK_MSG(nb_sniff_file(tmp_file("long.st")) == want[k], "%s", kinds[k]);
+    }
+    nb_tensor_free(t);
+    free(longval);
+    tmp_close();
+}
+
 TEST(test_sniff_data_kind_uses_the_extension_only_to_break_ties) {
     if (!tmp_open()) return;
     /* Content wins: CSV named .t (nabla convert's test split), LIBSVM named .csv. */

@@ -284,6 +284,39 @@ TEST(test_eq_svd_and_eigenvectors_of_aat) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_free(all[i]);
 }
 
+/* The full SVD of a wide A [3, 6]: V^T [6, 6] holds 3 rows beyond the
+ * singular values, a basis of A's null space, each normalized alone (its
+ * largest-magnitude entry positive); that branch never ran (only tall
+ * matrices were decomposed in full). */
+TEST(test_svd_full_of_a_wide_matrix) {
+    int64_t m = 3, n = 6;
+    for (int trial = 0; trial < 8; trial++) { /* 24 null rows: LAPACK's signs alone would pass 1 in 2^24 */
+        nb_tensor *A = randn(m, n), *U, *s, *Vt;
+        CHECK(nb_linalg_svd(A, true, &U, &s, &Vt) == 0);
+        CHECK(U->shape[0] == m && U->shape[1] == m && s->size == m && Vt->shape[0] == n && Vt->shape[1] == n);
+        CHECK(nb_linalg_is_orthogonal(U, 0, NULL) == 1 && nb_linalg_is_orthogonal(Vt, 0, NULL) == 1);
+        for (int64_t i = 0; i < m; i++) /* A = U D V^T with the first m rows of V^T */
+            for (int64_t j = 0; j < n; j++) {
+                double r = 0;
+                for (int64_t l = 0; l < m; l++) r += at(U, i, l) * s->data[l] * at(Vt, l, j);
+                CHECK_NEAR(r, at(A, i, j), 1e-5);
+            }
+        for (int64_t l = m; l < n; l++) {
+            int64_t big = 0;
+            for (int64_t j = 0; j < n; j++)
+                if (fabs(at(Vt, l, j)) > fabs(at(Vt, l, big))) big = j;
+            CHECK_MSG(at(Vt, l, big) > 0, "row %lld: largest entry %g", (long long)l, at(Vt, l, big));
+            for (int64_t i = 0; i < m; i++) { /* A v = 0 */
+                double r = 0;
+                for (int64_t j = 0; j < n; j++) r += at(A, i, j) * at(Vt, l, j);
+                CHECK_NEAR(r, 0, 1e-5);
+            }
+        }
+        nb_tensor *all[] = {A, U, s, Vt};
+        for (size_t i = 0; i < 4; i++) nb_tensor_free(all[i]);
+    }
+}
+
 /* --- eq. 11: the four Penrose conditions ---------------------------------- */
 
 static void check_penrose(nb_tensor *A, double tol) {

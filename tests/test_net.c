@@ -4,6 +4,7 @@
  * (eq. 7.48) and the fast gradient sign method (eq. 21). */
 #include "test.h"
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *SMALL_CNN = "[net]\ninput = 2x8x8\n"
                                "[conv2d]\nout = 4\nkernel = 3\npadding = 1\nactivation = relu\n"
@@ -474,4 +475,191 @@ static void reduce_a_foreign_replica(void *c) {
 TEST(test_net_replica_reduce_refuses_another_networks_replica) {
     nb_test_expect_fatal("foreign replica", reduce_a_foreign_replica, NULL,
                          (const char *[]){"net_replica_reduce", "replicas[0] is not a replica", NULL});
+}
+
+/* --- layer options of NET.cfg: name, init, activation ------------------------ */
+
+/* nb_net_parse's message for text, or "" when it parsed. */
+static const char *parse_error(const char *text) {
+    nb_net *net = nb_net_parse(text, "o.cfg");
+    if (net) {
+        nb_net_free(net);
+        return "";
+    }
+    return nb_errmsg();
+}
+
+TEST(test_net_layer_name_option_names_the_parameters) {
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 4\nname = enc.hidden_1\n[dense]\nout = 2\n", "n.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (!net) return;
+    const char **names;
+    int n = nb_net_param_names(net, &names);
+    CHECK(n == 4);
+    /* the named layer's, then the second dense layer's default name */
+    CHECK_MSG(n == 4 && !strcmp(names[0], "enc.hidden_1.weight") && !strcmp(names[1], "enc.hidden_1.bias") &&
+                  !strcmp(names[2], "fc2.weight"),
+              "%s %s %s", names[0], names[1], names[2]);
+    nb_net_free(net);
+    /* 47 characters fit the name; 48 do not */
+    char text[256], longname[49];
+    memset(longname, 'a', 48);
+    longname[48] = 0;
+    snprintf(text, sizeof text, "[net]\ninput = 3\n[dense]\nout = 4\nname = %s\n", longname);
+    CHECK_MSG(strstr(parse_error(text), "o.cfg:5: name: expected 1 to 47 characters"), "%s", nb_errmsg());
+    longname[47] = 0;
+    snprintf(text, sizeof text, "[net]\ninput = 3\n[dense]\nout = 4\nname = %s\n", longname);
+    CHECK_MSG(!*parse_error(text), "%s", nb_errmsg());
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nname = a-b\n"),
+                     "o.cfg:5: name: 'a-b' may only hold letters, digits, '_' and '.'"),
+              "%s", nb_errmsg());
+    /* a name given twice, or a given name that is another layer's default */
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nname = x\n[dense]\nout = 2\nname = x\n"),
+                     "o.cfg:6: layer name 'x' is already used on line 3"),
+              "%s", nb_errmsg());
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nname = fc2\n[dense]\nout = 2\n"),
+                     "layer name 'fc2' is already used"),
+              "%s", nb_errmsg());
+    nb_clear_error();
+}
+
+/* The variance of a dense weight [200, 400] drawn by `init =`: He 2 / in,
+ * Xavier 2 / (in + out) (the default follows the activation: He for the ReLU
+ * family, Xavier otherwise). Its standard error is under 1%, the two differ
+ * by a factor of 1.5. */
+static double weight_variance(const char *cfg) {
+    nb_net *net = nb_net_parse(cfg, "i.cfg");
+    if (!net || nb_net_build(net, 0, NULL, nb_test_rng())) {
+        nb_net_free(net);
+        return NAN;
+    }
+    nb_param *p;
+    nb_net_params(net, &p);
+    double s2 = 0;
+    for (int64_t i = 0; i < p[0].t->size; i++) s2 += (double)p[0].t->data[i] * p[0].t->data[i];
+    double v = s2 / (double)p[0].t->size;
+    nb_net_free(net);
+    return v;
+}
+
+TEST(test_net_init_and_activation_options) {
+    double he = 2.0 / 400, xavier = 2.0 / 600;
+    double v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = relu\n");
+    CHECK_MSG(fabs(v / he - 1) < 0.05, "relu default: variance %g, He %g", v, he);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = relu\ninit = xavier\n");
+    CHECK_MSG(fabs(v / xavier - 1) < 0.05, "init = xavier: variance %g, expected %g", v, xavier);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = tanh\n");
+    CHECK_MSG(fabs(v / xavier - 1) < 0.05, "tanh default: variance %g, Xavier %g", v, xavier);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = tanh\ninit = he\n");
+    CHECK_MSG(fabs(v / he - 1) < 0.05, "init = he: variance %g, expected %g", v, he);
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\ninit = kaiming\n"),
+                     "o.cfg:5: init: expected he or xavier, got 'kaiming'"),
+              "%s", nb_errmsg());
+    /* a PReLU's init is its starting slope */
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 4\n[prelu]\ninit = 0.5\n", "p.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (net) {
+        nb_param *p;
+        int np = nb_net_params(net, &p);
+        CHECK(np == 3 && p[2].t->size >= 1);
+        for (int64_t i = 0; np == 3 && i < p[2].t->size; i++) CHECK(p[2].t->data[i] == 0.5f);
+        nb_net_free(net);
+    }
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[prelu]\ninit = 11\n"), "o.cfg:4: init"), "%s", nb_errmsg());
+    /* activation: a layer after the dense one, none for linear, an error for others */
+    net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 4\nactivation = linear\n[dense]\nout = 2\nactivation = abs\n", "a.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (net) {
+        CHECK(nb_net_layers(net) == 3);
+        CHECK(nb_net_layers(net) == 3 && !strcmp(nb_net_layer_name(net, 0), "fc1") &&
+              !strcmp(nb_net_layer_name(net, 1), "fc2") && !strncmp(nb_net_layer_name(net, 2), "abs", 3));
+        nb_net_free(net);
+    }
+    CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\nactivation = softplus\n"),
+                     "o.cfg:5: activation: expected relu, leaky, prelu, abs, sigmoid, tanh or linear, got 'softplus'"),
+              "%s", nb_errmsg());
+    nb_clear_error();
+}
+
+/* nb_net_evaluate's adversarial accuracy (adv_eps > 0, `nabla eval
+ * --adversarial`) is the accuracy on nb_fgsm's examples (eq. 21): computed
+ * here on the whole set at once, there in uneven batches of 7 (the sign of
+ * the gradient does not depend on the batch's 1/B). */
+TEST(test_net_evaluate_adversarial_accuracy_is_on_fgsm_examples) {
+    enum { N = 30, P = 16 };
+    uint8_t px[N * P];
+    int32_t y[N];
+    for (int i = 0; i < N * P; i++) px[i] = (uint8_t)nb_rng_below(nb_test_rng(), 256);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)nb_rng_below(nb_test_rng(), 3);
+    nb_dataset d = {.n = N, .nd = 3, .shape = {1, 4, 4}, .u8 = px, .y = y, .nclass = 3};
+    nb_net *net = nb_net_parse("[net]\ninput = 1x4x4\n[flatten]\n[dense]\nout = 8\nactivation = tanh\n[dense]\nout = 3\n",
+                               "adv.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    if (!net) return;
+    int64_t idx[N];
+    for (int i = 0; i < N; i++) idx[i] = i;
+    nb_tensor *x = nb_dataset_batch(&d, idx, N, NULL);
+    int32_t pred[N], apred[N];
+    nb_argmax_rows(nb_net_forward(net, x, false, NULL), pred);
+    nb_argmax_rows(nb_net_forward(net, nb_fgsm(net, x, y, 0.2f), false, NULL), apred);
+    int clean = 0, adv = 0;
+    for (int i = 0; i < N; i++) clean += pred[i] == y[i], adv += apred[i] == y[i];
+    nb_arena_reset();
+    nb_eval_result r;
+    nb_net_evaluate(net, &d, 7, 0.2f, &r);
+    CHECK(r.n == N);
+    CHECK_NEAR(r.accuracy, clean / (double)N, 1e-12);
+    CHECK_MSG(fabs(r.adv_accuracy - adv / (double)N) < 1e-12, "adversarial accuracy %g, expected %d/%d", r.adv_accuracy,
+              adv, N);
+    /* the attack raises the loss: here it costs accuracy */
+    CHECK(adv <= clean);
+    nb_net_evaluate(net, &d, 7, 0.f, &r);
+    CHECK(r.adv_accuracy == 0 && fabs(r.accuracy - clean / (double)N) < 1e-12);
+    nb_net_free(net);
+}
+
+/* --- damaged model files ------------------------------------------------------- */
+
+static void rename_fc2_bias(nb_test_st *f, void *c) { f->names[nb_test_st_find(f, "fc2.bias")] = "fc2.b"; }
+static void transpose_fc1_weight(nb_test_st *f, void *c) {
+    nb_tensor *w = f->t[nb_test_st_find(f, "fc1.weight")];
+    w->shape[0] = 3, w->shape[1] = 2; /* the same 6 values, another shape */
+}
+static void poison_fc1_weight(nb_test_st *f, void *c) { f->t[nb_test_st_find(f, "fc1.weight")]->data[4] = *(float *)c; }
+
+/* nb_net_load names the file, the tensor and what is wrong with it when a
+ * parameter is missing, has another shape or holds a non-finite value (none
+ * of these refusals ran in the suite). */
+TEST(test_net_load_refuses_missing_reshaped_and_nonfinite_tensors) {
+    char path[] = "/tmp/nabla_net_XXXXXX", bad[] = "/tmp/nabla_net_bad_XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(bad));
+    nb_net *net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n[dense]\nout = 2\n", "l.cfg");
+    CHECK_MSG(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0, "%s", nb_errmsg());
+    CHECK(net && nb_net_save(net, path, NULL, NULL, 0, NULL, NULL, 0) == 0);
+    nb_net_free(net);
+    nb_safetensors *st = NULL;
+    net = nb_net_load(path, &st); /* the file as written loads */
+    CHECK_MSG(net && st, "%s", nb_errmsg());
+    nb_net_free(net);
+    nb_st_free(st);
+    struct {
+        void (*edit)(nb_test_st *, void *);
+        float v;
+        const char *says;
+    } cases[] = {{rename_fc2_bias, 0, "tensor 'fc2.bias' is missing (the network needs it with shape [2])"},
+                 {transpose_fc1_weight, 0, "tensor 'fc1.weight' has shape [3, 2], the network expects [2, 3]"},
+                 {poison_fc1_weight, NAN, "tensor 'fc1.weight' holds a non-finite value at index 4"},
+                 {poison_fc1_weight, -INFINITY, "tensor 'fc1.weight' holds a non-finite value at index 4"}};
+    for (int k = 0; k < 4; k++) {
+        CHECK_MSG(nb_test_st_rewrite(path, bad, cases[k].edit, &cases[k].v) == 0, "%s", nb_errmsg());
+        st = (nb_safetensors *)1;
+        net = nb_net_load(bad, &st);
+        CHECK_MSG(!net && !st, "case %d loaded", k);
+        nb_net_free(net);
+        CHECK_MSG(strstr(nb_errmsg(), bad) && strstr(nb_errmsg(), cases[k].says), "case %d: %s", k, nb_errmsg());
+    }
+    nb_clear_error();
+    unlink(path);
+    unlink(bad);
 }

@@ -182,6 +182,31 @@ TEST(test_pool_grad_of_grad) {
             }
 }
 
+/* The square of max pooling's gradient: its Hessian-vector product
+ * differentiates the scatter of the backward with an upstream that depends
+ * on x, so the gather of its double backward is differentiated in turn (that
+ * backward, gather_bw, never ran). */
+static nb_tensor *f_pool_grad_sq(nb_tensor **in, void *ctx) {
+    nb_tensor *g = f_pool_grad(in, ctx);
+    return nb_mul(g, g);
+}
+
+TEST(test_maxpool_third_derivative) {
+    for (int t = 0; t < NPCASES; t += 3) {
+        int k = pcases[t][0], s = pcases[t][1], p = pcases[t][2];
+        int64_t H = psizes[0][0], W = psizes[0][1];
+        pgrad_ctx c = {{k, s, p, 1}, nb_tensor_new(NB_SHAPE(2, 2, pool_out(H, k, s, p), pool_out(W, k, s, p)))};
+        nb_init_uniform(c.R, -1.f, 1.f, nb_test_rng());
+        nb_tensor *x = distinct_param(NB_SHAPE(2, 2, H, W));
+        char what[64];
+        snprintf(what, sizeof what, "maxpool grad squared, case %d", t);
+        nb_gradcheck(what, f_pool_grad_sq, &x, 1, &c, 1e-3f, 5e-3f);
+        nb_hvpcheck(what, f_pool_grad_sq, &x, 1, &c, 1e-3f, 1e-2f);
+        nb_tensor_free(c.R);
+        nb_tensor_free(x);
+    }
+}
+
 TEST(test_pool_in_a_small_cnn_trains_down) {
     /* conv -> maxpool -> conv -> avgpool on a fixed batch: a few steps of
      * gradient descent on a squared-error loss lower the loss (the ops and

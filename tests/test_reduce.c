@@ -257,6 +257,30 @@ TEST(test_reduce_max_grad_and_hvp) {
     }
 }
 
+/* The square of max's gradient, g = d sum(max^3) / dx: its Hessian-vector
+ * product differentiates max's backward (put_at) twice with an upstream that
+ * depends on x, the only way to reach the backward of put_at's own backward
+ * (pick_at), which never ran. */
+static nb_tensor *f_max_grad_sq(nb_tensor **in, void *c) {
+    bool old = nb_set_grad_enabled(true);
+    nb_tensor *y = f_max(in, c), *g;
+    nb_grad(nb_sum_all(nb_mul(nb_mul(y, y), y)), in, 1, &g, true);
+    nb_set_grad_enabled(old);
+    return nb_mul(g, g);
+}
+
+TEST(test_reduce_max_third_derivative) {
+    max_args cases[] = {{0, false}, {-1, true}};
+    for (int t = 0; t < 2; t++) {
+        nb_tensor *x = distinct_param(NB_SHAPE(3, 5, 7));
+        char what[48];
+        snprintf(what, sizeof what, "max grad squared #%d", t);
+        nb_gradcheck(what, f_max_grad_sq, &x, 1, &cases[t], 1e-3f, 5e-3f);
+        nb_hvpcheck(what, f_max_grad_sq, &x, 1, &cases[t], 1e-3f, 1e-2f);
+        nb_tensor_free(x);
+    }
+}
+
 /* max inside a smooth function: the log-sum-exp trick m + log(sum(exp(x - m))). */
 static nb_tensor *f_lse(nb_tensor **in, void *c) {
     nb_tensor *m = nb_max(in[0], 1, true);
