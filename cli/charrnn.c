@@ -382,6 +382,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
     L->loss_share = (double)t->Br / (double)B; /* the ranks' shares sum to the batch's mean */
     L->out = t->out, L->again = t->again, L->quiet = t->json, L->csv = &t->csv, L->ctx = t;
     L->take_step = take_step, L->validate = validate, L->save = save_cb;
+    L->params = t->m->params, L->names = t->m->names, L->nparams = t->m->np;
     int rc = nb_cli_loop_run(L);
     if (t->Br < B) {
         free(t->xr);

@@ -166,6 +166,7 @@ static char **split_lines(char *s, int64_t *n) {
 /* Writes the model, the optimizer state and the progress; the final save
  * also stores the response bank and its embeddings. */
 static int save(trainer *t, const char *bank, int64_t nbank) {
+    if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, t->step)) return -1;
     if (!t->out) return 0;
     char v[20][48];
     const char *keys[22], *vals[22];
@@ -332,6 +333,10 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
             }
         }
         if (stopped) break; /* a partial epoch (pos < n): saved below, not logged */
+        if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, t->step)) { /* before the row and the save */
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto out;
+        }
         t->epoch++;
         t->pos = 0;
         if (valid) validate(t, valid, &vloss, &r1, &r2, &r5), validated = t->step;
@@ -364,6 +369,10 @@ static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const 
             rc = nb_cli_fail(cmd, "%s", nb_errmsg());
             goto out;
         }
+    }
+    if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, t->step)) {
+        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+        goto out;
     }
     if (valid && validated != t->step) validate(t, valid, &vloss, &r1, &r2, &r5); /* a partial epoch */
     t->seconds += train_secs;

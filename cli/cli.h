@@ -209,6 +209,11 @@ typedef struct nb_cli_loop {
     int (*take_step)(void *ctx, double *loss);
     double (*validate)(void *ctx);            /* the validation figure, in unit */
     int (*save)(void *ctx, double seconds);   /* the checkpoint: 0, or -1 with nb_errmsg() */
+    /* The weights, checked before each validation and checkpoint
+     * (nb_cli_check_weights): none NaN or infinite. */
+    const nb_param *params;
+    const char *const *names;
+    int nparams;
     /* set by nb_cli_loop_run */
     int64_t first;            /* the step the run started from */
     double t0;                /* when it started (nb_cli_now) */
@@ -279,6 +284,13 @@ void nb_cli_json_number(FILE *f, const char *fmt, double x);
 
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* finite.c: the first of params[0, np) holding a NaN or infinite value
+ * (GPU parameters are read back), or -1. */
+int nb_cli_nonfinite_param(const nb_param *params, int np);
+/* Before a checkpoint: 0 when every weight is finite; else -1 with
+ * nb_errmsg() "the weights of 'NAME' became NaN or infinite by step N ...
+ * no checkpoint was written". */
+int nb_cli_check_weights(const nb_param *params, int np, const char *const *names, int64_t step);
 /* Prints "nabla CMD: warning: message" to stderr. */
 void nb_cli_warn(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

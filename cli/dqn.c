@@ -127,6 +127,11 @@ static double window_mean(const window *w) {
  * --resume continues, the window of returns included. */
 static int save(const char *cmd, nb_dqn *d, const char *out, const window *w, bool state) {
     if (!out) return 0;
+    nb_param *params;
+    const char **names;
+    int np = nb_net_params(nb_dqn_net(d), &params);
+    nb_net_param_names(nb_dqn_net(d), &names);
+    if (nb_cli_check_weights(params, np, names, nb_dqn_steps(d))) return nb_cli_fail(cmd, "%s", nb_errmsg());
     char e[32], m[32], last[100 * 26];
     snprintf(e, sizeof e, "%lld", (long long)w->episodes);
     snprintf(m, sizeof m, "%.6g", window_mean(w));
@@ -353,7 +358,13 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             break;
         }
         nb_rl_episode ep;
-        if (nb_dqn_step(d, &ep)) {
+        int st = nb_dqn_step(d, &ep);
+        if (st < 0) {
+            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
+            rc = nb_cli_fail(cmd, "%s; no checkpoint was written", nb_errmsg());
+            break;
+        }
+        if (st) {
             mean100 = window_add(&w, ep.ret); /* mean return of the last 100 episodes */
             char row[192];
             int m = snprintf(row, sizeof row, "%lld,%lld,%.6g,%.6g,%.4f,%.6g", (long long)(s + 1), (long long)w.episodes,

@@ -106,29 +106,15 @@ static void report_nonfinite(const nb_net *net, const char *cmd, int64_t step, d
  * backward pass), and the optimizer step writes it into the weights: the
  * next step's loss is then NaN, or, after the last step before a checkpoint,
  * the model file would get the weights. The weights are checked there and
- * when a loss is not finite, not every step: a pass over the gradients each
- * step cost examples/mlp.cfg about 30% more CPU time. Returns the first
- * parameter holding a NaN or inf, or -1. */
-static int nonfinite_param(const trainer *T) {
-    for (int i = 0; i < T->np; i++) {
-        const nb_tensor *t = T->params[i].t;
-        float *v = malloc(sizeof(float) * (size_t)(t->size ? t->size : 1)); /* a GPU parameter is read back */
-        if (!v) nb_oom("the weights' check", sizeof(float) * (size_t)t->size);
-        nb_tensor_read(t, v);
-        int64_t k = 0;
-        while (k < t->size && isfinite(v[k])) k++;
-        free(v);
-        if (k < t->size) return i;
-    }
-    return -1;
-}
+ * when a loss is not finite (nb_cli_nonfinite_param), not every step: a pass
+ * over the gradients each step cost examples/mlp.cfg about 30% more CPU time. */
 
 /* Fails naming the parameter whose weights an update made NaN or inf (a
  * gradient that was not finite, or too large for the learning rate): at a
  * non-finite loss (loss_step >= 0, the step whose loss it was) or before a
  * checkpoint. Returns whether there was one. */
 static bool report_nonfinite_weights(const trainer *T, const char *cmd, int64_t loss_step, double loss) {
-    int i = nonfinite_param(T);
+    int i = nb_cli_nonfinite_param(T->params, T->np);
     if (i < 0) return false;
     const char **names;
     nb_net_param_names(T->net, &names);

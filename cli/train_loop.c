@@ -36,6 +36,7 @@ static double gather_loss(nb_cli_loop *L) {
 
 /* Validation, its line and log row, then the checkpoint and the log. */
 static int evaluate(nb_cli_loop *L) {
+    if (nb_cli_check_weights(L->params, L->nparams, L->names, L->step)) return nb_cli_fail(L->cmd, "%s", nb_errmsg());
     double te = nb_cli_now();
     L->val = L->validate(L->ctx);
     double sum = gather_loss(L);
@@ -83,6 +84,8 @@ int nb_cli_loop_run(nb_cli_loop *L) {
         if (nb_dist_interrupted()) { /* keep every finished step */
             clear_bar();
             gather_loss(L);
+            if (nb_cli_check_weights(L->params, L->nparams, L->names, L->step))
+                return nb_cli_fail(L->cmd, "%s", nb_errmsg());
             return L->save(L->ctx, L->seconds + L->train_secs) ? nb_cli_fail(L->cmd, "%s", nb_errmsg())
                                                                : nb_cli_interrupt_exit(L->cmd, L->out, L->again, deadline);
         }

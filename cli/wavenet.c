@@ -329,6 +329,12 @@ static int run_train(trainer *t) {
     L->cmd = cmd, L->label = "wavenet", L->unit = "bits/sample", L->loss_scale = 1 / log(2.0), L->loss_share = 1;
     L->out = t->out, L->again = t->again, L->quiet = t->json, L->csv = &t->csv, L->ctx = t;
     L->take_step = take_step, L->validate = validate, L->save = save_cb;
+    {
+        nb_param *params;
+        const char *const *names;
+        L->nparams = nb_wavenet_params(t->m, &params, &names);
+        L->params = params, L->names = names;
+    }
     rc = nb_cli_loop_run(L);
     if (rc) goto out;
     {

@@ -1320,7 +1320,9 @@ typedef struct nb_rl_episode {
     double highest;         /* 2048: the highest tile at the end; else 0 */
 } nb_rl_episode;
 /* One environment step and (when due) one update of Q. Returns 1 and fills
- * ep (may be NULL) when the step ended an episode, else 0. Runs in a private
+ * ep (may be NULL) when the step ended an episode, else 0; -1 with
+ * nb_errmsg() when the update's TD loss is not finite (a learning rate too
+ * large: Q's weights overflowed), and no step was taken. Runs in a private
  * arena: the caller's arena tensors stay valid. */
 int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep);
 int64_t nb_dqn_steps(const nb_dqn *d);       /* environment steps so far */

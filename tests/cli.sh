@@ -640,6 +640,35 @@ PY
 CASES
 }
 
+# A learning rate too large turns every weight into NaN or inf in one update;
+# the loss shows it only at the next step. A run whose last update did it
+# saved a model no loader accepts, printed "validation -nan" and exited 0
+# (charrnn, chat, wavenet), and dqn trained on for thousands of steps with a
+# NaN Q-network. Now each stops, naming the weights (dqn: the TD loss), and
+# writes no checkpoint.
+cli_nonfinite_weights_never_saved() {
+    local chat=$ROOT/tests/data/chat/train.csv
+    wavenet_data || { fail "synth failed"; return; }
+    expect_fail "$NABLA" charrnn train "$chat" --hidden 16 --seq 8 --batch 4 --steps 1 --lr 1e38 --threads 1 \
+        --out "$WORK/c.st" &&
+        expect_err "nabla charrnn train: the weights of 'rnn.weight_ih_l0' became NaN or infinite by step 1" &&
+        expect_err "no checkpoint was written"
+    expect_fail "$NABLA" chat train "$chat" --vocab-min 1 --embed 8 --hidden 8 --batch 8 --steps 1 --lr 1e38 \
+        --threads 1 --out "$WORK/ch.st" &&
+        expect_err "nabla chat train: the weights of 'embedding.weight' became NaN or infinite by step 1"
+    expect_fail "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
+        --lr 1e38 --threads 1 --out "$WORK/w.st" &&
+        expect_err "nabla wavenet train: the weights of '[a-z0-9.]*' became NaN or infinite by step 1"
+    for f in c.st ch.st w.st; do [[ -e $WORK/$f ]] && fail "$f was written"; done
+    # dqn: the checkpoint of step 300 stays as it was; the run stops at the
+    # first update whose TD loss is not finite
+    expect_fail "$NABLA" dqn train catch --lr 1e38 --steps 3000 --threads 1 --out "$WORK/d.st" &&
+        expect_err "nabla dqn train: the TD loss became nan at step [0-9]*, update [0-9]*" &&
+        expect_err "no checkpoint was written"
+    "$NABLA" dqn eval "$WORK/d.st" --episodes 2 >/dev/null 2>"$WORK/err" ||
+        fail "the step-300 checkpoint does not load: $(head -c 300 "$WORK/err")"
+}
+
 # Writes Fashion-MNIST test image I as an 8-bit gray PNG (Python's standard
 # library only: zlib and struct), so predict sees exactly what eval saw;
 # fashion_png I OUT invert writes its negative (dark on light).

@@ -214,7 +214,10 @@ fail:
 }
 
 /* One gradient step on a minibatch drawn uniformly from D. */
-static void update(nb_dqn *d) {
+/* One update of Q from a sampled batch. A TD loss that is not finite (the
+ * weights or the targets overflowed: a learning rate too large) takes no
+ * step and is an error: every later update would only spread the NaN. */
+static int update(nb_dqn *d) {
     int64_t B = d->o.batch, A = d->na;
     nb_replay_sample(d->mem, &d->rng_sample, B, d->idx);
     nb_replay_gather(d->mem, d->idx, B, d->bs, d->ba, d->br, d->bs2, d->bterm, d->blegal);
@@ -251,12 +254,18 @@ static void update(nb_dqn *d) {
     for (int64_t i = 0; i < B; i++) td += fabs((double)d->targets[i] - qs->data[i * A + d->ba[i]]);
     d->td = td / (double)B;
     nb_tensor *loss = nb_dqn_loss(qs, d->ba, d->targets, d->o.huber);
+    float lv = nb_item(loss);
+    if (!isfinite(lv))
+        return nb_error("the TD loss became %g at step %lld, update %lld: the Q-network's weights or its targets "
+                        "are no longer finite (try a smaller --lr)", (double)lv, (long long)d->step,
+                        (long long)d->updates + 1);
     nb_backward(loss);
     if (d->o.lr_end > 0 && d->o.lr_end < d->o.lr)
         nb_optim_set_lr(d->opt, nb_lr_cosine((float)d->o.lr, d->step, d->o.steps, (float)d->o.lr_end));
     if (d->o.grad_clip > 0) nb_clip_grad_norm(d->params, d->np, (float)d->o.grad_clip);
     nb_optim_step_zero(d->opt, NULL, 0); /* step, then zero the gradients, in one pass */
     d->updates++;
+    return 0;
 }
 
 /* Model selection: the greedy policy's mean return on the validation seeds;
@@ -313,8 +322,12 @@ int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep) {
     d->ep_ret += r;
     d->ep_len++;
     d->step++;
-    if (nb_replay_size(d->mem) >= d->o.learn_start && nb_replay_size(d->mem) >= 1 && d->step % d->o.train_every == 0)
-        update(d);
+    if (nb_replay_size(d->mem) >= d->o.learn_start && nb_replay_size(d->mem) >= 1 && d->step % d->o.train_every == 0 &&
+        update(d)) {
+        nb_arena_reset();
+        nb_arena_use(old);
+        return -1;
+    }
     if (d->target && d->step % d->o.target_every == 0) sync_target(d);
     if (d->o.select_every > 0 && d->step <= d->o.steps && (d->step % d->o.select_every == 0 || d->step == d->o.steps)) {
         validate(d);
