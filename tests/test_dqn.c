@@ -888,6 +888,26 @@ static nb_dqn *idle_learner(const char *env, double eps) {
     return nb_dqn_new(env, &o, NULL);
 }
 
+/* A learning rate so large that the first update overflows Q's weights:
+ * the next update's TD loss is NaN, and nb_dqn_step says so (-1) instead of
+ * stepping on, which spread the NaN and trained for the rest of the run. */
+TEST(test_dqn_step_stops_at_a_nonfinite_td_loss) {
+    nb_dqn_opts o;
+    CHECK(nb_dqn_defaults("catch", &o) == 0);
+    o.steps = 2000, o.learn_start = 32, o.train_every = 1, o.select_every = 0, o.seed = 5, o.lr = 1e38;
+    nb_dqn *d = nb_dqn_new("catch", &o, NULL);
+    CHECK(d != NULL);
+    int rc = 0;
+    int64_t t = 0;
+    for (; t < 2000 && rc >= 0; t++) rc = nb_dqn_step(d, NULL);
+    CHECK(rc == -1);
+    CHECK(strstr(nb_errmsg(), "the TD loss became") != NULL);
+    int64_t updates = nb_dqn_updates(d);
+    CHECK(updates >= 1 && updates < 10); /* stopped within a few updates of the overflow */
+    nb_clear_error();
+    nb_dqn_free(d);
+}
+
 TEST(test_dqn_learner_acts_stores_and_schedules) {
     char path[64], path2[64];
     snprintf(path, sizeof path, "/tmp/nabla-test-dqn-learner-%d.safetensors", (int)getpid());
