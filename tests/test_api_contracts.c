@@ -194,12 +194,20 @@ static nb_tensor *sign_f(nb_tensor **in, void *ctx) { return nb_sign(in[0]); }
 
 TEST(test_api_sign_values_and_zero_gradient) {
     float x[] = {-3.f, -0.f, 0.f, 2.f, NAN, -INFINITY, INFINITY, 1e-30f, -1e-38f};
-    /* -1, 0 or 1: the sign of a NaN is 0 (it is neither > 0 nor < 0), so a
-     * NaN is never passed on by the backward rules that use it as a mask. */
-    float want[] = {-1, 0, 0, 1, 0, -1, 1, 1, -1};
+    /* -1, 0 or 1, and NaN for a NaN (torch.sign, np.sign), so that |x|'s
+     * gradient at a NaN is NaN as PyTorch's is, not a 0 that hides it */
+    float want[] = {-1, 0, 0, 1, NAN, -1, 1, 1, -1};
     nb_tensor *s = nb_sign(nb_from_data(NB_SHAPE(9), x));
     CHECK(s->ndim == 1 && s->size == 9);
-    for (int i = 0; i < 9; i++) CHECK_MSG(s->data[i] == want[i], "sign(%g) = %g, expected %g", x[i], s->data[i], want[i]);
+    for (int i = 0; i < 9; i++)
+        CHECK_MSG(s->data[i] == want[i] || (isnan(want[i]) && isnan(s->data[i])), "sign(%g) = %g, expected %g", x[i],
+                  s->data[i], want[i]);
+    /* |x|'s gradient at a NaN is NaN (it was 0) */
+    nb_tensor *q = nb_test_param(NB_SHAPE(3), 1.f);
+    q->data[1] = NAN;
+    nb_backward(nb_sum_all(nb_abs(q)));
+    CHECK(isnan(q->grad->data[1]) && !isnan(q->grad->data[0]) && !isnan(q->grad->data[2]));
+    nb_tensor_free(q);
     /* not differentiable: nothing recorded, and a loss through it gets only
      * the other terms' gradient (here d/dx sum(x^2) = 2x) */
     nb_tensor *p = nb_test_param(NB_SHAPE(6), 1.f);
@@ -216,7 +224,9 @@ TEST(test_api_sign_values_and_zero_gradient) {
     if (gpu_ready(why, sizeof why)) { /* the GPU's kernel gives the same values */
         nb_tensor *in[] = {nb_tensor_from(NB_SHAPE(9), x)};
         nb_tensor *g = nb_test_to_host(sign_f(nb_test_moved(in, 1, NB_CUDA), NULL));
-        for (int i = 0; i < 9; i++) CHECK_MSG(g->data[i] == want[i], "GPU sign(%g) = %g", x[i], g->data[i]);
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(g->data[i] == want[i] || (isnan(want[i]) && isnan(g->data[i])), "GPU sign(%g) = %g", x[i],
+                      g->data[i]);
         nb_tensor_free(g);
         nb_test_free_all(in, 1);
     }

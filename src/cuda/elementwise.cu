@@ -85,7 +85,7 @@ static __device__ inline float unop(int op, float v, float p) {
     case NB_GPU_RECT: return v < 0.f ? p * v : v; /* eq. 20; a NaN fails v < 0 and passes through */
     case NB_GPU_SCALE: return p * v;
     case NB_GPU_SHIFT: return v + p;
-    case NB_GPU_SIGN: return (float)((v > 0.f) - (v < 0.f));
+    case NB_GPU_SIGN: return isnan(v) ? v : (float)((v > 0.f) - (v < 0.f));
     case NB_GPU_POW: return powf(v, p);
     case NB_GPU_LOG1P: return log1pf(p * v);
     default: return v * v; /* NB_GPU_SQUARE */

@@ -316,9 +316,11 @@ nb_tensor *nb_abs(nb_tensor *x) {
 }
 
 /* Piecewise-constant functions: their derivative is zero almost everywhere,
- * so they record nothing. Backward rules use them as masks. */
+ * so they record nothing. Backward rules use them as masks. The sign of a
+ * NaN is NaN, as torch.sign and np.sign give it: |x|'s gradient at a NaN is
+ * then NaN, as PyTorch's, rather than a 0 that hides where it came from. */
 nb_tensor *nb_sign(nb_tensor *x) {
-    UNARY_MAP(x, NB_GPU_SIGN, 0.f, (float)((v > 0.f) - (v < 0.f)));
+    UNARY_MAP(x, NB_GPU_SIGN, 0.f, isnan(v) ? v : (float)((v > 0.f) - (v < 0.f)));
     return out;
 }
 
