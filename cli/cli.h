@@ -281,6 +281,10 @@ void nb_cli_json_string(FILE *f, const char *s);
  * without --valid) is null, not a number such as -1 that a script would
  * average. */
 void nb_cli_json_number(FILE *f, const char *fmt, double x);
+/* x in buf as the shortest of %.15g, %.16g and %.17g that reads back as x:
+ * a setting the user gave as 0.1 is stored as "0.1", not
+ * "0.10000000000000001". Returns buf (n >= 32). */
+const char *nb_cli_shortest(char *buf, size_t n, double x);
 
 /* Prints "nabla CMD: message" to stderr; returns 1 (the exit status). */
 int nb_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -600,6 +600,14 @@ void nb_cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+const char *nb_cli_shortest(char *buf, size_t n, double x) {
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (digits == 17 || strtod(buf, NULL) == x) break;
+    }
+    return buf;
+}
+
 void nb_cli_json_number(FILE *f, const char *fmt, double x) {
     if (isfinite(x)) fprintf(f, fmt, x);
     else fputs("null", f);

@@ -154,6 +154,8 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     const char *keys[32], *vals[32];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
+    /* the settings as the user wrote them (0.1, not 0.10000000000000001) */
+#define PUTD(k, x) (keys[n] = (k), nb_cli_shortest(v[n], sizeof v[n], (x)), vals[n] = v[n], n++)
     PUT("nabla.epochs", "%" PRId64, s->epochs);
     PUT("nabla.batch", "%" PRId64, s->batch);
     PUT("nabla.max_steps", "%" PRId64, s->max_steps);
@@ -164,12 +166,12 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     PUT("nabla.shuffle", "%d", s->shuffle);
     PUT("nabla.nesterov", "%d", s->nesterov);
     PUT("nabla.seed", "%" PRIu64, s->seed);
-    PUT("nabla.lr", "%.17g", s->lr);
-    PUT("nabla.momentum", "%.17g", s->momentum);
-    PUT("nabla.weight_decay", "%.17g", s->weight_decay);
-    PUT("nabla.l1_activation", "%.17g", s->l1_activation);
-    PUT("nabla.adversarial", "%.17g", s->adversarial);
-    PUT("nabla.grad_clip", "%.17g", s->grad_clip);
+    PUTD("nabla.lr", s->lr);
+    PUTD("nabla.momentum", s->momentum);
+    PUTD("nabla.weight_decay", s->weight_decay);
+    PUTD("nabla.l1_activation", s->l1_activation);
+    PUTD("nabla.adversarial", s->adversarial);
+    PUTD("nabla.grad_clip", s->grad_clip);
     PUT("nabla.epoch_loss", "%.17g", s->epoch_loss);
     PUT("nabla.epoch_seen", "%" PRId64, s->epoch_seen);
     PUT("nabla.epoch_correct", "%" PRId64, s->epoch_correct);
@@ -188,6 +190,7 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
         PUT("nabla.input_edge_sd", "%.9g", s->input_edge_sd);
     }
 #undef PUT
+#undef PUTD
     keys[n] = "nabla.optim";
     vals[n++] = s->optim;
     keys[n] = "nabla.data";

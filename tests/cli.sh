@@ -640,6 +640,23 @@ PY
 CASES
 }
 
+# The settings a checkpoint keeps read as the user gave them: --adversarial
+# 0.1 was stored as "0.10000000000000001" (%.17g); the shortest form that
+# reads back as the same double is stored.
+cli_train_settings_stored_as_given() {
+    printf '[net]\ninput = 1\n[dense]\nout = 2\n' >"$WORK/s.cfg"
+    awk 'BEGIN { print "x,label"; for (i = 0; i < 8; i++) printf "%d,%d\n", i, i % 2 }' >"$WORK/s.csv"
+    "$NABLA" train "$WORK/s.cfg" --data "$WORK/s.csv" --epochs 1 --lr 0.1 --momentum 0.3 --weight-decay 1e-4 \
+        --adversarial 0.1 --out "$WORK/s.st" >/dev/null 2>"$WORK/err" || { fail "train: $(cat "$WORK/err")"; return; }
+    local kv
+    for kv in lr:0.1 momentum:0.3 weight_decay:0.0001 adversarial:0.1; do
+        head -c 4096 "$WORK/s.st" | grep -aq "\"nabla.${kv%%:*}\":\"${kv#*:}\"" ||
+            fail "nabla.${kv%%:*} is not stored as ${kv#*:}: $(head -c 4096 "$WORK/s.st" | tr ',' '\n' | grep -a "nabla.${kv%%:*}")"
+    done
+    "$NABLA" train --resume "$WORK/s.st" --data "$WORK/s.csv" --epochs 2 >/dev/null 2>"$WORK/err" ||
+        fail "resume: $(cat "$WORK/err")"
+}
+
 # A learning rate too large turns every weight into NaN or inf in one update;
 # the loss shows it only at the next step. A run whose last update did it
 # saved a model no loader accepts, printed "validation -nan" and exited 0
