@@ -22,6 +22,18 @@ expect_fail() {
     return 0
 }
 expect_err() { grep -q -- "$1" "$WORK/err" || fail "stderr lacks '$1': $(head -c 300 "$WORK/err")"; }
+# expect_usage 'ARGS|MESSAGE'...: each command line (split at spaces) is a
+# usage error: exit status 2, MESSAGE on stderr.
+expect_usage() {
+    local c args rc
+    for c in "$@"; do
+        read -ra args <<<"${c%%|*}"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
+        expect_err "${c#*|}"
+    done
+}
 json_field() { sed -n 's/.*"'"$1"'": \([-0-9.e]*\).*/\1/p' "$2" | tail -1; }
 # set_meta SRC DST KEY=VALUE...: DST is the safetensors file SRC with those
 # __metadata__ entries set (a damaged model file), or removed for -KEY;
@@ -1815,17 +1827,10 @@ cli_usage_errors_print_usage() {
     printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/d.cfg"
     "$NABLA" init "$WORK/d.cfg" --out "$WORK/m.st" >/dev/null 2>&1 || { fail "init"; return; }
-    local c args rc
-    for c in "charrnn train $WORK/d.csv --steps 5 --minutes 1|usage: nabla charrnn train" \
+    expect_usage "charrnn train $WORK/d.csv --steps 5 --minutes 1|usage: nabla charrnn train" \
         "wavenet train $WORK --steps 5 --minutes 1 --out $WORK/w.st|usage: nabla wavenet train" \
         "hessian $WORK/m.st|usage: nabla hessian" "hessian $WORK/m.st --data $WORK/d.csv --top 5 --max-iter 3|usage: nabla hessian" \
-        "fit lasso $WORK/d.csv|usage: nabla fit" "fit pca $WORK/d.csv -v 3|usage: nabla fit"; do
-        read -ra args <<<"${c%%|*}"
-        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
-        rc=$?
-        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
-        expect_err "${c#*|}"
-    done
+        "fit lasso $WORK/d.csv|usage: nabla fit" "fit pca $WORK/d.csv -v 3|usage: nabla fit"
 }
 
 # --resume means the same in the five training commands (each writes the
@@ -2844,20 +2849,13 @@ cli_resume_conflicts_are_usage_errors() {
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/l.cfg"
     "$NABLA" train "$WORK/l.cfg" --data "$WORK/d.csv" --epochs 2 --batch 10 --steps 3 --out "$WORK/m.st" >/dev/null 2>&1 ||
         { fail "train"; return; }
-    local c args rc
-    for c in "charrnn train $WORK/t.txt --resume $WORK/c.st --hidden 16|--hidden and --layers cannot change" \
+    expect_usage "charrnn train $WORK/t.txt --resume $WORK/c.st --hidden 16|--hidden and --layers cannot change" \
         "charrnn train $WORK/t.txt --resume $WORK/c.st --cell gru|asks for another cell type" \
         "charrnn train $WORK/t.txt --resume $WORK/c.st --seq 8|--seq cannot change on --resume" \
         "charrnn train $WORK/t.txt --resume $WORK/c.st --batch 2|--batch cannot change on --resume" \
         "chat train $CHAT_DATA/train.csv --resume $WORK/h.st --hidden 4|a resumed run cannot change them" \
         "chat train $CHAT_DATA/train.csv --resume $WORK/h.st --negatives 3|a resumed run cannot change it" \
-        "train --resume $WORK/m.st --optim adam|cannot take over its state"; do
-        read -ra args <<<"${c%%|*}"
-        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
-        rc=$?
-        ((rc == 2)) || fail "${c%%|*}: exit status $rc, expected 2"
-        expect_err "${c#*|}"
-    done
+        "train --resume $WORK/m.st --optim adam|cannot take over its state"
 }
 
 cli_wavenet_resume_bad_checkpoint() {
