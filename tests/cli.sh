@@ -988,6 +988,14 @@ cli_resume_refuses_half_a_key_group() {
         expect_err "mc.st: __metadata__ holds 'nabla.epoch_loss' but not 'nabla.epoch_correct'"
     expect_fail "$NABLA" train --resume "$WORK/m2.st" &&
         expect_err "m2.st: __metadata__ holds 'nabla.epoch_loss' but not 'nabla.epoch_seen'"
+    # images keep their edge statistics, a pair too
+    if [[ -e $FASHION/t10k-images-idx3-ubyte.gz ]]; then
+        "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --steps 2 --out "$WORK/f.st" >/dev/null 2>&1 ||
+            { fail "train on fashion-mnist"; return; }
+        set_meta "$WORK/f.st" "$WORK/fe.st" -nabla.input_edge_sd || { fail "rewriting the train checkpoint"; return; }
+        expect_fail "$NABLA" train --resume "$WORK/fe.st" --steps 3 &&
+            expect_err "fe.st: __metadata__ holds 'nabla.input_edge' but not 'nabla.input_edge_sd'"
+    fi
     "$NABLA" train --resume "$WORK/m.st" >/dev/null 2>"$WORK/err" || fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
 
