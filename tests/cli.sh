@@ -690,7 +690,13 @@ cli_nonfinite_weights_never_saved() {
     expect_fail "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
         --lr 1e38 --threads 1 --out "$WORK/w.st" &&
         expect_err "nabla wavenet train: the weights of '[a-z0-9.]*' became NaN or infinite by step 1"
-    for f in c.st ch.st w.st; do [[ -e $WORK/$f ]] && fail "$f was written"; done
+    # an epoch of one step (the whole corpus a batch): the epoch's end finds
+    # the weights NaN before its log row and its checkpoint
+    expect_fail "$NABLA" chat train "$chat" --vocab-min 1 --embed 8 --hidden 8 --batch 264 --epochs 2 --lr 1e38 \
+        --threads 1 --log "$WORK/ch1.csv" --out "$WORK/ch1.st" &&
+        expect_err "nabla chat train: the weights of 'embedding.weight' became NaN or infinite by step 1"
+    [[ -e $WORK/ch1.csv ]] && (($(grep -c . "$WORK/ch1.csv") > 1)) && fail "a log row of NaN weights: $(cat "$WORK/ch1.csv")"
+    for f in c.st ch.st w.st ch1.st; do [[ -e $WORK/$f ]] && fail "$f was written"; done
     # dqn: the checkpoint of step 300 stays as it was; the run stops at the
     # first update whose TD loss is not finite
     expect_fail "$NABLA" dqn train catch --lr 1e38 --steps 3000 --threads 1 --out "$WORK/d.st" &&
