@@ -658,10 +658,12 @@ CASES
 cli_train_settings_stored_as_given() {
     printf '[net]\ninput = 1\n[dense]\nout = 2\n' >"$WORK/s.cfg"
     awk 'BEGIN { print "x,label"; for (i = 0; i < 8; i++) printf "%d,%d\n", i, i % 2 }' >"$WORK/s.csv"
+    # 9.95 is 9.949999999999999 in 16 digits, 0.30000000000000004 needs all 17
     "$NABLA" train "$WORK/s.cfg" --data "$WORK/s.csv" --epochs 1 --lr 0.1 --momentum 0.3 --weight-decay 1e-4 \
-        --adversarial 0.1 --out "$WORK/s.st" >/dev/null 2>"$WORK/err" || { fail "train: $(cat "$WORK/err")"; return; }
+        --adversarial 0.1 --grad-clip 9.95 --l1-activation 0.30000000000000004 --out "$WORK/s.st" >/dev/null \
+        2>"$WORK/err" || { fail "train: $(cat "$WORK/err")"; return; }
     local kv
-    for kv in lr:0.1 momentum:0.3 weight_decay:0.0001 adversarial:0.1; do
+    for kv in lr:0.1 momentum:0.3 weight_decay:0.0001 adversarial:0.1 grad_clip:9.95 l1_activation:0.30000000000000004; do
         head -c 4096 "$WORK/s.st" | grep -aq "\"nabla.${kv%%:*}\":\"${kv#*:}\"" ||
             fail "nabla.${kv%%:*} is not stored as ${kv#*:}: $(head -c 4096 "$WORK/s.st" | tr ',' '\n' | grep -a "nabla.${kv%%:*}")"
     done
@@ -688,7 +690,13 @@ cli_nonfinite_weights_never_saved() {
     expect_fail "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 1 \
         --lr 1e38 --threads 1 --out "$WORK/w.st" &&
         expect_err "nabla wavenet train: the weights of '[a-z0-9.]*' became NaN or infinite by step 1"
-    for f in c.st ch.st w.st; do [[ -e $WORK/$f ]] && fail "$f was written"; done
+    # an epoch of one step (the whole corpus a batch): the epoch's end finds
+    # the weights NaN before its log row and its checkpoint
+    expect_fail "$NABLA" chat train "$chat" --vocab-min 1 --embed 8 --hidden 8 --batch 264 --epochs 2 --lr 1e38 \
+        --threads 1 --log "$WORK/ch1.csv" --out "$WORK/ch1.st" &&
+        expect_err "nabla chat train: the weights of 'embedding.weight' became NaN or infinite by step 1"
+    [[ -e $WORK/ch1.csv ]] && (($(grep -c . "$WORK/ch1.csv") > 1)) && fail "a log row of NaN weights: $(cat "$WORK/ch1.csv")"
+    for f in c.st ch.st w.st ch1.st; do [[ -e $WORK/$f ]] && fail "$f was written"; done
     # dqn: the checkpoint of step 300 stays as it was; the run stops at the
     # first update whose TD loss is not finite
     expect_fail "$NABLA" dqn train catch --lr 1e38 --steps 3000 --threads 1 --out "$WORK/d.st" &&
@@ -957,6 +965,18 @@ cli_resume_refuses_half_a_key_group() {
     set_meta "$WORK/b.st" "$WORK/cx.st" nabla.chat.epochs=5abc || { fail "rewriting the chat checkpoint"; return; }
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/cx.st" &&
         expect_err "cx.st: __metadata__ 'nabla.chat.epochs' '5abc' and 'nabla.chat.max_steps' '.*': expected an integer >= 1 and one >= -1"
+    # each bound and each defect of the two: 0 epochs, -2 steps, "3x", an overflow, nothing
+    local kv
+    for kv in nabla.chat.epochs=0 nabla.chat.max_steps=-2 nabla.chat.max_steps=3x nabla.chat.epochs=99999999999999999999 \
+        nabla.chat.max_steps=; do
+        set_meta "$WORK/b.st" "$WORK/cb.st" "$kv" || { fail "rewriting the chat checkpoint"; return; }
+        expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/cb.st" &&
+            expect_err "cb.st: __metadata__ 'nabla.chat.epochs' '.*': expected an integer >= 1 and one >= -1"
+    done
+    # a chat checkpoint from before the running loss was kept (neither key) still resumes
+    set_meta "$WORK/b.st" "$WORK/cold.st" -nabla.chat.loss_sum -nabla.chat.loss_n || { fail "rewriting"; return; }
+    "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/cold.st" >/dev/null 2>"$WORK/err" ||
+        fail "resuming a chat checkpoint without a running loss: $(tail -1 "$WORK/err")"
     awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 2 }' >"$WORK/d.csv"
     printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/l.cfg"
     "$NABLA" train "$WORK/l.cfg" --data "$WORK/d.csv" --epochs 2 --batch 10 --steps 5 --out "$WORK/m.st" >/dev/null 2>&1 ||
@@ -967,6 +987,21 @@ cli_resume_refuses_half_a_key_group() {
         expect_err "ms.st: __metadata__ holds 'nabla.epoch_loss' but not 'nabla.epoch_seen'"
     expect_fail "$NABLA" train --resume "$WORK/mi.st" &&
         expect_err "mi.st: __metadata__ holds 'nabla.input_mean' but not 'nabla.input_mean_sd'"
+    # the third key of a group of three, and the first that is lacking when two are
+    set_meta "$WORK/m.st" "$WORK/mc.st" -nabla.epoch_correct && set_meta "$WORK/m.st" "$WORK/m2.st" -nabla.epoch_seen \
+        -nabla.epoch_correct || { fail "rewriting the train checkpoint"; return; }
+    expect_fail "$NABLA" train --resume "$WORK/mc.st" &&
+        expect_err "mc.st: __metadata__ holds 'nabla.epoch_loss' but not 'nabla.epoch_correct'"
+    expect_fail "$NABLA" train --resume "$WORK/m2.st" &&
+        expect_err "m2.st: __metadata__ holds 'nabla.epoch_loss' but not 'nabla.epoch_seen'"
+    # images keep their edge statistics, a pair too
+    if [[ -e $FASHION/t10k-images-idx3-ubyte.gz ]]; then
+        "$NABLA" train "$ROOT/examples/mlp.cfg" --data fashion-mnist --steps 2 --out "$WORK/f.st" >/dev/null 2>&1 ||
+            { fail "train on fashion-mnist"; return; }
+        set_meta "$WORK/f.st" "$WORK/fe.st" -nabla.input_edge_sd || { fail "rewriting the train checkpoint"; return; }
+        expect_fail "$NABLA" train --resume "$WORK/fe.st" --steps 3 &&
+            expect_err "fe.st: __metadata__ holds 'nabla.input_edge' but not 'nabla.input_edge_sd'"
+    fi
     "$NABLA" train --resume "$WORK/m.st" >/dev/null 2>"$WORK/err" || fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
 
@@ -1764,6 +1799,8 @@ cli_flag_given_twice_warns() {
     expect_err "warning: --unlabeled given more than once: the last, --no-unlabeled, counts"
     "$NABLA" fit svm "$WORK/d.csv" -c 2 --C=3 >/dev/null 2>"$WORK/err" || fail "fit svm: $(cat "$WORK/err")"
     expect_err "warning: --C given more than once: the last, '3', counts"
+    "$NABLA" fit svm "$WORK/d.csv" -c 2 -c 4 >/dev/null 2>"$WORK/err" || fail "fit svm -c twice: $(cat "$WORK/err")"
+    expect_err "warning: --C given more than once: the last, '4', counts"
     "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/c.csv" >/dev/null 2>"$WORK/err" || fail "convert"
     grep -q warning "$WORK/err" && fail "a flag given once warned: $(cat "$WORK/err")"
 }
@@ -1964,6 +2001,9 @@ cli_out_is_not_an_input() {
     expect_fail "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/m.st" && expect_err "--out '$WORK/m.st': is the input"
     expect_fail "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/./d.csv" && expect_err "--out '$WORK/./d.csv': is the input"
     expect_fail "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/d.csv" && expect_err "--out '$WORK/d.csv': is the input"
+    "$NABLA" convert "$WORK/d.csv" --to csv --out "$WORK/d.csv" >/dev/null 2>&1
+    local rc=$?
+    ((rc == 2)) || fail "convert --out over its input: exit status $rc, expected 2 (a usage error)"
     cmp -s "$WORK/m.st" "$WORK/keep.st" || fail "predict replaced its model"
     cmp -s "$WORK/d.csv" "$WORK/keep.csv" || fail "predict or convert replaced its data"
     "$NABLA" predict "$WORK/m.st" "$WORK/d.csv" --out "$WORK/p.txt" >/dev/null 2>&1 || fail "predict --out p.txt"
@@ -1972,8 +2012,11 @@ cli_out_is_not_an_input() {
     "$NABLA" wavenet train "$WORK/wn" --cond mel --layers 2 --stacks 1 --residual 4 --skip 4 --segment 512 --steps 1 \
         --eval-every 1 --val-samples 600 --out "$WORK/wm.st" >/dev/null 2>&1 || { fail "wavenet train --cond mel"; return; }
     cp "$WORK/wn/spk0/clip0.wav" "$WORK/ref.wav"
-    expect_fail "$NABLA" wavenet generate "$WORK/wm.st" --like "$WORK/ref.wav" --out "$WORK/ref.wav" --seconds 0.05 &&
-        expect_err "--out '$WORK/ref.wav': is the input"
+    "$NABLA" wavenet generate "$WORK/wm.st" --like "$WORK/ref.wav" --out "$WORK/ref.wav" --seconds 0.05 >/dev/null \
+        2>"$WORK/err"
+    rc=$?
+    ((rc == 2)) || fail "generate --out over --like: exit status $rc, expected 2 (a usage error)"
+    expect_err "--out '$WORK/ref.wav': is the input"
     cmp -s "$WORK/ref.wav" "$WORK/wn/spk0/clip0.wav" || fail "generate replaced its reference recording"
 }
 
@@ -2823,8 +2866,8 @@ cli_wavenet_resume_keeps_the_network() {
     "$NABLA" wavenet train "$WORK/wn" --layers 2 --stacks 1 --residual 4 --skip 4 --segment 100 --steps 2 --eval-every 1 \
         --val-samples 400 --out "$WORK/a.st" >/dev/null 2>&1 || { fail "train"; return; }
     local a
-    for a in "--layers 5:--layers 2" "--stacks 2:--stacks 1" "--residual 8:--residual 4" "--skip 8:--skip 4" \
-        "--speakers:--no-speakers"; do
+    for a in "--layers 5:--layers 2" "--layers 1:--layers 2" "--stacks 2:--stacks 1" "--residual 8:--residual 4" \
+        "--skip 8:--skip 4" "--skip 2:--skip 4" "--speakers:--no-speakers"; do
         cp "$WORK/a.st" "$WORK/b.st"
         "$NABLA" wavenet train "$WORK/wn" --resume "$WORK/b.st" --steps 3 ${a%%:*} >/dev/null 2>"$WORK/err"
         (($? == 2)) || fail "--resume with ${a%%:*}: expected exit status 2"

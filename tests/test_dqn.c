@@ -906,6 +906,17 @@ TEST(test_dqn_step_stops_at_a_nonfinite_td_loss) {
     CHECK(updates >= 1 && updates < 10); /* stopped within a few updates of the overflow */
     nb_clear_error();
     nb_dqn_free(d);
+    /* An infinite TD loss stops it too, at that update (a reward scaled to
+     * 1e30, squared: inf in float32, not NaN), rather than one update later
+     * at the NaN that stepping on inf gradients makes. */
+    o.lr = 1e-3, o.huber = false, o.reward_scale = 1e30, o.grad_clip = 0;
+    d = nb_dqn_new("catch", &o, NULL);
+    CHECK(d != NULL);
+    rc = 0;
+    for (t = 0; t < 2000 && rc >= 0; t++) rc = nb_dqn_step(d, NULL);
+    CHECK_MSG(rc == -1 && strstr(nb_errmsg(), "the TD loss became inf"), "rc %d: %s", rc, nb_errmsg());
+    nb_clear_error();
+    nb_dqn_free(d);
 }
 
 TEST(test_dqn_learner_acts_stores_and_schedules) {

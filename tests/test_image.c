@@ -367,11 +367,15 @@ TEST(test_image_jpeg_exif_entry_edges_and_a_second_app1) {
  * type 13 (IFD, an offset) PIL reads as a LONG. The files were checked
  * once against PIL 9.4 (all 40 agree); no test needs PIL. */
 TEST(test_image_jpeg_exif_orientation_of_any_number_type) {
-    struct { int type, count; double v; bool turned; } cases[] = {
+    /* off: the values' offset when not the one after the IFD (0); types 0
+     * and 14 are none of TIFF's; at 0xFFFFFFF0 the values are past the segment,
+     * at 30 less than the 8 bytes of a DOUBLE is left in it */
+    struct { int type, count; double v; bool turned; uint32_t off; } cases[] = {
         {3, 1, 6, true},  {4, 1, 6, true},  {8, 1, 6, true},  {9, 1, 6, true},   {6, 1, 6, true},
         {11, 1, 6, true}, {12, 1, 6, true}, {5, 1, 6, true},  {10, 1, 6, true},  {3, 2, 6, true},
         {3, 3, 6, true},  {4, 2, 6, true},  {1, 1, 6, false}, {7, 1, 6, false},  {2, 1, 6, false},
         {3, 0, 6, false}, {12, 1, 6.5, false}, {4, 1, 0, false}, {9, 1, 9, false}, {13, 1, 6, true},
+        {4, 2, 6, false, 0xFFFFFFF0u}, {12, 1, 6, false, 30}, {14, 1, 6, false}, {0, 1, 6, false},
     };
     static const int size[14] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4};
     for (size_t k = 0; k < 2 * sizeof cases / sizeof cases[0]; k++) {
@@ -389,9 +393,9 @@ TEST(test_image_jpeg_exif_orientation_of_any_number_type) {
         PUT(t + 12, type, 2);
         PUT(t + 14, count, 4);
         PUT(t + 22, 0, 4); /* no next IFD */
-        int n = count ? count : 1, per = size[type];
+        int n = count ? count : 1, per = type >= 1 && type <= 13 ? size[type] : 2;
         uint8_t *val = per * n <= 4 ? t + 18 : t + 26;
-        if (val != t + 18) PUT(t + 18, 26, 4);
+        if (val != t + 18) PUT(t + 18, cases[k / 2].off ? cases[k / 2].off : 26, 4);
         for (int i = 0; i < n; i++) {
             uint8_t *p = val + i * per;
             if (type == 11) {

@@ -1039,6 +1039,14 @@ TEST(test_clip_grad_norm_nonfinite_leaves_gradients) {
     nb_clip_grad_norm(ps, 2, 1.f);
     CHECK_NEAR(a->grad->data[1], 1 / sqrt(2.0), 1e-6);
     nb_tensor_free(a), nb_tensor_free(c);
+    /* A parameter without a gradient (frozen, or not reached by the loss)
+     * is skipped, not the end of the list. */
+    nb_tensor *none = nb_tensor_new(1, (int64_t[]){1}), *g = param_from(2, (double[]){0, 0});
+    set_grad(g, (double[]){3, 4}, 2);
+    nb_param pair[2] = {{none, true}, {g, true}};
+    CHECK(none->grad == NULL);
+    CHECK_NEAR(nb_grad_norm(pair, 2), 5.0, 1e-12);
+    nb_tensor_free(none), nb_tensor_free(g);
 }
 
 TEST(test_lr_step_schedule) {

@@ -672,6 +672,8 @@ TEST(test_plot_csv_errors_name_line_and_column) {
         {"1,0.5\n2,0.4\n", {"bad.csv:1:", "column 1", "header"}},
         {"epoch,loss\n1,0.5\n2,abc\n", {"bad.csv:3:", "column 2 (loss)", "'abc'"}},
         {"epoch,loss\n1,0.5,7\n", {"bad.csv:2:", "column 3", "more than"}},
+        /* a row after the first (the one-pass way) too: its extra cells were dropped */
+        {"epoch,loss\n1,0.5\n2,0.4,7\n", {"bad.csv:3:", "column 3", "more than"}},
         {"epoch,loss,acc\n\n1,0.5\n", {"bad.csv:3:", "column 3 (acc)", "2 columns"}},
         {"epoch,,acc\n", {"bad.csv:1:", "column 2", "empty column name"}},
         {"", {"bad.csv", "empty file", ""}},
@@ -749,8 +751,9 @@ TEST(test_csv_log_first_column_names) {
         CHECK_MSG(c, "log %d: %s", k, nb_errmsg());
         nb_csv_free(c);
     }
-    const char *not_logs[] = {"epochs,lr\n1,0.1\n", "steps,lr\n1,0.1\n", "seconds_total,lr\n1,0.1\n"};
-    for (int k = 0; k < 3; k++) {
+    /* numbers where the header is, hexadecimal ones too: not a log */
+    const char *not_logs[] = {"epochs,lr\n1,0.1\n", "steps,lr\n1,0.1\n", "seconds_total,lr\n1,0.1\n", "0x1,2\n3,4\n"};
+    for (int k = 0; k < 4; k++) {
         nb_csv *c = nb_csv_parse_ex(not_logs[k], strlen(not_logs[k]), "x.csv", NB_CSV_LOG);
         CHECK_MSG(!c && has(nb_errmsg(), "not a training log"), "case %d: %s", k, c ? "read as a log" : nb_errmsg());
         nb_csv_free(c);

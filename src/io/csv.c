@@ -190,7 +190,10 @@ static int64_t comment_header(const char *p, const char *end, int n, const char 
         for (const char *q = lb + 1, *cb, *ce; !last && k <= n; k++) {
             double v;
             last = nb__csv_cell(&q, le, &cb, &ce);
-            if (last < 0 || cb == ce || parse_cell(cb, ce, &v) != -1) break;
+            if (last < 0 || cb == ce || parse_cell(cb, ce, &v) != -1) {
+                last = -1; /* not a name: "# a,b,1" is no header of a,b */
+                break;
+            }
         }
         if (last == 1 && k == n) *hb = lb + 1, *he = le, found = line;
     }
