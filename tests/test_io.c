@@ -1367,6 +1367,30 @@ TEST(test_csv_number_forms_as_numpy_loadtxt) {
     nb_csv_free(c);
 }
 
+/* strtod skips any leading white space, '\v' and '\f' included, which the
+ * cell's trimming (spaces and tabs) leaves: "\v0x10" was read as 16 and
+ * "\fnan(1)" as NaN, where the same cells without it are refused (found by
+ * fuzz_csv's strtod oracle). */
+TEST(test_csv_hex_and_nan_paren_behind_white_space_refused) {
+    struct { const char *cell; const char *want; } bad[] = {
+        {"\v0x10", "n.csv:2: column 1 (a): expected a decimal number, got the hexadecimal '?0x10'"},
+        {"\f-0X1p3", "n.csv:2: column 1 (a): expected a decimal number, got the hexadecimal '?-0X1p3'"},
+        {"\v\f+0x.8", "n.csv:2: column 1 (a): expected a decimal number, got the hexadecimal '??+0x.8'"},
+        {"\fnan(1)", "n.csv:2: column 1 (a): expected a number, got '?nan(1)'"},
+    };
+    char text[64];
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        snprintf(text, sizeof text, "a,b\n%s,1\n", bad[k].cell);
+        nb_csv *c = nb_csv_parse(text, strlen(text), "n.csv");
+        CHECK_MSG(!c && strstr(nb_errmsg(), bad[k].want), "'%s': %s", bad[k].cell, c ? "accepted" : nb_errmsg());
+        nb_csv_free(c);
+    }
+    /* A number behind such white space is still the number, as float() reads it. */
+    nb_csv *c = nb_csv_parse("a,b\n\v2.5,1\n", 11, "n.csv");
+    CHECK_MSG(c && c->nrows == 1 && c->data[0] == 2.5, "%s", c ? "wrong value" : nb_errmsg());
+    nb_csv_free(c);
+}
+
 /* Cells are parsed where they are split, most without strtod (a decimal of
  * at most 15 significant digits and a power of ten within 10^+-22): every
  * value read is strtod's, bit for bit, over random cells of every shape

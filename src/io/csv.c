@@ -2,6 +2,7 @@
  * `nabla plot` draws and the data files of `nabla train` and `nabla fit`.
  * Every defect is reported with the file, line and column. */
 #include "io.h"
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -126,7 +127,11 @@ static int parse_cell(const char *b, const char *e, double *v) {
     if (n >= sizeof tmp || memchr(b, 0, n)) return -1;
     memcpy(tmp, b, n);
     tmp[n] = 0;
-    const char *d = tmp + (*tmp == '+' || *tmp == '-');
+    /* strtod skips white space ('\v', '\f', ...) that trim() leaves: look
+     * behind it too, or "\v0x10" was 16. */
+    const char *d = tmp;
+    while (isspace((unsigned char)*d)) d++;
+    d += *d == '+' || *d == '-';
     if ((*d | 0x20) == 'n' && strchr(d, '(')) return -1;
     char *end;
     errno = 0;
