@@ -485,3 +485,10 @@ void nb_test_st_set_meta(nb_test_st *f, const char *key, const char *val) {
         }
     if (val && f->nmeta < NB_TEST_ST_MAX) f->keys[f->nmeta] = key, f->vals[f->nmeta++] = val;
 }
+
+const char *const nb_test_small_cnn = "[net]\ninput = 2x8x8\n"
+                                      "[conv2d]\nout = 4\nkernel = 3\npadding = 1\nactivation = relu\n"
+                                      "[maxpool]\nsize = 2\n"
+                                      "[flatten]\n"
+                                      "[dense]\nout = 6\nactivation = tanh\n"
+                                      "[dense]\nout = 3\n";

@@ -63,6 +63,9 @@ double nb_hvpcheck(const char *what, nb_test_f f, nb_tensor **in, int n, void *c
 /* A persistent tensor of normal(0, std) values with the given shape,
  * requiring a gradient; seeded from the test rng. */
 nb_tensor *nb_test_param(int ndim, const int64_t *shape, float std);
+/* A small CNN as a NET.cfg: conv2d (ReLU), max pooling, flatten,
+ * dense (tanh), dense; input 2x8x8, 3 outputs. */
+extern const char *const nb_test_small_cnn;
 nb_rng *nb_test_rng(void);
 
 /* The GPU checks. nb_test_gpu: whether a GPU (or the emulator of make

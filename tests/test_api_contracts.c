@@ -315,15 +315,8 @@ TEST(test_api_params_to_moves_values_and_gradients) {
     nb_tensor_free(b);
 }
 
-static const char *SMALL_CNN = "[net]\ninput = 2x8x8\n"
-                               "[conv2d]\nout = 4\nkernel = 3\npadding = 1\nactivation = relu\n"
-                               "[maxpool]\nsize = 2\n"
-                               "[flatten]\n"
-                               "[dense]\nout = 6\nactivation = tanh\n"
-                               "[dense]\nout = 3\n";
-
 static nb_net *small_cnn(void) {
-    nb_net *net = nb_net_parse(SMALL_CNN, "small.cfg");
+    nb_net *net = nb_net_parse(nb_test_small_cnn, "small.cfg");
     if (net && nb_net_build(net, 0, NULL, nb_test_rng())) {
         nb_net_free(net);
         return NULL;
@@ -485,7 +478,7 @@ TEST(test_api_dualenc_encode_is_each_sequences_last_lstm_state) {
 
 TEST(test_api_net_input_shape_before_and_after_build) {
     int64_t shape[4] = {0};
-    nb_net *net = nb_net_parse(SMALL_CNN, "small.cfg");
+    nb_net *net = nb_net_parse(nb_test_small_cnn, "small.cfg");
     CHECK_MSG(net, "%s", nb_errmsg());
     if (!net) return;
     /* from the [net] section before building */

@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static const char *SMALL_CNN = "[net]\ninput = 2x8x8\n"
-                               "[conv2d]\nout = 4\nkernel = 3\npadding = 1\nactivation = relu\n"
-                               "[maxpool]\nsize = 2\n"
-                               "[flatten]\n"
-                               "[dense]\nout = 6\nactivation = tanh\n"
-                               "[dense]\nout = 3\n";
-
 /* Mean cross-entropy of rows [lo, hi) of the batch, scaled by their share
  * of the batch, as the trainer's shards do. */
 static nb_tensor *shard_loss(nb_net *net, const nb_tensor *x, const int32_t *y, int64_t lo, int64_t hi, int64_t n) {
@@ -25,7 +18,7 @@ static nb_tensor *shard_loss(nb_net *net, const nb_tensor *x, const int32_t *y, 
 TEST(test_net_replicas_sum_to_the_full_batch_gradient) {
     nb_rng r;
     nb_rng_seed(&r, 7, 0);
-    nb_net *net = nb_net_parse(SMALL_CNN, "small.cfg");
+    nb_net *net = nb_net_parse(nb_test_small_cnn, "small.cfg");
     CHECK(net && nb_net_build(net, 0, NULL, &r) == 0);
     int64_t n = 10;
     nb_tensor *x = nb_test_param(NB_SHAPE(n, 2, 8, 8), 1.f);
@@ -390,22 +383,22 @@ static void layer_name_negative(void *c) {
  * ("bom.cfg:1: expected 'key = value' or a [section], got '\xEF\xBB\xBF'"
  * before), CRLF, or lone CR line ends. Each builds the same network. */
 TEST(test_net_cfg_with_bom_crlf_or_cr_line_ends) {
-    size_t n = strlen(SMALL_CNN);
+    size_t n = strlen(nb_test_small_cnn);
     char *variants[3];
     variants[0] = malloc(n + 4);
     memcpy(variants[0], "\xEF\xBB\xBF", 3);
-    memcpy(variants[0] + 3, SMALL_CNN, n + 1);
+    memcpy(variants[0] + 3, nb_test_small_cnn, n + 1);
     variants[1] = malloc(2 * n + 1);
     variants[2] = malloc(n + 1);
     size_t k = 0;
     for (size_t i = 0; i <= n; i++) {
-        if (SMALL_CNN[i] == '\n') variants[1][k++] = '\r';
-        variants[1][k++] = SMALL_CNN[i];
-        variants[2][i] = SMALL_CNN[i] == '\n' ? '\r' : SMALL_CNN[i];
+        if (nb_test_small_cnn[i] == '\n') variants[1][k++] = '\r';
+        variants[1][k++] = nb_test_small_cnn[i];
+        variants[2][i] = nb_test_small_cnn[i] == '\n' ? '\r' : nb_test_small_cnn[i];
     }
     nb_rng r;
     nb_rng_seed(&r, 7, 0);
-    nb_net *ref = nb_net_parse(SMALL_CNN, "small.cfg");
+    nb_net *ref = nb_net_parse(nb_test_small_cnn, "small.cfg");
     CHECK(ref && nb_net_build(ref, 0, NULL, &r) == 0);
     nb_param *pr;
     int npr = ref ? nb_net_params(ref, &pr) : 0;

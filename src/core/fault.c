@@ -231,3 +231,12 @@ void *nb__aligned_alloc(size_t align, size_t n) {
     if (e > 0) return errno = e, NULL;
     return aligned_alloc(align, n);
 }
+
+char *nb__strndup(const char *s, size_t n) {
+    char *d = nb__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}

@@ -63,6 +63,9 @@ void *nb__malloc(size_t n);
 void *nb__calloc(size_t n, size_t size);
 void *nb__realloc(void *p, size_t n);
 void *nb__aligned_alloc(size_t align, size_t n);
+/* strndup through nb__malloc: the first n bytes of s (no NUL needed among
+ * them) and a NUL; NULL when the allocation fails. */
+char *nb__strndup(const char *s, size_t n);
 /* Whether one of cJSON's allocations failed (under injected faults) since the
  * last call; clears the flag. cJSON reports such a failure as a parse error,
  * which a reader must not pass on as "not valid JSON". */

@@ -205,15 +205,6 @@ static int64_t comment_header(const char *p, const char *end, int n, const char 
     return found;
 }
 
-/* strndup through the allocation seam. */
-static char *dup_n(const char *s, size_t n) {
-    char *d = nb__malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
 
 nb_csv *nb_csv_parse(const char *text, size_t len, const char *what) { return nb_csv_parse_ex(text, len, what, 0); }
 
@@ -322,7 +313,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             for (int k = 0; k < n; k++) {
                 char nm[24];
                 snprintf(nm, sizeof nm, "column %d", k + 1);
-                if (!(c->names[k] = dup_n(nm, strlen(nm)))) {
+                if (!(c->names[k] = nb__strndup(nm, strlen(nm)))) {
                     nb_error("%s: out of memory", what);
                     goto fail;
                 }
@@ -361,7 +352,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
                              "(is the header missing?)", what, (long long)line, k + 1, show_cell(hb, he, shown, sizeof shown));
                     goto fail;
                 }
-                if (!(c->names[k] = dup_n(hb, (size_t)(he - hb)))) {
+                if (!(c->names[k] = nb__strndup(hb, (size_t)(he - hb)))) {
                     nb_error("%s: out of memory", what);
                     goto fail;
                 }

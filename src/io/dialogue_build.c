@@ -48,14 +48,6 @@ bool nb__dlg_grow(void *pp, int64_t n, int64_t *cap, size_t sz) {
     return true;
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *p = nb__malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = 0;
-    }
-    return p;
-}
 
 void nb__dlg_init(nb__dlg *d) { memset(d, 0, sizeof *d); }
 
@@ -90,7 +82,7 @@ void nb__dlg_begin(nb__dlg *d, int source, const char *group) {
     while (g >= 0 && (d->group_source[g] != source || strcmp(d->groups[g], group))) g--;
     if (g < 0) {
         if (!nb__dlg_grow(&d->groups, d->ngroups, &d->capgroups, sizeof *d->groups) ||
-            !(d->groups[d->ngroups] = dup_n(group, strlen(group)))) {
+            !(d->groups[d->ngroups] = nb__strndup(group, strlen(group)))) {
             d->oom = true;
             return;
         }
@@ -199,7 +191,7 @@ void nb__dlg_say(nb__dlg *d, const char *speaker, const char *text, size_t len) 
     d->turns[d->nturns++] = p;
     c->n++;
     free(d->last_speaker);
-    d->last_speaker = speaker ? dup_n(speaker, strlen(speaker)) : NULL;
+    d->last_speaker = speaker ? nb__strndup(speaker, strlen(speaker)) : NULL;
     if (speaker && !d->last_speaker) d->oom = true;
 }
 
