@@ -63,9 +63,13 @@ for m in $models; do
     steps=$MLP_STEPS
     [ "$m" = cnn ] && steps=$CNN_STEPS
     flop=$("$PYTHON" "$root/bench/train_torch.py" "$m" --flops)
+    # 0 steps: the whole epoch (nabla train has no --steps then; it refuses 0)
+    step_flag=
+    [ "$steps" -gt 0 ] && step_flag="--steps $steps"
     for round in $(seq "$ROUNDS"); do
+        # shellcheck disable=SC2086 # step_flag is empty or two words
         run "train_${m}_nabla" "$root/$BUILD/nabla" train "$root/examples/$m.cfg" --data fashion-mnist --epochs 1 \
-            --batch 128 --lr 0.05 --momentum 0.9 --threads "$THREADS" --steps "$steps" --json
+            --batch 128 --lr 0.05 --momentum 0.9 --threads "$THREADS" $step_flag --json
         for t in 1 2; do
             for policy in default PASSIVE; do
                 tag=train_${m}_torch_${t}_$policy
