@@ -17,6 +17,16 @@ static void stream_path(const char *out, int k, char *buf, size_t n) {
     snprintf(buf, n, "%.*s-%d%s", stem, out, k, dot ? dot : "");
 }
 
+static const char *GENERATE_ABOUT =
+    "Generates audio from a model of `nabla wavenet train`, one sample at a time drawn from the 256-way\n"
+    "softmax over mu-law levels (eq. 30) at --temperature, each cached layer keeping a queue of its past\n"
+    "activations so that a sample costs O(layers); --naive recomputes the receptive field for every sample\n"
+    "and gives the same samples. A model trained with --speakers takes --speaker; one trained with --cond\n"
+    "takes features: --cond FILE.npy ([frames, D]: what `nabla wavenet spectrogram WAV --out FILE.npy`\n"
+    "writes for --cond mel, or a clip's phones) or --like WAV (the log-mel of a recording, for --cond mel),\n"
+    "and generates the 256 samples per frame they cover, or --seconds if shorter. Writes 16 kHz WAV:\n"
+    "OUT.wav, and OUT-1.wav, ... for --streams.";
+
 int nb_wn_generate(int argc, char **argv) {
     const char *cmd = "wavenet generate", *out = NULL, *condf = NULL, *like = NULL, *spk_s = NULL;
     double seconds = 1, temperature = 1;
@@ -42,8 +52,8 @@ int nb_wn_generate(int argc, char **argv) {
         {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = ""},
         NB_FLAG_JSON(&json),
     };
-    nb_cli c = {.cmd = cmd, .args = "MODEL ", .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]),
-                .min_pos = 1, .max_pos = 1};
+    nb_cli c = {.cmd = cmd, .args = "MODEL ", .about = GENERATE_ABOUT, .flags = flags,
+                .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, rc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (rc != NB_CLI_OK) return rc;
