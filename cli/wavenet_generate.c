@@ -129,8 +129,16 @@ int nb_wn_generate(int argc, char **argv) {
         nb_error("%s has no local conditioning: --cond/--like do not apply", pos[0]);
         goto fail_msg;
     }
+    /* every stream's levels are kept to the end (--seconds 3600 --streams 256:
+     * 55 GiB, which a null pointer met as a segmentation fault) */
     lv = malloc(sizeof(int32_t) * (size_t)(n * streams));
     x = malloc(sizeof(float) * (size_t)n);
+    if (!lv || !x) {
+        nb_error("out of memory for the generated audio: %lld samples (--seconds %g) x %ld stream(s) (--streams) "
+                 "need %.1f MiB", (long long)n, (double)n / NB_WN_RATE, streams,
+                 (double)n * (double)(streams * sizeof(int32_t) + sizeof(float)) / 1048576.0);
+        goto fail_msg;
+    }
     nb_wavenet_gen_opts o = {.streams = (int)streams, .samples = n, .speakers = cf->nspeakers ? spk : NULL, .cond = u,
                              .temperature = (float)temperature, .seed = (uint64_t)seed, .naive = naive};
     /* --naive: the first receptive field comes from the cached path (the
