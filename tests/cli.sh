@@ -1746,6 +1746,21 @@ cli_help_says_each_default_once() {
     done
 }
 
+# Each verb of wavenet (and style) says what it does before its options
+# (wavenet generate listed its options alone: what --cond, --like and
+# --seconds do together was nowhere but in the README).
+cli_help_wavenet_verbs_say_what_they_do() {
+    local cmds=(style) v c
+    for v in train generate eval spectrogram synth distance features; do cmds+=("wavenet $v"); done
+    for c in "${cmds[@]}"; do
+        "$NABLA" $c --help >"$WORK/h" 2>&1 || { fail "nabla $c --help exited $?"; continue; }
+        awk 'NR == 2 && $0 != "" { exit 1 } NR == 3 { exit ($0 == "" || /^options:/) }' "$WORK/h" ||
+            fail "nabla $c --help: no paragraph on what it does before the options"
+    done
+    "$NABLA" wavenet generate --help | tr -s ' \n' ' ' | grep -q -- "--like WAV (the log-mel of a recording" ||
+        fail "wavenet generate --help does not say what --like conditions on"
+}
+
 cli_help_charrnn_hessian_stats_linalg_convert() {
     local cmds=("charrnn train" "charrnn sample" "charrnn eval" hessian stats convert "chat train" "chat eval" "chat corpus")
     local v

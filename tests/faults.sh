@@ -197,4 +197,17 @@ faults_chat_step_buffer_out_of_memory() {
         fail "no size in: $(tail -1 "$WORK/err")"
 }
 
+# wavenet generate keeps every stream's samples: --seconds 3600 --streams 256
+# asks for 55 GiB. Where memory runs out the error names the flags and the
+# size (the null pointer was written through: a segmentation fault).
+faults_wavenet_generate_out_of_memory() {
+    "$NABLA" wavenet synth "$WORK/wn" --speakers 1 --clips 1 --seconds 0.1 2>/dev/null &&
+        "$NABLA" wavenet train "$WORK/wn" --layers 1 --stacks 1 --residual 2 --skip 2 --segment 100 --steps 0 \
+            --out "$WORK/wn.st" >/dev/null 2>&1 || { fail "could not make a model"; return; }
+    limited 1500000 "$NABLA" wavenet generate "$WORK/wn.st" --seconds 3600 --streams 256 --out "$WORK/wn.wav"
+    grep -q "out of memory for the generated audio: 57600000 samples (--seconds 3600) x 256 stream(s) (--streams) need 56469.7 MiB$" \
+        "$WORK/err" || fail "no message naming the flags and the size: $(tail -1 "$WORK/err")"
+    [[ ! -e $WORK/wn.wav ]] || fail "wrote $WORK/wn.wav"
+}
+
 run_selected faults "$@"
