@@ -467,11 +467,6 @@ static int cmd_train(int argc, char **argv) {
         rc = 2; /* as the machinery's own check of --out */
         goto done;
     }
-    for (int i = 0; i < npos; i++)
-        if (nb_cli_check_not_input(cmd, "--log", log, pos[i])) {
-            rc = 2;
-            goto done;
-        }
     nb_device dev = NB_CPU;
     if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) goto done;
     rc = 1;

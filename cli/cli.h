@@ -116,6 +116,11 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
  * --log given the training data's name would replace the data. Prints
  * "nabla CMD: OPTION 'path': is the input ..." and returns -1 if it is. */
 int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input);
+/* The same check as a usage error (the message, then c's usage line): -1
+ * if path is input. nb_cli_parse already checks every NB_FLAG_OUTPUT
+ * against the positional arguments and the string flags' values; this is
+ * for the outputs a command derives from a name (PREFIX.x.npy, OUT-1.wav). */
+int nb_cli_not_input(const nb_cli *c, const char *option, const char *path, const char *input);
 /* On --resume: the seed the checkpoint was trained with (it drew the initial
  * weights and seeded the random streams the checkpoint carries) becomes
  * *seed; a --seed given now that differs is refused. 0, or -1 with

@@ -410,8 +410,6 @@ int nb_fit_predict(int argc, char **argv) {
     int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
     const char *data = pos[1];
-    /* The predictions written over the model or the data would destroy them. */
-    if (nb_cli_check_not_input(cmd, "--out", out, model) || nb_cli_check_not_input(cmd, "--out", out, data)) return 2;
     nb_classic m;
     if (nb_classic_load(model, &m)) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int64_t d = nb_classic_features(&m);

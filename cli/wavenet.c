@@ -417,7 +417,6 @@ static int cmd_train(int argc, char **argv) {
     if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
         return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
     if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
-    if (nb_cli_check_not_input(cmd, "--log", log, pos[0])) return 2;
     nb_cli_threads(cmd, threads, 0);
     corpus data = {0}; /* freed on every way out, some before it is loaded */
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,
@@ -629,7 +628,16 @@ static int cmd_generate(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     if (!out) return nb_cli_usage_error(&c, "--out OUT.wav is required");
     if (condf && like) return nb_cli_usage_error(&c, "--cond and --like exclude each other");
-    if (nb_cli_check_not_input(cmd, "--out", out, like)) return 2; /* the reference recording */
+    /* OUT.wav itself was checked against the inputs by nb_cli_parse; the
+     * other streams' OUT-k.wav are checked here. */
+    for (long k = 1; k < streams; k++) {
+        char sp[4096], opt[48];
+        stream_path(out, (int)k, sp, sizeof sp);
+        snprintf(opt, sizeof opt, "--out (stream %ld)", k);
+        if (nb_cli_not_input(&c, opt, sp, pos[0]) || nb_cli_not_input(&c, opt, sp, like) ||
+            nb_cli_not_input(&c, opt, sp, condf))
+            return 2;
+    }
     int64_t n;
     if ((rc = seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 1);
