@@ -119,7 +119,7 @@ static nb_tensor *read_sized(const char *cmd, const char *path, int64_t h, int64
 static int cmd_style(int argc, char **argv) {
     const char *cmd = "style", *out = NULL, *content_layer = NULL, *style_layers = NULL, *style_weights = NULL;
     const char *init = "noise", *optim = "lbfgs", *features = "random", *pool = "max", *device = "cpu";
-    long size = 256, iters = -1, every = 0, seed = 0, threads = 0;
+    long size = 256, iters = -1, every = 0, seed = 1, threads = 0;
     double alpha = 1, beta = -1, tv = 0, lr = 0.02;
     bool json = false;
     nb_flag flags[] = {

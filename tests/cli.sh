@@ -2479,6 +2479,27 @@ cli_chat_negatives_resume() {
 
 SKIMAGE=/usr/lib/python3/dist-packages/skimage/data
 
+# --seed defaults to 1 in every command (style's was 0), dqn eval and play
+# excepted (1000000: evaluation episodes apart from training's); the help says so.
+cli_seed_default_is_one() {
+    local c d
+    for c in "charrnn train" "charrnn sample" "chat train" "chat eval" "chat corpus" "dqn train" "dqn eval" "dqn play" \
+        fit hessian init style train "wavenet train" "wavenet generate" "wavenet synth" "wavenet features"; do
+        # the --seed entry of the help, joined across its wrapped lines
+        d=$("$NABLA" $c --help | sed -n '/^  --seed/,/^  -/p' | sed '$d' | tr -s ' \n' ' ')
+        case $c in
+        "dqn eval" | "dqn play") [[ $d == *"(default 1000000)"* ]] || fail "$c --help: $d" ;;
+        *) [[ $d == *"(default 1) "* ]] || fail "$c: --seed's default is not 1: $d" ;;
+        esac
+    done
+    # and the run is --seed 1's: the same noise and random filters, the same losses
+    "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/a.png" --size 16 --iters 0 --json >"$WORK/a" 2>/dev/null &&
+        "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/b.png" --size 16 --iters 0 --json --seed 1 >"$WORK/b" 2>/dev/null ||
+        { fail "style --iters 0"; return; }
+    [[ $(json_field initial_style_loss "$WORK/a") == $(json_field initial_style_loss "$WORK/b") ]] && cmp -s "$WORK/a.png" "$WORK/b.png" ||
+        fail "style without --seed is not --seed 1: $(cat "$WORK/a") / $(cat "$WORK/b")"
+}
+
 # A small texture from noise: the style loss falls, the JSON has its fields.
 cli_style_texture() {
     "$NABLA" style "$SKIMAGE/brick.png" --out "$WORK/t.png" --size 32 --iters 30 --json >"$WORK/out" 2>"$WORK/err" ||
