@@ -53,7 +53,7 @@ static bool has_suffix(const char *s, const char *suf) {
     return n >= m && !strcmp(s + n - m, suf);
 }
 
-/* A directory contributes its regular files in name order, except hidden
+/* A folder contributes its regular files in name order, except hidden
  * files and fortune(6)'s index files (*.dat, *.u8). */
 static int add_dir(corpus *c, const char *dir) {
     DIR *d = opendir(dir);
@@ -81,7 +81,7 @@ static int add_dir(corpus *c, const char *dir) {
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof(char *), by_str);
-    int rc = n ? 0 : nb_error("%s: no text files in this directory", dir);
+    int rc = n ? 0 : nb_error("%s: no text files in this folder", dir);
     for (int i = 0; i < n; i++) {
         if (!rc) rc = add_path(c, names[i]);
         free(names[i]);
@@ -90,7 +90,7 @@ static int add_dir(corpus *c, const char *dir) {
     return rc;
 }
 
-/* Reads TEXT... (files or directories), or the fortunes when none is given. */
+/* Reads TEXT... (files or folders), or the fortunes when none is given. */
 static int corpus_load(corpus *c, const char **args, int nargs) {
     memset(c, 0, sizeof *c);
     if (nargs == 0) {
@@ -184,7 +184,7 @@ static const char *corpus_name(const corpus *c, char *buf, size_t n) {
 /* --- train ----------------------------------------------------------------- */
 
 static const char *TRAIN_ABOUT =
-    "TEXT: UTF-8 files or directories (their files in name order). Without TEXT, the English fortune\n"
+    "TEXT: UTF-8 files or folders (their files in name order). Without TEXT, the English fortune\n"
     "files of Debian's fortunes package (" FORTUNES ", files without .dat/.u8 suffix).\n"
     "The last 5% of every file is held out for validation (bits per character). --out is rewritten\n"
     "atomically at every validation; --resume continues it where it stopped (the checkpoint's settings\n"

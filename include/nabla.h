@@ -650,8 +650,8 @@ int nb_npy_write(const char *path, const nb_tensor *t);
 nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what);
 nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what);
 
-/* Writes len bytes to path atomically: path.tmp.PID in the same directory,
- * fsync, rename over path, fsync the directory. On failure the temporary file
+/* Writes len bytes to path atomically: path.tmp.PID in the same folder,
+ * fsync, rename over path, fsync the folder. On failure the temporary file
  * is removed, any old file at path is untouched, and it returns -1. A
  * symbolic link is followed (the link stays, its target is replaced); a
  * device, FIFO or socket (/dev/stdout, /dev/null) is written in place. */

@@ -1183,7 +1183,7 @@ cli_linalg_bad_input() {
     mkdir -p "$WORK/adir"
     local v
     for v in eig det; do
-        expect_fail "$NABLA" linalg $v "$WORK/adir" && expect_err "nabla linalg $v: $WORK/adir: is a directory, expected a file"
+        expect_fail "$NABLA" linalg $v "$WORK/adir" && expect_err "nabla linalg $v: $WORK/adir: is a folder, expected a file"
     done
     ls "$WORK"/{nan,inf,empty,vec,cube,wide,junk,trunc}.*.npy >/dev/null 2>&1 && fail "a failed command wrote a result"
     true
@@ -2018,6 +2018,18 @@ cli_out_is_not_an_input() {
     ((rc == 2)) || fail "generate --out over --like: exit status $rc, expected 2 (a usage error)"
     expect_err "--out '$WORK/ref.wav': is the input"
     cmp -s "$WORK/ref.wav" "$WORK/wn/spk0/clip0.wav" || fail "generate replaced its reference recording"
+}
+
+# One word for a folder in every message ("is a directory" came from the file
+# reader and charrnn, "is a folder" from the output checks).
+cli_folder_is_one_word() {
+    mkdir -p "$WORK/empty" "$WORK/d.st"
+    expect_fail "$NABLA" charrnn train "$WORK/empty" --steps 1 --out "$WORK/r.st" && expect_err "no text files in this folder"
+    expect_fail "$NABLA" plot "$WORK/empty" && expect_err "is a folder"
+    expect_fail "$NABLA" init "$ROOT/examples/mlp.cfg" --out "$WORK/d.st" && expect_err "is a folder"
+    grep -qi "director" "$WORK/err" && fail "'directory' in: $(cat "$WORK/err")"
+    "$NABLA" charrnn train --help | grep -qi "director" && fail "charrnn train --help says directory"
+    true
 }
 
 # Every command that writes a file refuses, before any work and as a usage
