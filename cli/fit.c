@@ -293,7 +293,7 @@ static int cmd_fit(int argc, char **argv) {
     }
     double secs = nb_cli_now() - t0;
     if (bad) {
-        rc = nb_cli_fail(cmd, "%s", bad);
+        rc = nb_cli_fail(cmd, "%s: %s", data, bad); /* the data, as a failed fit is named below */
         goto done;
     }
     FILE *txt = a.json ? stderr : stdout;

@@ -18,6 +18,11 @@
  * - Bad outside data (files, configs, arguments) is not a bug: such functions
  *   return NULL or a negative int and set a message retrievable with
  *   nb_errmsg(), naming the file, line or field and what was expected.
+ *   What the data holds (a singular A, one class only, a non-finite entry,
+ *   too few examples) is said in the data's terms, without a function name,
+ *   as a command passes it on after the file's name; a call that only a C
+ *   program can make wrong (a NULL argument, an option out of range, a
+ *   tensor on the GPU where the host is needed) names the function.
  * - Programmer errors inside a graph (shape mismatch between ops) abort with a
  *   message naming the op and the shapes (nb_fatal).
  *

@@ -2020,6 +2020,29 @@ cli_out_is_not_an_input() {
     cmp -s "$WORK/ref.wav" "$WORK/wn/spk0/clip0.wav" || fail "generate replaced its reference recording"
 }
 
+# What the data holds is said in the data's terms, with the file's name, not
+# the library function's ("oneclass.csv: svm_fit: the labels hold one class
+# only", "linalg_solve: A is singular", "factor_fit: needs at least 2
+# examples", svm -v's "svm_cross_validate: fold 1" without the file).
+cli_data_messages_name_no_function() {
+    printf '1,2,0\n2,3,0\n3,1,0\n4,4,0\n' >"$WORK/oneclass.csv"
+    printf '1,2,0\n2,3,0\n3,1,0\n4,4,0\n5,5,1\n' >"$WORK/fold.csv"
+    printf '1,1,1\n1,1,1\n1,1,1\n' >"$WORK/same.csv"
+    printf '1,2\n' >"$WORK/one.csv"
+    # nofn: the message names the file and no function (word_word: )
+    nofn() { expect_err "$1" && ! grep -qE "\b[a-z]+_[a-z_]+: " "$WORK/err" || fail "a function name, or no '$1': $(cat "$WORK/err")"; }
+    local m
+    for m in svm logreg; do
+        expect_fail "$NABLA" fit $m "$WORK/oneclass.csv" && nofn "oneclass.csv: the labels hold one class only (0)"
+    done
+    expect_fail "$NABLA" fit svm "$WORK/fold.csv" -v 4 && nofn "fold.csv: cross-validation fold 1 of 4"
+    expect_fail "$NABLA" fit fa "$WORK/same.csv" --unlabeled && nofn "same.csv: the 3 examples are all the same"
+    expect_fail "$NABLA" fit pca "$WORK/one.csv" --unlabeled && nofn "one.csv: 1 example: pca, ppca and fa need at least 2"
+    /usr/bin/python3 -c 'import numpy as np; np.save("'"$WORK"'/S.npy", np.array([[1, 2], [2, 4]], dtype=np.float32)); np.save("'"$WORK"'/b.npy", np.ones(2, dtype=np.float32))' ||
+        { fail "numpy"; return; }
+    expect_fail "$NABLA" linalg solve "$WORK/S.npy" "$WORK/b.npy" && nofn "S.npy: A is singular"
+}
+
 # One word for a folder in every message ("is a directory" came from the file
 # reader and charrnn, "is a folder" from the output checks).
 cli_folder_is_one_word() {
