@@ -2043,6 +2043,48 @@ cli_data_messages_name_no_function() {
     expect_fail "$NABLA" linalg solve "$WORK/S.npy" "$WORK/b.npy" && nofn "S.npy: A is singular"
 }
 
+# README's table of --json keys lists every key a command prints (checked
+# on the quick commands: a renamed or added key must be documented).
+cli_json_keys_are_documented() {
+    local S=/usr/lib/python3/dist-packages/skimage/data
+    # documented ROW_PREFIX CMD...: each top-level key of CMD's JSON is in README's row starting with ROW_PREFIX
+    documented() {
+        local row=$1
+        shift
+        "$NABLA" "$@" 2>/dev/null | tail -1 >"$WORK/json" || { fail "$*"; return; }
+        /usr/bin/python3 - "$ROOT/README.md" "$row" "$WORK/json" <<'PY' || fail "README's JSON keys of $*"
+import json, re, sys
+readme, row, out = open(sys.argv[1]).read(), sys.argv[2], json.load(open(sys.argv[3]))
+line = [l for l in readme.split("\n") if l.startswith(row)]
+if not line: sys.exit("no README row " + row)
+words = set(re.findall(r"[A-Za-z_0-9]+", line[0]))
+keys = out.keys() if isinstance(out, dict) else out[0].keys()
+missing = [k for k in keys if k not in words]
+if missing: sys.exit("%s: %s not in README's row" % (row, missing))
+PY
+    }
+    printf '1,0.5\n2,0.5\n' >"$WORK/p.csv"
+    documented '| `convolve`' convolve "$WORK/p.csv" "$WORK/p.csv" --json
+    printf 'a,b\n1,2\n3,5\n4,4\n' >"$WORK/t.csv"
+    documented '| `stats`' stats "$WORK/t.csv" --json
+    /usr/bin/python3 -c 'import numpy as np; np.save("'"$WORK"'/A.npy", np.array([[2, 1], [1, 3]], dtype=np.float32))'
+    local v
+    for v in eig svd pinv rank det cond norms definite; do documented '| `linalg VERB`' linalg $v "$WORK/A.npy" --json; done
+    documented '| `filter`' filter "$S/camera.png" --kernel blur --out "$WORK/f.png" --json
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,5,1\n' >"$WORK/d.csv"
+    documented '| `fit`' fit logreg "$WORK/d.csv" --out "$WORK/lr.st" --json
+    documented '| `fit`' fit svm "$WORK/d.csv" --json
+    documented '| `fit`' fit linreg "$WORK/d.csv" --json
+    documented '| `fit`' fit gmm "$WORK/d.csv" --unlabeled --json
+    documented '| `predict` (fitted model)' predict "$WORK/lr.st" "$WORK/d.csv" --json
+    printf '[net]\ninput = 2\n[dense]\nout = 2\n' >"$WORK/t.cfg"
+    documented '| `train`' train "$WORK/t.cfg" --data "$WORK/d.csv" --epochs 1 --out "$WORK/m.st" --json
+    documented '| `eval`' eval "$WORK/m.st" --data "$WORK/d.csv" --json
+    documented '| `hessian`' hessian "$WORK/m.st" --data "$WORK/d.csv" --top 1 --trace --samples 2 --json
+    # predict's --json is a list, and its help says so (it said "one JSON object")
+    "$NABLA" predict --help | grep -q "JSON list" || fail "predict --help: $("$NABLA" predict --help | grep -- --json)"
+}
+
 # One word for a folder in every message ("is a directory" came from the file
 # reader and charrnn, "is a folder" from the output checks).
 cli_folder_is_one_word() {
