@@ -154,7 +154,7 @@ int nb_chat_corpus_main(int argc, char **argv) {
     nb_flag flags[] = {
         {"--out", NB_FLAG_STR, &out, "the folder to write train.csv, valid.csv, test.csv and counts.json in "
                                       "(made if missing; its parent must exist)",
-         .meta = "DIR", .def = ""},
+         .meta = "DIR", .def = "required"},
         NB_FLAG_SEED(&seed, "the split by group and of the drawn responses"),
         NB_FLAG_JSON(&json),
     };

@@ -124,7 +124,7 @@ static int cmd_style(int argc, char **argv) {
     bool json = false;
     nb_flag flags[] = {
         {"--out", NB_FLAG_OUTPUT, &out, "the image to write (also every K iterations with --every)",
-         .range = "png|jpg|jpeg", .meta = "OUT.png", .def = ""},
+         .range = "png|jpg|jpeg", .meta = "OUT.png", .def = "required"},
         {"--size", NB_FLAG_INT, &size, "the longer side of the result in pixels (CONTENT's, or STYLE's for a texture)",
          .range = "[8, 4096]", .meta = "PX"},
         {"--iters", NB_FLAG_INT, &iters, "iterations; 0 reports the losses of the initial image",

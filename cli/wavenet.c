@@ -618,7 +618,7 @@ static int cmd_generate(int argc, char **argv) {
                                           "samples), so that the rate is that of full windows"},
         NB_FLAG_SEED(&seed, "the sampling"),
         NB_FLAG_THREADS(&threads, "1"),
-        {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = ""},
+        {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = "required"},
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "MODEL ", .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]),
@@ -864,7 +864,7 @@ static int cmd_spectrogram(int argc, char **argv) {
     nb_flag flags[] = {
         {"--mels", NB_FLAG_INT, &mels, "mel bands", .range = "[1, 512]"},
         {"--out", NB_FLAG_OUTPUT, &out, "the picture, or the features as an array [frames, mels]",
-         .range = "png|svg|pdf|npy", .meta = "FILE", .def = ""},
+         .range = "png|svg|pdf|npy", .meta = "FILE", .def = "required"},
     };
     nb_cli c = {.cmd = cmd, .args = "WAV ",
                 .about = "A log-mel spectrogram of a recording (read at 16 kHz): a picture (.png, .svg, .pdf), or the\n"
@@ -1071,7 +1071,7 @@ static int cmd_features(int argc, char **argv) {
         {"--noise", NB_FLAG_STR, &noise, "also a row per clip with white noise at each of these signal-to-noise ratios",
          .meta = "DB[,DB...]", .def = "clean rows only"},
         NB_FLAG_SEED(&seed, "the order of the rows and the noise"),
-        {"--out", NB_FLAG_OUTPUT, &out, "the CSV file (required)", .range = "csv", .meta = "X.csv", .def = ""},
+        {"--out", NB_FLAG_OUTPUT, &out, "the CSV file", .range = "csv", .meta = "X.csv", .def = "required"},
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "DATA ", .about = FEATURES_ABOUT, .flags = flags,

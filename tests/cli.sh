@@ -2085,6 +2085,25 @@ PY
     "$NABLA" predict --help | grep -q "JSON list" || fail "predict --help: $("$NABLA" predict --help | grep -- --json)"
 }
 
+# A flag a command refuses to run without is marked (required) in its help
+# (filter's --kernel and --out, style's and generate's --out said nothing).
+cli_required_flags_say_so_in_help() {
+    local c flag line
+    for c in "filter x.png|--kernel" "filter x.png --kernel blur|--out" "style x.png|--out" "wavenet generate m.st|--out" \
+        "wavenet spectrogram x.wav|--out" "wavenet features d|--out" "chat corpus|--out" "convert fashion-mnist --out f|--to" \
+        "eval m.st|--data" "hessian m.st|--data" "train t.cfg|--data"; do
+        flag=${c#*|}
+        read -ra args <<<"${c%%|*}"
+        expect_fail "$NABLA" "${args[@]}" && expect_err "$flag.* is required"
+        read -ra args <<<"${c%%|*}"
+        local cmd=("${args[@]:0:1}")
+        [[ ${args[0]} == wavenet || ${args[0]} == chat ]] && cmd=("${args[@]:0:2}")
+        # the flag's entry in the help, joined across its wrapped lines
+        line=$("$NABLA" "${cmd[@]}" --help | sed -n "/^  $flag /,/^  -/p" | sed '$d' | tr -s ' \n' ' ')
+        [[ $line == *"(required)"* ]] || fail "${cmd[*]} --help does not say $flag is required: $line"
+    done
+}
+
 # One word for a folder in every message ("is a directory" came from the file
 # reader and charrnn, "is a folder" from the output checks).
 cli_folder_is_one_word() {
