@@ -464,6 +464,7 @@ static int cmd_train(int argc, char **argv) {
     /* A resumed model is written back to its own file: check that it can be,
      * before the corpus is read. */
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) {
+        nb_cli_usage_line(&c);
         rc = 2; /* as the machinery's own check of --out */
         goto done;
     }

@@ -189,7 +189,10 @@ int nb_chat_corpus_main(int argc, char **argv) {
     if (stat(root, &st) || !S_ISDIR(st.st_mode)) return nb_cli_fail(cmd, "SRC_DIR '%s': not a folder", root);
     /* An --out that cannot be written is a command line that cannot run:
      * status 2, as every other command's output check gives. */
-    if (make_out_dir(cmd, out)) return 2;
+    if (make_out_dir(cmd, out)) {
+        nb_cli_usage_line(&cli);
+        return 2;
+    }
 
     nb__dlg d;
     nb__dlg_init(&d);

@@ -84,6 +84,9 @@ void nb_cli_usage(const nb_cli *c, FILE *f);
 /* A usage error found after parsing (one option against another, a missing
  * required one): prints "nabla CMD: message" and the usage line; returns 2. */
 int nb_cli_usage_error(const nb_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage line alone, on stderr: after a usage error that a helper has
+ * already told (nb_cli_check_output), before returning 2. */
+void nb_cli_usage_line(const nb_cli *c);
 /* The flag of c named name (NULL if none): for .given after parsing. */
 nb_flag *nb_cli_flag(nb_cli *c, const char *name);
 

@@ -101,6 +101,7 @@ static int cmd_convert(int argc, char **argv) {
     sprintf(tpath, "%s.t", out);
     if (fashion && nb_cli_check_output(cmd, "--out (its test split)", tpath, NULL)) {
         free(tpath);
+        nb_cli_usage_line(&c);
         return 2;
     }
     nb_cli_threads(cmd, threads, 0);

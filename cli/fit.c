@@ -276,8 +276,7 @@ static int cmd_fit(int argc, char **argv) {
         nb_factor_opts o = {.kind = ki == 3 ? NB_FACTOR_PCA : ki == 4 ? NB_FACTOR_PPCA : NB_FACTOR_FA,
                             .k = (int)a.k, .max_iter = (int)a.max_iter, .tol = a.tol};
         if (a.k > d) {
-            nb_cli_fail(cmd, "--k %ld: expected at most the %lld features of %s", a.k, (long long)d, data);
-            rc = 2;
+            rc = nb_cli_usage_error(&cli, "--k %ld: expected at most the %lld features of %s", a.k, (long long)d, data);
             goto done;
         }
         m.factor = nb_factor_fit(X, &o);
@@ -285,8 +284,7 @@ static int cmd_fit(int argc, char **argv) {
         nb_gmm_opts o = {.k = (int)a.k, .max_iter = (int)a.max_iter, .tol = a.tol, .reg_covar = a.reg_covar,
                          .n_init = (int)a.n_init, .seed = (uint64_t)a.seed, .diagonal = !strcmp(a.covariance, "diag")};
         if (a.k > n) {
-            nb_cli_fail(cmd, "--k %ld: expected at most the %lld examples of %s", a.k, (long long)n, data);
-            rc = 2;
+            rc = nb_cli_usage_error(&cli, "--k %ld: expected at most the %lld examples of %s", a.k, (long long)n, data);
             goto done;
         }
         m.gmm = nb_gmm_fit(X, &o);

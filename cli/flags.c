@@ -289,13 +289,17 @@ static int args_len(const nb_cli *c) {
     return (int)n;
 }
 
+void nb_cli_usage_line(const nb_cli *c) {
+    fprintf(stderr, "usage: nabla %s %.*s%s[options]   (nabla %s --help for more)\n", c->cmd, args_len(c),
+            c->args ? c->args : "", args_len(c) ? " " : "", c->cmd);
+}
+
 int nb_cli_usage_error(const nb_cli *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     say(c->cmd, "", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "usage: nabla %s %.*s%s[options]   (nabla %s --help for more)\n", c->cmd, args_len(c),
-            c->args ? c->args : "", args_len(c) ? " " : "", c->cmd);
+    nb_cli_usage_line(c);
     return 2;
 }
 #define usage_error nb_cli_usage_error
@@ -341,7 +345,10 @@ static int set_value(const nb_cli *c, nb_flag *f, const char *v) {
         *(const char **)f->dst = v;
         return NB_CLI_OK;
     case NB_FLAG_OUTPUT:
-        if (nb_cli_check_output(c->cmd, f->name, v, f->range)) return 2;
+        if (nb_cli_check_output(c->cmd, f->name, v, f->range)) {
+            nb_cli_usage_line(c);
+            return 2;
+        }
         *(const char **)f->dst = v;
         return NB_CLI_OK;
     case NB_FLAG_STR: *(const char **)f->dst = v; return NB_CLI_OK;

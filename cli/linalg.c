@@ -608,8 +608,10 @@ static int run_verb(int v, int argc, char **argv) {
     /* The result files are PREFIX.NAME.npy: PREFIX's folder must take them,
      * checked before any work (by default that is A's folder). */
     if ((lv->takes & TAKES_OUT) &&
-        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL))
+        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL)) {
+        nb_cli_usage_line(&cli);
         return 2;
+    }
     /* Nor may a result be an input (solve A.npy A.x.npy, or --out naming
      * A.npy's stem): the atomic writer would replace it. */
     for (const char *w = lv->writes; w && *w;) {

@@ -96,7 +96,9 @@ static int cmd_plot(int argc, char **argv) {
             nb_csv_free(c);
             return nb_cli_fail(cmd, "out of memory");
         }
-        if (nb_cli_check_output(cmd, "--out", out, "png|svg|pdf") || nb_cli_not_input(&cli, "--out (by default)", out, log)) {
+        bool bad = nb_cli_check_output(cmd, "--out (by default)", out, "png|svg|pdf");
+        if (bad) nb_cli_usage_line(&cli);
+        if (bad || nb_cli_not_input(&cli, "--out (by default)", out, log)) {
             free(out_owned);
             nb_csv_free(c);
             return 2;

@@ -138,7 +138,10 @@ static int cmd_stats(int argc, char **argv) {
     if (prc != NB_CLI_OK) return prc;
     /* The files are PREFIX.NAME.npy: PREFIX's folder must take them, checked
      * before the data is read. */
-    if (prefix && nb_cli_check_output(cmd, "--out", prefix, NULL)) return 2;
+    if (prefix && nb_cli_check_output(cmd, "--out", prefix, NULL)) {
+        nb_cli_usage_line(&c);
+        return 2;
+    }
     /* Nor may one of them be X itself (X.mean.npy with --out X). */
     static const char *const written[] = {"mean", "var", "var_unbiased", "cov", "cov_unbiased", "corr"};
     for (size_t k = 0; prefix && k < sizeof written / sizeof written[0]; k++) {

@@ -2104,6 +2104,28 @@ cli_required_flags_say_so_in_help() {
     done
 }
 
+# Status 2 is a command line that cannot run, and says so with the usage
+# line; output paths refused by their check printed the message alone.
+cli_status_2_prints_usage() {
+    local S=/usr/lib/python3/dist-packages/skimage/data c rc
+    printf '1,2,0\n2,3,1\n3,1,0\n4,4,1\n' >"$WORK/d.csv"
+    /usr/bin/python3 -c 'import numpy as np; np.save("'"$WORK"'/A.npy", np.eye(2, dtype=np.float32))' || { fail numpy; return; }
+    : >"$WORK/file"
+    mkdir -p "$WORK/ts.t"
+    for c in "filter $S/camera.png --kernel blur --out $WORK/none/x.png" "filter $S/camera.png --kernel blur --out $WORK/x.gif" \
+        "stats $WORK/d.csv --out $WORK/none/p" "linalg eig $WORK/A.npy --out $WORK/none/p" \
+        "style $S/brick.png --out $WORK/s.png --style-layers nope" "style $S/brick.png --out $WORK/s.png --style-weights 1,2" \
+        "style $S/brick.png --out $WORK/s.png --init content" "fit pca $WORK/d.csv --unlabeled --k 99" \
+        "chat corpus --out $WORK/file" "convert fashion-mnist --to libsvm --out $WORK/ts" \
+        "wavenet train $WORK --resume $WORK/none/m.st" "charrnn train $WORK/d.csv --resume $WORK/none/m.st"; do
+        read -ra args <<<"$c"
+        "$NABLA" "${args[@]}" >/dev/null 2>"$WORK/err"
+        rc=$?
+        ((rc == 2)) || { fail "$c: exit status $rc, expected 2: $(head -c 300 "$WORK/err")"; continue; }
+        grep -q "^usage: nabla ${args[0]}" "$WORK/err" || fail "$c: no usage line: $(cat "$WORK/err")"
+    done
+}
+
 # One word for a folder in every message ("is a directory" came from the file
 # reader and charrnn, "is a folder" from the output checks).
 cli_folder_is_one_word() {
