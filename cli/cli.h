@@ -18,8 +18,9 @@ void nb_cli_register(const char *name, nb_cmd_fn fn, const char *summary);
  * A command describes its flags in a table and hands it to nb_cli_parse,
  * which does everything a user sees of them: -h/--help (before any other
  * check), values of the right kind and range, --no-X for every switch,
- * output paths checked before work starts, and errors that name the option,
- * the value given and what is allowed.
+ * output paths checked before work starts (a folder that takes them, and
+ * none the same file as an input: outputs_not_inputs in flags.c), and errors
+ * that name the option, the value given and what is allowed.
  *
  *   NB_FLAG_BOOL    bool *      a switch: --x sets it, --no-x clears it
  *   NB_FLAG_INT     long *      .range: an interval, "[1, 4096]", "[0, inf)"
