@@ -2052,7 +2052,11 @@ cli_json_keys_are_documented() {
         local row=$1
         shift
         "$NABLA" "$@" 2>/dev/null | tail -1 >"$WORK/json" || { fail "$*"; return; }
-        /usr/bin/python3 - "$ROOT/README.md" "$row" "$WORK/json" <<'PY' || fail "README's JSON keys of $*"
+        in_row "$row" || fail "README's JSON keys of $*"
+    }
+    # in_row ROW_PREFIX: each top-level key of $WORK/json is in that README row
+    in_row() {
+        /usr/bin/python3 - "$ROOT/README.md" "$1" "$WORK/json" <<'PY'
 import json, re, sys
 readme, row, out = open(sys.argv[1]).read(), sys.argv[2], json.load(open(sys.argv[3]))
 line = [l for l in readme.split("\n") if l.startswith(row)]
@@ -2083,6 +2087,15 @@ PY
     documented '| `hessian`' hessian "$WORK/m.st" --data "$WORK/d.csv" --top 1 --trace --samples 2 --json
     # predict's --json is a list, and its help says so (it said "one JSON object")
     "$NABLA" predict --help | grep -q "JSON list" || fail "predict --help: $("$NABLA" predict --help | grep -- --json)"
+    # chat MODEL prints an object per message, and its help says so (it said "the last line of stdout")
+    "$NABLA" chat train "$ROOT/tests/data/chat/train.csv" --embed 8 --hidden 8 --vocab-min 1 --out "$WORK/ch.st" >/dev/null 2>&1 ||
+        { fail "chat train"; return; }
+    printf 'hello there\nhow are you\n' | "$NABLA" chat "$WORK/ch.st" --json >"$WORK/lines" 2>/dev/null || fail "chat MODEL --json"
+    (($(wc -l <"$WORK/lines") == 2)) || fail "chat MODEL --json: not a line per message: $(cat "$WORK/lines")"
+    tail -1 "$WORK/lines" >"$WORK/json"
+    in_row '| `chat MODEL`' || fail "README's JSON keys of chat MODEL"
+    "$NABLA" chat "$WORK/ch.st" --help | tr -s ' \n' ' ' | grep -q "one JSON object a line, one per message" ||
+        fail "chat MODEL --help: $("$NABLA" chat "$WORK/ch.st" --help | grep -A1 -- --json)"
 }
 
 # A flag a command refuses to run without is marked (required) in its help
