@@ -891,7 +891,18 @@ static int cmd_spectrogram(int argc, char **argv) {
         nb_tensor_free(lm);
         return rc;
     }
+    /* A frame is a column of the picture (the library's heatmap would refuse
+     * it naming itself): say it in the recording's terms. */
+    if (frames > NB_PNG_MAX_SIDE) {
+        nb_tensor_free(lm);
+        return nb_cli_fail(cmd, "%s: %d frames (%.2f s) are more than a picture's %d columns: write them as an array "
+                                "(--out FILE.npy), or cut the recording", pos[0], frames, dur, NB_PNG_MAX_SIDE);
+    }
     float *z = malloc(sizeof(float) * (size_t)frames * (size_t)nm); /* [mels, frames]: band 0 at the bottom */
+    if (!z) {
+        nb_tensor_free(lm);
+        return nb_cli_fail(cmd, "out of memory for the %d x %d picture", nm, frames);
+    }
     for (int f = 0; f < frames; f++)
         for (int b = 0; b < nm; b++) z[(size_t)b * (size_t)frames + (size_t)f] = lm->data[(size_t)f * (size_t)nm + (size_t)b];
     const char *base = strrchr(pos[0], '/');

@@ -2041,6 +2041,12 @@ cli_data_messages_name_no_function() {
     /usr/bin/python3 -c 'import numpy as np; np.save("'"$WORK"'/S.npy", np.array([[1, 2], [2, 4]], dtype=np.float32)); np.save("'"$WORK"'/b.npy", np.ones(2, dtype=np.float32))' ||
         { fail "numpy"; return; }
     expect_fail "$NABLA" linalg solve "$WORK/S.npy" "$WORK/b.npy" && nofn "S.npy: A is singular"
+    # a recording longer than a picture is wide (16384 frames: 262 s) said "nb_figure_heatmap: expected 1..16384 rows and columns"
+    /usr/bin/python3 -c 'import wave; w = wave.open("'"$WORK"'/long.wav", "wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(bytes(2 * 16000 * 270)); w.close()' ||
+        { fail "python3 wave"; return; }
+    expect_fail "$NABLA" wavenet spectrogram "$WORK/long.wav" --out "$WORK/long.png" &&
+        nofn "long.wav: 16875 frames (270.00 s) are more than a picture's 16384 columns"
+    "$NABLA" wavenet spectrogram "$WORK/long.wav" --out "$WORK/long.npy" 2>/dev/null || fail "spectrogram --out .npy of a long recording"
 }
 
 # README's table of --json keys lists every key a command prints (checked
