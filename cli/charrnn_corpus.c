@@ -33,7 +33,7 @@ static bool has_suffix(const char *s, const char *suf) {
     return n >= m && !strcmp(s + n - m, suf);
 }
 
-/* A directory contributes its regular files in name order, except hidden
+/* A folder contributes its regular files in name order, except hidden
  * files and fortune(6)'s index files (*.dat, *.u8). */
 static int add_dir(nb_cr_corpus *c, const char *dir) {
     DIR *d = opendir(dir);
@@ -61,7 +61,7 @@ static int add_dir(nb_cr_corpus *c, const char *dir) {
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof(char *), by_str);
-    int rc = n ? 0 : nb_error("%s: no text files in this directory", dir);
+    int rc = n ? 0 : nb_error("%s: no text files in this folder", dir);
     for (int i = 0; i < n; i++) {
         if (!rc) rc = add_path(c, names[i]);
         free(names[i]);
@@ -70,7 +70,7 @@ static int add_dir(nb_cr_corpus *c, const char *dir) {
     return rc;
 }
 
-/* Reads TEXT... (files or directories), or the fortunes when none is given. */
+/* Reads TEXT... (files or folders), or the fortunes when none is given. */
 int nb_cr_corpus_load(nb_cr_corpus *c, const char **args, int nargs) {
     memset(c, 0, sizeof *c);
     if (nargs == 0) {

@@ -16,7 +16,7 @@
 #define DEFAULT_STEPS 15000
 
 static const char *TRAIN_ABOUT =
-    "TEXT: UTF-8 files or directories (their files in name order). Without TEXT, the English fortune\n"
+    "TEXT: UTF-8 files or folders (their files in name order). Without TEXT, the English fortune\n"
     "files of Debian's fortunes package (" NB_CR_FORTUNES ", files without .dat/.u8 suffix).\n"
     "The last 5% of every file is held out for validation (bits per character). --out is rewritten\n"
     "atomically at every validation; --resume continues it where it stopped (the checkpoint's settings\n"
@@ -296,14 +296,10 @@ int nb_cr_train(int argc, char **argv) {
     /* A resumed model is written back to its own file: check that it can be,
      * before the corpus is read. */
     if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) {
+        nb_cli_usage_line(&c);
         rc = 2; /* as the machinery's own check of --out */
         goto done;
     }
-    for (int i = 0; i < npos; i++)
-        if (nb_cli_check_not_input(cmd, "--log", log, pos[i])) {
-            rc = 2;
-            goto done;
-        }
     nb_device dev = NB_CPU;
     if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) goto done;
     rc = 1;

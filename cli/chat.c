@@ -917,7 +917,7 @@ static int cmd_interactive(int argc, char **argv) {
         {"--idf", NB_FLAG_STR, &idf_path, "document frequencies from this training CSV instead of MODEL's",
          .meta = "TRAIN.csv", .def = "the model's"},
         NB_FLAG_THREADS(&threads, "all cores"),
-        NB_FLAG_JSON(&json),
+        {"--json", NB_FLAG_BOOL, &json, "print one JSON object a line, one per message: {message, responses: [{score, text}]}"},
     };
     nb_cli c = {.cmd = cmd, .args = "MODEL",
                 .about = "Reads messages from stdin, one a line (a terminal or a pipe; a message without "

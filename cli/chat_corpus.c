@@ -154,7 +154,7 @@ int nb_chat_corpus_main(int argc, char **argv) {
     nb_flag flags[] = {
         {"--out", NB_FLAG_STR, &out, "the folder to write train.csv, valid.csv, test.csv and counts.json in "
                                       "(made if missing; its parent must exist)",
-         .meta = "DIR", .def = ""},
+         .meta = "DIR", .def = "required"},
         NB_FLAG_SEED(&seed, "the split by group and of the drawn responses"),
         NB_FLAG_JSON(&json),
     };
@@ -189,7 +189,10 @@ int nb_chat_corpus_main(int argc, char **argv) {
     if (stat(root, &st) || !S_ISDIR(st.st_mode)) return nb_cli_fail(cmd, "SRC_DIR '%s': not a folder", root);
     /* An --out that cannot be written is a command line that cannot run:
      * status 2, as every other command's output check gives. */
-    if (make_out_dir(cmd, out)) return 2;
+    if (make_out_dir(cmd, out)) {
+        nb_cli_usage_line(&cli);
+        return 2;
+    }
 
     nb__dlg d;
     nb__dlg_init(&d);

@@ -18,8 +18,9 @@ void nb_cli_register(const char *name, nb_cmd_fn fn, const char *summary);
  * A command describes its flags in a table and hands it to nb_cli_parse,
  * which does everything a user sees of them: -h/--help (before any other
  * check), values of the right kind and range, --no-X for every switch,
- * output paths checked before work starts, and errors that name the option,
- * the value given and what is allowed.
+ * output paths checked before work starts (a folder that takes them, and
+ * none the same file as an input: outputs_not_inputs in flags.c), and errors
+ * that name the option, the value given and what is allowed.
  *
  *   NB_FLAG_BOOL    bool *      a switch: --x sets it, --no-x clears it
  *   NB_FLAG_INT     long *      .range: an interval, "[1, 4096]", "[0, inf)"
@@ -84,6 +85,9 @@ void nb_cli_usage(const nb_cli *c, FILE *f);
 /* A usage error found after parsing (one option against another, a missing
  * required one): prints "nabla CMD: message" and the usage line; returns 2. */
 int nb_cli_usage_error(const nb_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage line alone, on stderr: after a usage error that a helper has
+ * already told (nb_cli_check_output), before returning 2. */
+void nb_cli_usage_line(const nb_cli *c);
 /* The flag of c named name (NULL if none): for .given after parsing. */
 nb_flag *nb_cli_flag(nb_cli *c, const char *name);
 
@@ -116,6 +120,11 @@ int nb_cli_check_output(const char *cmd, const char *option, const char *path, c
  * --log given the training data's name would replace the data. Prints
  * "nabla CMD: OPTION 'path': is the input ..." and returns -1 if it is. */
 int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input);
+/* The same check as a usage error (the message, then c's usage line): -1
+ * if path is input. nb_cli_parse already checks every NB_FLAG_OUTPUT
+ * against the positional arguments and the string flags' values; this is
+ * for the outputs a command derives from a name (PREFIX.x.npy, OUT-1.wav). */
+int nb_cli_not_input(const nb_cli *c, const char *option, const char *path, const char *input);
 /* On --resume: the seed the checkpoint was trained with (it drew the initial
  * weights and seeded the random streams the checkpoint carries) becomes
  * *seed; a --seed given now that differs is refused. 0, or -1 with

@@ -93,7 +93,6 @@ static int cmd_convert(int argc, char **argv) {
         if (nb_cli_has_ext(out, named[i][0]) && strcmp(named[i][1], to))
             return nb_cli_usage_error(&c, "--out '%s': a .%s name for --to %s: expected another extension, or --to %s",
                                       out, named[i][0], to, named[i][1]);
-    if (nb_cli_check_not_input(cmd, "--out", out, pos[0])) return 2; /* converted over itself */
     bool fashion = !strcmp(pos[0], "fashion-mnist");
     /* fashion-mnist's test split goes to FILE.t: check it can be written
      * before minutes of loading and PCA, as --out itself was. */
@@ -102,6 +101,7 @@ static int cmd_convert(int argc, char **argv) {
     sprintf(tpath, "%s.t", out);
     if (fashion && nb_cli_check_output(cmd, "--out (its test split)", tpath, NULL)) {
         free(tpath);
+        nb_cli_usage_line(&c);
         return 2;
     }
     nb_cli_threads(cmd, threads, 0);

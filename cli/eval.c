@@ -146,7 +146,7 @@ static int cmd_predict(int argc, char **argv) {
     const char *cmd = "predict";
     bool json = false;
     nb_flag flags[] = {
-        {"--json", NB_FLAG_BOOL, &json, "print one JSON object with every prediction, the last line of stdout"},
+        {"--json", NB_FLAG_BOOL, &json, "print a JSON list, one object per image, as the last line of stdout"},
     };
     nb_cli cli = {.cmd = cmd, .args = "MODEL IMAGE... ",
                 .about = "Classifies PNG or JPEG images (read by content, as gray levels) of the network's input size,\n"

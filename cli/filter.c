@@ -113,9 +113,9 @@ static int cmd_filter(int argc, char **argv) {
     nb_flag flags[] = {
         {"--kernel", NB_FLAG_STR, &kernel, "blur, edge, sharpen (the notes' two kernels and a 3 x 3 sharpen), or a CSV "
                                            "file of rows of numbers with odd sides",
-         .meta = "K", .def = ""},
+         .meta = "K", .def = "required"},
         {"--out", NB_FLAG_OUTPUT, &out, "the filtered image; .png or .jpg/.jpeg picks the format",
-         .range = "png|jpg|jpeg", .meta = "OUT", .def = ""},
+         .range = "png|jpg|jpeg", .meta = "OUT", .def = "required"},
         {"--flip", NB_FLAG_BOOL, &flip, "turn the kernel by 180 degrees first: a true convolution (eq. 9.4) instead "
                                         "of the cross-correlation (eq. 9.6) that conv layers compute"},
         {"--pad", NB_FLAG_CHOICE, &pad, "outside the image: edge repeats the border pixels (a flat image stays "

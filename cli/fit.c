@@ -276,8 +276,7 @@ static int cmd_fit(int argc, char **argv) {
         nb_factor_opts o = {.kind = ki == 3 ? NB_FACTOR_PCA : ki == 4 ? NB_FACTOR_PPCA : NB_FACTOR_FA,
                             .k = (int)a.k, .max_iter = (int)a.max_iter, .tol = a.tol};
         if (a.k > d) {
-            nb_cli_fail(cmd, "--k %ld: expected at most the %lld features of %s", a.k, (long long)d, data);
-            rc = 2;
+            rc = nb_cli_usage_error(&cli, "--k %ld: expected at most the %lld features of %s", a.k, (long long)d, data);
             goto done;
         }
         m.factor = nb_factor_fit(X, &o);
@@ -285,15 +284,14 @@ static int cmd_fit(int argc, char **argv) {
         nb_gmm_opts o = {.k = (int)a.k, .max_iter = (int)a.max_iter, .tol = a.tol, .reg_covar = a.reg_covar,
                          .n_init = (int)a.n_init, .seed = (uint64_t)a.seed, .diagonal = !strcmp(a.covariance, "diag")};
         if (a.k > n) {
-            nb_cli_fail(cmd, "--k %ld: expected at most the %lld examples of %s", a.k, (long long)n, data);
-            rc = 2;
+            rc = nb_cli_usage_error(&cli, "--k %ld: expected at most the %lld examples of %s", a.k, (long long)n, data);
             goto done;
         }
         m.gmm = nb_gmm_fit(X, &o);
     }
     double secs = nb_cli_now() - t0;
     if (bad) {
-        rc = nb_cli_fail(cmd, "%s", bad);
+        rc = nb_cli_fail(cmd, "%s: %s", data, bad); /* the data, as a failed fit is named below */
         goto done;
     }
     FILE *txt = a.json ? stderr : stdout;
@@ -410,8 +408,6 @@ int nb_fit_predict(int argc, char **argv) {
     int npos, prc = nb_cli_parse(&cli, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
     const char *data = pos[1];
-    /* The predictions written over the model or the data would destroy them. */
-    if (nb_cli_check_not_input(cmd, "--out", out, model) || nb_cli_check_not_input(cmd, "--out", out, data)) return 2;
     nb_classic m;
     if (nb_classic_load(model, &m)) return nb_cli_fail(cmd, "%s", nb_errmsg());
     int64_t d = nb_classic_features(&m);

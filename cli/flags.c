@@ -232,15 +232,52 @@ int nb_cli_check_stored(nb_cli *c, const char *name, const char *resume) {
     }
 }
 
-int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input) {
-    /* The same file by device and inode, however the two paths are spelled
-     * (./d.csv, a link): the atomic writer would rename the output over it. */
+/* Whether the output path names the existing regular file input, by device
+ * and inode, however the two are spelled (./d.csv, a symbolic or hard link):
+ * the atomic writer would rename the output over it. An output that does
+ * not exist yet is no input; a device (/dev/stdout) is written into. */
+static bool is_input(const char *path, const char *input) {
     struct stat o, i;
-    if (!path || !input || stat(path, &o) || stat(input, &i) || !S_ISREG(o.st_mode)) return 0;
-    if (o.st_dev != i.st_dev || o.st_ino != i.st_ino) return 0;
-    nb_cli_fail(cmd, "%s '%s': is the input '%s', which writing it would destroy: expected another file name", option,
-                path, input);
+    if (!path || !input || stat(path, &o) || stat(input, &i) || !S_ISREG(o.st_mode)) return false;
+    return o.st_dev == i.st_dev && o.st_ino == i.st_ino;
+}
+
+#define IS_INPUT_FMT "%s '%s': is the input %s%s'%s', which writing it would destroy: expected another file name"
+
+int nb_cli_check_not_input(const char *cmd, const char *option, const char *path, const char *input) {
+    if (!is_input(path, input)) return 0;
+    nb_cli_fail(cmd, IS_INPUT_FMT, option, path, "", "", input);
     return -1;
+}
+
+int nb_cli_not_input(const nb_cli *c, const char *option, const char *path, const char *input) {
+    if (!is_input(path, input)) return 0;
+    nb_cli_usage_error(c, IS_INPUT_FMT, option, path, "", "", input);
+    return -1;
+}
+
+/* After parsing, every output flag against every input the command line
+ * names: the positional arguments and the values of the string flags (a
+ * string that is no path names no file and matches nothing). The one
+ * exception is --resume MODEL with --out MODEL: a training run updates its
+ * checkpoint, which it has read whole before the first write. Outputs a
+ * command derives from a name (PREFIX.NAME.npy, OUT-1.wav) it checks itself
+ * with nb_cli_not_input. */
+static int outputs_not_inputs(const nb_cli *c, const char **pos, int npos) {
+    for (int k = 0; k < c->nflags; k++) {
+        const nb_flag *f = &c->flags[k];
+        const char *out = f->kind == NB_FLAG_OUTPUT && f->given ? *(const char **)f->dst : NULL;
+        if (!out) continue;
+        for (int i = 0; i < npos; i++)
+            if (is_input(out, pos[i])) return nb_cli_usage_error(c, IS_INPUT_FMT, f->name, out, "", "", pos[i]);
+        for (int j = 0; j < c->nflags; j++) {
+            const nb_flag *g = &c->flags[j];
+            const char *in = g->kind == NB_FLAG_STR && g->given ? *(const char **)g->dst : NULL;
+            if (!in || (!strcmp(g->name, "--resume") && !strcmp(f->name, "--out"))) continue;
+            if (is_input(out, in)) return nb_cli_usage_error(c, IS_INPUT_FMT, f->name, out, g->name, " ", in);
+        }
+    }
+    return NB_CLI_OK;
 }
 
 /* --- parsing --------------------------------------------------------------- */
@@ -252,13 +289,17 @@ static int args_len(const nb_cli *c) {
     return (int)n;
 }
 
+void nb_cli_usage_line(const nb_cli *c) {
+    fprintf(stderr, "usage: nabla %s %.*s%s[options]   (nabla %s --help for more)\n", c->cmd, args_len(c),
+            c->args ? c->args : "", args_len(c) ? " " : "", c->cmd);
+}
+
 int nb_cli_usage_error(const nb_cli *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     say(c->cmd, "", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "usage: nabla %s %.*s%s[options]   (nabla %s --help for more)\n", c->cmd, args_len(c),
-            c->args ? c->args : "", args_len(c) ? " " : "", c->cmd);
+    nb_cli_usage_line(c);
     return 2;
 }
 #define usage_error nb_cli_usage_error
@@ -304,7 +345,10 @@ static int set_value(const nb_cli *c, nb_flag *f, const char *v) {
         *(const char **)f->dst = v;
         return NB_CLI_OK;
     case NB_FLAG_OUTPUT:
-        if (nb_cli_check_output(c->cmd, f->name, v, f->range)) return 2;
+        if (nb_cli_check_output(c->cmd, f->name, v, f->range)) {
+            nb_cli_usage_line(c);
+            return 2;
+        }
         *(const char **)f->dst = v;
         return NB_CLI_OK;
     case NB_FLAG_STR: *(const char **)f->dst = v; return NB_CLI_OK;
@@ -439,7 +483,7 @@ int nb_cli_parse(nb_cli *c, int argc, char **argv, const char **pos, int *npos) 
         return usage_error(c, "expected %.*s, got %d argument%s", args_len(c), c->args ? c->args : "", *npos,
                            *npos == 1 ? "" : "s");
     }
-    return NB_CLI_OK;
+    return outputs_not_inputs(c, pos, *npos);
 }
 
 /* --- help ------------------------------------------------------------------ */

@@ -513,6 +513,7 @@ typedef struct {
     const char *name, *args, *summary, *about;
     int nmat; /* 1: A.npy, 2: A.npy B.npy */
     int takes;
+    const char *writes; /* TAKES_OUT: the NAMEs of PREFIX.NAME.npy, "U|S|Vt" */
 } la_verb;
 
 #define RCOND_DOC "max(m, n) * FLT_EPSILON for A [m, n], in pinv, lstsq, rank and svd alike (NumPy's for float32)"
@@ -521,15 +522,15 @@ static const la_verb VERBS[] = {
      "Symmetric A: eq. 2.40 A = Q diag(lambda) Q^T (eigenvalues descending); writes PREFIX.eigenvalues.npy\n"
      "and PREFIX.Q.npy and prints the definiteness, the condition number (eq. 4.2) and ||A - Q diag(lambda) Q^T||.\n"
      "General A: complex eigenvalues as a+bi, PREFIX.eigenvalues.npy as [n, 2] (real, imaginary) pairs.",
-     1, TAKES_OUT | TAKES_TOL},
+     1, TAKES_OUT | TAKES_TOL, "eigenvalues|Q"},
     {"svd", "A.npy ", "eq. 10 A = U D V^T: U, S, Vt, rank, s_max/s_min",
      "eq. 10 A = U D V^T: writes PREFIX.U.npy, PREFIX.S.npy and PREFIX.Vt.npy (--full: square U and V^T) and\n"
      "prints the rank (as nabla linalg rank), s_max/s_min and the reconstruction error.",
-     1, TAKES_OUT | TAKES_FULL | TAKES_RCOND},
+     1, TAKES_OUT | TAKES_FULL | TAKES_RCOND, "U|S|Vt"},
     {"pinv", "A.npy ", "eq. 11 A+ = V D+ U^T and the four Penrose residuals",
      "eq. 11 A+ = V D+ U^T, taking the reciprocal of the singular values above rcond * s_max only:\n"
      "writes PREFIX.pinv.npy and prints the four Penrose residuals.",
-     1, TAKES_OUT | TAKES_RCOND},
+     1, TAKES_OUT | TAKES_RCOND, "pinv"},
     {"rank", "A.npy ", "numerical rank: singular values above rcond * s_max (numpy.linalg.matrix_rank)",
      "The numerical rank of A: the number of singular values above tol = rcond * s_max, as\n"
      "numpy.linalg.matrix_rank computes it (its default tol is s_max * max(m, n) * eps, with eps\n"
@@ -546,10 +547,10 @@ static const la_verb VERBS[] = {
      "of x^T A x, i.e. of its symmetric part (A + A^T)/2.", 1, TAKES_TOL},
     {"solve", "A.npy B.npy ", "A x = B: LU for a square A, least squares otherwise",
      "A x = B for B.npy [m] or [m, k]: LU for a square A (a singular A is an error); a non-square A falls\n"
-     "back to least squares. Writes PREFIX.x.npy and prints the residual.", 2, TAKES_OUT | TAKES_RCOND},
+     "back to least squares. Writes PREFIX.x.npy and prints the residual.", 2, TAKES_OUT | TAKES_RCOND, "x"},
     {"lstsq", "A.npy B.npy ", "least squares x = A+ B, least norm for a rank-deficient A",
      "Least squares x = A+ B for any A: the x minimizing ||A x - B||, of least norm among them when A is\n"
-     "rank-deficient (LAPACK dgelsd). Writes PREFIX.x.npy and prints the residual.", 2, TAKES_OUT | TAKES_RCOND},
+     "rank-deficient (LAPACK dgelsd). Writes PREFIX.x.npy and prints the residual.", 2, TAKES_OUT | TAKES_RCOND, "x"},
 };
 #define NVERBS ((int)(sizeof VERBS / sizeof VERBS[0]))
 
@@ -607,8 +608,21 @@ static int run_verb(int v, int argc, char **argv) {
     /* The result files are PREFIX.NAME.npy: PREFIX's folder must take them,
      * checked before any work (by default that is A's folder). */
     if ((lv->takes & TAKES_OUT) &&
-        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL))
+        nb_cli_check_output(CMD, given ? "--out" : "--out (by default A's path without .npy)", prefix, NULL)) {
+        nb_cli_usage_line(&cli);
         return 2;
+    }
+    /* Nor may a result be an input (solve A.npy A.x.npy, or --out naming
+     * A.npy's stem): the atomic writer would replace it. */
+    for (const char *w = lv->writes; w && *w;) {
+        size_t wlen = strcspn(w, "|");
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s.%.*s.npy", prefix, (int)wlen, w) < (int)sizeof path)
+            for (int i = 0; i < npos; i++)
+                if (nb_cli_not_input(&cli, given ? "--out" : "--out (by default A's path without .npy)", path, pos[i]))
+                    return 2;
+        w += wlen + (w[wlen] == '|');
+    }
     if (!(c.A = nb_npy_read(c.apath))) return nb_cli_fail(CMD, "%s", nb_errmsg());
     int rc = 1;
     bool norms = !strcmp(lv->name, "norms");

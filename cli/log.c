@@ -34,7 +34,7 @@ int nb_cli_log_open(nb_cli_log *l, const char *path, const char *header, bool re
     nb_cli_log_add(l, header);
     if (!resuming) return 0;
     /* No log yet (it was not asked for before): the resumed run starts one.
-     * Any other failure to read it (a directory, no permission, out of
+     * Any other failure to read it (a folder, no permission, out of
      * memory) is refused: starting afresh would overwrite the file. */
     if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
     size_t len;

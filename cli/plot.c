@@ -78,7 +78,7 @@ static int cmd_plot(int argc, char **argv) {
          .def = "60 + 440 per row of two charts"},
     };
     nb_cli cli = {.cmd = cmd, .args = "LOG.csv ",
-                  .about = "Draws the curves of a CSV log (nabla train, charrnn train or dqn train --log). The first\n"
+                  .about = "Draws the curves of a CSV log (the --log of nabla train, charrnn, wavenet, chat or dqn train). The first\n"
                            "column is the x axis. Columns whose name contains 'loss' share the left chart, those\n"
                            "containing 'acc' the right one; without either, every other column gets a chart of its\n"
                            "own. Columns that are all zero or empty (metrics not measured) are left out.",
@@ -96,7 +96,9 @@ static int cmd_plot(int argc, char **argv) {
             nb_csv_free(c);
             return nb_cli_fail(cmd, "out of memory");
         }
-        if (nb_cli_check_output(cmd, "--out", out, "png|svg|pdf")) {
+        bool bad = nb_cli_check_output(cmd, "--out (by default)", out, "png|svg|pdf");
+        if (bad) nb_cli_usage_line(&cli);
+        if (bad || nb_cli_not_input(&cli, "--out (by default)", out, log)) {
             free(out_owned);
             nb_csv_free(c);
             return 2;

@@ -138,7 +138,18 @@ static int cmd_stats(int argc, char **argv) {
     if (prc != NB_CLI_OK) return prc;
     /* The files are PREFIX.NAME.npy: PREFIX's folder must take them, checked
      * before the data is read. */
-    if (prefix && nb_cli_check_output(cmd, "--out", prefix, NULL)) return 2;
+    if (prefix && nb_cli_check_output(cmd, "--out", prefix, NULL)) {
+        nb_cli_usage_line(&c);
+        return 2;
+    }
+    /* Nor may one of them be X itself (X.mean.npy with --out X). */
+    static const char *const written[] = {"mean", "var", "var_unbiased", "cov", "cov_unbiased", "corr"};
+    for (size_t k = 0; prefix && k < sizeof written / sizeof written[0]; k++) {
+        char out[4096];
+        if (snprintf(out, sizeof out, "%s.%s.npy", prefix, written[k]) < (int)sizeof out &&
+            nb_cli_not_input(&c, "--out", out, pos[0]))
+            return 2;
+    }
     const char *path = pos[0];
     char **names = NULL;
     int64_t n = 0;

@@ -119,12 +119,12 @@ static nb_tensor *read_sized(const char *cmd, const char *path, int64_t h, int64
 static int cmd_style(int argc, char **argv) {
     const char *cmd = "style", *out = NULL, *content_layer = NULL, *style_layers = NULL, *style_weights = NULL;
     const char *init = "noise", *optim = "lbfgs", *features = "random", *pool = "max", *device = "cpu";
-    long size = 256, iters = -1, every = 0, seed = 0, threads = 0;
+    long size = 256, iters = -1, every = 0, seed = 1, threads = 0;
     double alpha = 1, beta = -1, tv = 0, lr = 0.02;
     bool json = false;
     nb_flag flags[] = {
         {"--out", NB_FLAG_OUTPUT, &out, "the image to write (also every K iterations with --every)",
-         .range = "png|jpg|jpeg", .meta = "OUT.png", .def = ""},
+         .range = "png|jpg|jpeg", .meta = "OUT.png", .def = "required"},
         {"--size", NB_FLAG_INT, &size, "the longer side of the result in pixels (CONTENT's, or STYLE's for a texture)",
          .range = "[8, 4096]", .meta = "PX"},
         {"--iters", NB_FLAG_INT, &iters, "iterations; 0 reports the losses of the initial image",
@@ -209,6 +209,7 @@ static int cmd_style(int argc, char **argv) {
     /* Layers, weights and --init that this run cannot take: usage errors (2), as the parser's. */
     if ((nsl = parse_layers(cmd, "--style-layers", style_layers ? style_layers : def_style, names, nnames, sl)) < 0) {
         rc = 2;
+        nb_cli_usage_line(&cli);
         goto done;
     }
     if (content_path) {
@@ -216,6 +217,7 @@ static int cmd_style(int argc, char **argv) {
         if (parse_layers(cmd, "--content-layer", content_layer ? content_layer : dc, names, nnames, &cl) != 1) {
             if (cl >= 0) nb_cli_fail(cmd, "--content-layer: one layer expected");
             rc = 2;
+            nb_cli_usage_line(&cli);
             goto done;
         }
     } else if (content_layer) {
@@ -231,6 +233,7 @@ static int cmd_style(int argc, char **argv) {
                 nb_cli_fail(cmd, "--style-weights: '%s' is not a weight >= 0", t);
                 free(copy);
                 rc = 2;
+                nb_cli_usage_line(&cli);
                 goto done;
             }
             w[k] = (float)v;
@@ -239,6 +242,7 @@ static int cmd_style(int argc, char **argv) {
         if (k != nsl) {
             nb_cli_fail(cmd, "--style-weights: %d weights for %d style layers", k, nsl);
             rc = 2;
+            nb_cli_usage_line(&cli);
             goto done;
         }
     } else {
@@ -294,6 +298,7 @@ static int cmd_style(int argc, char **argv) {
         if (!content) {
             nb_cli_fail(cmd, "--init content needs a CONTENT image");
             rc = 2;
+            nb_cli_usage_line(&cli);
             goto done;
         }
         memcpy(x->data, content->data, sizeof(float) * (size_t)x->size);

@@ -49,7 +49,7 @@ int nb_wn_generate(int argc, char **argv) {
                                           "samples), so that the rate is that of full windows"},
         NB_FLAG_SEED(&seed, "the sampling"),
         NB_FLAG_THREADS(&threads, "1"),
-        {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = ""},
+        {"--out", NB_FLAG_OUTPUT, &out, "the generated audio", .range = "wav", .meta = "OUT.wav", .def = "required"},
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "MODEL ", .about = GENERATE_ABOUT, .flags = flags,
@@ -59,7 +59,16 @@ int nb_wn_generate(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     if (!out) return nb_cli_usage_error(&c, "--out OUT.wav is required");
     if (condf && like) return nb_cli_usage_error(&c, "--cond and --like exclude each other");
-    if (nb_cli_check_not_input(cmd, "--out", out, like)) return 2; /* the reference recording */
+    /* OUT.wav itself was checked against the inputs by nb_cli_parse; the
+     * other streams' OUT-k.wav are checked here. */
+    for (long k = 1; k < streams; k++) {
+        char sp[4096], opt[48];
+        stream_path(out, (int)k, sp, sizeof sp);
+        snprintf(opt, sizeof opt, "--out (stream %ld)", k);
+        if (nb_cli_not_input(&c, opt, sp, pos[0]) || nb_cli_not_input(&c, opt, sp, like) ||
+            nb_cli_not_input(&c, opt, sp, condf))
+            return 2;
+    }
     int64_t n;
     if ((rc = nb_wn_seconds_to_samples(&c, seconds, &n)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 1);

@@ -17,7 +17,7 @@ int nb_wn_spectrogram(int argc, char **argv) {
     nb_flag flags[] = {
         {"--mels", NB_FLAG_INT, &mels, "mel bands", .range = "[1, 512]"},
         {"--out", NB_FLAG_OUTPUT, &out, "the picture, or the features as an array [frames, mels]",
-         .range = "png|svg|pdf|npy", .meta = "FILE", .def = ""},
+         .range = "png|svg|pdf|npy", .meta = "FILE", .def = "required"},
     };
     nb_cli c = {.cmd = cmd, .args = "WAV ",
                 .about = "A log-mel spectrogram of a recording (read at 16 kHz): a picture (.png, .svg, .pdf), or the\n"
@@ -41,7 +41,18 @@ int nb_wn_spectrogram(int argc, char **argv) {
         nb_tensor_free(lm);
         return rc;
     }
+    /* A frame is a column of the picture (the library's heatmap would refuse
+     * it naming itself): say it in the recording's terms. */
+    if (frames > NB_PNG_MAX_SIDE) {
+        nb_tensor_free(lm);
+        return nb_cli_fail(cmd, "%s: %d frames (%.2f s) are more than a picture's %d columns: write them as an array "
+                                "(--out FILE.npy), or cut the recording", pos[0], frames, dur, NB_PNG_MAX_SIDE);
+    }
     float *z = malloc(sizeof(float) * (size_t)frames * (size_t)nm); /* [mels, frames]: band 0 at the bottom */
+    if (!z) {
+        nb_tensor_free(lm);
+        return nb_cli_fail(cmd, "out of memory for the %d x %d picture", nm, frames);
+    }
     for (int f = 0; f < frames; f++)
         for (int b = 0; b < nm; b++) z[(size_t)b * (size_t)frames + (size_t)f] = lm->data[(size_t)f * (size_t)nm + (size_t)b];
     const char *base = strrchr(pos[0], '/');
@@ -166,7 +177,7 @@ int nb_wn_features(int argc, char **argv) {
         {"--noise", NB_FLAG_STR, &noise, "also a row per clip with white noise at each of these signal-to-noise ratios",
          .meta = "DB[,DB...]", .def = "clean rows only"},
         NB_FLAG_SEED(&seed, "the order of the rows and the noise"),
-        {"--out", NB_FLAG_OUTPUT, &out, "the CSV file (required)", .range = "csv", .meta = "X.csv", .def = ""},
+        {"--out", NB_FLAG_OUTPUT, &out, "the CSV file", .range = "csv", .meta = "X.csv", .def = "required"},
         NB_FLAG_JSON(&json),
     };
     nb_cli c = {.cmd = cmd, .args = "DATA ", .about = FEATURES_ABOUT, .flags = flags,

@@ -237,8 +237,10 @@ int nb_wn_train(int argc, char **argv) {
     if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) return rc;
     if (GIVEN("--cond-channels") && !resume && !strcmp(cond, "none"))
         return nb_cli_usage_error(&c, "--cond-channels needs local conditioning (--cond mel or phones)");
-    if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
-    if (nb_cli_check_not_input(cmd, "--log", log, pos[0])) return 2;
+    if (!out && nb_cli_check_output(cmd, "--resume", resume, NULL)) {
+        nb_cli_usage_line(&c);
+        return 2;
+    }
     nb_cli_threads(cmd, threads, 0);
     nb_wn_corpus data = {0}; /* freed on every way out, some before it is loaded */
     trainer t = {.cmd = cmd, .out = out ? out : resume, .log = log, .data_path = pos[0], .json = json,

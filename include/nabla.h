@@ -18,6 +18,11 @@
  * - Bad outside data (files, configs, arguments) is not a bug: such functions
  *   return NULL or a negative int and set a message retrievable with
  *   nb_errmsg(), naming the file, line or field and what was expected.
+ *   What the data holds (a singular A, one class only, a non-finite entry,
+ *   too few examples) is said in the data's terms, without a function name,
+ *   as a command passes it on after the file's name; a call that only a C
+ *   program can make wrong (a NULL argument, an option out of range, a
+ *   tensor on the GPU where the host is needed) names the function.
  * - Programmer errors inside a graph (shape mismatch between ops) abort with a
  *   message naming the op and the shapes (nb_fatal).
  *
@@ -650,8 +655,8 @@ int nb_npy_write(const char *path, const nb_tensor *t);
 nb_safetensors *nb_st_parse(const uint8_t *buf, size_t len, const char *what);
 nb_tensor *nb_npy_parse(const uint8_t *buf, size_t len, const char *what);
 
-/* Writes len bytes to path atomically: path.tmp.PID in the same directory,
- * fsync, rename over path, fsync the directory. On failure the temporary file
+/* Writes len bytes to path atomically: path.tmp.PID in the same folder,
+ * fsync, rename over path, fsync the folder. On failure the temporary file
  * is removed, any old file at path is untouched, and it returns -1. A
  * symbolic link is followed (the link stays, its target is replaced); a
  * device, FIFO or socket (/dev/stdout, /dev/null) is written in place. */

@@ -169,7 +169,7 @@ TEST(test_io_read_file_errors_and_unsized_files) {
     size_t len = 7;
     CHECK_ERR(nb_read_file(tmp_file("missing"), &len) != NULL, "missing", "cannot open");
     CHECK(len == 0);
-    CHECK_ERR(nb_read_file(tmpdir, &len) != NULL, "is a directory");
+    CHECK_ERR(nb_read_file(tmpdir, &len) != NULL, "is a folder, expected a file");
     /* A 9 GiB sparse file (no disk space used) is refused before reading. */
     const char *big = tmp_file("big");
     FILE *f = fopen(big, "wb");

@@ -116,6 +116,16 @@ static bool fast_decimal(const char *p, const char *e, double *v) {
  * The forms are Python's float() and NumPy's loadtxt: decimal numbers and
  * inf, infinity, nan in any case, but not strtod's hexadecimal ("0x10" would
  * be 16 where a reader expects an error) or "nan(...)". */
+/* "column 2 (b)" in a message, or "column 1" where the file has no header
+ * and the name is that already ("column 1 (column 1)"). */
+static const char *col_label(const nb_csv *c, int k, char *buf, size_t n) {
+    char own[24];
+    snprintf(own, sizeof own, "column %d", k + 1);
+    if (!strcmp(c->names[k], own)) snprintf(buf, n, "%s", own);
+    else snprintf(buf, n, "%s (%s)", own, c->names[k]);
+    return buf;
+}
+
 static int parse_cell(const char *b, const char *e, double *v) {
     if (b == e) {
         *v = NAN;
@@ -229,7 +239,7 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
      * column name and the first column name "\xEF\xBB\xBFepoch". */
     p += nb_utf8_bom(p, len);
     int64_t line = 0, cap = 0;
-    char shown[40];
+    char shown[40], label[160]; /* label: col_label's */
     while (p < end) {
         const char *next, *lb = p, *le = nb__line_end(p, end, &next);
         line++;
@@ -393,31 +403,32 @@ nb_csv *nb_csv_parse_ex(const char *text, size_t len, const char *what, unsigned
             nb__csv_cell(&q, le, &vb, &ve); /* a "quoted" number is the number */
             int bad = parse_cell(vb, ve, &row[k]);
             if (bad == -1) {
-                nb_error("%s:%lld: column %d (%s): expected a %snumber, got '%s'", what, (long long)line, k + 1,
-                         c->names[k], flags & NB_CSV_FINITE ? "finite " : "", show_cell(vb, ve, shown, sizeof shown));
+                nb_error("%s:%lld: %s: expected a %snumber, got '%s'", what, (long long)line,
+                         col_label(c, k, label, sizeof label), flags & NB_CSV_FINITE ? "finite " : "",
+                         show_cell(vb, ve, shown, sizeof shown));
                 goto fail;
             }
             if (bad == -2) {
-                nb_error("%s:%lld: column %d (%s): expected a decimal number, got the hexadecimal '%s' (nabla reads "
-                         "numbers as NumPy's loadtxt and Python's float() do)", what, (long long)line, k + 1,
-                         c->names[k], show_cell(vb, ve, shown, sizeof shown));
+                nb_error("%s:%lld: %s: expected a decimal number, got the hexadecimal '%s' (nabla reads "
+                         "numbers as NumPy's loadtxt and Python's float() do)", what, (long long)line,
+                         col_label(c, k, label, sizeof label), show_cell(vb, ve, shown, sizeof shown));
                 goto fail;
             }
             /* Data are float32: 1e39 is finite as a double but inf there. */
             if ((flags & NB_CSV_FINITE) && !isfinite((float)row[k])) {
                 if (vb == ve)
-                    nb_error("%s:%lld: column %d (%s): empty cell; expected a finite number", what, (long long)line,
-                             k + 1, c->names[k]);
+                    nb_error("%s:%lld: %s: empty cell; expected a finite number", what, (long long)line,
+                             col_label(c, k, label, sizeof label));
                 else
-                    nb_error("%s:%lld: column %d (%s): '%s' is not a finite number%s", what, (long long)line, k + 1,
-                             c->names[k], show_cell(vb, ve, shown, sizeof shown),
+                    nb_error("%s:%lld: %s: '%s' is not a finite number%s", what, (long long)line,
+                             col_label(c, k, label, sizeof label), show_cell(vb, ve, shown, sizeof shown),
                              isfinite(row[k]) ? " in float32" : "");
                 goto fail;
             }
         }
         if (n < c->ncols) {
-            nb_error("%s:%lld: column %d (%s): row has %d columns, the header has %d", what, (long long)line,
-                     n + 1, c->names[n], n, c->ncols);
+            nb_error("%s:%lld: %s: row has %d columns, the header has %d", what, (long long)line,
+                     col_label(c, n, label, sizeof label), n, c->ncols);
             goto fail;
         }
         c->lines[c->nrows++] = line;

@@ -35,7 +35,7 @@ uint8_t *nb_read_file(const char *path, size_t *len) {
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) {
-        nb_error("%s: is a directory, expected a file", path);
+        nb_error("%s: is a folder, expected a file", path);
         nb__close(fd);
         return NULL;
     }
@@ -197,11 +197,11 @@ static int write_atomic(const char *path, const void *buf, size_t len) {
     }
     created = false; /* the temporary file is now `path` */
     /* Make the rename itself durable. Some file systems cannot fsync a
-     * directory (EINVAL); the data is in place then, so that is not an error. */
+     * folder (EINVAL); the data is in place then, so that is not an error. */
     int dfd = nb__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dfd >= 0) {
         if (nb__fsync(dfd) != 0 && errno != EINVAL) {
-            nb_error("%s: written, but fsync of directory %s failed: %s", path, dir, strerror(errno));
+            nb_error("%s: written, but fsync of its folder %s failed: %s", path, dir, strerror(errno));
             nb__close(dfd);
             goto done;
         }

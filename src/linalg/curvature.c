@@ -130,7 +130,8 @@ static int engine_hvp(engine *e, const double *v, double *hv) {
     flat_get(e, h, hv);
     for (int64_t i = 0; i < e->N; i++)
         if (!isfinite(hv[i]))
-            return nb_error("%s: a Hessian-vector product is not finite (entry %lld)", e->fn, (long long)i);
+            return nb_error("a Hessian-vector product is not finite (entry %lld): the loss or the weights overflow there",
+                            (long long)i);
     return 0;
 }
 
@@ -433,7 +434,8 @@ int nb_hessian_eigs(nb_loss_fn f, void *ctx, nb_tensor **params, int n, int k, c
     w = malloc(sizeof(double) * (size_t)N);
     a = malloc(sizeof(double) * (size_t)(5 * m + m * m + k));
     if (!V || !w || !a) {
-        nb_error("%s: out of memory for %lld Lanczos vectors of %lld entries", fn, (long long)m, (long long)N);
+        nb_error("out of memory for %lld Lanczos vectors of %lld entries (fewer steps need less)", (long long)m,
+                 (long long)N);
         goto done;
     }
     b = a + m;

@@ -17,7 +17,7 @@ int nb__la_finite(const char *fn, const char *what, const nb_tensor *t) {
     if (nb__host_only(fn, what, t)) return -1; /* every reader of matrices and parameters passes here */
     for (int64_t i = 0; i < t->size; i++)
         if (!isfinite(t->data[i]))
-            return nb_error("%s: %s holds a non-finite value (%g) at flat index %lld", fn, what,
+            return nb_error("%s holds a non-finite value (%g) at flat index %lld: expected finite numbers", what,
                             (double)t->data[i], (long long)i);
     return 0;
 }
@@ -28,9 +28,11 @@ double *nb__la_matrix(const char *fn, const char *what, const nb_tensor *A, int 
     if (A->ndim != 2)
         return nb_error("%s: %s must be a 2-D matrix, got shape %s", fn, what, nb_shape_str(A, s, sizeof s)), NULL;
     if (A->shape[0] == 0 || A->shape[1] == 0)
-        return nb_error("%s: %s is empty (shape %s)", fn, what, nb_shape_str(A, s, sizeof s)), NULL;
+        return nb_error("%s is empty (shape %s): expected at least one row and one column", what,
+                        nb_shape_str(A, s, sizeof s)), NULL;
     if (A->shape[0] > INT_MAX || A->shape[1] > INT_MAX)
-        return nb_error("%s: %s of shape %s is too large for LAPACK", fn, what, nb_shape_str(A, s, sizeof s)), NULL;
+        return nb_error("%s of shape %s is too large for LAPACK: expected at most %d rows and columns", what,
+                        nb_shape_str(A, s, sizeof s), INT_MAX), NULL;
     if (nb__la_finite(fn, what, A)) return NULL;
     double *a = malloc(sizeof(double) * (size_t)A->size);
     if (!a) return nb_error("%s: out of memory for a %s copy of %s", fn, nb_shape_str(A, s, sizeof s), what), NULL;
@@ -70,8 +72,8 @@ int nb__la_symmetrize(const char *fn, const char *what, double *a, int n) {
         for (int j = i + 1; j < n; j++) {
             double x = a[(int64_t)i * n + j], y = a[(int64_t)j * n + i];
             if (fabs(x - y) > tol)
-                return nb_error("%s: %s must be symmetric, but A[%d][%d] = %g and A[%d][%d] = %g", fn, what, i, j, x,
-                                j, i, y);
+                return nb_error("%s must be symmetric, but %s[%d][%d] = %g and %s[%d][%d] = %g", what, what, i, j, x,
+                                what, j, i, y);
             a[(int64_t)i * n + j] = a[(int64_t)j * n + i] = 0.5 * (x + y);
         }
     return 0;
@@ -85,13 +87,13 @@ nb_tensor *nb__la_tensor(int ndim, const int64_t *shape, const double *src) {
 
 int nb__la_info(const char *fn, const char *routine, lapack_int info) {
     if (info < 0) return nb_error("%s: LAPACK %s rejected argument %d (a bug in nabla)", fn, routine, (int)-info);
-    return nb_error("%s: LAPACK %s failed to converge (info = %d)", fn, routine, (int)info);
+    return nb_error("LAPACK %s failed to converge (info = %d)", routine, (int)info);
 }
 
 int nb__la_chol_logdet(const char *fn, const char *what, double *a, int n, double *logdet) {
     lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, a, n);
     if (info > 0)
-        return nb_error("%s: %s is not positive definite (Cholesky fails at column %d)", fn, what, (int)info);
+        return nb_error("%s is not positive definite (Cholesky fails at column %d)", what, (int)info);
     if (info < 0) return nb__la_info(fn, "dpotrf", info);
     /* det S = det(L)^2 = prod L_ii^2 */
     double s = 0;
@@ -348,15 +350,15 @@ static int lu_solve(const char *fn, double *a, int n, double *b, int nrhs) {
     lapack_int info = LAPACKE_dgetrf(LAPACK_ROW_MAJOR, n, n, a, n, ipiv);
     int rc = 0;
     if (info > 0) {
-        rc = nb_error("%s: A is singular (zero pivot in column %d of its LU factorization)", fn, (int)info);
+        rc = nb_error("A is singular (zero pivot in column %d of its LU factorization)", (int)info);
     } else if (info < 0) {
         rc = nb__la_info(fn, "dgetrf", info);
     } else if ((info = LAPACKE_dgecon(LAPACK_ROW_MAJOR, '1', n, a, n, anorm, &rcond))) {
         rc = nb__la_info(fn, "dgecon", info);
     } else if (!(rcond >= DBL_EPSILON)) {
         /* Below double's resolution the "solution" is rounding noise. */
-        rc = nb_error("%s: A is numerically singular (reciprocal condition number %.3g < %.3g); "
-                      "use least squares or the pseudoinverse", fn, rcond, DBL_EPSILON);
+        rc = nb_error("A is numerically singular (reciprocal condition number %.3g < %.3g); "
+                      "use least squares or the pseudoinverse", rcond, DBL_EPSILON);
     } else if ((info = LAPACKE_dgetrs(LAPACK_ROW_MAJOR, 'N', n, nrhs, a, n, ipiv, b, nrhs))) {
         rc = nb__la_info(fn, "dgetrs", info);
     }

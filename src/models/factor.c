@@ -24,7 +24,7 @@ static int top_eigs(double *a, int64_t d, int k, double *w, double *V) {
                                      (lapack_int)(d - k + 1), (lapack_int)d, 0.0, &m, ww, z, (lapack_int)k, isuppz);
     int rc = 0;
     if (info != 0 || m != k) {
-        rc = nb_error("factor_fit: LAPACK dsyevr failed (info %d)", (int)info);
+        rc = nb_error("the eigendecomposition of the covariance failed (LAPACK dsyevr, info %d)", (int)info);
     } else {
         for (int r = 0; r < k; r++) { /* ascending from LAPACK: reverse */
             int c = k - 1 - r;
@@ -103,7 +103,7 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
     nb_factor_opts opt = o ? *o : (nb_factor_opts){0};
     if (nb__ml_check_X("factor_fit", X, &n, &d)) return NULL;
     if (n < 2) {
-        nb_error("factor_fit: needs at least 2 examples, got %lld", (long long)n);
+        nb_error("%lld example: pca, ppca and fa need at least 2", (long long)n);
         return NULL;
     }
     int k = opt.k > 0 ? opt.k : (d < 2 ? (int)d : 2);
@@ -135,7 +135,7 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
     /* Identical examples leave nothing to explain: the explained-variance
      * ratio would be 0/0 and every model's covariance singular. */
     if (!(m->total_variance > 0)) {
-        nb_error("factor_fit: the %lld examples are all the same (every feature has zero variance): nothing to fit",
+        nb_error("the %lld examples are all the same (every feature has zero variance): nothing to fit",
                  (long long)n);
         free(S);
         nb_factor_free(m);

@@ -54,7 +54,7 @@ nb_logreg *nb_logreg_fit(const nb_tensor *X, const float *y, const nb_logreg_opt
     m->d = d;
     m->nclass = nb__ml_classes(y, n, &m->classes, yi);
     if (m->nclass < 2) {
-        nb_error("logreg_fit: the labels hold one class only (%g)", m->classes[0]);
+        nb_error("the labels hold one class only (%g): a classifier needs at least 2", m->classes[0]);
         free(yi);
         nb_logreg_free(m);
         return NULL;

@@ -448,7 +448,7 @@ nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *opts) 
         for (int64_t i = 0; i < n; i++) cls[i] = 1 - cls[i];
     }
     if (nc < 2) {
-        nb_error("svm_fit: the labels hold one class only (%g)", labels[0]);
+        nb_error("the labels hold one class only (%g): a classifier needs at least 2", labels[0]);
         free(labels);
         free(cls);
         return NULL;
@@ -674,7 +674,7 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
         if (!m) { /* name the fold: its training part, not the data, may hold one class only */
             char why[768];
             snprintf(why, sizeof why, "%s", nb_errmsg());
-            rc = nb_error("svm_cross_validate: fold %d of %d, trained on the other %lld examples: %s", f + 1, folds,
+            rc = nb_error("cross-validation fold %d of %d, trained on the other %lld examples: %s", f + 1, folds,
                           (long long)ntr, why);
         } else {
             nb_svm_predict(m, Xte, pte);
