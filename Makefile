@@ -93,20 +93,22 @@ $(BUILD)/libnabla.a: $(LIB_OBJ)
 $(BUILD)/libnabla.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libnabla.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 
+# $(call record,FILE,VALUE) writes VALUE to $(BUILD)/FILE when make reads this
+# file, only if it differs from what is there: what depends on FILE is rebuilt
+# when the setting changes, and only then (a rule forced to run every time would
+# make every `make` rebuild it and relink everything after).
+record = $(shell mkdir -p $(BUILD) && { printf '%s\n' '$(2)' | cmp -s - $(BUILD)/$(1) || printf '%s\n' '$(2)' > $(BUILD)/$(1); })
+
 # Records the CUDA mode, so that changing it rebuilds what depends on it.
+$(call record,cuda,$(CUDA))
 $(BUILD)/src/core/device.o: $(BUILD)/cuda
-$(BUILD)/cuda: FORCE
-	@mkdir -p $(BUILD)
-	@printf '%s\n' '$(CUDA)' | cmp -s - $@ || printf '%s\n' '$(CUDA)' > $@
 
 $(BUILD)/cli/dist.o: CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/cli/dist.o: $(BUILD)/mpi
 $(BUILD)/nabla: $(CLI_OBJ) $(BUILD)/libnabla.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnabla.a $(LDLIBS) $(MPI_LIBS)
 # Records whether MPI is built in, so that changing MPI rebuilds cli/dist.o.
-$(BUILD)/mpi: FORCE
-	@mkdir -p $(BUILD)
-	@printf '%s\n' '$(MPI_ON)' | cmp -s - $@ || printf '%s\n' '$(MPI_ON)' > $@
+$(call record,mpi,$(MPI_ON))
 
 # Short programs that use the library as a user would (examples/*.c).
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
@@ -131,10 +133,7 @@ PC_RPATH  :=
 else
 PC_RPATH   = -Wl,-rpath,$${libdir}
 endif
-$(BUILD)/prefix: FORCE
-	@mkdir -p $(BUILD)
-	@printf '%s\n' '$(PREFIX)' | cmp -s - $@ || printf '%s\n' '$(PREFIX)' > $@
-FORCE:
+$(call record,prefix,$(PREFIX))
 $(BUILD)/nabla.pc: Makefile $(BUILD)/prefix
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: nabla\nDescription: float32 tensors, autodiff and deep learning in C\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: %s\nLibs.private: -fopenmp -lm\n' \
 	  '$(PREFIX)' '$(VERSION)' '$(DEPS)' '$(strip -L$${libdir} $(PC_RPATH) -lnabla)' > $@
