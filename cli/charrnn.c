@@ -351,7 +351,7 @@ static double validate(void *ctx) {
     trainer *t = ctx;
     return nb_charrnn_bits_per_char(t->m, t->val, t->nval, t->T, t->B, NULL);
 }
-static int save_cb(void *ctx, double seconds) {
+static int save_cb(void *ctx, double seconds, bool final) {
     trainer *t = ctx;
     state_gather(t->h, t->hr, t->lo);
     state_gather(t->c, t->cr, t->lo);
