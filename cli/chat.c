@@ -61,21 +61,34 @@ static void put_seq(const seqs_t *s, int64_t i, int32_t *ids, int64_t *off, int6
 /* --- training ------------------------------------------------------------- */
 
 typedef struct {
+    /* The driver (train_loop.c): the budget, the epochs (of ceil(pairs /
+     * batch) steps; a checkpoint's "nabla.chat.pos" counts their rows), the
+     * step, the training loss of the epoch, the seconds, interrupts. */
+    nb_cli_loop loop;
     const char *cmd, *out, *log, *train_path;
     nb_dualenc *m;
     nb_optim *opt;
-    int64_t batch, epochs, max_steps, max_context, max_response, vocab_min;
+    int64_t batch, max_context, max_response, vocab_min;
+    int64_t epochs, max_steps;  /* the budget as a checkpoint stores it (max_steps -1: --steps 0) */
     int64_t negatives;          /* negatives per positive pair (1: the corpus's own) */
     int64_t max_bank;           /* --bank: the final model's responses at most */
     const nb_dialogue *train;   /* for the document frequencies stored by the final save */
-    int64_t epoch, pos, step; /* finished epochs, rows done in the current one, optimizer steps */
-    double lr, clip, minutes, seconds;
-    double loss_sum; /* training loss summed over the steps of the current epoch */
-    int64_t loss_n;
+    double lr, clip;
     uint64_t seed;
     bool json;
     nb_cli_log csv; /* the CSV log's rows */
     char again[2048];
+    /* a run's data and buffers: the pairs as token ids, the validation
+     * set, the final model's bank; the epoch's order, a step's pairs */
+    const seqs_t *ctx, *rsp;
+    const nb_dialogue *valid;
+    const char *bank;
+    int64_t nbank;
+    int64_t *order, *off, *pc, *pr;
+    int32_t *ids;
+    float *y;
+    double pairs;                 /* pairs trained this run */
+    double vloss, r1, r2, r5;     /* the last validation (NAN: none) */
 } trainer;
 
 static const char *LOG_HEADER = "epoch,step,train_loss,valid_loss,valid_recall_1,valid_recall_2,valid_recall_5,seconds";
@@ -165,18 +178,19 @@ static char **split_lines(char *s, int64_t *n) {
 
 /* Writes the model, the optimizer state and the progress; the final save
  * also stores the response bank and its embeddings. */
-static int save(trainer *t, const char *bank, int64_t nbank) {
-    if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, t->step)) return -1;
+static int save(trainer *t, double seconds, const char *bank, int64_t nbank) {
+    const nb_cli_loop *L = &t->loop;
+    if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, L->step)) return -1;
     if (!t->out) return 0;
     char v[20][48];
     const char *keys[22], *vals[22];
     int n = 0;
 #define PUT(k, ...) (keys[n] = (k), snprintf(v[n], sizeof v[n], __VA_ARGS__), vals[n] = v[n], n++)
-    PUT("nabla.chat.epoch", "%" PRId64, t->epoch);
-    PUT("nabla.chat.pos", "%" PRId64, t->pos);
-    PUT("nabla.chat.step", "%" PRId64, t->step);
+    PUT("nabla.chat.epoch", "%" PRId64, L->epoch);
+    PUT("nabla.chat.pos", "%" PRId64, L->epoch_pos * t->batch);
+    PUT("nabla.chat.step", "%" PRId64, L->step);
     PUT("nabla.chat.optim_steps", "%" PRId64, nb_optim_steps(t->opt));
-    PUT("nabla.chat.seconds", "%.3f", t->seconds);
+    PUT("nabla.chat.seconds", "%.3f", seconds);
     PUT("nabla.chat.batch", "%" PRId64, t->batch);
     PUT("nabla.chat.lr", "%.9g", t->lr);
     PUT("nabla.chat.clip", "%.9g", t->clip);
@@ -184,8 +198,8 @@ static int save(trainer *t, const char *bank, int64_t nbank) {
     PUT("nabla.chat.max_context", "%" PRId64, t->max_context);
     PUT("nabla.chat.max_response", "%" PRId64, t->max_response);
     PUT("nabla.chat.vocab_min", "%" PRId64, t->vocab_min);
-    PUT("nabla.chat.loss_sum", "%.17g", t->loss_sum);
-    PUT("nabla.chat.loss_n", "%" PRId64, t->loss_n);
+    PUT("nabla.chat.loss_sum", "%.17g", L->loss_sum);
+    PUT("nabla.chat.loss_n", "%" PRId64, L->loss_n);
     PUT("nabla.chat.negatives", "%" PRId64, t->negatives);
     PUT("nabla.chat.epochs", "%" PRId64, t->epochs); /* the run's budget, which --resume keeps */
     PUT("nabla.chat.max_steps", "%" PRId64, t->max_steps);
@@ -251,157 +265,133 @@ static void validate(trainer *t, const nb_dialogue *valid, double *loss, double 
     free(sc);
 }
 
-static int run_train(trainer *t, const nb_dialogue *d, const seqs_t *ctx, const seqs_t *rsp, const nb_dialogue *valid,
-                     const char *bank, int64_t nbank) {
+/* --- the driver's callbacks ---------------------------------------------- */
+
+/* The epoch's order depends only on the seed and the epoch: a resumed run
+ * draws the same batches. */
+static void begin_epoch(void *ctx) {
+    trainer *t = ctx;
+    int64_t n = t->train->n;
+    nb_rng r;
+    nb_rng_seed(&r, t->seed, 1000 + (uint64_t)t->loop.epoch);
+    for (int64_t i = 0; i < n; i++) t->order[i] = i;
+    nb_rng_shuffle(&r, t->order, n);
+}
+
+static int take_step(void *ctx, double *loss) {
+    trainer *t = ctx;
+    const nb_cli_loop *L = &t->loop;
+    const nb_dialogue *d = t->train;
+    int64_t n = d->n, B = t->batch, pos = L->epoch_pos * B, b = n - pos < B ? n - pos : B, k = 0;
+    /* The step's pairs: the corpus's rows, then with --negatives K > 1,
+     * K - 1 more label-0 pairs for each label-1 row. The negatives are drawn
+     * from a stream that depends only on the seed and the step, so that a
+     * resumed run draws the same ones. */
+    nb_rng nr;
+    nb_rng_seed(&nr, t->seed, 5000000 + (uint64_t)L->step);
+    int64_t np = nb_dualenc_step_pairs(d, t->order + pos, b, t->negatives, &nr, t->pc, t->pr, t->y);
+    if (np < 0) return -1;
+    t->off[0] = 0;
+    for (int64_t i = 0; i < np; i++) put_seq(t->ctx, t->pc[i], t->ids, t->off, &k);
+    for (int64_t i = 0; i < np; i++) put_seq(t->rsp, t->pr[i], t->ids, t->off, &k);
+    nb_tensor *logits = nb_dualenc_logits(t->m, t->ids, t->off, np);
+    nb_tensor *l = nb_bce_logits(logits, nb_to(nb_from_data(1, (int64_t[]){np}, t->y), logits->device));
+    float v = nb_item(l); /* eq. 29 */
+    if (!isfinite(v)) return nb_error("the loss became %g at step %" PRId64 " (try a smaller --lr)", v, L->step);
+    nb_backward(l);
+    if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
+    nb_optim_step_zero(t->opt, NULL, 0);
+    nb_arena_reset();
+    t->pairs += (double)b;
+    *loss = v;
+    return 0;
+}
+
+/* At an epoch's end its line and log row, with the validation; at a stop
+ * inside one (--steps, --minutes) only the validation the final line and
+ * JSON report. Without --valid there is nothing to report: no "nan"
+ * figures, and the log's validation cells stay empty (what a log does not
+ * measure). */
+static int report(void *ctx, bool epoch_end) {
+    trainer *t = ctx;
+    const nb_cli_loop *L = &t->loop;
+    const nb_dialogue *valid = t->valid;
+    if (valid) validate(t, valid, &t->vloss, &t->r1, &t->r2, &t->r5);
+    if (!epoch_end) return 0;
+    double secs = L->seconds + L->train_secs, tl = L->loss_n ? L->train_figure : NAN;
+    if (!t->json || nb_cli_tty()) {
+        if (valid)
+            fprintf(stderr, "epoch %" PRId64 ": train loss %.4f, validation loss %.4f, recall@1 %.4f (%.0f s)\n",
+                    L->epoch, tl, t->vloss, t->r1, secs);
+        else fprintf(stderr, "epoch %" PRId64 ": train loss %.4f (%.0f s)\n", L->epoch, tl, secs);
+    }
+    if (t->log) {
+        char line[256];
+        if (valid)
+            snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", L->epoch, L->step, tl,
+                     t->vloss, t->r1, t->r2, t->r5, secs);
+        else snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,,,,,%.3f", L->epoch, L->step, tl, secs);
+        nb_cli_log_add(&t->csv, line);
+    }
+    return 0;
+}
+
+/* A checkpoint; the final save also stores the bank of `nabla chat MODEL`. */
+static int save_cb(void *ctx, double seconds, bool final) {
+    trainer *t = ctx;
+    return save(t, seconds, final ? t->bank : NULL, final ? t->nbank : 0);
+}
+
+static void progress(void *ctx, double loss, char *extra, size_t n) {
+    trainer *t = ctx;
+    snprintf(extra, n, "epoch %" PRId64 "  loss %.4f  %.0f pairs/s", t->loop.epoch + 1, loss,
+             t->pairs / t->loop.train_secs);
+}
+
+static int run_train(trainer *t) {
     const char *cmd = t->cmd;
-    int64_t n = d->n, B = t->batch, K = t->negatives, P = B * K; /* at most P pairs a step */
-    int64_t *order = malloc(sizeof(int64_t) * (size_t)n), *off = malloc(sizeof(int64_t) * (size_t)(2 * P + 1));
-    int64_t *pc = malloc(sizeof(int64_t) * (size_t)P), *pr = malloc(sizeof(int64_t) * (size_t)P);
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(P * (t->max_context + t->max_response)));
-    float *y = malloc(sizeof(float) * (size_t)P);
-    if (!order || !off || !ids || !y || !pc || !pr) {
-        free(order), free(off), free(ids), free(y), free(pc), free(pr);
-        return nb_cli_fail(cmd, "out of memory for a step's tokens: %lld pairs (--batch x --negatives) of up to %ld + "
-                                "%ld tokens (--max-context, --max-response) need %.1f MiB",
-                           (long long)P, (long)t->max_context, (long)t->max_response,
-                           (double)P * (double)(t->max_context + t->max_response) * sizeof(int32_t) / 1048576.0);
-    }
-    double t0 = nb_cli_now(), deadline = t->minutes > 0 ? t0 + t->minutes * 60 : 0, train_secs = 0, last_draw = 0;
-    double vloss = NAN, r1 = NAN, r2 = NAN, r5 = NAN, pairs = 0;
-    int64_t first = t->step, validated = -1;
+    int64_t n = t->train->n, B = t->batch, P = B * t->negatives; /* at most P pairs a step */
+    t->order = malloc(sizeof(int64_t) * (size_t)n), t->off = malloc(sizeof(int64_t) * (size_t)(2 * P + 1));
+    t->pc = malloc(sizeof(int64_t) * (size_t)P), t->pr = malloc(sizeof(int64_t) * (size_t)P);
+    t->ids = malloc(sizeof(int32_t) * (size_t)(P * (t->max_context + t->max_response)));
+    t->y = malloc(sizeof(float) * (size_t)P);
+    t->vloss = t->r1 = t->r2 = t->r5 = NAN;
     int rc = 0;
-    bool stopped = false;
-    while (t->epoch < t->epochs && !stopped) {
-        /* The epoch's order depends only on the seed and the epoch: a resumed
-         * run draws the same batches. */
-        nb_rng r;
-        nb_rng_seed(&r, t->seed, 1000 + (uint64_t)t->epoch);
-        for (int64_t i = 0; i < n; i++) order[i] = i;
-        nb_rng_shuffle(&r, order, n);
-        while (t->pos < n) {
-            if (nb_cli_interrupted()) {
-                if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-                t->seconds += train_secs;
-                rc = save(t, NULL, 0) ? nb_cli_fail(cmd, "%s", nb_errmsg()) : nb_cli_interrupt_exit(cmd, t->out, t->again, deadline);
-                goto out;
-            }
-            if ((deadline && nb_cli_now() >= deadline) || (t->max_steps > 0 && t->step >= t->max_steps)) {
-                stopped = true;
-                break;
-            }
-            double ts = nb_cli_now();
-            int64_t b = n - t->pos < B ? n - t->pos : B, k = 0;
-            /* The step's pairs: the corpus's rows, then with --negatives K > 1,
-             * K - 1 more label-0 pairs for each label-1 row. The negatives
-             * are drawn from a stream that depends only on the seed and the
-             * step, so that a resumed run draws the same ones. */
-            nb_rng nr;
-            nb_rng_seed(&nr, t->seed, 5000000 + (uint64_t)t->step);
-            int64_t np = nb_dualenc_step_pairs(d, order + t->pos, b, K, &nr, pc, pr, y);
-            if (np < 0) {
-                rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-                goto out;
-            }
-            off[0] = 0;
-            for (int64_t i = 0; i < np; i++) put_seq(ctx, pc[i], ids, off, &k);
-            for (int64_t i = 0; i < np; i++) put_seq(rsp, pr[i], ids, off, &k);
-            nb_tensor *logits = nb_dualenc_logits(t->m, ids, off, np);
-            nb_tensor *loss = nb_bce_logits(logits, nb_to(nb_from_data(1, (int64_t[]){np}, y), logits->device));
-            float l = nb_item(loss); /* eq. 29 */
-            if (!isfinite(l)) {
-                rc = nb_cli_fail(cmd, "the loss became %g at step %" PRId64 " (try a smaller --lr)", l, t->step);
-                goto out;
-            }
-            nb_backward(loss);
-            if (t->clip > 0) nb_clip_grad_norm(t->m->params, t->m->np, (float)t->clip);
-            nb_optim_step_zero(t->opt, NULL, 0);
-            nb_arena_reset();
-            t->step++;
-            t->pos += b;
-            pairs += (double)b;
-            t->loss_sum += l;
-            t->loss_n++;
-            double now = nb_cli_now();
-            train_secs += now - ts;
-            if (nb_cli_tty() && now - last_draw > 0.2) {
-                char extra[96];
-                snprintf(extra, sizeof extra, "epoch %" PRId64 "  loss %.4f  %.0f pairs/s", t->epoch + 1, l,
-                         pairs / train_secs);
-                if (deadline) nb_cli_progress("chat", (int64_t)(now - t0), (int64_t)(t->minutes * 60), now - t0, extra, false);
-                else nb_cli_progress("chat", t->epoch * n + t->pos, t->epochs * n, now - t0, extra, false);
-                last_draw = now;
-            }
-        }
-        if (stopped) break; /* a partial epoch (pos < n): saved below, not logged */
-        if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, t->step)) { /* before the row and the save */
-            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-            goto out;
-        }
-        t->epoch++;
-        t->pos = 0;
-        if (valid) validate(t, valid, &vloss, &r1, &r2, &r5), validated = t->step;
-        double secs = t->seconds + train_secs, tl = t->loss_n ? t->loss_sum / (double)t->loss_n : NAN;
-        if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        /* Without --valid there is nothing to report: no "nan" figures, and
-         * the log's validation cells stay empty (what a log does not measure). */
-        if (!t->json || nb_cli_tty()) {
-            if (valid)
-                fprintf(stderr, "epoch %" PRId64 ": train loss %.4f, validation loss %.4f, recall@1 %.4f (%.0f s)\n",
-                        t->epoch, tl, vloss, r1, secs);
-            else fprintf(stderr, "epoch %" PRId64 ": train loss %.4f (%.0f s)\n", t->epoch, tl, secs);
-        }
-        if (t->log) {
-            char line[256];
-            if (valid)
-                snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.6f,%.6f,%.3f", t->epoch, t->step,
-                         tl, vloss, r1, r2, r5, secs);
-            else snprintf(line, sizeof line, "%" PRId64 ",%" PRId64 ",%.6f,,,,,%.3f", t->epoch, t->step, tl, secs);
-            nb_cli_log_add(&t->csv, line);
-        }
-        t->loss_sum = 0, t->loss_n = 0;
-        double keep = t->seconds;
-        t->seconds = secs;
-        /* The log first: a run killed between the two writes leaves it ahead
-         * of the checkpoint, which a resumed run trims (nb_cli_log_open). */
-        int bad = nb_cli_log_write(&t->csv) || (t->epoch < t->epochs && !stopped && save(t, NULL, 0));
-        t->seconds = keep;
-        if (bad) {
-            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-            goto out;
-        }
-    }
-    if (nb_cli_check_weights(t->m->params, t->m->np, t->m->names, t->step)) {
-        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+    if (!t->order || !t->off || !t->ids || !t->y || !t->pc || !t->pr) {
+        rc = nb_cli_fail(cmd, "out of memory for a step's tokens: %lld pairs (--batch x --negatives) of up to %lld + "
+                              "%lld tokens (--max-context, --max-response) need %.1f MiB",
+                         (long long)P, (long long)t->max_context, (long long)t->max_response,
+                         (double)P * (double)(t->max_context + t->max_response) * sizeof(int32_t) / 1048576.0);
         goto out;
     }
-    if (valid && validated != t->step) validate(t, valid, &vloss, &r1, &r2, &r5); /* a partial epoch */
-    t->seconds += train_secs;
-    if (nb_cli_log_write(&t->csv) || save(t, bank, nbank)) {
-        rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-        goto out;
-    }
-    {
-        double pps = train_secs > 0 ? pairs / train_secs : 0;
-        char vtext[64] = "";
-        if (valid) snprintf(vtext, sizeof vtext, "; validation recall@1 %.4f", r1);
-        fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s)%s%s%s\n", t->step,
-                t->step - first, pps, vtext, t->out ? "; model: " : "", t->out ? t->out : "");
-        if (t->json) { /* the validation figures: null without --valid */
-            printf("{\"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"epochs\": %" PRId64
-                   ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": ",
-                   t->step, t->step - first, t->epoch, pps, train_secs);
-            nb_cli_json_number(stdout, "%.9g", vloss);
-            printf(", \"valid_recall_1\": ");
-            nb_cli_json_number(stdout, "%.6f", r1);
-            printf(", \"valid_recall_2\": ");
-            nb_cli_json_number(stdout, "%.6f", r2);
-            printf(", \"valid_recall_5\": ");
-            nb_cli_json_number(stdout, "%.6f", r5);
-            printf(", \"vocab\": %d, \"bank\": %" PRId64 "}\n", nb_chat_vocab_size(t->m->vocab), nbank);
-        }
+    nb_cli_loop *L = &t->loop;
+    L->cmd = cmd, L->label = "chat", L->unit = "nats", L->loss_scale = 1, L->loss_share = 1;
+    L->out = t->out, L->again = t->again, L->csv = &t->csv, L->ctx = t;
+    L->max_steps = t->max_steps > 0 ? t->max_steps : -1, L->epochs = t->epochs, L->epoch_steps = (n + B - 1) / B;
+    L->take_step = take_step, L->save = save_cb, L->begin_epoch = begin_epoch, L->report = report;
+    L->progress = progress;
+    L->params = t->m->params, L->names = t->m->names, L->nparams = t->m->np;
+    if ((rc = nb_cli_loop_run(L))) goto out;
+    double pps = L->train_secs > 0 ? t->pairs / L->train_secs : 0;
+    char vtext[64] = "";
+    if (t->valid) snprintf(vtext, sizeof vtext, "; validation recall@1 %.4f", t->r1);
+    fprintf(stderr, "trained %" PRId64 " steps (%" PRId64 " this run, %.0f pairs/s)%s%s%s\n", L->step,
+            L->step - L->first, pps, vtext, t->out ? "; model: " : "", t->out ? t->out : "");
+    if (t->json) { /* the validation figures: null without --valid */
+        printf("{\"steps\": %" PRId64 ", \"run_steps\": %" PRId64 ", \"epochs\": %" PRId64
+               ", \"pairs_per_second\": %.1f, \"train_seconds\": %.3f, \"valid_loss\": ",
+               L->step, L->step - L->first, L->epoch, pps, L->train_secs);
+        nb_cli_json_number(stdout, "%.9g", t->vloss);
+        printf(", \"valid_recall_1\": ");
+        nb_cli_json_number(stdout, "%.6f", t->r1);
+        printf(", \"valid_recall_2\": ");
+        nb_cli_json_number(stdout, "%.6f", t->r2);
+        printf(", \"valid_recall_5\": ");
+        nb_cli_json_number(stdout, "%.6f", t->r5);
+        printf(", \"vocab\": %d, \"bank\": %" PRId64 "}\n", nb_chat_vocab_size(t->m->vocab), t->nbank);
     }
 out:
-    free(order), free(off), free(ids), free(y), free(pc), free(pr);
+    free(t->order), free(t->off), free(t->ids), free(t->y), free(t->pc), free(t->pr);
     return rc;
 }
 
@@ -496,7 +486,7 @@ static int cmd_train(int argc, char **argv) {
             nb_cli_meta_count(ck, resume, "nabla.chat.max_context", &mc) || nb_cli_meta_count(ck, resume, "nabla.chat.max_response", &mr) ||
             nb_cli_meta_count(ck, resume, "nabla.chat.vocab_min", &vm) || nb_cli_meta_count(ck, resume, "nabla.chat.seed", &sd))
             goto fail_msg;
-        t.epoch = e, t.pos = p, t.step = s;
+        t.loop.epoch = e, t.loop.step = s;
         const char *kv = nb_st_meta(ck, "nabla.chat.negatives"); /* absent in models from before --negatives: 1 */
         int64_t kneg = kv ? atoll(kv) : 1;
         if (kneg < 1 || kneg > 100) {
@@ -521,9 +511,18 @@ static int cmd_train(int argc, char **argv) {
             goto done;
         }
         batch = (long)b, max_context = (long)mc, max_response = (long)mr, vocab_min = (long)vm, seed = (long)sd;
+        /* The place in the epoch counts the rows of whole steps of the
+         * checkpoint's batch; another count would start the rest of the
+         * epoch on other batches than an uninterrupted run's. */
+        if (p % b) {
+            nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.pos' %lld: expected a multiple of its batch %lld (the rows "
+                             "of the epoch's finished steps)", resume, (long long)p, (long long)b);
+            goto done;
+        }
+        t.loop.epoch_pos = p / b;
         if ((!GIVEN("--lr") && nb_cli_meta_number(ck, resume, "nabla.chat.lr", &lr)) ||
             (!GIVEN("--grad-clip") && nb_cli_meta_number(ck, resume, "nabla.chat.clip", &clip)) ||
-            nb_cli_meta_number(ck, resume, "nabla.chat.seconds", &t.seconds))
+            nb_cli_meta_number(ck, resume, "nabla.chat.seconds", &t.loop.seconds))
             goto fail_msg;
         /* The bank the final model stores, as the whole run would (the
          * command printed after a signal does not repeat --bank). */
@@ -536,8 +535,8 @@ static int cmd_train(int argc, char **argv) {
          * is refused, not read as 0 into that row. */
         static const char *const loss_keys[] = {"nabla.chat.loss_sum", "nabla.chat.loss_n"};
         int has_loss = nb_cli_meta_together(ck, resume, loss_keys, 2);
-        if (has_loss < 0 || (has_loss && (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loss_sum) ||
-                                          nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loss_n))))
+        if (has_loss < 0 || (has_loss && (nb_cli_meta_number(ck, resume, "nabla.chat.loss_sum", &t.loop.loss_sum) ||
+                                          nb_cli_meta_count(ck, resume, "nabla.chat.loss_n", &t.loop.loss_n))))
             goto fail_msg;
         /* The run's budget, unless this command sets one: the resume command
          * printed after a signal then ends where the whole run would have.
@@ -596,11 +595,11 @@ static int cmd_train(int argc, char **argv) {
                     pos[0], d->n, d->n ? d->cand[0] : "", negatives);
         goto done;
     }
-    t.batch = batch, t.epochs = epochs, t.max_steps = steps_given ? steps : 0, t.minutes = minutes;
+    t.batch = batch, t.epochs = epochs, t.max_steps = steps_given ? steps : 0, t.loop.minutes = minutes;
     t.max_context = max_context, t.max_response = max_response, t.vocab_min = vocab_min;
     t.lr = lr, t.clip = clip, t.seed = (uint64_t)seed, t.negatives = negatives, t.train = d, t.max_bank = max_bank;
     if (steps_given && steps == 0) t.max_steps = -1;
-    if (t.max_steps < 0) t.epochs = t.epoch; /* --steps 0: write the initial model */
+    if (t.max_steps < 0) t.epochs = t.loop.epoch; /* --steps 0: write the initial model */
     if (t.max_steps > 0 && !GIVEN("--epochs")) t.epochs = 1000000;
     nb_optim_opts oo = {.kind = NB_ADAM, .lr = (float)lr};
     nb_dualenc_to(t.m, dev); /* Adam's moments follow on the first step */
@@ -622,12 +621,13 @@ static int cmd_train(int argc, char **argv) {
     }
     nb_cli_resume_command(t.again, sizeof t.again, "chat train", pos, 1, t.out, "--valid", valid_path, "--log", log,
                           NULL);
-    if (nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.epoch)) goto fail_msg;
+    if (nb_cli_log_open(&t.csv, t.log, LOG_HEADER, resume != NULL, 1, t.loop.epoch)) goto fail_msg;
     if (!json || nb_cli_tty())
         fprintf(stderr, "%s: %" PRId64 " pairs, vocabulary %d words (min count %ld), embedding %lld, LSTM %lld\n", pos[0],
                 d->n, nb_chat_vocab_size(t.m->vocab), vocab_min, (long long)t.m->embed, (long long)t.m->hidden);
     nb_cli_catch_interrupts();
-    rc = run_train(&t, d, &ctx, &rsp, valid, bank, nbank);
+    t.ctx = &ctx, t.rsp = &rsp, t.valid = valid, t.bank = bank, t.nbank = nbank;
+    rc = run_train(&t);
     goto done;
 fail_msg:
     rc = nb_cli_fail(cmd, "%s", nb_errmsg());

@@ -2314,7 +2314,8 @@ cli_chat_resume_damaged_settings() {
         { fail "train"; return; }
     set_meta "$WORK/b.st" "$WORK/r.st" nabla.chat.max_response=$((1 << 62)) &&
         set_meta "$WORK/b.st" "$WORK/l.st" nabla.chat.lr=fast && set_meta "$WORK/b.st" "$WORK/s.st" nabla.chat.loss_sum=1.5x &&
-        set_meta "$WORK/b.st" "$WORK/n.st" nabla.chat.loss_n=-3 || { fail "rewriting the checkpoint's metadata"; return; }
+        set_meta "$WORK/b.st" "$WORK/n.st" nabla.chat.loss_n=-3 && set_meta "$WORK/b.st" "$WORK/p.st" nabla.chat.pos=70 ||
+        { fail "rewriting the checkpoint's metadata"; return; }
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/r.st" --epochs 2 &&
         expect_err "r.st: the stored --max-response 4611686018427387904 is not an integer in \\[1, 100000\\]"
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/l.st" --epochs 2 &&
@@ -2324,6 +2325,10 @@ cli_chat_resume_damaged_settings() {
         expect_err "s.st: __metadata__ 'nabla.chat.loss_sum': expected a number, got '1.5x'"
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/n.st" --epochs 2 &&
         expect_err "n.st: __metadata__ 'nabla.chat.loss_n': expected an integer >= 0, got '-3'"
+    # The place in the epoch is whole steps of the batch (16 here): 70 rows
+    # would go on with batches an uninterrupted run never drew.
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/p.st" --epochs 2 &&
+        expect_err "p.st: __metadata__ 'nabla.chat.pos' 70: expected a multiple of its batch 16"
     "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
         fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }
