@@ -189,7 +189,10 @@ void nb_cli_log_free(nb_cli_log *l);
  *     save; the driver's report is "step N: train X unit, validation Y unit"
  *     and the row "step,train,validation,seconds".
  *   epoch-driven (train, chat): epoch_steps > 0 and epochs; begin_epoch
- *     (the epoch's order), and report for the command's own line and row. */
+ *     (the epoch's order), and report for the command's own line and row.
+ *   dqn train: a step is an environment step; report prints the training
+ *     episodes' figures every tenth of the run, whose final save is the
+ *     model alone. */
 typedef struct nb_cli_loop {
     const char *cmd, *label;  /* "wavenet train" (messages), "wavenet" (the progress bar) */
     const char *unit;         /* of the figures: "bits/sample" */
@@ -236,6 +239,9 @@ typedef struct nb_cli_loop {
     /* Optional: the text after the progress bar, given the step's loss;
      * "loss X unit  R steps/s" without. */
     void (*progress)(void *ctx, double loss, char *extra, size_t n);
+    /* Optional: after an interrupt's checkpoint, before the lines that say
+     * how to resume it (a line of the command's own). */
+    void (*interrupted)(void *ctx);
     /* The weights, checked before each report and checkpoint
      * (nb_cli_check_weights): none NaN or infinite. NULL: the command's
      * save checks them. */

@@ -1,5 +1,5 @@
 /* train_loop.c — the one training driver of the training commands
- * (charrnn train, wavenet train, train, chat train), so that each of them
+ * (charrnn train, wavenet train, train, chat train, dqn train), so that each of them
  * is only its data, its step, its evaluation and its checkpoint:
  *   - the budget: --steps N, --minutes M of this run, and for the
  *     epoch-driven commands --epochs (an epoch is a fixed number of steps);
@@ -128,6 +128,7 @@ int nb_cli_loop_run(nb_cli_loop *L) {
             gather_loss(L);
             if (L->params && nb_cli_check_weights(L->params, L->nparams, L->names, L->step)) return fail(L);
             if ((L->csv && nb_cli_log_write(L->csv)) || L->save(L->ctx, L->seconds + L->train_secs, false)) return fail(L);
+            if (L->interrupted) L->interrupted(L->ctx);
             return nb_cli_interrupt_exit(L->cmd, L->out, L->again, deadline);
         }
         double ts = nb_cli_now(), loss;
