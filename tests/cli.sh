@@ -281,6 +281,28 @@ cli_train_resume_log_matches_uninterrupted() {
         fail "logs differ: $(cut -d, -f1-7 "$WORK/a.csv" "$WORK/b.csv")"
 }
 
+# A resumed run with nothing left to train (its --steps or --epochs reached)
+# reports the model's test figures and writes nothing: the checkpoint and
+# the log (with its partial epoch's row) stay as they were.
+cli_train_resume_nothing_left_writes_nothing() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 32 --steps 5 --out "$WORK/b.st" \
+        --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B1"; return; }
+    cp "$WORK/b.st" "$WORK/b0.st" && cp "$WORK/b.csv" "$WORK/b0.csv" || { fail "copies"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --steps 5 --log "$WORK/b.csv" --out "$WORK/c.st" >/dev/null 2>"$WORK/err" ||
+        { fail "resumed at its --steps: $(tail -2 "$WORK/err")"; return; }
+    expect_err "^test accuracy"
+    [[ -e $WORK/c.st ]] && fail "a run that trained nothing wrote --out"
+    cmp -s "$WORK/b.csv" "$WORK/b0.csv" || fail "a run that trained nothing rewrote the log"
+    "$NABLA" train --resume "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B2"; return; }
+    cp "$WORK/b.st" "$WORK/b0.st" && cp "$WORK/b.csv" "$WORK/b0.csv" || { fail "copies"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" || { fail "run B3"; return; }
+    expect_err "already trained for 2 epochs"
+    cmp -s "$WORK/b.st" "$WORK/b0.st" && cmp -s "$WORK/b.csv" "$WORK/b0.csv" ||
+        fail "a run past its --epochs rewrote the checkpoint or the log"
+}
+
 # --batch at --resume mid-epoch: the checkpoint's place counts batches of its
 # own size, so another size is refused (it once started past the epoch's end
 # and ended the run untrained, exit 0); at an epoch's end it is honoured.
