@@ -372,6 +372,7 @@ static int run(trainer *T, const char *cmd) {
                        .epoch_steps = (n + B - 1) / B, .ctx = T, .take_step = take_step, .save = save,
                        .begin_epoch = begin_epoch, .report = report, .progress = progress};
     double t_start = nb_cli_now();
+    int64_t images0 = s->images; /* of the runs this one resumes */
     int rc = 0;
     /* A run left nothing to train (its --steps or --epochs reached) writes
      * nothing: it reports the model's test figures. */
@@ -387,7 +388,7 @@ static int run(trainer *T, const char *cmd) {
             printf("{\"test_accuracy\": %.6f, \"test_loss\": %.6f, \"epochs\": %lld, \"steps\": %lld, \"seconds\": %.3f, "
                    "\"train_seconds\": %.3f, \"train_images_per_second\": %.1f, \"zero_activation_fraction\": %.6f",
                    ev->accuracy, ev->loss, (long long)L->epoch, (long long)L->step, total, train_seconds,
-                   train_seconds > 0 ? (double)s->images / train_seconds : 0, ev->zero_fraction);
+                   train_seconds > 0 ? (double)(s->images - images0) / train_seconds : 0, ev->zero_fraction);
             if (s->adversarial > 0) printf(", \"adversarial_accuracy\": %.6f", ev->adv_accuracy);
             if (nb_dist_size() > 1) {
                 double ar_s, ar_wait;

@@ -303,6 +303,21 @@ cli_train_resume_nothing_left_writes_nothing() {
         fail "a run past its --epochs rewrote the checkpoint or the log"
 }
 
+# train_images_per_second is this run's: a resumed run divided the images of
+# every run before it too by its own seconds (10 steps after 10 reported
+# twice their rate).
+cli_train_resume_rate_is_this_runs() {
+    local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --batch 200 --seed 2 --threads 2)
+    "$NABLA" train "${common[@]}" --steps 10 --out "$WORK/b.st" >/dev/null 2>&1 || { fail "run B1"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --steps 20 --threads 2 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "run B2: $(tail -2 "$WORK/err")"; return; }
+    local rate secs
+    rate=$(json_field train_images_per_second "$WORK/out") secs=$(json_field train_seconds "$WORK/out")
+    # 10 steps of 200 images in train_seconds (printed to the millisecond)
+    awk -v r="$rate" -v s="$secs" 'BEGIN { exit !(s > 0 && r * s > 1600 && r * s < 2400) }' ||
+        fail "rate $rate images/s over $secs s is not 2000 images"
+}
+
 # --batch at --resume mid-epoch: the checkpoint's place counts batches of its
 # own size, so another size is refused (it once started past the epoch's end
 # and ended the run untrained, exit 0); at an epoch's end it is honoured.
