@@ -239,6 +239,12 @@ typedef struct nb_cli_loop {
     /* Optional: the text after the progress bar, given the step's loss;
      * "loss X unit  R steps/s" without. */
     void (*progress)(void *ctx, double loss, char *extra, size_t n);
+    /* Optional: the command's own running figures (or state) summed over
+     * the ranks under mpirun, called on every rank at the same points:
+     * before each report and each checkpoint. Its collectives must come
+     * before the vote on the log and checkpoint writes, which rank 0 alone
+     * makes and may fail (nb_dist_any). */
+    void (*gather)(void *ctx);
     /* Optional: after an interrupt's checkpoint, before the lines that say
      * how to resume it (a line of the command's own). */
     void (*interrupted)(void *ctx);

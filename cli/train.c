@@ -240,8 +240,9 @@ static void reset_arenas(trainer *T) {
 /* This run's totals of the epoch in progress, summed over the ranks, into
  * the epoch's (s->epoch_*, which a checkpoint in the middle of it keeps, so
  * that a resumed epoch's line and row are those of an uninterrupted one).
- * Every rank calls it at the same points: before a report and a save. */
-static void fold_epoch(trainer *T) {
+ * The driver's gather: every rank, before a report and a checkpoint. */
+static void fold_epoch(void *ctx) {
+    trainer *T = ctx;
     nb_train_state *s = &T->s;
     double sums[3] = {T->loss_sum, (double)T->seen, (double)T->correct};
     nb_dist_sum(sums, 3);
@@ -314,7 +315,6 @@ static int report(void *ctx, bool finished) {
     trainer *T = ctx;
     nb_train_state *s = &T->s;
     const nb_cli_loop *L = &T->loop;
-    fold_epoch(T);
     int64_t epoch = finished ? L->epoch : L->epoch + 1; /* the driver counts a finished one */
     double secs = nb_cli_now() - L->epoch_t0;
     nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &T->ev);
@@ -340,7 +340,6 @@ static int save(void *ctx, double seconds, bool final) {
     trainer *T = ctx;
     nb_train_state *s = &T->s;
     const nb_cli_loop *L = &T->loop;
-    fold_epoch(T);
     if (!s->out) return 0;
     if (report_nonfinite_weights(T, L->step, -1, 0)) return -1;
     s->step = L->step, s->epoch = L->epoch, s->epoch_pos = L->epoch_pos;
@@ -370,7 +369,8 @@ static int run(trainer *T, const char *cmd) {
                        .step = s->step, .max_steps = s->max_steps > 0 ? s->max_steps : -1, .loss_share = 1,
                        .csv = &s->csv, .epochs = s->epochs, .epoch = s->epoch, .epoch_pos = s->epoch_pos,
                        .epoch_steps = (n + B - 1) / B, .ctx = T, .take_step = take_step, .save = save,
-                       .begin_epoch = begin_epoch, .report = report, .progress = progress};
+                       .begin_epoch = begin_epoch, .gather = fold_epoch, .report = report,
+                       .progress = progress};
     double t_start = nb_cli_now();
     int64_t images0 = s->images; /* of the runs this one resumes */
     int rc = 0;

@@ -68,6 +68,7 @@ static int step_report(nb_cli_loop *L, double secs) {
 static int evaluate(nb_cli_loop *L, bool cadence, bool final) {
     if (L->params && nb_cli_check_weights(L->params, L->nparams, L->names, L->step)) return fail(L);
     double sum = gather_loss(L);
+    if (L->gather) L->gather(L->ctx);
     if (L->loss_n) L->train_figure = sum / (double)L->loss_n * L->loss_scale;
     double secs = L->seconds + L->train_secs;
     clear_bar();
@@ -126,6 +127,7 @@ int nb_cli_loop_run(nb_cli_loop *L) {
         if (nb_dist_interrupted()) { /* keep every finished step */
             clear_bar();
             gather_loss(L);
+            if (L->gather) L->gather(L->ctx);
             if (L->params && nb_cli_check_weights(L->params, L->nparams, L->names, L->step)) return fail(L);
             if ((L->csv && nb_cli_log_write(L->csv)) || L->save(L->ctx, L->seconds + L->train_secs, false)) return fail(L);
             if (L->interrupted) L->interrupted(L->ctx);
