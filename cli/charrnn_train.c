@@ -148,7 +148,8 @@ static void state_gather(nb_tensor *full, nb_tensor *part, int64_t lo) {
 
 /* The loop's callbacks: one step of truncated back-propagation through
  * time on the next batch of every stream, the validation in bits per
- * character, and the checkpoint (every rank's part of the state first). */
+ * character, every rank's part of the state gathered for the checkpoint,
+ * and the checkpoint. */
 static int take_step(void *ctx, double *loss) {
     trainer *t = ctx;
     int64_t T = t->T, B = t->B;
@@ -183,12 +184,12 @@ static double validate(void *ctx) {
     trainer *t = ctx;
     return nb_charrnn_bits_per_char(t->m, t->val, t->nval, t->T, t->B, NULL);
 }
-static int save_cb(void *ctx, double seconds) {
+static void gather(void *ctx) {
     trainer *t = ctx;
     state_gather(t->h, t->hr, t->lo);
     state_gather(t->c, t->cr, t->lo);
-    return save(t, seconds);
 }
+static int save_cb(void *ctx, double seconds, bool final) { return save(ctx, seconds); }
 
 static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int32_t *val, int64_t nval) {
     const char *cmd = t->cmd;
@@ -213,7 +214,7 @@ static int run_train(trainer *t, const int32_t *train, int64_t ntrain, const int
     L->cmd = cmd, L->label = "charrnn", L->unit = "bits/char", L->loss_scale = 1 / log(2.0);
     L->loss_share = (double)t->Br / (double)B; /* the ranks' shares sum to the batch's mean */
     L->out = t->out, L->again = t->again, L->quiet = t->json, L->csv = &t->csv, L->ctx = t;
-    L->take_step = take_step, L->validate = validate, L->save = save_cb;
+    L->take_step = take_step, L->validate = validate, L->save = save_cb, L->gather = gather;
     L->params = t->m->params, L->names = t->m->names, L->nparams = t->m->np;
     int rc = nb_cli_loop_run(L);
     if (t->Br < B) {

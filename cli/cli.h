@@ -187,39 +187,79 @@ void nb_cli_log_put(nb_cli_log *l, const char *row);
 int nb_cli_log_write(const nb_cli_log *l);
 void nb_cli_log_free(nb_cli_log *l);
 
-/* The step loop of the step-driven training commands (train_loop.c): the
- * budget (max_steps, or minutes of this run), every eval_every steps and at
- * the end the validation (a line on stderr, a row "step,train,validation,
- * seconds" of csv, the checkpoint, then the log), SIGINT/SIGTERM (the step
- * finishes, the checkpoint is written, `again` printed), the progress bar.
- * The command embeds it in its trainer and gives three callbacks. */
+/* The one training driver (train_loop.c): the loop of every training
+ * command, which embeds it in its trainer and gives it callbacks. It keeps
+ * the budget (max_steps; minutes of this run; epochs), reports (the
+ * validation, a line on stderr, a row of csv, then the log and the
+ * checkpoint) every eval_every steps or at each epoch's end and at the end,
+ * handles SIGINT/SIGTERM (the step finishes, the log and the checkpoint are
+ * written, `again` printed) and draws the progress bar.
+ *   step-driven (charrnn, wavenet): epoch_steps 0; take_step, validate and
+ *     save; the driver's report is "step N: train X unit, validation Y unit"
+ *     and the row "step,train,validation,seconds".
+ *   epoch-driven (train, chat): epoch_steps > 0 and epochs; begin_epoch
+ *     (the epoch's order), and report for the command's own line and row.
+ *   dqn train: a step is an environment step; report prints the training
+ *     episodes' figures every tenth of the run, whose final save is the
+ *     model alone. */
 typedef struct nb_cli_loop {
     const char *cmd, *label;  /* "wavenet train" (messages), "wavenet" (the progress bar) */
     const char *unit;         /* of the figures: "bits/sample" */
     double loss_scale;        /* a step's loss (nats) times this is in unit (1 / ln 2 for bits) */
     const char *out, *again;  /* the checkpoint, and the command that resumes it */
     int64_t step;             /* steps done: 0, or the checkpoint's */
-    int64_t max_steps;        /* stop there (< 0: no limit; minutes decide) */
-    int64_t eval_every;       /* >= 1 */
+    int64_t max_steps;        /* stop there (< 0: no limit; minutes or epochs decide) */
+    int64_t eval_every;       /* >= 1 without epochs */
     double minutes;           /* > 0: stop after this long (this run) */
     double seconds;           /* training seconds of the runs before (resumed) */
     double loss_share;        /* this process's share of a step's loss: 1 (less under mpirun) */
     bool quiet;               /* no validation lines (--json, stderr not a terminal) */
     nb_cli_log *csv;          /* or NULL */
+    /* Epochs: with epoch_steps > 0 the run is `epochs` passes of
+     * epoch_steps steps, reported at each one's end (not on eval_every);
+     * epoch (finished epochs) and epoch_pos (steps done in the one in
+     * progress) are the checkpoint's when resumed, and kept by the driver.
+     * epoch_t0: when the epoch in progress began (set by the driver). */
+    int64_t epochs, epoch, epoch_pos, epoch_steps;
+    double epoch_t0;
     /* The training loss (nats) summed since the last row on the --eval-every
-     * cadence, and its steps: a checkpoint keeps them (the sum over the
-     * ranks; nb_cli_loop_restore), so that a resumed run's next row averages
-     * the steps an uninterrupted run's does. */
+     * cadence (or since the epoch began), and its steps: a checkpoint keeps
+     * them (the sum over the ranks; nb_cli_loop_restore), so that a resumed
+     * run's next row averages the steps an uninterrupted run's does. */
     double loss_sum;
     int64_t loss_n;
     void *ctx;                /* the command's trainer, passed to the callbacks */
     /* One optimizer step at step `step`: *loss its loss in nats. 0, or -1
      * with nb_errmsg() (a non-finite loss among the causes). */
     int (*take_step)(void *ctx, double *loss);
-    double (*validate)(void *ctx);            /* the validation figure, in unit */
-    int (*save)(void *ctx, double seconds);   /* the checkpoint: 0, or -1 with nb_errmsg() */
-    /* The weights, checked before each validation and checkpoint
-     * (nb_cli_check_weights): none NaN or infinite. */
+    double (*validate)(void *ctx);            /* the validation figure, in unit (without report) */
+    /* The checkpoint (final: the budget is spent, the run's last save, of
+     * the model as it is to be used): 0, or -1 with nb_errmsg(). */
+    int (*save)(void *ctx, double seconds, bool final);
+    /* Optional. Before an epoch's first step, and the first step of a run
+     * resumed inside one (the epoch's order of the examples). */
+    void (*begin_epoch)(void *ctx);
+    /* Optional, instead of validate and the driver's line and row: the
+     * command's evaluation, line and row, after the bar is cleared and
+     * train_figure set. cadence: at an epoch's end (epoch counts it) or a
+     * step on eval_every; else the stop of the run in between. 0, or -1
+     * with nb_errmsg(). */
+    int (*report)(void *ctx, bool cadence);
+    /* Optional: the text after the progress bar, given the step's loss;
+     * "loss X unit  R steps/s" without. */
+    void (*progress)(void *ctx, double loss, char *extra, size_t n);
+    /* Optional: the command's own running figures (or state) summed over
+     * the ranks under mpirun, called on every rank at the same points:
+     * before each report and each checkpoint. Its collectives must come
+     * before the vote on the log and checkpoint writes, which rank 0 alone
+     * makes and may fail (nb_dist_any). */
+    void (*gather)(void *ctx);
+    /* Optional: after an interrupt's checkpoint, before the lines that say
+     * how to resume it (a line of the command's own). */
+    void (*interrupted)(void *ctx);
+    /* The weights, checked before each report and checkpoint
+     * (nb_cli_check_weights): none NaN or infinite. NULL: the command's
+     * save checks them. */
     const nb_param *params;
     const char *const *names;
     int nparams;

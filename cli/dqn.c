@@ -124,23 +124,22 @@ static double window_mean(const window *w) {
 }
 
 /* Writes the model; with state (a run not yet over), as a checkpoint that
- * --resume continues, the window of returns included. */
-static int save(const char *cmd, nb_dqn *d, const char *out, const window *w, bool state) {
+ * --resume continues, the window of returns included. 0, or -1 with
+ * nb_errmsg(). */
+static int save(nb_dqn *d, const char *out, const window *w, bool state) {
     if (!out) return 0;
     nb_param *params;
     const char **names;
     int np = nb_net_params(nb_dqn_net(d), &params);
     nb_net_param_names(nb_dqn_net(d), &names);
-    if (nb_cli_check_weights(params, np, names, nb_dqn_steps(d))) return nb_cli_fail(cmd, "%s", nb_errmsg());
+    if (nb_cli_check_weights(params, np, names, nb_dqn_steps(d))) return -1;
     char e[32], m[32], last[100 * 26];
     snprintf(e, sizeof e, "%lld", (long long)w->episodes);
     snprintf(m, sizeof m, "%.6g", window_mean(w));
     size_t off = 0;
     for (int i = 0; i < 100; i++) off += (size_t)snprintf(last + off, sizeof last - off, i ? " %.17g" : "%.17g", w->ret[i]);
     const char *keys[] = {"nabla.dqn.episodes", "nabla.dqn.mean100", "nabla.dqn.last100"}, *vals[] = {e, m, last};
-    if (state ? nb_dqn_checkpoint(d, out, keys, vals, 3) : nb_dqn_save(d, out, keys, vals, 2))
-        return nb_cli_fail(cmd, "%s", nb_errmsg());
-    return 0;
+    return state ? nb_dqn_checkpoint(d, out, keys, vals, 3) : nb_dqn_save(d, out, keys, vals, 2);
 }
 
 /* The window as a checkpoint stored it. */
@@ -301,17 +300,79 @@ static int train(int argc, char **argv) {
     return rc;
 }
 
+/* A run on the training driver (train_loop.c): its step is one
+ * environment step (and the update that may follow), its report every
+ * tenth of the run a line of the training episodes' figures; the greedy
+ * evaluation comes after the run. */
+typedef struct {
+    nb_cli_loop loop;
+    nb_dqn *d;
+    window w;
+    double mean100;  /* of the last 100 training episodes */
+    bool is2048;
+    nb_cli_log csv;  /* one row per finished episode */
+} trainer;
+
+/* The figures of the bar and of the report's line. */
+static void figures(const trainer *t, char *buf, size_t n) {
+    const nb_cli_loop *L = &t->loop;
+    double sps = (double)(L->step - L->first) / fmax(nb_cli_now() - L->t0, 1e-9);
+    snprintf(buf, n, "episodes %lld  mean100 %.1f  eps %.3f  %.0f steps/s", (long long)t->w.episodes, t->mean100,
+             nb_dqn_epsilon(t->d), sps);
+}
+
+static int take_step(void *ctx, double *loss) {
+    trainer *t = ctx;
+    nb_rl_episode ep;
+    int st = nb_dqn_step(t->d, &ep);
+    if (st < 0) return nb_error("%s; no checkpoint was written", nb_errmsg());
+    if (st) {
+        t->mean100 = window_add(&t->w, ep.ret); /* mean return of the last 100 episodes */
+        char row[192];
+        int m = snprintf(row, sizeof row, "%lld,%lld,%.6g,%.6g,%.4f,%.6g", (long long)t->loop.step + 1,
+                         (long long)t->w.episodes, ep.ret, t->mean100, nb_dqn_epsilon(t->d), nb_dqn_td_error(t->d));
+        if (t->is2048) snprintf(row + m, sizeof row - (size_t)m, ",%.0f", ep.highest);
+        nb_cli_log_add(&t->csv, row);
+    }
+    *loss = 0; /* the TD errors are the log's */
+    return 0;
+}
+
+static int report_tenth(void *ctx, bool cadence) {
+    trainer *t = ctx;
+    const nb_cli_loop *L = &t->loop;
+    if (L->step == L->first) return 0; /* --steps 0: nothing to report */
+    char extra[160];
+    figures(t, extra, sizeof extra);
+    fprintf(stderr, "step %lld/%lld: %s\n", (long long)L->step, (long long)L->max_steps, extra);
+    return 0;
+}
+
+/* Every tenth of the run a checkpoint of the whole learner; at the end the
+ * model alone. */
+static int save_cb(void *ctx, double seconds, bool final) {
+    trainer *t = ctx;
+    return save(t->d, t->loop.out, &t->w, !final);
+}
+
+static void progress(void *ctx, double loss, char *extra, size_t n) { figures(ctx, extra, n); }
+
+static void interrupted(void *ctx) {
+    const nb_cli_loop *L = &((trainer *)ctx)->loop;
+    if (L->out) fprintf(stderr, "nabla %s: step %lld of %lld done\n", L->cmd, (long long)L->step, (long long)L->max_steps);
+}
+
 /* Trains a new learner (env, o, cfg) or the one a checkpoint holds (resume). */
 static int train_run(const char *cmd, const char *resume, const char *env, const nb_dqn_opts *opts, const char *cfg,
                      const char *out, const char *log, long eval_episodes, bool json) {
-    window w = {{0}, 0, 0};
+    trainer t = {.w = {{0}, 0, 0}};
     nb_dqn *d;
     char envbuf[32];
     if (resume) {
         nb_safetensors *st;
         if (!(d = nb_dqn_resume(resume, &st))) return nb_cli_fail(cmd, "%s", nb_errmsg());
         snprintf(envbuf, sizeof envbuf, "%s", nb_st_meta(st, "nabla.dqn.env"));
-        int bad = window_read(st, resume, &w);
+        int bad = window_read(st, resume, &t.w);
         nb_st_free(st);
         if (bad || (env && strcmp(env, envbuf))) {
             if (!bad) nb_error("%s: the checkpoint trains %s, not %s", resume, envbuf, env);
@@ -324,7 +385,8 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
     }
     nb_dqn_opts o = *nb_dqn_options(d);
     int64_t start = nb_dqn_steps(d);
-    bool is2048 = !strcmp(env, "2048");
+    t.d = d;
+    t.is2048 = !strcmp(env, "2048");
     if (!json)
         fprintf(stderr, "dqn %s: %lld steps, lr %g%s, gamma %g, batch %lld, buffer %lld, epsilon %g -> %g over %lld steps, "
                         "target every %lld, %s loss%s%s%s\n",
@@ -335,101 +397,36 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
 
     /* one row per finished episode; resuming, the rows of the steps the
      * checkpoint holds (a later save of the log may have added rows past it) */
-    nb_cli_log csv;
-    const char *header = is2048 ? "step,episode,return,mean100,epsilon,td_error,highest"
-                                : "step,episode,return,mean100,epsilon,td_error";
-    if (nb_cli_log_open(&csv, log, header, resume != NULL, 1, start)) {
-        nb_cli_log_free(&csv);
+    const char *header = t.is2048 ? "step,episode,return,mean100,epsilon,td_error,highest"
+                                  : "step,episode,return,mean100,epsilon,td_error";
+    if (nb_cli_log_open(&t.csv, log, header, resume != NULL, 1, start)) {
+        nb_cli_log_free(&t.csv);
         nb_dqn_free(d);
         return nb_cli_fail(cmd, "%s", nb_errmsg());
     }
     if (resume)
         fprintf(stderr, "resuming %s at step %lld of %lld (%lld episodes)\n", resume, (long long)start, (long long)o.steps,
-                (long long)w.episodes);
-    double mean100 = window_mean(&w);
-    int rc = 0;
-    double t0 = nb_cli_now(), last_draw = 0;
-    int64_t mark = o.steps >= 10 ? o.steps / 10 : 1;
+                (long long)t.w.episodes);
+    t.mean100 = window_mean(&t.w);
+    /* the command alone on its line, so that it can be pasted as it is */
+    char again[2048];
+    nb_cli_resume_command(again, sizeof again, "dqn train", NULL, 0, out, "--log", log, NULL);
+    nb_cli_loop *L = &t.loop;
+    *L = (nb_cli_loop){.cmd = cmd, .label = "dqn", .unit = "", .loss_scale = 1, .out = out, .again = again,
+                       .step = start, .max_steps = o.steps, .eval_every = o.steps >= 10 ? o.steps / 10 : 1,
+                       .loss_share = 1, .csv = &t.csv, .ctx = &t, .take_step = take_step, .save = save_cb,
+                       .report = report_tenth, .progress = progress, .interrupted = interrupted};
     nb_cli_catch_interrupts();
-    int64_t done_steps = o.steps;
-    for (int64_t s = start; s < o.steps; s++) {
-        if (nb_cli_interrupted()) {
-            done_steps = s;
-            break;
-        }
-        nb_rl_episode ep;
-        int st = nb_dqn_step(d, &ep);
-        if (st < 0) {
-            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-            rc = nb_cli_fail(cmd, "%s; no checkpoint was written", nb_errmsg());
-            break;
-        }
-        if (st) {
-            mean100 = window_add(&w, ep.ret); /* mean return of the last 100 episodes */
-            char row[192];
-            int m = snprintf(row, sizeof row, "%lld,%lld,%.6g,%.6g,%.4f,%.6g", (long long)(s + 1), (long long)w.episodes,
-                             ep.ret, mean100, nb_dqn_epsilon(d), nb_dqn_td_error(d));
-            if (is2048) snprintf(row + m, sizeof row - (size_t)m, ",%.0f", ep.highest);
-            nb_cli_log_add(&csv, row);
-        }
-        double now = nb_cli_now();
-        bool at_mark = (s + 1) % mark == 0 || s + 1 == o.steps;
-        if ((nb_cli_tty() && now - last_draw > 0.25) || at_mark) {
-            char extra[160];
-            double sps = (double)(s + 1 - start) / fmax(now - t0, 1e-9);
-            snprintf(extra, sizeof extra, "episodes %lld  mean100 %.1f  eps %.3f  %.0f steps/s", (long long)w.episodes,
-                     mean100, nb_dqn_epsilon(d), sps);
-            if (at_mark) {
-                if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-                fprintf(stderr, "step %lld/%lld: %s\n", (long long)(s + 1), (long long)o.steps, extra);
-                /* The log first: a run killed between the two writes leaves
-                 * it ahead of the checkpoint, which a resumed run trims
-                 * (nb_cli_log_open); the other way round the rows between would
-                 * be lost. */
-                if (nb_cli_log_write(&csv)) {
-                    rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-                    break;
-                }
-                if (save(cmd, d, out, &w, s + 1 < o.steps)) {
-                    rc = 1;
-                    break;
-                }
-            } else {
-                nb_cli_progress("dqn", s + 1, o.steps, now - t0, extra, false);
-            }
-            last_draw = now;
-        }
-    }
-    double seconds = nb_cli_now() - t0;
-    if (!rc && done_steps < o.steps) {
-        /* Interrupted: a checkpoint of the whole learner, and --resume takes
-         * the next step. (A signal during the last step lets the run finish
-         * as one never interrupted: the final save above has written the
-         * finished model, which a learner checkpoint would overwrite.) */
-        if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        if ((nb_cli_log_write(&csv) && nb_cli_fail(cmd, "%s", nb_errmsg())) ||
-            save(cmd, d, out, &w, true)) {
-            rc = 1;
-        } else {
-            /* the command alone on its line, so that it can be pasted as it is */
-            char again[2048];
-            nb_cli_resume_command(again, sizeof again, "dqn train", NULL, 0, out, "--log", log, NULL);
-            if (out) fprintf(stderr, "nabla %s: step %lld of %lld done\n", cmd, (long long)done_steps, (long long)o.steps);
-            rc = nb_cli_interrupt_exit(cmd, out, again, 0);
-        }
-        nb_cli_log_free(&csv);
-        nb_dqn_free(d);
-        return rc;
-    }
-    if (!rc && o.steps == 0) { /* nothing trained: still leave the files asked for */
-        if (nb_cli_log_write(&csv)) rc = nb_cli_fail(cmd, "%s", nb_errmsg());
-        else if (save(cmd, d, out, &w, false)) rc = 1;
-    }
+    /* A signal during the last step lets the run finish as one never
+     * interrupted: the final save writes the finished model, which a
+     * learner checkpoint would overwrite. */
+    int rc = nb_cli_loop_run(L);
+    double seconds = nb_cli_now() - L->t0;
     if (!rc) {
         fprintf(stderr, "trained %lld steps (%lld episodes, %lld updates) in %.1f s, %.0f steps/s; mean return of the "
                         "last 100 episodes %.2f%s%s\n",
-                (long long)(o.steps - start), (long long)w.episodes, (long long)nb_dqn_updates(d), seconds,
-                (o.steps - start) / fmax(seconds, 1e-9), mean100, out ? "; model: " : "", out ? out : "");
+                (long long)(o.steps - start), (long long)t.w.episodes, (long long)nb_dqn_updates(d), seconds,
+                (o.steps - start) / fmax(seconds, 1e-9), t.mean100, out ? "; model: " : "", out ? out : "");
         if (o.select_every > 0 && nb_dqn_updates(d) > 0)
             fprintf(stderr, "kept the weights of step %lld, which scored %.2f on %lld held-out episodes\n",
                     (long long)nb_dqn_selected_step(d), nb_dqn_selected_return(d), (long long)o.select_episodes);
@@ -442,8 +439,8 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
         if (!rc && json) {
             printf("{\"steps\": %lld, \"train_episodes\": %lld, \"updates\": %lld, \"seconds\": %.3f, "
                    "\"steps_per_second\": %.1f, \"train_mean100\": %.4f",
-                   (long long)o.steps, (long long)w.episodes, (long long)nb_dqn_updates(d), seconds,
-                   (o.steps - start) / fmax(seconds, 1e-9), mean100);
+                   (long long)o.steps, (long long)t.w.episodes, (long long)nb_dqn_updates(d), seconds,
+                   (o.steps - start) / fmax(seconds, 1e-9), t.mean100);
             if (o.select_every > 0 && nb_dqn_updates(d) > 0)
                 printf(", \"selected_step\": %lld, \"selected_return\": %.4f", (long long)nb_dqn_selected_step(d),
                        nb_dqn_selected_return(d));
@@ -452,7 +449,7 @@ static int train_run(const char *cmd, const char *resume, const char *env, const
             printf("}\n");
         }
     }
-    nb_cli_log_free(&csv);
+    nb_cli_log_free(&t.csv);
     nb_dqn_free(d);
     return rc;
 }

@@ -48,6 +48,17 @@ typedef struct {
     nb_net *reps[MAX_SHARDS];          /* reps[0] is net itself */
     nb_arena *arenas[MAX_SHARDS];      /* arenas[0] is the caller's */
     nb_tensor **rep_grads[MAX_SHARDS]; /* [k][i]: replica k's .grad of parameter i (k >= 1) */
+    nb_cli_loop loop;                  /* the budget, the epochs, interrupts, the bar (train_loop.c) */
+    int64_t *perm;                     /* the epoch's order of the training examples */
+    int32_t *y;                        /* a batch's labels */
+    /* This rank's part of the epoch in progress since the last fold_epoch:
+     * the data loss summed over its examples, the examples, the correct
+     * predictions; and the examples of the epoch this run trained (every
+     * rank's), for the epoch's rate. */
+    double loss_sum;
+    int64_t seen, correct, run_seen;
+    nb_eval_result ev;                 /* the last test evaluation */
+    char again[4200];                  /* the command that resumes the run */
 } trainer;
 
 /* The loss of one batch, with the penalties the flags ask for. */
@@ -81,8 +92,9 @@ static nb_tensor *batch_loss(const trainer *T, nb_net *net, nb_rng *rng, nb_tens
     return loss;
 }
 
-/* Names the first layer whose output holds NaN or Inf after a forward pass. */
-static void report_nonfinite(const nb_net *net, const char *cmd, int64_t step, double loss) {
+/* Names the first layer whose output holds NaN or Inf after a forward pass
+ * (nb_errmsg(); returns -1). */
+static int report_nonfinite(const nb_net *net, int64_t step, double loss) {
     for (int l = 0; l < nb_net_layers(net); l++) {
         const nb_tensor *h = nb_net_layer_output(net, l);
         if (!h) continue;
@@ -92,14 +104,12 @@ static void report_nonfinite(const nb_net *net, const char *cmd, int64_t step, d
         int64_t i = 0;
         while (i < h->size && isfinite(v[i])) i++;
         free(v);
-        if (i < h->size) {
-            nb_cli_fail(cmd, "the loss became %g at step %lld: the first non-finite value appeared in the output of "
-                             "layer '%s' (try a smaller --lr)", loss, (long long)step, nb_net_layer_name(net, l));
-            return;
-        }
+        if (i < h->size)
+            return nb_error("the loss became %g at step %lld: the first non-finite value appeared in the output of "
+                            "layer '%s' (try a smaller --lr)", loss, (long long)step, nb_net_layer_name(net, l));
     }
-    nb_cli_fail(cmd, "the loss became %g at step %lld: every layer output is finite, so it overflowed in the loss "
-                     "(try a smaller --lr)", loss, (long long)step);
+    return nb_error("the loss became %g at step %lld: every layer output is finite, so it overflowed in the loss "
+                    "(try a smaller --lr)", loss, (long long)step);
 }
 
 /* A finite loss can still give a NaN or inf gradient (an overflow in the
@@ -109,34 +119,34 @@ static void report_nonfinite(const nb_net *net, const char *cmd, int64_t step, d
  * when a loss is not finite (nb_cli_nonfinite_param), not every step: a pass
  * over the gradients each step cost examples/mlp.cfg about 30% more CPU time. */
 
-/* Fails naming the parameter whose weights an update made NaN or inf (a
- * gradient that was not finite, or too large for the learning rate): at a
- * non-finite loss (loss_step >= 0, the step whose loss it was) or before a
- * checkpoint. Returns whether there was one. */
-static bool report_nonfinite_weights(const trainer *T, const char *cmd, int64_t loss_step, double loss) {
+/* Names (nb_errmsg()) the parameter whose weights an update made NaN or inf
+ * (a gradient that was not finite, or too large for the learning rate): at
+ * a non-finite loss (loss_step >= 0, the step whose loss it was) or before
+ * a checkpoint (after step `step`). Returns whether there was one. */
+static bool report_nonfinite_weights(const trainer *T, int64_t step, int64_t loss_step, double loss) {
     int i = nb_cli_nonfinite_param(T->params, T->np);
     if (i < 0) return false;
     const char **names;
     nb_net_param_names(T->net, &names);
     char at[64] = "", when[48] = "the previous update";
     if (loss_step >= 0) snprintf(at, sizeof at, "the loss became %g at step %lld: ", loss, (long long)loss_step);
-    else snprintf(when, sizeof when, "the update of step %lld", (long long)T->s.step);
-    nb_cli_fail(cmd, "%sthe weights of '%s' became NaN or infinite in %s (a gradient that was not finite, or too "
-                     "large for the learning rate); the model file keeps its last checkpoint (try a smaller --lr)",
-                at, names[i], when);
+    else snprintf(when, sizeof when, "the update of step %lld", (long long)step);
+    nb_error("%sthe weights of '%s' became NaN or infinite in %s (a gradient that was not finite, or too large for "
+             "the learning rate); the model file keeps its last checkpoint (try a smaller --lr)", at, names[i], when);
     return true;
 }
 
 /* --grad-clip computes the gradient's norm anyway: a NaN or inf one stops the
- * run before the step, naming the first parameter whose gradient holds it. */
-static void report_nonfinite_gradient(const trainer *T, const char *cmd, double loss, double norm) {
+ * run before the step, naming the first parameter whose gradient holds it
+ * (nb_errmsg(); returns -1). */
+static int report_nonfinite_gradient(const trainer *T, int64_t step, double loss, double norm) {
     const char **names;
     nb_net_param_names(T->net, &names);
     int i = 0;
     while (i + 1 < T->np && isfinite(nb_grad_norm(T->params + i, 1))) i++;
-    nb_cli_fail(cmd, "the gradient became %s at step %lld while the loss was %g: first in '%s' (an overflow in the "
-                     "backward pass); no step was taken and the model file keeps its last checkpoint (try a smaller "
-                     "--lr)", isnan(norm) ? "NaN" : "infinite", (long long)T->s.step, loss, names[i]);
+    return nb_error("the gradient became %s at step %lld while the loss was %g: first in '%s' (an overflow in the "
+                    "backward pass); no step was taken and the model file keeps its last checkpoint (try a smaller "
+                    "--lr)", isnan(norm) ? "NaN" : "infinite", (long long)step, loss, names[i]);
 }
 
 /* The shards a batch of B examples is cut into with the threads at hand. */
@@ -227,165 +237,159 @@ static void reset_arenas(trainer *T) {
     nb_arena_reset();
 }
 
-static int save_checkpoint(trainer *T, const char *cmd) {
-    if (!T->s.out) return 0;
-    if (report_nonfinite_weights(T, cmd, -1, 0)) return -1;
-    if (nb_train_state_save(&T->s, T->net, T->opt, T->s.out)) {
-        nb_cli_fail(cmd, "%s", nb_errmsg());
-        nb_clear_error();
+/* This run's totals of the epoch in progress, summed over the ranks, into
+ * the epoch's (s->epoch_*, which a checkpoint in the middle of it keeps, so
+ * that a resumed epoch's line and row are those of an uninterrupted one).
+ * The driver's gather: every rank, before a report and a checkpoint. */
+static void fold_epoch(void *ctx) {
+    trainer *T = ctx;
+    nb_train_state *s = &T->s;
+    double sums[3] = {T->loss_sum, (double)T->seen, (double)T->correct};
+    nb_dist_sum(sums, 3);
+    s->epoch_loss = sums[0] + s->epoch_loss;
+    s->epoch_seen = (int64_t)sums[1] + s->epoch_seen;
+    s->epoch_correct = (int64_t)sums[2] + s->epoch_correct;
+    T->run_seen += (int64_t)sums[1];
+    T->loss_sum = 0, T->seen = 0, T->correct = 0;
+}
+
+/* --- the driver's callbacks ------------------------------------------------ */
+
+/* The order of an epoch comes from the shuffle stream as it was when the
+ * epoch began, so a resumed epoch replays the same batches. */
+static void begin_epoch(void *ctx) {
+    trainer *T = ctx;
+    nb_train_state *s = &T->s;
+    s->rng_epoch = s->rng_shuffle;
+    for (int64_t i = 0; i < T->train.n; i++) T->perm[i] = i;
+    if (s->shuffle) nb_rng_shuffle(&s->rng_shuffle, T->perm, T->train.n);
+    T->loss_sum = 0, T->seen = 0, T->correct = 0, T->run_seen = 0;
+}
+
+/* One optimizer step on the batch at the epoch's position. */
+static int take_step(void *ctx, double *loss) {
+    trainer *T = ctx;
+    nb_train_state *s = &T->s;
+    const nb_cli_loop *L = &T->loop;
+    int64_t n = T->train.n, B = s->batch, start = L->epoch_pos * B, m = n - start < B ? n - start : B, lo, mr;
+    nb_dist_shard(m, &lo, &mr); /* under mpirun, this rank's rows of the global batch */
+    double dl = 0;
+    nb_net *bad = NULL;
+    nb_optim_set_lr(T->opt, (float)nb_train_lr(s, L->step, L->epoch_steps));
+    *loss = mr ? train_batch(T, T->perm + start + lo, mr, T->y, &dl, &T->correct, &bad) : 0;
+    /* Under mpirun: the mean gradient of the global batch on every rank. */
+    int nrep = nb_dist_allreduce_grads(T->params, T->np, T->rep_grads + 1, mr ? T->used - 1 : 0, mr, m, bad != NULL);
+    if (nrep < 0) {
+        if (!bad) nb_error("the loss became non-finite at step %lld on rank %d (try a smaller --lr)", (long long)L->step,
+                           nb_dist_bad_rank());
+        else if (!report_nonfinite_weights(T, L->step, L->step, *loss)) report_nonfinite(bad, L->step, *loss);
+        reset_arenas(T);
         return -1;
     }
+    if (s->grad_clip > 0) {
+        /* The norm is the summed gradient's: the replicas' are added
+         * in first (the pass the optimizer would make). */
+        nb_net_replica_reduce(T->net, T->reps + 1, nrep);
+        nrep = 0;
+        float norm = nb_clip_grad_norm(T->params, T->np, (float)s->grad_clip);
+        /* A norm beyond float32 is inf as a float, but the clip
+         * (in double) has scaled such gradients down: ask again. */
+        if (!isfinite(norm) && !isfinite(nb_grad_norm(T->params, T->np))) {
+            report_nonfinite_gradient(T, L->step, *loss, norm);
+            reset_arenas(T);
+            return -1;
+        }
+    }
+    /* Sums the replicas' gradients, steps and zeroes them, in one pass. */
+    nb_optim_step_zero(T->opt, T->rep_grads + 1, nrep);
+    reset_arenas(T);
+    s->images += m;
+    T->loss_sum += dl * (double)mr;
+    T->seen += mr;
     return 0;
+}
+
+/* The epoch's line and log row, after the test set's evaluation: at its
+ * end, or "(partial)" where --steps stopped the run inside it. */
+static int report(void *ctx, bool finished) {
+    trainer *T = ctx;
+    nb_train_state *s = &T->s;
+    const nb_cli_loop *L = &T->loop;
+    int64_t epoch = finished ? L->epoch : L->epoch + 1; /* the driver counts a finished one */
+    double secs = nb_cli_now() - L->epoch_t0;
+    nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &T->ev);
+    const nb_eval_result *ev = &T->ev;
+    double train_loss = s->epoch_loss / (double)s->epoch_seen, train_acc = (double)s->epoch_correct / (double)s->epoch_seen;
+    fprintf(stderr, "epoch %lld/%lld%s: train loss %.4f acc %.4f | test loss %.4f acc %.4f", (long long)epoch,
+            (long long)s->epochs, finished ? "" : " (partial)", train_loss, train_acc, ev->loss, ev->accuracy);
+    if (s->adversarial > 0) fprintf(stderr, " adv acc %.4f", ev->adv_accuracy);
+    if (s->l1_activation > 0) fprintf(stderr, " zeros %.1f%%", 100 * ev->zero_fraction);
+    fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)T->run_seen / (secs > 0 ? secs : 1), secs);
+    nb_train_log_row(s, epoch, train_loss, train_acc, ev, nb_cli_now() - L->t0);
+    if (finished) {
+        /* The checkpoint records finished epochs and where the next starts;
+         * a run stopped mid-epoch by --steps keeps the epoch's start and
+         * position instead, so a resume replays the same order. */
+        s->epoch_loss = 0, s->epoch_seen = s->epoch_correct = 0;
+        s->rng_epoch = s->rng_shuffle;
+    }
+    return 0;
+}
+
+static int save(void *ctx, double seconds, bool final) {
+    trainer *T = ctx;
+    nb_train_state *s = &T->s;
+    const nb_cli_loop *L = &T->loop;
+    if (!s->out) return 0;
+    if (report_nonfinite_weights(T, L->step, -1, 0)) return -1;
+    s->step = L->step, s->epoch = L->epoch, s->epoch_pos = L->epoch_pos;
+    return nb_train_state_save(s, T->net, T->opt, s->out);
+}
+
+static void progress(void *ctx, double loss, char *extra, size_t n) {
+    trainer *T = ctx;
+    snprintf(extra, n, "loss %.4f  %.0f img/s", T->loss_sum / (double)T->seen,
+             (double)T->seen / (nb_cli_now() - T->loop.epoch_t0));
 }
 
 static int run(trainer *T, const char *cmd) {
     nb_train_state *s = &T->s;
     int64_t n = T->train.n, B = s->batch;
-    int64_t per_epoch = (n + B - 1) / B;
-    int64_t *perm = malloc(sizeof(int64_t) * (size_t)n);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)B);
-    double t_start = nb_cli_now(), train_seconds = 0;
-    nb_eval_result ev = {0};
-    bool stopped = false;
+    T->perm = malloc(sizeof(int64_t) * (size_t)n);
+    T->y = malloc(sizeof(int32_t) * (size_t)B);
+    if (!T->perm || !T->y) nb_oom("the order of the training examples", 0);
+    /* --steps, which a checkpoint drops (it limits one invocation), so that
+     * the command printed after a signal ends where this run would have. */
+    char steps[24];
+    snprintf(steps, sizeof steps, "%lld", (long long)s->max_steps);
+    nb_cli_resume_command(T->again, sizeof T->again, "train", NULL, 0, s->out, "--log", s->log, "--steps",
+                          s->max_steps > 0 ? steps : NULL, NULL);
+    nb_cli_loop *L = &T->loop;
+    *L = (nb_cli_loop){.cmd = cmd, .label = "train", .unit = "nats", .loss_scale = 1, .out = s->out, .again = T->again,
+                       .step = s->step, .max_steps = s->max_steps > 0 ? s->max_steps : -1, .loss_share = 1,
+                       .csv = &s->csv, .epochs = s->epochs, .epoch = s->epoch, .epoch_pos = s->epoch_pos,
+                       .epoch_steps = (n + B - 1) / B, .ctx = T, .take_step = take_step, .save = save,
+                       .begin_epoch = begin_epoch, .gather = fold_epoch, .report = report,
+                       .progress = progress};
+    double t_start = nb_cli_now();
+    int64_t images0 = s->images; /* of the runs this one resumes */
     int rc = 0;
-
-    while (s->epoch < s->epochs && !stopped) {
-        /* The order of this epoch comes from the shuffle stream as it was when
-         * the epoch began, so a resumed epoch replays the same batches. */
-        s->rng_epoch = s->rng_shuffle;
-        for (int64_t i = 0; i < n; i++) perm[i] = i;
-        if (s->shuffle) nb_rng_shuffle(&s->rng_shuffle, perm, n);
-        double t_epoch = nb_cli_now(), last_draw = 0, loss_sum = 0;
-        int64_t seen = 0, correct = 0;
-        for (int64_t b = s->epoch_pos; b < per_epoch; b++) {
-            if ((s->max_steps > 0 && s->step >= s->max_steps) || nb_dist_interrupted()) {
-                stopped = true;
-                break;
-            }
-            int64_t start = b * B, m = n - start < B ? n - start : B, lo, mr;
-            nb_dist_shard(m, &lo, &mr); /* under mpirun, this rank's rows of the global batch */
-            double t0 = nb_cli_now();
-            double dl = 0;
-            nb_net *bad = NULL;
-            nb_optim_set_lr(T->opt, (float)nb_train_lr(s, per_epoch));
-            double loss = mr ? train_batch(T, perm + start + lo, mr, y, &dl, &correct, &bad) : 0;
-            /* Under mpirun: the mean gradient of the global batch on every rank. */
-            int nrep = nb_dist_allreduce_grads(T->params, T->np, T->rep_grads + 1, mr ? T->used - 1 : 0, mr, m, bad != NULL);
-            if (nrep < 0) {
-                if (!bad) nb_cli_fail(cmd, "the loss became non-finite at step %lld on rank %d (try a smaller --lr)",
-                                      (long long)s->step, nb_dist_bad_rank());
-                else if (!report_nonfinite_weights(T, cmd, s->step, loss)) report_nonfinite(bad, cmd, s->step, loss);
-                reset_arenas(T);
-                rc = 1;
-                goto done;
-            }
-            if (s->grad_clip > 0) {
-                /* The norm is the summed gradient's: the replicas' are added
-                 * in first (the pass the optimizer would make). */
-                nb_net_replica_reduce(T->net, T->reps + 1, nrep);
-                nrep = 0;
-                float norm = nb_clip_grad_norm(T->params, T->np, (float)s->grad_clip);
-                /* A norm beyond float32 is inf as a float, but the clip
-                 * (in double) has scaled such gradients down: ask again. */
-                if (!isfinite(norm) && !isfinite(nb_grad_norm(T->params, T->np))) {
-                    report_nonfinite_gradient(T, cmd, loss, norm);
-                    reset_arenas(T);
-                    rc = 1;
-                    goto done;
-                }
-            }
-            /* Sums the replicas' gradients, steps and zeroes them, in one pass. */
-            nb_optim_step_zero(T->opt, T->rep_grads + 1, nrep);
-            reset_arenas(T);
-            train_seconds += nb_cli_now() - t0;
-            s->step++;
-            s->images += m;
-            s->epoch_pos = b + 1;
-            loss_sum += dl * (double)mr;
-            seen += mr;
-            double now = nb_cli_now();
-            if (nb_cli_tty() && (now - last_draw > 0.2 || b + 1 == per_epoch)) {
-                char label[32], extra[96];
-                snprintf(label, sizeof label, "epoch %lld/%lld", (long long)s->epoch + 1, (long long)s->epochs);
-                snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", loss_sum / (double)seen, (double)seen / (now - t_epoch));
-                nb_cli_progress(label, b + 1, per_epoch, now - t_epoch, extra, false);
-                last_draw = now;
-            }
-        }
-        /* The epoch's totals over the ranks, plus those of its batches that
-         * the run this one resumed trained. */
-        double sums[3] = {loss_sum, (double)seen, (double)correct};
-        nb_dist_sum(sums, 3);
-        int64_t run_seen = (int64_t)sums[1]; /* this run's examples */
-        loss_sum = sums[0] + s->epoch_loss, seen = run_seen + s->epoch_seen, correct = (int64_t)sums[2] + s->epoch_correct;
-        s->epoch_loss = loss_sum, s->epoch_seen = seen, s->epoch_correct = correct; /* for a mid-epoch checkpoint */
-        if (nb_dist_interrupted() && s->epoch_pos < per_epoch) {
-            /* Finish the step, keep it: the checkpoint records the epoch's
-             * start and position, as for --steps, and a resume replays the
-             * rest of the epoch in the same order. A signal during an epoch's
-             * last step instead lets the epoch end as usual (evaluation, log
-             * row, checkpoint of the finished epoch); the next epoch's first
-             * check then stops the run here, at its position 0. (Saved here,
-             * a finished epoch would resume as a partial one with nothing
-             * left, and the run would end without its later epochs.) */
-            if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-            if (save_checkpoint(T, cmd)) {
-                rc = 1;
-                goto done;
-            }
-            /* --steps, which a checkpoint drops (it limits one invocation),
-             * so that the printed command ends where this run would have. */
-            char again[4200], steps[24];
-            snprintf(steps, sizeof steps, "%lld", (long long)s->max_steps);
-            nb_cli_resume_command(again, sizeof again, "train", NULL, 0, s->out, "--log", s->log, "--steps",
-                                  s->max_steps > 0 ? steps : NULL, NULL);
-            rc = nb_cli_interrupt_exit(cmd, s->out, again, 0);
-            goto done;
-        }
-        if (run_seen == 0) break; /* --steps was already reached */
-        bool finished = s->epoch_pos >= per_epoch;
-        double secs = nb_cli_now() - t_epoch;
-        nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &ev);
-        double train_loss = loss_sum / (double)seen, train_acc = (double)correct / (double)seen;
-        if (nb_cli_tty()) fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "epoch %lld/%lld%s: train loss %.4f acc %.4f | test loss %.4f acc %.4f", (long long)s->epoch + 1,
-                (long long)s->epochs, finished ? "" : " (partial)", train_loss, train_acc, ev.loss, ev.accuracy);
-        if (s->adversarial > 0) fprintf(stderr, " adv acc %.4f", ev.adv_accuracy);
-        if (s->l1_activation > 0) fprintf(stderr, " zeros %.1f%%", 100 * ev.zero_fraction);
-        fprintf(stderr, " | %.0f img/s | %.1f s\n", (double)run_seen / (secs > 0 ? secs : 1), secs);
-        nb_train_log_row(s, s->epoch + 1, train_loss, train_acc, &ev, nb_cli_now() - t_start);
-        if (finished) {
-            /* The checkpoint records finished epochs and where the next starts;
-             * a run stopped mid-epoch by --steps keeps the epoch's start and
-             * position instead, so a resume replays the same order. */
-            s->epoch++;
-            s->epoch_pos = 0;
-            s->epoch_loss = 0, s->epoch_seen = s->epoch_correct = 0;
-            s->rng_epoch = s->rng_shuffle;
-        }
-        /* The log first: a run killed between the two writes leaves it ahead
-         * of the checkpoint, which a resumed run trims (nb_train_log_open);
-         * the other way round the epoch's row would be lost. */
-        if (nb_dist_any(nb_train_log_write(s) || save_checkpoint(T, cmd))) {
-            if (*nb_errmsg()) nb_cli_fail(cmd, "%s", nb_errmsg());
-            rc = 1;
-            goto done;
-        }
-    }
-    if (!ev.n) nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, &ev);
-done:
+    /* A run left nothing to train (its --steps or --epochs reached) writes
+     * nothing: it reports the model's test figures. */
+    if (s->epoch < s->epochs && !(s->max_steps > 0 && s->step >= s->max_steps)) rc = nb_cli_loop_run(L);
     if (!rc) {
-        double total = nb_cli_now() - t_start;
+        nb_eval_result *ev = &T->ev;
+        if (!ev->n) nb_net_evaluate(T->net, &T->test, EVAL_BATCH, (float)s->adversarial, ev);
+        double total = nb_cli_now() - t_start, train_seconds = L->train_secs;
         fprintf(stderr, "test accuracy %.4f, test loss %.4f (%lld steps, %.1f s training, %.1f s in all)%s%s\n",
-                ev.accuracy, ev.loss, (long long)s->step, train_seconds, total, s->out ? "; model: " : "",
+                ev->accuracy, ev->loss, (long long)L->step, train_seconds, total, s->out ? "; model: " : "",
                 s->out ? s->out : "");
         if (s->json) {
-            printf(
-                    "{\"test_accuracy\": %.6f, \"test_loss\": %.6f, \"epochs\": %lld, \"steps\": %lld, \"seconds\": %.3f, "
-                    "\"train_seconds\": %.3f, \"train_images_per_second\": %.1f, \"zero_activation_fraction\": %.6f",
-                    ev.accuracy, ev.loss, (long long)s->epoch, (long long)s->step, total, train_seconds,
-                    train_seconds > 0 ? (double)s->images / train_seconds : 0, ev.zero_fraction);
-            if (s->adversarial > 0) printf( ", \"adversarial_accuracy\": %.6f", ev.adv_accuracy);
+            printf("{\"test_accuracy\": %.6f, \"test_loss\": %.6f, \"epochs\": %lld, \"steps\": %lld, \"seconds\": %.3f, "
+                   "\"train_seconds\": %.3f, \"train_images_per_second\": %.1f, \"zero_activation_fraction\": %.6f",
+                   ev->accuracy, ev->loss, (long long)L->epoch, (long long)L->step, total, train_seconds,
+                   train_seconds > 0 ? (double)(s->images - images0) / train_seconds : 0, ev->zero_fraction);
+            if (s->adversarial > 0) printf(", \"adversarial_accuracy\": %.6f", ev->adv_accuracy);
             if (nb_dist_size() > 1) {
                 double ar_s, ar_wait;
                 int64_t ar_calls, ar_bytes;
@@ -393,11 +397,11 @@ done:
                 printf(", \"ranks\": %d, \"allreduce_bytes_per_step\": %lld, \"allreduce_seconds\": %.3f, "
                        "\"allreduce_wait_seconds\": %.3f", nb_dist_size(), (long long)ar_bytes, ar_s, ar_wait);
             }
-            printf( "}\n");
+            printf("}\n");
         }
     }
-    free(perm);
-    free(y);
+    free(T->perm);
+    free(T->y);
     return rc;
 }
 

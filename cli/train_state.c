@@ -204,11 +204,11 @@ int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *op
     return rc;
 }
 
-double nb_train_lr(const nb_train_state *s, int64_t steps_per_epoch) {
+double nb_train_lr(const nb_train_state *s, int64_t step, int64_t steps_per_epoch) {
     int64_t total = s->epochs * steps_per_epoch;
-    if (!strcmp(s->schedule, "cosine")) return nb_lr_cosine((float)s->lr, s->step, total, 0.f);
+    if (!strcmp(s->schedule, "cosine")) return nb_lr_cosine((float)s->lr, step, total, 0.f);
     if (!strcmp(s->schedule, "step")) {
-        double f = (double)s->step / (double)(total ? total : 1);
+        double f = (double)step / (double)(total ? total : 1);
         return s->lr * (f >= 0.75 ? 0.01 : f >= 0.5 ? 0.1 : 1.0);
     }
     return s->lr;

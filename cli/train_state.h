@@ -47,11 +47,11 @@ void nb_train_state_seed(nb_train_state *s);
 int nb_train_state_read(nb_train_state *s, const nb_safetensors *st, const char *path);
 /* Writes the network, the optimizer state and s as a checkpoint, atomically. */
 int nb_train_state_save(const nb_train_state *s, const nb_net *net, nb_optim *opt, const char *path);
-/* The learning rate of the next step under s->schedule: cosine decays from
+/* The learning rate of step `step` (steps done before it) under s->schedule: cosine decays from
  * lr to 0 over all epochs (nb_lr_cosine), step multiplies by 0.1 at 50% and
  * 75% of them, constant keeps lr. A function of the step count alone, so a
  * resumed run follows the same curve. */
-double nb_train_lr(const nb_train_state *s, int64_t steps_per_epoch);
+double nb_train_lr(const nb_train_state *s, int64_t step, int64_t steps_per_epoch);
 nb_optim *nb_train_make_optim(const nb_train_state *s, nb_param *params, int np);
 int nb_train_state_restore_optim(const nb_train_state *s, nb_optim *opt, const nb_safetensors *st, const char *path);
 /* --init: copies the parameters of another model (names and shapes must match). */

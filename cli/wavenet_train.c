@@ -128,7 +128,7 @@ static double validate(void *ctx) {
     trainer *t = ctx;
     return validation_bits(t->m, t->data->val, t->data->nval, t->val_samples);
 }
-static int save_cb(void *ctx, double seconds) { return save(ctx, seconds); }
+static int save_cb(void *ctx, double seconds, bool final) { return save(ctx, seconds); }
 
 static int run_train(trainer *t) {
     const char *cmd = t->cmd;

@@ -281,6 +281,43 @@ cli_train_resume_log_matches_uninterrupted() {
         fail "logs differ: $(cut -d, -f1-7 "$WORK/a.csv" "$WORK/b.csv")"
 }
 
+# A resumed run with nothing left to train (its --steps or --epochs reached)
+# reports the model's test figures and writes nothing: the checkpoint and
+# the log (with its partial epoch's row) stay as they were.
+cli_train_resume_nothing_left_writes_nothing() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 300; i++) { c = i % 3; printf "%.4f,%.4f,%.4f,%d\n", c + rand(), rand() - c, rand(), c } }' >"$WORK/d.csv"
+    printf '[net]\ninput = 3\n[dense]\nout = 3\n' >"$WORK/d.cfg"
+    "$NABLA" train "$WORK/d.cfg" --data "$WORK/d.csv" --epochs 2 --batch 32 --steps 5 --out "$WORK/b.st" \
+        --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B1"; return; }
+    cp "$WORK/b.st" "$WORK/b0.st" && cp "$WORK/b.csv" "$WORK/b0.csv" || { fail "copies"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --steps 5 --log "$WORK/b.csv" --out "$WORK/c.st" >/dev/null 2>"$WORK/err" ||
+        { fail "resumed at its --steps: $(tail -2 "$WORK/err")"; return; }
+    expect_err "^test accuracy"
+    [[ -e $WORK/c.st ]] && fail "a run that trained nothing wrote --out"
+    cmp -s "$WORK/b.csv" "$WORK/b0.csv" || fail "a run that trained nothing rewrote the log"
+    "$NABLA" train --resume "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>&1 || { fail "run B2"; return; }
+    cp "$WORK/b.st" "$WORK/b0.st" && cp "$WORK/b.csv" "$WORK/b0.csv" || { fail "copies"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --log "$WORK/b.csv" >/dev/null 2>"$WORK/err" || { fail "run B3"; return; }
+    expect_err "already trained for 2 epochs"
+    cmp -s "$WORK/b.st" "$WORK/b0.st" && cmp -s "$WORK/b.csv" "$WORK/b0.csv" ||
+        fail "a run past its --epochs rewrote the checkpoint or the log"
+}
+
+# train_images_per_second is this run's: a resumed run divided the images of
+# every run before it too by its own seconds (10 steps after 10 reported
+# twice their rate).
+cli_train_resume_rate_is_this_runs() {
+    local common=("$ROOT/examples/mlp.cfg" --data fashion-mnist --batch 200 --seed 2 --threads 2)
+    "$NABLA" train "${common[@]}" --steps 10 --out "$WORK/b.st" >/dev/null 2>&1 || { fail "run B1"; return; }
+    "$NABLA" train --resume "$WORK/b.st" --steps 20 --threads 2 --json >"$WORK/out" 2>"$WORK/err" ||
+        { fail "run B2: $(tail -2 "$WORK/err")"; return; }
+    local rate secs
+    rate=$(json_field train_images_per_second "$WORK/out") secs=$(json_field train_seconds "$WORK/out")
+    # 10 steps of 200 images in train_seconds (printed to the millisecond)
+    awk -v r="$rate" -v s="$secs" 'BEGIN { exit !(s > 0 && r * s > 1600 && r * s < 2400) }' ||
+        fail "rate $rate images/s over $secs s is not 2000 images"
+}
+
 # --batch at --resume mid-epoch: the checkpoint's place counts batches of its
 # own size, so another size is refused (it once started past the epoch's end
 # and ended the run untrained, exit 0); at an epoch's end it is honoured.
@@ -2534,7 +2571,8 @@ cli_chat_resume_damaged_settings() {
         { fail "train"; return; }
     set_meta "$WORK/b.st" "$WORK/r.st" nabla.chat.max_response=$((1 << 62)) &&
         set_meta "$WORK/b.st" "$WORK/l.st" nabla.chat.lr=fast && set_meta "$WORK/b.st" "$WORK/s.st" nabla.chat.loss_sum=1.5x &&
-        set_meta "$WORK/b.st" "$WORK/n.st" nabla.chat.loss_n=-3 || { fail "rewriting the checkpoint's metadata"; return; }
+        set_meta "$WORK/b.st" "$WORK/n.st" nabla.chat.loss_n=-3 && set_meta "$WORK/b.st" "$WORK/p.st" nabla.chat.pos=70 ||
+        { fail "rewriting the checkpoint's metadata"; return; }
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/r.st" --epochs 2 &&
         expect_err "r.st: the stored --max-response 4611686018427387904 is not an integer in \\[1, 100000\\]"
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/l.st" --epochs 2 &&
@@ -2544,6 +2582,10 @@ cli_chat_resume_damaged_settings() {
         expect_err "s.st: __metadata__ 'nabla.chat.loss_sum': expected a number, got '1.5x'"
     expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/n.st" --epochs 2 &&
         expect_err "n.st: __metadata__ 'nabla.chat.loss_n': expected an integer >= 0, got '-3'"
+    # The place in the epoch is whole steps of the batch (16 here): 70 rows
+    # would go on with batches an uninterrupted run never drew.
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/p.st" --epochs 2 &&
+        expect_err "p.st: __metadata__ 'nabla.chat.pos' 70: expected a multiple of its batch 16"
     "$NABLA" chat train "$CHAT_DATA/train.csv" --resume "$WORK/b.st" --epochs 2 >/dev/null 2>"$WORK/err" ||
         fail "resuming the undamaged checkpoint: $(tail -1 "$WORK/err")"
 }

@@ -148,6 +148,24 @@ mpi_charrnn() {
 
 # kill -9 of rank 1 mid-run: the job ends within seconds, mpirun names the
 # rank and the host, and the checkpoint of the last epoch loads.
+# A failed write of rank 0's log stops every rank with the file's message:
+# charrnn summed the ranks' parts of its state for the checkpoint after the
+# vote on the log and checkpoint writes, which rank 0 skipped when its log
+# write failed, and met the others in another collective (an MPI error
+# instead of the message). train's epoch totals are summed the same way.
+mpi_failed_log_write_ends_job() {
+    awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) printf "%s%s", (i % 7 ? "ab" : "cd"), (i % 12 == 11 ? ".\n" : " ") }' \
+        >"$WORK/f.txt"
+    NABLA_FAULT=rename:1 "${MPIRUN[@]}" 2 "$NABLA" charrnn train "$WORK/f.txt" --hidden 8 --seq 8 --batch 4 --steps 4 \
+        --eval-every 2 --out "$WORK/f.st" --log "$WORK/f.csv" >/dev/null 2>"$WORK/err" && fail "charrnn: the job went on"
+    grep -q "nabla charrnn train: $WORK/f.csv: cannot rename" "$WORK/err" ||
+        fail "charrnn: no message naming the log: $(grep -v '^step' "$WORK/err" | head -5)"
+    NABLA_FAULT=rename:1 "${MPIRUN[@]}" 2 "$NABLA" train "$WORK/net.cfg" "${COMMON[@]}" --epochs 2 --out "$WORK/g.st" \
+        --log "$WORK/g.csv" >/dev/null 2>"$WORK/err" && fail "train: the job went on"
+    grep -q "nabla train: $WORK/g.csv: cannot rename" "$WORK/err" ||
+        fail "train: no message naming the log: $(grep -v '^epoch' "$WORK/err" | head -5)"
+}
+
 mpi_killed_rank_ends_job() {
     NB_MPI_TEST=$WORK "${MPIRUN[@]}" 2 "$NABLA" train "$WORK/net.cfg" "${COMMON[@]}" --epochs 100000 \
         --out "$WORK/k.st" >/dev/null 2>"$WORK/kerr" &
