@@ -134,15 +134,13 @@ fail:
 }
 
 /* --tfidf-weight: a number >= 0, or "auto" where allowed. */
-int nb_chat_parse_weight(const char *cmd, const char *s, bool auto_ok, double *w, bool *is_auto) {
+int nb_chat_parse_weight(const nb_cli *c, const char *s, bool auto_ok, double *w, bool *is_auto) {
     *is_auto = false;
     if (auto_ok && !strcmp(s, "auto")) return *is_auto = true, 0;
     char *end;
     *w = strtod(s, &end);
-    if (!*s || *end || !isfinite(*w) || *w < 0) {
-        nb_cli_fail(cmd, "--tfidf-weight: expected a number >= 0%s, got '%s'", auto_ok ? " or 'auto'" : "", s);
-        return 2;
-    }
+    if (!*s || *end || !isfinite(*w) || *w < 0)
+        return nb_cli_usage_error(c, "--tfidf-weight: expected a number >= 0%s, got '%s'", auto_ok ? " or 'auto'" : "", s);
     return 0;
 }
 

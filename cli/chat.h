@@ -12,6 +12,7 @@
 #ifndef NB_CLI_CHAT_H
 #define NB_CLI_CHAT_H
 
+#include "cli.h"
 #include "nabla.h"
 #include <stdbool.h>
 
@@ -37,6 +38,6 @@ int nb_chat_model_cuts(const nb_safetensors *st, const char *path, int64_t *mc, 
 float *nb_chat_combined_idf(const nb_safetensors *st, const nb_dualenc *m, const char *model_path, const char *idf_path);
 /* --tfidf-weight: a number >= 0, or "auto" where auto_ok. 0, or 2 (a usage
  * error, printed by "nabla CMD: ..."). */
-int nb_chat_parse_weight(const char *cmd, const char *s, bool auto_ok, double *w, bool *is_auto);
+int nb_chat_parse_weight(const nb_cli *c, const char *s, bool auto_ok, double *w, bool *is_auto);
 
 #endif

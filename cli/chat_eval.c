@@ -47,7 +47,7 @@ int nb_chat_eval_main(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     double W = 0, vbest = NAN, vgrid[sizeof W_GRID / sizeof W_GRID[0]];
     bool w_auto = false, combine = weight_s != NULL;
-    if (combine && nb_chat_parse_weight(cmd, weight_s, true, &W, &w_auto)) return 2;
+    if (combine && nb_chat_parse_weight(&c, weight_s, true, &W, &w_auto)) return 2;
     if (w_auto && !valid_path) return nb_cli_usage_error(&c, "--tfidf-weight auto needs --valid VALID.csv");
     if (!combine && (valid_path || idf_path))
         return nb_cli_usage_error(&c, "--valid and --idf go with --tfidf-weight");

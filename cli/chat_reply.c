@@ -47,7 +47,7 @@ int nb_chat_reply_main(int argc, char **argv) {
     if (rc != NB_CLI_OK) return rc;
     double W = 0;
     bool w_auto;
-    if (weight_s && nb_chat_parse_weight(cmd, weight_s, false, &W, &w_auto)) return 2;
+    if (weight_s && nb_chat_parse_weight(&c, weight_s, false, &W, &w_auto)) return 2;
     if (idf_path && W == 0) return nb_cli_usage_error(&c, "--idf goes with --tfidf-weight W > 0");
     nb_cli_threads(cmd, threads, 0);
     nb_safetensors *st = NULL;

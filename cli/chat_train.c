@@ -404,9 +404,10 @@ int nb_chat_train_main(int argc, char **argv) {
 #define GIVEN(name) (nb_cli_flag(&c, name)->given)
     bool steps_given = GIVEN("--steps");
     if (!out && !resume) return nb_cli_usage_error(&c, "--out MODEL is required (or --resume MODEL)");
-    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) return 2;
-    if (nb_cli_check_not_input(cmd, "--log", log, pos[0]) || nb_cli_check_not_input(cmd, "--log", log, valid_path))
-        return 2;
+    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) {
+        nb_cli_usage_line(&c);
+        return 2; /* as the parser's own check of --out */
+    }
     nb_device dev = NB_CPU;
     if ((rc = nb_cli_device(&c, device, &dev)) != NB_CLI_OK) return rc;
     nb_cli_threads(cmd, threads, 0);

@@ -468,7 +468,8 @@ static int eval(int argc, char **argv) {
     bool json = false;
     nb_flag flags[] = {
         {"--episodes", NB_FLAG_INT, &episodes, "episodes to play", .range = "[1, 100000]"},
-        {"--seed", NB_FLAG_INT, &seed, "seed of the first episode; the i-th uses seed + i", .range = SEED_RANGE},
+        {"--seed", NB_FLAG_INT, &seed, "seed of the first episode; the i-th uses seed + i (the default keeps clear of the seeds training plays)",
+         .range = SEED_RANGE},
         {"--epsilon", NB_FLAG_FLOAT, &eps, "probability of a random action; 0: greedy", .range = "[0, 1]"},
         NB_FLAG_THREADS(&threads, "1"),
         NB_FLAG_JSON(&json),

@@ -528,10 +528,6 @@ static int cmd_train(int argc, char **argv) {
         rc = nb_cli_usage_error(&c, "--data is required (e.g. --data fashion-mnist)");
         goto out;
     }
-    if (nb_cli_check_not_input(cmd, "--log", log, data) || nb_cli_check_not_input(cmd, "--log", log, npos ? pos[0] : NULL)) {
-        rc = 2;
-        goto out;
-    }
     if (!nb_cli_flag(&c, "--lr")->given && !resume && strcmp(optim, "sgd")) lr = 1e-3;
     s->epochs = epochs;
     s->batch = batch;
@@ -552,7 +548,11 @@ static int cmd_train(int argc, char **argv) {
     s->log = log;
     if (nb_dist_rank()) s->out = NULL, s->log = NULL; /* rank 0 alone writes */
     s->json = json;
-    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) goto out;
+    if (!out && resume && nb_cli_check_output(cmd, "--resume", resume, NULL)) {
+        nb_cli_usage_line(&c);
+        rc = 2; /* as the parser's own check of --out */
+        goto out;
+    }
     nb_cli_threads(cmd, threads, 0);
     nb_cli_catch_interrupts(); /* from here on, SIGINT and SIGTERM stop between steps */
 

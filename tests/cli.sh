@@ -1919,7 +1919,10 @@ cli_usage_errors_print_usage() {
     expect_usage "charrnn train $WORK/d.csv --steps 5 --minutes 1|usage: nabla charrnn train" \
         "wavenet train $WORK --steps 5 --minutes 1 --out $WORK/w.st|usage: nabla wavenet train" \
         "hessian $WORK/m.st|usage: nabla hessian" "hessian $WORK/m.st --data $WORK/d.csv --top 5 --max-iter 3|usage: nabla hessian" \
-        "fit lasso $WORK/d.csv|usage: nabla fit" "fit pca $WORK/d.csv -v 3|usage: nabla fit"
+        "fit lasso $WORK/d.csv|usage: nabla fit" "fit pca $WORK/d.csv -v 3|usage: nabla fit" \
+        "chat train $WORK/d.csv --resume $WORK/no/such/m.st|usage: nabla chat train" \
+        "chat eval $WORK/m.st $WORK/d.csv --tfidf-weight -1|usage: nabla chat eval" \
+        "chat $WORK/m.st --tfidf-weight x|usage: nabla chat MODEL"
 }
 
 # --resume means the same in the five training commands (each writes the
