@@ -66,6 +66,16 @@ void *nb__aligned_alloc(size_t align, size_t n);
 /* strndup through nb__malloc: the first n bytes of s (no NUL needed among
  * them) and a NUL; NULL when the allocation fails. */
 char *nb__strndup(const char *s, size_t n);
+/* The same for an allocation with no way back: count elements of size bytes
+ * (count * size refused, not wrapped, where it overflows size_t; 0 asks for
+ * one element so that NULL always means failure), and on failure nb_oom
+ * naming `what` and the size, which ends the program with "nabla: out of
+ * memory: ..." and status 1. Through the seam, so that tests reach that exit.
+ * nb__xrealloc keeps p on failure only in that the program ends. */
+void *nb__xmalloc(const char *what, size_t count, size_t size);
+void *nb__xcalloc(const char *what, size_t count, size_t size);
+void *nb__xrealloc(const char *what, void *p, size_t count, size_t size);
+char *nb__xstrdup(const char *what, const char *s);
 /* Whether one of cJSON's allocations failed (under injected faults) since the
  * last call; clears the flag. cJSON reports such a failure as a parse error,
  * which a reader must not pass on as "not valid JSON". */
