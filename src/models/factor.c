@@ -316,7 +316,7 @@ nb_factor *nb__factor_load(const nb_safetensors *st, const char *path, nb_factor
         nb_error("%s: the factor model needs 'components' [k, d] with 1 <= k <= d", path);
         return NULL;
     }
-    nb_factor *m = calloc(1, sizeof *m);
+    nb_factor *m = nb__xcalloc("a factor model", 1, sizeof *m);
     m->kind = kind;
     m->k = (int)c->shape[0];
     m->d = c->shape[1];

@@ -482,7 +482,7 @@ nb_gmm *nb__gmm_load(const nb_safetensors *st, const char *path) {
     int k = (int)mu->shape[0];
     int64_t d = mu->shape[1];
     bool diag = !strcmp(cv, "diag");
-    nb_gmm *m = calloc(1, sizeof *m);
+    nb_gmm *m = nb__xcalloc("a Gaussian mixture", 1, sizeof *m);
     m->k = k;
     m->d = d;
     m->diagonal = diag;

@@ -218,7 +218,7 @@ nb_linreg *nb__linreg_load(const nb_safetensors *st, const char *path) {
         nb_error("%s: the model lacks a 1-D tensor 'w'", path);
         return NULL;
     }
-    nb_linreg *m = calloc(1, sizeof *m);
+    nb_linreg *m = nb__xcalloc("a linear regression", 1, sizeof *m);
     m->d = w->shape[0];
     const char *meth = nb_st_meta(st, "nabla.linreg.method");
     m->method = meth && !strcmp(meth, "bayes") ? NB_LINREG_BAYES : meth && !strcmp(meth, "gd") ? NB_LINREG_GD : NB_LINREG_LSTSQ;

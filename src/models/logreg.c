@@ -162,7 +162,7 @@ nb_logreg *nb__logreg_load(const nb_safetensors *st, const char *path) {
                  path);
         return NULL;
     }
-    nb_logreg *m = calloc(1, sizeof *m);
+    nb_logreg *m = nb__xcalloc("a logistic regression", 1, sizeof *m);
     m->k = (int)w->shape[0];
     m->d = w->shape[1];
     m->nclass = (int)c->shape[0];

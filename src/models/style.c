@@ -430,7 +430,7 @@ nb_style *nb_style_new(nb_style_net *net, const nb_tensor *content, const nb_ten
         nb_fatal("style_new", "images must be [3, h, w]");
     if (sp->nstyle < 0 || sp->nstyle > SN_MAXLAYERS || (content && sp->content_layer < 0))
         nb_fatal("style_new", "bad layer spec");
-    nb_style *s = calloc(1, sizeof *s);
+    nb_style *s = nb__xcalloc("a style transfer", 1, sizeof *s);
     s->net = net;
     s->content_layer = content ? sp->content_layer : -1;
     s->nstyle = sp->nstyle;
