@@ -11,8 +11,9 @@
  * A spec is a comma-separated list of OP:K[:WHAT]:
  *   OP   open write fsync close rename (the atomic writer's system calls, and
  *        open/read of nb_read_file) or alloc (nb__malloc/calloc/realloc/
- *        aligned_alloc: the allocations of the readers in src/io and of
- *        tensor storage);
+ *        aligned_alloc: the allocations of the readers in src/io, of
+ *        tensor storage, and through nb__xmalloc and kin below those of the
+ *        library and the command that end in nb_oom);
  *   K    the K-th call of OP (1-based) counted from when the spec was set
  *        fails; "K+" fails the K-th and every later call (a full disk);
  *   WHAT an errno name (ENOSPC EIO EDQUOT EACCES EROFS EINTR EMFILE ENOMEM ...)
