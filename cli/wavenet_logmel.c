@@ -41,7 +41,7 @@ int nb_wn_spectrogram(int argc, char **argv) {
         nb_tensor_free(lm);
         return rc;
     }
-    float *z = nb__xmalloc("a spectrogram", (size_t)frames * (size_t)nm, sizeof(float)); /* [mels, frames]: band 0 at the bottom */
+    float *z = malloc(sizeof(float) * (size_t)frames * (size_t)nm); /* [mels, frames]: band 0 at the bottom */
     for (int f = 0; f < frames; f++)
         for (int b = 0; b < nm; b++) z[(size_t)b * (size_t)frames + (size_t)f] = lm->data[(size_t)f * (size_t)nm + (size_t)b];
     const char *base = strrchr(pos[0], '/');
