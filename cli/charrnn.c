@@ -42,12 +42,12 @@ static int cmd_sample(int argc, char **argv) {
             goto done;
         }
     } else {
-        cps = malloc(sizeof(int32_t));
+        cps = nb__xmalloc("the prompt", 1, sizeof(int32_t));
         cps[0] = m->vocab[0] == '\n' ? '\n' : m->vocab[0];
         n = 1;
     }
-    ids = malloc(sizeof(int32_t) * (size_t)n);
-    out = malloc(sizeof(int32_t) * (size_t)(length ? length : 1));
+    ids = nb__malloc(sizeof(int32_t) * (size_t)n);
+    out = nb__malloc(sizeof(int32_t) * (size_t)(length ? length : 1));
     if (!ids || !out) {
         rc = nb_cli_fail(cmd, "out of memory");
         goto done;

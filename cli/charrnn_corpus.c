@@ -22,7 +22,8 @@ static int add_path(nb_cr_corpus *c, const char *p) {
     char **g = realloc(c->paths, sizeof(char *) * (size_t)(c->n + 1));
     if (!g) return nb_error("out of memory");
     c->paths = g;
-    c->paths[c->n++] = strdup(p);
+    if (!(c->paths[c->n] = nb__strndup(p, strlen(p)))) return nb_error("out of memory");
+    c->n++;
     return 0;
 }
 

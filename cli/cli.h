@@ -5,6 +5,10 @@
 #define NB_CLI_H
 
 #include "nabla.h"
+/* the allocations of the command go through the library's fault seam:
+ * nb__xmalloc and its kin end the program with "nabla: out of memory: ..."
+ * and status 1 where memory runs out, and NABLA_FAULT=alloc:K tests it */
+#include "../src/core/fault.h"
 #include <stdbool.h>
 #include <stdio.h>
 

@@ -16,7 +16,7 @@ static int split_label(const char *what, nb_tensor **X, float **y) {
     int64_t n = t->shape[0], c = t->shape[1];
     if (c < 2) return nb_error("%s: one column only: no room for features and a label (--unlabeled?)", what);
     nb_tensor *f = nb_tensor_new(2, (int64_t[]){n, c - 1});
-    float *yy = malloc(sizeof(float) * (size_t)n);
+    float *yy = nb__xmalloc("the labels", (size_t)n, sizeof(float));
     for (int64_t i = 0; i < n; i++) {
         memcpy(f->data + i * (c - 1), t->data + i * c, sizeof(float) * (size_t)(c - 1));
         yy[i] = t->data[i * c + c - 1];
@@ -47,7 +47,7 @@ int nb_fit_load_data(const char *spec, bool train, bool labeled, int64_t min_fea
         int64_t per = nb_shape_numel(d.nd, d.shape);
         nb_tensor *t = nb_tensor_new(2, (int64_t[]){d.n, per});
         for (int64_t i = 0; i < d.n * per; i++) t->data[i] = d.u8 ? d.u8[i] * (1.f / 255.f) : d.f32[i];
-        float *yy = malloc(sizeof(float) * (size_t)d.n);
+        float *yy = nb__xmalloc("the labels", (size_t)d.n, sizeof(float));
         for (int64_t i = 0; i < d.n; i++) yy[i] = (float)d.y[i];
         nb_dataset_free(&d);
         *X = t;
@@ -112,7 +112,7 @@ static double score(const nb_classic *m, const nb_tensor *X, const float *y, con
     if (m->svm || m->logreg) {
         *name = "accuracy";
         if (!y) return NAN;
-        float *p = malloc(sizeof(float) * (size_t)n);
+        float *p = nb__xmalloc("the predictions", (size_t)n, sizeof(float));
         classify(m, X, p);
         double a = accuracy(p, y, n);
         free(p);
@@ -121,7 +121,7 @@ static double score(const nb_classic *m, const nb_tensor *X, const float *y, con
     if (m->linreg) {
         *name = "mse";
         if (!y) return NAN;
-        double *mu = malloc(sizeof(double) * (size_t)n), s = 0;
+        double *mu = nb__xmalloc("the predictions", (size_t)n, sizeof(double)), s = 0;
         nb_linreg_predict(m->linreg, X, mu, NULL);
         for (int64_t i = 0; i < n; i++) s += (mu[i] - y[i]) * (mu[i] - y[i]);
         free(mu);
@@ -434,16 +434,16 @@ int nb_fit_predict(int argc, char **argv) {
     /* One output per example: a label (classifiers), a value (linreg), the
      * most responsible component (gmm) or the latent vector (factor models). */
     int per = m.factor ? m.factor->k : 1;
-    double *pv = malloc(sizeof(double) * (size_t)(n * per));
+    double *pv = nb__xmalloc("the predictions", (size_t)n * (size_t)per, sizeof(double));
     if (m.svm || m.logreg) {
-        float *p = malloc(sizeof(float) * (size_t)n);
+        float *p = nb__xmalloc("the predictions", (size_t)n, sizeof(float));
         classify(&m, X, p);
         for (int64_t i = 0; i < n; i++) pv[i] = p[i];
         free(p);
     } else if (m.linreg) {
         nb_linreg_predict(m.linreg, X, pv, NULL);
     } else if (m.gmm) {
-        double *resp = malloc(sizeof(double) * (size_t)(n * m.gmm->k));
+        double *resp = nb__xmalloc("the responsibilities", (size_t)n * (size_t)m.gmm->k, sizeof(double));
         nb_gmm_score(m.gmm, X, resp);
         for (int64_t i = 0; i < n; i++) {
             int b = 0;

@@ -122,7 +122,7 @@ static int cmd_hessian(int argc, char **argv) {
     nb_param *np;
     int n = nb_net_params(net, &np);
     int64_t N = 0;
-    params = malloc(sizeof(nb_tensor *) * (size_t)(n ? n : 1));
+    params = nb__xmalloc("the parameter list", (size_t)n, sizeof(nb_tensor *));
     for (int k = 0; k < n; k++) N += (params[k] = np[k].t)->size;
     if (n < 1) {
         rc = nb_cli_fail(cmd, "%s: the network has no parameters", model);

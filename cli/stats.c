@@ -73,8 +73,8 @@ static nb_tensor *load_csv(const char *path, char ***names, int64_t *n) {
     X = nb_tensor_new(2, (int64_t[]){c->nrows, c->ncols});
     for (int64_t i = 0; i < X->size; i++) X->data[i] = (float)c->data[i];
     *n = c->ncols;
-    *names = calloc((size_t)c->ncols, sizeof(char *));
-    for (int j = 0; j < c->ncols; j++) (*names)[j] = strdup(c->names[j]);
+    *names = nb__xcalloc("the column names", (size_t)c->ncols, sizeof(char *));
+    for (int j = 0; j < c->ncols; j++) (*names)[j] = nb__xstrdup("the column names", c->names[j]);
 done:
     nb_csv_free(c);
     return X;
@@ -105,7 +105,7 @@ static nb_tensor *load_npy(const char *path, char ***names, int64_t *n) {
     for (int64_t j = 0; j < *n; j++) {
         char b[32];
         snprintf(b, sizeof b, "%lld", (long long)j);
-        (*names)[j] = strdup(b);
+        (*names)[j] = nb__xstrdup("the column names", b);
     }
     return X;
 }

@@ -32,7 +32,7 @@ static void list_names(char *buf, size_t cap, const char *const *names, int n) {
  * unknown name. */
 static int parse_layers(const char *cmd, const char *opt, const char *list, const char *const *names, int n, int *out) {
     int k = 0;
-    char *copy = strdup(list), *save = NULL;
+    char *copy = nb__xstrdup("a layer list", list), *save = NULL;
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int i = find_name(names, n, t);
         if (i < 0 || k >= MAXL) {
@@ -226,7 +226,7 @@ static int cmd_style(int argc, char **argv) {
     float w[MAXL];
     if (style_weights) {
         int k = 0;
-        char *copy = strdup(style_weights), *save = NULL, *end;
+        char *copy = nb__xstrdup("--style-weights", style_weights), *save = NULL, *end;
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save), k++) {
             double v = strtod(t, &end);
             if (*end || end == t || !isfinite(v) || v < 0 || k >= MAXL) {

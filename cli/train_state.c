@@ -33,7 +33,7 @@ void nb_train_state_seed(nb_train_state *s) {
 
 static const char *own(nb_train_state *s, const char *v) {
     if (s->nowned == (int)(sizeof s->owned / sizeof s->owned[0])) return v;
-    return s->owned[s->nowned++] = strdup(v);
+    return s->owned[s->nowned++] = nb__xstrdup("a checkpoint's settings", v);
 }
 
 /* A number the checkpoint must hold, finite (nb_cli_meta_number): this copy

@@ -73,11 +73,11 @@ int nb_wn_corpus_load(nb_wn_corpus *c, const char *dir, const char *cond, unsign
     memset(c, 0, sizeof *c);
     nb_speech_set s;
     if (nb_speech_open(dir, &s)) return -1;
-    c->train = calloc((size_t)s.n, sizeof(nb_wn_clip));
-    c->val = calloc((size_t)s.n, sizeof(nb_wn_clip));
+    c->train = nb__xcalloc("the corpus's clips", (size_t)s.n, sizeof(nb_wn_clip));
+    c->val = nb__xcalloc("the corpus's clips", (size_t)s.n, sizeof(nb_wn_clip));
     c->nspeakers = s.nspeakers;
-    c->speakers = calloc((size_t)s.nspeakers + 1, sizeof(char *));
-    for (int i = 0; i < s.nspeakers; i++) c->speakers[i] = strdup(s.speakers[i]);
+    c->speakers = nb__xcalloc("the speaker names", (size_t)s.nspeakers + 1, sizeof(char *));
+    for (int i = 0; i < s.nspeakers; i++) c->speakers[i] = nb__xstrdup("the speaker names", s.speakers[i]);
     int rc = 0;
     for (int i = 0; i < s.n && !rc; i++) {
         if (!(keep & (1u << s.clips[i].split))) continue;
@@ -86,7 +86,7 @@ int nb_wn_corpus_load(nb_wn_corpus *c, const char *dir, const char *cond, unsign
             rc = -1;
             break;
         }
-        nb_wn_clip k = {malloc(sizeof(int32_t) * (size_t)a.n), a.n, s.clips[i].speaker, s.clips[i].split, NULL};
+        nb_wn_clip k = {nb__xmalloc("a clip's levels", (size_t)a.n, sizeof(int32_t)), a.n, s.clips[i].speaker, s.clips[i].split, NULL};
         nb_mulaw_encode_array(a.x, a.n, k.q);
         if (cond && !(k.feats = clip_features(cond, &a, &s.clips[i]))) rc = -1;
         nb_audio_free(&a);

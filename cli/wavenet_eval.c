@@ -129,7 +129,7 @@ int nb_wn_eval(int argc, char **argv) {
         nb_wn_corpus_free(&data);
         goto done;
     }
-    v = malloc(sizeof(nb_wn_clip) * (size_t)n); /* the clips scored, in DATA's order within each part */
+    v = nb__xmalloc("the clips scored", (size_t)n, sizeof(nb_wn_clip)); /* the clips scored, in DATA's order within each part */
     memcpy(v, data.train, sizeof(nb_wn_clip) * (size_t)data.ntrain);
     if (!data.val_is_train) memcpy(v + data.ntrain, data.val, sizeof(nb_wn_clip) * (size_t)data.nval);
     if (cf->nspeakers && data.nspeakers != cf->nspeakers) {

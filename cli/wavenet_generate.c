@@ -76,7 +76,7 @@ int nb_wn_generate(int argc, char **argv) {
     nb_wavenet *m = nb_wavenet_load(pos[0], &st);
     if (!m) return nb_cli_fail(cmd, "%s", nb_errmsg());
     const nb_wavenet_config *cf = nb_wavenet_get_config(m);
-    int32_t *spk = calloc((size_t)streams, sizeof(int32_t)), *lv = NULL;
+    int32_t *spk = nb__xcalloc("the streams' speakers", (size_t)streams, sizeof(int32_t)), *lv = NULL;
     nb_tensor *feats = NULL, *u = NULL;
     float *x = NULL;
     rc = 1;
@@ -140,8 +140,8 @@ int nb_wn_generate(int argc, char **argv) {
     }
     /* every stream's levels are kept to the end (--seconds 3600 --streams 256:
      * 55 GiB, which a null pointer met as a segmentation fault) */
-    lv = malloc(sizeof(int32_t) * (size_t)(n * streams));
-    x = malloc(sizeof(float) * (size_t)n);
+    lv = nb__calloc((size_t)n * (size_t)streams, sizeof(int32_t));
+    x = nb__malloc(sizeof(float) * (size_t)n);
     if (!lv || !x) {
         nb_error("out of memory for the generated audio: %lld samples (--seconds %g) x %ld stream(s) (--streams) "
                  "need %.1f MiB", (long long)n, (double)n / NB_WN_RATE, streams,

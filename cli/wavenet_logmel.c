@@ -194,7 +194,7 @@ int nb_wn_features(int argc, char **argv) {
     nb_speech_set s, ref;
     memset(&ref, 0, sizeof ref);
     if (nb_speech_open(pos[0], &s)) return nb_cli_fail(cmd, "%s", nb_errmsg());
-    int *label = malloc(sizeof(int) * (size_t)(s.nspeakers + 1));
+    int *label = nb__xmalloc("the labels", (size_t)s.nspeakers + 1, sizeof(int));
     for (int k = 0; k < s.nspeakers; k++) label[k] = k;
     int nlabels = s.nspeakers, n = 0;
     float *rows = NULL;
@@ -216,8 +216,8 @@ int nb_wn_features(int argc, char **argv) {
         nlabels = ref.nspeakers;
     }
     size_t nrows = (size_t)(s.n + 1) * (size_t)per_clip;
-    rows = malloc(sizeof(float) * 2 * NB_WN_MELS * nrows);
-    rowlab = malloc(sizeof(int) * nrows);
+    rows = nb__calloc(nrows, sizeof(float) * 2 * NB_WN_MELS);
+    rowlab = nb__calloc(nrows, sizeof(int));
     if (!rows || !rowlab) {
         nb_error("out of memory for %zu rows of features", nrows);
         goto fail_msg;
@@ -252,13 +252,13 @@ int nb_wn_features(int argc, char **argv) {
         goto fail_msg;
     }
     /* a random order, so that the last rows nabla train holds out hold every speaker */
-    order = malloc(sizeof(int64_t) * (size_t)n);
+    order = nb__xmalloc("the order of the rows", (size_t)n, sizeof(int64_t));
     for (int i = 0; i < n; i++) order[i] = i;
     nb_rng r;
     nb_rng_seed(&r, (uint64_t)seed, 5);
     nb_rng_shuffle(&r, order, n);
     size_t cap = (size_t)(n + 1) * (2 * NB_WN_MELS * 16 + 16) + 4096, len = 0;
-    text = malloc(cap);
+    text = nb__xmalloc("the CSV text", cap, 1);
     for (int b = 0; b < 2 * NB_WN_MELS; b++)
         len += (size_t)snprintf(text + len, cap - len, "%s%d,", b < NB_WN_MELS ? "mean" : "sd", b % NB_WN_MELS);
     len += (size_t)snprintf(text + len, cap - len, "speaker\n");
@@ -268,7 +268,7 @@ int nb_wn_features(int argc, char **argv) {
         len += (size_t)snprintf(text + len, cap - len, "%d\n", rowlab[order[i]]);
     }
     if (nb_write_file_atomic(out, text, len)) goto fail_msg;
-    int *per = calloc((size_t)nlabels, sizeof(int));
+    int *per = nb__xcalloc("the clips per label", (size_t)nlabels, sizeof(int));
     for (int i = 0; i < n; i++) per[rowlab[i]]++;
     fprintf(stderr, "%d clips (%s split) of %d speaker(s) -> %d rows of %d features + label; wrote %s\n", n / per_clip,
             split, s.nspeakers, n, 2 * NB_WN_MELS, out);

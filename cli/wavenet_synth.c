@@ -31,7 +31,7 @@ int nb_wn_synth(int argc, char **argv) {
     if (mkdir(pos[0], 0777) && errno != EEXIST) return nb_cli_fail(cmd, "%s: %s", pos[0], strerror(errno));
     nb_rng r;
     nb_rng_seed(&r, (uint64_t)seed, 3);
-    float *x = malloc(sizeof(float) * (size_t)n);
+    float *x = nb__xmalloc("a clip", (size_t)n, sizeof(float));
     for (long k = 0; k < speakers; k++) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/spk%ld", pos[0], k);

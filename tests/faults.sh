@@ -210,4 +210,76 @@ faults_wavenet_generate_out_of_memory() {
     [[ ! -e $WORK/wn.wav ]] || fail "wrote $WORK/wn.wav"
 }
 
+# The cached path keeps, per stream, the last d inputs of every layer: 16
+# layers of 64 channels hold 16 MiB a stream, 4 GiB for --streams 256, while
+# the audio of --seconds 0.01 is small. Where that runs out the error says so
+# (the null pointer was written through: a segmentation fault).
+faults_wavenet_generate_cache_out_of_memory() {
+    "$NABLA" wavenet synth "$WORK/wn" --speakers 1 --clips 1 --seconds 0.1 2>/dev/null &&
+        "$NABLA" wavenet train "$WORK/wn" --layers 16 --stacks 1 --residual 64 --skip 2 --segment 100 --steps 0 \
+            --out "$WORK/wn.st" >/dev/null 2>&1 || { fail "could not make a model"; return; }
+    limited 1500000 "$NABLA" wavenet generate "$WORK/wn.st" --seconds 0.01 --streams 256 --out "$WORK/wn.wav"
+    grep -q "out of memory for the cached layers of 256 stream(s): 4095.9 MiB$" "$WORK/err" ||
+        fail "no message naming the streams and the size: $(tail -1 "$WORK/err")"
+    [[ ! -e $WORK/wn.wav ]] || fail "wrote $WORK/wn.wav"
+}
+
+# --- each allocation failing in turn ------------------------------------------
+
+# each_alloc REACH CMD...: runs CMD once with the seam armed to count its
+# allocations, then with each of them failing in turn (all of the first and
+# last 12, and every n/12-th between: a few seconds). Every run ends with
+# status 1 and "out of memory" (or 0 where the allocation was one the program
+# does without, such as the sniffer's look into a file), never a signal; and
+# some run's message matches REACH (an extended regex), so that the faults
+# reach the command's own buffers (their allocations bypassed the seam, and
+# a NULL from them was written through).
+each_alloc() {
+    local reach=$1 n k rc msg runs=0 reached=0 ks
+    shift
+    NABLA_FAULT= "$@" >/dev/null 2>"$WORK/err" || { fail "${*##*/}: failed with the seam armed: $(tail -2 "$WORK/err")"; return; }
+    n=$(calls alloc "$WORK/err")
+    [[ -n $n ]] || { fail "${*##*/}: no seam report in: $(tail -2 "$WORK/err")"; return; }
+    ks=$(awk -v n="$n" 'BEGIN { s = int(n / 12) + 1; for (k = 1; k <= n; k++) if (k <= 12 || k > n - 12 || k % s == 0) print k }')
+    for k in $ks; do
+        NABLA_FAULT=alloc:$k "$@" >/dev/null 2>"$WORK/err"
+        rc=$?
+        runs=$((runs + 1))
+        msg=$(grep -v NABLA_FAULT "$WORK/err" | tail -1)
+        ((rc < 128)) || { fail "alloc:$k of $n: killed by a signal (status $rc): ${*##*/}"; continue; }
+        ((rc == 0)) && continue
+        ((rc == 1)) && [[ $msg == *"out of memory"* ]] || fail "alloc:$k of $n: status $rc, message: $msg"
+        [[ $msg =~ $reach ]] && reached=1
+    done
+    ((reached)) || fail "${*##*/}: no run's message matched '$reach': the command's own allocations are not reached"
+    local words=("${@:1:3}")
+    echo "  $runs of $n allocations failed in turn: ${words[*]##*/}"
+}
+
+faults_each_alloc_wavenet() {
+    local d=$WORK
+    "$NABLA" wavenet synth "$d/wn" --speakers 2 --clips 1 --seconds 0.1 2>/dev/null &&
+        "$NABLA" wavenet train "$d/wn" --layers 2 --stacks 1 --residual 2 --skip 2 --segment 100 --steps 0 --speakers \
+            --out "$d/wn.st" >/dev/null 2>&1 || { fail "could not make a model"; return; }
+    each_alloc "a clip needs" "$NABLA" wavenet synth "$d/s" --speakers 2 --clips 2 --seconds 0.05
+    each_alloc "the streams' speakers|state of 2 stream|packed WaveNet|cached layers|generated audio" \
+        "$NABLA" wavenet generate "$d/wn.st" --seconds 0.01 --streams 2 --speaker 1 --out "$d/g.wav"
+    each_alloc "state of 2 stream|packed WaveNet|windows|cached layers" \
+        "$NABLA" wavenet generate "$d/wn.st" --seconds 0.01 --streams 2 --speaker 0 --naive --out "$d/n.wav"
+}
+
+faults_each_alloc_charrnn_sample() {
+    head -c 3000 "$ROOT/README.md" >"$WORK/text.txt"
+    "$NABLA" charrnn train "$WORK/text.txt" --steps 1 --hidden 8 --seq 8 --batch 2 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        { fail "could not make a model"; return; }
+    each_alloc "charrnn sample: out of memory$" "$NABLA" charrnn sample "$WORK/c.st" --length 50
+}
+
+faults_each_alloc_fit_and_stats() {
+    awk 'BEGIN { srand(4); print "x,z,y"; for (i = 0; i < 60; i++) printf "%.4f,%.4f,%d\n", rand() + i % 2, rand(), i % 2 }' >"$WORK/d.csv"
+    each_alloc "an SVM needs|the labels needs|the predictions needs" "$NABLA" fit svm "$WORK/d.csv"
+    each_alloc "a Gaussian mixture needs|the responsibilities needs" "$NABLA" fit gmm "$WORK/d.csv" --unlabeled --k 2
+    each_alloc "the column names needs" "$NABLA" stats "$WORK/d.csv"
+}
+
 run_selected faults "$@"

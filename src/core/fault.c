@@ -240,3 +240,36 @@ char *nb__strndup(const char *s, size_t n) {
     }
     return d;
 }
+
+/* count * size, or SIZE_MAX (which no allocator grants) where it overflows;
+ * 0 elements ask for one. */
+static size_t xbytes(size_t count, size_t size) {
+    if (count == 0) count = 1;
+    return size && count > SIZE_MAX / size ? SIZE_MAX : count * size;
+}
+
+void *nb__xmalloc(const char *what, size_t count, size_t size) {
+    size_t n = xbytes(count, size);
+    void *p = n == SIZE_MAX ? NULL : nb__malloc(n);
+    if (!p) nb_oom(what, n);
+    return p;
+}
+
+void *nb__xcalloc(const char *what, size_t count, size_t size) {
+    void *p = nb__calloc(count ? count : 1, size ? size : 1);
+    if (!p) nb_oom(what, xbytes(count, size));
+    return p;
+}
+
+void *nb__xrealloc(const char *what, void *p, size_t count, size_t size) {
+    size_t n = xbytes(count, size);
+    void *q = n == SIZE_MAX ? NULL : nb__realloc(p, n);
+    if (!q) nb_oom(what, n);
+    return q;
+}
+
+char *nb__xstrdup(const char *what, const char *s) {
+    char *d = nb__strndup(s, strlen(s));
+    if (!d) nb_oom(what, strlen(s) + 1);
+    return d;
+}

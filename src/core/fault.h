@@ -11,8 +11,9 @@
  * A spec is a comma-separated list of OP:K[:WHAT]:
  *   OP   open write fsync close rename (the atomic writer's system calls, and
  *        open/read of nb_read_file) or alloc (nb__malloc/calloc/realloc/
- *        aligned_alloc: the allocations of the readers in src/io and of
- *        tensor storage);
+ *        aligned_alloc: the allocations of the readers in src/io, of
+ *        tensor storage, and through nb__xmalloc and kin below those of the
+ *        library and the command that end in nb_oom);
  *   K    the K-th call of OP (1-based) counted from when the spec was set
  *        fails; "K+" fails the K-th and every later call (a full disk);
  *   WHAT an errno name (ENOSPC EIO EDQUOT EACCES EROFS EINTR EMFILE ENOMEM ...)
@@ -66,6 +67,16 @@ void *nb__aligned_alloc(size_t align, size_t n);
 /* strndup through nb__malloc: the first n bytes of s (no NUL needed among
  * them) and a NUL; NULL when the allocation fails. */
 char *nb__strndup(const char *s, size_t n);
+/* The same for an allocation with no way back: count elements of size bytes
+ * (count * size refused, not wrapped, where it overflows size_t; 0 asks for
+ * one element so that NULL always means failure), and on failure nb_oom
+ * naming `what` and the size, which ends the program with "nabla: out of
+ * memory: ..." and status 1. Through the seam, so that tests reach that exit.
+ * nb__xrealloc keeps p on failure only in that the program ends. */
+void *nb__xmalloc(const char *what, size_t count, size_t size);
+void *nb__xcalloc(const char *what, size_t count, size_t size);
+void *nb__xrealloc(const char *what, void *p, size_t count, size_t size);
+char *nb__xstrdup(const char *what, const char *s);
 /* Whether one of cJSON's allocations failed (under injected faults) since the
  * last call; clears the flag. cJSON reports such a failure as a parse error,
  * which a reader must not pass on as "not valid JSON". */

@@ -5,6 +5,7 @@
 
 #include "nabla.h"
 #include "../cuda/backend.h"
+#include "fault.h" /* nb__malloc ... and nb__xmalloc ...: every allocation of the library */
 #include <stdatomic.h>
 #include <string.h>
 

@@ -223,8 +223,8 @@ nb_charrnn *nb_charrnn_new(nb_cell cell, const int32_t *vocab, int nvocab, int64
     }
     m->params[nr] = (nb_param){m->fc_w, true};
     m->params[nr + 1] = (nb_param){m->fc_b, false};
-    m->names[nr] = strdup("fc.weight");
-    m->names[nr + 1] = strdup("fc.bias");
+    m->names[nr] = nb__xstrdup("the character model", "fc.weight");
+    m->names[nr + 1] = nb__xstrdup("the character model", "fc.bias");
     return m;
 }
 

@@ -135,7 +135,7 @@ int nb_dqn_checkpoint(const nb_dqn *d, const char *path, const char *const *keys
     int cap = d->np + no + 8;
     const char **names = malloc(sizeof(char *) * (size_t)cap);
     nb_tensor **ts = malloc(sizeof(nb_tensor *) * (size_t)cap);
-    char (*tn)[32] = malloc(sizeof *tn * (size_t)(d->np ? d->np : 1));
+    char (*tn)[32] = nb__xmalloc("a DQN checkpoint", (size_t)(d->np ? d->np : 1), sizeof *tn);
     nb_tensor **owned = malloc(sizeof(nb_tensor *) * 8);
     enum { NS = 8 };
     char sv[NS][4096];

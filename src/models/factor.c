@@ -18,8 +18,8 @@ const char *nb_factor_name(nb_factor_kind k) {
  * descending, V [k, d] the eigenvectors as rows, each with its
  * largest-magnitude entry positive. 0 or -1. */
 static int top_eigs(double *a, int64_t d, int k, double *w, double *V) {
-    double *ww = malloc(sizeof(double) * (size_t)d), *z = nb__ml_alloc("the array of eigenvectors", d * k, sizeof(double), false);
-    lapack_int *isuppz = malloc(sizeof(lapack_int) * (size_t)(2 * d)), m;
+    double *ww = nb__xmalloc("a factor model", (size_t)d, sizeof(double)), *z = nb__ml_alloc("the array of eigenvectors", d * k, sizeof(double), false);
+    lapack_int *isuppz = nb__xmalloc("a factor model", (size_t)(2 * d), sizeof(lapack_int)), m;
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)d, a, (lapack_int)d, 0, 0,
                                      (lapack_int)(d - k + 1), (lapack_int)d, 0.0, &m, ww, z, (lapack_int)k, isuppz);
     int rc = 0;
@@ -55,7 +55,7 @@ static int fit_fa(nb_factor *m, const double *S0, int64_t n, int max_iter, doubl
     int64_t d = m->d;
     int k = m->k;
     double *a = nb__ml_alloc("the scaled covariance of factor analysis", d * d, sizeof(double), false);
-    double *s = malloc(sizeof(double) * (size_t)k), *sp = malloc(sizeof(double) * (size_t)d);
+    double *s = nb__xmalloc("a factor model", (size_t)k, sizeof(double)), *sp = nb__xmalloc("a factor model", (size_t)d, sizeof(double));
     double *V = nb__ml_alloc("the array of eigenvectors", k * d, sizeof(double), false);
     double old_ll = -INFINITY, llconst = (double)d * log(2 * M_PI) + k;
     int rc = 0, threads = nb__ml_serial_begin(d);
@@ -111,14 +111,14 @@ nb_factor *nb_factor_fit(const nb_tensor *X, const nb_factor_opts *o) {
         nb_error("factor_fit: k must be in [1, %lld] (got %d), max_iter and tol >= 0", (long long)d, opt.k);
         return NULL;
     }
-    nb_factor *m = calloc(1, sizeof *m);
+    nb_factor *m = nb__xcalloc("a factor model", 1, sizeof *m);
     m->kind = opt.kind;
     m->d = d;
     m->k = k;
-    m->mean = malloc(sizeof(double) * (size_t)d);
+    m->mean = nb__xmalloc("a factor model", (size_t)d, sizeof(double));
     m->W = nb__ml_alloc("the loading matrix", k * d, sizeof(double), true);
-    m->psi = malloc(sizeof(double) * (size_t)d);
-    m->variance = malloc(sizeof(double) * (size_t)k);
+    m->psi = nb__xmalloc("a factor model", (size_t)d, sizeof(double));
+    m->variance = nb__xmalloc("a factor model", (size_t)k, sizeof(double));
     double *x = nb__ml_double(X);
     nb__ml_colmean(x, n, d, m->mean);
     for (int64_t i = 0; i < n; i++)
@@ -218,7 +218,7 @@ void nb_factor_transform(const nb_factor *m, const nb_tensor *X, double *H, doub
     int k = m->k;
     nb__ml_predict_X("factor_transform", X, d);
     bool proj = m->kind == NB_FACTOR_PCA || m->psi[0] <= 0;
-    double *M = malloc(sizeof(double) * (size_t)(k * k));
+    double *M = nb__xmalloc("a factor model", (size_t)(k * k), sizeof(double));
     if (!proj && isnan(m_factor(m->W, m->psi, d, k, M))) proj = true;
     if (cov) { /* M^-1, the posterior covariance, the same for every x */
         memset(cov, 0, sizeof(double) * (size_t)(k * k));
@@ -253,7 +253,7 @@ double nb_factor_loglik(const nb_factor *m, const nb_tensor *X, double *per) {
     if (minpsi > 0) {
         /* Woodbury: C = W^T W + Psi has C^-1 = Psi^-1 - Psi^-1 W^T M^-1 W Psi^-1
          * and log det C = log det M + sum log psi, so each row costs O(d k). */
-        double *M = malloc(sizeof(double) * (size_t)(k * k));
+        double *M = nb__xmalloc("a factor model", (size_t)(k * k), sizeof(double));
         double ld = m_factor(W, m->psi, d, k, M);
         for (int64_t j = 0; j < d; j++) ld += log(m->psi[j]);
         NB_PRAGMA(omp parallel for reduction(+ : total) if (n * d * k >= NB_PAR_MIN))
@@ -281,7 +281,7 @@ double nb_factor_loglik(const nb_factor *m, const nb_tensor *X, double *per) {
         for (int64_t j = 0; j < d; j++) C[j * d + j] += m->psi[j];
         bool pd = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, C, (lapack_int)d) == 0;
         for (int64_t j = 0; pd && j < d; j++) ld += 2 * log(C[j * d + j]);
-        double *r = malloc(sizeof(double) * (size_t)d);
+        double *r = nb__xmalloc("a factor model", (size_t)d, sizeof(double));
         for (int64_t i = 0; i < n; i++) {
             double lp = -INFINITY;
             if (pd) {
@@ -316,7 +316,7 @@ nb_factor *nb__factor_load(const nb_safetensors *st, const char *path, nb_factor
         nb_error("%s: the factor model needs 'components' [k, d] with 1 <= k <= d", path);
         return NULL;
     }
-    nb_factor *m = calloc(1, sizeof *m);
+    nb_factor *m = nb__xcalloc("a factor model", 1, sizeof *m);
     m->kind = kind;
     m->k = (int)c->shape[0];
     m->d = c->shape[1];

@@ -110,12 +110,12 @@ static void work_init(work *w, const nb_gmm *m, int64_t n) {
     w->level = 0;
 #endif
     w->rows = R;
-    w->base = malloc(sizeof(double) * (size_t)k);
-    w->N = malloc(sizeof(double) * (size_t)k);
+    w->base = nb__xmalloc("a Gaussian mixture", (size_t)k, sizeof(double));
+    w->N = nb__xmalloc("a Gaussian mixture", (size_t)k, sizeof(double));
     w->Z = m->diagonal ? NULL : nb__ml_alloc("the E-step's work", w->nthr * R * kd, sizeof(double), false);
     w->lp = nb__ml_alloc("the E-step's work", w->nthr * R * k, sizeof(double), false);
     w->wx = m->diagonal ? NULL : nb__ml_alloc("the E-step's work", w->nthr * MROWS * d, sizeof(double), false);
-    w->bsum = malloc(sizeof(double) * (size_t)((n + R - 1) / R));
+    w->bsum = nb__xmalloc("a Gaussian mixture", (size_t)((n + R - 1) / R), sizeof(double));
 }
 
 /* One E-step block, rows r0 .. r0 + nr - 1: the log-densities of every
@@ -272,8 +272,8 @@ static void mstep(nb_gmm *m, const work *w, const double *x, int64_t n, const do
  * assignment is EM's starting responsibilities (scikit-learn's default
  * init_params="kmeans"). */
 static void kmeans_init(const double *x, int64_t n, int64_t d, int k, nb_rng *r, double *resp) {
-    double *cent = malloc(sizeof(double) * (size_t)(k * d)), *dist = malloc(sizeof(double) * (size_t)n);
-    int32_t *asg = malloc(sizeof(int32_t) * (size_t)n);
+    double *cent = nb__xmalloc("a Gaussian mixture", (size_t)(k * d), sizeof(double)), *dist = nb__xmalloc("a Gaussian mixture", (size_t)n, sizeof(double));
+    int32_t *asg = nb__xmalloc("a Gaussian mixture", (size_t)n, sizeof(int32_t));
     int64_t first = (int64_t)nb_rng_below(r, (uint32_t)n);
     memcpy(cent, x + first * d, sizeof(double) * (size_t)d);
     for (int64_t i = 0; i < n; i++) dist[i] = INFINITY;
@@ -300,9 +300,9 @@ static void kmeans_init(const double *x, int64_t n, int64_t d, int k, nb_rng *r,
     }
     /* Lloyd's iterations stop when the centers move less than 1e-4 of the
      * mean feature variance (scikit-learn's KMeans tolerance), or settle. */
-    double *prevc = malloc(sizeof(double) * (size_t)(k * d)), tolc = 0;
+    double *prevc = nb__xmalloc("a Gaussian mixture", (size_t)(k * d), sizeof(double)), tolc = 0;
     {
-        double *mu = calloc((size_t)d, sizeof(double));
+        double *mu = nb__xcalloc("a Gaussian mixture", (size_t)d, sizeof(double));
         nb__ml_colmean(x, n, d, mu);
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < d; j++) tolc += (x[i * d + j] - mu[j]) * (x[i * d + j] - mu[j]);
@@ -325,7 +325,7 @@ static void kmeans_init(const double *x, int64_t n, int64_t d, int k, nb_rng *r,
         }
         if (!changed) break;
         memcpy(prevc, cent, sizeof(double) * (size_t)(k * d));
-        int64_t *cnt = calloc((size_t)k, sizeof(int64_t));
+        int64_t *cnt = nb__xcalloc("a Gaussian mixture", (size_t)k, sizeof(int64_t));
         memset(cent, 0, sizeof(double) * (size_t)(k * d));
         for (int64_t i = 0; i < n; i++) {
             cnt[asg[i]]++;
@@ -360,11 +360,11 @@ static void kmeans_init(const double *x, int64_t n, int64_t d, int k, nb_rng *r,
 }
 
 static nb_gmm *gmm_alloc(int k, int64_t d, bool diagonal) {
-    nb_gmm *m = calloc(1, sizeof *m);
+    nb_gmm *m = nb__xcalloc("a Gaussian mixture", 1, sizeof *m);
     m->k = k;
     m->d = d;
     m->diagonal = diagonal;
-    m->weights = malloc(sizeof(double) * (size_t)k);
+    m->weights = nb__xmalloc("a Gaussian mixture", (size_t)k, sizeof(double));
     m->means = nb__ml_alloc("the array of component means", k * d, sizeof(double), false);
     m->covs = nb__ml_alloc("the array of component covariances", k * (diagonal ? d : d * d), sizeof(double), false);
     return m;
@@ -386,7 +386,7 @@ nb_gmm *nb_gmm_fit(const nb_tensor *X, const nb_gmm_opts *o) {
     }
     double *x = nb__ml_double(X), *resp = nb__ml_alloc("the array of responsibilities (examples x components)", n * k, sizeof(double), false);
     int64_t per = opt.diagonal ? d : d * d;
-    chol c = {nb__ml_alloc("the array of Cholesky factors", k * per, sizeof(double), false), malloc(sizeof(double) * (size_t)k)};
+    chol c = {nb__ml_alloc("the array of Cholesky factors", k * per, sizeof(double), false), nb__xmalloc("a Gaussian mixture", (size_t)k, sizeof(double))};
     nb_rng r;
     nb_rng_seed(&r, opt.seed, 5);
     work w;
@@ -440,7 +440,7 @@ void nb_gmm_free(nb_gmm *m) {
 double nb_gmm_score(const nb_gmm *m, const nb_tensor *X, double *resp) {
     int64_t n = X->shape[0], per = m->diagonal ? m->d : m->d * m->d;
     nb__ml_predict_X("gmm_score", X, m->d);
-    chol c = {nb__ml_alloc("the array of Cholesky factors", m->k * per, sizeof(double), false), malloc(sizeof(double) * (size_t)m->k)};
+    chol c = {nb__ml_alloc("the array of Cholesky factors", m->k * per, sizeof(double), false), nb__xmalloc("a Gaussian mixture", (size_t)m->k, sizeof(double))};
     double *x = nb__ml_double(X), s = NAN;
     work w;
     work_init(&w, m, n);
@@ -482,7 +482,7 @@ nb_gmm *nb__gmm_load(const nb_safetensors *st, const char *path) {
     int k = (int)mu->shape[0];
     int64_t d = mu->shape[1];
     bool diag = !strcmp(cv, "diag");
-    nb_gmm *m = calloc(1, sizeof *m);
+    nb_gmm *m = nb__xcalloc("a Gaussian mixture", 1, sizeof *m);
     m->k = k;
     m->d = d;
     m->diagonal = diag;

@@ -12,19 +12,19 @@
  * sqrt(l2) I), b = ybar - w^T xbar. */
 static int fit_lstsq(const double *x, const double *y, int64_t n, int64_t d, double l2, double *w, double *b) {
     int64_t rows = n + (l2 > 0 ? d : 0);
-    double *xm = malloc(sizeof(double) * (size_t)d), ym = 0;
+    double *xm = nb__xmalloc("a linear regression", (size_t)d, sizeof(double)), ym = 0;
     nb__ml_colmean(x, n, d, xm);
     for (int64_t i = 0; i < n; i++) ym += y[i];
     ym /= (double)n;
     int64_t ldb = rows > d ? rows : d;
-    double *A = nb__ml_alloc("the least-squares system", rows * d, sizeof(double), true), *B = calloc((size_t)ldb, sizeof(double));
+    double *A = nb__ml_alloc("the least-squares system", rows * d, sizeof(double), true), *B = nb__xcalloc("a linear regression", (size_t)ldb, sizeof(double));
     for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < d; j++) A[i * d + j] = x[i * d + j] - xm[j];
         B[i] = y[i] - ym;
     }
     if (l2 > 0)
         for (int64_t j = 0; j < d; j++) A[(n + j) * d + j] = sqrt(l2);
-    double *s = malloc(sizeof(double) * (size_t)(rows < d ? rows : d));
+    double *s = nb__xmalloc("a linear regression", (size_t)(rows < d ? rows : d), sizeof(double));
     lapack_int rank;
     lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, (lapack_int)rows, (lapack_int)d, 1, A, (lapack_int)d, B, 1, s,
                                      -1.0, &rank);
@@ -49,7 +49,7 @@ static int fit_lstsq(const double *x, const double *y, int64_t n, int64_t d, dou
  * dJ/dw = 2/n X^T r + 2 l2 w / n, dJ/db = 2/n sum r. */
 static void fit_gd(const double *x, const double *y, int64_t n, int64_t d, double l2, double lr, int epochs, double *w,
                    double *b) {
-    double *r = malloc(sizeof(double) * (size_t)n), *g = malloc(sizeof(double) * (size_t)d);
+    double *r = nb__xmalloc("a linear regression", (size_t)n, sizeof(double)), *g = nb__xmalloc("a linear regression", (size_t)d, sizeof(double));
     for (int64_t j = 0; j < d; j++) w[j] = 0;
     *b = 0;
     for (int e = 0; e < epochs; e++) {
@@ -83,7 +83,7 @@ static double mse(const double *x, const double *y, int64_t n, int64_t d, const 
 static int fit_bayes(const double *x, const double *y, int64_t n, int64_t d, double alpha, double s2, double *w,
                      double *b, double *S) {
     int64_t p = d + 1;
-    double *x1 = nb__ml_alloc("the design matrix", n * p, sizeof(double), false), *rhs = calloc((size_t)p, sizeof(double));
+    double *x1 = nb__ml_alloc("the design matrix", n * p, sizeof(double), false), *rhs = nb__xcalloc("a linear regression", (size_t)p, sizeof(double));
     for (int64_t i = 0; i < n; i++) {
         memcpy(x1 + i * p, x + i * d, sizeof(double) * (size_t)d);
         x1[i * p + d] = 1;
@@ -100,7 +100,7 @@ static int fit_bayes(const double *x, const double *y, int64_t n, int64_t d, dou
     } else {
         for (int64_t i = 0; i < p; i++)
             for (int64_t j = 0; j < i; j++) S[i * p + j] = S[j * p + i];
-        double *m = malloc(sizeof(double) * (size_t)p);
+        double *m = nb__xmalloc("a linear regression", (size_t)p, sizeof(double));
         cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)p, (int)p, 1.0, S, (int)p, rhs, 1, 0.0, m, 1);
         memcpy(w, m, sizeof(double) * (size_t)d);
         *b = m[d];
@@ -128,12 +128,12 @@ nb_linreg *nb_linreg_fit(const nb_tensor *X, const float *y, const nb_linreg_opt
         nb_error("linreg_fit: unknown method %d", (int)opt.method);
         return NULL;
     }
-    double *x = nb__ml_double(X), *yy = malloc(sizeof(double) * (size_t)n);
+    double *x = nb__ml_double(X), *yy = nb__xmalloc("a linear regression", (size_t)n, sizeof(double));
     for (int64_t i = 0; i < n; i++) yy[i] = y[i];
-    nb_linreg *m = calloc(1, sizeof *m);
+    nb_linreg *m = nb__xcalloc("a linear regression", 1, sizeof *m);
     m->method = opt.method;
     m->d = d;
-    m->w = calloc((size_t)d, sizeof(double));
+    m->w = nb__xcalloc("a linear regression", (size_t)d, sizeof(double));
     int rc = 0;
     if (opt.method == NB_LINREG_GD) {
         fit_gd(x, yy, n, d, opt.l2, opt.lr > 0 ? opt.lr : 0.1, opt.epochs > 0 ? opt.epochs : 1000, m->w, &m->b);
@@ -190,7 +190,7 @@ void nb_linreg_predict(const nb_linreg *m, const nb_tensor *X, double *mean, dou
 
 double nb_linreg_loglik(const nb_linreg *m, const nb_tensor *X, const float *y) {
     int64_t n = X->shape[0];
-    double *mu = malloc(sizeof(double) * (size_t)n), ss = 0;
+    double *mu = nb__xmalloc("a linear regression", (size_t)n, sizeof(double)), ss = 0;
     nb_linreg_predict(m, X, mu, NULL);
     for (int64_t i = 0; i < n; i++) ss += (mu[i] - y[i]) * (mu[i] - y[i]);
     free(mu);
@@ -218,7 +218,7 @@ nb_linreg *nb__linreg_load(const nb_safetensors *st, const char *path) {
         nb_error("%s: the model lacks a 1-D tensor 'w'", path);
         return NULL;
     }
-    nb_linreg *m = calloc(1, sizeof *m);
+    nb_linreg *m = nb__xcalloc("a linear regression", 1, sizeof *m);
     m->d = w->shape[0];
     const char *meth = nb_st_meta(st, "nabla.linreg.method");
     m->method = meth && !strcmp(meth, "bayes") ? NB_LINREG_BAYES : meth && !strcmp(meth, "gd") ? NB_LINREG_GD : NB_LINREG_LSTSQ;

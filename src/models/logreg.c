@@ -49,8 +49,8 @@ nb_logreg *nb_logreg_fit(const nb_tensor *X, const float *y, const nb_logreg_opt
     }
     double C = opt.C > 0 ? opt.C : 1.0, tol = opt.tol > 0 ? opt.tol : 1e-4;
     int max_iter = opt.max_iter > 0 ? opt.max_iter : opt.solver == NB_SOLVER_GD ? 1000 : 100;
-    int32_t *yi = malloc(sizeof(int32_t) * (size_t)n);
-    nb_logreg *m = calloc(1, sizeof *m);
+    int32_t *yi = nb__xmalloc("a logistic regression", (size_t)n, sizeof(int32_t));
+    nb_logreg *m = nb__xcalloc("a logistic regression", 1, sizeof *m);
     m->d = d;
     m->nclass = nb__ml_classes(y, n, &m->classes, yi);
     if (m->nclass < 2) {
@@ -98,8 +98,8 @@ nb_logreg *nb_logreg_fit(const nb_tensor *X, const float *y, const nb_logreg_opt
     nb_arena_reset();
     nb_arena_use(old);
     nb_arena_free(arena);
-    m->W = malloc(sizeof(double) * (size_t)(m->k * d));
-    m->b = malloc(sizeof(double) * (size_t)m->k);
+    m->W = nb__xmalloc("a logistic regression", (size_t)(m->k * d), sizeof(double));
+    m->b = nb__xmalloc("a logistic regression", (size_t)m->k, sizeof(double));
     for (int64_t i = 0; i < m->k * d; i++) m->W[i] = c.W->data[i];
     for (int i = 0; i < m->k; i++) m->b[i] = c.b->data[i];
     nb_tensor_free(c.W);
@@ -122,7 +122,7 @@ void nb_logreg_predict(const nb_logreg *m, const nb_tensor *X, double *p, float 
     nb__ml_predict_X("logreg_predict", X, d);
     NB_PARALLEL_FOR(n * d * m->k, for (int64_t i = 0; i < n; i++) {
         const float *x = X->data + i * d;
-        double z[256], *zz = K <= 256 ? z : malloc(sizeof(double) * (size_t)K);
+        double z[256], *zz = K <= 256 ? z : nb__xmalloc("a logistic regression", (size_t)K, sizeof(double));
         for (int r = 0; r < m->k; r++) {
             double s = m->b[r];
             for (int64_t j = 0; j < d; j++) s += m->W[r * d + j] * x[j];
@@ -162,7 +162,7 @@ nb_logreg *nb__logreg_load(const nb_safetensors *st, const char *path) {
                  path);
         return NULL;
     }
-    nb_logreg *m = calloc(1, sizeof *m);
+    nb_logreg *m = nb__xcalloc("a logistic regression", 1, sizeof *m);
     m->k = (int)w->shape[0];
     m->d = w->shape[1];
     m->nclass = (int)c->shape[0];

@@ -175,7 +175,7 @@ static nb_style_net *sn_new(sn_kind k) {
 }
 
 static void sn_name(nb_style_net *s, const char *name) {
-    s->names[s->n] = strdup(name);
+    s->names[s->n] = nb__xstrdup("a style transfer", name);
     s->cnames[s->n] = s->names[s->n];
     s->n++;
 }
@@ -430,13 +430,13 @@ nb_style *nb_style_new(nb_style_net *net, const nb_tensor *content, const nb_ten
         nb_fatal("style_new", "images must be [3, h, w]");
     if (sp->nstyle < 0 || sp->nstyle > SN_MAXLAYERS || (content && sp->content_layer < 0))
         nb_fatal("style_new", "bad layer spec");
-    nb_style *s = calloc(1, sizeof *s);
+    nb_style *s = nb__xcalloc("a style transfer", 1, sizeof *s);
     s->net = net;
     s->content_layer = content ? sp->content_layer : -1;
     s->nstyle = sp->nstyle;
-    s->style_layers = malloc(sizeof(int) * (size_t)(sp->nstyle + 1));
-    s->weights = malloc(sizeof(float) * (size_t)(sp->nstyle + 1));
-    s->A = calloc((size_t)sp->nstyle + 1, sizeof(nb_tensor *));
+    s->style_layers = nb__xmalloc("a style transfer", (size_t)(sp->nstyle + 1), sizeof(int));
+    s->weights = nb__xmalloc("a style transfer", (size_t)(sp->nstyle + 1), sizeof(float));
+    s->A = nb__xcalloc("a style transfer", (size_t)sp->nstyle + 1, sizeof(nb_tensor *));
     for (int i = 0; i < sp->nstyle; i++) {
         s->style_layers[i] = sp->style_layers[i];
         s->weights[i] = sp->style_weights ? sp->style_weights[i] : 1.f / (float)sp->nstyle;

@@ -319,11 +319,11 @@ static double calculate_rho(const smo *s) {
 static int64_t smo_solve(kmat *K, const signed char *y, const nb_svm_opts *o, double *alpha, double *rho) {
     int64_t l = K->l;
     smo s = {.K = K, .l = l, .active = l, .y = y, .C = o->C, .eps = o->eps, .alpha = alpha};
-    s.G = malloc(sizeof(double) * (size_t)l);
-    s.G_bar = calloc((size_t)l, sizeof(double));
-    s.QD = malloc(sizeof(double) * (size_t)l);
-    s.st = malloc((size_t)l);
-    s.act = malloc(sizeof(int32_t) * (size_t)l);
+    s.G = nb__xmalloc("an SVM", (size_t)l, sizeof(double));
+    s.G_bar = nb__xcalloc("an SVM", (size_t)l, sizeof(double));
+    s.QD = nb__xmalloc("an SVM", (size_t)l, sizeof(double));
+    s.st = nb__xmalloc("an SVM", (size_t)l, 1);
+    s.act = nb__xmalloc("an SVM", (size_t)l, sizeof(int32_t));
     for (int64_t i = 0; i < l; i++) {
         alpha[i] = 0;
         s.G[i] = -1; /* alpha = 0: G = Q 0 + p with p = -e */
@@ -430,14 +430,14 @@ nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *opts) 
     if (nb__ml_check_X("svm_fit", X, &n, &d) || nb__ml_check_y("svm_fit", y, n) || check_opts(&o)) return NULL;
     if (o.gamma == 0) o.gamma = 1.0 / (double)d;
     /* Classes in order of first appearance (LIBSVM's), +1 before -1. */
-    double *labels = malloc(sizeof(double) * 16);
+    double *labels = nb__xmalloc("an SVM", 16, sizeof(double));
     int nc = 0, cap = 16;
-    int32_t *cls = malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *cls = nb__xmalloc("an SVM", (size_t)n, sizeof(int32_t));
     for (int64_t i = 0; i < n; i++) {
         int c = 0;
         while (c < nc && labels[c] != (double)y[i]) c++;
         if (c == nc) {
-            if (nc == cap) labels = realloc(labels, sizeof(double) * (size_t)(cap *= 2));
+            if (nc == cap) labels = nb__xrealloc("an SVM", labels, (size_t)(cap *= 2), sizeof(double));
             labels[nc++] = y[i];
         }
         cls[i] = c;
@@ -454,22 +454,22 @@ nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *opts) 
         return NULL;
     }
     /* Rows grouped by class, in their original order within a class. */
-    int64_t *start = calloc((size_t)nc + 1, sizeof(int64_t)), *count = calloc((size_t)nc, sizeof(int64_t));
-    int64_t *perm = malloc(sizeof(int64_t) * (size_t)n);
+    int64_t *start = nb__xcalloc("an SVM", (size_t)nc + 1, sizeof(int64_t)), *count = nb__xcalloc("an SVM", (size_t)nc, sizeof(int64_t));
+    int64_t *perm = nb__xmalloc("an SVM", (size_t)n, sizeof(int64_t));
     for (int64_t i = 0; i < n; i++) count[cls[i]]++;
     for (int c = 0; c < nc; c++) start[c + 1] = start[c] + count[c];
-    int64_t *fill = malloc(sizeof(int64_t) * (size_t)nc);
+    int64_t *fill = nb__xmalloc("an SVM", (size_t)nc, sizeof(int64_t));
     memcpy(fill, start, sizeof(int64_t) * (size_t)nc);
     for (int64_t i = 0; i < n; i++) perm[fill[cls[i]]++] = i;
-    float *xs = malloc(sizeof(float) * (size_t)(n * d));
+    float *xs = nb__xmalloc("an SVM", (size_t)(n * d), sizeof(float));
     for (int64_t i = 0; i < n; i++) memcpy(xs + i * d, X->data + perm[i] * d, sizeof(float) * (size_t)d);
 
     int npairs = nc * (nc - 1) / 2;
-    int (*pairs)[2] = malloc(sizeof(int[2]) * (size_t)npairs);
+    int (*pairs)[2] = nb__xmalloc("an SVM", (size_t)npairs, sizeof(int[2]));
     for (int i = 0, p = 0; i < nc; i++)
         for (int j = i + 1; j < nc; j++, p++) pairs[p][0] = i, pairs[p][1] = j;
-    double **coef = malloc(sizeof(double *) * (size_t)npairs), *rho = malloc(sizeof(double) * (size_t)npairs);
-    int64_t *iters = calloc((size_t)npairs, sizeof(int64_t));
+    double **coef = nb__xmalloc("an SVM", (size_t)npairs, sizeof(double *)), *rho = nb__xmalloc("an SVM", (size_t)npairs, sizeof(double));
+    int64_t *iters = nb__xcalloc("an SVM", (size_t)npairs, sizeof(int64_t));
     /* The binary problems are independent: one per thread, biggest first
      * would be ideal; dynamic scheduling comes close. Inside a problem the
      * kernel rows use BLAS (single-threaded here). */
@@ -477,14 +477,14 @@ nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *opts) 
     for (int p = 0; p < npairs; p++) {
         int ci = pairs[p][0], cj = pairs[p][1];
         int64_t li = count[ci], l = li + count[cj];
-        float *xp = malloc(sizeof(float) * (size_t)(l * d));
+        float *xp = nb__xmalloc("an SVM", (size_t)(l * d), sizeof(float));
         memcpy(xp, xs + start[ci] * d, sizeof(float) * (size_t)(li * d));
         memcpy(xp + li * d, xs + start[cj] * d, sizeof(float) * (size_t)(count[cj] * d));
-        signed char *yp = malloc((size_t)l);
+        signed char *yp = nb__xmalloc("an SVM", (size_t)l, 1);
         for (int64_t k = 0; k < l; k++) yp[k] = k < li ? 1 : -1;
         kmat K;
         kmat_init(&K, xp, yp, l, d, &o);
-        coef[p] = malloc(sizeof(double) * (size_t)l);
+        coef[p] = nb__xmalloc("an SVM", (size_t)l, sizeof(double));
         iters[p] = smo_solve(&K, yp, &o, coef[p], &rho[p]);
         for (int64_t k = 0; k < l; k++) coef[p][k] *= yp[k]; /* alpha_i y_i */
         kmat_free(&K);
@@ -492,26 +492,26 @@ nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *opts) 
         free(yp);
     }
     /* Support vectors: rows with a nonzero alpha in any of their pairs. */
-    bool *nz = calloc((size_t)n, sizeof(bool));
+    bool *nz = nb__xcalloc("an SVM", (size_t)n, sizeof(bool));
     for (int p = 0; p < npairs; p++) {
         int ci = pairs[p][0], cj = pairs[p][1];
         for (int64_t k = 0; k < count[ci]; k++) nz[start[ci] + k] |= coef[p][k] != 0;
         for (int64_t k = 0; k < count[cj]; k++) nz[start[cj] + k] |= coef[p][count[ci] + k] != 0;
     }
-    nb_svm *m = calloc(1, sizeof *m);
+    nb_svm *m = nb__xcalloc("an SVM", 1, sizeof *m);
     m->opts = o;
     m->d = d;
     m->nclass = nc;
     m->labels = labels;
-    m->class_nsv = calloc((size_t)nc, sizeof(int64_t));
-    int64_t *nzstart = calloc((size_t)nc + 1, sizeof(int64_t));
+    m->class_nsv = nb__xcalloc("an SVM", (size_t)nc, sizeof(int64_t));
+    int64_t *nzstart = nb__xcalloc("an SVM", (size_t)nc + 1, sizeof(int64_t));
     for (int c = 0; c < nc; c++) {
         for (int64_t k = 0; k < count[c]; k++) m->class_nsv[c] += nz[start[c] + k];
         nzstart[c + 1] = nzstart[c] + m->class_nsv[c];
     }
     m->nsv = nzstart[nc];
-    m->sv = malloc(sizeof(float) * (size_t)((m->nsv ? m->nsv : 1) * d));
-    m->sv_index = malloc(sizeof(int64_t) * (size_t)(m->nsv ? m->nsv : 1));
+    m->sv = nb__xmalloc("an SVM", (size_t)((m->nsv ? m->nsv : 1) * d), sizeof(float));
+    m->sv_index = nb__xmalloc("an SVM", (size_t)(m->nsv ? m->nsv : 1), sizeof(int64_t));
     for (int64_t i = 0, q = 0; i < n; i++)
         if (nz[i]) {
             memcpy(m->sv + q * d, xs + i * d, sizeof(float) * (size_t)d);
@@ -519,7 +519,7 @@ nb_svm *nb_svm_fit(const nb_tensor *X, const float *y, const nb_svm_opts *opts) 
         }
     /* LIBSVM's layout: in pair (i, j) class i's SVs keep their coefficient in
      * row j - 1, class j's in row i. */
-    m->coef = calloc((size_t)((nc - 1) * (m->nsv ? m->nsv : 1)), sizeof(double));
+    m->coef = nb__xcalloc("an SVM", (size_t)((nc - 1) * (m->nsv ? m->nsv : 1)), sizeof(double));
     m->rho = rho;
     for (int p = 0; p < npairs; p++) {
         int ci = pairs[p][0], cj = pairs[p][1];
@@ -561,7 +561,7 @@ void nb_svm_free(nb_svm *m) {
  * eq. 5.83, f(x) = sum_i alpha_i y_i K(x_i, x) - rho. */
 static void decide(const nb_svm *m, const double *kv, double *dec) {
     int nc = m->nclass;
-    int64_t *st = malloc(sizeof(int64_t) * (size_t)(nc + 1));
+    int64_t *st = nb__xmalloc("an SVM", (size_t)(nc + 1), sizeof(int64_t));
     st[0] = 0;
     for (int c = 0; c < nc; c++) st[c + 1] = st[c] + m->class_nsv[c];
     for (int i = 0, p = 0; i < nc; i++)
@@ -578,7 +578,7 @@ static void decide(const nb_svm *m, const double *kv, double *dec) {
 /* The winner of the one-vs-one vote (ties: the class first in label order). */
 static int vote(const nb_svm *m, const double *dec) {
     int nc = m->nclass, best = 0;
-    int *v = calloc((size_t)nc, sizeof(int));
+    int *v = nb__xcalloc("an SVM", (size_t)nc, sizeof(int));
     for (int i = 0, p = 0; i < nc; i++)
         for (int j = i + 1; j < nc; j++, p++) v[dec[p] > 0 ? i : j]++;
     for (int c = 1; c < nc; c++)
@@ -588,7 +588,7 @@ static int vote(const nb_svm *m, const double *dec) {
 }
 
 void nb_svm_decision(const nb_svm *m, const float *x, double *dec) {
-    double *kv = malloc(sizeof(double) * (size_t)(m->nsv ? m->nsv : 1));
+    double *kv = nb__xmalloc("an SVM", (size_t)(m->nsv ? m->nsv : 1), sizeof(double));
     for (int64_t k = 0; k < m->nsv; k++) kv[k] = nb_svm_kernel(&m->opts, m->sv + k * m->d, x, m->d);
     decide(m, kv, dec);
     free(kv);
@@ -598,8 +598,8 @@ void nb_svm_predict(const nb_svm *m, const nb_tensor *X, float *labels) {
     int64_t n = X->shape[0], d = m->d, ns = m->nsv, B = 256;
     nb__ml_predict_X("svm_predict", X, d);
     int npairs = m->nclass * (m->nclass - 1) / 2;
-    float *dots = malloc(sizeof(float) * (size_t)(B * (ns ? ns : 1)));
-    double *svsq = malloc(sizeof(double) * (size_t)(ns ? ns : 1));
+    float *dots = nb__xmalloc("an SVM", (size_t)(B * (ns ? ns : 1)), sizeof(float));
+    double *svsq = nb__xmalloc("an SVM", (size_t)(ns ? ns : 1), sizeof(double));
     for (int64_t k = 0; k < ns; k++) {
         double s = 0;
         for (int64_t j = 0; j < d; j++) s += (double)m->sv[k * d + j] * m->sv[k * d + j];
@@ -614,7 +614,7 @@ void nb_svm_predict(const nb_svm *m, const nb_tensor *X, float *labels) {
         NB_PRAGMA(omp parallel for schedule(static))
         for (int64_t r = 0; r < nb; r++) {
             const float *x = X->data + (b0 + r) * d;
-            double xsq = 0, *kv = malloc(sizeof(double) * (size_t)(ns ? ns : 1)), *dec = malloc(sizeof(double) * (size_t)npairs);
+            double xsq = 0, *kv = nb__xmalloc("an SVM", (size_t)(ns ? ns : 1), sizeof(double)), *dec = nb__xmalloc("an SVM", (size_t)npairs, sizeof(double));
             for (int64_t j = 0; j < d; j++) xsq += (double)x[j] * x[j];
             for (int64_t k = 0; k < ns; k++) kv[k] = kfun(&m->opts, dots[r * ns + k], svsq[k], xsq);
             decide(m, kv, dec);
@@ -638,18 +638,18 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
     /* Stratified folds: rows shuffled, grouped by class, dealt round-robin. */
     nb_rng r;
     nb_rng_seed(&r, seed, 11);
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
+    int64_t *idx = nb__xmalloc("an SVM", (size_t)n, sizeof(int64_t));
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     nb_rng_shuffle(&r, idx, n);
     double *classes;
-    int32_t *ci = malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *ci = nb__xmalloc("an SVM", (size_t)n, sizeof(int32_t));
     int nc = nb__ml_classes(y, n, &classes, ci);
-    int *fold = malloc(sizeof(int) * (size_t)n);
+    int *fold = nb__xmalloc("an SVM", (size_t)n, sizeof(int));
     int64_t deal = 0;
     for (int c = 0; c < nc; c++)
         for (int64_t k = 0; k < n; k++)
             if (ci[idx[k]] == c) fold[idx[k]] = (int)(deal++ % folds);
-    float *out = pred ? pred : malloc(sizeof(float) * (size_t)n);
+    float *out = pred ? pred : nb__xmalloc("an SVM", (size_t)n, sizeof(float));
     int64_t correct = 0;
     int rc = 0;
     for (int f = 0; f < folds && !rc; f++) {
@@ -659,8 +659,8 @@ double nb_svm_cross_validate(const nb_tensor *X, const float *y, const nb_svm_op
             else ntr++;
         }
         nb_tensor *Xtr = nb_tensor_new(2, (int64_t[]){ntr, d}), *Xte = nb_tensor_new(2, (int64_t[]){nte, d});
-        float *ytr = malloc(sizeof(float) * (size_t)ntr), *pte = malloc(sizeof(float) * (size_t)nte);
-        int64_t *rows = malloc(sizeof(int64_t) * (size_t)nte);
+        float *ytr = nb__xmalloc("an SVM", (size_t)ntr, sizeof(float)), *pte = nb__xmalloc("an SVM", (size_t)nte, sizeof(float));
+        int64_t *rows = nb__xmalloc("an SVM", (size_t)nte, sizeof(int64_t));
         for (int64_t i = 0, a = 0, b = 0; i < n; i++) {
             if (fold[i] == f) {
                 memcpy(Xte->data + b * d, X->data + i * d, sizeof(float) * (size_t)d);
@@ -708,7 +708,7 @@ int nb__svm_save(const nb_svm *m, nb__stb *b) {
     }
     nb__stb_doubles(b, "rho", m->rho, 1, (int64_t[]){nc * (nc - 1) / 2});
     nb__stb_doubles(b, "labels", m->labels, 1, (int64_t[]){nc});
-    double *cn = malloc(sizeof(double) * (size_t)nc);
+    double *cn = nb__xmalloc("an SVM", (size_t)nc, sizeof(double));
     for (int c = 0; c < nc; c++) cn[c] = (double)m->class_nsv[c];
     nb__stb_doubles(b, "class_nsv", cn, 1, (int64_t[]){nc});
     free(cn);
@@ -722,7 +722,7 @@ int nb__svm_save(const nb_svm *m, nb__stb *b) {
 }
 
 nb_svm *nb__svm_load(const nb_safetensors *st, const char *path) {
-    nb_svm *m = calloc(1, sizeof *m);
+    nb_svm *m = nb__xcalloc("an SVM", 1, sizeof *m);
     nb_svm_default_opts(&m->opts);
     const char *k = nb_st_meta(st, "nabla.svm.kernel");
     int64_t deg;
@@ -746,7 +746,7 @@ nb_svm *nb__svm_load(const nb_safetensors *st, const char *path) {
     int64_t nc = m->nclass;
     double *cn = nb__st_doubles(st, path, "class_nsv", 1, (int64_t[]){nc});
     if (!cn) goto fail;
-    m->class_nsv = malloc(sizeof(int64_t) * (size_t)nc);
+    m->class_nsv = nb__xmalloc("an SVM", (size_t)nc, sizeof(int64_t));
     for (int c = 0; c < nc; c++) {
         if (!(cn[c] >= 0 && cn[c] <= 1e12)) {
             free(cn);
@@ -765,10 +765,10 @@ nb_svm *nb__svm_load(const nb_safetensors *st, const char *path) {
             !(m->coef = nb__st_doubles(st, path, "sv_coef", 2, (int64_t[]){nc - 1, m->nsv})))
             goto fail;
     } else {
-        m->sv = malloc(sizeof(float));
-        m->coef = calloc(1, sizeof(double));
+        m->sv = nb__xmalloc("an SVM", sizeof(float), 1);
+        m->coef = nb__xcalloc("an SVM", 1, sizeof(double));
     }
-    m->sv_index = malloc(sizeof(int64_t) * (size_t)(m->nsv ? m->nsv : 1));
+    m->sv_index = nb__xmalloc("an SVM", (size_t)(m->nsv ? m->nsv : 1), sizeof(int64_t));
     for (int64_t i = 0; i < m->nsv; i++) m->sv_index[i] = -1;
     return m;
 fail:

@@ -62,7 +62,7 @@ static nb_tensor *add_param(nb_wavenet *m, const char *name, int ndim, const int
     nb_requires_grad(t, true);
     m->params[m->np].t = t;
     m->params[m->np].decay = decay;
-    m->names[m->np] = strdup(name);
+    m->names[m->np] = nb__xstrdup("a WaveNet parameter name", name);
     t->name = m->names[m->np];
     m->np++;
     return t;
@@ -89,15 +89,15 @@ static int64_t param_count(const nb_wavenet_config *c) {
 nb_wavenet *nb_wavenet_new(const nb_wavenet_config *c, nb_rng *r) {
     if (nb_wavenet_check_config(c)) return NULL;
     if (!r) r = nb_global_rng();
-    nb_wavenet *m = calloc(1, sizeof *m);
+    nb_wavenet *m = nb__xcalloc("a WaveNet", 1, sizeof *m);
     m->cfg = *c;
     if (!m->cfg.cond_dim) m->cfg.cond_hop = 0, m->cfg.cond_channels = 0;
     else if (!m->cfg.cond_channels) m->cfg.cond_channels = m->cfg.cond_dim;
     m->nl = c->layers * c->stacks;
-    m->layer = calloc((size_t)m->nl, sizeof(wn_layer));
+    m->layer = nb__xcalloc("a WaveNet", (size_t)m->nl, sizeof(wn_layer));
     int cap = 8 * m->nl + 8;
-    m->params = calloc((size_t)cap, sizeof(nb_param));
-    m->names = calloc((size_t)cap, sizeof(char *));
+    m->params = nb__xcalloc("a WaveNet", (size_t)cap, sizeof(nb_param));
+    m->names = nb__xcalloc("a WaveNet", (size_t)cap, sizeof(char *));
     int64_t R = c->residual, S = c->skip, D = c->cond_dim, C = m->cfg.cond_channels;
     char nm[64];
     m->embed = add_param(m, "embed.weight", NB_SHAPE(Q, R), false);
@@ -328,14 +328,22 @@ static void transpose_into(float *dst, const float *w, int64_t out, int64_t in, 
         for (int64_t j = 0; j < in; j++) dst[j * out + o] = w[(o * in + j) * stride + off];
 }
 
+static void unpack(packed *p);
+
+/* The packed weights of m, or NULL (out of memory: nb_errmsg says so). */
 static packed *pack(const nb_wavenet *m) {
     const nb_wavenet_config *c = &m->cfg;
-    packed *p = calloc(1, sizeof *p);
+    packed *p = nb__calloc(1, sizeof *p);
+    if (!p) return nb_error("out of memory for the packed WaveNet weights"), NULL;
     p->nl = m->nl, p->R = c->residual, p->S = c->skip, p->D = c->cond_channels;
     int64_t R = p->R, S = p->S, D = p->D, per = 4 * R * R + (int64_t)c->nspeakers * 2 * R + D * 2 * R + R * R + R * S;
-    p->store = malloc(sizeof(float) * (size_t)(per * m->nl + S * S + S * Q));
+    p->store = nb__malloc(sizeof(float) * (size_t)(per * m->nl + S * S + S * Q));
+    p->L = nb__calloc((size_t)m->nl, sizeof(pk_layer));
+    if (!p->store || !p->L) {
+        unpack(p);
+        return nb_error("out of memory for the packed WaveNet weights"), NULL;
+    }
     float *w = p->store;
-    p->L = calloc((size_t)m->nl, sizeof(pk_layer));
     for (int k = 0; k < m->nl; k++) {
         const wn_layer *Ly = &m->layer[k];
         pk_layer *P = &p->L[k];
@@ -493,31 +501,49 @@ int nb_wavenet_generate(const nb_wavenet *m, const nb_wavenet_gen_opts *o, int32
         return nb_error("wavenet generate: the model needs upsampled features [%d, >= %lld]", c->cond_channels,
                         (long long)n);
     packed *p = pack(m);
+    if (!p) return -1;
     const int64_t R = p->R, S = p->S, D = p->D, RF = nb_wavenet_receptive_field(c);
-    nb_rng *rng = malloc(sizeof(nb_rng) * (size_t)streams);
-    for (int s = 0; s < streams; s++) nb_rng_seed(&rng[s], o->seed, (uint64_t)s);
-    float *scratch = malloc(sizeof(float) * (size_t)(3 * R + S + 2 * R + D + S + Q));
-    float *extra = scratch + 3 * R + S, *u = extra + 2 * R, *hs = u + D, *logits = hs + S;
-    int32_t *prev = malloc(sizeof(int32_t) * (size_t)streams);
-    for (int s = 0; s < streams; s++) prev[s] = 128; /* μ-law silence */
-    if (logprob)
-        for (int s = 0; s < streams; s++) logprob[s] = 0;
+    nb_rng *rng = nb__malloc(sizeof(nb_rng) * (size_t)streams);
+    float *scratch = nb__malloc(sizeof(float) * (size_t)(3 * R + S + 2 * R + D + S + Q));
+    int32_t *prev = nb__malloc(sizeof(int32_t) * (size_t)streams);
     float *ring = NULL, *h = NULL, *win = NULL;
     int64_t *roff = NULL, rtot = 0;
     /* naive_from: samples before it come from the cached path (the same
      * samples), so that the naive steps can be timed at full windows */
     int64_t naive_from = o->naive ? (o->naive_from > 0 ? o->naive_from : 0) : n;
     double naive_t0 = 0;
+    int rc = 0;
+    if (!rng || !scratch || !prev) {
+        rc = nb_error("out of memory for the state of %d stream(s)", streams);
+        goto done;
+    }
+    for (int s = 0; s < streams; s++) nb_rng_seed(&rng[s], o->seed, (uint64_t)s);
+    float *extra = scratch + 3 * R + S, *u = extra + 2 * R, *hs = u + D, *logits = hs + S;
+    for (int s = 0; s < streams; s++) prev[s] = 128; /* μ-law silence */
+    if (logprob)
+        for (int s = 0; s < streams; s++) logprob[s] = 0;
     if (naive_from > 0) {
         /* per stream, per layer: the last d inputs of the layer, at slot t mod d */
-        roff = malloc(sizeof(int64_t) * (size_t)(p->nl + 1));
+        if (!(roff = nb__malloc(sizeof(int64_t) * (size_t)(p->nl + 1)))) {
+            rc = nb_error("out of memory for the cached layers' offsets");
+            goto done;
+        }
         for (int k = 0; k < p->nl; k++) roff[k] = rtot, rtot += p->L[k].dilation * R;
-        ring = calloc((size_t)(rtot * streams), sizeof(float));
-        h = malloc(sizeof(float) * (size_t)(2 * R));
+        ring = nb__calloc((size_t)rtot * (size_t)streams, sizeof(float));
+        h = nb__malloc(sizeof(float) * (size_t)(2 * R));
+        if (!ring || !h) {
+            rc = nb_error("out of memory for the cached layers of %d stream(s): %.1f MiB", streams,
+                          (double)rtot * (double)streams * sizeof(float) / 1048576.0);
+            goto done;
+        }
     }
     if (o->naive) {
         /* one window of RF positions per layer input (layers + 1 rows) */
-        win = malloc(sizeof(float) * (size_t)((p->nl + 1) * RF * R));
+        if (!(win = nb__malloc(sizeof(float) * (size_t)((p->nl + 1) * RF * R)))) {
+            rc = nb_error("out of memory for --naive's windows: %.1f MiB",
+                          (double)(p->nl + 1) * (double)RF * (double)R * sizeof(float) / 1048576.0);
+            goto done;
+        }
     }
     for (int64_t t = 0; t < n; t++) {
         if (t == naive_from) naive_t0 = now_seconds();
@@ -581,6 +607,7 @@ int nb_wavenet_generate(const nb_wavenet *m, const nb_wavenet_gen_opts *o, int32
         }
     }
     if (o->naive_seconds) *o->naive_seconds = naive_from < n ? now_seconds() - naive_t0 : 0;
+done:
     free(rng);
     free(scratch);
     free(prev);
@@ -589,7 +616,7 @@ int nb_wavenet_generate(const nb_wavenet *m, const nb_wavenet_gen_opts *o, int32
     free(h);
     free(win);
     unpack(p);
-    return 0;
+    return rc;
 }
 
 /* --- model files ------------------------------------------------------------ */

@@ -83,8 +83,8 @@ void nb_net_evaluate(nb_net *net, const nb_dataset *d, int64_t batch, float adv_
      * private arena keeps the caller's tensors alive. */
     bool reuse = nb_arena_bytes_used() == 0;
     nb_arena *arena = reuse ? NULL : nb_arena_new(), *caller = reuse ? NULL : nb_arena_use(arena);
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch), *pred = malloc(sizeof(int32_t) * (size_t)batch);
+    int64_t *idx = nb__xmalloc("an evaluation", (size_t)batch, sizeof(int64_t));
+    int32_t *y = nb__xmalloc("an evaluation", (size_t)batch, sizeof(int32_t)), *pred = nb__xmalloc("an evaluation", (size_t)batch, sizeof(int32_t));
     double loss = 0, zeros = 0, acts = 0;
     int64_t correct = 0, adv_correct = 0;
     for (int64_t start = 0; start < d->n; start += batch) {

@@ -215,12 +215,12 @@ nb_net *nb_net_parse(const char *text, const char *file) {
     /* A byte-order mark (Notepad's "UTF-8 with BOM") is not text of the
      * first line, and a lone CR (classic Mac OS) ends a line as LF does. */
     text += nb_utf8_bom(text, strlen(text));
-    nb_net *net = calloc(1, sizeof *net);
-    char *buf = strdup(text);
+    nb_net *net = nb__xcalloc("a network", 1, sizeof *net);
+    char *buf = nb__xstrdup("a network", text);
     for (char *c = buf; *c; c++)
         if (*c == '\r' && c[1] != '\n') *c = '\n';
-    net->source = strdup(text);
-    net->file = strdup(file ? file : "<net>");
+    net->source = nb__xstrdup("a network", text);
+    net->file = nb__xstrdup("a network", file ? file : "<net>");
     file = net->file;
     bool in_net = false, any = false;
     kind act = L_NKINDS;
@@ -317,7 +317,7 @@ nb_net *nb_net_load_cfg(const char *path) {
         nb_error("%s: not a text file (contains NUL bytes)", path);
         return NULL;
     }
-    char *text = malloc(len + 1);
+    char *text = nb__xmalloc("a network", len + 1, 1);
     memcpy(text, buf, len);
     text[len] = 0;
     free(buf);
@@ -477,8 +477,8 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
     /* The parameter list, in layer order: weight then bias. */
     int np = 0;
     for (int i = 0; i < net->n; i++) np += (net->layers[i].w != NULL) + (net->layers[i].b != NULL);
-    net->params = calloc((size_t)(np ? np : 1), sizeof(nb_param));
-    net->param_names = calloc((size_t)(np ? np : 1), sizeof(char *));
+    net->params = nb__xcalloc("a network", (size_t)(np ? np : 1), sizeof(nb_param));
+    net->param_names = nb__xcalloc("a network", (size_t)(np ? np : 1), sizeof(char *));
     np = 0;
     for (int i = 0; i < net->n; i++) {
         layer *L = &net->layers[i];
@@ -490,7 +490,7 @@ int nb_net_build(nb_net *net, int ndim, const int64_t *input_shape, nb_rng *rng)
             snprintf(nm, sizeof nm, "%s.%s", L->name, suffix[j]);
             /* PReLU slopes are not weights in the sense of eq. 7.1. */
             net->params[np] = (nb_param){pt[j], j == 0 && L->k != L_PRELU};
-            net->param_names[np] = pt[j]->name = strdup(nm);
+            net->param_names[np] = pt[j]->name = nb__xstrdup("a network", nm);
             np++;
         }
     }
