@@ -48,6 +48,7 @@ faster() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 # torch_env POLICY: PyTorch's environment for OpenMP's default wait policy or PASSIVE, into the array TENV
 torch_env() {
+    # shellcheck disable=SC2206 # TORCH_MALLOC is two words
     if [ "$1" = PASSIVE ]; then TENV=(env $TORCH_MALLOC OMP_WAIT_POLICY=PASSIVE); else TENV=(env -u OMP_WAIT_POLICY $TORCH_MALLOC); fi
 }
 envs=${*:-cartpole catch}
@@ -78,7 +79,7 @@ for env in $envs; do
 
     mflop=$(awk -v f="$flop" 'BEGIN { printf "%.2f", f / 1e6 }')
     echo "== $env: learner, $UPDATES updates of batch $batch from a filled replay memory ($mflop MFLOP each)"
-    for r in $(seq "$ROUNDS"); do
+    for _ in $(seq "$ROUNDS"); do
         for t in 1 2; do
             "${NABLA_ENV[@]}" "$DQN" "$env" --updates "$UPDATES" --threads $t | field updates_per_second >>"$WORK/$env.nabla$t"
             for policy in default PASSIVE; do
@@ -118,7 +119,7 @@ for env in $envs; do
     echo "== $env: the whole training loop, $steps steps from seed 1 (PyTorch as its fastest learner: $bt; its games in Python)"
     tt=${bt%%_*} policy=${bt#*_}
     torch_env "$policy"
-    for r in $(seq "$ROUNDS"); do
+    for _ in $(seq "$ROUNDS"); do
         for t in 1 2; do
             "$NABLA" dqn train "$env" --steps "$steps" --seed 1 --episodes 0 --threads $t --json 2>/dev/null \
                 >>"$WORK/$env.loop_nabla$t"
