@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dqn_bench.sh — deep Q-learning with experience replay (`nabla dqn train`, notes §4.3) against PyTorch (Debian's
-# python3-torch, bench/dqn_torch.py) on CartPole (the MLP Q-network) and Catch (the CNN on pixels), every setting the
-# game's default of `nabla dqn train` (dqn_torch.py reads them, and the initial weights, from the model file of
+# python3-torch, bench/dqn_torch.py) on CartPole (the MLP Q-network) and Catch (the CNN on pixels), every setting as
+# the game's default of `nabla dqn train` (dqn_torch.py reads them, and the initial weights, from the model file of
 # `nabla dqn train ENV --steps 0`):
 #   parity:  from the same weights, Adam state and minibatches (nabla's checkpoints around its updates; dqn_torch.py
 #            replays nabla's PCG32 sampler), PARITY_UPDATES updates on both sides; the weight changes must agree
