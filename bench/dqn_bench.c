@@ -72,7 +72,10 @@ int main(int argc, char **argv) {
         i++;
     }
     nb_dqn_opts o;
-    check(nb_dqn_defaults(env, &o), "options");
+    if (nb_dqn_defaults(env, &o)) { /* a game it does not know: a usage error */
+        fprintf(stderr, "dqn_bench: %s\n", nb_errmsg());
+        exit(2);
+    }
     if (updates < 0) updates = parity ? 1 : 2000;
     if (fill < 0) fill = parity ? 2000 : o.buffer;
     /* Filling only: a random policy, no update, no model selection. */
