@@ -1330,6 +1330,13 @@ typedef struct nb_rl_episode {
  * large: Q's weights overflowed), and no step was taken. Runs in a private
  * arena: the caller's arena tensors stay valid. */
 int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep);
+/* One update of Q alone, the one nb_dqn_step takes every train_every steps:
+ * a minibatch drawn from D, its targets, forward, backward, Adam. No
+ * environment step; the target network is not refreshed. For benchmarks
+ * (bench/dqn_bench.c times it) and schedules of the caller's own. 0, or -1
+ * with nb_errmsg() when D is empty or the TD loss is not finite (then no
+ * step was taken). Runs in the learner's private arena, as nb_dqn_step. */
+int nb_dqn_update(nb_dqn *d);
 int64_t nb_dqn_steps(const nb_dqn *d);       /* environment steps so far */
 int64_t nb_dqn_updates(const nb_dqn *d);     /* gradient steps so far */
 double nb_dqn_epsilon(const nb_dqn *d);      /* for the next step */

@@ -1056,3 +1056,43 @@ TEST(test_dqn_learner_acts_stores_and_schedules) {
     unlink(path);
     unlink(path2);
 }
+
+/* nb_dqn_update is the update nb_dqn_step takes: a learner whose first
+ * update falls inside step 200 and one that takes 200 steps without updates
+ * and then calls nb_dqn_update end with the same weights, bit for bit (the
+ * same minibatch, targets, learning rate and Adam step). An empty memory is
+ * an error, not a crash. */
+TEST(test_dqn_update_is_the_step_update) {
+    const char *envs[2] = {"cartpole", "catch"};
+    for (int e = 0; e < 2; e++) {
+        nb_dqn_opts o;
+        CHECK(nb_dqn_defaults(envs[e], &o) == 0);
+        o.steps = 1000, o.select_every = 0, o.seed = 7, o.train_every = 1, o.target_every = 300;
+        o.learn_start = 200;
+        nb_dqn *a = nb_dqn_new(envs[e], &o, NULL);
+        o.learn_start = 100000;
+        nb_dqn *b = nb_dqn_new(envs[e], &o, NULL);
+        CHECK(a && b);
+        CHECK(nb_dqn_update(b) == -1 && strstr(nb_errmsg(), "replay memory is empty"));
+        nb_clear_error();
+        CHECK(nb_dqn_updates(b) == 0);
+        for (int t = 0; t < 200; t++) {
+            nb_dqn_step(a, NULL);
+            nb_dqn_step(b, NULL);
+        }
+        CHECK(nb_dqn_updates(a) == 1 && nb_dqn_updates(b) == 0);
+        nb_param *pa, *pb;
+        int np = nb_net_params(nb_dqn_net(a), &pa);
+        nb_net_params(nb_dqn_net(b), &pb);
+        int differ = 0;
+        for (int i = 0; i < np; i++) differ += memcmp(pa[i].t->data, pb[i].t->data, sizeof(float) * (size_t)pa[i].t->size) != 0;
+        CHECK_MSG(differ > 0, "%s: the step's update changed no weight", envs[e]);
+        CHECK(nb_dqn_update(b) == 0 && nb_dqn_updates(b) == 1);
+        CHECK(nb_dqn_td_error(b) == nb_dqn_td_error(a) && nb_dqn_td_error(a) > 0);
+        differ = 0;
+        for (int i = 0; i < np; i++) differ += memcmp(pa[i].t->data, pb[i].t->data, sizeof(float) * (size_t)pa[i].t->size) != 0;
+        CHECK_MSG(differ == 0, "%s: %d of %d tensors differ", envs[e], differ, np);
+        nb_dqn_free(a);
+        nb_dqn_free(b);
+    }
+}

@@ -213,10 +213,10 @@ fail:
     return NULL;
 }
 
-/* One gradient step on a minibatch drawn uniformly from D. */
-/* One update of Q from a sampled batch. A TD loss that is not finite (the
- * weights or the targets overflowed: a learning rate too large) takes no
- * step and is an error: every later update would only spread the NaN. */
+/* One update of Q from a minibatch drawn uniformly from D. A TD loss that
+ * is not finite (the weights or the targets overflowed: a learning rate too
+ * large) takes no step and is an error: every later update would only
+ * spread the NaN. */
 static int update(nb_dqn *d) {
     int64_t B = d->o.batch, A = d->na;
     nb_replay_sample(d->mem, &d->rng_sample, B, d->idx);
@@ -348,6 +348,15 @@ int nb_dqn_step(nb_dqn *d, nb_rl_episode *ep) {
     nb_arena_reset();
     nb_arena_use(old);
     return done;
+}
+
+int nb_dqn_update(nb_dqn *d) {
+    if (nb_replay_size(d->mem) < 1) return nb_error("dqn update: the replay memory is empty (take steps first)");
+    nb_arena *old = nb_arena_use(d->arena);
+    int rc = update(d);
+    nb_arena_reset();
+    nb_arena_use(old);
+    return rc;
 }
 
 int64_t nb_dqn_steps(const nb_dqn *d) { return d->step; }
