@@ -139,7 +139,8 @@ int nb_chat_reply_main(int argc, char **argv) {
         double ts = nb_cli_now();
         /* A plain message ends its turn, as the contexts of the corpus do. */
         char *msg = line, *own = NULL;
-        if (!strstr(line, "__eou__") && (own = malloc((size_t)got + 20))) {
+        if (!strstr(line, "__eou__")) {
+            own = nb__xmalloc("a message", (size_t)got + 20, 1);
             snprintf(own, (size_t)got + 20, "%s __eou__ __eot__", line);
             msg = own;
         }

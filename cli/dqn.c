@@ -525,7 +525,7 @@ static int play(int argc, char **argv) {
     nb_rng r;
     nb_rng_seed(&r, (uint64_t)seed, 5);
     int na = nb_env_actions(e);
-    float *obs = malloc(sizeof(float) * (size_t)nb_env_obs_size(e));
+    float *obs = nb__xmalloc("an observation", (size_t)nb_env_obs_size(e), sizeof(float));
     bool legal[64];
     char frame[4096];
     double ret = 0;

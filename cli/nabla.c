@@ -60,15 +60,25 @@ static int check_threads_env(void) {
 }
 
 /* What a command's user can reduce when memory runs out (the library's
- * message names only what ran out): the flags of the training commands'
- * batch and model, style's image size, fit's data. Other commands give
- * none rather than a wrong one. */
-static const char *oom_hint(const char *cmd) {
-    static const char *const batched[] = {"train", "eval", "hessian", "charrnn", "chat", "wavenet", "dqn"};
-    for (size_t i = 0; i < sizeof batched / sizeof *batched; i++)
-        if (!strcmp(cmd, batched[i])) return "try a smaller --batch or model";
-    if (!strcmp(cmd, "style")) return "try a smaller --size";
-    if (!strcmp(cmd, "fit")) return "try fewer rows or columns of data";
+ * message names only what ran out): the batch and model of the verbs that
+ * take a --batch, what sampling makes, style's image size, fit's data.
+ * Other verbs give none rather than one naming a flag they lack. */
+static const char *oom_hint(const char *cmd, const char *verb) {
+    static const struct {
+        const char *cmd, *verb, *hint; /* verb NULL: the command has none */
+    } hints[] = {
+        {"train", NULL, "try a smaller --batch or model"},   {"eval", NULL, "try a smaller --batch or model"},
+        {"hessian", NULL, "try a smaller --batch or model"}, {"charrnn", "train", "try a smaller --batch or model"},
+        {"charrnn", "eval", "try a smaller --batch or model"}, {"charrnn", "sample", "try a smaller --length"},
+        {"chat", "train", "try a smaller --batch or model"},   {"chat", "eval", "try a smaller --batch or model"},
+        {"wavenet", "train", "try a smaller --batch or model"},
+        {"wavenet", "generate", "try fewer --streams or a smaller --seconds"},
+        {"dqn", "train", "try a smaller --batch or --buffer"}, {"style", NULL, "try a smaller --size"},
+        {"fit", NULL, "try fewer rows or columns of data"},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof *hints; i++)
+        if (!strcmp(cmd, hints[i].cmd) && (!hints[i].verb || (verb && !strcmp(verb, hints[i].verb))))
+            return hints[i].hint;
     return NULL;
 }
 
@@ -99,7 +109,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], cmds[i].name)) {
             if (check_threads_env()) return 2;
             nb_cli_fit_memory_limit(cmds[i].name, nb_set_threads(0));
-            nb_set_oom_hint(oom_hint(cmds[i].name));
+            nb_set_oom_hint(oom_hint(cmds[i].name, argc > 2 ? argv[2] : NULL));
             return cmds[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "nabla: unknown command '%s'\n", argv[1]);

@@ -233,10 +233,12 @@ faults_wavenet_generate_cache_out_of_memory() {
 # does without, such as the sniffer's look into a file), never a signal; and
 # some run's message matches REACH (an extended regex), so that the faults
 # reach the command's own buffers (their allocations bypassed the seam, and
-# a NULL from them was written through).
+# a NULL from them was written through). A flag a message names (the
+# command's hint of what to make smaller) is one of the command's own.
 each_alloc() {
-    local reach=$1 n k rc msg runs=0 reached=0 ks
+    local reach=$1 n k rc msg runs=0 reached=0 ks help flag
     shift
+    help=$("$@" --help 2>&1)
     NABLA_FAULT= "$@" >/dev/null 2>"$WORK/err" || { fail "${*##*/}: failed with the seam armed: $(tail -2 "$WORK/err")"; return; }
     n=$(calls alloc "$WORK/err")
     [[ -n $n ]] || { fail "${*##*/}: no seam report in: $(tail -2 "$WORK/err")"; return; }
@@ -250,6 +252,9 @@ each_alloc() {
         ((rc == 0)) && continue
         ((rc == 1)) && [[ $msg == *"out of memory"* ]] || fail "alloc:$k of $n: status $rc, message: $msg"
         [[ $msg =~ $reach ]] && reached=1
+        for flag in $(grep -o -- '--[a-z][a-z-]*' <<<"$msg" | sort -u); do
+            grep -q -- "$flag" <<<"$help" || fail "alloc:$k of $n: the message names $flag, which ${*##*/} lacks: $msg"
+        done
     done
     ((reached)) || fail "${*##*/}: no run's message matched '$reach': the command's own allocations are not reached"
     local words=("${@:1:3}")

@@ -578,6 +578,8 @@ TEST(test_faults_sniff_names_a_fit_model_out_of_memory) {
  * now go to nb_oom, whose default handler says what ran out and exits 1. */
 static void oom_unknown_size(void *c) { nb_oom("the vocabulary", 0); }
 static void oom_known_size(void *c) { nb_oom("a tensor", (size_t)3 << 30); }
+static void oom_mib(void *c) { nb_oom("a tensor", (size_t)3 << 20); }
+static void oom_small(void *c) { nb_oom("a prompt", 120); }
 static void oom_hinted(void *c) {
     nb_set_oom_hint("try a smaller --size");
     nb_oom("a tensor", (size_t)3 << 30);
@@ -588,6 +590,9 @@ TEST(test_faults_nb_oom_exits_1_saying_what_ran_out) {
                         (const char *[]){"nabla: out of memory for the vocabulary", NULL});
     nb_test_expect_exit("known size", oom_known_size, NULL, 1,
                         (const char *[]){"nabla: out of memory: a tensor needs 3.0 GiB", NULL});
+    nb_test_expect_exit("MiB", oom_mib, NULL, 1, (const char *[]){"nabla: out of memory: a tensor needs 3.0 MiB", NULL});
+    /* Below a MiB in bytes: "0.0 MiB" read as if nothing had been asked for. */
+    nb_test_expect_exit("bytes", oom_small, NULL, 1, (const char *[]){"nabla: out of memory: a prompt needs 120 bytes\n", NULL});
     /* The hint is the program's: a library has no --batch to name (the
      * default once said "try a smaller --batch or model" for every caller). */
     nb_test_expect_exit("hint", oom_hinted, NULL, 1,

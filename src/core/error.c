@@ -53,8 +53,10 @@ static void default_oom(const char *op, size_t bytes) {
         fprintf(stderr, "nabla: out of memory for %s%s%s\n", op, sep, hint);
     else if (mib >= 1024)
         fprintf(stderr, "nabla: out of memory: %s needs %.1f GiB%s%s\n", op, mib / 1024, sep, hint);
-    else
+    else if (mib >= 1)
         fprintf(stderr, "nabla: out of memory: %s needs %.1f MiB%s%s\n", op, mib, sep, hint);
+    else /* "0.0 MiB" would read as nothing at all */
+        fprintf(stderr, "nabla: out of memory: %s needs %zu bytes%s%s\n", op, bytes, sep, hint);
     exit(1);
 }
 
