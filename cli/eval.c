@@ -45,8 +45,11 @@ static int cmd_eval(int argc, char **argv) {
         NB_FLAG_THREADS(&threads, "all cores"),
         NB_FLAG_JSON(&json),
     };
-    nb_cli c = {.cmd = cmd, .args = "MODEL --data DATA ", .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]),
-                .min_pos = 1, .max_pos = 1};
+    nb_cli c = {.cmd = cmd, .args = "MODEL --data DATA ",
+                .about = "Scores a classifier (a model file of nabla train or init) on DATA's test split: its loss, accuracy\n"
+                         "and the fraction of hidden activations that are zero; with --adversarial also its accuracy on\n"
+                         "FGSM examples (eq. 21) made from the test examples.",
+                .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;
@@ -255,7 +258,11 @@ static int cmd_init(int argc, char **argv) {
         NB_FLAG_MODEL_OUT(&out, "the model file to write (required)"),
         NB_FLAG_SEED(&seed, "the initialization (as nabla train --seed)"),
     };
-    nb_cli c = {.cmd = cmd, .args = "NET.cfg --out MODEL ", .flags = flags, .nflags = 2, .min_pos = 1, .max_pos = 1};
+    nb_cli c = {.cmd = cmd, .args = "NET.cfg --out MODEL ",
+                .about = "Writes the network of NET.cfg with freshly initialized weights (as nabla train would start it)\n"
+                         "and prints its layers and parameter counts: a model to inspect, or to start from with\n"
+                         "nabla train --init.",
+                .flags = flags, .nflags = 2, .min_pos = 1, .max_pos = 1};
     const char *pos[1];
     int npos, prc = nb_cli_parse(&c, argc, argv, pos, &npos);
     if (prc != NB_CLI_OK) return prc;

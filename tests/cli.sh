@@ -1786,9 +1786,19 @@ cli_help_says_each_default_once() {
 # Each verb of wavenet (and style) says what it does before its options
 # (wavenet generate listed its options alone: what --cond, --like and
 # --seconds do together was nowhere but in the README).
-cli_help_wavenet_verbs_say_what_they_do() {
-    local cmds=(style) v c
-    for v in train generate eval spectrogram synth distance features; do cmds+=("wavenet $v"); done
+# Every command and every verb of one (read off `nabla --help` and the verb
+# lists) says what it does before its options: eval, init and wavenet
+# generate said nothing.
+cli_help_every_verb_says_what_it_does() {
+    local cmds=() v c
+    for c in $("$NABLA" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }'); do
+        if "$NABLA" $c --help 2>&1 | grep -q '^verbs:'; then
+            for v in $("$NABLA" $c --help | awk '/^verbs:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do cmds+=("$c $v"); done
+        else
+            cmds+=("$c")
+        fi
+    done
+    ((${#cmds[@]} > 30)) || fail "only ${#cmds[@]} commands and verbs found: ${cmds[*]}"
     for c in "${cmds[@]}"; do
         "$NABLA" $c --help >"$WORK/h" 2>&1 || { fail "nabla $c --help exited $?"; continue; }
         awk 'NR == 2 && $0 != "" { exit 1 } NR == 3 { exit ($0 == "" || /^options:/) }' "$WORK/h" ||
