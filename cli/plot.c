@@ -80,7 +80,7 @@ static int cmd_plot(int argc, char **argv) {
     nb_cli cli = {.cmd = cmd, .args = "LOG.csv ",
                   .about = "Draws the curves of a CSV log (the --log of nabla train, charrnn, wavenet, chat or dqn train). The first\n"
                            "column is the x axis. Columns whose name contains 'loss' share the left chart, those\n"
-                           "containing 'acc' the right one; without either, every other column gets a chart of its\n"
+                           "containing 'acc' or 'recall' the right one; without either, every other column gets a chart of its\n"
                            "own. Columns that are all zero or empty (metrics not measured) are left out.",
                   .flags = flags, .nflags = (int)(sizeof flags / sizeof flags[0]), .min_pos = 1, .max_pos = 1};
     const char *pos[1];
@@ -129,7 +129,10 @@ static int cmd_plot(int argc, char **argv) {
     nb_series loss[MAX_SERIES], acc[MAX_SERIES], other[MAX_PANELS];
     const char *other_title[MAX_PANELS];
     int nloss = 0, nacc = 0, nother = 0, nnamed = 0;
-    for (int k = 1; k < c->ncols; k++) nnamed += contains(c->names[k], "loss") || contains(c->names[k], "acc");
+    /* Rates in [0, 1] share the right chart: accuracies, and the recall@k
+     * of chat train's log (they were left out of its picture). */
+#define IS_RATE(name) (contains(name, "acc") || contains(name, "recall"))
+    for (int k = 1; k < c->ncols; k++) nnamed += contains(c->names[k], "loss") || IS_RATE(c->names[k]);
     char roles[64][64];
     int nroles = 0;
     for (int pass = 0; pass < 2 && nloss + nacc + nother == 0; pass++) {
@@ -140,7 +143,7 @@ static int cmd_plot(int argc, char **argv) {
             nb_series s = {c->names[k], COLUMN(0), COLUMN(k), c->nrows, role_color(c->names[k], roles, &nroles)};
             if (contains(c->names[k], "loss")) {
                 if (nloss < MAX_SERIES) loss[nloss++] = s;
-            } else if (contains(c->names[k], "acc")) {
+            } else if (IS_RATE(c->names[k])) {
                 if (nacc < MAX_SERIES) acc[nacc++] = s;
             } else if (nnamed == 0 && nother < MAX_PANELS) {
                 other_title[nother] = c->names[k];
@@ -169,7 +172,12 @@ static int cmd_plot(int argc, char **argv) {
     nb_lines charts[MAX_PANELS];
     int np = 0;
     if (nloss) charts[np++] = (nb_lines){"loss", c->names[0], NULL, loss, nloss};
-    if (nacc) charts[np++] = (nb_lines){"accuracy", c->names[0], NULL, acc, nacc};
+    if (nacc) {
+        int nrecall = 0;
+        for (int k = 0; k < nacc; k++) nrecall += contains(acc[k].label, "recall");
+        const char *t = nrecall == 0 ? "accuracy" : nrecall == nacc ? "recall" : "accuracy and recall";
+        charts[np++] = (nb_lines){t, c->names[0], NULL, acc, nacc};
+    }
     for (int k = 0; k < nother && np < MAX_PANELS; k++) charts[np++] = (nb_lines){other_title[k], c->names[0], NULL, &other[k], 1};
     if (np == 0) {
         nb_cli_fail(cmd, "%s: no column to plot besides '%s'", log, c->names[0]);
@@ -198,7 +206,8 @@ static int cmd_plot(int argc, char **argv) {
         nb_cli_fail(cmd, "%s", nb_errmsg());
         goto done;
     }
-    printf("%s: %d chart%s of %lld rows\n", out, np, np == 1 ? "" : "s", (long long)c->nrows);
+    printf("%s: %d chart%s of the %lld row%s of %s\n", out, np, np == 1 ? "" : "s", (long long)c->nrows,
+           c->nrows == 1 ? "" : "s", log);
     rc = 0;
 done:
     nb_figure_free(fig);

@@ -2459,6 +2459,15 @@ cli_plot_formats() {
     cmp -s "$WORK/c.svg" "$WORK/before.svg" || fail "a failed plot changed the earlier picture"
 }
 
+# chat train's log: its recall@k columns are drawn beside the losses (they
+# were left out: only 'loss' and 'acc' columns had a chart).
+cli_plot_chat_log_draws_recall() {
+    printf 'epoch,step,train_loss,valid_loss,valid_recall_1,valid_recall_2,valid_recall_5,seconds\n' >"$WORK/c.csv"
+    printf '1,3,0.70,0.70,0.08,0.16,0.50,0.02\n2,6,0.69,0.66,0.10,0.25,0.58,0.04\n' >>"$WORK/c.csv"
+    "$NABLA" plot "$WORK/c.csv" --out "$WORK/c.png" >"$WORK/out" 2>"$WORK/err" || { fail "plot: $(cat "$WORK/err")"; return; }
+    grep -q "^$WORK/c.png: 2 charts of the 2 rows of $WORK/c.csv$" "$WORK/out" || fail "expected a loss and a recall chart: $(cat "$WORK/out")"
+}
+
 # --- nabla chat (the dual-encoder retrieval chatbot) ---------------------------
 CHAT_DATA="$ROOT/tests/data/chat"
 CHAT_SMALL=(--valid "$CHAT_DATA/valid.csv" --embed 8 --hidden 16 --vocab-min 1 --batch 16 --lr 0.01)
