@@ -107,9 +107,19 @@ static int cmd_eval(int argc, char **argv) {
         goto done;
     }
     if (!seq) {
-        const char *v = nb_st_meta(st, "nabla.seq");
-        seq = v ? strtol(v, NULL, 10) : 64;
-        if (seq < 1) seq = 64;
+        /* the training --seq (absent in older models: 64); a damaged value is
+         * named, not replaced by the default */
+        int64_t s = 64;
+        if (nb_st_meta(st, "nabla.seq") && nb_cli_meta_count(st, pos[0], "nabla.seq", &s)) {
+            rc = nb_cli_fail(cmd, "%s", nb_errmsg());
+            goto done;
+        }
+        if (s < 1 || s > 100000) {
+            rc = nb_cli_fail(cmd, "%s: __metadata__ 'nabla.seq': expected an integer in [1, 100000], got %lld", pos[0],
+                             (long long)s);
+            goto done;
+        }
+        seq = (long)s;
     }
     /* Without TEXT: the held-out part of the fortunes, as training split it. */
     int32_t *ids = cp.ids;

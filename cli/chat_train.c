@@ -443,8 +443,10 @@ int nb_chat_train_main(int argc, char **argv) {
             nb_cli_meta_count(ck, resume, "nabla.chat.vocab_min", &vm) || nb_cli_meta_count(ck, resume, "nabla.chat.seed", &sd))
             goto fail_msg;
         t.loop.epoch = e, t.loop.step = s;
-        const char *kv = nb_st_meta(ck, "nabla.chat.negatives"); /* absent in models from before --negatives: 1 */
-        int64_t kneg = kv ? atoll(kv) : 1;
+        /* absent in models from before --negatives: 1 */
+        int64_t kneg = 1;
+        if (nb_st_meta(ck, "nabla.chat.negatives") && nb_cli_meta_count(ck, resume, "nabla.chat.negatives", &kneg))
+            goto fail_msg; /* "5abc" was read as 5 */
         if (kneg < 1 || kneg > 100) {
             nb_cli_fail(cmd, "%s: __metadata__ 'nabla.chat.negatives': expected an integer in [1, 100]", resume);
             goto done;

@@ -869,6 +869,24 @@ cli_charrnn_device() {
         fail "resume on the GPU: $(tail -2 "$WORK/err")"
 }
 
+# Counts read from a model's __metadata__ by atoll/strtol took "16abc" for 16
+# (charrnn eval's nabla.seq, chat train --resume's nabla.chat.negatives), and
+# charrnn eval replaced a damaged one by its default: now the key is named.
+cli_damaged_meta_counts_named() {
+    charrnn_corpus "$WORK/c.txt"
+    "$NABLA" charrnn train "$WORK/c.txt" --hidden 4 --seq 8 --batch 2 --steps 0 --out "$WORK/c.st" >/dev/null 2>&1 ||
+        { fail "charrnn train"; return; }
+    set_meta "$WORK/c.st" "$WORK/s.st" nabla.seq=16abc && set_meta "$WORK/c.st" "$WORK/z.st" nabla.seq=0 ||
+        { fail "set_meta"; return; }
+    expect_fail "$NABLA" charrnn eval "$WORK/s.st" "$WORK/c.txt" && expect_err "s.st" && expect_err "nabla.seq"
+    expect_fail "$NABLA" charrnn eval "$WORK/z.st" "$WORK/c.txt" && expect_err "z.st" && expect_err "nabla.seq"
+    "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --steps 1 --out "$WORK/h.st" >/dev/null 2>&1 ||
+        { fail "chat train"; return; }
+    set_meta "$WORK/h.st" "$WORK/n.st" nabla.chat.negatives=1abc || { fail "set_meta"; return; }
+    expect_fail "$NABLA" chat train "$CHAT_DATA/train.csv" "${CHAT_SMALL[@]}" --steps 2 --resume "$WORK/n.st" &&
+        expect_err "n.st" && expect_err "nabla.chat.negatives"
+}
+
 cli_charrnn_train_sample_eval() {
     charrnn_corpus "$WORK/c.txt"
     local small=(--hidden 32 --seq 16 --batch 8 --lr 0.01)
