@@ -199,6 +199,51 @@ TEST(test_hvp_with_a_wrong_size_direction_is_fatal_naming_hvp) {
     nb_test_expect_fatal("hvp v", hvp_wrong_v, NULL, (const char *[]){"hvp", "[2] and [3]", NULL});
 }
 
+static void backward_of_two_elements(void *c) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){2}, 1.f);
+    nb_backward(nb_mul(w, w));
+}
+
+TEST(test_backward_of_a_loss_of_two_elements_is_fatal) {
+    /* A [2] "loss" would be seeded with ones, i.e. the gradient of its sum,
+     * with nothing to say the caller forgot a reduction. */
+    const char *const needles[] = {"backward", "one-element loss", "[2]", NULL};
+    nb_test_expect_fatal("[2] loss", backward_of_two_elements, NULL, needles);
+}
+
+TEST(test_grad_ignores_a_stale_scratch_gradient) {
+    /* tgrad is public scratch: one left on a wrt tensor by user code must not
+     * be added into what nb_grad returns. */
+    nb_tensor *w = nb_test_param(1, (int64_t[]){3}, 1.f);
+    nb_tensor *g[1];
+    w->tgrad = nb_full(1, (int64_t[]){3}, 100.f);
+    nb_grad(nb_sum_all(nb_mul(w, w)), &w, 1, g, false);
+    for (int k = 0; k < 3; k++) CHECK_NEAR(g[0]->data[k], 2.0 * w->data[k], 1e-6);
+    CHECK(w->tgrad == NULL);
+    nb_tensor_free(w);
+    nb_arena_reset();
+}
+
+TEST(test_hvp_through_a_uniform_gradient_that_depends_on_the_params) {
+    /* L = s^2 with s = sum(c w) (c = 2 through mul_scalar, c = 1 through
+     * add): dL/d(c w) is the uniform 2 s, itself a function of w, so
+     * H = 2 c^2 (ones) and H v = 2 c^2 sum(v) in every entry. Under
+     * create_graph a uniform stand-in must reach the rules broadcast (their
+     * uniform paths read its value and would cut it off the graph: H = 0). */
+    for (int op = 0; op < 3; op++) {
+        nb_tensor *w = nb_test_param(1, (int64_t[]){4}, 1.f), *b = nb_test_param(1, (int64_t[]){4}, 1.f);
+        nb_tensor *v = nb_from_data(1, (int64_t[]){4}, (float[]){0.5f, -1.f, 2.f, 0.25f});
+        nb_tensor *y = op == 0 ? nb_mul_scalar(w, 2.f) : op == 1 ? nb_add(w, b) : nb_sub(w, b);
+        float c = op == 0 ? 2.f : 1.f;
+        nb_tensor *s = nb_sum_all(y), *hv[1];
+        nb_hvp(nb_mul(s, s), &w, &v, 1, hv);
+        for (int k = 0; k < 4; k++) CHECK_NEAR(hv[0]->data[k], 2.0 * c * c * 1.75, 1e-5);
+        nb_tensor_free(w);
+        nb_tensor_free(b);
+        nb_arena_reset();
+    }
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */
