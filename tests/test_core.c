@@ -10,6 +10,10 @@ TEST(test_shape_overflow_is_rejected) {
     CHECK(nb_shape_numel(7, (int64_t[]){1, 1, 1, 1, 1, 1, 1}) == -1);
     CHECK(nb_shape_numel(3, (int64_t[]){2, 3, 4}) == 24);
     CHECK(nb_shape_numel(0, NULL) == 1);
+    /* Elements that fit int64 but whose bytes (4 each) would not. */
+    CHECK(nb_shape_numel(1, (int64_t[]){INT64_MAX / 4 + 1}) == -1);
+    CHECK(nb_shape_numel(1, (int64_t[]){INT64_MAX / 4}) == INT64_MAX / 4);
+    CHECK(nb_shape_numel(2, (int64_t[]){0, INT64_MAX}) == 0);
 }
 
 /* Empty operands whose product would have 2^80 elements: the result's shape
@@ -221,6 +225,41 @@ TEST(test_grad_ignores_a_stale_scratch_gradient) {
     for (int k = 0; k < 3; k++) CHECK_NEAR(g[0]->data[k], 2.0 * w->data[k], 1e-6);
     CHECK(w->tgrad == NULL);
     nb_tensor_free(w);
+    nb_arena_reset();
+}
+
+TEST(test_grad_of_an_output_by_itself_is_one_and_of_an_unused_input_zero) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){3}, 1.f), *u = nb_test_param(2, (int64_t[]){2, 2}, 1.f);
+    nb_tensor *l = nb_sum_all(nb_mul(w, w)), *g[3];
+    nb_grad(l, (nb_tensor *[]){l, u, w}, 3, g, false);
+    CHECK(g[0]->size == 1 && g[0]->data[0] == 1.f);
+    CHECK(nb_same_shape(g[1], u));
+    for (int k = 0; k < 4; k++) CHECK(g[1]->data[k] == 0.f);
+    for (int k = 0; k < 3; k++) CHECK_NEAR(g[2]->data[k], 2.0 * w->data[k], 1e-6);
+    nb_tensor_free(w);
+    nb_tensor_free(u);
+    nb_arena_reset();
+}
+
+TEST(test_requires_grad_off_allocates_no_gradient) {
+    /* A frozen parameter must have no .grad: the optimizers skip exactly
+     * those, and one with a zero .grad would still be decayed. */
+    nb_tensor *t = nb_tensor_new(1, (int64_t[]){4});
+    nb_requires_grad(t, false);
+    CHECK(t->grad == NULL && !t->requires_grad);
+    nb_requires_grad(t, true);
+    CHECK(t->grad != NULL && t->grad->size == 4 && t->requires_grad);
+    nb_tensor_free(t);
+}
+
+TEST(test_normal_init_is_mean_plus_std_times_the_generators_draws) {
+    /* The documented rule, draw for draw, so that a seed gives the same
+     * weights from one version to the next. */
+    nb_rng a, b;
+    nb_rng_seed(&a, 7, 3);
+    nb_rng_seed(&b, 7, 3);
+    nb_tensor *t = nb_normal(1, (int64_t[]){5}, 2.f, 0.5f, &a);
+    for (int k = 0; k < 5; k++) CHECK(t->data[k] == 2.f + 0.5f * (float)nb_rng_normal(&b));
     nb_arena_reset();
 }
 
@@ -581,6 +620,36 @@ TEST(test_arena_does_not_grow_over_10000_steps) {
     nb_tensor_free(w);
     nb_tensor_free(b);
     nb_tensor_free(x);
+}
+
+TEST(test_arena_reserves_at_most_a_quarter_more_and_settles_in_one_block) {
+    /* arena.c's promises: blocks grow by a quarter, so a first step
+     * reserves at most a quarter more than it uses, plus the first block and
+     * a piece cut off at the end of each block (under 1 MiB here); a big
+     * request gets a block of its size; after the reset one block of what
+     * the step used plus an eighth holds the same step again. */
+    const size_t piece = (size_t)1 << 16, mib = (size_t)1 << 20;
+    for (size_t total = 2 * mib; total <= 40 * mib; total += mib) {
+        nb_arena *a = nb_arena_new(), *old = nb_arena_use(a);
+        for (size_t got = 0; got < total; got += piece) nb_arena_alloc(piece);
+        size_t used = nb_arena_bytes_used(), res = nb_arena_bytes_reserved();
+        CHECK(used == total);
+        CHECK_MSG(res <= used + used / 4 + 2 * mib, "%zu bytes used, %zu reserved", used, res);
+        nb_arena_reset();
+        size_t settled = nb_arena_bytes_reserved();
+        CHECK_MSG(settled == used + used / 8, "%zu bytes used, %zu reserved after the reset", used, settled);
+        for (size_t got = 0; got < total; got += piece) nb_arena_alloc(piece);
+        CHECK(nb_arena_bytes_reserved() == settled && nb_arena_bytes_used() == used);
+        nb_arena_use(old);
+        nb_arena_free(a);
+    }
+    nb_arena *a = nb_arena_new(), *old = nb_arena_use(a);
+    nb_arena_alloc(mib / 2);
+    nb_arena_alloc(30 * mib);
+    size_t used = nb_arena_bytes_used(), res = nb_arena_bytes_reserved();
+    CHECK_MSG(res <= used + used / 4 + 2 * mib, "%zu bytes used, %zu reserved", used, res);
+    nb_arena_use(old);
+    nb_arena_free(a);
 }
 
 /* Out of memory where there is no way back goes to the handler, not to
