@@ -119,6 +119,23 @@ TEST(test_activation_prelu_shapes_and_shared_slope) {
     }
 }
 
+TEST(test_activation_prelu_gradient_at_zero_is_the_slope) {
+    /* At x = 0 the rule takes the slope branch, as PyTorch's prelu backward
+     * (x > 0 ? g : a g) and this library's leaky ReLU do. */
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(1, 3), (float[]){0.f, 1.f, -1.f});
+    nb_tensor *a = nb_tensor_from(NB_SHAPE(1), (float[]){0.3f});
+    nb_requires_grad(x, true);
+    nb_requires_grad(a, true);
+    nb_backward(nb_sum_all(nb_mul(nb_prelu(x, a), nb_from_data(NB_SHAPE(1, 3), (float[]){2.f, 3.f, 5.f}))));
+    CHECK_NEAR(x->grad->data[0], 0.6, 1e-7);
+    CHECK_NEAR(x->grad->data[1], 3.0, 1e-7);
+    CHECK_NEAR(x->grad->data[2], 1.5, 1e-7);
+    CHECK_NEAR(a->grad->data[0], -5.0, 1e-7);
+    nb_tensor_free(x);
+    nb_tensor_free(a);
+    nb_arena_reset();
+}
+
 /* --- sigmoid, tanh ------------------------------------------------------- */
 
 static nb_tensor *f_sigmoid(nb_tensor **in, void *c) { return nb_sigmoid(in[0]); }
