@@ -346,6 +346,22 @@ TEST(test_shape_out_of_range_is_fatal) {
                          (const char *[]){"broadcast_to", "negative dimension -3", NULL});
 }
 
+static void broadcast_2_to_3(void *c) { nb_broadcast_to(nb_ones(NB_SHAPE(2)), 1, (int64_t[]){3}); }
+static void broadcast_to_fewer_dims(void *c) { nb_broadcast_to(nb_ones(NB_SHAPE(2, 3)), 1, (int64_t[]){3}); }
+static void sum_to_3_from_2(void *c) { nb_sum_to(nb_ones(NB_SHAPE(2)), 1, (int64_t[]){3}); }
+
+TEST(test_shape_broadcast_and_sum_to_refuse_what_does_not_broadcast) {
+    /* A dimension that is neither 1 nor the target's, smaller as well as
+     * larger, and a target with fewer dims: each would read past x or drop
+     * part of it. */
+    nb_test_expect_fatal("[2] to [3]", broadcast_2_to_3, NULL,
+                         (const char *[]){"broadcast_to", "dimension 0: 2 does not broadcast to 3", NULL});
+    nb_test_expect_fatal("[2, 3] to [3]", broadcast_to_fewer_dims, NULL,
+                         (const char *[]){"broadcast_to", "fewer dimensions (1) than the input (2)", NULL});
+    nb_test_expect_fatal("sum_to [2] -> [3]", sum_to_3_from_2, NULL,
+                         (const char *[]){"sum_to", "dimension 0: 3 does not broadcast to 2", NULL});
+}
+
 /* --- embedding ----------------------------------------------------------- */
 
 TEST(test_embed_lookup_and_repeated_indices_accumulate) {
