@@ -313,6 +313,7 @@ static void bad_scatter(void *c) {
     nb_tensor *x = nb_zeros(NB_SHAPE(2, 2));
     nb_scatter_rows(x, (int32_t[]){-1, 0}, 3);
 }
+static void bad_scatter_last(void *c) { nb_scatter_rows(nb_zeros(NB_SHAPE(2, 2)), (int32_t[]){0, 3}, 3); }
 static void bad_embedding(void *c) {
     nb_tensor *w = nb_zeros(NB_SHAPE(10, 4));
     nb_embedding(w, (int32_t[]){3, 9, 10}, 3);
@@ -336,6 +337,8 @@ static void bad_concat(void *c) {
 TEST(test_shape_out_of_range_is_fatal) {
     nb_test_expect_fatal("gather", bad_gather, NULL, (const char *[]){"gather_rows", "index 5", "[0, 4)", NULL});
     nb_test_expect_fatal("scatter", bad_scatter, NULL, (const char *[]){"scatter_rows", "index -1", "[0, 3)", NULL});
+    nb_test_expect_fatal("scatter, last index", bad_scatter_last, NULL,
+                         (const char *[]){"scatter_rows", "index 3 (entry 1)", "[0, 3)", NULL});
     nb_test_expect_fatal("embedding", bad_embedding, NULL, (const char *[]){"embedding", "index 10", "10 rows", NULL});
     nb_test_expect_fatal("slice", bad_slice, NULL, (const char *[]){"slice", "[2, 5)", "size 4", NULL});
     nb_test_expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
