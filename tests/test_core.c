@@ -22,12 +22,23 @@ static void matmul_result_overflows(void *c) {
     int64_t big = (int64_t)1 << 40;
     nb_matmul(nb_zeros(NB_SHAPE(big, 0)), nb_zeros(NB_SHAPE(0, big)));
 }
+/* Batch dims of different counts ([2, 5] against [2]): the one compared
+ * pair agreed, and b was read as 10 matrices where it holds 2. */
+static void matmul_batch_ndim_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 5, 4, 5)), nb_zeros(NB_SHAPE(2, 5, 6))); }
+static void matmul_batch_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 4, 5)), nb_zeros(NB_SHAPE(3, 5, 6))); }
 static void zeros_overflow(void *c) { nb_zeros(NB_SHAPE(INT64_MAX / 2, 4)); }
 
 TEST(test_shape_overflow_is_fatal_with_the_shape) {
     nb_test_expect_fatal("matmul overflow", matmul_result_overflows, NULL,
                          (const char *[]){"invalid shape [1099511627776, 1099511627776]", NULL});
     nb_test_expect_fatal("zeros overflow", zeros_overflow, NULL, (const char *[]){"[4611686018427387903, 4]", NULL});
+}
+
+TEST(test_matmul_refuses_batch_dims_that_differ) {
+    nb_test_expect_fatal("matmul batch ndim", matmul_batch_ndim_differs, NULL,
+                         (const char *[]){"matmul", "batch dimensions differ", "[2, 5, 4, 5]", "[2, 5, 6]", NULL});
+    nb_test_expect_fatal("matmul batch", matmul_batch_differs, NULL,
+                         (const char *[]){"matmul", "batch dimensions differ", NULL});
 }
 
 /* A message that prefixes the one already there, as loaders do to name

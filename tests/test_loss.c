@@ -203,6 +203,8 @@ static void ce_label_negative(void *unused) {
 }
 static void ce_not_2d(void *unused) { nb_cross_entropy(nb_zeros(NB_SHAPE(2, 3, 4)), (int32_t[]){0, 0}); }
 static void mse_shapes(void *unused) { nb_mse(nb_zeros(NB_SHAPE(2, 3)), nb_zeros(NB_SHAPE(3, 2))); }
+static void mse_empty(void *unused) { nb_mse(nb_zeros(NB_SHAPE(0, 3)), nb_zeros(NB_SHAPE(0, 3))); }
+static void bce_empty(void *unused) { nb_bce_logits(nb_zeros(NB_SHAPE(0)), nb_zeros(NB_SHAPE(0))); }
 static void bce_shapes(void *unused) { nb_bce_logits(nb_zeros(NB_SHAPE(4)), nb_zeros(NB_SHAPE(5))); }
 static void dropout_p_one(void *unused) { nb_dropout(nb_zeros(NB_SHAPE(4)), 1.f, true, NULL); }
 static void dropout_p_negative(void *unused) { nb_dropout(nb_zeros(NB_SHAPE(4)), -0.1f, false, NULL); }
@@ -216,6 +218,9 @@ TEST(test_loss_and_activation_fatal_errors_name_the_culprit) {
     nb_test_expect_fatal("3-D logits", ce_not_2d, NULL, (const char *[]){"cross_entropy", "[2, 3, 4]", NULL});
     nb_test_expect_fatal("mse shapes", mse_shapes, NULL, (const char *[]){"mse", "[3, 2]", NULL});
     nb_test_expect_fatal("bce shapes", bce_shapes, NULL, (const char *[]){"bce_logits", "[5]", NULL});
+    /* The mean of no elements: 0 / 0, a NaN loss with no word of why. */
+    nb_test_expect_fatal("mse empty", mse_empty, NULL, (const char *[]){"mse", "mean of no elements", NULL});
+    nb_test_expect_fatal("bce empty", bce_empty, NULL, (const char *[]){"bce_logits", "mean of no elements", NULL});
     nb_test_expect_fatal("dropout p = 1", dropout_p_one, NULL, (const char *[]){"dropout", "p = 1", NULL});
     nb_test_expect_fatal("dropout p < 0", dropout_p_negative, NULL, (const char *[]){"dropout", "p = -0.1", NULL});
     nb_test_expect_fatal("dropout p NaN", dropout_p_nan, NULL, (const char *[]){"dropout", "nan", NULL});
