@@ -119,9 +119,19 @@ TEST(test_activation_prelu_shapes_and_shared_slope) {
     }
 }
 
-TEST(test_activation_prelu_gradient_at_zero_is_the_slope) {
-    /* At x = 0 the rule takes the slope branch, as PyTorch's prelu backward
-     * (x > 0 ? g : a g) and this library's leaky ReLU do. */
+TEST(test_activation_rectifier_gradients_at_zero_take_the_slope) {
+    /* At x = 0 the rules take the slope branch, as PyTorch's do (x > 0 ? g
+     * : a g): 0 for ReLU, the slope for leaky ReLU and PReLU. */
+    nb_tensor *z = nb_tensor_from(NB_SHAPE(3), (float[]){0.f, 2.f, -2.f});
+    nb_requires_grad(z, true);
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *h = k ? nb_leaky_relu(z, 0.1f) : nb_relu(z);
+        nb_backward(nb_sum_all(h));
+        float a = k ? 0.1f : 0.f;
+        CHECK(z->grad->data[0] == a && z->grad->data[1] == 1.f && z->grad->data[2] == a);
+        nb_zero_grad(z);
+    }
+    nb_tensor_free(z);
     nb_tensor *x = nb_tensor_from(NB_SHAPE(1, 3), (float[]){0.f, 1.f, -1.f});
     nb_tensor *a = nb_tensor_from(NB_SHAPE(1), (float[]){0.3f});
     nb_requires_grad(x, true);

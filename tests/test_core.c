@@ -34,6 +34,21 @@ TEST(test_shape_overflow_is_fatal_with_the_shape) {
     nb_test_expect_fatal("zeros overflow", zeros_overflow, NULL, (const char *[]){"[4611686018427387903, 4]", NULL});
 }
 
+static void linear_in_differs(void *c) { nb_linear(nb_zeros(NB_SHAPE(2, 5)), nb_zeros(NB_SHAPE(3, 4)), NULL); }
+
+TEST(test_matmul_and_linear_over_an_empty_inner_dimension_are_zero) {
+    /* An empty sum is 0: [2, 0] x [0, 3], and a linear layer with no inputs. */
+    nb_tensor *c = nb_matmul(nb_zeros(NB_SHAPE(2, 0)), nb_zeros(NB_SHAPE(0, 3)));
+    CHECK(c->shape[0] == 2 && c->shape[1] == 3);
+    for (int k = 0; k < 6; k++) CHECK(c->data[k] == 0.f);
+    nb_tensor *y = nb_linear(nb_zeros(NB_SHAPE(2, 0)), nb_zeros(NB_SHAPE(3, 0)), NULL);
+    for (int k = 0; k < 6; k++) CHECK(y->data[k] == 0.f);
+    nb_tensor *yb = nb_linear(nb_zeros(NB_SHAPE(2, 0)), nb_zeros(NB_SHAPE(3, 0)), nb_full(NB_SHAPE(3), 0.5f));
+    for (int k = 0; k < 6; k++) CHECK(yb->data[k] == 0.5f);
+    nb_test_expect_fatal("linear in", linear_in_differs, NULL, (const char *[]){"linear", "differ in 'in'", NULL});
+    nb_arena_reset();
+}
+
 TEST(test_matmul_refuses_batch_dims_that_differ) {
     nb_test_expect_fatal("matmul batch ndim", matmul_batch_ndim_differs, NULL,
                          (const char *[]){"matmul", "batch dimensions differ", "[2, 5, 4, 5]", "[2, 5, 6]", NULL});
