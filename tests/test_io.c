@@ -749,6 +749,13 @@ TEST(test_npy_rejects_defects) {
     const uint8_t d[16] = {0};
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
     CHECK(npy_ok(good, d, 8));
+    /* tabs and newlines are whitespace too; a 23-character key fits the
+     * parser's 24-byte buffer, a 24-character one is refused as a string */
+    CHECK(npy_ok("{'descr':\t'<f4',\n'fortran_order': False,\t'shape': (2,)}", d, 8));
+    nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: unexpected string for a header key"), "%s", nb_errmsg());
+    nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: unexpected key 'aaaaaaaaaaaaaaaaaaaaaaa'"), "%s", nb_errmsg());
     size_t len;
     uint8_t *b = npy_image(1, good, d, 8, &len);
     /* bad magic, version, header length */
@@ -940,6 +947,11 @@ TEST(test_idx_rejects_bad_magic_sizes_and_truncation) {
     CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "more than");
     n = idx_image(b, 0x803, 3, (uint32_t[]){0, 0xffffffffu, 0xffffffffu}, px, 0);
     CHECK(nb_idx_parse(b, n, "i", 3, dims) != NULL && dims[0] == 0); /* empty is well-formed */
+    /* a header one byte short; high magic bytes set (still "bad magic") */
+    n = idx_image(b, 0x803, 3, (uint32_t[]){2, 3, 2}, px, 12);
+    CHECK_ERR(nb_idx_parse(b, 15, "i", 3, dims) != NULL, "truncated: 15 bytes, the IDX header needs 16");
+    n = idx_image(b, 0xff000803u, 3, (uint32_t[]){2, 3, 2}, px, 12);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "bad magic 0xff000803", "not an IDX file");
 }
 
 TEST(test_idx_truncated_and_corrupt_gzip) {
