@@ -384,6 +384,24 @@ TEST(test_optim_step_updates_every_element_for_any_thread_count) {
     nb_set_threads(threads);
 }
 
+static void set_steps_negative(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){2});
+    nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
+    nb_optim_set_steps(o, -1);
+}
+static void set_lr_nan(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){2});
+    nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
+    nb_optim_set_lr(o, NAN);
+}
+
+TEST(test_optim_set_steps_and_lr_refuse_bad_values) {
+    /* A negative step count would make Adam's bias corrections 1 - beta^t
+     * negative: a resumed run stepping the wrong way. */
+    nb_test_expect_fatal("steps -1", set_steps_negative, NULL, (const char *[]){"optim_set_steps", "got -1", NULL});
+    nb_test_expect_fatal("lr nan", set_lr_nan, NULL, (const char *[]){"optim_set_lr", "finite", NULL});
+}
+
 TEST(test_optim_zero_grad_set_lr_and_steps) {
     nb_tensor *w = param_from(2, (double[]){1.0, 2.0});
     nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
