@@ -364,6 +364,23 @@ TEST(test_pow_zero_exponent_has_zero_gradient_at_zero) {
     nb_arena_reset();
 }
 
+TEST(test_pow_one_and_two_are_x_and_x_squared) {
+    /* p = 1 and 2 have their own forms (no powf); both must be the power. */
+    nb_tensor *x = nb_test_param(NB_SHAPE(5), 1.f);
+    nb_tensor *y1 = nb_pow(x, 1.f), *y2 = nb_pow(x, 2.f), *y3 = nb_pow(nb_abs(x), 3.f);
+    for (int i = 0; i < 5; i++) {
+        double v = x->data[i];
+        CHECK(y1->data[i] == x->data[i]);
+        CHECK_NEAR(y2->data[i], v * v, 1e-6);
+        CHECK_NEAR(y3->data[i], fabs(v * v * v), 1e-6);
+    }
+    nb_tensor *g[1];
+    nb_grad(nb_sum_all(y1), &x, 1, g, false);
+    for (int i = 0; i < 5; i++) CHECK(g[0]->data[i] == 1.f);
+    nb_tensor_free(x);
+    nb_arena_reset();
+}
+
 /* nb_log's vectorized log against double precision: relative error below
  * 4e-7 from the smallest subnormal to the largest float, around 1 (where
  * log is near 0), on a length that runs the threaded path, and the special

@@ -301,6 +301,10 @@ TEST(test_shape_broadcast_and_sum_to_of_empty_tensors) {
     /* [2, 0, 5] to [1, 0, 1] (the general path) and to [] (a sum of nothing) */
     CHECK(nb_sum_to(y, 3, (int64_t[]){1, 0, 1})->size == 0);
     CHECK(nb_item(nb_sum_to(y, 0, NULL)) == 0.f);
+    /* a reduction to an empty result, differentiated with create_graph: its
+     * gradient arrives broadcast to [0], empty, not as one uniform value */
+    nb_grad(nb_sum_all(nb_sum(x, (int[]){1}, 1, false)), &x, 1, g, true);
+    CHECK(g[0]->size == 0 && g[0]->ndim == 2 && g[0]->shape[1] == 5);
     nb_arena_reset();
     nb_tensor_free(x);
 }
