@@ -395,7 +395,20 @@ static void set_lr_nan(void *c) {
     nb_optim_set_lr(o, NAN);
 }
 
-TEST(test_optim_set_steps_and_lr_refuse_bad_values) {
+/* .grad is a public field: one swapped for a smaller tensor must not be read
+ * past its end. */
+static void step_with_a_short_grad(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){4});
+    nb_requires_grad(w, true);
+    nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
+    nb_tensor_free(w->grad);
+    w->grad = nb_tensor_new(1, (int64_t[]){3});
+    nb_optim_step(o);
+}
+
+TEST(test_optim_refuses_bad_steps_lr_and_gradient_sizes) {
+    nb_test_expect_fatal("short grad", step_with_a_short_grad, NULL,
+                         (const char *[]){"optim_step", "gradient size differs from parameter", "[4]", "[3]", NULL});
     /* A negative step count would make Adam's bias corrections 1 - beta^t
      * negative: a resumed run stepping the wrong way. */
     nb_test_expect_fatal("steps -1", set_steps_negative, NULL, (const char *[]){"optim_set_steps", "got -1", NULL});
