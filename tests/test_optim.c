@@ -1000,6 +1000,20 @@ TEST(test_lbfgs_stops_at_once_at_an_optimum) {
 
 /* --- clipping and schedules ------------------------------------------------------ */
 
+static void clip_to(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){2});
+    nb_requires_grad(w, true);
+    nb_clip_grad_norm(&(nb_param){w, true}, 1, *(const float *)c);
+}
+
+TEST(test_clip_grad_norm_refuses_a_negative_or_nan_max_norm) {
+    /* A NaN bound made the scale NaN, which compares false: no clipping at
+     * all, silently. */
+    static const float neg = -1.f, nan = NAN;
+    nb_test_expect_fatal("max_norm -1", clip_to, (void *)&neg, (const char *[]){"clip_grad_norm", "got -1", NULL});
+    nb_test_expect_fatal("max_norm nan", clip_to, (void *)&nan, (const char *[]){"clip_grad_norm", "got nan", NULL});
+}
+
 TEST(test_clip_grad_norm) {
     nb_tensor *a = param_from(2, (double[]){0, 0}), *c = param_from(1, (double[]){0}),
               *frozen = nb_tensor_new(1, (int64_t[]){1});
