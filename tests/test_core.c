@@ -250,8 +250,8 @@ TEST(test_grad_ignores_a_stale_scratch_gradient) {
     nb_grad(nb_sum_all(nb_mul(w, w)), &w, 1, g, false);
     for (int k = 0; k < 3; k++) CHECK_NEAR(g[0]->data[k], 2.0 * w->data[k], 1e-6);
     CHECK(w->tgrad == NULL);
-    nb_tensor_free(w);
     nb_arena_reset();
+    nb_tensor_free(w);
 }
 
 TEST(test_grad_of_an_output_by_itself_is_one_and_of_an_unused_input_zero) {
@@ -262,9 +262,9 @@ TEST(test_grad_of_an_output_by_itself_is_one_and_of_an_unused_input_zero) {
     CHECK(nb_same_shape(g[1], u));
     for (int k = 0; k < 4; k++) CHECK(g[1]->data[k] == 0.f);
     for (int k = 0; k < 3; k++) CHECK_NEAR(g[2]->data[k], 2.0 * w->data[k], 1e-6);
+    nb_arena_reset();
     nb_tensor_free(w);
     nb_tensor_free(u);
-    nb_arena_reset();
 }
 
 TEST(test_requires_grad_off_allocates_no_gradient) {
@@ -303,9 +303,9 @@ TEST(test_hvp_through_a_uniform_gradient_that_depends_on_the_params) {
         nb_tensor *s = nb_sum_all(y), *hv[1];
         nb_hvp(nb_mul(s, s), &w, &v, 1, hv);
         for (int k = 0; k < 4; k++) CHECK_NEAR(hv[0]->data[k], 2.0 * c * c * 1.75, 1e-5);
+        nb_arena_reset();
         nb_tensor_free(w);
         nb_tensor_free(b);
-        nb_arena_reset();
     }
 }
 
@@ -377,8 +377,8 @@ TEST(test_pow_one_and_two_are_x_and_x_squared) {
     nb_tensor *g[1];
     nb_grad(nb_sum_all(y1), &x, 1, g, false);
     for (int i = 0; i < 5; i++) CHECK(g[0]->data[i] == 1.f);
-    nb_tensor_free(x);
     nb_arena_reset();
+    nb_tensor_free(x);
 }
 
 /* nb_log's vectorized log against double precision: relative error below

@@ -113,8 +113,8 @@ TEST(test_maxpool_general_path_routes_nan_and_all_minus_inf_windows) {
         want[18 + best] = j ? 7.f : 5.f;
     }
     for (int i = 0; i < 36; i++) CHECK_MSG(x->grad->data[i] == want[i], "grad[%d] = %g, expected %g", i, x->grad->data[i], want[i]);
-    nb_tensor_free(x);
     nb_arena_reset();
+    nb_tensor_free(x);
 }
 
 /* The 2 x 2, stride-2 average's backward on its fast path writes the tiled

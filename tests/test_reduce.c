@@ -209,8 +209,8 @@ TEST(test_reduce_max_along_a_leading_axis_propagates_nan) {
     nb_backward(nb_sum_all(m));
     float want[] = {0, 0, 1, 0, 0, 1};
     for (int i = 0; i < 6; i++) CHECK(x->grad->data[i] == want[i]);
-    nb_tensor_free(x);
     nb_arena_reset();
+    nb_tensor_free(x);
 }
 
 static void sum_axis_twice(void *c) { nb_sum(nb_zeros(NB_SHAPE(2, 3)), (int[]){1, -1}, 2, false); }
