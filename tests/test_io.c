@@ -359,6 +359,8 @@ TEST(test_safetensors_header_length_lies) {
     uint8_t *b = st_image(json, "abcd", 4, &len);
     put_le64(b, len); /* longer than the file */
     CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "x.st", "header length", "offset 0");
+    /* 7 bytes cannot hold the length itself */
+    CHECK_ERR(nb_st_parse(b, 7, "x.st") != NULL, "x.st: 7 bytes, too short for the 8-byte header length");
     put_le64(b, UINT64_MAX);
     CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "header length", "limit");
     put_le64(b, 200000000);
@@ -752,6 +754,8 @@ TEST(test_npy_rejects_defects) {
     /* tabs and newlines are whitespace too; a 23-character key fits the
      * parser's 24-byte buffer, a 24-character one is refused as a string */
     CHECK(npy_ok("{'descr':\t'<f4',\n'fortran_order': False,\t'shape': (2,)}", d, 8));
+    nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (a,), }", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: expected a non-negative integer in 'shape'"), "%s", nb_errmsg());
     nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
     CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: unexpected string for a header key"), "%s", nb_errmsg());
     nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
