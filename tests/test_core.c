@@ -25,6 +25,9 @@ static void matmul_result_overflows(void *c) {
 /* Batch dims of different counts ([2, 5] against [2]): the one compared
  * pair agreed, and b was read as 10 matrices where it holds 2. */
 static void matmul_batch_ndim_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 5, 4, 5)), nb_zeros(NB_SHAPE(2, 5, 6))); }
+static void matmul_inner_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 5)), nb_zeros(NB_SHAPE(4, 3))); }
+static void matmul_batch_larger(void *c) { nb_matmul(nb_zeros(NB_SHAPE(3, 4, 5)), nb_zeros(NB_SHAPE(2, 5, 6))); }
+static void linear_bias_of_in(void *c) { nb_linear(nb_zeros(NB_SHAPE(2, 4)), nb_zeros(NB_SHAPE(3, 4)), nb_zeros(NB_SHAPE(4))); }
 static void matmul_batch_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 4, 5)), nb_zeros(NB_SHAPE(3, 5, 6))); }
 static void zeros_overflow(void *c) { nb_zeros(NB_SHAPE(INT64_MAX / 2, 4)); }
 
@@ -54,6 +57,11 @@ TEST(test_matmul_refuses_batch_dims_that_differ) {
                          (const char *[]){"matmul", "batch dimensions differ", "[2, 5, 4, 5]", "[2, 5, 6]", NULL});
     nb_test_expect_fatal("matmul batch", matmul_batch_differs, NULL,
                          (const char *[]){"matmul", "batch dimensions differ", NULL});
+    nb_test_expect_fatal("matmul batch larger", matmul_batch_larger, NULL,
+                         (const char *[]){"matmul", "batch dimensions differ", NULL});
+    nb_test_expect_fatal("matmul inner", matmul_inner_differs, NULL, (const char *[]){"matmul", "inner dimensions differ", NULL});
+    /* a bias of 'in' entries is not the fused layer's: a broadcast error, not a read past it */
+    nb_test_expect_fatal("linear bias", linear_bias_of_in, NULL, (const char *[]){"add", "cannot broadcast", NULL});
 }
 
 /* A message that prefixes the one already there, as loaders do to name

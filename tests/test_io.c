@@ -756,6 +756,18 @@ TEST(test_npy_rejects_defects) {
     CHECK(npy_ok("{'descr':\t'<f4',\n'fortran_order': False,\t'shape': (2,)}", d, 8));
     nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (a,), }", d, 8));
     CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: expected a non-negative integer in 'shape'"), "%s", nb_errmsg());
+    /* elements that fit int64 but whose bytes (8 each) would not */
+    nb_tensor_free(npy_try(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693951,), }", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: shape is too large"), "%s", nb_errmsg());
+    {
+        size_t gl;
+        uint8_t *g = npy_image(1, good, d, 8, &gl);
+        CHECK_ERR(nb_npy_parse(g, 9, "p.npy") != NULL, "p.npy: 9 bytes, too short for an npy preamble");
+        /* a header length that runs past the file by fewer bytes than the preamble */
+        g[8] = (uint8_t)(gl - 10 + 1), g[9] = (uint8_t)((gl - 10 + 1) >> 8);
+        CHECK_ERR(nb_npy_parse(g, gl, "p.npy") != NULL, "p.npy: header length", "larger than the");
+        free(g);
+    }
     nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
     CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: unexpected string for a header key"), "%s", nb_errmsg());
     nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));

@@ -1094,12 +1094,17 @@ TEST(test_clip_grad_norm_nonfinite_leaves_gradients) {
     nb_tensor_free(none), nb_tensor_free(g);
 }
 
+static void lr_step_every_0(void *c) { nb_lr_step(0.1f, 5, 0, 0.5f); }
+
 TEST(test_lr_step_schedule) {
     CHECK_NEAR(nb_lr_step(0.1f, 0, 10, 0.5f), 0.1, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 9, 10, 0.5f), 0.1, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 10, 10, 0.5f), 0.05, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 25, 10, 0.5f), 0.025, 1e-7);
     CHECK_NEAR(nb_lr_step(1.f, 3000, 1000, 0.1f), 1e-3, 1e-9);
+    /* a step before the start is the start (C's -15 / 10 is -1: gamma^-1) */
+    CHECK_NEAR(nb_lr_step(0.1f, -15, 10, 0.5f), 0.1, 1e-7);
+    nb_test_expect_fatal("every 0", lr_step_every_0, NULL, (const char *[]){"lr_step", "every must be > 0, got 0", NULL});
 }
 
 TEST(test_lr_cosine_schedule) {
@@ -1109,6 +1114,7 @@ TEST(test_lr_cosine_schedule) {
     CHECK_NEAR(nb_lr_cosine(0.1f, 25, 100, 0.001f), 0.001 + 0.099 * (1 + cos(pi / 4)) / 2, 1e-7);
     CHECK_NEAR(nb_lr_cosine(0.1f, 100, 100, 0.001f), 0.001, 1e-9);
     CHECK_NEAR(nb_lr_cosine(0.1f, 1000, 100, 0.001f), 0.001, 1e-9); /* clamped after the end */
+    CHECK_NEAR(nb_lr_cosine(0.1f, -50, 100, 0.001f), 0.1, 1e-7);    /* and before the start */
     /* Monotone non-increasing over the schedule. */
     float prev = 1.f;
     for (int s = 0; s <= 100; s++) {
