@@ -119,6 +119,18 @@ TEST(test_activation_prelu_shapes_and_shared_slope) {
     }
 }
 
+TEST(test_activation_softmax_along_a_middle_axis_shifts_by_the_true_maximum) {
+    /* Channels of [1, 3, 2]: the maximum 1000 sits in the second channel;
+     * unshifted by it, e^1000 overflows and the result is NaN. */
+    nb_tensor *x = nb_from_data(NB_SHAPE(1, 3, 2), (float[]){0.f, 1000.f, 1000.f, 0.f, 0.f, 0.f});
+    nb_tensor *y = nb_softmax(x, 1), *l = nb_log_softmax(x, 1);
+    float want[] = {0.f, 1.f, 1.f, 0.f, 0.f, 0.f};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(y->data[i], want[i], 1e-6);
+    CHECK_NEAR(l->data[2], 0.0, 1e-6);
+    CHECK_NEAR(l->data[0], -1000.0, 1e-3);
+    nb_arena_reset();
+}
+
 TEST(test_activation_rectifier_gradients_at_zero_take_the_slope) {
     /* At x = 0 the rules take the slope branch, as PyTorch's do (x > 0 ? g
      * : a g): 0 for ReLU, the slope for leaky ReLU and PReLU. */
