@@ -119,6 +119,46 @@ TEST(test_activation_prelu_shapes_and_shared_slope) {
     }
 }
 
+TEST(test_activation_softmax_along_a_middle_axis_shifts_by_the_true_maximum) {
+    /* Channels of [1, 3, 2]: the maximum 1000 sits in the second channel;
+     * unshifted by it, e^1000 overflows and the result is NaN. */
+    nb_tensor *x = nb_from_data(NB_SHAPE(1, 3, 2), (float[]){0.f, 1000.f, 1000.f, 0.f, 0.f, 0.f});
+    nb_tensor *y = nb_softmax(x, 1), *l = nb_log_softmax(x, 1);
+    float want[] = {0.f, 1.f, 1.f, 0.f, 0.f, 0.f};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(y->data[i], want[i], 1e-6);
+    CHECK_NEAR(l->data[2], 0.0, 1e-6);
+    CHECK_NEAR(l->data[0], -1000.0, 1e-3);
+    nb_arena_reset();
+}
+
+TEST(test_activation_rectifier_gradients_at_zero_take_the_slope) {
+    /* At x = 0 the rules take the slope branch, as PyTorch's do (x > 0 ? g
+     * : a g): 0 for ReLU, the slope for leaky ReLU and PReLU. */
+    nb_tensor *z = nb_tensor_from(NB_SHAPE(3), (float[]){0.f, 2.f, -2.f});
+    nb_requires_grad(z, true);
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *h = k ? nb_leaky_relu(z, 0.1f) : nb_relu(z);
+        nb_backward(nb_sum_all(h));
+        float a = k ? 0.1f : 0.f;
+        CHECK(z->grad->data[0] == a && z->grad->data[1] == 1.f && z->grad->data[2] == a);
+        nb_zero_grad(z);
+        nb_arena_reset(); /* the tape refers to z: gone before z is */
+    }
+    nb_tensor_free(z);
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(1, 3), (float[]){0.f, 1.f, -1.f});
+    nb_tensor *a = nb_tensor_from(NB_SHAPE(1), (float[]){0.3f});
+    nb_requires_grad(x, true);
+    nb_requires_grad(a, true);
+    nb_backward(nb_sum_all(nb_mul(nb_prelu(x, a), nb_from_data(NB_SHAPE(1, 3), (float[]){2.f, 3.f, 5.f}))));
+    CHECK_NEAR(x->grad->data[0], 0.6, 1e-7);
+    CHECK_NEAR(x->grad->data[1], 3.0, 1e-7);
+    CHECK_NEAR(x->grad->data[2], 1.5, 1e-7);
+    CHECK_NEAR(a->grad->data[0], -5.0, 1e-7);
+    nb_arena_reset();
+    nb_tensor_free(x);
+    nb_tensor_free(a);
+}
+
 /* --- sigmoid, tanh ------------------------------------------------------- */
 
 static nb_tensor *f_sigmoid(nb_tensor **in, void *c) { return nb_sigmoid(in[0]); }

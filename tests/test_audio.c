@@ -251,6 +251,15 @@ TEST(test_audio_rejects_empty_truncated_and_corrupt_files) {
     CHECK_MSG(bad == 0, "%d cuts of a WAV file were accepted or unnamed", bad);
     if (b) {
         CHECK(nb_audio_parse(b, len - 10, "cut.wav", 0, &a) == -1 && strstr(nb_errmsg(), "truncated"));
+        /* a data chunk that declares one byte more than the file holds */
+        uint8_t *d = malloc(len);
+        memcpy(d, b, len);
+        uint32_t sz = (uint32_t)(len - 44) + 1;
+        for (int k = 0; k < 4; k++) d[40 + k] = (uint8_t)(sz >> 8 * k);
+        CHECK_MSG(nb_audio_parse(d, len, "one.wav", 0, &a) == -1 &&
+                      strstr(nb_errmsg(), "one.wav: truncated: the WAV data chunk at offset 36 declares 801 bytes, the file holds 800"),
+                  "%s", nb_errmsg());
+        free(d);
         /* a header that promises 0 channels */
         uint8_t *c = malloc(len);
         memcpy(c, b, len);

@@ -570,7 +570,11 @@ static void conv2d_huge_padding(void *c) {
     nb_conv2d(nb_ones(NB_SHAPE(1, 1, 1, 1)), nb_ones(NB_SHAPE(1, 1, 1, 1)), NULL, &o);
 }
 
+static void conv2d_no_channels(void *c) { nb_conv2d(nb_ones(NB_SHAPE(1, 0, 3, 3)), nb_ones(NB_SHAPE(2, 0, 1, 1)), NULL, NULL); }
+
 TEST(test_conv2d_output_too_large_is_fatal) {
     nb_test_expect_fatal("conv2d huge padding", conv2d_huge_padding, NULL,
                          (const char *[]){"conv2d", "output 4294967295 x 4294967295", "too large", NULL});
+    nb_test_expect_fatal("conv2d 0 channels", conv2d_no_channels, NULL,
+                         (const char *[]){"conv2d", "empty kernel: 0 channels", NULL});
 }

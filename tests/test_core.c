@@ -10,6 +10,10 @@ TEST(test_shape_overflow_is_rejected) {
     CHECK(nb_shape_numel(7, (int64_t[]){1, 1, 1, 1, 1, 1, 1}) == -1);
     CHECK(nb_shape_numel(3, (int64_t[]){2, 3, 4}) == 24);
     CHECK(nb_shape_numel(0, NULL) == 1);
+    /* Elements that fit int64 but whose bytes (4 each) would not. */
+    CHECK(nb_shape_numel(1, (int64_t[]){INT64_MAX / 4 + 1}) == -1);
+    CHECK(nb_shape_numel(1, (int64_t[]){INT64_MAX / 4}) == INT64_MAX / 4);
+    CHECK(nb_shape_numel(2, (int64_t[]){0, INT64_MAX}) == 0);
 }
 
 /* Empty operands whose product would have 2^80 elements: the result's shape
@@ -18,12 +22,46 @@ static void matmul_result_overflows(void *c) {
     int64_t big = (int64_t)1 << 40;
     nb_matmul(nb_zeros(NB_SHAPE(big, 0)), nb_zeros(NB_SHAPE(0, big)));
 }
+/* Batch dims of different counts ([2, 5] against [2]): the one compared
+ * pair agreed, and b was read as 10 matrices where it holds 2. */
+static void matmul_batch_ndim_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 5, 4, 5)), nb_zeros(NB_SHAPE(2, 5, 6))); }
+static void matmul_inner_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 5)), nb_zeros(NB_SHAPE(4, 3))); }
+static void matmul_batch_larger(void *c) { nb_matmul(nb_zeros(NB_SHAPE(3, 4, 5)), nb_zeros(NB_SHAPE(2, 5, 6))); }
+static void linear_bias_of_in(void *c) { nb_linear(nb_zeros(NB_SHAPE(2, 4)), nb_zeros(NB_SHAPE(3, 4)), nb_zeros(NB_SHAPE(4))); }
+static void matmul_batch_differs(void *c) { nb_matmul(nb_zeros(NB_SHAPE(2, 4, 5)), nb_zeros(NB_SHAPE(3, 5, 6))); }
 static void zeros_overflow(void *c) { nb_zeros(NB_SHAPE(INT64_MAX / 2, 4)); }
 
 TEST(test_shape_overflow_is_fatal_with_the_shape) {
     nb_test_expect_fatal("matmul overflow", matmul_result_overflows, NULL,
                          (const char *[]){"invalid shape [1099511627776, 1099511627776]", NULL});
     nb_test_expect_fatal("zeros overflow", zeros_overflow, NULL, (const char *[]){"[4611686018427387903, 4]", NULL});
+}
+
+static void linear_in_differs(void *c) { nb_linear(nb_zeros(NB_SHAPE(2, 5)), nb_zeros(NB_SHAPE(3, 4)), NULL); }
+
+TEST(test_matmul_and_linear_over_an_empty_inner_dimension_are_zero) {
+    /* An empty sum is 0: [2, 0] x [0, 3], and a linear layer with no inputs. */
+    nb_tensor *c = nb_matmul(nb_zeros(NB_SHAPE(2, 0)), nb_zeros(NB_SHAPE(0, 3)));
+    CHECK(c->shape[0] == 2 && c->shape[1] == 3);
+    for (int k = 0; k < 6; k++) CHECK(c->data[k] == 0.f);
+    nb_tensor *y = nb_linear(nb_zeros(NB_SHAPE(2, 0)), nb_zeros(NB_SHAPE(3, 0)), NULL);
+    for (int k = 0; k < 6; k++) CHECK(y->data[k] == 0.f);
+    nb_tensor *yb = nb_linear(nb_zeros(NB_SHAPE(2, 0)), nb_zeros(NB_SHAPE(3, 0)), nb_full(NB_SHAPE(3), 0.5f));
+    for (int k = 0; k < 6; k++) CHECK(yb->data[k] == 0.5f);
+    nb_test_expect_fatal("linear in", linear_in_differs, NULL, (const char *[]){"linear", "differ in 'in'", NULL});
+    nb_arena_reset();
+}
+
+TEST(test_matmul_refuses_batch_dims_that_differ) {
+    nb_test_expect_fatal("matmul batch ndim", matmul_batch_ndim_differs, NULL,
+                         (const char *[]){"matmul", "batch dimensions differ", "[2, 5, 4, 5]", "[2, 5, 6]", NULL});
+    nb_test_expect_fatal("matmul batch", matmul_batch_differs, NULL,
+                         (const char *[]){"matmul", "batch dimensions differ", NULL});
+    nb_test_expect_fatal("matmul batch larger", matmul_batch_larger, NULL,
+                         (const char *[]){"matmul", "batch dimensions differ", NULL});
+    nb_test_expect_fatal("matmul inner", matmul_inner_differs, NULL, (const char *[]){"matmul", "inner dimensions differ", NULL});
+    /* a bias of 'in' entries is not the fused layer's: a broadcast error, not a read past it */
+    nb_test_expect_fatal("linear bias", linear_bias_of_in, NULL, (const char *[]){"add", "cannot broadcast", NULL});
 }
 
 /* A message that prefixes the one already there, as loaders do to name
@@ -199,6 +237,86 @@ TEST(test_hvp_with_a_wrong_size_direction_is_fatal_naming_hvp) {
     nb_test_expect_fatal("hvp v", hvp_wrong_v, NULL, (const char *[]){"hvp", "[2] and [3]", NULL});
 }
 
+static void backward_of_two_elements(void *c) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){2}, 1.f);
+    nb_backward(nb_mul(w, w));
+}
+
+TEST(test_backward_of_a_loss_of_two_elements_is_fatal) {
+    /* A [2] "loss" would be seeded with ones, i.e. the gradient of its sum,
+     * with nothing to say the caller forgot a reduction. */
+    const char *const needles[] = {"backward", "one-element loss", "[2]", NULL};
+    nb_test_expect_fatal("[2] loss", backward_of_two_elements, NULL, needles);
+}
+
+TEST(test_grad_ignores_a_stale_scratch_gradient) {
+    /* tgrad is public scratch: one left on a wrt tensor by user code must not
+     * be added into what nb_grad returns. */
+    nb_tensor *w = nb_test_param(1, (int64_t[]){3}, 1.f);
+    nb_tensor *g[1];
+    w->tgrad = nb_full(1, (int64_t[]){3}, 100.f);
+    nb_grad(nb_sum_all(nb_mul(w, w)), &w, 1, g, false);
+    for (int k = 0; k < 3; k++) CHECK_NEAR(g[0]->data[k], 2.0 * w->data[k], 1e-6);
+    CHECK(w->tgrad == NULL);
+    nb_arena_reset();
+    nb_tensor_free(w);
+}
+
+TEST(test_grad_of_an_output_by_itself_is_one_and_of_an_unused_input_zero) {
+    nb_tensor *w = nb_test_param(1, (int64_t[]){3}, 1.f), *u = nb_test_param(2, (int64_t[]){2, 2}, 1.f);
+    nb_tensor *l = nb_sum_all(nb_mul(w, w)), *g[3];
+    nb_grad(l, (nb_tensor *[]){l, u, w}, 3, g, false);
+    CHECK(g[0]->size == 1 && g[0]->data[0] == 1.f);
+    CHECK(nb_same_shape(g[1], u));
+    for (int k = 0; k < 4; k++) CHECK(g[1]->data[k] == 0.f);
+    for (int k = 0; k < 3; k++) CHECK_NEAR(g[2]->data[k], 2.0 * w->data[k], 1e-6);
+    nb_arena_reset();
+    nb_tensor_free(w);
+    nb_tensor_free(u);
+}
+
+TEST(test_requires_grad_off_allocates_no_gradient) {
+    /* A frozen parameter must have no .grad: the optimizers skip exactly
+     * those, and one with a zero .grad would still be decayed. */
+    nb_tensor *t = nb_tensor_new(1, (int64_t[]){4});
+    nb_requires_grad(t, false);
+    CHECK(t->grad == NULL && !t->requires_grad);
+    nb_requires_grad(t, true);
+    CHECK(t->grad != NULL && t->grad->size == 4 && t->requires_grad);
+    nb_tensor_free(t);
+}
+
+TEST(test_normal_init_is_mean_plus_std_times_the_generators_draws) {
+    /* The documented rule, draw for draw, so that a seed gives the same
+     * weights from one version to the next. */
+    nb_rng a, b;
+    nb_rng_seed(&a, 7, 3);
+    nb_rng_seed(&b, 7, 3);
+    nb_tensor *t = nb_normal(1, (int64_t[]){5}, 2.f, 0.5f, &a);
+    for (int k = 0; k < 5; k++) CHECK(t->data[k] == 2.f + 0.5f * (float)nb_rng_normal(&b));
+    nb_arena_reset();
+}
+
+TEST(test_hvp_through_a_uniform_gradient_that_depends_on_the_params) {
+    /* L = s^2 with s = sum(c w) (c = 2 through mul_scalar, c = 1 through
+     * add): dL/d(c w) is the uniform 2 s, itself a function of w, so
+     * H = 2 c^2 (ones) and H v = 2 c^2 sum(v) in every entry. Under
+     * create_graph a uniform stand-in must reach the rules broadcast (their
+     * uniform paths read its value and would cut it off the graph: H = 0). */
+    for (int op = 0; op < 3; op++) {
+        nb_tensor *w = nb_test_param(1, (int64_t[]){4}, 1.f), *b = nb_test_param(1, (int64_t[]){4}, 1.f);
+        nb_tensor *v = nb_from_data(1, (int64_t[]){4}, (float[]){0.5f, -1.f, 2.f, 0.25f});
+        nb_tensor *y = op == 0 ? nb_mul_scalar(w, 2.f) : op == 1 ? nb_add(w, b) : nb_sub(w, b);
+        float c = op == 0 ? 2.f : 1.f;
+        nb_tensor *s = nb_sum_all(y), *hv[1];
+        nb_hvp(nb_mul(s, s), &w, &v, 1, hv);
+        for (int k = 0; k < 4; k++) CHECK_NEAR(hv[0]->data[k], 2.0 * c * c * 1.75, 1e-5);
+        nb_arena_reset();
+        nb_tensor_free(w);
+        nb_tensor_free(b);
+    }
+}
+
 TEST(test_grad_broadcast_binary) {
     /* Shapes that exercise every broadcasting path: equal, scalar, trailing
      * (bias), middle and leading dims, odd sizes. */
@@ -252,6 +370,23 @@ TEST(test_pow_zero_exponent_has_zero_gradient_at_zero) {
     for (int i = 0; i < 4; i++) CHECK_MSG(x->grad->data[i] == 0.f, "d/dx x^0 at %g = %g, want 0", (double)x->data[i], (double)x->grad->data[i]);
     nb_tensor_free(x);
     nb_arena_reset();
+}
+
+TEST(test_pow_one_and_two_are_x_and_x_squared) {
+    /* p = 1 and 2 have their own forms (no powf); both must be the power. */
+    nb_tensor *x = nb_test_param(NB_SHAPE(5), 1.f);
+    nb_tensor *y1 = nb_pow(x, 1.f), *y2 = nb_pow(x, 2.f), *y3 = nb_pow(nb_abs(x), 3.f);
+    for (int i = 0; i < 5; i++) {
+        double v = x->data[i];
+        CHECK(y1->data[i] == x->data[i]);
+        CHECK_NEAR(y2->data[i], v * v, 1e-6);
+        CHECK_NEAR(y3->data[i], fabs(v * v * v), 1e-6);
+    }
+    nb_tensor *g[1];
+    nb_grad(nb_sum_all(y1), &x, 1, g, false);
+    for (int i = 0; i < 5; i++) CHECK(g[0]->data[i] == 1.f);
+    nb_arena_reset();
+    nb_tensor_free(x);
 }
 
 /* nb_log's vectorized log against double precision: relative error below
@@ -536,6 +671,39 @@ TEST(test_arena_does_not_grow_over_10000_steps) {
     nb_tensor_free(w);
     nb_tensor_free(b);
     nb_tensor_free(x);
+}
+
+TEST(test_arena_reserves_at_most_a_quarter_more_and_settles_in_one_block) {
+    /* arena.c's promises: blocks grow by a quarter, so a first step
+     * reserves at most a quarter more than it uses, plus the first block and
+     * a piece cut off at the end of each block (under 1 MiB here); a big
+     * request gets a block of its size; after the reset one block of what
+     * the step used plus an eighth holds the same step again. */
+    const size_t piece = (size_t)1 << 16, mib = (size_t)1 << 20;
+    for (size_t total = 2 * mib; total <= 40 * mib; total += mib) {
+        nb_arena *a = nb_arena_new(), *old = nb_arena_use(a);
+        for (size_t got = 0; got < total; got += piece) nb_arena_alloc(piece);
+        size_t used = nb_arena_bytes_used(), res = nb_arena_bytes_reserved();
+        CHECK(used == total);
+        CHECK_MSG(res <= used + used / 4 + 2 * mib, "%zu bytes used, %zu reserved", used, res);
+        nb_arena_reset();
+        size_t settled = nb_arena_bytes_reserved();
+        CHECK_MSG(settled == used + used / 8, "%zu bytes used, %zu reserved after the reset", used, settled);
+        for (int again = 0; again < 2; again++) {
+            for (size_t got = 0; got < total; got += piece) nb_arena_alloc(piece);
+            CHECK(nb_arena_bytes_reserved() == settled && nb_arena_bytes_used() == used);
+            nb_arena_reset();
+        }
+        nb_arena_use(old);
+        nb_arena_free(a);
+    }
+    nb_arena *a = nb_arena_new(), *old = nb_arena_use(a);
+    nb_arena_alloc(mib / 2);
+    nb_arena_alloc(30 * mib);
+    size_t used = nb_arena_bytes_used(), res = nb_arena_bytes_reserved();
+    CHECK_MSG(res <= used + used / 4 + 2 * mib, "%zu bytes used, %zu reserved", used, res);
+    nb_arena_use(old);
+    nb_arena_free(a);
 }
 
 /* Out of memory where there is no way back goes to the handler, not to

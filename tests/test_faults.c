@@ -526,6 +526,16 @@ TEST(test_faults_model_file_cannot_ask_for_more_than_it_holds) {
     CHECK(nb_net_load(p, NULL) == NULL);
     CHECK_MSG(strstr(nb_errmsg(), p) && strstr(nb_errmsg(), "values the file holds"), "net: '%s'", nb_errmsg());
 
+    /* Two layers that each fit the 100 values the file holds, but not together. */
+    nb_tensor *hundred = nb_tensor_new(1, (int64_t[]){100});
+    const char *two[] = {"[net]\ninput = 8\n[dense]\nout = 8\n[dense]\nout = 8\n"};
+    CHECK(nb_st_write(p, (const char *[]){"x"}, &hundred, 1, k1, two, 1) == 0);
+    nb_tensor_free(hundred);
+    nb_clear_error();
+    CHECK(nb_net_load(p, NULL) == NULL);
+    CHECK_MSG(strstr(nb_errmsg(), ":5: the network needs more parameters (136 so far) than the 100 values the file holds"),
+              "two layers: '%s'", nb_errmsg());
+
     const char *k2[] = {"nabla.model", "nabla.charrnn.cell", "nabla.charrnn.hidden", "nabla.charrnn.layers",
                         "nabla.charrnn.vocab"},
                *v2[] = {"charrnn", "lstm", "65536", "64", "97 98"};

@@ -359,6 +359,8 @@ TEST(test_safetensors_header_length_lies) {
     uint8_t *b = st_image(json, "abcd", 4, &len);
     put_le64(b, len); /* longer than the file */
     CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "x.st", "header length", "offset 0");
+    /* 7 bytes cannot hold the length itself */
+    CHECK_ERR(nb_st_parse(b, 7, "x.st") != NULL, "x.st: 7 bytes, too short for the 8-byte header length");
     put_le64(b, UINT64_MAX);
     CHECK_ERR(nb_st_parse(b, len, "x.st") != NULL, "header length", "limit");
     put_le64(b, 200000000);
@@ -749,6 +751,27 @@ TEST(test_npy_rejects_defects) {
     const uint8_t d[16] = {0};
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
     CHECK(npy_ok(good, d, 8));
+    /* tabs and newlines are whitespace too; a 23-character key fits the
+     * parser's 24-byte buffer, a 24-character one is refused as a string */
+    CHECK(npy_ok("{'descr':\t'<f4',\n'fortran_order': False,\t'shape': (2,)}", d, 8));
+    nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (a,), }", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: expected a non-negative integer in 'shape'"), "%s", nb_errmsg());
+    /* elements that fit int64 but whose bytes (8 each) would not */
+    nb_tensor_free(npy_try(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693951,), }", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: shape is too large"), "%s", nb_errmsg());
+    {
+        size_t gl;
+        uint8_t *g = npy_image(1, good, d, 8, &gl);
+        CHECK_ERR(nb_npy_parse(g, 9, "p.npy") != NULL, "p.npy: 9 bytes, too short for an npy preamble");
+        /* a header length that runs past the file by fewer bytes than the preamble */
+        g[8] = (uint8_t)(gl - 10 + 1), g[9] = (uint8_t)((gl - 10 + 1) >> 8);
+        CHECK_ERR(nb_npy_parse(g, gl, "p.npy") != NULL, "p.npy: header length", "larger than the");
+        free(g);
+    }
+    nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: unexpected string for a header key"), "%s", nb_errmsg());
+    nb_tensor_free(npy_try(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'aaaaaaaaaaaaaaaaaaaaaaa': 1}", d, 8));
+    CHECK_MSG(strstr(nb_errmsg(), "a.npy: header: unexpected key 'aaaaaaaaaaaaaaaaaaaaaaa'"), "%s", nb_errmsg());
     size_t len;
     uint8_t *b = npy_image(1, good, d, 8, &len);
     /* bad magic, version, header length */
@@ -940,6 +963,11 @@ TEST(test_idx_rejects_bad_magic_sizes_and_truncation) {
     CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "more than");
     n = idx_image(b, 0x803, 3, (uint32_t[]){0, 0xffffffffu, 0xffffffffu}, px, 0);
     CHECK(nb_idx_parse(b, n, "i", 3, dims) != NULL && dims[0] == 0); /* empty is well-formed */
+    /* a header one byte short; high magic bytes set (still "bad magic") */
+    n = idx_image(b, 0x803, 3, (uint32_t[]){2, 3, 2}, px, 12);
+    CHECK_ERR(nb_idx_parse(b, 15, "i", 3, dims) != NULL, "truncated: 15 bytes, the IDX header needs 16");
+    n = idx_image(b, 0xff000803u, 3, (uint32_t[]){2, 3, 2}, px, 12);
+    CHECK_ERR(nb_idx_parse(b, n, "i", 3, dims) != NULL, "bad magic 0xff000803", "not an IDX file");
 }
 
 TEST(test_idx_truncated_and_corrupt_gzip) {

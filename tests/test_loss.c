@@ -104,6 +104,8 @@ TEST(test_loss_cross_entropy_huge_logits_stay_finite) {
     nb_tensor *x = nb_from_data(NB_SHAPE(3, 3), o);
     nb_requires_grad(x, true);
     int32_t y[3] = {0, 0, 1};
+    /* the row's maximum in its second entry: the max must scan every entry */
+    CHECK_NEAR(nb_item(nb_cross_entropy(nb_from_data(NB_SHAPE(1, 3), (float[]){0.f, 1e4f, 0.f}), (int32_t[]){1})), 0.0, 1e-6);
     nb_tensor *L = nb_cross_entropy(x, y);
     /* row 0: 0; row 1: 2e4 + log 2; row 2: 1.5e4 */
     CHECK(isfinite(nb_item(L)));
@@ -203,6 +205,9 @@ static void ce_label_negative(void *unused) {
 }
 static void ce_not_2d(void *unused) { nb_cross_entropy(nb_zeros(NB_SHAPE(2, 3, 4)), (int32_t[]){0, 0}); }
 static void mse_shapes(void *unused) { nb_mse(nb_zeros(NB_SHAPE(2, 3)), nb_zeros(NB_SHAPE(3, 2))); }
+static void ce_no_rows(void *unused) { nb_cross_entropy(nb_zeros(NB_SHAPE(0, 3)), NULL); }
+static void mse_empty(void *unused) { nb_mse(nb_zeros(NB_SHAPE(0, 3)), nb_zeros(NB_SHAPE(0, 3))); }
+static void bce_empty(void *unused) { nb_bce_logits(nb_zeros(NB_SHAPE(0)), nb_zeros(NB_SHAPE(0))); }
 static void bce_shapes(void *unused) { nb_bce_logits(nb_zeros(NB_SHAPE(4)), nb_zeros(NB_SHAPE(5))); }
 static void dropout_p_one(void *unused) { nb_dropout(nb_zeros(NB_SHAPE(4)), 1.f, true, NULL); }
 static void dropout_p_negative(void *unused) { nb_dropout(nb_zeros(NB_SHAPE(4)), -0.1f, false, NULL); }
@@ -216,6 +221,10 @@ TEST(test_loss_and_activation_fatal_errors_name_the_culprit) {
     nb_test_expect_fatal("3-D logits", ce_not_2d, NULL, (const char *[]){"cross_entropy", "[2, 3, 4]", NULL});
     nb_test_expect_fatal("mse shapes", mse_shapes, NULL, (const char *[]){"mse", "[3, 2]", NULL});
     nb_test_expect_fatal("bce shapes", bce_shapes, NULL, (const char *[]){"bce_logits", "[5]", NULL});
+    /* The mean of no elements: 0 / 0, a NaN loss with no word of why. */
+    nb_test_expect_fatal("ce no rows", ce_no_rows, NULL, (const char *[]){"cross_entropy", "[0, 3]", "N, C > 0", NULL});
+    nb_test_expect_fatal("mse empty", mse_empty, NULL, (const char *[]){"mse", "mean of no elements", NULL});
+    nb_test_expect_fatal("bce empty", bce_empty, NULL, (const char *[]){"bce_logits", "mean of no elements", NULL});
     nb_test_expect_fatal("dropout p = 1", dropout_p_one, NULL, (const char *[]){"dropout", "p = 1", NULL});
     nb_test_expect_fatal("dropout p < 0", dropout_p_negative, NULL, (const char *[]){"dropout", "p = -0.1", NULL});
     nb_test_expect_fatal("dropout p NaN", dropout_p_nan, NULL, (const char *[]){"dropout", "nan", NULL});

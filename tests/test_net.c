@@ -516,6 +516,110 @@ TEST(test_net_layer_name_option_names_the_parameters) {
     nb_clear_error();
 }
 
+TEST(test_net_cfg_errors_name_the_line_and_what_was_expected) {
+    /* Each bound of each option, the [net] input's forms, the file's
+     * structure: refused with the line and what was expected. */
+    static const struct { const char *cfg, *want; } bad[] = {
+        {"[net]\ninput = 4\n[dense]\nout = 16777217\n", "o.cfg:4: out: expected an integer in [1, 16777216], got '16777217'"},
+        {"[net]\ninput = 4\n[dense]\nout = 0\n", "o.cfg:4: out: expected an integer in [1, 16777216]"},
+        {"[net]\ninput = 4\n[dense]\nout = 3x\n", "o.cfg:4: out: expected an integer"},
+        {"[net]\ninput = 1x8x8\n[maxpool]\nsize = 1025\n", "o.cfg:4: size: expected an integer in [1, 1024]"},
+        {"[net]\ninput = 1x8x8\n[conv2d]\nout = 2\nkernel = 3\npadding = -1\n", "o.cfg:6: padding: expected an integer in [0, 1024]"},
+        {"[net]\ninput = 1x8x8\n[conv2d]\nout = 2\nkernel = 3\nstride = 0\n", "o.cfg:6: stride: expected an integer in [1, 1024]"},
+        {"[net]\ninput = 1x8x8\n[conv2d]\nout = 2\nkernel = 3\ndilation = 0\n", "o.cfg:6: dilation: expected an integer in [1, 1024]"},
+        {"[net]\ninput = 4\n[dropout]\np = 1\n", "o.cfg:4: p: expected a number in [0, 0.99], got '1'"},
+        {"[net]\ninput = 4\n[dropout]\np = 0.5x\n", "o.cfg:4: p: expected a number"},
+        {"[net]\ninput = 4\n[leaky]\nslope = 11\n", "o.cfg:4: slope: expected a number in [-10, 10]"},
+        {"[net]\ninput = 0x28x28\n[flatten]\n", "o.cfg:2: input: expected C x H x W"},
+        {"[net]\ninput = 3x4\n[flatten]\n", "o.cfg:2: input: expected C x H x W"},
+        {"[net]\ninput = 1x2x3x4\n[flatten]\n", "o.cfg:2: input: expected C x H x W"},
+        {"[net]\ninput = 1x2y3\n[flatten]\n", "o.cfg:2: input: expected C x H x W"},
+        {"[net]\nsize = 3\n", "o.cfg:2: unknown key 'size' in [net]"},
+        {"out = 3\n[dense]\nout = 2\n", "o.cfg:1: 'out' comes before any [section]"},
+        {"[dense]\nout = 2\n[net]\ninput = 4\n", "o.cfg:3: [net] must come first"},
+        {"[net]\ninput = 4\n[dense] out = 2\n", "o.cfg:3: expected a section header like [dense], got '[dense] out = 2'"},
+        {"[net]\ninput = 4\n[dense]\nout =\n", "o.cfg:4: out has no value"},
+        {"[net]\ninput = 4\n[dense]\nunits = 2\n", "o.cfg:4: [dense] has no option 'units' (expected one of: out name activation init)"},
+        {"[net]\ninput = 4\n[flatten]\nout = 2\n", "o.cfg:4: [flatten] has no option 'out' (it takes no options)"},
+        {"[net]\ninput = 4\n[dense]\n", "o.cfg:3: [dense] needs 'out' (the number of units)"},
+        {"[net]\ninput = 1x8x8\n[avgpool]\n", "o.cfg:3: [avgpool] needs 'size'"},
+        {"[net]\ninput = 4\n", "o.cfg: no layers"},
+        /* CRLF line ends count one line each */
+        {"[net]\r\ninput = 4\r\n[dense]\r\nout = 0\r\n", "o.cfg:4: out: expected an integer"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(strstr(parse_error(bad[i].cfg), bad[i].want), "case %zu: got '%s', expected '%s'", i, nb_errmsg(),
+                  bad[i].want);
+    /* Comments after '#' or ';', and a key named like another's prefix. */
+    CHECK_MSG(!*parse_error("[net] # the input\ninput = 4 ; four features\n[dense]\nout = 2\n"), "%s", nb_errmsg());
+    CHECK(strstr(parse_error("[net]\ninput = 4\n[dense]\nou = 2\n"), "o.cfg:4: [dense] has no option 'ou'"));
+    nb_clear_error();
+}
+
+/* A network's outputs on x (an arena tensor), NULL with a failed check on any error. */
+static nb_tensor *net_outputs(const char *cfg, int nd, const int64_t *shape, const float *x) {
+    nb_net *net = nb_net_parse(cfg, "d.cfg");
+    if (!net || nb_net_build(net, 0, NULL, nb_test_rng())) {
+        CHECK_MSG(0, "%s: %s", cfg, nb_errmsg());
+        nb_net_free(net);
+        return NULL;
+    }
+    nb_tensor *y = nb_net_forward(net, nb_from_data(nd, shape, x), false, NULL);
+    nb_net_free(net);
+    return y;
+}
+
+TEST(test_net_cfg_defaults) {
+    /* leaky: slope 0.01; pooling: stride = size; a conv: stride 1, no padding. */
+    nb_tensor *y = net_outputs("[net]\ninput = 2\n[leaky]\n", NB_SHAPE(1, 2), (float[]){-1.f, 2.f});
+    CHECK(y && y->data[0] == -0.01f && y->data[1] == 2.f);
+    float img[36];
+    for (int i = 0; i < 36; i++) img[i] = (float)i;
+    y = net_outputs("[net]\ninput = 1x6x6\n[maxpool]\nsize = 3\n", NB_SHAPE(1, 1, 6, 6), img);
+    /* 2 x 2 windows' maxima (the network's outputs come as [N, C*H*W]) */
+    CHECK(y && y->size == 4 && y->data[0] == 14.f && y->data[1] == 17.f && y->data[2] == 32.f && y->data[3] == 35.f);
+    nb_net *net = nb_net_parse("[net]\ninput = 1x6x6\n[conv2d]\nout = 2\nkernel = 3\n[flatten]\n", "c.cfg");
+    CHECK(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0 && nb_net_outputs(net) == 2 * 4 * 4);
+    nb_net_free(net);
+    /* a PReLU's slopes start at 0.25 (PyTorch's) and, not being weights
+     * (eq. 7.1), are not decayed; a dense layer's weight is, its bias not */
+    net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\n[prelu]\n", "p.cfg");
+    CHECK(net && nb_net_build(net, 0, NULL, nb_test_rng()) == 0);
+    nb_param *p;
+    CHECK(net && nb_net_params(net, &p) == 3 && p[0].decay && !p[1].decay && !p[2].decay && p[2].t->data[0] == 0.25f);
+    nb_net_free(net);
+    /* a later key overrides an earlier one, activation = linear included */
+    net = nb_net_parse("[net]\ninput = 3\n[dense]\nout = 2\nactivation = relu\nactivation = linear\n", "l.cfg");
+    CHECK(net && nb_net_layers(net) == 1);
+    nb_net_free(net);
+    nb_arena_reset();
+}
+
+/* The build's checks of the shapes the description and the data give. */
+static const char *build_error(const char *cfg, int nd, const int64_t *shape) {
+    nb_net *net = nb_net_parse(cfg, "b.cfg");
+    if (!net) return nb_errmsg();
+    int rc = nb_net_build(net, nd, shape, nb_test_rng());
+    nb_net_free(net);
+    return rc ? nb_errmsg() : "";
+}
+
+TEST(test_net_build_refuses_shapes_that_do_not_fit) {
+    CHECK(strstr(build_error("[dense]\nout = 3\n", 4, (int64_t[]){1, 1, 2, 2}), "b.cfg: the input shape has 4 dimensions"));
+    CHECK(strstr(build_error("[dense]\nout = 3\n", 2, (int64_t[]){3, 0}), "b.cfg: input dimension 1 is 0"));
+    CHECK(strstr(build_error("[net]\ninput = 1x2x2\n[flatten]\n", 1, (int64_t[]){5}),
+                 "b.cfg: [net] input does not match the data (5 values per example in the data, 4 in the description)"));
+    CHECK(!*build_error("[net]\ninput = 1x2x2\n[flatten]\n", 1, (int64_t[]){4}));
+    CHECK(strstr(build_error("[net]\ninput = 1x8x2\n[conv2d]\nout = 2\nkernel = 3\n", 0, NULL),
+                 "b.cfg:3: [conv2d] output would be empty"));
+    CHECK(strstr(build_error("[net]\ninput = 1x2x8\n[conv2d]\nout = 2\nkernel = 3\n", 0, NULL),
+                 "b.cfg:3: [conv2d] output would be empty"));
+    CHECK(strstr(build_error("[net]\ninput = 1x8x8\n[maxpool]\nsize = 3\npadding = 2\n", 0, NULL),
+                 "b.cfg:3: padding must be at most half the size"));
+    CHECK(!*build_error("[net]\ninput = 1x8x8\n[maxpool]\nsize = 3\npadding = 1\n", 0, NULL));
+    nb_clear_error();
+}
+
 /* The variance of a dense weight [200, 400] drawn by `init =`: He 2 / in,
  * Xavier 2 / (in + out) (the default follows the activation: He for the ReLU
  * family, Xavier otherwise). Its standard error is under 1%, the two differ
@@ -545,6 +649,8 @@ TEST(test_net_init_and_activation_options) {
     CHECK_MSG(fabs(v / xavier - 1) < 0.05, "tanh default: variance %g, Xavier %g", v, xavier);
     v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = tanh\ninit = he\n");
     CHECK_MSG(fabs(v / he - 1) < 0.05, "init = he: variance %g, expected %g", v, he);
+    v = weight_variance("[net]\ninput = 400\n[dense]\nout = 200\nactivation = abs\n");
+    CHECK_MSG(fabs(v / he - 1) < 0.05, "abs default: variance %g, He %g", v, he);
     CHECK_MSG(strstr(parse_error("[net]\ninput = 3\n[dense]\nout = 4\ninit = kaiming\n"),
                      "o.cfg:5: init: expected he or xavier, got 'kaiming'"),
               "%s", nb_errmsg());

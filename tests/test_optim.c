@@ -384,6 +384,37 @@ TEST(test_optim_step_updates_every_element_for_any_thread_count) {
     nb_set_threads(threads);
 }
 
+static void set_steps_negative(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){2});
+    nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
+    nb_optim_set_steps(o, -1);
+}
+static void set_lr_nan(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){2});
+    nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
+    nb_optim_set_lr(o, NAN);
+}
+
+/* .grad is a public field: one swapped for a smaller tensor must not be read
+ * past its end. */
+static void step_with_a_short_grad(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){4});
+    nb_requires_grad(w, true);
+    nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
+    nb_tensor_free(w->grad);
+    w->grad = nb_tensor_new(1, (int64_t[]){3});
+    nb_optim_step(o);
+}
+
+TEST(test_optim_refuses_bad_steps_lr_and_gradient_sizes) {
+    nb_test_expect_fatal("short grad", step_with_a_short_grad, NULL,
+                         (const char *[]){"optim_step", "gradient size differs from parameter", "[4]", "[3]", NULL});
+    /* A negative step count would make Adam's bias corrections 1 - beta^t
+     * negative: a resumed run stepping the wrong way. */
+    nb_test_expect_fatal("steps -1", set_steps_negative, NULL, (const char *[]){"optim_set_steps", "got -1", NULL});
+    nb_test_expect_fatal("lr nan", set_lr_nan, NULL, (const char *[]){"optim_set_lr", "finite", NULL});
+}
+
 TEST(test_optim_zero_grad_set_lr_and_steps) {
     nb_tensor *w = param_from(2, (double[]){1.0, 2.0});
     nb_optim *o = nb_optim_new(&(nb_optim_opts){.kind = NB_SGD, .lr = 1.f}, &(nb_param){w, true}, 1);
@@ -969,6 +1000,20 @@ TEST(test_lbfgs_stops_at_once_at_an_optimum) {
 
 /* --- clipping and schedules ------------------------------------------------------ */
 
+static void clip_to(void *c) {
+    nb_tensor *w = nb_tensor_new(1, (int64_t[]){2});
+    nb_requires_grad(w, true);
+    nb_clip_grad_norm(&(nb_param){w, true}, 1, *(const float *)c);
+}
+
+TEST(test_clip_grad_norm_refuses_a_negative_or_nan_max_norm) {
+    /* A NaN bound made the scale NaN, which compares false: no clipping at
+     * all, silently. */
+    static const float neg = -1.f, nan = NAN;
+    nb_test_expect_fatal("max_norm -1", clip_to, (void *)&neg, (const char *[]){"clip_grad_norm", "got -1", NULL});
+    nb_test_expect_fatal("max_norm nan", clip_to, (void *)&nan, (const char *[]){"clip_grad_norm", "got nan", NULL});
+}
+
 TEST(test_clip_grad_norm) {
     nb_tensor *a = param_from(2, (double[]){0, 0}), *c = param_from(1, (double[]){0}),
               *frozen = nb_tensor_new(1, (int64_t[]){1});
@@ -1049,12 +1094,17 @@ TEST(test_clip_grad_norm_nonfinite_leaves_gradients) {
     nb_tensor_free(none), nb_tensor_free(g);
 }
 
+static void lr_step_every_0(void *c) { nb_lr_step(0.1f, 5, 0, 0.5f); }
+
 TEST(test_lr_step_schedule) {
     CHECK_NEAR(nb_lr_step(0.1f, 0, 10, 0.5f), 0.1, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 9, 10, 0.5f), 0.1, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 10, 10, 0.5f), 0.05, 1e-7);
     CHECK_NEAR(nb_lr_step(0.1f, 25, 10, 0.5f), 0.025, 1e-7);
     CHECK_NEAR(nb_lr_step(1.f, 3000, 1000, 0.1f), 1e-3, 1e-9);
+    /* a step before the start is the start (C's -15 / 10 is -1: gamma^-1) */
+    CHECK_NEAR(nb_lr_step(0.1f, -15, 10, 0.5f), 0.1, 1e-7);
+    nb_test_expect_fatal("every 0", lr_step_every_0, NULL, (const char *[]){"lr_step", "every must be > 0, got 0", NULL});
 }
 
 TEST(test_lr_cosine_schedule) {
@@ -1064,6 +1114,7 @@ TEST(test_lr_cosine_schedule) {
     CHECK_NEAR(nb_lr_cosine(0.1f, 25, 100, 0.001f), 0.001 + 0.099 * (1 + cos(pi / 4)) / 2, 1e-7);
     CHECK_NEAR(nb_lr_cosine(0.1f, 100, 100, 0.001f), 0.001, 1e-9);
     CHECK_NEAR(nb_lr_cosine(0.1f, 1000, 100, 0.001f), 0.001, 1e-9); /* clamped after the end */
+    CHECK_NEAR(nb_lr_cosine(0.1f, -50, 100, 0.001f), 0.1, 1e-7);    /* and before the start */
     /* Monotone non-increasing over the schedule. */
     float prev = 1.f;
     for (int s = 0; s <= 100; s++) {

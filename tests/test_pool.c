@@ -86,6 +86,37 @@ TEST(test_maxpool_gradient_goes_to_the_argmax) {
     CHECK(isnan(z->data[0]) && z->data[1] == 8.f);
 }
 
+TEST(test_maxpool_general_path_routes_nan_and_all_minus_inf_windows) {
+    /* 3x3 windows, stride 3 (not the 2x2 fast path), on a 1x2x3x6 input:
+     * channel 0's first window holds a NaN after its maximum (the NaN wins,
+     * and takes the gradient), its second is all -inf (the window's first
+     * element takes it, as in PyTorch); channel 1 is ordinary. */
+    float v[36];
+    for (int i = 0; i < 36; i++) v[i] = (float)(i % 7);
+    for (int h = 0; h < 3; h++)
+        for (int w = 3; w < 6; w++) v[h * 6 + w] = -INFINITY;
+    v[0 * 6 + 1] = 50.f;
+    v[2 * 6 + 2] = NAN;
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(1, 2, 3, 6), v);
+    nb_requires_grad(x, true);
+    nb_tensor *y = nb_maxpool2d(x, 3, 3, 0);
+    CHECK(isnan(y->data[0]) && y->data[1] == -INFINITY);
+    nb_backward(nb_sum_all(nb_mul(y, nb_from_data(NB_SHAPE(1, 2, 1, 2), (float[]){2, 3, 5, 7}))));
+    float want[36] = {0};
+    want[2 * 6 + 2] = 2.f; /* the NaN */
+    want[0 * 6 + 3] = 3.f; /* the -inf window's first element */
+    for (int j = 0; j < 2; j++) { /* channel 1: the first maximum of each window */
+        int best = -1;
+        for (int h = 0; h < 3; h++)
+            for (int w = 3 * j; w < 3 * j + 3; w++)
+                if (best < 0 || v[18 + h * 6 + w] > v[18 + best]) best = h * 6 + w;
+        want[18 + best] = j ? 7.f : 5.f;
+    }
+    for (int i = 0; i < 36; i++) CHECK_MSG(x->grad->data[i] == want[i], "grad[%d] = %g, expected %g", i, x->grad->data[i], want[i]);
+    nb_arena_reset();
+    nb_tensor_free(x);
+}
+
 /* The 2 x 2, stride-2 average's backward on its fast path writes the tiled
  * part of the input gradient and leaves an odd last row or column, outside
  * every window, to zeros. Each parity of H and W separately, with the arena
@@ -280,6 +311,7 @@ TEST(test_maxpool_2x2_fast_path_keeps_first_argmax) {
 /* A padding beyond half the window is refused, a huge one too: 2 * p once
  * overflowed int there, and the pooling went on with windows outside x. */
 static void huge_padding(void *c) { nb_maxpool2d(nb_zeros(NB_SHAPE(1, 1, 8, 8)), 3, 1, 0x7fffffff); }
+static void window_zero(void *c) { nb_maxpool2d(nb_zeros(NB_SHAPE(1, 1, 4, 4)), 0, 1, 0); }
 static void window_too_large(void *c) { nb_avgpool2d(nb_zeros(NB_SHAPE(1, 1, 2, 2)), 3, 1, 0); }
 
 TEST(test_pool_bad_padding_and_window_are_fatal) {
@@ -287,4 +319,6 @@ TEST(test_pool_bad_padding_and_window_are_fatal) {
                          (const char *[]){"maxpool2d", "padding 2147483647", "window/2 = 1", NULL});
     nb_test_expect_fatal("window larger than the input", window_too_large, NULL,
                          (const char *[]){"avgpool2d", "window 3 does not fit", NULL});
+    nb_test_expect_fatal("window 0", window_zero, NULL,
+                         (const char *[]){"maxpool2d", "window 0 and stride 1 must be positive", NULL});
 }

@@ -198,6 +198,27 @@ TEST(test_reduce_max_values_and_ties) {
     nb_tensor_free(y);
 }
 
+TEST(test_reduce_max_along_a_leading_axis_propagates_nan) {
+    /* The column-wise path (the axis is not the last): a NaN anywhere in a
+     * column is that column's maximum and takes its gradient, as along the
+     * last axis and in PyTorch. */
+    nb_tensor *x = nb_tensor_from(NB_SHAPE(3, 2), (float[]){1, 5, NAN, 2, 7, NAN});
+    nb_requires_grad(x, true);
+    nb_tensor *m = nb_max(x, 0, false);
+    CHECK(isnan(m->data[0]) && isnan(m->data[1]));
+    nb_backward(nb_sum_all(m));
+    float want[] = {0, 0, 1, 0, 0, 1};
+    for (int i = 0; i < 6; i++) CHECK(x->grad->data[i] == want[i]);
+    nb_arena_reset();
+    nb_tensor_free(x);
+}
+
+static void sum_axis_twice(void *c) { nb_sum(nb_zeros(NB_SHAPE(2, 3)), (int[]){1, -1}, 2, false); }
+
+TEST(test_reduce_sum_over_an_axis_given_twice_is_fatal) {
+    nb_test_expect_fatal("sum {1, -1}", sum_axis_twice, NULL, (const char *[]){"sum", "axis -1 is given twice", NULL});
+}
+
 /* Reference max along axis a of x, as [outer, inner]. */
 static void check_max(nb_tensor *x, int axis, bool keepdim, const char *what) {
     int a = axis < 0 ? axis + x->ndim : axis;

@@ -301,6 +301,10 @@ TEST(test_shape_broadcast_and_sum_to_of_empty_tensors) {
     /* [2, 0, 5] to [1, 0, 1] (the general path) and to [] (a sum of nothing) */
     CHECK(nb_sum_to(y, 3, (int64_t[]){1, 0, 1})->size == 0);
     CHECK(nb_item(nb_sum_to(y, 0, NULL)) == 0.f);
+    /* a reduction to an empty result, differentiated with create_graph: its
+     * gradient arrives broadcast to [0], empty, not as one uniform value */
+    nb_grad(nb_sum_all(nb_sum(x, (int[]){1}, 1, false)), &x, 1, g, true);
+    CHECK(g[0]->size == 0 && g[0]->ndim == 2 && g[0]->shape[1] == 5);
     nb_arena_reset();
     nb_tensor_free(x);
 }
@@ -313,6 +317,7 @@ static void bad_scatter(void *c) {
     nb_tensor *x = nb_zeros(NB_SHAPE(2, 2));
     nb_scatter_rows(x, (int32_t[]){-1, 0}, 3);
 }
+static void bad_scatter_last(void *c) { nb_scatter_rows(nb_zeros(NB_SHAPE(2, 2)), (int32_t[]){0, 3}, 3); }
 static void bad_embedding(void *c) {
     nb_tensor *w = nb_zeros(NB_SHAPE(10, 4));
     nb_embedding(w, (int32_t[]){3, 9, 10}, 3);
@@ -336,6 +341,8 @@ static void bad_concat(void *c) {
 TEST(test_shape_out_of_range_is_fatal) {
     nb_test_expect_fatal("gather", bad_gather, NULL, (const char *[]){"gather_rows", "index 5", "[0, 4)", NULL});
     nb_test_expect_fatal("scatter", bad_scatter, NULL, (const char *[]){"scatter_rows", "index -1", "[0, 3)", NULL});
+    nb_test_expect_fatal("scatter, last index", bad_scatter_last, NULL,
+                         (const char *[]){"scatter_rows", "index 3 (entry 1)", "[0, 3)", NULL});
     nb_test_expect_fatal("embedding", bad_embedding, NULL, (const char *[]){"embedding", "index 10", "10 rows", NULL});
     nb_test_expect_fatal("slice", bad_slice, NULL, (const char *[]){"slice", "[2, 5)", "size 4", NULL});
     nb_test_expect_fatal("permute", bad_permute, NULL, (const char *[]){"permute", NULL});
@@ -344,6 +351,22 @@ TEST(test_shape_out_of_range_is_fatal) {
     nb_test_expect_fatal("broadcast 7-D", bad_broadcast_ndim, NULL, (const char *[]){"broadcast_to", "7 dimensions", NULL});
     nb_test_expect_fatal("broadcast negative", bad_broadcast_negative, NULL,
                          (const char *[]){"broadcast_to", "negative dimension -3", NULL});
+}
+
+static void broadcast_2_to_3(void *c) { nb_broadcast_to(nb_ones(NB_SHAPE(2)), 1, (int64_t[]){3}); }
+static void broadcast_to_fewer_dims(void *c) { nb_broadcast_to(nb_ones(NB_SHAPE(2, 3)), 1, (int64_t[]){3}); }
+static void sum_to_3_from_2(void *c) { nb_sum_to(nb_ones(NB_SHAPE(2)), 1, (int64_t[]){3}); }
+
+TEST(test_shape_broadcast_and_sum_to_refuse_what_does_not_broadcast) {
+    /* A dimension that is neither 1 nor the target's, smaller as well as
+     * larger, and a target with fewer dims: each would read past x or drop
+     * part of it. */
+    nb_test_expect_fatal("[2] to [3]", broadcast_2_to_3, NULL,
+                         (const char *[]){"broadcast_to", "dimension 0: 2 does not broadcast to 3", NULL});
+    nb_test_expect_fatal("[2, 3] to [3]", broadcast_to_fewer_dims, NULL,
+                         (const char *[]){"broadcast_to", "fewer dimensions (1) than the input (2)", NULL});
+    nb_test_expect_fatal("sum_to [2] -> [3]", sum_to_3_from_2, NULL,
+                         (const char *[]){"sum_to", "dimension 0: 3 does not broadcast to 2", NULL});
 }
 
 /* --- embedding ----------------------------------------------------------- */
