@@ -79,7 +79,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test asan tsan cuda-emu fuzz bench parity install uninstall clean
+.PHONY: all lib examples test asan asan-cli tsan cuda-emu fuzz bench parity install uninstall clean
 all: lib $(BUILD)/nabla examples
 lib: $(BUILD)/libnabla.a $(BUILD)/libnabla.so $(BUILD)/nabla.pc
 
@@ -150,6 +150,15 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="$(ASAN_FLAGS)" build-asan/nabla-tests
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  NABLA_THREADS=2 build-asan/nabla-tests
+
+# The command's tests (tests/cli.sh) against a nabla built the same way: the
+# parsers, trainers and writers of cli/ as a user drives them. NABLA_SANITIZED
+# skips the tests that set an address-space limit (ASan reserves terabytes of
+# shadow memory, so no ulimit -v leaves it room).
+asan-cli:
+	$(MAKE) BUILD=build-asan OPT="-O1" SAN="$(ASAN_FLAGS)" build-asan/nabla examples
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+	  NABLA_SANITIZED=1 NABLA=$(CURDIR)/build-asan/nabla tests/cli.sh
 
 # The tests of the library used from several threads (tests/test_threads.c)
 # under ThreadSanitizer, in their own build folder. NABLA_THREADS=1: libgomp

@@ -44,24 +44,21 @@ static int add_dir(nb_cr_corpus *c, const char *dir) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || has_suffix(e->d_name, ".dat") || has_suffix(e->d_name, ".u8")) continue;
-        char *full = malloc(strlen(dir) + strlen(e->d_name) + 2);
-        if (!full) break;
-        sprintf(full, "%s/%s", dir, e->d_name);
+        /* Out of memory ends the run: a break here read the folder's first
+         * files alone, as if they were all of it. */
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *full = nb__xmalloc("a file name", len, 1);
+        snprintf(full, len, "%s/%s", dir, e->d_name);
         struct stat st;
         if (stat(full, &st) || !S_ISREG(st.st_mode)) {
             free(full);
             continue;
         }
-        char **g = realloc(names, sizeof(char *) * (size_t)(n + 1));
-        if (!g) {
-            free(full);
-            break;
-        }
-        names = g;
+        names = nb__xrealloc("the folder's file names", names, (size_t)n + 1, sizeof(char *));
         names[n++] = full;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof(char *), by_str);
+    if (n) qsort(names, (size_t)n, sizeof(char *), by_str); /* names is NULL when n is 0 */
     int rc = n ? 0 : nb_error("%s: no text files in this folder", dir);
     for (int i = 0; i < n; i++) {
         if (!rc) rc = add_path(c, names[i]);
