@@ -18,13 +18,14 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+import nbfile
 
 FORTUNES = "/usr/share/games/fortunes"
 VAL_PERCENT = 5
@@ -50,19 +51,9 @@ def load_texts(files):
 
 
 def read_safetensors(path):
-    """A minimal safetensors reader (F32 only, as nabla writes): tensors and metadata."""
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    tensors = {}
-    for name, e in header.items():
-        assert e["dtype"] == "F32", name
-        a, b = e["data_offsets"]
-        tensors[name] = torch.from_numpy(np.frombuffer(buf[base + a:base + b], dtype="<f4").copy()).reshape(e["shape"])
-    return tensors, meta
+    """The model's tensors (torch) and metadata."""
+    arrays, meta = nbfile.read_safetensors(path)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}, meta
 
 
 class CharRNN(torch.nn.Module):

@@ -10,54 +10,20 @@ validation loss after --steps steps (the mean eq. 29 loss over every candidate o
 recall@1 and the training throughput in pairs per second. --device cuda runs it on a GPU (cuDNN's LSTM, TF32
 off), for bench/cuda_check.sh.
 """
-import argparse, csv, json, struct, sys, time
+import argparse, csv, json, time
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_sequence
 
-M64 = (1 << 64) - 1
+import nbfile
 
-
-class PCG32:
-    def __init__(self, seed, stream):
-        self.state, self.inc = 0, ((stream << 1) | 1) & M64
-        self.u32()
-        self.state = (self.state + seed) & M64
-        self.u32()
-
-    def u32(self):
-        old = self.state
-        self.state = (old * 6364136223846793005 + self.inc) & M64
-        x = (((old >> 18) ^ old) >> 27) & 0xFFFFFFFF
-        rot = old >> 59
-        return ((x >> rot) | (x << ((-rot) & 31))) & 0xFFFFFFFF
-
-    def below(self, n):
-        threshold = ((1 << 32) - n) % n
-        while True:
-            x = self.u32()
-            if x >= threshold:
-                return x % n
-
-    def shuffle(self, v):
-        for i in range(len(v) - 1, 0, -1):
-            j = self.below(i + 1)
-            v[i], v[j] = v[j], v[i]
+PCG32 = nbfile.PCG32
 
 
 def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    meta = head.pop("__metadata__", {})
-    base = 8 + n
-    tensors = {}
-    for name, e in head.items():
-        a, b = e["data_offsets"]
-        tensors[name] = torch.from_numpy(np.frombuffer(raw[base + a:base + b], dtype="<f4").reshape(e["shape"]).copy())
-    return tensors, meta
+    arrays, meta = nbfile.read_safetensors(path)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}, meta
 
 
 def word_byte(c):

@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import random
-import struct
 import sys
 import time
 
@@ -47,28 +46,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import nbfile
+
 # --- nabla's files -------------------------------------------------------------
 
 
 def read_safetensors(path):
-    """Tensors as raw little-endian bytes plus shapes, and the metadata."""
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    raw, shapes, order = {}, {}, []
-    for name, e in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
-        assert e["dtype"] == "F32", name
-        a, b = e["data_offsets"]
-        raw[name], shapes[name] = buf[base + a:base + b], e["shape"]
-        order.append(name)
-    return raw, shapes, order, meta
+    """Tensors (float32 arrays) with their shapes and file order, and the metadata."""
+    arrays, meta = nbfile.read_safetensors(path)
+    return arrays, {k: list(v.shape) for k, v in arrays.items()}, list(arrays), meta
 
 
-def as_tensor(raw, shape):
-    return torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy()).reshape(shape)
+def as_tensor(a, shape):
+    return torch.from_numpy(np.array(a, dtype=np.float32)).reshape(shape)
 
 
 def options(meta):
@@ -375,29 +365,6 @@ def train_mode(a):
 # --- parity --------------------------------------------------------------------
 
 
-class PCG32:
-    """nabla's nb_rng (src/core/rng.c): PCG32 and Lemire's unbiased below()."""
-    M = (1 << 64) - 1
-
-    def __init__(self, text):
-        s, inc = text.split(":")
-        self.state, self.inc = int(s, 16), int(inc, 16)
-
-    def u32(self):
-        old = self.state
-        self.state = (old * 6364136223846793005 + self.inc) & self.M
-        x = (((old >> 18) ^ old) >> 27) & 0xFFFFFFFF
-        rot = old >> 59
-        return ((x >> rot) | (x << ((-rot) & 31))) & 0xFFFFFFFF
-
-    def below(self, n):
-        threshold = ((1 << 32) - n) % n
-        while True:
-            x = self.u32()
-            if x >= threshold:
-                return x % n
-
-
 def unpack(raw, dtype, n):
     return np.frombuffer(raw, dtype=np.uint8)[:n * np.dtype(dtype).itemsize].view(dtype)
 
@@ -426,7 +393,7 @@ def parity_mode(a):
         L.opt.state[p] = {"step": torch.tensor(float(adam_steps)), "exp_avg": as_tensor(raw[f"adam.m.{i}"], p.shape),
                           "exp_avg_sq": as_tensor(raw[f"adam.v.{i}"], p.shape)}
     before = [p.detach().clone() for p in L.params]
-    rng = PCG32(meta["nabla.dqn.state.rng_sample"])
+    rng = nbfile.PCG32.from_state(meta["nabla.dqn.state.rng_sample"])
     a_raw, a_shapes, a_order, a_meta = read_safetensors(a.after)
     K = int(a_meta["nabla.dqn.state"].split()[1]) - int(state[1])
     for _ in range(K):

@@ -27,7 +27,6 @@ import argparse
 import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -36,25 +35,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import nbfile
+
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
 def read_safetensors(path):
     """{name: float32 array} and the __metadata__ dict of a safetensors file."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (hlen,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + hlen])
-    meta = header.pop("__metadata__", {}) or {}
-    base = 8 + hlen
-    dtypes = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
-    tensors = {}
-    for name, e in header.items():
-        if e["dtype"] not in dtypes:
-            sys.exit(f"hessian_torch.py: {path}: tensor {name} has dtype {e['dtype']}, expected F32")
-        lo, hi = e["data_offsets"]
-        tensors[name] = np.frombuffer(raw[base + lo:base + hi], dtypes[e["dtype"]]).reshape(e["shape"]).astype(np.float32)
-    return tensors, meta
+    try:
+        return nbfile.read_safetensors(path)
+    except ValueError as e:
+        sys.exit(f"hessian_torch.py: {e}")
 
 
 ACTS = {"relu", "leaky", "prelu", "abs", "sigmoid", "tanh"}

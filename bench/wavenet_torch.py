@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import nbfile
+
 MU = 255
 
 
@@ -103,17 +105,8 @@ def mulaw_encode(x):
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    head = json.loads(buf[8:8 + n])
-    meta = head.pop("__metadata__", {})
-    out = {}
-    for k, v in head.items():
-        assert v["dtype"] == "F32", k
-        a, b = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(buf[8 + n + a:8 + n + b], dtype="<f4").copy().reshape(v["shape"]))
-    return out, meta
+    arrays, meta = nbfile.read_safetensors(path)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}, meta
 
 
 def write_safetensors(path, tensors, meta):
