@@ -101,29 +101,43 @@ typedef struct {
     bool found;
 } src_count;
 
+/* The counts as JSON, or NULL when memory runs out: cJSON takes a NULL
+ * parent without complaint, so every addition is checked, lest a manifest
+ * with missing entries be written. */
 static cJSON *counts_json(const src_count *cnt, const char *root, const char *out, long seed) {
     static const char *const split[3] = {"train", "valid", "test"};
+    bool ok = true;
+#define ADD(call) (ok = ok && (call) != NULL)
     cJSON *j = cJSON_CreateObject(), *srcs = cJSON_AddObjectToObject(j, "sources");
-    cJSON_AddStringToObject(j, "source_root", root);
-    cJSON_AddStringToObject(j, "out", out);
-    cJSON_AddNumberToObject(j, "seed", (double)seed);
+    ok = j && srcs;
+    ADD(cJSON_AddStringToObject(j, "source_root", root));
+    ADD(cJSON_AddStringToObject(j, "out", out));
+    ADD(cJSON_AddNumberToObject(j, "seed", (double)seed));
     int64_t tot[3] = {0};
-    for (int s = 0; s < NB_DLG_NSOURCES; s++) {
+    for (int s = 0; s < NB_DLG_NSOURCES && ok; s++) {
         cJSON *o = cJSON_AddObjectToObject(srcs, nb__dlg_source_name(s));
-        cJSON_AddBoolToObject(o, "found", cnt[s].found);
-        cJSON_AddNumberToObject(o, "files", (double)cnt[s].files);
-        cJSON_AddNumberToObject(o, "skipped", (double)cnt[s].skipped);
-        cJSON_AddNumberToObject(o, "conversations", (double)cnt[s].convs);
+        ok = o != NULL;
+        ADD(cJSON_AddBoolToObject(o, "found", cnt[s].found));
+        ADD(cJSON_AddNumberToObject(o, "files", (double)cnt[s].files));
+        ADD(cJSON_AddNumberToObject(o, "skipped", (double)cnt[s].skipped));
+        ADD(cJSON_AddNumberToObject(o, "conversations", (double)cnt[s].convs));
         cJSON *g = cJSON_AddObjectToObject(o, "groups"), *p = cJSON_AddObjectToObject(o, "pairs");
-        for (int k = 0; k < 3; k++) {
-            cJSON_AddNumberToObject(g, split[k], (double)cnt[s].groups[k]);
-            cJSON_AddNumberToObject(p, split[k], (double)cnt[s].pairs[k]);
+        ok = ok && g && p;
+        for (int k = 0; k < 3 && ok; k++) {
+            ADD(cJSON_AddNumberToObject(g, split[k], (double)cnt[s].groups[k]));
+            ADD(cJSON_AddNumberToObject(p, split[k], (double)cnt[s].pairs[k]));
             tot[k] += cnt[s].pairs[k];
         }
     }
-    cJSON *t = cJSON_AddObjectToObject(j, "pairs");
-    for (int k = 0; k < 3; k++) cJSON_AddNumberToObject(t, split[k], (double)tot[k]);
-    cJSON_AddNumberToObject(j, "total_pairs", (double)(tot[0] + tot[1] + tot[2]));
+    cJSON *t = ok ? cJSON_AddObjectToObject(j, "pairs") : NULL;
+    ok = ok && t;
+    for (int k = 0; k < 3 && ok; k++) ADD(cJSON_AddNumberToObject(t, split[k], (double)tot[k]));
+    ADD(cJSON_AddNumberToObject(j, "total_pairs", (double)(tot[0] + tot[1] + tot[2])));
+#undef ADD
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
     return j;
 }
 

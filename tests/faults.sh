@@ -287,4 +287,29 @@ faults_each_alloc_fit_and_stats() {
     each_alloc "the column names needs" "$NABLA" stats "$WORK/d.csv"
 }
 
+# chat corpus's counts.json: cJSON takes a NULL parent without complaint, so
+# an allocation failing while the manifest was built left entries out of it,
+# and the run ended 0 with the manifest written. Every allocation of the last
+# 160 (the manifest and the files' writing) fails in turn: each run ends 1
+# with "out of memory", or 0 with the very manifest of an undisturbed run.
+faults_chat_corpus_manifest_whole_or_none() {
+    local src=$ROOT/tests/data/dialogue n k rc runs=0
+    NABLA_FAULT= "$NABLA" chat corpus "$src" --out "$WORK/ref" --seed 3 >/dev/null 2>"$WORK/err" ||
+        { fail "chat corpus: $(tail -2 "$WORK/err")"; return; }
+    n=$(calls alloc "$WORK/err")
+    [[ -n $n ]] || { fail "no seam report in: $(tail -2 "$WORK/err")"; return; }
+    for ((k = n > 160 ? n - 160 : 1; k <= n; k++)); do
+        rm -rf "$WORK/o"
+        NABLA_FAULT=alloc:$k "$NABLA" chat corpus "$src" --out "$WORK/o" --seed 3 >/dev/null 2>"$WORK/err"
+        rc=$?
+        runs=$((runs + 1))
+        if ((rc == 0)); then
+            cmp -s "$WORK/o/counts.json" "$WORK/ref/counts.json" || fail "alloc:$k of $n: exit 0 with another counts.json"
+        elif ((rc != 1)) || ! grep -q "out of memory" "$WORK/err"; then
+            fail "alloc:$k of $n: status $rc: $(grep -v NABLA_FAULT "$WORK/err" | tail -1)"
+        fi
+    done
+    echo "  $runs of $n allocations failed in turn"
+}
+
 run_selected faults "$@"
